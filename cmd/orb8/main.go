@@ -1,0 +1,12 @@
+// Command orb8 is eBPF-powered observability for Kubernetes and Linux hosts.
+package main
+
+import (
+	"os"
+
+	"github.com/orb8/orb8/internal/cli"
+)
+
+func main() {
+	os.Exit(cli.Execute(os.Args[1:], os.Stdout, os.Stderr))
+}

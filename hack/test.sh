@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what the tests need, checks
+# formatting, lint and generated code, then runs every test as root against
+# the real kernel.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+	echo "hack/test.sh: run as root (probes load into the kernel): sudo make test" >&2
+	exit 1
+fi
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "lint"
+make --no-print-directory lint
+
+step "generated BPF objects are current"
+make --no-print-directory check-generate
+
+step "tests"
+# -p 1: probe tests count kernel events machine-wide per cgroup; running
+# packages one at a time keeps timing-sensitive ones (benchmarks, load) quiet.
+go test -p 1 -count=1 -timeout 20m ./... 2>&1 | tee /tmp/orb8-test.log

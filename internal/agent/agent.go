@@ -1,0 +1,241 @@
+// Package agent is the node daemon: it runs the enabled probes, resolves
+// cgroups to workloads, and serves /metrics, /healthz and /readyz.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/rlimit"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sys/unix"
+
+	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/config"
+	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/server"
+)
+
+// maxWorkloads bounds the resolver's table, like ORB8_MAX_CGROUPS bounds the kernel's.
+const maxWorkloads = 65536
+
+// ProbeStatus says whether a probe runs and, if not, why.
+type ProbeStatus struct {
+	Name  string `json:"name"`
+	Up    bool   `json:"up"`
+	Error string `json:"error,omitempty"`
+	// Degraded lists optional programs that did not load, with the reason.
+	Degraded map[string]string `json:"degraded,omitempty"`
+}
+
+type runningProbe struct {
+	probe.Probe
+	status ProbeStatus
+	// tried is set once Start returned; status and the probe's state are
+	// read by scrapes only after it, so a scrape during start sees nothing.
+	tried atomic.Bool
+}
+
+// running reports whether the probe started and runs.
+func (p *runningProbe) running() bool { return p.tried.Load() && p.status.Up }
+
+// Collect exports the probe's series once it runs.
+func (p *runningProbe) Collect(ch chan<- prometheus.Metric) {
+	if p.running() {
+		p.Probe.Collect(ch)
+	}
+}
+
+// Agent runs probes and exports what they aggregate.
+type Agent struct {
+	cfg      config.Config
+	log      *slog.Logger
+	resolver *cgroup.Resolver
+	bus      *events.Bus
+	probes   []*runningProbe
+	registry *prometheus.Registry
+	stats    io.Closer
+	ready    atomic.Bool
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// New builds an agent for cfg with the probes it enables.
+func New(cfg config.Config, log *slog.Logger) (*Agent, error) {
+	if err := cfg.Validate(ProbeNames()); err != nil {
+		return nil, err
+	}
+	root := cfg.CgroupRoot
+	if root == "" {
+		var err error
+		if root, err = cgroup.FindMount(); err != nil {
+			return nil, err
+		}
+	}
+	resolver, err := cgroup.NewResolver(root, maxWorkloads)
+	if err != nil {
+		return nil, err
+	}
+	names := cfg.EnabledProbes(ProbeNames(), defaultProbeNames())
+	return NewWithProbes(cfg, log, resolver, buildProbes(names, resolver)), nil
+}
+
+// NewWithProbes builds an agent around an existing resolver and probe set.
+func NewWithProbes(cfg config.Config, log *slog.Logger, resolver *cgroup.Resolver, probes []probe.Probe) *Agent {
+	a := &Agent{cfg: cfg, log: log, resolver: resolver, bus: events.NewBus(), registry: prometheus.NewRegistry()}
+	for _, p := range probes {
+		a.probes = append(a.probes, &runningProbe{Probe: p, status: ProbeStatus{Name: p.Name()}})
+	}
+	a.registry.MustRegister(newSelfCollector(a))
+	for _, p := range a.probes {
+		a.registry.MustRegister(p)
+	}
+	return a
+}
+
+// Start starts every probe; a probe that fails is reported down and the rest
+// run. The agent is ready once every probe has been tried.
+func (a *Agent) Start(ctx context.Context) {
+	if err := rlimit.RemoveMemlock(); err != nil {
+		a.log.Debug("memlock limit unchanged", "err", err)
+	}
+	if c, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err != nil {
+		a.log.Warn("BPF run time statistics unavailable", "err", err)
+	} else {
+		a.stats = c
+	}
+	env := probe.Env{Resolver: a.resolver, Events: a.bus, Log: a.log, CgroupRoot: a.resolver.Root()}
+	for _, p := range a.probes {
+		if err := p.Start(ctx, env); err != nil {
+			p.status.Error = err.Error()
+			p.tried.Store(true)
+			a.log.Warn("probe down", "probe", p.Name(), "err", err)
+			continue
+		}
+		p.status.Up = true
+		if objs := p.Objects(); objs != nil && len(objs.Failed) > 0 {
+			p.status.Degraded = map[string]string{}
+			for prog, err := range objs.Failed {
+				p.status.Degraded[prog] = err.Error()
+			}
+		}
+		p.tried.Store(true)
+		a.log.Info("probe up", "probe", p.Name(), "degraded", len(p.status.Degraded))
+	}
+	gcCtx, stop := context.WithCancel(ctx)
+	a.stop = stop
+	a.wg.Add(1)
+	go a.forgetGone(gcCtx)
+	a.ready.Store(true)
+}
+
+// forgetGone drops state of cgroups removed longer than the grace period ago.
+func (a *Agent) forgetGone(ctx context.Context) {
+	defer a.wg.Done()
+	tick := time.NewTicker(max(a.cfg.GoneGrace/10, time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			gone := a.resolver.Forget(now.Add(-a.cfg.GoneGrace))
+			if len(gone) == 0 {
+				continue
+			}
+			for _, p := range a.probes {
+				if f, ok := p.Probe.(probe.Forgetter); ok && p.running() {
+					f.Forget(gone)
+				}
+			}
+		}
+	}
+}
+
+// Status lists every probe that has been tried, with whether it runs.
+func (a *Agent) Status() []ProbeStatus {
+	var out []ProbeStatus
+	for _, p := range a.probes {
+		if p.tried.Load() {
+			out = append(out, p.status)
+		}
+	}
+	return out
+}
+
+// Events is the agent's event bus.
+func (a *Agent) Events() *events.Bus { return a.bus }
+
+// Resolver is the agent's cgroup resolver.
+func (a *Agent) Resolver() *cgroup.Resolver { return a.resolver }
+
+// Registry holds every collector of the agent.
+func (a *Agent) Registry() *prometheus.Registry { return a.registry }
+
+// Handler serves /metrics, /healthz and /readyz.
+func (a *Agent) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !a.ready.Load() {
+			http.Error(w, "probes not attached yet", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}
+
+// Close detaches every probe and releases the agent's resources.
+func (a *Agent) Close() error {
+	a.ready.Store(false)
+	if a.stop != nil {
+		a.stop()
+	}
+	a.wg.Wait()
+	var errs []error
+	for _, p := range a.probes {
+		errs = append(errs, p.Close())
+	}
+	if a.stats != nil {
+		errs = append(errs, a.stats.Close())
+	}
+	errs = append(errs, a.resolver.Close())
+	return errors.Join(errs...)
+}
+
+// Run runs the agent and its HTTP endpoints until ctx ends.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	a, err := New(cfg, log)
+	if err != nil {
+		return err
+	}
+	srv, err := server.Listen(cfg.MetricsAddr, a.Handler(), server.TLSFiles{Cert: cfg.TLSCert, Key: cfg.TLSKey, ClientCA: cfg.TLSClientCA})
+	if err != nil {
+		a.Close()
+		return err
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve() }()
+	a.Start(ctx)
+	log.Info("agent running", "metrics", srv.Addr().String(), "cgroup2", a.resolver.Root())
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	return errors.Join(err, a.Close())
+}

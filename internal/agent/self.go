@@ -1,0 +1,66 @@
+package agent
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orb8/orb8/internal/version"
+)
+
+var (
+	probeUpDesc     = prometheus.NewDesc("orb8_probe_up", "1 when the probe is loaded and attached, 0 when it could not run.", []string{"probe"}, nil)
+	eventsDesc      = prometheus.NewDesc("orb8_events_total", "Single events the agent read from the probe's ring buffers.", []string{"probe"}, nil)
+	lostDesc        = prometheus.NewDesc("orb8_events_lost_total", "Events the probe dropped because its ring buffer was full.", []string{"probe"}, nil)
+	mapFullDesc     = prometheus.NewDesc("orb8_bpf_map_full_total", "Entries a probe could not track because a bounded BPF map was full.", []string{"probe"}, nil)
+	runtimeDesc     = prometheus.NewDesc("orb8_bpf_program_run_seconds_total", "Time the kernel spent running the probe's BPF programs (kernel BPF stats).", []string{"probe"}, nil)
+	runCountDesc    = prometheus.NewDesc("orb8_bpf_program_runs_total", "Times the probe's BPF programs ran.", []string{"probe"}, nil)
+	workloadsDesc   = prometheus.NewDesc("orb8_tracked_workloads", "Cgroups the resolver tracks.", nil, nil)
+	untrackedDesc   = prometheus.NewDesc("orb8_workloads_untracked_total", "Cgroups not tracked because the resolver's table was full.", nil, nil)
+	buildInfoDesc   = prometheus.NewDesc("orb8_build_info", "Build of the running agent.", []string{"version"}, nil)
+	selfDescriptors = []*prometheus.Desc{probeUpDesc, eventsDesc, lostDesc, mapFullDesc, runtimeDesc, runCountDesc, workloadsDesc, untrackedDesc, buildInfoDesc}
+)
+
+// selfCollector exports the agent's own health: which probes run, what they
+// read and lost, and what they cost in the kernel.
+type selfCollector struct{ a *Agent }
+
+func newSelfCollector(a *Agent) *selfCollector { return &selfCollector{a: a} }
+
+func (c *selfCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range selfDescriptors {
+		ch <- d
+	}
+}
+
+func (c *selfCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, p := range c.a.probes {
+		if !p.tried.Load() {
+			continue
+		}
+		up := 0.0
+		if p.status.Up {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(probeUpDesc, prometheus.GaugeValue, up, p.Name())
+		objs := p.Objects()
+		if !p.status.Up || objs == nil {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(eventsDesc, prometheus.CounterValue, float64(objs.EventsRead()), p.Name())
+		if counters, err := objs.Counters(); err == nil {
+			ch <- prometheus.MustNewConstMetric(lostDesc, prometheus.CounterValue, float64(counters.RingbufLost), p.Name())
+			ch <- prometheus.MustNewConstMetric(mapFullDesc, prometheus.CounterValue, float64(counters.MapFull), p.Name())
+		}
+		var seconds, runs float64
+		for _, prog := range objs.Programs {
+			if st, err := prog.Stats(); err == nil {
+				seconds += st.Runtime.Seconds()
+				runs += float64(st.RunCount)
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(runtimeDesc, prometheus.CounterValue, seconds, p.Name())
+		ch <- prometheus.MustNewConstMetric(runCountDesc, prometheus.CounterValue, runs, p.Name())
+	}
+	ch <- prometheus.MustNewConstMetric(workloadsDesc, prometheus.GaugeValue, float64(c.a.resolver.Len()))
+	ch <- prometheus.MustNewConstMetric(untrackedDesc, prometheus.CounterValue, float64(c.a.resolver.Dropped()))
+	ch <- prometheus.MustNewConstMetric(buildInfoDesc, prometheus.GaugeValue, 1, version.String())
+}

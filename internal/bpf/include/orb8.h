@@ -1,0 +1,73 @@
+/* Shared helpers for every orb8 BPF program. */
+#pragma once
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#ifndef PF_KTHREAD
+#define PF_KTHREAD 0x00200000
+#endif
+
+/* Upper bound of workloads (cgroups) each per-cgroup map tracks. */
+#define ORB8_MAX_CGROUPS 16384
+
+/*
+ * Slots of orb8_counters, a per-CPU array that every probe object carries.
+ * The agent reads it generically, so losses are exported for every probe
+ * without per-probe code.
+ */
+enum orb8_counter {
+	ORB8_RINGBUF_LOST = 0, /* ring buffer full: event dropped */
+	ORB8_MAP_FULL = 1,     /* bounded map full: entry not tracked */
+	ORB8_COUNTER_MAX,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ORB8_COUNTER_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} orb8_counters SEC(".maps");
+
+static __always_inline void orb8_count(__u32 slot)
+{
+	__u64 *v = bpf_map_lookup_elem(&orb8_counters, &slot);
+	if (v)
+		(*v)++;
+}
+
+/* The cgroup v2 id of a task: what bpf_get_current_cgroup_id() returns for current. */
+static __always_inline __u64 orb8_task_cgroup_id(struct task_struct *t)
+{
+	return BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
+}
+
+/* Reserve ring buffer space, counting a loss when the buffer is full. */
+static __always_inline void *orb8_reserve(void *ringbuf, __u64 size)
+{
+	void *e = bpf_ringbuf_reserve(ringbuf, size, 0);
+	if (!e)
+		orb8_count(ORB8_RINGBUF_LOST);
+	return e;
+}
+
+/*
+ * Find or create the value for key in a bounded hash map. A full map is
+ * counted, never silently ignored.
+ */
+static __always_inline void *orb8_lookup_or_init(void *map, const void *key, const void *zero)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+	if (v)
+		return v;
+	long err = bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
+	if (err && err != -17 /* EEXIST: a racing CPU created it */) {
+		orb8_count(ORB8_MAP_FULL);
+		return 0;
+	}
+	return bpf_map_lookup_elem(map, key);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,199 @@
+package cgroup
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// fileidKernfs is the file handle type of kernfs (cgroupfs): its handle is
+// the 8-byte cgroup id, so open_by_handle_at finds a cgroup from its id.
+const fileidKernfs = 0xfe
+
+// Enricher adds names to a workload, e.g. from the Kubernetes API.
+type Enricher interface {
+	Enrich(w *Workload)
+}
+
+type entry struct {
+	w         Workload
+	removedAt time.Time // zero while the cgroup exists
+}
+
+// Resolver maps cgroup ids to workloads. It learns the tree once at start,
+// then follows mkdir/rmdir notifications (Add, Remove); an id it has not seen
+// is looked up by file handle, never by rescanning the tree.
+type Resolver struct {
+	root       string
+	mountFD    int
+	maxEntries int
+
+	mu       sync.RWMutex
+	byID     map[uint64]*entry
+	enricher Enricher
+	dropped  uint64
+}
+
+// NewResolver scans the cgroup2 hierarchy mounted at root.
+func NewResolver(root string, maxEntries int) (*Resolver, error) {
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open cgroup2 mount %s: %w", root, err)
+	}
+	r := &Resolver{root: root, mountFD: fd, maxEntries: maxEntries, byID: make(map[uint64]*entry)}
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) { // removed while walking
+				return nil
+			}
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		st, ok := info.Sys().(*syscall.Stat_t)
+		if !ok {
+			return nil
+		}
+		r.Add(st.Ino, r.relative(p))
+		return nil
+	})
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("scan %s: %w", root, err)
+	}
+	return r, nil
+}
+
+// Root is the cgroup2 mount point.
+func (r *Resolver) Root() string { return r.root }
+
+// SetEnricher installs the source of namespace/pod/container names.
+func (r *Resolver) SetEnricher(e Enricher) {
+	r.mu.Lock()
+	r.enricher = e
+	r.mu.Unlock()
+}
+
+func (r *Resolver) relative(p string) string {
+	rel := strings.TrimPrefix(p, r.root)
+	if rel == "" || rel[0] != '/' {
+		rel = "/" + rel
+	}
+	return rel
+}
+
+// Add records a cgroup that exists. The path is relative to the mount.
+func (r *Resolver) Add(id uint64, path string) {
+	info := parsePath(path)
+	w := Workload{ID: id, Path: path, ContainerID: info.ContainerID, PodUID: info.PodUID, Runtime: info.Runtime}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.byID[id]; !ok && len(r.byID) >= r.maxEntries {
+		r.dropped++
+		return
+	}
+	r.byID[id] = &entry{w: w}
+}
+
+// Remove marks a cgroup as gone; it stays resolvable until Forget.
+func (r *Resolver) Remove(id uint64, now time.Time) {
+	r.mu.Lock()
+	if e, ok := r.byID[id]; ok && e.removedAt.IsZero() {
+		e.removedAt = now
+	}
+	r.mu.Unlock()
+}
+
+// Forget drops cgroups removed before the deadline and returns their ids.
+func (r *Resolver) Forget(before time.Time) []uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var gone []uint64
+	for id, e := range r.byID {
+		if !e.removedAt.IsZero() && e.removedAt.Before(before) {
+			delete(r.byID, id)
+			gone = append(gone, id)
+		}
+	}
+	return gone
+}
+
+// Removed reports whether a cgroup is known to be gone.
+func (r *Resolver) Removed(id uint64) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e, ok := r.byID[id]
+	return ok && !e.removedAt.IsZero()
+}
+
+// Lookup returns the workload of a cgroup id. An id never seen is resolved
+// through its file handle; one that cannot be (already removed) gets the path
+// "/unknown/<id>" so the cgroup label is always set.
+func (r *Resolver) Lookup(id uint64) Workload {
+	r.mu.RLock()
+	e, ok := r.byID[id]
+	enricher := r.enricher
+	r.mu.RUnlock()
+	var w Workload
+	switch {
+	case ok:
+		w = e.w
+	default:
+		if p, err := r.pathByHandle(id); err == nil {
+			r.Add(id, p)
+			w = r.Lookup(id)
+			return w
+		}
+		w = Workload{ID: id, Path: fmt.Sprintf("/unknown/%d", id)}
+	}
+	if enricher != nil {
+		enricher.Enrich(&w)
+	}
+	return w
+}
+
+// Len is the number of cgroups tracked.
+func (r *Resolver) Len() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.byID)
+}
+
+// Dropped counts cgroups not tracked because the table was full.
+func (r *Resolver) Dropped() uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.dropped
+}
+
+func (r *Resolver) pathByHandle(id uint64) (string, error) {
+	var b [8]byte
+	binary.NativeEndian.PutUint64(b[:], id)
+	fd, err := unix.OpenByHandleAt(r.mountFD, unix.NewFileHandle(fileidKernfs, b[:]), unix.O_RDONLY|unix.O_CLOEXEC)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	p, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+	if err != nil {
+		return "", err
+	}
+	return r.relative(p), nil
+}
+
+// Close releases the mount handle.
+func (r *Resolver) Close() error { return unix.Close(r.mountFD) }

@@ -1,0 +1,46 @@
+// Package events carries single kernel events (exec, exit, ...) from probes to
+// whoever streams them, without ever blocking a probe.
+package events
+
+import (
+	"time"
+
+	"github.com/orb8/orb8/internal/cgroup"
+)
+
+// Kinds of events.
+const (
+	KindExec = "exec"
+	KindExit = "exit"
+)
+
+// Event is one thing that happened to a workload.
+type Event struct {
+	Time     time.Time       `json:"time"`
+	Kind     string          `json:"kind"`
+	Workload cgroup.Workload `json:"workload"`
+	Process  Process         `json:"process"`
+	Exit     *Exit           `json:"exit,omitempty"`
+	Exec     *Exec           `json:"exec,omitempty"`
+}
+
+// Process names the process an event belongs to.
+type Process struct {
+	PID  uint32 `json:"pid"`
+	PPID uint32 `json:"ppid"`
+	UID  uint32 `json:"uid"`
+	Comm string `json:"comm"`
+}
+
+// Exec is what an exec event adds.
+type Exec struct {
+	Filename string `json:"filename"`
+}
+
+// Exit is what an exit event adds: an exit code, or the fatal signal.
+type Exit struct {
+	Code       int    `json:"code"`
+	Signal     int    `json:"signal,omitempty"`
+	CoreDumped bool   `json:"coreDumped,omitempty"`
+	Reason     string `json:"reason"` // "exit" or "signal"
+}

@@ -1,0 +1,45 @@
+// Package probe is the framework every probe family plugs into: it loads a
+// BPF collection program by program (one refused program does not sink the
+// others), attaches programs by their section, pumps ring buffers, and
+// reports what runs and what was lost.
+package probe
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/events"
+)
+
+// Probe is one probe family.
+type Probe interface {
+	// Name is the name users enable and disable the probe by.
+	Name() string
+	// Start loads and attaches the probe and starts reading its events. An
+	// error means the probe does not run; the agent goes on without it.
+	Start(ctx context.Context, env Env) error
+	// Objects returns the loaded BPF objects, nil before Start or for probes
+	// without BPF programs.
+	Objects() *Objects
+	// Close detaches and unloads everything Start set up.
+	Close() error
+	// Collector exports the probe's aggregated state at scrape time.
+	prometheus.Collector
+}
+
+// Resolver names the workload of a cgroup id.
+type Resolver interface {
+	Lookup(id uint64) cgroup.Workload
+}
+
+// Env is what the agent hands every probe.
+type Env struct {
+	Resolver Resolver
+	Events   *events.Bus
+	Log      *slog.Logger
+	// CgroupRoot is the cgroup2 mount, for cgroup_skb and sockops programs.
+	CgroupRoot string
+}

@@ -1,0 +1,213 @@
+//go:build ignore
+
+/*
+ * Process lifecycle: exec, fork and exit counted per cgroup in the kernel,
+ * running processes per cgroup, and single exec/exit events for streaming.
+ */
+#include "orb8.h"
+
+#define FILENAME_LEN 256
+
+enum event_kind {
+	EVENT_EXEC = 1,
+	EVENT_EXIT = 2,
+};
+
+struct proc_stats {
+	__u64 execs;
+	__u64 forks;
+	__u64 exits_code;   /* exited through exit(2)/exit_group(2) */
+	__u64 exits_signal; /* killed by a signal */
+	__s64 running;      /* per-CPU delta; the sum over CPUs is the gauge */
+};
+
+struct event {
+	__u64 boot_ns;
+	__u64 cgroup_id;
+	__u32 kind;
+	__u32 pid;
+	__u32 ppid;
+	__u32 uid;
+	__s32 exit_code; /* exit status, valid when signal == 0 */
+	__u32 signal;    /* fatal signal, 0 for a normal exit */
+	__u8 core_dumped;
+	__u8 comm[16];
+	__u8 filename[FILENAME_LEN];
+};
+
+/* Keeps struct event in BTF so bpf2go emits its Go twin. */
+const struct event *unused_event __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, ORB8_MAX_CGROUPS);
+	__type(key, __u64);
+	__type(value, struct proc_stats);
+} stats SEC(".maps");
+
+/*
+ * tgid -> cgroup the process is counted in as running, so that an exit or a
+ * move between cgroups subtracts from the right one.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 131072);
+	__type(key, __u32);
+	__type(value, __u64);
+} proc_cgroup SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} events SEC(".maps");
+
+static const struct proc_stats zero_stats;
+
+static __always_inline struct proc_stats *stats_of(__u64 cgroup_id)
+{
+	return orb8_lookup_or_init(&stats, &cgroup_id, &zero_stats);
+}
+
+static __always_inline void add_running(__u64 cgroup_id, __s64 delta)
+{
+	struct proc_stats *s = stats_of(cgroup_id);
+	if (s)
+		s->running += delta;
+}
+
+/* Start counting a process as running in a cgroup, once. */
+static __always_inline void track(__u32 tgid, __u64 cgroup_id)
+{
+	long err = bpf_map_update_elem(&proc_cgroup, &tgid, &cgroup_id, BPF_NOEXIST);
+	if (!err)
+		add_running(cgroup_id, 1);
+	else if (err != -17 /* EEXIST */)
+		orb8_count(ORB8_MAP_FULL);
+}
+
+static __always_inline int is_user_process(struct task_struct *t)
+{
+	return !(BPF_CORE_READ(t, flags) & PF_KTHREAD) && BPF_CORE_READ(t, pid) == BPF_CORE_READ(t, tgid);
+}
+
+static __always_inline void fill_task(struct event *e, struct task_struct *t, __u32 kind, __u64 cgroup_id)
+{
+	e->boot_ns = bpf_ktime_get_boot_ns();
+	e->cgroup_id = cgroup_id;
+	e->kind = kind;
+	e->pid = BPF_CORE_READ(t, tgid);
+	e->ppid = BPF_CORE_READ(t, real_parent, tgid);
+	e->uid = BPF_CORE_READ(t, cred, uid.val);
+	e->exit_code = 0;
+	e->signal = 0;
+	e->core_dumped = 0;
+	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), BPF_CORE_READ(t, comm));
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	if (!is_user_process(child))
+		return 0;
+	/* The child's own cgroup: clone3(CLONE_INTO_CGROUP) places it elsewhere than the parent. */
+	__u64 cg = orb8_task_cgroup_id(child);
+	struct proc_stats *s = stats_of(cg);
+	if (s)
+		s->forks++;
+	track(BPF_CORE_READ(child, tgid), cg);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u64 cg = bpf_get_current_cgroup_id();
+	struct proc_stats *s = stats_of(cg);
+	if (s)
+		s->execs++;
+	/* A process that predates the agent's seeding is learned here. */
+	track(BPF_CORE_READ(p, tgid), cg);
+
+	struct event *e = orb8_reserve(&events, sizeof(*e));
+	if (!e)
+		return 0;
+	fill_task(e, p, EVENT_EXEC, cg);
+	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *p)
+{
+	if (BPF_CORE_READ(p, flags) & PF_KTHREAD)
+		return 0;
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	__u64 *counted_in = bpf_map_lookup_elem(&proc_cgroup, &tgid);
+	if (counted_in) {
+		__u64 old = *counted_in;
+		/* Only the thread whose delete succeeds ends the process: no double count. */
+		if (bpf_map_delete_elem(&proc_cgroup, &tgid))
+			return 0;
+		add_running(old, -1);
+	} else if (BPF_CORE_READ(p, signal, live.counter) != 0 || BPF_CORE_READ(p, pid) != tgid) {
+		/* Untracked: fall back to the leader of a dead thread group. */
+		return 0;
+	}
+
+	__u64 cg = bpf_get_current_cgroup_id();
+	__u32 code = BPF_CORE_READ(p, exit_code);
+	__u32 sig = code & 0x7f;
+	struct proc_stats *s = stats_of(cg);
+	if (s) {
+		if (sig)
+			s->exits_signal++;
+		else
+			s->exits_code++;
+	}
+
+	struct event *e = orb8_reserve(&events, sizeof(*e));
+	if (!e)
+		return 0;
+	fill_task(e, p, EVENT_EXIT, cg);
+	e->signal = sig;
+	e->core_dumped = (code & 0x80) != 0;
+	e->exit_code = (code >> 8) & 0xff;
+	e->filename[0] = 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* Moves between cgroups (runc placing a container's init, systemd, kubelet). */
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(handle_attach, struct cgroup *dst, const char *path, struct task_struct *task, bool threadgroup)
+{
+	if (BPF_CORE_READ(dst, root, hierarchy_id) != 0) /* cgroup v1 hierarchy */
+		return 0;
+	if (BPF_CORE_READ(task, flags) & PF_KTHREAD)
+		return 0;
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	__u64 to = BPF_CORE_READ(dst, kn, id);
+	__u64 *from = bpf_map_lookup_elem(&proc_cgroup, &tgid);
+	if (!from) {
+		track(tgid, to);
+		return 0;
+	}
+	if (*from == to)
+		return 0;
+	add_running(*from, -1);
+	add_running(to, 1);
+	*from = to;
+	return 0;
+}
+
+/* Seeds proc_cgroup and the running gauges with the processes alive at start. */
+SEC("iter/task")
+int seed_processes(struct bpf_iter__task *ctx)
+{
+	struct task_struct *t = ctx->task;
+	if (!t || !is_user_process(t))
+		return 0;
+	track(BPF_CORE_READ(t, tgid), orb8_task_cgroup_id(t));
+	return 0;
+}

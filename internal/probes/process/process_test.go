@@ -1,0 +1,161 @@
+package process
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/testutil"
+)
+
+type fixture struct {
+	probe *Probe
+	reg   *prometheus.Registry
+	bus   *events.Bus
+}
+
+func start(t *testing.T) *fixture {
+	t.Helper()
+	testutil.RequireRoot(t)
+	root, err := cgroup.FindMount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cgroup.NewResolver(root, 1<<16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Close() })
+	f := &fixture{probe: New(), reg: prometheus.NewPedanticRegistry(), bus: events.NewBus()}
+	env := probe.Env{Resolver: res, Events: f.bus, Log: slog.Default(), CgroupRoot: root}
+	if err := f.probe.Start(context.Background(), env); err != nil {
+		t.Fatalf("start process probe: %v", err)
+	}
+	t.Cleanup(func() { f.probe.Close() })
+	f.reg.MustRegister(f.probe)
+	return f
+}
+
+func (f *fixture) value(t *testing.T, name string, labels map[string]string) float64 {
+	t.Helper()
+	v, _ := testutil.Sample(t, f.reg, name, labels)
+	return v
+}
+
+// waitFor polls until metric name{labels} equals want.
+func (f *fixture) waitFor(t *testing.T, name string, labels map[string]string, want float64) {
+	t.Helper()
+	testutil.Eventually(t, 3*time.Second, func() bool { return f.value(t, name, labels) == want },
+		"%s%v = %v, want %v; series: %s", name, labels, f.value(t, name, labels), want, testutil.Series(t, f.reg, name))
+}
+
+func TestExecAndExitCountsPerCgroup(t *testing.T) {
+	f := start(t)
+	cg := testutil.NewCgroup(t)
+	sub := f.bus.Subscribe(1024, func(e *events.Event) bool { return e.Workload.Path == cg.Path })
+	defer f.bus.Unsubscribe(sub)
+
+	const trues, falses, killed = 40, 3, 2
+	for range trues {
+		cg.Run(t, "/bin/true")
+	}
+	for range falses {
+		cg.Run(t, "/bin/false")
+	}
+	for range killed {
+		cmd := cg.Command(t, "/bin/sleep", "60")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond) // let exec happen before the kill
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+
+	in := map[string]string{"cgroup": cg.Path}
+	f.waitFor(t, "orb8_process_exec_total", in, trues+falses+killed)
+	f.waitFor(t, "orb8_process_fork_total", in, trues+falses+killed)
+	f.waitFor(t, "orb8_process_exit_total", map[string]string{"cgroup": cg.Path, "reason": "exit"}, trues+falses)
+	f.waitFor(t, "orb8_process_exit_total", map[string]string{"cgroup": cg.Path, "reason": "signal"}, killed)
+	f.waitFor(t, "orb8_process_running", in, 0)
+	for _, l := range []string{"namespace", "pod", "container"} {
+		if _, ok := testutil.Sample(t, f.reg, "orb8_process_exec_total", map[string]string{"cgroup": cg.Path, l: ""}); !ok {
+			t.Errorf("label %s missing or not empty outside Kubernetes", l)
+		}
+	}
+
+	// The same execs and exits arrive one by one as events.
+	var execs, exitCode1, signal9 int
+	deadline := time.After(2 * time.Second)
+	for execs < trues+falses+killed || exitCode1 < falses || signal9 < killed {
+		select {
+		case e := <-sub.C:
+			switch {
+			case e.Kind == events.KindExec:
+				execs++
+			case e.Kind == events.KindExit && e.Exit.Reason == "exit" && e.Exit.Code == 1:
+				exitCode1++
+			case e.Kind == events.KindExit && e.Exit.Reason == "signal" && e.Exit.Signal == 9:
+				signal9++
+			}
+		case <-deadline:
+			t.Fatalf("events: %d execs, %d exit(1), %d SIGKILL; want %d, %d, %d", execs, exitCode1, signal9, trues+falses+killed, falses, killed)
+		}
+	}
+	if execs != trues+falses+killed {
+		t.Fatalf("exec events = %d, want %d", execs, trues+falses+killed)
+	}
+}
+
+func TestRunningFollowsSeedingAndMoves(t *testing.T) {
+	testutil.RequireRoot(t)
+	a := testutil.NewCgroup(t)
+	// Two processes that exist before the probe starts are found by seeding.
+	var cmds []*os.Process
+	for range 2 {
+		cmd := a.Command(t, "/bin/sleep", "60")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, cmd.Process)
+		go cmd.Wait()
+	}
+	f := start(t)
+	f.waitFor(t, "orb8_process_running", map[string]string{"cgroup": a.Path}, 2)
+
+	// Moving one to another cgroup moves its count.
+	b := testutil.NewCgroup(t)
+	if err := os.WriteFile(filepath.Join(b.Dir, "cgroup.procs"), []byte(strconv.Itoa(cmds[0].Pid)), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.waitFor(t, "orb8_process_running", map[string]string{"cgroup": a.Path}, 1)
+	f.waitFor(t, "orb8_process_running", map[string]string{"cgroup": b.Path}, 1)
+
+	for _, p := range cmds {
+		p.Kill()
+	}
+	f.waitFor(t, "orb8_process_running", map[string]string{"cgroup": a.Path}, 0)
+	f.waitFor(t, "orb8_process_running", map[string]string{"cgroup": b.Path}, 0)
+	f.waitFor(t, "orb8_process_exit_total", map[string]string{"cgroup": b.Path, "reason": "signal"}, 1)
+}
+
+func TestForgetDropsKernelState(t *testing.T) {
+	f := start(t)
+	cg := testutil.NewCgroup(t)
+	cg.Run(t, "/bin/true")
+	in := map[string]string{"cgroup": cg.Path}
+	f.waitFor(t, "orb8_process_exec_total", in, 1)
+	f.probe.Forget([]uint64{cg.ID})
+	if _, ok := testutil.Sample(t, f.reg, "orb8_process_exec_total", in); ok {
+		t.Fatalf("series of a forgotten cgroup still exported")
+	}
+}

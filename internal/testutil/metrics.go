@@ -1,0 +1,79 @@
+package testutil
+
+import (
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// Sample finds the value of metric name whose labels include every pair in
+// want. ok is false when no series matches.
+func Sample(t testing.TB, g prometheus.Gatherer, name string, want map[string]string) (value float64, ok bool) {
+	t.Helper()
+	families, err := g.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if matches(m, want) {
+				return metricValue(m), true
+			}
+		}
+	}
+	return 0, false
+}
+
+// Series lists the label sets of metric name, for failure messages.
+func Series(t testing.TB, g prometheus.Gatherer, name string) string {
+	t.Helper()
+	families, _ := g.Gather()
+	var out []string
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var pairs []string
+			for _, l := range m.GetLabel() {
+				pairs = append(pairs, l.GetName()+"="+l.GetValue())
+			}
+			out = append(out, "{"+strings.Join(pairs, ",")+"}")
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, " ")
+}
+
+func matches(m *dto.Metric, want map[string]string) bool {
+	found := 0
+	for _, l := range m.GetLabel() {
+		if v, ok := want[l.GetName()]; ok {
+			if v != l.GetValue() {
+				return false
+			}
+			found++
+		}
+	}
+	return found == len(want)
+}
+
+func metricValue(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.GetCounter().GetValue()
+	case m.Gauge != nil:
+		return m.GetGauge().GetValue()
+	case m.Histogram != nil:
+		return float64(m.GetHistogram().GetSampleCount())
+	case m.Untyped != nil:
+		return m.GetUntyped().GetValue()
+	}
+	return 0
+}
