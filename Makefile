@@ -3,9 +3,11 @@ GO        ?= go
 BIN       := bin/orb8
 CACHE     ?= $(HOME)/.cache/orb8
 STATICCHECK_VERSION := v0.8.2
+PROTOC_GEN_GO_VERSION      := 1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := 1.6.0
 export PATH := $(CACHE)/bin:$(PATH)
 
-.PHONY: all build generate check-generate deps-bpf vmlinux lint test test-unit bench clean
+.PHONY: all build generate check-generate deps-bpf deps-proto proto vmlinux lint test test-unit bench clean
 
 all: build
 
@@ -17,7 +19,21 @@ deps-bpf:
 	@command -v clang >/dev/null && command -v bpftool >/dev/null && test -f /usr/include/bpf/bpf_helpers.h || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang llvm bpftool libbpf-dev >/dev/null)
 
-generate: deps-bpf
+# protoc from Debian, its Go plugins pinned: the generated API code is byte-identical.
+deps-proto:
+	@command -v protoc >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler >/dev/null)
+	@test "$$(protoc-gen-go --version 2>/dev/null)" = "protoc-gen-go v$(PROTOC_GEN_GO_VERSION)" || \
+		GOBIN=$(CACHE)/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v$(PROTOC_GEN_GO_VERSION)
+	@test "$$(protoc-gen-go-grpc --version 2>/dev/null)" = "protoc-gen-go-grpc $(PROTOC_GEN_GO_GRPC_VERSION)" || \
+		GOBIN=$(CACHE)/bin $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v$(PROTOC_GEN_GO_GRPC_VERSION)
+
+# The gRPC API (api/**/*.proto) into Go, next to each .proto.
+proto: deps-proto
+	protoc -I api --go_out=api --go_opt=paths=source_relative \
+		--go-grpc_out=api --go-grpc_opt=paths=source_relative $$(find api -name '*.proto' | sort)
+
+generate: deps-bpf proto
 	$(GO) generate ./...
 
 # Regenerate and fail when the committed objects are stale.
