@@ -29,7 +29,7 @@ func parsePath(path string) pathInfo {
 	segs := strings.Split(strings.Trim(path, "/"), "/")
 	inKubepods := false
 	for i, seg := range segs {
-		if strings.HasPrefix(seg, "kubepods") {
+		if strings.Contains(seg, "kubepods") {
 			inKubepods = true
 		}
 		if uid, ok := podUID(seg); ok && inKubepods {

@@ -1,0 +1,40 @@
+package cgroup
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestFindMount(t *testing.T) {
+	const hybrid = `25 30 0:23 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
+26 25 0:24 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:8 - tmpfs tmpfs ro,mode=755
+27 26 0:25 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate
+28 26 0:26 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:10 - cgroup cgroup rw,memory
+`
+	const pure = `30 25 0:27 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
+`
+	const odd = `40 25 0:30 / /run/my\040cgroups rw - cgroup2 none rw
+`
+	const optionalFields = `41 25 0:31 / /sys/fs/cgroup rw shared:4 master:1 propagate_from:2 - cgroup2 cgroup2 rw
+`
+	tests := []struct {
+		name, in, want string
+		wantErr       bool
+	}{
+		{"hybrid", hybrid, "/sys/fs/cgroup/unified", false},
+		{"pure v2", pure, "/sys/fs/cgroup", false},
+		{"both prefers /sys/fs/cgroup", hybrid + pure, "/sys/fs/cgroup", false},
+		{"elsewhere, escaped space", odd, "/run/my cgroups", false},
+		{"several optional fields", optionalFields, "/sys/fs/cgroup", false},
+		{"none", "1 2 0:1 / / rw - ext4 /dev/vda rw\n", "", true},
+		{"garbage", "- - -\n\n x\n", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := findMount(strings.NewReader(tt.in))
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Fatalf("findMount = %q, %v; want %q, error %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}

@@ -1,0 +1,115 @@
+package cgroup
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+func TestLookupByHandle(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	root, err := FindMount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewResolver(root, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	dir := filepath.Join(root, "orb8-test-handle")
+	os.Remove(dir)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(dir)
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Lookup(st.Ino).Path; got != "/orb8-test-handle" {
+		t.Fatalf("Lookup(%d).Path = %q, want /orb8-test-handle", st.Ino, got)
+	}
+}
+
+func TestResolverLifecycle(t *testing.T) {
+	root, err := FindMount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewResolver(root, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.Add(1<<60, "/kubepods/besteffort/pod"+uid+"/"+cid)
+	w := r.Lookup(1 << 60)
+	if w.ContainerID != cid || w.PodUID != uid || w.Path != "/kubepods/besteffort/pod"+uid+"/"+cid {
+		t.Fatalf("Lookup = %+v", w)
+	}
+	now := time.Now()
+	r.Remove(1<<60, now)
+	if !r.Removed(1 << 60) {
+		t.Fatal("not marked removed")
+	}
+	if got := r.Forget(now); len(got) != 0 {
+		t.Fatalf("forgot %v before the grace period ended", got)
+	}
+	if w := r.Lookup(1 << 60); w.ContainerID != cid {
+		t.Fatalf("removed cgroup no longer resolves within grace: %+v", w)
+	}
+	if got := r.Forget(now.Add(time.Second)); len(got) != 1 || got[0] != 1<<60 {
+		t.Fatalf("Forget = %v, want [%d]", got, uint64(1<<60))
+	}
+	if w := r.Lookup(1 << 60); w.Path != fmt.Sprintf("/unknown/%d", uint64(1<<60)) {
+		t.Fatalf("forgotten id resolves to %q, want the unknown marker", w.Path)
+	}
+}
+
+func TestResolverIsBounded(t *testing.T) {
+	root, err := FindMount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewResolver(root, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Len() != 0 || r.Dropped() == 0 {
+		t.Fatalf("a zero-size table tracks %d and dropped %d", r.Len(), r.Dropped())
+	}
+}
+
+type fakeEnricher struct{}
+
+func (fakeEnricher) Enrich(w *Workload) {
+	if w.PodUID == uid {
+		w.Namespace, w.Pod, w.Container = "ns", "web-0", "app"
+	}
+}
+
+func TestEnricherNamesWorkloads(t *testing.T) {
+	root, err := FindMount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewResolver(root, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.SetEnricher(fakeEnricher{})
+	r.Add(1<<61, "/kubepods/pod"+uid+"/"+cid)
+	got := r.Lookup(1 << 61).LabelValues()
+	want := []string{"ns", "web-0", "app", "/kubepods/pod" + uid + "/" + cid}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("labels = %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,117 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+var known = []string{"cgroup", "process", "sched"}
+
+// parse binds a fresh config to flags, parses args and resolves the file.
+func parse(t *testing.T, args ...string) (Config, error) {
+	t.Helper()
+	c := Default()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	c.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if err := c.Resolve(fs); err != nil {
+		return c, err
+	}
+	return c, c.Validate(known)
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "orb8.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestFlagsOverrideFileOverridesDefaults(t *testing.T) {
+	p := writeFile(t, "metrics-addr: 127.0.0.1:7000\nprobes: [process, sched]\ngone-grace: 30s\nlog-level: debug\n")
+	c, err := parse(t, "--config", p, "--log-level", "warn", "--disable-probes", "sched")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MetricsAddr != "127.0.0.1:7000" || c.LogLevel != "warn" || c.GoneGrace != 30*time.Second {
+		t.Fatalf("got %+v", c)
+	}
+	if got := c.EnabledProbes(known, []string{"cgroup"}); !slices.Equal(got, []string{"process"}) {
+		t.Fatalf("EnabledProbes = %v, want [process]", got)
+	}
+	c, err = parse(t, "--config", p, "--probes", "cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Probes, []string{"cgroup"}) {
+		t.Fatalf("--probes did not override the file: %v", c.Probes)
+	}
+}
+
+func TestEnabledProbes(t *testing.T) {
+	c := Default()
+	if got := c.EnabledProbes(known, []string{"process", "cgroup"}); !slices.Equal(got, []string{"cgroup", "process"}) {
+		t.Fatalf("default = %v", got)
+	}
+	c.Probes = []string{"all"}
+	c.DisableProbes = []string{"cgroup"}
+	if got := c.EnabledProbes(known, nil); !slices.Equal(got, []string{"process", "sched"}) {
+		t.Fatalf("all minus cgroup = %v", got)
+	}
+}
+
+func TestBadInputIsAOneLineError(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "absent.yaml")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"address without port", []string{"--metrics-addr", "not-an-address"}, `invalid --metrics-addr "not-an-address"`},
+		{"port out of range", []string{"--metrics-addr", ":70000"}, "invalid --metrics-addr"},
+		{"port not a number", []string{"--metrics-addr", "localhost:http-ish"}, "invalid --metrics-addr"},
+		{"unknown probe", []string{"--probes", "nope"}, `unknown probe "nope"`},
+		{"unknown disabled probe", []string{"--disable-probes", "nope"}, `unknown probe "nope"`},
+		{"cert without key", []string{"--tls-cert", "c.pem"}, "--tls-cert and --tls-key go together"},
+		{"client CA without cert", []string{"--tls-client-ca", "ca.pem"}, "--tls-client-ca needs"},
+		{"bad log level", []string{"--log-level", "loud"}, `invalid --log-level "loud"`},
+		{"negative grace", []string{"--gone-grace", "-1s"}, "--gone-grace must not be negative"},
+		{"unreadable config", []string{"--config", missing}, "read config"},
+		{"unknown key", []string{"--config", writeFile(t, "metrics-adr: :1\n")}, "field metrics-adr not found"},
+		{"wrong type", []string{"--config", writeFile(t, "probes: 3\n")}, "config"},
+		{"not yaml", []string{"--config", writeFile(t, "{{{{\n")}, "config"},
+		{"bad duration in file", []string{"--config", writeFile(t, "gone-grace: soon\n")}, "config"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parse(t, tt.args...)
+			if err == nil {
+				t.Fatalf("no error for %v", tt.args)
+			}
+			if !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error %q: want one line containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestEmptyConfigFileIsDefaults(t *testing.T) {
+	c, err := parse(t, "--config", writeFile(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Default()
+	if c.MetricsAddr != d.MetricsAddr || !slices.Equal(c.Probes, d.Probes) {
+		t.Fatalf("got %+v", c)
+	}
+}

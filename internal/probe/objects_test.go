@@ -1,0 +1,71 @@
+package probe
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/orb8/orb8/internal/testutil"
+)
+
+// prog is a do-nothing program for the given hook.
+func prog(name string, typ ebpf.ProgramType, attach ebpf.AttachType, section, attachTo string) *ebpf.ProgramSpec {
+	return &ebpf.ProgramSpec{
+		Name: name, Type: typ, AttachType: attach, SectionName: section, AttachTo: attachTo, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	}
+}
+
+func rawTP() *ebpf.ProgramSpec {
+	return prog("base", ebpf.RawTracepoint, ebpf.AttachNone, "raw_tracepoint/sched_process_exec", "sched_process_exec")
+}
+
+func TestOptionalProgramRefusedKeepsTheRest(t *testing.T) {
+	testutil.RequireRoot(t)
+	spec := &ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{
+		"base":    rawTP(),
+		"kprobe":  prog("kprobe", ebpf.Kprobe, ebpf.AttachNone, "kprobe/do_exit", "do_exit"),
+		"fentry":  prog("fentry", ebpf.Tracing, ebpf.AttachTraceFEntry, "fentry/do_exit", "do_exit"),
+		"unknown": prog("unknown", ebpf.SocketFilter, ebpf.AttachNone, "socket", ""),
+	}}
+	objs, err := Load(spec, LoadOptions{Required: []string{"base"}})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	defer objs.Close()
+	if objs.Programs["base"] == nil {
+		t.Fatal("required program not loaded")
+	}
+	if len(objs.links) != len(objs.Programs) {
+		t.Fatalf("%d links for %d programs", len(objs.links), len(objs.Programs))
+	}
+	// On this kernel kprobes and fentry are absent; elsewhere they attach.
+	for _, name := range []string{"kprobe", "fentry"} {
+		if err := objs.Failed[name]; err != nil {
+			if !errors.Is(err, ErrUnsupported) {
+				t.Errorf("%s failed with %v, not classified as unsupported", name, err)
+			}
+			t.Logf("%s: %v", name, err)
+		} else if objs.Programs[name] == nil {
+			t.Errorf("%s neither loaded nor failed", name)
+		}
+	}
+	if objs.Failed["unknown"] == nil {
+		t.Error("a program with no attach rule was accepted")
+	}
+}
+
+func TestRequiredProgramRefusedFailsTheProbe(t *testing.T) {
+	testutil.RequireRoot(t)
+	spec := &ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{
+		"base": rawTP(),
+		"bad":  prog("bad", ebpf.RawTracepoint, ebpf.AttachNone, "raw_tracepoint/no_such_tracepoint_orb8", "no_such_tracepoint_orb8"),
+	}}
+	objs, err := Load(spec, LoadOptions{Required: []string{"bad"}})
+	if err == nil {
+		objs.Close()
+		t.Fatal("Load succeeded without its required program")
+	}
+}
