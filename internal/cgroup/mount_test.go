@@ -19,7 +19,7 @@ func TestFindMount(t *testing.T) {
 `
 	tests := []struct {
 		name, in, want string
-		wantErr       bool
+		wantErr        bool
 	}{
 		{"hybrid", hybrid, "/sys/fs/cgroup/unified", false},
 		{"pure v2", pure, "/sys/fs/cgroup", false},

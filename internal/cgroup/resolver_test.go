@@ -3,11 +3,11 @@ package cgroup
 import (
 	"fmt"
 	"os"
-	"strings"
-	"time"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestLookupByHandle(t *testing.T) {
