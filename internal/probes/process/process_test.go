@@ -23,7 +23,7 @@ type fixture struct {
 	bus   *events.Bus
 }
 
-func start(t *testing.T) *fixture {
+func start(t testing.TB) *fixture {
 	t.Helper()
 	testutil.RequireRoot(t)
 	root, err := cgroup.FindMount()
@@ -45,10 +45,20 @@ func start(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) value(t *testing.T, name string, labels map[string]string) float64 {
+func (f *fixture) value(t testing.TB, name string, labels map[string]string) float64 {
 	t.Helper()
 	v, _ := testutil.Sample(t, f.reg, name, labels)
 	return v
+}
+
+// lost is the probe's in-kernel ring buffer loss count.
+func (f *fixture) lost(t testing.TB) uint64 {
+	t.Helper()
+	c, err := f.probe.Objects().Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.RingbufLost
 }
 
 // waitFor polls until metric name{labels} equals want.
