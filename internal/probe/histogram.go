@@ -1,0 +1,55 @@
+package probe
+
+import (
+	"math"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orb8/orb8/internal/cgroup"
+)
+
+// Log2Slots is ORB8_LOG2_SLOTS of orb8_hist.h.
+const Log2Slots = 27
+
+// Log2Hist is the Go twin of struct orb8_log2_hist (orb8_hist.h): slot i
+// counts latencies below 2^(i+1) microseconds, the last slot everything
+// longer; SumNs is exact. A bpf2go type of the same layout converts to it.
+type Log2Hist struct {
+	Slots [Log2Slots]uint64
+	SumNs uint64
+}
+
+// Add adds o into h (summing per-CPU values or folding cgroups).
+func (h *Log2Hist) Add(o *Log2Hist) {
+	for i, v := range o.Slots {
+		h.Slots[i] += v
+	}
+	h.SumNs += o.SumNs
+}
+
+// Log2UpperBound is the upper bound in seconds of slot i: its latencies are
+// all below it. The last slot has none (+Inf).
+func Log2UpperBound(i int) float64 {
+	if i >= Log2Slots-1 {
+		return math.Inf(1)
+	}
+	return math.Ldexp(1e-6, i+1)
+}
+
+// Buckets returns the sample count and the cumulative Prometheus buckets.
+func (h *Log2Hist) Buckets() (count uint64, buckets map[float64]uint64) {
+	buckets = make(map[float64]uint64, Log2Slots-1)
+	for i, v := range h.Slots {
+		count += v
+		if i < Log2Slots-1 {
+			buckets[Log2UpperBound(i)] = count
+		}
+	}
+	return count, buckets
+}
+
+// WorkloadHistogram builds one histogram sample of a WorkloadDesc series, in seconds.
+func WorkloadHistogram(d *prometheus.Desc, h *Log2Hist, w cgroup.Workload, extra ...string) prometheus.Metric {
+	count, buckets := h.Buckets()
+	return prometheus.MustNewConstHistogram(d, count, float64(h.SumNs)/1e9, buckets, append(w.LabelValues(), extra...)...)
+}

@@ -1,0 +1,133 @@
+package sched
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/testutil"
+)
+
+const metric = "orb8_sched_runqueue_latency_seconds"
+
+func start(t *testing.T, p *Probe) *prometheus.Registry {
+	t.Helper()
+	testutil.RequireRoot(t)
+	root, err := cgroup.FindMount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cgroup.NewResolver(root, 1<<16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Close() })
+	if err := p.Start(context.Background(), probe.Env{Resolver: res, Events: events.NewBus(), Log: slog.Default(), CgroupRoot: root}); err != nil {
+		t.Fatalf("start sched probe: %v", err)
+	}
+	t.Cleanup(func() { p.Close() })
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(p)
+	return reg
+}
+
+// hog runs n busy loops in cg for d, then kills them.
+func hog(t *testing.T, cg *testutil.Cgroup, n int, d time.Duration) {
+	t.Helper()
+	for range n {
+		cmd := cg.Command(t, "/bin/sh", "-c", "while :; do :; done")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	}
+	time.Sleep(d)
+}
+
+func histogram(t *testing.T, reg prometheus.Gatherer, cg *testutil.Cgroup) *dto.Histogram {
+	t.Helper()
+	h := testutil.Histogram(t, reg, metric, map[string]string{"cgroup": cg.Path})
+	if h == nil {
+		t.Fatalf("no %s for %s; series: %s", metric, cg.Path, testutil.Series(t, reg, metric))
+	}
+	return h
+}
+
+func TestHogsWaitIdleDoesNot(t *testing.T) {
+	reg := start(t, New())
+	busy, idle := testutil.NewCgroup(t), testutil.NewCgroup(t)
+	sleeper := idle.Command(t, "/bin/sleep", "1.5")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Six always-runnable loops on two CPUs for 1.5 s: at every moment at
+	// least four wait, so together they wait about 6 s.
+	const hogs, runFor = 6, 1500 * time.Millisecond
+	hog(t, busy, hogs, runFor)
+	sleeper.Wait()
+
+	b, i := histogram(t, reg, busy), histogram(t, reg, idle)
+	t.Logf("busy: %d waits, %.3f s; idle: %d waits, %.6f s", b.GetSampleCount(), b.GetSampleSum(), i.GetSampleCount(), i.GetSampleSum())
+	if b.GetSampleCount() == 0 || b.GetSampleSum() < 0.005 {
+		t.Fatalf("busy cgroup waited %d times, %.6f s in all; want waits summing to 5 ms or more", b.GetSampleCount(), b.GetSampleSum())
+	}
+	// Tighter, to catch a unit error: 4 waiting of 6 for 1.5 s is 6 s; no
+	// loop can wait longer than it lived.
+	if sum := b.GetSampleSum(); sum < 2 || sum > hogs*runFor.Seconds()+1 {
+		t.Fatalf("busy cgroup waited %.3f s in all; want 2..%.0f s", sum, hogs*runFor.Seconds()+1)
+	}
+	if i.GetSampleSum() > b.GetSampleSum()/100 {
+		t.Fatalf("idle cgroup waited %.6f s, not much less than the busy one's %.3f s", i.GetSampleSum(), b.GetSampleSum())
+	}
+	checkBuckets(t, b)
+}
+
+// checkBuckets checks the buckets are the log2 microsecond bounds, cumulative.
+func checkBuckets(t *testing.T, h *dto.Histogram) {
+	t.Helper()
+	buckets := h.GetBucket()
+	if len(buckets) != probe.Log2Slots-1 {
+		t.Fatalf("%d buckets, want %d", len(buckets), probe.Log2Slots-1)
+	}
+	var prev uint64
+	for i, b := range buckets {
+		if b.GetUpperBound() != probe.Log2UpperBound(i) || b.GetCumulativeCount() < prev || b.GetCumulativeCount() > h.GetSampleCount() {
+			t.Fatalf("bucket %d: le=%g count=%d after %d of %d", i, b.GetUpperBound(), b.GetCumulativeCount(), prev, h.GetSampleCount())
+		}
+		prev = b.GetCumulativeCount()
+	}
+}
+
+func TestFullStartMapIsCounted(t *testing.T) {
+	p := New()
+	p.tuneSpec = func(s *ebpf.CollectionSpec) { s.Maps["enqueued_at"].MaxEntries = 1 }
+	start(t, p)
+	hog(t, testutil.NewCgroup(t), 4, 200*time.Millisecond)
+	c, err := p.Objects().Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MapFull == 0 {
+		t.Fatalf("a one-entry start map under four waiting loops counted no map-full drop")
+	}
+}
+
+func TestForgetDropsKernelState(t *testing.T) {
+	p := New()
+	reg := start(t, p)
+	cg := testutil.NewCgroup(t)
+	hog(t, cg, 3, 100*time.Millisecond)
+	histogram(t, reg, cg)
+	p.Forget([]uint64{cg.ID})
+	if h := testutil.Histogram(t, reg, metric, map[string]string{"cgroup": cg.Path}); h != nil {
+		t.Fatalf("histogram of a forgotten cgroup still exported")
+	}
+}
