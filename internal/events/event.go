@@ -43,4 +43,8 @@ type Exit struct {
 	Signal     int    `json:"signal,omitempty"`
 	CoreDumped bool   `json:"coreDumped,omitempty"`
 	Reason     string `json:"reason"` // "exit" or "signal"
+	// Crash is set for the signals of program faults (SIGSEGV, SIGBUS,
+	// SIGFPE, SIGILL, SIGABRT, SIGSYS, SIGTRAP) and for core dumps.
+	Crash    bool          `json:"crash,omitempty"`
+	Lifetime time.Duration `json:"lifetimeNs"`
 }

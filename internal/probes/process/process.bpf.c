@@ -18,8 +18,13 @@ struct proc_stats {
 	__u64 forks;
 	__u64 exits_code;   /* exited through exit(2)/exit_group(2) */
 	__u64 exits_signal; /* killed by a signal */
+	__u64 crashes;      /* killed by a program-fault signal or dumped core */
+	__u64 short_lived;  /* ended less than SHORT_LIVED_NS after it started */
 	__s64 running;      /* per-CPU delta; the sum over CPUs is the gauge */
 };
+
+/* Processes that live less than this are "short-lived" (cron jobs, probes, crash loops). */
+#define SHORT_LIVED_NS 1000000000ULL
 
 struct event {
 	__u64 boot_ns;
@@ -31,6 +36,8 @@ struct event {
 	__s32 exit_code; /* exit status, valid when signal == 0 */
 	__u32 signal;    /* fatal signal, 0 for a normal exit */
 	__u8 core_dumped;
+	__u8 crash;
+	__u64 lifetime_ns; /* exit only */
 	__u8 comm[16];
 	__u8 filename[FILENAME_LEN];
 };
@@ -90,6 +97,22 @@ static __always_inline int is_user_process(struct task_struct *t)
 	return !(BPF_CORE_READ(t, flags) & PF_KTHREAD) && BPF_CORE_READ(t, pid) == BPF_CORE_READ(t, tgid);
 }
 
+/* Signals a program gets for its own faults: a crash, not an outside kill. */
+static __always_inline int is_fault_signal(__u32 sig)
+{
+	switch (sig) {
+	case 4:  /* SIGILL */
+	case 5:  /* SIGTRAP */
+	case 6:  /* SIGABRT */
+	case 7:  /* SIGBUS */
+	case 8:  /* SIGFPE */
+	case 11: /* SIGSEGV */
+	case 31: /* SIGSYS */
+		return 1;
+	}
+	return 0;
+}
+
 static __always_inline void fill_task(struct event *e, struct task_struct *t, __u32 kind, __u64 cgroup_id)
 {
 	e->boot_ns = bpf_ktime_get_boot_ns();
@@ -101,6 +124,8 @@ static __always_inline void fill_task(struct event *e, struct task_struct *t, __
 	e->exit_code = 0;
 	e->signal = 0;
 	e->core_dumped = 0;
+	e->crash = 0;
+	e->lifetime_ns = 0;
 	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), BPF_CORE_READ(t, comm));
 }
 
@@ -158,12 +183,19 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 	__u64 cg = bpf_get_current_cgroup_id();
 	__u32 code = BPF_CORE_READ(p, exit_code);
 	__u32 sig = code & 0x7f;
+	__u8 core = (code & 0x80) != 0;
+	__u8 crash = core || is_fault_signal(sig);
+	__u64 lifetime = bpf_ktime_get_boot_ns() - BPF_CORE_READ(p, group_leader, start_boottime);
 	struct proc_stats *s = stats_of(cg);
 	if (s) {
 		if (sig)
 			s->exits_signal++;
 		else
 			s->exits_code++;
+		if (crash)
+			s->crashes++;
+		if (lifetime < SHORT_LIVED_NS)
+			s->short_lived++;
 	}
 
 	struct event *e = orb8_reserve(&events, sizeof(*e));
@@ -171,7 +203,9 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 		return 0;
 	fill_task(e, p, EVENT_EXIT, cg);
 	e->signal = sig;
-	e->core_dumped = (code & 0x80) != 0;
+	e->core_dumped = core;
+	e->crash = crash;
+	e->lifetime_ns = lifetime;
 	e->exit_code = (code >> 8) & 0xff;
 	e->filename[0] = 0;
 	bpf_ringbuf_submit(e, 0);

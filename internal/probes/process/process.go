@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf/link"
@@ -29,6 +30,8 @@ var (
 	execDesc    = probe.WorkloadDesc("orb8_process_exec_total", "Programs executed (execve) in the workload.")
 	forkDesc    = probe.WorkloadDesc("orb8_process_fork_total", "Processes created (fork/clone of a new thread group) in the workload.")
 	exitDesc    = probe.WorkloadDesc("orb8_process_exit_total", "Processes that ended in the workload, by reason: exit (exit code) or signal (killed).", "reason")
+	crashDesc   = probe.WorkloadDesc("orb8_process_crashes_total", "Processes in the workload that ended on a program-fault signal (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGSYS, SIGTRAP) or dumped core.")
+	shortDesc   = probe.WorkloadDesc("orb8_process_short_lived_total", "Processes in the workload that ended less than one second after they started.")
 	runningDesc = probe.WorkloadDesc("orb8_process_running", "Processes running in the workload.")
 )
 
@@ -111,7 +114,10 @@ func (p *Probe) handle(raw []byte) {
 		ev.Exec = &events.Exec{Filename: probe.CString(e.Filename[:])}
 	case kindExit:
 		ev.Kind = events.KindExit
-		ev.Exit = &events.Exit{Code: int(e.ExitCode), Signal: int(e.Signal), CoreDumped: e.CoreDumped != 0, Reason: exitReason(e.Signal)}
+		ev.Exit = &events.Exit{
+			Code: int(e.ExitCode), Signal: int(e.Signal), CoreDumped: e.CoreDumped != 0, Reason: exitReason(e.Signal),
+			Crash: e.Crash != 0, Lifetime: time.Duration(e.LifetimeNs),
+		}
 	default:
 		return
 	}
@@ -144,7 +150,7 @@ func (p *Probe) Forget(ids []uint64) {
 
 // Describe implements prometheus.Collector.
 func (p *Probe) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{execDesc, forkDesc, exitDesc, runningDesc} {
+	for _, d := range []*prometheus.Desc{execDesc, forkDesc, exitDesc, crashDesc, shortDesc, runningDesc} {
 		ch <- d
 	}
 }
@@ -159,6 +165,8 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 		ch <- probe.WorkloadMetric(forkDesc, prometheus.CounterValue, float64(s.Forks), w)
 		ch <- probe.WorkloadMetric(exitDesc, prometheus.CounterValue, float64(s.ExitsCode), w, "exit")
 		ch <- probe.WorkloadMetric(exitDesc, prometheus.CounterValue, float64(s.ExitsSignal), w, "signal")
+		ch <- probe.WorkloadMetric(crashDesc, prometheus.CounterValue, float64(s.Crashes), w)
+		ch <- probe.WorkloadMetric(shortDesc, prometheus.CounterValue, float64(s.ShortLived), w)
 		ch <- probe.WorkloadMetric(runningDesc, prometheus.GaugeValue, float64(max(s.Running, 0)), w)
 	})
 }
@@ -168,5 +176,7 @@ func addStats(dst, src *processProcStats) {
 	dst.Forks += src.Forks
 	dst.ExitsCode += src.ExitsCode
 	dst.ExitsSignal += src.ExitsSignal
+	dst.Crashes += src.Crashes
+	dst.ShortLived += src.ShortLived
 	dst.Running += src.Running
 }

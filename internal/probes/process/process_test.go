@@ -91,11 +91,16 @@ func TestExecAndExitCountsPerCgroup(t *testing.T) {
 		cmd.Wait()
 	}
 
+	// A crash: the shell faults itself with SIGSEGV.
+	cg.Run(t, "/bin/sh", "-c", "kill -SEGV $$")
+
 	in := map[string]string{"cgroup": cg.Path}
-	f.waitFor(t, "orb8_process_exec_total", in, trues+falses+killed)
-	f.waitFor(t, "orb8_process_fork_total", in, trues+falses+killed)
+	f.waitFor(t, "orb8_process_exec_total", in, trues+falses+killed+1)
+	f.waitFor(t, "orb8_process_fork_total", in, trues+falses+killed+1)
 	f.waitFor(t, "orb8_process_exit_total", map[string]string{"cgroup": cg.Path, "reason": "exit"}, trues+falses)
-	f.waitFor(t, "orb8_process_exit_total", map[string]string{"cgroup": cg.Path, "reason": "signal"}, killed)
+	f.waitFor(t, "orb8_process_exit_total", map[string]string{"cgroup": cg.Path, "reason": "signal"}, killed+1)
+	f.waitFor(t, "orb8_process_crashes_total", in, 1)
+	f.waitFor(t, "orb8_process_short_lived_total", in, trues+falses+killed+1)
 	f.waitFor(t, "orb8_process_running", in, 0)
 	for _, l := range []string{"namespace", "pod", "container"} {
 		if _, ok := testutil.Sample(t, f.reg, "orb8_process_exec_total", map[string]string{"cgroup": cg.Path, l: ""}); !ok {
@@ -104,9 +109,9 @@ func TestExecAndExitCountsPerCgroup(t *testing.T) {
 	}
 
 	// The same execs and exits arrive one by one as events.
-	var execs, exitCode1, signal9 int
+	var execs, exitCode1, signal9, crashes int
 	deadline := time.After(2 * time.Second)
-	for execs < trues+falses+killed || exitCode1 < falses || signal9 < killed {
+	for execs < trues+falses+killed+1 || exitCode1 < falses || signal9 < killed || crashes < 1 {
 		select {
 		case e := <-sub.C:
 			switch {
@@ -114,15 +119,20 @@ func TestExecAndExitCountsPerCgroup(t *testing.T) {
 				execs++
 			case e.Kind == events.KindExit && e.Exit.Reason == "exit" && e.Exit.Code == 1:
 				exitCode1++
-			case e.Kind == events.KindExit && e.Exit.Reason == "signal" && e.Exit.Signal == 9:
+			case e.Kind == events.KindExit && e.Exit.Reason == "signal" && e.Exit.Signal == 9 && !e.Exit.Crash:
 				signal9++
+			case e.Kind == events.KindExit && e.Exit.Signal == 11 && e.Exit.Crash:
+				crashes++
+			}
+			if e.Kind == events.KindExit && (e.Exit.Lifetime <= 0 || e.Exit.Lifetime > 5*time.Second) {
+				t.Errorf("exit event lifetime %v for a process of this test", e.Exit.Lifetime)
 			}
 		case <-deadline:
-			t.Fatalf("events: %d execs, %d exit(1), %d SIGKILL; want %d, %d, %d", execs, exitCode1, signal9, trues+falses+killed, falses, killed)
+			t.Fatalf("events: %d execs, %d exit(1), %d SIGKILL, %d crashes; want %d, %d, %d, 1", execs, exitCode1, signal9, crashes, trues+falses+killed+1, falses, killed)
 		}
 	}
-	if execs != trues+falses+killed {
-		t.Fatalf("exec events = %d, want %d", execs, trues+falses+killed)
+	if execs != trues+falses+killed+1 {
+		t.Fatalf("exec events = %d, want %d", execs, trues+falses+killed+1)
 	}
 }
 
@@ -168,4 +178,14 @@ func TestForgetDropsKernelState(t *testing.T) {
 	if _, ok := testutil.Sample(t, f.reg, "orb8_process_exec_total", in); ok {
 		t.Fatalf("series of a forgotten cgroup still exported")
 	}
+}
+
+func TestLongLivedIsNotShortLived(t *testing.T) {
+	f := start(t)
+	cg := testutil.NewCgroup(t)
+	cg.Run(t, "/bin/sleep", "1.2")
+	in := map[string]string{"cgroup": cg.Path}
+	f.waitFor(t, "orb8_process_exit_total", map[string]string{"cgroup": cg.Path, "reason": "exit"}, 1)
+	f.waitFor(t, "orb8_process_short_lived_total", in, 0)
+	f.waitFor(t, "orb8_process_crashes_total", in, 0)
 }

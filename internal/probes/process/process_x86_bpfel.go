@@ -24,9 +24,11 @@ type processEvent struct {
 	ExitCode   int32
 	Signal     uint32
 	CoreDumped uint8
+	Crash      uint8
+	_          [6]byte
+	LifetimeNs uint64
 	Comm       [16]uint8
 	Filename   [256]uint8
-	_          [7]byte
 }
 
 type processProcStats struct {
@@ -35,6 +37,8 @@ type processProcStats struct {
 	Forks       uint64
 	ExitsCode   uint64
 	ExitsSignal uint64
+	Crashes     uint64
+	ShortLived  uint64
 	Running     int64
 }
 
