@@ -18,6 +18,14 @@ make --no-print-directory lint
 step "generated BPF objects are current"
 make --no-print-directory check-generate
 
+step "go build needs no clang"
+# A clang that fails loudly first in PATH: building must never reach it.
+noclang=$(mktemp -d)
+printf '#!/bin/sh\necho "clang called during go build" >&2\nexit 1\n' > "$noclang/clang"
+chmod +x "$noclang/clang"
+PATH="$noclang:$PATH" go build -o /dev/null ./cmd/orb8
+rm -rf "$noclang"
+
 step "tests"
 # -p 1: probe tests count kernel events machine-wide per cgroup; running
 # packages one at a time keeps timing-sensitive ones (benchmarks, load) quiet.
