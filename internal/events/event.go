@@ -12,6 +12,7 @@ import (
 const (
 	KindExec = "exec"
 	KindExit = "exit"
+	KindOOM  = "oom"
 )
 
 // Event is one thing that happened to a workload.
@@ -22,6 +23,7 @@ type Event struct {
 	Process  Process         `json:"process"`
 	Exit     *Exit           `json:"exit,omitempty"`
 	Exec     *Exec           `json:"exec,omitempty"`
+	OOM      *OOM            `json:"oom,omitempty"`
 }
 
 // Process names the process an event belongs to.
@@ -47,4 +49,13 @@ type Exit struct {
 	// SIGFPE, SIGILL, SIGABRT, SIGSYS, SIGTRAP) and for core dumps.
 	Crash    bool          `json:"crash,omitempty"`
 	Lifetime time.Duration `json:"lifetimeNs"`
+}
+
+// OOM is what an oom event adds: the victim's memory when the OOM killer
+// chose it (approximate, as the kernel's own oom/mark_victim event reports it).
+type OOM struct {
+	TotalVMBytes  uint64 `json:"totalVmBytes"`
+	AnonRSSBytes  uint64 `json:"anonRssBytes"`
+	FileRSSBytes  uint64 `json:"fileRssBytes"`
+	ShmemRSSBytes uint64 `json:"shmemRssBytes"`
 }

@@ -1,0 +1,170 @@
+package memory
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/orb8/orb8/internal/testutil"
+)
+
+// helperEnv switches the test binary into a helper process (see TestMain).
+const helperEnv = "ORB8_MEMORY_HELPER"
+
+const pageSize = 4096
+
+// TestMain lets tests re-execute the test binary as a helper process, so
+// they depend on nothing outside Go.
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(helperEnv); mode != "" {
+		if err := runHelper(mode, os.Args[len(os.Args)-2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			os.Exit(2)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// runHelper waits for a line on stdin (so the test can move it into a v1
+// memory cgroup first), then:
+//   - "grow" CHUNK_BYTES PERIOD: touches CHUNK_BYTES of fresh anonymous
+//     memory every PERIOD until killed;
+//   - "touch" PAGES _: touches PAGES fresh pages, prints "done", waits for EOF.
+func runHelper(mode string, args []string) error {
+	n, err := strconv.Atoi(args[0])
+	if err != nil {
+		return err
+	}
+	in := bufio.NewReader(os.Stdin)
+	if _, err := in.ReadString('\n'); err != nil {
+		return err
+	}
+	switch mode {
+	case "grow":
+		period, err := time.ParseDuration(args[1])
+		if err != nil {
+			return err
+		}
+		tick := time.NewTicker(period)
+		for range tick.C {
+			if err := touchFresh(n / pageSize); err != nil {
+				return err
+			}
+		}
+	case "touch":
+		if err := touchFresh(n); err != nil {
+			return err
+		}
+		fmt.Println("done")
+		_, _ = io.Copy(io.Discard, in)
+		return nil
+	}
+	return fmt.Errorf("unknown mode %q", mode)
+}
+
+// touchFresh maps pages of anonymous memory and writes to each: one page
+// fault and one charged page per page (no huge pages).
+func touchFresh(pages int) error {
+	b, err := unix.Mmap(-1, 0, pages*pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return err
+	}
+	if err := unix.Madvise(b, unix.MADV_NOHUGEPAGE); err != nil {
+		return err
+	}
+	for i := 0; i < len(b); i += pageSize {
+		b[i] = 1
+	}
+	return nil
+}
+
+// helper is a helper process in a memory-limited test cgroup.
+type helper struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Reader
+}
+
+// memCgroup is a test cgroup with a memory limit: on hybrid hosts the limit
+// is set on the cgroup v1 memory cgroup of the same relative path, which the
+// helper joins too.
+type memCgroup struct {
+	*testutil.Cgroup
+	memDir string // where the limit is set
+}
+
+func newMemCgroup(t *testing.T, limit uint64) *memCgroup {
+	t.Helper()
+	cg := testutil.NewCgroup(t)
+	files, err := findHierarchy(filepath.Dir(cg.Dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc := &memCgroup{Cgroup: cg, memDir: cg.Dir}
+	if files.root != filepath.Dir(cg.Dir) {
+		mc.memDir = filepath.Join(files.root, cg.Path)
+		if err := os.Mkdir(mc.memDir, 0o755); err != nil {
+			t.Fatalf("make v1 memory cgroup: %v", err)
+		}
+		t.Cleanup(func() { removeDir(t, mc.memDir) })
+	}
+	if err := os.WriteFile(filepath.Join(mc.memDir, files.limit), []byte(strconv.FormatUint(limit, 10)), 0); err != nil {
+		t.Fatalf("set memory limit: %v", err)
+	}
+	return mc
+}
+
+func removeDir(t *testing.T, dir string) {
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		err := os.Remove(dir)
+		return err == nil || os.IsNotExist(err)
+	}, "remove %s: still busy", dir)
+}
+
+// start starts a helper inside the cgroup (and its v1 memory cgroup), waiting
+// for its go-ahead.
+func (mc *memCgroup) start(t *testing.T, mode string, args ...string) *helper {
+	t.Helper()
+	cmd := mc.Command(t, os.Args[0], append([]string{"-test.run=^$"}, args...)...)
+	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h := &helper{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
+	t.Cleanup(func() {
+		h.cmd.Process.Kill()
+		h.cmd.Wait()
+	})
+	if mc.memDir != mc.Dir {
+		if err := os.WriteFile(filepath.Join(mc.memDir, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0); err != nil {
+			t.Fatalf("join v1 memory cgroup: %v", err)
+		}
+	}
+	return h
+}
+
+// goAhead lets the helper start allocating.
+func (h *helper) goAhead(t *testing.T) {
+	t.Helper()
+	if _, err := io.WriteString(h.stdin, "go\n"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,205 @@
+// Package memory is the memory probe: usage and limit per workload from the
+// cgroup memory controller (v2, or v1 on hybrid hosts), an OOM ETA from the
+// usage trend, OOM kills counted per victim cgroup with an event per kill,
+// page faults per workload, and the top allocating processes.
+package memory
+
+import (
+	"context"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf/link"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/probe"
+)
+
+// Name is the probe's name in configuration and metrics.
+const Name = "memory"
+
+const (
+	defaultInterval = time.Second
+	// defaultWindow samples (30 s at the default interval) feed the OOM ETA.
+	defaultWindow = 30
+	pageAllocProg = "handle_page_alloc"
+)
+
+var (
+	usageDesc     = probe.WorkloadDesc("orb8_memory_usage_bytes", "Memory charged to the workload's cgroup and its descendants (memory.current, or memory.usage_in_bytes on cgroup v1).")
+	limitDesc     = probe.WorkloadDesc("orb8_memory_limit_bytes", "Memory limit of the workload's cgroup (memory.max, or memory.limit_in_bytes on cgroup v1); absent without a limit.")
+	etaDesc       = probe.WorkloadDesc("orb8_memory_oom_eta_seconds", "Predicted seconds until the workload's working set reaches its memory limit at its current growth; absent when not growing steadily.")
+	oomDesc       = probe.WorkloadDesc("orb8_oom_kills_total", "Processes of the workload chosen as victims by the OOM killer.")
+	faultsDesc    = probe.WorkloadDesc("orb8_memory_page_faults_total", "User-mode page faults taken by the workload's processes.")
+	pageAllocDesc = probe.WorkloadDesc("orb8_memory_pages_allocated_total", "Pages the kernel allocated while running the workload's processes (only with page allocation tracking on).")
+)
+
+// Probe is the memory probe.
+type Probe struct {
+	// Settings, fixed before Start.
+	interval  time.Duration // cgroup files are read this often
+	window    int           // samples in the OOM ETA's trend
+	pageAlloc bool          // attach the hot mm_page_alloc hook
+
+	objs      *probe.Objects
+	env       probe.Env
+	figures   *refresher // nil without a memory controller
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+	allocLink link.Link // mm_page_alloc, when attached
+}
+
+// New returns an unstarted memory probe without page allocation tracking.
+func New() *Probe { return &Probe{interval: defaultInterval, window: defaultWindow} }
+
+// NewWithPageAllocations returns a memory probe that also counts every page
+// allocation per workload and process. That hook runs on every page the
+// kernel hands out: see docs/benchmarks.md for its cost.
+func NewWithPageAllocations() *Probe {
+	p := New()
+	p.pageAlloc = true
+	return p
+}
+
+// Name implements probe.Probe.
+func (p *Probe) Name() string { return Name }
+
+// Objects implements probe.Probe.
+func (p *Probe) Objects() *probe.Objects { return p.objs }
+
+// Start implements probe.Probe.
+func (p *Probe) Start(ctx context.Context, env probe.Env) error {
+	spec, err := loadMemory()
+	if err != nil {
+		return err
+	}
+	objs, err := probe.Load(spec, probe.LoadOptions{
+		Required: []string{"handle_oom_victim"},
+		Manual:   []string{pageAllocProg},
+	})
+	if err != nil {
+		return err
+	}
+	p.objs, p.env = objs, env
+	if err := p.attachPageAlloc(); err != nil {
+		objs.Failed[pageAllocProg] = err
+	}
+	if err := objs.ReadRing("events", p.handleOOM); err != nil {
+		p.Close()
+		return err
+	}
+	files, err := findHierarchy(env.CgroupRoot)
+	if err != nil {
+		// OOM kills and page faults still work; usage and limit do not.
+		env.Log.Warn("memory usage and limits unavailable", "err", err)
+		return nil
+	}
+	p.figures = newRefresher(files, env.CgroupRoot, env.Resolver, p.window)
+	p.figures.refresh(time.Now())
+	runCtx, stop := context.WithCancel(ctx)
+	p.stop = stop
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.figures.run(runCtx, p.interval)
+	}()
+	return nil
+}
+
+// attachPageAlloc attaches the page allocation hook when it was asked for.
+func (p *Probe) attachPageAlloc() error {
+	prog := p.objs.Programs[pageAllocProg]
+	if !p.pageAlloc || prog == nil {
+		return nil
+	}
+	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+	if err != nil {
+		return probe.Explain(err)
+	}
+	p.allocLink = l
+	return nil
+}
+
+func (p *Probe) handleOOM(raw []byte) {
+	if len(raw) < int(unsafe.Sizeof(memoryOomEvent{})) || !p.env.Events.Active() {
+		return
+	}
+	e := (*memoryOomEvent)(unsafe.Pointer(&raw[0]))
+	p.env.Events.Publish(events.Event{
+		Time:     probe.BootTime(e.BootNs),
+		Kind:     events.KindOOM,
+		Workload: p.env.Resolver.Lookup(e.CgroupId),
+		Process:  events.Process{PID: e.Pid, UID: e.Uid, Comm: probe.CString(e.Comm[:])},
+		OOM: &events.OOM{
+			TotalVMBytes: e.TotalVm, AnonRSSBytes: e.AnonRss, FileRSSBytes: e.FileRss, ShmemRSSBytes: e.ShmemRss,
+		},
+	})
+}
+
+// Close implements probe.Probe.
+func (p *Probe) Close() error {
+	if p.stop != nil {
+		p.stop()
+		p.wg.Wait()
+		p.stop = nil
+	}
+	if p.allocLink != nil {
+		p.allocLink.Close()
+		p.allocLink = nil
+	}
+	if p.objs == nil {
+		return nil
+	}
+	err := p.objs.Close()
+	p.objs = nil
+	return err
+}
+
+// Forget implements probe.Forgetter.
+func (p *Probe) Forget(ids []uint64) {
+	if p.objs != nil {
+		probe.DeleteKeys(p.objs.Maps["stats"], ids)
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (p *Probe) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{usageDesc, limitDesc, etaDesc, oomDesc, faultsDesc, pageAllocDesc} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector: the refresher's table and one
+// pass over the in-kernel counters.
+func (p *Probe) Collect(ch chan<- prometheus.Metric) {
+	if p.objs == nil {
+		return
+	}
+	if p.figures != nil {
+		for _, f := range p.figures.snapshot() {
+			ch <- probe.WorkloadMetric(usageDesc, prometheus.GaugeValue, float64(f.usage), f.w)
+			if f.limited {
+				ch <- probe.WorkloadMetric(limitDesc, prometheus.GaugeValue, float64(f.limit), f.w)
+			}
+			if f.hasETA {
+				ch <- probe.WorkloadMetric(etaDesc, prometheus.GaugeValue, f.eta, f.w)
+			}
+		}
+	}
+	_ = probe.CollectPerCPU(p.objs.Maps["stats"], p.env.Resolver, addStats, func(w cgroup.Workload, s *memoryMemStats) {
+		ch <- probe.WorkloadMetric(oomDesc, prometheus.CounterValue, float64(s.OomKills), w)
+		ch <- probe.WorkloadMetric(faultsDesc, prometheus.CounterValue, float64(s.PageFaults), w)
+		if p.allocLink != nil {
+			ch <- probe.WorkloadMetric(pageAllocDesc, prometheus.CounterValue, float64(s.PagesAllocated), w)
+		}
+	})
+}
+
+func addStats(dst, src *memoryMemStats) {
+	dst.OomKills += src.OomKills
+	dst.PageFaults += src.PageFaults
+	dst.PagesAllocated += src.PagesAllocated
+}

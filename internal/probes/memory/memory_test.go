@@ -1,0 +1,171 @@
+package memory
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/testutil"
+)
+
+const testLimit = 64 << 20
+
+type fixture struct {
+	probe *Probe
+	reg   *prometheus.Registry
+	bus   *events.Bus
+}
+
+func start(t *testing.T, p *Probe) *fixture {
+	t.Helper()
+	testutil.RequireRoot(t)
+	root, err := cgroup.FindMount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cgroup.NewResolver(root, 1<<16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Close() })
+	p.interval = 100 * time.Millisecond
+	f := &fixture{probe: p, reg: prometheus.NewPedanticRegistry(), bus: events.NewBus()}
+	env := probe.Env{Resolver: res, Events: f.bus, Log: slog.Default(), CgroupRoot: root}
+	if err := p.Start(context.Background(), env); err != nil {
+		t.Fatalf("start memory probe: %v", err)
+	}
+	t.Cleanup(func() { p.Close() })
+	f.reg.MustRegister(p)
+	return f
+}
+
+func (f *fixture) value(t *testing.T, name, cgroupPath string) (float64, bool) {
+	t.Helper()
+	return testutil.Sample(t, f.reg, name, map[string]string{"cgroup": cgroupPath})
+}
+
+// waitFor polls until metric name of the cgroup satisfies ok.
+func (f *fixture) waitFor(t *testing.T, name, cgroupPath string, timeout time.Duration, ok func(v float64) bool) float64 {
+	t.Helper()
+	var v float64
+	testutil.Eventually(t, timeout, func() bool {
+		var found bool
+		v, found = f.value(t, name, cgroupPath)
+		return found && ok(v)
+	}, "%s{cgroup=%q} = %v; series: %s", name, cgroupPath, v, testutil.Series(t, f.reg, name))
+	return v
+}
+
+// oomEvents subscribes to the oom events of one cgroup.
+func (f *fixture) oomEvents(t *testing.T, cgroupPath string) *events.Subscription {
+	sub := f.bus.Subscribe(16, func(e *events.Event) bool { return e.Kind == events.KindOOM && e.Workload.Path == cgroupPath })
+	t.Cleanup(func() { f.bus.Unsubscribe(sub) })
+	return sub
+}
+
+func TestOOMKillCountedForVictimCgroup(t *testing.T) {
+	f := start(t, New())
+	mc := newMemCgroup(t, testLimit)
+	oom := f.oomEvents(t, mc.Path)
+	h := mc.start(t, "grow", strconv.Itoa(4<<20), "5ms")
+	f.waitFor(t, "orb8_memory_limit_bytes", mc.Path, 3*time.Second, func(v float64) bool { return v == testLimit })
+	h.goAhead(t)
+
+	err := h.cmd.Wait()
+	if st, ok := h.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || st.Signal() != syscall.SIGKILL {
+		t.Fatalf("helper ended with %v, want SIGKILL from the OOM killer", err)
+	}
+	select {
+	case e := <-oom.C:
+		if e.Process.PID != uint32(h.cmd.Process.Pid) {
+			t.Errorf("oom event pid = %d, want the helper's %d", e.Process.PID, h.cmd.Process.Pid)
+		}
+		// The victim held most of the limit in anonymous memory.
+		if e.OOM.AnonRSSBytes < testLimit/2 || e.OOM.AnonRSSBytes > 2*testLimit {
+			t.Errorf("oom event anon RSS = %d bytes, want about %d", e.OOM.AnonRSSBytes, testLimit)
+		}
+		if !strings.HasPrefix("memory.test", e.Process.Comm) {
+			t.Errorf("oom event comm = %q, want the test binary's", e.Process.Comm)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("no oom event for the helper")
+	}
+	f.waitFor(t, "orb8_oom_kills_total", mc.Path, time.Second, func(v float64) bool { return v >= 1 })
+	time.Sleep(300 * time.Millisecond) // a second kill would show by now
+	if v, _ := f.value(t, "orb8_oom_kills_total", mc.Path); v != 1 {
+		t.Fatalf("orb8_oom_kills_total{cgroup=%q} = %v, want exactly 1", mc.Path, v)
+	}
+}
+
+func TestOOMETAPredictsTheKill(t *testing.T) {
+	f := start(t, New())
+	mc := newMemCgroup(t, testLimit)
+	oom := f.oomEvents(t, mc.Path)
+	// 8 MiB/s: the limit is reached about 8 s after the go-ahead.
+	h := mc.start(t, "grow", strconv.Itoa(512<<10), "62500us")
+
+	// Idle: the usage is flat, so there is no ETA.
+	time.Sleep(time.Second)
+	f.waitFor(t, "orb8_memory_usage_bytes", mc.Path, time.Second, func(float64) bool { return true })
+	if eta, ok := f.value(t, "orb8_memory_oom_eta_seconds", mc.Path); ok {
+		t.Fatalf("ETA %v s for a cgroup whose usage does not grow", eta)
+	}
+
+	h.goAhead(t)
+	f.waitFor(t, "orb8_memory_usage_bytes", mc.Path, 10*time.Second, func(v float64) bool { return v >= 16<<20 })
+	eta := f.waitFor(t, "orb8_memory_oom_eta_seconds", mc.Path, time.Second, func(float64) bool { return true })
+	predictedAt := time.Now()
+
+	select {
+	case e := <-oom.C:
+		actual := e.Time.Sub(predictedAt).Seconds()
+		t.Logf("predicted %.2f s, killed after %.2f s", eta, actual)
+		if math.Abs(eta-actual) > 0.3*actual {
+			t.Fatalf("ETA %.2f s, but the kill came after %.2f s: off by more than 30%%", eta, actual)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("helper was not OOM-killed")
+	}
+}
+
+func TestPageFaultsAndTopAllocators(t *testing.T) {
+	f := start(t, New())
+	mc := newMemCgroup(t, testLimit)
+	const pages = 4096
+	h := mc.start(t, "touch", strconv.Itoa(pages), "_")
+	before, _ := f.value(t, "orb8_memory_page_faults_total", mc.Path)
+	h.goAhead(t)
+	if line, err := h.out.ReadString('\n'); err != nil || line != "done\n" {
+		t.Fatalf("helper said %q, %v", line, err)
+	}
+	// The helper's own faults, plus a few of the Go runtime around them.
+	after := f.waitFor(t, "orb8_memory_page_faults_total", mc.Path, time.Second, func(v float64) bool { return v >= pages })
+	if d := after - before; d < pages || d > pages+256 {
+		t.Fatalf("page faults grew by %v, want %d (+ at most 256 of the runtime)", d, pages)
+	}
+
+	top, err := f.probe.TopAllocators(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, wa := range top {
+		if wa.Workload.Path != mc.Path {
+			continue
+		}
+		if len(wa.Processes) != 1 || wa.Processes[0].PID != uint32(h.cmd.Process.Pid) || wa.Processes[0].PageFaults < pages {
+			t.Fatalf("top allocators of the test cgroup = %+v, want the helper (pid %d) with >= %d faults", wa.Processes, h.cmd.Process.Pid, pages)
+		}
+		return
+	}
+	t.Fatalf("test cgroup missing from the top allocators: %+v", top)
+}
