@@ -1,0 +1,149 @@
+package server
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+type pair struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	der  []byte
+}
+
+// issue makes a certificate signed by parent (self-signed when parent is nil).
+func issue(t *testing.T, name string, parent *pair, isCA bool) *pair {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: isCA, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	signer, signerKey := tmpl, key
+	if parent != nil {
+		signer, signerKey = parent.cert, parent.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &pair{cert: cert, key: key, der: der}
+}
+
+func (p *pair) write(t *testing.T, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
+	keyDER, _ := x509.MarshalECPrivateKey(p.key)
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	return certFile, keyFile
+}
+
+func (p *pair) tlsCert() tls.Certificate {
+	return tls.Certificate{Certificate: [][]byte{p.der}, PrivateKey: p.key}
+}
+
+func serve(t *testing.T, files TLSFiles) string {
+	t.Helper()
+	s, err := Listen("127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }), files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	t.Cleanup(func() { s.srv.Close() })
+	return s.Addr().String()
+}
+
+func get(addr string, cfg *tls.Config) error {
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 5 * time.Second}
+	resp, err := c.Get("https://" + addr + "/")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+func TestTLSAndMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := issue(t, "orb8 test CA", nil, true)
+	serverPair := issue(t, "agent", ca, false)
+	client := issue(t, "client", ca, false)
+	stranger := issue(t, "stranger", nil, false)
+	caFile, _ := ca.write(t, dir, "ca")
+	certFile, keyFile := serverPair.write(t, dir, "server")
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.cert)
+
+	plainTLS := serve(t, TLSFiles{Cert: certFile, Key: keyFile})
+	if err := get(plainTLS, &tls.Config{RootCAs: roots}); err != nil {
+		t.Fatalf("TLS: %v", err)
+	}
+
+	mtls := serve(t, TLSFiles{Cert: certFile, Key: keyFile, ClientCA: caFile})
+	if err := get(mtls, &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{client.tlsCert()}}); err != nil {
+		t.Fatalf("mTLS with a client certificate from the CA: %v", err)
+	}
+	if err := get(mtls, &tls.Config{RootCAs: roots}); err == nil {
+		t.Fatal("mTLS accepted a client without a certificate")
+	}
+	if err := get(mtls, &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{stranger.tlsCert()}}); err == nil {
+		t.Fatal("mTLS accepted a certificate from another CA")
+	}
+}
+
+func TestBadTLSFilesAndAddresses(t *testing.T) {
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk.pem")
+	os.WriteFile(junk, []byte("not pem"), 0o600)
+	ca := issue(t, "ca", nil, true)
+	certFile, keyFile := ca.write(t, dir, "c")
+	for _, tt := range []struct {
+		name  string
+		addr  string
+		files TLSFiles
+		want  string
+	}{
+		{"missing cert", "127.0.0.1:0", TLSFiles{Cert: filepath.Join(dir, "none"), Key: keyFile}, "load TLS key pair"},
+		{"junk client CA", "127.0.0.1:0", TLSFiles{Cert: certFile, Key: keyFile, ClientCA: junk}, "holds no PEM certificate"},
+		{"address in use", "", TLSFiles{}, "listen on"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := tt.addr
+			if addr == "" {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ln.Close()
+				addr = ln.Addr().String()
+			}
+			_, err := Listen(addr, http.NotFoundHandler(), tt.files)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
