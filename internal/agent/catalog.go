@@ -5,6 +5,8 @@ import (
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/probes/cgroups"
 	"github.com/orb8/orb8/internal/probes/process"
+	"github.com/orb8/orb8/internal/probes/sched"
+	"github.com/orb8/orb8/internal/probes/syscalls"
 )
 
 // probeKind is one entry of the probe catalogue.
@@ -18,6 +20,8 @@ type probeKind struct {
 var catalog = []probeKind{
 	{cgroups.Name, true, func(r *cgroup.Resolver) probe.Probe { return cgroups.New(r) }},
 	{process.Name, true, func(*cgroup.Resolver) probe.Probe { return process.New() }},
+	{sched.Name, true, func(*cgroup.Resolver) probe.Probe { return sched.New() }},
+	{syscalls.Name, false, func(*cgroup.Resolver) probe.Probe { return syscalls.New() }},
 }
 
 // ProbeNames lists the names of all known probes.

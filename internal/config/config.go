@@ -20,25 +20,27 @@ import (
 
 // Config is the agent's configuration. YAML keys are the flag names.
 type Config struct {
-	ConfigFile    string        `yaml:"-"`
-	MetricsAddr   string        `yaml:"metrics-addr"`
-	Probes        []string      `yaml:"probes"`
-	DisableProbes []string      `yaml:"disable-probes"`
-	CgroupRoot    string        `yaml:"cgroup-root"`
-	TLSCert       string        `yaml:"tls-cert"`
-	TLSKey        string        `yaml:"tls-key"`
-	TLSClientCA   string        `yaml:"tls-client-ca"`
-	GoneGrace     time.Duration `yaml:"gone-grace"`
-	LogLevel      string        `yaml:"log-level"`
+	ConfigFile     string        `yaml:"-"`
+	MetricsAddr    string        `yaml:"metrics-addr"`
+	Probes         []string      `yaml:"probes"`
+	DisableProbes  []string      `yaml:"disable-probes"`
+	CgroupRoot     string        `yaml:"cgroup-root"`
+	TLSCert        string        `yaml:"tls-cert"`
+	TLSKey         string        `yaml:"tls-key"`
+	TLSClientCA    string        `yaml:"tls-client-ca"`
+	GoneGrace      time.Duration `yaml:"gone-grace"`
+	LogLevel       string        `yaml:"log-level"`
+	SyscallTracing `yaml:",inline"`
 }
 
 // Default is the configuration with nothing set.
 func Default() Config {
 	return Config{
-		MetricsAddr: ":9808",
-		Probes:      []string{"default"},
-		GoneGrace:   5 * time.Minute,
-		LogLevel:    "info",
+		MetricsAddr:    ":9808",
+		Probes:         []string{"default"},
+		GoneGrace:      5 * time.Minute,
+		LogLevel:       "info",
+		SyscallTracing: defaultSyscallTracing(),
 	}
 }
 
@@ -54,6 +56,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.TLSClientCA, "tls-client-ca", c.TLSClientCA, "PEM CA bundle: require client certificates signed by it (mTLS)")
 	fs.DurationVar(&c.GoneGrace, "gone-grace", c.GoneGrace, "how long series of a removed workload are kept")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	c.SyscallTracing.bindFlags(fs)
 }
 
 // Resolve applies the --config file under the flags the user set: defaults,
@@ -122,6 +125,9 @@ func (c *Config) Validate(known []string) error {
 	}
 	if c.GoneGrace < 0 {
 		return fmt.Errorf("--gone-grace must not be negative")
+	}
+	if err := c.SyscallTracing.validate(); err != nil {
+		return err
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

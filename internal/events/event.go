@@ -10,9 +10,10 @@ import (
 
 // Kinds of events.
 const (
-	KindExec = "exec"
-	KindExit = "exit"
-	KindOOM  = "oom"
+	KindExec    = "exec"
+	KindExit    = "exit"
+	KindOOM     = "oom"
+	KindSyscall = "syscall"
 )
 
 // Event is one thing that happened to a workload.
@@ -24,6 +25,7 @@ type Event struct {
 	Exit     *Exit           `json:"exit,omitempty"`
 	Exec     *Exec           `json:"exec,omitempty"`
 	OOM      *OOM            `json:"oom,omitempty"`
+	Syscall  *Syscall        `json:"syscall,omitempty"`
 }
 
 // Process names the process an event belongs to.

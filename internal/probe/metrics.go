@@ -28,28 +28,69 @@ type Forgetter interface {
 // the same workload labels (a cgroup recreated under the same path has a new
 // id), and calls emit once per workload.
 func CollectPerCPU[V any](m *ebpf.Map, r Resolver, add func(dst, src *V), emit func(w cgroup.Workload, v *V)) error {
+	return CollectPerCPUKeyed(m, r, func(id uint64) (uint64, uint64) { return id, 0 }, add,
+		func(w cgroup.Workload, _ uint64, v *V) { emit(w, v) })
+}
+
+// CollectPerCPUKeyed is CollectPerCPU for keys that hold a cgroup id and
+// more (a syscall number, an errno): split returns a key's cgroup id and the
+// key with that id zeroed, and emit is called once per workload and rest.
+func CollectPerCPUKeyed[K comparable, V any](m *ebpf.Map, r Resolver, split func(K) (uint64, K), add func(dst, src *V), emit func(w cgroup.Workload, rest K, v *V)) error {
+	type foldKey struct {
+		w    cgroup.Workload
+		rest K
+	}
 	var (
-		key    uint64
+		key    K
 		perCPU []V
 	)
-	folded := make(map[cgroup.Workload]*V)
+	folded := make(map[foldKey]*V)
 	it := m.Iterate()
 	for it.Next(&key, &perCPU) {
-		w := r.Lookup(key)
+		id, rest := split(key)
+		w := r.Lookup(id)
 		w.ID = 0
-		acc, ok := folded[w]
+		fk := foldKey{w, rest}
+		acc, ok := folded[fk]
 		if !ok {
 			acc = new(V)
-			folded[w] = acc
+			folded[fk] = acc
 		}
 		for i := range perCPU {
 			add(acc, &perCPU[i])
 		}
 	}
-	for w, v := range folded {
-		emit(w, v)
+	for fk, v := range folded {
+		emit(fk.w, fk.rest, v)
 	}
 	return it.Err()
+}
+
+// DeleteKeysOf removes the keys of the given cgroups from a map whose keys
+// hold a cgroup id and more; cgroupOf reads the id.
+func DeleteKeysOf[K any](m *ebpf.Map, cgroupIDs []uint64, cgroupOf func(K) uint64) {
+	gone := make(map[uint64]bool, len(cgroupIDs))
+	for _, id := range cgroupIDs {
+		gone[id] = true
+	}
+	// Deleting while walking restarts a hash walk: collect first.
+	var (
+		keys []K
+		prev any // nil: the first key
+	)
+	for {
+		var k K
+		if m.NextKey(prev, &k) != nil {
+			break
+		}
+		if gone[cgroupOf(k)] {
+			keys = append(keys, k)
+		}
+		prev = k
+	}
+	for _, k := range keys {
+		_ = m.Delete(k)
+	}
 }
 
 // DeleteKeys removes cgroup ids from a map keyed by them; missing keys are fine.
