@@ -4,6 +4,7 @@ import (
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/probes/cgroups"
+	"github.com/orb8/orb8/internal/probes/cuda"
 	"github.com/orb8/orb8/internal/probes/process"
 	"github.com/orb8/orb8/internal/probes/sched"
 	"github.com/orb8/orb8/internal/probes/syscalls"
@@ -22,6 +23,7 @@ var catalog = []probeKind{
 	{process.Name, true, func(*cgroup.Resolver) probe.Probe { return process.New() }},
 	{sched.Name, true, func(*cgroup.Resolver) probe.Probe { return sched.New() }},
 	{syscalls.Name, false, func(*cgroup.Resolver) probe.Probe { return syscalls.New() }},
+	{cuda.Name, true, func(*cgroup.Resolver) probe.Probe { return cuda.New() }},
 }
 
 // ProbeNames lists the names of all known probes.

@@ -1,0 +1,215 @@
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+)
+
+// maxLibraries bounds the library files hooked at once (each container image
+// brings its own copy).
+const maxLibraries = 256
+
+// programs are the BPF programs hooks attach.
+type programs struct {
+	enter, ret, driver *ebpf.Program
+}
+
+// hookedLibrary is one library file with its uprobes. Uprobes belong to the
+// file (inode), so every process that maps it, now or later, is traced.
+type hookedLibrary struct {
+	lib   *library
+	links []link.Link
+}
+
+// attacher finds hooked libraries in processes' mappings and attaches to
+// each library file once.
+type attacher struct {
+	progs programs
+	log   *slog.Logger
+	proc  string // procfs mount, /proc
+
+	mu      sync.Mutex
+	libs    map[fileID]*hookedLibrary
+	dropped uint64 // libraries not hooked: table full
+}
+
+func newAttacher(p programs, log *slog.Logger) *attacher {
+	return &attacher{progs: p, log: log, proc: "/proc", libs: map[fileID]*hookedLibrary{}}
+}
+
+// scanPID hooks the CUDA libraries a process maps. It returns what it found,
+// hooked before or now.
+func (a *attacher) scanPID(pid int) []fileID {
+	f, err := os.Open(filepath.Join(a.proc, strconv.Itoa(pid), "maps"))
+	if err != nil {
+		return nil // exited
+	}
+	defer f.Close()
+	files, err := mappedLibraries(f)
+	if err != nil {
+		a.log.Debug("read process mappings", "pid", pid, "err", err)
+		return nil
+	}
+	ids := make([]fileID, 0, len(files))
+	for _, m := range files {
+		a.ensure(pid, m)
+		ids = append(ids, m.id)
+	}
+	return ids
+}
+
+// scanAll scans every process, then unhooks library files no process maps.
+func (a *attacher) scanAll() {
+	entries, err := os.ReadDir(a.proc)
+	if err != nil {
+		a.log.Warn("list processes", "err", err)
+		return
+	}
+	mapped := map[fileID]bool{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		for _, id := range a.scanPID(pid) {
+			mapped[id] = true
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for id, h := range a.libs {
+		if !mapped[id] {
+			closeLinks(h.links)
+			delete(a.libs, id)
+		}
+	}
+}
+
+// ensure hooks a mapped library file unless it already is.
+func (a *attacher) ensure(pid int, m mappedFile) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.libs[m.id]; ok {
+		return
+	}
+	if len(a.libs) >= maxLibraries {
+		a.dropped++
+		return
+	}
+	lib, _ := libraryOf(m.path)
+	// The path as the process sees it, reached from the host through its root.
+	path := filepath.Join(a.proc, strconv.Itoa(pid), "root", m.path)
+	links, err := a.attach(lib, path, m.id.inode)
+	if err != nil {
+		a.log.Warn("hook CUDA library", "library", lib.name, "path", path, "err", err)
+	} else {
+		a.log.Info("hooked CUDA library", "library", lib.name, "path", m.path, "pid", pid, "uprobes", len(links))
+	}
+	// Recorded even when it failed, so a broken file is not retried on every scan.
+	a.libs[m.id] = &hookedLibrary{lib: lib, links: links}
+}
+
+func (a *attacher) attach(lib *library, path string, inode uint64) ([]link.Link, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return nil, err
+	}
+	if st.Ino != inode {
+		return nil, fmt.Errorf("inode %d, want %d: the file changed", st.Ino, inode)
+	}
+	symbols := make([]string, len(lib.hooks))
+	for i, h := range lib.hooks {
+		symbols[i] = h.symbol
+	}
+	offsets, err := functionOffsets(f, symbols)
+	if err != nil {
+		return nil, err
+	}
+	// The path is opened again by the kernel at attach; it resolves to the
+	// same inode checked above as long as the file is not replaced meanwhile.
+	ex, err := link.OpenExecutable(path)
+	if err != nil {
+		return nil, err
+	}
+	var links []link.Link
+	var errs []error
+	for _, h := range lib.hooks {
+		off, ok := offsets[h.symbol]
+		if !ok {
+			continue // not every version has every variant
+		}
+		opts := &link.UprobeOptions{Address: off, Cookie: uint64(h.op)}
+		if !h.withReturn {
+			l, err := ex.Uprobe(h.symbol, a.progs.driver, opts)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			links = append(links, l)
+			continue
+		}
+		enter, err := ex.Uprobe(h.symbol, a.progs.enter, opts)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		// An entry without its return would leave the thread "inside a call" forever.
+		ret, err := ex.Uretprobe(h.symbol, a.progs.ret, opts)
+		if err != nil {
+			enter.Close()
+			errs = append(errs, err)
+			continue
+		}
+		links = append(links, enter, ret)
+	}
+	if len(links) == 0 {
+		errs = append(errs, errors.New("no hooked function found"))
+		return nil, errors.Join(errs...)
+	}
+	if len(errs) > 0 {
+		a.log.Warn("some CUDA functions not hooked", "path", path, "err", errors.Join(errs...))
+	}
+	return links, nil
+}
+
+// attached counts the library files hooked, by library label.
+func (a *attacher) attached() map[string]int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[string]int{}
+	for _, h := range a.libs {
+		if len(h.links) > 0 {
+			out[h.lib.name]++
+		}
+	}
+	return out
+}
+
+func (a *attacher) close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for id, h := range a.libs {
+		closeLinks(h.links)
+		delete(a.libs, id)
+	}
+}
+
+func closeLinks(links []link.Link) {
+	for _, l := range links {
+		l.Close()
+	}
+}

@@ -1,0 +1,77 @@
+package cuda
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// fileID names a file across mount namespaces: device and inode as the
+// kernel reports them in /proc/<pid>/maps.
+type fileID struct {
+	dev   string // major:minor, hex
+	inode uint64
+}
+
+// mappedFile is a file-backed mapping of a process.
+type mappedFile struct {
+	id   fileID
+	path string // as the process sees it (its mount namespace)
+}
+
+// parseMapsLine reads one line of /proc/<pid>/maps:
+//
+//	7f1c2a000000-7f1c2a021000 r-xp 00001000 fd:01 1837 /usr/lib/x86_64-linux-gnu/libcuda.so.580.65.06
+//
+// ok is false for anonymous mappings and deleted files.
+func parseMapsLine(line string) (m mappedFile, ok bool, err error) {
+	fields := strings.Fields(line)
+	if len(fields) < 5 {
+		return m, false, fmt.Errorf("maps line %q: want at least 5 fields", line)
+	}
+	if _, _, found := strings.Cut(fields[3], ":"); !found {
+		return m, false, fmt.Errorf("maps line %q: device %q is not major:minor", line, fields[3])
+	}
+	inode, err := strconv.ParseUint(fields[4], 10, 64)
+	if err != nil {
+		return m, false, fmt.Errorf("maps line %q: inode: %w", line, err)
+	}
+	if inode == 0 || len(fields) < 6 || !strings.HasPrefix(fields[5], "/") {
+		return m, false, nil
+	}
+	// The path is the rest of the line: it may contain spaces.
+	path := strings.TrimSpace(line[strings.Index(line, fields[5]):])
+	if strings.HasSuffix(path, " (deleted)") {
+		return m, false, nil
+	}
+	return mappedFile{id: fileID{dev: fields[3], inode: inode}, path: path}, true, nil
+}
+
+// mappedLibraries lists the distinct hooked CUDA libraries in a maps file.
+func mappedLibraries(r io.Reader) ([]mappedFile, error) {
+	seen := map[fileID]bool{}
+	var out []mappedFile
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		// Cheap filter first: a PyTorch process maps thousands of files.
+		if !strings.Contains(line, "libcud") {
+			continue
+		}
+		m, ok, err := parseMapsLine(line)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || seen[m.id] {
+			continue
+		}
+		if _, hooked := libraryOf(m.path); hooked {
+			seen[m.id] = true
+			out = append(out, m)
+		}
+	}
+	return out, sc.Err()
+}

@@ -1,0 +1,88 @@
+package cuda
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestMappedLibraries(t *testing.T) {
+	maps := `55d0c0a00000-55d0c0a01000 r--p 00000000 fd:01 100 /usr/bin/python3.11
+7f00aa000000-7f00aa100000 r--p 00000000 fd:01 1837 /usr/lib/x86_64-linux-gnu/libcuda.so.580.65.06
+7f00aa100000-7f00aa900000 r-xp 00100000 fd:01 1837 /usr/lib/x86_64-linux-gnu/libcuda.so.580.65.06
+7f00ab000000-7f00ab010000 r-xp 00000000 00:2a 77 /opt/venv/lib/python3.11/site-packages/nvidia/cuda_runtime/lib/libcudart.so.13
+7f00ac000000-7f00ac010000 r-xp 00000000 00:2a 78 /opt/my libs/libcudart_static_helper.so
+7f00ad000000-7f00ad010000 r-xp 00000000 00:2a 79 /usr/lib/libcudart.so.12 (deleted)
+7f00ae000000-7f00ae010000 r-xp 00000000 00:2a 80 /usr/lib/libcublas.so.13
+7f00af000000-7f00af010000 rw-p 00000000 00:00 0 
+7ffd5e3f0000-7ffd5e411000 rw-p 00000000 00:00 0                          [stack]
+`
+	got, err := mappedLibraries(strings.NewReader(maps))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []mappedFile{
+		{id: fileID{dev: "fd:01", inode: 1837}, path: "/usr/lib/x86_64-linux-gnu/libcuda.so.580.65.06"},
+		{id: fileID{dev: "00:2a", inode: 77}, path: "/opt/venv/lib/python3.11/site-packages/nvidia/cuda_runtime/lib/libcudart.so.13"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("library %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestParseMapsLineRejectsGarbage(t *testing.T) {
+	for _, line := range []string{
+		"libcuda.so",
+		"7f00-7f01 r-xp 0 fd01 12 /x/libcuda.so",
+		"7f00-7f01 r-xp 0 fd:01 twelve /x/libcuda.so",
+	} {
+		if _, _, err := parseMapsLine(line); err == nil {
+			t.Errorf("parseMapsLine(%q) accepted", line)
+		}
+	}
+}
+
+func TestLibraryOf(t *testing.T) {
+	for path, want := range map[string]string{
+		"/usr/lib/libcuda.so":                     "cuda",
+		"/usr/lib/libcuda.so.1":                   "cuda",
+		"/usr/lib/libcudart.so.13.0.96":           "cudart",
+		"/usr/lib/libcudart.so":                   "cudart",
+		"/usr/lib/libcudadebugger.so.1":           "",
+		"/usr/lib/libcudart_static.a":             "",
+		"/usr/lib/libcuda.so.1/not-a-library.txt": "",
+	} {
+		got := ""
+		if lib, ok := libraryOf(path); ok {
+			got = lib.name
+		}
+		if got != want {
+			t.Errorf("libraryOf(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
+
+func FuzzParseMapsLine(f *testing.F) {
+	for _, s := range []string{
+		"7f00aa100000-7f00aa900000 r-xp 00100000 fd:01 1837 /usr/lib/libcuda.so.1",
+		"7f00af000000-7f00af010000 rw-p 00000000 00:00 0 ",
+		"7ffd5e3f0000-7ffd5e411000 rw-p 00000000 00:00 0 [stack]",
+		"7f00ac000000-7f00ac010000 r-xp 00000000 00:2a 78 /opt/my libs/libcudart.so (deleted)",
+		"", "a b c d e", "a b c d: 1 /",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		m, ok, err := parseMapsLine(line)
+		if err != nil && ok {
+			t.Fatal("error and ok together")
+		}
+		if ok && (m.id.inode == 0 || !strings.HasPrefix(m.path, "/") || !strings.Contains(line, m.path)) {
+			t.Fatalf("parseMapsLine(%q) = %+v", line, m)
+		}
+	})
+}

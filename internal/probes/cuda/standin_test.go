@@ -1,0 +1,156 @@
+package cuda
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/config"
+	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/testutil"
+)
+
+// cflags build the stand-ins like the real libraries: every function starts
+// with endbr64 (CET), then push (frame pointers).
+var cflags = []string{"-O2", "-fcf-protection=full", "-fno-omit-frame-pointer", "-Wall", "-Werror"}
+
+// buildStandins compiles the stand-in libcuda.so, libcudart.so (linked
+// against it) and the app into a temporary directory.
+func buildStandins(t testing.TB, extra ...string) string {
+	t.Helper()
+	src, err := filepath.Abs("testdata/standin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	flags := append(append([]string{}, cflags...), extra...)
+	for _, step := range [][]string{
+		append(append([]string{}, flags...), "-shared", "-fPIC", "-o", dir+"/libcuda.so", src+"/cuda.c"),
+		append(append([]string{}, flags...), "-shared", "-fPIC", "-o", dir+"/libcudart.so", src+"/cudart.c", "-L"+dir, "-lcuda", "-Wl,-rpath,"+dir),
+		append(append([]string{}, flags...), "-o", dir+"/app", src+"/app.c", "-ldl", "-lpthread"),
+	} {
+		if out, err := exec.Command("gcc", step...).CombinedOutput(); err != nil {
+			t.Fatalf("gcc %s: %v\n%s", strings.Join(step, " "), err, out)
+		}
+	}
+	return dir
+}
+
+type fixture struct {
+	probe *Probe
+	reg   *prometheus.Registry
+}
+
+func start(t testing.TB, leakWindow time.Duration) *fixture {
+	t.Helper()
+	testutil.RequireRoot(t)
+	root, err := cgroup.FindMount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cgroup.NewResolver(root, 1<<16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Close() })
+	cfg := config.Default()
+	cfg.CUDALeakWindow = leakWindow
+	f := &fixture{probe: New(), reg: prometheus.NewPedanticRegistry()}
+	env := probe.Env{Resolver: res, Events: events.NewBus(), Log: slog.Default(), CgroupRoot: root, Config: cfg}
+	if err := f.probe.Start(context.Background(), env); err != nil {
+		t.Fatalf("start cuda probe: %v", err)
+	}
+	t.Cleanup(func() { f.probe.Close() })
+	f.reg.MustRegister(f.probe)
+	return f
+}
+
+func (f *fixture) value(t testing.TB, name string, labels map[string]string) float64 {
+	t.Helper()
+	v, _ := testutil.Sample(t, f.reg, name, labels)
+	return v
+}
+
+func (f *fixture) waitFor(t testing.TB, name string, labels map[string]string, want float64) {
+	t.Helper()
+	testutil.Eventually(t, 3*time.Second, func() bool { return f.value(t, name, labels) == want },
+		"%s%v = %v, want %v; series: %s", name, labels, f.value(t, name, labels), want, testutil.Series(t, f.reg, name))
+}
+
+// hooked reports whether both stand-in libraries have uprobes.
+func (f *fixture) hooked(t testing.TB) bool {
+	return f.value(t, "orb8_cuda_libraries_hooked", map[string]string{"library": "cudart"}) == 1 &&
+		f.value(t, "orb8_cuda_libraries_hooked", map[string]string{"library": "cuda"}) == 1
+}
+
+// app is the stand-in CUDA application, running in a test cgroup.
+type app struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Reader
+}
+
+func startApp(t testing.TB, cg *testutil.Cgroup, dir string, args ...string) *app {
+	t.Helper()
+	cmd := cg.Command(t, filepath.Join(dir, "app"), append([]string{dir}, args...)...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	a := &app{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
+	t.Cleanup(func() {
+		a.stdin.Close()
+		a.cmd.Process.Kill()
+		a.cmd.Wait()
+		if t.Failed() && stderr.Len() > 0 {
+			t.Logf("app stderr: %s", stderr.String())
+		}
+	})
+	a.expect(t, "loaded")
+	return a
+}
+
+// expect reads the app's next line and fails unless it starts with want.
+func (a *app) expect(t testing.TB, want string) string {
+	t.Helper()
+	line, err := a.out.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, want) {
+		t.Fatalf("app said %q (%v), want %q", line, err, want)
+	}
+	return strings.TrimSpace(line)
+}
+
+func (a *app) proceed(t testing.TB) {
+	t.Helper()
+	if _, err := io.WriteString(a.stdin, "go\n"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// exit closes the app's stdin and waits for it to end.
+func (a *app) exit(t testing.TB) {
+	t.Helper()
+	a.stdin.Close()
+	if err := a.cmd.Wait(); err != nil {
+		t.Fatalf("app: %v", err)
+	}
+}
