@@ -13,7 +13,9 @@ const (
 	KindExec    = "exec"
 	KindExit    = "exit"
 	KindOOM     = "oom"
+	KindDNS     = "dns"
 	KindSyscall = "syscall"
+	KindTCP     = "tcp"
 )
 
 // Event is one thing that happened to a workload.
@@ -25,7 +27,9 @@ type Event struct {
 	Exit     *Exit           `json:"exit,omitempty"`
 	Exec     *Exec           `json:"exec,omitempty"`
 	OOM      *OOM            `json:"oom,omitempty"`
+	DNS      *DNS            `json:"dns,omitempty"`
 	Syscall  *Syscall        `json:"syscall,omitempty"`
+	TCP      *TCP            `json:"tcp,omitempty"`
 }
 
 // Process names the process an event belongs to.

@@ -1,0 +1,169 @@
+// Package dns is the DNS probe: every workload's DNS lookups over UDP and TCP
+// port 53, IPv4 and IPv6, in any network namespace, counted per workload by
+// query type and response code with the query-to-response latency, and
+// streamed one lookup at a time (query name, answers, server) as events.
+//
+// The kernel side (dns.bpf.c) only copies the head of port-53 packets of the
+// workload's side as a client into a ring buffer; DNS is rare next to other
+// traffic, so parsing and matching live here in Go.
+package dns
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/probe"
+)
+
+// Name is the probe's name in configuration and metrics.
+const Name = "dns"
+
+// directionEgress is DIR_EGRESS in dns.bpf.c.
+const directionEgress = 0
+
+// Probe is the DNS probe.
+type Probe struct {
+	cfg     Config
+	objs    *probe.Objects
+	env     probe.Env
+	tracker *tracker
+	recent  *recentRing
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// New returns an unstarted DNS probe with the default configuration.
+func New() *Probe { return NewWithConfig(DefaultConfig()) }
+
+// NewWithConfig returns an unstarted DNS probe with cfg.
+func NewWithConfig(cfg Config) *Probe { return &Probe{cfg: cfg} }
+
+// Name implements probe.Probe.
+func (p *Probe) Name() string { return Name }
+
+// Objects implements probe.Probe.
+func (p *Probe) Objects() *probe.Objects { return p.objs }
+
+// Start implements probe.Probe.
+func (p *Probe) Start(ctx context.Context, env probe.Env) error {
+	spec, err := loadDns()
+	if err != nil {
+		return err
+	}
+	p.env, p.tracker, p.recent = env, newTracker(p.cfg), newRecentRing(p.cfg.Recent)
+	objs, err := probe.Load(spec, probe.LoadOptions{
+		Required:   []string{"dns_egress", "dns_ingress"},
+		CgroupPath: env.CgroupRoot,
+	})
+	if err != nil {
+		return err
+	}
+	p.objs = objs
+	if err := objs.ReadRing("events", p.handle); err != nil {
+		p.Close()
+		return err
+	}
+	ctx, p.stop = context.WithCancel(ctx)
+	p.wg.Add(1)
+	go p.expireLoop(ctx)
+	return nil
+}
+
+// expireLoop ends unanswered queries also while no packets arrive.
+func (p *Probe) expireLoop(ctx context.Context) {
+	defer p.wg.Done()
+	tick := time.NewTicker(max(p.cfg.Timeout/4, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			var now unix.Timespec
+			if unix.ClockGettime(unix.CLOCK_BOOTTIME, &now) == nil {
+				p.finish(p.tracker.expire(uint64(now.Nano())))
+			}
+		}
+	}
+}
+
+func (p *Probe) handle(raw []byte) {
+	if len(raw) < int(unsafe.Sizeof(dnsDnsEvent{})) {
+		return
+	}
+	e := (*dnsDnsEvent)(unsafe.Pointer(&raw[0]))
+	pkt := packet{
+		bootNs: e.BootNs,
+		cgroup: e.CgroupId,
+		tcp:    e.Protocol == unix.IPPROTO_TCP,
+		egress: e.Direction == directionEgress,
+		src:    addrPort(e.Family, &e.Saddr, e.Sport),
+		dst:    addrPort(e.Family, &e.Daddr, e.Dport),
+		seq:    e.TcpSeq,
+		length: int(e.PayloadLen),
+		data:   e.Data[:min(int(e.Captured), len(e.Data), int(e.PayloadLen))],
+	}
+	p.finish(p.tracker.packet(&pkt))
+}
+
+func addrPort(family uint8, a *[16]byte, port uint16) netip.AddrPort {
+	if family == 4 {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(a[:4])), port)
+	}
+	return netip.AddrPortFrom(netip.AddrFrom16(*a), port)
+}
+
+// finish records finished lookups for Recent and streams them as events.
+func (p *Probe) finish(txs []transaction) {
+	for i := range txs {
+		tx := &txs[i]
+		ev := events.Event{
+			Time:     probe.BootTime(tx.bootNs),
+			Kind:     events.KindDNS,
+			Workload: p.env.Resolver.Lookup(tx.cgroup),
+			DNS:      &tx.dns,
+		}
+		p.recent.add(ev)
+		if p.env.Events != nil && p.env.Events.Active() {
+			p.env.Events.Publish(ev)
+		}
+	}
+}
+
+// Recent returns up to limit of the newest finished lookups that keep accepts
+// (nil keeps all; limit <= 0: all the probe keeps), oldest first, as dns
+// events. Nil before Start.
+func (p *Probe) Recent(limit int, keep func(*events.Event) bool) []events.Event {
+	if p.recent == nil {
+		return nil
+	}
+	return p.recent.last(limit, keep)
+}
+
+// Close implements probe.Probe.
+func (p *Probe) Close() error {
+	if p.stop != nil {
+		p.stop()
+		p.wg.Wait()
+		p.stop = nil
+	}
+	if p.objs == nil {
+		return nil
+	}
+	err := p.objs.Close()
+	p.objs = nil
+	return err
+}
+
+// Forget implements probe.Forgetter.
+func (p *Probe) Forget(ids []uint64) {
+	if p.tracker != nil {
+		p.tracker.forget(ids)
+	}
+}

@@ -1,0 +1,185 @@
+package dns
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/testutil"
+)
+
+type fixture struct {
+	probe *Probe
+	reg   *prometheus.Registry
+	bus   *events.Bus
+	ns    *os.File
+	// server and client are the responder's and the client's cgroups.
+	server, client *testutil.Cgroup
+}
+
+// start loads the probe and prepares a network namespace with a responder
+// on addr port 53 in a cgroup of its own, and a client cgroup.
+func start(t testing.TB, cfg Config, addr string) *fixture {
+	t.Helper()
+	testutil.RequireRoot(t)
+	root, err := cgroup.FindMount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cgroup.NewResolver(root, 1<<16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Close() })
+	f := &fixture{probe: NewWithConfig(cfg), reg: prometheus.NewPedanticRegistry(), bus: events.NewBus()}
+	env := probe.Env{Resolver: res, Events: f.bus, Log: slog.Default(), CgroupRoot: root}
+	if err := f.probe.Start(context.Background(), env); err != nil {
+		t.Fatalf("start dns probe: %v", err)
+	}
+	t.Cleanup(func() { f.probe.Close() })
+	f.reg.MustRegister(f.probe)
+	f.ns = newNetns(t)
+	f.server, f.client = testutil.NewCgroup(t), testutil.NewCgroup(t)
+	startResponder(t, f.server, f.ns, addr)
+	return f
+}
+
+// waitFor polls until metric name{labels} of the client's cgroup equals want.
+func (f *fixture) waitFor(t testing.TB, name string, labels map[string]string, want float64) {
+	t.Helper()
+	in := map[string]string{"cgroup": f.client.Path}
+	for k, v := range labels {
+		in[k] = v
+	}
+	value := func() float64 { v, _ := testutil.Sample(t, f.reg, name, in); return v }
+	testutil.Eventually(t, 3*time.Second, func() bool { return value() == want },
+		"%s%v = %v, want %v; series: %s", name, in, value(), want, testutil.Series(t, f.reg, name))
+}
+
+// serverCounted fails the test if the responder's side was counted: the
+// probe counts a workload's own lookups only.
+func (f *fixture) serverCounted(t *testing.T) {
+	t.Helper()
+	for _, name := range []string{"orb8_dns_queries_total", "orb8_dns_responses_total"} {
+		if _, ok := testutil.Sample(t, f.reg, name, map[string]string{"cgroup": f.server.Path}); ok {
+			t.Errorf("%s counted for the responder's cgroup: %s", name, testutil.Series(t, f.reg, name))
+		}
+	}
+}
+
+// lookups returns the client's finished lookups that Recent holds.
+func (f *fixture) lookups() []events.Event {
+	return f.probe.Recent(0, func(e *events.Event) bool { return e.Workload.Path == f.client.Path })
+}
+
+func names(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%d.orb8.test.", prefix, i)
+	}
+	return out
+}
+
+func TestUDPQueriesAnsweredNXDOMAIN(t *testing.T) {
+	f := start(t, DefaultConfig(), "127.0.0.1")
+	sub := f.bus.Subscribe(64, func(e *events.Event) bool { return e.Kind == events.KindDNS && e.Workload.Path == f.client.Path })
+	defer f.bus.Unsubscribe(sub)
+
+	runQueries(t, f.client, f.ns, "udp", "127.0.0.1:53", "A", names(nxPrefix, 5))
+
+	f.waitFor(t, "orb8_dns_queries_total", map[string]string{"qtype": "A"}, 5)
+	f.waitFor(t, "orb8_dns_responses_total", map[string]string{"qtype": "A", "rcode": "NXDOMAIN"}, 5)
+	f.waitFor(t, "orb8_dns_latency_seconds", nil, 5)
+	f.waitFor(t, "orb8_dns_unmatched_responses_total", nil, 0)
+	f.serverCounted(t)
+
+	got := f.lookups()
+	if len(got) != 5 {
+		t.Fatalf("%d lookups in Recent, want 5", len(got))
+	}
+	for i, e := range got {
+		d := e.DNS
+		if d.QName != names(nxPrefix, 5)[i] || d.QType != "A" || d.RCode != "NXDOMAIN" || !d.Answered || d.Answers != 0 ||
+			d.Protocol != "udp" || d.Server != netip.MustParseAddrPort("127.0.0.1:53") || d.Latency <= 0 || d.Latency > time.Second {
+			t.Errorf("lookup %d = %+v", i, d)
+		}
+	}
+	for i := range 5 {
+		select {
+		case e := <-sub.C:
+			if e.DNS.QName != got[i].DNS.QName {
+				t.Errorf("event %d for %s, want %s", i, e.DNS.QName, got[i].DNS.QName)
+			}
+		case <-time.After(time.Second):
+			t.Fatalf("%d dns events streamed, want 5", i)
+		}
+	}
+}
+
+func TestTCPQueries(t *testing.T) {
+	f := start(t, DefaultConfig(), "127.0.0.1")
+	// Three one after the other on one connection, then three in one segment.
+	runQueries(t, f.client, f.ns, "tcp", "127.0.0.1:53", "A", names(nxPrefix, 3))
+	runQueries(t, f.client, f.ns, "tcp-pipelined", "127.0.0.1:53", "A", names("ok-", 3))
+
+	f.waitFor(t, "orb8_dns_queries_total", map[string]string{"qtype": "A"}, 6)
+	f.waitFor(t, "orb8_dns_responses_total", map[string]string{"qtype": "A", "rcode": "NXDOMAIN"}, 3)
+	f.waitFor(t, "orb8_dns_responses_total", map[string]string{"qtype": "A", "rcode": "NOERROR"}, 3)
+	f.waitFor(t, "orb8_dns_latency_seconds", nil, 6)
+	f.serverCounted(t)
+	for _, e := range f.lookups() {
+		if e.DNS.Protocol != "tcp" {
+			t.Errorf("lookup over %s, want tcp: %+v", e.DNS.Protocol, e.DNS)
+		}
+		if e.DNS.RCode == "NOERROR" && (len(e.DNS.Addrs) != 1 || e.DNS.Addrs[0] != netip.MustParseAddr("192.0.2.1")) {
+			t.Errorf("answer addresses %v, want 192.0.2.1", e.DNS.Addrs)
+		}
+	}
+}
+
+func TestIPv6Queries(t *testing.T) {
+	f := start(t, DefaultConfig(), "::1")
+	runQueries(t, f.client, f.ns, "udp", "[::1]:53", "AAAA", names("v6-", 4))
+	runQueries(t, f.client, f.ns, "tcp", "[::1]:53", "AAAA", names(nxPrefix, 2))
+
+	f.waitFor(t, "orb8_dns_queries_total", map[string]string{"qtype": "AAAA"}, 6)
+	f.waitFor(t, "orb8_dns_responses_total", map[string]string{"qtype": "AAAA", "rcode": "NOERROR"}, 4)
+	f.waitFor(t, "orb8_dns_responses_total", map[string]string{"qtype": "AAAA", "rcode": "NXDOMAIN"}, 2)
+	f.waitFor(t, "orb8_dns_latency_seconds", nil, 6)
+	want := netip.MustParseAddr("2001:db8::1")
+	for _, e := range f.lookups() {
+		if e.DNS.Server.Addr() != netip.IPv6Loopback() || e.DNS.RCode == "NOERROR" && (len(e.DNS.Addrs) != 1 || e.DNS.Addrs[0] != want) {
+			t.Errorf("lookup = %+v, want server ::1 and answer %s", e.DNS, want)
+		}
+	}
+}
+
+func TestUnansweredQueriesExpire(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Timeout = 200 * time.Millisecond
+	f := start(t, cfg, "127.0.0.1")
+	runQueries(t, f.client, f.ns, "udp", "127.0.0.1:53", "A", append(names(dropPrefix, 2), names("ok-", 1)...))
+
+	f.waitFor(t, "orb8_dns_queries_total", map[string]string{"qtype": "A"}, 3)
+	f.waitFor(t, "orb8_dns_unanswered_total", map[string]string{"qtype": "A"}, 2)
+	f.waitFor(t, "orb8_dns_responses_total", map[string]string{"qtype": "A", "rcode": "NOERROR"}, 1)
+	f.waitFor(t, "orb8_dns_latency_seconds", nil, 1)
+	var unanswered int
+	for _, e := range f.lookups() {
+		if !e.DNS.Answered {
+			unanswered++
+		}
+	}
+	if unanswered != 2 {
+		t.Fatalf("%d unanswered lookups in Recent, want 2", unanswered)
+	}
+}

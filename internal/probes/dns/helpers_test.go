@@ -1,0 +1,395 @@
+package dns
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+	"golang.org/x/sys/unix"
+
+	"github.com/orb8/orb8/internal/testutil"
+)
+
+// The kernel tests run a DNS responder and DNS clients as separate processes
+// (this test binary, re-executed with helperEnv set), each in its own test
+// cgroup, inside a network namespace the test makes, so that they depend on
+// nothing outside Go and their traffic never leaves the namespace.
+
+const (
+	helperEnv  = "ORB8_DNS_HELPER" // serve | query | flood
+	netnsFD    = 3                 // the namespace, handed down as ExtraFiles[0]
+	nxPrefix   = "nx-"             // names the responder answers NXDOMAIN
+	dropPrefix = "drop-"           // names the responder never answers
+)
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(helperEnv); mode != "" {
+		if err := runHelper(mode); err != nil {
+			fmt.Fprintln(os.Stderr, "dns test helper:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func runHelper(mode string) error {
+	// Sockets are made in the namespace of the thread that makes them.
+	runtime.LockOSThread()
+	if err := unix.Setns(netnsFD, unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("enter network namespace: %w", err)
+	}
+	switch mode {
+	case "serve":
+		return serve(os.Getenv("ORB8_DNS_ADDR"))
+	case "query":
+		return queryAll(os.Getenv("ORB8_DNS_PROTO"), os.Getenv("ORB8_DNS_SERVER"), os.Getenv("ORB8_DNS_QTYPE"),
+			strings.Split(os.Getenv("ORB8_DNS_NAMES"), ","))
+	case "flood":
+		n, _ := strconv.Atoi(os.Getenv("ORB8_DNS_COUNT"))
+		workers, _ := strconv.Atoi(os.Getenv("ORB8_DNS_WORKERS"))
+		return flood(os.Getenv("ORB8_DNS_SERVER"), n, workers)
+	}
+	return fmt.Errorf("unknown mode %q", mode)
+}
+
+// newNetns makes a network namespace with lo up and returns a handle to it.
+func newNetns(t testing.TB) *os.File {
+	t.Helper()
+	type result struct {
+		f   *os.File
+		err error
+	}
+	ch := make(chan result)
+	go func() {
+		// Never unlocked: the thread, moved to the new namespace, ends with this goroutine.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			ch <- result{err: fmt.Errorf("unshare: %w", err)}
+			return
+		}
+		if err := linkUp("lo"); err != nil {
+			ch <- result{err: err}
+			return
+		}
+		f, err := os.Open("/proc/thread-self/ns/net")
+		ch <- result{f, err}
+	}()
+	r := <-ch
+	if r.err != nil {
+		t.Fatalf("make network namespace: %v", r.err)
+	}
+	t.Cleanup(func() { r.f.Close() })
+	return r.f
+}
+
+func linkUp(name string) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("flags of %s: %w", name, err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("set %s up: %w", name, err)
+	}
+	return nil
+}
+
+// helper starts this binary in mode inside cg and the namespace ns.
+func helper(t testing.TB, cg *testutil.Cgroup, ns *os.File, mode string, env ...string) *exec.Cmd {
+	t.Helper()
+	cmd := cg.Command(t, os.Args[0])
+	cmd.Env = append(append(os.Environ(), helperEnv+"="+mode), env...)
+	cmd.ExtraFiles = []*os.File{ns}
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
+// startResponder runs the DNS responder on addr port 53 (UDP and TCP) in
+// its own cgroup until the test ends.
+func startResponder(t testing.TB, cg *testutil.Cgroup, ns *os.File, addr string) {
+	t.Helper()
+	cmd := helper(t, cg, ns, "serve", "ORB8_DNS_ADDR="+addr)
+	stdin, err := cmd.StdinPipe() // the responder exits when it closes
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if line != "ready\n" {
+		t.Fatalf("responder did not start: %q, %v", line, err)
+	}
+}
+
+// runQueries runs a client in cg that sends one query per name, and fails
+// the test when a name the responder answers got no answer.
+func runQueries(t testing.TB, cg *testutil.Cgroup, ns *os.File, proto, server, qtype string, names []string) {
+	t.Helper()
+	cmd := helper(t, cg, ns, "query", "ORB8_DNS_PROTO="+proto, "ORB8_DNS_SERVER="+server,
+		"ORB8_DNS_QTYPE="+qtype, "ORB8_DNS_NAMES="+strings.Join(names, ","))
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s client: %v", proto, err)
+	}
+}
+
+func serve(addr string) error {
+	udp, err := net.ListenPacket("udp", net.JoinHostPort(addr, "53"))
+	if err != nil {
+		return err
+	}
+	tcp, err := net.Listen("tcp", net.JoinHostPort(addr, "53"))
+	if err != nil {
+		return err
+	}
+	go serveUDP(udp)
+	go serveTCP(tcp)
+	fmt.Println("ready")
+	_, err = io.Copy(io.Discard, os.Stdin)
+	return err
+}
+
+func serveUDP(c net.PacketConn) {
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := c.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		if resp := answer(buf[:n]); resp != nil {
+			c.WriteTo(resp, from)
+		}
+	}
+}
+
+func serveTCP(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			r := bufio.NewReader(c)
+			for {
+				msg, err := readFrame(r)
+				if err != nil {
+					return
+				}
+				if resp := answer(msg); resp != nil {
+					c.Write(tcpFrames(resp))
+				}
+			}
+		}()
+	}
+}
+
+// answer builds the response to a query: NXDOMAIN for nx- names, nothing for
+// drop- names, else one A or AAAA record.
+func answer(query []byte) []byte {
+	var m dnsmessage.Message
+	if err := m.Unpack(query); err != nil || len(m.Questions) != 1 {
+		return nil
+	}
+	q := m.Questions[0]
+	name := q.Name.String()
+	if strings.HasPrefix(name, dropPrefix) {
+		return nil
+	}
+	m.Header.Response = true
+	switch {
+	case strings.HasPrefix(name, nxPrefix):
+		m.Header.RCode = dnsmessage.RCodeNameError
+	case q.Type == dnsmessage.TypeA:
+		m.Answers = []dnsmessage.Resource{aRecord(name, [4]byte{192, 0, 2, 1})}
+	case q.Type == dnsmessage.TypeAAAA:
+		m.Answers = []dnsmessage.Resource{aaaaRecord(name, [16]byte{0x20, 0x01, 0x0d, 0xb8, 15: 1})}
+	}
+	b, err := m.Pack()
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func newQuery(id uint16, name string, qtype dnsmessage.Type) []byte {
+	m := dnsmessage.Message{
+		Header:    dnsmessage.Header{ID: id, RecursionDesired: true},
+		Questions: []dnsmessage.Question{{Name: dnsmessage.MustNewName(name), Type: qtype, Class: dnsmessage.ClassINET}},
+	}
+	b, err := m.Pack()
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func readFrame(r io.Reader) ([]byte, error) {
+	var n [2]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return nil, err
+	}
+	msg := make([]byte, binary.BigEndian.Uint16(n[:]))
+	_, err := io.ReadFull(r, msg)
+	return msg, err
+}
+
+// queryAll sends one query per name: over UDP, over one TCP connection one
+// after the other, or over one TCP connection all in a single write
+// ("tcp-pipelined"). Responses are checked against their queries.
+func queryAll(proto, server, qtype string, names []string) error {
+	ty := dnsmessage.TypeA
+	if qtype == "AAAA" {
+		ty = dnsmessage.TypeAAAA
+	}
+	network := "udp"
+	if strings.HasPrefix(proto, "tcp") {
+		network = "tcp"
+	}
+	c, err := net.Dial(network, server)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	queries := make([][]byte, len(names))
+	for i, name := range names {
+		queries[i] = newQuery(uint16(0x100+i), name, ty)
+	}
+	r := bufio.NewReader(c)
+	switch proto {
+	case "udp":
+		for i, q := range queries {
+			if _, err := c.Write(q); err != nil {
+				return err
+			}
+			c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			resp := make([]byte, 1500)
+			n, err := c.Read(resp)
+			if err := check(names[i], resp[:n], err); err != nil {
+				return err
+			}
+		}
+	case "tcp":
+		for i, q := range queries {
+			if _, err := c.Write(tcpFrames(q)); err != nil {
+				return err
+			}
+			resp, err := readFrame(r)
+			if err := check(names[i], resp, err); err != nil {
+				return err
+			}
+		}
+	case "tcp-pipelined":
+		var all []byte
+		for _, q := range queries {
+			all = append(all, tcpFrames(q)...)
+		}
+		if _, err := c.Write(all); err != nil {
+			return err
+		}
+		for _, name := range names {
+			resp, err := readFrame(r)
+			if err := check(name, resp, err); err != nil {
+				return err
+			}
+		}
+	default:
+		return fmt.Errorf("unknown protocol %q", proto)
+	}
+	return nil
+}
+
+// check judges the response to name: none for drop- names, else one for it.
+func check(name string, resp []byte, err error) error {
+	if strings.HasPrefix(name, dropPrefix) {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			return nil
+		}
+		return fmt.Errorf("%s: want no response, got %v", name, err)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	var m dnsmessage.Message
+	if err := m.Unpack(resp); err != nil || len(m.Questions) != 1 || m.Questions[0].Name.String() != name {
+		return fmt.Errorf("%s: bad response %v", name, err)
+	}
+	return nil
+}
+
+// flood sends n A queries over UDP from workers sockets, each waiting for
+// its response before the next, and prints the time it took.
+func flood(server string, n, workers int) error {
+	conns := make([]net.Conn, workers)
+	for i := range conns {
+		c, err := net.Dial("udp", server)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	query := newQuery(0, "flood.example.", dnsmessage.TypeA)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	start := time.Now()
+	for w, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			q := append([]byte(nil), query...)
+			resp := make([]byte, 1500)
+			for i := w; i < n; i += workers {
+				binary.BigEndian.PutUint16(q, uint16(i))
+				if _, err := c.Write(q); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+					return
+				}
+				c.SetReadDeadline(time.Now().Add(time.Second))
+				if _, err := c.Read(resp); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("query %d: %w", i, err))
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Println(time.Since(start).Nanoseconds())
+	return errors.Join(errs...)
+}

@@ -1,0 +1,242 @@
+package dns
+
+import (
+	"errors"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/orb8/orb8/internal/events"
+)
+
+// Config bounds the probe's user-space state.
+type Config struct {
+	// Timeout after which a query without a response counts as unanswered.
+	Timeout time.Duration
+	// MaxPending bounds the queries waiting for their response; when full the
+	// oldest gives way (counted as dropped, reason pending_full).
+	MaxPending int
+	// MaxStreams bounds the TCP connections whose message boundaries are
+	// followed; when full the least recently used is forgotten.
+	MaxStreams int
+	// MaxWorkloads bounds the cgroups counted (like ORB8_MAX_CGROUPS).
+	MaxWorkloads int
+	// Recent is how many finished lookups Recent can return.
+	Recent int
+}
+
+// DefaultConfig is what the agent runs with.
+func DefaultConfig() Config {
+	return Config{Timeout: 5 * time.Second, MaxPending: 65536, MaxStreams: 16384, MaxWorkloads: 16384, Recent: 4096}
+}
+
+// packet is one captured DNS packet of a workload's socket.
+type packet struct {
+	bootNs   uint64
+	cgroup   uint64
+	tcp      bool
+	egress   bool // sent by the workload (to port 53), else received (from port 53)
+	src, dst netip.AddrPort
+	seq      uint32 // TCP sequence number of data[0]
+	length   int    // L4 payload bytes of the packet, at least len(data)
+	data     []byte // the captured head of the payload
+}
+
+// queryKey matches a response to its query: the socket's cgroup, the
+// connection and the DNS id.
+type queryKey struct {
+	cgroup         uint64
+	tcp            bool
+	client, server netip.AddrPort
+	id             uint16
+}
+
+type pendingQuery struct {
+	bootNs uint64
+	qname  string
+	qtype  string
+}
+
+// transaction is a finished lookup: answered, unanswered, or a response whose
+// query was not seen.
+type transaction struct {
+	cgroup uint64
+	bootNs uint64
+	dns    events.DNS
+}
+
+// Reasons a DNS message or query is not fully accounted for.
+const (
+	dropMalformed     = iota // not a DNS message the parser accepts
+	dropWorkloadsFull        // the per-workload table is full
+	dropPendingFull          // a waiting query gave way to a newer one
+	dropStreamLost           // a TCP message boundary was lost (capture limit, gap)
+	numDropReasons
+)
+
+var dropReasonNames = [numDropReasons]string{"malformed", "workloads_full", "pending_full", "stream_lost"}
+
+// tracker turns captured packets into per-workload counts and transactions.
+// It is plain Go (no kernel), so its bookkeeping is unit-tested directly.
+type tracker struct {
+	cfg     Config
+	mu      sync.Mutex
+	stats   map[uint64]*workloadStats
+	pending *boundedTable[queryKey, pendingQuery]
+	streams *boundedTable[streamKey, streamState]
+	dropped [numDropReasons]uint64
+}
+
+func newTracker(cfg Config) *tracker {
+	return &tracker{
+		cfg:     cfg,
+		stats:   make(map[uint64]*workloadStats),
+		pending: newBoundedTable[queryKey, pendingQuery](cfg.MaxPending),
+		streams: newBoundedTable[streamKey, streamState](cfg.MaxStreams),
+	}
+}
+
+// packet accounts one captured packet and returns the lookups it finished,
+// including queries that timed out before it.
+func (t *tracker) packet(p *packet) []transaction {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := t.expireLocked(p.bootNs)
+	if !p.tcp {
+		return t.messageLocked(p, p.data, out)
+	}
+	for _, msg := range t.tcpMessagesLocked(p) {
+		out = t.messageLocked(p, msg, out)
+	}
+	return out
+}
+
+// expire ends the queries older than the timeout at boot time nowNs.
+func (t *tracker) expire(nowNs uint64) []transaction {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.expireLocked(nowNs)
+}
+
+func (t *tracker) expireLocked(nowNs uint64) []transaction {
+	timeout := uint64(t.cfg.Timeout)
+	if nowNs < timeout {
+		return nil
+	}
+	before := nowNs - timeout
+	var out []transaction
+	t.pending.ExpireWhile(func(q pendingQuery) bool { return q.bootNs <= before }, func(k queryKey, q pendingQuery) {
+		if ws := t.stats[k.cgroup]; ws != nil {
+			ws.unanswered[q.qtype]++
+		}
+		out = append(out, transaction{cgroup: k.cgroup, bootNs: q.bootNs, dns: events.DNS{
+			QName: q.qname, QType: q.qtype, Server: k.server, Client: k.client, Protocol: protocolName(k.tcp), ID: k.id,
+		}})
+	})
+	t.streams.ExpireWhile(func(s streamState) bool { return s.lastNs <= before }, func(streamKey, streamState) {})
+	return out
+}
+
+// messageLocked accounts one DNS message of packet p.
+func (t *tracker) messageLocked(p *packet, b []byte, out []transaction) []transaction {
+	m, err := Parse(b)
+	if len(b) < headerLen || m.Response == p.egress { // a workload sends queries and receives responses
+		t.dropped[dropMalformed]++
+		return out
+	}
+	questionOK := err == nil || errors.Is(err, ErrNoQuestion)
+	qname, qtype := m.Question.Name, noQuestionLabel
+	if err == nil {
+		qtype = TypeName(m.Question.Type)
+	}
+	if !questionOK && !m.Response {
+		t.dropped[dropMalformed]++
+		return out
+	}
+	ws := t.workloadLocked(p.cgroup)
+	if ws == nil {
+		return out
+	}
+	if !m.Response {
+		ws.queries[qtype]++
+		key := queryKey{cgroup: p.cgroup, tcp: p.tcp, client: p.src, server: p.dst, id: m.ID}
+		if _, resent := t.pending.Get(key); resent {
+			return out // a retry of a waiting query keeps the first send time
+		}
+		if _, _, evicted := t.pending.Put(key, pendingQuery{bootNs: p.bootNs, qname: qname, qtype: qtype}); evicted {
+			t.dropped[dropPendingFull]++
+		}
+		return out
+	}
+
+	key := queryKey{cgroup: p.cgroup, tcp: p.tcp, client: p.dst, server: p.src, id: m.ID}
+	q, matched := t.pending.Get(key)
+	if !questionOK { // a response cut short still counts when its query is known
+		if !matched {
+			t.dropped[dropMalformed]++
+			return out
+		}
+		qname, qtype = q.qname, q.qtype
+	}
+	d := events.DNS{
+		QName: qname, QType: qtype, RCode: RCodeName(m.RCode), Answered: true, Answers: int(m.ANCount),
+		Server: p.src, Client: p.dst, Protocol: protocolName(p.tcp), ID: m.ID,
+	}
+	for _, a := range m.Answers {
+		if a.Addr.IsValid() {
+			d.Addrs = append(d.Addrs, a.Addr)
+		}
+	}
+	ws.responses[responseKey{qtype: qtype, rcode: d.RCode}]++
+	if matched {
+		t.pending.Delete(key)
+		d.Latency = time.Duration(p.bootNs - q.bootNs)
+		ws.latency.observe(d.Latency.Seconds())
+	} else {
+		ws.unmatched++
+	}
+	return append(out, transaction{cgroup: p.cgroup, bootNs: p.bootNs, dns: d})
+}
+
+func (t *tracker) workloadLocked(cgroup uint64) *workloadStats {
+	if ws := t.stats[cgroup]; ws != nil {
+		return ws
+	}
+	if len(t.stats) >= t.cfg.MaxWorkloads {
+		t.dropped[dropWorkloadsFull]++
+		return nil
+	}
+	ws := newWorkloadStats()
+	t.stats[cgroup] = ws
+	return ws
+}
+
+// forget drops the counts of removed cgroups.
+func (t *tracker) forget(ids []uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, id := range ids {
+		delete(t.stats, id)
+	}
+}
+
+// snapshot copies the counts for a scrape, so scrapes never hold up packets
+// for longer than the copy.
+func (t *tracker) snapshot() (map[uint64]*workloadStats, [numDropReasons]uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[uint64]*workloadStats, len(t.stats))
+	for id, ws := range t.stats {
+		c := newWorkloadStats()
+		c.add(ws)
+		out[id] = c
+	}
+	return out, t.dropped
+}
+
+func protocolName(tcp bool) string {
+	if tcp {
+		return "tcp"
+	}
+	return "udp"
+}
