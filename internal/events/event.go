@@ -15,7 +15,6 @@ const (
 	KindOOM     = "oom"
 	KindDNS     = "dns"
 	KindSyscall = "syscall"
-	KindTCP     = "tcp"
 )
 
 // Event is one thing that happened to a workload.
@@ -29,7 +28,6 @@ type Event struct {
 	OOM      *OOM            `json:"oom,omitempty"`
 	DNS      *DNS            `json:"dns,omitempty"`
 	Syscall  *Syscall        `json:"syscall,omitempty"`
-	TCP      *TCP            `json:"tcp,omitempty"`
 }
 
 // Process names the process an event belongs to.
