@@ -10,14 +10,16 @@
 #include "orb8_hist.h"
 
 #define TASK_RUNNING 0
-/* Threads waiting for a CPU at once, plus threads woken while still running. */
-#define MAX_QUEUED 65536
 
-/* Thread id -> when it became runnable (bpf_ktime_get_ns). */
+/*
+ * When each thread became runnable (bpf_ktime_get_ns), 0 once it runs. Task
+ * storage, not a hash: no hashing or bucket lock on the hottest path, and it
+ * is bounded by the threads alive, each entry freed with its thread.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MAX_QUEUED);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, __u64);
 } enqueued_at SEC(".maps");
 
@@ -37,21 +39,24 @@ struct task_struct___pre514 {
 	long state;
 } __attribute__((preserve_access_index));
 
+/* tp_btf arguments are BTF pointers: direct loads, no helper call per field. */
 static __always_inline long task_state(struct task_struct *t)
 {
 	if (bpf_core_field_exists(t->__state))
-		return BPF_CORE_READ(t, __state);
-	return BPF_CORE_READ((struct task_struct___pre514 *)t, state);
+		return t->__state;
+	return ((struct task_struct___pre514 *)t)->state;
 }
 
 static __always_inline void enqueue(struct task_struct *t)
 {
-	__u32 tid = BPF_CORE_READ(t, pid);
-	if (!tid) /* the idle task */
+	if (!t->pid) /* the idle task */
 		return;
-	__u64 now = bpf_ktime_get_ns();
-	if (bpf_map_update_elem(&enqueued_at, &tid, &now, BPF_ANY))
+	__u64 *since = bpf_task_storage_get(&enqueued_at, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!since) {
 		orb8_count(ORB8_MAP_FULL);
+		return;
+	}
+	*since = bpf_ktime_get_ns();
 }
 
 SEC("tp_btf/sched_wakeup")
@@ -78,31 +83,17 @@ int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_
 	if (preempt || task_state(prev) == TASK_RUNNING)
 		enqueue(prev);
 
-	__u32 tid = BPF_CORE_READ(next, pid);
-	__u64 *since = bpf_map_lookup_elem(&enqueued_at, &tid);
-	if (!since) /* runnable before the probe started, or the idle task */
+	__u64 *since = bpf_task_storage_get(&enqueued_at, next, 0, 0);
+	if (!since || !*since) /* runnable before the probe started, or the idle task */
 		return 0;
-	__u64 now = bpf_ktime_get_ns();
-	__u64 waited = now - *since;
-	bpf_map_delete_elem(&enqueued_at, &tid);
-	if ((__s64)waited < 0)
+	__s64 waited = bpf_ktime_get_ns() - *since;
+	*since = 0;
+	if (waited < 0)
 		return 0;
 
-	__u64 cg = orb8_task_cgroup_id(next);
+	__u64 cg = next->cgroups->dfl_cgrp->kn->id;
 	struct orb8_log2_hist *h = orb8_lookup_or_init(&runq_latency, &cg, &zero_hist);
 	if (h)
 		orb8_hist_add(h, waited);
-	return 0;
-}
-
-/*
- * A thread woken while it still ran keeps its entry until it next switches
- * in; one that exits instead would hold it forever. Freed tasks drop theirs.
- */
-SEC("tp_btf/sched_process_free")
-int BPF_PROG(handle_free, struct task_struct *p)
-{
-	__u32 tid = BPF_CORE_READ(p, pid);
-	bpf_map_delete_elem(&enqueued_at, &tid);
 	return 0;
 }

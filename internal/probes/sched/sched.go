@@ -45,7 +45,6 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if p.tuneSpec != nil {
 		p.tuneSpec(spec)
 	}
-	// handle_free only bounds leaks of exited threads: optional.
 	objs, err := probe.Load(spec, probe.LoadOptions{Required: []string{"handle_wakeup", "handle_wakeup_new", "handle_switch"}})
 	if err != nil {
 		return err

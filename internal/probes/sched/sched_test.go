@@ -106,17 +106,20 @@ func checkBuckets(t *testing.T, h *dto.Histogram) {
 	}
 }
 
-func TestFullStartMapIsCounted(t *testing.T) {
+func TestFullHistogramMapIsCounted(t *testing.T) {
 	p := New()
-	p.tuneSpec = func(s *ebpf.CollectionSpec) { s.Maps["enqueued_at"].MaxEntries = 1 }
-	start(t, p)
-	hog(t, testutil.NewCgroup(t), 4, 200*time.Millisecond)
+	p.tuneSpec = func(s *ebpf.CollectionSpec) { s.Maps["runq_latency"].MaxEntries = 1 }
+	reg := start(t, p)
+	// Two cgroups wait on a map with room for one: the other is a counted drop.
+	a, b := testutil.NewCgroup(t), testutil.NewCgroup(t)
+	hog(t, a, 2, 0)
+	hog(t, b, 2, 200*time.Millisecond)
 	c, err := p.Objects().Counters()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.MapFull == 0 {
-		t.Fatalf("a one-entry start map under four waiting loops counted no map-full drop")
+		t.Fatalf("a one-cgroup histogram map under two waiting cgroups counted no map-full drop; series: %s", testutil.Series(t, reg, metric))
 	}
 }
 

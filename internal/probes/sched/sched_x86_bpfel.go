@@ -26,7 +26,6 @@ const (
 	schedMapEnqueuedAt       = "enqueued_at"
 	schedMapOrb8Counters     = "orb8_counters"
 	schedMapRunqLatency      = "runq_latency"
-	schedProgHandleFree      = "handle_free"
 	schedProgHandleSwitch    = "handle_switch"
 	schedProgHandleWakeup    = "handle_wakeup"
 	schedProgHandleWakeupNew = "handle_wakeup_new"
@@ -74,7 +73,6 @@ type schedSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type schedProgramSpecs struct {
-	HandleFree      *ebpf.ProgramSpec `ebpf:"handle_free"`
 	HandleSwitch    *ebpf.ProgramSpec `ebpf:"handle_switch"`
 	HandleWakeup    *ebpf.ProgramSpec `ebpf:"handle_wakeup"`
 	HandleWakeupNew *ebpf.ProgramSpec `ebpf:"handle_wakeup_new"`
@@ -138,7 +136,6 @@ type schedVariables struct {
 //
 // It can be passed to loadSchedObjects or ebpf.CollectionSpec.LoadAndAssign.
 type schedPrograms struct {
-	HandleFree      *ebpf.Program `ebpf:"handle_free"`
 	HandleSwitch    *ebpf.Program `ebpf:"handle_switch"`
 	HandleWakeup    *ebpf.Program `ebpf:"handle_wakeup"`
 	HandleWakeupNew *ebpf.Program `ebpf:"handle_wakeup_new"`
@@ -146,7 +143,6 @@ type schedPrograms struct {
 
 func (p *schedPrograms) Close() error {
 	return _SchedClose(
-		p.HandleFree,
 		p.HandleSwitch,
 		p.HandleWakeup,
 		p.HandleWakeupNew,

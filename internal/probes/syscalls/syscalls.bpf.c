@@ -11,7 +11,6 @@
 #include "orb8_hist.h"
 
 #define MAX_NR 512      /* sysnames.MaxNr */
-#define MAX_INFLIGHT 65536 /* threads inside a followed syscall at once */
 #define MAX_STREAMS 1024
 #define MAX_ERRNO 4095
 #define TS_COMPAT 0x0002 /* x86 thread_info.status: a 32-bit syscall is running */
@@ -50,11 +49,14 @@ struct call_start {
 	__u32 pad;
 };
 
-/* Thread id -> the followed syscall it is in. */
+/*
+ * The followed syscall each thread is in (start_ns 0: none). Task storage:
+ * no hashing or bucket lock per call, freed with the thread.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MAX_INFLIGHT);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct call_start);
 } inflight SEC(".maps");
 
@@ -122,13 +124,14 @@ static __always_inline int is_tracked(__u32 nr)
 	return on && *on;
 }
 
-/* Whether the current cgroup's syscall nr is streamed. */
-static __always_inline int is_streamed(__u32 nr, __u64 cgroup_id)
+/* Whether syscall nr of the current cgroup is streamed. */
+static __always_inline int is_streamed(__u32 nr)
 {
 	__u32 zero = 0;
 	__u32 *n = bpf_map_lookup_elem(&streaming, &zero);
 	if (!n || !*n)
 		return 0;
+	__u64 cgroup_id = bpf_get_current_cgroup_id();
 	struct stream_filter *f = bpf_map_lookup_elem(&streamed, &cgroup_id);
 	return f && (f->nrs[(nr / 64) & (MAX_NR / 64 - 1)] >> (nr % 64)) & 1;
 }
@@ -136,8 +139,7 @@ static __always_inline int is_streamed(__u32 nr, __u64 cgroup_id)
 /* 32-bit syscalls have other numbers: they are not followed. */
 static __always_inline int in_compat_syscall(void)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
-	return BPF_CORE_READ(t, thread_info.status) & TS_COMPAT;
+	return bpf_get_current_task_btf()->thread_info.status & TS_COMPAT;
 }
 
 SEC("tp_btf/sys_enter")
@@ -146,14 +148,17 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	if ((__u64)id >= MAX_NR)
 		return 0;
 	__u32 nr = id;
-	if (!is_tracked(nr) && !is_streamed(nr, bpf_get_current_cgroup_id()))
+	if (!is_tracked(nr) && !is_streamed(nr))
 		return 0;
 	if (in_compat_syscall())
 		return 0;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct call_start s = {.start_ns = bpf_ktime_get_ns(), .nr = nr};
-	if (bpf_map_update_elem(&inflight, &tid, &s, BPF_ANY))
+	struct call_start *s = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!s) {
 		orb8_count(ORB8_MAP_FULL);
+		return 0;
+	}
+	s->start_ns = bpf_ktime_get_ns();
+	s->nr = nr;
 	return 0;
 }
 
@@ -188,7 +193,7 @@ static __always_inline void emit(__u64 cgroup_id, __u32 nr, long ret, int timed,
 	e->ret = ret;
 	e->pid = pid_tgid >> 32;
 	e->tid = (__u32)pid_tgid;
-	e->ppid = BPF_CORE_READ(t, real_parent, tgid);
+	e->ppid = t->real_parent->tgid;
 	e->uid = (__u32)bpf_get_current_uid_gid();
 	e->nr = nr;
 	e->timed = timed;
@@ -203,24 +208,23 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	if (nr64 >= MAX_NR)
 		return 0;
 	__u32 nr = nr64;
-	__u64 cg = bpf_get_current_cgroup_id();
 	int track = is_tracked(nr);
-	int stream = is_streamed(nr, cg);
+	int stream = is_streamed(nr);
 	if ((!track && !stream) || in_compat_syscall())
 		return 0;
 
-	/* Calls that entered before the probe, or past a full map, are untimed. */
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	/* Calls that entered before the probe, or without storage, are untimed. */
 	__u64 duration = 0;
 	int timed = 0;
-	struct call_start *s = bpf_map_lookup_elem(&inflight, &tid);
+	struct call_start *s = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
 	if (s) {
-		if (s->nr == nr) {
+		if (s->start_ns && s->nr == nr) {
 			duration = bpf_ktime_get_ns() - s->start_ns;
 			timed = 1;
 		}
-		bpf_map_delete_elem(&inflight, &tid);
+		s->start_ns = 0;
 	}
+	__u64 cg = bpf_get_current_cgroup_id();
 	if (track)
 		account(cg, nr, ret, timed, duration);
 	if (stream)

@@ -1,0 +1,195 @@
+package sched
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/orb8/orb8/internal/config"
+	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/probes/syscalls"
+	"github.com/orb8/orb8/internal/testutil"
+)
+
+// pongEnv makes the test binary the echoing half of the ping-pong, pinned to
+// the CPU it names.
+const pongEnv = "ORB8_PINGPONG_CPU"
+
+func TestMain(m *testing.M) {
+	if cpu := os.Getenv(pongEnv); cpu != "" {
+		var n int
+		fmt.Sscan(cpu, &n)
+		pin(n)
+		buf := make([]byte, 1)
+		for { // fd 3: ping in, fd 4: pong out; EOF ends it
+			if k, _ := unix.Read(3, buf); k <= 0 {
+				os.Exit(0)
+			}
+			unix.Write(4, buf)
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// pin binds the calling thread to one CPU.
+func pin(cpu int) {
+	runtime.LockOSThread()
+	var set unix.CPUSet
+	set.Set(cpu)
+	unix.SchedSetaffinity(0, &set)
+}
+
+// pingPong is a child process echoing single bytes over two blocking pipes:
+// every round trip is two wakeups, two switches and four syscalls.
+type pingPong struct{ w, r int }
+
+func startPingPong(b *testing.B, cpu int) *pingPong {
+	var ping, pong [2]int
+	if err := unix.Pipe2(ping[:], unix.O_CLOEXEC); err != nil {
+		b.Fatal(err)
+	}
+	if err := unix.Pipe2(pong[:], unix.O_CLOEXEC); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", pongEnv, cpu))
+	cmd.ExtraFiles = []*os.File{os.NewFile(uintptr(ping[0]), "ping"), os.NewFile(uintptr(pong[1]), "pong")}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	unix.Close(ping[0])
+	unix.Close(pong[1])
+	b.Cleanup(func() { unix.Close(ping[1]); unix.Close(pong[0]); cmd.Wait() })
+	return &pingPong{w: ping[1], r: pong[0]}
+}
+
+// roundTrip returns the mean time of n round trips.
+func (p *pingPong) roundTrip(b *testing.B, n int) time.Duration {
+	buf := []byte{1}
+	t0 := time.Now()
+	for range n {
+		if _, err := unix.Write(p.w, buf); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := unix.Read(p.r, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(t0) / time.Duration(n)
+}
+
+type probeSet struct {
+	name     string
+	syscalls []string // nil: no syscalls probe
+	sched    bool
+}
+
+// BenchmarkPingPongProbeCost measures what the sched and syscalls probes add
+// to a context-switch-heavy load. Each iteration is one round: every probe
+// set in turn (rotated), loaded fresh, then 20k round trips timed. The
+// reported values are medians over rounds. Run with -benchtime=Nx for N
+// rounds, e.g.: go test -run '^$' -bench PingPong -benchtime 9x ./internal/probes/sched/
+func BenchmarkPingPongProbeCost(b *testing.B) {
+	testutil.RequireRoot(b)
+	// The agent always collects BPF run time (orb8_bpf_program_run_seconds_total),
+	// so its cost is part of the measured cost.
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stats.Close()
+	hot := append(slices.Clone(config.Default().Syscalls), "read", "write")
+	sets := []probeSet{
+		{name: "none"},
+		{name: "sched", sched: true},
+		{name: "sched+syscalls", sched: true, syscalls: config.Default().Syscalls},
+		{name: "sched+syscalls-rw", sched: true, syscalls: hot},
+	}
+	for _, mode := range []struct {
+		name          string
+		parent, child int
+	}{{"same-cpu", 0, 0}, {"cross-cpu", 0, 1}} {
+		b.Run(mode.name, func(b *testing.B) {
+			pin(mode.parent)
+			defer runtime.UnlockOSThread()
+			pp := startPingPong(b, mode.child)
+			const trips = 20000
+			samples := make(map[string][]float64)
+			round := 0
+			for b.Loop() {
+				for i := range sets {
+					s := sets[(i+round)%len(sets)]
+					ps := loadProbes(b, s)
+					pp.roundTrip(b, trips/10) // warm up
+					samples[s.name] = append(samples[s.name], float64(pp.roundTrip(b, trips).Nanoseconds()))
+					for _, p := range ps {
+						for name, prog := range p.Objects().Programs {
+							if st, err := prog.Stats(); err == nil && st.RunCount > 0 {
+								key := "ns/run-" + name + "-" + s.name
+								samples[key] = append(samples[key], float64(st.Runtime.Nanoseconds())/float64(st.RunCount))
+							}
+						}
+						p.Close()
+					}
+				}
+				round++
+			}
+			base := median(samples["none"])
+			for name, v := range samples {
+				m := median(v)
+				switch {
+				case strings.HasPrefix(name, "ns/run-"):
+					b.ReportMetric(m, name)
+				case name == "none":
+					b.ReportMetric(m, "ns/rt-none")
+				default:
+					b.ReportMetric(m, "ns/rt-"+name)
+					b.ReportMetric(100*(m-base)/base, "%-"+name)
+				}
+			}
+		})
+	}
+}
+
+// loadProbes starts the probes of s; the caller closes them.
+func loadProbes(b *testing.B, s probeSet) []probe.Probe {
+	var ps []probe.Probe
+	if s.sched {
+		ps = append(ps, New())
+	}
+	cfg := config.Default()
+	if s.syscalls != nil {
+		cfg.Syscalls = s.syscalls
+		ps = append(ps, syscalls.New())
+	}
+	env := probe.Env{Events: events.NewBus(), Log: slog.Default(), Config: cfg}
+	for _, p := range ps {
+		if err := p.Start(context.Background(), env); err != nil {
+			b.Fatalf("start %s: %v", p.Name(), err)
+		}
+	}
+	return ps
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
