@@ -5,6 +5,7 @@ import (
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/probes/cgroups"
 	"github.com/orb8/orb8/internal/probes/cuda"
+	"github.com/orb8/orb8/internal/probes/dns"
 	"github.com/orb8/orb8/internal/probes/process"
 	"github.com/orb8/orb8/internal/probes/sched"
 	"github.com/orb8/orb8/internal/probes/syscalls"
@@ -24,6 +25,7 @@ var catalog = []probeKind{
 	{sched.Name, true, func(*cgroup.Resolver) probe.Probe { return sched.New() }},
 	{syscalls.Name, false, func(*cgroup.Resolver) probe.Probe { return syscalls.New() }},
 	{cuda.Name, true, func(*cgroup.Resolver) probe.Probe { return cuda.New() }},
+	{dns.Name, true, func(*cgroup.Resolver) probe.Probe { return dns.New() }},
 }
 
 // ProbeNames lists the names of all known probes.
