@@ -15,6 +15,7 @@ const (
 	KindOOM     = "oom"
 	KindDNS     = "dns"
 	KindSyscall = "syscall"
+	KindTCP     = "tcp"
 )
 
 // Event is one thing that happened to a workload.
@@ -28,6 +29,7 @@ type Event struct {
 	OOM      *OOM            `json:"oom,omitempty"`
 	DNS      *DNS            `json:"dns,omitempty"`
 	Syscall  *Syscall        `json:"syscall,omitempty"`
+	TCP      *TCP            `json:"tcp,omitempty"`
 }
 
 // Process names the process an event belongs to.

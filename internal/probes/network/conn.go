@@ -1,0 +1,160 @@
+package network
+
+import (
+	"net/netip"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/probe"
+)
+
+// Kinds of struct conn_event, as in network.bpf.c.
+const (
+	kindOpen   = 1
+	kindClose  = 2
+	kindFailed = 3
+	kindLive   = 4
+)
+
+// Directions, as in network.bpf.c.
+const (
+	outbound = 0
+	inbound  = 1
+)
+
+// tcpStates names the kernel's TCP states (include/net/tcp_states.h) as ss does.
+var tcpStates = [...]string{
+	1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2", 6: "TIME_WAIT",
+	7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING", 12: "NEW_SYN_RECV",
+	13: "BOUND_INACTIVE",
+}
+
+func stateName(s uint8) string {
+	if int(s) < len(tcpStates) && tcpStates[s] != "" {
+		return tcpStates[s]
+	}
+	return "UNKNOWN"
+}
+
+func directionName(d uint8) string {
+	switch d {
+	case outbound:
+		return "outbound"
+	case inbound:
+		return "inbound"
+	}
+	return "" // adopted: the handshake happened before the agent started
+}
+
+// reason turns the socket error a connection ended with into words.
+func reason(errno uint16) string {
+	switch unix.Errno(errno) {
+	case 0:
+		return ""
+	case unix.ECONNREFUSED:
+		return "refused"
+	case unix.ETIMEDOUT:
+		return "timeout"
+	case unix.ECONNRESET, unix.EPIPE:
+		return "reset"
+	case unix.EHOSTUNREACH:
+		return "host unreachable"
+	case unix.ENETUNREACH:
+		return "network unreachable"
+	}
+	if name := unix.ErrnoName(unix.Errno(errno)); name != "" {
+		return name
+	}
+	return unix.Errno(errno).Error()
+}
+
+func endpoint(family uint16, addr *[16]uint8, port uint16) netip.AddrPort {
+	if family == unix.AF_INET {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(addr[:4])), port)
+	}
+	// Dual-stack sockets talking IPv4 hold IPv4-mapped addresses.
+	return netip.AddrPortFrom(netip.AddrFrom16(*addr).Unmap(), port)
+}
+
+// decode reads a conn_event record; ok is false for a short one.
+func decode(raw []byte) (e *networkConnEvent, ok bool) {
+	if len(raw) < int(unsafe.Sizeof(networkConnEvent{})) {
+		return nil, false
+	}
+	return (*networkConnEvent)(unsafe.Pointer(&raw[0])), true
+}
+
+// flowOf turns a record into a flow of the table.
+func (p *Probe) flowOf(e *networkConnEvent) Flow {
+	f := Flow{
+		Cookie:    e.Cookie,
+		Protocol:  "tcp",
+		Workload:  p.env.Resolver.Lookup(e.CgroupId),
+		Direction: directionName(e.Direction),
+		Local:     endpoint(e.Family, &e.Saddr, e.Sport),
+		Remote:    endpoint(e.Family, &e.Daddr, e.Dport),
+		NetNS:     e.Netns,
+		State:     stateName(e.State),
+		TxBytes:   e.Bytes[0],
+		RxBytes:   e.Bytes[1],
+		TxPackets: e.Packets[0],
+		RxPackets: e.Packets[1],
+		FirstSeen: probe.BootTime(e.StartNs),
+		LastSeen:  probe.BootTime(e.BootNs),
+	}
+	f.final = e.Kind == kindClose || e.Kind == kindFailed
+	switch e.Kind {
+	case kindFailed:
+		f.Result, f.Reason = "failed", reason(e.Err)
+		if f.Reason == "" {
+			f.Reason = "aborted" // closed by the application before the handshake completed
+		}
+	case kindClose:
+		f.Result, f.Reason = "ok", reason(e.Err)
+		if f.Reason != "" { // reset by the peer, timed out
+			f.Result = "failed"
+		}
+	default:
+		f.Result = "ok"
+	}
+	if e.StartNs == 0 { // no socket state: the kernel could not keep any
+		f.FirstSeen = f.LastSeen
+	}
+	return f
+}
+
+// handle takes one connection event from the ring buffer.
+func (p *Probe) handle(raw []byte) {
+	e, ok := decode(raw)
+	if !ok || e.Kind == kindLive {
+		return
+	}
+	f := p.flowOf(e)
+	p.flows.put(f)
+	if !p.env.Events.Active() {
+		return
+	}
+	ev := &events.TCP{
+		Direction: f.Direction, Result: f.Result, Reason: f.Reason,
+		Local: f.Local, Remote: f.Remote, NetNS: f.NetNS,
+		TxBytes: f.TxBytes, RxBytes: f.RxBytes, TxPackets: f.TxPackets, RxPackets: f.RxPackets,
+		Duration: time.Duration(e.BootNs - e.StartNs), Cookie: f.Cookie,
+	}
+	switch e.Kind {
+	case kindOpen:
+		ev.Event = "open"
+	case kindClose:
+		ev.Event = "close"
+	case kindFailed:
+		ev.Event = "failed"
+	default:
+		return
+	}
+	if e.StartNs == 0 {
+		ev.Duration = 0
+	}
+	p.env.Events.Publish(events.Event{Time: f.LastSeen, Kind: events.KindTCP, Workload: f.Workload, TCP: ev})
+}

@@ -1,0 +1,175 @@
+package network
+
+import (
+	"container/list"
+	"fmt"
+	"io"
+	"net/netip"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/orb8/orb8/internal/cgroup"
+)
+
+// Flow is one TCP connection of a workload, open or recently ended.
+type Flow struct {
+	// Cookie is the kernel's socket cookie: the connection's id on this node.
+	Cookie    uint64          `json:"cookie"`
+	Workload  cgroup.Workload `json:"workload"`
+	Protocol  string          `json:"protocol"`  // tcp
+	Direction string          `json:"direction"` // outbound, inbound, or empty when older than the agent
+	Local     netip.AddrPort  `json:"local"`
+	Remote    netip.AddrPort  `json:"remote"`
+	NetNS     uint32          `json:"netns"` // network namespace inode
+	State     string          `json:"state"` // TCP state: ESTABLISHED, ..., CLOSE
+	Result    string          `json:"result"`
+	Reason    string          `json:"reason,omitempty"` // why it failed or ended: refused, timeout, reset, ...
+	// Payload bytes and payload-carrying segments each way.
+	TxBytes   uint64    `json:"txBytes"`
+	RxBytes   uint64    `json:"rxBytes"`
+	TxPackets uint64    `json:"txPackets"`
+	RxPackets uint64    `json:"rxPackets"`
+	FirstSeen time.Time `json:"firstSeen"` // connect() or SYN received
+	LastSeen  time.Time `json:"lastSeen"`  // last payload moved, or the end
+	// final: the socket was released or the handshake failed; nothing will change.
+	final bool
+}
+
+// FlowFilter selects flows; zero fields match everything.
+type FlowFilter struct {
+	Namespace string     // Kubernetes namespace
+	Pod       string     // Kubernetes pod name
+	Cgroup    string     // cgroup path, as in the cgroup label
+	Addr      netip.Addr // local or remote address
+	Port      uint16     // local or remote port
+	State     string     // TCP state, e.g. ESTABLISHED
+}
+
+// Match reports whether f selects fl.
+func (f FlowFilter) Match(fl *Flow) bool {
+	switch {
+	case f.Namespace != "" && fl.Workload.Namespace != f.Namespace,
+		f.Pod != "" && fl.Workload.Pod != f.Pod,
+		f.Cgroup != "" && fl.Workload.Path != f.Cgroup,
+		f.Addr.IsValid() && fl.Local.Addr() != f.Addr && fl.Remote.Addr() != f.Addr,
+		f.Port != 0 && fl.Local.Port() != f.Port && fl.Remote.Port() != f.Port,
+		f.State != "" && fl.State != f.State:
+		return false
+	}
+	return true
+}
+
+// flowTable keeps the most recently active flows, evicting the least
+// recently updated one when full.
+type flowTable struct {
+	mu        sync.Mutex
+	size      int
+	lru       *list.List // of *Flow, most recently updated first
+	index     map[uint64]*list.Element
+	evictions uint64
+}
+
+func newFlowTable(size int) *flowTable {
+	return &flowTable{size: max(size, 1), lru: list.New(), index: make(map[uint64]*list.Element)}
+}
+
+// put records what a connection event or a live snapshot says about a flow.
+func (t *flowTable) put(f Flow) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if el, ok := t.index[f.Cookie]; ok {
+		cur := el.Value.(*Flow)
+		switch {
+		case f.FirstSeen.After(cur.FirstSeen):
+			*cur = f // the socket connected again: a new connection
+		case cur.final && !f.final:
+			return // a snapshot taken before the end
+		default:
+			merge(cur, &f)
+		}
+		t.lru.MoveToFront(el)
+		return
+	}
+	if t.lru.Len() >= t.size {
+		oldest := t.lru.Back()
+		delete(t.index, oldest.Value.(*Flow).Cookie)
+		t.lru.Remove(oldest)
+		t.evictions++
+	}
+	t.index[f.Cookie] = t.lru.PushFront(&f)
+}
+
+// merge updates a flow with a later record of the same connection.
+func merge(cur, f *Flow) {
+	cur.State, cur.Result, cur.Reason, cur.final = f.State, f.Result, f.Reason, f.final
+	if f.Direction != "" {
+		cur.Direction = f.Direction
+	}
+	cur.TxBytes = max(cur.TxBytes, f.TxBytes)
+	cur.RxBytes = max(cur.RxBytes, f.RxBytes)
+	cur.TxPackets = max(cur.TxPackets, f.TxPackets)
+	cur.RxPackets = max(cur.RxPackets, f.RxPackets)
+	if f.LastSeen.After(cur.LastSeen) {
+		cur.LastSeen = f.LastSeen
+	}
+}
+
+// list returns copies of the matching flows, most recently updated first.
+func (t *flowTable) list(filter FlowFilter) []Flow {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []Flow
+	for el := t.lru.Front(); el != nil; el = el.Next() {
+		f := el.Value.(*Flow)
+		if !f.Workload.Hidden && filter.Match(f) {
+			out = append(out, *f)
+		}
+	}
+	return out
+}
+
+// stats returns the number of flows held and evicted so far.
+func (t *flowTable) stats() (flows int, evictions uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lru.Len(), t.evictions
+}
+
+// Flows returns the flows of the table that filter selects, most recently
+// active first. Open connections are read from the kernel first, so their
+// byte and packet counts are as of the call.
+func (p *Probe) Flows(filter FlowFilter) ([]Flow, error) {
+	if err := p.refresh(); err != nil {
+		return nil, err
+	}
+	return p.flows.list(filter), nil
+}
+
+// refresh runs the flow iterator: one record per socket the probe tracks.
+func (p *Probe) refresh() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.objs == nil {
+		return fmt.Errorf("network probe not running")
+	}
+	if p.iter == nil {
+		return fmt.Errorf("flow iterator not running: %w", p.objs.Failed["dump_flows"])
+	}
+	rd, err := p.iter.Open()
+	if err != nil {
+		return fmt.Errorf("read flows: %w", err)
+	}
+	defer rd.Close()
+	raw, err := io.ReadAll(rd)
+	if err != nil {
+		return fmt.Errorf("read flows: %w", err)
+	}
+	size := int(unsafe.Sizeof(networkConnEvent{}))
+	for off := 0; off+size <= len(raw); off += size {
+		if e, ok := decode(raw[off : off+size]); ok {
+			p.flows.put(p.flowOf(e))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+package network
+
+import (
+	"unsafe"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/probe"
+)
+
+var (
+	bytesDesc = probe.WorkloadDesc("orb8_network_bytes_total",
+		"L4 payload bytes the workload's sockets sent (tx) and received (rx); TCP counts what applications wrote and read, never headers or retransmissions.",
+		"protocol", "direction")
+	packetsDesc = probe.WorkloadDesc("orb8_network_packets_total",
+		"Payload-carrying packets of the workload's sockets: TCP data segments (retransmissions included), UDP datagrams.",
+		"protocol", "direction")
+	connectionsDesc = probe.WorkloadDesc("orb8_tcp_connections_total",
+		"TCP connection attempts by direction and result: ok (handshake completed) or failed (refused, timed out, reset, aborted).",
+		"direction", "result")
+	activeDesc      = probe.WorkloadDesc("orb8_tcp_active_connections", "TCP connections of the workload that completed the handshake and have not closed.")
+	retransmitsDesc = probe.WorkloadDesc("orb8_tcp_retransmits_total", "TCP segments retransmitted by the workload's sockets, SYN and SYN-ACK retransmissions included.")
+	rttDesc         = probe.WorkloadDesc("orb8_tcp_rtt_seconds", "TCP round-trip time samples of the workload's connections (one per ACK that measures one).")
+	transitionsDesc = probe.WorkloadDesc("orb8_tcp_state_transitions_total", "TCP state changes of the workload's sockets, by the state entered.", "state")
+
+	flowsDesc     = prometheus.NewDesc("orb8_flow_table_flows", "Flows held in the network probe's flow table.", nil, nil)
+	evictionsDesc = prometheus.NewDesc("orb8_flow_table_evictions_total", "Flows evicted from the full flow table, least recently active first.", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (p *Probe) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{bytesDesc, packetsDesc, connectionsDesc, activeDesc, retransmitsDesc,
+		rttDesc, transitionsDesc, flowsDesc, evictionsDesc} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector: one pass over the in-kernel table.
+func (p *Probe) Collect(ch chan<- prometheus.Metric) {
+	flows, evictions := p.flows.stats()
+	ch <- prometheus.MustNewConstMetric(flowsDesc, prometheus.GaugeValue, float64(flows))
+	ch <- prometheus.MustNewConstMetric(evictionsDesc, prometheus.CounterValue, float64(evictions))
+	objs := p.Objects()
+	if objs == nil {
+		return
+	}
+	_ = probe.CollectPerCPU(objs.Maps["stats"], p.env.Resolver, addStats, func(w cgroup.Workload, s *networkNetStats) {
+		counter := func(d *prometheus.Desc, v uint64, extra ...string) {
+			ch <- probe.WorkloadMetric(d, prometheus.CounterValue, float64(v), w, extra...)
+		}
+		for dir, name := range []string{"tx", "rx"} {
+			counter(bytesDesc, s.TcpBytes[dir], "tcp", name)
+			counter(bytesDesc, s.UdpBytes[dir], "udp", name)
+			counter(packetsDesc, s.TcpPackets[dir], "tcp", name)
+			counter(packetsDesc, s.UdpPackets[dir], "udp", name)
+		}
+		for dir, name := range []string{"outbound", "inbound"} {
+			counter(connectionsDesc, s.Connections[dir][0], name, "ok")
+			counter(connectionsDesc, s.Connections[dir][1], name, "failed")
+		}
+		ch <- probe.WorkloadMetric(activeDesc, prometheus.GaugeValue, float64(max(s.Active, 0)), w)
+		counter(retransmitsDesc, s.Retransmits)
+		ch <- probe.WorkloadHistogram(rttDesc, rtt(s), w)
+		for state, n := range s.Transitions {
+			if n > 0 { // a series per state the workload's sockets entered
+				counter(transitionsDesc, n, stateName(uint8(state)))
+			}
+		}
+	})
+}
+
+// rtt views the generated twin of struct orb8_log2_hist as probe.Log2Hist: same layout.
+func rtt(s *networkNetStats) *probe.Log2Hist { return (*probe.Log2Hist)(unsafe.Pointer(&s.Rtt)) }
+
+func addStats(dst, src *networkNetStats) {
+	for i := range 2 {
+		dst.TcpBytes[i] += src.TcpBytes[i]
+		dst.TcpPackets[i] += src.TcpPackets[i]
+		dst.UdpBytes[i] += src.UdpBytes[i]
+		dst.UdpPackets[i] += src.UdpPackets[i]
+		for j := range 2 {
+			dst.Connections[i][j] += src.Connections[i][j]
+		}
+	}
+	dst.Active += src.Active
+	dst.Retransmits += src.Retransmits
+	for i := range dst.Transitions {
+		dst.Transitions[i] += src.Transitions[i]
+	}
+	rtt(dst).Add(rtt(src))
+}

@@ -1,0 +1,619 @@
+//go:build ignore
+
+/*
+ * Network: TCP and UDP payload bytes and packets per workload, TCP
+ * connections, state transitions, retransmits and RTT, and one event per
+ * connection opened, closed or failed.
+ *
+ * Attribution is by the socket's cgroup (sk->sk_cgrp_data: the cgroup of the
+ * process that created the socket; an accepted socket inherits its
+ * listener's), the same cgroup cgroup_skb programs run for. It is right in
+ * softirq context and in any network namespace, where current is not.
+ *
+ * Exact TCP payload bytes come from sequence space, not from packets: the
+ * bytes an application wrote are the advance of write_seq, the bytes it
+ * consumed the advance of copied_seq, minus the SYN and FIN each takes. That
+ * counts send/write/sendmsg, sendfile and splice into a socket, recv/read,
+ * splice out of a socket and zero-copy receive alike, never counts a
+ * retransmission or a header, and does not care about TSO/GSO/GRO sizes. The
+ * advance is taken at "flush points": after every sendmsg (sock_send_length),
+ * whenever received data is consumed (tcp_rcv_space_adjust, which recvmsg,
+ * tcp_read_sock (splice) and zero-copy receive all call after moving
+ * copied_seq), at every state change, and when the socket is destroyed. Data
+ * that arrived before the connection closed can still be read in TCP_CLOSE,
+ * so a connection's close event is sent when its socket is destroyed.
+ *
+ * UDP payload is what each sendmsg/recvmsg returns (sock_send_length,
+ * sock_recv_length): one datagram per call.
+ */
+#include "orb8.h"
+#include "orb8_hist.h"
+#include <bpf/bpf_endian.h>
+
+#define AF_INET 2
+#define AF_INET6 10
+#define MSG_PEEK 2
+
+#define TX 0
+#define RX 1
+
+#define OUTBOUND 0
+#define INBOUND 1
+#define DIRECTION_UNKNOWN 2 /* adopted after the agent started: handshake not seen */
+
+#define OK 0
+#define FAILED 1
+
+/* Slots of net_stats.transitions, indexed by the TCP state entered. */
+#define STATE_SLOTS 16
+
+enum event_kind {
+	EVENT_OPEN = 1,   /* handshake completed */
+	EVENT_CLOSE = 2,  /* an open connection closed */
+	EVENT_FAILED = 3, /* a handshake that never completed */
+	RECORD_LIVE = 4,  /* a live connection, from the flow iterator */
+};
+
+/* conn.tracking: whether the sequence baselines are set. */
+enum tracking {
+	UNTRACKED = 0,
+	COUNTING = 1,
+	INITIALIZING = 2,
+};
+
+struct net_stats {
+	__u64 tcp_bytes[2]; /* [TX|RX] */
+	__u64 tcp_packets[2];
+	__u64 udp_bytes[2];
+	__u64 udp_packets[2];
+	__u64 connections[2][2]; /* [OUTBOUND|INBOUND][OK|FAILED] */
+	__s64 active;            /* per-CPU delta; the sum over CPUs is the gauge */
+	__u64 retransmits;
+	__u64 transitions[STATE_SLOTS];
+	struct orb8_log2_hist rtt;
+};
+
+/* Per-socket state, in socket local storage: freed with the socket. */
+struct conn {
+	__u64 cookie;
+	__u64 cgroup_id;
+	__u64 start_ns; /* connect() or SYN received; adoption for older sockets */
+	__u64 last_ns;  /* last flush that moved a counter */
+	__u64 bytes[2];
+	__u64 packets[2];
+	__u32 seq[2];  /* write_seq / copied_seq already counted */
+	__u32 segs[2]; /* data_segs_out / data_segs_in already counted */
+	__u32 tracking;
+	__u32 active; /* counted in the active gauge */
+	__u16 err;    /* sk_err when the connection closed */
+	__u16 sport;  /* the local port: a closed socket gives it back before its close event */
+	__u8 direction;
+	__u8 pad[3];
+};
+
+/* A connection event, and the record the flow iterator writes. */
+struct conn_event {
+	__u64 boot_ns;
+	__u64 start_ns;
+	__u64 cgroup_id;
+	__u64 cookie;
+	__u64 bytes[2];
+	__u64 packets[2];
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u32 netns;
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u16 err; /* sk_err: ECONNREFUSED, ETIMEDOUT, ECONNRESET, ... */
+	__u8 kind;
+	__u8 direction;
+	__u8 state; /* at close: the state it closed from; live: the current one */
+	__u8 pad;
+};
+
+/* Keeps struct conn_event in BTF so bpf2go emits its Go twin. */
+const struct conn_event *unused_conn_event __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* memory only for cgroups that use the network */
+	__uint(max_entries, ORB8_MAX_CGROUPS);
+	__type(key, __u64);
+	__type(value, struct net_stats);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct conn);
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} events SEC(".maps");
+
+static const struct net_stats zero_stats;
+
+static __always_inline struct net_stats *stats_of(__u64 cgroup_id)
+{
+	return orb8_lookup_or_init(&stats, &cgroup_id, &zero_stats);
+}
+
+static __always_inline int is_inet(const struct sock *sk)
+{
+	__u16 family = sk->__sk_common.skc_family;
+	return family == AF_INET || family == AF_INET6;
+}
+
+static __always_inline __u64 sock_cgroup_id(const struct sock *sk)
+{
+	return sk->sk_cgrp_data.cgroup->kn->id;
+}
+
+/* States of an open connection: write_seq and copied_seq move only by payload, SYN and FIN. */
+static __always_inline int open_state(int state)
+{
+	return state == TCP_ESTABLISHED || state == TCP_FIN_WAIT1 || state == TCP_FIN_WAIT2 ||
+	       state == TCP_CLOSE_WAIT || state == TCP_LAST_ACK || state == TCP_CLOSING;
+}
+
+/*
+ * States in which payload can still be counted: after the close the
+ * application may read what arrived before it. Sending is over, and whether
+ * write_seq holds a FIN is no longer known, so TCP_CLOSE counts receive only.
+ */
+static __always_inline int counting_state(int state)
+{
+	return open_state(state) || state == TCP_CLOSE;
+}
+
+/* States in which our FIN is queued: it took one sequence number of write_seq. */
+static __always_inline __u32 fin_queued(int state)
+{
+	return state == TCP_FIN_WAIT1 || state == TCP_FIN_WAIT2 || state == TCP_LAST_ACK ||
+	       state == TCP_CLOSING;
+}
+
+/* The peer's FIN was received (SOCK_DONE) and consumed: copied_seq passed it. */
+static __always_inline __u32 fin_consumed(const struct tcp_sock *tp)
+{
+	return (tp->inet_conn.icsk_inet.sk.__sk_common.skc_flags & (1UL << SOCK_DONE)) &&
+	       tp->copied_seq == tp->rcv_nxt;
+}
+
+/* The application's payload sequence numbers and data segments, now. */
+struct marks {
+	__u32 seq[2];
+	__u32 segs[2];
+};
+
+static __always_inline void read_marks(const struct tcp_sock *tp, int state, struct marks *m)
+{
+	m->seq[TX] = tp->write_seq - fin_queued(state);
+	m->seq[RX] = tp->copied_seq - fin_consumed(tp);
+	m->segs[TX] = tp->data_segs_out;
+	m->segs[RX] = tp->data_segs_in;
+}
+
+/* How far a mark moved forward (sequence arithmetic); 0 if it did not. */
+static __always_inline __u32 advance(__u32 mark, __u32 now)
+{
+	__u32 delta = now - mark;
+
+	return (__s32)delta > 0 ? delta : 0;
+}
+
+/*
+ * Claims the advance of *mark to now. Flushes of one socket can race (a
+ * sendmsg returning on one CPU, softirq on another): only the flush whose
+ * compare-and-swap wins counts the advance, so nothing is counted twice.
+ */
+static __always_inline __u32 take(__u32 *mark, __u32 now)
+{
+	__u32 old = *(volatile __u32 *)mark;
+	__u32 delta = advance(old, now);
+
+	if (!delta)
+		return 0;
+	if (__sync_val_compare_and_swap(mark, old, now) != old)
+		return 0;
+	return delta;
+}
+
+/* Counts what the connection moved since the last flush. */
+static __always_inline void flush(struct conn *c, const struct tcp_sock *tp, int state)
+{
+	struct marks m;
+	__u32 bytes[2], segs[2];
+
+	if (c->tracking != COUNTING || !counting_state(state))
+		return;
+	read_marks(tp, state, &m);
+	bytes[TX] = open_state(state) ? take(&c->seq[TX], m.seq[TX]) : 0;
+	bytes[RX] = take(&c->seq[RX], m.seq[RX]);
+	segs[TX] = take(&c->segs[TX], m.segs[TX]);
+	segs[RX] = take(&c->segs[RX], m.segs[RX]);
+	if (!(bytes[TX] | bytes[RX] | segs[TX] | segs[RX]))
+		return;
+
+	__sync_fetch_and_add(&c->bytes[TX], bytes[TX]);
+	__sync_fetch_and_add(&c->bytes[RX], bytes[RX]);
+	__sync_fetch_and_add(&c->packets[TX], segs[TX]);
+	__sync_fetch_and_add(&c->packets[RX], segs[RX]);
+	c->last_ns = bpf_ktime_get_boot_ns();
+	struct net_stats *s = stats_of(c->cgroup_id);
+	if (!s)
+		return;
+	s->tcp_bytes[TX] += bytes[TX];
+	s->tcp_bytes[RX] += bytes[RX];
+	s->tcp_packets[TX] += segs[TX];
+	s->tcp_packets[RX] += segs[RX];
+}
+
+/* The socket's state, created on first sight; a failed creation is counted. */
+static __always_inline struct conn *conn_of(const struct sock *sk)
+{
+	struct conn *c = bpf_sk_storage_get(&conns, (struct sock *)sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+
+	if (!c) {
+		orb8_count(ORB8_MAP_FULL);
+		return 0;
+	}
+	if (!c->start_ns) {
+		c->cookie = bpf_get_socket_cookie((struct sock *)sk);
+		c->cgroup_id = sock_cgroup_id(sk);
+		c->start_ns = bpf_ktime_get_boot_ns();
+		c->last_ns = c->start_ns;
+		c->direction = DIRECTION_UNKNOWN;
+	}
+	return c;
+}
+
+/*
+ * Sets the sequence baselines and counts the connection as active, once.
+ * Returns whether this call did it.
+ */
+static __always_inline int start_counting(struct conn *c, const struct tcp_sock *tp, int state)
+{
+	struct marks m;
+
+	if (__sync_val_compare_and_swap(&c->tracking, UNTRACKED, INITIALIZING) != UNTRACKED)
+		return 0;
+	read_marks(tp, state, &m);
+	c->seq[TX] = m.seq[TX];
+	c->seq[RX] = m.seq[RX];
+	c->segs[TX] = m.segs[TX];
+	c->segs[RX] = m.segs[RX];
+	c->sport = tp->inet_conn.icsk_inet.sk.__sk_common.skc_num;
+	c->active = 1;
+	struct net_stats *s = stats_of(c->cgroup_id);
+	if (s)
+		s->active++;
+	__sync_lock_test_and_set(&c->tracking, COUNTING);
+	return 1;
+}
+
+/* A flush point outside state changes: counts, adopting connections older than the agent. */
+static __always_inline void flush_sock(const struct sock *sk)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+
+	if (!tp)
+		return;
+	int state = tp->inet_conn.icsk_inet.sk.__sk_common.skc_state;
+	if (!counting_state(state))
+		return;
+	struct conn *c = state == TCP_CLOSE ? bpf_sk_storage_get(&conns, (void *)sk, 0, 0) : conn_of(sk);
+	if (!c)
+		return;
+	if (c->tracking == UNTRACKED) {
+		/* Payload moved before this point is not known: count from here. */
+		if (open_state(state))
+			start_counting(c, tp, state);
+		return;
+	}
+	flush(c, tp, state);
+}
+
+static __always_inline void fill_event(struct conn_event *e, const struct sock *sk, const struct conn *c,
+				       __u8 kind, __u8 state)
+{
+	__u16 family = sk->__sk_common.skc_family;
+
+	__builtin_memset(e, 0, sizeof(*e));
+	e->boot_ns = bpf_ktime_get_boot_ns();
+	e->kind = kind;
+	e->state = state;
+	e->family = family;
+	e->sport = sk->__sk_common.skc_num;
+	e->dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	e->netns = sk->__sk_common.skc_net.net->ns.inum;
+	if (family == AF_INET) {
+		__builtin_memcpy(e->saddr, &sk->__sk_common.skc_rcv_saddr, 4);
+		__builtin_memcpy(e->daddr, &sk->__sk_common.skc_daddr, 4);
+	} else {
+		bpf_probe_read_kernel(e->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_probe_read_kernel(e->daddr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+	if (c) {
+		e->cgroup_id = c->cgroup_id;
+		e->cookie = c->cookie;
+		e->start_ns = c->start_ns;
+		e->direction = c->direction;
+		e->err = c->err;
+		if (!e->sport)
+			e->sport = c->sport;
+		e->bytes[TX] = c->bytes[TX];
+		e->bytes[RX] = c->bytes[RX];
+		e->packets[TX] = c->packets[TX];
+		e->packets[RX] = c->packets[RX];
+	} else {
+		e->cgroup_id = sock_cgroup_id(sk);
+		e->cookie = bpf_get_socket_cookie((struct sock *)sk);
+		e->direction = DIRECTION_UNKNOWN;
+		e->err = sk->sk_err;
+	}
+}
+
+static __always_inline void emit(const struct sock *sk, const struct conn *c, __u8 kind, __u8 state)
+{
+	struct conn_event *e = orb8_reserve(&events, sizeof(*e));
+
+	if (!e)
+		return;
+	fill_event(e, sk, c, kind, state);
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void handshake_done(const struct sock *sk, struct tcp_sock *tp, int oldstate)
+{
+	struct conn *c = conn_of(sk);
+
+	if (!c)
+		return;
+	c->direction = oldstate == TCP_SYN_SENT ? OUTBOUND : INBOUND; /* also when the handshake began before the agent */
+	if (!start_counting(c, tp, TCP_ESTABLISHED))
+		return;
+	struct net_stats *s = stats_of(c->cgroup_id);
+	if (s)
+		s->connections[c->direction & 1][OK]++;
+	emit(sk, c, EVENT_OPEN, TCP_ESTABLISHED);
+}
+
+static __always_inline void handshake_failed(const struct sock *sk, struct conn *c, __u8 direction)
+{
+	struct net_stats *s = stats_of(sock_cgroup_id(sk));
+
+	if (s)
+		s->connections[direction][FAILED]++;
+	if (c) {
+		c->direction = direction;
+		c->err = sk->sk_err;
+	}
+	emit(sk, c, EVENT_FAILED, TCP_CLOSE);
+}
+
+static __always_inline void inactive(struct conn *c)
+{
+	if (!__sync_lock_test_and_set(&c->active, 0))
+		return;
+	struct net_stats *s = stats_of(c->cgroup_id);
+	if (s)
+		s->active--;
+}
+
+/* The connection closed; the close event waits for the socket's destruction. */
+static __always_inline void closed(const struct sock *sk, struct conn *c)
+{
+	if (c->tracking != COUNTING)
+		return;
+	c->err = sk->sk_err; /* set before the close by resets and timeouts; reading the socket clears it */
+	inactive(c);
+}
+
+/*
+ * A closed socket connects again (connect() after AF_UNSPEC disconnect):
+ * the old connection ends here, and the state starts over.
+ */
+static __always_inline void reused(const struct sock *sk, struct conn *c)
+{
+	if (c->tracking == COUNTING) {
+		inactive(c);
+		emit(sk, c, EVENT_CLOSE, TCP_CLOSE);
+	}
+	c->tracking = UNTRACKED;
+	c->start_ns = bpf_ktime_get_boot_ns();
+	c->last_ns = c->start_ns;
+	c->bytes[TX] = c->bytes[RX] = 0;
+	c->packets[TX] = c->packets[RX] = 0;
+	c->err = 0;
+	c->direction = DIRECTION_UNKNOWN;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_set_state, const struct sock *sk, int oldstate, int newstate)
+{
+	if (sk->sk_protocol != IPPROTO_TCP || !is_inet(sk))
+		return 0;
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+	if (!tp)
+		return 0;
+
+	struct net_stats *s = stats_of(sock_cgroup_id(sk));
+	if (s)
+		s->transitions[newstate & (STATE_SLOTS - 1)]++;
+
+	/* sk_state is still oldstate: count what moved before the change. */
+	struct conn *c = bpf_sk_storage_get(&conns, (struct sock *)sk, 0, 0);
+	if (c)
+		flush(c, tp, oldstate);
+
+	switch (newstate) {
+	case TCP_SYN_SENT:
+	case TCP_SYN_RECV:
+		/* The handshake starts now. */
+		if (c)
+			reused(sk, c);
+		else
+			c = conn_of(sk);
+		if (c)
+			c->direction = newstate == TCP_SYN_SENT ? OUTBOUND : INBOUND;
+		break;
+	case TCP_ESTABLISHED:
+		if (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV)
+			handshake_done(sk, tp, oldstate);
+		break;
+	case TCP_CLOSE:
+		if (oldstate == TCP_SYN_SENT)
+			handshake_failed(sk, c, OUTBOUND);
+		else if (oldstate == TCP_SYN_RECV)
+			handshake_failed(sk, c, INBOUND);
+		else if (c)
+			closed(sk, c);
+		break;
+	}
+	return 0;
+}
+
+/* The socket is released: what the application read after the close is in, the connection is over. */
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(on_destroy, struct sock *sk)
+{
+	struct conn *c = bpf_sk_storage_get(&conns, sk, 0, 0);
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+
+	if (!c || !tp || c->tracking != COUNTING)
+		return 0;
+	flush(c, tp, tp->inet_conn.icsk_inet.sk.__sk_common.skc_state);
+	inactive(c);
+	emit(sk, c, EVENT_CLOSE, TCP_CLOSE);
+	return 0;
+}
+
+/* Every sendmsg, TCP or UDP, including sendfile and splice into a socket. */
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(on_send, struct sock *sk, int ret, int flags)
+{
+	if (!is_inet(sk))
+		return 0;
+	if (sk->sk_protocol == IPPROTO_TCP) {
+		if (ret > 0)
+			flush_sock(sk);
+		return 0;
+	}
+	if (sk->sk_protocol != IPPROTO_UDP || ret < 0)
+		return 0;
+	struct net_stats *s = stats_of(sock_cgroup_id(sk));
+	if (s) {
+		s->udp_bytes[TX] += ret;
+		s->udp_packets[TX]++;
+	}
+	return 0;
+}
+
+/* Every recvmsg; UDP only: TCP is counted where copied_seq moves. */
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
+{
+	if (ret < 0 || (flags & MSG_PEEK) || sk->sk_protocol != IPPROTO_UDP || !is_inet(sk))
+		return 0;
+	struct net_stats *s = stats_of(sock_cgroup_id(sk));
+	if (s) {
+		s->udp_bytes[RX] += ret;
+		s->udp_packets[RX]++;
+	}
+	return 0;
+}
+
+/* Called by recvmsg, tcp_read_sock (splice) and zero-copy receive after copied_seq moved. */
+SEC("tp_btf/tcp_rcv_space_adjust")
+int BPF_PROG(on_consumed, struct sock *sk)
+{
+	flush_sock(sk);
+	return 0;
+}
+
+/* Includes SYN retransmits; err != 0 means the retransmission was not sent. */
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(on_retransmit, const struct sock *sk, const struct sk_buff *skb, int err)
+{
+	if (err)
+		return 0;
+	struct net_stats *s = stats_of(sock_cgroup_id(sk));
+	if (s)
+		s->retransmits++;
+	return 0;
+}
+
+/* A SYN-ACK retransmitted for a pending connection: counted on the listener's cgroup. */
+SEC("tp_btf/tcp_retransmit_synack")
+int BPF_PROG(on_retransmit_synack, const struct sock *sk, const struct request_sock *req)
+{
+	struct net_stats *s = stats_of(sock_cgroup_id(sk));
+	if (s)
+		s->retransmits++;
+	return 0;
+}
+
+/* RTT samples (every ACK that measures one), enabled per connection once established. */
+SEC("sockops")
+int on_sockops(struct bpf_sock_ops *skops)
+{
+	switch (skops->op) {
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_RTT_CB_FLAG);
+		break;
+	case BPF_SOCK_OPS_RTT_CB: {
+		struct bpf_sock *sk = skops->sk;
+		if (!sk)
+			break;
+		struct conn *c = bpf_sk_storage_get(&conns, sk, 0, 0);
+		if (!c)
+			break;
+		struct net_stats *s = stats_of(c->cgroup_id);
+		if (s)
+			orb8_hist_add(&s->rtt, (__u64)skops->args[0] * 1000); /* measured RTT, us */
+		break;
+	}
+	}
+	return 1;
+}
+
+/* Writes one record per live socket for the flow table, with counts as of now. */
+SEC("iter/bpf_sk_storage_map")
+int dump_flows(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	struct sock *sk = ctx->sk;
+	struct conn *c = ctx->value;
+	struct conn_event r;
+
+	if (!sk || !c)
+		return 0;
+	int state = sk->__sk_common.skc_state;
+	fill_event(&r, sk, c, RECORD_LIVE, state);
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	__u64 last = c->last_ns;
+	if (tp && c->tracking == COUNTING && counting_state(state)) {
+		/* Not yet flushed: read, do not claim, so the kernel counters stay exact. */
+		struct marks m;
+		__u32 moved[4];
+		read_marks(tp, state, &m);
+		moved[0] = open_state(state) ? advance(c->seq[TX], m.seq[TX]) : 0;
+		moved[1] = advance(c->seq[RX], m.seq[RX]);
+		moved[2] = advance(c->segs[TX], m.segs[TX]);
+		moved[3] = advance(c->segs[RX], m.segs[RX]);
+		r.bytes[TX] += moved[0];
+		r.bytes[RX] += moved[1];
+		r.packets[TX] += moved[2];
+		r.packets[RX] += moved[3];
+		if (moved[0] | moved[1] | moved[2] | moved[3])
+			last = r.boot_ns;
+	}
+	r.boot_ns = last; /* a live record's time is the flow's last activity */
+	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	return 0;
+}

@@ -1,0 +1,303 @@
+package network
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
+
+	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/testutil"
+)
+
+type fixture struct {
+	probe *Probe
+	reg   *prometheus.Registry
+	bus   *events.Bus
+}
+
+func start(t *testing.T) *fixture {
+	t.Helper()
+	testutil.RequireRoot(t)
+	root, err := cgroup.FindMount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cgroup.NewResolver(root, 1<<16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Close() })
+	f := &fixture{probe: New(DefaultFlowTableSize), reg: prometheus.NewPedanticRegistry(), bus: events.NewBus()}
+	env := probe.Env{Resolver: res, Events: f.bus, Log: slog.Default(), CgroupRoot: root}
+	if err := f.probe.Start(context.Background(), env); err != nil {
+		t.Fatalf("start network probe: %v", err)
+	}
+	t.Cleanup(func() { f.probe.Close() })
+	for prog, err := range f.probe.Objects().Failed {
+		t.Errorf("program %s did not load: %v", prog, err)
+	}
+	f.reg.MustRegister(f.probe)
+	return f
+}
+
+// subscribe collects the tcp events of one cgroup.
+func (f *fixture) subscribe(t *testing.T, cg *testutil.Cgroup) *events.Subscription {
+	sub := f.bus.Subscribe(1024, func(e *events.Event) bool { return e.Kind == events.KindTCP && e.Workload.Path == cg.Path })
+	t.Cleanup(func() { f.bus.Unsubscribe(sub) })
+	return sub
+}
+
+// nextTCP waits for the subscription's next tcp event of the given kind.
+func nextTCP(t *testing.T, sub *events.Subscription, kind string) *events.TCP {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case e := <-sub.C:
+			if e.TCP.Event == kind {
+				return e.TCP
+			}
+		case <-deadline:
+			t.Fatalf("no tcp %s event", kind)
+		}
+	}
+}
+
+func (f *fixture) value(t *testing.T, name string, cg *testutil.Cgroup, labels ...string) float64 {
+	t.Helper()
+	v, _ := testutil.Sample(t, f.reg, name, selector(cg, labels...))
+	return v
+}
+
+func selector(cg *testutil.Cgroup, labels ...string) map[string]string {
+	want := map[string]string{"cgroup": cg.Path}
+	for i := 0; i+1 < len(labels); i += 2 {
+		want[labels[i]] = labels[i+1]
+	}
+	return want
+}
+
+// waitFor polls until metric name{cgroup, labels...} equals want.
+func (f *fixture) waitFor(t *testing.T, name string, cg *testutil.Cgroup, want float64, labels ...string) {
+	t.Helper()
+	testutil.Eventually(t, 5*time.Second, func() bool { return f.value(t, name, cg, labels...) == want },
+		"%s%v = %v, want %v; series: %s", name, selector(cg, labels...), f.value(t, name, cg, labels...), want,
+		testutil.Series(t, f.reg, name))
+}
+
+const (
+	clientPayload = 1_000_000
+	serverReply   = 1_000
+)
+
+// exchange runs one TCP conversation: a client in one cgroup sends exactly
+// clientPayload bytes to a server in another, which answers serverReply bytes.
+// It returns what both helpers report once closed.
+func exchange(t *testing.T, client, server *testutil.Cgroup, clientNS, serverNS string, listen netip.Addr, mode string) (c, s report, port uint16) {
+	t.Helper()
+	srv := startPeer(t, server, serverNS, "serve", netip.AddrPortFrom(listen, 0).String(), mode, strconv.Itoa(serverReply))
+	port = srv.port()
+	cli := startPeer(t, client, clientNS, "send", netip.AddrPortFrom(listen, port).String(), mode, strconv.Itoa(clientPayload))
+	c, s = cli.report(), srv.report()
+	cli.wait()
+	srv.wait()
+	if c.Tx != clientPayload || s.Rx != clientPayload || s.Tx != serverReply || c.Rx != serverReply {
+		t.Fatalf("helpers moved client %d/%d, server %d/%d bytes", c.Tx, c.Rx, s.Tx, s.Rx)
+	}
+	return c, s, port
+}
+
+// checkExchange asserts the exact counts of one exchange on both cgroups,
+// and the events and flow of the client's connection.
+func (f *fixture) checkExchange(t *testing.T, client, server *testutil.Cgroup, c, s report, clientEvents, serverEvents *events.Subscription) {
+	t.Helper()
+	for _, side := range []struct {
+		cg     *testutil.Cgroup
+		r      report
+		dir    string
+		tx, rx float64
+	}{{client, c, "outbound", clientPayload, serverReply}, {server, s, "inbound", serverReply, clientPayload}} {
+		f.waitFor(t, "orb8_network_bytes_total", side.cg, side.tx, "protocol", "tcp", "direction", "tx")
+		f.waitFor(t, "orb8_network_bytes_total", side.cg, side.rx, "protocol", "tcp", "direction", "rx")
+		// Packets are data segments: exactly what the kernel's tcp_info counted for the socket.
+		f.waitFor(t, "orb8_network_packets_total", side.cg, float64(side.r.DataSegsOut), "protocol", "tcp", "direction", "tx")
+		f.waitFor(t, "orb8_network_packets_total", side.cg, float64(side.r.DataSegsIn), "protocol", "tcp", "direction", "rx")
+		f.waitFor(t, "orb8_network_bytes_total", side.cg, 0, "protocol", "udp", "direction", "tx")
+		f.waitFor(t, "orb8_tcp_connections_total", side.cg, 1, "direction", side.dir, "result", "ok")
+		for _, dir := range []string{"outbound", "inbound"} {
+			f.waitFor(t, "orb8_tcp_connections_total", side.cg, 0, "direction", dir, "result", "failed")
+		}
+		f.waitFor(t, "orb8_tcp_active_connections", side.cg, 0)
+	}
+	f.waitFor(t, "orb8_tcp_connections_total", client, 0, "direction", "inbound", "result", "ok")
+	f.waitFor(t, "orb8_tcp_connections_total", server, 0, "direction", "outbound", "result", "ok")
+	f.waitFor(t, "orb8_tcp_state_transitions_total", client, 1, "state", "SYN_SENT")
+	f.waitFor(t, "orb8_tcp_state_transitions_total", client, 1, "state", "ESTABLISHED")
+	f.waitFor(t, "orb8_tcp_state_transitions_total", client, 1, "state", "CLOSE")
+	f.waitFor(t, "orb8_tcp_state_transitions_total", server, 1, "state", "LISTEN")
+	if n := f.value(t, "orb8_tcp_rtt_seconds", client); n == 0 {
+		t.Errorf("no RTT samples for the client")
+	}
+	for _, l := range []string{"namespace", "pod", "container"} {
+		if _, ok := testutil.Sample(t, f.reg, "orb8_network_bytes_total", map[string]string{"cgroup": client.Path, l: ""}); !ok {
+			t.Errorf("label %s missing or not empty outside Kubernetes", l)
+		}
+	}
+
+	// One open and one close event per side, the close with the exact totals.
+	for _, side := range []struct {
+		sub           *events.Subscription
+		r             report
+		dir           string
+		tx, rx        uint64
+		segsTx, segRx uint32
+	}{{clientEvents, c, "outbound", clientPayload, serverReply, c.DataSegsOut, c.DataSegsIn},
+		{serverEvents, s, "inbound", serverReply, clientPayload, s.DataSegsOut, s.DataSegsIn}} {
+		open := nextTCP(t, side.sub, "open")
+		end := nextTCP(t, side.sub, "close")
+		for _, e := range []*events.TCP{open, end} {
+			if e.Direction != side.dir || e.Local.String() != side.r.Local || e.Remote.String() != side.r.Remote || e.Cookie != open.Cookie {
+				t.Errorf("%s event %+v, want %s %s -> %s", e.Event, e, side.dir, side.r.Local, side.r.Remote)
+			}
+		}
+		if end.TxBytes != side.tx || end.RxBytes != side.rx || end.TxPackets != uint64(side.segsTx) || end.RxPackets != uint64(side.segRx) ||
+			end.Result != "ok" || end.Reason != "" || end.Duration <= 0 {
+			t.Errorf("close event %+v, want %d/%d bytes, %d/%d packets", end, side.tx, side.rx, side.segsTx, side.segRx)
+		}
+	}
+
+	// The flow table holds the client's ended connection with the peer's address.
+	flows, err := f.probe.Flows(FlowFilter{Cgroup: client.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(flows) != 1 {
+		t.Fatalf("client flows: %+v", flows)
+	}
+	fl := flows[0]
+	if fl.Remote.String() != c.Remote || fl.Local.String() != c.Local || fl.Direction != "outbound" || fl.State != "CLOSE" ||
+		fl.TxBytes != clientPayload || fl.RxBytes != serverReply || fl.Protocol != "tcp" || !fl.LastSeen.After(fl.FirstSeen) {
+		t.Errorf("client flow %+v", fl)
+	}
+}
+
+func TestTCPLoopbackExactPayload(t *testing.T) {
+	f := start(t)
+	for _, tc := range []struct{ addr, mode string }{
+		{"127.0.0.1", "copy"}, {"::1", "copy"},
+		// sendfile(2) into the socket and splice(2) out of it.
+		{"127.0.0.1", "splice"}, {"::1", "splice"},
+	} {
+		t.Run(tc.addr+"/"+tc.mode, func(t *testing.T) {
+			client, server := testutil.NewCgroup(t), testutil.NewCgroup(t)
+			ce, se := f.subscribe(t, client), f.subscribe(t, server)
+			c, s, _ := exchange(t, client, server, "", "", netip.MustParseAddr(tc.addr), tc.mode)
+			f.checkExchange(t, client, server, c, s, ce, se)
+		})
+	}
+}
+
+func TestTCPRefusedAndAccepted(t *testing.T) {
+	f := start(t)
+	refused, client, server := testutil.NewCgroup(t), testutil.NewCgroup(t), testutil.NewCgroup(t)
+	failures := f.subscribe(t, refused)
+
+	// A port nobody listens on: bound and never listened, so nothing else takes it meanwhile.
+	port := boundPort(t)
+	p := startPeer(t, refused, "", "connect", fmt.Sprintf("127.0.0.1:%d", port), "0")
+	if got := p.line(); got != "errno 111" {
+		t.Fatalf("connect to a closed port: %s, want ECONNREFUSED", got)
+	}
+	f.waitFor(t, "orb8_tcp_connections_total", refused, 1, "direction", "outbound", "result", "failed")
+	f.waitFor(t, "orb8_tcp_connections_total", refused, 0, "direction", "outbound", "result", "ok")
+	f.waitFor(t, "orb8_tcp_active_connections", refused, 0)
+	e := nextTCP(t, failures, "failed")
+	if e.Result != "failed" || e.Reason != "refused" || e.Direction != "outbound" || e.Remote.Port() != port {
+		t.Errorf("failed event %+v", e)
+	}
+
+	// An accepted connection, held open: active on both sides until closed.
+	srv := startPeer(t, server, "", "hold", "127.0.0.1:0")
+	cli := startPeer(t, client, "", "hold", fmt.Sprintf("127.0.0.1:%d", srv.port()))
+	cli.line()
+	srv.line()
+	f.waitFor(t, "orb8_tcp_connections_total", server, 1, "direction", "inbound", "result", "ok")
+	f.waitFor(t, "orb8_tcp_connections_total", client, 1, "direction", "outbound", "result", "ok")
+	f.waitFor(t, "orb8_tcp_active_connections", server, 1)
+	f.waitFor(t, "orb8_tcp_active_connections", client, 1)
+	open, err := f.probe.Flows(FlowFilter{Cgroup: client.Path, State: "ESTABLISHED"})
+	if err != nil || len(open) != 1 || open[0].Direction != "outbound" {
+		t.Fatalf("open flows of the client: %+v, %v", open, err)
+	}
+	cli.stdin.Close()
+	srv.stdin.Close()
+	cli.wait()
+	srv.wait()
+	f.waitFor(t, "orb8_tcp_active_connections", server, 0)
+	f.waitFor(t, "orb8_tcp_active_connections", client, 0)
+	f.waitFor(t, "orb8_tcp_connections_total", server, 0, "direction", "inbound", "result", "failed")
+}
+
+// boundPort reserves a loopback TCP port that refuses connections.
+func boundPort(t *testing.T) uint16 {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addrPort(sa).Port()
+}
+
+func TestUDPExactPayload(t *testing.T) {
+	f := start(t)
+	for _, addr := range []string{"127.0.0.1", "::1"} {
+		t.Run(addr, func(t *testing.T) {
+			client, server := testutil.NewCgroup(t), testutil.NewCgroup(t)
+			// Ping-pong, so no datagram is lost to a full socket buffer.
+			const datagrams, size, reply = 100, 10_000, 10
+			ip := netip.MustParseAddr(addr)
+			srv := startPeer(t, server, "", "udp-echo", netip.AddrPortFrom(ip, 0).String(), strconv.Itoa(datagrams), strconv.Itoa(reply))
+			port := srv.port()
+			cli := startPeer(t, client, "", "udp-send", netip.AddrPortFrom(ip, port).String(),
+				strconv.Itoa(datagrams), strconv.Itoa(size))
+			cli.wait()
+			srv.wait()
+			f.waitFor(t, "orb8_network_bytes_total", client, datagrams*size, "protocol", "udp", "direction", "tx")
+			f.waitFor(t, "orb8_network_bytes_total", client, datagrams*reply, "protocol", "udp", "direction", "rx")
+			f.waitFor(t, "orb8_network_bytes_total", server, datagrams*size, "protocol", "udp", "direction", "rx")
+			f.waitFor(t, "orb8_network_bytes_total", server, datagrams*reply, "protocol", "udp", "direction", "tx")
+			for _, cg := range []*testutil.Cgroup{client, server} {
+				f.waitFor(t, "orb8_network_packets_total", cg, datagrams, "protocol", "udp", "direction", "tx")
+				f.waitFor(t, "orb8_network_packets_total", cg, datagrams, "protocol", "udp", "direction", "rx")
+				f.waitFor(t, "orb8_network_bytes_total", cg, 0, "protocol", "tcp", "direction", "tx")
+			}
+		})
+	}
+}
+
+func TestForgetDropsKernelState(t *testing.T) {
+	f := start(t)
+	client, server := testutil.NewCgroup(t), testutil.NewCgroup(t)
+	exchange(t, client, server, "", "", netip.MustParseAddr("127.0.0.1"), "copy")
+	f.waitFor(t, "orb8_network_bytes_total", client, clientPayload, "protocol", "tcp", "direction", "tx")
+	f.probe.Forget([]uint64{client.ID})
+	if _, ok := testutil.Sample(t, f.reg, "orb8_network_bytes_total", map[string]string{"cgroup": client.Path}); ok {
+		t.Fatalf("series of a forgotten cgroup still exported")
+	}
+}
