@@ -4,14 +4,20 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/cilium/ebpf/ringbuf"
 )
 
+// pollInterval matches ORB8_WAKEUP_NS in orb8.h: while records flow, the
+// kernel wakes the reader at most this often, so the reader polls at it.
+const pollInterval = time.Millisecond
+
 // ReadRing drains the ring buffer map mapName on its own goroutine and calls
-// handle with each record until Close. The kernel wakes the reader only when
-// the ring was empty, so under load each wakeup drains a batch of records.
-// handle must not keep raw: the buffer is reused.
+// handle with each record until Close. Records submitted with orb8_submit may
+// not wake the reader (see orb8.h); while records flow the reader also polls
+// every pollInterval, and once a poll finds nothing it blocks until the next
+// wakeup. handle must not keep raw: the buffer is reused.
 func (o *Objects) ReadRing(mapName string, handle func(raw []byte)) error {
 	m := o.Maps[mapName]
 	if m == nil {
@@ -25,16 +31,33 @@ func (o *Objects) ReadRing(mapName string, handle func(raw []byte)) error {
 	o.wg.Add(1)
 	go func() {
 		defer o.wg.Done()
-		var rec ringbuf.Record
+		var (
+			rec    ringbuf.Record
+			active bool // polling: records came in the last interval
+			got    bool // a record was read since the last poll
+		)
 		for {
-			if err := rd.ReadInto(&rec); err != nil {
-				if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
-					return
+			err := rd.ReadInto(&rec)
+			switch {
+			case err == nil:
+				o.read.Add(1)
+				handle(rec.RawSample)
+				got = true
+				if !active {
+					active = true
+					rd.SetDeadline(time.Now().Add(pollInterval))
 				}
-				continue
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				if got {
+					got = false
+					rd.SetDeadline(time.Now().Add(pollInterval))
+				} else {
+					active = false
+					rd.SetDeadline(time.Time{})
+				}
+			case errors.Is(err, ringbuf.ErrClosed), errors.Is(err, os.ErrClosed):
+				return
 			}
-			o.read.Add(1)
-			handle(rec.RawSample)
 		}
 	}()
 	return nil

@@ -38,7 +38,7 @@ static __always_inline int emit(struct cgroup *cgrp, const char *path, __u32 op)
 	e->op = op;
 	e->pad = 0;
 	bpf_probe_read_kernel_str(e->path, sizeof(e->path), path);
-	bpf_ringbuf_submit(e, 0);
+	orb8_submit(e);
 	return 0;
 }
 

@@ -158,7 +158,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		return 0;
 	fill_task(e, p, EVENT_EXEC, cg);
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
-	bpf_ringbuf_submit(e, 0);
+	orb8_submit(e);
 	return 0;
 }
 
@@ -208,7 +208,7 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 	e->lifetime_ns = lifetime;
 	e->exit_code = (code >> 8) & 0xff;
 	e->filename[0] = 0;
-	bpf_ringbuf_submit(e, 0);
+	orb8_submit(e);
 	return 0;
 }
 
