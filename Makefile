@@ -58,8 +58,13 @@ test:
 test-unit:
 	$(GO) test ./...
 
-bench: build
+# Benchmark suite: writes docs/bench/results.json and the suite section of docs/benchmarks.md.
+bench:
 	hack/bench.sh
+
+# The same suite, compared with the last recorded results (nothing is written).
+bench-compare:
+	hack/bench.sh -compare docs/bench/results.json -out $(CACHE)/bench-latest.json -doc ""
 
 clean:
 	rm -rf bin

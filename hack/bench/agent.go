@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// agentProc is a running `orb8 agent`.
+type agentProc struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+var runningRE = regexp.MustCompile(`msg="agent running" metrics=(\S+)`)
+
+func startAgent(bin string, args ...string) (*agentProc, error) {
+	cmd := exec.Command(bin, append([]string{"agent", "--metrics-addr", "127.0.0.1:0"}, args...)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if m := runningRE.FindStringSubmatch(sc.Text()); m != nil {
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			return &agentProc{cmd: cmd, addr: m[1]}, nil
+		}
+	}
+	cmd.Wait()
+	return nil, fmt.Errorf("agent exited before it was running")
+}
+
+func (a *agentProc) stop() {
+	a.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { a.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		a.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// cpuSeconds is the agent's user+system CPU time so far.
+func (a *agentProc) cpuSeconds() float64 { return processCPUSeconds(a.cmd.Process.Pid) }
+
+func processCPUSeconds(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the parenthesised comm: state is field 3; utime 14, stime 15.
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100 // USER_HZ is 100 on Linux
+}
+
+func (a *agentProc) rssMB() float64 { return processRSSMB(a.cmd.Process.Pid) }
+
+func processRSSMB(pid int) float64 {
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// selfMetrics are the agent's own counters, summed over probes.
+type selfMetrics struct {
+	events, lost, bpfSeconds, bpfRuns float64
+	bpfSecondsByProbe                 map[string]float64
+	bpfRunsByProbe                    map[string]float64
+	bytes                             int
+	scrape                            time.Duration
+}
+
+func (a *agentProc) scrape() (selfMetrics, error) {
+	m := selfMetrics{bpfSecondsByProbe: map[string]float64{}, bpfRunsByProbe: map[string]float64{}}
+	begin := time.Now()
+	resp, err := http.Get("http://" + a.addr + "/metrics")
+	if err != nil {
+		return m, err
+	}
+	defer resp.Body.Close()
+	counter := &countingReader{r: resp.Body}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(counter)
+	if err != nil {
+		return m, err
+	}
+	m.scrape, m.bytes = time.Since(begin), counter.n
+	sum := func(name string, by map[string]float64) float64 {
+		total := 0.0
+		for _, s := range families[name].GetMetric() {
+			v := s.GetCounter().GetValue()
+			total += v
+			if by != nil {
+				for _, l := range s.GetLabel() {
+					if l.GetName() == "probe" {
+						by[l.GetValue()] += v
+					}
+				}
+			}
+		}
+		return total
+	}
+	m.events = sum("orb8_events_total", nil)
+	m.lost = sum("orb8_events_lost_total", nil)
+	m.bpfSeconds = sum("orb8_bpf_program_run_seconds_total", m.bpfSecondsByProbe)
+	m.bpfRuns = sum("orb8_bpf_program_runs_total", m.bpfRunsByProbe)
+	return m, nil
+}
+
+type countingReader struct {
+	r interface{ Read([]byte) (int, error) }
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}

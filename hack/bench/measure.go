@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// sample is what one run of a workload in one mode measured.
+type sample struct {
+	Ops        float64            // workload throughput
+	CPUPct     float64            // observer CPU, % of one core, during the run
+	RSSMB      float64            // observer resident memory after the run
+	EventsPS   float64            // single events the agent read per second
+	Lost       float64            // events lost during the run
+	BPFRunsPS  float64            // BPF program runs per second
+	BPFCPUPct  float64            // kernel time in all BPF programs, % of one core
+	BPFNsByRun map[string]float64 // per probe: ns per program run
+}
+
+func measure(w workload, mode, orb8 string) (sample, error) {
+	switch mode {
+	case "none":
+		ops, err := w.run()
+		return sample{Ops: ops}, err
+	case "orb8":
+		return measureAgent(w, orb8)
+	case "bpftrace":
+		return measureBpftrace(w)
+	}
+	return sample{}, fmt.Errorf("unknown mode %q", mode)
+}
+
+func measureAgent(w workload, orb8 string) (sample, error) {
+	a, err := startAgent(orb8)
+	if err != nil {
+		return sample{}, err
+	}
+	defer a.stop()
+	time.Sleep(time.Second) // start-up work (seeding, tree scan) is not the workload's cost
+	before, err := a.scrape()
+	if err != nil {
+		return sample{}, err
+	}
+	cpu0, bpf0, begin := a.cpuSeconds(), bpfKernelSeconds(), time.Now()
+	ops, err := w.run()
+	if err != nil {
+		return sample{}, err
+	}
+	wall, cpu1, bpf1 := time.Since(begin).Seconds(), a.cpuSeconds(), bpfKernelSeconds()
+	after, err := a.scrape()
+	if err != nil {
+		return sample{}, err
+	}
+	s := sample{
+		Ops: ops, CPUPct: 100 * (cpu1 - cpu0) / wall, RSSMB: a.rssMB(),
+		EventsPS:   (after.events - before.events) / wall,
+		Lost:       after.lost - before.lost,
+		BPFRunsPS:  (after.bpfRuns - before.bpfRuns) / wall,
+		BPFCPUPct:  100 * (bpf1 - bpf0) / wall,
+		BPFNsByRun: map[string]float64{},
+	}
+	for probe, secs := range after.bpfSecondsByProbe {
+		if runs := after.bpfRunsByProbe[probe] - before.bpfRunsByProbe[probe]; runs > 0 {
+			s.BPFNsByRun[probe] = 1e9 * (secs - before.bpfSecondsByProbe[probe]) / runs
+		}
+	}
+	return s, nil
+}
+
+// measureBpftrace runs the workload under bpftrace doing the same counting.
+func measureBpftrace(w workload) (sample, error) {
+	cmd := exec.Command("bpftrace", "-e", w.bpftrace)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return sample{}, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return sample{}, err
+	}
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}()
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "Attaching") {
+			break
+		}
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	pid := cmd.Process.Pid
+	cpu0, bpf0, begin := processCPUSeconds(pid), bpfKernelSeconds(), time.Now()
+	ops, err := w.run()
+	if err != nil {
+		return sample{}, err
+	}
+	wall := time.Since(begin).Seconds()
+	return sample{Ops: ops, CPUPct: 100 * (processCPUSeconds(pid) - cpu0) / wall, RSSMB: processRSSMB(pid),
+		BPFCPUPct: 100 * (bpfKernelSeconds() - bpf0) / wall}, nil
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"math"
+	"sort"
+)
+
+// Results is what `make bench` records in docs/bench/results.json.
+type Results struct {
+	Machine   Machine          `json:"machine"`
+	Date      string           `json:"date"`
+	Runs      int              `json:"runs"`
+	Workloads []WorkloadResult `json:"workloads"`
+	Scale     *ScaleResult     `json:"scale,omitempty"`
+	Targets   []Target         `json:"targets"`
+}
+
+// Machine names where the numbers come from.
+type Machine struct {
+	Kernel string  `json:"kernel"`
+	CPU    string  `json:"cpu"`
+	CPUs   int     `json:"cpus"`
+	MemGiB float64 `json:"memGiB"`
+	Commit string  `json:"commit"`
+}
+
+// Stat is a median with the spread of the runs.
+type Stat struct {
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+}
+
+func stat(xs []float64) Stat {
+	if len(xs) == 0 {
+		return Stat{Median: math.NaN(), Min: math.NaN(), Max: math.NaN()}
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	mid := len(s) / 2
+	med := s[mid]
+	if len(s)%2 == 0 {
+		med = (s[mid-1] + s[mid]) / 2
+	}
+	return Stat{Median: med, Min: s[0], Max: s[len(s)-1]}
+}
+
+// WorkloadResult holds every mode's figures for one workload.
+type WorkloadResult struct {
+	Name  string                 `json:"name"`
+	Unit  string                 `json:"unit"`
+	Modes map[string]*ModeResult `json:"modes"`
+}
+
+// ModeResult summarizes one mode (none, orb8, bpftrace) of one workload.
+type ModeResult struct {
+	Throughput Stat            `json:"throughput"`
+	Slowdown   *Stat           `json:"slowdownPct,omitempty"` // vs. none, from paired runs
+	CPUPct     *Stat           `json:"cpuPct,omitempty"`
+	RSSMB      *Stat           `json:"rssMB,omitempty"`
+	EventsPS   *Stat           `json:"eventsPerSecond,omitempty"`
+	Lost       *Stat           `json:"eventsLost,omitempty"`
+	BPFRunsPS  *Stat           `json:"bpfRunsPerSecond,omitempty"`
+	BPFCPUPct  *Stat           `json:"bpfCpuPct,omitempty"`
+	BPFNsByRun map[string]Stat `json:"bpfNsPerRun,omitempty"`
+
+	samples []sample
+}
+
+func (w *WorkloadResult) add(mode string, s sample) {
+	m := w.Modes[mode]
+	if m == nil {
+		m = &ModeResult{}
+		w.Modes[mode] = m
+	}
+	m.samples = append(m.samples, s)
+}
+
+func (w WorkloadResult) summarize() WorkloadResult {
+	none := w.Modes["none"]
+	for mode, m := range w.Modes {
+		pick := func(f func(sample) float64) []float64 {
+			xs := make([]float64, len(m.samples))
+			for i, s := range m.samples {
+				xs[i] = f(s)
+			}
+			return xs
+		}
+		m.Throughput = stat(pick(func(s sample) float64 { return s.Ops }))
+		if mode == "none" {
+			continue
+		}
+		var slow []float64
+		for i, s := range m.samples {
+			if i < len(none.samples) && none.samples[i].Ops > 0 {
+				slow = append(slow, 100*(1-s.Ops/none.samples[i].Ops))
+			}
+		}
+		ptr := func(s Stat) *Stat { return &s }
+		m.Slowdown = ptr(stat(slow))
+		m.CPUPct = ptr(stat(pick(func(s sample) float64 { return s.CPUPct })))
+		m.RSSMB = ptr(stat(pick(func(s sample) float64 { return s.RSSMB })))
+		m.BPFCPUPct = ptr(stat(pick(func(s sample) float64 { return s.BPFCPUPct })))
+		if mode != "orb8" {
+			continue
+		}
+		m.EventsPS = ptr(stat(pick(func(s sample) float64 { return s.EventsPS })))
+		m.Lost = ptr(stat(pick(func(s sample) float64 { return s.Lost })))
+		m.BPFRunsPS = ptr(stat(pick(func(s sample) float64 { return s.BPFRunsPS })))
+		m.BPFNsByRun = map[string]Stat{}
+		for probe := range m.samples[0].BPFNsByRun {
+			m.BPFNsByRun[probe] = stat(pick(func(s sample) float64 { return s.BPFNsByRun[probe] }))
+		}
+	}
+	return w
+}
+
+// Target is one goal of the suite and whether this run met it.
+type Target struct {
+	Name     string  `json:"name"`
+	Measured float64 `json:"measured"`
+	Limit    float64 `json:"limit"`
+	Unit     string  `json:"unit"`
+	Met      bool    `json:"met"`
+	Note     string  `json:"note,omitempty"`
+}
+
+func evaluateTargets(r Results) []Target {
+	var ts []Target
+	find := func(name string) *ModeResult {
+		for _, w := range r.Workloads {
+			if w.Name == name {
+				return w.Modes["orb8"]
+			}
+		}
+		return nil
+	}
+	below := func(name string, measured, limit float64, unit, note string) {
+		if !math.IsNaN(measured) {
+			ts = append(ts, Target{Name: name, Measured: measured, Limit: limit, Unit: unit, Met: measured <= limit, Note: note})
+		}
+	}
+	for _, w := range []string{"exec_storm", "tcp_bulk"} {
+		if m := find(w); m != nil {
+			below(w+" slowdown", m.Slowdown.Median, 2, "%", "")
+		}
+	}
+	if m := find("exec_storm"); m != nil && m.EventsPS.Median > 0 {
+		below("agent CPU at 10,000 events/s", m.CPUPct.Median*10000/m.EventsPS.Median, 0.5, "% of a core",
+			"scaled linearly from the exec storm's agent CPU and event rate")
+	}
+	if m := find("idle"); m != nil {
+		below("idle RSS", m.RSSMB.Median, 50, "MB", "")
+	}
+	if r.Scale != nil {
+		below("extra RSS with scale workloads", r.Scale.ExtraRSSMB, 50, "MB", "")
+		below("scrape time with scale workloads", r.Scale.Scrape.Median*1000, 100, "ms", "")
+	}
+	return ts
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/orb8/orb8/internal/cgroup"
+)
+
+// ScaleResult is the agent with many workloads on the node.
+type ScaleResult struct {
+	Workloads    int     `json:"workloads"`
+	BaseRSSMB    float64 `json:"baseRssMB"`
+	RSSMB        float64 `json:"rssMB"`
+	ExtraRSSMB   float64 `json:"extraRssMB"`
+	StartSeconds float64 `json:"startSeconds"`
+	Scrape       Stat    `json:"scrapeSeconds"`
+	ScrapeBytes  int     `json:"scrapeBytes"`
+}
+
+// measureScale puts one sleeping process in each of n fresh cgroups and
+// compares the agent's memory and scrape cost with and without them.
+func measureScale(orb8 string, t tools, dir string, n int) (*ScaleResult, error) {
+	r := &ScaleResult{Workloads: n}
+	base, err := startAgent(orb8)
+	if err != nil {
+		return nil, err
+	}
+	time.Sleep(3 * time.Second)
+	base.scrape()
+	r.BaseRSSMB = base.rssMB()
+	base.stop()
+
+	root, err := cgroup.FindMount()
+	if err != nil {
+		return nil, err
+	}
+	parent := filepath.Join(root, fmt.Sprintf("orb8-bench-scale-%d", os.Getpid()))
+	if err := os.Mkdir(parent, 0o755); err != nil {
+		return nil, err
+	}
+	var procs []*exec.Cmd
+	defer func() {
+		for i := range n {
+			os.WriteFile(filepath.Join(parent, fmt.Sprintf("w%05d", i), "cgroup.kill"), []byte("1"), 0)
+		}
+		for _, c := range procs {
+			c.Wait()
+		}
+		for i := range n {
+			os.Remove(filepath.Join(parent, fmt.Sprintf("w%05d", i)))
+		}
+		os.Remove(parent)
+	}()
+	sleeper := filepath.Join(dir, "sleeper")
+	for i := range n {
+		cg := filepath.Join(parent, fmt.Sprintf("w%05d", i))
+		if err := os.Mkdir(cg, 0o755); err != nil {
+			return nil, err
+		}
+		fd, err := syscall.Open(cg, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, err
+		}
+		c := exec.Command(sleeper)
+		c.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+		err = c.Start()
+		syscall.Close(fd)
+		if err != nil {
+			return nil, fmt.Errorf("start sleeper %d: %w", i, err)
+		}
+		procs = append(procs, c)
+	}
+
+	begin := time.Now()
+	a, err := startAgent(orb8)
+	if err != nil {
+		return nil, err
+	}
+	defer a.stop()
+	r.StartSeconds = time.Since(begin).Seconds()
+	time.Sleep(3 * time.Second)
+	var scrapes []float64
+	for range 5 {
+		m, err := a.scrape()
+		if err != nil {
+			return nil, err
+		}
+		scrapes = append(scrapes, m.scrape.Seconds())
+		r.ScrapeBytes = m.bytes
+	}
+	r.Scrape = stat(scrapes)
+	r.RSSMB = a.rssMB()
+	r.ExtraRSSMB = r.RSSMB - r.BaseRSSMB
+	return r, nil
+}
