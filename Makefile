@@ -7,7 +7,7 @@ PROTOC_GEN_GO_VERSION      := 1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := 1.6.0
 export PATH := $(CACHE)/bin:$(PATH)
 
-.PHONY: all build generate check-generate deps-bpf deps-proto proto vmlinux lint test test-unit bench clean
+.PHONY: all build generate check-generate deps-bpf deps-proto proto vmlinux lint test test-unit bench bench-compare clean
 
 all: build
 
