@@ -1,0 +1,123 @@
+// Package gpu knows which pod holds which GPU, from the kubelet's
+// pod-resources API, and how evenly a pod's GPUs are used.
+package gpu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	podresources "k8s.io/kubelet/pkg/apis/podresources/v1"
+)
+
+// Allocation is one container's GPUs, as the kubelet assigned them.
+type Allocation struct {
+	Namespace, Pod, Container string
+	Resource                  string   // e.g. nvidia.com/gpu
+	UUIDs                     []string // GPU UUIDs, e.g. GPU-8f6e...
+}
+
+// PodResources reads GPU allocations from the kubelet's pod-resources socket.
+type PodResources struct {
+	socket string
+
+	mu   sync.Mutex
+	conn *grpc.ClientConn
+}
+
+// NewPodResources returns a reader of the socket; nothing is dialled yet.
+func NewPodResources(socket string) *PodResources { return &PodResources{socket: socket} }
+
+// GPUAllocations lists the containers that hold GPUs, idle or not. Without
+// the socket (no kubelet on this host) it returns nothing and no error.
+func (p *PodResources) GPUAllocations(ctx context.Context) ([]Allocation, error) {
+	if _, err := os.Stat(p.socket); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	client, err := p.client()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.List(ctx, &podresources.ListPodResourcesRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("kubelet pod-resources List on %s: %w", p.socket, err)
+	}
+	var out []Allocation
+	for _, pod := range resp.GetPodResources() {
+		for _, c := range pod.GetContainers() {
+			for _, d := range c.GetDevices() {
+				if !isGPU(d.GetResourceName()) || len(d.GetDeviceIds()) == 0 {
+					continue
+				}
+				a := Allocation{Namespace: pod.GetNamespace(), Pod: pod.GetName(), Container: c.GetName(), Resource: d.GetResourceName()}
+				for _, id := range d.GetDeviceIds() {
+					a.UUIDs = append(a.UUIDs, deviceUUID(id))
+				}
+				out = append(out, a)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (p *PodResources) client() (podresources.PodResourcesListerClient, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conn == nil {
+		conn, err := grpc.NewClient("unix://"+p.socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return nil, fmt.Errorf("kubelet pod-resources socket %s: %w", p.socket, err)
+		}
+		p.conn = conn
+	}
+	return podresources.NewPodResourcesListerClient(p.conn), nil
+}
+
+// Close drops the connection.
+func (p *PodResources) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conn == nil {
+		return nil
+	}
+	err := p.conn.Close()
+	p.conn = nil
+	return err
+}
+
+// isGPU recognises GPU device-plugin resources: nvidia.com/gpu, and MIG
+// slices such as nvidia.com/mig-1g.10gb.
+func isGPU(resource string) bool {
+	vendor, name, ok := strings.Cut(resource, "/")
+	return ok && vendor == "nvidia.com" && (name == "gpu" || strings.HasPrefix(name, "mig-"))
+}
+
+// deviceUUID strips the replica suffix the NVIDIA device plugin adds to
+// shared (time-sliced) GPUs: GPU-8f6e...::3 is GPU GPU-8f6e....
+func deviceUUID(id string) string {
+	uuid, _, _ := strings.Cut(id, "::")
+	return uuid
+}
+
+// Imbalance is how unevenly a set of GPUs is used: (max - min) / max of their
+// utilizations; 0 when they are equally busy (or all idle), 1 when one works
+// and another idles.
+func Imbalance(utilizations []float64) float64 {
+	if len(utilizations) < 2 {
+		return 0
+	}
+	lo, hi := utilizations[0], utilizations[0]
+	for _, u := range utilizations[1:] {
+		lo, hi = min(lo, u), max(hi, u)
+	}
+	if hi <= 0 {
+		return 0
+	}
+	return (hi - lo) / hi
+}

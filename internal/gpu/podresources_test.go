@@ -1,0 +1,123 @@
+package gpu
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"google.golang.org/grpc"
+	podresources "k8s.io/kubelet/pkg/apis/podresources/v1"
+)
+
+// fakeKubelet serves List on a unix socket like the kubelet does.
+type fakeKubelet struct {
+	podresources.UnimplementedPodResourcesListerServer
+	resp *podresources.ListPodResourcesResponse
+}
+
+func (f *fakeKubelet) List(context.Context, *podresources.ListPodResourcesRequest) (*podresources.ListPodResourcesResponse, error) {
+	return f.resp, nil
+}
+
+// ServeFakeKubelet serves resp on a new socket and returns its path.
+func serveFakeKubelet(t *testing.T, resp *podresources.ListPodResourcesResponse) string {
+	t.Helper()
+	socket := filepath.Join(t.TempDir(), "kubelet.sock")
+	l, err := net.Listen("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	podresources.RegisterPodResourcesListerServer(srv, &fakeKubelet{resp: resp})
+	go srv.Serve(l)
+	t.Cleanup(srv.Stop)
+	return socket
+}
+
+func container(name string, devices ...*podresources.ContainerDevices) *podresources.ContainerResources {
+	return &podresources.ContainerResources{Name: name, Devices: devices}
+}
+
+func devices(resource string, ids ...string) *podresources.ContainerDevices {
+	return &podresources.ContainerDevices{ResourceName: resource, DeviceIds: ids}
+}
+
+func TestGPUAllocationsFromKubelet(t *testing.T) {
+	socket := serveFakeKubelet(t, &podresources.ListPodResourcesResponse{PodResources: []*podresources.PodResources{
+		{Namespace: "ml", Name: "trainer", Containers: []*podresources.ContainerResources{
+			container("main", devices("nvidia.com/gpu", "GPU-aaa", "GPU-bbb"), devices("example.com/fpga", "fpga0")),
+			container("sidecar"),
+		}},
+		{Namespace: "ml", Name: "notebook", Containers: []*podresources.ContainerResources{
+			container("jupyter", devices("nvidia.com/gpu", "GPU-ccc::2")),
+		}},
+		{Namespace: "ml", Name: "mig", Containers: []*podresources.ContainerResources{
+			container("infer", devices("nvidia.com/mig-1g.10gb", "MIG-ddd")),
+		}},
+		{Namespace: "web", Name: "frontend", Containers: []*podresources.ContainerResources{container("nginx")}},
+	}})
+	p := NewPodResources(socket)
+	defer p.Close()
+	got, err := p.GPUAllocations(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Allocation{
+		{Namespace: "ml", Pod: "trainer", Container: "main", Resource: "nvidia.com/gpu", UUIDs: []string{"GPU-aaa", "GPU-bbb"}},
+		{Namespace: "ml", Pod: "notebook", Container: "jupyter", Resource: "nvidia.com/gpu", UUIDs: []string{"GPU-ccc"}},
+		{Namespace: "ml", Pod: "mig", Container: "infer", Resource: "nvidia.com/mig-1g.10gb", UUIDs: []string{"MIG-ddd"}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("allocations\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestNoSocketIsNoAllocation(t *testing.T) {
+	p := NewPodResources(filepath.Join(t.TempDir(), "absent.sock"))
+	got, err := p.GPUAllocations(context.Background())
+	if err != nil || got != nil {
+		t.Fatalf("absent socket: %v, %v; want no allocations and no error", got, err)
+	}
+}
+
+func TestDeadSocketIsAnError(t *testing.T) {
+	socket := serveFakeKubelet(t, &podresources.ListPodResourcesResponse{})
+	p := NewPodResources(socket)
+	defer p.Close()
+	if _, err := p.GPUAllocations(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// A socket file nobody serves: the kubelet is down.
+	dead := filepath.Join(t.TempDir(), "dead.sock")
+	l, err := net.Listen("unix", dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close()
+	q := NewPodResources(dead)
+	defer q.Close()
+	if _, err := q.GPUAllocations(context.Background()); err == nil {
+		t.Fatal("a socket nobody serves gave no error")
+	}
+}
+
+func TestImbalance(t *testing.T) {
+	for _, tc := range []struct {
+		utils []float64
+		want  float64
+	}{
+		{nil, 0},
+		{[]float64{0.9}, 0},
+		{[]float64{0.8, 0.8}, 0},
+		{[]float64{0, 0}, 0},
+		{[]float64{1, 0}, 1},
+		{[]float64{1, 0.25, 0.5}, 0.75},
+	} {
+		if got := Imbalance(tc.utils); got != tc.want {
+			t.Errorf("Imbalance(%v) = %v, want %v", tc.utils, got, tc.want)
+		}
+	}
+}
