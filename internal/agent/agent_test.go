@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -199,5 +200,45 @@ func TestReadyzBeforeStart(t *testing.T) {
 	a.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "not attached") {
 		t.Fatalf("/readyz before start: %d %q", rec.Code, rec.Body.String())
+	}
+}
+
+// bpfFDs counts this process's open BPF programs, maps and links.
+func bpfFDs(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(target, "anon_inode:bpf") {
+			n++
+		}
+	}
+	return n
+}
+
+func TestCloseDetachesEverything(t *testing.T) {
+	testutil.RequireRoot(t)
+	before := bpfFDs(t)
+	root, err := cgroup.FindMount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cgroup.NewResolver(root, maxWorkloads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := NewWithProbes(config.Default(), slog.New(slog.NewTextHandler(io.Discard, nil)), res, []probe.Probe{cgroups.New(res), process.New()})
+	a.Start(context.Background())
+	if running := bpfFDs(t); running <= before {
+		t.Fatalf("%d BPF fds while running, %d before: probes did not load", running, before)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if after := bpfFDs(t); after != before {
+		t.Fatalf("%d BPF fds after Close, %d before: something stayed attached", after, before)
 	}
 }
