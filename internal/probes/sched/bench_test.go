@@ -52,7 +52,7 @@ func pin(cpu int) {
 
 // pingPong is a child process echoing single bytes over two blocking pipes:
 // every round trip is two wakeups, two switches and four syscalls.
-type pingPong struct{ w, r int }
+type pingPong struct{ w, r, pid int }
 
 func startPingPong(b *testing.B, cpu int) *pingPong {
 	var ping, pong [2]int
@@ -71,12 +71,14 @@ func startPingPong(b *testing.B, cpu int) *pingPong {
 	unix.Close(ping[0])
 	unix.Close(pong[1])
 	b.Cleanup(func() { unix.Close(ping[1]); unix.Close(pong[0]); cmd.Wait() })
-	return &pingPong{w: ping[1], r: pong[0]}
+	return &pingPong{w: ping[1], r: pong[0], pid: cmd.Process.Pid}
 }
 
-// roundTrip returns the mean time of n round trips.
-func (p *pingPong) roundTrip(b *testing.B, n int) time.Duration {
+// roundTrip returns the mean wall time and the mean CPU time (both
+// processes) of n round trips. The caller's thread is locked.
+func (p *pingPong) roundTrip(b *testing.B, n int) (wall, cpu time.Duration) {
 	buf := []byte{1}
+	cpu0 := testutil.ThreadCPUTime(b) + testutil.ProcessCPUTime(b, p.pid)
 	t0 := time.Now()
 	for range n {
 		if _, err := unix.Write(p.w, buf); err != nil {
@@ -86,7 +88,9 @@ func (p *pingPong) roundTrip(b *testing.B, n int) time.Duration {
 			b.Fatal(err)
 		}
 	}
-	return time.Since(t0) / time.Duration(n)
+	wall = time.Since(t0)
+	cpu = testutil.ThreadCPUTime(b) + testutil.ProcessCPUTime(b, p.pid) - cpu0
+	return wall / time.Duration(n), cpu / time.Duration(n)
 }
 
 type probeSet struct {
@@ -97,9 +101,11 @@ type probeSet struct {
 
 // BenchmarkPingPongProbeCost measures what the sched and syscalls probes add
 // to a context-switch-heavy load. Each iteration is one round: every probe
-// set in turn (rotated), loaded fresh, then 20k round trips timed. The
-// reported values are medians over rounds. Run with -benchtime=Nx for N
-// rounds, e.g.: go test -run '^$' -bench PingPong -benchtime 9x ./internal/probes/sched/
+// set in turn (rotated), loaded fresh, then 20k round trips timed in wall
+// time and in CPU time of both processes (which a busy machine disturbs
+// less). Reported values are medians over rounds; ns/run-<program> is the
+// in-kernel run time of each BPF program per call. Run with -benchtime=Nx
+// for N rounds: go test -run '^$' -bench PingPong -benchtime 9x ./internal/probes/sched/
 func BenchmarkPingPongProbeCost(b *testing.B) {
 	testutil.RequireRoot(b)
 	// The agent always collects BPF run time (orb8_bpf_program_run_seconds_total),
@@ -132,7 +138,9 @@ func BenchmarkPingPongProbeCost(b *testing.B) {
 					s := sets[(i+round)%len(sets)]
 					ps := loadProbes(b, s)
 					pp.roundTrip(b, trips/10) // warm up
-					samples[s.name] = append(samples[s.name], float64(pp.roundTrip(b, trips).Nanoseconds()))
+					wall, cpu := pp.roundTrip(b, trips)
+					samples["wall-"+s.name] = append(samples["wall-"+s.name], float64(wall.Nanoseconds()))
+					samples["cpu-"+s.name] = append(samples["cpu-"+s.name], float64(cpu.Nanoseconds()))
 					for _, p := range ps {
 						for name, prog := range p.Objects().Programs {
 							if st, err := prog.Stats(); err == nil && st.RunCount > 0 {
@@ -145,17 +153,12 @@ func BenchmarkPingPongProbeCost(b *testing.B) {
 				}
 				round++
 			}
-			base := median(samples["none"])
 			for name, v := range samples {
 				m := median(v)
-				switch {
-				case strings.HasPrefix(name, "ns/run-"):
-					b.ReportMetric(m, name)
-				case name == "none":
-					b.ReportMetric(m, "ns/rt-none")
-				default:
-					b.ReportMetric(m, "ns/rt-"+name)
-					b.ReportMetric(100*(m-base)/base, "%-"+name)
+				b.ReportMetric(m, name)
+				if clock, set, ok := strings.Cut(name, "-"); ok && (clock == "wall" || clock == "cpu") && set != "none" {
+					base := median(samples[clock+"-none"])
+					b.ReportMetric(100*(m-base)/base, "%"+name)
 				}
 			}
 		})

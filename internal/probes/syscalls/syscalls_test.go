@@ -235,3 +235,19 @@ func TestErrnoNames(t *testing.T) {
 		}
 	}
 }
+
+func TestForgetDropsKernelState(t *testing.T) {
+	f := start(t, "openat")
+	gone, kept := testutil.NewCgroup(t), testutil.NewCgroup(t)
+	runHelper(t, gone, "enoent", 3)
+	runHelper(t, kept, "enoent", 3)
+	f.probe.Forget([]uint64{gone.ID})
+	for _, name := range []string{"orb8_syscalls_total", "orb8_syscall_errors_total"} {
+		if _, ok := testutil.Sample(t, f.reg, name, map[string]string{"cgroup": gone.Path}); ok {
+			t.Errorf("%s of a forgotten cgroup still exported", name)
+		}
+		if _, ok := testutil.Sample(t, f.reg, name, map[string]string{"cgroup": kept.Path}); !ok {
+			t.Errorf("%s of another cgroup was dropped too", name)
+		}
+	}
+}
