@@ -1505,6 +1505,7 @@ type GPU struct {
 	MemoryTotalBytes   *float64               `protobuf:"fixed64,6,opt,name=memory_total_bytes,json=memoryTotalBytes,proto3,oneof" json:"memory_total_bytes,omitempty"`
 	TemperatureCelsius *float64               `protobuf:"fixed64,7,opt,name=temperature_celsius,json=temperatureCelsius,proto3,oneof" json:"temperature_celsius,omitempty"`
 	PowerWatts         *float64               `protobuf:"fixed64,8,opt,name=power_watts,json=powerWatts,proto3,oneof" json:"power_watts,omitempty"`
+	Node               string                 `protobuf:"bytes,9,opt,name=node,proto3" json:"node,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -1593,6 +1594,13 @@ func (x *GPU) GetPowerWatts() float64 {
 		return *x.PowerWatts
 	}
 	return 0
+}
+
+func (x *GPU) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
 }
 
 type WatchEventsRequest struct {
@@ -2180,7 +2188,7 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\tprocesses\x18\x01 \x03(\v2\x10.orb8.v1.ProcessR\tprocesses\"\x11\n" +
 	"\x0fListGPUsRequest\"4\n" +
 	"\x10ListGPUsResponse\x12 \n" +
-	"\x04gpus\x18\x01 \x03(\v2\f.orb8.v1.GPUR\x04gpus\"\x9e\x03\n" +
+	"\x04gpus\x18\x01 \x03(\v2\f.orb8.v1.GPUR\x04gpus\"\xb2\x03\n" +
 	"\x03GPU\x12\x10\n" +
 	"\x03gpu\x18\x01 \x01(\tR\x03gpu\x12\x12\n" +
 	"\x04uuid\x18\x02 \x01(\tR\x04uuid\x12\x14\n" +
@@ -2190,7 +2198,8 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x12memory_total_bytes\x18\x06 \x01(\x01H\x02R\x10memoryTotalBytes\x88\x01\x01\x124\n" +
 	"\x13temperature_celsius\x18\a \x01(\x01H\x03R\x12temperatureCelsius\x88\x01\x01\x12$\n" +
 	"\vpower_watts\x18\b \x01(\x01H\x04R\n" +
-	"powerWatts\x88\x01\x01B\x14\n" +
+	"powerWatts\x88\x01\x01\x12\x12\n" +
+	"\x04node\x18\t \x01(\tR\x04nodeB\x14\n" +
 	"\x12_utilization_ratioB\x14\n" +
 	"\x12_memory_used_bytesB\x15\n" +
 	"\x13_memory_total_bytesB\x16\n" +

@@ -1,0 +1,87 @@
+// Package api serves the agent's gRPC API (api/orb8/v1) and the same answers
+// as JSON under /api/v1/ on the metrics listener. It reads what the agent
+// already has: probe status, its Prometheus registry (so figures never need a
+// second collector), the event bus, and whatever flow, DNS and label sources
+// are plugged in through the small interfaces below.
+package api
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/events"
+)
+
+// Backend is what the agent lends the API. A nil source means that data is
+// not collected on this agent; the API then answers with nothing, not an error.
+type Backend struct {
+	Node       string
+	CgroupRoot string // cgroup2 mount, to list a workload's processes
+	Probes     func() []ProbeState
+	Metrics    prometheus.Gatherer // the agent's registry
+	Events     *events.Bus
+	Flows      FlowSource
+	DNS        DNSSource
+	Labels     LabelSource
+}
+
+// ProbeState is one probe's health as the agent knows it; counters of what
+// it read and lost come from Metrics.
+type ProbeState struct {
+	Name     string
+	Up       bool
+	Error    string
+	Degraded map[string]string
+}
+
+// FlowSource is implemented by the network probe: a snapshot of the flows it
+// tracks (bounded by its own maps). The API filters, sorts and limits.
+type FlowSource interface {
+	Flows() []Flow
+}
+
+// Flow is one TCP connection or UDP peer pair of a workload.
+type Flow struct {
+	Workload  cgroup.Workload
+	Process   events.Process // zero when unknown
+	Protocol  string         // "tcp" or "udp"
+	Direction string         // "outbound" or "inbound"
+	Local     netip.AddrPort
+	Remote    netip.AddrPort
+	TxBytes   uint64
+	RxBytes   uint64
+	TxPackets uint64
+	RxPackets uint64
+	// Retransmits and RTT are TCP only.
+	Retransmits uint64
+	RTT         time.Duration
+	LastSeen    time.Time
+}
+
+// DNSSource is implemented by the DNS probe: its recent queries (a bounded
+// ring). The API filters, sorts newest first and limits.
+type DNSSource interface {
+	DNSQueries() []DNSQuery
+}
+
+// DNSQuery is one DNS question and, once answered, its answer.
+type DNSQuery struct {
+	Time     time.Time
+	Workload cgroup.Workload
+	Process  events.Process
+	Name     string
+	QType    string        // "A", "AAAA", ...
+	RCode    string        // "NOERROR", "NXDOMAIN", ...; empty while unanswered
+	Latency  time.Duration // zero while unanswered
+	Server   string        // resolver address
+}
+
+// LabelSource is implemented by the Kubernetes enrichment: the labels of a
+// pod, for label selectors. Without it a selector with requirements matches
+// nothing.
+type LabelSource interface {
+	PodLabels(namespace, pod string) map[string]string
+}

@@ -1,0 +1,132 @@
+package api
+
+import (
+	"encoding/json"
+	"strings"
+
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/events"
+)
+
+func workloadMessage(w *cgroup.Workload, node string) *pb.Workload {
+	return &pb.Workload{
+		CgroupId: w.ID, Cgroup: w.Path, Namespace: w.Namespace, Pod: w.Pod, Container: w.Container,
+		ContainerId: w.ContainerID, PodUid: w.PodUID, Node: node,
+	}
+}
+
+func processMessage(p *events.Process) *pb.Process {
+	return &pb.Process{Pid: p.PID, Ppid: p.PPID, Uid: p.UID, Comm: p.Comm}
+}
+
+func flowMessage(f *Flow, node string) *pb.Flow {
+	m := &pb.Flow{
+		Workload: workloadMessage(&f.Workload, node), Process: processMessage(&f.Process),
+		Protocol: f.Protocol, Direction: f.Direction,
+		TxBytes: f.TxBytes, RxBytes: f.RxBytes, TxPackets: f.TxPackets, RxPackets: f.RxPackets,
+		Retransmits: f.Retransmits, RttSeconds: f.RTT.Seconds(),
+	}
+	if f.Local.IsValid() {
+		m.LocalAddr, m.LocalPort = f.Local.Addr().String(), uint32(f.Local.Port())
+	}
+	if f.Remote.IsValid() {
+		m.RemoteAddr, m.RemotePort = f.Remote.Addr().String(), uint32(f.Remote.Port())
+	}
+	if !f.LastSeen.IsZero() {
+		m.LastSeen = timestamppb.New(f.LastSeen)
+	}
+	return m
+}
+
+func dnsMessage(q *DNSQuery, node string) *pb.DNSQuery {
+	return &pb.DNSQuery{
+		Time: timestamppb.New(q.Time), Workload: workloadMessage(&q.Workload, node), Process: processMessage(&q.Process),
+		Name: q.Name, Qtype: q.QType, Rcode: q.RCode, LatencySeconds: q.Latency.Seconds(), Server: q.Server,
+	}
+}
+
+// commonEventFields are the JSON keys of events.Event that every kind has;
+// the rest of a kind without a typed detail goes into attributes.
+var commonEventFields = []string{"time", "kind", "workload", "process"}
+
+// eventMessage converts a bus event. Exec and exit have typed details; other
+// kinds (added to internal/events by their probes) travel as JSON attributes,
+// so a new kind streams without an API change.
+func eventMessage(e *events.Event, node string) *pb.Event {
+	m := &pb.Event{
+		Time: timestamppb.New(e.Time), Kind: e.Kind, Node: node,
+		Workload: workloadMessage(&e.Workload, node), Process: processMessage(&e.Process),
+	}
+	switch {
+	case e.Exec != nil:
+		m.Detail = &pb.Event_Exec{Exec: &pb.ExecDetail{Filename: e.Exec.Filename}}
+	case e.Exit != nil:
+		m.Detail = &pb.Event_Exit{Exit: &pb.ExitDetail{
+			Code: int32(e.Exit.Code), Signal: int32(e.Exit.Signal), CoreDumped: e.Exit.CoreDumped, Reason: e.Exit.Reason,
+		}}
+	default:
+		m.Attributes = eventAttributes(e)
+	}
+	return m
+}
+
+func eventAttributes(e *events.Event) *structpb.Struct {
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return nil
+	}
+	var fields map[string]any
+	if json.Unmarshal(raw, &fields) != nil {
+		return nil
+	}
+	for _, k := range commonEventFields {
+		delete(fields, k)
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	s, err := structpb.NewStruct(fields)
+	if err != nil {
+		return nil
+	}
+	return s
+}
+
+// gpus reads the device-level GPU series (labels gpu, uuid, model).
+func gpus(families []*dto.MetricFamily, node string) []*pb.GPU {
+	set := map[string]func(g *pb.GPU, v float64){
+		"orb8_gpu_utilization_ratio":   func(g *pb.GPU, v float64) { g.UtilizationRatio = &v },
+		"orb8_gpu_memory_used_bytes":   func(g *pb.GPU, v float64) { g.MemoryUsedBytes = &v },
+		"orb8_gpu_memory_total_bytes":  func(g *pb.GPU, v float64) { g.MemoryTotalBytes = &v },
+		"orb8_gpu_temperature_celsius": func(g *pb.GPU, v float64) { g.TemperatureCelsius = &v },
+		"orb8_gpu_power_watts":         func(g *pb.GPU, v float64) { g.PowerWatts = &v },
+	}
+	byUUID := map[string]*pb.GPU{}
+	var out []*pb.GPU
+	for _, fam := range families {
+		apply := set[fam.GetName()]
+		if apply == nil {
+			continue
+		}
+		for _, m := range fam.GetMetric() {
+			uuid := labelValue(m, "uuid")
+			g, ok := byUUID[uuid]
+			if !ok {
+				g = &pb.GPU{Gpu: labelValue(m, "gpu"), Uuid: uuid, Model: labelValue(m, "model"), Node: node}
+				byUUID[uuid] = g
+				out = append(out, g)
+			}
+			apply(g, sampleValue(m))
+		}
+	}
+	return out
+}
+
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}

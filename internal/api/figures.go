@@ -1,0 +1,168 @@
+package api
+
+import (
+	"math"
+	"sort"
+
+	dto "github.com/prometheus/client_model/go"
+
+	pb "github.com/orb8/orb8/api/orb8/v1"
+)
+
+// figure folds one per-workload metric family into WorkloadFigures. Figures
+// come from the contract's metric names, so a probe that exports them lights
+// up its columns with no API change.
+type figure func(f *pb.WorkloadFigures, m *dto.Metric)
+
+// add returns a figure that sums the series (over extra labels) into a field.
+func add(field func(*pb.WorkloadFigures) **float64) figure {
+	return func(f *pb.WorkloadFigures, m *dto.Metric) { sum(field(f), sampleValue(m)) }
+}
+
+// addIf is add for the series whose label has (or, with not, lacks) a value.
+func addIf(field func(*pb.WorkloadFigures) **float64, label, value string, not bool) figure {
+	return func(f *pb.WorkloadFigures, m *dto.Metric) {
+		if (labelValue(m, label) == value) != not {
+			sum(field(f), sampleValue(m))
+		}
+	}
+}
+
+var figures = map[string]figure{
+	"orb8_process_exec_total":             add(func(f *pb.WorkloadFigures) **float64 { return &f.ExecTotal }),
+	"orb8_process_exit_total":             add(func(f *pb.WorkloadFigures) **float64 { return &f.ExitTotal }),
+	"orb8_process_running":                add(func(f *pb.WorkloadFigures) **float64 { return &f.ProcessesRunning }),
+	"orb8_network_bytes_total":            networkBytes,
+	"orb8_tcp_active_connections":         add(func(f *pb.WorkloadFigures) **float64 { return &f.TcpActiveConnections }),
+	"orb8_tcp_retransmits_total":          add(func(f *pb.WorkloadFigures) **float64 { return &f.TcpRetransmitsTotal }),
+	"orb8_dns_queries_total":              add(func(f *pb.WorkloadFigures) **float64 { return &f.DnsQueriesTotal }),
+	"orb8_dns_responses_total":            addIf(func(f *pb.WorkloadFigures) **float64 { return &f.DnsErrorsTotal }, "rcode", "NOERROR", true),
+	"orb8_sched_runqueue_latency_seconds": runqueueP99,
+	"orb8_memory_usage_bytes":             add(func(f *pb.WorkloadFigures) **float64 { return &f.MemoryUsageBytes }),
+	"orb8_memory_limit_bytes":             add(func(f *pb.WorkloadFigures) **float64 { return &f.MemoryLimitBytes }),
+	"orb8_oom_kills_total":                add(func(f *pb.WorkloadFigures) **float64 { return &f.OomKillsTotal }),
+	"orb8_open_fds":                       add(func(f *pb.WorkloadFigures) **float64 { return &f.OpenFds }),
+	"orb8_fd_limit":                       add(func(f *pb.WorkloadFigures) **float64 { return &f.FdLimit }),
+	"orb8_syscall_errors_total":           add(func(f *pb.WorkloadFigures) **float64 { return &f.SyscallErrorsTotal }),
+	"orb8_workload_gpu_memory_used_bytes": add(func(f *pb.WorkloadFigures) **float64 { return &f.GpuMemoryUsedBytes }),
+	"orb8_workload_gpu_utilization_ratio": add(func(f *pb.WorkloadFigures) **float64 { return &f.GpuUtilizationRatio }),
+	"orb8_cuda_kernel_launches_total":     add(func(f *pb.WorkloadFigures) **float64 { return &f.CudaKernelLaunchesTotal }),
+}
+
+func networkBytes(f *pb.WorkloadFigures, m *dto.Metric) {
+	switch labelValue(m, "direction") {
+	case "tx":
+		sum(&f.NetworkTxBytesTotal, sampleValue(m))
+	case "rx":
+		sum(&f.NetworkRxBytesTotal, sampleValue(m))
+	}
+}
+
+// runqueueP99 estimates the 99th percentile of a workload's run-queue
+// latency since the agent started, interpolating inside the log2 bucket.
+func runqueueP99(f *pb.WorkloadFigures, m *dto.Metric) {
+	if q, ok := quantile(0.99, m.GetHistogram()); ok {
+		f.RunqueueLatencyP99Seconds = &q
+	}
+}
+
+// quantile is Prometheus' histogram_quantile on one cumulative histogram.
+func quantile(q float64, h *dto.Histogram) (float64, bool) {
+	total := float64(h.GetSampleCount())
+	if total == 0 {
+		return 0, false
+	}
+	rank := q * total
+	lower, below := 0.0, 0.0
+	for _, b := range h.GetBucket() {
+		upper, count := b.GetUpperBound(), float64(b.GetCumulativeCount())
+		if count >= rank {
+			if math.IsInf(upper, 1) {
+				return lower, true
+			}
+			if count == below {
+				return upper, true
+			}
+			return lower + (upper-lower)*(rank-below)/(count-below), true
+		}
+		lower, below = upper, count
+	}
+	return lower, true
+}
+
+// workloadFigures folds every per-workload series (those with a cgroup label)
+// into one WorkloadFigures per cgroup, sorted by cgroup path.
+func workloadFigures(families []*dto.MetricFamily, keep *matcher, node string) []*pb.WorkloadFigures {
+	byPath := map[string]*pb.WorkloadFigures{}
+	for _, fam := range families {
+		fold := figures[fam.GetName()]
+		for _, m := range fam.GetMetric() {
+			path := labelValue(m, "cgroup")
+			if path == "" {
+				continue
+			}
+			wf, ok := byPath[path]
+			if !ok {
+				ns, pod := labelValue(m, "namespace"), labelValue(m, "pod")
+				if !keep.match(ns, pod, path) {
+					continue
+				}
+				wf = &pb.WorkloadFigures{Workload: &pb.Workload{
+					Cgroup: path, Namespace: ns, Pod: pod, Container: labelValue(m, "container"), Node: node,
+				}}
+				byPath[path] = wf
+			}
+			if fold != nil {
+				fold(wf, m)
+			}
+		}
+	}
+	out := make([]*pb.WorkloadFigures, 0, len(byPath))
+	for _, wf := range byPath {
+		out = append(out, wf)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Workload.Cgroup < out[j].Workload.Cgroup })
+	return out
+}
+
+func sum(dst **float64, v float64) {
+	if *dst == nil {
+		*dst = new(float64)
+	}
+	**dst += v
+}
+
+func sampleValue(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.GetCounter().GetValue()
+	case m.Gauge != nil:
+		return m.GetGauge().GetValue()
+	case m.Untyped != nil:
+		return m.GetUntyped().GetValue()
+	}
+	return 0
+}
+
+func labelValue(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+// labelSum sums a family's series by one label, e.g. events lost by probe.
+func labelSum(families []*dto.MetricFamily, name, label string) map[string]float64 {
+	out := map[string]float64{}
+	for _, fam := range families {
+		if fam.GetName() != name {
+			continue
+		}
+		for _, m := range fam.GetMetric() {
+			out[labelValue(m, label)] += sampleValue(m)
+		}
+	}
+	return out
+}

@@ -1,0 +1,89 @@
+package api
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/cgroup"
+)
+
+// matcher is a compiled WorkloadFilter.
+type matcher struct {
+	namespace string
+	pod       string
+	podPrefix bool
+	cgroup    string
+	cgPrefix  bool
+	selector  labels.Selector // nil when empty
+	labels    LabelSource
+}
+
+// compileFilter checks a filter once per request, so matching is cheap.
+func compileFilter(f *pb.WorkloadFilter, src LabelSource) (*matcher, error) {
+	m := &matcher{namespace: f.GetNamespace(), pod: f.GetPod(), cgroup: f.GetCgroup(), labels: src}
+	if p, ok := strings.CutSuffix(m.pod, "*"); ok {
+		m.pod, m.podPrefix = p, true
+	}
+	if m.cgroup != "" {
+		if !strings.HasPrefix(m.cgroup, "/") {
+			return nil, fmt.Errorf("cgroup filter %q: want a path starting with /", m.cgroup)
+		}
+		m.cgPrefix = strings.HasSuffix(m.cgroup, "/") && m.cgroup != "/"
+		if !m.cgPrefix {
+			m.cgroup = path.Clean(m.cgroup)
+		}
+	}
+	if s := strings.TrimSpace(f.GetSelector()); s != "" {
+		sel, err := labels.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("label selector %q: %s", s, oneLine(err.Error()))
+		}
+		m.selector = sel
+	}
+	return m, nil
+}
+
+// all reports whether the filter selects everything.
+func (m *matcher) all() bool {
+	return m.namespace == "" && m.pod == "" && !m.podPrefix && m.cgroup == "" && m.selector == nil
+}
+
+// match reports whether a workload passes the filter.
+func (m *matcher) match(namespace, pod, cgroupPath string) bool {
+	if m.namespace != "" && namespace != m.namespace {
+		return false
+	}
+	if m.podPrefix {
+		if !strings.HasPrefix(pod, m.pod) {
+			return false
+		}
+	} else if m.pod != "" && pod != m.pod {
+		return false
+	}
+	if m.cgroup != "" {
+		if m.cgPrefix && !strings.HasPrefix(cgroupPath, m.cgroup) || !m.cgPrefix && cgroupPath != m.cgroup {
+			return false
+		}
+	}
+	if m.selector != nil {
+		return m.selector.Matches(labels.Set(m.podLabels(namespace, pod)))
+	}
+	return true
+}
+
+func (m *matcher) matchWorkload(w *cgroup.Workload) bool {
+	return m.match(w.Namespace, w.Pod, w.Path)
+}
+
+func (m *matcher) podLabels(namespace, pod string) map[string]string {
+	if m.labels == nil || pod == "" {
+		return nil
+	}
+	return m.labels.PodLabels(namespace, pod)
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

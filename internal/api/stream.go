@@ -1,0 +1,100 @@
+package api
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/events"
+)
+
+const (
+	// streamBuffer bounds what one client may lag behind; beyond it the bus
+	// drops that client's events (and counts them), never waiting.
+	streamBuffer = 4096
+	// dropsEvery is how often a stream tells its client about new drops.
+	dropsEvery = time.Second
+)
+
+// stream is one open WatchEvents call.
+type stream struct{ sub *events.Subscription }
+
+// WatchEvents implements pb.AgentServer.
+func (s *Service) WatchEvents(req *pb.WatchEventsRequest, srv grpc.ServerStreamingServer[pb.WatchEventsResponse]) error {
+	return s.watch(srv.Context(), req, srv.Send)
+}
+
+// watch streams the events req selects to send until ctx ends or send fails.
+func (s *Service) watch(ctx context.Context, req *pb.WatchEventsRequest, send func(*pb.WatchEventsResponse) error) error {
+	keep, err := s.filter(req.GetFilter())
+	if err != nil {
+		return err
+	}
+	if s.b.Events == nil {
+		return status.Error(codes.Unavailable, "this agent has no event bus")
+	}
+	kinds := map[string]bool{}
+	for _, k := range req.GetKinds() {
+		kinds[k] = true
+	}
+	accept := func(e *events.Event) bool {
+		return (len(kinds) == 0 || kinds[e.Kind]) && (keep.all() || keep.matchWorkload(&e.Workload))
+	}
+	st := &stream{sub: s.b.Events.Subscribe(streamBuffer, accept)}
+	s.mu.Lock()
+	s.streams[st] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.streams, st)
+		s.mu.Unlock()
+		s.b.Events.Unsubscribe(st.sub)
+		s.dropped.Add(st.sub.Dropped())
+	}()
+	return s.pump(ctx, st.sub, send)
+}
+
+// pump sends the subscription's events until the client leaves, and reports
+// the running total of drops whenever it grew.
+func (s *Service) pump(ctx context.Context, sub *events.Subscription, send func(*pb.WatchEventsResponse) error) error {
+	tick := time.NewTicker(dropsEvery)
+	defer tick.Stop()
+	var reported uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-sub.C:
+			if !ok {
+				return nil
+			}
+			msg := &pb.WatchEventsResponse{Item: &pb.WatchEventsResponse_Event{Event: eventMessage(&e, s.b.Node)}}
+			if err := send(msg); err != nil {
+				return err
+			}
+		case <-tick.C:
+			if d := sub.Dropped(); d > reported {
+				reported = d
+				msg := &pb.WatchEventsResponse{Item: &pb.WatchEventsResponse_Drops{Drops: &pb.Drops{Total: d}}}
+				if err := send(msg); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+// streamStats counts open streams and the events all streams ever lost.
+func (s *Service) streamStats() (open uint32, dropped uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dropped = s.dropped.Load()
+	for st := range s.streams {
+		dropped += st.sub.Dropped()
+	}
+	return uint32(len(s.streams)), dropped
+}

@@ -1,0 +1,186 @@
+package apiclient
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/orb8/orb8/api/orb8/v1"
+)
+
+// maxMessage is the largest answer accepted: thousands of workloads fit.
+const maxMessage = 64 << 20
+
+// TLS says how to reach an agent whose API serves TLS; all empty is plain text.
+type TLS struct {
+	CA         string // PEM bundle that signed the agent's certificate
+	Cert, Key  string // client certificate for mTLS
+	ServerName string // name to verify instead of the address's host
+}
+
+func (t TLS) enabled() bool { return t.CA != "" || t.Cert != "" || t.ServerName != "" }
+
+func (t TLS) config() (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
+	if t.CA != "" {
+		pem, err := os.ReadFile(t.CA)
+		if err != nil {
+			return nil, fmt.Errorf("read --tls-ca: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--tls-ca %s holds no PEM certificate", t.CA)
+		}
+	}
+	if (t.Cert == "") != (t.Key == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together: set both or neither")
+	}
+	if t.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			return nil, fmt.Errorf("load client key pair: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// Agent is a Client of one agent over gRPC.
+type Agent struct {
+	addr string
+	conn *grpc.ClientConn
+	api  pb.AgentClient
+}
+
+// Dial connects to the agent at addr (HOST:PORT or unix:PATH) and checks,
+// within timeout, that it answers: a wrong address fails here, at once.
+func Dial(ctx context.Context, addr string, t TLS, timeout time.Duration) (*Agent, error) {
+	creds := insecure.NewCredentials()
+	if t.enabled() {
+		cfg, err := t.config()
+		if err != nil {
+			return nil, err
+		}
+		creds = credentials.NewTLS(cfg)
+	}
+	conn, err := grpc.NewClient(target(addr), grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage)),
+		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: timeout}))
+	if err != nil {
+		return nil, fmt.Errorf("agent %s: %s", addr, oneLine(err.Error()))
+	}
+	a := &Agent{addr: addr, conn: conn, api: pb.NewAgentClient(conn)}
+	pingCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if _, err := a.api.GetStatus(pingCtx, &pb.GetStatusRequest{}); err != nil {
+		conn.Close()
+		return nil, a.wrap(err)
+	}
+	return a, nil
+}
+
+func target(addr string) string {
+	if strings.HasPrefix(addr, "unix:") {
+		return addr
+	}
+	return "passthrough:///" + addr
+}
+
+// wrap turns a gRPC error into one line that names the agent and the cause.
+func (a *Agent) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return fmt.Errorf("agent %s: %s", a.addr, oneLine(err.Error()))
+	}
+	msg := st.Message()
+	switch st.Code() {
+	case codes.Unavailable:
+		// "connection error: desc = \"transport: Error while dialing: dial tcp ...: connection refused\""
+		if _, cause, ok := strings.Cut(msg, "Error while dialing: "); ok {
+			msg = strings.TrimSuffix(cause, `"`)
+		}
+		return fmt.Errorf("cannot reach the orb8 agent at %s: %s (is 'orb8 agent' running there, with --api-addr?)", a.addr, oneLine(msg))
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("the orb8 agent at %s did not answer in time", a.addr)
+	}
+	return fmt.Errorf("agent %s: %s", a.addr, oneLine(msg))
+}
+
+// Statuses implements Client.
+func (a *Agent) Statuses(ctx context.Context) ([]*pb.Status, error) {
+	st, err := a.api.GetStatus(ctx, &pb.GetStatusRequest{})
+	if err != nil {
+		return nil, a.wrap(err)
+	}
+	return []*pb.Status{st}, nil
+}
+
+// Workloads implements Client.
+func (a *Agent) Workloads(ctx context.Context, req *pb.ListWorkloadsRequest) ([]*pb.WorkloadFigures, error) {
+	resp, err := a.api.ListWorkloads(ctx, req)
+	return resp.GetWorkloads(), a.wrap(err)
+}
+
+// Flows implements Client.
+func (a *Agent) Flows(ctx context.Context, req *pb.ListFlowsRequest) ([]*pb.Flow, error) {
+	resp, err := a.api.ListFlows(ctx, req)
+	return resp.GetFlows(), a.wrap(err)
+}
+
+// DNS implements Client.
+func (a *Agent) DNS(ctx context.Context, req *pb.ListDNSRequest) ([]*pb.DNSQuery, error) {
+	resp, err := a.api.ListDNS(ctx, req)
+	return resp.GetQueries(), a.wrap(err)
+}
+
+// Processes implements Client.
+func (a *Agent) Processes(ctx context.Context, _ string, cgroup string) ([]*pb.Process, error) {
+	resp, err := a.api.ListProcesses(ctx, &pb.ListProcessesRequest{Cgroup: cgroup})
+	return resp.GetProcesses(), a.wrap(err)
+}
+
+// GPUs implements Client.
+func (a *Agent) GPUs(ctx context.Context) ([]*pb.GPU, error) {
+	resp, err := a.api.ListGPUs(ctx, &pb.ListGPUsRequest{})
+	return resp.GetGpus(), a.wrap(err)
+}
+
+// Watch implements Client.
+func (a *Agent) Watch(ctx context.Context, req *pb.WatchEventsRequest, fn func(*pb.WatchEventsResponse) error) error {
+	st, err := a.api.WatchEvents(ctx, req)
+	if err != nil {
+		return a.wrap(err)
+	}
+	for {
+		msg, err := st.Recv()
+		if err == io.EOF || ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return a.wrap(err)
+		}
+		if err := fn(msg); err != nil {
+			return err
+		}
+	}
+}
+
+// Close implements Client.
+func (a *Agent) Close() error { return a.conn.Close() }
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

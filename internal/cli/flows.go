@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/humanize"
+)
+
+func newFlowsCmd() *cobra.Command {
+	var (
+		o        clientOptions
+		protocol string
+		limit    uint32
+	)
+	cmd := &cobra.Command{
+		Use:   "flows",
+		Short: "List network flows of workloads, busiest first",
+		Example: `  orb8 flows
+  orb8 flows -n default --protocol tcp -o json
+  orb8 flows --all-nodes -l app=web`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if protocol != "" && protocol != "tcp" && protocol != "udp" {
+				return fmt.Errorf("invalid --protocol %q: want tcp or udp", protocol)
+			}
+			client, err := o.connect(c.Context())
+			if err != nil {
+				return err
+			}
+			defer client.Close()
+			ctx, cancel := o.call(c.Context())
+			defer cancel()
+			flows, err := client.Flows(ctx, &pb.ListFlowsRequest{Filter: o.filter(), Protocol: protocol, Limit: limit})
+			if err != nil {
+				return err
+			}
+			p := newPrinter(c.OutOrStdout(), o.output,
+				[]string{"NODE", "NAMESPACE", "POD", "CGROUP", "PROTO", "DIR", "LOCAL", "REMOTE", "TX", "RX", "RETRANS", "RTT"}, flowRow)
+			for _, f := range flows {
+				if err := p.print(f); err != nil {
+					return err
+				}
+			}
+			return p.flush()
+		},
+	}
+	o.bind(cmd.Flags(), defaultAgent)
+	cmd.Flags().StringVar(&protocol, "protocol", "", "only tcp or udp flows")
+	cmd.Flags().Uint32Var(&limit, "limit", 100, "at most this many flows (0: all)")
+	return cmd
+}
+
+func flowRow(m proto.Message) []string {
+	f := m.(*pb.Flow)
+	w := f.GetWorkload()
+	rtt := "-"
+	if f.GetRttSeconds() > 0 {
+		rtt = humanize.Seconds(f.GetRttSeconds())
+	}
+	return []string{
+		orDash(w.GetNode()), orDash(w.GetNamespace()), orDash(w.GetPod()), w.GetCgroup(), f.GetProtocol(), f.GetDirection(),
+		hostPort(f.GetLocalAddr(), f.GetLocalPort()), hostPort(f.GetRemoteAddr(), f.GetRemotePort()),
+		humanize.Bytes(float64(f.GetTxBytes())), humanize.Bytes(float64(f.GetRxBytes())),
+		strconv.FormatUint(f.GetRetransmits(), 10), rtt,
+	}
+}
+
+func hostPort(addr string, port uint32) string {
+	if addr == "" {
+		return "-"
+	}
+	return net.JoinHostPort(addr, strconv.FormatUint(uint64(port), 10))
+}

@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	pb "github.com/orb8/orb8/api/orb8/v1"
+)
+
+func newStatusCmd() *cobra.Command {
+	var o clientOptions
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the agent's node, version, probes and what they dropped",
+		Example: `  orb8 status
+  orb8 status -o json
+  orb8 status --all-nodes`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			client, err := o.connect(c.Context())
+			if err != nil {
+				return err
+			}
+			defer client.Close()
+			ctx, cancel := o.call(c.Context())
+			defer cancel()
+			statuses, err := client.Statuses(ctx)
+			if err != nil {
+				return err
+			}
+			if o.output != "table" {
+				p := newPrinter(c.OutOrStdout(), o.output, nil, nil)
+				for _, st := range statuses {
+					if err := p.print(st); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			for i, st := range statuses {
+				if i > 0 {
+					fmt.Fprintln(c.OutOrStdout())
+				}
+				if err := printStatus(c.OutOrStdout(), st); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	o.bind(cmd.Flags(), defaultAgent)
+	return cmd
+}
+
+func printStatus(out io.Writer, st *pb.Status) error {
+	up := time.Since(st.GetStarted().AsTime()).Round(time.Second)
+	fmt.Fprintf(out, "node %s  orb8 %s  kernel %s  up %s\n", st.GetNode(), st.GetVersion(), st.GetKernel(), up)
+	fmt.Fprintf(out, "workloads tracked %d (untracked: table full %d)  event streams %d (dropped %d)\n",
+		st.GetTrackedWorkloads(), st.GetUntrackedWorkloads(), st.GetApiStreams(), st.GetApiEventsDropped())
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROBE\tUP\tEVENTS\tLOST\tMAP FULL\tNOTE")
+	for _, p := range st.GetProbes() {
+		note := p.GetError()
+		if note == "" && len(p.GetDegraded()) > 0 {
+			var progs []string
+			for prog := range p.GetDegraded() {
+				progs = append(progs, prog)
+			}
+			sort.Strings(progs)
+			note = "degraded: " + strings.Join(progs, ", ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", p.GetName(), yesNo(p.GetUp()), p.GetEventsRead(), p.GetEventsLost(), p.GetMapFull(), oneLine(note))
+	}
+	return tw.Flush()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	pb "github.com/orb8/orb8/api/orb8/v1"
+)
+
+// eventKinds are the kinds probes publish; "all" (or none) streams every kind.
+var eventKinds = []string{"exec", "exit", "tcp", "dns", "oom", "syscall", "cuda"}
+
+var kindName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// errStop ends a stream once --count events were printed.
+var errStop = fmt.Errorf("enough events")
+
+func newTraceCmd() *cobra.Command {
+	var (
+		o     clientOptions
+		count int
+	)
+	cmd := &cobra.Command{
+		Use:   "trace [kind...]",
+		Short: "Stream events as they happen: " + strings.Join(eventKinds, ", "),
+		Long: `Stream events from the agent as they happen. Each names its workload
+(namespace, pod, container, cgroup), its process (pid, comm) and its time.
+With no kind, or "all", every kind is streamed. Events the agent had to drop
+because this client read too slowly are reported on stderr.
+
+Kinds: ` + strings.Join(eventKinds, ", "),
+		Example: `  orb8 trace exec
+  orb8 trace exec exit -n default -o json
+  orb8 trace dns --all-nodes -l app=web`,
+		RunE: func(c *cobra.Command, args []string) error {
+			kinds, err := traceKinds(args)
+			if err != nil {
+				return err
+			}
+			if count < 0 {
+				return fmt.Errorf("--count must not be negative")
+			}
+			client, err := o.connect(c.Context())
+			if err != nil {
+				return err
+			}
+			defer client.Close()
+			p := newPrinter(c.OutOrStdout(), o.output, nil, nil)
+			printed := 0
+			req := &pb.WatchEventsRequest{Kinds: kinds, Filter: o.filter()}
+			err = client.Watch(c.Context(), req, func(msg *pb.WatchEventsResponse) error {
+				if d := msg.GetDrops(); d != nil {
+					fmt.Fprintf(c.ErrOrStderr(), "orb8: %d events dropped so far: this client reads too slowly\n", d.GetTotal())
+					return nil
+				}
+				if err := printEvent(p, c, msg.GetEvent()); err != nil {
+					return err
+				}
+				printed++
+				if count > 0 && printed >= count {
+					return errStop
+				}
+				return nil
+			})
+			if err == errStop {
+				return nil
+			}
+			return err
+		},
+	}
+	o.bind(cmd.Flags(), defaultAgent)
+	cmd.Flags().IntVar(&count, "count", 0, "exit after this many events (0: stream until interrupted)")
+	return cmd
+}
+
+func traceKinds(args []string) ([]string, error) {
+	var kinds []string
+	for _, a := range args {
+		for _, k := range strings.Split(a, ",") {
+			switch {
+			case k == "all":
+				return nil, nil
+			case !kindName.MatchString(k) || !slices.Contains(eventKinds, k):
+				return nil, fmt.Errorf("unknown event kind %q: want %s or all", k, strings.Join(eventKinds, ", "))
+			}
+			kinds = append(kinds, k)
+		}
+	}
+	return kinds, nil
+}
+
+// printEvent writes an event; a table row is printed at once (streaming),
+// in fixed-width columns.
+func printEvent(p *printer, c *cobra.Command, e *pb.Event) error {
+	if p.format != "table" {
+		return p.print(e)
+	}
+	w := e.GetWorkload()
+	_, err := fmt.Fprintf(c.OutOrStdout(), "%s %-5s %-16s %-30s %-12s %7d %-16s %s\n",
+		e.GetTime().AsTime().Local().Format("15:04:05.000"), e.GetKind(), orDash(w.GetNamespace()),
+		orDash(w.GetPod()), orDash(w.GetContainer()), e.GetProcess().GetPid(), e.GetProcess().GetComm(),
+		eventDetail(e))
+	return err
+}
+
+// eventDetail is the kind-specific part of a table row.
+func eventDetail(e *pb.Event) string {
+	var detail string
+	switch {
+	case e.GetExec() != nil:
+		detail = e.GetExec().GetFilename()
+	case e.GetExit() != nil:
+		x := e.GetExit()
+		if x.GetSignal() != 0 {
+			detail = fmt.Sprintf("signal %d", x.GetSignal())
+		} else {
+			detail = fmt.Sprintf("code %d", x.GetCode())
+		}
+	case e.GetAttributes() != nil:
+		detail = attributesText(e.GetAttributes().AsMap())
+	}
+	if w := e.GetWorkload(); w.GetPod() == "" {
+		detail += "  cgroup=" + w.GetCgroup()
+	}
+	return detail
+}
+
+// attributesText prints a kind's payload as sorted key=value pairs; the
+// payload struct itself (e.g. "dns") is unwrapped one level.
+func attributesText(attrs map[string]any) string {
+	var parts []string
+	for k, v := range attrs {
+		if inner, ok := v.(map[string]any); ok {
+			for ik, iv := range inner {
+				parts = append(parts, fmt.Sprintf("%s=%v", ik, iv))
+			}
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s=%v", k, v))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/humanize"
+)
+
+func newWorkloadsCmd() *cobra.Command {
+	var (
+		o     clientOptions
+		limit uint32
+	)
+	cmd := &cobra.Command{
+		Use:   "workloads",
+		Short: "List workloads (cgroups, pods) with their current figures",
+		Example: `  orb8 workloads -n default
+  orb8 workloads --all-nodes -l app=web -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			client, err := o.connect(c.Context())
+			if err != nil {
+				return err
+			}
+			defer client.Close()
+			ctx, cancel := o.call(c.Context())
+			defer cancel()
+			list, err := client.Workloads(ctx, &pb.ListWorkloadsRequest{Filter: o.filter(), Limit: limit})
+			if err != nil {
+				return err
+			}
+			p := newPrinter(c.OutOrStdout(), o.output,
+				[]string{"NODE", "NAMESPACE", "POD", "CONTAINER", "CGROUP", "PROCS", "EXECS", "MEM", "FDS"}, workloadRow)
+			for _, w := range list {
+				if err := p.print(w); err != nil {
+					return err
+				}
+			}
+			return p.flush()
+		},
+	}
+	o.bind(cmd.Flags(), defaultAgent)
+	cmd.Flags().Uint32Var(&limit, "limit", 0, "at most this many workloads (0: all)")
+	return cmd
+}
+
+func workloadRow(m proto.Message) []string {
+	f := m.(*pb.WorkloadFigures)
+	w := f.GetWorkload()
+	return []string{
+		orDash(w.GetNode()), orDash(w.GetNamespace()), orDash(w.GetPod()), orDash(w.GetContainer()), w.GetCgroup(),
+		figure(f.ProcessesRunning, humanize.Count), figure(f.ExecTotal, humanize.Count),
+		figure(f.MemoryUsageBytes, humanize.Bytes), figure(f.OpenFds, humanize.Count),
+	}
+}
+
+// figure prints an optional figure, "-" when no probe provides it.
+func figure(v *float64, format func(float64) string) string {
+	if v == nil {
+		return "-"
+	}
+	return format(*v)
+}
