@@ -74,8 +74,8 @@ func runHelper(role string, args []string) error {
 		return serve(netip.MustParseAddrPort(arg(0)), arg(1), arg(2))
 	case "send": // send ADDR MODE BYTES: connect, send, half-close, read to EOF, close
 		return send(netip.MustParseAddrPort(arg(0)), arg(1), arg(2))
-	case "hold": // hold ADDR: connect (or accept, for a port of 0) and wait for stdin to close
-		return hold(netip.MustParseAddrPort(arg(0)))
+	case "stream": // stream ADDR MODE SEND RECV: connect (accept, for port 0), send, receive, report, wait for stdin to close
+		return stream(netip.MustParseAddrPort(arg(0)), arg(1), arg(2), arg(3))
 	case "connect": // connect ADDR SYNCNT: one attempt, reports the error
 		return connectOnce(netip.MustParseAddrPort(arg(0)), arg(1))
 	case "udp-echo": // udp-echo ADDR COUNT REPLY: answer COUNT datagrams with REPLY bytes each
@@ -152,7 +152,7 @@ func serve(ap netip.AddrPort, mode, reply string) error {
 	}
 	unix.Close(lfd)
 	r := endpoints(fd)
-	if r.Rx, err = receive(fd, mode); err != nil {
+	if r.Rx, err = receive(fd, mode, -1); err != nil {
 		return err
 	}
 	n, _ := strconv.Atoi(reply)
@@ -175,7 +175,7 @@ func send(ap netip.AddrPort, mode, size string) error {
 	if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
 		return err
 	}
-	if r.Rx, err = receive(fd, mode); err != nil {
+	if r.Rx, err = receive(fd, mode, -1); err != nil {
 		return err
 	}
 	return finish(fd, r)
@@ -233,21 +233,27 @@ func transmit(fd int, mode string, n int) (int, error) {
 	return int(off), nil
 }
 
-// receive reads to EOF with read(2), or with splice(2) through a pipe to /dev/null in mode "splice".
-func receive(fd int, mode string) (int, error) {
+// receive reads n bytes, or to EOF for n < 0, with read(2), or with
+// splice(2) through a pipe to /dev/null in mode "splice".
+func receive(fd int, mode string, n int) (int, error) {
+	const chunk = 64 << 10
+	want := func(got int) int {
+		if n < 0 {
+			return chunk
+		}
+		return min(chunk, n-got)
+	}
 	got := 0
 	if mode != "splice" {
-		buf := make([]byte, 64<<10)
-		for {
-			r, err := unix.Read(fd, buf)
-			if err != nil {
+		buf := make([]byte, chunk)
+		for want(got) > 0 {
+			r, err := unix.Read(fd, buf[:want(got)])
+			if err != nil || r == 0 {
 				return got, err
-			}
-			if r == 0 {
-				return got, nil
 			}
 			got += r
 		}
+		return got, nil
 	}
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
@@ -260,13 +266,10 @@ func receive(fd int, mode string) (int, error) {
 		return 0, err
 	}
 	defer unix.Close(null)
-	for {
-		r, err := unix.Splice(fd, nil, p[1], nil, 64<<10, unix.SPLICE_F_MOVE)
-		if err != nil {
+	for want(got) > 0 {
+		r, err := unix.Splice(fd, nil, p[1], nil, want(got), unix.SPLICE_F_MOVE)
+		if err != nil || r == 0 {
 			return got, err
-		}
-		if r == 0 {
-			return got, nil
 		}
 		got += int(r)
 		for left := r; left > 0; {
@@ -277,9 +280,10 @@ func receive(fd int, mode string) (int, error) {
 			left -= w
 		}
 	}
+	return got, nil
 }
 
-func hold(ap netip.AddrPort) error {
+func stream(ap netip.AddrPort, mode, send, recv string) error {
 	var fd int
 	var err error
 	if ap.Port() == 0 {
@@ -293,7 +297,18 @@ func hold(ap netip.AddrPort) error {
 	} else if fd, err = dial(ap); err != nil {
 		return err
 	}
-	fmt.Println("connected")
+	r := endpoints(fd)
+	tx, _ := strconv.Atoi(send)
+	rx, _ := strconv.Atoi(recv)
+	if r.Tx, err = transmit(fd, mode, tx); err != nil {
+		return err
+	}
+	if r.Rx, err = receive(fd, mode, rx); err != nil {
+		return err
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
+		return err
+	}
 	io.Copy(io.Discard, os.Stdin)
 	return unix.Close(fd)
 }
@@ -427,6 +442,11 @@ func (p *peer) line() string {
 	select {
 	case s := <-got:
 		if s == "" {
+			select { // let its stderr arrive
+			case err := <-p.done:
+				p.done <- err
+			case <-time.After(time.Second):
+			}
 			p.t.Fatalf("%s ended without output: %s", p.name, p.stderr.String())
 		}
 		return s

@@ -226,10 +226,10 @@ func TestTCPRefusedAndAccepted(t *testing.T) {
 	}
 
 	// An accepted connection, held open: active on both sides until closed.
-	srv := startPeer(t, server, "", "hold", "127.0.0.1:0")
-	cli := startPeer(t, client, "", "hold", fmt.Sprintf("127.0.0.1:%d", srv.port()))
-	cli.line()
-	srv.line()
+	srv := startPeer(t, server, "", "stream", "127.0.0.1:0", "copy", "0", "0")
+	cli := startPeer(t, client, "", "stream", fmt.Sprintf("127.0.0.1:%d", srv.port()), "copy", "0", "0")
+	cli.report()
+	srv.report()
 	f.waitFor(t, "orb8_tcp_connections_total", server, 1, "direction", "inbound", "result", "ok")
 	f.waitFor(t, "orb8_tcp_connections_total", client, 1, "direction", "outbound", "result", "ok")
 	f.waitFor(t, "orb8_tcp_active_connections", server, 1)
@@ -245,6 +245,41 @@ func TestTCPRefusedAndAccepted(t *testing.T) {
 	f.waitFor(t, "orb8_tcp_active_connections", server, 0)
 	f.waitFor(t, "orb8_tcp_active_connections", client, 0)
 	f.waitFor(t, "orb8_tcp_connections_total", server, 0, "direction", "inbound", "result", "failed")
+}
+
+// Payload is counted while connections are open, not only when they close:
+// sendfile(2) and write(2) go through sendmsg (sock_send_length), splice(2)
+// and read(2) through tcp_rcv_space_adjust once copied_seq moved.
+func TestTCPCountsOpenConnections(t *testing.T) {
+	f := start(t)
+	for _, mode := range []string{"copy", "splice"} {
+		t.Run(mode, func(t *testing.T) {
+			client, server := testutil.NewCgroup(t), testutil.NewCgroup(t)
+			const up, down = 300_000, 7_000
+			srv := startPeer(t, server, "", "stream", "127.0.0.1:0", mode, strconv.Itoa(down), strconv.Itoa(up))
+			cli := startPeer(t, client, "", "stream", fmt.Sprintf("127.0.0.1:%d", srv.port()), mode, strconv.Itoa(up), strconv.Itoa(down))
+			c, s := cli.report(), srv.report()
+			if c.Tx != up || s.Rx != up || s.Tx != down || c.Rx != down {
+				t.Fatalf("helpers moved client %d/%d, server %d/%d bytes", c.Tx, c.Rx, s.Tx, s.Rx)
+			}
+			f.waitFor(t, "orb8_network_bytes_total", client, up, "protocol", "tcp", "direction", "tx")
+			f.waitFor(t, "orb8_network_bytes_total", client, down, "protocol", "tcp", "direction", "rx")
+			f.waitFor(t, "orb8_network_bytes_total", server, down, "protocol", "tcp", "direction", "tx")
+			f.waitFor(t, "orb8_network_bytes_total", server, up, "protocol", "tcp", "direction", "rx")
+			f.waitFor(t, "orb8_tcp_active_connections", client, 1)
+			flows, err := f.probe.Flows(FlowFilter{Cgroup: server.Path, State: "ESTABLISHED"})
+			if err != nil || len(flows) != 1 || flows[0].RxBytes != up || flows[0].TxBytes != down || flows[0].Direction != "inbound" {
+				t.Fatalf("open server flows %+v, %v", flows, err)
+			}
+			cli.stdin.Close()
+			srv.stdin.Close()
+			cli.wait()
+			srv.wait()
+			f.waitFor(t, "orb8_tcp_active_connections", client, 0)
+			f.waitFor(t, "orb8_network_bytes_total", client, up, "protocol", "tcp", "direction", "tx")
+			f.waitFor(t, "orb8_network_bytes_total", server, up, "protocol", "tcp", "direction", "rx")
+		})
+	}
 }
 
 // boundPort reserves a loopback TCP port that refuses connections.
