@@ -22,6 +22,7 @@ import (
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/export"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/server"
 )
@@ -64,6 +65,7 @@ type Agent struct {
 	bus      *events.Bus
 	probes   []*runningProbe
 	registry *prometheus.Registry
+	gatherer prometheus.Gatherer // registry under the per-metric series cap
 	stats    io.Closer
 	ready    atomic.Bool
 	stop     context.CancelFunc
@@ -96,6 +98,7 @@ func NewWithProbes(cfg config.Config, log *slog.Logger, resolver *cgroup.Resolve
 	for _, p := range probes {
 		a.probes = append(a.probes, &runningProbe{Probe: p, status: ProbeStatus{Name: p.Name()}})
 	}
+	a.gatherer = export.NewSeriesCap(a.registry, cfg.MaxSeriesPerMetric)
 	a.registry.MustRegister(newSelfCollector(a))
 	for _, p := range a.probes {
 		a.registry.MustRegister(p)
@@ -182,10 +185,21 @@ func (a *Agent) Resolver() *cgroup.Resolver { return a.resolver }
 // Registry holds every collector of the agent.
 func (a *Agent) Registry() *prometheus.Registry { return a.registry }
 
+// Gatherer is what the agent exports: the registry under the series cap.
+func (a *Agent) Gatherer() prometheus.Gatherer { return a.gatherer }
+
+// Describe sends the descriptor of every series the agent can export.
+func (a *Agent) Describe(ch chan<- *prometheus.Desc) {
+	newSelfCollector(a).Describe(ch)
+	for _, p := range a.probes {
+		p.Describe(ch)
+	}
+}
+
 // Handler serves /metrics, /healthz and /readyz.
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.Handle("/metrics", promhttp.HandlerFor(a.gatherer, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !a.ready.Load() {
@@ -221,8 +235,14 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	stopOTLP, err := a.startOTLP(ctx)
+	if err != nil {
+		a.Close()
+		return err
+	}
 	srv, err := server.Listen(cfg.MetricsAddr, a.Handler(), server.TLSFiles{Cert: cfg.TLSCert, Key: cfg.TLSKey, ClientCA: cfg.TLSClientCA})
 	if err != nil {
+		_ = stopOTLP(context.Background())
 		a.Close()
 		return err
 	}
@@ -237,5 +257,15 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx)
-	return errors.Join(err, a.Close())
+	return errors.Join(err, stopOTLP(shutdownCtx), a.Close())
+}
+
+// startOTLP pushes the agent's series over OTLP when an endpoint is set; the
+// returned stop (never nil) pushes a last time.
+func (a *Agent) startOTLP(ctx context.Context) (stop func(context.Context) error, err error) {
+	if a.cfg.OTLPEndpoint == "" {
+		return func(context.Context) error { return nil }, nil
+	}
+	o := export.OTLP{Endpoint: a.cfg.OTLPEndpoint, Protocol: a.cfg.OTLPProtocol, Interval: a.cfg.OTLPInterval, Insecure: a.cfg.OTLPInsecure}
+	return export.StartOTLP(ctx, o, a.gatherer, a.log)
 }

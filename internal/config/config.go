@@ -32,6 +32,7 @@ type Config struct {
 	LogLevel       string        `yaml:"log-level"`
 	GPU            `yaml:",inline"`
 	SyscallTracing `yaml:",inline"`
+	Export         `yaml:",inline"`
 }
 
 // Default is the configuration with nothing set.
@@ -43,6 +44,7 @@ func Default() Config {
 		LogLevel:       "info",
 		GPU:            defaultGPU(),
 		SyscallTracing: defaultSyscallTracing(),
+		Export:         defaultExport(),
 	}
 }
 
@@ -60,6 +62,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	c.GPU.bindFlags(fs)
 	c.SyscallTracing.bindFlags(fs)
+	c.Export.bindFlags(fs)
 }
 
 // Resolve applies the --config file under the flags the user set: defaults,
@@ -133,6 +136,9 @@ func (c *Config) Validate(known []string) error {
 		return err
 	}
 	if err := c.SyscallTracing.validate(); err != nil {
+		return err
+	}
+	if err := c.Export.validate(); err != nil {
 		return err
 	}
 	switch c.LogLevel {

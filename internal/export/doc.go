@@ -1,0 +1,5 @@
+// Package export shapes what the agent exports and sends it beyond /metrics:
+// a cap on series per metric (SeriesCap), and OTLP push of the very same
+// series through the OpenTelemetry Prometheus bridge (StartOTLP), so the two
+// outputs never disagree and no collector is written twice.
+package export

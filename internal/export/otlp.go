@@ -1,0 +1,104 @@
+package export
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	promBridge "go.opentelemetry.io/contrib/bridges/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+
+	"github.com/orb8/orb8/internal/version"
+)
+
+// OTLP says where and how to push metrics.
+type OTLP struct {
+	// Endpoint is HOST:PORT, or a URL (http://host:4318/v1/metrics) whose
+	// scheme also decides TLS.
+	Endpoint string
+	Protocol string // "grpc" or "http"
+	Interval time.Duration
+	Insecure bool
+	// NodeName becomes the resource attribute k8s.node.name; empty means
+	// $NODE_NAME, then the hostname.
+	NodeName string
+}
+
+// StartOTLP pushes every series of g to an OTLP receiver each o.Interval.
+// The series go through the OpenTelemetry Prometheus bridge, so OTLP carries
+// the same names and figures as /metrics; workload labels become the
+// k8s.namespace.name, k8s.pod.name and k8s.container.name attributes. The
+// returned shutdown pushes once more and stops.
+func StartOTLP(ctx context.Context, o OTLP, g prometheus.Gatherer, log *slog.Logger) (shutdown func(context.Context) error, err error) {
+	exp, err := newExporter(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("otlp exporter: %w", err)
+	}
+	res, err := nodeResource(ctx, o.NodeName)
+	if err != nil {
+		return nil, fmt.Errorf("otlp resource: %w", err)
+	}
+	// Export failures reach the global handler from the reader's goroutine.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("otlp export", "err", err) }))
+	reader := sdkmetric.NewPeriodicReader(exp,
+		sdkmetric.WithInterval(o.Interval),
+		sdkmetric.WithProducer(k8sAttributes{promBridge.NewMetricProducer(promBridge.WithGatherer(g))}))
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithResource(res))
+	return provider.Shutdown, nil
+}
+
+func newExporter(ctx context.Context, o OTLP) (sdkmetric.Exporter, error) {
+	isURL := strings.Contains(o.Endpoint, "://")
+	switch o.Protocol {
+	case "grpc":
+		opts := []otlpmetricgrpc.Option{otlpmetricgrpc.WithEndpoint(o.Endpoint)}
+		if isURL {
+			opts = []otlpmetricgrpc.Option{otlpmetricgrpc.WithEndpointURL(o.Endpoint)}
+		}
+		if o.Insecure {
+			opts = append(opts, otlpmetricgrpc.WithInsecure())
+		}
+		return otlpmetricgrpc.New(ctx, opts...)
+	case "http":
+		opts := []otlpmetrichttp.Option{otlpmetrichttp.WithEndpoint(o.Endpoint)}
+		if isURL {
+			opts = []otlpmetrichttp.Option{otlpmetrichttp.WithEndpointURL(o.Endpoint)}
+		}
+		if o.Insecure {
+			opts = append(opts, otlpmetrichttp.WithInsecure())
+		}
+		return otlpmetrichttp.New(ctx, opts...)
+	}
+	return nil, fmt.Errorf("unknown OTLP protocol %q: want grpc or http", o.Protocol)
+}
+
+// nodeResource describes this agent and its node; OTEL_RESOURCE_ATTRIBUTES
+// can add to it.
+func nodeResource(ctx context.Context, node string) (*resource.Resource, error) {
+	host, _ := os.Hostname()
+	if node == "" {
+		node = os.Getenv("NODE_NAME")
+	}
+	if node == "" {
+		node = host
+	}
+	return resource.New(ctx,
+		resource.WithFromEnv(),
+		resource.WithTelemetrySDK(),
+		resource.WithSchemaURL(semconv.SchemaURL),
+		resource.WithAttributes(
+			semconv.ServiceName("orb8"),
+			semconv.ServiceVersion(version.String()),
+			semconv.HostName(host),
+			semconv.K8SNodeName(node),
+		))
+}
