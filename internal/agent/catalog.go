@@ -7,6 +7,7 @@ import (
 	"github.com/orb8/orb8/internal/probes/cuda"
 	"github.com/orb8/orb8/internal/probes/dns"
 	"github.com/orb8/orb8/internal/probes/network"
+	"github.com/orb8/orb8/internal/probes/nvml"
 	"github.com/orb8/orb8/internal/probes/process"
 	"github.com/orb8/orb8/internal/probes/sched"
 	"github.com/orb8/orb8/internal/probes/syscalls"
@@ -26,6 +27,7 @@ var catalog = []probeKind{
 	{sched.Name, true, func(*cgroup.Resolver) probe.Probe { return sched.New() }},
 	{syscalls.Name, false, func(*cgroup.Resolver) probe.Probe { return syscalls.New() }},
 	{cuda.Name, true, func(*cgroup.Resolver) probe.Probe { return cuda.New() }},
+	{nvml.Name, true, func(*cgroup.Resolver) probe.Probe { return nvml.New() }},
 	{dns.Name, true, func(*cgroup.Resolver) probe.Probe { return dns.New() }},
 	{network.Name, true, func(*cgroup.Resolver) probe.Probe { return network.New(network.DefaultFlowTableSize) }},
 }

@@ -1,0 +1,114 @@
+//go:build cgo
+
+// Package nvml is the NVML probe: per-GPU utilization, memory, temperature,
+// power, PCIe throughput and throttle reasons; per-process GPU memory and SM
+// utilization attributed to workloads through the process's cgroup; and, from
+// the kubelet, which pod holds which GPU. NVML is dlopened at run time: a host
+// without the driver gets an error from Start, and the probe reports down.
+package nvml
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orb8/orb8/internal/gpu"
+	"github.com/orb8/orb8/internal/probe"
+)
+
+// Probe polls NVML and exports the last poll's series.
+type Probe struct {
+	lib  nvml.Interface
+	proc string // procfs mount, for the cgroups of GPU processes
+	env  probe.Env
+	pods *gpu.PodResources
+
+	mu       sync.Mutex
+	series   []prometheus.Metric // built by the last poll; a scrape only sends them
+	lastSeen map[string]uint64   // per GPU UUID: newest process utilization sample read
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+// New returns an unstarted NVML probe over the system's libnvidia-ml.
+func New() *Probe { return newWithLibrary(nvml.New(), "/proc") }
+
+func newWithLibrary(lib nvml.Interface, proc string) *Probe {
+	return &Probe{lib: lib, proc: proc, lastSeen: map[string]uint64{}}
+}
+
+// Name implements probe.Probe.
+func (p *Probe) Name() string { return Name }
+
+// Objects implements probe.Probe: NVML needs no BPF.
+func (p *Probe) Objects() *probe.Objects { return nil }
+
+// Start implements probe.Probe: it fails without an NVIDIA driver.
+func (p *Probe) Start(ctx context.Context, env probe.Env) error {
+	if ret := p.lib.Init(); ret != nvml.SUCCESS {
+		return fmt.Errorf("NVML: %s (no NVIDIA driver on this host?)", nvml.ErrorString(ret))
+	}
+	p.env = env
+	p.pods = gpu.NewPodResources(env.Config.PodResourcesSocket)
+	if err := p.poll(ctx); err != nil {
+		p.lib.Shutdown()
+		return err
+	}
+	ctx, p.stop = context.WithCancel(ctx)
+	p.wg.Add(1)
+	go p.loop(ctx, max(env.Config.NVMLInterval, time.Second))
+	return nil
+}
+
+func (p *Probe) loop(ctx context.Context, every time.Duration) {
+	defer p.wg.Done()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := p.poll(ctx); err != nil {
+				p.env.Log.Warn("NVML poll", "err", err)
+			}
+		}
+	}
+}
+
+// Close implements probe.Probe.
+func (p *Probe) Close() error {
+	if p.stop == nil {
+		return nil
+	}
+	p.stop()
+	p.wg.Wait()
+	p.stop = nil
+	p.pods.Close()
+	if ret := p.lib.Shutdown(); ret != nvml.SUCCESS {
+		return fmt.Errorf("NVML shutdown: %s", nvml.ErrorString(ret))
+	}
+	return nil
+}
+
+// Describe implements prometheus.Collector.
+func (p *Probe) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range descriptors {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector: the series of the last poll.
+func (p *Probe) Collect(ch chan<- prometheus.Metric) {
+	p.mu.Lock()
+	series := p.series
+	p.mu.Unlock()
+	for _, m := range series {
+		ch <- m
+	}
+}
