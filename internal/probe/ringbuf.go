@@ -13,6 +13,13 @@ import (
 // kernel wakes the reader at most this often, so the reader polls at it.
 const pollInterval = time.Millisecond
 
+// pollDeadline is when the next poll is due. epoll_wait takes whole
+// milliseconds and the ring buffer reader rounds down, so a deadline less
+// than 1 ms away does not wait at all: the reader would find nothing and go
+// idle before ORB8_WAKEUP_NS passed, stranding the records submitted without
+// a wakeup in that time until the next wakeup, maybe forever.
+func pollDeadline() time.Time { return time.Now().Add(pollInterval + time.Millisecond) }
+
 // ReadRing drains the ring buffer map mapName on its own goroutine and calls
 // handle with each record until Close. Records submitted with orb8_submit may
 // not wake the reader (see orb8.h); while records flow the reader also polls
@@ -45,12 +52,12 @@ func (o *Objects) ReadRing(mapName string, handle func(raw []byte)) error {
 				got = true
 				if !active {
 					active = true
-					rd.SetDeadline(time.Now().Add(pollInterval))
+					rd.SetDeadline(pollDeadline())
 				}
 			case errors.Is(err, os.ErrDeadlineExceeded):
 				if got {
 					got = false
-					rd.SetDeadline(time.Now().Add(pollInterval))
+					rd.SetDeadline(pollDeadline())
 				} else {
 					active = false
 					rd.SetDeadline(time.Time{})
