@@ -1,0 +1,205 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/orb8/orb8/internal/agent"
+	"github.com/orb8/orb8/internal/config"
+	"github.com/orb8/orb8/internal/probes/cgroups"
+	"github.com/orb8/orb8/internal/probes/process"
+	"github.com/orb8/orb8/internal/testutil"
+)
+
+// prometheusBin is where Debian's prometheus package puts the server.
+const prometheusBin = "/usr/bin/prometheus"
+
+// TestPrometheusQueryReturnsExactExecCount: a real Prometheus scrapes the
+// agent every second, and PromQL over its HTTP API returns exactly the execs
+// the test made in its own cgroup.
+func TestPrometheusQueryReturnsExactExecCount(t *testing.T) {
+	testutil.RequireRoot(t)
+	if _, err := os.Stat(prometheusBin); err != nil {
+		t.Fatalf("%s missing: apt-get install -y --no-install-recommends prometheus (hack/test.sh installs it)", prometheusBin)
+	}
+	target := startAgent(t)
+	prom := startPrometheus(t, target)
+
+	cg := testutil.NewCgroup(t)
+	const execs = 31
+	for range execs {
+		cg.Run(t, "/bin/true")
+	}
+	query := fmt.Sprintf("orb8_process_exec_total{cgroup=%q}", cg.Path)
+	var got []sample
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		got = prom.query(t, query)
+		for _, s := range got {
+			if s.value > execs {
+				t.Fatalf("%s = %v, more than the %d execs made", query, s.value, execs)
+			}
+		}
+		return len(got) == 1 && got[0].value == execs
+	}, "PromQL %s = %+v, want one series = %d; prometheus log:\n%s", query, got, execs, prom.log)
+
+	// Outside Kubernetes the workload names are empty; PromQL matches them so.
+	if named := prom.query(t, fmt.Sprintf(`orb8_process_exec_total{cgroup=%q,namespace="",pod="",container=""}`, cg.Path)); len(named) != 1 {
+		t.Errorf("series with empty workload names: %+v, want the one series", named)
+	}
+	if up := prom.query(t, `up{job="orb8"}`); len(up) != 1 || up[0].value != 1 {
+		t.Errorf(`up{job="orb8"} = %+v, want one target up`, up)
+	}
+}
+
+// startAgent runs the cgroup and process probes in-process and serves
+// /metrics on a loopback port; it returns HOST:PORT.
+func startAgent(t *testing.T) string {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Probes = []string{cgroups.Name, process.Name}
+	a, err := agent.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Start(context.Background())
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		a.Close()
+	})
+	return srv.Listener.Addr().String()
+}
+
+type prometheus struct {
+	url string
+	log *syncBuffer
+}
+
+// startPrometheus runs a Prometheus server that scrapes target every second
+// and waits until it is ready.
+func startPrometheus(t *testing.T, target string) *prometheus {
+	t.Helper()
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "prometheus.yml")
+	cfg := fmt.Sprintf(`global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: orb8
+    static_configs:
+      - targets: [%q]
+`, target)
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	p := &prometheus{url: "http://" + addr, log: &syncBuffer{}}
+	cmd := exec.Command(prometheusBin,
+		"--config.file="+cfgFile,
+		"--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr,
+		"--log.level=warn")
+	cmd.Stdout, cmd.Stderr = p.log, p.log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		resp, err := http.Get(p.url + "/-/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, "prometheus not ready; log:\n%s", p.log)
+	return p
+}
+
+type sample struct {
+	labels map[string]string
+	value  float64
+}
+
+// query runs an instant PromQL query through the HTTP API.
+func (p *prometheus) query(t *testing.T, q string) []sample {
+	t.Helper()
+	resp, err := http.Get(p.url + "/api/v1/query?query=" + url.QueryEscape(q))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			ResultType string `json:"resultType"`
+			Result     []struct {
+				Metric map[string]string `json:"metric"`
+				Value  [2]any            `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("query %s: %v", q, err)
+	}
+	if body.Status != "success" || body.Data.ResultType != "vector" {
+		t.Fatalf("query %s: status %s, type %s: %s", q, body.Status, body.Data.ResultType, body.Error)
+	}
+	var out []sample
+	for _, r := range body.Data.Result {
+		s, _ := r.Value[1].(string)
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			t.Fatalf("query %s: value %v: %v", q, r.Value, err)
+		}
+		out = append(out, sample{labels: r.Metric, value: v})
+	}
+	return out
+}
+
+// freeAddr returns a loopback HOST:PORT nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// syncBuffer collects a child's output for failure messages.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
