@@ -162,7 +162,7 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 	if (bpf_skb_load_bytes(skb, payload_off, e->data, n))
 		n = 0;
 	e->captured = n;
-	bpf_ringbuf_submit(e, 0);
+	orb8_submit(e);
 }
 
 SEC("cgroup_skb/egress")

@@ -30,7 +30,22 @@ type fixture struct {
 // on addr port 53 in a cgroup of its own, and a client cgroup.
 func start(t testing.TB, cfg Config, addr string) *fixture {
 	t.Helper()
+	f := newScene(t, addr)
+	f.startProbe(t, cfg)
+	return f
+}
+
+// newScene prepares the namespace, the responder and the client's cgroup.
+func newScene(t testing.TB, addr string) *fixture {
+	t.Helper()
 	testutil.RequireRoot(t)
+	f := &fixture{ns: newNetns(t), server: testutil.NewCgroup(t), client: testutil.NewCgroup(t)}
+	startResponder(t, f.server, f.ns, addr)
+	return f
+}
+
+func (f *fixture) startProbe(t testing.TB, cfg Config) {
+	t.Helper()
 	root, err := cgroup.FindMount()
 	if err != nil {
 		t.Fatal(err)
@@ -40,17 +55,13 @@ func start(t testing.TB, cfg Config, addr string) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { res.Close() })
-	f := &fixture{probe: NewWithConfig(cfg), reg: prometheus.NewPedanticRegistry(), bus: events.NewBus()}
+	f.probe, f.reg, f.bus = NewWithConfig(cfg), prometheus.NewPedanticRegistry(), events.NewBus()
 	env := probe.Env{Resolver: res, Events: f.bus, Log: slog.Default(), CgroupRoot: root}
 	if err := f.probe.Start(context.Background(), env); err != nil {
 		t.Fatalf("start dns probe: %v", err)
 	}
 	t.Cleanup(func() { f.probe.Close() })
 	f.reg.MustRegister(f.probe)
-	f.ns = newNetns(t)
-	f.server, f.client = testutil.NewCgroup(t), testutil.NewCgroup(t)
-	startResponder(t, f.server, f.ns, addr)
-	return f
 }
 
 // waitFor polls until metric name{labels} of the client's cgroup equals want.
