@@ -11,7 +11,6 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -376,7 +375,7 @@ func udpSend(ap netip.AddrPort, count, size string) error {
 type peer struct {
 	t      *testing.T
 	name   string
-	out    *bufio.Reader
+	lines  chan string // stdout, closed at EOF
 	stdin  io.WriteCloser
 	stderr lockedBuffer
 	done   chan error
@@ -410,7 +409,7 @@ func startPeer(t *testing.T, cg *testutil.Cgroup, netns, role string, args ...st
 	}
 	cmd := cg.Command(t, exe, args...)
 	cmd.Env = append(os.Environ(), helperRoleEnv+"="+role, helperNetnsEnv+"="+netns)
-	p := &peer{t: t, name: role, done: make(chan error, 1)}
+	p := &peer{t: t, name: role, lines: make(chan string, 16), done: make(chan error, 1)}
 	cmd.Stderr = &p.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -419,11 +418,17 @@ func startPeer(t *testing.T, cg *testutil.Cgroup, netns, role string, args ...st
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}
-	p.out = bufio.NewReader(stdout)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", role, err)
 	}
-	go func() { p.done <- cmd.Wait() }()
+	go func() {
+		// Wait closes stdout: only once all of it was read.
+		for sc := bufio.NewScanner(stdout); sc.Scan(); {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+		p.done <- cmd.Wait()
+	}()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-p.done
@@ -434,20 +439,12 @@ func startPeer(t *testing.T, cg *testutil.Cgroup, netns, role string, args ...st
 // line reads the helper's next line of output.
 func (p *peer) line() string {
 	p.t.Helper()
-	got := make(chan string, 1)
-	go func() {
-		s, _ := p.out.ReadString('\n')
-		got <- strings.TrimSpace(s)
-	}()
 	select {
-	case s := <-got:
-		if s == "" {
-			select { // let its stderr arrive
-			case err := <-p.done:
-				p.done <- err
-			case <-time.After(time.Second):
-			}
-			p.t.Fatalf("%s ended without output: %s", p.name, p.stderr.String())
+	case s, ok := <-p.lines:
+		if !ok {
+			exit := <-p.done
+			p.done <- exit
+			p.t.Fatalf("%s ended without output (%v): %s", p.name, exit, p.stderr.String())
 		}
 		return s
 	case <-time.After(15 * time.Second):
