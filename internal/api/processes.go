@@ -30,8 +30,8 @@ func (s *Service) ListProcesses(_ context.Context, req *pb.ListProcessesRequest)
 		return nil, status.Error(codes.Unavailable, "this agent does not know its cgroup2 mount")
 	}
 	data, err := os.ReadFile(filepath.Join(s.b.CgroupRoot, cg, "cgroup.procs"))
-	if os.IsNotExist(err) {
-		return nil, status.Errorf(codes.NotFound, "cgroup %s does not exist (any more)", cg)
+	if os.IsNotExist(err) { // a removed cgroup has no processes
+		return &pb.ListProcessesResponse{}, nil
 	}
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "read %s: %v", cg, err)

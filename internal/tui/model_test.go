@@ -1,0 +1,217 @@
+package tui
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	pb "github.com/orb8/orb8/api/orb8/v1"
+)
+
+// fakeClient answers with fixed workloads and records nothing else.
+type fakeClient struct {
+	workloads []*pb.WorkloadFigures
+	processes map[string][]*pb.Process
+}
+
+func (f *fakeClient) Statuses(context.Context) ([]*pb.Status, error) { return nil, nil }
+func (f *fakeClient) Workloads(_ context.Context, req *pb.ListWorkloadsRequest) ([]*pb.WorkloadFigures, error) {
+	var out []*pb.WorkloadFigures
+	for _, w := range f.workloads {
+		if cg := req.GetFilter().GetCgroup(); cg == "" || cg == w.GetWorkload().GetCgroup() {
+			out = append(out, w)
+		}
+	}
+	return out, nil
+}
+func (f *fakeClient) Flows(context.Context, *pb.ListFlowsRequest) ([]*pb.Flow, error) {
+	return nil, nil
+}
+func (f *fakeClient) DNS(context.Context, *pb.ListDNSRequest) ([]*pb.DNSQuery, error) {
+	return nil, nil
+}
+func (f *fakeClient) Processes(_ context.Context, _, cgroup string) ([]*pb.Process, error) {
+	return f.processes[cgroup], nil
+}
+func (f *fakeClient) GPUs(context.Context) ([]*pb.GPU, error) { return nil, nil }
+func (f *fakeClient) Watch(ctx context.Context, _ *pb.WatchEventsRequest, _ func(*pb.WatchEventsResponse) error) error {
+	<-ctx.Done()
+	return nil
+}
+func (f *fakeClient) Close() error { return nil }
+
+func val(v float64) *float64 { return &v }
+
+func workload(ns, pod, cgroup string) *pb.WorkloadFigures {
+	return &pb.WorkloadFigures{Workload: &pb.Workload{Namespace: ns, Pod: pod, Cgroup: cgroup, Labels: map[string]string{"app": pod}}}
+}
+
+func newModel(t *testing.T, c *fakeClient) *Model {
+	m := New(c, Options{ExportDir: t.TempDir(), Source: "test"})
+	t.Cleanup(m.cancel)
+	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	return m
+}
+
+// load runs one refresh of the workloads view synchronously.
+func load(m *Model, at time.Time) {
+	msg := m.refresh()().(workloadsMsg)
+	msg.at = at
+	m.Update(msg)
+}
+
+func press(m *Model, keys ...string) tea.Cmd {
+	var cmd tea.Cmd
+	for _, k := range keys {
+		var key tea.KeyMsg
+		switch k {
+		case "enter":
+			key = tea.KeyMsg{Type: tea.KeyEnter}
+		case "esc":
+			key = tea.KeyMsg{Type: tea.KeyEsc}
+		default:
+			key = tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(k)}
+		}
+		_, cmd = m.Update(key)
+	}
+	return cmd
+}
+
+func names(m *Model) []string {
+	var out []string
+	for _, i := range m.visible {
+		out = append(out, m.rows[i].name)
+	}
+	return out
+}
+
+func TestSortsByNetworkRateAndDNSErrors(t *testing.T) {
+	a, b, c := workload("shop", "web", "/a"), workload("shop", "db", "/b"), workload("", "", "/system.slice/x")
+	a.NetworkTxBytesTotal, b.NetworkTxBytesTotal = val(1000), val(1000)
+	a.DnsErrorsTotal, b.DnsErrorsTotal = val(1), val(9)
+	fc := &fakeClient{workloads: []*pb.WorkloadFigures{a, b, c}}
+	m := newModel(t, fc)
+	t0 := time.Now()
+	load(m, t0)
+	// Two refreshes a second apart: web sent 5000 B/s, db 100 B/s.
+	a.NetworkTxBytesTotal, b.NetworkTxBytesTotal = val(6000), val(1100)
+	load(m, t0.Add(time.Second))
+	if got := names(m); strings.Join(got, ",") != "shop/web,shop/db,/system.slice/x" {
+		t.Errorf("by network rate: %v", got)
+	}
+	if got := *m.rows[0].netRate; got != 5000 {
+		t.Errorf("web's rate = %v, want 5000", got)
+	}
+	press(m, "s") // DNS errors
+	if got := names(m); strings.Join(got, ",") != "shop/db,shop/web,/system.slice/x" {
+		t.Errorf("by DNS errors: %v", got)
+	}
+	if !strings.Contains(m.View(), "sort: DNS errors") {
+		t.Errorf("footer does not name the sort:\n%s", m.View())
+	}
+}
+
+func TestFilterDrillExportQuit(t *testing.T) {
+	fc := &fakeClient{
+		workloads: []*pb.WorkloadFigures{workload("shop", "web", "/kubepods/a"), workload("shop", "db", "/kubepods/b"), workload("ops", "web", "/kubepods/c")},
+		processes: map[string][]*pb.Process{"/kubepods/b": {{Pid: 42, Comm: "postgres"}}},
+	}
+	m := newModel(t, fc)
+	load(m, time.Now())
+	press(m, "/", "app=db", "enter")
+	if got := names(m); len(got) != 1 || got[0] != "shop/db" {
+		t.Fatalf("filter app=db: %v", got)
+	}
+	press(m, "/", "esc")
+	press(m, "/", "shop", "enter")
+	if got := names(m); len(got) != 2 {
+		t.Fatalf("filter shop: %v", got)
+	}
+	press(m, "j") // shop/web sorts after shop/db by name (no figures)
+	cmd := press(m, "enter")
+	if m.view != detailView || m.detail.figures.GetWorkload().GetCgroup() != "/kubepods/a" {
+		t.Fatalf("enter did not drill into shop/web: view %v", m.view)
+	}
+	press(m, "esc")
+	press(m, "k")
+	cmd = press(m, "enter")
+	m.Update(cmd())
+	view := m.View()
+	if !strings.Contains(view, "Processes (1)") || !strings.Contains(view, "postgres") {
+		t.Fatalf("detail lacks the process:\n%s", view)
+	}
+	press(m, "e")
+	files, _ := filepath.Glob(filepath.Join(m.opts.ExportDir, "orb8-detail-*.json"))
+	if len(files) != 1 {
+		t.Fatalf("export files %v; status %q", files, m.status)
+	}
+	data, _ := os.ReadFile(files[0])
+	var items []map[string]any
+	if err := json.Unmarshal(data, &items); err != nil || len(items) != 2 || items[1]["comm"] != "postgres" {
+		t.Fatalf("export = %s (%v)", data, err)
+	}
+	press(m, "esc")
+	press(m, "E")
+	files, _ = filepath.Glob(filepath.Join(m.opts.ExportDir, "orb8-workloads-*.yaml"))
+	if len(files) != 1 {
+		t.Fatalf("yaml export files %v; status %q", files, m.status)
+	}
+	if cmd := press(m, "q"); cmd == nil || cmd() != tea.Quit() {
+		t.Fatal("q did not quit")
+	}
+}
+
+func TestThousandsOfWorkloadsFit80x24(t *testing.T) {
+	fc := &fakeClient{}
+	for i := range 5000 {
+		w := workload("ns", fmt.Sprintf("pod-%04d", i), fmt.Sprintf("/kubepods/pod%d", i))
+		w.OpenFds = val(float64(i))
+		fc.workloads = append(fc.workloads, w)
+	}
+	m := newModel(t, fc)
+	load(m, time.Now())
+	for range 4 {
+		press(m, "s") // open fds
+	}
+	press(m, "G")
+	view := m.View()
+	lines := strings.Split(view, "\n")
+	if len(lines) != 24 {
+		t.Fatalf("view has %d lines, want 24", len(lines))
+	}
+	for i, l := range lines {
+		if w := len([]rune(stripANSI(l))); w > 80 {
+			t.Errorf("line %d is %d cells wide: %q", i, w, l)
+		}
+	}
+	if !strings.Contains(view, "ns/pod-0000") || !strings.Contains(view, "5000/5000") {
+		t.Errorf("end of the fds-sorted list should show the smallest:\n%s", view)
+	}
+	press(m, "?")
+	if !strings.Contains(m.View(), "drill into the workload") {
+		t.Errorf("? shows no help")
+	}
+}
+
+func stripANSI(s string) string {
+	var b strings.Builder
+	esc := false
+	for _, r := range s {
+		switch {
+		case r == 0x1b:
+			esc = true
+		case esc && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'):
+			esc = false
+		case !esc:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,139 @@
+package tui
+
+import (
+	"sort"
+	"strings"
+	"time"
+
+	pb "github.com/orb8/orb8/api/orb8/v1"
+)
+
+// sortKey orders the workloads view.
+type sortKey int
+
+const (
+	byNetwork sortKey = iota
+	byDNSErrors
+	byRunqueue
+	byMemory
+	byFDs
+	byGPU
+	byName
+	sortKeys
+)
+
+var sortNames = [...]string{"network rate", "DNS errors", "run-queue p99", "memory vs limit", "open fds", "GPU memory", "name"}
+
+// row is one workload as the view shows it, computed once per refresh.
+type row struct {
+	f       *pb.WorkloadFigures
+	name    string
+	netRate *float64 // bytes/s, tx+rx, between the last two refreshes
+	memRate *float64 // usage / limit
+	search  string   // lower-case text the filter matches
+}
+
+// sample is what a workload's counters were at the previous refresh.
+type sample struct {
+	at     time.Time
+	netSum float64
+}
+
+// workloadName is namespace/pod/container, or the cgroup path outside pods.
+func workloadName(w *pb.Workload) string {
+	if w.GetPod() == "" {
+		return w.GetCgroup()
+	}
+	name := w.GetNamespace() + "/" + w.GetPod()
+	if w.GetContainer() != "" {
+		name += "/" + w.GetContainer()
+	}
+	return name
+}
+
+// buildRows turns an answer into rows, deriving rates from prev (which it
+// updates). It is the only O(n) pass per refresh; the sort is the only
+// O(n log n) one.
+func buildRows(list []*pb.WorkloadFigures, at time.Time, prev map[string]sample) []row {
+	rows := make([]row, 0, len(list))
+	seen := make(map[string]bool, len(list))
+	for _, f := range list {
+		w := f.GetWorkload()
+		key := w.GetNode() + "|" + w.GetCgroup()
+		seen[key] = true
+		r := row{f: f, name: workloadName(w), search: workloadSearch(w)}
+		if f.NetworkTxBytesTotal != nil || f.NetworkRxBytesTotal != nil {
+			sum := f.GetNetworkTxBytesTotal() + f.GetNetworkRxBytesTotal()
+			if p, ok := prev[key]; ok && at.After(p.at) && sum >= p.netSum {
+				rate := (sum - p.netSum) / at.Sub(p.at).Seconds()
+				r.netRate = &rate
+			}
+			prev[key] = sample{at: at, netSum: sum}
+		}
+		if f.MemoryUsageBytes != nil && f.GetMemoryLimitBytes() > 0 {
+			ratio := f.GetMemoryUsageBytes() / f.GetMemoryLimitBytes()
+			r.memRate = &ratio
+		}
+		rows = append(rows, r)
+	}
+	for key := range prev {
+		if !seen[key] {
+			delete(prev, key)
+		}
+	}
+	return rows
+}
+
+// sortRows orders rows by key, largest first; absent figures sort last,
+// ties by name so the order is stable between refreshes.
+func sortRows(rows []row, key sortKey) {
+	value := func(r *row) *float64 {
+		switch key {
+		case byNetwork:
+			return r.netRate
+		case byDNSErrors:
+			return r.f.DnsErrorsTotal
+		case byRunqueue:
+			return r.f.RunqueueLatencyP99Seconds
+		case byMemory:
+			return r.memRate
+		case byFDs:
+			return r.f.OpenFds
+		case byGPU:
+			return r.f.GpuMemoryUsedBytes
+		}
+		return nil
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		a, b := value(&rows[i]), value(&rows[j])
+		switch {
+		case a != nil && b != nil && *a != *b:
+			return *a > *b
+		case a != nil && b == nil:
+			return true
+		case a == nil && b != nil:
+			return false
+		}
+		return rows[i].name < rows[j].name
+	})
+}
+
+// matches reports whether a workload passes the filter: every word of it
+// must appear in namespace, pod, container, cgroup, node or a key=value label.
+func matches(search string, words []string) bool {
+	for _, w := range words {
+		if !strings.Contains(search, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// workloadSearch is the filter text of a workload that is not a row (flows, DNS, events).
+func workloadSearch(w *pb.Workload) string {
+	s := strings.ToLower(strings.Join([]string{w.GetNamespace(), w.GetPod(), w.GetContainer(), w.GetCgroup(), w.GetNode()}, " "))
+	for k, v := range w.GetLabels() {
+		s += " " + strings.ToLower(k+"="+v)
+	}
+	return s
+}

@@ -1,0 +1,314 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/lipgloss"
+
+	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/humanize"
+)
+
+var (
+	titleStyle    = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("12"))
+	headerStyle   = lipgloss.NewStyle().Bold(true).Underline(true)
+	selectedStyle = lipgloss.NewStyle().Reverse(true)
+	dimStyle      = lipgloss.NewStyle().Faint(true)
+	errStyle      = lipgloss.NewStyle().Foreground(lipgloss.Color("9"))
+)
+
+// column is one column of a list: a header, a width (0: takes the rest) and
+// how a row's cell reads.
+type column struct {
+	title string
+	width int
+	right bool
+}
+
+// View implements tea.Model.
+func (m *Model) View() string {
+	if m.help {
+		return m.helpText()
+	}
+	var b strings.Builder
+	b.WriteString(m.title())
+	b.WriteByte('\n')
+	if m.view == detailView {
+		b.WriteString(m.detailText())
+	} else {
+		b.WriteString(m.listText())
+	}
+	return b.String()
+}
+
+func (m *Model) title() string {
+	var tabs []string
+	for v := workloadsView; v < views; v++ {
+		name := fmt.Sprintf("%d %s", v+1, viewNames[v])
+		if v == m.view || (m.view == detailView && v == m.back) {
+			name = "[" + name + "]"
+		}
+		tabs = append(tabs, name)
+	}
+	return fit(titleStyle.Render("orb8 top")+" "+dimStyle.Render(m.opts.Source)+"  "+strings.Join(tabs, " "), m.width)
+}
+
+// footer is the last line: filter, status or error, and the key reminder.
+func (m *Model) footer(count string) string {
+	switch {
+	case m.filtering:
+		return m.filter.View()
+	case m.err != nil:
+		return fit(errStyle.Render("error: "+oneLine(m.err.Error())), m.width)
+	case m.status != "" && time.Since(m.statusAt) < statusFor:
+		return fit(m.status, m.width)
+	}
+	parts := []string{count}
+	if len(m.words) > 0 {
+		parts = append(parts, "filter: "+strings.Join(m.words, " "))
+	}
+	if m.view == workloadsView {
+		parts = append(parts, "sort: "+sortNames[m.sort])
+	}
+	if m.dropped > 0 {
+		parts = append(parts, fmt.Sprintf("events dropped: %d", m.dropped))
+	}
+	parts = append(parts, "? help  q quit")
+	return fit(dimStyle.Render(strings.Join(parts, " | ")), m.width)
+}
+
+// listText renders the visible page of the current list only.
+func (m *Model) listText() string {
+	cols, cells := m.columns()
+	var b strings.Builder
+	b.WriteString(headerStyle.Render(m.renderRow(cols, titles(cols))))
+	b.WriteByte('\n')
+	page := m.pageRows()
+	end := min(m.offset+page, len(m.visible))
+	for line := m.offset; line < end; line++ {
+		text := m.renderRow(cols, cells(m.visible[line]))
+		if line == m.cursor {
+			text = selectedStyle.Render(text)
+		}
+		b.WriteString(text)
+		b.WriteByte('\n')
+	}
+	for line := end - m.offset; line < page; line++ {
+		b.WriteByte('\n')
+	}
+	if m.updated.IsZero() && m.err == nil {
+		return b.String() + m.footer("loading...")
+	}
+	return b.String() + m.footer(fmt.Sprintf("%d/%d", min(m.cursor+1, len(m.visible)), len(m.visible)))
+}
+
+func titles(cols []column) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = c.title
+	}
+	return out
+}
+
+// renderRow lays cells out in the columns; the flexible column takes what
+// the terminal width leaves.
+func (m *Model) renderRow(cols []column, cells []string) string {
+	fixed := 0
+	for _, c := range cols {
+		fixed += c.width + 1
+	}
+	var b strings.Builder
+	for i, c := range cols {
+		w := c.width
+		if w == 0 {
+			w = max(m.width-fixed-1, 8)
+		}
+		cell := cells[i]
+		if c.width == 0 {
+			cell = keepTail(cell, w)
+		} else {
+			cell = truncate(cell, w)
+		}
+		if c.right {
+			fmt.Fprintf(&b, "%*s ", w, cell)
+		} else {
+			fmt.Fprintf(&b, "%-*s ", w, cell)
+		}
+	}
+	return strings.TrimRight(b.String(), " ")
+}
+
+// columns are the current view's columns and its cell reader.
+func (m *Model) columns() ([]column, func(i int) []string) {
+	switch m.view {
+	case flowsView:
+		return []column{{"WORKLOAD", 0, false}, {"PROTO", 5, false}, {"REMOTE", 21, false}, {"TX", 9, true}, {"RX", 9, true}, {"RTT", 8, true}},
+			func(i int) []string {
+				f := m.flows[i]
+				rtt := "-"
+				if f.GetRttSeconds() > 0 {
+					rtt = humanize.Seconds(f.GetRttSeconds())
+				}
+				return []string{workloadName(f.GetWorkload()), f.GetProtocol(), remote(f), humanize.Bytes(float64(f.GetTxBytes())), humanize.Bytes(float64(f.GetRxBytes())), rtt}
+			}
+	case dnsView:
+		return []column{{"WORKLOAD", 0, false}, {"NAME", 24, false}, {"TYPE", 5, false}, {"RCODE", 8, false}, {"LATENCY", 9, true}},
+			func(i int) []string {
+				q := m.dns[i]
+				return []string{workloadName(q.GetWorkload()), q.GetName(), q.GetQtype(), orDash(q.GetRcode()), latency(q)}
+			}
+	case eventsView:
+		return []column{{"TIME", 12, false}, {"KIND", 5, false}, {"WORKLOAD", 0, false}, {"PID", 7, true}, {"COMM", 15, false}},
+			func(i int) []string {
+				e := m.events[i]
+				return []string{e.GetTime().AsTime().Local().Format("15:04:05.000"), e.GetKind(), workloadName(e.GetWorkload()),
+					fmt.Sprint(e.GetProcess().GetPid()), e.GetProcess().GetComm()}
+			}
+	case gpuView:
+		return []column{{"GPU", 0, false}, {"UTIL", 6, true}, {"MEM USED", 10, true}, {"MEM TOTAL", 10, true}, {"TEMP", 6, true}, {"POWER", 7, true}},
+			func(i int) []string {
+				g := m.gpus[i]
+				return []string{g.GetNode() + " " + g.GetGpu() + " " + g.GetModel(), opt(g.UtilizationRatio, humanize.Percent),
+					opt(g.MemoryUsedBytes, humanize.Bytes), opt(g.MemoryTotalBytes, humanize.Bytes),
+					opt(g.TemperatureCelsius, func(v float64) string { return fmt.Sprintf("%.0fC", v) }),
+					opt(g.PowerWatts, func(v float64) string { return fmt.Sprintf("%.0fW", v) })}
+			}
+	}
+	return []column{{"WORKLOAD", 0, false}, {"PROCS", 5, true}, {"NET/s", 9, true}, {"DNSERR", 6, true}, {"RUNQ99", 8, true}, {"MEM%", 5, true}, {"FDS", 6, true}, {"GPU", 9, true}},
+		func(i int) []string {
+			r := &m.rows[i]
+			f := r.f
+			return []string{r.name, opt(f.ProcessesRunning, humanize.Count), opt(r.netRate, humanize.Bytes), opt(f.DnsErrorsTotal, humanize.Count),
+				opt(f.RunqueueLatencyP99Seconds, humanize.Seconds), opt(r.memRate, humanize.Percent), opt(f.OpenFds, humanize.Count),
+				opt(f.GpuMemoryUsedBytes, humanize.Bytes)}
+		}
+}
+
+// detailText is the drill-down: identity, figures, processes, flows, DNS, events.
+func (m *Model) detailText() string {
+	d := m.detail
+	w := d.figures.GetWorkload()
+	f := d.figures
+	var lines []string
+	lines = append(lines, titleStyle.Render(workloadName(w)))
+	lines = append(lines, fmt.Sprintf("cgroup %s  node %s", w.GetCgroup(), orDash(w.GetNode())))
+	lines = append(lines, fmt.Sprintf("procs %s  execs %s  exits %s  mem %s / %s  fds %s / %s  oom %s",
+		opt(f.ProcessesRunning, humanize.Count), opt(f.ExecTotal, humanize.Count), opt(f.ExitTotal, humanize.Count),
+		opt(f.MemoryUsageBytes, humanize.Bytes), opt(f.MemoryLimitBytes, humanize.Bytes), opt(f.OpenFds, humanize.Count),
+		opt(f.FdLimit, humanize.Count), opt(f.OomKillsTotal, humanize.Count)))
+	lines = append(lines, fmt.Sprintf("net tx %s rx %s  tcp %s retrans %s  dns %s err %s  runq p99 %s  gpu %s %s  cuda launches %s",
+		opt(f.NetworkTxBytesTotal, humanize.Bytes), opt(f.NetworkRxBytesTotal, humanize.Bytes), opt(f.TcpActiveConnections, humanize.Count),
+		opt(f.TcpRetransmitsTotal, humanize.Count), opt(f.DnsQueriesTotal, humanize.Count), opt(f.DnsErrorsTotal, humanize.Count),
+		opt(f.RunqueueLatencyP99Seconds, humanize.Seconds), opt(f.GpuMemoryUsedBytes, humanize.Bytes),
+		opt(f.GpuUtilizationRatio, humanize.Percent), opt(f.CudaKernelLaunchesTotal, humanize.Count)))
+	lines = append(lines, headerStyle.Render(fmt.Sprintf("Processes (%d)", len(d.processes))))
+	for _, p := range d.processes {
+		lines = append(lines, fmt.Sprintf("  %7d %-16s ppid %d uid %d", p.GetPid(), p.GetComm(), p.GetPpid(), p.GetUid()))
+	}
+	lines = append(lines, headerStyle.Render(fmt.Sprintf("Flows (%d)", len(d.flows))))
+	for _, fl := range d.flows {
+		lines = append(lines, fmt.Sprintf("  %-4s %-21s tx %s rx %s", fl.GetProtocol(), remote(fl), humanize.Bytes(float64(fl.GetTxBytes())), humanize.Bytes(float64(fl.GetRxBytes()))))
+	}
+	lines = append(lines, headerStyle.Render(fmt.Sprintf("DNS (%d)", len(d.dns))))
+	for _, q := range d.dns {
+		lines = append(lines, fmt.Sprintf("  %-30s %-5s %-8s %s", q.GetName(), q.GetQtype(), orDash(q.GetRcode()), latency(q)))
+	}
+	lines = append(lines, headerStyle.Render(fmt.Sprintf("Events (%d)", len(d.events))))
+	for i := len(d.events) - 1; i >= 0 && i >= len(d.events)-20; i-- {
+		e := d.events[i]
+		lines = append(lines, fmt.Sprintf("  %s %-5s %7d %s", e.GetTime().AsTime().Local().Format("15:04:05.000"), e.GetKind(), e.GetProcess().GetPid(), e.GetProcess().GetComm()))
+	}
+	// The detail scrolls by whole lines with the cursor.
+	page := max(m.height-2, 1)
+	m.cursor = max(min(m.cursor, len(lines)-page), 0)
+	end := min(m.cursor+page, len(lines))
+	var b strings.Builder
+	for _, l := range lines[m.cursor:end] {
+		b.WriteString(fit(l, m.width))
+		b.WriteByte('\n')
+	}
+	for i := end - m.cursor; i < page; i++ {
+		b.WriteByte('\n')
+	}
+	return b.String() + m.footer("Esc back | e export")
+}
+
+func (m *Model) helpText() string {
+	return strings.Join([]string{
+		titleStyle.Render("orb8 top: keys"),
+		"  1-5, Tab     workloads, flows, DNS, events, GPU",
+		"  Up/Down j/k  move; PgUp/PgDn, Home/End",
+		"  s            sort workloads: " + strings.Join(sortNames[:], ", "),
+		"  /            filter: words that namespace, pod, container, cgroup,",
+		"               node or a label=value must contain; Enter applies, Esc clears",
+		"  Enter        drill into the workload: processes, flows, DNS, events, GPU",
+		"  Esc          back from a workload, or clear the filter",
+		"  e / E        export the current view to a JSON / YAML file",
+		"  ?            this help (any key closes it)",
+		"  q            quit",
+		"",
+		"  Columns without data (no probe provides them here) show '-'.",
+		"  NET/s is tx+rx payload bytes per second between two refreshes.",
+	}, "\n")
+}
+
+func remote(f *pb.Flow) string {
+	if f.GetRemoteAddr() == "" {
+		return "-"
+	}
+	if strings.Contains(f.GetRemoteAddr(), ":") {
+		return fmt.Sprintf("[%s]:%d", f.GetRemoteAddr(), f.GetRemotePort())
+	}
+	return fmt.Sprintf("%s:%d", f.GetRemoteAddr(), f.GetRemotePort())
+}
+
+func latency(q *pb.DNSQuery) string {
+	if q.GetLatencySeconds() == 0 {
+		return "-"
+	}
+	return humanize.Seconds(q.GetLatencySeconds())
+}
+
+func opt(v *float64, format func(float64) string) string {
+	if v == nil {
+		return "-"
+	}
+	return format(*v)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// truncate cuts s to width cells, marking the cut.
+func truncate(s string, width int) string {
+	if lipgloss.Width(s) <= width {
+		return s
+	}
+	r := []rune(s)
+	if width <= 1 {
+		return string(r[:max(width, 0)])
+	}
+	return string(r[:width-1]) + "…"
+}
+
+// keepTail cuts s from the left: the end of a cgroup path says the most.
+func keepTail(s string, width int) string {
+	r := []rune(s)
+	if len(r) <= width {
+		return s
+	}
+	return "…" + string(r[len(r)-width+1:])
+}
+
+// fit cuts a (possibly styled) line to the terminal width.
+func fit(s string, width int) string {
+	return lipgloss.NewStyle().MaxWidth(width).Render(s)
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
