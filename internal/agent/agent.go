@@ -23,6 +23,7 @@ import (
 	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/export"
+	"github.com/orb8/orb8/internal/kube"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/server"
 )
@@ -67,6 +68,7 @@ type Agent struct {
 	registry *prometheus.Registry
 	gatherer prometheus.Gatherer // registry under the per-metric series cap
 	stats    io.Closer
+	kube     *kube.Watcher // nil when the agent runs without Kubernetes
 	ready    atomic.Bool
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
@@ -88,8 +90,15 @@ func New(cfg config.Config, log *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	k, err := newKube(cfg, log)
+	if err != nil {
+		resolver.Close()
+		return nil, err
+	}
 	names := cfg.EnabledProbes(ProbeNames(), defaultProbeNames())
-	return NewWithProbes(cfg, log, resolver, buildProbes(names, resolver)), nil
+	a := NewWithProbes(cfg, log, resolver, buildProbes(names, resolver))
+	a.useKube(k)
+	return a, nil
 }
 
 // NewWithProbes builds an agent around an existing resolver and probe set.
@@ -117,7 +126,8 @@ func (a *Agent) Start(ctx context.Context) {
 	} else {
 		a.stats = c
 	}
-	env := probe.Env{Resolver: a.resolver, Events: a.bus, Log: a.log, CgroupRoot: a.resolver.Root(), Config: a.cfg}
+	a.startKube(ctx)
+	env := probe.Env{Resolver: a.resolver, Events: a.bus, Log: a.log, CgroupRoot: a.resolver.Root(), Config: a.cfg, IPNames: a.ipNames()}
 	for _, p := range a.probes {
 		if err := p.Start(ctx, env); err != nil {
 			p.status.Error = err.Error()
@@ -225,7 +235,7 @@ func (a *Agent) Close() error {
 	if a.stats != nil {
 		errs = append(errs, a.stats.Close())
 	}
-	errs = append(errs, a.resolver.Close())
+	errs = append(errs, a.closeKube(), a.resolver.Close())
 	return errors.Join(errs...)
 }
 

@@ -13,6 +13,10 @@ type Workload struct {
 	Namespace   string `json:"namespace"`
 	Pod         string `json:"pod"`
 	Container   string `json:"container"`
+	// Hidden marks a pod the agent's filters exclude (set by the Kubernetes
+	// enricher): collectors emit no series and the event bus drops its events.
+	// Probes that build series without probe.CollectPerCPU skip it themselves.
+	Hidden bool `json:"-"`
 }
 
 // LabelNames are the labels every per-workload series carries, in the order

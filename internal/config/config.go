@@ -30,6 +30,7 @@ type Config struct {
 	TLSClientCA    string        `yaml:"tls-client-ca"`
 	GoneGrace      time.Duration `yaml:"gone-grace"`
 	LogLevel       string        `yaml:"log-level"`
+	Kube           `yaml:",inline"`
 	GPU            `yaml:",inline"`
 	SyscallTracing `yaml:",inline"`
 	Export         `yaml:",inline"`
@@ -42,6 +43,7 @@ func Default() Config {
 		Probes:         []string{"default"},
 		GoneGrace:      5 * time.Minute,
 		LogLevel:       "info",
+		Kube:           Kube{NodeName: defaultNodeName()},
 		GPU:            defaultGPU(),
 		SyscallTracing: defaultSyscallTracing(),
 		Export:         defaultExport(),
@@ -60,6 +62,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.TLSClientCA, "tls-client-ca", c.TLSClientCA, "PEM CA bundle: require client certificates signed by it (mTLS)")
 	fs.DurationVar(&c.GoneGrace, "gone-grace", c.GoneGrace, "how long series of a removed workload are kept")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	c.Kube.bindFlags(fs)
 	c.GPU.bindFlags(fs)
 	c.SyscallTracing.bindFlags(fs)
 	c.Export.bindFlags(fs)
@@ -131,6 +134,9 @@ func (c *Config) Validate(known []string) error {
 	}
 	if c.GoneGrace < 0 {
 		return fmt.Errorf("--gone-grace must not be negative")
+	}
+	if err := c.Kube.validate(); err != nil {
+		return err
 	}
 	if err := c.GPU.validate(); err != nil {
 		return err

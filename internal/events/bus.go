@@ -52,8 +52,12 @@ func (b *Bus) Active() bool {
 	return len(b.subs) > 0
 }
 
-// Publish delivers e to every subscriber that wants it.
+// Publish delivers e to every subscriber that wants it. Events of hidden
+// (filtered-out) workloads go nowhere.
 func (b *Bus) Publish(e Event) {
+	if e.Workload.Hidden {
+		return
+	}
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	for s := range b.subs {

@@ -49,6 +49,9 @@ func CollectPerCPUKeyed[K comparable, V any](m *ebpf.Map, r Resolver, split func
 	for it.Next(&key, &perCPU) {
 		id, rest := split(key)
 		w := r.Lookup(id)
+		if w.Hidden { // filtered out by the agent's namespace/selector filters
+			continue
+		}
 		w.ID = 0
 		fk := foldKey{w, rest}
 		acc, ok := folded[fk]

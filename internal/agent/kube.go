@@ -1,0 +1,60 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/orb8/orb8/internal/config"
+	"github.com/orb8/orb8/internal/kube"
+	"github.com/orb8/orb8/internal/probe"
+)
+
+// kubeSyncTimeout bounds how long Start waits for the first lists of the
+// Kubernetes API; past it probes start anyway and names fill in later.
+const kubeSyncTimeout = 15 * time.Second
+
+// newKube connects to the Kubernetes API when --kubeconfig is set or the agent
+// runs in a pod; it returns nil on a plain host.
+func newKube(cfg config.Config, log *slog.Logger) (*kube.Watcher, error) {
+	rc, err := kube.RESTConfig(cfg.Kubeconfig)
+	if err != nil || rc == nil {
+		return nil, err
+	}
+	filter, err := kube.NewFilter(cfg.IncludeNamespaces, cfg.ExcludeNamespaces, cfg.PodSelector, cfg.NamespaceSelector)
+	if err != nil {
+		return nil, err
+	}
+	return kube.New(rc, kube.Options{NodeName: cfg.NodeName, Filter: filter, Grace: cfg.GoneGrace, SyncTimeout: kubeSyncTimeout}, log)
+}
+
+// useKube makes the watcher name the resolver's workloads and export the node.
+func (a *Agent) useKube(w *kube.Watcher) {
+	if w == nil {
+		return
+	}
+	a.kube = w
+	a.resolver.SetEnricher(w)
+	a.registry.MustRegister(w)
+}
+
+func (a *Agent) startKube(ctx context.Context) {
+	if a.kube != nil {
+		a.kube.Start(ctx)
+	}
+}
+
+// ipNames is what probes name remote addresses with; nil when standalone.
+func (a *Agent) ipNames() probe.IPNamer {
+	if a.kube == nil {
+		return nil
+	}
+	return a.kube
+}
+
+func (a *Agent) closeKube() error {
+	if a.kube == nil {
+		return nil
+	}
+	return a.kube.Close()
+}

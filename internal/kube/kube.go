@@ -1,0 +1,217 @@
+// Package kube connects the agent to the Kubernetes API: informers on this
+// node's pods, namespaces, the node, Services and EndpointSlices feed an
+// Index that names cgroups (cgroup.Enricher) and IP addresses, applies the
+// agent's filters, and exports the node's resources.
+//
+// The API server is not needed to keep collecting: informers keep their last
+// state while it is away and resume (relist or rewatch) when it returns.
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	coreclient "k8s.io/client-go/kubernetes/typed/core/v1"
+	discoveryclient "k8s.io/client-go/kubernetes/typed/discovery/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+)
+
+// Options configure a Watcher.
+type Options struct {
+	Kubeconfig string // empty: in-cluster config
+	NodeName   string
+	Filter     Filter
+	// Grace is how long a deleted pod keeps naming its cgroups, like the
+	// agent's --gone-grace for series of removed cgroups.
+	Grace time.Duration
+	// SyncTimeout bounds how long Start waits for the first lists.
+	SyncTimeout time.Duration
+}
+
+// Watcher runs the informers and owns the Index they fill.
+type Watcher struct {
+	*Index
+	log       *slog.Logger
+	node      string
+	grace     time.Duration
+	timeout   time.Duration
+	informers map[string]cache.SharedIndexInformer
+	nodes     cache.Store
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+// RESTConfig loads the API server's address and credentials from a
+// kubeconfig file, or in a pod from its service account. It returns nil,
+// nil when neither is available: the agent then runs standalone.
+func RESTConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+		}
+		return cfg, nil
+	}
+	cfg, err := rest.InClusterConfig()
+	if errors.Is(err, rest.ErrNotInCluster) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("in-cluster config: %w", err)
+	}
+	return cfg, nil
+}
+
+// New builds a watcher for the API server cfg points at; nothing runs
+// before Start.
+func New(cfg *rest.Config, opts Options, log *slog.Logger) (*Watcher, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.UserAgent = "orb8-agent"
+	cfg.Timeout = 30 * time.Second
+	core, err := coreclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	disc, err := discoveryclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// client-go logs through klog: route it into the agent's log.
+	klog.SetSlogLogger(log.With("component", "client-go"))
+	w := &Watcher{
+		Index:   NewIndex(opts.Filter),
+		log:     log,
+		node:    opts.NodeName,
+		grace:   opts.Grace,
+		timeout: opts.SyncTimeout,
+	}
+	onNode := func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", opts.NodeName).String()
+	}
+	onName := func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", opts.NodeName).String()
+	}
+	all := func(*metav1.ListOptions) {}
+	cr, dr := core.RESTClient(), disc.RESTClient()
+	w.informers = map[string]cache.SharedIndexInformer{
+		"pods":           newInformer(cr, "pods", &corev1.Pod{}, onNode),
+		"namespaces":     newInformer(cr, "namespaces", &corev1.Namespace{}, all),
+		"nodes":          newInformer(cr, "nodes", &corev1.Node{}, onName),
+		"services":       newInformer(cr, "services", &corev1.Service{}, all),
+		"endpointslices": newInformer(dr, "endpointslices", &discoveryv1.EndpointSlice{}, all),
+	}
+	w.nodes = w.informers["nodes"].GetStore()
+	handlers := map[string]func(obj any, deleted bool){
+		"pods": func(obj any, deleted bool) {
+			if p, ok := obj.(*corev1.Pod); ok {
+				if deleted {
+					w.deletePod(p, time.Now())
+				} else {
+					w.setPod(p)
+				}
+			}
+		},
+		"namespaces": func(obj any, deleted bool) {
+			if ns, ok := obj.(*corev1.Namespace); ok {
+				w.setNamespace(ns, deleted)
+			}
+		},
+		"services": func(obj any, deleted bool) {
+			if s, ok := obj.(*corev1.Service); ok {
+				w.setService(s, deleted)
+			}
+		},
+		"endpointslices": func(obj any, deleted bool) {
+			if s, ok := obj.(*discoveryv1.EndpointSlice); ok {
+				w.setSlice(s.Namespace+"/"+s.Name, s, deleted)
+			}
+		},
+	}
+	for name, h := range handlers {
+		if _, err := w.informers[name].AddEventHandler(eventHandler(h)); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// Start runs the informers and waits up to the sync timeout for their first
+// lists, so the first scrape already has names. An API server that does not
+// answer delays nothing beyond that: the informers keep retrying.
+func (w *Watcher) Start(ctx context.Context) {
+	ctx, w.stop = context.WithCancel(ctx)
+	synced := make([]cache.InformerSynced, 0, len(w.informers))
+	for _, inf := range w.informers {
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			inf.RunWithContext(ctx)
+		}()
+		synced = append(synced, inf.HasSynced)
+	}
+	w.wg.Add(1)
+	go w.sweepDeleted(ctx)
+	waitCtx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	if cache.WaitForCacheSync(waitCtx.Done(), synced...) {
+		w.log.Info("kubernetes informers synced", "node", w.node, "pods", w.Pods())
+	} else {
+		w.log.Warn("kubernetes API not synced yet; series carry cgroup labels until it is", "node", w.node, "waited", w.timeout)
+	}
+}
+
+func (w *Watcher) sweepDeleted(ctx context.Context) {
+	defer w.wg.Done()
+	tick := time.NewTicker(max(w.grace/10, time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			w.sweep(now.Add(-w.grace))
+		}
+	}
+}
+
+// Close stops the informers.
+func (w *Watcher) Close() error {
+	if w.stop != nil {
+		w.stop()
+	}
+	w.wg.Wait()
+	return nil
+}
+
+func newInformer(c rest.Interface, resource string, obj runtime.Object, tweak func(*metav1.ListOptions)) cache.SharedIndexInformer {
+	lw := cache.NewFilteredListWatchFromClient(c, resource, "", tweak)
+	inf := cache.NewSharedIndexInformer(lw, obj, 0, cache.Indexers{})
+	_ = inf.SetTransform(trim) // only fails once the informer runs
+	return inf
+}
+
+func eventHandler(h func(obj any, deleted bool)) cache.ResourceEventHandlerFuncs {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { h(obj, false) },
+		UpdateFunc: func(_, obj any) { h(obj, false) },
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			h(obj, true)
+		},
+	}
+}
