@@ -239,10 +239,15 @@ static __always_inline void flush(struct conn *c, const struct tcp_sock *tp, int
 	if (!(bytes[TX] | bytes[RX] | segs[TX] | segs[RX]))
 		return;
 
-	__sync_fetch_and_add(&c->bytes[TX], bytes[TX]);
-	__sync_fetch_and_add(&c->bytes[RX], bytes[RX]);
-	__sync_fetch_and_add(&c->packets[TX], segs[TX]);
-	__sync_fetch_and_add(&c->packets[RX], segs[RX]);
+	/* Atomic: another CPU may be adding its own claimed advance. */
+	if (bytes[TX])
+		__sync_fetch_and_add(&c->bytes[TX], bytes[TX]);
+	if (bytes[RX])
+		__sync_fetch_and_add(&c->bytes[RX], bytes[RX]);
+	if (segs[TX])
+		__sync_fetch_and_add(&c->packets[TX], segs[TX]);
+	if (segs[RX])
+		__sync_fetch_and_add(&c->packets[RX], segs[RX]);
 	c->last_ns = bpf_ktime_get_boot_ns();
 	struct net_stats *s = stats_of(c->cgroup_id);
 	if (!s)
@@ -365,7 +370,7 @@ static __always_inline void emit(const struct sock *sk, const struct conn *c, __
 	if (!e)
 		return;
 	fill_event(e, sk, c, kind, state);
-	bpf_ringbuf_submit(e, 0);
+	orb8_submit(e);
 }
 
 static __always_inline void handshake_done(const struct sock *sk, struct tcp_sock *tp, int oldstate)

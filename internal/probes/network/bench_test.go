@@ -1,0 +1,261 @@
+package network
+
+import (
+	"context"
+	"log/slog"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/testutil"
+)
+
+// loopbackListener listens on 127.0.0.1 and returns the socket and its address.
+func loopbackListener(b *testing.B) (int, unix.Sockaddr) {
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		b.Fatal(err)
+	}
+	if err := unix.Listen(lfd, 128); err != nil {
+		b.Fatal(err)
+	}
+	sa, err := unix.Getsockname(lfd)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return lfd, sa
+}
+
+// connect opens one connection to the listener and accepts it.
+func connect(b *testing.B, lfd int, sa unix.Sockaddr) tcpPair {
+	c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := unix.Connect(c, sa); err != nil {
+		b.Fatal(err)
+	}
+	s, _, err := unix.Accept4(lfd, unix.SOCK_CLOEXEC)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return tcpPair{client: c, server: s}
+}
+
+// tcpPair is a connected loopback TCP pair in this process.
+type tcpPair struct{ client, server int }
+
+func newTCPPair(b *testing.B) tcpPair {
+	lfd, sa := loopbackListener(b)
+	defer unix.Close(lfd)
+	p := connect(b, lfd, sa)
+	for _, fd := range []int{p.client, p.server} { // request/response: no Nagle delay
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	}
+	return p
+}
+
+// connections opens and closes n connections (client closes first, so the
+// TIME_WAIT is the client's) and returns the mean time of one.
+func connections(b *testing.B, n int) time.Duration {
+	lfd, sa := loopbackListener(b)
+	defer unix.Close(lfd)
+	t0 := time.Now()
+	for range n {
+		connect(b, lfd, sa).close()
+	}
+	return time.Since(t0) / time.Duration(n)
+}
+
+func (p tcpPair) close() {
+	unix.Close(p.client)
+	unix.Close(p.server)
+}
+
+// stream sends n bytes from client to server in 64 KiB writes and returns
+// the time it took and the data segments it needed.
+func (p tcpPair) stream(b *testing.B, n int) (time.Duration, uint32) {
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 256<<10)
+		for got := 0; got < n; {
+			r, err := unix.Read(p.server, buf)
+			if err != nil || r == 0 {
+				done <- err
+				return
+			}
+			got += r
+		}
+		done <- nil
+	}()
+	buf := make([]byte, 64<<10)
+	t0 := time.Now()
+	for sent := 0; sent < n; {
+		w, err := unix.Write(p.client, buf[:min(len(buf), n-sent)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		sent += w
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	elapsed := time.Since(t0)
+	info, err := unix.GetsockoptTCPInfo(p.client, unix.IPPROTO_TCP, unix.TCP_INFO)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return elapsed, info.Data_segs_out
+}
+
+// requestResponse runs n one-byte round trips and returns the mean time of one.
+func (p tcpPair) requestResponse(b *testing.B, n int) time.Duration {
+	go func() {
+		buf := make([]byte, 1)
+		for range n {
+			if r, _ := unix.Read(p.server, buf); r != 1 {
+				return
+			}
+			unix.Write(p.server, buf)
+		}
+	}()
+	buf := []byte{1}
+	t0 := time.Now()
+	for range n {
+		if _, err := unix.Write(p.client, buf); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := unix.Read(p.client, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(t0) / time.Duration(n)
+}
+
+// bpfRuntime sums the in-kernel run time and runs of the probe's programs so far.
+func bpfRuntime(p *Probe) (time.Duration, map[string]ebpf.ProgramStats) {
+	var total time.Duration
+	per := map[string]ebpf.ProgramStats{}
+	for name, prog := range p.Objects().Programs {
+		if st, err := prog.Stats(); err == nil {
+			total += st.Runtime
+			per[name] = *st
+		}
+	}
+	return total, per
+}
+
+// BenchmarkLoopbackTCP measures what the network probe costs TCP over
+// loopback. Each iteration is one round of two halves, without the probe and
+// with it freshly loaded, in alternating order: a 256 MiB stream in 64 KiB
+// writes (MB/s), 20k one-byte request/response round trips (ns each), and
+// 2000 connections opened and closed (ns each).
+// Reported values are medians over rounds: throughput and round-trip time
+// each way, their loss in percent, and the probe's in-kernel run time per
+// data segment, per round trip, and per call of each program. BPF run-time
+// statistics stay on in both halves, as the agent keeps them on. Run with
+// -benchtime=Nx for N rounds:
+//
+//	go test -run '^$' -bench LoopbackTCP -benchtime 10x ./internal/probes/network/
+func BenchmarkLoopbackTCP(b *testing.B) {
+	testutil.RequireRoot(b)
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stats.Close()
+	root, err := cgroup.FindMount()
+	if err != nil {
+		b.Fatal(err)
+	}
+	res, err := cgroup.NewResolver(root, 1<<16)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer res.Close()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	const streamBytes, trips, conns = 256 << 20, 20000, 2000
+	samples := map[string][]float64{}
+	add := func(name string, v float64) { samples[name] = append(samples[name], v) }
+	round := 0
+	for b.Loop() {
+		for half := range 2 {
+			on := (half+round)%2 == 1
+			mode := "off"
+			var p *Probe
+			if on {
+				mode = "on"
+				p = New(DefaultFlowTableSize)
+				env := probe.Env{Resolver: res, Events: events.NewBus(), Log: slog.Default(), CgroupRoot: root}
+				if err := p.Start(context.Background(), env); err != nil {
+					b.Fatal(err)
+				}
+			}
+			pair := newTCPPair(b)
+			pair.stream(b, streamBytes/16) // warm up
+			var before time.Duration
+			if on {
+				before, _ = bpfRuntime(p)
+			}
+			elapsed, segs := pair.stream(b, streamBytes)
+			add("MB/s-"+mode, float64(streamBytes)/1e6/elapsed.Seconds())
+			var afterStream time.Duration
+			if on {
+				afterStream, _ = bpfRuntime(p)
+				add("bpf-ns/segment", float64((afterStream - before).Nanoseconds())/float64(segs))
+			}
+			rtt := pair.requestResponse(b, trips)
+			add("ns/roundtrip-"+mode, float64(rtt.Nanoseconds()))
+			pair.close()
+			var afterTrips time.Duration
+			if on {
+				afterTrips, _ = bpfRuntime(p)
+				add("bpf-ns/roundtrip", float64((afterTrips-afterStream).Nanoseconds())/trips)
+			}
+			add("ns/connection-"+mode, float64(connections(b, conns).Nanoseconds()))
+			if on {
+				total, per := bpfRuntime(p)
+				add("bpf-ns/connection", float64((total-afterTrips).Nanoseconds())/conns)
+				for name, st := range per {
+					if st.RunCount > 0 {
+						add("ns/run-"+name, float64(st.Runtime.Nanoseconds())/float64(st.RunCount))
+					}
+				}
+			}
+			if p != nil {
+				p.Close()
+			}
+		}
+		round++
+	}
+	for name, v := range samples {
+		b.ReportMetric(median(v), name)
+	}
+	b.ReportMetric(100*(1-median(samples["MB/s-on"])/median(samples["MB/s-off"])), "%throughput-loss")
+	b.ReportMetric(100*(median(samples["ns/roundtrip-on"])/median(samples["ns/roundtrip-off"])-1), "%roundtrip-slower")
+	b.ReportMetric(100*(median(samples["ns/connection-on"])/median(samples["ns/connection-off"])-1), "%connection-slower")
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
