@@ -214,7 +214,7 @@ func BenchmarkLoopbackTCP(b *testing.B) {
 			var afterStream time.Duration
 			if on {
 				afterStream, _ = bpfRuntime(p)
-				add("bpf-ns/segment", float64((afterStream - before).Nanoseconds())/float64(segs))
+				add("bpf-ns/segment", float64((afterStream-before).Nanoseconds())/float64(segs))
 			}
 			rtt := pair.requestResponse(b, trips)
 			add("ns/roundtrip-"+mode, float64(rtt.Nanoseconds()))
