@@ -6,6 +6,8 @@ import (
 	"github.com/orb8/orb8/internal/probes/cgroups"
 	"github.com/orb8/orb8/internal/probes/cuda"
 	"github.com/orb8/orb8/internal/probes/dns"
+	"github.com/orb8/orb8/internal/probes/fds"
+	"github.com/orb8/orb8/internal/probes/memory"
 	"github.com/orb8/orb8/internal/probes/network"
 	"github.com/orb8/orb8/internal/probes/nvml"
 	"github.com/orb8/orb8/internal/probes/process"
@@ -30,6 +32,8 @@ var catalog = []probeKind{
 	{nvml.Name, true, func(*cgroup.Resolver) probe.Probe { return nvml.New() }},
 	{dns.Name, true, func(*cgroup.Resolver) probe.Probe { return dns.New() }},
 	{network.Name, true, func(*cgroup.Resolver) probe.Probe { return network.New(network.DefaultFlowTableSize) }},
+	{memory.Name, true, func(*cgroup.Resolver) probe.Probe { return memory.New() }},
+	{fds.Name, true, func(*cgroup.Resolver) probe.Probe { return fds.New() }},
 }
 
 // ProbeNames lists the names of all known probes.

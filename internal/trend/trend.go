@@ -39,6 +39,9 @@ func (w *Window) Reset() {
 // Len is the number of samples held.
 func (w *Window) Len() int { return len(w.v) }
 
+// Cap is the most samples the window holds.
+func (w *Window) Cap() int { return w.size }
+
 // Fit is a least-squares line through a window's samples.
 type Fit struct {
 	N     int

@@ -35,5 +35,8 @@ func (r etaRule) predict(w *trend.Window, usage, limit uint64) (seconds float64,
 			seconds, ok = eta, true
 		}
 	}
-	return seconds, ok && seconds <= r.horizon.Seconds()
+	if !ok || seconds > r.horizon.Seconds() {
+		return 0, false
+	}
+	return seconds, true
 }

@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 // runHelper waits for a line on stdin (so the test can move it into a v1
 // memory cgroup first), then:
 //   - "grow" CHUNK_BYTES PERIOD: touches CHUNK_BYTES of fresh anonymous
-//     memory every PERIOD until killed;
+//     memory per PERIOD until killed;
 //   - "touch" PAGES _: touches PAGES fresh pages, prints "done", waits for EOF.
 func runHelper(mode string, args []string) error {
 	n, err := strconv.Atoi(args[0])
@@ -54,11 +54,18 @@ func runHelper(mode string, args []string) error {
 		if err != nil {
 			return err
 		}
-		tick := time.NewTicker(period)
-		for range tick.C {
-			if err := touchFresh(n / pageSize); err != nil {
+		// Keep to the rate even when ticks come late on a busy machine.
+		start := time.Now()
+		grown := 0
+		for range time.Tick(period) {
+			due := int(time.Since(start)/period) * n
+			if due <= grown {
+				continue
+			}
+			if err := touchFresh((due - grown) / pageSize); err != nil {
 				return err
 			}
+			grown = due
 		}
 	case "touch":
 		if err := touchFresh(n); err != nil {

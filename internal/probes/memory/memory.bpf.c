@@ -8,8 +8,12 @@
 #include "orb8.h"
 
 #define PAGE_SIZE 4096
-/* Processes whose allocations are tracked for the top allocator list. */
-#define MAX_PROCS 16384
+/*
+ * Page faults and allocations are counted per process (cheap: task storage)
+ * and moved to the per-cgroup table in batches (a hash lookup costs several
+ * times the rest of the hook), at exit, and when the process changes cgroup.
+ */
+#define FLUSH_EVERY 64
 
 struct mem_stats {
 	__u64 oom_kills;
@@ -17,10 +21,21 @@ struct mem_stats {
 	__u64 pages_allocated; /* pages from the page allocator (mm_page_alloc) */
 };
 
+/* A process's allocation counts, in its leader's task storage. */
 struct proc_mem {
+	__u64 page_faults;
+	__u64 pages_allocated;
+	__u64 cgroup_id;       /* where the pending counts belong */
+	__u64 pending_faults;  /* not yet in stats */
+	__u64 pending_pages;
+};
+
+/* One process in the top allocators iterator's output. */
+struct proc_record {
 	__u64 cgroup_id;
 	__u64 page_faults;
 	__u64 pages_allocated;
+	__u32 tgid;
 	__u8 comm[16];
 };
 
@@ -38,8 +53,9 @@ struct oom_event {
 	__u8 comm[16];
 };
 
-/* Keeps struct oom_event in BTF so bpf2go emits its Go twin. */
+/* Keep the output structs in BTF so bpf2go emits their Go twins. */
 const struct oom_event *unused_oom_event __attribute__((unused));
+const struct proc_record *unused_proc_record __attribute__((unused));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -49,13 +65,13 @@ struct {
 } stats SEC(".maps");
 
 /*
- * tgid -> allocation counts. LRU: a process that stops faulting makes room
- * for new ones instead of a full map dropping them; exits delete their entry.
+ * Per-process counts live with the process (its leader task): no table to
+ * bound or clean up, and finding them is a pointer chase, not a hash lookup.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, MAX_PROCS);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct proc_mem);
 } procs SEC(".maps");
 
@@ -71,19 +87,38 @@ static __always_inline struct mem_stats *stats_of(__u64 cgroup_id)
 	return orb8_lookup_or_init(&stats, &cgroup_id, &zero_stats);
 }
 
-/* The current process's entry in procs, created on its first allocation. */
-static __always_inline struct proc_mem *current_proc(__u64 cgroup_id)
+/* Moves a process's pending counts to its cgroup's entry in stats. */
+static __always_inline void flush(struct proc_mem *p)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct proc_mem *p = bpf_map_lookup_elem(&procs, &tgid);
-	if (p) {
-		p->cgroup_id = cgroup_id; /* follows moves between cgroups */
-		return p;
+	__u64 faults = __sync_lock_test_and_set(&p->pending_faults, 0);
+	__u64 pages = __sync_lock_test_and_set(&p->pending_pages, 0);
+	if (!faults && !pages)
+		return;
+	struct mem_stats *s = stats_of(p->cgroup_id);
+	if (!s)
+		return;
+	s->page_faults += faults;
+	s->pages_allocated += pages;
+}
+
+/*
+ * The current process's counts, created on its first allocation, with its
+ * pending counts flushed first if it moved to another cgroup.
+ */
+static __always_inline struct proc_mem *current_proc(void)
+{
+	struct task_struct *leader = bpf_get_current_task_btf()->group_leader;
+	struct proc_mem *p = bpf_task_storage_get(&procs, leader, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!p) {
+		orb8_count(ORB8_MAP_FULL); /* storage could not be allocated */
+		return 0;
 	}
-	struct proc_mem fresh = { .cgroup_id = cgroup_id };
-	bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
-	bpf_map_update_elem(&procs, &tgid, &fresh, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&procs, &tgid);
+	__u64 cg = bpf_get_current_cgroup_id();
+	if (p->cgroup_id != cg) {
+		flush(p);
+		p->cgroup_id = cg;
+	}
+	return p;
 }
 
 static __always_inline __u64 rss_bytes(struct mm_struct *mm, int member)
@@ -99,7 +134,7 @@ int BPF_PROG(handle_oom_victim, struct task_struct *task, uid_t uid)
 	__u64 cg = orb8_task_cgroup_id(task);
 	struct mem_stats *s = stats_of(cg);
 	if (s)
-		__sync_fetch_and_add(&s->oom_kills, 1);
+		s->oom_kills++;
 
 	struct oom_event *e = orb8_reserve(&events, sizeof(*e));
 	if (!e)
@@ -121,13 +156,12 @@ int BPF_PROG(handle_oom_victim, struct task_struct *task, uid_t uid)
 SEC("tp_btf/page_fault_user")
 int BPF_PROG(handle_page_fault, unsigned long address, struct pt_regs *regs, unsigned long error_code)
 {
-	__u64 cg = bpf_get_current_cgroup_id();
-	struct mem_stats *s = stats_of(cg);
-	if (s)
-		s->page_faults++;
-	struct proc_mem *p = current_proc(cg);
-	if (p)
-		__sync_fetch_and_add(&p->page_faults, 1);
+	struct proc_mem *p = current_proc();
+	if (!p)
+		return 0;
+	__sync_fetch_and_add(&p->page_faults, 1);
+	if (__sync_fetch_and_add(&p->pending_faults, 1) + 1 >= FLUSH_EVERY)
+		flush(p);
 	return 0;
 }
 
@@ -135,26 +169,54 @@ int BPF_PROG(handle_page_fault, unsigned long address, struct pt_regs *regs, uns
 SEC("tp_btf/mm_page_alloc")
 int BPF_PROG(handle_page_alloc, struct page *page, unsigned int order, gfp_t gfp_flags, int migratetype)
 {
+	/*
+	 * Only allocations that may sleep: those in interrupts (which run on
+	 * whatever task they interrupted) cannot, nor can kernel threads' atomic ones.
+	 */
+	if (!(gfp_flags & (1U << ___GFP_DIRECT_RECLAIM_BIT)))
+		return 0;
 	struct task_struct *t = bpf_get_current_task_btf();
 	if (t->flags & PF_KTHREAD)
 		return 0;
+	struct proc_mem *p = current_proc();
+	if (!p)
+		return 0;
 	__u64 pages = 1ULL << order;
-	__u64 cg = bpf_get_current_cgroup_id();
-	struct mem_stats *s = stats_of(cg);
-	if (s)
-		s->pages_allocated += pages;
-	struct proc_mem *p = current_proc(cg);
-	if (p)
-		__sync_fetch_and_add(&p->pages_allocated, pages);
+	__sync_fetch_and_add(&p->pages_allocated, pages);
+	if (__sync_fetch_and_add(&p->pending_pages, pages) + pages >= FLUSH_EVERY)
+		flush(p);
 	return 0;
 }
 
+/* A process that ends hands its last pending counts to its cgroup. */
 SEC("tp_btf/sched_process_exit")
-int BPF_PROG(handle_exit, struct task_struct *p, bool group_dead)
+int BPF_PROG(handle_exit, struct task_struct *task, bool group_dead)
 {
 	if (!group_dead)
 		return 0;
-	__u32 tgid = BPF_CORE_READ(p, tgid);
-	bpf_map_delete_elem(&procs, &tgid);
+	struct proc_mem *p = bpf_task_storage_get(&procs, task->group_leader, 0, 0);
+	if (p)
+		flush(p);
+	return 0;
+}
+
+/* Lists the processes that allocated, for the top allocators. */
+SEC("iter/task")
+int list_allocators(struct bpf_iter__task *ctx)
+{
+	struct task_struct *t = ctx->task;
+	if (!t || t->pid != t->tgid)
+		return 0;
+	struct proc_mem *p = bpf_task_storage_get(&procs, t, 0, 0);
+	if (!p)
+		return 0;
+	struct proc_record r = {
+		.cgroup_id = t->cgroups->dfl_cgrp->kn->id,
+		.page_faults = p->page_faults,
+		.pages_allocated = p->pages_allocated,
+		.tgid = t->tgid,
+	};
+	__builtin_memcpy(r.comm, t->comm, sizeof(r.comm));
+	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
 	return 0;
 }

@@ -49,7 +49,8 @@ type Probe struct {
 	figures   *refresher // nil without a memory controller
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
-	allocLink link.Link // mm_page_alloc, when attached
+	allocLink link.Link      // mm_page_alloc, when attached
+	list      *allocatorList // nil when the iterator did not load
 }
 
 // New returns an unstarted memory probe without page allocation tracking.
@@ -78,7 +79,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	}
 	objs, err := probe.Load(spec, probe.LoadOptions{
 		Required: []string{"handle_oom_victim"},
-		Manual:   []string{pageAllocProg},
+		Manual:   []string{pageAllocProg, listProg},
 	})
 	if err != nil {
 		return err
@@ -86,6 +87,13 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	p.objs, p.env = objs, env
 	if err := p.attachPageAlloc(); err != nil {
 		objs.Failed[pageAllocProg] = err
+	}
+	if prog := objs.Programs[listProg]; prog != nil {
+		if it, err := link.AttachIter(link.IterOptions{Program: prog}); err == nil {
+			p.list = &allocatorList{iter: it}
+		} else {
+			objs.Failed[listProg] = probe.Explain(err)
+		}
 	}
 	if err := objs.ReadRing("events", p.handleOOM); err != nil {
 		p.Close()
@@ -149,6 +157,10 @@ func (p *Probe) Close() error {
 	if p.allocLink != nil {
 		p.allocLink.Close()
 		p.allocLink = nil
+	}
+	if p.list != nil {
+		p.list.iter.Close()
+		p.list = nil
 	}
 	if p.objs == nil {
 		return nil

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"strconv"
@@ -26,7 +27,7 @@ type fixture struct {
 	bus   *events.Bus
 }
 
-func start(t *testing.T, p *Probe) *fixture {
+func start(t testing.TB, p *Probe) *fixture {
 	t.Helper()
 	testutil.RequireRoot(t)
 	root, err := cgroup.FindMount()
@@ -54,6 +55,11 @@ func (f *fixture) value(t *testing.T, name, cgroupPath string) (float64, bool) {
 	return testutil.Sample(t, f.reg, name, map[string]string{"cgroup": cgroupPath})
 }
 
+// lazy formats as what its function returns when the message is written.
+type lazy func() string
+
+func (l lazy) String() string { return l() }
+
 // waitFor polls until metric name of the cgroup satisfies ok.
 func (f *fixture) waitFor(t *testing.T, name, cgroupPath string, timeout time.Duration, ok func(v float64) bool) float64 {
 	t.Helper()
@@ -62,12 +68,13 @@ func (f *fixture) waitFor(t *testing.T, name, cgroupPath string, timeout time.Du
 		var found bool
 		v, found = f.value(t, name, cgroupPath)
 		return found && ok(v)
-	}, "%s{cgroup=%q} = %v; series: %s", name, cgroupPath, v, testutil.Series(t, f.reg, name))
+	}, "%s{cgroup=%q} = %v; series: %s", name, cgroupPath, lazy(func() string { return fmt.Sprint(v) }),
+		lazy(func() string { return testutil.Series(t, f.reg, name) }))
 	return v
 }
 
 // oomEvents subscribes to the oom events of one cgroup.
-func (f *fixture) oomEvents(t *testing.T, cgroupPath string) *events.Subscription {
+func (f *fixture) oomEvents(t testing.TB, cgroupPath string) *events.Subscription {
 	sub := f.bus.Subscribe(16, func(e *events.Event) bool { return e.Kind == events.KindOOM && e.Workload.Path == cgroupPath })
 	t.Cleanup(func() { f.bus.Unsubscribe(sub) })
 	return sub
@@ -138,22 +145,10 @@ func TestOOMETAPredictsTheKill(t *testing.T) {
 	}
 }
 
-func TestPageFaultsAndTopAllocators(t *testing.T) {
-	f := start(t, New())
-	mc := newMemCgroup(t, testLimit)
-	const pages = 4096
-	h := mc.start(t, "touch", strconv.Itoa(pages), "_")
-	before, _ := f.value(t, "orb8_memory_page_faults_total", mc.Path)
-	h.goAhead(t)
-	if line, err := h.out.ReadString('\n'); err != nil || line != "done\n" {
-		t.Fatalf("helper said %q, %v", line, err)
-	}
-	// The helper's own faults, plus a few of the Go runtime around them.
-	after := f.waitFor(t, "orb8_memory_page_faults_total", mc.Path, time.Second, func(v float64) bool { return v >= pages })
-	if d := after - before; d < pages || d > pages+256 {
-		t.Fatalf("page faults grew by %v, want %d (+ at most 256 of the runtime)", d, pages)
-	}
-
+// allocator is the helper's entry in the top allocators of its cgroup,
+// which must list it alone.
+func (f *fixture) allocator(t *testing.T, mc *memCgroup, h *helper) Allocator {
+	t.Helper()
 	top, err := f.probe.TopAllocators(3)
 	if err != nil {
 		t.Fatal(err)
@@ -162,10 +157,77 @@ func TestPageFaultsAndTopAllocators(t *testing.T) {
 		if wa.Workload.Path != mc.Path {
 			continue
 		}
-		if len(wa.Processes) != 1 || wa.Processes[0].PID != uint32(h.cmd.Process.Pid) || wa.Processes[0].PageFaults < pages {
-			t.Fatalf("top allocators of the test cgroup = %+v, want the helper (pid %d) with >= %d faults", wa.Processes, h.cmd.Process.Pid, pages)
+		if len(wa.Processes) != 1 || wa.Processes[0].PID != uint32(h.cmd.Process.Pid) {
+			t.Fatalf("top allocators of the test cgroup = %+v, want the helper (pid %d) alone", wa.Processes, h.cmd.Process.Pid)
 		}
-		return
+		return wa.Processes[0]
 	}
 	t.Fatalf("test cgroup missing from the top allocators: %+v", top)
+	return Allocator{}
+}
+
+// touchPages makes the helper touch pages fresh pages and returns its
+// allocation counts before and after.
+func (f *fixture) touchPages(t *testing.T, mc *memCgroup, pages int) (before, after Allocator, h *helper) {
+	t.Helper()
+	h = mc.start(t, "touch", strconv.Itoa(pages), "_")
+	// The helper has faulted while starting, so it is listed already.
+	testutil.Eventually(t, time.Second, func() bool {
+		top, _ := f.probe.TopAllocators(1)
+		for _, wa := range top {
+			if wa.Workload.Path == mc.Path {
+				return true
+			}
+		}
+		return false
+	}, "helper missing from the top allocators")
+	before = f.allocator(t, mc, h)
+	h.goAhead(t)
+	if line, err := h.out.ReadString('\n'); err != nil || line != "done\n" {
+		t.Fatalf("helper said %q, %v", line, err)
+	}
+	return before, f.allocator(t, mc, h), h
+}
+
+func TestPageFaultsPerProcessAndWorkload(t *testing.T) {
+	f := start(t, New())
+	mc := newMemCgroup(t, testLimit)
+	const pages = 4096
+	before, after, h := f.touchPages(t, mc, pages)
+	// The helper's own faults, plus a few of the Go runtime around them.
+	if d := after.PageFaults - before.PageFaults; d < pages || d > pages+512 {
+		t.Fatalf("helper's page faults grew by %d, want %d (+ at most 512 of the Go runtime)", d, pages)
+	}
+	if after.PagesAllocated != 0 {
+		t.Fatalf("pages allocated = %d without page allocation tracking", after.PagesAllocated)
+	}
+	// Once it exits, the workload has every fault of its only process,
+	// including the last batch not yet moved to the per-cgroup table.
+	h.stdin.Close()
+	h.cmd.Wait()
+	f.waitFor(t, "orb8_memory_page_faults_total", mc.Path, time.Second, func(v float64) bool {
+		return v >= float64(after.PageFaults) && v <= float64(after.PageFaults+256)
+	})
+	if _, ok := f.value(t, "orb8_memory_pages_allocated_total", mc.Path); ok {
+		t.Fatal("pages allocated exported without page allocation tracking")
+	}
+}
+
+func TestPageAllocationsWhenTracked(t *testing.T) {
+	f := start(t, NewWithPageAllocations())
+	if err := f.probe.objs.Failed[pageAllocProg]; err != nil {
+		t.Fatalf("page allocation hook: %v", err)
+	}
+	mc := newMemCgroup(t, testLimit)
+	const pages = 4096
+	before, after, h := f.touchPages(t, mc, pages)
+	// Every first touch allocates a page; the runtime allocates some more.
+	if d := after.PagesAllocated - before.PagesAllocated; d < pages || d > pages+1024 {
+		t.Fatalf("helper's pages allocated grew by %d, want %d (+ at most 1024 of the runtime and page tables)", d, pages)
+	}
+	h.stdin.Close()
+	h.cmd.Wait()
+	f.waitFor(t, "orb8_memory_pages_allocated_total", mc.Path, time.Second, func(v float64) bool {
+		return v >= float64(after.PagesAllocated)
+	})
 }

@@ -35,10 +35,21 @@ type memoryOomEvent struct {
 
 type memoryProcMem struct {
 	_              structs.HostLayout
+	PageFaults     uint64
+	PagesAllocated uint64
+	CgroupId       uint64
+	PendingFaults  uint64
+	PendingPages   uint64
+}
+
+type memoryProcRecord struct {
+	_              structs.HostLayout
 	CgroupId       uint64
 	PageFaults     uint64
 	PagesAllocated uint64
+	Tgid           uint32
 	Comm           [16]uint8
+	_              [4]byte
 }
 
 // Names of all BPF objects in the ELF.
@@ -53,7 +64,9 @@ const (
 	memoryProgHandleOomVictim = "handle_oom_victim"
 	memoryProgHandlePageAlloc = "handle_page_alloc"
 	memoryProgHandlePageFault = "handle_page_fault"
+	memoryProgListAllocators  = "list_allocators"
 	memoryVarUnusedOomEvent   = "unused_oom_event"
+	memoryVarUnusedProcRecord = "unused_proc_record"
 )
 
 // loadMemory returns the embedded CollectionSpec for memory.
@@ -102,6 +115,7 @@ type memoryProgramSpecs struct {
 	HandleOomVictim *ebpf.ProgramSpec `ebpf:"handle_oom_victim"`
 	HandlePageAlloc *ebpf.ProgramSpec `ebpf:"handle_page_alloc"`
 	HandlePageFault *ebpf.ProgramSpec `ebpf:"handle_page_fault"`
+	ListAllocators  *ebpf.ProgramSpec `ebpf:"list_allocators"`
 }
 
 // memoryMapSpecs contains maps before they are loaded into the kernel.
@@ -118,7 +132,8 @@ type memoryMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type memoryVariableSpecs struct {
-	UnusedOomEvent *ebpf.VariableSpec `ebpf:"unused_oom_event"`
+	UnusedOomEvent   *ebpf.VariableSpec `ebpf:"unused_oom_event"`
+	UnusedProcRecord *ebpf.VariableSpec `ebpf:"unused_proc_record"`
 }
 
 // memoryObjects contains all objects after they have been loaded into the kernel.
@@ -160,7 +175,8 @@ func (m *memoryMaps) Close() error {
 //
 // It can be passed to loadMemoryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type memoryVariables struct {
-	UnusedOomEvent *ebpf.Variable `ebpf:"unused_oom_event"`
+	UnusedOomEvent   *ebpf.Variable `ebpf:"unused_oom_event"`
+	UnusedProcRecord *ebpf.Variable `ebpf:"unused_proc_record"`
 }
 
 // memoryPrograms contains all programs after they have been loaded into the kernel.
@@ -171,6 +187,7 @@ type memoryPrograms struct {
 	HandleOomVictim *ebpf.Program `ebpf:"handle_oom_victim"`
 	HandlePageAlloc *ebpf.Program `ebpf:"handle_page_alloc"`
 	HandlePageFault *ebpf.Program `ebpf:"handle_page_fault"`
+	ListAllocators  *ebpf.Program `ebpf:"list_allocators"`
 }
 
 func (p *memoryPrograms) Close() error {
@@ -179,6 +196,7 @@ func (p *memoryPrograms) Close() error {
 		p.HandleOomVictim,
 		p.HandlePageAlloc,
 		p.HandlePageFault,
+		p.ListAllocators,
 	)
 }
 

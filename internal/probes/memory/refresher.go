@@ -10,10 +10,16 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/trend"
 )
+
+// rescanEvery is how many refreshes pass between walks of the cgroup tree
+// (which find new and removed cgroups and re-read limits).
+const rescanEvery = 10
 
 // figures are one cgroup's memory figures at the last refresh.
 type figures struct {
@@ -23,6 +29,26 @@ type figures struct {
 	limited bool
 	eta     float64 // seconds, valid when hasETA
 	hasETA  bool
+}
+
+// tracked is a cgroup the refresher reads. Its usage file (and memory.stat
+// when limited) stay open: re-reading an open cgroup file from offset 0
+// costs a seventh of opening, reading and closing it.
+type tracked struct {
+	w       cgroup.Workload
+	dir     string // where its memory files are
+	usageFD int
+	statFD  int // -1 unless limited
+	limit   uint64
+	limited bool
+	trend   *trend.Window // working set samples while limited
+}
+
+func (c *tracked) close() {
+	unix.Close(c.usageFD)
+	if c.statFD >= 0 {
+		unix.Close(c.statFD)
+	}
 }
 
 // refresher reads every cgroup's memory files at a fixed interval into a
@@ -38,21 +64,23 @@ type refresher struct {
 	table []figures
 
 	// Owned by the refreshing goroutine.
-	trends map[uint64]*trend.Window // working set samples of limited cgroups
-	buf    []byte
+	cgroups map[uint64]*tracked
+	rounds  int
+	buf     []byte
 }
 
 func newRefresher(files hierarchy, v2Root string, r probe.Resolver, window int) *refresher {
 	return &refresher{
 		files: files, v2Root: v2Root, resolver: r, window: window, rule: defaultETA,
-		trends: map[uint64]*trend.Window{}, buf: make([]byte, 16*1024),
+		cgroups: map[uint64]*tracked{}, buf: make([]byte, 16*1024),
 	}
 }
 
-// run refreshes at every tick until ctx ends.
+// run refreshes at every tick until ctx ends, then closes its files.
 func (r *refresher) run(ctx context.Context, interval time.Duration) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	defer r.close()
 	for {
 		select {
 		case <-ctx.Done():
@@ -63,10 +91,36 @@ func (r *refresher) run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// refresh walks the cgroup2 tree and reads each cgroup's figures.
+// refresh reads the usage of every tracked cgroup, walking the tree first
+// every rescanEvery rounds.
 func (r *refresher) refresh(now time.Time) {
-	var table []figures
-	seen := make(map[uint64]bool, len(r.trends))
+	if r.rounds%rescanEvery == 0 {
+		r.rescan()
+	}
+	r.rounds++
+	table := make([]figures, 0, len(r.cgroups))
+	for id, c := range r.cgroups {
+		usage, err := r.readBytes(c.usageFD)
+		if err != nil { // removed (ENODEV)
+			c.close()
+			delete(r.cgroups, id)
+			continue
+		}
+		f := figures{w: c.w, usage: usage, limit: c.limit, limited: c.limited}
+		if c.limited {
+			f.eta, f.hasETA = r.predict(c, now, usage)
+		}
+		table = append(table, f)
+	}
+	r.mu.Lock()
+	r.table = table
+	r.mu.Unlock()
+}
+
+// rescan walks the cgroup2 tree: it tracks new cgroups, forgets removed
+// ones, and re-reads every limit and workload identity.
+func (r *refresher) rescan() {
+	seen := make(map[uint64]bool, len(r.cgroups))
 	_ = filepath.WalkDir(r.v2Root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) { // removed while walking
@@ -86,63 +140,73 @@ func (r *refresher) refresh(now time.Time) {
 			return nil
 		}
 		rel := "/" + strings.TrimPrefix(strings.TrimPrefix(p, r.v2Root), "/")
-		dir := filepath.Join(r.files.root, rel)
-		if f, ok := r.read(st.Ino, dir); ok {
-			if f.limited {
-				seen[st.Ino] = true
-				f.eta, f.hasETA = r.predict(st.Ino, dir, now, f)
-			}
-			table = append(table, f)
+		if r.track(st.Ino, filepath.Join(r.files.root, rel)) {
+			seen[st.Ino] = true
 		}
 		return nil
 	})
-	for id := range r.trends {
+	for id, c := range r.cgroups {
 		if !seen[id] {
-			delete(r.trends, id)
+			c.close()
+			delete(r.cgroups, id)
 		}
 	}
-	r.mu.Lock()
-	r.table = table
-	r.mu.Unlock()
 }
 
-// read reads one cgroup's usage and limit; ok is false when the cgroup has
-// no memory figures (no v1 cgroup of that path, no memory controller there).
-func (r *refresher) read(id uint64, dir string) (figures, bool) {
-	b, err := readInto(filepath.Join(dir, r.files.usage), r.buf)
-	if err != nil {
-		return figures{}, false
+// track starts or updates tracking one cgroup; false when it has no memory
+// figures (no v1 memory cgroup of that path, no memory controller there).
+func (r *refresher) track(id uint64, dir string) bool {
+	c := r.cgroups[id]
+	if c == nil {
+		fd, err := unix.Open(filepath.Join(dir, r.files.usage), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return false
+		}
+		c = &tracked{dir: dir, usageFD: fd, statFD: -1}
+		r.cgroups[id] = c
 	}
-	usage, err := parseBytes(b)
-	if err != nil {
-		return figures{}, false
+	c.w = r.resolver.Lookup(id)
+	c.w.ID = 0
+	c.limit, c.limited = 0, false
+	if b, err := readInto(filepath.Join(dir, r.files.limit), r.buf); err == nil {
+		c.limit, c.limited, _ = parseLimit(b)
 	}
-	f := figures{usage: usage}
-	if b, err = readInto(filepath.Join(dir, r.files.limit), r.buf); err == nil {
-		f.limit, f.limited, _ = parseLimit(b)
+	switch {
+	case c.limited && c.statFD < 0:
+		if fd, err := unix.Open(filepath.Join(dir, "memory.stat"), unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+			c.statFD = fd
+		}
+		c.trend = trend.NewWindow(r.window)
+	case !c.limited && c.statFD >= 0:
+		unix.Close(c.statFD)
+		c.statFD, c.trend = -1, nil
 	}
-	f.w = r.resolver.Lookup(id)
-	f.w.ID = 0
-	return f, true
+	return true
 }
 
 // predict adds a working set sample of a limited cgroup and returns its OOM ETA.
-func (r *refresher) predict(id uint64, dir string, now time.Time, f figures) (float64, bool) {
+func (r *refresher) predict(c *tracked, now time.Time, usage uint64) (float64, bool) {
 	// The working set (usage less inactive page cache, as the kubelet
-	// counts it) is what an OOM kill is about: inactive cache is reclaimed first.
-	ws := f.usage
-	if b, err := readInto(filepath.Join(dir, "memory.stat"), r.buf); err == nil {
-		if inactive, ok := statValue(b, r.files.inactiveFile); ok && inactive < ws {
-			ws -= inactive
+	// counts it) is what an OOM kill is about: inactive cache goes first.
+	ws := usage
+	if c.statFD >= 0 {
+		if n, err := unix.Pread(c.statFD, r.buf, 0); err == nil {
+			if inactive, ok := statValue(r.buf[:n], r.files.inactiveFile); ok && inactive < ws {
+				ws -= inactive
+			}
 		}
 	}
-	w := r.trends[id]
-	if w == nil {
-		w = trend.NewWindow(r.window)
-		r.trends[id] = w
+	c.trend.Add(now, float64(ws))
+	return r.rule.predict(c.trend, ws, c.limit)
+}
+
+// readBytes re-reads an open counter file from its start.
+func (r *refresher) readBytes(fd int) (uint64, error) {
+	n, err := unix.Pread(fd, r.buf, 0)
+	if err != nil {
+		return 0, err
 	}
-	w.Add(now, float64(ws))
-	return r.rule.predict(w, ws, f.limit)
+	return parseBytes(r.buf[:n])
 }
 
 // snapshot returns the table of the last refresh; callers must not modify it.
@@ -150,4 +214,12 @@ func (r *refresher) snapshot() []figures {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.table
+}
+
+// close closes every file the refresher holds open.
+func (r *refresher) close() {
+	for id, c := range r.cgroups {
+		c.close()
+		delete(r.cgroups, id)
+	}
 }

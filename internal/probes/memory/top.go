@@ -1,16 +1,23 @@
 package memory
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
+
+	"github.com/cilium/ebpf/link"
 
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
 )
 
+const listProg = "list_allocators"
+
 // Allocator is one process's memory allocation activity since the probe
-// first saw it allocate.
+// started (or the process did).
 type Allocator struct {
 	PID        uint32 `json:"pid"`
 	Comm       string `json:"comm"`
@@ -25,28 +32,34 @@ type WorkloadAllocators struct {
 	Processes []Allocator     `json:"processes"`
 }
 
+// allocatorList runs the iterator that lists the processes that allocated.
+type allocatorList struct {
+	mu   sync.Mutex
+	iter *link.Iter
+	buf  bytes.Buffer
+}
+
 // TopAllocators returns, for every workload with allocating processes, its
 // n processes that allocated most: by pages allocated when page allocation
 // tracking is on, else by page faults (a first touch of anonymous memory is
-// a fault). It reads the in-kernel process table: call it on demand (API,
-// UI), not per scrape. Processes are not labels: pids are unbounded.
+// a fault). It runs a task iterator over the in-kernel per-process counts:
+// call it on demand (API, UI), not per scrape. Processes are not metric
+// labels: pids are unbounded.
 func (p *Probe) TopAllocators(n int) ([]WorkloadAllocators, error) {
-	if p.objs == nil {
-		return nil, errors.New("memory probe not running")
+	if p.list == nil {
+		return nil, errors.New("memory probe: top allocators unavailable")
+	}
+	p.list.mu.Lock()
+	defer p.list.mu.Unlock()
+	records, err := probe.IterRecords[memoryProcRecord](p.list.iter, &p.list.buf)
+	if err != nil {
+		return nil, fmt.Errorf("top allocators: %w", err)
 	}
 	byID := map[uint64][]Allocator{}
-	var (
-		pid uint32
-		pm  memoryProcMem
-	)
-	it := p.objs.Maps["procs"].Iterate()
-	for it.Next(&pid, &pm) {
-		byID[pm.CgroupId] = append(byID[pm.CgroupId], Allocator{
-			PID: pid, Comm: probe.CString(pm.Comm[:]), PageFaults: pm.PageFaults, PagesAllocated: pm.PagesAllocated,
+	for _, r := range records {
+		byID[r.CgroupId] = append(byID[r.CgroupId], Allocator{
+			PID: r.Tgid, Comm: probe.CString(r.Comm[:]), PageFaults: r.PageFaults, PagesAllocated: r.PagesAllocated,
 		})
-	}
-	if err := it.Err(); err != nil {
-		return nil, err
 	}
 	byPages := p.allocLink != nil
 	out := make([]WorkloadAllocators, 0, len(byID))
@@ -57,8 +70,7 @@ func (p *Probe) TopAllocators(n int) ([]WorkloadAllocators, error) {
 			}
 			return cmp.Or(cmp.Compare(b.PageFaults, a.PageFaults), cmp.Compare(a.PID, b.PID))
 		})
-		w := p.env.Resolver.Lookup(id)
-		out = append(out, WorkloadAllocators{Workload: w, Processes: procs[:min(n, len(procs))]})
+		out = append(out, WorkloadAllocators{Workload: p.env.Resolver.Lookup(id), Processes: procs[:min(n, len(procs))]})
 	}
 	slices.SortFunc(out, func(a, b WorkloadAllocators) int { return cmp.Compare(a.Workload.Path, b.Workload.Path) })
 	return out, nil
