@@ -52,7 +52,7 @@ func connect(b *testing.B, lfd int, sa unix.Sockaddr) tcpPair {
 	return tcpPair{client: c, server: s}
 }
 
-// tcpPair is a connected loopback TCP pair in this process.
+// tcpPair is a connected loopback pair of sockets in this process.
 type tcpPair struct{ client, server int }
 
 func newTCPPair(b *testing.B) tcpPair {
@@ -118,6 +118,31 @@ func (p tcpPair) stream(b *testing.B, n int) (time.Duration, uint32) {
 	return elapsed, info.Data_segs_out
 }
 
+// udpPair returns two loopback UDP sockets connected to each other.
+func udpPair(b *testing.B) tcpPair {
+	var fds [2]int
+	var addrs [2]unix.Sockaddr
+	for i := range fds {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			b.Fatal(err)
+		}
+		if addrs[i], err = unix.Getsockname(fd); err != nil {
+			b.Fatal(err)
+		}
+		fds[i] = fd
+	}
+	for i := range fds {
+		if err := unix.Connect(fds[i], addrs[1-i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return tcpPair{client: fds[0], server: fds[1]}
+}
+
 // requestResponse runs n one-byte round trips and returns the mean time of one.
 func (p tcpPair) requestResponse(b *testing.B, n int) time.Duration {
 	go func() {
@@ -155,19 +180,20 @@ func bpfRuntime(p *Probe) (time.Duration, map[string]ebpf.ProgramStats) {
 	return total, per
 }
 
-// BenchmarkLoopbackTCP measures what the network probe costs TCP over
+// BenchmarkLoopback measures what the network probe costs TCP and UDP over
 // loopback. Each iteration is one round of two halves, without the probe and
-// with it freshly loaded, in alternating order: a 256 MiB stream in 64 KiB
-// writes (MB/s), 20k one-byte request/response round trips (ns each), and
-// 2000 connections opened and closed (ns each).
-// Reported values are medians over rounds: throughput and round-trip time
-// each way, their loss in percent, and the probe's in-kernel run time per
-// data segment, per round trip, and per call of each program. BPF run-time
+// with it freshly loaded, in alternating order: a 256 MiB TCP stream in 64 KiB
+// writes (MB/s), 20k one-byte TCP request/response round trips (ns each),
+// 2000 TCP connections opened and closed (ns each), and 20k one-byte UDP
+// round trips. Reported values are medians over rounds: each figure with the
+// probe off and on, the difference in percent, and the probe's in-kernel run
+// time per data segment, round trip and connection, and per call of each
+// program. BPF run-time
 // statistics stay on in both halves, as the agent keeps them on. Run with
 // -benchtime=Nx for N rounds:
 //
-//	go test -run '^$' -bench LoopbackTCP -benchtime 10x ./internal/probes/network/
-func BenchmarkLoopbackTCP(b *testing.B) {
+//	go test -run '^$' -bench Loopback -benchtime 10x ./internal/probes/network/
+func BenchmarkLoopback(b *testing.B) {
 	testutil.RequireRoot(b)
 	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
 	if err != nil {
@@ -225,9 +251,17 @@ func BenchmarkLoopbackTCP(b *testing.B) {
 				add("bpf-ns/roundtrip", float64((afterTrips-afterStream).Nanoseconds())/trips)
 			}
 			add("ns/connection-"+mode, float64(connections(b, conns).Nanoseconds()))
+			var afterConns time.Duration
+			if on {
+				afterConns, _ = bpfRuntime(p)
+				add("bpf-ns/connection", float64((afterConns-afterTrips).Nanoseconds())/conns)
+			}
+			udp := udpPair(b)
+			add("ns/udp-roundtrip-"+mode, float64(udp.requestResponse(b, trips).Nanoseconds()))
+			udp.close()
 			if on {
 				total, per := bpfRuntime(p)
-				add("bpf-ns/connection", float64((total-afterTrips).Nanoseconds())/conns)
+				add("bpf-ns/udp-roundtrip", float64((total-afterConns).Nanoseconds())/trips)
 				for name, st := range per {
 					if st.RunCount > 0 {
 						add("ns/run-"+name, float64(st.Runtime.Nanoseconds())/float64(st.RunCount))
@@ -246,6 +280,7 @@ func BenchmarkLoopbackTCP(b *testing.B) {
 	b.ReportMetric(100*(1-median(samples["MB/s-on"])/median(samples["MB/s-off"])), "%throughput-loss")
 	b.ReportMetric(100*(median(samples["ns/roundtrip-on"])/median(samples["ns/roundtrip-off"])-1), "%roundtrip-slower")
 	b.ReportMetric(100*(median(samples["ns/connection-on"])/median(samples["ns/connection-off"])-1), "%connection-slower")
+	b.ReportMetric(100*(median(samples["ns/udp-roundtrip-on"])/median(samples["ns/udp-roundtrip-off"])-1), "%udp-roundtrip-slower")
 }
 
 func median(v []float64) float64 {
