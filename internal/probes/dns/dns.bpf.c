@@ -18,8 +18,11 @@
 /*
  * Bytes of the DNS message copied: the header (12) and the question (a name
  * of at most 255 bytes + 4) always fit, so the first answers often do too.
+ * A payload that fits the small size goes in a small record: most DNS
+ * messages do, and the ring holds ~3x as many of those.
  */
 #define DNS_CAPTURE 512
+#define DNS_CAPTURE_SMALL 128
 #define ETH_P_IP_ 0x0800
 #define ETH_P_IPV6_ 0x86DD
 #define IPPROTO_HOPOPTS_ 0
@@ -33,7 +36,8 @@ enum direction {
 	DIR_INGRESS = 1, /* received by the workload: a response */
 };
 
-struct dns_event {
+/* What user space learns about the packet; the payload's head follows it. */
+struct dns_header {
 	__u64 boot_ns;
 	__u64 cgroup_id;
 	__u8 saddr[16]; /* IPv4 in the first 4 bytes */
@@ -42,127 +46,153 @@ struct dns_event {
 	__u16 dport;
 	__u32 tcp_seq;     /* sequence number of the first payload byte (TCP) */
 	__u32 payload_len; /* L4 payload bytes of the packet */
-	__u16 captured;    /* bytes of data valid */
+	__u16 captured;    /* payload bytes that follow the header */
 	__u8 family;       /* 4 or 6 */
 	__u8 protocol;     /* IPPROTO_UDP or IPPROTO_TCP */
 	__u8 direction;
-	__u8 pad[3];
+	__u8 pad[7];
+};
+
+struct dns_small {
+	struct dns_header h;
+	__u8 data[DNS_CAPTURE_SMALL];
+};
+
+struct dns_large {
+	struct dns_header h;
 	__u8 data[DNS_CAPTURE];
 };
 
-/* Keeps struct dns_event in BTF so bpf2go emits its Go twin. */
-const struct dns_event *unused_event __attribute__((unused));
+/* Keeps struct dns_header in BTF so bpf2go emits its Go twin. */
+const struct dns_header *unused_header __attribute__((unused));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 << 20);
 } events SEC(".maps");
 
-/* Where the L4 header starts and what it is; 0 when not UDP/TCP or not the first fragment. */
-struct l3 {
-	__u32 l4_off;
-	__u8 protocol;
-	__u8 family;
-	__u8 saddr[16];
-	__u8 daddr[16];
+/*
+ * The network header and the ports right behind it, read with one load in
+ * the common case (no IPv4 options, no IPv6 extension headers): every packet
+ * of the host passes here, DNS or not.
+ */
+struct headers {
+	union {
+		struct {
+			struct iphdr ip;
+			__be16 ports[2];
+		} v4;
+		struct {
+			struct ipv6hdr ip;
+			__be16 ports[2];
+		} v6;
+	};
 };
 
-static __always_inline int parse_ipv4(struct __sk_buff *skb, struct l3 *l)
+/* Skips the IPv6 extension headers that may precede UDP/TCP; a fragment header ends the walk. */
+static __always_inline int skip_ipv6_ext(struct __sk_buff *skb, __u8 *next, __u32 *off)
 {
-	struct iphdr ip;
-	if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
-		return -1;
-	if (bpf_ntohs(ip.frag_off) & IP_OFFSET_MASK) /* no L4 header in later fragments */
-		return -1;
-	l->family = 4;
-	l->protocol = ip.protocol;
-	l->l4_off = ip.ihl * 4;
-	__builtin_memcpy(l->saddr, &ip.saddr, 4);
-	__builtin_memcpy(l->daddr, &ip.daddr, 4);
+	for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
+		if (*next != IPPROTO_HOPOPTS_ && *next != IPPROTO_ROUTING_ && *next != IPPROTO_DSTOPTS_)
+			return 0;
+		__u8 ext[2];
+		if (bpf_skb_load_bytes(skb, *off, ext, sizeof(ext)))
+			return -1;
+		*next = ext[0];
+		*off += (ext[1] + 1) * 8;
+	}
 	return 0;
 }
 
-static __always_inline int parse_ipv6(struct __sk_buff *skb, struct l3 *l)
+/* Fills a reserved record: the header, then n bytes of payload from off. */
+static __always_inline void submit(struct __sk_buff *skb, struct dns_header *e, const struct dns_header *hdr,
+				   __u8 *data, __u32 off, __u32 n)
 {
-	struct ipv6hdr ip;
-	if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
-		return -1;
-	l->family = 6;
-	__builtin_memcpy(l->saddr, &ip.saddr, 16);
-	__builtin_memcpy(l->daddr, &ip.daddr, 16);
-	__u8 next = ip.nexthdr;
-	__u32 off = sizeof(ip);
-	/* Skip the extension headers that may precede UDP/TCP; a fragment header ends the walk. */
-	for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
-		if (next != IPPROTO_HOPOPTS_ && next != IPPROTO_ROUTING_ && next != IPPROTO_DSTOPTS_)
-			break;
-		__u8 ext[2];
-		if (bpf_skb_load_bytes(skb, off, ext, sizeof(ext)))
-			return -1;
-		next = ext[0];
-		off += (ext[1] + 1) * 8;
-	}
-	l->protocol = next;
-	l->l4_off = off;
-	return 0;
+	*e = *hdr;
+	e->captured = bpf_skb_load_bytes(skb, off, data, n) ? 0 : n;
+	orb8_submit(e);
 }
 
 static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 {
-	struct l3 l = {};
+	struct headers h;
+	__u8 protocol;
+	__u32 l4_off;
+	__be16 ports[2];
+	/* A load that fails is a packet too short to be UDP or TCP. */
 	if (skb->protocol == bpf_htons(ETH_P_IP_)) {
-		if (parse_ipv4(skb, &l))
+		if (bpf_skb_load_bytes(skb, 0, &h.v4, sizeof(h.v4)))
+			return;
+		if (bpf_ntohs(h.v4.ip.frag_off) & IP_OFFSET_MASK) /* no L4 header in later fragments */
+			return;
+		protocol = h.v4.ip.protocol;
+		l4_off = h.v4.ip.ihl * 4;
+		__builtin_memcpy(ports, h.v4.ports, sizeof(ports));
+		if (l4_off != sizeof(h.v4.ip) && bpf_skb_load_bytes(skb, l4_off, ports, sizeof(ports)))
 			return;
 	} else if (skb->protocol == bpf_htons(ETH_P_IPV6_)) {
-		if (parse_ipv6(skb, &l))
+		if (bpf_skb_load_bytes(skb, 0, &h.v6, sizeof(h.v6)))
+			return;
+		protocol = h.v6.ip.nexthdr;
+		l4_off = sizeof(h.v6.ip);
+		if (skip_ipv6_ext(skb, &protocol, &l4_off))
+			return;
+		__builtin_memcpy(ports, h.v6.ports, sizeof(ports));
+		if (l4_off != sizeof(h.v6.ip) && bpf_skb_load_bytes(skb, l4_off, ports, sizeof(ports)))
 			return;
 	} else {
 		return;
 	}
-	if (l.protocol != IPPROTO_UDP && l.protocol != IPPROTO_TCP)
-		return;
-
-	__be16 ports[2];
-	if (bpf_skb_load_bytes(skb, l.l4_off, ports, sizeof(ports)))
+	if (protocol != IPPROTO_UDP && protocol != IPPROTO_TCP)
 		return;
 	__u16 sport = bpf_ntohs(ports[0]), dport = bpf_ntohs(ports[1]);
 	/* Only the workload's side as a DNS client: queries out, responses in. */
 	if ((dir == DIR_EGRESS ? dport : sport) != DNS_PORT)
 		return;
 
-	__u32 payload_off = l.l4_off + sizeof(struct udphdr);
+	__u32 payload_off = l4_off + sizeof(struct udphdr);
 	__u32 seq = 0;
-	if (l.protocol == IPPROTO_TCP) {
+	if (protocol == IPPROTO_TCP) {
 		struct tcphdr tcp;
-		if (bpf_skb_load_bytes(skb, l.l4_off, &tcp, sizeof(tcp)))
+		if (bpf_skb_load_bytes(skb, l4_off, &tcp, sizeof(tcp)))
 			return;
 		seq = bpf_ntohl(tcp.seq);
-		payload_off = l.l4_off + tcp.doff * 4;
+		payload_off = l4_off + tcp.doff * 4;
 	}
 	if (skb->len <= payload_off) /* handshake, bare ACK, FIN */
 		return;
 	__u32 payload_len = skb->len - payload_off;
 
-	struct dns_event *e = orb8_reserve(&events, sizeof(*e));
-	if (!e)
-		return;
-	e->boot_ns = bpf_ktime_get_boot_ns();
-	e->cgroup_id = bpf_skb_cgroup_id(skb);
-	__builtin_memcpy(e->saddr, l.saddr, 16);
-	__builtin_memcpy(e->daddr, l.daddr, 16);
-	e->sport = sport;
-	e->dport = dport;
-	e->tcp_seq = seq;
-	e->payload_len = payload_len;
-	e->family = l.family;
-	e->protocol = l.protocol;
-	e->direction = dir;
-	/* 1..DNS_CAPTURE bytes, written so that the verifier sees the bounds. */
-	__u32 n = payload_len >= DNS_CAPTURE ? DNS_CAPTURE : ((payload_len - 1) & (DNS_CAPTURE - 1)) + 1;
-	if (bpf_skb_load_bytes(skb, payload_off, e->data, n))
-		n = 0;
-	e->captured = n;
-	orb8_submit(e);
+	struct dns_header hdr = {
+		.boot_ns = bpf_ktime_get_boot_ns(),
+		.cgroup_id = bpf_skb_cgroup_id(skb),
+		.sport = sport,
+		.dport = dport,
+		.tcp_seq = seq,
+		.payload_len = payload_len,
+		.protocol = protocol,
+		.direction = dir,
+	};
+	if (skb->protocol == bpf_htons(ETH_P_IP_)) {
+		hdr.family = 4;
+		__builtin_memcpy(hdr.saddr, &h.v4.ip.saddr, 4);
+		__builtin_memcpy(hdr.daddr, &h.v4.ip.daddr, 4);
+	} else {
+		hdr.family = 6;
+		__builtin_memcpy(hdr.saddr, &h.v6.ip.saddr, 16);
+		__builtin_memcpy(hdr.daddr, &h.v6.ip.daddr, 16);
+	}
+	/* n is 1..capacity, written so that the verifier sees the bounds. */
+	if (payload_len <= DNS_CAPTURE_SMALL) {
+		struct dns_small *e = orb8_reserve(&events, sizeof(*e));
+		if (e)
+			submit(skb, &e->h, &hdr, e->data, payload_off, ((payload_len - 1) & (DNS_CAPTURE_SMALL - 1)) + 1);
+	} else {
+		struct dns_large *e = orb8_reserve(&events, sizeof(*e));
+		if (e)
+			submit(skb, &e->h, &hdr, e->data, payload_off,
+			       payload_len >= DNS_CAPTURE ? DNS_CAPTURE : ((payload_len - 1) & (DNS_CAPTURE - 1)) + 1);
+	}
 }
 
 SEC("cgroup_skb/egress")

@@ -93,11 +93,15 @@ func (p *Probe) expireLoop(ctx context.Context) {
 	}
 }
 
+// headerSize is sizeof(struct dns_header): the captured payload follows it.
+const headerSize = int(unsafe.Sizeof(dnsDnsHeader{}))
+
 func (p *Probe) handle(raw []byte) {
-	if len(raw) < int(unsafe.Sizeof(dnsDnsEvent{})) {
+	if len(raw) < headerSize {
 		return
 	}
-	e := (*dnsDnsEvent)(unsafe.Pointer(&raw[0]))
+	e := (*dnsDnsHeader)(unsafe.Pointer(&raw[0]))
+	data := raw[headerSize:]
 	pkt := packet{
 		bootNs: e.BootNs,
 		cgroup: e.CgroupId,
@@ -107,7 +111,7 @@ func (p *Probe) handle(raw []byte) {
 		dst:    addrPort(e.Family, &e.Daddr, e.Dport),
 		seq:    e.TcpSeq,
 		length: int(e.PayloadLen),
-		data:   e.Data[:min(int(e.Captured), len(e.Data), int(e.PayloadLen))],
+		data:   data[:min(int(e.Captured), len(data), int(e.PayloadLen))],
 	}
 	p.finish(p.tracker.packet(&pkt))
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,5 +193,27 @@ func TestUnansweredQueriesExpire(t *testing.T) {
 	}
 	if unanswered != 2 {
 		t.Fatalf("%d unanswered lookups in Recent, want 2", unanswered)
+	}
+}
+
+// Messages longer than the small record (DNS_CAPTURE_SMALL) travel in large
+// ones; names near the 255-byte limit come through whole.
+func TestLongNames(t *testing.T) {
+	f := start(t, DefaultConfig(), "127.0.0.1")
+	label := strings.Repeat("l", 60)
+	long := func(i int) string { return fmt.Sprintf("%s%d.%s.%s.%s.orb8.test.", nxPrefix, i, label, label, label) }
+	runQueries(t, f.client, f.ns, "udp", "127.0.0.1:53", "A", []string{long(0), long(1)})
+	runQueries(t, f.client, f.ns, "tcp", "127.0.0.1:53", "A", []string{long(2)})
+
+	f.waitFor(t, "orb8_dns_responses_total", map[string]string{"qtype": "A", "rcode": "NXDOMAIN"}, 3)
+	f.waitFor(t, "orb8_dns_latency_seconds", nil, 3)
+	got := f.lookups()
+	if len(got) != 3 {
+		t.Fatalf("%d lookups, want 3", len(got))
+	}
+	for i, e := range got {
+		if e.DNS.QName != long(i) {
+			t.Errorf("lookup %d: name %q, want %q", i, e.DNS.QName, long(i))
+		}
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-type dnsDnsEvent struct {
+type dnsDnsHeader struct {
 	_          structs.HostLayout
 	BootNs     uint64
 	CgroupId   uint64
@@ -27,9 +27,7 @@ type dnsDnsEvent struct {
 	Family     uint8
 	Protocol   uint8
 	Direction  uint8
-	Pad        [3]uint8
-	Data       [512]uint8
-	_          [4]byte
+	Pad        [7]uint8
 }
 
 // Names of all BPF objects in the ELF.
@@ -40,7 +38,7 @@ const (
 	dnsMapOrb8Counters = "orb8_counters"
 	dnsProgDnsEgress   = "dns_egress"
 	dnsProgDnsIngress  = "dns_ingress"
-	dnsVarUnusedEvent  = "unused_event"
+	dnsVarUnusedHeader = "unused_header"
 )
 
 // loadDns returns the embedded CollectionSpec for dns.
@@ -101,7 +99,7 @@ type dnsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dnsVariableSpecs struct {
-	UnusedEvent *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedHeader *ebpf.VariableSpec `ebpf:"unused_header"`
 }
 
 // dnsObjects contains all objects after they have been loaded into the kernel.
@@ -139,7 +137,7 @@ func (m *dnsMaps) Close() error {
 //
 // It can be passed to loadDnsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dnsVariables struct {
-	UnusedEvent *ebpf.Variable `ebpf:"unused_event"`
+	UnusedHeader *ebpf.Variable `ebpf:"unused_header"`
 }
 
 // dnsPrograms contains all programs after they have been loaded into the kernel.

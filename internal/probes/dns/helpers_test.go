@@ -32,6 +32,7 @@ const (
 	netnsFD    = 3                 // the namespace, handed down as ExtraFiles[0]
 	nxPrefix   = "nx-"             // names the responder answers NXDOMAIN
 	dropPrefix = "drop-"           // names the responder never answers
+	otherPort  = "5300"            // the responder answers there too: traffic the probe must ignore
 )
 
 func TestMain(m *testing.M) {
@@ -125,7 +126,8 @@ func helper(t testing.TB, cg *testutil.Cgroup, ns *os.File, mode string, env ...
 	return cmd
 }
 
-// startResponder runs the DNS responder on addr port 53 (UDP and TCP) in
+// startResponder runs the DNS responder on addr port 53 (UDP and TCP, and
+// UDP on otherPort) in
 // its own cgroup until the test ends.
 func startResponder(t testing.TB, cg *testutil.Cgroup, ns *os.File, addr string) {
 	t.Helper()
@@ -171,7 +173,12 @@ func serve(addr string) error {
 	if err != nil {
 		return err
 	}
+	other, err := net.ListenPacket("udp", net.JoinHostPort(addr, otherPort))
+	if err != nil {
+		return err
+	}
 	go serveUDP(udp)
+	go serveUDP(other)
 	go serveTCP(tcp)
 	fmt.Println("ready")
 	_, err = io.Copy(io.Discard, os.Stdin)
