@@ -10,8 +10,9 @@
 #define PAGE_SIZE 4096
 /*
  * Page faults and allocations are counted per process (cheap: task storage)
- * and moved to the per-cgroup table in batches (a hash lookup costs several
- * times the rest of the hook), at exit, and when the process changes cgroup.
+ * and moved to the per-cgroup table in batches, to the cgroup the process is
+ * in at that moment, and at exit: a hash lookup (and the cgroup's pointer
+ * chain) per fault would cost several times the rest of the hook.
  */
 #define FLUSH_EVERY 64
 
@@ -25,9 +26,9 @@ struct mem_stats {
 struct proc_mem {
 	__u64 page_faults;
 	__u64 pages_allocated;
-	__u64 cgroup_id;       /* where the pending counts belong */
-	__u64 pending_faults;  /* not yet in stats */
-	__u64 pending_pages;
+	/* The parts of the counts already added to stats. */
+	__u64 faults_flushed;
+	__u64 pages_flushed;
 };
 
 /* One process in the top allocators iterator's output. */
@@ -87,37 +88,39 @@ static __always_inline struct mem_stats *stats_of(__u64 cgroup_id)
 	return orb8_lookup_or_init(&stats, &cgroup_id, &zero_stats);
 }
 
-/* Moves a process's pending counts to its cgroup's entry in stats. */
-static __always_inline void flush(struct proc_mem *p)
+/*
+ * Claims the part of a count not yet flushed. Threads of a process share
+ * its counts: only the one whose compare-and-swap moves the mark adds.
+ */
+static __always_inline __u64 claim(__u64 *flushed, __u64 now)
 {
-	__u64 faults = __sync_lock_test_and_set(&p->pending_faults, 0);
-	__u64 pages = __sync_lock_test_and_set(&p->pending_pages, 0);
+	__u64 old = *flushed;
+	if (now <= old || !__sync_bool_compare_and_swap(flushed, old, now))
+		return 0;
+	return now - old;
+}
+
+/* Adds a process's counts not yet flushed to a cgroup's entry in stats. */
+static __always_inline void flush(struct proc_mem *p, __u64 cgroup_id)
+{
+	__u64 faults = claim(&p->faults_flushed, p->page_faults);
+	__u64 pages = claim(&p->pages_flushed, p->pages_allocated);
 	if (!faults && !pages)
 		return;
-	struct mem_stats *s = stats_of(p->cgroup_id);
+	struct mem_stats *s = stats_of(cgroup_id);
 	if (!s)
 		return;
 	s->page_faults += faults;
 	s->pages_allocated += pages;
 }
 
-/*
- * The current process's counts, created on its first allocation, with its
- * pending counts flushed first if it moved to another cgroup.
- */
+/* The current process's counts, created on its first allocation. */
 static __always_inline struct proc_mem *current_proc(void)
 {
 	struct task_struct *leader = bpf_get_current_task_btf()->group_leader;
 	struct proc_mem *p = bpf_task_storage_get(&procs, leader, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!p) {
+	if (!p)
 		orb8_count(ORB8_MAP_FULL); /* storage could not be allocated */
-		return 0;
-	}
-	__u64 cg = bpf_get_current_cgroup_id();
-	if (p->cgroup_id != cg) {
-		flush(p);
-		p->cgroup_id = cg;
-	}
 	return p;
 }
 
@@ -159,9 +162,8 @@ int BPF_PROG(handle_page_fault, unsigned long address, struct pt_regs *regs, uns
 	struct proc_mem *p = current_proc();
 	if (!p)
 		return 0;
-	__sync_fetch_and_add(&p->page_faults, 1);
-	if (__sync_fetch_and_add(&p->pending_faults, 1) + 1 >= FLUSH_EVERY)
-		flush(p);
+	if (__sync_fetch_and_add(&p->page_faults, 1) + 1 - p->faults_flushed >= FLUSH_EVERY)
+		flush(p, bpf_get_current_cgroup_id());
 	return 0;
 }
 
@@ -182,9 +184,8 @@ int BPF_PROG(handle_page_alloc, struct page *page, unsigned int order, gfp_t gfp
 	if (!p)
 		return 0;
 	__u64 pages = 1ULL << order;
-	__sync_fetch_and_add(&p->pages_allocated, pages);
-	if (__sync_fetch_and_add(&p->pending_pages, pages) + pages >= FLUSH_EVERY)
-		flush(p);
+	if (__sync_fetch_and_add(&p->pages_allocated, pages) + pages - p->pages_flushed >= FLUSH_EVERY)
+		flush(p, bpf_get_current_cgroup_id());
 	return 0;
 }
 
@@ -196,7 +197,7 @@ int BPF_PROG(handle_exit, struct task_struct *task, bool group_dead)
 		return 0;
 	struct proc_mem *p = bpf_task_storage_get(&procs, task->group_leader, 0, 0);
 	if (p)
-		flush(p);
+		flush(p, orb8_task_cgroup_id(task));
 	return 0;
 }
 

@@ -37,9 +37,8 @@ type memoryProcMem struct {
 	_              structs.HostLayout
 	PageFaults     uint64
 	PagesAllocated uint64
-	CgroupId       uint64
-	PendingFaults  uint64
-	PendingPages   uint64
+	FaultsFlushed  uint64
+	PagesFlushed   uint64
 }
 
 type memoryProcRecord struct {
