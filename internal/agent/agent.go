@@ -250,22 +250,31 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		a.Close()
 		return err
 	}
-	srv, err := server.Listen(cfg.MetricsAddr, a.Handler(), server.TLSFiles{Cert: cfg.TLSCert, Key: cfg.TLSKey, ClientCA: cfg.TLSClientCA})
+	apiSrv, err := a.ListenAPI(cfg.APIAddr)
 	if err != nil {
 		_ = stopOTLP(context.Background())
 		a.Close()
 		return err
 	}
-	serveErr := make(chan error, 1)
+	srv, err := server.Listen(cfg.MetricsAddr, apiSrv.Handler(a.Handler()), server.TLSFiles{Cert: cfg.TLSCert, Key: cfg.TLSKey, ClientCA: cfg.TLSClientCA})
+	if err != nil {
+		apiSrv.Close()
+		_ = stopOTLP(context.Background())
+		a.Close()
+		return err
+	}
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve() }()
+	go func() { serveErr <- apiSrv.Serve() }()
 	a.Start(ctx)
-	log.Info("agent running", "metrics", srv.Addr().String(), "cgroup2", a.resolver.Root())
+	log.Info("agent running", "metrics", srv.Addr().String(), "api", apiSrv.Addr(), "cgroup2", a.resolver.Root())
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	apiSrv.Close()
 	_ = srv.Shutdown(shutdownCtx)
 	return errors.Join(err, stopOTLP(shutdownCtx), a.Close())
 }

@@ -22,6 +22,7 @@ import (
 type Config struct {
 	ConfigFile     string        `yaml:"-"`
 	MetricsAddr    string        `yaml:"metrics-addr"`
+	APIAddr        string        `yaml:"api-addr"`
 	Probes         []string      `yaml:"probes"`
 	DisableProbes  []string      `yaml:"disable-probes"`
 	CgroupRoot     string        `yaml:"cgroup-root"`
@@ -40,6 +41,7 @@ type Config struct {
 func Default() Config {
 	return Config{
 		MetricsAddr:    ":9808",
+		APIAddr:        "127.0.0.1:9809",
 		Probes:         []string{"default"},
 		GoneGrace:      5 * time.Minute,
 		LogLevel:       "info",
@@ -54,6 +56,7 @@ func Default() Config {
 func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "YAML file with settings (keys are the flag names); flags override it")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "HOST:PORT to serve /metrics, /healthz and /readyz on")
+	fs.StringVar(&c.APIAddr, "api-addr", c.APIAddr, "HOST:PORT to serve the gRPC API on (local only by default; its JSON twin is under /api/v1/ on --metrics-addr)")
 	fs.StringSliceVar(&c.Probes, "probes", c.Probes, `probes to run, by name; "default" is the default set, "all" every probe`)
 	fs.StringSliceVar(&c.DisableProbes, "disable-probes", c.DisableProbes, "probes not to run, by name")
 	fs.StringVar(&c.CgroupRoot, "cgroup-root", c.CgroupRoot, "cgroup2 mount point (found in /proc/self/mountinfo when empty)")
@@ -118,6 +121,9 @@ func (c *Config) loadFile(path string) error {
 // Validate checks every setting; known lists the probe names that exist.
 func (c *Config) Validate(known []string) error {
 	if err := checkAddr("metrics-addr", c.MetricsAddr); err != nil {
+		return err
+	}
+	if err := checkAddr("api-addr", c.APIAddr); err != nil {
 		return err
 	}
 	names := append(append([]string{}, c.Probes...), c.DisableProbes...)

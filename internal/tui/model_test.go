@@ -135,14 +135,13 @@ func TestFilterDrillExportQuit(t *testing.T) {
 		t.Fatalf("filter shop: %v", got)
 	}
 	press(m, "j") // shop/web sorts after shop/db by name (no figures)
-	cmd := press(m, "enter")
+	press(m, "enter")
 	if m.view != detailView || m.detail.figures.GetWorkload().GetCgroup() != "/kubepods/a" {
 		t.Fatalf("enter did not drill into shop/web: view %v", m.view)
 	}
 	press(m, "esc")
 	press(m, "k")
-	cmd = press(m, "enter")
-	m.Update(cmd())
+	m.Update(press(m, "enter")())
 	view := m.View()
 	if !strings.Contains(view, "Processes (1)") || !strings.Contains(view, "postgres") {
 		t.Fatalf("detail lacks the process:\n%s", view)

@@ -1,0 +1,268 @@
+package cli_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/orb8/orb8/internal/agent"
+	"github.com/orb8/orb8/internal/apiclient"
+	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/config"
+	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/probes/process"
+	"github.com/orb8/orb8/internal/testutil"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// buildOrb8 builds the real binary once per test run.
+func buildOrb8(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "orb8-cli-test")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "orb8")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/orb8/orb8/cmd/orb8").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("build orb8: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// startAgent runs an agent with the process probe in this test process and
+// serves its API on a free loopback port.
+func startAgent(t *testing.T) (addr string, a *agent.Agent) {
+	t.Helper()
+	testutil.RequireRoot(t)
+	root, err := cgroup.FindMount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cgroup.NewResolver(root, 1<<16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.NodeName = "test-node"
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a = agent.NewWithProbes(cfg, log, res, []probe.Probe{process.New()})
+	a.Start(context.Background())
+	x, err := a.ListenAPI("127.0.0.1:0")
+	if err != nil {
+		a.Close()
+		t.Fatal(err)
+	}
+	go x.Serve()
+	t.Cleanup(func() {
+		x.Close()
+		a.Close()
+	})
+	if st := a.Status(); len(st) != 1 || !st[0].Up {
+		t.Fatalf("process probe not up: %+v", st)
+	}
+	return x.Addr(), a
+}
+
+// openStreams asks the agent how many event streams are open.
+func openStreams(t *testing.T, addr string) uint32 {
+	t.Helper()
+	c, err := apiclient.Dial(context.Background(), addr, apiclient.TLS{}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	st, err := c.Statuses(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st[0].GetApiStreams()
+}
+
+func TestTraceExecJSONShowsExactlyTheCgroupsExecs(t *testing.T) {
+	addr, _ := startAgent(t)
+	bin := buildOrb8(t)
+	cg := testutil.NewCgroup(t)
+
+	trace := exec.Command(bin, "trace", "exec", "-o", "json", "--agent", addr, "--cgroup", cg.Path)
+	stdout, err := trace.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	trace.Stderr = &stderr
+	if err := trace.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { trace.Process.Kill(); trace.Wait() })
+	testutil.Eventually(t, 5*time.Second, func() bool { return openStreams(t, addr) == 1 },
+		"orb8 trace did not open its stream; stderr: %s", &stderr)
+
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+
+	const n = 7
+	for range n {
+		cg.Run(t, "/bin/true")
+	}
+	ranAt := time.Now()
+	var got []map[string]any
+	deadline := time.After(time.Second)
+	for len(got) < n {
+		select {
+		case line := <-lines:
+			var ev map[string]any
+			if err := json.Unmarshal([]byte(line), &ev); err != nil {
+				t.Fatalf("line %d is not one JSON object: %v: %q", len(got)+1, err, line)
+			}
+			got = append(got, ev)
+		case <-deadline:
+			t.Fatalf("within 1s of the last exec got %d of %d exec events; stderr: %s", len(got), n, &stderr)
+		}
+	}
+	t.Logf("%d exec events within %v of the last exec", n, time.Since(ranAt))
+	select { // nothing more may come: exactly n
+	case line := <-lines:
+		t.Fatalf("event beyond the %d execs: %s", n, line)
+	case <-time.After(300 * time.Millisecond):
+	}
+	for _, ev := range got {
+		w, _ := ev["workload"].(map[string]any)
+		p, _ := ev["process"].(map[string]any)
+		x, _ := ev["exec"].(map[string]any)
+		if ev["kind"] != "exec" || w["cgroup"] != cg.Path || x["filename"] != "/bin/true" || p["comm"] != "true" {
+			t.Errorf("unexpected event %v", ev)
+		}
+		for _, k := range []string{"namespace", "pod", "container"} {
+			if _, ok := w[k]; !ok {
+				t.Errorf("event lacks workload.%s: %v", k, ev)
+			}
+		}
+		if pid, _ := p["pid"].(float64); pid <= 0 {
+			t.Errorf("event has no pid: %v", ev)
+		}
+		if ts, _ := ev["time"].(string); !within(ts, ranAt, 5*time.Second) {
+			t.Errorf("event time %q is not around %v", ts, ranAt)
+		}
+	}
+	trace.Process.Signal(syscall.SIGINT)
+	if err := trace.Wait(); err != nil {
+		t.Errorf("orb8 trace after SIGINT: %v; stderr: %s", err, &stderr)
+	}
+}
+
+func within(ts string, ref time.Time, d time.Duration) bool {
+	at, err := time.Parse(time.RFC3339Nano, ts)
+	return err == nil && at.Sub(ref).Abs() < d
+}
+
+func TestStatusJSONIsValid(t *testing.T) {
+	addr, _ := startAgent(t)
+	out, err := exec.Command(buildOrb8(t), "status", "-o", "json", "--agent", addr).Output()
+	if err != nil {
+		t.Fatalf("orb8 status: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("want one JSON line, got %d: %s", len(lines), out)
+	}
+	var st struct {
+		Node   string `json:"node"`
+		Probes []struct {
+			Name string `json:"name"`
+			Up   bool   `json:"up"`
+		} `json:"probes"`
+	}
+	if err := json.Unmarshal(out, &st); err != nil {
+		t.Fatalf("not JSON: %v: %s", err, out)
+	}
+	if st.Node != "test-node" || len(st.Probes) != 1 || st.Probes[0].Name != "process" || !st.Probes[0].Up {
+		t.Errorf("status = %s", out)
+	}
+}
+
+func TestUnreachableAgentFailsFastWithOneLine(t *testing.T) {
+	bin := buildOrb8(t)
+	for _, args := range [][]string{
+		{"flows", "--agent", "127.0.0.1:1"},
+		{"trace", "exec", "--agent", "127.0.0.1:1"},
+		{"status", "--agent", "127.0.0.1:1"},
+	} {
+		start := time.Now()
+		cmd := exec.Command(bin, args...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		took := time.Since(start)
+		exitErr, ok := err.(*exec.ExitError)
+		if !ok || exitErr.ExitCode() == 0 {
+			t.Errorf("orb8 %v: want a non-zero exit, got %v", args, err)
+		}
+		msg := stderr.String()
+		if strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, "orb8: ") || !strings.Contains(msg, "127.0.0.1:1") {
+			t.Errorf("orb8 %v: want one line naming the agent, got %q", args, msg)
+		}
+		if took > 2*time.Second {
+			t.Errorf("orb8 %v took %v to fail", args, took)
+		}
+	}
+}
+
+func TestBadInputIsOneLine(t *testing.T) {
+	bin := buildOrb8(t)
+	for args, want := range map[string]string{
+		"trace nope":               `unknown event kind "nope"`,
+		"flows -o xml":             `invalid --output "xml"`,
+		"flows -l a=(":             `invalid --selector "a=("`,
+		"flows --agent nohost":     `invalid --agent "nohost"`,
+		"flows --protocol sctp":    `invalid --protocol "sctp"`,
+		"status --cgroup relative": `invalid --cgroup "relative"`,
+		"workloads --no-such-flag": `unknown flag: --no-such-flag`,
+	} {
+		cmd := exec.Command(bin, strings.Fields(args)...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err == nil {
+			t.Errorf("orb8 %s succeeded", args)
+		}
+		if msg := stderr.String(); strings.Count(msg, "\n") != 1 || !strings.Contains(msg, want) {
+			t.Errorf("orb8 %s: stderr %q, want one line with %q", args, msg, want)
+		}
+	}
+}
