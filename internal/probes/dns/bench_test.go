@@ -19,7 +19,8 @@ const floodWorkers = 8
 
 // BenchmarkDNSQueries sends b.N A queries over UDP from floodWorkers sockets
 // of one client cgroup to the test responder, each waiting for its answer,
-// without and with the probe. It reports the rate the client reached, the
+// without and with the probe, as fast as it goes and paced at the target
+// rate. It reports the rate the client reached, the
 // probe's BPF time per packet and, for port 53, how many queries and
 // responses were not counted, ring buffer losses and the probe's own drops.
 // Run with a fixed count, e.g. -benchtime=300000x.
@@ -28,11 +29,13 @@ func BenchmarkDNSQueries(b *testing.B) {
 		name  string
 		probe bool
 		port  string
+		rate  int // queries/s, 0: as fast as the client goes
 	}{
-		{"probe=off", false, "53"},
-		{"probe=on", true, "53"},
+		{"probe=off", false, "53", 0},
+		{"probe=on", true, "53", 0},
+		{"probe=on/rate=20000", true, "53", 20000},
 		// The same traffic on another port: what every other packet pays.
-		{"probe=on/port=" + otherPort, true, otherPort},
+		{"probe=on/port=" + otherPort, true, otherPort, 0},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			f := newScene(b, "127.0.0.1")
@@ -45,7 +48,7 @@ func BenchmarkDNSQueries(b *testing.B) {
 				f.startProbe(b, DefaultConfig())
 			}
 			cmd := helper(b, f.client, f.ns, "flood", "ORB8_DNS_SERVER=127.0.0.1:"+c.port,
-				"ORB8_DNS_COUNT="+strconv.Itoa(b.N), "ORB8_DNS_WORKERS="+strconv.Itoa(floodWorkers))
+				"ORB8_DNS_COUNT="+strconv.Itoa(b.N), "ORB8_DNS_WORKERS="+strconv.Itoa(floodWorkers), "ORB8_DNS_RATE="+strconv.Itoa(c.rate))
 			elapsed := floodTime(b, cmd)
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "queries/s")
 			if c.probe {

@@ -61,7 +61,8 @@ func runHelper(mode string) error {
 	case "flood":
 		n, _ := strconv.Atoi(os.Getenv("ORB8_DNS_COUNT"))
 		workers, _ := strconv.Atoi(os.Getenv("ORB8_DNS_WORKERS"))
-		return flood(os.Getenv("ORB8_DNS_SERVER"), n, workers)
+		rate, _ := strconv.Atoi(os.Getenv("ORB8_DNS_RATE"))
+		return flood(os.Getenv("ORB8_DNS_SERVER"), n, workers, rate)
 	}
 	return fmt.Errorf("unknown mode %q", mode)
 }
@@ -354,8 +355,9 @@ func check(name string, resp []byte, err error) error {
 }
 
 // flood sends n A queries over UDP from workers sockets, each waiting for
-// its response before the next, and prints the time it took.
-func flood(server string, n, workers int) error {
+// its response before the next, at most rate per second (0: as fast as it
+// goes), and prints the time it took.
+func flood(server string, n, workers, rate int) error {
 	conns := make([]net.Conn, workers)
 	for i := range conns {
 		c, err := net.Dial("udp", server)
@@ -379,6 +381,9 @@ func flood(server string, n, workers int) error {
 			q := append([]byte(nil), query...)
 			resp := make([]byte, 1500)
 			for i := w; i < n; i += workers {
+				if rate > 0 {
+					time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
+				}
 				binary.BigEndian.PutUint16(q, uint16(i))
 				if _, err := c.Write(q); err != nil {
 					mu.Lock()
