@@ -108,51 +108,55 @@ func (a *attacher) ensure(pid int, m mappedFile) {
 	lib, _ := libraryOf(m.path)
 	// The path as the process sees it, reached from the host through its root.
 	path := filepath.Join(a.proc, strconv.Itoa(pid), "root", m.path)
-	links, err := a.attach(lib, path, m.id.inode)
+	links, slow, err := a.attach(lib, path, m.id.inode)
 	if err != nil {
 		a.log.Warn("hook CUDA library", "library", lib.name, "path", path, "err", err)
 	} else {
-		a.log.Info("hooked CUDA library", "library", lib.name, "path", m.path, "pid", pid, "uprobes", len(links))
+		a.log.Info("hooked CUDA library", "library", lib.name, "path", m.path, "pid", pid, "uprobes", len(links), "single_stepped", slow)
 	}
 	// Recorded even when it failed, so a broken file is not retried on every scan.
 	a.libs[m.id] = &hookedLibrary{lib: lib, links: links}
 }
 
-func (a *attacher) attach(lib *library, path string, inode uint64) ([]link.Link, error) {
+// attach hooks a library file; slow lists the functions whose probed
+// instruction the kernel single-steps (the expensive path).
+func (a *attacher) attach(lib *library, path string, inode uint64) (links []link.Link, slow []string, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	var st syscall.Stat_t
 	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if st.Ino != inode {
-		return nil, fmt.Errorf("inode %d, want %d: the file changed", st.Ino, inode)
+		return nil, nil, fmt.Errorf("inode %d, want %d: the file changed", st.Ino, inode)
 	}
 	symbols := make([]string, len(lib.hooks))
 	for i, h := range lib.hooks {
 		symbols[i] = h.symbol
 	}
-	offsets, err := functionOffsets(f, symbols)
+	points, err := functionOffsets(f, symbols)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// The path is opened again by the kernel at attach; it resolves to the
 	// same inode checked above as long as the file is not replaced meanwhile.
 	ex, err := link.OpenExecutable(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var links []link.Link
 	var errs []error
 	for _, h := range lib.hooks {
-		off, ok := offsets[h.symbol]
+		pt, ok := points[h.symbol]
 		if !ok {
 			continue // not every version has every variant
 		}
-		opts := &link.UprobeOptions{Address: off, Cookie: uint64(h.op)}
+		if !pt.emulated {
+			slow = append(slow, h.symbol)
+		}
+		opts := &link.UprobeOptions{Address: pt.offset, Cookie: uint64(h.op)}
 		if !h.withReturn {
 			l, err := ex.Uprobe(h.symbol, a.progs.driver, opts)
 			if err != nil {
@@ -178,12 +182,12 @@ func (a *attacher) attach(lib *library, path string, inode uint64) ([]link.Link,
 	}
 	if len(links) == 0 {
 		errs = append(errs, errors.New("no hooked function found"))
-		return nil, errors.Join(errs...)
+		return nil, nil, errors.Join(errs...)
 	}
 	if len(errs) > 0 {
 		a.log.Warn("some CUDA functions not hooked", "path", path, "err", errors.Join(errs...))
 	}
-	return links, nil
+	return links, slow, nil
 }
 
 // attached counts the library files hooked, by library label.

@@ -12,10 +12,18 @@ import (
 // one on the next instruction, which the kernel emulates (push).
 var endbr64 = []byte{0xf3, 0x0f, 0x1e, 0xfa}
 
-// functionOffsets returns the file offset to probe for each of the wanted
-// functions the ELF file defines: the symbol's offset, plus 4 when the
-// function starts with endbr64. Functions it lacks are left out.
-func functionOffsets(r io.ReaderAt, wanted []string) (map[string]uint64, error) {
+// probePoint is where a function is probed.
+type probePoint struct {
+	offset uint64 // in the file
+	// emulated: the kernel emulates the instruction there (push, jmp, call,
+	// nop) instead of single-stepping it, the ~20x more expensive path.
+	emulated bool
+}
+
+// functionOffsets returns where to probe each of the wanted functions the ELF
+// file defines: the symbol's offset, plus 4 when the function starts with
+// endbr64. Functions it lacks are left out.
+func functionOffsets(r io.ReaderAt, wanted []string) (map[string]probePoint, error) {
 	f, err := elf.NewFile(r)
 	if err != nil {
 		return nil, fmt.Errorf("parse ELF: %w", err)
@@ -28,7 +36,7 @@ func functionOffsets(r io.ReaderAt, wanted []string) (map[string]uint64, error) 
 	for _, w := range wanted {
 		want[w] = true
 	}
-	out := map[string]uint64{}
+	out := map[string]probePoint{}
 	for _, s := range syms {
 		if !want[s.Name] || elf.ST_TYPE(s.Info) != elf.STT_FUNC || s.Section == elf.SHN_UNDEF {
 			continue
@@ -37,11 +45,15 @@ func functionOffsets(r io.ReaderAt, wanted []string) (map[string]uint64, error) 
 		if !ok {
 			continue
 		}
-		head := make([]byte, len(endbr64))
-		if _, err := r.ReadAt(head, int64(off)); err == nil && bytes.Equal(head, endbr64) && s.Size > uint64(len(endbr64)) {
-			off += uint64(len(endbr64))
+		head := make([]byte, len(endbr64)+2)
+		if _, err := r.ReadAt(head, int64(off)); err != nil {
+			continue
 		}
-		out[s.Name] = off
+		if bytes.Equal(head[:len(endbr64)], endbr64) && s.Size > uint64(len(endbr64)) {
+			off += uint64(len(endbr64))
+			head = head[len(endbr64):]
+		}
+		out[s.Name] = probePoint{offset: off, emulated: emulated(head)}
 	}
 	return out, nil
 }
@@ -55,4 +67,17 @@ func fileOffset(f *elf.File, vaddr uint64) (uint64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// emulated recognises the instructions x86 uprobes emulate without a
+// single-step: push reg (with or without REX.B), jmp, call, nop.
+func emulated(insn []byte) bool {
+	if len(insn) >= 2 && insn[0] == 0x41 {
+		insn = insn[1:]
+	}
+	switch b := insn[0]; {
+	case b >= 0x50 && b <= 0x57, b == 0xe8, b == 0xe9, b == 0xeb, b == 0x90:
+		return true
+	}
+	return false
 }

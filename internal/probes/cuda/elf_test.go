@@ -48,9 +48,13 @@ func TestProbeOffsetSkipsEndbr64(t *testing.T) {
 		if len(offsets) != 2 {
 			t.Fatalf("%s: offsets %v, want cuMemAlloc_v2 and cuLaunchKernel only", tc.cf, offsets)
 		}
-		for name, off := range offsets {
+		for name, pt := range offsets {
 			sym := symbolOffset(t, lib, name)
-			if off != sym+tc.skip {
+			// cuLaunchKernel begins with push %rbp (frame pointers) after any endbr64.
+			if name == "cuLaunchKernel" && !pt.emulated {
+				t.Errorf("%s: %s probed on an instruction the kernel single-steps, want its push", tc.cf, name)
+			}
+			if off := pt.offset; off != sym+tc.skip {
 				t.Errorf("%s: %s probed at %#x, want symbol %#x + %d", tc.cf, name, off, sym, tc.skip)
 			}
 			if starts := bytes.Equal(data[sym:sym+4], endbr64); starts != (tc.skip == 4) {
@@ -63,5 +67,23 @@ func TestProbeOffsetSkipsEndbr64(t *testing.T) {
 func TestFunctionOffsetsRejectsNonELF(t *testing.T) {
 	if _, err := functionOffsets(bytes.NewReader([]byte("not an ELF file")), []string{"cuMemAlloc_v2"}); err == nil {
 		t.Fatal("accepted a file that is not ELF")
+	}
+}
+
+func TestEmulated(t *testing.T) {
+	for _, tc := range []struct {
+		insn []byte
+		want bool
+	}{
+		{[]byte{0x55, 0x48}, true},  // push %rbp
+		{[]byte{0x41, 0x57}, true},  // push %r15
+		{[]byte{0xe9, 0x00}, true},  // jmp rel32
+		{[]byte{0x48, 0x8d}, false}, // lea
+		{[]byte{0x48, 0x83}, false}, // sub $imm, %rsp
+		{[]byte{0xf3, 0x0f}, false}, // endbr64 itself
+	} {
+		if got := emulated(tc.insn); got != tc.want {
+			t.Errorf("emulated(% x) = %v, want %v", tc.insn, got, tc.want)
+		}
 	}
 }

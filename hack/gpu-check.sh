@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# GPU check: on a Linux machine with an NVIDIA GPU, its driver and PyTorch,
+# runs a prebuilt orb8 agent (bin/orb8, or $ORB8) against real PyTorch
+# workloads and checks what it reports. Downloads nothing; about 2-4 minutes,
+# at most 8 (a watchdog ends it at 7.5).
+#
+#   sudo hack/gpu-check.sh            # as root: the agent loads BPF programs
+#   OUT=/some/dir sudo -E hack/gpu-check.sh
+#
+# It runs, each process in its own cgroup:
+#   work  a PyTorch step loop (8 large matmuls, a 64 MiB temporary, 1 MiB
+#         copies each way; and a launch-bound loop of 50 tiny kernels), timed
+#         before the agent starts, with it, and after it stopped;
+#   leak  keeps a new 32 MiB block every 0.5 s.
+# and asserts: device metrics from NVML; the work's GPU memory attributed to
+# its cgroup; its kernel launches and memcpy bytes counted; the leak's
+# outstanding bytes matching torch.cuda.memory_reserved(); the leak flagged
+# and the work not; outstanding bytes cleared when the leak exits; the
+# matmul step at most 2% slower with the agent.
+# Writes summary.md (paste into docs/benchmarks.md), agent.log, metrics-*.txt
+# and the workloads' JSON under $OUT; exits 1 if an assertion failed, 2 if
+# the machine lacks what the check needs. Env: ORB8, PYTHON, OUT, PORT.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ORB8=${ORB8:-$ROOT/bin/orb8}
+OUT=${OUT:-$(mktemp -d /tmp/orb8-gpu-check.XXXXXX)}
+PORT=${PORT:-19808}
+HELPER=$ROOT/hack/gpu_check.py
+LEAK_WINDOW=20   # --cuda-leak-window, seconds
+LEAK_SECS=45     # how long the leak grows: over twice the window
+mkdir -p "$OUT"
+exec > >(tee "$OUT/gpu-check.log") 2>&1
+START=$(date +%s)
+
+FAILED=0
+RESULTS=()
+say() { printf '[%3ds] %s\n' $(($(date +%s) - START)) "$*"; }
+pass() { RESULTS+=("PASS  $*"); say "PASS  $*"; }
+fail() { RESULTS+=("FAIL  $*"); say "FAIL  $*"; FAILED=1; }
+check() { # check DESCRIPTION PYTHON-BOOLEAN-EXPRESSION
+	if "$PY" -c "import sys; sys.exit(0 if ($2) else 1)" 2>/dev/null; then pass "$1"; else fail "$1"; fi
+}
+calc() { "$PY" -c "print($1)" 2>/dev/null || echo NA; }
+js() { "$PY" -c "import json; print(json.load(open('$OUT/$1.json'))['$2'])" 2>/dev/null || echo NA; }
+q() { "$PY" "$HELPER" query "$@"; }
+scrape() { "$PY" "$HELPER" fetch "http://127.0.0.1:$PORT/metrics" "$OUT/metrics-$1.txt"; }
+wait_file() { # wait_file PATH SECONDS
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do [ -e "$1" ] && return 0; sleep 0.1; done
+	return 1
+}
+
+PIDS=()
+AGENT_PID=
+cleanup() {
+	touch "$OUT/go-exit" "$OUT/go-leak-exit" 2>/dev/null
+	[ -n "$AGENT_PID" ] && kill "$AGENT_PID" 2>/dev/null
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	sleep 1
+	for d in "${CGROUPS[@]:-}"; do [ -n "$d" ] && rmdir "$d" 2>/dev/null; done
+}
+trap cleanup EXIT
+(sleep 450 && echo "gpu-check: watchdog: 7.5 minutes passed, stopping" && kill -TERM $$) &
+WATCHDOG=$!
+PIDS+=("$WATCHDOG")
+
+# --- what this machine has -------------------------------------------------
+say "output in $OUT"
+[ "$(id -u)" = 0 ] || { echo "gpu-check: run as root (the agent loads BPF programs)"; exit 2; }
+[ -x "$ORB8" ] || { echo "gpu-check: no orb8 binary at $ORB8 (build it: make build, or set ORB8)"; exit 2; }
+"$ORB8" version 2>&1 | head -3
+uname -r
+if command -v nvidia-smi >/dev/null; then
+	nvidia-smi --query-gpu=index,name,uuid,driver_version,memory.total,temperature.gpu,power.draw --format=csv | tee "$OUT/nvidia-smi.csv"
+else
+	say "nvidia-smi not found (the check goes on: NVML is what orb8 uses)"
+fi
+
+# Python with a CUDA-enabled torch: $PYTHON, the PATH, then virtual environments.
+try_python() { [ -n "$1" ] && [ -x "$1" ] && timeout 120 "$1" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 3)' >/dev/null 2>&1; }
+find_python() {
+	local c
+	for c in "${PYTHON:-}" "$(command -v python3)" "$(command -v python)" /usr/bin/python3 /usr/local/bin/python3 \
+		/opt/*/bin/python3 /opt/*/*/bin/python3 /root/*/bin/python3 /root/.*/bin/python3 /home/*/*/bin/python3 \
+		/workspace/*/bin/python3 /venv/bin/python3 /usr/local/*/bin/python3; do
+		try_python "$c" && { echo "$c"; return 0; }
+	done
+	# Last resort: any python3 in a bin directory of the root filesystem.
+	while read -r c; do
+		try_python "$c" && { echo "$c"; return 0; }
+	done < <(find / -xdev -maxdepth 6 -path /proc -prune -o -name python3 -path '*/bin/*' -print 2>/dev/null | head -40)
+	return 1
+}
+PY=$(find_python) || { echo "gpu-check: no python3 with a CUDA-enabled torch found (set PYTHON=/path/to/python3)"; exit 2; }
+say "python: $PY"
+"$PY" -c 'import torch, os; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0)); import glob; sp = os.path.dirname(torch.__file__); print("cudart candidates:", glob.glob(os.path.join(sp, "..", "nvidia", "cu*", "lib", "libcudart.so*")) + glob.glob(os.path.join(sp, "lib", "libcudart*")))'
+
+# cgroup2: /sys/fs/cgroup on pure-v2 hosts, /sys/fs/cgroup/unified on hybrid ones.
+CG_ROOT=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+[ -n "$CG_ROOT" ] || { echo "gpu-check: no cgroup2 mount"; exit 2; }
+CGROUPS=()
+for name in work leak; do
+	d=$CG_ROOT/orb8-gpu-check-$name
+	mkdir -p "$d" && CGROUPS+=("$d") || { echo "gpu-check: cannot make cgroup $d"; exit 2; }
+done
+WORK_CG=/orb8-gpu-check-work
+LEAK_CG=/orb8-gpu-check-leak
+in_cgroup() { # in_cgroup NAME CMD...: runs CMD inside cgroup NAME, in the background
+	local name=$1
+	shift
+	sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG_ROOT/orb8-gpu-check-$name" "$@" &
+}
+
+# --- the work, timed before the agent ---------------------------------------
+rm -f "$OUT"/*.json "$OUT"/go-*
+in_cgroup work "$PY" "$HELPER" work "$OUT" >"$OUT/work.log" 2>&1
+WORK_PID=$!
+PIDS+=("$WORK_PID")
+wait_file "$OUT/warm.json" 180 || { fail "work started (see work.log)"; tail -20 "$OUT/work.log"; exit 1; }
+say "work warmed up: $(cat "$OUT/warm.json")"
+grep -E 'libcudart|libcuda\.so' "/proc/$WORK_PID/maps" | awk '{print $6}' | sort -u | tee "$OUT/work-cuda-libraries.txt"
+touch "$OUT/go-base1"
+wait_file "$OUT/base1.json" 120 || fail "base1 timing"
+say "without agent: $(cat "$OUT/base1.json")"
+
+# --- the agent --------------------------------------------------------------
+"$ORB8" agent --metrics-addr "127.0.0.1:$PORT" --api-addr "127.0.0.1:$((PORT + 1))" \
+	--nvml-interval 1s --cuda-leak-window "${LEAK_WINDOW}s" >"$OUT/agent.log" 2>&1 &
+AGENT_PID=$!
+PIDS+=("$AGENT_PID")
+ready=0
+for ((i = 0; i < 600; i++)); do
+	"$PY" "$HELPER" fetch "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && { ready=1; break; }
+	kill -0 "$AGENT_PID" 2>/dev/null || break
+	sleep 0.1
+done
+[ $ready = 1 ] && pass "agent ready in $(($(date +%s) - START))s since start of check" || { fail "agent ready (see agent.log)"; tail -30 "$OUT/agent.log"; exit 1; }
+sleep 2 # one NVML poll at 1s
+scrape before
+check "probe cuda up" "$(q "$OUT/metrics-before.txt" orb8_probe_up probe=cuda) == 1"
+check "probe nvml up" "$(q "$OUT/metrics-before.txt" orb8_probe_up probe=nvml) == 1"
+check "libcudart hooked (running process, found by the first scan)" "'$(q "$OUT/metrics-before.txt" orb8_cuda_libraries_hooked library=cudart)' not in ('NA', '0.0')"
+check "libcuda hooked" "'$(q "$OUT/metrics-before.txt" orb8_cuda_libraries_hooked library=cuda)' not in ('NA', '0.0')"
+grep -E 'hooked CUDA library|some CUDA functions' "$OUT/agent.log" | head -10
+
+# --- the work, with the agent -------------------------------------------------
+touch "$OUT/go-traced"
+wait_file "$OUT/traced.json" 120 || fail "traced timing"
+say "with agent: $(cat "$OUT/traced.json")"
+sleep 2
+scrape traced
+M0=$OUT/metrics-before.txt
+M1=$OUT/metrics-traced.txt
+launches=$(calc "$(q "$M1" orb8_cuda_kernel_launches_total cgroup=$WORK_CG) - $(q "$M0" orb8_cuda_kernel_launches_total cgroup=$WORK_CG | sed 's/NA/0/')")
+h2d=$(calc "$(q "$M1" orb8_cuda_memcpy_bytes_total cgroup=$WORK_CG kind=h2d) - $(q "$M0" orb8_cuda_memcpy_bytes_total cgroup=$WORK_CG kind=h2d | sed 's/NA/0/')")
+d2h=$(calc "$(q "$M1" orb8_cuda_memcpy_bytes_total cgroup=$WORK_CG kind=d2h) - $(q "$M0" orb8_cuda_memcpy_bytes_total cgroup=$WORK_CG kind=d2h | sed 's/NA/0/')")
+min_launches=$(js traced min_launches)
+check "kernel launches counted: $launches during the traced phase, made at least $min_launches" "$launches >= $min_launches"
+check "memcpy h2d counted: $h2d bytes, copied $(js traced h2d_bytes)" "$h2d >= $(js traced h2d_bytes)"
+check "memcpy d2h counted: $d2h bytes, copied $(js traced d2h_bytes)" "$d2h >= $(js traced d2h_bytes)"
+
+GPU0='gpu=0'
+for m in orb8_gpu_utilization_ratio orb8_gpu_memory_used_bytes orb8_gpu_memory_total_bytes orb8_gpu_temperature_celsius orb8_gpu_power_watts; do
+	v=$(q "$M1" $m $GPU0)
+	check "device metric $m{gpu=0} = $v" "'$v' != 'NA' and ($v > 0 or '$m' == 'orb8_gpu_utilization_ratio')"
+done
+check "PCIe throughput exported: tx=$(q "$M1" orb8_gpu_pcie_bytes_per_second $GPU0 direction=tx) rx=$(q "$M1" orb8_gpu_pcie_bytes_per_second $GPU0 direction=rx)" "'$(q "$M1" orb8_gpu_pcie_bytes_per_second $GPU0 direction=tx)' != 'NA'"
+check "throttle reasons exported (sum=$(q "$M1" orb8_gpu_throttled $GPU0))" "'$(q "$M1" orb8_gpu_throttled $GPU0)' != 'NA'"
+wl_mem=$(q "$M1" orb8_workload_gpu_memory_used_bytes cgroup=$WORK_CG)
+reserved=$(js traced memory_reserved)
+check "work's GPU memory attributed to its cgroup: $wl_mem bytes (NVML, context included) >= reserved $reserved" "'$wl_mem' != 'NA' and $wl_mem >= $reserved"
+say "work SM utilization (NVML process samples): $(q "$M1" orb8_workload_gpu_utilization_ratio cgroup=$WORK_CG)"
+
+# --- the leak ---------------------------------------------------------------
+in_cgroup leak "$PY" "$HELPER" leak "$OUT" "$LEAK_SECS" >"$OUT/leak.log" 2>&1
+LEAK_PID=$!
+PIDS+=("$LEAK_PID")
+flagged=0
+for ((i = 0; i < LEAK_SECS + 40; i++)); do
+	sleep 1
+	scrape leak >/dev/null 2>&1 || continue
+	if [ "$(q "$OUT/metrics-leak.txt" orb8_cuda_memory_leak_suspected cgroup=$LEAK_CG)" = 1.0 ]; then
+		flagged=1
+		say "leak flagged after ${i}s (window ${LEAK_WINDOW}s)"
+		break
+	fi
+done
+[ $flagged = 1 ] && pass "leak flagged in orb8_cuda_memory_leak_suspected" || fail "leak flagged in orb8_cuda_memory_leak_suspected"
+check "work not flagged as a leak" "'$(q "$OUT/metrics-leak.txt" orb8_cuda_memory_leak_suspected cgroup=$WORK_CG)' in ('0.0', 'NA')"
+wait_file "$OUT/leak.json" $((LEAK_SECS + 60)) || fail "leak finished (see leak.log)"
+sleep 1
+scrape leaked
+M2=$OUT/metrics-leaked.txt
+outstanding=$(q "$M2" orb8_cuda_memory_outstanding_bytes cgroup=$LEAK_CG)
+mallocd=$(q "$M2" orb8_cuda_malloc_bytes_total cgroup=$LEAK_CG)
+leak_reserved=$(js leak memory_reserved)
+say "leak: kept $(js leak bytes_kept) bytes; torch reserved $leak_reserved; orb8 outstanding $outstanding, malloc total $mallocd"
+check "leak's outstanding bytes match torch.cuda.memory_reserved() within 5%: $outstanding vs $leak_reserved" "'$outstanding' != 'NA' and abs($outstanding - $leak_reserved) <= 0.05 * $leak_reserved"
+check "leak's malloc bytes >= memory_reserved(): $mallocd vs $leak_reserved" "'$mallocd' != 'NA' and $mallocd >= $leak_reserved"
+touch "$OUT/go-leak-exit"
+wait "$LEAK_PID"
+sleep 2
+scrape after-leak-exit
+check "outstanding bytes cleared when the leak exited: $(q "$OUT/metrics-after-leak-exit.txt" orb8_cuda_memory_outstanding_bytes cgroup=$LEAK_CG)" "$(q "$OUT/metrics-after-leak-exit.txt" orb8_cuda_memory_outstanding_bytes cgroup=$LEAK_CG | sed 's/NA/-1/') == 0"
+"$PY" "$HELPER" fetch "http://127.0.0.1:$PORT/metrics" "$OUT/metrics-final.txt"
+{
+	grep -E '^orb8_(bpf_program_run|probe_up|cuda_|gpu_|workload_gpu|pod_gpu|bpf_map_full|events_lost)' "$OUT/metrics-final.txt" | grep -v 'cgroup="'
+	grep 'cgroup="/orb8-gpu-check' "$OUT/metrics-final.txt"
+} >"$OUT/metrics-gpu.txt"
+say "agent BPF time, cuda probe: $(q "$OUT/metrics-final.txt" orb8_bpf_program_run_seconds_total probe=cuda)s over $(q "$OUT/metrics-final.txt" orb8_bpf_program_runs_total probe=cuda) runs"
+
+# --- the work, after the agent ----------------------------------------------
+kill -TERM "$AGENT_PID"
+wait "$AGENT_PID"
+AGENT_PID=
+sleep 1
+touch "$OUT/go-base2"
+wait_file "$OUT/base2.json" 120 || fail "base2 timing"
+say "agent stopped: $(cat "$OUT/base2.json")"
+touch "$OUT/go-exit"
+
+base_mm=$(calc "($(js base1 matmul_step_ms) + $(js base2 matmul_step_ms)) / 2")
+traced_mm=$(js traced matmul_step_ms)
+base_sm=$(calc "($(js base1 small_step_ms) + $(js base2 small_step_ms)) / 2")
+traced_sm=$(js traced small_step_ms)
+mm_pct=$(calc "round(($traced_mm / $base_mm - 1) * 100, 2)")
+sm_pct=$(calc "round(($traced_sm / $base_sm - 1) * 100, 2)")
+check "matmul step with the agent $mm_pct% slower (target <= 2%)" "$mm_pct <= 2"
+say "launch-bound step (50 tiny kernels) with the agent: $sm_pct% slower (reported, not asserted)"
+
+# --- summary ----------------------------------------------------------------
+{
+	echo "### GPU check ($(date -u +%Y-%m-%d), hack/gpu-check.sh)"
+	echo
+	echo "Machine: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1), kernel $(uname -r); $(js warm torch) torch, CUDA $(js warm cuda); orb8 $("$ORB8" version 2>/dev/null | head -1)."
+	echo
+	echo "| step (median) | without agent (before / after) | with agent | change |"
+	echo "|---|---|---|---|"
+	echo "| 8x matmul 4096² fp32 + 64 MiB temp + 1 MiB h2d/d2h | $(calc "round($(js base1 matmul_step_ms), 3)") / $(calc "round($(js base2 matmul_step_ms), 3)") ms | $(calc "round($traced_mm, 3)") ms | $mm_pct% |"
+	echo "| 50 tiny kernels (launch-bound) | $(calc "round($(js base1 small_step_ms), 4)") / $(calc "round($(js base2 small_step_ms), 4)") ms | $(calc "round($traced_sm, 4)") ms | $sm_pct% |"
+	echo
+	echo "Kernel launches counted in the traced phase: $launches (at least $min_launches made). memcpy h2d $h2d B, d2h $d2h B."
+	echo "Leak (32 MiB every 0.5 s): flagged=$flagged with a ${LEAK_WINDOW}s window; outstanding $outstanding B vs torch.cuda.memory_reserved() $leak_reserved B."
+	echo "Work's GPU memory by NVML attributed to its cgroup: $wl_mem B (torch reserved $reserved B)."
+	echo
+	for r in "${RESULTS[@]}"; do echo "- $r"; done
+} >"$OUT/summary.md"
+echo
+echo "================ summary ($OUT/summary.md) ================"
+cat "$OUT/summary.md"
+kill "$WATCHDOG" 2>/dev/null
+say "done: $([ $FAILED = 0 ] && echo 'all checks passed' || echo 'SOME CHECKS FAILED')"
+exit $FAILED
