@@ -247,7 +247,7 @@ func (c *Cluster) Watch(ctx context.Context, req *pb.WatchEventsRequest, fn func
 
 func (c *Cluster) stream(ctx context.Context, a agentPod, kinds []string, params url.Values, fn func(*pb.WatchEventsResponse) error) error {
 	r := c.kube.CoreV1().RESTClient().Get().Namespace(a.namespace).Resource("pods").
-		Name("http:"+a.name+":"+strconv.Itoa(a.port)).SubResource("proxy").Suffix("api/v1/events")
+		Name("http:" + a.name + ":" + strconv.Itoa(a.port)).SubResource("proxy").Suffix("api/v1/events")
 	for k, v := range params {
 		r = r.Param(k, v[0])
 	}

@@ -1,0 +1,262 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/api"
+	"github.com/orb8/orb8/internal/apiclient"
+	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/server"
+)
+
+type flows []api.Flow
+
+func (f flows) Flows() []api.Flow { return f }
+
+type podLabels map[string]map[string]string
+
+func (p podLabels) PodLabels(ns, pod string) map[string]string { return p[ns+"/"+pod] }
+
+var (
+	web = cgroup.Workload{Path: "/kubepods/pod1/c1", Namespace: "shop", Pod: "web-1", Container: "web"}
+	db  = cgroup.Workload{Path: "/kubepods/pod2/c2", Namespace: "shop", Pod: "db-1", Container: "db"}
+)
+
+// registry holds per-workload series as the probes export them.
+func registry(t *testing.T) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	labels := []string{"namespace", "pod", "container", "cgroup"}
+	execs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orb8_process_exec_total"}, labels)
+	bytes := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orb8_network_bytes_total"}, append(labels, "protocol", "direction"))
+	dns := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orb8_dns_responses_total"}, append(labels, "qtype", "rcode"))
+	reg.MustRegister(execs, bytes, dns)
+	execs.WithLabelValues(web.LabelValues()...).Add(3)
+	execs.WithLabelValues(db.LabelValues()...).Add(5)
+	bytes.WithLabelValues(append(web.LabelValues(), "tcp", "tx")...).Add(100)
+	bytes.WithLabelValues(append(web.LabelValues(), "udp", "tx")...).Add(20)
+	bytes.WithLabelValues(append(web.LabelValues(), "tcp", "rx")...).Add(7)
+	dns.WithLabelValues(append(web.LabelValues(), "A", "NOERROR")...).Add(10)
+	dns.WithLabelValues(append(web.LabelValues(), "A", "NXDOMAIN")...).Add(2)
+	dns.WithLabelValues(append(web.LabelValues(), "AAAA", "SERVFAIL")...).Add(1)
+	return reg
+}
+
+func backend(t *testing.T) api.Backend {
+	return api.Backend{
+		Node: "node-a", Metrics: registry(t), Events: events.NewBus(),
+		Labels: podLabels{"shop/web-1": {"app": "web"}, "shop/db-1": {"app": "db"}},
+		Flows: flows{
+			{Workload: web, Protocol: "tcp", Remote: netip.MustParseAddrPort("10.0.0.2:443"), TxBytes: 10},
+			{Workload: web, Protocol: "udp", Remote: netip.MustParseAddrPort("10.0.0.3:53"), TxBytes: 500},
+			{Workload: db, Protocol: "tcp", Remote: netip.MustParseAddrPort("10.0.0.4:5432"), TxBytes: 99},
+		},
+	}
+}
+
+func TestWorkloadFiguresAndSelector(t *testing.T) {
+	svc := api.NewService(backend(t))
+	resp, err := svc.ListWorkloads(context.Background(), &pb.ListWorkloadsRequest{Filter: &pb.WorkloadFilter{Selector: "app=web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Workloads) != 1 {
+		t.Fatalf("app=web selected %d workloads", len(resp.Workloads))
+	}
+	f := resp.Workloads[0]
+	if f.GetWorkload().GetPod() != "web-1" || f.GetWorkload().GetNode() != "node-a" || f.GetWorkload().GetLabels()["app"] != "web" {
+		t.Errorf("workload = %v", f.GetWorkload())
+	}
+	if f.GetExecTotal() != 3 || f.GetNetworkTxBytesTotal() != 120 || f.GetNetworkRxBytesTotal() != 7 || f.GetDnsErrorsTotal() != 3 {
+		t.Errorf("figures = %v", f)
+	}
+	if f.MemoryUsageBytes != nil || f.OpenFds != nil {
+		t.Errorf("figures no probe provides must be absent: %v", f)
+	}
+	if _, err := svc.ListWorkloads(context.Background(), &pb.ListWorkloadsRequest{Filter: &pb.WorkloadFilter{Selector: "app=("}}); err == nil {
+		t.Error("a bad selector was accepted")
+	}
+}
+
+func TestFlowsFilteredSortedLimited(t *testing.T) {
+	svc := api.NewService(backend(t))
+	resp, err := svc.ListFlows(context.Background(), &pb.ListFlowsRequest{Filter: &pb.WorkloadFilter{Pod: "web-*"}, Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Flows) != 1 || resp.Truncated != 1 || resp.Flows[0].GetRemotePort() != 53 {
+		t.Fatalf("flows = %v", resp)
+	}
+	resp, _ = svc.ListFlows(context.Background(), &pb.ListFlowsRequest{Protocol: "tcp"})
+	if len(resp.Flows) != 2 || resp.Flows[0].GetWorkload().GetPod() != "db-1" {
+		t.Fatalf("tcp flows = %v", resp)
+	}
+}
+
+func TestDNSLogKeepsTheNewestLookups(t *testing.T) {
+	bus := events.NewBus()
+	log := api.NewDNSLog(bus, 3)
+	defer log.Close()
+	now := time.Now()
+	for i, name := range []string{"a.example", "b.example", "c.example", "d.example"} {
+		rcode := "NOERROR"
+		if i == 3 {
+			rcode = "NXDOMAIN"
+		}
+		bus.Publish(events.Event{Time: now.Add(time.Duration(i) * time.Second), Kind: events.KindDNS, Workload: web,
+			DNS: &events.DNS{QName: name, QType: "A", RCode: rcode, Answered: true}})
+	}
+	b := backend(t)
+	b.DNS = log
+	svc := api.NewService(b)
+	var resp *pb.ListDNSResponse
+	deadline := time.Now().Add(2 * time.Second)
+	for len(resp.GetQueries()) < 3 && time.Now().Before(deadline) {
+		resp, _ = svc.ListDNS(context.Background(), &pb.ListDNSRequest{})
+		time.Sleep(5 * time.Millisecond)
+	}
+	var names []string
+	for _, q := range resp.GetQueries() {
+		names = append(names, q.GetName())
+	}
+	if strings.Join(names, ",") != "d.example,c.example,b.example" {
+		t.Fatalf("DNS log, newest first = %v", names)
+	}
+	errs, _ := svc.ListDNS(context.Background(), &pb.ListDNSRequest{ErrorsOnly: true})
+	if len(errs.GetQueries()) != 1 || errs.GetQueries()[0].GetRcode() != "NXDOMAIN" {
+		t.Fatalf("errors only = %v", errs)
+	}
+}
+
+// A client that does not read loses events; the agent never waits for it,
+// and the stream reports the loss.
+func TestSlowClientDropsAreCountedAndReported(t *testing.T) {
+	b := backend(t)
+	svc := api.NewService(b)
+	srv, err := api.Listen("127.0.0.1:0", svc, server.TLSFiles{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	defer srv.Stop()
+	c, err := apiclient.Dial(context.Background(), srv.Addr().String(), apiclient.TLS{}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	drops := make(chan uint64, 10)
+	block := make(chan struct{})
+	go c.Watch(ctx, &pb.WatchEventsRequest{Kinds: []string{"exec"}}, func(msg *pb.WatchEventsResponse) error {
+		if d := msg.GetDrops(); d != nil {
+			drops <- d.GetTotal()
+			return nil
+		}
+		<-block // stall on the first event
+		return nil
+	})
+	for !b.Events.Active() {
+		time.Sleep(time.Millisecond)
+	}
+	const published = 200000
+	start := time.Now()
+	for range published {
+		b.Events.Publish(events.Event{Kind: events.KindExec, Workload: web, Exec: &events.Exec{Filename: strings.Repeat("x", 200)}})
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("publishing to a stalled client took %v", took)
+	}
+	st, _ := svc.GetStatus(context.Background(), &pb.GetStatusRequest{})
+	if st.GetApiStreams() != 1 || st.GetApiEventsDropped() == 0 {
+		t.Fatalf("status: streams %d dropped %d", st.GetApiStreams(), st.GetApiEventsDropped())
+	}
+	close(block)
+	select {
+	case d := <-drops:
+		if d == 0 || d > published {
+			t.Errorf("reported drops %d", d)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the stream never reported its drops")
+	}
+}
+
+// --all-nodes: the Cluster client lists agent pods and reaches each through
+// the API server's pod proxy; here a fake API server proxies to two agents.
+func TestAllNodesThroughThePodProxy(t *testing.T) {
+	agents := map[string]http.Handler{}
+	for _, node := range []string{"node-a", "node-b"} {
+		b := backend(t)
+		b.Node = node
+		agents["orb8-"+node] = api.NewService(b).JSONHandler()
+	}
+	apiserver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/api/v1/pods":
+			if r.URL.Query().Get("labelSelector") != apiclient.AgentSelector {
+				http.Error(w, "wrong selector", http.StatusBadRequest)
+				return
+			}
+			list := corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}}
+			for name := range agents {
+				list.Items = append(list.Items, corev1.Pod{
+					ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "orb8"},
+					Spec:       corev1.PodSpec{NodeName: strings.TrimPrefix(name, "orb8-")},
+					Status:     corev1.PodStatus{Phase: corev1.PodRunning},
+				})
+			}
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(list)
+		case strings.HasPrefix(r.URL.Path, "/api/v1/namespaces/orb8/pods/http:"):
+			rest := strings.TrimPrefix(r.URL.Path, "/api/v1/namespaces/orb8/pods/http:")
+			pod, path, _ := strings.Cut(rest, ":9808/proxy")
+			r.URL.Path = path
+			agents[pod].ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer apiserver.Close()
+	kube, err := kubernetes.NewForConfig(&rest.Config{Host: apiserver.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := apiclient.NewCluster(context.Background(), kube)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := c.Workloads(context.Background(), &pb.ListWorkloadsRequest{Filter: &pb.WorkloadFilter{Namespace: "shop", Pod: "web-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range list {
+		got = append(got, w.GetWorkload().GetNode()+"/"+w.GetWorkload().GetPod())
+	}
+	if strings.Join(got, ",") != "node-a/web-1,node-b/web-1" {
+		t.Fatalf("workloads across nodes = %v", got)
+	}
+	st, err := c.Statuses(context.Background())
+	if err != nil || len(st) != 2 || st[0].GetNode() != "node-a" || st[1].GetNode() != "node-b" {
+		t.Fatalf("statuses = %v, %v", st, err)
+	}
+	flows, err := c.Flows(context.Background(), &pb.ListFlowsRequest{Limit: 2})
+	if err != nil || len(flows) != 2 || flows[0].GetTxBytes() != 500 || flows[1].GetTxBytes() != 500 {
+		t.Fatalf("merged flows = %v, %v", flows, err)
+	}
+}
