@@ -73,7 +73,7 @@ func runHelper(role string, args []string) error {
 		return serve(netip.MustParseAddrPort(arg(0)), arg(1), arg(2))
 	case "send": // send ADDR MODE BYTES: connect, send, half-close, read to EOF, close
 		return send(netip.MustParseAddrPort(arg(0)), arg(1), arg(2))
-	case "stream": // stream ADDR MODE SEND RECV: connect (accept, for port 0), send, receive, report, wait for stdin to close
+	case "stream": // stream ADDR MODE SEND RECV: connect (accept, for port 0), send, receive, report, then obey stdin
 		return stream(netip.MustParseAddrPort(arg(0)), arg(1), arg(2), arg(3))
 	case "connect": // connect ADDR SYNCNT: one attempt, reports the error
 		return connectOnce(netip.MustParseAddrPort(arg(0)), arg(1))
@@ -308,7 +308,25 @@ func stream(ap netip.AddrPort, mode, send, recv string) error {
 	if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
 		return err
 	}
-	io.Copy(io.Discard, os.Stdin)
+	// Then commands: "send N" sends N more bytes, "abort" resets the
+	// connection (SO_LINGER 0: nothing lingers on), EOF closes it.
+	for in := bufio.NewScanner(os.Stdin); in.Scan(); {
+		var n int
+		switch _, err := fmt.Sscanf(in.Text(), "send %d", &n); {
+		case err == nil:
+			if _, err := transmit(fd, mode, n); err != nil {
+				return err
+			}
+			fmt.Println("sent")
+		case in.Text() == "abort":
+			if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
+				return err
+			}
+			return unix.Close(fd)
+		default:
+			return fmt.Errorf("unknown command %q", in.Text())
+		}
+	}
 	return unix.Close(fd)
 }
 

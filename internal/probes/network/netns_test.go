@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/orb8/orb8/internal/testutil"
 )
@@ -112,6 +113,40 @@ func snmp(t *testing.T, ns, file, group, name string) int {
 	}
 	t.Fatalf("no %s %s in %s", group, name, file)
 	return 0
+}
+
+// Data segments lost on the way are retransmitted: the server's address
+// turns into a black hole (a neighbour entry with a MAC nobody has) after
+// the connection is up, the client sends, and its retransmissions are
+// counted exactly as the namespace's own counter has them.
+func TestRetransmitsOfLostData(t *testing.T) {
+	f := start(t)
+	nsA, pathA := newNetns(t, "a")
+	nsB, pathB := newNetns(t, "b")
+	vethPair(t, nsA, nsB)
+	client, server := testutil.NewCgroup(t), testutil.NewCgroup(t)
+	srv := startPeer(t, server, pathB, "stream", netB4+":0", "copy", "0", "0")
+	cli := startPeer(t, client, pathA, "stream", fmt.Sprintf("%s:%d", netB4, srv.port()), "copy", "0", "0")
+	cli.report()
+	srv.report()
+	if n := snmp(t, nsA, "/proc/net/snmp", "Tcp", "RetransSegs"); n != 0 {
+		t.Fatalf("%d retransmissions before the black hole", n)
+	}
+	ipCmd(t, "-n", nsA, "neigh", "replace", netB4, "lladdr", "02:00:00:00:00:01", "dev", "o8a", "nud", "permanent")
+	fmt.Fprintln(cli.stdin, "send 1000")
+	cli.line()
+	// Retransmission timeouts start at 200 ms and double; wait for a few.
+	testutil.Eventually(t, 10*time.Second, func() bool { return f.value(t, "orb8_tcp_retransmits_total", client) >= 3 },
+		"retransmits of the client: %v", f.value(t, "orb8_tcp_retransmits_total", client))
+	fmt.Fprintln(cli.stdin, "abort")
+	cli.wait()
+	retrans := snmp(t, nsA, "/proc/net/snmp", "Tcp", "RetransSegs")
+	if syn := snmp(t, nsA, "/proc/net/netstat", "TcpExt", "TCPSynRetrans"); syn != 0 {
+		t.Fatalf("%d SYN retransmissions: the handshake should have gone through", syn)
+	}
+	f.waitFor(t, "orb8_tcp_retransmits_total", client, float64(retrans))
+	f.waitFor(t, "orb8_tcp_retransmits_total", server, 0)
+	f.waitFor(t, "orb8_network_bytes_total", client, 1000, "protocol", "tcp", "direction", "tx")
 }
 
 // A SYN to a black hole is retransmitted until TCP_SYNCNT (1) runs out, then
