@@ -5,9 +5,12 @@ package sched
 
 import (
 	"context"
+	"fmt"
+	"slices"
 
 	"github.com/cilium/ebpf"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
@@ -19,11 +22,18 @@ const Name = "sched"
 var latencyDesc = probe.WorkloadDesc("orb8_sched_runqueue_latency_seconds",
 	"Time the workload's threads waited on a run queue for a CPU: from wakeup, or from preemption while runnable, until running.")
 
+// The two ways sched.bpf.c times waits, each a set of programs.
+var (
+	schedInfo = []string{"handle_switch"}
+	wakeups   = []string{"fallback_wakeup", "fallback_wakeup_new", "fallback_switch"}
+)
+
 // Probe is the run-queue latency probe.
 type Probe struct {
 	objs *probe.Objects
 	env  probe.Env
-	// tuneSpec adjusts the collection before loading (tests shrink maps).
+	// tuneSpec adjusts the collection before loading (tests shrink maps,
+	// or drop programs to force the fallback).
 	tuneSpec func(*ebpf.CollectionSpec)
 }
 
@@ -42,15 +52,45 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if err != nil {
 		return err
 	}
+	var now unix.Timespec // CLOCK_MONOTONIC is bpf_ktime_get_ns's clock
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &now); err != nil {
+		return err
+	}
+	if err := spec.Variables["loaded_at_ns"].Set(uint64(now.Nano())); err != nil {
+		return err
+	}
 	if p.tuneSpec != nil {
 		p.tuneSpec(spec)
 	}
-	objs, err := probe.Load(spec, probe.LoadOptions{Required: []string{"handle_wakeup", "handle_wakeup_new", "handle_switch"}})
+	// The kernel's own run-queue stamps cost one program on sched_switch;
+	// without CONFIG_SCHED_INFO (or FAIR_GROUP_SCHED) stamp wakeups ourselves.
+	objs, err := loadOnly(spec, schedInfo)
 	if err != nil {
-		return err
+		if env.Log != nil {
+			env.Log.Info("sched: kernel run-queue stamps unusable, timing wakeups instead", "err", err)
+		}
+		if objs, err = loadOnly(spec, wakeups); err != nil {
+			return err
+		}
 	}
 	p.objs, p.env = objs, env
 	return nil
+}
+
+// loadOnly loads the named programs of spec, all required, and no others.
+func loadOnly(spec *ebpf.CollectionSpec, names []string) (*probe.Objects, error) {
+	s := spec.Copy()
+	for name := range s.Programs {
+		if !slices.Contains(names, name) {
+			delete(s.Programs, name)
+		}
+	}
+	for _, name := range names {
+		if s.Programs[name] == nil {
+			return nil, fmt.Errorf("program %s missing from the collection", name)
+		}
+	}
+	return probe.Load(s, probe.LoadOptions{Required: names})
 }
 
 // Close implements probe.Probe.

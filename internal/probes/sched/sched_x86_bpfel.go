@@ -23,12 +23,15 @@ type schedOrb8Log2Hist struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	schedMapEnqueuedAt       = "enqueued_at"
-	schedMapOrb8Counters     = "orb8_counters"
-	schedMapRunqLatency      = "runq_latency"
-	schedProgHandleSwitch    = "handle_switch"
-	schedProgHandleWakeup    = "handle_wakeup"
-	schedProgHandleWakeupNew = "handle_wakeup_new"
+	schedMapEnqueuedAt         = "enqueued_at"
+	schedMapOrb8Counters       = "orb8_counters"
+	schedMapRunDelaySeen       = "run_delay_seen"
+	schedMapRunqLatency        = "runq_latency"
+	schedProgFallbackSwitch    = "fallback_switch"
+	schedProgFallbackWakeup    = "fallback_wakeup"
+	schedProgFallbackWakeupNew = "fallback_wakeup_new"
+	schedProgHandleSwitch      = "handle_switch"
+	schedVarLoadedAtNs         = "loaded_at_ns"
 )
 
 // loadSched returns the embedded CollectionSpec for sched.
@@ -73,9 +76,10 @@ type schedSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type schedProgramSpecs struct {
-	HandleSwitch    *ebpf.ProgramSpec `ebpf:"handle_switch"`
-	HandleWakeup    *ebpf.ProgramSpec `ebpf:"handle_wakeup"`
-	HandleWakeupNew *ebpf.ProgramSpec `ebpf:"handle_wakeup_new"`
+	FallbackSwitch    *ebpf.ProgramSpec `ebpf:"fallback_switch"`
+	FallbackWakeup    *ebpf.ProgramSpec `ebpf:"fallback_wakeup"`
+	FallbackWakeupNew *ebpf.ProgramSpec `ebpf:"fallback_wakeup_new"`
+	HandleSwitch      *ebpf.ProgramSpec `ebpf:"handle_switch"`
 }
 
 // schedMapSpecs contains maps before they are loaded into the kernel.
@@ -84,6 +88,7 @@ type schedProgramSpecs struct {
 type schedMapSpecs struct {
 	EnqueuedAt   *ebpf.MapSpec `ebpf:"enqueued_at"`
 	Orb8Counters *ebpf.MapSpec `ebpf:"orb8_counters"`
+	RunDelaySeen *ebpf.MapSpec `ebpf:"run_delay_seen"`
 	RunqLatency  *ebpf.MapSpec `ebpf:"runq_latency"`
 }
 
@@ -91,6 +96,7 @@ type schedMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type schedVariableSpecs struct {
+	LoadedAtNs *ebpf.VariableSpec `ebpf:"loaded_at_ns"`
 }
 
 // schedObjects contains all objects after they have been loaded into the kernel.
@@ -115,6 +121,7 @@ func (o *schedObjects) Close() error {
 type schedMaps struct {
 	EnqueuedAt   *ebpf.Map `ebpf:"enqueued_at"`
 	Orb8Counters *ebpf.Map `ebpf:"orb8_counters"`
+	RunDelaySeen *ebpf.Map `ebpf:"run_delay_seen"`
 	RunqLatency  *ebpf.Map `ebpf:"runq_latency"`
 }
 
@@ -122,6 +129,7 @@ func (m *schedMaps) Close() error {
 	return _SchedClose(
 		m.EnqueuedAt,
 		m.Orb8Counters,
+		m.RunDelaySeen,
 		m.RunqLatency,
 	)
 }
@@ -130,22 +138,25 @@ func (m *schedMaps) Close() error {
 //
 // It can be passed to loadSchedObjects or ebpf.CollectionSpec.LoadAndAssign.
 type schedVariables struct {
+	LoadedAtNs *ebpf.Variable `ebpf:"loaded_at_ns"`
 }
 
 // schedPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadSchedObjects or ebpf.CollectionSpec.LoadAndAssign.
 type schedPrograms struct {
-	HandleSwitch    *ebpf.Program `ebpf:"handle_switch"`
-	HandleWakeup    *ebpf.Program `ebpf:"handle_wakeup"`
-	HandleWakeupNew *ebpf.Program `ebpf:"handle_wakeup_new"`
+	FallbackSwitch    *ebpf.Program `ebpf:"fallback_switch"`
+	FallbackWakeup    *ebpf.Program `ebpf:"fallback_wakeup"`
+	FallbackWakeupNew *ebpf.Program `ebpf:"fallback_wakeup_new"`
+	HandleSwitch      *ebpf.Program `ebpf:"handle_switch"`
 }
 
 func (p *schedPrograms) Close() error {
 	return _SchedClose(
+		p.FallbackSwitch,
+		p.FallbackWakeup,
+		p.FallbackWakeupNew,
 		p.HandleSwitch,
-		p.HandleWakeup,
-		p.HandleWakeupNew,
 	)
 }
 
