@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -230,4 +232,47 @@ func TestPageAllocationsWhenTracked(t *testing.T) {
 	f.waitFor(t, "orb8_memory_pages_allocated_total", mc.Path, time.Second, func(v float64) bool {
 		return v >= float64(after.PagesAllocated)
 	})
+}
+
+func TestRefresherDropsRemovedCgroup(t *testing.T) {
+	testutil.RequireRoot(t)
+	mc := newMemCgroup(t, testLimit)
+	root := filepath.Dir(mc.Dir)
+	files, err := findHierarchy(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cgroup.NewResolver(root, 1<<16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	r := newRefresher(files, root, res, defaultWindow)
+	defer r.close()
+	find := func() (figures, bool) {
+		for _, f := range r.snapshot() {
+			if f.w.Path == mc.Path {
+				return f, true
+			}
+		}
+		return figures{}, false
+	}
+	r.refresh(time.Now()) // the first refresh walks the tree
+	if f, ok := find(); !ok || !f.limited || f.limit != testLimit {
+		t.Fatalf("test cgroup in the table: %+v, %v; want limited to %d", f, ok, testLimit)
+	}
+	// Removed between walks: the next read of its open usage file fails
+	// and drops it, without waiting for the next walk.
+	for _, d := range []string{mc.memDir, mc.Dir} {
+		if err := os.Remove(d); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	r.refresh(time.Now())
+	if f, ok := find(); ok {
+		t.Fatalf("removed cgroup still in the table: %+v", f)
+	}
+	if _, ok := r.cgroups[mc.ID]; ok {
+		t.Fatal("removed cgroup still tracked (its files open)")
+	}
 }
