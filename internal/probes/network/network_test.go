@@ -225,7 +225,9 @@ func TestTCPRefusedAndAccepted(t *testing.T) {
 		t.Errorf("failed event %+v", e)
 	}
 
-	// An accepted connection, held open: active on both sides until closed.
+	// An accepted connection, held open: active on both sides until the
+	// client resets it.
+	serverEvents := f.subscribe(t, server)
 	srv := startPeer(t, server, "", "stream", "127.0.0.1:0", "copy", "0", "0")
 	cli := startPeer(t, client, "", "stream", fmt.Sprintf("127.0.0.1:%d", srv.port()), "copy", "0", "0")
 	cli.report()
@@ -238,13 +240,18 @@ func TestTCPRefusedAndAccepted(t *testing.T) {
 	if err != nil || len(open) != 1 || open[0].Direction != "outbound" {
 		t.Fatalf("open flows of the client: %+v, %v", open, err)
 	}
-	cli.stdin.Close()
-	srv.stdin.Close()
+	fmt.Fprintln(cli.stdin, "abort")
 	cli.wait()
-	srv.wait()
 	f.waitFor(t, "orb8_tcp_active_connections", server, 0)
 	f.waitFor(t, "orb8_tcp_active_connections", client, 0)
+	srv.stdin.Close() // the server's socket is released now: its close event follows
+	srv.wait()
+	nextTCP(t, serverEvents, "open")
+	if e := nextTCP(t, serverEvents, "close"); e.Result != "failed" || e.Reason != "reset" || e.Direction != "inbound" {
+		t.Errorf("close event of the reset connection: %+v", e)
+	}
 	f.waitFor(t, "orb8_tcp_connections_total", server, 0, "direction", "inbound", "result", "failed")
+	f.waitFor(t, "orb8_tcp_connections_total", server, 1, "direction", "inbound", "result", "ok")
 }
 
 // Payload is counted while connections are open, not only when they close:
