@@ -7,7 +7,7 @@ import (
 )
 
 // Filter decides which pods the agent reports on. Hidden pods produce no
-// series and no events (cgroup.Workload.Hidden).
+// series and no events (cgroup.Workload.Hidden). The zero Filter shows all.
 type Filter struct {
 	include, exclude map[string]bool
 	pods, namespaces labels.Selector
@@ -35,11 +35,12 @@ func (f Filter) Visible(ns string, podLabels, nsLabels map[string]string) bool {
 	if f.exclude[ns] {
 		return false
 	}
-	return f.pods.Matches(labels.Set(podLabels)) && f.namespaces.Matches(labels.Set(nsLabels))
+	return (f.pods == nil || f.pods.Matches(labels.Set(podLabels))) &&
+		(f.namespaces == nil || f.namespaces.Matches(labels.Set(nsLabels)))
 }
 
 // usesNamespaceLabels reports whether visibility depends on namespace labels.
-func (f Filter) usesNamespaceLabels() bool { return !f.namespaces.Empty() }
+func (f Filter) usesNamespaceLabels() bool { return f.namespaces != nil && !f.namespaces.Empty() }
 
 func set(names []string) map[string]bool {
 	m := make(map[string]bool, len(names))

@@ -2,8 +2,6 @@ package kube
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"net/netip"
 	"testing"
@@ -14,93 +12,31 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/kube/kubetest"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
-// fixture is a client of the test API server and helpers that create objects
-// as a kubelet and controllers would.
+// fixture adds a watcher of the shared server to kubetest's.
 type fixture struct {
-	t      *testing.T
-	client kubernetes.Interface
-	ctx    context.Context
+	*kubetest.Fixture
+	t   *testing.T
+	ctx context.Context
 }
 
 func newFixture(t *testing.T) *fixture {
-	t.Helper()
-	kubetest.Require(t)
-	c, err := kubernetes.NewForConfig(server.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &fixture{t: t, client: c, ctx: t.Context()}
+	return &fixture{Fixture: kubetest.NewFixture(t), t: t, ctx: t.Context()}
 }
 
-// uniq returns a name no other test uses.
-func uniq(prefix string) string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return prefix + "-" + hex.EncodeToString(b)
-}
-
-func containerID() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func (f *fixture) namespace(labels map[string]string) string {
-	f.t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: uniq("ns"), Labels: labels}}
-	if _, err := f.client.CoreV1().Namespaces().Create(f.ctx, ns, metav1.CreateOptions{}); err != nil {
-		f.t.Fatal(err)
-	}
-	return ns.Name
-}
-
-// pod creates a pod bound to node and sets its status as a kubelet would:
-// one container id per container name, and an IP.
-func (f *fixture) pod(ns, name, node string, labels map[string]string, ip string, containers map[string]string) *corev1.Pod {
-	f.t.Helper()
-	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}, Spec: corev1.PodSpec{NodeName: node}}
-	for c := range containers {
-		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: c, Image: "busybox"})
-	}
-	p, err := f.client.CoreV1().Pods(ns).Create(f.ctx, p, metav1.CreateOptions{})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return f.setStatus(p, ip, containers, nil)
-}
-
-// setStatus sets container ids (and the previous ids of restarted containers).
-func (f *fixture) setStatus(p *corev1.Pod, ip string, containers, previous map[string]string) *corev1.Pod {
-	f.t.Helper()
-	p.Status.ContainerStatuses = nil
-	for name, id := range containers {
-		s := corev1.ContainerStatus{Name: name, ContainerID: "containerd://" + id, Image: "busybox", Ready: true}
-		if old, ok := previous[name]; ok {
-			s.RestartCount = 1
-			s.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ContainerID: "containerd://" + old, ExitCode: 1}
-		}
-		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, s)
-	}
-	if ip != "" {
-		p.Status.PodIP, p.Status.PodIPs = ip, []corev1.PodIP{{IP: ip}}
-	}
-	p, err := f.client.CoreV1().Pods(p.Namespace).UpdateStatus(f.ctx, p, metav1.UpdateOptions{})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return p
-}
+var (
+	uniq        = kubetest.Uniq
+	containerID = kubetest.ContainerID
+)
 
 func (f *fixture) watcher(node string, filter Filter) *Watcher {
 	f.t.Helper()
-	w, err := New(server.Config(), Options{NodeName: node, Filter: filter, Grace: time.Minute, SyncTimeout: 30 * time.Second}, slog.New(slog.DiscardHandler))
+	w, err := New(kubetest.Shared.Config(), Options{NodeName: node, Filter: filter, Grace: time.Minute, SyncTimeout: 30 * time.Second}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -135,10 +71,10 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func TestEnrichNamesThisNodesPods(t *testing.T) {
 	f := newFixture(t)
 	node := uniq("node")
-	ns := f.namespace(nil)
+	ns := f.Namespace(nil)
 	web, sidecar := containerID(), containerID()
-	mine := f.pod(ns, "web-1", node, nil, "", map[string]string{"web": web, "proxy": sidecar})
-	other := f.pod(ns, "elsewhere", uniq("node"), nil, "", map[string]string{"web": containerID()})
+	mine := f.Pod(ns, "web-1", node, nil, "", map[string]string{"web": web, "proxy": sidecar})
+	other := f.Pod(ns, "elsewhere", uniq("node"), nil, "", map[string]string{"web": containerID()})
 	w := f.watcher(node, Filter{})
 
 	got := enriched(w, workload(mine, web))
@@ -164,26 +100,26 @@ func TestEnrichNamesThisNodesPods(t *testing.T) {
 	}
 	// A pod created after the start is named once the informer sees it.
 	late := containerID()
-	p := f.pod(ns, "web-2", node, nil, "", map[string]string{"web": late})
+	p := f.Pod(ns, "web-2", node, nil, "", map[string]string{"web": late})
 	eventually(t, "web-2 named", func() bool { return enriched(w, workload(p, late)).Pod == "web-2" })
 }
 
 func TestEnrichContainerRestart(t *testing.T) {
 	f := newFixture(t)
 	node := uniq("node")
-	ns := f.namespace(nil)
+	ns := f.Namespace(nil)
 	first := containerID()
-	p := f.pod(ns, "crashy", node, nil, "", map[string]string{"app": first})
+	p := f.Pod(ns, "crashy", node, nil, "", map[string]string{"app": first})
 	w := f.watcher(node, Filter{})
 	second := containerID()
-	f.setStatus(p, "", map[string]string{"app": second}, map[string]string{"app": first})
+	p = f.SetStatus(p, "", map[string]string{"app": second}, map[string]string{"app": first})
 	eventually(t, "restarted container named", func() bool { return enriched(w, workload(p, second)).Container == "app" })
 	if got := enriched(w, workload(p, first)); got.Container != "app" {
 		t.Errorf("previous container id: got %q, want app", got.Container)
 	}
 	// A third id: the first is no longer in the status but keeps its name.
 	third := containerID()
-	f.setStatus(p, "", map[string]string{"app": third}, map[string]string{"app": second})
+	f.SetStatus(p, "", map[string]string{"app": third}, map[string]string{"app": second})
 	eventually(t, "third container named", func() bool { return enriched(w, workload(p, third)).Container == "app" })
 	if got := enriched(w, workload(p, first)); got.Container != "app" {
 		t.Errorf("first container id after two restarts: got %q, want app", got.Container)
@@ -193,11 +129,11 @@ func TestEnrichContainerRestart(t *testing.T) {
 func TestEnrichDeletedPodKeepsNamesForGrace(t *testing.T) {
 	f := newFixture(t)
 	node := uniq("node")
-	ns := f.namespace(nil)
+	ns := f.Namespace(nil)
 	cid := containerID()
-	p := f.pod(ns, "gone", node, nil, "10.250.0.7", map[string]string{"app": cid})
+	p := f.Pod(ns, "gone", node, nil, "10.250.0.7", map[string]string{"app": cid})
 	w := f.watcher(node, Filter{})
-	if err := f.client.CoreV1().Pods(ns).Delete(f.ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
+	if err := f.Client.CoreV1().Pods(ns).Delete(f.ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
 		t.Fatal(err)
 	}
 	ip := netip.MustParseAddr("10.250.0.7")
@@ -214,12 +150,12 @@ func TestEnrichDeletedPodKeepsNamesForGrace(t *testing.T) {
 func TestFilterHidesPods(t *testing.T) {
 	f := newFixture(t)
 	node := uniq("node")
-	shown, excluded := f.namespace(map[string]string{"team": "a"}), f.namespace(map[string]string{"team": "a"})
+	shown, excluded := f.Namespace(map[string]string{"team": "a"}), f.Namespace(map[string]string{"team": "a"})
 	cid := map[string]string{}
 	pods := map[string]*corev1.Pod{}
 	for _, pc := range []struct{ ns, name, app string }{{shown, "web", "web"}, {shown, "db", "db"}, {excluded, "web", "web"}} {
 		cid[pc.ns+pc.name] = containerID()
-		pods[pc.ns+pc.name] = f.pod(pc.ns, pc.name, node, map[string]string{"app": pc.app}, "", map[string]string{"c": cid[pc.ns+pc.name]})
+		pods[pc.ns+pc.name] = f.Pod(pc.ns, pc.name, node, map[string]string{"app": pc.app}, "", map[string]string{"c": cid[pc.ns+pc.name]})
 	}
 	filter, err := NewFilter(nil, []string{excluded}, "app=web", "team=a")
 	if err != nil {
@@ -237,12 +173,12 @@ func TestFilterHidesPods(t *testing.T) {
 		t.Error("web in the excluded namespace is not hidden")
 	}
 	// Relabeling the namespace hides its pods.
-	ns, err := f.client.CoreV1().Namespaces().Get(f.ctx, shown, metav1.GetOptions{})
+	ns, err := f.Client.CoreV1().Namespaces().Get(f.ctx, shown, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ns.Labels["team"] = "b"
-	if _, err := f.client.CoreV1().Namespaces().Update(f.ctx, ns, metav1.UpdateOptions{}); err != nil {
+	if _, err := f.Client.CoreV1().Namespaces().Update(f.ctx, ns, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "web hidden after its namespace left team=a", func() bool { return hidden(shown + "web") })
@@ -251,9 +187,9 @@ func TestFilterHidesPods(t *testing.T) {
 func TestNameIP(t *testing.T) {
 	f := newFixture(t)
 	node := uniq("node")
-	ns := f.namespace(nil)
-	f.pod(ns, "local", node, nil, "10.250.1.10", map[string]string{"c": containerID()})
-	svc, err := f.client.CoreV1().Services(ns).Create(f.ctx, &corev1.Service{
+	ns := f.Namespace(nil)
+	f.Pod(ns, "local", node, nil, "10.250.1.10", map[string]string{"c": containerID()})
+	svc, err := f.Client.CoreV1().Services(ns).Create(f.ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "api"},
 		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}},
 	}, metav1.CreateOptions{})
@@ -261,7 +197,7 @@ func TestNameIP(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A pod on another node, known through its Service's EndpointSlice.
-	_, err = f.client.DiscoveryV1().EndpointSlices(ns).Create(f.ctx, &discoveryv1.EndpointSlice{
+	_, err = f.Client.DiscoveryV1().EndpointSlices(ns).Create(f.ctx, &discoveryv1.EndpointSlice{
 		ObjectMeta:  metav1.ObjectMeta{Name: "api-x", Labels: map[string]string{discoveryv1.LabelServiceName: "api"}},
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Endpoints: []discoveryv1.Endpoint{{
@@ -289,7 +225,7 @@ func TestNameIP(t *testing.T) {
 			t.Errorf("NameIP(%s) = %q %q %q, want %q %q %q", tc.ip, kind, gotNS, name, tc.kind, wantNS, tc.name)
 		}
 	}
-	if err := f.client.CoreV1().Services(ns).Delete(f.ctx, "api", metav1.DeleteOptions{}); err != nil {
+	if err := f.Client.CoreV1().Services(ns).Delete(f.ctx, "api", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "deleted service's IP released", func() bool {
@@ -301,17 +237,17 @@ func TestNameIP(t *testing.T) {
 func TestNodeResources(t *testing.T) {
 	f := newFixture(t)
 	node := uniq("node")
-	n, err := f.client.CoreV1().Nodes().Create(f.ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{
+	n, err := f.Client.CoreV1().Nodes().Create(f.ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{
 		Name: node, Labels: map[string]string{"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3", "kubernetes.io/os": "linux"},
 	}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = f.client.CoreV1().Nodes().Delete(context.Background(), node, metav1.DeleteOptions{}) })
+	t.Cleanup(func() { _ = f.Client.CoreV1().Nodes().Delete(context.Background(), node, metav1.DeleteOptions{}) })
 	n.Status.Capacity = corev1.ResourceList{"cpu": resource.MustParse("16"), "memory": resource.MustParse("64Gi"), "nvidia.com/gpu": resource.MustParse("8")}
 	n.Status.Allocatable = corev1.ResourceList{"cpu": resource.MustParse("15500m"), "memory": resource.MustParse("62Gi"), "nvidia.com/gpu": resource.MustParse("8")}
 	n.Status.NodeInfo = corev1.NodeSystemInfo{KernelVersion: "6.18.0", OSImage: "Debian GNU/Linux 12", ContainerRuntimeVersion: "containerd://1.6.20", KubeletVersion: "v1.37.2", Architecture: "amd64"}
-	if _, err := f.client.CoreV1().Nodes().UpdateStatus(f.ctx, n, metav1.UpdateOptions{}); err != nil {
+	if _, err := f.Client.CoreV1().Nodes().UpdateStatus(f.ctx, n, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	w := f.watcher(node, Filter{})

@@ -144,7 +144,9 @@ func (s *Server) StartAPIServer() error {
 		"--authorization-mode=RBAC", "--service-cluster-ip-range=10.96.0.0/16",
 		"--service-account-issuer=https://kubernetes.default.svc",
 		"--service-account-key-file="+sa, "--service-account-signing-key-file="+sa,
-		"--endpoint-reconciler-type=none", "--profiling=false")
+		"--endpoint-reconciler-type=none", "--profiling=false",
+		// No controller-manager makes default service accounts here.
+		"--disable-admission-plugins=ServiceAccount")
 	if err := s.apiserver.Start(); err != nil {
 		return fmt.Errorf("start kube-apiserver: %w", err)
 	}

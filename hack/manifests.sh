@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Renders the Helm chart into the plain manifests under deploy/ (for users
+# without helm: kubectl apply -f deploy/orb8.yaml). With --check, fails when
+# the committed manifests differ from the chart (CI runs it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+render() {
+  (cd hack/helmtemplate && go run . --set createNamespace=true ../../deploy/helm/orb8)
+}
+if [[ ${1:-} == --check ]]; then
+  if ! diff -u deploy/orb8.yaml <(echo "# Generated from deploy/helm/orb8 by hack/manifests.sh; do not edit."; render); then
+    echo "deploy/orb8.yaml is stale: run hack/manifests.sh" >&2
+    exit 1
+  fi
+  exit 0
+fi
+{
+  echo "# Generated from deploy/helm/orb8 by hack/manifests.sh; do not edit."
+  render
+} >deploy/orb8.yaml.tmp && mv deploy/orb8.yaml.tmp deploy/orb8.yaml

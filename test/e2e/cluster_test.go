@@ -1,0 +1,345 @@
+//go:build e2e
+
+package e2e
+
+// Tests against the project's own cluster with the agent deployed:
+//
+//	hack/cluster.sh up && hack/cluster.sh deploy
+//	KUBECONFIG=/var/lib/orb8-cluster/admin.kubeconfig go test -tags e2e -run Cluster ./test/e2e/
+//	hack/cluster.sh down
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	authv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+const agentNamespace = "orb8"
+
+type cluster struct {
+	t      *testing.T
+	client kubernetes.Interface
+	agent  *corev1.Pod
+}
+
+func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	path := os.Getenv("KUBECONFIG")
+	if path == "" {
+		t.Fatal("KUBECONFIG is not set: run hack/cluster.sh up && hack/cluster.sh deploy, then export the KUBECONFIG it prints")
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{t: t, client: client}
+	c.agent = c.agentPod()
+	return c
+}
+
+// agentPod is the DaemonSet's pod on the node, once ready.
+func (c *cluster) agentPod() *corev1.Pod {
+	c.t.Helper()
+	var pod *corev1.Pod
+	c.eventually(2*time.Minute, "agent pod ready", func() bool {
+		pods, err := c.client.CoreV1().Pods(agentNamespace).List(c.t.Context(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=orb8"})
+		if err != nil || len(pods.Items) != 1 {
+			return false
+		}
+		pod = &pods.Items[0]
+		return ready(pod)
+	})
+	return pod
+}
+
+func ready(p *corev1.Pod) bool {
+	for _, cond := range p.Status.Conditions {
+		if cond.Type == corev1.PodReady {
+			return cond.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func (c *cluster) eventually(timeout time.Duration, what string, cond func() bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// metrics scrapes the agent through the API server's pod proxy, the way
+// `orb8 --all-nodes` reaches agents.
+func (c *cluster) metrics() map[string]*dto.MetricFamily {
+	c.t.Helper()
+	raw, err := c.client.CoreV1().RESTClient().Get().
+		AbsPath("/api/v1/namespaces", agentNamespace, "pods", c.agent.Name+":metrics", "proxy", "metrics").
+		DoRaw(c.t.Context())
+	if err != nil {
+		c.t.Logf("scrape through the pod proxy: %v", err)
+		return nil
+	}
+	return parseMetrics(c.t, raw)
+}
+
+// metricsDirect scrapes the agent pod on the cluster's bridge, without the API server.
+func (c *cluster) metricsDirect(path string) ([]byte, error) {
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(fmt.Sprintf("http://%s:9808%s", c.agent.Status.PodIP, path))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
+}
+
+func parseMetrics(t *testing.T, raw []byte) map[string]*dto.MetricFamily {
+	t.Helper()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("parse metrics: %v", err)
+	}
+	return fams
+}
+
+// sample returns the value of the one series of name whose labels include want.
+func findSample(fams map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
+	f, ok := fams[name]
+	if !ok {
+		return 0, false
+	}
+next:
+	for _, m := range f.GetMetric() {
+		have := map[string]string{}
+		for _, l := range m.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if have[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.GetCounter().GetValue(), true
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+func (c *cluster) namespace() string {
+	c.t.Helper()
+	ns := fmt.Sprintf("e2e-%d", time.Now().UnixNano()%1e9)
+	if _, err := c.client.CoreV1().Namespaces().Create(c.t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() {
+		_ = c.client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+	})
+	return ns
+}
+
+// busybox runs script in a pod of the cluster's busybox image.
+func (c *cluster) busybox(ns, name, script string, restart corev1.RestartPolicy) *corev1.Pod {
+	c.t.Helper()
+	zero := int64(0)
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": name}},
+		Spec: corev1.PodSpec{
+			RestartPolicy:                 restart,
+			TerminationGracePeriodSeconds: &zero,
+			Containers: []corev1.Container{{
+				Name: name, Image: "docker.io/library/busybox:orb8", ImagePullPolicy: corev1.PullNever,
+				Command: []string{"/bin/busybox", "sh", "-c", script},
+			}},
+		},
+	}
+	p, err := c.client.CoreV1().Pods(ns).Create(c.t.Context(), p, metav1.CreateOptions{})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.eventually(time.Minute, name+" running", func() bool {
+		p, err = c.client.CoreV1().Pods(ns).Get(c.t.Context(), name, metav1.GetOptions{})
+		return err == nil && p.Status.PodIP != "" && (p.Status.Phase == corev1.PodRunning || p.Status.Phase == corev1.PodSucceeded)
+	})
+	return p
+}
+
+// clientScript makes execs this test counts: the shell (1), five /bin/busybox
+// true (5), dd and nc (2) and the final sleep (1). Names with a slash are
+// never run as shell builtins, so each is exactly one exec.
+const (
+	clientExecs  = 9
+	payloadBytes = 100 * 1000
+)
+
+func clientScript(server string) string {
+	return fmt.Sprintf(`i=0; while [ $i -lt 5 ]; do /bin/busybox true; i=$((i+1)); done
+/bin/busybox dd if=/dev/zero bs=1000 count=100 2>/dev/null | /bin/busybox nc -w 2 %s 8080
+exec /bin/busybox sleep 3600`, server)
+}
+
+func TestClusterDaemonSetIsUnprivilegedWithReadOnlyRBAC(t *testing.T) {
+	c := newCluster(t)
+	for _, ctr := range c.agent.Spec.Containers {
+		sc := ctr.SecurityContext
+		if sc == nil || sc.Privileged == nil || *sc.Privileged {
+			t.Errorf("container %s: privileged is not explicitly false: %+v", ctr.Name, sc)
+		}
+		if sc != nil && sc.Capabilities != nil && slices.Contains(sc.Capabilities.Add, "SYS_ADMIN") {
+			t.Errorf("container %s adds SYS_ADMIN", ctr.Name)
+		}
+	}
+	role, err := c.client.RbacV1().ClusterRoles().Get(t.Context(), "orb8", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range role.Rules {
+		for _, v := range r.Verbs {
+			if v != "get" && v != "list" && v != "watch" {
+				t.Errorf("ClusterRole orb8 grants %q on %v", v, r.Resources)
+			}
+		}
+	}
+	// What the API server itself decides for the agent's service account.
+	sa := "system:serviceaccount:" + agentNamespace + ":" + c.agent.Spec.ServiceAccountName
+	for _, tc := range []struct {
+		verb, group, resource string
+		allowed               bool
+	}{
+		{"list", "", "pods", true}, {"watch", "discovery.k8s.io", "endpointslices", true}, {"get", "", "nodes", true},
+		{"create", "", "pods", false}, {"delete", "", "pods", false}, {"update", "", "nodes", false}, {"get", "", "secrets", false},
+	} {
+		r, err := c.client.AuthorizationV1().SubjectAccessReviews().Create(t.Context(), &authv1.SubjectAccessReview{Spec: authv1.SubjectAccessReviewSpec{
+			User: sa, ResourceAttributes: &authv1.ResourceAttributes{Verb: tc.verb, Group: tc.group, Resource: tc.resource},
+		}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status.Allowed != tc.allowed {
+			t.Errorf("%s %s %s.%s: allowed=%v, want %v", sa, tc.verb, tc.resource, tc.group, r.Status.Allowed, tc.allowed)
+		}
+	}
+}
+
+// TestClusterTrafficAndExecsUnderPodLabels: two pods exchange a known number
+// of bytes; the agent reports them and the client's execs under the pods'
+// namespace/pod/container labels.
+func TestClusterTrafficAndExecsUnderPodLabels(t *testing.T) {
+	c := newCluster(t)
+	ns := c.namespace()
+	server := c.busybox(ns, "server", "exec /bin/busybox nc -l -p 8080 >/dev/null", corev1.RestartPolicyNever)
+	c.busybox(ns, "client", clientScript(server.Status.PodIP), corev1.RestartPolicyNever)
+
+	clientLabels := map[string]string{"namespace": ns, "pod": "client", "container": "client"}
+	serverLabels := map[string]string{"namespace": ns, "pod": "server", "container": "server"}
+	checks := []struct {
+		name   string
+		labels map[string]string
+		extra  map[string]string
+		want   float64
+	}{
+		{"orb8_process_exec_total", clientLabels, nil, clientExecs},
+		{"orb8_network_bytes_total", clientLabels, map[string]string{"protocol": "tcp", "direction": "tx"}, payloadBytes},
+		{"orb8_network_bytes_total", serverLabels, map[string]string{"protocol": "tcp", "direction": "rx"}, payloadBytes},
+	}
+	var last map[string]*dto.MetricFamily
+	c.eventually(time.Minute, "exec and byte counts under pod labels", func() bool {
+		last = c.metrics()
+		for _, ch := range checks {
+			want := map[string]string{}
+			for k, v := range ch.labels {
+				want[k] = v
+			}
+			for k, v := range ch.extra {
+				want[k] = v
+			}
+			if v, _ := findSample(last, ch.name, want); v != ch.want {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestClusterSurvivesAPIServerRestart: with the API server down the agent
+// keeps collecting (scraped on the bridge, names it knew kept); once it is
+// back, a pod created afterwards is named.
+func TestClusterSurvivesAPIServerRestart(t *testing.T) {
+	c := newCluster(t)
+	ns := c.namespace()
+	c.busybox(ns, "before", "exec /bin/busybox sleep 3600", corev1.RestartPolicyNever)
+	before := map[string]string{"namespace": ns, "pod": "before", "container": "before"}
+	c.eventually(time.Minute, "pod 'before' named", func() bool { _, ok := findSample(c.metrics(), "orb8_process_exec_total", before); return ok })
+
+	clusterSh(t, "stop-apiserver")
+	restarted := false
+	defer func() {
+		if !restarted {
+			clusterSh(t, "start-apiserver")
+		}
+	}()
+	time.Sleep(5 * time.Second)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if body, err := c.metricsDirect(path); err != nil || !strings.HasPrefix(string(body), "ok") && !strings.HasPrefix(string(body), "ready") {
+			t.Fatalf("agent %s with the API server down: %q, %v", path, body, err)
+		}
+	}
+	raw, err := c.metricsDirect("/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := findSample(parseMetrics(t, raw), "orb8_process_exec_total", before); !ok {
+		t.Error("with the API server down, the series of pod 'before' lost its pod labels")
+	}
+	clusterSh(t, "start-apiserver")
+	restarted = true
+
+	c.busybox(ns, "after", "/bin/busybox true; exec /bin/busybox sleep 3600", corev1.RestartPolicyNever)
+	after := map[string]string{"namespace": ns, "pod": "after", "container": "after"}
+	c.eventually(90*time.Second, "pod 'after' named", func() bool { v, _ := findSample(c.metrics(), "orb8_process_exec_total", after); return v == 2 })
+	agent, err := c.client.CoreV1().Pods(agentNamespace).Get(t.Context(), c.agent.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range agent.Status.ContainerStatuses {
+		if s.RestartCount != c.agent.Status.ContainerStatuses[0].RestartCount {
+			t.Errorf("agent container restarted during the API server outage: %d restarts", s.RestartCount)
+		}
+	}
+}
+
+func clusterSh(t *testing.T, cmd string) {
+	t.Helper()
+	out, err := exec.Command("../../hack/cluster.sh", cmd).CombinedOutput()
+	if err != nil {
+		t.Fatalf("hack/cluster.sh %s: %v\n%s", cmd, err, out)
+	}
+}
