@@ -35,10 +35,11 @@ proto: deps-proto
 
 generate: deps-bpf proto
 	$(GO) generate ./...
+	$(GO) run ./hack/dashboards -out deploy/dashboards
 
 # Regenerate and fail when the committed objects are stale.
 check-generate: generate
-	git diff --exit-code -- '*.go' '*.o' || (echo "generated files are stale: run 'make generate' and commit" >&2; exit 1)
+	git diff --exit-code -- '*.go' '*.o' deploy/dashboards || (echo "generated files are stale: run 'make generate' and commit" >&2; exit 1)
 
 # vmlinux.h comes from the running kernel's BTF; regenerate only on purpose.
 vmlinux: deps-bpf
