@@ -90,20 +90,25 @@ func decode(raw []byte) (e *networkConnEvent, ok bool) {
 // flowOf turns a record into a flow of the table.
 func (p *Probe) flowOf(e *networkConnEvent) Flow {
 	f := Flow{
-		Cookie:    e.Cookie,
-		Protocol:  "tcp",
-		Workload:  p.env.Resolver.Lookup(e.CgroupId),
-		Direction: directionName(e.Direction),
-		Local:     endpoint(e.Family, &e.Saddr, e.Sport),
-		Remote:    endpoint(e.Family, &e.Daddr, e.Dport),
-		NetNS:     e.Netns,
-		State:     stateName(e.State),
-		TxBytes:   e.Bytes[0],
-		RxBytes:   e.Bytes[1],
-		TxPackets: e.Packets[0],
-		RxPackets: e.Packets[1],
-		FirstSeen: probe.BootTime(e.StartNs),
-		LastSeen:  probe.BootTime(e.BootNs),
+		Cookie:      e.Cookie,
+		Protocol:    "tcp",
+		Workload:    p.env.Resolver.Lookup(e.CgroupId),
+		Direction:   directionName(e.Direction),
+		Local:       endpoint(e.Family, &e.Saddr, e.Sport),
+		Remote:      endpoint(e.Family, &e.Daddr, e.Dport),
+		NetNS:       e.Netns,
+		State:       stateName(e.State),
+		TxBytes:     e.Bytes[0],
+		RxBytes:     e.Bytes[1],
+		TxPackets:   e.Packets[0],
+		RxPackets:   e.Packets[1],
+		Retransmits: uint64(e.Retransmits),
+		RTT:         time.Duration(e.SrttUs) * time.Microsecond,
+		FirstSeen:   probe.BootTime(e.StartNs),
+		LastSeen:    probe.BootTime(e.BootNs),
+	}
+	if e.Pid != 0 {
+		f.Process = events.Process{PID: e.Pid, Comm: probe.CString(e.Comm[:])}
 	}
 	f.final = e.Kind == kindClose || e.Kind == kindFailed
 	switch e.Kind {
@@ -156,5 +161,5 @@ func (p *Probe) handle(raw []byte) {
 	if e.StartNs == 0 {
 		ev.Duration = 0
 	}
-	p.env.Events.Publish(events.Event{Time: f.LastSeen, Kind: events.KindTCP, Workload: f.Workload, TCP: ev})
+	p.env.Events.Publish(events.Event{Time: f.LastSeen, Kind: events.KindTCP, Workload: f.Workload, Process: f.Process, TCP: ev})
 }

@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/events"
 )
 
 // Flow is one TCP connection of a workload, open or recently ended.
@@ -25,13 +26,20 @@ type Flow struct {
 	State     string          `json:"state"` // TCP state: ESTABLISHED, ..., CLOSE
 	Result    string          `json:"result"`
 	Reason    string          `json:"reason,omitempty"` // why it failed or ended: refused, timeout, reset, ...
+	// Process is a process of the workload that used the socket (connect,
+	// send, receive); zero when none was seen.
+	Process events.Process `json:"process"`
 	// Payload bytes and payload-carrying segments each way.
-	TxBytes   uint64    `json:"txBytes"`
-	RxBytes   uint64    `json:"rxBytes"`
-	TxPackets uint64    `json:"txPackets"`
-	RxPackets uint64    `json:"rxPackets"`
-	FirstSeen time.Time `json:"firstSeen"` // connect() or SYN received
-	LastSeen  time.Time `json:"lastSeen"`  // last payload moved, or the end
+	TxBytes   uint64 `json:"txBytes"`
+	RxBytes   uint64 `json:"rxBytes"`
+	TxPackets uint64 `json:"txPackets"`
+	RxPackets uint64 `json:"rxPackets"`
+	// Retransmits and RTT are the connection's own: segments retransmitted
+	// (SYNs included) and the smoothed round-trip time.
+	Retransmits uint64        `json:"retransmits"`
+	RTT         time.Duration `json:"rttNs"`
+	FirstSeen   time.Time     `json:"firstSeen"` // connect() or SYN received
+	LastSeen    time.Time     `json:"lastSeen"`  // last payload moved, or the end
 	// final: the socket was released or the handshake failed; nothing will change.
 	final bool
 }
@@ -110,6 +118,13 @@ func merge(cur, f *Flow) {
 	cur.RxBytes = max(cur.RxBytes, f.RxBytes)
 	cur.TxPackets = max(cur.TxPackets, f.TxPackets)
 	cur.RxPackets = max(cur.RxPackets, f.RxPackets)
+	cur.Retransmits = max(cur.Retransmits, f.Retransmits)
+	if f.RTT != 0 {
+		cur.RTT = f.RTT
+	}
+	if f.Process.PID != 0 {
+		cur.Process = f.Process
+	}
 	if f.LastSeen.After(cur.LastSeen) {
 		cur.LastSeen = f.LastSeen
 	}
@@ -136,14 +151,13 @@ func (t *flowTable) stats() (flows int, evictions uint64) {
 	return t.lru.Len(), t.evictions
 }
 
-// Flows returns the flows of the table that filter selects, most recently
-// active first. Open connections are read from the kernel first, so their
-// byte and packet counts are as of the call.
-func (p *Probe) Flows(filter FlowFilter) ([]Flow, error) {
-	if err := p.refresh(); err != nil {
-		return nil, err
-	}
-	return p.flows.list(filter), nil
+// QueryFlows returns the flows of the table that filter selects, most
+// recently active first. Open connections are read from the kernel first,
+// so their counts are as of the call; if that fails, the error comes with
+// the table as it was.
+func (p *Probe) QueryFlows(filter FlowFilter) ([]Flow, error) {
+	err := p.refresh()
+	return p.flows.list(filter), err
 }
 
 // refresh runs the flow iterator: one record per socket the probe tracks.

@@ -45,6 +45,7 @@ type report struct {
 	DataSegsOut   uint32
 	DataSegsIn    uint32
 	Local, Remote string
+	PID           int
 }
 
 // runHelper plays one side of a test conversation with plain syscalls, so
@@ -184,7 +185,7 @@ func send(ap netip.AddrPort, mode, size string) error {
 func endpoints(fd int) report {
 	local, _ := unix.Getsockname(fd)
 	remote, _ := unix.Getpeername(fd)
-	return report{Local: addrPort(local).String(), Remote: addrPort(remote).String()}
+	return report{Local: addrPort(local).String(), Remote: addrPort(remote).String(), PID: os.Getpid()}
 }
 
 // finish reports and closes: tcp_info now holds the socket's final data segment counts.

@@ -89,6 +89,10 @@ struct conn {
 	__u16 sport;  /* the local port: a closed socket gives it back before its close event */
 	__u8 direction;
 	__u8 pad[3];
+	__u32 pid; /* a process of the owning workload that used the socket (see own) */
+	__u8 comm[16];
+	__u32 retrans; /* tcp_sock.total_retrans already counted */
+	__u32 pad2;
 };
 
 /* A connection event, and the record the flow iterator writes. */
@@ -108,8 +112,12 @@ struct conn_event {
 	__u16 err; /* sk_err: ECONNREFUSED, ETIMEDOUT, ECONNRESET, ... */
 	__u8 kind;
 	__u8 direction;
-	__u8 state; /* at close: the state it closed from; live: the current one */
+	__u8 state; /* TCP state: ESTABLISHED for open, CLOSE for close and failed */
 	__u8 pad;
+	__u32 retransmits; /* the connection's own count (tcp_sock.total_retrans) */
+	__u32 srtt_us;     /* smoothed RTT */
+	__u32 pid;
+	__u8 comm[16];
 };
 
 /* Keeps struct conn_event in BTF so bpf2go emits its Go twin. */
@@ -258,6 +266,21 @@ static __always_inline void flush(struct conn *c, const struct tcp_sock *tp, int
 	s->tcp_packets[RX] += segs[RX];
 }
 
+/*
+ * Remembers a process that uses the socket: the first one seen in process
+ * context (connect, sendmsg, consuming received data) that belongs to the
+ * socket's own workload, which rules out kernel threads and, in softirq, an
+ * unrelated interrupted task.
+ */
+static __always_inline void own(struct conn *c)
+{
+	if (c->pid || (bpf_get_current_task_btf()->flags & PF_KTHREAD) ||
+	    bpf_get_current_cgroup_id() != c->cgroup_id)
+		return;
+	c->pid = bpf_get_current_pid_tgid() >> 32;
+	bpf_get_current_comm(c->comm, sizeof(c->comm));
+}
+
 /* The socket's state, created on first sight; a failed creation is counted. */
 static __always_inline struct conn *conn_of(const struct sock *sk)
 {
@@ -268,6 +291,9 @@ static __always_inline struct conn *conn_of(const struct sock *sk)
 		return 0;
 	}
 	if (!c->start_ns) {
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+		if (tp)
+			c->retrans = tp->total_retrans;
 		c->cookie = bpf_get_socket_cookie((struct sock *)sk);
 		c->cgroup_id = sock_cgroup_id(sk);
 		c->start_ns = bpf_ktime_get_boot_ns();
@@ -314,6 +340,7 @@ static __always_inline void flush_sock(const struct sock *sk)
 	struct conn *c = state == TCP_CLOSE ? bpf_sk_storage_get(&conns, (void *)sk, 0, 0) : conn_of(sk);
 	if (!c)
 		return;
+	own(c);
 	if (c->tracking == UNTRACKED) {
 		/* Payload moved before this point is not known: count from here. */
 		if (open_state(state))
@@ -343,7 +370,14 @@ static __always_inline void fill_event(struct conn_event *e, const struct sock *
 		bpf_probe_read_kernel(e->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
 		bpf_probe_read_kernel(e->daddr, 16, &sk->__sk_common.skc_v6_daddr);
 	}
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+	if (tp) {
+		e->retransmits = tp->total_retrans;
+		e->srtt_us = tp->srtt_us >> 3;
+	}
 	if (c) {
+		e->pid = c->pid;
+		__builtin_memcpy(e->comm, c->comm, sizeof(e->comm));
 		e->cgroup_id = c->cgroup_id;
 		e->cookie = c->cookie;
 		e->start_ns = c->start_ns;
@@ -464,8 +498,11 @@ int BPF_PROG(on_set_state, const struct sock *sk, int oldstate, int newstate)
 			reused(sk, c);
 		else
 			c = conn_of(sk);
-		if (c)
+		if (c) {
 			c->direction = newstate == TCP_SYN_SENT ? OUTBOUND : INBOUND;
+			if (newstate == TCP_SYN_SENT)
+				own(c); /* connect() runs in the connecting process */
+		}
 		break;
 	case TCP_ESTABLISHED:
 		if (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV)
@@ -541,19 +578,38 @@ int BPF_PROG(on_consumed, struct sock *sk)
 	return 0;
 }
 
-/* Includes SYN retransmits; err != 0 means the retransmission was not sent. */
+/*
+ * Fires after every retransmission attempt, SYNs included, with its error.
+ * What counts is the advance of the socket's total_retrans, which the kernel
+ * moves together with its RetransSegs counter: segments (not skbs) that went
+ * out to be sent again, even if the device then dropped them, and none for
+ * attempts given up early (-EBUSY while the original is still queued, ...).
+ * Runs under the socket lock: no other retransmission of it races.
+ */
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(on_retransmit, const struct sock *sk, const struct sk_buff *skb, int err)
 {
-	if (err)
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+	struct conn *c = bpf_sk_storage_get(&conns, (struct sock *)sk, 0, 0);
+	__u32 segs;
+
+	if (!tp)
+		return 0;
+	if (c) {
+		segs = tp->total_retrans - c->retrans;
+		c->retrans = tp->total_retrans;
+	} else {
+		segs = !err; /* a socket older than the agent, without a baseline */
+	}
+	if (!segs)
 		return 0;
 	struct net_stats *s = stats_of(sock_cgroup_id(sk));
 	if (s)
-		s->retransmits++;
+		s->retransmits += segs;
 	return 0;
 }
 
-/* A SYN-ACK retransmitted for a pending connection: counted on the listener's cgroup. */
+/* A SYN-ACK retransmitted (and sent) for a pending connection: counted on the listener's cgroup. */
 SEC("tp_btf/tcp_retransmit_synack")
 int BPF_PROG(on_retransmit_synack, const struct sock *sk, const struct request_sock *req)
 {

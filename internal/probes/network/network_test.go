@@ -175,18 +175,37 @@ func (f *fixture) checkExchange(t *testing.T, client, server *testutil.Cgroup, c
 		}
 	}
 
-	// The flow table holds the client's ended connection with the peer's address.
-	flows, err := f.probe.Flows(FlowFilter{Cgroup: client.Path})
-	if err != nil {
-		t.Fatal(err)
+	// The flow table holds both ends of the ended connection, with the peer's
+	// address and the process that used each socket.
+	for _, side := range []struct {
+		cg     *testutil.Cgroup
+		r      report
+		dir    string
+		tx, rx uint64
+	}{{client, c, "outbound", clientPayload, serverReply}, {server, s, "inbound", serverReply, clientPayload}} {
+		flows, err := f.probe.QueryFlows(FlowFilter{Cgroup: side.cg.Path})
+		if err != nil || len(flows) != 1 {
+			t.Fatalf("flows of %s: %+v, %v", side.dir, flows, err)
+		}
+		fl := flows[0]
+		if fl.Remote.String() != side.r.Remote || fl.Local.String() != side.r.Local || fl.Direction != side.dir || fl.State != "CLOSE" ||
+			fl.TxBytes != side.tx || fl.RxBytes != side.rx || fl.Protocol != "tcp" || !fl.LastSeen.After(fl.FirstSeen) ||
+			fl.Process.PID != uint32(side.r.PID) || fl.Process.Comm != "network.test" || fl.RTT <= 0 {
+			t.Errorf("%s flow %+v", side.dir, fl)
+		}
+		// Retransmissions happen even on a loaded loopback; the workload's
+		// count is the connection's own (the client has no other socket).
+		if side.dir == "outbound" {
+			f.waitFor(t, "orb8_tcp_retransmits_total", side.cg, float64(fl.Retransmits))
+		}
 	}
-	if len(flows) != 1 {
-		t.Fatalf("client flows: %+v", flows)
+	// The same through the API's view of the table.
+	var found bool
+	for _, fl := range f.probe.Flows() {
+		found = found || fl.Workload.Path == client.Path && fl.TxBytes == clientPayload && fl.Remote.String() == c.Remote
 	}
-	fl := flows[0]
-	if fl.Remote.String() != c.Remote || fl.Local.String() != c.Local || fl.Direction != "outbound" || fl.State != "CLOSE" ||
-		fl.TxBytes != clientPayload || fl.RxBytes != serverReply || fl.Protocol != "tcp" || !fl.LastSeen.After(fl.FirstSeen) {
-		t.Errorf("client flow %+v", fl)
+	if !found {
+		t.Errorf("client flow missing from the API's flows")
 	}
 }
 
@@ -236,7 +255,7 @@ func TestTCPRefusedAndAccepted(t *testing.T) {
 	f.waitFor(t, "orb8_tcp_connections_total", client, 1, "direction", "outbound", "result", "ok")
 	f.waitFor(t, "orb8_tcp_active_connections", server, 1)
 	f.waitFor(t, "orb8_tcp_active_connections", client, 1)
-	open, err := f.probe.Flows(FlowFilter{Cgroup: client.Path, State: "ESTABLISHED"})
+	open, err := f.probe.QueryFlows(FlowFilter{Cgroup: client.Path, State: "ESTABLISHED"})
 	if err != nil || len(open) != 1 || open[0].Direction != "outbound" {
 		t.Fatalf("open flows of the client: %+v, %v", open, err)
 	}
@@ -274,7 +293,7 @@ func TestTCPCountsOpenConnections(t *testing.T) {
 			f.waitFor(t, "orb8_network_bytes_total", server, down, "protocol", "tcp", "direction", "tx")
 			f.waitFor(t, "orb8_network_bytes_total", server, up, "protocol", "tcp", "direction", "rx")
 			f.waitFor(t, "orb8_tcp_active_connections", client, 1)
-			flows, err := f.probe.Flows(FlowFilter{Cgroup: server.Path, State: "ESTABLISHED"})
+			flows, err := f.probe.QueryFlows(FlowFilter{Cgroup: server.Path, State: "ESTABLISHED"})
 			if err != nil || len(flows) != 1 || flows[0].RxBytes != up || flows[0].TxBytes != down || flows[0].Direction != "inbound" {
 				t.Fatalf("open server flows %+v, %v", flows, err)
 			}

@@ -29,27 +29,37 @@ type networkConn struct {
 	Sport     uint16
 	Direction uint8
 	Pad       [3]uint8
+	Pid       uint32
+	Comm      [16]uint8
+	Retrans   uint32
+	Pad2      uint32
+	_         [4]byte
 }
 
 type networkConnEvent struct {
-	_         structs.HostLayout
-	BootNs    uint64
-	StartNs   uint64
-	CgroupId  uint64
-	Cookie    uint64
-	Bytes     [2]uint64
-	Packets   [2]uint64
-	Saddr     [16]uint8
-	Daddr     [16]uint8
-	Netns     uint32
-	Sport     uint16
-	Dport     uint16
-	Family    uint16
-	Err       uint16
-	Kind      uint8
-	Direction uint8
-	State     uint8
-	Pad       uint8
+	_           structs.HostLayout
+	BootNs      uint64
+	StartNs     uint64
+	CgroupId    uint64
+	Cookie      uint64
+	Bytes       [2]uint64
+	Packets     [2]uint64
+	Saddr       [16]uint8
+	Daddr       [16]uint8
+	Netns       uint32
+	Sport       uint16
+	Dport       uint16
+	Family      uint16
+	Err         uint16
+	Kind        uint8
+	Direction   uint8
+	State       uint8
+	Pad         uint8
+	Retransmits uint32
+	SrttUs      uint32
+	Pid         uint32
+	Comm        [16]uint8
+	_           [4]byte
 }
 
 type networkNetStats struct {
