@@ -98,8 +98,7 @@ func (r *Resolver) relative(p string) string {
 
 // Add records a cgroup that exists. The path is relative to the mount.
 func (r *Resolver) Add(id uint64, path string) {
-	info := parsePath(path)
-	w := Workload{ID: id, Path: path, ContainerID: info.ContainerID, PodUID: info.PodUID, Runtime: info.Runtime}
+	w := newWorkload(id, path)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.byID[id]; !ok && len(r.byID) >= r.maxEntries {
@@ -107,6 +106,11 @@ func (r *Resolver) Add(id uint64, path string) {
 		return
 	}
 	r.byID[id] = &entry{w: w}
+}
+
+func newWorkload(id uint64, path string) Workload {
+	info := parsePath(path)
+	return Workload{ID: id, Path: path, ContainerID: info.ContainerID, PodUID: info.PodUID, Runtime: info.Runtime}
 }
 
 // Remove marks a cgroup as gone; it stays resolvable until Forget.
@@ -149,15 +153,13 @@ func (r *Resolver) Lookup(id uint64) Workload {
 	enricher := r.enricher
 	r.mu.RUnlock()
 	var w Workload
-	switch {
-	case ok:
+	if ok {
 		w = e.w
-	default:
-		if p, err := r.pathByHandle(id); err == nil {
-			r.Add(id, p)
-			w = r.Lookup(id)
-			return w
-		}
+	} else if p, err := r.pathByHandle(id); err == nil {
+		// Named from the handle even when a full table does not keep it.
+		w = newWorkload(id, p)
+		r.Add(id, p)
+	} else {
 		w = Workload{ID: id, Path: fmt.Sprintf("/unknown/%d", id)}
 	}
 	if enricher != nil {

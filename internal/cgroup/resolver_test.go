@@ -87,6 +87,31 @@ func TestResolverIsBounded(t *testing.T) {
 	}
 }
 
+func TestFullResolverStillNamesByHandle(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	root, err := FindMount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewResolver(root, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var st syscall.Stat_t
+	if err := syscall.Stat(root, &st); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Lookup(st.Ino).Path; got != "/" {
+		t.Fatalf("Lookup(%d).Path with a full table = %q, want /", st.Ino, got)
+	}
+	if r.Len() != 0 {
+		t.Fatalf("a zero-size table tracks %d", r.Len())
+	}
+}
+
 type fakeEnricher struct{}
 
 func (fakeEnricher) Enrich(w *Workload) {
