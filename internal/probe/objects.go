@@ -43,6 +43,11 @@ type Objects struct {
 // Load creates the collection's maps, then loads and attaches each program on
 // its own, so that a program this kernel refuses only costs that program.
 func Load(spec *ebpf.CollectionSpec, opts LoadOptions) (*Objects, error) {
+	for _, name := range append(append([]string{}, opts.Required...), opts.Manual...) {
+		if spec.Programs[name] == nil {
+			return nil, fmt.Errorf("program %s is not in the collection", name)
+		}
+	}
 	mapsOnly := spec.Copy()
 	mapsOnly.Programs = nil
 	coll, err := ebpf.NewCollection(mapsOnly)

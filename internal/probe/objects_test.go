@@ -69,3 +69,13 @@ func TestRequiredProgramRefusedFailsTheProbe(t *testing.T) {
 		t.Fatal("Load succeeded without its required program")
 	}
 }
+
+func TestRequiredProgramMissingFromTheSpecIsAnError(t *testing.T) {
+	spec := &ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{"base": rawTP()}}
+	for _, opts := range []LoadOptions{{Required: []string{"typo"}}, {Manual: []string{"typo"}}} {
+		if objs, err := Load(spec, opts); err == nil {
+			objs.Close()
+			t.Fatalf("Load(%+v) accepted a program the collection lacks", opts)
+		}
+	}
+}

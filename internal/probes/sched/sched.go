@@ -5,7 +5,6 @@ package sched
 
 import (
 	"context"
-	"fmt"
 	"slices"
 
 	"github.com/cilium/ebpf"
@@ -83,11 +82,6 @@ func loadOnly(spec *ebpf.CollectionSpec, names []string) (*probe.Objects, error)
 	for name := range s.Programs {
 		if !slices.Contains(names, name) {
 			delete(s.Programs, name)
-		}
-	}
-	for _, name := range names {
-		if s.Programs[name] == nil {
-			return nil, fmt.Errorf("program %s missing from the collection", name)
 		}
 	}
 	return probe.Load(s, probe.LoadOptions{Required: names})
