@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -22,25 +23,13 @@ func FindMount() (string, error) {
 
 func findMount(r io.Reader) (string, error) {
 	var found []string
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		// mountinfo: id parent maj:min root mountpoint opts [optional...] - fstype source superopts
-		fields := strings.Fields(sc.Text())
-		sep := -1
-		for i, f := range fields {
-			if f == "-" {
-				sep = i
-				break
-			}
+	err := eachMount(r, func(point, fstype string, _ []string) {
+		if fstype == "cgroup2" {
+			found = append(found, point)
 		}
-		if sep < 5 || sep+1 >= len(fields) || fields[sep+1] != "cgroup2" {
-			continue
-		}
-		found = append(found, unescapeMountPath(fields[4]))
-	}
-	if err := sc.Err(); err != nil {
-		return "", fmt.Errorf("read mountinfo: %w", err)
+	})
+	if err != nil {
+		return "", err
 	}
 	for _, want := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
 		for _, m := range found {
@@ -53,6 +42,53 @@ func findMount(r io.Reader) (string, error) {
 		return found[0], nil
 	}
 	return "", fmt.Errorf("no cgroup2 filesystem is mounted: mount one with 'mount -t cgroup2 none /sys/fs/cgroup/unified'")
+}
+
+// FindV1Mount returns where the cgroup v1 hierarchy with controller (e.g.
+// "memory") is mounted, for figures that hybrid hosts keep only there.
+func FindV1Mount(controller string) (string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", fmt.Errorf("find the %s cgroup: %w", controller, err)
+	}
+	defer f.Close()
+	return findV1Mount(f, controller)
+}
+
+func findV1Mount(r io.Reader, controller string) (string, error) {
+	found := ""
+	err := eachMount(r, func(point, fstype string, superOpts []string) {
+		if found == "" && fstype == "cgroup" && slices.Contains(superOpts, controller) {
+			found = point
+		}
+	})
+	if err != nil {
+		return "", err
+	}
+	if found == "" {
+		return "", fmt.Errorf("no %s cgroup controller: neither the cgroup2 tree nor a cgroup v1 mount has it", controller)
+	}
+	return found, nil
+}
+
+// eachMount calls fn with the mount point (unescaped), filesystem type and
+// super options of every well-formed line of a mountinfo file.
+func eachMount(r io.Reader, fn func(point, fstype string, superOpts []string)) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		// id parent maj:min root mountpoint opts [optional...] - fstype source superopts
+		fields := strings.Fields(sc.Text())
+		sep := slices.Index(fields, "-")
+		if sep < 5 || sep+3 >= len(fields) {
+			continue
+		}
+		fn(unescapeMountPath(fields[4]), fields[sep+1], strings.Split(fields[sep+3], ","))
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read mountinfo: %w", err)
+	}
+	return nil
 }
 
 // unescapeMountPath undoes mountinfo's octal escapes (\040 for a space).

@@ -1,6 +1,7 @@
 package cgroup
 
 import (
+	"io"
 	"strings"
 	"testing"
 )
@@ -37,4 +38,35 @@ func TestFindMount(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestFindV1Mount(t *testing.T) {
+	const mountinfo = `25 30 0:23 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
+33 25 0:28 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate
+36 32 0:31 / /sys/fs/cgroup/cpu rw,nosuid shared:14 - cgroup cgroup rw,cpu
+38 32 0:33 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:16 - cgroup cgroup rw,memory
+`
+	got, err := findV1Mount(strings.NewReader(mountinfo), "memory")
+	if err != nil || got != "/sys/fs/cgroup/memory" {
+		t.Fatalf("findV1Mount = %q, %v; want /sys/fs/cgroup/memory", got, err)
+	}
+	if _, err := findV1Mount(strings.NewReader(mountinfo[:strings.Index(mountinfo, "38 32")]), "memory"); err == nil {
+		t.Fatal("no error without a memory mount")
+	}
+}
+
+// FuzzMountinfo feeds arbitrary mountinfo to the parsers: they must never
+// panic, nor find an empty mount point.
+func FuzzMountinfo(f *testing.F) {
+	for _, s := range []string{"38 32 0:33 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n",
+		"40 25 0:30 / /run/my\\040cgroups rw - cgroup2 none rw\n", "- cgroup", "- - -\n\n x\n", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, find := range []func(io.Reader) (string, error){findMount, func(r io.Reader) (string, error) { return findV1Mount(r, "memory") }} {
+			if got, err := find(strings.NewReader(s)); err == nil && got == "" {
+				t.Fatalf("found an empty mount point in %q", s)
+			}
+		}
+	})
 }

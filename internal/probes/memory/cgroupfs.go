@@ -1,17 +1,16 @@
 package memory
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/orb8/orb8/internal/cgroup"
 )
 
 // unlimitedFrom is where a limit stops meaning anything: cgroup v1 writes
@@ -45,12 +44,7 @@ func findHierarchy(v2Root string) (hierarchy, error) {
 		h.root = v2Root
 		return h, nil
 	}
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return hierarchy{}, fmt.Errorf("find the memory cgroup: %w", err)
-	}
-	defer f.Close()
-	root, err := findV1MemoryMount(f)
+	root, err := cgroup.FindV1Mount("memory")
 	if err != nil {
 		return hierarchy{}, err
 	}
@@ -66,36 +60,6 @@ func hasWord(b []byte, word string) bool {
 		}
 	}
 	return false
-}
-
-// findV1MemoryMount finds the cgroup v1 mount with the memory controller in
-// /proc/self/mountinfo.
-func findV1MemoryMount(r io.Reader) (string, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		// id parent maj:min root mountpoint opts [optional...] - fstype source superopts
-		fields := strings.Fields(sc.Text())
-		sep := -1
-		for i, f := range fields {
-			if f == "-" {
-				sep = i
-				break
-			}
-		}
-		if sep < 5 || sep+3 >= len(fields) || fields[sep+1] != "cgroup" {
-			continue
-		}
-		for _, opt := range strings.Split(fields[sep+3], ",") {
-			if opt == "memory" {
-				return fields[4], nil
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return "", fmt.Errorf("read mountinfo: %w", err)
-	}
-	return "", errors.New("no memory cgroup controller: neither the cgroup2 tree nor a cgroup v1 mount has it")
 }
 
 // parseBytes reads a counter file: a decimal number of bytes.

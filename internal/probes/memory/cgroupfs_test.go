@@ -1,9 +1,6 @@
 package memory
 
-import (
-	"strings"
-	"testing"
-)
+import "testing"
 
 func TestParseLimit(t *testing.T) {
 	for _, c := range []struct {
@@ -43,26 +40,11 @@ func TestStatValue(t *testing.T) {
 	}
 }
 
-func TestFindV1MemoryMount(t *testing.T) {
-	const mountinfo = `25 30 0:23 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
-33 25 0:28 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate
-36 32 0:31 / /sys/fs/cgroup/cpu rw,nosuid shared:14 - cgroup cgroup rw,cpu
-38 32 0:33 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:16 - cgroup cgroup rw,memory
-`
-	got, err := findV1MemoryMount(strings.NewReader(mountinfo))
-	if err != nil || got != "/sys/fs/cgroup/memory" {
-		t.Fatalf("findV1MemoryMount = %q, %v; want /sys/fs/cgroup/memory", got, err)
-	}
-	if _, err := findV1MemoryMount(strings.NewReader(mountinfo[:strings.Index(mountinfo, "38 32")])); err == nil {
-		t.Fatal("no error without a memory mount")
-	}
-}
-
 // FuzzCgroupFiles feeds arbitrary file contents to the parsers: they must
 // never panic, and a parsed limit must be a real one.
 func FuzzCgroupFiles(f *testing.F) {
 	for _, s := range []string{"max\n", "67108864\n", "9223372036854771712\n", "anon 1\ninactive_file 2\n",
-		"38 32 0:33 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n", "- cgroup", ""} {
+		""} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -71,6 +53,5 @@ func FuzzCgroupFiles(f *testing.F) {
 		}
 		_, _ = parseBytes([]byte(s))
 		_, _ = statValue([]byte(s), "inactive_file")
-		_, _ = findV1MemoryMount(strings.NewReader(s))
 	})
 }
