@@ -50,7 +50,19 @@ func NewResolver(root string, maxEntries int) (*Resolver, error) {
 		return nil, fmt.Errorf("open cgroup2 mount %s: %w", root, err)
 	}
 	r := &Resolver{root: root, mountFD: fd, maxEntries: maxEntries, byID: make(map[uint64]*entry)}
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	err = Walk(root, r.Add)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("scan %s: %w", root, err)
+	}
+	return r, nil
+}
+
+// Walk calls fn with the id and the path relative to root of every cgroup
+// under the cgroup2 mount root, root itself first. Cgroups removed while it
+// walks are passed over.
+func Walk(root string, fn func(id uint64, path string)) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) { // removed while walking
 				return nil
@@ -68,14 +80,9 @@ func NewResolver(root string, maxEntries int) (*Resolver, error) {
 		if !ok {
 			return nil
 		}
-		r.Add(st.Ino, r.relative(p))
+		fn(st.Ino, relative(root, p))
 		return nil
 	})
-	if err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("scan %s: %w", root, err)
-	}
-	return r, nil
 }
 
 // Root is the cgroup2 mount point.
@@ -88,8 +95,9 @@ func (r *Resolver) SetEnricher(e Enricher) {
 	r.mu.Unlock()
 }
 
-func (r *Resolver) relative(p string) string {
-	rel := strings.TrimPrefix(p, r.root)
+// relative turns a path under the mount root into one relative to it.
+func relative(root, p string) string {
+	rel := strings.TrimPrefix(p, root)
 	if rel == "" || rel[0] != '/' {
 		rel = "/" + rel
 	}
@@ -168,6 +176,30 @@ func (r *Resolver) Lookup(id uint64) Workload {
 	return w
 }
 
+// Matching returns the ids of the existing (not removed) cgroups whose
+// enriched workload match accepts.
+func (r *Resolver) Matching(match func(*Workload) bool) []uint64 {
+	r.mu.RLock()
+	live := make([]Workload, 0, len(r.byID))
+	for _, e := range r.byID {
+		if e.removedAt.IsZero() {
+			live = append(live, e.w)
+		}
+	}
+	enricher := r.enricher
+	r.mu.RUnlock()
+	var ids []uint64
+	for i := range live {
+		if enricher != nil {
+			enricher.Enrich(&live[i])
+		}
+		if match(&live[i]) {
+			ids = append(ids, live[i].ID)
+		}
+	}
+	return ids
+}
+
 // Len is the number of cgroups tracked.
 func (r *Resolver) Len() int {
 	r.mu.RLock()
@@ -194,7 +226,7 @@ func (r *Resolver) pathByHandle(id uint64) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return r.relative(p), nil
+	return relative(r.root, p), nil
 }
 
 // Close releases the mount handle.

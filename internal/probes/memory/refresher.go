@@ -2,12 +2,8 @@ package memory
 
 import (
 	"context"
-	"errors"
-	"io/fs"
 	"path/filepath"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -121,30 +117,14 @@ func (r *refresher) refresh(now time.Time) {
 // ones, and re-reads every limit and workload identity.
 func (r *refresher) rescan() {
 	seen := make(map[uint64]bool, len(r.cgroups))
-	_ = filepath.WalkDir(r.v2Root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) { // removed while walking
-				return nil
-			}
-			return err
+	err := cgroup.Walk(r.v2Root, func(id uint64, path string) {
+		if r.track(id, filepath.Join(r.files.root, path)) {
+			seen[id] = true
 		}
-		if !d.IsDir() {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return nil
-		}
-		st, ok := info.Sys().(*syscall.Stat_t)
-		if !ok {
-			return nil
-		}
-		rel := "/" + strings.TrimPrefix(strings.TrimPrefix(p, r.v2Root), "/")
-		if r.track(st.Ino, filepath.Join(r.files.root, rel)) {
-			seen[st.Ino] = true
-		}
-		return nil
 	})
+	if err != nil { // a partial walk: keep the cgroups it did not reach
+		return
+	}
 	for id, c := range r.cgroups {
 		if !seen[id] {
 			c.close()
