@@ -1,6 +1,10 @@
 package probe
 
 import (
+	"cmp"
+	"slices"
+	"strings"
+
 	"github.com/cilium/ebpf"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -63,10 +67,25 @@ func CollectPerCPUKeyed[K comparable, V any](m *ebpf.Map, r Resolver, split func
 			add(acc, &perCPU[i])
 		}
 	}
-	for fk, v := range folded {
-		emit(fk.w, fk.rest, v)
+	// Emit in label order: the registry sorts every metric's series by
+	// label values, and on sorted input that sort is linear, not n log n
+	// (a third of a 5,000-workload gather otherwise).
+	keys := make([]foldKey, 0, len(folded))
+	for fk := range folded {
+		keys = append(keys, fk)
+	}
+	slices.SortFunc(keys, func(a, b foldKey) int { return compareLabels(a.w, b.w) })
+	for _, fk := range keys {
+		emit(fk.w, fk.rest, folded[fk])
 	}
 	return it.Err()
+}
+
+// compareLabels orders workloads as the registry orders their series: by
+// label values, labels taken in name order (cgroup, container, namespace, pod).
+func compareLabels(a, b cgroup.Workload) int {
+	return cmp.Or(strings.Compare(a.Path, b.Path), strings.Compare(a.Container, b.Container),
+		strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Pod, b.Pod))
 }
 
 // DeleteKeysOf removes the keys of the given cgroups from a map whose keys

@@ -1,0 +1,50 @@
+package probe
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/testutil"
+)
+
+// pathResolver names cgroup id i "/w<999-i>", so id order is the reverse
+// of label order.
+type pathResolver struct{}
+
+func (pathResolver) Lookup(id uint64) cgroup.Workload {
+	return cgroup.Workload{ID: id, Path: fmt.Sprintf("/w%03d", 999-id)}
+}
+
+// TestCollectPerCPUEmitsInLabelOrder: workloads come out sorted as the
+// registry sorts series, which keeps its per-scrape sort linear.
+func TestCollectPerCPUEmitsInLabelOrder(t *testing.T) {
+	testutil.RequireRoot(t)
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerCPUHash, KeySize: 8, ValueSize: 8, MaxEntries: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	perCPU := make([]uint64, ebpf.MustPossibleCPU())
+	for id := uint64(1); id <= 300; id++ {
+		perCPU[0] = id
+		if err := m.Put(id, perCPU); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var paths []string
+	var sum uint64
+	err = CollectPerCPU(m, pathResolver{}, func(dst, src *uint64) { *dst += *src }, func(w cgroup.Workload, v *uint64) {
+		paths = append(paths, w.Path)
+		sum += *v
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) != 300 || sum != 300*301/2 || !slices.IsSorted(paths) {
+		t.Fatalf("%d workloads, sum %d, sorted %v: %v", len(paths), sum, slices.IsSorted(paths), paths[:5])
+	}
+}
