@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/orb8/orb8/internal/api"
@@ -75,7 +76,7 @@ func (x *API) Close() {
 func (a *Agent) apiBackend() api.Backend {
 	b := api.Backend{
 		Node: a.cfg.NodeName, CgroupRoot: a.resolver.Root(), Metrics: a.registry, Events: a.bus,
-		Probes: a.probeStates,
+		Probes: a.probeStates, Cgroups: a.resolver.Matching,
 	}
 	for _, p := range a.probes {
 		if src, ok := p.Probe.(api.FlowSource); ok {
@@ -83,6 +84,9 @@ func (a *Agent) apiBackend() api.Backend {
 		}
 		if src, ok := p.Probe.(api.DNSSource); ok {
 			b.DNS = runningDNS{p, src}
+		}
+		if src, ok := p.Probe.(api.SyscallStreamer); ok {
+			b.Syscalls = runningSyscalls{p, src}
 		}
 	}
 	return b
@@ -128,4 +132,16 @@ func (r runningDNS) DNSQueries() []api.DNSQuery {
 		return nil
 	}
 	return r.src.DNSQueries()
+}
+
+type runningSyscalls struct {
+	p   *runningProbe
+	src api.SyscallStreamer
+}
+
+func (r runningSyscalls) Stream(cgroupIDs []uint64, names []string) (func(), error) {
+	if !r.p.running() {
+		return nil, fmt.Errorf("the %s probe is not running: %s", r.p.Name(), r.p.status.Error)
+	}
+	return r.src.Stream(cgroupIDs, names)
 }

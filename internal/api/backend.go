@@ -26,6 +26,16 @@ type Backend struct {
 	Flows      FlowSource
 	DNS        DNSSource
 	Labels     LabelSource
+	// Syscalls streams a workload's syscalls on demand (the syscalls probe);
+	// Cgroups lists the ids of the existing cgroups a filter matches.
+	Syscalls SyscallStreamer
+	Cgroups  func(match func(*cgroup.Workload) bool) []uint64
+}
+
+// SyscallStreamer starts the kernel-filtered syscall stream of some cgroups
+// (every syscall when names is empty); stop ends it.
+type SyscallStreamer interface {
+	Stream(cgroupIDs []uint64, names []string) (stop func(), err error)
 }
 
 // ProbeState is one probe's health as the agent knows it; counters of what

@@ -44,6 +44,13 @@ func (s *Service) watch(ctx context.Context, req *pb.WatchEventsRequest, send fu
 	accept := func(e *events.Event) bool {
 		return (len(kinds) == 0 || kinds[e.Kind]) && (keep.all() || keep.matchWorkload(&e.Workload))
 	}
+	if kinds[events.KindSyscall] {
+		stop, err := s.streamSyscalls(keep)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	st := &stream{sub: s.b.Events.Subscribe(streamBuffer, accept)}
 	s.mu.Lock()
 	s.streams[st] = struct{}{}
@@ -56,6 +63,27 @@ func (s *Service) watch(ctx context.Context, req *pb.WatchEventsRequest, send fu
 		s.dropped.Add(st.sub.Dropped())
 	}()
 	return s.pump(ctx, st.sub, send)
+}
+
+// streamSyscalls asks the kernel to stream the syscalls of the workloads the
+// filter names. Syscalls are too many to stream for a whole node, so a
+// workload is required; cgroups created after the start are not followed.
+func (s *Service) streamSyscalls(keep *matcher) (stop func(), err error) {
+	if s.b.Syscalls == nil || s.b.Cgroups == nil {
+		return nil, status.Error(codes.FailedPrecondition, "syscall tracing needs the syscalls probe: run the agent with --probes default,syscalls")
+	}
+	if keep.all() {
+		return nil, status.Error(codes.InvalidArgument, "tracing syscalls needs a workload: give --pod, -n or --cgroup")
+	}
+	ids := s.b.Cgroups(keep.matchWorkload)
+	if len(ids) == 0 {
+		return nil, status.Error(codes.NotFound, "no workload matches the filter")
+	}
+	stop, err = s.b.Syscalls.Stream(ids, nil)
+	if err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return stop, nil
 }
 
 // pump sends the subscription's events until the client leaves, and reports

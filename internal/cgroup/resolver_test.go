@@ -138,3 +138,23 @@ func TestEnricherNamesWorkloads(t *testing.T) {
 		t.Fatalf("labels = %q, want %q", got, want)
 	}
 }
+
+func TestMatchingListsLiveEnrichedWorkloads(t *testing.T) {
+	root, err := FindMount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewResolver(root, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.SetEnricher(fakeEnricher{})
+	r.Add(1<<62, "/kubepods/pod"+uid+"/"+cid)
+	r.Add(1<<62+1, "/kubepods/pod"+uid+"/"+strings.Repeat("b", 64))
+	r.Remove(1<<62+1, time.Now())
+	got := r.Matching(func(w *Workload) bool { return w.Pod == "web-0" })
+	if len(got) != 1 || got[0] != 1<<62 {
+		t.Fatalf("Matching(pod web-0) = %v, want only the live cgroup %d", got, uint64(1<<62))
+	}
+}
