@@ -3,6 +3,8 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -205,6 +207,32 @@ func TestAllNodesThroughThePodProxy(t *testing.T) {
 		b.Node = node
 		agents["orb8-"+node] = api.NewService(b).JSONHandler()
 	}
+	c := fakeCluster(t, agents)
+	list, err := c.Workloads(context.Background(), &pb.ListWorkloadsRequest{Filter: &pb.WorkloadFilter{Namespace: "shop", Pod: "web-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range list {
+		got = append(got, w.GetWorkload().GetNode()+"/"+w.GetWorkload().GetPod())
+	}
+	if strings.Join(got, ",") != "node-a/web-1,node-b/web-1" {
+		t.Fatalf("workloads across nodes = %v", got)
+	}
+	st, err := c.Statuses(context.Background())
+	if err != nil || len(st) != 2 || st[0].GetNode() != "node-a" || st[1].GetNode() != "node-b" {
+		t.Fatalf("statuses = %v, %v", st, err)
+	}
+	flows, err := c.Flows(context.Background(), &pb.ListFlowsRequest{Limit: 2})
+	if err != nil || len(flows) != 2 || flows[0].GetTxBytes() != 500 || flows[1].GetTxBytes() != 500 {
+		t.Fatalf("merged flows = %v, %v", flows, err)
+	}
+}
+
+// fakeCluster is a Cluster client whose API server lists one running agent
+// pod per entry of agents (pod name -> the agent's JSON API) and proxies to it.
+func fakeCluster(t *testing.T, agents map[string]http.Handler) *apiclient.Cluster {
+	t.Helper()
 	apiserver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.URL.Path == "/api/v1/pods":
@@ -231,7 +259,7 @@ func TestAllNodesThroughThePodProxy(t *testing.T) {
 			http.NotFound(w, r)
 		}
 	}))
-	defer apiserver.Close()
+	t.Cleanup(apiserver.Close)
 	kube, err := kubernetes.NewForConfig(&rest.Config{Host: apiserver.URL})
 	if err != nil {
 		t.Fatal(err)
@@ -240,23 +268,38 @@ func TestAllNodesThroughThePodProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	list, err := c.Workloads(context.Background(), &pb.ListWorkloadsRequest{Filter: &pb.WorkloadFilter{Namespace: "shop", Pod: "web-1"}})
-	if err != nil {
-		t.Fatal(err)
+	return c
+}
+
+// A merged --all-nodes stream reports the sum of every agent's drops, and an
+// error that fn returns to stop (trace --count) comes back as itself.
+func TestAllNodesWatchSumsDropsAndStops(t *testing.T) {
+	agents := map[string]http.Handler{}
+	for node, dropped := range map[string]int{"node-a": 3, "node-b": 5} {
+		agents["orb8-"+node] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "{\"drops\":{\"total\":%d}}\n{\"event\":{\"kind\":\"exec\",\"node\":%q}}\n", dropped, node)
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		})
 	}
-	var got []string
-	for _, w := range list {
-		got = append(got, w.GetWorkload().GetNode()+"/"+w.GetWorkload().GetPod())
+	c := fakeCluster(t, agents)
+	stop := errors.New("enough")
+	var lastDrops uint64
+	seen := 0
+	err := c.Watch(context.Background(), &pb.WatchEventsRequest{}, func(msg *pb.WatchEventsResponse) error {
+		if d := msg.GetDrops(); d != nil {
+			lastDrops = d.GetTotal()
+			return nil
+		}
+		if seen++; seen == len(agents) {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) {
+		t.Fatalf("Watch returned %v, want the stop error", err)
 	}
-	if strings.Join(got, ",") != "node-a/web-1,node-b/web-1" {
-		t.Fatalf("workloads across nodes = %v", got)
-	}
-	st, err := c.Statuses(context.Background())
-	if err != nil || len(st) != 2 || st[0].GetNode() != "node-a" || st[1].GetNode() != "node-b" {
-		t.Fatalf("statuses = %v, %v", st, err)
-	}
-	flows, err := c.Flows(context.Background(), &pb.ListFlowsRequest{Limit: 2})
-	if err != nil || len(flows) != 2 || flows[0].GetTxBytes() != 500 || flows[1].GetTxBytes() != 500 {
-		t.Fatalf("merged flows = %v, %v", flows, err)
+	if lastDrops != 3+5 {
+		t.Fatalf("reported drops = %d, want 8 (3 + 5)", lastDrops)
 	}
 }

@@ -225,16 +225,28 @@ func (c *Cluster) GPUs(ctx context.Context) ([]*pb.GPU, error) {
 	return out, err
 }
 
-// Watch implements Client: one streamed request per agent, merged.
+// Watch implements Client: one streamed request per agent, merged. Each
+// agent reports its own running total of drops; fn sees their sum.
 func (c *Cluster) Watch(ctx context.Context, req *pb.WatchEventsRequest, fn func(*pb.WatchEventsResponse) error) error {
 	params := filterParams(req.GetFilter(), 0)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var mu sync.Mutex // fn sees one message at a time
-	return c.each(func(_ int, a agentPod) error {
+	var (
+		mu    sync.Mutex // fn sees one message at a time
+		drops = make([]uint64, len(c.agents))
+	)
+	return c.each(func(i int, a agentPod) error {
 		err := c.stream(ctx, a, req.GetKinds(), params, func(msg *pb.WatchEventsResponse) error {
 			mu.Lock()
 			defer mu.Unlock()
+			if d := msg.GetDrops(); d != nil {
+				drops[i] = d.GetTotal()
+				var total uint64
+				for _, n := range drops {
+					total += n
+				}
+				msg = &pb.WatchEventsResponse{Item: &pb.WatchEventsResponse_Drops{Drops: &pb.Drops{Total: total}}}
+			}
 			return fn(msg)
 		})
 		if err != nil && ctx.Err() == nil {

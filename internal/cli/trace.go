@@ -1,8 +1,8 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -14,10 +14,9 @@ import (
 // eventKinds are the kinds probes publish; "all" (or none) streams every kind.
 var eventKinds = []string{"exec", "exit", "tcp", "dns", "oom", "syscall", "cuda"}
 
-var kindName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
-
-// errStop ends a stream once --count events were printed.
-var errStop = fmt.Errorf("enough events")
+// errStop ends a stream once --count events were printed. With --all-nodes
+// it comes back joined with the other agents' results, so test it with errors.Is.
+var errStop = errors.New("enough events")
 
 func newTraceCmd() *cobra.Command {
 	var (
@@ -66,7 +65,7 @@ Kinds: ` + strings.Join(eventKinds, ", "),
 				}
 				return nil
 			})
-			if err == errStop {
+			if errors.Is(err, errStop) {
 				return nil
 			}
 			return err
@@ -84,7 +83,7 @@ func traceKinds(args []string) ([]string, error) {
 			switch {
 			case k == "all":
 				return nil, nil
-			case !kindName.MatchString(k) || !slices.Contains(eventKinds, k):
+			case !slices.Contains(eventKinds, k):
 				return nil, fmt.Errorf("unknown event kind %q: want %s or all", k, strings.Join(eventKinds, ", "))
 			}
 			kinds = append(kinds, k)
