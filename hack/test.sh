@@ -12,6 +12,20 @@ fi
 
 step() { printf '\n=== %s\n' "$*"; }
 
+step "packages the tests need"
+# prometheus: the end-to-end scrape and promtool; tmux: the TUI run; iproute2:
+# network namespaces; gcc: test programs (exec storms, CUDA stand-ins).
+need=()
+for pkg in prometheus tmux iproute2 gcc; do
+	dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Classic tracepoints (and bpftrace) need tracefs; tp_btf probes do not.
+mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing || true
+
 step "lint"
 make --no-print-directory lint
 
