@@ -63,7 +63,15 @@ func Listen(addr string, h http.Handler, files TLSFiles) (*Server, error) {
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
-	return &Server{ln: ln, srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}, nil
+	// Shutdown waits for requests in flight, and a streamed one (/api/v1/events)
+	// never ends by itself: requests live in a context that Shutdown cancels.
+	base, cancel := context.WithCancel(context.Background())
+	srv := &http.Server{
+		Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return base },
+	}
+	srv.RegisterOnShutdown(cancel)
+	return &Server{ln: ln, srv: srv}, nil
 }
 
 // Addr is the bound address (useful with port 0).
@@ -77,5 +85,5 @@ func (s *Server) Serve() error {
 	return nil
 }
 
-// Shutdown stops accepting and waits for requests in flight.
+// Shutdown stops accepting, ends streamed answers and waits for requests in flight.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
