@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -113,5 +114,16 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() bool, format st
 			t.Fatalf(format, args...)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Hide is a cgroup.Enricher that marks the workloads of these cgroup paths
+// Hidden, as the agent's namespace and selector filters mark excluded pods.
+type Hide []string
+
+// Enrich implements cgroup.Enricher.
+func (h Hide) Enrich(w *cgroup.Workload) {
+	if slices.Contains(h, w.Path) {
+		w.Hidden = true
 	}
 }

@@ -33,6 +33,9 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 	folded := make(map[cgroup.Workload]*workloadStats)
 	for id, ws := range stats {
 		w := p.env.Resolver.Lookup(id)
+		if w.Hidden { // filtered out by the agent's namespace/selector filters
+			continue
+		}
 		w.ID = 0
 		if acc := folded[w]; acc != nil {
 			acc.add(ws)

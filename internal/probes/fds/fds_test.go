@@ -19,7 +19,9 @@ const (
 	testWindow   = 20 // 2 s of scans
 )
 
-func start(t *testing.T) prometheus.Gatherer {
+// start starts the probe; the workloads of the hide cgroup paths are hidden
+// as the agent's filters hide excluded pods.
+func start(t *testing.T, hide ...string) prometheus.Gatherer {
 	t.Helper()
 	testutil.RequireRoot(t)
 	root, err := cgroup.FindMount()
@@ -31,6 +33,7 @@ func start(t *testing.T) prometheus.Gatherer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { res.Close() })
+	res.SetEnricher(testutil.Hide(hide))
 	p := New()
 	p.interval, p.window = testInterval, testWindow
 	if err := p.Start(context.Background(), probe.Env{Resolver: res, Log: slog.Default(), CgroupRoot: root}); err != nil {
@@ -91,4 +94,19 @@ func TestSteadyGrowthIsALeakUntilItStops(t *testing.T) {
 	hold(t, cg, 80, 1000, 50*time.Millisecond, false)
 	waitFor(t, g, "orb8_fd_leak_suspected", cg.Path, 4*time.Second, func() float64 { return 1 })
 	waitFor(t, g, "orb8_fd_leak_suspected", cg.Path, 5*time.Second, func() float64 { return 0 })
+}
+
+func TestHiddenWorkloadHasNoSeries(t *testing.T) {
+	hidden := testutil.NewCgroup(t)
+	g := start(t, hidden.Path)
+	shown := testutil.NewCgroup(t)
+	hold(t, hidden, 30, 1000, 0, true)
+	h := hold(t, shown, 30, 1000, 0, true)
+	// The scan that counts the shown helper's files also saw the hidden one's.
+	waitFor(t, g, "orb8_open_fds", shown.Path, 2*time.Second, func() float64 { return float64(h.openFDs(t)) })
+	for _, name := range []string{"orb8_open_fds", "orb8_fd_limit", "orb8_fd_leak_suspected"} {
+		if v, ok := testutil.Sample(t, g, name, map[string]string{"cgroup": hidden.Path}); ok {
+			t.Errorf("%s of a hidden workload = %v, want no series", name, v)
+		}
+	}
 }

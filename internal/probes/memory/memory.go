@@ -192,6 +192,9 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 	}
 	if p.figures != nil {
 		for _, f := range p.figures.snapshot() {
+			if f.w.Hidden { // filtered out by the agent's namespace/selector filters
+				continue
+			}
 			ch <- probe.WorkloadMetric(usageDesc, prometheus.GaugeValue, float64(f.usage), f.w)
 			if f.limited {
 				ch <- probe.WorkloadMetric(limitDesc, prometheus.GaugeValue, float64(f.limit), f.w)

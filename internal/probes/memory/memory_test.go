@@ -29,7 +29,9 @@ type fixture struct {
 	bus   *events.Bus
 }
 
-func start(t testing.TB, p *Probe) *fixture {
+// start starts p; the workloads of the hide cgroup paths are hidden as the
+// agent's filters hide excluded pods.
+func start(t testing.TB, p *Probe, hide ...string) *fixture {
 	t.Helper()
 	testutil.RequireRoot(t)
 	root, err := cgroup.FindMount()
@@ -41,6 +43,7 @@ func start(t testing.TB, p *Probe) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { res.Close() })
+	res.SetEnricher(testutil.Hide(hide))
 	p.interval = 100 * time.Millisecond
 	f := &fixture{probe: p, reg: prometheus.NewPedanticRegistry(), bus: events.NewBus()}
 	env := probe.Env{Resolver: res, Events: f.bus, Log: slog.Default(), CgroupRoot: root}
@@ -144,6 +147,20 @@ func TestOOMETAPredictsTheKill(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("helper was not OOM-killed")
+	}
+}
+
+func TestHiddenWorkloadHasNoSeries(t *testing.T) {
+	hidden := newMemCgroup(t, testLimit)
+	f := start(t, New(), hidden.Path)
+	shown := newMemCgroup(t, testLimit)
+	// The walk of the cgroup tree that found the shown cgroup found the
+	// hidden one, made before it in the same directory.
+	f.waitFor(t, "orb8_memory_limit_bytes", shown.Path, 3*time.Second, func(v float64) bool { return v == testLimit })
+	for _, name := range []string{"orb8_memory_usage_bytes", "orb8_memory_limit_bytes"} {
+		if v, ok := f.value(t, name, hidden.Path); ok {
+			t.Errorf("%s of a hidden workload = %v, want no series", name, v)
+		}
 	}
 }
 
