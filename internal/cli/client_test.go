@@ -254,6 +254,8 @@ func TestBadInputIsOneLine(t *testing.T) {
 		"flows --protocol sctp":    `invalid --protocol "sctp"`,
 		"status --cgroup relative": `invalid --cgroup "relative"`,
 		"workloads --no-such-flag": `unknown flag: --no-such-flag`,
+		"top -l a=(":               `invalid --selector "a=("`,
+		"top --cgroup relative":    `invalid --cgroup "relative"`,
 	} {
 		cmd := exec.Command(bin, strings.Fields(args)...)
 		var stderr strings.Builder

@@ -53,6 +53,23 @@ func (o *clientOptions) bind(fs *pflag.FlagSet, agent string) {
 
 // validate checks the flags before anything is dialled.
 func (o *clientOptions) validate() error {
+	if err := o.validateQuery(); err != nil {
+		return err
+	}
+	if o.allNodes {
+		return nil
+	}
+	if strings.HasPrefix(o.agent, "unix:") {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(o.agent); err != nil || port == "" {
+		return fmt.Errorf("invalid --agent %q: want HOST:PORT, e.g. %s", o.agent, defaultAgent)
+	}
+	return nil
+}
+
+// validateQuery checks what to ask and how to print, whoever answers.
+func (o *clientOptions) validateQuery() error {
 	switch o.output {
 	case "table", "json", "yaml":
 	default:
@@ -66,15 +83,6 @@ func (o *clientOptions) validate() error {
 	}
 	if o.timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive, e.g. 3s")
-	}
-	if o.allNodes {
-		return nil
-	}
-	if strings.HasPrefix(o.agent, "unix:") {
-		return nil
-	}
-	if _, port, err := net.SplitHostPort(o.agent); err != nil || port == "" {
-		return fmt.Errorf("invalid --agent %q: want HOST:PORT, e.g. %s", o.agent, defaultAgent)
 	}
 	return nil
 }

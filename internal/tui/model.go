@@ -46,6 +46,9 @@ type Options struct {
 	Timeout   time.Duration
 	ExportDir string
 	Source    string // shown in the title: the agent address, "in-process", "all nodes"
+	// Filter (-n, -l, --pod, --cgroup) narrows every list and the event
+	// stream; the '/' filter narrows further.
+	Filter *pb.WorkloadFilter
 }
 
 // Model is the bubbletea model of `orb8 top`.
@@ -130,7 +133,7 @@ func (m *Model) Init() tea.Cmd {
 // watch streams every event into eventCh; when the UI falls behind, events
 // are dropped here (counted) rather than blocking the stream.
 func (m *Model) watch() {
-	_ = m.client.Watch(m.ctx, &pb.WatchEventsRequest{}, func(msg *pb.WatchEventsResponse) error {
+	_ = m.client.Watch(m.ctx, &pb.WatchEventsRequest{Filter: m.opts.Filter}, func(msg *pb.WatchEventsResponse) error {
 		select {
 		case m.eventCh <- msg:
 		default:
@@ -165,7 +168,7 @@ func (m *Model) refresh() tea.Cmd {
 		return func() tea.Msg {
 			ctx, cancel := m.call()
 			defer cancel()
-			flows, err := m.client.Flows(ctx, &pb.ListFlowsRequest{Limit: listLimit})
+			flows, err := m.client.Flows(ctx, &pb.ListFlowsRequest{Filter: m.opts.Filter, Limit: listLimit})
 			if err != nil {
 				return errMsg{err}
 			}
@@ -175,7 +178,7 @@ func (m *Model) refresh() tea.Cmd {
 		return func() tea.Msg {
 			ctx, cancel := m.call()
 			defer cancel()
-			q, err := m.client.DNS(ctx, &pb.ListDNSRequest{Limit: listLimit})
+			q, err := m.client.DNS(ctx, &pb.ListDNSRequest{Filter: m.opts.Filter, Limit: listLimit})
 			if err != nil {
 				return errMsg{err}
 			}
@@ -197,7 +200,7 @@ func (m *Model) refresh() tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := m.call()
 		defer cancel()
-		list, err := m.client.Workloads(ctx, &pb.ListWorkloadsRequest{})
+		list, err := m.client.Workloads(ctx, &pb.ListWorkloadsRequest{Filter: m.opts.Filter})
 		if err != nil {
 			return errMsg{err}
 		}

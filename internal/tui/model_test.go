@@ -15,14 +15,23 @@ import (
 	pb "github.com/orb8/orb8/api/orb8/v1"
 )
 
-// fakeClient answers with fixed workloads and records nothing else.
+// fakeClient answers with fixed workloads and records the filters of the
+// list and watch requests.
 type fakeClient struct {
 	workloads []*pb.WorkloadFigures
 	processes map[string][]*pb.Process
+	filters   chan *pb.WorkloadFilter // nil: not recorded
+}
+
+func (f *fakeClient) record(filter *pb.WorkloadFilter) {
+	if f.filters != nil {
+		f.filters <- filter
+	}
 }
 
 func (f *fakeClient) Statuses(context.Context) ([]*pb.Status, error) { return nil, nil }
 func (f *fakeClient) Workloads(_ context.Context, req *pb.ListWorkloadsRequest) ([]*pb.WorkloadFigures, error) {
+	f.record(req.GetFilter())
 	var out []*pb.WorkloadFigures
 	for _, w := range f.workloads {
 		if cg := req.GetFilter().GetCgroup(); cg == "" || cg == w.GetWorkload().GetCgroup() {
@@ -31,17 +40,20 @@ func (f *fakeClient) Workloads(_ context.Context, req *pb.ListWorkloadsRequest) 
 	}
 	return out, nil
 }
-func (f *fakeClient) Flows(context.Context, *pb.ListFlowsRequest) ([]*pb.Flow, error) {
+func (f *fakeClient) Flows(_ context.Context, req *pb.ListFlowsRequest) ([]*pb.Flow, error) {
+	f.record(req.GetFilter())
 	return nil, nil
 }
-func (f *fakeClient) DNS(context.Context, *pb.ListDNSRequest) ([]*pb.DNSQuery, error) {
+func (f *fakeClient) DNS(_ context.Context, req *pb.ListDNSRequest) ([]*pb.DNSQuery, error) {
+	f.record(req.GetFilter())
 	return nil, nil
 }
 func (f *fakeClient) Processes(_ context.Context, _, cgroup string) ([]*pb.Process, error) {
 	return f.processes[cgroup], nil
 }
 func (f *fakeClient) GPUs(context.Context) ([]*pb.GPU, error) { return nil, nil }
-func (f *fakeClient) Watch(ctx context.Context, _ *pb.WatchEventsRequest, _ func(*pb.WatchEventsResponse) error) error {
+func (f *fakeClient) Watch(ctx context.Context, req *pb.WatchEventsRequest, _ func(*pb.WatchEventsResponse) error) error {
+	f.record(req.GetFilter())
 	<-ctx.Done()
 	return nil
 }
@@ -213,4 +225,28 @@ func stripANSI(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// The command's filter (-n, -l, --pod, --cgroup) reaches every list the UI
+// asks for and its event stream.
+func TestCommandFilterReachesEveryRequest(t *testing.T) {
+	c := &fakeClient{filters: make(chan *pb.WorkloadFilter, 8)}
+	want := &pb.WorkloadFilter{Namespace: "shop", Selector: "app=web"}
+	m := New(c, Options{ExportDir: t.TempDir(), Filter: want})
+	t.Cleanup(m.cancel)
+	go m.watch()
+	for _, v := range []view{workloadsView, flowsView, dnsView} {
+		m.view = v
+		m.refresh()()
+	}
+	for i := range 4 { // the watch and the three lists, in any order
+		select {
+		case got := <-c.filters:
+			if got.GetNamespace() != "shop" || got.GetSelector() != "app=web" {
+				t.Errorf("request %d has filter %v, want %v", i, got, want)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("only %d of 4 requests made", i)
+		}
+	}
 }
