@@ -9,6 +9,7 @@ import (
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
 	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/humanize"
 )
 
 // matcher is a compiled WorkloadFilter.
@@ -40,7 +41,7 @@ func compileFilter(f *pb.WorkloadFilter, src LabelSource) (*matcher, error) {
 	if s := strings.TrimSpace(f.GetSelector()); s != "" {
 		sel, err := labels.Parse(s)
 		if err != nil {
-			return nil, fmt.Errorf("label selector %q: %s", s, oneLine(err.Error()))
+			return nil, fmt.Errorf("label selector %q: %s", s, humanize.OneLine(err.Error()))
 		}
 		m.selector = sel
 	}
@@ -85,5 +86,3 @@ func (m *matcher) podLabels(namespace, pod string) map[string]string {
 	}
 	return m.labels.PodLabels(namespace, pod)
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/humanize"
 )
 
 const (
@@ -51,11 +52,11 @@ func ConnectCluster(ctx context.Context, kubeconfig, kubeContext string) (*Clust
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
 		&clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig: %s", oneLine(err.Error()))
+		return nil, fmt.Errorf("kubeconfig: %s", humanize.OneLine(err.Error()))
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig: %s", oneLine(err.Error()))
+		return nil, fmt.Errorf("kubeconfig: %s", humanize.OneLine(err.Error()))
 	}
 	return NewCluster(ctx, cs)
 }
@@ -64,7 +65,7 @@ func ConnectCluster(ctx context.Context, kubeconfig, kubeContext string) (*Clust
 func NewCluster(ctx context.Context, kube kubernetes.Interface) (*Cluster, error) {
 	pods, err := kube.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: AgentSelector})
 	if err != nil {
-		return nil, fmt.Errorf("list orb8 agent pods (%s): %s", AgentSelector, oneLine(err.Error()))
+		return nil, fmt.Errorf("list orb8 agent pods (%s): %s", AgentSelector, humanize.OneLine(err.Error()))
 	}
 	c := &Cluster{kube: kube}
 	for i := range pods.Items {
@@ -101,10 +102,10 @@ func (c *Cluster) get(ctx context.Context, a agentPod, path string, params url.V
 	}
 	raw, err := c.kube.CoreV1().Pods(a.namespace).ProxyGet("http", a.name, strconv.Itoa(a.port), "api/v1/"+path, flat).DoRaw(ctx)
 	if err != nil {
-		return fmt.Errorf("agent %s/%s on %s: %s", a.namespace, a.name, a.node, oneLine(err.Error()))
+		return fmt.Errorf("agent %s/%s on %s: %s", a.namespace, a.name, a.node, humanize.OneLine(err.Error()))
 	}
 	if err := protojson.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("agent %s/%s on %s: bad answer: %s", a.namespace, a.name, a.node, oneLine(err.Error()))
+		return fmt.Errorf("agent %s/%s on %s: bad answer: %s", a.namespace, a.name, a.node, humanize.OneLine(err.Error()))
 	}
 	return nil
 }
@@ -268,7 +269,7 @@ func (c *Cluster) stream(ctx context.Context, a agentPod, kinds []string, params
 	}
 	body, err := r.Stream(ctx)
 	if err != nil {
-		return fmt.Errorf("agent %s/%s on %s: %s", a.namespace, a.name, a.node, oneLine(err.Error()))
+		return fmt.Errorf("agent %s/%s on %s: %s", a.namespace, a.name, a.node, humanize.OneLine(err.Error()))
 	}
 	defer body.Close()
 	sc := bufio.NewScanner(body)
@@ -276,7 +277,7 @@ func (c *Cluster) stream(ctx context.Context, a agentPod, kinds []string, params
 	for sc.Scan() {
 		msg := &pb.WatchEventsResponse{}
 		if err := protojson.Unmarshal(sc.Bytes(), msg); err != nil {
-			return fmt.Errorf("agent %s/%s on %s: bad event: %s", a.namespace, a.name, a.node, oneLine(err.Error()))
+			return fmt.Errorf("agent %s/%s on %s: bad event: %s", a.namespace, a.name, a.node, humanize.OneLine(err.Error()))
 		}
 		if err := fn(msg); err != nil {
 			return err

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/humanize"
 )
 
 // maxMessage is the largest answer accepted: thousands of workloads fit.
@@ -79,7 +80,7 @@ func Dial(ctx context.Context, addr string, t TLS, timeout time.Duration) (*Agen
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage)),
 		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: timeout}))
 	if err != nil {
-		return nil, fmt.Errorf("agent %s: %s", addr, oneLine(err.Error()))
+		return nil, fmt.Errorf("agent %s: %s", addr, humanize.OneLine(err.Error()))
 	}
 	a := &Agent{addr: addr, conn: conn, api: pb.NewAgentClient(conn)}
 	pingCtx, cancel := context.WithTimeout(ctx, timeout)
@@ -105,7 +106,7 @@ func (a *Agent) wrap(err error) error {
 	}
 	st, ok := status.FromError(err)
 	if !ok {
-		return fmt.Errorf("agent %s: %s", a.addr, oneLine(err.Error()))
+		return fmt.Errorf("agent %s: %s", a.addr, humanize.OneLine(err.Error()))
 	}
 	msg := st.Message()
 	switch st.Code() {
@@ -114,11 +115,11 @@ func (a *Agent) wrap(err error) error {
 		if _, cause, ok := strings.Cut(msg, "Error while dialing: "); ok {
 			msg = strings.TrimSuffix(cause, `"`)
 		}
-		return fmt.Errorf("cannot reach the orb8 agent at %s: %s (is 'orb8 agent' running there, with --api-addr?)", a.addr, oneLine(msg))
+		return fmt.Errorf("cannot reach the orb8 agent at %s: %s (is 'orb8 agent' running there, with --api-addr?)", a.addr, humanize.OneLine(msg))
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("the orb8 agent at %s did not answer in time", a.addr)
 	}
-	return fmt.Errorf("agent %s: %s", a.addr, oneLine(msg))
+	return fmt.Errorf("agent %s: %s", a.addr, humanize.OneLine(msg))
 }
 
 // Statuses implements Client.
@@ -182,5 +183,3 @@ func (a *Agent) Watch(ctx context.Context, req *pb.WatchEventsRequest, fn func(*
 
 // Close implements Client.
 func (a *Agent) Close() error { return a.conn.Close() }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"log/slog"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -17,7 +18,7 @@ func newAgentCmd() *cobra.Command {
 		Long: `Run the node agent. It loads the enabled eBPF probes, attributes what they see
 to cgroups (and pods), and serves Prometheus metrics on --metrics-addr.
 
-Probes: ` + joinNames(agent.ProbeNames()),
+Probes: ` + strings.Join(agent.ProbeNames(), ", "),
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := cfg.Resolve(c.Flags()); err != nil {
@@ -38,15 +39,4 @@ func newLogger(c *cobra.Command, level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
 	return slog.New(slog.NewTextHandler(c.ErrOrStderr(), &slog.HandlerOptions{Level: l}))
-}
-
-func joinNames(names []string) string {
-	s := ""
-	for i, n := range names {
-		if i > 0 {
-			s += ", "
-		}
-		s += n
-	}
-	return s
 }

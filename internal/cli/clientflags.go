@@ -12,6 +12,7 @@ import (
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
 	"github.com/orb8/orb8/internal/apiclient"
+	"github.com/orb8/orb8/internal/humanize"
 )
 
 // defaultAgent is where 'orb8 agent' serves its API by default.
@@ -76,7 +77,7 @@ func (o *clientOptions) validateQuery() error {
 		return fmt.Errorf("invalid --output %q: want table, json or yaml", o.output)
 	}
 	if _, err := labels.Parse(o.selector); err != nil {
-		return fmt.Errorf("invalid --selector %q: %s", o.selector, oneLine(err.Error()))
+		return fmt.Errorf("invalid --selector %q: %s", o.selector, humanize.OneLine(err.Error()))
 	}
 	if o.cgroup != "" && !strings.HasPrefix(o.cgroup, "/") {
 		return fmt.Errorf("invalid --cgroup %q: want a path starting with /", o.cgroup)
@@ -108,5 +109,3 @@ func (o *clientOptions) filter() *pb.WorkloadFilter {
 func (o *clientOptions) call(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, o.timeout)
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

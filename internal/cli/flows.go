@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -64,16 +63,9 @@ func flowRow(m proto.Message) []string {
 		rtt = humanize.Seconds(f.GetRttSeconds())
 	}
 	return []string{
-		orDash(w.GetNode()), orDash(w.GetNamespace()), orDash(w.GetPod()), w.GetCgroup(), f.GetProtocol(), f.GetDirection(),
-		hostPort(f.GetLocalAddr(), f.GetLocalPort()), hostPort(f.GetRemoteAddr(), f.GetRemotePort()),
+		humanize.Dash(w.GetNode()), humanize.Dash(w.GetNamespace()), humanize.Dash(w.GetPod()), w.GetCgroup(), f.GetProtocol(), f.GetDirection(),
+		humanize.HostPort(f.GetLocalAddr(), f.GetLocalPort()), humanize.HostPort(f.GetRemoteAddr(), f.GetRemotePort()),
 		humanize.Bytes(float64(f.GetTxBytes())), humanize.Bytes(float64(f.GetRxBytes())),
 		strconv.FormatUint(f.GetRetransmits(), 10), rtt,
 	}
-}
-
-func hostPort(addr string, port uint32) string {
-	if addr == "" {
-		return "-"
-	}
-	return net.JoinHostPort(addr, strconv.FormatUint(uint64(port), 10))
 }

@@ -95,11 +95,3 @@ func (p *printer) flush() error {
 	}
 	return p.tw.Flush()
 }
-
-// orDash shows an empty cell as "-".
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}

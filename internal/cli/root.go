@@ -7,10 +7,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/orb8/orb8/internal/humanize"
 )
 
 // NewRoot builds the orb8 command tree.
@@ -39,7 +40,7 @@ func Execute(args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(stderr, "orb8: %s\n", strings.Join(strings.Fields(err.Error()), " "))
+		fmt.Fprintf(stderr, "orb8: %s\n", humanize.OneLine(err.Error()))
 		return 1
 	}
 	return 0

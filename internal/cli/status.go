@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/humanize"
 )
 
 func newStatusCmd() *cobra.Command {
@@ -75,7 +76,7 @@ func printStatus(out io.Writer, st *pb.Status) error {
 			sort.Strings(progs)
 			note = "degraded: " + strings.Join(progs, ", ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", p.GetName(), yesNo(p.GetUp()), p.GetEventsRead(), p.GetEventsLost(), p.GetMapFull(), oneLine(note))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", p.GetName(), yesNo(p.GetUp()), p.GetEventsRead(), p.GetEventsLost(), p.GetMapFull(), humanize.OneLine(note))
 	}
 	return tw.Flush()
 }

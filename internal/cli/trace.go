@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/humanize"
 )
 
 // eventKinds are the kinds probes publish; "all" (or none) streams every kind.
@@ -100,8 +101,8 @@ func printEvent(p *printer, c *cobra.Command, e *pb.Event) error {
 	}
 	w := e.GetWorkload()
 	_, err := fmt.Fprintf(c.OutOrStdout(), "%s %-5s %-16s %-30s %-12s %7d %-16s %s\n",
-		e.GetTime().AsTime().Local().Format("15:04:05.000"), e.GetKind(), orDash(w.GetNamespace()),
-		orDash(w.GetPod()), orDash(w.GetContainer()), e.GetProcess().GetPid(), e.GetProcess().GetComm(),
+		e.GetTime().AsTime().Local().Format("15:04:05.000"), e.GetKind(), humanize.Dash(w.GetNamespace()),
+		humanize.Dash(w.GetPod()), humanize.Dash(w.GetContainer()), e.GetProcess().GetPid(), e.GetProcess().GetComm(),
 		eventDetail(e))
 	return err
 }

@@ -50,16 +50,8 @@ func workloadRow(m proto.Message) []string {
 	f := m.(*pb.WorkloadFigures)
 	w := f.GetWorkload()
 	return []string{
-		orDash(w.GetNode()), orDash(w.GetNamespace()), orDash(w.GetPod()), orDash(w.GetContainer()), w.GetCgroup(),
-		figure(f.ProcessesRunning, humanize.Count), figure(f.ExecTotal, humanize.Count),
-		figure(f.MemoryUsageBytes, humanize.Bytes), figure(f.OpenFds, humanize.Count),
+		humanize.Dash(w.GetNode()), humanize.Dash(w.GetNamespace()), humanize.Dash(w.GetPod()), humanize.Dash(w.GetContainer()), w.GetCgroup(),
+		humanize.Optional(f.ProcessesRunning, humanize.Count), humanize.Optional(f.ExecTotal, humanize.Count),
+		humanize.Optional(f.MemoryUsageBytes, humanize.Bytes), humanize.Optional(f.OpenFds, humanize.Count),
 	}
-}
-
-// figure prints an optional figure, "-" when no probe provides it.
-func figure(v *float64, format func(float64) string) string {
-	if v == nil {
-		return "-"
-	}
-	return format(*v)
 }

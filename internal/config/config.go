@@ -16,6 +16,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
+
+	"github.com/orb8/orb8/internal/humanize"
 )
 
 // Config is the agent's configuration. YAML keys are the flag names.
@@ -113,7 +115,7 @@ func (c *Config) loadFile(path string) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config %s: %s", path, oneLine(err.Error()))
+		return fmt.Errorf("config %s: %s", path, humanize.OneLine(err.Error()))
 	}
 	return nil
 }
@@ -206,5 +208,3 @@ func (c *Config) EnabledProbes(known, defaults []string) []string {
 	}
 	return out
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/orb8/orb8/internal/humanize"
 )
 
 // Kube holds the Kubernetes settings: where the API server is, which node the
@@ -46,7 +48,7 @@ func (k *Kube) validate() error {
 	}
 	for flag, sel := range map[string]string{"pod-selector": k.PodSelector, "namespace-selector": k.NamespaceSelector} {
 		if _, err := labels.Parse(sel); err != nil {
-			return fmt.Errorf("invalid --%s %q: %s", flag, sel, oneLine(err.Error()))
+			return fmt.Errorf("invalid --%s %q: %s", flag, sel, humanize.OneLine(err.Error()))
 		}
 	}
 	return nil

@@ -1,9 +1,13 @@
-// Package humanize prints figures for people: 1.2M, 3.4 KiB, 850µs.
+// Package humanize prints figures and messages for people: 1.2M, 3.4 KiB,
+// 850µs, "-" for what is unknown, errors on one line.
 package humanize
 
 import (
 	"fmt"
 	"math"
+	"net"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -52,3 +56,31 @@ func Seconds(s float64) string {
 
 // Percent is a 0..1 ratio as a percentage.
 func Percent(r float64) string { return fmt.Sprintf("%.0f%%", r*100) }
+
+// Optional is format(*v), or "-" when v is nil (no probe provides the figure).
+func Optional(v *float64, format func(float64) string) string {
+	if v == nil {
+		return "-"
+	}
+	return format(*v)
+}
+
+// Dash shows an empty cell as "-".
+func Dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// HostPort is addr:port ([addr]:port for IPv6), or "-" without an address.
+func HostPort(addr string, port uint32) string {
+	if addr == "" {
+		return "-"
+	}
+	return net.JoinHostPort(addr, strconv.FormatUint(uint64(port), 10))
+}
+
+// OneLine folds a (possibly multi-line) message, such as a joined or wrapped
+// error, onto one line: errors are shown as one line.
+func OneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

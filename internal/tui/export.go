@@ -11,6 +11,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"gopkg.in/yaml.v3"
+
+	"github.com/orb8/orb8/internal/humanize"
 )
 
 // export writes what the current view shows (after the filter) to a file in
@@ -26,7 +28,7 @@ func (m *Model) export(format string) {
 			return
 		}
 	}
-	m.status = "export failed: " + oneLine(err.Error())
+	m.status = "export failed: " + humanize.OneLine(err.Error())
 }
 
 // viewItems are the current view's items as plain JSON values.

@@ -61,7 +61,7 @@ func (m *Model) footer(count string) string {
 	case m.filtering:
 		return m.filter.View()
 	case m.err != nil:
-		return fit(errStyle.Render("error: "+oneLine(m.err.Error())), m.width)
+		return fit(errStyle.Render("error: "+humanize.OneLine(m.err.Error())), m.width)
 	case m.status != "" && time.Since(m.statusAt) < statusFor:
 		return fit(m.status, m.width)
 	}
@@ -157,7 +157,7 @@ func (m *Model) columns() ([]column, func(i int) []string) {
 		return []column{{"WORKLOAD", 0, false}, {"NAME", 24, false}, {"TYPE", 5, false}, {"RCODE", 8, false}, {"LATENCY", 9, true}},
 			func(i int) []string {
 				q := m.dns[i]
-				return []string{workloadName(q.GetWorkload()), q.GetName(), q.GetQtype(), orDash(q.GetRcode()), latency(q)}
+				return []string{workloadName(q.GetWorkload()), q.GetName(), q.GetQtype(), humanize.Dash(q.GetRcode()), latency(q)}
 			}
 	case eventsView:
 		return []column{{"TIME", 12, false}, {"KIND", 5, false}, {"WORKLOAD", 0, false}, {"PID", 7, true}, {"COMM", 15, false}},
@@ -170,19 +170,19 @@ func (m *Model) columns() ([]column, func(i int) []string) {
 		return []column{{"GPU", 0, false}, {"UTIL", 6, true}, {"MEM USED", 10, true}, {"MEM TOTAL", 10, true}, {"TEMP", 6, true}, {"POWER", 7, true}},
 			func(i int) []string {
 				g := m.gpus[i]
-				return []string{g.GetNode() + " " + g.GetGpu() + " " + g.GetModel(), opt(g.UtilizationRatio, humanize.Percent),
-					opt(g.MemoryUsedBytes, humanize.Bytes), opt(g.MemoryTotalBytes, humanize.Bytes),
-					opt(g.TemperatureCelsius, func(v float64) string { return fmt.Sprintf("%.0fC", v) }),
-					opt(g.PowerWatts, func(v float64) string { return fmt.Sprintf("%.0fW", v) })}
+				return []string{g.GetNode() + " " + g.GetGpu() + " " + g.GetModel(), humanize.Optional(g.UtilizationRatio, humanize.Percent),
+					humanize.Optional(g.MemoryUsedBytes, humanize.Bytes), humanize.Optional(g.MemoryTotalBytes, humanize.Bytes),
+					humanize.Optional(g.TemperatureCelsius, func(v float64) string { return fmt.Sprintf("%.0fC", v) }),
+					humanize.Optional(g.PowerWatts, func(v float64) string { return fmt.Sprintf("%.0fW", v) })}
 			}
 	}
 	return []column{{"WORKLOAD", 0, false}, {"PROCS", 5, true}, {"NET/s", 9, true}, {"DNSERR", 6, true}, {"RUNQ99", 8, true}, {"MEM%", 5, true}, {"FDS", 6, true}, {"GPU", 9, true}},
 		func(i int) []string {
 			r := &m.rows[i]
 			f := r.f
-			return []string{r.name, opt(f.ProcessesRunning, humanize.Count), opt(r.netRate, humanize.Bytes), opt(f.DnsErrorsTotal, humanize.Count),
-				opt(f.RunqueueLatencyP99Seconds, humanize.Seconds), opt(r.memRate, humanize.Percent), opt(f.OpenFds, humanize.Count),
-				opt(f.GpuMemoryUsedBytes, humanize.Bytes)}
+			return []string{r.name, humanize.Optional(f.ProcessesRunning, humanize.Count), humanize.Optional(r.netRate, humanize.Bytes), humanize.Optional(f.DnsErrorsTotal, humanize.Count),
+				humanize.Optional(f.RunqueueLatencyP99Seconds, humanize.Seconds), humanize.Optional(r.memRate, humanize.Percent), humanize.Optional(f.OpenFds, humanize.Count),
+				humanize.Optional(f.GpuMemoryUsedBytes, humanize.Bytes)}
 		}
 }
 
@@ -193,16 +193,16 @@ func (m *Model) detailText() string {
 	f := d.figures
 	var lines []string
 	lines = append(lines, titleStyle.Render(workloadName(w)))
-	lines = append(lines, fmt.Sprintf("cgroup %s  node %s", w.GetCgroup(), orDash(w.GetNode())))
+	lines = append(lines, fmt.Sprintf("cgroup %s  node %s", w.GetCgroup(), humanize.Dash(w.GetNode())))
 	lines = append(lines, fmt.Sprintf("procs %s  execs %s  exits %s  mem %s / %s  fds %s / %s  oom %s",
-		opt(f.ProcessesRunning, humanize.Count), opt(f.ExecTotal, humanize.Count), opt(f.ExitTotal, humanize.Count),
-		opt(f.MemoryUsageBytes, humanize.Bytes), opt(f.MemoryLimitBytes, humanize.Bytes), opt(f.OpenFds, humanize.Count),
-		opt(f.FdLimit, humanize.Count), opt(f.OomKillsTotal, humanize.Count)))
+		humanize.Optional(f.ProcessesRunning, humanize.Count), humanize.Optional(f.ExecTotal, humanize.Count), humanize.Optional(f.ExitTotal, humanize.Count),
+		humanize.Optional(f.MemoryUsageBytes, humanize.Bytes), humanize.Optional(f.MemoryLimitBytes, humanize.Bytes), humanize.Optional(f.OpenFds, humanize.Count),
+		humanize.Optional(f.FdLimit, humanize.Count), humanize.Optional(f.OomKillsTotal, humanize.Count)))
 	lines = append(lines, fmt.Sprintf("net tx %s rx %s  tcp %s retrans %s  dns %s err %s  runq p99 %s  gpu %s %s  cuda launches %s",
-		opt(f.NetworkTxBytesTotal, humanize.Bytes), opt(f.NetworkRxBytesTotal, humanize.Bytes), opt(f.TcpActiveConnections, humanize.Count),
-		opt(f.TcpRetransmitsTotal, humanize.Count), opt(f.DnsQueriesTotal, humanize.Count), opt(f.DnsErrorsTotal, humanize.Count),
-		opt(f.RunqueueLatencyP99Seconds, humanize.Seconds), opt(f.GpuMemoryUsedBytes, humanize.Bytes),
-		opt(f.GpuUtilizationRatio, humanize.Percent), opt(f.CudaKernelLaunchesTotal, humanize.Count)))
+		humanize.Optional(f.NetworkTxBytesTotal, humanize.Bytes), humanize.Optional(f.NetworkRxBytesTotal, humanize.Bytes), humanize.Optional(f.TcpActiveConnections, humanize.Count),
+		humanize.Optional(f.TcpRetransmitsTotal, humanize.Count), humanize.Optional(f.DnsQueriesTotal, humanize.Count), humanize.Optional(f.DnsErrorsTotal, humanize.Count),
+		humanize.Optional(f.RunqueueLatencyP99Seconds, humanize.Seconds), humanize.Optional(f.GpuMemoryUsedBytes, humanize.Bytes),
+		humanize.Optional(f.GpuUtilizationRatio, humanize.Percent), humanize.Optional(f.CudaKernelLaunchesTotal, humanize.Count)))
 	lines = append(lines, headerStyle.Render(fmt.Sprintf("Processes (%d)", len(d.processes))))
 	for _, p := range d.processes {
 		lines = append(lines, fmt.Sprintf("  %7d %-16s ppid %d uid %d", p.GetPid(), p.GetComm(), p.GetPpid(), p.GetUid()))
@@ -213,7 +213,7 @@ func (m *Model) detailText() string {
 	}
 	lines = append(lines, headerStyle.Render(fmt.Sprintf("DNS (%d)", len(d.dns))))
 	for _, q := range d.dns {
-		lines = append(lines, fmt.Sprintf("  %-30s %-5s %-8s %s", q.GetName(), q.GetQtype(), orDash(q.GetRcode()), latency(q)))
+		lines = append(lines, fmt.Sprintf("  %-30s %-5s %-8s %s", q.GetName(), q.GetQtype(), humanize.Dash(q.GetRcode()), latency(q)))
 	}
 	lines = append(lines, headerStyle.Render(fmt.Sprintf("Events (%d)", len(d.events))))
 	for i := len(d.events) - 1; i >= 0 && i >= len(d.events)-20; i-- {
@@ -254,35 +254,13 @@ func (m *Model) helpText() string {
 	}, "\n")
 }
 
-func remote(f *pb.Flow) string {
-	if f.GetRemoteAddr() == "" {
-		return "-"
-	}
-	if strings.Contains(f.GetRemoteAddr(), ":") {
-		return fmt.Sprintf("[%s]:%d", f.GetRemoteAddr(), f.GetRemotePort())
-	}
-	return fmt.Sprintf("%s:%d", f.GetRemoteAddr(), f.GetRemotePort())
-}
+func remote(f *pb.Flow) string { return humanize.HostPort(f.GetRemoteAddr(), f.GetRemotePort()) }
 
 func latency(q *pb.DNSQuery) string {
 	if q.GetLatencySeconds() == 0 {
 		return "-"
 	}
 	return humanize.Seconds(q.GetLatencySeconds())
-}
-
-func opt(v *float64, format func(float64) string) string {
-	if v == nil {
-		return "-"
-	}
-	return format(*v)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // truncate cuts s to width cells, marking the cut.
@@ -310,5 +288,3 @@ func keepTail(s string, width int) string {
 func fit(s string, width int) string {
 	return lipgloss.NewStyle().MaxWidth(width).Render(s)
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
