@@ -167,16 +167,23 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 {
 	if (BPF_CORE_READ(p, flags) & PF_KTHREAD)
 		return 0;
+	/*
+	 * Every thread passes here. do_exit has already decremented signal->live,
+	 * so a thread that leaves others running (a worker thread, the threads
+	 * an exec from a non-leader kills) does not end the process.
+	 */
+	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+		return 0;
 	__u32 tgid = BPF_CORE_READ(p, tgid);
 	__u64 *counted_in = bpf_map_lookup_elem(&proc_cgroup, &tgid);
 	if (counted_in) {
 		__u64 old = *counted_in;
-		/* Only the thread whose delete succeeds ends the process: no double count. */
+		/* Threads that race here after the last decrement: only the one whose delete succeeds counts. */
 		if (bpf_map_delete_elem(&proc_cgroup, &tgid))
 			return 0;
 		add_running(old, -1);
-	} else if (BPF_CORE_READ(p, signal, live.counter) != 0 || BPF_CORE_READ(p, pid) != tgid) {
-		/* Untracked: fall back to the leader of a dead thread group. */
+	} else if (BPF_CORE_READ(p, pid) != tgid) {
+		/* Untracked: counted at its leader alone. */
 		return 0;
 	}
 
