@@ -44,17 +44,12 @@ func CollectPerCPUKeyed[K comparable, V any](m *ebpf.Map, r Resolver, split func
 		w    cgroup.Workload
 		rest K
 	}
-	var (
-		key    K
-		perCPU []V
-	)
 	folded := make(map[foldKey]*V)
-	it := m.Iterate()
-	for it.Next(&key, &perCPU) {
+	err := forEachPerCPU(m, func(key K, perCPU []V) {
 		id, rest := split(key)
 		w := r.Lookup(id)
 		if w.Hidden { // filtered out by the agent's namespace/selector filters
-			continue
+			return
 		}
 		w.ID = 0
 		fk := foldKey{w, rest}
@@ -66,7 +61,7 @@ func CollectPerCPUKeyed[K comparable, V any](m *ebpf.Map, r Resolver, split func
 		for i := range perCPU {
 			add(acc, &perCPU[i])
 		}
-	}
+	})
 	// Emit in label order: the registry sorts every metric's series by
 	// label values, and on sorted input that sort is linear, not n log n
 	// (a third of a 5,000-workload gather otherwise).
@@ -78,7 +73,7 @@ func CollectPerCPUKeyed[K comparable, V any](m *ebpf.Map, r Resolver, split func
 	for _, fk := range keys {
 		emit(fk.w, fk.rest, folded[fk])
 	}
-	return it.Err()
+	return err
 }
 
 // compareLabels orders workloads as the registry orders their series: by

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 
@@ -46,5 +47,44 @@ func TestCollectPerCPUEmitsInLabelOrder(t *testing.T) {
 	}
 	if len(paths) != 300 || sum != 300*301/2 || !slices.IsSorted(paths) {
 		t.Fatalf("%d workloads, sum %d, sorted %v: %v", len(paths), sum, slices.IsSorted(paths), paths[:5])
+	}
+}
+
+// TestBatchReadMatchesWalk: the batched read sees every entry the key-by-key
+// walk sees, across several batches.
+func TestBatchReadMatchesWalk(t *testing.T) {
+	testutil.RequireRoot(t)
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerCPUHash, KeySize: 8, ValueSize: 8, MaxEntries: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	nCPU := ebpf.MustPossibleCPU()
+	perCPU := make([]uint64, nCPU)
+	for id := uint64(1); id <= 3*batchSize+7; id++ {
+		for c := range perCPU {
+			perCPU[c] = id * uint64(c+1)
+		}
+		if err := m.Put(id, perCPU); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(each func(*ebpf.Map, func(uint64, []uint64)) error) map[uint64]uint64 {
+		got := map[uint64]uint64{}
+		if err := each(m, func(k uint64, v []uint64) {
+			for _, x := range v {
+				got[k] += x
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	batched, walked := read(forEachPerCPU[uint64, uint64]), read(walkPerCPU[uint64, uint64])
+	if len(batched) != 3*batchSize+7 || !maps.Equal(batched, walked) {
+		t.Fatalf("batched read: %d keys, walk: %d keys, equal %v", len(batched), len(walked), maps.Equal(batched, walked))
+	}
+	if want := uint64(42 * nCPU * (nCPU + 1) / 2); batched[42] != want {
+		t.Fatalf("key 42 sums to %d, want %d", batched[42], want)
 	}
 }
