@@ -32,7 +32,6 @@ type figures struct {
 // costs a seventh of opening, reading and closing it.
 type tracked struct {
 	w       cgroup.Workload
-	dir     string // where its memory files are
 	usageFD int
 	statFD  int // -1 unless limited
 	limit   uint64
@@ -142,7 +141,7 @@ func (r *refresher) track(id uint64, dir string) bool {
 		if err != nil {
 			return false
 		}
-		c = &tracked{dir: dir, usageFD: fd, statFD: -1}
+		c = &tracked{usageFD: fd, statFD: -1}
 		r.cgroups[id] = c
 	}
 	c.w = r.resolver.Lookup(id)
