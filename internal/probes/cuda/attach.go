@@ -37,9 +37,9 @@ type attacher struct {
 	log   *slog.Logger
 	proc  string // procfs mount, /proc
 
-	mu      sync.Mutex
-	libs    map[fileID]*hookedLibrary
-	dropped uint64 // libraries not hooked: table full
+	mu   sync.Mutex
+	libs map[fileID]*hookedLibrary
+	full bool // the table was found full (said once in the log)
 }
 
 func newAttacher(p programs, log *slog.Logger) *attacher {
@@ -102,7 +102,10 @@ func (a *attacher) ensure(pid int, m mappedFile) {
 		return
 	}
 	if len(a.libs) >= maxLibraries {
-		a.dropped++
+		if !a.full {
+			a.full = true
+			a.log.Warn("CUDA library not hooked: too many distinct library files hooked", "path", m.path, "max", maxLibraries)
+		}
 		return
 	}
 	lib, _ := libraryOf(m.path)

@@ -56,6 +56,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	p.env = env
 	p.pods = gpu.NewPodResources(env.Config.PodResourcesSocket)
 	if err := p.poll(ctx); err != nil {
+		p.pods.Close() // the poll may have dialled the kubelet
 		p.lib.Shutdown()
 		return err
 	}
