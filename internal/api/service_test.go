@@ -24,6 +24,7 @@ import (
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/server"
+	"github.com/orb8/orb8/internal/testutil"
 )
 
 type flows []api.Flow
@@ -301,5 +302,39 @@ func TestAllNodesWatchSumsDropsAndStops(t *testing.T) {
 	}
 	if lastDrops != 3+5 {
 		t.Fatalf("reported drops = %d, want 8 (3 + 5)", lastDrops)
+	}
+}
+
+// Open streams are bounded: each holds a buffer, so one more than the cap is
+// refused with a message, and a slot frees when a stream ends.
+func TestEventStreamsAreCapped(t *testing.T) {
+	b := backend(t)
+	svc := api.NewService(b)
+	srv, err := api.Listen("127.0.0.1:0", svc, server.TLSFiles{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	defer srv.Stop()
+	c, err := apiclient.Dial(context.Background(), srv.Addr().String(), apiclient.TLS{}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const limit = 64
+	for range limit {
+		go c.Watch(ctx, &pb.WatchEventsRequest{}, func(*pb.WatchEventsResponse) error { return nil })
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		st, _ := svc.GetStatus(context.Background(), &pb.GetStatusRequest{})
+		return st.GetApiStreams() == limit
+	}, "never reached %d open streams", limit)
+	one, stop := context.WithTimeout(context.Background(), 2*time.Second)
+	defer stop()
+	err = c.Watch(one, &pb.WatchEventsRequest{}, func(*pb.WatchEventsResponse) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "already serves 64 event streams") {
+		t.Fatalf("stream beyond the cap: %v", err)
 	}
 }

@@ -18,6 +18,8 @@ const (
 	streamBuffer = 4096
 	// dropsEvery is how often a stream tells its client about new drops.
 	dropsEvery = time.Second
+	// maxStreams bounds the open streams, and so the memory of their buffers.
+	maxStreams = 64
 )
 
 // stream is one open WatchEvents call.
@@ -51,8 +53,12 @@ func (s *Service) watch(ctx context.Context, req *pb.WatchEventsRequest, send fu
 		}
 		defer stop()
 	}
-	st := &stream{sub: s.b.Events.Subscribe(streamBuffer, accept)}
 	s.mu.Lock()
+	if len(s.streams) >= maxStreams {
+		s.mu.Unlock()
+		return status.Errorf(codes.ResourceExhausted, "this agent already serves %d event streams: close one and retry", maxStreams)
+	}
+	st := &stream{sub: s.b.Events.Subscribe(streamBuffer, accept)}
 	s.streams[st] = struct{}{}
 	s.mu.Unlock()
 	defer func() {

@@ -60,7 +60,10 @@ func newStatusCmd() *cobra.Command {
 }
 
 func printStatus(out io.Writer, st *pb.Status) error {
-	up := time.Since(st.GetStarted().AsTime()).Round(time.Second)
+	up := "?"
+	if st.GetStarted() != nil {
+		up = time.Since(st.GetStarted().AsTime()).Round(time.Second).String()
+	}
 	fmt.Fprintf(out, "node %s  orb8 %s  kernel %s  up %s\n", st.GetNode(), st.GetVersion(), st.GetKernel(), up)
 	fmt.Fprintf(out, "workloads tracked %d (untracked: table full %d)  event streams %d (dropped %d)\n",
 		st.GetTrackedWorkloads(), st.GetUntrackedWorkloads(), st.GetApiStreams(), st.GetApiEventsDropped())

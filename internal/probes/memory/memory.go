@@ -85,6 +85,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	p.objs, p.env = objs, env
+	p.pageAlloc = p.pageAlloc || env.Config.MemoryPageAllocations
 	if err := p.attachPageAlloc(); err != nil {
 		objs.Failed[pageAllocProg] = err
 	}
