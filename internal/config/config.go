@@ -22,23 +22,23 @@ import (
 
 // Config is the agent's configuration. YAML keys are the flag names.
 type Config struct {
-	ConfigFile     string        `yaml:"-"`
-	MetricsAddr    string        `yaml:"metrics-addr"`
-	APIAddr        string        `yaml:"api-addr"`
-	Probes         []string      `yaml:"probes"`
-	DisableProbes  []string      `yaml:"disable-probes"`
-	CgroupRoot     string        `yaml:"cgroup-root"`
-	TLSCert        string        `yaml:"tls-cert"`
-	TLSKey         string        `yaml:"tls-key"`
-	TLSClientCA    string        `yaml:"tls-client-ca"`
-	GoneGrace      time.Duration `yaml:"gone-grace"`
-	LogLevel       string        `yaml:"log-level"`
+	ConfigFile    string        `yaml:"-"`
+	MetricsAddr   string        `yaml:"metrics-addr"`
+	APIAddr       string        `yaml:"api-addr"`
+	Probes        []string      `yaml:"probes"`
+	DisableProbes []string      `yaml:"disable-probes"`
+	CgroupRoot    string        `yaml:"cgroup-root"`
+	TLSCert       string        `yaml:"tls-cert"`
+	TLSKey        string        `yaml:"tls-key"`
+	TLSClientCA   string        `yaml:"tls-client-ca"`
+	GoneGrace     time.Duration `yaml:"gone-grace"`
+	LogLevel      string        `yaml:"log-level"`
 	// MemoryPageAllocations hooks every page allocation (memory probe): off by default for its cost.
 	MemoryPageAllocations bool `yaml:"memory-page-allocations"`
-	Kube           `yaml:",inline"`
-	GPU            `yaml:",inline"`
-	SyscallTracing `yaml:",inline"`
-	Export         `yaml:",inline"`
+	Kube                  `yaml:",inline"`
+	GPU                   `yaml:",inline"`
+	SyscallTracing        `yaml:",inline"`
+	Export                `yaml:",inline"`
 }
 
 // Default is the configuration with nothing set.
