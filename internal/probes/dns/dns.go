@@ -33,7 +33,6 @@ type Probe struct {
 	objs    *probe.Objects
 	env     probe.Env
 	tracker *tracker
-	recent  *recentRing
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
 }
@@ -56,7 +55,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if err != nil {
 		return err
 	}
-	p.env, p.tracker, p.recent = env, newTracker(p.cfg), newRecentRing(p.cfg.Recent)
+	p.env, p.tracker = env, newTracker(p.cfg)
 	objs, err := probe.Load(spec, probe.LoadOptions{
 		Required:   []string{"dns_egress", "dns_ingress"},
 		CgroupPath: env.CgroupRoot,
@@ -123,31 +122,21 @@ func addrPort(family uint8, a *[16]byte, port uint16) netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom16(*a), port)
 }
 
-// finish records finished lookups for Recent and streams them as events.
+// finish streams finished lookups as events. The API keeps its own log of
+// them from the bus; nothing is built while no one listens.
 func (p *Probe) finish(txs []transaction) {
+	if len(txs) == 0 || p.env.Events == nil || !p.env.Events.Active() {
+		return
+	}
 	for i := range txs {
 		tx := &txs[i]
-		ev := events.Event{
+		p.env.Events.Publish(events.Event{
 			Time:     probe.BootTime(tx.bootNs),
 			Kind:     events.KindDNS,
 			Workload: p.env.Resolver.Lookup(tx.cgroup),
 			DNS:      &tx.dns,
-		}
-		p.recent.add(ev)
-		if p.env.Events != nil && p.env.Events.Active() {
-			p.env.Events.Publish(ev)
-		}
+		})
 	}
-}
-
-// Recent returns up to limit of the newest finished lookups that keep accepts
-// (nil keeps all; limit <= 0: all the probe keeps), oldest first, as dns
-// events. Nil before Start.
-func (p *Probe) Recent(limit int, keep func(*events.Event) bool) []events.Event {
-	if p.recent == nil {
-		return nil
-	}
-	return p.recent.last(limit, keep)
 }
 
 // Close implements probe.Probe.

@@ -22,7 +22,9 @@ type fixture struct {
 	probe *Probe
 	reg   *prometheus.Registry
 	bus   *events.Bus
-	ns    *os.File
+	// lookupsSub receives the client's dns events from the bus.
+	lookupsSub *events.Subscription
+	ns         *os.File
 	// server and client are the responder's and the client's cgroups.
 	server, client *testutil.Cgroup
 }
@@ -33,6 +35,10 @@ func start(t testing.TB, cfg Config, addr string) *fixture {
 	t.Helper()
 	f := newScene(t, addr)
 	f.startProbe(t, cfg)
+	f.lookupsSub = f.bus.Subscribe(256, func(e *events.Event) bool {
+		return e.Kind == events.KindDNS && e.Workload.Path == f.client.Path
+	})
+	t.Cleanup(func() { f.bus.Unsubscribe(f.lookupsSub) })
 	return f
 }
 
@@ -88,9 +94,28 @@ func (f *fixture) serverCounted(t *testing.T) {
 	}
 }
 
-// lookups returns the client's finished lookups that Recent holds.
-func (f *fixture) lookups() []events.Event {
-	return f.probe.Recent(0, func(e *events.Event) bool { return e.Workload.Path == f.client.Path })
+// lookups receives the client's finished lookups from the bus, in the order
+// they finished, and fails unless exactly want arrive.
+func (f *fixture) lookups(t *testing.T, want int) []events.Event {
+	t.Helper()
+	var got []events.Event
+	for len(got) < want {
+		select {
+		case e := <-f.lookupsSub.C:
+			got = append(got, e)
+		case <-time.After(3 * time.Second):
+			t.Fatalf("%d dns events streamed, want %d", len(got), want)
+		}
+	}
+	select {
+	case e := <-f.lookupsSub.C:
+		t.Fatalf("dns event beyond the %d expected: %+v", want, e.DNS)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if n := f.lookupsSub.Dropped(); n != 0 {
+		t.Fatalf("%d dns events lost to the test's full buffer", n)
+	}
+	return got
 }
 
 func names(prefix string, n int) []string {
@@ -103,9 +128,6 @@ func names(prefix string, n int) []string {
 
 func TestUDPQueriesAnsweredNXDOMAIN(t *testing.T) {
 	f := start(t, DefaultConfig(), "127.0.0.1")
-	sub := f.bus.Subscribe(64, func(e *events.Event) bool { return e.Kind == events.KindDNS && e.Workload.Path == f.client.Path })
-	defer f.bus.Unsubscribe(sub)
-
 	runQueries(t, f.client, f.ns, "udp", "127.0.0.1:53", "A", names(nxPrefix, 5))
 
 	f.waitFor(t, "orb8_dns_queries_total", map[string]string{"qtype": "A"}, 5)
@@ -114,25 +136,11 @@ func TestUDPQueriesAnsweredNXDOMAIN(t *testing.T) {
 	f.waitFor(t, "orb8_dns_unmatched_responses_total", nil, 0)
 	f.serverCounted(t)
 
-	got := f.lookups()
-	if len(got) != 5 {
-		t.Fatalf("%d lookups in Recent, want 5", len(got))
-	}
-	for i, e := range got {
+	for i, e := range f.lookups(t, 5) {
 		d := e.DNS
 		if d.QName != names(nxPrefix, 5)[i] || d.QType != "A" || d.RCode != "NXDOMAIN" || !d.Answered || d.Answers != 0 ||
 			d.Protocol != "udp" || d.Server != netip.MustParseAddrPort("127.0.0.1:53") || d.Latency <= 0 || d.Latency > time.Second {
 			t.Errorf("lookup %d = %+v", i, d)
-		}
-	}
-	for i := range 5 {
-		select {
-		case e := <-sub.C:
-			if e.DNS.QName != got[i].DNS.QName {
-				t.Errorf("event %d for %s, want %s", i, e.DNS.QName, got[i].DNS.QName)
-			}
-		case <-time.After(time.Second):
-			t.Fatalf("%d dns events streamed, want 5", i)
 		}
 	}
 }
@@ -148,7 +156,7 @@ func TestTCPQueries(t *testing.T) {
 	f.waitFor(t, "orb8_dns_responses_total", map[string]string{"qtype": "A", "rcode": "NOERROR"}, 3)
 	f.waitFor(t, "orb8_dns_latency_seconds", nil, 6)
 	f.serverCounted(t)
-	for _, e := range f.lookups() {
+	for _, e := range f.lookups(t, 6) {
 		if e.DNS.Protocol != "tcp" {
 			t.Errorf("lookup over %s, want tcp: %+v", e.DNS.Protocol, e.DNS)
 		}
@@ -168,7 +176,7 @@ func TestIPv6Queries(t *testing.T) {
 	f.waitFor(t, "orb8_dns_responses_total", map[string]string{"qtype": "AAAA", "rcode": "NXDOMAIN"}, 2)
 	f.waitFor(t, "orb8_dns_latency_seconds", nil, 6)
 	want := netip.MustParseAddr("2001:db8::1")
-	for _, e := range f.lookups() {
+	for _, e := range f.lookups(t, 6) {
 		if e.DNS.Server.Addr() != netip.IPv6Loopback() || e.DNS.RCode == "NOERROR" && (len(e.DNS.Addrs) != 1 || e.DNS.Addrs[0] != want) {
 			t.Errorf("lookup = %+v, want server ::1 and answer %s", e.DNS, want)
 		}
@@ -186,13 +194,13 @@ func TestUnansweredQueriesExpire(t *testing.T) {
 	f.waitFor(t, "orb8_dns_responses_total", map[string]string{"qtype": "A", "rcode": "NOERROR"}, 1)
 	f.waitFor(t, "orb8_dns_latency_seconds", nil, 1)
 	var unanswered int
-	for _, e := range f.lookups() {
+	for _, e := range f.lookups(t, 3) {
 		if !e.DNS.Answered {
 			unanswered++
 		}
 	}
 	if unanswered != 2 {
-		t.Fatalf("%d unanswered lookups in Recent, want 2", unanswered)
+		t.Fatalf("%d unanswered lookups streamed, want 2", unanswered)
 	}
 }
 
@@ -207,11 +215,7 @@ func TestLongNames(t *testing.T) {
 
 	f.waitFor(t, "orb8_dns_responses_total", map[string]string{"qtype": "A", "rcode": "NXDOMAIN"}, 3)
 	f.waitFor(t, "orb8_dns_latency_seconds", nil, 3)
-	got := f.lookups()
-	if len(got) != 3 {
-		t.Fatalf("%d lookups, want 3", len(got))
-	}
-	for i, e := range got {
+	for i, e := range f.lookups(t, 3) {
 		if e.DNS.QName != long(i) {
 			t.Errorf("lookup %d: name %q, want %q", i, e.DNS.QName, long(i))
 		}

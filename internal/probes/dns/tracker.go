@@ -21,13 +21,11 @@ type Config struct {
 	MaxStreams int
 	// MaxWorkloads bounds the cgroups counted (like ORB8_MAX_CGROUPS).
 	MaxWorkloads int
-	// Recent is how many finished lookups Recent can return.
-	Recent int
 }
 
 // DefaultConfig is what the agent runs with.
 func DefaultConfig() Config {
-	return Config{Timeout: 5 * time.Second, MaxPending: 65536, MaxStreams: 16384, MaxWorkloads: 16384, Recent: 4096}
+	return Config{Timeout: 5 * time.Second, MaxPending: 65536, MaxStreams: 16384, MaxWorkloads: 16384}
 }
 
 // packet is one captured DNS packet of a workload's socket.

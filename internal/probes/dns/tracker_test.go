@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
-
-	"github.com/orb8/orb8/internal/events"
 )
 
 var (
@@ -19,7 +17,7 @@ var (
 const testCgroup = 77
 
 func testConfig() Config {
-	return Config{Timeout: time.Second, MaxPending: 4, MaxStreams: 4, MaxWorkloads: 2, Recent: 8}
+	return Config{Timeout: time.Second, MaxPending: 4, MaxStreams: 4, MaxWorkloads: 2}
 }
 
 func query(t *testing.T, at time.Duration, id uint16, name string) *packet {
@@ -200,33 +198,6 @@ func TestTrackerTCPBoundaryPastCaptureIsCounted(t *testing.T) {
 	if tr.streams.Len() != 0 {
 		t.Fatal("stream state kept after losing the boundary")
 	}
-}
-
-func TestRecentRing(t *testing.T) {
-	r := newRecentRing(3)
-	for i := range 5 {
-		r.add(eventWithID(uint16(i)))
-	}
-	got := r.last(0, nil)
-	if len(got) != 3 || got[0].DNS.ID != 2 || got[2].DNS.ID != 4 {
-		t.Fatalf("last = %v", ids(got))
-	}
-	odd := r.last(1, func(e *events.Event) bool { return e.DNS.ID%2 == 1 })
-	if len(odd) != 1 || odd[0].DNS.ID != 3 {
-		t.Fatalf("filtered = %v", ids(odd))
-	}
-}
-
-func eventWithID(id uint16) events.Event {
-	return events.Event{Kind: events.KindDNS, DNS: &events.DNS{ID: id}}
-}
-
-func ids(evs []events.Event) []uint16 {
-	var out []uint16
-	for _, e := range evs {
-		out = append(out, e.DNS.ID)
-	}
-	return out
 }
 
 // FuzzTrackerPackets feeds arbitrary packets (TCP segments at any sequence
