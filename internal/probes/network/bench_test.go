@@ -52,6 +52,18 @@ func connect(b *testing.B, lfd int, sa unix.Sockaddr) tcpPair {
 	return tcpPair{client: c, server: s}
 }
 
+// The client side of every load runs on one CPU, the server side on another,
+// so that where the scheduler puts them does not change the figures.
+const clientCPU, serverCPU = 0, 1
+
+// pin locks the calling goroutine to its thread and the thread to one CPU.
+func pin(cpu int) {
+	runtime.LockOSThread()
+	var set unix.CPUSet
+	set.Set(cpu)
+	unix.SchedSetaffinity(0, &set)
+}
+
 // tcpPair is a connected loopback pair of sockets in this process.
 type tcpPair struct{ client, server int }
 
@@ -87,6 +99,8 @@ func (p tcpPair) close() {
 func (p tcpPair) stream(b *testing.B, n int) (time.Duration, uint32) {
 	done := make(chan error, 1)
 	go func() {
+		pin(serverCPU)
+		defer runtime.UnlockOSThread()
 		buf := make([]byte, 256<<10)
 		for got := 0; got < n; {
 			r, err := unix.Read(p.server, buf)
@@ -146,6 +160,8 @@ func udpPair(b *testing.B) tcpPair {
 // requestResponse runs n one-byte round trips and returns the mean time of one.
 func (p tcpPair) requestResponse(b *testing.B, n int) time.Duration {
 	go func() {
+		pin(serverCPU)
+		defer runtime.UnlockOSThread()
 		buf := make([]byte, 1)
 		for range n {
 			if r, _ := unix.Read(p.server, buf); r != 1 {
@@ -209,7 +225,7 @@ func BenchmarkLoopback(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer res.Close()
-	runtime.LockOSThread()
+	pin(clientCPU)
 	defer runtime.UnlockOSThread()
 
 	const streamBytes, trips, conns = 256 << 20, 20000, 2000

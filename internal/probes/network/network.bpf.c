@@ -37,6 +37,13 @@
 #define TX 0
 #define RX 1
 
+/* The four counts kept per connection, in struct marks and conn.mark/base. */
+#define BYTES_TX 0   /* write_seq */
+#define BYTES_RX 1   /* copied_seq */
+#define SEGS_TX 2    /* data_segs_out */
+#define SEGS_RX 3    /* data_segs_in */
+#define MARKS 4
+
 #define OUTBOUND 0
 #define INBOUND 1
 #define DIRECTION_UNKNOWN 2 /* adopted after the agent started: handshake not seen */
@@ -78,11 +85,14 @@ struct conn {
 	__u64 cookie;
 	__u64 cgroup_id;
 	__u64 start_ns; /* connect() or SYN received; adoption for older sockets */
-	__u64 last_ns;  /* last flush that moved a counter */
-	__u64 bytes[2];
-	__u64 packets[2];
-	__u32 seq[2];  /* write_seq / copied_seq already counted */
-	__u32 segs[2]; /* data_segs_out / data_segs_in already counted */
+	__u64 last_ns;  /* last flush that moved a counter, to within a jiffy (see touch) */
+	/*
+	 * The counts already taken (BYTES_TX, ...): the kernel's 32-bit values
+	 * extended to 64 bits as they advance. The connection's totals are
+	 * mark - base, so taking an advance is one compare-and-swap.
+	 */
+	__u64 mark[MARKS];
+	__u64 base[MARKS];
 	__u32 tracking;
 	__u32 active; /* counted in the active gauge */
 	__u16 err;    /* sk_err when the connection closed */
@@ -93,6 +103,7 @@ struct conn {
 	__u8 comm[16];
 	__u32 retrans; /* tcp_sock.total_retrans already counted */
 	__u32 pad2;
+	__u64 last_jiffies;
 };
 
 /* A connection event, and the record the flow iterator writes. */
@@ -194,16 +205,15 @@ static __always_inline __u32 fin_consumed(const struct tcp_sock *tp)
 
 /* The application's payload sequence numbers and data segments, now. */
 struct marks {
-	__u32 seq[2];
-	__u32 segs[2];
+	__u32 v[MARKS];
 };
 
 static __always_inline void read_marks(const struct tcp_sock *tp, int state, struct marks *m)
 {
-	m->seq[TX] = tp->write_seq - fin_queued(state);
-	m->seq[RX] = tp->copied_seq - fin_consumed(tp);
-	m->segs[TX] = tp->data_segs_out;
-	m->segs[RX] = tp->data_segs_in;
+	m->v[BYTES_TX] = tp->write_seq - fin_queued(state);
+	m->v[BYTES_RX] = tp->copied_seq - fin_consumed(tp);
+	m->v[SEGS_TX] = tp->data_segs_out;
+	m->v[SEGS_RX] = tp->data_segs_in;
 }
 
 /* How far a mark moved forward (sequence arithmetic); 0 if it did not. */
@@ -219,51 +229,56 @@ static __always_inline __u32 advance(__u32 mark, __u32 now)
  * sendmsg returning on one CPU, softirq on another): only the flush whose
  * compare-and-swap wins counts the advance, so nothing is counted twice.
  */
-static __always_inline __u32 take(__u32 *mark, __u32 now)
+static __always_inline __u32 take(__u64 *mark, __u32 now)
 {
-	__u32 old = *(volatile __u32 *)mark;
-	__u32 delta = advance(old, now);
+	__u64 old = *(volatile __u64 *)mark;
+	__u32 delta = advance((__u32)old, now);
 
 	if (!delta)
 		return 0;
-	if (__sync_val_compare_and_swap(mark, old, now) != old)
+	if (__sync_val_compare_and_swap(mark, old, old + delta) != old)
 		return 0;
 	return delta;
+}
+
+/*
+ * Notes activity. Reading the clock costs more than the rest of a flush in
+ * a VM, so last_ns moves once per jiffy: it is the first activity of the
+ * last jiffy that had any.
+ */
+static __always_inline void touch(struct conn *c)
+{
+	__u64 j = bpf_jiffies64();
+
+	if (c->last_jiffies != j) {
+		c->last_jiffies = j;
+		c->last_ns = bpf_ktime_get_boot_ns();
+	}
 }
 
 /* Counts what the connection moved since the last flush. */
 static __always_inline void flush(struct conn *c, const struct tcp_sock *tp, int state)
 {
 	struct marks m;
-	__u32 bytes[2], segs[2];
+	__u32 d[MARKS];
 
 	if (c->tracking != COUNTING || !counting_state(state))
 		return;
 	read_marks(tp, state, &m);
-	bytes[TX] = open_state(state) ? take(&c->seq[TX], m.seq[TX]) : 0;
-	bytes[RX] = take(&c->seq[RX], m.seq[RX]);
-	segs[TX] = take(&c->segs[TX], m.segs[TX]);
-	segs[RX] = take(&c->segs[RX], m.segs[RX]);
-	if (!(bytes[TX] | bytes[RX] | segs[TX] | segs[RX]))
+	d[BYTES_TX] = open_state(state) ? take(&c->mark[BYTES_TX], m.v[BYTES_TX]) : 0;
+	d[BYTES_RX] = take(&c->mark[BYTES_RX], m.v[BYTES_RX]);
+	d[SEGS_TX] = take(&c->mark[SEGS_TX], m.v[SEGS_TX]);
+	d[SEGS_RX] = take(&c->mark[SEGS_RX], m.v[SEGS_RX]);
+	if (!(d[BYTES_TX] | d[BYTES_RX] | d[SEGS_TX] | d[SEGS_RX]))
 		return;
-
-	/* Atomic: another CPU may be adding its own claimed advance. */
-	if (bytes[TX])
-		__sync_fetch_and_add(&c->bytes[TX], bytes[TX]);
-	if (bytes[RX])
-		__sync_fetch_and_add(&c->bytes[RX], bytes[RX]);
-	if (segs[TX])
-		__sync_fetch_and_add(&c->packets[TX], segs[TX]);
-	if (segs[RX])
-		__sync_fetch_and_add(&c->packets[RX], segs[RX]);
-	c->last_ns = bpf_ktime_get_boot_ns();
+	touch(c);
 	struct net_stats *s = stats_of(c->cgroup_id);
 	if (!s)
 		return;
-	s->tcp_bytes[TX] += bytes[TX];
-	s->tcp_bytes[RX] += bytes[RX];
-	s->tcp_packets[TX] += segs[TX];
-	s->tcp_packets[RX] += segs[RX];
+	s->tcp_bytes[TX] += d[BYTES_TX];
+	s->tcp_bytes[RX] += d[BYTES_RX];
+	s->tcp_packets[TX] += d[SEGS_TX];
+	s->tcp_packets[RX] += d[SEGS_RX];
 }
 
 /*
@@ -314,10 +329,8 @@ static __always_inline int start_counting(struct conn *c, const struct tcp_sock 
 	if (__sync_val_compare_and_swap(&c->tracking, UNTRACKED, INITIALIZING) != UNTRACKED)
 		return 0;
 	read_marks(tp, state, &m);
-	c->seq[TX] = m.seq[TX];
-	c->seq[RX] = m.seq[RX];
-	c->segs[TX] = m.segs[TX];
-	c->segs[RX] = m.segs[RX];
+	for (int i = 0; i < MARKS; i++)
+		c->mark[i] = c->base[i] = m.v[i];
 	c->sport = tp->inet_conn.icsk_inet.sk.__sk_common.skc_num;
 	c->active = 1;
 	struct net_stats *s = stats_of(c->cgroup_id);
@@ -385,10 +398,10 @@ static __always_inline void fill_event(struct conn_event *e, const struct sock *
 		e->err = c->err;
 		if (!e->sport)
 			e->sport = c->sport;
-		e->bytes[TX] = c->bytes[TX];
-		e->bytes[RX] = c->bytes[RX];
-		e->packets[TX] = c->packets[TX];
-		e->packets[RX] = c->packets[RX];
+		e->bytes[TX] = c->mark[BYTES_TX] - c->base[BYTES_TX];
+		e->bytes[RX] = c->mark[BYTES_RX] - c->base[BYTES_RX];
+		e->packets[TX] = c->mark[SEGS_TX] - c->base[SEGS_TX];
+		e->packets[RX] = c->mark[SEGS_RX] - c->base[SEGS_RX];
 	} else {
 		e->cgroup_id = sock_cgroup_id(sk);
 		e->cookie = bpf_get_socket_cookie((struct sock *)sk);
@@ -464,10 +477,10 @@ static __always_inline void reused(const struct sock *sk, struct conn *c)
 		emit(sk, c, EVENT_CLOSE, TCP_CLOSE);
 	}
 	c->tracking = UNTRACKED;
+	for (int i = 0; i < MARKS; i++)
+		c->base[i] = c->mark[i]; /* totals start over */
 	c->start_ns = bpf_ktime_get_boot_ns();
 	c->last_ns = c->start_ns;
-	c->bytes[TX] = c->bytes[RX] = 0;
-	c->packets[TX] = c->packets[RX] = 0;
 	c->err = 0;
 	c->direction = DIRECTION_UNKNOWN;
 }
@@ -661,17 +674,17 @@ int dump_flows(struct bpf_iter__bpf_sk_storage_map *ctx)
 	if (tp && c->tracking == COUNTING && counting_state(state)) {
 		/* Not yet flushed: read, do not claim, so the kernel counters stay exact. */
 		struct marks m;
-		__u32 moved[4];
+		__u32 d[MARKS];
 		read_marks(tp, state, &m);
-		moved[0] = open_state(state) ? advance(c->seq[TX], m.seq[TX]) : 0;
-		moved[1] = advance(c->seq[RX], m.seq[RX]);
-		moved[2] = advance(c->segs[TX], m.segs[TX]);
-		moved[3] = advance(c->segs[RX], m.segs[RX]);
-		r.bytes[TX] += moved[0];
-		r.bytes[RX] += moved[1];
-		r.packets[TX] += moved[2];
-		r.packets[RX] += moved[3];
-		if (moved[0] | moved[1] | moved[2] | moved[3])
+		d[BYTES_TX] = open_state(state) ? advance(c->mark[BYTES_TX], m.v[BYTES_TX]) : 0;
+		d[BYTES_RX] = advance(c->mark[BYTES_RX], m.v[BYTES_RX]);
+		d[SEGS_TX] = advance(c->mark[SEGS_TX], m.v[SEGS_TX]);
+		d[SEGS_RX] = advance(c->mark[SEGS_RX], m.v[SEGS_RX]);
+		r.bytes[TX] += d[BYTES_TX];
+		r.bytes[RX] += d[BYTES_RX];
+		r.packets[TX] += d[SEGS_TX];
+		r.packets[RX] += d[SEGS_RX];
+		if (d[BYTES_TX] | d[BYTES_RX] | d[SEGS_TX] | d[SEGS_RX])
 			last = r.boot_ns;
 	}
 	r.boot_ns = last; /* a live record's time is the flow's last activity */

@@ -14,26 +14,25 @@ import (
 )
 
 type networkConn struct {
-	_         structs.HostLayout
-	Cookie    uint64
-	CgroupId  uint64
-	StartNs   uint64
-	LastNs    uint64
-	Bytes     [2]uint64
-	Packets   [2]uint64
-	Seq       [2]uint32
-	Segs      [2]uint32
-	Tracking  uint32
-	Active    uint32
-	Err       uint16
-	Sport     uint16
-	Direction uint8
-	Pad       [3]uint8
-	Pid       uint32
-	Comm      [16]uint8
-	Retrans   uint32
-	Pad2      uint32
-	_         [4]byte
+	_           structs.HostLayout
+	Cookie      uint64
+	CgroupId    uint64
+	StartNs     uint64
+	LastNs      uint64
+	Mark        [4]uint64
+	Base        [4]uint64
+	Tracking    uint32
+	Active      uint32
+	Err         uint16
+	Sport       uint16
+	Direction   uint8
+	Pad         [3]uint8
+	Pid         uint32
+	Comm        [16]uint8
+	Retrans     uint32
+	Pad2        uint32
+	_           [4]byte
+	LastJiffies uint64
 }
 
 type networkConnEvent struct {
