@@ -6,7 +6,9 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/charmbracelet/bubbles/textinput"
@@ -38,6 +40,13 @@ const (
 	maxEvents = 2000
 	// statusFor is how long a message (e.g. where an export went) shows.
 	statusFor = 5 * time.Second
+	// eventBuffer is how many streamed messages wait for the UI before
+	// further ones are dropped.
+	eventBuffer = 1024
+	// A failed event stream is reopened after watchRetryMin, doubling up
+	// to watchRetryMax while it keeps failing.
+	watchRetryMin = 500 * time.Millisecond
+	watchRetryMax = 30 * time.Second
 )
 
 // Options configure the UI.
@@ -76,8 +85,18 @@ type Model struct {
 	dns     []*pb.DNSQuery
 	gpus    []*pb.GPU
 	events  []*pb.Event // newest last, bounded by maxEvents
-	dropped uint64      // events the agent dropped for this UI
-	eventCh chan *pb.WatchEventsResponse
+	// dropped is what the agent reported dropping for the current stream,
+	// droppedBefore its drops on the streams that failed before it, and
+	// uiDropped what the UI itself dropped for falling behind (written by
+	// the watch goroutine).
+	dropped, droppedBefore uint64
+	uiDropped              atomic.Uint64
+	eventCh                chan tea.Msg // eventMsg and watchFailedMsg
+	// watchErr is why the event stream last failed; it stays until the
+	// reopened stream delivers something.
+	watchErr error
+	// retryMin and retryMax bound the delay before reopening the stream.
+	retryMin, retryMax time.Duration
 
 	detail *detail
 
@@ -111,7 +130,8 @@ func New(client apiclient.Client, opts Options) *Model {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Model{
 		client: client, opts: opts, ctx: ctx, cancel: cancel, filter: ti,
-		width: 80, height: 24, prev: map[string]sample{}, eventCh: make(chan *pb.WatchEventsResponse, 1024),
+		width: 80, height: 24, prev: map[string]sample{}, eventCh: make(chan tea.Msg, eventBuffer),
+		retryMin: watchRetryMin, retryMax: watchRetryMax,
 	}
 }
 
@@ -131,15 +151,43 @@ func (m *Model) Init() tea.Cmd {
 }
 
 // watch streams every event into eventCh; when the UI falls behind, events
-// are dropped here (counted) rather than blocking the stream.
+// are dropped here (counted in uiDropped) rather than blocking the stream.
+// A stream that fails or ends is reopened after a delay that doubles, up to
+// retryMax, while it keeps failing; each failure reaches the UI.
 func (m *Model) watch() {
-	_ = m.client.Watch(m.ctx, &pb.WatchEventsRequest{Filter: m.opts.Filter}, func(msg *pb.WatchEventsResponse) error {
-		select {
-		case m.eventCh <- msg:
-		default:
+	req := &pb.WatchEventsRequest{Filter: m.opts.Filter}
+	delay := m.retryMin
+	for {
+		opened := time.Now()
+		err := m.client.Watch(m.ctx, req, func(msg *pb.WatchEventsResponse) error {
+			select {
+			case m.eventCh <- eventMsg(msg):
+			default:
+				m.uiDropped.Add(1)
+			}
+			return nil
+		})
+		if m.ctx.Err() != nil {
+			return
 		}
-		return nil
-	})
+		if err == nil {
+			err = errors.New("the agent ended the stream")
+		}
+		if time.Since(opened) > m.retryMax { // it had been up: a fresh failure
+			delay = m.retryMin
+		}
+		select { // a failure is never dropped: the stream is down anyway
+		case m.eventCh <- watchFailedMsg{err: err, retry: delay}:
+		case <-m.ctx.Done():
+			return
+		}
+		select {
+		case <-time.After(delay):
+		case <-m.ctx.Done():
+			return
+		}
+		delay = min(delay*2, m.retryMax)
+	}
 }
 
 // Messages.
@@ -149,10 +197,14 @@ type (
 		list []*pb.WorkloadFigures
 		at   time.Time
 	}
-	flowsMsg  []*pb.Flow
-	dnsMsg    []*pb.DNSQuery
-	gpusMsg   []*pb.GPU
-	eventMsg  *pb.WatchEventsResponse
+	flowsMsg       []*pb.Flow
+	dnsMsg         []*pb.DNSQuery
+	gpusMsg        []*pb.GPU
+	eventMsg       *pb.WatchEventsResponse
+	watchFailedMsg struct {
+		err   error
+		retry time.Duration // until the stream is reopened
+	}
 	detailMsg *detail
 	errMsg    struct{ err error }
 )
@@ -246,7 +298,7 @@ func (m *Model) nextEvent() tea.Cmd {
 	return func() tea.Msg {
 		select {
 		case msg := <-m.eventCh:
-			return eventMsg(msg)
+			return msg
 		case <-m.ctx.Done():
 			return nil
 		}
@@ -287,7 +339,14 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		m.loaded()
 	case eventMsg:
+		m.watchErr = nil
 		m.addEvent(msg)
+		return m, m.nextEvent()
+	case watchFailedMsg:
+		// The next stream counts its drops from zero.
+		m.droppedBefore += m.dropped
+		m.dropped = 0
+		m.watchErr = msg.err
 		return m, m.nextEvent()
 	case errMsg:
 		m.err = msg.err
@@ -303,6 +362,12 @@ func (m *Model) loaded() {
 	m.inflight = false
 	m.updated = time.Now()
 	m.applyFilter()
+}
+
+// eventsDropped is every event this UI did not get: dropped by the agent
+// (on this stream and the failed ones before it) or by the UI itself.
+func (m *Model) eventsDropped() uint64 {
+	return m.droppedBefore + m.dropped + m.uiDropped.Load()
 }
 
 func (m *Model) addEvent(msg *pb.WatchEventsResponse) {

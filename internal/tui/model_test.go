@@ -21,6 +21,8 @@ type fakeClient struct {
 	workloads []*pb.WorkloadFigures
 	processes map[string][]*pb.Process
 	filters   chan *pb.WorkloadFilter // nil: not recorded
+	// watch, if set, serves Watch; otherwise the stream stays open and quiet.
+	watch func(ctx context.Context, fn func(*pb.WatchEventsResponse) error) error
 }
 
 func (f *fakeClient) record(filter *pb.WorkloadFilter) {
@@ -52,8 +54,11 @@ func (f *fakeClient) Processes(_ context.Context, _, cgroup string) ([]*pb.Proce
 	return f.processes[cgroup], nil
 }
 func (f *fakeClient) GPUs(context.Context) ([]*pb.GPU, error) { return nil, nil }
-func (f *fakeClient) Watch(ctx context.Context, req *pb.WatchEventsRequest, _ func(*pb.WatchEventsResponse) error) error {
+func (f *fakeClient) Watch(ctx context.Context, req *pb.WatchEventsRequest, fn func(*pb.WatchEventsResponse) error) error {
 	f.record(req.GetFilter())
+	if f.watch != nil {
+		return f.watch(ctx, fn)
+	}
 	<-ctx.Done()
 	return nil
 }
@@ -248,5 +253,97 @@ func TestCommandFilterReachesEveryRequest(t *testing.T) {
 		case <-time.After(2 * time.Second):
 			t.Fatalf("only %d of 4 requests made", i)
 		}
+	}
+}
+
+func eventResponse(kind string) *pb.WatchEventsResponse {
+	return &pb.WatchEventsResponse{Item: &pb.WatchEventsResponse_Event{Event: &pb.Event{Kind: kind}}}
+}
+
+func dropsResponse(total uint64) *pb.WatchEventsResponse {
+	return &pb.WatchEventsResponse{Item: &pb.WatchEventsResponse_Drops{Drops: &pb.Drops{Total: total}}}
+}
+
+// footerOf is the last line of the events view.
+func footerOf(m *Model) string {
+	m.view = eventsView
+	lines := strings.Split(m.View(), "\n")
+	return lines[len(lines)-1]
+}
+
+// Events the UI cannot take in time are dropped, counted and shown with the
+// agent's own drops.
+func TestEventsTheUIDropsAreCounted(t *testing.T) {
+	sent := make(chan struct{})
+	c := &fakeClient{watch: func(ctx context.Context, fn func(*pb.WatchEventsResponse) error) error {
+		fn(dropsResponse(3))
+		for range eventBuffer + 5 { // the drops report and 1023 events fit
+			fn(eventResponse("exec"))
+		}
+		close(sent)
+		<-ctx.Done()
+		return nil
+	}}
+	m := newModel(t, c)
+	go m.watch()
+	select {
+	case <-sent:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the stream blocked on the UI")
+	}
+	if n := m.uiDropped.Load(); n != 6 {
+		t.Fatalf("UI dropped %d events, want 6", n)
+	}
+	for range eventBuffer {
+		m.Update(m.nextEvent()())
+	}
+	if len(m.events) != eventBuffer-1 {
+		t.Fatalf("%d events shown, want %d", len(m.events), eventBuffer-1)
+	}
+	if f := footerOf(m); !strings.Contains(f, "events dropped: 9 ") {
+		t.Fatalf("footer %q, want 9 events dropped (3 by the agent, 6 by the UI)", f)
+	}
+}
+
+// A failed event stream is reopened after a doubling, bounded delay; the
+// error shows meanwhile, and the drops of every stream add up.
+func TestEventStreamReopenedAfterFailure(t *testing.T) {
+	var calls int
+	c := &fakeClient{watch: func(ctx context.Context, fn func(*pb.WatchEventsResponse) error) error {
+		calls++
+		switch calls {
+		case 1:
+			fn(dropsResponse(4))
+			return fmt.Errorf("agent gone %d", calls)
+		case 2, 3:
+			return fmt.Errorf("agent gone %d", calls)
+		}
+		fn(dropsResponse(2))
+		fn(eventResponse("oom"))
+		<-ctx.Done()
+		return nil
+	}}
+	m := newModel(t, c)
+	m.retryMin, m.retryMax = time.Millisecond, 2*time.Millisecond
+	go m.watch()
+	m.Update(m.nextEvent()()) // the first stream's drop report
+	for i, want := range []time.Duration{time.Millisecond, 2 * time.Millisecond, 2 * time.Millisecond} {
+		msg, ok := m.nextEvent()().(watchFailedMsg)
+		if !ok || msg.retry != want {
+			t.Fatalf("failure %d: %#v, want a watch failure retried in %v", i+1, msg, want)
+		}
+		m.Update(msg)
+		if f, e := footerOf(m), fmt.Sprintf("event stream: agent gone %d", i+1); !strings.Contains(f, e) {
+			t.Fatalf("footer %q, want %q", f, e)
+		}
+	}
+	m.Update(m.nextEvent()()) // the fourth stream's drop report
+	m.Update(m.nextEvent()())
+	if len(m.events) != 1 || m.events[0].GetKind() != "oom" {
+		t.Fatalf("events %v, want the reopened stream's oom", m.events)
+	}
+	f := footerOf(m)
+	if strings.Contains(f, "event stream") || !strings.Contains(f, "events dropped: 6 ") {
+		t.Fatalf("footer %q, want no stream error and 6 events dropped (4 + 2)", f)
 	}
 }

@@ -62,6 +62,8 @@ func (m *Model) footer(count string) string {
 		return m.filter.View()
 	case m.err != nil:
 		return fit(errStyle.Render("error: "+humanize.OneLine(m.err.Error())), m.width)
+	case m.watchErr != nil && m.view == eventsView:
+		return fit(errStyle.Render("event stream: "+humanize.OneLine(m.watchErr.Error())+" (reopening)"), m.width)
 	case m.status != "" && time.Since(m.statusAt) < statusFor:
 		return fit(m.status, m.width)
 	}
@@ -72,8 +74,11 @@ func (m *Model) footer(count string) string {
 	if m.view == workloadsView {
 		parts = append(parts, "sort: "+sortNames[m.sort])
 	}
-	if m.dropped > 0 {
-		parts = append(parts, fmt.Sprintf("events dropped: %d", m.dropped))
+	if n := m.eventsDropped(); n > 0 {
+		parts = append(parts, fmt.Sprintf("events dropped: %d", n))
+	}
+	if m.watchErr != nil {
+		parts = append(parts, "event stream down")
 	}
 	parts = append(parts, "? help  q quit")
 	return fit(dimStyle.Render(strings.Join(parts, " | ")), m.width)
