@@ -7,7 +7,7 @@ set -euo pipefail
 K8S_VERSION=${K8S_VERSION:-v1.37.2}
 HACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN_DIR=${1:-${ORB8_CACHE:-$HOME/.cache/orb8}/k8s/$K8S_VERSION/bin}
-COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
+COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 
 missing=()
 for c in "${COMPONENTS[@]}"; do
@@ -15,7 +15,7 @@ for c in "${COMPONENTS[@]}"; do
 done
 if ((${#missing[@]})); then
   mkdir -p "$BIN_DIR"
-  echo "building ${missing[*]} (Kubernetes $K8S_VERSION) into $BIN_DIR; this takes 10-20 minutes once" >&2
+  echo "building ${missing[*]} (Kubernetes $K8S_VERSION) into $BIN_DIR; this takes 10-20 minutes once (several in a busy machine)" >&2
   v=${K8S_VERSION#v}
   ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION"
   ldflags+=" -X k8s.io/component-base/version.gitMajor=${v%%.*}"

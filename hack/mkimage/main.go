@@ -145,6 +145,9 @@ func buildLayer(content map[string]string, links []string) ([]byte, error) {
 		if !ok || !path.IsAbs(p) {
 			return nil, fmt.Errorf("bad link %q: want /PATH=TARGET", l)
 		}
+		if _, isFile := content[p]; isFile { // a file of the same name wins
+			continue
+		}
 		if err := addDirs(p); err != nil {
 			return nil, err
 		}

@@ -98,7 +98,7 @@ func (c *cluster) eventually(timeout time.Duration, what string, cond func() boo
 func (c *cluster) metrics() map[string]*dto.MetricFamily {
 	c.t.Helper()
 	raw, err := c.client.CoreV1().RESTClient().Get().
-		AbsPath("/api/v1/namespaces", agentNamespace, "pods", c.agent.Name+":metrics", "proxy", "metrics").
+		AbsPath("/api/v1/namespaces", agentNamespace, "pods", fmt.Sprintf("%s:%d", c.agent.Name, c.metricsPort()), "proxy", "metrics").
 		DoRaw(c.t.Context())
 	if err != nil {
 		c.t.Logf("scrape through the pod proxy: %v", err)
@@ -107,9 +107,23 @@ func (c *cluster) metrics() map[string]*dto.MetricFamily {
 	return parseMetrics(c.t, raw)
 }
 
+// metricsPort is the number of the agent's container port named metrics (the
+// pod proxy takes numbers only).
+func (c *cluster) metricsPort() int32 {
+	for _, ctr := range c.agent.Spec.Containers {
+		for _, p := range ctr.Ports {
+			if p.Name == "metrics" {
+				return p.ContainerPort
+			}
+		}
+	}
+	c.t.Fatal("the agent container has no port named metrics")
+	return 0
+}
+
 // metricsDirect scrapes the agent pod on the cluster's bridge, without the API server.
 func (c *cluster) metricsDirect(path string) ([]byte, error) {
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(fmt.Sprintf("http://%s:9808%s", c.agent.Status.PodIP, path))
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(fmt.Sprintf("http://%s:%d%s", c.agent.Status.PodIP, c.metricsPort(), path))
 	if err != nil {
 		return nil, err
 	}
@@ -192,11 +206,14 @@ func (c *cluster) busybox(ns, name, script string, restart corev1.RestartPolicy)
 	return p
 }
 
-// clientScript makes execs this test counts: the shell (1), five /bin/busybox
-// true (5), dd and nc (2) and the final sleep (1). Names with a slash are
-// never run as shell builtins, so each is exactly one exec.
+// clientScript makes execs this test counts: starting the container (2:
+// runc 1.1 re-executes its init from a sealed copy inside the container's
+// cgroup, then execs the entrypoint shell), five /bin/busybox true (5), dd and
+// nc (2) and the final sleep (1). Names with a slash are never run as shell
+// builtins, so each is exactly one exec.
 const (
-	clientExecs  = 9
+	containerStartExecs = 2
+	clientExecs         = containerStartExecs + 8
 	payloadBytes = 100 * 1000
 )
 
@@ -271,6 +288,15 @@ func TestClusterTrafficAndExecsUnderPodLabels(t *testing.T) {
 		{"orb8_network_bytes_total", serverLabels, map[string]string{"protocol": "tcp", "direction": "rx"}, payloadBytes},
 	}
 	var last map[string]*dto.MetricFamily
+	defer func() {
+		if t.Failed() {
+			for _, name := range []string{"orb8_process_exec_total", "orb8_network_bytes_total"} {
+				for _, m := range last[name].GetMetric() {
+					t.Logf("%s %v", name, m)
+				}
+			}
+		}
+	}()
 	c.eventually(time.Minute, "exec and byte counts under pod labels", func() bool {
 		last = c.metrics()
 		for _, ch := range checks {
@@ -324,7 +350,7 @@ func TestClusterSurvivesAPIServerRestart(t *testing.T) {
 
 	c.busybox(ns, "after", "/bin/busybox true; exec /bin/busybox sleep 3600", corev1.RestartPolicyNever)
 	after := map[string]string{"namespace": ns, "pod": "after", "container": "after"}
-	c.eventually(90*time.Second, "pod 'after' named", func() bool { v, _ := findSample(c.metrics(), "orb8_process_exec_total", after); return v == 2 })
+	c.eventually(90*time.Second, "pod 'after' named", func() bool { v, _ := findSample(c.metrics(), "orb8_process_exec_total", after); return v == containerStartExecs+1 })
 	agent, err := c.client.CoreV1().Pods(agentNamespace).Get(t.Context(), c.agent.Name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

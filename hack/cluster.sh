@@ -1,0 +1,409 @@
+#!/usr/bin/env bash
+# orb8's own single-node Kubernetes cluster, for tests and demos.
+#
+#   hack/cluster.sh up      build/cache the binaries, start etcd, the control plane,
+#                           containerd, kubelet and kube-proxy; wait for the node to be
+#                           Ready; print KUBECONFIG=<path> last. Idempotent.
+#   hack/cluster.sh deploy  build the agent image from the working tree, import it,
+#                           install the Helm chart (rendered by hack/helmtemplate)
+#   hack/cluster.sh status  what runs
+#   hack/cluster.sh down    stop everything `up` started; remove pods, cgroups,
+#                           network namespaces, the bridge and the state
+#   hack/cluster.sh stop-apiserver | start-apiserver   (for degradation tests)
+#
+# Everything listens on loopback or on the cluster's own bridge (orb8br0,
+# 10.244.0.1/24), which is also the node's address; pod traffic stays on that
+# bridge: pods have routes only to the pod and service ranges, and a FORWARD
+# rule drops anything that would leave the bridge.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+K8S_VERSION=${K8S_VERSION:-v1.37.2}
+CACHE=${ORB8_CACHE:-$HOME/.cache/orb8}
+STATE=${ORB8_CLUSTER_DIR:-/var/lib/orb8-cluster}
+BIN=$CACHE/k8s/$K8S_VERSION/bin
+NODE=${ORB8_NODE_NAME:-orb8-node}
+BRIDGE=orb8br0
+NODE_IP=10.244.0.1
+POD_CIDR=10.244.0.0/24
+SERVICE_CIDR=10.96.0.0/16
+API_PORT=6443
+ETCD_PORT=23790
+PAUSE_IMAGE=registry.k8s.io/pause:3.10
+BUSYBOX_IMAGE=docker.io/library/busybox:orb8
+AGENT_IMAGE=${ORB8_IMAGE:-ghcr.io/orb8/orb8:dev}
+CNI_BIN=/usr/lib/cni
+KUBECONFIG_FILE=$STATE/admin.kubeconfig
+CONTAINERD_SOCK=$STATE/containerd/containerd.sock
+# The order processes start in; `down` stops them in reverse.
+COMPONENTS=(etcd kube-apiserver containerd kube-controller-manager kube-scheduler kubelet kube-proxy)
+# Kernel settings kubelet and kube-proxy change; `down` puts them back.
+SYSCTLS=(kernel.panic kernel.panic_on_oops vm.overcommit_memory vm.panic_on_oom net.bridge.bridge-nf-call-iptables net.ipv4.ip_forward)
+
+log() { echo "cluster: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+kubectl() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
+ctr() { command ctr --address "$CONTAINERD_SOCK" -n k8s.io "$@"; }
+
+# --- prerequisites ----------------------------------------------------------
+
+ensure_packages() {
+  local want=() pkg cmd
+  for pair in etcd-server:etcd containerd:containerd runc:runc containernetworking-plugins:$CNI_BIN/bridge \
+    busybox-static:/bin/busybox iptables:iptables conntrack:conntrack openssl:openssl iproute2:ip curl:curl; do
+    pkg=${pair%%:*} cmd=${pair#*:}
+    if [[ $cmd == /* ]]; then [[ -e $cmd ]] || want+=("$pkg"); else command -v "$cmd" >/dev/null || want+=("$pkg"); fi
+  done
+  ((${#want[@]})) || return 0
+  log "installing ${want[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  # policy-rc.d keeps the packages' own services (containerd, etcd) from starting.
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+}
+
+ensure_binaries() {
+  "$ROOT/hack/lib/k8s-binaries.sh" "$BIN" >/dev/null
+}
+
+# --- processes --------------------------------------------------------------
+
+pidfile() { echo "$STATE/run/$1.pid"; }
+running() { local p; p=$(cat "$(pidfile "$1")" 2>/dev/null) && kill -0 "$p" 2>/dev/null; }
+
+# start NAME CMD...: runs CMD in its own session, logging to $STATE/logs/NAME.log.
+start() {
+  local name=$1; shift
+  running "$name" && return 0
+  mkdir -p "$STATE/run" "$STATE/logs"
+  setsid "$@" >>"$STATE/logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$(pidfile "$name")"
+  log "started $name (pid $!)"
+}
+
+stop() {
+  local name=$1 p i
+  p=$(cat "$(pidfile "$name")" 2>/dev/null) || return 0
+  if kill -0 "$p" 2>/dev/null; then
+    kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true
+    for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL -- "-$p" 2>/dev/null || true
+    log "stopped $name"
+  fi
+  rm -f "$(pidfile "$name")"
+}
+
+# wait_for WHAT SECONDS CMD...: retries CMD until it succeeds.
+wait_for() {
+  local what=$1 secs=$2 i; shift 2
+  for ((i = 0; i < secs * 2; i++)); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+  die "$what not ready after ${secs}s (logs: $STATE/logs)"
+}
+
+# --- configuration (written once per state dir) -----------------------------
+
+token() { openssl rand -hex 16; }
+
+kubeconfig() { # kubeconfig FILE TOKEN
+  cat >"$1" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: orb8
+  cluster:
+    server: https://$NODE_IP:$API_PORT
+    certificate-authority: $STATE/pki/apiserver.crt
+users:
+- name: orb8
+  user:
+    token: $2
+contexts:
+- name: orb8
+  context: {cluster: orb8, user: orb8}
+current-context: orb8
+EOF
+}
+
+write_config() {
+  [[ -e $STATE/.configured ]] && return 0
+  mkdir -p "$STATE"/{pki,etcd,kubelet,containerd,cni/net.d,run,logs}
+  # Identities: static tokens (the API server generates its own serving
+  # certificate into pki/); the service account key signs pods' tokens.
+  openssl genrsa -out "$STATE/pki/sa.key" 2048 2>/dev/null
+  local admin node cm sched proxy
+  admin=$(token) node=$(token) cm=$(token) sched=$(token) proxy=$(token)
+  cat >"$STATE/pki/tokens.csv" <<EOF
+$admin,orb8-admin,orb8-admin,"system:masters"
+$node,system:node:$NODE,system:node:$NODE,"system:nodes"
+$cm,system:kube-controller-manager,system:kube-controller-manager
+$sched,system:kube-scheduler,system:kube-scheduler
+$proxy,system:kube-proxy,system:kube-proxy
+EOF
+  chmod 600 "$STATE/pki/tokens.csv"
+  kubeconfig "$KUBECONFIG_FILE" "$admin"
+  kubeconfig "$STATE/kubelet.kubeconfig" "$node"
+  kubeconfig "$STATE/controller-manager.kubeconfig" "$cm"
+  kubeconfig "$STATE/scheduler.kubeconfig" "$sched"
+  kubeconfig "$STATE/proxy.kubeconfig" "$proxy"
+  # Pods get a resolver that answers nothing rather than the host's.
+  echo "nameserver 127.0.0.1" >"$STATE/resolv.conf"
+
+  cat >"$STATE/containerd/config.toml" <<EOF
+version = 2
+root = "$STATE/containerd/root"
+state = "$STATE/containerd/state"
+[grpc]
+  address = "$CONTAINERD_SOCK"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$PAUSE_IMAGE"
+  # Root here lacks CAP_SYS_RESOURCE: runc must not lower oom_score_adj.
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "$CNI_BIN"
+    conf_dir = "$STATE/cni/net.d"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+EOF
+  cat >"$STATE/cni/net.d/10-orb8.conflist" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "orb8",
+  "plugins": [
+    {"type": "bridge", "bridge": "$BRIDGE", "isGateway": true, "ipMasq": false, "hairpinMode": true,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_CIDR", "gateway": "$NODE_IP"}]],
+              "routes": [{"dst": "$SERVICE_CIDR"}],
+              "dataDir": "$STATE/cni/ipam"}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+EOF
+  cat >"$STATE/kubelet.yaml" <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: $NODE_IP
+port: 10250
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: 10248
+cgroupDriver: cgroupfs
+failCgroupV1: false
+failSwapOn: false
+containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
+resolvConf: $STATE/resolv.conf
+authentication:
+  anonymous: {enabled: true}
+  webhook: {enabled: false}
+authorization: {mode: AlwaysAllow}
+evictionHard: {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%"}
+imageGCHighThresholdPercent: 100
+registerNode: true
+serializeImagePulls: false
+EOF
+  cat >"$STATE/kube-proxy.yaml" <<EOF
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: iptables
+clusterCIDR: $POD_CIDR
+hostnameOverride: $NODE
+clientConnection: {kubeconfig: $STATE/proxy.kubeconfig}
+bindAddress: 127.0.0.1
+metricsBindAddress: 127.0.0.1:10249
+healthzBindAddress: 127.0.0.1:10256
+# Leave the host's conntrack settings alone.
+conntrack: {maxPerCore: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
+iptables: {localhostNodePorts: false}
+EOF
+  for s in "${SYSCTLS[@]}"; do echo "$s=$(sysctl -n "$s" 2>/dev/null || echo)"; done >"$STATE/sysctl.saved"
+  touch "$STATE/.configured"
+}
+
+# --- network ----------------------------------------------------------------
+
+setup_network() {
+  if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+    ip link add "$BRIDGE" type bridge
+  fi
+  ip addr replace "$NODE_IP/24" dev "$BRIDGE"
+  ip link set "$BRIDGE" up
+  # Service IPs that kube-proxy did not translate stay on the bridge instead
+  # of following the default route off this machine.
+  ip route replace "$SERVICE_CIDR" dev "$BRIDGE"
+  modprobe br_netfilter 2>/dev/null || true
+  sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null || true
+  iptables -C FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP 2>/dev/null ||
+    iptables -I FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP
+}
+
+# --- images -------------------------------------------------------------------
+
+build_base_images() {
+  local dir=$CACHE/images
+  mkdir -p "$dir"
+  if [[ ! -s $dir/pause.tar ]]; then
+    (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -o "$dir/pause" ./hack/pause)
+    (cd "$ROOT" && go run ./hack/mkimage -tag "$PAUSE_IMAGE" -out "$dir/pause.tar" -entrypoint /pause "$dir/pause=/pause")
+  fi
+  if [[ ! -s $dir/busybox.tar ]]; then
+    local links=()
+    for a in $(/bin/busybox --list); do links+=(-link "/bin/$a=busybox"); done
+    (cd "$ROOT" && go run ./hack/mkimage -tag "$BUSYBOX_IMAGE" -out "$dir/busybox.tar" -entrypoint /bin/sh "${links[@]}" /bin/busybox=/bin/busybox)
+  fi
+  for img in pause busybox; do
+    ctr images import "$dir/$img.tar" >/dev/null
+  done
+}
+
+# --- commands -----------------------------------------------------------------
+
+node_ready() {
+  [[ $(kubectl get node "$NODE" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]]
+}
+
+start_apiserver() {
+  start kube-apiserver "$BIN/kube-apiserver" \
+    --etcd-servers=http://127.0.0.1:$ETCD_PORT \
+    --bind-address=$NODE_IP --advertise-address=$NODE_IP --secure-port=$API_PORT \
+    --cert-dir="$STATE/pki" --token-auth-file="$STATE/pki/tokens.csv" \
+    --authorization-mode=Node,RBAC \
+    --kubelet-preferred-address-types=InternalIP \
+    --service-cluster-ip-range=$SERVICE_CIDR \
+    --service-account-issuer=https://kubernetes.default.svc \
+    --service-account-key-file="$STATE/pki/sa.key" \
+    --service-account-signing-key-file="$STATE/pki/sa.key" \
+    --profiling=false --v=1
+  wait_for kube-apiserver 120 kubectl get --raw /readyz
+}
+
+cmd_up() {
+  [[ $(id -u) == 0 ]] || die "run as root"
+  ensure_packages
+  ensure_binaries
+  write_config
+  setup_network
+  start etcd etcd --name orb8 --data-dir "$STATE/etcd" \
+    --listen-client-urls http://127.0.0.1:$ETCD_PORT --advertise-client-urls http://127.0.0.1:$ETCD_PORT \
+    --listen-peer-urls http://127.0.0.1:$((ETCD_PORT + 10)) --initial-advertise-peer-urls http://127.0.0.1:$((ETCD_PORT + 10)) \
+    --initial-cluster orb8=http://127.0.0.1:$((ETCD_PORT + 10))
+  wait_for etcd 60 curl -sf http://127.0.0.1:$ETCD_PORT/health
+  start_apiserver
+  start containerd containerd --config "$STATE/containerd/config.toml"
+  start kube-controller-manager "$BIN/kube-controller-manager" \
+    --kubeconfig="$STATE/controller-manager.kubeconfig" --leader-elect=false \
+    --bind-address=127.0.0.1 --use-service-account-credentials=true \
+    --service-account-private-key-file="$STATE/pki/sa.key" --root-ca-file="$STATE/pki/apiserver.crt" \
+    --service-cluster-ip-range=$SERVICE_CIDR --v=1
+  start kube-scheduler "$BIN/kube-scheduler" \
+    --kubeconfig="$STATE/scheduler.kubeconfig" --leader-elect=false --bind-address=127.0.0.1 --v=1
+  wait_for containerd 60 ctr version
+  build_base_images
+  start kubelet "$BIN/kubelet" --config="$STATE/kubelet.yaml" --kubeconfig="$STATE/kubelet.kubeconfig" \
+    --hostname-override="$NODE" --node-ip=$NODE_IP --root-dir="$STATE/kubelet" \
+    --cert-dir="$STATE/kubelet/pki" --v=1
+  start kube-proxy "$BIN/kube-proxy" --config="$STATE/kube-proxy.yaml" --v=1
+  wait_for "node $NODE" 180 node_ready
+  wait_for "default service account" 60 kubectl get serviceaccount default
+  echo "KUBECONFIG=$KUBECONFIG_FILE"
+}
+
+cmd_deploy() {
+  [[ -e $KUBECONFIG_FILE ]] || die "no cluster: run hack/cluster.sh up first"
+  local dir=$STATE/images
+  mkdir -p "$dir"
+  # go-nvml's cgo prints pages of deprecation warnings: keep them in a log.
+  if ! (cd "$ROOT" && go build -trimpath -o "$dir/orb8" ./cmd/orb8) >"$STATE/logs/build-orb8.log" 2>&1; then
+    tail -20 "$STATE/logs/build-orb8.log" >&2
+    die "go build ./cmd/orb8 failed (log: $STATE/logs/build-orb8.log)"
+  fi
+  (cd "$ROOT" && go run ./hack/mkimage -tag "$AGENT_IMAGE" -out "$dir/orb8.tar" -entrypoint /orb8 -libs "$dir/orb8=/orb8")
+  ctr images import "$dir/orb8.tar" >/dev/null
+  (cd "$ROOT/hack/helmtemplate" && go run . -f "$ROOT/hack/cluster-values.yaml" \
+    --set image.repository="${AGENT_IMAGE%:*}" --set image.tag="${AGENT_IMAGE##*:}" "$ROOT/deploy/helm/orb8") >"$dir/orb8.yaml"
+  kubectl apply -f "$dir/orb8.yaml" >/dev/null
+  # A new image under the same tag needs new pods.
+  kubectl -n orb8 delete pod -l app.kubernetes.io/name=orb8 --wait=false >/dev/null 2>&1 || true
+  kubectl -n orb8 rollout status daemonset/orb8 --timeout=180s >&2
+  echo "KUBECONFIG=$KUBECONFIG_FILE"
+}
+
+cmd_status() {
+  local c
+  for c in "${COMPONENTS[@]}"; do
+    if running "$c"; then echo "$c: running (pid $(cat "$(pidfile "$c")"))"; else echo "$c: stopped"; fi
+  done
+  if [[ -e $KUBECONFIG_FILE ]] && node_ready; then echo "node $NODE: Ready"; else echo "node $NODE: not ready"; fi
+  [[ -e $KUBECONFIG_FILE ]] && echo "KUBECONFIG=$KUBECONFIG_FILE"
+  return 0
+}
+
+cmd_down() {
+  local c
+  stop kube-proxy
+  stop kubelet
+  # Kill what runs in pods while the runtime still answers, then the rest.
+  kill_pods
+  for c in kube-scheduler kube-controller-manager containerd kube-apiserver etcd; do stop "$c"; done
+  local shim
+  for shim in $(pgrep -f "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK" 2>/dev/null); do kill -KILL "$shim" 2>/dev/null || true; done
+  kill_pods
+  cleanup_cgroups
+  cleanup_mounts
+  for ns in $(ip netns list 2>/dev/null | awk '/^cni-/{print $1}'); do ip netns delete "$ns"; done
+  ip link delete "$BRIDGE" 2>/dev/null || true
+  ip route delete "$SERVICE_CIDR" 2>/dev/null || true
+  iptables -D FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP 2>/dev/null || true
+  cleanup_iptables
+  if [[ -e $STATE/sysctl.saved ]]; then
+    while IFS='=' read -r k v; do [[ -n $v ]] && sysctl -qw "$k=$v" 2>/dev/null; done <"$STATE/sysctl.saved" || true
+  fi
+  rm -rf "$STATE"
+  log "down"
+}
+
+# Every process in a pod cgroup (kubelet's cgroupfs driver puts them under kubepods).
+kill_pods() {
+  local f p
+  for f in $(find /sys/fs/cgroup/unified/kubepods /sys/fs/cgroup/kubepods /sys/fs/cgroup/pids/kubepods -name cgroup.procs 2>/dev/null); do
+    while read -r p; do kill -KILL "$p" 2>/dev/null || true; done <"$f"
+  done
+}
+
+# Removes the kubepods cgroups kubelet made, deepest first, in every hierarchy.
+cleanup_cgroups() {
+  local d
+  for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
+    [[ -d $d ]] || continue
+    find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+  done
+}
+
+cleanup_mounts() {
+  local m
+  for m in $(awk -v s="$STATE" '$2 ~ "^"s {print $2}' /proc/self/mounts | sort -r); do umount -l "$m" 2>/dev/null || true; done
+  for m in $(awk '$2 ~ "^/run/netns/cni-" {print $2}' /proc/self/mounts); do umount -l "$m" 2>/dev/null || true; done
+}
+
+# Removes kube-proxy's chains and rules (all named KUBE-...), leaving other rules alone.
+cleanup_iptables() {
+  local ipt t
+  for ipt in iptables ip6tables; do
+    for t in filter nat mangle; do
+      "$ipt-save" -t "$t" 2>/dev/null | grep -q KUBE- || continue
+      "$ipt-save" -t "$t" | grep -v KUBE- | "$ipt-restore" 2>/dev/null || true
+    done
+  done
+}
+
+case ${1:-} in
+up) cmd_up ;;
+deploy) cmd_deploy ;;
+status) cmd_status ;;
+down) cmd_down ;;
+stop-apiserver) stop kube-apiserver ;;
+start-apiserver) start_apiserver ;;
+*) echo "usage: $0 up|deploy|status|down|stop-apiserver|start-apiserver" >&2; exit 2 ;;
+esac
