@@ -214,7 +214,7 @@ func (c *cluster) busybox(ns, name, script string, restart corev1.RestartPolicy)
 const (
 	containerStartExecs = 2
 	clientExecs         = containerStartExecs + 8
-	payloadBytes = 100 * 1000
+	payloadBytes        = 100 * 1000
 )
 
 func clientScript(server string) string {
@@ -350,7 +350,10 @@ func TestClusterSurvivesAPIServerRestart(t *testing.T) {
 
 	c.busybox(ns, "after", "/bin/busybox true; exec /bin/busybox sleep 3600", corev1.RestartPolicyNever)
 	after := map[string]string{"namespace": ns, "pod": "after", "container": "after"}
-	c.eventually(90*time.Second, "pod 'after' named", func() bool { v, _ := findSample(c.metrics(), "orb8_process_exec_total", after); return v == containerStartExecs+1 })
+	c.eventually(90*time.Second, "pod 'after' named", func() bool {
+		v, _ := findSample(c.metrics(), "orb8_process_exec_total", after)
+		return v == containerStartExecs+1
+	})
 	agent, err := c.client.CoreV1().Pods(agentNamespace).Get(t.Context(), c.agent.Name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
