@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	promBridge "go.opentelemetry.io/contrib/bridges/prometheus"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
@@ -51,7 +52,7 @@ func StartOTLP(ctx context.Context, o OTLP, g prometheus.Gatherer, log *slog.Log
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("otlp export", "err", err) }))
 	reader := sdkmetric.NewPeriodicReader(exp,
 		sdkmetric.WithInterval(o.Interval),
-		sdkmetric.WithProducer(k8sAttributes{promBridge.NewMetricProducer(promBridge.WithGatherer(g))}))
+		sdkmetric.WithProducer(k8sAttributes{promBridge.NewMetricProducer(promBridge.WithGatherer(partial{g, log}))}))
 	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithResource(res))
 	return provider.Shutdown, nil
 }
@@ -101,4 +102,20 @@ func nodeResource(ctx context.Context, node string) (*resource.Resource, error) 
 			semconv.HostName(host),
 			semconv.K8SNodeName(node),
 		))
+}
+
+// partial passes on what a gather collected even when a collector failed,
+// as /metrics does (promhttp.ContinueOnError): the bridge would otherwise
+// drop every series of the push for one bad one.
+type partial struct {
+	g   prometheus.Gatherer
+	log *slog.Logger
+}
+
+func (p partial) Gather() ([]*dto.MetricFamily, error) {
+	families, err := p.g.Gather()
+	if err != nil {
+		p.log.Warn("otlp export: some series left out", "err", err)
+	}
+	return families, nil
 }

@@ -118,18 +118,25 @@ func TestAgentRunPushesOTLP(t *testing.T) {
 	cfg := config.Default()
 	cfg.Probes = []string{cgroups.Name, process.Name}
 	cfg.MetricsAddr = freeAddr(t)
+	cfg.APIAddr = "127.0.0.1:0" // another agent on this host may hold the default port
 	cfg.OTLPEndpoint, cfg.OTLPProtocol, cfg.OTLPInterval, cfg.OTLPInsecure = r.serveGRPC(t), "grpc", 200*time.Millisecond, true
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- agent.Run(ctx, cfg, quiet) }()
-	testutil.Eventually(t, 10*time.Second, func() bool {
+	// Loading probes parses the kernel's BTF: many seconds on a loaded 2-vCPU machine.
+	testutil.Eventually(t, time.Minute, func() bool {
 		select {
 		case err := <-done:
 			t.Fatalf("agent.Run returned early: %v", err)
 		default:
 		}
-		return len(r.points("orb8_probe_up")) > 0
-	}, "no OTLP push arrived")
+		for _, p := range r.points("orb8_probe_up") {
+			if p.attrs["probe"] == process.Name && p.value == 1 {
+				return true
+			}
+		}
+		return false
+	}, "no OTLP push said the process probe is up")
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
