@@ -206,13 +206,11 @@ func (c *cluster) busybox(ns, name, script string, restart corev1.RestartPolicy)
 	return p
 }
 
-// clientScript makes execs this test counts: starting the container (2:
-// runc 1.1 re-executes its init from a sealed copy inside the container's
-// cgroup, then execs the entrypoint shell), five /bin/busybox true (5), dd and
-// nc (2) and the final sleep (1). Names with a slash are never run as shell
+// clientScript makes execs this test counts: the entrypoint shell (1), five
+// /bin/busybox true (5), dd and nc (2) and the final sleep (1). Names with a slash are never run as shell
 // builtins, so each is exactly one exec.
 const (
-	containerStartExecs = 2
+	containerStartExecs = 1
 	clientExecs         = containerStartExecs + 8
 	payloadBytes        = 100 * 1000
 )
