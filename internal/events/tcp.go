@@ -22,6 +22,9 @@ type TCP struct {
 	RxBytes   uint64 `json:"rxBytes"`
 	TxPackets uint64 `json:"txPackets"`
 	RxPackets uint64 `json:"rxPackets"`
+	// Retransmits (SYNs included) and the smoothed RTT of the connection so far.
+	Retransmits uint64        `json:"retransmits"`
+	RTT         time.Duration `json:"rttNs"`
 	// Duration is the handshake's for open and failed, the connection's lifetime for close.
 	Duration time.Duration `json:"durationNs"`
 	// Cookie is the kernel's socket cookie: the connection's id on this node.

@@ -122,8 +122,10 @@ func (p *Probe) flowOf(e *networkConnEvent) Flow {
 		if f.Reason != "" { // reset by the peer, timed out
 			f.Result = "failed"
 		}
-	default:
-		f.Result = "ok"
+	default: // open, or live: ok once the handshake is done
+		if f.State != "SYN_SENT" && f.State != "SYN_RECV" {
+			f.Result = "ok"
+		}
 	}
 	if e.StartNs == 0 { // no socket state: the kernel could not keep any
 		f.FirstSeen = f.LastSeen
@@ -146,6 +148,7 @@ func (p *Probe) handle(raw []byte) {
 		Direction: f.Direction, Result: f.Result, Reason: f.Reason,
 		Local: f.Local, Remote: f.Remote, NetNS: f.NetNS,
 		TxBytes: f.TxBytes, RxBytes: f.RxBytes, TxPackets: f.TxPackets, RxPackets: f.RxPackets,
+		Retransmits: f.Retransmits, RTT: f.RTT,
 		Duration: time.Duration(e.BootNs - e.StartNs), Cookie: f.Cookie,
 	}
 	switch e.Kind {

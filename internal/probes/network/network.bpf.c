@@ -123,7 +123,7 @@ struct conn_event {
 	__u16 err; /* sk_err: ECONNREFUSED, ETIMEDOUT, ECONNRESET, ... */
 	__u8 kind;
 	__u8 direction;
-	__u8 state; /* TCP state: ESTABLISHED for open, CLOSE for close and failed */
+	__u8 state; /* TCP state: ESTABLISHED for open, CLOSE for close and failed, the current one live */
 	__u8 pad;
 	__u32 retransmits; /* the connection's own count (tcp_sock.total_retrans) */
 	__u32 srtt_us;     /* smoothed RTT */
