@@ -285,6 +285,6 @@ func (a *Agent) startOTLP(ctx context.Context) (stop func(context.Context) error
 	if a.cfg.OTLPEndpoint == "" {
 		return func(context.Context) error { return nil }, nil
 	}
-	o := export.OTLP{Endpoint: a.cfg.OTLPEndpoint, Protocol: a.cfg.OTLPProtocol, Interval: a.cfg.OTLPInterval, Insecure: a.cfg.OTLPInsecure}
+	o := export.OTLP{Endpoint: a.cfg.OTLPEndpoint, Protocol: a.cfg.OTLPProtocol, Interval: a.cfg.OTLPInterval, Insecure: a.cfg.OTLPInsecure, NodeName: a.cfg.NodeName}
 	return export.StartOTLP(ctx, o, a.gatherer, a.log)
 }
