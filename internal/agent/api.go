@@ -78,6 +78,9 @@ func (a *Agent) apiBackend() api.Backend {
 		Node: a.cfg.NodeName, CgroupRoot: a.resolver.Root(), Metrics: a.registry, Events: a.bus,
 		Probes: a.probeStates, Cgroups: a.resolver.Matching,
 	}
+	if a.kube != nil {
+		b.Labels = a.kube
+	}
 	for _, p := range a.probes {
 		if src, ok := p.Probe.(api.FlowSource); ok {
 			b.Flows = runningFlows{p, src}

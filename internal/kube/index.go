@@ -49,6 +49,7 @@ type Index struct {
 
 	mu         sync.RWMutex
 	pods       map[string]*podEntry // by pod UID
+	podUIDs    map[string]string    // "namespace/name" -> UID of the live pod
 	nsLabels   map[string]map[string]string
 	podIPs     map[netip.Addr]owner      // pods on this node
 	serviceIPs map[netip.Addr]owner      // ClusterIPs
@@ -61,6 +62,7 @@ func NewIndex(f Filter) *Index {
 	return &Index{
 		filter:     f,
 		pods:       map[string]*podEntry{},
+		podUIDs:    map[string]string{},
 		nsLabels:   map[string]map[string]string{},
 		podIPs:     map[netip.Addr]owner{},
 		serviceIPs: map[netip.Addr]owner{},
@@ -137,6 +139,18 @@ func (x *Index) setPod(p *corev1.Pod) {
 		}
 	}
 	x.pods[uid] = e
+	x.podUIDs[p.Namespace+"/"+p.Name] = uid
+}
+
+// PodLabels returns the labels of a pod of this node by name (nil when
+// unknown), for label selectors on the API.
+func (x *Index) PodLabels(namespace, pod string) map[string]string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if e := x.pods[x.podUIDs[namespace+"/"+pod]]; e != nil {
+		return e.labels
+	}
+	return nil
 }
 
 // deletePod marks a pod gone; its names stay for the series of its cgroups
@@ -147,6 +161,9 @@ func (x *Index) deletePod(p *corev1.Pod, now time.Time) {
 	if e, ok := x.pods[string(p.UID)]; ok && e.deletedAt.IsZero() {
 		e.deletedAt = now
 		x.dropPodIPs(e)
+		if key := e.namespace + "/" + e.name; x.podUIDs[key] == string(p.UID) {
+			delete(x.podUIDs, key)
+		}
 	}
 }
 

@@ -282,3 +282,19 @@ func TestNodeResources(t *testing.T) {
 		t.Errorf("orb8_kube_synced{resource=pods} = %v, want 1", got)
 	}
 }
+
+func TestPodLabelsByName(t *testing.T) {
+	f := newFixture(t)
+	node := uniq("node")
+	ns := f.Namespace(nil)
+	f.Pod(ns, "web", node, map[string]string{"app": "web", "tier": "front"}, "10.250.0.9", map[string]string{"app": containerID()})
+	w := f.watcher(node, Filter{})
+	eventually(t, "pod labels", func() bool { return w.PodLabels(ns, "web")["tier"] == "front" })
+	if got := w.PodLabels(ns, "nope"); got != nil {
+		t.Errorf("labels of an unknown pod: %v", got)
+	}
+	if err := f.Client.CoreV1().Pods(ns).Delete(f.ctx, "web", metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "labels of a deleted pod gone", func() bool { return w.PodLabels(ns, "web") == nil })
+}
