@@ -94,11 +94,14 @@ func (a *attacher) scanAll() {
 	}
 }
 
-// ensure hooks a mapped library file unless it already is.
+// ensure hooks a mapped library file unless it already is. The file is
+// reserved in the table first and parsed and attached outside the lock, so a
+// scrape (attached) never waits for ELF parsing; a second ensure of the same
+// file finds the reservation and leaves it alone.
 func (a *attacher) ensure(pid int, m mappedFile) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	if _, ok := a.libs[m.id]; ok {
+		a.mu.Unlock()
 		return
 	}
 	if len(a.libs) >= maxLibraries {
@@ -106,9 +109,15 @@ func (a *attacher) ensure(pid int, m mappedFile) {
 			a.full = true
 			a.log.Warn("CUDA library not hooked: too many distinct library files hooked", "path", m.path, "max", maxLibraries)
 		}
+		a.mu.Unlock()
 		return
 	}
 	lib, _ := libraryOf(m.path)
+	// Recorded even when attaching fails, so a broken file is not retried on every scan.
+	h := &hookedLibrary{lib: lib}
+	a.libs[m.id] = h
+	a.mu.Unlock()
+
 	// The path as the process sees it, reached from the host through its root.
 	path := filepath.Join(a.proc, strconv.Itoa(pid), "root", m.path)
 	links, slow, err := a.attach(lib, path, m.id.inode)
@@ -117,8 +126,13 @@ func (a *attacher) ensure(pid int, m mappedFile) {
 	} else {
 		a.log.Info("hooked CUDA library", "library", lib.name, "path", m.path, "pid", pid, "uprobes", len(links), "single_stepped", slow)
 	}
-	// Recorded even when it failed, so a broken file is not retried on every scan.
-	a.libs[m.id] = &hookedLibrary{lib: lib, links: links}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.libs[m.id] != h { // unhooked (no process maps it, or closed) meanwhile
+		closeLinks(links)
+		return
+	}
+	h.links = links
 }
 
 // attach hooks a library file; slow lists the functions whose probed
