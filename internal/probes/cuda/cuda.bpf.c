@@ -327,6 +327,6 @@ int watch_mmap(struct trace_event_raw_sys_enter *ctx)
 	if (!e)
 		return 0;
 	e->tgid = tgid;
-	bpf_ringbuf_submit(e, 0);
+	orb8_submit(e);
 	return 0;
 }

@@ -152,7 +152,7 @@ int BPF_PROG(handle_oom_victim, struct task_struct *task, uid_t uid)
 	e->file_rss = mm ? rss_bytes(mm, MM_FILEPAGES) : 0;
 	e->shmem_rss = mm ? rss_bytes(mm, MM_SHMEMPAGES) : 0;
 	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), BPF_CORE_READ(task, comm));
-	bpf_ringbuf_submit(e, 0);
+	orb8_submit(e);
 	return 0;
 }
 

@@ -198,7 +198,7 @@ static __always_inline void emit(__u64 cgroup_id, __u32 nr, long ret, int timed,
 	e->nr = nr;
 	e->timed = timed;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	orb8_submit(e);
 }
 
 SEC("tp_btf/sys_exit")
