@@ -1,46 +1,24 @@
 package cli
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"gopkg.in/yaml.v3"
+
+	"github.com/orb8/orb8/internal/pbjson"
 )
-
-// jsonOptions print every field of a workload, empty ones included, so each
-// line names namespace, pod, container and cgroup even outside Kubernetes.
-var jsonOptions = protojson.MarshalOptions{EmitUnpopulated: true}
-
-// marshalJSON is one compact line of JSON for msg.
-func marshalJSON(msg proto.Message) ([]byte, error) {
-	raw, err := jsonOptions.Marshal(msg)
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, raw); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
 
 // marshalYAML is msg as a YAML document with the JSON field names.
 func marshalYAML(msg proto.Message) ([]byte, error) {
-	raw, err := jsonOptions.Marshal(msg)
+	v, err := pbjson.Value(msg)
 	if err != nil {
 		return nil, err
 	}
-	var doc any
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return nil, err
-	}
-	return yaml.Marshal(doc)
+	return yaml.Marshal(v)
 }
 
 // printer writes messages as table rows, JSON lines or YAML documents.
@@ -61,7 +39,7 @@ func newPrinter(w io.Writer, format string, header []string, row func(proto.Mess
 func (p *printer) print(msg proto.Message) error {
 	switch p.format {
 	case "json":
-		data, err := marshalJSON(msg)
+		data, err := pbjson.Marshal(msg)
 		if err != nil {
 			return err
 		}

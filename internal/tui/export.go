@@ -8,11 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"gopkg.in/yaml.v3"
 
 	"github.com/orb8/orb8/internal/humanize"
+	"github.com/orb8/orb8/internal/pbjson"
 )
 
 // export writes what the current view shows (after the filter) to a file in
@@ -66,12 +66,8 @@ func (m *Model) viewItems() ([]any, error) {
 	}
 	items := make([]any, 0, len(msgs))
 	for _, msg := range msgs {
-		raw, err := protojson.Marshal(msg)
+		v, err := pbjson.Value(msg)
 		if err != nil {
-			return nil, err
-		}
-		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
 			return nil, err
 		}
 		items = append(items, v)

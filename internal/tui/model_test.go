@@ -173,6 +173,9 @@ func TestFilterDrillExportQuit(t *testing.T) {
 	if err := json.Unmarshal(data, &items); err != nil || len(items) != 2 || items[1]["comm"] != "postgres" {
 		t.Fatalf("export = %s (%v)", data, err)
 	}
+	if w, _ := items[0]["workload"].(map[string]any); w == nil || w["container"] != "" {
+		t.Fatalf("exported workload %v lacks its empty container", items[0]["workload"])
+	}
 	press(m, "esc")
 	press(m, "E")
 	files, _ = filepath.Glob(filepath.Join(m.opts.ExportDir, "orb8-workloads-*.yaml"))
