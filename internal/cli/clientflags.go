@@ -105,7 +105,15 @@ func (o *clientOptions) filter() *pb.WorkloadFilter {
 	return &pb.WorkloadFilter{Namespace: o.namespace, Pod: o.pod, Selector: o.selector, Cgroup: o.cgroup}
 }
 
-// call bounds one query by --timeout.
-func (o *clientOptions) call(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, o.timeout)
+// query connects, makes fn's calls within --timeout, and closes the
+// connection.
+func (o *clientOptions) query(ctx context.Context, fn func(context.Context, apiclient.Client) error) error {
+	client, err := o.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	return fn(ctx, client)
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
@@ -8,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/apiclient"
 	"github.com/orb8/orb8/internal/humanize"
 )
 
@@ -28,14 +30,11 @@ func newFlowsCmd() *cobra.Command {
 			if protocol != "" && protocol != "tcp" && protocol != "udp" {
 				return fmt.Errorf("invalid --protocol %q: want tcp or udp", protocol)
 			}
-			client, err := o.connect(c.Context())
-			if err != nil {
+			var flows []*pb.Flow
+			err := o.query(c.Context(), func(ctx context.Context, client apiclient.Client) (err error) {
+				flows, err = client.Flows(ctx, &pb.ListFlowsRequest{Filter: o.filter(), Protocol: protocol, Limit: limit})
 				return err
-			}
-			defer client.Close()
-			ctx, cancel := o.call(c.Context())
-			defer cancel()
-			flows, err := client.Flows(ctx, &pb.ListFlowsRequest{Filter: o.filter(), Protocol: protocol, Limit: limit})
+			})
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/apiclient"
 	"github.com/orb8/orb8/internal/humanize"
 )
 
@@ -24,14 +26,11 @@ func newStatusCmd() *cobra.Command {
   orb8 status --all-nodes`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			client, err := o.connect(c.Context())
-			if err != nil {
+			var statuses []*pb.Status
+			err := o.query(c.Context(), func(ctx context.Context, client apiclient.Client) (err error) {
+				statuses, err = client.Statuses(ctx)
 				return err
-			}
-			defer client.Close()
-			ctx, cancel := o.call(c.Context())
-			defer cancel()
-			statuses, err := client.Statuses(ctx)
+			})
 			if err != nil {
 				return err
 			}

@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/apiclient"
 	"github.com/orb8/orb8/internal/humanize"
 )
 
@@ -20,14 +23,11 @@ func newWorkloadsCmd() *cobra.Command {
   orb8 workloads --all-nodes -l app=web -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			client, err := o.connect(c.Context())
-			if err != nil {
+			var list []*pb.WorkloadFigures
+			err := o.query(c.Context(), func(ctx context.Context, client apiclient.Client) (err error) {
+				list, err = client.Workloads(ctx, &pb.ListWorkloadsRequest{Filter: o.filter(), Limit: limit})
 				return err
-			}
-			defer client.Close()
-			ctx, cancel := o.call(c.Context())
-			defer cancel()
-			list, err := client.Workloads(ctx, &pb.ListWorkloadsRequest{Filter: o.filter(), Limit: limit})
+			})
 			if err != nil {
 				return err
 			}
