@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Renders the Helm chart into the plain manifests under deploy/ (for users
 # without helm: kubectl apply -f deploy/orb8.yaml). With --check, fails when
-# the committed manifests differ from the chart (CI runs it).
+# the committed manifests differ from the chart, or when the chart's own tests
+# (hack/helmtemplate/chart_test.go: unprivileged, read-only RBAC, every alert
+# rule and dashboard shipped) fail (CI runs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 render() {
@@ -12,6 +14,7 @@ if [[ ${1:-} == --check ]]; then
     echo "deploy/orb8.yaml is stale: run hack/manifests.sh" >&2
     exit 1
   fi
+  (cd hack/helmtemplate && go test -count=1 ./...)
   exit 0
 fi
 {
