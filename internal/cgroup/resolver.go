@@ -36,6 +36,8 @@ type Resolver struct {
 	root       string
 	mountFD    int
 	maxEntries int
+	closeOnce  sync.Once
+	closeErr   error
 
 	mu       sync.RWMutex
 	byID     map[uint64]*entry
@@ -229,5 +231,10 @@ func (r *Resolver) pathByHandle(id uint64) (string, error) {
 	return relative(r.root, p), nil
 }
 
-// Close releases the mount handle.
-func (r *Resolver) Close() error { return unix.Close(r.mountFD) }
+// Close releases the mount handle. Closing again does nothing: an owner (the
+// agent) and whoever made the resolver may both close it, and a second
+// close(2) of the number could close a file opened since.
+func (r *Resolver) Close() error {
+	r.closeOnce.Do(func() { r.closeErr = unix.Close(r.mountFD) })
+	return r.closeErr
+}

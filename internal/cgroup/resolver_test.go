@@ -158,3 +158,30 @@ func TestMatchingListsLiveEnrichedWorkloads(t *testing.T) {
 		t.Fatalf("Matching(pod web-0) = %v, want only the live cgroup %d", got, uint64(1<<62))
 	}
 }
+
+// A second Close (the agent and the resolver's maker both close it) leaves
+// alone the file that took the mount handle's number meanwhile.
+func TestCloseTwiceKeepsOthersFiles(t *testing.T) {
+	root, err := FindMount()
+	if err != nil {
+		t.Skip(err)
+	}
+	r, err := NewResolver(root, 100000)
+	if err != nil {
+		t.Skip(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(root) // the lowest free number: the one just closed
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := r.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := f.Stat(); err != nil {
+		t.Fatalf("the file reusing the handle's number was closed: %v", err)
+	}
+}
