@@ -16,7 +16,6 @@ import (
 	pb "github.com/orb8/orb8/api/orb8/v1"
 	"github.com/orb8/orb8/internal/agent"
 	"github.com/orb8/orb8/internal/apiclient"
-	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
@@ -139,14 +138,7 @@ func openStreams(b *testing.B, c apiclient.Client) uint32 {
 }
 
 func startAgent(b *testing.B) (string, *events.Bus) {
-	root, err := cgroup.FindMount()
-	if err != nil {
-		b.Fatal(err)
-	}
-	res, err := cgroup.NewResolver(root, 1<<16)
-	if err != nil {
-		b.Fatal(err)
-	}
+	res := testutil.Resolver(b)
 	a := agent.NewWithProbes(config.Default(), slog.New(slog.NewTextHandler(io.Discard, nil)), res, []probe.Probe{process.New()})
 	a.Start(context.Background())
 	x, err := a.ListenAPI("127.0.0.1:0")

@@ -18,7 +18,6 @@ import (
 
 	"github.com/orb8/orb8/internal/agent"
 	"github.com/orb8/orb8/internal/apiclient"
-	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/probes/process"
@@ -65,14 +64,7 @@ func TestMain(m *testing.M) {
 func startAgent(t *testing.T) (addr string, a *agent.Agent) {
 	t.Helper()
 	testutil.RequireRoot(t)
-	root, err := cgroup.FindMount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := cgroup.NewResolver(root, 1<<16)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := testutil.Resolver(t)
 	cfg := config.Default()
 	cfg.NodeName = "test-node"
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
@@ -54,19 +53,11 @@ type fixture struct {
 func start(t testing.TB, leakWindow time.Duration) *fixture {
 	t.Helper()
 	testutil.RequireRoot(t)
-	root, err := cgroup.FindMount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := cgroup.NewResolver(root, 1<<16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { res.Close() })
+	res := testutil.Resolver(t)
 	cfg := config.Default()
 	cfg.CUDALeakWindow = leakWindow
 	f := &fixture{probe: New(), reg: prometheus.NewPedanticRegistry()}
-	env := probe.Env{Resolver: res, Events: events.NewBus(), Log: slog.Default(), CgroupRoot: root, Config: cfg}
+	env := probe.Env{Resolver: res, Events: events.NewBus(), Log: slog.Default(), CgroupRoot: res.Root(), Config: cfg}
 	if err := f.probe.Start(context.Background(), env); err != nil {
 		t.Fatalf("start cuda probe: %v", err)
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/testutil"
@@ -53,17 +52,9 @@ func newScene(t testing.TB, addr string) *fixture {
 
 func (f *fixture) startProbe(t testing.TB, cfg Config) {
 	t.Helper()
-	root, err := cgroup.FindMount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := cgroup.NewResolver(root, 1<<16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { res.Close() })
+	res := testutil.Resolver(t)
 	f.probe, f.reg, f.bus = NewWithConfig(cfg), prometheus.NewPedanticRegistry(), events.NewBus()
-	env := probe.Env{Resolver: res, Events: f.bus, Log: slog.Default(), CgroupRoot: root}
+	env := probe.Env{Resolver: res, Events: f.bus, Log: slog.Default(), CgroupRoot: res.Root()}
 	if err := f.probe.Start(context.Background(), env); err != nil {
 		t.Fatalf("start dns probe: %v", err)
 	}

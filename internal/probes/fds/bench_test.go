@@ -11,7 +11,6 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
-	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/testutil"
 )
@@ -33,18 +32,10 @@ func BenchmarkScan(b *testing.B) {
 			syscall.Wait4(pid, nil, 0, nil)
 		})
 	}
-	root, err := cgroup.FindMount()
-	if err != nil {
-		b.Fatal(err)
-	}
-	res, err := cgroup.NewResolver(root, 1<<16)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer res.Close()
+	res := testutil.Resolver(b)
 	p := New()
 	p.interval = time.Hour // the benchmark scans by itself
-	if err := p.Start(context.Background(), probe.Env{Resolver: res, Log: slog.Default(), CgroupRoot: root}); err != nil {
+	if err := p.Start(context.Background(), probe.Env{Resolver: res, Log: slog.Default(), CgroupRoot: res.Root()}); err != nil {
 		b.Fatal(err)
 	}
 	defer p.Close()

@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/testutil"
 )
@@ -24,19 +23,11 @@ const (
 func start(t *testing.T, hide ...string) prometheus.Gatherer {
 	t.Helper()
 	testutil.RequireRoot(t)
-	root, err := cgroup.FindMount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := cgroup.NewResolver(root, 1<<16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { res.Close() })
+	res := testutil.Resolver(t)
 	res.SetEnricher(testutil.Hide(hide))
 	p := New()
 	p.interval, p.window = testInterval, testWindow
-	if err := p.Start(context.Background(), probe.Env{Resolver: res, Log: slog.Default(), CgroupRoot: root}); err != nil {
+	if err := p.Start(context.Background(), probe.Env{Resolver: res, Log: slog.Default(), CgroupRoot: res.Root()}); err != nil {
 		t.Fatalf("start fds probe: %v", err)
 	}
 	t.Cleanup(func() { p.Close() })

@@ -34,19 +34,11 @@ type fixture struct {
 func start(t testing.TB, p *Probe, hide ...string) *fixture {
 	t.Helper()
 	testutil.RequireRoot(t)
-	root, err := cgroup.FindMount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := cgroup.NewResolver(root, 1<<16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { res.Close() })
+	res := testutil.Resolver(t)
 	res.SetEnricher(testutil.Hide(hide))
 	p.interval = 100 * time.Millisecond
 	f := &fixture{probe: p, reg: prometheus.NewPedanticRegistry(), bus: events.NewBus()}
-	env := probe.Env{Resolver: res, Events: f.bus, Log: slog.Default(), CgroupRoot: root}
+	env := probe.Env{Resolver: res, Events: f.bus, Log: slog.Default(), CgroupRoot: res.Root()}
 	if err := p.Start(context.Background(), env); err != nil {
 		t.Fatalf("start memory probe: %v", err)
 	}

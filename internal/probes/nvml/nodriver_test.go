@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/orb8/orb8/internal/agent"
-	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/probes/nvml"
@@ -21,14 +20,7 @@ func TestNoDriverProbeDownAgentRuns(t *testing.T) {
 	if err := nvml.New().Start(context.Background(), probe.Env{Config: config.Default()}); err == nil {
 		t.Skip("this host has an NVIDIA driver")
 	}
-	root, err := cgroup.FindMount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := cgroup.NewResolver(root, 1<<16)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := testutil.Resolver(t)
 	a := agent.NewWithProbes(config.Default(), slog.Default(), res, []probe.Probe{nvml.New(), process.New()})
 	a.Start(context.Background())
 	defer a.Close()

@@ -17,7 +17,6 @@ import (
 	"google.golang.org/grpc"
 	podresources "k8s.io/kubelet/pkg/apis/podresources/v1"
 
-	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
@@ -127,19 +126,11 @@ func gpuPod(namespace, name, container string, uuids ...string) *podresources.Po
 
 func startMock(t *testing.T, lib nvml.Interface, socket string) (*Probe, *prometheus.Registry) {
 	t.Helper()
-	root, err := cgroup.FindMount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := cgroup.NewResolver(root, 1<<16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { res.Close() })
+	res := testutil.Resolver(t)
 	cfg := config.Default()
 	cfg.PodResourcesSocket = socket
 	p := newWithLibrary(lib, "/proc")
-	env := probe.Env{Resolver: res, Events: events.NewBus(), Log: slog.Default(), CgroupRoot: root, Config: cfg}
+	env := probe.Env{Resolver: res, Events: events.NewBus(), Log: slog.Default(), CgroupRoot: res.Root(), Config: cfg}
 	if err := p.Start(context.Background(), env); err != nil {
 		t.Fatal(err)
 	}

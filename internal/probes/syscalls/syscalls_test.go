@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
-	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
@@ -71,19 +70,11 @@ type fixture struct {
 func start(t *testing.T, tracked ...string) *fixture {
 	t.Helper()
 	testutil.RequireRoot(t)
-	root, err := cgroup.FindMount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := cgroup.NewResolver(root, 1<<16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { res.Close() })
+	res := testutil.Resolver(t)
 	f := &fixture{probe: New(), reg: prometheus.NewPedanticRegistry(), bus: events.NewBus()}
 	cfg := config.Default()
 	cfg.Syscalls = tracked
-	if err := f.probe.Start(context.Background(), probe.Env{Resolver: res, Events: f.bus, Log: slog.Default(), CgroupRoot: root, Config: cfg}); err != nil {
+	if err := f.probe.Start(context.Background(), probe.Env{Resolver: res, Events: f.bus, Log: slog.Default(), CgroupRoot: res.Root(), Config: cfg}); err != nil {
 		t.Fatalf("start syscalls probe: %v", err)
 	}
 	t.Cleanup(func() { f.probe.Close() })
