@@ -6,7 +6,6 @@ package fds
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/cilium/ebpf/link"
@@ -40,8 +39,7 @@ type Probe struct {
 
 	objs *probe.Objects
 	scan *scanner
-	stop context.CancelFunc
-	wg   sync.WaitGroup
+	stop func() // ends the periodic scan
 }
 
 // New returns an unstarted fd probe.
@@ -74,34 +72,18 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		p.Close()
 		return err
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	p.stop = stop
-	p.wg.Add(1)
-	go p.run(runCtx, env)
-	return nil
-}
-
-func (p *Probe) run(ctx context.Context, env probe.Env) {
-	defer p.wg.Done()
-	tick := time.NewTicker(p.interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-tick.C:
-			if err := p.scan.scan(now); err != nil {
-				env.Log.Warn("fd scan failed", "err", err)
-			}
+	p.stop = probe.Every(ctx, p.interval, func(now time.Time) {
+		if err := p.scan.scan(now); err != nil {
+			env.Log.Warn("fd scan failed", "err", err)
 		}
-	}
+	})
+	return nil
 }
 
 // Close implements probe.Probe.
 func (p *Probe) Close() error {
 	if p.stop != nil {
 		p.stop()
-		p.wg.Wait()
 		p.stop = nil
 	}
 	if p.scan != nil {

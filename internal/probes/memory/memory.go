@@ -6,7 +6,6 @@ package memory
 
 import (
 	"context"
-	"sync"
 	"time"
 	"unsafe"
 
@@ -46,9 +45,8 @@ type Probe struct {
 
 	objs      *probe.Objects
 	env       probe.Env
-	figures   *refresher // nil without a memory controller
-	stop      context.CancelFunc
-	wg        sync.WaitGroup
+	figures   *refresher     // nil without a memory controller
+	stop      func()         // ends the refresher's rounds
 	allocLink link.Link      // mm_page_alloc, when attached
 	list      *allocatorList // nil when the iterator did not load
 }
@@ -108,13 +106,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	}
 	p.figures = newRefresher(files, env.CgroupRoot, env.Resolver, p.window)
 	p.figures.refresh(time.Now())
-	runCtx, stop := context.WithCancel(ctx)
-	p.stop = stop
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		p.figures.run(runCtx, p.interval)
-	}()
+	p.stop = probe.Every(ctx, p.interval, p.figures.refresh)
 	return nil
 }
 
@@ -152,8 +144,8 @@ func (p *Probe) handleOOM(raw []byte) {
 func (p *Probe) Close() error {
 	if p.stop != nil {
 		p.stop()
-		p.wg.Wait()
 		p.stop = nil
+		p.figures.close() // its files, now that no refresh runs
 	}
 	if p.allocLink != nil {
 		p.allocLink.Close()

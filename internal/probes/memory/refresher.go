@@ -1,7 +1,6 @@
 package memory
 
 import (
-	"context"
 	"path/filepath"
 	"sync"
 	"time"
@@ -68,21 +67,6 @@ func newRefresher(files hierarchy, v2Root string, r probe.Resolver, window int) 
 	return &refresher{
 		files: files, v2Root: v2Root, resolver: r, window: window, rule: defaultETA,
 		cgroups: map[uint64]*tracked{}, buf: make([]byte, 16*1024),
-	}
-}
-
-// run refreshes at every tick until ctx ends, then closes its files.
-func (r *refresher) run(ctx context.Context, interval time.Duration) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	defer r.close()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-tick.C:
-			r.refresh(now)
-		}
 	}
 }
 
