@@ -11,7 +11,6 @@ package dns
 import (
 	"context"
 	"net/netip"
-	"sync"
 	"time"
 	"unsafe"
 
@@ -33,8 +32,7 @@ type Probe struct {
 	objs    *probe.Objects
 	env     probe.Env
 	tracker *tracker
-	stop    context.CancelFunc
-	wg      sync.WaitGroup
+	stop    func() // ends the expiry loop
 }
 
 // New returns an unstarted DNS probe with the default configuration.
@@ -68,27 +66,15 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		p.Close()
 		return err
 	}
-	ctx, p.stop = context.WithCancel(ctx)
-	p.wg.Add(1)
-	go p.expireLoop(ctx)
+	p.stop = probe.Every(ctx, max(p.cfg.Timeout/4, 10*time.Millisecond), p.expire)
 	return nil
 }
 
-// expireLoop ends unanswered queries also while no packets arrive.
-func (p *Probe) expireLoop(ctx context.Context) {
-	defer p.wg.Done()
-	tick := time.NewTicker(max(p.cfg.Timeout/4, 10*time.Millisecond))
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			var now unix.Timespec
-			if unix.ClockGettime(unix.CLOCK_BOOTTIME, &now) == nil {
-				p.finish(p.tracker.expire(uint64(now.Nano())))
-			}
-		}
+// expire ends unanswered queries also while no packets arrive.
+func (p *Probe) expire(time.Time) {
+	var now unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &now) == nil {
+		p.finish(p.tracker.expire(uint64(now.Nano())))
 	}
 }
 
@@ -143,7 +129,6 @@ func (p *Probe) finish(txs []transaction) {
 func (p *Probe) Close() error {
 	if p.stop != nil {
 		p.stop()
-		p.wg.Wait()
 		p.stop = nil
 	}
 	if p.objs == nil {
