@@ -60,7 +60,16 @@ cleanup() {
 	for d in "${CGROUPS[@]:-}"; do [ -n "$d" ] && rmdir "$d" 2>/dev/null; done
 }
 trap cleanup EXIT
-(sleep 450 && echo "gpu-check: watchdog: 7.5 minutes passed, stopping" && kill -TERM $$) &
+# The watchdog waits on its sleep rather than running it in the foreground,
+# so the TERM from cleanup reaches its trap at once and the trap ends the
+# sleep too (killing the subshell alone would leave a sleep behind).
+(
+	s=
+	trap '[ -n "$s" ] && kill "$s" 2>/dev/null; exit 0' TERM
+	sleep 450 &
+	s=$!
+	wait "$s" && echo "gpu-check: watchdog: 7.5 minutes passed, stopping" && kill -TERM $$
+) &
 WATCHDOG=$!
 PIDS+=("$WATCHDOG")
 
