@@ -22,7 +22,7 @@ type DNSLog struct {
 // NewDNSLog keeps the last size DNS lookups published on bus until Close.
 func NewDNSLog(bus *events.Bus, size int) *DNSLog {
 	l := &DNSLog{bus: bus, ring: make([]DNSQuery, size)}
-	l.sub = bus.Subscribe(1024, func(e *events.Event) bool { return e.DNS != nil })
+	l.sub = bus.Subscribe(1024, []string{events.KindDNS}, nil)
 	l.wg.Add(1)
 	go l.run()
 	return l

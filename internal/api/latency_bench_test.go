@@ -62,7 +62,7 @@ func benchExecToClient(b *testing.B, loadRate int) {
 		latencies []time.Duration
 		atBus     []time.Duration // capture to the agent's bus: the kernel and ring buffer share
 	)
-	sub := bus.Subscribe(1024, func(e *events.Event) bool { return e.Kind == events.KindExec && e.Workload.Path == cg.Path })
+	sub := bus.Subscribe(1024, nil, func(e *events.Event) bool { return e.Kind == events.KindExec && e.Workload.Path == cg.Path })
 	defer bus.Unsubscribe(sub)
 	go func() {
 		for e := range sub.C {

@@ -173,7 +173,7 @@ func TestSlowClientDropsAreCountedAndReported(t *testing.T) {
 		<-block // stall on the first event
 		return nil
 	})
-	for !b.Events.Active() {
+	for !b.Events.Wants(events.KindExec) {
 		time.Sleep(time.Millisecond)
 	}
 	const published = 200000

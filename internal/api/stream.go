@@ -43,8 +43,9 @@ func (s *Service) watch(ctx context.Context, req *pb.WatchEventsRequest, send fu
 	for _, k := range req.GetKinds() {
 		kinds[k] = true
 	}
-	accept := func(e *events.Event) bool {
-		return (len(kinds) == 0 || kinds[e.Kind]) && (keep.all() || keep.matchWorkload(&e.Workload))
+	var accept func(*events.Event) bool
+	if !keep.all() {
+		accept = func(e *events.Event) bool { return keep.matchWorkload(&e.Workload) }
 	}
 	if kinds[events.KindSyscall] {
 		stop, err := s.streamSyscalls(keep)
@@ -58,7 +59,7 @@ func (s *Service) watch(ctx context.Context, req *pb.WatchEventsRequest, send fu
 		s.mu.Unlock()
 		return status.Errorf(codes.ResourceExhausted, "this agent already serves %d event streams: close one and retry", maxStreams)
 	}
-	st := &stream{sub: s.b.Events.Subscribe(streamBuffer, accept)}
+	st := &stream{sub: s.b.Events.Subscribe(streamBuffer, req.GetKinds(), accept)}
 	s.streams[st] = struct{}{}
 	s.mu.Unlock()
 	defer func() {

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -10,11 +11,15 @@ import (
 type Bus struct {
 	mu   sync.RWMutex
 	subs map[*Subscription]struct{}
+	// wanted counts subscribers per kind ("" for those that take every kind),
+	// so producers can skip building events nobody asked for.
+	wanted map[string]int
 }
 
 // Subscription receives the events its filter accepts on C.
 type Subscription struct {
 	C       chan Event
+	kinds   []string // nil: every kind
 	filter  func(*Event) bool
 	dropped atomic.Uint64
 }
@@ -23,16 +28,26 @@ type Subscription struct {
 func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
 
 // NewBus returns an empty bus.
-func NewBus() *Bus { return &Bus{subs: make(map[*Subscription]struct{})} }
+func NewBus() *Bus { return &Bus{subs: make(map[*Subscription]struct{}), wanted: map[string]int{}} }
 
-// Subscribe registers a subscriber with a buffer of size events; a nil filter
-// accepts everything.
-func (b *Bus) Subscribe(size int, filter func(*Event) bool) *Subscription {
-	s := &Subscription{C: make(chan Event, size), filter: filter}
+// Subscribe registers a subscriber with a buffer of size events, for the
+// given kinds (none: every kind); a nil filter accepts every event of them.
+func (b *Bus) Subscribe(size int, kinds []string, filter func(*Event) bool) *Subscription {
+	s := &Subscription{C: make(chan Event, size), kinds: kinds, filter: filter}
 	b.mu.Lock()
 	b.subs[s] = struct{}{}
+	b.count(s, 1)
 	b.mu.Unlock()
 	return s
+}
+
+func (b *Bus) count(s *Subscription, delta int) {
+	if len(s.kinds) == 0 {
+		b.wanted[""] += delta
+	}
+	for _, k := range s.kinds {
+		b.wanted[k] += delta
+	}
 }
 
 // Unsubscribe removes a subscriber and closes its channel.
@@ -40,16 +55,18 @@ func (b *Bus) Unsubscribe(s *Subscription) {
 	b.mu.Lock()
 	if _, ok := b.subs[s]; ok {
 		delete(b.subs, s)
+		b.count(s, -1)
 		close(s.C)
 	}
 	b.mu.Unlock()
 }
 
-// Active reports whether anyone listens, so producers can skip building events.
-func (b *Bus) Active() bool {
+// Wants reports whether anyone listens for events of kind, so producers skip
+// decoding and naming events nobody asked for.
+func (b *Bus) Wants(kind string) bool {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	return len(b.subs) > 0
+	return b.wanted[""] > 0 || b.wanted[kind] > 0
 }
 
 // Publish delivers e to every subscriber that wants it. Events of hidden
@@ -61,7 +78,7 @@ func (b *Bus) Publish(e Event) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	for s := range b.subs {
-		if s.filter != nil && !s.filter(&e) {
+		if len(s.kinds) > 0 && !slices.Contains(s.kinds, e.Kind) || s.filter != nil && !s.filter(&e) {
 			continue
 		}
 		select {

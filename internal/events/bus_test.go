@@ -4,11 +4,14 @@ import "testing"
 
 func TestSlowSubscriberLosesEventsButNeverBlocks(t *testing.T) {
 	b := NewBus()
-	if b.Active() {
-		t.Fatal("active without subscribers")
+	if b.Wants(KindExec) {
+		t.Fatal("wanted without subscribers")
 	}
-	slow := b.Subscribe(2, nil)
-	execs := b.Subscribe(10, func(e *Event) bool { return e.Kind == KindExec })
+	slow := b.Subscribe(2, nil, nil)
+	execs := b.Subscribe(10, []string{KindExec}, nil)
+	if !b.Wants(KindExit) {
+		t.Fatal("a subscriber of every kind does not make exits wanted")
+	}
 	for range 5 {
 		b.Publish(Event{Kind: KindExec})
 	}
@@ -21,12 +24,18 @@ func TestSlowSubscriberLosesEventsButNeverBlocks(t *testing.T) {
 	}
 	b.Unsubscribe(slow)
 	b.Unsubscribe(slow) // twice is harmless
+	if b.Wants(KindExit) || !b.Wants(KindExec) {
+		t.Fatalf("with only an exec subscriber: wants exit %v, exec %v", b.Wants(KindExit), b.Wants(KindExec))
+	}
+	if b.Wants(KindExit) || !b.Wants(KindExec) {
+		t.Fatalf("with only an exec subscriber: wants exit %v, exec %v", b.Wants(KindExit), b.Wants(KindExec))
+	}
 	if _, open := <-drain(slow.C); open {
 		t.Fatal("channel of an unsubscribed subscriber stays open")
 	}
 	b.Unsubscribe(execs)
-	if b.Active() {
-		t.Fatal("active after every subscriber left")
+	if b.Wants(KindExec) {
+		t.Fatal("exec still wanted after every subscriber left")
 	}
 }
 

@@ -111,7 +111,7 @@ func addrPort(family uint8, a *[16]byte, port uint16) netip.AddrPort {
 // finish streams finished lookups as events. The API keeps its own log of
 // them from the bus; nothing is built while no one listens.
 func (p *Probe) finish(txs []transaction) {
-	if len(txs) == 0 || p.env.Events == nil || !p.env.Events.Active() {
+	if len(txs) == 0 || p.env.Events == nil || !p.env.Events.Wants(events.KindDNS) {
 		return
 	}
 	for i := range txs {

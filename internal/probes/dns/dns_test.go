@@ -34,7 +34,7 @@ func start(t testing.TB, cfg Config, addr string) *fixture {
 	t.Helper()
 	f := newScene(t, addr)
 	f.startProbe(t, cfg)
-	f.lookupsSub = f.bus.Subscribe(256, func(e *events.Event) bool {
+	f.lookupsSub = f.bus.Subscribe(256, nil, func(e *events.Event) bool {
 		return e.Kind == events.KindDNS && e.Workload.Path == f.client.Path
 	})
 	t.Cleanup(func() { f.bus.Unsubscribe(f.lookupsSub) })

@@ -125,7 +125,7 @@ func (p *Probe) attachPageAlloc() error {
 }
 
 func (p *Probe) handleOOM(raw []byte) {
-	if len(raw) < int(unsafe.Sizeof(memoryOomEvent{})) || !p.env.Events.Active() {
+	if len(raw) < int(unsafe.Sizeof(memoryOomEvent{})) || !p.env.Events.Wants(events.KindOOM) {
 		return
 	}
 	e := (*memoryOomEvent)(unsafe.Pointer(&raw[0]))

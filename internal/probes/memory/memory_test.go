@@ -72,7 +72,7 @@ func (f *fixture) waitFor(t *testing.T, name, cgroupPath string, timeout time.Du
 
 // oomEvents subscribes to the oom events of one cgroup.
 func (f *fixture) oomEvents(t testing.TB, cgroupPath string) *events.Subscription {
-	sub := f.bus.Subscribe(16, func(e *events.Event) bool { return e.Kind == events.KindOOM && e.Workload.Path == cgroupPath })
+	sub := f.bus.Subscribe(16, nil, func(e *events.Event) bool { return e.Kind == events.KindOOM && e.Workload.Path == cgroupPath })
 	t.Cleanup(func() { f.bus.Unsubscribe(sub) })
 	return sub
 }

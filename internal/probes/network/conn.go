@@ -141,7 +141,7 @@ func (p *Probe) handle(raw []byte) {
 	}
 	f := p.flowOf(e)
 	p.flows.put(f)
-	if !p.env.Events.Active() {
+	if !p.env.Events.Wants(events.KindTCP) {
 		return
 	}
 	ev := &events.TCP{

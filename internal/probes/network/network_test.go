@@ -51,7 +51,7 @@ func start(t *testing.T) *fixture {
 
 // subscribe collects the tcp events of one cgroup.
 func (f *fixture) subscribe(t *testing.T, cg *testutil.Cgroup) *events.Subscription {
-	sub := f.bus.Subscribe(1024, func(e *events.Event) bool { return e.Kind == events.KindTCP && e.Workload.Path == cg.Path })
+	sub := f.bus.Subscribe(1024, nil, func(e *events.Event) bool { return e.Kind == events.KindTCP && e.Workload.Path == cg.Path })
 	t.Cleanup(func() { f.bus.Unsubscribe(sub) })
 	return sub
 }

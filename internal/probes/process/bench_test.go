@@ -28,7 +28,7 @@ func benchExecs(b *testing.B, chains, rate int) {
 	chain := testutil.ExecChain(b)
 	f := start(b)
 	cg := testutil.NewCgroup(b)
-	sub := f.bus.Subscribe(1<<16, func(e *events.Event) bool { return e.Kind == events.KindExec && e.Workload.Path == cg.Path })
+	sub := f.bus.Subscribe(1<<16, nil, func(e *events.Event) bool { return e.Kind == events.KindExec && e.Workload.Path == cg.Path })
 	defer f.bus.Unsubscribe(sub)
 	var received int
 	done := make(chan struct{})

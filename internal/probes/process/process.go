@@ -26,6 +26,9 @@ const (
 	kindExit = 2
 )
 
+// eventKinds names the kernel's event kinds on the bus.
+var eventKinds = map[uint32]string{kindExec: events.KindExec, kindExit: events.KindExit}
+
 var (
 	execDesc    = probe.WorkloadDesc("orb8_process_exec_total", "Programs executed (execve) in the workload.")
 	forkDesc    = probe.WorkloadDesc("orb8_process_fork_total", "Processes created (fork/clone of a new thread group) in the workload.")
@@ -97,10 +100,13 @@ func seed(objs *probe.Objects) error {
 }
 
 func (p *Probe) handle(raw []byte) {
-	if len(raw) < int(unsafe.Sizeof(processEvent{})) || !p.env.Events.Active() {
+	if len(raw) < int(unsafe.Sizeof(processEvent{})) {
 		return
 	}
 	e := (*processEvent)(unsafe.Pointer(&raw[0]))
+	if !p.env.Events.Wants(eventKinds[e.Kind]) {
+		return
+	}
 	ev := events.Event{
 		Time:     probe.BootTime(e.BootNs),
 		Workload: p.env.Resolver.Lookup(e.CgroupId),

@@ -85,7 +85,7 @@ func (f *fixture) waitFor(t *testing.T, name string, labels map[string]string, w
 func TestExecAndExitCountsPerCgroup(t *testing.T) {
 	f := start(t)
 	cg := testutil.NewCgroup(t)
-	sub := f.bus.Subscribe(1024, func(e *events.Event) bool { return e.Workload.Path == cg.Path })
+	sub := f.bus.Subscribe(1024, nil, func(e *events.Event) bool { return e.Workload.Path == cg.Path })
 	defer f.bus.Unsubscribe(sub)
 
 	const trues, falses, killed = 40, 3, 2

@@ -92,7 +92,7 @@ func mergeFilters(streams []*stream) syscallsStreamFilter {
 }
 
 func (p *Probe) handle(raw []byte) {
-	if len(raw) < int(unsafe.Sizeof(syscallsEvent{})) || !p.env.Events.Active() {
+	if len(raw) < int(unsafe.Sizeof(syscallsEvent{})) || !p.env.Events.Wants(events.KindSyscall) {
 		return
 	}
 	e := (*syscallsEvent)(unsafe.Pointer(&raw[0]))

@@ -145,7 +145,7 @@ func collect(sub *events.Subscription, quiet time.Duration) []events.Event {
 func TestStreamOnDemandFilteredInKernel(t *testing.T) {
 	f := start(t) // nothing tracked: the stream alone
 	cg := testutil.NewCgroup(t)
-	sub := f.bus.Subscribe(1<<16, func(e *events.Event) bool { return e.Workload.Path == cg.Path })
+	sub := f.bus.Subscribe(1<<16, nil, func(e *events.Event) bool { return e.Workload.Path == cg.Path })
 	defer f.bus.Unsubscribe(sub)
 
 	const n = 25
