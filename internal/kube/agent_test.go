@@ -71,7 +71,7 @@ func TestAgentNamesAndFiltersPods(t *testing.T) {
 	parent := "/kubepods-" + kubetest.Uniq("orb8test")
 	cgShown := podCgroup(t, parent, string(podShown.UID), cidShown)
 	cgHidden := podCgroup(t, parent, string(podHidden.UID), cidHidden)
-	sub := a.Events().Subscribe(256, func(e *events.Event) bool {
+	sub := a.Events().Subscribe(256, nil, func(e *events.Event) bool {
 		return e.Kind == events.KindExec && (e.Workload.Path == cgShown.Path || e.Workload.Path == cgHidden.Path)
 	})
 	defer a.Events().Unsubscribe(sub)
