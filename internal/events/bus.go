@@ -14,6 +14,8 @@ type Bus struct {
 	// wanted counts subscribers per kind ("" for those that take every kind),
 	// so producers can skip building events nobody asked for.
 	wanted map[string]int
+	// onChange are told when the set of subscribers changed.
+	onChange []func()
 }
 
 // Subscription receives the events its filter accepts on C.
@@ -38,7 +40,27 @@ func (b *Bus) Subscribe(size int, kinds []string, filter func(*Event) bool) *Sub
 	b.subs[s] = struct{}{}
 	b.count(s, 1)
 	b.mu.Unlock()
+	b.changed()
 	return s
+}
+
+// OnChange calls fn now and after every Subscribe and Unsubscribe, before
+// they return: a producer that turns its kernel events on in fn misses
+// nothing a new subscriber wants.
+func (b *Bus) OnChange(fn func()) {
+	b.mu.Lock()
+	b.onChange = append(b.onChange, fn)
+	b.mu.Unlock()
+	fn()
+}
+
+func (b *Bus) changed() {
+	b.mu.RLock()
+	fns := b.onChange
+	b.mu.RUnlock()
+	for _, fn := range fns {
+		fn()
+	}
 }
 
 func (b *Bus) count(s *Subscription, delta int) {
@@ -53,12 +75,16 @@ func (b *Bus) count(s *Subscription, delta int) {
 // Unsubscribe removes a subscriber and closes its channel.
 func (b *Bus) Unsubscribe(s *Subscription) {
 	b.mu.Lock()
-	if _, ok := b.subs[s]; ok {
+	_, ok := b.subs[s]
+	if ok {
 		delete(b.subs, s)
 		b.count(s, -1)
 		close(s.C)
 	}
 	b.mu.Unlock()
+	if ok {
+		b.changed()
+	}
 }
 
 // Wants reports whether anyone listens for events of kind, so producers skip

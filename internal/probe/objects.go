@@ -13,6 +13,8 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
+
+	"github.com/orb8/orb8/internal/events"
 )
 
 // LoadOptions says how to load one probe's collection.
@@ -165,6 +167,24 @@ func (o *Objects) Counters() (Counters, error) {
 		}
 	}
 	return c, nil
+}
+
+// EmitWhile turns the probe's gated kernel events (orb8_emit in orb8.h) on
+// while bus has a subscriber for any of kinds, and off otherwise.
+func (o *Objects) EmitWhile(bus *events.Bus, kinds ...string) {
+	m := o.Maps["orb8_emit"]
+	if m == nil || bus == nil {
+		return
+	}
+	bus.OnChange(func() {
+		on := uint32(0)
+		for _, k := range kinds {
+			if bus.Wants(k) {
+				on = 1
+			}
+		}
+		_ = m.Put(uint32(0), on)
+	})
 }
 
 // EventsRead is the number of ring buffer records read so far.

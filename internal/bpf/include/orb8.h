@@ -54,6 +54,25 @@ static __always_inline void *orb8_reserve(void *ringbuf, __u64 size)
 }
 
 /*
+ * orb8_emit gates single events that only watchers need (exec, exit, ...):
+ * the agent sets it while someone subscribes to them, so with nobody
+ * watching an event costs only its in-kernel counters.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} orb8_emit SEC(".maps");
+
+static __always_inline int orb8_emit_wanted(void)
+{
+	__u32 key = 0;
+	__u32 *on = bpf_map_lookup_elem(&orb8_emit, &key);
+	return on && *on;
+}
+
+/*
  * Ring buffer wakeups are throttled: waking the reader is an irq_work
  * self-IPI, which costs ~10 us in a VM (20x the rest of an exec probe). A
  * submit wakes the reader at most once per ORB8_WAKEUP_NS; records in between

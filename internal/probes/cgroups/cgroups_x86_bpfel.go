@@ -27,6 +27,7 @@ type cgroupsEvent struct {
 const (
 	cgroupsMapEvents       = "events"
 	cgroupsMapOrb8Counters = "orb8_counters"
+	cgroupsMapOrb8Emit     = "orb8_emit"
 	cgroupsProgHandleMkdir = "handle_mkdir"
 	cgroupsProgHandleRmdir = "handle_rmdir"
 	cgroupsVarUnusedEvent  = "unused_event"
@@ -84,6 +85,7 @@ type cgroupsProgramSpecs struct {
 type cgroupsMapSpecs struct {
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	Orb8Counters *ebpf.MapSpec `ebpf:"orb8_counters"`
+	Orb8Emit     *ebpf.MapSpec `ebpf:"orb8_emit"`
 }
 
 // cgroupsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -115,12 +117,14 @@ func (o *cgroupsObjects) Close() error {
 type cgroupsMaps struct {
 	Events       *ebpf.Map `ebpf:"events"`
 	Orb8Counters *ebpf.Map `ebpf:"orb8_counters"`
+	Orb8Emit     *ebpf.Map `ebpf:"orb8_emit"`
 }
 
 func (m *cgroupsMaps) Close() error {
 	return _CgroupsClose(
 		m.Events,
 		m.Orb8Counters,
+		m.Orb8Emit,
 	)
 }
 

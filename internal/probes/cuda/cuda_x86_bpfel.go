@@ -69,6 +69,7 @@ const (
 	cudaMapMmapReported    = "mmap_reported"
 	cudaMapMmaps           = "mmaps"
 	cudaMapOrb8Counters    = "orb8_counters"
+	cudaMapOrb8Emit        = "orb8_emit"
 	cudaMapOwners          = "owners"
 	cudaMapStats           = "stats"
 	cudaProgCallEnter      = "call_enter"
@@ -138,6 +139,7 @@ type cudaMapSpecs struct {
 	MmapReported *ebpf.MapSpec `ebpf:"mmap_reported"`
 	Mmaps        *ebpf.MapSpec `ebpf:"mmaps"`
 	Orb8Counters *ebpf.MapSpec `ebpf:"orb8_counters"`
+	Orb8Emit     *ebpf.MapSpec `ebpf:"orb8_emit"`
 	Owners       *ebpf.MapSpec `ebpf:"owners"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 }
@@ -175,6 +177,7 @@ type cudaMaps struct {
 	MmapReported *ebpf.Map `ebpf:"mmap_reported"`
 	Mmaps        *ebpf.Map `ebpf:"mmaps"`
 	Orb8Counters *ebpf.Map `ebpf:"orb8_counters"`
+	Orb8Emit     *ebpf.Map `ebpf:"orb8_emit"`
 	Owners       *ebpf.Map `ebpf:"owners"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 }
@@ -186,6 +189,7 @@ func (m *cudaMaps) Close() error {
 		m.MmapReported,
 		m.Mmaps,
 		m.Orb8Counters,
+		m.Orb8Emit,
 		m.Owners,
 		m.Stats,
 	)

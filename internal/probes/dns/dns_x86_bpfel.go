@@ -36,6 +36,7 @@ type dnsDnsHeader struct {
 const (
 	dnsMapEvents       = "events"
 	dnsMapOrb8Counters = "orb8_counters"
+	dnsMapOrb8Emit     = "orb8_emit"
 	dnsProgDnsEgress   = "dns_egress"
 	dnsProgDnsIngress  = "dns_ingress"
 	dnsVarUnusedHeader = "unused_header"
@@ -93,6 +94,7 @@ type dnsProgramSpecs struct {
 type dnsMapSpecs struct {
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	Orb8Counters *ebpf.MapSpec `ebpf:"orb8_counters"`
+	Orb8Emit     *ebpf.MapSpec `ebpf:"orb8_emit"`
 }
 
 // dnsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -124,12 +126,14 @@ func (o *dnsObjects) Close() error {
 type dnsMaps struct {
 	Events       *ebpf.Map `ebpf:"events"`
 	Orb8Counters *ebpf.Map `ebpf:"orb8_counters"`
+	Orb8Emit     *ebpf.Map `ebpf:"orb8_emit"`
 }
 
 func (m *dnsMaps) Close() error {
 	return _DnsClose(
 		m.Events,
 		m.Orb8Counters,
+		m.Orb8Emit,
 	)
 }
 

@@ -26,6 +26,7 @@ type fdsFdRecord struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	fdsMapOrb8Counters   = "orb8_counters"
+	fdsMapOrb8Emit       = "orb8_emit"
 	fdsProgCountFds      = "count_fds"
 	fdsVarUnusedFdRecord = "unused_fd_record"
 )
@@ -80,6 +81,7 @@ type fdsProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type fdsMapSpecs struct {
 	Orb8Counters *ebpf.MapSpec `ebpf:"orb8_counters"`
+	Orb8Emit     *ebpf.MapSpec `ebpf:"orb8_emit"`
 }
 
 // fdsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -110,11 +112,13 @@ func (o *fdsObjects) Close() error {
 // It can be passed to loadFdsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fdsMaps struct {
 	Orb8Counters *ebpf.Map `ebpf:"orb8_counters"`
+	Orb8Emit     *ebpf.Map `ebpf:"orb8_emit"`
 }
 
 func (m *fdsMaps) Close() error {
 	return _FdsClose(
 		m.Orb8Counters,
+		m.Orb8Emit,
 	)
 }
 

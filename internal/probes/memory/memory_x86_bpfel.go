@@ -57,6 +57,7 @@ type memoryProcRecord struct {
 const (
 	memoryMapEvents           = "events"
 	memoryMapOrb8Counters     = "orb8_counters"
+	memoryMapOrb8Emit         = "orb8_emit"
 	memoryMapProcs            = "procs"
 	memoryMapStats            = "stats"
 	memoryProgHandleExit      = "handle_exit"
@@ -123,6 +124,7 @@ type memoryProgramSpecs struct {
 type memoryMapSpecs struct {
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	Orb8Counters *ebpf.MapSpec `ebpf:"orb8_counters"`
+	Orb8Emit     *ebpf.MapSpec `ebpf:"orb8_emit"`
 	Procs        *ebpf.MapSpec `ebpf:"procs"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 }
@@ -157,6 +159,7 @@ func (o *memoryObjects) Close() error {
 type memoryMaps struct {
 	Events       *ebpf.Map `ebpf:"events"`
 	Orb8Counters *ebpf.Map `ebpf:"orb8_counters"`
+	Orb8Emit     *ebpf.Map `ebpf:"orb8_emit"`
 	Procs        *ebpf.Map `ebpf:"procs"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 }
@@ -165,6 +168,7 @@ func (m *memoryMaps) Close() error {
 	return _MemoryClose(
 		m.Events,
 		m.Orb8Counters,
+		m.Orb8Emit,
 		m.Procs,
 		m.Stats,
 	)

@@ -85,6 +85,7 @@ const (
 	networkMapConns               = "conns"
 	networkMapEvents              = "events"
 	networkMapOrb8Counters        = "orb8_counters"
+	networkMapOrb8Emit            = "orb8_emit"
 	networkMapStats               = "stats"
 	networkProgDumpFlows          = "dump_flows"
 	networkProgOnConsumed         = "on_consumed"
@@ -158,6 +159,7 @@ type networkMapSpecs struct {
 	Conns        *ebpf.MapSpec `ebpf:"conns"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	Orb8Counters *ebpf.MapSpec `ebpf:"orb8_counters"`
+	Orb8Emit     *ebpf.MapSpec `ebpf:"orb8_emit"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 }
 
@@ -191,6 +193,7 @@ type networkMaps struct {
 	Conns        *ebpf.Map `ebpf:"conns"`
 	Events       *ebpf.Map `ebpf:"events"`
 	Orb8Counters *ebpf.Map `ebpf:"orb8_counters"`
+	Orb8Emit     *ebpf.Map `ebpf:"orb8_emit"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 }
 
@@ -199,6 +202,7 @@ func (m *networkMaps) Close() error {
 		m.Conns,
 		m.Events,
 		m.Orb8Counters,
+		m.Orb8Emit,
 		m.Stats,
 	)
 }

@@ -153,6 +153,8 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	/* A process that predates the agent's seeding is learned here. */
 	track(BPF_CORE_READ(p, tgid), cg);
 
+	if (!orb8_emit_wanted())
+		return 0;
 	struct event *e = orb8_reserve(&events, sizeof(*e));
 	if (!e)
 		return 0;
@@ -205,6 +207,8 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 			s->short_lived++;
 	}
 
+	if (!orb8_emit_wanted())
+		return 0;
 	struct event *e = orb8_reserve(&events, sizeof(*e));
 	if (!e)
 		return 0;

@@ -67,6 +67,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	p.objs, p.env = objs, env
+	objs.EmitWhile(env.Events, events.KindExec, events.KindExit)
 	if err := objs.ReadRing("events", p.handle); err != nil {
 		p.Close()
 		return err

@@ -48,6 +48,7 @@ type processProcStats struct {
 const (
 	processMapEvents         = "events"
 	processMapOrb8Counters   = "orb8_counters"
+	processMapOrb8Emit       = "orb8_emit"
 	processMapProcCgroup     = "proc_cgroup"
 	processMapStats          = "stats"
 	processProgHandleAttach  = "handle_attach"
@@ -113,6 +114,7 @@ type processProgramSpecs struct {
 type processMapSpecs struct {
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	Orb8Counters *ebpf.MapSpec `ebpf:"orb8_counters"`
+	Orb8Emit     *ebpf.MapSpec `ebpf:"orb8_emit"`
 	ProcCgroup   *ebpf.MapSpec `ebpf:"proc_cgroup"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 }
@@ -146,6 +148,7 @@ func (o *processObjects) Close() error {
 type processMaps struct {
 	Events       *ebpf.Map `ebpf:"events"`
 	Orb8Counters *ebpf.Map `ebpf:"orb8_counters"`
+	Orb8Emit     *ebpf.Map `ebpf:"orb8_emit"`
 	ProcCgroup   *ebpf.Map `ebpf:"proc_cgroup"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 }
@@ -154,6 +157,7 @@ func (m *processMaps) Close() error {
 	return _ProcessClose(
 		m.Events,
 		m.Orb8Counters,
+		m.Orb8Emit,
 		m.ProcCgroup,
 		m.Stats,
 	)

@@ -25,6 +25,7 @@ type schedOrb8Log2Hist struct {
 const (
 	schedMapEnqueuedAt         = "enqueued_at"
 	schedMapOrb8Counters       = "orb8_counters"
+	schedMapOrb8Emit           = "orb8_emit"
 	schedMapRunDelaySeen       = "run_delay_seen"
 	schedMapRunqLatency        = "runq_latency"
 	schedProgFallbackSwitch    = "fallback_switch"
@@ -88,6 +89,7 @@ type schedProgramSpecs struct {
 type schedMapSpecs struct {
 	EnqueuedAt   *ebpf.MapSpec `ebpf:"enqueued_at"`
 	Orb8Counters *ebpf.MapSpec `ebpf:"orb8_counters"`
+	Orb8Emit     *ebpf.MapSpec `ebpf:"orb8_emit"`
 	RunDelaySeen *ebpf.MapSpec `ebpf:"run_delay_seen"`
 	RunqLatency  *ebpf.MapSpec `ebpf:"runq_latency"`
 }
@@ -121,6 +123,7 @@ func (o *schedObjects) Close() error {
 type schedMaps struct {
 	EnqueuedAt   *ebpf.Map `ebpf:"enqueued_at"`
 	Orb8Counters *ebpf.Map `ebpf:"orb8_counters"`
+	Orb8Emit     *ebpf.Map `ebpf:"orb8_emit"`
 	RunDelaySeen *ebpf.Map `ebpf:"run_delay_seen"`
 	RunqLatency  *ebpf.Map `ebpf:"runq_latency"`
 }
@@ -129,6 +132,7 @@ func (m *schedMaps) Close() error {
 	return _SchedClose(
 		m.EnqueuedAt,
 		m.Orb8Counters,
+		m.Orb8Emit,
 		m.RunDelaySeen,
 		m.RunqLatency,
 	)

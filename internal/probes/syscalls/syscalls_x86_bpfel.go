@@ -74,6 +74,7 @@ const (
 	syscallsMapEvents       = "events"
 	syscallsMapInflight     = "inflight"
 	syscallsMapOrb8Counters = "orb8_counters"
+	syscallsMapOrb8Emit     = "orb8_emit"
 	syscallsMapStats        = "stats"
 	syscallsMapStreamed     = "streamed"
 	syscallsMapStreaming    = "streaming"
@@ -137,6 +138,7 @@ type syscallsMapSpecs struct {
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	Inflight     *ebpf.MapSpec `ebpf:"inflight"`
 	Orb8Counters *ebpf.MapSpec `ebpf:"orb8_counters"`
+	Orb8Emit     *ebpf.MapSpec `ebpf:"orb8_emit"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 	Streamed     *ebpf.MapSpec `ebpf:"streamed"`
 	Streaming    *ebpf.MapSpec `ebpf:"streaming"`
@@ -174,6 +176,7 @@ type syscallsMaps struct {
 	Events       *ebpf.Map `ebpf:"events"`
 	Inflight     *ebpf.Map `ebpf:"inflight"`
 	Orb8Counters *ebpf.Map `ebpf:"orb8_counters"`
+	Orb8Emit     *ebpf.Map `ebpf:"orb8_emit"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 	Streamed     *ebpf.Map `ebpf:"streamed"`
 	Streaming    *ebpf.Map `ebpf:"streaming"`
@@ -186,6 +189,7 @@ func (m *syscallsMaps) Close() error {
 		m.Events,
 		m.Inflight,
 		m.Orb8Counters,
+		m.Orb8Emit,
 		m.Stats,
 		m.Streamed,
 		m.Streaming,
