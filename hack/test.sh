@@ -16,7 +16,7 @@ step "packages the tests need"
 # prometheus: the end-to-end scrape and promtool; tmux: the TUI run; iproute2:
 # network namespaces; gcc: test programs (exec storms, CUDA stand-ins).
 need=()
-for pkg in prometheus tmux iproute2 gcc; do
+for pkg in prometheus tmux iproute2 gcc etcd-server; do
 	dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -39,6 +39,13 @@ printf '#!/bin/sh\necho "clang called during go build" >&2\nexit 1\n' > "$noclan
 chmod +x "$noclang/clang"
 PATH="$noclang:$PATH" go build -o /dev/null ./cmd/orb8
 rm -rf "$noclang"
+
+step "Kubernetes binaries (built once from the module proxy, cached in ~/.cache/orb8)"
+# internal/kube's tests run a real etcd and kube-apiserver; with the
+# binaries at hand they must not skip.
+export ORB8_K8S_BIN
+ORB8_K8S_BIN=$(hack/lib/k8s-binaries.sh)
+export ORB8_REQUIRE_K8S=1
 
 step "tests"
 # -p 1: probe tests count kernel events machine-wide per cgroup; running
