@@ -13,10 +13,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -206,19 +210,27 @@ func (c *cluster) busybox(ns, name, script string, restart corev1.RestartPolicy)
 	return p
 }
 
-// clientScript makes execs this test counts: the entrypoint shell (1), five
-// /bin/busybox true (5), dd and nc (2) and the final sleep (1). Names with a slash are never run as shell
-// builtins, so each is exactly one exec.
+// The traffic test's pods. busybox's nc half-closes the connection at EOF
+// on its stdin and exits as soon as the peer half-closes: a server reading
+// /dev/null would end the transfer after its first read (4 KiB, or none).
+// So the server's stdin is a pipe that never ends, it exits at the client's
+// EOF, and wc writes what it received to its log. Names with a slash are
+// never run as shell builtins, so each is exactly one exec.
 const (
-	containerStartExecs = 1
-	clientExecs         = containerStartExecs + 8
+	containerStartExecs = 1 // the entrypoint shell
 	payloadBytes        = 100 * 1000
+	serverPort          = 8080
+	// sleep, nc and wc.
+	serverExecs  = containerStartExecs + 3
+	serverScript = "/bin/busybox sleep 3600 | /bin/busybox nc -l -p 8080 | /bin/busybox wc -c"
+	// Five /bin/busybox true, dd and nc, and the final sleep.
+	clientExecs = containerStartExecs + 8
 )
 
 func clientScript(server string) string {
 	return fmt.Sprintf(`i=0; while [ $i -lt 5 ]; do /bin/busybox true; i=$((i+1)); done
-/bin/busybox dd if=/dev/zero bs=1000 count=100 2>/dev/null | /bin/busybox nc -w 2 %s 8080
-exec /bin/busybox sleep 3600`, server)
+/bin/busybox dd if=/dev/zero bs=1000 count=100 2>/dev/null | /bin/busybox nc -w 2 %s %d
+exec /bin/busybox sleep 3600`, server, serverPort)
 }
 
 func TestClusterDaemonSetIsUnprivilegedWithReadOnlyRBAC(t *testing.T) {
@@ -265,16 +277,32 @@ func TestClusterDaemonSetIsUnprivilegedWithReadOnlyRBAC(t *testing.T) {
 }
 
 // TestClusterTrafficAndExecsUnderPodLabels: two pods exchange a known number
-// of bytes; the agent reports them and the client's execs under the pods'
-// namespace/pod/container labels.
+// of bytes; the agent reports exactly those bytes (client tx, server rx, and
+// nothing the other way) and each pod's execs under the pods'
+// namespace/pod/container labels. The server's own count of what it received
+// (its log) says the bytes really crossed.
 func TestClusterTrafficAndExecsUnderPodLabels(t *testing.T) {
 	c := newCluster(t)
 	ns := c.namespace()
-	server := c.busybox(ns, "server", "exec /bin/busybox nc -l -p 8080 >/dev/null", corev1.RestartPolicyNever)
+	server := c.busybox(ns, "server", serverScript, corev1.RestartPolicyNever)
+	c.waitListening(server, serverPort)
 	c.busybox(ns, "client", clientScript(server.Status.PodIP), corev1.RestartPolicyNever)
+
+	var received string
+	c.eventually(time.Minute, "the server's count of received bytes", func() bool {
+		raw, err := c.client.CoreV1().Pods(ns).GetLogs("server", &corev1.PodLogOptions{}).DoRaw(t.Context())
+		received = strings.TrimSpace(string(raw))
+		return err == nil && received != ""
+	})
+	if received != strconv.Itoa(payloadBytes) {
+		t.Fatalf("the server received %s bytes, want %d: the test's traffic is wrong, not the agent", received, payloadBytes)
+	}
 
 	clientLabels := map[string]string{"namespace": ns, "pod": "client", "container": "client"}
 	serverLabels := map[string]string{"namespace": ns, "pod": "server", "container": "server"}
+	tcp := func(direction string) map[string]string {
+		return map[string]string{"protocol": "tcp", "direction": direction}
+	}
 	checks := []struct {
 		name   string
 		labels map[string]string
@@ -282,15 +310,21 @@ func TestClusterTrafficAndExecsUnderPodLabels(t *testing.T) {
 		want   float64
 	}{
 		{"orb8_process_exec_total", clientLabels, nil, clientExecs},
-		{"orb8_network_bytes_total", clientLabels, map[string]string{"protocol": "tcp", "direction": "tx"}, payloadBytes},
-		{"orb8_network_bytes_total", serverLabels, map[string]string{"protocol": "tcp", "direction": "rx"}, payloadBytes},
+		{"orb8_process_exec_total", serverLabels, nil, serverExecs},
+		{"orb8_network_bytes_total", clientLabels, tcp("tx"), payloadBytes},
+		{"orb8_network_bytes_total", serverLabels, tcp("rx"), payloadBytes},
+		// An absent series reads 0: neither side sent the other anything else.
+		{"orb8_network_bytes_total", clientLabels, tcp("rx"), 0},
+		{"orb8_network_bytes_total", serverLabels, tcp("tx"), 0},
 	}
 	var last map[string]*dto.MetricFamily
 	defer func() {
 		if t.Failed() {
 			for _, name := range []string{"orb8_process_exec_total", "orb8_network_bytes_total"} {
 				for _, m := range last[name].GetMetric() {
-					t.Logf("%s %v", name, m)
+					if slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == "namespace" && l.GetValue() == ns }) {
+						t.Logf("%s %v", name, m)
+					}
 				}
 			}
 		}
@@ -298,18 +332,40 @@ func TestClusterTrafficAndExecsUnderPodLabels(t *testing.T) {
 	c.eventually(time.Minute, "exec and byte counts under pod labels", func() bool {
 		last = c.metrics()
 		for _, ch := range checks {
-			want := map[string]string{}
-			for k, v := range ch.labels {
-				want[k] = v
-			}
-			for k, v := range ch.extra {
-				want[k] = v
-			}
+			want := maps.Clone(ch.labels)
+			maps.Copy(want, ch.extra)
 			if v, _ := findSample(last, ch.name, want); v != ch.want {
 				return false
 			}
 		}
 		return true
+	})
+	for _, ch := range checks {
+		t.Logf("%s %v %v = %v", ch.name, ch.labels, ch.extra, ch.want)
+	}
+}
+
+// waitListening waits until a process of pod listens on TCP port, read from
+// /proc/<pid>/net/tcp{,6} of the pod's processes (the test runs on the node),
+// so that a client started next does not race the server's listen.
+func (c *cluster) waitListening(pod *corev1.Pod, port int) {
+	c.t.Helper()
+	// Local port, any remote address and port, state LISTEN (busybox nc listens on IPv6's any address).
+	listen := regexp.MustCompile(fmt.Sprintf(`:%04X [0-9A-F]+:0000 0A `, port))
+	c.eventually(time.Minute, fmt.Sprintf("pod %s listening on %d", pod.Name, port), func() bool {
+		procs, _ := filepath.Glob("/proc/[0-9]*/cgroup")
+		for _, f := range procs {
+			cg, err := os.ReadFile(f)
+			if err != nil || !bytes.Contains(cg, []byte("/pod"+string(pod.UID)+"/")) {
+				continue
+			}
+			for _, table := range []string{"tcp", "tcp6"} {
+				if tcp, err := os.ReadFile(filepath.Join(filepath.Dir(f), "net", table)); err == nil && listen.Match(tcp) {
+					return true
+				}
+			}
+		}
+		return false
 	})
 }
 
@@ -321,7 +377,11 @@ func TestClusterSurvivesAPIServerRestart(t *testing.T) {
 	ns := c.namespace()
 	c.busybox(ns, "before", "exec /bin/busybox sleep 3600", corev1.RestartPolicyNever)
 	before := map[string]string{"namespace": ns, "pod": "before", "container": "before"}
-	c.eventually(time.Minute, "pod 'before' named", func() bool { _, ok := findSample(c.metrics(), "orb8_process_exec_total", before); return ok })
+	const beforeExecs = containerStartExecs + 1 // and sleep
+	c.eventually(time.Minute, "pod 'before' named", func() bool {
+		v, _ := findSample(c.metrics(), "orb8_process_exec_total", before)
+		return v == beforeExecs
+	})
 
 	clusterSh(t, "stop-apiserver")
 	restarted := false
@@ -340,17 +400,19 @@ func TestClusterSurvivesAPIServerRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := findSample(parseMetrics(t, raw), "orb8_process_exec_total", before); !ok {
-		t.Error("with the API server down, the series of pod 'before' lost its pod labels")
+	if v, _ := findSample(parseMetrics(t, raw), "orb8_process_exec_total", before); v != beforeExecs {
+		t.Errorf("with the API server down, pod 'before' has %v execs under its labels, want %d", v, beforeExecs)
 	}
 	clusterSh(t, "start-apiserver")
 	restarted = true
 
 	c.busybox(ns, "after", "/bin/busybox true; exec /bin/busybox sleep 3600", corev1.RestartPolicyNever)
 	after := map[string]string{"namespace": ns, "pod": "after", "container": "after"}
-	c.eventually(90*time.Second, "pod 'after' named", func() bool {
+	// The entrypoint shell, true and sleep.
+	const afterExecs = containerStartExecs + 2
+	c.eventually(90*time.Second, fmt.Sprintf("%d execs of pod 'after' under its labels", afterExecs), func() bool {
 		v, _ := findSample(c.metrics(), "orb8_process_exec_total", after)
-		return v == containerStartExecs+1
+		return v == afterExecs
 	})
 	agent, err := c.client.CoreV1().Pods(agentNamespace).Get(t.Context(), c.agent.Name, metav1.GetOptions{})
 	if err != nil {
