@@ -6,7 +6,7 @@
 # failure's status: the cluster's, else the tests'.
 #
 #   sudo hack/e2e.sh                 # the cluster tests (-run Cluster)
-#   sudo hack/e2e.sh -run TestClusterSurvivesAPIServerRestart -v
+#   sudo hack/e2e.sh -v -run TestClusterSurvivesAPIServerRestart   # go test flags; a -run replaces Cluster
 #
 # A cluster already up is reused and taken down too. The Kubernetes binaries
 # are built once into ~/.cache/orb8 (hack/lib/k8s-binaries.sh).
@@ -26,5 +26,4 @@ export "${kubeconfig?}"
 echo "e2e: cluster up in $((SECONDS - start))s" >&2
 hack/cluster.sh deploy >/dev/null
 echo "e2e: agent deployed after $((SECONDS - start))s" >&2
-((${#@})) || set -- -run Cluster
-go test -tags e2e -count=1 -timeout 15m "$@" ./test/e2e/
+go test -tags e2e -count=1 -timeout 15m -run Cluster "$@" ./test/e2e/
