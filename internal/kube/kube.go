@@ -49,6 +49,11 @@ type Watcher struct {
 	timeout   time.Duration
 	informers map[string]cache.SharedIndexInformer
 	nodes     cache.Store
+	// synced says each informer's first list reached the Index: the
+	// handlers' registrations, whose sync waits for the handler to have
+	// seen every listed object (an informer's own HasSynced only waits for
+	// its store, and with thousands of pods the Index lagged behind it).
+	synced []cache.InformerSynced
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup
@@ -140,10 +145,13 @@ func New(cfg *rest.Config, opts Options, log *slog.Logger) (*Watcher, error) {
 			}
 		},
 	}
+	w.synced = []cache.InformerSynced{w.informers["nodes"].HasSynced} // read from its store
 	for name, h := range handlers {
-		if _, err := w.informers[name].AddEventHandler(eventHandler(h)); err != nil {
+		reg, err := w.informers[name].AddEventHandler(eventHandler(h))
+		if err != nil {
 			return nil, err
 		}
+		w.synced = append(w.synced, reg.HasSynced)
 	}
 	return w, nil
 }
@@ -153,20 +161,18 @@ func New(cfg *rest.Config, opts Options, log *slog.Logger) (*Watcher, error) {
 // answer delays nothing beyond that: the informers keep retrying.
 func (w *Watcher) Start(ctx context.Context) {
 	ctx, w.stop = context.WithCancel(ctx)
-	synced := make([]cache.InformerSynced, 0, len(w.informers))
 	for _, inf := range w.informers {
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
 			inf.RunWithContext(ctx)
 		}()
-		synced = append(synced, inf.HasSynced)
 	}
 	w.wg.Add(1)
 	go w.sweepDeleted(ctx)
 	waitCtx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
-	if cache.WaitForCacheSync(waitCtx.Done(), synced...) {
+	if cache.WaitForCacheSync(waitCtx.Done(), w.synced...) {
 		w.log.Info("kubernetes informers synced", "node", w.node, "pods", w.Pods())
 	} else {
 		w.log.Warn("kubernetes API not synced yet; series carry cgroup labels until it is", "node", w.node, "waited", w.timeout)

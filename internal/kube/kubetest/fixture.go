@@ -77,11 +77,7 @@ func (f *Fixture) Namespace(labels map[string]string) string {
 // containers maps container names to their ids; ip may be empty.
 func (f *Fixture) Pod(ns, name, node string, labels map[string]string, ip string, containers map[string]string) *corev1.Pod {
 	f.t.Helper()
-	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}, Spec: corev1.PodSpec{NodeName: node}}
-	for c := range containers {
-		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: c, Image: "busybox"})
-	}
-	p, err := f.Client.CoreV1().Pods(ns).Create(f.t.Context(), p, metav1.CreateOptions{})
+	p, err := f.Client.CoreV1().Pods(ns).Create(f.t.Context(), PodObject(ns, name, node, labels, containers), metav1.CreateOptions{})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -92,6 +88,26 @@ func (f *Fixture) Pod(ns, name, node string, labels map[string]string, ip string
 // (keys of previous) the id of the container that ran before.
 func (f *Fixture) SetStatus(p *corev1.Pod, ip string, containers, previous map[string]string) *corev1.Pod {
 	f.t.Helper()
+	p, err := f.Client.CoreV1().Pods(p.Namespace).UpdateStatus(f.t.Context(), WithStatus(p, ip, containers, previous), metav1.UpdateOptions{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return p
+}
+
+// PodObject is the pod Pod creates: bound to node, one container per key
+// of containers. (Fixture methods fail the test; code that must not, such as
+// a benchmark's worker goroutines, creates this object itself.)
+func PodObject(ns, name, node string, labels map[string]string, containers map[string]string) *corev1.Pod {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}, Spec: corev1.PodSpec{NodeName: node}}
+	for c := range containers {
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: c, Image: "busybox"})
+	}
+	return p
+}
+
+// WithStatus returns a copy of p with the status SetStatus gives it.
+func WithStatus(p *corev1.Pod, ip string, containers, previous map[string]string) *corev1.Pod {
 	p = p.DeepCopy()
 	p.Status.ContainerStatuses = nil
 	for name, id := range containers {
@@ -104,10 +120,6 @@ func (f *Fixture) SetStatus(p *corev1.Pod, ip string, containers, previous map[s
 	}
 	if ip != "" {
 		p.Status.PodIP, p.Status.PodIPs = ip, []corev1.PodIP{{IP: ip}}
-	}
-	p, err := f.Client.CoreV1().Pods(p.Namespace).UpdateStatus(f.t.Context(), p, metav1.UpdateOptions{})
-	if err != nil {
-		f.t.Fatal(err)
 	}
 	return p
 }
