@@ -32,6 +32,9 @@ make --no-print-directory lint
 step "generated BPF objects are current"
 make --no-print-directory check-generate
 
+step "rendered manifests are current"
+hack/manifests.sh --check
+
 step "go build needs no clang"
 # A clang that fails loudly first in PATH: building must never reach it.
 noclang=$(mktemp -d)
@@ -51,3 +54,8 @@ step "tests"
 # -p 1: probe tests count kernel events machine-wide per cgroup; running
 # packages one at a time keeps timing-sensitive ones (benchmarks, load) quiet.
 go test -p 1 -count=1 -timeout 20m ./... 2>&1 | tee /tmp/orb8-test.log
+
+step "end to end on the project's own Kubernetes cluster"
+# Brings the cluster up, deploys the agent's chart, runs test/e2e's cluster
+# tests, and always takes the cluster down again.
+hack/e2e.sh
