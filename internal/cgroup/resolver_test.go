@@ -14,16 +14,8 @@ func TestLookupByHandle(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-	root, err := FindMount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewResolver(root, 100000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	dir := filepath.Join(root, "orb8-test-handle")
+	r := newResolver(t, 100000)
+	dir := filepath.Join(r.Root(), "orb8-test-handle")
 	os.Remove(dir)
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -39,15 +31,7 @@ func TestLookupByHandle(t *testing.T) {
 }
 
 func TestResolverLifecycle(t *testing.T) {
-	root, err := FindMount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewResolver(root, 100000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := newResolver(t, 100000)
 	r.Add(1<<60, "/kubepods/besteffort/pod"+uid+"/"+cid)
 	w := r.Lookup(1 << 60)
 	if w.ContainerID != cid || w.PodUID != uid || w.Path != "/kubepods/besteffort/pod"+uid+"/"+cid {
@@ -73,15 +57,7 @@ func TestResolverLifecycle(t *testing.T) {
 }
 
 func TestResolverIsBounded(t *testing.T) {
-	root, err := FindMount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewResolver(root, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := newResolver(t, 0)
 	if r.Len() != 0 || r.Dropped() == 0 {
 		t.Fatalf("a zero-size table tracks %d and dropped %d", r.Len(), r.Dropped())
 	}
@@ -91,17 +67,9 @@ func TestFullResolverStillNamesByHandle(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-	root, err := FindMount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewResolver(root, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := newResolver(t, 0)
 	var st syscall.Stat_t
-	if err := syscall.Stat(root, &st); err != nil {
+	if err := syscall.Stat(r.Root(), &st); err != nil {
 		t.Fatal(err)
 	}
 	if got := r.Lookup(st.Ino).Path; got != "/" {
@@ -121,15 +89,7 @@ func (fakeEnricher) Enrich(w *Workload) {
 }
 
 func TestEnricherNamesWorkloads(t *testing.T) {
-	root, err := FindMount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewResolver(root, 100000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := newResolver(t, 100000)
 	r.SetEnricher(fakeEnricher{})
 	r.Add(1<<61, "/kubepods/pod"+uid+"/"+cid)
 	got := r.Lookup(1 << 61).LabelValues()
@@ -140,15 +100,7 @@ func TestEnricherNamesWorkloads(t *testing.T) {
 }
 
 func TestMatchingListsLiveEnrichedWorkloads(t *testing.T) {
-	root, err := FindMount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewResolver(root, 100000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := newResolver(t, 100000)
 	r.SetEnricher(fakeEnricher{})
 	r.Add(1<<62, "/kubepods/pod"+uid+"/"+cid)
 	r.Add(1<<62+1, "/kubepods/pod"+uid+"/"+strings.Repeat("b", 64))
@@ -184,4 +136,20 @@ func TestCloseTwiceKeepsOthersFiles(t *testing.T) {
 	if _, err := f.Stat(); err != nil {
 		t.Fatalf("the file reusing the handle's number was closed: %v", err)
 	}
+}
+
+// newResolver scans the host's cgroup2 mount into a resolver of max entries,
+// closed when the test ends.
+func newResolver(t *testing.T, max int) *Resolver {
+	t.Helper()
+	root, err := FindMount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewResolver(root, max)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
 }
