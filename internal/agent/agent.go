@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,8 +69,8 @@ type Agent struct {
 	stats    io.Closer
 	kube     *kube.Watcher // nil when the agent runs without Kubernetes
 	ready    atomic.Bool
-	stop     context.CancelFunc
-	wg       sync.WaitGroup
+	// stopForget ends the loop that forgets removed cgroups; nil before Start.
+	stopForget func()
 }
 
 // New builds an agent for cfg with the probes it enables.
@@ -145,32 +144,19 @@ func (a *Agent) Start(ctx context.Context) {
 		p.tried.Store(true)
 		a.log.Info("probe up", "probe", p.Name(), "degraded", len(p.status.Degraded))
 	}
-	gcCtx, stop := context.WithCancel(ctx)
-	a.stop = stop
-	a.wg.Add(1)
-	go a.forgetGone(gcCtx)
+	a.stopForget = probe.Every(ctx, max(a.cfg.GoneGrace/10, time.Second), a.forgetGone)
 	a.ready.Store(true)
 }
 
 // forgetGone drops state of cgroups removed longer than the grace period ago.
-func (a *Agent) forgetGone(ctx context.Context) {
-	defer a.wg.Done()
-	tick := time.NewTicker(max(a.cfg.GoneGrace/10, time.Second))
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-tick.C:
-			gone := a.resolver.Forget(now.Add(-a.cfg.GoneGrace))
-			if len(gone) == 0 {
-				continue
-			}
-			for _, p := range a.probes {
-				if f, ok := p.Probe.(probe.Forgetter); ok && p.running() {
-					f.Forget(gone)
-				}
-			}
+func (a *Agent) forgetGone(now time.Time) {
+	gone := a.resolver.Forget(now.Add(-a.cfg.GoneGrace))
+	if len(gone) == 0 {
+		return
+	}
+	for _, p := range a.probes {
+		if f, ok := p.Probe.(probe.Forgetter); ok && p.running() {
+			f.Forget(gone)
 		}
 	}
 }
@@ -224,10 +210,9 @@ func (a *Agent) Handler() http.Handler {
 // Close detaches every probe and releases the agent's resources.
 func (a *Agent) Close() error {
 	a.ready.Store(false)
-	if a.stop != nil {
-		a.stop()
+	if a.stopForget != nil {
+		a.stopForget()
 	}
-	a.wg.Wait()
 	var errs []error
 	for _, p := range a.probes {
 		errs = append(errs, p.Close())
