@@ -127,8 +127,18 @@ func run(orb8 string, runs int, only string, scale int, withBpftrace bool, out, 
 func buildTools(dir string) (tools, error) {
 	_, self, _, _ := runtime.Caller(0)
 	here := filepath.Dir(self)
-	t := tools{execchain: filepath.Join(dir, "execchain"), pingpong: filepath.Join(dir, "pingpong")}
+	t := tools{execchain: filepath.Join(dir, "execchain"), pingpong: filepath.Join(dir, "pingpong"), cuda: filepath.Join(dir, "cuda")}
+	// The CUDA stand-ins of the cuda probe's tests, built like real CUDA
+	// libraries (endbr64 first): libcuda.so, libcudart.so and their app.
+	standin := filepath.Join(here, "../../internal/probes/cuda/testdata/standin")
+	cudaFlags := []string{"-O2", "-fcf-protection=full", "-fno-omit-frame-pointer"}
+	if err := os.MkdirAll(t.cuda, 0o755); err != nil {
+		return t, err
+	}
 	builds := [][]string{
+		append(append([]string{}, cudaFlags...), "-shared", "-fPIC", "-o", t.cuda+"/libcuda.so", standin+"/cuda.c"),
+		append(append([]string{}, cudaFlags...), "-shared", "-fPIC", "-o", t.cuda+"/libcudart.so", standin+"/cudart.c", "-L"+t.cuda, "-lcuda", "-Wl,-rpath,"+t.cuda),
+		append(append([]string{}, cudaFlags...), "-o", t.cuda+"/app", standin+"/app.c", "-ldl", "-lpthread"),
 		{"-O2", "-static", "-nostdlib", "-fno-stack-protector", "-x", "c", "-o", t.execchain, filepath.Join(here, "../../internal/testutil/execchain/execchain.c")},
 		{"-O2", "-x", "c", "-o", t.pingpong, filepath.Join(here, "c/pingpong.c")},
 		{"-O2", "-static", "-nostdlib", "-fno-stack-protector", "-x", "c", "-o", filepath.Join(dir, "sleeper"), filepath.Join(here, "c/sleeper.c")},

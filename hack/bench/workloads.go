@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -26,7 +27,7 @@ type workload struct {
 	bpftrace string
 }
 
-type tools struct{ execchain, pingpong string }
+type tools struct{ execchain, pingpong, cuda string }
 
 func workloads(t tools, only map[string]bool) ([]workload, func(), error) {
 	var closers []func()
@@ -39,6 +40,7 @@ func workloads(t tools, only map[string]bool) ([]workload, func(), error) {
 		{name: "idle", unit: "s", run: func() (float64, error) { time.Sleep(10 * time.Second); return 10, nil }},
 		{name: "exec_storm", unit: "execs/s", run: func() (float64, error) { return timed(20000, t.execchain, "19999") },
 			bpftrace: `tracepoint:sched:sched_process_exec { @[cgroup] = count(); }`},
+		{name: "cuda_standin", unit: "runtime calls/s", run: func() (float64, error) { return cudaStorm(t.cuda) }},
 		{name: "context_switch", unit: "round trips/s", run: func() (float64, error) { return timed(200000, t.pingpong, "200000") },
 			bpftrace: `tracepoint:sched:sched_wakeup,tracepoint:sched:sched_wakeup_new { @qt[args->pid] = nsecs; }
 tracepoint:sched:sched_switch { if (args->prev_state == 0) { @qt[args->prev_pid] = nsecs; }
@@ -205,4 +207,39 @@ func dnsStorm(server string, clients int, d time.Duration) (float64, error) {
 	default:
 	}
 	return float64(total.Load()) / d.Seconds(), nil
+}
+
+// cudaStorm times cudaLaunchKernel calls of the stand-in libraries (each
+// reaches the stand-in cuLaunchKernel, as the real runtime does). The app
+// loads them with dlopen and waits, so an agent can hook them first.
+func cudaStorm(dir string) (float64, error) {
+	cmd := exec.Command(dir+"/app", dir, "bench", "200000")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return 0, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	defer cmd.Wait()
+	sc := bufio.NewScanner(stdout)
+	if !sc.Scan() || sc.Text() != "loaded" {
+		return 0, fmt.Errorf("cuda stand-in app did not load its libraries")
+	}
+	time.Sleep(time.Second) // the agent hooks a library within 2 s of its mapping, typically 150-200 ms
+	if _, err := io.WriteString(stdin, "go\n"); err != nil {
+		return 0, err
+	}
+	var runtimeNs, driverNs float64
+	if !sc.Scan() {
+		return 0, fmt.Errorf("cuda stand-in app: no result")
+	}
+	if _, err := fmt.Sscanf(sc.Text(), "runtime_launch_ns=%g driver_launch_ns=%g", &runtimeNs, &driverNs); err != nil {
+		return 0, fmt.Errorf("cuda stand-in app said %q: %v", sc.Text(), err)
+	}
+	return 1e9 / runtimeNs, nil
 }
