@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -194,8 +195,15 @@ func TestForgetDropsKernelState(t *testing.T) {
 	p := New()
 	reg := start(t, p)
 	cg := testutil.NewCgroup(t)
-	hog(t, cg, 3, 100*time.Millisecond)
+	for _, proc := range hog(t, cg, 3, 100*time.Millisecond) {
+		proc.Kill()
+	}
 	histogram(t, reg, cg)
+	// A task still switching would record its cgroup again after Forget.
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		procs, err := os.ReadFile(filepath.Join(cg.Dir, "cgroup.procs"))
+		return err == nil && len(procs) == 0
+	}, "hogs of %s never exited", cg.Path)
 	p.Forget([]uint64{cg.ID})
 	if h := testutil.Histogram(t, reg, metric, map[string]string{"cgroup": cg.Path}); h != nil {
 		t.Fatalf("histogram of a forgotten cgroup still exported")
