@@ -2,15 +2,9 @@ package server
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -18,53 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/orb8/orb8/internal/testutil"
 )
-
-type pair struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	der  []byte
-}
-
-// issue makes a certificate signed by parent (self-signed when parent is nil).
-func issue(t *testing.T, name string, parent *pair, isCA bool) *pair {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: isCA, BasicConstraintsValid: true,
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	signer, signerKey := tmpl, key
-	if parent != nil {
-		signer, signerKey = parent.cert, parent.key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &pair{cert: cert, key: key, der: der}
-}
-
-func (p *pair) write(t *testing.T, dir, name string) (certFile, keyFile string) {
-	t.Helper()
-	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
-	keyDER, _ := x509.MarshalECPrivateKey(p.key)
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
-	return certFile, keyFile
-}
-
-func (p *pair) tlsCert() tls.Certificate {
-	return tls.Certificate{Certificate: [][]byte{p.der}, PrivateKey: p.key}
-}
 
 func serve(t *testing.T, files TLSFiles) string {
 	t.Helper()
@@ -89,14 +39,14 @@ func get(addr string, cfg *tls.Config) error {
 
 func TestTLSAndMutualTLS(t *testing.T) {
 	dir := t.TempDir()
-	ca := issue(t, "orb8 test CA", nil, true)
-	serverPair := issue(t, "agent", ca, false)
-	client := issue(t, "client", ca, false)
-	stranger := issue(t, "stranger", nil, false)
-	caFile, _ := ca.write(t, dir, "ca")
-	certFile, keyFile := serverPair.write(t, dir, "server")
+	ca := testutil.IssueCert(t, "orb8 test CA", nil, true)
+	serverPair := testutil.IssueCert(t, "agent", ca, false)
+	client := testutil.IssueCert(t, "client", ca, false)
+	stranger := testutil.IssueCert(t, "stranger", nil, false)
+	caFile, _ := ca.Write(t, dir, "ca")
+	certFile, keyFile := serverPair.Write(t, dir, "server")
 	roots := x509.NewCertPool()
-	roots.AddCert(ca.cert)
+	roots.AddCert(ca.X509)
 
 	plainTLS := serve(t, TLSFiles{Cert: certFile, Key: keyFile})
 	if err := get(plainTLS, &tls.Config{RootCAs: roots}); err != nil {
@@ -104,13 +54,13 @@ func TestTLSAndMutualTLS(t *testing.T) {
 	}
 
 	mtls := serve(t, TLSFiles{Cert: certFile, Key: keyFile, ClientCA: caFile})
-	if err := get(mtls, &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{client.tlsCert()}}); err != nil {
+	if err := get(mtls, &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{client.TLS()}}); err != nil {
 		t.Fatalf("mTLS with a client certificate from the CA: %v", err)
 	}
 	if err := get(mtls, &tls.Config{RootCAs: roots}); err == nil {
 		t.Fatal("mTLS accepted a client without a certificate")
 	}
-	if err := get(mtls, &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{stranger.tlsCert()}}); err == nil {
+	if err := get(mtls, &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{stranger.TLS()}}); err == nil {
 		t.Fatal("mTLS accepted a certificate from another CA")
 	}
 }
@@ -119,8 +69,8 @@ func TestBadTLSFilesAndAddresses(t *testing.T) {
 	dir := t.TempDir()
 	junk := filepath.Join(dir, "junk.pem")
 	os.WriteFile(junk, []byte("not pem"), 0o600)
-	ca := issue(t, "ca", nil, true)
-	certFile, keyFile := ca.write(t, dir, "c")
+	ca := testutil.IssueCert(t, "ca", nil, true)
+	certFile, keyFile := ca.Write(t, dir, "c")
 	for _, tt := range []struct {
 		name  string
 		addr  string
