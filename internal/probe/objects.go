@@ -190,6 +190,17 @@ func (o *Objects) EmitWhile(bus *events.Bus, kinds ...string) {
 // EventsRead is the number of ring buffer records read so far.
 func (o *Objects) EventsRead() uint64 { return o.read.Load() }
 
+// Release closes the objects *objs points at, when loaded, and clears the
+// pointer: what every probe's Close ends with.
+func Release(objs **Objects) error {
+	if *objs == nil {
+		return nil
+	}
+	err := (*objs).Close()
+	*objs = nil
+	return err
+}
+
 // Close stops the readers, detaches every link and unloads everything.
 func (o *Objects) Close() error {
 	var errs []error

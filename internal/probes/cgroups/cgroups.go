@@ -70,12 +70,7 @@ func (p *Probe) handle(raw []byte) {
 
 // Close implements probe.Probe.
 func (p *Probe) Close() error {
-	if p.objs == nil {
-		return nil
-	}
-	err := p.objs.Close()
-	p.objs = nil
-	return err
+	return probe.Release(&p.objs)
 }
 
 // Describe implements prometheus.Collector; the watcher exports nothing of its own.

@@ -172,9 +172,7 @@ func (p *Probe) Close() error {
 	}
 	p.wg.Wait()
 	p.attacher.close()
-	err := p.objs.Close()
-	p.objs = nil
-	return err
+	return probe.Release(&p.objs)
 }
 
 // Forget implements probe.Forgetter.

@@ -131,12 +131,7 @@ func (p *Probe) Close() error {
 		p.stop()
 		p.stop = nil
 	}
-	if p.objs == nil {
-		return nil
-	}
-	err := p.objs.Close()
-	p.objs = nil
-	return err
+	return probe.Release(&p.objs)
 }
 
 // Forget implements probe.Forgetter.

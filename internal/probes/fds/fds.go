@@ -90,12 +90,7 @@ func (p *Probe) Close() error {
 		p.scan.iter.Close()
 		p.scan = nil
 	}
-	if p.objs == nil {
-		return nil
-	}
-	err := p.objs.Close()
-	p.objs = nil
-	return err
+	return probe.Release(&p.objs)
 }
 
 // Describe implements prometheus.Collector.

@@ -155,12 +155,7 @@ func (p *Probe) Close() error {
 		p.list.iter.Close()
 		p.list = nil
 	}
-	if p.objs == nil {
-		return nil
-	}
-	err := p.objs.Close()
-	p.objs = nil
-	return err
+	return probe.Release(&p.objs)
 }
 
 // Forget implements probe.Forgetter.

@@ -94,9 +94,7 @@ func (p *Probe) Close() error {
 		p.iter.Close()
 		p.iter = nil
 	}
-	err := p.objs.Close()
-	p.objs = nil
-	return err
+	return probe.Release(&p.objs)
 }
 
 // Forget implements probe.Forgetter.

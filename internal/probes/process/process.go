@@ -140,12 +140,7 @@ func exitReason(signal uint32) string {
 
 // Close implements probe.Probe.
 func (p *Probe) Close() error {
-	if p.objs == nil {
-		return nil
-	}
-	err := p.objs.Close()
-	p.objs = nil
-	return err
+	return probe.Release(&p.objs)
 }
 
 // Forget implements probe.Forgetter.

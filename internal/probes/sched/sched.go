@@ -89,12 +89,7 @@ func loadOnly(spec *ebpf.CollectionSpec, names []string) (*probe.Objects, error)
 
 // Close implements probe.Probe.
 func (p *Probe) Close() error {
-	if p.objs == nil {
-		return nil
-	}
-	err := p.objs.Close()
-	p.objs = nil
-	return err
+	return probe.Release(&p.objs)
 }
 
 // Forget implements probe.Forgetter.

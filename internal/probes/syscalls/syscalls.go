@@ -89,12 +89,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 func (p *Probe) Close() error {
 	p.mu.Lock() // no Stream or stop in between
 	defer p.mu.Unlock()
-	if p.objs == nil {
-		return nil
-	}
-	err := p.objs.Close()
-	p.objs = nil
-	return err
+	return probe.Release(&p.objs)
 }
 
 // Forget implements probe.Forgetter.
