@@ -17,14 +17,15 @@ import (
 
 // agentProc is a running `orb8 agent`.
 type agentProc struct {
-	cmd  *exec.Cmd
-	addr string
+	cmd     *exec.Cmd
+	addr    string // metrics
+	apiAddr string // gRPC API
 }
 
-var runningRE = regexp.MustCompile(`msg="agent running" metrics=(\S+)`)
+var runningRE = regexp.MustCompile(`msg="agent running" metrics=(\S+) api=(\S+)`)
 
 func startAgent(bin string, args ...string) (*agentProc, error) {
-	cmd := exec.Command(bin, append([]string{"agent", "--metrics-addr", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"agent", "--metrics-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0"}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
@@ -39,7 +40,7 @@ func startAgent(bin string, args ...string) (*agentProc, error) {
 				for sc.Scan() {
 				}
 			}()
-			return &agentProc{cmd: cmd, addr: m[1]}, nil
+			return &agentProc{cmd: cmd, addr: m[1], apiAddr: m[2]}, nil
 		}
 	}
 	cmd.Wait()

@@ -76,19 +76,25 @@ func run(orb8 string, runs int, only string, scale int, withBpftrace bool, out, 
 
 	res := Results{Machine: machine(), Runs: runs, Date: time.Now().UTC().Format(time.RFC3339)}
 	for _, w := range ws {
-		modes := []string{"none", "orb8"}
+		// orb8+api is the agent again, now with the latency prober watching
+		// its API (which turns on event emission for the whole node).
+		modes := []string{"none", "orb8", "orb8+api"}
 		if w.bpftrace != "" && withBpftrace {
 			modes = append(modes, "bpftrace")
 		}
 		wr := WorkloadResult{Name: w.name, Unit: w.unit, Modes: map[string]*ModeResult{}}
 		for i := range runs {
 			for _, mode := range modes {
-				s, err := measure(w, mode, orb8)
+				s, err := measure(w, mode, orb8, t.execchain)
 				if err != nil {
 					return fmt.Errorf("%s with %s, run %d: %w", w.name, mode, i+1, err)
 				}
 				wr.add(mode, s)
-				fmt.Fprintf(os.Stderr, "%-15s %-8s run %d: %.4g %s\n", w.name, mode, i+1, s.Ops, w.unit)
+				latency := ""
+				if mode == "orb8+api" {
+					latency = fmt.Sprintf(", capture-to-API p50 %.3g ms p99 %.3g ms", s.LatencyP50Ms, s.LatencyP99Ms)
+				}
+				fmt.Fprintf(os.Stderr, "%-15s %-8s run %d: %.4g %s%s\n", w.name, mode, i+1, s.Ops, w.unit, latency)
 			}
 		}
 		res.Workloads = append(res.Workloads, wr.summarize())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,34 +20,55 @@ type sample struct {
 	BPFRunsPS  float64            // BPF program runs per second
 	BPFCPUPct  float64            // kernel time in all BPF programs, % of one core
 	BPFNsByRun map[string]float64 // per probe: ns per program run
+	// With an API client watching (orb8+api): capture-to-API latency of
+	// the latency prober's execs, in ms, and how many never arrived.
+	LatencyP50Ms, LatencyP99Ms, LatencyMissed float64
 }
 
-func measure(w workload, mode, orb8 string) (sample, error) {
+// measure runs w once with the observer of mode. probeProgram is what the
+// latency prober execs in orb8+api mode.
+func measure(w workload, mode, orb8, probeProgram string) (sample, error) {
 	switch mode {
 	case "none":
 		ops, err := w.run()
 		return sample{Ops: ops}, err
 	case "orb8":
-		return measureAgent(w, orb8)
+		return measureAgent(w, orb8, "")
+	case "orb8+api":
+		return measureAgent(w, orb8, probeProgram)
 	case "bpftrace":
 		return measureBpftrace(w)
 	}
 	return sample{}, fmt.Errorf("unknown mode %q", mode)
 }
 
-func measureAgent(w workload, orb8 string) (sample, error) {
+// measureAgent runs w under the agent; with a probeProgram, a latency prober
+// watches the agent's API throughout.
+func measureAgent(w workload, orb8, probeProgram string) (sample, error) {
 	a, err := startAgent(orb8)
 	if err != nil {
 		return sample{}, err
 	}
 	defer a.stop()
 	time.Sleep(time.Second) // start-up work (seeding, tree scan) is not the workload's cost
+	var p *prober
+	if probeProgram != "" {
+		if p, err = startProber(a.apiAddr, probeProgram); err != nil {
+			return sample{}, err
+		}
+	}
 	before, err := a.scrape()
 	if err != nil {
 		return sample{}, err
 	}
 	cpu0, bpf0, begin := a.cpuSeconds(), bpfKernelSeconds(), time.Now()
 	ops, err := w.run()
+	var latency probeResult
+	if p != nil {
+		var perr error
+		latency, perr = p.stop()
+		err = errors.Join(err, perr)
+	}
 	if err != nil {
 		return sample{}, err
 	}
@@ -57,11 +79,14 @@ func measureAgent(w workload, orb8 string) (sample, error) {
 	}
 	s := sample{
 		Ops: ops, CPUPct: 100 * (cpu1 - cpu0) / wall, RSSMB: a.rssMB(),
-		EventsPS:   (after.events - before.events) / wall,
-		Lost:       after.lost - before.lost,
-		BPFRunsPS:  (after.bpfRuns - before.bpfRuns) / wall,
-		BPFCPUPct:  100 * (bpf1 - bpf0) / wall,
-		BPFNsByRun: map[string]float64{},
+		EventsPS:      (after.events - before.events) / wall,
+		Lost:          after.lost - before.lost,
+		BPFRunsPS:     (after.bpfRuns - before.bpfRuns) / wall,
+		BPFCPUPct:     100 * (bpf1 - bpf0) / wall,
+		BPFNsByRun:    map[string]float64{},
+		LatencyP50Ms:  ms(latency.p50),
+		LatencyP99Ms:  ms(latency.p99),
+		LatencyMissed: float64(latency.missed),
 	}
 	for probe, secs := range after.bpfSecondsByProbe {
 		if runs := after.bpfRunsByProbe[probe] - before.bpfRunsByProbe[probe]; runs > 0 {
@@ -70,6 +95,8 @@ func measureAgent(w workload, orb8 string) (sample, error) {
 	}
 	return s, nil
 }
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
 // measureBpftrace runs the workload under bpftrace doing the same counting.
 func measureBpftrace(w workload) (sample, error) {

@@ -38,22 +38,36 @@ func renderMarkdown(r Results) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Suite (`make bench`)\n\n")
 	fmt.Fprintf(&b, "%s, %d CPUs, %.0f GiB, kernel %s, commit %s, %s. %d runs; within each run the modes alternate "+
-		"(no observer, orb8 agent with its default probes, bpftrace doing the same counting), so noise hits all alike. "+
-		"Figures are medians with (min..max); slowdowns come from paired runs.\n\n",
-		r.Machine.CPU, r.Machine.CPUs, r.Machine.MemGiB, r.Machine.Kernel, r.Machine.Commit, r.Date, r.Runs)
-	b.WriteString("| workload | unit | no observer | orb8 | orb8 slowdown % | bpftrace | bpftrace slowdown % |\n|---|---|---|---|---|---|---|\n")
+		"(no observer, orb8 agent with its default probes, the agent again with an API client watching, bpftrace doing "+
+		"the same counting), so noise hits all alike. Figures are medians with (min..max); slowdowns come from paired runs. "+
+		"With the API client (orb8 + API), a prober in a cgroup of its own execs a tiny program %d times a second and "+
+		"streams its exec events over gRPC (`WatchEvents`, filtered to its cgroup): capture-to-API latency is the "+
+		"arrival time minus the kernel's timestamp in the event. A watcher turns on exec and exit events for every "+
+		"process of the node (the kernel gate `orb8_emit`), so the plain orb8 figures come from the pass without it.\n\n",
+		r.Machine.CPU, r.Machine.CPUs, r.Machine.MemGiB, r.Machine.Kernel, r.Machine.Commit, r.Date, r.Runs, probeRate)
+	b.WriteString("| workload | unit | no observer | orb8 | orb8 slowdown % | orb8 + API slowdown % | bpftrace | bpftrace slowdown % |\n|---|---|---|---|---|---|---|---|\n")
 	for _, w := range r.Workloads {
-		o, bt := w.Modes["orb8"], w.Modes["bpftrace"]
-		row := []string{w.Name, w.Unit, spread(&w.Modes["none"].Throughput), spread(&o.Throughput), spread(o.Slowdown), "-", "-"}
+		o, oa, bt := w.Modes["orb8"], w.Modes["orb8+api"], w.Modes["bpftrace"]
+		row := []string{w.Name, w.Unit, spread(&w.Modes["none"].Throughput), spread(&o.Throughput), spread(o.Slowdown), "-", "-", "-"}
+		if oa != nil {
+			row[5] = spread(oa.Slowdown)
+		}
 		if bt != nil {
-			row[5], row[6] = spread(&bt.Throughput), spread(bt.Slowdown)
+			row[6], row[7] = spread(&bt.Throughput), spread(bt.Slowdown)
 		}
 		fmt.Fprintf(&b, "| %s |\n", strings.Join(row, " | "))
 	}
 	b.WriteString("\nObserver cost during each workload:\n\n")
-	b.WriteString("| workload | orb8 CPU % of a core | orb8 CPU % per 1,000 events/s | orb8 RSS MB | events/s | events lost | BPF runs/s | BPF CPU % | BPF ns per run (by probe) | bpftrace CPU % | bpftrace BPF CPU % | bpftrace RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| workload | orb8 CPU % of a core | orb8 CPU % per 1,000 events/s | orb8 RSS MB | events/s | events lost | capture-to-API p50 ms | capture-to-API p99 ms | BPF runs/s | BPF CPU % | BPF ns per run (by probe) | bpftrace CPU % | bpftrace BPF CPU % | bpftrace RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, w := range r.Workloads {
 		o, bt := w.Modes["orb8"], w.Modes["bpftrace"]
+		p50, p99 := "-", "-"
+		if oa := w.Modes["orb8+api"]; oa != nil && oa.LatencyP50 != nil {
+			p50, p99 = spread(oa.LatencyP50), spread(oa.LatencyP99)
+			if missed := oa.LatencyMissed.Max; missed > 0 {
+				p99 += fmt.Sprintf(", %s probes missed in a run", f(missed))
+			}
+		}
 		per1k := "-"
 		if o.EventsPS.Median >= 100 {
 			per1k = f(o.CPUPct.Median * 1000 / o.EventsPS.Median)
@@ -67,8 +81,8 @@ func renderMarkdown(r Results) string {
 		if bt != nil {
 			btCPU, btBPF, btRSS = spread(bt.CPUPct), f(bt.BPFCPUPct.Median), f(bt.RSSMB.Median)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", w.Name, spread(o.CPUPct), per1k,
-			f(o.RSSMB.Median), f(o.EventsPS.Median), f(o.Lost.Max), f(o.BPFRunsPS.Median), f(o.BPFCPUPct.Median),
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", w.Name, spread(o.CPUPct), per1k,
+			f(o.RSSMB.Median), f(o.EventsPS.Median), f(o.Lost.Max), p50, p99, f(o.BPFRunsPS.Median), f(o.BPFCPUPct.Median),
 			strings.Join(byProbe, ", "), btCPU, btBPF, btRSS)
 	}
 	if s := r.Scale; s != nil {
@@ -135,6 +149,8 @@ func printComparison(w io.Writer, old, cur Results) {
 				line(cw.Name, mode, "slowdown %", om.Slowdown, cm.Slowdown)
 				line(cw.Name, mode, "CPU %", om.CPUPct, cm.CPUPct)
 				line(cw.Name, mode, "RSS MB", om.RSSMB, cm.RSSMB)
+				line(cw.Name, mode, "capture-to-API p50 ms", om.LatencyP50, cm.LatencyP50)
+				line(cw.Name, mode, "capture-to-API p99 ms", om.LatencyP99, cm.LatencyP99)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"sort"
 )
@@ -63,6 +64,10 @@ type ModeResult struct {
 	BPFRunsPS  *Stat           `json:"bpfRunsPerSecond,omitempty"`
 	BPFCPUPct  *Stat           `json:"bpfCpuPct,omitempty"`
 	BPFNsByRun map[string]Stat `json:"bpfNsPerRun,omitempty"`
+	// orb8+api only: capture-to-API latency of the latency prober's execs.
+	LatencyP50    *Stat `json:"captureToApiP50Ms,omitempty"`
+	LatencyP99    *Stat `json:"captureToApiP99Ms,omitempty"`
+	LatencyMissed *Stat `json:"latencyProbesMissed,omitempty"`
 
 	samples []sample
 }
@@ -101,7 +106,7 @@ func (w WorkloadResult) summarize() WorkloadResult {
 		m.CPUPct = ptr(stat(pick(func(s sample) float64 { return s.CPUPct })))
 		m.RSSMB = ptr(stat(pick(func(s sample) float64 { return s.RSSMB })))
 		m.BPFCPUPct = ptr(stat(pick(func(s sample) float64 { return s.BPFCPUPct })))
-		if mode != "orb8" {
+		if mode == "bpftrace" {
 			continue
 		}
 		m.EventsPS = ptr(stat(pick(func(s sample) float64 { return s.EventsPS })))
@@ -110,6 +115,11 @@ func (w WorkloadResult) summarize() WorkloadResult {
 		m.BPFNsByRun = map[string]Stat{}
 		for probe := range m.samples[0].BPFNsByRun {
 			m.BPFNsByRun[probe] = stat(pick(func(s sample) float64 { return s.BPFNsByRun[probe] }))
+		}
+		if mode == "orb8+api" {
+			m.LatencyP50 = ptr(stat(pick(func(s sample) float64 { return s.LatencyP50Ms })))
+			m.LatencyP99 = ptr(stat(pick(func(s sample) float64 { return s.LatencyP99Ms })))
+			m.LatencyMissed = ptr(stat(pick(func(s sample) float64 { return s.LatencyMissed })))
 		}
 	}
 	return w
@@ -125,16 +135,19 @@ type Target struct {
 	Note     string  `json:"note,omitempty"`
 }
 
+// mode is one mode's results of a workload, nil when it did not run.
+func (r Results) mode(workload, mode string) *ModeResult {
+	for _, w := range r.Workloads {
+		if w.Name == workload {
+			return w.Modes[mode]
+		}
+	}
+	return nil
+}
+
 func evaluateTargets(r Results) []Target {
 	var ts []Target
-	find := func(name string) *ModeResult {
-		for _, w := range r.Workloads {
-			if w.Name == name {
-				return w.Modes["orb8"]
-			}
-		}
-		return nil
-	}
+	find := func(name string) *ModeResult { return r.mode(name, "orb8") }
 	below := func(name string, measured, limit float64, unit, note string) {
 		if !math.IsNaN(measured) {
 			ts = append(ts, Target{Name: name, Measured: measured, Limit: limit, Unit: unit, Met: measured <= limit, Note: note})
@@ -151,6 +164,10 @@ func evaluateTargets(r Results) []Target {
 	}
 	if m := find("idle"); m != nil {
 		below("idle RSS", m.RSSMB.Median, 50, "MB", "")
+	}
+	if m := r.mode("idle", "orb8+api"); m != nil {
+		below("idle p99 capture-to-API", m.LatencyP99.Median, 2, "ms",
+			fmt.Sprintf("exec events of a prober cgroup, %d/s, streamed to one gRPC client", probeRate))
 	}
 	if r.Scale != nil {
 		below("extra RSS with scale workloads", r.Scale.ExtraRSSMB, 50, "MB", "")

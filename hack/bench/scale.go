@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/orb8/orb8/internal/cgroup"
@@ -62,15 +61,8 @@ func measureScale(orb8 string, t tools, dir string, n int) (*ScaleResult, error)
 		if err := os.Mkdir(cg, 0o755); err != nil {
 			return nil, err
 		}
-		fd, err := syscall.Open(cg, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
-		if err != nil {
-			return nil, err
-		}
 		c := exec.Command(sleeper)
-		c.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
-		err = c.Start()
-		syscall.Close(fd)
-		if err != nil {
+		if err := startInCgroup(cg, c); err != nil {
 			return nil, fmt.Errorf("start sleeper %d: %w", i, err)
 		}
 		procs = append(procs, c)

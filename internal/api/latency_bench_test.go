@@ -6,9 +6,7 @@ import (
 	"log/slog"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -58,27 +56,20 @@ func benchExecToClient(b *testing.B, loadRate int) {
 
 	cg := testutil.NewCgroup(b)
 	var (
-		mu        sync.Mutex
-		latencies []time.Duration
-		atBus     []time.Duration // capture to the agent's bus: the kernel and ring buffer share
+		latencies apiclient.Latencies
+		atBus     apiclient.Latencies // capture to the agent's bus: the kernel and ring buffer share
 	)
 	sub := bus.Subscribe(1024, nil, func(e *events.Event) bool { return e.Kind == events.KindExec && e.Workload.Path == cg.Path })
 	defer bus.Unsubscribe(sub)
 	go func() {
 		for e := range sub.C {
-			lat := time.Since(e.Time)
-			mu.Lock()
-			atBus = append(atBus, lat)
-			mu.Unlock()
+			atBus.Since(e.Time)
 		}
 	}()
 	got := make(chan struct{}, 1)
 	stream(b, ctx, addr, &pb.WatchEventsRequest{Kinds: []string{"exec"}, Filter: &pb.WorkloadFilter{Cgroup: cg.Path}},
 		func(e *pb.Event) {
-			lat := time.Since(e.GetTime().AsTime())
-			mu.Lock()
-			latencies = append(latencies, lat)
-			mu.Unlock()
+			latencies.Observe(e)
 			got <- struct{}{}
 		})
 
@@ -94,22 +85,13 @@ func benchExecToClient(b *testing.B, loadRate int) {
 	}
 	b.StopTimer()
 	rate := float64(loadEvents.Load()-loadStart) / time.Since(loadAt).Seconds()
-	mu.Lock()
-	defer mu.Unlock()
-	b.ReportMetric(quantile(latencies, 0.5), "p50-µs")
-	b.ReportMetric(quantile(latencies, 0.9), "p90-µs")
-	b.ReportMetric(quantile(latencies, 0.99), "p99-µs")
-	b.ReportMetric(quantile(atBus, 0.5), "bus-p50-µs")
-	b.ReportMetric(quantile(atBus, 0.99), "bus-p99-µs")
+	µs := func(l *apiclient.Latencies, q float64) float64 { return float64(l.Quantile(q).Microseconds()) }
+	b.ReportMetric(µs(&latencies, 0.5), "p50-µs")
+	b.ReportMetric(µs(&latencies, 0.9), "p90-µs")
+	b.ReportMetric(µs(&latencies, 0.99), "p99-µs")
+	b.ReportMetric(µs(&atBus, 0.5), "bus-p50-µs")
+	b.ReportMetric(µs(&atBus, 0.99), "bus-p99-µs")
 	b.ReportMetric(rate, "load-events/s")
-}
-
-func quantile(d []time.Duration, q float64) float64 {
-	if len(d) == 0 {
-		return 0
-	}
-	slices.Sort(d)
-	return float64(d[int(q*float64(len(d)-1))].Microseconds())
 }
 
 // stream watches the agent in the background, calling fn per event.
