@@ -69,7 +69,17 @@ type Flow struct {
 	Retransmits uint64
 	RTT         time.Duration
 	LastSeen    time.Time
+	// RemotePeer owns Remote. Backend is where the connection really went
+	// when Remote was translated (a Service IP's chosen endpoint), owned by
+	// BackendPeer; invalid when Remote was not translated or is not known to be.
+	RemotePeer  Peer
+	Backend     netip.AddrPort
+	BackendPeer Peer
 }
+
+// Peer is the Kubernetes object that owns an address: Kind "pod" or
+// "service"; zero when unknown.
+type Peer struct{ Kind, Namespace, Name string }
 
 // DNSSource is implemented by the DNS probe: its recent queries (a bounded
 // ring). The API filters, sorts newest first and limits.

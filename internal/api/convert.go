@@ -40,7 +40,18 @@ func flowMessage(f *Flow, node string) *pb.Flow {
 	if !f.LastSeen.IsZero() {
 		m.LastSeen = timestamppb.New(f.LastSeen)
 	}
+	if f.Backend.IsValid() {
+		m.BackendAddr, m.BackendPort = f.Backend.Addr().String(), uint32(f.Backend.Port())
+	}
+	m.RemotePeer, m.BackendPeer = peerMessage(f.RemotePeer), peerMessage(f.BackendPeer)
 	return m
+}
+
+func peerMessage(p Peer) *pb.Peer {
+	if p == (Peer{}) {
+		return nil
+	}
+	return &pb.Peer{Kind: p.Kind, Namespace: p.Namespace, Name: p.Name}
 }
 
 func dnsMessage(q *DNSQuery, node string) *pb.DNSQuery {

@@ -39,7 +39,7 @@ func newFlowsCmd() *cobra.Command {
 				return err
 			}
 			p := newPrinter(c.OutOrStdout(), o.output,
-				[]string{"NODE", "NAMESPACE", "POD", "CGROUP", "PROTO", "DIR", "LOCAL", "REMOTE", "TX", "RX", "RETRANS", "RTT"}, flowRow)
+				[]string{"NODE", "NAMESPACE", "POD", "CGROUP", "PROTO", "DIR", "LOCAL", "REMOTE", "PEER", "TX", "RX", "RETRANS", "RTT"}, flowRow)
 			for _, f := range flows {
 				if err := p.print(f); err != nil {
 					return err
@@ -63,7 +63,7 @@ func flowRow(m proto.Message) []string {
 	}
 	return []string{
 		humanize.Dash(w.GetNode()), humanize.Dash(w.GetNamespace()), humanize.Dash(w.GetPod()), w.GetCgroup(), f.GetProtocol(), f.GetDirection(),
-		humanize.HostPort(f.GetLocalAddr(), f.GetLocalPort()), humanize.HostPort(f.GetRemoteAddr(), f.GetRemotePort()),
+		humanize.HostPort(f.GetLocalAddr(), f.GetLocalPort()), humanize.HostPort(f.GetRemoteAddr(), f.GetRemotePort()), humanize.Dash(f.PeerName()),
 		humanize.Bytes(float64(f.GetTxBytes())), humanize.Bytes(float64(f.GetRxBytes())),
 		strconv.FormatUint(f.GetRetransmits(), 10), rtt,
 	}

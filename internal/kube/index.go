@@ -10,18 +10,13 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/probe"
 )
 
 // maxContainerIDs bounds the container ids a pod remembers: the current and
 // previous ones of each container, plus older ones of restarted containers
 // whose series are still within the agent's grace period.
 const maxContainerIDs = 32
-
-// Kinds NameIP returns.
-const (
-	KindPod     = "pod"
-	KindService = "service"
-)
 
 type podEntry struct {
 	namespace, name string
@@ -134,7 +129,7 @@ func (x *Index) setPod(p *corev1.Pod) {
 		for _, pip := range p.Status.PodIPs {
 			if ip, err := netip.ParseAddr(pip.IP); err == nil {
 				e.ips = append(e.ips, ip)
-				x.podIPs[ip] = owner{KindPod, p.Namespace, p.Name}
+				x.podIPs[ip] = owner{probe.KindPod, p.Namespace, p.Name}
 			}
 		}
 	}
@@ -215,7 +210,7 @@ func (x *Index) setService(s *corev1.Service, deleted bool) {
 		if deleted {
 			delete(x.serviceIPs, ip)
 		} else {
-			x.serviceIPs[ip] = owner{KindService, s.Namespace, s.Name}
+			x.serviceIPs[ip] = owner{probe.KindService, s.Namespace, s.Name}
 		}
 	}
 }
@@ -240,7 +235,7 @@ func (x *Index) setSlice(key string, s *discoveryv1.EndpointSlice, deleted bool)
 		for _, a := range e.Addresses {
 			if ip, err := netip.ParseAddr(a); err == nil && e.TargetRef != nil {
 				ips = append(ips, ip)
-				x.sliceIPs[ip] = sliceOwner{owner{KindPod, e.TargetRef.Namespace, e.TargetRef.Name}, x.sliceIPs[ip].refs + 1}
+				x.sliceIPs[ip] = sliceOwner{owner{probe.KindPod, e.TargetRef.Namespace, e.TargetRef.Name}, x.sliceIPs[ip].refs + 1}
 			}
 		}
 	}

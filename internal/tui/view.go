@@ -259,7 +259,13 @@ func (m *Model) helpText() string {
 	}, "\n")
 }
 
-func remote(f *pb.Flow) string { return humanize.HostPort(f.GetRemoteAddr(), f.GetRemotePort()) }
+// remote names the peer when the agent knows it, else its address.
+func remote(f *pb.Flow) string {
+	if name := f.PeerName(); name != "" {
+		return name
+	}
+	return humanize.HostPort(f.GetRemoteAddr(), f.GetRemotePort())
+}
 
 func latency(q *pb.DNSQuery) string {
 	if q.GetLatencySeconds() == 0 {

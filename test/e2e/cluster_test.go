@@ -28,11 +28,16 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	authv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	pb "github.com/orb8/orb8/api/orb8/v1"
 )
 
 const agentNamespace = "orb8"
@@ -101,14 +106,23 @@ func (c *cluster) eventually(timeout time.Duration, what string, cond func() boo
 // `orb8 --all-nodes` reaches agents.
 func (c *cluster) metrics() map[string]*dto.MetricFamily {
 	c.t.Helper()
-	raw, err := c.client.CoreV1().RESTClient().Get().
-		AbsPath("/api/v1/namespaces", agentNamespace, "pods", fmt.Sprintf("%s:%d", c.agent.Name, c.metricsPort()), "proxy", "metrics").
-		DoRaw(c.t.Context())
+	raw, err := c.agentGet("metrics", nil)
 	if err != nil {
 		c.t.Logf("scrape through the pod proxy: %v", err)
 		return nil
 	}
 	return parseMetrics(c.t, raw)
+}
+
+// agentGet reads path (no leading slash) of the agent's metrics listener
+// through the API server's pod proxy.
+func (c *cluster) agentGet(path string, query map[string]string) ([]byte, error) {
+	req := c.client.CoreV1().RESTClient().Get().
+		AbsPath("/api/v1/namespaces", agentNamespace, "pods", fmt.Sprintf("%s:%d", c.agent.Name, c.metricsPort()), "proxy", path)
+	for k, v := range query {
+		req = req.Param(k, v)
+	}
+	return req.DoRaw(c.t.Context())
 }
 
 // metricsPort is the number of the agent's container port named metrics (the
@@ -220,6 +234,7 @@ const (
 	containerStartExecs = 1 // the entrypoint shell
 	payloadBytes        = 100 * 1000
 	serverPort          = 8080
+	servicePort         = 80 // the Service in front of the server: kube-proxy translates it to serverPort
 	// sleep, nc and wc.
 	serverExecs  = containerStartExecs + 3
 	serverScript = "/bin/busybox sleep 3600 | /bin/busybox nc -l -p 8080 | /bin/busybox wc -c"
@@ -227,10 +242,10 @@ const (
 	clientExecs = containerStartExecs + 8
 )
 
-func clientScript(server string) string {
+func clientScript(server string, port int) string {
 	return fmt.Sprintf(`i=0; while [ $i -lt 5 ]; do /bin/busybox true; i=$((i+1)); done
 /bin/busybox dd if=/dev/zero bs=1000 count=100 2>/dev/null | /bin/busybox nc -w 2 %s %d
-exec /bin/busybox sleep 3600`, server, serverPort)
+exec /bin/busybox sleep 3600`, server, port)
 }
 
 func TestClusterDaemonSetIsUnprivilegedWithReadOnlyRBAC(t *testing.T) {
@@ -277,16 +292,19 @@ func TestClusterDaemonSetIsUnprivilegedWithReadOnlyRBAC(t *testing.T) {
 }
 
 // TestClusterTrafficAndExecsUnderPodLabels: two pods exchange a known number
-// of bytes; the agent reports exactly those bytes (client tx, server rx, and
-// nothing the other way) and each pod's execs under the pods'
-// namespace/pod/container labels. The server's own count of what it received
-// (its log) says the bytes really crossed.
+// of bytes, the client through a Service; the agent reports exactly those
+// bytes (client tx, server rx, and nothing the other way) and each pod's
+// execs under the pods' namespace/pod/container labels, and lists the flows
+// with their peers named: the client's to the Service, with the server pod
+// kube-proxy sent it to. The server's own count of what it received (its log)
+// says the bytes really crossed.
 func TestClusterTrafficAndExecsUnderPodLabels(t *testing.T) {
 	c := newCluster(t)
 	ns := c.namespace()
 	server := c.busybox(ns, "server", serverScript, corev1.RestartPolicyNever)
 	c.waitListening(server, serverPort)
-	c.busybox(ns, "client", clientScript(server.Status.PodIP), corev1.RestartPolicyNever)
+	svc := c.service(ns, "server", servicePort, serverPort, server)
+	client := c.busybox(ns, "client", clientScript(svc.Spec.ClusterIP, servicePort), corev1.RestartPolicyNever)
 
 	var received string
 	c.eventually(time.Minute, "the server's count of received bytes", func() bool {
@@ -343,6 +361,78 @@ func TestClusterTrafficAndExecsUnderPodLabels(t *testing.T) {
 	for _, ch := range checks {
 		t.Logf("%s %v %v = %v", ch.name, ch.labels, ch.extra, ch.want)
 	}
+
+	pod := func(name string) *pb.Peer { return &pb.Peer{Kind: "pod", Namespace: ns, Name: name} }
+	want := []*pb.Flow{{
+		Workload:   &pb.Workload{Pod: "client"},
+		RemoteAddr: svc.Spec.ClusterIP, RemotePort: servicePort,
+		RemotePeer:  &pb.Peer{Kind: "service", Namespace: ns, Name: "server"},
+		BackendAddr: server.Status.PodIP, BackendPort: serverPort, BackendPeer: pod("server"),
+		TxBytes: payloadBytes,
+	}, {
+		Workload:   &pb.Workload{Pod: "server"},
+		RemoteAddr: client.Status.PodIP, RemotePeer: pod("client"),
+		RxBytes: payloadBytes,
+	}}
+	c.eventually(time.Minute, "the pods' flows with their peers named", func() bool {
+		flows := c.flows(ns)
+		for _, w := range want {
+			if !slices.ContainsFunc(flows, func(f *pb.Flow) bool { return flowMatches(f, w) }) {
+				t.Logf("no flow like %v in %v", w, flows)
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// flowMatches compares the fields the test knows: the pod, remote and
+// backend with their names, and the payload bytes.
+func flowMatches(f, w *pb.Flow) bool {
+	return f.GetWorkload().GetPod() == w.GetWorkload().GetPod() &&
+		f.GetRemoteAddr() == w.GetRemoteAddr() && (w.GetRemotePort() == 0 || f.GetRemotePort() == w.GetRemotePort()) &&
+		proto.Equal(f.GetRemotePeer(), w.GetRemotePeer()) &&
+		f.GetBackendAddr() == w.GetBackendAddr() && f.GetBackendPort() == w.GetBackendPort() &&
+		proto.Equal(f.GetBackendPeer(), w.GetBackendPeer()) &&
+		f.GetTxBytes() == w.GetTxBytes() && f.GetRxBytes() == w.GetRxBytes()
+}
+
+// flows lists the agent's flows of namespace ns through the pod proxy.
+func (c *cluster) flows(ns string) []*pb.Flow {
+	c.t.Helper()
+	raw, err := c.agentGet("api/v1/flows", map[string]string{"namespace": ns, "limit": "0"})
+	if err != nil {
+		c.t.Logf("flows through the pod proxy: %v", err)
+		return nil
+	}
+	var resp pb.ListFlowsResponse
+	if err := protojson.Unmarshal(raw, &resp); err != nil {
+		c.t.Fatalf("flows: %v: %s", err, raw)
+	}
+	return resp.GetFlows()
+}
+
+// service puts a ClusterIP Service named name on port in front of pod's
+// targetPort, and waits until kube-proxy translates it to the pod.
+func (c *cluster) service(ns, name string, port, targetPort int, pod *corev1.Pod) *corev1.Service {
+	c.t.Helper()
+	svc, err := c.client.CoreV1().Services(ns).Create(c.t.Context(), &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: corev1.ServiceSpec{
+			Selector: pod.Labels,
+			Ports:    []corev1.ServicePort{{Port: int32(port), TargetPort: intstr.FromInt(targetPort), Protocol: corev1.ProtocolTCP}},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	// kube-proxy's rules: the Service's address, and the endpoint's DNAT.
+	dnat := fmt.Sprintf("--to-destination %s:%d", pod.Status.PodIP, targetPort)
+	c.eventually(time.Minute, "kube-proxy routing Service "+name, func() bool {
+		rules, err := exec.Command("iptables-save", "-t", "nat").Output()
+		return err == nil && bytes.Contains(rules, []byte("-d "+svc.Spec.ClusterIP+"/32")) && bytes.Contains(rules, []byte(dnat))
+	})
+	return svc
 }
 
 // waitListening waits until a process of pod listens on TCP port, read from

@@ -952,19 +952,26 @@ type Flow struct {
 	Workload *Workload              `protobuf:"bytes,1,opt,name=workload,proto3" json:"workload,omitempty"`
 	Protocol string                 `protobuf:"bytes,2,opt,name=protocol,proto3" json:"protocol,omitempty"`
 	// "outbound" or "inbound".
-	Direction     string                 `protobuf:"bytes,3,opt,name=direction,proto3" json:"direction,omitempty"`
-	LocalAddr     string                 `protobuf:"bytes,4,opt,name=local_addr,json=localAddr,proto3" json:"local_addr,omitempty"`
-	LocalPort     uint32                 `protobuf:"varint,5,opt,name=local_port,json=localPort,proto3" json:"local_port,omitempty"`
-	RemoteAddr    string                 `protobuf:"bytes,6,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
-	RemotePort    uint32                 `protobuf:"varint,7,opt,name=remote_port,json=remotePort,proto3" json:"remote_port,omitempty"`
-	TxBytes       uint64                 `protobuf:"varint,8,opt,name=tx_bytes,json=txBytes,proto3" json:"tx_bytes,omitempty"`
-	RxBytes       uint64                 `protobuf:"varint,9,opt,name=rx_bytes,json=rxBytes,proto3" json:"rx_bytes,omitempty"`
-	TxPackets     uint64                 `protobuf:"varint,10,opt,name=tx_packets,json=txPackets,proto3" json:"tx_packets,omitempty"`
-	RxPackets     uint64                 `protobuf:"varint,11,opt,name=rx_packets,json=rxPackets,proto3" json:"rx_packets,omitempty"`
-	Retransmits   uint64                 `protobuf:"varint,12,opt,name=retransmits,proto3" json:"retransmits,omitempty"`
-	RttSeconds    float64                `protobuf:"fixed64,13,opt,name=rtt_seconds,json=rttSeconds,proto3" json:"rtt_seconds,omitempty"`
-	LastSeen      *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
-	Process       *Process               `protobuf:"bytes,15,opt,name=process,proto3" json:"process,omitempty"`
+	Direction   string                 `protobuf:"bytes,3,opt,name=direction,proto3" json:"direction,omitempty"`
+	LocalAddr   string                 `protobuf:"bytes,4,opt,name=local_addr,json=localAddr,proto3" json:"local_addr,omitempty"`
+	LocalPort   uint32                 `protobuf:"varint,5,opt,name=local_port,json=localPort,proto3" json:"local_port,omitempty"`
+	RemoteAddr  string                 `protobuf:"bytes,6,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	RemotePort  uint32                 `protobuf:"varint,7,opt,name=remote_port,json=remotePort,proto3" json:"remote_port,omitempty"`
+	TxBytes     uint64                 `protobuf:"varint,8,opt,name=tx_bytes,json=txBytes,proto3" json:"tx_bytes,omitempty"`
+	RxBytes     uint64                 `protobuf:"varint,9,opt,name=rx_bytes,json=rxBytes,proto3" json:"rx_bytes,omitempty"`
+	TxPackets   uint64                 `protobuf:"varint,10,opt,name=tx_packets,json=txPackets,proto3" json:"tx_packets,omitempty"`
+	RxPackets   uint64                 `protobuf:"varint,11,opt,name=rx_packets,json=rxPackets,proto3" json:"rx_packets,omitempty"`
+	Retransmits uint64                 `protobuf:"varint,12,opt,name=retransmits,proto3" json:"retransmits,omitempty"`
+	RttSeconds  float64                `protobuf:"fixed64,13,opt,name=rtt_seconds,json=rttSeconds,proto3" json:"rtt_seconds,omitempty"`
+	LastSeen    *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	Process     *Process               `protobuf:"bytes,15,opt,name=process,proto3" json:"process,omitempty"`
+	// The pod or Service that owns the remote address, when the agent knows it.
+	RemotePeer *Peer `protobuf:"bytes,16,opt,name=remote_peer,json=remotePeer,proto3" json:"remote_peer,omitempty"`
+	// Where the connection really went when the remote address was translated
+	// (the endpoint kube-proxy chose for a Service IP), and whose it is.
+	BackendAddr   string `protobuf:"bytes,17,opt,name=backend_addr,json=backendAddr,proto3" json:"backend_addr,omitempty"`
+	BackendPort   uint32 `protobuf:"varint,18,opt,name=backend_port,json=backendPort,proto3" json:"backend_port,omitempty"`
+	BackendPeer   *Peer  `protobuf:"bytes,19,opt,name=backend_peer,json=backendPeer,proto3" json:"backend_peer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1104,6 +1111,96 @@ func (x *Flow) GetProcess() *Process {
 	return nil
 }
 
+func (x *Flow) GetRemotePeer() *Peer {
+	if x != nil {
+		return x.RemotePeer
+	}
+	return nil
+}
+
+func (x *Flow) GetBackendAddr() string {
+	if x != nil {
+		return x.BackendAddr
+	}
+	return ""
+}
+
+func (x *Flow) GetBackendPort() uint32 {
+	if x != nil {
+		return x.BackendPort
+	}
+	return 0
+}
+
+func (x *Flow) GetBackendPeer() *Peer {
+	if x != nil {
+		return x.BackendPeer
+	}
+	return nil
+}
+
+// A Kubernetes object that owns an address.
+type Peer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "pod" or "service".
+	Kind          string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Namespace     string `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name          string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Peer) Reset() {
+	*x = Peer{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Peer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Peer) ProtoMessage() {}
+
+func (x *Peer) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Peer.ProtoReflect.Descriptor instead.
+func (*Peer) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Peer) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Peer) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *Peer) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 type ListDNSRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Filter *WorkloadFilter        `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
@@ -1118,7 +1215,7 @@ type ListDNSRequest struct {
 
 func (x *ListDNSRequest) Reset() {
 	*x = ListDNSRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[12]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1227,7 @@ func (x *ListDNSRequest) String() string {
 func (*ListDNSRequest) ProtoMessage() {}
 
 func (x *ListDNSRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[12]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1143,7 +1240,7 @@ func (x *ListDNSRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDNSRequest.ProtoReflect.Descriptor instead.
 func (*ListDNSRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{12}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListDNSRequest) GetFilter() *WorkloadFilter {
@@ -1184,7 +1281,7 @@ type ListDNSResponse struct {
 
 func (x *ListDNSResponse) Reset() {
 	*x = ListDNSResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[13]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1293,7 @@ func (x *ListDNSResponse) String() string {
 func (*ListDNSResponse) ProtoMessage() {}
 
 func (x *ListDNSResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[13]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1306,7 @@ func (x *ListDNSResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDNSResponse.ProtoReflect.Descriptor instead.
 func (*ListDNSResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{13}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListDNSResponse) GetQueries() []*DNSQuery {
@@ -1243,7 +1340,7 @@ type DNSQuery struct {
 
 func (x *DNSQuery) Reset() {
 	*x = DNSQuery{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[14]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1255,7 +1352,7 @@ func (x *DNSQuery) String() string {
 func (*DNSQuery) ProtoMessage() {}
 
 func (x *DNSQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[14]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1268,7 +1365,7 @@ func (x *DNSQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DNSQuery.ProtoReflect.Descriptor instead.
 func (*DNSQuery) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{14}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DNSQuery) GetTime() *timestamppb.Timestamp {
@@ -1336,7 +1433,7 @@ type ListProcessesRequest struct {
 
 func (x *ListProcessesRequest) Reset() {
 	*x = ListProcessesRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[15]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1348,7 +1445,7 @@ func (x *ListProcessesRequest) String() string {
 func (*ListProcessesRequest) ProtoMessage() {}
 
 func (x *ListProcessesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[15]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1361,7 +1458,7 @@ func (x *ListProcessesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProcessesRequest.ProtoReflect.Descriptor instead.
 func (*ListProcessesRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{15}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListProcessesRequest) GetCgroup() string {
@@ -1380,7 +1477,7 @@ type ListProcessesResponse struct {
 
 func (x *ListProcessesResponse) Reset() {
 	*x = ListProcessesResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[16]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1392,7 +1489,7 @@ func (x *ListProcessesResponse) String() string {
 func (*ListProcessesResponse) ProtoMessage() {}
 
 func (x *ListProcessesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[16]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1405,7 +1502,7 @@ func (x *ListProcessesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProcessesResponse.ProtoReflect.Descriptor instead.
 func (*ListProcessesResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{16}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListProcessesResponse) GetProcesses() []*Process {
@@ -1423,7 +1520,7 @@ type ListGPUsRequest struct {
 
 func (x *ListGPUsRequest) Reset() {
 	*x = ListGPUsRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[17]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1435,7 +1532,7 @@ func (x *ListGPUsRequest) String() string {
 func (*ListGPUsRequest) ProtoMessage() {}
 
 func (x *ListGPUsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[17]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1448,7 +1545,7 @@ func (x *ListGPUsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGPUsRequest.ProtoReflect.Descriptor instead.
 func (*ListGPUsRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{17}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{18}
 }
 
 type ListGPUsResponse struct {
@@ -1460,7 +1557,7 @@ type ListGPUsResponse struct {
 
 func (x *ListGPUsResponse) Reset() {
 	*x = ListGPUsResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[18]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1472,7 +1569,7 @@ func (x *ListGPUsResponse) String() string {
 func (*ListGPUsResponse) ProtoMessage() {}
 
 func (x *ListGPUsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[18]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1485,7 +1582,7 @@ func (x *ListGPUsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGPUsResponse.ProtoReflect.Descriptor instead.
 func (*ListGPUsResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{18}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListGPUsResponse) GetGpus() []*GPU {
@@ -1512,7 +1609,7 @@ type GPU struct {
 
 func (x *GPU) Reset() {
 	*x = GPU{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[19]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1524,7 +1621,7 @@ func (x *GPU) String() string {
 func (*GPU) ProtoMessage() {}
 
 func (x *GPU) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[19]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1537,7 +1634,7 @@ func (x *GPU) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GPU.ProtoReflect.Descriptor instead.
 func (*GPU) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{19}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GPU) GetGpu() string {
@@ -1614,7 +1711,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[20]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1626,7 +1723,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[20]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1639,7 +1736,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{20}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WatchEventsRequest) GetKinds() []string {
@@ -1669,7 +1766,7 @@ type WatchEventsResponse struct {
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[21]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1681,7 +1778,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[21]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1694,7 +1791,7 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{21}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *WatchEventsResponse) GetItem() isWatchEventsResponse_Item {
@@ -1748,7 +1845,7 @@ type Drops struct {
 
 func (x *Drops) Reset() {
 	*x = Drops{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[22]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1760,7 +1857,7 @@ func (x *Drops) String() string {
 func (*Drops) ProtoMessage() {}
 
 func (x *Drops) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[22]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1773,7 +1870,7 @@ func (x *Drops) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Drops.ProtoReflect.Descriptor instead.
 func (*Drops) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{22}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Drops) GetTotal() uint64 {
@@ -1803,7 +1900,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[23]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1815,7 +1912,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[23]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1828,7 +1925,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{23}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Event) GetTime() *timestamppb.Timestamp {
@@ -1923,7 +2020,7 @@ type ExecDetail struct {
 
 func (x *ExecDetail) Reset() {
 	*x = ExecDetail{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[24]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1935,7 +2032,7 @@ func (x *ExecDetail) String() string {
 func (*ExecDetail) ProtoMessage() {}
 
 func (x *ExecDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[24]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1948,7 +2045,7 @@ func (x *ExecDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecDetail.ProtoReflect.Descriptor instead.
 func (*ExecDetail) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{24}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ExecDetail) GetFilename() string {
@@ -1971,7 +2068,7 @@ type ExitDetail struct {
 
 func (x *ExitDetail) Reset() {
 	*x = ExitDetail{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[25]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1983,7 +2080,7 @@ func (x *ExitDetail) String() string {
 func (*ExitDetail) ProtoMessage() {}
 
 func (x *ExitDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[25]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1996,7 +2093,7 @@ func (x *ExitDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitDetail.ProtoReflect.Descriptor instead.
 func (*ExitDetail) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{25}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ExitDetail) GetCode() int32 {
@@ -2139,7 +2236,7 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x05limit\x18\x03 \x01(\rR\x05limit\"V\n" +
 	"\x11ListFlowsResponse\x12#\n" +
 	"\x05flows\x18\x01 \x03(\v2\r.orb8.v1.FlowR\x05flows\x12\x1c\n" +
-	"\ttruncated\x18\x02 \x01(\rR\ttruncated\"\x8b\x04\n" +
+	"\ttruncated\x18\x02 \x01(\rR\ttruncated\"\xb3\x05\n" +
 	"\x04Flow\x12-\n" +
 	"\bworkload\x18\x01 \x01(\v2\x11.orb8.v1.WorkloadR\bworkload\x12\x1a\n" +
 	"\bprotocol\x18\x02 \x01(\tR\bprotocol\x12\x1c\n" +
@@ -2163,7 +2260,16 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\vrtt_seconds\x18\r \x01(\x01R\n" +
 	"rttSeconds\x127\n" +
 	"\tlast_seen\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12*\n" +
-	"\aprocess\x18\x0f \x01(\v2\x10.orb8.v1.ProcessR\aprocess\"\x8c\x01\n" +
+	"\aprocess\x18\x0f \x01(\v2\x10.orb8.v1.ProcessR\aprocess\x12.\n" +
+	"\vremote_peer\x18\x10 \x01(\v2\r.orb8.v1.PeerR\n" +
+	"remotePeer\x12!\n" +
+	"\fbackend_addr\x18\x11 \x01(\tR\vbackendAddr\x12!\n" +
+	"\fbackend_port\x18\x12 \x01(\rR\vbackendPort\x120\n" +
+	"\fbackend_peer\x18\x13 \x01(\v2\r.orb8.v1.PeerR\vbackendPeer\"L\n" +
+	"\x04Peer\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"\x8c\x01\n" +
 	"\x0eListDNSRequest\x12/\n" +
 	"\x06filter\x18\x01 \x01(\v2\x17.orb8.v1.WorkloadFilterR\x06filter\x12\x1f\n" +
 	"\verrors_only\x18\x02 \x01(\bR\n" +
@@ -2257,7 +2363,7 @@ func file_orb8_v1_orb8_proto_rawDescGZIP() []byte {
 	return file_orb8_v1_orb8_proto_rawDescData
 }
 
-var file_orb8_v1_orb8_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_orb8_v1_orb8_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_orb8_v1_orb8_proto_goTypes = []any{
 	(*WorkloadFilter)(nil),        // 0: orb8.v1.WorkloadFilter
 	(*Workload)(nil),              // 1: orb8.v1.Workload
@@ -2271,74 +2377,77 @@ var file_orb8_v1_orb8_proto_goTypes = []any{
 	(*ListFlowsRequest)(nil),      // 9: orb8.v1.ListFlowsRequest
 	(*ListFlowsResponse)(nil),     // 10: orb8.v1.ListFlowsResponse
 	(*Flow)(nil),                  // 11: orb8.v1.Flow
-	(*ListDNSRequest)(nil),        // 12: orb8.v1.ListDNSRequest
-	(*ListDNSResponse)(nil),       // 13: orb8.v1.ListDNSResponse
-	(*DNSQuery)(nil),              // 14: orb8.v1.DNSQuery
-	(*ListProcessesRequest)(nil),  // 15: orb8.v1.ListProcessesRequest
-	(*ListProcessesResponse)(nil), // 16: orb8.v1.ListProcessesResponse
-	(*ListGPUsRequest)(nil),       // 17: orb8.v1.ListGPUsRequest
-	(*ListGPUsResponse)(nil),      // 18: orb8.v1.ListGPUsResponse
-	(*GPU)(nil),                   // 19: orb8.v1.GPU
-	(*WatchEventsRequest)(nil),    // 20: orb8.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),   // 21: orb8.v1.WatchEventsResponse
-	(*Drops)(nil),                 // 22: orb8.v1.Drops
-	(*Event)(nil),                 // 23: orb8.v1.Event
-	(*ExecDetail)(nil),            // 24: orb8.v1.ExecDetail
-	(*ExitDetail)(nil),            // 25: orb8.v1.ExitDetail
-	nil,                           // 26: orb8.v1.Workload.LabelsEntry
-	nil,                           // 27: orb8.v1.ProbeStatus.DegradedEntry
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 29: google.protobuf.Struct
+	(*Peer)(nil),                  // 12: orb8.v1.Peer
+	(*ListDNSRequest)(nil),        // 13: orb8.v1.ListDNSRequest
+	(*ListDNSResponse)(nil),       // 14: orb8.v1.ListDNSResponse
+	(*DNSQuery)(nil),              // 15: orb8.v1.DNSQuery
+	(*ListProcessesRequest)(nil),  // 16: orb8.v1.ListProcessesRequest
+	(*ListProcessesResponse)(nil), // 17: orb8.v1.ListProcessesResponse
+	(*ListGPUsRequest)(nil),       // 18: orb8.v1.ListGPUsRequest
+	(*ListGPUsResponse)(nil),      // 19: orb8.v1.ListGPUsResponse
+	(*GPU)(nil),                   // 20: orb8.v1.GPU
+	(*WatchEventsRequest)(nil),    // 21: orb8.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),   // 22: orb8.v1.WatchEventsResponse
+	(*Drops)(nil),                 // 23: orb8.v1.Drops
+	(*Event)(nil),                 // 24: orb8.v1.Event
+	(*ExecDetail)(nil),            // 25: orb8.v1.ExecDetail
+	(*ExitDetail)(nil),            // 26: orb8.v1.ExitDetail
+	nil,                           // 27: orb8.v1.Workload.LabelsEntry
+	nil,                           // 28: orb8.v1.ProbeStatus.DegradedEntry
+	(*timestamppb.Timestamp)(nil), // 29: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 30: google.protobuf.Struct
 }
 var file_orb8_v1_orb8_proto_depIdxs = []int32{
-	26, // 0: orb8.v1.Workload.labels:type_name -> orb8.v1.Workload.LabelsEntry
-	28, // 1: orb8.v1.Status.started:type_name -> google.protobuf.Timestamp
+	27, // 0: orb8.v1.Workload.labels:type_name -> orb8.v1.Workload.LabelsEntry
+	29, // 1: orb8.v1.Status.started:type_name -> google.protobuf.Timestamp
 	5,  // 2: orb8.v1.Status.probes:type_name -> orb8.v1.ProbeStatus
-	27, // 3: orb8.v1.ProbeStatus.degraded:type_name -> orb8.v1.ProbeStatus.DegradedEntry
+	28, // 3: orb8.v1.ProbeStatus.degraded:type_name -> orb8.v1.ProbeStatus.DegradedEntry
 	0,  // 4: orb8.v1.ListWorkloadsRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	28, // 5: orb8.v1.ListWorkloadsResponse.time:type_name -> google.protobuf.Timestamp
+	29, // 5: orb8.v1.ListWorkloadsResponse.time:type_name -> google.protobuf.Timestamp
 	8,  // 6: orb8.v1.ListWorkloadsResponse.workloads:type_name -> orb8.v1.WorkloadFigures
 	1,  // 7: orb8.v1.WorkloadFigures.workload:type_name -> orb8.v1.Workload
 	0,  // 8: orb8.v1.ListFlowsRequest.filter:type_name -> orb8.v1.WorkloadFilter
 	11, // 9: orb8.v1.ListFlowsResponse.flows:type_name -> orb8.v1.Flow
 	1,  // 10: orb8.v1.Flow.workload:type_name -> orb8.v1.Workload
-	28, // 11: orb8.v1.Flow.last_seen:type_name -> google.protobuf.Timestamp
+	29, // 11: orb8.v1.Flow.last_seen:type_name -> google.protobuf.Timestamp
 	2,  // 12: orb8.v1.Flow.process:type_name -> orb8.v1.Process
-	0,  // 13: orb8.v1.ListDNSRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	14, // 14: orb8.v1.ListDNSResponse.queries:type_name -> orb8.v1.DNSQuery
-	28, // 15: orb8.v1.DNSQuery.time:type_name -> google.protobuf.Timestamp
-	1,  // 16: orb8.v1.DNSQuery.workload:type_name -> orb8.v1.Workload
-	2,  // 17: orb8.v1.DNSQuery.process:type_name -> orb8.v1.Process
-	2,  // 18: orb8.v1.ListProcessesResponse.processes:type_name -> orb8.v1.Process
-	19, // 19: orb8.v1.ListGPUsResponse.gpus:type_name -> orb8.v1.GPU
-	0,  // 20: orb8.v1.WatchEventsRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	23, // 21: orb8.v1.WatchEventsResponse.event:type_name -> orb8.v1.Event
-	22, // 22: orb8.v1.WatchEventsResponse.drops:type_name -> orb8.v1.Drops
-	28, // 23: orb8.v1.Event.time:type_name -> google.protobuf.Timestamp
-	1,  // 24: orb8.v1.Event.workload:type_name -> orb8.v1.Workload
-	2,  // 25: orb8.v1.Event.process:type_name -> orb8.v1.Process
-	24, // 26: orb8.v1.Event.exec:type_name -> orb8.v1.ExecDetail
-	25, // 27: orb8.v1.Event.exit:type_name -> orb8.v1.ExitDetail
-	29, // 28: orb8.v1.Event.attributes:type_name -> google.protobuf.Struct
-	3,  // 29: orb8.v1.Agent.GetStatus:input_type -> orb8.v1.GetStatusRequest
-	6,  // 30: orb8.v1.Agent.ListWorkloads:input_type -> orb8.v1.ListWorkloadsRequest
-	9,  // 31: orb8.v1.Agent.ListFlows:input_type -> orb8.v1.ListFlowsRequest
-	12, // 32: orb8.v1.Agent.ListDNS:input_type -> orb8.v1.ListDNSRequest
-	15, // 33: orb8.v1.Agent.ListProcesses:input_type -> orb8.v1.ListProcessesRequest
-	17, // 34: orb8.v1.Agent.ListGPUs:input_type -> orb8.v1.ListGPUsRequest
-	20, // 35: orb8.v1.Agent.WatchEvents:input_type -> orb8.v1.WatchEventsRequest
-	4,  // 36: orb8.v1.Agent.GetStatus:output_type -> orb8.v1.Status
-	7,  // 37: orb8.v1.Agent.ListWorkloads:output_type -> orb8.v1.ListWorkloadsResponse
-	10, // 38: orb8.v1.Agent.ListFlows:output_type -> orb8.v1.ListFlowsResponse
-	13, // 39: orb8.v1.Agent.ListDNS:output_type -> orb8.v1.ListDNSResponse
-	16, // 40: orb8.v1.Agent.ListProcesses:output_type -> orb8.v1.ListProcessesResponse
-	18, // 41: orb8.v1.Agent.ListGPUs:output_type -> orb8.v1.ListGPUsResponse
-	21, // 42: orb8.v1.Agent.WatchEvents:output_type -> orb8.v1.WatchEventsResponse
-	36, // [36:43] is the sub-list for method output_type
-	29, // [29:36] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	12, // 13: orb8.v1.Flow.remote_peer:type_name -> orb8.v1.Peer
+	12, // 14: orb8.v1.Flow.backend_peer:type_name -> orb8.v1.Peer
+	0,  // 15: orb8.v1.ListDNSRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	15, // 16: orb8.v1.ListDNSResponse.queries:type_name -> orb8.v1.DNSQuery
+	29, // 17: orb8.v1.DNSQuery.time:type_name -> google.protobuf.Timestamp
+	1,  // 18: orb8.v1.DNSQuery.workload:type_name -> orb8.v1.Workload
+	2,  // 19: orb8.v1.DNSQuery.process:type_name -> orb8.v1.Process
+	2,  // 20: orb8.v1.ListProcessesResponse.processes:type_name -> orb8.v1.Process
+	20, // 21: orb8.v1.ListGPUsResponse.gpus:type_name -> orb8.v1.GPU
+	0,  // 22: orb8.v1.WatchEventsRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	24, // 23: orb8.v1.WatchEventsResponse.event:type_name -> orb8.v1.Event
+	23, // 24: orb8.v1.WatchEventsResponse.drops:type_name -> orb8.v1.Drops
+	29, // 25: orb8.v1.Event.time:type_name -> google.protobuf.Timestamp
+	1,  // 26: orb8.v1.Event.workload:type_name -> orb8.v1.Workload
+	2,  // 27: orb8.v1.Event.process:type_name -> orb8.v1.Process
+	25, // 28: orb8.v1.Event.exec:type_name -> orb8.v1.ExecDetail
+	26, // 29: orb8.v1.Event.exit:type_name -> orb8.v1.ExitDetail
+	30, // 30: orb8.v1.Event.attributes:type_name -> google.protobuf.Struct
+	3,  // 31: orb8.v1.Agent.GetStatus:input_type -> orb8.v1.GetStatusRequest
+	6,  // 32: orb8.v1.Agent.ListWorkloads:input_type -> orb8.v1.ListWorkloadsRequest
+	9,  // 33: orb8.v1.Agent.ListFlows:input_type -> orb8.v1.ListFlowsRequest
+	13, // 34: orb8.v1.Agent.ListDNS:input_type -> orb8.v1.ListDNSRequest
+	16, // 35: orb8.v1.Agent.ListProcesses:input_type -> orb8.v1.ListProcessesRequest
+	18, // 36: orb8.v1.Agent.ListGPUs:input_type -> orb8.v1.ListGPUsRequest
+	21, // 37: orb8.v1.Agent.WatchEvents:input_type -> orb8.v1.WatchEventsRequest
+	4,  // 38: orb8.v1.Agent.GetStatus:output_type -> orb8.v1.Status
+	7,  // 39: orb8.v1.Agent.ListWorkloads:output_type -> orb8.v1.ListWorkloadsResponse
+	10, // 40: orb8.v1.Agent.ListFlows:output_type -> orb8.v1.ListFlowsResponse
+	14, // 41: orb8.v1.Agent.ListDNS:output_type -> orb8.v1.ListDNSResponse
+	17, // 42: orb8.v1.Agent.ListProcesses:output_type -> orb8.v1.ListProcessesResponse
+	19, // 43: orb8.v1.Agent.ListGPUs:output_type -> orb8.v1.ListGPUsResponse
+	22, // 44: orb8.v1.Agent.WatchEvents:output_type -> orb8.v1.WatchEventsResponse
+	38, // [38:45] is the sub-list for method output_type
+	31, // [31:38] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_orb8_v1_orb8_proto_init() }
@@ -2347,12 +2456,12 @@ func file_orb8_v1_orb8_proto_init() {
 		return
 	}
 	file_orb8_v1_orb8_proto_msgTypes[8].OneofWrappers = []any{}
-	file_orb8_v1_orb8_proto_msgTypes[19].OneofWrappers = []any{}
-	file_orb8_v1_orb8_proto_msgTypes[21].OneofWrappers = []any{
+	file_orb8_v1_orb8_proto_msgTypes[20].OneofWrappers = []any{}
+	file_orb8_v1_orb8_proto_msgTypes[22].OneofWrappers = []any{
 		(*WatchEventsResponse_Event)(nil),
 		(*WatchEventsResponse_Drops)(nil),
 	}
-	file_orb8_v1_orb8_proto_msgTypes[23].OneofWrappers = []any{
+	file_orb8_v1_orb8_proto_msgTypes[24].OneofWrappers = []any{
 		(*Event_Exec)(nil),
 		(*Event_Exit)(nil),
 	}
@@ -2362,7 +2471,7 @@ func file_orb8_v1_orb8_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orb8_v1_orb8_proto_rawDesc), len(file_orb8_v1_orb8_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

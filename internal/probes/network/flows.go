@@ -40,8 +40,13 @@ type Flow struct {
 	RTT         time.Duration `json:"rttNs"`
 	FirstSeen   time.Time     `json:"firstSeen"` // connect() or SYN received
 	LastSeen    time.Time     `json:"lastSeen"`  // last payload moved, or the end
+	// Backend is where the connection really went when Remote is a Service
+	// IP (peers.go); invalid until looked up, and when not translated.
+	Backend netip.AddrPort `json:"backend"`
 	// final: the socket was released or the handshake failed; nothing will change.
 	final bool
+	// backendLooked: Backend was looked up; a connection's NAT never changes.
+	backendLooked bool
 }
 
 // FlowFilter selects flows; zero fields match everything.
@@ -127,6 +132,18 @@ func merge(cur, f *Flow) {
 	}
 	if f.LastSeen.After(cur.LastSeen) {
 		cur.LastSeen = f.LastSeen
+	}
+}
+
+// setBackend records the looked-up backend of f's connection, unless the
+// socket has connected again since.
+func (t *flowTable) setBackend(f *Flow) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if el, ok := t.index[f.Cookie]; ok {
+		if cur := el.Value.(*Flow); cur.FirstSeen.Equal(f.FirstSeen) {
+			cur.Backend, cur.backendLooked = f.Backend, true
+		}
 	}
 }
 

@@ -28,6 +28,7 @@ const DefaultFlowTableSize = 16384
 type Probe struct {
 	env   probe.Env
 	flows *flowTable
+	nat   natTable
 
 	mu   sync.Mutex // guards objs and iter against Close during Flows
 	objs *probe.Objects
@@ -94,6 +95,7 @@ func (p *Probe) Close() error {
 		p.iter.Close()
 		p.iter = nil
 	}
+	p.nat.close()
 	return probe.Release(&p.objs)
 }
 
