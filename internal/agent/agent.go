@@ -15,7 +15,6 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/rlimit"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sys/unix"
 
 	"github.com/orb8/orb8/internal/cgroup"
@@ -65,10 +64,12 @@ type Agent struct {
 	bus      *events.Bus
 	probes   []*runningProbe
 	registry *prometheus.Registry
-	gatherer prometheus.Gatherer // registry under the per-metric series cap
-	stats    io.Closer
-	kube     *kube.Watcher // nil when the agent runs without Kubernetes
-	ready    atomic.Bool
+	// collectors are the registry's, for /metrics to collect them itself.
+	collectors []prometheus.Collector
+	gatherer   *export.SeriesCap // registry under the per-metric series cap
+	stats      io.Closer
+	kube       *kube.Watcher // nil when the agent runs without Kubernetes
+	ready      atomic.Bool
 	// stopForget ends the loop that forgets removed cgroups; nil before Start.
 	stopForget func()
 }
@@ -107,11 +108,17 @@ func NewWithProbes(cfg config.Config, log *slog.Logger, resolver *cgroup.Resolve
 		a.probes = append(a.probes, &runningProbe{Probe: p, status: ProbeStatus{Name: p.Name()}})
 	}
 	a.gatherer = export.NewSeriesCap(a.registry, cfg.MaxSeriesPerMetric)
-	a.registry.MustRegister(newSelfCollector(a))
+	a.register(newSelfCollector(a))
 	for _, p := range a.probes {
-		a.registry.MustRegister(p)
+		a.register(p)
 	}
 	return a
+}
+
+// register adds c to the registry and to what /metrics collects.
+func (a *Agent) register(c prometheus.Collector) {
+	a.registry.MustRegister(c)
+	a.collectors = append(a.collectors, c)
 }
 
 // Start starts every probe; a probe that fails is reported down and the rest
@@ -195,7 +202,7 @@ func (a *Agent) Describe(ch chan<- *prometheus.Desc) {
 // Handler serves /metrics, /healthz and /readyz.
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(a.gatherer, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.Handle("/metrics", export.MetricsHandler(func() []prometheus.Collector { return a.collectors }, a.gatherer))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !a.ready.Load() {

@@ -35,7 +35,7 @@ func (a *Agent) useKube(w *kube.Watcher) {
 	}
 	a.kube = w
 	a.resolver.SetEnricher(w)
-	a.registry.MustRegister(w)
+	a.register(w)
 }
 
 func (a *Agent) startKube(ctx context.Context) {

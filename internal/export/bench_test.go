@@ -111,8 +111,9 @@ func cpuTime() time.Duration {
 
 // BenchmarkScrape5000Workloads times /metrics of an agent that tracks
 // 5,000 real cgroups, each with one exec: with the process probe alone and
-// with every default probe; "gather" is the registry alone, "scrape" the
-// whole HTTP response as Prometheus asks for it (gzip). Run as root:
+// with every default probe; "gather" is the registry alone (what OTLP and
+// protobuf scrapes take), "scrape" the whole HTTP response as Prometheus
+// asks for it (text, gzip). Run as root:
 //
 //	go test ./internal/export -run '^$' -bench Scrape5000 -benchtime 20x
 func BenchmarkScrape5000Workloads(b *testing.B) {

@@ -34,25 +34,40 @@ func NewSeriesCap(g prometheus.Gatherer, limit int) *SeriesCap {
 // Gather implements prometheus.Gatherer.
 func (c *SeriesCap) Gather() ([]*dto.MetricFamily, error) {
 	families, err := c.g.Gather()
-	if c.limit <= 0 {
-		return families, err
+	return c.Cap(families), err
+}
+
+// Keep counts what the cap drops of a metric with n series and returns how
+// many of them to keep, the first in registry order.
+func (c *SeriesCap) Keep(name string, n int) int {
+	if c.limit <= 0 || n <= c.limit {
+		return n
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, f := range families {
-		if n := len(f.Metric); n > c.limit {
-			c.dropped[f.GetName()] += uint64(n - c.limit)
-			f.Metric = f.Metric[:c.limit]
-		}
+	c.dropped[name] += uint64(n - c.limit)
+	return c.limit
+}
+
+// Cap applies the cap to gathered families and adds
+// orb8_series_dropped_total once anything was dropped (here or by Keep).
+func (c *SeriesCap) Cap(families []*dto.MetricFamily) []*dto.MetricFamily {
+	if c.limit <= 0 {
+		return families
 	}
+	for _, f := range families {
+		f.Metric = f.Metric[:c.Keep(f.GetName(), len(f.Metric))]
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if len(c.dropped) == 0 {
-		return families, err
+		return families
 	}
 	d := c.droppedFamily()
 	at, _ := slices.BinarySearchFunc(families, d.GetName(), func(f *dto.MetricFamily, name string) int {
 		return strings.Compare(f.GetName(), name)
 	})
-	return slices.Insert(families, at, d), err
+	return slices.Insert(families, at, d)
 }
 
 // droppedFamily is orb8_series_dropped_total with one series per capped

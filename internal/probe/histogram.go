@@ -48,8 +48,17 @@ func (h *Log2Hist) Buckets() (count uint64, buckets map[float64]uint64) {
 	return count, buckets
 }
 
-// WorkloadHistogram builds one histogram sample of a WorkloadDesc series, in seconds.
+// Seconds is the sum of the latencies in seconds.
+func (h *Log2Hist) Seconds() float64 { return float64(h.SumNs) / 1e9 }
+
+// WorkloadHistogram builds one histogram sample of a WorkloadDesc series, in
+// seconds; like WorkloadMetric it keeps a copy of h as collected.
 func WorkloadHistogram(d *prometheus.Desc, h *Log2Hist, w cgroup.Workload, extra ...string) prometheus.Metric {
+	labels := workloadLabels(w, extra)
+	if f := familyOf(d, labels); f != nil {
+		kept := *h
+		return &sample{fam: f, hist: &kept, labels: labels}
+	}
 	count, buckets := h.Buckets()
-	return prometheus.MustNewConstHistogram(d, count, float64(h.SumNs)/1e9, buckets, append(w.LabelValues(), extra...)...)
+	return prometheus.MustNewConstHistogram(d, count, h.Seconds(), buckets, labels...)
 }

@@ -13,12 +13,21 @@ import (
 
 // WorkloadDesc describes a per-workload series: the workload labels, then extra.
 func WorkloadDesc(name, help string, extra ...string) *prometheus.Desc {
-	return prometheus.NewDesc(name, help, append(append([]string{}, cgroup.LabelNames...), extra...), nil)
+	labels := append(append([]string{}, cgroup.LabelNames...), extra...)
+	d := prometheus.NewDesc(name, help, labels, nil)
+	registerFamily(d, name, help, labels)
+	return d
 }
 
-// WorkloadMetric builds one sample of a WorkloadDesc series.
+// WorkloadMetric builds one sample of a WorkloadDesc series. It keeps the
+// values as collected (see Exposition): /metrics writes them as text
+// without building a client_golang metric per series.
 func WorkloadMetric(d *prometheus.Desc, t prometheus.ValueType, v float64, w cgroup.Workload, extra ...string) prometheus.Metric {
-	return prometheus.MustNewConstMetric(d, t, v, append(w.LabelValues(), extra...)...)
+	labels := workloadLabels(w, extra)
+	if f := familyOf(d, labels); f != nil && (t == prometheus.CounterValue || t == prometheus.GaugeValue || t == prometheus.UntypedValue) {
+		return &sample{fam: f, kind: t, value: v, labels: labels}
+	}
+	return prometheus.MustNewConstMetric(d, t, v, labels...)
 }
 
 // Forgetter is implemented by probes that keep per-cgroup state in the kernel;

@@ -1,0 +1,146 @@
+package probe
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// ErrUseRegistry says a collection holds what the text exposition does not
+// reproduce as a registry would (a per-workload metric also sent as a
+// client_golang metric, two series with the same labels, one metric with two
+// types): serve that scrape through the registry, which reports it.
+var ErrUseRegistry = errors.New("collection needs the registry's checks")
+
+// Exposition is one collection of a set of collectors for a text scrape.
+// Per-workload series (WorkloadMetric, WorkloadHistogram samples) stay as
+// collected and are written as text directly: through a registry and the
+// text encoder each cost ~4.5 us and 21 allocations, and 5,000 workloads
+// make tens of thousands. Every other metric goes through a
+// prometheus.Registry, with all its checks, as before.
+type Exposition struct {
+	workload []*collectedFamily // by name
+	// Rest is what the registry gathered, by name.
+	Rest []*dto.MetricFamily
+}
+
+// collectedFamily is one per-workload metric's samples, in registry order.
+type collectedFamily struct {
+	fam     *family
+	samples []*sample
+}
+
+// Gather collects every collector once. Like Registry.Gather it returns
+// what it could gather with the error, if any; with ErrUseRegistry, nothing.
+func Gather(collectors []prometheus.Collector) (*Exposition, error) {
+	reg := prometheus.NewRegistry()
+	diverters := make([]*diverter, len(collectors))
+	for i, c := range collectors {
+		diverters[i] = newDiverter(c)
+		if err := reg.Register(diverters[i]); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUseRegistry, err)
+		}
+	}
+	rest, err := reg.Gather()
+	e := &Exposition{Rest: rest}
+	byName := map[string]*collectedFamily{}
+	for _, d := range diverters {
+		for _, s := range d.samples {
+			cf := byName[s.fam.name]
+			if cf == nil {
+				cf = &collectedFamily{fam: s.fam}
+				byName[s.fam.name] = cf
+				e.workload = append(e.workload, cf)
+			} else if cf.fam != s.fam || cf.samples[0].typeName() != s.typeName() {
+				return nil, fmt.Errorf("%w: %s has two descriptors or types", ErrUseRegistry, s.fam.name)
+			}
+			cf.samples = append(cf.samples, s)
+		}
+	}
+	slices.SortFunc(e.workload, func(a, b *collectedFamily) int { return strings.Compare(a.fam.name, b.fam.name) })
+	for _, cf := range e.workload {
+		if _, found := slices.BinarySearchFunc(rest, cf.fam.name, func(f *dto.MetricFamily, name string) int {
+			return strings.Compare(f.GetName(), name)
+		}); found {
+			return nil, fmt.Errorf("%w: %s also has client_golang metrics", ErrUseRegistry, cf.fam.name)
+		}
+		// CollectPerCPU emits in this order already; then this is one pass.
+		if !slices.IsSortedFunc(cf.samples, compareSamples) {
+			slices.SortFunc(cf.samples, compareSamples)
+		}
+		for i := 1; i < len(cf.samples); i++ {
+			if compareSamples(cf.samples[i-1], cf.samples[i]) == 0 {
+				return nil, fmt.Errorf("%w: %s has two series with the same labels", ErrUseRegistry, cf.fam.name)
+			}
+		}
+	}
+	return e, err
+}
+
+// Empty reports whether the collection has no metric at all.
+func (e *Exposition) Empty() bool { return len(e.workload) == 0 && len(e.Rest) == 0 }
+
+// Cap applies a series cap to the per-workload metrics: keep returns how
+// many of a metric's n series (in registry order) to keep.
+func (e *Exposition) Cap(keep func(name string, n int) int) {
+	for _, cf := range e.workload {
+		cf.samples = cf.samples[:keep(cf.fam.name, len(cf.samples))]
+	}
+}
+
+// diverter passes a collector's metrics on to the registry but for the
+// samples of descs the collector describes (a registry checks those
+// against them), which it keeps for the text exposition.
+type diverter struct {
+	prometheus.Collector
+	descs     []*prometheus.Desc
+	described map[*prometheus.Desc]bool
+	samples   []*sample
+}
+
+func newDiverter(c prometheus.Collector) *diverter {
+	d := &diverter{Collector: c, described: map[*prometheus.Desc]bool{}}
+	ch := make(chan *prometheus.Desc)
+	go func() {
+		c.Describe(ch)
+		close(ch)
+	}()
+	for desc := range ch {
+		d.descs = append(d.descs, desc)
+		d.described[desc] = true
+	}
+	return d
+}
+
+// Describe implements prometheus.Collector.
+func (d *diverter) Describe(ch chan<- *prometheus.Desc) {
+	for _, desc := range d.descs {
+		ch <- desc
+	}
+}
+
+// Collect implements prometheus.Collector. A panic of the collector is
+// raised again here, where the registry recovers and reports it.
+func (d *diverter) Collect(ch chan<- prometheus.Metric) {
+	in := make(chan prometheus.Metric, 256)
+	var panicked any
+	go func() {
+		defer close(in)
+		defer func() { panicked = recover() }()
+		d.Collector.Collect(in)
+	}()
+	for m := range in {
+		if s, ok := m.(*sample); ok && d.described[s.fam.desc] {
+			d.samples = append(d.samples, s)
+			continue
+		}
+		ch <- m
+	}
+	if panicked != nil {
+		panic(panicked)
+	}
+}

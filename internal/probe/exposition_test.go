@@ -1,0 +1,248 @@
+package probe
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/orb8/orb8/internal/cgroup"
+)
+
+var (
+	// Extra labels that sort after all workload labels, and between them.
+	exitTestDesc  = WorkloadDesc("orb8_test_exit_total", "Help with a \\ backslash\nand a newline.", "reason")
+	bytesTestDesc = WorkloadDesc("orb8_test_bytes", "A gauge.", "direction")
+	latTestDesc   = WorkloadDesc("orb8_test_latency_seconds", "A histogram.")
+	untypedDesc   = WorkloadDesc("orb8_test_untyped", "")
+	uncheckedDesc = WorkloadDesc("orb8_test_unchecked", "Sent by a collector that describes nothing.")
+)
+
+// Workloads with every character the text format escapes, UTF-8 and empty labels.
+var (
+	wQuote = cgroup.Workload{Namespace: "ns", Pod: `p"q`, Container: `c\d`, Path: "/a\nb"}
+	wUTF8  = cgroup.Workload{Namespace: "ns", Pod: "p", Container: "ü", Path: "/ü/x"}
+	wBare  = cgroup.Workload{Path: "/z"}
+	wA     = cgroup.Workload{Path: "/a"}
+)
+
+// point is one series of a test collector.
+type point struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType // zero for a histogram
+	value float64
+	hist  *Log2Hist
+	w     cgroup.Workload
+	extra []string
+	// asConst sends it as a client_golang const metric even from a fast emitter.
+	asConst bool
+}
+
+// metric is the point as a probe sends it (fast) or as the client_golang
+// const metric it stands for.
+func (p point) metric(fast bool) prometheus.Metric {
+	labels := append(p.w.LabelValues(), p.extra...)
+	switch {
+	case fast && p.hist != nil:
+		return WorkloadHistogram(p.desc, p.hist, p.w, p.extra...)
+	case fast:
+		return WorkloadMetric(p.desc, p.kind, p.value, p.w, p.extra...)
+	case p.hist != nil:
+		count, buckets := p.hist.Buckets()
+		return prometheus.MustNewConstHistogram(p.desc, count, p.hist.Seconds(), buckets, labels...)
+	}
+	return prometheus.MustNewConstMetric(p.desc, p.kind, p.value, labels...)
+}
+
+// emitter is a collector of points; panicAfter > 0 panics after that many.
+type emitter struct {
+	descs      []*prometheus.Desc
+	points     []point
+	fast       bool
+	panicAfter int
+}
+
+func (e *emitter) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range e.descs {
+		ch <- d
+	}
+}
+
+func (e *emitter) Collect(ch chan<- prometheus.Metric) {
+	for i, p := range e.points {
+		if i == e.panicAfter && i > 0 {
+			panic("collector broke")
+		}
+		ch <- p.metric(e.fast && !p.asConst)
+	}
+}
+
+func hist(slots map[int]uint64, sumNs uint64) *Log2Hist {
+	h := &Log2Hist{SumNs: sumNs}
+	for i, v := range slots {
+		h.Slots[i] = v
+	}
+	return h
+}
+
+// testCollectors are per-workload metrics of every type, emitted out of
+// order, with client_golang metrics whose names sort between them.
+func testCollectors(fast bool) []prometheus.Collector {
+	c := func(v float64, w cgroup.Workload, reason string) point {
+		return point{desc: exitTestDesc, kind: prometheus.CounterValue, value: v, w: w, extra: []string{reason}}
+	}
+	g := func(v float64, w cgroup.Workload, dir string) point {
+		return point{desc: bytesTestDesc, kind: prometheus.GaugeValue, value: v, w: w, extra: []string{dir}}
+	}
+	h := func(hh *Log2Hist, w cgroup.Workload) point { return point{desc: latTestDesc, hist: hh, w: w} }
+	plain := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orb8_test_c_plain", Help: "Between the workload metrics."}, []string{"probe"})
+	plain.WithLabelValues("x").Set(2)
+	first := prometheus.NewGauge(prometheus.GaugeOpts{Name: "aaa_first", Help: "Before them."})
+	last := prometheus.NewCounter(prometheus.CounterOpts{Name: "zzz_last_total", Help: "After them."})
+	last.Add(3)
+	return []prometheus.Collector{
+		&emitter{fast: fast, descs: []*prometheus.Desc{exitTestDesc, bytesTestDesc}, points: []point{
+			c(3, wBare, "signal"), c(1, wQuote, "exit"), c(0, wQuote, "signal"), c(12345678901, wUTF8, "exit"), c(1, wA, "exit"),
+			g(0, wA, "rx"), g(math.Copysign(0, -1), wA, "tx"), g(-1, wBare, "rx"), g(1.5, wBare, "tx"), g(1e21, wUTF8, "rx"),
+			g(math.NaN(), wQuote, "rx"), g(math.Inf(1), wQuote, "tx"), g(math.Inf(-1), wUTF8, "tx"),
+		}},
+		&emitter{fast: fast, descs: []*prometheus.Desc{latTestDesc, untypedDesc}, points: []point{
+			h(hist(map[int]uint64{0: 3, 10: 2, Log2Slots - 1: 1}, 5_001_500_000), wUTF8),
+			h(hist(nil, 0), wA),
+			h(hist(map[int]uint64{5: 1 << 40}, 123), wQuote),
+			{desc: untypedDesc, kind: prometheus.UntypedValue, value: 7, w: wA},
+		}},
+		&emitter{fast: fast, points: []point{{desc: uncheckedDesc, kind: prometheus.GaugeValue, value: 4, w: wA}}},
+		plain, first, last,
+	}
+}
+
+var textFormat = expfmt.NegotiateAccept(http.Header{}, expfmt.DefaultAcceptedFormats()...)
+
+// registryText is what promhttp writes for collectors.
+func registryText(t *testing.T, collectors []prometheus.Collector) []byte {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors...)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	enc := expfmt.NewEncoder(&out, textFormat)
+	for _, f := range families {
+		if err := enc.Encode(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out.Bytes()
+}
+
+// TestExpositionWritesWhatTheRegistryWrites: the same series as client_golang
+// const metrics through a registry and the text encoder, and as collected
+// samples through the exposition, come out byte for byte the same.
+func TestExpositionWritesWhatTheRegistryWrites(t *testing.T) {
+	want := registryText(t, testCollectors(false))
+	e, err := Gather(testCollectors(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.workload) != 4 {
+		t.Fatalf("%d per-workload metrics took the fast path, want 4 (all but the undescribed one)", len(e.workload))
+	}
+	var got bytes.Buffer
+	if err := e.WriteText(&got, textFormat); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("exposition differs from the registry's:\n--- exposition\n%s\n--- registry\n%s", got.Bytes(), want)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(&got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, series := range map[string]int{"orb8_test_exit_total": 5, "orb8_test_bytes": 8, "orb8_test_latency_seconds": 3,
+		"orb8_test_untyped": 1, "orb8_test_unchecked": 1, "orb8_test_c_plain": 1, "aaa_first": 1, "zzz_last_total": 1} {
+		if n := len(families[name].GetMetric()); n != series {
+			t.Errorf("%s: %d series, want %d", name, n, series)
+		}
+	}
+	if len(families) != 8 {
+		t.Errorf("%d families, want 8", len(families))
+	}
+}
+
+// TestExpositionCapKeepsRegistryOrder: the cap keeps the first series in
+// the order the registry sorts them, whatever the emit order.
+func TestExpositionCapKeepsRegistryOrder(t *testing.T) {
+	e, err := Gather(testCollectors(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	capped := map[string]int{}
+	e.Cap(func(name string, n int) int {
+		capped[name] = n
+		return min(n, 2)
+	})
+	var got bytes.Buffer
+	if err := e.WriteText(&got, textFormat); err != nil {
+		t.Fatal(err)
+	}
+	if capped["orb8_test_exit_total"] != 5 || capped["orb8_test_bytes"] != 8 {
+		t.Errorf("cap saw %v", capped)
+	}
+	var lines []string
+	for _, l := range strings.Split(got.String(), "\n") {
+		if strings.HasPrefix(l, "orb8_test_exit_total{") {
+			lines = append(lines, l)
+		}
+	}
+	// cgroup sorts first: "/a" < "/a\nb" < "/z" < "/ü/x".
+	want := []string{
+		`orb8_test_exit_total{cgroup="/a",container="",namespace="",pod="",reason="exit"} 1`,
+		`orb8_test_exit_total{cgroup="/a\nb",container="c\\d",namespace="ns",pod="p\"q",reason="exit"} 1`,
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("kept\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestExpositionLeavesToTheRegistry: what the exposition cannot reproduce
+// (two series with the same labels, a metric also sent as a client_golang
+// metric) goes back to the registry, which reports it; a collector's panic
+// is reported as the registry reports it.
+func TestExpositionLeavesToTheRegistry(t *testing.T) {
+	dup := point{desc: exitTestDesc, kind: prometheus.CounterValue, value: 1, w: wA, extra: []string{"exit"}}
+	descs := []*prometheus.Desc{exitTestDesc}
+	for name, c := range map[string]prometheus.Collector{
+		"duplicate series": &emitter{fast: true, descs: descs, points: []point{dup, dup}},
+		"mixed metric": &emitter{fast: true, descs: descs, points: []point{
+			dup, {desc: exitTestDesc, kind: prometheus.CounterValue, w: wBare, extra: []string{"exit"}, asConst: true}}},
+	} {
+		if _, err := Gather([]prometheus.Collector{c}); !errors.Is(err, ErrUseRegistry) {
+			t.Errorf("%s: Gather error %v, want ErrUseRegistry", name, err)
+		}
+	}
+	broken := &emitter{fast: true, descs: descs, panicAfter: 1, points: []point{dup, dup}}
+	e, err := Gather([]prometheus.Collector{broken, prometheus.NewGauge(prometheus.GaugeOpts{Name: "ok", Help: "h"})})
+	if err == nil || errors.Is(err, ErrUseRegistry) || !strings.Contains(err.Error(), "collector broke") || len(e.Rest) != 1 {
+		t.Errorf("panicking collector: error %v, %d other families", err, len(e.Rest))
+	}
+}
+
+// TestWorkloadMetricPanicsOnInvalidUTF8 as client_golang's const metric does.
+func TestWorkloadMetricPanicsOnInvalidUTF8(t *testing.T) {
+	defer func() {
+		if r := recover(); r == nil {
+			t.Error("no panic for a label value that is not UTF-8")
+		}
+	}()
+	WorkloadMetric(exitTestDesc, prometheus.CounterValue, 1, cgroup.Workload{Path: "/\xff"}, "exit")
+}

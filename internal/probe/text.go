@@ -1,0 +1,127 @@
+package probe
+
+import (
+	"errors"
+	"io"
+	"strconv"
+
+	"github.com/prometheus/common/expfmt"
+)
+
+// flushAt is the buffer size at which a family's text is passed on.
+const flushAt = 32 << 10
+
+// leValues are the `le` labels of Log2Hist's finite buckets, as the text
+// encoder writes their upper bounds.
+var leValues = func() (le [Log2Slots - 1]string) {
+	for i := range le {
+		le[i] = string(appendFloat(nil, Log2UpperBound(i)))
+	}
+	return le
+}()
+
+// WriteText writes the exposition in the Prometheus text format (format is
+// the negotiated text/plain one, for the encoder of Rest): every metric in
+// name order, byte for byte what promhttp writes for the same collection.
+// Like promhttp under ContinueOnError it goes on after a family fails.
+func (e *Exposition) WriteText(w io.Writer, format expfmt.Format) error {
+	enc := expfmt.NewEncoder(w, format)
+	var errs []error
+	rest := e.Rest
+	encodeRestBefore := func(name string) {
+		for len(rest) > 0 && rest[0].GetName() < name {
+			errs = append(errs, enc.Encode(rest[0]))
+			rest = rest[1:]
+		}
+	}
+	buf := make([]byte, 0, flushAt+4096)
+	for _, cf := range e.workload {
+		encodeRestBefore(cf.fam.name)
+		var err error
+		buf, err = cf.writeText(w, buf)
+		errs = append(errs, err)
+	}
+	for _, mf := range rest {
+		errs = append(errs, enc.Encode(mf))
+	}
+	return errors.Join(errs...)
+}
+
+// writeText writes the family as expfmt.MetricFamilyToText does, through
+// buf; it returns buf emptied.
+func (cf *collectedFamily) writeText(w io.Writer, buf []byte) ([]byte, error) {
+	f := cf.fam
+	buf = append(append(append(buf, "# HELP "...), f.name...), ' ')
+	buf = appendEscaped(buf, f.help, false)
+	buf = append(append(append(append(buf, "\n# TYPE "...), f.name...), ' '), cf.samples[0].typeName()...)
+	buf = append(buf, '\n')
+	for _, s := range cf.samples {
+		if s.hist == nil {
+			buf = s.appendLine(buf, "", "", s.value)
+		} else {
+			buf = s.appendHistogram(buf)
+		}
+		if len(buf) >= flushAt {
+			if _, err := w.Write(buf); err != nil {
+				return buf[:0], err
+			}
+			buf = buf[:0]
+		}
+	}
+	_, err := w.Write(buf)
+	return buf[:0], err
+}
+
+// appendHistogram appends a histogram's bucket, sum and count lines.
+func (s *sample) appendHistogram(buf []byte) []byte {
+	var count uint64
+	for i, v := range s.hist.Slots {
+		count += v
+		if i < len(leValues) {
+			buf = s.appendLine(buf, "_bucket", leValues[i], float64(count))
+		}
+	}
+	buf = s.appendLine(buf, "_bucket", "+Inf", float64(count))
+	buf = s.appendLine(buf, "_sum", "", s.hist.Seconds())
+	return s.appendLine(buf, "_count", "", float64(count))
+}
+
+// appendLine appends one sample line: name and suffix, the labels in name
+// order, an le label if given, the value.
+func (s *sample) appendLine(buf []byte, suffix, le string, v float64) []byte {
+	buf = append(append(buf, s.fam.name...), suffix...)
+	for i, at := range s.fam.order {
+		buf = appendEscaped(append(buf, s.fam.openers[i]...), s.labels[at], true)
+	}
+	buf = append(buf, '"')
+	if le != "" {
+		buf = append(append(append(buf, `,le="`...), le...), '"')
+	}
+	return append(appendFloat(append(buf, "} "...), v), '\n')
+}
+
+// appendFloat formats as the text encoder does (which writes -0 as 0).
+func appendFloat(buf []byte, v float64) []byte {
+	if v == 0 {
+		return append(buf, '0')
+	}
+	return strconv.AppendFloat(buf, v, 'g', -1, 64)
+}
+
+// appendEscaped escapes as the text encoder does: backslash and newline,
+// and the double quote inside a label value.
+func appendEscaped(buf []byte, s string, quoted bool) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\':
+			buf = append(buf, `\\`...)
+		case c == '\n':
+			buf = append(buf, `\n`...)
+		case c == '"' && quoted:
+			buf = append(buf, `\"`...)
+		default:
+			buf = append(buf, c)
+		}
+	}
+	return buf
+}
