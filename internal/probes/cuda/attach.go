@@ -20,7 +20,7 @@ const maxLibraries = 256
 
 // programs are the BPF programs hooks attach.
 type programs struct {
-	enter, ret, driver *ebpf.Program
+	entry, allocEnter, allocReturn *ebpf.Program
 }
 
 // hookedLibrary is one library file with its uprobes. Uprobes belong to the
@@ -173,9 +173,9 @@ func (a *attacher) attach(lib *library, path string, inode uint64) (links []link
 		if !pt.emulated {
 			slow = append(slow, h.symbol)
 		}
-		opts := &link.UprobeOptions{Address: pt.offset, Cookie: uint64(h.op)}
+		opts := &link.UprobeOptions{Address: pt.offset, Cookie: lib.cookie(h, pt)}
 		if !h.withReturn {
-			l, err := ex.Uprobe(h.symbol, a.progs.driver, opts)
+			l, err := ex.Uprobe(h.symbol, a.progs.entry, opts)
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -183,13 +183,13 @@ func (a *attacher) attach(lib *library, path string, inode uint64) (links []link
 			links = append(links, l)
 			continue
 		}
-		enter, err := ex.Uprobe(h.symbol, a.progs.enter, opts)
+		enter, err := ex.Uprobe(h.symbol, a.progs.allocEnter, opts)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		// An entry without its return would leave the thread "inside a call" forever.
-		ret, err := ex.Uretprobe(h.symbol, a.progs.ret, opts)
+		// An entry without its return would take the calls below it for nested.
+		ret, err := ex.Uretprobe(h.symbol, a.progs.allocReturn, opts)
 		if err != nil {
 			enter.Close()
 			errs = append(errs, err)

@@ -5,24 +5,40 @@
  * cgroup in the kernel: kernel launches, device memory allocated, freed and
  * outstanding, and memcpy bytes by direction.
  *
- * Every hooked function gets its meaning from the attach cookie (enum op), so
- * one entry and one return program serve all symbols.
+ * Every hooked function gets its meaning from the attach cookie (enum op, and
+ * where the function lies in its library's code: enum cookie), so one program
+ * serves all entry-only symbols and one pair all entry+return ones.
  *
- * No double counting: a call with a return probe leaves a per-thread record
- * (calls) from entry to return; any hooked call made while a record exists
- * (cudaMalloc reaching cuMemAlloc_v2, cudaLaunchKernel reaching cuLaunchKernel)
- * is nested and skipped. Only the outermost call is counted.
+ * Cost: each probe hit is a trap (~0.5-1 us), far more than the programs, so
+ * most calls get one probe, at entry (call_entry), and are counted there,
+ * failed or not. Only allocations, whose pointer is known at return, have a
+ * return probe too (alloc_enter, alloc_return) and count on success.
+ *
+ * No double counting: a hooked call made by libcudart's own code
+ * (cudaLaunchKernel reaching cuLaunchKernel, cudaMalloc reaching
+ * cuMemAlloc_v2) is nested in the runtime call that counts it, and skipped.
+ * Each hooked runtime entry records, in the thread's storage, where the code
+ * of its libcudart lies in this process (the probe's address less its offset
+ * in the library's executable segment, plus the segment's size); a hooked
+ * entry whose return address (at the stack pointer) lies there is nested.
+ * Nothing waits for a runtime call to reach the driver or to return, so a
+ * runtime call that never reaches the driver is counted once, and a driver
+ * call that the application makes itself, before or after any runtime call,
+ * always counts. Not caught: a hooked driver function that the runtime
+ * tail-calls (the real runtime translates the driver's result into its own
+ * codes and records the thread's last error, so it does not), and a hooked
+ * driver call that an unhooked runtime function makes (cudaMemcpyToSymbol):
+ * skipped, as if a hooked runtime call had counted it.
  */
 #include "orb8.h"
 
 #define PROT_EXEC 0x4
-#define MAX_THREADS_IN_CALLS 16384
 #define MAX_ALLOCATIONS 65536
 #define MAX_PROCESSES 8192
 /* A process that maps executable files is reported at most this often. */
 #define MMAP_REPORT_GAP_NS (100 * 1000 * 1000ULL)
 
-/* What a hooked function is: the attach cookie. */
+/* What a hooked function is: the low byte of the attach cookie. */
 enum op {
 	OP_MALLOC = 1,  /* (void **ptr, size_t size, ...): counted on successful return */
 	OP_FREE = 2,    /* (void *ptr, ...) */
@@ -32,6 +48,14 @@ enum op {
 	OP_COPY_D2H = 6,
 	OP_COPY_D2D = 7,
 	OP_COPY_ANY = 8, /* driver cuMemcpy/cuMemcpyAsync: unified addressing, direction unknown */
+};
+
+/* The rest of the attach cookie. */
+enum cookie {
+	COOKIE_OP = 0xff,
+	COOKIE_RUNTIME = 0x100,        /* a libcudart function */
+	COOKIE_TEXT_PAGES_SHIFT = 16,  /* 16 bits: its library's executable segment, in 4 KiB pages */
+	COOKIE_TEXT_OFFSET_SHIFT = 32, /* 32 bits: the probe's offset in that segment */
 };
 
 enum copy_kind {
@@ -50,11 +74,13 @@ struct cuda_stats {
 	__u64 memcpy_bytes[COPY_KINDS];
 };
 
-/* A hooked call in progress on one thread. */
-struct call {
-	__u32 op;
-	__u32 depth; /* hooked calls nested in it, plus one */
-	__u64 arg[4];
+/* What a thread's hooked calls leave for the next ones. */
+struct thread {
+	/* Code of the libcudart whose hooked function it last entered (0, 0: none yet). */
+	__u64 runtime_start, runtime_end;
+	/* The counted allocation in progress: its return address's stack slot (0: none), arguments. */
+	__u64 alloc_slot;
+	__u64 alloc_arg[2];
 };
 
 struct alloc_key {
@@ -76,6 +102,7 @@ struct mmap_event {
 /* Keep these in BTF so bpf2go emits their Go twins. */
 const struct mmap_event *unused_mmap_event __attribute__((unused));
 const enum op *unused_op __attribute__((unused));
+const enum cookie *unused_cookie __attribute__((unused));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -84,13 +111,16 @@ struct {
 	__type(value, struct cuda_stats);
 } stats SEC(".maps");
 
-/* pid_tgid -> the outermost hooked call running on that thread. */
+/*
+ * Per thread that made a hooked call. Task storage: no hashing or bucket lock
+ * per call, bounded by the threads, freed with them.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MAX_THREADS_IN_CALLS);
-	__type(key, __u64);
-	__type(value, struct call);
-} calls SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct thread);
+} threads SEC(".maps");
 
 /* (process, device pointer) -> live allocation. */
 struct {
@@ -193,77 +223,41 @@ static __always_inline void record_free(__u64 ptr)
 	bpf_map_delete_elem(&allocs, &k);
 }
 
-/* Entry of a hooked call that also has a return probe. */
-SEC("uprobe")
-int BPF_KPROBE(call_enter, __u64 a0, __u64 a1, __u64 a2, __u64 a3)
+static __always_inline struct thread *current_thread(void)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call *c = bpf_map_lookup_elem(&calls, &id);
-	if (c) {
-		c->depth++;
-		return 0;
-	}
-	struct call n = {
-		.op = bpf_get_attach_cookie(ctx),
-		.depth = 1,
-		.arg = {a0, a1, a2, a3},
-	};
-	if (bpf_map_update_elem(&calls, &id, &n, BPF_NOEXIST))
-		orb8_count(ORB8_MAP_FULL);
-	return 0;
-}
-
-/* Return of a hooked call: the outermost one is counted if it succeeded. */
-SEC("uretprobe")
-int BPF_KRETPROBE(call_return, int ret)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call *c = bpf_map_lookup_elem(&calls, &id);
-	if (!c)
-		return 0;
-	if (c->depth > 1) {
-		c->depth--;
-		return 0;
-	}
-	struct call done = *c;
-	bpf_map_delete_elem(&calls, &id);
-	if (ret != 0) /* cudaSuccess / CUDA_SUCCESS */
-		return 0;
-
-	switch (done.op) {
-	case OP_MALLOC: {
-		__u64 ptr = 0;
-		if (bpf_probe_read_user(&ptr, sizeof(ptr), (void *)done.arg[0]) == 0 && ptr)
-			record_alloc(ptr, done.arg[1]);
-		break;
-	}
-	case OP_FREE:
-		record_free(done.arg[0]);
-		break;
-	case OP_LAUNCH: {
-		struct cuda_stats *s = stats_of(bpf_get_current_cgroup_id());
-		if (s)
-			s->launches++;
-		break;
-	}
-	case OP_MEMCPY:
-		count_memcpy(runtime_copy_kind(done.arg[3]), done.arg[2]);
-		break;
-	}
-	return 0;
+	return bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 }
 
 /*
- * Entry-only hook of a driver call (launch, free, memcpy): cheaper than
- * entry+return, counted unless it runs inside another hooked call.
+ * Whether a hooked entry runs inside a hooked runtime call: its return address
+ * lies in the code of the thread's libcudart, which a runtime entry (re)sets.
+ */
+static __always_inline int nested(struct thread *t, struct pt_regs *ctx, __u64 cookie)
+{
+	if (cookie & COOKIE_RUNTIME) {
+		t->runtime_start = PT_REGS_IP(ctx) - (cookie >> COOKIE_TEXT_OFFSET_SHIFT);
+		t->runtime_end = t->runtime_start + (((cookie >> COOKIE_TEXT_PAGES_SHIFT) & 0xffff) << 12);
+	}
+	if (!t->runtime_end)
+		return 0;
+	__u64 caller = 0;
+	bpf_probe_read_user(&caller, sizeof(caller), (void *)PT_REGS_SP(ctx));
+	return caller >= t->runtime_start && caller < t->runtime_end;
+}
+
+/*
+ * Entry of a hooked call without a return probe: launches, frees and copies,
+ * runtime or driver, counted here unless nested. A thread without storage
+ * (none could be allocated) is counted, nested or not.
  */
 SEC("uprobe")
-int BPF_KPROBE(driver_call, __u64 a0, __u64 a1, __u64 a2)
+int BPF_KPROBE(call_entry, __u64 a0, __u64 a1, __u64 a2, __u64 a3)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	if (bpf_map_lookup_elem(&calls, &id))
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	struct thread *t = current_thread();
+	if (t && nested(t, ctx, cookie))
 		return 0;
-	__u32 op = bpf_get_attach_cookie(ctx);
+	__u32 op = cookie & COOKIE_OP;
 	switch (op) {
 	case OP_LAUNCH: {
 		struct cuda_stats *s = stats_of(bpf_get_current_cgroup_id());
@@ -274,6 +268,9 @@ int BPF_KPROBE(driver_call, __u64 a0, __u64 a1, __u64 a2)
 	case OP_FREE:
 		record_free(a0);
 		break;
+	case OP_MEMCPY:
+		count_memcpy(runtime_copy_kind(a3), a2);
+		break;
 	case OP_COPY_H2D:
 	case OP_COPY_D2H:
 	case OP_COPY_D2D:
@@ -281,6 +278,46 @@ int BPF_KPROBE(driver_call, __u64 a0, __u64 a1, __u64 a2)
 		count_memcpy(op - OP_COPY_H2D, a2);
 		break;
 	}
+	return 0;
+}
+
+/*
+ * Entry of an allocation (ptr, size, ...): unless nested, remembered for its
+ * return, with the stack address of its return address.
+ */
+SEC("uprobe")
+int BPF_KPROBE(alloc_enter, __u64 ptr, __u64 size)
+{
+	struct thread *t = current_thread();
+	if (!t) {
+		orb8_count(ORB8_MAP_FULL);
+		return 0;
+	}
+	if (nested(t, ctx, bpf_get_attach_cookie(ctx)))
+		return 0;
+	t->alloc_slot = PT_REGS_SP(ctx);
+	t->alloc_arg[0] = ptr;
+	t->alloc_arg[1] = size;
+	return 0;
+}
+
+/*
+ * Return of an allocation: the remembered one (its return leaves the stack
+ * pointer just above its slot; a nested one's stays at or below) is counted
+ * if it succeeded.
+ */
+SEC("uretprobe")
+int BPF_KRETPROBE(alloc_return, int ret)
+{
+	struct thread *t = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, 0);
+	if (!t || !t->alloc_slot || PT_REGS_SP(ctx) <= t->alloc_slot)
+		return 0;
+	t->alloc_slot = 0;
+	if (ret != 0) /* cudaSuccess / CUDA_SUCCESS */
+		return 0;
+	__u64 ptr = 0;
+	if (bpf_probe_read_user(&ptr, sizeof(ptr), (void *)t->alloc_arg[0]) == 0 && ptr)
+		record_alloc(ptr, t->alloc_arg[1]);
 	return 0;
 }
 
@@ -300,8 +337,6 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *p)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	/* A thread that dies inside a hooked call must not leave its record behind. */
-	bpf_map_delete_elem(&calls, &id);
 	if (BPF_CORE_READ(p, signal, live.counter) != 0)
 		return 0; /* other threads of the process live on */
 	__u32 tgid = id >> 32;

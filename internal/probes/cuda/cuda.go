@@ -69,17 +69,17 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	objs, err := probe.Load(spec, probe.LoadOptions{
-		Required: []string{"call_enter", "call_return", "driver_call", "handle_exit", "watch_mmap"},
-		Manual:   []string{"call_enter", "call_return", "driver_call"},
+		Required: []string{"call_entry", "alloc_enter", "alloc_return", "handle_exit", "watch_mmap"},
+		Manual:   []string{"call_entry", "alloc_enter", "alloc_return"},
 	})
 	if err != nil {
 		return err
 	}
 	p.objs, p.env = objs, env
 	p.attacher = newAttacher(programs{
-		enter:  objs.Programs["call_enter"],
-		ret:    objs.Programs["call_return"],
-		driver: objs.Programs["driver_call"],
+		entry:       objs.Programs["call_entry"],
+		allocEnter:  objs.Programs["alloc_enter"],
+		allocReturn: objs.Programs["alloc_return"],
 	}, env.Log)
 	p.leaks = newLeakDetector()
 	p.rescan = make(chan int, 1024)

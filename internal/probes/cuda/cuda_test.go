@@ -10,7 +10,9 @@ import (
 const mib = 1 << 20
 
 // Per thread of the app's known calls (testdata/standin/app.c): the runtime
-// calls go through the stand-in driver, and are counted once.
+// calls go through the stand-in driver, and are counted once; the host-to-host
+// cudaMemcpy does not, and the direct cuMemcpyAsync right after it is counted
+// too.
 const (
 	launches         = 5 + 2 + 3 + 1              // cudaLaunchKernel, _ptsz, cuLaunchKernel, cuLaunchKernelEx
 	mallocBytes      = (1 + 2 + 4 + 8 + 16) * mib // cudaMalloc x3, cuMemAlloc_v2 x2; a refused cudaMalloc adds nothing

@@ -26,12 +26,14 @@ type cudaAllocKey struct {
 	Ptr  uint64
 }
 
-type cudaCall struct {
-	_     structs.HostLayout
-	Op    uint32
-	Depth uint32
-	Arg   [4]uint64
-}
+type cudaCookie uint32
+
+const (
+	cudaCookieCOOKIE_OP                cudaCookie = 255
+	cudaCookieCOOKIE_RUNTIME           cudaCookie = 256
+	cudaCookieCOOKIE_TEXT_PAGES_SHIFT  cudaCookie = 16
+	cudaCookieCOOKIE_TEXT_OFFSET_SHIFT cudaCookie = 32
+)
 
 type cudaCudaStats struct {
 	_           structs.HostLayout
@@ -60,23 +62,32 @@ const (
 	cudaOpOP_COPY_ANY cudaOp = 8
 )
 
+type cudaThread struct {
+	_            structs.HostLayout
+	RuntimeStart uint64
+	RuntimeEnd   uint64
+	AllocSlot    uint64
+	AllocArg     [2]uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	cudaMapAllocs          = "allocs"
-	cudaMapCalls           = "calls"
 	cudaMapMmapReported    = "mmap_reported"
 	cudaMapMmaps           = "mmaps"
 	cudaMapOrb8Counters    = "orb8_counters"
 	cudaMapOrb8Emit        = "orb8_emit"
 	cudaMapOwners          = "owners"
 	cudaMapStats           = "stats"
-	cudaProgCallEnter      = "call_enter"
-	cudaProgCallReturn     = "call_return"
-	cudaProgDriverCall     = "driver_call"
+	cudaMapThreads         = "threads"
+	cudaProgAllocEnter     = "alloc_enter"
+	cudaProgAllocReturn    = "alloc_return"
+	cudaProgCallEntry      = "call_entry"
 	cudaProgHandleExit     = "handle_exit"
 	cudaProgWatchMmap      = "watch_mmap"
+	cudaVarUnusedCookie    = "unused_cookie"
 	cudaVarUnusedMmapEvent = "unused_mmap_event"
 	cudaVarUnusedOp        = "unused_op"
 )
@@ -123,11 +134,11 @@ type cudaSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cudaProgramSpecs struct {
-	CallEnter  *ebpf.ProgramSpec `ebpf:"call_enter"`
-	CallReturn *ebpf.ProgramSpec `ebpf:"call_return"`
-	DriverCall *ebpf.ProgramSpec `ebpf:"driver_call"`
-	HandleExit *ebpf.ProgramSpec `ebpf:"handle_exit"`
-	WatchMmap  *ebpf.ProgramSpec `ebpf:"watch_mmap"`
+	AllocEnter  *ebpf.ProgramSpec `ebpf:"alloc_enter"`
+	AllocReturn *ebpf.ProgramSpec `ebpf:"alloc_return"`
+	CallEntry   *ebpf.ProgramSpec `ebpf:"call_entry"`
+	HandleExit  *ebpf.ProgramSpec `ebpf:"handle_exit"`
+	WatchMmap   *ebpf.ProgramSpec `ebpf:"watch_mmap"`
 }
 
 // cudaMapSpecs contains maps before they are loaded into the kernel.
@@ -135,19 +146,20 @@ type cudaProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type cudaMapSpecs struct {
 	Allocs       *ebpf.MapSpec `ebpf:"allocs"`
-	Calls        *ebpf.MapSpec `ebpf:"calls"`
 	MmapReported *ebpf.MapSpec `ebpf:"mmap_reported"`
 	Mmaps        *ebpf.MapSpec `ebpf:"mmaps"`
 	Orb8Counters *ebpf.MapSpec `ebpf:"orb8_counters"`
 	Orb8Emit     *ebpf.MapSpec `ebpf:"orb8_emit"`
 	Owners       *ebpf.MapSpec `ebpf:"owners"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
+	Threads      *ebpf.MapSpec `ebpf:"threads"`
 }
 
 // cudaVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cudaVariableSpecs struct {
+	UnusedCookie    *ebpf.VariableSpec `ebpf:"unused_cookie"`
 	UnusedMmapEvent *ebpf.VariableSpec `ebpf:"unused_mmap_event"`
 	UnusedOp        *ebpf.VariableSpec `ebpf:"unused_op"`
 }
@@ -173,25 +185,25 @@ func (o *cudaObjects) Close() error {
 // It can be passed to loadCudaObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cudaMaps struct {
 	Allocs       *ebpf.Map `ebpf:"allocs"`
-	Calls        *ebpf.Map `ebpf:"calls"`
 	MmapReported *ebpf.Map `ebpf:"mmap_reported"`
 	Mmaps        *ebpf.Map `ebpf:"mmaps"`
 	Orb8Counters *ebpf.Map `ebpf:"orb8_counters"`
 	Orb8Emit     *ebpf.Map `ebpf:"orb8_emit"`
 	Owners       *ebpf.Map `ebpf:"owners"`
 	Stats        *ebpf.Map `ebpf:"stats"`
+	Threads      *ebpf.Map `ebpf:"threads"`
 }
 
 func (m *cudaMaps) Close() error {
 	return _CudaClose(
 		m.Allocs,
-		m.Calls,
 		m.MmapReported,
 		m.Mmaps,
 		m.Orb8Counters,
 		m.Orb8Emit,
 		m.Owners,
 		m.Stats,
+		m.Threads,
 	)
 }
 
@@ -199,6 +211,7 @@ func (m *cudaMaps) Close() error {
 //
 // It can be passed to loadCudaObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cudaVariables struct {
+	UnusedCookie    *ebpf.Variable `ebpf:"unused_cookie"`
 	UnusedMmapEvent *ebpf.Variable `ebpf:"unused_mmap_event"`
 	UnusedOp        *ebpf.Variable `ebpf:"unused_op"`
 }
@@ -207,18 +220,18 @@ type cudaVariables struct {
 //
 // It can be passed to loadCudaObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cudaPrograms struct {
-	CallEnter  *ebpf.Program `ebpf:"call_enter"`
-	CallReturn *ebpf.Program `ebpf:"call_return"`
-	DriverCall *ebpf.Program `ebpf:"driver_call"`
-	HandleExit *ebpf.Program `ebpf:"handle_exit"`
-	WatchMmap  *ebpf.Program `ebpf:"watch_mmap"`
+	AllocEnter  *ebpf.Program `ebpf:"alloc_enter"`
+	AllocReturn *ebpf.Program `ebpf:"alloc_return"`
+	CallEntry   *ebpf.Program `ebpf:"call_entry"`
+	HandleExit  *ebpf.Program `ebpf:"handle_exit"`
+	WatchMmap   *ebpf.Program `ebpf:"watch_mmap"`
 }
 
 func (p *cudaPrograms) Close() error {
 	return _CudaClose(
-		p.CallEnter,
-		p.CallReturn,
-		p.DriverCall,
+		p.AllocEnter,
+		p.AllocReturn,
+		p.CallEntry,
 		p.HandleExit,
 		p.WatchMmap,
 	)

@@ -15,6 +15,10 @@ var endbr64 = []byte{0xf3, 0x0f, 0x1e, 0xfa}
 // probePoint is where a function is probed.
 type probePoint struct {
 	offset uint64 // in the file
+	// textOffset is its offset in the executable segment that holds it, of
+	// textSize bytes: the probe's address less textOffset is where that
+	// segment starts in a process.
+	textOffset, textSize uint64
 	// emulated: the kernel emulates the instruction there (push, jmp, call,
 	// nop) instead of single-stepping it, the ~20x more expensive path.
 	emulated bool
@@ -41,32 +45,38 @@ func functionOffsets(r io.ReaderAt, wanted []string) (map[string]probePoint, err
 		if !want[s.Name] || elf.ST_TYPE(s.Info) != elf.STT_FUNC || s.Section == elf.SHN_UNDEF {
 			continue
 		}
-		off, ok := fileOffset(f, s.Value)
-		if !ok {
+		seg := execSegment(f, s.Value)
+		if seg == nil {
 			continue
 		}
+		off := s.Value - seg.Vaddr + seg.Off
 		head := make([]byte, len(endbr64)+2)
 		if _, err := r.ReadAt(head, int64(off)); err != nil {
 			continue
 		}
+		skip := uint64(0)
 		if bytes.Equal(head[:len(endbr64)], endbr64) && s.Size > uint64(len(endbr64)) {
-			off += uint64(len(endbr64))
+			skip = uint64(len(endbr64))
 			head = head[len(endbr64):]
 		}
-		out[s.Name] = probePoint{offset: off, emulated: emulated(head)}
+		out[s.Name] = probePoint{
+			offset:     off + skip,
+			textOffset: s.Value + skip - seg.Vaddr,
+			textSize:   seg.Memsz,
+			emulated:   emulated(head),
+		}
 	}
 	return out, nil
 }
 
-// fileOffset converts a virtual address to its offset in the file through the
-// executable segment that contains it.
-func fileOffset(f *elf.File, vaddr uint64) (uint64, bool) {
+// execSegment is the executable segment that contains a virtual address, if any.
+func execSegment(f *elf.File, vaddr uint64) *elf.Prog {
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 && p.Vaddr <= vaddr && vaddr < p.Vaddr+p.Filesz {
-			return vaddr - p.Vaddr + p.Off, true
+			return p
 		}
 	}
-	return 0, false
+	return nil
 }
 
 // emulated recognises the instructions x86 uprobes emulate without a

@@ -11,9 +11,9 @@ import (
 type hook struct {
 	symbol string
 	op     cudaOp
-	// withReturn hooks run call_enter and call_return: they are counted on
-	// success, and driver calls nested in them are not counted again. The
-	// others run driver_call at entry only, the cheaper probe.
+	// withReturn hooks (allocations, whose pointer is known at return) run
+	// alloc_enter and alloc_return and are counted on success. The others run
+	// call_entry only, one trap instead of two, and are counted at entry.
 	withReturn bool
 }
 
@@ -21,7 +21,22 @@ type hook struct {
 type library struct {
 	name   string // the "library" label
 	soname string // libcudart.so matches libcudart.so, libcudart.so.13, libcudart.so.13.0.48
-	hooks  []hook
+	// runtime: hooked calls that this library's code makes are nested in its
+	// own hooked calls, which count them.
+	runtime bool
+	hooks   []hook
+}
+
+// cookie is what the BPF programs learn about a hooked function at a probe
+// point (enum cookie in cuda.bpf.c).
+func (l *library) cookie(h hook, pt probePoint) uint64 {
+	c := uint64(h.op)
+	if l.runtime {
+		pages := min((pt.textSize+4095)/4096, 0xffff) // 256 MiB; libcudart's code is ~1 MiB
+		c |= uint64(cudaCookieCOOKIE_RUNTIME) | pages<<cudaCookieCOOKIE_TEXT_PAGES_SHIFT |
+			pt.textOffset<<cudaCookieCOOKIE_TEXT_OFFSET_SHIFT
+	}
+	return c
 }
 
 func hooks(op cudaOp, withReturn bool, symbols ...string) []hook {
@@ -35,12 +50,12 @@ func hooks(op cudaOp, withReturn bool, symbols ...string) []hook {
 // The _ptsz/_ptds variants are the per-thread-default-stream entry points
 // that code built with --default-stream per-thread calls.
 var libraries = []library{
-	{name: "cudart", soname: "libcudart.so", hooks: slices.Concat(
+	{name: "cudart", soname: "libcudart.so", runtime: true, hooks: slices.Concat(
 		hooks(cudaOpOP_MALLOC, true, "cudaMalloc", "cudaMallocManaged", "cudaMallocAsync", "cudaMallocAsync_ptsz"),
-		hooks(cudaOpOP_FREE, true, "cudaFree", "cudaFreeAsync", "cudaFreeAsync_ptsz"),
-		hooks(cudaOpOP_LAUNCH, true, "cudaLaunchKernel", "cudaLaunchKernel_ptsz", "cudaLaunchKernelExC",
+		hooks(cudaOpOP_FREE, false, "cudaFree", "cudaFreeAsync", "cudaFreeAsync_ptsz"),
+		hooks(cudaOpOP_LAUNCH, false, "cudaLaunchKernel", "cudaLaunchKernel_ptsz", "cudaLaunchKernelExC",
 			"cudaLaunchKernelExC_ptsz", "cudaLaunchCooperativeKernel", "cudaLaunchCooperativeKernel_ptsz"),
-		hooks(cudaOpOP_MEMCPY, true, "cudaMemcpy", "cudaMemcpy_ptds", "cudaMemcpyAsync", "cudaMemcpyAsync_ptsz"),
+		hooks(cudaOpOP_MEMCPY, false, "cudaMemcpy", "cudaMemcpy_ptds", "cudaMemcpyAsync", "cudaMemcpyAsync_ptsz"),
 	)},
 	{name: "cuda", soname: "libcuda.so", hooks: slices.Concat(
 		hooks(cudaOpOP_MALLOC, true, "cuMemAlloc_v2", "cuMemAllocManaged", "cuMemAllocAsync", "cuMemAllocAsync_ptsz"),

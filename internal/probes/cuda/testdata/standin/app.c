@@ -1,9 +1,12 @@
 /*
  * A CUDA application for the stand-in libraries. It loads them with dlopen
- * (after the probe started), says "loaded", waits for a line on stdin, then:
- *   app DIR calls THREADS  makes the known set of calls below on THREADS threads,
- *                          says "done" and waits for stdin to close;
- *   app DIR bench N        times N calls of each kind and prints ns per call.
+ * (after the probe started), says "loaded", then:
+ *   app DIR calls THREADS  waits for a line on stdin, makes the known set of
+ *                          calls below on THREADS threads, says "done" and
+ *                          waits for stdin to close;
+ *   app DIR bench N        for each line on stdin, times N calls and prints
+ *                          ns=<per call>: "runtime" cudaLaunchKernel, "driver"
+ *                          cuLaunchKernel, "alloc" cudaMalloc then cudaFree.
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -82,9 +85,20 @@ static void check(int r, const char *what)
 }
 
 /*
+ * A direct driver copy from a frame deeper than the caller's runtime calls
+ * (volatile: not a tail call).
+ */
+static __attribute__((noinline)) int driver_copy_below(CUdeviceptr p, size_t n)
+{
+	volatile int r = drv.copy_async(p, p, n, NULL);
+	return r;
+}
+
+/*
  * Per thread: malloc 1+2+4 MiB (runtime) + 8+16 MiB (driver), free 2 MiB
  * (runtime) + 8 MiB (driver): 21 MiB outstanding; 11 launches; memcpy
- * h2d 1510, d2h 2620, d2d 3030, other 9040 bytes. Failed calls count nothing.
+ * h2d 1510, d2h 2620, d2d 3030, other 9040 bytes. Failed allocations count
+ * nothing.
  */
 static void *known_calls(void *unused)
 {
@@ -115,13 +129,15 @@ static void *known_calls(void *unused)
 	check(rt.memcpy(host, a, 2000, cudaMemcpyDeviceToHost), "cudaMemcpy d2h");
 	check(rt.memcpy(c, a, 3000, cudaMemcpyDeviceToDevice), "cudaMemcpy d2d");
 	check(rt.memcpy(c, a, 4000, cudaMemcpyDefault), "cudaMemcpy default");
-	check(rt.memcpy(host, host, 5000, cudaMemcpyHostToHost), "cudaMemcpy h2h");
 	check(rt.memcpy_async(a, host, 500, cudaMemcpyHostToDevice, NULL), "cudaMemcpyAsync h2d");
 	check(rt.memcpy_async(host, a, 600, cudaMemcpyDeviceToHost, NULL), "cudaMemcpyAsync d2h");
 	check(drv.htod(e, host, 10), "cuMemcpyHtoD_v2");
 	check(drv.dtoh_async(host, e, 20, NULL), "cuMemcpyDtoHAsync_v2");
 	check(drv.dtod(e, e, 30), "cuMemcpyDtoD_v2");
-	check(drv.copy_async(e, e, 40, NULL), "cuMemcpyAsync");
+	/* A runtime copy that never reaches the driver, then a direct driver copy of
+	 * the same kind from a deeper frame: both counted. */
+	check(rt.memcpy(host, host, 5000, cudaMemcpyHostToHost), "cudaMemcpy h2h");
+	check(driver_copy_below(e, 40), "cuMemcpyAsync");
 	return NULL;
 }
 
@@ -143,6 +159,29 @@ static int runtime_launch(void)
 
 static int driver_launch(void) { return drv.launch(NULL, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL); }
 
+static int alloc_free(void)
+{
+	void *p;
+	return rt.malloc(&p, 4096) || rt.free(p);
+}
+
+static int bench(long n)
+{
+	char line[64];
+	while (fgets(line, sizeof(line), stdin)) {
+		int (*call)(void) = !strcmp(line, "runtime\n") ? runtime_launch
+				    : !strcmp(line, "driver\n")  ? driver_launch
+				    : !strcmp(line, "alloc\n")   ? alloc_free
+								 : NULL;
+		if (!call) {
+			fprintf(stderr, "unknown call %s", line);
+			return 1;
+		}
+		printf("ns=%.1f\n", ns_per_call(n, call));
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 4 || (strcmp(argv[2], "calls") && strcmp(argv[2], "bench"))) {
@@ -152,14 +191,12 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IONBF, 0);
 	load(argv[1]);
 	printf("loaded\n");
+	long n = atol(argv[3]);
+	if (!strcmp(argv[2], "bench"))
+		return bench(n);
 	char line[64];
 	if (!fgets(line, sizeof(line), stdin))
 		return 1;
-	long n = atol(argv[3]);
-	if (!strcmp(argv[2], "bench")) {
-		printf("runtime_launch_ns=%.1f driver_launch_ns=%.1f\n", ns_per_call(n, runtime_launch), ns_per_call(n, driver_launch));
-		return 0;
-	}
 	pthread_t threads[64];
 	for (long i = 0; i < n && i < 64; i++)
 		pthread_create(&threads[i], NULL, known_calls, NULL);
