@@ -3,6 +3,7 @@ package sched
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -97,6 +98,16 @@ type probeSet struct {
 	name     string
 	syscalls []string // nil: no syscalls probe
 	sched    bool
+	noStats  bool // BPF run-time statistics off while it runs
+}
+
+// enableStats turns on BPF run-time statistics until the returned closer is closed.
+func enableStats(b *testing.B) io.Closer {
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return stats
 }
 
 // BenchmarkPingPongProbeCost measures what the sched and syscalls probes add
@@ -109,16 +120,17 @@ type probeSet struct {
 func BenchmarkPingPongProbeCost(b *testing.B) {
 	testutil.RequireRoot(b)
 	// The agent always collects BPF run time (orb8_bpf_program_run_seconds_total),
-	// so its cost is part of the measured cost.
-	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer stats.Close()
+	// so its cost is part of the measured cost. sched-nostats is the sched
+	// probe with the statistics off, which shows what they cost (two clock
+	// reads per program run); it needs that nothing else on the machine keeps
+	// them on.
+	stats := enableStats(b)
+	defer func() { stats.Close() }()
 	hot := append(slices.Clone(config.Default().Syscalls), "read", "write")
 	sets := []probeSet{
 		{name: "none"},
 		{name: "sched", sched: true},
+		{name: "sched-nostats", sched: true, noStats: true},
 		{name: "sched+syscalls", sched: true, syscalls: config.Default().Syscalls},
 		{name: "sched+syscalls-rw", sched: true, syscalls: hot},
 	}
@@ -132,18 +144,31 @@ func BenchmarkPingPongProbeCost(b *testing.B) {
 			defer runtime.UnlockOSThread()
 			pp := startPingPong(b, mode.child)
 			samples := make(map[string][]float64)
+			statsHeld := false
 			round := 0
 			for b.Loop() {
 				for i := range sets {
 					s := sets[(i+round)%len(sets)]
 					ps := loadProbes(b, s)
+					var runs uint64
+					if s.noStats {
+						stats.Close()
+						runs = runCount(ps)
+					}
 					pp.roundTrip(b, mode.trips/10) // warm up
 					wall, cpu := pp.roundTrip(b, mode.trips)
+					if s.noStats {
+						if runCount(ps) != runs && !statsHeld {
+							statsHeld = true
+							b.Log("BPF statistics stayed on (another process holds them): sched-nostats paid for them too")
+						}
+						stats = enableStats(b)
+					}
 					samples["wall-"+s.name] = append(samples["wall-"+s.name], float64(wall.Nanoseconds()))
 					samples["cpu-"+s.name] = append(samples["cpu-"+s.name], float64(cpu.Nanoseconds()))
 					for _, p := range ps {
 						for name, prog := range p.Objects().Programs {
-							if st, err := prog.Stats(); err == nil && st.RunCount > 0 {
+							if st, err := prog.Stats(); err == nil && st.RunCount > 0 && !s.noStats {
 								key := "ns/run-" + name + "-" + s.name
 								samples[key] = append(samples[key], float64(st.Runtime.Nanoseconds())/float64(st.RunCount))
 							}
@@ -163,6 +188,19 @@ func BenchmarkPingPongProbeCost(b *testing.B) {
 			}
 		})
 	}
+}
+
+// runCount sums the runs of the probes' programs that BPF statistics counted.
+func runCount(ps []probe.Probe) uint64 {
+	var n uint64
+	for _, p := range ps {
+		for _, prog := range p.Objects().Programs {
+			if st, err := prog.Stats(); err == nil {
+				n += st.RunCount
+			}
+		}
+	}
+	return n
 }
 
 // loadProbes starts the probes of s; the caller closes them.

@@ -59,20 +59,27 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	__u64 queued = next->sched_info.last_queued;
+
+	/*
+	 * Not stamped: the idle task (every switch to an idle CPU). A task
+	 * that waited always is: a migration that adds the wait before it to
+	 * run_delay stamps the task again on its new run queue, so no wait is
+	 * pending here and run_delay_seen is still right.
+	 */
+	if (!queued)
+		return 0;
 	__u64 delay = next->sched_info.run_delay;
 	__u64 before_move; /* waited on another run queue before a migration */
 	__u64 *seen = bpf_task_storage_get(&run_delay_seen, next, 0, 0);
 	if (seen) {
 		before_move = delay - *seen;
 	} else {
-		if (!queued && !delay) /* the idle task, or never waited */
-			return 0;
 		before_move = next->start_time >= loaded_at_ns ? delay : 0;
 		seen = bpf_task_storage_get(&run_delay_seen, next, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (!seen)
 			orb8_count(ORB8_MAP_FULL);
 	}
-	__u64 here = queued ? next->se.cfs_rq->rq->clock - queued : 0;
+	__u64 here = next->se.cfs_rq->rq->clock - queued;
 	if (seen)
 		*seen = delay + here;
 	if (here || before_move)
