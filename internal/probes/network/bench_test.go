@@ -254,16 +254,25 @@ func BenchmarkLoopback(b *testing.B) {
 			pair := newTCPPair(b)
 			pair.stream(b, streamBytes/16) // warm up
 			var before time.Duration
+			var perBefore map[string]ebpf.ProgramStats
 			if on {
-				before, _ = bpfRuntime(p)
+				before, perBefore = bpfRuntime(p)
 			}
 			elapsed, cpu, segs := pair.stream(b, streamBytes)
 			add("MB/s-"+mode, float64(streamBytes)/1e6/elapsed.Seconds())
 			add("cpu-ns/MB-"+mode, float64(cpu.Nanoseconds())/(float64(streamBytes)/1e6))
 			var afterStream time.Duration
 			if on {
-				afterStream, _ = bpfRuntime(p)
+				var perAfter map[string]ebpf.ProgramStats
+				afterStream, perAfter = bpfRuntime(p)
 				add("bpf-ns/segment", float64((afterStream-before).Nanoseconds())/float64(segs))
+				// Which programs a stream pays for, and how often.
+				for name, st := range perAfter {
+					if runs := st.RunCount - perBefore[name].RunCount; runs > 0 {
+						add("stream-runs/segment-"+name, float64(runs)/float64(segs))
+						add("stream-ns/segment-"+name, float64((st.Runtime-perBefore[name].Runtime).Nanoseconds())/float64(segs))
+					}
+				}
 			}
 			rtt := pair.requestResponse(b, trips)
 			add("ns/roundtrip-"+mode, float64(rtt.Nanoseconds()))

@@ -21,7 +21,7 @@ var (
 		"direction", "result")
 	activeDesc      = probe.WorkloadDesc("orb8_tcp_active_connections", "TCP connections of the workload that completed the handshake and have not closed.")
 	retransmitsDesc = probe.WorkloadDesc("orb8_tcp_retransmits_total", "TCP segments retransmitted by the workload's sockets, SYN and SYN-ACK retransmissions included.")
-	rttDesc         = probe.WorkloadDesc("orb8_tcp_rtt_seconds", "TCP round-trip time samples of the workload's connections (one per ACK that measures one).")
+	rttDesc         = probe.WorkloadDesc("orb8_tcp_rtt_seconds", "Smoothed TCP round-trip time (the kernel's srtt) of the workload's sending connections, sampled at most once per jiffy per connection.")
 	transitionsDesc = probe.WorkloadDesc("orb8_tcp_state_transitions_total", "TCP state changes of the workload's sockets, by the state entered.", "state")
 
 	flowsDesc     = prometheus.NewDesc("orb8_flow_table_flows", "Flows held in the network probe's flow table.", nil, nil)

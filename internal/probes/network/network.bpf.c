@@ -17,11 +17,17 @@
  * splice out of a socket and zero-copy receive alike, never counts a
  * retransmission or a header, and does not care about TSO/GSO/GRO sizes. The
  * advance is taken at "flush points": after every sendmsg (sock_send_length),
- * whenever received data is consumed (tcp_rcv_space_adjust, which recvmsg,
- * tcp_read_sock (splice) and zero-copy receive all call after moving
- * copied_seq), at every state change, and when the socket is destroyed. Data
- * that arrived before the connection closed can still be read in TCP_CLOSE,
- * so a connection's close event is sent when its socket is destroyed.
+ * after every recvmsg that returned data (sock_recv_length), whenever received
+ * data is consumed outside recvmsg (tcp_rcv_space_adjust, which tcp_read_sock
+ * (splice) and zero-copy receive call after moving copied_seq; see
+ * recvmsg_flushes), at every state change, and when the socket is destroyed.
+ * Data that arrived before the connection closed can still be read in
+ * TCP_CLOSE, so a connection's close event is sent when its socket is
+ * destroyed.
+ *
+ * RTT is the kernel's smoothed estimate (tcp_sock.srtt_us), sampled into the
+ * histogram at most once per jiffy per connection, at a flush that found the
+ * connection sending: no per-ACK callback.
  *
  * UDP payload is what each sendmsg/recvmsg returns (sock_send_length,
  * sock_recv_length): one datagram per call.
@@ -101,9 +107,9 @@ struct conn {
 	__u8 pad[3];
 	__u32 pid; /* a process of the owning workload that used the socket (see own) */
 	__u8 comm[16];
-	__u32 retrans; /* tcp_sock.total_retrans already counted */
-	__u32 pad2;
-	__u64 last_jiffies;
+	__u32 retrans;      /* tcp_sock.total_retrans already counted */
+	__u32 rtt_jiffies;  /* low bits of the jiffy of the last RTT sample */
+	__u64 last_jiffies; /* of last_ns */
 };
 
 /* A connection event, and the record the flow iterator writes. */
@@ -242,18 +248,31 @@ static __always_inline __u32 take(__u64 *mark, __u32 now)
 }
 
 /*
- * Notes activity. Reading the clock costs more than the rest of a flush in
- * a VM, so last_ns moves once per jiffy: it is the first activity of the
- * last jiffy that had any.
+ * Notes activity at jiffy j. Reading the clock costs more than the rest of a
+ * flush in a VM, so last_ns moves once per jiffy: it is the first activity of
+ * the last jiffy that had any.
  */
-static __always_inline void touch(struct conn *c)
+static __always_inline void touch(struct conn *c, __u64 j)
 {
-	__u64 j = bpf_jiffies64();
-
 	if (c->last_jiffies != j) {
 		c->last_jiffies = j;
 		c->last_ns = bpf_ktime_get_boot_ns();
 	}
+}
+
+/*
+ * Samples the smoothed RTT once per jiffy of a connection that sends: the
+ * ACKs of what it sends keep the estimate current. A per-ACK sockops
+ * callback cost ~150 ns on every ACK; this costs a compare per flush.
+ */
+static __always_inline void sample_rtt(struct conn *c, const struct tcp_sock *tp, struct net_stats *s, __u64 j)
+{
+	__u32 srtt = tp->srtt_us >> 3; /* stored as 8x microseconds */
+
+	if (c->rtt_jiffies == (__u32)j || !srtt)
+		return;
+	c->rtt_jiffies = j;
+	orb8_hist_add(&s->rtt, (__u64)srtt * 1000);
 }
 
 /* Counts what the connection moved since the last flush. */
@@ -271,7 +290,8 @@ static __always_inline void flush(struct conn *c, const struct tcp_sock *tp, int
 	d[SEGS_RX] = take(&c->mark[SEGS_RX], m.v[SEGS_RX]);
 	if (!(d[BYTES_TX] | d[BYTES_RX] | d[SEGS_TX] | d[SEGS_RX]))
 		return;
-	touch(c);
+	__u64 j = bpf_jiffies64();
+	touch(c, j);
 	struct net_stats *s = stats_of(c->cgroup_id);
 	if (!s)
 		return;
@@ -279,6 +299,8 @@ static __always_inline void flush(struct conn *c, const struct tcp_sock *tp, int
 	s->tcp_bytes[RX] += d[BYTES_RX];
 	s->tcp_packets[TX] += d[SEGS_TX];
 	s->tcp_packets[RX] += d[SEGS_RX];
+	if (d[BYTES_TX] | d[SEGS_TX])
+		sample_rtt(c, tp, s, j);
 }
 
 /*
@@ -569,11 +591,17 @@ int BPF_PROG(on_send, struct sock *sk, int ret, int flags)
 	return 0;
 }
 
-/* Every recvmsg; UDP only: TCP is counted where copied_seq moves. */
+/* Every recvmsg, any socket: a TCP flush point (see on_consumed), and UDP's datagrams. */
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 {
-	if (ret < 0 || (flags & MSG_PEEK) || sk->sk_protocol != IPPROTO_UDP || !is_inet(sk))
+	if (ret <= 0 || !is_inet(sk))
+		return 0;
+	if (sk->sk_protocol == IPPROTO_TCP) {
+		flush_sock(sk);
+		return 0;
+	}
+	if ((flags & MSG_PEEK) || sk->sk_protocol != IPPROTO_UDP)
 		return 0;
 	struct net_stats *s = stats_of(sock_cgroup_id(sk));
 	if (s) {
@@ -583,11 +611,46 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 	return 0;
 }
 
+#define TS_COMPAT 0x0002 /* thread_info.status: in a 32-bit syscall */
+#define PF_IO_WORKER 0x00000010
+
+/*
+ * Whether sock_recv_length will flush sk when the current call returns:
+ * recvmsg calls tcp_rcv_space_adjust once per skb it copies (three or four
+ * times per read of a bulk stream), and flushing once per recvmsg instead
+ * saves the rest. True when a user task (no kernel or io_uring worker,
+ * whose registers hold no syscall) is in a 64-bit syscall that reads a
+ * socket only through sock_recvmsg, and holds sk's lock: then sk is the
+ * socket it reads (softirq work on a socket, such as strparser's read_sock,
+ * happens only while no task owns it). Anything else (splice, zero-copy
+ * receive, io_uring) flushes here. A wrong guess would only delay counts to
+ * the socket's next flush point, never lose them.
+ */
+static __always_inline int recvmsg_flushes(const struct sock *sk)
+{
+	if (!sk->sk_lock.owned)
+		return 0;
+	struct task_struct *t = bpf_get_current_task_btf();
+	if ((t->flags & (PF_KTHREAD | PF_IO_WORKER)) || (t->thread_info.status & TS_COMPAT))
+		return 0;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	switch (regs->orig_ax) {
+	case 0:   /* read */
+	case 19:  /* readv */
+	case 45:  /* recvfrom */
+	case 47:  /* recvmsg */
+	case 299: /* recvmmsg */
+		return 1;
+	}
+	return 0;
+}
+
 /* Called by recvmsg, tcp_read_sock (splice) and zero-copy receive after copied_seq moved. */
 SEC("tp_btf/tcp_rcv_space_adjust")
 int BPF_PROG(on_consumed, struct sock *sk)
 {
-	flush_sock(sk);
+	if (!recvmsg_flushes(sk))
+		flush_sock(sk);
 	return 0;
 }
 
@@ -630,31 +693,6 @@ int BPF_PROG(on_retransmit_synack, const struct sock *sk, const struct request_s
 	if (s)
 		s->retransmits++;
 	return 0;
-}
-
-/* RTT samples (every ACK that measures one), enabled per connection once established. */
-SEC("sockops")
-int on_sockops(struct bpf_sock_ops *skops)
-{
-	switch (skops->op) {
-	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
-	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
-		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_RTT_CB_FLAG);
-		break;
-	case BPF_SOCK_OPS_RTT_CB: {
-		struct bpf_sock *sk = skops->sk;
-		if (!sk)
-			break;
-		struct conn *c = bpf_sk_storage_get(&conns, sk, 0, 0);
-		if (!c)
-			break;
-		struct net_stats *s = stats_of(c->cgroup_id);
-		if (s)
-			orb8_hist_add(&s->rtt, (__u64)skops->args[0] * 1000); /* measured RTT, us */
-		break;
-	}
-	}
-	return 1;
 }
 
 /* Writes one record per live socket for the flow table, with counts as of now. */

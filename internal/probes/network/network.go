@@ -55,8 +55,8 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if err != nil {
 		return err
 	}
-	// Byte counting needs all of these; RTT (sockops), retransmits and the
-	// flow iterator are upgrades a kernel may refuse.
+	// Byte counting (and RTT, sampled at its flushes) needs all of these;
+	// retransmits and the flow iterator are upgrades a kernel may refuse.
 	objs, err := probe.Load(spec, probe.LoadOptions{
 		Required:   []string{"on_set_state", "on_send", "on_recv", "on_consumed", "on_destroy"},
 		Manual:     []string{"dump_flows"},

@@ -274,8 +274,9 @@ func TestTCPRefusedAndAccepted(t *testing.T) {
 }
 
 // Payload is counted while connections are open, not only when they close:
-// sendfile(2) and write(2) go through sendmsg (sock_send_length), splice(2)
-// and read(2) through tcp_rcv_space_adjust once copied_seq moved.
+// sendfile(2) and write(2) go through sendmsg (sock_send_length), read(2)
+// through recvmsg (sock_recv_length), splice(2) through tcp_rcv_space_adjust
+// once copied_seq moved.
 func TestTCPCountsOpenConnections(t *testing.T) {
 	f := start(t)
 	for _, mode := range []string{"copy", "splice"} {

@@ -30,7 +30,7 @@ type networkConn struct {
 	Pid         uint32
 	Comm        [16]uint8
 	Retrans     uint32
-	Pad2        uint32
+	RttJiffies  uint32
 	_           [4]byte
 	LastJiffies uint64
 }
@@ -95,7 +95,6 @@ const (
 	networkProgOnRetransmitSynack = "on_retransmit_synack"
 	networkProgOnSend             = "on_send"
 	networkProgOnSetState         = "on_set_state"
-	networkProgOnSockops          = "on_sockops"
 	networkVarUnusedConnEvent     = "unused_conn_event"
 )
 
@@ -149,7 +148,6 @@ type networkProgramSpecs struct {
 	OnRetransmitSynack *ebpf.ProgramSpec `ebpf:"on_retransmit_synack"`
 	OnSend             *ebpf.ProgramSpec `ebpf:"on_send"`
 	OnSetState         *ebpf.ProgramSpec `ebpf:"on_set_state"`
-	OnSockops          *ebpf.ProgramSpec `ebpf:"on_sockops"`
 }
 
 // networkMapSpecs contains maps before they are loaded into the kernel.
@@ -226,7 +224,6 @@ type networkPrograms struct {
 	OnRetransmitSynack *ebpf.Program `ebpf:"on_retransmit_synack"`
 	OnSend             *ebpf.Program `ebpf:"on_send"`
 	OnSetState         *ebpf.Program `ebpf:"on_set_state"`
-	OnSockops          *ebpf.Program `ebpf:"on_sockops"`
 }
 
 func (p *networkPrograms) Close() error {
@@ -239,7 +236,6 @@ func (p *networkPrograms) Close() error {
 		p.OnRetransmitSynack,
 		p.OnSend,
 		p.OnSetState,
-		p.OnSockops,
 	)
 }
 
