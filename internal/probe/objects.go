@@ -6,12 +6,10 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
 	"github.com/orb8/orb8/internal/events"
@@ -37,8 +35,7 @@ type Objects struct {
 	Failed map[string]error
 
 	links   []link.Link
-	readers []*ringbuf.Reader
-	wg      sync.WaitGroup
+	readers []*ring
 	read    atomic.Uint64
 }
 
@@ -207,7 +204,6 @@ func (o *Objects) Close() error {
 	for _, r := range o.readers {
 		errs = append(errs, r.Close())
 	}
-	o.wg.Wait()
 	for _, l := range o.links {
 		errs = append(errs, l.Close())
 	}

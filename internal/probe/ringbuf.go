@@ -4,68 +4,130 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
 )
 
 // pollInterval matches ORB8_WAKEUP_NS in orb8.h: while records flow, the
 // kernel wakes the reader at most this often, so the reader polls at it.
 const pollInterval = time.Millisecond
 
-// pollDeadline is when the next poll is due. epoll_wait takes whole
-// milliseconds and the ring buffer reader rounds down, so a deadline less
-// than 1 ms away does not wait at all: the reader would find nothing and go
-// idle before ORB8_WAKEUP_NS passed, stranding the records submitted without
-// a wakeup in that time until the next wakeup, maybe forever.
-func pollDeadline() time.Time { return time.Now().Add(pollInterval + time.Millisecond) }
+// ring is one ring buffer map being read on its own goroutine.
+//
+// The reader never blocks in a system call. A Go thread blocked in a syscall
+// keeps its P for up to 10 ms, and all that time the runtime's sysmon thread,
+// which otherwise sleeps, wakes every 20-40 us to look at it: a reader
+// blocked in epoll_wait between records cost ~25 sysmon wakeups per exec and
+// doubled the agent's CPU while exec events were streamed at 50/s
+// (docs/benchmarks.md, "API and events"). So the reader waits for the
+// kernel's wakeup in Go's netpoller (wake, with a read deadline for polls)
+// and reads only when records are there.
+type ring struct {
+	rd   *ringbuf.Reader
+	wake *os.File      // a dup of the map's fd in Go's netpoller: readable on each kernel wakeup
+	done chan struct{} // closed when the reading goroutine returned
+}
+
+func newRing(m *ebpf.Map) (*ring, error) {
+	rd, err := ringbuf.NewReader(m)
+	if err != nil {
+		return nil, err
+	}
+	// Reads never wait in the kernel: a deadline in the past makes ReadInto
+	// return os.ErrDeadlineExceeded once the ring is drained.
+	rd.SetDeadline(time.Unix(1, 0))
+	fd, err := unix.FcntlInt(uintptr(m.FD()), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		rd.Close()
+		return nil, err
+	}
+	// Non-blocking, so that os.NewFile hands it to the netpoller.
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		rd.Close()
+		return nil, err
+	}
+	r := &ring{rd: rd, wake: os.NewFile(uintptr(fd), m.String()), done: make(chan struct{})}
+	if err := r.wake.SetReadDeadline(time.Time{}); err != nil { // not in the netpoller
+		r.wake.Close()
+		rd.Close()
+		return nil, err
+	}
+	return r, nil
+}
 
 // ReadRing drains the ring buffer map mapName on its own goroutine and calls
 // handle with each record until Close. Records submitted with orb8_submit may
 // not wake the reader (see orb8.h); while records flow the reader also polls
-// every pollInterval, and once a poll finds nothing it blocks until the next
+// every pollInterval, and once a poll finds nothing it waits for the next
 // wakeup. handle must not keep raw: the buffer is reused.
 func (o *Objects) ReadRing(mapName string, handle func(raw []byte)) error {
 	m := o.Maps[mapName]
 	if m == nil {
 		return fmt.Errorf("no ring buffer map %q", mapName)
 	}
-	rd, err := ringbuf.NewReader(m)
+	r, err := newRing(m)
 	if err != nil {
 		return fmt.Errorf("ring buffer %s: %w", mapName, err)
 	}
-	o.readers = append(o.readers, rd)
-	o.wg.Add(1)
+	wake, err := r.wake.SyscallConn()
+	if err != nil {
+		r.wake.Close()
+		r.rd.Close()
+		return fmt.Errorf("ring buffer %s: %w", mapName, err)
+	}
+	o.readers = append(o.readers, r)
 	go func() {
-		defer o.wg.Done()
+		defer close(r.done)
 		var (
-			rec    ringbuf.Record
-			active bool // polling: records came in the last interval
-			got    bool // a record was read since the last poll
+			rec  ringbuf.Record
+			poll time.Time // next poll while records flow; zero: idle
 		)
 		for {
-			err := rd.ReadInto(&rec)
-			switch {
-			case err == nil:
-				o.read.Add(1)
-				handle(rec.RawSample)
-				got = true
-				if !active {
-					active = true
-					rd.SetDeadline(pollDeadline())
-				}
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				if got {
-					got = false
-					rd.SetDeadline(pollDeadline())
-				} else {
-					active = false
-					rd.SetDeadline(time.Time{})
-				}
-			case errors.Is(err, ringbuf.ErrClosed), errors.Is(err, os.ErrClosed):
+			// Clock reads: before an empty drain, after one with records,
+			// so that going idle is safe (below).
+			start := time.Now()
+			if r.drain(&rec, handle, &o.read) > 0 {
+				poll = time.Now().Add(pollInterval)
+			} else if !poll.IsZero() && start.After(poll) {
+				// Nothing since pollInterval after the last records, so
+				// since the last wakeup: any later record wakes the reader.
+				poll = time.Time{}
+			}
+			// Until a wakeup, or the poll; a record that came since the
+			// drain ends the wait at once. Close makes Read fail.
+			r.wake.SetReadDeadline(poll)
+			err := wake.Read(func(uintptr) bool { return r.rd.AvailableBytes() > 0 })
+			if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 				return
 			}
 		}
 	}()
 	return nil
+}
+
+// drain hands every record in the ring to handle and returns their number.
+// It ends at os.ErrDeadlineExceeded (drained), or at an error reading a
+// record, which the next drain retries.
+func (r *ring) drain(rec *ringbuf.Record, handle func(raw []byte), read *atomic.Uint64) (n int) {
+	if r.rd.AvailableBytes() == 0 {
+		return 0 // the common poll: no syscall
+	}
+	for r.rd.ReadInto(rec) == nil {
+		read.Add(1)
+		handle(rec.RawSample)
+		n++
+	}
+	return n
+}
+
+// Close stops the goroutine, then frees the reader it used.
+func (r *ring) Close() error {
+	r.wake.Close() // fails the goroutine's wait
+	<-r.done
+	return r.rd.Close()
 }
