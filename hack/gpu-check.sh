@@ -13,7 +13,7 @@
 #         before the agent starts, with it, and after it stopped;
 #   leak  keeps a new 32 MiB block every 0.5 s.
 # and asserts: device metrics from NVML; the work's GPU memory attributed to
-# its cgroup; its kernel launches and memcpy bytes counted; the leak's
+# its cgroup; its kernel launches, memcpy bytes and GEMM calls counted; the leak's
 # outstanding bytes matching torch.cuda.memory_reserved(); the leak flagged
 # and the work not; outstanding bytes cleared when the leak exits; the
 # matmul step at most 2% slower with the agent.
@@ -150,6 +150,7 @@ check "probe cuda up" "$(q "$OUT/metrics-before.txt" orb8_probe_up probe=cuda) =
 check "probe nvml up" "$(q "$OUT/metrics-before.txt" orb8_probe_up probe=nvml) == 1"
 check "libcudart hooked (running process, found by the first scan)" "'$(q "$OUT/metrics-before.txt" orb8_cuda_libraries_hooked library=cudart)' not in ('NA', '0.0')"
 check "libcuda hooked" "'$(q "$OUT/metrics-before.txt" orb8_cuda_libraries_hooked library=cuda)' not in ('NA', '0.0')"
+check "libcublas hooked" "'$(q "$OUT/metrics-before.txt" orb8_cuda_libraries_hooked library=cublas)' not in ('NA', '0.0')"
 grep -E 'hooked CUDA library|some CUDA functions' "$OUT/agent.log" | head -10
 
 # --- the work, with the agent -------------------------------------------------
@@ -167,6 +168,11 @@ min_launches=$(js traced min_launches)
 check "kernel launches counted: $launches during the traced phase, made at least $min_launches" "$launches >= $min_launches"
 check "memcpy h2d counted: $h2d bytes, copied $(js traced h2d_bytes)" "$h2d >= $(js traced h2d_bytes)"
 check "memcpy d2h counted: $d2h bytes, copied $(js traced d2h_bytes)" "$d2h >= $(js traced d2h_bytes)"
+gemms=$(calc "$(q "$M1" orb8_cuda_gemm_calls_total cgroup=$WORK_CG) - $(q "$M0" orb8_cuda_gemm_calls_total cgroup=$WORK_CG | sed 's/NA/0/')")
+flops=$(calc "$(q "$M1" orb8_cuda_gemm_flops_total cgroup=$WORK_CG) - $(q "$M0" orb8_cuda_gemm_flops_total cgroup=$WORK_CG | sed 's/NA/0/')")
+check "GEMM calls counted: $gemms during the traced phase, matmuls made $(js traced matmuls)" "$gemms >= $(js traced matmuls)"
+# A matmul PyTorch sends to cublasLtMatmul carries no FLOPs (opaque shapes): reported, not asserted.
+say "GEMM FLOPs counted: $flops, of $(js traced matmul_flops) the matmuls made"
 
 GPU0='gpu=0'
 for m in orb8_gpu_utilization_ratio orb8_gpu_memory_used_bytes orb8_gpu_memory_total_bytes orb8_gpu_temperature_celsius orb8_gpu_power_watts; do
@@ -249,6 +255,7 @@ say "launch-bound step (50 tiny kernels) with the agent: $sm_pct% slower (report
 	echo "| 50 tiny kernels (launch-bound) | $(calc "round($(js base1 small_step_ms), 4)") / $(calc "round($(js base2 small_step_ms), 4)") ms | $(calc "round($traced_sm, 4)") ms | $sm_pct% |"
 	echo
 	echo "Kernel launches counted in the traced phase: $launches (at least $min_launches made). memcpy h2d $h2d B, d2h $d2h B."
+	echo "GEMM calls counted: $gemms ($(js traced matmuls) matmuls made); FLOPs counted $flops of $(js traced matmul_flops)."
 	echo "Leak (32 MiB every 0.5 s): flagged=$flagged with a ${LEAK_WINDOW}s window; outstanding $outstanding B vs torch.cuda.memory_reserved() $leak_reserved B."
 	echo "Work's GPU memory by NVML attributed to its cgroup: $wl_mem B (torch reserved $reserved B)."
 	echo

@@ -95,6 +95,8 @@ def work(out):
             # + 1 fill per matmul step; 50 per small step.
             "min_launches": len(mm) * 25 + len(sm) * 50,
             "h2d_bytes": len(mm) * copy_bytes, "d2h_bytes": len(mm) * copy_bytes,
+            # 8 GEMMs of 4096^3 per matmul step, 2mnk FLOPs each.
+            "matmuls": len(mm) * 8, "matmul_flops": len(mm) * 8 * 2 * 4096 ** 3,
             "memory_reserved": torch.cuda.memory_reserved(),
             "memory_allocated": torch.cuda.memory_allocated(),
         })

@@ -3,7 +3,8 @@
 /*
  * CUDA runtime (libcudart) and driver (libcuda) API calls, aggregated per
  * cgroup in the kernel: kernel launches, device memory allocated, freed and
- * outstanding, and memcpy bytes by direction.
+ * outstanding, and memcpy bytes by direction; and GEMMs of cuBLAS and
+ * cuBLASLt, with FLOP estimates where the arguments give m, n and k.
  *
  * Every hooked function gets its meaning from the attach cookie (enum op, and
  * where the function lies in its library's code: enum cookie), so one program
@@ -21,6 +22,9 @@
  * of its libcudart lies in this process (the probe's address less its offset
  * in the library's executable segment, plus the segment's size); a hooked
  * entry whose return address (at the stack pointer) lies there is nested.
+ * cuBLAS over cuBLASLt is a second such family (COOKIE_BLAS), with its own
+ * record: a cublasLtMatmul that cublasSgemm_v2 makes is its GEMM, while the
+ * kernels cuBLASLt launches through the runtime are launches all the same.
  * Nothing waits for a runtime call to reach the driver or to return, so a
  * runtime call that never reaches the driver is counted once, and a driver
  * call that the application makes itself, before or after any runtime call,
@@ -48,12 +52,17 @@ enum op {
 	OP_COPY_D2H = 6,
 	OP_COPY_D2D = 7,
 	OP_COPY_ANY = 8, /* driver cuMemcpy/cuMemcpyAsync: unified addressing, direction unknown */
+	OP_GEMM = 9,         /* cuBLAS (handle, transa, transb, int m, int n, int k, ...): 2mnk FLOPs */
+	OP_GEMM_COMPLEX = 10, /* complex: 8mnk FLOPs */
+	OP_GEMM_OPAQUE = 11,  /* cublasLtMatmul: shapes in opaque descriptors, no FLOPs */
 };
 
 /* The rest of the attach cookie. */
 enum cookie {
 	COOKIE_OP = 0xff,
-	COOKIE_RUNTIME = 0x100,        /* a libcudart function */
+	COOKIE_OUTER = 0x100,          /* a libcudart or libcublas function: it records its library's code */
+	COOKIE_BLAS = 0x200,           /* the cuBLAS family (cuBLAS, cuBLASLt), else the runtime's */
+	COOKIE_BATCH_SLOT_SHIFT = 11,  /* 5 bits: a batched GEMM's batch count is this stack argument */
 	COOKIE_TEXT_PAGES_SHIFT = 16,  /* 16 bits: its library's executable segment, in 4 KiB pages */
 	COOKIE_TEXT_OFFSET_SHIFT = 32, /* 32 bits: the probe's offset in that segment */
 };
@@ -72,12 +81,17 @@ struct cuda_stats {
 	__u64 free_bytes;
 	__s64 outstanding; /* per-CPU delta; the sum over CPUs is the gauge */
 	__u64 memcpy_bytes[COPY_KINDS];
+	__u64 gemms;
+	__u64 gemm_flops;
 };
 
 /* What a thread's hooked calls leave for the next ones. */
 struct thread {
-	/* Code of the libcudart whose hooked function it last entered (0, 0: none yet). */
-	__u64 runtime_start, runtime_end;
+	/*
+	 * Per family (runtime, cuBLAS): start and end of the code of the outer
+	 * library whose hooked function it last entered (0, 0: none yet).
+	 */
+	__u64 outer[2][2];
 	/* The counted allocation in progress: its return address's stack slot (0: none), arguments. */
 	__u64 alloc_slot;
 	__u64 alloc_arg[2];
@@ -229,25 +243,60 @@ static __always_inline struct thread *current_thread(void)
 }
 
 /*
- * Whether a hooked entry runs inside a hooked runtime call: its return address
- * lies in the code of the thread's libcudart, which a runtime entry (re)sets.
+ * Whether a hooked entry runs inside a hooked call of its family's outer
+ * library: its return address lies in that library's code, which an outer
+ * entry (re)sets.
  */
 static __always_inline int nested(struct thread *t, struct pt_regs *ctx, __u64 cookie)
 {
-	if (cookie & COOKIE_RUNTIME) {
-		t->runtime_start = PT_REGS_IP(ctx) - (cookie >> COOKIE_TEXT_OFFSET_SHIFT);
-		t->runtime_end = t->runtime_start + (((cookie >> COOKIE_TEXT_PAGES_SHIFT) & 0xffff) << 12);
+	__u64 *code = t->outer[(cookie & COOKIE_BLAS) ? 1 : 0];
+	if (cookie & COOKIE_OUTER) {
+		code[0] = PT_REGS_IP(ctx) - (cookie >> COOKIE_TEXT_OFFSET_SHIFT);
+		code[1] = code[0] + (((cookie >> COOKIE_TEXT_PAGES_SHIFT) & 0xffff) << 12);
 	}
-	if (!t->runtime_end)
+	if (!code[1])
 		return 0;
 	__u64 caller = 0;
 	bpf_probe_read_user(&caller, sizeof(caller), (void *)PT_REGS_SP(ctx));
-	return caller >= t->runtime_start && caller < t->runtime_end;
+	return caller >= code[0] && caller < code[1];
+}
+
+/* The 6th argument (x86-64 SysV: r9); Debian 12's libbpf has no PT_REGS_PARM6. */
+#define PARM6(ctx) ((ctx)->r9)
+
+/* An int argument as the callee sees it: the register's low half; 0 if negative. */
+static __always_inline __u64 dim(__u64 reg)
+{
+	__s32 v = reg;
+	return v > 0 ? v : 0;
 }
 
 /*
- * Entry of a hooked call without a return probe: launches, frees and copies,
- * runtime or driver, counted here unless nested. A thread without storage
+ * A GEMM: one call, and 2mnk FLOPs (8mnk complex) times the batch count, the
+ * stack argument the cookie names for a batched one (read at entry: the
+ * return address is at the stack pointer, the 7th argument above it).
+ */
+static __always_inline void count_gemm(struct pt_regs *ctx, __u32 op, __u64 cookie)
+{
+	struct cuda_stats *s = stats_of(bpf_get_current_cgroup_id());
+	if (!s)
+		return;
+	s->gemms++;
+	if (op == OP_GEMM_OPAQUE)
+		return;
+	__u64 flops = dim(PT_REGS_PARM4(ctx)) * dim(PT_REGS_PARM5(ctx)) * dim(PARM6(ctx)) * (op == OP_GEMM_COMPLEX ? 8 : 2);
+	__u64 slot = (cookie >> COOKIE_BATCH_SLOT_SHIFT) & 0x1f;
+	if (slot) {
+		__u64 batch = 0;
+		bpf_probe_read_user(&batch, sizeof(batch), (void *)(PT_REGS_SP(ctx) + 8 * slot));
+		flops *= dim(batch);
+	}
+	s->gemm_flops += flops;
+}
+
+/*
+ * Entry of a hooked call without a return probe: launches, frees, copies and
+ * GEMMs, counted here unless nested. A thread without storage
  * (none could be allocated) is counted, nested or not.
  */
 SEC("uprobe")
@@ -276,6 +325,11 @@ int BPF_KPROBE(call_entry, __u64 a0, __u64 a1, __u64 a2, __u64 a3)
 	case OP_COPY_D2D:
 	case OP_COPY_ANY:
 		count_memcpy(op - OP_COPY_H2D, a2);
+		break;
+	case OP_GEMM:
+	case OP_GEMM_COMPLEX:
+	case OP_GEMM_OPAQUE:
+		count_gemm(ctx, op, cookie);
 		break;
 	}
 	return 0;

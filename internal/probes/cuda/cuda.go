@@ -1,7 +1,8 @@
 // Package cuda is the CUDA probe: uprobes on the CUDA runtime (libcudart) and
 // driver (libcuda) of every process, in any container, aggregated per
 // workload in the kernel: kernel launches, device memory allocated, freed and
-// outstanding, memcpy bytes by direction, and suspected leaks.
+// outstanding, memcpy bytes by direction, cuBLAS GEMM calls and FLOPs, and
+// suspected leaks.
 package cuda
 
 import (
@@ -38,7 +39,9 @@ var (
 	outstandingDesc = probe.WorkloadDesc("orb8_cuda_memory_outstanding_bytes", "Device memory the workload's live processes allocated and have not freed.")
 	memcpyDesc      = probe.WorkloadDesc("orb8_cuda_memcpy_bytes_total", "Bytes copied by cudaMemcpy*/cuMemcpy*, by direction: h2d, d2h, d2d, other (host-host or inferred).", "kind")
 	leakDesc        = probe.WorkloadDesc("orb8_cuda_memory_leak_suspected", "1 when the workload's outstanding device memory grew through the whole leak window (--cuda-leak-window).")
-	librariesDesc   = prometheus.NewDesc("orb8_cuda_libraries_hooked", "CUDA library files with uprobes attached, by library (cudart, cuda).", []string{"library"}, nil)
+	gemmsDesc       = probe.WorkloadDesc("orb8_cuda_gemm_calls_total", "GEMM calls of the workload to cuBLAS (cublas*gemm*, cublasGemm*Ex) and cuBLASLt (cublasLtMatmul), a batched call counting once.")
+	gemmFlopsDesc   = probe.WorkloadDesc("orb8_cuda_gemm_flops_total", "Floating-point operations of the workload's cuBLAS GEMMs, estimated from m, n, k and the batch count (2mnk, 8mnk complex); cublasLtMatmul adds none.")
+	librariesDesc   = prometheus.NewDesc("orb8_cuda_libraries_hooked", "CUDA library files with uprobes attached, by library (cudart, cuda, cublas, cublasLt).", []string{"library"}, nil)
 )
 
 // Probe is the CUDA probe.
@@ -184,7 +187,7 @@ func (p *Probe) Forget(ids []uint64) {
 
 // Describe implements prometheus.Collector.
 func (p *Probe) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{launchesDesc, mallocDesc, freeDesc, outstandingDesc, memcpyDesc, leakDesc, librariesDesc} {
+	for _, d := range []*prometheus.Desc{launchesDesc, mallocDesc, freeDesc, outstandingDesc, memcpyDesc, gemmsDesc, gemmFlopsDesc, leakDesc, librariesDesc} {
 		ch <- d
 	}
 }
@@ -202,6 +205,8 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 		for i, kind := range copyKinds {
 			ch <- probe.WorkloadMetric(memcpyDesc, prometheus.CounterValue, float64(s.MemcpyBytes[i]), w, kind)
 		}
+		ch <- probe.WorkloadMetric(gemmsDesc, prometheus.CounterValue, float64(s.Gemms), w)
+		ch <- probe.WorkloadMetric(gemmFlopsDesc, prometheus.CounterValue, float64(s.GemmFlops), w)
 		leak := 0.0
 		if p.leaks.isSuspected(w) {
 			leak = 1
@@ -225,4 +230,6 @@ func addStats(dst, src *cudaCudaStats) {
 	for i := range dst.MemcpyBytes {
 		dst.MemcpyBytes[i] += src.MemcpyBytes[i]
 	}
+	dst.Gemms += src.Gemms
+	dst.GemmFlops += src.GemmFlops
 }

@@ -30,7 +30,9 @@ type cudaCookie uint32
 
 const (
 	cudaCookieCOOKIE_OP                cudaCookie = 255
-	cudaCookieCOOKIE_RUNTIME           cudaCookie = 256
+	cudaCookieCOOKIE_OUTER             cudaCookie = 256
+	cudaCookieCOOKIE_BLAS              cudaCookie = 512
+	cudaCookieCOOKIE_BATCH_SLOT_SHIFT  cudaCookie = 11
 	cudaCookieCOOKIE_TEXT_PAGES_SHIFT  cudaCookie = 16
 	cudaCookieCOOKIE_TEXT_OFFSET_SHIFT cudaCookie = 32
 )
@@ -42,6 +44,8 @@ type cudaCudaStats struct {
 	FreeBytes   uint64
 	Outstanding int64
 	MemcpyBytes [4]uint64
+	Gemms       uint64
+	GemmFlops   uint64
 }
 
 type cudaMmapEvent struct {
@@ -52,22 +56,24 @@ type cudaMmapEvent struct {
 type cudaOp uint32
 
 const (
-	cudaOpOP_MALLOC   cudaOp = 1
-	cudaOpOP_FREE     cudaOp = 2
-	cudaOpOP_LAUNCH   cudaOp = 3
-	cudaOpOP_MEMCPY   cudaOp = 4
-	cudaOpOP_COPY_H2D cudaOp = 5
-	cudaOpOP_COPY_D2H cudaOp = 6
-	cudaOpOP_COPY_D2D cudaOp = 7
-	cudaOpOP_COPY_ANY cudaOp = 8
+	cudaOpOP_MALLOC       cudaOp = 1
+	cudaOpOP_FREE         cudaOp = 2
+	cudaOpOP_LAUNCH       cudaOp = 3
+	cudaOpOP_MEMCPY       cudaOp = 4
+	cudaOpOP_COPY_H2D     cudaOp = 5
+	cudaOpOP_COPY_D2H     cudaOp = 6
+	cudaOpOP_COPY_D2D     cudaOp = 7
+	cudaOpOP_COPY_ANY     cudaOp = 8
+	cudaOpOP_GEMM         cudaOp = 9
+	cudaOpOP_GEMM_COMPLEX cudaOp = 10
+	cudaOpOP_GEMM_OPAQUE  cudaOp = 11
 )
 
 type cudaThread struct {
-	_            structs.HostLayout
-	RuntimeStart uint64
-	RuntimeEnd   uint64
-	AllocSlot    uint64
-	AllocArg     [2]uint64
+	_         structs.HostLayout
+	Outer     [2][2]uint64
+	AllocSlot uint64
+	AllocArg  [2]uint64
 }
 
 // Names of all BPF objects in the ELF.

@@ -15,25 +15,34 @@ type hook struct {
 	// alloc_enter and alloc_return and are counted on success. The others run
 	// call_entry only, one trap instead of two, and are counted at entry.
 	withReturn bool
+	// batchSlot: the batch count of a batched GEMM is the batchSlot-th stack
+	// argument (the 7th argument is the first); 0 for one GEMM.
+	batchSlot uint8
 }
 
 // library is a CUDA shared library orb8 hooks, recognised by file name.
 type library struct {
 	name   string // the "library" label
 	soname string // libcudart.so matches libcudart.so, libcudart.so.13, libcudart.so.13.0.48
-	// runtime: hooked calls that this library's code makes are nested in its
+	// Libraries form two families, each an outer library and the one it
+	// calls: the runtime over the driver, cuBLAS over cuBLASLt. outer: hooked
+	// calls of its family that this library's code makes are nested in its
 	// own hooked calls, which count them.
-	runtime bool
-	hooks   []hook
+	blas  bool
+	outer bool
+	hooks []hook
 }
 
 // cookie is what the BPF programs learn about a hooked function at a probe
 // point (enum cookie in cuda.bpf.c).
 func (l *library) cookie(h hook, pt probePoint) uint64 {
-	c := uint64(h.op)
-	if l.runtime {
+	c := uint64(h.op) | uint64(h.batchSlot)<<cudaCookieCOOKIE_BATCH_SLOT_SHIFT
+	if l.blas {
+		c |= uint64(cudaCookieCOOKIE_BLAS)
+	}
+	if l.outer {
 		pages := min((pt.textSize+4095)/4096, 0xffff) // 256 MiB; libcudart's code is ~1 MiB
-		c |= uint64(cudaCookieCOOKIE_RUNTIME) | pages<<cudaCookieCOOKIE_TEXT_PAGES_SHIFT |
+		c |= uint64(cudaCookieCOOKIE_OUTER) | pages<<cudaCookieCOOKIE_TEXT_PAGES_SHIFT |
 			pt.textOffset<<cudaCookieCOOKIE_TEXT_OFFSET_SHIFT
 	}
 	return c
@@ -47,10 +56,16 @@ func hooks(op cudaOp, withReturn bool, symbols ...string) []hook {
 	return out
 }
 
+// batched is a batched GEMM whose batch count is its argument number arg
+// (1-based), on the stack.
+func batched(op cudaOp, arg int, symbol string) hook {
+	return hook{symbol: symbol, op: op, batchSlot: uint8(arg - 6)}
+}
+
 // The _ptsz/_ptds variants are the per-thread-default-stream entry points
 // that code built with --default-stream per-thread calls.
 var libraries = []library{
-	{name: "cudart", soname: "libcudart.so", runtime: true, hooks: slices.Concat(
+	{name: "cudart", soname: "libcudart.so", outer: true, hooks: slices.Concat(
 		hooks(cudaOpOP_MALLOC, true, "cudaMalloc", "cudaMallocManaged", "cudaMallocAsync", "cudaMallocAsync_ptsz"),
 		hooks(cudaOpOP_FREE, false, "cudaFree", "cudaFreeAsync", "cudaFreeAsync_ptsz"),
 		hooks(cudaOpOP_LAUNCH, false, "cudaLaunchKernel", "cudaLaunchKernel_ptsz", "cudaLaunchKernelExC",
@@ -67,6 +82,23 @@ var libraries = []library{
 		hooks(cudaOpOP_COPY_D2D, false, "cuMemcpyDtoD_v2", "cuMemcpyDtoD_v2_ptds", "cuMemcpyDtoDAsync_v2", "cuMemcpyDtoDAsync_v2_ptsz"),
 		hooks(cudaOpOP_COPY_ANY, false, "cuMemcpy", "cuMemcpy_ptds", "cuMemcpyAsync", "cuMemcpyAsync_ptsz"),
 	)},
+	// GEMMs: (handle, transa, transb, m, n, k, ...), FLOPs from m, n, k.
+	{name: "cublas", soname: "libcublas.so", blas: true, outer: true, hooks: slices.Concat(
+		hooks(cudaOpOP_GEMM, false, "cublasSgemm_v2", "cublasDgemm_v2", "cublasHgemm", "cublasGemmEx"),
+		hooks(cudaOpOP_GEMM_COMPLEX, false, "cublasCgemm_v2", "cublasZgemm_v2"),
+		[]hook{
+			batched(cudaOpOP_GEMM, 18, "cublasSgemmStridedBatched"),
+			batched(cudaOpOP_GEMM, 18, "cublasDgemmStridedBatched"),
+			batched(cudaOpOP_GEMM, 18, "cublasHgemmStridedBatched"),
+			batched(cudaOpOP_GEMM, 21, "cublasGemmStridedBatchedEx"),
+			batched(cudaOpOP_GEMM, 15, "cublasSgemmBatched"),
+			batched(cudaOpOP_GEMM, 15, "cublasDgemmBatched"),
+			batched(cudaOpOP_GEMM, 15, "cublasHgemmBatched"),
+			batched(cudaOpOP_GEMM, 18, "cublasGemmBatchedEx"),
+		},
+	)},
+	// Matrix shapes are in opaque layout descriptors: calls counted, no FLOPs.
+	{name: "cublasLt", soname: "libcublasLt.so", blas: true, hooks: hooks(cudaOpOP_GEMM_OPAQUE, false, "cublasLtMatmul")},
 }
 
 // libraryOf returns the hooked library a mapped file is, if any.

@@ -57,8 +57,9 @@ func mappedLibraries(r io.Reader) ([]mappedFile, error) {
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		// Cheap filter first: a PyTorch process maps thousands of files.
-		if !strings.Contains(line, "libcud") {
+		// Cheap filter first: a PyTorch process maps thousands of files. Every
+		// hooked library's name starts libcu (libcudart, libcuda, libcublas...).
+		if !strings.Contains(line, "libcu") {
 			continue
 		}
 		m, ok, err := parseMapsLine(line)

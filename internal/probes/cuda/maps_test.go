@@ -13,6 +13,7 @@ func TestMappedLibraries(t *testing.T) {
 7f00ac000000-7f00ac010000 r-xp 00000000 00:2a 78 /opt/my libs/libcudart_static_helper.so
 7f00ad000000-7f00ad010000 r-xp 00000000 00:2a 79 /usr/lib/libcudart.so.12 (deleted)
 7f00ae000000-7f00ae010000 r-xp 00000000 00:2a 80 /usr/lib/libcublas.so.13
+7f00ae100000-7f00ae110000 r-xp 00000000 00:2a 81 /usr/lib/libcufft.so.12
 7f00af000000-7f00af010000 rw-p 00000000 00:00 0 
 7ffd5e3f0000-7ffd5e411000 rw-p 00000000 00:00 0                          [stack]
 `
@@ -23,6 +24,7 @@ func TestMappedLibraries(t *testing.T) {
 	want := []mappedFile{
 		{id: fileID{dev: "fd:01", inode: 1837}, path: "/usr/lib/x86_64-linux-gnu/libcuda.so.580.65.06"},
 		{id: fileID{dev: "00:2a", inode: 77}, path: "/opt/venv/lib/python3.11/site-packages/nvidia/cuda_runtime/lib/libcudart.so.13"},
+		{id: fileID{dev: "00:2a", inode: 80}, path: "/usr/lib/libcublas.so.13"},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %+v, want %+v", got, want)

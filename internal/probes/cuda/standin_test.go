@@ -24,7 +24,8 @@ import (
 var cflags = []string{"-O2", "-fcf-protection=full", "-fno-omit-frame-pointer", "-Wall", "-Werror"}
 
 // buildStandins compiles the stand-in libcuda.so, libcudart.so (linked
-// against it) and the app into a temporary directory.
+// against it), libcublasLt.so and libcublas.so (over the runtime) and the
+// app into a temporary directory.
 func buildStandins(t testing.TB, extra ...string) string {
 	t.Helper()
 	src, err := filepath.Abs("testdata/standin")
@@ -36,6 +37,8 @@ func buildStandins(t testing.TB, extra ...string) string {
 	for _, step := range [][]string{
 		append(append([]string{}, flags...), "-shared", "-fPIC", "-o", dir+"/libcuda.so", src+"/cuda.c"),
 		append(append([]string{}, flags...), "-shared", "-fPIC", "-o", dir+"/libcudart.so", src+"/cudart.c", "-L"+dir, "-lcuda", "-Wl,-rpath,"+dir),
+		append(append([]string{}, flags...), "-shared", "-fPIC", "-o", dir+"/libcublasLt.so", src+"/cublasLt.c", "-L"+dir, "-lcudart", "-Wl,-rpath,"+dir),
+		append(append([]string{}, flags...), "-shared", "-fPIC", "-o", dir+"/libcublas.so", src+"/cublas.c", "-L"+dir, "-lcublasLt", "-Wl,-rpath,"+dir),
 		append(append([]string{}, flags...), "-o", dir+"/app", src+"/app.c", "-ldl", "-lpthread"),
 	} {
 		if out, err := exec.Command("gcc", step...).CombinedOutput(); err != nil {
@@ -78,10 +81,15 @@ func (f *fixture) waitFor(t testing.TB, name string, labels map[string]string, w
 		"%s%v = %v, want %v; series: %s", name, labels, f.value(t, name, labels), want, testutil.Series(t, f.reg, name))
 }
 
-// hooked reports whether both stand-in libraries have uprobes.
-func (f *fixture) hooked(t testing.TB) bool {
-	return f.value(t, "orb8_cuda_libraries_hooked", map[string]string{"library": "cudart"}) == 1 &&
-		f.value(t, "orb8_cuda_libraries_hooked", map[string]string{"library": "cuda"}) == 1
+// hooked reports whether the stand-in libraries have uprobes: the runtime
+// and the driver, and the others named.
+func (f *fixture) hooked(t testing.TB, more ...string) bool {
+	for _, lib := range append([]string{"cudart", "cuda"}, more...) {
+		if f.value(t, "orb8_cuda_libraries_hooked", map[string]string{"library": lib}) != 1 {
+			return false
+		}
+	}
+	return true
 }
 
 // app is the stand-in CUDA application, running in a test cgroup.

@@ -4,6 +4,8 @@
  *   app DIR calls THREADS  waits for a line on stdin, makes the known set of
  *                          calls below on THREADS threads, says "done" and
  *                          waits for stdin to close;
+ *   app DIR gemm THREADS   the same with the known GEMM calls, after loading
+ *                          the stand-in cuBLAS and cuBLASLt too;
  *   app DIR bench N        for each line on stdin, times N calls and prints
  *                          ns=<per call>: "runtime" cudaLaunchKernel, "driver"
  *                          cuLaunchKernel, "alloc" cudaMalloc then cudaFree.
@@ -49,17 +51,41 @@ static struct {
 	__typeof__(cuMemcpyAsync) *copy_async;
 } drv;
 
-static void load(const char *dir)
+static struct {
+	__typeof__(cublasSgemm_v2) *sgemm;
+	__typeof__(cublasZgemm_v2) *zgemm;
+	__typeof__(cublasGemmEx) *gemm_ex;
+	__typeof__(cublasSgemmStridedBatched) *sgemm_strided;
+	__typeof__(cublasGemmStridedBatchedEx) *gemm_strided_ex;
+	__typeof__(cublasLtMatmul) *lt_matmul;
+} blas;
+
+static void *open_lib(const char *dir, const char *name)
 {
 	char path[4096];
-	snprintf(path, sizeof(path), "%s/libcudart.so", dir);
-	void *cudart = dlopen(path, RTLD_NOW);
-	snprintf(path, sizeof(path), "%s/libcuda.so", dir);
-	void *cuda = dlopen(path, RTLD_NOW);
-	if (!cudart || !cuda) {
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	void *lib = dlopen(path, RTLD_NOW);
+	if (!lib) {
 		fprintf(stderr, "dlopen: %s\n", dlerror());
 		exit(2);
 	}
+	return lib;
+}
+
+static void load_blas(const char *dir)
+{
+	void *lt = open_lib(dir, "libcublasLt.so"), *cublas = open_lib(dir, "libcublas.so");
+	blas.sgemm = sym(cublas, "cublasSgemm_v2");
+	blas.zgemm = sym(cublas, "cublasZgemm_v2");
+	blas.gemm_ex = sym(cublas, "cublasGemmEx");
+	blas.sgemm_strided = sym(cublas, "cublasSgemmStridedBatched");
+	blas.gemm_strided_ex = sym(cublas, "cublasGemmStridedBatchedEx");
+	blas.lt_matmul = sym(lt, "cublasLtMatmul");
+}
+
+static void load(const char *dir)
+{
+	void *cudart = open_lib(dir, "libcudart.so"), *cuda = open_lib(dir, "libcuda.so");
 	rt.malloc = sym(cudart, "cudaMalloc");
 	rt.free = sym(cudart, "cudaFree");
 	rt.launch = sym(cudart, "cudaLaunchKernel");
@@ -141,6 +167,26 @@ static void *known_calls(void *unused)
 	return NULL;
 }
 
+/*
+ * Per thread: 5 cuBLAS GEMMs of 48 + 48 + 2000 + 80 + 384 = 2,560 FLOPs
+ * (2mnk, 8mnk for complex, times the batch), each computed by cuBLASLt, and
+ * one direct cublasLtMatmul (no m, n, k in its arguments): 6 GEMM calls, 6
+ * kernel launches.
+ */
+static void *gemm_calls(void *unused)
+{
+	float f[64] = {0};
+	cuDoubleComplex z[8] = {0};
+	check(blas.sgemm(0, 0, 0, 2, 3, 4, f, f, 2, f, 4, f, f, 2), "cublasSgemm_v2");
+	check(blas.zgemm(0, 0, 0, 1, 2, 3, z, z, 1, z, 3, z, z, 1), "cublasZgemm_v2");
+	check(blas.gemm_ex(0, 0, 0, 10, 10, 10, f, f, 0, 10, f, 0, 10, f, f, 0, 10, 0, 0), "cublasGemmEx");
+	check(blas.sgemm_strided(0, 0, 0, 2, 2, 2, f, f, 2, 4, f, 2, 4, f, f, 2, 4, 5), "cublasSgemmStridedBatched");
+	check(blas.gemm_strided_ex(0, 0, 0, 4, 4, 4, f, f, 0, 4, 16, f, 0, 4, 16, f, f, 0, 4, 16, 3, 0, 0),
+	      "cublasGemmStridedBatchedEx");
+	check(blas.lt_matmul(0, 0, f, f, 0, f, 0, f, f, 0, f, 0, 0, 0, 0, 0), "cublasLtMatmul");
+	return NULL;
+}
+
 static double ns_per_call(long n, int (*call)(void))
 {
 	struct timespec t0, t1;
@@ -184,12 +230,15 @@ static int bench(long n)
 
 int main(int argc, char **argv)
 {
-	if (argc != 4 || (strcmp(argv[2], "calls") && strcmp(argv[2], "bench"))) {
-		fprintf(stderr, "usage: %s DIR calls THREADS | DIR bench N\n", argv[0]);
+	if (argc != 4 || (strcmp(argv[2], "calls") && strcmp(argv[2], "gemm") && strcmp(argv[2], "bench"))) {
+		fprintf(stderr, "usage: %s DIR calls|gemm THREADS | DIR bench N\n", argv[0]);
 		return 1;
 	}
 	setvbuf(stdout, NULL, _IONBF, 0);
 	load(argv[1]);
+	int gemm = !strcmp(argv[2], "gemm");
+	if (gemm)
+		load_blas(argv[1]);
 	printf("loaded\n");
 	long n = atol(argv[3]);
 	if (!strcmp(argv[2], "bench"))
@@ -199,7 +248,7 @@ int main(int argc, char **argv)
 		return 1;
 	pthread_t threads[64];
 	for (long i = 0; i < n && i < 64; i++)
-		pthread_create(&threads[i], NULL, known_calls, NULL);
+		pthread_create(&threads[i], NULL, gemm ? gemm_calls : known_calls, NULL);
 	for (long i = 0; i < n && i < 64; i++)
 		pthread_join(threads[i], NULL);
 	printf("done\n");

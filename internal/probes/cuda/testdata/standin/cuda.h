@@ -45,3 +45,44 @@ cudaError_t cudaLaunchKernel(const void *func, dim3 grid, dim3 block, void **arg
 cudaError_t cudaLaunchKernel_ptsz(const void *func, dim3 grid, dim3 block, void **args, size_t shared, cudaStream_t s);
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind);
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind, cudaStream_t s);
+
+/* cuBLAS and cuBLASLt: the GEMM entry points orb8 counts (cublas_api.h, cublasLt.h). */
+typedef struct cublasContext *cublasHandle_t;
+typedef struct cublasLtContext *cublasLtHandle_t;
+typedef struct cublasLtMatmulDescOpaque_st *cublasLtMatmulDesc_t;
+typedef struct cublasLtMatrixLayoutOpaque_st *cublasLtMatrixLayout_t;
+typedef struct cublasLtMatmulAlgo_st cublasLtMatmulAlgo_t;
+typedef int cublasStatus_t;
+typedef int cublasOperation_t;
+typedef int cudaDataType;
+typedef int cublasComputeType_t;
+typedef int cublasGemmAlgo_t;
+typedef struct { float x, y; } cuComplex;
+typedef struct { double x, y; } cuDoubleComplex;
+
+cublasStatus_t cublasSgemm_v2(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+			      const float *alpha, const float *A, int lda, const float *B, int ldb,
+			      const float *beta, float *C, int ldc);
+cublasStatus_t cublasZgemm_v2(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+			      const cuDoubleComplex *alpha, const cuDoubleComplex *A, int lda,
+			      const cuDoubleComplex *B, int ldb, const cuDoubleComplex *beta, cuDoubleComplex *C,
+			      int ldc);
+cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+			    const void *alpha, const void *A, cudaDataType Atype, int lda, const void *B,
+			    cudaDataType Btype, int ldb, const void *beta, void *C, cudaDataType Ctype, int ldc,
+			    cublasComputeType_t computeType, cublasGemmAlgo_t algo);
+cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+					 int k, const float *alpha, const float *A, int lda, long long strideA,
+					 const float *B, int ldb, long long strideB, const float *beta, float *C,
+					 int ldc, long long strideC, int batchCount);
+cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m,
+					  int n, int k, const void *alpha, const void *A, cudaDataType Atype,
+					  int lda, long long strideA, const void *B, cudaDataType Btype, int ldb,
+					  long long strideB, const void *beta, void *C, cudaDataType Ctype, int ldc,
+					  long long strideC, int batchCount, cublasComputeType_t computeType,
+					  cublasGemmAlgo_t algo);
+cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t desc, const void *alpha, const void *A,
+			      cublasLtMatrixLayout_t Adesc, const void *B, cublasLtMatrixLayout_t Bdesc,
+			      const void *beta, const void *C, cublasLtMatrixLayout_t Cdesc, void *D,
+			      cublasLtMatrixLayout_t Ddesc, const cublasLtMatmulAlgo_t *algo, void *workspace,
+			      size_t workspaceSize, cudaStream_t stream);
