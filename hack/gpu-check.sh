@@ -133,7 +133,7 @@ wait_file "$OUT/base1.json" 120 || fail "base1 timing"
 say "without agent: $(cat "$OUT/base1.json")"
 
 # --- the agent --------------------------------------------------------------
-"$ORB8" agent --metrics-addr "127.0.0.1:$PORT" --api-addr "127.0.0.1:$((PORT + 1))" \
+"$ORB8" agent --bpf-stats --metrics-addr "127.0.0.1:$PORT" --api-addr "127.0.0.1:$((PORT + 1))" \
 	--nvml-interval 1s --cuda-leak-window "${LEAK_WINDOW}s" >"$OUT/agent.log" 2>&1 &
 AGENT_PID=$!
 PIDS+=("$AGENT_PID")

@@ -18,7 +18,7 @@ func clusterOverview() *dashboard.DashboardBuilder {
 			`sum(rate(orb8_series_dropped_total{`+nodes+`}`+rate+`)) or vector(0)`, above(0.001))).
 		WithPanel(graph("Tracked workloads", "short", "Cgroups each agent resolves to workloads.",
 			query{`orb8_tracked_workloads{` + nodes + `}`, "{{instance}}"})).
-		WithPanel(graph("BPF CPU time by probe", "percentunit", "Share of one CPU the kernel spends in each probe's BPF programs.",
+		WithPanel(graph("BPF CPU time by probe", "percentunit", "Share of one CPU the kernel spends in each probe's BPF programs (empty unless the agent runs with --bpf-stats).",
 			query{`sum by (probe) (rate(orb8_bpf_program_run_seconds_total{` + nodes + `}` + rate + `))`, "{{probe}}"})).
 		WithRow(dashboard.NewRowBuilder("Workloads by namespace")).
 		WithPanel(graph("Programs executed /s", "ops", "execve calls per namespace (empty: outside Kubernetes).",

@@ -127,10 +127,12 @@ func (a *Agent) Start(ctx context.Context) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		a.log.Debug("memlock limit unchanged", "err", err)
 	}
-	if c, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err != nil {
-		a.log.Warn("BPF run time statistics unavailable", "err", err)
-	} else {
-		a.stats = c
+	if a.cfg.BPFStats {
+		if c, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err != nil {
+			a.log.Warn("BPF run time statistics unavailable", "err", err)
+		} else {
+			a.stats = c
+		}
 	}
 	a.startKube(ctx)
 	env := probe.Env{Resolver: a.resolver, Events: a.bus, Log: a.log, CgroupRoot: a.resolver.Root(), Config: a.cfg, IPNames: a.ipNames()}

@@ -63,7 +63,9 @@ func startAgent(t *testing.T, extra ...probe.Probe) (*Agent, *httptest.Server) {
 		t.Fatal(err)
 	}
 	probes := append([]probe.Probe{cgroups.New(res), process.New()}, extra...)
-	a := NewWithProbes(config.Default(), slog.New(slog.NewTextHandler(io.Discard, nil)), res, probes)
+	cfg := config.Default()
+	cfg.BPFStats = true // orb8_bpf_program_run_seconds_total is checked
+	a := NewWithProbes(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), res, probes)
 	srv := httptest.NewServer(a.Handler())
 	a.Start(context.Background())
 	t.Cleanup(func() {

@@ -57,8 +57,12 @@ func (c *selfCollector) Collect(ch chan<- prometheus.Metric) {
 				runs += float64(st.RunCount)
 			}
 		}
-		ch <- prometheus.MustNewConstMetric(runtimeDesc, prometheus.CounterValue, seconds, p.Name())
-		ch <- prometheus.MustNewConstMetric(runCountDesc, prometheus.CounterValue, runs, p.Name())
+		// The kernel counts runs only while its statistics are on (--bpf-stats,
+		// or anything else on the node): no runs means no figures, not zero.
+		if runs > 0 {
+			ch <- prometheus.MustNewConstMetric(runtimeDesc, prometheus.CounterValue, seconds, p.Name())
+			ch <- prometheus.MustNewConstMetric(runCountDesc, prometheus.CounterValue, runs, p.Name())
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(workloadsDesc, prometheus.GaugeValue, float64(c.a.resolver.Len()))
 	ch <- prometheus.MustNewConstMetric(untrackedDesc, prometheus.CounterValue, float64(c.a.resolver.Dropped()))

@@ -35,10 +35,14 @@ type Config struct {
 	LogLevel      string        `yaml:"log-level"`
 	// MemoryPageAllocations hooks every page allocation (memory probe): off by default for its cost.
 	MemoryPageAllocations bool `yaml:"memory-page-allocations"`
-	Kube                  `yaml:",inline"`
-	GPU                   `yaml:",inline"`
-	SyscallTracing        `yaml:",inline"`
-	Export                `yaml:",inline"`
+	// BPFStats turns on the kernel's BPF run-time statistics: off by default,
+	// as they cost every BPF program on the node (the CNI's included) two
+	// clock reads per run.
+	BPFStats       bool `yaml:"bpf-stats"`
+	Kube           `yaml:",inline"`
+	GPU            `yaml:",inline"`
+	SyscallTracing `yaml:",inline"`
+	Export         `yaml:",inline"`
 }
 
 // Default is the configuration with nothing set.
@@ -69,6 +73,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.TLSClientCA, "tls-client-ca", c.TLSClientCA, "PEM CA bundle: require client certificates signed by it (mTLS)")
 	fs.DurationVar(&c.GoneGrace, "gone-grace", c.GoneGrace, "how long series of a removed workload are kept")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.BoolVar(&c.BPFStats, "bpf-stats", c.BPFStats, "turn on the kernel's BPF run-time statistics for orb8_bpf_program_run_seconds_total (needs CAP_SYS_ADMIN; every BPF program on the node then pays two clock reads per run)")
 	fs.BoolVar(&c.MemoryPageAllocations, "memory-page-allocations", c.MemoryPageAllocations, "count page allocations per workload and process (memory probe; costs ~100 ns more per page fault, see docs/benchmarks.md)")
 	c.Kube.bindFlags(fs)
 	c.GPU.bindFlags(fs)

@@ -119,11 +119,11 @@ func enableStats(b *testing.B) io.Closer {
 // for N rounds: go test -run '^$' -bench PingPong -benchtime 9x ./internal/probes/sched/
 func BenchmarkPingPongProbeCost(b *testing.B) {
 	testutil.RequireRoot(b)
-	// The agent always collects BPF run time (orb8_bpf_program_run_seconds_total),
-	// so its cost is part of the measured cost. sched-nostats is the sched
-	// probe with the statistics off, which shows what they cost (two clock
-	// reads per program run); it needs that nothing else on the machine keeps
-	// them on.
+	// BPF run-time statistics are on for the ns/run figures, as with the
+	// agent's --bpf-stats. sched-nostats is the sched probe with them off, as
+	// the agent runs by default, which shows what they cost (two clock reads
+	// per program run); it needs that nothing else on the machine keeps them
+	// on.
 	stats := enableStats(b)
 	defer func() { stats.Close() }()
 	hot := append(slices.Clone(config.Default().Syscalls), "read", "write")
