@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
@@ -261,11 +260,7 @@ func fakeCluster(t *testing.T, agents map[string]http.Handler) *apiclient.Cluste
 		}
 	}))
 	t.Cleanup(apiserver.Close)
-	kube, err := kubernetes.NewForConfig(&rest.Config{Host: apiserver.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := apiclient.NewCluster(context.Background(), kube)
+	c, err := apiclient.NewCluster(context.Background(), &rest.Config{Host: apiserver.URL})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,11 +14,12 @@ import (
 	"google.golang.org/protobuf/proto"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
 	"github.com/orb8/orb8/internal/humanize"
+	"github.com/orb8/orb8/internal/kube"
 )
 
 const (
@@ -35,7 +36,7 @@ const (
 // API server's pod proxy on its metrics port (JSON under /api/v1/): no
 // Service, no exposed port, only the user's kubeconfig rights.
 type Cluster struct {
-	kube   kubernetes.Interface
+	core   rest.Interface // the API server's core/v1
 	agents []agentPod
 }
 
@@ -54,20 +55,23 @@ func ConnectCluster(ctx context.Context, kubeconfig, kubeContext string) (*Clust
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %s", humanize.OneLine(err.Error()))
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	return NewCluster(ctx, cfg)
+}
+
+// NewCluster finds the running agent pods through the API server cfg
+// points at.
+func NewCluster(ctx context.Context, cfg *rest.Config) (*Cluster, error) {
+	core, err := kube.RESTClient(cfg, corev1.SchemeGroupVersion)
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %s", humanize.OneLine(err.Error()))
 	}
-	return NewCluster(ctx, cs)
-}
-
-// NewCluster finds the running agent pods through kube.
-func NewCluster(ctx context.Context, kube kubernetes.Interface) (*Cluster, error) {
-	pods, err := kube.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: AgentSelector})
+	var pods corev1.PodList
+	err = core.Get().Resource("pods").VersionedParams(&metav1.ListOptions{LabelSelector: AgentSelector}, kube.ParameterCodec).
+		Do(ctx).Into(&pods)
 	if err != nil {
 		return nil, fmt.Errorf("list orb8 agent pods (%s): %s", AgentSelector, humanize.OneLine(err.Error()))
 	}
-	c := &Cluster{kube: kube}
+	c := &Cluster{core: core}
 	for i := range pods.Items {
 		p := &pods.Items[i]
 		if p.Status.Phase == corev1.PodRunning {
@@ -92,15 +96,21 @@ func metricsPort(p *corev1.Pod) int {
 	return defaultMetricsPort
 }
 
+// proxy is a GET of path on agent a's metrics port, through the API server's pod proxy.
+func (c *Cluster) proxy(a agentPod, path string) *rest.Request {
+	return c.core.Get().Namespace(a.namespace).Resource("pods").
+		Name("http:" + a.name + ":" + strconv.Itoa(a.port)).SubResource("proxy").Suffix(path)
+}
+
 // get asks one agent for path and decodes the JSON answer into out.
 func (c *Cluster) get(ctx context.Context, a agentPod, path string, params url.Values, out proto.Message) error {
-	flat := map[string]string{}
+	r := c.proxy(a, "api/v1/"+path)
 	for k, v := range params {
 		if len(v) > 0 {
-			flat[k] = v[0]
+			r = r.Param(k, v[0])
 		}
 	}
-	raw, err := c.kube.CoreV1().Pods(a.namespace).ProxyGet("http", a.name, strconv.Itoa(a.port), "api/v1/"+path, flat).DoRaw(ctx)
+	raw, err := r.DoRaw(ctx)
 	if err != nil {
 		return fmt.Errorf("agent %s/%s on %s: %s", a.namespace, a.name, a.node, humanize.OneLine(err.Error()))
 	}
@@ -259,8 +269,7 @@ func (c *Cluster) Watch(ctx context.Context, req *pb.WatchEventsRequest, fn func
 }
 
 func (c *Cluster) stream(ctx context.Context, a agentPod, kinds []string, params url.Values, fn func(*pb.WatchEventsResponse) error) error {
-	r := c.kube.CoreV1().RESTClient().Get().Namespace(a.namespace).Resource("pods").
-		Name("http:" + a.name + ":" + strconv.Itoa(a.port)).SubResource("proxy").Suffix("api/v1/events")
+	r := c.proxy(a, "api/v1/events")
 	for k, v := range params {
 		r = r.Param(k, v[0])
 	}

@@ -20,8 +20,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
-	coreclient "k8s.io/client-go/kubernetes/typed/core/v1"
-	discoveryclient "k8s.io/client-go/kubernetes/typed/discovery/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
@@ -86,11 +84,11 @@ func New(cfg *rest.Config, opts Options, log *slog.Logger) (*Watcher, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.UserAgent = "orb8-agent"
 	cfg.Timeout = 30 * time.Second
-	core, err := coreclient.NewForConfig(cfg)
+	cr, err := RESTClient(cfg, corev1.SchemeGroupVersion)
 	if err != nil {
 		return nil, err
 	}
-	disc, err := discoveryclient.NewForConfig(cfg)
+	dr, err := RESTClient(cfg, discoveryv1.SchemeGroupVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +108,6 @@ func New(cfg *rest.Config, opts Options, log *slog.Logger) (*Watcher, error) {
 		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", opts.NodeName).String()
 	}
 	all := func(*metav1.ListOptions) {}
-	cr, dr := core.RESTClient(), disc.RESTClient()
 	w.informers = map[string]cache.SharedIndexInformer{
 		"pods":           newInformer(cr, "pods", &corev1.Pod{}, onNode),
 		"namespaces":     newInformer(cr, "namespaces", &corev1.Namespace{}, all),
