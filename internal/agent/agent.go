@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -154,6 +155,9 @@ func (a *Agent) Start(ctx context.Context) {
 		a.log.Info("probe up", "probe", p.Name(), "degraded", len(p.status.Degraded))
 	}
 	a.stopForget = probe.Every(ctx, max(a.cfg.GoneGrace/10, time.Second), a.forgetGone)
+	// Loading the probes (kernel BTF, ELF objects) is the heap's peak, never
+	// reached again: give its pages back now rather than keep them resident.
+	debug.FreeOSMemory()
 	a.ready.Store(true)
 }
 

@@ -66,9 +66,14 @@ struct dns_large {
 /* Keeps struct dns_header in BTF so bpf2go emits its Go twin. */
 const struct dns_header *unused_header __attribute__((unused));
 
+/*
+ * 1 MiB: ~5,200 small records, 130 ms of messages at 20,000 queries/s
+ * (answered) before the reader must have run; its data pages are mapped
+ * twice into the agent, so each MiB here is 2 MB of the agent's RSS.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20);
+	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
 
 /*
