@@ -36,10 +36,11 @@
  */
 #include "orb8.h"
 
-#define PROT_EXEC 0x4
+#define NR_MMAP 9 /* x86-64 */
+#define MAP_ANONYMOUS 0x20
 #define MAX_ALLOCATIONS 65536
 #define MAX_PROCESSES 8192
-/* A process that maps executable files is reported at most this often. */
+/* A process that maps CUDA libraries is reported at most this often. */
 #define MMAP_REPORT_GAP_NS (100 * 1000 * 1000ULL)
 
 /* What a hooked function is: the low byte of the attach cookie. */
@@ -108,7 +109,7 @@ struct alloc {
 	__u64 cgroup_id;
 };
 
-/* A process mapped an executable file: user space looks for CUDA libraries in it. */
+/* A process mapped a CUDA library: user space reads its maps and hooks the file. */
 struct mmap_event {
 	__u32 tgid;
 };
@@ -153,7 +154,7 @@ struct {
 	__type(value, __u8);
 } owners SEC(".maps");
 
-/* tgid -> last time its executable mappings were reported. */
+/* tgid -> last time its CUDA library mappings were reported. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, MAX_PROCESSES);
@@ -400,13 +401,35 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 	return 0;
 }
 
-/* An executable file mapping (a library at exec or dlopen): report the process. */
-SEC("tracepoint/syscalls/sys_enter_mmap")
-int watch_mmap(struct trace_event_raw_sys_enter *ctx)
+/*
+ * A process maps a CUDA library (its loader, at exec or dlopen): report the
+ * process. Not a syscall tracepoint: enabling any of them puts every syscall
+ * of the node on the tracing slow path (+40 ns a syscall here, whatever it
+ * is). The loader's first mmap of a library picks its address, which fires
+ * vm_unmapped_area; the syscall's registers give the file descriptor.
+ */
+SEC("tp_btf/vm_unmapped_area")
+int BPF_PROG(watch_mmap, unsigned long addr, struct vm_unmapped_area_info *info)
 {
-	if (!(ctx->args[2] & PROT_EXEC) || (int)ctx->args[4] < 0)
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	if (regs->orig_ax != NR_MMAP || (regs->r10 & MAP_ANONYMOUS))
 		return 0;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 fd = regs->r8;
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	struct file **files = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &files[fd]);
+	if (!f)
+		return 0;
+	/* Every hooked library's file name starts so (libcudart, libcuda, libcublas...). */
+	char name[6] = {};
+	bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(f, f_path.dentry, d_name.name));
+	if (name[0] != 'l' || name[1] != 'i' || name[2] != 'b' || name[3] != 'c' || name[4] != 'u')
+		return 0;
+	__u32 tgid = task->tgid;
 	__u64 now = bpf_ktime_get_ns();
 	__u64 *last = bpf_map_lookup_elem(&mmap_reported, &tgid);
 	if (last && now - *last < MMAP_REPORT_GAP_NS)

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
-	"slices"
 	"testing"
 	"time"
 
@@ -307,23 +306,11 @@ func BenchmarkLoopback(b *testing.B) {
 		round++
 	}
 	for name, v := range samples {
-		b.ReportMetric(median(v), name)
+		b.ReportMetric(testutil.Median(v), name)
 	}
-	b.ReportMetric(100*(1-median(samples["MB/s-on"])/median(samples["MB/s-off"])), "%throughput-loss")
-	b.ReportMetric(100*(median(samples["cpu-ns/MB-on"])/median(samples["cpu-ns/MB-off"])-1), "%stream-cpu-per-byte")
-	b.ReportMetric(100*(median(samples["ns/roundtrip-on"])/median(samples["ns/roundtrip-off"])-1), "%roundtrip-slower")
-	b.ReportMetric(100*(median(samples["ns/connection-on"])/median(samples["ns/connection-off"])-1), "%connection-slower")
-	b.ReportMetric(100*(median(samples["ns/udp-roundtrip-on"])/median(samples["ns/udp-roundtrip-off"])-1), "%udp-roundtrip-slower")
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	b.ReportMetric(100*(1-testutil.Median(samples["MB/s-on"])/testutil.Median(samples["MB/s-off"])), "%throughput-loss")
+	b.ReportMetric(100*(testutil.Median(samples["cpu-ns/MB-on"])/testutil.Median(samples["cpu-ns/MB-off"])-1), "%stream-cpu-per-byte")
+	b.ReportMetric(100*(testutil.Median(samples["ns/roundtrip-on"])/testutil.Median(samples["ns/roundtrip-off"])-1), "%roundtrip-slower")
+	b.ReportMetric(100*(testutil.Median(samples["ns/connection-on"])/testutil.Median(samples["ns/connection-off"])-1), "%connection-slower")
+	b.ReportMetric(100*(testutil.Median(samples["ns/udp-roundtrip-on"])/testutil.Median(samples["ns/udp-roundtrip-off"])-1), "%udp-roundtrip-slower")
 }

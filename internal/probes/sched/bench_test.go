@@ -179,10 +179,10 @@ func BenchmarkPingPongProbeCost(b *testing.B) {
 				round++
 			}
 			for name, v := range samples {
-				m := median(v)
+				m := testutil.Median(v)
 				b.ReportMetric(m, name)
 				if clock, set, ok := strings.Cut(name, "-"); ok && (clock == "wall" || clock == "cpu") && set != "none" {
-					base := median(samples[clock+"-none"])
+					base := testutil.Median(samples[clock+"-none"])
 					b.ReportMetric(100*(m-base)/base, "%"+name)
 				}
 			}
@@ -221,16 +221,4 @@ func loadProbes(b *testing.B, s probeSet) []probe.Probe {
 		}
 	}
 	return ps
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

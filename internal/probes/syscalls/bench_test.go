@@ -3,11 +3,7 @@ package syscalls
 import (
 	"context"
 	"log/slog"
-	"runtime"
-	"slices"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -26,73 +22,46 @@ import (
 // less); values are medians over rounds. Run with -benchtime=Nx for N rounds.
 func BenchmarkGetppidCost(b *testing.B) {
 	testutil.RequireRoot(b)
-	// The agent always collects BPF run time; so does this.
+	// BPF run time per program, as the agent collects with --bpf-stats.
 	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer stats.Close()
-	sets := []struct {
-		name    string
-		tracked []string // nil: no probe
-	}{{"none", nil}, {"untracked", config.Default().Syscalls}, {"tracked", []string{"getppid"}}}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	const calls = 200000
-	samples := map[string][]float64{}
-	round := 0
-	for b.Loop() {
-		for i := range sets {
-			s := sets[(i+round)%len(sets)]
-			var p *Probe
-			if s.tracked != nil {
-				cfg := config.Default()
-				cfg.Syscalls = s.tracked
-				p = New()
-				if err := p.Start(context.Background(), probe.Env{Events: events.NewBus(), Log: slog.Default(), Config: cfg}); err != nil {
-					b.Fatal(err)
+	tracked := map[string][]string{"untracked": config.Default().Syscalls, "tracked": {"getppid"}}
+	sets := []string{"none", "untracked", "tracked"}
+	programs := map[string][]float64{}
+	samples := testutil.GetppidRounds(b, sets, 200000, func(set string) func() {
+		if tracked[set] == nil {
+			return func() {}
+		}
+		cfg := config.Default()
+		cfg.Syscalls = tracked[set]
+		p := New()
+		if err := p.Start(context.Background(), probe.Env{Events: events.NewBus(), Log: slog.Default(), Config: cfg}); err != nil {
+			b.Fatal(err)
+		}
+		return func() {
+			for name, prog := range p.Objects().Programs {
+				if st, err := prog.Stats(); err == nil && st.RunCount > 0 {
+					key := "ns/run-" + name + "-" + set
+					programs[key] = append(programs[key], float64(st.Runtime.Nanoseconds())/float64(st.RunCount))
 				}
 			}
-			cpu0, t0 := testutil.ThreadCPUTime(b), time.Now()
-			for range calls {
-				unix.Getppid()
-			}
-			samples["wall-"+s.name] = append(samples["wall-"+s.name], float64(time.Since(t0).Nanoseconds())/calls)
-			samples["cpu-"+s.name] = append(samples["cpu-"+s.name], float64((testutil.ThreadCPUTime(b)-cpu0).Nanoseconds())/calls)
-			if p != nil {
-				for name, prog := range p.Objects().Programs {
-					if st, err := prog.Stats(); err == nil && st.RunCount > 0 {
-						key := "ns/run-" + name + "-" + s.name
-						samples[key] = append(samples[key], float64(st.Runtime.Nanoseconds())/float64(st.RunCount))
-					}
-				}
-				p.Close()
-			}
+			p.Close()
 		}
-		round++
-	}
-	for name, v := range samples {
-		if strings.HasPrefix(name, "ns/run-") {
-			b.ReportMetric(median(v), name)
-		}
+	})
+	for name, v := range programs {
+		b.ReportMetric(testutil.Median(v), name)
 	}
 	for _, clock := range []string{"wall", "cpu"} {
-		base := median(samples[clock+"-none"])
-		for _, s := range sets {
-			m := median(samples[clock+"-"+s.name])
-			b.ReportMetric(m, clock+"-ns/call-"+s.name)
-			if s.name != "none" {
-				b.ReportMetric(m-base, clock+"-ns-added-"+s.name)
+		base := testutil.Median(samples[clock+"-none"])
+		for _, set := range sets {
+			m := testutil.Median(samples[clock+"-"+set])
+			b.ReportMetric(m, clock+"-ns/call-"+set)
+			if set != "none" {
+				b.ReportMetric(m-base, clock+"-ns-added-"+set)
 			}
 		}
 	}
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	return (s[(len(s)-1)/2] + s[len(s)/2]) / 2
 }
