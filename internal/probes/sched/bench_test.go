@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
 	"github.com/orb8/orb8/internal/config"
@@ -98,6 +100,7 @@ type probeSet struct {
 	name     string
 	syscalls []string // nil: no syscalls probe
 	sched    bool
+	empty    bool // a program that returns at once on sched_switch: the floor of any per-switch hook
 	noStats  bool // BPF run-time statistics off while it runs
 }
 
@@ -123,7 +126,8 @@ func BenchmarkPingPongProbeCost(b *testing.B) {
 	// agent's --bpf-stats. sched-nostats is the sched probe with them off, as
 	// the agent runs by default, which shows what they cost (two clock reads
 	// per program run); it needs that nothing else on the machine keeps them
-	// on.
+	// on. empty-nostats is the floor: a program that does nothing, so the
+	// tracepoint's dispatch alone.
 	stats := enableStats(b)
 	defer func() { stats.Close() }()
 	hot := append(slices.Clone(config.Default().Syscalls), "read", "write")
@@ -131,6 +135,7 @@ func BenchmarkPingPongProbeCost(b *testing.B) {
 		{name: "none"},
 		{name: "sched", sched: true},
 		{name: "sched-nostats", sched: true, noStats: true},
+		{name: "empty-nostats", empty: true, noStats: true},
 		{name: "sched+syscalls", sched: true, syscalls: config.Default().Syscalls},
 		{name: "sched+syscalls-rw", sched: true, syscalls: hot},
 	}
@@ -150,6 +155,10 @@ func BenchmarkPingPongProbeCost(b *testing.B) {
 				for i := range sets {
 					s := sets[(i+round)%len(sets)]
 					ps := loadProbes(b, s)
+					detach := func() {}
+					if s.empty {
+						detach = attachEmptySwitch(b)
+					}
 					var runs uint64
 					if s.noStats {
 						stats.Close()
@@ -175,6 +184,7 @@ func BenchmarkPingPongProbeCost(b *testing.B) {
 						}
 						p.Close()
 					}
+					detach()
 				}
 				round++
 			}
@@ -201,6 +211,24 @@ func runCount(ps []probe.Probe) uint64 {
 		}
 	}
 	return n
+}
+
+// attachEmptySwitch attaches a program that returns at once to tp_btf
+// sched_switch and returns what detaches it.
+func attachEmptySwitch(b *testing.B) func() {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.Tracing, AttachType: ebpf.AttachTraceRawTp, AttachTo: "sched_switch", License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+	if err != nil {
+		prog.Close()
+		b.Fatal(err)
+	}
+	return func() { l.Close(); prog.Close() }
 }
 
 // loadProbes starts the probes of s; the caller closes them.
