@@ -16,7 +16,8 @@ import (
 )
 
 // BenchmarkAgentIdleRSS builds orb8, runs `orb8 agent` with the default
-// probes, scrapes it once, lets it idle, and reports its resident memory.
+// probes, scrapes it once, lets it idle for 10 s, and reports its CPU time
+// over those (% of one core) and its resident memory.
 // It measures once per run; use -benchtime 1x.
 func BenchmarkAgentIdleRSS(b *testing.B) {
 	testutil.RequireRoot(b)
@@ -42,7 +43,10 @@ func BenchmarkAgentIdleRSS(b *testing.B) {
 		b.Fatal(err)
 	}
 	resp.Body.Close()
-	time.Sleep(5 * time.Second)
+	const idle = 10 * time.Second
+	cpu0 := testutil.ProcessCPUTime(b, cmd.Process.Pid)
+	time.Sleep(idle)
+	b.ReportMetric(100*float64(testutil.ProcessCPUTime(b, cmd.Process.Pid)-cpu0)/float64(idle), "idle_cpu_%")
 	b.ReportMetric(rssMB(b, cmd.Process.Pid), "idle_rss_MB")
 }
 

@@ -111,15 +111,18 @@ func (p *Probe) handleMmap(raw []byte) {
 	}
 }
 
-// discover rescans processes that mapped executable files, each once per
-// burst of mappings, and everything now and then.
+// discover rescans processes that mapped CUDA libraries, each once per
+// burst of mappings, and everything now and then. Its timer runs only while
+// a rescan is due, so an idle agent is not woken for nothing.
 func (p *Probe) discover(ctx context.Context) {
 	defer p.wg.Done()
 	full := time.NewTicker(fullScanEvery)
 	defer full.Stop()
 	due := map[int]time.Time{}
-	tick := time.NewTicker(rescanDelay / 3)
-	defer tick.Stop()
+	timer := time.NewTimer(rescanDelay)
+	timer.Stop()
+	defer timer.Stop()
+	var wake <-chan time.Time // nil while nothing is due
 	for {
 		select {
 		case <-ctx.Done():
@@ -128,12 +131,24 @@ func (p *Probe) discover(ctx context.Context) {
 			if _, ok := due[pid]; !ok {
 				due[pid] = time.Now().Add(rescanDelay)
 			}
-		case now := <-tick.C:
+			if wake == nil {
+				timer.Reset(rescanDelay)
+				wake = timer.C
+			}
+		case now := <-wake:
+			var next time.Time
 			for pid, at := range due {
-				if now.After(at) {
+				if !now.Before(at) {
 					delete(due, pid)
 					p.attacher.scanPID(pid)
+				} else if next.IsZero() || at.Before(next) {
+					next = at
 				}
+			}
+			if next.IsZero() {
+				wake = nil
+			} else {
+				timer.Reset(next.Sub(now))
 			}
 		case <-full.C:
 			p.attacher.scanAll()
