@@ -150,8 +150,13 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	struct proc_stats *s = stats_of(cg);
 	if (s)
 		s->execs++;
-	/* A process that predates the agent's seeding is learned here. */
-	track(BPF_CORE_READ(p, tgid), cg);
+	/*
+	 * A process that predates the agent's seeding is learned here. Looked
+	 * up first: an update that finds the key takes the bucket lock.
+	 */
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	if (!bpf_map_lookup_elem(&proc_cgroup, &tgid))
+		track(tgid, cg);
 
 	if (!orb8_emit_wanted())
 		return 0;
