@@ -1,8 +1,10 @@
 package probe
 
 import (
+	"fmt"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,4 +28,19 @@ func CString(b []byte) string {
 		}
 	}
 	return string(b)
+}
+
+// SetLoadTime sets the program's constant variable to now on
+// bpf_ktime_get_ns's clock (CLOCK_MONOTONIC, as task start_time), so the
+// programs can tell tasks that started before they were loaded.
+func SetLoadTime(spec *ebpf.CollectionSpec, variable string) error {
+	v := spec.Variables[variable]
+	if v == nil {
+		return fmt.Errorf("variable %s is not in the collection", variable)
+	}
+	var now unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &now); err != nil {
+		return err
+	}
+	return v.Set(uint64(now.Nano()))
 }

@@ -3,6 +3,7 @@ package probe
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"unsafe"
 
 	"github.com/cilium/ebpf/link"
@@ -32,4 +33,18 @@ func IterRecords[T any](it *link.Iter, buf *bytes.Buffer) ([]T, error) {
 	}
 	// A bytes.Buffer's memory is 8-byte aligned, as the records need.
 	return unsafe.Slice((*T)(unsafe.Pointer(&b[0])), len(b)/size), nil
+}
+
+// RunIter runs a BPF iterator once for what its program does, discarding
+// any output.
+func RunIter(it *link.Iter) error {
+	rd, err := it.Open()
+	if err != nil {
+		return fmt.Errorf("run iterator: %w", err)
+	}
+	defer rd.Close()
+	if _, err := io.Copy(io.Discard, rd); err != nil {
+		return fmt.Errorf("read iterator: %w", err)
+	}
+	return nil
 }

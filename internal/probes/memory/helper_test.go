@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -38,7 +39,8 @@ func TestMain(m *testing.M) {
 // memory cgroup first), then:
 //   - "grow" CHUNK_BYTES PERIOD: touches CHUNK_BYTES of fresh anonymous
 //     memory per PERIOD until killed;
-//   - "touch" PAGES _: touches PAGES fresh pages, prints "done", waits for EOF.
+//   - "touch" PAGES WHERE: touches PAGES fresh pages, prints "done", waits
+//     for EOF; WHERE "thread": on an OS thread of its own, ended before "done".
 func runHelper(mode string, args []string) error {
 	n, err := strconv.Atoi(args[0])
 	if err != nil {
@@ -68,7 +70,11 @@ func runHelper(mode string, args []string) error {
 			grown = due
 		}
 	case "touch":
-		if err := touchFresh(n); err != nil {
+		touch := touchFresh
+		if args[1] == "thread" {
+			touch = touchOnEndedThread
+		}
+		if err := touch(n); err != nil {
 			return err
 		}
 		fmt.Println("done")
@@ -92,6 +98,36 @@ func touchFresh(pages int) error {
 		b[i] = 1
 	}
 	return nil
+}
+
+// touchOnEndedThread touches pages fresh pages on an OS thread that ends
+// before it returns: a goroutine that ends locked to its thread ends it.
+func touchOnEndedThread(pages int) error {
+	type result struct {
+		tid int
+		err error
+	}
+	// Keep this goroutine on its thread, so the other cannot run there: a
+	// locked goroutine that ends on the main thread does not end it.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	done := make(chan result)
+	go func() {
+		runtime.LockOSThread()
+		done <- result{unix.Gettid(), touchFresh(pages)}
+	}()
+	r := <-done
+	if r.err != nil {
+		return r.err
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		if _, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", r.tid)); os.IsNotExist(err) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("thread %d did not end", r.tid)
+		}
+	}
 }
 
 // helper is a helper process in a memory-limited test cgroup.

@@ -25,6 +25,10 @@ const (
 	// defaultWindow samples (30 s at the default interval) feed the OOM ETA.
 	defaultWindow = 30
 	pageAllocProg = "handle_page_alloc"
+	flushProg     = "flush_all_faults"
+	// faultFlushEvery: a pass over every thread of the node (~0.2 us of BPF
+	// a thread), so not every second; a thread's exit flushes it at once.
+	faultFlushEvery = 5 * time.Second
 )
 
 var (
@@ -32,7 +36,7 @@ var (
 	limitDesc     = probe.WorkloadDesc("orb8_memory_limit_bytes", "Memory limit of the workload's cgroup (memory.max, or memory.limit_in_bytes on cgroup v1); absent without a limit.")
 	etaDesc       = probe.WorkloadDesc("orb8_memory_oom_eta_seconds", "Predicted seconds until the workload's working set reaches its memory limit at its current growth; absent when not growing steadily.")
 	oomDesc       = probe.WorkloadDesc("orb8_oom_kills_total", "Processes of the workload chosen as victims by the OOM killer.")
-	faultsDesc    = probe.WorkloadDesc("orb8_memory_page_faults_total", "User-mode page faults taken by the workload's processes.")
+	faultsDesc    = probe.WorkloadDesc("orb8_memory_page_faults_total", "Page faults (minor and major) the workload's threads took, as the kernel counts them per thread; updated every 5 s and when a thread ends.")
 	pageAllocDesc = probe.WorkloadDesc("orb8_memory_pages_allocated_total", "Pages the kernel allocated while running the workload's processes (only with page allocation tracking on).")
 )
 
@@ -47,6 +51,8 @@ type Probe struct {
 	env       probe.Env
 	figures   *refresher     // nil without a memory controller
 	stop      func()         // ends the refresher's rounds
+	flushes   *link.Iter     // moves threads' new faults to their cgroups
+	stopFlush func()         // ends the flushes' rounds
 	allocLink link.Link      // mm_page_alloc, when attached
 	list      *allocatorList // nil when the iterator did not load
 }
@@ -75,14 +81,24 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if err != nil {
 		return err
 	}
+	if err := probe.SetLoadTime(spec, "loaded_at_ns"); err != nil {
+		return err
+	}
 	objs, err := probe.Load(spec, probe.LoadOptions{
-		Required: []string{"handle_oom_victim"},
-		Manual:   []string{pageAllocProg, listProg},
+		Required: []string{"handle_oom_victim", flushProg},
+		Manual:   []string{pageAllocProg, listProg, flushProg},
 	})
 	if err != nil {
 		return err
 	}
 	p.objs, p.env = objs, env
+	if p.flushes, err = link.AttachIter(link.IterOptions{Program: objs.Programs[flushProg]}); err != nil {
+		p.Close()
+		return probe.Explain(err)
+	}
+	// The first pass marks where the threads alive now stand.
+	p.flushFaults(time.Now())
+	p.stopFlush = probe.Every(ctx, faultFlushEvery, p.flushFaults)
 	p.pageAlloc = p.pageAlloc || env.Config.MemoryPageAllocations
 	if err := p.attachPageAlloc(); err != nil {
 		objs.Failed[pageAllocProg] = err
@@ -108,6 +124,14 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	p.figures.refresh(time.Now())
 	p.stop = probe.Every(ctx, p.interval, p.figures.refresh)
 	return nil
+}
+
+// flushFaults moves what every thread faulted since the last pass to its
+// cgroup's counter.
+func (p *Probe) flushFaults(time.Time) {
+	if err := probe.RunIter(p.flushes); err != nil {
+		p.env.Log.Warn("flush page faults", "err", err)
+	}
 }
 
 // attachPageAlloc attaches the page allocation hook when it was asked for.
@@ -142,6 +166,14 @@ func (p *Probe) handleOOM(raw []byte) {
 
 // Close implements probe.Probe.
 func (p *Probe) Close() error {
+	if p.stopFlush != nil {
+		p.stopFlush()
+		p.stopFlush = nil
+	}
+	if p.flushes != nil {
+		p.flushes.Close()
+		p.flushes = nil
+	}
 	if p.stop != nil {
 		p.stop()
 		p.stop = nil

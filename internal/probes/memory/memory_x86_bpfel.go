@@ -35,9 +35,7 @@ type memoryOomEvent struct {
 
 type memoryProcMem struct {
 	_              structs.HostLayout
-	PageFaults     uint64
 	PagesAllocated uint64
-	FaultsFlushed  uint64
 	PagesFlushed   uint64
 }
 
@@ -56,15 +54,17 @@ type memoryProcRecord struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	memoryMapEvents           = "events"
+	memoryMapFaultsFlushed    = "faults_flushed"
 	memoryMapOrb8Counters     = "orb8_counters"
 	memoryMapOrb8Emit         = "orb8_emit"
 	memoryMapProcs            = "procs"
 	memoryMapStats            = "stats"
+	memoryProgFlushAllFaults  = "flush_all_faults"
 	memoryProgHandleExit      = "handle_exit"
 	memoryProgHandleOomVictim = "handle_oom_victim"
 	memoryProgHandlePageAlloc = "handle_page_alloc"
-	memoryProgHandlePageFault = "handle_page_fault"
 	memoryProgListAllocators  = "list_allocators"
+	memoryVarLoadedAtNs       = "loaded_at_ns"
 	memoryVarUnusedOomEvent   = "unused_oom_event"
 	memoryVarUnusedProcRecord = "unused_proc_record"
 )
@@ -111,10 +111,10 @@ type memorySpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type memoryProgramSpecs struct {
+	FlushAllFaults  *ebpf.ProgramSpec `ebpf:"flush_all_faults"`
 	HandleExit      *ebpf.ProgramSpec `ebpf:"handle_exit"`
 	HandleOomVictim *ebpf.ProgramSpec `ebpf:"handle_oom_victim"`
 	HandlePageAlloc *ebpf.ProgramSpec `ebpf:"handle_page_alloc"`
-	HandlePageFault *ebpf.ProgramSpec `ebpf:"handle_page_fault"`
 	ListAllocators  *ebpf.ProgramSpec `ebpf:"list_allocators"`
 }
 
@@ -122,17 +122,19 @@ type memoryProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type memoryMapSpecs struct {
-	Events       *ebpf.MapSpec `ebpf:"events"`
-	Orb8Counters *ebpf.MapSpec `ebpf:"orb8_counters"`
-	Orb8Emit     *ebpf.MapSpec `ebpf:"orb8_emit"`
-	Procs        *ebpf.MapSpec `ebpf:"procs"`
-	Stats        *ebpf.MapSpec `ebpf:"stats"`
+	Events        *ebpf.MapSpec `ebpf:"events"`
+	FaultsFlushed *ebpf.MapSpec `ebpf:"faults_flushed"`
+	Orb8Counters  *ebpf.MapSpec `ebpf:"orb8_counters"`
+	Orb8Emit      *ebpf.MapSpec `ebpf:"orb8_emit"`
+	Procs         *ebpf.MapSpec `ebpf:"procs"`
+	Stats         *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // memoryVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type memoryVariableSpecs struct {
+	LoadedAtNs       *ebpf.VariableSpec `ebpf:"loaded_at_ns"`
 	UnusedOomEvent   *ebpf.VariableSpec `ebpf:"unused_oom_event"`
 	UnusedProcRecord *ebpf.VariableSpec `ebpf:"unused_proc_record"`
 }
@@ -157,16 +159,18 @@ func (o *memoryObjects) Close() error {
 //
 // It can be passed to loadMemoryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type memoryMaps struct {
-	Events       *ebpf.Map `ebpf:"events"`
-	Orb8Counters *ebpf.Map `ebpf:"orb8_counters"`
-	Orb8Emit     *ebpf.Map `ebpf:"orb8_emit"`
-	Procs        *ebpf.Map `ebpf:"procs"`
-	Stats        *ebpf.Map `ebpf:"stats"`
+	Events        *ebpf.Map `ebpf:"events"`
+	FaultsFlushed *ebpf.Map `ebpf:"faults_flushed"`
+	Orb8Counters  *ebpf.Map `ebpf:"orb8_counters"`
+	Orb8Emit      *ebpf.Map `ebpf:"orb8_emit"`
+	Procs         *ebpf.Map `ebpf:"procs"`
+	Stats         *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *memoryMaps) Close() error {
 	return _MemoryClose(
 		m.Events,
+		m.FaultsFlushed,
 		m.Orb8Counters,
 		m.Orb8Emit,
 		m.Procs,
@@ -178,6 +182,7 @@ func (m *memoryMaps) Close() error {
 //
 // It can be passed to loadMemoryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type memoryVariables struct {
+	LoadedAtNs       *ebpf.Variable `ebpf:"loaded_at_ns"`
 	UnusedOomEvent   *ebpf.Variable `ebpf:"unused_oom_event"`
 	UnusedProcRecord *ebpf.Variable `ebpf:"unused_proc_record"`
 }
@@ -186,19 +191,19 @@ type memoryVariables struct {
 //
 // It can be passed to loadMemoryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type memoryPrograms struct {
+	FlushAllFaults  *ebpf.Program `ebpf:"flush_all_faults"`
 	HandleExit      *ebpf.Program `ebpf:"handle_exit"`
 	HandleOomVictim *ebpf.Program `ebpf:"handle_oom_victim"`
 	HandlePageAlloc *ebpf.Program `ebpf:"handle_page_alloc"`
-	HandlePageFault *ebpf.Program `ebpf:"handle_page_fault"`
 	ListAllocators  *ebpf.Program `ebpf:"list_allocators"`
 }
 
 func (p *memoryPrograms) Close() error {
 	return _MemoryClose(
+		p.FlushAllFaults,
 		p.HandleExit,
 		p.HandleOomVictim,
 		p.HandlePageAlloc,
-		p.HandlePageFault,
 		p.ListAllocators,
 	)
 }

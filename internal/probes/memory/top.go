@@ -16,13 +16,14 @@ import (
 
 const listProg = "list_allocators"
 
-// Allocator is one process's memory allocation activity since the probe
-// started (or the process did).
+// Allocator is one process's memory allocation activity.
 type Allocator struct {
-	PID        uint32 `json:"pid"`
-	Comm       string `json:"comm"`
+	PID  uint32 `json:"pid"`
+	Comm string `json:"comm"`
+	// PageFaults is every fault of the process's threads since it started.
 	PageFaults uint64 `json:"pageFaults"`
-	// PagesAllocated is 0 unless page allocation tracking is on.
+	// PagesAllocated, since the probe started, is 0 unless page allocation
+	// tracking is on.
 	PagesAllocated uint64 `json:"pagesAllocated"`
 }
 
@@ -55,11 +56,27 @@ func (p *Probe) TopAllocators(n int) ([]WorkloadAllocators, error) {
 	if err != nil {
 		return nil, fmt.Errorf("top allocators: %w", err)
 	}
-	byID := map[uint64][]Allocator{}
+	// One record per thread: a process's are summed, in its leader's cgroup.
+	procs := map[uint32]*Allocator{}
+	where := map[uint32]uint64{}
 	for _, r := range records {
-		byID[r.CgroupId] = append(byID[r.CgroupId], Allocator{
-			PID: r.Tgid, Comm: probe.CString(r.Comm[:]), PageFaults: r.PageFaults, PagesAllocated: r.PagesAllocated,
-		})
+		a := procs[r.Tgid]
+		if a == nil {
+			a = &Allocator{PID: r.Tgid}
+			procs[r.Tgid] = a
+		}
+		a.PageFaults += r.PageFaults
+		a.PagesAllocated += r.PagesAllocated
+		if comm := probe.CString(r.Comm[:]); comm != "" { // the leader's record
+			a.Comm = comm
+			where[r.Tgid] = r.CgroupId
+		} else if _, ok := where[r.Tgid]; !ok {
+			where[r.Tgid] = r.CgroupId
+		}
+	}
+	byID := map[uint64][]Allocator{}
+	for pid, a := range procs {
+		byID[where[pid]] = append(byID[where[pid]], *a)
 	}
 	byPages := p.allocLink != nil
 	out := make([]WorkloadAllocators, 0, len(byID))

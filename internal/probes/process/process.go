@@ -5,7 +5,6 @@ package process
 import (
 	"context"
 	"fmt"
-	"io"
 	"time"
 	"unsafe"
 
@@ -91,13 +90,10 @@ func seed(objs *probe.Objects) error {
 		return fmt.Errorf("seed processes: %w", err)
 	}
 	defer it.Close()
-	rd, err := it.Open()
-	if err != nil {
+	if err := probe.RunIter(it); err != nil {
 		return fmt.Errorf("seed processes: %w", err)
 	}
-	defer rd.Close()
-	_, err = io.Copy(io.Discard, rd)
-	return err
+	return nil
 }
 
 func (p *Probe) handle(raw []byte) {

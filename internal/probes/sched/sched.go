@@ -9,7 +9,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sys/unix"
 
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
@@ -51,11 +50,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if err != nil {
 		return err
 	}
-	var now unix.Timespec // CLOCK_MONOTONIC is bpf_ktime_get_ns's clock
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &now); err != nil {
-		return err
-	}
-	if err := spec.Variables["loaded_at_ns"].Set(uint64(now.Nano())); err != nil {
+	if err := probe.SetLoadTime(spec, "loaded_at_ns"); err != nil {
 		return err
 	}
 	if p.tuneSpec != nil {
