@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orb8/orb8/internal/testutil"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -62,17 +63,12 @@ func (a *agentProc) stop() {
 // cpuSeconds is the agent's user+system CPU time so far.
 func (a *agentProc) cpuSeconds() float64 { return processCPUSeconds(a.cmd.Process.Pid) }
 
+// processCPUSeconds is what process pid's threads have run (schedstat, ns
+// precision: /proc/<pid>/stat's 10 ms ticks read 0 over a 1 s run), or 0
+// once it is gone.
 func processCPUSeconds(pid int) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the parenthesised comm: state is field 3; utime 14, stime 15.
-	s := string(data)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / 100 // USER_HZ is 100 on Linux
+	d, _ := testutil.ProcessCPU(pid)
+	return d.Seconds()
 }
 
 func (a *agentProc) rssMB() float64 { return processRSSMB(a.cmd.Process.Pid) }

@@ -14,32 +14,50 @@ import (
 // stay comparable.
 func ThreadCPUTime(t testing.TB) time.Duration {
 	t.Helper()
-	return schedstat(t, "/proc/thread-self/schedstat")
+	d, err := schedstat("/proc/thread-self/schedstat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // ProcessCPUTime is the CPU time all threads of process pid have run.
 func ProcessCPUTime(t testing.TB, pid int) time.Duration {
 	t.Helper()
-	files, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no threads of pid %d: %v", pid, err)
-	}
-	var sum time.Duration
-	for _, f := range files {
-		sum += schedstat(t, f)
-	}
-	return sum
-}
-
-func schedstat(t testing.TB, path string) time.Duration {
-	t.Helper()
-	b, err := os.ReadFile(path)
+	d, err := ProcessCPU(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return d
+}
+
+// ProcessCPU is ProcessCPUTime for callers outside tests (the bench
+// harness): ns precision, where /proc/<pid>/stat counts 10 ms ticks.
+// Threads that ended are not counted (a Go process keeps its threads).
+func ProcessCPU(pid int) (time.Duration, error) {
+	files, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if err != nil || len(files) == 0 {
+		return 0, fmt.Errorf("no threads of pid %d: %v", pid, err)
+	}
+	var sum time.Duration
+	for _, f := range files {
+		d, err := schedstat(f)
+		if err != nil && !os.IsNotExist(err) { // a thread may end between the glob and the read
+			return 0, err
+		}
+		sum += d
+	}
+	return sum, nil
+}
+
+func schedstat(path string) (time.Duration, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
 	var ns int64
 	if _, err := fmt.Sscan(string(b), &ns); err != nil {
-		t.Fatalf("%s: %v", path, err)
+		return 0, fmt.Errorf("%s: %v", path, err)
 	}
-	return time.Duration(ns)
+	return time.Duration(ns), nil
 }

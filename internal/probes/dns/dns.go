@@ -97,6 +97,8 @@ func (p *Probe) handle(raw []byte) {
 		seq:    e.TcpSeq,
 		length: int(e.PayloadLen),
 		data:   data[:min(int(e.Captured), len(data), int(e.PayloadLen))],
+		// Checked per packet: a client may start listening at any time.
+		unheard: p.env.Events == nil || !p.env.Events.Wants(events.KindDNS),
 	}
 	p.finish(p.tracker.packet(&pkt))
 }

@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
-	"strconv"
-	"strings"
 )
 
 // The parser reads messages the kernel captured from any socket, so every
@@ -154,7 +152,8 @@ func readAnswer(b []byte, off int) (Answer, int, error) {
 // at most maxPointers are followed, and the name may not grow past 255 bytes.
 func readName(b []byte, off int) (string, int, error) {
 	var (
-		sb       strings.Builder
+		buf      [4 * maxNameLen]byte // room for every byte escaped as \DDD: one allocation per name, the string
+		name     = buf[:0]
 		wireLen  = 1 // the final root label
 		pointers = 0
 		next     = -1 // where the record goes on after the first pointer
@@ -170,10 +169,10 @@ func readName(b []byte, off int) (string, int, error) {
 				if next < 0 {
 					next = off + 1
 				}
-				if sb.Len() == 0 {
+				if len(name) == 0 {
 					return ".", next, nil
 				}
-				return sb.String(), next, nil
+				return string(name), next, nil
 			}
 			if off+1+c > len(b) {
 				return "", off, ErrTruncated
@@ -181,7 +180,7 @@ func readName(b []byte, off int) (string, int, error) {
 			if wireLen += 1 + c; wireLen > maxNameLen {
 				return "", off, ErrNameTooLong
 			}
-			appendLabel(&sb, b[off+1:off+1+c])
+			name = appendLabel(name, b[off+1:off+1+c])
 			off += 1 + c
 		case 0xc0:
 			if off+2 > len(b) {
@@ -204,20 +203,16 @@ func readName(b []byte, off int) (string, int, error) {
 // appendLabel writes a label and its dot, escaping what would make the name
 // ambiguous or unprintable (RFC 4343 style \DDD and \.), so names are safe to
 // print and log.
-func appendLabel(sb *strings.Builder, label []byte) {
+func appendLabel(name, label []byte) []byte {
 	for _, c := range label {
 		switch {
 		case c == '.' || c == '\\':
-			sb.WriteByte('\\')
-			sb.WriteByte(c)
+			name = append(name, '\\', c)
 		case c < '!' || c > '~':
-			sb.WriteByte('\\')
-			s := strconv.Itoa(int(c))
-			sb.WriteString(strings.Repeat("0", 3-len(s)))
-			sb.WriteString(s)
+			name = append(name, '\\', '0'+c/100, '0'+c/10%10, '0'+c%10)
 		default:
-			sb.WriteByte(c)
+			name = append(name, c)
 		}
 	}
-	sb.WriteByte('.')
+	return append(name, '.')
 }

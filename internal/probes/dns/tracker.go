@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/lru"
 )
 
 // Config bounds the probe's user-space state.
@@ -38,6 +39,9 @@ type packet struct {
 	seq      uint32 // TCP sequence number of data[0]
 	length   int    // L4 payload bytes of the packet, at least len(data)
 	data     []byte // the captured head of the payload
+	// unheard: nobody listens for DNS events, so the answered lookups are
+	// counted but not returned (the unanswered, rare, still are).
+	unheard bool
 }
 
 // queryKey matches a response to its query: the socket's cgroup, the
@@ -80,8 +84,8 @@ type tracker struct {
 	cfg     Config
 	mu      sync.Mutex
 	stats   map[uint64]*workloadStats
-	pending *boundedTable[queryKey, pendingQuery]
-	streams *boundedTable[streamKey, streamState]
+	pending *lru.Table[queryKey, pendingQuery]
+	streams *lru.Table[streamKey, streamState]
 	dropped [numDropReasons]uint64
 }
 
@@ -89,8 +93,8 @@ func newTracker(cfg Config) *tracker {
 	return &tracker{
 		cfg:     cfg,
 		stats:   make(map[uint64]*workloadStats),
-		pending: newBoundedTable[queryKey, pendingQuery](cfg.MaxPending),
-		streams: newBoundedTable[streamKey, streamState](cfg.MaxStreams),
+		pending: lru.New[queryKey, pendingQuery](cfg.MaxPending),
+		streams: lru.New[streamKey, streamState](cfg.MaxStreams),
 	}
 }
 
@@ -123,7 +127,7 @@ func (t *tracker) expireLocked(nowNs uint64) []transaction {
 	}
 	before := nowNs - timeout
 	var out []transaction
-	t.pending.ExpireWhile(func(q pendingQuery) bool { return q.bootNs <= before }, func(k queryKey, q pendingQuery) {
+	t.pending.ExpireWhile(func(q *pendingQuery) bool { return q.bootNs <= before }, func(k queryKey, q pendingQuery) {
 		if ws := t.stats[k.cgroup]; ws != nil {
 			ws.unanswered[q.qtype]++
 		}
@@ -131,7 +135,7 @@ func (t *tracker) expireLocked(nowNs uint64) []transaction {
 			QName: q.qname, QType: q.qtype, Server: k.server, Client: k.client, Protocol: protocolName(k.tcp), ID: k.id,
 		}})
 	})
-	t.streams.ExpireWhile(func(s streamState) bool { return s.lastNs <= before }, func(streamKey, streamState) {})
+	t.streams.ExpireWhile(func(s *streamState) bool { return s.lastNs <= before }, func(streamKey, streamState) {})
 	return out
 }
 
@@ -176,22 +180,27 @@ func (t *tracker) messageLocked(p *packet, b []byte, out []transaction) []transa
 		}
 		qname, qtype = q.qname, q.qtype
 	}
+	rcode := RCodeName(m.RCode)
+	ws.responses[responseKey{qtype: qtype, rcode: rcode}]++
+	var latency time.Duration
+	if matched {
+		latency = time.Duration(p.bootNs - q.bootNs)
+		ws.latency.observe(latency.Seconds())
+		t.pending.Delete(key) // last: q is the entry's own
+	} else {
+		ws.unmatched++
+	}
+	if p.unheard {
+		return out
+	}
 	d := events.DNS{
-		QName: qname, QType: qtype, RCode: RCodeName(m.RCode), Answered: true, Answers: int(m.ANCount),
+		QName: qname, QType: qtype, RCode: rcode, Answered: true, Answers: int(m.ANCount), Latency: latency,
 		Server: p.src, Client: p.dst, Protocol: protocolName(p.tcp), ID: m.ID,
 	}
 	for _, a := range m.Answers {
 		if a.Addr.IsValid() {
 			d.Addrs = append(d.Addrs, a.Addr)
 		}
-	}
-	ws.responses[responseKey{qtype: qtype, rcode: d.RCode}]++
-	if matched {
-		t.pending.Delete(key)
-		d.Latency = time.Duration(p.bootNs - q.bootNs)
-		ws.latency.observe(d.Latency.Seconds())
-	} else {
-		ws.unmatched++
 	}
 	return append(out, transaction{cgroup: p.cgroup, bootNs: p.bootNs, dns: d})
 }

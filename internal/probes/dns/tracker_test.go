@@ -70,6 +70,23 @@ func TestTrackerMatchesResponseToQuery(t *testing.T) {
 	}
 }
 
+// With nobody listening a response is counted the same, and no lookup is
+// built for the event stream.
+func TestTrackerUnheardCountsTheSame(t *testing.T) {
+	tr := newTracker(testConfig())
+	q, r := query(t, 0, 1, "a.example."), reply(t, 3*time.Millisecond, 1, "a.example.", dnsmessage.RCodeServerFailure)
+	q.unheard, r.unheard = true, true
+	tr.packet(q)
+	if txs := tr.packet(r); len(txs) != 0 {
+		t.Fatalf("transactions %+v while unheard", txs)
+	}
+	ws := tr.counts(t)
+	if ws.queries["A"] != 1 || ws.responses[responseKey{"A", "SERVFAIL"}] != 1 || ws.latency.count != 1 || ws.latency.sum != 0.003 ||
+		tr.pending.Len() != 0 {
+		t.Fatalf("counts = %+v, %d pending", ws, tr.pending.Len())
+	}
+}
+
 func TestTrackerRetryKeepsFirstSendTime(t *testing.T) {
 	tr := newTracker(testConfig())
 	tr.packet(query(t, 0, 5, "retry.example."))

@@ -88,7 +88,7 @@ func decode(raw []byte) (e *networkConnEvent, ok bool) {
 }
 
 // flowOf turns a record into a flow of the table.
-func (p *Probe) flowOf(e *networkConnEvent) Flow {
+func (p *Probe) flowOf(e *networkConnEvent, comms *probe.Comms) Flow {
 	f := Flow{
 		Cookie:      e.Cookie,
 		Protocol:    "tcp",
@@ -108,7 +108,7 @@ func (p *Probe) flowOf(e *networkConnEvent) Flow {
 		LastSeen:    probe.BootTime(e.BootNs),
 	}
 	if e.Pid != 0 {
-		f.Process = events.Process{PID: e.Pid, Comm: probe.CString(e.Comm[:])}
+		f.Process = events.Process{PID: e.Pid, Comm: comms.Name(e.Comm)}
 	}
 	f.final = e.Kind == kindClose || e.Kind == kindFailed
 	switch e.Kind {
@@ -139,8 +139,8 @@ func (p *Probe) handle(raw []byte) {
 	if !ok || e.Kind == kindLive {
 		return
 	}
-	f := p.flowOf(e)
-	p.flows.put(f)
+	f := p.flowOf(e, &p.comms)
+	p.flows.put(&f)
 	if !p.env.Events.Wants(events.KindTCP) {
 		return
 	}

@@ -1,7 +1,6 @@
 package network
 
 import (
-	"container/list"
 	"fmt"
 	"io"
 	"net/netip"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/lru"
+	"github.com/orb8/orb8/internal/probe"
 )
 
 // Flow is one TCP connection of a workload, open or recently ended.
@@ -77,40 +78,33 @@ func (f FlowFilter) Match(fl *Flow) bool {
 // recently updated one when full.
 type flowTable struct {
 	mu        sync.Mutex
-	size      int
-	lru       *list.List // of *Flow, most recently updated first
-	index     map[uint64]*list.Element
+	flows     *lru.Table[uint64, Flow] // by cookie
 	evictions uint64
 }
 
 func newFlowTable(size int) *flowTable {
-	return &flowTable{size: max(size, 1), lru: list.New(), index: make(map[uint64]*list.Element)}
+	return &flowTable{flows: lru.New[uint64, Flow](size)}
 }
 
 // put records what a connection event or a live snapshot says about a flow.
-func (t *flowTable) put(f Flow) {
+func (t *flowTable) put(f *Flow) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if el, ok := t.index[f.Cookie]; ok {
-		cur := el.Value.(*Flow)
+	if cur, ok := t.flows.Get(f.Cookie); ok {
 		switch {
 		case f.FirstSeen.After(cur.FirstSeen):
-			*cur = f // the socket connected again: a new connection
+			*cur = *f // the socket connected again: a new connection
 		case cur.final && !f.final:
 			return // a snapshot taken before the end
 		default:
-			merge(cur, &f)
+			merge(cur, f)
 		}
-		t.lru.MoveToFront(el)
+		t.flows.Touch(f.Cookie)
 		return
 	}
-	if t.lru.Len() >= t.size {
-		oldest := t.lru.Back()
-		delete(t.index, oldest.Value.(*Flow).Cookie)
-		t.lru.Remove(oldest)
+	if _, _, evicted := t.flows.Put(f.Cookie, *f); evicted {
 		t.evictions++
 	}
-	t.index[f.Cookie] = t.lru.PushFront(&f)
 }
 
 // merge updates a flow with a later record of the same connection.
@@ -140,8 +134,8 @@ func merge(cur, f *Flow) {
 func (t *flowTable) setBackend(f *Flow) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if el, ok := t.index[f.Cookie]; ok {
-		if cur := el.Value.(*Flow); cur.FirstSeen.Equal(f.FirstSeen) {
+	if cur, ok := t.flows.Get(f.Cookie); ok {
+		if cur.FirstSeen.Equal(f.FirstSeen) {
 			cur.Backend, cur.backendLooked = f.Backend, true
 		}
 	}
@@ -152,8 +146,7 @@ func (t *flowTable) list(filter FlowFilter) []Flow {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []Flow
-	for el := t.lru.Front(); el != nil; el = el.Next() {
-		f := el.Value.(*Flow)
+	for _, f := range t.flows.All {
 		if !f.Workload.Hidden && filter.Match(f) {
 			out = append(out, *f)
 		}
@@ -165,7 +158,7 @@ func (t *flowTable) list(filter FlowFilter) []Flow {
 func (t *flowTable) stats() (flows int, evictions uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.lru.Len(), t.evictions
+	return t.flows.Len(), t.evictions
 }
 
 // QueryFlows returns the flows of the table that filter selects, most
@@ -197,9 +190,11 @@ func (p *Probe) refresh() error {
 		return fmt.Errorf("read flows: %w", err)
 	}
 	size := int(unsafe.Sizeof(networkConnEvent{}))
+	var comms probe.Comms // the ring reader's is its own
 	for off := 0; off+size <= len(raw); off += size {
 		if e, ok := decode(raw[off : off+size]); ok {
-			p.flows.put(p.flowOf(e))
+			f := p.flowOf(e, &comms)
+			p.flows.put(&f)
 		}
 	}
 	return nil

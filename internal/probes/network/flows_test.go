@@ -8,8 +8,8 @@ import (
 	"github.com/orb8/orb8/internal/cgroup"
 )
 
-func flowAt(cookie uint64, first time.Time, tx uint64, final bool) Flow {
-	return Flow{Cookie: cookie, FirstSeen: first, LastSeen: first.Add(time.Second), TxBytes: tx, State: "ESTABLISHED", final: final,
+func flowAt(cookie uint64, first time.Time, tx uint64, final bool) *Flow {
+	return &Flow{Cookie: cookie, FirstSeen: first, LastSeen: first.Add(time.Second), TxBytes: tx, State: "ESTABLISHED", final: final,
 		Workload: cgroup.Workload{Path: "/a"}, Remote: netip.MustParseAddrPort("10.0.0.1:443")}
 }
 

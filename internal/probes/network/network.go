@@ -29,6 +29,7 @@ type Probe struct {
 	env   probe.Env
 	flows *flowTable
 	nat   natTable
+	comms probe.Comms // of the ring reader's goroutine
 
 	mu   sync.Mutex // guards objs and iter against Close during Flows
 	objs *probe.Objects
