@@ -19,9 +19,11 @@ import (
 // the 8-byte cgroup id, so open_by_handle_at finds a cgroup from its id.
 const fileidKernfs = 0xfe
 
-// Enricher adds names to a workload, e.g. from the Kubernetes API.
+// Enricher adds names to a workload, e.g. from the Kubernetes API. By value:
+// a pointer handed to an interface method escapes, and Lookup, which runs
+// per event, would allocate its workload every time.
 type Enricher interface {
-	Enrich(w *Workload)
+	Enrich(w Workload) Workload
 }
 
 type entry struct {
@@ -173,7 +175,7 @@ func (r *Resolver) Lookup(id uint64) Workload {
 		w = Workload{ID: id, Path: fmt.Sprintf("/unknown/%d", id)}
 	}
 	if enricher != nil {
-		enricher.Enrich(&w)
+		w = enricher.Enrich(w)
 	}
 	return w
 }
@@ -193,7 +195,7 @@ func (r *Resolver) Matching(match func(*Workload) bool) []uint64 {
 	var ids []uint64
 	for i := range live {
 		if enricher != nil {
-			enricher.Enrich(&live[i])
+			live[i] = enricher.Enrich(live[i])
 		}
 		if match(&live[i]) {
 			ids = append(ids, live[i].ID)

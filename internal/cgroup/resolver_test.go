@@ -82,10 +82,11 @@ func TestFullResolverStillNamesByHandle(t *testing.T) {
 
 type fakeEnricher struct{}
 
-func (fakeEnricher) Enrich(w *Workload) {
+func (fakeEnricher) Enrich(w Workload) Workload {
 	if w.PodUID == uid {
 		w.Namespace, w.Pod, w.Container = "ns", "web-0", "app"
 	}
+	return w
 }
 
 func TestEnricherNamesWorkloads(t *testing.T) {
@@ -96,6 +97,19 @@ func TestEnricherNamesWorkloads(t *testing.T) {
 	want := []string{"ns", "web-0", "app", "/kubepods/pod" + uid + "/" + cid}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("labels = %q, want %q", got, want)
+	}
+}
+
+// Lookup runs for every event that reaches the agent (connection records,
+// DNS messages): a known cgroup, enriched or not, allocates nothing.
+func TestLookupAllocatesNothing(t *testing.T) {
+	r := newResolver(t, 100000)
+	r.Add(1<<61, "/kubepods/pod"+uid+"/"+cid)
+	for _, e := range []Enricher{nil, fakeEnricher{}} {
+		r.SetEnricher(e)
+		if n := testing.AllocsPerRun(100, func() { r.Lookup(1 << 61) }); n != 0 {
+			t.Fatalf("enricher %T: %v allocations per lookup", e, n)
+		}
 	}
 }
 

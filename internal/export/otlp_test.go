@@ -22,10 +22,11 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // podOf names one test cgroup as if it were a pod's container.
 type podOf struct{ path string }
 
-func (p podOf) Enrich(w *cgroup.Workload) {
+func (p podOf) Enrich(w cgroup.Workload) cgroup.Workload {
 	if w.Path == p.path {
 		w.Namespace, w.Pod, w.Container = "shop", "cart-7d9f", "app"
 	}
+	return w
 }
 
 // startAgent runs the cgroups and process probes in-process.

@@ -69,18 +69,19 @@ func NewIndex(f Filter) *Index {
 // Enrich implements cgroup.Enricher: it names the pod and container of a
 // cgroup that carries a pod UID. A cgroup of a pod not (yet) known keeps its
 // cgroup label only; names fill in once the informer delivers the pod.
-func (x *Index) Enrich(w *cgroup.Workload) {
+func (x *Index) Enrich(w cgroup.Workload) cgroup.Workload {
 	if w.PodUID == "" {
-		return
+		return w
 	}
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	p, ok := x.pods[w.PodUID]
 	if !ok {
-		return
+		return w
 	}
 	w.Namespace, w.Pod, w.Hidden = p.namespace, p.name, p.hidden
 	w.Container = p.containers[w.ContainerID]
+	return w
 }
 
 // NameIP names the pod or service that owns ip: a pod of this node, a Service

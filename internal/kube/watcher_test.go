@@ -59,8 +59,7 @@ func prometheusRegistry(t *testing.T, c prometheus.Collector) *prometheus.Regist
 }
 
 func enriched(w *Watcher, in cgroup.Workload) cgroup.Workload {
-	w.Enrich(&in)
-	return in
+	return w.Enrich(in)
 }
 
 // eventually waits for the informers to deliver what cond expects.

@@ -122,8 +122,9 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() bool, format st
 type Hide []string
 
 // Enrich implements cgroup.Enricher.
-func (h Hide) Enrich(w *cgroup.Workload) {
+func (h Hide) Enrich(w cgroup.Workload) cgroup.Workload {
 	if slices.Contains(h, w.Path) {
 		w.Hidden = true
 	}
+	return w
 }
