@@ -52,9 +52,8 @@ func (t *Table[K, V]) Get(k K) (*V, bool) {
 
 // Touch makes k's entry the newest, as a Put of its value would.
 func (t *Table[K, V]) Touch(k K) {
-	if i, ok := t.index[k]; ok && i != t.newest {
-		t.unlink(i)
-		t.pushNewest(i)
+	if i, ok := t.index[k]; ok {
+		t.makeNewest(i)
 	}
 }
 
@@ -63,7 +62,7 @@ func (t *Table[K, V]) Touch(k K) {
 func (t *Table[K, V]) Put(k K, v V) (oldK K, oldV V, evicted bool) {
 	if i, ok := t.index[k]; ok {
 		t.at(i).val = v
-		t.Touch(k)
+		t.makeNewest(i)
 		return oldK, oldV, false
 	}
 	var i int32
@@ -124,6 +123,13 @@ func (t *Table[K, V]) remove(i int32) {
 	delete(t.index, t.at(i).key)
 	*t.at(i) = slot[K, V]{older: t.free}
 	t.free = i
+}
+
+func (t *Table[K, V]) makeNewest(i int32) {
+	if i != t.newest {
+		t.unlink(i)
+		t.pushNewest(i)
+	}
 }
 
 func (t *Table[K, V]) unlink(i int32) {

@@ -74,7 +74,9 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 func (p *Probe) expire(time.Time) {
 	var now unix.Timespec
 	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &now) == nil {
-		p.finish(p.tracker.expire(uint64(now.Nano())))
+		if txs := p.tracker.expire(uint64(now.Nano())); p.heard() {
+			p.publish(txs)
+		}
 	}
 }
 
@@ -88,19 +90,20 @@ func (p *Probe) handle(raw []byte) {
 	e := (*dnsDnsHeader)(unsafe.Pointer(&raw[0]))
 	data := raw[headerSize:]
 	pkt := packet{
-		bootNs: e.BootNs,
-		cgroup: e.CgroupId,
-		tcp:    e.Protocol == unix.IPPROTO_TCP,
-		egress: e.Direction == directionEgress,
-		src:    addrPort(e.Family, &e.Saddr, e.Sport),
-		dst:    addrPort(e.Family, &e.Daddr, e.Dport),
-		seq:    e.TcpSeq,
-		length: int(e.PayloadLen),
-		data:   data[:min(int(e.Captured), len(data), int(e.PayloadLen))],
-		// Checked per packet: a client may start listening at any time.
-		unheard: p.env.Events == nil || !p.env.Events.Wants(events.KindDNS),
+		bootNs:  e.BootNs,
+		cgroup:  e.CgroupId,
+		tcp:     e.Protocol == unix.IPPROTO_TCP,
+		egress:  e.Direction == directionEgress,
+		src:     addrPort(e.Family, &e.Saddr, e.Sport),
+		dst:     addrPort(e.Family, &e.Daddr, e.Dport),
+		seq:     e.TcpSeq,
+		length:  int(e.PayloadLen),
+		data:    data[:min(int(e.Captured), len(data), int(e.PayloadLen))],
+		unheard: !p.heard(),
 	}
-	p.finish(p.tracker.packet(&pkt))
+	if txs := p.tracker.packet(&pkt); !pkt.unheard {
+		p.publish(txs)
+	}
 }
 
 func addrPort(family uint8, a *[16]byte, port uint16) netip.AddrPort {
@@ -110,12 +113,13 @@ func addrPort(family uint8, a *[16]byte, port uint16) netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom16(*a), port)
 }
 
-// finish streams finished lookups as events. The API keeps its own log of
-// them from the bus; nothing is built while no one listens.
-func (p *Probe) finish(txs []transaction) {
-	if len(txs) == 0 || p.env.Events == nil || !p.env.Events.Wants(events.KindDNS) {
-		return
-	}
+// heard reports whether anyone listens for DNS events. Asked per packet: a
+// client may start listening at any time. The API keeps its own log of
+// lookups from the bus; nothing is built while no one listens.
+func (p *Probe) heard() bool { return p.env.Events != nil && p.env.Events.Wants(events.KindDNS) }
+
+// publish streams finished lookups as events.
+func (p *Probe) publish(txs []transaction) {
 	for i := range txs {
 		tx := &txs[i]
 		p.env.Events.Publish(events.Event{

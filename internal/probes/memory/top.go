@@ -56,27 +56,28 @@ func (p *Probe) TopAllocators(n int) ([]WorkloadAllocators, error) {
 	if err != nil {
 		return nil, fmt.Errorf("top allocators: %w", err)
 	}
-	// One record per thread: a process's are summed, in its leader's cgroup.
-	procs := map[uint32]*Allocator{}
-	where := map[uint32]uint64{}
+	// One record per thread: a process's are summed, in its leader's cgroup
+	// (the only record with a comm), else its first thread's.
+	type process struct {
+		Allocator
+		cgroup uint64
+	}
+	procs := map[uint32]*process{}
 	for _, r := range records {
-		a := procs[r.Tgid]
-		if a == nil {
-			a = &Allocator{PID: r.Tgid}
-			procs[r.Tgid] = a
+		pr := procs[r.Tgid]
+		if pr == nil {
+			pr = &process{Allocator: Allocator{PID: r.Tgid}, cgroup: r.CgroupId}
+			procs[r.Tgid] = pr
 		}
-		a.PageFaults += r.PageFaults
-		a.PagesAllocated += r.PagesAllocated
-		if comm := probe.CString(r.Comm[:]); comm != "" { // the leader's record
-			a.Comm = comm
-			where[r.Tgid] = r.CgroupId
-		} else if _, ok := where[r.Tgid]; !ok {
-			where[r.Tgid] = r.CgroupId
+		pr.PageFaults += r.PageFaults
+		pr.PagesAllocated += r.PagesAllocated
+		if comm := probe.CString(r.Comm[:]); comm != "" {
+			pr.Comm, pr.cgroup = comm, r.CgroupId
 		}
 	}
 	byID := map[uint64][]Allocator{}
-	for pid, a := range procs {
-		byID[where[pid]] = append(byID[where[pid]], *a)
+	for _, pr := range procs {
+		byID[pr.cgroup] = append(byID[pr.cgroup], pr.Allocator)
 	}
 	byPages := p.allocLink != nil
 	out := make([]WorkloadAllocators, 0, len(byID))

@@ -39,8 +39,9 @@ var (
 
 // Probe is the process lifecycle probe.
 type Probe struct {
-	objs *probe.Objects
-	env  probe.Env
+	objs  *probe.Objects
+	env   probe.Env
+	comms probe.Comms // of the ring reader's goroutine
 }
 
 // New returns an unstarted process probe.
@@ -108,7 +109,7 @@ func (p *Probe) handle(raw []byte) {
 		Time:     probe.BootTime(e.BootNs),
 		Workload: p.env.Resolver.Lookup(e.CgroupId),
 		Process: events.Process{
-			PID: e.Pid, PPID: e.Ppid, UID: e.Uid, Comm: probe.CString(e.Comm[:]),
+			PID: e.Pid, PPID: e.Ppid, UID: e.Uid, Comm: p.comms.Name(e.Comm),
 		},
 	}
 	switch e.Kind {

@@ -104,7 +104,7 @@ func (p *Probe) handle(raw []byte) {
 		Time:     probe.BootTime(e.BootNs),
 		Kind:     events.KindSyscall,
 		Workload: p.env.Resolver.Lookup(e.CgroupId),
-		Process:  events.Process{PID: e.Pid, PPID: e.Ppid, UID: e.Uid, Comm: probe.CString(e.Comm[:])},
+		Process:  events.Process{PID: e.Pid, PPID: e.Ppid, UID: e.Uid, Comm: p.comms.Name(e.Comm)},
 		Syscall:  sc,
 	})
 }

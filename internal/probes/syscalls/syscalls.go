@@ -41,8 +41,9 @@ func addCount(dst, src *uint64) { *dst += *src }
 
 // Probe is the syscall probe.
 type Probe struct {
-	objs *probe.Objects
-	env  probe.Env
+	objs  *probe.Objects
+	env   probe.Env
+	comms probe.Comms // of the ring reader's goroutine
 
 	mu      sync.Mutex
 	streams map[uint64][]*stream // cgroup id -> open streams
