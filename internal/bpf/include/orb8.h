@@ -6,6 +6,13 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 
+/*
+ * A read-only view of obj as the kernel type given, for pointers the verifier
+ * does not trust (kfunc since 6.2; libbpf 1.1 lacks the macro).
+ */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define orb8_core_cast(obj, type) ((type *)bpf_rdonly_cast((obj), bpf_core_type_id_kernel(type)))
+
 #ifndef PF_KTHREAD
 #define PF_KTHREAD 0x00200000
 #endif

@@ -314,3 +314,63 @@ func BenchmarkLoopback(b *testing.B) {
 	b.ReportMetric(100*(testutil.Median(samples["ns/connection-on"])/testutil.Median(samples["ns/connection-off"])-1), "%connection-slower")
 	b.ReportMetric(100*(testutil.Median(samples["ns/udp-roundtrip-on"])/testutil.Median(samples["ns/udp-roundtrip-off"])-1), "%udp-roundtrip-slower")
 }
+
+// BenchmarkLiveFlows lists the live flows of a node holding 1,000 open
+// connections (2,000 tracked sockets) and 15,000 other open files, through
+// each flow iterator the kernel loads: the map iterator visits the tracked
+// sockets, the file walk every open file of the node.
+//
+//	go test -run '^$' -bench LiveFlows ./internal/probes/network/
+func BenchmarkLiveFlows(b *testing.B) {
+	testutil.RequireRoot(b)
+	const conns, files = 1000, 15000
+	var lim unix.Rlimit // Go raises the soft limit to the hard one
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur < 2*conns+files+1000 {
+		b.Skipf("needs %d open files, may open %d: %v", 2*conns+files+1000, lim.Cur, err)
+	}
+	root, err := cgroup.FindMount()
+	if err != nil {
+		b.Fatal(err)
+	}
+	res, err := cgroup.NewResolver(root, 1<<16)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer res.Close()
+	p := New(DefaultFlowTableSize)
+	if err := p.Start(context.Background(), probe.Env{Resolver: res, Events: events.NewBus(), Log: slog.Default(), CgroupRoot: root}); err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	lfd, sa := loopbackListener(b)
+	defer unix.Close(lfd)
+	for range conns {
+		pair := connect(b, lfd, sa)
+		defer pair.close()
+	}
+	for range files {
+		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer unix.Close(fd)
+	}
+	for _, it := range p.iters {
+		b.Run(it.prog, func(b *testing.B) {
+			var records int
+			for b.Loop() {
+				p.mu.Lock()
+				live, err := p.readLive(it.link)
+				p.mu.Unlock()
+				if err != nil {
+					b.Fatal(err)
+				}
+				records = len(live)
+			}
+			if records < 2*conns {
+				b.Fatalf("listed %d live flows, want at least %d", records, 2*conns)
+			}
+			b.ReportMetric(float64(records), "flows")
+		})
+	}
+}

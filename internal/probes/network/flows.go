@@ -1,12 +1,15 @@
 package network
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"sync"
 	"time"
 	"unsafe"
+
+	"github.com/cilium/ebpf/link"
 
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/events"
@@ -170,32 +173,47 @@ func (p *Probe) QueryFlows(filter FlowFilter) ([]Flow, error) {
 	return p.flows.list(filter), err
 }
 
-// refresh runs the flow iterator: one record per socket the probe tracks.
+// refresh puts the live sockets into the flow table, from the first flow
+// iterator.
 func (p *Probe) refresh() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.objs == nil {
 		return fmt.Errorf("network probe not running")
 	}
-	if p.iter == nil {
-		return fmt.Errorf("flow iterator not running: %w", p.objs.Failed["dump_flows"])
+	if len(p.iters) == 0 {
+		var errs []error
+		for _, name := range flowIterProgs {
+			errs = append(errs, p.objs.Failed[name])
+		}
+		return fmt.Errorf("no flow iterator running: %w", errors.Join(errs...))
 	}
-	rd, err := p.iter.Open()
+	live, err := p.readLive(p.iters[0].link)
+	for i := range live {
+		p.flows.put(&live[i])
+	}
+	return err
+}
+
+// readLive runs a flow iterator: a flow per record, one per tracked socket
+// (or per process holding it, from the file walk). Callers hold p.mu.
+func (p *Probe) readLive(it *link.Iter) ([]Flow, error) {
+	rd, err := it.Open()
 	if err != nil {
-		return fmt.Errorf("read flows: %w", err)
+		return nil, fmt.Errorf("read flows: %w", err)
 	}
 	defer rd.Close()
 	raw, err := io.ReadAll(rd)
 	if err != nil {
-		return fmt.Errorf("read flows: %w", err)
+		return nil, fmt.Errorf("read flows: %w", err)
 	}
 	size := int(unsafe.Sizeof(networkConnEvent{}))
 	var comms probe.Comms // the ring reader's is its own
+	live := make([]Flow, 0, len(raw)/size)
 	for off := 0; off+size <= len(raw); off += size {
 		if e, ok := decode(raw[off : off+size]); ok {
-			f := p.flowOf(e, &comms)
-			p.flows.put(&f)
+			live = append(live, p.flowOf(e, &comms))
 		}
 	}
-	return nil
+	return live, nil
 }

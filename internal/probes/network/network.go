@@ -31,10 +31,21 @@ type Probe struct {
 	nat   natTable
 	comms probe.Comms // of the ring reader's goroutine
 
-	mu   sync.Mutex // guards objs and iter against Close during Flows
-	objs *probe.Objects
-	iter *link.Iter
+	mu    sync.Mutex // guards objs and iters against Close during Flows
+	objs  *probe.Objects
+	iters []flowIter // attached, cheapest first; Flows runs the first
 }
+
+// flowIter is one attached flow iterator program.
+type flowIter struct {
+	prog string
+	link *link.Iter
+}
+
+// flowIterProgs are the programs that list live sockets, cheapest first: the
+// map iterator visits only the sockets the probe tracks, the file walk every
+// open file of the node. Some kernel builds refuse map iterators.
+var flowIterProgs = []string{networkProgDumpFlows, networkProgDumpFlowsByFile}
 
 // New returns an unstarted network probe whose flow table keeps up to
 // flowTableSize flows.
@@ -57,10 +68,10 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	// Byte counting (and RTT, sampled at its flushes) needs all of these;
-	// retransmits and the flow iterator are upgrades a kernel may refuse.
+	// retransmits and the flow iterators are upgrades a kernel may refuse.
 	objs, err := probe.Load(spec, probe.LoadOptions{
 		Required:   []string{"on_set_state", "on_send", "on_recv", "on_consumed", "on_destroy"},
-		Manual:     []string{"dump_flows"},
+		Manual:     flowIterProgs,
 		CgroupPath: env.CgroupRoot,
 	})
 	if err != nil {
@@ -74,15 +85,37 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.objs = objs
-	if prog := objs.Programs["dump_flows"]; prog != nil {
-		it, err := link.AttachIter(link.IterOptions{Program: prog, Map: objs.Maps["conns"]})
+	p.iters = attachFlowIters(objs)
+	return nil
+}
+
+// attachFlowIters attaches every flow iterator the kernel loaded. With one
+// running, live flows are complete, so the others' failures are dropped
+// from objs.Failed: the probe is not degraded for them.
+func attachFlowIters(objs *probe.Objects) []flowIter {
+	var iters []flowIter
+	for _, name := range flowIterProgs {
+		prog := objs.Programs[name]
+		if prog == nil {
+			continue
+		}
+		opts := link.IterOptions{Program: prog}
+		if name == networkProgDumpFlows {
+			opts.Map = objs.Maps[networkMapConns]
+		}
+		it, err := link.AttachIter(opts)
 		if err != nil {
-			objs.Failed["dump_flows"] = probe.Explain(fmt.Errorf("attach flow iterator: %w", err))
-		} else {
-			p.iter = it
+			objs.Failed[name] = probe.Explain(fmt.Errorf("attach flow iterator: %w", err))
+			continue
+		}
+		iters = append(iters, flowIter{name, it})
+	}
+	if len(iters) > 0 {
+		for _, name := range flowIterProgs {
+			delete(objs.Failed, name)
 		}
 	}
-	return nil
+	return iters
 }
 
 // Close implements probe.Probe.
@@ -92,10 +125,10 @@ func (p *Probe) Close() error {
 	if p.objs == nil {
 		return nil
 	}
-	if p.iter != nil {
-		p.iter.Close()
-		p.iter = nil
+	for _, it := range p.iters {
+		it.link.Close()
 	}
+	p.iters = nil
 	p.nat.close()
 	return probe.Release(&p.objs)
 }

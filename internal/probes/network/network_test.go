@@ -49,6 +49,38 @@ func start(t *testing.T) *fixture {
 	return f
 }
 
+// eachFlowIter runs check on the live flows of cg in state as each attached
+// flow iterator lists them on its own: the flow table merges what all paths
+// saw, so a path that lists nothing would hide behind one that works. The
+// file walk must be among them: it is the path that needs no map iterator,
+// and it loads on every kernel build met so far (docs/design.md).
+func (f *fixture) eachFlowIter(t *testing.T, cg *testutil.Cgroup, state string, check func(t *testing.T, flows []Flow)) {
+	t.Helper()
+	var walked bool
+	for _, it := range f.probe.iters {
+		walked = walked || it.prog == networkProgDumpFlowsByFile
+		t.Run(it.prog, func(t *testing.T) {
+			f.probe.mu.Lock()
+			live, err := f.probe.readLive(it.link)
+			f.probe.mu.Unlock()
+			if err != nil {
+				t.Fatal(err)
+			}
+			filter := FlowFilter{Cgroup: cg.Path, State: state}
+			var flows []Flow
+			for _, fl := range live {
+				if filter.Match(&fl) {
+					flows = append(flows, fl)
+				}
+			}
+			check(t, flows)
+		})
+	}
+	if !walked {
+		t.Errorf("flow iterators attached: %v; the file walk is missing", f.probe.iters)
+	}
+}
+
 // subscribe collects the tcp events of one cgroup.
 func (f *fixture) subscribe(t *testing.T, cg *testutil.Cgroup) *events.Subscription {
 	sub := f.bus.Subscribe(1024, nil, func(e *events.Event) bool { return e.Kind == events.KindTCP && e.Workload.Path == cg.Path })
@@ -259,6 +291,11 @@ func TestTCPRefusedAndAccepted(t *testing.T) {
 	if err != nil || len(open) != 1 || open[0].Direction != "outbound" {
 		t.Fatalf("open flows of the client: %+v, %v", open, err)
 	}
+	f.eachFlowIter(t, client, "ESTABLISHED", func(t *testing.T, flows []Flow) {
+		if len(flows) != 1 || flows[0].Direction != "outbound" || flows[0].Cookie != open[0].Cookie {
+			t.Errorf("live flows of the client: %+v, want the one of cookie %d", flows, open[0].Cookie)
+		}
+	})
 	fmt.Fprintln(cli.stdin, "abort")
 	cli.wait()
 	f.waitFor(t, "orb8_tcp_active_connections", server, 0)
@@ -279,12 +316,27 @@ func TestTCPRefusedAndAccepted(t *testing.T) {
 // once copied_seq moved.
 func TestTCPCountsOpenConnections(t *testing.T) {
 	f := start(t)
-	for _, mode := range []string{"copy", "splice"} {
-		t.Run(mode, func(t *testing.T) {
+	for _, tc := range []struct {
+		mode  string
+		netns bool
+	}{
+		{"copy", false}, {"splice", false},
+		// Another network namespace's loopback: the flow iterators list every namespace's sockets.
+		{"copy", true},
+	} {
+		name := tc.mode
+		if tc.netns {
+			name = "netns"
+		}
+		t.Run(name, func(t *testing.T) {
+			var nsPath string
+			if tc.netns {
+				_, nsPath = newNetns(t, "open")
+			}
 			client, server := testutil.NewCgroup(t), testutil.NewCgroup(t)
 			const up, down = 300_000, 7_000
-			srv := startPeer(t, server, "", "stream", "127.0.0.1:0", mode, strconv.Itoa(down), strconv.Itoa(up))
-			cli := startPeer(t, client, "", "stream", fmt.Sprintf("127.0.0.1:%d", srv.port()), mode, strconv.Itoa(up), strconv.Itoa(down))
+			srv := startPeer(t, server, nsPath, "stream", "127.0.0.1:0", tc.mode, strconv.Itoa(down), strconv.Itoa(up))
+			cli := startPeer(t, client, nsPath, "stream", fmt.Sprintf("127.0.0.1:%d", srv.port()), tc.mode, strconv.Itoa(up), strconv.Itoa(down))
 			c, s := cli.report(), srv.report()
 			if c.Tx != up || s.Rx != up || s.Tx != down || c.Rx != down {
 				t.Fatalf("helpers moved client %d/%d, server %d/%d bytes", c.Tx, c.Rx, s.Tx, s.Rx)
@@ -297,6 +349,24 @@ func TestTCPCountsOpenConnections(t *testing.T) {
 			flows, err := f.probe.QueryFlows(FlowFilter{Cgroup: server.Path, State: "ESTABLISHED"})
 			if err != nil || len(flows) != 1 || flows[0].RxBytes != up || flows[0].TxBytes != down || flows[0].Direction != "inbound" {
 				t.Fatalf("open server flows %+v, %v", flows, err)
+			}
+			netns := flows[0].NetNS
+			if tc.netns && netns != nsInode(t, nsPath) {
+				t.Errorf("server flow in network namespace %d, want %d", netns, nsInode(t, nsPath))
+			}
+			for _, side := range []struct {
+				cg     *testutil.Cgroup
+				dir    string
+				tx, rx uint64
+			}{{client, "outbound", up, down}, {server, "inbound", down, up}} {
+				t.Run(side.dir, func(t *testing.T) {
+					f.eachFlowIter(t, side.cg, "ESTABLISHED", func(t *testing.T, flows []Flow) {
+						if len(flows) != 1 || flows[0].TxBytes != side.tx || flows[0].RxBytes != side.rx ||
+							flows[0].Direction != side.dir || flows[0].NetNS != netns {
+							t.Errorf("live flows %+v, want one with %d/%d bytes in network namespace %d", flows, side.tx, side.rx, netns)
+						}
+					})
+				})
 			}
 			cli.stdin.Close()
 			srv.stdin.Close()
