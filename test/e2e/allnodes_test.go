@@ -19,7 +19,8 @@ import (
 func TestClusterAllNodesListsWorkloadsWithPodNames(t *testing.T) {
 	c := newCluster(t)
 	ns := c.namespace()
-	c.busybox(ns, "idle", "exec /bin/busybox sleep 3600", corev1.RestartPolicyNever)
+	c.release(c.busybox(ns, "idle", "exec /bin/busybox sleep 3600", corev1.RestartPolicyNever),
+		map[string]string{"namespace": ns, "pod": "idle", "container": "idle"})
 	bin := filepath.Join(t.TempDir(), "orb8")
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/orb8").CombinedOutput(); err != nil {
 		t.Fatalf("build orb8: %v\n%s", err, out)

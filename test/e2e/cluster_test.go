@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -198,10 +199,18 @@ func (c *cluster) namespace() string {
 	return ns
 }
 
-// busybox runs script in a pod of the cluster's busybox image.
+// gate is where a gated pod's script waits: a FIFO it reads a line from.
+const gate = "/orb8-gate"
+
+// busybox runs script in a pod of the cluster's busybox image. The script
+// starts only once the test releases the pod (release): how many execs the
+// container's start takes is the runtime's business (runc may re-exec itself
+// from a sealed memfd before or after it joins the container's cgroup), so
+// the tests count from there.
 func (c *cluster) busybox(ns, name, script string, restart corev1.RestartPolicy) *corev1.Pod {
 	c.t.Helper()
 	zero := int64(0)
+	gated := fmt.Sprintf("/bin/busybox mkfifo %s && read go < %s\n%s", gate, gate, script)
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": name}},
 		Spec: corev1.PodSpec{
@@ -209,7 +218,7 @@ func (c *cluster) busybox(ns, name, script string, restart corev1.RestartPolicy)
 			TerminationGracePeriodSeconds: &zero,
 			Containers: []corev1.Container{{
 				Name: name, Image: "docker.io/library/busybox:orb8", ImagePullPolicy: corev1.PullNever,
-				Command: []string{"/bin/busybox", "sh", "-c", script},
+				Command: []string{"/bin/busybox", "sh", "-c", gated},
 			}},
 		},
 	}
@@ -224,6 +233,50 @@ func (c *cluster) busybox(ns, name, script string, restart corev1.RestartPolicy)
 	return p
 }
 
+// release lets a gated pod's script run and returns the execs the agent had
+// counted under labels until then. Opening the gate for writing succeeds
+// only once the script waits on it, after every exec before the gate; the
+// kernel counts execs as they happen, so the series, once the agent names
+// the pod, holds them all.
+func (c *cluster) release(pod *corev1.Pod, labels map[string]string) float64 {
+	c.t.Helper()
+	var fifo *os.File
+	c.eventually(time.Minute, pod.Name+" waiting at its gate", func() bool {
+		for _, root := range c.podRoots(pod) {
+			// A FIFO opened for writing without blocking fails until a reader waits.
+			if f, err := os.OpenFile(filepath.Join(root, gate), os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+				fifo = f
+				return true
+			}
+		}
+		return false
+	})
+	defer fifo.Close()
+	var before float64
+	c.eventually(time.Minute, pod.Name+" named by the agent", func() bool {
+		v, ok := findSample(c.metrics(), "orb8_process_exec_total", labels)
+		before = v
+		return ok
+	})
+	if _, err := fifo.WriteString("go\n"); err != nil {
+		c.t.Fatalf("release %s: %v", pod.Name, err)
+	}
+	return before
+}
+
+// podRoots lists the root directories (/proc/<pid>/root) of pod's processes:
+// the test runs on the node.
+func (c *cluster) podRoots(pod *corev1.Pod) []string {
+	var roots []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/cgroup")
+	for _, f := range procs {
+		if cg, err := os.ReadFile(f); err == nil && bytes.Contains(cg, []byte("/pod"+string(pod.UID)+"/")) {
+			roots = append(roots, filepath.Join(filepath.Dir(f), "root"))
+		}
+	}
+	return roots
+}
+
 // The traffic test's pods. busybox's nc half-closes the connection at EOF
 // on its stdin and exits as soon as the peer half-closes: a server reading
 // /dev/null would end the transfer after its first read (4 KiB, or none).
@@ -231,15 +284,14 @@ func (c *cluster) busybox(ns, name, script string, restart corev1.RestartPolicy)
 // EOF, and wc writes what it received to its log. Names with a slash are
 // never run as shell builtins, so each is exactly one exec.
 const (
-	containerStartExecs = 1 // the entrypoint shell
-	payloadBytes        = 100 * 1000
-	serverPort          = 8080
-	servicePort         = 80 // the Service in front of the server: kube-proxy translates it to serverPort
+	payloadBytes = 100 * 1000
+	serverPort   = 8080
+	servicePort  = 80 // the Service in front of the server: kube-proxy translates it to serverPort
 	// sleep, nc and wc.
-	serverExecs  = containerStartExecs + 3
+	serverExecs  = 3
 	serverScript = "/bin/busybox sleep 3600 | /bin/busybox nc -l -p 8080 | /bin/busybox wc -c"
 	// Five /bin/busybox true, dd and nc, and the final sleep.
-	clientExecs = containerStartExecs + 8
+	clientExecs = 8
 )
 
 func clientScript(server string, port int) string {
@@ -301,10 +353,14 @@ func TestClusterDaemonSetIsUnprivilegedWithReadOnlyRBAC(t *testing.T) {
 func TestClusterTrafficAndExecsUnderPodLabels(t *testing.T) {
 	c := newCluster(t)
 	ns := c.namespace()
+	clientLabels := map[string]string{"namespace": ns, "pod": "client", "container": "client"}
+	serverLabels := map[string]string{"namespace": ns, "pod": "server", "container": "server"}
 	server := c.busybox(ns, "server", serverScript, corev1.RestartPolicyNever)
+	serverBefore := c.release(server, serverLabels)
 	c.waitListening(server, serverPort)
 	svc := c.service(ns, "server", servicePort, serverPort, server)
 	client := c.busybox(ns, "client", clientScript(svc.Spec.ClusterIP, servicePort), corev1.RestartPolicyNever)
+	clientBefore := c.release(client, clientLabels)
 
 	var received string
 	c.eventually(time.Minute, "the server's count of received bytes", func() bool {
@@ -316,8 +372,6 @@ func TestClusterTrafficAndExecsUnderPodLabels(t *testing.T) {
 		t.Fatalf("the server received %s bytes, want %d: the test's traffic is wrong, not the agent", received, payloadBytes)
 	}
 
-	clientLabels := map[string]string{"namespace": ns, "pod": "client", "container": "client"}
-	serverLabels := map[string]string{"namespace": ns, "pod": "server", "container": "server"}
 	tcp := func(direction string) map[string]string {
 		return map[string]string{"protocol": "tcp", "direction": direction}
 	}
@@ -327,8 +381,8 @@ func TestClusterTrafficAndExecsUnderPodLabels(t *testing.T) {
 		extra  map[string]string
 		want   float64
 	}{
-		{"orb8_process_exec_total", clientLabels, nil, clientExecs},
-		{"orb8_process_exec_total", serverLabels, nil, serverExecs},
+		{"orb8_process_exec_total", clientLabels, nil, clientBefore + clientExecs},
+		{"orb8_process_exec_total", serverLabels, nil, serverBefore + serverExecs},
 		{"orb8_network_bytes_total", clientLabels, tcp("tx"), payloadBytes},
 		{"orb8_network_bytes_total", serverLabels, tcp("rx"), payloadBytes},
 		// An absent series reads 0: neither side sent the other anything else.
@@ -465,9 +519,8 @@ func (c *cluster) waitListening(pod *corev1.Pod, port int) {
 func TestClusterSurvivesAPIServerRestart(t *testing.T) {
 	c := newCluster(t)
 	ns := c.namespace()
-	c.busybox(ns, "before", "exec /bin/busybox sleep 3600", corev1.RestartPolicyNever)
 	before := map[string]string{"namespace": ns, "pod": "before", "container": "before"}
-	const beforeExecs = containerStartExecs + 1 // and sleep
+	beforeExecs := c.release(c.busybox(ns, "before", "exec /bin/busybox sleep 3600", corev1.RestartPolicyNever), before) + 1 // sleep
 	c.eventually(time.Minute, "pod 'before' named", func() bool {
 		v, _ := findSample(c.metrics(), "orb8_process_exec_total", before)
 		return v == beforeExecs
@@ -491,16 +544,15 @@ func TestClusterSurvivesAPIServerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	if v, _ := findSample(parseMetrics(t, raw), "orb8_process_exec_total", before); v != beforeExecs {
-		t.Errorf("with the API server down, pod 'before' has %v execs under its labels, want %d", v, beforeExecs)
+		t.Errorf("with the API server down, pod 'before' has %v execs under its labels, want %v", v, beforeExecs)
 	}
 	clusterSh(t, "start-apiserver")
 	restarted = true
 
-	c.busybox(ns, "after", "/bin/busybox true; exec /bin/busybox sleep 3600", corev1.RestartPolicyNever)
 	after := map[string]string{"namespace": ns, "pod": "after", "container": "after"}
-	// The entrypoint shell, true and sleep.
-	const afterExecs = containerStartExecs + 2
-	c.eventually(90*time.Second, fmt.Sprintf("%d execs of pod 'after' under its labels", afterExecs), func() bool {
+	// Named once the API server is back (release waits for that), then true and sleep.
+	afterExecs := c.release(c.busybox(ns, "after", "/bin/busybox true; exec /bin/busybox sleep 3600", corev1.RestartPolicyNever), after) + 2
+	c.eventually(90*time.Second, fmt.Sprintf("%v execs of pod 'after' under its labels", afterExecs), func() bool {
 		v, _ := findSample(c.metrics(), "orb8_process_exec_total", after)
 		return v == afterExecs
 	})
