@@ -17,6 +17,10 @@ if [[ $(id -u) != 0 ]]; then
   echo "hack/e2e.sh: run as root (the cluster runs kubelet and containerd here)" >&2
   exit 1
 fi
+# One cluster per machine (fixed ports, bridge and state directory): a second
+# run waits for the first.
+exec 9>/run/orb8-e2e.lock
+flock 9
 trap 'hack/cluster.sh down' EXIT
 
 start=$SECONDS
