@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/orb8/orb8/internal/probes/syscalls/sysnames"
+	"github.com/orb8/orb8/internal/sysnames"
 )
 
 // SyscallTracing holds the settings of the syscalls probe.

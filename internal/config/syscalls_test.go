@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/orb8/orb8/internal/probes/syscalls/sysnames"
+	"github.com/orb8/orb8/internal/sysnames"
 )
 
 func TestSyscallsFromDefaultsFileAndFlags(t *testing.T) {

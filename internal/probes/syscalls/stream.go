@@ -10,7 +10,7 @@ import (
 
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
-	"github.com/orb8/orb8/internal/probes/syscalls/sysnames"
+	"github.com/orb8/orb8/internal/sysnames"
 )
 
 // stream is one open Stream on one cgroup: the syscall numbers it wants, all when empty.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
-	"github.com/orb8/orb8/internal/probes/syscalls/sysnames"
+	"github.com/orb8/orb8/internal/sysnames"
 )
 
 // Name is the probe's name in configuration and metrics.
