@@ -39,7 +39,7 @@ generate: deps-bpf proto
 
 # Regenerate and fail when the committed objects are stale.
 check-generate: generate
-	git diff --exit-code -- '*.go' '*.o' deploy/dashboards || (echo "generated files are stale: run 'make generate' and commit" >&2; exit 1)
+	git diff --exit-code -- '*.go' '*.o' internal/bpf/include/orb8_syscalls.h deploy/dashboards || (echo "generated files are stale: run 'make generate' and commit" >&2; exit 1)
 
 # vmlinux.h comes from the running kernel's BTF; regenerate only on purpose.
 vmlinux: deps-bpf

@@ -13,8 +13,21 @@
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 #define orb8_core_cast(obj, type) ((type *)bpf_rdonly_cast((obj), bpf_core_type_id_kernel(type)))
 
+/*
+ * Constants of kernel headers that vmlinux.h, which holds types only, lacks.
+ * Syscall numbers are in orb8_syscalls.h.
+ */
 #ifndef PF_KTHREAD
-#define PF_KTHREAD 0x00200000
+#define PF_KTHREAD 0x00200000 /* include/linux/sched.h: task->flags of a kernel thread */
+#endif
+#ifndef PF_IO_WORKER
+#define PF_IO_WORKER 0x00000010 /* include/linux/sched.h: an io_uring worker thread */
+#endif
+#ifndef TS_COMPAT
+#define TS_COMPAT 0x0002 /* arch/x86/include/asm/thread_info.h: thread_info.status in a 32-bit syscall */
+#endif
+#ifndef EEXIST
+#define EEXIST 17 /* include/uapi/asm-generic/errno-base.h */
 #endif
 
 /* Upper bound of workloads (cgroups) each per-cgroup map tracks. */
@@ -114,7 +127,7 @@ static __always_inline void *orb8_lookup_or_init(void *map, const void *key, con
 	if (v)
 		return v;
 	long err = bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
-	if (err && err != -17 /* EEXIST: a racing CPU created it */) {
+	if (err && err != -EEXIST) { /* EEXIST: a racing CPU created it */
 		orb8_count(ORB8_MAP_FULL);
 		return 0;
 	}

@@ -35,9 +35,9 @@
  * skipped, as if a hooked runtime call had counted it.
  */
 #include "orb8.h"
+#include "orb8_syscalls.h"
 
-#define NR_MMAP 9 /* x86-64 */
-#define MAP_ANONYMOUS 0x20
+#define MAP_ANONYMOUS 0x20 /* include/uapi/asm-generic/mman-common.h */
 #define MAX_ALLOCATIONS 65536
 #define MAX_PROCESSES 8192
 /* A process that maps CUDA libraries is reported at most this often. */
@@ -413,7 +413,7 @@ int BPF_PROG(watch_mmap, unsigned long addr, struct vm_unmapped_area_info *info)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	if (regs->orig_ax != NR_MMAP || (regs->r10 & MAP_ANONYMOUS))
+	if (regs->orig_ax != __NR_mmap || (regs->r10 & MAP_ANONYMOUS))
 		return 0;
 	__u32 fd = regs->r8;
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);

@@ -34,6 +34,7 @@
  */
 #include "orb8.h"
 #include "orb8_hist.h"
+#include "orb8_syscalls.h"
 #include <bpf/bpf_endian.h>
 
 #define AF_INET 2
@@ -610,9 +611,6 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 	return 0;
 }
 
-#define TS_COMPAT 0x0002 /* thread_info.status: in a 32-bit syscall */
-#define PF_IO_WORKER 0x00000010
-
 /*
  * Whether sock_recv_length will flush sk when the current call returns:
  * recvmsg calls tcp_rcv_space_adjust once per skb it copies (three or four
@@ -634,11 +632,11 @@ static __always_inline int recvmsg_flushes(const struct sock *sk)
 		return 0;
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
 	switch (regs->orig_ax) {
-	case 0:   /* read */
-	case 19:  /* readv */
-	case 45:  /* recvfrom */
-	case 47:  /* recvmsg */
-	case 299: /* recvmmsg */
+	case __NR_read:
+	case __NR_readv:
+	case __NR_recvfrom:
+	case __NR_recvmsg:
+	case __NR_recvmmsg:
 		return 1;
 	}
 	return 0;

@@ -88,7 +88,7 @@ static __always_inline void track(__u32 tgid, __u64 cgroup_id)
 	long err = bpf_map_update_elem(&proc_cgroup, &tgid, &cgroup_id, BPF_NOEXIST);
 	if (!err)
 		add_running(cgroup_id, 1);
-	else if (err != -17 /* EEXIST */)
+	else if (err != -EEXIST)
 		orb8_count(ORB8_MAP_FULL);
 }
 
@@ -97,17 +97,26 @@ static __always_inline int is_user_process(struct task_struct *t)
 	return !(BPF_CORE_READ(t, flags) & PF_KTHREAD) && BPF_CORE_READ(t, pid) == BPF_CORE_READ(t, tgid);
 }
 
+/* Signal numbers of arch/x86/include/uapi/asm/signal.h. */
+#define SIGILL 4
+#define SIGTRAP 5
+#define SIGABRT 6
+#define SIGBUS 7
+#define SIGFPE 8
+#define SIGSEGV 11
+#define SIGSYS 31
+
 /* Signals a program gets for its own faults: a crash, not an outside kill. */
 static __always_inline int is_fault_signal(__u32 sig)
 {
 	switch (sig) {
-	case 4:  /* SIGILL */
-	case 5:  /* SIGTRAP */
-	case 6:  /* SIGABRT */
-	case 7:  /* SIGBUS */
-	case 8:  /* SIGFPE */
-	case 11: /* SIGSEGV */
-	case 31: /* SIGSYS */
+	case SIGILL:
+	case SIGTRAP:
+	case SIGABRT:
+	case SIGBUS:
+	case SIGFPE:
+	case SIGSEGV:
+	case SIGSYS:
 		return 1;
 	}
 	return 0;

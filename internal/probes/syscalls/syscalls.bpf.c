@@ -13,7 +13,6 @@
 #define MAX_NR 512      /* sysnames.MaxNr */
 #define MAX_STREAMS 1024
 #define MAX_ERRNO 4095
-#define TS_COMPAT 0x0002 /* x86 thread_info.status: a 32-bit syscall is running */
 
 /* Syscall number -> nonzero when tracked. Written by the agent at start. */
 struct {
