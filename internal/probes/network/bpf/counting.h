@@ -1,0 +1,211 @@
+/* Exact TCP payload from sequence space: baselines, flushes and the socket state they keep. */
+#pragma once
+
+#include "types.h"
+
+/* States of an open connection: write_seq and copied_seq move only by payload, SYN and FIN. */
+static __always_inline int open_state(int state)
+{
+	return state == TCP_ESTABLISHED || state == TCP_FIN_WAIT1 || state == TCP_FIN_WAIT2 ||
+	       state == TCP_CLOSE_WAIT || state == TCP_LAST_ACK || state == TCP_CLOSING;
+}
+
+/*
+ * States in which payload can still be counted: after the close the
+ * application may read what arrived before it. Sending is over, and whether
+ * write_seq holds a FIN is no longer known, so TCP_CLOSE counts receive only.
+ */
+static __always_inline int counting_state(int state)
+{
+	return open_state(state) || state == TCP_CLOSE;
+}
+
+/* States in which our FIN is queued: it took one sequence number of write_seq. */
+static __always_inline __u32 fin_queued(int state)
+{
+	return state == TCP_FIN_WAIT1 || state == TCP_FIN_WAIT2 || state == TCP_LAST_ACK ||
+	       state == TCP_CLOSING;
+}
+
+/* The peer's FIN was received (SOCK_DONE) and consumed: copied_seq passed it. */
+static __always_inline __u32 fin_consumed(const struct tcp_sock *tp)
+{
+	return (tp->inet_conn.icsk_inet.sk.__sk_common.skc_flags & (1UL << SOCK_DONE)) &&
+	       tp->copied_seq == tp->rcv_nxt;
+}
+
+/* The application's payload sequence numbers and data segments, now. */
+struct marks {
+	__u32 v[MARKS];
+};
+
+static __always_inline void read_marks(const struct tcp_sock *tp, int state, struct marks *m)
+{
+	m->v[BYTES_TX] = tp->write_seq - fin_queued(state);
+	m->v[BYTES_RX] = tp->copied_seq - fin_consumed(tp);
+	m->v[SEGS_TX] = tp->data_segs_out;
+	m->v[SEGS_RX] = tp->data_segs_in;
+}
+
+/* How far a mark moved forward (sequence arithmetic); 0 if it did not. */
+static __always_inline __u32 advance(__u32 mark, __u32 now)
+{
+	__u32 delta = now - mark;
+
+	return (__s32)delta > 0 ? delta : 0;
+}
+
+/*
+ * Claims the advance of *mark to now. Flushes of one socket can race (a
+ * sendmsg returning on one CPU, softirq on another): only the flush whose
+ * compare-and-swap wins counts the advance, so nothing is counted twice.
+ */
+static __always_inline __u32 take(__u64 *mark, __u32 now)
+{
+	__u64 old = *(volatile __u64 *)mark;
+	__u32 delta = advance((__u32)old, now);
+
+	if (!delta)
+		return 0;
+	if (__sync_val_compare_and_swap(mark, old, old + delta) != old)
+		return 0;
+	return delta;
+}
+
+/*
+ * Notes activity at jiffy j. Reading the clock costs more than the rest of a
+ * flush in a VM, so last_ns moves once per jiffy: it is the first activity of
+ * the last jiffy that had any.
+ */
+static __always_inline void touch(struct conn *c, __u64 j)
+{
+	if (c->last_jiffies != j) {
+		c->last_jiffies = j;
+		c->last_ns = bpf_ktime_get_boot_ns();
+	}
+}
+
+/*
+ * Samples the smoothed RTT once per jiffy of a connection that sends: the
+ * ACKs of what it sends keep the estimate current. A per-ACK sockops
+ * callback cost ~150 ns on every ACK; this costs a compare per flush.
+ */
+static __always_inline void sample_rtt(struct conn *c, const struct tcp_sock *tp, struct net_stats *s, __u64 j)
+{
+	__u32 srtt = tp->srtt_us >> 3; /* stored as 8x microseconds */
+
+	if (c->rtt_jiffies == (__u32)j || !srtt)
+		return;
+	c->rtt_jiffies = j;
+	orb8_hist_add(&s->rtt, (__u64)srtt * 1000);
+}
+
+/* Counts what the connection moved since the last flush. */
+static __always_inline void flush(struct conn *c, const struct tcp_sock *tp, int state)
+{
+	struct marks m;
+	__u32 d[MARKS];
+
+	if (c->tracking != COUNTING || !counting_state(state))
+		return;
+	read_marks(tp, state, &m);
+	d[BYTES_TX] = open_state(state) ? take(&c->mark[BYTES_TX], m.v[BYTES_TX]) : 0;
+	d[BYTES_RX] = take(&c->mark[BYTES_RX], m.v[BYTES_RX]);
+	d[SEGS_TX] = take(&c->mark[SEGS_TX], m.v[SEGS_TX]);
+	d[SEGS_RX] = take(&c->mark[SEGS_RX], m.v[SEGS_RX]);
+	if (!(d[BYTES_TX] | d[BYTES_RX] | d[SEGS_TX] | d[SEGS_RX]))
+		return;
+	__u64 j = bpf_jiffies64();
+	touch(c, j);
+	struct net_stats *s = stats_of(c->cgroup_id);
+	if (!s)
+		return;
+	s->tcp_bytes[TX] += d[BYTES_TX];
+	s->tcp_bytes[RX] += d[BYTES_RX];
+	s->tcp_packets[TX] += d[SEGS_TX];
+	s->tcp_packets[RX] += d[SEGS_RX];
+	if (d[BYTES_TX] | d[SEGS_TX])
+		sample_rtt(c, tp, s, j);
+}
+
+/*
+ * Remembers a process that uses the socket: the first one seen in process
+ * context (connect, sendmsg, consuming received data) that belongs to the
+ * socket's own workload, which rules out kernel threads and, in softirq, an
+ * unrelated interrupted task.
+ */
+static __always_inline void own(struct conn *c)
+{
+	if (c->pid || (bpf_get_current_task_btf()->flags & PF_KTHREAD) ||
+	    bpf_get_current_cgroup_id() != c->cgroup_id)
+		return;
+	c->pid = bpf_get_current_pid_tgid() >> 32;
+	bpf_get_current_comm(c->comm, sizeof(c->comm));
+}
+
+/* The socket's state, created on first sight; a failed creation is counted. */
+static __always_inline struct conn *conn_of(const struct sock *sk)
+{
+	struct conn *c = bpf_sk_storage_get(&conns, (struct sock *)sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+
+	if (!c) {
+		orb8_count(ORB8_MAP_FULL);
+		return 0;
+	}
+	if (!c->start_ns) {
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+		if (tp)
+			c->retrans = tp->total_retrans;
+		c->cookie = bpf_get_socket_cookie((struct sock *)sk);
+		c->cgroup_id = sock_cgroup_id(sk);
+		c->start_ns = bpf_ktime_get_boot_ns();
+		c->last_ns = c->start_ns;
+		c->direction = DIRECTION_UNKNOWN;
+	}
+	return c;
+}
+
+/*
+ * Sets the sequence baselines and counts the connection as active, once.
+ * Returns whether this call did it.
+ */
+static __always_inline int start_counting(struct conn *c, const struct tcp_sock *tp, int state)
+{
+	struct marks m;
+
+	if (__sync_val_compare_and_swap(&c->tracking, UNTRACKED, INITIALIZING) != UNTRACKED)
+		return 0;
+	read_marks(tp, state, &m);
+	for (int i = 0; i < MARKS; i++)
+		c->mark[i] = c->base[i] = m.v[i];
+	c->sport = tp->inet_conn.icsk_inet.sk.__sk_common.skc_num;
+	c->active = 1;
+	struct net_stats *s = stats_of(c->cgroup_id);
+	if (s)
+		s->active++;
+	__sync_lock_test_and_set(&c->tracking, COUNTING);
+	return 1;
+}
+
+/* A flush point outside state changes: counts, adopting connections older than the agent. */
+static __always_inline void flush_sock(const struct sock *sk)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+
+	if (!tp)
+		return;
+	int state = tp->inet_conn.icsk_inet.sk.__sk_common.skc_state;
+	if (!counting_state(state))
+		return;
+	struct conn *c = state == TCP_CLOSE ? bpf_sk_storage_get(&conns, (void *)sk, 0, 0) : conn_of(sk);
+	if (!c)
+		return;
+	own(c);
+	if (c->tracking == UNTRACKED) {
+		/* Payload moved before this point is not known: count from here. */
+		if (open_state(state))
+			start_counting(c, tp, state);
+		return;
+	}
+	flush(c, tp, state);
+}

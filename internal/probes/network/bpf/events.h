@@ -1,0 +1,61 @@
+/* Connection records: what the ring buffer carries and the flow iterators write. */
+#pragma once
+
+#include "types.h"
+#include <bpf/bpf_endian.h>
+
+static __always_inline void fill_event(struct conn_event *e, const struct sock *sk, const struct tcp_sock *tp,
+				       const struct conn *c, __u8 kind, __u8 state)
+{
+	__u16 family = sk->__sk_common.skc_family;
+
+	__builtin_memset(e, 0, sizeof(*e));
+	e->boot_ns = bpf_ktime_get_boot_ns();
+	e->kind = kind;
+	e->state = state;
+	e->family = family;
+	e->sport = sk->__sk_common.skc_num;
+	e->dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	e->netns = sk->__sk_common.skc_net.net->ns.inum;
+	if (family == AF_INET) {
+		__builtin_memcpy(e->saddr, &sk->__sk_common.skc_rcv_saddr, 4);
+		__builtin_memcpy(e->daddr, &sk->__sk_common.skc_daddr, 4);
+	} else {
+		bpf_probe_read_kernel(e->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_probe_read_kernel(e->daddr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+	if (tp) {
+		e->retransmits = tp->total_retrans;
+		e->srtt_us = tp->srtt_us >> 3;
+	}
+	if (c) {
+		e->pid = c->pid;
+		__builtin_memcpy(e->comm, c->comm, sizeof(e->comm));
+		e->cgroup_id = c->cgroup_id;
+		e->cookie = c->cookie;
+		e->start_ns = c->start_ns;
+		e->direction = c->direction;
+		e->err = c->err;
+		if (!e->sport)
+			e->sport = c->sport;
+		e->bytes[TX] = c->mark[BYTES_TX] - c->base[BYTES_TX];
+		e->bytes[RX] = c->mark[BYTES_RX] - c->base[BYTES_RX];
+		e->packets[TX] = c->mark[SEGS_TX] - c->base[SEGS_TX];
+		e->packets[RX] = c->mark[SEGS_RX] - c->base[SEGS_RX];
+	} else {
+		e->cgroup_id = sock_cgroup_id(sk);
+		e->cookie = bpf_get_socket_cookie((struct sock *)sk);
+		e->direction = DIRECTION_UNKNOWN;
+		e->err = sk->sk_err;
+	}
+}
+
+static __always_inline void emit(const struct sock *sk, const struct conn *c, __u8 kind, __u8 state)
+{
+	struct conn_event *e = orb8_reserve(&events, sizeof(*e));
+
+	if (!e)
+		return;
+	fill_event(e, sk, bpf_skc_to_tcp_sock((void *)sk), c, kind, state);
+	orb8_submit(e);
+}

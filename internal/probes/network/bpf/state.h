@@ -1,0 +1,132 @@
+/* TCP state changes: handshakes, closes, reuse, and the socket's destruction. */
+#pragma once
+
+#include "counting.h"
+#include "events.h"
+
+static __always_inline void handshake_done(const struct sock *sk, struct tcp_sock *tp, int oldstate)
+{
+	struct conn *c = conn_of(sk);
+
+	if (!c)
+		return;
+	c->direction = oldstate == TCP_SYN_SENT ? OUTBOUND : INBOUND; /* also when the handshake began before the agent */
+	if (!start_counting(c, tp, TCP_ESTABLISHED))
+		return;
+	struct net_stats *s = stats_of(c->cgroup_id);
+	if (s)
+		s->connections[c->direction & 1][OK]++;
+	emit(sk, c, EVENT_OPEN, TCP_ESTABLISHED);
+}
+
+static __always_inline void handshake_failed(const struct sock *sk, struct conn *c, __u8 direction)
+{
+	struct net_stats *s = stats_of(sock_cgroup_id(sk));
+
+	if (s)
+		s->connections[direction][FAILED]++;
+	if (c) {
+		c->direction = direction;
+		c->err = sk->sk_err;
+	}
+	emit(sk, c, EVENT_FAILED, TCP_CLOSE);
+}
+
+static __always_inline void inactive(struct conn *c)
+{
+	if (!__sync_lock_test_and_set(&c->active, 0))
+		return;
+	struct net_stats *s = stats_of(c->cgroup_id);
+	if (s)
+		s->active--;
+}
+
+/* The connection closed; the close event waits for the socket's destruction. */
+static __always_inline void closed(const struct sock *sk, struct conn *c)
+{
+	if (c->tracking != COUNTING)
+		return;
+	c->err = sk->sk_err; /* set before the close by resets and timeouts; reading the socket clears it */
+	inactive(c);
+}
+
+/*
+ * A closed socket connects again (connect() after AF_UNSPEC disconnect):
+ * the old connection ends here, and the state starts over.
+ */
+static __always_inline void reused(const struct sock *sk, struct conn *c)
+{
+	if (c->tracking == COUNTING) {
+		inactive(c);
+		emit(sk, c, EVENT_CLOSE, TCP_CLOSE);
+	}
+	c->tracking = UNTRACKED;
+	for (int i = 0; i < MARKS; i++)
+		c->base[i] = c->mark[i]; /* totals start over */
+	c->start_ns = bpf_ktime_get_boot_ns();
+	c->last_ns = c->start_ns;
+	c->err = 0;
+	c->direction = DIRECTION_UNKNOWN;
+}
+
+/* A state change: counts what moved in the state left, then follows the handshake and the close. */
+static __always_inline int set_state(const struct sock *sk, int oldstate, int newstate)
+{
+	if (sk->sk_protocol != IPPROTO_TCP || !is_inet(sk))
+		return 0;
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+	if (!tp)
+		return 0;
+
+	struct net_stats *s = stats_of(sock_cgroup_id(sk));
+	if (s)
+		s->transitions[newstate & (STATE_SLOTS - 1)]++;
+
+	/* sk_state is still oldstate: count what moved before the change. */
+	struct conn *c = bpf_sk_storage_get(&conns, (struct sock *)sk, 0, 0);
+	if (c)
+		flush(c, tp, oldstate);
+
+	switch (newstate) {
+	case TCP_SYN_SENT:
+	case TCP_SYN_RECV:
+		/* The handshake starts now. */
+		if (c)
+			reused(sk, c);
+		else
+			c = conn_of(sk);
+		if (c) {
+			c->direction = newstate == TCP_SYN_SENT ? OUTBOUND : INBOUND;
+			if (newstate == TCP_SYN_SENT)
+				own(c); /* connect() runs in the connecting process */
+		}
+		break;
+	case TCP_ESTABLISHED:
+		if (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV)
+			handshake_done(sk, tp, oldstate);
+		break;
+	case TCP_CLOSE:
+		if (oldstate == TCP_SYN_SENT)
+			handshake_failed(sk, c, OUTBOUND);
+		else if (oldstate == TCP_SYN_RECV)
+			handshake_failed(sk, c, INBOUND);
+		else if (c)
+			closed(sk, c);
+		break;
+	}
+	return 0;
+}
+
+/* The socket is released: what the application read after the close is in, the connection is over. */
+static __always_inline int destroy(struct sock *sk)
+{
+	struct conn *c = bpf_sk_storage_get(&conns, sk, 0, 0);
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+
+	if (!c || !tp || c->tracking != COUNTING)
+		return 0;
+	flush(c, tp, tp->inet_conn.icsk_inet.sk.__sk_common.skc_state);
+	inactive(c);
+	emit(sk, c, EVENT_CLOSE, TCP_CLOSE);
+	return 0;
+}

@@ -1,0 +1,146 @@
+/* Network probe: constants, per-socket state, records and maps. */
+#pragma once
+
+#include "orb8.h"
+#include "orb8_hist.h"
+
+#define AF_INET 2   /* include/linux/socket.h */
+#define AF_INET6 10
+
+#define TX 0
+#define RX 1
+
+/* The four counts kept per connection, in struct marks and conn.mark/base. */
+#define BYTES_TX 0   /* write_seq */
+#define BYTES_RX 1   /* copied_seq */
+#define SEGS_TX 2    /* data_segs_out */
+#define SEGS_RX 3    /* data_segs_in */
+#define MARKS 4
+
+#define OUTBOUND 0
+#define INBOUND 1
+#define DIRECTION_UNKNOWN 2 /* adopted after the agent started: handshake not seen */
+
+#define OK 0
+#define FAILED 1
+
+/* Slots of net_stats.transitions, indexed by the TCP state entered. */
+#define STATE_SLOTS 16
+
+enum event_kind {
+	EVENT_OPEN = 1,   /* handshake completed */
+	EVENT_CLOSE = 2,  /* an open connection closed */
+	EVENT_FAILED = 3, /* a handshake that never completed */
+	RECORD_LIVE = 4,  /* a live connection, from the flow iterator */
+};
+
+/* conn.tracking: whether the sequence baselines are set. */
+enum tracking {
+	UNTRACKED = 0,
+	COUNTING = 1,
+	INITIALIZING = 2,
+};
+
+struct net_stats {
+	__u64 tcp_bytes[2]; /* [TX|RX] */
+	__u64 tcp_packets[2];
+	__u64 udp_bytes[2];
+	__u64 udp_packets[2];
+	__u64 connections[2][2]; /* [OUTBOUND|INBOUND][OK|FAILED] */
+	__s64 active;            /* per-CPU delta; the sum over CPUs is the gauge */
+	__u64 retransmits;
+	__u64 transitions[STATE_SLOTS];
+	struct orb8_log2_hist rtt;
+};
+
+/* Per-socket state, in socket local storage: freed with the socket. */
+struct conn {
+	__u64 cookie;
+	__u64 cgroup_id;
+	__u64 start_ns; /* connect() or SYN received; adoption for older sockets */
+	__u64 last_ns;  /* last flush that moved a counter, to within a jiffy (see touch) */
+	/*
+	 * The counts already taken (BYTES_TX, ...): the kernel's 32-bit values
+	 * extended to 64 bits as they advance. The connection's totals are
+	 * mark - base, so taking an advance is one compare-and-swap.
+	 */
+	__u64 mark[MARKS];
+	__u64 base[MARKS];
+	__u32 tracking;
+	__u32 active; /* counted in the active gauge */
+	__u16 err;    /* sk_err when the connection closed */
+	__u16 sport;  /* the local port: a closed socket gives it back before its close event */
+	__u8 direction;
+	__u8 pad[3];
+	__u32 pid; /* a process of the owning workload that used the socket (see own) */
+	__u8 comm[16];
+	__u32 retrans;      /* tcp_sock.total_retrans already counted */
+	__u32 rtt_jiffies;  /* low bits of the jiffy of the last RTT sample */
+	__u64 last_jiffies; /* of last_ns */
+};
+
+/* A connection event, and the record the flow iterator writes. */
+struct conn_event {
+	__u64 boot_ns;
+	__u64 start_ns;
+	__u64 cgroup_id;
+	__u64 cookie;
+	__u64 bytes[2];
+	__u64 packets[2];
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u32 netns;
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u16 err; /* sk_err: ECONNREFUSED, ETIMEDOUT, ECONNRESET, ... */
+	__u8 kind;
+	__u8 direction;
+	__u8 state; /* TCP state: ESTABLISHED for open, CLOSE for close and failed, the current one live */
+	__u8 pad;
+	__u32 retransmits; /* the connection's own count (tcp_sock.total_retrans) */
+	__u32 srtt_us;     /* smoothed RTT */
+	__u32 pid;
+	__u8 comm[16];
+};
+
+/* Keeps struct conn_event in BTF so bpf2go emits its Go twin. */
+const struct conn_event *unused_conn_event __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* memory only for cgroups that use the network */
+	__uint(max_entries, ORB8_MAX_CGROUPS);
+	__type(key, __u64);
+	__type(value, struct net_stats);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct conn);
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} events SEC(".maps");
+
+static const struct net_stats zero_stats;
+
+static __always_inline struct net_stats *stats_of(__u64 cgroup_id)
+{
+	return orb8_lookup_or_init(&stats, &cgroup_id, &zero_stats);
+}
+
+static __always_inline int is_inet(const struct sock *sk)
+{
+	__u16 family = sk->__sk_common.skc_family;
+	return family == AF_INET || family == AF_INET6;
+}
+
+static __always_inline __u64 sock_cgroup_id(const struct sock *sk)
+{
+	return sk->sk_cgrp_data.cgroup->kn->id;
+}
