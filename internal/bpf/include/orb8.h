@@ -58,6 +58,18 @@ static __always_inline void orb8_count(__u32 slot)
 		(*v)++;
 }
 
+/*
+ * Declares write_<type>, which writes one iterator record. It is a function
+ * of its own so that its prototype carries the record type into BTF, where
+ * bpf2go finds it: a record that no map holds has no other way there. The
+ * call costs a few instructions per record.
+ */
+#define ORB8_ITER_RECORD(type)                                                        \
+	static __noinline int write_##type(struct seq_file *seq, const struct type *r) \
+	{                                                                              \
+		return bpf_seq_write(seq, (void *)r, sizeof(*r));                       \
+	}
+
 /* The cgroup v2 id of a task: what bpf_get_current_cgroup_id() returns for current. */
 static __always_inline __u64 orb8_task_cgroup_id(struct task_struct *t)
 {

@@ -8,26 +8,25 @@
 
 #define PATH_LEN 512
 
-enum op {
+enum op : __u32 {
 	OP_MKDIR = 1,
 	OP_RMDIR = 2,
 };
 
 struct event {
 	__u64 id;
-	__u32 op;
+	enum op op;
 	__u32 pad;
 	__u8 path[PATH_LEN];
 };
 
-const struct event *unused_event __attribute__((unused));
-
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 18);
+	__type(value, struct event);
 } events SEC(".maps");
 
-static __always_inline int emit(struct cgroup *cgrp, const char *path, __u32 op)
+static __always_inline int emit(struct cgroup *cgrp, const char *path, enum op op)
 {
 	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != 0) /* a cgroup v1 hierarchy */
 		return 0;

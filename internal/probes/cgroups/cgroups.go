@@ -17,11 +17,6 @@ import (
 // Name is the probe's name in configuration and metrics.
 const Name = "cgroup"
 
-const (
-	opMkdir = 1
-	opRmdir = 2
-)
-
 // Probe is the cgroup watcher.
 type Probe struct {
 	resolver *cgroup.Resolver
@@ -61,9 +56,9 @@ func (p *Probe) handle(raw []byte) {
 	}
 	e := (*cgroupsEvent)(unsafe.Pointer(&raw[0]))
 	switch e.Op {
-	case opMkdir:
+	case cgroupsOpOP_MKDIR:
 		p.resolver.Add(e.Id, probe.CString(e.Path[:]))
-	case opRmdir:
+	case cgroupsOpOP_RMDIR:
 		p.resolver.Remove(e.Id, time.Now())
 	}
 }

@@ -16,10 +16,17 @@ import (
 type cgroupsEvent struct {
 	_    structs.HostLayout
 	Id   uint64
-	Op   uint32
+	Op   cgroupsOp
 	Pad  uint32
 	Path [512]uint8
 }
+
+type cgroupsOp uint32
+
+const (
+	cgroupsOpOP_MKDIR cgroupsOp = 1
+	cgroupsOpOP_RMDIR cgroupsOp = 2
+)
 
 // Names of all BPF objects in the ELF.
 //
@@ -30,7 +37,6 @@ const (
 	cgroupsMapOrb8Emit     = "orb8_emit"
 	cgroupsProgHandleMkdir = "handle_mkdir"
 	cgroupsProgHandleRmdir = "handle_rmdir"
-	cgroupsVarUnusedEvent  = "unused_event"
 )
 
 // loadCgroups returns the embedded CollectionSpec for cgroups.
@@ -92,7 +98,6 @@ type cgroupsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cgroupsVariableSpecs struct {
-	UnusedEvent *ebpf.VariableSpec `ebpf:"unused_event"`
 }
 
 // cgroupsObjects contains all objects after they have been loaded into the kernel.
@@ -132,7 +137,6 @@ func (m *cgroupsMaps) Close() error {
 //
 // It can be passed to loadCgroupsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cgroupsVariables struct {
-	UnusedEvent *ebpf.Variable `ebpf:"unused_event"`
 }
 
 // cgroupsPrograms contains all programs after they have been loaded into the kernel.

@@ -114,8 +114,10 @@ struct mmap_event {
 	__u32 tgid;
 };
 
-/* Keep these in BTF so bpf2go emits their Go twins. */
-const struct mmap_event *unused_mmap_event __attribute__((unused));
+/*
+ * The attach cookie's layout reaches the programs through no record or map,
+ * so these two anchors carry it into BTF for bpf2go.
+ */
 const enum op *unused_op __attribute__((unused));
 const enum cookie *unused_cookie __attribute__((unused));
 
@@ -165,6 +167,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 16);
+	__type(value, struct mmap_event);
 } mmaps SEC(".maps");
 
 static const struct cuda_stats zero_stats;

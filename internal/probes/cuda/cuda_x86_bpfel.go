@@ -80,22 +80,21 @@ type cudaThread struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	cudaMapAllocs          = "allocs"
-	cudaMapMmapReported    = "mmap_reported"
-	cudaMapMmaps           = "mmaps"
-	cudaMapOrb8Counters    = "orb8_counters"
-	cudaMapOrb8Emit        = "orb8_emit"
-	cudaMapOwners          = "owners"
-	cudaMapStats           = "stats"
-	cudaMapThreads         = "threads"
-	cudaProgAllocEnter     = "alloc_enter"
-	cudaProgAllocReturn    = "alloc_return"
-	cudaProgCallEntry      = "call_entry"
-	cudaProgHandleExit     = "handle_exit"
-	cudaProgWatchMmap      = "watch_mmap"
-	cudaVarUnusedCookie    = "unused_cookie"
-	cudaVarUnusedMmapEvent = "unused_mmap_event"
-	cudaVarUnusedOp        = "unused_op"
+	cudaMapAllocs       = "allocs"
+	cudaMapMmapReported = "mmap_reported"
+	cudaMapMmaps        = "mmaps"
+	cudaMapOrb8Counters = "orb8_counters"
+	cudaMapOrb8Emit     = "orb8_emit"
+	cudaMapOwners       = "owners"
+	cudaMapStats        = "stats"
+	cudaMapThreads      = "threads"
+	cudaProgAllocEnter  = "alloc_enter"
+	cudaProgAllocReturn = "alloc_return"
+	cudaProgCallEntry   = "call_entry"
+	cudaProgHandleExit  = "handle_exit"
+	cudaProgWatchMmap   = "watch_mmap"
+	cudaVarUnusedCookie = "unused_cookie"
+	cudaVarUnusedOp     = "unused_op"
 )
 
 // loadCuda returns the embedded CollectionSpec for cuda.
@@ -165,9 +164,8 @@ type cudaMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cudaVariableSpecs struct {
-	UnusedCookie    *ebpf.VariableSpec `ebpf:"unused_cookie"`
-	UnusedMmapEvent *ebpf.VariableSpec `ebpf:"unused_mmap_event"`
-	UnusedOp        *ebpf.VariableSpec `ebpf:"unused_op"`
+	UnusedCookie *ebpf.VariableSpec `ebpf:"unused_cookie"`
+	UnusedOp     *ebpf.VariableSpec `ebpf:"unused_op"`
 }
 
 // cudaObjects contains all objects after they have been loaded into the kernel.
@@ -217,9 +215,8 @@ func (m *cudaMaps) Close() error {
 //
 // It can be passed to loadCudaObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cudaVariables struct {
-	UnusedCookie    *ebpf.Variable `ebpf:"unused_cookie"`
-	UnusedMmapEvent *ebpf.Variable `ebpf:"unused_mmap_event"`
-	UnusedOp        *ebpf.Variable `ebpf:"unused_op"`
+	UnusedCookie *ebpf.Variable `ebpf:"unused_cookie"`
+	UnusedOp     *ebpf.Variable `ebpf:"unused_op"`
 }
 
 // cudaPrograms contains all programs after they have been loaded into the kernel.

@@ -31,7 +31,7 @@
 #define IP_OFFSET_MASK 0x1fff
 #define MAX_IPV6_EXT_HEADERS 4
 
-enum direction {
+enum direction : __u8 {
 	DIR_EGRESS = 0,  /* sent by the workload: a query */
 	DIR_INGRESS = 1, /* received by the workload: a response */
 };
@@ -49,7 +49,7 @@ struct dns_header {
 	__u16 captured;    /* payload bytes that follow the header */
 	__u8 family;       /* 4 or 6 */
 	__u8 protocol;     /* IPPROTO_UDP or IPPROTO_TCP */
-	__u8 direction;
+	enum direction direction;
 	__u8 pad[7];
 };
 
@@ -63,9 +63,6 @@ struct dns_large {
 	__u8 data[DNS_CAPTURE];
 };
 
-/* Keeps struct dns_header in BTF so bpf2go emits its Go twin. */
-const struct dns_header *unused_header __attribute__((unused));
-
 /*
  * 1 MiB: ~5,200 small records, 130 ms of messages at 20,000 queries/s
  * (answered) before the reader must have run; its data pages are mapped
@@ -74,6 +71,7 @@ const struct dns_header *unused_header __attribute__((unused));
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
+	__type(value, struct dns_header); /* followed by the payload's head */
 } events SEC(".maps");
 
 /*

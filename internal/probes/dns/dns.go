@@ -23,9 +23,6 @@ import (
 // Name is the probe's name in configuration and metrics.
 const Name = "dns"
 
-// directionEgress is DIR_EGRESS in dns.bpf.c.
-const directionEgress = 0
-
 // Probe is the DNS probe.
 type Probe struct {
 	cfg     Config
@@ -93,7 +90,7 @@ func (p *Probe) handle(raw []byte) {
 		bootNs:  e.BootNs,
 		cgroup:  e.CgroupId,
 		tcp:     e.Protocol == unix.IPPROTO_TCP,
-		egress:  e.Direction == directionEgress,
+		egress:  e.Direction == dnsDirectionDIR_EGRESS,
 		src:     addrPort(e.Family, &e.Saddr, e.Sport),
 		dst:     addrPort(e.Family, &e.Daddr, e.Dport),
 		seq:     e.TcpSeq,

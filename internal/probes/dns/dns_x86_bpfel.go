@@ -13,6 +13,13 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type dnsDirection uint8
+
+const (
+	dnsDirectionDIR_EGRESS  dnsDirection = 0
+	dnsDirectionDIR_INGRESS dnsDirection = 1
+)
+
 type dnsDnsHeader struct {
 	_          structs.HostLayout
 	BootNs     uint64
@@ -26,7 +33,7 @@ type dnsDnsHeader struct {
 	Captured   uint16
 	Family     uint8
 	Protocol   uint8
-	Direction  uint8
+	Direction  dnsDirection
 	Pad        [7]uint8
 }
 
@@ -39,7 +46,6 @@ const (
 	dnsMapOrb8Emit     = "orb8_emit"
 	dnsProgDnsEgress   = "dns_egress"
 	dnsProgDnsIngress  = "dns_ingress"
-	dnsVarUnusedHeader = "unused_header"
 )
 
 // loadDns returns the embedded CollectionSpec for dns.
@@ -101,7 +107,6 @@ type dnsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dnsVariableSpecs struct {
-	UnusedHeader *ebpf.VariableSpec `ebpf:"unused_header"`
 }
 
 // dnsObjects contains all objects after they have been loaded into the kernel.
@@ -141,7 +146,6 @@ func (m *dnsMaps) Close() error {
 //
 // It can be passed to loadDnsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dnsVariables struct {
-	UnusedHeader *ebpf.Variable `ebpf:"unused_header"`
 }
 
 // dnsPrograms contains all programs after they have been loaded into the kernel.

@@ -22,8 +22,7 @@ struct fd_record {
 	__u32 open_fds;
 };
 
-/* Keeps struct fd_record in BTF so bpf2go emits its Go twin. */
-const struct fd_record *unused_fd_record __attribute__((unused));
+ORB8_ITER_RECORD(fd_record)
 
 struct count_ctx {
 	unsigned long *open_bits;
@@ -66,6 +65,6 @@ int count_fds(struct bpf_iter__task *ctx)
 		.tgid = t->tgid,
 		.open_fds = c.open,
 	};
-	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	write_fd_record(ctx->meta->seq, &r);
 	return 0;
 }

@@ -25,10 +25,9 @@ type fdsFdRecord struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	fdsMapOrb8Counters   = "orb8_counters"
-	fdsMapOrb8Emit       = "orb8_emit"
-	fdsProgCountFds      = "count_fds"
-	fdsVarUnusedFdRecord = "unused_fd_record"
+	fdsMapOrb8Counters = "orb8_counters"
+	fdsMapOrb8Emit     = "orb8_emit"
+	fdsProgCountFds    = "count_fds"
 )
 
 // loadFds returns the embedded CollectionSpec for fds.
@@ -88,7 +87,6 @@ type fdsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type fdsVariableSpecs struct {
-	UnusedFdRecord *ebpf.VariableSpec `ebpf:"unused_fd_record"`
 }
 
 // fdsObjects contains all objects after they have been loaded into the kernel.
@@ -126,7 +124,6 @@ func (m *fdsMaps) Close() error {
 //
 // It can be passed to loadFdsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fdsVariables struct {
-	UnusedFdRecord *ebpf.Variable `ebpf:"unused_fd_record"`
 }
 
 // fdsPrograms contains all programs after they have been loaded into the kernel.

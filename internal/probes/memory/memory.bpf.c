@@ -43,6 +43,8 @@ struct proc_record {
 	__u8 comm[16];
 };
 
+ORB8_ITER_RECORD(proc_record)
+
 struct oom_event {
 	__u64 boot_ns;
 	__u64 cgroup_id;
@@ -56,10 +58,6 @@ struct oom_event {
 	__u64 shmem_rss;
 	__u8 comm[16];
 };
-
-/* Keep the output structs in BTF so bpf2go emits their Go twins. */
-const struct oom_event *unused_oom_event __attribute__((unused));
-const struct proc_record *unused_proc_record __attribute__((unused));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -94,6 +92,7 @@ const volatile __u64 loaded_at_ns;
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 16);
+	__type(value, struct oom_event);
 } events SEC(".maps");
 
 static const struct mem_stats zero_stats;
@@ -272,6 +271,6 @@ int list_allocators(struct bpf_iter__task *ctx)
 			r.pages_allocated = p->pages_allocated;
 		__builtin_memcpy(r.comm, t->comm, sizeof(r.comm)); /* the process's name, not a thread's */
 	}
-	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	write_proc_record(ctx->meta->seq, &r);
 	return 0;
 }

@@ -65,8 +65,6 @@ const (
 	memoryProgHandlePageAlloc = "handle_page_alloc"
 	memoryProgListAllocators  = "list_allocators"
 	memoryVarLoadedAtNs       = "loaded_at_ns"
-	memoryVarUnusedOomEvent   = "unused_oom_event"
-	memoryVarUnusedProcRecord = "unused_proc_record"
 )
 
 // loadMemory returns the embedded CollectionSpec for memory.
@@ -134,9 +132,7 @@ type memoryMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type memoryVariableSpecs struct {
-	LoadedAtNs       *ebpf.VariableSpec `ebpf:"loaded_at_ns"`
-	UnusedOomEvent   *ebpf.VariableSpec `ebpf:"unused_oom_event"`
-	UnusedProcRecord *ebpf.VariableSpec `ebpf:"unused_proc_record"`
+	LoadedAtNs *ebpf.VariableSpec `ebpf:"loaded_at_ns"`
 }
 
 // memoryObjects contains all objects after they have been loaded into the kernel.
@@ -182,9 +178,7 @@ func (m *memoryMaps) Close() error {
 //
 // It can be passed to loadMemoryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type memoryVariables struct {
-	LoadedAtNs       *ebpf.Variable `ebpf:"loaded_at_ns"`
-	UnusedOomEvent   *ebpf.Variable `ebpf:"unused_oom_event"`
-	UnusedProcRecord *ebpf.Variable `ebpf:"unused_proc_record"`
+	LoadedAtNs *ebpf.Variable `ebpf:"loaded_at_ns"`
 }
 
 // memoryPrograms contains all programs after they have been loaded into the kernel.

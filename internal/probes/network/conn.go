@@ -11,20 +11,6 @@ import (
 	"github.com/orb8/orb8/internal/probe"
 )
 
-// Kinds of struct conn_event, as in network.bpf.c.
-const (
-	kindOpen   = 1
-	kindClose  = 2
-	kindFailed = 3
-	kindLive   = 4
-)
-
-// Directions, as in network.bpf.c.
-const (
-	outbound = 0
-	inbound  = 1
-)
-
 // tcpStates names the kernel's TCP states (include/net/tcp_states.h) as ss does.
 var tcpStates = [...]string{
 	1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2", 6: "TIME_WAIT",
@@ -39,11 +25,11 @@ func stateName(s uint8) string {
 	return "UNKNOWN"
 }
 
-func directionName(d uint8) string {
+func directionName(d networkDirection) string {
 	switch d {
-	case outbound:
+	case networkDirectionOUTBOUND:
 		return "outbound"
-	case inbound:
+	case networkDirectionINBOUND:
 		return "inbound"
 	}
 	return "" // adopted: the handshake happened before the agent started
@@ -110,14 +96,14 @@ func (p *Probe) flowOf(e *networkConnEvent, comms *probe.Comms) Flow {
 	if e.Pid != 0 {
 		f.Process = events.Process{PID: e.Pid, Comm: comms.Name(e.Comm)}
 	}
-	f.final = e.Kind == kindClose || e.Kind == kindFailed
+	f.final = e.Kind == networkEventKindEVENT_CLOSE || e.Kind == networkEventKindEVENT_FAILED
 	switch e.Kind {
-	case kindFailed:
+	case networkEventKindEVENT_FAILED:
 		f.Result, f.Reason = "failed", reason(e.Err)
 		if f.Reason == "" {
 			f.Reason = "aborted" // closed by the application before the handshake completed
 		}
-	case kindClose:
+	case networkEventKindEVENT_CLOSE:
 		f.Result, f.Reason = "ok", reason(e.Err)
 		if f.Reason != "" { // reset by the peer, timed out
 			f.Result = "failed"
@@ -136,7 +122,7 @@ func (p *Probe) flowOf(e *networkConnEvent, comms *probe.Comms) Flow {
 // handle takes one connection event from the ring buffer.
 func (p *Probe) handle(raw []byte) {
 	e, ok := decode(raw)
-	if !ok || e.Kind == kindLive {
+	if !ok || e.Kind == networkEventKindRECORD_LIVE {
 		return
 	}
 	f := p.flowOf(e, &p.comms)
@@ -152,11 +138,11 @@ func (p *Probe) handle(raw []byte) {
 		Duration: time.Duration(e.BootNs - e.StartNs), Cookie: f.Cookie,
 	}
 	switch e.Kind {
-	case kindOpen:
+	case networkEventKindEVENT_OPEN:
 		ev.Event = "open"
-	case kindClose:
+	case networkEventKindEVENT_CLOSE:
 		ev.Event = "close"
-	case kindFailed:
+	case networkEventKindEVENT_FAILED:
 		ev.Event = "failed"
 	default:
 		return

@@ -27,7 +27,7 @@ func BenchmarkHandleConnEvents(b *testing.B) {
 	raw := unsafe.Slice((*byte)(unsafe.Pointer(&e)), unsafe.Sizeof(e))
 	b.ReportAllocs()
 	for i := range b.N {
-		for _, kind := range []uint8{kindOpen, kindClose} {
+		for _, kind := range []networkEventKind{networkEventKindEVENT_OPEN, networkEventKindEVENT_CLOSE} {
 			for end := range uint64(2) {
 				e.Cookie, e.Kind, e.StartNs, e.BootNs = uint64(2*i)+end, kind, uint64(i)*1000, uint64(i)*1000+500
 				e.Sport, e.Dport = uint16(i), 8080

@@ -25,7 +25,7 @@ type networkConn struct {
 	Active      uint32
 	Err         uint16
 	Sport       uint16
-	Direction   uint8
+	Direction   networkDirection
 	Pad         [3]uint8
 	Pid         uint32
 	Comm        [16]uint8
@@ -50,8 +50,8 @@ type networkConnEvent struct {
 	Dport       uint16
 	Family      uint16
 	Err         uint16
-	Kind        uint8
-	Direction   uint8
+	Kind        networkEventKind
+	Direction   networkDirection
 	State       uint8
 	Pad         uint8
 	Retransmits uint32
@@ -60,6 +60,23 @@ type networkConnEvent struct {
 	Comm        [16]uint8
 	_           [4]byte
 }
+
+type networkDirection uint8
+
+const (
+	networkDirectionOUTBOUND          networkDirection = 0
+	networkDirectionINBOUND           networkDirection = 1
+	networkDirectionDIRECTION_UNKNOWN networkDirection = 2
+)
+
+type networkEventKind uint8
+
+const (
+	networkEventKindEVENT_OPEN   networkEventKind = 1
+	networkEventKindEVENT_CLOSE  networkEventKind = 2
+	networkEventKindEVENT_FAILED networkEventKind = 3
+	networkEventKindRECORD_LIVE  networkEventKind = 4
+)
 
 type networkNetStats struct {
 	_           structs.HostLayout
@@ -96,7 +113,6 @@ const (
 	networkProgOnRetransmitSynack = "on_retransmit_synack"
 	networkProgOnSend             = "on_send"
 	networkProgOnSetState         = "on_set_state"
-	networkVarUnusedConnEvent     = "unused_conn_event"
 )
 
 // loadNetwork returns the embedded CollectionSpec for network.
@@ -167,7 +183,6 @@ type networkMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type networkVariableSpecs struct {
-	UnusedConnEvent *ebpf.VariableSpec `ebpf:"unused_conn_event"`
 }
 
 // networkObjects contains all objects after they have been loaded into the kernel.
@@ -211,7 +226,6 @@ func (m *networkMaps) Close() error {
 //
 // It can be passed to loadNetworkObjects or ebpf.CollectionSpec.LoadAndAssign.
 type networkVariables struct {
-	UnusedConnEvent *ebpf.Variable `ebpf:"unused_conn_event"`
 }
 
 // networkPrograms contains all programs after they have been loaded into the kernel.

@@ -8,7 +8,7 @@
 
 #define FILENAME_LEN 256
 
-enum event_kind {
+enum event_kind : __u32 {
 	EVENT_EXEC = 1,
 	EVENT_EXIT = 2,
 };
@@ -29,7 +29,7 @@ struct proc_stats {
 struct event {
 	__u64 boot_ns;
 	__u64 cgroup_id;
-	__u32 kind;
+	enum event_kind kind;
 	__u32 pid;
 	__u32 ppid;
 	__u32 uid;
@@ -41,9 +41,6 @@ struct event {
 	__u8 comm[16];
 	__u8 filename[FILENAME_LEN];
 };
-
-/* Keeps struct event in BTF so bpf2go emits its Go twin. */
-const struct event *unused_event __attribute__((unused));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -66,6 +63,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
+	__type(value, struct event);
 } events SEC(".maps");
 
 static const struct proc_stats zero_stats;
@@ -122,7 +120,7 @@ static __always_inline int is_fault_signal(__u32 sig)
 	return 0;
 }
 
-static __always_inline void fill_task(struct event *e, struct task_struct *t, __u32 kind, __u64 cgroup_id)
+static __always_inline void fill_task(struct event *e, struct task_struct *t, enum event_kind kind, __u64 cgroup_id)
 {
 	e->boot_ns = bpf_ktime_get_boot_ns();
 	e->cgroup_id = cgroup_id;

@@ -19,14 +19,11 @@ import (
 // Name is the probe's name in configuration and metrics.
 const Name = "process"
 
-// Event kinds, as in process.bpf.c.
-const (
-	kindExec = 1
-	kindExit = 2
-)
-
 // eventKinds names the kernel's event kinds on the bus.
-var eventKinds = map[uint32]string{kindExec: events.KindExec, kindExit: events.KindExit}
+var eventKinds = map[processEventKind]string{
+	processEventKindEVENT_EXEC: events.KindExec,
+	processEventKindEVENT_EXIT: events.KindExit,
+}
 
 var (
 	execDesc    = probe.WorkloadDesc("orb8_process_exec_total", "Programs executed (execve) in the workload.")
@@ -113,10 +110,10 @@ func (p *Probe) handle(raw []byte) {
 		},
 	}
 	switch e.Kind {
-	case kindExec:
+	case processEventKindEVENT_EXEC:
 		ev.Kind = events.KindExec
 		ev.Exec = &events.Exec{Filename: probe.CString(e.Filename[:])}
-	case kindExit:
+	case processEventKindEVENT_EXIT:
 		ev.Kind = events.KindExit
 		ev.Exit = &events.Exit{
 			Code: int(e.ExitCode), Signal: int(e.Signal), CoreDumped: e.CoreDumped != 0, Reason: exitReason(e.Signal),

@@ -17,7 +17,7 @@ type processEvent struct {
 	_          structs.HostLayout
 	BootNs     uint64
 	CgroupId   uint64
-	Kind       uint32
+	Kind       processEventKind
 	Pid        uint32
 	Ppid       uint32
 	Uid        uint32
@@ -30,6 +30,13 @@ type processEvent struct {
 	Comm       [16]uint8
 	Filename   [256]uint8
 }
+
+type processEventKind uint32
+
+const (
+	processEventKindEVENT_EXEC processEventKind = 1
+	processEventKindEVENT_EXIT processEventKind = 2
+)
 
 type processProcStats struct {
 	_           structs.HostLayout
@@ -56,7 +63,6 @@ const (
 	processProgHandleExit    = "handle_exit"
 	processProgHandleFork    = "handle_fork"
 	processProgSeedProcesses = "seed_processes"
-	processVarUnusedEvent    = "unused_event"
 )
 
 // loadProcess returns the embedded CollectionSpec for process.
@@ -123,7 +129,6 @@ type processMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type processVariableSpecs struct {
-	UnusedEvent *ebpf.VariableSpec `ebpf:"unused_event"`
 }
 
 // processObjects contains all objects after they have been loaded into the kernel.
@@ -167,7 +172,6 @@ func (m *processMaps) Close() error {
 //
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processVariables struct {
-	UnusedEvent *ebpf.Variable `ebpf:"unused_event"`
 }
 
 // processPrograms contains all programs after they have been loaded into the kernel.

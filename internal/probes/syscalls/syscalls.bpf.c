@@ -107,11 +107,10 @@ struct event {
 	__u8 comm[16];
 };
 
-const struct event *unused_event __attribute__((unused));
-
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
+	__type(value, struct event);
 } events SEC(".maps");
 
 static const struct call_stats zero_stats;

@@ -81,7 +81,6 @@ const (
 	syscallsMapTracked      = "tracked"
 	syscallsProgSysEnter    = "sys_enter"
 	syscallsProgSysExit     = "sys_exit"
-	syscallsVarUnusedEvent  = "unused_event"
 )
 
 // loadSyscalls returns the embedded CollectionSpec for syscalls.
@@ -149,7 +148,6 @@ type syscallsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type syscallsVariableSpecs struct {
-	UnusedEvent *ebpf.VariableSpec `ebpf:"unused_event"`
 }
 
 // syscallsObjects contains all objects after they have been loaded into the kernel.
@@ -201,7 +199,6 @@ func (m *syscallsMaps) Close() error {
 //
 // It can be passed to loadSyscallsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type syscallsVariables struct {
-	UnusedEvent *ebpf.Variable `ebpf:"unused_event"`
 }
 
 // syscallsPrograms contains all programs after they have been loaded into the kernel.

@@ -5,7 +5,7 @@
 #include <bpf/bpf_endian.h>
 
 static __always_inline void fill_event(struct conn_event *e, const struct sock *sk, const struct tcp_sock *tp,
-				       const struct conn *c, __u8 kind, __u8 state)
+				       const struct conn *c, enum event_kind kind, __u8 state)
 {
 	__u16 family = sk->__sk_common.skc_family;
 
@@ -50,7 +50,7 @@ static __always_inline void fill_event(struct conn_event *e, const struct sock *
 	}
 }
 
-static __always_inline void emit(const struct sock *sk, const struct conn *c, __u8 kind, __u8 state)
+static __always_inline void emit(const struct sock *sk, const struct conn *c, enum event_kind kind, __u8 state)
 {
 	struct conn_event *e = orb8_reserve(&events, sizeof(*e));
 

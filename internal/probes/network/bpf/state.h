@@ -19,7 +19,7 @@ static __always_inline void handshake_done(const struct sock *sk, struct tcp_soc
 	emit(sk, c, EVENT_OPEN, TCP_ESTABLISHED);
 }
 
-static __always_inline void handshake_failed(const struct sock *sk, struct conn *c, __u8 direction)
+static __always_inline void handshake_failed(const struct sock *sk, struct conn *c, enum direction direction)
 {
 	struct net_stats *s = stats_of(sock_cgroup_id(sk));
 

@@ -17,9 +17,12 @@
 #define SEGS_RX 3    /* data_segs_in */
 #define MARKS 4
 
-#define OUTBOUND 0
-#define INBOUND 1
-#define DIRECTION_UNKNOWN 2 /* adopted after the agent started: handshake not seen */
+/* Who opened a connection. */
+enum direction : __u8 {
+	OUTBOUND = 0,
+	INBOUND = 1,
+	DIRECTION_UNKNOWN = 2, /* adopted after the agent started: handshake not seen */
+};
 
 #define OK 0
 #define FAILED 1
@@ -27,7 +30,7 @@
 /* Slots of net_stats.transitions, indexed by the TCP state entered. */
 #define STATE_SLOTS 16
 
-enum event_kind {
+enum event_kind : __u8 {
 	EVENT_OPEN = 1,   /* handshake completed */
 	EVENT_CLOSE = 2,  /* an open connection closed */
 	EVENT_FAILED = 3, /* a handshake that never completed */
@@ -70,7 +73,7 @@ struct conn {
 	__u32 active; /* counted in the active gauge */
 	__u16 err;    /* sk_err when the connection closed */
 	__u16 sport;  /* the local port: a closed socket gives it back before its close event */
-	__u8 direction;
+	enum direction direction;
 	__u8 pad[3];
 	__u32 pid; /* a process of the owning workload that used the socket (see own) */
 	__u8 comm[16];
@@ -94,8 +97,8 @@ struct conn_event {
 	__u16 dport;
 	__u16 family;
 	__u16 err; /* sk_err: ECONNREFUSED, ETIMEDOUT, ECONNRESET, ... */
-	__u8 kind;
-	__u8 direction;
+	enum event_kind kind;
+	enum direction direction;
 	__u8 state; /* TCP state: ESTABLISHED for open, CLOSE for close and failed, the current one live */
 	__u8 pad;
 	__u32 retransmits; /* the connection's own count (tcp_sock.total_retrans) */
@@ -103,9 +106,6 @@ struct conn_event {
 	__u32 pid;
 	__u8 comm[16];
 };
-
-/* Keeps struct conn_event in BTF so bpf2go emits its Go twin. */
-const struct conn_event *unused_conn_event __attribute__((unused));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -125,6 +125,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
+	__type(value, struct conn_event);
 } events SEC(".maps");
 
 static const struct net_stats zero_stats;
