@@ -51,7 +51,7 @@ func (c *selfCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(mapFullDesc, prometheus.CounterValue, float64(counters.MapFull), p.Name())
 		}
 		var seconds, runs float64
-		for _, prog := range objs.Programs {
+		for _, prog := range objs.Programs() {
 			if st, err := prog.Stats(); err == nil {
 				seconds += st.Runtime.Seconds()
 				runs += float64(st.RunCount)

@@ -3,7 +3,9 @@ package probe
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -15,7 +17,8 @@ import (
 	"github.com/orb8/orb8/internal/events"
 )
 
-// LoadOptions says how to load one probe's collection.
+// LoadOptions says how to load one probe's collection. Programs are named
+// by bpf2go's generated constants (processProgHandleExec, ...).
 type LoadOptions struct {
 	// Required programs: if one fails to load or attach, the probe is down.
 	// Every other program is an optional upgrade.
@@ -27,21 +30,30 @@ type LoadOptions struct {
 	CgroupPath string
 }
 
-// Objects are the loaded maps, programs and links of one probe.
+// Objects are the loaded maps, programs and links of one probe: the
+// framework's handle on them. The probe itself uses bpf2go's typed view,
+// which Load fills.
 type Objects struct {
-	Maps     map[string]*ebpf.Map
-	Programs map[string]*ebpf.Program
-	// Failed holds why each optional program is not running.
+	// Failed holds why each optional program is not running, by name.
 	Failed map[string]error
 
-	links   []link.Link
-	readers []*ring
-	read    atomic.Uint64
+	maps     map[string]*ebpf.Map
+	programs map[string]*ebpf.Program
+	vars     map[string]*ebpf.Variable
+	typed    reflect.Value // the generated struct Load filled; zeroed by Close
+	links    []link.Link
+	readers  []*ring
+	read     atomic.Uint64
 }
 
 // Load creates the collection's maps, then loads and attaches each program on
 // its own, so that a program this kernel refuses only costs that program.
-func Load(spec *ebpf.CollectionSpec, opts LoadOptions) (*Objects, error) {
+//
+// typed is a pointer to bpf2go's generated objects struct (processObjects,
+// ...), or nil: Load fills it with every map and variable and every program
+// that loaded, by their ebpf tags. A program that did not load stays nil
+// there, its error in Failed. Close zeroes it again.
+func Load(spec *ebpf.CollectionSpec, typed any, opts LoadOptions) (*Objects, error) {
 	for _, name := range append(append([]string{}, opts.Required...), opts.Manual...) {
 		if spec.Programs[name] == nil {
 			return nil, fmt.Errorf("program %s is not in the collection", name)
@@ -53,7 +65,7 @@ func Load(spec *ebpf.CollectionSpec, opts LoadOptions) (*Objects, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create maps: %w", err)
 	}
-	o := &Objects{Maps: coll.Maps, Programs: map[string]*ebpf.Program{}, Failed: map[string]error{}}
+	o := &Objects{maps: coll.Maps, vars: coll.Variables, programs: map[string]*ebpf.Program{}, Failed: map[string]error{}}
 
 	names := make([]string, 0, len(spec.Programs))
 	for name := range spec.Programs {
@@ -62,7 +74,7 @@ func Load(spec *ebpf.CollectionSpec, opts LoadOptions) (*Objects, error) {
 	slices.Sort(names)
 	for _, name := range names {
 		ps := spec.Programs[name]
-		prog, err := loadProgram(spec, ps, o.Maps)
+		prog, err := loadProgram(spec, ps, o.maps)
 		if err == nil && !slices.Contains(opts.Manual, name) {
 			var l link.Link
 			l, err = attach(prog, ps, opts.CgroupPath)
@@ -81,9 +93,63 @@ func Load(spec *ebpf.CollectionSpec, opts LoadOptions) (*Objects, error) {
 			o.Failed[name] = Explain(err)
 			continue
 		}
-		o.Programs[name] = prog
+		o.programs[name] = prog
+	}
+	if typed != nil {
+		if err := o.assign(typed); err != nil {
+			o.Close()
+			return nil, err
+		}
 	}
 	return o, nil
+}
+
+// assign fills typed, a pointer to a generated objects struct, by its tags.
+func (o *Objects) assign(typed any) error {
+	v := reflect.ValueOf(typed)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("%T is not a pointer to bpf2go's objects struct", typed)
+	}
+	if err := o.assignFields(v.Elem()); err != nil {
+		return err
+	}
+	o.typed = v.Elem()
+	return nil
+}
+
+func (o *Objects) assignFields(v reflect.Value) error {
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct { // processPrograms, processMaps, ...
+			if err := o.assignFields(v.Field(i)); err != nil {
+				return err
+			}
+			continue
+		}
+		name, ok := f.Tag.Lookup("ebpf")
+		if !ok {
+			continue
+		}
+		var found any
+		switch f.Type {
+		case reflect.TypeFor[*ebpf.Map]():
+			found = o.maps[name]
+		case reflect.TypeFor[*ebpf.Variable]():
+			found = o.vars[name]
+		case reflect.TypeFor[*ebpf.Program]():
+			if p := o.programs[name]; p != nil {
+				v.Field(i).Set(reflect.ValueOf(p))
+			}
+			continue // nil: not loaded, and Failed says why
+		default:
+			return fmt.Errorf("field %s: %s is not a map, program or variable", f.Name, f.Type)
+		}
+		if reflect.ValueOf(found).IsNil() {
+			return fmt.Errorf("%s is not in the collection", name)
+		}
+		v.Field(i).Set(reflect.ValueOf(found))
+	}
+	return nil
 }
 
 func loadProgram(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec, maps map[string]*ebpf.Map) (*ebpf.Program, error) {
@@ -147,9 +213,16 @@ type Counters struct {
 	MapFull     uint64
 }
 
+// Maps every object shares through orb8.h. The framework reads them for any
+// probe, without its generated types: the two lookups by name that remain.
+const (
+	countersMap = "orb8_counters"
+	emitMap     = "orb8_emit"
+)
+
 // Counters sums the per-CPU loss counters. Zero for objects without them.
 func (o *Objects) Counters() (Counters, error) {
-	m := o.Maps["orb8_counters"]
+	m := o.maps[countersMap]
 	if m == nil {
 		return Counters{}, nil
 	}
@@ -169,7 +242,7 @@ func (o *Objects) Counters() (Counters, error) {
 // EmitWhile turns the probe's gated kernel events (orb8_emit in orb8.h) on
 // while bus has a subscriber for any of kinds, and off otherwise.
 func (o *Objects) EmitWhile(bus *events.Bus, kinds ...string) {
-	m := o.Maps["orb8_emit"]
+	m := o.maps[emitMap]
 	if m == nil || bus == nil {
 		return
 	}
@@ -183,6 +256,10 @@ func (o *Objects) EmitWhile(bus *events.Bus, kinds ...string) {
 		_ = m.Put(uint32(0), on)
 	})
 }
+
+// Programs are the programs that loaded, by name, for their run-time
+// statistics.
+func (o *Objects) Programs() map[string]*ebpf.Program { return maps.Clone(o.programs) }
 
 // EventsRead is the number of ring buffer records read so far.
 func (o *Objects) EventsRead() uint64 { return o.read.Load() }
@@ -207,12 +284,15 @@ func (o *Objects) Close() error {
 	for _, l := range o.links {
 		errs = append(errs, l.Close())
 	}
-	for _, p := range o.Programs {
+	for _, p := range o.programs {
 		errs = append(errs, p.Close())
 	}
-	for _, m := range o.Maps {
+	for _, m := range o.maps {
 		errs = append(errs, m.Close())
 	}
-	o.readers, o.links, o.Programs, o.Maps = nil, nil, nil, nil
+	if o.typed.IsValid() {
+		o.typed.SetZero()
+	}
+	o.readers, o.links, o.programs, o.maps, o.vars = nil, nil, nil, nil, nil
 	return errors.Join(errs...)
 }

@@ -30,16 +30,16 @@ func TestOptionalProgramRefusedKeepsTheRest(t *testing.T) {
 		"fentry":  prog("fentry", ebpf.Tracing, ebpf.AttachTraceFEntry, "fentry/do_exit", "do_exit"),
 		"unknown": prog("unknown", ebpf.SocketFilter, ebpf.AttachNone, "socket", ""),
 	}}
-	objs, err := Load(spec, LoadOptions{Required: []string{"base"}})
+	objs, err := Load(spec, nil, LoadOptions{Required: []string{"base"}})
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
 	defer objs.Close()
-	if objs.Programs["base"] == nil {
+	if objs.programs["base"] == nil {
 		t.Fatal("required program not loaded")
 	}
-	if len(objs.links) != len(objs.Programs) {
-		t.Fatalf("%d links for %d programs", len(objs.links), len(objs.Programs))
+	if len(objs.links) != len(objs.programs) {
+		t.Fatalf("%d links for %d programs", len(objs.links), len(objs.programs))
 	}
 	// On this kernel kprobes and fentry are absent; elsewhere they attach.
 	for _, name := range []string{"kprobe", "fentry"} {
@@ -48,7 +48,7 @@ func TestOptionalProgramRefusedKeepsTheRest(t *testing.T) {
 				t.Errorf("%s failed with %v, not classified as unsupported", name, err)
 			}
 			t.Logf("%s: %v", name, err)
-		} else if objs.Programs[name] == nil {
+		} else if objs.programs[name] == nil {
 			t.Errorf("%s neither loaded nor failed", name)
 		}
 	}
@@ -63,7 +63,7 @@ func TestRequiredProgramRefusedFailsTheProbe(t *testing.T) {
 		"base": rawTP(),
 		"bad":  prog("bad", ebpf.RawTracepoint, ebpf.AttachNone, "raw_tracepoint/no_such_tracepoint_orb8", "no_such_tracepoint_orb8"),
 	}}
-	objs, err := Load(spec, LoadOptions{Required: []string{"bad"}})
+	objs, err := Load(spec, nil, LoadOptions{Required: []string{"bad"}})
 	if err == nil {
 		objs.Close()
 		t.Fatal("Load succeeded without its required program")
@@ -73,7 +73,7 @@ func TestRequiredProgramRefusedFailsTheProbe(t *testing.T) {
 func TestRequiredProgramMissingFromTheSpecIsAnError(t *testing.T) {
 	spec := &ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{"base": rawTP()}}
 	for _, opts := range []LoadOptions{{Required: []string{"typo"}}, {Manual: []string{"typo"}}} {
-		if objs, err := Load(spec, opts); err == nil {
+		if objs, err := Load(spec, nil, opts); err == nil {
 			objs.Close()
 			t.Fatalf("Load(%+v) accepted a program the collection lacks", opts)
 		}

@@ -60,25 +60,24 @@ func newRing(m *ebpf.Map) (*ring, error) {
 	return r, nil
 }
 
-// ReadRing drains the ring buffer map mapName on its own goroutine and calls
-// handle with each record until Close. Records submitted with orb8_submit may
+// ReadRing drains the ring buffer map m (from the probe's generated objects)
+// on its own goroutine and calls handle with each record until Close. Records submitted with orb8_submit may
 // not wake the reader (see orb8.h); while records flow the reader also polls
 // every pollInterval, and once a poll finds nothing it waits for the next
 // wakeup. handle must not keep raw: the buffer is reused.
-func (o *Objects) ReadRing(mapName string, handle func(raw []byte)) error {
-	m := o.Maps[mapName]
+func (o *Objects) ReadRing(m *ebpf.Map, handle func(raw []byte)) error {
 	if m == nil {
-		return fmt.Errorf("no ring buffer map %q", mapName)
+		return errors.New("ring buffer map not loaded")
 	}
 	r, err := newRing(m)
 	if err != nil {
-		return fmt.Errorf("ring buffer %s: %w", mapName, err)
+		return fmt.Errorf("ring buffer %s: %w", m, err)
 	}
 	wake, err := r.wake.SyscallConn()
 	if err != nil {
 		r.wake.Close()
 		r.rd.Close()
-		return fmt.Errorf("ring buffer %s: %w", mapName, err)
+		return fmt.Errorf("ring buffer %s: %w", m, err)
 	}
 	o.readers = append(o.readers, r)
 	go func() {

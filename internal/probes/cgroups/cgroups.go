@@ -21,6 +21,7 @@ const Name = "cgroup"
 type Probe struct {
 	resolver *cgroup.Resolver
 	objs     *probe.Objects
+	bpf      cgroupsObjects
 }
 
 // New returns a watcher that updates resolver.
@@ -38,12 +39,12 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if err != nil {
 		return err
 	}
-	objs, err := probe.Load(spec, probe.LoadOptions{Required: []string{"handle_mkdir", "handle_rmdir"}})
+	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{Required: []string{cgroupsProgHandleMkdir, cgroupsProgHandleRmdir}})
 	if err != nil {
 		return err
 	}
 	p.objs = objs
-	if err := objs.ReadRing("events", p.handle); err != nil {
+	if err := objs.ReadRing(p.bpf.Events, p.handle); err != nil {
 		p.Close()
 		return err
 	}

@@ -64,7 +64,7 @@ func runBench(b *testing.B, cg *testutil.Cgroup, dir string, f *fixture) map[str
 // uprobeStats sums the run time and count of the probe's uprobe programs.
 func (f *fixture) uprobeStats(b *testing.B) ebpf.ProgramStats {
 	var sum ebpf.ProgramStats
-	for _, p := range f.probe.objs.Programs {
+	for _, p := range f.probe.objs.Programs() {
 		if p.Type() != ebpf.Kprobe { // uprobes are kprobe programs
 			continue
 		}

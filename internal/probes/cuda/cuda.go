@@ -47,6 +47,7 @@ var (
 // Probe is the CUDA probe.
 type Probe struct {
 	objs     *probe.Objects
+	bpf      cudaObjects
 	env      probe.Env
 	attacher *attacher
 	leaks    *leakDetector
@@ -71,22 +72,22 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if err != nil {
 		return err
 	}
-	objs, err := probe.Load(spec, probe.LoadOptions{
-		Required: []string{"call_entry", "alloc_enter", "alloc_return", "handle_exit", "watch_mmap"},
-		Manual:   []string{"call_entry", "alloc_enter", "alloc_return"},
+	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
+		Required: []string{cudaProgCallEntry, cudaProgAllocEnter, cudaProgAllocReturn, cudaProgHandleExit, cudaProgWatchMmap},
+		Manual:   []string{cudaProgCallEntry, cudaProgAllocEnter, cudaProgAllocReturn},
 	})
 	if err != nil {
 		return err
 	}
 	p.objs, p.env = objs, env
 	p.attacher = newAttacher(programs{
-		entry:       objs.Programs["call_entry"],
-		allocEnter:  objs.Programs["alloc_enter"],
-		allocReturn: objs.Programs["alloc_return"],
+		entry:       p.bpf.CallEntry,
+		allocEnter:  p.bpf.AllocEnter,
+		allocReturn: p.bpf.AllocReturn,
 	}, env.Log)
 	p.leaks = newLeakDetector()
 	p.rescan = make(chan int, 1024)
-	if err := objs.ReadRing("mmaps", p.handleMmap); err != nil {
+	if err := objs.ReadRing(p.bpf.Mmaps, p.handleMmap); err != nil {
 		p.Close()
 		return err
 	}
@@ -168,7 +169,7 @@ func (p *Probe) sampleLeaks(ctx context.Context, step time.Duration) {
 			return
 		case <-tick.C:
 			sample := map[cgroup.Workload]int64{}
-			err := probe.CollectPerCPU(p.objs.Maps["stats"], p.env.Resolver, addStats, func(w cgroup.Workload, s *cudaCudaStats) {
+			err := probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *cudaCudaStats) {
 				sample[w] = s.Outstanding
 			})
 			if err != nil {
@@ -196,7 +197,7 @@ func (p *Probe) Close() error {
 // Forget implements probe.Forgetter.
 func (p *Probe) Forget(ids []uint64) {
 	if p.objs != nil {
-		probe.DeleteKeys(p.objs.Maps["stats"], ids)
+		probe.DeleteKeys(p.bpf.Stats, ids)
 	}
 }
 
@@ -212,7 +213,7 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 	if p.objs == nil {
 		return
 	}
-	err := probe.CollectPerCPU(p.objs.Maps["stats"], p.env.Resolver, addStats, func(w cgroup.Workload, s *cudaCudaStats) {
+	err := probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *cudaCudaStats) {
 		ch <- probe.WorkloadMetric(launchesDesc, prometheus.CounterValue, float64(s.Launches), w)
 		ch <- probe.WorkloadMetric(mallocDesc, prometheus.CounterValue, float64(s.MallocBytes), w)
 		ch <- probe.WorkloadMetric(freeDesc, prometheus.CounterValue, float64(s.FreeBytes), w)

@@ -89,7 +89,7 @@ func mapKeys(t *testing.T, f *fixture) []cudaAllocKey {
 		v    cudaAlloc
 		keys []cudaAllocKey
 	)
-	it := f.probe.objs.Maps["allocs"].Iterate()
+	it := f.probe.bpf.Allocs.Iterate()
 	for it.Next(&k, &v) {
 		keys = append(keys, k)
 	}

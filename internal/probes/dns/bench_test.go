@@ -82,7 +82,7 @@ func reportCosts(b *testing.B, f *fixture, dns bool) {
 	}
 	var runtime time.Duration
 	var runs uint64
-	for _, prog := range f.probe.Objects().Programs {
+	for _, prog := range f.probe.Objects().Programs() {
 		if st, err := prog.Stats(); err == nil {
 			runtime += st.Runtime
 			runs += st.RunCount

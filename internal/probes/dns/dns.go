@@ -27,6 +27,7 @@ const Name = "dns"
 type Probe struct {
 	cfg     Config
 	objs    *probe.Objects
+	bpf     dnsObjects
 	env     probe.Env
 	tracker *tracker
 	stop    func() // ends the expiry loop
@@ -51,15 +52,15 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	p.env, p.tracker = env, newTracker(p.cfg)
-	objs, err := probe.Load(spec, probe.LoadOptions{
-		Required:   []string{"dns_egress", "dns_ingress"},
+	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
+		Required:   []string{dnsProgDnsEgress, dnsProgDnsIngress},
 		CgroupPath: env.CgroupRoot,
 	})
 	if err != nil {
 		return err
 	}
 	p.objs = objs
-	if err := objs.ReadRing("events", p.handle); err != nil {
+	if err := objs.ReadRing(p.bpf.Events, p.handle); err != nil {
 		p.Close()
 		return err
 	}

@@ -44,7 +44,7 @@ func BenchmarkScan(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer stats.Close()
-	prog := p.objs.Programs[iterProg]
+	prog := p.bpf.CountFds
 	before, err := prog.Stats()
 	if err != nil {
 		b.Fatal(err)

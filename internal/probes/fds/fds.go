@@ -22,7 +22,6 @@ const (
 	defaultInterval = 5 * time.Second
 	// defaultWindow scans (3 min at the default interval) feed the leak flag.
 	defaultWindow = 36
-	iterProg      = "count_fds"
 )
 
 var (
@@ -38,6 +37,7 @@ type Probe struct {
 	window   int           // scans the leak flag looks at
 
 	objs *probe.Objects
+	bpf  fdsObjects
 	scan *scanner
 	stop func() // ends the periodic scan
 }
@@ -57,12 +57,12 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if err != nil {
 		return err
 	}
-	objs, err := probe.Load(spec, probe.LoadOptions{Required: []string{iterProg}, Manual: []string{iterProg}})
+	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{Required: []string{fdsProgCountFds}, Manual: []string{fdsProgCountFds}})
 	if err != nil {
 		return err
 	}
 	p.objs = objs
-	it, err := link.AttachIter(link.IterOptions{Program: objs.Programs[iterProg]})
+	it, err := link.AttachIter(link.IterOptions{Program: p.bpf.CountFds})
 	if err != nil {
 		p.Close()
 		return fmt.Errorf("attach fd iterator: %w", probe.Explain(err))

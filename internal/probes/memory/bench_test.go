@@ -103,7 +103,7 @@ func BenchmarkPageFault(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			var progs map[string]*ebpf.Program
 			if c.probe != nil {
-				progs = start(b, c.probe()).probe.objs.Programs
+				progs = start(b, c.probe()).probe.objs.Programs()
 			}
 			const pages = 1024
 			runtime.LockOSThread()

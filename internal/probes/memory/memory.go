@@ -24,8 +24,6 @@ const (
 	defaultInterval = time.Second
 	// defaultWindow samples (30 s at the default interval) feed the OOM ETA.
 	defaultWindow = 30
-	pageAllocProg = "handle_page_alloc"
-	flushProg     = "flush_all_faults"
 	// faultFlushEvery: a pass over every thread of the node (~0.2 us of BPF
 	// a thread), so not every second; a thread's exit flushes it at once.
 	faultFlushEvery = 5 * time.Second
@@ -48,6 +46,7 @@ type Probe struct {
 	pageAlloc bool          // attach the hot mm_page_alloc hook
 
 	objs      *probe.Objects
+	bpf       memoryObjects
 	env       probe.Env
 	figures   *refresher     // nil without a memory controller
 	stop      func()         // ends the refresher's rounds
@@ -81,18 +80,18 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if err != nil {
 		return err
 	}
-	if err := probe.SetLoadTime(spec, "loaded_at_ns"); err != nil {
+	if err := probe.SetLoadTime(spec, memoryVarLoadedAtNs); err != nil {
 		return err
 	}
-	objs, err := probe.Load(spec, probe.LoadOptions{
-		Required: []string{"handle_oom_victim", flushProg},
-		Manual:   []string{pageAllocProg, listProg, flushProg},
+	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
+		Required: []string{memoryProgHandleOomVictim, memoryProgFlushAllFaults},
+		Manual:   []string{memoryProgHandlePageAlloc, memoryProgListAllocators, memoryProgFlushAllFaults},
 	})
 	if err != nil {
 		return err
 	}
 	p.objs, p.env = objs, env
-	if p.flushes, err = link.AttachIter(link.IterOptions{Program: objs.Programs[flushProg]}); err != nil {
+	if p.flushes, err = link.AttachIter(link.IterOptions{Program: p.bpf.FlushAllFaults}); err != nil {
 		p.Close()
 		return probe.Explain(err)
 	}
@@ -101,16 +100,16 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	p.stopFlush = probe.Every(ctx, faultFlushEvery, p.flushFaults)
 	p.pageAlloc = p.pageAlloc || env.Config.MemoryPageAllocations
 	if err := p.attachPageAlloc(); err != nil {
-		objs.Failed[pageAllocProg] = err
+		objs.Failed[memoryProgHandlePageAlloc] = err
 	}
-	if prog := objs.Programs[listProg]; prog != nil {
+	if prog := p.bpf.ListAllocators; prog != nil {
 		if it, err := link.AttachIter(link.IterOptions{Program: prog}); err == nil {
 			p.list = &allocatorList{iter: it}
 		} else {
-			objs.Failed[listProg] = probe.Explain(err)
+			objs.Failed[memoryProgListAllocators] = probe.Explain(err)
 		}
 	}
-	if err := objs.ReadRing("events", p.handleOOM); err != nil {
+	if err := objs.ReadRing(p.bpf.Events, p.handleOOM); err != nil {
 		p.Close()
 		return err
 	}
@@ -136,7 +135,7 @@ func (p *Probe) flushFaults(time.Time) {
 
 // attachPageAlloc attaches the page allocation hook when it was asked for.
 func (p *Probe) attachPageAlloc() error {
-	prog := p.objs.Programs[pageAllocProg]
+	prog := p.bpf.HandlePageAlloc
 	if !p.pageAlloc || prog == nil {
 		return nil
 	}
@@ -193,7 +192,7 @@ func (p *Probe) Close() error {
 // Forget implements probe.Forgetter.
 func (p *Probe) Forget(ids []uint64) {
 	if p.objs != nil {
-		probe.DeleteKeys(p.objs.Maps["stats"], ids)
+		probe.DeleteKeys(p.bpf.Stats, ids)
 	}
 }
 
@@ -224,7 +223,7 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
-	_ = probe.CollectPerCPU(p.objs.Maps["stats"], p.env.Resolver, addStats, func(w cgroup.Workload, s *memoryMemStats) {
+	_ = probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *memoryMemStats) {
 		ch <- probe.WorkloadMetric(oomDesc, prometheus.CounterValue, float64(s.OomKills), w)
 		ch <- probe.WorkloadMetric(faultsDesc, prometheus.CounterValue, float64(s.PageFaults), w)
 		if p.allocLink != nil {

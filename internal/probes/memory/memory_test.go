@@ -234,7 +234,7 @@ func TestPageFaultsPerProcessAndWorkload(t *testing.T) {
 
 func TestPageAllocationsWhenTracked(t *testing.T) {
 	f := start(t, NewWithPageAllocations())
-	if err := f.probe.objs.Failed[pageAllocProg]; err != nil {
+	if err := f.probe.objs.Failed[memoryProgHandlePageAlloc]; err != nil {
 		t.Fatalf("page allocation hook: %v", err)
 	}
 	mc := newMemCgroup(t, testLimit)

@@ -14,8 +14,6 @@ import (
 	"github.com/orb8/orb8/internal/probe"
 )
 
-const listProg = "list_allocators"
-
 // Allocator is one process's memory allocation activity.
 type Allocator struct {
 	PID  uint32 `json:"pid"`

@@ -191,7 +191,7 @@ func (p tcpPair) requestResponse(b *testing.B, n int) time.Duration {
 func bpfRuntime(p *Probe) (time.Duration, map[string]ebpf.ProgramStats) {
 	var total time.Duration
 	per := map[string]ebpf.ProgramStats{}
-	for name, prog := range p.Objects().Programs {
+	for name, prog := range p.Objects().Programs() {
 		if st, err := prog.Stats(); err == nil {
 			total += st.Runtime
 			per[name] = *st

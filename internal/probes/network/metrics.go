@@ -41,11 +41,13 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 	flows, evictions := p.flows.stats()
 	ch <- prometheus.MustNewConstMetric(flowsDesc, prometheus.GaugeValue, float64(flows))
 	ch <- prometheus.MustNewConstMetric(evictionsDesc, prometheus.CounterValue, float64(evictions))
-	objs := p.Objects()
-	if objs == nil {
+	p.mu.Lock()
+	stats := p.bpf.Stats // nil unless running
+	p.mu.Unlock()
+	if stats == nil {
 		return
 	}
-	_ = probe.CollectPerCPU(objs.Maps["stats"], p.env.Resolver, addStats, func(w cgroup.Workload, s *networkNetStats) {
+	_ = probe.CollectPerCPU(stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *networkNetStats) {
 		counter := func(d *prometheus.Desc, v uint64, extra ...string) {
 			ch <- probe.WorkloadMetric(d, prometheus.CounterValue, float64(v), w, extra...)
 		}

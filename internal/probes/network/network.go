@@ -31,8 +31,9 @@ type Probe struct {
 	nat   natTable
 	comms probe.Comms // of the ring reader's goroutine
 
-	mu    sync.Mutex // guards objs and iters against Close during Flows
+	mu    sync.Mutex // guards objs, bpf and iters against Close during Flows
 	objs  *probe.Objects
+	bpf   networkObjects
 	iters []flowIter // attached, cheapest first; Flows runs the first
 }
 
@@ -69,8 +70,8 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	}
 	// Byte counting (and RTT, sampled at its flushes) needs all of these;
 	// retransmits and the flow iterators are upgrades a kernel may refuse.
-	objs, err := probe.Load(spec, probe.LoadOptions{
-		Required:   []string{"on_set_state", "on_send", "on_recv", "on_consumed", "on_destroy"},
+	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
+		Required:   []string{networkProgOnSetState, networkProgOnSend, networkProgOnRecv, networkProgOnConsumed, networkProgOnDestroy},
 		Manual:     flowIterProgs,
 		CgroupPath: env.CgroupRoot,
 	})
@@ -78,41 +79,43 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	p.env = env
-	if err := objs.ReadRing("events", p.handle); err != nil {
+	if err := objs.ReadRing(p.bpf.Events, p.handle); err != nil {
 		objs.Close()
 		return err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.objs = objs
-	p.iters = attachFlowIters(objs)
+	p.iters = p.attachFlowIters()
 	return nil
 }
 
 // attachFlowIters attaches every flow iterator the kernel loaded. With one
 // running, live flows are complete, so the others' failures are dropped
 // from objs.Failed: the probe is not degraded for them.
-func attachFlowIters(objs *probe.Objects) []flowIter {
+func (p *Probe) attachFlowIters() []flowIter {
+	cheapestFirst := []struct {
+		name string
+		opts link.IterOptions
+	}{
+		{networkProgDumpFlows, link.IterOptions{Program: p.bpf.DumpFlows, Map: p.bpf.Conns}},
+		{networkProgDumpFlowsByFile, link.IterOptions{Program: p.bpf.DumpFlowsByFile}},
+	}
 	var iters []flowIter
-	for _, name := range flowIterProgs {
-		prog := objs.Programs[name]
-		if prog == nil {
+	for _, it := range cheapestFirst {
+		if it.opts.Program == nil {
 			continue
 		}
-		opts := link.IterOptions{Program: prog}
-		if name == networkProgDumpFlows {
-			opts.Map = objs.Maps[networkMapConns]
-		}
-		it, err := link.AttachIter(opts)
+		l, err := link.AttachIter(it.opts)
 		if err != nil {
-			objs.Failed[name] = probe.Explain(fmt.Errorf("attach flow iterator: %w", err))
+			p.objs.Failed[it.name] = probe.Explain(fmt.Errorf("attach flow iterator: %w", err))
 			continue
 		}
-		iters = append(iters, flowIter{name, it})
+		iters = append(iters, flowIter{it.name, l})
 	}
 	if len(iters) > 0 {
 		for _, name := range flowIterProgs {
-			delete(objs.Failed, name)
+			delete(p.objs.Failed, name)
 		}
 	}
 	return iters
@@ -138,6 +141,6 @@ func (p *Probe) Forget(ids []uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.objs != nil {
-		probe.DeleteKeys(p.objs.Maps["stats"], ids)
+		probe.DeleteKeys(p.bpf.Stats, ids)
 	}
 }

@@ -37,6 +37,7 @@ var (
 // Probe is the process lifecycle probe.
 type Probe struct {
 	objs  *probe.Objects
+	bpf   processObjects
 	env   probe.Env
 	comms probe.Comms // of the ring reader's goroutine
 }
@@ -56,21 +57,21 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if err != nil {
 		return err
 	}
-	objs, err := probe.Load(spec, probe.LoadOptions{
-		Required: []string{"handle_exec", "handle_exit", "handle_fork"},
-		Manual:   []string{"seed_processes"},
+	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
+		Required: []string{processProgHandleExec, processProgHandleExit, processProgHandleFork},
+		Manual:   []string{processProgSeedProcesses},
 	})
 	if err != nil {
 		return err
 	}
 	p.objs, p.env = objs, env
 	objs.EmitWhile(env.Events, events.KindExec, events.KindExit)
-	if err := objs.ReadRing("events", p.handle); err != nil {
+	if err := objs.ReadRing(p.bpf.Events, p.handle); err != nil {
 		p.Close()
 		return err
 	}
 	// Hooks are attached first, so a process born during seeding is counted once.
-	if err := seed(objs); err != nil {
+	if err := p.seed(); err != nil {
 		p.Close()
 		return err
 	}
@@ -78,10 +79,10 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 }
 
 // seed runs the task iterator that counts the processes alive at start.
-func seed(objs *probe.Objects) error {
-	prog := objs.Programs["seed_processes"]
+func (p *Probe) seed() error {
+	prog := p.bpf.SeedProcesses
 	if prog == nil {
-		return fmt.Errorf("seed processes: %w", objs.Failed["seed_processes"])
+		return fmt.Errorf("seed processes: %w", p.objs.Failed[processProgSeedProcesses])
 	}
 	it, err := link.AttachIter(link.IterOptions{Program: prog})
 	if err != nil {
@@ -140,7 +141,7 @@ func (p *Probe) Close() error {
 // Forget implements probe.Forgetter.
 func (p *Probe) Forget(ids []uint64) {
 	if p.objs != nil {
-		probe.DeleteKeys(p.objs.Maps["stats"], ids)
+		probe.DeleteKeys(p.bpf.Stats, ids)
 	}
 }
 
@@ -156,7 +157,7 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 	if p.objs == nil {
 		return
 	}
-	_ = probe.CollectPerCPU(p.objs.Maps["stats"], p.env.Resolver, addStats, func(w cgroup.Workload, s *processProcStats) {
+	_ = probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *processProcStats) {
 		ch <- probe.WorkloadMetric(execDesc, prometheus.CounterValue, float64(s.Execs), w)
 		ch <- probe.WorkloadMetric(forkDesc, prometheus.CounterValue, float64(s.Forks), w)
 		ch <- probe.WorkloadMetric(exitDesc, prometheus.CounterValue, float64(s.ExitsCode), w, "exit")

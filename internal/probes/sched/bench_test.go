@@ -176,7 +176,7 @@ func BenchmarkPingPongProbeCost(b *testing.B) {
 					samples["wall-"+s.name] = append(samples["wall-"+s.name], float64(wall.Nanoseconds()))
 					samples["cpu-"+s.name] = append(samples["cpu-"+s.name], float64(cpu.Nanoseconds()))
 					for _, p := range ps {
-						for name, prog := range p.Objects().Programs {
+						for name, prog := range p.Objects().Programs() {
 							if st, err := prog.Stats(); err == nil && st.RunCount > 0 && !s.noStats {
 								key := "ns/run-" + name + "-" + s.name
 								samples[key] = append(samples[key], float64(st.Runtime.Nanoseconds())/float64(st.RunCount))
@@ -204,7 +204,7 @@ func BenchmarkPingPongProbeCost(b *testing.B) {
 func runCount(ps []probe.Probe) uint64 {
 	var n uint64
 	for _, p := range ps {
-		for _, prog := range p.Objects().Programs {
+		for _, prog := range p.Objects().Programs() {
 			if st, err := prog.Stats(); err == nil {
 				n += st.RunCount
 			}

@@ -22,13 +22,14 @@ var latencyDesc = probe.WorkloadDesc("orb8_sched_runqueue_latency_seconds",
 
 // The two ways sched.bpf.c times waits, each a set of programs.
 var (
-	schedInfo = []string{"handle_switch"}
-	wakeups   = []string{"fallback_wakeup", "fallback_wakeup_new", "fallback_switch"}
+	schedInfo = []string{schedProgHandleSwitch}
+	wakeups   = []string{schedProgFallbackWakeup, schedProgFallbackWakeupNew, schedProgFallbackSwitch}
 )
 
 // Probe is the run-queue latency probe.
 type Probe struct {
 	objs *probe.Objects
+	bpf  schedObjects
 	env  probe.Env
 	// tuneSpec adjusts the collection before loading (tests shrink maps,
 	// or drop programs to force the fallback).
@@ -50,7 +51,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if err != nil {
 		return err
 	}
-	if err := probe.SetLoadTime(spec, "loaded_at_ns"); err != nil {
+	if err := probe.SetLoadTime(spec, schedVarLoadedAtNs); err != nil {
 		return err
 	}
 	if p.tuneSpec != nil {
@@ -58,12 +59,12 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	}
 	// The kernel's own run-queue stamps cost one program on sched_switch;
 	// without CONFIG_SCHED_INFO (or FAIR_GROUP_SCHED) stamp wakeups ourselves.
-	objs, err := loadOnly(spec, schedInfo)
+	objs, err := p.loadOnly(spec, schedInfo)
 	if err != nil {
 		if env.Log != nil {
 			env.Log.Info("sched: kernel run-queue stamps unusable, timing wakeups instead", "err", err)
 		}
-		if objs, err = loadOnly(spec, wakeups); err != nil {
+		if objs, err = p.loadOnly(spec, wakeups); err != nil {
 			return err
 		}
 	}
@@ -72,14 +73,14 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 }
 
 // loadOnly loads the named programs of spec, all required, and no others.
-func loadOnly(spec *ebpf.CollectionSpec, names []string) (*probe.Objects, error) {
+func (p *Probe) loadOnly(spec *ebpf.CollectionSpec, names []string) (*probe.Objects, error) {
 	s := spec.Copy()
 	for name := range s.Programs {
 		if !slices.Contains(names, name) {
 			delete(s.Programs, name)
 		}
 	}
-	return probe.Load(s, probe.LoadOptions{Required: names})
+	return probe.Load(s, &p.bpf, probe.LoadOptions{Required: names})
 }
 
 // Close implements probe.Probe.
@@ -90,7 +91,7 @@ func (p *Probe) Close() error {
 // Forget implements probe.Forgetter.
 func (p *Probe) Forget(ids []uint64) {
 	if p.objs != nil {
-		probe.DeleteKeys(p.objs.Maps["runq_latency"], ids)
+		probe.DeleteKeys(p.bpf.RunqLatency, ids)
 	}
 }
 
@@ -102,7 +103,7 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 	if p.objs == nil {
 		return
 	}
-	_ = probe.CollectPerCPU(p.objs.Maps["runq_latency"], p.env.Resolver, (*probe.Log2Hist).Add, func(w cgroup.Workload, h *probe.Log2Hist) {
+	_ = probe.CollectPerCPU(p.bpf.RunqLatency, p.env.Resolver, (*probe.Log2Hist).Add, func(w cgroup.Workload, h *probe.Log2Hist) {
 		ch <- probe.WorkloadHistogram(latencyDesc, h, w)
 	})
 }

@@ -65,7 +65,7 @@ func histogram(t *testing.T, reg prometheus.Gatherer, cg *testutil.Cgroup) *dto.
 func TestHogsWaitIdleDoesNot(t *testing.T) {
 	p := New()
 	hogsWaitIdleDoesNot(t, p)
-	if p.Objects().Programs["handle_switch"] == nil {
+	if p.bpf.HandleSwitch == nil {
 		t.Fatalf("the kernel's run-queue stamps were not used: %v", p.Objects().Failed)
 	}
 }
@@ -74,7 +74,7 @@ func TestFallbackHogsWaitIdleDoesNot(t *testing.T) {
 	p := New()
 	p.tuneSpec = func(s *ebpf.CollectionSpec) { delete(s.Programs, "handle_switch") }
 	hogsWaitIdleDoesNot(t, p)
-	if p.Objects().Programs["fallback_switch"] == nil {
+	if p.bpf.FallbackSwitch == nil {
 		t.Fatalf("the fallback did not load: %v", p.Objects().Failed)
 	}
 }
@@ -119,7 +119,7 @@ func hogsWaitIdleDoesNot(t *testing.T, p *Probe) {
 func TestWaitsEqualKernelRunDelay(t *testing.T) {
 	p := New()
 	reg := start(t, p)
-	if p.Objects().Programs["handle_switch"] == nil {
+	if p.bpf.HandleSwitch == nil {
 		t.Skipf("kernel run-queue stamps unusable here: %v", p.Objects().Failed)
 	}
 	cg := testutil.NewCgroup(t)
@@ -181,7 +181,7 @@ func checkBuckets(t *testing.T, h *dto.Histogram) {
 
 func TestFullHistogramMapIsCounted(t *testing.T) {
 	p := New()
-	p.tuneSpec = func(s *ebpf.CollectionSpec) { s.Maps["runq_latency"].MaxEntries = 1 }
+	p.tuneSpec = func(s *ebpf.CollectionSpec) { s.Maps[schedMapRunqLatency].MaxEntries = 1 }
 	reg := start(t, p)
 	// Two cgroups wait on a map with room for one: the other is a counted drop.
 	a, b := testutil.NewCgroup(t), testutil.NewCgroup(t)

@@ -42,7 +42,7 @@ func BenchmarkGetppidCost(b *testing.B) {
 			b.Fatal(err)
 		}
 		return func() {
-			for name, prog := range p.Objects().Programs {
+			for name, prog := range p.Objects().Programs() {
 				if st, err := prog.Stats(); err == nil && st.RunCount > 0 {
 					key := "ns/run-" + name + "-" + set
 					programs[key] = append(programs[key], float64(st.Runtime.Nanoseconds())/float64(st.RunCount))

@@ -65,14 +65,14 @@ func (p *Probe) remove(s *stream, cgroupIDs []uint64) {
 // sync writes the merged filter of one cgroup, and the count of streamed
 // cgroups, into the kernel. Callers hold mu.
 func (p *Probe) sync(id uint64) error {
-	streamed := p.objs.Maps["streamed"]
+	streamed := p.bpf.Streamed
 	if len(p.streams[id]) == 0 {
 		delete(p.streams, id)
 		_ = streamed.Delete(id)
 	} else if err := streamed.Put(id, mergeFilters(p.streams[id])); err != nil {
 		return err
 	}
-	return p.objs.Maps["streaming"].Put(uint32(0), uint32(len(p.streams)))
+	return p.bpf.Streaming.Put(uint32(0), uint32(len(p.streams)))
 }
 
 func mergeFilters(streams []*stream) syscallsStreamFilter {

@@ -42,6 +42,7 @@ func addCount(dst, src *uint64) { *dst += *src }
 // Probe is the syscall probe.
 type Probe struct {
 	objs  *probe.Objects
+	bpf   syscallsObjects
 	env   probe.Env
 	comms probe.Comms // of the ring reader's goroutine
 
@@ -68,18 +69,18 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if err != nil {
 		return err
 	}
-	objs, err := probe.Load(spec, probe.LoadOptions{Required: []string{"sys_enter", "sys_exit"}})
+	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{Required: []string{syscallsProgSysEnter, syscallsProgSysExit}})
 	if err != nil {
 		return err
 	}
 	p.objs, p.env = objs, env
 	for _, nr := range nrs {
-		if err := objs.Maps["tracked"].Put(nr, uint32(1)); err != nil {
+		if err := p.bpf.Tracked.Put(nr, uint32(1)); err != nil {
 			p.Close()
 			return err
 		}
 	}
-	if err := objs.ReadRing("events", p.handle); err != nil {
+	if err := objs.ReadRing(p.bpf.Events, p.handle); err != nil {
 		p.Close()
 		return err
 	}
@@ -98,8 +99,8 @@ func (p *Probe) Forget(ids []uint64) {
 	if p.objs == nil {
 		return
 	}
-	probe.DeleteKeysOf(p.objs.Maps["stats"], ids, func(k syscallsCallKey) uint64 { return k.CgroupId })
-	probe.DeleteKeysOf(p.objs.Maps["errors"], ids, func(k syscallsErrorKey) uint64 { return k.CgroupId })
+	probe.DeleteKeysOf(p.bpf.Stats, ids, func(k syscallsCallKey) uint64 { return k.CgroupId })
+	probe.DeleteKeysOf(p.bpf.Errors, ids, func(k syscallsErrorKey) uint64 { return k.CgroupId })
 }
 
 // Describe implements prometheus.Collector.
@@ -115,12 +116,12 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	r := p.env.Resolver
-	_ = probe.CollectPerCPUKeyed(p.objs.Maps["stats"], r, splitCallKey, addStats, func(w cgroup.Workload, k syscallsCallKey, s *callStats) {
+	_ = probe.CollectPerCPUKeyed(p.bpf.Stats, r, splitCallKey, addStats, func(w cgroup.Workload, k syscallsCallKey, s *callStats) {
 		name := sysnames.Name(k.Nr)
 		ch <- probe.WorkloadMetric(callsDesc, prometheus.CounterValue, float64(s.Calls), w, name)
 		ch <- probe.WorkloadHistogram(latencyDesc, &s.Latency, w, name)
 	})
-	_ = probe.CollectPerCPUKeyed(p.objs.Maps["errors"], r, splitErrorKey, addCount, func(w cgroup.Workload, k syscallsErrorKey, n *uint64) {
+	_ = probe.CollectPerCPUKeyed(p.bpf.Errors, r, splitErrorKey, addCount, func(w cgroup.Workload, k syscallsErrorKey, n *uint64) {
 		ch <- probe.WorkloadMetric(errorsDesc, prometheus.CounterValue, float64(*n), w, sysnames.Name(k.Nr), errnoName(k.Err))
 	})
 }

@@ -191,7 +191,7 @@ func TestStreamOnDemandFilteredInKernel(t *testing.T) {
 	stop()
 	stopAll()
 	var streamedCgroups uint32
-	if err := f.probe.Objects().Maps["streaming"].Lookup(uint32(0), &streamedCgroups); err != nil || streamedCgroups != 0 {
+	if err := f.probe.bpf.Streaming.Lookup(uint32(0), &streamedCgroups); err != nil || streamedCgroups != 0 {
 		t.Fatalf("streamed cgroups in the kernel after stop: %d (%v)", streamedCgroups, err)
 	}
 	runHelper(t, cg, "getppid", n)
