@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/series"
 )
 
 // offeredEncodings are what /metrics compresses with, on either path.
@@ -31,7 +31,7 @@ var gzipWriters = sync.Pool{New: func() any {
 
 // MetricsHandler serves /metrics for collectors, the ones registered in the
 // registry that c caps. A scrape that takes the text format (Prometheus
-// 2.x and 3.x without native histograms) is written by probe.Exposition,
+// 2.x and 3.x without native histograms) is written by series.Exposition,
 // per-workload series straight from what the probes collected; any other
 // format, a name[] filter, or a collection the exposition leaves to the
 // registry is served by promhttp over c. Both give the same bytes.
@@ -43,8 +43,8 @@ func MetricsHandler(collectors func() []prometheus.Collector, c *SeriesCap) http
 			viaRegistry.ServeHTTP(w, r)
 			return
 		}
-		e, err := probe.Gather(collectors())
-		if errors.Is(err, probe.ErrUseRegistry) {
+		e, err := series.Gather(collectors())
+		if errors.Is(err, series.ErrUseRegistry) {
 			viaRegistry.ServeHTTP(w, r)
 			return
 		}

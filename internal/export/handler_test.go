@@ -21,20 +21,23 @@ import (
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/export"
-	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/series"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
-var handlerTestDesc = probe.WorkloadDesc("orb8_handler_test_total", "A per-workload counter.", "reason")
+var (
+	handlerTestMetrics series.Set
+	handlerTestDesc    = handlerTestMetrics.Workload("orb8_handler_test_total", "A per-workload counter.", "reason")
+)
 
-// workloadCounters sends one WorkloadMetric per workload, in reverse order.
+// workloadCounters sends one series.Metric per workload, in reverse order.
 type workloadCounters struct{ n int }
 
-func (c workloadCounters) Describe(ch chan<- *prometheus.Desc) { ch <- handlerTestDesc }
+func (c workloadCounters) Describe(ch chan<- *prometheus.Desc) { handlerTestMetrics.Describe(ch) }
 
 func (c workloadCounters) Collect(ch chan<- prometheus.Metric) {
 	for i := c.n - 1; i >= 0; i-- {
-		ch <- probe.WorkloadMetric(handlerTestDesc, prometheus.CounterValue, float64(i), cgroup.Workload{Path: fmt.Sprintf("/w%d", i)}, "exit")
+		ch <- series.Metric(handlerTestDesc, prometheus.CounterValue, float64(i), cgroup.Workload{Path: fmt.Sprintf("/w%d", i)}, "exit")
 	}
 }
 

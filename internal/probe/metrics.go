@@ -1,34 +1,13 @@
 package probe
 
 import (
-	"cmp"
 	"slices"
-	"strings"
 
 	"github.com/cilium/ebpf"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/series"
 )
-
-// WorkloadDesc describes a per-workload series: the workload labels, then extra.
-func WorkloadDesc(name, help string, extra ...string) *prometheus.Desc {
-	labels := append(append([]string{}, cgroup.LabelNames...), extra...)
-	d := prometheus.NewDesc(name, help, labels, nil)
-	registerFamily(d, name, help, labels)
-	return d
-}
-
-// WorkloadMetric builds one sample of a WorkloadDesc series. It keeps the
-// values as collected (see Exposition): /metrics writes them as text
-// without building a client_golang metric per series.
-func WorkloadMetric(d *prometheus.Desc, t prometheus.ValueType, v float64, w cgroup.Workload, extra ...string) prometheus.Metric {
-	labels := workloadLabels(w, extra)
-	if f := familyOf(d, labels); f != nil && (t == prometheus.CounterValue || t == prometheus.GaugeValue || t == prometheus.UntypedValue) {
-		return &sample{fam: f, kind: t, value: v, labels: labels}
-	}
-	return prometheus.MustNewConstMetric(d, t, v, labels...)
-}
 
 // Forgetter is implemented by probes that keep per-cgroup state in the kernel;
 // the agent calls Forget for cgroups gone longer than the grace period.
@@ -78,18 +57,11 @@ func CollectPerCPUKeyed[K comparable, V any](m *ebpf.Map, r Resolver, split func
 	for fk := range folded {
 		keys = append(keys, fk)
 	}
-	slices.SortFunc(keys, func(a, b foldKey) int { return compareLabels(a.w, b.w) })
+	slices.SortFunc(keys, func(a, b foldKey) int { return series.CompareWorkloads(a.w, b.w) })
 	for _, fk := range keys {
 		emit(fk.w, fk.rest, folded[fk])
 	}
 	return err
-}
-
-// compareLabels orders workloads as the registry orders their series: by
-// label values, labels taken in name order (cgroup, container, namespace, pod).
-func compareLabels(a, b cgroup.Workload) int {
-	return cmp.Or(strings.Compare(a.Path, b.Path), strings.Compare(a.Container, b.Container),
-		strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Pod, b.Pod))
 }
 
 // DeleteKeysOf removes the keys of the given cgroups from a map whose keys

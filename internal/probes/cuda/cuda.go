@@ -15,6 +15,7 @@ import (
 
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/series"
 )
 
 // Name is the probe's name in configuration and metrics.
@@ -32,16 +33,19 @@ const (
 // copyKinds are the kind label values, indexed like enum copy_kind.
 var copyKinds = [...]string{"h2d", "d2h", "d2d", "other"}
 
+// metrics are the series the probe exports: what Describe sends.
+var metrics series.Set
+
 var (
-	launchesDesc    = probe.WorkloadDesc("orb8_cuda_kernel_launches_total", "CUDA kernel launches (runtime or driver API) by the workload.")
-	mallocDesc      = probe.WorkloadDesc("orb8_cuda_malloc_bytes_total", "Device memory the workload allocated through cudaMalloc*/cuMemAlloc*.")
-	freeDesc        = probe.WorkloadDesc("orb8_cuda_free_bytes_total", "Device memory the workload freed through cudaFree*/cuMemFree*.")
-	outstandingDesc = probe.WorkloadDesc("orb8_cuda_memory_outstanding_bytes", "Device memory the workload's live processes allocated and have not freed.")
-	memcpyDesc      = probe.WorkloadDesc("orb8_cuda_memcpy_bytes_total", "Bytes copied by cudaMemcpy*/cuMemcpy*, by direction: h2d, d2h, d2d, other (host-host or inferred).", "kind")
-	leakDesc        = probe.WorkloadDesc("orb8_cuda_memory_leak_suspected", "1 when the workload's outstanding device memory grew through the whole leak window (--cuda-leak-window).")
-	gemmsDesc       = probe.WorkloadDesc("orb8_cuda_gemm_calls_total", "GEMM calls of the workload to cuBLAS (cublas*gemm*, cublasGemm*Ex) and cuBLASLt (cublasLtMatmul), a batched call counting once.")
-	gemmFlopsDesc   = probe.WorkloadDesc("orb8_cuda_gemm_flops_total", "Floating-point operations of the workload's cuBLAS GEMMs, estimated from m, n, k and the batch count (2mnk, 8mnk complex); cublasLtMatmul adds none.")
-	librariesDesc   = prometheus.NewDesc("orb8_cuda_libraries_hooked", "CUDA library files with uprobes attached, by library (cudart, cuda, cublas, cublasLt).", []string{"library"}, nil)
+	launchesDesc    = metrics.Workload("orb8_cuda_kernel_launches_total", "CUDA kernel launches (runtime or driver API) by the workload.")
+	mallocDesc      = metrics.Workload("orb8_cuda_malloc_bytes_total", "Device memory the workload allocated through cudaMalloc*/cuMemAlloc*.")
+	freeDesc        = metrics.Workload("orb8_cuda_free_bytes_total", "Device memory the workload freed through cudaFree*/cuMemFree*.")
+	outstandingDesc = metrics.Workload("orb8_cuda_memory_outstanding_bytes", "Device memory the workload's live processes allocated and have not freed.")
+	memcpyDesc      = metrics.Workload("orb8_cuda_memcpy_bytes_total", "Bytes copied by cudaMemcpy*/cuMemcpy*, by direction: h2d, d2h, d2d, other (host-host or inferred).", "kind")
+	leakDesc        = metrics.Workload("orb8_cuda_memory_leak_suspected", "1 when the workload's outstanding device memory grew through the whole leak window (--cuda-leak-window).")
+	gemmsDesc       = metrics.Workload("orb8_cuda_gemm_calls_total", "GEMM calls of the workload to cuBLAS (cublas*gemm*, cublasGemm*Ex) and cuBLASLt (cublasLtMatmul), a batched call counting once.")
+	gemmFlopsDesc   = metrics.Workload("orb8_cuda_gemm_flops_total", "Floating-point operations of the workload's cuBLAS GEMMs, estimated from m, n, k and the batch count (2mnk, 8mnk complex); cublasLtMatmul adds none.")
+	librariesDesc   = metrics.Plain("orb8_cuda_libraries_hooked", "CUDA library files with uprobes attached, by library (cudart, cuda, cublas, cublasLt).", "library")
 )
 
 // Probe is the CUDA probe.
@@ -202,11 +206,7 @@ func (p *Probe) Forget(ids []uint64) {
 }
 
 // Describe implements prometheus.Collector.
-func (p *Probe) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{launchesDesc, mallocDesc, freeDesc, outstandingDesc, memcpyDesc, gemmsDesc, gemmFlopsDesc, leakDesc, librariesDesc} {
-		ch <- d
-	}
-}
+func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 
 // Collect implements prometheus.Collector: one pass over the in-kernel table.
 func (p *Probe) Collect(ch chan<- prometheus.Metric) {
@@ -214,20 +214,20 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	err := probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *cudaCudaStats) {
-		ch <- probe.WorkloadMetric(launchesDesc, prometheus.CounterValue, float64(s.Launches), w)
-		ch <- probe.WorkloadMetric(mallocDesc, prometheus.CounterValue, float64(s.MallocBytes), w)
-		ch <- probe.WorkloadMetric(freeDesc, prometheus.CounterValue, float64(s.FreeBytes), w)
-		ch <- probe.WorkloadMetric(outstandingDesc, prometheus.GaugeValue, float64(max(s.Outstanding, 0)), w)
+		ch <- series.Metric(launchesDesc, prometheus.CounterValue, float64(s.Launches), w)
+		ch <- series.Metric(mallocDesc, prometheus.CounterValue, float64(s.MallocBytes), w)
+		ch <- series.Metric(freeDesc, prometheus.CounterValue, float64(s.FreeBytes), w)
+		ch <- series.Metric(outstandingDesc, prometheus.GaugeValue, float64(max(s.Outstanding, 0)), w)
 		for i, kind := range copyKinds {
-			ch <- probe.WorkloadMetric(memcpyDesc, prometheus.CounterValue, float64(s.MemcpyBytes[i]), w, kind)
+			ch <- series.Metric(memcpyDesc, prometheus.CounterValue, float64(s.MemcpyBytes[i]), w, kind)
 		}
-		ch <- probe.WorkloadMetric(gemmsDesc, prometheus.CounterValue, float64(s.Gemms), w)
-		ch <- probe.WorkloadMetric(gemmFlopsDesc, prometheus.CounterValue, float64(s.GemmFlops), w)
+		ch <- series.Metric(gemmsDesc, prometheus.CounterValue, float64(s.Gemms), w)
+		ch <- series.Metric(gemmFlopsDesc, prometheus.CounterValue, float64(s.GemmFlops), w)
 		leak := 0.0
 		if p.leaks.isSuspected(w) {
 			leak = 1
 		}
-		ch <- probe.WorkloadMetric(leakDesc, prometheus.GaugeValue, leak, w)
+		ch <- series.Metric(leakDesc, prometheus.GaugeValue, leak, w)
 	})
 	if err != nil {
 		p.env.Log.Debug("collect CUDA stats", "err", err)

@@ -4,24 +4,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orb8/orb8/internal/cgroup"
-	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/series"
 )
 
+// metrics are the series the probe exports: what Describe sends.
+var metrics series.Set
+
 var (
-	queriesDesc    = probe.WorkloadDesc("orb8_dns_queries_total", "DNS queries the workload sent, by query type.", "qtype")
-	responsesDesc  = probe.WorkloadDesc("orb8_dns_responses_total", "DNS responses the workload received, by query type and response code.", "qtype", "rcode")
-	latencyDesc    = probe.WorkloadDesc("orb8_dns_latency_seconds", "Time from a DNS query to its response, as the workload's socket saw them.")
-	unansweredDesc = probe.WorkloadDesc("orb8_dns_unanswered_total", "DNS queries of the workload without a response within the timeout, by query type.", "qtype")
-	unmatchedDesc  = probe.WorkloadDesc("orb8_dns_unmatched_responses_total", "DNS responses whose query was not seen (late after the timeout, or sent before the probe started).")
-	droppedDesc    = prometheus.NewDesc("orb8_dns_dropped_total", "DNS messages or queries the probe could not account for, by reason.", []string{"reason"}, nil)
+	queriesDesc    = metrics.Workload("orb8_dns_queries_total", "DNS queries the workload sent, by query type.", "qtype")
+	responsesDesc  = metrics.Workload("orb8_dns_responses_total", "DNS responses the workload received, by query type and response code.", "qtype", "rcode")
+	latencyDesc    = metrics.Workload("orb8_dns_latency_seconds", "Time from a DNS query to its response, as the workload's socket saw them.")
+	unansweredDesc = metrics.Workload("orb8_dns_unanswered_total", "DNS queries of the workload without a response within the timeout, by query type.", "qtype")
+	unmatchedDesc  = metrics.Workload("orb8_dns_unmatched_responses_total", "DNS responses whose query was not seen (late after the timeout, or sent before the probe started).")
+	droppedDesc    = metrics.Plain("orb8_dns_dropped_total", "DNS messages or queries the probe could not account for, by reason.", "reason")
 )
 
 // Describe implements prometheus.Collector.
-func (p *Probe) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{queriesDesc, responsesDesc, latencyDesc, unansweredDesc, unmatchedDesc, droppedDesc} {
-		ch <- d
-	}
-}
+func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 
 // Collect implements prometheus.Collector: a copy of the counts, folded by
 // workload (a cgroup recreated under the same path has a new id).
@@ -45,16 +44,16 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 	}
 	for w, ws := range folded {
 		for qtype, n := range ws.queries {
-			ch <- probe.WorkloadMetric(queriesDesc, prometheus.CounterValue, float64(n), w, qtype)
+			ch <- series.Metric(queriesDesc, prometheus.CounterValue, float64(n), w, qtype)
 		}
 		for k, n := range ws.responses {
-			ch <- probe.WorkloadMetric(responsesDesc, prometheus.CounterValue, float64(n), w, k.qtype, k.rcode)
+			ch <- series.Metric(responsesDesc, prometheus.CounterValue, float64(n), w, k.qtype, k.rcode)
 		}
 		for qtype, n := range ws.unanswered {
-			ch <- probe.WorkloadMetric(unansweredDesc, prometheus.CounterValue, float64(n), w, qtype)
+			ch <- series.Metric(unansweredDesc, prometheus.CounterValue, float64(n), w, qtype)
 		}
-		ch <- probe.WorkloadMetric(unmatchedDesc, prometheus.CounterValue, float64(ws.unmatched), w)
-		ch <- prometheus.MustNewConstHistogram(latencyDesc, ws.latency.count, ws.latency.sum, ws.latency.cumulative(), w.LabelValues()...)
+		ch <- series.Metric(unmatchedDesc, prometheus.CounterValue, float64(ws.unmatched), w)
+		ch <- prometheus.MustNewConstHistogram(latencyDesc.Desc, ws.latency.count, ws.latency.sum, ws.latency.cumulative(), w.LabelValues()...)
 	}
 	for reason, n := range dropped {
 		ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(n), dropReasonNames[reason])

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/series"
 	"github.com/orb8/orb8/internal/trend"
 )
 
@@ -24,10 +25,13 @@ const (
 	defaultWindow = 36
 )
 
+// metrics are the series the probe exports: what Describe sends.
+var metrics series.Set
+
 var (
-	openDesc  = probe.WorkloadDesc("orb8_open_fds", "Open file descriptors of the workload's processes.")
-	limitDesc = probe.WorkloadDesc("orb8_fd_limit", "Soft RLIMIT_NOFILE of the workload's process that is nearest to its limit.")
-	leakDesc  = probe.WorkloadDesc("orb8_fd_leak_suspected", "1 when the workload's open file descriptors have grown steadily over the last scans, else 0.")
+	openDesc  = metrics.Workload("orb8_open_fds", "Open file descriptors of the workload's processes.")
+	limitDesc = metrics.Workload("orb8_fd_limit", "Soft RLIMIT_NOFILE of the workload's process that is nearest to its limit.")
+	leakDesc  = metrics.Workload("orb8_fd_leak_suspected", "1 when the workload's open file descriptors have grown steadily over the last scans, else 0.")
 )
 
 // Probe is the file descriptor probe.
@@ -94,11 +98,7 @@ func (p *Probe) Close() error {
 }
 
 // Describe implements prometheus.Collector.
-func (p *Probe) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{openDesc, limitDesc, leakDesc} {
-		ch <- d
-	}
-}
+func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 
 // Collect implements prometheus.Collector: the table of the last scan.
 func (p *Probe) Collect(ch chan<- prometheus.Metric) {
@@ -113,8 +113,8 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 		if f.leak {
 			leak = 1
 		}
-		ch <- probe.WorkloadMetric(openDesc, prometheus.GaugeValue, float64(f.open), f.w)
-		ch <- probe.WorkloadMetric(limitDesc, prometheus.GaugeValue, float64(f.limit), f.w)
-		ch <- probe.WorkloadMetric(leakDesc, prometheus.GaugeValue, leak, f.w)
+		ch <- series.Metric(openDesc, prometheus.GaugeValue, float64(f.open), f.w)
+		ch <- series.Metric(limitDesc, prometheus.GaugeValue, float64(f.limit), f.w)
+		ch <- series.Metric(leakDesc, prometheus.GaugeValue, leak, f.w)
 	}
 }

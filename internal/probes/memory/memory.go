@@ -15,6 +15,7 @@ import (
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/series"
 )
 
 // Name is the probe's name in configuration and metrics.
@@ -29,13 +30,16 @@ const (
 	faultFlushEvery = 5 * time.Second
 )
 
+// metrics are the series the probe exports: what Describe sends.
+var metrics series.Set
+
 var (
-	usageDesc     = probe.WorkloadDesc("orb8_memory_usage_bytes", "Memory charged to the workload's cgroup and its descendants (memory.current, or memory.usage_in_bytes on cgroup v1).")
-	limitDesc     = probe.WorkloadDesc("orb8_memory_limit_bytes", "Memory limit of the workload's cgroup (memory.max, or memory.limit_in_bytes on cgroup v1); absent without a limit.")
-	etaDesc       = probe.WorkloadDesc("orb8_memory_oom_eta_seconds", "Predicted seconds until the workload's working set reaches its memory limit at its current growth; absent when not growing steadily.")
-	oomDesc       = probe.WorkloadDesc("orb8_oom_kills_total", "Processes of the workload chosen as victims by the OOM killer.")
-	faultsDesc    = probe.WorkloadDesc("orb8_memory_page_faults_total", "Page faults (minor and major) the workload's threads took, as the kernel counts them per thread; updated every 5 s and when a thread ends.")
-	pageAllocDesc = probe.WorkloadDesc("orb8_memory_pages_allocated_total", "Pages the kernel allocated while running the workload's processes (only with page allocation tracking on).")
+	usageDesc     = metrics.Workload("orb8_memory_usage_bytes", "Memory charged to the workload's cgroup and its descendants (memory.current, or memory.usage_in_bytes on cgroup v1).")
+	limitDesc     = metrics.Workload("orb8_memory_limit_bytes", "Memory limit of the workload's cgroup (memory.max, or memory.limit_in_bytes on cgroup v1); absent without a limit.")
+	etaDesc       = metrics.Workload("orb8_memory_oom_eta_seconds", "Predicted seconds until the workload's working set reaches its memory limit at its current growth; absent when not growing steadily.")
+	oomDesc       = metrics.Workload("orb8_oom_kills_total", "Processes of the workload chosen as victims by the OOM killer.")
+	faultsDesc    = metrics.Workload("orb8_memory_page_faults_total", "Page faults (minor and major) the workload's threads took, as the kernel counts them per thread; updated every 5 s and when a thread ends.")
+	pageAllocDesc = metrics.Workload("orb8_memory_pages_allocated_total", "Pages the kernel allocated while running the workload's processes (only with page allocation tracking on).")
 )
 
 // Probe is the memory probe.
@@ -197,11 +201,7 @@ func (p *Probe) Forget(ids []uint64) {
 }
 
 // Describe implements prometheus.Collector.
-func (p *Probe) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{usageDesc, limitDesc, etaDesc, oomDesc, faultsDesc, pageAllocDesc} {
-		ch <- d
-	}
-}
+func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 
 // Collect implements prometheus.Collector: the refresher's table and one
 // pass over the in-kernel counters.
@@ -214,20 +214,20 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 			if f.w.Hidden { // filtered out by the agent's namespace/selector filters
 				continue
 			}
-			ch <- probe.WorkloadMetric(usageDesc, prometheus.GaugeValue, float64(f.usage), f.w)
+			ch <- series.Metric(usageDesc, prometheus.GaugeValue, float64(f.usage), f.w)
 			if f.limited {
-				ch <- probe.WorkloadMetric(limitDesc, prometheus.GaugeValue, float64(f.limit), f.w)
+				ch <- series.Metric(limitDesc, prometheus.GaugeValue, float64(f.limit), f.w)
 			}
 			if f.hasETA {
-				ch <- probe.WorkloadMetric(etaDesc, prometheus.GaugeValue, f.eta, f.w)
+				ch <- series.Metric(etaDesc, prometheus.GaugeValue, f.eta, f.w)
 			}
 		}
 	}
 	_ = probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *memoryMemStats) {
-		ch <- probe.WorkloadMetric(oomDesc, prometheus.CounterValue, float64(s.OomKills), w)
-		ch <- probe.WorkloadMetric(faultsDesc, prometheus.CounterValue, float64(s.PageFaults), w)
+		ch <- series.Metric(oomDesc, prometheus.CounterValue, float64(s.OomKills), w)
+		ch <- series.Metric(faultsDesc, prometheus.CounterValue, float64(s.PageFaults), w)
 		if p.allocLink != nil {
-			ch <- probe.WorkloadMetric(pageAllocDesc, prometheus.CounterValue, float64(s.PagesAllocated), w)
+			ch <- series.Metric(pageAllocDesc, prometheus.CounterValue, float64(s.PagesAllocated), w)
 		}
 	})
 }

@@ -7,34 +7,33 @@ import (
 
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/series"
 )
 
+// metrics are the series the probe exports: what Describe sends.
+var metrics series.Set
+
 var (
-	bytesDesc = probe.WorkloadDesc("orb8_network_bytes_total",
+	bytesDesc = metrics.Workload("orb8_network_bytes_total",
 		"L4 payload bytes the workload's sockets sent (tx) and received (rx); TCP counts what applications wrote and read, never headers or retransmissions.",
 		"protocol", "direction")
-	packetsDesc = probe.WorkloadDesc("orb8_network_packets_total",
+	packetsDesc = metrics.Workload("orb8_network_packets_total",
 		"Payload-carrying packets of the workload's sockets: TCP data segments (retransmissions included), UDP datagrams.",
 		"protocol", "direction")
-	connectionsDesc = probe.WorkloadDesc("orb8_tcp_connections_total",
+	connectionsDesc = metrics.Workload("orb8_tcp_connections_total",
 		"TCP connection attempts by direction and result: ok (handshake completed) or failed (refused, timed out, reset, aborted).",
 		"direction", "result")
-	activeDesc      = probe.WorkloadDesc("orb8_tcp_active_connections", "TCP connections of the workload that completed the handshake and have not closed.")
-	retransmitsDesc = probe.WorkloadDesc("orb8_tcp_retransmits_total", "TCP segments retransmitted by the workload's sockets, SYN and SYN-ACK retransmissions included.")
-	rttDesc         = probe.WorkloadDesc("orb8_tcp_rtt_seconds", "Smoothed TCP round-trip time (the kernel's srtt) of the workload's sending connections, sampled at most once per jiffy per connection.")
-	transitionsDesc = probe.WorkloadDesc("orb8_tcp_state_transitions_total", "TCP state changes of the workload's sockets, by the state entered.", "state")
+	activeDesc      = metrics.Workload("orb8_tcp_active_connections", "TCP connections of the workload that completed the handshake and have not closed.")
+	retransmitsDesc = metrics.Workload("orb8_tcp_retransmits_total", "TCP segments retransmitted by the workload's sockets, SYN and SYN-ACK retransmissions included.")
+	rttDesc         = metrics.Workload("orb8_tcp_rtt_seconds", "Smoothed TCP round-trip time (the kernel's srtt) of the workload's sending connections, sampled at most once per jiffy per connection.")
+	transitionsDesc = metrics.Workload("orb8_tcp_state_transitions_total", "TCP state changes of the workload's sockets, by the state entered.", "state")
 
-	flowsDesc     = prometheus.NewDesc("orb8_flow_table_flows", "Flows held in the network probe's flow table.", nil, nil)
-	evictionsDesc = prometheus.NewDesc("orb8_flow_table_evictions_total", "Flows evicted from the full flow table, least recently active first.", nil, nil)
+	flowsDesc     = metrics.Plain("orb8_flow_table_flows", "Flows held in the network probe's flow table.")
+	evictionsDesc = metrics.Plain("orb8_flow_table_evictions_total", "Flows evicted from the full flow table, least recently active first.")
 )
 
 // Describe implements prometheus.Collector.
-func (p *Probe) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{bytesDesc, packetsDesc, connectionsDesc, activeDesc, retransmitsDesc,
-		rttDesc, transitionsDesc, flowsDesc, evictionsDesc} {
-		ch <- d
-	}
-}
+func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 
 // Collect implements prometheus.Collector: one pass over the in-kernel table.
 func (p *Probe) Collect(ch chan<- prometheus.Metric) {
@@ -48,8 +47,8 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	_ = probe.CollectPerCPU(stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *networkNetStats) {
-		counter := func(d *prometheus.Desc, v uint64, extra ...string) {
-			ch <- probe.WorkloadMetric(d, prometheus.CounterValue, float64(v), w, extra...)
+		counter := func(d *series.Desc, v uint64, extra ...string) {
+			ch <- series.Metric(d, prometheus.CounterValue, float64(v), w, extra...)
 		}
 		for dir, name := range []string{"tx", "rx"} {
 			counter(bytesDesc, s.TcpBytes[dir], "tcp", name)
@@ -61,9 +60,9 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 			counter(connectionsDesc, s.Connections[dir][0], name, "ok")
 			counter(connectionsDesc, s.Connections[dir][1], name, "failed")
 		}
-		ch <- probe.WorkloadMetric(activeDesc, prometheus.GaugeValue, float64(max(s.Active, 0)), w)
+		ch <- series.Metric(activeDesc, prometheus.GaugeValue, float64(max(s.Active, 0)), w)
 		counter(retransmitsDesc, s.Retransmits)
-		ch <- probe.WorkloadHistogram(rttDesc, rtt(s), w)
+		ch <- series.Histogram(rttDesc, rtt(s), w)
 		for state, n := range s.Transitions {
 			if n > 0 { // a series per state the workload's sockets entered
 				counter(transitionsDesc, n, stateName(uint8(state)))
@@ -72,8 +71,8 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 	})
 }
 
-// rtt views the generated twin of struct orb8_log2_hist as probe.Log2Hist: same layout.
-func rtt(s *networkNetStats) *probe.Log2Hist { return (*probe.Log2Hist)(unsafe.Pointer(&s.Rtt)) }
+// rtt views the generated twin of struct orb8_log2_hist as series.Log2Hist: same layout.
+func rtt(s *networkNetStats) *series.Log2Hist { return (*series.Log2Hist)(unsafe.Pointer(&s.Rtt)) }
 
 func addStats(dst, src *networkNetStats) {
 	for i := range 2 {

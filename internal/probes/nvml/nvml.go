@@ -98,11 +98,7 @@ func (p *Probe) Close() error {
 }
 
 // Describe implements prometheus.Collector.
-func (p *Probe) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range descriptors {
-		ch <- d
-	}
-}
+func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 
 // Collect implements prometheus.Collector: the series of the last poll.
 func (p *Probe) Collect(ch chan<- prometheus.Metric) {

@@ -12,16 +12,19 @@ import (
 
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/gpu"
-	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/series"
 )
 
 var deviceLabels = []string{"gpu", "uuid", "model"}
 
 func deviceDesc(name, help string, extra ...string) *prometheus.Desc {
-	return prometheus.NewDesc(name, help, append(append([]string{}, deviceLabels...), extra...), nil)
+	return metrics.Plain(name, help, append(append([]string{}, deviceLabels...), extra...)...)
 }
 
 var podLabels = []string{"namespace", "pod", "container", "gpu", "uuid"}
+
+// metrics are the series the probe exports: what Describe sends.
+var metrics series.Set
 
 var (
 	utilDesc        = deviceDesc("orb8_gpu_utilization_ratio", "Fraction of the last sample period in which a kernel ran on the GPU (NVML).")
@@ -31,16 +34,13 @@ var (
 	powerDesc       = deviceDesc("orb8_gpu_power_watts", "GPU power draw.")
 	pcieDesc        = deviceDesc("orb8_gpu_pcie_bytes_per_second", "PCIe throughput of the GPU, by direction (tx: GPU to host).", "direction")
 	throttledDesc   = deviceDesc("orb8_gpu_throttled", "1 while the GPU's clocks are held down for the reason (NVML clock event reasons).", "reason")
-	imbalanceDesc   = prometheus.NewDesc("orb8_gpu_imbalance_ratio", "(max - min) / max of the node's GPU utilizations: 0 balanced, 1 one busy while another idles.", nil, nil)
-	wlMemDesc       = probe.WorkloadDesc("orb8_workload_gpu_memory_used_bytes", "GPU memory used by the workload's processes, per GPU.", "gpu", "uuid")
-	wlUtilDesc      = probe.WorkloadDesc("orb8_workload_gpu_utilization_ratio", "SM utilization by the workload's processes, per GPU (NVML process samples).", "gpu", "uuid")
-	allocatedDesc   = prometheus.NewDesc("orb8_pod_gpu_allocated", "1 for each GPU the kubelet assigned to a pod's container, busy or idle.", podLabels, nil)
-	podUtilDesc     = prometheus.NewDesc("orb8_pod_gpu_utilization_ratio", "Utilization of each GPU assigned to a pod's container.", podLabels, nil)
-	podMemDesc      = prometheus.NewDesc("orb8_pod_gpu_memory_used_bytes", "Memory used on each GPU assigned to a pod's container.", podLabels, nil)
-	podImbalanceDsc = prometheus.NewDesc("orb8_pod_gpu_imbalance_ratio", "(max - min) / max of the utilizations of a pod's GPUs (pods with several GPUs).", []string{"namespace", "pod"}, nil)
-
-	descriptors = []*prometheus.Desc{utilDesc, memUsedDesc, memTotalDesc, tempDesc, powerDesc, pcieDesc, throttledDesc,
-		imbalanceDesc, wlMemDesc, wlUtilDesc, allocatedDesc, podUtilDesc, podMemDesc, podImbalanceDsc}
+	imbalanceDesc   = metrics.Plain("orb8_gpu_imbalance_ratio", "(max - min) / max of the node's GPU utilizations: 0 balanced, 1 one busy while another idles.")
+	wlMemDesc       = metrics.Workload("orb8_workload_gpu_memory_used_bytes", "GPU memory used by the workload's processes, per GPU.", "gpu", "uuid")
+	wlUtilDesc      = metrics.Workload("orb8_workload_gpu_utilization_ratio", "SM utilization by the workload's processes, per GPU (NVML process samples).", "gpu", "uuid")
+	allocatedDesc   = metrics.Plain("orb8_pod_gpu_allocated", "1 for each GPU the kubelet assigned to a pod's container, busy or idle.", podLabels...)
+	podUtilDesc     = metrics.Plain("orb8_pod_gpu_utilization_ratio", "Utilization of each GPU assigned to a pod's container.", podLabels...)
+	podMemDesc      = metrics.Plain("orb8_pod_gpu_memory_used_bytes", "Memory used on each GPU assigned to a pod's container.", podLabels...)
+	podImbalanceDsc = metrics.Plain("orb8_pod_gpu_imbalance_ratio", "(max - min) / max of the utilizations of a pod's GPUs (pods with several GPUs).", "namespace", "pod")
 )
 
 // throttleReasons are the clock event reasons exported, by label.
@@ -103,10 +103,10 @@ func (p *Probe) poll(ctx context.Context) error {
 		gauge(imbalanceDesc, gpu.Imbalance(utils))
 	}
 	for k, v := range wlMem {
-		out = append(out, probe.WorkloadMetric(wlMemDesc, prometheus.GaugeValue, v, k.w, k.gpu, k.uuid))
+		out = append(out, series.Metric(wlMemDesc, prometheus.GaugeValue, v, k.w, k.gpu, k.uuid))
 	}
 	for k, v := range wlUtil {
-		out = append(out, probe.WorkloadMetric(wlUtilDesc, prometheus.GaugeValue, v, k.w, k.gpu, k.uuid))
+		out = append(out, series.Metric(wlUtilDesc, prometheus.GaugeValue, v, k.w, k.gpu, k.uuid))
 	}
 	p.podSeries(ctx, byUUID, gauge)
 

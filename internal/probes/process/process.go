@@ -14,6 +14,7 @@ import (
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/series"
 )
 
 // Name is the probe's name in configuration and metrics.
@@ -25,13 +26,16 @@ var eventKinds = map[processEventKind]string{
 	processEventKindEVENT_EXIT: events.KindExit,
 }
 
+// metrics are the series the probe exports: what Describe sends.
+var metrics series.Set
+
 var (
-	execDesc    = probe.WorkloadDesc("orb8_process_exec_total", "Programs executed (execve) in the workload.")
-	forkDesc    = probe.WorkloadDesc("orb8_process_fork_total", "Processes created (fork/clone of a new thread group) in the workload.")
-	exitDesc    = probe.WorkloadDesc("orb8_process_exit_total", "Processes that ended in the workload, by reason: exit (exit code) or signal (killed).", "reason")
-	crashDesc   = probe.WorkloadDesc("orb8_process_crashes_total", "Processes in the workload that ended on a program-fault signal (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGSYS, SIGTRAP) or dumped core.")
-	shortDesc   = probe.WorkloadDesc("orb8_process_short_lived_total", "Processes in the workload that ended less than one second after they started.")
-	runningDesc = probe.WorkloadDesc("orb8_process_running", "Processes running in the workload.")
+	execDesc    = metrics.Workload("orb8_process_exec_total", "Programs executed (execve) in the workload.")
+	forkDesc    = metrics.Workload("orb8_process_fork_total", "Processes created (fork/clone of a new thread group) in the workload.")
+	exitDesc    = metrics.Workload("orb8_process_exit_total", "Processes that ended in the workload, by reason: exit (exit code) or signal (killed).", "reason")
+	crashDesc   = metrics.Workload("orb8_process_crashes_total", "Processes in the workload that ended on a program-fault signal (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGSYS, SIGTRAP) or dumped core.")
+	shortDesc   = metrics.Workload("orb8_process_short_lived_total", "Processes in the workload that ended less than one second after they started.")
+	runningDesc = metrics.Workload("orb8_process_running", "Processes running in the workload.")
 )
 
 // Probe is the process lifecycle probe.
@@ -146,11 +150,7 @@ func (p *Probe) Forget(ids []uint64) {
 }
 
 // Describe implements prometheus.Collector.
-func (p *Probe) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{execDesc, forkDesc, exitDesc, crashDesc, shortDesc, runningDesc} {
-		ch <- d
-	}
-}
+func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 
 // Collect implements prometheus.Collector: one pass over the in-kernel table.
 func (p *Probe) Collect(ch chan<- prometheus.Metric) {
@@ -158,13 +158,13 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	_ = probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *processProcStats) {
-		ch <- probe.WorkloadMetric(execDesc, prometheus.CounterValue, float64(s.Execs), w)
-		ch <- probe.WorkloadMetric(forkDesc, prometheus.CounterValue, float64(s.Forks), w)
-		ch <- probe.WorkloadMetric(exitDesc, prometheus.CounterValue, float64(s.ExitsCode), w, "exit")
-		ch <- probe.WorkloadMetric(exitDesc, prometheus.CounterValue, float64(s.ExitsSignal), w, "signal")
-		ch <- probe.WorkloadMetric(crashDesc, prometheus.CounterValue, float64(s.Crashes), w)
-		ch <- probe.WorkloadMetric(shortDesc, prometheus.CounterValue, float64(s.ShortLived), w)
-		ch <- probe.WorkloadMetric(runningDesc, prometheus.GaugeValue, float64(max(s.Running, 0)), w)
+		ch <- series.Metric(execDesc, prometheus.CounterValue, float64(s.Execs), w)
+		ch <- series.Metric(forkDesc, prometheus.CounterValue, float64(s.Forks), w)
+		ch <- series.Metric(exitDesc, prometheus.CounterValue, float64(s.ExitsCode), w, "exit")
+		ch <- series.Metric(exitDesc, prometheus.CounterValue, float64(s.ExitsSignal), w, "signal")
+		ch <- series.Metric(crashDesc, prometheus.CounterValue, float64(s.Crashes), w)
+		ch <- series.Metric(shortDesc, prometheus.CounterValue, float64(s.ShortLived), w)
+		ch <- series.Metric(runningDesc, prometheus.GaugeValue, float64(max(s.Running, 0)), w)
 	})
 }
 

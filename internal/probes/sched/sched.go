@@ -12,12 +12,16 @@ import (
 
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/series"
 )
 
 // Name is the probe's name in configuration and metrics.
 const Name = "sched"
 
-var latencyDesc = probe.WorkloadDesc("orb8_sched_runqueue_latency_seconds",
+// metrics are the series the probe exports: what Describe sends.
+var metrics series.Set
+
+var latencyDesc = metrics.Workload("orb8_sched_runqueue_latency_seconds",
 	"Time the workload's threads waited on a run queue for a CPU: from wakeup, or from preemption while runnable, until running.")
 
 // The two ways sched.bpf.c times waits, each a set of programs.
@@ -96,14 +100,14 @@ func (p *Probe) Forget(ids []uint64) {
 }
 
 // Describe implements prometheus.Collector.
-func (p *Probe) Describe(ch chan<- *prometheus.Desc) { ch <- latencyDesc }
+func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 
 // Collect implements prometheus.Collector: one pass over the in-kernel histograms.
 func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 	if p.objs == nil {
 		return
 	}
-	_ = probe.CollectPerCPU(p.bpf.RunqLatency, p.env.Resolver, (*probe.Log2Hist).Add, func(w cgroup.Workload, h *probe.Log2Hist) {
-		ch <- probe.WorkloadHistogram(latencyDesc, h, w)
+	_ = probe.CollectPerCPU(p.bpf.RunqLatency, p.env.Resolver, (*series.Log2Hist).Add, func(w cgroup.Workload, h *series.Log2Hist) {
+		ch <- series.Histogram(latencyDesc, h, w)
 	})
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/series"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
@@ -167,12 +168,12 @@ func runDelay(t *testing.T, pid int) int64 {
 func checkBuckets(t *testing.T, h *dto.Histogram) {
 	t.Helper()
 	buckets := h.GetBucket()
-	if len(buckets) != probe.Log2Slots-1 {
-		t.Fatalf("%d buckets, want %d", len(buckets), probe.Log2Slots-1)
+	if len(buckets) != series.Log2Slots-1 {
+		t.Fatalf("%d buckets, want %d", len(buckets), series.Log2Slots-1)
 	}
 	var prev uint64
 	for i, b := range buckets {
-		if b.GetUpperBound() != probe.Log2UpperBound(i) || b.GetCumulativeCount() < prev || b.GetCumulativeCount() > h.GetSampleCount() {
+		if b.GetUpperBound() != series.Log2UpperBound(i) || b.GetCumulativeCount() < prev || b.GetCumulativeCount() > h.GetSampleCount() {
 			t.Fatalf("bucket %d: le=%g count=%d after %d of %d", i, b.GetUpperBound(), b.GetCumulativeCount(), prev, h.GetSampleCount())
 		}
 		prev = b.GetCumulativeCount()

@@ -12,23 +12,27 @@ import (
 
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/series"
 	"github.com/orb8/orb8/internal/sysnames"
 )
 
 // Name is the probe's name in configuration and metrics.
 const Name = "syscalls"
 
+// metrics are the series the probe exports: what Describe sends.
+var metrics series.Set
+
 var (
-	callsDesc   = probe.WorkloadDesc("orb8_syscalls_total", "Returns from the syscall in the workload (tracked syscalls only).", "syscall")
-	errorsDesc  = probe.WorkloadDesc("orb8_syscall_errors_total", "Returns from the syscall with an error in the workload, by errno.", "syscall", "errno")
-	latencyDesc = probe.WorkloadDesc("orb8_syscall_latency_seconds", "Time from entering the syscall to returning from it in the workload.", "syscall")
+	callsDesc   = metrics.Workload("orb8_syscalls_total", "Returns from the syscall in the workload (tracked syscalls only).", "syscall")
+	errorsDesc  = metrics.Workload("orb8_syscall_errors_total", "Returns from the syscall with an error in the workload, by errno.", "syscall", "errno")
+	latencyDesc = metrics.Workload("orb8_syscall_latency_seconds", "Time from entering the syscall to returning from it in the workload.", "syscall")
 )
 
 // callStats is struct call_stats of syscalls.bpf.c.
 type callStats struct {
 	Calls   uint64
 	Errors  uint64
-	Latency probe.Log2Hist
+	Latency series.Log2Hist
 }
 
 func addStats(dst, src *callStats) {
@@ -104,11 +108,7 @@ func (p *Probe) Forget(ids []uint64) {
 }
 
 // Describe implements prometheus.Collector.
-func (p *Probe) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{callsDesc, errorsDesc, latencyDesc} {
-		ch <- d
-	}
-}
+func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 
 // Collect implements prometheus.Collector: one pass over each in-kernel table.
 func (p *Probe) Collect(ch chan<- prometheus.Metric) {
@@ -118,11 +118,11 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 	r := p.env.Resolver
 	_ = probe.CollectPerCPUKeyed(p.bpf.Stats, r, splitCallKey, addStats, func(w cgroup.Workload, k syscallsCallKey, s *callStats) {
 		name := sysnames.Name(k.Nr)
-		ch <- probe.WorkloadMetric(callsDesc, prometheus.CounterValue, float64(s.Calls), w, name)
-		ch <- probe.WorkloadHistogram(latencyDesc, &s.Latency, w, name)
+		ch <- series.Metric(callsDesc, prometheus.CounterValue, float64(s.Calls), w, name)
+		ch <- series.Histogram(latencyDesc, &s.Latency, w, name)
 	})
 	_ = probe.CollectPerCPUKeyed(p.bpf.Errors, r, splitErrorKey, addCount, func(w cgroup.Workload, k syscallsErrorKey, n *uint64) {
-		ch <- probe.WorkloadMetric(errorsDesc, prometheus.CounterValue, float64(*n), w, sysnames.Name(k.Nr), errnoName(k.Err))
+		ch <- series.Metric(errorsDesc, prometheus.CounterValue, float64(*n), w, sysnames.Name(k.Nr), errnoName(k.Err))
 	})
 }
 

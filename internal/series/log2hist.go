@@ -1,19 +1,15 @@
-package probe
+package series
 
-import (
-	"math"
-
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/orb8/orb8/internal/cgroup"
-)
+import "math"
 
 // Log2Slots is ORB8_LOG2_SLOTS of orb8_hist.h.
 const Log2Slots = 27
 
-// Log2Hist is the Go twin of struct orb8_log2_hist (orb8_hist.h): slot i
-// counts latencies below 2^(i+1) microseconds, the last slot everything
-// longer; SumNs is exact. A bpf2go type of the same layout converts to it.
+// Log2Hist is a latency histogram of log2 buckets, laid out as struct
+// orb8_log2_hist (orb8_hist.h) so that the kernel's values convert to it:
+// slot i counts latencies below 2^(i+1) microseconds, the last slot
+// everything longer; SumNs is exact. A bpf2go type of the same layout
+// converts to it.
 type Log2Hist struct {
 	Slots [Log2Slots]uint64
 	SumNs uint64
@@ -50,15 +46,3 @@ func (h *Log2Hist) Buckets() (count uint64, buckets map[float64]uint64) {
 
 // Seconds is the sum of the latencies in seconds.
 func (h *Log2Hist) Seconds() float64 { return float64(h.SumNs) / 1e9 }
-
-// WorkloadHistogram builds one histogram sample of a WorkloadDesc series, in
-// seconds; like WorkloadMetric it keeps a copy of h as collected.
-func WorkloadHistogram(d *prometheus.Desc, h *Log2Hist, w cgroup.Workload, extra ...string) prometheus.Metric {
-	labels := workloadLabels(w, extra)
-	if f := familyOf(d, labels); f != nil {
-		kept := *h
-		return &sample{fam: f, hist: &kept, labels: labels}
-	}
-	count, buckets := h.Buckets()
-	return prometheus.MustNewConstHistogram(d, count, h.Seconds(), buckets, labels...)
-}

@@ -1,4 +1,4 @@
-package probe
+package series
 
 import (
 	"bytes"
@@ -16,12 +16,13 @@ import (
 )
 
 var (
+	testSet Set
 	// Extra labels that sort after all workload labels, and between them.
-	exitTestDesc  = WorkloadDesc("orb8_test_exit_total", "Help with a \\ backslash\nand a newline.", "reason")
-	bytesTestDesc = WorkloadDesc("orb8_test_bytes", "A gauge.", "direction")
-	latTestDesc   = WorkloadDesc("orb8_test_latency_seconds", "A histogram.")
-	untypedDesc   = WorkloadDesc("orb8_test_untyped", "")
-	uncheckedDesc = WorkloadDesc("orb8_test_unchecked", "Sent by a collector that describes nothing.")
+	exitTestDesc  = testSet.Workload("orb8_test_exit_total", "Help with a \\ backslash\nand a newline.", "reason")
+	bytesTestDesc = testSet.Workload("orb8_test_bytes", "A gauge.", "direction")
+	latTestDesc   = testSet.Workload("orb8_test_latency_seconds", "A histogram.")
+	untypedDesc   = testSet.Workload("orb8_test_untyped", "")
+	uncheckedDesc = testSet.Workload("orb8_test_unchecked", "Sent by a collector that describes nothing.")
 )
 
 // Workloads with every character the text format escapes, UTF-8 and empty labels.
@@ -34,7 +35,7 @@ var (
 
 // point is one series of a test collector.
 type point struct {
-	desc  *prometheus.Desc
+	desc  *Desc
 	kind  prometheus.ValueType // zero for a histogram
 	value float64
 	hist  *Log2Hist
@@ -50,14 +51,14 @@ func (p point) metric(fast bool) prometheus.Metric {
 	labels := append(p.w.LabelValues(), p.extra...)
 	switch {
 	case fast && p.hist != nil:
-		return WorkloadHistogram(p.desc, p.hist, p.w, p.extra...)
+		return Histogram(p.desc, p.hist, p.w, p.extra...)
 	case fast:
-		return WorkloadMetric(p.desc, p.kind, p.value, p.w, p.extra...)
+		return Metric(p.desc, p.kind, p.value, p.w, p.extra...)
 	case p.hist != nil:
 		count, buckets := p.hist.Buckets()
-		return prometheus.MustNewConstHistogram(p.desc, count, p.hist.Seconds(), buckets, labels...)
+		return prometheus.MustNewConstHistogram(p.desc.Desc, count, p.hist.Seconds(), buckets, labels...)
 	}
-	return prometheus.MustNewConstMetric(p.desc, p.kind, p.value, labels...)
+	return prometheus.MustNewConstMetric(p.desc.Desc, p.kind, p.value, labels...)
 }
 
 // emitter is a collector of points; panicAfter > 0 panics after that many.
@@ -107,12 +108,12 @@ func testCollectors(fast bool) []prometheus.Collector {
 	last := prometheus.NewCounter(prometheus.CounterOpts{Name: "zzz_last_total", Help: "After them."})
 	last.Add(3)
 	return []prometheus.Collector{
-		&emitter{fast: fast, descs: []*prometheus.Desc{exitTestDesc, bytesTestDesc}, points: []point{
+		&emitter{fast: fast, descs: []*prometheus.Desc{exitTestDesc.Desc, bytesTestDesc.Desc}, points: []point{
 			c(3, wBare, "signal"), c(1, wQuote, "exit"), c(0, wQuote, "signal"), c(12345678901, wUTF8, "exit"), c(1, wA, "exit"),
 			g(0, wA, "rx"), g(math.Copysign(0, -1), wA, "tx"), g(-1, wBare, "rx"), g(1.5, wBare, "tx"), g(1e21, wUTF8, "rx"),
 			g(math.NaN(), wQuote, "rx"), g(math.Inf(1), wQuote, "tx"), g(math.Inf(-1), wUTF8, "tx"),
 		}},
-		&emitter{fast: fast, descs: []*prometheus.Desc{latTestDesc, untypedDesc}, points: []point{
+		&emitter{fast: fast, descs: []*prometheus.Desc{latTestDesc.Desc, untypedDesc.Desc}, points: []point{
 			h(hist(map[int]uint64{0: 3, 10: 2, Log2Slots - 1: 1}, 5_001_500_000), wUTF8),
 			h(hist(nil, 0), wA),
 			h(hist(map[int]uint64{5: 1 << 40}, 123), wQuote),
@@ -220,7 +221,7 @@ func TestExpositionCapKeepsRegistryOrder(t *testing.T) {
 // is reported as the registry reports it.
 func TestExpositionLeavesToTheRegistry(t *testing.T) {
 	dup := point{desc: exitTestDesc, kind: prometheus.CounterValue, value: 1, w: wA, extra: []string{"exit"}}
-	descs := []*prometheus.Desc{exitTestDesc}
+	descs := []*prometheus.Desc{exitTestDesc.Desc}
 	for name, c := range map[string]prometheus.Collector{
 		"duplicate series": &emitter{fast: true, descs: descs, points: []point{dup, dup}},
 		"mixed metric": &emitter{fast: true, descs: descs, points: []point{
@@ -237,12 +238,12 @@ func TestExpositionLeavesToTheRegistry(t *testing.T) {
 	}
 }
 
-// TestWorkloadMetricPanicsOnInvalidUTF8 as client_golang's const metric does.
-func TestWorkloadMetricPanicsOnInvalidUTF8(t *testing.T) {
+// TestMetricPanicsOnInvalidUTF8 as client_golang's const metric does.
+func TestMetricPanicsOnInvalidUTF8(t *testing.T) {
 	defer func() {
 		if r := recover(); r == nil {
 			t.Error("no panic for a label value that is not UTF-8")
 		}
 	}()
-	WorkloadMetric(exitTestDesc, prometheus.CounterValue, 1, cgroup.Workload{Path: "/\xff"}, "exit")
+	Metric(exitTestDesc, prometheus.CounterValue, 1, cgroup.Workload{Path: "/\xff"}, "exit")
 }

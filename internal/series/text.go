@@ -1,4 +1,4 @@
-package probe
+package series
 
 import (
 	"errors"
@@ -36,7 +36,7 @@ func (e *Exposition) WriteText(w io.Writer, format expfmt.Format) error {
 	}
 	buf := make([]byte, 0, flushAt+4096)
 	for _, cf := range e.workload {
-		encodeRestBefore(cf.fam.name)
+		encodeRestBefore(cf.d.name)
 		var err error
 		buf, err = cf.writeText(w, buf)
 		errs = append(errs, err)
@@ -50,7 +50,7 @@ func (e *Exposition) WriteText(w io.Writer, format expfmt.Format) error {
 // writeText writes the family as expfmt.MetricFamilyToText does, through
 // buf; it returns buf emptied.
 func (cf *collectedFamily) writeText(w io.Writer, buf []byte) ([]byte, error) {
-	f := cf.fam
+	f := cf.d
 	buf = append(append(append(buf, "# HELP "...), f.name...), ' ')
 	buf = appendEscaped(buf, f.help, false)
 	buf = append(append(append(append(buf, "\n# TYPE "...), f.name...), ' '), cf.samples[0].typeName()...)
@@ -89,9 +89,9 @@ func (s *sample) appendHistogram(buf []byte) []byte {
 // appendLine appends one sample line: name and suffix, the labels in name
 // order, an le label if given, the value.
 func (s *sample) appendLine(buf []byte, suffix, le string, v float64) []byte {
-	buf = append(append(buf, s.fam.name...), suffix...)
-	for i, at := range s.fam.order {
-		buf = appendEscaped(append(buf, s.fam.openers[i]...), s.labels[at], true)
+	buf = append(append(buf, s.d.name...), suffix...)
+	for i, at := range s.d.order {
+		buf = appendEscaped(append(buf, s.d.openers[i]...), s.labels[at], true)
 	}
 	buf = append(buf, '"')
 	if le != "" {

@@ -1,4 +1,4 @@
-package probe
+package series
 
 import (
 	"errors"
@@ -17,11 +17,11 @@ import (
 var ErrUseRegistry = errors.New("collection needs the registry's checks")
 
 // Exposition is one collection of a set of collectors for a text scrape.
-// Per-workload series (WorkloadMetric, WorkloadHistogram samples) stay as
-// collected and are written as text directly: through a registry and the
-// text encoder each cost ~4.5 us and 21 allocations, and 5,000 workloads
-// make tens of thousands. Every other metric goes through a
-// prometheus.Registry, with all its checks, as before.
+// Per-workload series (Metric and Histogram samples) stay as collected and
+// are written as text directly: through a registry and the text encoder
+// each cost ~4.5 us and 21 allocations, and 5,000 workloads make tens of
+// thousands. Every other metric goes through a prometheus.Registry, with
+// all its checks.
 type Exposition struct {
 	workload []*collectedFamily // by name
 	// Rest is what the registry gathered, by name.
@@ -30,7 +30,7 @@ type Exposition struct {
 
 // collectedFamily is one per-workload metric's samples, in registry order.
 type collectedFamily struct {
-	fam     *family
+	d       *Desc
 	samples []*sample
 }
 
@@ -50,31 +50,31 @@ func Gather(collectors []prometheus.Collector) (*Exposition, error) {
 	byName := map[string]*collectedFamily{}
 	for _, d := range diverters {
 		for _, s := range d.samples {
-			cf := byName[s.fam.name]
+			cf := byName[s.d.name]
 			if cf == nil {
-				cf = &collectedFamily{fam: s.fam}
-				byName[s.fam.name] = cf
+				cf = &collectedFamily{d: s.d}
+				byName[s.d.name] = cf
 				e.workload = append(e.workload, cf)
-			} else if cf.fam != s.fam || cf.samples[0].typeName() != s.typeName() {
-				return nil, fmt.Errorf("%w: %s has two descriptors or types", ErrUseRegistry, s.fam.name)
+			} else if cf.d != s.d || cf.samples[0].typeName() != s.typeName() {
+				return nil, fmt.Errorf("%w: %s has two descriptors or types", ErrUseRegistry, s.d.name)
 			}
 			cf.samples = append(cf.samples, s)
 		}
 	}
-	slices.SortFunc(e.workload, func(a, b *collectedFamily) int { return strings.Compare(a.fam.name, b.fam.name) })
+	slices.SortFunc(e.workload, func(a, b *collectedFamily) int { return strings.Compare(a.d.name, b.d.name) })
 	for _, cf := range e.workload {
-		if _, found := slices.BinarySearchFunc(rest, cf.fam.name, func(f *dto.MetricFamily, name string) int {
+		if _, found := slices.BinarySearchFunc(rest, cf.d.name, func(f *dto.MetricFamily, name string) int {
 			return strings.Compare(f.GetName(), name)
 		}); found {
-			return nil, fmt.Errorf("%w: %s also has client_golang metrics", ErrUseRegistry, cf.fam.name)
+			return nil, fmt.Errorf("%w: %s also has client_golang metrics", ErrUseRegistry, cf.d.name)
 		}
-		// CollectPerCPU emits in this order already; then this is one pass.
+		// Collectors that emit in CompareWorkloads order make this one pass.
 		if !slices.IsSortedFunc(cf.samples, compareSamples) {
 			slices.SortFunc(cf.samples, compareSamples)
 		}
 		for i := 1; i < len(cf.samples); i++ {
 			if compareSamples(cf.samples[i-1], cf.samples[i]) == 0 {
-				return nil, fmt.Errorf("%w: %s has two series with the same labels", ErrUseRegistry, cf.fam.name)
+				return nil, fmt.Errorf("%w: %s has two series with the same labels", ErrUseRegistry, cf.d.name)
 			}
 		}
 	}
@@ -88,7 +88,7 @@ func (e *Exposition) Empty() bool { return len(e.workload) == 0 && len(e.Rest) =
 // many of a metric's n series (in registry order) to keep.
 func (e *Exposition) Cap(keep func(name string, n int) int) {
 	for _, cf := range e.workload {
-		cf.samples = cf.samples[:keep(cf.fam.name, len(cf.samples))]
+		cf.samples = cf.samples[:keep(cf.d.name, len(cf.samples))]
 	}
 }
 
@@ -134,7 +134,7 @@ func (d *diverter) Collect(ch chan<- prometheus.Metric) {
 		d.Collector.Collect(in)
 	}()
 	for m := range in {
-		if s, ok := m.(*sample); ok && d.described[s.fam.desc] {
+		if s, ok := m.(*sample); ok && d.described[s.d.Desc] {
 			d.samples = append(d.samples, s)
 			continue
 		}

@@ -1,0 +1,190 @@
+// Package series is what probes export per workload: descriptors that carry
+// the workload labels, samples kept as collected, and their Prometheus text
+// exposition, which /metrics writes without building a client_golang metric
+// per series (internal/export serves it).
+package series
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/model"
+
+	"github.com/orb8/orb8/internal/cgroup"
+)
+
+// Set is the descriptors one collector exports: its Describe sends them.
+// Declare a probe family's metrics through its own Set.
+type Set struct{ descs []*prometheus.Desc }
+
+// Workload adds a per-workload metric: the workload labels
+// (cgroup.LabelNames), then extra.
+func (s *Set) Workload(name, help string, extra ...string) *Desc {
+	d := newDesc(name, help, append(append([]string{}, cgroup.LabelNames...), extra...))
+	s.descs = append(s.descs, d.Desc)
+	return d
+}
+
+// Plain adds a metric without the workload labels (node or probe level).
+func (s *Set) Plain(name, help string, labels ...string) *prometheus.Desc {
+	d := prometheus.NewDesc(name, help, labels, nil)
+	s.descs = append(s.descs, d)
+	return d
+}
+
+// Describe sends every descriptor of the set.
+func (s *Set) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range s.descs {
+		ch <- d
+	}
+}
+
+// Desc describes a per-workload metric: its client_golang descriptor, and
+// what the text exposition needs to write its samples, which the
+// descriptor no longer tells once built.
+type Desc struct {
+	*prometheus.Desc
+	name      string
+	help      string
+	numLabels int
+	// order lists label value indexes in label name order: the order in
+	// which the exposition writes labels and the registry sorts series.
+	order []int
+	// openers are `{cgroup="`, `",container="`, ...: what precedes each
+	// label value in that order.
+	openers []string
+	// text: the exposition can write samples of d as client_golang would;
+	// false for a name needing quotes or an invalid desc, whose samples
+	// are client_golang const metrics.
+	text bool
+}
+
+func newDesc(name, help string, labels []string) *Desc {
+	d := &Desc{Desc: prometheus.NewDesc(name, help, labels, nil), name: name, help: help, numLabels: len(labels)}
+	if !model.LegacyValidation.IsValidMetricName(name) {
+		return d
+	}
+	for _, l := range labels {
+		if !model.LegacyValidation.IsValidLabelName(l) || l == model.BucketLabel {
+			return d
+		}
+	}
+	if _, err := prometheus.NewConstMetric(d.Desc, prometheus.UntypedValue, 0, make([]string, len(labels))...); err != nil {
+		return d
+	}
+	d.order = make([]int, len(labels))
+	for i := range d.order {
+		d.order[i] = i
+	}
+	slices.SortFunc(d.order, func(a, b int) int { return strings.Compare(labels[a], labels[b]) })
+	sep := "{"
+	for _, i := range d.order {
+		d.openers = append(d.openers, sep+labels[i]+`="`)
+		sep = `",`
+	}
+	d.text = true
+	return d
+}
+
+// textable reports whether a sample of d with these label values can take
+// the fast path; false sends it through client_golang, which panics on a
+// wrong label count or invalid UTF-8 as it always did.
+func (d *Desc) textable(labelValues []string) bool {
+	if !d.text || len(labelValues) != d.numLabels {
+		return false
+	}
+	for _, l := range labelValues {
+		if !utf8.ValidString(l) {
+			return false
+		}
+	}
+	return true
+}
+
+// Metric builds one sample of a per-workload series. It keeps the value as
+// collected (see Exposition): /metrics writes it as text without building a
+// client_golang metric per series.
+func Metric(d *Desc, t prometheus.ValueType, v float64, w cgroup.Workload, extra ...string) prometheus.Metric {
+	labels := workloadLabels(w, extra)
+	if d.textable(labels) && (t == prometheus.CounterValue || t == prometheus.GaugeValue || t == prometheus.UntypedValue) {
+		return &sample{d: d, kind: t, value: v, labels: labels}
+	}
+	return prometheus.MustNewConstMetric(d.Desc, t, v, labels...)
+}
+
+// Histogram builds one histogram sample of a per-workload series, in
+// seconds; like Metric it keeps a copy of h as collected.
+func Histogram(d *Desc, h *Log2Hist, w cgroup.Workload, extra ...string) prometheus.Metric {
+	labels := workloadLabels(w, extra)
+	if d.textable(labels) {
+		kept := *h
+		return &sample{d: d, hist: &kept, labels: labels}
+	}
+	count, buckets := h.Buckets()
+	return prometheus.MustNewConstHistogram(d.Desc, count, h.Seconds(), buckets, labels...)
+}
+
+// workloadLabels is w's label values followed by extra, in one allocation.
+func workloadLabels(w cgroup.Workload, extra []string) []string {
+	return append(append(make([]string, 0, len(cgroup.LabelNames)+len(extra)), w.Namespace, w.Pod, w.Container, w.Path), extra...)
+}
+
+// CompareWorkloads orders workloads as the registry orders their series: by
+// label values, labels taken in name order (cgroup, container, namespace,
+// pod). Collectors that emit in this order keep a scrape's sort linear.
+func CompareWorkloads(a, b cgroup.Workload) int {
+	return cmp.Or(strings.Compare(a.Path, b.Path), strings.Compare(a.Container, b.Container),
+		strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Pod, b.Pod))
+}
+
+// sample is one Metric or Histogram series as collected. The text
+// exposition writes it as it is; for a registry (OTLP, protobuf scrapes,
+// tests) Write makes the very dto.Metric client_golang's const metric
+// makes, by making one.
+type sample struct {
+	d      *Desc
+	kind   prometheus.ValueType // unused for a histogram
+	value  float64
+	hist   *Log2Hist // set for a histogram
+	labels []string  // in desc order
+}
+
+// Desc implements prometheus.Metric.
+func (s *sample) Desc() *prometheus.Desc { return s.d.Desc }
+
+// Write implements prometheus.Metric.
+func (s *sample) Write(out *dto.Metric) error {
+	if s.hist != nil {
+		count, buckets := s.hist.Buckets()
+		return prometheus.MustNewConstHistogram(s.d.Desc, count, s.hist.Seconds(), buckets, s.labels...).Write(out)
+	}
+	return prometheus.MustNewConstMetric(s.d.Desc, s.kind, s.value, s.labels...).Write(out)
+}
+
+// typeName is the sample's TYPE in the text format.
+func (s *sample) typeName() string {
+	switch {
+	case s.hist != nil:
+		return "histogram"
+	case s.kind == prometheus.CounterValue:
+		return "counter"
+	case s.kind == prometheus.GaugeValue:
+		return "gauge"
+	}
+	return "untyped"
+}
+
+// compareSamples orders a metric's samples as the registry does: by label
+// values, labels in name order.
+func compareSamples(a, b *sample) int {
+	for _, i := range a.d.order {
+		if c := strings.Compare(a.labels[i], b.labels[i]); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
