@@ -136,7 +136,7 @@ func (a *Agent) Start(ctx context.Context) {
 		}
 	}
 	a.startKube(ctx)
-	env := probe.Env{Resolver: a.resolver, Events: a.bus, Log: a.log, CgroupRoot: a.resolver.Root(), Config: a.cfg, IPNames: a.ipNames()}
+	env := probe.Env{Resolver: a.resolver, Events: a.bus, Log: a.log, CgroupRoot: a.resolver.Root(), Config: a.cfg}
 	for _, p := range a.probes {
 		if err := p.Start(ctx, env); err != nil {
 			p.status.Error = err.Error()

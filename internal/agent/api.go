@@ -5,11 +5,11 @@ import (
 	"net/http"
 
 	"github.com/orb8/orb8/internal/api"
+	"github.com/orb8/orb8/internal/probes/dns"
+	"github.com/orb8/orb8/internal/probes/network"
+	"github.com/orb8/orb8/internal/probes/syscalls"
 	"github.com/orb8/orb8/internal/server"
 )
-
-// dnsProbe is the name of the probe whose bus events feed the API's DNS log.
-const dnsProbe = "dns"
 
 // dnsLogSize is how many recent DNS lookups the API keeps.
 const dnsLogSize = 4096
@@ -27,7 +27,7 @@ type API struct {
 func (a *Agent) ListenAPI(addr string) (*API, error) {
 	x := &API{}
 	b := a.apiBackend()
-	if b.DNS == nil && a.hasProbe(dnsProbe) {
+	if a.hasProbe(dns.Name) { // its bus events feed the log
 		x.dnsLog = api.NewDNSLog(a.bus, dnsLogSize)
 		b.DNS = x.dnsLog
 	}
@@ -71,8 +71,9 @@ func (x *API) Close() {
 	}
 }
 
-// apiBackend lends the agent's state to the API. A running probe that
-// implements api.FlowSource or api.DNSSource serves flows or DNS queries.
+// apiBackend lends the agent's state to the API. Probes know nothing of the
+// API: their own types are adapted here (network flows, the syscalls
+// probe's stream), and DNS lookups reach the API's log through the bus.
 func (a *Agent) apiBackend() api.Backend {
 	b := api.Backend{
 		Node: a.cfg.NodeName, CgroupRoot: a.resolver.Root(), Metrics: a.registry, Events: a.bus,
@@ -82,14 +83,11 @@ func (a *Agent) apiBackend() api.Backend {
 		b.Labels = a.kube
 	}
 	for _, p := range a.probes {
-		if src, ok := p.Probe.(api.FlowSource); ok {
-			b.Flows = runningFlows{p, src}
-		}
-		if src, ok := p.Probe.(api.DNSSource); ok {
-			b.DNS = runningDNS{p, src}
-		}
-		if src, ok := p.Probe.(api.SyscallStreamer); ok {
-			b.Syscalls = runningSyscalls{p, src}
+		switch probe := p.Probe.(type) {
+		case *network.Probe:
+			b.Flows = flowSource{p: p, net: probe, names: a.ipNames(), log: a.log}
+		case *syscalls.Probe:
+			b.Syscalls = syscallStreamer{p, probe}
 		}
 	}
 	return b
@@ -112,39 +110,16 @@ func (a *Agent) hasProbe(name string) bool {
 	return false
 }
 
-// runningFlows and runningDNS ask a probe only once it runs.
-type runningFlows struct {
+// syscallStreamer serves the syscalls probe's stream once the probe runs.
+type syscallStreamer struct {
 	p   *runningProbe
-	src api.FlowSource
+	src *syscalls.Probe
 }
 
-func (r runningFlows) Flows() []api.Flow {
-	if !r.p.running() {
-		return nil
+// Stream implements api.SyscallStreamer.
+func (s syscallStreamer) Stream(cgroupIDs []uint64, names []string) (func(), error) {
+	if !s.p.running() {
+		return nil, fmt.Errorf("the %s probe is not running: %s", s.p.Name(), s.p.status.Error)
 	}
-	return r.src.Flows()
-}
-
-type runningDNS struct {
-	p   *runningProbe
-	src api.DNSSource
-}
-
-func (r runningDNS) DNSQueries() []api.DNSQuery {
-	if !r.p.running() {
-		return nil
-	}
-	return r.src.DNSQueries()
-}
-
-type runningSyscalls struct {
-	p   *runningProbe
-	src api.SyscallStreamer
-}
-
-func (r runningSyscalls) Stream(cgroupIDs []uint64, names []string) (func(), error) {
-	if !r.p.running() {
-		return nil, fmt.Errorf("the %s probe is not running: %s", r.p.Name(), r.p.status.Error)
-	}
-	return r.src.Stream(cgroupIDs, names)
+	return s.src.Stream(cgroupIDs, names)
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/kube"
-	"github.com/orb8/orb8/internal/probe"
 )
 
 // kubeSyncTimeout bounds how long Start waits for the first lists of the
@@ -44,8 +43,8 @@ func (a *Agent) startKube(ctx context.Context) {
 	}
 }
 
-// ipNames is what probes name remote addresses with; nil when standalone.
-func (a *Agent) ipNames() probe.IPNamer {
+// ipNames is what flows' peers are named with; nil when standalone.
+func (a *Agent) ipNames() ipNamer {
 	if a.kube == nil {
 		return nil
 	}

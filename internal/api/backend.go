@@ -47,8 +47,8 @@ type ProbeState struct {
 	Degraded map[string]string
 }
 
-// FlowSource is implemented by the network probe: a snapshot of the flows it
-// tracks (bounded by its own maps). The API filters, sorts and limits.
+// FlowSource is a snapshot of the flows the network probe tracks (bounded by
+// its own table), which the agent adapts. The API filters, sorts and limits.
 type FlowSource interface {
 	Flows() []Flow
 }
@@ -81,8 +81,8 @@ type Flow struct {
 // "service"; zero when unknown.
 type Peer struct{ Kind, Namespace, Name string }
 
-// DNSSource is implemented by the DNS probe: its recent queries (a bounded
-// ring). The API filters, sorts newest first and limits.
+// DNSSource is the recent DNS lookups, a bounded ring (DNSLog, fed by the
+// DNS probe's events). The API filters, sorts newest first and limits.
 type DNSSource interface {
 	DNSQueries() []DNSQuery
 }

@@ -10,7 +10,6 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/orb8/orb8/internal/cgroup"
-	"github.com/orb8/orb8/internal/probe"
 )
 
 // maxContainerIDs bounds the container ids a pod remembers: the current and
@@ -26,6 +25,12 @@ type podEntry struct {
 	hidden          bool
 	deletedAt       time.Time // zero while the pod exists
 }
+
+// Kinds of object NameIP names.
+const (
+	KindPod     = "pod"     // a pod of this node, or one behind a Service
+	KindService = "service" // a Service ClusterIP
+)
 
 type owner struct{ kind, namespace, name string }
 
@@ -86,7 +91,7 @@ func (x *Index) Enrich(w cgroup.Workload) cgroup.Workload {
 
 // NameIP names the pod or service that owns ip: a pod of this node, a Service
 // ClusterIP, or a pod behind a Service on any node (from EndpointSlices).
-// kind is "" when the address is unknown.
+// kind is KindPod or KindService, and "" when the address is unknown.
 func (x *Index) NameIP(ip netip.Addr) (kind, namespace, name string) {
 	ip = ip.Unmap()
 	x.mu.RLock()
@@ -130,7 +135,7 @@ func (x *Index) setPod(p *corev1.Pod) {
 		for _, pip := range p.Status.PodIPs {
 			if ip, err := netip.ParseAddr(pip.IP); err == nil {
 				e.ips = append(e.ips, ip)
-				x.podIPs[ip] = owner{probe.KindPod, p.Namespace, p.Name}
+				x.podIPs[ip] = owner{KindPod, p.Namespace, p.Name}
 			}
 		}
 	}
@@ -211,7 +216,7 @@ func (x *Index) setService(s *corev1.Service, deleted bool) {
 		if deleted {
 			delete(x.serviceIPs, ip)
 		} else {
-			x.serviceIPs[ip] = owner{probe.KindService, s.Namespace, s.Name}
+			x.serviceIPs[ip] = owner{KindService, s.Namespace, s.Name}
 		}
 	}
 }
@@ -236,7 +241,7 @@ func (x *Index) setSlice(key string, s *discoveryv1.EndpointSlice, deleted bool)
 		for _, a := range e.Addresses {
 			if ip, err := netip.ParseAddr(a); err == nil && e.TargetRef != nil {
 				ips = append(ips, ip)
-				x.sliceIPs[ip] = sliceOwner{owner{probe.KindPod, e.TargetRef.Namespace, e.TargetRef.Name}, x.sliceIPs[ip].refs + 1}
+				x.sliceIPs[ip] = sliceOwner{owner{KindPod, e.TargetRef.Namespace, e.TargetRef.Name}, x.sliceIPs[ip].refs + 1}
 			}
 		}
 	}

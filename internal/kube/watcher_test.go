@@ -15,7 +15,6 @@ import (
 
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/kube/kubetest"
-	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
@@ -210,10 +209,10 @@ func TestNameIP(t *testing.T) {
 	}
 	w := f.watcher(node, Filter{})
 	for _, tc := range []struct{ ip, kind, name string }{
-		{"10.250.1.10", probe.KindPod, "local"},
-		{"::ffff:10.250.1.10", probe.KindPod, "local"},
-		{svc.Spec.ClusterIP, probe.KindService, "api"},
-		{"10.250.2.20", probe.KindPod, "remote"},
+		{"10.250.1.10", KindPod, "local"},
+		{"::ffff:10.250.1.10", KindPod, "local"},
+		{svc.Spec.ClusterIP, KindService, "api"},
+		{"10.250.2.20", KindPod, "remote"},
 		{"10.250.9.9", "", ""},
 	} {
 		kind, gotNS, name := w.NameIP(netip.MustParseAddr(tc.ip))

@@ -43,8 +43,6 @@ type Env struct {
 	Log      *slog.Logger
 	// CgroupRoot is the cgroup2 mount, for cgroup_skb and sockops programs.
 	CgroupRoot string
-	// IPNames names the pod or Service behind an IP; nil without Kubernetes.
-	IPNames IPNamer
 	// Config is the agent's configuration, for probe settings.
 	Config config.Config
 }

@@ -173,6 +173,26 @@ func (p *Probe) QueryFlows(filter FlowFilter) ([]Flow, error) {
 	return p.flows.list(filter), err
 }
 
+// Flows is QueryFlows of every flow, with Backend set for connections to a
+// translated address: one that translated says NAT replaces with an
+// endpoint (a Service's ClusterIP, which kube-proxy's rules replace in the
+// node's network namespace, where the pod's own address is the source). A
+// connection's backend is read from the node's conntrack table once, and
+// kept with the flow: a connection's NAT never changes.
+func (p *Probe) Flows(translated func(netip.Addr) bool) ([]Flow, error) {
+	flows, err := p.QueryFlows(FlowFilter{})
+	if translated == nil {
+		return flows, err
+	}
+	for i := range flows {
+		if f := &flows[i]; !f.backendLooked && translated(f.Remote.Addr()) {
+			f.Backend = p.nat.destination(p, f)
+			p.flows.setBackend(f)
+		}
+	}
+	return flows, err
+}
+
 // refresh puts the live sockets into the flow table, from the first flow
 // iterator.
 func (p *Probe) refresh() error {

@@ -231,9 +231,13 @@ func (f *fixture) checkExchange(t *testing.T, client, server *testutil.Cgroup, c
 			f.waitFor(t, "orb8_tcp_retransmits_total", side.cg, float64(fl.Retransmits))
 		}
 	}
-	// The same through the API's view of the table.
+	// The same through the view of the table the API gets.
+	flows, err := f.probe.Flows(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var found bool
-	for _, fl := range f.probe.Flows() {
+	for _, fl := range flows {
 		found = found || fl.Workload.Path == client.Path && fl.TxBytes == clientPayload && fl.Remote.String() == c.Remote
 	}
 	if !found {

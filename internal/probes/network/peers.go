@@ -5,9 +5,7 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/orb8/orb8/internal/api"
 	"github.com/orb8/orb8/internal/conntrack"
-	"github.com/orb8/orb8/internal/probe"
 )
 
 // natTable is the conntrack table of the agent's network namespace (the
@@ -52,32 +50,6 @@ func (n *natTable) close() {
 		n.table.Close()
 	}
 	n.table, n.opened, n.failed = nil, false, false
-}
-
-// namePeers names whose f's remote address is and, when it is a Service IP,
-// the endpoint the connection was translated to and whose that is. Without
-// the Kubernetes API there is nothing to name, and no address is known to
-// be a Service's, so nothing is looked up.
-func (p *Probe) namePeers(f *Flow, out *api.Flow) {
-	names := p.env.IPNames
-	if names == nil {
-		return
-	}
-	out.RemotePeer = peerOf(names, f.Remote.Addr())
-	if out.RemotePeer.Kind == probe.KindService && !f.backendLooked {
-		// The translation happens in the node's namespace (kube-proxy's
-		// rules), which sees the pod's own address as the source.
-		f.Backend = p.nat.destination(p, f)
-		p.flows.setBackend(f)
-	}
-	if f.Backend.IsValid() {
-		out.Backend, out.BackendPeer = f.Backend, peerOf(names, f.Backend.Addr())
-	}
-}
-
-func peerOf(names probe.IPNamer, ip netip.Addr) api.Peer {
-	kind, ns, name := names.NameIP(ip)
-	return api.Peer{Kind: kind, Namespace: ns, Name: name}
 }
 
 func (p *Probe) warn(msg string, err error) {

@@ -4,35 +4,25 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/orb8/orb8/internal/api"
-	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
-// ipNames stands in for the Kubernetes index (tested against a real API
-// server in internal/kube; the cluster test runs the whole path).
-type ipNames map[netip.Addr]api.Peer
-
-func (m ipNames) NameIP(ip netip.Addr) (kind, namespace, name string) {
-	p := m[ip.Unmap()]
-	return p.Kind, p.Namespace, p.Name
-}
-
-// A connection to a Service address is listed with the Service's name, the
-// endpoint NAT sent it to (from conntrack) and that endpoint's name.
-func TestFlowsNameTheServiceAndItsBackend(t *testing.T) {
+// A connection to a translated address (a Service's) is listed with the
+// endpoint NAT sent it to, from conntrack; naming both is the agent's job
+// (internal/agent/flows_test.go).
+func TestFlowsFindTheBackendOfATranslatedAddress(t *testing.T) {
 	f := start(t)
 	ns := testutil.NewNATNamespace(t)
-	service := api.Peer{Kind: probe.KindService, Namespace: "shop", Name: "cart"}
-	backend := api.Peer{Kind: probe.KindPod, Namespace: "shop", Name: "cart-0"}
-	f.probe.env.IPNames = ipNames{ns.Service.Addr(): service, ns.Backend.Addr(): backend}
 	f.probe.nat.netns = int(ns.File.Fd())
 
 	client, _ := ns.Connect(t, ns.Service)
 	clientAddr := netip.MustParseAddrPort(client.LocalAddr().String())
 
-	var out, in *api.Flow
-	flows := f.probe.Flows()
+	var out, in *Flow
+	flows, err := f.probe.Flows(func(ip netip.Addr) bool { return ip == ns.Service.Addr() })
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range flows {
 		switch fl := &flows[i]; {
 		case fl.Local == clientAddr && fl.Remote == ns.Service:
@@ -44,11 +34,11 @@ func TestFlowsNameTheServiceAndItsBackend(t *testing.T) {
 	if out == nil || in == nil {
 		t.Fatalf("flows %+v: want %s -> %s and %s <- %s", flows, clientAddr, ns.Service, ns.Backend, clientAddr)
 	}
-	if out.RemotePeer != service || out.Backend != ns.Backend || out.BackendPeer != backend {
-		t.Errorf("client's flow: remote %+v, backend %s %+v; want %+v, %s %+v", out.RemotePeer, out.Backend, out.BackendPeer, service, ns.Backend, backend)
+	if out.Backend != ns.Backend {
+		t.Errorf("client's flow: backend %s; want %s", out.Backend, ns.Backend)
 	}
-	// The server saw the client's own address: nothing to name or translate.
-	if in.RemotePeer != (api.Peer{}) || in.Backend.IsValid() {
-		t.Errorf("server's flow: remote %+v, backend %s; want neither", in.RemotePeer, in.Backend)
+	// The server saw the client's own address: nothing to translate.
+	if in.Backend.IsValid() {
+		t.Errorf("server's flow: backend %s; want none", in.Backend)
 	}
 }
