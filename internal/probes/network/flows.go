@@ -20,61 +20,37 @@ import (
 // Flow is one TCP connection of a workload, open or recently ended.
 type Flow struct {
 	// Cookie is the kernel's socket cookie: the connection's id on this node.
-	Cookie    uint64          `json:"cookie"`
-	Workload  cgroup.Workload `json:"workload"`
-	Protocol  string          `json:"protocol"`  // tcp
-	Direction string          `json:"direction"` // outbound, inbound, or empty when older than the agent
-	Local     netip.AddrPort  `json:"local"`
-	Remote    netip.AddrPort  `json:"remote"`
-	NetNS     uint32          `json:"netns"` // network namespace inode
-	State     string          `json:"state"` // TCP state: ESTABLISHED, ..., CLOSE
-	Result    string          `json:"result"`
-	Reason    string          `json:"reason,omitempty"` // why it failed or ended: refused, timeout, reset, ...
+	Cookie    uint64
+	Workload  cgroup.Workload
+	Protocol  string // tcp
+	Direction string // outbound, inbound, or empty when older than the agent
+	Local     netip.AddrPort
+	Remote    netip.AddrPort
+	NetNS     uint32 // network namespace inode
+	State     string // TCP state: ESTABLISHED, ..., CLOSE
+	Result    string
+	Reason    string // why it failed or ended: refused, timeout, reset, ...
 	// Process is a process of the workload that used the socket (connect,
 	// send, receive); zero when none was seen.
-	Process events.Process `json:"process"`
+	Process events.Process
 	// Payload bytes and payload-carrying segments each way.
-	TxBytes   uint64 `json:"txBytes"`
-	RxBytes   uint64 `json:"rxBytes"`
-	TxPackets uint64 `json:"txPackets"`
-	RxPackets uint64 `json:"rxPackets"`
+	TxBytes   uint64
+	RxBytes   uint64
+	TxPackets uint64
+	RxPackets uint64
 	// Retransmits and RTT are the connection's own: segments retransmitted
 	// (SYNs included) and the smoothed round-trip time.
-	Retransmits uint64        `json:"retransmits"`
-	RTT         time.Duration `json:"rttNs"`
-	FirstSeen   time.Time     `json:"firstSeen"` // connect() or SYN received
-	LastSeen    time.Time     `json:"lastSeen"`  // last payload moved, or the end
+	Retransmits uint64
+	RTT         time.Duration
+	FirstSeen   time.Time // connect() or SYN received
+	LastSeen    time.Time // last payload moved, or the end
 	// Backend is where the connection really went when Remote is a Service
-	// IP (peers.go); invalid until looked up, and when not translated.
-	Backend netip.AddrPort `json:"backend"`
+	// IP (nat.go); invalid until looked up, and when not translated.
+	Backend netip.AddrPort
 	// final: the socket was released or the handshake failed; nothing will change.
 	final bool
 	// backendLooked: Backend was looked up; a connection's NAT never changes.
 	backendLooked bool
-}
-
-// FlowFilter selects flows; zero fields match everything.
-type FlowFilter struct {
-	Namespace string     // Kubernetes namespace
-	Pod       string     // Kubernetes pod name
-	Cgroup    string     // cgroup path, as in the cgroup label
-	Addr      netip.Addr // local or remote address
-	Port      uint16     // local or remote port
-	State     string     // TCP state, e.g. ESTABLISHED
-}
-
-// Match reports whether f selects fl.
-func (f FlowFilter) Match(fl *Flow) bool {
-	switch {
-	case f.Namespace != "" && fl.Workload.Namespace != f.Namespace,
-		f.Pod != "" && fl.Workload.Pod != f.Pod,
-		f.Cgroup != "" && fl.Workload.Path != f.Cgroup,
-		f.Addr.IsValid() && fl.Local.Addr() != f.Addr && fl.Remote.Addr() != f.Addr,
-		f.Port != 0 && fl.Local.Port() != f.Port && fl.Remote.Port() != f.Port,
-		f.State != "" && fl.State != f.State:
-		return false
-	}
-	return true
 }
 
 // flowTable keeps the most recently active flows, evicting the least
@@ -144,13 +120,13 @@ func (t *flowTable) setBackend(f *Flow) {
 	}
 }
 
-// list returns copies of the matching flows, most recently updated first.
-func (t *flowTable) list(filter FlowFilter) []Flow {
+// list returns copies of the flows, most recently updated first.
+func (t *flowTable) list() []Flow {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []Flow
 	for _, f := range t.flows.All {
-		if !f.Workload.Hidden && filter.Match(f) {
+		if !f.Workload.Hidden {
 			out = append(out, *f)
 		}
 	}
@@ -164,23 +140,19 @@ func (t *flowTable) stats() (flows int, evictions uint64) {
 	return t.flows.Len(), t.evictions
 }
 
-// QueryFlows returns the flows of the table that filter selects, most
-// recently active first. Open connections are read from the kernel first,
-// so their counts are as of the call; if that fails, the error comes with
-// the table as it was.
-func (p *Probe) QueryFlows(filter FlowFilter) ([]Flow, error) {
-	err := p.refresh()
-	return p.flows.list(filter), err
-}
-
-// Flows is QueryFlows of every flow, with Backend set for connections to a
-// translated address: one that translated says NAT replaces with an
-// endpoint (a Service's ClusterIP, which kube-proxy's rules replace in the
-// node's network namespace, where the pod's own address is the source). A
-// connection's backend is read from the node's conntrack table once, and
-// kept with the flow: a connection's NAT never changes.
+// Flows returns every flow of the table, most recently active first. Open
+// connections are read from the kernel first, so their counts are as of the
+// call; if that fails, the error comes with the table as it was.
+//
+// Backend is set for connections to a translated address: one that
+// translated says NAT replaces with an endpoint (a Service's ClusterIP,
+// which kube-proxy's rules replace in the node's network namespace, where
+// the pod's own address is the source). A connection's backend is read from
+// the node's conntrack table once and kept with the flow: its NAT never
+// changes.
 func (p *Probe) Flows(translated func(netip.Addr) bool) ([]Flow, error) {
-	flows, err := p.QueryFlows(FlowFilter{})
+	err := p.refresh()
+	flows := p.flows.list()
 	if translated == nil {
 		return flows, err
 	}

@@ -20,7 +20,7 @@ func TestFlowTableEvictsLeastRecentlyUpdated(t *testing.T) {
 	tab.put(flowAt(2, t0, 20, false))
 	tab.put(flowAt(1, t0, 15, false)) // 1 is now the most recent
 	tab.put(flowAt(3, t0, 30, false)) // evicts 2
-	got := tab.list(FlowFilter{})
+	got := tab.list()
 	if len(got) != 2 || got[0].Cookie != 3 || got[1].Cookie != 1 || got[1].TxBytes != 15 {
 		t.Fatalf("flows %+v", got)
 	}
@@ -34,11 +34,11 @@ func TestFlowTableMerges(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	tab.put(flowAt(1, t0, 100, true))
 	tab.put(flowAt(1, t0, 50, false)) // a live snapshot from before the close: ignored
-	if got := tab.list(FlowFilter{}); got[0].TxBytes != 100 || !got[0].final {
+	if got := tab.list(); got[0].TxBytes != 100 || !got[0].final {
 		t.Fatalf("closed flow overwritten by an older snapshot: %+v", got[0])
 	}
 	tab.put(flowAt(1, t0.Add(time.Minute), 5, false)) // the socket connected again
-	if got := tab.list(FlowFilter{}); len(got) != 1 || got[0].TxBytes != 5 || got[0].final {
+	if got := tab.list(); len(got) != 1 || got[0].TxBytes != 5 || got[0].final {
 		t.Fatalf("reconnected socket: %+v", got)
 	}
 	live := flowAt(2, t0, 7, false)
@@ -46,30 +46,7 @@ func TestFlowTableMerges(t *testing.T) {
 	tab.put(live)
 	adopted := flowAt(2, t0, 9, false) // counts never go back, a known direction stays
 	tab.put(adopted)
-	if got := tab.list(FlowFilter{Port: 443, Cgroup: "/a"}); len(got) != 2 || got[0].TxBytes != 9 || got[0].Direction != "inbound" {
+	if got := tab.list(); len(got) != 2 || got[0].TxBytes != 9 || got[0].Direction != "inbound" {
 		t.Fatalf("merged flow: %+v", got)
-	}
-}
-
-func TestFlowFilter(t *testing.T) {
-	f := Flow{Workload: cgroup.Workload{Path: "/kubepods/pod1/c1", Namespace: "default", Pod: "web"},
-		Local: netip.MustParseAddrPort("10.1.0.5:40000"), Remote: netip.MustParseAddrPort("10.96.0.10:53"), State: "ESTABLISHED"}
-	for _, tc := range []struct {
-		filter FlowFilter
-		want   bool
-	}{
-		{FlowFilter{}, true},
-		{FlowFilter{Namespace: "default", Pod: "web"}, true},
-		{FlowFilter{Namespace: "kube-system"}, false},
-		{FlowFilter{Cgroup: "/kubepods/pod1/c1"}, true},
-		{FlowFilter{Addr: netip.MustParseAddr("10.96.0.10")}, true},
-		{FlowFilter{Addr: netip.MustParseAddr("10.96.0.11")}, false},
-		{FlowFilter{Port: 40000}, true},
-		{FlowFilter{Port: 80}, false},
-		{FlowFilter{State: "CLOSE"}, false},
-	} {
-		if got := tc.filter.Match(&f); got != tc.want {
-			t.Errorf("%+v matches = %v, want %v", tc.filter, got, tc.want)
-		}
 	}
 }

@@ -75,7 +75,7 @@ func TestTCPAcrossNetworkNamespaces(t *testing.T) {
 			ce, se := f.subscribe(t, client), f.subscribe(t, srv)
 			c, s, _ := exchange(t, client, srv, pathA, pathB, netip.MustParseAddr(server), "copy")
 			f.checkExchange(t, client, srv, c, s, ce, se)
-			flows, err := f.probe.QueryFlows(FlowFilter{Cgroup: srv.Path})
+			flows, err := f.flowsOf(srv.Path, "")
 			if err != nil || len(flows) != 1 || flows[0].NetNS != nsInode(t, pathB) {
 				t.Errorf("server flows %+v, %v: want one in network namespace %d", flows, err, nsInode(t, pathB))
 			}

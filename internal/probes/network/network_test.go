@@ -66,19 +66,29 @@ func (f *fixture) eachFlowIter(t *testing.T, cg *testutil.Cgroup, state string, 
 			if err != nil {
 				t.Fatal(err)
 			}
-			filter := FlowFilter{Cgroup: cg.Path, State: state}
-			var flows []Flow
-			for _, fl := range live {
-				if filter.Match(&fl) {
-					flows = append(flows, fl)
-				}
-			}
-			check(t, flows)
+			check(t, selectFlows(live, cg.Path, state))
 		})
 	}
 	if !walked {
 		t.Errorf("flow iterators attached: %v; the file walk is missing", f.probe.iters)
 	}
+}
+
+// flowsOf is what Flows lists of one cgroup, in one state (any when empty).
+func (f *fixture) flowsOf(cgroupPath, state string) ([]Flow, error) {
+	flows, err := f.probe.Flows(nil)
+	return selectFlows(flows, cgroupPath, state), err
+}
+
+// selectFlows keeps the flows of one cgroup in one state (any when empty).
+func selectFlows(flows []Flow, cgroupPath, state string) []Flow {
+	var out []Flow
+	for _, fl := range flows {
+		if fl.Workload.Path == cgroupPath && (state == "" || fl.State == state) {
+			out = append(out, fl)
+		}
+	}
+	return out
 }
 
 // subscribe collects the tcp events of one cgroup.
@@ -215,7 +225,7 @@ func (f *fixture) checkExchange(t *testing.T, client, server *testutil.Cgroup, c
 		dir    string
 		tx, rx uint64
 	}{{client, c, "outbound", clientPayload, serverReply}, {server, s, "inbound", serverReply, clientPayload}} {
-		flows, err := f.probe.QueryFlows(FlowFilter{Cgroup: side.cg.Path})
+		flows, err := f.flowsOf(side.cg.Path, "")
 		if err != nil || len(flows) != 1 {
 			t.Fatalf("flows of %s: %+v, %v", side.dir, flows, err)
 		}
@@ -291,7 +301,7 @@ func TestTCPRefusedAndAccepted(t *testing.T) {
 	f.waitFor(t, "orb8_tcp_connections_total", client, 1, "direction", "outbound", "result", "ok")
 	f.waitFor(t, "orb8_tcp_active_connections", server, 1)
 	f.waitFor(t, "orb8_tcp_active_connections", client, 1)
-	open, err := f.probe.QueryFlows(FlowFilter{Cgroup: client.Path, State: "ESTABLISHED"})
+	open, err := f.flowsOf(client.Path, "ESTABLISHED")
 	if err != nil || len(open) != 1 || open[0].Direction != "outbound" {
 		t.Fatalf("open flows of the client: %+v, %v", open, err)
 	}
@@ -350,7 +360,7 @@ func TestTCPCountsOpenConnections(t *testing.T) {
 			f.waitFor(t, "orb8_network_bytes_total", server, down, "protocol", "tcp", "direction", "tx")
 			f.waitFor(t, "orb8_network_bytes_total", server, up, "protocol", "tcp", "direction", "rx")
 			f.waitFor(t, "orb8_tcp_active_connections", client, 1)
-			flows, err := f.probe.QueryFlows(FlowFilter{Cgroup: server.Path, State: "ESTABLISHED"})
+			flows, err := f.flowsOf(server.Path, "ESTABLISHED")
 			if err != nil || len(flows) != 1 || flows[0].RxBytes != up || flows[0].TxBytes != down || flows[0].Direction != "inbound" {
 				t.Fatalf("open server flows %+v, %v", flows, err)
 			}
