@@ -51,9 +51,7 @@ func (s flowSource) Flows() []api.Flow {
 func apiFlow(f *network.Flow, names ipNamer) api.Flow {
 	out := api.Flow{
 		Workload: f.Workload, Process: f.Process, Protocol: f.Protocol, Direction: f.Direction,
-		Local: f.Local, Remote: f.Remote,
-		TxBytes: f.TxBytes, RxBytes: f.RxBytes, TxPackets: f.TxPackets, RxPackets: f.RxPackets,
-		Retransmits: f.Retransmits, RTT: f.RTT, LastSeen: f.LastSeen,
+		Local: f.Local, Remote: f.Remote, Traffic: f.Traffic, LastSeen: f.LastSeen,
 	}
 	if names == nil {
 		return out

@@ -55,20 +55,14 @@ type FlowSource interface {
 
 // Flow is one TCP connection or UDP peer pair of a workload.
 type Flow struct {
-	Workload  cgroup.Workload
-	Process   events.Process // zero when unknown
-	Protocol  string         // "tcp" or "udp"
-	Direction string         // "outbound" or "inbound"
-	Local     netip.AddrPort
-	Remote    netip.AddrPort
-	TxBytes   uint64
-	RxBytes   uint64
-	TxPackets uint64
-	RxPackets uint64
-	// Retransmits and RTT are TCP only.
-	Retransmits uint64
-	RTT         time.Duration
-	LastSeen    time.Time
+	Workload       cgroup.Workload
+	Process        events.Process // zero when unknown
+	Protocol       string         // "tcp" or "udp"
+	Direction      string         // "outbound" or "inbound"
+	Local          netip.AddrPort
+	Remote         netip.AddrPort
+	events.Traffic // Retransmits and RTT: TCP only
+	LastSeen       time.Time
 	// RemotePeer owns Remote. Backend is where the connection really went
 	// when Remote was translated (a Service IP's chosen endpoint), owned by
 	// BackendPeer; invalid when Remote was not translated or is not known to be.

@@ -63,9 +63,9 @@ func backend(t *testing.T) api.Backend {
 		Node: "node-a", Metrics: registry(t), Events: events.NewBus(),
 		Labels: podLabels{"shop/web-1": {"app": "web"}, "shop/db-1": {"app": "db"}},
 		Flows: flows{
-			{Workload: web, Protocol: "tcp", Remote: netip.MustParseAddrPort("10.0.0.2:443"), TxBytes: 10},
-			{Workload: web, Protocol: "udp", Remote: netip.MustParseAddrPort("10.0.0.3:53"), TxBytes: 500},
-			{Workload: db, Protocol: "tcp", Remote: netip.MustParseAddrPort("10.0.0.4:5432"), TxBytes: 99},
+			{Workload: web, Protocol: "tcp", Remote: netip.MustParseAddrPort("10.0.0.2:443"), Traffic: events.Traffic{TxBytes: 10}},
+			{Workload: web, Protocol: "udp", Remote: netip.MustParseAddrPort("10.0.0.3:53"), Traffic: events.Traffic{TxBytes: 500}},
+			{Workload: db, Protocol: "tcp", Remote: netip.MustParseAddrPort("10.0.0.4:5432"), Traffic: events.Traffic{TxBytes: 99}},
 		},
 	}
 }

@@ -5,6 +5,18 @@ import (
 	"time"
 )
 
+// Traffic is what a connection moved: payload bytes and payload-carrying
+// segments each way, segments retransmitted (SYNs included) and the smoothed
+// round-trip time. Flows and tcp events carry it alike.
+type Traffic struct {
+	TxBytes     uint64        `json:"txBytes"`
+	RxBytes     uint64        `json:"rxBytes"`
+	TxPackets   uint64        `json:"txPackets"`
+	RxPackets   uint64        `json:"rxPackets"`
+	Retransmits uint64        `json:"retransmits"`
+	RTT         time.Duration `json:"rttNs"`
+}
+
 // TCP is what a tcp event adds: a connection opened (handshake completed),
 // closed (its socket released), or failed (a handshake that never completed).
 type TCP struct {
@@ -13,18 +25,11 @@ type TCP struct {
 	Result    string `json:"result"`    // ok or failed
 	// Reason says why a connection failed or ended abnormally: refused,
 	// timeout, reset, host unreachable, ... (empty for a normal close).
-	Reason string         `json:"reason,omitempty"`
-	Local  netip.AddrPort `json:"local"`
-	Remote netip.AddrPort `json:"remote"`
-	NetNS  uint32         `json:"netns"` // network namespace inode
-	// Payload bytes and payload-carrying segments so far (final at close).
-	TxBytes   uint64 `json:"txBytes"`
-	RxBytes   uint64 `json:"rxBytes"`
-	TxPackets uint64 `json:"txPackets"`
-	RxPackets uint64 `json:"rxPackets"`
-	// Retransmits (SYNs included) and the smoothed RTT of the connection so far.
-	Retransmits uint64        `json:"retransmits"`
-	RTT         time.Duration `json:"rttNs"`
+	Reason  string         `json:"reason,omitempty"`
+	Local   netip.AddrPort `json:"local"`
+	Remote  netip.AddrPort `json:"remote"`
+	NetNS   uint32         `json:"netns"` // network namespace inode
+	Traffic                // so far (final at close)
 	// Duration is the handshake's for open and failed, the connection's lifetime for close.
 	Duration time.Duration `json:"durationNs"`
 	// Cookie is the kernel's socket cookie: the connection's id on this node.

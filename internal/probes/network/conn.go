@@ -76,22 +76,20 @@ func decode(raw []byte) (e *networkConnEvent, ok bool) {
 // flowOf turns a record into a flow of the table.
 func (p *Probe) flowOf(e *networkConnEvent, comms *probe.Comms) Flow {
 	f := Flow{
-		Cookie:      e.Cookie,
-		Protocol:    "tcp",
-		Workload:    p.env.Resolver.Lookup(e.CgroupId),
-		Direction:   directionName(e.Direction),
-		Local:       endpoint(e.Family, &e.Saddr, e.Sport),
-		Remote:      endpoint(e.Family, &e.Daddr, e.Dport),
-		NetNS:       e.Netns,
-		State:       stateName(e.State),
-		TxBytes:     e.Bytes[0],
-		RxBytes:     e.Bytes[1],
-		TxPackets:   e.Packets[0],
-		RxPackets:   e.Packets[1],
-		Retransmits: uint64(e.Retransmits),
-		RTT:         time.Duration(e.SrttUs) * time.Microsecond,
-		FirstSeen:   probe.BootTime(e.StartNs),
-		LastSeen:    probe.BootTime(e.BootNs),
+		Cookie:    e.Cookie,
+		Protocol:  "tcp",
+		Workload:  p.env.Resolver.Lookup(e.CgroupId),
+		Direction: directionName(e.Direction),
+		Local:     endpoint(e.Family, &e.Saddr, e.Sport),
+		Remote:    endpoint(e.Family, &e.Daddr, e.Dport),
+		NetNS:     e.Netns,
+		State:     stateName(e.State),
+		Traffic: events.Traffic{
+			TxBytes: e.Bytes[0], RxBytes: e.Bytes[1], TxPackets: e.Packets[0], RxPackets: e.Packets[1],
+			Retransmits: uint64(e.Retransmits), RTT: time.Duration(e.SrttUs) * time.Microsecond,
+		},
+		FirstSeen: probe.BootTime(e.StartNs),
+		LastSeen:  probe.BootTime(e.BootNs),
 	}
 	if e.Pid != 0 {
 		f.Process = events.Process{PID: e.Pid, Comm: comms.Name(e.Comm)}
@@ -132,9 +130,7 @@ func (p *Probe) handle(raw []byte) {
 	}
 	ev := &events.TCP{
 		Direction: f.Direction, Result: f.Result, Reason: f.Reason,
-		Local: f.Local, Remote: f.Remote, NetNS: f.NetNS,
-		TxBytes: f.TxBytes, RxBytes: f.RxBytes, TxPackets: f.TxPackets, RxPackets: f.RxPackets,
-		Retransmits: f.Retransmits, RTT: f.RTT,
+		Local: f.Local, Remote: f.Remote, NetNS: f.NetNS, Traffic: f.Traffic,
 		Duration: time.Duration(e.BootNs - e.StartNs), Cookie: f.Cookie,
 	}
 	switch e.Kind {

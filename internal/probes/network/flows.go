@@ -33,17 +33,9 @@ type Flow struct {
 	// Process is a process of the workload that used the socket (connect,
 	// send, receive); zero when none was seen.
 	Process events.Process
-	// Payload bytes and payload-carrying segments each way.
-	TxBytes   uint64
-	RxBytes   uint64
-	TxPackets uint64
-	RxPackets uint64
-	// Retransmits and RTT are the connection's own: segments retransmitted
-	// (SYNs included) and the smoothed round-trip time.
-	Retransmits uint64
-	RTT         time.Duration
-	FirstSeen   time.Time // connect() or SYN received
-	LastSeen    time.Time // last payload moved, or the end
+	events.Traffic
+	FirstSeen time.Time // connect() or SYN received
+	LastSeen  time.Time // last payload moved, or the end
 	// Backend is where the connection really went when Remote is a Service
 	// IP (nat.go); invalid until looked up, and when not translated.
 	Backend netip.AddrPort

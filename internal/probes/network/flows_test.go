@@ -6,10 +6,11 @@ import (
 	"time"
 
 	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/events"
 )
 
 func flowAt(cookie uint64, first time.Time, tx uint64, final bool) *Flow {
-	return &Flow{Cookie: cookie, FirstSeen: first, LastSeen: first.Add(time.Second), TxBytes: tx, State: "ESTABLISHED", final: final,
+	return &Flow{Cookie: cookie, FirstSeen: first, LastSeen: first.Add(time.Second), Traffic: events.Traffic{TxBytes: tx}, State: "ESTABLISHED", final: final,
 		Workload: cgroup.Workload{Path: "/a"}, Remote: netip.MustParseAddrPort("10.0.0.1:443")}
 }
 
