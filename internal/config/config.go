@@ -3,10 +3,8 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"slices"
@@ -20,29 +18,29 @@ import (
 	"github.com/orb8/orb8/internal/humanize"
 )
 
-// Config is the agent's configuration. YAML keys are the flag names.
+// Config is the agent's configuration; a --config file sets its flags.
 type Config struct {
-	ConfigFile    string        `yaml:"-"`
-	MetricsAddr   string        `yaml:"metrics-addr"`
-	APIAddr       string        `yaml:"api-addr"`
-	Probes        []string      `yaml:"probes"`
-	DisableProbes []string      `yaml:"disable-probes"`
-	CgroupRoot    string        `yaml:"cgroup-root"`
-	TLSCert       string        `yaml:"tls-cert"`
-	TLSKey        string        `yaml:"tls-key"`
-	TLSClientCA   string        `yaml:"tls-client-ca"`
-	GoneGrace     time.Duration `yaml:"gone-grace"`
-	LogLevel      string        `yaml:"log-level"`
+	ConfigFile    string
+	MetricsAddr   string
+	APIAddr       string
+	Probes        []string
+	DisableProbes []string
+	CgroupRoot    string
+	TLSCert       string
+	TLSKey        string
+	TLSClientCA   string
+	GoneGrace     time.Duration
+	LogLevel      string
 	// MemoryPageAllocations hooks every page allocation (memory probe): off by default for its cost.
-	MemoryPageAllocations bool `yaml:"memory-page-allocations"`
+	MemoryPageAllocations bool
 	// BPFStats turns on the kernel's BPF run-time statistics: off by default,
 	// as they cost every BPF program on the node (the CNI's included) two
 	// clock reads per run.
-	BPFStats       bool `yaml:"bpf-stats"`
-	Kube           `yaml:",inline"`
-	GPU            `yaml:",inline"`
-	SyscallTracing `yaml:",inline"`
-	Export         `yaml:",inline"`
+	BPFStats bool
+	Kube
+	GPU
+	SyscallTracing
+	Export
 }
 
 // Default is the configuration with nothing set.
@@ -82,50 +80,68 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 }
 
 // Resolve applies the --config file under the flags the user set: defaults,
-// then the file, then explicit flags. fs must be bound to c.
+// then the file, then explicit flags. The file's keys are flag names, so
+// every flag bound on fs can be set there, whoever owns it (probe families
+// bind their own); an unknown key is an error.
 func (c *Config) Resolve(fs *pflag.FlagSet) error {
 	if c.ConfigFile == "" {
 		return nil
 	}
-	scalars := map[string]string{}
-	lists := map[string][]string{}
-	fs.Visit(func(f *pflag.Flag) {
-		if sv, ok := f.Value.(pflag.SliceValue); ok {
-			lists[f.Name] = sv.GetSlice()
-		} else {
-			scalars[f.Name] = f.Value.String()
-		}
-	})
-	file := c.ConfigFile
-	*c = Default()
-	if err := c.loadFile(file); err != nil {
-		return err
+	return applyFile(fs, c.ConfigFile)
+}
+
+// applyFile sets the flags a YAML file names, but for those set on the
+// command line: a scalar for a plain flag, a list for a list flag.
+func applyFile(fs *pflag.FlagSet, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
 	}
-	c.ConfigFile = file
-	for name, v := range scalars {
-		if err := fs.Set(name, v); err != nil {
-			return err
-		}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("config %s: %s", path, humanize.OneLine(err.Error()))
 	}
-	for name, v := range lists {
-		if err := fs.Lookup(name).Value.(pflag.SliceValue).Replace(v); err != nil {
-			return err
+	if len(doc.Content) == 0 { // an empty file
+		return nil
+	}
+	top := doc.Content[0]
+	if top.Kind != yaml.MappingNode {
+		return fmt.Errorf("config %s: line %d: want settings as key: value", path, top.Line)
+	}
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		key, value := top.Content[i], top.Content[i+1]
+		if err := applySetting(fs, key.Value, value); err != nil {
+			return fmt.Errorf("config %s: line %d: %s", path, key.Line, humanize.OneLine(err.Error()))
 		}
 	}
 	return nil
 }
 
-func (c *Config) loadFile(path string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("read config: %w", err)
+func applySetting(fs *pflag.FlagSet, name string, value *yaml.Node) error {
+	f := fs.Lookup(name)
+	switch {
+	case f == nil || name == "config":
+		return fmt.Errorf("field %s not found: keys are the agent's flag names", name)
+	case fs.Changed(name) || value.Tag == "!!null":
+		return nil // the command line wins; a key without a value keeps the default
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config %s: %s", path, humanize.OneLine(err.Error()))
+	if list, ok := f.Value.(pflag.SliceValue); ok {
+		if value.Kind != yaml.SequenceNode {
+			return fmt.Errorf("%s: want a list", name)
+		}
+		items := make([]string, len(value.Content))
+		for i, item := range value.Content {
+			if item.Kind != yaml.ScalarNode {
+				return fmt.Errorf("%s: want a list of values", name)
+			}
+			items[i] = item.Value
+		}
+		return list.Replace(items)
 	}
-	return nil
+	if value.Kind != yaml.ScalarNode {
+		return fmt.Errorf("%s: want a single value", name)
+	}
+	return f.Value.Set(value.Value)
 }
 
 // Validate checks every setting; known lists the probe names that exist.

@@ -12,11 +12,11 @@ import (
 // Export holds how series leave the agent: the per-metric cap that applies
 // to /metrics and OTLP alike, and the OTLP push (off while OTLPEndpoint is empty).
 type Export struct {
-	MaxSeriesPerMetric int           `yaml:"max-series-per-metric"`
-	OTLPEndpoint       string        `yaml:"otlp-endpoint"`
-	OTLPProtocol       string        `yaml:"otlp-protocol"`
-	OTLPInterval       time.Duration `yaml:"otlp-interval"`
-	OTLPInsecure       bool          `yaml:"otlp-insecure"`
+	MaxSeriesPerMetric int
+	OTLPEndpoint       string
+	OTLPProtocol       string
+	OTLPInterval       time.Duration
+	OTLPInsecure       bool
 }
 
 func defaultExport() Export {

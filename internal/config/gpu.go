@@ -10,12 +10,12 @@ import (
 // GPU holds the settings of the GPU probes (cuda, nvml).
 type GPU struct {
 	// NVMLInterval is how often NVML is polled; its calls take a driver lock.
-	NVMLInterval time.Duration `yaml:"nvml-interval"`
+	NVMLInterval time.Duration
 	// CUDALeakWindow: device memory that grows through a whole window is
 	// flagged as a suspected leak.
-	CUDALeakWindow time.Duration `yaml:"cuda-leak-window"`
+	CUDALeakWindow time.Duration
 	// PodResourcesSocket is the kubelet pod-resources API; absent: no GPU-to-pod allocation.
-	PodResourcesSocket string `yaml:"pod-resources-socket"`
+	PodResourcesSocket string
 }
 
 func defaultGPU() GPU {

@@ -13,15 +13,15 @@ import (
 // Kube holds the Kubernetes settings: where the API server is, which node the
 // agent runs on, and which pods it reports on.
 type Kube struct {
-	Kubeconfig string `yaml:"kubeconfig"`
-	NodeName   string `yaml:"node-name"`
+	Kubeconfig string
+	NodeName   string
 	// Filters: a pod is reported when its namespace is included (or no
 	// include list is set), not excluded, and both selectors match. Cgroups
 	// that belong to no pod are always reported.
-	IncludeNamespaces []string `yaml:"include-namespaces"`
-	ExcludeNamespaces []string `yaml:"exclude-namespaces"`
-	PodSelector       string   `yaml:"pod-selector"`
-	NamespaceSelector string   `yaml:"namespace-selector"`
+	IncludeNamespaces []string
+	ExcludeNamespaces []string
+	PodSelector       string
+	NamespaceSelector string
 }
 
 // defaultNodeName is $NODE_NAME, then the hostname.

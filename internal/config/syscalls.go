@@ -13,7 +13,7 @@ import (
 type SyscallTracing struct {
 	// Syscalls are counted per workload; each is a value of the syscall
 	// label, so the set stays small.
-	Syscalls []string `yaml:"syscalls"`
+	Syscalls []string
 }
 
 func defaultSyscallTracing() SyscallTracing {
