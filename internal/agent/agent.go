@@ -76,8 +76,8 @@ type Agent struct {
 }
 
 // New builds an agent for cfg with the probes it enables.
-func New(cfg config.Config, log *slog.Logger) (*Agent, error) {
-	if err := cfg.Validate(ProbeNames()); err != nil {
+func New(cfg Config, log *slog.Logger) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	root := cfg.CgroupRoot
@@ -91,18 +91,19 @@ func New(cfg config.Config, log *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	k, err := newKube(cfg, log)
+	k, err := newKube(cfg.Config, log)
 	if err != nil {
 		resolver.Close()
 		return nil, err
 	}
 	names := cfg.EnabledProbes(ProbeNames(), defaultProbeNames())
-	a := NewWithProbes(cfg, log, resolver, buildProbes(names, resolver))
+	a := NewWithProbes(cfg.Config, log, resolver, buildProbes(names, resolver, &cfg))
 	a.useKube(k)
 	return a, nil
 }
 
-// NewWithProbes builds an agent around an existing resolver and probe set.
+// NewWithProbes builds an agent around an existing resolver and probe set,
+// the probes built with their options.
 func NewWithProbes(cfg config.Config, log *slog.Logger, resolver *cgroup.Resolver, probes []probe.Probe) *Agent {
 	a := &Agent{cfg: cfg, log: log, resolver: resolver, bus: events.NewBus(), registry: prometheus.NewRegistry()}
 	for _, p := range probes {
@@ -136,7 +137,7 @@ func (a *Agent) Start(ctx context.Context) {
 		}
 	}
 	a.startKube(ctx)
-	env := probe.Env{Resolver: a.resolver, Events: a.bus, Log: a.log, CgroupRoot: a.resolver.Root(), Config: a.cfg}
+	env := probe.Env{Resolver: a.resolver, Events: a.bus, Log: a.log, CgroupRoot: a.resolver.Root()}
 	for _, p := range a.probes {
 		if err := p.Start(ctx, env); err != nil {
 			p.status.Error = err.Error()
@@ -238,7 +239,7 @@ func (a *Agent) Close() error {
 }
 
 // Run runs the agent and its HTTP endpoints until ctx ends.
-func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	a, err := New(cfg, log)
 	if err != nil {
 		return err

@@ -54,7 +54,7 @@ func serveAPI(t *testing.T, probes func(*cgroup.Resolver) []probe.Probe) (*Agent
 
 func TestTraceSyscallStreamsOneWorkloadOnDemand(t *testing.T) {
 	a, c := serveAPI(t, func(r *cgroup.Resolver) []probe.Probe {
-		return []probe.Probe{cgroups.New(r), process.New(), syscalls.New()}
+		return []probe.Probe{cgroups.New(r), process.New(), syscalls.New(syscalls.DefaultOptions())}
 	})
 	cg := testutil.NewCgroup(t)
 	// A pod exists before someone traces it: wait until the agent knows the cgroup.
@@ -106,7 +106,9 @@ func TestTraceSyscallStreamsOneWorkloadOnDemand(t *testing.T) {
 }
 
 func TestTraceSyscallNeedsAWorkloadAndTheProbe(t *testing.T) {
-	_, with := serveAPI(t, func(r *cgroup.Resolver) []probe.Probe { return []probe.Probe{cgroups.New(r), syscalls.New()} })
+	_, with := serveAPI(t, func(r *cgroup.Resolver) []probe.Probe {
+		return []probe.Probe{cgroups.New(r), syscalls.New(syscalls.DefaultOptions())}
+	})
 	_, without := serveAPI(t, func(r *cgroup.Resolver) []probe.Probe { return []probe.Probe{cgroups.New(r)} })
 	for _, tt := range []struct {
 		c      *apiclient.Agent

@@ -15,25 +15,32 @@ import (
 	"github.com/orb8/orb8/internal/probes/syscalls"
 )
 
-// probeKind is one entry of the probe catalogue.
+// probeKind is one entry of the probe catalogue: a probe family, whether it
+// runs by default, its options within Config (nil without settings), and
+// how to build it.
 type probeKind struct {
 	name      string
 	byDefault bool
-	build     func(r *cgroup.Resolver) probe.Probe
+	options   func(c *Config) options
+	build     func(r *cgroup.Resolver, c *Config) probe.Probe
 }
 
 // catalog lists every probe family the agent knows, in start order.
 var catalog = []probeKind{
-	{cgroups.Name, true, func(r *cgroup.Resolver) probe.Probe { return cgroups.New(r) }},
-	{process.Name, true, func(*cgroup.Resolver) probe.Probe { return process.New() }},
-	{sched.Name, true, func(*cgroup.Resolver) probe.Probe { return sched.New() }},
-	{syscalls.Name, false, func(*cgroup.Resolver) probe.Probe { return syscalls.New() }},
-	{cuda.Name, true, func(*cgroup.Resolver) probe.Probe { return cuda.New() }},
-	{nvml.Name, true, func(*cgroup.Resolver) probe.Probe { return nvml.New() }},
-	{dns.Name, true, func(*cgroup.Resolver) probe.Probe { return dns.New() }},
-	{network.Name, true, func(*cgroup.Resolver) probe.Probe { return network.New(network.DefaultFlowTableSize) }},
-	{memory.Name, true, func(*cgroup.Resolver) probe.Probe { return memory.New() }},
-	{fds.Name, true, func(*cgroup.Resolver) probe.Probe { return fds.New() }},
+	{cgroups.Name, true, nil, func(r *cgroup.Resolver, _ *Config) probe.Probe { return cgroups.New(r) }},
+	{process.Name, true, nil, func(*cgroup.Resolver, *Config) probe.Probe { return process.New() }},
+	{sched.Name, true, nil, func(*cgroup.Resolver, *Config) probe.Probe { return sched.New() }},
+	{syscalls.Name, false, func(c *Config) options { return &c.Syscalls },
+		func(_ *cgroup.Resolver, c *Config) probe.Probe { return syscalls.New(c.Syscalls) }},
+	{cuda.Name, true, func(c *Config) options { return &c.CUDA },
+		func(_ *cgroup.Resolver, c *Config) probe.Probe { return cuda.New(c.CUDA) }},
+	{nvml.Name, true, func(c *Config) options { return &c.NVML },
+		func(_ *cgroup.Resolver, c *Config) probe.Probe { return nvml.New(c.NVML) }},
+	{dns.Name, true, nil, func(*cgroup.Resolver, *Config) probe.Probe { return dns.New() }},
+	{network.Name, true, nil, func(*cgroup.Resolver, *Config) probe.Probe { return network.New(network.DefaultFlowTableSize) }},
+	{memory.Name, true, func(c *Config) options { return &c.Memory },
+		func(_ *cgroup.Resolver, c *Config) probe.Probe { return memory.New(c.Memory) }},
+	{fds.Name, true, nil, func(*cgroup.Resolver, *Config) probe.Probe { return fds.New() }},
 }
 
 // ProbeNames lists the names of all known probes.
@@ -55,12 +62,12 @@ func defaultProbeNames() []string {
 	return names
 }
 
-func buildProbes(names []string, r *cgroup.Resolver) []probe.Probe {
+func buildProbes(names []string, r *cgroup.Resolver, c *Config) []probe.Probe {
 	var out []probe.Probe
 	for _, k := range catalog {
 		for _, n := range names {
 			if n == k.name {
-				out = append(out, k.build(r))
+				out = append(out, k.build(r, c))
 			}
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
@@ -24,7 +23,7 @@ func BenchmarkUntracedSyscall(b *testing.B) {
 		if set == "none" {
 			return func() {}
 		}
-		cfg := config.Default()
+		cfg := DefaultConfig()
 		cfg.Probes = []string{set}
 		a, err := New(cfg, log)
 		if err != nil {

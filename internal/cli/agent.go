@@ -7,11 +7,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/orb8/orb8/internal/agent"
-	"github.com/orb8/orb8/internal/config"
 )
 
 func newAgentCmd() *cobra.Command {
-	cfg := config.Default()
+	cfg := agent.DefaultConfig()
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run the node agent: probes, /metrics, /healthz, /readyz",
@@ -24,7 +23,7 @@ Probes: ` + strings.Join(agent.ProbeNames(), ", "),
 			if err := cfg.Resolve(c.Flags()); err != nil {
 				return err
 			}
-			if err := cfg.Validate(agent.ProbeNames()); err != nil {
+			if err := cfg.Validate(); err != nil {
 				return err
 			}
 			log := newLogger(c, cfg.LogLevel)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/orb8/orb8/internal/agent"
 	"github.com/orb8/orb8/internal/apiclient"
-	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/tui"
 )
 
@@ -86,7 +85,7 @@ func embedded(ctx context.Context, probes []string, timeout time.Duration) (apic
 	if os.Geteuid() != 0 {
 		return nil, nil, fmt.Errorf("running the probes in-process needs root: sudo orb8 top (or connect to an agent with --agent)")
 	}
-	cfg := config.Default()
+	cfg := agent.DefaultConfig()
 	cfg.Probes = probes
 	// The terminal belongs to the UI: the embedded agent logs nowhere.
 	a, err := agent.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))

@@ -31,30 +31,24 @@ type Config struct {
 	TLSClientCA   string
 	GoneGrace     time.Duration
 	LogLevel      string
-	// MemoryPageAllocations hooks every page allocation (memory probe): off by default for its cost.
-	MemoryPageAllocations bool
 	// BPFStats turns on the kernel's BPF run-time statistics: off by default,
 	// as they cost every BPF program on the node (the CNI's included) two
 	// clock reads per run.
 	BPFStats bool
 	Kube
-	GPU
-	SyscallTracing
 	Export
 }
 
 // Default is the configuration with nothing set.
 func Default() Config {
 	return Config{
-		MetricsAddr:    ":9808",
-		APIAddr:        "127.0.0.1:9809",
-		Probes:         []string{"default"},
-		GoneGrace:      5 * time.Minute,
-		LogLevel:       "info",
-		Kube:           Kube{NodeName: defaultNodeName()},
-		GPU:            defaultGPU(),
-		SyscallTracing: defaultSyscallTracing(),
-		Export:         defaultExport(),
+		MetricsAddr: ":9808",
+		APIAddr:     "127.0.0.1:9809",
+		Probes:      []string{"default"},
+		GoneGrace:   5 * time.Minute,
+		LogLevel:    "info",
+		Kube:        Kube{NodeName: defaultNodeName()},
+		Export:      defaultExport(),
 	}
 }
 
@@ -72,10 +66,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.GoneGrace, "gone-grace", c.GoneGrace, "how long series of a removed workload are kept")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.BoolVar(&c.BPFStats, "bpf-stats", c.BPFStats, "turn on the kernel's BPF run-time statistics for orb8_bpf_program_run_seconds_total (needs CAP_SYS_ADMIN; every BPF program on the node then pays two clock reads per run)")
-	fs.BoolVar(&c.MemoryPageAllocations, "memory-page-allocations", c.MemoryPageAllocations, "count page allocations per workload and process (memory probe; costs ~100 ns more per page fault, see docs/benchmarks.md)")
 	c.Kube.bindFlags(fs)
-	c.GPU.bindFlags(fs)
-	c.SyscallTracing.bindFlags(fs)
 	c.Export.bindFlags(fs)
 }
 
@@ -168,12 +159,6 @@ func (c *Config) Validate(known []string) error {
 		return fmt.Errorf("--gone-grace must not be negative")
 	}
 	if err := c.Kube.validate(); err != nil {
-		return err
-	}
-	if err := c.GPU.validate(); err != nil {
-		return err
-	}
-	if err := c.SyscallTracing.validate(); err != nil {
 		return err
 	}
 	if err := c.Export.validate(); err != nil {

@@ -17,7 +17,6 @@ import (
 
 	"github.com/orb8/orb8/internal/agent"
 	"github.com/orb8/orb8/internal/cgroup"
-	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/probes/cgroups"
 	"github.com/orb8/orb8/internal/probes/process"
 	"github.com/orb8/orb8/internal/testutil"
@@ -126,7 +125,7 @@ func BenchmarkScrape5000Workloads(b *testing.B) {
 		{"process", []string{cgroups.Name, process.Name}},
 		{"default", []string{"default"}},
 	} {
-		cfg := config.Default()
+		cfg := agent.DefaultConfig()
 		cfg.Probes = set.probes
 		a, err := agent.New(cfg, quiet)
 		if err != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/orb8/orb8/internal/config"
+	"github.com/orb8/orb8/internal/agent"
 	"github.com/orb8/orb8/internal/export"
 	"github.com/orb8/orb8/internal/testutil"
 )
@@ -55,7 +55,7 @@ func TestSeriesCapKeepsTheFirstSeriesAndCountsTheRest(t *testing.T) {
 // TestAgentServesCappedSeries checks the cap sits between the probes and
 // /metrics: three busy cgroups, a cap of two.
 func TestAgentServesCappedSeries(t *testing.T) {
-	cfg := config.Default()
+	cfg := agent.DefaultConfig()
 	cfg.MaxSeriesPerMetric = 2
 	a := startAgent(t, cfg)
 	for range 3 {

@@ -18,8 +18,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/orb8/orb8/internal/agent"
 	"github.com/orb8/orb8/internal/cgroup"
-	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/export"
 	"github.com/orb8/orb8/internal/series"
 	"github.com/orb8/orb8/internal/testutil"
@@ -124,7 +124,7 @@ func TestMetricsHandlerAnswersAsPromhttp(t *testing.T) {
 // three test cgroups reads the same on /metrics (written by the exposition)
 // as in the registry (client_golang).
 func TestAgentMetricsMatchRegistry(t *testing.T) {
-	a := startAgent(t, config.Default())
+	a := startAgent(t, agent.DefaultConfig())
 	var paths []string
 	for range 3 {
 		cg := testutil.NewCgroup(t)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/orb8/orb8/internal/agent"
-	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
@@ -35,7 +34,7 @@ func seriesOf(t *testing.T, a *agent.Agent, path string) []string {
 // cgroup keeps its series for --gone-grace, then no metric carries it.
 func TestRemovedWorkloadSeriesGoAfterGrace(t *testing.T) {
 	const grace = 3 * time.Second
-	cfg := config.Default()
+	cfg := agent.DefaultConfig()
 	cfg.Probes = []string{"default"}
 	cfg.GoneGrace = grace
 	testutil.RequireRoot(t)

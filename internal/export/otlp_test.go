@@ -10,7 +10,6 @@ import (
 
 	"github.com/orb8/orb8/internal/agent"
 	"github.com/orb8/orb8/internal/cgroup"
-	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/export"
 	"github.com/orb8/orb8/internal/probes/cgroups"
 	"github.com/orb8/orb8/internal/probes/process"
@@ -30,7 +29,7 @@ func (p podOf) Enrich(w cgroup.Workload) cgroup.Workload {
 }
 
 // startAgent runs the cgroups and process probes in-process.
-func startAgent(t *testing.T, cfg config.Config) *agent.Agent {
+func startAgent(t *testing.T, cfg agent.Config) *agent.Agent {
 	t.Helper()
 	testutil.RequireRoot(t)
 	cfg.Probes = []string{cgroups.Name, process.Name}
@@ -66,7 +65,7 @@ func waitExecs(t *testing.T, r *receiver, cgroupPath string, want float64) point
 func TestOTLPPushesExecCountWithKubernetesAttributes(t *testing.T) {
 	for _, protocol := range []string{"grpc", "http"} {
 		t.Run(protocol, func(t *testing.T) {
-			a := startAgent(t, config.Default())
+			a := startAgent(t, agent.DefaultConfig())
 			cg := testutil.NewCgroup(t)
 			a.Resolver().SetEnricher(podOf{cg.Path})
 
@@ -116,7 +115,7 @@ func TestAgentRunPushesOTLP(t *testing.T) {
 	testutil.RequireRoot(t)
 	t.Setenv("NODE_NAME", "node-from-env")
 	r := &receiver{}
-	cfg := config.Default()
+	cfg := agent.DefaultConfig()
 	cfg.Probes = []string{cgroups.Name, process.Name}
 	cfg.MetricsAddr = freeAddr(t)
 	cfg.APIAddr = "127.0.0.1:0" // another agent on this host may hold the default port

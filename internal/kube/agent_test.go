@@ -10,7 +10,6 @@ import (
 
 	"github.com/orb8/orb8/internal/agent"
 	"github.com/orb8/orb8/internal/cgroup"
-	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/kube/kubetest"
 	"github.com/orb8/orb8/internal/testutil"
@@ -57,7 +56,7 @@ func TestAgentNamesAndFiltersPods(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Default()
+	cfg := agent.DefaultConfig()
 	cfg.Probes = []string{"process"}
 	cfg.MetricsAddr = "127.0.0.1:0"
 	cfg.Kubeconfig, cfg.NodeName, cfg.ExcludeNamespaces = kubeconfig, node, []string{hidden}

@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orb8/orb8/internal/cgroup"
-	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/events"
 )
 
@@ -43,6 +42,4 @@ type Env struct {
 	Log      *slog.Logger
 	// CgroupRoot is the cgroup2 mount, for cgroup_skb and sockops programs.
 	CgroupRoot string
-	// Config is the agent's configuration, for probe settings.
-	Config config.Config
 }

@@ -1,5 +1,6 @@
-// Package sysnames names x86_64 syscalls and checks the set the syscalls
-// probe tracks. It has no BPF in it, so configuration can validate names.
+// Package sysnames names x86_64 syscalls: one table, generated from
+// golang.org/x/sys/unix, for Go and (as orb8_syscalls.h) for the BPF
+// programs.
 package sysnames
 
 //go:generate go run gen_table.go
@@ -10,16 +11,9 @@ import (
 	"strings"
 )
 
-// MaxNr bounds syscall numbers; the probe's per-number maps have this size.
+// MaxNr bounds syscall numbers; the syscalls probe's per-number maps have
+// this size.
 const MaxNr = 512
-
-// MaxTracked bounds the tracked set: each name is a metric label value.
-const MaxTracked = 64
-
-// Default is the tracked set when none is configured: calls that fail or
-// block meaningfully and are rare enough to count cheaply (docs/benchmarks.md
-// has the cost of tracking hot ones such as read and write).
-var Default = []string{"openat", "execve", "connect", "accept4", "clone", "clone3", "unlinkat", "mkdirat", "renameat2", "bind", "listen", "ptrace", "kill", "mount"}
 
 var numbers = func() map[string]uint32 {
 	m := make(map[string]uint32, len(names))
@@ -46,21 +40,14 @@ func Name(nr uint32) string {
 	return "syscall_" + strconv.FormatUint(uint64(nr), 10)
 }
 
-// Numbers resolves a set of names, refusing unknown names and, when
-// tracked is set, calls the tracker cannot follow.
-func Numbers(list []string, tracked bool) ([]uint32, error) {
-	if tracked && len(list) > MaxTracked {
-		return nil, fmt.Errorf("%d syscalls to track: at most %d (each is a metric label value)", len(list), MaxTracked)
-	}
+// Numbers resolves syscall names (surrounding spaces ignored), refusing
+// unknown ones.
+func Numbers(list []string) ([]uint32, error) {
 	out := make([]uint32, 0, len(list))
 	for _, name := range list {
-		name = strings.TrimSpace(name)
-		nr, ok := Number(name)
-		switch {
-		case !ok:
-			return nil, fmt.Errorf("unknown syscall %q: want an x86_64 syscall name such as openat, read or connect", name)
-		case tracked && (name == "exit" || name == "exit_group"):
-			return nil, fmt.Errorf("syscall %q never returns, so it cannot be tracked; the process probe counts exits", name)
+		nr, ok := Number(strings.TrimSpace(name))
+		if !ok {
+			return nil, fmt.Errorf("unknown syscall %q: want an x86_64 syscall name such as openat, read or connect", strings.TrimSpace(name))
 		}
 		out = append(out, nr)
 	}

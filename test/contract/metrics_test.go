@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orb8/orb8/internal/agent"
-	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/export"
 )
 
@@ -30,7 +29,7 @@ var (
 // catalogue enabled, to its label names. It reads the descriptors, so a
 // probe need not run (or find its hardware) for its metrics to be checked.
 var described = sync.OnceValues(func() (map[string][]string, error) {
-	cfg := config.Default()
+	cfg := agent.DefaultConfig()
 	cfg.Probes = []string{"all"}
 	a, err := agent.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

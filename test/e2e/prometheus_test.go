@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/orb8/orb8/internal/agent"
-	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/probes/cgroups"
 	"github.com/orb8/orb8/internal/probes/process"
 	"github.com/orb8/orb8/internal/testutil"
@@ -70,7 +69,7 @@ func TestPrometheusQueryReturnsExactExecCount(t *testing.T) {
 // /metrics on a loopback port; it returns HOST:PORT.
 func startAgent(t *testing.T) string {
 	t.Helper()
-	cfg := config.Default()
+	cfg := agent.DefaultConfig()
 	cfg.Probes = []string{cgroups.Name, process.Name}
 	a, err := agent.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

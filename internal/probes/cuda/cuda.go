@@ -50,6 +50,7 @@ var (
 
 // Probe is the CUDA probe.
 type Probe struct {
+	opts     Options
 	objs     *probe.Objects
 	bpf      cudaObjects
 	env      probe.Env
@@ -60,8 +61,8 @@ type Probe struct {
 	rescan   chan int
 }
 
-// New returns an unstarted CUDA probe.
-func New() *Probe { return &Probe{} }
+// New returns an unstarted CUDA probe with opts.
+func New(opts Options) *Probe { return &Probe{opts: opts} }
 
 // Name implements probe.Probe.
 func (p *Probe) Name() string { return Name }
@@ -101,7 +102,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	ctx, p.stop = context.WithCancel(ctx)
 	p.wg.Add(2)
 	go p.discover(ctx)
-	go p.sampleLeaks(ctx, max(env.Config.CUDALeakWindow/leakSteps, time.Second))
+	go p.sampleLeaks(ctx, max(p.opts.LeakWindow/leakSteps, time.Second))
 	return nil
 }
 

@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/testutil"
@@ -57,10 +56,8 @@ func start(t testing.TB, leakWindow time.Duration) *fixture {
 	t.Helper()
 	testutil.RequireRoot(t)
 	res := testutil.Resolver(t)
-	cfg := config.Default()
-	cfg.CUDALeakWindow = leakWindow
-	f := &fixture{probe: New(), reg: prometheus.NewPedanticRegistry()}
-	env := probe.Env{Resolver: res, Events: events.NewBus(), Log: slog.Default(), CgroupRoot: res.Root(), Config: cfg}
+	f := &fixture{probe: New(Options{LeakWindow: leakWindow}), reg: prometheus.NewPedanticRegistry()}
+	env := probe.Env{Resolver: res, Events: events.NewBus(), Log: slog.Default(), CgroupRoot: res.Root()}
 	if err := f.probe.Start(context.Background(), env); err != nil {
 		t.Fatalf("start cuda probe: %v", err)
 	}

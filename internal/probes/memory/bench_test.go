@@ -99,7 +99,8 @@ func BenchmarkPageFault(b *testing.B) {
 	for _, c := range []struct {
 		name  string
 		probe func() *Probe
-	}{{"no-probe", nil}, {"memory", New}, {"memory+page-alloc", NewWithPageAllocations}} {
+	}{{"no-probe", nil}, {"memory", func() *Probe { return New(DefaultOptions()) }},
+		{"memory+page-alloc", func() *Probe { return New(Options{PageAllocations: true}) }}} {
 		b.Run(c.name, func(b *testing.B) {
 			var progs map[string]*ebpf.Program
 			if c.probe != nil {

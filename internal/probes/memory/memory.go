@@ -45,9 +45,9 @@ var (
 // Probe is the memory probe.
 type Probe struct {
 	// Settings, fixed before Start.
-	interval  time.Duration // cgroup files are read this often
-	window    int           // samples in the OOM ETA's trend
-	pageAlloc bool          // attach the hot mm_page_alloc hook
+	opts     Options
+	interval time.Duration // cgroup files are read this often
+	window   int           // samples in the OOM ETA's trend
 
 	objs      *probe.Objects
 	bpf       memoryObjects
@@ -60,16 +60,9 @@ type Probe struct {
 	list      *allocatorList // nil when the iterator did not load
 }
 
-// New returns an unstarted memory probe without page allocation tracking.
-func New() *Probe { return &Probe{interval: defaultInterval, window: defaultWindow} }
-
-// NewWithPageAllocations returns a memory probe that also counts every page
-// allocation per workload and process. That hook runs on every page the
-// kernel hands out: see docs/benchmarks.md for its cost.
-func NewWithPageAllocations() *Probe {
-	p := New()
-	p.pageAlloc = true
-	return p
+// New returns an unstarted memory probe with opts.
+func New(opts Options) *Probe {
+	return &Probe{opts: opts, interval: defaultInterval, window: defaultWindow}
 }
 
 // Name implements probe.Probe.
@@ -102,7 +95,6 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	// The first pass marks where the threads alive now stand.
 	p.flushFaults(time.Now())
 	p.stopFlush = probe.Every(ctx, faultFlushEvery, p.flushFaults)
-	p.pageAlloc = p.pageAlloc || env.Config.MemoryPageAllocations
 	if err := p.attachPageAlloc(); err != nil {
 		objs.Failed[memoryProgHandlePageAlloc] = err
 	}
@@ -140,7 +132,7 @@ func (p *Probe) flushFaults(time.Time) {
 // attachPageAlloc attaches the page allocation hook when it was asked for.
 func (p *Probe) attachPageAlloc() error {
 	prog := p.bpf.HandlePageAlloc
-	if !p.pageAlloc || prog == nil {
+	if !p.opts.PageAllocations || prog == nil {
 		return nil
 	}
 	l, err := link.AttachTracing(link.TracingOptions{Program: prog})

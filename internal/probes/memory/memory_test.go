@@ -78,7 +78,7 @@ func (f *fixture) oomEvents(t testing.TB, cgroupPath string) *events.Subscriptio
 }
 
 func TestOOMKillCountedForVictimCgroup(t *testing.T) {
-	f := start(t, New())
+	f := start(t, New(DefaultOptions()))
 	mc := newMemCgroup(t, testLimit)
 	oom := f.oomEvents(t, mc.Path)
 	h := mc.start(t, "grow", strconv.Itoa(4<<20), "5ms")
@@ -112,7 +112,7 @@ func TestOOMKillCountedForVictimCgroup(t *testing.T) {
 }
 
 func TestOOMETAPredictsTheKill(t *testing.T) {
-	f := start(t, New())
+	f := start(t, New(DefaultOptions()))
 	mc := newMemCgroup(t, testLimit)
 	oom := f.oomEvents(t, mc.Path)
 	// 8 MiB/s: the limit is reached about 8 s after the go-ahead.
@@ -144,7 +144,7 @@ func TestOOMETAPredictsTheKill(t *testing.T) {
 
 func TestHiddenWorkloadHasNoSeries(t *testing.T) {
 	hidden := newMemCgroup(t, testLimit)
-	f := start(t, New(), hidden.Path)
+	f := start(t, New(DefaultOptions()), hidden.Path)
 	shown := newMemCgroup(t, testLimit)
 	// The walk of the cgroup tree that found the shown cgroup found the
 	// hidden one, made before it in the same directory.
@@ -202,7 +202,7 @@ func (f *fixture) touchPages(t *testing.T, mc *memCgroup, pages int, where strin
 }
 
 func TestPageFaultsPerProcessAndWorkload(t *testing.T) {
-	f := start(t, New())
+	f := start(t, New(DefaultOptions()))
 	// On a thread that ends, the faults stay the process's (the kernel
 	// folds them into the thread group's) and reach the cgroup at the end.
 	for name, where := range map[string]string{"main thread": "_", "ended thread": "thread"} {
@@ -233,7 +233,7 @@ func TestPageFaultsPerProcessAndWorkload(t *testing.T) {
 }
 
 func TestPageAllocationsWhenTracked(t *testing.T) {
-	f := start(t, NewWithPageAllocations())
+	f := start(t, New(Options{PageAllocations: true}))
 	if err := f.probe.objs.Failed[memoryProgHandlePageAlloc]; err != nil {
 		t.Fatalf("page allocation hook: %v", err)
 	}

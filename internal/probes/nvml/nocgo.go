@@ -16,7 +16,7 @@ import (
 type Probe struct{}
 
 // New returns the stand-in.
-func New() *Probe { return &Probe{} }
+func New(Options) *Probe { return &Probe{} }
 
 // Name implements probe.Probe.
 func (p *Probe) Name() string { return Name }

@@ -17,11 +17,11 @@ import (
 // Without an NVIDIA driver the probe is down and the agent runs the others.
 func TestNoDriverProbeDownAgentRuns(t *testing.T) {
 	testutil.RequireRoot(t)
-	if err := nvml.New().Start(context.Background(), probe.Env{Config: config.Default()}); err == nil {
+	if err := nvml.New(nvml.DefaultOptions()).Start(context.Background(), probe.Env{}); err == nil {
 		t.Skip("this host has an NVIDIA driver")
 	}
 	res := testutil.Resolver(t)
-	a := agent.NewWithProbes(config.Default(), slog.Default(), res, []probe.Probe{nvml.New(), process.New()})
+	a := agent.NewWithProbes(config.Default(), slog.Default(), res, []probe.Probe{nvml.New(nvml.DefaultOptions()), process.New()})
 	a.Start(context.Background())
 	defer a.Close()
 

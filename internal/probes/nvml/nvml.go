@@ -22,6 +22,7 @@ import (
 
 // Probe polls NVML and exports the last poll's series.
 type Probe struct {
+	opts Options
 	lib  nvml.Interface
 	proc string // procfs mount, for the cgroups of GPU processes
 	env  probe.Env
@@ -36,10 +37,10 @@ type Probe struct {
 }
 
 // New returns an unstarted NVML probe over the system's libnvidia-ml.
-func New() *Probe { return newWithLibrary(nvml.New(), "/proc") }
+func New(opts Options) *Probe { return newWithLibrary(opts, nvml.New(), "/proc") }
 
-func newWithLibrary(lib nvml.Interface, proc string) *Probe {
-	return &Probe{lib: lib, proc: proc, lastSeen: map[string]uint64{}}
+func newWithLibrary(opts Options, lib nvml.Interface, proc string) *Probe {
+	return &Probe{opts: opts, lib: lib, proc: proc, lastSeen: map[string]uint64{}}
 }
 
 // Name implements probe.Probe.
@@ -54,7 +55,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return fmt.Errorf("NVML: %s (no NVIDIA driver on this host?)", nvml.ErrorString(ret))
 	}
 	p.env = env
-	p.pods = gpu.NewPodResources(env.Config.PodResourcesSocket)
+	p.pods = gpu.NewPodResources(p.opts.PodResourcesSocket)
 	if err := p.poll(ctx); err != nil {
 		p.pods.Close() // the poll may have dialled the kubelet
 		p.lib.Shutdown()
@@ -62,7 +63,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	}
 	ctx, p.stop = context.WithCancel(ctx)
 	p.wg.Add(1)
-	go p.loop(ctx, max(env.Config.NVMLInterval, time.Second))
+	go p.loop(ctx, max(p.opts.Interval, time.Second))
 	return nil
 }
 

@@ -17,7 +17,6 @@ import (
 	"google.golang.org/grpc"
 	podresources "k8s.io/kubelet/pkg/apis/podresources/v1"
 
-	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/testutil"
@@ -127,10 +126,10 @@ func gpuPod(namespace, name, container string, uuids ...string) *podresources.Po
 func startMock(t *testing.T, lib nvml.Interface, socket string) (*Probe, *prometheus.Registry) {
 	t.Helper()
 	res := testutil.Resolver(t)
-	cfg := config.Default()
-	cfg.PodResourcesSocket = socket
-	p := newWithLibrary(lib, "/proc")
-	env := probe.Env{Resolver: res, Events: events.NewBus(), Log: slog.Default(), CgroupRoot: res.Root(), Config: cfg}
+	opts := DefaultOptions()
+	opts.PodResourcesSocket = socket
+	p := newWithLibrary(opts, lib, "/proc")
+	env := probe.Env{Resolver: res, Events: events.NewBus(), Log: slog.Default(), CgroupRoot: res.Root()}
 	if err := p.Start(context.Background(), env); err != nil {
 		t.Fatal(err)
 	}

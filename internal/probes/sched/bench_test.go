@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +17,6 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
-	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/probes/syscalls"
@@ -130,13 +128,13 @@ func BenchmarkPingPongProbeCost(b *testing.B) {
 	// tracepoint's dispatch alone.
 	stats := enableStats(b)
 	defer func() { stats.Close() }()
-	hot := append(slices.Clone(config.Default().Syscalls), "read", "write")
+	hot := append(syscalls.DefaultOptions().Syscalls, "read", "write")
 	sets := []probeSet{
 		{name: "none"},
 		{name: "sched", sched: true},
 		{name: "sched-nostats", sched: true, noStats: true},
 		{name: "empty-nostats", empty: true, noStats: true},
-		{name: "sched+syscalls", sched: true, syscalls: config.Default().Syscalls},
+		{name: "sched+syscalls", sched: true, syscalls: syscalls.DefaultOptions().Syscalls},
 		{name: "sched+syscalls-rw", sched: true, syscalls: hot},
 	}
 	for _, mode := range []struct {
@@ -237,12 +235,10 @@ func loadProbes(b *testing.B, s probeSet) []probe.Probe {
 	if s.sched {
 		ps = append(ps, New())
 	}
-	cfg := config.Default()
 	if s.syscalls != nil {
-		cfg.Syscalls = s.syscalls
-		ps = append(ps, syscalls.New())
+		ps = append(ps, syscalls.New(syscalls.Options{Syscalls: s.syscalls}))
 	}
-	env := probe.Env{Events: events.NewBus(), Log: slog.Default(), Config: cfg}
+	env := probe.Env{Events: events.NewBus(), Log: slog.Default()}
 	for _, p := range ps {
 		if err := p.Start(context.Background(), env); err != nil {
 			b.Fatalf("start %s: %v", p.Name(), err)

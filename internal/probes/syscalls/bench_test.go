@@ -8,7 +8,6 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
-	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/testutil"
@@ -28,17 +27,15 @@ func BenchmarkGetppidCost(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer stats.Close()
-	tracked := map[string][]string{"untracked": config.Default().Syscalls, "tracked": {"getppid"}}
+	tracked := map[string][]string{"untracked": DefaultOptions().Syscalls, "tracked": {"getppid"}}
 	sets := []string{"none", "untracked", "tracked"}
 	programs := map[string][]float64{}
 	samples := testutil.GetppidRounds(b, sets, 200000, func(set string) func() {
 		if tracked[set] == nil {
 			return func() {}
 		}
-		cfg := config.Default()
-		cfg.Syscalls = tracked[set]
-		p := New()
-		if err := p.Start(context.Background(), probe.Env{Events: events.NewBus(), Log: slog.Default(), Config: cfg}); err != nil {
+		p := New(Options{Syscalls: tracked[set]})
+		if err := p.Start(context.Background(), probe.Env{Events: events.NewBus(), Log: slog.Default()}); err != nil {
 			b.Fatal(err)
 		}
 		return func() {

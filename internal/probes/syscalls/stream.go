@@ -22,7 +22,7 @@ type stream struct{ nrs []uint32 }
 // it emits nothing. Streams of several callers on one cgroup are merged.
 // stop ends this stream and is safe to call more than once.
 func (p *Probe) Stream(cgroupIDs []uint64, syscalls []string) (stop func(), err error) {
-	nrs, err := sysnames.Numbers(syscalls, false)
+	nrs, err := sysnames.Numbers(syscalls)
 	if err != nil {
 		return nil, err
 	}

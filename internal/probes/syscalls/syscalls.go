@@ -45,6 +45,7 @@ func addCount(dst, src *uint64) { *dst += *src }
 
 // Probe is the syscall probe.
 type Probe struct {
+	opts  Options
 	objs  *probe.Objects
 	bpf   syscallsObjects
 	env   probe.Env
@@ -54,8 +55,8 @@ type Probe struct {
 	streams map[uint64][]*stream // cgroup id -> open streams
 }
 
-// New returns an unstarted syscall probe; it tracks env.Config.Syscalls.
-func New() *Probe { return &Probe{streams: map[uint64][]*stream{}} }
+// New returns an unstarted syscall probe with opts.
+func New(opts Options) *Probe { return &Probe{opts: opts, streams: map[uint64][]*stream{}} }
 
 // Name implements probe.Probe.
 func (p *Probe) Name() string { return Name }
@@ -65,7 +66,7 @@ func (p *Probe) Objects() *probe.Objects { return p.objs }
 
 // Start implements probe.Probe.
 func (p *Probe) Start(ctx context.Context, env probe.Env) error {
-	nrs, err := sysnames.Numbers(env.Config.Syscalls, true)
+	nrs, err := tracked(p.opts.Syscalls)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
-	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/testutil"
@@ -71,10 +70,8 @@ func start(t *testing.T, tracked ...string) *fixture {
 	t.Helper()
 	testutil.RequireRoot(t)
 	res := testutil.Resolver(t)
-	f := &fixture{probe: New(), reg: prometheus.NewPedanticRegistry(), bus: events.NewBus()}
-	cfg := config.Default()
-	cfg.Syscalls = tracked
-	if err := f.probe.Start(context.Background(), probe.Env{Resolver: res, Events: f.bus, Log: slog.Default(), CgroupRoot: res.Root(), Config: cfg}); err != nil {
+	f := &fixture{probe: New(Options{Syscalls: tracked}), reg: prometheus.NewPedanticRegistry(), bus: events.NewBus()}
+	if err := f.probe.Start(context.Background(), probe.Env{Resolver: res, Events: f.bus, Log: slog.Default(), CgroupRoot: res.Root()}); err != nil {
 		t.Fatalf("start syscalls probe: %v", err)
 	}
 	t.Cleanup(func() { f.probe.Close() })
@@ -212,9 +209,7 @@ func TestStreamRefusesBadInput(t *testing.T) {
 
 func TestStartRefusesUnknownSyscall(t *testing.T) {
 	testutil.RequireRoot(t)
-	cfg := config.Default()
-	cfg.Syscalls = []string{"opneat"}
-	if err := New().Start(context.Background(), probe.Env{Config: cfg}); err == nil {
+	if err := New(Options{Syscalls: []string{"opneat"}}).Start(context.Background(), probe.Env{}); err == nil {
 		t.Fatal("started with an unknown syscall")
 	}
 }

@@ -1,0 +1,64 @@
+package agent
+
+import (
+	"github.com/spf13/pflag"
+
+	"github.com/orb8/orb8/internal/config"
+	"github.com/orb8/orb8/internal/probes/cuda"
+	"github.com/orb8/orb8/internal/probes/memory"
+	"github.com/orb8/orb8/internal/probes/nvml"
+	"github.com/orb8/orb8/internal/probes/syscalls"
+)
+
+// Config is what the agent runs with: its own settings, and the options of
+// the probe families that have any, each owning its flags.
+type Config struct {
+	config.Config
+	Memory   memory.Options
+	Syscalls syscalls.Options
+	CUDA     cuda.Options
+	NVML     nvml.Options
+}
+
+// options are one probe family's settings.
+type options interface {
+	BindFlags(fs *pflag.FlagSet)
+	Validate() error
+}
+
+// DefaultConfig is the configuration with nothing set.
+func DefaultConfig() Config {
+	return Config{
+		Config:   config.Default(),
+		Memory:   memory.DefaultOptions(),
+		Syscalls: syscalls.DefaultOptions(),
+		CUDA:     cuda.DefaultOptions(),
+		NVML:     nvml.DefaultOptions(),
+	}
+}
+
+// BindFlags registers every setting, the agent's and each probe family's,
+// as a flag on fs, writing into c. A --config file sets them all alike.
+func (c *Config) BindFlags(fs *pflag.FlagSet) {
+	c.Config.BindFlags(fs)
+	for _, k := range catalog {
+		if k.options != nil {
+			k.options(c).BindFlags(fs)
+		}
+	}
+}
+
+// Validate checks every setting.
+func (c *Config) Validate() error {
+	if err := c.Config.Validate(ProbeNames()); err != nil {
+		return err
+	}
+	for _, k := range catalog {
+		if k.options != nil {
+			if err := k.options(c).Validate(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,80 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+
+	"github.com/orb8/orb8/internal/probes/syscalls"
+)
+
+// parse binds a fresh configuration to flags, parses args and resolves the file.
+func parse(t *testing.T, args ...string) (Config, error) {
+	t.Helper()
+	c := DefaultConfig()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	c.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if err := c.Resolve(fs); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "orb8.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// A probe family's own flags come from defaults, the file and the command
+// line like the agent's.
+func TestSyscallsFromDefaultsFileAndFlags(t *testing.T) {
+	c, err := parse(t)
+	if err != nil || !slices.Equal(c.Syscalls.Syscalls, syscalls.DefaultOptions().Syscalls) {
+		t.Fatalf("default syscalls = %v (%v), want %v", c.Syscalls.Syscalls, err, syscalls.DefaultOptions().Syscalls)
+	}
+	p := writeFile(t, "syscalls: [read, write]\n")
+	if c, err = parse(t, "--config", p); err != nil || !slices.Equal(c.Syscalls.Syscalls, []string{"read", "write"}) {
+		t.Fatalf("from file: %v (%v)", c.Syscalls.Syscalls, err)
+	}
+	if c, err = parse(t, "--config", p, "--syscalls", "openat,connect"); err != nil || !slices.Equal(c.Syscalls.Syscalls, []string{"openat", "connect"}) {
+		t.Fatalf("flag over file: %v (%v)", c.Syscalls.Syscalls, err)
+	}
+	for args, want := range map[string]string{
+		"--syscalls=openat,opne": `--syscalls: unknown syscall "opne"`,
+		"--syscalls=exit_group":  "never returns",
+	} {
+		_, err := parse(t, args)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", args, err, want)
+		}
+	}
+}
+
+// Every probe family's settings are checked, and the file reaches them.
+func TestProbeOptionsAreValidated(t *testing.T) {
+	for args, want := range map[string]string{
+		"--nvml-interval=10ms":            "--nvml-interval 10ms is too short",
+		"--cuda-leak-window=1s":           "--cuda-leak-window 1s is too short",
+		"--memory-page-allocations=maybe": "invalid argument",
+	} {
+		_, err := parse(t, args)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", args, err, want)
+		}
+	}
+	c, err := parse(t, "--config", writeFile(t, "memory-page-allocations: true\nnvml-interval: 2s\n"))
+	if err != nil || !c.Memory.PageAllocations || c.NVML.Interval.Seconds() != 2 {
+		t.Errorf("from file: page allocations %v, nvml interval %s (%v)", c.Memory.PageAllocations, c.NVML.Interval, err)
+	}
+}
