@@ -180,6 +180,14 @@ func (r *Resolver) Lookup(id uint64) Workload {
 	return w
 }
 
+// Visible is Lookup for what the agent reports on: ok is false for a
+// workload its filters hide (Workload.Hidden), whose series and events
+// must not be made. Probes see the resolver through it.
+func (r *Resolver) Visible(id uint64) (w Workload, ok bool) {
+	w = r.Lookup(id)
+	return w, !w.Hidden
+}
+
 // Matching returns the ids of the existing (not removed) cgroups whose
 // enriched workload match accepts.
 func (r *Resolver) Matching(match func(*Workload) bool) []uint64 {

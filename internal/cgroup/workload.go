@@ -14,8 +14,8 @@ type Workload struct {
 	Pod         string `json:"pod"`
 	Container   string `json:"container"`
 	// Hidden marks a pod the agent's filters exclude (set by the Kubernetes
-	// enricher): collectors emit no series and the event bus drops its events.
-	// Probes that build series without probe.CollectPerCPU skip it themselves.
+	// enricher): it has no series and no events. Probes see it through
+	// Resolver.Visible.
 	Hidden bool `json:"-"`
 }
 

@@ -35,8 +35,8 @@ func CollectPerCPUKeyed[K comparable, V any](m *ebpf.Map, r Resolver, split func
 	folded := make(map[foldKey]*V)
 	err := forEachPerCPU(m, func(key K, perCPU []V) {
 		id, rest := split(key)
-		w := r.Lookup(id)
-		if w.Hidden { // filtered out by the agent's namespace/selector filters
+		w, ok := r.Visible(id)
+		if !ok {
 			return
 		}
 		w.ID = 0

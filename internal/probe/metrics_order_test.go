@@ -16,6 +16,8 @@ import (
 // of label order.
 type pathResolver struct{}
 
+func (r pathResolver) Visible(id uint64) (cgroup.Workload, bool) { return r.Lookup(id), true }
+
 func (pathResolver) Lookup(id uint64) cgroup.Workload {
 	return cgroup.Workload{ID: id, Path: fmt.Sprintf("/w%03d", 999-id)}
 }

@@ -30,8 +30,13 @@ type Probe interface {
 	prometheus.Collector
 }
 
-// Resolver names the workload of a cgroup id.
+// Resolver is what probes see of the cgroup resolver: the workloads the
+// agent reports on.
 type Resolver interface {
+	// Visible names the workload of a cgroup id; ok is false for a
+	// workload the agent's filters hide, which gets no series or events.
+	Visible(id uint64) (w cgroup.Workload, ok bool)
+	// Lookup names the workload of a cgroup id, hidden or not.
 	Lookup(id uint64) cgroup.Workload
 }
 

@@ -31,8 +31,8 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 	stats, dropped := p.tracker.snapshot()
 	folded := make(map[cgroup.Workload]*workloadStats)
 	for id, ws := range stats {
-		w := p.env.Resolver.Lookup(id)
-		if w.Hidden { // filtered out by the agent's namespace/selector filters
+		w, ok := p.env.Resolver.Visible(id)
+		if !ok {
 			continue
 		}
 		w.ID = 0

@@ -12,7 +12,8 @@ import (
 
 type fakeResolver map[uint64]cgroup.Workload
 
-func (f fakeResolver) Lookup(id uint64) cgroup.Workload { return f[id] }
+func (f fakeResolver) Lookup(id uint64) cgroup.Workload          { return f[id] }
+func (f fakeResolver) Visible(id uint64) (cgroup.Workload, bool) { return f[id], !f[id].Hidden }
 
 func TestHiddenWorkloadHasNoSeries(t *testing.T) {
 	const shownCgroup = testCgroup + 1

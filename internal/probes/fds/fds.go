@@ -106,9 +106,6 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for _, f := range p.scan.snapshot() {
-		if f.w.Hidden { // filtered out by the agent's namespace/selector filters
-			continue
-		}
 		leak := 0.0
 		if f.leak {
 			leak = 1

@@ -74,9 +74,10 @@ func (s *scanner) scan(now time.Time) error {
 			s.trends[id] = w
 		}
 		w.Add(now, float64(c.open))
-		wl := s.resolver.Lookup(id)
-		wl.ID = 0
-		table = append(table, workloadFDs{w: wl, open: c.open, limit: c.nearestLimit, leak: s.rule.leaking(w)})
+		if wl, ok := s.resolver.Visible(id); ok {
+			wl.ID = 0
+			table = append(table, workloadFDs{w: wl, open: c.open, limit: c.nearestLimit, leak: s.rule.leaking(w)})
+		}
 	}
 	for id := range s.trends {
 		if _, ok := byCgroup[id]; !ok {

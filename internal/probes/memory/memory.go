@@ -203,9 +203,6 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 	}
 	if p.figures != nil {
 		for _, f := range p.figures.snapshot() {
-			if f.w.Hidden { // filtered out by the agent's namespace/selector filters
-				continue
-			}
 			ch <- series.Metric(usageDesc, prometheus.GaugeValue, float64(f.usage), f.w)
 			if f.limited {
 				ch <- series.Metric(limitDesc, prometheus.GaugeValue, float64(f.limit), f.w)

@@ -31,6 +31,7 @@ type figures struct {
 // costs a seventh of opening, reading and closing it.
 type tracked struct {
 	w       cgroup.Workload
+	visible bool // reported: the agent's filters do not hide it
 	usageFD int
 	statFD  int // -1 unless limited
 	limit   uint64
@@ -89,7 +90,9 @@ func (r *refresher) refresh(now time.Time) {
 		if c.limited {
 			f.eta, f.hasETA = r.predict(c, now, usage)
 		}
-		table = append(table, f)
+		if c.visible {
+			table = append(table, f)
+		}
 	}
 	r.mu.Lock()
 	r.table = table
@@ -128,7 +131,7 @@ func (r *refresher) track(id uint64, dir string) bool {
 		c = &tracked{usageFD: fd, statFD: -1}
 		r.cgroups[id] = c
 	}
-	c.w = r.resolver.Lookup(id)
+	c.w, c.visible = r.resolver.Visible(id)
 	c.w.ID = 0
 	c.limit, c.limited = 0, false
 	if b, err := readInto(filepath.Join(dir, r.files.limit), r.buf); err == nil {

@@ -11,7 +11,8 @@ import (
 
 type oneWorkload cgroup.Workload
 
-func (w oneWorkload) Lookup(id uint64) cgroup.Workload { return cgroup.Workload(w) }
+func (w oneWorkload) Lookup(id uint64) cgroup.Workload          { return cgroup.Workload(w) }
+func (w oneWorkload) Visible(id uint64) (cgroup.Workload, bool) { return cgroup.Workload(w), true }
 
 // BenchmarkHandleConnEvents is the agent's side of a short connection
 // storm: each op is one connection's four ring records (open and close at
