@@ -109,12 +109,9 @@ func (b *Bus) Wants(kind string) bool {
 	return len(m) > 0 && (m[""] || m[kind])
 }
 
-// Publish delivers e to every subscriber that wants it. Events of hidden
-// (filtered-out) workloads go nowhere.
+// Publish delivers e to every subscriber that wants it. Probes publish no
+// events of workloads the agent's filters hide (cgroup.Resolver.Visible).
 func (b *Bus) Publish(e Event) {
-	if e.Workload.Hidden {
-		return
-	}
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	for s := range b.subs {

@@ -36,8 +36,6 @@ type Resolver interface {
 	// Visible names the workload of a cgroup id; ok is false for a
 	// workload the agent's filters hide, which gets no series or events.
 	Visible(id uint64) (w cgroup.Workload, ok bool)
-	// Lookup names the workload of a cgroup id, hidden or not.
-	Lookup(id uint64) cgroup.Workload
 }
 
 // Env is what the agent hands every probe.

@@ -120,10 +120,14 @@ func (p *Probe) heard() bool { return p.env.Events != nil && p.env.Events.Wants(
 func (p *Probe) publish(txs []transaction) {
 	for i := range txs {
 		tx := &txs[i]
+		w, ok := p.env.Resolver.Visible(tx.cgroup)
+		if !ok {
+			continue
+		}
 		p.env.Events.Publish(events.Event{
 			Time:     probe.BootTime(tx.bootNs),
 			Kind:     events.KindDNS,
-			Workload: p.env.Resolver.Lookup(tx.cgroup),
+			Workload: w,
 			DNS:      &tx.dns,
 		})
 	}

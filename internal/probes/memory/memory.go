@@ -148,10 +148,14 @@ func (p *Probe) handleOOM(raw []byte) {
 		return
 	}
 	e := (*memoryOomEvent)(unsafe.Pointer(&raw[0]))
+	w, ok := p.env.Resolver.Visible(e.CgroupId)
+	if !ok {
+		return
+	}
 	p.env.Events.Publish(events.Event{
 		Time:     probe.BootTime(e.BootNs),
 		Kind:     events.KindOOM,
-		Workload: p.env.Resolver.Lookup(e.CgroupId),
+		Workload: w,
 		Process:  events.Process{PID: e.Pid, UID: e.Uid, Comm: probe.CString(e.Comm[:])},
 		OOM: &events.OOM{
 			TotalVMBytes: e.TotalVm, AnonRSSBytes: e.AnonRss, FileRSSBytes: e.FileRss, ShmemRSSBytes: e.ShmemRss,

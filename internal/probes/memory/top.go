@@ -80,13 +80,17 @@ func (p *Probe) TopAllocators(n int) ([]WorkloadAllocators, error) {
 	byPages := p.allocLink != nil
 	out := make([]WorkloadAllocators, 0, len(byID))
 	for id, procs := range byID {
+		w, ok := p.env.Resolver.Visible(id)
+		if !ok {
+			continue
+		}
 		slices.SortFunc(procs, func(a, b Allocator) int {
 			if byPages && a.PagesAllocated != b.PagesAllocated {
 				return cmp.Compare(b.PagesAllocated, a.PagesAllocated)
 			}
 			return cmp.Or(cmp.Compare(b.PageFaults, a.PageFaults), cmp.Compare(a.PID, b.PID))
 		})
-		out = append(out, WorkloadAllocators{Workload: p.env.Resolver.Lookup(id), Processes: procs[:min(n, len(procs))]})
+		out = append(out, WorkloadAllocators{Workload: w, Processes: procs[:min(n, len(procs))]})
 	}
 	slices.SortFunc(out, func(a, b WorkloadAllocators) int { return cmp.Compare(a.Workload.Path, b.Workload.Path) })
 	return out, nil

@@ -73,12 +73,17 @@ func decode(raw []byte) (e *networkConnEvent, ok bool) {
 	return (*networkConnEvent)(unsafe.Pointer(&raw[0])), true
 }
 
-// flowOf turns a record into a flow of the table.
-func (p *Probe) flowOf(e *networkConnEvent, comms *probe.Comms) Flow {
-	f := Flow{
+// flowOf turns a record into a flow of the table; ok is false for a
+// workload the agent does not report on, whose flows are not kept.
+func (p *Probe) flowOf(e *networkConnEvent, comms *probe.Comms) (f Flow, ok bool) {
+	w, ok := p.env.Resolver.Visible(e.CgroupId)
+	if !ok {
+		return Flow{}, false
+	}
+	f = Flow{
 		Cookie:    e.Cookie,
 		Protocol:  "tcp",
-		Workload:  p.env.Resolver.Lookup(e.CgroupId),
+		Workload:  w,
 		Direction: directionName(e.Direction),
 		Local:     endpoint(e.Family, &e.Saddr, e.Sport),
 		Remote:    endpoint(e.Family, &e.Daddr, e.Dport),
@@ -114,7 +119,7 @@ func (p *Probe) flowOf(e *networkConnEvent, comms *probe.Comms) Flow {
 	if e.StartNs == 0 { // no socket state: the kernel could not keep any
 		f.FirstSeen = f.LastSeen
 	}
-	return f
+	return f, true
 }
 
 // handle takes one connection event from the ring buffer.
@@ -123,7 +128,10 @@ func (p *Probe) handle(raw []byte) {
 	if !ok || e.Kind == networkEventKindRECORD_LIVE {
 		return
 	}
-	f := p.flowOf(e, &p.comms)
+	f, ok := p.flowOf(e, &p.comms)
+	if !ok {
+		return
+	}
 	p.flows.put(&f)
 	if !p.env.Events.Wants(events.KindTCP) {
 		return

@@ -118,9 +118,7 @@ func (t *flowTable) list() []Flow {
 	defer t.mu.Unlock()
 	var out []Flow
 	for _, f := range t.flows.All {
-		if !f.Workload.Hidden {
-			out = append(out, *f)
-		}
+		out = append(out, *f)
 	}
 	return out
 }
@@ -196,7 +194,9 @@ func (p *Probe) readLive(it *link.Iter) ([]Flow, error) {
 	live := make([]Flow, 0, len(raw)/size)
 	for off := 0; off+size <= len(raw); off += size {
 		if e, ok := decode(raw[off : off+size]); ok {
-			live = append(live, p.flowOf(e, &comms))
+			if f, ok := p.flowOf(e, &comms); ok {
+				live = append(live, f)
+			}
 		}
 	}
 	return live, nil

@@ -164,7 +164,7 @@ func (p *Probe) attribute(h nvml.Device, d *device, mem, util map[workloadGPU]fl
 	for _, pr := range procs {
 		w, ok := p.workloadOf(pr.Pid)
 		if !ok {
-			continue // exited since NVML listed it
+			continue // exited since NVML listed it, or not reported on
 		}
 		k := workloadGPU{w: w, gpu: d.labels[0], uuid: uuid}
 		mem[k] += float64(pr.UsedGpuMemory)

@@ -15,7 +15,8 @@ import (
 
 // workloadOf names the workload of a host pid through its cgroup v2 path
 // ("0::/kubepods/..." in /proc/<pid>/cgroup) and that directory's inode,
-// which is the cgroup id the resolver knows.
+// which is the cgroup id the resolver knows; false when that fails or the
+// agent's filters hide the workload.
 func (p *Probe) workloadOf(pid uint32) (cgroup.Workload, bool) {
 	path, ok := p.cgroupPath(pid)
 	if !ok {
@@ -25,9 +26,9 @@ func (p *Probe) workloadOf(pid uint32) (cgroup.Workload, bool) {
 	if err := syscall.Stat(filepath.Join(p.env.CgroupRoot, path), &st); err != nil {
 		return cgroup.Workload{}, false
 	}
-	w := p.env.Resolver.Lookup(st.Ino)
+	w, ok := p.env.Resolver.Visible(st.Ino)
 	w.ID = 0 // series are per workload, like the BPF probes' folded ones
-	return w, true
+	return w, ok
 }
 
 func (p *Probe) cgroupPath(pid uint32) (string, bool) {

@@ -107,9 +107,13 @@ func (p *Probe) handle(raw []byte) {
 	if !p.env.Events.Wants(eventKinds[e.Kind]) {
 		return
 	}
+	w, ok := p.env.Resolver.Visible(e.CgroupId)
+	if !ok {
+		return
+	}
 	ev := events.Event{
 		Time:     probe.BootTime(e.BootNs),
-		Workload: p.env.Resolver.Lookup(e.CgroupId),
+		Workload: w,
 		Process: events.Process{
 			PID: e.Pid, PPID: e.Ppid, UID: e.Uid, Comm: p.comms.Name(e.Comm),
 		},

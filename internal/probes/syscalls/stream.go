@@ -96,6 +96,10 @@ func (p *Probe) handle(raw []byte) {
 		return
 	}
 	e := (*syscallsEvent)(unsafe.Pointer(&raw[0]))
+	w, ok := p.env.Resolver.Visible(e.CgroupId)
+	if !ok {
+		return
+	}
 	sc := &events.Syscall{TID: e.Tid, Nr: e.Nr, Name: sysnames.Name(e.Nr), Ret: e.Ret, Timed: e.Timed != 0, Duration: time.Duration(e.DurationNs)}
 	if e.Ret < 0 && e.Ret >= -4095 {
 		sc.Errno = errnoName(uint32(-e.Ret))
@@ -103,7 +107,7 @@ func (p *Probe) handle(raw []byte) {
 	p.env.Events.Publish(events.Event{
 		Time:     probe.BootTime(e.BootNs),
 		Kind:     events.KindSyscall,
-		Workload: p.env.Resolver.Lookup(e.CgroupId),
+		Workload: w,
 		Process:  events.Process{PID: e.Pid, PPID: e.Ppid, UID: e.Uid, Comm: p.comms.Name(e.Comm)},
 		Syscall:  sc,
 	})
