@@ -45,15 +45,23 @@ type runningProbe struct {
 	// tried is set once Start returned; status and the probe's state are
 	// read by scrapes only after it, so a scrape during start sees nothing.
 	tried atomic.Bool
+	// collectErrors counts collections that failed; the first is logged.
+	collectErrors atomic.Uint64
+	log           *slog.Logger
 }
 
 // running reports whether the probe started and runs.
 func (p *runningProbe) running() bool { return p.tried.Load() && p.status.Up }
 
-// Collect exports the probe's series once it runs.
+// Collect exports the probe's series once it runs, and counts a failure:
+// the first is logged, later ones only counted, so a map that cannot be
+// read does not flood the log at every scrape.
 func (p *runningProbe) Collect(ch chan<- prometheus.Metric) {
-	if p.running() {
-		p.Probe.Collect(ch)
+	if !p.running() {
+		return
+	}
+	if err := p.Probe.Collect(ch); err != nil && p.collectErrors.Add(1) == 1 {
+		p.log.Warn("probe collection failed; later failures are counted in orb8_probe_collect_errors_total", "probe", p.Name(), "err", err)
 	}
 }
 
@@ -107,7 +115,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 func NewWithProbes(cfg config.Config, log *slog.Logger, resolver *cgroup.Resolver, probes []probe.Probe) *Agent {
 	a := &Agent{cfg: cfg, log: log, resolver: resolver, bus: events.NewBus(), registry: prometheus.NewRegistry()}
 	for _, p := range probes {
-		a.probes = append(a.probes, &runningProbe{Probe: p, status: ProbeStatus{Name: p.Name()}})
+		a.probes = append(a.probes, &runningProbe{Probe: p, status: ProbeStatus{Name: p.Name()}, log: log})
 	}
 	a.gatherer = export.NewSeriesCap(a.registry, cfg.MaxSeriesPerMetric)
 	a.register(newSelfCollector(a))

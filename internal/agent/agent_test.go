@@ -1,13 +1,16 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,10 +34,10 @@ import (
 // without kprobes (this one) it must report down and harm nothing else.
 type kprobeOnly struct{ objs *probe.Objects }
 
-func (p *kprobeOnly) Name() string                     { return "kprobe_upgrade" }
-func (p *kprobeOnly) Objects() *probe.Objects          { return p.objs }
-func (p *kprobeOnly) Describe(chan<- *prometheus.Desc) {}
-func (p *kprobeOnly) Collect(chan<- prometheus.Metric) {}
+func (p *kprobeOnly) Name() string                           { return "kprobe_upgrade" }
+func (p *kprobeOnly) Objects() *probe.Objects                { return p.objs }
+func (p *kprobeOnly) Describe(chan<- *prometheus.Desc)       {}
+func (p *kprobeOnly) Collect(chan<- prometheus.Metric) error { return nil }
 func (p *kprobeOnly) Close() error {
 	if p.objs != nil {
 		return p.objs.Close()
@@ -254,4 +257,54 @@ func TestCloseDetachesEverything(t *testing.T) {
 	if after := bpfFDs(t); after != before {
 		t.Fatalf("%d BPF fds after Close, %d before: something stayed attached", after, before)
 	}
+}
+
+// brokenCollect is a probe whose state cannot be read at scrape time.
+type brokenCollect struct{}
+
+func (brokenCollect) Name() string                           { return "broken_collect" }
+func (brokenCollect) Objects() *probe.Objects                { return nil }
+func (brokenCollect) Describe(chan<- *prometheus.Desc)       {}
+func (brokenCollect) Start(context.Context, probe.Env) error { return nil }
+func (brokenCollect) Close() error                           { return nil }
+func (brokenCollect) Collect(chan<- prometheus.Metric) error {
+	return errors.New("read stats: bad file descriptor")
+}
+
+// A probe that cannot read its state is counted per scrape and logged once.
+func TestCollectFailuresAreCountedAndLoggedOnce(t *testing.T) {
+	var log syncBuffer
+	a := NewWithProbes(config.Default(), slog.New(slog.NewTextHandler(&log, nil)), testutil.Resolver(t), []probe.Probe{brokenCollect{}})
+	a.Start(context.Background())
+	defer a.Close()
+	for range 3 {
+		if _, err := a.Registry().Gather(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The fourth gather reads the counter before or after its own collection.
+	if v, ok := testutil.Sample(t, a.Registry(), "orb8_probe_collect_errors_total", map[string]string{"probe": "broken_collect"}); !ok || v < 3 || v > 4 {
+		t.Errorf("orb8_probe_collect_errors_total = %v (found %v), want 3 or 4", v, ok)
+	}
+	if n := strings.Count(log.String(), "probe collection failed"); n != 1 || !strings.Contains(log.String(), "bad file descriptor") {
+		t.Errorf("%d failures logged, want 1 with the error:\n%s", n, log.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -10,13 +10,14 @@ var (
 	probeUpDesc     = prometheus.NewDesc("orb8_probe_up", "1 when the probe is loaded and attached, 0 when it could not run.", []string{"probe"}, nil)
 	eventsDesc      = prometheus.NewDesc("orb8_events_total", "Single events the agent read from the probe's ring buffers.", []string{"probe"}, nil)
 	lostDesc        = prometheus.NewDesc("orb8_events_lost_total", "Events the probe dropped because its ring buffer was full.", []string{"probe"}, nil)
+	collectErrDesc  = prometheus.NewDesc("orb8_probe_collect_errors_total", "Scrapes in which the probe could not read part of its state (its series then miss); the first failure is logged.", []string{"probe"}, nil)
 	mapFullDesc     = prometheus.NewDesc("orb8_bpf_map_full_total", "Entries a probe could not track because a bounded BPF map was full.", []string{"probe"}, nil)
 	runtimeDesc     = prometheus.NewDesc("orb8_bpf_program_run_seconds_total", "Time the kernel spent running the probe's BPF programs (kernel BPF stats).", []string{"probe"}, nil)
 	runCountDesc    = prometheus.NewDesc("orb8_bpf_program_runs_total", "Times the probe's BPF programs ran.", []string{"probe"}, nil)
 	workloadsDesc   = prometheus.NewDesc("orb8_tracked_workloads", "Cgroups the resolver tracks.", nil, nil)
 	untrackedDesc   = prometheus.NewDesc("orb8_workloads_untracked_total", "Cgroups not tracked because the resolver's table was full.", nil, nil)
 	buildInfoDesc   = prometheus.NewDesc("orb8_build_info", "Build of the running agent.", []string{"version"}, nil)
-	selfDescriptors = []*prometheus.Desc{probeUpDesc, eventsDesc, lostDesc, mapFullDesc, runtimeDesc, runCountDesc, workloadsDesc, untrackedDesc, buildInfoDesc}
+	selfDescriptors = []*prometheus.Desc{probeUpDesc, eventsDesc, lostDesc, collectErrDesc, mapFullDesc, runtimeDesc, runCountDesc, workloadsDesc, untrackedDesc, buildInfoDesc}
 )
 
 // selfCollector exports the agent's own health: which probes run, what they
@@ -41,8 +42,12 @@ func (c *selfCollector) Collect(ch chan<- prometheus.Metric) {
 			up = 1
 		}
 		ch <- prometheus.MustNewConstMetric(probeUpDesc, prometheus.GaugeValue, up, p.Name())
+		if !p.status.Up {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(collectErrDesc, prometheus.CounterValue, float64(p.collectErrors.Load()), p.Name())
 		objs := p.Objects()
-		if !p.status.Up || objs == nil {
+		if objs == nil {
 			continue
 		}
 		ch <- prometheus.MustNewConstMetric(eventsDesc, prometheus.CounterValue, float64(objs.EventsRead()), p.Name())

@@ -26,8 +26,13 @@ type Probe interface {
 	Objects() *Objects
 	// Close detaches and unloads everything Start set up.
 	Close() error
-	// Collector exports the probe's aggregated state at scrape time.
-	prometheus.Collector
+	// Describe sends the descriptor of every series Collect may send.
+	Describe(ch chan<- *prometheus.Desc)
+	// Collect sends the probe's series from its aggregated state, at scrape
+	// time, between Start and Close. An error means some could not be read
+	// (what could be is sent): the agent counts it per probe
+	// (orb8_probe_collect_errors_total) and logs the first.
+	Collect(ch chan<- prometheus.Metric) error
 }
 
 // Resolver is what probes see of the cgroup resolver: the workloads the

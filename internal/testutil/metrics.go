@@ -77,3 +77,29 @@ func metricValue(m *dto.Metric) float64 {
 	}
 	return 0
 }
+
+// Collector is a probe (any collector whose Collect reports failure) as a
+// prometheus.Collector for a test registry: a failed collection fails the
+// test.
+func Collector(t testing.TB, p interface {
+	Describe(chan<- *prometheus.Desc)
+	Collect(chan<- prometheus.Metric) error
+}) prometheus.Collector {
+	return collector{t, p}
+}
+
+type collector struct {
+	t testing.TB
+	p interface {
+		Describe(chan<- *prometheus.Desc)
+		Collect(chan<- prometheus.Metric) error
+	}
+}
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) { c.p.Describe(ch) }
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	if err := c.p.Collect(ch); err != nil {
+		c.t.Errorf("collect: %v", err)
+	}
+}

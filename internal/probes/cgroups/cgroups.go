@@ -69,8 +69,8 @@ func (p *Probe) Close() error {
 	return probe.Release(&p.objs)
 }
 
-// Describe implements prometheus.Collector; the watcher exports nothing of its own.
+// Describe implements probe.Probe; the watcher exports nothing of its own.
 func (p *Probe) Describe(chan<- *prometheus.Desc) {}
 
-// Collect implements prometheus.Collector.
-func (p *Probe) Collect(chan<- prometheus.Metric) {}
+// Collect implements probe.Probe.
+func (p *Probe) Collect(chan<- prometheus.Metric) error { return nil }

@@ -206,13 +206,13 @@ func (p *Probe) Forget(ids []uint64) {
 	}
 }
 
-// Describe implements prometheus.Collector.
+// Describe implements probe.Probe.
 func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 
-// Collect implements prometheus.Collector: one pass over the in-kernel table.
-func (p *Probe) Collect(ch chan<- prometheus.Metric) {
+// Collect implements probe.Probe: one pass over the in-kernel table.
+func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	if p.objs == nil {
-		return
+		return nil
 	}
 	err := probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *cudaCudaStats) {
 		ch <- series.Metric(launchesDesc, prometheus.CounterValue, float64(s.Launches), w)
@@ -230,13 +230,11 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- series.Metric(leakDesc, prometheus.GaugeValue, leak, w)
 	})
-	if err != nil {
-		p.env.Log.Debug("collect CUDA stats", "err", err)
-	}
 	hooked := p.attacher.attached()
 	for _, lib := range libraries {
 		ch <- prometheus.MustNewConstMetric(librariesDesc, prometheus.GaugeValue, float64(hooked[lib.name]), lib.name)
 	}
+	return err
 }
 
 func addStats(dst, src *cudaCudaStats) {

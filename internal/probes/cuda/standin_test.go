@@ -62,7 +62,7 @@ func start(t testing.TB, leakWindow time.Duration) *fixture {
 		t.Fatalf("start cuda probe: %v", err)
 	}
 	t.Cleanup(func() { f.probe.Close() })
-	f.reg.MustRegister(f.probe)
+	f.reg.MustRegister(testutil.Collector(t, f.probe))
 	return f
 }
 

@@ -59,7 +59,7 @@ func (f *fixture) startProbe(t testing.TB, cfg Config) {
 		t.Fatalf("start dns probe: %v", err)
 	}
 	t.Cleanup(func() { f.probe.Close() })
-	f.reg.MustRegister(f.probe)
+	f.reg.MustRegister(testutil.Collector(t, f.probe))
 }
 
 // waitFor polls until metric name{labels} of the client's cgroup equals want.

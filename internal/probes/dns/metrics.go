@@ -19,14 +19,14 @@ var (
 	droppedDesc    = metrics.Plain("orb8_dns_dropped_total", "DNS messages or queries the probe could not account for, by reason.", "reason")
 )
 
-// Describe implements prometheus.Collector.
+// Describe implements probe.Probe.
 func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 
-// Collect implements prometheus.Collector: a copy of the counts, folded by
+// Collect implements probe.Probe: a copy of the counts, folded by
 // workload (a cgroup recreated under the same path has a new id).
-func (p *Probe) Collect(ch chan<- prometheus.Metric) {
+func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	if p.tracker == nil {
-		return
+		return nil
 	}
 	stats, dropped := p.tracker.snapshot()
 	folded := make(map[cgroup.Workload]*workloadStats)
@@ -58,4 +58,5 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 	for reason, n := range dropped {
 		ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(n), dropReasonNames[reason])
 	}
+	return nil
 }

@@ -26,7 +26,7 @@ func TestHiddenWorkloadHasNoSeries(t *testing.T) {
 	shown.cgroup = shownCgroup
 	p.tracker.packet(shown)
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(p)
+	reg.MustRegister(testutil.Collector(t, p))
 	if v, ok := testutil.Sample(t, reg, "orb8_dns_queries_total", map[string]string{"cgroup": "/shown", "qtype": "A"}); !ok || v != 1 {
 		t.Fatalf("queries of the shown workload = %v (found %v), want 1; series: %s", v, ok, testutil.Series(t, reg, "orb8_dns_queries_total"))
 	}

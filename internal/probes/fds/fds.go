@@ -97,13 +97,13 @@ func (p *Probe) Close() error {
 	return probe.Release(&p.objs)
 }
 
-// Describe implements prometheus.Collector.
+// Describe implements probe.Probe.
 func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 
-// Collect implements prometheus.Collector: the table of the last scan.
-func (p *Probe) Collect(ch chan<- prometheus.Metric) {
+// Collect implements probe.Probe: the table of the last scan.
+func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	if p.scan == nil {
-		return
+		return nil
 	}
 	for _, f := range p.scan.snapshot() {
 		leak := 0.0
@@ -114,4 +114,5 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 		ch <- series.Metric(limitDesc, prometheus.GaugeValue, float64(f.limit), f.w)
 		ch <- series.Metric(leakDesc, prometheus.GaugeValue, leak, f.w)
 	}
+	return nil
 }

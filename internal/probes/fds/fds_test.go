@@ -32,7 +32,7 @@ func start(t *testing.T, hide ...string) prometheus.Gatherer {
 	}
 	t.Cleanup(func() { p.Close() })
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(p)
+	reg.MustRegister(testutil.Collector(t, p))
 	return reg
 }
 

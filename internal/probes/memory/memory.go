@@ -196,14 +196,14 @@ func (p *Probe) Forget(ids []uint64) {
 	}
 }
 
-// Describe implements prometheus.Collector.
+// Describe implements probe.Probe.
 func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 
-// Collect implements prometheus.Collector: the refresher's table and one
+// Collect implements probe.Probe: the refresher's table and one
 // pass over the in-kernel counters.
-func (p *Probe) Collect(ch chan<- prometheus.Metric) {
+func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	if p.objs == nil {
-		return
+		return nil
 	}
 	if p.figures != nil {
 		for _, f := range p.figures.snapshot() {
@@ -216,7 +216,7 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
-	_ = probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *memoryMemStats) {
+	return probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *memoryMemStats) {
 		ch <- series.Metric(oomDesc, prometheus.CounterValue, float64(s.OomKills), w)
 		ch <- series.Metric(faultsDesc, prometheus.CounterValue, float64(s.PageFaults), w)
 		if p.allocLink != nil {

@@ -43,7 +43,7 @@ func start(t testing.TB, p *Probe, hide ...string) *fixture {
 		t.Fatalf("start memory probe: %v", err)
 	}
 	t.Cleanup(func() { p.Close() })
-	f.reg.MustRegister(p)
+	f.reg.MustRegister(testutil.Collector(t, p))
 	return f
 }
 

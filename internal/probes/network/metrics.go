@@ -32,11 +32,11 @@ var (
 	evictionsDesc = metrics.Plain("orb8_flow_table_evictions_total", "Flows evicted from the full flow table, least recently active first.")
 )
 
-// Describe implements prometheus.Collector.
+// Describe implements probe.Probe.
 func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 
-// Collect implements prometheus.Collector: one pass over the in-kernel table.
-func (p *Probe) Collect(ch chan<- prometheus.Metric) {
+// Collect implements probe.Probe: one pass over the in-kernel table.
+func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	flows, evictions := p.flows.stats()
 	ch <- prometheus.MustNewConstMetric(flowsDesc, prometheus.GaugeValue, float64(flows))
 	ch <- prometheus.MustNewConstMetric(evictionsDesc, prometheus.CounterValue, float64(evictions))
@@ -44,9 +44,9 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 	stats := p.bpf.Stats // nil unless running
 	p.mu.Unlock()
 	if stats == nil {
-		return
+		return nil
 	}
-	_ = probe.CollectPerCPU(stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *networkNetStats) {
+	return probe.CollectPerCPU(stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *networkNetStats) {
 		counter := func(d *series.Desc, v uint64, extra ...string) {
 			ch <- series.Metric(d, prometheus.CounterValue, float64(v), w, extra...)
 		}

@@ -45,7 +45,7 @@ func start(t *testing.T) *fixture {
 	for prog, err := range f.probe.Objects().Failed {
 		t.Errorf("program %s did not load: %v", prog, err)
 	}
-	f.reg.MustRegister(f.probe)
+	f.reg.MustRegister(testutil.Collector(t, f.probe))
 	return f
 }
 

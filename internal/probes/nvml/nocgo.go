@@ -32,8 +32,8 @@ func (p *Probe) Objects() *probe.Objects { return nil }
 // Close implements probe.Probe.
 func (p *Probe) Close() error { return nil }
 
-// Describe implements prometheus.Collector.
+// Describe implements probe.Probe.
 func (p *Probe) Describe(chan<- *prometheus.Desc) {}
 
-// Collect implements prometheus.Collector.
-func (p *Probe) Collect(chan<- prometheus.Metric) {}
+// Collect implements probe.Probe.
+func (p *Probe) Collect(chan<- prometheus.Metric) error { return nil }

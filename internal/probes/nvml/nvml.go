@@ -98,15 +98,16 @@ func (p *Probe) Close() error {
 	return nil
 }
 
-// Describe implements prometheus.Collector.
+// Describe implements probe.Probe.
 func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 
-// Collect implements prometheus.Collector: the series of the last poll.
-func (p *Probe) Collect(ch chan<- prometheus.Metric) {
+// Collect implements probe.Probe: the series of the last poll.
+func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	p.mu.Lock()
 	series := p.series
 	p.mu.Unlock()
 	for _, m := range series {
 		ch <- m
 	}
+	return nil
 }

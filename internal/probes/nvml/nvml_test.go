@@ -135,7 +135,7 @@ func startMock(t *testing.T, lib nvml.Interface, socket string) (*Probe, *promet
 	}
 	t.Cleanup(func() { p.Close() })
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(p)
+	reg.MustRegister(testutil.Collector(t, p))
 	return p, reg
 }
 

@@ -153,15 +153,15 @@ func (p *Probe) Forget(ids []uint64) {
 	}
 }
 
-// Describe implements prometheus.Collector.
+// Describe implements probe.Probe.
 func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 
-// Collect implements prometheus.Collector: one pass over the in-kernel table.
-func (p *Probe) Collect(ch chan<- prometheus.Metric) {
+// Collect implements probe.Probe: one pass over the in-kernel table.
+func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	if p.objs == nil {
-		return
+		return nil
 	}
-	_ = probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *processProcStats) {
+	return probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *processProcStats) {
 		ch <- series.Metric(execDesc, prometheus.CounterValue, float64(s.Execs), w)
 		ch <- series.Metric(forkDesc, prometheus.CounterValue, float64(s.Forks), w)
 		ch <- series.Metric(exitDesc, prometheus.CounterValue, float64(s.ExitsCode), w, "exit")

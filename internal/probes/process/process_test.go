@@ -55,7 +55,7 @@ func start(t testing.TB) *fixture {
 		t.Fatalf("start process probe: %v", err)
 	}
 	t.Cleanup(func() { f.probe.Close() })
-	f.reg.MustRegister(f.probe)
+	f.reg.MustRegister(testutil.Collector(t, f.probe))
 	return f
 }
 

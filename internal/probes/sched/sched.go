@@ -99,15 +99,15 @@ func (p *Probe) Forget(ids []uint64) {
 	}
 }
 
-// Describe implements prometheus.Collector.
+// Describe implements probe.Probe.
 func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 
-// Collect implements prometheus.Collector: one pass over the in-kernel histograms.
-func (p *Probe) Collect(ch chan<- prometheus.Metric) {
+// Collect implements probe.Probe: one pass over the in-kernel histograms.
+func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	if p.objs == nil {
-		return
+		return nil
 	}
-	_ = probe.CollectPerCPU(p.bpf.RunqLatency, p.env.Resolver, (*series.Log2Hist).Add, func(w cgroup.Workload, h *series.Log2Hist) {
+	return probe.CollectPerCPU(p.bpf.RunqLatency, p.env.Resolver, (*series.Log2Hist).Add, func(w cgroup.Workload, h *series.Log2Hist) {
 		ch <- series.Histogram(latencyDesc, h, w)
 	})
 }

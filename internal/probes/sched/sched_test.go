@@ -34,7 +34,7 @@ func start(t *testing.T, p *Probe) *prometheus.Registry {
 	}
 	t.Cleanup(func() { p.Close() })
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(p)
+	reg.MustRegister(testutil.Collector(t, p))
 	return reg
 }
 

@@ -6,6 +6,7 @@ package syscalls
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -108,23 +109,24 @@ func (p *Probe) Forget(ids []uint64) {
 	probe.DeleteKeysOf(p.bpf.Errors, ids, func(k syscallsErrorKey) uint64 { return k.CgroupId })
 }
 
-// Describe implements prometheus.Collector.
+// Describe implements probe.Probe.
 func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 
-// Collect implements prometheus.Collector: one pass over each in-kernel table.
-func (p *Probe) Collect(ch chan<- prometheus.Metric) {
+// Collect implements probe.Probe: one pass over each in-kernel table.
+func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	if p.objs == nil {
-		return
+		return nil
 	}
 	r := p.env.Resolver
-	_ = probe.CollectPerCPUKeyed(p.bpf.Stats, r, splitCallKey, addStats, func(w cgroup.Workload, k syscallsCallKey, s *callStats) {
+	calls := probe.CollectPerCPUKeyed(p.bpf.Stats, r, splitCallKey, addStats, func(w cgroup.Workload, k syscallsCallKey, s *callStats) {
 		name := sysnames.Name(k.Nr)
 		ch <- series.Metric(callsDesc, prometheus.CounterValue, float64(s.Calls), w, name)
 		ch <- series.Histogram(latencyDesc, &s.Latency, w, name)
 	})
-	_ = probe.CollectPerCPUKeyed(p.bpf.Errors, r, splitErrorKey, addCount, func(w cgroup.Workload, k syscallsErrorKey, n *uint64) {
+	errs := probe.CollectPerCPUKeyed(p.bpf.Errors, r, splitErrorKey, addCount, func(w cgroup.Workload, k syscallsErrorKey, n *uint64) {
 		ch <- series.Metric(errorsDesc, prometheus.CounterValue, float64(*n), w, sysnames.Name(k.Nr), errnoName(k.Err))
 	})
+	return errors.Join(calls, errs)
 }
 
 func splitCallKey(k syscallsCallKey) (uint64, syscallsCallKey) {

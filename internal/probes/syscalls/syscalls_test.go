@@ -75,7 +75,7 @@ func start(t *testing.T, tracked ...string) *fixture {
 		t.Fatalf("start syscalls probe: %v", err)
 	}
 	t.Cleanup(func() { f.probe.Close() })
-	f.reg.MustRegister(f.probe)
+	f.reg.MustRegister(testutil.Collector(t, f.probe))
 	return f
 }
 
