@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"golang.org/x/sys/unix"
 
 	"github.com/orb8/orb8/internal/events"
 )
@@ -88,9 +86,9 @@ func Load(spec *ebpf.CollectionSpec, typed any, opts LoadOptions) (*Objects, err
 		if err != nil {
 			if slices.Contains(opts.Required, name) {
 				o.Close()
-				return nil, fmt.Errorf("program %s: %w", name, Explain(err))
+				return nil, fmt.Errorf("program %s: %w", name, Explain(ps.Type, err))
 			}
-			o.Failed[name] = Explain(err)
+			o.Failed[name] = Explain(ps.Type, err)
 			continue
 		}
 		o.programs[name] = prog
@@ -192,19 +190,6 @@ func attach(prog *ebpf.Program, ps *ebpf.ProgramSpec, cgroupPath string) (link.L
 		return link.AttachCgroup(link.CgroupOptions{Path: cgroupPath, Attach: ps.AttachType, Program: prog})
 	}
 	return nil, fmt.Errorf("section %q: no automatic attach; list the program as Manual", ps.SectionName)
-}
-
-// ErrUnsupported marks a hook this kernel does not offer.
-var ErrUnsupported = errors.New("hook not supported by this kernel")
-
-// Explain wraps errors that mean "this kernel lacks the hook" in ErrUnsupported,
-// keeping the original for the message.
-func Explain(err error) error {
-	if errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.EPERM) ||
-		errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) && strings.Contains(err.Error(), "attach") {
-		return fmt.Errorf("%w: %w", ErrUnsupported, err)
-	}
-	return err
 }
 
 // Counters are the probe's in-kernel loss counters (orb8_counters in orb8.h).

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -69,7 +70,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	it, err := link.AttachIter(link.IterOptions{Program: p.bpf.CountFds})
 	if err != nil {
 		p.Close()
-		return fmt.Errorf("attach fd iterator: %w", probe.Explain(err))
+		return fmt.Errorf("attach fd iterator: %w", probe.Explain(ebpf.Tracing, err))
 	}
 	p.scan = &scanner{iter: it, resolver: env.Resolver, window: p.window, rule: defaultLeak, trends: map[uint64]*trend.Window{}}
 	if err := p.scan.scan(time.Now()); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -90,7 +91,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	p.objs, p.env = objs, env
 	if p.flushes, err = link.AttachIter(link.IterOptions{Program: p.bpf.FlushAllFaults}); err != nil {
 		p.Close()
-		return probe.Explain(err)
+		return probe.Explain(ebpf.Tracing, err)
 	}
 	// The first pass marks where the threads alive now stand.
 	p.flushFaults(time.Now())
@@ -102,7 +103,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		if it, err := link.AttachIter(link.IterOptions{Program: prog}); err == nil {
 			p.list = &allocatorList{iter: it}
 		} else {
-			objs.Failed[memoryProgListAllocators] = probe.Explain(err)
+			objs.Failed[memoryProgListAllocators] = probe.Explain(ebpf.Tracing, err)
 		}
 	}
 	if err := objs.ReadRing(p.bpf.Events, p.handleOOM); err != nil {
@@ -137,7 +138,7 @@ func (p *Probe) attachPageAlloc() error {
 	}
 	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
 	if err != nil {
-		return probe.Explain(err)
+		return probe.Explain(ebpf.Tracing, err)
 	}
 	p.allocLink = l
 	return nil

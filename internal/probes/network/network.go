@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 
 	"github.com/orb8/orb8/internal/probe"
@@ -108,7 +109,7 @@ func (p *Probe) attachFlowIters() []flowIter {
 		}
 		l, err := link.AttachIter(it.opts)
 		if err != nil {
-			p.objs.Failed[it.name] = probe.Explain(fmt.Errorf("attach flow iterator: %w", err))
+			p.objs.Failed[it.name] = probe.Explain(ebpf.Tracing, fmt.Errorf("attach flow iterator: %w", err))
 			continue
 		}
 		iters = append(iters, flowIter{it.name, l})
