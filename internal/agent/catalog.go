@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"slices"
+
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/probes/cgroups"
@@ -16,31 +18,32 @@ import (
 )
 
 // probeKind is one entry of the probe catalogue: a probe family, whether it
-// runs by default, its options within Config (nil without settings), and
-// how to build it.
+// runs by default, the kinds of event it publishes, its options within
+// Config (nil without settings), and how to build it.
 type probeKind struct {
 	name      string
 	byDefault bool
+	events    []string
 	options   func(c *Config) options
 	build     func(r *cgroup.Resolver, c *Config) probe.Probe
 }
 
 // catalog lists every probe family the agent knows, in start order.
 var catalog = []probeKind{
-	{cgroups.Name, true, nil, func(r *cgroup.Resolver, _ *Config) probe.Probe { return cgroups.New(r) }},
-	{process.Name, true, nil, func(*cgroup.Resolver, *Config) probe.Probe { return process.New() }},
-	{sched.Name, true, nil, func(*cgroup.Resolver, *Config) probe.Probe { return sched.New() }},
-	{syscalls.Name, false, func(c *Config) options { return &c.Syscalls },
+	{cgroups.Name, true, nil, nil, func(r *cgroup.Resolver, _ *Config) probe.Probe { return cgroups.New(r) }},
+	{process.Name, true, process.EventKinds, nil, func(*cgroup.Resolver, *Config) probe.Probe { return process.New() }},
+	{sched.Name, true, nil, nil, func(*cgroup.Resolver, *Config) probe.Probe { return sched.New() }},
+	{syscalls.Name, false, syscalls.EventKinds, func(c *Config) options { return &c.Syscalls },
 		func(_ *cgroup.Resolver, c *Config) probe.Probe { return syscalls.New(c.Syscalls) }},
-	{cuda.Name, true, func(c *Config) options { return &c.CUDA },
+	{cuda.Name, true, nil, func(c *Config) options { return &c.CUDA },
 		func(_ *cgroup.Resolver, c *Config) probe.Probe { return cuda.New(c.CUDA) }},
-	{nvml.Name, true, func(c *Config) options { return &c.NVML },
+	{nvml.Name, true, nil, func(c *Config) options { return &c.NVML },
 		func(_ *cgroup.Resolver, c *Config) probe.Probe { return nvml.New(c.NVML) }},
-	{dns.Name, true, nil, func(*cgroup.Resolver, *Config) probe.Probe { return dns.New() }},
-	{network.Name, true, nil, func(*cgroup.Resolver, *Config) probe.Probe { return network.New(network.DefaultFlowTableSize) }},
-	{memory.Name, true, func(c *Config) options { return &c.Memory },
+	{dns.Name, true, dns.EventKinds, nil, func(*cgroup.Resolver, *Config) probe.Probe { return dns.New() }},
+	{network.Name, true, network.EventKinds, nil, func(*cgroup.Resolver, *Config) probe.Probe { return network.New(network.DefaultFlowTableSize) }},
+	{memory.Name, true, memory.EventKinds, func(c *Config) options { return &c.Memory },
 		func(_ *cgroup.Resolver, c *Config) probe.Probe { return memory.New(c.Memory) }},
-	{fds.Name, true, nil, func(*cgroup.Resolver, *Config) probe.Probe { return fds.New() }},
+	{fds.Name, true, nil, nil, func(*cgroup.Resolver, *Config) probe.Probe { return fds.New() }},
 }
 
 // ProbeNames lists the names of all known probes.
@@ -50,6 +53,20 @@ func ProbeNames() []string {
 		names[i] = k.name
 	}
 	return names
+}
+
+// EventKinds lists the kinds of event some probe publishes, in catalogue
+// order: what `orb8 trace` offers.
+func EventKinds() []string {
+	var kinds []string
+	for _, k := range catalog {
+		for _, kind := range k.events {
+			if !slices.Contains(kinds, kind) {
+				kinds = append(kinds, kind)
+			}
+		}
+	}
+	return kinds
 }
 
 func defaultProbeNames() []string {

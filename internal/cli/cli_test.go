@@ -51,3 +51,17 @@ func TestHelpListsProbes(t *testing.T) {
 		t.Fatalf("agent --help: exit %d\n%s", code, stdout)
 	}
 }
+
+// orb8 trace offers the kinds some probe publishes, and only those: a kind
+// no probe publishes (cuda, until the accelerator probes publish one) is
+// refused with the list.
+func TestTraceOffersWhatProbesPublish(t *testing.T) {
+	code, stdout, _ := run("trace", "--help")
+	if want := "Kinds: exec, exit, syscall, dns, tcp, oom\n"; code != 0 || !strings.Contains(stdout, want) {
+		t.Fatalf("trace --help: exit %d, want %q in\n%s", code, want, stdout)
+	}
+	code, _, stderr := run("trace", "cuda")
+	if code == 0 || !strings.Contains(stderr, `unknown event kind "cuda": want exec, exit, syscall, dns, tcp, oom or all`) {
+		t.Errorf("trace cuda: exit %d, %q", code, stderr)
+	}
+}

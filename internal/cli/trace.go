@@ -9,11 +9,13 @@ import (
 	"github.com/spf13/cobra"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/agent"
 	"github.com/orb8/orb8/internal/humanize"
 )
 
-// eventKinds are the kinds probes publish; "all" (or none) streams every kind.
-var eventKinds = []string{"exec", "exit", "tcp", "dns", "oom", "syscall", "cuda"}
+// eventKinds are the kinds some probe publishes; "all" (or none) streams
+// every kind.
+var eventKinds = agent.EventKinds()
 
 // errStop ends a stream once --count events were printed. With --all-nodes
 // it comes back joined with the other agents' results, so test it with errors.Is.

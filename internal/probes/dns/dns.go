@@ -23,6 +23,9 @@ import (
 // Name is the probe's name in configuration and metrics.
 const Name = "dns"
 
+// EventKinds are the kinds of event the probe publishes.
+var EventKinds = []string{events.KindDNS}
+
 // Probe is the DNS probe.
 type Probe struct {
 	cfg     Config

@@ -22,6 +22,9 @@ import (
 // Name is the probe's name in configuration and metrics.
 const Name = "memory"
 
+// EventKinds are the kinds of event the probe publishes.
+var EventKinds = []string{events.KindOOM}
+
 const (
 	defaultInterval = time.Second
 	// defaultWindow samples (30 s at the default interval) feed the OOM ETA.

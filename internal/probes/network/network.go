@@ -16,11 +16,15 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 
+	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
 )
 
 // Name is the probe's name in configuration and metrics.
 const Name = "network"
+
+// EventKinds are the kinds of event the probe publishes.
+var EventKinds = []string{events.KindTCP}
 
 // DefaultFlowTableSize bounds the flow table the agent keeps.
 const DefaultFlowTableSize = 16384

@@ -20,6 +20,9 @@ import (
 // Name is the probe's name in configuration and metrics.
 const Name = "process"
 
+// EventKinds are the kinds of event the probe publishes.
+var EventKinds = []string{events.KindExec, events.KindExit}
+
 // eventKinds names the kernel's event kinds on the bus.
 var eventKinds = map[processEventKind]string{
 	processEventKindEVENT_EXEC: events.KindExec,
@@ -69,7 +72,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	p.objs, p.env = objs, env
-	objs.EmitWhile(env.Events, events.KindExec, events.KindExit)
+	objs.EmitWhile(env.Events, EventKinds...)
 	if err := objs.ReadRing(p.bpf.Events, p.handle); err != nil {
 		p.Close()
 		return err

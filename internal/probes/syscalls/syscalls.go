@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/series"
 	"github.com/orb8/orb8/internal/sysnames"
@@ -19,6 +20,9 @@ import (
 
 // Name is the probe's name in configuration and metrics.
 const Name = "syscalls"
+
+// EventKinds are the kinds of event the probe publishes (while streamed).
+var EventKinds = []string{events.KindSyscall}
 
 // metrics are the series the probe exports: what Describe sends.
 var metrics series.Set
