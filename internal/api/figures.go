@@ -1,7 +1,9 @@
 package api
 
 import (
+	"maps"
 	"math"
+	"slices"
 	"sort"
 
 	dto "github.com/prometheus/client_model/go"
@@ -48,6 +50,10 @@ var figures = map[string]figure{
 	"orb8_workload_gpu_utilization_ratio": add(func(f *pb.WorkloadFigures) **float64 { return &f.GpuUtilizationRatio }),
 	"orb8_cuda_kernel_launches_total":     add(func(f *pb.WorkloadFigures) **float64 { return &f.CudaKernelLaunchesTotal }),
 }
+
+// FigureMetrics are the metric names WorkloadFigures are folded from, sorted;
+// test/contract checks that the agent exports and documents each.
+func FigureMetrics() []string { return slices.Sorted(maps.Keys(figures)) }
 
 func networkBytes(f *pb.WorkloadFigures, m *dto.Metric) {
 	switch labelValue(m, "direction") {

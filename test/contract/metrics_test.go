@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orb8/orb8/internal/agent"
+	"github.com/orb8/orb8/internal/api"
 	"github.com/orb8/orb8/internal/export"
 )
 
@@ -104,6 +105,21 @@ func unboundedLabel(label string) bool {
 		}
 	}
 	return false
+}
+
+// The API's workload figures (orb8 workloads, orb8 top) fold metrics by
+// name: each must be one the agent exports and docs/metrics.md documents,
+// or a rename would silently empty a column.
+func TestFiguresReadExportedMetrics(t *testing.T) {
+	metrics, docs := describedMetrics(t), documented(t)
+	for _, name := range api.FigureMetrics() {
+		if _, ok := metrics[name]; !ok {
+			t.Errorf("api figures read %s, which no probe describes", name)
+		}
+		if !docs[name] {
+			t.Errorf("api figures read %s, which %s does not document", name, metricsDoc)
+		}
+	}
 }
 
 func TestNoMetricCarriesAnUnboundedLabel(t *testing.T) {
