@@ -177,7 +177,15 @@ func (a *Agent) forgetGone(now time.Time) {
 		return
 	}
 	for _, p := range a.probes {
-		if f, ok := p.Probe.(probe.Forgetter); ok && p.running() {
+		if !p.running() {
+			continue
+		}
+		if objs := p.Objects(); objs != nil {
+			if err := objs.Forget(gone); err != nil {
+				a.log.Warn("forget removed cgroups", "probe", p.Name(), "err", err)
+			}
+		}
+		if f, ok := p.Probe.(probe.Forgetter); ok {
 			f.Forget(gone)
 		}
 	}

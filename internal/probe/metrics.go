@@ -9,12 +9,6 @@ import (
 	"github.com/orb8/orb8/internal/series"
 )
 
-// Forgetter is implemented by probes that keep per-cgroup state in the kernel;
-// the agent calls Forget for cgroups gone longer than the grace period.
-type Forgetter interface {
-	Forget(cgroupIDs []uint64)
-}
-
 // CollectPerCPU reads a per-CPU hash map keyed by cgroup id at scrape time:
 // it sums each key's per-CPU values with add, folds cgroups that resolve to
 // the same workload labels (a cgroup recreated under the same path has a new
@@ -62,38 +56,4 @@ func CollectPerCPUKeyed[K comparable, V any](m *ebpf.Map, r Resolver, split func
 		emit(fk.w, fk.rest, folded[fk])
 	}
 	return err
-}
-
-// DeleteKeysOf removes the keys of the given cgroups from a map whose keys
-// hold a cgroup id and more; cgroupOf reads the id.
-func DeleteKeysOf[K any](m *ebpf.Map, cgroupIDs []uint64, cgroupOf func(K) uint64) {
-	gone := make(map[uint64]bool, len(cgroupIDs))
-	for _, id := range cgroupIDs {
-		gone[id] = true
-	}
-	// Deleting while walking restarts a hash walk: collect first.
-	var (
-		keys []K
-		prev any // nil: the first key
-	)
-	for {
-		var k K
-		if m.NextKey(prev, &k) != nil {
-			break
-		}
-		if gone[cgroupOf(k)] {
-			keys = append(keys, k)
-		}
-		prev = k
-	}
-	for _, k := range keys {
-		_ = m.Delete(k)
-	}
-}
-
-// DeleteKeys removes cgroup ids from a map keyed by them; missing keys are fine.
-func DeleteKeys(m *ebpf.Map, cgroupIDs []uint64) {
-	for _, id := range cgroupIDs {
-		_ = m.Delete(id)
-	}
 }

@@ -26,6 +26,9 @@ type LoadOptions struct {
 	Manual []string
 	// CgroupPath is where cgroup_skb and sockops programs attach.
 	CgroupPath string
+	// PerCgroup maps hold state per cgroup, their keys beginning with its
+	// id: Forget clears the entries of gone cgroups.
+	PerCgroup []string
 }
 
 // Objects are the loaded maps, programs and links of one probe: the
@@ -35,13 +38,14 @@ type Objects struct {
 	// Failed holds why each optional program is not running, by name.
 	Failed map[string]error
 
-	maps     map[string]*ebpf.Map
-	programs map[string]*ebpf.Program
-	vars     map[string]*ebpf.Variable
-	typed    reflect.Value // the generated struct Load filled; zeroed by Close
-	links    []link.Link
-	readers  []*ring
-	read     atomic.Uint64
+	maps      map[string]*ebpf.Map
+	perCgroup []*ebpf.Map
+	programs  map[string]*ebpf.Program
+	vars      map[string]*ebpf.Variable
+	typed     reflect.Value // the generated struct Load filled; zeroed by Close
+	links     []link.Link
+	readers   []*ring
+	read      atomic.Uint64
 }
 
 // Load creates the collection's maps, then loads and attaches each program on
@@ -57,6 +61,11 @@ func Load(spec *ebpf.CollectionSpec, typed any, opts LoadOptions) (*Objects, err
 			return nil, fmt.Errorf("program %s is not in the collection", name)
 		}
 	}
+	for _, name := range opts.PerCgroup {
+		if m := spec.Maps[name]; m == nil || m.KeySize < 8 {
+			return nil, fmt.Errorf("map %s is not in the collection, or its keys hold no cgroup id", name)
+		}
+	}
 	mapsOnly := spec.Copy()
 	mapsOnly.Programs = nil
 	coll, err := ebpf.NewCollection(mapsOnly)
@@ -64,6 +73,9 @@ func Load(spec *ebpf.CollectionSpec, typed any, opts LoadOptions) (*Objects, err
 		return nil, fmt.Errorf("create maps: %w", err)
 	}
 	o := &Objects{maps: coll.Maps, vars: coll.Variables, programs: map[string]*ebpf.Program{}, Failed: map[string]error{}}
+	for _, name := range opts.PerCgroup {
+		o.perCgroup = append(o.perCgroup, o.maps[name])
+	}
 
 	names := make([]string, 0, len(spec.Programs))
 	for name := range spec.Programs {
@@ -278,6 +290,6 @@ func (o *Objects) Close() error {
 	if o.typed.IsValid() {
 		o.typed.SetZero()
 	}
-	o.readers, o.links, o.programs, o.maps, o.vars = nil, nil, nil, nil, nil
+	o.readers, o.links, o.programs, o.maps, o.perCgroup, o.vars = nil, nil, nil, nil, nil, nil
 	return errors.Join(errs...)
 }

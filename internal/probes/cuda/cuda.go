@@ -78,8 +78,9 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
-		Required: []string{cudaProgCallEntry, cudaProgAllocEnter, cudaProgAllocReturn, cudaProgHandleExit, cudaProgWatchMmap},
-		Manual:   []string{cudaProgCallEntry, cudaProgAllocEnter, cudaProgAllocReturn},
+		Required:  []string{cudaProgCallEntry, cudaProgAllocEnter, cudaProgAllocReturn, cudaProgHandleExit, cudaProgWatchMmap},
+		Manual:    []string{cudaProgCallEntry, cudaProgAllocEnter, cudaProgAllocReturn},
+		PerCgroup: []string{cudaMapStats},
 	})
 	if err != nil {
 		return err
@@ -197,13 +198,6 @@ func (p *Probe) Close() error {
 	p.wg.Wait()
 	p.attacher.close()
 	return probe.Release(&p.objs)
-}
-
-// Forget implements probe.Forgetter.
-func (p *Probe) Forget(ids []uint64) {
-	if p.objs != nil {
-		probe.DeleteKeys(p.bpf.Stats, ids)
-	}
 }
 
 // Describe implements probe.Probe.

@@ -85,8 +85,9 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
-		Required: []string{memoryProgHandleOomVictim, memoryProgFlushAllFaults},
-		Manual:   []string{memoryProgHandlePageAlloc, memoryProgListAllocators, memoryProgFlushAllFaults},
+		Required:  []string{memoryProgHandleOomVictim, memoryProgFlushAllFaults},
+		Manual:    []string{memoryProgHandlePageAlloc, memoryProgListAllocators, memoryProgFlushAllFaults},
+		PerCgroup: []string{memoryMapStats},
 	})
 	if err != nil {
 		return err
@@ -191,13 +192,6 @@ func (p *Probe) Close() error {
 		p.list = nil
 	}
 	return probe.Release(&p.objs)
-}
-
-// Forget implements probe.Forgetter.
-func (p *Probe) Forget(ids []uint64) {
-	if p.objs != nil {
-		probe.DeleteKeys(p.bpf.Stats, ids)
-	}
 }
 
 // Describe implements probe.Probe.

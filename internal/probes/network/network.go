@@ -79,6 +79,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		Required:   []string{networkProgOnSetState, networkProgOnSend, networkProgOnRecv, networkProgOnConsumed, networkProgOnDestroy},
 		Manual:     flowIterProgs,
 		CgroupPath: env.CgroupRoot,
+		PerCgroup:  []string{networkMapStats},
 	})
 	if err != nil {
 		return err
@@ -139,13 +140,4 @@ func (p *Probe) Close() error {
 	p.iters = nil
 	p.nat.close()
 	return probe.Release(&p.objs)
-}
-
-// Forget implements probe.Forgetter.
-func (p *Probe) Forget(ids []uint64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.objs != nil {
-		probe.DeleteKeys(p.bpf.Stats, ids)
-	}
 }

@@ -442,7 +442,9 @@ func TestForgetDropsKernelState(t *testing.T) {
 	client, server := testutil.NewCgroup(t), testutil.NewCgroup(t)
 	exchange(t, client, server, "", "", netip.MustParseAddr("127.0.0.1"), "copy")
 	f.waitFor(t, "orb8_network_bytes_total", client, clientPayload, "protocol", "tcp", "direction", "tx")
-	f.probe.Forget([]uint64{client.ID})
+	if err := f.probe.Objects().Forget([]uint64{client.ID}); err != nil {
+		t.Fatal(err)
+	}
 	if _, ok := testutil.Sample(t, f.reg, "orb8_network_bytes_total", map[string]string{"cgroup": client.Path}); ok {
 		t.Fatalf("series of a forgotten cgroup still exported")
 	}

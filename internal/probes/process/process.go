@@ -65,8 +65,9 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
-		Required: []string{processProgHandleExec, processProgHandleExit, processProgHandleFork},
-		Manual:   []string{processProgSeedProcesses},
+		Required:  []string{processProgHandleExec, processProgHandleExit, processProgHandleFork},
+		Manual:    []string{processProgSeedProcesses},
+		PerCgroup: []string{processMapStats},
 	})
 	if err != nil {
 		return err
@@ -147,13 +148,6 @@ func exitReason(signal uint32) string {
 // Close implements probe.Probe.
 func (p *Probe) Close() error {
 	return probe.Release(&p.objs)
-}
-
-// Forget implements probe.Forgetter.
-func (p *Probe) Forget(ids []uint64) {
-	if p.objs != nil {
-		probe.DeleteKeys(p.bpf.Stats, ids)
-	}
 }
 
 // Describe implements probe.Probe.

@@ -188,7 +188,9 @@ func TestForgetDropsKernelState(t *testing.T) {
 	cg.Run(t, "/bin/true")
 	in := map[string]string{"cgroup": cg.Path}
 	f.waitFor(t, "orb8_process_exec_total", in, 1)
-	f.probe.Forget([]uint64{cg.ID})
+	if err := f.probe.Objects().Forget([]uint64{cg.ID}); err != nil {
+		t.Fatal(err)
+	}
 	if _, ok := testutil.Sample(t, f.reg, "orb8_process_exec_total", in); ok {
 		t.Fatalf("series of a forgotten cgroup still exported")
 	}

@@ -84,19 +84,12 @@ func (p *Probe) loadOnly(spec *ebpf.CollectionSpec, names []string) (*probe.Obje
 			delete(s.Programs, name)
 		}
 	}
-	return probe.Load(s, &p.bpf, probe.LoadOptions{Required: names})
+	return probe.Load(s, &p.bpf, probe.LoadOptions{Required: names, PerCgroup: []string{schedMapRunqLatency}})
 }
 
 // Close implements probe.Probe.
 func (p *Probe) Close() error {
 	return probe.Release(&p.objs)
-}
-
-// Forget implements probe.Forgetter.
-func (p *Probe) Forget(ids []uint64) {
-	if p.objs != nil {
-		probe.DeleteKeys(p.bpf.RunqLatency, ids)
-	}
 }
 
 // Describe implements probe.Probe.

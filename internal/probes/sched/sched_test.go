@@ -210,7 +210,9 @@ func TestForgetDropsKernelState(t *testing.T) {
 		procs, err := os.ReadFile(filepath.Join(cg.Dir, "cgroup.procs"))
 		return err == nil && len(procs) == 0
 	}, "hogs of %s never exited", cg.Path)
-	p.Forget([]uint64{cg.ID})
+	if err := p.Objects().Forget([]uint64{cg.ID}); err != nil {
+		t.Fatal(err)
+	}
 	if h := testutil.Histogram(t, reg, metric, map[string]string{"cgroup": cg.Path}); h != nil {
 		t.Fatalf("histogram of a forgotten cgroup still exported")
 	}

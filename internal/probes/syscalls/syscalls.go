@@ -79,7 +79,10 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if err != nil {
 		return err
 	}
-	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{Required: []string{syscallsProgSysEnter, syscallsProgSysExit}})
+	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
+		Required:  []string{syscallsProgSysEnter, syscallsProgSysExit},
+		PerCgroup: []string{syscallsMapStats, syscallsMapErrors}, // keys: cgroup id first
+	})
 	if err != nil {
 		return err
 	}
@@ -102,15 +105,6 @@ func (p *Probe) Close() error {
 	p.mu.Lock() // no Stream or stop in between
 	defer p.mu.Unlock()
 	return probe.Release(&p.objs)
-}
-
-// Forget implements probe.Forgetter.
-func (p *Probe) Forget(ids []uint64) {
-	if p.objs == nil {
-		return
-	}
-	probe.DeleteKeysOf(p.bpf.Stats, ids, func(k syscallsCallKey) uint64 { return k.CgroupId })
-	probe.DeleteKeysOf(p.bpf.Errors, ids, func(k syscallsErrorKey) uint64 { return k.CgroupId })
 }
 
 // Describe implements probe.Probe.

@@ -227,7 +227,9 @@ func TestForgetDropsKernelState(t *testing.T) {
 	gone, kept := testutil.NewCgroup(t), testutil.NewCgroup(t)
 	runHelper(t, gone, "enoent", 3)
 	runHelper(t, kept, "enoent", 3)
-	f.probe.Forget([]uint64{gone.ID})
+	if err := f.probe.Objects().Forget([]uint64{gone.ID}); err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range []string{"orb8_syscalls_total", "orb8_syscall_errors_total"} {
 		if _, ok := testutil.Sample(t, f.reg, name, map[string]string{"cgroup": gone.Path}); ok {
 			t.Errorf("%s of a forgotten cgroup still exported", name)
