@@ -25,6 +25,7 @@ import (
 	"github.com/orb8/orb8/internal/kube"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/server"
+	"github.com/orb8/orb8/internal/tick"
 )
 
 // maxWorkloads bounds the resolver's table, like ORB8_MAX_CGROUPS bounds the kernel's.
@@ -163,7 +164,7 @@ func (a *Agent) Start(ctx context.Context) {
 		p.tried.Store(true)
 		a.log.Info("probe up", "probe", p.Name(), "degraded", len(p.status.Degraded))
 	}
-	a.stopForget = probe.Every(ctx, max(a.cfg.GoneGrace/10, time.Second), a.forgetGone)
+	a.stopForget = tick.Every(ctx, max(a.cfg.GoneGrace/10, time.Second), a.forgetGone)
 	// Loading the probes (kernel BTF, ELF objects) is the heap's peak, never
 	// reached again: give its pages back now rather than keep them resident.
 	debug.FreeOSMemory()

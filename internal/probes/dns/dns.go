@@ -18,6 +18,7 @@ import (
 
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/tick"
 )
 
 // Name is the probe's name in configuration and metrics.
@@ -67,7 +68,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		p.Close()
 		return err
 	}
-	p.stop = probe.Every(ctx, max(p.cfg.Timeout/4, 10*time.Millisecond), p.expire)
+	p.stop = tick.Every(ctx, max(p.cfg.Timeout/4, 10*time.Millisecond), p.expire)
 	return nil
 }
 

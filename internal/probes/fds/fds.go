@@ -14,6 +14,7 @@ import (
 
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/series"
+	"github.com/orb8/orb8/internal/tick"
 	"github.com/orb8/orb8/internal/trend"
 )
 
@@ -77,7 +78,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		p.Close()
 		return err
 	}
-	p.stop = probe.Every(ctx, p.interval, func(now time.Time) {
+	p.stop = tick.Every(ctx, p.interval, func(now time.Time) {
 		if err := p.scan.scan(now); err != nil {
 			env.Log.Warn("fd scan failed", "err", err)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/series"
+	"github.com/orb8/orb8/internal/tick"
 )
 
 // Name is the probe's name in configuration and metrics.
@@ -99,7 +100,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	}
 	// The first pass marks where the threads alive now stand.
 	p.flushFaults(time.Now())
-	p.stopFlush = probe.Every(ctx, faultFlushEvery, p.flushFaults)
+	p.stopFlush = tick.Every(ctx, faultFlushEvery, p.flushFaults)
 	if err := p.attachPageAlloc(); err != nil {
 		objs.Failed[memoryProgHandlePageAlloc] = err
 	}
@@ -122,7 +123,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	}
 	p.figures = newRefresher(files, env.CgroupRoot, env.Resolver, p.window)
 	p.figures.refresh(time.Now())
-	p.stop = probe.Every(ctx, p.interval, p.figures.refresh)
+	p.stop = tick.Every(ctx, p.interval, p.figures.refresh)
 	return nil
 }
 

@@ -1,4 +1,5 @@
-package probe
+// Package tick runs work at a fixed interval on a goroutine of its own.
+package tick
 
 import (
 	"context"
