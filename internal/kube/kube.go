@@ -24,6 +24,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
+
+	"github.com/orb8/orb8/internal/tick"
 )
 
 // Options configure a Watcher.
@@ -53,8 +55,9 @@ type Watcher struct {
 	// its store, and with thousands of pods the Index lagged behind it).
 	synced []cache.InformerSynced
 
-	stop context.CancelFunc
-	wg   sync.WaitGroup
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+	stopSweep func() // ends the sweep of deleted pods; nil before Start
 }
 
 // RESTConfig loads the API server's address and credentials from a
@@ -165,8 +168,7 @@ func (w *Watcher) Start(ctx context.Context) {
 			inf.RunWithContext(ctx)
 		}()
 	}
-	w.wg.Add(1)
-	go w.sweepDeleted(ctx)
+	w.stopSweep = tick.Every(ctx, max(w.grace/10, time.Second), func(now time.Time) { w.sweep(now.Add(-w.grace)) })
 	waitCtx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
 	if cache.WaitForCacheSync(waitCtx.Done(), w.synced...) {
@@ -176,24 +178,13 @@ func (w *Watcher) Start(ctx context.Context) {
 	}
 }
 
-func (w *Watcher) sweepDeleted(ctx context.Context) {
-	defer w.wg.Done()
-	tick := time.NewTicker(max(w.grace/10, time.Second))
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-tick.C:
-			w.sweep(now.Add(-w.grace))
-		}
-	}
-}
-
 // Close stops the informers.
 func (w *Watcher) Close() error {
 	if w.stop != nil {
 		w.stop()
+	}
+	if w.stopSweep != nil {
+		w.stopSweep()
 	}
 	w.wg.Wait()
 	return nil

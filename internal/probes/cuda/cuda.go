@@ -16,6 +16,7 @@ import (
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/series"
+	"github.com/orb8/orb8/internal/tick"
 )
 
 // Name is the probe's name in configuration and metrics.
@@ -50,15 +51,16 @@ var (
 
 // Probe is the CUDA probe.
 type Probe struct {
-	opts     Options
-	objs     *probe.Objects
-	bpf      cudaObjects
-	env      probe.Env
-	attacher *attacher
-	leaks    *leakDetector
-	stop     context.CancelFunc
-	wg       sync.WaitGroup
-	rescan   chan int
+	opts      Options
+	objs      *probe.Objects
+	bpf       cudaObjects
+	env       probe.Env
+	attacher  *attacher
+	leaks     *leakDetector
+	stop      context.CancelFunc // ends discover
+	wg        sync.WaitGroup
+	stopLeaks func()
+	rescan    chan int
 }
 
 // New returns an unstarted CUDA probe with opts.
@@ -101,9 +103,9 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	p.attacher.scanAll()
 
 	ctx, p.stop = context.WithCancel(ctx)
-	p.wg.Add(2)
+	p.wg.Add(1)
 	go p.discover(ctx)
-	go p.sampleLeaks(ctx, max(p.opts.LeakWindow/leakSteps, time.Second))
+	p.stopLeaks = tick.Every(ctx, max(p.opts.LeakWindow/leakSteps, time.Second), p.sampleLeaks)
 	return nil
 }
 
@@ -164,27 +166,17 @@ func (p *Probe) discover(ctx context.Context) {
 }
 
 // sampleLeaks feeds the leak detector one sample of outstanding memory per
-// workload every step.
-func (p *Probe) sampleLeaks(ctx context.Context, step time.Duration) {
-	defer p.wg.Done()
-	tick := time.NewTicker(step)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			sample := map[cgroup.Workload]int64{}
-			err := probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *cudaCudaStats) {
-				sample[w] = s.Outstanding
-			})
-			if err != nil {
-				p.env.Log.Warn("sample CUDA memory", "err", err)
-				continue
-			}
-			p.leaks.observe(sample)
-		}
+// workload.
+func (p *Probe) sampleLeaks(time.Time) {
+	sample := map[cgroup.Workload]int64{}
+	err := probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *cudaCudaStats) {
+		sample[w] = s.Outstanding
+	})
+	if err != nil {
+		p.env.Log.Warn("sample CUDA memory", "err", err)
+		return
 	}
+	p.leaks.observe(sample)
 }
 
 // Close implements probe.Probe.
@@ -194,6 +186,7 @@ func (p *Probe) Close() error {
 	}
 	if p.stop != nil {
 		p.stop()
+		p.stopLeaks()
 	}
 	p.wg.Wait()
 	p.attacher.close()

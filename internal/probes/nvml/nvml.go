@@ -18,6 +18,7 @@ import (
 
 	"github.com/orb8/orb8/internal/gpu"
 	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/tick"
 )
 
 // Probe polls NVML and exports the last poll's series.
@@ -32,8 +33,7 @@ type Probe struct {
 	series   []prometheus.Metric // built by the last poll; a scrape only sends them
 	lastSeen map[string]uint64   // per GPU UUID: newest process utilization sample read
 
-	stop context.CancelFunc
-	wg   sync.WaitGroup
+	stop func() // ends the polls
 }
 
 // New returns an unstarted NVML probe over the system's libnvidia-ml.
@@ -61,26 +61,14 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		p.lib.Shutdown()
 		return err
 	}
-	ctx, p.stop = context.WithCancel(ctx)
-	p.wg.Add(1)
-	go p.loop(ctx, max(p.opts.Interval, time.Second))
-	return nil
-}
-
-func (p *Probe) loop(ctx context.Context, every time.Duration) {
-	defer p.wg.Done()
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			if err := p.poll(ctx); err != nil {
-				p.env.Log.Warn("NVML poll", "err", err)
-			}
+	ctx, cancel := context.WithCancel(ctx)
+	stop := tick.Every(ctx, max(p.opts.Interval, time.Second), func(time.Time) {
+		if err := p.poll(ctx); err != nil {
+			p.env.Log.Warn("NVML poll", "err", err)
 		}
-	}
+	})
+	p.stop = func() { cancel(); stop() } // cancel first: a poll in progress ends early
+	return nil
 }
 
 // Close implements probe.Probe.
@@ -89,7 +77,6 @@ func (p *Probe) Close() error {
 		return nil
 	}
 	p.stop()
-	p.wg.Wait()
 	p.stop = nil
 	p.pods.Close()
 	if ret := p.lib.Shutdown(); ret != nvml.SUCCESS {
