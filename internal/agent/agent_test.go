@@ -17,9 +17,6 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/config"
@@ -80,8 +77,8 @@ func startAgent(t *testing.T, extra ...probe.Probe) (*Agent, *httptest.Server) {
 	return a, srv
 }
 
-// scrape fetches /metrics and indexes samples by name and labels.
-func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+// scrape fetches /metrics, for testutil.Sample.
+func scrape(t *testing.T, url string) prometheus.Gatherer {
 	t.Helper()
 	resp, err := http.Get(url + "/metrics")
 	if err != nil {
@@ -91,38 +88,7 @@ func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/metrics: %s", resp.Status)
 	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parse /metrics: %v", err)
-	}
-	return families
-}
-
-func value(families map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
-	f := families[name]
-	if f == nil {
-		return 0, false
-	}
-next:
-	for _, m := range f.GetMetric() {
-		got := map[string]string{}
-		for _, l := range m.GetLabel() {
-			got[l.GetName()] = l.GetValue()
-		}
-		for k, v := range labels {
-			if got[k] != v {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.GetCounter().GetValue(), true
-		case m.Gauge != nil:
-			return m.GetGauge().GetValue(), true
-		}
-	}
-	return 0, false
+	return testutil.Text(t, resp.Body)
 }
 
 func TestExecCountsOverHTTPWithARefusedProbe(t *testing.T) {
@@ -130,7 +96,7 @@ func TestExecCountsOverHTTPWithARefusedProbe(t *testing.T) {
 	cg := testutil.NewCgroup(t)
 	// Nobody watches execs yet: the kernel counts them but sends no event.
 	cg.Run(t, "/bin/true")
-	if v, _ := value(scrape(t, srv.URL), "orb8_events_total", map[string]string{"probe": "process"}); v != 0 {
+	if v, _ := testutil.Sample(t, scrape(t, srv.URL), "orb8_events_total", map[string]string{"probe": "process"}); v != 0 {
 		t.Fatalf("orb8_events_total{probe=process} = %v with nobody watching, want 0", v)
 	}
 	sub := a.Events().Subscribe(1024, []string{events.KindExec, events.KindExit}, nil)
@@ -141,27 +107,27 @@ func TestExecCountsOverHTTPWithARefusedProbe(t *testing.T) {
 	}
 	cg.Run(t, "/bin/sh", "-c", "exit 3")
 
-	var families map[string]*dto.MetricFamily
+	var families prometheus.Gatherer
 	testutil.Eventually(t, 3*time.Second, func() bool {
 		families = scrape(t, srv.URL)
-		v, _ := value(families, "orb8_process_exec_total", map[string]string{"cgroup": cg.Path})
+		v, _ := testutil.Sample(t, families, "orb8_process_exec_total", map[string]string{"cgroup": cg.Path})
 		return v == n+1
 	}, "orb8_process_exec_total{cgroup=%q} never reached %d", cg.Path, n+1)
-	if v, _ := value(families, "orb8_process_exit_total", map[string]string{"cgroup": cg.Path, "reason": "exit"}); v != n+1 {
+	if v, _ := testutil.Sample(t, families, "orb8_process_exit_total", map[string]string{"cgroup": cg.Path, "reason": "exit"}); v != n+1 {
 		t.Errorf("exits with reason=exit = %v, want %d", v, n+1)
 	}
 	for probeName, want := range map[string]float64{"process": 1, "cgroup": 1, "kprobe_upgrade": 0} {
-		if v, ok := value(families, "orb8_probe_up", map[string]string{"probe": probeName}); !ok || v != want {
+		if v, ok := testutil.Sample(t, families, "orb8_probe_up", map[string]string{"probe": probeName}); !ok || v != want {
 			t.Errorf("orb8_probe_up{probe=%q} = %v (present %v), want %v", probeName, v, ok, want)
 		}
 	}
 	// Machine-wide: other processes' events count too, so at least ours; the
 	// last records may still be on their way from the ring buffer.
 	testutil.Eventually(t, 2*time.Second, func() bool {
-		v, _ := value(scrape(t, srv.URL), "orb8_events_total", map[string]string{"probe": "process"})
+		v, _ := testutil.Sample(t, scrape(t, srv.URL), "orb8_events_total", map[string]string{"probe": "process"})
 		return v >= 2*n
 	}, "orb8_events_total{probe=process} never reached the %d exec+exit events made while watched", 2*n)
-	if v, _ := value(families, "orb8_bpf_program_run_seconds_total", map[string]string{"probe": "process"}); v <= 0 {
+	if v, _ := testutil.Sample(t, families, "orb8_bpf_program_run_seconds_total", map[string]string{"probe": "process"}); v <= 0 {
 		t.Errorf("orb8_bpf_program_run_seconds_total{probe=process} = %v, want > 0", v)
 	}
 	for _, st := range a.Status() {

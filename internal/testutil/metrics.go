@@ -1,17 +1,52 @@
 package testutil
 
 import (
+	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // Sample finds the value of metric name whose labels include every pair in
-// want. ok is false when no series matches.
+// want (a histogram's is its sample count). ok is false when no series
+// matches.
 func Sample(t testing.TB, g prometheus.Gatherer, name string, want map[string]string) (value float64, ok bool) {
+	t.Helper()
+	if m := find(t, g, name, want); m != nil {
+		return metricValue(m), true
+	}
+	return 0, false
+}
+
+// Histogram finds the histogram name whose labels include every pair in want,
+// for tests that check its sum and buckets; nil when no series matches.
+func Histogram(t testing.TB, g prometheus.Gatherer, name string, want map[string]string) *dto.Histogram {
+	t.Helper()
+	return find(t, g, name, want).GetHistogram()
+}
+
+// Text is a gatherer of a Prometheus text exposition (a /metrics body), for
+// Sample and Series.
+func Text(t testing.TB, r io.Reader) prometheus.Gatherer {
+	t.Helper()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	byName, err := parser.TextToMetricFamilies(r)
+	if err != nil {
+		t.Fatalf("parse metrics: %v", err)
+	}
+	families := slices.Collect(maps.Values(byName))
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return families, nil })
+}
+
+// find returns the first series of metric name whose labels include want.
+func find(t testing.TB, g prometheus.Gatherer, name string, want map[string]string) *dto.Metric {
 	t.Helper()
 	families, err := g.Gather()
 	if err != nil {
@@ -23,11 +58,11 @@ func Sample(t testing.TB, g prometheus.Gatherer, name string, want map[string]st
 		}
 		for _, m := range f.GetMetric() {
 			if matches(m, want) {
-				return metricValue(m), true
+				return m
 			}
 		}
 	}
-	return 0, false
+	return nil
 }
 
 // Series lists the label sets of metric name, for failure messages.

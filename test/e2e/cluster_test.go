@@ -26,9 +26,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	authv1 "k8s.io/api/authorization/v1"
@@ -39,6 +38,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/testutil"
 )
 
 const agentNamespace = "orb8"
@@ -105,14 +105,14 @@ func (c *cluster) eventually(timeout time.Duration, what string, cond func() boo
 
 // metrics scrapes the agent through the API server's pod proxy, the way
 // `orb8 --all-nodes` reaches agents.
-func (c *cluster) metrics() map[string]*dto.MetricFamily {
+func (c *cluster) metrics() prometheus.Gatherer {
 	c.t.Helper()
 	raw, err := c.agentGet("metrics", nil)
 	if err != nil {
 		c.t.Logf("scrape through the pod proxy: %v", err)
-		return nil
+		return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return nil, nil })
 	}
-	return parseMetrics(c.t, raw)
+	return testutil.Text(c.t, bytes.NewReader(raw))
 }
 
 // agentGet reads path (no leading slash) of the agent's metrics listener
@@ -148,43 +148,6 @@ func (c *cluster) metricsDirect(path string) ([]byte, error) {
 	}
 	defer resp.Body.Close()
 	return io.ReadAll(resp.Body)
-}
-
-func parseMetrics(t *testing.T, raw []byte) map[string]*dto.MetricFamily {
-	t.Helper()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatalf("parse metrics: %v", err)
-	}
-	return fams
-}
-
-// sample returns the value of the one series of name whose labels include want.
-func findSample(fams map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
-	f, ok := fams[name]
-	if !ok {
-		return 0, false
-	}
-next:
-	for _, m := range f.GetMetric() {
-		have := map[string]string{}
-		for _, l := range m.GetLabel() {
-			have[l.GetName()] = l.GetValue()
-		}
-		for k, v := range want {
-			if have[k] != v {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.GetCounter().GetValue(), true
-		case m.Gauge != nil:
-			return m.GetGauge().GetValue(), true
-		}
-	}
-	return 0, false
 }
 
 func (c *cluster) namespace() string {
@@ -254,7 +217,7 @@ func (c *cluster) release(pod *corev1.Pod, labels map[string]string) float64 {
 	defer fifo.Close()
 	var before float64
 	c.eventually(time.Minute, pod.Name+" named by the agent", func() bool {
-		v, ok := findSample(c.metrics(), "orb8_process_exec_total", labels)
+		v, ok := testutil.Sample(c.t, c.metrics(), "orb8_process_exec_total", labels)
 		before = v
 		return ok
 	})
@@ -389,11 +352,16 @@ func TestClusterTrafficAndExecsUnderPodLabels(t *testing.T) {
 		{"orb8_network_bytes_total", clientLabels, tcp("rx"), 0},
 		{"orb8_network_bytes_total", serverLabels, tcp("tx"), 0},
 	}
-	var last map[string]*dto.MetricFamily
+	var last prometheus.Gatherer
 	defer func() {
-		if t.Failed() {
-			for _, name := range []string{"orb8_process_exec_total", "orb8_network_bytes_total"} {
-				for _, m := range last[name].GetMetric() {
+		if t.Failed() && last != nil {
+			families, _ := last.Gather()
+			for _, f := range families {
+				name := f.GetName()
+				if name != "orb8_process_exec_total" && name != "orb8_network_bytes_total" {
+					continue
+				}
+				for _, m := range f.GetMetric() {
 					if slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == "namespace" && l.GetValue() == ns }) {
 						t.Logf("%s %v", name, m)
 					}
@@ -406,7 +374,7 @@ func TestClusterTrafficAndExecsUnderPodLabels(t *testing.T) {
 		for _, ch := range checks {
 			want := maps.Clone(ch.labels)
 			maps.Copy(want, ch.extra)
-			if v, _ := findSample(last, ch.name, want); v != ch.want {
+			if v, _ := testutil.Sample(t, last, ch.name, want); v != ch.want {
 				return false
 			}
 		}
@@ -522,7 +490,7 @@ func TestClusterSurvivesAPIServerRestart(t *testing.T) {
 	before := map[string]string{"namespace": ns, "pod": "before", "container": "before"}
 	beforeExecs := c.release(c.busybox(ns, "before", "exec /bin/busybox sleep 3600", corev1.RestartPolicyNever), before) + 1 // sleep
 	c.eventually(time.Minute, "pod 'before' named", func() bool {
-		v, _ := findSample(c.metrics(), "orb8_process_exec_total", before)
+		v, _ := testutil.Sample(c.t, c.metrics(), "orb8_process_exec_total", before)
 		return v == beforeExecs
 	})
 
@@ -543,7 +511,7 @@ func TestClusterSurvivesAPIServerRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := findSample(parseMetrics(t, raw), "orb8_process_exec_total", before); v != beforeExecs {
+	if v, _ := testutil.Sample(t, testutil.Text(t, bytes.NewReader(raw)), "orb8_process_exec_total", before); v != beforeExecs {
 		t.Errorf("with the API server down, pod 'before' has %v execs under its labels, want %v", v, beforeExecs)
 	}
 	clusterSh(t, "start-apiserver")
@@ -553,7 +521,7 @@ func TestClusterSurvivesAPIServerRestart(t *testing.T) {
 	// Named once the API server is back (release waits for that), then true and sleep.
 	afterExecs := c.release(c.busybox(ns, "after", "/bin/busybox true; exec /bin/busybox sleep 3600", corev1.RestartPolicyNever), after) + 2
 	c.eventually(90*time.Second, fmt.Sprintf("%v execs of pod 'after' under its labels", afterExecs), func() bool {
-		v, _ := findSample(c.metrics(), "orb8_process_exec_total", after)
+		v, _ := testutil.Sample(c.t, c.metrics(), "orb8_process_exec_total", after)
 		return v == afterExecs
 	})
 	agent, err := c.client.CoreV1().Pods(agentNamespace).Get(t.Context(), c.agent.Name, metav1.GetOptions{})
