@@ -43,7 +43,7 @@ func runBench(b *testing.B, cg *testutil.Cgroup, dir string, f *fixture) map[str
 		if f != nil {
 			before = f.uprobeStats(b)
 		}
-		if _, err := io.WriteString(a.stdin, k.app+"\n"); err != nil {
+		if _, err := io.WriteString(a.Stdin, k.app+"\n"); err != nil {
 			b.Fatal(err)
 		}
 		var c cost

@@ -1,7 +1,6 @@
 package cuda
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"log/slog"
@@ -90,37 +89,19 @@ func (f *fixture) hooked(t testing.TB, more ...string) bool {
 }
 
 // app is the stand-in CUDA application, running in a test cgroup.
-type app struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	out   *bufio.Reader
-}
+type app struct{ *testutil.Piped }
 
 func startApp(t testing.TB, cg *testutil.Cgroup, dir string, args ...string) *app {
 	t.Helper()
 	cmd := cg.Command(t, filepath.Join(dir, "app"), append([]string{dir}, args...)...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	a := &app{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
-	t.Cleanup(func() {
-		a.stdin.Close()
-		a.cmd.Process.Kill()
-		a.cmd.Wait()
+	t.Cleanup(func() { // after StartPiped's, which ends the app
 		if t.Failed() && stderr.Len() > 0 {
 			t.Logf("app stderr: %s", stderr.String())
 		}
 	})
+	a := &app{testutil.StartPiped(t, cmd)}
 	a.expect(t, "loaded")
 	return a
 }
@@ -128,7 +109,7 @@ func startApp(t testing.TB, cg *testutil.Cgroup, dir string, args ...string) *ap
 // expect reads the app's next line and fails unless it starts with want.
 func (a *app) expect(t testing.TB, want string) string {
 	t.Helper()
-	line, err := a.out.ReadString('\n')
+	line, err := a.Stdout.ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, want) {
 		t.Fatalf("app said %q (%v), want %q", line, err, want)
 	}
@@ -137,7 +118,7 @@ func (a *app) expect(t testing.TB, want string) string {
 
 func (a *app) proceed(t testing.TB) {
 	t.Helper()
-	if _, err := io.WriteString(a.stdin, "go\n"); err != nil {
+	if _, err := io.WriteString(a.Stdin, "go\n"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -145,8 +126,8 @@ func (a *app) proceed(t testing.TB) {
 // exit closes the app's stdin and waits for it to end.
 func (a *app) exit(t testing.TB) {
 	t.Helper()
-	a.stdin.Close()
-	if err := a.cmd.Wait(); err != nil {
+	a.Stdin.Close()
+	if err := a.Cmd.Wait(); err != nil {
 		t.Fatalf("app: %v", err)
 	}
 }

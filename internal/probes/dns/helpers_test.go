@@ -23,27 +23,23 @@ import (
 )
 
 // The kernel tests run a DNS responder and DNS clients as separate processes
-// (this test binary, re-executed with helperEnv set), each in its own test
+// (this test binary, re-executed as a testutil helper), each in its own test
 // cgroup, inside a network namespace the test makes, so that they depend on
 // nothing outside Go and their traffic never leaves the namespace.
 
 const (
-	helperEnv  = "ORB8_DNS_HELPER" // serve | query | flood
-	netnsFD    = 3                 // the namespace, handed down as ExtraFiles[0]
-	nxPrefix   = "nx-"             // names the responder answers NXDOMAIN
-	dropPrefix = "drop-"           // names the responder never answers
-	otherPort  = "5300"            // the responder answers there too: traffic the probe must ignore
+	netnsFD    = 3       // the namespace, handed down as ExtraFiles[0]
+	nxPrefix   = "nx-"   // names the responder answers NXDOMAIN
+	dropPrefix = "drop-" // names the responder never answers
+	otherPort  = "5300"  // the responder answers there too: traffic the probe must ignore
 )
 
 func TestMain(m *testing.M) {
-	if mode := os.Getenv(helperEnv); mode != "" {
-		if err := runHelper(mode); err != nil {
-			fmt.Fprintln(os.Stderr, "dns test helper:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+	helpers := map[string]func([]string) error{}
+	for _, mode := range []string{"serve", "query", "flood"} {
+		helpers[mode] = func([]string) error { return runHelper(mode) }
 	}
-	os.Exit(m.Run())
+	testutil.Helpers(m, helpers)
 }
 
 func runHelper(mode string) error {
@@ -120,10 +116,9 @@ func linkUp(name string) error {
 // helper starts this binary in mode inside cg and the namespace ns.
 func helper(t testing.TB, cg *testutil.Cgroup, ns *os.File, mode string, env ...string) *exec.Cmd {
 	t.Helper()
-	cmd := cg.Command(t, os.Args[0])
-	cmd.Env = append(append(os.Environ(), helperEnv+"="+mode), env...)
+	cmd := cg.Helper(t, mode)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.ExtraFiles = []*os.File{ns}
-	cmd.Stderr = os.Stderr
 	return cmd
 }
 
@@ -132,26 +127,7 @@ func helper(t testing.TB, cg *testutil.Cgroup, ns *os.File, mode string, env ...
 // its own cgroup until the test ends.
 func startResponder(t testing.TB, cg *testutil.Cgroup, ns *os.File, addr string) {
 	t.Helper()
-	cmd := helper(t, cg, ns, "serve", "ORB8_DNS_ADDR="+addr)
-	stdin, err := cmd.StdinPipe() // the responder exits when it closes
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Wait()
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if line != "ready\n" {
-		t.Fatalf("responder did not start: %q, %v", line, err)
-	}
+	testutil.StartPiped(t, helper(t, cg, ns, "serve", "ORB8_DNS_ADDR="+addr)).Expect(t, "ready")
 }
 
 // runQueries runs a client in cg that sends one query per name, and fails

@@ -56,7 +56,7 @@ func waitFor(t *testing.T, g prometheus.Gatherer, name, cgroupPath string, timeo
 func TestOpenFDsOfAProcessHolding300Files(t *testing.T) {
 	g := start(t)
 	cg := testutil.NewCgroup(t)
-	h := hold(t, cg, 300, 1000, 0, true)
+	h := holdFiles(t, cg, 300, 1000, 0, true)
 	// The kernel's count is exactly what procfs lists: the 300 files and
 	// the Go runtime's few (stdio, epoll).
 	waitFor(t, g, "orb8_open_fds", cg.Path, 2*time.Second, func() float64 { return float64(h.openFDs(t)) })
@@ -72,8 +72,8 @@ func TestOpenFDsOfAProcessHolding300Files(t *testing.T) {
 func TestFDLimitOfTheProcessNearestToIt(t *testing.T) {
 	g := start(t)
 	cg := testutil.NewCgroup(t)
-	far := hold(t, cg, 300, 1000, 0, true) // about 30% of its limit
-	near := hold(t, cg, 40, 64, 0, true)   // about 70% of its limit
+	far := holdFiles(t, cg, 300, 1000, 0, true) // about 30% of its limit
+	near := holdFiles(t, cg, 40, 64, 0, true)   // about 70% of its limit
 	waitFor(t, g, "orb8_open_fds", cg.Path, 2*time.Second, func() float64 { return float64(far.openFDs(t) + near.openFDs(t)) })
 	waitFor(t, g, "orb8_fd_limit", cg.Path, time.Second, func() float64 { return 64 })
 }
@@ -82,7 +82,7 @@ func TestSteadyGrowthIsALeakUntilItStops(t *testing.T) {
 	g := start(t)
 	cg := testutil.NewCgroup(t)
 	// One more file every 50 ms for 4 s, then holding.
-	hold(t, cg, 80, 1000, 50*time.Millisecond, false)
+	holdFiles(t, cg, 80, 1000, 50*time.Millisecond, false)
 	waitFor(t, g, "orb8_fd_leak_suspected", cg.Path, 4*time.Second, func() float64 { return 1 })
 	waitFor(t, g, "orb8_fd_leak_suspected", cg.Path, 5*time.Second, func() float64 { return 0 })
 }
@@ -91,8 +91,8 @@ func TestHiddenWorkloadHasNoSeries(t *testing.T) {
 	hidden := testutil.NewCgroup(t)
 	g := start(t, hidden.Path)
 	shown := testutil.NewCgroup(t)
-	hold(t, hidden, 30, 1000, 0, true)
-	h := hold(t, shown, 30, 1000, 0, true)
+	holdFiles(t, hidden, 30, 1000, 0, true)
+	h := holdFiles(t, shown, 30, 1000, 0, true)
 	// The scan that counts the shown helper's files also saw the hidden one's.
 	waitFor(t, g, "orb8_open_fds", shown.Path, 2*time.Second, func() float64 { return float64(h.openFDs(t)) })
 	for _, name := range []string{"orb8_open_fds", "orb8_fd_limit", "orb8_fd_leak_suspected"} {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -17,22 +16,13 @@ import (
 	"github.com/orb8/orb8/internal/testutil"
 )
 
-// helperEnv switches the test binary into a helper process (see TestMain).
-const helperEnv = "ORB8_MEMORY_HELPER"
-
 const pageSize = 4096
 
-// TestMain lets tests re-execute the test binary as a helper process, so
-// they depend on nothing outside Go.
 func TestMain(m *testing.M) {
-	if mode := os.Getenv(helperEnv); mode != "" {
-		if err := runHelper(mode, os.Args[len(os.Args)-2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "helper:", err)
-			os.Exit(2)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
+	testutil.Helpers(m, map[string]func([]string) error{
+		"grow":  func(args []string) error { return runHelper("grow", args) },
+		"touch": func(args []string) error { return runHelper("touch", args) },
+	})
 }
 
 // runHelper waits for a line on stdin (so the test can move it into a v1
@@ -131,11 +121,7 @@ func touchOnEndedThread(pages int) error {
 }
 
 // helper is a helper process in a memory-limited test cgroup.
-type helper struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	out   *bufio.Reader
-}
+type helper struct{ *testutil.Piped }
 
 // memCgroup is a test cgroup with a memory limit: on hybrid hosts the limit
 // is set on the cgroup v1 memory cgroup of the same relative path, which the
@@ -177,27 +163,9 @@ func removeDir(t *testing.T, dir string) {
 // for its go-ahead.
 func (mc *memCgroup) start(t *testing.T, mode string, args ...string) *helper {
 	t.Helper()
-	cmd := mc.Command(t, os.Args[0], append([]string{"-test.run=^$"}, args...)...)
-	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	h := &helper{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
-	t.Cleanup(func() {
-		h.cmd.Process.Kill()
-		h.cmd.Wait()
-	})
+	h := &helper{testutil.StartPiped(t, mc.Helper(t, mode, args...))}
 	if mc.memDir != mc.Dir {
-		if err := os.WriteFile(filepath.Join(mc.memDir, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0); err != nil {
+		if err := os.WriteFile(filepath.Join(mc.memDir, "cgroup.procs"), []byte(strconv.Itoa(h.Cmd.Process.Pid)), 0); err != nil {
 			t.Fatalf("join v1 memory cgroup: %v", err)
 		}
 	}
@@ -207,7 +175,7 @@ func (mc *memCgroup) start(t *testing.T, mode string, args ...string) *helper {
 // goAhead lets the helper start allocating.
 func (h *helper) goAhead(t *testing.T) {
 	t.Helper()
-	if _, err := io.WriteString(h.stdin, "go\n"); err != nil {
+	if _, err := io.WriteString(h.Stdin, "go\n"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -85,14 +85,14 @@ func TestOOMKillCountedForVictimCgroup(t *testing.T) {
 	f.waitFor(t, "orb8_memory_limit_bytes", mc.Path, 3*time.Second, func(v float64) bool { return v == testLimit })
 	h.goAhead(t)
 
-	err := h.cmd.Wait()
-	if st, ok := h.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || st.Signal() != syscall.SIGKILL {
+	err := h.Cmd.Wait()
+	if st, ok := h.Cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || st.Signal() != syscall.SIGKILL {
 		t.Fatalf("helper ended with %v, want SIGKILL from the OOM killer", err)
 	}
 	select {
 	case e := <-oom.C:
-		if e.Process.PID != uint32(h.cmd.Process.Pid) {
-			t.Errorf("oom event pid = %d, want the helper's %d", e.Process.PID, h.cmd.Process.Pid)
+		if e.Process.PID != uint32(h.Cmd.Process.Pid) {
+			t.Errorf("oom event pid = %d, want the helper's %d", e.Process.PID, h.Cmd.Process.Pid)
 		}
 		// The victim held most of the limit in anonymous memory.
 		if e.OOM.AnonRSSBytes < testLimit/2 || e.OOM.AnonRSSBytes > 2*testLimit {
@@ -168,8 +168,8 @@ func (f *fixture) allocator(t *testing.T, mc *memCgroup, h *helper) Allocator {
 		if wa.Workload.Path != mc.Path {
 			continue
 		}
-		if len(wa.Processes) != 1 || wa.Processes[0].PID != uint32(h.cmd.Process.Pid) {
-			t.Fatalf("top allocators of the test cgroup = %+v, want the helper (pid %d) alone", wa.Processes, h.cmd.Process.Pid)
+		if len(wa.Processes) != 1 || wa.Processes[0].PID != uint32(h.Cmd.Process.Pid) {
+			t.Fatalf("top allocators of the test cgroup = %+v, want the helper (pid %d) alone", wa.Processes, h.Cmd.Process.Pid)
 		}
 		return wa.Processes[0]
 	}
@@ -195,7 +195,7 @@ func (f *fixture) touchPages(t *testing.T, mc *memCgroup, pages int, where strin
 	}, "helper missing from the top allocators")
 	before = f.allocator(t, mc, h)
 	h.goAhead(t)
-	if line, err := h.out.ReadString('\n'); err != nil || line != "done\n" {
+	if line, err := h.Stdout.ReadString('\n'); err != nil || line != "done\n" {
 		t.Fatalf("helper said %q, %v", line, err)
 	}
 	return before, f.allocator(t, mc, h), h
@@ -220,8 +220,8 @@ func TestPageFaultsPerProcessAndWorkload(t *testing.T) {
 			}
 			// Once it exits, the workload has every fault of its only
 			// process, including those since the last periodic flush.
-			h.stdin.Close()
-			h.cmd.Wait()
+			h.Stdin.Close()
+			h.Cmd.Wait()
 			f.waitFor(t, "orb8_memory_page_faults_total", mc.Path, time.Second, func(v float64) bool {
 				return v >= float64(after.PageFaults) && v <= float64(after.PageFaults+256)
 			})
@@ -244,8 +244,8 @@ func TestPageAllocationsWhenTracked(t *testing.T) {
 	if d := after.PagesAllocated - before.PagesAllocated; d < pages || d > pages+1024 {
 		t.Fatalf("helper's pages allocated grew by %d, want %d (+ at most 1024 of the runtime and page tables)", d, pages)
 	}
-	h.stdin.Close()
-	h.cmd.Wait()
+	h.Stdin.Close()
+	h.Cmd.Wait()
 	f.waitFor(t, "orb8_memory_pages_allocated_total", mc.Path, time.Second, func(v float64) bool {
 		return v >= float64(after.PagesAllocated)
 	})

@@ -21,21 +21,16 @@ import (
 )
 
 // The tests run their peers as helper processes: the test binary itself,
-// re-executed inside a test cgroup with these variables set.
-const (
-	helperRoleEnv  = "ORB8_NETWORK_HELPER"
-	helperNetnsEnv = "ORB8_NETWORK_HELPER_NETNS" // a /run/netns path to enter first
-)
+// re-executed inside a test cgroup (testutil.Helpers), in the network
+// namespace this variable names, if any.
+const helperNetnsEnv = "ORB8_NETWORK_HELPER_NETNS" // a /run/netns path to enter first
 
 func TestMain(m *testing.M) {
-	if role := os.Getenv(helperRoleEnv); role != "" {
-		if err := runHelper(role, os.Args[1:]); err != nil {
-			fmt.Fprintf(os.Stderr, "%s: %v\n", role, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+	helpers := map[string]func([]string) error{}
+	for _, role := range []string{"serve", "send", "stream", "connect", "udp-echo", "udp-send"} {
+		helpers[role] = func(args []string) error { return runHelper(role, args) }
 	}
-	os.Exit(m.Run())
+	testutil.Helpers(m, helpers)
 }
 
 // report is what a TCP helper prints when done: what it moved, and the
@@ -422,12 +417,8 @@ func (b *lockedBuffer) String() string {
 // namespace netns (a /run/netns path) unless empty.
 func startPeer(t *testing.T, cg *testutil.Cgroup, netns, role string, args ...string) *peer {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := cg.Command(t, exe, args...)
-	cmd.Env = append(os.Environ(), helperRoleEnv+"="+role, helperNetnsEnv+"="+netns)
+	cmd := cg.Helper(t, role, args...)
+	cmd.Env = append(cmd.Env, helperNetnsEnv+"="+netns)
 	p := &peer{t: t, name: role, lines: make(chan string, 16), done: make(chan error, 1)}
 	cmd.Stderr = &p.stderr
 	stdout, err := cmd.StdoutPipe()

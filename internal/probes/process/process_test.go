@@ -1,7 +1,6 @@
 package process
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -20,23 +19,22 @@ import (
 	"github.com/orb8/orb8/internal/testutil"
 )
 
-// endThreadEnv makes the test binary a helper that ends one of its threads,
-// says "ready", and exits when its stdin closes.
-const endThreadEnv = "ORB8_PROCESS_TEST_END_THREAD"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(endThreadEnv) != "" {
-		runtime.LockOSThread() // keeps the goroutine below off the main thread, which never ends
-		done := make(chan struct{})
-		// A goroutine that returns locked to its thread takes the thread with it.
-		go func() { runtime.LockOSThread(); close(done) }()
-		<-done
-		time.Sleep(100 * time.Millisecond)
-		fmt.Println("ready")
-		io.Copy(io.Discard, os.Stdin)
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
+	testutil.Helpers(m, map[string]func([]string) error{"end-thread": endThread})
+}
+
+// endThread, a helper, ends one of its threads, says "ready", and exits
+// when its stdin closes.
+func endThread([]string) error {
+	runtime.LockOSThread() // keeps the goroutine below off the main thread, which never ends
+	done := make(chan struct{})
+	// A goroutine that returns locked to its thread takes the thread with it.
+	go func() { runtime.LockOSThread(); close(done) }()
+	<-done
+	time.Sleep(100 * time.Millisecond)
+	fmt.Println("ready")
+	_, err := io.Copy(io.Discard, os.Stdin)
+	return err
 }
 
 type fixture struct {
@@ -209,22 +207,8 @@ func TestLongLivedIsNotShortLived(t *testing.T) {
 func TestThreadExitIsNotProcessExit(t *testing.T) {
 	f := start(t)
 	cg := testutil.NewCgroup(t)
-	cmd := cg.Command(t, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), endThreadEnv+"=1")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
-		t.Fatalf("helper said %q, %v", line, err)
-	}
+	h := testutil.StartPiped(t, cg.Helper(t, "end-thread"))
+	h.Expect(t, "ready")
 	// The kernel counts an exit before the exiting thread is gone, and the
 	// process's before its wait returns: no polling needed.
 	in := map[string]string{"cgroup": cg.Path}
@@ -232,8 +216,8 @@ func TestThreadExitIsNotProcessExit(t *testing.T) {
 	if v, r := f.value(t, "orb8_process_exit_total", exits), f.value(t, "orb8_process_running", in); v != 0 || r != 1 {
 		t.Errorf("after a thread ended: exits = %v, running = %v; want 0 and 1", v, r)
 	}
-	stdin.Close()
-	if err := cmd.Wait(); err != nil {
+	h.Stdin.Close()
+	if err := h.Cmd.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	if v, r := f.value(t, "orb8_process_exit_total", exits), f.value(t, "orb8_process_running", in); v != 1 || r != 0 {

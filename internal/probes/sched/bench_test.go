@@ -2,12 +2,11 @@ package sched
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,24 +22,23 @@ import (
 	"github.com/orb8/orb8/internal/testutil"
 )
 
-// pongEnv makes the test binary the echoing half of the ping-pong, pinned to
-// the CPU it names.
-const pongEnv = "ORB8_PINGPONG_CPU"
+func TestMain(m *testing.M) { testutil.Helpers(m, map[string]func([]string) error{"pong": pong}) }
 
-func TestMain(m *testing.M) {
-	if cpu := os.Getenv(pongEnv); cpu != "" {
-		var n int
-		fmt.Sscan(cpu, &n)
-		pin(n)
-		buf := make([]byte, 1)
-		for { // fd 3: ping in, fd 4: pong out; EOF ends it
-			if k, _ := unix.Read(3, buf); k <= 0 {
-				os.Exit(0)
-			}
-			unix.Write(4, buf)
-		}
+// pong, a helper, is the echoing half of the ping-pong, pinned to the CPU
+// CPU names: fd 3 ping in, fd 4 pong out; EOF ends it.
+func pong(args []string) error {
+	cpu, err := strconv.Atoi(args[0])
+	if err != nil {
+		return err
 	}
-	os.Exit(m.Run())
+	pin(cpu)
+	buf := make([]byte, 1)
+	for {
+		if k, _ := unix.Read(3, buf); k <= 0 {
+			return nil
+		}
+		unix.Write(4, buf)
+	}
 }
 
 // pin binds the calling thread to one CPU.
@@ -63,8 +61,7 @@ func startPingPong(b *testing.B, cpu int) *pingPong {
 	if err := unix.Pipe2(pong[:], unix.O_CLOEXEC); err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", pongEnv, cpu))
+	cmd := testutil.HelperCommand("pong", strconv.Itoa(cpu))
 	cmd.ExtraFiles = []*os.File{os.NewFile(uintptr(ping[0]), "ping"), os.NewFile(uintptr(pong[1]), "pong")}
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)

@@ -18,42 +18,33 @@ import (
 	"github.com/orb8/orb8/internal/testutil"
 )
 
-// helperEnv makes the test binary a helper that makes known syscalls and exits.
-const helperEnv = "ORB8_SYSCALLS_HELPER"
+func TestMain(m *testing.M) { testutil.Helpers(m, map[string]func([]string) error{"call": call}) }
 
-func TestMain(m *testing.M) {
-	if mode := os.Getenv(helperEnv); mode != "" {
-		os.Exit(helper(mode))
-	}
-	os.Exit(m.Run())
-}
-
-// helper runs "<call>:<n>": n opens of a missing file, or n getppid calls.
-func helper(mode string) int {
-	var call string
-	var n int
-	if _, err := fmt.Sscanf(mode, "%s %d", &call, &n); err != nil {
-		fmt.Fprintln(os.Stderr, "bad helper mode:", mode)
-		return 2
+// call, a helper, makes CALL N times: opens of a missing file (enoent), or
+// getppid.
+func call(args []string) error {
+	n, err := strconv.Atoi(args[1])
+	if err != nil {
+		return err
 	}
 	for range n {
-		switch call {
+		switch args[0] {
 		case "enoent":
 			if _, err := unix.Open("/nonexistent-orb8", unix.O_RDONLY, 0); err != unix.ENOENT {
-				return 3
+				return fmt.Errorf("open a missing file: %v", err)
 			}
 		case "getppid":
 			unix.Getppid()
 		}
 	}
-	return 0
+	return nil
 }
 
 // runHelper runs the helper in cg and waits for it; its pid is returned.
 func runHelper(t *testing.T, cg *testutil.Cgroup, call string, n int) int {
 	t.Helper()
-	cmd := cg.Command(t, os.Args[0])
-	cmd.Env = append(os.Environ(), helperEnv+"="+call+" "+strconv.Itoa(n))
+	cmd := cg.Helper(t, "call", call, strconv.Itoa(n))
+	cmd.Stderr = nil // for CombinedOutput
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("helper %s %d: %v %s", call, n, err, out)
 	}
