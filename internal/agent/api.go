@@ -76,7 +76,7 @@ func (x *API) Close() {
 func (a *Agent) apiBackend() api.Backend {
 	b := api.Backend{
 		Node: a.cfg.NodeName, CgroupRoot: a.resolver.Root(), Metrics: a.registry, Events: a.bus,
-		Probes: a.probeStates, Cgroups: a.resolver.Matching,
+		Probes: a.probeStates, Cgroups: a.resolver.Matching, Workload: a.resolver.ByPath,
 	}
 	if a.kube != nil {
 		b.Labels = a.kube

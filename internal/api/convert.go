@@ -16,7 +16,7 @@ import (
 func workloadMessage(w *cgroup.Workload, node string) *pb.Workload {
 	return &pb.Workload{
 		CgroupId: w.ID, Cgroup: w.Path, Namespace: w.Namespace, Pod: w.Pod, Container: w.Container,
-		ContainerId: w.ContainerID, PodUid: w.PodUID, Node: node,
+		ContainerId: w.ContainerID, PodUid: w.PodUID, Runtime: w.Runtime, Unit: w.Unit, Node: node,
 	}
 }
 

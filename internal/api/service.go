@@ -96,7 +96,7 @@ func (s *Service) ListWorkloads(_ context.Context, req *pb.ListWorkloadsRequest)
 	if err != nil {
 		return nil, err
 	}
-	resp := &pb.ListWorkloadsResponse{Time: timestamppb.Now(), Workloads: workloadFigures(families, keep, s.b.Node)}
+	resp := &pb.ListWorkloadsResponse{Time: timestamppb.Now(), Workloads: workloadFigures(families, keep, s.b.Node, s.b.Workload)}
 	if s.b.Labels != nil {
 		for _, wf := range resp.Workloads {
 			wf.Workload.Labels = keep.podLabels(wf.Workload.Namespace, wf.Workload.Pod)

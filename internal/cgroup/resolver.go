@@ -43,6 +43,7 @@ type Resolver struct {
 
 	mu       sync.RWMutex
 	byID     map[uint64]*entry
+	byPath   map[string]uint64 // the id last added at each path, live or in its grace period
 	enricher Enricher
 	dropped  uint64
 }
@@ -53,7 +54,7 @@ func NewResolver(root string, maxEntries int) (*Resolver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open cgroup2 mount %s: %w", root, err)
 	}
-	r := &Resolver{root: root, mountFD: fd, maxEntries: maxEntries, byID: make(map[uint64]*entry)}
+	r := &Resolver{root: root, mountFD: fd, maxEntries: maxEntries, byID: make(map[uint64]*entry), byPath: make(map[string]uint64)}
 	err = Walk(root, r.Add)
 	if err != nil {
 		unix.Close(fd)
@@ -118,11 +119,12 @@ func (r *Resolver) Add(id uint64, path string) {
 		return
 	}
 	r.byID[id] = &entry{w: w}
+	r.byPath[path] = id
 }
 
 func newWorkload(id uint64, path string) Workload {
 	info := parsePath(path)
-	return Workload{ID: id, Path: path, ContainerID: info.ContainerID, PodUID: info.PodUID, Runtime: info.Runtime}
+	return Workload{ID: id, Path: path, ContainerID: info.ContainerID, PodUID: info.PodUID, Runtime: info.Runtime, Unit: info.Unit}
 }
 
 // Remove marks a cgroup as gone; it stays resolvable until Forget.
@@ -142,6 +144,9 @@ func (r *Resolver) Forget(before time.Time) []uint64 {
 	for id, e := range r.byID {
 		if !e.removedAt.IsZero() && e.removedAt.Before(before) {
 			delete(r.byID, id)
+			if r.byPath[e.w.Path] == id {
+				delete(r.byPath, e.w.Path)
+			}
 			gone = append(gone, id)
 		}
 	}
@@ -178,6 +183,24 @@ func (r *Resolver) Lookup(id uint64) Workload {
 		w = enricher.Enrich(w)
 	}
 	return w
+}
+
+// ByPath returns the workload of the cgroup at path (relative to the mount):
+// the one created last there, while it exists or is in its grace period.
+// Series are folded by path, so this is the identity behind a series.
+func (r *Resolver) ByPath(path string) (Workload, bool) {
+	r.mu.RLock()
+	e, ok := r.byID[r.byPath[path]]
+	enricher := r.enricher
+	r.mu.RUnlock()
+	if !ok {
+		return Workload{}, false
+	}
+	w := e.w
+	if enricher != nil {
+		w = enricher.Enrich(w)
+	}
+	return w, true
 }
 
 // Matching returns the ids of the existing (not removed) cgroups whose
