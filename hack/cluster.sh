@@ -131,7 +131,7 @@ EOF
 
 write_config() {
   [[ -e $STATE/.configured ]] && return 0
-  mkdir -p "$STATE"/{pki,etcd,kubelet,containerd,cni/net.d,run,logs}
+  mkdir -p "$STATE"/{pki,etcd,kubelet,containerd,cni/net.d,run,logs,manifests}
   # Identities: static tokens (the API server generates its own serving
   # certificate into pki/); the service account key signs pods' tokens.
   openssl genrsa -out "$STATE/pki/sa.key" 2048 2>/dev/null
@@ -195,6 +195,8 @@ failCgroupV1: false
 failSwapOn: false
 containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
 resolvConf: $STATE/resolv.conf
+# Static pods (their mirror pods carry the manifest's hash as the cgroup UID).
+staticPodPath: $STATE/manifests
 authentication:
   anonymous: {enabled: true}
   webhook: {enabled: false}

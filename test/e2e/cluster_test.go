@@ -10,6 +10,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -572,5 +573,68 @@ func clusterSh(t *testing.T, cmd string) {
 	out, err := exec.Command("../../hack/cluster.sh", cmd).CombinedOutput()
 	if err != nil {
 		t.Fatalf("hack/cluster.sh %s: %v\n%s", cmd, err, out)
+	}
+}
+
+// TestClusterNamesStaticPods: a pod the kubelet runs from a manifest in its
+// static pod directory has cgroups named by the manifest's hash, not by its
+// mirror pod's UID; the agent names them with the mirror pod's namespace
+// and name.
+func TestClusterNamesStaticPods(t *testing.T) {
+	c := newCluster(t)
+	dir := filepath.Join(cmp.Or(os.Getenv("ORB8_CLUSTER_DIR"), "/var/lib/orb8-cluster"), "manifests")
+	name := fmt.Sprintf("static-%d", time.Now().UnixNano()%1e9)
+	manifest := filepath.Join(dir, name+".yaml")
+	err := os.WriteFile(manifest, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s, namespace: default}
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: sleeper
+    image: docker.io/library/busybox:orb8
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sleep", "3600"]
+`, name)), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(manifest) })
+	mirrorName := name + "-" + c.agent.Spec.NodeName
+	var mirror *corev1.Pod
+	c.eventually(2*time.Minute, "the static pod's mirror pod", func() bool {
+		mirror, err = c.client.CoreV1().Pods("default").Get(t.Context(), mirrorName, metav1.GetOptions{})
+		return err == nil && mirror.Annotations[corev1.MirrorPodAnnotationKey] != "" && len(mirror.Status.ContainerStatuses) == 1 &&
+			mirror.Status.ContainerStatuses[0].ContainerID != ""
+	})
+	hash := mirror.Annotations[corev1.MirrorPodAnnotationKey]
+	if hash == string(mirror.UID) {
+		t.Fatalf("the mirror pod's UID is the manifest hash %s: the test shows nothing", hash)
+	}
+	labels := map[string]string{"namespace": "default", "pod": mirrorName, "container": "sleeper"}
+	c.eventually(time.Minute, "the static pod's sleep process under its names", func() bool {
+		v, _ := findSample(c.metrics(), "orb8_process_running", labels)
+		return v == 1
+	})
+	raw, err := c.agentGet("api/v1/workloads", map[string]string{"namespace": "default", "pod": mirrorName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp pb.ListWorkloadsResponse
+	if err := protojson.Unmarshal(raw, &resp); err != nil {
+		t.Fatalf("workloads: %v: %s", err, raw)
+	}
+	var found bool
+	for _, wf := range resp.GetWorkloads() {
+		w := wf.GetWorkload()
+		if w.GetContainer() == "sleeper" {
+			found = true
+			if w.GetPodUid() != hash || !strings.HasSuffix(mirror.Status.ContainerStatuses[0].ContainerID, "://"+w.GetContainerId()) {
+				t.Errorf("static pod workload %v: want pod UID %s (the manifest hash) and container id of %s", w, hash, mirror.Status.ContainerStatuses[0].ContainerID)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no workload of container sleeper in %v", resp.GetWorkloads())
 	}
 }
