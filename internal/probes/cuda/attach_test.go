@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/orb8/orb8/internal/testutil"
 )
 
@@ -26,7 +28,7 @@ func TestEnsureAttachesOutsideTheLock(t *testing.T) {
 	}
 	a := newAttacher(programs{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	a.proc = proc
-	m := mappedFile{id: fileID{dev: "00:01", inode: 1}, path: "/usr/lib/libcuda.so.1"}
+	m := mappedFile{id: fileID{dev: unix.Mkdev(0, 1), inode: 1}, path: "/usr/lib/libcuda.so.1"}
 
 	first := make(chan struct{})
 	go func() { a.ensure(1, m); close(first) }()
