@@ -28,6 +28,7 @@ type programs struct {
 type hookedLibrary struct {
 	lib   *library
 	links []link.Link
+	err   error // why it has no links, once attaching failed
 }
 
 // attacher finds hooked libraries in processes' mappings and attaches to
@@ -113,7 +114,6 @@ func (a *attacher) ensure(pid int, m mappedFile) {
 		return
 	}
 	lib, _ := libraryOf(m.path)
-	// Recorded even when attaching fails, so a broken file is not retried on every scan.
 	h := &hookedLibrary{lib: lib}
 	a.libs[m.id] = h
 	a.mu.Unlock()
@@ -132,7 +132,9 @@ func (a *attacher) ensure(pid int, m mappedFile) {
 		closeLinks(links)
 		return
 	}
-	h.links = links
+	// Kept when attaching failed too, so a broken file is not parsed again
+	// on every scan.
+	h.links, h.err = links, err
 }
 
 // attach hooks a library file; slow lists the functions whose probed
@@ -154,7 +156,7 @@ func (a *attacher) attach(lib *library, path string, inode uint64) (links []link
 	for i, h := range lib.hooks {
 		symbols[i] = h.symbol
 	}
-	points, err := functionOffsets(f, symbols)
+	points, err := parseFile(f, symbols)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -205,6 +207,21 @@ func (a *attacher) attach(lib *library, path string, inode uint64) (links []link
 		a.log.Warn("some CUDA functions not hooked", "path", path, "err", errors.Join(errs...))
 	}
 	return links, slow, nil
+}
+
+// parseFile finds the probe points of an open library file. A parser bug
+// (none known; the reader is fuzzed) costs this file, not the agent.
+func parseFile(f *os.File, symbols []string) (points map[string]probePoint, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("parse ELF: %v", r)
+		}
+	}()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return functionOffsets(f, st.Size(), symbols)
 }
 
 // attached counts the library files hooked, by library label.
