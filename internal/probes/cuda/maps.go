@@ -19,6 +19,10 @@ type fileID struct {
 	inode uint64
 }
 
+func (id fileID) String() string {
+	return fmt.Sprintf("%02x:%02x %d", unix.Major(id.dev), unix.Minor(id.dev), id.inode)
+}
+
 // parseFileID reads the device (major:minor, hex) and inode fields of a
 // maps line.
 func parseFileID(dev, inode string) (fileID, error) {

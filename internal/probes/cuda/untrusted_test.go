@@ -3,11 +3,13 @@ package cuda
 import (
 	"bufio"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,6 +80,107 @@ func TestHostileLibraryLeavesTheProbeSmall(t *testing.T) {
 	b.proceed(t)
 	b.expect(t, "done")
 	f.checkKnownCalls(t, cg, 1)
+}
+
+// A process in a container (its own mount namespace and root) maps the
+// stand-ins; between the probe's opening libcuda and attaching to it, the
+// container replaces the path by a symbolic link to a library of the host
+// (a copy of the stand-in driver under a name the probe never hooks by
+// itself). Attached by a path walked again, the uprobes would land in the
+// host's file. A host program's calls into that file are not counted, so
+// none did; the container's own calls are counted exactly, so the uprobes are
+// in the file it maps. (The kernel's link info names a perf uprobe's file by
+// the path given at attach, /proc/self/fd/N here: no proof either way.)
+func TestSymlinkSwapNeverHooksAHostFile(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := buildStandins(t)
+	src, err := filepath.Abs("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gcc(t, append(append([]string{}, cflags...), "-o", dir+"/contain", src+"/contain.c")...)
+	gcc(t, append(append([]string{}, cflags...), "-o", dir+"/host", src+"/host.c", "-ldl")...)
+	host := filepath.Join(t.TempDir(), "libhost.so")
+	copyFile(t, dir+"/libcuda.so", host)
+
+	root := containerRoot(t, dir)
+	mapped := filepath.Join(root, "cuda", "libcuda.so")
+	var swapped atomic.Bool
+	setAfterOpen(t, func(_ int, m mappedFile) {
+		if m.path != "/cuda/libcuda.so" || swapped.Load() {
+			return
+		}
+		if err := os.Rename(mapped, mapped+".orig"); err != nil {
+			t.Error(err)
+		}
+		if err := os.Symlink(host, mapped); err != nil {
+			t.Error(err)
+		}
+		swapped.Store(true)
+	})
+	f := start(t, time.Minute) // after the hook is set: the probe's goroutines read it
+	runtimeID, driverID := statID(t, filepath.Join(root, "cuda", "libcudart.so")), statID(t, mapped)
+
+	cg := testutil.NewCgroup(t)
+	cmd := cg.Command(t, dir+"/contain", root, "/cuda/app", "/cuda", "calls", "1")
+	cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH=/cuda") // the stand-ins' RUNPATH is the host's build directory
+	a := startCommand(t, cmd)
+	testutil.Eventually(t, 2*time.Second, func() bool {
+		return len(f.record(runtimeID).links) > 0 && len(f.record(driverID).links) > 0
+	}, "container's libraries not hooked: runtime %+v, driver %+v", f.record(runtimeID), f.record(driverID))
+	if !swapped.Load() {
+		t.Fatal("the path was not swapped between open and attach")
+	}
+
+	hostCg := testutil.NewCgroup(t)
+	out, err := hostCg.Command(t, dir+"/host", host, "100").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "done" {
+		t.Fatalf("host program: %v: %s", err, out)
+	}
+	// Uprobes run as the call is made: the counts are final when it exits.
+	for _, name := range []string{"orb8_cuda_kernel_launches_total", "orb8_cuda_malloc_bytes_total"} {
+		if v := f.value(t, name, map[string]string{"cgroup": hostCg.Path}); v != 0 {
+			t.Errorf("%s = %v for the host program's calls into the host file, want none", name, v)
+		}
+	}
+
+	a.proceed(t)
+	a.expect(t, "done")
+	f.checkKnownCalls(t, cg, 1)
+}
+
+// containerRoot makes a root directory for the stand-in app: its loader and C
+// library, and the app and stand-ins in /cuda.
+func containerRoot(t *testing.T, dir string) string {
+	t.Helper()
+	root := t.TempDir()
+	out, err := exec.Command("ldd", dir+"/app").Output()
+	if err != nil {
+		t.Fatalf("ldd: %v", err)
+	}
+	for _, field := range strings.Fields(string(out)) {
+		if strings.HasPrefix(field, "/") {
+			copyFile(t, field, filepath.Join(root, field))
+		}
+	}
+	for _, name := range []string{"app", "libcudart.so", "libcuda.so"} {
+		copyFile(t, filepath.Join(dir, name), filepath.Join(root, "cuda", name))
+	}
+	return root
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // statID is a file's identity as stat, and on this kernel /proc/<pid>/maps, report it.
