@@ -222,6 +222,7 @@ func (a *Agent) Gatherer() prometheus.Gatherer { return a.gatherer }
 // Describe sends the descriptor of every series the agent can export.
 func (a *Agent) Describe(ch chan<- *prometheus.Desc) {
 	newSelfCollector(a).Describe(ch)
+	apiCollector{}.Describe(ch)
 	for _, p := range a.probes {
 		p.Describe(ch)
 	}
