@@ -181,7 +181,9 @@ func (c *cluster) bindExisting(ns, kind, role string, sa account) {
 		c.t.Cleanup(func() { c.client.RbacV1().RoleBindings(ns).Delete(context.Background(), name, metav1.DeleteOptions{}) })
 	} else {
 		_, err = c.client.RbacV1().ClusterRoleBindings().Create(c.t.Context(), &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name}, Subjects: subject, RoleRef: ref}, metav1.CreateOptions{})
-		c.t.Cleanup(func() { c.client.RbacV1().ClusterRoleBindings().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+		c.t.Cleanup(func() {
+			c.client.RbacV1().ClusterRoleBindings().Delete(context.Background(), name, metav1.DeleteOptions{})
+		})
 	}
 	if err != nil {
 		c.t.Fatal(err)
