@@ -129,6 +129,17 @@ current-context: orb8
 EOF
 }
 
+# State left by a cluster that is no longer running (a killed run, another
+# checkout's cluster.sh) may not match this script: start it afresh.
+discard_stale_state() {
+  local c
+  for c in "${COMPONENTS[@]}"; do running "$c" && return 0; done
+  [[ -e $STATE ]] || return 0
+  log "discarding state no running cluster uses: $STATE"
+  cleanup_mounts
+  rm -rf "$STATE"
+}
+
 write_config() {
   [[ -e $STATE/.configured ]] && return 0
   mkdir -p "$STATE"/{pki,etcd,kubelet,containerd,cni/net.d,run,logs,manifests}
@@ -285,6 +296,7 @@ cmd_up() {
   [[ $(id -u) == 0 ]] || die "run as root"
   ensure_packages
   ensure_binaries
+  discard_stale_state
   write_config
   setup_network
   start etcd etcd --name orb8 --data-dir "$STATE/etcd" \
