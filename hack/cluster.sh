@@ -248,12 +248,12 @@ build_base_images() {
   mkdir -p "$dir"
   if [[ ! -s $dir/pause.tar ]]; then
     (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -o "$dir/pause" ./hack/pause)
-    (cd "$ROOT" && go run ./hack/mkimage -tag "$PAUSE_IMAGE" -out "$dir/pause.tar" -entrypoint /pause "$dir/pause=/pause")
+    go -C "$ROOT/hack/mkimage" run . -tag "$PAUSE_IMAGE" -out "$dir/pause.tar" -entrypoint /pause "$dir/pause=/pause"
   fi
   if [[ ! -s $dir/busybox.tar ]]; then
     local links=()
     for a in $(/bin/busybox --list); do links+=(-link "/bin/$a=busybox"); done
-    (cd "$ROOT" && go run ./hack/mkimage -tag "$BUSYBOX_IMAGE" -out "$dir/busybox.tar" -entrypoint /bin/sh "${links[@]}" /bin/busybox=/bin/busybox)
+    go -C "$ROOT/hack/mkimage" run . -tag "$BUSYBOX_IMAGE" -out "$dir/busybox.tar" -entrypoint /bin/sh "${links[@]}" /bin/busybox=/bin/busybox
   fi
   for img in pause busybox; do
     ctr images import "$dir/$img.tar" >/dev/null
@@ -321,7 +321,7 @@ cmd_deploy() {
     tail -20 "$STATE/logs/build-orb8.log" >&2
     die "go build ./cmd/orb8 failed (log: $STATE/logs/build-orb8.log)"
   fi
-  (cd "$ROOT" && go run ./hack/mkimage -tag "$AGENT_IMAGE" -out "$dir/orb8.tar" -entrypoint /orb8 -libs "$dir/orb8=/orb8")
+  go -C "$ROOT/hack/mkimage" run . -tag "$AGENT_IMAGE" -out "$dir/orb8.tar" -entrypoint /orb8 -libs "$dir/orb8=/orb8"
   ctr images import "$dir/orb8.tar" >/dev/null
   (cd "$ROOT/hack/helmtemplate" && go run . -f "$ROOT/hack/cluster-values.yaml" \
     --set image.repository="${AGENT_IMAGE%:*}" --set image.tag="${AGENT_IMAGE##*:}" "$ROOT/deploy/helm/orb8") >"$dir/orb8.yaml"
