@@ -8,7 +8,7 @@ CACHE     ?= $(HOME)/.cache/orb8
 TOOLS     := $(GO) -C hack/tools
 export PATH := $(CACHE)/bin:$(PATH)
 
-.PHONY: all build generate check-generate deps-bpf deps-proto proto vmlinux lint test test-unit bench bench-compare clean
+.PHONY: all build generate check-generate deps-bpf deps-proto proto vmlinux lint test test-unit bench bench-compare audit clean
 
 all: build
 
@@ -69,6 +69,12 @@ bench:
 # The same suite, compared with the last recorded results (nothing is written).
 bench-compare:
 	hack/bench.sh -compare docs/bench/results.json -out $(CACHE)/bench-latest.json -doc ""
+
+# The security audit, outside `make test`: govulncheck against a local copy
+# of the Go vulnerability database (from the module proxy), staticcheck, and
+# FUZZTIME (default 30s) of fuzzing per Fuzz target. See docs/security.md.
+audit:
+	hack/audit.sh
 
 clean:
 	rm -rf bin
