@@ -8,7 +8,7 @@ CACHE     ?= $(HOME)/.cache/orb8
 TOOLS     := $(GO) -C hack/tools
 export PATH := $(CACHE)/bin:$(PATH)
 
-.PHONY: all build generate check-generate deps-bpf deps-proto proto vmlinux lint test test-unit bench bench-compare audit clean
+.PHONY: all build generate check-generate deps-bpf deps-proto proto vmlinux lint test test-unit bench bench-compare audit sbom clean
 
 all: build
 
@@ -75,6 +75,11 @@ bench-compare:
 # FUZZTIME (default 30s) of fuzzing per Fuzz target. See docs/security.md.
 audit:
 	hack/audit.sh
+
+# A CycloneDX SBOM of the agent binary (the image's only program) from the
+# module graph linked into it.
+sbom: build
+	$(GO) run ./hack/sbom -version "$$(git describe --tags --always --dirty 2>/dev/null || echo dev)" -o $(BIN).cdx.json $(BIN)
 
 clean:
 	rm -rf bin
