@@ -285,13 +285,22 @@ func (c *cluster) release(pod *corev1.Pod, labels map[string]string) float64 {
 // the test runs on the node.
 func (c *cluster) podRoots(pod *corev1.Pod) []string {
 	var roots []string
+	for _, dir := range podProcs(pod) {
+		roots = append(roots, filepath.Join(dir, "root"))
+	}
+	return roots
+}
+
+// podProcs lists the /proc/<pid> directories of pod's processes.
+func podProcs(pod *corev1.Pod) []string {
+	var dirs []string
 	procs, _ := filepath.Glob("/proc/[0-9]*/cgroup")
 	for _, f := range procs {
 		if cg, err := os.ReadFile(f); err == nil && bytes.Contains(cg, []byte("/pod"+string(pod.UID)+"/")) {
-			roots = append(roots, filepath.Join(filepath.Dir(f), "root"))
+			dirs = append(dirs, filepath.Dir(f))
 		}
 	}
-	return roots
+	return dirs
 }
 
 // The traffic test's pods. busybox's nc half-closes the connection at EOF
