@@ -29,9 +29,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"google.golang.org/protobuf/encoding/protojson"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"google.golang.org/protobuf/proto"
 	authv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -42,8 +39,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
-	"github.com/orb8/orb8/internal/testutil"
 	"github.com/orb8/orb8/internal/apiclient"
+	"github.com/orb8/orb8/internal/testutil"
 )
 
 const agentNamespace = "orb8"
@@ -607,7 +604,7 @@ spec:
 	}
 	labels := map[string]string{"namespace": "default", "pod": mirrorName, "container": "sleeper"}
 	c.eventually(time.Minute, "the static pod's sleep process under its names", func() bool {
-		v, _ := findSample(c.metrics(), "orb8_process_running", labels)
+		v, _ := testutil.Sample(c.t, c.metrics(), "orb8_process_running", labels)
 		return v == 1
 	})
 	list, err := c.agents(c.cfg).Workloads(t.Context(), &pb.ListWorkloadsRequest{Filter: &pb.WorkloadFilter{Namespace: "default", Pod: mirrorName}})

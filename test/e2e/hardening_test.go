@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/orb8/orb8/internal/testutil"
 )
 
 // The capabilities the chart grants, and the probes that must come up with
@@ -81,7 +83,7 @@ func TestClusterAgentIsConfined(t *testing.T) {
 
 	fams := c.metrics()
 	for _, p := range confinedProbe {
-		if v, ok := findSample(fams, "orb8_probe_up", map[string]string{"probe": p}); !ok || v != 1 {
+		if v, ok := testutil.Sample(t, fams, "orb8_probe_up", map[string]string{"probe": p}); !ok || v != 1 {
 			t.Errorf("orb8_probe_up{probe=%q} = %v (present %v) under the confined agent, want 1", p, v, ok)
 		}
 	}

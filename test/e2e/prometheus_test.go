@@ -84,14 +84,14 @@ func startAgent(t *testing.T) string {
 	return srv.Listener.Addr().String()
 }
 
-type prometheus struct {
+type promServer struct {
 	url string
 	log *syncBuffer
 }
 
 // startPrometheus runs a Prometheus server that scrapes target every second
 // and waits until it is ready.
-func startPrometheus(t *testing.T, target string) *prometheus {
+func startPrometheus(t *testing.T, target string) *promServer {
 	t.Helper()
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "prometheus.yml")
@@ -107,7 +107,7 @@ scrape_configs:
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
-	p := &prometheus{url: "http://" + addr, log: &syncBuffer{}}
+	p := &promServer{url: "http://" + addr, log: &syncBuffer{}}
 	cmd := exec.Command(prometheusBin,
 		"--config.file="+cfgFile,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
@@ -138,7 +138,7 @@ type sample struct {
 }
 
 // query runs an instant PromQL query through the HTTP API.
-func (p *prometheus) query(t *testing.T, q string) []sample {
+func (p *promServer) query(t *testing.T, q string) []sample {
 	t.Helper()
 	resp, err := http.Get(p.url + "/api/v1/query?query=" + url.QueryEscape(q))
 	if err != nil {
