@@ -52,7 +52,7 @@ lint:
 	@for m in $(MODULES); do $(GO) -C $$m mod tidy -diff >/dev/null || { echo "go mod tidy: $$m/go.mod is not tidy" >&2; exit 1; }; done
 	GOBIN=$(CACHE)/bin $(TOOLS) install honnef.co/go/tools/cmd/staticcheck
 	@for m in $(filter-out hack/tools,$(MODULES)); do echo "vet, staticcheck: $$m"; \
-		(cd $$m && $(GO) vet ./... && staticcheck ./...) || exit 1; done
+		(cd $$m && $(GO) vet -tags e2e ./... && staticcheck -tags e2e ./...) || exit 1; done
 
 # The whole suite, as root: lint, generated-code check, then every test
 # (probes load into the real kernel). hack/test.sh installs what tests need.
