@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -239,7 +237,7 @@ func (brokenCollect) Collect(chan<- prometheus.Metric) error {
 
 // A probe that cannot read its state is counted per scrape and logged once.
 func TestCollectFailuresAreCountedAndLoggedOnce(t *testing.T) {
-	var log syncBuffer
+	var log testutil.Buffer
 	a := NewWithProbes(config.Default(), slog.New(slog.NewTextHandler(&log, nil)), testutil.Resolver(t), []probe.Probe{brokenCollect{}})
 	a.Start(context.Background())
 	defer a.Close()
@@ -255,22 +253,4 @@ func TestCollectFailuresAreCountedAndLoggedOnce(t *testing.T) {
 	if n := strings.Count(log.String(), "probe collection failed"); n != 1 || !strings.Contains(log.String(), "bad file descriptor") {
 		t.Errorf("%d failures logged, want 1 with the error:\n%s", n, log.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
