@@ -1,8 +1,6 @@
 package agent
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/orb8/orb8/internal/probes/syscalls"
+	"github.com/orb8/orb8/internal/testutil"
 )
 
 // parse binds a fresh configuration to flags, parses args and resolves the file.
@@ -27,15 +26,6 @@ func parse(t *testing.T, args ...string) (Config, error) {
 	return c, c.Validate()
 }
 
-func writeFile(t *testing.T, body string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "orb8.yaml")
-	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // A probe family's own flags come from defaults, the file and the command
 // line like the agent's.
 func TestSyscallsFromDefaultsFileAndFlags(t *testing.T) {
@@ -43,7 +33,7 @@ func TestSyscallsFromDefaultsFileAndFlags(t *testing.T) {
 	if err != nil || !slices.Equal(c.Syscalls.Syscalls, syscalls.DefaultOptions().Syscalls) {
 		t.Fatalf("default syscalls = %v (%v), want %v", c.Syscalls.Syscalls, err, syscalls.DefaultOptions().Syscalls)
 	}
-	p := writeFile(t, "syscalls: [read, write]\n")
+	p := testutil.TempFile(t, "orb8.yaml", "syscalls: [read, write]\n")
 	if c, err = parse(t, "--config", p); err != nil || !slices.Equal(c.Syscalls.Syscalls, []string{"read", "write"}) {
 		t.Fatalf("from file: %v (%v)", c.Syscalls.Syscalls, err)
 	}
@@ -73,7 +63,7 @@ func TestProbeOptionsAreValidated(t *testing.T) {
 			t.Errorf("%s: error %v, want %q", args, err, want)
 		}
 	}
-	c, err := parse(t, "--config", writeFile(t, "memory-page-allocations: true\nnvml-interval: 2s\n"))
+	c, err := parse(t, "--config", testutil.TempFile(t, "orb8.yaml", "memory-page-allocations: true\nnvml-interval: 2s\n"))
 	if err != nil || !c.Memory.PageAllocations || c.NVML.Interval.Seconds() != 2 {
 		t.Errorf("from file: page allocations %v, nvml interval %s (%v)", c.Memory.PageAllocations, c.NVML.Interval, err)
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/orb8/orb8/internal/testutil"
 )
 
 var known = []string{"cgroup", "process", "sched"}
@@ -28,17 +30,8 @@ func parse(t *testing.T, args ...string) (Config, error) {
 	return c, c.Validate(known)
 }
 
-func writeFile(t *testing.T, body string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "orb8.yaml")
-	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func TestFlagsOverrideFileOverridesDefaults(t *testing.T) {
-	p := writeFile(t, "metrics-addr: 127.0.0.1:7000\nprobes: [process, sched]\ngone-grace: 30s\nlog-level: debug\n")
+	p := testutil.TempFile(t, "orb8.yaml", "metrics-addr: 127.0.0.1:7000\nprobes: [process, sched]\ngone-grace: 30s\nlog-level: debug\n")
 	c, err := parse(t, "--config", p, "--log-level", "warn", "--disable-probes", "sched")
 	if err != nil {
 		t.Fatal(err)
@@ -87,10 +80,10 @@ func TestBadInputIsAOneLineError(t *testing.T) {
 		{"bad log level", []string{"--log-level", "loud"}, `invalid --log-level "loud"`},
 		{"negative grace", []string{"--gone-grace", "-1s"}, "--gone-grace must not be negative"},
 		{"unreadable config", []string{"--config", missing}, "read config"},
-		{"unknown key", []string{"--config", writeFile(t, "metrics-adr: :1\n")}, "field metrics-adr not found"},
-		{"wrong type", []string{"--config", writeFile(t, "probes: 3\n")}, "config"},
-		{"not yaml", []string{"--config", writeFile(t, "{{{{\n")}, "config"},
-		{"bad duration in file", []string{"--config", writeFile(t, "gone-grace: soon\n")}, "config"},
+		{"unknown key", []string{"--config", testutil.TempFile(t, "orb8.yaml", "metrics-adr: :1\n")}, "field metrics-adr not found"},
+		{"wrong type", []string{"--config", testutil.TempFile(t, "orb8.yaml", "probes: 3\n")}, "config"},
+		{"not yaml", []string{"--config", testutil.TempFile(t, "orb8.yaml", "{{{{\n")}, "config"},
+		{"bad duration in file", []string{"--config", testutil.TempFile(t, "orb8.yaml", "gone-grace: soon\n")}, "config"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,7 +99,7 @@ func TestBadInputIsAOneLineError(t *testing.T) {
 }
 
 func TestEmptyConfigFileIsDefaults(t *testing.T) {
-	c, err := parse(t, "--config", writeFile(t, ""))
+	c, err := parse(t, "--config", testutil.TempFile(t, "orb8.yaml", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
