@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -23,10 +24,16 @@ type agentProc struct {
 	apiAddr string // gRPC API
 }
 
-var runningRE = regexp.MustCompile(`msg="agent running" metrics=(\S+) api=(\S+)`)
+var runningRE = regexp.MustCompile(`msg="agent running" metrics=(\S+)`)
+
+// apiSocket is where the measured agent serves its API: a unix socket, the
+// agent's default kind (a TCP API would need TLS).
+var apiSocket = filepath.Join(os.TempDir(), fmt.Sprintf("orb8-bench-%d.sock", os.Getpid()))
 
 func startAgent(bin string, args ...string) (*agentProc, error) {
-	cmd := exec.Command(bin, append([]string{"agent", "--metrics-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0"}, args...)...)
+	os.Remove(apiSocket) // left by an agent that did not stop
+	apiAddr := "unix://" + apiSocket
+	cmd := exec.Command(bin, append([]string{"agent", "--metrics-addr", "127.0.0.1:0", "--api-addr", apiAddr}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
@@ -41,7 +48,7 @@ func startAgent(bin string, args ...string) (*agentProc, error) {
 				for sc.Scan() {
 				}
 			}()
-			return &agentProc{cmd: cmd, addr: m[1], apiAddr: m[2]}, nil
+			return &agentProc{cmd: cmd, addr: m[1], apiAddr: apiAddr}, nil
 		}
 	}
 	cmd.Wait()
