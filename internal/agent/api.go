@@ -85,7 +85,7 @@ func (x *API) Close() {
 // implements api.FlowSource or api.DNSSource serves flows or DNS queries.
 func (a *Agent) apiBackend() api.Backend {
 	b := api.Backend{
-		Node: a.cfg.NodeName, CgroupRoot: a.resolver.Root(), Metrics: a.registry, Events: a.bus,
+		Node: a.cfg.NodeName, CgroupRoot: a.resolver.Root(), CgroupHierarchy: a.hierarchy.Name(), Metrics: a.registry, Events: a.bus,
 		Probes: a.probeStates, Cgroups: a.resolver.Matching, Workload: a.resolver.ByPath,
 	}
 	if a.kube != nil {

@@ -47,6 +47,9 @@ func Load(spec *ebpf.CollectionSpec, opts LoadOptions) (*Objects, error) {
 			return nil, fmt.Errorf("program %s is not in the collection", name)
 		}
 	}
+	if err := setHierarchy(spec); err != nil {
+		return nil, err
+	}
 	mapsOnly := spec.Copy()
 	mapsOnly.Programs = nil
 	coll, err := ebpf.NewCollection(mapsOnly)

@@ -348,8 +348,11 @@ type Status struct {
 	// Event streams open now, and events they lost because a client read too slowly.
 	ApiStreams       uint32 `protobuf:"varint,9,opt,name=api_streams,json=apiStreams,proto3" json:"api_streams,omitempty"`
 	ApiEventsDropped uint64 `protobuf:"varint,10,opt,name=api_events_dropped,json=apiEventsDropped,proto3" json:"api_events_dropped,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Where workload cgroups come from: "unified" (cgroup v2) or "v1-memory"
+	// (the cgroup v1 memory controller's hierarchy, on legacy hosts).
+	CgroupHierarchy string `protobuf:"bytes,11,opt,name=cgroup_hierarchy,json=cgroupHierarchy,proto3" json:"cgroup_hierarchy,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Status) Reset() {
@@ -450,6 +453,13 @@ func (x *Status) GetApiEventsDropped() uint64 {
 		return x.ApiEventsDropped
 	}
 	return 0
+}
+
+func (x *Status) GetCgroupHierarchy() string {
+	if x != nil {
+		return x.CgroupHierarchy
+	}
+	return ""
 }
 
 type ProbeStatus struct {
@@ -2174,7 +2184,7 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x04ppid\x18\x02 \x01(\rR\x04ppid\x12\x10\n" +
 	"\x03uid\x18\x03 \x01(\rR\x03uid\x12\x12\n" +
 	"\x04comm\x18\x04 \x01(\tR\x04comm\"\x12\n" +
-	"\x10GetStatusRequest\"\x80\x03\n" +
+	"\x10GetStatusRequest\"\xab\x03\n" +
 	"\x06Status\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x16\n" +
@@ -2188,7 +2198,8 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\vapi_streams\x18\t \x01(\rR\n" +
 	"apiStreams\x12,\n" +
 	"\x12api_events_dropped\x18\n" +
-	" \x01(\x04R\x10apiEventsDropped\"\xa1\x02\n" +
+	" \x01(\x04R\x10apiEventsDropped\x12)\n" +
+	"\x10cgroup_hierarchy\x18\v \x01(\tR\x0fcgroupHierarchy\"\xa1\x02\n" +
 	"\vProbeStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02up\x18\x02 \x01(\bR\x02up\x12\x14\n" +

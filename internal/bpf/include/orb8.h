@@ -45,10 +45,47 @@ static __always_inline void orb8_count(__u32 slot)
 		(*v)++;
 }
 
-/* The cgroup v2 id of a task: what bpf_get_current_cgroup_id() returns for current. */
+/*
+ * Set by the loader where workloads live in cgroup v1 hierarchies (legacy
+ * hosts, hybrid ones whose runtime uses v1): there every task's unified
+ * cgroup is the root, so workloads are told apart by their memory cgroup.
+ * Frozen at load, so the verifier drops the branch a host does not take.
+ */
+const volatile bool orb8_cgroup_v1 = false;
+
+/* The memory controller's index in a css_set's subsys array (CO-RE). */
+#define ORB8_MEMORY_SSID bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id)
+
+/*
+ * The id of a task's workload cgroup: its unified (v2) cgroup, what
+ * bpf_get_current_cgroup_id() returns for current, or in v1 mode its memory
+ * cgroup (the directory's inode, as for v2).
+ */
 static __always_inline __u64 orb8_task_cgroup_id(struct task_struct *t)
 {
+	if (orb8_cgroup_v1) {
+		struct css_set *cgroups = BPF_CORE_READ(t, cgroups);
+		struct cgroup_subsys_state *css = NULL;
+		bpf_core_read(&css, sizeof(css), &cgroups->subsys[ORB8_MEMORY_SSID]);
+		return BPF_CORE_READ(css, cgroup, kn, id);
+	}
 	return BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
+}
+
+/* orb8_task_cgroup_id of the current task. */
+static __always_inline __u64 orb8_current_cgroup_id(void)
+{
+	if (orb8_cgroup_v1)
+		return orb8_task_cgroup_id((struct task_struct *)bpf_get_current_task());
+	return bpf_get_current_cgroup_id();
+}
+
+/* Whether a cgroup belongs to the hierarchy workload ids come from. */
+static __always_inline bool orb8_workload_hierarchy(struct cgroup *cg)
+{
+	if (orb8_cgroup_v1)
+		return BPF_CORE_READ(cg, root, subsys_mask) & (1u << ORB8_MEMORY_SSID);
+	return BPF_CORE_READ(cg, root, hierarchy_id) == 0; /* the unified hierarchy */
 }
 
 /* Reserve ring buffer space, counting a loss when the buffer is full. */

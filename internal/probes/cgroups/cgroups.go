@@ -62,11 +62,12 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 
 // nameUnseenIDs makes the resolver name unseen ids with the cgroup iterator
 // once it has named the root; where the kernel lacks the iterator (before
-// 6.1) the resolver keeps open_by_handle_at.
+// 6.1), and in cgroup v1 mode (the iterator finds only unified cgroups), the
+// resolver keeps open_by_handle_at.
 func (p *Probe) nameUnseenIDs(env probe.Env) {
 	prog := p.objs.Programs["cgroup_names"]
-	if prog == nil {
-		return // why is in the objects' Failed, reported with the probe
+	if prog == nil || probe.CgroupV1() {
+		return // why the iterator is missing is in the objects' Failed, reported with the probe
 	}
 	namer := &idNamer{prog: prog}
 	if path, err := namer.Path(rootID); err != nil || path != "/" {

@@ -178,7 +178,7 @@ static __always_inline void count_memcpy(__u32 kind, __u64 bytes)
 {
 	/* Masked in asm: clang would drop a C mask it can prove redundant, and the verifier needs it. */
 	asm volatile("%0 &= 3" : "+r"(kind));
-	struct cuda_stats *s = stats_of(bpf_get_current_cgroup_id());
+	struct cuda_stats *s = stats_of(orb8_current_cgroup_id());
 	if (s)
 		s->memcpy_bytes[kind] += bytes;
 }
@@ -199,7 +199,7 @@ static __always_inline __u32 runtime_copy_kind(__u64 kind)
 
 static __always_inline void record_alloc(__u64 ptr, __u64 size)
 {
-	__u64 cg = bpf_get_current_cgroup_id();
+	__u64 cg = orb8_current_cgroup_id();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct alloc_key k = {.tgid = tgid, .ptr = ptr};
 	struct alloc a = {.size = size, .cgroup_id = cg};
@@ -279,7 +279,7 @@ static __always_inline __u64 dim(__u64 reg)
  */
 static __always_inline void count_gemm(struct pt_regs *ctx, __u32 op, __u64 cookie)
 {
-	struct cuda_stats *s = stats_of(bpf_get_current_cgroup_id());
+	struct cuda_stats *s = stats_of(orb8_current_cgroup_id());
 	if (!s)
 		return;
 	s->gemms++;
@@ -310,7 +310,7 @@ int BPF_KPROBE(call_entry, __u64 a0, __u64 a1, __u64 a2, __u64 a3)
 	__u32 op = cookie & COOKIE_OP;
 	switch (op) {
 	case OP_LAUNCH: {
-		struct cuda_stats *s = stats_of(bpf_get_current_cgroup_id());
+		struct cuda_stats *s = stats_of(orb8_current_cgroup_id());
 		if (s)
 			s->launches++;
 		break;

@@ -93,6 +93,7 @@ const (
 	cudaProgCallEntry      = "call_entry"
 	cudaProgHandleExit     = "handle_exit"
 	cudaProgWatchMmap      = "watch_mmap"
+	cudaVarOrb8CgroupV1    = "orb8_cgroup_v1"
 	cudaVarUnusedCookie    = "unused_cookie"
 	cudaVarUnusedMmapEvent = "unused_mmap_event"
 	cudaVarUnusedOp        = "unused_op"
@@ -165,6 +166,7 @@ type cudaMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cudaVariableSpecs struct {
+	Orb8CgroupV1    *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
 	UnusedCookie    *ebpf.VariableSpec `ebpf:"unused_cookie"`
 	UnusedMmapEvent *ebpf.VariableSpec `ebpf:"unused_mmap_event"`
 	UnusedOp        *ebpf.VariableSpec `ebpf:"unused_op"`
@@ -217,6 +219,7 @@ func (m *cudaMaps) Close() error {
 //
 // It can be passed to loadCudaObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cudaVariables struct {
+	Orb8CgroupV1    *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
 	UnusedCookie    *ebpf.Variable `ebpf:"unused_cookie"`
 	UnusedMmapEvent *ebpf.Variable `ebpf:"unused_mmap_event"`
 	UnusedOp        *ebpf.Variable `ebpf:"unused_op"`

@@ -39,6 +39,7 @@ const (
 	dnsMapOrb8Emit     = "orb8_emit"
 	dnsProgDnsEgress   = "dns_egress"
 	dnsProgDnsIngress  = "dns_ingress"
+	dnsVarOrb8CgroupV1 = "orb8_cgroup_v1"
 	dnsVarUnusedHeader = "unused_header"
 )
 
@@ -101,6 +102,7 @@ type dnsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dnsVariableSpecs struct {
+	Orb8CgroupV1 *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
 	UnusedHeader *ebpf.VariableSpec `ebpf:"unused_header"`
 }
 
@@ -141,6 +143,7 @@ func (m *dnsMaps) Close() error {
 //
 // It can be passed to loadDnsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dnsVariables struct {
+	Orb8CgroupV1 *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
 	UnusedHeader *ebpf.Variable `ebpf:"unused_header"`
 }
 

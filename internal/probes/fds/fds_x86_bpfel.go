@@ -28,6 +28,7 @@ const (
 	fdsMapOrb8Counters   = "orb8_counters"
 	fdsMapOrb8Emit       = "orb8_emit"
 	fdsProgCountFds      = "count_fds"
+	fdsVarOrb8CgroupV1   = "orb8_cgroup_v1"
 	fdsVarUnusedFdRecord = "unused_fd_record"
 )
 
@@ -88,6 +89,7 @@ type fdsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type fdsVariableSpecs struct {
+	Orb8CgroupV1   *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
 	UnusedFdRecord *ebpf.VariableSpec `ebpf:"unused_fd_record"`
 }
 
@@ -126,6 +128,7 @@ func (m *fdsMaps) Close() error {
 //
 // It can be passed to loadFdsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fdsVariables struct {
+	Orb8CgroupV1   *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
 	UnusedFdRecord *ebpf.Variable `ebpf:"unused_fd_record"`
 }
 

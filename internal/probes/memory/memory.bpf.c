@@ -218,7 +218,7 @@ int BPF_PROG(handle_page_alloc, struct page *page, unsigned int order, gfp_t gfp
 		return 0;
 	__u64 pages = 1ULL << order;
 	if (__sync_fetch_and_add(&p->pages_allocated, pages) + pages - p->pages_flushed >= FLUSH_EVERY)
-		flush_pages(p, bpf_get_current_cgroup_id());
+		flush_pages(p, orb8_current_cgroup_id());
 	return 0;
 }
 

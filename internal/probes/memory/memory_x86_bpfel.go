@@ -65,6 +65,7 @@ const (
 	memoryProgHandlePageAlloc = "handle_page_alloc"
 	memoryProgListAllocators  = "list_allocators"
 	memoryVarLoadedAtNs       = "loaded_at_ns"
+	memoryVarOrb8CgroupV1     = "orb8_cgroup_v1"
 	memoryVarUnusedOomEvent   = "unused_oom_event"
 	memoryVarUnusedProcRecord = "unused_proc_record"
 )
@@ -135,6 +136,7 @@ type memoryMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type memoryVariableSpecs struct {
 	LoadedAtNs       *ebpf.VariableSpec `ebpf:"loaded_at_ns"`
+	Orb8CgroupV1     *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
 	UnusedOomEvent   *ebpf.VariableSpec `ebpf:"unused_oom_event"`
 	UnusedProcRecord *ebpf.VariableSpec `ebpf:"unused_proc_record"`
 }
@@ -183,6 +185,7 @@ func (m *memoryMaps) Close() error {
 // It can be passed to loadMemoryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type memoryVariables struct {
 	LoadedAtNs       *ebpf.Variable `ebpf:"loaded_at_ns"`
+	Orb8CgroupV1     *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
 	UnusedOomEvent   *ebpf.Variable `ebpf:"unused_oom_event"`
 	UnusedProcRecord *ebpf.Variable `ebpf:"unused_proc_record"`
 }

@@ -96,6 +96,7 @@ const (
 	networkProgOnRetransmitSynack = "on_retransmit_synack"
 	networkProgOnSend             = "on_send"
 	networkProgOnSetState         = "on_set_state"
+	networkVarOrb8CgroupV1        = "orb8_cgroup_v1"
 	networkVarUnusedConnEvent     = "unused_conn_event"
 )
 
@@ -167,6 +168,7 @@ type networkMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type networkVariableSpecs struct {
+	Orb8CgroupV1    *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
 	UnusedConnEvent *ebpf.VariableSpec `ebpf:"unused_conn_event"`
 }
 
@@ -211,6 +213,7 @@ func (m *networkMaps) Close() error {
 //
 // It can be passed to loadNetworkObjects or ebpf.CollectionSpec.LoadAndAssign.
 type networkVariables struct {
+	Orb8CgroupV1    *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
 	UnusedConnEvent *ebpf.Variable `ebpf:"unused_conn_event"`
 }
 

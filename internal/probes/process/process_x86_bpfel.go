@@ -56,6 +56,7 @@ const (
 	processProgHandleExit    = "handle_exit"
 	processProgHandleFork    = "handle_fork"
 	processProgSeedProcesses = "seed_processes"
+	processVarOrb8CgroupV1   = "orb8_cgroup_v1"
 	processVarUnusedEvent    = "unused_event"
 )
 
@@ -123,7 +124,8 @@ type processMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type processVariableSpecs struct {
-	UnusedEvent *ebpf.VariableSpec `ebpf:"unused_event"`
+	Orb8CgroupV1 *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
+	UnusedEvent  *ebpf.VariableSpec `ebpf:"unused_event"`
 }
 
 // processObjects contains all objects after they have been loaded into the kernel.
@@ -167,7 +169,8 @@ func (m *processMaps) Close() error {
 //
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processVariables struct {
-	UnusedEvent *ebpf.Variable `ebpf:"unused_event"`
+	Orb8CgroupV1 *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
+	UnusedEvent  *ebpf.Variable `ebpf:"unused_event"`
 }
 
 // processPrograms contains all programs after they have been loaded into the kernel.

@@ -131,7 +131,7 @@ static __always_inline int is_streamed(__u32 nr)
 	__u32 *n = bpf_map_lookup_elem(&streaming, &zero);
 	if (!n || !*n)
 		return 0;
-	__u64 cgroup_id = bpf_get_current_cgroup_id();
+	__u64 cgroup_id = orb8_current_cgroup_id();
 	struct stream_filter *f = bpf_map_lookup_elem(&streamed, &cgroup_id);
 	return f && (f->nrs[(nr / 64) & (MAX_NR / 64 - 1)] >> (nr % 64)) & 1;
 }
@@ -224,7 +224,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		}
 		s->start_ns = 0;
 	}
-	__u64 cg = bpf_get_current_cgroup_id();
+	__u64 cg = orb8_current_cgroup_id();
 	if (track)
 		account(cg, nr, ret, timed, duration);
 	if (stream)

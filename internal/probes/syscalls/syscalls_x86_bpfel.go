@@ -81,6 +81,7 @@ const (
 	syscallsMapTracked      = "tracked"
 	syscallsProgSysEnter    = "sys_enter"
 	syscallsProgSysExit     = "sys_exit"
+	syscallsVarOrb8CgroupV1 = "orb8_cgroup_v1"
 	syscallsVarUnusedEvent  = "unused_event"
 )
 
@@ -149,7 +150,8 @@ type syscallsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type syscallsVariableSpecs struct {
-	UnusedEvent *ebpf.VariableSpec `ebpf:"unused_event"`
+	Orb8CgroupV1 *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
+	UnusedEvent  *ebpf.VariableSpec `ebpf:"unused_event"`
 }
 
 // syscallsObjects contains all objects after they have been loaded into the kernel.
@@ -201,7 +203,8 @@ func (m *syscallsMaps) Close() error {
 //
 // It can be passed to loadSyscallsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type syscallsVariables struct {
-	UnusedEvent *ebpf.Variable `ebpf:"unused_event"`
+	Orb8CgroupV1 *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
+	UnusedEvent  *ebpf.Variable `ebpf:"unused_event"`
 }
 
 // syscallsPrograms contains all programs after they have been loaded into the kernel.
