@@ -71,7 +71,16 @@ ensure_binaries() {
 # --- processes --------------------------------------------------------------
 
 pidfile() { echo "$STATE/run/$1.pid"; }
-running() { local p; p=$(cat "$(pidfile "$1")" 2>/dev/null) && kill -0 "$p" 2>/dev/null; }
+# starttime PID: when the process started (clock ticks since boot), so that a
+# pid file left by another boot or machine never names a process it did not start.
+starttime() { awk '{sub(/^.*\) /, ""); print $20}' "/proc/$1/stat" 2>/dev/null; }
+# pidof_started NAME: the pid of NAME's process, if it is the one start() started.
+pidof_started() {
+  local p t
+  read -r p t <"$(pidfile "$1")" 2>/dev/null || return 1
+  [[ -n $p && -n $t && $(starttime "$p") == "$t" ]] && echo "$p"
+}
+running() { pidof_started "$1" >/dev/null; }
 
 # start NAME CMD...: runs CMD in its own session, logging to $STATE/logs/NAME.log.
 start() {
@@ -79,14 +88,13 @@ start() {
   running "$name" && return 0
   mkdir -p "$STATE/run" "$STATE/logs"
   setsid "$@" >>"$STATE/logs/$name.log" 2>&1 </dev/null &
-  echo $! >"$(pidfile "$name")"
+  echo "$! $(starttime $!)" >"$(pidfile "$name")"
   log "started $name (pid $!)"
 }
 
 stop() {
   local name=$1 p i
-  p=$(cat "$(pidfile "$name")" 2>/dev/null) || return 0
-  if kill -0 "$p" 2>/dev/null; then
+  if p=$(pidof_started "$name"); then
     kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true
     for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
     kill -KILL -- "-$p" 2>/dev/null || true
@@ -399,7 +407,7 @@ cmd_deploy() {
 cmd_status() {
   local c
   for c in "${COMPONENTS[@]}"; do
-    if running "$c"; then echo "$c: running (pid $(cat "$(pidfile "$c")"))"; else echo "$c: stopped"; fi
+    if running "$c"; then echo "$c: running (pid $(pidof_started "$c"))"; else echo "$c: stopped"; fi
   done
   if [[ -e $KUBECONFIG_FILE ]] && node_ready; then echo "node $NODE: Ready"; else echo "node $NODE: not ready"; fi
   [[ -e $KUBECONFIG_FILE ]] && echo "KUBECONFIG=$KUBECONFIG_FILE"
