@@ -111,7 +111,7 @@ func read(root string, p agent.ProbeFamily, v versions) (family, error) {
 	}
 	for _, name := range declared {
 		if !slices.ContainsFunc(f.programs, func(pr program) bool { return pr.name == name }) {
-			return f, fmt.Errorf("Programs names %s, which none of its objects (%v) has", name, f.objects)
+			return f, fmt.Errorf("its probe.Programs names %s, which none of its objects (%v) has", name, f.objects)
 		}
 	}
 	return f, nil

@@ -195,3 +195,23 @@ func readTestVersions(t *testing.T) versions {
 	}
 	return v
 }
+
+// A probe whose Programs name a program its objects lack, and an object no
+// probe of the catalogue owns, both fail the generator.
+func TestCatalogueAndObjectsMustAgree(t *testing.T) {
+	families := agent.ProbeFamilies()
+	stale := slices.Clone(families)
+	for i, f := range stale {
+		if len(f.Programs.Required) > 0 {
+			f.Programs.Required = append(slices.Clone(f.Programs.Required), "no_such_program")
+			stale[i] = f
+			break
+		}
+	}
+	if _, err := generate(repo, stale); err == nil || !strings.Contains(err.Error(), "no_such_program") {
+		t.Errorf("a program declared but not in the objects: error %v", err)
+	}
+	if _, err := generate(repo, families[1:]); err == nil || !strings.Contains(err.Error(), "objects of no probe") {
+		t.Errorf("an object of no probe: error %v", err)
+	}
+}

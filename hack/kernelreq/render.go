@@ -72,10 +72,11 @@ program's refusal takes the probe down, ` + "`orb8_probe_up 0`" + `; an optional
 as degraded). ` + "`make test`" + ` regenerates this page and fails when it differs.
 
 Versions are upstream releases. They do not say whether a kernel was built with what a program also
-needs: BTF (` + "`CONFIG_DEBUG_INFO_BTF`" + `, for every ` + "`tp_btf`" + ` and CO-RE program), the tracepoint a hook names
-(present in the kernels listed unless a build drops it), or a helper's availability to each program
-type, which some helpers gained later than they appeared. Distribution kernels backport features to
-older releases. A kernel build may also refuse a hook its release has: see [Kernel builds met](#kernel-builds-met).
+needs: BTF (` + "`CONFIG_DEBUG_INFO_BTF`" + `, for every ` + "`tp_btf`" + ` and CO-RE program), the tracepoint or kernel
+function a hook names (the table dates the kind of hook, not each tracepoint), the kernel structure
+fields CO-RE reads, or a helper's availability to each program type, which some helpers gained
+later than they appeared. Distribution kernels backport features to older releases. A kernel build
+may also refuse a hook its release has: see [Kernel builds met](#kernel-builds-met).
 
 | probe | runs from | every feature from |
 |---|---|---|
@@ -105,8 +106,9 @@ older releases. A kernel build may also refuse a hook its release has: see [Kern
 ## Kernel builds met
 
 Builds of one release can differ: these are the builds this project has run on, what each refused
-(` + "`hack/kernelreq/builds.txt`" + `, from docs/design.md and the shared platform notes), and which of the probes'
-programs that refusal reaches.
+(` + "`hack/kernelreq/builds.txt`" + `, from docs/design.md and the shared platform notes; on a listed build,
+` + "`make test`" + ` checks that each hook is still refused), and which of the probes' programs that refusal
+reaches.
 
 | build | refused hooks | programs refused | what degrades |
 |---|---|---|---|
