@@ -1,4 +1,5 @@
-# orb8: `make test` is the whole suite (what CI runs); `make generate` rebuilds the BPF objects.
+# orb8: `make test` is the whole suite (what CI runs); `make generate` rebuilds the BPF objects
+# and what is generated from them (dashboards, docs/kernel-requirements.md).
 GO        ?= go
 BIN       := bin/orb8
 CACHE     ?= $(HOME)/.cache/orb8
@@ -34,10 +35,12 @@ proto: deps-proto
 generate: deps-bpf proto
 	$(GO) generate ./...
 	$(GO) -C hack/dashboards run . -out $(CURDIR)/deploy/dashboards
+	$(GO) run ./hack/kernelreq -out docs/kernel-requirements.md
 
-# Regenerate and fail when the committed objects are stale.
+# Regenerate and fail when the committed objects (and what is generated from
+# them) are stale.
 check-generate: generate
-	git diff --exit-code -- '*.go' '*.o' deploy/dashboards || (echo "generated files are stale: run 'make generate' and commit" >&2; exit 1)
+	git diff --exit-code -- '*.go' '*.o' deploy/dashboards docs/kernel-requirements.md || (echo "generated files are stale: run 'make generate' and commit" >&2; exit 1)
 
 # vmlinux.h comes from the running kernel's BTF; regenerate only on purpose.
 vmlinux: deps-bpf

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"reflect"
+
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/probes/cgroups"
@@ -19,21 +21,41 @@ import (
 type probeKind struct {
 	name      string
 	byDefault bool
+	programs  probe.Programs // what each BPF program costs when refused
 	build     func(r *cgroup.Resolver) probe.Probe
 }
 
 // catalog lists every probe family the agent knows, in start order.
 var catalog = []probeKind{
-	{cgroups.Name, true, func(r *cgroup.Resolver) probe.Probe { return cgroups.New(r) }},
-	{process.Name, true, func(*cgroup.Resolver) probe.Probe { return process.New() }},
-	{sched.Name, true, func(*cgroup.Resolver) probe.Probe { return sched.New() }},
-	{syscalls.Name, false, func(*cgroup.Resolver) probe.Probe { return syscalls.New() }},
-	{cuda.Name, true, func(*cgroup.Resolver) probe.Probe { return cuda.New() }},
-	{nvml.Name, true, func(*cgroup.Resolver) probe.Probe { return nvml.New() }},
-	{dns.Name, true, func(*cgroup.Resolver) probe.Probe { return dns.New() }},
-	{network.Name, true, func(*cgroup.Resolver) probe.Probe { return network.New(network.DefaultFlowTableSize) }},
-	{memory.Name, true, func(*cgroup.Resolver) probe.Probe { return memory.New() }},
-	{fds.Name, true, func(*cgroup.Resolver) probe.Probe { return fds.New() }},
+	{cgroups.Name, true, cgroups.Programs, func(r *cgroup.Resolver) probe.Probe { return cgroups.New(r) }},
+	{process.Name, true, process.Programs, func(*cgroup.Resolver) probe.Probe { return process.New() }},
+	{sched.Name, true, sched.Programs, func(*cgroup.Resolver) probe.Probe { return sched.New() }},
+	{syscalls.Name, false, syscalls.Programs, func(*cgroup.Resolver) probe.Probe { return syscalls.New() }},
+	{cuda.Name, true, cuda.Programs, func(*cgroup.Resolver) probe.Probe { return cuda.New() }},
+	{nvml.Name, true, probe.Programs{}, func(*cgroup.Resolver) probe.Probe { return nvml.New() }},
+	{dns.Name, true, dns.Programs, func(*cgroup.Resolver) probe.Probe { return dns.New() }},
+	{network.Name, true, network.Programs, func(*cgroup.Resolver) probe.Probe { return network.New(network.DefaultFlowTableSize) }},
+	{memory.Name, true, memory.Programs, func(*cgroup.Resolver) probe.Probe { return memory.New() }},
+	{fds.Name, true, fds.Programs, func(*cgroup.Resolver) probe.Probe { return fds.New() }},
+}
+
+// ProbeFamily is one probe of the catalogue, as the kernel requirements
+// page (hack/kernelreq) lists it.
+type ProbeFamily struct {
+	Name string
+	// Package is the import path of the probe's package, the directory
+	// its BPF objects are generated into.
+	Package  string
+	Programs probe.Programs
+}
+
+// ProbeFamilies lists every probe of the catalogue, in start order.
+func ProbeFamilies() []ProbeFamily {
+	out := make([]ProbeFamily, len(catalog))
+	for i, k := range catalog {
+		out[i] = ProbeFamily{Name: k.name, Package: reflect.TypeOf(k.build(nil)).Elem().PkgPath(), Programs: k.programs}
+	}
+	return out
 }
 
 // ProbeNames lists the names of all known probes.

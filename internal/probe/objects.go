@@ -17,9 +17,9 @@ import (
 
 // LoadOptions says how to load one probe's collection.
 type LoadOptions struct {
-	// Required programs: if one fails to load or attach, the probe is down.
-	// Every other program is an optional upgrade.
-	Required []string
+	// Programs sorts the collection's programs: required, optional or
+	// fallback. Only a required program's failure fails Load.
+	Programs
 	// Manual programs are loaded but not attached (iterators, uprobes); the
 	// probe attaches them itself.
 	Manual []string
@@ -45,6 +45,11 @@ func Load(spec *ebpf.CollectionSpec, opts LoadOptions) (*Objects, error) {
 	for _, name := range append(append([]string{}, opts.Required...), opts.Manual...) {
 		if spec.Programs[name] == nil {
 			return nil, fmt.Errorf("program %s is not in the collection", name)
+		}
+	}
+	for name := range spec.Programs {
+		if !opts.Sorted(name) {
+			return nil, fmt.Errorf("program %s is neither required, optional nor a fallback", name)
 		}
 	}
 	if err := setHierarchy(spec); err != nil {

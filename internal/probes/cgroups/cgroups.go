@@ -19,6 +19,13 @@ import (
 // Name is the probe's name in configuration and metrics.
 const Name = "cgroup"
 
+// Programs: the cgroup iterator only names ids no mkdir event named;
+// open_by_handle_at does it without.
+var Programs = probe.Programs{
+	Required: []string{"handle_mkdir", "handle_rmdir"},
+	Optional: map[string]string{"cgroup_names": "naming cgroups by the cgroup iterator (open_by_handle_at names them instead)"},
+}
+
 const (
 	opMkdir = 1
 	opRmdir = 2
@@ -47,7 +54,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if err != nil {
 		return err
 	}
-	objs, err := probe.Load(spec, probe.LoadOptions{Required: []string{"handle_mkdir", "handle_rmdir"}, Manual: []string{"cgroup_names"}})
+	objs, err := probe.Load(spec, probe.LoadOptions{Programs: Programs, Manual: []string{"cgroup_names"}})
 	if err != nil {
 		return err
 	}

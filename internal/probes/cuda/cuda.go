@@ -20,6 +20,9 @@ import (
 // Name is the probe's name in configuration and metrics.
 const Name = "cuda"
 
+// Programs are all required.
+var Programs = probe.Programs{Required: []string{"call_entry", "alloc_enter", "alloc_return", "handle_exit", "watch_mmap"}}
+
 const (
 	// rescanDelay lets a reported mmap finish, and batches a process's
 	// mappings at exec or dlopen into one read of its maps.
@@ -72,7 +75,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	objs, err := probe.Load(spec, probe.LoadOptions{
-		Required: []string{"call_entry", "alloc_enter", "alloc_return", "handle_exit", "watch_mmap"},
+		Programs: Programs,
 		Manual:   []string{"call_entry", "alloc_enter", "alloc_return"},
 	})
 	if err != nil {

@@ -23,6 +23,9 @@ import (
 // Name is the probe's name in configuration and metrics.
 const Name = "dns"
 
+// Programs are both required.
+var Programs = probe.Programs{Required: []string{"dns_egress", "dns_ingress"}}
+
 // directionEgress is DIR_EGRESS in dns.bpf.c.
 const directionEgress = 0
 
@@ -55,7 +58,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	}
 	p.env, p.tracker = env, newTracker(p.cfg)
 	objs, err := probe.Load(spec, probe.LoadOptions{
-		Required:   []string{"dns_egress", "dns_ingress"},
+		Programs:   Programs,
 		CgroupPath: env.CgroupRoot,
 	})
 	if err != nil {

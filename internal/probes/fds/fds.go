@@ -25,6 +25,9 @@ const (
 	iterProg      = "count_fds"
 )
 
+// Programs: the one iterator is required.
+var Programs = probe.Programs{Required: []string{iterProg}}
+
 var (
 	openDesc  = probe.WorkloadDesc("orb8_open_fds", "Open file descriptors of the workload's processes.")
 	limitDesc = probe.WorkloadDesc("orb8_fd_limit", "Soft RLIMIT_NOFILE of the workload's process that is nearest to its limit.")
@@ -57,7 +60,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if err != nil {
 		return err
 	}
-	objs, err := probe.Load(spec, probe.LoadOptions{Required: []string{iterProg}, Manual: []string{iterProg}})
+	objs, err := probe.Load(spec, probe.LoadOptions{Programs: Programs, Manual: []string{iterProg}})
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,18 @@ import (
 // Name is the probe's name in configuration and metrics.
 const Name = "memory"
 
+// Programs: OOM kills and the fault flushes make the probe; page
+// allocations (off by default), the allocator list and exit-time flushes are
+// upgrades.
+var Programs = probe.Programs{
+	Required: []string{"handle_oom_victim", flushProg},
+	Optional: map[string]string{
+		pageAllocProg: "page allocations per workload (--memory-page-allocations)",
+		listProg:      "top allocating processes",
+		"handle_exit": "faults of threads since their last flush when they exit",
+	},
+}
+
 const (
 	defaultInterval = time.Second
 	// defaultWindow samples (30 s at the default interval) feed the OOM ETA.
@@ -85,7 +97,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	objs, err := probe.Load(spec, probe.LoadOptions{
-		Required: []string{"handle_oom_victim", flushProg},
+		Programs: Programs,
 		Manual:   []string{pageAllocProg, listProg, flushProg},
 	})
 	if err != nil {

@@ -19,6 +19,13 @@ import (
 // Name is the probe's name in configuration and metrics.
 const Name = "process"
 
+// Programs: without the seeding iterator the processes alive at start would
+// go uncounted, so it is required.
+var Programs = probe.Programs{
+	Required: []string{"handle_exec", "handle_exit", "handle_fork", "seed_processes"},
+	Optional: map[string]string{"handle_attach": "running processes following moves between cgroups"},
+}
+
 // Event kinds, as in process.bpf.c.
 const (
 	kindExec = 1
@@ -60,7 +67,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	objs, err := probe.Load(spec, probe.LoadOptions{
-		Required: []string{"handle_exec", "handle_exit", "handle_fork"},
+		Programs: Programs,
 		Manual:   []string{"seed_processes"},
 	})
 	if err != nil {

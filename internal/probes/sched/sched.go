@@ -20,10 +20,17 @@ const Name = "sched"
 var latencyDesc = probe.WorkloadDesc("orb8_sched_runqueue_latency_seconds",
 	"Time the workload's threads waited on a run queue for a CPU: from wakeup, or from preemption while runnable, until running.")
 
-// The two ways sched.bpf.c times waits, each a set of programs.
+// Programs: the two ways sched.bpf.c times waits. The kernel's own
+// run-queue stamps cost one program on sched_switch; without
+// CONFIG_SCHED_INFO (or FAIR_GROUP_SCHED) the probe stamps wakeups itself.
+var Programs = probe.Programs{
+	Required: []string{"handle_switch"},
+	Fallback: map[string][]string{"handle_switch": {"fallback_wakeup", "fallback_wakeup_new", "fallback_switch"}},
+}
+
 var (
-	schedInfo = []string{"handle_switch"}
-	wakeups   = []string{"fallback_wakeup", "fallback_wakeup_new", "fallback_switch"}
+	schedInfo = Programs.Required
+	wakeups   = Programs.Fallback["handle_switch"]
 )
 
 // Probe is the run-queue latency probe.
@@ -56,8 +63,6 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if p.tuneSpec != nil {
 		p.tuneSpec(spec)
 	}
-	// The kernel's own run-queue stamps cost one program on sched_switch;
-	// without CONFIG_SCHED_INFO (or FAIR_GROUP_SCHED) stamp wakeups ourselves.
 	objs, err := loadOnly(spec, schedInfo)
 	if err != nil {
 		if env.Log != nil {
@@ -79,7 +84,7 @@ func loadOnly(spec *ebpf.CollectionSpec, names []string) (*probe.Objects, error)
 			delete(s.Programs, name)
 		}
 	}
-	return probe.Load(s, probe.LoadOptions{Required: names})
+	return probe.Load(s, probe.LoadOptions{Programs: probe.Programs{Required: names}})
 }
 
 // Close implements probe.Probe.

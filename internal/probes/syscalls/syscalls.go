@@ -18,6 +18,9 @@ import (
 // Name is the probe's name in configuration and metrics.
 const Name = "syscalls"
 
+// Programs are both required.
+var Programs = probe.Programs{Required: []string{"sys_enter", "sys_exit"}}
+
 var (
 	callsDesc   = probe.WorkloadDesc("orb8_syscalls_total", "Returns from the syscall in the workload (tracked syscalls only).", "syscall")
 	errorsDesc  = probe.WorkloadDesc("orb8_syscall_errors_total", "Returns from the syscall with an error in the workload, by errno.", "syscall", "errno")
@@ -68,7 +71,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if err != nil {
 		return err
 	}
-	objs, err := probe.Load(spec, probe.LoadOptions{Required: []string{"sys_enter", "sys_exit"}})
+	objs, err := probe.Load(spec, probe.LoadOptions{Programs: Programs})
 	if err != nil {
 		return err
 	}
