@@ -3,10 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
+	"google.golang.org/protobuf/proto"
 	"k8s.io/apimachinery/pkg/labels"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
@@ -24,6 +26,8 @@ const defaultAgent = config.DefaultAPISocket
 type clientOptions struct {
 	agent       string
 	allNodes    bool
+	hub         string // a hub's API, instead of --agent
+	cluster     string // with hub: one member
 	kubeconfig  string
 	kubeContext string
 	agentNS     string // where the agents' DaemonSet runs, for --all-nodes
@@ -40,6 +44,8 @@ type clientOptions struct {
 func (o *clientOptions) bind(fs *pflag.FlagSet, agent string) {
 	o.agent = agent
 	fs.StringVar(&o.agent, "agent", o.agent, "the agent's gRPC API: unix:///PATH, or HOST:PORT (TLS)")
+	fs.StringVar(&o.hub, "hub", "", "ask a fleet hub (orb8 hub) instead: unix:///PATH, or HOST:PORT (TLS); answers carry each agent's cluster")
+	fs.StringVar(&o.cluster, "cluster", "", "with --hub: only this fleet member")
 	fs.BoolVar(&o.allNodes, "all-nodes", false, "ask every agent of the cluster, through the Kubernetes API server (port forwarding; you see the namespaces you may get pods in)")
 	fs.StringVar(&o.agentNS, "agent-namespace", "orb8", "namespace of the agents' DaemonSet, for --all-nodes")
 	fs.StringVar(&o.agentDS, "agent-daemonset", "orb8", "name of the agents' DaemonSet, for --all-nodes: only its pods are asked")
@@ -62,6 +68,18 @@ func (o *clientOptions) bind(fs *pflag.FlagSet, agent string) {
 func (o *clientOptions) validate() error {
 	if err := o.validateQuery(); err != nil {
 		return err
+	}
+	if o.cluster != "" && o.hub == "" {
+		return fmt.Errorf("--cluster chooses a hub's member: give --hub too")
+	}
+	if o.hub != "" {
+		if o.allNodes {
+			return fmt.Errorf("--hub and --all-nodes: choose one")
+		}
+		if _, err := server.ParseAddress(o.hub); err != nil {
+			return fmt.Errorf("invalid --hub %s", err)
+		}
+		return nil
 	}
 	if o.allNodes {
 		return nil
@@ -103,15 +121,19 @@ func (o *clientOptions) connect(ctx context.Context) (apiclient.Client, error) {
 			Kubeconfig: o.kubeconfig, Context: o.kubeContext, Namespace: o.agentNS, DaemonSet: o.agentDS, Timeout: o.timeout,
 		})
 	}
+	if o.hub != "" {
+		return apiclient.Dial(ctx, o.hub, o.tls, o.timeout)
+	}
 	return apiclient.Dial(ctx, o.agent, o.tls, o.timeout)
 }
 
 func (o *clientOptions) filter() *pb.WorkloadFilter {
-	return &pb.WorkloadFilter{Namespace: o.namespace, Pod: o.pod, Selector: o.selector, Cgroup: o.cgroup}
+	return &pb.WorkloadFilter{Namespace: o.namespace, Pod: o.pod, Selector: o.selector, Cgroup: o.cgroup, Cluster: o.cluster}
 }
 
 // query connects, makes fn's calls within --timeout, and closes the
-// connection.
+// connection. An answer that lacks some agents' parts is printed, with a
+// warning on stderr that names them.
 func (o *clientOptions) query(ctx context.Context, fn func(context.Context, apiclient.Client) error) error {
 	client, err := o.connect(ctx)
 	if err != nil {
@@ -120,5 +142,20 @@ func (o *clientOptions) query(ctx context.Context, fn func(context.Context, apic
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	return fn(ctx, client)
+	err = fn(ctx, client)
+	if apiclient.IsPartial(err) {
+		fmt.Fprintf(os.Stderr, "orb8: warning: %s\n", humanize.OneLine(err.Error()))
+		return nil
+	}
+	return err
+}
+
+// clusterColumn puts a CLUSTER column first in a hub's tables.
+func (o *clientOptions) clusterColumn(header []string, row func(proto.Message) []string, workload func(proto.Message) *pb.Workload) ([]string, func(proto.Message) []string) {
+	if o.hub == "" {
+		return header, row
+	}
+	return append([]string{"CLUSTER"}, header...), func(m proto.Message) []string {
+		return append([]string{humanize.Dash(workload(m).GetCluster())}, row(m)...)
+	}
 }

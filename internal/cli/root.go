@@ -22,7 +22,7 @@ func NewRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newAgentCmd(), newVersionCmd())
+	root.AddCommand(newAgentCmd(), newHubCmd(), newVersionCmd())
 	root.AddCommand(newTraceCmd(), newFlowsCmd(), newStatusCmd(), newWorkloadsCmd(), newTopCmd())
 	// Flag errors keep to one line and say what to fix.
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {

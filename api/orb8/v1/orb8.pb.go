@@ -37,7 +37,9 @@ type WorkloadFilter struct {
 	// Kubernetes label selector on the pod's labels, e.g. "app=web,tier!=db".
 	Selector string `protobuf:"bytes,3,opt,name=selector,proto3" json:"selector,omitempty"`
 	// cgroup path, or a prefix of it ending in '/'.
-	Cgroup        string `protobuf:"bytes,4,opt,name=cgroup,proto3" json:"cgroup,omitempty"`
+	Cgroup string `protobuf:"bytes,4,opt,name=cgroup,proto3" json:"cgroup,omitempty"`
+	// Only this fleet member's workloads: a hub asks only its agents.
+	Cluster       string `protobuf:"bytes,5,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -100,6 +102,13 @@ func (x *WorkloadFilter) GetCgroup() string {
 	return ""
 }
 
+func (x *WorkloadFilter) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
 // Workload is the identity of one cgroup.
 type Workload struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -118,7 +127,10 @@ type Workload struct {
 	// systemd/talos for their units; empty when the path does not say.
 	Runtime string `protobuf:"bytes,10,opt,name=runtime,proto3" json:"runtime,omitempty"`
 	// The systemd unit (or Talos service) of a cgroup that is no container.
-	Unit          string `protobuf:"bytes,11,opt,name=unit,proto3" json:"unit,omitempty"`
+	Unit string `protobuf:"bytes,11,opt,name=unit,proto3" json:"unit,omitempty"`
+	// The fleet member (cluster or host group) whose agent reported it, as
+	// named in the hub's configuration; empty from an agent asked directly.
+	Cluster       string `protobuf:"bytes,12,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -226,6 +238,13 @@ func (x *Workload) GetRuntime() string {
 func (x *Workload) GetUnit() string {
 	if x != nil {
 		return x.Unit
+	}
+	return ""
+}
+
+func (x *Workload) GetCluster() string {
+	if x != nil {
+		return x.Cluster
 	}
 	return ""
 }
@@ -348,6 +367,10 @@ type Status struct {
 	// Event streams open now, and events they lost because a client read too slowly.
 	ApiStreams       uint32 `protobuf:"varint,9,opt,name=api_streams,json=apiStreams,proto3" json:"api_streams,omitempty"`
 	ApiEventsDropped uint64 `protobuf:"varint,10,opt,name=api_events_dropped,json=apiEventsDropped,proto3" json:"api_events_dropped,omitempty"`
+	// The fleet member of this agent (set by a hub).
+	Cluster string `protobuf:"bytes,12,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	// A hub's answer: the status of every agent of every member it reached.
+	Agents []*Status `protobuf:"bytes,13,rep,name=agents,proto3" json:"agents,omitempty"`
 	// Where workload cgroups come from: "unified" (cgroup v2) or "v1-memory"
 	// (the cgroup v1 memory controller's hierarchy, on legacy hosts).
 	CgroupHierarchy string `protobuf:"bytes,11,opt,name=cgroup_hierarchy,json=cgroupHierarchy,proto3" json:"cgroup_hierarchy,omitempty"`
@@ -453,6 +476,20 @@ func (x *Status) GetApiEventsDropped() uint64 {
 		return x.ApiEventsDropped
 	}
 	return 0
+}
+
+func (x *Status) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *Status) GetAgents() []*Status {
+	if x != nil {
+		return x.Agents
+	}
+	return nil
 }
 
 func (x *Status) GetCgroupHierarchy() string {
@@ -2157,12 +2194,13 @@ var File_orb8_v1_orb8_proto protoreflect.FileDescriptor
 
 const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\n" +
-	"\x12orb8/v1/orb8.proto\x12\aorb8.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"t\n" +
+	"\x12orb8/v1/orb8.proto\x12\aorb8.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x01\n" +
 	"\x0eWorkloadFilter\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
 	"\x03pod\x18\x02 \x01(\tR\x03pod\x12\x1a\n" +
 	"\bselector\x18\x03 \x01(\tR\bselector\x12\x16\n" +
-	"\x06cgroup\x18\x04 \x01(\tR\x06cgroup\"\xfd\x02\n" +
+	"\x06cgroup\x18\x04 \x01(\tR\x06cgroup\x12\x18\n" +
+	"\acluster\x18\x05 \x01(\tR\acluster\"\x97\x03\n" +
 	"\bWorkload\x12\x1b\n" +
 	"\tcgroup_id\x18\x01 \x01(\x04R\bcgroupId\x12\x16\n" +
 	"\x06cgroup\x18\x02 \x01(\tR\x06cgroup\x12\x1c\n" +
@@ -2175,7 +2213,8 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x04node\x18\t \x01(\tR\x04node\x12\x18\n" +
 	"\aruntime\x18\n" +
 	" \x01(\tR\aruntime\x12\x12\n" +
-	"\x04unit\x18\v \x01(\tR\x04unit\x1a9\n" +
+	"\x04unit\x18\v \x01(\tR\x04unit\x12\x18\n" +
+	"\acluster\x18\f \x01(\tR\acluster\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"U\n" +
@@ -2184,7 +2223,7 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x04ppid\x18\x02 \x01(\rR\x04ppid\x12\x10\n" +
 	"\x03uid\x18\x03 \x01(\rR\x03uid\x12\x12\n" +
 	"\x04comm\x18\x04 \x01(\tR\x04comm\"\x12\n" +
-	"\x10GetStatusRequest\"\xab\x03\n" +
+	"\x10GetStatusRequest\"\xee\x03\n" +
 	"\x06Status\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x16\n" +
@@ -2198,7 +2237,9 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\vapi_streams\x18\t \x01(\rR\n" +
 	"apiStreams\x12,\n" +
 	"\x12api_events_dropped\x18\n" +
-	" \x01(\x04R\x10apiEventsDropped\x12)\n" +
+	" \x01(\x04R\x10apiEventsDropped\x12\x18\n" +
+	"\acluster\x18\f \x01(\tR\acluster\x12'\n" +
+	"\x06agents\x18\r \x03(\v2\x0f.orb8.v1.StatusR\x06agents\x12)\n" +
 	"\x10cgroup_hierarchy\x18\v \x01(\tR\x0fcgroupHierarchy\"\xa1\x02\n" +
 	"\vProbeStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
@@ -2434,53 +2475,54 @@ var file_orb8_v1_orb8_proto_depIdxs = []int32{
 	27, // 0: orb8.v1.Workload.labels:type_name -> orb8.v1.Workload.LabelsEntry
 	29, // 1: orb8.v1.Status.started:type_name -> google.protobuf.Timestamp
 	5,  // 2: orb8.v1.Status.probes:type_name -> orb8.v1.ProbeStatus
-	28, // 3: orb8.v1.ProbeStatus.degraded:type_name -> orb8.v1.ProbeStatus.DegradedEntry
-	0,  // 4: orb8.v1.ListWorkloadsRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	29, // 5: orb8.v1.ListWorkloadsResponse.time:type_name -> google.protobuf.Timestamp
-	8,  // 6: orb8.v1.ListWorkloadsResponse.workloads:type_name -> orb8.v1.WorkloadFigures
-	1,  // 7: orb8.v1.WorkloadFigures.workload:type_name -> orb8.v1.Workload
-	0,  // 8: orb8.v1.ListFlowsRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	11, // 9: orb8.v1.ListFlowsResponse.flows:type_name -> orb8.v1.Flow
-	1,  // 10: orb8.v1.Flow.workload:type_name -> orb8.v1.Workload
-	29, // 11: orb8.v1.Flow.last_seen:type_name -> google.protobuf.Timestamp
-	2,  // 12: orb8.v1.Flow.process:type_name -> orb8.v1.Process
-	12, // 13: orb8.v1.Flow.remote_peer:type_name -> orb8.v1.Peer
-	12, // 14: orb8.v1.Flow.backend_peer:type_name -> orb8.v1.Peer
-	0,  // 15: orb8.v1.ListDNSRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	15, // 16: orb8.v1.ListDNSResponse.queries:type_name -> orb8.v1.DNSQuery
-	29, // 17: orb8.v1.DNSQuery.time:type_name -> google.protobuf.Timestamp
-	1,  // 18: orb8.v1.DNSQuery.workload:type_name -> orb8.v1.Workload
-	2,  // 19: orb8.v1.DNSQuery.process:type_name -> orb8.v1.Process
-	2,  // 20: orb8.v1.ListProcessesResponse.processes:type_name -> orb8.v1.Process
-	20, // 21: orb8.v1.ListGPUsResponse.gpus:type_name -> orb8.v1.GPU
-	0,  // 22: orb8.v1.WatchEventsRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	24, // 23: orb8.v1.WatchEventsResponse.event:type_name -> orb8.v1.Event
-	23, // 24: orb8.v1.WatchEventsResponse.drops:type_name -> orb8.v1.Drops
-	29, // 25: orb8.v1.Event.time:type_name -> google.protobuf.Timestamp
-	1,  // 26: orb8.v1.Event.workload:type_name -> orb8.v1.Workload
-	2,  // 27: orb8.v1.Event.process:type_name -> orb8.v1.Process
-	25, // 28: orb8.v1.Event.exec:type_name -> orb8.v1.ExecDetail
-	26, // 29: orb8.v1.Event.exit:type_name -> orb8.v1.ExitDetail
-	30, // 30: orb8.v1.Event.attributes:type_name -> google.protobuf.Struct
-	3,  // 31: orb8.v1.Agent.GetStatus:input_type -> orb8.v1.GetStatusRequest
-	6,  // 32: orb8.v1.Agent.ListWorkloads:input_type -> orb8.v1.ListWorkloadsRequest
-	9,  // 33: orb8.v1.Agent.ListFlows:input_type -> orb8.v1.ListFlowsRequest
-	13, // 34: orb8.v1.Agent.ListDNS:input_type -> orb8.v1.ListDNSRequest
-	16, // 35: orb8.v1.Agent.ListProcesses:input_type -> orb8.v1.ListProcessesRequest
-	18, // 36: orb8.v1.Agent.ListGPUs:input_type -> orb8.v1.ListGPUsRequest
-	21, // 37: orb8.v1.Agent.WatchEvents:input_type -> orb8.v1.WatchEventsRequest
-	4,  // 38: orb8.v1.Agent.GetStatus:output_type -> orb8.v1.Status
-	7,  // 39: orb8.v1.Agent.ListWorkloads:output_type -> orb8.v1.ListWorkloadsResponse
-	10, // 40: orb8.v1.Agent.ListFlows:output_type -> orb8.v1.ListFlowsResponse
-	14, // 41: orb8.v1.Agent.ListDNS:output_type -> orb8.v1.ListDNSResponse
-	17, // 42: orb8.v1.Agent.ListProcesses:output_type -> orb8.v1.ListProcessesResponse
-	19, // 43: orb8.v1.Agent.ListGPUs:output_type -> orb8.v1.ListGPUsResponse
-	22, // 44: orb8.v1.Agent.WatchEvents:output_type -> orb8.v1.WatchEventsResponse
-	38, // [38:45] is the sub-list for method output_type
-	31, // [31:38] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	4,  // 3: orb8.v1.Status.agents:type_name -> orb8.v1.Status
+	28, // 4: orb8.v1.ProbeStatus.degraded:type_name -> orb8.v1.ProbeStatus.DegradedEntry
+	0,  // 5: orb8.v1.ListWorkloadsRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	29, // 6: orb8.v1.ListWorkloadsResponse.time:type_name -> google.protobuf.Timestamp
+	8,  // 7: orb8.v1.ListWorkloadsResponse.workloads:type_name -> orb8.v1.WorkloadFigures
+	1,  // 8: orb8.v1.WorkloadFigures.workload:type_name -> orb8.v1.Workload
+	0,  // 9: orb8.v1.ListFlowsRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	11, // 10: orb8.v1.ListFlowsResponse.flows:type_name -> orb8.v1.Flow
+	1,  // 11: orb8.v1.Flow.workload:type_name -> orb8.v1.Workload
+	29, // 12: orb8.v1.Flow.last_seen:type_name -> google.protobuf.Timestamp
+	2,  // 13: orb8.v1.Flow.process:type_name -> orb8.v1.Process
+	12, // 14: orb8.v1.Flow.remote_peer:type_name -> orb8.v1.Peer
+	12, // 15: orb8.v1.Flow.backend_peer:type_name -> orb8.v1.Peer
+	0,  // 16: orb8.v1.ListDNSRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	15, // 17: orb8.v1.ListDNSResponse.queries:type_name -> orb8.v1.DNSQuery
+	29, // 18: orb8.v1.DNSQuery.time:type_name -> google.protobuf.Timestamp
+	1,  // 19: orb8.v1.DNSQuery.workload:type_name -> orb8.v1.Workload
+	2,  // 20: orb8.v1.DNSQuery.process:type_name -> orb8.v1.Process
+	2,  // 21: orb8.v1.ListProcessesResponse.processes:type_name -> orb8.v1.Process
+	20, // 22: orb8.v1.ListGPUsResponse.gpus:type_name -> orb8.v1.GPU
+	0,  // 23: orb8.v1.WatchEventsRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	24, // 24: orb8.v1.WatchEventsResponse.event:type_name -> orb8.v1.Event
+	23, // 25: orb8.v1.WatchEventsResponse.drops:type_name -> orb8.v1.Drops
+	29, // 26: orb8.v1.Event.time:type_name -> google.protobuf.Timestamp
+	1,  // 27: orb8.v1.Event.workload:type_name -> orb8.v1.Workload
+	2,  // 28: orb8.v1.Event.process:type_name -> orb8.v1.Process
+	25, // 29: orb8.v1.Event.exec:type_name -> orb8.v1.ExecDetail
+	26, // 30: orb8.v1.Event.exit:type_name -> orb8.v1.ExitDetail
+	30, // 31: orb8.v1.Event.attributes:type_name -> google.protobuf.Struct
+	3,  // 32: orb8.v1.Agent.GetStatus:input_type -> orb8.v1.GetStatusRequest
+	6,  // 33: orb8.v1.Agent.ListWorkloads:input_type -> orb8.v1.ListWorkloadsRequest
+	9,  // 34: orb8.v1.Agent.ListFlows:input_type -> orb8.v1.ListFlowsRequest
+	13, // 35: orb8.v1.Agent.ListDNS:input_type -> orb8.v1.ListDNSRequest
+	16, // 36: orb8.v1.Agent.ListProcesses:input_type -> orb8.v1.ListProcessesRequest
+	18, // 37: orb8.v1.Agent.ListGPUs:input_type -> orb8.v1.ListGPUsRequest
+	21, // 38: orb8.v1.Agent.WatchEvents:input_type -> orb8.v1.WatchEventsRequest
+	4,  // 39: orb8.v1.Agent.GetStatus:output_type -> orb8.v1.Status
+	7,  // 40: orb8.v1.Agent.ListWorkloads:output_type -> orb8.v1.ListWorkloadsResponse
+	10, // 41: orb8.v1.Agent.ListFlows:output_type -> orb8.v1.ListFlowsResponse
+	14, // 42: orb8.v1.Agent.ListDNS:output_type -> orb8.v1.ListDNSResponse
+	17, // 43: orb8.v1.Agent.ListProcesses:output_type -> orb8.v1.ListProcessesResponse
+	19, // 44: orb8.v1.Agent.ListGPUs:output_type -> orb8.v1.ListGPUsResponse
+	22, // 45: orb8.v1.Agent.WatchEvents:output_type -> orb8.v1.WatchEventsResponse
+	39, // [39:46] is the sub-list for method output_type
+	32, // [32:39] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_orb8_v1_orb8_proto_init() }
