@@ -72,6 +72,13 @@ static __always_inline __u64 orb8_task_cgroup_id(struct task_struct *t)
 	return BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
 }
 
+/*
+ * orb8_task_cgroup_id of a task pointer the verifier trusts (tp_btf
+ * arguments, iterator tasks): on the unified hierarchy, direct loads instead
+ * of a helper call per field, for hot paths.
+ */
+#define orb8_btf_task_cgroup_id(t) (orb8_cgroup_v1 ? orb8_task_cgroup_id(t) : (t)->cgroups->dfl_cgrp->kn->id)
+
 /* orb8_task_cgroup_id of the current task. */
 static __always_inline __u64 orb8_current_cgroup_id(void)
 {

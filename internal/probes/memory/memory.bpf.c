@@ -245,7 +245,7 @@ int flush_all_faults(struct bpf_iter__task *ctx)
 	struct task_struct *t = ctx->task;
 	if (!t || (t->flags & PF_KTHREAD))
 		return 0;
-	flush_faults(t, t->cgroups->dfl_cgrp->kn->id);
+	flush_faults(t, orb8_btf_task_cgroup_id(t));
 	return 0;
 }
 
@@ -261,7 +261,7 @@ int list_allocators(struct bpf_iter__task *ctx)
 	if (!t || (t->flags & PF_KTHREAD))
 		return 0;
 	struct proc_record r = {
-		.cgroup_id = t->cgroups->dfl_cgrp->kn->id,
+		.cgroup_id = orb8_btf_task_cgroup_id(t),
 		.page_faults = thread_faults(t),
 		.tgid = t->tgid,
 	};
