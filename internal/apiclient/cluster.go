@@ -15,7 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
 	"github.com/orb8/orb8/internal/humanize"
@@ -48,10 +47,7 @@ type agentPod struct {
 // ConnectCluster finds the running agent pods with the kubeconfig (empty:
 // the default loading rules) and context (empty: the current one).
 func ConnectCluster(ctx context.Context, kubeconfig, kubeContext string) (*Cluster, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
-		&clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
+	cfg, err := kubeConfig(kubeconfig, kubeContext).ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %s", humanize.OneLine(err.Error()))
 	}
