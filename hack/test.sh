@@ -44,6 +44,10 @@ chmod +x "$noclang/clang"
 PATH="$noclang:$PATH" go build -o /dev/null ./cmd/orb8
 rm -rf "$noclang"
 
+step "linux/arm64 builds (committed arm64 BPF objects; NVML needs cgo, so off here)"
+GOARCH=arm64 CGO_ENABLED=0 go build -o /dev/null ./cmd/orb8
+GOARCH=arm64 CGO_ENABLED=0 go vet ./...
+
 step "Kubernetes binaries (built once from the module proxy, cached in ~/.cache/orb8)"
 # internal/kube's tests run a real etcd and kube-apiserver; with the
 # binaries at hand they must not skip.
