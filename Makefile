@@ -7,7 +7,7 @@ PROTOC_GEN_GO_VERSION      := 1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := 1.6.0
 export PATH := $(CACHE)/bin:$(PATH)
 
-.PHONY: all build generate check-generate deps-bpf deps-proto proto vmlinux lint test test-unit bench bench-compare clean
+.PHONY: all build generate check-generate deps-bpf deps-proto proto vmlinux lint test test-unit bench bench-compare clean docs docs-gen
 
 all: build
 
@@ -33,13 +33,23 @@ proto: deps-proto
 	protoc -I api --go_out=api --go_opt=paths=source_relative \
 		--go-grpc_out=api --go-grpc_opt=paths=source_relative $$(find api -name '*.proto' | sort)
 
-generate: deps-bpf proto
+generate: deps-bpf proto docs-gen
 	$(GO) generate ./...
 	$(GO) run ./hack/dashboards -out deploy/dashboards
 
+# The reference pages under docs/reference, from the code (CLI tree, agent
+# flags, metric descriptors, the .proto); hack/docs' test fails when stale.
+docs-gen:
+	$(GO) run ./hack/docs gen
+
+# The documentation site (docs/ as HTML, man pages) into site/; fails on a
+# broken internal link or anchor.
+docs:
+	$(GO) run ./hack/docs site -out site
+
 # Regenerate and fail when the committed objects are stale.
 check-generate: generate
-	git diff --exit-code -- '*.go' '*.o' deploy/dashboards || (echo "generated files are stale: run 'make generate' and commit" >&2; exit 1)
+	git diff --exit-code -- '*.go' '*.o' deploy/dashboards docs/reference || (echo "generated files are stale: run 'make generate' and commit" >&2; exit 1)
 
 # vmlinux.h comes from the running kernel's BTF; regenerate only on purpose.
 vmlinux: deps-bpf
@@ -68,4 +78,4 @@ bench-compare:
 	hack/bench.sh -compare docs/bench/results.json -out $(CACHE)/bench-latest.json -doc ""
 
 clean:
-	rm -rf bin
+	rm -rf bin site dist
