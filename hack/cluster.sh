@@ -10,6 +10,8 @@
 #   hack/cluster.sh down    stop everything `up` started; remove pods, cgroups,
 #                           network namespaces, the bridge and the state
 #   hack/cluster.sh stop-apiserver | start-apiserver   (for degradation tests)
+#   hack/cluster.sh alias-image REF  tag the deployed agent image as REF too, so
+#                           manifests naming a release image run without a registry
 #
 # Everything listens on loopback or on the cluster's own bridge (orb8br0,
 # 10.244.0.1/24), which is also the node's address; pod traffic stays on that
@@ -407,5 +409,6 @@ status) cmd_status ;;
 down) cmd_down ;;
 stop-apiserver) stop kube-apiserver ;;
 start-apiserver) start_apiserver ;;
-*) echo "usage: $0 up|deploy|status|down|stop-apiserver|start-apiserver" >&2; exit 2 ;;
+alias-image) [[ -n ${2:-} ]] || die "usage: $0 alias-image REF"; ctr images tag --force "$AGENT_IMAGE" "$2" >/dev/null ;;
+*) echo "usage: $0 up|deploy|status|down|stop-apiserver|start-apiserver|alias-image REF" >&2; exit 2 ;;
 esac
