@@ -7,7 +7,7 @@ PROTOC_GEN_GO_VERSION      := 1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := 1.6.0
 export PATH := $(CACHE)/bin:$(PATH)
 
-.PHONY: all build generate check-generate deps-bpf deps-proto proto vmlinux lint test test-unit bench bench-compare clean docs docs-gen
+.PHONY: all build generate check-generate deps-bpf deps-proto proto vmlinux lint test test-unit bench bench-compare clean docs docs-gen release
 
 all: build
 
@@ -72,6 +72,12 @@ test-unit:
 # Benchmark suite: writes docs/bench/results.json and the suite section of docs/benchmarks.md.
 bench:
 	hack/bench.sh
+
+# Release artefacts for linux/amd64 and linux/arm64 into dist/ (hack/release.sh):
+# binaries, BPF objects, completions, man pages, the packaged chart, the krew
+# manifest, checksums.
+release:
+	hack/release.sh
 
 # The same suite, compared with the last recorded results (nothing is written).
 bench-compare:

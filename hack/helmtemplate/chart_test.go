@@ -302,3 +302,16 @@ func matches(selector, labels map[string]string) bool {
 	}
 	return len(selector) > 0
 }
+
+// TestChartLintsAndPackages: Helm's linter finds no warning, and the
+// archive make release ships is written.
+func TestChartLintsAndPackages(t *testing.T) {
+	dir := t.TempDir()
+	if err := lintAndPackage(chartDir, "orb8", dir); err != nil {
+		t.Fatal(err)
+	}
+	matches, _ := filepath.Glob(filepath.Join(dir, "orb8-*.tgz"))
+	if len(matches) != 1 {
+		t.Fatalf("archives written: %v", matches)
+	}
+}
