@@ -71,7 +71,14 @@ func TestClusterKubeadmGuide(t *testing.T) {
 
 	cmd := exec.Command("bash", "-euxo", "pipefail", "-c", guideCommands(t, "../../docs/install/kubeadm.md"))
 	cmd.Dir = "../.."
-	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "PATH="+kubectlDir(t)+string(filepath.ListSeparator)+os.Getenv("PATH"))
+	// A fresh HOME for what the guide installs; Go keeps its caches.
+	goEnv, err := exec.Command("go", "env", "GOCACHE", "GOMODCACHE", "GOPATH").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	goDirs := strings.Fields(string(goEnv))
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "PATH="+kubectlDir(t)+string(filepath.ListSeparator)+os.Getenv("PATH"),
+		"GOCACHE="+goDirs[0], "GOMODCACHE="+goDirs[1], "GOPATH="+goDirs[2])
 	out, err := cmd.CombinedOutput()
 	t.Logf("the guide's commands:\n%s", out)
 	if err != nil {
