@@ -14,7 +14,8 @@ import (
 )
 
 // fakeAPIServer answers what the CLI asks a cluster: the agent pods, one
-// agent's workloads through the pod proxy (recording the query), and
+// agent's workloads and flows through the pod proxy (recording the
+// namespace asked for), and
 // namespaces and pods for completion.
 type fakeAPIServer struct {
 	mu      sync.Mutex
@@ -28,7 +29,8 @@ func (f *fakeAPIServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"kind":"PodList","apiVersion":"v1","items":[{"metadata":{"name":"orb8-x","namespace":"orb8"},
 			"spec":{"nodeName":"n1","containers":[{"name":"agent","ports":[{"name":"metrics","containerPort":9808}]}]},
 			"status":{"phase":"Running"}}]}`)
-	case r.URL.Path == "/api/v1/namespaces/orb8/pods/http:orb8-x:9808/proxy/api/v1/workloads":
+	case r.URL.Path == "/api/v1/namespaces/orb8/pods/http:orb8-x:9808/proxy/api/v1/workloads",
+		r.URL.Path == "/api/v1/namespaces/orb8/pods/http:orb8-x:9808/proxy/api/v1/flows":
 		f.mu.Lock()
 		f.queries = append(f.queries, r.URL.Query().Get("namespace"))
 		f.mu.Unlock()
@@ -47,7 +49,7 @@ func (f *fakeAPIServer) lastQuery(t *testing.T) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.queries) == 0 {
-		t.Fatal("no workloads query reached the agent")
+		t.Fatal("no query reached the agent")
 	}
 	q := f.queries[len(f.queries)-1]
 	f.queries = nil
@@ -117,8 +119,15 @@ func TestKubectlPlugin(t *testing.T) {
 		{"kubectl-orb8", []string{"workloads", "--context", "two"}, "default"}, // kubectl's default
 		{"kubectl-orb8", []string{"workloads", "-n", "web"}, "web"},
 		{"kubectl-orb8", []string{"workloads", "-A"}, ""},
+		{"kubectl-orb8", []string{"flows"}, "team-a"},
+		{"kubectl-orb8", []string{"flows", "-n", "shop", "--kubeconfig", "KUBECONFIG"}, "shop"},
 		{"orb8", []string{"workloads", "--context", "one"}, ""}, // --context alone: the cluster, every namespace
 	} {
+		for i, a := range tc.args {
+			if a == "KUBECONFIG" {
+				tc.args[i] = filepath.Join(dir, "kubeconfig")
+			}
+		}
 		runIn(t, dir, tc.name, append(tc.args, "-o", "json")...)
 		if got := api.lastQuery(t); got != tc.namespace {
 			t.Errorf("%s %v asked for namespace %q, want %q", tc.name, tc.args, got, tc.namespace)
