@@ -8,7 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/orb8/orb8/internal/docgen"
+	"github.com/orb8/orb8/hack/docs/docgen"
+	"github.com/orb8/orb8/internal/agent"
 )
 
 const repoRoot = "../.."
@@ -110,7 +111,7 @@ var metricNameRE = regexp.MustCompile(`orb8_[a-z0-9_]*[a-z0-9]\b(?:[_*]|\.[ch]\b
 // is missing, the design notes and benchmarks keep history, and the
 // generated references come from the code.
 func TestPagesNameOnlyExportedMetrics(t *testing.T) {
-	metrics, err := docgen.Described()
+	metrics, err := agent.DescribedMetrics()
 	if err != nil {
 		t.Fatal(err)
 	}

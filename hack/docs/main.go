@@ -1,9 +1,13 @@
 // Command docs writes the generated reference pages and builds the
 // documentation site.
 //
-//	go run ./hack/docs gen            # docs/reference from the code (make docs-gen)
-//	go run ./hack/docs site -out site # docs/ as a static HTML site, man pages included (make docs)
-//	go run ./hack/docs man -out DIR   # section 1 man pages only (make release)
+//	go -C hack/docs run . gen            # docs/reference from the code (make docs-gen)
+//	go -C hack/docs run . site -out DIR  # docs/ as a static HTML site, man pages included (make docs)
+//	go -C hack/docs run . man -out DIR   # section 1 man pages only (make release)
+//
+// Each takes -root, the repository (default ../.., from hack/docs). It is a
+// module of its own, like the project's other tools: goldmark, the .proto
+// parser and cobra's doc generator stay out of the agent's module graph.
 //
 // The site generator is this small program over goldmark (a CommonMark
 // library from the Go module proxy) rather than Hugo or MkDocs: the pages stay
@@ -19,7 +23,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/orb8/orb8/internal/docgen"
+	"github.com/orb8/orb8/hack/docs/docgen"
 )
 
 // protoFile is the API definition the API reference is generated from.
@@ -30,26 +34,31 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: docs gen | docs site [-out DIR] | docs man [-out DIR]")
 		os.Exit(2)
 	}
+	cmd := os.Args[1]
+	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
+	root := fs.String("root", "../..", "the repository's root directory")
+	out := fs.String("out", "", "directory to write into (site: replaced; default: site, or man1 for man)")
+	_ = fs.Parse(os.Args[2:])
 	var err error
-	switch os.Args[1] {
+	switch cmd {
 	case "gen":
-		err = writeReference(".")
+		err = writeReference(*root)
 	case "site":
-		fs := flag.NewFlagSet("site", flag.ExitOnError)
-		out := fs.String("out", "site", "directory to write the site into (replaced)")
-		_ = fs.Parse(os.Args[2:])
+		if *out == "" {
+			*out = filepath.Join(*root, "site")
+		}
 		var n int
-		n, err = buildSite(".", *out)
+		n, err = buildSite(*root, *out)
 		if err == nil {
 			fmt.Printf("docs: %d pages in %s/, no broken internal links\n", n, *out)
 		}
 	case "man":
-		fs := flag.NewFlagSet("man", flag.ExitOnError)
-		out := fs.String("out", "man1", "directory to write the man pages into")
-		_ = fs.Parse(os.Args[2:])
+		if *out == "" {
+			*out = "man1"
+		}
 		err = docgen.Man(*out)
 	default:
-		err = fmt.Errorf("unknown command %q: want gen, site or man", os.Args[1])
+		err = fmt.Errorf("unknown command %q: want gen, site or man", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "docs:", err)

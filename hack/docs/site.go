@@ -19,9 +19,9 @@ import (
 	"github.com/yuin/goldmark/parser"
 	"github.com/yuin/goldmark/renderer/html"
 	"github.com/yuin/goldmark/text"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
-	"github.com/orb8/orb8/internal/docgen"
+	"github.com/orb8/orb8/hack/docs/docgen"
 )
 
 const (

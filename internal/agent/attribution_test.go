@@ -79,10 +79,13 @@ func TestIdentityFromEveryLayout(t *testing.T) {
 				}
 			}
 			check("exec event", w)
-			ws, err := c.Workloads(context.Background(), &pb.ListWorkloadsRequest{Filter: &pb.WorkloadFilter{Cgroup: leaf.Path}})
-			if err != nil || len(ws) != 1 {
-				t.Fatalf("workloads of %s: %v, %v", leaf.Path, ws, err)
-			}
+			// Answers read metrics gathered at most a second ago.
+			var ws []*pb.WorkloadFigures
+			var err error
+			testutil.Eventually(t, 3*time.Second, func() bool {
+				ws, err = c.Workloads(context.Background(), &pb.ListWorkloadsRequest{Filter: &pb.WorkloadFilter{Cgroup: leaf.Path}})
+				return err == nil && len(ws) == 1
+			}, "workloads of %s: %v, %v", leaf.Path, ws, err)
 			check("workload listing", ws[0].GetWorkload())
 		})
 	}

@@ -31,9 +31,14 @@ type entry struct {
 	removedAt time.Time // zero while the cgroup exists
 }
 
+// PathFinder names a live cgroup from its id: its path relative to the
+// cgroup2 mount, "/" for the root.
+type PathFinder func(id uint64) (string, error)
+
 // Resolver maps cgroup ids to workloads. It learns the tree once at start,
 // then follows mkdir/rmdir notifications (Add, Remove); an id it has not seen
-// is looked up by file handle, never by rescanning the tree.
+// is named by its PathFinder, by default through the id's file handle
+// (open_by_handle_at), never by rescanning the tree.
 type Resolver struct {
 	root       string
 	mountFD    int
@@ -45,6 +50,7 @@ type Resolver struct {
 	byID     map[uint64]*entry
 	byPath   map[string]uint64 // the id last added at each path, live or in its grace period
 	enricher Enricher
+	find     PathFinder // nil: by file handle
 	dropped  uint64
 }
 
@@ -97,6 +103,14 @@ func (r *Resolver) Root() string { return r.root }
 func (r *Resolver) SetEnricher(e Enricher) {
 	r.mu.Lock()
 	r.enricher = e
+	r.mu.Unlock()
+}
+
+// SetPathFinder installs how unseen ids are named; nil restores the default,
+// open_by_handle_at, which needs CAP_DAC_READ_SEARCH.
+func (r *Resolver) SetPathFinder(f PathFinder) {
+	r.mu.Lock()
+	r.find = f
 	r.mu.Unlock()
 }
 
@@ -161,19 +175,19 @@ func (r *Resolver) Removed(id uint64) bool {
 	return ok && !e.removedAt.IsZero()
 }
 
-// Lookup returns the workload of a cgroup id. An id never seen is resolved
-// through its file handle; one that cannot be (already removed) gets the path
+// Lookup returns the workload of a cgroup id. An id never seen is named by
+// the PathFinder; one that cannot be (already removed) gets the path
 // "/unknown/<id>" so the cgroup label is always set.
 func (r *Resolver) Lookup(id uint64) Workload {
 	r.mu.RLock()
 	e, ok := r.byID[id]
-	enricher := r.enricher
+	enricher, find := r.enricher, r.find
 	r.mu.RUnlock()
 	var w Workload
 	if ok {
 		w = e.w
-	} else if p, err := r.pathByHandle(id); err == nil {
-		// Named from the handle even when a full table does not keep it.
+	} else if p, err := r.name(find, id); err == nil {
+		// Named even when a full table does not keep it.
 		w = newWorkload(id, p)
 		r.Add(id, p)
 	} else {
@@ -239,6 +253,14 @@ func (r *Resolver) Dropped() uint64 {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.dropped
+}
+
+// name names an unseen id with find, or by its file handle when find is nil.
+func (r *Resolver) name(find PathFinder, id uint64) (string, error) {
+	if find != nil {
+		return find(id)
+	}
+	return r.pathByHandle(id)
 }
 
 func (r *Resolver) pathByHandle(id uint64) (string, error) {

@@ -28,9 +28,10 @@ func registerCompletions(root *cobra.Command) {
 		"log-level":      {"debug", "info", "warn", "error"},
 	}
 	dynamic := map[string]cobra.CompletionFunc{
-		"context":   completeContexts,
-		"namespace": completeNamespaces,
-		"pod":       completePods,
+		"context":         completeContexts,
+		"namespace":       completeNamespaces,
+		"agent-namespace": completeNamespaces,
+		"pod":             completePods,
 	}
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {

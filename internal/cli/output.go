@@ -6,9 +6,10 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/proto"
-	"gopkg.in/yaml.v3"
 
+	"github.com/orb8/orb8/internal/humanize"
 	"github.com/orb8/orb8/internal/pbjson"
 )
 
@@ -63,8 +64,17 @@ func (p *printer) print(msg proto.Message) error {
 		p.tw = tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(p.tw, strings.Join(p.header, "\t"))
 	}
-	_, err := fmt.Fprintln(p.tw, strings.Join(p.row(msg), "\t"))
+	_, err := fmt.Fprintln(p.tw, strings.Join(safeCells(p.row(msg)), "\t"))
 	return err
+}
+
+// safeCells escapes what workloads wrote (names, paths, arguments) so a
+// table cannot carry terminal control sequences; JSON and YAML stay exact.
+func safeCells(cells []string) []string {
+	for i, c := range cells {
+		cells[i] = humanize.Safe(c)
+	}
+	return cells
 }
 
 func (p *printer) flush() error {

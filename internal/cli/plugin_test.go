@@ -13,47 +13,39 @@ import (
 	"testing"
 )
 
-// fakeAPIServer answers what the CLI asks a cluster: the agent pods, one
-// agent's workloads and flows through the pod proxy (recording the
-// namespace asked for), and
-// namespaces and pods for completion.
+// fakeAPIServer answers what the CLI asks a cluster before it reaches an
+// agent: the agents' pods (none here: port forwarding needs a real cluster,
+// test/e2e runs the plugin there), and namespaces and pods for completion.
+// It records the paths asked for.
 type fakeAPIServer struct {
-	mu      sync.Mutex
-	queries []string
+	mu    sync.Mutex
+	paths []string
 }
 
 func (f *fakeAPIServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.paths = append(f.paths, r.URL.Path)
+	f.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
-	switch {
-	case r.URL.Path == "/api/v1/pods":
-		fmt.Fprint(w, `{"kind":"PodList","apiVersion":"v1","items":[{"metadata":{"name":"orb8-x","namespace":"orb8"},
-			"spec":{"nodeName":"n1","containers":[{"name":"agent","ports":[{"name":"metrics","containerPort":9808}]}]},
-			"status":{"phase":"Running"}}]}`)
-	case r.URL.Path == "/api/v1/namespaces/orb8/pods/http:orb8-x:9808/proxy/api/v1/workloads",
-		r.URL.Path == "/api/v1/namespaces/orb8/pods/http:orb8-x:9808/proxy/api/v1/flows":
-		f.mu.Lock()
-		f.queries = append(f.queries, r.URL.Query().Get("namespace"))
-		f.mu.Unlock()
-		fmt.Fprint(w, `{}`)
-	case r.URL.Path == "/api/v1/namespaces":
+	switch r.URL.Path {
+	case "/api/v1/namespaces":
 		fmt.Fprint(w, `{"kind":"NamespaceList","apiVersion":"v1","items":[{"metadata":{"name":"team-a"}},{"metadata":{"name":"default"}}]}`)
-	case r.URL.Path == "/api/v1/namespaces/team-a/pods":
+	case "/api/v1/namespaces/team-a/pods":
 		fmt.Fprint(w, `{"kind":"PodList","apiVersion":"v1","items":[{"metadata":{"name":"web-1","namespace":"team-a"}}]}`)
+	case "/api/v1/namespaces/orb8/pods", "/api/v1/namespaces/monitoring/pods":
+		fmt.Fprint(w, `{"kind":"PodList","apiVersion":"v1","items":[]}`)
 	default:
 		http.NotFound(w, r)
 	}
 }
 
-func (f *fakeAPIServer) lastQuery(t *testing.T) string {
-	t.Helper()
+// asked returns the paths asked for since the last call.
+func (f *fakeAPIServer) asked() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.queries) == 0 {
-		t.Fatal("no query reached the agent")
-	}
-	q := f.queries[len(f.queries)-1]
-	f.queries = nil
-	return q
+	p := f.paths
+	f.paths = nil
+	return p
 }
 
 // pluginSetup links the built binary as orb8, kubectl-orb8 and
@@ -88,11 +80,15 @@ current-context: one
 	return dir, api
 }
 
-func runIn(t *testing.T, dir, name string, args ...string) string {
-	t.Helper()
+func command(dir, name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(filepath.Join(dir, name), args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(dir, "kubeconfig"))
-	out, err := cmd.Output()
+	return cmd
+}
+
+func runIn(t *testing.T, dir, name string, args ...string) string {
+	t.Helper()
+	out, err := command(dir, name, args...).Output()
 	if err != nil {
 		stderr := ""
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -103,42 +99,44 @@ func runIn(t *testing.T, dir, name string, args ...string) string {
 	return string(out)
 }
 
-// TestKubectlPlugin runs the binary as kubectl runs a plugin: through a
-// kubectl-orb8 link, with kubectl's --context, -n/-A and $KUBECONFIG.
+// TestKubectlPlugin runs the binary as kubectl runs a plugin, through a
+// kubectl-orb8 link: help says "kubectl orb8", client commands go to the
+// cluster of $KUBECONFIG (or --kubeconfig/--context) and look for the agents
+// where --agent-namespace says, while plain orb8 asks the local agent. Which
+// namespace the plugin shows is TestPluginTarget's; the plugin against real
+// agents is test/e2e's TestClusterKubectlPlugin.
 func TestKubectlPlugin(t *testing.T) {
 	dir, api := pluginSetup(t)
 	if help := runIn(t, dir, "kubectl-orb8", "--help"); !strings.Contains(help, "kubectl orb8 [command]") {
 		t.Errorf("plugin help does not say 'kubectl orb8':\n%s", help)
 	}
 	for _, tc := range []struct {
-		name      string
-		args      []string
-		namespace string
+		name  string
+		args  []string
+		asked string // the API server's path, "" for none
+		err   string
 	}{
-		{"kubectl-orb8", []string{"workloads"}, "team-a"},                      // the current context's namespace
-		{"kubectl-orb8", []string{"workloads", "--context", "two"}, "default"}, // kubectl's default
-		{"kubectl-orb8", []string{"workloads", "-n", "web"}, "web"},
-		{"kubectl-orb8", []string{"workloads", "-A"}, ""},
-		{"kubectl-orb8", []string{"flows"}, "team-a"},
-		{"kubectl-orb8", []string{"flows", "-n", "shop", "--kubeconfig", "KUBECONFIG"}, "shop"},
-		{"orb8", []string{"workloads", "--context", "one"}, ""}, // --context alone: the cluster, every namespace
+		{"kubectl-orb8", []string{"workloads"}, "/api/v1/namespaces/orb8/pods", "no running pod of DaemonSet orb8/orb8"},
+		{"kubectl-orb8", []string{"flows", "-n", "shop"}, "/api/v1/namespaces/orb8/pods", "no running pod of DaemonSet orb8/orb8"},
+		{"kubectl-orb8", []string{"status", "--agent-namespace", "monitoring"}, "/api/v1/namespaces/monitoring/pods", "no running pod of DaemonSet monitoring/orb8"},
+		{"kubectl-orb8", []string{"workloads", "--kubeconfig", "KUBECONFIG", "--context", "two"}, "/api/v1/namespaces/orb8/pods", "no running pod of DaemonSet orb8/orb8"},
+		{"orb8", []string{"workloads", "--context", "one"}, "/api/v1/namespaces/orb8/pods", "no running pod of DaemonSet orb8/orb8"},
+		{"orb8", []string{"workloads", "--agent", "unix:///nonexistent/orb8.sock"}, "", "/nonexistent/orb8.sock"},
+		{"kubectl-orb8", []string{"workloads", "--agent", "unix:///nonexistent/orb8.sock"}, "", "/nonexistent/orb8.sock"},
 	} {
 		for i, a := range tc.args {
 			if a == "KUBECONFIG" {
 				tc.args[i] = filepath.Join(dir, "kubeconfig")
 			}
 		}
-		runIn(t, dir, tc.name, append(tc.args, "-o", "json")...)
-		if got := api.lastQuery(t); got != tc.namespace {
-			t.Errorf("%s %v asked for namespace %q, want %q", tc.name, tc.args, got, tc.namespace)
+		out, err := command(dir, tc.name, append(tc.args, "--timeout", "2s")...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.err) {
+			t.Errorf("%s %v: err %v, output %q: want a failure saying %q", tc.name, tc.args, err, out, tc.err)
 		}
-	}
-	// An explicit --agent is one agent, not the cluster.
-	cmd := exec.Command(filepath.Join(dir, "kubectl-orb8"), "workloads", "--agent", "127.0.0.1:1", "--timeout", "500ms")
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(dir, "kubeconfig"))
-	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "127.0.0.1:1") {
-		t.Errorf("kubectl-orb8 --agent 127.0.0.1:1: err %v, output %q: want a failure naming the agent", err, out)
+		asked := api.asked()
+		if tc.asked == "" && len(asked) > 0 || tc.asked != "" && !slices.Contains(asked, tc.asked) {
+			t.Errorf("%s %v asked the API server for %v, want %q", tc.name, tc.args, asked, tc.asked)
+		}
 	}
 }
 

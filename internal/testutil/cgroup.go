@@ -149,3 +149,16 @@ func (h Hide) Enrich(w cgroup.Workload) cgroup.Workload {
 	}
 	return w
 }
+
+// Socket returns a unix:/// address for a test's API socket, in a fresh
+// directory removed after the test (short: a socket path has at most 107
+// bytes, and test names are long).
+func Socket(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "orb8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return "unix://" + filepath.Join(dir, "api.sock")
+}

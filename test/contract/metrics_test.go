@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/orb8/orb8/internal/docgen"
+	"github.com/orb8/orb8/internal/agent"
 )
 
 // metricsDoc is the one list of metric names users may rely on.
@@ -20,7 +20,7 @@ var docRowRE = regexp.MustCompile("(?m)^\\|\\s*`(orb8_[a-zA-Z0-9_]+)`")
 // catalogue enabled, to its label names (the generated metrics reference
 // reads the same descriptors).
 var described = sync.OnceValues(func() (map[string][]string, error) {
-	metrics, err := docgen.Described()
+	metrics, err := agent.DescribedMetrics()
 	if err != nil {
 		return nil, err
 	}

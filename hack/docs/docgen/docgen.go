@@ -31,7 +31,7 @@ func Generate(protoFile string) (Files, error) {
 			return nil, fmt.Errorf("%s reference: %w", name, err)
 		}
 	}
-	out["index.md"] = []byte(generatedNote("internal/docgen") + `# Reference
+	out["index.md"] = []byte(generatedNote("hack/docs/docgen") + `# Reference
 
 Generated from the code by ` + "`make docs-gen`" + `; ` + "`make test`" + ` fails when a page here is stale.
 
