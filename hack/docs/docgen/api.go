@@ -15,8 +15,7 @@ import (
 
 // API writes api.md from the .proto file: the services and their methods,
 // then every message and enum with its fields and comments. JSON names come
-// from the compiled descriptors, as the agent's JSON twin under /api/v1/
-// uses them.
+// from the compiled descriptors, as the CLI's -o json prints them.
 func API(out Files, protoFile string) error {
 	f, err := os.Open(protoFile)
 	if err != nil {

@@ -38,7 +38,7 @@ Generated from the code by ` + "`make docs-gen`" + `; ` + "`make test`" + ` fail
 - [CLI](cli/index.md): every command and flag (also as man pages: ` + "`man orb8`" + `).
 - [Agent settings](settings.md): every flag of ` + "`orb8 agent`" + ` and key of its ` + "`--config`" + ` file.
 - [Metrics](metrics.md): every metric the agent registers, with its labels.
-- [API](api.md): the gRPC API and its JSON twin under ` + "`/api/v1/`" + `.
+- [API](api.md): the agent's gRPC API.
 
 Not yet: a policy schema. orb8 has no policy resource (CRD) today; this page will list its
 schema when one exists.
