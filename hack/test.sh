@@ -15,9 +15,10 @@ step() { printf '\n=== %s\n' "$*"; }
 step "packages the tests need"
 # prometheus: the end-to-end scrape and promtool; tmux: the TUI run; iproute2:
 # network namespaces; iptables: the conntrack DNAT test; gcc: test programs
-# (exec storms, CUDA stand-ins); python3: the ML examples parse.
+# (exec storms, CUDA stand-ins); python3: the ML examples parse;
+# bash-completion: the completion script runs in a real bash.
 need=()
-for pkg in prometheus tmux iproute2 iptables gcc etcd-server python3; do
+for pkg in prometheus tmux iproute2 iptables gcc etcd-server python3 bash-completion; do
 	dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

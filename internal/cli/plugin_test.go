@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/orb8/orb8/internal/agent"
 )
 
 // fakeAPIServer answers what the CLI asks a cluster before it reaches an
@@ -178,6 +180,59 @@ func TestShellCompletion(t *testing.T) {
 			if !slices.Contains(got, w) {
 				t.Errorf("%s %v: completions %v lack %q", tc.name, tc.args, got, w)
 			}
+		}
+	}
+}
+
+// TestBashCompletionScript sources `orb8 completion bash` into a real bash
+// (with the bash-completion package, as users have it) and presses TAB: the
+// script asks the binary, which answers probe names, event kinds and, from
+// the cluster, namespaces.
+func TestBashCompletionScript(t *testing.T) {
+	const bashCompletion = "/usr/share/bash-completion/bash_completion"
+	if _, err := os.Stat(bashCompletion); err != nil {
+		t.Fatalf("%v: install Debian's bash-completion (hack/test.sh does)", err)
+	}
+	dir, _ := pluginSetup(t)
+	script := runIn(t, dir, "orb8", "completion", "bash")
+	scriptFile := filepath.Join(dir, "orb8.bash")
+	if err := os.WriteFile(scriptFile, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tab := func(line string) []string {
+		t.Helper()
+		words := strings.Fields(line)
+		if strings.HasSuffix(line, " ") {
+			words = append(words, "")
+		}
+		cur, prev := words[len(words)-1], words[len(words)-2]
+		cmd := exec.Command("bash", "-c", `source "$1"; source "$2"; COMP_LINE="$3"; COMP_POINT=${#COMP_LINE}; COMP_WORDS=($3); `+
+			`[[ $3 == *" " ]] && COMP_WORDS+=(""); COMP_CWORD=$((${#COMP_WORDS[@]}-1)); __start_orb8 orb8 "$4" "$5" 2>/dev/null; printf '%s\n' "${COMPREPLY[@]}"`,
+			"bash", bashCompletion, scriptFile, line, cur, prev)
+		cmd.Env = append(os.Environ(), "PATH="+dir+string(filepath.ListSeparator)+os.Getenv("PATH"), "KUBECONFIG="+filepath.Join(dir, "kubeconfig"))
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("TAB after %q: %v", line, err)
+		}
+		got := strings.Fields(string(out))
+		slices.Sort(got)
+		return got
+	}
+	var probes []string
+	for _, p := range agent.ProbeNames() {
+		if strings.HasPrefix(p, "n") {
+			probes = append(probes, p)
+		}
+	}
+	slices.Sort(probes)
+	for line, want := range map[string][]string{
+		"orb8 top --probes n": probes,
+		"orb8 trace ex":       {"exec", "exit"},
+		"orb8 flows -n t":     {"team-a"},
+		"orb8 flows -o ":      {"json", "table", "yaml"},
+	} {
+		if got := tab(line); !slices.Equal(got, want) {
+			t.Errorf("TAB after %q: %q, want %q", line, got, want)
 		}
 	}
 }
