@@ -69,6 +69,11 @@ step "tests"
 # packages one at a time keeps timing-sensitive ones (benchmarks, load) quiet.
 go test -p 1 -count=1 -timeout 20m ./... 2>&1 | tee /tmp/orb8-test.log
 
+step "make release: amd64 and arm64 archives, chart, krew, SBOMs, checksums"
+# Runs hack/release.sh into a temporary directory and opens every artefact
+# (test/release, build tag release).
+go test -tags release -count=1 -timeout 20m ./test/release/
+
 step "end to end on the project's own Kubernetes cluster"
 # Brings the cluster up, deploys the agent's chart, runs test/e2e's cluster
 # tests, and always takes the cluster down again.
