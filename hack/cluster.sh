@@ -6,10 +6,14 @@
 #                           Ready; print KUBECONFIG=<path> last. Idempotent.
 #   hack/cluster.sh deploy  build the agent image from the working tree, import it,
 #                           install the Helm chart (rendered by hack/helmtemplate)
+#   hack/cluster.sh undeploy  remove what deploy installed (the namespace and the
+#                           cluster-wide objects), e.g. to install the chart with Helm
 #   hack/cluster.sh status  what runs
 #   hack/cluster.sh down    stop everything `up` started; remove pods, cgroups,
 #                           network namespaces, the bridge and the state
 #   hack/cluster.sh stop-apiserver | start-apiserver   (for degradation tests)
+#   hack/cluster.sh alias-image REF  tag the deployed agent image as REF too, so
+#                           manifests naming a release image run without a registry
 #
 # Everything listens on loopback or on the cluster's own bridge (orb8br0,
 # 10.244.0.1/24), which is also the node's address; pod traffic stays on that
@@ -404,6 +408,11 @@ cmd_deploy() {
   echo "KUBECONFIG=$KUBECONFIG_FILE"
 }
 
+cmd_undeploy() {
+  [[ -e $STATE/images/orb8.yaml ]] || return 0
+  kubectl delete -f "$STATE/images/orb8.yaml" --ignore-not-found --wait >/dev/null
+}
+
 cmd_status() {
   local c
   for c in "${COMPONENTS[@]}"; do
@@ -475,9 +484,11 @@ cleanup_iptables() {
 case ${1:-} in
 up) cmd_up ;;
 deploy) cmd_deploy ;;
+undeploy) cmd_undeploy ;;
 status) cmd_status ;;
 down) cmd_down ;;
 stop-apiserver) stop kube-apiserver ;;
 start-apiserver) start_apiserver ;;
-*) echo "usage: $0 up|deploy|status|down|stop-apiserver|start-apiserver" >&2; exit 2 ;;
+alias-image) [[ -n ${2:-} ]] || die "usage: $0 alias-image REF"; ctr images tag --force "$AGENT_IMAGE" "$2" >/dev/null ;;
+*) echo "usage: $0 up|deploy|undeploy|status|down|stop-apiserver|start-apiserver|alias-image REF" >&2; exit 2 ;;
 esac

@@ -21,7 +21,7 @@ func defaultSyscallTracing() SyscallTracing {
 }
 
 func (s *SyscallTracing) bindFlags(fs *pflag.FlagSet) {
-	fs.StringSliceVar(&s.Syscalls, "syscalls", s.Syscalls, fmt.Sprintf("x86_64 syscalls the syscalls probe counts, times and records errors of per workload (at most %d)", sysnames.MaxTracked))
+	fs.StringSliceVar(&s.Syscalls, "syscalls", s.Syscalls, fmt.Sprintf("syscalls (names of the machine's architecture) the syscalls probe counts, times and records errors of per workload (at most %d)", sysnames.MaxTracked))
 }
 
 func (s *SyscallTracing) validate() error {

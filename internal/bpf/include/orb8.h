@@ -5,6 +5,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "orb8_arch.h"
 
 /*
  * A read-only view of obj as the kernel type given, for pointers the verifier

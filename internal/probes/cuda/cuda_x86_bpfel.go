@@ -32,7 +32,7 @@ const (
 	cudaCookieCOOKIE_OP                cudaCookie = 255
 	cudaCookieCOOKIE_OUTER             cudaCookie = 256
 	cudaCookieCOOKIE_BLAS              cudaCookie = 512
-	cudaCookieCOOKIE_BATCH_SLOT_SHIFT  cudaCookie = 11
+	cudaCookieCOOKIE_BATCH_ARG_SHIFT   cudaCookie = 11
 	cudaCookieCOOKIE_TEXT_PAGES_SHIFT  cudaCookie = 16
 	cudaCookieCOOKIE_TEXT_OFFSET_SHIFT cudaCookie = 32
 )

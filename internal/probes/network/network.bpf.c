@@ -610,7 +610,6 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 	return 0;
 }
 
-#define TS_COMPAT 0x0002 /* thread_info.status: in a 32-bit syscall */
 #define PF_IO_WORKER 0x00000010
 
 /*
@@ -630,15 +629,15 @@ static __always_inline int recvmsg_flushes(const struct sock *sk)
 	if (!sk->sk_lock.owned)
 		return 0;
 	struct task_struct *t = bpf_get_current_task_btf();
-	if ((t->flags & (PF_KTHREAD | PF_IO_WORKER)) || (t->thread_info.status & TS_COMPAT))
+	if ((t->flags & (PF_KTHREAD | PF_IO_WORKER)) || orb8_compat_task(t))
 		return 0;
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
-	switch (regs->orig_ax) {
-	case 0:   /* read */
-	case 19:  /* readv */
-	case 45:  /* recvfrom */
-	case 47:  /* recvmsg */
-	case 299: /* recvmmsg */
+	switch (orb8_syscall_nr(regs)) {
+	case ORB8_NR_READ:
+	case ORB8_NR_READV:
+	case ORB8_NR_RECVFROM:
+	case ORB8_NR_RECVMSG:
+	case ORB8_NR_RECVMMSG:
 		return 1;
 	}
 	return 0;

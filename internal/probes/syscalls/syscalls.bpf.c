@@ -13,7 +13,6 @@
 #define MAX_NR 512      /* sysnames.MaxNr */
 #define MAX_STREAMS 1024
 #define MAX_ERRNO 4095
-#define TS_COMPAT 0x0002 /* x86 thread_info.status: a 32-bit syscall is running */
 
 /* Syscall number -> nonzero when tracked. Written by the agent at start. */
 struct {
@@ -139,7 +138,7 @@ static __always_inline int is_streamed(__u32 nr)
 /* 32-bit syscalls have other numbers: they are not followed. */
 static __always_inline int in_compat_syscall(void)
 {
-	return bpf_get_current_task_btf()->thread_info.status & TS_COMPAT;
+	return orb8_compat_task(bpf_get_current_task_btf());
 }
 
 SEC("tp_btf/sys_enter")
@@ -204,7 +203,7 @@ static __always_inline void emit(__u64 cgroup_id, __u32 nr, long ret, int timed,
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
-	__u64 nr64 = regs->orig_ax;
+	__u64 nr64 = orb8_syscall_nr(regs);
 	if (nr64 >= MAX_NR)
 		return 0;
 	__u32 nr = nr64;

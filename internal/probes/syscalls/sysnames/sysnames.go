@@ -1,5 +1,6 @@
-// Package sysnames names x86_64 syscalls and checks the set the syscalls
-// probe tracks. It has no BPF in it, so configuration can validate names.
+// Package sysnames names the syscalls of the build's architecture (x86_64 or
+// arm64: table_<goarch>.go) and checks the set the syscalls probe tracks. It
+// has no BPF in it, so configuration can validate names.
 package sysnames
 
 //go:generate go run gen_table.go
@@ -58,7 +59,7 @@ func Numbers(list []string, tracked bool) ([]uint32, error) {
 		nr, ok := Number(name)
 		switch {
 		case !ok:
-			return nil, fmt.Errorf("unknown syscall %q: want an x86_64 syscall name such as openat, read or connect", name)
+			return nil, fmt.Errorf("unknown syscall %q: want a syscall name of this architecture such as openat, read or connect", name)
 		case tracked && (name == "exit" || name == "exit_group"):
 			return nil, fmt.Errorf("syscall %q never returns, so it cannot be tracked; the process probe counts exits", name)
 		}
