@@ -1,4 +1,5 @@
-# orb8: `make test` is the whole suite (what CI runs); `make generate` rebuilds the BPF objects.
+# orb8: `make test` is the whole suite (what CI runs); `make generate` rebuilds the BPF objects
+# and what is generated from them (dashboards, docs/kernel-requirements.md).
 GO        ?= go
 BIN       := bin/orb8
 CACHE     ?= $(HOME)/.cache/orb8
@@ -8,7 +9,7 @@ CACHE     ?= $(HOME)/.cache/orb8
 TOOLS     := $(GO) -C hack/tools
 export PATH := $(CACHE)/bin:$(PATH)
 
-.PHONY: all build generate check-generate deps-bpf deps-proto proto vmlinux lint test test-unit bench bench-compare audit sbom clean
+.PHONY: all build generate check-generate deps-bpf deps-proto proto vmlinux lint test test-unit bench bench-compare audit sbom clean docs docs-gen release
 
 all: build
 
@@ -31,13 +32,28 @@ proto: deps-proto
 	protoc -I api --go_out=api --go_opt=paths=source_relative \
 		--go-grpc_out=api --go-grpc_opt=paths=source_relative $$(find api -name '*.proto' | sort)
 
+# The reference pages come last: they are generated from code that needs
+# the objects.
 generate: deps-bpf proto
 	$(GO) generate ./...
 	$(GO) -C hack/dashboards run . -out $(CURDIR)/deploy/dashboards
+	$(GO) run ./hack/kernelreq -out docs/kernel-requirements.md
+	$(MAKE) --no-print-directory docs-gen
 
-# Regenerate and fail when the committed objects are stale.
+# The reference pages under docs/reference, from the code (CLI tree, agent
+# flags, metric descriptors, the .proto); hack/docs' test fails when stale.
+docs-gen:
+	$(GO) -C hack/docs run . gen -root $(CURDIR)
+
+# The documentation site (docs/ as HTML, man pages) into site/; fails on a
+# broken internal link or anchor. hack/docs is a module of its own.
+docs:
+	$(GO) -C hack/docs run . site -root $(CURDIR) -out $(CURDIR)/site
+
+# Regenerate and fail when the committed objects (and what is generated from
+# them) are stale.
 check-generate: generate
-	git diff --exit-code -- '*.go' '*.o' internal/bpf/include/orb8_syscalls.h deploy/dashboards || (echo "generated files are stale: run 'make generate' and commit" >&2; exit 1)
+	git diff --exit-code -- '*.go' '*.o' deploy/dashboards docs/reference docs/kernel-requirements.md || (echo "generated files are stale: run 'make generate' and commit" >&2; exit 1)
 
 # vmlinux.h comes from the running kernel's BTF; regenerate only on purpose.
 vmlinux: deps-bpf
@@ -45,7 +61,7 @@ vmlinux: deps-bpf
 
 # The agent's module and the project's own tool modules (each with its own
 # go.mod): gofmt, go mod tidy, vet, staticcheck. hack/k8s only wraps Kubernetes.
-MODULES := . hack/dashboards hack/mkimage hack/helmtemplate hack/tools
+MODULES := . hack/dashboards hack/docs hack/mkimage hack/helmtemplate hack/tools
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting" >&2; exit 1)
@@ -66,6 +82,12 @@ test-unit:
 bench:
 	hack/bench.sh
 
+# Release artefacts for linux/amd64 and linux/arm64 into dist/ (hack/release.sh):
+# binaries, BPF objects, completions, man pages, the packaged chart, the krew
+# manifest, checksums.
+release:
+	hack/release.sh
+
 # The same suite, compared with the last recorded results (nothing is written).
 bench-compare:
 	hack/bench.sh -compare docs/bench/results.json -out $(CACHE)/bench-latest.json -doc ""
@@ -82,4 +104,4 @@ sbom: build
 	$(GO) run ./hack/sbom -version "$$(git describe --tags --always --dirty 2>/dev/null || echo dev)" -o $(BIN).cdx.json $(BIN)
 
 clean:
-	rm -rf bin
+	rm -rf bin site dist

@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 CACHE=${ORB8_CACHE:-$HOME/.cache/orb8}
 FUZZTIME=${FUZZTIME:-30s}
 # Modules whose code ships or builds what ships.
-VULN_MODULES=(. hack/mkimage hack/dashboards hack/helmtemplate)
+VULN_MODULES=(. hack/mkimage hack/dashboards hack/docs hack/helmtemplate)
 
 step() { printf '\n=== %s\n' "$*"; }
 

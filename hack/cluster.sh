@@ -6,10 +6,14 @@
 #                           Ready; print KUBECONFIG=<path> last. Idempotent.
 #   hack/cluster.sh deploy  build the agent image from the working tree, import it,
 #                           install the Helm chart (rendered by hack/helmtemplate)
+#   hack/cluster.sh undeploy  remove what deploy installed (the namespace and the
+#                           cluster-wide objects), e.g. to install the chart with Helm
 #   hack/cluster.sh status  what runs
 #   hack/cluster.sh down    stop everything `up` started; remove pods, cgroups,
 #                           network namespaces, the bridge and the state
 #   hack/cluster.sh stop-apiserver | start-apiserver   (for degradation tests)
+#   hack/cluster.sh alias-image REF  tag the deployed agent image as REF too, so
+#                           manifests naming a release image run without a registry
 #
 # Everything listens on loopback or on the cluster's own bridge (orb8br0,
 # 10.244.0.1/24), which is also the node's address; pod traffic stays on that
@@ -71,7 +75,16 @@ ensure_binaries() {
 # --- processes --------------------------------------------------------------
 
 pidfile() { echo "$STATE/run/$1.pid"; }
-running() { local p; p=$(cat "$(pidfile "$1")" 2>/dev/null) && kill -0 "$p" 2>/dev/null; }
+# starttime PID: when the process started (clock ticks since boot), so that a
+# pid file left by another boot or machine never names a process it did not start.
+starttime() { awk '{sub(/^.*\) /, ""); print $20}' "/proc/$1/stat" 2>/dev/null; }
+# pidof_started NAME: the pid of NAME's process, if it is the one start() started.
+pidof_started() {
+  local p t
+  read -r p t <"$(pidfile "$1")" 2>/dev/null || return 1
+  [[ -n $p && -n $t && $(starttime "$p") == "$t" ]] && echo "$p"
+}
+running() { pidof_started "$1" >/dev/null; }
 
 # start NAME CMD...: runs CMD in its own session, logging to $STATE/logs/NAME.log.
 start() {
@@ -79,14 +92,13 @@ start() {
   running "$name" && return 0
   mkdir -p "$STATE/run" "$STATE/logs"
   setsid "$@" >>"$STATE/logs/$name.log" 2>&1 </dev/null &
-  echo $! >"$(pidfile "$name")"
+  echo "$! $(starttime $!)" >"$(pidfile "$name")"
   log "started $name (pid $!)"
 }
 
 stop() {
   local name=$1 p i
-  p=$(cat "$(pidfile "$name")" 2>/dev/null) || return 0
-  if kill -0 "$p" 2>/dev/null; then
+  if p=$(pidof_started "$name"); then
     kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true
     for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
     kill -KILL -- "-$p" 2>/dev/null || true
@@ -396,10 +408,15 @@ cmd_deploy() {
   echo "KUBECONFIG=$KUBECONFIG_FILE"
 }
 
+cmd_undeploy() {
+  [[ -e $STATE/images/orb8.yaml ]] || return 0
+  kubectl delete -f "$STATE/images/orb8.yaml" --ignore-not-found --wait >/dev/null
+}
+
 cmd_status() {
   local c
   for c in "${COMPONENTS[@]}"; do
-    if running "$c"; then echo "$c: running (pid $(cat "$(pidfile "$c")"))"; else echo "$c: stopped"; fi
+    if running "$c"; then echo "$c: running (pid $(pidof_started "$c"))"; else echo "$c: stopped"; fi
   done
   if [[ -e $KUBECONFIG_FILE ]] && node_ready; then echo "node $NODE: Ready"; else echo "node $NODE: not ready"; fi
   [[ -e $KUBECONFIG_FILE ]] && echo "KUBECONFIG=$KUBECONFIG_FILE"
@@ -467,9 +484,11 @@ cleanup_iptables() {
 case ${1:-} in
 up) cmd_up ;;
 deploy) cmd_deploy ;;
+undeploy) cmd_undeploy ;;
 status) cmd_status ;;
 down) cmd_down ;;
 stop-apiserver) stop kube-apiserver ;;
 start-apiserver) start_apiserver ;;
-*) echo "usage: $0 up|deploy|status|down|stop-apiserver|start-apiserver" >&2; exit 2 ;;
+alias-image) [[ -n ${2:-} ]] || die "usage: $0 alias-image REF"; ctr images tag --force "$AGENT_IMAGE" "$2" >/dev/null ;;
+*) echo "usage: $0 up|deploy|undeploy|status|down|stop-apiserver|start-apiserver|alias-image REF" >&2; exit 2 ;;
 esac

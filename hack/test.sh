@@ -15,9 +15,10 @@ step() { printf '\n=== %s\n' "$*"; }
 step "packages the tests need"
 # prometheus: the end-to-end scrape and promtool; tmux: the TUI run; iproute2:
 # network namespaces; iptables: the conntrack DNAT test; gcc: test programs
-# (exec storms, CUDA stand-ins).
+# (exec storms, CUDA stand-ins); python3: the ML examples parse;
+# bash-completion: the completion script runs in a real bash.
 need=()
-for pkg in prometheus tmux iproute2 iptables gcc etcd-server; do
+for pkg in prometheus tmux iproute2 iptables gcc etcd-server python3 bash-completion; do
 	dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -37,9 +38,12 @@ step "rendered manifests are current"
 hack/manifests.sh --check
 
 step "tool modules' own tests"
-# hack/dashboards is its own module (hack/tools, hack/mkimage have no tests;
-# hack/helmtemplate's run with the manifests check above).
+# hack/dashboards and hack/docs (the site builds with no broken link, the
+# generated references are current) are modules of their own (hack/tools,
+# hack/mkimage have no tests; hack/helmtemplate's run with the manifests
+# check above).
 go -C hack/dashboards test -count=1 ./...
+go -C hack/docs test -count=1 ./...
 
 step "go build needs no clang"
 # A clang that fails loudly first in PATH: building must never reach it.
@@ -48,6 +52,10 @@ printf '#!/bin/sh\necho "clang called during go build" >&2\nexit 1\n' > "$noclan
 chmod +x "$noclang/clang"
 PATH="$noclang:$PATH" go build -o /dev/null ./cmd/orb8
 rm -rf "$noclang"
+
+step "linux/arm64 builds (committed arm64 BPF objects; NVML needs cgo, so off here)"
+GOARCH=arm64 CGO_ENABLED=0 go build -o /dev/null ./cmd/orb8
+GOARCH=arm64 CGO_ENABLED=0 go vet ./...
 
 step "Kubernetes binaries (built once from the module proxy, cached in ~/.cache/orb8)"
 # internal/kube's tests run a real etcd and kube-apiserver; with the
@@ -60,6 +68,11 @@ step "tests"
 # -p 1: probe tests count kernel events machine-wide per cgroup; running
 # packages one at a time keeps timing-sensitive ones (benchmarks, load) quiet.
 go test -p 1 -count=1 -timeout 20m ./... 2>&1 | tee /tmp/orb8-test.log
+
+step "make release: amd64 and arm64 archives, chart, krew, SBOMs, checksums"
+# Runs hack/release.sh into a temporary directory and opens every artefact
+# (test/release, build tag release).
+go test -tags release -count=1 -timeout 20m ./test/release/
 
 step "end to end on the project's own Kubernetes cluster"
 # Brings the cluster up, deploys the agent's chart, runs test/e2e's cluster

@@ -316,6 +316,19 @@ func matches(selector, labels map[string]string) bool {
 	return len(selector) > 0
 }
 
+// TestChartLintsAndPackages: Helm's linter finds no warning, and the
+// archive make release ships is written.
+func TestChartLintsAndPackages(t *testing.T) {
+	dir := t.TempDir()
+	if err := lintAndPackage(chartDir, "orb8", dir); err != nil {
+		t.Fatal(err)
+	}
+	matches, _ := filepath.Glob(filepath.Join(dir, "orb8-*.tgz"))
+	if len(matches) != 1 {
+		t.Fatalf("archives written: %v", matches)
+	}
+}
+
 // TestChartHardening: by default the agent container runs under the
 // runtime's seccomp profile, at system-node-critical priority, without
 // DAC_READ_SEARCH, with every host directory but the API socket's (where the

@@ -1,9 +1,12 @@
 // Command helmtemplate renders a Helm chart the way `helm template` does,
 // with Helm's own engine (helm.sh/helm/v3), for machines without the helm
 // binary: hack/cluster.sh deploy installs its output and CI checks that the
-// plain manifests under deploy/ match it.
+// plain manifests under deploy/ match it. With -lint it lints the chart as
+// `helm lint --strict` does, and with -package DIR it also writes the chart
+// archive `helm package` would (make release).
 //
 //	helmtemplate [-n NAMESPACE] [--name RELEASE] [-f values.yaml]... [--set k=v]... CHART_DIR
+//	helmtemplate -lint [-package DIR] CHART_DIR
 package main
 
 import (
@@ -32,7 +35,16 @@ func main() {
 	release := flag.String("name", "orb8", "release name")
 	flag.Var(&files, "f", "values file (repeatable)")
 	flag.Var(&sets, "set", "value KEY=VALUE (repeatable)")
+	lintOnly := flag.Bool("lint", false, "lint the chart (warnings fail, as with helm lint --strict) instead of rendering it")
+	packageDir := flag.String("package", "", "with -lint: write the chart archive NAME-VERSION.tgz into this directory")
 	flag.Parse()
+	if *lintOnly && flag.NArg() == 1 {
+		if err := lintAndPackage(flag.Arg(0), *namespace, *packageDir); err != nil {
+			fmt.Fprintln(os.Stderr, "helmtemplate:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: helmtemplate [-n NAMESPACE] [-name RELEASE] [-f values.yaml]... [-set k=v]... CHART_DIR")
 		os.Exit(2)

@@ -73,9 +73,12 @@ type Agent struct {
 	cfg      config.Config
 	log      *slog.Logger
 	resolver *cgroup.Resolver
-	bus      *events.Bus
-	probes   []*runningProbe
-	registry *prometheus.Registry
+	// hierarchy is where workload cgroups come from: the resolver reads its
+	// Root, cgroup_skb and sockops programs attach to its Unified mount.
+	hierarchy cgroup.Hierarchy
+	bus       *events.Bus
+	probes    []*runningProbe
+	registry  *prometheus.Registry
 	// collectors are the registry's, for /metrics to collect them itself.
 	collectors []prometheus.Collector
 	gatherer   *export.SeriesCap // registry under the per-metric series cap
@@ -96,14 +99,17 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	root := cfg.CgroupRoot
-	if root == "" {
-		var err error
-		if root, err = cgroup.FindMount(); err != nil {
-			return nil, err
-		}
+	hierarchy, err := cgroup.FindHierarchy(cfg.CgroupHierarchy)
+	if err != nil {
+		return nil, err
 	}
-	resolver, err := cgroup.NewResolver(root, maxWorkloads)
+	if cfg.CgroupRoot != "" {
+		if !hierarchy.V1 {
+			hierarchy.Unified = cfg.CgroupRoot
+		}
+		hierarchy.Root = cfg.CgroupRoot
+	}
+	resolver, err := cgroup.NewResolver(hierarchy.Root, maxWorkloads)
 	if err != nil {
 		return nil, err
 	}
@@ -114,6 +120,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	}
 	names := cfg.EnabledProbes(ProbeNames(), defaultProbeNames())
 	a := NewWithProbes(cfg.Config, log, resolver, buildProbes(names, resolver, &cfg))
+	a.hierarchy = hierarchy
 	a.useKube(k, reviewer)
 	return a, nil
 }
@@ -122,7 +129,8 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 // the probes built with their options.
 func NewWithProbes(cfg config.Config, log *slog.Logger, resolver *cgroup.Resolver, probes []probe.Probe) *Agent {
 	a := &Agent{cfg: cfg, log: log, resolver: resolver, bus: events.NewBus(), registry: prometheus.NewRegistry(),
-		decider: access.NewDecider(nil, cfg.NodeName)}
+		decider:   access.NewDecider(nil, cfg.NodeName),
+		hierarchy: cgroup.Hierarchy{Root: resolver.Root(), Unified: resolver.Root()}}
 	for _, p := range probes {
 		a.probes = append(a.probes, &runningProbe{Probe: p, status: ProbeStatus{Name: p.Name()}, log: log})
 	}
@@ -156,7 +164,8 @@ func (a *Agent) Start(ctx context.Context) {
 		}
 	}
 	a.startKube(ctx)
-	env := probe.Env{Resolver: a.resolver, Events: a.bus, Log: a.log, CgroupRoot: a.resolver.Root()}
+	probe.UseCgroupV1(a.hierarchy.V1)
+	env := probe.Env{Resolver: a.resolver, Events: a.bus, Log: a.log, CgroupRoot: a.hierarchy.Unified}
 	for _, p := range a.probes {
 		if err := p.Start(ctx, env); err != nil {
 			p.status.Error = err.Error()
@@ -314,7 +323,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	go func() { serveErr <- srv.Serve() }()
 	go func() { serveErr <- apiSrv.Serve() }()
 	a.Start(ctx)
-	log.Info("agent running", "metrics", srv.Addr().String(), "api", apiSrv.Addrs(), "cgroup2", a.resolver.Root())
+	log.Info("agent running", "metrics", srv.Addr().String(), "api", apiSrv.Addrs(), "cgroups", a.hierarchy.Name(), "cgroup_root", a.resolver.Root())
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:

@@ -44,7 +44,7 @@ func (p *kprobeOnly) Start(context.Context, probe.Env) error {
 		Name: "on_exit", Type: ebpf.Kprobe, SectionName: "kprobe/do_exit", License: "GPL",
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
 	}}}
-	objs, err := probe.Load(spec, nil, probe.LoadOptions{Required: []string{"on_exit"}})
+	objs, err := probe.Load(spec, nil, probe.LoadOptions{Programs: probe.Programs{Required: []string{"on_exit"}}})
 	p.objs = objs
 	return err
 }

@@ -24,17 +24,25 @@ import (
 // loopback port, and returns a client of it.
 func serveAPI(t *testing.T, probes func(*cgroup.Resolver) []probe.Probe) (*Agent, *apiclient.Agent) {
 	t.Helper()
+	return serveAPIOn(t, cgroup.HierarchyUnified, probes)
+}
+
+// serveAPIOn is serveAPI with workloads named by the hierarchy of mode.
+func serveAPIOn(t *testing.T, mode string, probes func(*cgroup.Resolver) []probe.Probe) (*Agent, *apiclient.Agent) {
+	t.Helper()
 	testutil.RequireRoot(t)
-	root, err := cgroup.FindMount()
+	h, err := cgroup.FindHierarchy(mode)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := cgroup.NewResolver(root, maxWorkloads)
+	res, err := cgroup.NewResolver(h.Root, maxWorkloads)
 	if err != nil {
 		t.Fatal(err)
 	}
 	a := NewWithProbes(config.Default(), slog.New(slog.NewTextHandler(io.Discard, nil)), res, probes(res))
+	a.hierarchy = h
 	a.Start(context.Background())
+	t.Cleanup(func() { probe.UseCgroupV1(false) })
 	x, err := a.ListenAPI(testutil.Socket(t))
 	if err != nil {
 		t.Fatal(err)

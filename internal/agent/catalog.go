@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"reflect"
 	"slices"
 
 	"github.com/orb8/orb8/internal/cgroup"
@@ -24,26 +25,48 @@ type probeKind struct {
 	name      string
 	byDefault bool
 	events    []string
+	programs  probe.Programs // what each BPF program costs when refused
 	options   func(c *Config) options
 	build     func(r *cgroup.Resolver, c *Config) probe.Probe
 }
 
 // catalog lists every probe family the agent knows, in start order.
 var catalog = []probeKind{
-	{cgroups.Name, true, nil, nil, func(r *cgroup.Resolver, _ *Config) probe.Probe { return cgroups.New(r) }},
-	{process.Name, true, process.EventKinds, nil, func(*cgroup.Resolver, *Config) probe.Probe { return process.New() }},
-	{sched.Name, true, nil, nil, func(*cgroup.Resolver, *Config) probe.Probe { return sched.New() }},
-	{syscalls.Name, false, syscalls.EventKinds, func(c *Config) options { return &c.Syscalls },
+	{cgroups.Name, true, nil, cgroups.Programs, nil, func(r *cgroup.Resolver, _ *Config) probe.Probe { return cgroups.New(r) }},
+	{process.Name, true, process.EventKinds, process.Programs, nil, func(*cgroup.Resolver, *Config) probe.Probe { return process.New() }},
+	{sched.Name, true, nil, sched.Programs, nil, func(*cgroup.Resolver, *Config) probe.Probe { return sched.New() }},
+	{syscalls.Name, false, syscalls.EventKinds, syscalls.Programs, func(c *Config) options { return &c.Syscalls },
 		func(_ *cgroup.Resolver, c *Config) probe.Probe { return syscalls.New(c.Syscalls) }},
-	{cuda.Name, true, nil, func(c *Config) options { return &c.CUDA },
+	{cuda.Name, true, nil, cuda.Programs, func(c *Config) options { return &c.CUDA },
 		func(_ *cgroup.Resolver, c *Config) probe.Probe { return cuda.New(c.CUDA) }},
-	{nvml.Name, true, nil, func(c *Config) options { return &c.NVML },
+	{nvml.Name, true, nil, probe.Programs{}, func(c *Config) options { return &c.NVML },
 		func(_ *cgroup.Resolver, c *Config) probe.Probe { return nvml.New(c.NVML) }},
-	{dns.Name, true, dns.EventKinds, nil, func(*cgroup.Resolver, *Config) probe.Probe { return dns.New() }},
-	{network.Name, true, network.EventKinds, nil, func(*cgroup.Resolver, *Config) probe.Probe { return network.New(network.DefaultFlowTableSize) }},
-	{memory.Name, true, memory.EventKinds, func(c *Config) options { return &c.Memory },
+	{dns.Name, true, dns.EventKinds, dns.Programs, nil, func(*cgroup.Resolver, *Config) probe.Probe { return dns.New() }},
+	{network.Name, true, network.EventKinds, network.Programs, nil,
+		func(*cgroup.Resolver, *Config) probe.Probe { return network.New(network.DefaultFlowTableSize) }},
+	{memory.Name, true, memory.EventKinds, memory.Programs, func(c *Config) options { return &c.Memory },
 		func(_ *cgroup.Resolver, c *Config) probe.Probe { return memory.New(c.Memory) }},
-	{fds.Name, true, nil, nil, func(*cgroup.Resolver, *Config) probe.Probe { return fds.New() }},
+	{fds.Name, true, nil, fds.Programs, nil, func(*cgroup.Resolver, *Config) probe.Probe { return fds.New() }},
+}
+
+// ProbeFamily is one probe of the catalogue, as the kernel requirements
+// page (hack/kernelreq) lists it.
+type ProbeFamily struct {
+	Name string
+	// Package is the import path of the probe's package, the directory
+	// its BPF objects are generated into.
+	Package  string
+	Programs probe.Programs
+}
+
+// ProbeFamilies lists every probe of the catalogue, in start order.
+func ProbeFamilies() []ProbeFamily {
+	cfg := DefaultConfig()
+	out := make([]ProbeFamily, len(catalog))
+	for i, k := range catalog {
+		out[i] = ProbeFamily{Name: k.name, Package: reflect.TypeOf(k.build(nil, &cfg)).Elem().PkgPath(), Programs: k.programs}
+	}
+	return out
 }
 
 // ProbeNames lists the names of all known probes.

@@ -16,7 +16,7 @@ var (
 	runCountDesc    = prometheus.NewDesc("orb8_bpf_program_runs_total", "Times the probe's BPF programs ran.", []string{"probe"}, nil)
 	workloadsDesc   = prometheus.NewDesc("orb8_tracked_workloads", "Cgroups the resolver tracks.", nil, nil)
 	untrackedDesc   = prometheus.NewDesc("orb8_workloads_untracked_total", "Cgroups not tracked because the resolver's table was full.", nil, nil)
-	buildInfoDesc   = prometheus.NewDesc("orb8_build_info", "Build of the running agent.", []string{"version"}, nil)
+	buildInfoDesc   = prometheus.NewDesc("orb8_build_info", "Build of the running agent, and the cgroup hierarchy it names workloads by (unified or v1-memory).", []string{"version", "cgroup_hierarchy"}, nil)
 	exportErrDesc   = prometheus.NewDesc("orb8_export_errors_total", "OTLP pushes that failed.", nil, nil)
 	selfDescriptors = []*prometheus.Desc{probeUpDesc, eventsDesc, lostDesc, collectErrDesc, mapFullDesc, runtimeDesc, runCountDesc, workloadsDesc, untrackedDesc, buildInfoDesc, exportErrDesc}
 )
@@ -73,6 +73,6 @@ func (c *selfCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(workloadsDesc, prometheus.GaugeValue, float64(c.a.resolver.Len()))
 	ch <- prometheus.MustNewConstMetric(untrackedDesc, prometheus.CounterValue, float64(c.a.resolver.Dropped()))
-	ch <- prometheus.MustNewConstMetric(buildInfoDesc, prometheus.GaugeValue, 1, version.String())
+	ch <- prometheus.MustNewConstMetric(buildInfoDesc, prometheus.GaugeValue, 1, version.String(), c.a.hierarchy.Name())
 	ch <- prometheus.MustNewConstMetric(exportErrDesc, prometheus.CounterValue, float64(c.a.exportErrors.Load()))
 }

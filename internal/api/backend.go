@@ -19,13 +19,15 @@ import (
 // not collected on this agent; the API then answers with nothing, not an error.
 type Backend struct {
 	Node       string
-	CgroupRoot string // cgroup2 mount, to list a workload's processes
-	Probes     func() []ProbeState
-	Metrics    prometheus.Gatherer // the agent's registry
-	Events     *events.Bus
-	Flows      FlowSource
-	DNS        DNSSource
-	Labels     LabelSource
+	CgroupRoot string // the workload hierarchy's mount, to list a workload's processes
+	// CgroupHierarchy names that hierarchy: "unified" or "v1-memory".
+	CgroupHierarchy string
+	Probes          func() []ProbeState
+	Metrics         prometheus.Gatherer // the agent's registry
+	Events          *events.Bus
+	Flows           FlowSource
+	DNS             DNSSource
+	Labels          LabelSource
 	// Syscalls streams a workload's syscalls on demand (the syscalls probe);
 	// Cgroups lists the ids of the existing cgroups a filter matches;
 	// Workload is the identity of the cgroup at a path (ids, container, pod

@@ -49,6 +49,9 @@ func compileFilter(f *pb.WorkloadFilter, src LabelSource) (*matcher, error) {
 			return nil, fmt.Errorf("%s filter of %d bytes: at most %d", b.what, len(b.value), b.max)
 		}
 	}
+	if f.GetCluster() != "" {
+		return nil, fmt.Errorf("cluster filter %q: an agent is one member's; ask a hub (orb8 --hub) to choose members", f.GetCluster())
+	}
 	m := &matcher{namespace: f.GetNamespace(), pod: f.GetPod(), cgroup: f.GetCgroup(), labels: src}
 	if p, ok := strings.CutSuffix(m.pod, "*"); ok {
 		if p == "" {

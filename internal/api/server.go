@@ -39,11 +39,11 @@ const (
 	acceptBurst     = 50
 )
 
-// Listen binds addr for svc. Callers of a unix socket (mode 0600, in a
+// Listen binds addr for svc (an agent's Service, or a hub). Callers of a unix socket (mode 0600, in a
 // directory only its owner may enter) are root. A TCP address needs TLS, and
 // its callers show a client certificate signed by files.ClientCA or a bearer
 // token that d reviews; d then decides what each may see.
-func Listen(addr server.Address, svc *Service, files server.TLSFiles, d *access.Decider) (*Server, error) {
+func Listen(addr server.Address, svc pb.AgentServer, files server.TLSFiles, d *access.Decider) (*Server, error) {
 	var ln net.Listener
 	var err error
 	auth := authenticator{decider: d}

@@ -58,7 +58,8 @@ func kernelRelease() string {
 func (s *Service) GetStatus(context.Context, *pb.GetStatusRequest) (*pb.Status, error) {
 	st := &pb.Status{
 		Node: s.b.Node, Version: version.String(), Kernel: s.kernel, CgroupRoot: s.b.CgroupRoot,
-		Started: timestamppb.New(s.started),
+		CgroupHierarchy: s.b.CgroupHierarchy,
+		Started:         timestamppb.New(s.started),
 	}
 	families, err := s.gather()
 	if err != nil {

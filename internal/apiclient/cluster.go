@@ -14,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
 
@@ -56,10 +55,7 @@ type Cluster struct {
 
 // ConnectCluster finds the agents with the kubeconfig and connects to each.
 func ConnectCluster(ctx context.Context, o ClusterOptions) (*Cluster, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = o.Kubeconfig
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
-		&clientcmd.ConfigOverrides{CurrentContext: o.Context}).ClientConfig()
+	cfg, err := kubeConfig(o.Kubeconfig, o.Context).ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %s", humanize.OneLine(err.Error()))
 	}

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
@@ -163,43 +164,61 @@ func (a *Agent) wrap(err error) error {
 	return fmt.Errorf("agent %s: %s", a.addr, humanize.OneLine(msg))
 }
 
+// result is a unary call's error: the call's own, else the agents a hub
+// could not reach for it.
+func (a *Agent) result(err error, tr metadata.MD) error {
+	if err != nil {
+		return a.wrap(err)
+	}
+	return unanswered(tr)
+}
+
 // Statuses implements Client.
 func (a *Agent) Statuses(ctx context.Context) ([]*pb.Status, error) {
-	st, err := a.api.GetStatus(ctx, &pb.GetStatusRequest{})
+	var tr metadata.MD
+	st, err := a.api.GetStatus(ctx, &pb.GetStatusRequest{}, grpc.Trailer(&tr))
 	if err != nil {
 		return nil, a.wrap(err)
 	}
-	return []*pb.Status{st}, nil
+	if len(st.GetAgents()) > 0 { // a hub's
+		return st.GetAgents(), unanswered(tr)
+	}
+	return []*pb.Status{st}, unanswered(tr)
 }
 
 // Workloads implements Client.
 func (a *Agent) Workloads(ctx context.Context, req *pb.ListWorkloadsRequest) ([]*pb.WorkloadFigures, error) {
-	resp, err := a.api.ListWorkloads(ctx, req)
-	return resp.GetWorkloads(), a.wrap(err)
+	var tr metadata.MD
+	resp, err := a.api.ListWorkloads(ctx, req, grpc.Trailer(&tr))
+	return resp.GetWorkloads(), a.result(err, tr)
 }
 
 // Flows implements Client.
 func (a *Agent) Flows(ctx context.Context, req *pb.ListFlowsRequest) ([]*pb.Flow, error) {
-	resp, err := a.api.ListFlows(ctx, req)
-	return resp.GetFlows(), a.wrap(err)
+	var tr metadata.MD
+	resp, err := a.api.ListFlows(ctx, req, grpc.Trailer(&tr))
+	return resp.GetFlows(), a.result(err, tr)
 }
 
 // DNS implements Client.
 func (a *Agent) DNS(ctx context.Context, req *pb.ListDNSRequest) ([]*pb.DNSQuery, error) {
-	resp, err := a.api.ListDNS(ctx, req)
-	return resp.GetQueries(), a.wrap(err)
+	var tr metadata.MD
+	resp, err := a.api.ListDNS(ctx, req, grpc.Trailer(&tr))
+	return resp.GetQueries(), a.result(err, tr)
 }
 
 // Processes implements Client.
 func (a *Agent) Processes(ctx context.Context, _ string, cgroup string) ([]*pb.Process, error) {
-	resp, err := a.api.ListProcesses(ctx, &pb.ListProcessesRequest{Cgroup: cgroup})
-	return resp.GetProcesses(), a.wrap(err)
+	var tr metadata.MD
+	resp, err := a.api.ListProcesses(ctx, &pb.ListProcessesRequest{Cgroup: cgroup}, grpc.Trailer(&tr))
+	return resp.GetProcesses(), a.result(err, tr)
 }
 
 // GPUs implements Client.
 func (a *Agent) GPUs(ctx context.Context) ([]*pb.GPU, error) {
-	resp, err := a.api.ListGPUs(ctx, &pb.ListGPUsRequest{})
-	return resp.GetGpus(), a.wrap(err)
+	var tr metadata.MD
+	resp, err := a.api.ListGPUs(ctx, &pb.ListGPUsRequest{}, grpc.Trailer(&tr))
+	return resp.GetGpus(), a.result(err, tr)
 }
 
 // Watch implements Client.

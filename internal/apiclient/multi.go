@@ -15,6 +15,16 @@ import (
 // and its error is returned with the rest.
 type Multi struct {
 	members []Client
+	// keepStreams: a member's stream that fails leaves the others streaming.
+	keepStreams bool
+}
+
+// KeepStreams makes Watch go on with the other members when one member's
+// stream fails (a hub), instead of ending every stream (a CLI, which then
+// says what failed). The failures are returned when the watch ends.
+func (m *Multi) KeepStreams() *Multi {
+	m.keepStreams = true
+	return m
 }
 
 // NewMulti asks every member.
@@ -40,9 +50,17 @@ func (m *Multi) each(fn func(i int, c Client) error) error {
 	}
 	var kept []error
 	for _, err := range errs {
-		if err != nil && !(answered && isDenied(err)) {
+		var p *PartialError
+		switch {
+		case err == nil, answered && isDenied(err):
+		case errors.As(err, &p): // a hub member's own partial answer
+			kept = append(kept, p.Unanswered...)
+		default:
 			kept = append(kept, err)
 		}
+	}
+	if answered && len(kept) > 0 {
+		return &PartialError{Unanswered: kept}
 	}
 	return errors.Join(kept...)
 }
@@ -143,7 +161,7 @@ func (m *Multi) Watch(ctx context.Context, req *pb.WatchEventsRequest, fn func(*
 			}
 			return fn(msg)
 		})
-		if err != nil && ctx.Err() == nil && !isDenied(err) {
+		if err != nil && ctx.Err() == nil && !isDenied(err) && !m.keepStreams {
 			cancel()
 		}
 		return err

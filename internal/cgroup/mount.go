@@ -118,3 +118,62 @@ func unescapeMountPath(s string) string {
 	}
 	return b.String()
 }
+
+// Hierarchy says which cgroup hierarchy names workloads on this host.
+type Hierarchy struct {
+	// V1: workloads are told apart by their cgroup v1 memory controller's
+	// cgroup, as on legacy hosts where every process's unified cgroup is the
+	// root. Otherwise by their unified (cgroup2) cgroup.
+	V1 bool
+	// Root is the mount the resolver reads workloads from.
+	Root string
+	// Unified is the cgroup2 mount (cgroup_skb and sockops programs attach
+	// there), "" when the host has none.
+	Unified string
+}
+
+// Hierarchy modes, as --cgroup-hierarchy takes them.
+const (
+	HierarchyAuto    = "auto"
+	HierarchyUnified = "unified"
+	HierarchyV1      = "v1"
+)
+
+// Name is how status and metrics say which hierarchy is used.
+func (h Hierarchy) Name() string {
+	if h.V1 {
+		return "v1-memory"
+	}
+	return HierarchyUnified
+}
+
+// FindHierarchy picks the hierarchy for mode: "unified" needs a cgroup2 mount,
+// "v1" the memory controller's v1 mount, and "auto" takes the unified one
+// when the host mounts one, else v1 (a legacy host).
+func FindHierarchy(mode string) (Hierarchy, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return Hierarchy{}, fmt.Errorf("find the cgroup hierarchy: %w", err)
+	}
+	return findHierarchy(string(data), mode)
+}
+
+func findHierarchy(mountinfo, mode string) (Hierarchy, error) {
+	unified, uerr := findMount(strings.NewReader(mountinfo))
+	switch mode {
+	case HierarchyUnified:
+		return Hierarchy{Root: unified, Unified: unified}, uerr
+	case HierarchyAuto, "":
+		if uerr == nil {
+			return Hierarchy{Root: unified, Unified: unified}, nil
+		}
+	case HierarchyV1:
+	default:
+		return Hierarchy{}, fmt.Errorf("cgroup hierarchy %q: want auto, unified or v1", mode)
+	}
+	memory, err := findV1Mount(strings.NewReader(mountinfo), "memory")
+	if err != nil {
+		return Hierarchy{}, fmt.Errorf("cgroup v1 mode: %w", err)
+	}
+	return Hierarchy{V1: true, Root: memory, Unified: unified}, nil
+}

@@ -55,6 +55,44 @@ func TestFindV1Mount(t *testing.T) {
 	}
 }
 
+func TestFindHierarchy(t *testing.T) {
+	const hybrid = `27 26 0:25 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate
+28 26 0:26 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:10 - cgroup cgroup rw,memory
+`
+	const legacy = `28 26 0:26 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:10 - cgroup cgroup rw,memory
+29 26 0:27 / /sys/fs/cgroup/cpu,cpuacct rw shared:11 - cgroup cgroup rw,cpu,cpuacct
+`
+	const pure = `30 25 0:27 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate
+`
+	unified := Hierarchy{Root: "/sys/fs/cgroup/unified", Unified: "/sys/fs/cgroup/unified"}
+	tests := []struct {
+		name, mountinfo, mode string
+		want                  Hierarchy
+		wantErr               bool
+	}{
+		{"auto on hybrid takes the unified mount", hybrid, "auto", unified, false},
+		{"empty mode is auto", hybrid, "", unified, false},
+		{"auto on pure v2", pure, "auto", Hierarchy{Root: "/sys/fs/cgroup", Unified: "/sys/fs/cgroup"}, false},
+		{"auto on legacy takes memory", legacy, "auto", Hierarchy{V1: true, Root: "/sys/fs/cgroup/memory"}, false},
+		{"v1 on hybrid keeps the unified mount for cgroup programs", hybrid, "v1",
+			Hierarchy{V1: true, Root: "/sys/fs/cgroup/memory", Unified: "/sys/fs/cgroup/unified"}, false},
+		{"unified on legacy", legacy, "unified", Hierarchy{}, true},
+		{"v1 on pure v2", pure, "v1", Hierarchy{}, true},
+		{"unknown mode", hybrid, "v3", Hierarchy{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := findHierarchy(tt.mountinfo, tt.mode)
+			if (err != nil) != tt.wantErr || (err == nil && got != tt.want) {
+				t.Fatalf("findHierarchy = %+v, %v; want %+v, error %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+	if (Hierarchy{V1: true}).Name() != "v1-memory" || unified.Name() != "unified" {
+		t.Error("hierarchy names changed: they are part of orb8_build_info and orb8 status")
+	}
+}
+
 // FuzzMountinfo feeds arbitrary mountinfo to the parsers: they must never
 // panic, nor find an empty mount point.
 func FuzzMountinfo(f *testing.F) {

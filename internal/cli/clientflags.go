@@ -3,10 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
+	"google.golang.org/protobuf/proto"
 	"k8s.io/apimachinery/pkg/labels"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
@@ -22,30 +24,38 @@ const defaultAgent = config.DefaultAPISocket
 // clientOptions are the flags every client command shares: which agents to
 // ask, which workloads, and how to print.
 type clientOptions struct {
-	agent       string
-	allNodes    bool
-	kubeconfig  string
-	kubeContext string
-	agentNS     string // where the agents' DaemonSet runs, for --all-nodes
-	agentDS     string
-	namespace   string
-	selector    string
-	pod         string
-	cgroup      string
-	output      string
-	timeout     time.Duration
-	tls         apiclient.TLS
+	flags         *pflag.FlagSet
+	agent         string
+	allNodes      bool
+	hub           string // a hub's API, instead of --agent
+	cluster       string // with hub: one member
+	kubeconfig    string
+	kubeContext   string
+	agentNS       string // where the agents' DaemonSet runs, for --all-nodes
+	agentDS       string
+	namespace     string
+	allNamespaces bool
+	selector      string
+	pod           string
+	cgroup        string
+	output        string
+	timeout       time.Duration
+	tls           apiclient.TLS
 }
 
 func (o *clientOptions) bind(fs *pflag.FlagSet, agent string) {
+	o.flags = fs
 	o.agent = agent
 	fs.StringVar(&o.agent, "agent", o.agent, "the agent's gRPC API: unix:///PATH, or HOST:PORT (TLS)")
+	fs.StringVar(&o.hub, "hub", "", "ask a fleet hub (orb8 hub) instead: unix:///PATH, or HOST:PORT (TLS); answers carry each agent's cluster")
+	fs.StringVar(&o.cluster, "cluster", "", "with --hub: only this fleet member")
 	fs.BoolVar(&o.allNodes, "all-nodes", false, "ask every agent of the cluster, through the Kubernetes API server (port forwarding; you see the namespaces you may get pods in)")
 	fs.StringVar(&o.agentNS, "agent-namespace", "orb8", "namespace of the agents' DaemonSet, for --all-nodes")
 	fs.StringVar(&o.agentDS, "agent-daemonset", "orb8", "name of the agents' DaemonSet, for --all-nodes: only its pods are asked")
-	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for --all-nodes (default: $KUBECONFIG, then ~/.kube/config)")
-	fs.StringVar(&o.kubeContext, "context", "", "kubeconfig context for --all-nodes (default: the current one)")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for --all-nodes (default: $KUBECONFIG, then ~/.kube/config); implies --all-nodes unless --agent is set")
+	fs.StringVar(&o.kubeContext, "context", "", "kubeconfig context for --all-nodes (default: the current one); implies --all-nodes unless --agent is set")
 	fs.StringVarP(&o.namespace, "namespace", "n", "", "only workloads of this Kubernetes namespace")
+	fs.BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "workloads of every namespace and outside Kubernetes (the default, except as a kubectl plugin)")
 	fs.StringVarP(&o.selector, "selector", "l", "", "only pods whose labels match this selector, e.g. app=web,tier!=db")
 	fs.StringVar(&o.pod, "pod", "", "only this pod (a trailing * matches a prefix)")
 	fs.StringVar(&o.cgroup, "cgroup", "", "only this cgroup path (a trailing / matches everything below it)")
@@ -59,9 +69,21 @@ func (o *clientOptions) bind(fs *pflag.FlagSet, agent string) {
 }
 
 // validate checks the flags before anything is dialled.
-func (o *clientOptions) validate() error {
-	if err := o.validateQuery(); err != nil {
+func (o *clientOptions) validate(ctx context.Context) error {
+	if err := o.validateQuery(ctx); err != nil {
 		return err
+	}
+	if o.cluster != "" && o.hub == "" {
+		return fmt.Errorf("--cluster chooses a hub's member: give --hub too")
+	}
+	if o.hub != "" {
+		if o.allNodes {
+			return fmt.Errorf("--hub and --all-nodes: choose one")
+		}
+		if _, err := server.ParseAddress(o.hub); err != nil {
+			return fmt.Errorf("invalid --hub %s", err)
+		}
+		return nil
 	}
 	if o.allNodes {
 		return nil
@@ -72,8 +94,12 @@ func (o *clientOptions) validate() error {
 	return nil
 }
 
-// validateQuery checks what to ask and how to print, whoever answers.
-func (o *clientOptions) validateQuery() error {
+// validateQuery checks what to ask and how to print, whoever answers, and
+// settles which agents answer (kubectl's conventions apply as a plugin).
+func (o *clientOptions) validateQuery(ctx context.Context) error {
+	if err := o.settleTarget(ctx); err != nil {
+		return err
+	}
 	switch o.output {
 	case "table", "json", "yaml":
 	default:
@@ -91,9 +117,34 @@ func (o *clientOptions) validateQuery() error {
 	return nil
 }
 
+// settleTarget applies kubectl's conventions: --kubeconfig or --context
+// alone mean the cluster's agents; as a kubectl plugin the cluster is the
+// default and so is the context's namespace (-A: every namespace).
+func (o *clientOptions) settleTarget(ctx context.Context) error {
+	if o.flags == nil {
+		return nil
+	}
+	if o.allNamespaces && o.flags.Changed("namespace") {
+		return fmt.Errorf("-n/--namespace and -A/--all-namespaces go apart: give one")
+	}
+	explicit := o.flags.Changed("agent") || o.flags.Changed("all-nodes")
+	kubeFlags := o.flags.Changed("kubeconfig") || o.flags.Changed("context")
+	if !explicit && (kubeFlags || asKubectlPlugin(ctx)) {
+		o.allNodes = true
+	}
+	if asKubectlPlugin(ctx) && o.allNodes && !o.allNamespaces && !o.flags.Changed("namespace") {
+		ns, err := apiclient.KubeNamespace(o.kubeconfig, o.kubeContext)
+		if err != nil {
+			return err
+		}
+		o.namespace = ns
+	}
+	return nil
+}
+
 // connect reaches the agent, or with --all-nodes every agent of the cluster.
 func (o *clientOptions) connect(ctx context.Context) (apiclient.Client, error) {
-	if err := o.validate(); err != nil {
+	if err := o.validate(ctx); err != nil {
 		return nil, err
 	}
 	if o.allNodes {
@@ -103,15 +154,19 @@ func (o *clientOptions) connect(ctx context.Context) (apiclient.Client, error) {
 			Kubeconfig: o.kubeconfig, Context: o.kubeContext, Namespace: o.agentNS, DaemonSet: o.agentDS, Timeout: o.timeout,
 		})
 	}
+	if o.hub != "" {
+		return apiclient.Dial(ctx, o.hub, o.tls, o.timeout)
+	}
 	return apiclient.Dial(ctx, o.agent, o.tls, o.timeout)
 }
 
 func (o *clientOptions) filter() *pb.WorkloadFilter {
-	return &pb.WorkloadFilter{Namespace: o.namespace, Pod: o.pod, Selector: o.selector, Cgroup: o.cgroup}
+	return &pb.WorkloadFilter{Namespace: o.namespace, Pod: o.pod, Selector: o.selector, Cgroup: o.cgroup, Cluster: o.cluster}
 }
 
 // query connects, makes fn's calls within --timeout, and closes the
-// connection.
+// connection. An answer that lacks some agents' parts is printed, with a
+// warning on stderr that names them.
 func (o *clientOptions) query(ctx context.Context, fn func(context.Context, apiclient.Client) error) error {
 	client, err := o.connect(ctx)
 	if err != nil {
@@ -120,5 +175,20 @@ func (o *clientOptions) query(ctx context.Context, fn func(context.Context, apic
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	return fn(ctx, client)
+	err = fn(ctx, client)
+	if apiclient.IsPartial(err) {
+		fmt.Fprintf(os.Stderr, "orb8: warning: %s\n", humanize.OneLine(err.Error()))
+		return nil
+	}
+	return err
+}
+
+// clusterColumn puts a CLUSTER column first in a hub's tables.
+func (o *clientOptions) clusterColumn(header []string, row func(proto.Message) []string, workload func(proto.Message) *pb.Workload) ([]string, func(proto.Message) []string) {
+	if o.hub == "" {
+		return header, row
+	}
+	return append([]string{"CLUSTER"}, header...), func(m proto.Message) []string {
+		return append([]string{humanize.Dash(workload(m).GetCluster())}, row(m)...)
+	}
 }

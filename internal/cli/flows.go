@@ -38,8 +38,9 @@ func newFlowsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p := newPrinter(c.OutOrStdout(), o.output,
-				[]string{"NODE", "NAMESPACE", "POD", "CGROUP", "PROTO", "DIR", "LOCAL", "REMOTE", "PEER", "TX", "RX", "RETRANS", "RTT"}, flowRow)
+			header, row := o.clusterColumn([]string{"NODE", "NAMESPACE", "POD", "CGROUP", "PROTO", "DIR", "LOCAL", "REMOTE", "PEER", "TX", "RX", "RETRANS", "RTT"},
+				flowRow, func(m proto.Message) *pb.Workload { return m.(*pb.Flow).GetWorkload() })
+			p := newPrinter(c.OutOrStdout(), o.output, header, row)
 			for _, f := range flows {
 				if err := p.print(f); err != nil {
 					return err

@@ -22,8 +22,9 @@ func NewRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newAgentCmd(), newVersionCmd())
+	root.AddCommand(newAgentCmd(), newHubCmd(), newVersionCmd())
 	root.AddCommand(newTraceCmd(), newFlowsCmd(), newStatusCmd(), newWorkloadsCmd(), newTopCmd())
+	registerCompletions(root)
 	// Flag errors keep to one line and say what to fix.
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%s (see '%s --help')", err, c.CommandPath())
@@ -33,9 +34,16 @@ func NewRoot() *cobra.Command {
 
 // Execute runs orb8 with args and returns the process exit code.
 func Execute(args []string, stdout, stderr io.Writer) int {
+	return ExecuteAs("orb8", args, stdout, stderr)
+}
+
+// ExecuteAs runs orb8 invoked under name, the program's base name: as
+// kubectl-orb8 it is the kubectl plugin (see plugin.go).
+func ExecuteAs(name string, args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := NewRoot()
+	ctx, args = invokedAs(ctx, root, name, args)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

@@ -63,9 +63,12 @@ func printStatus(out io.Writer, st *pb.Status) error {
 	if st.GetStarted() != nil {
 		up = time.Since(st.GetStarted().AsTime()).Round(time.Second).String()
 	}
+	if c := st.GetCluster(); c != "" {
+		fmt.Fprintf(out, "cluster %s  ", humanize.Safe(c))
+	}
 	fmt.Fprintf(out, "node %s  orb8 %s  kernel %s  up %s\n", humanize.Safe(st.GetNode()), st.GetVersion(), humanize.Safe(st.GetKernel()), up)
-	fmt.Fprintf(out, "workloads tracked %d (untracked: table full %d)  event streams %d (dropped %d)\n",
-		st.GetTrackedWorkloads(), st.GetUntrackedWorkloads(), st.GetApiStreams(), st.GetApiEventsDropped())
+	fmt.Fprintf(out, "cgroups %s at %s  workloads tracked %d (untracked: table full %d)  event streams %d (dropped %d)\n",
+		st.GetCgroupHierarchy(), st.GetCgroupRoot(), st.GetTrackedWorkloads(), st.GetUntrackedWorkloads(), st.GetApiStreams(), st.GetApiEventsDropped())
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROBE\tUP\tEVENTS\tLOST\tMAP FULL\tNOTE")
 	for _, p := range st.GetProbes() {

@@ -41,7 +41,7 @@ Without --agent or --all-nodes it runs the agent's probes in this process
 			if st, err := os.Stat(exportDir); err != nil || !st.IsDir() {
 				return fmt.Errorf("--export-dir %q is not a directory", exportDir)
 			}
-			if err := o.validateQuery(); err != nil {
+			if err := o.validateQuery(c.Context()); err != nil {
 				return err
 			}
 			opts := tui.Options{Refresh: refresh, Timeout: o.timeout, ExportDir: exportDir, Filter: o.filter()}

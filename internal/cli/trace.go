@@ -27,8 +27,9 @@ func newTraceCmd() *cobra.Command {
 		count int
 	)
 	cmd := &cobra.Command{
-		Use:   "trace [kind...]",
-		Short: "Stream events as they happen: " + strings.Join(eventKinds, ", "),
+		Use:       "trace [kind...]",
+		ValidArgs: append([]string{"all"}, eventKinds...),
+		Short:     "Stream events as they happen: " + strings.Join(eventKinds, ", "),
 		Long: `Stream events from the agent as they happen. Each names its workload
 (namespace, pod, container, cgroup), its process (pid, comm) and its time.
 With no kind, or "all", every kind is streamed. Events the agent had to drop

@@ -31,8 +31,9 @@ func newWorkloadsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p := newPrinter(c.OutOrStdout(), o.output,
-				[]string{"NODE", "NAMESPACE", "POD", "CONTAINER", "CGROUP", "PROCS", "EXECS", "MEM", "FDS"}, workloadRow)
+			header, row := o.clusterColumn([]string{"NODE", "NAMESPACE", "POD", "CONTAINER", "CGROUP", "PROCS", "EXECS", "MEM", "FDS"},
+				workloadRow, func(m proto.Message) *pb.Workload { return m.(*pb.WorkloadFigures).GetWorkload() })
+			p := newPrinter(c.OutOrStdout(), o.output, header, row)
 			for _, w := range list {
 				if err := p.print(w); err != nil {
 					return err

@@ -25,11 +25,13 @@ type Config struct {
 	Probes        []string
 	DisableProbes []string
 	CgroupRoot    string
-	TLSCert       string
-	TLSKey        string
-	TLSClientCA   string
-	GoneGrace     time.Duration
-	LogLevel      string
+	// CgroupHierarchy: auto, unified or v1 (cgroup.FindHierarchy).
+	CgroupHierarchy string
+	TLSCert         string
+	TLSKey          string
+	TLSClientCA     string
+	GoneGrace       time.Duration
+	LogLevel        string
 	// BPFStats turns on the kernel's BPF run-time statistics: off by default,
 	// as they cost every BPF program on the node (the CNI's included) two
 	// clock reads per run.
@@ -42,13 +44,14 @@ type Config struct {
 // Default is the configuration with nothing set.
 func Default() Config {
 	return Config{
-		MetricsAddr: ":9808",
-		API:         defaultAPI(),
-		Probes:      []string{"default"},
-		GoneGrace:   5 * time.Minute,
-		LogLevel:    "info",
-		Kube:        Kube{NodeName: defaultNodeName()},
-		Export:      defaultExport(),
+		MetricsAddr:     ":9808",
+		API:             defaultAPI(),
+		Probes:          []string{"default"},
+		CgroupHierarchy: "auto",
+		GoneGrace:       5 * time.Minute,
+		LogLevel:        "info",
+		Kube:            Kube{NodeName: defaultNodeName()},
+		Export:          defaultExport(),
 	}
 }
 
@@ -58,7 +61,8 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "HOST:PORT to serve /metrics, /healthz and /readyz on")
 	fs.StringSliceVar(&c.Probes, "probes", c.Probes, `probes to run, by name; "default" is the default set, "all" every probe`)
 	fs.StringSliceVar(&c.DisableProbes, "disable-probes", c.DisableProbes, "probes not to run, by name")
-	fs.StringVar(&c.CgroupRoot, "cgroup-root", c.CgroupRoot, "cgroup2 mount point (found in /proc/self/mountinfo when empty)")
+	fs.StringVar(&c.CgroupRoot, "cgroup-root", c.CgroupRoot, "mount point of the cgroup hierarchy workloads are read from (found in /proc/self/mountinfo when empty)")
+	fs.StringVar(&c.CgroupHierarchy, "cgroup-hierarchy", c.CgroupHierarchy, `cgroup hierarchy that names workloads: "unified" (cgroup v2), "v1" (the v1 memory controller's, for hosts whose runtime puts containers only in v1 cgroups) or "auto" (unified when mounted)`)
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate: serve TLS on --metrics-addr (and a TCP --api-addr without --api-tls-cert); read again when it changes")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key of --tls-cert")
 	fs.StringVar(&c.TLSClientCA, "tls-client-ca", c.TLSClientCA, "PEM CA bundle: require client certificates signed by it on --metrics-addr (mTLS)")

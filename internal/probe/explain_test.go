@@ -63,7 +63,7 @@ func TestLoadSaysWhichCapabilityIsMissing(t *testing.T) {
 	spec := &ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{"base": rawTP()}}
 	// Load once with every capability: cilium/ebpf's feature probes then
 	// run, and cache their results, with nothing missing.
-	objs, err := Load(spec, nil, LoadOptions{Required: []string{"base"}})
+	objs, err := Load(spec, nil, LoadOptions{Programs: Programs{Required: []string{"base"}}})
 	if err != nil {
 		t.Fatalf("load with every capability: %v", err)
 	}
@@ -87,7 +87,7 @@ func TestLoadSaysWhichCapabilityIsMissing(t *testing.T) {
 			done <- fmt.Errorf("capset: %w", err)
 			return
 		}
-		objs, err := Load(spec, nil, LoadOptions{Required: []string{"base"}})
+		objs, err := Load(spec, nil, LoadOptions{Programs: Programs{Required: []string{"base"}}})
 		if err == nil {
 			objs.Close()
 			err = errors.New("loaded without CAP_PERFMON")

@@ -18,9 +18,9 @@ import (
 // LoadOptions says how to load one probe's collection. Programs are named
 // by bpf2go's generated constants (processProgHandleExec, ...).
 type LoadOptions struct {
-	// Required programs: if one fails to load or attach, the probe is down.
-	// Every other program is an optional upgrade.
-	Required []string
+	// Programs sorts the collection's programs: required, optional or
+	// fallback. Only a required program's failure fails Load.
+	Programs
 	// Manual programs are loaded but not attached (iterators, uprobes); the
 	// probe attaches them itself.
 	Manual []string
@@ -65,6 +65,14 @@ func Load(spec *ebpf.CollectionSpec, typed any, opts LoadOptions) (*Objects, err
 		if m := spec.Maps[name]; m == nil || m.KeySize < 8 {
 			return nil, fmt.Errorf("map %s is not in the collection, or its keys hold no cgroup id", name)
 		}
+	}
+	for name := range spec.Programs {
+		if !opts.Sorted(name) {
+			return nil, fmt.Errorf("program %s is neither required, optional nor a fallback", name)
+		}
+	}
+	if err := setHierarchy(spec); err != nil {
+		return nil, err
 	}
 	mapsOnly := spec.Copy()
 	mapsOnly.Programs = nil

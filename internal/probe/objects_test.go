@@ -30,7 +30,10 @@ func TestOptionalProgramRefusedKeepsTheRest(t *testing.T) {
 		"fentry":  prog("fentry", ebpf.Tracing, ebpf.AttachTraceFEntry, "fentry/do_exit", "do_exit"),
 		"unknown": prog("unknown", ebpf.SocketFilter, ebpf.AttachNone, "socket", ""),
 	}}
-	objs, err := Load(spec, nil, LoadOptions{Required: []string{"base"}})
+	objs, err := Load(spec, nil, LoadOptions{Programs: Programs{
+		Required: []string{"base"},
+		Optional: map[string]string{"kprobe": "a kprobe", "fentry": "an fentry", "unknown": "a socket filter"},
+	}})
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -63,7 +66,7 @@ func TestRequiredProgramRefusedFailsTheProbe(t *testing.T) {
 		"base": rawTP(),
 		"bad":  prog("bad", ebpf.RawTracepoint, ebpf.AttachNone, "raw_tracepoint/no_such_tracepoint_orb8", "no_such_tracepoint_orb8"),
 	}}
-	objs, err := Load(spec, nil, LoadOptions{Required: []string{"bad"}})
+	objs, err := Load(spec, nil, LoadOptions{Programs: Programs{Required: []string{"bad"}, Optional: map[string]string{"base": "a raw tracepoint"}}})
 	if err == nil {
 		objs.Close()
 		t.Fatal("Load succeeded without its required program")
@@ -72,10 +75,20 @@ func TestRequiredProgramRefusedFailsTheProbe(t *testing.T) {
 
 func TestRequiredProgramMissingFromTheSpecIsAnError(t *testing.T) {
 	spec := &ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{"base": rawTP()}}
-	for _, opts := range []LoadOptions{{Required: []string{"typo"}}, {Manual: []string{"typo"}}} {
+	base := Programs{Required: []string{"base"}}
+	for _, opts := range []LoadOptions{{Programs: Programs{Required: []string{"typo"}}}, {Programs: base, Manual: []string{"typo"}}} {
 		if objs, err := Load(spec, nil, opts); err == nil {
 			objs.Close()
 			t.Fatalf("Load(%+v) accepted a program the collection lacks", opts)
 		}
+	}
+}
+
+func TestUnsortedProgramIsAnError(t *testing.T) {
+	spec := &ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{"base": rawTP(), "new": rawTP()}}
+	objs, err := Load(spec, nil, LoadOptions{Programs: Programs{Required: []string{"base"}}})
+	if err == nil {
+		objs.Close()
+		t.Fatal("Load accepted a program that is neither required, optional nor a fallback")
 	}
 }

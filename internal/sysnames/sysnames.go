@@ -1,6 +1,6 @@
-// Package sysnames names x86_64 syscalls: one table, generated from
-// golang.org/x/sys/unix, for Go and (as orb8_syscalls.h) for the BPF
-// programs.
+// Package sysnames names the syscalls of the build's architecture (x86_64 or
+// arm64: table_<goarch>.go, generated from golang.org/x/sys/unix). The BPF
+// programs' few syscall numbers are in orb8_arch.h.
 package sysnames
 
 //go:generate go run gen_table.go
@@ -47,7 +47,7 @@ func Numbers(list []string) ([]uint32, error) {
 	for _, name := range list {
 		nr, ok := Number(strings.TrimSpace(name))
 		if !ok {
-			return nil, fmt.Errorf("unknown syscall %q: want an x86_64 syscall name such as openat, read or connect", strings.TrimSpace(name))
+			return nil, fmt.Errorf("unknown syscall %q: want a syscall name of this architecture such as openat, read or connect", strings.TrimSpace(name))
 		}
 		out = append(out, nr)
 	}

@@ -1,8 +1,6 @@
 package contract
 
 import (
-	"io"
-	"log/slog"
 	"os"
 	"regexp"
 	"slices"
@@ -10,56 +8,26 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/orb8/orb8/internal/agent"
 	"github.com/orb8/orb8/internal/api"
-	"github.com/orb8/orb8/internal/export"
 )
 
 // metricsDoc is the one list of metric names users may rely on.
 const metricsDoc = "../../docs/metrics.md"
 
-var (
-	fqNameRE = regexp.MustCompile(`fqName: "([^"]*)"`)
-	labelsRE = regexp.MustCompile(`constLabels: \{([^}]*)\}, variableLabels: \{([^}]*)\}`)
-	docRowRE = regexp.MustCompile("(?m)^\\|\\s*`(orb8_[a-zA-Z0-9_]+)`")
-)
+var docRowRE = regexp.MustCompile("(?m)^\\|\\s*`(orb8_[a-zA-Z0-9_]+)`")
 
 // described maps every metric the agent can export, with every probe of the
-// catalogue enabled, to its label names. It reads the descriptors, so a
-// probe need not run (or find its hardware) for its metrics to be checked.
+// catalogue enabled, to its label names (the generated metrics reference
+// reads the same descriptors).
 var described = sync.OnceValues(func() (map[string][]string, error) {
-	cfg := agent.DefaultConfig()
-	cfg.Probes = []string{"all"}
-	a, err := agent.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	metrics, err := agent.DescribedMetrics()
 	if err != nil {
 		return nil, err
 	}
-	defer a.Close()
-	ch := make(chan *prometheus.Desc)
-	go func() {
-		a.Describe(ch)
-		close(ch)
-	}()
-	out := map[string][]string{export.DroppedMetricName: {"metric"}}
-	for d := range ch {
-		s := d.String()
-		name := fqNameRE.FindStringSubmatch(s)
-		labels := labelsRE.FindStringSubmatch(s)
-		if name == nil || labels == nil {
-			continue // an invalid descriptor; registration reports those
-		}
-		for _, pair := range strings.Split(labels[1], ",") {
-			if k, _, ok := strings.Cut(pair, "="); ok {
-				out[name[1]] = append(out[name[1]], k)
-			}
-		}
-		for _, l := range strings.Split(labels[2], ",") {
-			if l = strings.TrimSuffix(strings.TrimPrefix(l, "c("), ")"); l != "" {
-				out[name[1]] = append(out[name[1]], l)
-			}
-		}
+	out := map[string][]string{}
+	for _, m := range metrics {
+		out[m.Name] = m.Labels
 	}
 	return out, nil
 })

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,17 +13,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// orb8 workloads --all-nodes reaches every agent through the API server's pod
-// proxy and names the cluster's pods.
+// orb8 workloads --all-nodes reaches every agent through the API server's port
+// forwarding and names the cluster's pods.
 func TestClusterAllNodesListsWorkloadsWithPodNames(t *testing.T) {
 	c := newCluster(t)
 	ns := c.namespace()
 	c.release(c.busybox(ns, "idle", "exec /bin/busybox sleep 3600", corev1.RestartPolicyNever),
 		map[string]string{"namespace": ns, "pod": "idle", "container": "idle"})
-	bin := filepath.Join(t.TempDir(), "orb8")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/orb8").CombinedOutput(); err != nil {
-		t.Fatalf("build orb8: %v\n%s", err, out)
-	}
+	bin := orb8Binary(t)
 	var last string
 	t.Cleanup(func() {
 		if t.Failed() {

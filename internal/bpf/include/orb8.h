@@ -5,6 +5,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "orb8_arch.h"
 
 /*
  * A read-only view of obj as the kernel type given, for pointers the verifier
@@ -15,16 +16,13 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
 /*
  * Constants of kernel headers that vmlinux.h, which holds types only, lacks.
- * Syscall numbers are in orb8_syscalls.h.
+ * Syscall numbers and what else differs by architecture are in orb8_arch.h.
  */
 #ifndef PF_KTHREAD
 #define PF_KTHREAD 0x00200000 /* include/linux/sched.h: task->flags of a kernel thread */
 #endif
 #ifndef PF_IO_WORKER
 #define PF_IO_WORKER 0x00000010 /* include/linux/sched.h: an io_uring worker thread */
-#endif
-#ifndef TS_COMPAT
-#define TS_COMPAT 0x0002 /* arch/x86/include/asm/thread_info.h: thread_info.status in a 32-bit syscall */
 #endif
 #ifndef EEXIST
 #define EEXIST 17 /* include/uapi/asm-generic/errno-base.h */
@@ -70,10 +68,54 @@ static __always_inline void orb8_count(__u32 slot)
 		return bpf_seq_write(seq, (void *)r, sizeof(*r));                       \
 	}
 
-/* The cgroup v2 id of a task: what bpf_get_current_cgroup_id() returns for current. */
+/*
+ * Set by the loader where workloads live in cgroup v1 hierarchies (legacy
+ * hosts, hybrid ones whose runtime uses v1): there every task's unified
+ * cgroup is the root, so workloads are told apart by their memory cgroup.
+ * Frozen at load, so the verifier drops the branch a host does not take.
+ */
+const volatile bool orb8_cgroup_v1 = false;
+
+/* The memory controller's index in a css_set's subsys array (CO-RE). */
+#define ORB8_MEMORY_SSID bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id)
+
+/*
+ * The id of a task's workload cgroup: its unified (v2) cgroup, what
+ * bpf_get_current_cgroup_id() returns for current, or in v1 mode its memory
+ * cgroup (the directory's inode, as for v2).
+ */
 static __always_inline __u64 orb8_task_cgroup_id(struct task_struct *t)
 {
+	if (orb8_cgroup_v1) {
+		struct css_set *cgroups = BPF_CORE_READ(t, cgroups);
+		struct cgroup_subsys_state *css = NULL;
+		bpf_core_read(&css, sizeof(css), &cgroups->subsys[ORB8_MEMORY_SSID]);
+		return BPF_CORE_READ(css, cgroup, kn, id);
+	}
 	return BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
+}
+
+/*
+ * orb8_task_cgroup_id of a task pointer the verifier trusts (tp_btf
+ * arguments, iterator tasks): on the unified hierarchy, direct loads instead
+ * of a helper call per field, for hot paths.
+ */
+#define orb8_btf_task_cgroup_id(t) (orb8_cgroup_v1 ? orb8_task_cgroup_id(t) : (t)->cgroups->dfl_cgrp->kn->id)
+
+/* orb8_task_cgroup_id of the current task. */
+static __always_inline __u64 orb8_current_cgroup_id(void)
+{
+	if (orb8_cgroup_v1)
+		return orb8_task_cgroup_id((struct task_struct *)bpf_get_current_task());
+	return bpf_get_current_cgroup_id();
+}
+
+/* Whether a cgroup belongs to the hierarchy workload ids come from. */
+static __always_inline bool orb8_workload_hierarchy(struct cgroup *cg)
+{
+	if (orb8_cgroup_v1)
+		return BPF_CORE_READ(cg, root, subsys_mask) & (1u << ORB8_MEMORY_SSID);
+	return BPF_CORE_READ(cg, root, hierarchy_id) == 0; /* the unified hierarchy */
 }
 
 /* Reserve ring buffer space, counting a loss when the buffer is full. */

@@ -30,7 +30,7 @@ struct {
 
 static __always_inline int emit(struct cgroup *cgrp, const char *path, enum op op)
 {
-	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != 0) /* a cgroup v1 hierarchy */
+	if (!orb8_workload_hierarchy(cgrp))
 		return 0;
 	struct event *e = orb8_reserve(&events, sizeof(*e));
 	if (!e)

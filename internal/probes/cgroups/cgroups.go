@@ -19,6 +19,13 @@ import (
 // Name is the probe's name in configuration and metrics.
 const Name = "cgroup"
 
+// Programs: the cgroup iterator only names ids no mkdir event named;
+// open_by_handle_at does it without.
+var Programs = probe.Programs{
+	Required: []string{cgroupsProgHandleMkdir, cgroupsProgHandleRmdir},
+	Optional: map[string]string{cgroupsProgCgroupNames: "naming cgroups by the cgroup iterator (open_by_handle_at names them instead)"},
+}
+
 // rootID is the id of every cgroup2 hierarchy's root.
 const rootID = 1
 
@@ -44,10 +51,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if err != nil {
 		return err
 	}
-	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
-		Required: []string{cgroupsProgHandleMkdir, cgroupsProgHandleRmdir},
-		Manual:   []string{cgroupsProgCgroupNames},
-	})
+	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{Programs: Programs, Manual: []string{cgroupsProgCgroupNames}})
 	if err != nil {
 		return err
 	}
@@ -62,11 +66,12 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 
 // nameUnseenIDs makes the resolver name unseen ids with the cgroup iterator
 // once it has named the root; where the kernel lacks the iterator (before
-// 6.1) the resolver keeps open_by_handle_at.
+// 6.1), and in cgroup v1 mode (the iterator finds only unified cgroups), the
+// resolver keeps open_by_handle_at.
 func (p *Probe) nameUnseenIDs(env probe.Env) {
 	prog := p.bpf.CgroupNames
-	if prog == nil {
-		return // why is in the objects' Failed, reported with the probe
+	if prog == nil || probe.CgroupV1() {
+		return // why the iterator is missing is in the objects' Failed, reported with the probe
 	}
 	namer := &idNamer{prog: prog}
 	if path, err := namer.Path(rootID); err != nil || path != "/" {

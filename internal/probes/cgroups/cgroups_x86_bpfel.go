@@ -46,6 +46,7 @@ const (
 	cgroupsProgCgroupNames     = "cgroup_names"
 	cgroupsProgHandleMkdir     = "handle_mkdir"
 	cgroupsProgHandleRmdir     = "handle_rmdir"
+	cgroupsVarOrb8CgroupV1     = "orb8_cgroup_v1"
 	cgroupsVarUnusedCgroupName = "unused_cgroup_name"
 )
 
@@ -109,6 +110,7 @@ type cgroupsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cgroupsVariableSpecs struct {
+	Orb8CgroupV1     *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
 	UnusedCgroupName *ebpf.VariableSpec `ebpf:"unused_cgroup_name"`
 }
 
@@ -149,6 +151,7 @@ func (m *cgroupsMaps) Close() error {
 //
 // It can be passed to loadCgroupsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cgroupsVariables struct {
+	Orb8CgroupV1     *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
 	UnusedCgroupName *ebpf.Variable `ebpf:"unused_cgroup_name"`
 }
 

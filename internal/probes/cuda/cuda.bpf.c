@@ -35,7 +35,6 @@
  * skipped, as if a hooked runtime call had counted it.
  */
 #include "orb8.h"
-#include "orb8_syscalls.h"
 
 #define MAP_ANONYMOUS 0x20 /* include/uapi/asm-generic/mman-common.h */
 #define MAX_ALLOCATIONS 65536
@@ -63,7 +62,7 @@ enum cookie {
 	COOKIE_OP = 0xff,
 	COOKIE_OUTER = 0x100,          /* a libcudart or libcublas function: it records its library's code */
 	COOKIE_BLAS = 0x200,           /* the cuBLAS family (cuBLAS, cuBLASLt), else the runtime's */
-	COOKIE_BATCH_SLOT_SHIFT = 11,  /* 5 bits: a batched GEMM's batch count is this stack argument */
+	COOKIE_BATCH_ARG_SHIFT = 11,   /* 5 bits: a batched GEMM's batch count is this (stack) argument, 1-based */
 	COOKIE_TEXT_PAGES_SHIFT = 16,  /* 16 bits: its library's executable segment, in 4 KiB pages */
 	COOKIE_TEXT_OFFSET_SHIFT = 32, /* 32 bits: the probe's offset in that segment */
 };
@@ -181,7 +180,7 @@ static __always_inline void count_memcpy(__u32 kind, __u64 bytes)
 {
 	/* Masked in asm: clang would drop a C mask it can prove redundant, and the verifier needs it. */
 	asm volatile("%0 &= 3" : "+r"(kind));
-	struct cuda_stats *s = stats_of(bpf_get_current_cgroup_id());
+	struct cuda_stats *s = stats_of(orb8_current_cgroup_id());
 	if (s)
 		s->memcpy_bytes[kind] += bytes;
 }
@@ -202,7 +201,7 @@ static __always_inline __u32 runtime_copy_kind(__u64 kind)
 
 static __always_inline void record_alloc(__u64 ptr, __u64 size)
 {
-	__u64 cg = bpf_get_current_cgroup_id();
+	__u64 cg = orb8_current_cgroup_id();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct alloc_key k = {.tgid = tgid, .ptr = ptr};
 	struct alloc a = {.size = size, .cgroup_id = cg};
@@ -260,13 +259,9 @@ static __always_inline int nested(struct thread *t, struct pt_regs *ctx, __u64 c
 	}
 	if (!code[1])
 		return 0;
-	__u64 caller = 0;
-	bpf_probe_read_user(&caller, sizeof(caller), (void *)PT_REGS_SP(ctx));
+	__u64 caller = orb8_return_address(ctx);
 	return caller >= code[0] && caller < code[1];
 }
-
-/* The 6th argument (x86-64 SysV: r9); Debian 12's libbpf has no PT_REGS_PARM6. */
-#define PARM6(ctx) ((ctx)->r9)
 
 /* An int argument as the callee sees it: the register's low half; 0 if negative. */
 static __always_inline __u64 dim(__u64 reg)
@@ -282,17 +277,17 @@ static __always_inline __u64 dim(__u64 reg)
  */
 static __always_inline void count_gemm(struct pt_regs *ctx, __u32 op, __u64 cookie)
 {
-	struct cuda_stats *s = stats_of(bpf_get_current_cgroup_id());
+	struct cuda_stats *s = stats_of(orb8_current_cgroup_id());
 	if (!s)
 		return;
 	s->gemms++;
 	if (op == OP_GEMM_OPAQUE)
 		return;
-	__u64 flops = dim(PT_REGS_PARM4(ctx)) * dim(PT_REGS_PARM5(ctx)) * dim(PARM6(ctx)) * (op == OP_GEMM_COMPLEX ? 8 : 2);
-	__u64 slot = (cookie >> COOKIE_BATCH_SLOT_SHIFT) & 0x1f;
-	if (slot) {
+	__u64 flops = dim(PT_REGS_PARM4(ctx)) * dim(PT_REGS_PARM5(ctx)) * dim(orb8_parm6(ctx)) * (op == OP_GEMM_COMPLEX ? 8 : 2);
+	__u64 arg = (cookie >> COOKIE_BATCH_ARG_SHIFT) & 0x1f;
+	if (arg) {
 		__u64 batch = 0;
-		bpf_probe_read_user(&batch, sizeof(batch), (void *)(PT_REGS_SP(ctx) + 8 * slot));
+		bpf_probe_read_user(&batch, sizeof(batch), (void *)orb8_stack_arg_addr(ctx, arg));
 		flops *= dim(batch);
 	}
 	s->gemm_flops += flops;
@@ -313,7 +308,7 @@ int BPF_KPROBE(call_entry, __u64 a0, __u64 a1, __u64 a2, __u64 a3)
 	__u32 op = cookie & COOKIE_OP;
 	switch (op) {
 	case OP_LAUNCH: {
-		struct cuda_stats *s = stats_of(bpf_get_current_cgroup_id());
+		struct cuda_stats *s = stats_of(orb8_current_cgroup_id());
 		if (s)
 			s->launches++;
 		break;
@@ -416,9 +411,9 @@ int BPF_PROG(watch_mmap, unsigned long addr, struct vm_unmapped_area_info *info)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	if (regs->orig_ax != __NR_mmap || (regs->r10 & MAP_ANONYMOUS))
+	if (orb8_syscall_nr(regs) != ORB8_NR_MMAP || (orb8_syscall_arg4(regs) & MAP_ANONYMOUS))
 		return 0;
-	__u32 fd = regs->r8;
+	__u32 fd = orb8_syscall_arg5(regs);
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	if (fd >= BPF_CORE_READ(fdt, max_fds))
 		return 0;

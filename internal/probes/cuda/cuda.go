@@ -22,6 +22,9 @@ import (
 // Name is the probe's name in configuration and metrics.
 const Name = "cuda"
 
+// Programs are all required.
+var Programs = probe.Programs{Required: []string{cudaProgCallEntry, cudaProgAllocEnter, cudaProgAllocReturn, cudaProgHandleExit, cudaProgWatchMmap}}
+
 const (
 	// rescanDelay lets a reported mmap finish, and batches a process's
 	// mappings at exec or dlopen into one read of its maps.
@@ -80,7 +83,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
-		Required:  []string{cudaProgCallEntry, cudaProgAllocEnter, cudaProgAllocReturn, cudaProgHandleExit, cudaProgWatchMmap},
+		Programs:  Programs,
 		Manual:    []string{cudaProgCallEntry, cudaProgAllocEnter, cudaProgAllocReturn},
 		PerCgroup: []string{cudaMapStats},
 	})

@@ -32,7 +32,7 @@ const (
 	cudaCookieCOOKIE_OP                cudaCookie = 255
 	cudaCookieCOOKIE_OUTER             cudaCookie = 256
 	cudaCookieCOOKIE_BLAS              cudaCookie = 512
-	cudaCookieCOOKIE_BATCH_SLOT_SHIFT  cudaCookie = 11
+	cudaCookieCOOKIE_BATCH_ARG_SHIFT   cudaCookie = 11
 	cudaCookieCOOKIE_TEXT_PAGES_SHIFT  cudaCookie = 16
 	cudaCookieCOOKIE_TEXT_OFFSET_SHIFT cudaCookie = 32
 )
@@ -93,6 +93,7 @@ const (
 	cudaProgCallEntry   = "call_entry"
 	cudaProgHandleExit  = "handle_exit"
 	cudaProgWatchMmap   = "watch_mmap"
+	cudaVarOrb8CgroupV1 = "orb8_cgroup_v1"
 	cudaVarUnusedCookie = "unused_cookie"
 	cudaVarUnusedOp     = "unused_op"
 )
@@ -164,6 +165,7 @@ type cudaMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cudaVariableSpecs struct {
+	Orb8CgroupV1 *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
 	UnusedCookie *ebpf.VariableSpec `ebpf:"unused_cookie"`
 	UnusedOp     *ebpf.VariableSpec `ebpf:"unused_op"`
 }
@@ -215,6 +217,7 @@ func (m *cudaMaps) Close() error {
 //
 // It can be passed to loadCudaObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cudaVariables struct {
+	Orb8CgroupV1 *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
 	UnusedCookie *ebpf.Variable `ebpf:"unused_cookie"`
 	UnusedOp     *ebpf.Variable `ebpf:"unused_op"`
 }

@@ -15,9 +15,9 @@ type hook struct {
 	// alloc_enter and alloc_return and are counted on success. The others run
 	// call_entry only, one trap instead of two, and are counted at entry.
 	withReturn bool
-	// batchSlot: the batch count of a batched GEMM is the batchSlot-th stack
-	// argument (the 7th argument is the first); 0 for one GEMM.
-	batchSlot uint8
+	// batchArg: the batch count of a batched GEMM is its argument number
+	// batchArg (1-based, one passed on the stack); 0 for one GEMM.
+	batchArg uint8
 }
 
 // library is a CUDA shared library orb8 hooks, recognised by file name.
@@ -36,7 +36,7 @@ type library struct {
 // cookie is what the BPF programs learn about a hooked function at a probe
 // point (enum cookie in cuda.bpf.c).
 func (l *library) cookie(h hook, pt probePoint) uint64 {
-	c := uint64(h.op) | uint64(h.batchSlot)<<cudaCookieCOOKIE_BATCH_SLOT_SHIFT
+	c := uint64(h.op) | uint64(h.batchArg)<<cudaCookieCOOKIE_BATCH_ARG_SHIFT
 	if l.blas {
 		c |= uint64(cudaCookieCOOKIE_BLAS)
 	}
@@ -59,7 +59,7 @@ func hooks(op cudaOp, withReturn bool, symbols ...string) []hook {
 // batched is a batched GEMM whose batch count is its argument number arg
 // (1-based), on the stack.
 func batched(op cudaOp, arg int, symbol string) hook {
-	return hook{symbol: symbol, op: op, batchSlot: uint8(arg - 6)}
+	return hook{symbol: symbol, op: op, batchArg: uint8(arg)}
 }
 
 // The _ptsz/_ptds variants are the per-thread-default-stream entry points

@@ -27,6 +27,9 @@ const Name = "dns"
 // EventKinds are the kinds of event the probe publishes.
 var EventKinds = []string{events.KindDNS}
 
+// Programs are both required.
+var Programs = probe.Programs{Required: []string{dnsProgDnsEgress, dnsProgDnsIngress}}
+
 // Probe is the DNS probe.
 type Probe struct {
 	cfg     Config
@@ -57,7 +60,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	}
 	p.env, p.tracker = env, newTracker(p.cfg)
 	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
-		Required:   []string{dnsProgDnsEgress, dnsProgDnsIngress},
+		Programs:   Programs,
 		CgroupPath: env.CgroupRoot,
 	})
 	if err != nil {

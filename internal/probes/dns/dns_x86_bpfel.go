@@ -46,6 +46,7 @@ const (
 	dnsMapOrb8Emit     = "orb8_emit"
 	dnsProgDnsEgress   = "dns_egress"
 	dnsProgDnsIngress  = "dns_ingress"
+	dnsVarOrb8CgroupV1 = "orb8_cgroup_v1"
 )
 
 // loadDns returns the embedded CollectionSpec for dns.
@@ -107,6 +108,7 @@ type dnsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dnsVariableSpecs struct {
+	Orb8CgroupV1 *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
 }
 
 // dnsObjects contains all objects after they have been loaded into the kernel.
@@ -146,6 +148,7 @@ func (m *dnsMaps) Close() error {
 //
 // It can be passed to loadDnsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dnsVariables struct {
+	Orb8CgroupV1 *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
 }
 
 // dnsPrograms contains all programs after they have been loaded into the kernel.

@@ -73,7 +73,7 @@ func forkSleeper() (int, error) {
 	}
 	if pid == 0 {
 		for {
-			syscall.RawSyscall(syscall.SYS_PAUSE, 0, 0, 0)
+			syscall.RawSyscall6(syscall.SYS_PPOLL, 0, 0, 0, 0, 0, 0) // pause(2), which arm64 lacks
 		}
 	}
 	return int(pid), nil

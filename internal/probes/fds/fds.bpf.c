@@ -60,7 +60,7 @@ int count_fds(struct bpf_iter__task *ctx)
 	bpf_loop(words, count_word, &c, 0);
 
 	struct fd_record r = {
-		.cgroup_id = t->cgroups->dfl_cgrp->kn->id,
+		.cgroup_id = orb8_btf_task_cgroup_id(t),
 		.limit = t->signal->rlim[RLIMIT_NOFILE].rlim_cur,
 		.tgid = t->tgid,
 		.open_fds = c.open,

@@ -30,6 +30,9 @@ const (
 // metrics are the series the probe exports: what Describe sends.
 var metrics series.Set
 
+// Programs: the one iterator is required.
+var Programs = probe.Programs{Required: []string{fdsProgCountFds}}
+
 var (
 	openDesc  = metrics.Workload("orb8_open_fds", "Open file descriptors of the workload's processes.")
 	limitDesc = metrics.Workload("orb8_fd_limit", "Soft RLIMIT_NOFILE of the workload's process that is nearest to its limit.")
@@ -63,7 +66,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if err != nil {
 		return err
 	}
-	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{Required: []string{fdsProgCountFds}, Manual: []string{fdsProgCountFds}})
+	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{Programs: Programs, Manual: []string{fdsProgCountFds}})
 	if err != nil {
 		return err
 	}

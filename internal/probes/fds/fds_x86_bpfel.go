@@ -28,6 +28,7 @@ const (
 	fdsMapOrb8Counters = "orb8_counters"
 	fdsMapOrb8Emit     = "orb8_emit"
 	fdsProgCountFds    = "count_fds"
+	fdsVarOrb8CgroupV1 = "orb8_cgroup_v1"
 )
 
 // loadFds returns the embedded CollectionSpec for fds.
@@ -87,6 +88,7 @@ type fdsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type fdsVariableSpecs struct {
+	Orb8CgroupV1 *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
 }
 
 // fdsObjects contains all objects after they have been loaded into the kernel.
@@ -124,6 +126,7 @@ func (m *fdsMaps) Close() error {
 //
 // It can be passed to loadFdsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fdsVariables struct {
+	Orb8CgroupV1 *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
 }
 
 // fdsPrograms contains all programs after they have been loaded into the kernel.

@@ -217,7 +217,7 @@ int BPF_PROG(handle_page_alloc, struct page *page, unsigned int order, gfp_t gfp
 		return 0;
 	__u64 pages = 1ULL << order;
 	if (__sync_fetch_and_add(&p->pages_allocated, pages) + pages - p->pages_flushed >= FLUSH_EVERY)
-		flush_pages(p, bpf_get_current_cgroup_id());
+		flush_pages(p, orb8_current_cgroup_id());
 	return 0;
 }
 
@@ -244,7 +244,7 @@ int flush_all_faults(struct bpf_iter__task *ctx)
 	struct task_struct *t = ctx->task;
 	if (!t || (t->flags & PF_KTHREAD))
 		return 0;
-	flush_faults(t, t->cgroups->dfl_cgrp->kn->id);
+	flush_faults(t, orb8_btf_task_cgroup_id(t));
 	return 0;
 }
 
@@ -260,7 +260,7 @@ int list_allocators(struct bpf_iter__task *ctx)
 	if (!t || (t->flags & PF_KTHREAD))
 		return 0;
 	struct proc_record r = {
-		.cgroup_id = t->cgroups->dfl_cgrp->kn->id,
+		.cgroup_id = orb8_btf_task_cgroup_id(t),
 		.page_faults = thread_faults(t),
 		.tgid = t->tgid,
 	};

@@ -26,6 +26,18 @@ const Name = "memory"
 // EventKinds are the kinds of event the probe publishes.
 var EventKinds = []string{events.KindOOM}
 
+// Programs: OOM kills and the fault flushes make the probe; page
+// allocations (off by default), the allocator list and exit-time flushes are
+// upgrades.
+var Programs = probe.Programs{
+	Required: []string{memoryProgHandleOomVictim, memoryProgFlushAllFaults},
+	Optional: map[string]string{
+		memoryProgHandlePageAlloc: "page allocations per workload (--memory-page-allocations)",
+		memoryProgListAllocators:  "top allocating processes",
+		memoryProgHandleExit:      "faults of threads since their last flush when they exit",
+	},
+}
+
 const (
 	defaultInterval = time.Second
 	// defaultWindow samples (30 s at the default interval) feed the OOM ETA.
@@ -86,7 +98,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
-		Required:  []string{memoryProgHandleOomVictim, memoryProgFlushAllFaults},
+		Programs:  Programs,
 		Manual:    []string{memoryProgHandlePageAlloc, memoryProgListAllocators, memoryProgFlushAllFaults},
 		PerCgroup: []string{memoryMapStats},
 	})

@@ -65,6 +65,7 @@ const (
 	memoryProgHandlePageAlloc = "handle_page_alloc"
 	memoryProgListAllocators  = "list_allocators"
 	memoryVarLoadedAtNs       = "loaded_at_ns"
+	memoryVarOrb8CgroupV1     = "orb8_cgroup_v1"
 )
 
 // loadMemory returns the embedded CollectionSpec for memory.
@@ -132,7 +133,8 @@ type memoryMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type memoryVariableSpecs struct {
-	LoadedAtNs *ebpf.VariableSpec `ebpf:"loaded_at_ns"`
+	LoadedAtNs   *ebpf.VariableSpec `ebpf:"loaded_at_ns"`
+	Orb8CgroupV1 *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
 }
 
 // memoryObjects contains all objects after they have been loaded into the kernel.
@@ -178,7 +180,8 @@ func (m *memoryMaps) Close() error {
 //
 // It can be passed to loadMemoryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type memoryVariables struct {
-	LoadedAtNs *ebpf.Variable `ebpf:"loaded_at_ns"`
+	LoadedAtNs   *ebpf.Variable `ebpf:"loaded_at_ns"`
+	Orb8CgroupV1 *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
 }
 
 // memoryPrograms contains all programs after they have been loaded into the kernel.

@@ -48,10 +48,22 @@ type flowIter struct {
 	link *link.Iter
 }
 
-// flowIterProgs are the programs that list live sockets, cheapest first: the
-// map iterator visits only the sockets the probe tracks, the file walk every
-// open file of the node. Some kernel builds refuse map iterators.
-var flowIterProgs = []string{networkProgDumpFlows, networkProgDumpFlowsByFile}
+// Programs: byte counting (and RTT, sampled at its flushes) needs the
+// required ones. Live flows come from the map iterator, which visits only
+// the sockets the probe tracks, or else from the walk over every open file of
+// the node: some kernel builds refuse map iterators.
+var Programs = probe.Programs{
+	Required: []string{networkProgOnSetState, networkProgOnSend, networkProgOnRecv, networkProgOnConsumed, networkProgOnDestroy},
+	Optional: map[string]string{
+		networkProgOnRetransmit:       "retransmitted segments",
+		networkProgOnRetransmitSynack: "retransmitted SYN-ACKs",
+		networkProgDumpFlows:          "live flows",
+	},
+	Fallback: map[string][]string{networkProgDumpFlows: {networkProgDumpFlowsByFile}},
+}
+
+// flowIterProgs are the programs that list live sockets, cheapest first.
+var flowIterProgs = append([]string{networkProgDumpFlows}, Programs.Fallback[networkProgDumpFlows]...)
 
 // New returns an unstarted network probe whose flow table keeps up to
 // flowTableSize flows.
@@ -73,10 +85,8 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if err != nil {
 		return err
 	}
-	// Byte counting (and RTT, sampled at its flushes) needs all of these;
-	// retransmits and the flow iterators are upgrades a kernel may refuse.
 	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
-		Required:   []string{networkProgOnSetState, networkProgOnSend, networkProgOnRecv, networkProgOnConsumed, networkProgOnDestroy},
+		Programs:   Programs,
 		Manual:     flowIterProgs,
 		CgroupPath: env.CgroupRoot,
 		PerCgroup:  []string{networkMapStats},

@@ -113,6 +113,7 @@ const (
 	networkProgOnRetransmitSynack = "on_retransmit_synack"
 	networkProgOnSend             = "on_send"
 	networkProgOnSetState         = "on_set_state"
+	networkVarOrb8CgroupV1        = "orb8_cgroup_v1"
 )
 
 // loadNetwork returns the embedded CollectionSpec for network.
@@ -183,6 +184,7 @@ type networkMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type networkVariableSpecs struct {
+	Orb8CgroupV1 *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
 }
 
 // networkObjects contains all objects after they have been loaded into the kernel.
@@ -226,6 +228,7 @@ func (m *networkMaps) Close() error {
 //
 // It can be passed to loadNetworkObjects or ebpf.CollectionSpec.LoadAndAssign.
 type networkVariables struct {
+	Orb8CgroupV1 *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
 }
 
 // networkPrograms contains all programs after they have been loaded into the kernel.

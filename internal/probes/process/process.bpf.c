@@ -153,7 +153,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	__u64 cg = bpf_get_current_cgroup_id();
+	__u64 cg = orb8_current_cgroup_id();
 	struct proc_stats *s = stats_of(cg);
 	if (s)
 		s->execs++;
@@ -201,7 +201,7 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 		return 0;
 	}
 
-	__u64 cg = bpf_get_current_cgroup_id();
+	__u64 cg = orb8_current_cgroup_id();
 	__u32 code = BPF_CORE_READ(p, exit_code);
 	__u32 sig = code & 0x7f;
 	__u8 core = (code & 0x80) != 0;
@@ -239,7 +239,7 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 SEC("tp_btf/cgroup_attach_task")
 int BPF_PROG(handle_attach, struct cgroup *dst, const char *path, struct task_struct *task, bool threadgroup)
 {
-	if (BPF_CORE_READ(dst, root, hierarchy_id) != 0) /* cgroup v1 hierarchy */
+	if (!orb8_workload_hierarchy(dst))
 		return 0;
 	if (BPF_CORE_READ(task, flags) & PF_KTHREAD)
 		return 0;

@@ -23,6 +23,13 @@ const Name = "process"
 // EventKinds are the kinds of event the probe publishes.
 var EventKinds = []string{events.KindExec, events.KindExit}
 
+// Programs: without the seeding iterator the processes alive at start would
+// go uncounted, so it is required.
+var Programs = probe.Programs{
+	Required: []string{processProgHandleExec, processProgHandleExit, processProgHandleFork, processProgSeedProcesses},
+	Optional: map[string]string{processProgHandleAttach: "running processes following moves between cgroups"},
+}
+
 // eventKinds names the kernel's event kinds on the bus.
 var eventKinds = map[processEventKind]string{
 	processEventKindEVENT_EXEC: events.KindExec,
@@ -65,7 +72,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
-		Required:  []string{processProgHandleExec, processProgHandleExit, processProgHandleFork},
+		Programs:  Programs,
 		Manual:    []string{processProgSeedProcesses},
 		PerCgroup: []string{processMapStats},
 	})

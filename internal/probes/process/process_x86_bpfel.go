@@ -63,6 +63,7 @@ const (
 	processProgHandleExit    = "handle_exit"
 	processProgHandleFork    = "handle_fork"
 	processProgSeedProcesses = "seed_processes"
+	processVarOrb8CgroupV1   = "orb8_cgroup_v1"
 )
 
 // loadProcess returns the embedded CollectionSpec for process.
@@ -129,6 +130,7 @@ type processMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type processVariableSpecs struct {
+	Orb8CgroupV1 *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
 }
 
 // processObjects contains all objects after they have been loaded into the kernel.
@@ -172,6 +174,7 @@ func (m *processMaps) Close() error {
 //
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processVariables struct {
+	Orb8CgroupV1 *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
 }
 
 // processPrograms contains all programs after they have been loaded into the kernel.

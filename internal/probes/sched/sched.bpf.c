@@ -38,7 +38,7 @@ static __always_inline void record(struct task_struct *t, __s64 waited)
 {
 	if (waited < 0)
 		return;
-	__u64 cg = t->cgroups->dfl_cgrp->kn->id;
+	__u64 cg = orb8_btf_task_cgroup_id(t);
 	struct orb8_log2_hist *h = orb8_lookup_or_init(&runq_latency, &cg, &zero_hist);
 	if (h)
 		orb8_hist_add(h, waited);

@@ -24,10 +24,17 @@ var metrics series.Set
 var latencyDesc = metrics.Workload("orb8_sched_runqueue_latency_seconds",
 	"Time the workload's threads waited on a run queue for a CPU: from wakeup, or from preemption while runnable, until running.")
 
-// The two ways sched.bpf.c times waits, each a set of programs.
+// Programs: the two ways sched.bpf.c times waits. The kernel's own
+// run-queue stamps cost one program on sched_switch; without
+// CONFIG_SCHED_INFO (or FAIR_GROUP_SCHED) the probe stamps wakeups itself.
+var Programs = probe.Programs{
+	Required: []string{schedProgHandleSwitch},
+	Fallback: map[string][]string{schedProgHandleSwitch: {schedProgFallbackWakeup, schedProgFallbackWakeupNew, schedProgFallbackSwitch}},
+}
+
 var (
-	schedInfo = []string{schedProgHandleSwitch}
-	wakeups   = []string{schedProgFallbackWakeup, schedProgFallbackWakeupNew, schedProgFallbackSwitch}
+	schedInfo = Programs.Required
+	wakeups   = Programs.Fallback[schedProgHandleSwitch]
 )
 
 // Probe is the run-queue latency probe.
@@ -84,7 +91,7 @@ func (p *Probe) loadOnly(spec *ebpf.CollectionSpec, names []string) (*probe.Obje
 			delete(s.Programs, name)
 		}
 	}
-	return probe.Load(s, &p.bpf, probe.LoadOptions{Required: names, PerCgroup: []string{schedMapRunqLatency}})
+	return probe.Load(s, &p.bpf, probe.LoadOptions{Programs: probe.Programs{Required: names}, PerCgroup: []string{schedMapRunqLatency}})
 }
 
 // Close implements probe.Probe.

@@ -33,6 +33,7 @@ const (
 	schedProgFallbackWakeupNew = "fallback_wakeup_new"
 	schedProgHandleSwitch      = "handle_switch"
 	schedVarLoadedAtNs         = "loaded_at_ns"
+	schedVarOrb8CgroupV1       = "orb8_cgroup_v1"
 )
 
 // loadSched returns the embedded CollectionSpec for sched.
@@ -98,7 +99,8 @@ type schedMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type schedVariableSpecs struct {
-	LoadedAtNs *ebpf.VariableSpec `ebpf:"loaded_at_ns"`
+	LoadedAtNs   *ebpf.VariableSpec `ebpf:"loaded_at_ns"`
+	Orb8CgroupV1 *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
 }
 
 // schedObjects contains all objects after they have been loaded into the kernel.
@@ -142,7 +144,8 @@ func (m *schedMaps) Close() error {
 //
 // It can be passed to loadSchedObjects or ebpf.CollectionSpec.LoadAndAssign.
 type schedVariables struct {
-	LoadedAtNs *ebpf.Variable `ebpf:"loaded_at_ns"`
+	LoadedAtNs   *ebpf.Variable `ebpf:"loaded_at_ns"`
+	Orb8CgroupV1 *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
 }
 
 // schedPrograms contains all programs after they have been loaded into the kernel.

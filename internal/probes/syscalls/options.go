@@ -30,7 +30,7 @@ func DefaultOptions() Options { return Options{Syscalls: slices.Clone(defaultSys
 
 // BindFlags registers the options as flags on fs, writing into o.
 func (o *Options) BindFlags(fs *pflag.FlagSet) {
-	fs.StringSliceVar(&o.Syscalls, "syscalls", o.Syscalls, fmt.Sprintf("x86_64 syscalls the syscalls probe counts, times and records errors of per workload (at most %d)", MaxTracked))
+	fs.StringSliceVar(&o.Syscalls, "syscalls", o.Syscalls, fmt.Sprintf("syscalls (names of the machine's architecture) the syscalls probe counts, times and records errors of per workload (at most %d)", MaxTracked))
 }
 
 // Validate checks the options as flags name them.

@@ -129,7 +129,7 @@ static __always_inline int is_streamed(__u32 nr)
 	__u32 *n = bpf_map_lookup_elem(&streaming, &zero);
 	if (!n || !*n)
 		return 0;
-	__u64 cgroup_id = bpf_get_current_cgroup_id();
+	__u64 cgroup_id = orb8_current_cgroup_id();
 	struct stream_filter *f = bpf_map_lookup_elem(&streamed, &cgroup_id);
 	return f && (f->nrs[(nr / 64) & (MAX_NR / 64 - 1)] >> (nr % 64)) & 1;
 }
@@ -137,7 +137,7 @@ static __always_inline int is_streamed(__u32 nr)
 /* 32-bit syscalls have other numbers: they are not followed. */
 static __always_inline int in_compat_syscall(void)
 {
-	return bpf_get_current_task_btf()->thread_info.status & TS_COMPAT;
+	return orb8_compat_task(bpf_get_current_task_btf());
 }
 
 SEC("tp_btf/sys_enter")
@@ -202,7 +202,7 @@ static __always_inline void emit(__u64 cgroup_id, __u32 nr, long ret, int timed,
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
-	__u64 nr64 = regs->orig_ax;
+	__u64 nr64 = orb8_syscall_nr(regs);
 	if (nr64 >= MAX_NR)
 		return 0;
 	__u32 nr = nr64;
@@ -222,7 +222,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		}
 		s->start_ns = 0;
 	}
-	__u64 cg = bpf_get_current_cgroup_id();
+	__u64 cg = orb8_current_cgroup_id();
 	if (track)
 		account(cg, nr, ret, timed, duration);
 	if (stream)

@@ -27,6 +27,9 @@ var EventKinds = []string{events.KindSyscall}
 // metrics are the series the probe exports: what Describe sends.
 var metrics series.Set
 
+// Programs are both required.
+var Programs = probe.Programs{Required: []string{syscallsProgSysEnter, syscallsProgSysExit}}
+
 var (
 	callsDesc   = metrics.Workload("orb8_syscalls_total", "Returns from the syscall in the workload (tracked syscalls only).", "syscall")
 	errorsDesc  = metrics.Workload("orb8_syscall_errors_total", "Returns from the syscall with an error in the workload, by errno.", "syscall", "errno")
@@ -80,7 +83,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
-		Required:  []string{syscallsProgSysEnter, syscallsProgSysExit},
+		Programs:  Programs,
 		PerCgroup: []string{syscallsMapStats, syscallsMapErrors}, // keys: cgroup id first
 	})
 	if err != nil {

@@ -81,6 +81,7 @@ const (
 	syscallsMapTracked      = "tracked"
 	syscallsProgSysEnter    = "sys_enter"
 	syscallsProgSysExit     = "sys_exit"
+	syscallsVarOrb8CgroupV1 = "orb8_cgroup_v1"
 )
 
 // loadSyscalls returns the embedded CollectionSpec for syscalls.
@@ -148,6 +149,7 @@ type syscallsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type syscallsVariableSpecs struct {
+	Orb8CgroupV1 *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
 }
 
 // syscallsObjects contains all objects after they have been loaded into the kernel.
@@ -199,6 +201,7 @@ func (m *syscallsMaps) Close() error {
 //
 // It can be passed to loadSyscallsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type syscallsVariables struct {
+	Orb8CgroupV1 *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
 }
 
 // syscallsPrograms contains all programs after they have been loaded into the kernel.

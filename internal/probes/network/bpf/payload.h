@@ -2,7 +2,6 @@
 #pragma once
 
 #include "counting.h"
-#include "orb8_syscalls.h"
 
 #define MSG_PEEK 2 /* include/linux/socket.h */
 
@@ -62,15 +61,15 @@ static __always_inline int recvmsg_flushes(const struct sock *sk)
 	if (!sk->sk_lock.owned)
 		return 0;
 	struct task_struct *t = bpf_get_current_task_btf();
-	if ((t->flags & (PF_KTHREAD | PF_IO_WORKER)) || (t->thread_info.status & TS_COMPAT))
+	if ((t->flags & (PF_KTHREAD | PF_IO_WORKER)) || orb8_compat_task(t))
 		return 0;
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
-	switch (regs->orig_ax) {
-	case __NR_read:
-	case __NR_readv:
-	case __NR_recvfrom:
-	case __NR_recvmsg:
-	case __NR_recvmmsg:
+	switch (orb8_syscall_nr(regs)) {
+	case ORB8_NR_READ:
+	case ORB8_NR_READV:
+	case ORB8_NR_RECVFROM:
+	case ORB8_NR_RECVMSG:
+	case ORB8_NR_RECVMMSG:
 		return 1;
 	}
 	return 0;
