@@ -131,7 +131,7 @@ func (r *refresher) track(id uint64, dir string) bool {
 	c.w = r.resolver.Lookup(id)
 	c.w.ID = 0
 	c.limit, c.limited = 0, false
-	if b, err := readInto(filepath.Join(dir, r.files.limit), r.buf); err == nil {
+	if b, err := cgroup.ReadInto(filepath.Join(dir, r.files.limit), r.buf); err == nil {
 		c.limit, c.limited, _ = parseLimit(b)
 	}
 	switch {
@@ -154,7 +154,7 @@ func (r *refresher) predict(c *tracked, now time.Time, usage uint64) (float64, b
 	ws := usage
 	if c.statFD >= 0 {
 		if n, err := unix.Pread(c.statFD, r.buf, 0); err == nil {
-			if inactive, ok := statValue(r.buf[:n], r.files.inactiveFile); ok && inactive < ws {
+			if inactive, ok := cgroup.StatValue(r.buf[:n], r.files.inactiveFile); ok && inactive < ws {
 				ws -= inactive
 			}
 		}
@@ -169,7 +169,7 @@ func (r *refresher) readBytes(fd int) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return parseBytes(r.buf[:n])
+	return cgroup.ParseCount(r.buf[:n])
 }
 
 // snapshot returns the table of the last refresh; callers must not modify it.
