@@ -4,6 +4,7 @@ import (
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/probes/cgroups"
+	"github.com/orb8/orb8/internal/probes/cpu"
 	"github.com/orb8/orb8/internal/probes/cuda"
 	"github.com/orb8/orb8/internal/probes/dns"
 	"github.com/orb8/orb8/internal/probes/fds"
@@ -34,6 +35,7 @@ var catalog = []probeKind{
 	{network.Name, true, func(*cgroup.Resolver) probe.Probe { return network.New(network.DefaultFlowTableSize) }},
 	{memory.Name, true, func(*cgroup.Resolver) probe.Probe { return memory.New() }},
 	{fds.Name, true, func(*cgroup.Resolver) probe.Probe { return fds.New() }},
+	{cpu.Name, true, func(*cgroup.Resolver) probe.Probe { return cpu.New() }},
 }
 
 // ProbeNames lists the names of all known probes.

@@ -84,3 +84,26 @@ func ReadInto(path string, buf []byte) ([]byte, error) {
 	}
 	return buf[:n], nil
 }
+
+// Retrack walks the cgroup2 tree at root for a refresher that keeps files
+// open per cgroup: track is called for every cgroup and says whether it is
+// tracked; tracked ids the walk did not keep are closed and deleted. After
+// a partial walk (an error), nothing is deleted: the cgroups it did not
+// reach may still exist.
+func Retrack[T any](root string, tracked map[uint64]T, track func(id uint64, path string) bool, closeFn func(T)) {
+	seen := make(map[uint64]bool, len(tracked))
+	err := Walk(root, func(id uint64, path string) {
+		if track(id, path) {
+			seen[id] = true
+		}
+	})
+	if err != nil {
+		return
+	}
+	for id, c := range tracked {
+		if !seen[id] {
+			closeFn(c)
+			delete(tracked, id)
+		}
+	}
+}

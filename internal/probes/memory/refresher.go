@@ -99,21 +99,9 @@ func (r *refresher) refresh(now time.Time) {
 // rescan walks the cgroup2 tree: it tracks new cgroups, forgets removed
 // ones, and re-reads every limit and workload identity.
 func (r *refresher) rescan() {
-	seen := make(map[uint64]bool, len(r.cgroups))
-	err := cgroup.Walk(r.v2Root, func(id uint64, path string) {
-		if r.track(id, filepath.Join(r.files.root, path)) {
-			seen[id] = true
-		}
-	})
-	if err != nil { // a partial walk: keep the cgroups it did not reach
-		return
-	}
-	for id, c := range r.cgroups {
-		if !seen[id] {
-			c.close()
-			delete(r.cgroups, id)
-		}
-	}
+	cgroup.Retrack(r.v2Root, r.cgroups, func(id uint64, path string) bool {
+		return r.track(id, filepath.Join(r.files.root, path))
+	}, (*tracked).close)
 }
 
 // track starts or updates tracking one cgroup; false when it has no memory
