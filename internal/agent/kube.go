@@ -28,7 +28,8 @@ func newKube(cfg config.Config, log *slog.Logger) (*kube.Watcher, error) {
 	return kube.New(rc, kube.Options{NodeName: cfg.NodeName, Filter: filter, Grace: cfg.GoneGrace, SyncTimeout: kubeSyncTimeout}, log)
 }
 
-// useKube makes the watcher name the resolver's workloads and export the node.
+// useKube makes the watcher name the resolver's workloads and export the
+// node and the resources and owners of its pods' containers.
 func (a *Agent) useKube(w *kube.Watcher) {
 	if w == nil {
 		return
@@ -36,6 +37,7 @@ func (a *Agent) useKube(w *kube.Watcher) {
 	a.kube = w
 	a.resolver.SetEnricher(w)
 	a.register(w)
+	a.register(kube.NewContainerResources(w.Index, a.resolver))
 }
 
 func (a *Agent) startKube(ctx context.Context) {

@@ -11,10 +11,12 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/rest"
 
 	"github.com/orb8/orb8/internal/agent"
 	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/export"
+	"github.com/orb8/orb8/internal/kube"
 )
 
 // metricsDoc is the one list of metric names users may rely on.
@@ -27,19 +29,28 @@ var (
 )
 
 // described maps every metric the agent can export, with every probe of the
-// catalogue enabled, to its label names. It reads the descriptors, so a
-// probe need not run (or find its hardware) for its metrics to be checked.
+// catalogue enabled and the Kubernetes collectors, to its label names. It
+// reads the descriptors, so a probe need not run (or find its hardware, or
+// an API server) for its metrics to be checked.
 var described = sync.OnceValues(func() (map[string][]string, error) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := config.Default()
 	cfg.Probes = []string{"all"}
-	a, err := agent.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := agent.New(cfg, log)
 	if err != nil {
 		return nil, err
 	}
 	defer a.Close()
+	// Never started: New contacts no server.
+	w, err := kube.New(&rest.Config{Host: "http://127.0.0.1:1"}, kube.Options{}, log)
+	if err != nil {
+		return nil, err
+	}
 	ch := make(chan *prometheus.Desc)
 	go func() {
 		a.Describe(ch)
+		w.Describe(ch)
+		kube.NewContainerResources(w.Index, nil).Describe(ch)
 		close(ch)
 	}()
 	out := map[string][]string{export.DroppedMetricName: {"metric"}}
