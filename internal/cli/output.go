@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"gopkg.in/yaml.v3"
 
+	"github.com/orb8/orb8/internal/humanize"
 	"github.com/orb8/orb8/internal/pbjson"
 )
 
@@ -21,7 +22,8 @@ func marshalYAML(msg proto.Message) ([]byte, error) {
 	return yaml.Marshal(v)
 }
 
-// printer writes values as table rows, JSON lines or YAML documents.
+// printer writes values as table rows (cells escaped for the terminal),
+// JSON lines or YAML documents.
 type printer[T any] struct {
 	w      io.Writer
 	format string
@@ -66,7 +68,11 @@ func (p *printer[T]) print(v T) error {
 		p.tw = tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(p.tw, strings.Join(p.header, "\t"))
 	}
-	_, err := fmt.Fprintln(p.tw, strings.Join(p.row(v), "\t"))
+	cells := p.row(v)
+	for i, c := range cells {
+		cells[i] = humanize.Printable(c) // names workloads chose
+	}
+	_, err := fmt.Fprintln(p.tw, strings.Join(cells, "\t"))
 	return err
 }
 
