@@ -308,6 +308,10 @@ func Cost(ctx context.Context, src Source, o CostOptions) ([]CostRow, error) {
 		r.By, r.Hours = string(o.By), windowHours
 		if r.AllocatedCost == nil {
 			r.Cost = r.CPUCost + r.MemoryCost + r.GPUCost
+			if o.By == ByNode { // a node without capacity series: its allocations only
+				alloc := r.Cost
+				r.AllocatedCost = &alloc
+			}
 		}
 		r.CostPerMonth = r.Cost / windowHours * hoursPerMonth
 		if o.By != ByWorkload {
