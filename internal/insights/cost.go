@@ -36,7 +36,9 @@ const hoursPerMonth = 730
 type CostRow struct {
 	By string `json:"by"`
 	Workload
-	NodeType       string  `json:"node_type,omitempty"`
+	NodeType string `json:"node_type,omitempty"`
+	// Hours is how long within the window it ran (a workload: any of its
+	// pods; a node: while it reported its capacity).
 	Hours          float64 `json:"hours"`
 	CPUCoreHours   float64 `json:"cpu_core_hours"`
 	MemoryGiBHours float64 `json:"memory_gib_hours"`
@@ -48,7 +50,7 @@ type CostRow struct {
 	// where no GPU utilization was measured).
 	GPUIdleCost *float64 `json:"gpu_idle_cost,omitempty"`
 	Cost        float64  `json:"cost"`
-	// CostPerMonth is Cost at the window's rate over 730 hours.
+	// CostPerMonth is Cost at its rate while it ran, over 730 hours.
 	CostPerMonth float64 `json:"cost_per_month"`
 	// Nodes only: what their workloads were allocated, and the rest.
 	AllocatedCost *float64 `json:"allocated_cost,omitempty"`
@@ -184,6 +186,7 @@ func Cost(ctx context.Context, src Source, o CostOptions) ([]CostRow, error) {
 	leaf := leaves(bases)
 	hours := w.Step.Hours()
 	rows := map[string]*CostRow{}
+	rowSteps := map[string]map[int64]bool{} // steps each row ran
 	rowPods := map[string]map[string]bool{}
 	rowLatest := map[string]int64{}
 	var order []string
@@ -241,7 +244,11 @@ func Cost(ctx context.Context, src Source, o CostOptions) ([]CostRow, error) {
 				steps[t] = true
 			}
 		}
+		if rowSteps[rk] == nil {
+			rowSteps[rk] = map[int64]bool{}
+		}
 		for t := range steps {
+			rowSteps[rk][t] = true
 			var n *nodeStep
 			if ni != nil {
 				n = ni.steps[t]
@@ -291,7 +298,9 @@ func Cost(ctx context.Context, src Source, o CostOptions) ([]CostRow, error) {
 		for inst, ni := range nodes {
 			r := row(inst, func() CostRow { return CostRow{Workload: Workload{Node: ni.name}} })
 			var nodeCost, alloc float64
+			rowSteps[inst] = map[int64]bool{}
 			for t, n := range ni.steps {
+				rowSteps[inst][t] = true
 				nodeCost += o.Prices.hourly(n) * hours
 				alloc += nodeAlloc[inst][t]
 				r.NodeType = n.typ
@@ -302,10 +311,9 @@ func Cost(ctx context.Context, src Source, o CostOptions) ([]CostRow, error) {
 		}
 	}
 	out := make([]CostRow, 0, len(order))
-	windowHours := w.Length().Hours()
 	for _, rk := range order {
 		r := rows[rk]
-		r.By, r.Hours = string(o.By), windowHours
+		r.By, r.Hours = string(o.By), float64(len(rowSteps[rk]))*hours
 		if r.AllocatedCost == nil {
 			r.Cost = r.CPUCost + r.MemoryCost + r.GPUCost
 			if o.By == ByNode { // a node without capacity series: its allocations only
@@ -313,7 +321,9 @@ func Cost(ctx context.Context, src Source, o CostOptions) ([]CostRow, error) {
 				r.AllocatedCost = &alloc
 			}
 		}
-		r.CostPerMonth = r.Cost / windowHours * hoursPerMonth
+		if r.Hours > 0 {
+			r.CostPerMonth = r.Cost / r.Hours * hoursPerMonth
+		}
 		if o.By != ByWorkload {
 			r.Pods = 0
 		}

@@ -8,13 +8,9 @@ import (
 	"github.com/orb8/orb8/internal/insights/promtest"
 )
 
-// historyEnd is where every generated history ends: a minute ago, so
-// queries ending now see all of it.
-var historyEnd = time.Now().Add(-time.Minute).Truncate(time.Second)
-
 // prom is one real Prometheus serving every generated history, started by
-// the first test that needs it.
-var prom = promtest.NewShared(func() *promtest.History { return promtest.All(historyEnd) })
+// the first test that needs it; historyEnd is where the histories end.
+var prom, historyEnd = promtest.SharedAll()
 
 func TestMain(m *testing.M) {
 	code := m.Run()

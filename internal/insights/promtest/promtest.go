@@ -264,3 +264,10 @@ func (s *Shared) Stop() {
 		s.srv.Stop()
 	}
 }
+
+// SharedAll is a Shared server of every history (All), ending a minute
+// before now (so queries ending now see all of it), and that end.
+func SharedAll() (*Shared, time.Time) {
+	end := time.Now().Add(-time.Minute).Truncate(time.Second)
+	return NewShared(func() *History { return All(end) }), end
+}
