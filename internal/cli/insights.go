@@ -37,7 +37,9 @@ type insightsOptions struct {
 func (o *insightsOptions) bind(fs *pflag.FlagSet, window string, outputs ...string) {
 	o.outputs = append([]string{"table", "json", "yaml"}, outputs...)
 	fs.StringVar(&o.prometheus, "prometheus", os.Getenv(prometheusEnv), "URL of the Prometheus HTTP API holding orb8's series (or Thanos, Mimir, ...), e.g. http://prometheus:9090 (default $"+prometheusEnv+")")
-	fs.StringVar(&o.window, "window", window, "how much history to read, up to --end: 6h, 7d, 2w")
+	if window != "" { // orb8 ask reads the range from the question
+		fs.StringVar(&o.window, "window", window, "how much history to read, up to --end: 6h, 7d, 2w")
+	}
 	fs.StringVar(&o.end, "end", "now", "end of the window: now, RFC 3339 (2026-12-01T00:00:00Z) or unix seconds")
 	fs.StringVarP(&o.namespace, "namespace", "n", "", "only workloads of this Kubernetes namespace")
 	fs.StringVarP(&o.selector, "selector", "l", "", "only series whose labels match, e.g. owner_kind=Deployment,container!=istio-proxy (labels: namespace, pod, container, cgroup, owner_kind, owner_name, image, revision)")
@@ -56,7 +58,8 @@ type parsed struct {
 }
 
 // parse checks the flags before anything is dialled; step is the least
-// step of the window (it grows with the window, up to 5,000 points).
+// step of the window (it grows with the window, up to 5,000 points). A
+// command without --window gets only the window's end.
 func (o *insightsOptions) parse(step time.Duration) (parsed, error) {
 	var p parsed
 	valid := false
@@ -69,16 +72,19 @@ func (o *insightsOptions) parse(step time.Duration) (parsed, error) {
 	if o.prometheus == "" {
 		return p, fmt.Errorf("--prometheus is required: the URL of the Prometheus that scrapes orb8, e.g. --prometheus http://prometheus:9090 (or set $%s)", prometheusEnv)
 	}
-	length, err := model.ParseDuration(o.window)
-	if err != nil {
-		return p, fmt.Errorf("invalid --window %q: want a duration such as 6h, 7d or 2w", o.window)
-	}
 	end, err := parseEnd(o.end)
 	if err != nil {
 		return p, err
 	}
-	if p.window, err = insights.NewWindow(end, time.Duration(length), step); err != nil {
-		return p, err
+	p.window.End = end
+	if o.window != "" {
+		length, err := model.ParseDuration(o.window)
+		if err != nil {
+			return p, fmt.Errorf("invalid --window %q: want a duration such as 6h, 7d or 2w", o.window)
+		}
+		if p.window, err = insights.NewWindow(end, time.Duration(length), step); err != nil {
+			return p, err
+		}
 	}
 	if o.cgroup != "" && !strings.HasPrefix(o.cgroup, "/") {
 		return p, fmt.Errorf("invalid --cgroup %q: want a path starting with /", o.cgroup)

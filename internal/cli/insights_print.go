@@ -13,6 +13,7 @@ import (
 
 	"github.com/orb8/orb8/internal/humanize"
 	"github.com/orb8/orb8/internal/insights"
+	"github.com/orb8/orb8/internal/insights/ask"
 )
 
 func printRecommendations(c *cobra.Command, format string, recs []insights.Recommendation) error {
@@ -220,23 +221,34 @@ func printVPAs(w io.Writer, recs []insights.Recommendation) error {
 func money(v float64) string { return fmt.Sprintf("$%.4g", v) }
 
 func printCost(c *cobra.Command, format string, by insights.CostBy, rows []insights.CostRow) error {
-	header := []string{"NAMESPACE", "WORKLOAD", "PODS", "CPU CORE-H", "MEMORY GIB-H", "GPU-H", "GPU IDLE", "COST", "PER MONTH"}
+	return printCostPer(c, format, by, rows, "month")
+}
+
+// printCostPer prints cost rows with their cost projected to a period
+// (hour, day, week, month, year) at their rate.
+func printCostPer(c *cobra.Command, format string, by insights.CostBy, rows []insights.CostRow, period string) error {
+	if period == "" {
+		period = "month"
+	}
+	perCol := "PER " + strings.ToUpper(period)
+	per := func(r insights.CostRow) string { return money(ask.PerPeriod(r, period)) }
+	header := []string{"NAMESPACE", "WORKLOAD", "PODS", "CPU CORE-H", "MEMORY GIB-H", "GPU-H", "GPU IDLE", "COST", perCol}
 	row := func(r insights.CostRow) []string {
 		return []string{humanize.Dash(r.Namespace), r.Name(), fmt.Sprint(r.Pods), fmt.Sprintf("%.3f", r.CPUCoreHours),
-			fmt.Sprintf("%.3f", r.MemoryGiBHours), fmt.Sprintf("%.3f", r.GPUHours), humanize.Optional(r.GPUIdleCost, money), money(r.Cost), money(r.CostPerMonth)}
+			fmt.Sprintf("%.3f", r.MemoryGiBHours), fmt.Sprintf("%.3f", r.GPUHours), humanize.Optional(r.GPUIdleCost, money), money(r.Cost), per(r)}
 	}
 	switch by {
 	case insights.ByNamespace:
-		header = []string{"NAMESPACE", "CPU CORE-H", "MEMORY GIB-H", "GPU-H", "COST", "PER MONTH"}
+		header = []string{"NAMESPACE", "CPU CORE-H", "MEMORY GIB-H", "GPU-H", "COST", perCol}
 		row = func(r insights.CostRow) []string {
 			return []string{humanize.Dash(r.Namespace), fmt.Sprintf("%.3f", r.CPUCoreHours), fmt.Sprintf("%.3f", r.MemoryGiBHours),
-				fmt.Sprintf("%.3f", r.GPUHours), money(r.Cost), money(r.CostPerMonth)}
+				fmt.Sprintf("%.3f", r.GPUHours), money(r.Cost), per(r)}
 		}
 	case insights.ByNode:
-		header = []string{"NODE", "TYPE", "COST", "ALLOCATED", "IDLE", "PER MONTH"}
+		header = []string{"NODE", "TYPE", "COST", "ALLOCATED", "IDLE", perCol}
 		row = func(r insights.CostRow) []string {
 			return []string{humanize.Dash(r.Node), humanize.Dash(r.NodeType), money(r.Cost), humanize.Optional(r.AllocatedCost, money),
-				humanize.Optional(r.IdleCost, money), money(r.CostPerMonth)}
+				humanize.Optional(r.IdleCost, money), per(r)}
 		}
 	}
 	p := newValuePrinter(c.OutOrStdout(), format, header, row)

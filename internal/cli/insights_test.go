@@ -193,3 +193,44 @@ func applyPatch(t *testing.T, command string, cpu, mem float64) {
 		t.Errorf("patched requests cpu %v, memory %v; want %v, %v", gotCPU, gotMem, cpu, mem)
 	}
 }
+
+// TestAskPrintsTheQueryThenTheAnswer asks the issue's first example of a
+// real Prometheus holding the DNS history (cart-1 fails 120 lookups an
+// hour, web-1 30, db-1 none).
+func TestAskPrintsTheQueryThenTheAnswer(t *testing.T) {
+	promtest.Require(t)
+	h := promtest.NewHistory()
+	end := time.Now().Add(-time.Minute).Truncate(time.Second)
+	h.DNS(end)
+	srv, err := promtest.Start(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	question := "which pods in shop had the most DNS failures in the last hour"
+	at := end.Format(time.RFC3339) // the history's end, so "the last hour" is all history
+	code, stdout, stderr := run("ask", "--prometheus", srv.URL, "--end", at, question)
+	lines := strings.Split(stdout, "\n")
+	if code != 0 || len(lines) < 6 || lines[0] != `query: {"intent":"top","metric":"dns_failures","kind":"pods","namespace":"shop","range":"1h","limit":10,"order":"desc"}` ||
+		!strings.HasPrefix(lines[2], "NAMESPACE") || !strings.Contains(lines[3], "cart-1") || !strings.Contains(lines[4], "web-1") || !strings.Contains(lines[5], "db-1") {
+		t.Fatalf("ask: exit %d\n%s%s", code, stdout, stderr)
+	}
+	t.Logf("orb8 ask %q:\n%s", question, stdout)
+
+	code, stdout, _ = run("ask", "--prometheus", srv.URL, "--end", at, "-o", "json", question)
+	lines = strings.Split(strings.TrimSpace(stdout), "\n")
+	var first struct{ Query map[string]any }
+	var top map[string]any
+	if code != 0 || len(lines) != 4 || json.Unmarshal([]byte(lines[0]), &first) != nil || first.Query["intent"] != "top" ||
+		json.Unmarshal([]byte(lines[1]), &top) != nil || top["pod"] != "cart-1" {
+		t.Fatalf("ask -o json: exit %d\n%s", code, stdout)
+	}
+	if v, _ := top["value"].(float64); v < 118.8 || v > 121.2 {
+		t.Errorf("cart-1: %v failed lookups in the hour, want 120 ± 1%%", top["value"])
+	}
+
+	code, stdout, stderr = run("ask", "--prometheus", srv.URL, "what is the weather like")
+	if code == 0 || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "I can answer") {
+		t.Errorf("unparsable question: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}

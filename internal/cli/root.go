@@ -24,7 +24,7 @@ func NewRoot() *cobra.Command {
 	}
 	root.AddCommand(newAgentCmd(), newVersionCmd())
 	root.AddCommand(newTraceCmd(), newFlowsCmd(), newStatusCmd(), newWorkloadsCmd(), newTopCmd())
-	root.AddCommand(newInsightsCmd())
+	root.AddCommand(newInsightsCmd(), newAskCmd())
 	// Flag errors keep to one line and say what to fix.
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%s (see '%s --help')", err, c.CommandPath())
