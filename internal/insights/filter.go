@@ -15,8 +15,9 @@ type Filter struct {
 	Namespace string
 	Pod       string // a trailing * matches a prefix
 	Cgroup    string // a trailing / matches everything below
-	// Workload matches the owner's name (a Deployment, StatefulSet, ...),
-	// else the pod's name or its prefix before "-<hash>", else the cgroup.
+	// Workload matches the owner's name (a Deployment, StatefulSet, ...) or
+	// a pod's name; a pod without an owner also by its prefix before
+	// "-<hash>"; outside Kubernetes the cgroup or its last element.
 	Workload string
 	// Selector matches the series' labels (namespace, pod, container,
 	// cgroup) and the owner's (owner_kind, owner_name, image, revision):
@@ -94,8 +95,8 @@ func (f Filter) matches(w Workload) bool {
 		return true
 	}
 	switch {
-	case w.OwnerName != "":
-		return w.OwnerName == f.Workload
+	case w.OwnerName != "": // its owner, or the very pod (not a prefix: web-api's pods are not web's)
+		return w.OwnerName == f.Workload || w.Pod == f.Workload
 	case w.Pod != "":
 		return w.Pod == f.Workload || strings.HasPrefix(w.Pod, f.Workload+"-")
 	}
