@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -87,10 +89,12 @@ func TestClusterDeploymentResourcesOwnerAndRollout(t *testing.T) {
 				return false
 			}
 		}
-		var ok1, ok2 bool
-		usage, ok1 = findSample(m, "orb8_cpu_usage_seconds_total", workload)
-		throttled, ok2 = findSample(m, "orb8_cpu_throttled_seconds_total", workload)
-		return ok1 && ok2 && usage > 0.2 && throttled > 0
+		var ok bool
+		usage, ok = findSample(m, "orb8_cpu_usage_seconds_total", workload)
+		// kubelet sets the quota on the pod's cgroup and the container's:
+		// whichever runs out first is throttled, so count the pod's cgroups.
+		throttled = sumSamples(m, "orb8_cpu_throttled_seconds_total", map[string]string{"namespace": ns, "pod": first.Name})
+		return ok && usage > 0.2 && throttled > 0
 	})
 	// The quota is 10 ms of CPU per 100 ms period: the burner cannot have
 	// run more than a tenth of the time since it started, plus a period.
@@ -140,4 +144,19 @@ func (c *cluster) runningPod(ns string, labels map[string]string, oldRevision st
 		return false
 	})
 	return pod
+}
+
+// sumSamples adds up every series of name whose labels include want.
+func sumSamples(fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
+	sum := 0.0
+next:
+	for _, m := range fams[name].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if v, ok := want[l.GetName()]; ok && v != l.GetValue() {
+				continue next
+			}
+		}
+		sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+	}
+	return sum
 }
