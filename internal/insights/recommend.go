@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"path"
 	"time"
 )
 
@@ -140,8 +141,9 @@ func lastValue(series []Series, by string) map[string]float64 {
 // Recommend proposes CPU and memory requests per container from the
 // window's history:
 //   - CPU: the CPUPercentile of the CPU demand samples (usage plus the time
-//     throttled, which is CPU the container wanted and was refused), each
-//     weighted by its age (half-life), plus the margin;
+//     throttled, which is CPU the container wanted and was refused: its
+//     own, or its share of its pod's), each weighted by its age
+//     (half-life), plus the margin;
 //   - memory: the highest usage seen in the window (every step's maximum,
 //     so short spikes count) plus the margin; after an OOM kill at least
 //     +20% and +100 MiB over the peak or the limit.
@@ -220,10 +222,7 @@ func recommendGroup(o RecommendOptions, g *group, current Resources, cpuBy, thrB
 			continue
 		}
 		seen[cg] = true
-		thr := map[int64]float64{}
-		for _, p := range thrBy[cg] {
-			thr[p.T.Unix()] = p.V
-		}
+		thr := heldBack(cg, cpuBy, thrBy)
 		for _, p := range cpuBy[cg] {
 			t := thr[p.T.Unix()]
 			demand = append(demand, p.V+t)
@@ -287,6 +286,37 @@ func recommendGroup(o RecommendOptions, g *group, current Resources, cpuBy, thrB
 		r.CPULimitCores, r.MemoryLimitBytes = &cpuLimit, &memLimit
 	}
 	return r
+}
+
+// heldBack is the CPU a container's quota held back at each step (unix
+// seconds): its own throttled time, or its share of its pod's, whichever
+// is more. kubelet sets the quota on the pod's cgroup too, and whichever
+// runs out first is the one throttled; the pod's throttling is shared out
+// in proportion to the containers' use.
+func heldBack(cg string, cpuBy, thrBy map[string][]Point) map[int64]float64 {
+	out := map[int64]float64{}
+	for _, p := range thrBy[cg] {
+		out[p.T.Unix()] = p.V
+	}
+	pod := path.Dir(cg)
+	if len(thrBy[pod]) == 0 {
+		return out
+	}
+	podUse := map[int64]float64{}
+	for _, p := range cpuBy[pod] {
+		podUse[p.T.Unix()] = p.V
+	}
+	own := map[int64]float64{}
+	for _, p := range cpuBy[cg] {
+		own[p.T.Unix()] = p.V
+	}
+	for _, p := range thrBy[pod] {
+		t := p.T.Unix()
+		if use := podUse[t]; use > 0 {
+			out[t] = max(out[t], p.V*own[t]/use)
+		}
+	}
+	return out
 }
 
 func roundCPU(cores float64) float64 {
