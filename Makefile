@@ -2,12 +2,13 @@
 GO        ?= go
 BIN       := bin/orb8
 CACHE     ?= $(HOME)/.cache/orb8
-STATICCHECK_VERSION := v0.8.2
-PROTOC_GEN_GO_VERSION      := 1.36.12
-PROTOC_GEN_GO_GRPC_VERSION := 1.6.0
+# Build and test tools (staticcheck, protoc plugins, govulncheck) come from
+# their own module, hack/tools: versions pinned in its go.mod and go.sum,
+# nothing of theirs in the agent's module graph.
+TOOLS     := $(GO) -C hack/tools
 export PATH := $(CACHE)/bin:$(PATH)
 
-.PHONY: all build generate check-generate deps-bpf deps-proto proto vmlinux lint test test-unit bench bench-compare clean
+.PHONY: all build generate check-generate deps-bpf deps-proto proto vmlinux lint test test-unit bench bench-compare audit sbom clean
 
 all: build
 
@@ -19,14 +20,11 @@ deps-bpf:
 	@command -v clang >/dev/null && command -v bpftool >/dev/null && test -f /usr/include/bpf/bpf_helpers.h || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang llvm bpftool libbpf-dev >/dev/null)
 
-# protoc from Debian, its Go plugins pinned: the generated API code is byte-identical.
+# protoc from Debian, its Go plugins pinned (hack/tools): the generated API code is byte-identical.
 deps-proto:
 	@command -v protoc >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler >/dev/null)
-	@test "$$(protoc-gen-go --version 2>/dev/null)" = "protoc-gen-go v$(PROTOC_GEN_GO_VERSION)" || \
-		GOBIN=$(CACHE)/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v$(PROTOC_GEN_GO_VERSION)
-	@test "$$(protoc-gen-go-grpc --version 2>/dev/null)" = "protoc-gen-go-grpc $(PROTOC_GEN_GO_GRPC_VERSION)" || \
-		GOBIN=$(CACHE)/bin $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v$(PROTOC_GEN_GO_GRPC_VERSION)
+	GOBIN=$(CACHE)/bin $(TOOLS) install google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
 
 # The gRPC API (api/**/*.proto) into Go, next to each .proto.
 proto: deps-proto
@@ -35,7 +33,7 @@ proto: deps-proto
 
 generate: deps-bpf proto
 	$(GO) generate ./...
-	$(GO) run ./hack/dashboards -out deploy/dashboards
+	$(GO) -C hack/dashboards run . -out $(CURDIR)/deploy/dashboards
 
 # Regenerate and fail when the committed objects are stale.
 check-generate: generate
@@ -45,11 +43,16 @@ check-generate: generate
 vmlinux: deps-bpf
 	bpftool btf dump file /sys/kernel/btf/vmlinux format c > internal/bpf/include/vmlinux.h
 
+# The agent's module and the project's own tool modules (each with its own
+# go.mod): gofmt, go mod tidy, vet, staticcheck. hack/k8s only wraps Kubernetes.
+MODULES := . hack/dashboards hack/mkimage hack/helmtemplate hack/tools
+
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting" >&2; exit 1)
-	$(GO) vet ./...
-	@command -v staticcheck >/dev/null || GOBIN=$(CACHE)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
-	staticcheck ./...
+	@for m in $(MODULES); do $(GO) -C $$m mod tidy -diff >/dev/null || { echo "go mod tidy: $$m/go.mod is not tidy" >&2; exit 1; }; done
+	GOBIN=$(CACHE)/bin $(TOOLS) install honnef.co/go/tools/cmd/staticcheck
+	@for m in $(filter-out hack/tools,$(MODULES)); do echo "vet, staticcheck: $$m"; \
+		(cd $$m && $(GO) vet ./... && staticcheck ./...) || exit 1; done
 
 # The whole suite, as root: lint, generated-code check, then every test
 # (probes load into the real kernel). hack/test.sh installs what tests need.
@@ -66,6 +69,17 @@ bench:
 # The same suite, compared with the last recorded results (nothing is written).
 bench-compare:
 	hack/bench.sh -compare docs/bench/results.json -out $(CACHE)/bench-latest.json -doc ""
+
+# The security audit, outside `make test`: govulncheck against a local copy
+# of the Go vulnerability database (from the module proxy), staticcheck, and
+# FUZZTIME (default 30s) of fuzzing per Fuzz target. See docs/security.md.
+audit:
+	hack/audit.sh
+
+# A CycloneDX SBOM of the agent binary (the image's only program) from the
+# module graph linked into it.
+sbom: build
+	$(GO) run ./hack/sbom -version "$$(git describe --tags --always --dirty 2>/dev/null || echo dev)" -o $(BIN).cdx.json $(BIN)
 
 clean:
 	rm -rf bin

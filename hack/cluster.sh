@@ -129,12 +129,48 @@ current-context: orb8
 EOF
 }
 
+# State left by a cluster that is no longer running (a killed run, another
+# checkout's cluster.sh) may not match this script: start it afresh.
+discard_stale_state() {
+  local c
+  for c in "${COMPONENTS[@]}"; do running "$c" && return 0; done
+  [[ -e $STATE ]] || return 0
+  log "discarding state no running cluster uses: $STATE"
+  cleanup_mounts
+  rm -rf "$STATE"
+}
+
+# cert NAME SUBJECT [SAN]: a key and certificate in pki/ signed by the
+# cluster CA, for a server when SAN is given, else for a client.
+cert() {
+  local name=$1 subj=$2 san=${3:-} ext=$STATE/pki/$1.ext
+  if [[ -n $san ]]; then
+    printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$san"
+  else
+    printf 'extendedKeyUsage=clientAuth\n'
+  fi >"$ext"
+  openssl req -new -newkey rsa:2048 -nodes -keyout "$STATE/pki/$name.key" -subj "$subj" \
+    -out "$STATE/pki/$name.csr" 2>/dev/null
+  openssl x509 -req -in "$STATE/pki/$name.csr" -CA "$STATE/pki/ca.crt" -CAkey "$STATE/pki/ca.key" \
+    -CAcreateserial -days 30 -extfile "$ext" -out "$STATE/pki/$name.crt" 2>/dev/null
+  rm -f "$ext" "$STATE/pki/$name.csr"
+}
+
 write_config() {
   [[ -e $STATE/.configured ]] && return 0
-  mkdir -p "$STATE"/{pki,etcd,kubelet,containerd,cni/net.d,run,logs}
+  mkdir -p "$STATE"/{pki,etcd,kubelet,containerd,cni/net.d,run,logs,manifests}
   # Identities: static tokens (the API server generates its own serving
   # certificate into pki/); the service account key signs pods' tokens.
   openssl genrsa -out "$STATE/pki/sa.key" 2048 2>/dev/null
+  # The kubelet's API (exec, logs, port-forward) wants a client certificate
+  # or a token the API server vouches for (webhook), and asks the API server
+  # whether the caller may: the API server presents a certificate of this CA
+  # (user kube-apiserver-kubelet-client, bound to system:kubelet-api-admin in
+  # cmd_up) and checks the kubelet's serving certificate against it.
+  openssl req -x509 -new -newkey rsa:2048 -nodes -keyout "$STATE/pki/ca.key" -subj "/CN=orb8-cluster-ca" \
+    -days 30 -out "$STATE/pki/ca.crt" 2>/dev/null
+  cert apiserver-kubelet-client "/CN=kube-apiserver-kubelet-client"
+  cert kubelet "/CN=system:node:$NODE" "IP:$NODE_IP,DNS:$NODE"
   local admin node cm sched proxy
   admin=$(token) node=$(token) cm=$(token) sched=$(token) proxy=$(token)
   cat >"$STATE/pki/tokens.csv" <<EOF
@@ -195,10 +231,18 @@ failCgroupV1: false
 failSwapOn: false
 containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
 resolvConf: $STATE/resolv.conf
+# Static pods (their mirror pods carry the manifest's hash as the cgroup UID).
+staticPodPath: $STATE/manifests
+tlsCertFile: $STATE/pki/kubelet.crt
+tlsPrivateKeyFile: $STATE/pki/kubelet.key
+# No anonymous access: client certificates of the cluster CA, or bearer
+# tokens checked with a TokenReview; every request authorized by the API
+# server (SubjectAccessReview on nodes/proxy, nodes/log, ...).
 authentication:
-  anonymous: {enabled: true}
-  webhook: {enabled: false}
-authorization: {mode: AlwaysAllow}
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: $STATE/pki/ca.crt}
+authorization: {mode: Webhook}
 evictionHard: {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%"}
 imageGCHighThresholdPercent: 100
 registerNode: true
@@ -246,12 +290,12 @@ build_base_images() {
   mkdir -p "$dir"
   if [[ ! -s $dir/pause.tar ]]; then
     (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -o "$dir/pause" ./hack/pause)
-    (cd "$ROOT" && go run ./hack/mkimage -tag "$PAUSE_IMAGE" -out "$dir/pause.tar" -entrypoint /pause "$dir/pause=/pause")
+    go -C "$ROOT/hack/mkimage" run . -tag "$PAUSE_IMAGE" -out "$dir/pause.tar" -entrypoint /pause "$dir/pause=/pause"
   fi
   if [[ ! -s $dir/busybox.tar ]]; then
     local links=()
     for a in $(/bin/busybox --list); do links+=(-link "/bin/$a=busybox"); done
-    (cd "$ROOT" && go run ./hack/mkimage -tag "$BUSYBOX_IMAGE" -out "$dir/busybox.tar" -entrypoint /bin/sh "${links[@]}" /bin/busybox=/bin/busybox)
+    go -C "$ROOT/hack/mkimage" run . -tag "$BUSYBOX_IMAGE" -out "$dir/busybox.tar" -entrypoint /bin/sh "${links[@]}" /bin/busybox=/bin/busybox
   fi
   for img in pause busybox; do
     ctr images import "$dir/$img.tar" >/dev/null
@@ -271,6 +315,9 @@ start_apiserver() {
     --cert-dir="$STATE/pki" --token-auth-file="$STATE/pki/tokens.csv" \
     --authorization-mode=Node,RBAC \
     --kubelet-preferred-address-types=InternalIP \
+    --kubelet-client-certificate="$STATE/pki/apiserver-kubelet-client.crt" \
+    --kubelet-client-key="$STATE/pki/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority="$STATE/pki/ca.crt" \
     --service-cluster-ip-range=$SERVICE_CIDR \
     --service-account-issuer=https://kubernetes.default.svc \
     --service-account-key-file="$STATE/pki/sa.key" \
@@ -279,10 +326,25 @@ start_apiserver() {
   wait_for kube-apiserver 120 kubectl get --raw /readyz
 }
 
+# The API server's kubelet client may use the whole kubelet API (logs,
+# exec, port-forward, stats), as kubeadm's does; nothing else gets it.
+allow_apiserver_to_kubelet() {
+  kubectl apply -f - >/dev/null <<EOF
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: orb8:kube-apiserver-kubelet-client
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:kubelet-api-admin}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: kube-apiserver-kubelet-client}
+EOF
+}
+
 cmd_up() {
   [[ $(id -u) == 0 ]] || die "run as root"
   ensure_packages
   ensure_binaries
+  discard_stale_state
   write_config
   setup_network
   start etcd etcd --name orb8 --data-dir "$STATE/etcd" \
@@ -291,6 +353,7 @@ cmd_up() {
     --initial-cluster orb8=http://127.0.0.1:$((ETCD_PORT + 10))
   wait_for etcd 60 curl -sf http://127.0.0.1:$ETCD_PORT/health
   start_apiserver
+  allow_apiserver_to_kubelet
   start containerd containerd --config "$STATE/containerd/config.toml"
   start kube-controller-manager "$BIN/kube-controller-manager" \
     --kubeconfig="$STATE/controller-manager.kubeconfig" --leader-elect=false \
@@ -319,9 +382,12 @@ cmd_deploy() {
     tail -20 "$STATE/logs/build-orb8.log" >&2
     die "go build ./cmd/orb8 failed (log: $STATE/logs/build-orb8.log)"
   fi
-  (cd "$ROOT" && go run ./hack/mkimage -tag "$AGENT_IMAGE" -out "$dir/orb8.tar" -entrypoint /orb8 -libs "$dir/orb8=/orb8")
+  go -C "$ROOT/hack/mkimage" run . -tag "$AGENT_IMAGE" -out "$dir/orb8.tar" -entrypoint /orb8 -libs "$dir/orb8=/orb8"
   ctr images import "$dir/orb8.tar" >/dev/null
-  (cd "$ROOT/hack/helmtemplate" && go run . -f "$ROOT/hack/cluster-values.yaml" \
+  local extra=()
+  # AppArmor where the node has it: the kubelet refuses a profile it cannot enforce.
+  [[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null) == Y ]] && extra+=(--set appArmorProfile.type=RuntimeDefault)
+  (cd "$ROOT/hack/helmtemplate" && go run . -f "$ROOT/hack/cluster-values.yaml" "${extra[@]}" \
     --set image.repository="${AGENT_IMAGE%:*}" --set image.tag="${AGENT_IMAGE##*:}" "$ROOT/deploy/helm/orb8") >"$dir/orb8.yaml"
   kubectl apply -f "$dir/orb8.yaml" >/dev/null
   # A new image under the same tag needs new pods.

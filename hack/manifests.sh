@@ -6,8 +6,11 @@
 # rule and dashboard shipped) fail (CI runs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The plain manifests carry no generated key: the agents' cluster API (TLS from
+# a CA the chart makes) is off there; install with Helm, or set
+# api.cluster.secretName and caBundle, to reach agents with --all-nodes.
 render() {
-  (cd hack/helmtemplate && go run . --set createNamespace=true ../../deploy/helm/orb8)
+  (cd hack/helmtemplate && go run . --set createNamespace=true --set api.cluster.enabled=false ../../deploy/helm/orb8)
 }
 if [[ ${1:-} == --check ]]; then
   if ! diff -u deploy/orb8.yaml <(echo "# Generated from deploy/helm/orb8 by hack/manifests.sh; do not edit."; render); then

@@ -36,6 +36,11 @@ make --no-print-directory check-generate
 step "rendered manifests are current"
 hack/manifests.sh --check
 
+step "tool modules' own tests"
+# hack/dashboards is its own module (hack/tools, hack/mkimage have no tests;
+# hack/helmtemplate's run with the manifests check above).
+go -C hack/dashboards test -count=1 ./...
+
 step "go build needs no clang"
 # A clang that fails loudly first in PATH: building must never reach it.
 noclang=$(mktemp -d)

@@ -131,19 +131,32 @@ func findPrivileged(v any, path string) string {
 }
 
 // TestChartRBACIsReadOnly: every role the chart grants reads, never writes.
+// The exceptions change nothing: the agent asks the API server who its
+// callers are and what they may see (reviews), and the client Role lets a
+// user open a port forwarding to an agent, whose own checks then apply.
 func TestChartRBACIsReadOnly(t *testing.T) {
 	objs := renderObjects(t, everythingOn...)
 	roles := append(ofKind(objs, "ClusterRole"), ofKind(objs, "Role")...)
 	if len(roles) == 0 {
 		t.Fatal("no Role or ClusterRole rendered")
 	}
+	allowed := map[string]bool{
+		"ClusterRole orb8 create tokenreviews":         true,
+		"ClusterRole orb8 create subjectaccessreviews": true,
+		"Role orb8-client create pods/portforward":     true,
+	}
 	for _, o := range roles {
 		var r rbacv1.ClusterRole // a Role has the same rules
 		decode(t, o, &r)
 		for _, rule := range r.Rules {
 			for _, v := range rule.Verbs {
-				if v != "get" && v != "list" && v != "watch" {
-					t.Errorf("%s %s grants %q on %v", o.Kind, o.Metadata.Name, v, rule.Resources)
+				if v == "get" || v == "list" || v == "watch" {
+					continue
+				}
+				for _, res := range rule.Resources {
+					if !allowed[o.Kind+" "+o.Metadata.Name+" "+v+" "+res] {
+						t.Errorf("%s %s grants %q on %s", o.Kind, o.Metadata.Name, v, res)
+					}
 				}
 			}
 		}
@@ -301,4 +314,56 @@ func matches(selector, labels map[string]string) bool {
 		}
 	}
 	return len(selector) > 0
+}
+
+// TestChartHardening: by default the agent container runs under the
+// runtime's seccomp profile, at system-node-critical priority, without
+// DAC_READ_SEARCH, with every host directory but the API socket's (where the
+// agent creates its socket) mounted read-only, and without
+// an AppArmor profile, which is applied only when asked for.
+func TestChartHardening(t *testing.T) {
+	agent := func(sets ...string) (corev1.PodSpec, corev1.Container) {
+		t.Helper()
+		var d appsv1.DaemonSet
+		decode(t, ofKind(renderObjects(t, sets...), "DaemonSet")[0], &d)
+		return d.Spec.Template.Spec, d.Spec.Template.Spec.Containers[0]
+	}
+	pod, c := agent(everythingOn...)
+	if pod.PriorityClassName != "system-node-critical" {
+		t.Errorf("priorityClassName %q, want system-node-critical", pod.PriorityClassName)
+	}
+	sc := c.SecurityContext
+	if sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("seccompProfile %+v, want RuntimeDefault", sc.SeccompProfile)
+	}
+	if sc.AppArmorProfile != nil {
+		t.Errorf("appArmorProfile %+v by default, want none (nodes without AppArmor refuse it)", sc.AppArmorProfile)
+	}
+	if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		t.Error("allowPrivilegeEscalation is not false")
+	}
+	if slices.Contains(sc.Capabilities.Add, "DAC_READ_SEARCH") || !slices.Contains(sc.Capabilities.Drop, "ALL") {
+		t.Errorf("capabilities %+v: want ALL dropped and no DAC_READ_SEARCH", sc.Capabilities)
+	}
+	hostPaths := map[string]bool{}
+	for _, v := range pod.Volumes {
+		hostPaths[v.Name] = v.HostPath != nil
+	}
+	for _, m := range c.VolumeMounts {
+		if hostPaths[m.Name] && !m.ReadOnly && m.Name != "api-socket" {
+			t.Errorf("host directory %s mounted read-write at %s", m.Name, m.MountPath)
+		}
+	}
+	if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == "/sys/kernel/tracing" && m.ReadOnly }) {
+		t.Error("tracefs is not mounted read-only at /sys/kernel/tracing")
+	}
+
+	_, c = agent("appArmorProfile.type=Localhost", "appArmorProfile.localhostProfile=orb8", "seccompProfile.type=Localhost",
+		"seccompProfile.localhostProfile=profiles/orb8.json")
+	if p := c.SecurityContext.AppArmorProfile; p == nil || p.Type != corev1.AppArmorProfileTypeLocalhost || p.LocalhostProfile == nil || *p.LocalhostProfile != "orb8" {
+		t.Errorf("appArmorProfile %+v, want Localhost orb8", p)
+	}
+	if p := c.SecurityContext.SeccompProfile; p == nil || p.Type != corev1.SeccompProfileTypeLocalhost || p.LocalhostProfile == nil || *p.LocalhostProfile != "profiles/orb8.json" {
+		t.Errorf("seccompProfile %+v, want Localhost profiles/orb8.json", p)
+	}
 }

@@ -16,8 +16,10 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/rlimit"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sys/unix"
 
+	"github.com/orb8/orb8/internal/access"
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/events"
@@ -70,7 +72,12 @@ type Agent struct {
 	gatherer   *export.SeriesCap // registry under the per-metric series cap
 	stats      io.Closer
 	kube       *kube.Watcher // nil when the agent runs without Kubernetes
-	ready      atomic.Bool
+	// decider authenticates and authorizes API and /metrics callers, with
+	// the Kubernetes API when there is one.
+	decider *access.Decider
+	// exportErrors counts failed OTLP pushes (orb8_export_errors_total).
+	exportErrors atomic.Uint64
+	ready        atomic.Bool
 	// stopForget ends the loop that forgets removed cgroups; nil before Start.
 	stopForget func()
 }
@@ -91,25 +98,28 @@ func New(cfg config.Config, log *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	k, err := newKube(cfg, log)
+	k, reviewer, err := newKube(cfg, log)
 	if err != nil {
 		resolver.Close()
 		return nil, err
 	}
 	names := cfg.EnabledProbes(ProbeNames(), defaultProbeNames())
 	a := NewWithProbes(cfg, log, resolver, buildProbes(names, resolver))
-	a.useKube(k)
+	a.useKube(k, reviewer)
 	return a, nil
 }
 
 // NewWithProbes builds an agent around an existing resolver and probe set.
 func NewWithProbes(cfg config.Config, log *slog.Logger, resolver *cgroup.Resolver, probes []probe.Probe) *Agent {
-	a := &Agent{cfg: cfg, log: log, resolver: resolver, bus: events.NewBus(), registry: prometheus.NewRegistry()}
+	a := &Agent{cfg: cfg, log: log, resolver: resolver, bus: events.NewBus(), registry: prometheus.NewRegistry(),
+		decider: access.NewDecider(nil, cfg.NodeName)}
 	for _, p := range probes {
 		a.probes = append(a.probes, &runningProbe{Probe: p, status: ProbeStatus{Name: p.Name()}})
 	}
 	a.gatherer = export.NewSeriesCap(a.registry, cfg.MaxSeriesPerMetric)
 	a.register(newSelfCollector(a))
+	a.register(collectors.NewGoCollector())
+	a.register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, p := range a.probes {
 		a.register(p)
 	}
@@ -174,15 +184,27 @@ func (a *Agent) forgetGone(now time.Time) {
 	}
 }
 
-// Status lists every probe that has been tried, with whether it runs.
+// Status lists every probe that has been tried, with whether it runs: a
+// probe whose ring buffer reader stopped is down, with the reason.
 func (a *Agent) Status() []ProbeStatus {
 	var out []ProbeStatus
 	for _, p := range a.probes {
 		if p.tried.Load() {
-			out = append(out, p.status)
+			out = append(out, p.current())
 		}
 	}
 	return out
+}
+
+// current is the probe's status now.
+func (p *runningProbe) current() ProbeStatus {
+	s := p.status
+	if objs := p.Objects(); s.Up && objs != nil {
+		if err := objs.Stopped(); err != nil {
+			s.Up, s.Error = false, err.Error()
+		}
+	}
+	return s
 }
 
 // Events is the agent's event bus.
@@ -200,15 +222,23 @@ func (a *Agent) Gatherer() prometheus.Gatherer { return a.gatherer }
 // Describe sends the descriptor of every series the agent can export.
 func (a *Agent) Describe(ch chan<- *prometheus.Desc) {
 	newSelfCollector(a).Describe(ch)
+	apiCollector{}.Describe(ch)
 	for _, p := range a.probes {
 		p.Describe(ch)
 	}
 }
 
-// Handler serves /metrics, /healthz and /readyz.
+// Handler serves /metrics, /healthz and /readyz, and nothing else: the
+// API, which names processes, DNS names and peers, is on its own listeners.
+// With --metrics-auth kubernetes, /metrics needs a bearer token allowed to
+// get the non-resource URL /metrics.
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", export.MetricsHandler(func() []prometheus.Collector { return a.collectors }, a.gatherer))
+	var metrics http.Handler = export.MetricsHandler(func() []prometheus.Collector { return a.collectors }, a.gatherer)
+	if a.cfg.MetricsAuth == "kubernetes" {
+		metrics = server.RequireToken(a.decider, access.Metrics, metrics)
+	}
+	mux.Handle("/metrics", metrics)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !a.ready.Load() {
@@ -248,13 +278,14 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		a.Close()
 		return err
 	}
-	apiSrv, err := a.ListenAPI(cfg.APIAddr)
+	apiSrv, err := a.ListenAPI(cfg.APIAddrs...)
 	if err != nil {
 		_ = stopOTLP(context.Background())
 		a.Close()
 		return err
 	}
-	srv, err := server.Listen(cfg.MetricsAddr, apiSrv.Handler(a.Handler()), server.TLSFiles{Cert: cfg.TLSCert, Key: cfg.TLSKey, ClientCA: cfg.TLSClientCA})
+	a.register(apiCollector{apiSrv})
+	srv, err := server.Listen(cfg.MetricsAddr, a.Handler(), server.TLSFiles{Cert: cfg.TLSCert, Key: cfg.TLSKey, ClientCA: cfg.TLSClientCA})
 	if err != nil {
 		apiSrv.Close()
 		_ = stopOTLP(context.Background())
@@ -265,7 +296,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	go func() { serveErr <- srv.Serve() }()
 	go func() { serveErr <- apiSrv.Serve() }()
 	a.Start(ctx)
-	log.Info("agent running", "metrics", srv.Addr().String(), "api", apiSrv.Addr(), "cgroup2", a.resolver.Root())
+	log.Info("agent running", "metrics", srv.Addr().String(), "api", apiSrv.Addrs(), "cgroup2", a.resolver.Root())
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
@@ -283,6 +314,7 @@ func (a *Agent) startOTLP(ctx context.Context) (stop func(context.Context) error
 	if a.cfg.OTLPEndpoint == "" {
 		return func(context.Context) error { return nil }, nil
 	}
-	o := export.OTLP{Endpoint: a.cfg.OTLPEndpoint, Protocol: a.cfg.OTLPProtocol, Interval: a.cfg.OTLPInterval, Insecure: a.cfg.OTLPInsecure, NodeName: a.cfg.NodeName}
+	o := export.OTLP{Endpoint: a.cfg.OTLPEndpoint, Protocol: a.cfg.OTLPProtocol, Interval: a.cfg.OTLPInterval, Insecure: a.cfg.OTLPInsecure,
+		NodeName: a.cfg.NodeName, Errors: &a.exportErrors}
 	return export.StartOTLP(ctx, o, a.gatherer, a.log)
 }

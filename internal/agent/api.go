@@ -1,8 +1,8 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/orb8/orb8/internal/api"
 	"github.com/orb8/orb8/internal/server"
@@ -14,17 +14,17 @@ const dnsProbe = "dns"
 // dnsLogSize is how many recent DNS lookups the API keeps.
 const dnsLogSize = 4096
 
-// API is the agent's gRPC API (internal/api) and its JSON twin for the
-// metrics listener.
+// API is the agent's gRPC API (internal/api) on each of its listeners.
 type API struct {
 	svc    *api.Service
-	srv    *api.Server
+	srvs   []*api.Server
 	dnsLog *api.DNSLog
 }
 
-// ListenAPI binds the gRPC API on addr (HOST:PORT or unix:PATH) with the
-// agent's TLS settings. Serve it, and Close it before the agent.
-func (a *Agent) ListenAPI(addr string) (*API, error) {
+// ListenAPI binds the gRPC API on each address (unix:///PATH, HOST:PORT
+// with TLS) with the agent's TLS settings and access decider. Serve it, and
+// Close it before the agent.
+func (a *Agent) ListenAPI(addrs ...string) (*API, error) {
 	x := &API{}
 	b := a.apiBackend()
 	if b.DNS == nil && a.hasProbe(dnsProbe) {
@@ -32,39 +32,49 @@ func (a *Agent) ListenAPI(addr string) (*API, error) {
 		b.DNS = x.dnsLog
 	}
 	x.svc = api.NewService(b)
-	files := server.TLSFiles{Cert: a.cfg.TLSCert, Key: a.cfg.TLSKey, ClientCA: a.cfg.TLSClientCA}
-	srv, err := api.Listen(addr, x.svc, files)
-	if err != nil {
+	cert, key := a.cfg.APITLS()
+	files := server.TLSFiles{Cert: cert, Key: key, ClientCA: a.cfg.APIClientCA}
+	for _, s := range addrs {
+		addr, err := server.ParseAddress(s)
+		if err == nil {
+			var srv *api.Server
+			if srv, err = api.Listen(addr, x.svc, files, a.decider); err == nil {
+				x.srvs = append(x.srvs, srv)
+				continue
+			}
+		}
 		x.Close()
 		return nil, err
 	}
-	x.srv = srv
 	return x, nil
 }
 
-// Addr is the address the API listens on, as clients dial it.
-func (x *API) Addr() string {
-	if a := x.srv.Addr(); a.Network() == "unix" {
-		return "unix:" + a.String()
+// Addrs are the addresses the API listens on, as clients dial them.
+func (x *API) Addrs() []string {
+	var out []string
+	for _, s := range x.srvs {
+		out = append(out, s.Addr().String())
 	}
-	return x.srv.Addr().String()
+	return out
 }
 
-// Serve serves gRPC until Close.
-func (x *API) Serve() error { return x.srv.Serve() }
-
-// Handler serves the API's JSON under /api/v1/ and everything else with next.
-func (x *API) Handler(next http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/api/v1/", x.svc.JSONHandler())
-	mux.Handle("/", next)
-	return mux
+// Serve serves gRPC on every listener until Close.
+func (x *API) Serve() error {
+	errs := make(chan error, len(x.srvs))
+	for _, s := range x.srvs {
+		go func() { errs <- s.Serve() }()
+	}
+	var err error
+	for range x.srvs {
+		err = errors.Join(err, <-errs)
+	}
+	return err
 }
 
 // Close ends every stream and stops listening.
 func (x *API) Close() {
-	if x.srv != nil {
-		x.srv.Stop()
+	for _, s := range x.srvs {
+		s.Stop()
 	}
 	if x.dnsLog != nil {
 		x.dnsLog.Close()
@@ -76,7 +86,7 @@ func (x *API) Close() {
 func (a *Agent) apiBackend() api.Backend {
 	b := api.Backend{
 		Node: a.cfg.NodeName, CgroupRoot: a.resolver.Root(), Metrics: a.registry, Events: a.bus,
-		Probes: a.probeStates, Cgroups: a.resolver.Matching,
+		Probes: a.probeStates, Cgroups: a.resolver.Matching, Workload: a.resolver.ByPath,
 	}
 	if a.kube != nil {
 		b.Labels = a.kube

@@ -35,12 +35,12 @@ func serveAPI(t *testing.T, probes func(*cgroup.Resolver) []probe.Probe) (*Agent
 	}
 	a := NewWithProbes(config.Default(), slog.New(slog.NewTextHandler(io.Discard, nil)), res, probes(res))
 	a.Start(context.Background())
-	x, err := a.ListenAPI("127.0.0.1:0")
+	x, err := a.ListenAPI(testutil.Socket(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	go x.Serve()
-	c, err := apiclient.Dial(context.Background(), x.Addr(), apiclient.TLS{}, 2*time.Second)
+	c, err := apiclient.Dial(context.Background(), x.Addrs()[0], apiclient.TLS{}, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

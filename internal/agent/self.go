@@ -16,7 +16,8 @@ var (
 	workloadsDesc   = prometheus.NewDesc("orb8_tracked_workloads", "Cgroups the resolver tracks.", nil, nil)
 	untrackedDesc   = prometheus.NewDesc("orb8_workloads_untracked_total", "Cgroups not tracked because the resolver's table was full.", nil, nil)
 	buildInfoDesc   = prometheus.NewDesc("orb8_build_info", "Build of the running agent.", []string{"version"}, nil)
-	selfDescriptors = []*prometheus.Desc{probeUpDesc, eventsDesc, lostDesc, mapFullDesc, runtimeDesc, runCountDesc, workloadsDesc, untrackedDesc, buildInfoDesc}
+	exportErrDesc   = prometheus.NewDesc("orb8_export_errors_total", "OTLP pushes that failed.", nil, nil)
+	selfDescriptors = []*prometheus.Desc{probeUpDesc, eventsDesc, lostDesc, mapFullDesc, runtimeDesc, runCountDesc, workloadsDesc, untrackedDesc, buildInfoDesc, exportErrDesc}
 )
 
 // selfCollector exports the agent's own health: which probes run, what they
@@ -36,8 +37,9 @@ func (c *selfCollector) Collect(ch chan<- prometheus.Metric) {
 		if !p.tried.Load() {
 			continue
 		}
+		status := p.current()
 		up := 0.0
-		if p.status.Up {
+		if status.Up {
 			up = 1
 		}
 		ch <- prometheus.MustNewConstMetric(probeUpDesc, prometheus.GaugeValue, up, p.Name())
@@ -67,4 +69,5 @@ func (c *selfCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(workloadsDesc, prometheus.GaugeValue, float64(c.a.resolver.Len()))
 	ch <- prometheus.MustNewConstMetric(untrackedDesc, prometheus.CounterValue, float64(c.a.resolver.Dropped()))
 	ch <- prometheus.MustNewConstMetric(buildInfoDesc, prometheus.GaugeValue, 1, version.String())
+	ch <- prometheus.MustNewConstMetric(exportErrDesc, prometheus.CounterValue, float64(c.a.exportErrors.Load()))
 }

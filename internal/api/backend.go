@@ -27,9 +27,12 @@ type Backend struct {
 	DNS        DNSSource
 	Labels     LabelSource
 	// Syscalls streams a workload's syscalls on demand (the syscalls probe);
-	// Cgroups lists the ids of the existing cgroups a filter matches.
+	// Cgroups lists the ids of the existing cgroups a filter matches;
+	// Workload is the identity of the cgroup at a path (ids, container, pod
+	// UID, runtime), which series do not carry as labels.
 	Syscalls SyscallStreamer
 	Cgroups  func(match func(*cgroup.Workload) bool) []uint64
+	Workload func(path string) (cgroup.Workload, bool)
 }
 
 // SyscallStreamer starts the kernel-filtered syscall stream of some cgroups

@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"strings"
 
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -16,7 +15,7 @@ import (
 func workloadMessage(w *cgroup.Workload, node string) *pb.Workload {
 	return &pb.Workload{
 		CgroupId: w.ID, Cgroup: w.Path, Namespace: w.Namespace, Pod: w.Pod, Container: w.Container,
-		ContainerId: w.ContainerID, PodUid: w.PodUID, Node: node,
+		ContainerId: w.ContainerID, PodUid: w.PodUID, Runtime: w.Runtime, Unit: w.Unit, Node: node,
 	}
 }
 
@@ -138,6 +137,25 @@ func gpus(families []*dto.MetricFamily, node string) []*pb.GPU {
 	return out
 }
 
-func containsFold(s, sub string) bool {
-	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+// containsFold reports whether s contains lowerSub, ignoring ASCII case;
+// lowerSub is lower case already (lowered once per request, not per entry)
+// and nothing is allocated.
+func containsFold(s, lowerSub string) bool {
+	n := len(lowerSub)
+	for i := 0; i+n <= len(s); i++ {
+		j := 0
+		for ; j < n; j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != lowerSub[j] {
+				break
+			}
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
 }

@@ -7,6 +7,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/cgroup"
 )
 
 // figure folds one per-workload metric family into WorkloadFigures. Figures
@@ -91,8 +92,9 @@ func quantile(q float64, h *dto.Histogram) (float64, bool) {
 }
 
 // workloadFigures folds every per-workload series (those with a cgroup label)
-// into one WorkloadFigures per cgroup, sorted by cgroup path.
-func workloadFigures(families []*dto.MetricFamily, keep *matcher, node string) []*pb.WorkloadFigures {
+// into one WorkloadFigures per cgroup, sorted by cgroup path, with the
+// identity identify knows of each path (nil: labels only).
+func workloadFigures(families []*dto.MetricFamily, keep *matcher, node string, identify func(string) (cgroup.Workload, bool)) []*pb.WorkloadFigures {
 	byPath := map[string]*pb.WorkloadFigures{}
 	for _, fam := range families {
 		fold := figures[fam.GetName()]
@@ -107,9 +109,13 @@ func workloadFigures(families []*dto.MetricFamily, keep *matcher, node string) [
 				if !keep.match(ns, pod, path) {
 					continue
 				}
-				wf = &pb.WorkloadFigures{Workload: &pb.Workload{
-					Cgroup: path, Namespace: ns, Pod: pod, Container: labelValue(m, "container"), Node: node,
-				}}
+				w := cgroup.Workload{Path: path, Namespace: ns, Pod: pod, Container: labelValue(m, "container")}
+				if identify != nil {
+					if known, ok := identify(path); ok {
+						w.ID, w.ContainerID, w.PodUID, w.Runtime, w.Unit = known.ID, known.ContainerID, known.PodUID, known.Runtime, known.Unit
+					}
+				}
+				wf = &pb.WorkloadFigures{Workload: workloadMessage(&w, node)}
 				byPath[path] = wf
 			}
 			if fold != nil {

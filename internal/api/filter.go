@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/access"
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/humanize"
 )
@@ -21,12 +22,38 @@ type matcher struct {
 	cgPrefix  bool
 	selector  labels.Selector // nil when empty
 	labels    LabelSource
+	// scope is what the caller may see; nil when the request was already
+	// authorized as a whole (event streams, whose filter runs per event).
+	scope *access.Scope
 }
+
+// Bounds of a filter's parts: Kubernetes' own for names, a cgroup path's
+// (PATH_MAX), and a selector far longer than any written by hand.
+const (
+	maxNamespace  = 63
+	maxPodName    = 253
+	maxCgroupPath = 4096
+	maxSelector   = 1024
+	// maxNameFilter bounds a DNS name filter (a DNS name has at most 253 characters).
+	maxNameFilter = 255
+)
 
 // compileFilter checks a filter once per request, so matching is cheap.
 func compileFilter(f *pb.WorkloadFilter, src LabelSource) (*matcher, error) {
+	for _, b := range []struct {
+		what  string
+		value string
+		max   int
+	}{{"namespace", f.GetNamespace(), maxNamespace}, {"pod", f.GetPod(), maxPodName}, {"cgroup", f.GetCgroup(), maxCgroupPath}, {"selector", f.GetSelector(), maxSelector}} {
+		if len(b.value) > b.max {
+			return nil, fmt.Errorf("%s filter of %d bytes: at most %d", b.what, len(b.value), b.max)
+		}
+	}
 	m := &matcher{namespace: f.GetNamespace(), pod: f.GetPod(), cgroup: f.GetCgroup(), labels: src}
 	if p, ok := strings.CutSuffix(m.pod, "*"); ok {
+		if p == "" {
+			return nil, fmt.Errorf(`pod filter "*" matches every pod: give a prefix before the *, or no pod filter`)
+		}
 		m.pod, m.podPrefix = p, true
 	}
 	if m.cgroup != "" {
@@ -70,10 +97,10 @@ func (m *matcher) match(namespace, pod, cgroupPath string) bool {
 			return false
 		}
 	}
-	if m.selector != nil {
-		return m.selector.Matches(labels.Set(m.podLabels(namespace, pod)))
+	if m.selector != nil && !m.selector.Matches(labels.Set(m.podLabels(namespace, pod))) {
+		return false
 	}
-	return true
+	return m.scope == nil || m.scope.Namespace(namespace)
 }
 
 func (m *matcher) matchWorkload(w *cgroup.Workload) bool {

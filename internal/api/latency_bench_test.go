@@ -123,7 +123,7 @@ func startAgent(b *testing.B) (string, *events.Bus) {
 	res := testutil.Resolver(b)
 	a := agent.NewWithProbes(config.Default(), slog.New(slog.NewTextHandler(io.Discard, nil)), res, []probe.Probe{process.New()})
 	a.Start(context.Background())
-	x, err := a.ListenAPI("127.0.0.1:0")
+	x, err := a.ListenAPI(testutil.Socket(b))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -132,5 +132,5 @@ func startAgent(b *testing.B) (string, *events.Bus) {
 		x.Close()
 		a.Close()
 	})
-	return x.Addr(), a.Events()
+	return x.Addrs()[0], a.Events()
 }

@@ -21,10 +21,21 @@ const maxProcesses = 4096
 
 // ListProcesses implements pb.AgentServer: the processes in a cgroup now,
 // from cgroup.procs and /proc. It is read on demand for one workload.
-func (s *Service) ListProcesses(_ context.Context, req *pb.ListProcessesRequest) (*pb.ListProcessesResponse, error) {
+func (s *Service) ListProcesses(ctx context.Context, req *pb.ListProcessesRequest) (*pb.ListProcessesResponse, error) {
 	cg := req.GetCgroup()
-	if !strings.HasPrefix(cg, "/") || path.Clean(cg) != cg || strings.Contains(cg, "/..") {
+	if len(cg) > maxCgroupPath || !strings.HasPrefix(cg, "/") || path.Clean(cg) != cg || strings.Contains(cg, "/..") {
 		return nil, status.Errorf(codes.InvalidArgument, "cgroup %q: want a clean path starting with /", cg)
+	}
+	// The workload's namespace decides; a cgroup the agent does not know is
+	// the node's.
+	var namespace string
+	if s.b.Workload != nil {
+		if w, ok := s.b.Workload(cg); ok {
+			namespace = w.Namespace
+		}
+	}
+	if scope := scopeOf(ctx); !scope.Namespace(namespace) {
+		return nil, denied(scope)
 	}
 	if s.b.CgroupRoot == "" {
 		return nil, status.Error(codes.Unavailable, "this agent does not know its cgroup2 mount")

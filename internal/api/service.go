@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,10 +29,16 @@ type Service struct {
 	started time.Time
 	kernel  string
 
+	gatherMu   sync.Mutex
+	gathered   []*dto.MetricFamily
+	gatheredAt time.Time
+
 	mu      sync.Mutex
 	streams map[*stream]struct{}
-	// dropped counts events lost by streams that have ended.
+	// dropped counts events lost by streams that have ended; evicted counts
+	// streams ended because their client stopped reading.
 	dropped atomic.Uint64
+	evicted atomic.Uint64
 }
 
 // NewService serves b.
@@ -74,21 +81,34 @@ func (s *Service) GetStatus(context.Context, *pb.GetStatusRequest) (*pb.Status, 
 	return st, nil
 }
 
+// gatherEvery bounds how often answers read the agent's metrics: however
+// many clients ask, the registry is gathered at most once per interval (a
+// gather of 10,000 workloads costs ~0.5 s of CPU), and concurrent callers
+// share one gather; answers are at most that old.
+const gatherEvery = time.Second
+
+// gather returns the agent's metric families; callers must not modify them.
 func (s *Service) gather() ([]*dto.MetricFamily, error) {
 	if s.b.Metrics == nil {
 		return nil, nil
+	}
+	s.gatherMu.Lock()
+	defer s.gatherMu.Unlock()
+	if now := time.Now(); now.Sub(s.gatheredAt) < gatherEvery {
+		return s.gathered, nil
 	}
 	families, err := s.b.Metrics.Gather()
 	if err != nil && len(families) == 0 {
 		return nil, status.Errorf(codes.Internal, "read metrics: %v", err)
 	}
 	// Partial results are still figures: one failing collector must not hide the rest.
+	s.gathered, s.gatheredAt = families, time.Now()
 	return families, nil
 }
 
 // ListWorkloads implements pb.AgentServer.
-func (s *Service) ListWorkloads(_ context.Context, req *pb.ListWorkloadsRequest) (*pb.ListWorkloadsResponse, error) {
-	keep, err := s.filter(req.GetFilter())
+func (s *Service) ListWorkloads(ctx context.Context, req *pb.ListWorkloadsRequest) (*pb.ListWorkloadsResponse, error) {
+	keep, err := s.filter(ctx, req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
@@ -96,19 +116,22 @@ func (s *Service) ListWorkloads(_ context.Context, req *pb.ListWorkloadsRequest)
 	if err != nil {
 		return nil, err
 	}
-	resp := &pb.ListWorkloadsResponse{Time: timestamppb.Now(), Workloads: workloadFigures(families, keep, s.b.Node)}
+	resp := &pb.ListWorkloadsResponse{Time: timestamppb.Now(), Workloads: workloadFigures(families, keep, s.b.Node, s.b.Workload)}
 	if s.b.Labels != nil {
 		for _, wf := range resp.Workloads {
 			wf.Workload.Labels = keep.podLabels(wf.Workload.Namespace, wf.Workload.Pod)
 		}
+	}
+	if err := visible(keep, len(resp.Workloads)); err != nil {
+		return nil, err
 	}
 	resp.Workloads, _ = limit(resp.Workloads, req.GetLimit())
 	return resp, nil
 }
 
 // ListFlows implements pb.AgentServer.
-func (s *Service) ListFlows(_ context.Context, req *pb.ListFlowsRequest) (*pb.ListFlowsResponse, error) {
-	keep, err := s.filter(req.GetFilter())
+func (s *Service) ListFlows(ctx context.Context, req *pb.ListFlowsRequest) (*pb.ListFlowsResponse, error) {
+	keep, err := s.filter(ctx, req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +150,9 @@ func (s *Service) ListFlows(_ context.Context, req *pb.ListFlowsRequest) (*pb.Li
 			flows = append(flows, f)
 		}
 	}
+	if err := visible(keep, len(flows)); err != nil {
+		return nil, err
+	}
 	sort.Slice(flows, func(i, j int) bool {
 		return flows[i].TxBytes+flows[i].RxBytes > flows[j].TxBytes+flows[j].RxBytes
 	})
@@ -138,8 +164,8 @@ func (s *Service) ListFlows(_ context.Context, req *pb.ListFlowsRequest) (*pb.Li
 }
 
 // ListDNS implements pb.AgentServer.
-func (s *Service) ListDNS(_ context.Context, req *pb.ListDNSRequest) (*pb.ListDNSResponse, error) {
-	keep, err := s.filter(req.GetFilter())
+func (s *Service) ListDNS(ctx context.Context, req *pb.ListDNSRequest) (*pb.ListDNSResponse, error) {
+	keep, err := s.filter(ctx, req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
@@ -147,17 +173,24 @@ func (s *Service) ListDNS(_ context.Context, req *pb.ListDNSRequest) (*pb.ListDN
 	if s.b.DNS == nil {
 		return resp, nil
 	}
+	if len(req.GetName()) > maxNameFilter {
+		return nil, status.Errorf(codes.InvalidArgument, "name filter of %d bytes: at most %d", len(req.GetName()), maxNameFilter)
+	}
+	name := strings.ToLower(req.GetName())
 	var queries []DNSQuery
 	for _, q := range s.b.DNS.DNSQueries() {
 		if req.GetErrorsOnly() && q.RCode == "NOERROR" {
 			continue
 		}
-		if req.GetName() != "" && !containsFold(q.Name, req.GetName()) {
+		if name != "" && !containsFold(q.Name, name) {
 			continue
 		}
 		if keep.matchWorkload(&q.Workload) {
 			queries = append(queries, q)
 		}
+	}
+	if err := visible(keep, len(queries)); err != nil {
+		return nil, err
 	}
 	sort.Slice(queries, func(i, j int) bool { return queries[i].Time.After(queries[j].Time) })
 	queries, resp.Truncated = limit(queries, req.GetLimit())
@@ -168,7 +201,11 @@ func (s *Service) ListDNS(_ context.Context, req *pb.ListDNSRequest) (*pb.ListDN
 }
 
 // ListGPUs implements pb.AgentServer.
-func (s *Service) ListGPUs(context.Context, *pb.ListGPUsRequest) (*pb.ListGPUsResponse, error) {
+func (s *Service) ListGPUs(ctx context.Context, _ *pb.ListGPUsRequest) (*pb.ListGPUsResponse, error) {
+	// Devices belong to the node, not to a namespace.
+	if scope := scopeOf(ctx); !scope.Host() {
+		return nil, denied(scope)
+	}
 	families, err := s.gather()
 	if err != nil {
 		return nil, err
@@ -176,12 +213,28 @@ func (s *Service) ListGPUs(context.Context, *pb.ListGPUsRequest) (*pb.ListGPUsRe
 	return &pb.ListGPUsResponse{Gpus: gpus(families, s.b.Node)}, nil
 }
 
-func (s *Service) filter(f *pb.WorkloadFilter) (*matcher, error) {
+// filter compiles a request's filter under what its caller may see: a
+// namespace asked for must be one the caller may see, and the matcher keeps
+// only the visible workloads.
+func (s *Service) filter(ctx context.Context, f *pb.WorkloadFilter) (*matcher, error) {
 	m, err := compileFilter(f, s.b.Labels)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
+	m.scope = scopeOf(ctx)
+	if ns := m.namespace; ns != "" && !m.scope.Namespace(ns) {
+		return nil, denied(m.scope)
+	}
 	return m, nil
+}
+
+// visible fails an answer of n items whose caller may see nothing at all
+// here, so that "not allowed" never reads as "nothing there".
+func visible(m *matcher, n int) error {
+	if n == 0 && !m.scope.AnyAllowed() {
+		return denied(m.scope)
+	}
+	return nil
 }
 
 // limit keeps the first n items (maxItems when n is 0) and says how many it cut.

@@ -2,22 +2,16 @@ package api_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/access"
 	"github.com/orb8/orb8/internal/api"
 	"github.com/orb8/orb8/internal/apiclient"
 	"github.com/orb8/orb8/internal/cgroup"
@@ -56,6 +50,27 @@ func registry(t *testing.T) *prometheus.Registry {
 	dns.WithLabelValues(append(web.LabelValues(), "A", "NXDOMAIN")...).Add(2)
 	dns.WithLabelValues(append(web.LabelValues(), "AAAA", "SERVFAIL")...).Add(1)
 	return reg
+}
+
+// serveLocal serves svc on a unix socket for the test and dials it.
+func serveLocal(t *testing.T, svc *api.Service) *apiclient.Agent {
+	t.Helper()
+	addr, err := server.ParseAddress(testutil.Socket(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := api.Listen(addr, svc, server.TLSFiles{}, access.NewDecider(nil, "node-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	t.Cleanup(srv.Stop)
+	c, err := apiclient.Dial(context.Background(), srv.Addr().String(), apiclient.TLS{}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 func backend(t *testing.T) api.Backend {
@@ -149,17 +164,7 @@ func TestDNSLogKeepsTheNewestLookups(t *testing.T) {
 func TestSlowClientDropsAreCountedAndReported(t *testing.T) {
 	b := backend(t)
 	svc := api.NewService(b)
-	srv, err := api.Listen("127.0.0.1:0", svc, server.TLSFiles{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve()
-	defer srv.Stop()
-	c, err := apiclient.Dial(context.Background(), srv.Addr().String(), apiclient.TLS{}, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := serveLocal(t, svc)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	drops := make(chan uint64, 10)
@@ -198,16 +203,16 @@ func TestSlowClientDropsAreCountedAndReported(t *testing.T) {
 	}
 }
 
-// --all-nodes: the Cluster client lists agent pods and reaches each through
-// the API server's pod proxy; here a fake API server proxies to two agents.
-func TestAllNodesThroughThePodProxy(t *testing.T) {
-	agents := map[string]http.Handler{}
+// Several agents at once (--all-nodes, the hub): every agent is asked, the
+// answers merged, and limits apply to the merge.
+func TestMultiMergesAgents(t *testing.T) {
+	var members []apiclient.Client
 	for _, node := range []string{"node-a", "node-b"} {
 		b := backend(t)
 		b.Node = node
-		agents["orb8-"+node] = api.NewService(b).JSONHandler()
+		members = append(members, serveLocal(t, api.NewService(b)))
 	}
-	c := fakeCluster(t, agents)
+	c := apiclient.NewMulti(members...)
 	list, err := c.Workloads(context.Background(), &pb.ListWorkloadsRequest{Filter: &pb.WorkloadFilter{Namespace: "shop", Pod: "web-1"}})
 	if err != nil {
 		t.Fatal(err)
@@ -229,56 +234,31 @@ func TestAllNodesThroughThePodProxy(t *testing.T) {
 	}
 }
 
-// fakeCluster is a Cluster client whose API server lists one running agent
-// pod per entry of agents (pod name -> the agent's JSON API) and proxies to it.
-func fakeCluster(t *testing.T, agents map[string]http.Handler) *apiclient.Cluster {
-	t.Helper()
-	apiserver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.URL.Path == "/api/v1/pods":
-			if r.URL.Query().Get("labelSelector") != apiclient.AgentSelector {
-				http.Error(w, "wrong selector", http.StatusBadRequest)
-				return
-			}
-			list := corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}}
-			for name := range agents {
-				list.Items = append(list.Items, corev1.Pod{
-					ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "orb8"},
-					Spec:       corev1.PodSpec{NodeName: strings.TrimPrefix(name, "orb8-")},
-					Status:     corev1.PodStatus{Phase: corev1.PodRunning},
-				})
-			}
-			w.Header().Set("Content-Type", "application/json")
-			json.NewEncoder(w).Encode(list)
-		case strings.HasPrefix(r.URL.Path, "/api/v1/namespaces/orb8/pods/http:"):
-			rest := strings.TrimPrefix(r.URL.Path, "/api/v1/namespaces/orb8/pods/http:")
-			pod, path, _ := strings.Cut(rest, ":9808/proxy")
-			r.URL.Path = path
-			agents[pod].ServeHTTP(w, r)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(apiserver.Close)
-	c, err := apiclient.NewCluster(context.Background(), &rest.Config{Host: apiserver.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+// dropsAgent is an agent's stream as a Client sees it: its running total
+// of drops, one event, then nothing until the caller leaves.
+type dropsAgent struct {
+	apiclient.Client
+	node    string
+	dropped uint64
 }
 
-// A merged --all-nodes stream reports the sum of every agent's drops, and an
-// error that fn returns to stop (trace --count) comes back as itself.
-func TestAllNodesWatchSumsDropsAndStops(t *testing.T) {
-	agents := map[string]http.Handler{}
-	for node, dropped := range map[string]int{"node-a": 3, "node-b": 5} {
-		agents["orb8-"+node] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprintf(w, "{\"drops\":{\"total\":%d}}\n{\"event\":{\"kind\":\"exec\",\"node\":%q}}\n", dropped, node)
-			w.(http.Flusher).Flush()
-			<-r.Context().Done()
-		})
+func (a dropsAgent) Watch(ctx context.Context, _ *pb.WatchEventsRequest, fn func(*pb.WatchEventsResponse) error) error {
+	for _, msg := range []*pb.WatchEventsResponse{
+		{Item: &pb.WatchEventsResponse_Drops{Drops: &pb.Drops{Total: a.dropped}}},
+		{Item: &pb.WatchEventsResponse_Event{Event: &pb.Event{Kind: "exec", Node: a.node}}},
+	} {
+		if err := fn(msg); err != nil {
+			return err
+		}
 	}
-	c := fakeCluster(t, agents)
+	<-ctx.Done()
+	return nil
+}
+
+// A merged stream reports the sum of every agent's drops, and an error that
+// fn returns to stop (trace --count) comes back as itself.
+func TestMultiWatchSumsDropsAndStops(t *testing.T) {
+	c := apiclient.NewMulti(dropsAgent{node: "node-a", dropped: 3}, dropsAgent{node: "node-b", dropped: 5})
 	stop := errors.New("enough")
 	var lastDrops uint64
 	seen := 0
@@ -287,7 +267,7 @@ func TestAllNodesWatchSumsDropsAndStops(t *testing.T) {
 			lastDrops = d.GetTotal()
 			return nil
 		}
-		if seen++; seen == len(agents) {
+		if seen++; seen == 2 {
 			return stop
 		}
 		return nil
@@ -305,17 +285,7 @@ func TestAllNodesWatchSumsDropsAndStops(t *testing.T) {
 func TestEventStreamsAreCapped(t *testing.T) {
 	b := backend(t)
 	svc := api.NewService(b)
-	srv, err := api.Listen("127.0.0.1:0", svc, server.TLSFiles{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve()
-	defer srv.Stop()
-	c, err := apiclient.Dial(context.Background(), srv.Addr().String(), apiclient.TLS{}, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := serveLocal(t, svc)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const limit = 64
@@ -328,8 +298,43 @@ func TestEventStreamsAreCapped(t *testing.T) {
 	}, "never reached %d open streams", limit)
 	one, stop := context.WithTimeout(context.Background(), 2*time.Second)
 	defer stop()
-	err = c.Watch(one, &pb.WatchEventsRequest{}, func(*pb.WatchEventsResponse) error { return nil })
+	err := c.Watch(one, &pb.WatchEventsRequest{}, func(*pb.WatchEventsResponse) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "already serves 64 event streams") {
 		t.Fatalf("stream beyond the cap: %v", err)
 	}
+}
+
+// A client that stops reading is evicted once its events went unread for
+// the stall limit, and counted; its slot frees for others.
+func TestStalledStreamsAreEvicted(t *testing.T) {
+	defer api.SetStallLimit(time.Second)()
+	b := backend(t)
+	svc := api.NewService(b)
+	c := serveLocal(t, svc)
+	ended := make(chan error, 1)
+	block := make(chan struct{})
+	defer close(block)
+	go func() {
+		ended <- c.Watch(context.Background(), &pb.WatchEventsRequest{Kinds: []string{"exec"}}, func(*pb.WatchEventsResponse) error {
+			<-block // never reads past the first event
+			return nil
+		})
+	}()
+	for !b.Events.Wants(events.KindExec) {
+		time.Sleep(time.Millisecond)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for range 10000 {
+			b.Events.Publish(events.Event{Kind: events.KindExec, Workload: web, Exec: &events.Exec{Filename: strings.Repeat("x", 200)}})
+		}
+		if _, _, evicted := svc.StreamStats(); evicted == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a stalled stream was never evicted")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool { open, _, _ := svc.StreamStats(); return open == 0 }, "the evicted stream still holds its slot")
 }

@@ -2,6 +2,9 @@ package api
 
 import (
 	"context"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -14,13 +17,23 @@ import (
 
 const (
 	// streamBuffer bounds what one client may lag behind; beyond it the bus
-	// drops that client's events (and counts them), never waiting.
-	streamBuffer = 4096
+	// drops that client's events (and counts them), never waiting. A
+	// buffer is allocated whole when the stream opens (an event is 264
+	// bytes): 64 streams of 512 take ~9 MB; 512 events are 50 ms of an
+	// exec storm of 10,000 a second.
+	streamBuffer = 512
 	// dropsEvery is how often a stream tells its client about new drops.
 	dropsEvery = time.Second
 	// maxStreams bounds the open streams, and so the memory of their buffers.
 	maxStreams = 64
+	// maxSyscallCgroups bounds the cgroups one syscall stream follows.
+	maxSyscallCgroups = 256
 )
+
+// stallLimit is how long a send to a client may wait for the client to read
+// before the stream is evicted, so clients that stop reading cannot hold
+// every stream slot. A variable for the tests.
+var stallLimit = 10 * time.Second
 
 // stream is one open WatchEvents call.
 type stream struct{ sub *events.Subscription }
@@ -32,15 +45,29 @@ func (s *Service) WatchEvents(req *pb.WatchEventsRequest, srv grpc.ServerStreami
 
 // watch streams the events req selects to send until ctx ends or send fails.
 func (s *Service) watch(ctx context.Context, req *pb.WatchEventsRequest, send func(*pb.WatchEventsResponse) error) error {
-	keep, err := s.filter(req.GetFilter())
+	keep, err := s.filter(ctx, req.GetFilter())
 	if err != nil {
 		return err
 	}
+	// A stream is authorized as a whole, never per event (a decision may
+	// ask the API server; the filter runs on the probes' ring readers): a
+	// namespace the caller may see, or the whole node.
+	if scope := keep.scope; keep.namespace == "" && !scope.All() {
+		if err := scope.Err(); err != nil {
+			return denied(scope)
+		}
+		return status.Errorf(codes.PermissionDenied,
+			"%s may not stream every workload of this node (that needs get pods in every namespace and get orb8.dev nodes/telemetry): give a namespace", scope.ID)
+	}
+	keep.scope = nil
 	if s.b.Events == nil {
 		return status.Error(codes.Unavailable, "this agent has no event bus")
 	}
 	kinds := map[string]bool{}
 	for _, k := range req.GetKinds() {
+		if !slices.Contains(events.Kinds, k) {
+			return status.Errorf(codes.InvalidArgument, "unknown event kind %q: want %s", k, strings.Join(events.Kinds, ", "))
+		}
 		kinds[k] = true
 	}
 	var accept func(*events.Event) bool
@@ -69,7 +96,35 @@ func (s *Service) watch(ctx context.Context, req *pb.WatchEventsRequest, send fu
 		s.b.Events.Unsubscribe(st.sub)
 		s.dropped.Add(st.sub.Dropped())
 	}()
-	return s.pump(ctx, st.sub, send)
+	return s.pumpOrEvict(ctx, st.sub, send)
+}
+
+// pumpOrEvict pumps in a goroutine of its own and ends the stream when a
+// send has waited stallLimit for the client to read: a send blocked on a
+// client that does not read can only be ended by returning from the call.
+// A client that reads but is slow loses events (counted) instead.
+func (s *Service) pumpOrEvict(ctx context.Context, sub *events.Subscription, send func(*pb.WatchEventsResponse) error) error {
+	var sendingSince atomic.Int64 // unix ns; 0 while no send waits
+	timed := func(msg *pb.WatchEventsResponse) error {
+		sendingSince.Store(time.Now().UnixNano())
+		defer sendingSince.Store(0)
+		return send(msg)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.pump(ctx, sub, timed) }()
+	tick := time.NewTicker(stallLimit / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case now := <-tick.C:
+			if since := sendingSince.Load(); since != 0 && now.Sub(time.Unix(0, since)) >= stallLimit {
+				s.evicted.Add(1)
+				return status.Errorf(codes.ResourceExhausted, "stream ended: the client read nothing for %s (%d events dropped)", stallLimit, sub.Dropped())
+			}
+		}
+	}
 }
 
 // streamSyscalls asks the kernel to stream the syscalls of the workloads the
@@ -85,6 +140,9 @@ func (s *Service) streamSyscalls(keep *matcher) (stop func(), err error) {
 	ids := s.b.Cgroups(keep.matchWorkload)
 	if len(ids) == 0 {
 		return nil, status.Error(codes.NotFound, "no workload matches the filter")
+	}
+	if len(ids) > maxSyscallCgroups {
+		return nil, status.Errorf(codes.InvalidArgument, "the filter matches %d cgroups: syscall tracing follows at most %d, narrow it", len(ids), maxSyscallCgroups)
 	}
 	stop, err = s.b.Syscalls.Stream(ids, nil)
 	if err != nil {
@@ -123,7 +181,13 @@ func (s *Service) pump(ctx context.Context, sub *events.Subscription, send func(
 	}
 }
 
-// streamStats counts open streams and the events all streams ever lost.
+// StreamStats counts open streams, the events all streams ever lost, and
+// the streams evicted because their client stopped reading.
+func (s *Service) StreamStats() (open uint32, dropped, evicted uint64) {
+	open, dropped = s.streamStats()
+	return open, dropped, s.evicted.Load()
+}
+
 func (s *Service) streamStats() (open uint32, dropped uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,23 +1,23 @@
 package apiclient
 
 import (
-	"bufio"
 	"context"
-	"errors"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
-	"net/url"
+	"io"
+	"net/http"
 	"sort"
-	"strconv"
-	"sync"
+	"strings"
+	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/portforward"
+	"k8s.io/client-go/transport/spdy"
 
-	pb "github.com/orb8/orb8/api/orb8/v1"
 	"github.com/orb8/orb8/internal/humanize"
 	"github.com/orb8/orb8/internal/kube"
 )
@@ -25,285 +25,216 @@ import (
 const (
 	// AgentSelector finds the agents' pods (the DaemonSet's label).
 	AgentSelector = "app.kubernetes.io/name=orb8"
-	// metricsPortName is the agent container's port that serves /api/v1/.
-	metricsPortName    = "metrics"
-	defaultMetricsPort = 9808
-	// maxLine bounds one streamed event line.
-	maxLine = 1 << 20
+	// APIPortName is the agent container's port of its TCP API.
+	APIPortName = "api"
+	// AgentServerName is the name in the agents' serving certificate.
+	AgentServerName = "orb8-agent"
+	// caKey is the key of the agents' CA in the <daemonset>-api-ca ConfigMap.
+	caKey = "ca.crt"
 )
 
-// Cluster is a Client of every agent of a cluster, each reached through the
-// API server's pod proxy on its metrics port (JSON under /api/v1/): no
-// Service, no exposed port, only the user's kubeconfig rights.
+// ClusterOptions say which cluster, and where its agents run.
+type ClusterOptions struct {
+	Kubeconfig, Context string // empty: the default loading rules, the current context
+	Namespace           string // of the agents' DaemonSet
+	DaemonSet           string // its name
+	Timeout             time.Duration
+}
+
+// Cluster is a Client of every agent of a cluster. Each agent is reached
+// through the Kubernetes API server's port forwarding to its pod's API port,
+// and the TLS session runs from here to the agent, whose certificate is
+// checked against the CA the chart published: the caller authenticates to
+// the agent with its own Kubernetes credentials (its client certificate or
+// bearer token), and each agent shows it only the namespaces the API server
+// lets it get pods in. Only pods of the named DaemonSet in the named
+// namespace are asked.
 type Cluster struct {
-	core   rest.Interface // the API server's core/v1
-	agents []agentPod
+	*Multi
+	stops []chan struct{}
 }
 
-type agentPod struct {
-	namespace, name, node string
-	port                  int
-}
-
-// ConnectCluster finds the running agent pods with the kubeconfig (empty:
-// the default loading rules) and context (empty: the current one).
-func ConnectCluster(ctx context.Context, kubeconfig, kubeContext string) (*Cluster, error) {
+// ConnectCluster finds the agents with the kubeconfig and connects to each.
+func ConnectCluster(ctx context.Context, o ClusterOptions) (*Cluster, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
+	rules.ExplicitPath = o.Kubeconfig
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
-		&clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
+		&clientcmd.ConfigOverrides{CurrentContext: o.Context}).ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %s", humanize.OneLine(err.Error()))
 	}
-	return NewCluster(ctx, cfg)
+	return NewCluster(ctx, cfg, o)
 }
 
-// NewCluster finds the running agent pods through the API server cfg
-// points at.
-func NewCluster(ctx context.Context, cfg *rest.Config) (*Cluster, error) {
+// NewCluster connects to the agents through the API server cfg points at.
+func NewCluster(ctx context.Context, cfg *rest.Config, o ClusterOptions) (*Cluster, error) {
 	core, err := kube.RESTClient(cfg, corev1.SchemeGroupVersion)
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %s", humanize.OneLine(err.Error()))
 	}
-	var pods corev1.PodList
-	err = core.Get().Resource("pods").VersionedParams(&metav1.ListOptions{LabelSelector: AgentSelector}, kube.ParameterCodec).
-		Do(ctx).Into(&pods)
+	pods, err := agentPods(ctx, core, o)
 	if err != nil {
-		return nil, fmt.Errorf("list orb8 agent pods (%s): %s", AgentSelector, humanize.OneLine(err.Error()))
+		return nil, err
 	}
-	c := &Cluster{core: core}
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if p.Status.Phase == corev1.PodRunning {
-			c.agents = append(c.agents, agentPod{namespace: p.Namespace, name: p.Name, node: p.Spec.NodeName, port: metricsPort(p)})
+	tlsCfg, token, err := callerCredentials(ctx, core, cfg, o)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{Multi: &Multi{}}
+	for _, p := range pods {
+		a, stop, err := forward(ctx, cfg, core, p, tlsCfg, token, o.Timeout)
+		if err != nil {
+			c.Close()
+			return nil, err
 		}
+		c.members = append(c.members, a)
+		c.stops = append(c.stops, stop)
 	}
-	if len(c.agents) == 0 {
-		return nil, fmt.Errorf("no running orb8 agent pods (label %s) in the cluster", AgentSelector)
-	}
-	sort.Slice(c.agents, func(i, j int) bool { return c.agents[i].node < c.agents[j].node })
 	return c, nil
 }
 
-func metricsPort(p *corev1.Pod) int {
+// agentPods lists the running pods that the DaemonSet controls.
+func agentPods(ctx context.Context, core rest.Interface, o ClusterOptions) ([]*corev1.Pod, error) {
+	var list corev1.PodList
+	err := core.Get().Namespace(o.Namespace).Resource("pods").
+		VersionedParams(&metav1.ListOptions{LabelSelector: AgentSelector}, kube.ParameterCodec).Do(ctx).Into(&list)
+	if err != nil {
+		return nil, fmt.Errorf("list orb8 agent pods in namespace %s: %s", o.Namespace, humanize.OneLine(err.Error()))
+	}
+	var pods []*corev1.Pod
+	for i := range list.Items {
+		p := &list.Items[i]
+		ref := metav1.GetControllerOf(p)
+		if p.Status.Phase == corev1.PodRunning && ref != nil && ref.Kind == "DaemonSet" && ref.Name == o.DaemonSet {
+			pods = append(pods, p)
+		}
+	}
+	if len(pods) == 0 {
+		return nil, fmt.Errorf("no running pod of DaemonSet %s/%s (label %s): is orb8 installed there? (--agent-namespace)", o.Namespace, o.DaemonSet, AgentSelector)
+	}
+	sort.Slice(pods, func(i, j int) bool { return pods[i].Spec.NodeName < pods[j].Spec.NodeName })
+	return pods, nil
+}
+
+// callerCredentials is how this client shows itself to agents: the TLS
+// config (the agents' CA and the kubeconfig's client certificate, if any)
+// and the kubeconfig's bearer token, if any (from any auth plugin).
+func callerCredentials(ctx context.Context, core rest.Interface, cfg *rest.Config, o ClusterOptions) (*tls.Config, string, error) {
+	var cm corev1.ConfigMap
+	name := o.DaemonSet + "-api-ca"
+	if err := core.Get().Namespace(o.Namespace).Resource("configmaps").Name(name).Do(ctx).Into(&cm); err != nil {
+		return nil, "", fmt.Errorf("read the agents' CA (ConfigMap %s/%s): %s: without it the agents' TLS API cannot be trusted; install the chart with api.tls enabled", o.Namespace, name, humanize.OneLine(err.Error()))
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM([]byte(cm.Data[caKey])) {
+		return nil, "", fmt.Errorf("ConfigMap %s/%s holds no PEM certificate under %s", o.Namespace, name, caKey)
+	}
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots, ServerName: AgentServerName}
+	if kc, err := rest.TLSConfigFor(cfg); err == nil && kc != nil {
+		tlsCfg.Certificates, tlsCfg.GetClientCertificate = kc.Certificates, kc.GetClientCertificate
+	}
+	token, err := bearerToken(cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	if token == "" && len(tlsCfg.Certificates) == 0 && tlsCfg.GetClientCertificate == nil {
+		return nil, "", fmt.Errorf("the kubeconfig has neither a bearer token nor a client certificate to show the agents")
+	}
+	return tlsCfg, token, nil
+}
+
+// bearerToken is the token the kubeconfig's credentials put on a request
+// (a token, a token file, an exec or auth provider plugin), "" when none.
+func bearerToken(cfg *rest.Config) (string, error) {
+	var header string
+	capture := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		header = r.Header.Get("Authorization")
+		return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
+	})
+	rt, err := rest.HTTPWrappersForConfig(cfg, capture)
+	if err != nil {
+		return "", fmt.Errorf("kubeconfig credentials: %s", humanize.OneLine(err.Error()))
+	}
+	req, _ := http.NewRequest(http.MethodGet, "https://orb8.invalid/", nil)
+	if resp, err := rt.RoundTrip(req); err != nil {
+		return "", fmt.Errorf("kubeconfig credentials: %s", humanize.OneLine(err.Error()))
+	} else {
+		resp.Body.Close()
+	}
+	token, _ := strings.CutPrefix(header, "Bearer ")
+	return token, nil
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// forward opens a port forwarding to the pod's API port and connects to it.
+func forward(ctx context.Context, cfg *rest.Config, core rest.Interface, p *corev1.Pod, tlsCfg *tls.Config, token string, timeout time.Duration) (*nodeAgent, chan struct{}, error) {
+	port := apiPort(p)
+	name := fmt.Sprintf("%s/%s on %s", p.Namespace, p.Name, p.Spec.NodeName)
+	if port == 0 {
+		return nil, nil, fmt.Errorf("agent %s has no container port named %q: it serves no TCP API for cluster access", name, APIPortName)
+	}
+	transport, upgrader, err := spdy.RoundTripperFor(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("agent %s: %s", name, humanize.OneLine(err.Error()))
+	}
+	url := core.Post().Namespace(p.Namespace).Resource("pods").Name(p.Name).SubResource("portforward").URL()
+	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, url)
+	stop, ready := make(chan struct{}), make(chan struct{})
+	fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{fmt.Sprintf("0:%d", port)}, stop, ready, io.Discard, io.Discard)
+	if err != nil {
+		return nil, nil, fmt.Errorf("agent %s: %s", name, humanize.OneLine(err.Error()))
+	}
+	failed := make(chan error, 1)
+	go func() { failed <- fw.ForwardPorts() }()
+	select {
+	case <-ready:
+	case err := <-failed:
+		return nil, nil, fmt.Errorf("agent %s: port forwarding: %s", name, humanize.OneLine(fmt.Sprint(err)))
+	case <-time.After(timeout):
+		close(stop)
+		return nil, nil, fmt.Errorf("agent %s: port forwarding not ready within %s", name, timeout)
+	}
+	ports, err := fw.GetPorts()
+	if err != nil || len(ports) != 1 {
+		close(stop)
+		return nil, nil, fmt.Errorf("agent %s: port forwarding: %v", name, err)
+	}
+	a, err := dial(ctx, name, fmt.Sprintf("127.0.0.1:%d", ports[0].Local), tlsCfg, token, timeout)
+	if err != nil {
+		close(stop)
+		return nil, nil, err
+	}
+	return &nodeAgent{Agent: a, node: p.Spec.NodeName}, stop, nil
+}
+
+func apiPort(p *corev1.Pod) int32 {
 	for _, c := range p.Spec.Containers {
 		for _, port := range c.Ports {
-			if port.Name == metricsPortName {
-				return int(port.ContainerPort)
+			if port.Name == APIPortName {
+				return port.ContainerPort
 			}
 		}
 	}
-	return defaultMetricsPort
+	return 0
 }
 
-// proxy is a GET of path on agent a's metrics port, through the API server's pod proxy.
-func (c *Cluster) proxy(a agentPod, path string) *rest.Request {
-	return c.core.Get().Namespace(a.namespace).Resource("pods").
-		Name("http:" + a.name + ":" + strconv.Itoa(a.port)).SubResource("proxy").Suffix(path)
+// nodeAgent is an agent of one node of the cluster.
+type nodeAgent struct {
+	*Agent
+	node string
 }
 
-// get asks one agent for path and decodes the JSON answer into out.
-func (c *Cluster) get(ctx context.Context, a agentPod, path string, params url.Values, out proto.Message) error {
-	r := c.proxy(a, "api/v1/"+path)
-	for k, v := range params {
-		if len(v) > 0 {
-			r = r.Param(k, v[0])
-		}
-	}
-	raw, err := r.DoRaw(ctx)
-	if err != nil {
-		return fmt.Errorf("agent %s/%s on %s: %s", a.namespace, a.name, a.node, humanize.OneLine(err.Error()))
-	}
-	if err := protojson.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("agent %s/%s on %s: bad answer: %s", a.namespace, a.name, a.node, humanize.OneLine(err.Error()))
-	}
-	return nil
-}
+// Node names the node the agent runs on.
+func (a *nodeAgent) Node() string { return a.node }
 
-// each runs fn for every agent at once and joins the errors.
-func (c *Cluster) each(fn func(i int, a agentPod) error) error {
-	var wg sync.WaitGroup
-	errs := make([]error, len(c.agents))
-	for i, a := range c.agents {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = fn(i, a)
-		}()
+// Close implements Client: the connections, then the port forwardings.
+func (c *Cluster) Close() error {
+	err := c.Multi.Close()
+	for _, s := range c.stops {
+		close(s)
 	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// gather asks every agent and returns the answers in node order; an agent
-// that failed leaves an empty answer and its error.
-func gather[T proto.Message](c *Cluster, ctx context.Context, path string, params url.Values, fresh func() T) ([]T, error) {
-	out := make([]T, len(c.agents))
-	err := c.each(func(i int, a agentPod) error {
-		out[i] = fresh()
-		return c.get(ctx, a, path, params, out[i])
-	})
-	return out, err
-}
-
-func filterParams(f *pb.WorkloadFilter, limit uint32) url.Values {
-	v := url.Values{}
-	set := func(k, val string) {
-		if val != "" {
-			v.Set(k, val)
-		}
-	}
-	set("namespace", f.GetNamespace())
-	set("pod", f.GetPod())
-	set("selector", f.GetSelector())
-	set("cgroup", f.GetCgroup())
-	if limit > 0 {
-		v.Set("limit", strconv.FormatUint(uint64(limit), 10))
-	}
-	return v
-}
-
-// Statuses implements Client.
-func (c *Cluster) Statuses(ctx context.Context) ([]*pb.Status, error) {
-	return gather(c, ctx, "status", nil, func() *pb.Status { return &pb.Status{} })
-}
-
-// Workloads implements Client.
-func (c *Cluster) Workloads(ctx context.Context, req *pb.ListWorkloadsRequest) ([]*pb.WorkloadFigures, error) {
-	answers, err := gather(c, ctx, "workloads", filterParams(req.GetFilter(), req.GetLimit()),
-		func() *pb.ListWorkloadsResponse { return &pb.ListWorkloadsResponse{} })
-	var out []*pb.WorkloadFigures
-	for _, a := range answers {
-		out = append(out, a.GetWorkloads()...)
-	}
-	return capped(out, req.GetLimit()), err
-}
-
-// Flows implements Client.
-func (c *Cluster) Flows(ctx context.Context, req *pb.ListFlowsRequest) ([]*pb.Flow, error) {
-	params := filterParams(req.GetFilter(), req.GetLimit())
-	if req.GetProtocol() != "" {
-		params.Set("protocol", req.GetProtocol())
-	}
-	answers, err := gather(c, ctx, "flows", params, func() *pb.ListFlowsResponse { return &pb.ListFlowsResponse{} })
-	var out []*pb.Flow
-	for _, a := range answers {
-		out = append(out, a.GetFlows()...)
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		return out[i].TxBytes+out[i].RxBytes > out[j].TxBytes+out[j].RxBytes
-	})
-	return capped(out, req.GetLimit()), err
-}
-
-// DNS implements Client.
-func (c *Cluster) DNS(ctx context.Context, req *pb.ListDNSRequest) ([]*pb.DNSQuery, error) {
-	params := filterParams(req.GetFilter(), req.GetLimit())
-	if req.GetErrorsOnly() {
-		params.Set("errors", "true")
-	}
-	if req.GetName() != "" {
-		params.Set("name", req.GetName())
-	}
-	answers, err := gather(c, ctx, "dns", params, func() *pb.ListDNSResponse { return &pb.ListDNSResponse{} })
-	var out []*pb.DNSQuery
-	for _, a := range answers {
-		out = append(out, a.GetQueries()...)
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].GetTime().AsTime().After(out[j].GetTime().AsTime()) })
-	return capped(out, req.GetLimit()), err
-}
-
-// Processes implements Client: it asks the agent of the workload's node.
-func (c *Cluster) Processes(ctx context.Context, node, cgroup string) ([]*pb.Process, error) {
-	for _, a := range c.agents {
-		if a.node == node {
-			resp := &pb.ListProcessesResponse{}
-			err := c.get(ctx, a, "processes", url.Values{"cgroup": {cgroup}}, resp)
-			return resp.GetProcesses(), err
-		}
-	}
-	return nil, fmt.Errorf("no orb8 agent runs on node %q", node)
-}
-
-// GPUs implements Client.
-func (c *Cluster) GPUs(ctx context.Context) ([]*pb.GPU, error) {
-	answers, err := gather(c, ctx, "gpus", nil, func() *pb.ListGPUsResponse { return &pb.ListGPUsResponse{} })
-	var out []*pb.GPU
-	for _, a := range answers {
-		out = append(out, a.GetGpus()...)
-	}
-	return out, err
-}
-
-// Watch implements Client: one streamed request per agent, merged. Each
-// agent reports its own running total of drops; fn sees their sum.
-func (c *Cluster) Watch(ctx context.Context, req *pb.WatchEventsRequest, fn func(*pb.WatchEventsResponse) error) error {
-	params := filterParams(req.GetFilter(), 0)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		mu    sync.Mutex // fn sees one message at a time
-		drops = make([]uint64, len(c.agents))
-	)
-	return c.each(func(i int, a agentPod) error {
-		err := c.stream(ctx, a, req.GetKinds(), params, func(msg *pb.WatchEventsResponse) error {
-			mu.Lock()
-			defer mu.Unlock()
-			if d := msg.GetDrops(); d != nil {
-				drops[i] = d.GetTotal()
-				var total uint64
-				for _, n := range drops {
-					total += n
-				}
-				msg = &pb.WatchEventsResponse{Item: &pb.WatchEventsResponse_Drops{Drops: &pb.Drops{Total: total}}}
-			}
-			return fn(msg)
-		})
-		if err != nil && ctx.Err() == nil {
-			cancel()
-			return err
-		}
-		return nil
-	})
-}
-
-func (c *Cluster) stream(ctx context.Context, a agentPod, kinds []string, params url.Values, fn func(*pb.WatchEventsResponse) error) error {
-	r := c.proxy(a, "api/v1/events")
-	for k, v := range params {
-		r = r.Param(k, v[0])
-	}
-	for _, k := range kinds {
-		r = r.Param("kind", k)
-	}
-	body, err := r.Stream(ctx)
-	if err != nil {
-		return fmt.Errorf("agent %s/%s on %s: %s", a.namespace, a.name, a.node, humanize.OneLine(err.Error()))
-	}
-	defer body.Close()
-	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 64<<10), maxLine)
-	for sc.Scan() {
-		msg := &pb.WatchEventsResponse{}
-		if err := protojson.Unmarshal(sc.Bytes(), msg); err != nil {
-			return fmt.Errorf("agent %s/%s on %s: bad event: %s", a.namespace, a.name, a.node, humanize.OneLine(err.Error()))
-		}
-		if err := fn(msg); err != nil {
-			return err
-		}
-	}
-	if ctx.Err() != nil {
-		return nil
-	}
-	return sc.Err()
-}
-
-// Close implements Client.
-func (c *Cluster) Close() error { return nil }
-
-func capped[T any](items []T, n uint32) []T {
-	if n > 0 && len(items) > int(n) {
-		return items[:n]
-	}
-	return items
+	return err
 }

@@ -24,14 +24,18 @@ import (
 // maxMessage is the largest answer accepted: thousands of workloads fit.
 const maxMessage = 64 << 20
 
-// TLS says how to reach an agent whose API serves TLS; all empty is plain text.
+// TLS says how to reach an agent at a TCP address, whose API serves TLS
+// (verified with the system's roots unless CA is given); a unix socket is
+// plain text.
 type TLS struct {
 	CA         string // PEM bundle that signed the agent's certificate
-	Cert, Key  string // client certificate for mTLS
+	Cert, Key  string // client certificate, to authenticate with it
 	ServerName string // name to verify instead of the address's host
+	// Token is a Kubernetes bearer token to authenticate with.
+	Token string
 }
 
-func (t TLS) enabled() bool { return t.CA != "" || t.Cert != "" || t.ServerName != "" }
+func (t TLS) enabled() bool { return t.CA != "" || t.Cert != "" || t.ServerName != "" || t.Token != "" }
 
 func (t TLS) config() (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
@@ -65,24 +69,41 @@ type Agent struct {
 	api  pb.AgentClient
 }
 
-// Dial connects to the agent at addr (HOST:PORT or unix:PATH) and checks,
+// Dial connects to the agent at addr (HOST:PORT, unix:///PATH) and checks,
 // within timeout, that it answers: a wrong address fails here, at once.
 func Dial(ctx context.Context, addr string, t TLS, timeout time.Duration) (*Agent, error) {
-	creds := insecure.NewCredentials()
-	if t.enabled() {
-		cfg, err := t.config()
-		if err != nil {
+	var cfg *tls.Config
+	// A TCP API always speaks TLS; a unix socket never does.
+	if t.enabled() || !strings.HasPrefix(addr, "unix:") {
+		var err error
+		if cfg, err = t.config(); err != nil {
 			return nil, err
 		}
-		creds = credentials.NewTLS(cfg)
 	}
-	conn, err := grpc.NewClient(target(addr), grpc.WithTransportCredentials(creds),
+	return dial(ctx, addr, addr, cfg, t.Token, timeout)
+}
+
+// dial connects to target (named name in errors) with TLS cfg (nil: plain
+// text) and a bearer token (empty: none; it travels only over TLS).
+func dial(ctx context.Context, name, addr string, cfg *tls.Config, token string, timeout time.Duration) (*Agent, error) {
+	opts := []grpc.DialOption{
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage)),
-		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: timeout}))
+		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: timeout}),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	}
+	if cfg != nil {
+		opts[2] = grpc.WithTransportCredentials(credentials.NewTLS(cfg))
+		if token != "" {
+			opts = append(opts, grpc.WithPerRPCCredentials(bearer(token)))
+		}
+	} else if token != "" {
+		return nil, fmt.Errorf("agent %s: a bearer token is sent only over TLS", name)
+	}
+	conn, err := grpc.NewClient(target(addr), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("agent %s: %s", addr, humanize.OneLine(err.Error()))
 	}
-	a := &Agent{addr: addr, conn: conn, api: pb.NewAgentClient(conn)}
+	a := &Agent{addr: name, conn: conn, api: pb.NewAgentClient(conn)}
 	pingCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if _, err := a.api.GetStatus(pingCtx, &pb.GetStatusRequest{}); err != nil {
@@ -91,6 +112,24 @@ func Dial(ctx context.Context, addr string, t TLS, timeout time.Duration) (*Agen
 	}
 	return a, nil
 }
+
+// deniedError is an agent's refusal to show what its caller may not see.
+type deniedError struct{ msg string }
+
+func (e *deniedError) Error() string { return e.msg }
+
+// IsDenied reports whether err is an agent's refusal (PermissionDenied):
+// its caller may not see what it asked for.
+func IsDenied(err error) bool { return isDenied(err) }
+
+// bearer sends a Kubernetes bearer token with every call.
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+func (bearer) RequireTransportSecurity() bool { return true }
 
 func target(addr string) string {
 	if strings.HasPrefix(addr, "unix:") {
@@ -118,6 +157,8 @@ func (a *Agent) wrap(err error) error {
 		return fmt.Errorf("cannot reach the orb8 agent at %s: %s (is 'orb8 agent' running there, with --api-addr?)", a.addr, humanize.OneLine(msg))
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("the orb8 agent at %s did not answer in time", a.addr)
+	case codes.PermissionDenied:
+		return &deniedError{fmt.Sprintf("agent %s: %s", a.addr, humanize.OneLine(msg))}
 	}
 	return fmt.Errorf("agent %s: %s", a.addr, humanize.OneLine(msg))
 }

@@ -31,9 +31,14 @@ type entry struct {
 	removedAt time.Time // zero while the cgroup exists
 }
 
+// PathFinder names a live cgroup from its id: its path relative to the
+// cgroup2 mount, "/" for the root.
+type PathFinder func(id uint64) (string, error)
+
 // Resolver maps cgroup ids to workloads. It learns the tree once at start,
 // then follows mkdir/rmdir notifications (Add, Remove); an id it has not seen
-// is looked up by file handle, never by rescanning the tree.
+// is named by its PathFinder, by default through the id's file handle
+// (open_by_handle_at), never by rescanning the tree.
 type Resolver struct {
 	root       string
 	mountFD    int
@@ -43,7 +48,9 @@ type Resolver struct {
 
 	mu       sync.RWMutex
 	byID     map[uint64]*entry
+	byPath   map[string]uint64 // the id last added at each path, live or in its grace period
 	enricher Enricher
+	find     PathFinder // nil: by file handle
 	dropped  uint64
 }
 
@@ -53,7 +60,7 @@ func NewResolver(root string, maxEntries int) (*Resolver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open cgroup2 mount %s: %w", root, err)
 	}
-	r := &Resolver{root: root, mountFD: fd, maxEntries: maxEntries, byID: make(map[uint64]*entry)}
+	r := &Resolver{root: root, mountFD: fd, maxEntries: maxEntries, byID: make(map[uint64]*entry), byPath: make(map[string]uint64)}
 	err = Walk(root, r.Add)
 	if err != nil {
 		unix.Close(fd)
@@ -99,6 +106,14 @@ func (r *Resolver) SetEnricher(e Enricher) {
 	r.mu.Unlock()
 }
 
+// SetPathFinder installs how unseen ids are named; nil restores the default,
+// open_by_handle_at, which needs CAP_DAC_READ_SEARCH.
+func (r *Resolver) SetPathFinder(f PathFinder) {
+	r.mu.Lock()
+	r.find = f
+	r.mu.Unlock()
+}
+
 // relative turns a path under the mount root into one relative to it.
 func relative(root, p string) string {
 	rel := strings.TrimPrefix(p, root)
@@ -118,11 +133,12 @@ func (r *Resolver) Add(id uint64, path string) {
 		return
 	}
 	r.byID[id] = &entry{w: w}
+	r.byPath[path] = id
 }
 
 func newWorkload(id uint64, path string) Workload {
 	info := parsePath(path)
-	return Workload{ID: id, Path: path, ContainerID: info.ContainerID, PodUID: info.PodUID, Runtime: info.Runtime}
+	return Workload{ID: id, Path: path, ContainerID: info.ContainerID, PodUID: info.PodUID, Runtime: info.Runtime, Unit: info.Unit}
 }
 
 // Remove marks a cgroup as gone; it stays resolvable until Forget.
@@ -142,6 +158,9 @@ func (r *Resolver) Forget(before time.Time) []uint64 {
 	for id, e := range r.byID {
 		if !e.removedAt.IsZero() && e.removedAt.Before(before) {
 			delete(r.byID, id)
+			if r.byPath[e.w.Path] == id {
+				delete(r.byPath, e.w.Path)
+			}
 			gone = append(gone, id)
 		}
 	}
@@ -156,19 +175,19 @@ func (r *Resolver) Removed(id uint64) bool {
 	return ok && !e.removedAt.IsZero()
 }
 
-// Lookup returns the workload of a cgroup id. An id never seen is resolved
-// through its file handle; one that cannot be (already removed) gets the path
+// Lookup returns the workload of a cgroup id. An id never seen is named by
+// the PathFinder; one that cannot be (already removed) gets the path
 // "/unknown/<id>" so the cgroup label is always set.
 func (r *Resolver) Lookup(id uint64) Workload {
 	r.mu.RLock()
 	e, ok := r.byID[id]
-	enricher := r.enricher
+	enricher, find := r.enricher, r.find
 	r.mu.RUnlock()
 	var w Workload
 	if ok {
 		w = e.w
-	} else if p, err := r.pathByHandle(id); err == nil {
-		// Named from the handle even when a full table does not keep it.
+	} else if p, err := r.name(find, id); err == nil {
+		// Named even when a full table does not keep it.
 		w = newWorkload(id, p)
 		r.Add(id, p)
 	} else {
@@ -178,6 +197,24 @@ func (r *Resolver) Lookup(id uint64) Workload {
 		w = enricher.Enrich(w)
 	}
 	return w
+}
+
+// ByPath returns the workload of the cgroup at path (relative to the mount):
+// the one created last there, while it exists or is in its grace period.
+// Series are folded by path, so this is the identity behind a series.
+func (r *Resolver) ByPath(path string) (Workload, bool) {
+	r.mu.RLock()
+	e, ok := r.byID[r.byPath[path]]
+	enricher := r.enricher
+	r.mu.RUnlock()
+	if !ok {
+		return Workload{}, false
+	}
+	w := e.w
+	if enricher != nil {
+		w = enricher.Enrich(w)
+	}
+	return w, true
 }
 
 // Matching returns the ids of the existing (not removed) cgroups whose
@@ -216,6 +253,14 @@ func (r *Resolver) Dropped() uint64 {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.dropped
+}
+
+// name names an unseen id with find, or by its file handle when find is nil.
+func (r *Resolver) name(find PathFinder, id uint64) (string, error) {
+	if find != nil {
+		return find(id)
+	}
+	return r.pathByHandle(id)
 }
 
 func (r *Resolver) pathByHandle(id uint64) (string, error) {

@@ -10,9 +10,12 @@ type Workload struct {
 	ContainerID string `json:"containerId,omitempty"`
 	PodUID      string `json:"podUid,omitempty"`
 	Runtime     string `json:"runtime,omitempty"`
-	Namespace   string `json:"namespace"`
-	Pod         string `json:"pod"`
-	Container   string `json:"container"`
+	// Unit is the systemd unit (or Talos service) of a cgroup that is not a
+	// container, e.g. "sshd.service".
+	Unit      string `json:"unit,omitempty"`
+	Namespace string `json:"namespace"`
+	Pod       string `json:"pod"`
+	Container string `json:"container"`
 	// Hidden marks a pod the agent's filters exclude (set by the Kubernetes
 	// enricher): collectors emit no series and the event bus drops its events.
 	// Probes that build series without probe.CollectPerCPU skip it themselves.

@@ -88,7 +88,7 @@ func printQuery(c *cobra.Command, format string, q ask.Query) error {
 		_, err = fmt.Fprintf(out, "%s---\n", data)
 		return err
 	}
-	_, err := fmt.Fprintf(out, "query: %s\n\n", humanize.Printable(q.String()))
+	_, err := fmt.Fprintf(out, "query: %s\n\n", humanize.Safe(q.String()))
 	return err
 }
 

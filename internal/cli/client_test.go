@@ -4,14 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,40 +22,8 @@ import (
 	"github.com/orb8/orb8/internal/testutil"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// buildOrb8 builds the real binary once per test run.
-func buildOrb8(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "orb8-cli-test")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "orb8")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/orb8/orb8/cmd/orb8").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("build orb8: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
-	os.Exit(code)
-}
+// buildOrb8 is the real binary, built once per test run.
+func buildOrb8(t *testing.T) string { return testutil.Binary(t) }
 
 // startAgent runs an agent with the process probe in this test process and
 // serves its API on a free loopback port.
@@ -70,7 +36,7 @@ func startAgent(t *testing.T) (addr string, a *agent.Agent) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a = agent.NewWithProbes(cfg, log, res, []probe.Probe{process.New()})
 	a.Start(context.Background())
-	x, err := a.ListenAPI("127.0.0.1:0")
+	x, err := a.ListenAPI(testutil.Socket(t))
 	if err != nil {
 		a.Close()
 		t.Fatal(err)
@@ -83,7 +49,7 @@ func startAgent(t *testing.T) (addr string, a *agent.Agent) {
 	if st := a.Status(); len(st) != 1 || !st[0].Up {
 		t.Fatalf("process probe not up: %+v", st)
 	}
-	return x.Addr(), a
+	return x.Addrs()[0], a
 }
 
 // openStreams asks the agent how many event streams are open.
@@ -258,5 +224,52 @@ func TestBadInputIsOneLine(t *testing.T) {
 		if msg := stderr.String(); strings.Count(msg, "\n") != 1 || !strings.Contains(msg, want) {
 			t.Errorf("orb8 %s: stderr %q, want one line with %q", args, msg, want)
 		}
+	}
+}
+
+// A program named with terminal control sequences is traced with its name
+// escaped in the table, and exact in JSON.
+func TestTraceEscapesControlCharacters(t *testing.T) {
+	addr, _ := startAgent(t)
+	bin := buildOrb8(t)
+	cg := testutil.NewCgroup(t)
+	const evil = "\x1b[2J\x1b]0;owned\x07true"
+	prog := filepath.Join(t.TempDir(), evil)
+	data, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prog, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"table", "json"} {
+		t.Run(format, func(t *testing.T) {
+			trace := exec.Command(bin, "trace", "exec", "-o", format, "--count", "1", "--agent", addr, "--cgroup", cg.Path)
+			var stdout, stderr strings.Builder
+			trace.Stdout, trace.Stderr = &stdout, &stderr
+			if err := trace.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { trace.Process.Kill(); trace.Wait() })
+			testutil.Eventually(t, 5*time.Second, func() bool { return openStreams(t, addr) == 1 }, "orb8 trace did not open its stream; stderr: %s", &stderr)
+			cg.Run(t, prog)
+			if err := trace.Wait(); err != nil {
+				t.Fatalf("orb8 trace: %v; stderr: %s", err, &stderr)
+			}
+			out := stdout.String()
+			switch format {
+			case "table":
+				if strings.ContainsAny(out, "\x1b\x07") || !strings.Contains(out, `\x1b[2J\x1b]0;owned\x07true`) {
+					t.Errorf("table row %q: want the control characters escaped", out)
+				}
+			case "json":
+				var ev struct {
+					Exec struct{ Filename string } `json:"exec"`
+				}
+				if err := json.Unmarshal([]byte(out), &ev); err != nil || ev.Exec.Filename != prog {
+					t.Errorf("JSON %q (%v): want the exact file name %q", out, err, prog)
+				}
+			}
+		})
 	}
 }

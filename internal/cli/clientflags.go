@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
@@ -12,11 +11,13 @@ import (
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
 	"github.com/orb8/orb8/internal/apiclient"
+	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/humanize"
+	"github.com/orb8/orb8/internal/server"
 )
 
 // defaultAgent is where 'orb8 agent' serves its API by default.
-const defaultAgent = "127.0.0.1:9809"
+const defaultAgent = config.DefaultAPISocket
 
 // clientOptions are the flags every client command shares: which agents to
 // ask, which workloads, and how to print.
@@ -25,6 +26,8 @@ type clientOptions struct {
 	allNodes    bool
 	kubeconfig  string
 	kubeContext string
+	agentNS     string // where the agents' DaemonSet runs, for --all-nodes
+	agentDS     string
 	namespace   string
 	selector    string
 	pod         string
@@ -36,8 +39,10 @@ type clientOptions struct {
 
 func (o *clientOptions) bind(fs *pflag.FlagSet, agent string) {
 	o.agent = agent
-	fs.StringVar(&o.agent, "agent", o.agent, "HOST:PORT (or unix:PATH) of the agent's gRPC API")
-	fs.BoolVar(&o.allNodes, "all-nodes", false, "ask every agent of the cluster, through the Kubernetes API server")
+	fs.StringVar(&o.agent, "agent", o.agent, "the agent's gRPC API: unix:///PATH, or HOST:PORT (TLS)")
+	fs.BoolVar(&o.allNodes, "all-nodes", false, "ask every agent of the cluster, through the Kubernetes API server (port forwarding; you see the namespaces you may get pods in)")
+	fs.StringVar(&o.agentNS, "agent-namespace", "orb8", "namespace of the agents' DaemonSet, for --all-nodes")
+	fs.StringVar(&o.agentDS, "agent-daemonset", "orb8", "name of the agents' DaemonSet, for --all-nodes: only its pods are asked")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for --all-nodes (default: $KUBECONFIG, then ~/.kube/config)")
 	fs.StringVar(&o.kubeContext, "context", "", "kubeconfig context for --all-nodes (default: the current one)")
 	fs.StringVarP(&o.namespace, "namespace", "n", "", "only workloads of this Kubernetes namespace")
@@ -50,6 +55,7 @@ func (o *clientOptions) bind(fs *pflag.FlagSet, agent string) {
 	fs.StringVar(&o.tls.Cert, "tls-cert", "", "PEM client certificate, for agents that require mTLS")
 	fs.StringVar(&o.tls.Key, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&o.tls.ServerName, "tls-server-name", "", "name to verify in the agent's certificate (enables TLS)")
+	fs.StringVar(&o.tls.Token, "token", "", "Kubernetes bearer token to authenticate to a TCP --agent with (over TLS)")
 }
 
 // validate checks the flags before anything is dialled.
@@ -60,11 +66,8 @@ func (o *clientOptions) validate() error {
 	if o.allNodes {
 		return nil
 	}
-	if strings.HasPrefix(o.agent, "unix:") {
-		return nil
-	}
-	if _, port, err := net.SplitHostPort(o.agent); err != nil || port == "" {
-		return fmt.Errorf("invalid --agent %q: want HOST:PORT, e.g. %s", o.agent, defaultAgent)
+	if _, err := server.ParseAddress(o.agent); err != nil {
+		return fmt.Errorf("invalid --agent %s", err)
 	}
 	return nil
 }
@@ -96,7 +99,9 @@ func (o *clientOptions) connect(ctx context.Context) (apiclient.Client, error) {
 	if o.allNodes {
 		ctx, cancel := context.WithTimeout(ctx, o.timeout)
 		defer cancel()
-		return apiclient.ConnectCluster(ctx, o.kubeconfig, o.kubeContext)
+		return apiclient.ConnectCluster(ctx, apiclient.ClusterOptions{
+			Kubeconfig: o.kubeconfig, Context: o.kubeContext, Namespace: o.agentNS, DaemonSet: o.agentDS, Timeout: o.timeout,
+		})
 	}
 	return apiclient.Dial(ctx, o.agent, o.tls, o.timeout)
 }

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"io"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // newValuePrinter prints Go values (insights' results) with their

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/orb8/orb8/internal/humanize"
 	"github.com/orb8/orb8/internal/insights"
@@ -140,7 +140,7 @@ func printPatches(w io.Writer, recs []insights.Recommendation) error {
 			target, extra = "pod "+shellQuote(r.OwnerName), " --subresource resize"
 		default:
 			if _, err := fmt.Fprintf(w, "# %s: cpu %s, memory %s (no Kubernetes owner to patch)\n",
-				humanize.Printable(r.Name()), cpuQuantity(r.CPURequestCores), memoryQuantity(r.MemoryRequestBytes)); err != nil {
+				humanize.Safe(r.Name()), cpuQuantity(r.CPURequestCores), memoryQuantity(r.MemoryRequestBytes)); err != nil {
 				return err
 			}
 			continue
@@ -178,7 +178,7 @@ func printVPAs(w io.Writer, recs []insights.Recommendation) error {
 		r := group[0]
 		api, ok := apiVersions[r.OwnerKind]
 		if !ok {
-			if _, err := fmt.Fprintf(w, "# %s: a VerticalPodAutoscaler needs a controller to target\n", humanize.Printable(r.Name())); err != nil {
+			if _, err := fmt.Fprintf(w, "# %s: a VerticalPodAutoscaler needs a controller to target\n", humanize.Safe(r.Name())); err != nil {
 				return err
 			}
 			continue

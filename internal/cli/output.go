@@ -6,8 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/proto"
-	"gopkg.in/yaml.v3"
 
 	"github.com/orb8/orb8/internal/humanize"
 	"github.com/orb8/orb8/internal/pbjson"
@@ -68,12 +68,17 @@ func (p *printer[T]) print(v T) error {
 		p.tw = tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(p.tw, strings.Join(p.header, "\t"))
 	}
-	cells := p.row(v)
-	for i, c := range cells {
-		cells[i] = humanize.Printable(c) // names workloads chose
-	}
-	_, err := fmt.Fprintln(p.tw, strings.Join(cells, "\t"))
+	_, err := fmt.Fprintln(p.tw, strings.Join(safeCells(p.row(v)), "\t"))
 	return err
+}
+
+// safeCells escapes what workloads wrote (names, paths, arguments) so a
+// table cannot carry terminal control sequences; JSON and YAML stay exact.
+func safeCells(cells []string) []string {
+	for i, c := range cells {
+		cells[i] = humanize.Safe(c)
+	}
+	return cells
 }
 
 func (p *printer[T]) flush() error {

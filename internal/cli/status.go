@@ -63,7 +63,7 @@ func printStatus(out io.Writer, st *pb.Status) error {
 	if st.GetStarted() != nil {
 		up = time.Since(st.GetStarted().AsTime()).Round(time.Second).String()
 	}
-	fmt.Fprintf(out, "node %s  orb8 %s  kernel %s  up %s\n", st.GetNode(), st.GetVersion(), st.GetKernel(), up)
+	fmt.Fprintf(out, "node %s  orb8 %s  kernel %s  up %s\n", humanize.Safe(st.GetNode()), st.GetVersion(), humanize.Safe(st.GetKernel()), up)
 	fmt.Fprintf(out, "workloads tracked %d (untracked: table full %d)  event streams %d (dropped %d)\n",
 		st.GetTrackedWorkloads(), st.GetUntrackedWorkloads(), st.GetApiStreams(), st.GetApiEventsDropped())
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -78,7 +78,7 @@ func printStatus(out io.Writer, st *pb.Status) error {
 			sort.Strings(progs)
 			note = "degraded: " + strings.Join(progs, ", ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", p.GetName(), yesNo(p.GetUp()), p.GetEventsRead(), p.GetEventsLost(), p.GetMapFull(), humanize.OneLine(note))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", p.GetName(), yesNo(p.GetUp()), p.GetEventsRead(), p.GetEventsLost(), p.GetMapFull(), humanize.Safe(humanize.OneLine(note)))
 	}
 	return tw.Flush()
 }

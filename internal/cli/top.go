@@ -99,7 +99,7 @@ func embedded(ctx context.Context, probes []string, timeout time.Duration) (apic
 		return nil, nil, err
 	}
 	a.Start(ctx)
-	x, err := a.ListenAPI("unix:" + filepath.Join(dir, "api.sock"))
+	x, err := a.ListenAPI("unix://" + filepath.Join(dir, "api.sock"))
 	if err != nil {
 		a.Close()
 		os.RemoveAll(dir)
@@ -111,7 +111,7 @@ func embedded(ctx context.Context, probes []string, timeout time.Duration) (apic
 		a.Close()
 		os.RemoveAll(dir)
 	}
-	client, err := apiclient.Dial(ctx, x.Addr(), apiclient.TLS{}, timeout)
+	client, err := apiclient.Dial(ctx, x.Addrs()[0], apiclient.TLS{}, timeout)
 	if err != nil {
 		stop()
 		return nil, nil, err

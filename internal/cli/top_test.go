@@ -67,8 +67,12 @@ func TestTopUnderTmux(t *testing.T) {
 
 	s.waitFor("the test cgroup's row", func(sc string) bool { return strings.Contains(sc, tail) })
 
+	// Each key waits for the screen to show it took the last: on a loaded
+	// machine keys can arrive while the UI is still drawing.
 	s.run("send-keys", "-t", "top", "/")
+	s.waitFor("the filter prompt", func(sc string) bool { return strings.HasPrefix(lastLine(sc), "/") })
 	s.run("send-keys", "-t", "top", "-l", tail)
+	s.waitFor("the typed filter", func(sc string) bool { return strings.Contains(lastLine(sc), tail) })
 	s.run("send-keys", "-t", "top", "Enter")
 	screen := s.waitFor("only the test cgroup after filtering", func(sc string) bool { return strings.Contains(sc, "1/1 | filter: ") })
 	// The footer names the filter too, as the view matches it: in lower case.
@@ -108,4 +112,10 @@ func TestTopUnderTmux(t *testing.T) {
 	testutil.Eventually(t, 5*time.Second, func() bool {
 		return exec.Command("tmux", "-L", s.socket, "has-session", "-t", "top").Run() != nil
 	}, "orb8 top still runs after q")
+}
+
+// lastLine is the screen's last non-empty line: the footer.
+func lastLine(screen string) string {
+	lines := strings.Split(strings.TrimRight(screen, "\n "), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }

@@ -101,10 +101,9 @@ func printEvent(p *printer[proto.Message], c *cobra.Command, e *pb.Event) error 
 		return p.print(e)
 	}
 	w := e.GetWorkload()
+	cells := safeCells([]string{humanize.Dash(w.GetNamespace()), humanize.Dash(w.GetPod()), humanize.Dash(w.GetContainer()), e.GetProcess().GetComm(), eventDetail(e)})
 	_, err := fmt.Fprintf(c.OutOrStdout(), "%s %-5s %-16s %-30s %-12s %7d %-16s %s\n",
-		e.GetTime().AsTime().Local().Format("15:04:05.000"), e.GetKind(), humanize.Dash(w.GetNamespace()),
-		humanize.Dash(w.GetPod()), humanize.Dash(w.GetContainer()), e.GetProcess().GetPid(), e.GetProcess().GetComm(),
-		eventDetail(e))
+		e.GetTime().AsTime().Local().Format("15:04:05.000"), e.GetKind(), cells[0], cells[1], cells[2], e.GetProcess().GetPid(), cells[3], cells[4])
 	return err
 }
 

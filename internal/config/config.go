@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/orb8/orb8/internal/humanize"
 )
@@ -24,7 +24,6 @@ import (
 type Config struct {
 	ConfigFile    string        `yaml:"-"`
 	MetricsAddr   string        `yaml:"metrics-addr"`
-	APIAddr       string        `yaml:"api-addr"`
 	Probes        []string      `yaml:"probes"`
 	DisableProbes []string      `yaml:"disable-probes"`
 	CgroupRoot    string        `yaml:"cgroup-root"`
@@ -39,6 +38,7 @@ type Config struct {
 	// as they cost every BPF program on the node (the CNI's included) two
 	// clock reads per run.
 	BPFStats       bool `yaml:"bpf-stats"`
+	API            `yaml:",inline"`
 	Kube           `yaml:",inline"`
 	GPU            `yaml:",inline"`
 	SyscallTracing `yaml:",inline"`
@@ -49,7 +49,7 @@ type Config struct {
 func Default() Config {
 	return Config{
 		MetricsAddr:    ":9808",
-		APIAddr:        "127.0.0.1:9809",
+		API:            defaultAPI(),
 		Probes:         []string{"default"},
 		GoneGrace:      5 * time.Minute,
 		LogLevel:       "info",
@@ -64,17 +64,17 @@ func Default() Config {
 func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "YAML file with settings (keys are the flag names); flags override it")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "HOST:PORT to serve /metrics, /healthz and /readyz on")
-	fs.StringVar(&c.APIAddr, "api-addr", c.APIAddr, "HOST:PORT to serve the gRPC API on (local only by default; its JSON twin is under /api/v1/ on --metrics-addr)")
 	fs.StringSliceVar(&c.Probes, "probes", c.Probes, `probes to run, by name; "default" is the default set, "all" every probe`)
 	fs.StringSliceVar(&c.DisableProbes, "disable-probes", c.DisableProbes, "probes not to run, by name")
 	fs.StringVar(&c.CgroupRoot, "cgroup-root", c.CgroupRoot, "cgroup2 mount point (found in /proc/self/mountinfo when empty)")
-	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate: serve TLS")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate: serve TLS on --metrics-addr (and a TCP --api-addr without --api-tls-cert); read again when it changes")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key of --tls-cert")
-	fs.StringVar(&c.TLSClientCA, "tls-client-ca", c.TLSClientCA, "PEM CA bundle: require client certificates signed by it (mTLS)")
+	fs.StringVar(&c.TLSClientCA, "tls-client-ca", c.TLSClientCA, "PEM CA bundle: require client certificates signed by it on --metrics-addr (mTLS)")
 	fs.DurationVar(&c.GoneGrace, "gone-grace", c.GoneGrace, "how long series of a removed workload are kept")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.BoolVar(&c.BPFStats, "bpf-stats", c.BPFStats, "turn on the kernel's BPF run-time statistics for orb8_bpf_program_run_seconds_total (needs CAP_SYS_ADMIN; every BPF program on the node then pays two clock reads per run)")
 	fs.BoolVar(&c.MemoryPageAllocations, "memory-page-allocations", c.MemoryPageAllocations, "count page allocations per workload and process (memory probe; costs ~100 ns more per page fault, see docs/benchmarks.md)")
+	c.API.bindFlags(fs)
 	c.Kube.bindFlags(fs)
 	c.GPU.bindFlags(fs)
 	c.SyscallTracing.bindFlags(fs)
@@ -133,7 +133,7 @@ func (c *Config) Validate(known []string) error {
 	if err := checkAddr("metrics-addr", c.MetricsAddr); err != nil {
 		return err
 	}
-	if err := checkAddr("api-addr", c.APIAddr); err != nil {
+	if err := c.API.validate(c.TLSCert != ""); err != nil {
 		return err
 	}
 	names := append(append([]string{}, c.Probes...), c.DisableProbes...)
@@ -172,7 +172,7 @@ func (c *Config) Validate(known []string) error {
 }
 
 // examplePort is each listener's default port, for error messages.
-var examplePort = map[string]string{"metrics-addr": "9808", "api-addr": "9809"}
+var examplePort = map[string]string{"metrics-addr": "9808", "otlp-endpoint": "4317"}
 
 // checkAddr accepts HOST:PORT with an optional host and a numeric port.
 func checkAddr(flag, addr string) error {

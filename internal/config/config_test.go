@@ -115,3 +115,21 @@ func TestEmptyConfigFileIsDefaults(t *testing.T) {
 		t.Fatalf("got %+v", c)
 	}
 }
+
+// FuzzConfigFile: any --config file either loads and validates or gives a
+// one-line error (YAML aliases, wrong types, unknown keys); nothing panics.
+func FuzzConfigFile(f *testing.F) {
+	for _, seed := range []string{"", "metrics-addr: :9808\nprobes: [process, dns]\n", "gone-grace: 1m\n", "probes: 3\n",
+		"{{{{\n", "metrics-adr: :1\n", "otlp-endpoint: collector:4317\n", "- a\n- b\n", "a: &a [*a, *a]\n", "probes: &p [a, *p]\n"} {
+		f.Add(seed)
+	}
+	path := filepath.Join(f.TempDir(), "orb8.yaml")
+	f.Fuzz(func(t *testing.T, body string) {
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := parse(t, "--config", path); err != nil && strings.Contains(err.Error(), "\n") {
+			t.Fatalf("error of more than one line: %q", err)
+		}
+	})
+}

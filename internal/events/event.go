@@ -18,6 +18,9 @@ const (
 	KindTCP     = "tcp"
 )
 
+// Kinds lists every kind of event, for clients to choose from.
+var Kinds = []string{KindExec, KindExit, KindOOM, KindDNS, KindSyscall, KindTCP}
+
 // Event is one thing that happened to a workload.
 type Event struct {
 	Time     time.Time       `json:"time"`

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,8 @@ type OTLP struct {
 	// NodeName becomes the resource attribute k8s.node.name; empty means
 	// $NODE_NAME, then the hostname.
 	NodeName string
+	// Errors counts failed exports (orb8_export_errors_total); may be nil.
+	Errors *atomic.Uint64
 }
 
 // StartOTLP pushes every series of g to an OTLP receiver each o.Interval.
@@ -49,7 +52,12 @@ func StartOTLP(ctx context.Context, o OTLP, g prometheus.Gatherer, log *slog.Log
 		return nil, fmt.Errorf("otlp resource: %w", err)
 	}
 	// Export failures reach the global handler from the reader's goroutine.
-	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("otlp export", "err", err) }))
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		if o.Errors != nil {
+			o.Errors.Add(1)
+		}
+		log.Warn("otlp export", "err", err)
+	}))
 	reader := sdkmetric.NewPeriodicReader(exp,
 		sdkmetric.WithInterval(o.Interval),
 		sdkmetric.WithProducer(k8sAttributes{promBridge.NewMetricProducer(promBridge.WithGatherer(partial{g, log}))}))

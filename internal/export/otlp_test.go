@@ -119,7 +119,7 @@ func TestAgentRunPushesOTLP(t *testing.T) {
 	cfg := config.Default()
 	cfg.Probes = []string{cgroups.Name, process.Name}
 	cfg.MetricsAddr = freeAddr(t)
-	cfg.APIAddr = "127.0.0.1:0" // another agent on this host may hold the default port
+	cfg.APIAddrs = []string{testutil.Socket(t)} // another agent on this host may hold the default socket
 	cfg.OTLPEndpoint, cfg.OTLPProtocol, cfg.OTLPInterval, cfg.OTLPInsecure = r.serveGRPC(t), "grpc", 200*time.Millisecond, true
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 )
 
 // Bytes is a byte count in binary units, e.g. "1.5 MiB".
@@ -86,32 +84,3 @@ func HostPort(addr string, port uint32) string {
 // OneLine folds a (possibly multi-line) message, such as a joined or wrapped
 // error, onto one line: errors are shown as one line.
 func OneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
-// Printable escapes what a terminal would interpret in a string a workload
-// chose (a pod, image or cgroup name): control characters and invalid UTF-8
-// become \xNN, so a table cell cannot move the cursor or recolour the screen.
-func Printable(s string) string {
-	clean := true
-	for _, r := range s {
-		if r == utf8.RuneError || unicode.IsControl(r) {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError || unicode.IsControl(r) {
-			for _, c := range []byte(s[i : i+n]) {
-				fmt.Fprintf(&b, `\x%02x`, c)
-			}
-		} else {
-			b.WriteString(s[i : i+n])
-		}
-		i += n
-	}
-	return b.String()
-}

@@ -23,18 +23,3 @@ func TestCells(t *testing.T) {
 		}
 	}
 }
-
-func TestPrintable(t *testing.T) {
-	for in, want := range map[string]string{
-		"web-7d9f6-x2x9k":    "web-7d9f6-x2x9k",
-		"café:1.2":           "café:1.2",
-		"evil\x1b[2Jpod":     `evil\x1b[2Jpod`,
-		"a\nb":               `a\x0ab`,
-		"bad\xffutf8":        `bad\xffutf8`,
-		"/system.slice/a\tb": `/system.slice/a\x09b`,
-	} {
-		if got := Printable(in); got != want {
-			t.Errorf("Printable(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

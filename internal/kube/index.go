@@ -44,8 +44,8 @@ type Index struct {
 	filter Filter
 
 	mu         sync.RWMutex
-	pods       map[string]*podEntry // by pod UID
-	podUIDs    map[string]string    // "namespace/name" -> UID of the live pod
+	pods       map[string]*podEntry // by the pod UID its cgroups carry (cgroupUID)
+	podUIDs    map[string]string    // "namespace/name" -> cgroupUID of the live pod
 	nsLabels   map[string]map[string]string
 	podIPs     map[netip.Addr]owner      // pods on this node
 	serviceIPs map[netip.Addr]owner      // ClusterIPs
@@ -111,8 +111,18 @@ func (x *Index) Pods() int {
 	return len(x.pods)
 }
 
+// cgroupUID is the pod UID the kubelet names a pod's cgroups with: the
+// pod's own, or for a static pod the hash of its manifest, which its mirror
+// pod in the API carries as an annotation (its API UID is another).
+func cgroupUID(p *corev1.Pod) string {
+	if hash := p.Annotations[corev1.MirrorPodAnnotationKey]; hash != "" {
+		return hash
+	}
+	return string(p.UID)
+}
+
 func (x *Index) setPod(p *corev1.Pod) {
-	uid := string(p.UID)
+	uid := cgroupUID(p)
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	old := x.pods[uid]
@@ -157,10 +167,11 @@ func (x *Index) PodLabels(namespace, pod string) map[string]string {
 func (x *Index) deletePod(p *corev1.Pod, now time.Time) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if e, ok := x.pods[string(p.UID)]; ok && e.deletedAt.IsZero() {
+	uid := cgroupUID(p)
+	if e, ok := x.pods[uid]; ok && e.deletedAt.IsZero() {
 		e.deletedAt = now
 		x.dropPodIPs(e)
-		if key := e.namespace + "/" + e.name; x.podUIDs[key] == string(p.UID) {
+		if key := e.namespace + "/" + e.name; x.podUIDs[key] == uid {
 			delete(x.podUIDs, key)
 		}
 	}

@@ -1,6 +1,8 @@
 package kube
 
 import (
+	authnv1 "k8s.io/api/authentication/v1"
+	authzv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -12,8 +14,8 @@ import (
 )
 
 // The agent and the CLI talk to the API server through REST clients of the
-// two API groups they read (core/v1, discovery.k8s.io/v1) with a scheme of
-// just those: client-go's typed clientset registers every API group of
+// API groups they use (core/v1, discovery.k8s.io/v1, and authentication and
+// authorization v1 for reviewing API callers) with a scheme of just those: client-go's typed clientset registers every API group of
 // Kubernetes at start, ~10 MB of code and data the process would map and
 // never use.
 var (
@@ -26,6 +28,8 @@ var (
 func init() {
 	utilruntime.Must(corev1.AddToScheme(scheme))
 	utilruntime.Must(discoveryv1.AddToScheme(scheme))
+	utilruntime.Must(authnv1.AddToScheme(scheme))
+	utilruntime.Must(authzv1.AddToScheme(scheme))
 	metav1.AddToGroupVersion(scheme, schema.GroupVersion{Version: "v1"})
 }
 

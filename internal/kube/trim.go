@@ -18,8 +18,12 @@ func trimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
 func trim(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *corev1.Pod:
+		meta := trimOwned(o.ObjectMeta)
+		if hash := o.Annotations[corev1.MirrorPodAnnotationKey]; hash != "" {
+			meta.Annotations = map[string]string{corev1.MirrorPodAnnotationKey: hash}
+		}
 		return &corev1.Pod{
-			ObjectMeta: trimOwned(o.ObjectMeta),
+			ObjectMeta: meta,
 			Spec:       corev1.PodSpec{NodeName: o.Spec.NodeName, HostNetwork: o.Spec.HostNetwork, Containers: trimContainers(o.Spec.Containers)},
 			Status: corev1.PodStatus{
 				PodIPs:                     o.Status.PodIPs,

@@ -104,6 +104,39 @@ func TestEnrichNamesThisNodesPods(t *testing.T) {
 	eventually(t, "web-2 named", func() bool { return enriched(w, workload(p, late)).Pod == "web-2" })
 }
 
+// A static pod's cgroups carry the hash of its manifest, not the UID of its
+// mirror pod in the API; the mirror pod names them through its annotation.
+func TestEnrichNamesStaticPods(t *testing.T) {
+	f := newFixture(t)
+	node := uniq("node")
+	ns := f.Namespace(nil)
+	const hash = "3e61c214bc3ed9ff81e21474dd6cba17"
+	etcd := containerID()
+	mirror := kubetest.PodObject(ns, "etcd-"+node, node, nil, map[string]string{"etcd": etcd})
+	mirror.Annotations = map[string]string{corev1.MirrorPodAnnotationKey: hash, "kubernetes.io/config.source": "file"}
+	p, err := f.Client.CoreV1().Pods(ns).Create(f.ctx, mirror, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetStatus(p, "", map[string]string{"etcd": etcd}, nil)
+	w := f.watcher(node, Filter{})
+	static := cgroup.Workload{Path: "/kubepods/burstable/pod" + hash + "/" + etcd, PodUID: hash, ContainerID: etcd}
+	eventually(t, "static pod named", func() bool {
+		got := enriched(w, static)
+		return got.Namespace == ns && got.Pod == "etcd-"+node && got.Container == "etcd"
+	})
+	if got := enriched(w, workload(p, etcd)); got.Pod != "" {
+		t.Errorf("the mirror pod's API UID named a cgroup: %+v", got)
+	}
+	if err := f.Client.CoreV1().Pods(ns).Delete(f.ctx, p.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "static pod marked deleted", func() bool { return w.PodLabels(ns, p.Name) == nil })
+	if got := enriched(w, static); got.Pod != "etcd-"+node {
+		t.Errorf("a deleted static pod's cgroup lost its name within the grace period: %+v", got)
+	}
+}
+
 func TestEnrichContainerRestart(t *testing.T) {
 	f := newFixture(t)
 	node := uniq("node")

@@ -18,6 +18,12 @@ func IterRecords[T any](it *link.Iter, buf *bytes.Buffer) ([]T, error) {
 		return nil, fmt.Errorf("run iterator: %w", err)
 	}
 	defer rd.Close()
+	return ReadRecords[T](rd, buf)
+}
+
+// ReadRecords reads an iterator's output from rd (an iterator instance's
+// file) as IterRecords does.
+func ReadRecords[T any](rd io.Reader, buf *bytes.Buffer) ([]T, error) {
 	buf.Reset()
 	buf.Grow(64 * 1024) // few reads: buf keeps its size from run to run
 	if _, err := buf.ReadFrom(rd); err != nil {

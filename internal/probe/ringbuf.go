@@ -27,9 +27,13 @@ const pollInterval = time.Millisecond
 // kernel's wakeup in Go's netpoller (wake, with a read deadline for polls)
 // and reads only when records are there.
 type ring struct {
-	rd   *ringbuf.Reader
-	wake *os.File      // a dup of the map's fd in Go's netpoller: readable on each kernel wakeup
-	done chan struct{} // closed when the reading goroutine returned
+	rd      *ringbuf.Reader
+	wake    *os.File      // a dup of the map's fd in Go's netpoller: readable on each kernel wakeup
+	done    chan struct{} // closed when the reading goroutine returned
+	closing atomic.Bool
+	// stopped is why the reader stopped before Close: a failed wait, or a
+	// handler that panicked. Its probe then counts nothing more, and says so.
+	stopped atomic.Pointer[error]
 }
 
 func newRing(m *ebpf.Map) (*ring, error) {
@@ -83,6 +87,11 @@ func (o *Objects) ReadRing(mapName string, handle func(raw []byte)) error {
 	o.readers = append(o.readers, r)
 	go func() {
 		defer close(r.done)
+		defer func() {
+			if p := recover(); p != nil {
+				r.stop(fmt.Errorf("ring buffer %s: the record handler panicked: %v", mapName, p))
+			}
+		}()
 		var (
 			rec  ringbuf.Record
 			poll time.Time // next poll while records flow; zero: idle
@@ -103,6 +112,9 @@ func (o *Objects) ReadRing(mapName string, handle func(raw []byte)) error {
 			r.wake.SetReadDeadline(poll)
 			err := wake.Read(func(uintptr) bool { return r.rd.AvailableBytes() > 0 })
 			if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				if !r.closing.Load() {
+					r.stop(fmt.Errorf("ring buffer %s: reader stopped: %w", mapName, err))
+				}
 				return
 			}
 		}
@@ -128,8 +140,22 @@ func (r *ring) drain(rec *ringbuf.Record, handle func(raw []byte), read *atomic.
 	return n
 }
 
+func (r *ring) stop(err error) { r.stopped.Store(&err) }
+
+// Stopped is why a ring buffer reader of the probe stopped on its own, nil
+// while they all run: a probe whose reader stopped is down.
+func (o *Objects) Stopped() error {
+	for _, r := range o.readers {
+		if err := r.stopped.Load(); err != nil {
+			return *err
+		}
+	}
+	return nil
+}
+
 // Close stops the goroutine, then frees the reader it used.
 func (r *ring) Close() error {
+	r.closing.Store(true)
 	r.wake.Close() // fails the goroutine's wait
 	<-r.done
 	return r.rd.Close()

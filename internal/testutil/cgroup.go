@@ -53,6 +53,27 @@ func NewCgroup(t testing.TB) *Cgroup {
 	return cg
 }
 
+// Child makes the cgroup at rel below cg, with every directory on the way,
+// for tests of path layouts; each is removed after the test, innermost first.
+func (cg *Cgroup) Child(t testing.TB, rel string) *Cgroup {
+	t.Helper()
+	child := cg
+	for _, seg := range strings.Split(strings.Trim(rel, "/"), "/") {
+		dir := filepath.Join(child.Dir, seg)
+		if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
+			t.Fatalf("make test cgroup: %v", err)
+		}
+		var st syscall.Stat_t
+		if err := syscall.Stat(dir, &st); err != nil {
+			t.Fatal(err)
+		}
+		child = &Cgroup{Dir: dir, Path: child.Path + "/" + seg, ID: st.Ino}
+		c := child
+		t.Cleanup(func() { c.remove(t) })
+	}
+	return child
+}
+
 func (cg *Cgroup) remove(t testing.TB) {
 	// Kill what is left, then wait for the directory to empty.
 	_ = os.WriteFile(filepath.Join(cg.Dir, "cgroup.kill"), []byte("1"), 0)
@@ -127,4 +148,17 @@ func (h Hide) Enrich(w cgroup.Workload) cgroup.Workload {
 		w.Hidden = true
 	}
 	return w
+}
+
+// Socket returns a unix:/// address for a test's API socket, in a fresh
+// directory removed after the test (short: a socket path has at most 107
+// bytes, and test names are long).
+func Socket(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "orb8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return "unix://" + filepath.Join(dir, "api.sock")
 }

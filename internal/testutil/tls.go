@@ -37,7 +37,7 @@ func IssueCert(t testing.TB, name string, parent *Cert, isCA bool) *Cert {
 		IsCA: isCA, BasicConstraintsValid: true,
 		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{name},
 	}
 	signer, signerKey := tmpl, key
 	if parent != nil {

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/proto"
-	"gopkg.in/yaml.v3"
 
 	"github.com/orb8/orb8/internal/humanize"
 	"github.com/orb8/orb8/internal/pbjson"

@@ -130,7 +130,7 @@ func (m *Model) renderRow(cols []column, cells []string) string {
 		if w == 0 {
 			w = max(m.width-fixed-1, 8)
 		}
-		cell := cells[i]
+		cell := humanize.Safe(cells[i]) // workloads name themselves: no control sequences
 		if c.width == 0 {
 			cell = keepTail(cell, w)
 		} else {
@@ -197,8 +197,9 @@ func (m *Model) detailText() string {
 	w := d.figures.GetWorkload()
 	f := d.figures
 	var lines []string
-	lines = append(lines, titleStyle.Render(workloadName(w)))
-	lines = append(lines, fmt.Sprintf("cgroup %s  node %s", w.GetCgroup(), humanize.Dash(w.GetNode())))
+	safe := humanize.Safe
+	lines = append(lines, titleStyle.Render(safe(workloadName(w))))
+	lines = append(lines, fmt.Sprintf("cgroup %s  node %s", safe(w.GetCgroup()), safe(humanize.Dash(w.GetNode()))))
 	lines = append(lines, fmt.Sprintf("procs %s  execs %s  exits %s  mem %s / %s  fds %s / %s  oom %s",
 		humanize.Optional(f.ProcessesRunning, humanize.Count), humanize.Optional(f.ExecTotal, humanize.Count), humanize.Optional(f.ExitTotal, humanize.Count),
 		humanize.Optional(f.MemoryUsageBytes, humanize.Bytes), humanize.Optional(f.MemoryLimitBytes, humanize.Bytes), humanize.Optional(f.OpenFds, humanize.Count),
@@ -210,20 +211,20 @@ func (m *Model) detailText() string {
 		humanize.Optional(f.GpuUtilizationRatio, humanize.Percent), humanize.Optional(f.CudaKernelLaunchesTotal, humanize.Count)))
 	lines = append(lines, headerStyle.Render(fmt.Sprintf("Processes (%d)", len(d.processes))))
 	for _, p := range d.processes {
-		lines = append(lines, fmt.Sprintf("  %7d %-16s ppid %d uid %d", p.GetPid(), p.GetComm(), p.GetPpid(), p.GetUid()))
+		lines = append(lines, fmt.Sprintf("  %7d %-16s ppid %d uid %d", p.GetPid(), safe(p.GetComm()), p.GetPpid(), p.GetUid()))
 	}
 	lines = append(lines, headerStyle.Render(fmt.Sprintf("Flows (%d)", len(d.flows))))
 	for _, fl := range d.flows {
-		lines = append(lines, fmt.Sprintf("  %-4s %-21s tx %s rx %s", fl.GetProtocol(), remote(fl), humanize.Bytes(float64(fl.GetTxBytes())), humanize.Bytes(float64(fl.GetRxBytes()))))
+		lines = append(lines, fmt.Sprintf("  %-4s %-21s tx %s rx %s", fl.GetProtocol(), safe(remote(fl)), humanize.Bytes(float64(fl.GetTxBytes())), humanize.Bytes(float64(fl.GetRxBytes()))))
 	}
 	lines = append(lines, headerStyle.Render(fmt.Sprintf("DNS (%d)", len(d.dns))))
 	for _, q := range d.dns {
-		lines = append(lines, fmt.Sprintf("  %-30s %-5s %-8s %s", q.GetName(), q.GetQtype(), humanize.Dash(q.GetRcode()), latency(q)))
+		lines = append(lines, fmt.Sprintf("  %-30s %-5s %-8s %s", safe(q.GetName()), q.GetQtype(), humanize.Dash(q.GetRcode()), latency(q)))
 	}
 	lines = append(lines, headerStyle.Render(fmt.Sprintf("Events (%d)", len(d.events))))
 	for i := len(d.events) - 1; i >= 0 && i >= len(d.events)-20; i-- {
 		e := d.events[i]
-		lines = append(lines, fmt.Sprintf("  %s %-5s %7d %s", e.GetTime().AsTime().Local().Format("15:04:05.000"), e.GetKind(), e.GetProcess().GetPid(), e.GetProcess().GetComm()))
+		lines = append(lines, fmt.Sprintf("  %s %-5s %7d %s", e.GetTime().AsTime().Local().Format("15:04:05.000"), e.GetKind(), e.GetProcess().GetPid(), safe(e.GetProcess().GetComm())))
 	}
 	// The detail scrolls by whole lines with the cursor.
 	page := max(m.height-2, 1)

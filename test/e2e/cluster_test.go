@@ -10,6 +10,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -29,22 +30,24 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	authv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/apiclient"
 )
 
 const agentNamespace = "orb8"
 
 type cluster struct {
 	t      *testing.T
+	cfg    *rest.Config
 	client kubernetes.Interface
 	agent  *corev1.Pod
 }
@@ -63,9 +66,23 @@ func newCluster(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{t: t, client: client}
+	c := &cluster{t: t, cfg: cfg, client: client}
 	c.agent = c.agentPod()
 	return c
+}
+
+// agents connects to every agent the way `orb8 --all-nodes` does (port
+// forwarding, TLS to the agent) with the credentials of cfg.
+func (c *cluster) agents(cfg *rest.Config) *apiclient.Cluster {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(c.t.Context(), 30*time.Second)
+	defer cancel()
+	a, err := apiclient.NewCluster(ctx, cfg, apiclient.ClusterOptions{Namespace: agentNamespace, DaemonSet: "orb8", Timeout: 10 * time.Second})
+	if err != nil {
+		c.t.Fatalf("reach the agents: %v", err)
+	}
+	c.t.Cleanup(func() { a.Close() })
+	return a
 }
 
 // agentPod is the DaemonSet's pod on the node, once ready.
@@ -268,13 +285,22 @@ func (c *cluster) release(pod *corev1.Pod, labels map[string]string) float64 {
 // the test runs on the node.
 func (c *cluster) podRoots(pod *corev1.Pod) []string {
 	var roots []string
+	for _, dir := range podProcs(pod) {
+		roots = append(roots, filepath.Join(dir, "root"))
+	}
+	return roots
+}
+
+// podProcs lists the /proc/<pid> directories of pod's processes.
+func podProcs(pod *corev1.Pod) []string {
+	var dirs []string
 	procs, _ := filepath.Glob("/proc/[0-9]*/cgroup")
 	for _, f := range procs {
 		if cg, err := os.ReadFile(f); err == nil && bytes.Contains(cg, []byte("/pod"+string(pod.UID)+"/")) {
-			roots = append(roots, filepath.Join(filepath.Dir(f), "root"))
+			dirs = append(dirs, filepath.Dir(f))
 		}
 	}
-	return roots
+	return dirs
 }
 
 // The traffic test's pods. busybox's nc half-closes the connection at EOF
@@ -315,9 +341,11 @@ func TestClusterDaemonSetIsUnprivilegedWithReadOnlyRBAC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Reads only; the reviews of API callers change nothing.
+	reviews := []string{"tokenreviews", "subjectaccessreviews"}
 	for _, r := range role.Rules {
 		for _, v := range r.Verbs {
-			if v != "get" && v != "list" && v != "watch" {
+			if v != "get" && v != "list" && v != "watch" && !(v == "create" && len(r.Resources) == 1 && slices.Contains(reviews, r.Resources[0])) {
 				t.Errorf("ClusterRole orb8 grants %q on %v", v, r.Resources)
 			}
 		}
@@ -332,6 +360,7 @@ func TestClusterDaemonSetIsUnprivilegedWithReadOnlyRBAC(t *testing.T) {
 		{"watch", "apps", "replicasets", true}, {"list", "batch", "jobs", true},
 		{"create", "", "pods", false}, {"delete", "", "pods", false}, {"update", "", "nodes", false}, {"get", "", "secrets", false},
 		{"update", "apps", "deployments", false}, {"get", "apps", "deployments", false}, {"delete", "batch", "jobs", false},
+		{"create", "authentication.k8s.io", "tokenreviews", true}, {"create", "authorization.k8s.io", "subjectaccessreviews", true},
 	} {
 		r, err := c.client.AuthorizationV1().SubjectAccessReviews().Create(t.Context(), &authv1.SubjectAccessReview{Spec: authv1.SubjectAccessReviewSpec{
 			User: sa, ResourceAttributes: &authv1.ResourceAttributes{Verb: tc.verb, Group: tc.group, Resource: tc.resource},
@@ -453,19 +482,14 @@ func flowMatches(f, w *pb.Flow) bool {
 		f.GetTxBytes() == w.GetTxBytes() && f.GetRxBytes() == w.GetRxBytes()
 }
 
-// flows lists the agent's flows of namespace ns through the pod proxy.
+// flows lists the agents' flows of namespace ns, as an admin.
 func (c *cluster) flows(ns string) []*pb.Flow {
 	c.t.Helper()
-	raw, err := c.agentGet("api/v1/flows", map[string]string{"namespace": ns, "limit": "0"})
+	flows, err := c.agents(c.cfg).Flows(c.t.Context(), &pb.ListFlowsRequest{Filter: &pb.WorkloadFilter{Namespace: ns}})
 	if err != nil {
-		c.t.Logf("flows through the pod proxy: %v", err)
-		return nil
+		c.t.Logf("flows: %v", err)
 	}
-	var resp pb.ListFlowsResponse
-	if err := protojson.Unmarshal(raw, &resp); err != nil {
-		c.t.Fatalf("flows: %v: %s", err, raw)
-	}
-	return resp.GetFlows()
+	return flows
 }
 
 // service puts a ClusterIP Service named name on port in front of pod's
@@ -574,5 +598,64 @@ func clusterSh(t *testing.T, cmd string) {
 	out, err := exec.Command("../../hack/cluster.sh", cmd).CombinedOutput()
 	if err != nil {
 		t.Fatalf("hack/cluster.sh %s: %v\n%s", cmd, err, out)
+	}
+}
+
+// TestClusterNamesStaticPods: a pod the kubelet runs from a manifest in its
+// static pod directory has cgroups named by the manifest's hash, not by its
+// mirror pod's UID; the agent names them with the mirror pod's namespace
+// and name.
+func TestClusterNamesStaticPods(t *testing.T) {
+	c := newCluster(t)
+	dir := filepath.Join(cmp.Or(os.Getenv("ORB8_CLUSTER_DIR"), "/var/lib/orb8-cluster"), "manifests")
+	name := fmt.Sprintf("static-%d", time.Now().UnixNano()%1e9)
+	manifest := filepath.Join(dir, name+".yaml")
+	err := os.WriteFile(manifest, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s, namespace: default}
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: sleeper
+    image: docker.io/library/busybox:orb8
+    imagePullPolicy: Never
+    command: ["/bin/busybox", "sleep", "3600"]
+`, name)), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(manifest) })
+	mirrorName := name + "-" + c.agent.Spec.NodeName
+	var mirror *corev1.Pod
+	c.eventually(2*time.Minute, "the static pod's mirror pod", func() bool {
+		mirror, err = c.client.CoreV1().Pods("default").Get(t.Context(), mirrorName, metav1.GetOptions{})
+		return err == nil && mirror.Annotations[corev1.MirrorPodAnnotationKey] != "" && len(mirror.Status.ContainerStatuses) == 1 &&
+			mirror.Status.ContainerStatuses[0].ContainerID != ""
+	})
+	hash := mirror.Annotations[corev1.MirrorPodAnnotationKey]
+	if hash == string(mirror.UID) {
+		t.Fatalf("the mirror pod's UID is the manifest hash %s: the test shows nothing", hash)
+	}
+	labels := map[string]string{"namespace": "default", "pod": mirrorName, "container": "sleeper"}
+	c.eventually(time.Minute, "the static pod's sleep process under its names", func() bool {
+		v, _ := findSample(c.metrics(), "orb8_process_running", labels)
+		return v == 1
+	})
+	list, err := c.agents(c.cfg).Workloads(t.Context(), &pb.ListWorkloadsRequest{Filter: &pb.WorkloadFilter{Namespace: "default", Pod: mirrorName}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, wf := range list {
+		w := wf.GetWorkload()
+		if w.GetContainer() == "sleeper" {
+			found = true
+			if w.GetPodUid() != hash || !strings.HasSuffix(mirror.Status.ContainerStatuses[0].ContainerID, "://"+w.GetContainerId()) {
+				t.Errorf("static pod workload %v: want pod UID %s (the manifest hash) and container id of %s", w, hash, mirror.Status.ContainerStatuses[0].ContainerID)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no workload of container sleeper in %v", list)
 	}
 }

@@ -113,7 +113,12 @@ type Workload struct {
 	PodUid      string            `protobuf:"bytes,7,opt,name=pod_uid,json=podUid,proto3" json:"pod_uid,omitempty"`
 	Labels      map[string]string `protobuf:"bytes,8,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// The node whose agent reported it.
-	Node          string `protobuf:"bytes,9,opt,name=node,proto3" json:"node,omitempty"`
+	Node string `protobuf:"bytes,9,opt,name=node,proto3" json:"node,omitempty"`
+	// What runs the container (containerd, cri-o, docker, podman, lxc), or
+	// systemd/talos for their units; empty when the path does not say.
+	Runtime string `protobuf:"bytes,10,opt,name=runtime,proto3" json:"runtime,omitempty"`
+	// The systemd unit (or Talos service) of a cgroup that is no container.
+	Unit          string `protobuf:"bytes,11,opt,name=unit,proto3" json:"unit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -207,6 +212,20 @@ func (x *Workload) GetLabels() map[string]string {
 func (x *Workload) GetNode() string {
 	if x != nil {
 		return x.Node
+	}
+	return ""
+}
+
+func (x *Workload) GetRuntime() string {
+	if x != nil {
+		return x.Runtime
+	}
+	return ""
+}
+
+func (x *Workload) GetUnit() string {
+	if x != nil {
+		return x.Unit
 	}
 	return ""
 }
@@ -2133,7 +2152,7 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
 	"\x03pod\x18\x02 \x01(\tR\x03pod\x12\x1a\n" +
 	"\bselector\x18\x03 \x01(\tR\bselector\x12\x16\n" +
-	"\x06cgroup\x18\x04 \x01(\tR\x06cgroup\"\xcf\x02\n" +
+	"\x06cgroup\x18\x04 \x01(\tR\x06cgroup\"\xfd\x02\n" +
 	"\bWorkload\x12\x1b\n" +
 	"\tcgroup_id\x18\x01 \x01(\x04R\bcgroupId\x12\x16\n" +
 	"\x06cgroup\x18\x02 \x01(\tR\x06cgroup\x12\x1c\n" +
@@ -2143,7 +2162,10 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\fcontainer_id\x18\x06 \x01(\tR\vcontainerId\x12\x17\n" +
 	"\apod_uid\x18\a \x01(\tR\x06podUid\x125\n" +
 	"\x06labels\x18\b \x03(\v2\x1d.orb8.v1.Workload.LabelsEntryR\x06labels\x12\x12\n" +
-	"\x04node\x18\t \x01(\tR\x04node\x1a9\n" +
+	"\x04node\x18\t \x01(\tR\x04node\x12\x18\n" +
+	"\aruntime\x18\n" +
+	" \x01(\tR\aruntime\x12\x12\n" +
+	"\x04unit\x18\v \x01(\tR\x04unit\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"U\n" +

@@ -1,10 +1,12 @@
 // Package cgroups is the cgroup watcher probe: it feeds cgroup2 mkdir and
-// rmdir to the resolver. Without it the resolver still works, looking up each
-// unseen id by file handle.
+// rmdir to the resolver, and names the ids the resolver has not seen with a
+// cgroup iterator (Linux 6.1+). Without it the resolver still works, looking
+// up each unseen id by file handle (which needs CAP_DAC_READ_SEARCH).
 package cgroups
 
 import (
 	"context"
+	"fmt"
 	"time"
 	"unsafe"
 
@@ -20,6 +22,8 @@ const Name = "cgroup"
 const (
 	opMkdir = 1
 	opRmdir = 2
+	// rootID is the id of every cgroup2 hierarchy's root.
+	rootID = 1
 )
 
 // Probe is the cgroup watcher.
@@ -43,7 +47,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if err != nil {
 		return err
 	}
-	objs, err := probe.Load(spec, probe.LoadOptions{Required: []string{"handle_mkdir", "handle_rmdir"}})
+	objs, err := probe.Load(spec, probe.LoadOptions{Required: []string{"handle_mkdir", "handle_rmdir"}, Manual: []string{"cgroup_names"}})
 	if err != nil {
 		return err
 	}
@@ -52,7 +56,24 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		p.Close()
 		return err
 	}
+	p.nameUnseenIDs(env)
 	return nil
+}
+
+// nameUnseenIDs makes the resolver name unseen ids with the cgroup iterator
+// once it has named the root; where the kernel lacks the iterator (before
+// 6.1) the resolver keeps open_by_handle_at.
+func (p *Probe) nameUnseenIDs(env probe.Env) {
+	prog := p.objs.Programs["cgroup_names"]
+	if prog == nil {
+		return // why is in the objects' Failed, reported with the probe
+	}
+	namer := &idNamer{prog: prog}
+	if path, err := namer.Path(rootID); err != nil || path != "/" {
+		p.objs.Failed["cgroup_names"] = fmt.Errorf("naming the root cgroup gave %q: %w", path, err)
+		return
+	}
+	p.resolver.SetPathFinder(namer.Path)
 }
 
 func (p *Probe) handle(raw []byte) {
@@ -70,6 +91,9 @@ func (p *Probe) handle(raw []byte) {
 
 // Close implements probe.Probe.
 func (p *Probe) Close() error {
+	if p.objs != nil && p.objs.Programs["cgroup_names"] != nil {
+		p.resolver.SetPathFinder(nil)
+	}
 	return probe.Release(&p.objs)
 }
 

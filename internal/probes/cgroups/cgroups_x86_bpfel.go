@@ -13,6 +13,14 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type cgroupsCgroupName struct {
+	_     structs.HostLayout
+	Id    uint64
+	Level uint32
+	Pad   uint32
+	Name  [256]uint8
+}
+
 type cgroupsEvent struct {
 	_    structs.HostLayout
 	Id   uint64
@@ -25,12 +33,14 @@ type cgroupsEvent struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	cgroupsMapEvents       = "events"
-	cgroupsMapOrb8Counters = "orb8_counters"
-	cgroupsMapOrb8Emit     = "orb8_emit"
-	cgroupsProgHandleMkdir = "handle_mkdir"
-	cgroupsProgHandleRmdir = "handle_rmdir"
-	cgroupsVarUnusedEvent  = "unused_event"
+	cgroupsMapEvents           = "events"
+	cgroupsMapOrb8Counters     = "orb8_counters"
+	cgroupsMapOrb8Emit         = "orb8_emit"
+	cgroupsProgCgroupNames     = "cgroup_names"
+	cgroupsProgHandleMkdir     = "handle_mkdir"
+	cgroupsProgHandleRmdir     = "handle_rmdir"
+	cgroupsVarUnusedCgroupName = "unused_cgroup_name"
+	cgroupsVarUnusedEvent      = "unused_event"
 )
 
 // loadCgroups returns the embedded CollectionSpec for cgroups.
@@ -75,6 +85,7 @@ type cgroupsSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cgroupsProgramSpecs struct {
+	CgroupNames *ebpf.ProgramSpec `ebpf:"cgroup_names"`
 	HandleMkdir *ebpf.ProgramSpec `ebpf:"handle_mkdir"`
 	HandleRmdir *ebpf.ProgramSpec `ebpf:"handle_rmdir"`
 }
@@ -92,7 +103,8 @@ type cgroupsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cgroupsVariableSpecs struct {
-	UnusedEvent *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedCgroupName *ebpf.VariableSpec `ebpf:"unused_cgroup_name"`
+	UnusedEvent      *ebpf.VariableSpec `ebpf:"unused_event"`
 }
 
 // cgroupsObjects contains all objects after they have been loaded into the kernel.
@@ -132,19 +144,22 @@ func (m *cgroupsMaps) Close() error {
 //
 // It can be passed to loadCgroupsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cgroupsVariables struct {
-	UnusedEvent *ebpf.Variable `ebpf:"unused_event"`
+	UnusedCgroupName *ebpf.Variable `ebpf:"unused_cgroup_name"`
+	UnusedEvent      *ebpf.Variable `ebpf:"unused_event"`
 }
 
 // cgroupsPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadCgroupsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cgroupsPrograms struct {
+	CgroupNames *ebpf.Program `ebpf:"cgroup_names"`
 	HandleMkdir *ebpf.Program `ebpf:"handle_mkdir"`
 	HandleRmdir *ebpf.Program `ebpf:"handle_rmdir"`
 }
 
 func (p *cgroupsPrograms) Close() error {
 	return _CgroupsClose(
+		p.CgroupNames,
 		p.HandleMkdir,
 		p.HandleRmdir,
 	)

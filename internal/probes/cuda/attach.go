@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -28,6 +27,7 @@ type programs struct {
 type hookedLibrary struct {
 	lib   *library
 	links []link.Link
+	err   error // why it has no links, once attaching failed
 }
 
 // attacher finds hooked libraries in processes' mappings and attaches to
@@ -95,9 +95,9 @@ func (a *attacher) scanAll() {
 }
 
 // ensure hooks a mapped library file unless it already is. The file is
-// reserved in the table first and parsed and attached outside the lock, so a
-// scrape (attached) never waits for ELF parsing; a second ensure of the same
-// file finds the reservation and leaves it alone.
+// reserved in the table first and opened, parsed and attached outside the
+// lock, so a scrape (attached) never waits for ELF parsing; a second ensure
+// of the same file finds the reservation and leaves it alone.
 func (a *attacher) ensure(pid int, m mappedFile) {
 	a.mu.Lock()
 	if _, ok := a.libs[m.id]; ok {
@@ -113,16 +113,30 @@ func (a *attacher) ensure(pid int, m mappedFile) {
 		return
 	}
 	lib, _ := libraryOf(m.path)
-	// Recorded even when attaching fails, so a broken file is not retried on every scan.
 	h := &hookedLibrary{lib: lib}
 	a.libs[m.id] = h
 	a.mu.Unlock()
 
-	// The path as the process sees it, reached from the host through its root.
-	path := filepath.Join(a.proc, strconv.Itoa(pid), "root", m.path)
-	links, slow, err := a.attach(lib, path, m.id.inode)
+	f, err := openMapped(a.proc, pid, m)
 	if err != nil {
-		a.log.Warn("hook CUDA library", "library", lib.name, "path", path, "err", err)
+		// This process no longer reaches the file (it exited, or its
+		// container moved the path): another process that maps the file, at
+		// its next mapping or the next full scan, may.
+		a.log.Debug("CUDA library not reachable", "library", lib.name, "path", m.path, "pid", pid, "err", err)
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if a.libs[m.id] == h {
+			delete(a.libs, m.id)
+		}
+		return
+	}
+	if afterOpen != nil {
+		afterOpen(pid, m)
+	}
+	links, slow, err := a.attach(lib, f)
+	f.Close() // the uprobes hold the file themselves
+	if err != nil {
+		a.log.Warn("hook CUDA library", "library", lib.name, "path", m.path, "pid", pid, "err", err)
 	} else {
 		a.log.Info("hooked CUDA library", "library", lib.name, "path", m.path, "pid", pid, "uprobes", len(links), "single_stepped", slow)
 	}
@@ -132,35 +146,30 @@ func (a *attacher) ensure(pid int, m mappedFile) {
 		closeLinks(links)
 		return
 	}
-	h.links = links
+	// Kept when attaching failed too, so a broken file is not parsed again
+	// on every scan.
+	h.links, h.err = links, err
 }
 
-// attach hooks a library file; slow lists the functions whose probed
+// afterOpen, set by tests only, runs between opening a library file and
+// parsing and attaching it: where a container could swap the path.
+var afterOpen func(pid int, m mappedFile)
+
+// attach hooks a library file opened by openMapped, parsing it and attaching
+// through its descriptor only; slow lists the functions whose probed
 // instruction the kernel single-steps (the expensive path).
-func (a *attacher) attach(lib *library, path string, inode uint64) (links []link.Link, slow []string, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
-		return nil, nil, err
-	}
-	if st.Ino != inode {
-		return nil, nil, fmt.Errorf("inode %d, want %d: the file changed", st.Ino, inode)
-	}
+func (a *attacher) attach(lib *library, f *os.File) (links []link.Link, slow []string, err error) {
 	symbols := make([]string, len(lib.hooks))
 	for i, h := range lib.hooks {
 		symbols[i] = h.symbol
 	}
-	points, err := functionOffsets(f, symbols)
+	points, err := parseFile(f, symbols)
 	if err != nil {
 		return nil, nil, err
 	}
-	// The path is opened again by the kernel at attach; it resolves to the
-	// same inode checked above as long as the file is not replaced meanwhile.
-	ex, err := link.OpenExecutable(path)
+	// With addresses given, cilium/ebpf reads nothing from the file; the
+	// kernel resolves the descriptor's path to the file opened above.
+	ex, err := link.OpenExecutable(fdPath(int(f.Fd())))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -202,9 +211,24 @@ func (a *attacher) attach(lib *library, path string, inode uint64) (links []link
 		return nil, nil, errors.Join(errs...)
 	}
 	if len(errs) > 0 {
-		a.log.Warn("some CUDA functions not hooked", "path", path, "err", errors.Join(errs...))
+		a.log.Warn("some CUDA functions not hooked", "library", lib.name, "err", errors.Join(errs...))
 	}
 	return links, slow, nil
+}
+
+// parseFile finds the probe points of an open library file. A parser bug
+// (none known; the reader is fuzzed) costs this file, not the agent.
+func parseFile(f *os.File, symbols []string) (points map[string]probePoint, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("parse ELF: %v", r)
+		}
+	}()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return functionOffsets(f, st.Size(), symbols)
 }
 
 // attached counts the library files hooked, by library label.

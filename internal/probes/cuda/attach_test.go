@@ -5,64 +5,93 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"syscall"
+	"sync"
 	"testing"
 	"time"
-
-	"github.com/orb8/orb8/internal/testutil"
 )
 
 // A scrape does not wait while a library is being parsed and attached, and a
-// second ensure of the same file does not attach it again. The "library" is
-// a FIFO, so the first ensure blocks opening it until the test lets it go.
+// second ensure of the same file does not attach it again. The first ensure
+// is held between opening the file and parsing it until the test lets it go.
 func TestEnsureAttachesOutsideTheLock(t *testing.T) {
-	proc := t.TempDir()
-	lib := filepath.Join(proc, "1", "root", "usr", "lib", "libcuda.so.1")
-	if err := os.MkdirAll(filepath.Dir(lib), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mkfifo(lib, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	a := newAttacher(programs{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	a.proc = proc
-	m := mappedFile{id: fileID{dev: "00:01", inode: 1}, path: "/usr/lib/libcuda.so.1"}
+	a, m := notELFMapped(t)
 
+	opened, release := make(chan struct{}, 2), make(chan struct{})
+	setAfterOpen(t, func(int, mappedFile) { opened <- struct{}{}; <-release })
 	first := make(chan struct{})
 	go func() { a.ensure(1, m); close(first) }()
-	// Should it fail, the first ensure is let go (a waiting reader is there).
-	t.Cleanup(func() {
-		if w, err := os.OpenFile(lib, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-			w.Close()
-		}
-	})
-	reserved := func() bool {
-		if !a.mu.TryLock() { // held: the lock is taken while attaching
-			return false
-		}
-		defer a.mu.Unlock()
-		return a.libs[m.id] != nil
-	}
-	testutil.Eventually(t, 2*time.Second, reserved, "the file was not reserved with the lock free")
+	var once sync.Once
+	letGo := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(letGo) // should the test fail, the first ensure is let go
+	within(t, "opening the file", func() { <-opened })
 
 	within(t, "attached() while a library is being attached", func() {
 		if got := a.attached(); len(got) != 0 {
 			t.Errorf("attached = %v while attaching, want none", got)
 		}
 	})
-	// Were it to attach again, it would block opening the FIFO too.
+	// Were it to attach again, it would open the file again.
 	within(t, "a second ensure of the file being attached", func() { a.ensure(1, m) })
+	if len(opened) != 0 {
+		t.Fatal("a second ensure opened the file being attached")
+	}
 
-	w, err := os.OpenFile(lib, os.O_WRONLY, 0) // lets the first ensure's open go
-	if err != nil {
+	letGo()
+	within(t, "the first ensure", func() { <-first })
+	// Not ELF: recorded as failed, with why, not retried.
+	a.ensure(1, m)
+	if n, got := len(a.libs), a.attached(); n != 1 || len(got) != 0 || a.libs[m.id].err == nil || len(opened) != 0 {
+		t.Fatalf("%d files recorded, attached %v, err %v, opened again: %v; want 1 recorded with its error, none attached",
+			n, got, a.libs[m.id].err, len(opened) != 0)
+	}
+}
+
+// A process whose path no longer leads to the file it maps (it exited, or its
+// container swapped the path) leaves no record: the file is not marked as
+// failed for the other processes that map it.
+func TestEnsureForgetsFilesItCannotReach(t *testing.T) {
+	a, m := notELFMapped(t)
+	a.ensure(2, m) // no such process
+	a.ensure(1, mappedFile{id: fileID{dev: m.id.dev, inode: m.id.inode + 1}, path: m.path})
+	if len(a.libs) != 0 {
+		t.Fatalf("records %v left by files not reached", a.libs)
+	}
+	a.ensure(1, m)
+	if h := a.libs[m.id]; h == nil || h.err == nil {
+		t.Fatalf("a reached file that is no ELF not recorded as failed: %+v", h)
+	}
+}
+
+// notELFMapped is an attacher over a stand-in /proc whose process 1 maps a
+// CUDA library file that is no ELF file.
+func notELFMapped(t *testing.T) (*attacher, mappedFile) {
+	t.Helper()
+	proc := t.TempDir()
+	m := mappedFile{path: "/usr/lib/libcuda.so.1"}
+	m.id = writeFile(t, filepath.Join(proc, "1", "root", m.path), "not an ELF file")
+	a := newAttacher(programs{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a.proc = proc
+	return a, m
+}
+
+// setAfterOpen sets the hook between opening a library file and attaching
+// it for one test.
+func setAfterOpen(t *testing.T, fn func(pid int, m mappedFile)) {
+	t.Helper()
+	afterOpen = fn
+	t.Cleanup(func() { afterOpen = nil })
+}
+
+// writeFile writes a file, with the directories on its way, and returns its identity.
+func writeFile(t *testing.T, path, content string) fileID {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	w.Close()
-	within(t, "the first ensure", func() { <-first })
-	// The FIFO's inode is not the mapping's: recorded as failed, not retried.
-	if n, got := len(a.libs), a.attached(); n != 1 || len(got) != 0 {
-		t.Fatalf("%d files recorded, attached %v; want 1 recorded, none attached", n, got)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
 	}
+	return statID(t, path)
 }
 
 func within(t *testing.T, what string, fn func()) {

@@ -3,8 +3,31 @@ package cuda
 import (
 	"bytes"
 	"debug/elf"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+)
+
+// The library files the probe reads belong to containers: any workload can
+// map a file named libcudart.so whose headers claim anything. The reader
+// below trusts no size in the file. Every table it reads must lie inside the
+// file and under a fixed cap (real CUDA libraries use under 1% of each), and
+// it never holds more than the string table and one chunk of symbols.
+const (
+	maxSegments    = 256      // program headers (real libraries: ~10)
+	maxSections    = 4096     // section headers (~40)
+	maxSymbolTable = 16 << 20 // .dynsym bytes, ~700k symbols (libcuda: ~40 KiB)
+	maxStringTable = 16 << 20 // .dynstr bytes (libcuda: ~50 KiB)
+	symbolChunk    = 2730     // symbols read at once: 64 KiB
+)
+
+// ELF64 record sizes (the System V gABI, elf.h: Elf64_Ehdr, _Phdr, _Shdr, _Sym).
+const (
+	headerSize  = 64
+	segmentSize = 56
+	sectionSize = 64
+	symbolSize  = 24
 )
 
 // endbr64 is the instruction that starts functions built with
@@ -24,59 +47,198 @@ type probePoint struct {
 	emulated bool
 }
 
-// functionOffsets returns where to probe each of the wanted functions the ELF
-// file defines: the symbol's offset, plus 4 when the function starts with
-// endbr64. Functions it lacks are left out.
-func functionOffsets(r io.ReaderAt, wanted []string) (map[string]probePoint, error) {
-	f, err := elf.NewFile(r)
-	if err != nil {
-		return nil, fmt.Errorf("parse ELF: %w", err)
+// segment is an executable PT_LOAD segment.
+type segment struct {
+	vaddr, off, filesz, memsz uint64
+}
+
+// table is a section's place in the file.
+type table struct {
+	off, size uint64
+}
+
+// functionOffsets returns where to probe each of the wanted functions an
+// ELF64 little-endian file of size bytes defines in its dynamic symbol
+// table: the symbol's offset, plus 4 when the function starts with endbr64.
+// Functions it lacks are left out. It reads only through r, within size,
+// and allocates at most the string table (capped) and a chunk of symbols,
+// whatever the file claims. The caller recovers from panics (none known):
+// the fuzz target must see them.
+func functionOffsets(r io.ReaderAt, size int64, wanted []string) (map[string]probePoint, error) {
+	if size < headerSize {
+		return nil, errors.New("parse ELF: shorter than an ELF header")
 	}
-	syms, err := f.DynamicSymbols()
+	fsize := uint64(size)
+	hdr := make([]byte, headerSize)
+	if _, err := r.ReadAt(hdr, 0); err != nil {
+		return nil, fmt.Errorf("parse ELF: read header: %w", err)
+	}
+	if !bytes.HasPrefix(hdr, []byte(elf.ELFMAG)) || elf.Class(hdr[elf.EI_CLASS]) != elf.ELFCLASS64 ||
+		elf.Data(hdr[elf.EI_DATA]) != elf.ELFDATA2LSB {
+		return nil, errors.New("parse ELF: not a little-endian 64-bit ELF file")
+	}
+	le := binary.LittleEndian
+	if t := elf.Type(le.Uint16(hdr[16:])); t != elf.ET_DYN && t != elf.ET_EXEC {
+		return nil, fmt.Errorf("parse ELF: type %v, want a shared object or executable", t)
+	}
+	segs, err := execSegments(r, fsize, le.Uint64(hdr[32:]), le.Uint16(hdr[54:]), le.Uint16(hdr[56:]))
 	if err != nil {
-		return nil, fmt.Errorf("dynamic symbols: %w", err)
+		return nil, err
+	}
+	syms, strs, err := dynamicTables(r, fsize, le.Uint64(hdr[40:]), le.Uint16(hdr[58:]), le.Uint16(hdr[60:]))
+	if err != nil {
+		return nil, err
+	}
+	names := make([]byte, strs.size)
+	if _, err := r.ReadAt(names, int64(strs.off)); err != nil {
+		return nil, fmt.Errorf("dynamic symbols: read string table: %w", err)
 	}
 	want := make(map[string]bool, len(wanted))
 	for _, w := range wanted {
 		want[w] = true
 	}
 	out := map[string]probePoint{}
-	for _, s := range syms {
-		if !want[s.Name] || elf.ST_TYPE(s.Info) != elf.STT_FUNC || s.Section == elf.SHN_UNDEF {
-			continue
+	chunk := make([]byte, symbolChunk*symbolSize)
+	// Symbol 0 is the reserved undefined symbol.
+	for at := uint64(symbolSize); at < syms.size; at += uint64(len(chunk)) {
+		buf := chunk[:min(uint64(len(chunk)), syms.size-at)]
+		if _, err := r.ReadAt(buf, int64(syms.off+at)); err != nil {
+			return nil, fmt.Errorf("dynamic symbols: %w", err)
 		}
-		seg := execSegment(f, s.Value)
-		if seg == nil {
-			continue
-		}
-		off := s.Value - seg.Vaddr + seg.Off
-		head := make([]byte, len(endbr64)+2)
-		if _, err := r.ReadAt(head, int64(off)); err != nil {
-			continue
-		}
-		skip := uint64(0)
-		if bytes.Equal(head[:len(endbr64)], endbr64) && s.Size > uint64(len(endbr64)) {
-			skip = uint64(len(endbr64))
-			head = head[len(endbr64):]
-		}
-		out[s.Name] = probePoint{
-			offset:     off + skip,
-			textOffset: s.Value + skip - seg.Vaddr,
-			textSize:   seg.Memsz,
-			emulated:   emulated(head),
+		for s := buf; len(s) >= symbolSize; s = s[symbolSize:] {
+			info, shndx := s[4], elf.SectionIndex(le.Uint16(s[6:]))
+			if elf.ST_TYPE(info) != elf.STT_FUNC || shndx == elf.SHN_UNDEF {
+				continue
+			}
+			name := cString(names, le.Uint32(s[0:]))
+			if !want[string(name)] {
+				continue
+			}
+			if pt, ok := probeAt(r, segs, le.Uint64(s[8:]), le.Uint64(s[16:])); ok {
+				out[string(name)] = pt
+			}
 		}
 	}
 	return out, nil
 }
 
-// execSegment is the executable segment that contains a virtual address, if any.
-func execSegment(f *elf.File, vaddr uint64) *elf.Prog {
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 && p.Vaddr <= vaddr && vaddr < p.Vaddr+p.Filesz {
-			return p
+// execSegments reads the program headers and keeps the executable PT_LOAD
+// segments that lie inside the file.
+func execSegments(r io.ReaderAt, fsize, off uint64, entsize, count uint16) ([]segment, error) {
+	if count == 0 || count > maxSegments || entsize != segmentSize {
+		return nil, fmt.Errorf("parse ELF: %d program headers of %d bytes, want 1 to %d of %d", count, entsize, maxSegments, segmentSize)
+	}
+	raw, err := readTable(r, fsize, table{off, uint64(count) * segmentSize})
+	if err != nil {
+		return nil, fmt.Errorf("parse ELF: program headers: %w", err)
+	}
+	le := binary.LittleEndian
+	var segs []segment
+	for p := raw; len(p) >= segmentSize; p = p[segmentSize:] {
+		if elf.ProgType(le.Uint32(p)) != elf.PT_LOAD || elf.ProgFlag(le.Uint32(p[4:]))&elf.PF_X == 0 {
+			continue
+		}
+		s := segment{off: le.Uint64(p[8:]), vaddr: le.Uint64(p[16:]), filesz: le.Uint64(p[32:]), memsz: le.Uint64(p[40:])}
+		if s.off <= fsize && s.filesz <= fsize-s.off && s.vaddr+s.filesz >= s.vaddr {
+			segs = append(segs, s)
 		}
 	}
-	return nil
+	return segs, nil
+}
+
+// dynamicTables finds the dynamic symbol table and its string table in the
+// section headers, each inside the file and under its cap.
+func dynamicTables(r io.ReaderAt, fsize, off uint64, entsize, count uint16) (syms, strs table, err error) {
+	if count == 0 || count > maxSections || entsize != sectionSize {
+		return syms, strs, fmt.Errorf("parse ELF: %d section headers of %d bytes, want 1 to %d of %d", count, entsize, maxSections, sectionSize)
+	}
+	raw, err := readTable(r, fsize, table{off, uint64(count) * sectionSize})
+	if err != nil {
+		return syms, strs, fmt.Errorf("parse ELF: section headers: %w", err)
+	}
+	le := binary.LittleEndian
+	section := func(i uint32) (elf.SectionType, table, uint32) {
+		h := raw[i*sectionSize:]
+		return elf.SectionType(le.Uint32(h[4:])), table{le.Uint64(h[24:]), le.Uint64(h[32:])}, le.Uint32(h[40:])
+	}
+	for i := range uint32(count) {
+		typ, t, link := section(i)
+		if typ != elf.SHT_DYNSYM {
+			continue
+		}
+		if t.size%symbolSize != 0 || t.size > maxSymbolTable || !t.inside(fsize) {
+			return syms, strs, fmt.Errorf("dynamic symbols: table of %d bytes at %d: want a multiple of %d, at most %d, inside the file's %d",
+				t.size, t.off, symbolSize, maxSymbolTable, fsize)
+		}
+		if link >= uint32(count) {
+			return syms, strs, fmt.Errorf("dynamic symbols: string table section %d of %d", link, count)
+		}
+		typ, s, _ := section(link)
+		if typ != elf.SHT_STRTAB || s.size > maxStringTable || !s.inside(fsize) {
+			return syms, strs, fmt.Errorf("dynamic symbols: string table (%v) of %d bytes at %d: want at most %d, inside the file's %d",
+				typ, s.size, s.off, maxStringTable, fsize)
+		}
+		return t, s, nil
+	}
+	return syms, strs, fmt.Errorf("dynamic symbols: %w", elf.ErrNoSymbols)
+}
+
+// inside: the table lies within a file of fsize bytes.
+func (t table) inside(fsize uint64) bool {
+	return t.off <= fsize && t.size <= fsize-t.off
+}
+
+// readTable reads a table already checked against the caps.
+func readTable(r io.ReaderAt, fsize uint64, t table) ([]byte, error) {
+	if !t.inside(fsize) {
+		return nil, fmt.Errorf("%d bytes at %d: beyond the end of the file (%d bytes)", t.size, t.off, fsize)
+	}
+	buf := make([]byte, t.size)
+	if _, err := r.ReadAt(buf, int64(t.off)); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// cString is the NUL-terminated string at off in a string table; nil when
+// it does not end inside the table.
+func cString(table []byte, off uint32) []byte {
+	if uint64(off) >= uint64(len(table)) {
+		return nil
+	}
+	s := table[off:]
+	end := bytes.IndexByte(s, 0)
+	if end < 0 {
+		return nil
+	}
+	return s[:end]
+}
+
+// probeAt is where to probe a function at virtual address vaddr, of size
+// bytes: ok is false unless it lies in an executable segment.
+func probeAt(r io.ReaderAt, segs []segment, vaddr, size uint64) (probePoint, bool) {
+	for _, seg := range segs {
+		if vaddr < seg.vaddr || vaddr-seg.vaddr >= seg.filesz {
+			continue
+		}
+		off := vaddr - seg.vaddr + seg.off
+		head := make([]byte, len(endbr64)+2)
+		if _, err := r.ReadAt(head, int64(off)); err != nil {
+			return probePoint{}, false
+		}
+		skip := uint64(0)
+		if bytes.Equal(head[:len(endbr64)], endbr64) && size > uint64(len(endbr64)) {
+			skip = uint64(len(endbr64))
+			head = head[len(endbr64):]
+		}
+		return probePoint{
+			offset:     off + skip,
+			textOffset: vaddr + skip - seg.vaddr,
+			textSize:   seg.memsz,
+			emulated:   emulated(head),
+		}, true
+	}
+	return probePoint{}, false
 }
 
 // emulated recognises the instructions x86 uprobes emulate without a

@@ -2,17 +2,44 @@ package cuda
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // fileID names a file across mount namespaces: device and inode as the
-// kernel reports them in /proc/<pid>/maps.
+// kernel reports them in /proc/<pid>/maps. An inode number alone names no
+// file: each file system counts its own.
 type fileID struct {
-	dev   string // major:minor, hex
+	dev   uint64 // unix.Mkdev(major, minor)
 	inode uint64
+}
+
+func (id fileID) String() string {
+	return fmt.Sprintf("%02x:%02x %d", unix.Major(id.dev), unix.Minor(id.dev), id.inode)
+}
+
+// parseFileID reads the device (major:minor, hex) and inode fields of a
+// maps line.
+func parseFileID(dev, inode string) (fileID, error) {
+	major, minor, found := strings.Cut(dev, ":")
+	if !found {
+		return fileID{}, fmt.Errorf("device %q is not major:minor", dev)
+	}
+	maj, err1 := strconv.ParseUint(major, 16, 32)
+	mnr, err2 := strconv.ParseUint(minor, 16, 32)
+	if err := errors.Join(err1, err2); err != nil {
+		return fileID{}, fmt.Errorf("device %q: %w", dev, err)
+	}
+	ino, err := strconv.ParseUint(inode, 10, 64)
+	if err != nil {
+		return fileID{}, fmt.Errorf("inode: %w", err)
+	}
+	return fileID{dev: unix.Mkdev(uint32(maj), uint32(mnr)), inode: ino}, nil
 }
 
 // mappedFile is a file-backed mapping of a process.
@@ -31,14 +58,11 @@ func parseMapsLine(line string) (m mappedFile, ok bool, err error) {
 	if len(fields) < 5 {
 		return m, false, fmt.Errorf("maps line %q: want at least 5 fields", line)
 	}
-	if _, _, found := strings.Cut(fields[3], ":"); !found {
-		return m, false, fmt.Errorf("maps line %q: device %q is not major:minor", line, fields[3])
-	}
-	inode, err := strconv.ParseUint(fields[4], 10, 64)
+	id, err := parseFileID(fields[3], fields[4])
 	if err != nil {
-		return m, false, fmt.Errorf("maps line %q: inode: %w", line, err)
+		return m, false, fmt.Errorf("maps line %q: %w", line, err)
 	}
-	if inode == 0 || len(fields) < 6 || !strings.HasPrefix(fields[5], "/") {
+	if id.inode == 0 || len(fields) < 6 || !strings.HasPrefix(fields[5], "/") {
 		return m, false, nil
 	}
 	// The path is the rest of the line: it may contain spaces.
@@ -46,7 +70,7 @@ func parseMapsLine(line string) (m mappedFile, ok bool, err error) {
 	if strings.HasSuffix(path, " (deleted)") {
 		return m, false, nil
 	}
-	return mappedFile{id: fileID{dev: fields[3], inode: inode}, path: path}, true, nil
+	return mappedFile{id: id, path: path}, true, nil
 }
 
 // mappedLibraries lists the distinct hooked CUDA libraries in a maps file.

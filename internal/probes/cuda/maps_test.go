@@ -3,6 +3,8 @@ package cuda
 import (
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestMappedLibraries(t *testing.T) {
@@ -22,9 +24,9 @@ func TestMappedLibraries(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []mappedFile{
-		{id: fileID{dev: "fd:01", inode: 1837}, path: "/usr/lib/x86_64-linux-gnu/libcuda.so.580.65.06"},
-		{id: fileID{dev: "00:2a", inode: 77}, path: "/opt/venv/lib/python3.11/site-packages/nvidia/cuda_runtime/lib/libcudart.so.13"},
-		{id: fileID{dev: "00:2a", inode: 80}, path: "/usr/lib/libcublas.so.13"},
+		{id: fileID{dev: unix.Mkdev(0xfd, 1), inode: 1837}, path: "/usr/lib/x86_64-linux-gnu/libcuda.so.580.65.06"},
+		{id: fileID{dev: unix.Mkdev(0, 0x2a), inode: 77}, path: "/opt/venv/lib/python3.11/site-packages/nvidia/cuda_runtime/lib/libcudart.so.13"},
+		{id: fileID{dev: unix.Mkdev(0, 0x2a), inode: 80}, path: "/usr/lib/libcublas.so.13"},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %+v, want %+v", got, want)
@@ -41,6 +43,7 @@ func TestParseMapsLineRejectsGarbage(t *testing.T) {
 		"libcuda.so",
 		"7f00-7f01 r-xp 0 fd01 12 /x/libcuda.so",
 		"7f00-7f01 r-xp 0 fd:01 twelve /x/libcuda.so",
+		"7f00-7f01 r-xp 0 fg:01 12 /x/libcuda.so",
 	} {
 		if _, _, err := parseMapsLine(line); err == nil {
 			t.Errorf("parseMapsLine(%q) accepted", line)

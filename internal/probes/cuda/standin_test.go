@@ -41,11 +41,16 @@ func buildStandins(t testing.TB, extra ...string) string {
 		append(append([]string{}, flags...), "-shared", "-fPIC", "-o", dir+"/libcublas.so", src+"/cublas.c", "-L"+dir, "-lcublasLt", "-Wl,-rpath,"+dir),
 		append(append([]string{}, flags...), "-o", dir+"/app", src+"/app.c", "-ldl", "-lpthread"),
 	} {
-		if out, err := exec.Command("gcc", step...).CombinedOutput(); err != nil {
-			t.Fatalf("gcc %s: %v\n%s", strings.Join(step, " "), err, out)
-		}
+		gcc(t, step...)
 	}
 	return dir
+}
+
+func gcc(t testing.TB, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
+		t.Fatalf("gcc %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
 }
 
 type fixture struct {
@@ -101,7 +106,13 @@ type app struct {
 
 func startApp(t testing.TB, cg *testutil.Cgroup, dir string, args ...string) *app {
 	t.Helper()
-	cmd := cg.Command(t, filepath.Join(dir, "app"), append([]string{dir}, args...)...)
+	return startCommand(t, cg.Command(t, filepath.Join(dir, "app"), append([]string{dir}, args...)...))
+}
+
+// startCommand starts the app by a command line of the caller's and waits
+// until it has loaded the libraries.
+func startCommand(t testing.TB, cmd *exec.Cmd) *app {
+	t.Helper()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,110 @@
+package cgroups
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/orb8/orb8/internal/probe"
+)
+
+// idNamer names a cgroup from its id with the cgroup_names iterator attached
+// to that one cgroup, walking up to the root: a handful of syscalls per
+// unseen id, no rescan of the tree, and no open_by_handle_at (which needs
+// CAP_DAC_READ_SEARCH, and with it could open any file of the host).
+type idNamer struct {
+	prog *ebpf.Program
+
+	mu  sync.Mutex
+	buf bytes.Buffer // the iterator's output, reused
+}
+
+// iterCgroupInfo is the cgroup member of union bpf_iter_link_info
+// (include/uapi/linux/bpf.h, Linux 6.1).
+type iterCgroupInfo struct {
+	Order    uint32
+	CgroupFD uint32
+	CgroupID uint64
+}
+
+// linkCreateIterAttr is union bpf_attr for BPF_LINK_CREATE of an iterator.
+// cilium/ebpf's link.AttachIter passes only a map, not a cgroup. IterInfo is
+// a pointer, not a uintptr, so that the garbage collector keeps it current.
+type linkCreateIterAttr struct {
+	ProgFD      uint32
+	TargetFD    uint32
+	AttachType  uint32
+	Flags       uint32
+	IterInfo    unsafe.Pointer
+	IterInfoLen uint32
+	_           uint32
+}
+
+type iterCreateAttr struct {
+	LinkFD uint32
+	Flags  uint32
+}
+
+func bpfFD(cmd uintptr, attr unsafe.Pointer, size uintptr) (int, error) {
+	fd, _, errno := unix.Syscall(unix.SYS_BPF, cmd, uintptr(attr), size)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(fd), nil
+}
+
+// Path returns the path, relative to the cgroup2 root, of the live cgroup
+// with this id: "/" for the root. A removed cgroup's id is an error.
+func (n *idNamer) Path(id uint64) (string, error) {
+	info := iterCgroupInfo{Order: unix.BPF_CGROUP_ITER_ANCESTORS_UP, CgroupID: id}
+	link := linkCreateIterAttr{ProgFD: uint32(n.prog.FD()), AttachType: unix.BPF_TRACE_ITER,
+		IterInfo: unsafe.Pointer(&info), IterInfoLen: uint32(unsafe.Sizeof(info))}
+	linkFD, err := bpfFD(unix.BPF_LINK_CREATE, unsafe.Pointer(&link), unsafe.Sizeof(link))
+	if err != nil {
+		return "", fmt.Errorf("attach cgroup iterator to cgroup %d: %w", id, err)
+	}
+	it := iterCreateAttr{LinkFD: uint32(linkFD)}
+	iterFD, err := bpfFD(unix.BPF_ITER_CREATE, unsafe.Pointer(&it), unsafe.Sizeof(it))
+	unix.Close(linkFD) // the iterator holds the link
+	if err != nil {
+		return "", fmt.Errorf("create cgroup iterator: %w", err)
+	}
+	f := os.NewFile(uintptr(iterFD), "bpf_iter")
+	defer f.Close()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	chain, err := probe.ReadRecords[cgroupsCgroupName](f, &n.buf)
+	if err != nil {
+		return "", err
+	}
+	return joinChain(id, chain)
+}
+
+// errBadChain says the iterator's output is not one cgroup's ancestry.
+var errBadChain = errors.New("cgroup iterator returned a broken ancestor chain")
+
+// joinChain makes a path of the names of a cgroup and its ancestors, that
+// cgroup first and the root (level 0, whose name is not part of paths) last.
+func joinChain(id uint64, chain []cgroupsCgroupName) (string, error) {
+	if len(chain) == 0 || chain[0].Id != id || int(chain[0].Level) != len(chain)-1 {
+		return "", fmt.Errorf("%w for cgroup %d (%d records)", errBadChain, id, len(chain))
+	}
+	parts := make([]string, len(chain)-1)
+	for i, c := range chain {
+		level := len(chain) - 1 - i
+		if int(c.Level) != level {
+			return "", fmt.Errorf("%w for cgroup %d: level %d at %d", errBadChain, id, c.Level, level)
+		}
+		if level > 0 {
+			parts[level-1] = probe.CString(c.Name[:])
+		}
+	}
+	return "/" + strings.Join(parts, "/"), nil
+}

@@ -1,0 +1,167 @@
+package cgroups
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/testutil"
+)
+
+// startWithFullTable starts the watcher on a resolver that tracks nothing,
+// so that every Lookup names its id afresh.
+func startWithFullTable(t testing.TB) (*Probe, *cgroup.Resolver) {
+	t.Helper()
+	testutil.RequireRoot(t)
+	root, err := cgroup.FindMount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cgroup.NewResolver(root, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Close() })
+	p := New(res)
+	if err := p.Start(context.Background(), probe.Env{Resolver: res, Events: events.NewBus(), Log: slog.Default(), CgroupRoot: root}); err != nil {
+		t.Fatalf("start cgroup probe: %v", err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if err := p.Objects().Failed["cgroup_names"]; err != nil {
+		t.Fatalf("cgroup iterator: %v", err)
+	}
+	return p, res
+}
+
+// withoutDACCapabilities runs f on a thread of its own whose effective
+// capabilities lack CAP_DAC_READ_SEARCH and CAP_DAC_OVERRIDE, like the
+// agent's container; the thread ends with f.
+func withoutDACCapabilities(t *testing.T, f func()) {
+	t.Helper()
+	failed := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		var data [2]unix.CapUserData
+		if err := unix.Capget(&hdr, &data[0]); err != nil {
+			failed <- err
+			return
+		}
+		data[0].Effective &^= 1<<unix.CAP_DAC_READ_SEARCH | 1<<unix.CAP_DAC_OVERRIDE
+		if err := unix.Capset(&hdr, &data[0]); err != nil {
+			failed <- err
+			return
+		}
+		f()
+		failed <- nil
+	}()
+	if err := <-failed; err != nil {
+		t.Fatalf("drop DAC capabilities: %v", err)
+	}
+}
+
+// TestNamesUnseenIDsWithoutDACReadSearch: an id the resolver has not seen is
+// named exactly through the cgroup iterator by a thread that lacks
+// CAP_DAC_READ_SEARCH, where open_by_handle_at fails.
+func TestNamesUnseenIDsWithoutDACReadSearch(t *testing.T) {
+	_, res := startWithFullTable(t)
+	cg := testutil.NewCgroup(t)
+	nested := cg.Child(t, "kubepods/besteffort/pod0b7c1f9e-2a4d-4c3e-9f1a-5d6e7f8a9b0c/c1")
+	var viaIterator, viaHandle, root cgroup.Workload
+	withoutDACCapabilities(t, func() {
+		viaIterator, root = res.Lookup(nested.ID), res.Lookup(rootID)
+		res.SetPathFinder(nil)
+		viaHandle = res.Lookup(nested.ID)
+	})
+	if viaIterator.Path != nested.Path || viaIterator.PodUID != "0b7c1f9e-2a4d-4c3e-9f1a-5d6e7f8a9b0c" {
+		t.Errorf("through the iterator: Lookup(%d) = %+v, want path %s", nested.ID, viaIterator, nested.Path)
+	}
+	if root.Path != "/" {
+		t.Errorf("through the iterator: Lookup(root) = %q, want /", root.Path)
+	}
+	if want := fmt.Sprintf("/unknown/%d", nested.ID); viaHandle.Path != want {
+		t.Errorf("by file handle without CAP_DAC_READ_SEARCH: path %q, want %q (the capability no longer matters?)", viaHandle.Path, want)
+	}
+	if res.Len() != 0 {
+		t.Errorf("a zero-size table tracks %d", res.Len())
+	}
+}
+
+// TestRemovedCgroupHasNoName: the iterator refuses the id of a removed
+// cgroup, so the resolver marks it unknown instead of naming it wrongly.
+func TestRemovedCgroupHasNoName(t *testing.T) {
+	p, _ := startWithFullTable(t)
+	cg := testutil.NewCgroup(t)
+	child := cg.Child(t, "gone")
+	if err := os.Remove(child.Dir); err != nil {
+		t.Fatal(err)
+	}
+	namer := &idNamer{prog: p.Objects().Programs["cgroup_names"]}
+	if path, err := namer.Path(child.ID); err == nil {
+		t.Fatalf("Path(removed %d) = %q, want an error", child.ID, path)
+	}
+	if path, err := namer.Path(cg.ID); err != nil || path != cg.Path {
+		t.Fatalf("Path(%d) = %q, %v; want %s", cg.ID, path, err, cg.Path)
+	}
+}
+
+func TestJoinChain(t *testing.T) {
+	rec := func(id uint64, level uint32, name string) cgroupsCgroupName {
+		r := cgroupsCgroupName{Id: id, Level: level}
+		copy(r.Name[:], name)
+		return r
+	}
+	for _, tc := range []struct {
+		name  string
+		id    uint64
+		chain []cgroupsCgroupName
+		want  string
+	}{
+		{"root", 1, []cgroupsCgroupName{rec(1, 0, "")}, "/"},
+		{"nested", 9, []cgroupsCgroupName{rec(9, 2, "c"), rec(5, 1, "kubepods"), rec(1, 0, "")}, "/kubepods/c"},
+		{"another cgroup first", 9, []cgroupsCgroupName{rec(8, 1, "c"), rec(1, 0, "")}, ""},
+		{"a level missing", 9, []cgroupsCgroupName{rec(9, 2, "c"), rec(1, 0, "")}, ""},
+		{"levels out of order", 9, []cgroupsCgroupName{rec(9, 2, "c"), rec(1, 0, ""), rec(5, 1, "k")}, ""},
+		{"empty", 9, nil, ""},
+	} {
+		got, err := joinChain(tc.id, tc.chain)
+		if tc.want == "" {
+			if !errors.Is(err, errBadChain) {
+				t.Errorf("%s: joinChain = %q, %v; want errBadChain", tc.name, got, err)
+			}
+		} else if err != nil || got != tc.want {
+			t.Errorf("%s: joinChain = %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
+}
+
+// BenchmarkNameUnseenID: what naming one unseen id costs a Lookup, through
+// the cgroup iterator and through open_by_handle_at.
+func BenchmarkNameUnseenID(b *testing.B) {
+	_, res := startWithFullTable(b)
+	cg := testutil.NewCgroup(b).Child(b, "kubepods/besteffort/pod0b7c1f9e-2a4d-4c3e-9f1a-5d6e7f8a9b0c/c1")
+	b.Run("iterator", func(b *testing.B) {
+		for b.Loop() {
+			if res.Lookup(cg.ID).Path != cg.Path {
+				b.Fatal("wrong path")
+			}
+		}
+	})
+	b.Run("handle", func(b *testing.B) {
+		res.SetPathFinder(nil)
+		for b.Loop() {
+			if res.Lookup(cg.ID).Path != cg.Path {
+				b.Fatal("wrong path")
+			}
+		}
+	})
+}
