@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"strings"
 	"time"
 
@@ -29,10 +28,10 @@ func printRecommendations(c *cobra.Command, format string, recs []insights.Recom
 		func(r insights.Recommendation) []string {
 			return []string{
 				humanize.Dash(r.Namespace), r.Name(), humanize.Dash(r.Container), fmt.Sprint(r.Pods),
-				change(r.Current.CPURequestCores, r.CPURequestCores, cpuQuantity),
-				change(r.Current.MemoryRequestBytes, r.MemoryRequestBytes, memoryQuantity),
-				cpuQuantity(r.Evidence.CPUTargetCores) + "/" + cpuQuantity(r.Evidence.CPUMaxCores),
-				memoryQuantity(r.Evidence.MemoryPeakBytes), fmt.Sprint(len(r.Risks)),
+				change(r.Current.CPURequestCores, r.CPURequestCores, insights.CPUQuantity),
+				change(r.Current.MemoryRequestBytes, r.MemoryRequestBytes, insights.MemoryQuantity),
+				insights.CPUQuantity(r.Evidence.CPUTargetCores) + "/" + insights.CPUQuantity(r.Evidence.CPUMaxCores),
+				insights.MemoryQuantity(r.Evidence.MemoryPeakBytes), fmt.Sprint(len(r.Risks)),
 			}
 		})
 	for _, r := range recs {
@@ -49,24 +48,6 @@ func change(now *float64, rec float64, format func(float64) string) string {
 		return "- -> " + format(rec)
 	}
 	return format(*now) + " -> " + format(rec)
-}
-
-// cpuQuantity is cores as a Kubernetes quantity: 623m, 2.
-func cpuQuantity(cores float64) string {
-	m := math.Ceil(cores*1000 - 1e-9)
-	if math.Mod(m, 1000) == 0 {
-		return fmt.Sprintf("%.0f", m/1000)
-	}
-	return fmt.Sprintf("%.0fm", m)
-}
-
-// memoryQuantity is bytes as a Kubernetes quantity in Mi (rounded up) or Gi.
-func memoryQuantity(bytes float64) string {
-	mi := math.Ceil(bytes/(1<<20) - 1e-9)
-	if math.Mod(mi, 1024) == 0 && mi > 0 {
-		return fmt.Sprintf("%.0fGi", mi/1024)
-	}
-	return fmt.Sprintf("%.0fMi", mi)
 }
 
 // podTemplatePath is where an owner kind keeps its pod template's spec.
@@ -102,13 +83,13 @@ func byOwner(recs []insights.Recommendation) [][]insights.Recommendation {
 }
 
 func resourcesOf(r insights.Recommendation) map[string]any {
-	res := map[string]any{"requests": map[string]string{"cpu": cpuQuantity(r.CPURequestCores), "memory": memoryQuantity(r.MemoryRequestBytes)}}
+	res := map[string]any{"requests": map[string]string{"cpu": insights.CPUQuantity(r.CPURequestCores), "memory": insights.MemoryQuantity(r.MemoryRequestBytes)}}
 	limits := map[string]string{}
 	if r.CPULimitCores != nil {
-		limits["cpu"] = cpuQuantity(*r.CPULimitCores)
+		limits["cpu"] = insights.CPUQuantity(*r.CPULimitCores)
 	}
 	if r.MemoryLimitBytes != nil {
-		limits["memory"] = memoryQuantity(*r.MemoryLimitBytes)
+		limits["memory"] = insights.MemoryQuantity(*r.MemoryLimitBytes)
 	}
 	if len(limits) > 0 {
 		res["limits"] = limits
@@ -140,7 +121,7 @@ func printPatches(w io.Writer, recs []insights.Recommendation) error {
 			target, extra = "pod "+shellQuote(r.OwnerName), " --subresource resize"
 		default:
 			if _, err := fmt.Fprintf(w, "# %s: cpu %s, memory %s (no Kubernetes owner to patch)\n",
-				humanize.Safe(r.Name()), cpuQuantity(r.CPURequestCores), memoryQuantity(r.MemoryRequestBytes)); err != nil {
+				humanize.Safe(r.Name()), insights.CPUQuantity(r.CPURequestCores), insights.MemoryQuantity(r.MemoryRequestBytes)); err != nil {
 				return err
 			}
 			continue
@@ -188,7 +169,7 @@ func printVPAs(w io.Writer, recs []insights.Recommendation) error {
 			policies = append(policies, map[string]any{
 				"containerName":       c.Container,
 				"controlledResources": []string{"cpu", "memory"},
-				"minAllowed":          map[string]string{"cpu": cpuQuantity(c.CPURequestCores), "memory": memoryQuantity(c.MemoryRequestBytes)},
+				"minAllowed":          map[string]string{"cpu": insights.CPUQuantity(c.CPURequestCores), "memory": insights.MemoryQuantity(c.MemoryRequestBytes)},
 			})
 		}
 		vpa := map[string]any{
