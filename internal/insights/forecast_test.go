@@ -1,6 +1,7 @@
 package insights
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -13,7 +14,8 @@ import (
 // weekly season wins on the held-out day; the held-out error, and the next
 // day's error against the noise-free truth, of CPU (all pods) and of the
 // request rate are within 3% (WAPE); the replicas needed at a 70% target
-// follow from the forecast peak and the pods' 0.25-core requests.
+// follow from the forecast peak and the pods' 0.25-core requests, and
+// exceed the HPA's maxReplicas (from kube-state-metrics series).
 func TestForecastWeeklyPattern(t *testing.T) {
 	w, err := NewWindow(historyEnd, 21*24*time.Hour, time.Hour)
 	if err != nil {
@@ -70,6 +72,11 @@ func TestForecastWeeklyPattern(t *testing.T) {
 	want := int(math.Ceil(cpu.Peak / (0.7 * promtest.WeeklyCPURequest)))
 	if cpu.ReplicasNeeded == nil || *cpu.ReplicasNeeded != want {
 		t.Errorf("replicas needed %v, want ceil(%.3f / 0.175) = %d", cpu.ReplicasNeeded, cpu.Peak, want)
+	}
+	if cpu.HPAMinReplicas == nil || *cpu.HPAMinReplicas != promtest.WeeklyHPAMin || cpu.HPAMaxReplicas == nil || *cpu.HPAMaxReplicas != promtest.WeeklyHPAMax ||
+		cpu.Advice != fmt.Sprintf("the HPA's maxReplicas %d is below the %d the forecast peak needs", promtest.WeeklyHPAMax, want) {
+		t.Errorf("HPA %v-%v, advice %q; want %d-%d and maxReplicas below %d", cpu.HPAMinReplicas, cpu.HPAMaxReplicas, cpu.Advice,
+			promtest.WeeklyHPAMin, promtest.WeeklyHPAMax, want)
 	}
 	t.Logf("replicas: %d now, %d needed: %s", cpu.Replicas, *cpu.ReplicasNeeded, cpu.Advice)
 }

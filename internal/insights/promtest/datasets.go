@@ -193,6 +193,10 @@ const (
 	WeeklyReplicasNow = 2
 	WeeklyCPURequest  = 0.25 // cores per pod
 	WeeklyStep        = 5 * time.Minute
+	// The Weekly workload's HPA (kube-state-metrics series): its
+	// maxReplicas is below what the forecast peak needs.
+	WeeklyHPAMin = 2
+	WeeklyHPAMax = 4
 )
 
 // WeeklyRate is the noise-free request rate (requests/s, whole workload)
@@ -213,7 +217,9 @@ func WeeklyRate(t time.Time) float64 {
 func WeeklyCPU(r float64) float64 { return WeeklyReplicasNow*0.1 + 0.004*r }
 
 // Weekly is 21 days up to end of a Deployment of WeeklyReplicasNow pods
-// (scraped every 5 minutes) whose load follows WeeklyRate with 3% noise.
+// (scraped every 5 minutes) whose load follows WeeklyRate with 3% noise,
+// scaled by an HPA of WeeklyHPAMin-WeeklyHPAMax replicas as
+// kube-state-metrics reports it.
 func (h *History) Weekly(end time.Time) {
 	r := rand.New(rand.NewPCG(22, 3))
 	start := end.Add(-21 * 24 * time.Hour)
@@ -223,9 +229,17 @@ func (h *History) Weekly(end time.Time) {
 		h.info(p, Owner{"Deployment", "shop", "shop:3", "7b8c9"}, start, end, WeeklyStep, WeeklyCPURequest, 0)
 		pods = append(pods, p)
 	}
+	hpa := map[string]string{"namespace": "seasonal", "horizontalpodautoscaler": "shop"}
+	info := map[string]string{"scaletargetref_api_version": "apps/v1", "scaletargetref_kind": "Deployment", "scaletargetref_name": "shop"}
+	for k, v := range hpa {
+		info[k] = v
+	}
 	reqs := make([]float64, len(pods))
 	cpu := make([]float64, len(pods))
 	every(start, end, WeeklyStep, func(t time.Time) {
+		h.Add("kube_horizontalpodautoscaler_info", info, t, 1)
+		h.Add("kube_horizontalpodautoscaler_spec_min_replicas", hpa, t, WeeklyHPAMin)
+		h.Add("kube_horizontalpodautoscaler_spec_max_replicas", hpa, t, WeeklyHPAMax)
 		rate := WeeklyRate(t) * (1 + 0.03*r.NormFloat64())
 		for i, p := range pods {
 			h.Add("orb8_http_requests_total", p.Labels("direction", "server", "method", "GET", "status_code", "200"), t, math.Round(reqs[i]))
