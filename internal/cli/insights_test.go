@@ -39,7 +39,7 @@ func TestInsightsBadInputExitsNonZeroWithOneLine(t *testing.T) {
 		{"insights", "forecast", "--prometheus", url, "--step", "10s"},
 		{"insights", "regressions", "--prometheus", url, "--alpha", "2"},
 		{"insights", "recommend", "--prometheus", url, "--timeout", "2s"}, // nothing listens
-		{"top", "--prometheus", "prometheus:9090"}, // checked before the UI starts
+		{"top", "--prometheus", "prometheus:9090"},                        // checked before the UI starts
 	} {
 		t.Run(strings.Join(args[1:], " "), func(t *testing.T) {
 			code, stdout, stderr := run(args...)
