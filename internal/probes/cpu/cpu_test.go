@@ -188,9 +188,9 @@ func TestCPUTimeIsTheProcessesOwn(t *testing.T) {
 }
 
 // TestThrottledTimeUnderAQuota: a burner held to 10% of a CPU by the v1 cpu
-// controller's quota is throttled most of its run; the counter is what the
-// kernel's cpu.stat says, and what it says is plausible: more than zero,
-// less than the wall time the run took.
+// controller's quota is throttled; the counter is what the kernel's
+// cpu.stat says, and what it says is plausible: more than zero, less than
+// the wall time the run took.
 func TestThrottledTimeUnderAQuota(t *testing.T) {
 	testutil.RequireRoot(t)
 	cg := testutil.NewCgroup(t)
@@ -238,10 +238,12 @@ func TestThrottledTimeUnderAQuota(t *testing.T) {
 		t.Errorf("throttled = %v s, kernel's cpu.stat says %v s", f.throttled, kernel)
 	}
 	// At 10% of a CPU, a run of c seconds of CPU takes ~10c wall seconds,
-	// throttled for most of the rest.
-	if f.throttled <= 0 || f.throttled > wall || f.throttled < 0.5*(wall-cpuTime) {
-		t.Errorf("throttled %.3f s over a %.3f s run with %.3f s of CPU: want between half of %.3f s and the wall time",
-			f.throttled, wall, cpuTime, wall-cpuTime)
+	// throttled for much of the rest; how much depends on what else wants
+	// the CPUs (waiting for one is not throttled time), so the bounds are
+	// those load cannot move: some, and less than the run took.
+	if f.throttled <= 0 || f.throttled > wall {
+		t.Errorf("throttled %.3f s over a %.3f s run with %.3f s of CPU: want more than 0 and less than the wall time",
+			f.throttled, wall, cpuTime)
 	}
 }
 
