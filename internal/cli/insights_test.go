@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,8 +66,11 @@ func TestInsightsAcceptance(t *testing.T) {
 	}
 	t.Cleanup(srv.Stop)
 	p := promtest.AcceptancePod
+	// One window for every command: a window that ends a few seconds later
+	// steps over other samples and may propose another millicore.
+	end := strconv.FormatInt(time.Now().Unix(), 10)
 
-	code, stdout, stderr := run("insights", "recommend", "--prometheus", srv.URL, "--window", "6h", "-o", "json")
+	code, stdout, stderr := run("insights", "recommend", "--prometheus", srv.URL, "--window", "6h", "--end", end, "-o", "json")
 	if code != 0 {
 		t.Fatalf("recommend: exit %d: %s", code, stderr)
 	}
@@ -113,7 +117,7 @@ func TestInsightsAcceptance(t *testing.T) {
 		}
 	}
 
-	code, stdout, stderr = run("insights", "recommend", "--prometheus", srv.URL, "--window", "6h", "--workload", "api", "--limits", "-o", "vpa")
+	code, stdout, stderr = run("insights", "recommend", "--prometheus", srv.URL, "--window", "6h", "--end", end, "--workload", "api", "--limits", "-o", "vpa")
 	if code != 0 {
 		t.Fatalf("recommend -o vpa: exit %d: %s", code, stderr)
 	}
@@ -136,7 +140,7 @@ func TestInsightsAcceptance(t *testing.T) {
 		t.Errorf("-o vpa: %v\n%s", err, stdout)
 	}
 
-	code, stdout, stderr = run("insights", "recommend", "--prometheus", srv.URL, "--window", "6h", "--workload", "api", "-o", "patch")
+	code, stdout, stderr = run("insights", "recommend", "--prometheus", srv.URL, "--window", "6h", "--end", end, "--workload", "api", "-o", "patch")
 	if code != 0 {
 		t.Fatalf("recommend -o patch: exit %d: %s", code, stderr)
 	}
