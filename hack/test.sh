@@ -63,6 +63,9 @@ step "Kubernetes binaries (built once from the module proxy, cached in ~/.cache/
 export ORB8_K8S_BIN
 ORB8_K8S_BIN=$(hack/lib/k8s-binaries.sh)
 export ORB8_REQUIRE_K8S=1
+# The insights tests backfill history into a real Prometheus (installed
+# above): they must not skip either.
+export ORB8_REQUIRE_PROMETHEUS=1
 
 step "tests"
 # -p 1: probe tests count kernel events machine-wide per cgroup; running

@@ -24,7 +24,7 @@ func TestIdentityFromEveryLayout(t *testing.T) {
 	const (
 		cid  = "4a6b8ee1c0d6b2a1c9e2bd8f7a8c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c"
 		cid2 = "d4a9f9195eaf7e4a729f24151101e1de61f1398677e7b82acfb936dff0b4ce55"
-		uid  = "0f7b9a4e-2a6d-4c1b-9d3e-8f6a5b4c3d2e"
+		uid  = "6c2e8d1a-7b3f-4e9a-a5d0-1f2b3c4d5e6f"
 		uid2 = "4ed02c0b-0df8-4d14-a30e-fd589ee4143a"
 		hash = "3e61c214bc3ed9ff81e21474dd6cba17"
 	)

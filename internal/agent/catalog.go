@@ -7,6 +7,7 @@ import (
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/probes/cgroups"
+	"github.com/orb8/orb8/internal/probes/cpu"
 	"github.com/orb8/orb8/internal/probes/cuda"
 	"github.com/orb8/orb8/internal/probes/dns"
 	"github.com/orb8/orb8/internal/probes/fds"
@@ -47,6 +48,7 @@ var catalog = []probeKind{
 	{memory.Name, true, memory.EventKinds, memory.Programs, func(c *Config) options { return &c.Memory },
 		func(_ *cgroup.Resolver, c *Config) probe.Probe { return memory.New(c.Memory) }},
 	{fds.Name, true, nil, fds.Programs, nil, func(*cgroup.Resolver, *Config) probe.Probe { return fds.New() }},
+	{cpu.Name, true, nil, probe.Programs{}, nil, func(*cgroup.Resolver, *Config) probe.Probe { return cpu.New() }},
 }
 
 // ProbeFamily is one probe of the catalogue, as the kernel requirements

@@ -9,8 +9,10 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/rest"
 
 	"github.com/orb8/orb8/internal/export"
+	"github.com/orb8/orb8/internal/kube"
 )
 
 // MetricInfo is one metric the agent can export, as its descriptor has it.
@@ -39,9 +41,16 @@ func DescribedMetrics() ([]MetricInfo, error) {
 		return nil, err
 	}
 	defer a.Close()
+	// Never started: New contacts no server.
+	w, err := kube.New(&rest.Config{Host: "http://127.0.0.1:1"}, kube.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return nil, err
+	}
 	ch := make(chan *prometheus.Desc)
 	go func() {
 		a.Describe(ch)
+		w.Describe(ch)
+		kube.NewContainerResources(w.Index, nil).Describe(ch)
 		close(ch)
 	}()
 	byName := map[string]MetricInfo{}

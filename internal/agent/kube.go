@@ -35,7 +35,8 @@ func newKube(cfg config.Config, log *slog.Logger) (*kube.Watcher, *kube.Reviewer
 }
 
 // useKube makes the watcher name the resolver's workloads and export the
-// node, and the reviewer decide what API callers may see.
+// node and the resources and owners of its pods' containers, and the
+// reviewer decide what API callers may see.
 func (a *Agent) useKube(w *kube.Watcher, r *kube.Reviewer) {
 	if w == nil {
 		return
@@ -43,6 +44,7 @@ func (a *Agent) useKube(w *kube.Watcher, r *kube.Reviewer) {
 	a.kube = w
 	a.resolver.SetEnricher(w)
 	a.register(w)
+	a.register(kube.NewContainerResources(w.Index, a.resolver))
 	if r != nil {
 		a.decider = access.NewDecider(r, a.cfg.NodeName)
 	}

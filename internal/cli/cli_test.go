@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/orb8/orb8/api/orb8/v1"
 )
 
 func run(args ...string) (code int, stdout, stderr string) {
@@ -63,5 +67,19 @@ func TestTraceOffersWhatProbesPublish(t *testing.T) {
 	code, _, stderr := run("trace", "cuda")
 	if code == 0 || !strings.Contains(stderr, `unknown event kind "cuda": want exec, exit, syscall, dns, tcp, oom or all`) {
 		t.Errorf("trace cuda: exit %d, %q", code, stderr)
+	}
+}
+
+// TestTableEscapesWorkloadNames: a pod named with terminal escapes cannot
+// reach the terminal through a table cell.
+func TestTableEscapesWorkloadNames(t *testing.T) {
+	var out bytes.Buffer
+	p := newPrinter(&out, "table", []string{"POD"}, func(proto.Message) []string { return []string{"evil\x1b[2J\x07pod"} })
+	if err := p.print(&pb.Workload{}); err != nil {
+		t.Fatal(err)
+	}
+	p.flush()
+	if got := out.String(); strings.ContainsAny(got, "\x1b\x07") || !strings.Contains(got, `evil\x1b[2J\x07pod`) {
+		t.Errorf("table: %q", got)
 	}
 }

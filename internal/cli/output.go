@@ -22,32 +22,36 @@ func marshalYAML(msg proto.Message) ([]byte, error) {
 	return yaml.Marshal(v)
 }
 
-// printer writes messages as table rows, JSON lines or YAML documents.
-type printer struct {
+// printer writes values as table rows (cells escaped for the terminal),
+// JSON lines or YAML documents.
+type printer[T any] struct {
 	w      io.Writer
 	format string
 	header []string
-	row    func(proto.Message) []string
+	row    func(T) []string
+	toJSON func(T) ([]byte, error) // one line
+	toYAML func(T) ([]byte, error)
 	tw     *tabwriter.Writer
 	docs   int
 }
 
-func newPrinter(w io.Writer, format string, header []string, row func(proto.Message) []string) *printer {
-	return &printer{w: w, format: format, header: header, row: row}
+// newPrinter prints API messages, with their proto JSON field names.
+func newPrinter(w io.Writer, format string, header []string, row func(proto.Message) []string) *printer[proto.Message] {
+	return &printer[proto.Message]{w: w, format: format, header: header, row: row, toJSON: pbjson.Marshal, toYAML: marshalYAML}
 }
 
-// print writes one message; flush ends a table.
-func (p *printer) print(msg proto.Message) error {
+// print writes one value; flush ends a table.
+func (p *printer[T]) print(v T) error {
 	switch p.format {
 	case "json":
-		data, err := pbjson.Marshal(msg)
+		data, err := p.toJSON(v)
 		if err != nil {
 			return err
 		}
 		_, err = p.w.Write(append(data, '\n'))
 		return err
 	case "yaml":
-		data, err := marshalYAML(msg)
+		data, err := p.toYAML(v)
 		if err != nil {
 			return err
 		}
@@ -64,7 +68,7 @@ func (p *printer) print(msg proto.Message) error {
 		p.tw = tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(p.tw, strings.Join(p.header, "\t"))
 	}
-	_, err := fmt.Fprintln(p.tw, strings.Join(safeCells(p.row(msg)), "\t"))
+	_, err := fmt.Fprintln(p.tw, strings.Join(safeCells(p.row(v)), "\t"))
 	return err
 }
 
@@ -77,7 +81,7 @@ func safeCells(cells []string) []string {
 	return cells
 }
 
-func (p *printer) flush() error {
+func (p *printer[T]) flush() error {
 	if p.tw == nil {
 		return nil
 	}

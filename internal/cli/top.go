@@ -22,13 +22,16 @@ func newTopCmd() *cobra.Command {
 		refresh   time.Duration
 		exportDir string
 		probes    []string
+		promURL   string
 	)
 	cmd := &cobra.Command{
 		Use:   "top",
 		Short: "Live terminal UI: workloads, flows, DNS, events, GPUs",
 		Long: `Live terminal UI of workloads and what they do: network rate, DNS errors,
 run-queue latency, memory against the limit, open fds and GPU use, with flows,
-DNS, live events and GPU views. '/' filters, Enter drills into a workload,
+DNS, live events and GPU views, and with --prometheus an Insights view (the
+regressions of the last day's rollouts and requests per container from a
+week of history, as orb8 insights computes them). '/' filters, Enter drills into a workload,
 'e' exports the view to a file, '?' lists the keys, 'q' quits.
 
 Without --agent or --all-nodes it runs the agent's probes in this process
@@ -45,6 +48,13 @@ Without --agent or --all-nodes it runs the agent's probes in this process
 				return err
 			}
 			opts := tui.Options{Refresh: refresh, Timeout: o.timeout, ExportDir: exportDir, Filter: o.filter()}
+			if promURL != "" {
+				ins, err := newTopInsights(promURL, o.timeout, &o)
+				if err != nil {
+					return err
+				}
+				opts.Insights = ins
+			}
 			var (
 				client apiclient.Client
 				err    error
@@ -75,6 +85,7 @@ Without --agent or --all-nodes it runs the agent's probes in this process
 	cmd.Flags().Lookup("agent").Usage = "HOST:PORT (or unix:PATH) of an agent's gRPC API; empty: run the probes in this process"
 	cmd.Flags().DurationVar(&refresh, "refresh", time.Second, "how often figures are read")
 	cmd.Flags().StringVar(&exportDir, "export-dir", ".", "directory that 'e' exports to")
+	cmd.Flags().StringVar(&promURL, "prometheus", os.Getenv(prometheusEnv), "URL of the Prometheus HTTP API holding orb8's series, for the Insights view (-n, --pod and --cgroup narrow it; -l does not: Prometheus holds no pod labels) (default $"+prometheusEnv+")")
 	cmd.Flags().StringSliceVar(&probes, "probes", []string{"default"}, `probes to run in-process, by name; "default" or "all"`)
 	return cmd
 }

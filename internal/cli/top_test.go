@@ -5,10 +5,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/orb8/orb8/internal/insights/promtest"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
@@ -16,6 +19,7 @@ import (
 type tmuxSession struct {
 	t      *testing.T
 	socket string
+	wait   time.Duration // how long waitFor waits; 10 s when 0
 }
 
 func (s *tmuxSession) run(args ...string) string {
@@ -31,7 +35,11 @@ func (s *tmuxSession) screen() string { return s.run("capture-pane", "-p", "-t",
 
 func (s *tmuxSession) waitFor(what string, cond func(screen string) bool) string {
 	s.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	wait := s.wait
+	if wait == 0 {
+		wait = 10 * time.Second
+	}
+	deadline := time.Now().Add(wait)
 	for {
 		screen := s.screen()
 		if cond(screen) {
@@ -118,4 +126,65 @@ func TestTopUnderTmux(t *testing.T) {
 func lastLine(screen string) string {
 	lines := strings.Split(strings.TrimRight(screen, "\n "), "\n")
 	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// TestTopInsightsFromPrometheus: with --prometheus, the Insights view shows
+// what orb8 insights finds in a real Prometheus's history: checkout's
+// rollout that added 30% latency (not cart's 2%), and the acceptance
+// workload's requests, as recommend computes them.
+func TestTopInsightsFromPrometheus(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux not installed (apt-get install tmux)")
+	}
+	promtest.Require(t)
+	h := promtest.NewHistory()
+	end := time.Now().Add(-time.Minute).Truncate(time.Second)
+	h.Acceptance(end)
+	h.Rollouts(end)
+	srv, err := promtest.Start(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	addr, _ := startAgent(t)
+	bin := buildOrb8(t)
+
+	// A week of history through Prometheus: slower than an agent.
+	s := &tmuxSession{t: t, socket: fmt.Sprintf("orb8-test-insights-%d", os.Getpid()), wait: time.Minute}
+	s.run("new-session", "-d", "-s", "top", "-x", "160", "-y", "24",
+		bin, "top", "--agent", addr, "--prometheus", srv.URL, "--refresh", "200ms")
+	t.Cleanup(func() { exec.Command("tmux", "-L", s.socket, "kill-server").Run() })
+	s.waitFor("the tabs", func(sc string) bool { return strings.Contains(sc, "6 Insights") })
+	s.run("send-keys", "-t", "top", "6")
+	screen := s.waitFor("the insights", func(sc string) bool { return strings.Contains(sc, "as of ") })
+
+	var regressions, requests []string
+	for _, line := range strings.Split(screen, "\n") {
+		switch f := strings.Fields(line); {
+		case len(f) > 0 && f[0] == "regression":
+			regressions = append(regressions, line)
+		case len(f) > 0 && f[0] == "requests":
+			requests = append(requests, line)
+		}
+	}
+	if len(regressions) != 1 || !strings.Contains(regressions[0], "rollouts/Deployment/checkout ") ||
+		!regexp.MustCompile(`http_latency_seconds \+(29|30|31)\.\d% \(p \S+\) after .*checkout:1@6f7c9 -> checkout:2@84b2d`).MatchString(regressions[0]) {
+		t.Errorf("regressions: want checkout's latency alone:\n%s", screen)
+	}
+	var api string
+	for _, l := range requests {
+		if strings.Contains(l, "accept/Deployment/api/api") {
+			api = l
+		}
+	}
+	m := regexp.MustCompile(`cpu 250m -> (\d+)m, memory 128Mi -> 288Mi`).FindStringSubmatch(api)
+	if m == nil {
+		t.Fatalf("no requests row for the acceptance workload:\n%s", screen)
+	}
+	// P90 x 1.15 of CPU uniform in 0.4-0.6 cores, each sample the mean
+	// over a step (2 minutes for a week): the acceptance bounds.
+	if mc, _ := strconv.Atoi(m[1]); mc < 500 || mc > 800 {
+		t.Errorf("cpu request %dm, want 500-800m:\n%s", mc, api)
+	}
+	s.run("send-keys", "-t", "top", "q")
 }

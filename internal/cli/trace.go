@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
 	"github.com/orb8/orb8/internal/agent"
@@ -98,7 +99,7 @@ func traceKinds(args []string) ([]string, error) {
 
 // printEvent writes an event; a table row is printed at once (streaming),
 // in fixed-width columns.
-func printEvent(p *printer, c *cobra.Command, e *pb.Event) error {
+func printEvent(p *printer[proto.Message], c *cobra.Command, e *pb.Event) error {
 	if p.format != "table" {
 		return p.print(e)
 	}

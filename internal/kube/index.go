@@ -24,6 +24,7 @@ type podEntry struct {
 	ips             []netip.Addr
 	hidden          bool
 	deletedAt       time.Time // zero while the pod exists
+	spec            podSpec
 }
 
 // Kinds of object NameIP names.
@@ -55,6 +56,8 @@ type Index struct {
 	serviceIPs map[netip.Addr]owner      // ClusterIPs
 	sliceIPs   map[netip.Addr]sliceOwner // pods behind services, on any node
 	slices     map[string][]netip.Addr   // EndpointSlice key -> its addresses
+	// controllers: "ReplicaSet/ns/name" or "Job/ns/name" -> its controller.
+	controllers map[string]ref
 }
 
 // NewIndex returns an empty index that hides the pods f filters out.
@@ -128,7 +131,7 @@ func (x *Index) setPod(p *corev1.Pod) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	old := x.pods[uid]
-	e := &podEntry{namespace: p.Namespace, name: p.Name, labels: p.Labels, containers: containerNames(p)}
+	e := &podEntry{namespace: p.Namespace, name: p.Name, labels: p.Labels, containers: containerNames(p), spec: newPodSpec(p)}
 	e.hidden = !x.filter.Visible(p.Namespace, p.Labels, x.nsLabels[p.Namespace])
 	if old != nil {
 		x.dropPodIPs(old)

@@ -1,7 +1,8 @@
 // Package kube connects the agent to the Kubernetes API: informers on this
-// node's pods, namespaces, the node, Services and EndpointSlices feed an
-// Index that names cgroups (cgroup.Enricher) and IP addresses, applies the
-// agent's filters, and exports the node's resources.
+// node's pods, namespaces, the node, Services, EndpointSlices, and the
+// ReplicaSets and Jobs that own pods feed an Index that names cgroups
+// (cgroup.Enricher), their workloads and IP addresses, applies the agent's
+// filters, and exports the node's and the containers' resources.
 //
 // The API server is not needed to keep collecting: informers keep their last
 // state while it is away and resume (relist or rewatch) when it returns.
@@ -20,6 +21,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
@@ -95,6 +99,12 @@ func New(cfg *rest.Config, opts Options, log *slog.Logger) (*Watcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Owners are read as metadata only: no apps/v1 or batch/v1 types in
+	// the binary, and only names and owner references on the wire.
+	mc, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
 	// client-go logs through klog: route it into the agent's log.
 	klog.SetSlogLogger(log.With("component", "client-go"))
 	w := &Watcher{
@@ -117,6 +127,9 @@ func New(cfg *rest.Config, opts Options, log *slog.Logger) (*Watcher, error) {
 		"nodes":          newInformer(cr, "nodes", &corev1.Node{}, onName),
 		"services":       newInformer(cr, "services", &corev1.Service{}, all),
 		"endpointslices": newInformer(dr, "endpointslices", &discoveryv1.EndpointSlice{}, all),
+		// Owners of pods, for the workload series (Deployment, CronJob).
+		"replicasets": newMetadataInformer(mc, schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "replicasets"}),
+		"jobs":        newMetadataInformer(mc, schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "jobs"}),
 	}
 	w.nodes = w.informers["nodes"].GetStore()
 	handlers := map[string]func(obj any, deleted bool){
@@ -142,6 +155,16 @@ func New(cfg *rest.Config, opts Options, log *slog.Logger) (*Watcher, error) {
 		"endpointslices": func(obj any, deleted bool) {
 			if s, ok := obj.(*discoveryv1.EndpointSlice); ok {
 				w.setSlice(s.Namespace+"/"+s.Name, s, deleted)
+			}
+		},
+		"replicasets": func(obj any, deleted bool) {
+			if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
+				w.setController(ownerKindReplicaSet, &m.ObjectMeta, deleted)
+			}
+		},
+		"jobs": func(obj any, deleted bool) {
+			if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
+				w.setController(ownerKindJob, &m.ObjectMeta, deleted)
 			}
 		},
 	}
@@ -193,6 +216,22 @@ func (w *Watcher) Close() error {
 func newInformer(c rest.Interface, resource string, obj runtime.Object, tweak func(*metav1.ListOptions)) cache.SharedIndexInformer {
 	lw := cache.NewFilteredListWatchFromClient(c, resource, "", tweak)
 	inf := cache.NewSharedIndexInformer(lw, obj, 0, cache.Indexers{})
+	_ = inf.SetTransform(trim) // only fails once the informer runs
+	return inf
+}
+
+// newMetadataInformer watches the metadata of every object of a resource.
+func newMetadataInformer(c metadata.Interface, gvr schema.GroupVersionResource) cache.SharedIndexInformer {
+	r := c.Resource(gvr)
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return r.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return r.Watch(ctx, o)
+		},
+	}
+	inf := cache.NewSharedIndexInformer(lw, &metav1.PartialObjectMetadata{}, 0, cache.Indexers{})
 	_ = inf.SetTransform(trim) // only fails once the informer runs
 	return inf
 }

@@ -18,13 +18,13 @@ func trimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
 func trim(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *corev1.Pod:
-		meta := trimMeta(o.ObjectMeta)
+		meta := trimOwned(o.ObjectMeta)
 		if hash := o.Annotations[corev1.MirrorPodAnnotationKey]; hash != "" {
 			meta.Annotations = map[string]string{corev1.MirrorPodAnnotationKey: hash}
 		}
 		return &corev1.Pod{
 			ObjectMeta: meta,
-			Spec:       corev1.PodSpec{NodeName: o.Spec.NodeName, HostNetwork: o.Spec.HostNetwork},
+			Spec:       corev1.PodSpec{NodeName: o.Spec.NodeName, HostNetwork: o.Spec.HostNetwork, Containers: trimContainers(o.Spec.Containers)},
 			Status: corev1.PodStatus{
 				PodIPs:                     o.Status.PodIPs,
 				ContainerStatuses:          trimStatuses(o.Status.ContainerStatuses),
@@ -32,6 +32,8 @@ func trim(obj any) (any, error) {
 				EphemeralContainerStatuses: trimStatuses(o.Status.EphemeralContainerStatuses),
 			},
 		}, nil
+	case *metav1.PartialObjectMetadata: // ReplicaSets, Jobs
+		return &metav1.PartialObjectMetadata{TypeMeta: o.TypeMeta, ObjectMeta: trimOwned(o.ObjectMeta)}, nil
 	case *corev1.Namespace:
 		return &corev1.Namespace{ObjectMeta: trimMeta(o.ObjectMeta)}, nil
 	case *corev1.Node:
@@ -63,6 +65,25 @@ func trimStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
 		if t := s.LastTerminationState.Terminated; t != nil {
 			out[i].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ContainerID: t.ContainerID}
 		}
+	}
+	return out
+}
+
+// trimOwned keeps, beyond trimMeta, the controller among the owners: what
+// names a pod's workload (ReplicaSet -> Deployment, Job -> CronJob).
+func trimOwned(m metav1.ObjectMeta) metav1.ObjectMeta {
+	out := trimMeta(m)
+	if c := metav1.GetControllerOfNoCopy(&m); c != nil {
+		out.OwnerReferences = []metav1.OwnerReference{{Kind: c.Kind, Name: c.Name, UID: c.UID, Controller: c.Controller}}
+	}
+	return out
+}
+
+// trimContainers keeps a container's name, image and resources.
+func trimContainers(in []corev1.Container) []corev1.Container {
+	out := make([]corev1.Container, len(in))
+	for i, c := range in {
+		out[i] = corev1.Container{Name: c.Name, Image: c.Image, Resources: corev1.ResourceRequirements{Requests: c.Resources.Requests, Limits: c.Resources.Limits}}
 	}
 	return out
 }

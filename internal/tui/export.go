@@ -33,6 +33,9 @@ func (m *Model) export(format string) {
 
 // viewItems are the current view's items as plain JSON values.
 func (m *Model) viewItems() ([]any, error) {
+	if m.view == insightsView {
+		return insightItems(m.insights, m.visible)
+	}
 	var msgs []proto.Message
 	if m.view == detailView {
 		d := m.detail

@@ -38,7 +38,7 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		if m.view != detailView {
 			return m, m.switchView((m.view + views - 1) % views)
 		}
-	case "1", "2", "3", "4", "5":
+	case "1", "2", "3", "4", "5", "6":
 		return m, m.switchView(view(k.String()[0] - '1'))
 	case "s":
 		if m.view == workloadsView {
@@ -106,7 +106,7 @@ func (m *Model) filterKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 // drill opens the detail view of the workload under the cursor (from the
 // workloads, flows, DNS or events view).
 func (m *Model) drill() tea.Cmd {
-	if m.cursor >= len(m.visible) || m.view == detailView || m.view == gpuView {
+	if m.cursor >= len(m.visible) || m.view == detailView || m.view == gpuView || m.view == insightsView {
 		return nil
 	}
 	i := m.visible[m.cursor]

@@ -27,11 +27,12 @@ const (
 	dnsView
 	eventsView
 	gpuView
+	insightsView
 	detailView
 	views = detailView // the tabs; detail is reached by Enter
 )
 
-var viewNames = [...]string{"Workloads", "Flows", "DNS", "Events", "GPU", "Detail"}
+var viewNames = [...]string{"Workloads", "Flows", "DNS", "Events", "GPU", "Insights", "Detail"}
 
 const (
 	// listLimit bounds the flows and DNS lists one refresh asks for.
@@ -58,6 +59,9 @@ type Options struct {
 	// Filter (-n, -l, --pod, --cgroup) narrows every list and the event
 	// stream; the '/' filter narrows further.
 	Filter *pb.WorkloadFilter
+	// Insights, when set, fills the Insights view from history in
+	// Prometheus (orb8 top --prometheus).
+	Insights Insights
 }
 
 // Model is the bubbletea model of `orb8 top`.
@@ -85,6 +89,9 @@ type Model struct {
 	dns     []*pb.DNSQuery
 	gpus    []*pb.GPU
 	events  []*pb.Event // newest last, bounded by maxEvents
+	// insights is the Insights view's last answer, from insightsAt.
+	insights   []insightRow
+	insightsAt time.Time
 	// dropped is what the agent reported dropping for the current stream,
 	// droppedBefore its drops on the streams that failed before it, and
 	// uiDropped what the UI itself dropped for falling behind (written by
@@ -246,6 +253,8 @@ func (m *Model) refresh() tea.Cmd {
 			}
 			return gpusMsg(g)
 		}
+	case insightsView:
+		return m.fetchInsights()
 	case detailView:
 		return m.fetchDetail(m.detail.figures)
 	}
@@ -332,6 +341,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case gpusMsg:
 		m.gpus = msg
 		m.loaded()
+	case insightsMsg:
+		m.insights, m.insightsAt = msg.rows, msg.at
+		m.loaded()
 	case detailMsg:
 		if m.detail != nil && sameWorkload(msg.figures.GetWorkload(), m.detail.figures.GetWorkload()) {
 			msg.events = m.detail.events
@@ -416,6 +428,8 @@ func (m *Model) listLen() int {
 		return len(m.events)
 	case gpuView:
 		return len(m.gpus)
+	case insightsView:
+		return len(m.insights)
 	case detailView:
 		return 0
 	}
@@ -433,6 +447,8 @@ func (m *Model) itemSearch(i int) string {
 	case gpuView:
 		g := m.gpus[i]
 		return strings.ToLower(g.GetGpu() + " " + g.GetUuid() + " " + g.GetModel() + " " + g.GetNode())
+	case insightsView:
+		return m.insights[i].search
 	}
 	return m.rows[i].search
 }

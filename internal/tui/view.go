@@ -25,6 +25,9 @@ type column struct {
 	title string
 	width int
 	right bool
+	// head: a flexible column cut keeps its start (text), not its end
+	// (a cgroup path says the most at its end).
+	head bool
 }
 
 // View implements tea.Model.
@@ -73,6 +76,9 @@ func (m *Model) footer(count string) string {
 	}
 	if m.view == workloadsView {
 		parts = append(parts, "sort: "+sortNames[m.sort])
+	}
+	if m.view == insightsView {
+		parts = append(parts, m.insightsAbout())
 	}
 	if n := m.eventsDropped(); n > 0 {
 		parts = append(parts, fmt.Sprintf("events dropped: %d", n))
@@ -131,7 +137,7 @@ func (m *Model) renderRow(cols []column, cells []string) string {
 			w = max(m.width-fixed-1, 8)
 		}
 		cell := humanize.Safe(cells[i]) // workloads name themselves: no control sequences
-		if c.width == 0 {
+		if c.width == 0 && !c.head {
 			cell = keepTail(cell, w)
 		} else {
 			cell = truncate(cell, w)
@@ -149,7 +155,7 @@ func (m *Model) renderRow(cols []column, cells []string) string {
 func (m *Model) columns() ([]column, func(i int) []string) {
 	switch m.view {
 	case flowsView:
-		return []column{{"WORKLOAD", 0, false}, {"PROTO", 5, false}, {"REMOTE", 21, false}, {"TX", 9, true}, {"RX", 9, true}, {"RTT", 8, true}},
+		return []column{{"WORKLOAD", 0, false, false}, {"PROTO", 5, false, false}, {"REMOTE", 21, false, false}, {"TX", 9, true, false}, {"RX", 9, true, false}, {"RTT", 8, true, false}},
 			func(i int) []string {
 				f := m.flows[i]
 				rtt := "-"
@@ -159,20 +165,20 @@ func (m *Model) columns() ([]column, func(i int) []string) {
 				return []string{workloadName(f.GetWorkload()), f.GetProtocol(), remote(f), humanize.Bytes(float64(f.GetTxBytes())), humanize.Bytes(float64(f.GetRxBytes())), rtt}
 			}
 	case dnsView:
-		return []column{{"WORKLOAD", 0, false}, {"NAME", 24, false}, {"TYPE", 5, false}, {"RCODE", 8, false}, {"LATENCY", 9, true}},
+		return []column{{"WORKLOAD", 0, false, false}, {"NAME", 24, false, false}, {"TYPE", 5, false, false}, {"RCODE", 8, false, false}, {"LATENCY", 9, true, false}},
 			func(i int) []string {
 				q := m.dns[i]
 				return []string{workloadName(q.GetWorkload()), q.GetName(), q.GetQtype(), humanize.Dash(q.GetRcode()), latency(q)}
 			}
 	case eventsView:
-		return []column{{"TIME", 12, false}, {"KIND", 5, false}, {"WORKLOAD", 0, false}, {"PID", 7, true}, {"COMM", 15, false}},
+		return []column{{"TIME", 12, false, false}, {"KIND", 5, false, false}, {"WORKLOAD", 0, false, false}, {"PID", 7, true, false}, {"COMM", 15, false, false}},
 			func(i int) []string {
 				e := m.events[i]
 				return []string{e.GetTime().AsTime().Local().Format("15:04:05.000"), e.GetKind(), workloadName(e.GetWorkload()),
 					fmt.Sprint(e.GetProcess().GetPid()), e.GetProcess().GetComm()}
 			}
 	case gpuView:
-		return []column{{"GPU", 0, false}, {"UTIL", 6, true}, {"MEM USED", 10, true}, {"MEM TOTAL", 10, true}, {"TEMP", 6, true}, {"POWER", 7, true}},
+		return []column{{"GPU", 0, false, false}, {"UTIL", 6, true, false}, {"MEM USED", 10, true, false}, {"MEM TOTAL", 10, true, false}, {"TEMP", 6, true, false}, {"POWER", 7, true, false}},
 			func(i int) []string {
 				g := m.gpus[i]
 				return []string{g.GetNode() + " " + g.GetGpu() + " " + g.GetModel(), humanize.Optional(g.UtilizationRatio, humanize.Percent),
@@ -180,8 +186,14 @@ func (m *Model) columns() ([]column, func(i int) []string) {
 					humanize.Optional(g.TemperatureCelsius, func(v float64) string { return fmt.Sprintf("%.0fC", v) }),
 					humanize.Optional(g.PowerWatts, func(v float64) string { return fmt.Sprintf("%.0fW", v) })}
 			}
+	case insightsView:
+		return []column{{"INSIGHT", 10, false, false}, {"WORKLOAD", 32, false, false}, {"WHAT", 0, false, true}},
+			func(i int) []string {
+				r := m.insights[i]
+				return []string{r.kind, r.name, r.what}
+			}
 	}
-	return []column{{"WORKLOAD", 0, false}, {"PROCS", 5, true}, {"NET/s", 9, true}, {"DNSERR", 6, true}, {"RUNQ99", 8, true}, {"MEM%", 5, true}, {"FDS", 6, true}, {"GPU", 9, true}},
+	return []column{{"WORKLOAD", 0, false, false}, {"PROCS", 5, true, false}, {"NET/s", 9, true, false}, {"DNSERR", 6, true, false}, {"RUNQ99", 8, true, false}, {"MEM%", 5, true, false}, {"FDS", 6, true, false}, {"GPU", 9, true, false}},
 		func(i int) []string {
 			r := &m.rows[i]
 			f := r.f
@@ -244,7 +256,7 @@ func (m *Model) detailText() string {
 func (m *Model) helpText() string {
 	return strings.Join([]string{
 		titleStyle.Render("orb8 top: keys"),
-		"  1-5, Tab     workloads, flows, DNS, events, GPU",
+		"  1-6, Tab     workloads, flows, DNS, events, GPU, insights",
 		"  Up/Down j/k  move; PgUp/PgDn, Home/End",
 		"  s            sort workloads: " + strings.Join(sortNames[:], ", "),
 		"  /            filter: words that namespace, pod, container, cgroup,",
@@ -257,6 +269,8 @@ func (m *Model) helpText() string {
 		"",
 		"  Columns without data (no probe provides them here) show '-'.",
 		"  NET/s is tx+rx payload bytes per second between two refreshes.",
+		"  Insights (orb8 top --prometheus URL): regressions after rollouts and",
+		"  requests per container from the history in Prometheus (orb8 insights).",
 	}, "\n")
 }
 

@@ -18,8 +18,8 @@ const metricsDoc = "../../docs/metrics.md"
 var docRowRE = regexp.MustCompile("(?m)^\\|\\s*`(orb8_[a-zA-Z0-9_]+)`")
 
 // described maps every metric the agent can export, with every probe of the
-// catalogue enabled, to its label names (the generated metrics reference
-// reads the same descriptors).
+// catalogue enabled and the Kubernetes collectors, to its label names (the
+// generated metrics reference reads the same descriptors).
 var described = sync.OnceValues(func() (map[string][]string, error) {
 	metrics, err := agent.DescribedMetrics()
 	if err != nil {

@@ -320,7 +320,9 @@ func TestClusterDaemonSetIsUnprivilegedWithReadOnlyRBAC(t *testing.T) {
 		allowed               bool
 	}{
 		{"list", "", "pods", true}, {"watch", "discovery.k8s.io", "endpointslices", true}, {"get", "", "nodes", true},
+		{"watch", "apps", "replicasets", true}, {"list", "batch", "jobs", true},
 		{"create", "", "pods", false}, {"delete", "", "pods", false}, {"update", "", "nodes", false}, {"get", "", "secrets", false},
+		{"update", "apps", "deployments", false}, {"get", "apps", "deployments", false}, {"delete", "batch", "jobs", false},
 		{"create", "authentication.k8s.io", "tokenreviews", true}, {"create", "authorization.k8s.io", "subjectaccessreviews", true},
 	} {
 		r, err := c.client.AuthorizationV1().SubjectAccessReviews().Create(t.Context(), &authv1.SubjectAccessReview{Spec: authv1.SubjectAccessReviewSpec{

@@ -34,7 +34,7 @@ func TestPrometheusQueryReturnsExactExecCount(t *testing.T) {
 	if _, err := os.Stat(prometheusBin); err != nil {
 		t.Fatalf("%s missing: apt-get install -y --no-install-recommends prometheus (hack/test.sh installs it)", prometheusBin)
 	}
-	target := startAgent(t)
+	target := startAgent(t, cgroups.Name, process.Name)
 	prom := startPrometheus(t, target)
 
 	cg := testutil.NewCgroup(t)
@@ -63,12 +63,12 @@ func TestPrometheusQueryReturnsExactExecCount(t *testing.T) {
 	}
 }
 
-// startAgent runs the cgroup and process probes in-process and serves
-// /metrics on a loopback port; it returns HOST:PORT.
-func startAgent(t *testing.T) string {
+// startAgent runs probes in-process and serves /metrics on a loopback
+// port; it returns HOST:PORT.
+func startAgent(t *testing.T, probes ...string) string {
 	t.Helper()
 	cfg := agent.DefaultConfig()
-	cfg.Probes = []string{cgroups.Name, process.Name}
+	cfg.Probes = probes
 	a, err := agent.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

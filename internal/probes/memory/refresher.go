@@ -102,21 +102,9 @@ func (r *refresher) refresh(now time.Time) {
 // rescan walks the cgroup2 tree: it tracks new cgroups, forgets removed
 // ones, and re-reads every limit and workload identity.
 func (r *refresher) rescan() {
-	seen := make(map[uint64]bool, len(r.cgroups))
-	err := cgroup.Walk(r.v2Root, func(id uint64, path string) {
-		if r.track(id, filepath.Join(r.files.root, path)) {
-			seen[id] = true
-		}
-	})
-	if err != nil { // a partial walk: keep the cgroups it did not reach
-		return
-	}
-	for id, c := range r.cgroups {
-		if !seen[id] {
-			c.close()
-			delete(r.cgroups, id)
-		}
-	}
+	cgroup.Retrack(r.v2Root, r.cgroups, func(id uint64, path string) bool {
+		return r.track(id, filepath.Join(r.files.root, path))
+	}, (*tracked).close)
 }
 
 // track starts or updates tracking one cgroup; false when it has no memory
@@ -134,7 +122,7 @@ func (r *refresher) track(id uint64, dir string) bool {
 	c.w, c.visible = r.resolver.Visible(id)
 	c.w.ID = 0
 	c.limit, c.limited = 0, false
-	if b, err := readInto(filepath.Join(dir, r.files.limit), r.buf); err == nil {
+	if b, err := cgroup.ReadInto(filepath.Join(dir, r.files.limit), r.buf); err == nil {
 		c.limit, c.limited, _ = parseLimit(b)
 	}
 	switch {
@@ -157,7 +145,7 @@ func (r *refresher) predict(c *tracked, now time.Time, usage uint64) (float64, b
 	ws := usage
 	if c.statFD >= 0 {
 		if n, err := unix.Pread(c.statFD, r.buf, 0); err == nil {
-			if inactive, ok := statValue(r.buf[:n], r.files.inactiveFile); ok && inactive < ws {
+			if inactive, ok := cgroup.StatValue(r.buf[:n], r.files.inactiveFile); ok && inactive < ws {
 				ws -= inactive
 			}
 		}
@@ -172,7 +160,7 @@ func (r *refresher) readBytes(fd int) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return parseBytes(r.buf[:n])
+	return cgroup.ParseCount(r.buf[:n])
 }
 
 // snapshot returns the table of the last refresh; callers must not modify it.

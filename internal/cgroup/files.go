@@ -1,0 +1,109 @@
+package cgroup
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Helpers for reading the controller files of a cgroup (memory.current,
+// cpu.stat, cpuacct.usage, ...), shared by the probes that refresh figures
+// from them.
+
+// HasController says whether the cgroup2 tree at v2Root has controller
+// (e.g. "memory", "cpu") enabled at its root.
+func HasController(v2Root, controller string) bool {
+	b, err := os.ReadFile(filepath.Join(v2Root, "cgroup.controllers"))
+	if err != nil {
+		return false
+	}
+	for _, f := range strings.Fields(string(b)) {
+		if f == controller {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseCount reads a counter file: one decimal number (bytes, ns, ...).
+func ParseCount(b []byte) (uint64, error) {
+	s := string(bytes.TrimSpace(b))
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("not a count: %q", s)
+	}
+	return v, nil
+}
+
+// StatValue returns the value of key in a flat-keyed file such as
+// memory.stat or cpu.stat ("key value" lines); false when the key is
+// absent or its value is not a count.
+func StatValue(stat []byte, key string) (uint64, bool) {
+	for len(stat) > 0 {
+		line := stat
+		if i := bytes.IndexByte(stat, '\n'); i >= 0 {
+			line, stat = stat[:i], stat[i+1:]
+		} else {
+			stat = nil
+		}
+		k, v, ok := bytes.Cut(line, []byte{' '})
+		if ok && string(k) == key {
+			n, err := ParseCount(v)
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
+
+// ReadInto reads a small cgroup file into buf without the os.File
+// machinery: refreshers read thousands of them a second.
+func ReadInto(path string, buf []byte) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Read(fd, buf[n:])
+		if err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			return nil, err
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	return buf[:n], nil
+}
+
+// Retrack walks the cgroup2 tree at root for a refresher that keeps files
+// open per cgroup: track is called for every cgroup and says whether it is
+// tracked; tracked ids the walk did not keep are closed and deleted. After
+// a partial walk (an error), nothing is deleted: the cgroups it did not
+// reach may still exist.
+func Retrack[T any](root string, tracked map[uint64]T, track func(id uint64, path string) bool, closeFn func(T)) {
+	seen := make(map[uint64]bool, len(tracked))
+	err := Walk(root, func(id uint64, path string) {
+		if track(id, path) {
+			seen[id] = true
+		}
+	})
+	if err != nil {
+		return
+	}
+	for id, c := range tracked {
+		if !seen[id] {
+			closeFn(c)
+			delete(tracked, id)
+		}
+	}
+}

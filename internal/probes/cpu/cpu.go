@@ -1,0 +1,95 @@
+// Package cpu is the CPU probe: CPU time and CPU throttling per workload,
+// from the counters the kernel keeps per cgroup (cgroup2 cpu.stat, or the
+// v1 cpuacct and cpu controllers on hybrid hosts). It loads no BPF: the
+// scheduler already sums every task's runtime into its cgroups.
+package cpu
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/series"
+	"github.com/orb8/orb8/internal/tick"
+)
+
+// Name is the probe's name in configuration and metrics.
+const Name = "cpu"
+
+const (
+	// defaultInterval: counters are read this often. Rates over a scrape
+	// interval (15 s and up) do not need them fresher, and each read of
+	// cpu.stat flushes the cgroup's per-CPU statistics.
+	defaultInterval = 5 * time.Second
+	// rescanEvery is how many refreshes pass between walks of the cgroup
+	// tree (new and removed cgroups, workload names).
+	rescanEvery = 2
+)
+
+// metrics are the series the probe exports: what Describe sends.
+var metrics series.Set
+
+var (
+	usageDesc     = metrics.Workload("orb8_cpu_usage_seconds_total", "CPU time the workload's cgroup and its descendants ran, in seconds (cgroup2 cpu.stat usage_usec, or cpuacct.usage on cgroup v1); read every 5 s.")
+	throttledDesc = metrics.Workload("orb8_cpu_throttled_seconds_total", "Time the workload's cgroup spent throttled by its CPU quota, in seconds (cpu.stat throttled_usec, or throttled_time of the v1 cpu cgroup); absent without a cpu controller for it.")
+)
+
+// Probe is the CPU probe.
+type Probe struct {
+	interval time.Duration // fixed before Start
+
+	figures *refresher
+	stop    func()
+}
+
+// New returns an unstarted CPU probe.
+func New() *Probe { return &Probe{interval: defaultInterval} }
+
+// Name implements probe.Probe.
+func (p *Probe) Name() string { return Name }
+
+// Objects implements probe.Probe: the probe loads no BPF objects.
+func (p *Probe) Objects() *probe.Objects { return nil }
+
+// Start implements probe.Probe. It fails when the host keeps CPU time in
+// no cgroup file the probe knows.
+func (p *Probe) Start(ctx context.Context, env probe.Env) error {
+	src, err := findSources(env.CgroupRoot)
+	if err != nil {
+		return err
+	}
+	p.figures = newRefresher(src, env.CgroupRoot, env.Resolver)
+	p.figures.refresh(time.Now())
+	p.stop = tick.Every(ctx, p.interval, p.figures.refresh)
+	return nil
+}
+
+// Close implements probe.Probe.
+func (p *Probe) Close() error {
+	if p.stop != nil {
+		p.stop()
+		p.stop = nil
+		p.figures.close() // its files, now that no refresh runs
+	}
+	return nil
+}
+
+// Describe implements probe.Probe.
+func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
+
+// Collect implements probe.Probe: the refresher's table, of visible
+// workloads only.
+func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
+	if p.figures == nil {
+		return nil
+	}
+	for _, f := range p.figures.snapshot() {
+		ch <- series.Metric(usageDesc, prometheus.CounterValue, f.usage, f.w)
+		if f.hasThrottle {
+			ch <- series.Metric(throttledDesc, prometheus.CounterValue, f.throttled, f.w)
+		}
+	}
+	return nil
+}

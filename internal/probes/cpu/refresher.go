@@ -1,0 +1,149 @@
+package cpu
+
+import (
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/probe"
+)
+
+// figures are one cgroup's CPU counters at the last refresh, in seconds.
+type figures struct {
+	w           cgroup.Workload
+	usage       float64
+	throttled   float64
+	hasThrottle bool
+}
+
+// tracked is a cgroup the refresher reads. Its files stay open: re-reading
+// an open cgroup file from offset 0 costs a fraction of opening it again.
+type tracked struct {
+	w          cgroup.Workload
+	visible    bool // not hidden by the agent's filters
+	usageFD    int
+	throttleFD int // -1 without a throttling file; == usageFD when one file has both
+}
+
+func (c *tracked) close() {
+	unix.Close(c.usageFD)
+	if c.throttleFD >= 0 && c.throttleFD != c.usageFD {
+		unix.Close(c.throttleFD)
+	}
+}
+
+// refresher reads every cgroup's CPU counters at a fixed interval into a
+// table that scrapes read: a scrape never touches cgroupfs.
+type refresher struct {
+	src      sources
+	v2Root   string
+	resolver probe.Resolver
+
+	mu    sync.RWMutex
+	table []figures
+
+	// Owned by the refreshing goroutine.
+	cgroups map[uint64]*tracked
+	rounds  int
+	buf     []byte
+}
+
+func newRefresher(src sources, v2Root string, r probe.Resolver) *refresher {
+	return &refresher{src: src, v2Root: v2Root, resolver: r, cgroups: map[uint64]*tracked{}, buf: make([]byte, 4096)}
+}
+
+// refresh reads the counters of every tracked cgroup, walking the tree first
+// every rescanEvery rounds.
+func (r *refresher) refresh(time.Time) {
+	if r.rounds%rescanEvery == 0 {
+		r.rescan()
+	}
+	r.rounds++
+	table := make([]figures, 0, len(r.cgroups))
+	for id, c := range r.cgroups {
+		if !c.visible { // filtered out by the agent's namespace/selector filters
+			continue
+		}
+		f, err := r.read(c)
+		if err != nil { // removed (ENODEV)
+			c.close()
+			delete(r.cgroups, id)
+			continue
+		}
+		table = append(table, f)
+	}
+	r.mu.Lock()
+	r.table = table
+	r.mu.Unlock()
+}
+
+// read reads one cgroup's counters; an error means the cgroup is gone.
+func (r *refresher) read(c *tracked) (figures, error) {
+	f := figures{w: c.w}
+	n, err := unix.Pread(c.usageFD, r.buf, 0)
+	if err != nil {
+		return f, err
+	}
+	var ok bool
+	if f.usage, ok = r.src.usage.value(r.buf[:n]); !ok {
+		return f, unix.ENODATA
+	}
+	if c.throttleFD >= 0 {
+		if c.throttleFD != c.usageFD {
+			if n, err = unix.Pread(c.throttleFD, r.buf, 0); err != nil {
+				n = 0 // the v1 twin went first: usage alone this round
+			}
+		}
+		f.throttled, f.hasThrottle = r.src.throttle.value(r.buf[:n])
+	}
+	return f, nil
+}
+
+// rescan walks the cgroup2 tree: it tracks new cgroups, forgets removed
+// ones, and re-reads every workload identity.
+func (r *refresher) rescan() {
+	cgroup.Retrack(r.v2Root, r.cgroups, r.track, (*tracked).close)
+}
+
+// track starts or updates tracking one cgroup; false when it has no CPU
+// usage file (a cgroup2 cgroup without a v1 twin on a host whose cgroup2
+// tree keeps no usage: its processes' v1 cgroup may hold others, so it is
+// not borrowed).
+func (r *refresher) track(id uint64, path string) bool {
+	c := r.cgroups[id]
+	if c == nil {
+		fd, err := unix.Open(r.src.usage.path(path), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return false
+		}
+		c = &tracked{usageFD: fd, throttleFD: -1}
+		if r.src.hasThrottle {
+			if tp := r.src.throttle.path(path); tp == r.src.usage.path(path) {
+				c.throttleFD = fd
+			} else if tfd, err := unix.Open(tp, unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+				c.throttleFD = tfd
+			}
+		}
+		r.cgroups[id] = c
+	}
+	c.w, c.visible = r.resolver.Visible(id)
+	c.w.ID = 0
+	return true
+}
+
+// snapshot returns the table of the last refresh; callers must not modify it.
+func (r *refresher) snapshot() []figures {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.table
+}
+
+// close closes every file the refresher holds open.
+func (r *refresher) close() {
+	for id, c := range r.cgroups {
+		c.close()
+		delete(r.cgroups, id)
+	}
+}

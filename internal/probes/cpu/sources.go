@@ -1,0 +1,69 @@
+package cpu
+
+import (
+	"path/filepath"
+
+	"github.com/orb8/orb8/internal/cgroup"
+)
+
+// counter says where one CPU counter of a cgroup is read: the file at the
+// cgroup's relative path under root, the key in it ("" when the whole file
+// is the number), and the unit of that number in seconds.
+type counter struct {
+	root string
+	file string
+	key  string
+	unit float64
+}
+
+// path is the counter's file of the cgroup at the relative path rel.
+func (c counter) path(rel string) string { return filepath.Join(c.root, rel, c.file) }
+
+// value reads the counter from the file's content; false when absent.
+func (c counter) value(b []byte) (float64, bool) {
+	if c.key == "" {
+		n, err := cgroup.ParseCount(b)
+		return float64(n) * c.unit, err == nil
+	}
+	n, ok := cgroup.StatValue(b, c.key)
+	return float64(n) * c.unit, ok
+}
+
+// sources are where the probe reads each cgroup's CPU time and throttling.
+type sources struct {
+	usage       counter
+	throttle    counter
+	hasThrottle bool
+}
+
+// findSources picks the files the kernel keeps the counters in:
+//   - usage: cgroup2's cpu.stat usage_usec, which every cgroup2 cgroup has
+//     whether or not the cpu controller is enabled (the kernel's base stats,
+//     the sum of its tasks' runtime); else cpuacct.usage (ns) of the v1
+//     cpuacct cgroup of the same relative path;
+//   - throttling: cpu.stat throttled_usec where cgroup2 has the cpu
+//     controller, else throttled_time (ns) in cpu.stat of the v1 cpu cgroup
+//     of the same path (kubelet, systemd and container runtimes create the
+//     same path in every hierarchy). Without either, no throttling series.
+func findSources(v2Root string) (sources, error) {
+	var s sources
+	buf := make([]byte, 4096)
+	if b, err := cgroup.ReadInto(filepath.Join(v2Root, "cpu.stat"), buf); err == nil {
+		if _, ok := cgroup.StatValue(b, "usage_usec"); ok {
+			s.usage = counter{root: v2Root, file: "cpu.stat", key: "usage_usec", unit: 1e-6}
+		}
+	}
+	if s.usage.root == "" {
+		root, err := cgroup.FindV1Mount("cpuacct")
+		if err != nil {
+			return s, err
+		}
+		s.usage = counter{root: root, file: "cpuacct.usage", unit: 1e-9}
+	}
+	if cgroup.HasController(v2Root, "cpu") {
+		s.throttle, s.hasThrottle = counter{root: v2Root, file: "cpu.stat", key: "throttled_usec", unit: 1e-6}, true
+	} else if root, err := cgroup.FindV1Mount("cpu"); err == nil {
+		s.throttle, s.hasThrottle = counter{root: root, file: "cpu.stat", key: "throttled_time", unit: 1e-9}, true
+	}
+	return s, nil
+}
