@@ -81,7 +81,7 @@ starttime() { awk '{sub(/^.*\) /, ""); print $20}' "/proc/$1/stat" 2>/dev/null; 
 # pidof_started NAME: the pid of NAME's process, if it is the one start() started.
 pidof_started() {
   local p t
-  read -r p t <"$(pidfile "$1")" 2>/dev/null || return 1
+  read -r p t 2>/dev/null <"$(pidfile "$1")" || return 1
   [[ -n $p && -n $t && $(starttime "$p") == "$t" ]] && echo "$p"
 }
 running() { pidof_started "$1" >/dev/null; }
