@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -106,4 +107,33 @@ func Retrack[T any](root string, tracked map[uint64]T, track func(id uint64, pat
 			delete(tracked, id)
 		}
 	}
+}
+
+// Untrack closes and forgets every tracked cgroup: a refresher that stops.
+func Untrack[T any](tracked map[uint64]T, closeFn func(T)) {
+	for id, c := range tracked {
+		closeFn(c)
+		delete(tracked, id)
+	}
+}
+
+// Table holds the rows a refresher built last, which scrapes read while the
+// next refresh builds its own: a scrape never touches cgroupfs.
+type Table[T any] struct {
+	mu   sync.RWMutex
+	rows []T
+}
+
+// Set replaces the rows.
+func (t *Table[T]) Set(rows []T) {
+	t.mu.Lock()
+	t.rows = rows
+	t.mu.Unlock()
+}
+
+// Rows returns the rows of the last Set; callers must not modify them.
+func (t *Table[T]) Rows() []T {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.rows
 }

@@ -1,7 +1,6 @@
 package cpu
 
 import (
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -41,8 +40,7 @@ type refresher struct {
 	v2Root   string
 	resolver probe.Resolver
 
-	mu    sync.RWMutex
-	table []figures
+	table cgroup.Table[figures]
 
 	// Owned by the refreshing goroutine.
 	cgroups map[uint64]*tracked
@@ -74,9 +72,7 @@ func (r *refresher) refresh(time.Time) {
 		}
 		table = append(table, f)
 	}
-	r.mu.Lock()
-	r.table = table
-	r.mu.Unlock()
+	r.table.Set(table)
 }
 
 // read reads one cgroup's counters; an error means the cgroup is gone.
@@ -134,16 +130,7 @@ func (r *refresher) track(id uint64, path string) bool {
 }
 
 // snapshot returns the table of the last refresh; callers must not modify it.
-func (r *refresher) snapshot() []figures {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.table
-}
+func (r *refresher) snapshot() []figures { return r.table.Rows() }
 
 // close closes every file the refresher holds open.
-func (r *refresher) close() {
-	for id, c := range r.cgroups {
-		c.close()
-		delete(r.cgroups, id)
-	}
-}
+func (r *refresher) close() { cgroup.Untrack(r.cgroups, (*tracked).close) }

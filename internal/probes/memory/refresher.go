@@ -2,7 +2,6 @@ package memory
 
 import (
 	"path/filepath"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -55,8 +54,7 @@ type refresher struct {
 	window   int
 	rule     etaRule
 
-	mu    sync.RWMutex
-	table []figures
+	table cgroup.Table[figures]
 
 	// Owned by the refreshing goroutine.
 	cgroups map[uint64]*tracked
@@ -94,9 +92,7 @@ func (r *refresher) refresh(now time.Time) {
 			table = append(table, f)
 		}
 	}
-	r.mu.Lock()
-	r.table = table
-	r.mu.Unlock()
+	r.table.Set(table)
 }
 
 // rescan walks the cgroup2 tree: it tracks new cgroups, forgets removed
@@ -164,16 +160,7 @@ func (r *refresher) readBytes(fd int) (uint64, error) {
 }
 
 // snapshot returns the table of the last refresh; callers must not modify it.
-func (r *refresher) snapshot() []figures {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.table
-}
+func (r *refresher) snapshot() []figures { return r.table.Rows() }
 
 // close closes every file the refresher holds open.
-func (r *refresher) close() {
-	for id, c := range r.cgroups {
-		c.close()
-		delete(r.cgroups, id)
-	}
-}
+func (r *refresher) close() { cgroup.Untrack(r.cgroups, (*tracked).close) }
