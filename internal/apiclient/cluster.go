@@ -9,13 +9,16 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
+	"k8s.io/klog/v2"
 
 	"github.com/orb8/orb8/internal/humanize"
 	"github.com/orb8/orb8/internal/kube"
@@ -55,6 +58,7 @@ type Cluster struct {
 
 // ConnectCluster finds the agents with the kubeconfig and connects to each.
 func ConnectCluster(ctx context.Context, o ClusterOptions) (*Cluster, error) {
+	quietClientGo()
 	cfg, err := kubeConfig(o.Kubeconfig, o.Context).ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %s", humanize.OneLine(err.Error()))
@@ -234,3 +238,9 @@ func (c *Cluster) Close() error {
 	}
 	return err
 }
+
+// quietClientGo keeps client-go's own log lines (a port-forward stream that
+// ends as its connection closes: "Error copying from local connection to
+// remote stream") off a client's terminal and out of its JSON output: every
+// error that matters reaches the caller as an error.
+var quietClientGo = sync.OnceFunc(func() { klog.SetLogger(logr.Discard()) })
