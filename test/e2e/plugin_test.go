@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,10 +40,17 @@ func TestClusterKubectlPlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := append(os.Environ(), "KUBECONFIG="+kubeconfig, "PATH="+dir+string(filepath.ListSeparator)+kubectlDir(t)+string(filepath.ListSeparator)+os.Getenv("PATH"))
+	// kubectl returns what the command printed on stdout; stderr comes with
+	// a failure.
 	kubectl := func(args ...string) (string, error) {
 		cmd := exec.Command(filepath.Join(kubectlDir(t), "kubectl"), args...)
 		cmd.Env = env
-		out, err := cmd.CombinedOutput()
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, stderr.String())
+		}
 		return string(out), err
 	}
 	if out, err := kubectl("config", "set-context", "--current", "--namespace", ns); err != nil {
