@@ -165,7 +165,7 @@ func (a *Agent) Start(ctx context.Context) {
 	}
 	a.startKube(ctx)
 	probe.UseCgroupV1(a.hierarchy.V1)
-	env := probe.Env{Resolver: a.resolver, Events: a.bus, Log: a.log, CgroupRoot: a.hierarchy.Unified}
+	env := probe.Env{Resolver: a.resolver, Events: a.bus, Log: a.log, CgroupRoot: a.hierarchy.Unified, MaxOverhead: a.cfg.MaxOverhead}
 	for _, p := range a.probes {
 		if err := p.Start(ctx, env); err != nil {
 			p.status.Error = err.Error()

@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/orb8/orb8/internal/humanize"
+	"github.com/orb8/orb8/internal/probe"
 )
 
 // Config is the agent's configuration; a --config file sets its flags.
@@ -36,6 +37,9 @@ type Config struct {
 	// as they cost every BPF program on the node (the CNI's included) two
 	// clock reads per run.
 	BPFStats bool
+	// MaxOverhead: the share of one CPU the agent may add to a traced
+	// process (probe.Env.MaxOverhead).
+	MaxOverhead float64
 	API
 	Kube
 	Export
@@ -49,6 +53,7 @@ func Default() Config {
 		Probes:          []string{"default"},
 		CgroupHierarchy: "auto",
 		GoneGrace:       5 * time.Minute,
+		MaxOverhead:     probe.DefaultMaxOverhead,
 		LogLevel:        "info",
 		Kube:            Kube{NodeName: defaultNodeName()},
 		Export:          defaultExport(),
@@ -69,6 +74,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.GoneGrace, "gone-grace", c.GoneGrace, "how long series of a removed workload are kept")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.BoolVar(&c.BPFStats, "bpf-stats", c.BPFStats, "turn on the kernel's BPF run-time statistics for orb8_bpf_program_run_seconds_total (needs CAP_SYS_ADMIN; every BPF program on the node then pays two clock reads per run)")
+	fs.Float64Var(&c.MaxOverhead, "max-overhead", c.MaxOverhead, "the share of one CPU the agent may add to a process it traces through uprobes (CUDA launches and GEMMs, sampled per process to stay within it; --cuda-exact counts them all instead); 0.01 is 1%")
 	c.API.bindFlags(fs)
 	c.Kube.bindFlags(fs)
 	c.Export.bindFlags(fs)
@@ -158,6 +164,9 @@ func (c *Config) Validate(known []string) error {
 	}
 	if c.TLSClientCA != "" && c.TLSCert == "" {
 		return fmt.Errorf("--tls-client-ca needs --tls-cert and --tls-key")
+	}
+	if c.MaxOverhead <= 0 || c.MaxOverhead > 1 {
+		return fmt.Errorf("--max-overhead %g is out of range: use a share of one CPU above 0 and at most 1 (0.01 is 1%%)", c.MaxOverhead)
 	}
 	if c.GoneGrace < 0 {
 		return fmt.Errorf("--gone-grace must not be negative")

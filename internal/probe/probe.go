@@ -50,4 +50,19 @@ type Env struct {
 	Log      *slog.Logger
 	// CgroupRoot is the cgroup2 mount, for cgroup_skb and sockops programs.
 	CgroupRoot string
+	// MaxOverhead is the share of one CPU a probe may add to a traced
+	// process where what it costs is per call of the process (uprobe traps);
+	// 0: DefaultMaxOverhead.
+	MaxOverhead float64
+}
+
+// DefaultMaxOverhead is the agent's --max-overhead with nothing configured.
+const DefaultMaxOverhead = 0.01
+
+// Budget returns MaxOverhead, or its default.
+func (e Env) Budget() float64 {
+	if e.MaxOverhead <= 0 {
+		return DefaultMaxOverhead
+	}
+	return e.MaxOverhead
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 )
 
 // maxLibraries bounds the library files hooked at once (each container image
@@ -23,11 +24,26 @@ type programs struct {
 }
 
 // hookedLibrary is one library file with its uprobes. Uprobes belong to the
-// file (inode), so every process that maps it, now or later, is traced.
+// file (inode), so every process that maps it, now or later, is traced;
+// sampled hooks (unless exact) are attached per process by the sampler,
+// through the file kept open here.
 type hookedLibrary struct {
-	lib   *library
-	links []link.Link
-	err   error // why it has no links, once attaching failed
+	lib    *library
+	links  []link.Link
+	file   *os.File              // open while hooked, for the sampler's attachments; nil without sampled hooks
+	points map[string]probePoint // where its hooked functions are
+	err    error                 // why it is not hooked, once attaching failed
+}
+
+// hooked reports whether the file is hooked: uprobes attached, or sampled
+// ones to attach.
+func (h *hookedLibrary) hooked() bool { return len(h.links) > 0 || h.file != nil }
+
+func (h *hookedLibrary) close() {
+	closeLinks(h.links)
+	if h.file != nil {
+		h.file.Close()
+	}
 }
 
 // attacher finds hooked libraries in processes' mappings and attaches to
@@ -36,14 +52,21 @@ type attacher struct {
 	progs programs
 	log   *slog.Logger
 	proc  string // procfs mount, /proc
+	// exact: sampled hooks are attached per file like the others, and count
+	// every call.
+	exact bool
+
+	// onProcess, when set, learns every process found mapping hooked
+	// files with sampled hooks (the sampler's track).
+	onProcess func(pid int, files []fileID)
 
 	mu   sync.Mutex
 	libs map[fileID]*hookedLibrary
 	full bool // the table was found full (said once in the log)
 }
 
-func newAttacher(p programs, log *slog.Logger) *attacher {
-	return &attacher{progs: p, log: log, proc: "/proc", libs: map[fileID]*hookedLibrary{}}
+func newAttacher(p programs, exact bool, log *slog.Logger) *attacher {
+	return &attacher{progs: p, exact: exact, log: log, proc: "/proc", libs: map[fileID]*hookedLibrary{}}
 }
 
 // scanPID hooks the CUDA libraries a process maps. It returns what it found,
@@ -60,9 +83,16 @@ func (a *attacher) scanPID(pid int) []fileID {
 		return nil
 	}
 	ids := make([]fileID, 0, len(files))
+	var sampled []fileID
 	for _, m := range files {
 		a.ensure(pid, m)
 		ids = append(ids, m.id)
+		if lib, _ := libraryOf(m.path); lib.hasSampled() {
+			sampled = append(sampled, m.id)
+		}
+	}
+	if a.onProcess != nil && len(sampled) > 0 {
+		a.onProcess(pid, sampled)
 	}
 	return ids
 }
@@ -88,7 +118,7 @@ func (a *attacher) scanAll() {
 	defer a.mu.Unlock()
 	for id, h := range a.libs {
 		if !mapped[id] {
-			closeLinks(h.links)
+			h.close()
 			delete(a.libs, id)
 		}
 	}
@@ -133,22 +163,29 @@ func (a *attacher) ensure(pid int, m mappedFile) {
 	if afterOpen != nil {
 		afterOpen(pid, m)
 	}
-	links, slow, err := a.attach(lib, f)
-	f.Close() // the uprobes hold the file themselves
-	if err != nil {
+	hooked := &hookedLibrary{lib: lib}
+	var slow []string
+	hooked.links, hooked.points, slow, hooked.err = a.attach(lib, f)
+	if hooked.err == nil && !a.exact && lib.hasSampled() {
+		hooked.file = f // the sampler attaches through it
+	} else {
+		f.Close() // the uprobes hold the file themselves
+	}
+	if err := hooked.err; err != nil {
 		a.log.Warn("hook CUDA library", "library", lib.name, "path", m.path, "pid", pid, "err", err)
 	} else {
-		a.log.Info("hooked CUDA library", "library", lib.name, "path", m.path, "pid", pid, "uprobes", len(links), "single_stepped", slow)
+		a.log.Info("hooked CUDA library", "library", lib.name, "path", m.path, "pid", pid, "uprobes", len(hooked.links),
+			"sampled", hooked.file != nil, "single_stepped", slow)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.libs[m.id] != h { // unhooked (no process maps it, or closed) meanwhile
-		closeLinks(links)
+		hooked.close()
 		return
 	}
 	// Kept when attaching failed too, so a broken file is not parsed again
 	// on every scan.
-	h.links, h.err = links, err
+	*h = *hooked
 }
 
 // afterOpen, set by tests only, runs between opening a library file and
@@ -156,22 +193,26 @@ func (a *attacher) ensure(pid int, m mappedFile) {
 var afterOpen func(pid int, m mappedFile)
 
 // attach hooks a library file opened by openMapped, parsing it and attaching
-// through its descriptor only; slow lists the functions whose probed
-// instruction the kernel single-steps (the expensive path).
-func (a *attacher) attach(lib *library, f *os.File) (links []link.Link, slow []string, err error) {
+// through its descriptor only, every hook but the sampled ones unless exact;
+// points are where its hooked functions are, slow lists the functions whose
+// probed instruction the kernel single-steps (the expensive path).
+func (a *attacher) attach(lib *library, f *os.File) (links []link.Link, points map[string]probePoint, slow []string, err error) {
 	symbols := make([]string, len(lib.hooks))
 	for i, h := range lib.hooks {
 		symbols[i] = h.symbol
 	}
-	points, err := parseFile(f, symbols)
+	points, err = parseFile(f, symbols)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	if len(points) == 0 {
+		return nil, nil, nil, errors.New("no hooked function found")
 	}
 	// With addresses given, cilium/ebpf reads nothing from the file; the
 	// kernel resolves the descriptor's path to the file opened above.
 	ex, err := link.OpenExecutable(fdPath(int(f.Fd())))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var errs []error
 	for _, h := range lib.hooks {
@@ -181,6 +222,9 @@ func (a *attacher) attach(lib *library, f *os.File) (links []link.Link, slow []s
 		}
 		if !pt.emulated {
 			slow = append(slow, h.symbol)
+		}
+		if h.sampled() != "" && !a.exact {
+			continue // attached per process by the sampler
 		}
 		opts := &link.UprobeOptions{Address: pt.offset, Cookie: lib.cookie(h, pt)}
 		if !h.withReturn {
@@ -206,14 +250,13 @@ func (a *attacher) attach(lib *library, f *os.File) (links []link.Link, slow []s
 		}
 		links = append(links, enter, ret)
 	}
-	if len(links) == 0 {
-		errs = append(errs, errors.New("no hooked function found"))
-		return nil, nil, errors.Join(errs...)
-	}
 	if len(errs) > 0 {
+		if len(links) == 0 && (a.exact || !lib.hasSampled()) {
+			return nil, nil, nil, errors.Join(errs...)
+		}
 		a.log.Warn("some CUDA functions not hooked", "library", lib.name, "err", errors.Join(errs...))
 	}
-	return links, slow, nil
+	return links, points, slow, nil
 }
 
 // parseFile finds the probe points of an open library file. A parser bug
@@ -237,9 +280,38 @@ func (a *attacher) attached() map[string]int {
 	defer a.mu.Unlock()
 	out := map[string]int{}
 	for _, h := range a.libs {
-		if len(h.links) > 0 {
+		if h.hooked() {
 			out[h.lib.name]++
 		}
+	}
+	return out
+}
+
+// sampledTarget is what the sampler attaches to in one library file.
+type sampledTarget struct {
+	lib    *library
+	file   *os.File // a descriptor of the caller's, to close once attached
+	points map[string]probePoint
+}
+
+// sampledTargets returns the hooked files among ids that have sampled hooks,
+// each through a descriptor of its own, so that an unhooked file's
+// descriptor number, reused, never leads the caller to another file.
+func (a *attacher) sampledTargets(ids []fileID) []sampledTarget {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []sampledTarget
+	for _, id := range ids {
+		h, ok := a.libs[id]
+		if !ok || h.file == nil {
+			continue
+		}
+		fd, err := unix.FcntlInt(h.file.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			a.log.Debug("duplicate CUDA library descriptor", "library", h.lib.name, "err", err)
+			continue
+		}
+		out = append(out, sampledTarget{lib: h.lib, file: os.NewFile(uintptr(fd), h.file.Name()), points: h.points})
 	}
 	return out
 }
@@ -248,7 +320,7 @@ func (a *attacher) close() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for id, h := range a.libs {
-		closeLinks(h.links)
+		h.close()
 		delete(a.libs, id)
 	}
 }

@@ -69,7 +69,7 @@ func notELFMapped(t *testing.T) (*attacher, mappedFile) {
 	proc := t.TempDir()
 	m := mappedFile{path: "/usr/lib/libcuda.so.1"}
 	m.id = writeFile(t, filepath.Join(proc, "1", "root", m.path), "not an ELF file")
-	a := newAttacher(programs{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a := newAttacher(programs{}, false, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	a.proc = proc
 	return a, m
 }

@@ -3,6 +3,7 @@ package cuda
 import (
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +36,7 @@ func runBench(b *testing.B, cg *testutil.Cgroup, dir string, f *fixture) map[str
 	b.Helper()
 	a := startApp(b, cg, dir, "bench", fmt.Sprint(benchCalls))
 	if f != nil {
-		testutil.Eventually(b, 2*time.Second, func() bool { return f.hooked(b) }, "stand-in libraries not hooked")
+		testutil.Eventually(b, 2*time.Second, func() bool { return f.hooked(b, a) }, "stand-in libraries not hooked")
 	}
 	out := map[string]cost{}
 	for _, k := range benchKinds {
@@ -100,7 +101,8 @@ func BenchmarkTracedCall(b *testing.B) {
 	for range b.N {
 		add(plain, runBench(b, cg, dir, nil))
 	}
-	f := start(b, time.Minute)
+	// Every call hooked: what a call costs when it is counted.
+	f := startWith(b, Options{LeakWindow: time.Minute, Exact: true})
 	for range b.N {
 		add(traced, runBench(b, cg, dir, f))
 	}
@@ -113,4 +115,81 @@ func BenchmarkTracedCall(b *testing.B) {
 		b.ReportMetric(t.bpfNs/n, "bpf-ns/"+k.metric)
 		b.ReportMetric(t.hits/n, "probe-hits/"+k.metric)
 	}
+}
+
+// launchBoundRun is how long each run of BenchmarkLaunchBound's loop lasts;
+// exactRun, that of its exact-mode arm, whose count needs no check.
+const (
+	launchBoundRun = time.Minute
+	exactRun       = 10 * time.Second
+)
+
+// BenchmarkLaunchBound: a launch-bound loop (each step ~4 us of host work,
+// then one cudaLaunchKernel of the stand-in runtime built -O0, whose
+// functions open endbr64; push like the real ones) run without the probe,
+// with it by default (sampled), and with it exact, in rotating order, one
+// run of each per iteration; reports the medians and the sampled run's count
+// error against the launches made. Run with -benchtime 5x (about 11 minutes).
+func BenchmarkLaunchBound(b *testing.B) {
+	testutil.RequireRoot(b)
+	dir := buildStandins(b, "-O0")
+	type arm struct {
+		name  string
+		run   time.Duration
+		opts  *Options // nil: no probe
+		steps []float64
+		errs  []float64
+	}
+	arms := []*arm{
+		{name: "untraced", run: launchBoundRun},
+		{name: "sampled", run: launchBoundRun, opts: &Options{LeakWindow: time.Minute}},
+		{name: "exact", run: exactRun, opts: &Options{LeakWindow: time.Minute, Exact: true}},
+	}
+	for i := range b.N {
+		for j := range arms {
+			a := arms[(i+j)%len(arms)]
+			step, countErr := launchBoundOnce(b, dir, a.run, a.opts)
+			a.steps = append(a.steps, step)
+			if a.opts != nil {
+				a.errs = append(a.errs, countErr)
+			}
+			b.Logf("iteration %d %s: %.1f ns per step, count error %+.2f%%", i, a.name, step, 100*countErr)
+		}
+	}
+	base := testutil.Median(arms[0].steps)
+	for _, a := range arms {
+		m := testutil.Median(a.steps)
+		b.ReportMetric(m, "ns/step-"+a.name)
+		if a.opts != nil {
+			b.ReportMetric(100*(m/base-1), "%slower-"+a.name)
+			worst := 0.0
+			for _, e := range a.errs {
+				worst = max(worst, math.Abs(e))
+			}
+			b.ReportMetric(100*worst, "%worst-count-error-"+a.name)
+		}
+	}
+}
+
+// launchBoundOnce runs the loop once in a new cgroup, with the probe when
+// opts is set (started first, as an agent is), and returns its time per step
+// and, with the probe, the counted launches' error against those made.
+func launchBoundOnce(b *testing.B, dir string, run time.Duration, opts *Options) (step, countErr float64) {
+	cg := testutil.NewCgroup(b)
+	var f *fixture
+	if opts != nil {
+		f = startWith(b, *opts)
+		defer f.probe.Close()
+	}
+	a := startApp(b, cg, dir, "loop", fmt.Sprint(run.Milliseconds()))
+	defer a.exit(b)
+	if f != nil {
+		testutil.Eventually(b, 2*time.Second, func() bool { return f.hooked(b, a) }, "the app's launches not hooked")
+	}
+	made, perStep := runLoop(b, a)
+	if f != nil {
+		counted := f.value(b, "orb8_cuda_kernel_launches_total", map[string]string{"cgroup": cg.Path})
+		countErr = counted/made - 1
+	}
+	return float64(perStep.Nanoseconds()), countErr
 }

@@ -10,10 +10,17 @@
  * where the function lies in its library's code: enum cookie), so one program
  * serves all entry-only symbols and one pair all entry+return ones.
  *
- * Cost: each probe hit is a trap (~0.5-1 us), far more than the programs, so
+ * Cost: each probe hit is a trap (~0.5-3 us), far more than the programs, so
  * most calls get one probe, at entry (call_entry), and are counted there,
  * failed or not. Only allocations, whose pointer is known at return, have a
  * return probe too (alloc_enter, alloc_return) and count on success.
+ *
+ * Sampled calls: launches and GEMMs, the calls a launch-bound process makes
+ * by the hundred thousand a second, are hooked per process (sampled_entry,
+ * one uprobe_multi link per library file and process), which user space
+ * attaches in short windows and detaches in between. Each window's calls
+ * are counted exactly in stats and, per process, in windows, from which
+ * user space estimates the calls between windows.
  *
  * No double counting: a hooked call made by libcudart's own code
  * (cudaLaunchKernel reaching cuLaunchKernel, cudaMalloc reaching
@@ -55,6 +62,7 @@ enum op {
 	OP_GEMM = 9,         /* cuBLAS (handle, transa, transb, int m, int n, int k, ...): 2mnk FLOPs */
 	OP_GEMM_COMPLEX = 10, /* complex: 8mnk FLOPs */
 	OP_GEMM_OPAQUE = 11,  /* cublasLtMatmul: shapes in opaque descriptors, no FLOPs */
+	OP_CALIBRATE = 12,    /* the agent's own calibration function: a launch, counted apart */
 };
 
 /* The rest of the attach cookie. */
@@ -62,6 +70,7 @@ enum cookie {
 	COOKIE_OP = 0xff,
 	COOKIE_OUTER = 0x100,          /* a libcudart or libcublas function: it records its library's code */
 	COOKIE_BLAS = 0x200,           /* the cuBLAS family (cuBLAS, cuBLASLt), else the runtime's */
+	COOKIE_DRIVER = 0x400,         /* a launch by the driver (libcuda), else by the runtime */
 	COOKIE_BATCH_ARG_SHIFT = 11,   /* 5 bits: a batched GEMM's batch count is this (stack) argument, 1-based */
 	COOKIE_TEXT_PAGES_SHIFT = 16,  /* 16 bits: its library's executable segment, in 4 KiB pages */
 	COOKIE_TEXT_OFFSET_SHIFT = 32, /* 32 bits: the probe's offset in that segment */
@@ -95,6 +104,8 @@ struct thread {
 	/* The counted allocation in progress: its return address's stack slot (0: none), arguments. */
 	__u64 alloc_slot;
 	__u64 alloc_arg[2];
+	/* The sampling window it last trapped in. */
+	__u64 window;
 };
 
 struct alloc_key {
@@ -108,6 +119,28 @@ struct alloc {
 	__u64 cgroup_id;
 };
 
+/* Levels a launch is counted at: the runtime's (libcudart) or the driver's. */
+enum level {
+	LEVEL_RUNTIME = 0,
+	LEVEL_DRIVER = 1,
+	LEVELS = 2,
+};
+
+/*
+ * What a process's sampled calls did in its current window, which user
+ * space opens by creating the entry (zeroed) once the window's probes are
+ * attached, and reads to close it.
+ */
+struct window {
+	__u64 id;               /* set by user space, distinct per window */
+	__u64 threads;          /* threads that trapped in it */
+	__u64 traps;            /* probe hits, nested or not: what the window cost */
+	__u64 launches[LEVELS]; /* counted (not nested), by level */
+	__u64 gemms;            /* counted */
+	__u64 gemm_flops;       /* of the counted GEMMs */
+	__u64 cgroup_id;        /* of the last counted call */
+};
+
 /* A process mapped a CUDA library: user space reads its maps and hooks the file. */
 struct mmap_event {
 	__u32 tgid;
@@ -119,6 +152,7 @@ struct mmap_event {
  */
 const enum op *unused_op __attribute__((unused));
 const enum cookie *unused_cookie __attribute__((unused));
+const enum level *unused_level __attribute__((unused));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -126,6 +160,14 @@ struct {
 	__type(key, __u64);
 	__type(value, struct cuda_stats);
 } stats SEC(".maps");
+
+/* The agent's calibration launches, kept out of stats: what it costs to count a launch. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4);
+	__type(key, __u64);
+	__type(value, struct cuda_stats);
+} calibration SEC(".maps");
 
 /*
  * Per thread that made a hooked call. Task storage: no hashing or bucket lock
@@ -154,6 +196,14 @@ struct {
 	__type(key, __u32);
 	__type(value, __u8);
 } owners SEC(".maps");
+
+/* tgid -> its open window of sampled calls. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_PROCESSES);
+	__type(key, __u32);
+	__type(value, struct window);
+} windows SEC(".maps");
 
 /* tgid -> last time its CUDA library mappings were reported. */
 struct {
@@ -275,14 +325,14 @@ static __always_inline __u64 dim(__u64 reg)
  * stack argument the cookie names for a batched one (read at entry: the
  * return address is at the stack pointer, the 7th argument above it).
  */
-static __always_inline void count_gemm(struct pt_regs *ctx, __u32 op, __u64 cookie)
+static __always_inline __u64 count_gemm(struct pt_regs *ctx, __u32 op, __u64 cookie, __u64 cg)
 {
-	struct cuda_stats *s = stats_of(orb8_current_cgroup_id());
+	struct cuda_stats *s = stats_of(cg);
 	if (!s)
-		return;
+		return 0;
 	s->gemms++;
 	if (op == OP_GEMM_OPAQUE)
-		return;
+		return 0;
 	__u64 flops = dim(PT_REGS_PARM4(ctx)) * dim(PT_REGS_PARM5(ctx)) * dim(orb8_parm6(ctx)) * (op == OP_GEMM_COMPLEX ? 8 : 2);
 	__u64 arg = (cookie >> COOKIE_BATCH_ARG_SHIFT) & 0x1f;
 	if (arg) {
@@ -291,47 +341,90 @@ static __always_inline void count_gemm(struct pt_regs *ctx, __u32 op, __u64 cook
 		flops *= dim(batch);
 	}
 	s->gemm_flops += flops;
+	return flops;
+}
+
+/* Counts one sampled call in its process's open window, if any. */
+static __always_inline void count_window(struct window *w, __u64 *counter, __u64 cg)
+{
+	if (!w)
+		return;
+	__sync_fetch_and_add(counter, 1);
+	w->cgroup_id = cg;
 }
 
 /*
  * Entry of a hooked call without a return probe: launches, frees, copies and
  * GEMMs, counted here unless nested. A thread without storage
- * (none could be allocated) is counted, nested or not.
+ * (none could be allocated) is counted, nested or not. w: the process's
+ * open window, for a sampled call.
  */
-SEC("uprobe")
-int BPF_KPROBE(call_entry, __u64 a0, __u64 a1, __u64 a2, __u64 a3)
+static __always_inline int count_call(struct pt_regs *ctx, __u64 cookie, struct window *w)
 {
-	__u64 cookie = bpf_get_attach_cookie(ctx);
 	struct thread *t = current_thread();
+	if (w && t && t->window != w->id) {
+		t->window = w->id;
+		__sync_fetch_and_add(&w->threads, 1);
+	}
 	if (t && nested(t, ctx, cookie))
 		return 0;
 	__u32 op = cookie & COOKIE_OP;
 	switch (op) {
-	case OP_LAUNCH: {
-		struct cuda_stats *s = stats_of(orb8_current_cgroup_id());
+	case OP_LAUNCH:
+	case OP_CALIBRATE: {
+		__u64 cg = orb8_current_cgroup_id();
+		struct cuda_stats *s = op == OP_LAUNCH ? stats_of(cg) : orb8_lookup_or_init(&calibration, &cg, &zero_stats);
 		if (s)
 			s->launches++;
+		if (w)
+			count_window(w, &w->launches[(cookie & COOKIE_DRIVER) ? LEVEL_DRIVER : LEVEL_RUNTIME], cg);
 		break;
 	}
 	case OP_FREE:
-		record_free(a0);
+		record_free(PT_REGS_PARM1(ctx));
 		break;
 	case OP_MEMCPY:
-		count_memcpy(runtime_copy_kind(a3), a2);
+		count_memcpy(runtime_copy_kind(PT_REGS_PARM4(ctx)), PT_REGS_PARM3(ctx));
 		break;
 	case OP_COPY_H2D:
 	case OP_COPY_D2H:
 	case OP_COPY_D2D:
 	case OP_COPY_ANY:
-		count_memcpy(op - OP_COPY_H2D, a2);
+		count_memcpy(op - OP_COPY_H2D, PT_REGS_PARM3(ctx));
 		break;
 	case OP_GEMM:
 	case OP_GEMM_COMPLEX:
-	case OP_GEMM_OPAQUE:
-		count_gemm(ctx, op, cookie);
+	case OP_GEMM_OPAQUE: {
+		__u64 cg = orb8_current_cgroup_id();
+		__u64 flops = count_gemm(ctx, op, cookie, cg);
+		if (w) {
+			count_window(w, &w->gemms, cg);
+			__sync_fetch_and_add(&w->gemm_flops, flops);
+		}
 		break;
 	}
+	}
 	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(call_entry)
+{
+	return count_call(ctx, bpf_get_attach_cookie(ctx), 0);
+}
+
+/*
+ * Entry of a sampled call (launch, GEMM), attached per process while its
+ * window is open. Every hit is a trap the window paid for.
+ */
+SEC("uprobe.multi")
+int BPF_KPROBE(sampled_entry)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct window *w = bpf_map_lookup_elem(&windows, &tgid);
+	if (w)
+		__sync_fetch_and_add(&w->traps, 1);
+	return count_call(ctx, bpf_get_attach_cookie(ctx), w);
 }
 
 /*

@@ -22,8 +22,12 @@ import (
 // Name is the probe's name in configuration and metrics.
 const Name = "cuda"
 
-// Programs are all required.
-var Programs = probe.Programs{Required: []string{cudaProgCallEntry, cudaProgAllocEnter, cudaProgAllocReturn, cudaProgHandleExit, cudaProgWatchMmap}}
+// Programs: without sampled_entry (a kernel without uprobe_multi links,
+// before 6.6), every launch and GEMM is counted, whatever it costs.
+var Programs = probe.Programs{
+	Required: []string{cudaProgCallEntry, cudaProgAllocEnter, cudaProgAllocReturn, cudaProgHandleExit, cudaProgWatchMmap},
+	Optional: map[string]string{cudaProgSampledEntry: "CUDA launch and GEMM sampling within --max-overhead (every call is counted instead)"},
+}
 
 const (
 	// rescanDelay lets a reported mmap finish, and batches a process's
@@ -50,6 +54,8 @@ var (
 	gemmsDesc       = metrics.Workload("orb8_cuda_gemm_calls_total", "GEMM calls of the workload to cuBLAS (cublas*gemm*, cublasGemm*Ex) and cuBLASLt (cublasLtMatmul), a batched call counting once.")
 	gemmFlopsDesc   = metrics.Workload("orb8_cuda_gemm_flops_total", "Floating-point operations of the workload's cuBLAS GEMMs, estimated from m, n, k and the batch count (2mnk, 8mnk complex); cublasLtMatmul adds none.")
 	librariesDesc   = metrics.Plain("orb8_cuda_libraries_hooked", "CUDA library files with uprobes attached, by library (cudart, cuda, cublas, cublasLt).", "library")
+	sampledDesc     = metrics.Plain("orb8_accelerator_sampled_processes", "Processes whose accelerator calls are counted in windows with gaps between them, to keep their trap time under --max-overhead.", "runtime")
+	samplingDesc    = metrics.Plain("orb8_accelerator_sampling_ratio", "Share of the node's accelerator calls of a kind that were counted, the rest estimated from the sampling windows (1: all counted; --cuda-exact).", "runtime", "call")
 )
 
 // Probe is the CUDA probe.
@@ -59,6 +65,7 @@ type Probe struct {
 	bpf       cudaObjects
 	env       probe.Env
 	attacher  *attacher
+	sampler   *sampler // nil when every call is counted
 	leaks     *leakDetector
 	stop      context.CancelFunc // ends discover
 	wg        sync.WaitGroup
@@ -84,18 +91,32 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	}
 	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
 		Programs:  Programs,
-		Manual:    []string{cudaProgCallEntry, cudaProgAllocEnter, cudaProgAllocReturn},
+		Manual:    []string{cudaProgCallEntry, cudaProgSampledEntry, cudaProgAllocEnter, cudaProgAllocReturn},
 		PerCgroup: []string{cudaMapStats},
 	})
 	if err != nil {
 		return err
 	}
 	p.objs, p.env = objs, env
+	exact := p.opts.Exact || p.bpf.SampledEntry == nil
 	p.attacher = newAttacher(programs{
 		entry:       p.bpf.CallEntry,
 		allocEnter:  p.bpf.AllocEnter,
 		allocReturn: p.bpf.AllocReturn,
-	}, env.Log)
+	}, exact, env.Log)
+	if !exact {
+		costs, err := measureTrapCosts(p.bpf.SampledEntry, p.bpf.Windows)
+		if err != nil {
+			costs = assumedTrapCosts
+			env.Log.Warn("measure the cost of a uprobe trap: assuming the dearest measured elsewhere", "err", err,
+				"emulated", costs.emulated, "single_stepped", costs.stepped)
+		} else {
+			env.Log.Info("measured the cost of a uprobe trap", "emulated", costs.emulated, "single_stepped", costs.stepped)
+		}
+		p.sampler = newSampler(p.bpf.SampledEntry, p.bpf.Windows, p.attacher.sampledTargets, env.Budget(),
+			costs, p.opts.samplingTiming(), env.Log)
+		p.attacher.onProcess = p.sampler.track
+	}
 	p.leaks = newLeakDetector()
 	p.rescan = make(chan int, 1024)
 	if err := objs.ReadRing(p.bpf.Mmaps, p.handleMmap); err != nil {
@@ -108,6 +129,13 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	ctx, p.stop = context.WithCancel(ctx)
 	p.wg.Add(1)
 	go p.discover(ctx)
+	if p.sampler != nil {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.sampler.run(ctx)
+		}()
+	}
 	p.stopLeaks = tick.Every(ctx, max(p.opts.LeakWindow/leakSteps, time.Second), p.sampleLeaks)
 	return nil
 }
@@ -192,6 +220,9 @@ func (p *Probe) Close() error {
 		p.stopLeaks()
 	}
 	p.wg.Wait()
+	if p.sampler != nil {
+		p.sampler.close()
+	}
 	p.attacher.close()
 	return probe.Release(&p.objs)
 }
@@ -199,32 +230,82 @@ func (p *Probe) Close() error {
 // Describe implements probe.Probe.
 func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 
-// Collect implements probe.Probe: one pass over the in-kernel table.
+// Collect implements probe.Probe: one pass over the in-kernel table, with
+// the sampler's estimates added.
 func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	if p.objs == nil {
 		return nil
 	}
+	estimated := p.estimates()
+	var counted, total [len(sampledCalls)]float64
 	err := probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *cudaCudaStats) {
-		ch <- series.Metric(launchesDesc, prometheus.CounterValue, float64(s.Launches), w)
+		e := estimated[w]
+		seen := [len(sampledCalls)]float64{float64(s.Launches), float64(s.Gemms)}
+		for i := range seen {
+			counted[i] += seen[i]
+			total[i] += seen[i] + e[i]
+		}
+		ch <- series.Metric(launchesDesc, prometheus.CounterValue, float64(s.Launches)+e[0], w)
 		ch <- series.Metric(mallocDesc, prometheus.CounterValue, float64(s.MallocBytes), w)
 		ch <- series.Metric(freeDesc, prometheus.CounterValue, float64(s.FreeBytes), w)
 		ch <- series.Metric(outstandingDesc, prometheus.GaugeValue, float64(max(s.Outstanding, 0)), w)
 		for i, kind := range copyKinds {
 			ch <- series.Metric(memcpyDesc, prometheus.CounterValue, float64(s.MemcpyBytes[i]), w, kind)
 		}
-		ch <- series.Metric(gemmsDesc, prometheus.CounterValue, float64(s.Gemms), w)
-		ch <- series.Metric(gemmFlopsDesc, prometheus.CounterValue, float64(s.GemmFlops), w)
+		ch <- series.Metric(gemmsDesc, prometheus.CounterValue, float64(s.Gemms)+e[1], w)
+		ch <- series.Metric(gemmFlopsDesc, prometheus.CounterValue, float64(s.GemmFlops)+e[estimatedFlops], w)
 		leak := 0.0
 		if p.leaks.isSuspected(w) {
 			leak = 1
 		}
 		ch <- series.Metric(leakDesc, prometheus.GaugeValue, leak, w)
 	})
+	for i, call := range sampledCalls {
+		ratio := 1.0
+		if total[i] > 0 {
+			ratio = counted[i] / total[i]
+		}
+		ch <- prometheus.MustNewConstMetric(samplingDesc, prometheus.GaugeValue, ratio, "cuda", call)
+	}
+	sampled := 0
+	if p.sampler != nil {
+		sampled = p.sampler.dutyCycled()
+	}
+	ch <- prometheus.MustNewConstMetric(sampledDesc, prometheus.GaugeValue, float64(sampled), "cuda")
 	hooked := p.attacher.attached()
 	for _, lib := range libraries {
 		ch <- prometheus.MustNewConstMetric(librariesDesc, prometheus.GaugeValue, float64(hooked[lib.name]), lib.name)
 	}
 	return err
+}
+
+// estimates returns the sampler's estimates by workload, as CollectPerCPU
+// names workloads (folded, without id).
+func (p *Probe) estimates() map[cgroup.Workload]estimate {
+	if p.sampler == nil {
+		return nil
+	}
+	out := map[cgroup.Workload]estimate{}
+	for id, e := range p.sampler.estimates() {
+		w, ok := p.env.Resolver.Visible(id)
+		if !ok {
+			continue
+		}
+		w.ID = 0
+		sum := out[w]
+		for i := range e {
+			sum[i] += e[i]
+		}
+		out[w] = sum
+	}
+	return out
+}
+
+// Forget implements probe.Forgetter: the estimates of gone cgroups.
+func (p *Probe) Forget(ids []uint64) {
+	if p.sampler != nil {
+		p.sampler.forget(ids)
+	}
 }
 
 func addStats(dst, src *cudaCudaStats) {

@@ -32,6 +32,7 @@ const (
 	cudaCookieCOOKIE_OP                cudaCookie = 255
 	cudaCookieCOOKIE_OUTER             cudaCookie = 256
 	cudaCookieCOOKIE_BLAS              cudaCookie = 512
+	cudaCookieCOOKIE_DRIVER            cudaCookie = 1024
 	cudaCookieCOOKIE_BATCH_ARG_SHIFT   cudaCookie = 11
 	cudaCookieCOOKIE_TEXT_PAGES_SHIFT  cudaCookie = 16
 	cudaCookieCOOKIE_TEXT_OFFSET_SHIFT cudaCookie = 32
@@ -47,6 +48,14 @@ type cudaCudaStats struct {
 	Gemms       uint64
 	GemmFlops   uint64
 }
+
+type cudaLevel uint32
+
+const (
+	cudaLevelLEVEL_RUNTIME cudaLevel = 0
+	cudaLevelLEVEL_DRIVER  cudaLevel = 1
+	cudaLevelLEVELS        cudaLevel = 2
+)
 
 type cudaMmapEvent struct {
 	_    structs.HostLayout
@@ -67,6 +76,7 @@ const (
 	cudaOpOP_GEMM         cudaOp = 9
 	cudaOpOP_GEMM_COMPLEX cudaOp = 10
 	cudaOpOP_GEMM_OPAQUE  cudaOp = 11
+	cudaOpOP_CALIBRATE    cudaOp = 12
 )
 
 type cudaThread struct {
@@ -74,28 +84,44 @@ type cudaThread struct {
 	Outer     [2][2]uint64
 	AllocSlot uint64
 	AllocArg  [2]uint64
+	Window    uint64
+}
+
+type cudaWindow struct {
+	_         structs.HostLayout
+	Id        uint64
+	Threads   uint64
+	Traps     uint64
+	Launches  [2]uint64
+	Gemms     uint64
+	GemmFlops uint64
+	CgroupId  uint64
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	cudaMapAllocs       = "allocs"
-	cudaMapMmapReported = "mmap_reported"
-	cudaMapMmaps        = "mmaps"
-	cudaMapOrb8Counters = "orb8_counters"
-	cudaMapOrb8Emit     = "orb8_emit"
-	cudaMapOwners       = "owners"
-	cudaMapStats        = "stats"
-	cudaMapThreads      = "threads"
-	cudaProgAllocEnter  = "alloc_enter"
-	cudaProgAllocReturn = "alloc_return"
-	cudaProgCallEntry   = "call_entry"
-	cudaProgHandleExit  = "handle_exit"
-	cudaProgWatchMmap   = "watch_mmap"
-	cudaVarOrb8CgroupV1 = "orb8_cgroup_v1"
-	cudaVarUnusedCookie = "unused_cookie"
-	cudaVarUnusedOp     = "unused_op"
+	cudaMapAllocs        = "allocs"
+	cudaMapCalibration   = "calibration"
+	cudaMapMmapReported  = "mmap_reported"
+	cudaMapMmaps         = "mmaps"
+	cudaMapOrb8Counters  = "orb8_counters"
+	cudaMapOrb8Emit      = "orb8_emit"
+	cudaMapOwners        = "owners"
+	cudaMapStats         = "stats"
+	cudaMapThreads       = "threads"
+	cudaMapWindows       = "windows"
+	cudaProgAllocEnter   = "alloc_enter"
+	cudaProgAllocReturn  = "alloc_return"
+	cudaProgCallEntry    = "call_entry"
+	cudaProgHandleExit   = "handle_exit"
+	cudaProgSampledEntry = "sampled_entry"
+	cudaProgWatchMmap    = "watch_mmap"
+	cudaVarOrb8CgroupV1  = "orb8_cgroup_v1"
+	cudaVarUnusedCookie  = "unused_cookie"
+	cudaVarUnusedLevel   = "unused_level"
+	cudaVarUnusedOp      = "unused_op"
 )
 
 // loadCuda returns the embedded CollectionSpec for cuda.
@@ -140,11 +166,12 @@ type cudaSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cudaProgramSpecs struct {
-	AllocEnter  *ebpf.ProgramSpec `ebpf:"alloc_enter"`
-	AllocReturn *ebpf.ProgramSpec `ebpf:"alloc_return"`
-	CallEntry   *ebpf.ProgramSpec `ebpf:"call_entry"`
-	HandleExit  *ebpf.ProgramSpec `ebpf:"handle_exit"`
-	WatchMmap   *ebpf.ProgramSpec `ebpf:"watch_mmap"`
+	AllocEnter   *ebpf.ProgramSpec `ebpf:"alloc_enter"`
+	AllocReturn  *ebpf.ProgramSpec `ebpf:"alloc_return"`
+	CallEntry    *ebpf.ProgramSpec `ebpf:"call_entry"`
+	HandleExit   *ebpf.ProgramSpec `ebpf:"handle_exit"`
+	SampledEntry *ebpf.ProgramSpec `ebpf:"sampled_entry"`
+	WatchMmap    *ebpf.ProgramSpec `ebpf:"watch_mmap"`
 }
 
 // cudaMapSpecs contains maps before they are loaded into the kernel.
@@ -152,6 +179,7 @@ type cudaProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type cudaMapSpecs struct {
 	Allocs       *ebpf.MapSpec `ebpf:"allocs"`
+	Calibration  *ebpf.MapSpec `ebpf:"calibration"`
 	MmapReported *ebpf.MapSpec `ebpf:"mmap_reported"`
 	Mmaps        *ebpf.MapSpec `ebpf:"mmaps"`
 	Orb8Counters *ebpf.MapSpec `ebpf:"orb8_counters"`
@@ -159,6 +187,7 @@ type cudaMapSpecs struct {
 	Owners       *ebpf.MapSpec `ebpf:"owners"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 	Threads      *ebpf.MapSpec `ebpf:"threads"`
+	Windows      *ebpf.MapSpec `ebpf:"windows"`
 }
 
 // cudaVariableSpecs contains global variables before they are loaded into the kernel.
@@ -167,6 +196,7 @@ type cudaMapSpecs struct {
 type cudaVariableSpecs struct {
 	Orb8CgroupV1 *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
 	UnusedCookie *ebpf.VariableSpec `ebpf:"unused_cookie"`
+	UnusedLevel  *ebpf.VariableSpec `ebpf:"unused_level"`
 	UnusedOp     *ebpf.VariableSpec `ebpf:"unused_op"`
 }
 
@@ -191,6 +221,7 @@ func (o *cudaObjects) Close() error {
 // It can be passed to loadCudaObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cudaMaps struct {
 	Allocs       *ebpf.Map `ebpf:"allocs"`
+	Calibration  *ebpf.Map `ebpf:"calibration"`
 	MmapReported *ebpf.Map `ebpf:"mmap_reported"`
 	Mmaps        *ebpf.Map `ebpf:"mmaps"`
 	Orb8Counters *ebpf.Map `ebpf:"orb8_counters"`
@@ -198,11 +229,13 @@ type cudaMaps struct {
 	Owners       *ebpf.Map `ebpf:"owners"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 	Threads      *ebpf.Map `ebpf:"threads"`
+	Windows      *ebpf.Map `ebpf:"windows"`
 }
 
 func (m *cudaMaps) Close() error {
 	return _CudaClose(
 		m.Allocs,
+		m.Calibration,
 		m.MmapReported,
 		m.Mmaps,
 		m.Orb8Counters,
@@ -210,6 +243,7 @@ func (m *cudaMaps) Close() error {
 		m.Owners,
 		m.Stats,
 		m.Threads,
+		m.Windows,
 	)
 }
 
@@ -219,6 +253,7 @@ func (m *cudaMaps) Close() error {
 type cudaVariables struct {
 	Orb8CgroupV1 *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
 	UnusedCookie *ebpf.Variable `ebpf:"unused_cookie"`
+	UnusedLevel  *ebpf.Variable `ebpf:"unused_level"`
 	UnusedOp     *ebpf.Variable `ebpf:"unused_op"`
 }
 
@@ -226,11 +261,12 @@ type cudaVariables struct {
 //
 // It can be passed to loadCudaObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cudaPrograms struct {
-	AllocEnter  *ebpf.Program `ebpf:"alloc_enter"`
-	AllocReturn *ebpf.Program `ebpf:"alloc_return"`
-	CallEntry   *ebpf.Program `ebpf:"call_entry"`
-	HandleExit  *ebpf.Program `ebpf:"handle_exit"`
-	WatchMmap   *ebpf.Program `ebpf:"watch_mmap"`
+	AllocEnter   *ebpf.Program `ebpf:"alloc_enter"`
+	AllocReturn  *ebpf.Program `ebpf:"alloc_return"`
+	CallEntry    *ebpf.Program `ebpf:"call_entry"`
+	HandleExit   *ebpf.Program `ebpf:"handle_exit"`
+	SampledEntry *ebpf.Program `ebpf:"sampled_entry"`
+	WatchMmap    *ebpf.Program `ebpf:"watch_mmap"`
 }
 
 func (p *cudaPrograms) Close() error {
@@ -239,6 +275,7 @@ func (p *cudaPrograms) Close() error {
 		p.AllocReturn,
 		p.CallEntry,
 		p.HandleExit,
+		p.SampledEntry,
 		p.WatchMmap,
 	)
 }

@@ -47,7 +47,7 @@ func TestCountsCallsOfLibrariesLoadedAfterStart(t *testing.T) {
 	const threads = 2
 	a := startApp(t, cg, dir, "calls", "2") // dlopens the libraries now
 	loaded := time.Now()
-	testutil.Eventually(t, 2*time.Second, func() bool { return f.hooked(t) },
+	testutil.Eventually(t, 2*time.Second, func() bool { return f.hooked(t, a) },
 		"libraries dlopened %v ago not hooked; series: %s", time.Since(loaded), testutil.Series(t, f.reg, "orb8_cuda_libraries_hooked"))
 	t.Logf("hooked %v after dlopen", time.Since(loaded).Round(time.Millisecond))
 
@@ -73,9 +73,10 @@ func TestHooksLibrariesMappedBeforeStart(t *testing.T) {
 	a := startApp(t, cg, dir, "calls", "1")
 
 	f := start(t, time.Minute)
-	if !f.hooked(t) {
+	if !f.librariesHooked(t) {
 		t.Fatalf("libraries mapped before start not hooked by the first scan; series: %s", testutil.Series(t, f.reg, "orb8_cuda_libraries_hooked"))
 	}
+	testutil.Eventually(t, time.Second, func() bool { return f.hooked(t, a) }, "the app's launches not hooked")
 	a.proceed(t)
 	a.expect(t, "done")
 	f.checkKnownCalls(t, cg, 1)

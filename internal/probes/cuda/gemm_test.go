@@ -16,7 +16,7 @@ func TestCountsGEMMsOnce(t *testing.T) {
 	dir := buildStandins(t)
 	cg := testutil.NewCgroup(t)
 	a := startApp(t, cg, dir, "gemm", "3")
-	testutil.Eventually(t, 2*time.Second, func() bool { return f.hooked(t, "cublas", "cublasLt") },
+	testutil.Eventually(t, 2*time.Second, func() bool { return f.hooked(t, a, "cublas", "cublasLt") },
 		"libraries not hooked; series: %s", testutil.Series(t, f.reg, "orb8_cuda_libraries_hooked"))
 	a.proceed(t)
 	a.expect(t, "done")

@@ -30,7 +30,10 @@ type library struct {
 	// own hooked calls, which count them.
 	blas  bool
 	outer bool
-	hooks []hook
+	// driver: its launches are the driver's (the launch level below the
+	// runtime's).
+	driver bool
+	hooks  []hook
 }
 
 // cookie is what the BPF programs learn about a hooked function at a probe
@@ -40,12 +43,49 @@ func (l *library) cookie(h hook, pt probePoint) uint64 {
 	if l.blas {
 		c |= uint64(cudaCookieCOOKIE_BLAS)
 	}
+	if l.driver {
+		c |= uint64(cudaCookieCOOKIE_DRIVER)
+	}
 	if l.outer {
 		pages := min((pt.textSize+4095)/4096, 0xffff) // 256 MiB; libcudart's code is ~1 MiB
 		c |= uint64(cudaCookieCOOKIE_OUTER) | pages<<cudaCookieCOOKIE_TEXT_PAGES_SHIFT |
 			pt.textOffset<<cudaCookieCOOKIE_TEXT_OFFSET_SHIFT
 	}
 	return c
+}
+
+// The calls sampled by default (per process, in windows), as the call label
+// of orb8_accelerator_sampling_ratio names them: the ones a launch-bound
+// process makes by the hundred thousand a second.
+const (
+	callLaunch = "launch"
+	callGEMM   = "gemm"
+)
+
+// sampledCalls lists them in label order.
+var sampledCalls = [...]string{callLaunch, callGEMM}
+
+// sampled returns the call class of a hook sampled by default, "" for a
+// hook that counts every call (allocations, frees, copies: rare, and leak
+// detection needs every one).
+func (h hook) sampled() string {
+	switch h.op {
+	case cudaOpOP_LAUNCH:
+		return callLaunch
+	case cudaOpOP_GEMM, cudaOpOP_GEMM_COMPLEX, cudaOpOP_GEMM_OPAQUE:
+		return callGEMM
+	}
+	return ""
+}
+
+// hasSampled reports whether some hook of the library is sampled by default.
+func (l *library) hasSampled() bool {
+	for _, h := range l.hooks {
+		if h.sampled() != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func hooks(op cudaOp, withReturn bool, symbols ...string) []hook {
@@ -72,7 +112,7 @@ var libraries = []library{
 			"cudaLaunchKernelExC_ptsz", "cudaLaunchCooperativeKernel", "cudaLaunchCooperativeKernel_ptsz"),
 		hooks(cudaOpOP_MEMCPY, false, "cudaMemcpy", "cudaMemcpy_ptds", "cudaMemcpyAsync", "cudaMemcpyAsync_ptsz"),
 	)},
-	{name: "cuda", soname: "libcuda.so", hooks: slices.Concat(
+	{name: "cuda", soname: "libcuda.so", driver: true, hooks: slices.Concat(
 		hooks(cudaOpOP_MALLOC, true, "cuMemAlloc_v2", "cuMemAllocManaged", "cuMemAllocAsync", "cuMemAllocAsync_ptsz"),
 		hooks(cudaOpOP_FREE, false, "cuMemFree_v2", "cuMemFreeAsync", "cuMemFreeAsync_ptsz"),
 		hooks(cudaOpOP_LAUNCH, false, "cuLaunchKernel", "cuLaunchKernel_ptsz", "cuLaunchKernelEx", "cuLaunchKernelEx_ptsz",

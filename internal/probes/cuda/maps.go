@@ -46,6 +46,9 @@ func parseFileID(dev, inode string) (fileID, error) {
 type mappedFile struct {
 	id   fileID
 	path string // as the process sees it (its mount namespace)
+	// start and end are the mapping's addresses, offset where it starts in
+	// the file.
+	start, end, offset uint64
 }
 
 // parseMapsLine reads one line of /proc/<pid>/maps:
@@ -62,6 +65,13 @@ func parseMapsLine(line string) (m mappedFile, ok bool, err error) {
 	if err != nil {
 		return m, false, fmt.Errorf("maps line %q: %w", line, err)
 	}
+	lo, hi, found := strings.Cut(fields[0], "-")
+	start, err1 := strconv.ParseUint(lo, 16, 64)
+	end, err2 := strconv.ParseUint(hi, 16, 64)
+	offset, err3 := strconv.ParseUint(fields[2], 16, 64)
+	if err := errors.Join(err1, err2, err3); !found || err != nil {
+		return m, false, fmt.Errorf("maps line %q: bad range or offset", line)
+	}
 	if id.inode == 0 || len(fields) < 6 || !strings.HasPrefix(fields[5], "/") {
 		return m, false, nil
 	}
@@ -70,7 +80,7 @@ func parseMapsLine(line string) (m mappedFile, ok bool, err error) {
 	if strings.HasSuffix(path, " (deleted)") {
 		return m, false, nil
 	}
-	return mappedFile{id: id, path: path}, true, nil
+	return mappedFile{id: id, path: path, start: start, end: end, offset: offset}, true, nil
 }
 
 // mappedLibraries lists the distinct hooked CUDA libraries in a maps file.

@@ -24,9 +24,11 @@ func TestMappedLibraries(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []mappedFile{
-		{id: fileID{dev: unix.Mkdev(0xfd, 1), inode: 1837}, path: "/usr/lib/x86_64-linux-gnu/libcuda.so.580.65.06"},
-		{id: fileID{dev: unix.Mkdev(0, 0x2a), inode: 77}, path: "/opt/venv/lib/python3.11/site-packages/nvidia/cuda_runtime/lib/libcudart.so.13"},
-		{id: fileID{dev: unix.Mkdev(0, 0x2a), inode: 80}, path: "/usr/lib/libcublas.so.13"},
+		{id: fileID{dev: unix.Mkdev(0xfd, 1), inode: 1837}, path: "/usr/lib/x86_64-linux-gnu/libcuda.so.580.65.06",
+			start: 0x7f00aa000000, end: 0x7f00aa100000},
+		{id: fileID{dev: unix.Mkdev(0, 0x2a), inode: 77}, path: "/opt/venv/lib/python3.11/site-packages/nvidia/cuda_runtime/lib/libcudart.so.13",
+			start: 0x7f00ab000000, end: 0x7f00ab010000},
+		{id: fileID{dev: unix.Mkdev(0, 0x2a), inode: 80}, path: "/usr/lib/libcublas.so.13", start: 0x7f00ae000000, end: 0x7f00ae010000},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %+v, want %+v", got, want)

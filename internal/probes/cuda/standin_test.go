@@ -58,9 +58,14 @@ type fixture struct {
 
 func start(t testing.TB, leakWindow time.Duration) *fixture {
 	t.Helper()
+	return startWith(t, Options{LeakWindow: leakWindow})
+}
+
+func startWith(t testing.TB, opts Options) *fixture {
+	t.Helper()
 	testutil.RequireRoot(t)
 	res := testutil.Resolver(t)
-	f := &fixture{probe: New(Options{LeakWindow: leakWindow}), reg: prometheus.NewPedanticRegistry()}
+	f := &fixture{probe: New(opts), reg: prometheus.NewPedanticRegistry()}
 	env := probe.Env{Resolver: res, Events: events.NewBus(), Log: slog.Default(), CgroupRoot: res.Root()}
 	if err := f.probe.Start(context.Background(), env); err != nil {
 		t.Fatalf("start cuda probe: %v", err)
@@ -82,9 +87,14 @@ func (f *fixture) waitFor(t testing.TB, name string, labels map[string]string, w
 		"%s%v = %v, want %v; series: %s", name, labels, f.value(t, name, labels), want, testutil.Series(t, f.reg, name))
 }
 
-// hooked reports whether the stand-in libraries have uprobes: the runtime
-// and the driver, and the others named.
-func (f *fixture) hooked(t testing.TB, more ...string) bool {
+// hooked reports whether the stand-in libraries have uprobes (the runtime
+// and the driver, and the others named) and, when calls are sampled, the
+// app's process has its sampled hooks.
+func (f *fixture) hooked(t testing.TB, a *app, more ...string) bool {
+	return f.librariesHooked(t, more...) && (f.probe.sampler == nil || f.probe.sampler.watching(a.Cmd.Process.Pid))
+}
+
+func (f *fixture) librariesHooked(t testing.TB, more ...string) bool {
 	for _, lib := range append([]string{"cudart", "cuda"}, more...) {
 		if f.value(t, "orb8_cuda_libraries_hooked", map[string]string{"library": lib}) != 1 {
 			return false

@@ -8,7 +8,11 @@
  *                          the stand-in cuBLAS and cuBLASLt too;
  *   app DIR bench N        for each line on stdin, times N calls and prints
  *                          ns=<per call>: "runtime" cudaLaunchKernel, "driver"
- *                          cuLaunchKernel, "alloc" cudaMalloc then cudaFree.
+ *                          cuLaunchKernel, "alloc" cudaMalloc then cudaFree;
+ *   app DIR loop MS        for each line "WORK_NS" on stdin, runs a
+ *                          launch-bound loop for MS milliseconds, each step
+ *                          WORK_NS of host work then one cudaLaunchKernel, and
+ *                          prints launches=<made> ns=<per step>.
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -228,10 +232,38 @@ static int bench(long n)
 	return 0;
 }
 
+static long now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+/* What an eager framework does per kernel: host work, then the launch. */
+static int loop(long ms)
+{
+	char line[64];
+	while (fgets(line, sizeof(line), stdin)) {
+		long work = atol(line), launches = 0;
+		long start = now_ns(), end = start + ms * 1000000L, t = start;
+		while (t < end) {
+			long until = t + work;
+			while ((t = now_ns()) < until)
+				;
+			check(runtime_launch(), "cudaLaunchKernel");
+			launches++;
+			t = now_ns();
+		}
+		printf("launches=%ld ns=%.1f\n", launches, (double)(t - start) / launches);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 4 || (strcmp(argv[2], "calls") && strcmp(argv[2], "gemm") && strcmp(argv[2], "bench"))) {
-		fprintf(stderr, "usage: %s DIR calls|gemm THREADS | DIR bench N\n", argv[0]);
+	if (argc != 4 || (strcmp(argv[2], "calls") && strcmp(argv[2], "gemm") && strcmp(argv[2], "bench") &&
+			  strcmp(argv[2], "loop"))) {
+		fprintf(stderr, "usage: %s DIR calls|gemm THREADS | DIR bench N | DIR loop MS\n", argv[0]);
 		return 1;
 	}
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -243,6 +275,8 @@ int main(int argc, char **argv)
 	long n = atol(argv[3]);
 	if (!strcmp(argv[2], "bench"))
 		return bench(n);
+	if (!strcmp(argv[2], "loop"))
+		return loop(n);
 	char line[64];
 	if (!fgets(line, sizeof(line), stdin))
 		return 1;

@@ -1,0 +1,100 @@
+package cuda
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orb8/orb8/internal/testutil"
+)
+
+// loopWork is the host work of the launch-bound loop's steps: what a real
+// cudaLaunchKernel and the framework around it cost.
+const loopWork = 4 * time.Microsecond
+
+// runLoop has the app run its launch-bound loop once, for the time it was
+// started with, and returns the launches it made and its time per step.
+func runLoop(t testing.TB, a *app) (launches float64, perStep time.Duration) {
+	t.Helper()
+	startLoop(t, a)
+	return loopResult(t, a)
+}
+
+func startLoop(t testing.TB, a *app) {
+	t.Helper()
+	if _, err := fmt.Fprintf(a.Stdin, "%d\n", loopWork.Nanoseconds()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func loopResult(t testing.TB, a *app) (launches float64, perStep time.Duration) {
+	t.Helper()
+	line := a.expect(t, "launches=")
+	var ns float64
+	if _, err := fmt.Sscanf(strings.TrimSpace(line), "launches=%g ns=%g", &launches, &ns); err != nil {
+		t.Fatalf("app said %q: %v", line, err)
+	}
+	return launches, time.Duration(ns)
+}
+
+// TestSamplesLaunchBoundLoop: a process that launches far faster than its
+// trap budget allows is hooked in windows; its launches between windows are
+// estimated, and exported as such; after the first window only
+// the runtime's launches trap, one trap per launch.
+func TestSamplesLaunchBoundLoop(t *testing.T) {
+	f := startWith(t, Options{LeakWindow: time.Minute,
+		timing: samplingTiming{window: 50 * time.Millisecond, exactWindow: time.Second, maxGap: time.Second, reprobe: 10}})
+	dir := buildStandins(t, "-O0")
+	cg := testutil.NewCgroup(t)
+	a := startApp(t, cg, dir, "loop", "4000")
+	testutil.Eventually(t, 2*time.Second, func() bool { return f.hooked(t, a) }, "the app's launches not hooked")
+	// Two loops back to back; the second is measured, as the first started
+	// at some point of a window, which then saw fewer launches than it
+	// would have for the whole of it.
+	startLoop(t, a)
+	startLoop(t, a)
+	loopResult(t, a)
+	in := map[string]string{"cgroup": cg.Path}
+	before := f.value(t, "orb8_cuda_kernel_launches_total", in)
+	made, _ := loopResult(t, a)
+	counted := f.value(t, "orb8_cuda_kernel_launches_total", in) - before
+	ratio := f.value(t, "orb8_accelerator_sampling_ratio", map[string]string{"runtime": "cuda", "call": "launch"})
+	t.Logf("made %.0f launches, counted %.0f (%.2f%%), sampling ratio %.3f", made, counted, 100*(counted/made-1), ratio)
+	// 25%: over 4 s, on a machine that runs other tests at the same time;
+	// BenchmarkLaunchBound measures the error over a minute (docs/benchmarks.md).
+	if math.Abs(counted/made-1) > 0.25 {
+		t.Errorf("counted %.0f launches, made %.0f: more than 25%% off", counted, made)
+	}
+	if ratio <= 0 || ratio >= 0.5 {
+		t.Errorf("sampling ratio %.3f: want most launches estimated (windows of 50 ms, gaps up to 1 s)", ratio)
+	}
+
+	f.probe.sampler.mu.Lock()
+	p := f.probe.sampler.procs[a.Cmd.Process.Pid]
+	f.probe.sampler.mu.Unlock()
+	if p == nil || p.exact || p.windows < 3 {
+		t.Fatalf("loop's process not duty-cycled: %+v", p)
+	}
+	if p.levels != [2]bool{true, false} {
+		t.Errorf("launch levels learned %v, want the runtime's only", p.levels)
+	}
+	// The last window: one trap per launch unless it re-probed both levels.
+	if w := p.last; p.lastHooked == p.levels && w.Traps != w.Launches[levelRuntime] {
+		t.Errorf("last window: %d traps for %d launches, want one each", w.Traps, w.Launches[levelRuntime])
+	}
+}
+
+// TestExactCountsEveryLaunch: with Exact, the same loop's launches are
+// counted, every one.
+func TestExactCountsEveryLaunch(t *testing.T) {
+	f := startWith(t, Options{LeakWindow: time.Minute, Exact: true})
+	dir := buildStandins(t, "-O0")
+	cg := testutil.NewCgroup(t)
+	a := startApp(t, cg, dir, "loop", "1000")
+	testutil.Eventually(t, 2*time.Second, func() bool { return f.hooked(t, a) }, "the app's launches not hooked")
+	made, _ := runLoop(t, a)
+	f.waitFor(t, "orb8_cuda_kernel_launches_total", map[string]string{"cgroup": cg.Path}, made)
+	f.waitFor(t, "orb8_accelerator_sampling_ratio", map[string]string{"runtime": "cuda", "call": "launch"}, 1)
+}
