@@ -166,6 +166,22 @@ func labelValue(m *dto.Metric, name string) string {
 }
 
 // labelSum sums a family's series by one label, e.g. events lost by probe.
+// samplingRatios reads orb8_accelerator_sampling_ratio, by runtime, in call
+// order.
+func samplingRatios(families []*dto.MetricFamily) map[string][]*pb.Sampling {
+	out := map[string][]*pb.Sampling{}
+	for _, fam := range families {
+		if fam.GetName() != "orb8_accelerator_sampling_ratio" {
+			continue
+		}
+		for _, m := range fam.GetMetric() {
+			rt := labelValue(m, "runtime")
+			out[rt] = append(out[rt], &pb.Sampling{Call: labelValue(m, "call"), Ratio: sampleValue(m)})
+		}
+	}
+	return out
+}
+
 func labelSum(families []*dto.MetricFamily, name, label string) map[string]float64 {
 	out := map[string]float64{}
 	for _, fam := range families {

@@ -68,11 +68,15 @@ func (s *Service) GetStatus(context.Context, *pb.GetStatusRequest) (*pb.Status, 
 	read := labelSum(families, "orb8_events_total", "probe")
 	lost := labelSum(families, "orb8_events_lost_total", "probe")
 	full := labelSum(families, "orb8_bpf_map_full_total", "probe")
+	// Accelerator runtimes are probes of the runtime's name.
+	sampled := labelSum(families, "orb8_accelerator_sampled_processes", "runtime")
+	ratios := samplingRatios(families)
 	if s.b.Probes != nil {
 		for _, p := range s.b.Probes() {
 			st.Probes = append(st.Probes, &pb.ProbeStatus{
 				Name: p.Name, Up: p.Up, Error: p.Error, Degraded: p.Degraded,
 				EventsRead: uint64(read[p.Name]), EventsLost: uint64(lost[p.Name]), MapFull: uint64(full[p.Name]),
+				Sampling: ratios[p.Name], SampledProcesses: uint32(sampled[p.Name]),
 			})
 		}
 	}

@@ -81,6 +81,9 @@ func printStatus(out io.Writer, st *pb.Status) error {
 			sort.Strings(progs)
 			note = "degraded: " + strings.Join(progs, ", ")
 		}
+		if s := apiclient.SamplingNote(p); s != "" {
+			note = strings.TrimPrefix(note+"; "+s, "; ")
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", p.GetName(), yesNo(p.GetUp()), p.GetEventsRead(), p.GetEventsLost(), p.GetMapFull(), humanize.Safe(humanize.OneLine(note)))
 	}
 	return tw.Flush()

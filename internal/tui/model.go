@@ -88,7 +88,10 @@ type Model struct {
 	flows   []*pb.Flow
 	dns     []*pb.DNSQuery
 	gpus    []*pb.GPU
-	events  []*pb.Event // newest last, bounded by maxEvents
+	// sampling says which accelerator calls are counted in windows (the GPU
+	// tab's footer).
+	sampling string
+	events   []*pb.Event // newest last, bounded by maxEvents
 	// insights is the Insights view's last answer, from insightsAt.
 	insights   []insightRow
 	insightsAt time.Time
@@ -204,9 +207,12 @@ type (
 		list []*pb.WorkloadFigures
 		at   time.Time
 	}
-	flowsMsg       []*pb.Flow
-	dnsMsg         []*pb.DNSQuery
-	gpusMsg        []*pb.GPU
+	flowsMsg []*pb.Flow
+	dnsMsg   []*pb.DNSQuery
+	gpusMsg  struct {
+		gpus     []*pb.GPU
+		sampling string
+	}
 	eventMsg       *pb.WatchEventsResponse
 	watchFailedMsg struct {
 		err   error
@@ -251,7 +257,11 @@ func (m *Model) refresh() tea.Cmd {
 			if err != nil {
 				return errMsg{err}
 			}
-			return gpusMsg(g)
+			st, err := m.client.Statuses(ctx)
+			if err != nil {
+				return errMsg{err}
+			}
+			return gpusMsg{gpus: g, sampling: samplingNotes(st)}
 		}
 	case insightsView:
 		return m.fetchInsights()
@@ -339,7 +349,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.dns = msg
 		m.loaded()
 	case gpusMsg:
-		m.gpus = msg
+		m.gpus, m.sampling = msg.gpus, msg.sampling
 		m.loaded()
 	case insightsMsg:
 		m.insights, m.insightsAt = msg.rows, msg.at

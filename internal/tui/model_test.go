@@ -22,7 +22,8 @@ type fakeClient struct {
 	processes map[string][]*pb.Process
 	filters   chan *pb.WorkloadFilter // nil: not recorded
 	// watch, if set, serves Watch; otherwise the stream stays open and quiet.
-	watch func(ctx context.Context, fn func(*pb.WatchEventsResponse) error) error
+	watch    func(ctx context.Context, fn func(*pb.WatchEventsResponse) error) error
+	statuses []*pb.Status
 }
 
 func (f *fakeClient) record(filter *pb.WorkloadFilter) {
@@ -31,7 +32,7 @@ func (f *fakeClient) record(filter *pb.WorkloadFilter) {
 	}
 }
 
-func (f *fakeClient) Statuses(context.Context) ([]*pb.Status, error) { return nil, nil }
+func (f *fakeClient) Statuses(context.Context) ([]*pb.Status, error) { return f.statuses, nil }
 func (f *fakeClient) Workloads(_ context.Context, req *pb.ListWorkloadsRequest) ([]*pb.WorkloadFigures, error) {
 	f.record(req.GetFilter())
 	var out []*pb.WorkloadFigures
@@ -348,5 +349,21 @@ func TestEventStreamReopenedAfterFailure(t *testing.T) {
 	f := footerOf(m)
 	if strings.Contains(f, "event stream") || !strings.Contains(f, "events dropped: 6 ") {
 		t.Fatalf("footer %q, want no stream error and 6 events dropped (4 + 2)", f)
+	}
+}
+
+// TestGPUTabSaysWhatIsSampled: the GPU tab's footer says which accelerator
+// calls are counted in windows, and what share of them.
+func TestGPUTabSaysWhatIsSampled(t *testing.T) {
+	fc := &fakeClient{statuses: []*pb.Status{{Node: "n1", Probes: []*pb.ProbeStatus{
+		{Name: "process", Up: true},
+		{Name: "cuda", Up: true, SampledProcesses: 2, Sampling: []*pb.Sampling{{Call: "launch", Ratio: 0.026}, {Call: "gemm", Ratio: 1}}},
+	}}}}
+	m := newModel(t, fc)
+	press(m, "5")
+	m.Update(m.refresh()())
+	want := "cuda: sampled in 2 process(es), counted launch 2.6% (the rest estimated)"
+	if !strings.Contains(m.View(), want) {
+		t.Errorf("GPU tab does not say %q:\n%s", want, m.View())
 	}
 }

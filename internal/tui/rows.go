@@ -6,6 +6,8 @@ import (
 	"time"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
+
+	"github.com/orb8/orb8/internal/apiclient"
 )
 
 // sortKey orders the workloads view.
@@ -136,4 +138,23 @@ func workloadSearch(w *pb.Workload) string {
 		s += " " + strings.ToLower(k+"="+v)
 	}
 	return s
+}
+
+// samplingNotes says, per probe and node (with several agents), which calls
+// are counted in windows; "" where every call is.
+func samplingNotes(statuses []*pb.Status) string {
+	var notes []string
+	for _, st := range statuses {
+		for _, p := range st.GetProbes() {
+			note := apiclient.SamplingNote(p)
+			if note == "" {
+				continue
+			}
+			if len(statuses) > 1 {
+				note = st.GetNode() + " " + note
+			}
+			notes = append(notes, p.GetName()+": "+note)
+		}
+	}
+	return strings.Join(notes, "; ")
 }

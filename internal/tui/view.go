@@ -80,6 +80,9 @@ func (m *Model) footer(count string) string {
 	if m.view == insightsView {
 		parts = append(parts, m.insightsAbout())
 	}
+	if m.view == gpuView && m.sampling != "" {
+		parts = append(parts, humanize.Safe(m.sampling))
+	}
 	if n := m.eventsDropped(); n > 0 {
 		parts = append(parts, fmt.Sprintf("events dropped: %d", n))
 	}

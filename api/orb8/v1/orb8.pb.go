@@ -511,9 +511,15 @@ type ProbeStatus struct {
 	// Events lost in the kernel because the ring buffer was full.
 	EventsLost uint64 `protobuf:"varint,6,opt,name=events_lost,json=eventsLost,proto3" json:"events_lost,omitempty"`
 	// Entries not tracked because a bounded BPF map was full.
-	MapFull       uint64 `protobuf:"varint,7,opt,name=map_full,json=mapFull,proto3" json:"map_full,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MapFull uint64 `protobuf:"varint,7,opt,name=map_full,json=mapFull,proto3" json:"map_full,omitempty"`
+	// Calls the probe counts in windows and estimates in between, by kind
+	// (orb8_accelerator_sampling_ratio); empty where it counts every call.
+	Sampling []*Sampling `protobuf:"bytes,8,rep,name=sampling,proto3" json:"sampling,omitempty"`
+	// Processes whose calls are counted in windows with gaps between them
+	// (orb8_accelerator_sampled_processes).
+	SampledProcesses uint32 `protobuf:"varint,9,opt,name=sampled_processes,json=sampledProcesses,proto3" json:"sampled_processes,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ProbeStatus) Reset() {
@@ -595,6 +601,75 @@ func (x *ProbeStatus) GetMapFull() uint64 {
 	return 0
 }
 
+func (x *ProbeStatus) GetSampling() []*Sampling {
+	if x != nil {
+		return x.Sampling
+	}
+	return nil
+}
+
+func (x *ProbeStatus) GetSampledProcesses() uint32 {
+	if x != nil {
+		return x.SampledProcesses
+	}
+	return 0
+}
+
+type Sampling struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The kind of call: "launch", "gemm".
+	Call string `protobuf:"bytes,1,opt,name=call,proto3" json:"call,omitempty"`
+	// The share of the calls counted since the agent started; the rest were
+	// estimated. 1: every call counted.
+	Ratio         float64 `protobuf:"fixed64,2,opt,name=ratio,proto3" json:"ratio,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Sampling) Reset() {
+	*x = Sampling{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Sampling) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Sampling) ProtoMessage() {}
+
+func (x *Sampling) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Sampling.ProtoReflect.Descriptor instead.
+func (*Sampling) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Sampling) GetCall() string {
+	if x != nil {
+		return x.Call
+	}
+	return ""
+}
+
+func (x *Sampling) GetRatio() float64 {
+	if x != nil {
+		return x.Ratio
+	}
+	return 0
+}
+
 type ListWorkloadsRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Filter *WorkloadFilter        `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
@@ -606,7 +681,7 @@ type ListWorkloadsRequest struct {
 
 func (x *ListWorkloadsRequest) Reset() {
 	*x = ListWorkloadsRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[6]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +693,7 @@ func (x *ListWorkloadsRequest) String() string {
 func (*ListWorkloadsRequest) ProtoMessage() {}
 
 func (x *ListWorkloadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[6]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +706,7 @@ func (x *ListWorkloadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkloadsRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkloadsRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{6}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListWorkloadsRequest) GetFilter() *WorkloadFilter {
@@ -659,7 +734,7 @@ type ListWorkloadsResponse struct {
 
 func (x *ListWorkloadsResponse) Reset() {
 	*x = ListWorkloadsResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[7]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -671,7 +746,7 @@ func (x *ListWorkloadsResponse) String() string {
 func (*ListWorkloadsResponse) ProtoMessage() {}
 
 func (x *ListWorkloadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[7]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -684,7 +759,7 @@ func (x *ListWorkloadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkloadsResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkloadsResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{7}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListWorkloadsResponse) GetTime() *timestamppb.Timestamp {
@@ -732,7 +807,7 @@ type WorkloadFigures struct {
 
 func (x *WorkloadFigures) Reset() {
 	*x = WorkloadFigures{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[8]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -744,7 +819,7 @@ func (x *WorkloadFigures) String() string {
 func (*WorkloadFigures) ProtoMessage() {}
 
 func (x *WorkloadFigures) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[8]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -757,7 +832,7 @@ func (x *WorkloadFigures) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkloadFigures.ProtoReflect.Descriptor instead.
 func (*WorkloadFigures) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{8}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WorkloadFigures) GetWorkload() *Workload {
@@ -912,7 +987,7 @@ type ListFlowsRequest struct {
 
 func (x *ListFlowsRequest) Reset() {
 	*x = ListFlowsRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[9]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -924,7 +999,7 @@ func (x *ListFlowsRequest) String() string {
 func (*ListFlowsRequest) ProtoMessage() {}
 
 func (x *ListFlowsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[9]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -937,7 +1012,7 @@ func (x *ListFlowsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFlowsRequest.ProtoReflect.Descriptor instead.
 func (*ListFlowsRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{9}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListFlowsRequest) GetFilter() *WorkloadFilter {
@@ -972,7 +1047,7 @@ type ListFlowsResponse struct {
 
 func (x *ListFlowsResponse) Reset() {
 	*x = ListFlowsResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[10]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -984,7 +1059,7 @@ func (x *ListFlowsResponse) String() string {
 func (*ListFlowsResponse) ProtoMessage() {}
 
 func (x *ListFlowsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[10]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -997,7 +1072,7 @@ func (x *ListFlowsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFlowsResponse.ProtoReflect.Descriptor instead.
 func (*ListFlowsResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{10}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListFlowsResponse) GetFlows() []*Flow {
@@ -1045,7 +1120,7 @@ type Flow struct {
 
 func (x *Flow) Reset() {
 	*x = Flow{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[11]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1057,7 +1132,7 @@ func (x *Flow) String() string {
 func (*Flow) ProtoMessage() {}
 
 func (x *Flow) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[11]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1070,7 +1145,7 @@ func (x *Flow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Flow.ProtoReflect.Descriptor instead.
 func (*Flow) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{11}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Flow) GetWorkload() *Workload {
@@ -1219,7 +1294,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[12]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1231,7 +1306,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[12]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1244,7 +1319,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{12}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Peer) GetKind() string {
@@ -1282,7 +1357,7 @@ type ListDNSRequest struct {
 
 func (x *ListDNSRequest) Reset() {
 	*x = ListDNSRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[13]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1294,7 +1369,7 @@ func (x *ListDNSRequest) String() string {
 func (*ListDNSRequest) ProtoMessage() {}
 
 func (x *ListDNSRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[13]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1307,7 +1382,7 @@ func (x *ListDNSRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDNSRequest.ProtoReflect.Descriptor instead.
 func (*ListDNSRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{13}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListDNSRequest) GetFilter() *WorkloadFilter {
@@ -1348,7 +1423,7 @@ type ListDNSResponse struct {
 
 func (x *ListDNSResponse) Reset() {
 	*x = ListDNSResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[14]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1360,7 +1435,7 @@ func (x *ListDNSResponse) String() string {
 func (*ListDNSResponse) ProtoMessage() {}
 
 func (x *ListDNSResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[14]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1373,7 +1448,7 @@ func (x *ListDNSResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDNSResponse.ProtoReflect.Descriptor instead.
 func (*ListDNSResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{14}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListDNSResponse) GetQueries() []*DNSQuery {
@@ -1407,7 +1482,7 @@ type DNSQuery struct {
 
 func (x *DNSQuery) Reset() {
 	*x = DNSQuery{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[15]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1419,7 +1494,7 @@ func (x *DNSQuery) String() string {
 func (*DNSQuery) ProtoMessage() {}
 
 func (x *DNSQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[15]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1432,7 +1507,7 @@ func (x *DNSQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DNSQuery.ProtoReflect.Descriptor instead.
 func (*DNSQuery) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{15}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DNSQuery) GetTime() *timestamppb.Timestamp {
@@ -1500,7 +1575,7 @@ type ListProcessesRequest struct {
 
 func (x *ListProcessesRequest) Reset() {
 	*x = ListProcessesRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[16]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1512,7 +1587,7 @@ func (x *ListProcessesRequest) String() string {
 func (*ListProcessesRequest) ProtoMessage() {}
 
 func (x *ListProcessesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[16]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1525,7 +1600,7 @@ func (x *ListProcessesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProcessesRequest.ProtoReflect.Descriptor instead.
 func (*ListProcessesRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{16}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListProcessesRequest) GetCgroup() string {
@@ -1544,7 +1619,7 @@ type ListProcessesResponse struct {
 
 func (x *ListProcessesResponse) Reset() {
 	*x = ListProcessesResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[17]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1556,7 +1631,7 @@ func (x *ListProcessesResponse) String() string {
 func (*ListProcessesResponse) ProtoMessage() {}
 
 func (x *ListProcessesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[17]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1569,7 +1644,7 @@ func (x *ListProcessesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProcessesResponse.ProtoReflect.Descriptor instead.
 func (*ListProcessesResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{17}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListProcessesResponse) GetProcesses() []*Process {
@@ -1587,7 +1662,7 @@ type ListGPUsRequest struct {
 
 func (x *ListGPUsRequest) Reset() {
 	*x = ListGPUsRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[18]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1599,7 +1674,7 @@ func (x *ListGPUsRequest) String() string {
 func (*ListGPUsRequest) ProtoMessage() {}
 
 func (x *ListGPUsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[18]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1612,7 +1687,7 @@ func (x *ListGPUsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGPUsRequest.ProtoReflect.Descriptor instead.
 func (*ListGPUsRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{18}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{19}
 }
 
 type ListGPUsResponse struct {
@@ -1624,7 +1699,7 @@ type ListGPUsResponse struct {
 
 func (x *ListGPUsResponse) Reset() {
 	*x = ListGPUsResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[19]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1636,7 +1711,7 @@ func (x *ListGPUsResponse) String() string {
 func (*ListGPUsResponse) ProtoMessage() {}
 
 func (x *ListGPUsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[19]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1649,7 +1724,7 @@ func (x *ListGPUsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGPUsResponse.ProtoReflect.Descriptor instead.
 func (*ListGPUsResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{19}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListGPUsResponse) GetGpus() []*GPU {
@@ -1676,7 +1751,7 @@ type GPU struct {
 
 func (x *GPU) Reset() {
 	*x = GPU{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[20]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1688,7 +1763,7 @@ func (x *GPU) String() string {
 func (*GPU) ProtoMessage() {}
 
 func (x *GPU) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[20]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1701,7 +1776,7 @@ func (x *GPU) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GPU.ProtoReflect.Descriptor instead.
 func (*GPU) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{20}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GPU) GetGpu() string {
@@ -1778,7 +1853,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[21]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1790,7 +1865,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[21]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1803,7 +1878,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{21}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *WatchEventsRequest) GetKinds() []string {
@@ -1833,7 +1908,7 @@ type WatchEventsResponse struct {
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[22]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1845,7 +1920,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[22]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1858,7 +1933,7 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{22}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WatchEventsResponse) GetItem() isWatchEventsResponse_Item {
@@ -1912,7 +1987,7 @@ type Drops struct {
 
 func (x *Drops) Reset() {
 	*x = Drops{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[23]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1924,7 +1999,7 @@ func (x *Drops) String() string {
 func (*Drops) ProtoMessage() {}
 
 func (x *Drops) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[23]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1937,7 +2012,7 @@ func (x *Drops) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Drops.ProtoReflect.Descriptor instead.
 func (*Drops) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{23}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Drops) GetTotal() uint64 {
@@ -1967,7 +2042,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[24]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1979,7 +2054,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[24]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1992,7 +2067,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{24}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Event) GetTime() *timestamppb.Timestamp {
@@ -2087,7 +2162,7 @@ type ExecDetail struct {
 
 func (x *ExecDetail) Reset() {
 	*x = ExecDetail{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[25]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2099,7 +2174,7 @@ func (x *ExecDetail) String() string {
 func (*ExecDetail) ProtoMessage() {}
 
 func (x *ExecDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[25]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2112,7 +2187,7 @@ func (x *ExecDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecDetail.ProtoReflect.Descriptor instead.
 func (*ExecDetail) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{25}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ExecDetail) GetFilename() string {
@@ -2135,7 +2210,7 @@ type ExitDetail struct {
 
 func (x *ExitDetail) Reset() {
 	*x = ExitDetail{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[26]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2147,7 +2222,7 @@ func (x *ExitDetail) String() string {
 func (*ExitDetail) ProtoMessage() {}
 
 func (x *ExitDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[26]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2160,7 +2235,7 @@ func (x *ExitDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitDetail.ProtoReflect.Descriptor instead.
 func (*ExitDetail) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{26}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ExitDetail) GetCode() int32 {
@@ -2241,7 +2316,7 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	" \x01(\x04R\x10apiEventsDropped\x12\x18\n" +
 	"\acluster\x18\f \x01(\tR\acluster\x12'\n" +
 	"\x06agents\x18\r \x03(\v2\x0f.orb8.v1.StatusR\x06agents\x12)\n" +
-	"\x10cgroup_hierarchy\x18\v \x01(\tR\x0fcgroupHierarchy\"\xa1\x02\n" +
+	"\x10cgroup_hierarchy\x18\v \x01(\tR\x0fcgroupHierarchy\"\xfd\x02\n" +
 	"\vProbeStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02up\x18\x02 \x01(\bR\x02up\x12\x14\n" +
@@ -2251,10 +2326,15 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"eventsRead\x12\x1f\n" +
 	"\vevents_lost\x18\x06 \x01(\x04R\n" +
 	"eventsLost\x12\x19\n" +
-	"\bmap_full\x18\a \x01(\x04R\amapFull\x1a;\n" +
+	"\bmap_full\x18\a \x01(\x04R\amapFull\x12-\n" +
+	"\bsampling\x18\b \x03(\v2\x11.orb8.v1.SamplingR\bsampling\x12+\n" +
+	"\x11sampled_processes\x18\t \x01(\rR\x10sampledProcesses\x1a;\n" +
 	"\rDegradedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"]\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"4\n" +
+	"\bSampling\x12\x12\n" +
+	"\x04call\x18\x01 \x01(\tR\x04call\x12\x14\n" +
+	"\x05ratio\x18\x02 \x01(\x01R\x05ratio\"]\n" +
 	"\x14ListWorkloadsRequest\x12/\n" +
 	"\x06filter\x18\x01 \x01(\v2\x17.orb8.v1.WorkloadFilterR\x06filter\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\"\x7f\n" +
@@ -2438,7 +2518,7 @@ func file_orb8_v1_orb8_proto_rawDescGZIP() []byte {
 	return file_orb8_v1_orb8_proto_rawDescData
 }
 
-var file_orb8_v1_orb8_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_orb8_v1_orb8_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_orb8_v1_orb8_proto_goTypes = []any{
 	(*WorkloadFilter)(nil),        // 0: orb8.v1.WorkloadFilter
 	(*Workload)(nil),              // 1: orb8.v1.Workload
@@ -2446,84 +2526,86 @@ var file_orb8_v1_orb8_proto_goTypes = []any{
 	(*GetStatusRequest)(nil),      // 3: orb8.v1.GetStatusRequest
 	(*Status)(nil),                // 4: orb8.v1.Status
 	(*ProbeStatus)(nil),           // 5: orb8.v1.ProbeStatus
-	(*ListWorkloadsRequest)(nil),  // 6: orb8.v1.ListWorkloadsRequest
-	(*ListWorkloadsResponse)(nil), // 7: orb8.v1.ListWorkloadsResponse
-	(*WorkloadFigures)(nil),       // 8: orb8.v1.WorkloadFigures
-	(*ListFlowsRequest)(nil),      // 9: orb8.v1.ListFlowsRequest
-	(*ListFlowsResponse)(nil),     // 10: orb8.v1.ListFlowsResponse
-	(*Flow)(nil),                  // 11: orb8.v1.Flow
-	(*Peer)(nil),                  // 12: orb8.v1.Peer
-	(*ListDNSRequest)(nil),        // 13: orb8.v1.ListDNSRequest
-	(*ListDNSResponse)(nil),       // 14: orb8.v1.ListDNSResponse
-	(*DNSQuery)(nil),              // 15: orb8.v1.DNSQuery
-	(*ListProcessesRequest)(nil),  // 16: orb8.v1.ListProcessesRequest
-	(*ListProcessesResponse)(nil), // 17: orb8.v1.ListProcessesResponse
-	(*ListGPUsRequest)(nil),       // 18: orb8.v1.ListGPUsRequest
-	(*ListGPUsResponse)(nil),      // 19: orb8.v1.ListGPUsResponse
-	(*GPU)(nil),                   // 20: orb8.v1.GPU
-	(*WatchEventsRequest)(nil),    // 21: orb8.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),   // 22: orb8.v1.WatchEventsResponse
-	(*Drops)(nil),                 // 23: orb8.v1.Drops
-	(*Event)(nil),                 // 24: orb8.v1.Event
-	(*ExecDetail)(nil),            // 25: orb8.v1.ExecDetail
-	(*ExitDetail)(nil),            // 26: orb8.v1.ExitDetail
-	nil,                           // 27: orb8.v1.Workload.LabelsEntry
-	nil,                           // 28: orb8.v1.ProbeStatus.DegradedEntry
-	(*timestamppb.Timestamp)(nil), // 29: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 30: google.protobuf.Struct
+	(*Sampling)(nil),              // 6: orb8.v1.Sampling
+	(*ListWorkloadsRequest)(nil),  // 7: orb8.v1.ListWorkloadsRequest
+	(*ListWorkloadsResponse)(nil), // 8: orb8.v1.ListWorkloadsResponse
+	(*WorkloadFigures)(nil),       // 9: orb8.v1.WorkloadFigures
+	(*ListFlowsRequest)(nil),      // 10: orb8.v1.ListFlowsRequest
+	(*ListFlowsResponse)(nil),     // 11: orb8.v1.ListFlowsResponse
+	(*Flow)(nil),                  // 12: orb8.v1.Flow
+	(*Peer)(nil),                  // 13: orb8.v1.Peer
+	(*ListDNSRequest)(nil),        // 14: orb8.v1.ListDNSRequest
+	(*ListDNSResponse)(nil),       // 15: orb8.v1.ListDNSResponse
+	(*DNSQuery)(nil),              // 16: orb8.v1.DNSQuery
+	(*ListProcessesRequest)(nil),  // 17: orb8.v1.ListProcessesRequest
+	(*ListProcessesResponse)(nil), // 18: orb8.v1.ListProcessesResponse
+	(*ListGPUsRequest)(nil),       // 19: orb8.v1.ListGPUsRequest
+	(*ListGPUsResponse)(nil),      // 20: orb8.v1.ListGPUsResponse
+	(*GPU)(nil),                   // 21: orb8.v1.GPU
+	(*WatchEventsRequest)(nil),    // 22: orb8.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),   // 23: orb8.v1.WatchEventsResponse
+	(*Drops)(nil),                 // 24: orb8.v1.Drops
+	(*Event)(nil),                 // 25: orb8.v1.Event
+	(*ExecDetail)(nil),            // 26: orb8.v1.ExecDetail
+	(*ExitDetail)(nil),            // 27: orb8.v1.ExitDetail
+	nil,                           // 28: orb8.v1.Workload.LabelsEntry
+	nil,                           // 29: orb8.v1.ProbeStatus.DegradedEntry
+	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 31: google.protobuf.Struct
 }
 var file_orb8_v1_orb8_proto_depIdxs = []int32{
-	27, // 0: orb8.v1.Workload.labels:type_name -> orb8.v1.Workload.LabelsEntry
-	29, // 1: orb8.v1.Status.started:type_name -> google.protobuf.Timestamp
+	28, // 0: orb8.v1.Workload.labels:type_name -> orb8.v1.Workload.LabelsEntry
+	30, // 1: orb8.v1.Status.started:type_name -> google.protobuf.Timestamp
 	5,  // 2: orb8.v1.Status.probes:type_name -> orb8.v1.ProbeStatus
 	4,  // 3: orb8.v1.Status.agents:type_name -> orb8.v1.Status
-	28, // 4: orb8.v1.ProbeStatus.degraded:type_name -> orb8.v1.ProbeStatus.DegradedEntry
-	0,  // 5: orb8.v1.ListWorkloadsRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	29, // 6: orb8.v1.ListWorkloadsResponse.time:type_name -> google.protobuf.Timestamp
-	8,  // 7: orb8.v1.ListWorkloadsResponse.workloads:type_name -> orb8.v1.WorkloadFigures
-	1,  // 8: orb8.v1.WorkloadFigures.workload:type_name -> orb8.v1.Workload
-	0,  // 9: orb8.v1.ListFlowsRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	11, // 10: orb8.v1.ListFlowsResponse.flows:type_name -> orb8.v1.Flow
-	1,  // 11: orb8.v1.Flow.workload:type_name -> orb8.v1.Workload
-	29, // 12: orb8.v1.Flow.last_seen:type_name -> google.protobuf.Timestamp
-	2,  // 13: orb8.v1.Flow.process:type_name -> orb8.v1.Process
-	12, // 14: orb8.v1.Flow.remote_peer:type_name -> orb8.v1.Peer
-	12, // 15: orb8.v1.Flow.backend_peer:type_name -> orb8.v1.Peer
-	0,  // 16: orb8.v1.ListDNSRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	15, // 17: orb8.v1.ListDNSResponse.queries:type_name -> orb8.v1.DNSQuery
-	29, // 18: orb8.v1.DNSQuery.time:type_name -> google.protobuf.Timestamp
-	1,  // 19: orb8.v1.DNSQuery.workload:type_name -> orb8.v1.Workload
-	2,  // 20: orb8.v1.DNSQuery.process:type_name -> orb8.v1.Process
-	2,  // 21: orb8.v1.ListProcessesResponse.processes:type_name -> orb8.v1.Process
-	20, // 22: orb8.v1.ListGPUsResponse.gpus:type_name -> orb8.v1.GPU
-	0,  // 23: orb8.v1.WatchEventsRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	24, // 24: orb8.v1.WatchEventsResponse.event:type_name -> orb8.v1.Event
-	23, // 25: orb8.v1.WatchEventsResponse.drops:type_name -> orb8.v1.Drops
-	29, // 26: orb8.v1.Event.time:type_name -> google.protobuf.Timestamp
-	1,  // 27: orb8.v1.Event.workload:type_name -> orb8.v1.Workload
-	2,  // 28: orb8.v1.Event.process:type_name -> orb8.v1.Process
-	25, // 29: orb8.v1.Event.exec:type_name -> orb8.v1.ExecDetail
-	26, // 30: orb8.v1.Event.exit:type_name -> orb8.v1.ExitDetail
-	30, // 31: orb8.v1.Event.attributes:type_name -> google.protobuf.Struct
-	3,  // 32: orb8.v1.Agent.GetStatus:input_type -> orb8.v1.GetStatusRequest
-	6,  // 33: orb8.v1.Agent.ListWorkloads:input_type -> orb8.v1.ListWorkloadsRequest
-	9,  // 34: orb8.v1.Agent.ListFlows:input_type -> orb8.v1.ListFlowsRequest
-	13, // 35: orb8.v1.Agent.ListDNS:input_type -> orb8.v1.ListDNSRequest
-	16, // 36: orb8.v1.Agent.ListProcesses:input_type -> orb8.v1.ListProcessesRequest
-	18, // 37: orb8.v1.Agent.ListGPUs:input_type -> orb8.v1.ListGPUsRequest
-	21, // 38: orb8.v1.Agent.WatchEvents:input_type -> orb8.v1.WatchEventsRequest
-	4,  // 39: orb8.v1.Agent.GetStatus:output_type -> orb8.v1.Status
-	7,  // 40: orb8.v1.Agent.ListWorkloads:output_type -> orb8.v1.ListWorkloadsResponse
-	10, // 41: orb8.v1.Agent.ListFlows:output_type -> orb8.v1.ListFlowsResponse
-	14, // 42: orb8.v1.Agent.ListDNS:output_type -> orb8.v1.ListDNSResponse
-	17, // 43: orb8.v1.Agent.ListProcesses:output_type -> orb8.v1.ListProcessesResponse
-	19, // 44: orb8.v1.Agent.ListGPUs:output_type -> orb8.v1.ListGPUsResponse
-	22, // 45: orb8.v1.Agent.WatchEvents:output_type -> orb8.v1.WatchEventsResponse
-	39, // [39:46] is the sub-list for method output_type
-	32, // [32:39] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	29, // 4: orb8.v1.ProbeStatus.degraded:type_name -> orb8.v1.ProbeStatus.DegradedEntry
+	6,  // 5: orb8.v1.ProbeStatus.sampling:type_name -> orb8.v1.Sampling
+	0,  // 6: orb8.v1.ListWorkloadsRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	30, // 7: orb8.v1.ListWorkloadsResponse.time:type_name -> google.protobuf.Timestamp
+	9,  // 8: orb8.v1.ListWorkloadsResponse.workloads:type_name -> orb8.v1.WorkloadFigures
+	1,  // 9: orb8.v1.WorkloadFigures.workload:type_name -> orb8.v1.Workload
+	0,  // 10: orb8.v1.ListFlowsRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	12, // 11: orb8.v1.ListFlowsResponse.flows:type_name -> orb8.v1.Flow
+	1,  // 12: orb8.v1.Flow.workload:type_name -> orb8.v1.Workload
+	30, // 13: orb8.v1.Flow.last_seen:type_name -> google.protobuf.Timestamp
+	2,  // 14: orb8.v1.Flow.process:type_name -> orb8.v1.Process
+	13, // 15: orb8.v1.Flow.remote_peer:type_name -> orb8.v1.Peer
+	13, // 16: orb8.v1.Flow.backend_peer:type_name -> orb8.v1.Peer
+	0,  // 17: orb8.v1.ListDNSRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	16, // 18: orb8.v1.ListDNSResponse.queries:type_name -> orb8.v1.DNSQuery
+	30, // 19: orb8.v1.DNSQuery.time:type_name -> google.protobuf.Timestamp
+	1,  // 20: orb8.v1.DNSQuery.workload:type_name -> orb8.v1.Workload
+	2,  // 21: orb8.v1.DNSQuery.process:type_name -> orb8.v1.Process
+	2,  // 22: orb8.v1.ListProcessesResponse.processes:type_name -> orb8.v1.Process
+	21, // 23: orb8.v1.ListGPUsResponse.gpus:type_name -> orb8.v1.GPU
+	0,  // 24: orb8.v1.WatchEventsRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	25, // 25: orb8.v1.WatchEventsResponse.event:type_name -> orb8.v1.Event
+	24, // 26: orb8.v1.WatchEventsResponse.drops:type_name -> orb8.v1.Drops
+	30, // 27: orb8.v1.Event.time:type_name -> google.protobuf.Timestamp
+	1,  // 28: orb8.v1.Event.workload:type_name -> orb8.v1.Workload
+	2,  // 29: orb8.v1.Event.process:type_name -> orb8.v1.Process
+	26, // 30: orb8.v1.Event.exec:type_name -> orb8.v1.ExecDetail
+	27, // 31: orb8.v1.Event.exit:type_name -> orb8.v1.ExitDetail
+	31, // 32: orb8.v1.Event.attributes:type_name -> google.protobuf.Struct
+	3,  // 33: orb8.v1.Agent.GetStatus:input_type -> orb8.v1.GetStatusRequest
+	7,  // 34: orb8.v1.Agent.ListWorkloads:input_type -> orb8.v1.ListWorkloadsRequest
+	10, // 35: orb8.v1.Agent.ListFlows:input_type -> orb8.v1.ListFlowsRequest
+	14, // 36: orb8.v1.Agent.ListDNS:input_type -> orb8.v1.ListDNSRequest
+	17, // 37: orb8.v1.Agent.ListProcesses:input_type -> orb8.v1.ListProcessesRequest
+	19, // 38: orb8.v1.Agent.ListGPUs:input_type -> orb8.v1.ListGPUsRequest
+	22, // 39: orb8.v1.Agent.WatchEvents:input_type -> orb8.v1.WatchEventsRequest
+	4,  // 40: orb8.v1.Agent.GetStatus:output_type -> orb8.v1.Status
+	8,  // 41: orb8.v1.Agent.ListWorkloads:output_type -> orb8.v1.ListWorkloadsResponse
+	11, // 42: orb8.v1.Agent.ListFlows:output_type -> orb8.v1.ListFlowsResponse
+	15, // 43: orb8.v1.Agent.ListDNS:output_type -> orb8.v1.ListDNSResponse
+	18, // 44: orb8.v1.Agent.ListProcesses:output_type -> orb8.v1.ListProcessesResponse
+	20, // 45: orb8.v1.Agent.ListGPUs:output_type -> orb8.v1.ListGPUsResponse
+	23, // 46: orb8.v1.Agent.WatchEvents:output_type -> orb8.v1.WatchEventsResponse
+	40, // [40:47] is the sub-list for method output_type
+	33, // [33:40] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_orb8_v1_orb8_proto_init() }
@@ -2531,13 +2613,13 @@ func file_orb8_v1_orb8_proto_init() {
 	if File_orb8_v1_orb8_proto != nil {
 		return
 	}
-	file_orb8_v1_orb8_proto_msgTypes[8].OneofWrappers = []any{}
-	file_orb8_v1_orb8_proto_msgTypes[20].OneofWrappers = []any{}
-	file_orb8_v1_orb8_proto_msgTypes[22].OneofWrappers = []any{
+	file_orb8_v1_orb8_proto_msgTypes[9].OneofWrappers = []any{}
+	file_orb8_v1_orb8_proto_msgTypes[21].OneofWrappers = []any{}
+	file_orb8_v1_orb8_proto_msgTypes[23].OneofWrappers = []any{
 		(*WatchEventsResponse_Event)(nil),
 		(*WatchEventsResponse_Drops)(nil),
 	}
-	file_orb8_v1_orb8_proto_msgTypes[24].OneofWrappers = []any{
+	file_orb8_v1_orb8_proto_msgTypes[25].OneofWrappers = []any{
 		(*Event_Exec)(nil),
 		(*Event_Exit)(nil),
 	}
@@ -2547,7 +2629,7 @@ func file_orb8_v1_orb8_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orb8_v1_orb8_proto_rawDesc), len(file_orb8_v1_orb8_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
