@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -153,7 +154,8 @@ func BenchmarkLaunchBound(b *testing.B) {
 			if a.opts != nil {
 				a.errs = append(a.errs, countErr)
 			}
-			b.Logf("iteration %d %s: %.1f ns per step, count error %+.2f%%", i, a.name, step, 100*countErr)
+			// As it goes (b.Log would print at the end, truncated).
+			fmt.Fprintf(os.Stderr, "round %d of %d, %s: %.1f ns per step, count error %+.2f%%\n", i+1, b.N, a.name, step, 100*countErr)
 		}
 	}
 	base := testutil.Median(arms[0].steps)
