@@ -188,10 +188,10 @@ func launchBoundOnce(b *testing.B, dir string, run time.Duration, opts *Options)
 	if f != nil {
 		testutil.Eventually(b, 2*time.Second, func() bool { return f.hooked(b, a) }, "the app's launches not hooked")
 	}
-	made, perStep := runLoop(b, a)
+	r := runLoop(b, a, 0)
 	if f != nil {
 		counted := f.value(b, "orb8_cuda_kernel_launches_total", map[string]string{"cgroup": cg.Path})
-		countErr = counted/made - 1
+		countErr = counted/r.launches - 1
 	}
-	return float64(perStep.Nanoseconds()), countErr
+	return float64(r.perStep.Nanoseconds()), countErr
 }

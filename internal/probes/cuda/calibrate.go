@@ -108,7 +108,7 @@ func measureTrap(prog *ebpf.Program, target func(int) int) (time.Duration, []byt
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	opts := &link.UprobeMultiOptions{Addresses: []uint64{off}, Cookies: []uint64{uint64(cudaOpOP_CALIBRATE)}, PID: uint32(os.Getpid())}
+	opts := &link.UprobeMultiOptions{Addresses: []uint64{off}, Cookies: []uint64{uint64(cudaOpOP_CALIBRATE) | uint64(cudaCookieCOOKIE_OUTER)}, PID: uint32(os.Getpid())}
 	var plain, hooked []time.Duration
 	for range calibrationRounds {
 		plain = append(plain, timeCalls(target))

@@ -39,7 +39,7 @@ type samplingTiming struct {
 	reprobe     int           // every reprobe-th window hooks both launch levels
 }
 
-var defaultTiming = samplingTiming{window: 50 * time.Millisecond, exactWindow: time.Second, maxGap: 30 * time.Second, reprobe: 10}
+var defaultTiming = samplingTiming{window: 50 * time.Millisecond, exactWindow: time.Second, maxGap: 10 * time.Second, reprobe: 10}
 
 // maxBusy bounds the share of a thread's time its traps are taken to have
 // taken, where the cost measured for a trap exceeds what the window saw.
@@ -280,6 +280,7 @@ func (s *sampler) closeWindow(p *sampledProcess) {
 	}
 	s.log.Debug("CUDA sampling window", "pid", p.pid, "seconds", secs, "threads", w.Threads, "traps", w.Traps,
 		"launches", w.Launches, "gemms", w.Gemms, "load", load, "rates", p.rate)
+	wasOver := !p.exact && p.windows > 1
 	p.exact = load <= s.budget
 	if p.exact && p.hooked == s.nextLevels(p) {
 		// Under budget, and hooked as the next window would be: the hooks
@@ -303,8 +304,14 @@ func (s *sampler) closeWindow(p *sampledProcess) {
 		return
 	}
 	// Attached for secs, detached for gap: load*secs/(secs+gap) = budget.
-	gap := time.Duration(float64(end.Sub(p.opened)) * (load/s.budget - 1))
-	p.next = time.Now().Add(min(gap, s.timing.maxGap))
+	gap := min(time.Duration(float64(end.Sub(p.opened))*(load/s.budget-1)), s.timing.maxGap)
+	if !wasOver {
+		// Newly over budget: this window may have caught the start of its
+		// launches, and seen fewer than a whole window holds. Another
+		// window, soon, measures the rate the long gap is estimated from.
+		gap = min(gap, s.timing.window)
+	}
+	p.next = time.Now().Add(gap)
 }
 
 // newWindow opens a process's window in the kernel.

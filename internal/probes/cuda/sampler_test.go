@@ -14,38 +14,48 @@ import (
 // cudaLaunchKernel and the framework around it cost.
 const loopWork = 4 * time.Microsecond
 
+// loopRun is what one run of the app's launch-bound loop did.
+type loopRun struct {
+	launches, mallocs float64
+	perStep           time.Duration
+}
+
 // runLoop has the app run its launch-bound loop once, for the time it was
-// started with, and returns the launches it made and its time per step.
-func runLoop(t testing.TB, a *app) (launches float64, perStep time.Duration) {
+// started with, and returns what it did.
+func runLoop(t testing.TB, a *app, mallocEvery int) loopRun {
 	t.Helper()
-	startLoop(t, a)
+	startLoop(t, a, mallocEvery)
 	return loopResult(t, a)
 }
 
-func startLoop(t testing.TB, a *app) {
+// startLoop starts a run of the loop, with a 4 KiB cudaMalloc (freeing the
+// previous one) every mallocEvery launches (0: none).
+func startLoop(t testing.TB, a *app, mallocEvery int) {
 	t.Helper()
-	if _, err := fmt.Fprintf(a.Stdin, "%d\n", loopWork.Nanoseconds()); err != nil {
+	if _, err := fmt.Fprintf(a.Stdin, "%d %d\n", loopWork.Nanoseconds(), mallocEvery); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func loopResult(t testing.TB, a *app) (launches float64, perStep time.Duration) {
+func loopResult(t testing.TB, a *app) loopRun {
 	t.Helper()
 	line := a.expect(t, "launches=")
+	var r loopRun
 	var ns float64
-	if _, err := fmt.Sscanf(strings.TrimSpace(line), "launches=%g ns=%g", &launches, &ns); err != nil {
+	if _, err := fmt.Sscanf(strings.TrimSpace(line), "launches=%g mallocs=%g ns=%g", &r.launches, &r.mallocs, &ns); err != nil {
 		t.Fatalf("app said %q: %v", line, err)
 	}
-	return launches, time.Duration(ns)
+	r.perStep = time.Duration(ns)
+	return r
 }
 
 // TestSamplesLaunchBoundLoop: a process that launches far faster than its
 // trap budget allows is hooked in windows; its launches between windows are
-// estimated, and exported as such; after the first window only
-// the runtime's launches trap, one trap per launch.
+// estimated, and exported as such; after the first window only the
+// runtime's launches trap, one trap per launch; its allocations stay exact.
 func TestSamplesLaunchBoundLoop(t *testing.T) {
 	f := startWith(t, Options{LeakWindow: time.Minute,
-		timing: samplingTiming{window: 50 * time.Millisecond, exactWindow: time.Second, maxGap: time.Second, reprobe: 10}})
+		timing: samplingTiming{window: 100 * time.Millisecond, exactWindow: time.Second, maxGap: time.Second, reprobe: 10}})
 	dir := buildStandins(t, "-O0")
 	cg := testutil.NewCgroup(t)
 	a := startApp(t, cg, dir, "loop", "4000")
@@ -53,12 +63,14 @@ func TestSamplesLaunchBoundLoop(t *testing.T) {
 	// Two loops back to back; the second is measured, as the first started
 	// at some point of a window, which then saw fewer launches than it
 	// would have for the whole of it.
-	startLoop(t, a)
-	startLoop(t, a)
-	loopResult(t, a)
+	const mallocEvery = 1000
+	startLoop(t, a, mallocEvery)
+	startLoop(t, a, mallocEvery)
+	first := loopResult(t, a)
 	in := map[string]string{"cgroup": cg.Path}
 	before := f.value(t, "orb8_cuda_kernel_launches_total", in)
-	made, _ := loopResult(t, a)
+	second := loopResult(t, a)
+	made := second.launches
 	counted := f.value(t, "orb8_cuda_kernel_launches_total", in) - before
 	ratio := f.value(t, "orb8_accelerator_sampling_ratio", map[string]string{"runtime": "cuda", "call": "launch"})
 	t.Logf("made %.0f launches, counted %.0f (%.2f%%), sampling ratio %.3f", made, counted, 100*(counted/made-1), ratio)
@@ -67,6 +79,12 @@ func TestSamplesLaunchBoundLoop(t *testing.T) {
 	if math.Abs(counted/made-1) > 0.25 {
 		t.Errorf("counted %.0f launches, made %.0f: more than 25%% off", counted, made)
 	}
+	// Every allocation counted, sampled launches or not; each freed but the
+	// last one of each run, which the run frees at its end.
+	mallocs := first.mallocs + second.mallocs
+	f.waitFor(t, "orb8_cuda_malloc_bytes_total", in, 4096*mallocs)
+	f.waitFor(t, "orb8_cuda_free_bytes_total", in, 4096*mallocs)
+	f.waitFor(t, "orb8_cuda_memory_outstanding_bytes", in, 0)
 	if ratio <= 0 || ratio >= 0.5 {
 		t.Errorf("sampling ratio %.3f: want most launches estimated (windows of 50 ms, gaps up to 1 s)", ratio)
 	}
@@ -94,7 +112,7 @@ func TestExactCountsEveryLaunch(t *testing.T) {
 	cg := testutil.NewCgroup(t)
 	a := startApp(t, cg, dir, "loop", "1000")
 	testutil.Eventually(t, 2*time.Second, func() bool { return f.hooked(t, a) }, "the app's launches not hooked")
-	made, _ := runLoop(t, a)
+	made := runLoop(t, a, 0).launches
 	f.waitFor(t, "orb8_cuda_kernel_launches_total", map[string]string{"cgroup": cg.Path}, made)
 	f.waitFor(t, "orb8_accelerator_sampling_ratio", map[string]string{"runtime": "cuda", "call": "launch"}, 1)
 }

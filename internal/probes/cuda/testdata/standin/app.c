@@ -9,10 +9,12 @@
  *   app DIR bench N        for each line on stdin, times N calls and prints
  *                          ns=<per call>: "runtime" cudaLaunchKernel, "driver"
  *                          cuLaunchKernel, "alloc" cudaMalloc then cudaFree;
- *   app DIR loop MS        for each line "WORK_NS" on stdin, runs a
+ *   app DIR loop MS        for each line "WORK_NS EVERY" on stdin, runs a
  *                          launch-bound loop for MS milliseconds, each step
  *                          WORK_NS of host work then one cudaLaunchKernel, and
- *                          prints launches=<made> ns=<per step>.
+ *                          every EVERY-th step (0: none) a cudaMalloc of 4 KiB
+ *                          that the next such step frees; prints
+ *                          launches=<made> mallocs=<made> ns=<per step>.
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -244,7 +246,12 @@ static int loop(long ms)
 {
 	char line[64];
 	while (fgets(line, sizeof(line), stdin)) {
-		long work = atol(line), launches = 0;
+		long work = 0, every = 0, launches = 0, mallocs = 0;
+		void *held = NULL;
+		if (sscanf(line, "%ld %ld", &work, &every) != 2) {
+			fprintf(stderr, "loop wants WORK_NS EVERY, got %s", line);
+			return 1;
+		}
 		long start = now_ns(), end = start + ms * 1000000L, t = start;
 		while (t < end) {
 			long until = t + work;
@@ -252,9 +259,15 @@ static int loop(long ms)
 				;
 			check(runtime_launch(), "cudaLaunchKernel");
 			launches++;
+			if (every && launches % every == 0) {
+				check(rt.free(held), "cudaFree");
+				check(rt.malloc(&held, 4096), "cudaMalloc");
+				mallocs++;
+			}
 			t = now_ns();
 		}
-		printf("launches=%ld ns=%.1f\n", launches, (double)(t - start) / launches);
+		check(rt.free(held), "cudaFree");
+		printf("launches=%ld mallocs=%ld ns=%.1f\n", launches, mallocs, (double)(t - start) / launches);
 	}
 	return 0;
 }
