@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -338,4 +339,37 @@ func TestStalledStreamsAreEvicted(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	testutil.Eventually(t, 5*time.Second, func() bool { open, _, _ := svc.StreamStats(); return open == 0 }, "the evicted stream still holds its slot")
+}
+
+// The status of an accelerator runtime's probe says what it samples, from
+// the probe's gauges.
+func TestStatusSaysWhatIsSampled(t *testing.T) {
+	b := backend(t)
+	reg := b.Metrics.(*prometheus.Registry)
+	ratio := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orb8_accelerator_sampling_ratio"}, []string{"runtime", "call"})
+	sampled := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orb8_accelerator_sampled_processes"}, []string{"runtime"})
+	reg.MustRegister(ratio, sampled)
+	ratio.WithLabelValues("cuda", "launch").Set(0.25)
+	ratio.WithLabelValues("cuda", "gemm").Set(1)
+	sampled.WithLabelValues("cuda").Set(3)
+	b.Probes = func() []api.ProbeState {
+		return []api.ProbeState{{Name: "process", Up: true}, {Name: "cuda", Up: true}}
+	}
+	st, err := api.NewService(b).GetStatus(context.Background(), &pb.GetStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range st.GetProbes() {
+		got := fmt.Sprint(p.GetSampledProcesses())
+		for _, s := range p.GetSampling() {
+			got += fmt.Sprintf(" %s=%g", s.GetCall(), s.GetRatio())
+		}
+		want := "0"
+		if p.GetName() == "cuda" {
+			want = "3 gemm=1 launch=0.25"
+		}
+		if got != want {
+			t.Errorf("probe %s: sampled processes and sampling %q, want %q", p.GetName(), got, want)
+		}
+	}
 }
