@@ -1,0 +1,402 @@
+package series
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// Owners names the controller of a pod (kube.Index): false while the pod
+// is not known.
+type Owners interface {
+	Owner(namespace, pod string) (kind, name string, ok bool)
+}
+
+// Shaper applies a Shaping to collectors on their way out of the agent.
+// Aggregation happens once per collection over what the probes collected
+// (never per event): series of the same aggregate are summed. Counters and
+// histograms stay monotonic while workloads come and go: what a workload
+// counted before it went away (or before its counter restarted, or before
+// it moved to another aggregate, a pod whose owner became known) stays in
+// its aggregate's carried-over base, which outlives the aggregate's last
+// workload by grace.
+type Shaper struct {
+	shaping Shaping
+	owners  Owners
+	grace   time.Duration
+	now     func() time.Time
+}
+
+// NewShaper returns a shaper of s; owners names pods' controllers for
+// LevelOwner (nil: none known), grace is how long an aggregate without
+// workloads keeps its carried-over counts.
+func NewShaper(s Shaping, owners Owners, grace time.Duration) *Shaper {
+	return &Shaper{shaping: s, owners: owners, grace: grace, now: time.Now}
+}
+
+// Wrap returns c as the shaping exports it: c itself when the shaping
+// changes none of its families.
+func (sh *Shaper) Wrap(c prometheus.Collector) prometheus.Collector {
+	w := &shaped{c: c, sh: sh, plans: map[*prometheus.Desc]*plan{}}
+	changed := false
+	for _, d := range describe(c) {
+		name := DescName(d)
+		switch wd := workloadFamily(name); {
+		case !sh.shaping.enabled(name):
+			w.plans[d] = &plan{}
+			changed = true
+		case wd != nil && wd.Desc == d && !sh.shaping.shapeOf(name).identity():
+			f := newFamily(wd, sh.shaping.shapeOf(name))
+			w.plans[d] = &plan{family: f}
+			w.families = append(w.families, f)
+			w.descs = append(w.descs, f.out.Desc)
+			changed = true
+		default:
+			w.descs = append(w.descs, d)
+		}
+	}
+	if !changed {
+		return c
+	}
+	return w
+}
+
+// describe lists what c describes.
+func describe(c prometheus.Collector) []*prometheus.Desc {
+	ch := make(chan *prometheus.Desc)
+	go func() {
+		c.Describe(ch)
+		close(ch)
+	}()
+	var out []*prometheus.Desc
+	for d := range ch {
+		out = append(out, d)
+	}
+	return out
+}
+
+var fqNameRE = regexp.MustCompile(`fqName: "([^"]*)"`)
+
+// DescName is the metric name of d ("" for an invalid descriptor).
+func DescName(d *prometheus.Desc) string {
+	if m := fqNameRE.FindStringSubmatch(d.String()); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// plan is what happens to a descriptor's series: left out (family nil) or
+// aggregated into family.
+type plan struct{ family *family }
+
+// shaped is a collector under a shaping.
+type shaped struct {
+	c        prometheus.Collector
+	sh       *Shaper
+	descs    []*prometheus.Desc
+	plans    map[*prometheus.Desc]*plan
+	families []*family
+
+	// mu makes collections one at a time: each compares its values with
+	// the previous one's.
+	mu  sync.Mutex
+	gen uint64
+}
+
+// Describe implements prometheus.Collector.
+func (w *shaped) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range w.descs {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector. A panic of the collector is
+// raised again here, where the registry recovers and reports it.
+func (w *shaped) Collect(ch chan<- prometheus.Metric) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.gen++
+	in := make(chan prometheus.Metric, 256)
+	var panicked any
+	go func() {
+		defer close(in)
+		defer func() { panicked = recover() }()
+		w.c.Collect(in)
+	}()
+	for m := range in {
+		switch p := w.plans[m.Desc()]; {
+		case p == nil:
+			ch <- m
+		case p.family != nil:
+			p.family.add(m, w.gen, w.sh.owners)
+		}
+	}
+	now := w.sh.now()
+	for _, f := range w.families {
+		f.emit(ch, w.gen, now, w.sh.grace)
+	}
+	if panicked != nil {
+		panic(panicked)
+	}
+}
+
+// maxKeyLabels bounds the label values a key holds apart; more are joined
+// into its last slot.
+const maxKeyLabels = 8
+
+// key identifies a series by its label values, without allocating.
+type key [maxKeyLabels]string
+
+func keyOf(values []string) key {
+	var k key
+	if len(values) > maxKeyLabels {
+		copy(k[:], values[:maxKeyLabels-1])
+		k[maxKeyLabels-1] = strings.Join(values[maxKeyLabels-1:], "\xff")
+		return k
+	}
+	copy(k[:], values)
+	return k
+}
+
+// family is one per-workload family under a shape, with what it carries
+// over between collections.
+type family struct {
+	src, out *Desc
+	shape    shape
+	// keep are the indexes of the source's extra labels that stay.
+	keep    []int
+	sources map[key]*source
+	aggs    map[key]*aggregate
+}
+
+// source is one series as collected.
+type source struct {
+	agg *aggregate
+	// offset is what the source had counted when it joined agg: its part
+	// of agg is last - offset.
+	offset, last tally
+	seen         uint64
+}
+
+// aggregate is one exported series.
+type aggregate struct {
+	labels []string // in out's label order
+	// cur is this collection's sum over live sources; base what sources
+	// that went away (or restarted, or moved) had counted.
+	cur, base tally
+	hasCur    bool
+	seen      uint64 // collection of the last live source
+	lastLive  time.Time
+}
+
+func newFamily(src *Desc, sh shape) *family {
+	workload := len(LevelCgroup.LabelNames())
+	names := sh.level.LabelNames()
+	f := &family{src: src, shape: sh, sources: map[key]*source{}, aggs: map[key]*aggregate{}}
+	for i, l := range src.labels[workload:] {
+		if !slices.Contains(sh.drop, l) && !slices.Contains(names, l) {
+			f.keep = append(f.keep, workload+i)
+			names = append(names, l)
+		}
+	}
+	f.out = newDesc(src.name, src.help, names)
+	f.out.bounds, f.out.min = src.bounds, src.min
+	return f
+}
+
+// outLabels appends to buf the label values, in out's order, of the
+// aggregate a source with these label values belongs to.
+func (f *family) outLabels(buf, labels []string, owners Owners, s *source) []string {
+	switch f.shape.level {
+	case LevelOwner:
+		kind, name := "", ""
+		if pod := labels[1]; pod != "" {
+			ok := false
+			if owners != nil {
+				kind, name, ok = owners.Owner(labels[0], pod)
+			}
+			if !ok && s != nil {
+				return append(buf, s.agg.labels...) // a pod deleted from the API keeps the owner it had
+			}
+		}
+		buf = append(buf, labels[0], kind, name)
+	case LevelNode:
+	default:
+		buf = append(buf, labels[:len(f.shape.level.LabelNames())]...)
+	}
+	for _, i := range f.keep {
+		buf = append(buf, labels[i])
+	}
+	return buf
+}
+
+// add takes one collected series into its aggregate.
+func (f *family) add(m prometheus.Metric, gen uint64, owners Owners) {
+	labels, p, ok := f.read(m)
+	if !ok {
+		return
+	}
+	sk := keyOf(labels)
+	s := f.sources[sk]
+	var buf [2 * maxKeyLabels]string
+	values := f.outLabels(buf[:0], labels, owners, s)
+	ak := keyOf(values)
+	a := f.aggs[ak]
+	if a == nil {
+		a = &aggregate{labels: slices.Clone(values)}
+		f.aggs[ak] = a
+	}
+	cumulative := p.cumulative()
+	switch {
+	case s == nil:
+		s = &source{agg: a}
+		f.sources[sk] = s
+	case !cumulative:
+	case s.agg != a: // moved: its counts so far stay where they were
+		s.agg.base.add(&s.last, 1)
+		s.agg.base.add(&s.offset, -1)
+		s.offset, s.agg = s.last, a
+	case p.below(&s.last): // restarted: what it had counted stays
+		s.agg.base.add(&s.last, 1)
+		s.agg.base.add(&s.offset, -1)
+		s.offset = tally{}
+	}
+	s.agg = a
+	s.last, s.seen = p.clone(), gen
+	if a.seen != gen {
+		a.cur, a.hasCur = tally{}, false
+	}
+	a.seen = gen
+	switch {
+	case cumulative:
+		a.cur.add(&p, 1)
+		a.cur.add(&s.offset, -1)
+	case !a.hasCur || !f.src.min:
+		a.cur.add(&p, 1)
+	case p.v < a.cur.v:
+		a.cur.v = p.v
+	}
+	a.hasCur = true
+}
+
+// read takes a collected series apart: label values in the source's
+// order and its value.
+func (f *family) read(m prometheus.Metric) ([]string, tally, bool) {
+	if s, ok := m.(*sample); ok {
+		if s.hist != nil {
+			return s.labels, tally{log2: s.hist}, true
+		}
+		return s.labels, tally{kind: s.kind, v: s.value}, true
+	}
+	var out dto.Metric
+	if m.Write(&out) != nil {
+		return nil, tally{}, false
+	}
+	labels := make([]string, len(f.src.labels))
+	for _, lp := range out.Label {
+		if i := slices.Index(f.src.labels, lp.GetName()); i >= 0 {
+			labels[i] = lp.GetValue()
+		}
+	}
+	switch {
+	case out.Histogram != nil:
+		return labels, histTally(out.Histogram), true
+	case out.Counter != nil:
+		return labels, tally{kind: prometheus.CounterValue, v: out.Counter.GetValue()}, true
+	case out.Gauge != nil:
+		return labels, tally{kind: prometheus.GaugeValue, v: out.Gauge.GetValue()}, true
+	case out.Untyped != nil:
+		return labels, tally{kind: prometheus.UntypedValue, v: out.Untyped.GetValue()}, true
+	}
+	return nil, tally{}, false
+}
+
+// emit sends every aggregate of the collection gen, forgets sources that
+// went away (their counts stay in their aggregate's base), and aggregates
+// without a live source for longer than grace.
+func (f *family) emit(ch chan<- prometheus.Metric, gen uint64, now time.Time, grace time.Duration) {
+	for k, s := range f.sources {
+		if s.seen == gen {
+			continue
+		}
+		if s.last.cumulative() {
+			s.agg.base.add(&s.last, 1)
+			s.agg.base.add(&s.offset, -1)
+		}
+		delete(f.sources, k)
+	}
+	var out []*sample
+	for k, a := range f.aggs {
+		if a.seen == gen {
+			a.lastLive = now
+		} else if !a.base.cumulative() || now.Sub(a.lastLive) > grace {
+			delete(f.aggs, k)
+			continue
+		} else {
+			a.cur, a.hasCur = tally{}, false
+		}
+		v := a.base.clone()
+		v.add(&a.cur, 1)
+		if !a.base.cumulative() {
+			v = a.cur
+		}
+		if m := f.metric(v, a.labels); m != nil {
+			if s, ok := m.(*sample); ok {
+				out = append(out, s)
+			} else {
+				ch <- m
+			}
+		}
+	}
+	slices.SortFunc(out, compareSamples)
+	for _, s := range out {
+		ch <- s
+	}
+}
+
+// metric is an aggregate's series.
+func (f *family) metric(p tally, labels []string) prometheus.Metric {
+	switch {
+	case p.log2 != nil && len(f.shape.buckets) == 0:
+		return histogramSample(f.out, p.log2, labels)
+	case p.log2 != nil:
+		return f.constHistogram(log2Bounds, p.log2.Slots[:], p.log2.Seconds(), labels)
+	case p.hist != nil:
+		return f.constHistogram(p.hist.bounds, p.hist.counts, p.hist.sum, labels)
+	}
+	return valueSample(f.out, p.kind, p.v, labels)
+}
+
+// constHistogram is a client_golang histogram of counts per bound (the
+// last one +Inf), at the family's chosen buckets or every bound.
+func (f *family) constHistogram(bounds []float64, counts []uint64, sum float64, labels []string) prometheus.Metric {
+	want := f.shape.buckets
+	if len(want) == 0 {
+		want = bounds
+	}
+	cumulative := make(map[float64]uint64, len(want))
+	var total uint64
+	next := 0
+	for i, c := range counts {
+		if i < len(bounds) {
+			for next < len(want) && want[next] < bounds[i] {
+				cumulative[want[next]] = total
+				next++
+			}
+		}
+		total += c
+		if i < len(bounds) && next < len(want) && want[next] == bounds[i] {
+			cumulative[want[next]] = total
+			next++
+		}
+	}
+	for ; next < len(want); next++ {
+		cumulative[want[next]] = total
+	}
+	return prometheus.MustNewConstHistogram(f.out.Desc, total, sum, cumulative, labels...)
+}
