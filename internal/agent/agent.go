@@ -246,15 +246,6 @@ func (a *Agent) Registry() *prometheus.Registry { return a.registry }
 // Gatherer is what the agent exports: the registry under the series cap.
 func (a *Agent) Gatherer() prometheus.Gatherer { return a.gatherer }
 
-// Describe sends the descriptor of every series the agent can export.
-func (a *Agent) Describe(ch chan<- *prometheus.Desc) {
-	newSelfCollector(a).Describe(ch)
-	apiCollector{}.Describe(ch)
-	for _, p := range a.probes {
-		p.Describe(ch)
-	}
-}
-
 // Handler serves /metrics, /healthz and /readyz, and nothing else: the
 // API, which names processes, DNS names and peers, is on its own listeners.
 // With --metrics-auth kubernetes, /metrics needs a bearer token allowed to

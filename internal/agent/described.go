@@ -1,15 +1,12 @@
 package agent
 
 import (
-	"io"
-	"log/slog"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/client-go/rest"
 
 	"github.com/orb8/orb8/internal/export"
 	"github.com/orb8/orb8/internal/kube"
@@ -34,27 +31,8 @@ var (
 // probe needs to run (or find its hardware). The exporter's own series cap
 // counter is included.
 func DescribedMetrics() ([]MetricInfo, error) {
-	cfg := DefaultConfig()
-	cfg.Probes = []string{"all"}
-	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		return nil, err
-	}
-	defer a.Close()
-	// Never started: New contacts no server.
-	w, err := kube.New(&rest.Config{Host: "http://127.0.0.1:1"}, kube.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		return nil, err
-	}
-	ch := make(chan *prometheus.Desc)
-	go func() {
-		a.Describe(ch)
-		w.Describe(ch)
-		kube.NewContainerResources(w.Index, nil).Describe(ch)
-		close(ch)
-	}()
 	byName := map[string]MetricInfo{}
-	for d := range ch {
+	for _, d := range describeFamilies() {
 		if m, ok := parseDesc(d.String()); ok {
 			byName[m.Name] = m
 		}
@@ -70,6 +48,29 @@ func DescribedMetrics() ([]MetricInfo, error) {
 	}
 	slices.SortFunc(out, func(a, b MetricInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
+}
+
+// describeFamilies lists the descriptor of every orb8 metric an agent can
+// export, every probe of the catalogue included, without building one:
+// probes are built but never started.
+func describeFamilies() []*prometheus.Desc {
+	ch := make(chan *prometheus.Desc)
+	go func() {
+		defer close(ch)
+		cfg := DefaultConfig()
+		newSelfCollector(nil).Describe(ch)
+		apiCollector{}.Describe(ch)
+		for _, k := range catalog {
+			k.build(nil, &cfg).Describe(ch)
+		}
+		kube.DescribeNode(ch)
+		kube.NewContainerResources(nil, nil).Describe(ch)
+	}()
+	var out []*prometheus.Desc
+	for d := range ch {
+		out = append(out, d)
+	}
+	return out
 }
 
 // parseDesc reads a prometheus.Desc's String form; false for an invalid
