@@ -7,9 +7,11 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/orb8/orb8/internal/export"
 	"github.com/orb8/orb8/internal/kube"
+	"github.com/orb8/orb8/internal/series"
 )
 
 // MetricInfo is one metric the agent can export, as its descriptor has it.
@@ -20,7 +22,6 @@ type MetricInfo struct {
 }
 
 var (
-	fqNameRE = regexp.MustCompile(`fqName: "([^"]*)"`)
 	helpRE   = regexp.MustCompile(`help: ("(?:[^"\\]|\\.)*")`)
 	labelsRE = regexp.MustCompile(`constLabels: \{([^}]*)\}, variableLabels: \{([^}]*)\}`)
 )
@@ -33,7 +34,7 @@ var (
 func DescribedMetrics() ([]MetricInfo, error) {
 	byName := map[string]MetricInfo{}
 	for _, d := range describeFamilies() {
-		if m, ok := parseDesc(d.String()); ok {
+		if m, ok := parseDesc(d); ok {
 			byName[m.Name] = m
 		}
 	}
@@ -48,6 +49,28 @@ func DescribedMetrics() ([]MetricInfo, error) {
 	}
 	slices.SortFunc(out, func(a, b MetricInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
+}
+
+// MetricNames lists every metric family the agent can export, by name:
+// its own (every probe's included) and the Go runtime's and process's.
+func MetricNames() []string {
+	descs := describeFamilies()
+	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		ch := make(chan *prometheus.Desc)
+		go func() {
+			c.Describe(ch)
+			close(ch)
+		}()
+		for d := range ch {
+			descs = append(descs, d)
+		}
+	}
+	names := make([]string, 0, len(descs))
+	for _, d := range descs {
+		names = append(names, series.DescName(d))
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
 }
 
 // describeFamilies lists the descriptor of every orb8 metric an agent can
@@ -75,13 +98,14 @@ func describeFamilies() []*prometheus.Desc {
 
 // parseDesc reads a prometheus.Desc's String form; false for an invalid
 // descriptor (registration reports those).
-func parseDesc(s string) (MetricInfo, bool) {
-	name := fqNameRE.FindStringSubmatch(s)
+func parseDesc(d *prometheus.Desc) (MetricInfo, bool) {
+	s := d.String()
+	name := series.DescName(d)
 	labels := labelsRE.FindStringSubmatch(s)
-	if name == nil || labels == nil {
+	if name == "" || labels == nil {
 		return MetricInfo{}, false
 	}
-	m := MetricInfo{Name: name[1]}
+	m := MetricInfo{Name: name}
 	if h := helpRE.FindStringSubmatch(s); h != nil {
 		m.Help, _ = strconv.Unquote(h[1])
 	}

@@ -181,3 +181,17 @@ func (c *ContainerResources) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// Owner names the controller of a pod of this node (series.Owners): its
+// Deployment, StatefulSet, DaemonSet, CronJob, Job or ReplicaSet, or the
+// pod itself when it has none. False while the pod is not known.
+func (x *Index) Owner(namespace, pod string) (kind, name string, ok bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	e := x.pods[x.podUIDs[namespace+"/"+pod]]
+	if e == nil {
+		return "", "", false
+	}
+	o := x.ownerOf(e)
+	return o.kind, o.name, true
+}

@@ -26,6 +26,7 @@ type Owners interface {
 // its aggregate's carried-over base, which outlives the aggregate's last
 // workload by grace.
 type Shaper struct {
+	wrapped []*shaped
 	shaping Shaping
 	owners  Owners
 	grace   time.Duration
@@ -38,6 +39,10 @@ type Shaper struct {
 func NewShaper(s Shaping, owners Owners, grace time.Duration) *Shaper {
 	return &Shaper{shaping: s, owners: owners, grace: grace, now: time.Now}
 }
+
+// UseOwners names pods' controllers with o from now on; call it before
+// the first collection.
+func (sh *Shaper) UseOwners(o Owners) { sh.owners = o }
 
 // Wrap returns c as the shaping exports it: c itself when the shaping
 // changes none of its families.
@@ -63,7 +68,29 @@ func (sh *Shaper) Wrap(c prometheus.Collector) prometheus.Collector {
 	if !changed {
 		return c
 	}
+	sh.wrapped = append(sh.wrapped, w)
 	return w
+}
+
+// Settle collects every collector the shaper changed, for nobody: the
+// counts of workloads about to be forgotten reach their aggregates even
+// when no scrape came since they ended.
+func (sh *Shaper) Settle() {
+	if len(sh.wrapped) == 0 {
+		return
+	}
+	ch := make(chan prometheus.Metric, 256)
+	done := make(chan struct{})
+	go func() {
+		for range ch {
+		}
+		close(done)
+	}()
+	for _, w := range sh.wrapped {
+		w.Collect(ch)
+	}
+	close(ch)
+	<-done
 }
 
 // describe lists what c describes.
