@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/orb8/orb8/internal/cgroup"
 )
 
 // Owners names the controller of a pod (kube.Index): false while the pod
@@ -203,7 +205,8 @@ type family struct {
 
 // source is one series as collected.
 type source struct {
-	agg *aggregate
+	agg  *aggregate
+	held bool // an unnamed pod cgroup, in no aggregate yet
 	// offset is what the source had counted when it joined agg: its part
 	// of agg is last - offset.
 	offset, last tally
@@ -247,7 +250,7 @@ func (f *family) outLabels(buf, labels []string, owners Owners, s *source) []str
 			if owners != nil {
 				kind, name, ok = owners.Owner(labels[0], pod)
 			}
-			if !ok && s != nil {
+			if !ok && s != nil && s.agg != nil {
 				return append(buf, s.agg.labels...) // a pod deleted from the API keeps the owner it had
 			}
 		}
@@ -268,8 +271,18 @@ func (f *family) add(m prometheus.Metric, gen uint64, owners Owners) {
 	if !ok {
 		return
 	}
-	sk := keyOf(labels)
+	// A source is its cgroup and extra labels: its names may fill in
+	// after its first collection.
+	sk := keyOf(labels[len(LevelCgroup.LabelNames())-1:])
 	s := f.sources[sk]
+	if f.unnamed(labels, owners, s) {
+		if s == nil {
+			s = &source{held: true}
+			f.sources[sk] = s
+		}
+		s.seen = gen
+		return
+	}
 	var buf [2 * maxKeyLabels]string
 	values := f.outLabels(buf[:0], labels, owners, s)
 	ak := keyOf(values)
@@ -278,16 +291,23 @@ func (f *family) add(m prometheus.Metric, gen uint64, owners Owners) {
 		a = &aggregate{labels: slices.Clone(values)}
 		f.aggs[ak] = a
 	}
+	if a.seen != gen {
+		a.cur, a.hasCur = tally{}, false
+	}
+	a.seen = gen
 	cumulative := p.cumulative()
 	switch {
-	case s == nil:
+	case s == nil || s.held:
 		s = &source{agg: a}
 		f.sources[sk] = s
+	case s.seen == gen: // twice in one collection: no history to keep
+		a.cur.add(&p, 1)
+		return
 	case !cumulative:
 	case s.agg != a: // moved: its counts so far stay where they were
 		s.agg.base.add(&s.last, 1)
 		s.agg.base.add(&s.offset, -1)
-		s.offset, s.agg = s.last, a
+		s.offset = s.last
 	case p.below(&s.last): // restarted: what it had counted stays
 		s.agg.base.add(&s.last, 1)
 		s.agg.base.add(&s.offset, -1)
@@ -295,10 +315,6 @@ func (f *family) add(m prometheus.Metric, gen uint64, owners Owners) {
 	}
 	s.agg = a
 	s.last, s.seen = p.clone(), gen
-	if a.seen != gen {
-		a.cur, a.hasCur = tally{}, false
-	}
-	a.seen = gen
 	switch {
 	case cumulative:
 		a.cur.add(&p, 1)
@@ -309,6 +325,20 @@ func (f *family) add(m prometheus.Metric, gen uint64, owners Owners) {
 		a.cur.v = p.v
 	}
 	a.hasCur = true
+}
+
+// unnamed reports whether a source is a pod's cgroup the Kubernetes index
+// has not named yet (owners set): it is held back until named, and then
+// joins its aggregate with all it counted, rather than leave its first
+// counts in an aggregate of unnamed workloads.
+func (f *family) unnamed(labels []string, owners Owners, s *source) bool {
+	if owners == nil || labels[1] != "" {
+		return false
+	}
+	if s != nil {
+		return s.held
+	}
+	return cgroup.IsPodPath(labels[len(LevelCgroup.LabelNames())-1])
 }
 
 // read takes a collected series apart: label values in the source's
@@ -351,7 +381,7 @@ func (f *family) emit(ch chan<- prometheus.Metric, gen uint64, now time.Time, gr
 		if s.seen == gen {
 			continue
 		}
-		if s.last.cumulative() {
+		if !s.held && s.last.cumulative() {
 			s.agg.base.add(&s.last, 1)
 			s.agg.base.add(&s.offset, -1)
 		}

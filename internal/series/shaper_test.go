@@ -288,3 +288,28 @@ func TestShaperRegistryPath(t *testing.T) {
 	}
 	t.Error("orb8_shape_execs_total missing")
 }
+
+// TestShaperHoldsUnnamedPods: a pod's cgroup collected before the index
+// names it joins its aggregate once named, with everything it counted; at
+// no level is it counted twice.
+func TestShaperHoldsUnnamedPods(t *testing.T) {
+	path := "/kubepods/besteffort/pod0f4e8a43-3f1c-4e2a-9a53-7f0ad3a1c6b2/" + strings.Repeat("ab", 32)
+	c := &shapeCollector{workloads: []shapeWorkload{{w: cgroup.Workload{Path: path}, execs: 3}, {w: pod("b-1", "db"), execs: 1}}}
+	o := testOwners{"ns/b-1": {"StatefulSet", "b"}}
+	owner := NewShaper(Shaping{Aggregation: LevelOwner}, o, time.Minute).Wrap(c)
+	node := NewShaper(Shaping{Aggregation: LevelNode}, o, time.Minute).Wrap(c)
+	expect := func(w prometheus.Collector, want string) {
+		t.Helper()
+		if got := lines(scrapeText(t, w), "orb8_shape_execs_total"); got != want {
+			t.Errorf("got\n%s\nwant\n%s", got, want)
+		}
+	}
+	expect(owner, `orb8_shape_execs_total{namespace="ns",owner_kind="StatefulSet",owner_name="b"} 1`)
+	expect(node, `orb8_shape_execs_total 1`)
+	c.workloads[0].w = cgroup.Workload{Namespace: "ns", Pod: "a-1", Container: "app", Path: path}
+	c.workloads[0].execs = 4
+	o["ns/a-1"] = [2]string{"Deployment", "a"}
+	expect(owner, `orb8_shape_execs_total{namespace="ns",owner_kind="Deployment",owner_name="a"} 4`+"\n"+
+		`orb8_shape_execs_total{namespace="ns",owner_kind="StatefulSet",owner_name="b"} 1`)
+	expect(node, `orb8_shape_execs_total 5`)
+}
