@@ -40,11 +40,27 @@ func (s *Set) WorkloadHistogram(name, help string, bounds []float64, extra ...st
 }
 
 // Min makes aggregation keep the smallest value of a gauge rather than the
-// sum (a predicted time until something happens).
+// sum (a predicted time until something happens, a limit).
 func (d *Desc) Min() *Desc {
-	d.min = true
+	d.combine = combineMin
 	return d
 }
+
+// Max makes aggregation keep the largest value of a gauge rather than the
+// sum (a 0/1 flag: 1 when any workload of the aggregate has it).
+func (d *Desc) Max() *Desc {
+	d.combine = combineMax
+	return d
+}
+
+// combine is how aggregation combines the gauges of a family.
+type combine int
+
+const (
+	combineSum combine = iota
+	combineMin
+	combineMax
+)
 
 // Plain adds a metric without the workload labels (node or probe level).
 func (s *Set) Plain(name, help string, labels ...string) *prometheus.Desc {
@@ -70,7 +86,7 @@ type Desc struct {
 	numLabels int
 	labels    []string
 	bounds    []float64 // a histogram's finite bucket bounds; nil for others
-	min       bool      // aggregated by minimum, not by sum
+	combine   combine   // how aggregation combines gauges
 	// order lists label value indexes in label name order: the order in
 	// which the exposition writes labels and the registry sorts series.
 	order []int

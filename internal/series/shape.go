@@ -138,7 +138,7 @@ func (f FamilyShape) validate(name string) error {
 			return err
 		}
 	}
-	extra := d.labels[len(LevelCgroup.LabelNames()):]
+	extra := d.ExtraLabels()
 	for _, l := range f.DropLabels {
 		if !slices.Contains(extra, l) {
 			if len(extra) == 0 {
@@ -236,6 +236,12 @@ func workloadFamily(name string) *Desc {
 	return families.byName[name]
 }
 
-// IsWorkloadFamily reports whether name is a per-workload family, one
-// that aggregation applies to.
-func IsWorkloadFamily(name string) bool { return workloadFamily(name) != nil }
+// WorkloadFamily is the per-workload family named name (one aggregation
+// applies to), nil for any other name.
+func WorkloadFamily(name string) *Desc { return workloadFamily(name) }
+
+// ExtraLabels are the family's labels beyond the workload ones.
+func (d *Desc) ExtraLabels() []string { return d.labels[len(LevelCgroup.LabelNames()):] }
+
+// Bounds are a histogram family's finite bucket bounds; nil for others.
+func (d *Desc) Bounds() []float64 { return d.bounds }

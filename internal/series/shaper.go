@@ -235,7 +235,7 @@ func newFamily(src *Desc, sh shape) *family {
 		}
 	}
 	f.out = newDesc(src.name, src.help, names)
-	f.out.bounds, f.out.min = src.bounds, src.min
+	f.out.bounds, f.out.combine = src.bounds, src.combine
 	return f
 }
 
@@ -319,9 +319,9 @@ func (f *family) add(m prometheus.Metric, gen uint64, owners Owners) {
 	case cumulative:
 		a.cur.add(&p, 1)
 		a.cur.add(&s.offset, -1)
-	case !a.hasCur || !f.src.min:
+	case !a.hasCur || f.src.combine == combineSum:
 		a.cur.add(&p, 1)
-	case p.v < a.cur.v:
+	case f.src.combine == combineMin && p.v < a.cur.v, f.src.combine == combineMax && p.v > a.cur.v:
 		a.cur.v = p.v
 	}
 	a.hasCur = true
