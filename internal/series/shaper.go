@@ -14,9 +14,11 @@ import (
 )
 
 // Owners names the controller of a pod (kube.Index): false while the pod
-// is not known.
+// is not known. Version changes whenever an answer may have changed, so
+// that a collection asks only about pods whose owner it does not know.
 type Owners interface {
 	Owner(namespace, pod string) (kind, name string, ok bool)
+	Version() uint64
 }
 
 // Shaper applies a Shaping to collectors on their way out of the agent.
@@ -150,6 +152,10 @@ func (w *shaped) Collect(ch chan<- prometheus.Metric) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.gen++
+	owners := ownersAt{Owners: w.sh.owners}
+	if owners.Owners != nil {
+		owners.version = owners.Version()
+	}
 	in := make(chan prometheus.Metric, 256)
 	var panicked any
 	go func() {
@@ -162,7 +168,7 @@ func (w *shaped) Collect(ch chan<- prometheus.Metric) {
 		case p == nil:
 			ch <- m
 		case p.family != nil:
-			p.family.add(m, w.gen, w.sh.owners)
+			p.family.add(m, w.gen, owners)
 		}
 	}
 	now := w.sh.now()
@@ -201,12 +207,29 @@ type family struct {
 	keep    []int
 	sources map[key]*source
 	aggs    map[key]*aggregate
+	// order is the sources in the order the last collection sent them, and
+	// next this collection's so far: collectors send in the same order
+	// every time, so most sources are found at order[cursor] without
+	// hashing their key.
+	order, next []*source
+	cursor      int
+	// aggList is every aggregate, sorted by label values unless sorted is
+	// false (one was added).
+	aggList []*aggregate
+	sorted  bool
+	buf     []string // for outLabels, reused
 }
 
 // source is one series as collected.
 type source struct {
+	key  key
 	agg  *aggregate
 	held bool // an unnamed pod cgroup, in no aggregate yet
+	// owner is what owners said of the source's pod at ownerVersion.
+	owner        [3]string // namespace, kind, name
+	ownerPod     string
+	ownerOK      bool
+	ownerVersion uint64
 	// offset is what the source had counted when it joined agg: its part
 	// of agg is last - offset.
 	offset, last tally
@@ -239,17 +262,36 @@ func newFamily(src *Desc, sh shape) *family {
 	return f
 }
 
+// ownersAt is the Owners of one collection, with their version then.
+type ownersAt struct {
+	Owners
+	version uint64
+}
+
+// ownerOf is the owner of a source's pod: what s knows while owners did
+// not change, else owners' answer; false when neither knows it.
+func ownerOf(namespace, pod string, owners ownersAt, s *source) (kind, name string, ok bool) {
+	if s != nil && s.ownerOK && s.ownerPod == pod && s.owner[0] == namespace && owners.version != 0 && s.ownerVersion == owners.version {
+		return s.owner[1], s.owner[2], true
+	}
+	if owners.Owners != nil {
+		kind, name, ok = owners.Owner(namespace, pod)
+	}
+	if s != nil && ok {
+		s.owner, s.ownerPod, s.ownerOK, s.ownerVersion = [3]string{namespace, kind, name}, pod, true, owners.version
+	}
+	return kind, name, ok
+}
+
 // outLabels appends to buf the label values, in out's order, of the
 // aggregate a source with these label values belongs to.
-func (f *family) outLabels(buf, labels []string, owners Owners, s *source) []string {
+func (f *family) outLabels(buf, labels []string, owners ownersAt, s *source) []string {
 	switch f.shape.level {
 	case LevelOwner:
 		kind, name := "", ""
 		if pod := labels[1]; pod != "" {
-			ok := false
-			if owners != nil {
-				kind, name, ok = owners.Owner(labels[0], pod)
-			}
+			var ok bool
+			kind, name, ok = ownerOf(labels[0], pod, owners, s)
 			if !ok && s != nil && s.agg != nil {
 				return append(buf, s.agg.labels...) // a pod deleted from the API keeps the owner it had
 			}
@@ -265,8 +307,17 @@ func (f *family) outLabels(buf, labels []string, owners Owners, s *source) []str
 	return buf
 }
 
+// source finds the source of key k.
+func (f *family) source(k key) *source {
+	if f.cursor < len(f.order) && f.order[f.cursor].key == k {
+		f.cursor++
+		return f.order[f.cursor-1]
+	}
+	return f.sources[k]
+}
+
 // add takes one collected series into its aggregate.
-func (f *family) add(m prometheus.Metric, gen uint64, owners Owners) {
+func (f *family) add(m prometheus.Metric, gen uint64, owners ownersAt) {
 	labels, p, ok := f.read(m)
 	if !ok {
 		return
@@ -274,22 +325,31 @@ func (f *family) add(m prometheus.Metric, gen uint64, owners Owners) {
 	// A source is its cgroup and extra labels: its names may fill in
 	// after its first collection.
 	sk := keyOf(labels[len(LevelCgroup.LabelNames())-1:])
-	s := f.sources[sk]
-	if f.unnamed(labels, owners, s) {
+	s := f.source(sk)
+	if s != nil && s.seen != gen {
+		f.next = append(f.next, s)
+	}
+	if f.unnamed(labels, owners.Owners, s) {
 		if s == nil {
-			s = &source{held: true}
+			s = &source{key: sk, held: true}
 			f.sources[sk] = s
+			f.next = append(f.next, s)
 		}
 		s.seen = gen
 		return
 	}
-	var buf [2 * maxKeyLabels]string
-	values := f.outLabels(buf[:0], labels, owners, s)
-	ak := keyOf(values)
-	a := f.aggs[ak]
-	if a == nil {
-		a = &aggregate{labels: slices.Clone(values)}
-		f.aggs[ak] = a
+	values := f.outLabels(f.buf[:0], labels, owners, s)
+	f.buf = values
+	var a *aggregate
+	if s != nil && s.agg != nil && slices.Equal(s.agg.labels, values) {
+		a = s.agg
+	} else {
+		ak := keyOf(values)
+		if a = f.aggs[ak]; a == nil {
+			a = &aggregate{labels: slices.Clone(values)}
+			f.aggs[ak] = a
+			f.aggList, f.sorted = append(f.aggList, a), false
+		}
 	}
 	if a.seen != gen {
 		a.cur, a.hasCur = tally{}, false
@@ -298,7 +358,11 @@ func (f *family) add(m prometheus.Metric, gen uint64, owners Owners) {
 	cumulative := p.cumulative()
 	switch {
 	case s == nil || s.held:
-		s = &source{agg: a}
+		if s == nil {
+			s = &source{key: sk}
+			f.next = append(f.next, s)
+		}
+		*s = source{key: sk, agg: a, owner: s.owner, ownerPod: s.ownerPod, ownerOK: s.ownerOK, ownerVersion: s.ownerVersion}
 		f.sources[sk] = s
 	case s.seen == gen: // twice in one collection: no history to keep
 		a.cur.add(&p, 1)
@@ -377,7 +441,8 @@ func (f *family) read(m prometheus.Metric) ([]string, tally, bool) {
 // went away (their counts stay in their aggregate's base), and aggregates
 // without a live source for longer than grace.
 func (f *family) emit(ch chan<- prometheus.Metric, gen uint64, now time.Time, grace time.Duration) {
-	for k, s := range f.sources {
+	// Every source is in the last collection's order or new in this one's.
+	for _, s := range f.order {
 		if s.seen == gen {
 			continue
 		}
@@ -385,35 +450,43 @@ func (f *family) emit(ch chan<- prometheus.Metric, gen uint64, now time.Time, gr
 			s.agg.base.add(&s.last, 1)
 			s.agg.base.add(&s.offset, -1)
 		}
-		delete(f.sources, k)
+		delete(f.sources, s.key)
 	}
-	var out []*sample
-	for k, a := range f.aggs {
+	f.order, f.next, f.cursor = f.next, f.order[:0], 0
+	if !f.sorted {
+		// In the registry's order, which the exposition then keeps.
+		slices.SortFunc(f.aggList, func(a, b *aggregate) int {
+			for _, i := range f.out.order {
+				if c := strings.Compare(a.labels[i], b.labels[i]); c != 0 {
+					return c
+				}
+			}
+			return 0
+		})
+		f.sorted = true
+	}
+	kept := f.aggList[:0]
+	for _, a := range f.aggList {
 		if a.seen == gen {
 			a.lastLive = now
 		} else if !a.base.cumulative() || now.Sub(a.lastLive) > grace {
-			delete(f.aggs, k)
+			delete(f.aggs, keyOf(a.labels))
 			continue
 		} else {
 			a.cur, a.hasCur = tally{}, false
 		}
-		v := a.base.clone()
-		v.add(&a.cur, 1)
-		if !a.base.cumulative() {
-			v = a.cur
+		kept = append(kept, a)
+		v := a.cur
+		if a.base.cumulative() {
+			v = a.base.clone()
+			v.add(&a.cur, 1)
 		}
 		if m := f.metric(v, a.labels); m != nil {
-			if s, ok := m.(*sample); ok {
-				out = append(out, s)
-			} else {
-				ch <- m
-			}
+			ch <- m
 		}
 	}
-	slices.SortFunc(out, compareSamples)
-	for _, s := range out {
-		ch <- s
-	}
+	clear(f.aggList[len(kept):])
+	f.aggList = kept
 }
 
 // metric is an aggregate's series.

@@ -57,6 +57,8 @@ func (c *shapeCollector) Collect(ch chan<- prometheus.Metric) {
 // StatefulSet b; others are unknown.
 type testOwners map[string][2]string
 
+func (o testOwners) Version() uint64 { return 0 } // unknown: ask every time
+
 func (o testOwners) Owner(namespace, pod string) (string, string, bool) {
 	v, ok := o[namespace+"/"+pod]
 	return v[0], v[1], ok

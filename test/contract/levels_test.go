@@ -32,6 +32,8 @@ var fixtureWorkloads = []cgroup.Workload{
 
 type fixtureOwners struct{}
 
+func (fixtureOwners) Version() uint64 { return 1 }
+
 func (fixtureOwners) Owner(namespace, pod string) (string, string, bool) {
 	switch pod {
 	case "web-1", "web-2":
