@@ -79,8 +79,9 @@ type Agent struct {
 	hierarchy cgroup.Hierarchy
 	bus       *events.Bus
 	probes    []*runningProbe
-	// registry holds every collector as it is, for the API.
-	registry *prometheus.Registry
+	// registry holds every collector as it is (collectors), for the API.
+	registry   *prometheus.Registry
+	collectors []prometheus.Collector
 	// shaper makes what leaves the agent (/metrics, OTLP) of the
 	// collectors: exported, registered in exportRegistry.
 	shaper         *series.Shaper
@@ -155,6 +156,7 @@ func NewWithProbes(cfg config.Config, log *slog.Logger, resolver *cgroup.Resolve
 // OTLP collect.
 func (a *Agent) register(c prometheus.Collector) {
 	a.registry.MustRegister(c)
+	a.collectors = append(a.collectors, c)
 	shaped := a.shaper.Wrap(c)
 	a.exportRegistry.MustRegister(shaped)
 	a.exported = append(a.exported, shaped)
@@ -257,6 +259,9 @@ func (a *Agent) Resolver() *cgroup.Resolver { return a.resolver }
 
 // Registry holds every collector of the agent, every series as collected.
 func (a *Agent) Registry() *prometheus.Registry { return a.registry }
+
+// Collectors are the registry's collectors, for what shapes them itself.
+func (a *Agent) Collectors() []prometheus.Collector { return a.collectors }
 
 // Gatherer is what the agent exports: its series as shaped, under the
 // series cap.
