@@ -75,6 +75,8 @@ func renameK8s(set attribute.Set) attribute.Set {
 	for it := set.Iter(); it.Next(); {
 		kv := it.Attribute()
 		switch {
+		case (kv.Key == series.OwnerKindLabel || kv.Key == series.OwnerNameLabel) && kv.Value.AsString() == "":
+			continue
 		case !knownOwner:
 		case kv.Key == series.OwnerKindLabel:
 			continue

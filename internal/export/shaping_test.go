@@ -18,7 +18,7 @@ func TestOwnerLabelsBecomeWorkloadAttributes(t *testing.T) {
 		{[]attribute.KeyValue{attribute.String("namespace", "batch"), attribute.String("owner_kind", "CronJob"), attribute.String("owner_name", "nightly")},
 			map[attribute.Key]string{"k8s.namespace.name": "batch", "k8s.cronjob.name": "nightly"}},
 		{[]attribute.KeyValue{attribute.String("namespace", ""), attribute.String("owner_kind", ""), attribute.String("owner_name", "")},
-			map[attribute.Key]string{"owner_kind": "", "owner_name": ""}},
+			map[attribute.Key]string{}},
 		{[]attribute.KeyValue{attribute.String("namespace", "x"), attribute.String("owner_kind", "Rollout"), attribute.String("owner_name", "r")},
 			map[attribute.Key]string{"k8s.namespace.name": "x", "owner_kind": "Rollout", "owner_name": "r"}},
 	} {
