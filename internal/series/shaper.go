@@ -146,8 +146,8 @@ func (w *shaped) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect implements prometheus.Collector. A panic of the collector is
-// raised again here, where the registry recovers and reports it.
+// Collect implements prometheus.Collector (a panic of the collector is
+// raised again: collectEach).
 func (w *shaped) Collect(ch chan<- prometheus.Metric) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -156,27 +156,17 @@ func (w *shaped) Collect(ch chan<- prometheus.Metric) {
 	if owners.Owners != nil {
 		owners.version = owners.Version()
 	}
-	in := make(chan prometheus.Metric, 256)
-	var panicked any
-	go func() {
-		defer close(in)
-		defer func() { panicked = recover() }()
-		w.c.Collect(in)
-	}()
-	for m := range in {
+	collectEach(w.c, func(m prometheus.Metric) {
 		switch p := w.plans[m.Desc()]; {
 		case p == nil:
 			ch <- m
 		case p.family != nil:
 			p.family.add(m, w.gen, owners)
 		}
-	}
+	})
 	now := w.sh.now()
 	for _, f := range w.families {
 		f.emit(ch, w.gen, now, w.sh.grace)
-	}
-	if panicked != nil {
-		panic(panicked)
 	}
 }
 
