@@ -156,6 +156,9 @@ func (w *shaped) Collect(ch chan<- prometheus.Metric) {
 	if owners.Owners != nil {
 		owners.version = owners.Version()
 	}
+	for _, f := range w.families { // after a collection that panicked, start over
+		f.next, f.cursor = f.next[:0], 0
+	}
 	collectEach(w.c, func(m prometheus.Metric) {
 		switch p := w.plans[m.Desc()]; {
 		case p == nil:

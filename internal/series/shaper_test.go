@@ -315,3 +315,48 @@ func TestShaperHoldsUnnamedPods(t *testing.T) {
 		`orb8_shape_execs_total{namespace="ns",owner_kind="StatefulSet",owner_name="b"} 1`)
 	expect(node, `orb8_shape_execs_total 5`)
 }
+
+// panicky sends its workloads' series, then panics when told to.
+type panicky struct {
+	shapeCollector
+	panic bool
+}
+
+func (p *panicky) Collect(ch chan<- prometheus.Metric) {
+	p.shapeCollector.Collect(ch)
+	if p.panic {
+		panic("collector failed")
+	}
+}
+
+// A collector that panics is reported by the registry, and the next
+// collection counts as if the failed one never happened.
+func TestShaperSurvivesAPanickingCollector(t *testing.T) {
+	c := &panicky{shapeCollector: shapeCollector{workloads: []shapeWorkload{{w: pod("a-1", "app"), execs: 2}, {w: pod("a-2", "app"), execs: 3}}}}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewShaper(Shaping{Aggregation: LevelNode}, owners, time.Minute).Wrap(c))
+	gather := func() (float64, error) {
+		families, err := reg.Gather()
+		for _, f := range families {
+			if f.GetName() == "orb8_shape_execs_total" {
+				return f.Metric[0].GetCounter().GetValue(), err
+			}
+		}
+		return -1, err
+	}
+	if v, err := gather(); v != 5 || err != nil {
+		t.Fatalf("got %v, %v", v, err)
+	}
+	c.panic = true
+	c.workloads[0].execs = 4
+	if _, err := gather(); err == nil || !strings.Contains(err.Error(), "collector failed") {
+		t.Fatalf("panic not reported: %v", err)
+	}
+	c.panic = false
+	c.workloads = c.workloads[1:]
+	for range 2 {
+		if v, err := gather(); v != 7 || err != nil {
+			t.Errorf("after the panic: got %v, %v; want a-1's last 4 and a-2's 3", v, err)
+		}
+	}
+}
