@@ -56,14 +56,7 @@ func DescribedMetrics() ([]MetricInfo, error) {
 func MetricNames() []string {
 	descs := describeFamilies()
 	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
-		ch := make(chan *prometheus.Desc)
-		go func() {
-			c.Describe(ch)
-			close(ch)
-		}()
-		for d := range ch {
-			descs = append(descs, d)
-		}
+		descs = append(descs, series.Describe(c)...)
 	}
 	names := make([]string, 0, len(descs))
 	for _, d := range descs {

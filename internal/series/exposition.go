@@ -103,14 +103,8 @@ type diverter struct {
 }
 
 func newDiverter(c prometheus.Collector) *diverter {
-	d := &diverter{Collector: c, described: map[*prometheus.Desc]bool{}}
-	ch := make(chan *prometheus.Desc)
-	go func() {
-		c.Describe(ch)
-		close(ch)
-	}()
-	for desc := range ch {
-		d.descs = append(d.descs, desc)
+	d := &diverter{Collector: c, descs: Describe(c), described: map[*prometheus.Desc]bool{}}
+	for _, desc := range d.descs {
 		d.described[desc] = true
 	}
 	return d

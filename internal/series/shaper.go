@@ -53,7 +53,7 @@ func (sh *Shaper) UseOwners(o Owners) { sh.owners = o }
 func (sh *Shaper) Wrap(c prometheus.Collector) prometheus.Collector {
 	w := &shaped{c: c, sh: sh, plans: map[*prometheus.Desc]*plan{}}
 	changed := false
-	for _, d := range describe(c) {
+	for _, d := range Describe(c) {
 		name := DescName(d)
 		switch wd := workloadFamily(name); {
 		case !sh.shaping.enabled(name):
@@ -97,8 +97,8 @@ func (sh *Shaper) Settle() {
 	<-done
 }
 
-// describe lists what c describes.
-func describe(c prometheus.Collector) []*prometheus.Desc {
+// Describe lists what c describes.
+func Describe(c prometheus.Collector) []*prometheus.Desc {
 	ch := make(chan *prometheus.Desc)
 	go func() {
 		c.Describe(ch)
