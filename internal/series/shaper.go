@@ -76,13 +76,11 @@ func (sh *Shaper) Wrap(c prometheus.Collector) prometheus.Collector {
 	return w
 }
 
-// Settle collects every collector the shaper changed, for nobody: the
-// counts of workloads about to be forgotten reach their aggregates even
-// when no scrape came since they ended.
+// Settle collects every collector whose families the shaper aggregates,
+// for nobody: the counts of workloads about to be forgotten reach their
+// aggregates even when no scrape came since they ended. A collector that
+// panics is skipped (scrapes report it).
 func (sh *Shaper) Settle() {
-	if len(sh.wrapped) == 0 {
-		return
-	}
 	ch := make(chan prometheus.Metric, 256)
 	done := make(chan struct{})
 	go func() {
@@ -91,7 +89,12 @@ func (sh *Shaper) Settle() {
 		close(done)
 	}()
 	for _, w := range sh.wrapped {
-		w.Collect(ch)
+		if len(w.families) > 0 {
+			func() {
+				defer func() { _ = recover() }()
+				w.Collect(ch)
+			}()
+		}
 	}
 	close(ch)
 	<-done

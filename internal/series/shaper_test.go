@@ -334,7 +334,8 @@ func (p *panicky) Collect(ch chan<- prometheus.Metric) {
 func TestShaperSurvivesAPanickingCollector(t *testing.T) {
 	c := &panicky{shapeCollector: shapeCollector{workloads: []shapeWorkload{{w: pod("a-1", "app"), execs: 2}, {w: pod("a-2", "app"), execs: 3}}}}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewShaper(Shaping{Aggregation: LevelNode}, owners, time.Minute).Wrap(c))
+	sh := NewShaper(Shaping{Aggregation: LevelNode}, owners, time.Minute)
+	reg.MustRegister(sh.Wrap(c))
 	gather := func() (float64, error) {
 		families, err := reg.Gather()
 		for _, f := range families {
@@ -352,6 +353,7 @@ func TestShaperSurvivesAPanickingCollector(t *testing.T) {
 	if _, err := gather(); err == nil || !strings.Contains(err.Error(), "collector failed") {
 		t.Fatalf("panic not reported: %v", err)
 	}
+	sh.Settle() // survives it too
 	c.panic = false
 	c.workloads = c.workloads[1:]
 	for range 2 {
