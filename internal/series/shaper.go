@@ -1,6 +1,7 @@
 package series
 
 import (
+	"hash/maphash"
 	"regexp"
 	"slices"
 	"strings"
@@ -30,11 +31,12 @@ type Owners interface {
 // its aggregate's carried-over base, which outlives the aggregate's last
 // workload by grace.
 type Shaper struct {
-	wrapped []*shaped
-	shaping Shaping
-	owners  Owners
-	grace   time.Duration
-	now     func() time.Time
+	wrapped    []*shaped
+	ownerCache ownerCache
+	shaping    Shaping
+	owners     Owners
+	grace      time.Duration
+	now        func() time.Time
 }
 
 // NewShaper returns a shaper of s; owners names pods' controllers for
@@ -155,9 +157,9 @@ func (w *shaped) Collect(ch chan<- prometheus.Metric) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.gen++
-	owners := ownersAt{Owners: w.sh.owners}
-	if owners.Owners != nil {
-		owners.version = owners.Version()
+	var version uint64 // of the owners, for this collection
+	if w.sh.owners != nil {
+		version = w.sh.owners.Version()
 	}
 	for _, f := range w.families { // after a collection that panicked, start over
 		f.next, f.cursor = f.next[:0], 0
@@ -167,7 +169,7 @@ func (w *shaped) Collect(ch chan<- prometheus.Metric) {
 		case p == nil:
 			ch <- m
 		case p.family != nil:
-			p.family.add(m, w.gen, owners)
+			p.family.add(m, w.gen, w.sh, version)
 		}
 	})
 	now := w.sh.now()
@@ -176,22 +178,19 @@ func (w *shaped) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// maxKeyLabels bounds the label values a key holds apart; more are joined
-// into its last slot.
-const maxKeyLabels = 8
+// hashSeed makes hashes of label values unpredictable to workloads that
+// name their own cgroups: two series collide with a chance of 2^-64.
+var hashSeed = maphash.MakeSeed()
 
-// key identifies a series by its label values, without allocating.
-type key [maxKeyLabels]string
-
-func keyOf(values []string) key {
-	var k key
-	if len(values) > maxKeyLabels {
-		copy(k[:], values[:maxKeyLabels-1])
-		k[maxKeyLabels-1] = strings.Join(values[maxKeyLabels-1:], "\xff")
-		return k
+// hashOf identifies a series by its label values, without allocating.
+func hashOf(values []string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(hashSeed)
+	for _, v := range values {
+		maphash.WriteComparable(&h, len(v))
+		h.WriteString(v)
 	}
-	copy(k[:], values)
-	return k
+	return h.Sum64()
 }
 
 // family is one per-workload family under a shape, with what it carries
@@ -200,13 +199,14 @@ type family struct {
 	src, out *Desc
 	shape    shape
 	// keep are the indexes of the source's extra labels that stay.
-	keep    []int
-	sources map[key]*source
-	aggs    map[key]*aggregate
+	keep []int
+	// sources are the series of a counter or histogram family as collected,
+	// by the hash of their cgroup and extra labels (a gauge needs none).
+	sources map[uint64]*source
+	aggs    map[uint64]*aggregate // by the hash of their label values
 	// order is the sources in the order the last collection sent them, and
 	// next this collection's so far: collectors send in the same order
-	// every time, so most sources are found at order[cursor] without
-	// hashing their key.
+	// every time, so most sources are found at order[cursor].
 	order, next []*source
 	cursor      int
 	// aggList is every aggregate, sorted by label values unless sorted is
@@ -216,24 +216,20 @@ type family struct {
 	buf     []string // for outLabels, reused
 }
 
-// source is one series as collected.
+// source is one series of a counter or histogram as collected: ~100 bytes.
 type source struct {
-	key  key
+	hash uint64
 	agg  *aggregate
-	held bool // an unnamed pod cgroup, in no aggregate yet
-	// owner is what owners said of the source's pod at ownerVersion.
-	owner        [3]string // namespace, kind, name
-	ownerPod     string
-	ownerOK      bool
-	ownerVersion uint64
 	// offset is what the source had counted when it joined agg: its part
 	// of agg is last - offset.
 	offset, last tally
 	seen         uint64
+	held         bool // an unnamed pod cgroup, in no aggregate yet
 }
 
 // aggregate is one exported series.
 type aggregate struct {
+	hash   uint64
 	labels []string // in out's label order
 	// cur is this collection's sum over live sources; base what sources
 	// that went away (or restarted, or moved) had counted.
@@ -246,7 +242,7 @@ type aggregate struct {
 func newFamily(src *Desc, sh shape) *family {
 	workload := len(LevelCgroup.LabelNames())
 	names := sh.level.LabelNames()
-	f := &family{src: src, shape: sh, sources: map[key]*source{}, aggs: map[key]*aggregate{}}
+	f := &family{src: src, shape: sh, sources: map[uint64]*source{}, aggs: map[uint64]*aggregate{}}
 	for i, l := range src.labels[workload:] {
 		if !slices.Contains(sh.drop, l) && !slices.Contains(names, l) {
 			f.keep = append(f.keep, workload+i)
@@ -258,36 +254,52 @@ func newFamily(src *Desc, sh shape) *family {
 	return f
 }
 
-// ownersAt is the Owners of one collection, with their version then.
-type ownersAt struct {
-	Owners
+// ownerCache is what Owners said about pods while their Version stays.
+type ownerCache struct {
+	mu      sync.Mutex
 	version uint64
+	byPod   map[[2]string]ownerAnswer
 }
 
-// ownerOf is the owner of a source's pod: what s knows while owners did
-// not change, else owners' answer; false when neither knows it.
-func ownerOf(namespace, pod string, owners ownersAt, s *source) (kind, name string, ok bool) {
-	if s != nil && s.ownerOK && s.ownerPod == pod && s.owner[0] == namespace && owners.version != 0 && s.ownerVersion == owners.version {
-		return s.owner[1], s.owner[2], true
+type ownerAnswer struct {
+	kind, name string
+	ok         bool
+}
+
+// owner asks owners about a pod (version: theirs at this collection), once
+// per pod while their version stays; version 0 (unknown) asks every time.
+func (sh *Shaper) owner(namespace, pod string, version uint64) (kind, name string, ok bool) {
+	if sh.owners == nil {
+		return "", "", false
 	}
-	if owners.Owners != nil {
-		kind, name, ok = owners.Owner(namespace, pod)
+	if version == 0 {
+		return sh.owners.Owner(namespace, pod)
 	}
-	if s != nil && ok {
-		s.owner, s.ownerPod, s.ownerOK, s.ownerVersion = [3]string{namespace, kind, name}, pod, true, owners.version
+	c := &sh.ownerCache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.version != version || c.byPod == nil {
+		c.version, c.byPod = version, map[[2]string]ownerAnswer{}
 	}
-	return kind, name, ok
+	k := [2]string{namespace, pod}
+	a, found := c.byPod[k]
+	if !found {
+		a.kind, a.name, a.ok = sh.owners.Owner(namespace, pod)
+		c.byPod[k] = a
+	}
+	return a.kind, a.name, a.ok
 }
 
 // outLabels appends to buf the label values, in out's order, of the
-// aggregate a source with these label values belongs to.
-func (f *family) outLabels(buf, labels []string, owners ownersAt, s *source) []string {
+// aggregate a series with these label values belongs to; s is its source
+// (nil for a gauge).
+func (f *family) outLabels(buf, labels []string, sh *Shaper, version uint64, s *source) []string {
 	switch f.shape.level {
 	case LevelOwner:
 		kind, name := "", ""
 		if pod := labels[1]; pod != "" {
 			var ok bool
-			kind, name, ok = ownerOf(labels[0], pod, owners, s)
+			kind, name, ok = sh.owner(labels[0], pod, version)
 			if !ok && s != nil && s.agg != nil {
 				return append(buf, s.agg.labels...) // a pod deleted from the API keeps the owner it had
 			}
@@ -303,47 +315,26 @@ func (f *family) outLabels(buf, labels []string, owners ownersAt, s *source) []s
 	return buf
 }
 
-// source finds the source of key k.
-func (f *family) source(k key) *source {
-	if f.cursor < len(f.order) && f.order[f.cursor].key == k {
+// source finds the source of hash h.
+func (f *family) source(h uint64) *source {
+	if f.cursor < len(f.order) && f.order[f.cursor].hash == h {
 		f.cursor++
 		return f.order[f.cursor-1]
 	}
-	return f.sources[k]
+	return f.sources[h]
 }
 
-// add takes one collected series into its aggregate.
-func (f *family) add(m prometheus.Metric, gen uint64, owners ownersAt) {
-	labels, p, ok := f.read(m)
-	if !ok {
-		return
-	}
-	// A source is its cgroup and extra labels: its names may fill in
-	// after its first collection.
-	sk := keyOf(labels[len(LevelCgroup.LabelNames())-1:])
-	s := f.source(sk)
-	if s != nil && s.seen != gen {
-		f.next = append(f.next, s)
-	}
-	if f.unnamed(labels, owners.Owners, s) {
-		if s == nil {
-			s = &source{key: sk, held: true}
-			f.sources[sk] = s
-			f.next = append(f.next, s)
-		}
-		s.seen = gen
-		return
-	}
-	values := f.outLabels(f.buf[:0], labels, owners, s)
-	f.buf = values
+// aggregate is the aggregate of out label values, made if new, its
+// current sum reset at its first series of collection gen.
+func (f *family) aggregate(values []string, s *source, gen uint64) *aggregate {
 	var a *aggregate
 	if s != nil && s.agg != nil && slices.Equal(s.agg.labels, values) {
 		a = s.agg
 	} else {
-		ak := keyOf(values)
-		if a = f.aggs[ak]; a == nil {
-			a = &aggregate{labels: slices.Clone(values)}
-			f.aggs[ak] = a
+		h := hashOf(values)
+		if a = f.aggs[h]; a == nil {
+			a = &aggregate{hash: h, labels: slices.Clone(values)}
+			f.aggs[h] = a
 			f.aggList, f.sorted = append(f.aggList, a), false
 		}
 	}
@@ -351,19 +342,59 @@ func (f *family) add(m prometheus.Metric, gen uint64, owners ownersAt) {
 		a.cur, a.hasCur = tally{}, false
 	}
 	a.seen = gen
-	cumulative := p.cumulative()
+	return a
+}
+
+// add takes one collected series into its aggregate.
+func (f *family) add(m prometheus.Metric, gen uint64, sh *Shaper, version uint64) {
+	labels, p, ok := f.read(m)
+	if !ok {
+		return
+	}
+	if !p.cumulative() {
+		// A gauge is what it is now: no history to keep.
+		values := f.outLabels(f.buf[:0], labels, sh, version, nil)
+		f.buf = values
+		a := f.aggregate(values, nil, gen)
+		switch {
+		case !a.hasCur || f.src.combine == combineSum:
+			a.cur.add(&p, 1)
+		case f.src.combine == combineMin && p.v < a.cur.v, f.src.combine == combineMax && p.v > a.cur.v:
+			a.cur.v = p.v
+		}
+		a.hasCur = true
+		return
+	}
+	// A source is its cgroup and extra labels: its names may fill in
+	// after its first collection.
+	h := hashOf(labels[len(LevelCgroup.LabelNames())-1:])
+	s := f.source(h)
+	if s != nil && s.seen != gen {
+		f.next = append(f.next, s)
+	}
+	if f.unnamed(labels, sh.owners, s) {
+		if s == nil {
+			s = &source{hash: h, held: true}
+			f.sources[h] = s
+			f.next = append(f.next, s)
+		}
+		s.seen = gen
+		return
+	}
+	values := f.outLabels(f.buf[:0], labels, sh, version, s)
+	f.buf = values
+	a := f.aggregate(values, s, gen)
 	switch {
 	case s == nil || s.held:
 		if s == nil {
-			s = &source{key: sk}
+			s = &source{hash: h}
+			f.sources[h] = s
 			f.next = append(f.next, s)
 		}
-		*s = source{key: sk, agg: a, owner: s.owner, ownerPod: s.ownerPod, ownerOK: s.ownerOK, ownerVersion: s.ownerVersion}
-		f.sources[sk] = s
+		*s = source{hash: h, agg: a}
 	case s.seen == gen: // twice in one collection: no history to keep
 		a.cur.add(&p, 1)
 		return
-	case !cumulative:
 	case s.agg != a: // moved: its counts so far stay where they were
 		s.agg.base.add(&s.last, 1)
 		s.agg.base.add(&s.offset, -1)
@@ -375,15 +406,8 @@ func (f *family) add(m prometheus.Metric, gen uint64, owners ownersAt) {
 	}
 	s.agg = a
 	s.last, s.seen = p.clone(), gen
-	switch {
-	case cumulative:
-		a.cur.add(&p, 1)
-		a.cur.add(&s.offset, -1)
-	case !a.hasCur || f.src.combine == combineSum:
-		a.cur.add(&p, 1)
-	case f.src.combine == combineMin && p.v < a.cur.v, f.src.combine == combineMax && p.v > a.cur.v:
-		a.cur.v = p.v
-	}
+	a.cur.add(&p, 1)
+	a.cur.add(&s.offset, -1)
 	a.hasCur = true
 }
 
@@ -446,7 +470,7 @@ func (f *family) emit(ch chan<- prometheus.Metric, gen uint64, now time.Time, gr
 			s.agg.base.add(&s.last, 1)
 			s.agg.base.add(&s.offset, -1)
 		}
-		delete(f.sources, s.key)
+		delete(f.sources, s.hash)
 	}
 	f.order, f.next, f.cursor = f.next, f.order[:0], 0
 	if !f.sorted {
@@ -466,7 +490,7 @@ func (f *family) emit(ch chan<- prometheus.Metric, gen uint64, now time.Time, gr
 		if a.seen == gen {
 			a.lastLive = now
 		} else if !a.base.cumulative() || now.Sub(a.lastLive) > grace {
-			delete(f.aggs, keyOf(a.labels))
+			delete(f.aggs, a.hash)
 			continue
 		} else {
 			a.cur, a.hasCur = tally{}, false
