@@ -26,6 +26,7 @@ import (
 	"github.com/orb8/orb8/internal/export"
 	"github.com/orb8/orb8/internal/kube"
 	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/series"
 	"github.com/orb8/orb8/internal/server"
 	"github.com/orb8/orb8/internal/tick"
 )
@@ -78,12 +79,17 @@ type Agent struct {
 	hierarchy cgroup.Hierarchy
 	bus       *events.Bus
 	probes    []*runningProbe
-	registry  *prometheus.Registry
-	// collectors are the registry's, for /metrics to collect them itself.
+	// registry holds every collector as it is (collectors), for the API.
+	registry   *prometheus.Registry
 	collectors []prometheus.Collector
-	gatherer   *export.SeriesCap // registry under the per-metric series cap
-	stats      io.Closer
-	kube       *kube.Watcher // nil when the agent runs without Kubernetes
+	// shaper makes what leaves the agent (/metrics, OTLP) of the
+	// collectors: exported, registered in exportRegistry.
+	shaper         *series.Shaper
+	exportRegistry *prometheus.Registry
+	exported       []prometheus.Collector
+	gatherer       *export.SeriesCap // exportRegistry under the per-metric series cap
+	stats          io.Closer
+	kube           *kube.Watcher // nil when the agent runs without Kubernetes
 	// decider authenticates and authorizes API and /metrics callers, with
 	// the Kubernetes API when there is one.
 	decider *access.Decider
@@ -129,12 +135,14 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 // the probes built with their options.
 func NewWithProbes(cfg config.Config, log *slog.Logger, resolver *cgroup.Resolver, probes []probe.Probe) *Agent {
 	a := &Agent{cfg: cfg, log: log, resolver: resolver, bus: events.NewBus(), registry: prometheus.NewRegistry(),
-		decider:   access.NewDecider(nil, cfg.NodeName),
-		hierarchy: cgroup.Hierarchy{Root: resolver.Root(), Unified: resolver.Root()}}
+		exportRegistry: prometheus.NewRegistry(),
+		shaper:         series.NewShaper(cfg.Shaping(), nil, cfg.GoneGrace),
+		decider:        access.NewDecider(nil, cfg.NodeName),
+		hierarchy:      cgroup.Hierarchy{Root: resolver.Root(), Unified: resolver.Root()}}
 	for _, p := range probes {
 		a.probes = append(a.probes, &runningProbe{Probe: p, status: ProbeStatus{Name: p.Name()}, log: log})
 	}
-	a.gatherer = export.NewSeriesCap(a.registry, cfg.MaxSeriesPerMetric)
+	a.gatherer = export.NewSeriesCap(a.exportRegistry, cfg.MaxSeriesPerMetric)
 	a.register(newSelfCollector(a))
 	a.register(collectors.NewGoCollector())
 	a.register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -144,10 +152,14 @@ func NewWithProbes(cfg config.Config, log *slog.Logger, resolver *cgroup.Resolve
 	return a
 }
 
-// register adds c to the registry and to what /metrics collects.
+// register adds c to the registry, and c as shaped to what /metrics and
+// OTLP collect.
 func (a *Agent) register(c prometheus.Collector) {
 	a.registry.MustRegister(c)
 	a.collectors = append(a.collectors, c)
+	shaped := a.shaper.Wrap(c)
+	a.exportRegistry.MustRegister(shaped)
+	a.exported = append(a.exported, shaped)
 }
 
 // Start starts every probe; a probe that fails is reported down and the rest
@@ -192,7 +204,12 @@ func (a *Agent) Start(ctx context.Context) {
 
 // forgetGone drops state of cgroups removed longer than the grace period ago.
 func (a *Agent) forgetGone(now time.Time) {
-	gone := a.resolver.Forget(now.Add(-a.cfg.GoneGrace))
+	deadline := now.Add(-a.cfg.GoneGrace)
+	if a.resolver.Due(deadline) {
+		// Aggregates take their last counts before the series go.
+		a.shaper.Settle()
+	}
+	gone := a.resolver.Forget(deadline)
 	if len(gone) == 0 {
 		return
 	}
@@ -240,20 +257,15 @@ func (a *Agent) Events() *events.Bus { return a.bus }
 // Resolver is the agent's cgroup resolver.
 func (a *Agent) Resolver() *cgroup.Resolver { return a.resolver }
 
-// Registry holds every collector of the agent.
+// Registry holds every collector of the agent, every series as collected.
 func (a *Agent) Registry() *prometheus.Registry { return a.registry }
 
-// Gatherer is what the agent exports: the registry under the series cap.
-func (a *Agent) Gatherer() prometheus.Gatherer { return a.gatherer }
+// Collectors are the registry's collectors, for what shapes them itself.
+func (a *Agent) Collectors() []prometheus.Collector { return a.collectors }
 
-// Describe sends the descriptor of every series the agent can export.
-func (a *Agent) Describe(ch chan<- *prometheus.Desc) {
-	newSelfCollector(a).Describe(ch)
-	apiCollector{}.Describe(ch)
-	for _, p := range a.probes {
-		p.Describe(ch)
-	}
-}
+// Gatherer is what the agent exports: its series as shaped, under the
+// series cap.
+func (a *Agent) Gatherer() prometheus.Gatherer { return a.gatherer }
 
 // Handler serves /metrics, /healthz and /readyz, and nothing else: the
 // API, which names processes, DNS names and peers, is on its own listeners.
@@ -261,7 +273,7 @@ func (a *Agent) Describe(ch chan<- *prometheus.Desc) {
 // get the non-resource URL /metrics.
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
-	var metrics http.Handler = export.MetricsHandler(func() []prometheus.Collector { return a.collectors }, a.gatherer)
+	var metrics http.Handler = export.MetricsHandler(func() []prometheus.Collector { return a.exported }, a.gatherer)
 	if a.cfg.MetricsAuth == "kubernetes" {
 		metrics = server.RequireToken(a.decider, access.Metrics, metrics)
 	}

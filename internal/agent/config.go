@@ -53,6 +53,9 @@ func (c *Config) Validate() error {
 	if err := c.Config.Validate(ProbeNames()); err != nil {
 		return err
 	}
+	if err := c.Shaping().Validate(MetricNames()); err != nil {
+		return err
+	}
 	for _, k := range catalog {
 		if k.options != nil {
 			if err := k.options(c).Validate(); err != nil {

@@ -68,3 +68,49 @@ func TestProbeOptionsAreValidated(t *testing.T) {
 		t.Errorf("from file: page allocations %v, nvml interval %s (%v)", c.Memory.PageAllocations, c.NVML.Interval, err)
 	}
 }
+
+// Metric shaping comes from flags and the config file's metrics key, and
+// every name, level, label and bucket is checked.
+func TestMetricShapingSettings(t *testing.T) {
+	file := testutil.TempFile(t, "orb8.yaml", `aggregation: owner
+disable-metrics: [orb8_fd_limit]
+metrics:
+  orb8_dns_queries_total:
+    aggregation: namespace
+    drop-labels: [qtype]
+  orb8_sched_runqueue_latency_seconds:
+    buckets: [0.000016, 0.001024]
+  orb8_open_fds:
+    enabled: false
+`)
+	c, err := parse(t, "--config", file, "--enable-metrics", "orb8_fd_limit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Shaping()
+	if s.Aggregation.String() != "owner" || !slices.Equal(s.Disable, []string{"orb8_fd_limit"}) || !slices.Equal(s.Enable, []string{"orb8_fd_limit"}) ||
+		s.Families["orb8_dns_queries_total"].Aggregation != "namespace" || *s.Families["orb8_open_fds"].Enabled ||
+		!slices.Equal(s.Families["orb8_sched_runqueue_latency_seconds"].Buckets, []float64{0.000016, 0.001024}) {
+		t.Errorf("got %+v", s)
+	}
+	for _, tc := range []struct{ args, want string }{
+		{"--aggregation=cluster", `--aggregation: unknown aggregation "cluster": want one of cgroup, container, pod, owner, namespace, node`},
+		{"--disable-metrics=orb8_open_fd", `--disable-metrics: unknown metric "orb8_open_fd"`},
+		{"--enable-metrics=orb8_nope", `--enable-metrics: unknown metric "orb8_nope"`},
+		{"metrics:\n  orb8_nope: {enabled: false}\n", `unknown metric "orb8_nope"`},
+		{"metrics:\n  orb8_dns_queries_total: {drop-labels: [namespace]}\n", "the family's own labels are qtype"},
+		{"metrics:\n  orb8_dns_queries_total: {dorp-labels: [qtype]}\n", "field dorp-labels not found"},
+		{"metrics:\n  orb8_probe_up: {aggregation: node}\n", "not a per-workload family"},
+		{"metrics:\n  orb8_tcp_rtt_seconds: {buckets: [0.001]}\n", "0.001 is not one of the bounds"},
+		{"metrics: [a]\n", "want metric names"},
+	} {
+		args := []string{tc.args}
+		if strings.HasPrefix(tc.args, "metrics:") {
+			args = []string{"--config", testutil.TempFile(t, "orb8.yaml", tc.args)}
+		}
+		_, err := parse(t, args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: error %v, want one line with %q", tc.args, err, tc.want)
+		}
+	}
+}

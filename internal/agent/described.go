@@ -1,18 +1,17 @@
 package agent
 
 import (
-	"io"
-	"log/slog"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/client-go/rest"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/orb8/orb8/internal/export"
 	"github.com/orb8/orb8/internal/kube"
+	"github.com/orb8/orb8/internal/series"
 )
 
 // MetricInfo is one metric the agent can export, as its descriptor has it.
@@ -23,7 +22,6 @@ type MetricInfo struct {
 }
 
 var (
-	fqNameRE = regexp.MustCompile(`fqName: "([^"]*)"`)
 	helpRE   = regexp.MustCompile(`help: ("(?:[^"\\]|\\.)*")`)
 	labelsRE = regexp.MustCompile(`constLabels: \{([^}]*)\}, variableLabels: \{([^}]*)\}`)
 )
@@ -34,28 +32,9 @@ var (
 // probe needs to run (or find its hardware). The exporter's own series cap
 // counter is included.
 func DescribedMetrics() ([]MetricInfo, error) {
-	cfg := DefaultConfig()
-	cfg.Probes = []string{"all"}
-	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		return nil, err
-	}
-	defer a.Close()
-	// Never started: New contacts no server.
-	w, err := kube.New(&rest.Config{Host: "http://127.0.0.1:1"}, kube.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		return nil, err
-	}
-	ch := make(chan *prometheus.Desc)
-	go func() {
-		a.Describe(ch)
-		w.Describe(ch)
-		kube.NewContainerResources(w.Index, nil).Describe(ch)
-		close(ch)
-	}()
 	byName := map[string]MetricInfo{}
-	for d := range ch {
-		if m, ok := parseDesc(d.String()); ok {
+	for _, d := range describeFamilies() {
+		if m, ok := parseDesc(d); ok {
 			byName[m.Name] = m
 		}
 	}
@@ -72,15 +51,54 @@ func DescribedMetrics() ([]MetricInfo, error) {
 	return out, nil
 }
 
+// MetricNames lists every metric family the agent can export, by name:
+// its own (every probe's included) and the Go runtime's and process's.
+func MetricNames() []string {
+	descs := describeFamilies()
+	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		descs = append(descs, series.Describe(c)...)
+	}
+	names := make([]string, 0, len(descs))
+	for _, d := range descs {
+		names = append(names, series.DescName(d))
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// describeFamilies lists the descriptor of every orb8 metric an agent can
+// export, every probe of the catalogue included, without building one:
+// probes are built but never started.
+func describeFamilies() []*prometheus.Desc {
+	ch := make(chan *prometheus.Desc)
+	go func() {
+		defer close(ch)
+		cfg := DefaultConfig()
+		newSelfCollector(nil).Describe(ch)
+		apiCollector{}.Describe(ch)
+		for _, k := range catalog {
+			k.build(nil, &cfg).Describe(ch)
+		}
+		kube.DescribeNode(ch)
+		kube.NewContainerResources(nil, nil).Describe(ch)
+	}()
+	var out []*prometheus.Desc
+	for d := range ch {
+		out = append(out, d)
+	}
+	return out
+}
+
 // parseDesc reads a prometheus.Desc's String form; false for an invalid
 // descriptor (registration reports those).
-func parseDesc(s string) (MetricInfo, bool) {
-	name := fqNameRE.FindStringSubmatch(s)
+func parseDesc(d *prometheus.Desc) (MetricInfo, bool) {
+	s := d.String()
+	name := series.DescName(d)
 	labels := labelsRE.FindStringSubmatch(s)
-	if name == nil || labels == nil {
+	if name == "" || labels == nil {
 		return MetricInfo{}, false
 	}
-	m := MetricInfo{Name: name[1]}
+	m := MetricInfo{Name: name}
 	if h := helpRE.FindStringSubmatch(s); h != nil {
 		m.Help, _ = strconv.Unquote(h[1])
 	}

@@ -43,6 +43,7 @@ func (a *Agent) useKube(w *kube.Watcher, r *kube.Reviewer) {
 	}
 	a.kube = w
 	a.resolver.SetEnricher(w)
+	a.shaper.UseOwners(w.Index)
 	a.register(w)
 	a.register(kube.NewContainerResources(w.Index, a.resolver))
 	if r != nil {

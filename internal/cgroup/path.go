@@ -83,6 +83,9 @@ var runtimePrefixes = []struct{ prefix, runtime string }{
 	{"nerdctl", "containerd"},
 }
 
+// IsPodPath reports whether a cgroup path belongs to a Kubernetes pod.
+func IsPodPath(path string) bool { return parsePath(path).PodUID != "" }
+
 // parsePath reads the identity of a cgroup from its path (relative to the
 // cgroup2 mount, or a v1 hierarchy's). The outermost identity decides, so a
 // workload that may create child cgroups cannot pose as another:

@@ -167,6 +167,18 @@ func (r *Resolver) Forget(before time.Time) []uint64 {
 	return gone
 }
 
+// Due reports whether Forget(before) would forget any cgroup.
+func (r *Resolver) Due(before time.Time) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, e := range r.byID {
+		if !e.removedAt.IsZero() && e.removedAt.Before(before) {
+			return true
+		}
+	}
+	return false
+}
+
 // Removed reports whether a cgroup is known to be gone.
 func (r *Resolver) Removed(id uint64) bool {
 	r.mu.RLock()

@@ -3,6 +3,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/orb8/orb8/internal/humanize"
 	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/series"
 )
 
 // Config is the agent's configuration; a --config file sets its flags.
@@ -88,12 +90,12 @@ func (c *Config) Resolve(fs *pflag.FlagSet) error {
 	if c.ConfigFile == "" {
 		return nil
 	}
-	return applyFile(fs, c.ConfigFile)
+	return c.applyFile(fs, c.ConfigFile)
 }
 
 // applyFile sets the flags a YAML file names, but for those set on the
 // command line: a scalar for a plain flag, a list for a list flag.
-func applyFile(fs *pflag.FlagSet, path string) error {
+func (c *Config) applyFile(fs *pflag.FlagSet, path string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("read config: %w", err)
@@ -111,10 +113,40 @@ func applyFile(fs *pflag.FlagSet, path string) error {
 	}
 	for i := 0; i+1 < len(top.Content); i += 2 {
 		key, value := top.Content[i], top.Content[i+1]
-		if err := applySetting(fs, key.Value, value); err != nil {
+		apply := applySetting
+		if key.Value == metricsKey {
+			apply = c.applyMetrics
+		}
+		if err := apply(fs, key.Value, value); err != nil {
 			return fmt.Errorf("config %s: line %d: %s", path, key.Line, humanize.OneLine(err.Error()))
 		}
 	}
+	return nil
+}
+
+// metricsKey holds per-family settings in the config file, the one key
+// that is not a flag: a map from family name to its FamilyShape.
+const metricsKey = "metrics"
+
+func (c *Config) applyMetrics(_ *pflag.FlagSet, _ string, value *yaml.Node) error {
+	if value.Tag == "!!null" {
+		return nil
+	}
+	if value.Kind != yaml.MappingNode {
+		return fmt.Errorf("%s: want metric names, each with its settings (aggregation, drop-labels, buckets, enabled)", metricsKey)
+	}
+	// Decode through a strict decoder: a misspelt setting is an error.
+	raw, err := yaml.Marshal(value)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	var m map[string]series.FamilyShape
+	if err := dec.Decode(&m); err != nil {
+		return fmt.Errorf("%s: %s (settings are aggregation, drop-labels, buckets, enabled)", metricsKey, err)
+	}
+	c.Metrics = m
 	return nil
 }
 

@@ -7,11 +7,19 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/orb8/orb8/internal/series"
 )
 
-// Export holds how series leave the agent: the per-metric cap that applies
-// to /metrics and OTLP alike, and the OTLP push (off while OTLPEndpoint is empty).
+// Export holds how series leave the agent: their shaping (aggregation
+// level, families left out, per-family settings of the config file's
+// metrics key) and the per-metric cap, which apply to /metrics and OTLP
+// alike, and the OTLP push (off while OTLPEndpoint is empty).
 type Export struct {
+	Aggregation        string
+	DisableMetrics     []string
+	EnableMetrics      []string
+	Metrics            map[string]series.FamilyShape
 	MaxSeriesPerMetric int
 	OTLPEndpoint       string
 	OTLPProtocol       string
@@ -20,10 +28,14 @@ type Export struct {
 }
 
 func defaultExport() Export {
-	return Export{MaxSeriesPerMetric: 20000, OTLPProtocol: "grpc", OTLPInterval: 30 * time.Second}
+	return Export{Aggregation: series.LevelCgroup.String(), MaxSeriesPerMetric: 20000, OTLPProtocol: "grpc", OTLPInterval: 30 * time.Second}
 }
 
 func (e *Export) bindFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&e.Aggregation, "aggregation", e.Aggregation, "level per-workload series are exported at: "+strings.Join(series.Levels(), ", ")+
+		" (owner: the pod's controlling workload, with owner_kind and owner_name labels); the config file's metrics key sets it per family")
+	fs.StringSliceVar(&e.DisableMetrics, "disable-metrics", e.DisableMetrics, `metric families not to export, by name; "all" for every family`)
+	fs.StringSliceVar(&e.EnableMetrics, "enable-metrics", e.EnableMetrics, "metric families to export even where --disable-metrics or the config file leaves them out")
 	fs.IntVar(&e.MaxSeriesPerMetric, "max-series-per-metric", e.MaxSeriesPerMetric, "most series one metric exports; the rest are counted in orb8_series_dropped_total (0: no cap)")
 	fs.StringVar(&e.OTLPEndpoint, "otlp-endpoint", e.OTLPEndpoint, "push metrics over OTLP to HOST:PORT or a URL (http://host:4318/v1/metrics); empty: off")
 	fs.StringVar(&e.OTLPProtocol, "otlp-protocol", e.OTLPProtocol, "OTLP transport: grpc or http")
@@ -31,7 +43,16 @@ func (e *Export) bindFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&e.OTLPInsecure, "otlp-insecure", e.OTLPInsecure, "push OTLP without TLS")
 }
 
+// Shaping is what the export settings make of each metric family.
+func (e *Export) Shaping() series.Shaping {
+	level, _ := series.ParseLevel(e.Aggregation) // Validate reports a bad one
+	return series.Shaping{Aggregation: level, Families: e.Metrics, Disable: e.DisableMetrics, Enable: e.EnableMetrics}
+}
+
 func (e *Export) validate() error {
+	if _, err := series.ParseLevel(e.Aggregation); err != nil {
+		return fmt.Errorf("--aggregation: %w", err)
+	}
 	if e.MaxSeriesPerMetric < 0 {
 		return fmt.Errorf("--max-series-per-metric must not be negative (0 means no cap)")
 	}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +26,9 @@ import (
 // benchWorkloads is the scale the issue sets: 5,000 workloads on one node.
 const benchWorkloads = 5000
 
+// benchParents numbers the parents makeWorkloads makes in one process.
+var benchParents atomic.Int64
+
 // makeWorkloads creates n sibling cgroups under one parent; it returns the
 // parent's path (as in the cgroup label) and the directories.
 func makeWorkloads(b *testing.B, n int) (parentPath string, dirs []string) {
@@ -32,7 +36,7 @@ func makeWorkloads(b *testing.B, n int) (parentPath string, dirs []string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	parent := filepath.Join(root, fmt.Sprintf("orb8-bench-%d", os.Getpid()))
+	parent := filepath.Join(root, fmt.Sprintf("orb8-bench-%d-%d", os.Getpid(), benchParents.Add(1)))
 	if err := os.Mkdir(parent, 0o755); err != nil {
 		b.Fatal(err)
 	}

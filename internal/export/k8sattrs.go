@@ -7,6 +7,8 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+
+	"github.com/orb8/orb8/internal/series"
 )
 
 // k8sKeys maps the contract's workload labels to OpenTelemetry's Kubernetes
@@ -17,8 +19,22 @@ var k8sKeys = map[attribute.Key]attribute.Key{
 	"container": semconv.K8SContainerNameKey,
 }
 
-// k8sAttributes renames the workload labels of every data point a producer
-// yields. An empty name (a cgroup outside Kubernetes) is left out, as
+// ownerKeys are OpenTelemetry's attributes of the controllers
+// --aggregation owner names (owner_kind, owner_name): a point of Deployment
+// "web" carries k8s.deployment.name=web. A bare pod's owner is the pod
+// itself (k8s.pod.name).
+var ownerKeys = map[string]attribute.Key{
+	"Deployment":  semconv.K8SDeploymentNameKey,
+	"StatefulSet": semconv.K8SStatefulSetNameKey,
+	"DaemonSet":   semconv.K8SDaemonSetNameKey,
+	"CronJob":     semconv.K8SCronJobNameKey,
+	"Job":         semconv.K8SJobNameKey,
+	"ReplicaSet":  semconv.K8SReplicaSetNameKey,
+	"Pod":         semconv.K8SPodNameKey,
+}
+
+// k8sAttributes renames the workload and owner labels of every data point
+// a producer yields. An empty name (a cgroup outside Kubernetes) is left out, as
 // OpenTelemetry wants absent rather than empty attributes.
 type k8sAttributes struct{ sdkmetric.Producer }
 
@@ -54,8 +70,19 @@ func renamePoints[P any](points []P, attrs func(*P) *attribute.Set) {
 
 func renameK8s(set attribute.Set) attribute.Set {
 	kvs := make([]attribute.KeyValue, 0, set.Len())
+	kind, _ := set.Value(series.OwnerKindLabel)
+	ownerKey, knownOwner := ownerKeys[kind.AsString()]
 	for it := set.Iter(); it.Next(); {
 		kv := it.Attribute()
+		switch {
+		case (kv.Key == series.OwnerKindLabel || kv.Key == series.OwnerNameLabel) && kv.Value.AsString() == "":
+			continue
+		case !knownOwner:
+		case kv.Key == series.OwnerKindLabel:
+			continue
+		case kv.Key == series.OwnerNameLabel:
+			kv.Key = ownerKey
+		}
 		if k, ok := k8sKeys[kv.Key]; ok {
 			if kv.Value.AsString() == "" {
 				continue

@@ -164,3 +164,50 @@ func freeAddr(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// TestOTLPIsShapedLikeMetrics: OTLP carries the series as the agent's
+// settings shape them, like /metrics: at pod level one point per pod with
+// every exec of its cgroups and no cgroup or container attribute, and no
+// point of a disabled family.
+func TestOTLPIsShapedLikeMetrics(t *testing.T) {
+	cfg := agent.DefaultConfig()
+	cfg.Aggregation = "pod"
+	cfg.DisableMetrics = []string{"orb8_process_fork_total"}
+	a := startAgent(t, cfg)
+	cg := testutil.NewCgroup(t)
+	a.Resolver().SetEnricher(podOf{cg.Path})
+	r := &receiver{}
+	o := export.OTLP{Endpoint: r.serveGRPC(t), Protocol: "grpc", Interval: 200 * time.Millisecond, Insecure: true}
+	stop, err := export.StartOTLP(context.Background(), o, a.Gatherer(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop(context.Background())
+	const execs = 11
+	for range execs {
+		cg.Run(t, "/bin/true")
+	}
+	var last point
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		for _, p := range r.points("orb8_process_exec_total") {
+			if p.attrs["k8s.pod.name"] == "cart-7d9f" {
+				last = p
+			}
+		}
+		return last.value == execs
+	}, "OTLP never got the pod's %d execs (last %+v)", execs, last)
+	for _, k := range []string{"cgroup", "k8s.container.name", "container"} {
+		if _, ok := last.attrs[k]; ok {
+			t.Errorf("pod-level point has attribute %s: %v", k, last.attrs)
+		}
+	}
+	if last.attrs["k8s.namespace.name"] != "shop" {
+		t.Errorf("pod-level point: %v", last.attrs)
+	}
+	if n := len(r.points("orb8_process_fork_total")); n != 0 {
+		t.Errorf("%d points of the disabled orb8_process_fork_total", n)
+	}
+	if len(r.points("orb8_process_exit_total")) == 0 {
+		t.Error("no point of orb8_process_exit_total: the test would not see a disabled family's absence")
+	}
+}

@@ -58,6 +58,8 @@ type Index struct {
 	slices     map[string][]netip.Addr   // EndpointSlice key -> its addresses
 	// controllers: "ReplicaSet/ns/name" or "Job/ns/name" -> its controller.
 	controllers map[string]ref
+	// version counts changes of pods and controllers (Version).
+	version uint64
 }
 
 // NewIndex returns an empty index that hides the pods f filters out.
@@ -154,6 +156,7 @@ func (x *Index) setPod(p *corev1.Pod) {
 	}
 	x.pods[uid] = e
 	x.podUIDs[p.Namespace+"/"+p.Name] = uid
+	x.version++
 }
 
 // PodLabels returns the labels of a pod of this node by name (nil when
@@ -173,6 +176,7 @@ func (x *Index) deletePod(p *corev1.Pod, now time.Time) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	uid := cgroupUID(p)
+	x.version++
 	if e, ok := x.pods[uid]; ok && e.deletedAt.IsZero() {
 		e.deletedAt = now
 		x.dropPodIPs(e)
@@ -194,6 +198,7 @@ func (x *Index) dropPodIPs(e *podEntry) {
 func (x *Index) sweep(before time.Time) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	x.version++
 	for uid, e := range x.pods {
 		if !e.deletedAt.IsZero() && e.deletedAt.Before(before) {
 			delete(x.pods, uid)

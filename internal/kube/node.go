@@ -15,7 +15,10 @@ var (
 )
 
 // Describe implements prometheus.Collector.
-func (w *Watcher) Describe(ch chan<- *prometheus.Desc) {
+func (w *Watcher) Describe(ch chan<- *prometheus.Desc) { DescribeNode(ch) }
+
+// DescribeNode sends the descriptors of what a Watcher exports.
+func DescribeNode(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{nodeCapacityDesc, nodeAllocatableDesc, nodeInfoDesc, nodeLabelDesc, kubeSyncedDesc, kubePodsDesc} {
 		ch <- d
 	}

@@ -63,6 +63,7 @@ func (x *Index) setController(kind string, m *metav1.ObjectMeta, deleted bool) {
 	key := kind + "/" + m.Namespace + "/" + m.Name
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	x.version++
 	if x.controllers == nil {
 		x.controllers = map[string]ref{}
 	}
@@ -180,4 +181,25 @@ func (c *ContainerResources) Collect(ch chan<- prometheus.Metric) {
 			ch <- series.Metric(limitsDesc, prometheus.GaugeValue, r.value, w, r.name)
 		}
 	}
+}
+
+// Version changes whenever an answer of Owner may have (series.Owners).
+func (x *Index) Version() uint64 {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.version + 1 // never 0, which says "unknown"
+}
+
+// Owner names the controller of a pod of this node (series.Owners): its
+// Deployment, StatefulSet, DaemonSet, CronJob, Job or ReplicaSet, or the
+// pod itself when it has none. False while the pod is not known.
+func (x *Index) Owner(namespace, pod string) (kind, name string, ok bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	e := x.pods[x.podUIDs[namespace+"/"+pod]]
+	if e == nil {
+		return "", "", false
+	}
+	o := x.ownerOf(e)
+	return o.kind, o.name, true
 }

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -160,4 +161,37 @@ func countSeries(s string) int {
 		}
 	}
 	return n
+}
+
+// TestOwnerFollowsControllersAndCountsChanges: Owner names a pod's
+// Deployment once its ReplicaSet is known (the ReplicaSet until then), a
+// bare pod itself, and nothing for an unknown pod; Version moves with
+// every change that may change an answer.
+func TestOwnerFollowsControllersAndCountsChanges(t *testing.T) {
+	x := NewIndex(Filter{})
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-5d4f8-x2", Namespace: "shop", UID: "u1", OwnerReferences: controlledBy("ReplicaSet", "web-5d4f8")}}
+	bare := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "debug", Namespace: "shop", UID: "u2"}}
+	v0 := x.Version()
+	x.setPod(pod)
+	x.setPod(bare)
+	if kind, name, ok := x.Owner("shop", "web-5d4f8-x2"); !ok || kind != "ReplicaSet" || name != "web-5d4f8" {
+		t.Errorf("before its ReplicaSet is known: %s %s %v", kind, name, ok)
+	}
+	v1 := x.Version()
+	x.setController("ReplicaSet", &metav1.ObjectMeta{Name: "web-5d4f8", Namespace: "shop", OwnerReferences: controlledBy("Deployment", "web")}, false)
+	if kind, name, ok := x.Owner("shop", "web-5d4f8-x2"); !ok || kind != "Deployment" || name != "web" {
+		t.Errorf("through its ReplicaSet: %s %s %v", kind, name, ok)
+	}
+	if kind, name, ok := x.Owner("shop", "debug"); !ok || kind != "Pod" || name != "debug" {
+		t.Errorf("bare pod: %s %s %v", kind, name, ok)
+	}
+	if _, _, ok := x.Owner("shop", "nope"); ok {
+		t.Error("an unknown pod has an owner")
+	}
+	v2 := x.Version()
+	x.deletePod(pod, time.Now())
+	v3 := x.Version()
+	if v0 == 0 || v0 == v1 || v1 == v2 || v2 == v3 {
+		t.Errorf("versions %d %d %d %d: want a change at each step, never 0", v0, v1, v2, v3)
+	}
 }

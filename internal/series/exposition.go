@@ -103,14 +103,8 @@ type diverter struct {
 }
 
 func newDiverter(c prometheus.Collector) *diverter {
-	d := &diverter{Collector: c, described: map[*prometheus.Desc]bool{}}
-	ch := make(chan *prometheus.Desc)
-	go func() {
-		c.Describe(ch)
-		close(ch)
-	}()
-	for desc := range ch {
-		d.descs = append(d.descs, desc)
+	d := &diverter{Collector: c, descs: Describe(c), described: map[*prometheus.Desc]bool{}}
+	for _, desc := range d.descs {
 		d.described[desc] = true
 	}
 	return d
@@ -123,22 +117,30 @@ func (d *diverter) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect implements prometheus.Collector. A panic of the collector is
-// raised again here, where the registry recovers and reports it.
+// Collect implements prometheus.Collector.
 func (d *diverter) Collect(ch chan<- prometheus.Metric) {
+	collectEach(d.Collector, func(m prometheus.Metric) {
+		if s, ok := m.(*sample); ok && d.described[s.d.Desc] {
+			d.samples = append(d.samples, s)
+			return
+		}
+		ch <- m
+	})
+}
+
+// collectEach collects c and hands each metric to f, in this goroutine. A
+// panic of the collector is raised again here, where the registry
+// recovers and reports it.
+func collectEach(c prometheus.Collector, f func(prometheus.Metric)) {
 	in := make(chan prometheus.Metric, 256)
 	var panicked any
 	go func() {
 		defer close(in)
 		defer func() { panicked = recover() }()
-		d.Collector.Collect(in)
+		c.Collect(in)
 	}()
 	for m := range in {
-		if s, ok := m.(*sample); ok && d.described[s.d.Desc] {
-			d.samples = append(d.samples, s)
-			continue
-		}
-		ch <- m
+		f(m)
 	}
 	if panicked != nil {
 		panic(panicked)

@@ -25,9 +25,42 @@ type Set struct{ descs []*prometheus.Desc }
 // (cgroup.LabelNames), then extra.
 func (s *Set) Workload(name, help string, extra ...string) *Desc {
 	d := newDesc(name, help, append(append([]string{}, cgroup.LabelNames...), extra...))
+	declare(d)
 	s.descs = append(s.descs, d.Desc)
 	return d
 }
+
+// WorkloadHistogram adds a per-workload histogram collected with the
+// finite bucket bounds given (Log2Bounds for a Log2Hist): the bounds a
+// config file may choose buckets among.
+func (s *Set) WorkloadHistogram(name, help string, bounds []float64, extra ...string) *Desc {
+	d := s.Workload(name, help, extra...)
+	d.bounds = bounds
+	return d
+}
+
+// Min makes aggregation keep the smallest value of a gauge rather than the
+// sum (a predicted time until something happens, a limit).
+func (d *Desc) Min() *Desc {
+	d.combine = combineMin
+	return d
+}
+
+// Max makes aggregation keep the largest value of a gauge rather than the
+// sum (a 0/1 flag: 1 when any workload of the aggregate has it).
+func (d *Desc) Max() *Desc {
+	d.combine = combineMax
+	return d
+}
+
+// combine is how aggregation combines the gauges of a family.
+type combine int
+
+const (
+	combineSum combine = iota
+	combineMin
+	combineMax
+)
 
 // Plain adds a metric without the workload labels (node or probe level).
 func (s *Set) Plain(name, help string, labels ...string) *prometheus.Desc {
@@ -51,6 +84,9 @@ type Desc struct {
 	name      string
 	help      string
 	numLabels int
+	labels    []string
+	bounds    []float64 // a histogram's finite bucket bounds; nil for others
+	combine   combine   // how aggregation combines gauges
 	// order lists label value indexes in label name order: the order in
 	// which the exposition writes labels and the registry sorts series.
 	order []int
@@ -64,7 +100,7 @@ type Desc struct {
 }
 
 func newDesc(name, help string, labels []string) *Desc {
-	d := &Desc{Desc: prometheus.NewDesc(name, help, labels, nil), name: name, help: help, numLabels: len(labels)}
+	d := &Desc{Desc: prometheus.NewDesc(name, help, labels, nil), name: name, help: help, numLabels: len(labels), labels: labels}
 	if !model.LegacyValidation.IsValidMetricName(name) {
 		return d
 	}
@@ -109,7 +145,11 @@ func (d *Desc) textable(labelValues []string) bool {
 // collected (see Exposition): /metrics writes it as text without building a
 // client_golang metric per series.
 func Metric(d *Desc, t prometheus.ValueType, v float64, w cgroup.Workload, extra ...string) prometheus.Metric {
-	labels := workloadLabels(w, extra)
+	return valueSample(d, t, v, workloadLabels(w, extra))
+}
+
+// valueSample is a sample of d with these label values, as Metric makes it.
+func valueSample(d *Desc, t prometheus.ValueType, v float64, labels []string) prometheus.Metric {
 	if d.textable(labels) && (t == prometheus.CounterValue || t == prometheus.GaugeValue || t == prometheus.UntypedValue) {
 		return &sample{d: d, kind: t, value: v, labels: labels}
 	}
@@ -119,7 +159,12 @@ func Metric(d *Desc, t prometheus.ValueType, v float64, w cgroup.Workload, extra
 // Histogram builds one histogram sample of a per-workload series, in
 // seconds; like Metric it keeps a copy of h as collected.
 func Histogram(d *Desc, h *Log2Hist, w cgroup.Workload, extra ...string) prometheus.Metric {
-	labels := workloadLabels(w, extra)
+	return histogramSample(d, h, workloadLabels(w, extra))
+}
+
+// histogramSample is a histogram sample of d with these label values, as
+// Histogram makes it.
+func histogramSample(d *Desc, h *Log2Hist, labels []string) prometheus.Metric {
 	if d.textable(labels) {
 		kept := *h
 		return &sample{d: d, hist: &kept, labels: labels}

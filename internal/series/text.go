@@ -93,11 +93,17 @@ func (s *sample) appendLine(buf []byte, suffix, le string, v float64) []byte {
 	for i, at := range s.d.order {
 		buf = appendEscaped(append(buf, s.d.openers[i]...), s.labels[at], true)
 	}
-	buf = append(buf, '"')
-	if le != "" {
-		buf = append(append(append(buf, `,le="`...), le...), '"')
+	switch {
+	case len(s.d.order) > 0 && le != "":
+		buf = append(append(append(buf, `",le="`...), le...), `"} `...)
+	case len(s.d.order) > 0:
+		buf = append(buf, `"} `...)
+	case le != "": // a series without labels, node-level
+		buf = append(append(append(buf, `{le="`...), le...), `"} `...)
+	default:
+		buf = append(buf, ' ')
 	}
-	return append(appendFloat(append(buf, "} "...), v), '\n')
+	return append(appendFloat(buf, v), '\n')
 }
 
 // appendFloat formats as the text encoder does (which writes -0 as 0).

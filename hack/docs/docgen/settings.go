@@ -25,7 +25,9 @@ Every setting of ` + "`orb8 agent`" + `, as a flag and as a key of the YAML file
 ` + "`--config`" + ` (keys are the flag names; unknown keys are errors; flags given on the
 command line override the file). Lists take comma-separated values on the command line
 and YAML sequences in the file. In the Helm chart, set them under ` + "`extraConfig`" + `
-(or the chart's own values for probes, filters and the log level).
+(or the chart's own values for probes, filters and the log level). One key is not a flag:
+` + "`metrics`" + `, per-family settings of [metric shaping](../operations/metric-shaping.md)
+(` + "`aggregation`, `drop-labels`, `buckets`, `enabled`" + ` under each family's name).
 
 Probe names: ` + "`" + strings.Join(agent.ProbeNames(), "`, `") + "`" + `.
 

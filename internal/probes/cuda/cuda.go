@@ -50,7 +50,7 @@ var (
 	freeDesc        = metrics.Workload("orb8_cuda_free_bytes_total", "Device memory the workload freed through cudaFree*/cuMemFree*.")
 	outstandingDesc = metrics.Workload("orb8_cuda_memory_outstanding_bytes", "Device memory the workload's live processes allocated and have not freed.")
 	memcpyDesc      = metrics.Workload("orb8_cuda_memcpy_bytes_total", "Bytes copied by cudaMemcpy*/cuMemcpy*, by direction: h2d, d2h, d2d, other (host-host or inferred).", "kind")
-	leakDesc        = metrics.Workload("orb8_cuda_memory_leak_suspected", "1 when the workload's outstanding device memory grew through the whole leak window (--cuda-leak-window).")
+	leakDesc        = metrics.Workload("orb8_cuda_memory_leak_suspected", "1 when the workload's outstanding device memory grew through the whole leak window (--cuda-leak-window).").Max()
 	gemmsDesc       = metrics.Workload("orb8_cuda_gemm_calls_total", "GEMM calls of the workload to cuBLAS (cublas*gemm*, cublasGemm*Ex) and cuBLASLt (cublasLtMatmul), a batched call counting once.")
 	gemmFlopsDesc   = metrics.Workload("orb8_cuda_gemm_flops_total", "Floating-point operations of the workload's cuBLAS GEMMs, estimated from m, n, k and the batch count (2mnk, 8mnk complex); cublasLtMatmul adds none.")
 	librariesDesc   = metrics.Plain("orb8_cuda_libraries_hooked", "CUDA library files with uprobes attached, by library (cudart, cuda, cublas, cublasLt).", "library")

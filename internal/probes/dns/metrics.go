@@ -13,7 +13,7 @@ var metrics series.Set
 var (
 	queriesDesc    = metrics.Workload("orb8_dns_queries_total", "DNS queries the workload sent, by query type.", "qtype")
 	responsesDesc  = metrics.Workload("orb8_dns_responses_total", "DNS responses the workload received, by query type and response code.", "qtype", "rcode")
-	latencyDesc    = metrics.Workload("orb8_dns_latency_seconds", "Time from a DNS query to its response, as the workload's socket saw them.")
+	latencyDesc    = metrics.WorkloadHistogram("orb8_dns_latency_seconds", "Time from a DNS query to its response, as the workload's socket saw them.", latencyBuckets)
 	unansweredDesc = metrics.Workload("orb8_dns_unanswered_total", "DNS queries of the workload without a response within the timeout, by query type.", "qtype")
 	unmatchedDesc  = metrics.Workload("orb8_dns_unmatched_responses_total", "DNS responses whose query was not seen (late after the timeout, or sent before the probe started).")
 	droppedDesc    = metrics.Plain("orb8_dns_dropped_total", "DNS messages or queries the probe could not account for, by reason.", "reason")

@@ -35,8 +35,8 @@ var Programs = probe.Programs{Required: []string{fdsProgCountFds}}
 
 var (
 	openDesc  = metrics.Workload("orb8_open_fds", "Open file descriptors of the workload's processes.")
-	limitDesc = metrics.Workload("orb8_fd_limit", "Soft RLIMIT_NOFILE of the workload's process that is nearest to its limit.")
-	leakDesc  = metrics.Workload("orb8_fd_leak_suspected", "1 when the workload's open file descriptors have grown steadily over the last scans, else 0.")
+	limitDesc = metrics.Workload("orb8_fd_limit", "Soft RLIMIT_NOFILE of the workload's process that is nearest to its limit.").Min()
+	leakDesc  = metrics.Workload("orb8_fd_leak_suspected", "1 when the workload's open file descriptors have grown steadily over the last scans, else 0.").Max()
 )
 
 // Probe is the file descriptor probe.

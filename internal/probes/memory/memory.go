@@ -53,7 +53,7 @@ var metrics series.Set
 var (
 	usageDesc     = metrics.Workload("orb8_memory_usage_bytes", "Memory charged to the workload's cgroup and its descendants (memory.current, or memory.usage_in_bytes on cgroup v1).")
 	limitDesc     = metrics.Workload("orb8_memory_limit_bytes", "Memory limit of the workload's cgroup (memory.max, or memory.limit_in_bytes on cgroup v1); absent without a limit.")
-	etaDesc       = metrics.Workload("orb8_memory_oom_eta_seconds", "Predicted seconds until the workload's working set reaches its memory limit at its current growth; absent when not growing steadily.")
+	etaDesc       = metrics.Workload("orb8_memory_oom_eta_seconds", "Predicted seconds until the workload's working set reaches its memory limit at its current growth; absent when not growing steadily.").Min()
 	oomDesc       = metrics.Workload("orb8_oom_kills_total", "Processes of the workload chosen as victims by the OOM killer.")
 	faultsDesc    = metrics.Workload("orb8_memory_page_faults_total", "Page faults (minor and major) the workload's threads took, as the kernel counts them per thread; updated every 5 s and when a thread ends.")
 	pageAllocDesc = metrics.Workload("orb8_memory_pages_allocated_total", "Pages the kernel allocated while running the workload's processes (only with page allocation tracking on).")

@@ -25,7 +25,7 @@ var (
 		"direction", "result")
 	activeDesc      = metrics.Workload("orb8_tcp_active_connections", "TCP connections of the workload that completed the handshake and have not closed.")
 	retransmitsDesc = metrics.Workload("orb8_tcp_retransmits_total", "TCP segments retransmitted by the workload's sockets, SYN and SYN-ACK retransmissions included.")
-	rttDesc         = metrics.Workload("orb8_tcp_rtt_seconds", "Smoothed TCP round-trip time (the kernel's srtt) of the workload's sending connections, sampled at most once per jiffy per connection.")
+	rttDesc         = metrics.WorkloadHistogram("orb8_tcp_rtt_seconds", "Smoothed TCP round-trip time (the kernel's srtt) of the workload's sending connections, sampled at most once per jiffy per connection.", series.Log2Bounds())
 	transitionsDesc = metrics.Workload("orb8_tcp_state_transitions_total", "TCP state changes of the workload's sockets, by the state entered.", "state")
 
 	flowsDesc     = metrics.Plain("orb8_flow_table_flows", "Flows held in the network probe's flow table.")

@@ -21,8 +21,8 @@ const Name = "sched"
 // metrics are the series the probe exports: what Describe sends.
 var metrics series.Set
 
-var latencyDesc = metrics.Workload("orb8_sched_runqueue_latency_seconds",
-	"Time the workload's threads waited on a run queue for a CPU: from wakeup, or from preemption while runnable, until running.")
+var latencyDesc = metrics.WorkloadHistogram("orb8_sched_runqueue_latency_seconds",
+	"Time the workload's threads waited on a run queue for a CPU: from wakeup, or from preemption while runnable, until running.", series.Log2Bounds())
 
 // Programs: the two ways sched.bpf.c times waits. The kernel's own
 // run-queue stamps cost one program on sched_switch; without

@@ -33,7 +33,7 @@ var Programs = probe.Programs{Required: []string{syscallsProgSysEnter, syscallsP
 var (
 	callsDesc   = metrics.Workload("orb8_syscalls_total", "Returns from the syscall in the workload (tracked syscalls only).", "syscall")
 	errorsDesc  = metrics.Workload("orb8_syscall_errors_total", "Returns from the syscall with an error in the workload, by errno.", "syscall", "errno")
-	latencyDesc = metrics.Workload("orb8_syscall_latency_seconds", "Time from entering the syscall to returning from it in the workload.", "syscall")
+	latencyDesc = metrics.WorkloadHistogram("orb8_syscall_latency_seconds", "Time from entering the syscall to returning from it in the workload.", series.Log2Bounds(), "syscall")
 )
 
 // callStats is struct call_stats of syscalls.bpf.c.

@@ -1,0 +1,115 @@
+package export_test
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orb8/orb8/internal/agent"
+	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/export"
+	"github.com/orb8/orb8/internal/series"
+	"github.com/orb8/orb8/internal/testutil"
+)
+
+// benchDeployments names the bench cgroups under parent as the pods of
+// 100 Deployments in namespace "bench" (w0042 is pod d042-00042 of
+// Deployment d042), and is their owner index.
+type benchDeployments struct{ parent string }
+
+func (d benchDeployments) Enrich(w cgroup.Workload) cgroup.Workload {
+	if rest, ok := strings.CutPrefix(w.Path, d.parent+"/w"); ok {
+		if i, err := strconv.Atoi(rest); err == nil {
+			w.Namespace, w.Pod, w.Container = "bench", fmt.Sprintf("d%03d-%05d", i%100, i), "app"
+		}
+	}
+	return w
+}
+
+func (benchDeployments) Owner(_, pod string) (string, string, bool) {
+	name, _, ok := strings.Cut(pod, "-")
+	return "Deployment", name, ok
+}
+
+func (benchDeployments) Version() uint64 { return 1 }
+
+// BenchmarkAggregationLevels is the cost of each aggregation level: one
+// agent with the default probes tracks real cgroups named as the pods of
+// 100 Deployments, and /metrics is served at each level by a shaper over
+// its collectors, as `orb8 agent --aggregation LEVEL` serves it. Two
+// scenes: 10,000 live pods with one exec each, and a churn of 3,000 pods
+// that each exec once and are gone at once (their series kept for the
+// 5-minute grace period). Reported per level: wall time per scrape (text,
+// gzip), samples and gzip bytes (the heap the shaping state holds is
+// BenchmarkShape10000Pods's). Run as root:
+//
+//	go test ./internal/export -run '^$' -bench AggregationLevels -benchtime 10x -timeout 30m
+func BenchmarkAggregationLevels(b *testing.B) {
+	testutil.RequireRoot(b)
+	for _, scene := range []struct {
+		name  string
+		n     int
+		churn bool
+	}{{"10000pods", 10000, false}, {"churn3000", 3000, true}} {
+		b.Run(scene.name, func(b *testing.B) { benchLevels(b, scene.n, scene.churn) })
+	}
+}
+
+func benchLevels(b *testing.B, n int, churn bool) {
+	parent, dirs := makeWorkloads(b, n)
+	a, err := agent.New(agent.DefaultConfig(), quiet)
+	if err != nil {
+		b.Fatal(err)
+	}
+	names := benchDeployments{parent}
+	a.Resolver().SetEnricher(names)
+	a.Start(b.Context())
+	for _, dir := range dirs {
+		if err := runIn(dir, "/bin/true"); err != nil {
+			b.Fatal(err)
+		}
+		if churn {
+			for os.Remove(dir) != nil {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	testutil.Eventually(b, 20*time.Second, func() bool { return countExecs(b, a, parent) == n },
+		"not all %d workloads exported", n)
+	for _, level := range series.Levels() {
+		benchLevel(b, a, names, level)
+	}
+	a.Close()
+}
+
+// benchLevel serves a's collectors at level and times its scrapes; what
+// it built is garbage once it returns, for the next level's heap figure.
+func benchLevel(b *testing.B, a *agent.Agent, names benchDeployments, level string) {
+	l, _ := series.ParseLevel(level)
+	shaper := series.NewShaper(series.Shaping{Aggregation: l}, names, 5*time.Minute)
+	reg := prometheus.NewRegistry()
+	var shaped []prometheus.Collector
+	for _, c := range a.Collectors() {
+		s := shaper.Wrap(c)
+		reg.MustRegister(s)
+		shaped = append(shaped, s)
+	}
+	srv := httptest.NewServer(export.MetricsHandler(func() []prometheus.Collector { return shaped }, export.NewSeriesCap(reg, 0)))
+	defer srv.Close()
+	url := srv.URL + "/metrics"
+	b.Run(level, func(b *testing.B) {
+		var gz []byte
+		for b.Loop() {
+			gz = scrape(b, url)
+		}
+		_, samples := exposition(b, gz)
+		b.ReportMetric(float64(samples), "samples")
+		b.ReportMetric(float64(len(gz)), "gzip-bytes")
+	})
+}

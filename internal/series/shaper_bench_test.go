@@ -1,0 +1,99 @@
+package series
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/orb8/orb8/internal/cgroup"
+)
+
+// versioned are testOwners that say when they change, like kube.Index.
+type versioned struct{ testOwners }
+
+func (versioned) Version() uint64 { return 1 }
+
+// benchPods are n pods of n/100 Deployments, one container each.
+func benchPods(n int) ([]shapeWorkload, versioned) {
+	ws := make([]shapeWorkload, n)
+	o := testOwners{}
+	for i := range ws {
+		pod := fmt.Sprintf("d%03d-%05d", i%100, i)
+		ws[i] = shapeWorkload{w: cgroup.Workload{Namespace: "bench", Pod: pod, Container: "app", Path: "/kubepods/pod" + pod + "/app"}, execs: float64(i)}
+		o["bench/"+pod] = [2]string{"Deployment", fmt.Sprintf("d%03d", i%100)}
+	}
+	return ws, versioned{o}
+}
+
+// processLike emits what the process probe does per workload: 7 series.
+type processLike struct{ workloads []shapeWorkload }
+
+func (c *processLike) Describe(ch chan<- *prometheus.Desc) { shapeSet.Describe(ch) }
+
+func (c *processLike) Collect(ch chan<- prometheus.Metric) {
+	for _, sw := range c.workloads {
+		ch <- Metric(shapeExecs, prometheus.CounterValue, sw.execs, sw.w)
+		ch <- Metric(shapeBytes, prometheus.CounterValue, sw.execs, sw.w, "tx", "tcp")
+		ch <- Metric(shapeBytes, prometheus.CounterValue, sw.execs, sw.w, "rx", "tcp")
+		ch <- Metric(shapeBytes, prometheus.CounterValue, sw.execs, sw.w, "tx", "udp")
+		ch <- Metric(shapeBytes, prometheus.CounterValue, sw.execs, sw.w, "rx", "udp")
+		ch <- Metric(shapeRunning, prometheus.GaugeValue, 1, sw.w)
+		ch <- Metric(shapeETA, prometheus.GaugeValue, 1, sw.w)
+	}
+}
+
+// BenchmarkShape10000Pods is the cost of a text scrape of 7 series for
+// each of 10,000 pods, as collected and at each level, and the heap the
+// level's shaping state holds (what it keeps between collections).
+func BenchmarkShape10000Pods(b *testing.B) {
+	ws, o := benchPods(10000)
+	c := &processLike{ws}
+	for _, level := range Levels() {
+		l, _ := ParseLevel(level)
+		before := heapBytes()
+		w := NewShaper(Shaping{Aggregation: l}, o, time.Minute).Wrap(c)
+		if _, err := Gather([]prometheus.Collector{w}); err != nil {
+			b.Fatal(err)
+		}
+		held := heapBytes() - before
+		b.Run(level, func(b *testing.B) {
+			for b.Loop() {
+				e, err := Gather([]prometheus.Collector{w})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := e.WriteText(io.Discard, expfmt.NewFormat(expfmt.TypeTextPlain)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(held)/1e6, "state-MB")
+		})
+	}
+}
+
+// BenchmarkCollect10000PodsDiscarded is the floor under any shaping of
+// them: the collection alone, every sample left out.
+func BenchmarkCollect10000PodsDiscarded(b *testing.B) {
+	ws, o := benchPods(10000)
+	w := NewShaper(Shaping{Disable: []string{"all"}}, o, time.Minute).Wrap(&processLike{ws})
+	for b.Loop() {
+		if _, err := Gather([]prometheus.Collector{w}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// heapBytes is the live heap: two collections, so that pooled objects
+// (their victim cache) are gone too.
+func heapBytes() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}

@@ -1,0 +1,364 @@
+package series
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/orb8/orb8/internal/cgroup"
+)
+
+var (
+	shapeSet      Set
+	shapeExecs    = shapeSet.Workload("orb8_shape_execs_total", "Counter.")
+	shapeBytes    = shapeSet.Workload("orb8_shape_bytes_total", "Counter with labels.", "direction", "protocol")
+	shapeRunning  = shapeSet.Workload("orb8_shape_running", "Gauge.")
+	shapeETA      = shapeSet.Workload("orb8_shape_eta_seconds", "Gauge by minimum.").Min()
+	shapeLatency  = shapeSet.WorkloadHistogram("orb8_shape_latency_seconds", "Log2 histogram.", Log2Bounds())
+	shapeConstLat = shapeSet.WorkloadHistogram("orb8_shape_const_seconds", "client_golang histogram.", []float64{0.1, 0.2, 0.4})
+	shapePlain    = shapeSet.Plain("orb8_shape_plain", "Not per workload.")
+)
+
+// shapeWorkload is one cgroup of a test collection and what it counted.
+type shapeWorkload struct {
+	w       cgroup.Workload
+	execs   float64
+	running float64
+	eta     float64
+	slots   []uint64
+}
+
+// shapeCollector emits the test families for its workloads.
+type shapeCollector struct{ workloads []shapeWorkload }
+
+func (c *shapeCollector) Describe(ch chan<- *prometheus.Desc) { shapeSet.Describe(ch) }
+
+func (c *shapeCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, sw := range c.workloads {
+		ch <- Metric(shapeExecs, prometheus.CounterValue, sw.execs, sw.w)
+		ch <- Metric(shapeBytes, prometheus.CounterValue, sw.execs, sw.w, "tx", "tcp")
+		ch <- Metric(shapeBytes, prometheus.CounterValue, 2*sw.execs, sw.w, "rx", "tcp")
+		ch <- Metric(shapeRunning, prometheus.GaugeValue, sw.running, sw.w)
+		ch <- Metric(shapeETA, prometheus.GaugeValue, sw.eta, sw.w)
+		var h Log2Hist
+		copy(h.Slots[:], sw.slots)
+		ch <- Histogram(shapeLatency, &h, sw.w)
+		ch <- prometheus.MustNewConstHistogram(shapeConstLat.Desc, uint64(sw.execs), sw.execs/10,
+			map[float64]uint64{0.1: 0, 0.2: uint64(sw.execs), 0.4: uint64(sw.execs)}, sw.w.LabelValues()...)
+	}
+	ch <- prometheus.MustNewConstMetric(shapePlain, prometheus.GaugeValue, 1)
+}
+
+// testOwners: pods "a-1" and "a-2" belong to Deployment a, "b-1" to
+// StatefulSet b; others are unknown.
+type testOwners map[string][2]string
+
+func (o testOwners) Version() uint64 { return 0 } // unknown: ask every time
+
+func (o testOwners) Owner(namespace, pod string) (string, string, bool) {
+	v, ok := o[namespace+"/"+pod]
+	return v[0], v[1], ok
+}
+
+var owners = testOwners{"ns/a-1": {"Deployment", "a"}, "ns/a-2": {"Deployment", "a"}, "ns/b-1": {"StatefulSet", "b"}}
+
+func pod(p, c string) cgroup.Workload {
+	return cgroup.Workload{Namespace: "ns", Pod: p, Container: c, Path: "/kubepods/" + p + "/" + c}
+}
+
+// scrapeText collects c through Gather and the text exposition, as
+// /metrics serves it.
+func scrapeText(t *testing.T, c prometheus.Collector) string {
+	t.Helper()
+	e, err := Gather([]prometheus.Collector{c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := e.WriteText(&buf, expfmt.NewFormat(expfmt.TypeTextPlain)); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+// lines returns the sample lines of metric name (no HELP/TYPE).
+func lines(text, name string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, name+"{") || strings.HasPrefix(l, name+" ") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestShaperLevels(t *testing.T) {
+	c := &shapeCollector{workloads: []shapeWorkload{
+		{w: pod("a-1", "app"), execs: 1, running: 1, eta: 30, slots: []uint64{1}},
+		{w: pod("a-1", "side"), execs: 2, running: 1, eta: 20, slots: []uint64{0, 1}},
+		{w: pod("a-2", "app"), execs: 4, running: 2, eta: 40},
+		{w: pod("b-1", "db"), execs: 8, running: 1, eta: 50},
+		{w: cgroup.Workload{Path: "/system.slice/sshd.service"}, execs: 16, running: 3, eta: 60},
+	}}
+	for _, tc := range []struct {
+		level Level
+		want  string
+	}{
+		{LevelContainer, `orb8_shape_execs_total{container="",namespace="",pod=""} 16
+orb8_shape_execs_total{container="app",namespace="ns",pod="a-1"} 1
+orb8_shape_execs_total{container="app",namespace="ns",pod="a-2"} 4
+orb8_shape_execs_total{container="db",namespace="ns",pod="b-1"} 8
+orb8_shape_execs_total{container="side",namespace="ns",pod="a-1"} 2`},
+		{LevelPod, `orb8_shape_execs_total{namespace="",pod=""} 16
+orb8_shape_execs_total{namespace="ns",pod="a-1"} 3
+orb8_shape_execs_total{namespace="ns",pod="a-2"} 4
+orb8_shape_execs_total{namespace="ns",pod="b-1"} 8`},
+		{LevelOwner, `orb8_shape_execs_total{namespace="",owner_kind="",owner_name=""} 16
+orb8_shape_execs_total{namespace="ns",owner_kind="Deployment",owner_name="a"} 7
+orb8_shape_execs_total{namespace="ns",owner_kind="StatefulSet",owner_name="b"} 8`},
+		{LevelNamespace, `orb8_shape_execs_total{namespace=""} 16
+orb8_shape_execs_total{namespace="ns"} 15`},
+		{LevelNode, `orb8_shape_execs_total 31`},
+	} {
+		t.Run(tc.level.String(), func(t *testing.T) {
+			text := scrapeText(t, NewShaper(Shaping{Aggregation: tc.level}, owners, time.Minute).Wrap(c))
+			if got := lines(text, "orb8_shape_execs_total"); got != tc.want {
+				t.Errorf("got\n%s\nwant\n%s", got, tc.want)
+			}
+			if !strings.Contains(text, "orb8_shape_plain 1\n") {
+				t.Errorf("plain metric missing:\n%s", text)
+			}
+		})
+	}
+	text := scrapeText(t, NewShaper(Shaping{Aggregation: LevelNode}, owners, time.Minute).Wrap(c))
+	for _, want := range []string{
+		"orb8_shape_running 8\n", "orb8_shape_eta_seconds 20\n",
+		`orb8_shape_bytes_total{direction="rx",protocol="tcp"} 62` + "\n",
+		`orb8_shape_latency_seconds_bucket{le="2e-06"} 1` + "\n", `orb8_shape_latency_seconds_bucket{le="4e-06"} 2` + "\n",
+		`orb8_shape_const_seconds_bucket{le="0.1"} 0` + "\n", `orb8_shape_const_seconds_bucket{le="0.2"} 31` + "\n",
+		"orb8_shape_const_seconds_count 31\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("node level: no %q in\n%s", want, text)
+		}
+	}
+}
+
+func TestShaperCountersStayMonotonic(t *testing.T) {
+	c := &shapeCollector{workloads: []shapeWorkload{
+		{w: pod("a-1", "app"), execs: 5}, {w: pod("a-2", "app"), execs: 7}, {w: pod("new", "app"), execs: 1},
+	}}
+	sh := NewShaper(Shaping{Aggregation: LevelOwner}, owners, time.Minute)
+	now := time.Unix(1000, 0)
+	sh.now = func() time.Time { return now }
+	w := sh.Wrap(c)
+	deployment := `orb8_shape_execs_total{namespace="ns",owner_kind="Deployment",owner_name="a"} `
+	expect := func(want string) {
+		t.Helper()
+		if got := lines(scrapeText(t, w), "orb8_shape_execs_total"); got != want {
+			t.Errorf("got\n%s\nwant\n%s", got, want)
+		}
+	}
+	expect(`orb8_shape_execs_total{namespace="ns",owner_kind="",owner_name=""} 1` + "\n" + deployment + "12")
+	// a-1 goes away after one more exec; its 6 stay in the Deployment's series.
+	c.workloads[0].execs = 6
+	expect(`orb8_shape_execs_total{namespace="ns",owner_kind="",owner_name=""} 1` + "\n" + deployment + "13")
+	c.workloads = c.workloads[1:]
+	expect(`orb8_shape_execs_total{namespace="ns",owner_kind="",owner_name=""} 1` + "\n" + deployment + "13")
+	// a-2's counter restarts (its cgroup recreated at the same path).
+	c.workloads[0].execs = 2
+	expect(`orb8_shape_execs_total{namespace="ns",owner_kind="",owner_name=""} 1` + "\n" + deployment + "15")
+	// "new" becomes known as a-... of Deployment a: only what it counts
+	// from then on moves.
+	owners["ns/new"] = [2]string{"Deployment", "a"}
+	defer delete(owners, "ns/new")
+	c.workloads[1].execs = 3
+	expect(`orb8_shape_execs_total{namespace="ns",owner_kind="",owner_name=""} 1` + "\n" + deployment + "17")
+	// Every pod gone: the counts stay for the grace period, then go.
+	c.workloads = nil
+	expect(`orb8_shape_execs_total{namespace="ns",owner_kind="",owner_name=""} 1` + "\n" + deployment + "17")
+	now = now.Add(2 * time.Minute)
+	expect(``)
+}
+
+func TestShaperOwnerOfDeletedPod(t *testing.T) {
+	c := &shapeCollector{workloads: []shapeWorkload{{w: pod("gone", "app"), execs: 5}}}
+	o := testOwners{"ns/gone": {"Job", "j"}}
+	w := NewShaper(Shaping{Aggregation: LevelOwner}, o, time.Minute).Wrap(c)
+	want := `orb8_shape_execs_total{namespace="ns",owner_kind="Job",owner_name="j"} `
+	if got := lines(scrapeText(t, w), "orb8_shape_execs_total"); got != want+"5" {
+		t.Fatalf("got %s", got)
+	}
+	delete(o, "ns/gone")
+	c.workloads[0].execs = 6
+	if got := lines(scrapeText(t, w), "orb8_shape_execs_total"); got != want+"6" {
+		t.Errorf("a pod deleted from the API lost its owner: %s", got)
+	}
+}
+
+func TestShaperFamilySettings(t *testing.T) {
+	c := &shapeCollector{workloads: []shapeWorkload{{w: pod("a-1", "app"), execs: 3, slots: []uint64{1, 2, 4}}, {w: pod("a-2", "app"), execs: 1}}}
+	enabled := true
+	s := Shaping{
+		Aggregation: LevelCgroup,
+		Disable:     []string{"all"},
+		Enable:      []string{"orb8_shape_running"},
+		Families: map[string]FamilyShape{
+			"orb8_shape_bytes_total":     {Aggregation: "namespace", DropLabels: []string{"direction"}, Enabled: &enabled},
+			"orb8_shape_latency_seconds": {Aggregation: "node", Buckets: []float64{4e-6, 1.6e-5}, Enabled: &enabled},
+			"orb8_shape_const_seconds":   {Aggregation: "node", Buckets: []float64{0.2}, Enabled: &enabled},
+		},
+	}
+	known := []string{"orb8_shape_execs_total", "orb8_shape_bytes_total", "orb8_shape_running", "orb8_shape_eta_seconds",
+		"orb8_shape_latency_seconds", "orb8_shape_const_seconds", "orb8_shape_plain"}
+	if err := s.Validate(known); err != nil {
+		t.Fatal(err)
+	}
+	text := scrapeText(t, NewShaper(s, owners, time.Minute).Wrap(c))
+	want := `# HELP orb8_shape_bytes_total Counter with labels.
+# TYPE orb8_shape_bytes_total counter
+orb8_shape_bytes_total{namespace="ns",protocol="tcp"} 12
+# HELP orb8_shape_const_seconds client_golang histogram.
+# TYPE orb8_shape_const_seconds histogram
+orb8_shape_const_seconds_bucket{le="0.2"} 4
+orb8_shape_const_seconds_bucket{le="+Inf"} 4
+orb8_shape_const_seconds_sum 0.4
+orb8_shape_const_seconds_count 4
+# HELP orb8_shape_latency_seconds Log2 histogram.
+# TYPE orb8_shape_latency_seconds histogram
+orb8_shape_latency_seconds_bucket{le="4e-06"} 3
+orb8_shape_latency_seconds_bucket{le="1.6e-05"} 7
+orb8_shape_latency_seconds_bucket{le="+Inf"} 7
+orb8_shape_latency_seconds_sum 0
+orb8_shape_latency_seconds_count 7
+# HELP orb8_shape_running Gauge.
+# TYPE orb8_shape_running gauge
+orb8_shape_running{cgroup="/kubepods/a-1/app",container="app",namespace="ns",pod="a-1"} 0
+orb8_shape_running{cgroup="/kubepods/a-2/app",container="app",namespace="ns",pod="a-2"} 0
+`
+	if text != want {
+		t.Errorf("got\n%s\nwant\n%s", text, want)
+	}
+}
+
+func TestShapingValidate(t *testing.T) {
+	known := []string{"orb8_shape_execs_total", "orb8_shape_bytes_total", "orb8_shape_latency_seconds", "orb8_shape_plain"}
+	for _, tc := range []struct {
+		s    Shaping
+		want string
+	}{
+		{Shaping{Disable: []string{"orb8_nope"}}, `--disable-metrics: unknown metric "orb8_nope"`},
+		{Shaping{Enable: []string{"all"}}, `--enable-metrics: unknown metric "all"`},
+		{Shaping{Families: map[string]FamilyShape{"orb8_nope": {}}}, `unknown metric "orb8_nope"`},
+		{Shaping{Families: map[string]FamilyShape{"orb8_shape_execs_total": {Aggregation: "cluster"}}}, `unknown aggregation "cluster"`},
+		{Shaping{Families: map[string]FamilyShape{"orb8_shape_bytes_total": {DropLabels: []string{"pod"}}}}, `the family's own labels are direction, protocol`},
+		{Shaping{Families: map[string]FamilyShape{"orb8_shape_execs_total": {DropLabels: []string{"x"}}}}, `no labels beyond the workload ones`},
+		{Shaping{Families: map[string]FamilyShape{"orb8_shape_execs_total": {Buckets: []float64{1}}}}, `not a histogram`},
+		{Shaping{Families: map[string]FamilyShape{"orb8_shape_latency_seconds": {Buckets: []float64{0.001}}}}, `0.001 is not one of the bounds`},
+		{Shaping{Families: map[string]FamilyShape{"orb8_shape_latency_seconds": {Buckets: []float64{4e-6, 2e-6}}}}, `increasing`},
+		{Shaping{Families: map[string]FamilyShape{"orb8_shape_plain": {Aggregation: "node"}}}, `not a per-workload family`},
+	} {
+		err := tc.s.Validate(known)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: got %v, want %q", tc.s, err, tc.want)
+		}
+	}
+}
+
+// TestShaperRegistryPath: the registry (OTLP, protobuf scrapes) gathers
+// the shaped series too.
+func TestShaperRegistryPath(t *testing.T) {
+	c := &shapeCollector{workloads: []shapeWorkload{{w: pod("a-1", "app"), execs: 3}, {w: pod("a-2", "app"), execs: 1}}}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewShaper(Shaping{Aggregation: LevelOwner}, owners, time.Minute).Wrap(c))
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "orb8_shape_execs_total" {
+			continue
+		}
+		if len(f.Metric) != 1 || f.Metric[0].GetCounter().GetValue() != 4 || len(f.Metric[0].Label) != 3 {
+			t.Errorf("got %v", f.Metric)
+		}
+		return
+	}
+	t.Error("orb8_shape_execs_total missing")
+}
+
+// TestShaperHoldsUnnamedPods: a pod's cgroup collected before the index
+// names it joins its aggregate once named, with everything it counted; at
+// no level is it counted twice.
+func TestShaperHoldsUnnamedPods(t *testing.T) {
+	path := "/kubepods/besteffort/pod0f4e8a43-3f1c-4e2a-9a53-7f0ad3a1c6b2/" + strings.Repeat("ab", 32)
+	c := &shapeCollector{workloads: []shapeWorkload{{w: cgroup.Workload{Path: path}, execs: 3}, {w: pod("b-1", "db"), execs: 1}}}
+	o := testOwners{"ns/b-1": {"StatefulSet", "b"}}
+	owner := NewShaper(Shaping{Aggregation: LevelOwner}, o, time.Minute).Wrap(c)
+	node := NewShaper(Shaping{Aggregation: LevelNode}, o, time.Minute).Wrap(c)
+	expect := func(w prometheus.Collector, want string) {
+		t.Helper()
+		if got := lines(scrapeText(t, w), "orb8_shape_execs_total"); got != want {
+			t.Errorf("got\n%s\nwant\n%s", got, want)
+		}
+	}
+	expect(owner, `orb8_shape_execs_total{namespace="ns",owner_kind="StatefulSet",owner_name="b"} 1`)
+	expect(node, `orb8_shape_execs_total 1`)
+	c.workloads[0].w = cgroup.Workload{Namespace: "ns", Pod: "a-1", Container: "app", Path: path}
+	c.workloads[0].execs = 4
+	o["ns/a-1"] = [2]string{"Deployment", "a"}
+	expect(owner, `orb8_shape_execs_total{namespace="ns",owner_kind="Deployment",owner_name="a"} 4`+"\n"+
+		`orb8_shape_execs_total{namespace="ns",owner_kind="StatefulSet",owner_name="b"} 1`)
+	expect(node, `orb8_shape_execs_total 5`)
+}
+
+// panicky sends its workloads' series, then panics when told to.
+type panicky struct {
+	shapeCollector
+	panic bool
+}
+
+func (p *panicky) Collect(ch chan<- prometheus.Metric) {
+	p.shapeCollector.Collect(ch)
+	if p.panic {
+		panic("collector failed")
+	}
+}
+
+// A collector that panics is reported by the registry, and the next
+// collection counts as if the failed one never happened.
+func TestShaperSurvivesAPanickingCollector(t *testing.T) {
+	c := &panicky{shapeCollector: shapeCollector{workloads: []shapeWorkload{{w: pod("a-1", "app"), execs: 2}, {w: pod("a-2", "app"), execs: 3}}}}
+	reg := prometheus.NewRegistry()
+	sh := NewShaper(Shaping{Aggregation: LevelNode}, owners, time.Minute)
+	reg.MustRegister(sh.Wrap(c))
+	gather := func() (float64, error) {
+		families, err := reg.Gather()
+		for _, f := range families {
+			if f.GetName() == "orb8_shape_execs_total" {
+				return f.Metric[0].GetCounter().GetValue(), err
+			}
+		}
+		return -1, err
+	}
+	if v, err := gather(); v != 5 || err != nil {
+		t.Fatalf("got %v, %v", v, err)
+	}
+	c.panic = true
+	c.workloads[0].execs = 4
+	if _, err := gather(); err == nil || !strings.Contains(err.Error(), "collector failed") {
+		t.Fatalf("panic not reported: %v", err)
+	}
+	sh.Settle() // survives it too
+	c.panic = false
+	c.workloads = c.workloads[1:]
+	for range 2 {
+		if v, err := gather(); v != 7 || err != nil {
+			t.Errorf("after the panic: got %v, %v; want a-1's last 4 and a-2's 3", v, err)
+		}
+	}
+}
