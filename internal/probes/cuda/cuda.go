@@ -105,16 +105,8 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		allocReturn: p.bpf.AllocReturn,
 	}, exact, env.Log)
 	if !exact {
-		costs, err := measureTrapCosts(p.bpf.SampledEntry, p.bpf.Windows)
-		if err != nil {
-			costs = assumedTrapCosts
-			env.Log.Warn("measure the cost of a uprobe trap: assuming the dearest measured elsewhere", "err", err,
-				"emulated", costs.emulated, "single_stepped", costs.stepped)
-		} else {
-			env.Log.Info("measured the cost of a uprobe trap", "emulated", costs.emulated, "single_stepped", costs.stepped)
-		}
 		p.sampler = newSampler(p.bpf.SampledEntry, p.bpf.Windows, p.attacher.sampledTargets, env.Budget(),
-			costs, p.opts.samplingTiming(), env.Log)
+			p.opts.samplingTiming(), env.Log)
 		p.attacher.onProcess = p.sampler.track
 	}
 	p.leaks = newLeakDetector()

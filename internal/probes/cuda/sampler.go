@@ -87,10 +87,12 @@ type sampler struct {
 	windows *ebpf.Map
 	targets func(ids []fileID) []sampledTarget
 	budget  float64 // of one CPU, per process
-	costs   trapCosts
-	timing  samplingTiming
-	log     *slog.Logger
-	alive   func(pid int) bool
+	// costs are measured when the first process is followed (0 before):
+	// a node without CUDA pays nothing for it.
+	costs  trapCosts
+	timing samplingTiming
+	log    *slog.Logger
+	alive  func(pid int) bool
 
 	mu       sync.Mutex
 	windowID uint64 // the last window's id
@@ -100,9 +102,9 @@ type sampler struct {
 }
 
 func newSampler(prog *ebpf.Program, windows *ebpf.Map, targets func([]fileID) []sampledTarget, budget float64,
-	costs trapCosts, timing samplingTiming, log *slog.Logger) *sampler {
+	timing samplingTiming, log *slog.Logger) *sampler {
 	return &sampler{
-		prog: prog, windows: windows, targets: targets, budget: budget, costs: costs, timing: timing, log: log,
+		prog: prog, windows: windows, targets: targets, budget: budget, timing: timing, log: log,
 		alive: processAlive, procs: map[int]*sampledProcess{}, est: map[uint64]*estimate{}, wake: make(chan struct{}, 1),
 	}
 }
@@ -193,8 +195,25 @@ func (s *sampler) nextLevels(p *sampledProcess) [2]bool {
 	return p.levels
 }
 
+// measureCosts measures what a trap costs, once.
+func (s *sampler) measureCosts() {
+	if s.costs != (trapCosts{}) {
+		return
+	}
+	costs, err := measureTrapCosts(s.prog, s.windows)
+	if err != nil {
+		costs = assumedTrapCosts
+		s.log.Warn("measure the cost of a uprobe trap: assuming the dearest measured elsewhere", "err", err,
+			"emulated", costs.emulated, "single_stepped", costs.stepped)
+	} else {
+		s.log.Info("measured the cost of a uprobe trap", "emulated", costs.emulated, "single_stepped", costs.stepped)
+	}
+	s.costs = costs
+}
+
 // openWindow attaches the process's sampled hooks and opens its window.
 func (s *sampler) openWindow(p *sampledProcess) {
+	s.measureCosts()
 	levels := s.nextLevels(p)
 	p.hooked, p.cost = levels, 0
 	for _, t := range s.targets(p.files) {

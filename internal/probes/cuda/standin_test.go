@@ -91,7 +91,13 @@ func (f *fixture) waitFor(t testing.TB, name string, labels map[string]string, w
 // and the driver, and the others named) and, when calls are sampled, the
 // app's process has its sampled hooks.
 func (f *fixture) hooked(t testing.TB, a *app, more ...string) bool {
-	return f.librariesHooked(t, more...) && (f.probe.sampler == nil || f.probe.sampler.watching(a.Cmd.Process.Pid))
+	return f.librariesHooked(t, more...) && f.watching(a)
+}
+
+// watching reports whether the app's process has its sampled hooks, or
+// none are sampled.
+func (f *fixture) watching(a *app) bool {
+	return f.probe.sampler == nil || f.probe.sampler.watching(a.Cmd.Process.Pid)
 }
 
 func (f *fixture) librariesHooked(t testing.TB, more ...string) bool {

@@ -75,7 +75,8 @@ func TestHostileLibraryLeavesTheProbeSmall(t *testing.T) {
 	cg := testutil.NewCgroup(t)
 	b := startApp(t, cg, normal, "calls", "1")
 	testutil.Eventually(t, 2*time.Second, func() bool {
-		return len(f.record(statID(t, normal+"/libcudart.so")).links) > 0 && len(f.record(statID(t, normal+"/libcuda.so")).links) > 0
+		return len(f.record(statID(t, normal+"/libcudart.so")).links) > 0 && len(f.record(statID(t, normal+"/libcuda.so")).links) > 0 &&
+			f.watching(b)
 	}, "normal stand-ins not hooked after a hostile one")
 	b.proceed(t)
 	b.expect(t, "done")
@@ -126,7 +127,7 @@ func TestSymlinkSwapNeverHooksAHostFile(t *testing.T) {
 	cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH=/cuda") // the stand-ins' RUNPATH is the host's build directory
 	a := startCommand(t, cmd)
 	testutil.Eventually(t, 2*time.Second, func() bool {
-		return len(f.record(runtimeID).links) > 0 && len(f.record(driverID).links) > 0
+		return len(f.record(runtimeID).links) > 0 && len(f.record(driverID).links) > 0 && f.watching(a)
 	}, "container's libraries not hooked: runtime %+v, driver %+v", f.record(runtimeID), f.record(driverID))
 	if !swapped.Load() {
 		t.Fatal("the path was not swapped between open and attach")
