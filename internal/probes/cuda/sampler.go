@@ -163,7 +163,8 @@ func (s *sampler) step() (next time.Time, ok bool) {
 			continue
 		}
 		if !now.Before(p.next) {
-			if p.gap.IsZero() && p.windows+len(p.links) > 0 {
+			// A process with hooks and no gap has a window open.
+			if p.gap.IsZero() && len(p.links) > 0 {
 				s.closeWindow(p)
 			} else {
 				s.openWindow(p)
