@@ -30,8 +30,8 @@ func (c trapCosts) of(emulated bool) time.Duration {
 var assumedTrapCosts = trapCosts{emulated: 3 * time.Microsecond, stepped: 45 * time.Microsecond}
 
 const (
-	calibrationCalls  = 5000
-	calibrationRounds = 7
+	calibrationCalls  = 200
+	calibrationRounds = 40
 )
 
 // Calibration targets: functions of the agent's own executable, hooked in
@@ -108,29 +108,45 @@ func measureTrap(prog *ebpf.Program, target func(int) int) (time.Duration, []byt
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		return 0, nil, fmt.Errorf("read the thread's CPU clock: %w", err)
+	}
 	opts := &link.UprobeMultiOptions{Addresses: []uint64{off}, Cookies: []uint64{uint64(cudaOpOP_CALIBRATE) | uint64(cudaCookieCOOKIE_OUTER)}, PID: uint32(os.Getpid())}
 	var plain, hooked []time.Duration
 	for range calibrationRounds {
 		plain = append(plain, timeCalls(target))
-		l, err := ex.UprobeMulti(nil, prog, opts)
-		if err != nil {
-			return 0, nil, fmt.Errorf("hook the agent's calibration function: %w", err)
-		}
-		hooked = append(hooked, timeCalls(target))
-		l.Close()
 	}
-	// The fastest rounds: the others were preempted, by more or less.
+	l, err := ex.UprobeMulti(nil, prog, opts)
+	if err != nil {
+		return 0, nil, fmt.Errorf("hook the agent's calibration function: %w", err)
+	}
+	defer l.Close()
+	for range calibrationRounds {
+		hooked = append(hooked, timeCalls(target))
+	}
+	// The cheapest rounds: the others took interrupts and cache misses from
+	// what else runs, such as the very process that started the calibration.
 	return max(slices.Min(hooked)-slices.Min(plain), 0) / calibrationCalls, insn, nil
 }
 
-// timeCalls times calls of target, through a function value: calls the
-// compiler can neither inline nor drop.
+// timeCalls times calls of target, through a function value (calls the
+// compiler can neither inline nor drop), in the CPU time of the calling
+// thread: time it spent preempted is not the trap's.
 func timeCalls(target func(int) int) time.Duration {
-	start := time.Now()
+	start := threadCPUTime()
 	for i := range calibrationCalls {
 		target(i)
 	}
-	return time.Since(start)
+	return threadCPUTime() - start
+}
+
+// threadCPUTime reads the calling thread's CPU clock, which measureTrap
+// checked can be read.
+func threadCPUTime() time.Duration {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts)
+	return time.Duration(ts.Nano())
 }
 
 // selfFileOffset returns where the agent's code at pc lies in its
