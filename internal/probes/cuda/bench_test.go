@@ -188,7 +188,7 @@ func launchBoundOnce(b *testing.B, dir string, run time.Duration, opts *Options)
 	if f != nil {
 		testutil.Eventually(b, 2*time.Second, func() bool { return f.hooked(b, a) }, "the app's launches not hooked")
 	}
-	r := runLoop(b, a, 0)
+	r := runLoop(b, a, launchWork, 0)
 	if f != nil {
 		counted := f.value(b, "orb8_cuda_kernel_launches_total", map[string]string{"cgroup": cg.Path})
 		countErr = counted/r.launches - 1

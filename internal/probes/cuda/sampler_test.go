@@ -10,9 +10,16 @@ import (
 	"github.com/orb8/orb8/internal/testutil"
 )
 
-// loopWork is the host work of the launch-bound loop's steps: what a real
+// launchWork is the host work of the launch-bound loop's steps: what a real
 // cudaLaunchKernel and the framework around it cost.
-const loopWork = 4 * time.Microsecond
+const launchWork = 4 * time.Microsecond
+
+// sampledWork is the step of TestSamplesLaunchBoundLoop: dearer than a trap
+// on the suite's VMs (5-8 us), as a launch is on a GPU node (a trap there:
+// ~1.4 us). Where the trap costs more than the step, the estimate swings by
+// the step's share of the trap cost measured at start: -28% to +66% in runs
+// with launchWork. BenchmarkLaunchBound measures that case over a minute.
+const sampledWork = 15 * time.Microsecond
 
 // loopRun is what one run of the app's launch-bound loop did.
 type loopRun struct {
@@ -22,17 +29,17 @@ type loopRun struct {
 
 // runLoop has the app run its launch-bound loop once, for the time it was
 // started with, and returns what it did.
-func runLoop(t testing.TB, a *app, mallocEvery int) loopRun {
+func runLoop(t testing.TB, a *app, work time.Duration, mallocEvery int) loopRun {
 	t.Helper()
-	startLoop(t, a, mallocEvery)
+	startLoop(t, a, work, mallocEvery)
 	return loopResult(t, a)
 }
 
-// startLoop starts a run of the loop, with a 4 KiB cudaMalloc (freeing the
-// previous one) every mallocEvery launches (0: none).
-func startLoop(t testing.TB, a *app, mallocEvery int) {
+// startLoop starts a run of the loop, of steps of work, with a 4 KiB
+// cudaMalloc (freeing the previous one) every mallocEvery launches (0: none).
+func startLoop(t testing.TB, a *app, work time.Duration, mallocEvery int) {
 	t.Helper()
-	if _, err := fmt.Fprintf(a.Stdin, "%d %d\n", loopWork.Nanoseconds(), mallocEvery); err != nil {
+	if _, err := fmt.Fprintf(a.Stdin, "%d %d\n", work.Nanoseconds(), mallocEvery); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -64,8 +71,8 @@ func TestSamplesLaunchBoundLoop(t *testing.T) {
 	// at some point of a window, which then saw fewer launches than it
 	// would have for the whole of it.
 	const mallocEvery = 1000
-	startLoop(t, a, mallocEvery)
-	startLoop(t, a, mallocEvery)
+	startLoop(t, a, sampledWork, mallocEvery)
+	startLoop(t, a, sampledWork, mallocEvery)
 	first := loopResult(t, a)
 	in := map[string]string{"cgroup": cg.Path}
 	before := f.value(t, "orb8_cuda_kernel_launches_total", in)
@@ -74,14 +81,12 @@ func TestSamplesLaunchBoundLoop(t *testing.T) {
 	counted := f.value(t, "orb8_cuda_kernel_launches_total", in) - before
 	ratio := f.value(t, "orb8_accelerator_sampling_ratio", map[string]string{"runtime": "cuda", "call": "launch"})
 	t.Logf("made %.0f launches, counted %.0f (%.2f%%), sampling ratio %.3f", made, counted, 100*(counted/made-1), ratio)
-	// Half: the gaps are estimated at all, and corrected for the traps'
-	// slowdown (uncorrected, the count is ~55% low here; unestimated, ~95%).
-	// Where a trap costs more than the step's work, as on the 2-vCPU VM the
-	// suite runs on, the correction swings with the trap cost measured at
-	// start: -28% to +46% in runs of this test. BenchmarkLaunchBound
-	// measures the error over a minute (docs/benchmarks.md).
-	if math.Abs(counted/made-1) > 0.5 {
-		t.Errorf("counted %.0f launches, made %.0f: more than 50%% off", counted, made)
+	// A fifth: the gaps are estimated at all (unestimated, the count is
+	// ~95% low) and corrected for the traps' slowdown (uncorrected, ~26% low
+	// here); the trap cost measured at start comes out at 5.3-5.4 or at
+	// 7.1 us on this VM, the count then -2% or +10%.
+	if math.Abs(counted/made-1) > 0.2 {
+		t.Errorf("counted %.0f launches, made %.0f: more than 20%% off", counted, made)
 	}
 	// Every allocation counted, sampled launches or not; each freed but the
 	// last one of each run, which the run frees at its end.
@@ -116,7 +121,7 @@ func TestExactCountsEveryLaunch(t *testing.T) {
 	cg := testutil.NewCgroup(t)
 	a := startApp(t, cg, dir, "loop", "1000")
 	testutil.Eventually(t, 2*time.Second, func() bool { return f.hooked(t, a) }, "the app's launches not hooked")
-	made := runLoop(t, a, 0).launches
+	made := runLoop(t, a, launchWork, 0).launches
 	f.waitFor(t, "orb8_cuda_kernel_launches_total", map[string]string{"cgroup": cg.Path}, made)
 	f.waitFor(t, "orb8_accelerator_sampling_ratio", map[string]string{"runtime": "cuda", "call": "launch"}, 1)
 }
