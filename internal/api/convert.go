@@ -74,7 +74,12 @@ func eventMessage(e *events.Event, node string) *pb.Event {
 	}
 	switch {
 	case e.Exec != nil:
-		m.Detail = &pb.Event_Exec{Exec: &pb.ExecDetail{Filename: e.Exec.Filename}}
+		x := e.Exec
+		m.Detail = &pb.Event_Exec{Exec: &pb.ExecDetail{
+			Filename: x.Filename, Path: x.Path, PathTruncated: x.PathTruncated,
+			ParentPath: x.ParentPath, ParentPathTruncated: x.ParentPathTruncated,
+			Args: x.Args, ArgsTruncated: x.ArgsTruncated,
+		}}
 	case e.Exit != nil:
 		m.Detail = &pb.Event_Exit{Exit: &pb.ExitDetail{
 			Code: int32(e.Exit.Code), Signal: int32(e.Exit.Signal), CoreDumped: e.Exit.CoreDumped, Reason: e.Exit.Reason,

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -96,10 +98,14 @@ func TestTraceExecJSONShowsExactlyTheCgroupsExecs(t *testing.T) {
 	}()
 
 	const n = 7
-	for range n {
-		cg.Run(t, "/bin/true")
+	for i := range n {
+		cg.Run(t, "/bin/true", "run", strconv.Itoa(i))
 	}
 	ranAt := time.Now()
+	truePath, err := filepath.EvalSymlinks("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var got []map[string]any
 	deadline := time.After(time.Second)
 	for len(got) < n {
@@ -120,12 +126,15 @@ func TestTraceExecJSONShowsExactlyTheCgroupsExecs(t *testing.T) {
 		t.Fatalf("event beyond the %d execs: %s", n, line)
 	case <-time.After(300 * time.Millisecond):
 	}
-	for _, ev := range got {
+	for i, ev := range got {
 		w, _ := ev["workload"].(map[string]any)
 		p, _ := ev["process"].(map[string]any)
 		x, _ := ev["exec"].(map[string]any)
 		if ev["kind"] != "exec" || w["cgroup"] != cg.Path || x["filename"] != "/bin/true" || p["comm"] != "true" {
 			t.Errorf("unexpected event %v", ev)
+		}
+		if args := fmt.Sprint(x["args"]); x["path"] != truePath || args != fmt.Sprintf("[/bin/true run %d]", i) {
+			t.Errorf("exec event %d: path %v, args %s; want %s, [/bin/true run %d]", i, x["path"], args, truePath, i)
 		}
 		for _, k := range []string{"namespace", "pod", "container"} {
 			if _, ok := w[k]; !ok {

@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -115,7 +117,7 @@ func eventDetail(e *pb.Event) string {
 	var detail string
 	switch {
 	case e.GetExec() != nil:
-		detail = e.GetExec().GetFilename()
+		detail = execDetail(e.GetExec())
 	case e.GetExit() != nil:
 		x := e.GetExit()
 		if x.GetSignal() != 0 {
@@ -130,6 +132,39 @@ func eventDetail(e *pb.Event) string {
 		detail += "  cgroup=" + w.GetCgroup()
 	}
 	return detail
+}
+
+// execDetail is an exec as a command line: the executable (resolved, else
+// as given), then its arguments after argv[0], each quoted unless plain,
+// and "..." where some were left out.
+func execDetail(x *pb.ExecDetail) string {
+	line := cmp.Or(x.GetPath(), x.GetFilename())
+	if args := x.GetArgs(); len(args) > 1 {
+		for _, a := range args[1:] {
+			line += " " + shellWord(a)
+		}
+	}
+	if x.GetArgsTruncated() {
+		line += " ..."
+	}
+	return line
+}
+
+// shellWord quotes an argument unless plainWord, Go-escaped: control
+// characters and invalid UTF-8 come out as escapes, never raw.
+func shellWord(s string) string {
+	if plainWord(s) {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+// plainWord reports whether s is a word that a shell reads as itself: not
+// empty, and only letters, digits and -_./:=@,+%.
+func plainWord(s string) bool {
+	return s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=@,+%", r))
+	}) < 0
 }
 
 // attributesText prints a kind's payload as sorted key=value pairs; the

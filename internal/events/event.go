@@ -45,8 +45,23 @@ type Process struct {
 
 // Exec is what an exec event adds.
 type Exec struct {
+	// Filename is the program as given to execve.
 	Filename string `json:"filename"`
+	// Path is the executable resolved against the process's root (its
+	// container's), and ParentPath the parent's; empty when unknown. A
+	// truncated path keeps the components nearest the file.
+	Path                string `json:"path,omitempty"`
+	PathTruncated       bool   `json:"pathTruncated,omitempty"`
+	ParentPath          string `json:"parentPath,omitempty"`
+	ParentPathTruncated bool   `json:"parentPathTruncated,omitempty"`
+	// Args is the new program's argv, argv[0] first, bounded (MaxExecArgs,
+	// and 1 KiB in the kernel); ArgsTruncated says some were left out.
+	Args          []string `json:"args,omitempty"`
+	ArgsTruncated bool     `json:"argsTruncated,omitempty"`
 }
+
+// MaxExecArgs is the most arguments an exec event carries.
+const MaxExecArgs = 16
 
 // Exit is what an exit event adds: an exit code, or the fatal signal.
 type Exit struct {

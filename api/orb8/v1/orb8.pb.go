@@ -2154,8 +2154,19 @@ func (*Event_Exec) isEvent_Detail() {}
 func (*Event_Exit) isEvent_Detail() {}
 
 type ExecDetail struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Filename      string                 `protobuf:"bytes,1,opt,name=filename,proto3" json:"filename,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The program as given to execve.
+	Filename string `protobuf:"bytes,1,opt,name=filename,proto3" json:"filename,omitempty"`
+	// The executable resolved against the process's root (its container's),
+	// and its parent's; empty when unknown. A truncated path keeps the
+	// components nearest the file.
+	Path                string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	PathTruncated       bool   `protobuf:"varint,3,opt,name=path_truncated,json=pathTruncated,proto3" json:"path_truncated,omitempty"`
+	ParentPath          string `protobuf:"bytes,4,opt,name=parent_path,json=parentPath,proto3" json:"parent_path,omitempty"`
+	ParentPathTruncated bool   `protobuf:"varint,5,opt,name=parent_path_truncated,json=parentPathTruncated,proto3" json:"parent_path_truncated,omitempty"`
+	// argv, argv[0] first: at most 16 arguments and 1 KiB.
+	Args          []string `protobuf:"bytes,6,rep,name=args,proto3" json:"args,omitempty"`
+	ArgsTruncated bool     `protobuf:"varint,7,opt,name=args_truncated,json=argsTruncated,proto3" json:"args_truncated,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2195,6 +2206,48 @@ func (x *ExecDetail) GetFilename() string {
 		return x.Filename
 	}
 	return ""
+}
+
+func (x *ExecDetail) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ExecDetail) GetPathTruncated() bool {
+	if x != nil {
+		return x.PathTruncated
+	}
+	return false
+}
+
+func (x *ExecDetail) GetParentPath() string {
+	if x != nil {
+		return x.ParentPath
+	}
+	return ""
+}
+
+func (x *ExecDetail) GetParentPathTruncated() bool {
+	if x != nil {
+		return x.ParentPathTruncated
+	}
+	return false
+}
+
+func (x *ExecDetail) GetArgs() []string {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
+func (x *ExecDetail) GetArgsTruncated() bool {
+	if x != nil {
+		return x.ArgsTruncated
+	}
+	return false
 }
 
 type ExitDetail struct {
@@ -2486,10 +2539,17 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"attributes\x18\a \x01(\v2\x17.google.protobuf.StructR\n" +
 	"attributes\x12\x12\n" +
 	"\x04node\x18\b \x01(\tR\x04nodeB\b\n" +
-	"\x06detail\"(\n" +
+	"\x06detail\"\xf3\x01\n" +
 	"\n" +
 	"ExecDetail\x12\x1a\n" +
-	"\bfilename\x18\x01 \x01(\tR\bfilename\"q\n" +
+	"\bfilename\x18\x01 \x01(\tR\bfilename\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12%\n" +
+	"\x0epath_truncated\x18\x03 \x01(\bR\rpathTruncated\x12\x1f\n" +
+	"\vparent_path\x18\x04 \x01(\tR\n" +
+	"parentPath\x122\n" +
+	"\x15parent_path_truncated\x18\x05 \x01(\bR\x13parentPathTruncated\x12\x12\n" +
+	"\x04args\x18\x06 \x03(\tR\x04args\x12%\n" +
+	"\x0eargs_truncated\x18\a \x01(\bR\rargsTruncated\"q\n" +
 	"\n" +
 	"ExitDetail\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +

@@ -5,8 +5,11 @@
  * running processes per cgroup, and single exec/exit events for streaming.
  */
 #include "orb8.h"
+#include "orb8_path.h"
 
 #define FILENAME_LEN 256
+/* argv as the new program sees it (NUL-separated), at most this much. */
+#define ARGS_LEN 1024
 
 enum event_kind : __u32 {
 	EVENT_EXEC = 1,
@@ -39,7 +42,20 @@ struct event {
 	__u8 crash;
 	__u64 lifetime_ns; /* exit only */
 	__u8 comm[16];
-	__u8 filename[FILENAME_LEN];
+};
+
+/* An exec: the event, then what the new program is and was given. */
+struct exec_event {
+	struct event head;
+	__u32 args_len;        /* bytes of args, NULs included */
+	__u8 args_truncated;   /* argv was longer than ARGS_LEN */
+	__u8 path_truncated;   /* components of path were left out */
+	__u8 parent_path_truncated;
+	__u8 pad;
+	__u8 filename[FILENAME_LEN];    /* as given to execve */
+	__u8 path[ORB8_PATH_LEN];       /* the executable, resolved */
+	__u8 parent_path[ORB8_PATH_LEN]; /* the parent's executable, resolved */
+	__u8 args[ARGS_LEN];
 };
 
 struct {
@@ -63,7 +79,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
-	__type(value, struct event);
+	__type(value, struct exec_event); /* or a struct event, by kind */
 } events SEC(".maps");
 
 static const struct proc_stats zero_stats;
@@ -136,6 +152,37 @@ static __always_inline void fill_task(struct event *e, struct task_struct *t, en
 	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), BPF_CORE_READ(t, comm));
 }
 
+/* The new program's arguments, from its own stack, where exec copied them before this tracepoint. */
+static __always_inline void fill_args(struct exec_event *e, struct task_struct *p)
+{
+	struct mm_struct *mm = BPF_CORE_READ(p, mm);
+	__u64 start = BPF_CORE_READ(mm, arg_start), end = BPF_CORE_READ(mm, arg_end);
+	__u64 len = end > start ? end - start : 0;
+	e->args_truncated = len > ARGS_LEN;
+	if (len > ARGS_LEN)
+		len = ARGS_LEN;
+	e->args_len = 0;
+	if (len && !bpf_probe_read_user(e->args, len, (void *)start))
+		e->args_len = len;
+}
+
+/* The executables of the process and of its parent, each resolved against its own root. */
+static __always_inline void fill_paths(struct exec_event *e, struct task_struct *p, struct linux_binprm *bprm)
+{
+	struct fs_struct *fs = BPF_CORE_READ(p, fs);
+	int cut = orb8_path(BPF_CORE_READ(bprm, file), &fs->root, (char *)e->path);
+	e->path_truncated = cut > 0;
+	if (cut < 0)
+		e->path[0] = 0;
+	struct task_struct *parent = BPF_CORE_READ(p, real_parent);
+	struct file *exe = BPF_CORE_READ(parent, mm, exe_file);
+	fs = BPF_CORE_READ(parent, fs);
+	cut = exe && fs ? orb8_path(exe, &fs->root, (char *)e->parent_path) : -1;
+	e->parent_path_truncated = cut > 0;
+	if (cut < 0)
+		e->parent_path[0] = 0;
+}
+
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 {
@@ -150,8 +197,12 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+/*
+ * An exec: counted, and sent to user space while someone listens, with the
+ * new program's arguments and, where resolve (bpf_loop, 5.17), the
+ * executables of the process and its parent.
+ */
+static __always_inline int on_exec(struct task_struct *p, struct linux_binprm *bprm, bool resolve)
 {
 	__u64 cg = orb8_current_cgroup_id();
 	struct proc_stats *s = stats_of(cg);
@@ -167,13 +218,35 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 
 	if (!orb8_emit_wanted())
 		return 0;
-	struct event *e = orb8_reserve(&events, sizeof(*e));
+	struct exec_event *e = orb8_reserve(&events, sizeof(*e));
 	if (!e)
 		return 0;
-	fill_task(e, p, EVENT_EXEC, cg);
+	fill_task(&e->head, p, EVENT_EXEC, cg);
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
+	fill_args(e, p);
+	if (resolve) {
+		fill_paths(e, p, bprm);
+	} else {
+		e->path[0] = 0;
+		e->parent_path[0] = 0;
+		e->path_truncated = 0;
+		e->parent_path_truncated = 0;
+	}
 	orb8_submit(e);
 	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	return on_exec(p, bprm, true);
+}
+
+/* handle_exec where the kernel has no bpf_loop: executables unresolved. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec_unresolved, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	return on_exec(p, bprm, false);
 }
 
 SEC("tp_btf/sched_process_exit")
@@ -230,7 +303,6 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 	e->crash = crash;
 	e->lifetime_ns = lifetime;
 	e->exit_code = (code >> 8) & 0xff;
-	e->filename[0] = 0;
 	orb8_submit(e);
 	return 0;
 }

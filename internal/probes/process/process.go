@@ -5,9 +5,11 @@ package process
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 	"unsafe"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -24,10 +26,12 @@ const Name = "process"
 var EventKinds = []string{events.KindExec, events.KindExit}
 
 // Programs: without the seeding iterator the processes alive at start would
-// go uncounted, so it is required.
+// go uncounted, so it is required. Exec events name the executables where
+// the kernel has bpf_loop (5.17); handle_exec_unresolved serves before.
 var Programs = probe.Programs{
 	Required: []string{processProgHandleExec, processProgHandleExit, processProgHandleFork, processProgSeedProcesses},
 	Optional: map[string]string{processProgHandleAttach: "running processes following moves between cgroups"},
+	Fallback: map[string][]string{processProgHandleExec: {processProgHandleExecUnresolved}},
 }
 
 // eventKinds names the kernel's event kinds on the bus.
@@ -54,6 +58,9 @@ type Probe struct {
 	bpf   processObjects
 	env   probe.Env
 	comms probe.Comms // of the ring reader's goroutine
+	// tuneSpec adjusts the collection before loading (tests drop
+	// programs to force the fallback).
+	tuneSpec func(*ebpf.CollectionSpec)
 }
 
 // New returns an unstarted process probe.
@@ -71,13 +78,16 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if err != nil {
 		return err
 	}
-	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
-		Programs:  Programs,
-		Manual:    []string{processProgSeedProcesses},
-		PerCgroup: []string{processMapStats},
-	})
+	if p.tuneSpec != nil {
+		p.tuneSpec(spec)
+	}
+	objs, err := p.load(spec, processProgHandleExec, processProgHandleExecUnresolved)
 	if err != nil {
-		return err
+		refused := err
+		if objs, err = p.load(spec, processProgHandleExecUnresolved, processProgHandleExec); err != nil {
+			return err
+		}
+		objs.Failed[processProgHandleExec] = refused
 	}
 	p.objs, p.env = objs, env
 	objs.EmitWhile(env.Events, EventKinds...)
@@ -91,6 +101,22 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	return nil
+}
+
+// load loads spec with exec, one of the exec programs, and without the
+// other.
+func (p *Probe) load(spec *ebpf.CollectionSpec, exec, other string) (*probe.Objects, error) {
+	s := spec.Copy()
+	delete(s.Programs, other)
+	programs := Programs
+	programs.Required = slices.Clone(Programs.Required)
+	programs.Required[slices.Index(programs.Required, processProgHandleExec)] = exec
+	programs.Fallback = nil
+	return probe.Load(s, &p.bpf, probe.LoadOptions{
+		Programs:  programs,
+		Manual:    []string{processProgSeedProcesses},
+		PerCgroup: []string{processMapStats},
+	})
 }
 
 // seed runs the task iterator that counts the processes alive at start.
@@ -131,8 +157,11 @@ func (p *Probe) handle(raw []byte) {
 	}
 	switch e.Kind {
 	case processEventKindEVENT_EXEC:
+		if len(raw) < int(unsafe.Sizeof(processExecEvent{})) {
+			return
+		}
 		ev.Kind = events.KindExec
-		ev.Exec = &events.Exec{Filename: probe.CString(e.Filename[:])}
+		ev.Exec = decodeExec((*processExecEvent)(unsafe.Pointer(&raw[0])))
 	case processEventKindEVENT_EXIT:
 		ev.Kind = events.KindExit
 		ev.Exit = &events.Exit{

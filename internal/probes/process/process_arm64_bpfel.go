@@ -28,7 +28,6 @@ type processEvent struct {
 	_          [6]byte
 	LifetimeNs uint64
 	Comm       [16]uint8
-	Filename   [256]uint8
 }
 
 type processEventKind uint32
@@ -37,6 +36,25 @@ const (
 	processEventKindEVENT_EXEC processEventKind = 1
 	processEventKindEVENT_EXIT processEventKind = 2
 )
+
+type processExecEvent struct {
+	_                   structs.HostLayout
+	Head                processEvent
+	ArgsLen             uint32
+	ArgsTruncated       uint8
+	PathTruncated       uint8
+	ParentPathTruncated uint8
+	Pad                 uint8
+	Filename            [256]uint8
+	Path                [256]uint8
+	ParentPath          [256]uint8
+	Args                [1024]uint8
+}
+
+type processOrb8PathScratch struct {
+	_   structs.HostLayout
+	Buf [512]int8
+}
 
 type processProcStats struct {
 	_           structs.HostLayout
@@ -53,17 +71,19 @@ type processProcStats struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	processMapEvents         = "events"
-	processMapOrb8Counters   = "orb8_counters"
-	processMapOrb8Emit       = "orb8_emit"
-	processMapProcCgroup     = "proc_cgroup"
-	processMapStats          = "stats"
-	processProgHandleAttach  = "handle_attach"
-	processProgHandleExec    = "handle_exec"
-	processProgHandleExit    = "handle_exit"
-	processProgHandleFork    = "handle_fork"
-	processProgSeedProcesses = "seed_processes"
-	processVarOrb8CgroupV1   = "orb8_cgroup_v1"
+	processMapEvents                = "events"
+	processMapOrb8Counters          = "orb8_counters"
+	processMapOrb8Emit              = "orb8_emit"
+	processMapOrb8PathScratch       = "orb8_path_scratch"
+	processMapProcCgroup            = "proc_cgroup"
+	processMapStats                 = "stats"
+	processProgHandleAttach         = "handle_attach"
+	processProgHandleExec           = "handle_exec"
+	processProgHandleExecUnresolved = "handle_exec_unresolved"
+	processProgHandleExit           = "handle_exit"
+	processProgHandleFork           = "handle_fork"
+	processProgSeedProcesses        = "seed_processes"
+	processVarOrb8CgroupV1          = "orb8_cgroup_v1"
 )
 
 // loadProcess returns the embedded CollectionSpec for process.
@@ -108,22 +128,24 @@ type processSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type processProgramSpecs struct {
-	HandleAttach  *ebpf.ProgramSpec `ebpf:"handle_attach"`
-	HandleExec    *ebpf.ProgramSpec `ebpf:"handle_exec"`
-	HandleExit    *ebpf.ProgramSpec `ebpf:"handle_exit"`
-	HandleFork    *ebpf.ProgramSpec `ebpf:"handle_fork"`
-	SeedProcesses *ebpf.ProgramSpec `ebpf:"seed_processes"`
+	HandleAttach         *ebpf.ProgramSpec `ebpf:"handle_attach"`
+	HandleExec           *ebpf.ProgramSpec `ebpf:"handle_exec"`
+	HandleExecUnresolved *ebpf.ProgramSpec `ebpf:"handle_exec_unresolved"`
+	HandleExit           *ebpf.ProgramSpec `ebpf:"handle_exit"`
+	HandleFork           *ebpf.ProgramSpec `ebpf:"handle_fork"`
+	SeedProcesses        *ebpf.ProgramSpec `ebpf:"seed_processes"`
 }
 
 // processMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type processMapSpecs struct {
-	Events       *ebpf.MapSpec `ebpf:"events"`
-	Orb8Counters *ebpf.MapSpec `ebpf:"orb8_counters"`
-	Orb8Emit     *ebpf.MapSpec `ebpf:"orb8_emit"`
-	ProcCgroup   *ebpf.MapSpec `ebpf:"proc_cgroup"`
-	Stats        *ebpf.MapSpec `ebpf:"stats"`
+	Events          *ebpf.MapSpec `ebpf:"events"`
+	Orb8Counters    *ebpf.MapSpec `ebpf:"orb8_counters"`
+	Orb8Emit        *ebpf.MapSpec `ebpf:"orb8_emit"`
+	Orb8PathScratch *ebpf.MapSpec `ebpf:"orb8_path_scratch"`
+	ProcCgroup      *ebpf.MapSpec `ebpf:"proc_cgroup"`
+	Stats           *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // processVariableSpecs contains global variables before they are loaded into the kernel.
@@ -153,11 +175,12 @@ func (o *processObjects) Close() error {
 //
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processMaps struct {
-	Events       *ebpf.Map `ebpf:"events"`
-	Orb8Counters *ebpf.Map `ebpf:"orb8_counters"`
-	Orb8Emit     *ebpf.Map `ebpf:"orb8_emit"`
-	ProcCgroup   *ebpf.Map `ebpf:"proc_cgroup"`
-	Stats        *ebpf.Map `ebpf:"stats"`
+	Events          *ebpf.Map `ebpf:"events"`
+	Orb8Counters    *ebpf.Map `ebpf:"orb8_counters"`
+	Orb8Emit        *ebpf.Map `ebpf:"orb8_emit"`
+	Orb8PathScratch *ebpf.Map `ebpf:"orb8_path_scratch"`
+	ProcCgroup      *ebpf.Map `ebpf:"proc_cgroup"`
+	Stats           *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *processMaps) Close() error {
@@ -165,6 +188,7 @@ func (m *processMaps) Close() error {
 		m.Events,
 		m.Orb8Counters,
 		m.Orb8Emit,
+		m.Orb8PathScratch,
 		m.ProcCgroup,
 		m.Stats,
 	)
@@ -181,17 +205,19 @@ type processVariables struct {
 //
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processPrograms struct {
-	HandleAttach  *ebpf.Program `ebpf:"handle_attach"`
-	HandleExec    *ebpf.Program `ebpf:"handle_exec"`
-	HandleExit    *ebpf.Program `ebpf:"handle_exit"`
-	HandleFork    *ebpf.Program `ebpf:"handle_fork"`
-	SeedProcesses *ebpf.Program `ebpf:"seed_processes"`
+	HandleAttach         *ebpf.Program `ebpf:"handle_attach"`
+	HandleExec           *ebpf.Program `ebpf:"handle_exec"`
+	HandleExecUnresolved *ebpf.Program `ebpf:"handle_exec_unresolved"`
+	HandleExit           *ebpf.Program `ebpf:"handle_exit"`
+	HandleFork           *ebpf.Program `ebpf:"handle_fork"`
+	SeedProcesses        *ebpf.Program `ebpf:"seed_processes"`
 }
 
 func (p *processPrograms) Close() error {
 	return _ProcessClose(
 		p.HandleAttach,
 		p.HandleExec,
+		p.HandleExecUnresolved,
 		p.HandleExit,
 		p.HandleFork,
 		p.SeedProcesses,

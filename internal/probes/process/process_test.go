@@ -45,9 +45,14 @@ type fixture struct {
 
 func start(t testing.TB) *fixture {
 	t.Helper()
+	return startWith(t, New())
+}
+
+func startWith(t testing.TB, p *Probe) *fixture {
+	t.Helper()
 	testutil.RequireRoot(t)
 	res := testutil.Resolver(t)
-	f := &fixture{probe: New(), reg: prometheus.NewPedanticRegistry(), bus: events.NewBus()}
+	f := &fixture{probe: p, reg: prometheus.NewPedanticRegistry(), bus: events.NewBus()}
 	env := probe.Env{Resolver: res, Events: f.bus, Log: slog.Default(), CgroupRoot: res.Root()}
 	if err := f.probe.Start(context.Background(), env); err != nil {
 		t.Fatalf("start process probe: %v", err)
