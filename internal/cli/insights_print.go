@@ -138,13 +138,9 @@ func printPatches(w io.Writer, recs []insights.Recommendation) error {
 	return nil
 }
 
-// shellQuote quotes s for a POSIX shell unless it is made of safe
-// characters only.
+// shellQuote quotes s for a POSIX shell unless plainWord.
 func shellQuote(s string) string {
-	safe := s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=@", r))
-	}) < 0
-	if safe {
+	if plainWord(s) {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
