@@ -21,8 +21,10 @@ type family struct {
 type refusal struct{ build, hook, how string }
 
 // floor is the first kernel where the probe runs, and where it runs with
-// every feature: a program with a fallback counts at the lower of its own
-// minimum and its fallbacks'.
+// every feature. The maps come first (Load creates them all before any
+// program); a required program with a fallback counts, for running, at the
+// lower of its own minimum and its fallbacks', and at its own for every
+// feature.
 func (f family) floor() (runs, complete need) {
 	byName := map[string]program{}
 	for _, p := range f.programs {
@@ -43,12 +45,24 @@ func (f family) floor() (runs, complete need) {
 		}
 		return own
 	}
+	for _, p := range f.programs {
+		for _, m := range p.maps {
+			if runs.first.less(m.first) {
+				runs = m
+			}
+		}
+	}
 	for _, name := range f.sorted.Required {
 		if m := effective(name); runs.first.less(m.first) {
 			runs = m
 		}
 	}
 	complete = runs
+	for _, name := range f.sorted.Required {
+		if m := byName[name].minimum(); complete.first.less(m.first) {
+			complete = m
+		}
+	}
 	for name := range f.sorted.Optional {
 		if m := effective(name); complete.first.less(m.first) {
 			complete = m
