@@ -13,6 +13,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -50,7 +51,8 @@ type connectRule struct {
 
 // Parse decodes and validates the policies in data, one per YAML document
 // (documents are separated by "---" lines; empty ones are skipped and not
-// counted). Unknown fields are errors. source is recorded in each Policy.
+// counted). Unknown fields are errors, and names are case-sensitive, as
+// on the API server. source is recorded in each Policy.
 //
 // Any error makes the whole of data bad: Parse then returns no policies and
 // every problem found, one line each, as "doc N: field: problem" with N
@@ -106,10 +108,12 @@ func parseDocument(data []byte, source string) (p Policy, empty bool, err error)
 		return Policy{}, true, nil
 	}
 	var doc document
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&doc); err != nil {
+	strictErrs, err := kjson.UnmarshalStrict(js, &doc)
+	if err != nil {
 		return Policy{}, false, decodeError(err)
+	}
+	if len(strictErrs) > 0 {
+		return Policy{}, false, errors.Join(strictErrs...)
 	}
 	var errs fieldErrors
 	switch {

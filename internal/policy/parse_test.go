@@ -116,7 +116,10 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate key", header + "kind: SecurityPolicy\n", `doc 1: yaml: unmarshal errors:
 doc 1:   line 3: key "kind" already set in map`},
 		{"not an object", "- a\n", "doc 1: document: expected an object, got array"},
-		{"unknown field", header + "metadata: {name: a}\nspec: {rules: [{exec: {pathz: [/bin/sh]}, action: kill}]}\n", `doc 1: unknown field "pathz"`},
+		{"unknown field", header + "metadata: {name: a}\nspec: {rules: [{exec: {pathz: [/bin/sh]}, action: kill}]}\n", `doc 1: unknown field "spec.rules[0].exec.pathz"`},
+		{"unknown fields, case-sensitive", header + "metadata: {name: a, Namespace: b}\nspec: {rules: [{exec: {paths: [/bin/sh]}, Action: kill}]}\n",
+			`doc 1: unknown field "metadata.Namespace"
+doc 1: unknown field "spec.rules[0].Action"`},
 		{"wrong type", header + "metadata: {name: a}\nspec: {rules: {exec: {}}}\n", "doc 1: spec.rules: expected a list, got object"},
 		{"port not a number", header + "metadata: {name: a}\nspec: {rules: [{connect: {cidrs: [10.0.0.0/8], ports: [http]}, action: deny}]}\n",
 			"doc 1: spec.rules.connect.ports: expected an integer, got string"},
