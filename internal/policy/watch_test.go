@@ -95,6 +95,15 @@ func TestWatchDir(t *testing.T) {
 	}
 	expect("renamed away", []Policy{b}, none)
 
+	if err := os.Mkdir(file("x.yaml"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	expect("directory named like a policy", []Policy{b}, map[string]string{file("x.yaml"): "not a regular file"})
+	if err := os.Remove(file("x.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	expect("directory removed again", []Policy{b}, none)
+
 	// A Kubernetes ConfigMap volume: the file is a link through ..data,
 	// which is swapped for a new directory on update.
 	for _, d := range []string{"..v1", "..v2"} {
