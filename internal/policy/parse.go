@@ -18,8 +18,8 @@ import (
 )
 
 // document is a policy resource as written in YAML or served by the API
-// server. Lists and ports are decoded loosely typed so that a bad entry is
-// reported with its field path rather than as a decoder error.
+// server. CIDRs and ports are decoded as strings and ints so that a bad one
+// is reported with its field path rather than as a decoder error.
 type document struct {
 	APIVersion string            `json:"apiVersion"`
 	Kind       string            `json:"kind"`
