@@ -246,22 +246,9 @@ func abuse(t testing.TB) abuseResult {
 
 	// The workload, meanwhile.
 	cg := testutil.NewCgroup(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	ln := testutil.AcceptAll(t)
 	script := fmt.Sprintf(`for i in $(seq %d); do /bin/true; done; for i in $(seq %d); do exec 3<>/dev/tcp/127.0.0.1/%d; exec 3>&-; done`,
-		execs, conns, ln.Addr().(*net.TCPAddr).Port)
+		execs, conns, ln.Port)
 	if out, err := cg.Command(t, "/bin/bash", "-c", script).CombinedOutput(); err != nil {
 		t.Fatalf("workload: %v: %s", err, out)
 	}
