@@ -124,8 +124,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		resolver.Close()
 		return nil, err
 	}
-	names := cfg.EnabledProbes(ProbeNames(), defaultProbeNames())
-	a := NewWithProbes(cfg.Config, log, resolver, buildProbes(names, resolver, &cfg))
+	a := NewWithProbes(cfg.Config, log, resolver, buildProbes(enabledProbes(&cfg), resolver, &cfg))
 	a.hierarchy = hierarchy
 	a.useKube(k, reviewer)
 	return a, nil
@@ -196,6 +195,9 @@ func (a *Agent) Start(ctx context.Context) {
 		a.log.Info("probe up", "probe", p.Name(), "degraded", len(p.status.Degraded))
 	}
 	a.stopForget = tick.Every(ctx, max(a.cfg.GoneGrace/10, time.Second), a.forgetGone)
+	if err := a.startPolicies(ctx); err != nil {
+		a.log.Error("policies not enforced", "err", err)
+	}
 	// Loading the probes (kernel BTF, ELF objects) is the heap's peak, never
 	// reached again: give its pages back now rather than keep them resident.
 	debug.FreeOSMemory()

@@ -10,6 +10,7 @@ import (
 	"github.com/orb8/orb8/internal/probes/cpu"
 	"github.com/orb8/orb8/internal/probes/cuda"
 	"github.com/orb8/orb8/internal/probes/dns"
+	"github.com/orb8/orb8/internal/probes/enforce"
 	"github.com/orb8/orb8/internal/probes/fds"
 	"github.com/orb8/orb8/internal/probes/memory"
 	"github.com/orb8/orb8/internal/probes/network"
@@ -49,6 +50,8 @@ var catalog = []probeKind{
 		func(_ *cgroup.Resolver, c *Config) probe.Probe { return memory.New(c.Memory) }},
 	{fds.Name, true, nil, fds.Programs, nil, func(*cgroup.Resolver, *Config) probe.Probe { return fds.New() }},
 	{cpu.Name, true, nil, probe.Programs{}, nil, func(*cgroup.Resolver, *Config) probe.Probe { return cpu.New() }},
+	// Runs with --policy-dir only (enabledProbes).
+	{enforce.Name, false, enforce.EventKinds, enforce.Programs, nil, func(*cgroup.Resolver, *Config) probe.Probe { return enforce.New() }},
 }
 
 // ProbeFamily is one probe of the catalogue, as the kernel requirements
@@ -100,6 +103,16 @@ func defaultProbeNames() []string {
 		if k.byDefault {
 			names = append(names, k.name)
 		}
+	}
+	return names
+}
+
+// enabledProbes are the probes cfg runs: the enforce probe exactly when
+// there are policies to enforce.
+func enabledProbes(cfg *Config) []string {
+	names := slices.DeleteFunc(cfg.EnabledProbes(ProbeNames(), defaultProbeNames()), func(n string) bool { return n == enforce.Name })
+	if cfg.PolicyDir != "" {
+		names = append(names, enforce.Name)
 	}
 	return names
 }

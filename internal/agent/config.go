@@ -1,10 +1,15 @@
 package agent
 
 import (
+	"fmt"
+	"os"
+	"slices"
+
 	"github.com/spf13/pflag"
 
 	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/probes/cuda"
+	"github.com/orb8/orb8/internal/probes/enforce"
 	"github.com/orb8/orb8/internal/probes/memory"
 	"github.com/orb8/orb8/internal/probes/nvml"
 	"github.com/orb8/orb8/internal/probes/syscalls"
@@ -53,6 +58,9 @@ func (c *Config) Validate() error {
 	if err := c.Config.Validate(ProbeNames()); err != nil {
 		return err
 	}
+	if err := c.validatePolicies(); err != nil {
+		return err
+	}
 	if err := c.Shaping().Validate(MetricNames()); err != nil {
 		return err
 	}
@@ -62,6 +70,24 @@ func (c *Config) Validate() error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// validatePolicies: the enforce probe runs exactly when --policy-dir
+// names a directory.
+func (c *Config) validatePolicies() error {
+	if c.PolicyDir == "" {
+		if slices.Contains(c.Probes, enforce.Name) {
+			return fmt.Errorf("the %s probe enforces the policies of --policy-dir: set it", enforce.Name)
+		}
+		return nil
+	}
+	if slices.Contains(c.DisableProbes, enforce.Name) {
+		return fmt.Errorf("--policy-dir needs the %s probe, which --disable-probes turns off", enforce.Name)
+	}
+	if st, err := os.Stat(c.PolicyDir); err != nil || !st.IsDir() {
+		return fmt.Errorf("--policy-dir %s: not a directory the agent can read", c.PolicyDir)
 	}
 	return nil
 }

@@ -42,6 +42,14 @@ type Config struct {
 	// MaxOverhead: the share of one CPU the agent may add to a traced
 	// process (probe.Env.MaxOverhead).
 	MaxOverhead float64
+	// PolicyDir holds security policy YAML files, watched; empty: none.
+	PolicyDir string
+	// AuditLog is where policy matches go as JSON lines ("-": stdout);
+	// empty: nowhere but the event stream and the metrics.
+	AuditLog string
+	// AuditLogMaxBytes rotates the audit log: past it, the file becomes
+	// AuditLog.1 (replacing the one before) and a new file starts.
+	AuditLogMaxBytes int64
 	API
 	Kube
 	Export
@@ -50,15 +58,16 @@ type Config struct {
 // Default is the configuration with nothing set.
 func Default() Config {
 	return Config{
-		MetricsAddr:     ":9808",
-		API:             defaultAPI(),
-		Probes:          []string{"default"},
-		CgroupHierarchy: "auto",
-		GoneGrace:       5 * time.Minute,
-		MaxOverhead:     probe.DefaultMaxOverhead,
-		LogLevel:        "info",
-		Kube:            Kube{NodeName: defaultNodeName()},
-		Export:          defaultExport(),
+		MetricsAddr:      ":9808",
+		API:              defaultAPI(),
+		Probes:           []string{"default"},
+		CgroupHierarchy:  "auto",
+		GoneGrace:        5 * time.Minute,
+		MaxOverhead:      probe.DefaultMaxOverhead,
+		AuditLogMaxBytes: 100 << 20,
+		LogLevel:         "info",
+		Kube:             Kube{NodeName: defaultNodeName()},
+		Export:           defaultExport(),
 	}
 }
 
@@ -77,6 +86,9 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.BoolVar(&c.BPFStats, "bpf-stats", c.BPFStats, "turn on the kernel's BPF run-time statistics for orb8_bpf_program_run_seconds_total (needs CAP_SYS_ADMIN; every BPF program on the node then pays two clock reads per run)")
 	fs.Float64Var(&c.MaxOverhead, "max-overhead", c.MaxOverhead, "the share of one CPU the agent may add to a process it traces through uprobes (CUDA launches and GEMMs, sampled per process to stay within it; --cuda-exact counts them all instead); 0.01 is 1%")
+	fs.StringVar(&c.PolicyDir, "policy-dir", c.PolicyDir, "directory of security policy YAML files (ClusterSecurityPolicy, SecurityPolicy), enforced in the kernel; watched: a changed file applies within 2 s, a bad one is reported and skipped")
+	fs.StringVar(&c.AuditLog, "audit-log", c.AuditLog, `file to append every policy match to, one JSON object per line ("-": standard output)`)
+	fs.Int64Var(&c.AuditLogMaxBytes, "audit-log-max-bytes", c.AuditLogMaxBytes, "size past which --audit-log is rotated to PATH.1")
 	c.API.bindFlags(fs)
 	c.Kube.bindFlags(fs)
 	c.Export.bindFlags(fs)
@@ -196,6 +208,12 @@ func (c *Config) Validate(known []string) error {
 	}
 	if c.TLSClientCA != "" && c.TLSCert == "" {
 		return fmt.Errorf("--tls-client-ca needs --tls-cert and --tls-key")
+	}
+	if c.AuditLog != "" && c.PolicyDir == "" {
+		return fmt.Errorf("--audit-log records policy matches: it needs --policy-dir")
+	}
+	if c.AuditLogMaxBytes < 1<<10 {
+		return fmt.Errorf("--audit-log-max-bytes %d is too small: use at least 1024", c.AuditLogMaxBytes)
 	}
 	if c.MaxOverhead <= 0 || c.MaxOverhead > 1 {
 		return fmt.Errorf("--max-overhead %g is out of range: use a share of one CPU above 0 and at most 1 (0.01 is 1%%)", c.MaxOverhead)

@@ -16,10 +16,11 @@ const (
 	KindDNS     = "dns"
 	KindSyscall = "syscall"
 	KindTCP     = "tcp"
+	KindPolicy  = "policy"
 )
 
 // Kinds lists every kind of event, for clients to choose from.
-var Kinds = []string{KindExec, KindExit, KindOOM, KindDNS, KindSyscall, KindTCP}
+var Kinds = []string{KindExec, KindExit, KindOOM, KindDNS, KindSyscall, KindTCP, KindPolicy}
 
 // Event is one thing that happened to a workload.
 type Event struct {
@@ -33,6 +34,7 @@ type Event struct {
 	DNS      *DNS            `json:"dns,omitempty"`
 	Syscall  *Syscall        `json:"syscall,omitempty"`
 	TCP      *TCP            `json:"tcp,omitempty"`
+	Policy   *PolicyMatch    `json:"policy,omitempty"`
 }
 
 // Process names the process an event belongs to.
@@ -82,4 +84,24 @@ type OOM struct {
 	AnonRSSBytes  uint64 `json:"anonRssBytes"`
 	FileRSSBytes  uint64 `json:"fileRssBytes"`
 	ShmemRSSBytes uint64 `json:"shmemRssBytes"`
+}
+
+// PolicyMatch is an operation a policy rule matched: what the policy's
+// mode let its action do.
+type PolicyMatch struct {
+	Policy string `json:"policy"`
+	Rule   int    `json:"rule"`   // index in the policy's rules
+	Action string `json:"action"` // kill, deny or audit
+	Mode   string `json:"mode"`   // enforce: done; monitor: only reported
+	// Operation is exec, connect or dns.
+	Operation string `json:"operation"`
+	// Exec: the program as given to execve and resolved.
+	Filename string `json:"filename,omitempty"`
+	Path     string `json:"path,omitempty"`
+	// Connect: where to.
+	Address  string `json:"address,omitempty"`
+	Port     uint16 `json:"port,omitempty"`
+	Protocol string `json:"protocol,omitempty"`
+	// DNS: the name looked up.
+	Name string `json:"name,omitempty"`
 }

@@ -1,0 +1,261 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/orb8/orb8/internal/audit"
+	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/policy"
+	"github.com/orb8/orb8/internal/probes/enforce"
+	"github.com/orb8/orb8/internal/tick"
+)
+
+// reconcileEvery is how often the workloads policies select are worked out
+// again: a new workload is enforced within it (and within the 2 s a policy
+// change has).
+const reconcileEvery = 500 * time.Millisecond
+
+// policies keeps the enforce probe's rules equal to what the policy files
+// say for the workloads of the node, and writes the audit log.
+type policies struct {
+	log    *slog.Logger
+	probe  *enforce.Probe
+	agent  *Agent
+	mu     sync.Mutex
+	loaded []policy.Policy
+	bad    map[string]error // by file
+	dirty  bool
+	last   enforce.Set
+	// dns holds the DNS rules of the policies selecting each workload,
+	// matched here on the DNS probe's lookups; dnsWatch ends the watch of
+	// lookups, nil while no policy has a DNS rule.
+	dns      map[uint64][]dnsRule
+	dnsWatch context.CancelFunc
+	ctx      context.Context
+}
+
+// dnsRule is a DNS rule of a policy.
+type dnsRule struct {
+	policy string
+	rule   int
+	mode   policy.Mode
+	names  []string
+}
+
+// startPolicies watches --policy-dir and keeps the enforce probe's rules
+// current, and writes --audit-log; nothing without --policy-dir.
+func (a *Agent) startPolicies(ctx context.Context) error {
+	if a.cfg.PolicyDir == "" {
+		return nil
+	}
+	var probe *enforce.Probe
+	for _, p := range a.probes {
+		if e, ok := p.Probe.(*enforce.Probe); ok && p.running() {
+			probe = e
+		}
+	}
+	if probe == nil {
+		return errors.New("--policy-dir: the enforce probe does not run (orb8 status says why)")
+	}
+	ps := &policies{log: a.log, probe: probe, agent: a, ctx: ctx}
+	if a.cfg.AuditLog != "" {
+		l, err := audit.Open(a.cfg.AuditLog, a.cfg.AuditLogMaxBytes)
+		if err != nil {
+			return err
+		}
+		ps.writeAudit(ctx, l)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- policy.WatchDir(ctx, a.cfg.PolicyDir, ps.update) }()
+	// WatchDir calls update with the files it finds before it watches, or
+	// fails at once on a directory it cannot read.
+	select {
+	case err := <-errc:
+		if err != nil {
+			return err
+		}
+	case <-time.After(100 * time.Millisecond):
+	}
+	tick.Every(ctx, reconcileEvery, func(time.Time) { ps.reconcile() })
+	return nil
+}
+
+// update takes the policies of the good files; bad files are logged and
+// skipped.
+func (ps *policies) update(loaded []policy.Policy, bad map[string]error) {
+	ps.mu.Lock()
+	ps.loaded, ps.bad, ps.dirty = loaded, bad, true
+	ps.mu.Unlock()
+	for file, err := range bad {
+		ps.log.Warn("policy file skipped", "file", file, "err", err)
+	}
+	ps.log.Info("policies loaded", "policies", len(loaded), "bad_files", len(bad))
+	ps.reconcile()
+}
+
+// reconcile works out which workloads each policy selects and gives the
+// probe the rules, when they changed.
+func (ps *policies) reconcile() {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	set := enforce.Set{Cgroups: map[uint64][]int{}}
+	dns := map[uint64][]dnsRule{}
+	for i, p := range ps.loaded {
+		set.Policies = append(set.Policies, compilePolicy(p))
+		rules := dnsRules(p)
+		for _, id := range ps.agent.resolver.Matching(func(w *cgroup.Workload) bool { return p.Selects(ps.agent.policyTarget(w)) }) {
+			set.Cgroups[id] = append(set.Cgroups[id], i)
+			if len(rules) > 0 {
+				dns[id] = append(dns[id], rules...)
+			}
+		}
+	}
+	ps.watchDNS(dns)
+	if !ps.dirty && reflect.DeepEqual(set, ps.last) {
+		return
+	}
+	if err := ps.probe.Apply(set); err != nil {
+		ps.log.Warn("policies not applied", "err", err)
+		return
+	}
+	ps.last, ps.dirty = set, false
+}
+
+// policyTarget is what a policy's selector sees of a workload.
+func (a *Agent) policyTarget(w *cgroup.Workload) policy.Target {
+	t := policy.Target{Cgroup: w.Path, Namespace: w.Namespace, Pod: w.Pod, Container: w.Container}
+	if a.kube != nil && w.Pod != "" {
+		t.PodLabels = a.kube.PodLabels(w.Namespace, w.Pod)
+	}
+	return t
+}
+
+// compilePolicy is p's exec and connect rules as the enforce probe checks
+// them; DNS rules are matched in user space.
+func compilePolicy(p policy.Policy) enforce.Policy {
+	out := enforce.Policy{Name: p.Name, Enforce: p.Mode != policy.ModeMonitor}
+	for i, r := range p.Rules {
+		switch {
+		case r.Exec != nil:
+			paths := append([]string(nil), r.Exec.Paths...)
+			sort.Strings(paths)
+			out.Exec = append(out.Exec, enforce.ExecRule{Rule: i, Paths: paths, Kill: r.Action == policy.ActionKill})
+		case r.Connect != nil:
+			c := enforce.ConnectRule{Rule: i, CIDRs: r.Connect.CIDRs, Ports: r.Connect.Ports, Deny: r.Action == policy.ActionDeny}
+			c.TCP, c.UDP = len(r.Connect.Protocols) == 0, len(r.Connect.Protocols) == 0
+			for _, proto := range r.Connect.Protocols {
+				c.TCP = c.TCP || proto == "tcp"
+				c.UDP = c.UDP || proto == "udp"
+			}
+			out.Connect = append(out.Connect, c)
+		}
+	}
+	return out
+}
+
+// dnsRules are p's DNS rules.
+func dnsRules(p policy.Policy) []dnsRule {
+	var out []dnsRule
+	for i, r := range p.Rules {
+		if r.DNS != nil {
+			out = append(out, dnsRule{policy: p.Name, rule: i, mode: p.Mode, names: r.DNS.Names})
+		}
+	}
+	return out
+}
+
+// matches reports whether the rule names qname: exactly, or below a
+// "*.suffix" (names are lower case, without the trailing dot).
+func (r dnsRule) matches(qname string) bool {
+	qname = strings.ToLower(strings.TrimSuffix(qname, "."))
+	for _, n := range r.names {
+		if suffix, ok := strings.CutPrefix(n, "*."); ok {
+			if strings.HasSuffix(qname, "."+suffix) {
+				return true
+			}
+		} else if qname == n {
+			return true
+		}
+	}
+	return false
+}
+
+// watchDNS takes the DNS rules by workload, and watches lookups while
+// there are any; called with ps.mu held.
+func (ps *policies) watchDNS(rules map[uint64][]dnsRule) {
+	ps.dns = rules
+	switch {
+	case len(rules) > 0 && ps.dnsWatch == nil:
+		if !ps.agent.probeRunning("dns") {
+			ps.log.Warn("DNS rules of policies are not matched: the dns probe does not run")
+			return
+		}
+		ctx, cancel := context.WithCancel(ps.ctx)
+		ps.dnsWatch = cancel
+		ps.agent.follow(ctx, events.KindDNS, 1024, ps.matchDNS, nil)
+	case len(rules) == 0 && ps.dnsWatch != nil:
+		ps.dnsWatch()
+		ps.dnsWatch = nil
+	}
+}
+
+// matchDNS records each DNS rule that a lookup matches.
+func (ps *policies) matchDNS(e *events.Event) {
+	ps.mu.Lock()
+	rules := ps.dns[e.Workload.ID]
+	ps.mu.Unlock()
+	for _, r := range rules {
+		if r.matches(e.DNS.QName) {
+			ps.probe.Count(e.Workload.ID, e.Process, e.Time, &events.PolicyMatch{
+				Policy: r.policy, Rule: r.rule, Action: string(policy.ActionAudit), Mode: string(r.mode), Operation: "dns", Name: e.DNS.QName,
+			})
+		}
+	}
+}
+
+// writeAudit writes every policy event to l until ctx ends.
+func (ps *policies) writeAudit(ctx context.Context, l *audit.Log) {
+	ps.agent.follow(ctx, events.KindPolicy, 4096, func(e *events.Event) {
+		if err := l.Write(audit.FromEvent(e, ps.agent.cfg.NodeName)); err != nil {
+			ps.log.Warn("audit log", "err", err)
+		}
+	}, func() { l.Close() })
+}
+
+// follow subscribes to the bus's events of kind now, and hands each to fn
+// until ctx ends; then done, if any.
+func (a *Agent) follow(ctx context.Context, kind string, size int, fn func(*events.Event), done func()) {
+	sub := a.bus.Subscribe(size, []string{kind}, nil)
+	go func() {
+		defer a.bus.Unsubscribe(sub)
+		if done != nil {
+			defer done()
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e := <-sub.C:
+				fn(&e)
+			}
+		}
+	}()
+}
+
+// probeRunning reports whether the probe named runs.
+func (a *Agent) probeRunning(name string) bool {
+	for _, p := range a.probes {
+		if p.Name() == name && p.running() {
+			return true
+		}
+	}
+	return false
+}

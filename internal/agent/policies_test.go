@@ -1,0 +1,260 @@
+package agent
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/orb8/orb8/internal/audit"
+	"github.com/orb8/orb8/internal/testutil"
+)
+
+// policyRun is a touch or a connect made in a test cgroup.
+type policyRun struct{ t *testing.T }
+
+// touch runs /usr/bin/touch in cg: whether SIGKILL ended it, and whether
+// its marker file exists.
+func (r policyRun) touch(cg *testutil.Cgroup) (killed, made bool) {
+	r.t.Helper()
+	marker := filepath.Join(r.t.TempDir(), "marker")
+	err := cg.Command(r.t, "/usr/bin/touch", marker).Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		ws, _ := exit.Sys().(syscall.WaitStatus)
+		killed = ws.Signaled() && ws.Signal() == syscall.SIGKILL
+	} else if err != nil {
+		r.t.Fatal(err)
+	}
+	_, statErr := os.Stat(marker)
+	return killed, statErr == nil
+}
+
+// connect opens a TCP connection to addr from cg with bash's /dev/tcp: ""
+// or bash's error.
+func (r policyRun) connect(cg *testutil.Cgroup, addr *net.TCPAddr) string {
+	r.t.Helper()
+	out, err := cg.Command(r.t, "/bin/bash", "-c", fmt.Sprintf("exec 3<>/dev/tcp/%s/%d", addr.IP, addr.Port)).CombinedOutput()
+	if err == nil {
+		return ""
+	}
+	return string(out)
+}
+
+// answerDNS answers DNS queries on 127.0.0.1:53 over UDP with an empty
+// NOERROR response, and returns the address.
+func answerDNS(t *testing.T) *net.UDPAddr {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:53")
+	if err != nil {
+		t.Skipf("no DNS responder on 127.0.0.1:53: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if n < 12 {
+				continue
+			}
+			resp := append([]byte{}, buf[:n]...)
+			resp[2] |= 0x80 // QR: a response, RCODE 0
+			c.WriteTo(resp, from)
+		}
+	}()
+	return c.LocalAddr().(*net.UDPAddr)
+}
+
+// lookup sends a DNS query for name (type A) to server from cg, with
+// bash's /dev/udp, and waits a moment for the answer.
+func lookup(t *testing.T, cg *testutil.Cgroup, server *net.UDPAddr, name string) {
+	t.Helper()
+	var q strings.Builder
+	q.WriteString(`\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00`)
+	for _, label := range strings.Split(name, ".") {
+		fmt.Fprintf(&q, `\x%02x%s`, len(label), label)
+	}
+	q.WriteString(`\x00\x00\x01\x00\x01`)
+	script := fmt.Sprintf(`exec 3<>/dev/udp/%s/%d; printf '%s' >&3; sleep 0.3`, server.IP, server.Port, q.String())
+	if out, err := cg.Command(t, "/bin/bash", "-c", script).CombinedOutput(); err != nil {
+		t.Fatalf("lookup %s: %v: %s", name, err, out)
+	}
+}
+
+// auditLines counts the audit log's records by policy.
+func auditLines(t *testing.T, path string) map[string]int {
+	t.Helper()
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]int{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var r audit.Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("audit line %q: %v", sc.Text(), err)
+		}
+		out[r.Policy+"/"+r.Operation+"/"+r.Action+"/"+r.Mode]++
+	}
+	return out
+}
+
+// TestPolicyDirEnforcesAndAudits is the standalone acceptance of
+// --policy-dir: an enforcing policy kills touch before it runs and refuses
+// a connect with EPERM in the cgroup it selects, and nowhere else; a
+// monitoring policy lets touch run and records it; the audit log holds one
+// line per match and orb8_policy_matches_total agrees; a bad file is
+// skipped while the good one stays in force; a changed file applies within
+// 2 s.
+func TestPolicyDirEnforcesAndAudits(t *testing.T) {
+	testutil.RequireRoot(t)
+	enforced, unselected, monitored, canary, looker := testutil.NewCgroup(t), testutil.NewCgroup(t), testutil.NewCgroup(t), testutil.NewCgroup(t), testutil.NewCgroup(t)
+	dnsServer := answerDNS(t)
+	ln := testutil.AcceptAll(t)
+	addr := ln
+	dir := t.TempDir()
+	policies := func(touchRule bool) string {
+		exec := ""
+		if touchRule {
+			exec = "  - exec: {paths: [/usr/bin/touch]}\n    action: kill\n"
+		}
+		return fmt.Sprintf(`apiVersion: orb8.dev/v1alpha1
+kind: ClusterSecurityPolicy
+metadata: {name: no-touch}
+spec:
+  mode: enforce
+  selector: {cgroups: [%s]}
+  rules:
+%s  - connect: {cidrs: [127.0.0.1/32], ports: [%d], protocols: [tcp]}
+    action: deny
+---
+apiVersion: orb8.dev/v1alpha1
+kind: ClusterSecurityPolicy
+metadata: {name: watch-touch}
+spec:
+  mode: monitor
+  selector: {cgroups: [%s]}
+  rules:
+  - exec: {paths: [/usr/bin/touch]}
+    action: kill
+---
+apiVersion: orb8.dev/v1alpha1
+kind: ClusterSecurityPolicy
+metadata: {name: canary}
+spec:
+  mode: monitor
+  selector: {cgroups: [%s]}
+  rules:
+  - exec: {paths: [/bin/true, /usr/bin/true]}
+    action: audit
+---
+apiVersion: orb8.dev/v1alpha1
+kind: ClusterSecurityPolicy
+metadata: {name: no-onion}
+spec:
+  selector: {cgroups: [%s]}
+  rules:
+  - dns: {names: ["*.onion"]}
+    action: audit
+`, enforced.Path, exec, addr.Port, monitored.Path, canary.Path, looker.Path)
+	}
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("policies.yaml", policies(true))
+	write("bad.yaml", "apiVersion: orb8.dev/v1alpha1\nkind: ClusterSecurityPolicy\nmetadata: {name: bad}\nspec:\n  rules:\n  - exec: {paths: [/bin/sh]}\n    action: kil\n")
+	log := filepath.Join(t.TempDir(), "audit.log")
+	url := runAgent(t, "--probes", "cgroup,process,dns", "--policy-dir", dir, "--audit-log", log)
+
+	// The rules are in force once the canary's exec is audited.
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		canary.Run(t, "/bin/true")
+		return auditLines(t, log)["canary/exec/audit/monitor"] > 0
+	}, "policies never applied; audit log: %v", auditLines(t, log))
+
+	r := policyRun{t}
+	if killed, made := r.touch(enforced); !killed || made {
+		t.Errorf("enforced cgroup: touch killed %v, marker made %v; want killed, no marker", killed, made)
+	}
+	if got := r.connect(enforced, addr); !strings.Contains(got, "Operation not permitted") {
+		t.Errorf("enforced cgroup: connect said %q, want EPERM", got)
+	}
+	for _, cg := range []*testutil.Cgroup{unselected, monitored} {
+		if killed, made := r.touch(cg); killed || !made {
+			t.Errorf("%s: touch killed %v, marker made %v; want it run", cg.Path, killed, made)
+		}
+		if got := r.connect(cg, addr); got != "" {
+			t.Errorf("%s: connect said %q", cg.Path, got)
+		}
+	}
+
+	// Lookups of a name the DNS rule matches and of one it does not.
+	for _, name := range []string{"hidden.service.onion", "example.org"} {
+		lookup(t, looker, dnsServer, name)
+	}
+
+	want := map[string]int{"no-touch/exec/kill/enforce": 1, "no-touch/connect/deny/enforce": 1, "watch-touch/exec/kill/monitor": 1,
+		"no-onion/dns/audit/enforce": 1}
+	check := func() bool {
+		got := auditLines(t, log)
+		for k, n := range want {
+			if got[k] != n {
+				return false
+			}
+		}
+		return len(got) == len(want)+1 // and the canary's
+	}
+	testutil.Eventually(t, 2*time.Second, check, "audit log %v, want %v and the canary", auditLines(t, log), want)
+	time.Sleep(300 * time.Millisecond) // nothing more may come
+	if !check() {
+		t.Errorf("audit log %v, want exactly %v and the canary", auditLines(t, log), want)
+	}
+	matches := map[string]float64{}
+	if f := family(t, url, "orb8_policy_matches_total"); f != nil {
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			matches[labels["policy"]+"/"+labels["action"]+"/"+labels["mode"]+"@"+labels["cgroup"]] += m.GetCounter().GetValue()
+		}
+	}
+	for k, n := range map[string]float64{
+		"no-touch/kill/enforce@" + enforced.Path: 1, "no-touch/deny/enforce@" + enforced.Path: 1,
+		"watch-touch/kill/monitor@" + monitored.Path: 1, "no-onion/audit/enforce@" + looker.Path: 1,
+	} {
+		if matches[k] != n {
+			t.Errorf("orb8_policy_matches_total %s = %v, want %v (all: %v)", k, matches[k], n, matches)
+		}
+	}
+
+	// The touch rule removed: touch runs again within 2 s; connect stays refused.
+	write("policies.yaml", policies(false))
+	start := time.Now()
+	testutil.Eventually(t, 2*time.Second, func() bool {
+		_, made := r.touch(enforced)
+		return made
+	}, "touch still killed 2 s after its rule was removed")
+	t.Logf("rule removal applied within %v", time.Since(start))
+	if got := r.connect(enforced, addr); !strings.Contains(got, "Operation not permitted") {
+		t.Errorf("after the change: connect said %q, want EPERM", got)
+	}
+}

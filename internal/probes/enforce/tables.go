@@ -1,0 +1,218 @@
+package enforce
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/cilium/ebpf"
+)
+
+// fnv64a is the hash enforce.bpf.c keys exec rules by.
+func fnv64a(s string) uint64 {
+	h := uint64(0xcbf29ce484222325)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 0x100000001b3
+	}
+	return h
+}
+
+// tables are the kernel entries of one generation.
+type tables struct {
+	gen        uint32
+	selections []enforceSelectionKey
+	exec       []enforceExecKey
+	connect    []enforceConnectKey
+	needExec   bool
+	needConn   bool
+}
+
+// policyNames gives each policy name a stable id, which verdicts carry:
+// an audit record read after a swap still names its policy.
+type policyNames struct {
+	ids   map[string]uint32
+	names []string
+}
+
+func (n *policyNames) id(name string) uint32 {
+	if id, ok := n.ids[name]; ok {
+		return id
+	}
+	if n.ids == nil {
+		n.ids = map[string]uint32{}
+	}
+	n.ids[name] = uint32(len(n.names))
+	n.names = append(n.names, name)
+	return n.ids[name]
+}
+
+func (n *policyNames) name(id uint32) string {
+	if int(id) < len(n.names) {
+		return n.names[id]
+	}
+	return strconv.Itoa(int(id))
+}
+
+// stronger reports whether verdict a outranks b for the same key: an
+// enforced block first, then a monitored block, then an audit.
+func stronger(a, b enforceVerdict) bool {
+	rank := func(v enforceVerdict) int {
+		r := 0
+		if v.Action == enforceVerdictActionACTION_BLOCK {
+			r += 2
+			if v.Enforce != 0 {
+				r++
+			}
+		}
+		return r
+	}
+	return rank(a) > rank(b)
+}
+
+// Apply makes s what the kernel enforces: the new generation's entries are
+// written beside the current ones, made current with one write, and the
+// old ones deleted. Programs are attached for the kinds of rule s has and
+// detached for those it has not.
+func (p *Probe) Apply(s Set) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.objs == nil {
+		return errors.New("enforce probe not started")
+	}
+	next := tables{gen: p.tables.gen + 1}
+	exec := map[enforceExecKey]enforceVerdict{}
+	conn := map[enforceConnectKey]enforceVerdict{}
+	selections := map[string]uint32{}
+	// Selection ids are fresh in each generation, so rules of the old one
+	// stay as they were until it is deleted.
+	nextSel := (next.gen%2)<<31 | 1
+	for cg, idx := range s.Cgroups {
+		if len(idx) == 0 {
+			continue
+		}
+		idx = slices.Clone(idx)
+		slices.Sort(idx)
+		idx = slices.Compact(idx)
+		key := fmt.Sprint(idx)
+		sel, ok := selections[key]
+		if !ok {
+			sel = nextSel
+			nextSel++
+			selections[key] = sel
+			for _, i := range idx {
+				p.compile(s.Policies[i], sel, exec, conn)
+			}
+		}
+		next.selections = append(next.selections, enforceSelectionKey{Gen: next.gen, CgroupId: cg})
+		if err := p.bpf.Selections.Put(next.selections[len(next.selections)-1], sel); err != nil {
+			p.deleteTables(next)
+			return fmt.Errorf("selections: %w", err)
+		}
+	}
+	for k, v := range exec {
+		if err := p.bpf.ExecRules.Put(k, v); err != nil {
+			p.deleteTables(next)
+			return fmt.Errorf("exec rules (%d): %w", len(exec), err)
+		}
+		next.exec = append(next.exec, k)
+	}
+	for k, v := range conn {
+		if err := p.bpf.ConnectRules.Put(k, v); err != nil {
+			p.deleteTables(next)
+			return fmt.Errorf("connect rules (%d): %w", len(conn), err)
+		}
+		next.connect = append(next.connect, k)
+	}
+	next.needExec, next.needConn = len(exec) > 0, len(conn) > 0
+	// Hooks first: the flip below then finds them in place.
+	if err := errors.Join(p.attach(execPrograms, next.needExec || p.tables.needExec), p.attach(connectPrograms, next.needConn || p.tables.needConn)); err != nil {
+		p.deleteTables(next)
+		return err
+	}
+	if err := p.bpf.ActiveGen.Put(uint32(0), next.gen); err != nil {
+		p.deleteTables(next)
+		return fmt.Errorf("make generation %d current: %w", next.gen, err)
+	}
+	p.deleteTables(p.tables)
+	p.tables = next
+	return errors.Join(p.attach(execPrograms, next.needExec), p.attach(connectPrograms, next.needConn))
+}
+
+// compile adds the rules of policy pol for selection sel, the stronger
+// verdict winning where two rules match the same thing.
+func (p *Probe) compile(pol Policy, sel uint32, exec map[enforceExecKey]enforceVerdict, conn map[enforceConnectKey]enforceVerdict) {
+	id := p.names.id(pol.Name)
+	enforce := uint8(0)
+	if pol.Enforce {
+		enforce = 1
+	}
+	verdict := func(rule int, block bool) enforceVerdict {
+		v := enforceVerdict{Policy: id, Rule: uint16(rule), Enforce: enforce, Action: enforceVerdictActionACTION_AUDIT}
+		if block {
+			v.Action = enforceVerdictActionACTION_BLOCK
+		}
+		return v
+	}
+	put := func(m map[enforceExecKey]enforceVerdict, k enforceExecKey, v enforceVerdict) {
+		if old, ok := m[k]; !ok || stronger(v, old) {
+			m[k] = v
+		}
+	}
+	for _, r := range pol.Exec {
+		for _, path := range r.Paths {
+			put(exec, enforceExecKey{Selection: sel, PathHash: fnv64a(path)}, verdict(r.Rule, r.Kill))
+		}
+	}
+	for _, r := range pol.Connect {
+		v := verdict(r.Rule, r.Deny)
+		ports := r.Ports
+		if len(ports) == 0 {
+			ports = []uint16{0}
+		}
+		var protos []uint8
+		if r.TCP {
+			protos = append(protos, 6)
+		}
+		if r.UDP {
+			protos = append(protos, 17)
+		}
+		for _, c := range r.CIDRs {
+			addr, bits := c.Addr(), c.Bits()
+			if addr.Is4() {
+				bits += 96
+			}
+			a16 := addr.As16()
+			for _, port := range ports {
+				for _, proto := range protos {
+					k := enforceConnectKey{Prefixlen: uint32(64 + bits), Selection: sel, Protocol: proto, Port: port, Addr: a16}
+					if old, ok := conn[k]; !ok || stronger(v, old) {
+						conn[k] = v
+					}
+				}
+			}
+		}
+	}
+}
+
+// deleteTables removes a generation's entries; what is already gone is no
+// error.
+func (p *Probe) deleteTables(t tables) {
+	for _, k := range t.selections {
+		deleteKey(p.bpf.Selections, k)
+	}
+	for _, k := range t.exec {
+		deleteKey(p.bpf.ExecRules, k)
+	}
+	for _, k := range t.connect {
+		deleteKey(p.bpf.ConnectRules, k)
+	}
+}
+
+func deleteKey(m *ebpf.Map, k any) {
+	_ = m.Delete(k) // a failure leaves an entry no generation looks up
+}
