@@ -80,17 +80,19 @@ metrics:
     drop-labels: [qtype]
   orb8_sched_runqueue_latency_seconds:
     buckets: [0.000016, 0.001024]
+    native: true
   orb8_open_fds:
     enabled: false
 `)
-	c, err := parse(t, "--config", file, "--enable-metrics", "orb8_fd_limit")
+	c, err := parse(t, "--config", file, "--enable-metrics", "orb8_fd_limit", "--native-histograms", "orb8_syscall_latency_seconds")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := c.Shaping()
 	if s.Aggregation.String() != "owner" || !slices.Equal(s.Disable, []string{"orb8_fd_limit"}) || !slices.Equal(s.Enable, []string{"orb8_fd_limit"}) ||
 		s.Families["orb8_dns_queries_total"].Aggregation != "namespace" || *s.Families["orb8_open_fds"].Enabled ||
-		!slices.Equal(s.Families["orb8_sched_runqueue_latency_seconds"].Buckets, []float64{0.000016, 0.001024}) {
+		!slices.Equal(s.Families["orb8_sched_runqueue_latency_seconds"].Buckets, []float64{0.000016, 0.001024}) ||
+		!*s.Families["orb8_sched_runqueue_latency_seconds"].Native || !slices.Equal(s.Native, []string{"orb8_syscall_latency_seconds"}) {
 		t.Errorf("got %+v", s)
 	}
 	for _, tc := range []struct{ args, want string }{
@@ -103,6 +105,10 @@ metrics:
 		{"metrics:\n  orb8_probe_up: {aggregation: node}\n", "not a per-workload family"},
 		{"metrics:\n  orb8_tcp_rtt_seconds: {buckets: [0.001]}\n", "0.001 is not one of the bounds"},
 		{"metrics: [a]\n", "want metric names"},
+		{"--native-histograms=orb8_dns_latency_seconds", "--native-histograms: orb8_dns_latency_seconds: only log2 histograms can be native (orb8_sched_runqueue_latency_seconds, orb8_syscall_latency_seconds, orb8_tcp_rtt_seconds)"},
+		{"--native-histograms=orb8_nope", `--native-histograms: unknown metric "orb8_nope"`},
+		{"metrics:\n  orb8_process_exec_total: {native: true}\n", "orb8_process_exec_total: native: only log2 histograms can be native"},
+		{"metrics:\n  orb8_tcp_rtt_seconds: {native: yes please}\n", "cannot unmarshal"},
 	} {
 		args := []string{tc.args}
 		if strings.HasPrefix(tc.args, "metrics:") {

@@ -145,7 +145,7 @@ func (c *Config) applyMetrics(_ *pflag.FlagSet, _ string, value *yaml.Node) erro
 		return nil
 	}
 	if value.Kind != yaml.MappingNode {
-		return fmt.Errorf("%s: want metric names, each with its settings (aggregation, drop-labels, buckets, enabled)", metricsKey)
+		return fmt.Errorf("%s: want metric names, each with its settings (aggregation, drop-labels, buckets, native, enabled)", metricsKey)
 	}
 	// Decode through a strict decoder: a misspelt setting is an error.
 	raw, err := yaml.Marshal(value)
@@ -156,7 +156,7 @@ func (c *Config) applyMetrics(_ *pflag.FlagSet, _ string, value *yaml.Node) erro
 	dec.KnownFields(true)
 	var m map[string]series.FamilyShape
 	if err := dec.Decode(&m); err != nil {
-		return fmt.Errorf("%s: %s (settings are aggregation, drop-labels, buckets, enabled)", metricsKey, err)
+		return fmt.Errorf("%s: %s (settings are aggregation, drop-labels, buckets, native, enabled)", metricsKey, err)
 	}
 	c.Metrics = m
 	return nil

@@ -113,7 +113,8 @@ func TestEmptyConfigFileIsDefaults(t *testing.T) {
 // one-line error (YAML aliases, wrong types, unknown keys); nothing panics.
 func FuzzConfigFile(f *testing.F) {
 	for _, seed := range []string{"", "metrics-addr: :9808\nprobes: [process, dns]\n", "gone-grace: 1m\n", "probes: 3\n",
-		"{{{{\n", "metrics-adr: :1\n", "otlp-endpoint: collector:4317\n", "- a\n- b\n", "a: &a [*a, *a]\n", "probes: &p [a, *p]\n"} {
+		"{{{{\n", "metrics-adr: :1\n", "otlp-endpoint: collector:4317\n", "- a\n- b\n", "a: &a [*a, *a]\n", "probes: &p [a, *p]\n",
+		"native-histograms: [all]\nmetrics:\n  orb8_tcp_rtt_seconds: {native: false}\n"} {
 		f.Add(seed)
 	}
 	path := filepath.Join(f.TempDir(), "orb8.yaml")

@@ -19,6 +19,7 @@ type Export struct {
 	Aggregation        string
 	DisableMetrics     []string
 	EnableMetrics      []string
+	NativeHistograms   []string
 	Metrics            map[string]series.FamilyShape
 	MaxSeriesPerMetric int
 	OTLPEndpoint       string
@@ -36,6 +37,7 @@ func (e *Export) bindFlags(fs *pflag.FlagSet) {
 		" (owner: the pod's controlling workload, with owner_kind and owner_name labels); the config file's metrics key sets it per family")
 	fs.StringSliceVar(&e.DisableMetrics, "disable-metrics", e.DisableMetrics, `metric families not to export, by name; "all" for every family`)
 	fs.StringSliceVar(&e.EnableMetrics, "enable-metrics", e.EnableMetrics, "metric families to export even where --disable-metrics or the config file leaves them out")
+	fs.StringSliceVar(&e.NativeHistograms, "native-histograms", e.NativeHistograms, `log2 histogram families also exported as native histograms (protobuf scrapes, OTLP exponential), by name; "all" for every one`)
 	fs.IntVar(&e.MaxSeriesPerMetric, "max-series-per-metric", e.MaxSeriesPerMetric, "most series one metric exports; the rest are counted in orb8_series_dropped_total (0: no cap)")
 	fs.StringVar(&e.OTLPEndpoint, "otlp-endpoint", e.OTLPEndpoint, "push metrics over OTLP to HOST:PORT or a URL (http://host:4318/v1/metrics); empty: off")
 	fs.StringVar(&e.OTLPProtocol, "otlp-protocol", e.OTLPProtocol, "OTLP transport: grpc or http")
@@ -46,7 +48,7 @@ func (e *Export) bindFlags(fs *pflag.FlagSet) {
 // Shaping is what the export settings make of each metric family.
 func (e *Export) Shaping() series.Shaping {
 	level, _ := series.ParseLevel(e.Aggregation) // Validate reports a bad one
-	return series.Shaping{Aggregation: level, Families: e.Metrics, Disable: e.DisableMetrics, Enable: e.EnableMetrics}
+	return series.Shaping{Aggregation: level, Families: e.Metrics, Disable: e.DisableMetrics, Enable: e.EnableMetrics, Native: e.NativeHistograms}
 }
 
 func (e *Export) validate() error {

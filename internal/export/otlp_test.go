@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/orb8/orb8/internal/agent"
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/export"
@@ -154,6 +156,20 @@ func TestAgentRunPushesOTLP(t *testing.T) {
 	}
 }
 
+// pushOTLP pushes g over gRPC every 200 ms, until the test ends, to a
+// receiver it returns.
+func pushOTLP(t *testing.T, g prometheus.Gatherer) *receiver {
+	t.Helper()
+	r := &receiver{}
+	o := export.OTLP{Endpoint: r.serveGRPC(t), Protocol: "grpc", Interval: 200 * time.Millisecond, Insecure: true}
+	stop, err := export.StartOTLP(context.Background(), o, g, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stop(context.Background()) })
+	return r
+}
+
 // freeAddr returns a loopback HOST:PORT nobody listens on.
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -176,13 +192,7 @@ func TestOTLPIsShapedLikeMetrics(t *testing.T) {
 	a := startAgent(t, cfg)
 	cg := testutil.NewCgroup(t)
 	a.Resolver().SetEnricher(podOf{cg.Path})
-	r := &receiver{}
-	o := export.OTLP{Endpoint: r.serveGRPC(t), Protocol: "grpc", Interval: 200 * time.Millisecond, Insecure: true}
-	stop, err := export.StartOTLP(context.Background(), o, a.Gatherer(), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop(context.Background())
+	r := pushOTLP(t, a.Gatherer())
 	const execs = 11
 	for range execs {
 		cg.Run(t, "/bin/true")

@@ -11,6 +11,7 @@ import (
 
 	collpb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 )
@@ -105,6 +106,26 @@ func (r *receiver) points(name string) []point {
 					}
 					for _, dp := range dps {
 						out = append(out, point{resource: res, attrs: attrMap(dp.GetAttributes()), value: dp.GetAsDouble()})
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// exponential lists every exponential histogram point received for
+// metric name, oldest first.
+func (r *receiver) exponential(name string) []*metricspb.ExponentialHistogramDataPoint {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*metricspb.ExponentialHistogramDataPoint
+	for _, req := range r.requests {
+		for _, rm := range req.GetResourceMetrics() {
+			for _, sm := range rm.GetScopeMetrics() {
+				for _, m := range sm.GetMetrics() {
+					if m.GetName() == name {
+						out = append(out, m.GetExponentialHistogram().GetDataPoints()...)
 					}
 				}
 			}

@@ -195,6 +195,7 @@ type sample struct {
 	kind   prometheus.ValueType // unused for a histogram
 	value  float64
 	hist   *Log2Hist // set for a histogram
+	native bool      // a histogram's protobuf form has native buckets too
 	labels []string  // in desc order
 }
 
@@ -205,7 +206,13 @@ func (s *sample) Desc() *prometheus.Desc { return s.d.Desc }
 func (s *sample) Write(out *dto.Metric) error {
 	if s.hist != nil {
 		count, buckets := s.hist.Buckets()
-		return prometheus.MustNewConstHistogram(s.d.Desc, count, s.hist.Seconds(), buckets, s.labels...).Write(out)
+		if err := prometheus.MustNewConstHistogram(s.d.Desc, count, s.hist.Seconds(), buckets, s.labels...).Write(out); err != nil {
+			return err
+		}
+		if s.native {
+			setNative(out.Histogram, s.hist.Slots[:])
+		}
+		return nil
 	}
 	return prometheus.MustNewConstMetric(s.d.Desc, s.kind, s.value, s.labels...).Write(out)
 }

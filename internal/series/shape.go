@@ -61,7 +61,8 @@ func (l Level) LabelNames() []string {
 }
 
 // FamilyShape is one metric family's settings in the agent's config file.
-// Aggregation, DropLabels and Buckets apply to per-workload families only.
+// Aggregation, DropLabels and Buckets apply to per-workload families only,
+// Native to their log2 histograms.
 type FamilyShape struct {
 	// Aggregation overrides the agent's level for this family.
 	Aggregation string `yaml:"aggregation"`
@@ -71,6 +72,9 @@ type FamilyShape struct {
 	// Buckets are a histogram's upper bounds, chosen among the ones it is
 	// collected with (so every count stays exact).
 	Buckets []float64 `yaml:"buckets"`
+	// Native exports a log2 histogram as a native histogram as well (on
+	// protobuf scrapes, OTLP exponential); nil keeps the flags' choice.
+	Native *bool `yaml:"native"`
 	// Enabled false leaves the family out; nil keeps the flags' choice.
 	Enabled *bool `yaml:"enabled"`
 }
@@ -85,6 +89,10 @@ type Shaping struct {
 	// --enable-metrics); "all" in Disable means every family, and Enable
 	// wins over Disable and over the config file.
 	Disable, Enable []string
+	// Native lists the log2 histograms exported as native histograms as
+	// well (--native-histograms); "all" means every one, and the config
+	// file's native setting wins over "all".
+	Native []string
 }
 
 // Validate checks s against the names of every family the agent can
@@ -109,6 +117,17 @@ func (s Shaping) Validate(known []string) error {
 			return err
 		}
 	}
+	for _, n := range s.Native {
+		if n == "all" {
+			continue
+		}
+		if err := check("--native-histograms", n); err != nil {
+			return err
+		}
+		if d := workloadFamily(n); d == nil || !d.log2() {
+			return fmt.Errorf("--native-histograms: %s: %s", n, errNotLog2())
+		}
+	}
 	names := make([]string, 0, len(s.Families))
 	for n := range s.Families {
 		names = append(names, n)
@@ -128,10 +147,13 @@ func (s Shaping) Validate(known []string) error {
 func (f FamilyShape) validate(name string) error {
 	d := workloadFamily(name)
 	if d == nil {
-		if f.Aggregation != "" || len(f.DropLabels) > 0 || len(f.Buckets) > 0 {
+		if f.Aggregation != "" || len(f.DropLabels) > 0 || len(f.Buckets) > 0 || f.Native != nil {
 			return fmt.Errorf("not a per-workload family: only enabled applies")
 		}
 		return nil
+	}
+	if f.Native != nil && !d.log2() {
+		return fmt.Errorf("native: %s", errNotLog2())
 	}
 	if f.Aggregation != "" {
 		if _, err := ParseLevel(f.Aggregation); err != nil {
@@ -171,6 +193,27 @@ func formatBounds(bounds []float64) string {
 	return strings.Join(s, ", ")
 }
 
+// errNotLog2 says which families may be native histograms.
+func errNotLog2() error {
+	return fmt.Errorf("only log2 histograms can be native (%s)", strings.Join(log2Families(), ", "))
+}
+
+// native says whether the log2 histogram named name is also exported as a
+// native histogram: as --native-histograms names it, or as the config file
+// says, or as --native-histograms all says.
+func (s Shaping) native(name string) bool {
+	if d := workloadFamily(name); d == nil || !d.log2() {
+		return false
+	}
+	if slices.Contains(s.Native, name) {
+		return true
+	}
+	if f, ok := s.Families[name]; ok && f.Native != nil {
+		return *f.Native
+	}
+	return slices.Contains(s.Native, "all")
+}
+
 // enabled says whether the family named name is exported.
 func (s Shaping) enabled(name string) bool {
 	if slices.Contains(s.Enable, name) {
@@ -187,10 +230,11 @@ type shape struct {
 	level   Level
 	drop    []string
 	buckets []float64
+	native  bool
 }
 
 func (s Shaping) shapeOf(name string) shape {
-	sh := shape{level: s.Aggregation}
+	sh := shape{level: s.Aggregation, native: s.native(name)}
 	if f, ok := s.Families[name]; ok {
 		if f.Aggregation != "" {
 			sh.level, _ = ParseLevel(f.Aggregation)
@@ -202,7 +246,7 @@ func (s Shaping) shapeOf(name string) shape {
 
 // identity reports whether sh leaves a family as collected.
 func (sh shape) identity() bool {
-	return sh.level == LevelCgroup && len(sh.drop) == 0 && len(sh.buckets) == 0
+	return sh.level == LevelCgroup && len(sh.drop) == 0 && len(sh.buckets) == 0 && !sh.native
 }
 
 // Log2Bounds are the finite upper bounds of Log2Hist's buckets, in seconds:
@@ -245,3 +289,20 @@ func (d *Desc) ExtraLabels() []string { return d.labels[len(LevelCgroup.LabelNam
 
 // Bounds are a histogram family's finite bucket bounds; nil for others.
 func (d *Desc) Bounds() []float64 { return d.bounds }
+
+// log2 reports whether d is a histogram of Log2Hist's bounds.
+func (d *Desc) log2() bool { return slices.Equal(d.bounds, log2Bounds) }
+
+// log2Families names the log2 histogram families declared so far.
+func log2Families() []string {
+	families.RLock()
+	defer families.RUnlock()
+	var out []string
+	for name, d := range families.byName {
+		if d.log2() {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}

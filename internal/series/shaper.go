@@ -509,8 +509,26 @@ func (f *family) emit(ch chan<- prometheus.Metric, gen uint64, now time.Time, gr
 	f.aggList = kept
 }
 
-// metric is an aggregate's series.
+// metric is an aggregate's series: its classic histogram, with the native
+// buckets of the same counts where the family has native histograms.
 func (f *family) metric(p tally, labels []string) prometheus.Metric {
+	m := f.classic(p, labels)
+	if !f.shape.native {
+		return m
+	}
+	slots := p.log2Slots()
+	switch s, ok := m.(*sample); {
+	case slots == nil:
+		return m
+	case ok:
+		s.native = true
+		return s
+	}
+	return withNative{Metric: m, slots: slices.Clone(slots)} // the tally changes at the next collection
+}
+
+// classic is an aggregate's series as a classic histogram or a number.
+func (f *family) classic(p tally, labels []string) prometheus.Metric {
 	switch {
 	case p.log2 != nil && len(f.shape.buckets) == 0:
 		return histogramSample(f.out, p.log2, labels)

@@ -1,6 +1,8 @@
 package series
 
 import (
+	"slices"
+
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -33,6 +35,18 @@ func histTally(h *dto.Histogram) tally {
 	}
 	b.counts = append(b.counts, h.GetSampleCount()-below)
 	return tally{hist: b}
+}
+
+// log2Slots are a histogram's counts per Log2Hist slot; nil when p is no
+// histogram of Log2Hist's bounds.
+func (p *tally) log2Slots() []uint64 {
+	switch {
+	case p.log2 != nil:
+		return p.log2.Slots[:]
+	case p.hist != nil && slices.Equal(p.hist.bounds, log2Bounds) && len(p.hist.counts) == Log2Slots:
+		return p.hist.counts
+	}
+	return nil
 }
 
 // cumulative reports whether p only grows while its series lives: a

@@ -26,10 +26,7 @@ import (
 // (usage + throttled time) it gets up to a core plus 15% (less when other
 // work keeps it waiting for a CPU).
 func TestRecommendFromLiveHistory(t *testing.T) {
-	testutil.RequireRoot(t)
-	if _, err := os.Stat(prometheusBin); err != nil {
-		t.Fatalf("%s missing: apt-get install -y --no-install-recommends prometheus (hack/test.sh installs it)", prometheusBin)
-	}
+	requirePrometheus(t)
 	cg := testutil.NewCgroup(t)
 	cpuDir, memDir := controllerDir(t, cg, "cpu"), controllerDir(t, cg, "memory")
 	cpuQuota(t, cpuDir, 10_000, 100_000) // 10 ms per 100 ms

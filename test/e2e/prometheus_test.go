@@ -30,10 +30,7 @@ const prometheusBin = "/usr/bin/prometheus"
 // agent every second, and PromQL over its HTTP API returns exactly the execs
 // the test made in its own cgroup.
 func TestPrometheusQueryReturnsExactExecCount(t *testing.T) {
-	testutil.RequireRoot(t)
-	if _, err := os.Stat(prometheusBin); err != nil {
-		t.Fatalf("%s missing: apt-get install -y --no-install-recommends prometheus (hack/test.sh installs it)", prometheusBin)
-	}
+	requirePrometheus(t)
 	target := startAgent(t, cgroups.Name, process.Name)
 	prom := startPrometheus(t, target)
 
@@ -42,17 +39,7 @@ func TestPrometheusQueryReturnsExactExecCount(t *testing.T) {
 	for range execs {
 		cg.Run(t, "/bin/true")
 	}
-	query := fmt.Sprintf("orb8_process_exec_total{cgroup=%q}", cg.Path)
-	var got []sample
-	testutil.Eventually(t, 20*time.Second, func() bool {
-		got = prom.query(t, query)
-		for _, s := range got {
-			if s.value > execs {
-				t.Fatalf("%s = %v, more than the %d execs made", query, s.value, execs)
-			}
-		}
-		return len(got) == 1 && got[0].value == execs
-	}, "PromQL %s = %+v, want one series = %d; prometheus log:\n%s", query, got, execs, prom.log)
+	prom.waitExact(t, fmt.Sprintf("orb8_process_exec_total{cgroup=%q}", cg.Path), execs)
 
 	// Outside Kubernetes the workload names are empty; PromQL matches them so.
 	if named := prom.query(t, fmt.Sprintf(`orb8_process_exec_total{cgroup=%q,namespace="",pod="",container=""}`, cg.Path)); len(named) != 1 {
@@ -63,12 +50,27 @@ func TestPrometheusQueryReturnsExactExecCount(t *testing.T) {
 	}
 }
 
+// requirePrometheus fails a test run without root or the Prometheus server.
+func requirePrometheus(t *testing.T) {
+	t.Helper()
+	testutil.RequireRoot(t)
+	if _, err := os.Stat(prometheusBin); err != nil {
+		t.Fatalf("%s missing: apt-get install -y --no-install-recommends prometheus (hack/test.sh installs it)", prometheusBin)
+	}
+}
+
 // startAgent runs probes in-process and serves /metrics on a loopback
 // port; it returns HOST:PORT.
 func startAgent(t *testing.T, probes ...string) string {
 	t.Helper()
 	cfg := agent.DefaultConfig()
 	cfg.Probes = probes
+	return startAgentConfig(t, cfg)
+}
+
+// startAgentConfig is startAgent with every setting given.
+func startAgentConfig(t *testing.T, cfg agent.Config) string {
+	t.Helper()
 	a, err := agent.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -88,8 +90,8 @@ type promServer struct {
 }
 
 // startPrometheus runs a Prometheus server that scrapes target every second
-// and waits until it is ready.
-func startPrometheus(t *testing.T, target string) *promServer {
+// and waits until it is ready; flags are added to its command line.
+func startPrometheus(t *testing.T, target string, flags ...string) *promServer {
 	t.Helper()
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "prometheus.yml")
@@ -111,6 +113,7 @@ scrape_configs:
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr,
 		"--log.level=warn")
+	cmd.Args = append(cmd.Args, flags...)
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -170,6 +173,22 @@ func (p *promServer) query(t *testing.T, q string) []sample {
 		out = append(out, sample{labels: r.Metric, value: v})
 	}
 	return out
+}
+
+// waitExact waits until query gives one series of value want, and fails
+// as soon as a series exceeds it (counted more than the test made).
+func (p *promServer) waitExact(t *testing.T, query string, want float64) {
+	t.Helper()
+	var got []sample
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		got = p.query(t, query)
+		for _, s := range got {
+			if s.value > want {
+				t.Fatalf("%s = %v, more than the %v made", query, s.value, want)
+			}
+		}
+		return len(got) == 1 && got[0].value == want
+	}, "PromQL %s = %+v, want one series = %v; prometheus log:\n%s", query, got, want, p.log)
 }
 
 // freeAddr returns a loopback HOST:PORT nobody listens on.
