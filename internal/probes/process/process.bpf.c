@@ -6,10 +6,9 @@
  */
 #include "orb8.h"
 #include "orb8_path.h"
+#include "orb8_exec.h"
 
 #define FILENAME_LEN 256
-/* argv as the new program sees it (NUL-separated), at most this much. */
-#define ARGS_LEN 1024
 
 enum event_kind : __u32 {
 	EVENT_EXEC = 1,
@@ -48,14 +47,14 @@ struct event {
 struct exec_event {
 	struct event head;
 	__u32 args_len;        /* bytes of args, NULs included */
-	__u8 args_truncated;   /* argv was longer than ARGS_LEN */
+	__u8 args_truncated;   /* argv was longer than ORB8_ARGS_LEN */
 	__u8 path_truncated;   /* components of path were left out */
 	__u8 parent_path_truncated;
 	__u8 pad;
 	__u8 filename[FILENAME_LEN];    /* as given to execve */
 	__u8 path[ORB8_PATH_LEN];       /* the executable, resolved */
 	__u8 parent_path[ORB8_PATH_LEN]; /* the parent's executable, resolved */
-	__u8 args[ARGS_LEN];
+	__u8 args[ORB8_ARGS_LEN];
 };
 
 struct {
@@ -152,20 +151,6 @@ static __always_inline void fill_task(struct event *e, struct task_struct *t, en
 	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), BPF_CORE_READ(t, comm));
 }
 
-/* The new program's arguments, from its own stack, where exec copied them before this tracepoint. */
-static __always_inline void fill_args(struct exec_event *e, struct task_struct *p)
-{
-	struct mm_struct *mm = BPF_CORE_READ(p, mm);
-	__u64 start = BPF_CORE_READ(mm, arg_start), end = BPF_CORE_READ(mm, arg_end);
-	__u64 len = end > start ? end - start : 0;
-	e->args_truncated = len > ARGS_LEN;
-	if (len > ARGS_LEN)
-		len = ARGS_LEN;
-	e->args_len = 0;
-	if (len && !bpf_probe_read_user(e->args, len, (void *)start))
-		e->args_len = len;
-}
-
 /* The executables of the process and of its parent, each resolved against its own root. */
 static __always_inline void fill_paths(struct exec_event *e, struct task_struct *p, struct linux_binprm *bprm)
 {
@@ -223,7 +208,7 @@ static __always_inline int on_exec(struct task_struct *p, struct linux_binprm *b
 		return 0;
 	fill_task(&e->head, p, EVENT_EXEC, cg);
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
-	fill_args(e, p);
+	orb8_exec_args(p, e->args, &e->args_len, &e->args_truncated);
 	if (resolve) {
 		fill_paths(e, p, bprm);
 	} else {

@@ -1,4 +1,4 @@
-package process
+package probe
 
 import (
 	"bytes"
@@ -7,7 +7,7 @@ import (
 	"github.com/orb8/orb8/internal/events"
 )
 
-func TestSplitArgs(t *testing.T) {
+func TestArgv(t *testing.T) {
 	for _, c := range []struct {
 		in        string
 		truncated bool
@@ -22,9 +22,9 @@ func TestSplitArgs(t *testing.T) {
 		{"1\x002\x003\x004\x005\x006\x007\x008\x009\x0010\x0011\x0012\x0013\x0014\x0015\x0016\x0017\x00", false,
 			[]string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16"}, true},
 	} {
-		got, cut := splitArgs([]byte(c.in), c.truncated)
+		got, cut := Argv([]byte(c.in), c.truncated)
 		if !equal(got, c.want) || cut != c.wantCut {
-			t.Errorf("splitArgs(%q, %v) = %q, %v; want %q, %v", c.in, c.truncated, got, cut, c.want, c.wantCut)
+			t.Errorf("Argv(%q, %v) = %q, %v; want %q, %v", c.in, c.truncated, got, cut, c.want, c.wantCut)
 		}
 	}
 }
@@ -41,13 +41,13 @@ func equal(a, b []string) bool {
 	return true
 }
 
-// FuzzSplitArgs: any bytes split into at most MaxExecArgs arguments, which
+// FuzzArgv: any bytes split into at most MaxExecArgs arguments, which
 // joined back give a prefix of the input, and all of it unless truncated.
-func FuzzSplitArgs(f *testing.F) {
+func FuzzArgv(f *testing.F) {
 	f.Add([]byte("/bin/sh\x00-c\x00echo hi\x00"), false)
 	f.Add([]byte("\x00\x00\x00"), true)
 	f.Fuzz(func(t *testing.T, b []byte, truncated bool) {
-		args, cut := splitArgs(b, truncated)
+		args, cut := Argv(b, truncated)
 		if len(args) > events.MaxExecArgs {
 			t.Fatalf("%d arguments", len(args))
 		}
