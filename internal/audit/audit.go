@@ -38,12 +38,14 @@ type Workload struct {
 
 // Process is who acted: for an exec, the program it was becoming.
 type Process struct {
-	PID      uint32 `json:"pid"`
-	PPID     uint32 `json:"ppid"`
-	UID      uint32 `json:"uid"`
-	Comm     string `json:"comm"`
-	Filename string `json:"filename,omitempty"`
-	Path     string `json:"path,omitempty"`
+	PID           uint32   `json:"pid"`
+	PPID          uint32   `json:"ppid"`
+	UID           uint32   `json:"uid"`
+	Comm          string   `json:"comm"`
+	Filename      string   `json:"filename,omitempty"`
+	Path          string   `json:"path,omitempty"`
+	Args          []string `json:"args,omitempty"`
+	ArgsTruncated bool     `json:"argsTruncated,omitempty"`
 }
 
 // Target is where a connect went, or the name a lookup asked for.
@@ -60,7 +62,8 @@ func FromEvent(e *events.Event, node string) Record {
 	r := Record{
 		Time: e.Time.UTC(), Node: node, Policy: m.Policy, Rule: m.Rule, Action: m.Action, Mode: m.Mode, Operation: m.Operation,
 		Workload: Workload{Namespace: e.Workload.Namespace, Pod: e.Workload.Pod, Container: e.Workload.Container, Cgroup: e.Workload.Path},
-		Process:  Process{PID: e.Process.PID, PPID: e.Process.PPID, UID: e.Process.UID, Comm: e.Process.Comm, Filename: m.Filename, Path: m.Path},
+		Process: Process{PID: e.Process.PID, PPID: e.Process.PPID, UID: e.Process.UID, Comm: e.Process.Comm, Filename: m.Filename, Path: m.Path,
+			Args: m.Args, ArgsTruncated: m.ArgsTruncated},
 	}
 	if m.Address != "" || m.Name != "" {
 		r.Target = &Target{Address: m.Address, Port: m.Port, Protocol: m.Protocol, Name: m.Name}

@@ -95,9 +95,12 @@ type PolicyMatch struct {
 	Mode   string `json:"mode"`   // enforce: done; monitor: only reported
 	// Operation is exec, connect or dns.
 	Operation string `json:"operation"`
-	// Exec: the program as given to execve and resolved.
-	Filename string `json:"filename,omitempty"`
-	Path     string `json:"path,omitempty"`
+	// Exec: the program as given to execve and resolved, and its argv
+	// (bounded as Exec's).
+	Filename      string   `json:"filename,omitempty"`
+	Path          string   `json:"path,omitempty"`
+	Args          []string `json:"args,omitempty"`
+	ArgsTruncated bool     `json:"argsTruncated,omitempty"`
 	// Connect: where to.
 	Address  string `json:"address,omitempty"`
 	Port     uint16 `json:"port,omitempty"`

@@ -34,6 +34,7 @@ func (p *Probe) handle(raw []byte) {
 	case enforceAuditKindAUDIT_EXEC:
 		m.Operation, m.Action = "exec", "kill"
 		m.Filename, m.Path = probe.CString(e.Filename[:]), probe.CString(e.Path[:])
+		m.Args, m.ArgsTruncated = probe.Argv(e.Args[:min(int(e.ArgsLen), len(e.Args))], e.ArgsTruncated != 0)
 	case enforceAuditKindAUDIT_CONNECT:
 		m.Operation, m.Action = "connect", "deny"
 		m.Address, m.Port = netip.AddrFrom16(e.Addr).Unmap().String(), e.Port

@@ -22,6 +22,7 @@
  */
 #include "orb8.h"
 #include "orb8_path.h"
+#include "orb8_exec.h"
 #include <bpf/bpf_endian.h>
 
 #define MAX_SELECTED_CGROUPS 16384
@@ -89,6 +90,10 @@ struct audit_event {
 	__u8 comm[16];
 	__u8 filename[FILENAME_LEN];
 	__u8 path[ORB8_PATH_LEN];
+	__u32 args_len; /* exec: the new program's argv */
+	__u8 args_truncated;
+	__u8 pad2[3];
+	__u8 args[ORB8_ARGS_LEN];
 };
 
 struct {
@@ -183,6 +188,8 @@ static __always_inline struct audit_event *audit_start(enum audit_kind kind, __u
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	e->filename[0] = 0;
 	e->path[0] = 0;
+	e->args_len = 0;
+	e->args_truncated = 0;
 	return e;
 }
 
@@ -216,6 +223,7 @@ int BPF_PROG(check_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 		return 0;
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
 	__builtin_memcpy(e->path, resolved, sizeof(e->path));
+	orb8_exec_args(p, e->args, &e->args_len, &e->args_truncated);
 	orb8_submit(e);
 	return 0;
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -137,8 +138,9 @@ func TestEnforcesExecAndConnect(t *testing.T) {
 		case e := <-sub.C:
 			m := e.Policy
 			got[m.Policy+"/"+m.Operation+"/"+m.Action+"/"+m.Mode]++
-			if m.Operation == "exec" && (m.Filename != "/usr/bin/touch" || m.Path == "") {
-				t.Errorf("exec match names %q (%q)", m.Filename, m.Path)
+			if m.Operation == "exec" && (m.Filename != "/usr/bin/touch" || m.Path == "" || len(m.Args) != 2 ||
+				m.Args[0] != "/usr/bin/touch" || !strings.HasSuffix(m.Args[1], "/marker") || m.ArgsTruncated) {
+				t.Errorf("exec match names %q (%q), args %q", m.Filename, m.Path, m.Args)
 			}
 			if m.Operation == "connect" && (m.Address != "127.0.0.1" || int(m.Port) != port || m.Protocol != "tcp") {
 				t.Errorf("connect match to %s:%d/%s", m.Address, m.Port, m.Protocol)

@@ -14,22 +14,26 @@ import (
 )
 
 type enforceAuditEvent struct {
-	_        structs.HostLayout
-	BootNs   uint64
-	CgroupId uint64
-	Verdict  enforceVerdict
-	Kind     enforceAuditKind
-	Protocol uint8
-	Port     uint16
-	Pid      uint32
-	Ppid     uint32
-	Uid      uint32
-	Pad      uint32
-	Addr     [16]uint8
-	Comm     [16]uint8
-	Filename [256]uint8
-	Path     [256]uint8
-	_        [4]byte
+	_             structs.HostLayout
+	BootNs        uint64
+	CgroupId      uint64
+	Verdict       enforceVerdict
+	Kind          enforceAuditKind
+	Protocol      uint8
+	Port          uint16
+	Pid           uint32
+	Ppid          uint32
+	Uid           uint32
+	Pad           uint32
+	Addr          [16]uint8
+	Comm          [16]uint8
+	Filename      [256]uint8
+	Path          [256]uint8
+	ArgsLen       uint32
+	ArgsTruncated uint8
+	Pad2          [3]uint8
+	Args          [1024]uint8
+	_             [4]byte
 }
 
 type enforceAuditKind uint8
