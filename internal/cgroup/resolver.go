@@ -52,6 +52,8 @@ type Resolver struct {
 	enricher Enricher
 	find     PathFinder // nil: by file handle
 	dropped  uint64
+	// generation counts changes of what Matching can return.
+	generation uint64
 }
 
 // NewResolver scans the cgroup2 hierarchy mounted at root.
@@ -103,6 +105,7 @@ func (r *Resolver) Root() string { return r.root }
 func (r *Resolver) SetEnricher(e Enricher) {
 	r.mu.Lock()
 	r.enricher = e
+	r.generation++
 	r.mu.Unlock()
 }
 
@@ -132,8 +135,20 @@ func (r *Resolver) Add(id uint64, path string) {
 		r.dropped++
 		return
 	}
+	if old, ok := r.byID[id]; !ok || old.w.Path != path || !old.removedAt.IsZero() {
+		r.generation++
+	}
 	r.byID[id] = &entry{w: w}
 	r.byPath[path] = id
+}
+
+// Generation changes whenever a cgroup is added or removed, or the
+// enricher is replaced: when Matching may answer otherwise (apart from
+// what the enricher itself learns).
+func (r *Resolver) Generation() uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.generation
 }
 
 func newWorkload(id uint64, path string) Workload {
@@ -146,6 +161,7 @@ func (r *Resolver) Remove(id uint64, now time.Time) {
 	r.mu.Lock()
 	if e, ok := r.byID[id]; ok && e.removedAt.IsZero() {
 		e.removedAt = now
+		r.generation++
 	}
 	r.mu.Unlock()
 }

@@ -56,6 +56,28 @@ func TestResolverLifecycle(t *testing.T) {
 	}
 }
 
+// TestGenerationFollowsMatching: the generation moves when what Matching
+// returns may change, and only then.
+func TestGenerationFollowsMatching(t *testing.T) {
+	r := newResolver(t, 100000)
+	g := r.Generation()
+	step := func(what string, change bool, do func()) {
+		t.Helper()
+		do()
+		if moved := r.Generation() != g; moved != change {
+			t.Errorf("%s: generation moved %v, want %v", what, moved, change)
+		}
+		g = r.Generation()
+	}
+	step("add", true, func() { r.Add(1<<61, "/a") })
+	step("add again", false, func() { r.Add(1<<61, "/a") })
+	step("lookup", false, func() { r.Lookup(1 << 61) })
+	step("remove", true, func() { r.Remove(1<<61, time.Now()) })
+	step("remove again", false, func() { r.Remove(1<<61, time.Now()) })
+	step("re-add", true, func() { r.Add(1<<61, "/a") })
+	step("enricher", true, func() { r.SetEnricher(nil) })
+}
+
 func TestResolverIsBounded(t *testing.T) {
 	r := newResolver(t, 0)
 	if r.Len() != 0 || r.Dropped() == 0 {
