@@ -40,6 +40,7 @@ type policies struct {
 	dns      map[uint64][]dnsRule
 	dnsWatch context.CancelFunc
 	ctx      context.Context
+	seen     inputs // as of the last reconcile
 }
 
 // dnsRule is a DNS rule of a policy.
@@ -102,32 +103,55 @@ func (ps *policies) update(loaded []policy.Policy, bad map[string]error) {
 }
 
 // reconcile works out which workloads each policy selects and gives the
-// probe the rules, when they changed.
+// probe the rules, when the policies, the workloads or what Kubernetes
+// says of them changed since the last time.
 func (ps *policies) reconcile() {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	seen := inputs{resolver: ps.agent.resolver.Generation()}
+	if ps.agent.kube != nil {
+		seen.kube = ps.agent.kube.Version()
+	}
+	if !ps.dirty && seen == ps.seen {
+		return
+	}
 	set := enforce.Set{Cgroups: map[uint64][]int{}}
 	dns := map[uint64][]dnsRule{}
+	rules := make([][]dnsRule, len(ps.loaded))
 	for i, p := range ps.loaded {
 		set.Policies = append(set.Policies, compilePolicy(p))
-		rules := dnsRules(p)
-		for _, id := range ps.agent.resolver.Matching(func(w *cgroup.Workload) bool { return p.Selects(ps.agent.policyTarget(w)) }) {
-			set.Cgroups[id] = append(set.Cgroups[id], i)
-			if len(rules) > 0 {
-				dns[id] = append(dns[id], rules...)
+		rules[i] = dnsRules(p)
+	}
+	// One pass over the workloads, each matched against every policy.
+	ps.agent.resolver.Matching(func(w *cgroup.Workload) bool {
+		t := ps.agent.policyTarget(w)
+		for i, p := range ps.loaded {
+			if p.Selects(t) {
+				set.Cgroups[w.ID] = append(set.Cgroups[w.ID], i)
+				dns[w.ID] = append(dns[w.ID], rules[i]...)
 			}
+		}
+		return false
+	})
+	for id, r := range dns {
+		if len(r) == 0 {
+			delete(dns, id)
 		}
 	}
 	ps.watchDNS(dns)
 	if !ps.dirty && reflect.DeepEqual(set, ps.last) {
+		ps.seen = seen
 		return
 	}
 	if err := ps.probe.Apply(set); err != nil {
 		ps.log.Warn("policies not applied", "err", err)
 		return
 	}
-	ps.last, ps.dirty = set, false
+	ps.last, ps.dirty, ps.seen = set, false, seen
 }
+
+// inputs are the versions of what a reconcile read.
+type inputs struct{ resolver, kube uint64 }
 
 // policyTarget is what a policy's selector sees of a workload.
 func (a *Agent) policyTarget(w *cgroup.Workload) policy.Target {
