@@ -98,6 +98,8 @@ type Agent struct {
 	ready        atomic.Bool
 	// stopForget ends the loop that forgets removed cgroups; nil before Start.
 	stopForget func()
+	// audit is the audit log's account, nil without --audit-log.
+	audit atomic.Pointer[auditTrail]
 }
 
 // New builds an agent for cfg with the probes it enables.

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/orb8/orb8/internal/audit"
@@ -245,18 +246,31 @@ func (ps *policies) matchDNS(e *events.Event) {
 	}
 }
 
-// writeAudit writes every policy event to l until ctx ends.
+// auditTrail is the audit log's account of what it missed.
+type auditTrail struct {
+	sub         *events.Subscription // its records, from the bus
+	writeErrors atomic.Uint64
+}
+
+// missed is the records the audit log lacks: dropped by a full buffer, or
+// not written.
+func (t *auditTrail) missed() uint64 { return t.sub.Dropped() + t.writeErrors.Load() }
+
+// writeAudit writes every policy event to l until ctx ends; the first
+// failed write is logged, all are counted (orb8_audit_records_missed_total).
 func (ps *policies) writeAudit(ctx context.Context, l *audit.Log) {
-	ps.agent.follow(ctx, events.KindPolicy, 4096, func(e *events.Event) {
-		if err := l.Write(audit.FromEvent(e, ps.agent.cfg.NodeName)); err != nil {
-			ps.log.Warn("audit log", "err", err)
+	trail := &auditTrail{}
+	trail.sub = ps.agent.follow(ctx, events.KindPolicy, 4096, func(e *events.Event) {
+		if err := l.Write(audit.FromEvent(e, ps.agent.cfg.NodeName)); err != nil && trail.writeErrors.Add(1) == 1 {
+			ps.log.Warn("audit log write failed; later failures are counted in orb8_audit_records_missed_total", "err", err)
 		}
 	}, func() { l.Close() })
+	ps.agent.audit.Store(trail)
 }
 
 // follow subscribes to the bus's events of kind now, and hands each to fn
 // until ctx ends; then done, if any.
-func (a *Agent) follow(ctx context.Context, kind string, size int, fn func(*events.Event), done func()) {
+func (a *Agent) follow(ctx context.Context, kind string, size int, fn func(*events.Event), done func()) *events.Subscription {
 	sub := a.bus.Subscribe(size, []string{kind}, nil)
 	go func() {
 		defer a.bus.Unsubscribe(sub)
@@ -272,6 +286,7 @@ func (a *Agent) follow(ctx context.Context, kind string, size int, fn func(*even
 			}
 		}
 	}()
+	return sub
 }
 
 // probeRunning reports whether the probe named runs.

@@ -237,6 +237,9 @@ spec:
 			matches[labels["policy"]+"/"+labels["action"]+"/"+labels["mode"]+"@"+labels["cgroup"]] += m.GetCounter().GetValue()
 		}
 	}
+	if f := family(t, url, "orb8_audit_records_missed_total"); f == nil || f.GetMetric()[0].GetCounter().GetValue() != 0 {
+		t.Errorf("orb8_audit_records_missed_total: %v, want 0", f)
+	}
 	for k, n := range map[string]float64{
 		"no-touch/kill/enforce@" + enforced.Path: 1, "no-touch/deny/enforce@" + enforced.Path: 1,
 		"watch-touch/kill/monitor@" + monitored.Path: 1, "no-onion/audit/enforce@" + looker.Path: 1,

@@ -18,7 +18,8 @@ var (
 	untrackedDesc   = prometheus.NewDesc("orb8_workloads_untracked_total", "Cgroups not tracked because the resolver's table was full.", nil, nil)
 	buildInfoDesc   = prometheus.NewDesc("orb8_build_info", "Build of the running agent, and the cgroup hierarchy it names workloads by (unified or v1-memory).", []string{"version", "cgroup_hierarchy"}, nil)
 	exportErrDesc   = prometheus.NewDesc("orb8_export_errors_total", "OTLP pushes that failed.", nil, nil)
-	selfDescriptors = []*prometheus.Desc{probeUpDesc, eventsDesc, lostDesc, collectErrDesc, mapFullDesc, runtimeDesc, runCountDesc, workloadsDesc, untrackedDesc, buildInfoDesc, exportErrDesc}
+	auditMissedDesc = prometheus.NewDesc("orb8_audit_records_missed_total", "Policy matches the audit log (--audit-log) lacks: its buffer was full, or the write failed.", nil, nil)
+	selfDescriptors = []*prometheus.Desc{probeUpDesc, eventsDesc, lostDesc, collectErrDesc, mapFullDesc, runtimeDesc, runCountDesc, workloadsDesc, untrackedDesc, buildInfoDesc, exportErrDesc, auditMissedDesc}
 )
 
 // selfCollector exports the agent's own health: which probes run, what they
@@ -75,4 +76,7 @@ func (c *selfCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(untrackedDesc, prometheus.CounterValue, float64(c.a.resolver.Dropped()))
 	ch <- prometheus.MustNewConstMetric(buildInfoDesc, prometheus.GaugeValue, 1, version.String(), c.a.hierarchy.Name())
 	ch <- prometheus.MustNewConstMetric(exportErrDesc, prometheus.CounterValue, float64(c.a.exportErrors.Load()))
+	if t := c.a.audit.Load(); t != nil {
+		ch <- prometheus.MustNewConstMetric(auditMissedDesc, prometheus.CounterValue, float64(t.missed()))
+	}
 }
