@@ -199,6 +199,8 @@ func TestSwapNeverLetsARuleLapse(t *testing.T) {
 	if err := f.probe.Apply(set(0)); err != nil {
 		t.Fatal(err)
 	}
+	sub := f.bus.Subscribe(1024, []string{events.KindPolicy}, nil)
+	defer f.bus.Unsubscribe(sub)
 	stop := make(chan struct{})
 	type result struct {
 		swaps int
@@ -239,6 +241,22 @@ func TestSwapNeverLetsARuleLapse(t *testing.T) {
 	t.Logf("%d execs killed across %d swaps", execs, r.swaps)
 	if r.swaps < 10 {
 		t.Errorf("only %d swaps during the execs: the test did not test swapping", r.swaps)
+	}
+	// Every kill is on record, under the generation's policy that made it.
+	policies := map[string]bool{}
+	for i := range execs {
+		select {
+		case e := <-sub.C:
+			if e.Policy.Action != "kill" || e.Policy.Mode != "enforce" {
+				t.Fatalf("match %d: %+v", i, e.Policy)
+			}
+			policies[e.Policy.Policy] = true
+		case <-time.After(2 * time.Second):
+			t.Fatalf("%d kills on record, want %d", i, execs)
+		}
+	}
+	if len(policies) < 2 {
+		t.Errorf("kills recorded under %d policies: the swaps did not show", len(policies))
 	}
 	// Old generations leave nothing behind.
 	if got := countKeys(t, f.probe.bpf.ExecRules); got != 301 {
