@@ -61,11 +61,11 @@ func TestHelpListsProbes(t *testing.T) {
 // refused with the list.
 func TestTraceOffersWhatProbesPublish(t *testing.T) {
 	code, stdout, _ := run("trace", "--help")
-	if want := "Kinds: exec, exit, syscall, dns, tcp, oom\n"; code != 0 || !strings.Contains(stdout, want) {
+	if want := "Kinds: exec, exit, syscall, dns, tcp, oom, policy\n"; code != 0 || !strings.Contains(stdout, want) {
 		t.Fatalf("trace --help: exit %d, want %q in\n%s", code, want, stdout)
 	}
 	code, _, stderr := run("trace", "cuda")
-	if code == 0 || !strings.Contains(stderr, `unknown event kind "cuda": want exec, exit, syscall, dns, tcp, oom or all`) {
+	if code == 0 || !strings.Contains(stderr, `unknown event kind "cuda": want exec, exit, syscall, dns, tcp, oom, policy or all`) {
 		t.Errorf("trace cuda: exit %d, %q", code, stderr)
 	}
 }
