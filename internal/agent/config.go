@@ -7,6 +7,7 @@ import (
 	"github.com/orb8/orb8/internal/probes/cuda"
 	"github.com/orb8/orb8/internal/probes/memory"
 	"github.com/orb8/orb8/internal/probes/nvml"
+	"github.com/orb8/orb8/internal/probes/sched"
 	"github.com/orb8/orb8/internal/probes/syscalls"
 )
 
@@ -15,6 +16,7 @@ import (
 type Config struct {
 	config.Config
 	Memory   memory.Options
+	Sched    sched.Options
 	Syscalls syscalls.Options
 	CUDA     cuda.Options
 	NVML     nvml.Options
@@ -31,6 +33,7 @@ func DefaultConfig() Config {
 	return Config{
 		Config:   config.Default(),
 		Memory:   memory.DefaultOptions(),
+		Sched:    sched.DefaultOptions(),
 		Syscalls: syscalls.DefaultOptions(),
 		CUDA:     cuda.DefaultOptions(),
 		NVML:     nvml.DefaultOptions(),

@@ -230,7 +230,7 @@ func attachEmptySwitch(b *testing.B) func() {
 func loadProbes(b *testing.B, s probeSet) []probe.Probe {
 	var ps []probe.Probe
 	if s.sched {
-		ps = append(ps, New())
+		ps = append(ps, New(Options{}))
 	}
 	if s.syscalls != nil {
 		ps = append(ps, syscalls.New(syscalls.Options{Syscalls: s.syscalls}))
