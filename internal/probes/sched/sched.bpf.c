@@ -57,27 +57,38 @@ static const struct sched_counts zero_counts;
 const volatile __u64 loaded_at_ns;
 
 /*
- * Adds what thread t counted since its last flush to its cgroup. Without
+ * Adds what thread t counted since its last flush to its cgroup. A thread
+ * being freed gets no mark (nothing follows): one never flushed counts from
+ * birth, or not at all if it predates the programs. Without
  * CONFIG_SCHED_INFO the kernel counts nothing: the agent reads that from
  * the kernel's BTF and says so; here the check only lets the program load.
  */
-static __always_inline void flush_waits(struct task_struct *t)
+static __always_inline void flush_waits(struct task_struct *t, bool freed)
 {
 	if (!bpf_core_field_exists(t->sched_info))
 		return;
-	__u64 delay = t->sched_info.run_delay;
+	__u64 wait = t->sched_info.run_delay;
 	__u64 slices = t->sched_info.pcount;
-	bool predates;
-	struct sched_counts *mark = orb8_flush_mark(&waits_flushed, t, loaded_at_ns, &predates);
-	if (!mark)
-		return;
-	if (predates) {
-		mark->wait_ns = delay;
-		mark->timeslices = slices;
-		return;
+	struct sched_counts *mark;
+	if (freed) {
+		mark = bpf_task_storage_get(&waits_flushed, t, 0, 0);
+		if (!mark && t->start_time < loaded_at_ns)
+			return;
+	} else {
+		bool predates;
+		mark = orb8_flush_mark(&waits_flushed, t, loaded_at_ns, &predates);
+		if (!mark)
+			return;
+		if (predates) {
+			mark->wait_ns = wait;
+			mark->timeslices = slices;
+			return;
+		}
 	}
-	__u64 wait = orb8_claim(&mark->wait_ns, delay);
-	slices = orb8_claim(&mark->timeslices, slices);
+	if (mark) {
+		wait = orb8_claim(&mark->wait_ns, wait);
+		slices = orb8_claim(&mark->timeslices, slices);
+	}
 	if (!wait && !slices)
 		return;
 	__u64 cg = orb8_btf_task_cgroup_id(t);
@@ -103,7 +114,7 @@ int flush_all_waits(struct bpf_iter__task *ctx)
 	struct task_struct *t = ctx->task;
 	if (!t || (t->flags & PF_KTHREAD))
 		return 0;
-	flush_waits(t);
+	flush_waits(t, false);
 	return 0;
 }
 
@@ -118,7 +129,7 @@ int BPF_PROG(handle_free, struct task_struct *task)
 {
 	if (task->flags & PF_KTHREAD)
 		return 0;
-	flush_waits(task);
+	flush_waits(task, true);
 	return 0;
 }
 
