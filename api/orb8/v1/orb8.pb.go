@@ -505,7 +505,9 @@ type ProbeStatus struct {
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Up    bool                   `protobuf:"varint,2,opt,name=up,proto3" json:"up,omitempty"`
 	Error string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
-	// Optional programs that did not load, with the reason.
+	// What the probe runs without, with the reason: optional programs that
+	// did not load, and features a kernel setting keeps off (cpu.pressure
+	// without PSI).
 	Degraded   map[string]string `protobuf:"bytes,4,rep,name=degraded,proto3" json:"degraded,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	EventsRead uint64            `protobuf:"varint,5,opt,name=events_read,json=eventsRead,proto3" json:"events_read,omitempty"`
 	// Events lost in the kernel because the ring buffer was full.
