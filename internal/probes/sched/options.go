@@ -15,7 +15,7 @@ func DefaultOptions() Options { return Options{} }
 
 // BindFlags registers the options as flags on fs, writing into o.
 func (o *Options) BindFlags(fs *pflag.FlagSet) {
-	fs.BoolVar(&o.RunqueueHistogram, "sched-runqueue-histogram", o.RunqueueHistogram, "time every run-queue wait into orb8_sched_runqueue_latency_seconds per workload (sched probe; a program on every context switch, ~11% more CPU on a switch-heavy load, see docs/benchmarks.md)")
+	fs.BoolVar(&o.RunqueueHistogram, "sched-runqueue-histogram", o.RunqueueHistogram, "time every run-queue wait into orb8_sched_runqueue_latency_seconds per workload (sched probe; a program on every context switch: +3-11% CPU on a context-switch ping-pong, see docs/benchmarks.md)")
 }
 
 // Validate checks the options; every value is valid.

@@ -10,8 +10,8 @@
  * end of each thread, move what a thread counted since the last move to
  * its cgroup's counters, as the memory probe does with page faults.
  *
- * Opt-in (a program on every context switch, +11% CPU on a switch-heavy
- * load, docs/benchmarks.md): run-queue latency as a log2 histogram per
+ * Opt-in (a program on every context switch, +3-11% CPU on a same-CPU
+ * context-switch ping-pong, docs/benchmarks.md): run-queue latency as a log2 histogram per
  * cgroup, after bcc's runqlat. Two ways to time the wait; the agent loads
  * the first this kernel accepts:
  *   handle_switch: the kernel already stamps a task joining a run queue
