@@ -114,6 +114,17 @@ func single(title, unit, description, expr string, warnAt *float64) *stat.PanelB
 // above is a threshold for single.
 func above(v float64) *float64 { return &v }
 
+// meanWait is the mean run-queue wait per timeslice of the series sel
+// selects, split by the labels in by: the rate of the wait counter over the
+// rate of the timeslice counter (the sched probe's defaults).
+func meanWait(sel, by, legend string) query {
+	return query{
+		expr: fmt.Sprintf("sum by (%[2]s) (rate(orb8_sched_runqueue_wait_seconds_total{%[1]s}%[3]s)) / sum by (%[2]s) (rate(orb8_sched_timeslices_total{%[1]s}%[3]s))",
+			sel, by, rate),
+		legend: strings.TrimSpace(legend + " mean"),
+	}
+}
+
 // quantiles are the p50 and p99 of a histogram, summed over the series
 // sel selects, split by the labels in by (may be empty).
 func quantiles(histogram, sel, by, legend string) []query {

@@ -33,8 +33,8 @@ func clusterOverview() *dashboard.DashboardBuilder {
 			query{`sum by (namespace, direction) (rate(orb8_network_bytes_total{` + nodes + `}` + rate + `))`, "{{namespace}} {{direction}}"})).
 		WithPanel(graph("DNS queries /s", "reqps", "DNS queries sent per namespace.",
 			query{`sum by (namespace) (rate(orb8_dns_queries_total{` + nodes + `}` + rate + `))`, "{{namespace}}"})).
-		WithPanel(graph("Run queue latency", "s", "Time runnable threads waited for a CPU, all workloads of the node.",
-			quantiles("orb8_sched_runqueue_latency_seconds", nodes, "instance", "{{instance}}")...)).
+		WithPanel(graph("Run queue wait", "s", "Mean time runnable threads of all the node's workloads waited for a CPU per timeslice they got.",
+			meanWait(nodes, "instance", "{{instance}}"))).
 		WithPanel(graph("GPU utilization", "percentunit", "Mean utilization of each node's GPUs.",
 			query{`avg by (instance) (orb8_gpu_utilization_ratio{` + nodes + `})`, "{{instance}}"}))
 }

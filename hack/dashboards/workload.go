@@ -28,8 +28,12 @@ func workloadDetail() *dashboard.DashboardBuilder {
 			query{`sum by (` + by + `) (orb8_open_fds{` + workloads + `})`, "open " + legend},
 			query{`min by (` + by + `) (orb8_fd_limit{` + workloads + `})`, "limit " + legend})).
 		WithRow(dashboard.NewRowBuilder("CPU scheduling and syscalls")).
-		WithPanel(graph("Run queue latency", "s", "Time the workload's threads waited for a CPU.",
-			quantiles("orb8_sched_runqueue_latency_seconds", workloads, by, legend)...)).
+		WithPanel(graph("Run queue wait", "s", "Mean time the workload's threads waited runnable for a CPU per timeslice they got. p99 only with the agent's --sched-runqueue-histogram.",
+			meanWait(workloads, by, legend),
+			quantiles("orb8_sched_runqueue_latency_seconds", workloads, by, legend)[1])).
+		WithPanel(graph("CPU pressure", "percentunit", "Share of the time at least one of the workload's runnable threads waited for a CPU (some), or all of them at once (full): cgroup2 cpu.pressure (PSI).",
+			query{`sum by (` + by + `) (rate(orb8_cpu_pressure_waiting_seconds_total{` + workloads + `}` + rate + `))`, "some " + legend},
+			query{`sum by (` + by + `) (rate(orb8_cpu_pressure_stalled_seconds_total{` + workloads + `}` + rate + `))`, "full " + legend})).
 		WithPanel(graph("Top syscalls", "ops", "The ten busiest tracked syscalls (syscalls probe).",
 			query{`topk(10, sum by (syscall) (rate(orb8_syscalls_total{` + workloads + `}` + rate + `)))`, "{{syscall}}"})).
 		WithPanel(graph("Syscall errors", "ops", "",

@@ -39,7 +39,8 @@ type ProbeStatus struct {
 	Name  string `json:"name"`
 	Up    bool   `json:"up"`
 	Error string `json:"error,omitempty"`
-	// Degraded lists optional programs that did not load, with the reason.
+	// Degraded lists what the probe runs without, with the reason: optional
+	// programs that did not load, and features a kernel setting keeps off.
 	Degraded map[string]string `json:"degraded,omitempty"`
 }
 
@@ -187,12 +188,7 @@ func (a *Agent) Start(ctx context.Context) {
 			continue
 		}
 		p.status.Up = true
-		if objs := p.Objects(); objs != nil && len(objs.Failed) > 0 {
-			p.status.Degraded = map[string]string{}
-			for prog, err := range objs.Failed {
-				p.status.Degraded[prog] = err.Error()
-			}
-		}
+		p.status.Degraded = degraded(p.Probe)
 		p.tried.Store(true)
 		a.log.Info("probe up", "probe", p.Name(), "degraded", len(p.status.Degraded))
 	}
@@ -204,6 +200,26 @@ func (a *Agent) Start(ctx context.Context) {
 	// reached again: give its pages back now rather than keep them resident.
 	debug.FreeOSMemory()
 	a.ready.Store(true)
+}
+
+// degraded lists what a started probe runs without: its refused programs
+// and what it reports as a Degrader; nil when nothing.
+func degraded(p probe.Probe) map[string]string {
+	out := map[string]string{}
+	if objs := p.Objects(); objs != nil {
+		for prog, err := range objs.Failed {
+			out[prog] = err.Error()
+		}
+	}
+	if d, ok := p.(probe.Degrader); ok {
+		for feature, err := range d.Degraded() {
+			out[feature] = err.Error()
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // forgetGone drops state of cgroups removed longer than the grace period ago.

@@ -36,7 +36,8 @@ type probeKind struct {
 var catalog = []probeKind{
 	{cgroups.Name, true, nil, cgroups.Programs, nil, func(r *cgroup.Resolver, _ *Config) probe.Probe { return cgroups.New(r) }},
 	{process.Name, true, process.EventKinds, process.Programs, nil, func(*cgroup.Resolver, *Config) probe.Probe { return process.New() }},
-	{sched.Name, true, nil, sched.Programs, nil, func(*cgroup.Resolver, *Config) probe.Probe { return sched.New() }},
+	{sched.Name, true, nil, sched.Programs, func(c *Config) options { return &c.Sched },
+		func(_ *cgroup.Resolver, c *Config) probe.Probe { return sched.New(c.Sched) }},
 	{syscalls.Name, false, syscalls.EventKinds, syscalls.Programs, func(c *Config) options { return &c.Syscalls },
 		func(_ *cgroup.Resolver, c *Config) probe.Probe { return syscalls.New(c.Syscalls) }},
 	{cuda.Name, true, nil, cuda.Programs, func(c *Config) options { return &c.CUDA },

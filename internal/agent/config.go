@@ -12,6 +12,7 @@ import (
 	"github.com/orb8/orb8/internal/probes/enforce"
 	"github.com/orb8/orb8/internal/probes/memory"
 	"github.com/orb8/orb8/internal/probes/nvml"
+	"github.com/orb8/orb8/internal/probes/sched"
 	"github.com/orb8/orb8/internal/probes/syscalls"
 )
 
@@ -20,6 +21,7 @@ import (
 type Config struct {
 	config.Config
 	Memory   memory.Options
+	Sched    sched.Options
 	Syscalls syscalls.Options
 	CUDA     cuda.Options
 	NVML     nvml.Options
@@ -36,6 +38,7 @@ func DefaultConfig() Config {
 	return Config{
 		Config:   config.Default(),
 		Memory:   memory.DefaultOptions(),
+		Sched:    sched.DefaultOptions(),
 		Syscalls: syscalls.DefaultOptions(),
 		CUDA:     cuda.DefaultOptions(),
 		NVML:     nvml.DefaultOptions(),

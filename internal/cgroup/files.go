@@ -45,20 +45,51 @@ func ParseCount(b []byte) (uint64, error) {
 // memory.stat or cpu.stat ("key value" lines); false when the key is
 // absent or its value is not a count.
 func StatValue(stat []byte, key string) (uint64, bool) {
-	for len(stat) > 0 {
-		line := stat
-		if i := bytes.IndexByte(stat, '\n'); i >= 0 {
-			line, stat = stat[:i], stat[i+1:]
-		} else {
-			stat = nil
-		}
-		k, v, ok := bytes.Cut(line, []byte{' '})
+	for line := range bytes.Lines(stat) {
+		k, v, ok := bytes.Cut(bytes.TrimSuffix(line, []byte{'\n'}), []byte{' '})
 		if ok && string(k) == key {
 			n, err := ParseCount(v)
 			return n, err == nil
 		}
 	}
 	return 0, false
+}
+
+// Pressure is the cumulative stall time of one resource in µs, from a
+// pressure file (cpu.pressure, memory.pressure, io.pressure;
+// Documentation/accounting/psi.rst).
+type Pressure struct {
+	Some    uint64 // at least one runnable task stalled
+	Full    uint64 // all non-idle tasks stalled at once
+	HasFull bool   // cpu.pressure has no "full" line before Linux 5.13
+}
+
+// ParsePressure reads a pressure file: "some" and "full" lines of
+// "avg10=.. avg60=.. avg300=.. total=<µs>". ok is false without a "some"
+// total, or with a total that is not a count.
+func ParsePressure(b []byte) (p Pressure, ok bool) {
+	for line := range bytes.Lines(b) {
+		kind, fields, _ := bytes.Cut(line, []byte{' '})
+		if string(kind) != "some" && string(kind) != "full" {
+			continue
+		}
+		for _, f := range bytes.Fields(fields) {
+			v, found := bytes.CutPrefix(f, []byte("total="))
+			if !found {
+				continue
+			}
+			n, err := ParseCount(v)
+			if err != nil {
+				return Pressure{}, false
+			}
+			if string(kind) == "some" {
+				p.Some, ok = n, true
+			} else {
+				p.Full, p.HasFull = n, true
+			}
+		}
+	}
+	return p, ok
 }
 
 // ReadInto reads a small cgroup file into buf without the os.File

@@ -35,15 +35,32 @@ func TestParseCount(t *testing.T) {
 	}
 }
 
+func TestParsePressure(t *testing.T) {
+	for in, want := range map[string]Pressure{
+		"some avg10=33.28 avg60=26.32 avg300=22.68 total=14308214920\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=3210964\n": {Some: 14308214920, Full: 3210964, HasFull: true},
+		"some avg10=0.00 avg60=0.00 avg300=0.00 total=5\n":                                                                    {Some: 5}, // cpu.pressure before Linux 5.13
+	} {
+		if p, ok := ParsePressure([]byte(in)); !ok || p != want {
+			t.Errorf("ParsePressure(%q) = %+v, %v; want %+v", in, p, ok, want)
+		}
+	}
+	for _, in := range []string{"", "full avg10=0.00 total=1\n", "some total=x\nfull total=1\n", "some total=-1\n"} {
+		if p, ok := ParsePressure([]byte(in)); ok {
+			t.Errorf("ParsePressure(%q) = %+v, want not ok", in, p)
+		}
+	}
+}
+
 // FuzzCgroupFiles feeds arbitrary file contents to the parsers: they must
 // never panic.
 func FuzzCgroupFiles(f *testing.F) {
-	for _, s := range []string{"max\n", "67108864\n", "anon 1\ninactive_file 2\n", "usage_usec 5\nthrottled_usec 2", ""} {
+	for _, s := range []string{"max\n", "67108864\n", "anon 1\ninactive_file 2\n", "usage_usec 5\nthrottled_usec 2", "some avg10=0.00 avg60=0.00 avg300=0.00 total=1\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n", ""} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		_, _ = ParseCount([]byte(s))
 		_, _ = StatValue([]byte(s), "inactive_file")
 		_, _ = StatValue([]byte(s), "throttled_usec")
+		_, _ = ParsePressure([]byte(s))
 	})
 }

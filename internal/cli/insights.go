@@ -299,7 +299,7 @@ func newRegressionsCmd() *cobra.Command {
 		Short: "Rollouts that made latency, errors, CPU per request or memory worse",
 		Long: `Finds the rollouts of the window (a new image or pod template revision in
 orb8_workload_info) and compares each workload before and after: server request latency
-and error ratio, DNS latency, run-queue latency p99, CPU per request and memory. A change is
+and error ratio, DNS latency, run-queue wait per timeslice, CPU per request and memory. A change is
 reported when a Mann-Whitney test finds it significant (--alpha) and it is at least
 --min-change of the value before (a point for error ratios). --all prints every comparison.`,
 		Example: `  orb8 insights regressions --prometheus http://prometheus:9090 --window 1d -n shop`,

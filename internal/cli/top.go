@@ -28,7 +28,7 @@ func newTopCmd() *cobra.Command {
 		Use:   "top",
 		Short: "Live terminal UI: workloads, flows, DNS, events, GPUs",
 		Long: `Live terminal UI of workloads and what they do: network rate, DNS errors,
-run-queue latency, memory against the limit, open fds and GPU use, with flows,
+run-queue wait, memory against the limit, open fds and GPU use, with flows,
 DNS, live events and GPU views, and with --prometheus an Insights view (the
 regressions of the last day's rollouts and requests per container from a
 week of history, as orb8 insights computes them). '/' filters, Enter drills into a workload,

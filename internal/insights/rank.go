@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"strconv"
 )
 
 // RankOptions are the parameters of Rank.
@@ -30,15 +29,13 @@ type RankRow struct {
 
 // rankMetric is a figure per workload over a window: the sum of num over
 // the workload's series, divided by the sum of den when there is one (a
-// mean), or a quantile of summed histogram buckets.
+// mean).
 type rankMetric struct {
 	unit string
 	// hierarchical: read from cgroup files, where a parent holds its
 	// children's; only leaf cgroups are added up.
 	hierarchical bool
 	num, den     []string // PromQL over a series selector: %s is the filter's matchers, %[2]s the range
-	bucket       string   // histogram bucket metric for a quantile
-	quantile     float64
 }
 
 // RankMetrics are the figures Rank (and orb8 ask) knows.
@@ -60,7 +57,7 @@ var RankMetrics = map[string]rankMetric{
 	"http_requests":          {unit: "requests/s", num: []string{`rate(orb8_http_requests_total{direction="server",%s}[%s])`}},
 	"http_errors":            {unit: "5xx responses", num: []string{`increase(orb8_http_requests_total{direction="server",status_code=~"5..",%s}[%s])`}},
 	"http_latency":           {unit: "seconds (mean)", num: []string{`rate(orb8_http_request_duration_seconds_sum{direction="server",%s}[%s])`}, den: []string{`rate(orb8_http_request_duration_seconds_count{direction="server",%s}[%s])`}},
-	"runqueue_latency":       {unit: "seconds (p99)", bucket: "orb8_sched_runqueue_latency_seconds_bucket", quantile: 0.99},
+	"runqueue_latency":       {unit: "seconds (mean wait per timeslice)", num: []string{`rate(orb8_sched_runqueue_wait_seconds_total{%s}[%s])`}, den: []string{`rate(orb8_sched_timeslices_total{%s}[%s])`}},
 	"open_fds":               {unit: "fds (peak)", num: []string{`max_over_time(orb8_open_fds{%s}[%s])`}},
 	"gpu_utilization":        {unit: "GPUs busy", num: []string{`avg_over_time(orb8_workload_gpu_utilization_ratio{%s}[%s])`}},
 	"gpu_memory":             {unit: "bytes (peak)", num: []string{`max_over_time(orb8_workload_gpu_memory_used_bytes{%s}[%s])`}},
@@ -101,7 +98,6 @@ func Rank(ctx context.Context, src Source, o RankOptions) ([]RankRow, error) {
 	type acc struct {
 		w        Workload
 		num, den float64
-		buckets  map[float64]float64
 	}
 	rows := map[string]*acc{}
 	var order []string
@@ -118,54 +114,30 @@ func Rank(ctx context.Context, src Source, o RankOptions) ([]RankRow, error) {
 			row, k := rankRow(wl, o.By)
 			a := rows[k]
 			if a == nil {
-				a = &acc{w: row, buckets: map[float64]float64{}}
+				a = &acc{w: row}
 				rows[k] = a
 				order = append(order, k)
 			}
 			fn(a, s, s.Points[0].V)
 		}
 	}
-	if m.bucket != "" {
-		b, err := sum([]string{"increase(" + m.bucket + "{%s}[%s])"}, "le")
+	num, err := sum(m.num, "")
+	if err != nil {
+		return nil, err
+	}
+	add(num, func(a *acc, _ Series, v float64) { a.num += v })
+	if len(m.den) > 0 {
+		den, err := sum(m.den, "")
 		if err != nil {
 			return nil, err
 		}
-		add(b, func(a *acc, s Series, v float64) {
-			if le, err := strconv.ParseFloat(s.Labels["le"], 64); err == nil {
-				a.buckets[le] += v
-			}
-		})
-	} else {
-		num, err := sum(m.num, "")
-		if err != nil {
-			return nil, err
-		}
-		add(num, func(a *acc, _ Series, v float64) { a.num += v })
-		if len(m.den) > 0 {
-			den, err := sum(m.den, "")
-			if err != nil {
-				return nil, err
-			}
-			add(den, func(a *acc, _ Series, v float64) { a.den += v })
-		}
+		add(den, func(a *acc, _ Series, v float64) { a.den += v })
 	}
 	out := make([]RankRow, 0, len(rows))
 	for _, k := range order {
 		a := rows[k]
 		v := a.num
-		switch {
-		case m.bucket != "":
-			les := make([]float64, 0, len(a.buckets))
-			for le := range a.buckets {
-				les = append(les, le)
-			}
-			sort.Float64s(les)
-			counts := make([]float64, len(les))
-			for i, le := range les {
-				counts[i] = a.buckets[le]
-			}
-			v = bucketQuantile(m.quantile, les, counts)
-		case len(m.den) > 0:
+		if len(m.den) > 0 {
 			v = math.NaN()
 			if a.den > 0 {
 				v = a.num / a.den

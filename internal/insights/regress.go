@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"strconv"
 	"time"
 )
 
@@ -76,7 +75,7 @@ var regressMetrics = []regressMetric{
 	{name: "http_latency_seconds", read: meanOf2("orb8_http_request_duration_seconds_sum", "orb8_http_request_duration_seconds_count", `direction="server"`)},
 	{name: "http_error_ratio", ratio: true, read: ratioOf("orb8_http_requests_total", `direction="server",status_code=~"5.."`, `direction="server"`)},
 	{name: "dns_latency_seconds", read: meanOf2("orb8_dns_latency_seconds_sum", "orb8_dns_latency_seconds_count", "")},
-	{name: "runqueue_latency_p99_seconds", read: quantileOf(0.99, "orb8_sched_runqueue_latency_seconds_bucket")},
+	{name: "runqueue_wait_seconds", read: meanOf2("orb8_sched_runqueue_wait_seconds_total", "orb8_sched_timeslices_total", "")},
 	{name: "cpu_seconds_per_request", read: perRequest("orb8_cpu_usage_seconds_total")},
 	{name: "memory_bytes", read: summed("avg_over_time", "orb8_memory_usage_bytes", "")},
 }
@@ -215,82 +214,6 @@ func perRequest(metric string) func(context.Context, *regressQuery) (map[string]
 		}
 		return divide(m, r), nil
 	}
-}
-
-// quantileOf is the q-quantile of a histogram, its buckets summed over the
-// workload's pods, interpolated within the bucket as histogram_quantile does.
-func quantileOf(qq float64, bucket string) func(context.Context, *regressQuery) (map[string][]float64, error) {
-	return func(ctx context.Context, q *regressQuery) (map[string][]float64, error) {
-		b, err := q.sums(ctx, "rate", bucket, "", "le")
-		if err != nil {
-			return nil, err
-		}
-		type bound struct {
-			le float64
-			v  []float64
-		}
-		per := map[string][]bound{}
-		for k, v := range b {
-			wk, le, _ := cutKey(k)
-			f, err := strconv.ParseFloat(le, 64)
-			if err != nil {
-				continue
-			}
-			per[wk] = append(per[wk], bound{f, v})
-		}
-		out := map[string][]float64{}
-		for wk, bounds := range per {
-			sort.Slice(bounds, func(i, j int) bool { return bounds[i].le < bounds[j].le })
-			n := len(bounds[0].v)
-			v := nanGrid(n)
-			for i := range n {
-				les := make([]float64, len(bounds))
-				counts := make([]float64, len(bounds))
-				for j, bd := range bounds {
-					les[j], counts[j] = bd.le, bd.v[i]
-				}
-				v[i] = bucketQuantile(qq, les, counts)
-			}
-			out[wk] = v
-		}
-		return out, nil
-	}
-}
-
-func cutKey(k string) (string, string, bool) {
-	for i := len(k) - 1; i >= 0; i-- {
-		if k[i] == 0 {
-			return k[:i], k[i+1:], true
-		}
-	}
-	return k, "", false
-}
-
-// bucketQuantile is histogram_quantile over cumulative bucket counts with
-// upper bounds les (sorted, the last +Inf): linear within the bucket, the
-// highest finite bound when the quantile falls in the +Inf bucket.
-func bucketQuantile(q float64, les, counts []float64) float64 {
-	if len(les) < 2 || math.IsNaN(counts[len(counts)-1]) || counts[len(counts)-1] <= 0 {
-		return math.NaN()
-	}
-	rank := q * counts[len(counts)-1]
-	for i, c := range counts {
-		if math.IsNaN(c) || c < rank {
-			continue
-		}
-		if math.IsInf(les[i], 1) {
-			return les[i-1]
-		}
-		lo, below := 0.0, 0.0
-		if i > 0 {
-			lo, below = les[i-1], counts[i-1]
-		}
-		if c == below {
-			return les[i]
-		}
-		return lo + (les[i]-lo)*(rank-below)/(c-below)
-	}
-	return math.NaN()
 }
 
 // rollouts finds the changes of each workload's revision (or image, for

@@ -60,17 +60,3 @@ func deref(p *float64) float64 {
 	}
 	return *p
 }
-
-func TestBucketQuantile(t *testing.T) {
-	les := []float64{0.1, 0.2, 0.4, math.Inf(1)}
-	// 100 observations: 50 under 0.1, 30 in (0.1, 0.2], 20 in (0.2, 0.4].
-	counts := []float64{50, 80, 100, 100}
-	for q, want := range map[float64]float64{0.5: 0.1, 0.65: 0.15, 0.9: 0.3, 0.99: 0.39} {
-		if got := bucketQuantile(q, les, counts); math.Abs(got-want) > 1e-12 {
-			t.Errorf("q%.2f = %v, want %v", q, got, want)
-		}
-	}
-	if got := bucketQuantile(0.99, les, []float64{0, 0, 0, 10}); got != 0.4 {
-		t.Errorf("all in +Inf: %v, want the highest finite bound 0.4", got)
-	}
-}

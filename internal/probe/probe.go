@@ -35,6 +35,13 @@ type Probe interface {
 	Collect(ch chan<- prometheus.Metric) error
 }
 
+// Degrader is implemented by probes that can run without a feature for a
+// reason other than a refused program (a kernel setting off). The agent
+// lists each, by feature, among the probe's degraded parts after Start.
+type Degrader interface {
+	Degraded() map[string]error
+}
+
 // Resolver is what probes see of the cgroup resolver: the workloads the
 // agent reports on.
 type Resolver interface {

@@ -24,13 +24,14 @@ const (
 	sortKeys
 )
 
-var sortNames = [...]string{"network rate", "DNS errors", "run-queue p99", "memory vs limit", "open fds", "GPU memory", "name"}
+var sortNames = [...]string{"network rate", "DNS errors", "run-queue wait", "memory vs limit", "open fds", "GPU memory", "name"}
 
 // row is one workload as the view shows it, computed once per refresh.
 type row struct {
 	f       *pb.WorkloadFigures
 	name    string
 	netRate *float64 // bytes/s, tx+rx, between the last two refreshes
+	rqWait  *float64 // mean run-queue wait per timeslice, s, between the last two readings that differ
 	memRate *float64 // usage / limit
 	search  string   // lower-case text the filter matches
 }
@@ -39,6 +40,10 @@ type row struct {
 type sample struct {
 	at     time.Time
 	netSum float64
+	// The run-queue counters move every 5 s, more slowly than refreshes:
+	// the mean wait holds until they move again.
+	wait, slices float64
+	rqWait       *float64
 }
 
 // workloadName is namespace/pod/container, or the cgroup path outside pods.
@@ -64,14 +69,27 @@ func buildRows(list []*pb.WorkloadFigures, at time.Time, prev map[string]sample)
 		key := w.GetNode() + "|" + w.GetCgroup()
 		seen[key] = true
 		r := row{f: f, name: workloadName(w), search: workloadSearch(w)}
+		p, seenBefore := prev[key]
+		next := sample{at: at}
 		if f.NetworkTxBytesTotal != nil || f.NetworkRxBytesTotal != nil {
-			sum := f.GetNetworkTxBytesTotal() + f.GetNetworkRxBytesTotal()
-			if p, ok := prev[key]; ok && at.After(p.at) && sum >= p.netSum {
-				rate := (sum - p.netSum) / at.Sub(p.at).Seconds()
+			next.netSum = f.GetNetworkTxBytesTotal() + f.GetNetworkRxBytesTotal()
+			if seenBefore && at.After(p.at) && next.netSum >= p.netSum {
+				rate := (next.netSum - p.netSum) / at.Sub(p.at).Seconds()
 				r.netRate = &rate
 			}
-			prev[key] = sample{at: at, netSum: sum}
 		}
+		if f.TimeslicesTotal != nil {
+			next.wait, next.slices = f.GetRunqueueWaitSecondsTotal(), f.GetTimeslicesTotal()
+			switch {
+			case seenBefore && next.slices > p.slices && next.wait >= p.wait:
+				mean := (next.wait - p.wait) / (next.slices - p.slices)
+				next.rqWait = &mean
+			case seenBefore && next.slices == p.slices:
+				next.rqWait = p.rqWait // not flushed since: the last mean holds
+			}
+			r.rqWait = next.rqWait
+		}
+		prev[key] = next
 		if f.MemoryUsageBytes != nil && f.GetMemoryLimitBytes() > 0 {
 			ratio := f.GetMemoryUsageBytes() / f.GetMemoryLimitBytes()
 			r.memRate = &ratio
@@ -96,7 +114,7 @@ func sortRows(rows []row, key sortKey) {
 		case byDNSErrors:
 			return r.f.DnsErrorsTotal
 		case byRunqueue:
-			return r.f.RunqueueLatencyP99Seconds
+			return r.rqWait
 		case byMemory:
 			return r.memRate
 		case byFDs:

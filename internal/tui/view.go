@@ -196,14 +196,24 @@ func (m *Model) columns() ([]column, func(i int) []string) {
 				return []string{r.kind, r.name, r.what}
 			}
 	}
-	return []column{{"WORKLOAD", 0, false, false}, {"PROCS", 5, true, false}, {"NET/s", 9, true, false}, {"DNSERR", 6, true, false}, {"RUNQ99", 8, true, false}, {"MEM%", 5, true, false}, {"FDS", 6, true, false}, {"GPU", 9, true, false}},
+	return []column{{"WORKLOAD", 0, false, false}, {"PROCS", 5, true, false}, {"NET/s", 9, true, false}, {"DNSERR", 6, true, false}, {"RQWAIT", 8, true, false}, {"MEM%", 5, true, false}, {"FDS", 6, true, false}, {"GPU", 9, true, false}},
 		func(i int) []string {
 			r := &m.rows[i]
 			f := r.f
 			return []string{r.name, humanize.Optional(f.ProcessesRunning, humanize.Count), humanize.Optional(r.netRate, humanize.Bytes), humanize.Optional(f.DnsErrorsTotal, humanize.Count),
-				humanize.Optional(f.RunqueueLatencyP99Seconds, humanize.Seconds), humanize.Optional(r.memRate, humanize.Percent), humanize.Optional(f.OpenFds, humanize.Count),
+				humanize.Optional(r.rqWait, humanize.Seconds), humanize.Optional(r.memRate, humanize.Percent), humanize.Optional(f.OpenFds, humanize.Count),
 				humanize.Optional(f.GpuMemoryUsedBytes, humanize.Bytes)}
 		}
+}
+
+// meanWait is a workload's mean run-queue wait per timeslice since the
+// agent started; nil without the counters or a timeslice.
+func meanWait(f *pb.WorkloadFigures) *float64 {
+	if f.GetTimeslicesTotal() <= 0 {
+		return nil
+	}
+	mean := f.GetRunqueueWaitSecondsTotal() / f.GetTimeslicesTotal()
+	return &mean
 }
 
 // detailText is the drill-down: identity, figures, processes, flows, DNS, events.
@@ -219,10 +229,10 @@ func (m *Model) detailText() string {
 		humanize.Optional(f.ProcessesRunning, humanize.Count), humanize.Optional(f.ExecTotal, humanize.Count), humanize.Optional(f.ExitTotal, humanize.Count),
 		humanize.Optional(f.MemoryUsageBytes, humanize.Bytes), humanize.Optional(f.MemoryLimitBytes, humanize.Bytes), humanize.Optional(f.OpenFds, humanize.Count),
 		humanize.Optional(f.FdLimit, humanize.Count), humanize.Optional(f.OomKillsTotal, humanize.Count)))
-	lines = append(lines, fmt.Sprintf("net tx %s rx %s  tcp %s retrans %s  dns %s err %s  runq p99 %s  gpu %s %s  cuda launches %s",
+	lines = append(lines, fmt.Sprintf("net tx %s rx %s  tcp %s retrans %s  dns %s err %s  runq wait %s/slice p99 %s  gpu %s %s  cuda launches %s",
 		humanize.Optional(f.NetworkTxBytesTotal, humanize.Bytes), humanize.Optional(f.NetworkRxBytesTotal, humanize.Bytes), humanize.Optional(f.TcpActiveConnections, humanize.Count),
 		humanize.Optional(f.TcpRetransmitsTotal, humanize.Count), humanize.Optional(f.DnsQueriesTotal, humanize.Count), humanize.Optional(f.DnsErrorsTotal, humanize.Count),
-		humanize.Optional(f.RunqueueLatencyP99Seconds, humanize.Seconds), humanize.Optional(f.GpuMemoryUsedBytes, humanize.Bytes),
+		humanize.Optional(meanWait(f), humanize.Seconds), humanize.Optional(f.RunqueueLatencyP99Seconds, humanize.Seconds), humanize.Optional(f.GpuMemoryUsedBytes, humanize.Bytes),
 		humanize.Optional(f.GpuUtilizationRatio, humanize.Percent), humanize.Optional(f.CudaKernelLaunchesTotal, humanize.Count)))
 	lines = append(lines, headerStyle.Render(fmt.Sprintf("Processes (%d)", len(d.processes))))
 	for _, p := range d.processes {

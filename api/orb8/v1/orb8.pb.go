@@ -505,7 +505,9 @@ type ProbeStatus struct {
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Up    bool                   `protobuf:"varint,2,opt,name=up,proto3" json:"up,omitempty"`
 	Error string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
-	// Optional programs that did not load, with the reason.
+	// What the probe runs without, with the reason: optional programs that
+	// did not load, and features a kernel setting keeps off (cpu.pressure
+	// without PSI).
 	Degraded   map[string]string `protobuf:"bytes,4,rep,name=degraded,proto3" json:"degraded,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	EventsRead uint64            `protobuf:"varint,5,opt,name=events_read,json=eventsRead,proto3" json:"events_read,omitempty"`
 	// Events lost in the kernel because the ring buffer was full.
@@ -790,7 +792,8 @@ type WorkloadFigures struct {
 	TcpRetransmitsTotal  *float64               `protobuf:"fixed64,8,opt,name=tcp_retransmits_total,json=tcpRetransmitsTotal,proto3,oneof" json:"tcp_retransmits_total,omitempty"`
 	DnsQueriesTotal      *float64               `protobuf:"fixed64,9,opt,name=dns_queries_total,json=dnsQueriesTotal,proto3,oneof" json:"dns_queries_total,omitempty"`
 	// DNS responses whose rcode is not NOERROR.
-	DnsErrorsTotal            *float64 `protobuf:"fixed64,10,opt,name=dns_errors_total,json=dnsErrorsTotal,proto3,oneof" json:"dns_errors_total,omitempty"`
+	DnsErrorsTotal *float64 `protobuf:"fixed64,10,opt,name=dns_errors_total,json=dnsErrorsTotal,proto3,oneof" json:"dns_errors_total,omitempty"`
+	// Only with the sched probe's per-switch histogram (--sched-runqueue-histogram).
 	RunqueueLatencyP99Seconds *float64 `protobuf:"fixed64,11,opt,name=runqueue_latency_p99_seconds,json=runqueueLatencyP99Seconds,proto3,oneof" json:"runqueue_latency_p99_seconds,omitempty"`
 	MemoryUsageBytes          *float64 `protobuf:"fixed64,12,opt,name=memory_usage_bytes,json=memoryUsageBytes,proto3,oneof" json:"memory_usage_bytes,omitempty"`
 	MemoryLimitBytes          *float64 `protobuf:"fixed64,13,opt,name=memory_limit_bytes,json=memoryLimitBytes,proto3,oneof" json:"memory_limit_bytes,omitempty"`
@@ -801,8 +804,12 @@ type WorkloadFigures struct {
 	GpuMemoryUsedBytes        *float64 `protobuf:"fixed64,18,opt,name=gpu_memory_used_bytes,json=gpuMemoryUsedBytes,proto3,oneof" json:"gpu_memory_used_bytes,omitempty"`
 	GpuUtilizationRatio       *float64 `protobuf:"fixed64,19,opt,name=gpu_utilization_ratio,json=gpuUtilizationRatio,proto3,oneof" json:"gpu_utilization_ratio,omitempty"`
 	CudaKernelLaunchesTotal   *float64 `protobuf:"fixed64,20,opt,name=cuda_kernel_launches_total,json=cudaKernelLaunchesTotal,proto3,oneof" json:"cuda_kernel_launches_total,omitempty"`
-	unknownFields             protoimpl.UnknownFields
-	sizeCache                 protoimpl.SizeCache
+	// Time the workload's threads waited runnable for a CPU, and the times
+	// they got one: the mean wait per timeslice is the ratio of their rates.
+	RunqueueWaitSecondsTotal *float64 `protobuf:"fixed64,21,opt,name=runqueue_wait_seconds_total,json=runqueueWaitSecondsTotal,proto3,oneof" json:"runqueue_wait_seconds_total,omitempty"`
+	TimeslicesTotal          *float64 `protobuf:"fixed64,22,opt,name=timeslices_total,json=timeslicesTotal,proto3,oneof" json:"timeslices_total,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
 }
 
 func (x *WorkloadFigures) Reset() {
@@ -971,6 +978,20 @@ func (x *WorkloadFigures) GetGpuUtilizationRatio() float64 {
 func (x *WorkloadFigures) GetCudaKernelLaunchesTotal() float64 {
 	if x != nil && x.CudaKernelLaunchesTotal != nil {
 		return *x.CudaKernelLaunchesTotal
+	}
+	return 0
+}
+
+func (x *WorkloadFigures) GetRunqueueWaitSecondsTotal() float64 {
+	if x != nil && x.RunqueueWaitSecondsTotal != nil {
+		return *x.RunqueueWaitSecondsTotal
+	}
+	return 0
+}
+
+func (x *WorkloadFigures) GetTimeslicesTotal() float64 {
+	if x != nil && x.TimeslicesTotal != nil {
+		return *x.TimeslicesTotal
 	}
 	return 0
 }
@@ -2393,7 +2414,7 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\"\x7f\n" +
 	"\x15ListWorkloadsResponse\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x126\n" +
-	"\tworkloads\x18\x02 \x03(\v2\x18.orb8.v1.WorkloadFiguresR\tworkloads\"\xb8\v\n" +
+	"\tworkloads\x18\x02 \x03(\v2\x18.orb8.v1.WorkloadFiguresR\tworkloads\"\xe1\f\n" +
 	"\x0fWorkloadFigures\x12-\n" +
 	"\bworkload\x18\x01 \x01(\v2\x11.orb8.v1.WorkloadR\bworkload\x12\"\n" +
 	"\n" +
@@ -2418,7 +2439,9 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x14syscall_errors_total\x18\x11 \x01(\x01H\x0fR\x12syscallErrorsTotal\x88\x01\x01\x126\n" +
 	"\x15gpu_memory_used_bytes\x18\x12 \x01(\x01H\x10R\x12gpuMemoryUsedBytes\x88\x01\x01\x127\n" +
 	"\x15gpu_utilization_ratio\x18\x13 \x01(\x01H\x11R\x13gpuUtilizationRatio\x88\x01\x01\x12@\n" +
-	"\x1acuda_kernel_launches_total\x18\x14 \x01(\x01H\x12R\x17cudaKernelLaunchesTotal\x88\x01\x01B\r\n" +
+	"\x1acuda_kernel_launches_total\x18\x14 \x01(\x01H\x12R\x17cudaKernelLaunchesTotal\x88\x01\x01\x12B\n" +
+	"\x1brunqueue_wait_seconds_total\x18\x15 \x01(\x01H\x13R\x18runqueueWaitSecondsTotal\x88\x01\x01\x12.\n" +
+	"\x10timeslices_total\x18\x16 \x01(\x01H\x14R\x0ftimeslicesTotal\x88\x01\x01B\r\n" +
 	"\v_exec_totalB\r\n" +
 	"\v_exit_totalB\x14\n" +
 	"\x12_processes_runningB\x19\n" +
@@ -2437,7 +2460,9 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x15_syscall_errors_totalB\x18\n" +
 	"\x16_gpu_memory_used_bytesB\x18\n" +
 	"\x16_gpu_utilization_ratioB\x1d\n" +
-	"\x1b_cuda_kernel_launches_total\"u\n" +
+	"\x1b_cuda_kernel_launches_totalB\x1e\n" +
+	"\x1c_runqueue_wait_seconds_totalB\x13\n" +
+	"\x11_timeslices_total\"u\n" +
 	"\x10ListFlowsRequest\x12/\n" +
 	"\x06filter\x18\x01 \x01(\v2\x17.orb8.v1.WorkloadFilterR\x06filter\x12\x1a\n" +
 	"\bprotocol\x18\x02 \x01(\tR\bprotocol\x12\x14\n" +

@@ -188,4 +188,45 @@ static __always_inline void *orb8_lookup_or_init(void *map, const void *key, con
 	return bpf_map_lookup_elem(map, key);
 }
 
+/*
+ * Counts the kernel keeps per thread (page faults, run-queue waits) reach
+ * per-cgroup counters without a hook: a task iterator the agent runs, and
+ * each thread's exit, move what a thread counted since the last move. The
+ * mark of what was moved lives in the thread's task storage.
+ */
+
+/*
+ * Claims the part of a count not yet moved. An iterator pass and the
+ * thread's exit (or threads sharing a count) can race: only the one whose
+ * compare-and-swap moves the mark adds.
+ */
+static __always_inline __u64 orb8_claim(__u64 *flushed, __u64 now)
+{
+	__u64 old = *flushed;
+	if (now <= old || !__sync_bool_compare_and_swap(flushed, old, now))
+		return 0;
+	return now - old;
+}
+
+/*
+ * Thread t's mark in task storage, created on first sight (NULL, counted,
+ * when it cannot be). *predates says a thread just seen started before the
+ * programs were loaded (loaded_at_ns): the caller sets its mark to the
+ * counts as they stand, so it is counted from now on. A later thread's mark
+ * starts at zero: counted from birth.
+ */
+static __always_inline void *orb8_flush_mark(void *storage, struct task_struct *t, __u64 loaded_at_ns, bool *predates)
+{
+	*predates = false;
+	void *mark = bpf_task_storage_get(storage, t, 0, 0);
+	if (mark)
+		return mark;
+	mark = bpf_task_storage_get(storage, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!mark)
+		orb8_count(ORB8_MAP_FULL);
+	else
+		*predates = t->start_time < loaded_at_ns;
+	return mark;
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -89,7 +89,7 @@ func window(r string, end time.Time, step time.Duration) (insights.Window, error
 // regressMetrics maps a question's metric to the figure regressions compare.
 var regressMetrics = map[string]string{
 	"http_latency": "http_latency_seconds", "http_errors": "http_error_ratio", "dns_latency": "dns_latency_seconds",
-	"runqueue_latency": "runqueue_latency_p99_seconds", "cpu": "cpu_seconds_per_request", "memory": "memory_bytes",
+	"runqueue_latency": "runqueue_wait_seconds", "cpu": "cpu_seconds_per_request", "memory": "memory_bytes",
 }
 
 // forecastMetrics maps a question's metric to the forecast's.

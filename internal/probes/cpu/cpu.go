@@ -6,6 +6,7 @@ package cpu
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,8 @@ var metrics series.Set
 
 var (
 	usageDesc     = metrics.Workload("orb8_cpu_usage_seconds_total", "CPU time the workload's cgroup and its descendants ran, in seconds (cgroup2 cpu.stat usage_usec, or cpuacct.usage on cgroup v1); read every 5 s.")
+	waitingDesc   = metrics.Workload("orb8_cpu_pressure_waiting_seconds_total", "Time at least one of the workload's runnable threads waited for a CPU, in seconds (cgroup2 cpu.pressure some total, PSI); read every 5 s; absent where the kernel keeps no pressure stall information.")
+	stalledDesc   = metrics.Workload("orb8_cpu_pressure_stalled_seconds_total", "Time all of the workload's non-idle threads waited for a CPU at once, in seconds (cgroup2 cpu.pressure full total, PSI); read every 5 s; absent where the kernel keeps no pressure stall information.")
 	throttledDesc = metrics.Workload("orb8_cpu_throttled_seconds_total", "Time the workload's cgroup spent throttled by its CPU quota, in seconds (cpu.stat throttled_usec, or throttled_time of the v1 cpu cgroup); absent without a cpu controller for it.")
 )
 
@@ -66,6 +69,17 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	return nil
 }
 
+// errNoPressure: the kernel keeps no pressure stall information.
+var errNoPressure = errors.New("no CPU pressure per workload: the kernel keeps no pressure stall information (PSI: CONFIG_PSI, and psi=1 on the kernel command line where CONFIG_PSI_DEFAULT_DISABLED)")
+
+// Degraded implements probe.Degrader: CPU pressure, where PSI is off.
+func (p *Probe) Degraded() map[string]error {
+	if p.figures == nil || p.figures.src.pressure {
+		return nil
+	}
+	return map[string]error{pressureFile: errNoPressure}
+}
+
 // Close implements probe.Probe.
 func (p *Probe) Close() error {
 	if p.stop != nil {
@@ -89,6 +103,12 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 		ch <- series.Metric(usageDesc, prometheus.CounterValue, f.usage, f.w)
 		if f.hasThrottle {
 			ch <- series.Metric(throttledDesc, prometheus.CounterValue, f.throttled, f.w)
+		}
+		if f.hasPressure {
+			ch <- series.Metric(waitingDesc, prometheus.CounterValue, float64(f.pressure.Some)*1e-6, f.w)
+			if f.pressure.HasFull {
+				ch <- series.Metric(stalledDesc, prometheus.CounterValue, float64(f.pressure.Full)*1e-6, f.w)
+			}
 		}
 	}
 	return nil

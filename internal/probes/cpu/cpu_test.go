@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/events"
@@ -250,11 +251,9 @@ func TestThrottledTimeUnderAQuota(t *testing.T) {
 // TestProbeExportsPerWorkloadAndHidesFiltered runs the probe as the agent
 // does: the counter reaches the burner's CPU time, and a workload the
 // agent's filters hide has no series.
-func TestProbeExportsPerWorkloadAndHidesFiltered(t *testing.T) {
-	testutil.RequireRoot(t)
-	cg, hidden := testutil.NewCgroup(t), testutil.NewCgroup(t)
-	res := testutil.Resolver(t)
-	res.SetEnricher(testutil.Hide{hidden.Path})
+// startProbe starts the probe, refreshing every 50 ms, and a registry of its series.
+func startProbe(t *testing.T, res *cgroup.Resolver) (*Probe, *prometheus.Registry) {
+	t.Helper()
 	p := New()
 	p.interval = 50 * time.Millisecond
 	env := probe.Env{Resolver: res, Events: events.NewBus(), Log: slog.Default(), CgroupRoot: res.Root()}
@@ -264,6 +263,15 @@ func TestProbeExportsPerWorkloadAndHidesFiltered(t *testing.T) {
 	t.Cleanup(func() { p.Close() })
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(testutil.Collector(t, p))
+	return p, reg
+}
+
+func TestProbeExportsPerWorkloadAndHidesFiltered(t *testing.T) {
+	testutil.RequireRoot(t)
+	cg, hidden := testutil.NewCgroup(t), testutil.NewCgroup(t)
+	res := testutil.Resolver(t)
+	res.SetEnricher(testutil.Hide{hidden.Path})
+	_, reg := startProbe(t, res)
 
 	truth := startBurner(t, cg, burnLoops/4).run(t)
 	startBurner(t, hidden, 1000).run(t)
@@ -277,5 +285,74 @@ func TestProbeExportsPerWorkloadAndHidesFiltered(t *testing.T) {
 	checkNear(t, "orb8_cpu_usage_seconds_total", got, truth)
 	if v, ok := testutil.Sample(t, reg, "orb8_cpu_usage_seconds_total", map[string]string{"cgroup": hidden.Path}); ok {
 		t.Errorf("hidden workload has a series: %v", v)
+	}
+}
+
+// TestCPUPressureOfContendingBurners: two burners pinned to one CPU in one
+// cgroup, so one of them waits nearly all the while they run: PSI counts
+// that as the cgroup's "some" CPU pressure. The probe exports what the
+// kernel's cpu.pressure says (read again once the cgroup is empty and its
+// totals stand still), and what it says is plausible: most of the wall time
+// the burners ran, never more.
+func TestCPUPressureOfContendingBurners(t *testing.T) {
+	testutil.RequireRoot(t)
+	if _, err := os.ReadFile("/proc/pressure/cpu"); err != nil {
+		t.Skipf("PSI off on this kernel: %v", err)
+	}
+	cg := testutil.NewCgroup(t)
+	p, reg := startProbe(t, testutil.Resolver(t))
+	if d := p.Degraded(); d != nil {
+		t.Fatalf("PSI is on, yet the probe is degraded: %v", d)
+	}
+
+	bs := []*burner{startBurner(t, cg, burnLoops), startBurner(t, cg, burnLoops)}
+	var cpu1 unix.CPUSet
+	cpu1.Set(1)
+	for _, b := range bs {
+		if err := unix.SchedSetaffinity(b.cmd.Process.Pid, &cpu1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t0 := time.Now()
+	for _, b := range bs {
+		if _, err := io.WriteString(b.stdin, "go\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, b := range bs {
+		if err := b.cmd.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wall := time.Since(t0).Seconds()
+
+	b, err := os.ReadFile(filepath.Join(cg.Dir, "cpu.pressure"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth, ok := cgroup.ParsePressure(b)
+	if !ok || !truth.HasFull {
+		t.Fatalf("cpu.pressure of %s: %q", cg.Path, b)
+	}
+	some, full := float64(truth.Some)*1e-6, float64(truth.Full)*1e-6
+	var got float64
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		got, _ = testutil.Sample(t, reg, "orb8_cpu_pressure_waiting_seconds_total", map[string]string{"cgroup": cg.Path})
+		return got == some
+	}, "orb8_cpu_pressure_waiting_seconds_total{cgroup=%q} never reached cpu.pressure's %.6f s: %s", cg.Path, some,
+		testutil.Series(t, reg, "orb8_cpu_pressure_waiting_seconds_total"))
+	if v, _ := testutil.Sample(t, reg, "orb8_cpu_pressure_stalled_seconds_total", map[string]string{"cgroup": cg.Path}); v != full {
+		t.Errorf("orb8_cpu_pressure_stalled_seconds_total = %.6f s, cpu.pressure full %.6f s", v, full)
+	}
+	t.Logf("burners ran %.3f s of wall time; some %.6f s, full %.6f s", wall, some, full)
+	if some < wall/4 || some > wall || full > some {
+		t.Fatalf("some %.6f s, full %.6f s for two burners sharing a CPU for %.3f s: want wall/4 <= some <= wall, full <= some", some, full, wall)
+	}
+}
+
+func TestDegradedWithoutPressure(t *testing.T) {
+	p := &Probe{figures: &refresher{src: sources{}}}
+	if d := p.Degraded(); d[pressureFile] == nil {
+		t.Fatalf("no PSI, yet not degraded: %v", d)
 	}
 }

@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -9,12 +10,15 @@ import (
 	"github.com/orb8/orb8/internal/probe"
 )
 
-// figures are one cgroup's CPU counters at the last refresh, in seconds.
+// figures are one cgroup's CPU counters at the last refresh, in seconds
+// (pressure in µs, as the kernel counts it).
 type figures struct {
 	w           cgroup.Workload
 	usage       float64
 	throttled   float64
 	hasThrottle bool
+	pressure    cgroup.Pressure
+	hasPressure bool
 }
 
 // tracked is a cgroup the refresher reads. Its files stay open: re-reading
@@ -24,12 +28,16 @@ type tracked struct {
 	visible    bool // not hidden by the agent's filters
 	usageFD    int
 	throttleFD int // -1 without a throttling file; == usageFD when one file has both
+	pressureFD int // -1 without cpu.pressure
 }
 
 func (c *tracked) close() {
 	unix.Close(c.usageFD)
 	if c.throttleFD >= 0 && c.throttleFD != c.usageFD {
 		unix.Close(c.throttleFD)
+	}
+	if c.pressureFD >= 0 {
+		unix.Close(c.pressureFD)
 	}
 }
 
@@ -94,6 +102,11 @@ func (r *refresher) read(c *tracked) (figures, error) {
 		}
 		f.throttled, f.hasThrottle = r.src.throttle.value(r.buf[:n])
 	}
+	if c.pressureFD >= 0 {
+		if n, err = unix.Pread(c.pressureFD, r.buf, 0); err == nil {
+			f.pressure, f.hasPressure = cgroup.ParsePressure(r.buf[:n])
+		}
+	}
 	return f, nil
 }
 
@@ -114,12 +127,17 @@ func (r *refresher) track(id uint64, path string) bool {
 		if err != nil {
 			return false
 		}
-		c = &tracked{usageFD: fd, throttleFD: -1}
+		c = &tracked{usageFD: fd, throttleFD: -1, pressureFD: -1}
 		if r.src.hasThrottle {
 			if tp := r.src.throttle.path(path); tp == r.src.usage.path(path) {
 				c.throttleFD = fd
 			} else if tfd, err := unix.Open(tp, unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
 				c.throttleFD = tfd
+			}
+		}
+		if r.src.pressure {
+			if pfd, err := unix.Open(filepath.Join(r.v2Root, path, pressureFile), unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+				c.pressureFD = pfd
 			}
 		}
 		r.cgroups[id] = c

@@ -29,12 +29,19 @@ func (c counter) value(b []byte) (float64, bool) {
 	return float64(n) * c.unit, ok
 }
 
-// sources are where the probe reads each cgroup's CPU time and throttling.
+// sources are where the probe reads each cgroup's CPU time and throttling,
+// and whether its cgroup2 directory has CPU pressure (cpu.pressure).
 type sources struct {
 	usage       counter
 	throttle    counter
 	hasThrottle bool
+	pressure    bool
 }
+
+// pressureFile is the cgroup2 file of CPU pressure stall times. Without
+// PSI (CONFIG_PSI, or psi=1 where it is off by default) there is none; a
+// cgroup can also turn its own off (cgroup.pressure 0), which hides it.
+const pressureFile = "cpu.pressure"
 
 // findSources picks the files the kernel keeps the counters in:
 //   - usage: cgroup2's cpu.stat usage_usec, which every cgroup2 cgroup has
@@ -44,10 +51,15 @@ type sources struct {
 //   - throttling: cpu.stat throttled_usec where cgroup2 has the cpu
 //     controller, else throttled_time (ns) in cpu.stat of the v1 cpu cgroup
 //     of the same path (kubelet, systemd and container runtimes create the
-//     same path in every hierarchy). Without either, no throttling series.
+//     same path in every hierarchy). Without either, no throttling series;
+//   - pressure: cpu.pressure in the cgroup2 tree, where the root has one
+//     that reads (PSI on), even without the cpu controller.
 func findSources(v2Root string) (sources, error) {
 	var s sources
 	buf := make([]byte, 4096)
+	if b, err := cgroup.ReadInto(filepath.Join(v2Root, pressureFile), buf); err == nil {
+		_, s.pressure = cgroup.ParsePressure(b)
+	}
 	if b, err := cgroup.ReadInto(filepath.Join(v2Root, "cpu.stat"), buf); err == nil {
 		if _, ok := cgroup.StatValue(b, "usage_usec"); ok {
 			s.usage = counter{root: v2Root, file: "cpu.stat", key: "usage_usec", unit: 1e-6}

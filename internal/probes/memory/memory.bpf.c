@@ -102,22 +102,10 @@ static __always_inline struct mem_stats *stats_of(__u64 cgroup_id)
 	return orb8_lookup_or_init(&stats, &cgroup_id, &zero_stats);
 }
 
-/*
- * Claims the part of a count not yet flushed. Threads of a process share
- * its counts: only the one whose compare-and-swap moves the mark adds.
- */
-static __always_inline __u64 claim(__u64 *flushed, __u64 now)
-{
-	__u64 old = *flushed;
-	if (now <= old || !__sync_bool_compare_and_swap(flushed, old, now))
-		return 0;
-	return now - old;
-}
-
 /* Adds a process's page allocations not yet flushed to a cgroup's entry in stats. */
 static __always_inline void flush_pages(struct proc_mem *p, __u64 cgroup_id)
 {
-	__u64 pages = claim(&p->pages_flushed, p->pages_allocated);
+	__u64 pages = orb8_claim(&p->pages_flushed, p->pages_allocated);
 	if (!pages)
 		return;
 	struct mem_stats *s = stats_of(cgroup_id);
@@ -137,19 +125,15 @@ static __always_inline __u64 thread_faults(struct task_struct *t)
 static __always_inline void flush_faults(struct task_struct *t, __u64 cgroup_id)
 {
 	__u64 now = thread_faults(t);
-	__u64 *mark = bpf_task_storage_get(&faults_flushed, t, 0, 0);
-	if (!mark) {
-		mark = bpf_task_storage_get(&faults_flushed, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-		if (!mark) {
-			orb8_count(ORB8_MAP_FULL);
-			return;
-		}
-		if (t->start_time < loaded_at_ns) {
-			*mark = now;
-			return;
-		}
+	bool predates;
+	__u64 *mark = orb8_flush_mark(&faults_flushed, t, loaded_at_ns, &predates);
+	if (!mark)
+		return;
+	if (predates) {
+		*mark = now;
+		return;
 	}
-	__u64 faults = claim(mark, now);
+	__u64 faults = orb8_claim(mark, now);
 	if (!faults)
 		return;
 	struct mem_stats *s = stats_of(cgroup_id);

@@ -71,8 +71,7 @@ type Probe struct {
 	env       probe.Env
 	figures   *refresher     // nil without a memory controller
 	stop      func()         // ends the refresher's rounds
-	flushes   *link.Iter     // moves threads' new faults to their cgroups
-	stopFlush func()         // ends the flushes' rounds
+	flushes   *probe.Flushes // moves threads' new faults to their cgroups
 	allocLink link.Link      // mm_page_alloc, when attached
 	list      *allocatorList // nil when the iterator did not load
 }
@@ -106,13 +105,10 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	p.objs, p.env = objs, env
-	if p.flushes, err = link.AttachIter(link.IterOptions{Program: p.bpf.FlushAllFaults}); err != nil {
+	if p.flushes, err = probe.StartFlushes(ctx, p.bpf.FlushAllFaults, faultFlushEvery, "page faults", env.Log); err != nil {
 		p.Close()
-		return probe.Explain(ebpf.Tracing, err)
+		return err
 	}
-	// The first pass marks where the threads alive now stand.
-	p.flushFaults(time.Now())
-	p.stopFlush = tick.Every(ctx, faultFlushEvery, p.flushFaults)
 	if err := p.attachPageAlloc(); err != nil {
 		objs.Failed[memoryProgHandlePageAlloc] = err
 	}
@@ -137,14 +133,6 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	p.figures.refresh(time.Now())
 	p.stop = tick.Every(ctx, p.interval, p.figures.refresh)
 	return nil
-}
-
-// flushFaults moves what every thread faulted since the last pass to its
-// cgroup's counter.
-func (p *Probe) flushFaults(time.Time) {
-	if err := probe.RunIter(p.flushes); err != nil {
-		p.env.Log.Warn("flush page faults", "err", err)
-	}
 }
 
 // attachPageAlloc attaches the page allocation hook when it was asked for.
@@ -183,10 +171,6 @@ func (p *Probe) handleOOM(raw []byte) {
 
 // Close implements probe.Probe.
 func (p *Probe) Close() error {
-	if p.stopFlush != nil {
-		p.stopFlush()
-		p.stopFlush = nil
-	}
 	if p.flushes != nil {
 		p.flushes.Close()
 		p.flushes = nil

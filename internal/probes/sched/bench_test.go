@@ -5,7 +5,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -92,11 +94,12 @@ func (p *pingPong) roundTrip(b *testing.B, n int) (wall, cpu time.Duration) {
 }
 
 type probeSet struct {
-	name     string
-	syscalls []string // nil: no syscalls probe
-	sched    bool
-	empty    bool // a program that returns at once on sched_switch: the floor of any per-switch hook
-	noStats  bool // BPF run-time statistics off while it runs
+	name      string
+	syscalls  []string // nil: no syscalls probe
+	sched     bool
+	histogram bool // the sched probe with --sched-runqueue-histogram
+	empty     bool // a program that returns at once on sched_switch: the floor of any per-switch hook
+	noStats   bool // BPF run-time statistics off while it runs
 }
 
 // enableStats turns on BPF run-time statistics until the returned closer is closed.
@@ -113,23 +116,27 @@ func enableStats(b *testing.B) io.Closer {
 // set in turn (rotated), loaded fresh, then 20k round trips (4k across CPUs) timed in wall
 // time and in CPU time of both processes (which a busy machine disturbs
 // less). Reported values are medians over rounds; ns/run-<program> is the
-// in-kernel run time of each BPF program per call. Run with -benchtime=Nx
-// for N rounds: go test -run '^$' -bench PingPong -benchtime 9x ./internal/probes/sched/
+// in-kernel run time of each BPF program per call, us/flush-<set> the time
+// of one pass of the sched probe's flush iterator (the agent runs one every
+// 5 s) over the machine's threads. Run with -benchtime=Nx for N rounds:
+// go test -run '^$' -bench PingPong -benchtime 9x ./internal/probes/sched/
 func BenchmarkPingPongProbeCost(b *testing.B) {
 	testutil.RequireRoot(b)
 	// BPF run-time statistics are on for the ns/run figures, as with the
-	// agent's --bpf-stats. sched-nostats is the sched probe with them off, as
-	// the agent runs by default, which shows what they cost (two clock reads
-	// per program run); it needs that nothing else on the machine keeps them
-	// on. empty-nostats is the floor: a program that does nothing, so the
-	// tracepoint's dispatch alone.
+	// agent's --bpf-stats. The -nostats sets run with them off, as the agent
+	// runs by default, which shows what they cost (two clock reads per
+	// program run); that needs that nothing else on the machine keeps them
+	// on. sched is the default sched probe: no program runs per switch.
+	// empty-nostats is the floor of any per-switch hook: a program that does
+	// nothing, so the tracepoint's dispatch alone.
 	stats := enableStats(b)
 	defer func() { stats.Close() }()
 	hot := append(syscalls.DefaultOptions().Syscalls, "read", "write")
 	sets := []probeSet{
 		{name: "none"},
 		{name: "sched", sched: true},
-		{name: "sched-nostats", sched: true, noStats: true},
+		{name: "histogram", sched: true, histogram: true},
+		{name: "histogram-nostats", sched: true, histogram: true, noStats: true},
 		{name: "empty-nostats", empty: true, noStats: true},
 		{name: "sched+syscalls", sched: true, syscalls: syscalls.DefaultOptions().Syscalls},
 		{name: "sched+syscalls-rw", sched: true, syscalls: hot},
@@ -159,6 +166,10 @@ func BenchmarkPingPongProbeCost(b *testing.B) {
 						stats.Close()
 						runs = runCount(ps)
 					}
+					// Loading a probe (kernel BTF, the ELF) leaves garbage: collect it
+					// and return its pages now, not while the round trips are timed
+					// (the collector and scavenger may run on this CPU).
+					debug.FreeOSMemory()
 					pp.roundTrip(b, mode.trips/10) // warm up
 					wall, cpu := pp.roundTrip(b, mode.trips)
 					if s.noStats {
@@ -171,6 +182,11 @@ func BenchmarkPingPongProbeCost(b *testing.B) {
 					samples["wall-"+s.name] = append(samples["wall-"+s.name], float64(wall.Nanoseconds()))
 					samples["cpu-"+s.name] = append(samples["cpu-"+s.name], float64(cpu.Nanoseconds()))
 					for _, p := range ps {
+						if sp, ok := p.(*Probe); ok && sp.flushes != nil {
+							t0 := time.Now()
+							sp.flushes.Run(t0)
+							samples["us/flush-"+s.name] = append(samples["us/flush-"+s.name], float64(time.Since(t0).Microseconds()))
+						}
 						for name, prog := range p.Objects().Programs() {
 							if st, err := prog.Stats(); err == nil && st.RunCount > 0 && !s.noStats {
 								key := "ns/run-" + name + "-" + s.name
@@ -183,6 +199,7 @@ func BenchmarkPingPongProbeCost(b *testing.B) {
 				}
 				round++
 			}
+			b.ReportMetric(float64(threads(b)), "threads")
 			for name, v := range samples {
 				m := testutil.Median(v)
 				b.ReportMetric(m, name)
@@ -193,6 +210,15 @@ func BenchmarkPingPongProbeCost(b *testing.B) {
 			}
 		})
 	}
+}
+
+// threads counts the machine's threads, what a flush pass walks.
+func threads(b *testing.B) int {
+	tasks, err := filepath.Glob("/proc/[0-9]*/task/[0-9]*")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return len(tasks)
 }
 
 // runCount sums the runs of the probes' programs that BPF statistics counted.
@@ -230,7 +256,7 @@ func attachEmptySwitch(b *testing.B) func() {
 func loadProbes(b *testing.B, s probeSet) []probe.Probe {
 	var ps []probe.Probe
 	if s.sched {
-		ps = append(ps, New())
+		ps = append(ps, New(Options{RunqueueHistogram: s.histogram}))
 	}
 	if s.syscalls != nil {
 		ps = append(ps, syscalls.New(syscalls.Options{Syscalls: s.syscalls}))

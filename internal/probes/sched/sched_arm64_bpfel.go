@@ -19,6 +19,12 @@ type schedOrb8Log2Hist struct {
 	SumNs uint64
 }
 
+type schedSchedCounts struct {
+	_          structs.HostLayout
+	WaitNs     uint64
+	Timeslices uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -28,9 +34,13 @@ const (
 	schedMapOrb8Emit           = "orb8_emit"
 	schedMapRunDelaySeen       = "run_delay_seen"
 	schedMapRunqLatency        = "runq_latency"
+	schedMapWaits              = "waits"
+	schedMapWaitsFlushed       = "waits_flushed"
 	schedProgFallbackSwitch    = "fallback_switch"
 	schedProgFallbackWakeup    = "fallback_wakeup"
 	schedProgFallbackWakeupNew = "fallback_wakeup_new"
+	schedProgFlushAllWaits     = "flush_all_waits"
+	schedProgHandleFree        = "handle_free"
 	schedProgHandleSwitch      = "handle_switch"
 	schedVarLoadedAtNs         = "loaded_at_ns"
 	schedVarOrb8CgroupV1       = "orb8_cgroup_v1"
@@ -81,6 +91,8 @@ type schedProgramSpecs struct {
 	FallbackSwitch    *ebpf.ProgramSpec `ebpf:"fallback_switch"`
 	FallbackWakeup    *ebpf.ProgramSpec `ebpf:"fallback_wakeup"`
 	FallbackWakeupNew *ebpf.ProgramSpec `ebpf:"fallback_wakeup_new"`
+	FlushAllWaits     *ebpf.ProgramSpec `ebpf:"flush_all_waits"`
+	HandleFree        *ebpf.ProgramSpec `ebpf:"handle_free"`
 	HandleSwitch      *ebpf.ProgramSpec `ebpf:"handle_switch"`
 }
 
@@ -93,6 +105,8 @@ type schedMapSpecs struct {
 	Orb8Emit     *ebpf.MapSpec `ebpf:"orb8_emit"`
 	RunDelaySeen *ebpf.MapSpec `ebpf:"run_delay_seen"`
 	RunqLatency  *ebpf.MapSpec `ebpf:"runq_latency"`
+	Waits        *ebpf.MapSpec `ebpf:"waits"`
+	WaitsFlushed *ebpf.MapSpec `ebpf:"waits_flushed"`
 }
 
 // schedVariableSpecs contains global variables before they are loaded into the kernel.
@@ -128,6 +142,8 @@ type schedMaps struct {
 	Orb8Emit     *ebpf.Map `ebpf:"orb8_emit"`
 	RunDelaySeen *ebpf.Map `ebpf:"run_delay_seen"`
 	RunqLatency  *ebpf.Map `ebpf:"runq_latency"`
+	Waits        *ebpf.Map `ebpf:"waits"`
+	WaitsFlushed *ebpf.Map `ebpf:"waits_flushed"`
 }
 
 func (m *schedMaps) Close() error {
@@ -137,6 +153,8 @@ func (m *schedMaps) Close() error {
 		m.Orb8Emit,
 		m.RunDelaySeen,
 		m.RunqLatency,
+		m.Waits,
+		m.WaitsFlushed,
 	)
 }
 
@@ -155,6 +173,8 @@ type schedPrograms struct {
 	FallbackSwitch    *ebpf.Program `ebpf:"fallback_switch"`
 	FallbackWakeup    *ebpf.Program `ebpf:"fallback_wakeup"`
 	FallbackWakeupNew *ebpf.Program `ebpf:"fallback_wakeup_new"`
+	FlushAllWaits     *ebpf.Program `ebpf:"flush_all_waits"`
+	HandleFree        *ebpf.Program `ebpf:"handle_free"`
 	HandleSwitch      *ebpf.Program `ebpf:"handle_switch"`
 }
 
@@ -163,6 +183,8 @@ func (p *schedPrograms) Close() error {
 		p.FallbackSwitch,
 		p.FallbackWakeup,
 		p.FallbackWakeupNew,
+		p.FlushAllWaits,
+		p.HandleFree,
 		p.HandleSwitch,
 	)
 }

@@ -25,11 +25,16 @@ import (
 
 const metric = "orb8_sched_runqueue_latency_seconds"
 
+// envFor is what the agent hands the probe, with a resolver of the test's own.
+func envFor(t *testing.T) probe.Env {
+	res := testutil.Resolver(t)
+	return probe.Env{Resolver: res, Events: events.NewBus(), Log: slog.Default(), CgroupRoot: res.Root()}
+}
+
 func start(t *testing.T, p *Probe) *prometheus.Registry {
 	t.Helper()
 	testutil.RequireRoot(t)
-	res := testutil.Resolver(t)
-	if err := p.Start(context.Background(), probe.Env{Resolver: res, Events: events.NewBus(), Log: slog.Default(), CgroupRoot: res.Root()}); err != nil {
+	if err := p.Start(context.Background(), envFor(t)); err != nil {
 		t.Fatalf("start sched probe: %v", err)
 	}
 	t.Cleanup(func() { p.Close() })
@@ -63,8 +68,11 @@ func histogram(t *testing.T, reg prometheus.Gatherer, cg *testutil.Cgroup) *dto.
 	return h
 }
 
+// histogramOn is the probe with the opt-in per-switch histogram.
+func histogramOn() *Probe { return New(Options{RunqueueHistogram: true}) }
+
 func TestHogsWaitIdleDoesNot(t *testing.T) {
-	p := New()
+	p := histogramOn()
 	hogsWaitIdleDoesNot(t, p)
 	if p.bpf.HandleSwitch == nil {
 		t.Fatalf("the kernel's run-queue stamps were not used: %v", p.Objects().Failed)
@@ -72,7 +80,7 @@ func TestHogsWaitIdleDoesNot(t *testing.T) {
 }
 
 func TestFallbackHogsWaitIdleDoesNot(t *testing.T) {
-	p := New()
+	p := histogramOn()
 	p.tuneSpec = func(s *ebpf.CollectionSpec) { delete(s.Programs, "handle_switch") }
 	hogsWaitIdleDoesNot(t, p)
 	if p.bpf.FallbackSwitch == nil {
@@ -118,7 +126,7 @@ func hogsWaitIdleDoesNot(t *testing.T, p *Probe) {
 // TestWaitsEqualKernelRunDelay: the histogram sum is, to the nanosecond,
 // what the kernel itself added to the waiting tasks' run_delay.
 func TestWaitsEqualKernelRunDelay(t *testing.T) {
-	p := New()
+	p := histogramOn()
 	reg := start(t, p)
 	if p.bpf.HandleSwitch == nil {
 		t.Skipf("kernel run-queue stamps unusable here: %v", p.Objects().Failed)
@@ -181,7 +189,7 @@ func checkBuckets(t *testing.T, h *dto.Histogram) {
 }
 
 func TestFullHistogramMapIsCounted(t *testing.T) {
-	p := New()
+	p := histogramOn()
 	p.tuneSpec = func(s *ebpf.CollectionSpec) { s.Maps[schedMapRunqLatency].MaxEntries = 1 }
 	reg := start(t, p)
 	// Two cgroups wait on a map with room for one: the other is a counted drop.
@@ -197,8 +205,8 @@ func TestFullHistogramMapIsCounted(t *testing.T) {
 	}
 }
 
-func TestForgetDropsKernelState(t *testing.T) {
-	p := New()
+func TestForgetDropsHistograms(t *testing.T) {
+	p := histogramOn()
 	reg := start(t, p)
 	cg := testutil.NewCgroup(t)
 	for _, proc := range hog(t, cg, 3, 100*time.Millisecond) {
