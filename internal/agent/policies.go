@@ -75,17 +75,13 @@ func (a *Agent) startPolicies(ctx context.Context) error {
 		}
 		ps.writeAudit(ctx, l)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- policy.WatchDir(ctx, a.cfg.PolicyDir, ps.update) }()
-	// WatchDir calls update with the files it finds before it watches, or
-	// fails at once on a directory it cannot read.
-	select {
-	case err := <-errc:
-		if err != nil {
-			return err
+	// The directory was found readable (validatePolicies); one that went
+	// away since is reported here.
+	go func() {
+		if err := policy.WatchDir(ctx, a.cfg.PolicyDir, ps.update); err != nil {
+			a.log.Error("policies not enforced", "err", err)
 		}
-	case <-time.After(100 * time.Millisecond):
-	}
+	}()
 	tick.Every(ctx, reconcileEvery, func(time.Time) { ps.reconcile() })
 	return nil
 }
@@ -129,16 +125,13 @@ func (ps *policies) reconcile() {
 		for i, p := range ps.loaded {
 			if p.Selects(t) {
 				set.Cgroups[w.ID] = append(set.Cgroups[w.ID], i)
-				dns[w.ID] = append(dns[w.ID], rules[i]...)
+				if len(rules[i]) > 0 {
+					dns[w.ID] = append(dns[w.ID], rules[i]...)
+				}
 			}
 		}
 		return false
 	})
-	for id, r := range dns {
-		if len(r) == 0 {
-			delete(dns, id)
-		}
-	}
 	ps.watchDNS(dns)
 	if !ps.dirty && reflect.DeepEqual(set, ps.last) {
 		ps.seen = seen
