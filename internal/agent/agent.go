@@ -263,6 +263,10 @@ func (a *Agent) Status() []ProbeStatus {
 // current is the probe's status now.
 func (p *runningProbe) current() ProbeStatus {
 	s := p.status
+	if s.Up {
+		// A Degrader's answer may change while it runs (bad policy files).
+		s.Degraded = degraded(p.Probe)
+	}
 	if objs := p.Objects(); s.Up && objs != nil {
 		if err := objs.Stopped(); err != nil {
 			s.Up, s.Error = false, err.Error()
