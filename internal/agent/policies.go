@@ -92,9 +92,12 @@ func (ps *policies) update(loaded []policy.Policy, bad map[string]error) {
 	ps.mu.Lock()
 	ps.loaded, ps.bad, ps.dirty = loaded, bad, true
 	ps.mu.Unlock()
+	problems := map[string]error{}
 	for file, err := range bad {
 		ps.log.Warn("policy file skipped", "file", file, "err", err)
+		problems["policy file "+file] = err
 	}
+	ps.probe.SetProblems(problems)
 	ps.log.Info("policies loaded", "policies", len(loaded), "bad_files", len(bad))
 	ps.reconcile()
 }

@@ -182,7 +182,7 @@ spec:
 	write("policies.yaml", policies(true))
 	write("bad.yaml", "apiVersion: orb8.dev/v1alpha1\nkind: ClusterSecurityPolicy\nmetadata: {name: bad}\nspec:\n  rules:\n  - exec: {paths: [/bin/sh]}\n    action: kil\n")
 	log := filepath.Join(t.TempDir(), "audit.log")
-	url := runAgent(t, "--probes", "cgroup,process,dns", "--policy-dir", dir, "--audit-log", log)
+	url, api := runAgentAPI(t, "--probes", "cgroup,process,dns", "--policy-dir", dir, "--audit-log", log)
 
 	// The rules are in force once the canary's exec is audited.
 	testutil.Eventually(t, 5*time.Second, func() bool {
@@ -247,6 +247,16 @@ spec:
 		if matches[k] != n {
 			t.Errorf("orb8_policy_matches_total %s = %v, want %v (all: %v)", k, matches[k], n, matches)
 		}
+	}
+
+	// orb8 status names the bad file, and with -o json why.
+	out, err := exec.Command(testutil.Binary(t), "status", "--agent", api).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "degraded: policy file "+filepath.Join(dir, "bad.yaml")) {
+		t.Errorf("orb8 status does not report the bad policy file (%v):\n%s", err, out)
+	}
+	out, err = exec.Command(testutil.Binary(t), "status", "--agent", api, "-o", "json").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `is not one of kill, audit`) {
+		t.Errorf("orb8 status -o json does not say why the policy file is bad (%v):\n%s", err, out)
 	}
 
 	// The touch rule removed: touch runs again within 2 s; connect stays refused.

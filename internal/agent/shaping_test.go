@@ -17,6 +17,13 @@ import (
 // URL once it is ready.
 func runAgent(t *testing.T, args ...string) string {
 	t.Helper()
+	url, _ := runAgentAPI(t, args...)
+	return url
+}
+
+// runAgentAPI is runAgent that also returns the agent's API address.
+func runAgentAPI(t *testing.T, args ...string) (url, api string) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +41,7 @@ func runAgent(t *testing.T, args ...string) string {
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	url := "http://" + addr
+	url = "http://" + addr
 	testutil.Eventually(t, 60*time.Second, func() bool {
 		resp, err := http.Get(url + "/readyz")
 		if err != nil {
@@ -43,7 +50,7 @@ func runAgent(t *testing.T, args ...string) string {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}, "agent %v never ready: %s", args, &stderr)
-	return url
+	return url, sock
 }
 
 // execsByCgroup is orb8_process_exec_total of a cgroup-level scrape, by cgroup.

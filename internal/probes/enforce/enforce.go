@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -64,6 +65,24 @@ type Probe struct {
 	links   map[string]link.Link // attached programs, by name
 	names   policyNames          // policy ids of verdicts, named
 	matches map[matchKey]uint64  // counted from the audit records
+	// problems are what the agent could not enforce (bad policy files),
+	// reported as the probe's degradation.
+	problems map[string]error
+}
+
+// SetProblems reports what is not enforced, by what it is (a policy
+// file): orb8 status shows the probe degraded by them; nil clears them.
+func (p *Probe) SetProblems(problems map[string]error) {
+	p.mu.Lock()
+	p.problems = maps.Clone(problems)
+	p.mu.Unlock()
+}
+
+// Degraded implements probe.Degrader.
+func (p *Probe) Degraded() map[string]error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.problems)
 }
 
 // New returns an unstarted enforcement probe.
