@@ -15,6 +15,7 @@ import (
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/policy"
+	"github.com/orb8/orb8/internal/probes/dns"
 	"github.com/orb8/orb8/internal/probes/enforce"
 	"github.com/orb8/orb8/internal/tick"
 )
@@ -116,7 +117,7 @@ func (ps *policies) reconcile() {
 		return
 	}
 	set := enforce.Set{Cgroups: map[uint64][]int{}}
-	dns := map[uint64][]dnsRule{}
+	dnsByCgroup := map[uint64][]dnsRule{}
 	rules := make([][]dnsRule, len(ps.loaded))
 	for i, p := range ps.loaded {
 		set.Policies = append(set.Policies, compilePolicy(p))
@@ -129,13 +130,13 @@ func (ps *policies) reconcile() {
 			if p.Selects(t) {
 				set.Cgroups[w.ID] = append(set.Cgroups[w.ID], i)
 				if len(rules[i]) > 0 {
-					dns[w.ID] = append(dns[w.ID], rules[i]...)
+					dnsByCgroup[w.ID] = append(dnsByCgroup[w.ID], rules[i]...)
 				}
 			}
 		}
 		return false
 	})
-	ps.watchDNS(dns)
+	ps.watchDNS(dnsByCgroup)
 	if !ps.dirty && reflect.DeepEqual(set, ps.last) {
 		ps.seen = seen
 		return
@@ -215,7 +216,7 @@ func (ps *policies) watchDNS(rules map[uint64][]dnsRule) {
 	ps.dns = rules
 	switch {
 	case len(rules) > 0 && ps.dnsWatch == nil:
-		if !ps.agent.probeRunning("dns") {
+		if !ps.agent.probeRunning(dns.Name) {
 			ps.log.Warn("DNS rules of policies are not matched: the dns probe does not run")
 			return
 		}

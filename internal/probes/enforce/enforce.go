@@ -125,7 +125,7 @@ func (p *Probe) attach(names []string, want bool) error {
 		case want && !on:
 			prog, at := p.program(name)
 			if prog == nil {
-				errs = append(errs, fmt.Errorf("%s: %w", name, cmpErr(p.objs.Failed[name])))
+				errs = append(errs, fmt.Errorf("%s: %w", name, orNotLoaded(p.objs.Failed[name])))
 				continue
 			}
 			var err error
@@ -165,7 +165,7 @@ func (p *Probe) program(name string) (*ebpf.Program, ebpf.AttachType) {
 	return nil, ebpf.AttachNone
 }
 
-func cmpErr(err error) error {
+func orNotLoaded(err error) error {
 	if err == nil {
 		return errors.New("not loaded")
 	}

@@ -71,6 +71,13 @@ func stronger(a, b enforceVerdict) bool {
 	return rank(a) > rank(b)
 }
 
+// keepStronger puts v at k unless a stronger verdict is there.
+func keepStronger[K comparable](m map[K]enforceVerdict, k K, v enforceVerdict) {
+	if old, ok := m[k]; !ok || stronger(v, old) {
+		m[k] = v
+	}
+}
+
 // Apply makes s what the kernel enforces: the new generation's entries are
 // written beside the current ones, made current with one write, and the
 // old ones deleted. Programs are attached for the kinds of rule s has and
@@ -158,14 +165,9 @@ func (p *Probe) compile(pol Policy, sel uint32, exec map[enforceExecKey]enforceV
 		}
 		return v
 	}
-	put := func(m map[enforceExecKey]enforceVerdict, k enforceExecKey, v enforceVerdict) {
-		if old, ok := m[k]; !ok || stronger(v, old) {
-			m[k] = v
-		}
-	}
 	for _, r := range pol.Exec {
 		for _, path := range r.Paths {
-			put(exec, enforceExecKey{Selection: sel, PathHash: fnv64a(path)}, verdict(r.Rule, r.Kill))
+			keepStronger(exec, enforceExecKey{Selection: sel, PathHash: fnv64a(path)}, verdict(r.Rule, r.Kill))
 		}
 	}
 	for _, r := range pol.Connect {
@@ -189,10 +191,7 @@ func (p *Probe) compile(pol Policy, sel uint32, exec map[enforceExecKey]enforceV
 			a16 := addr.As16()
 			for _, port := range ports {
 				for _, proto := range protos {
-					k := enforceConnectKey{Prefixlen: uint32(64 + bits), Selection: sel, Protocol: proto, Port: port, Addr: a16}
-					if old, ok := conn[k]; !ok || stronger(v, old) {
-						conn[k] = v
-					}
+					keepStronger(conn, enforceConnectKey{Prefixlen: uint32(64 + bits), Selection: sel, Protocol: proto, Port: port, Addr: a16}, v)
 				}
 			}
 		}
