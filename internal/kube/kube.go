@@ -88,9 +88,7 @@ func RESTConfig(kubeconfig string) (*rest.Config, error) {
 // New builds a watcher for the API server cfg points at; nothing runs
 // before Start.
 func New(cfg *rest.Config, opts Options, log *slog.Logger) (*Watcher, error) {
-	cfg = rest.CopyConfig(cfg)
-	cfg.UserAgent = "orb8-agent"
-	cfg.Timeout = 30 * time.Second
+	cfg = agentConfig(cfg, 30*time.Second)
 	cr, err := RESTClient(cfg, corev1.SchemeGroupVersion)
 	if err != nil {
 		return nil, err
@@ -223,17 +221,29 @@ func newInformer(c rest.Interface, resource string, obj runtime.Object, tweak fu
 // newMetadataInformer watches the metadata of every object of a resource.
 func newMetadataInformer(c metadata.Interface, gvr schema.GroupVersionResource) cache.SharedIndexInformer {
 	r := c.Resource(gvr)
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return r.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return r.Watch(ctx, o)
-		},
-	}
-	inf := cache.NewSharedIndexInformer(lw, &metav1.PartialObjectMetadata{}, 0, cache.Indexers{})
+	inf := cache.NewSharedIndexInformer(listWatchOf(r.List, r.Watch), &metav1.PartialObjectMetadata{}, 0, cache.Indexers{})
 	_ = inf.SetTransform(trim) // only fails once the informer runs
 	return inf
+}
+
+// listWatchOf is the ListWatch of a client's List and Watch.
+func listWatchOf[L runtime.Object](list func(context.Context, metav1.ListOptions) (L, error),
+	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) *cache.ListWatch {
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return list(ctx, o)
+		},
+		WatchFuncWithContext: watchFn,
+	}
+}
+
+// agentConfig is cfg as the agent's clients use it: named orb8-agent, each
+// request bounded by timeout.
+func agentConfig(cfg *rest.Config, timeout time.Duration) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.UserAgent = "orb8-agent"
+	cfg.Timeout = timeout
+	return cfg
 }
 
 func eventHandler(h func(obj any, deleted bool)) cache.ResourceEventHandlerFuncs {
