@@ -92,6 +92,17 @@ func Parse(data []byte, source string) ([]Policy, error) {
 	return policies, nil
 }
 
+// ParseObject decodes and validates one policy object as the API server
+// serves it (JSON); errors are "field: problem" lines, as Parse's without
+// the document number.
+func ParseObject(data []byte, source string) (Policy, error) {
+	p, empty, err := parseDocument(data, source)
+	if empty {
+		return Policy{}, errors.New("empty object")
+	}
+	return p, err
+}
+
 // prependLines prefixes every line of err.
 func prependLines(prefix string, err error) error {
 	return errors.New(prefix + strings.ReplaceAll(err.Error(), "\n", "\n"+prefix))
@@ -161,12 +172,13 @@ func typeName(t reflect.Type) string {
 // that failed conversion is not reported again by validation.
 func fromDocument(doc document, source string) (Policy, fieldErrors) {
 	p := Policy{
-		Kind:      doc.Kind,
-		Name:      doc.Metadata.Name,
-		Namespace: doc.Metadata.Namespace,
-		Mode:      doc.Spec.Mode,
-		Selector:  normalSelector(doc.Spec.Selector),
-		Source:    source,
+		Kind:       doc.Kind,
+		Name:       doc.Metadata.Name,
+		Namespace:  doc.Metadata.Namespace,
+		Generation: doc.Metadata.Generation,
+		Mode:       doc.Spec.Mode,
+		Selector:   normalSelector(doc.Spec.Selector),
+		Source:     source,
 	}
 	if p.Mode == "" {
 		p.Mode = ModeEnforce

@@ -48,10 +48,12 @@ type Policy struct {
 	Kind      string // KindCluster or KindNamespaced
 	Name      string // metadata.name
 	Namespace string // metadata.namespace: set only for KindNamespaced
-	Mode      Mode
-	Selector  Selector
-	Rules     []Rule
-	Source    string // where it came from: a file path, or "kubernetes"
+	// Generation is metadata.generation of a Kubernetes object (0 in files).
+	Generation int64
+	Mode       Mode
+	Selector   Selector
+	Rules      []Rule
+	Source     string // where it came from: a file path, or "kubernetes"
 }
 
 // Selector chooses the workloads (cgroups) a policy applies to; see
@@ -141,9 +143,13 @@ type Target struct {
 
 // key identifies a policy among others: Kubernetes allows a cluster policy
 // and namespaced ones of the same name.
-func (p Policy) key() string {
+func (p Policy) key() string { return p.Kind + " " + p.Ref() }
+
+// Ref names the policy where it is reported (metrics, audit, events): its
+// name, and for a SecurityPolicy its namespace as in "namespace/name".
+func (p Policy) Ref() string {
 	if p.Kind == KindNamespaced {
-		return p.Kind + " " + p.Namespace + "/" + p.Name
+		return p.Namespace + "/" + p.Name
 	}
-	return p.Kind + " " + p.Name
+	return p.Name
 }
