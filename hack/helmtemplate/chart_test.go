@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -131,9 +132,11 @@ func findPrivileged(v any, path string) string {
 }
 
 // TestChartRBACIsReadOnly: every role the chart grants reads, never writes.
-// The exceptions change nothing: the agent asks the API server who its
-// callers are and what they may see (reviews), and the client Role lets a
-// user open a port forwarding to an agent, whose own checks then apply.
+// The exceptions change nothing or only what is the agent's: the agent asks
+// the API server who its callers are and what they may see (reviews),
+// writes the status of security policies and Events on the pods they acted
+// on, and the client Role lets a user open a port forwarding to an agent,
+// whose own checks then apply.
 func TestChartRBACIsReadOnly(t *testing.T) {
 	objs := renderObjects(t, everythingOn...)
 	roles := append(ofKind(objs, "ClusterRole"), ofKind(objs, "Role")...)
@@ -141,9 +144,13 @@ func TestChartRBACIsReadOnly(t *testing.T) {
 		t.Fatal("no Role or ClusterRole rendered")
 	}
 	allowed := map[string]bool{
-		"ClusterRole orb8 create tokenreviews":         true,
-		"ClusterRole orb8 create subjectaccessreviews": true,
-		"Role orb8-client create pods/portforward":     true,
+		"ClusterRole orb8 create tokenreviews":                   true,
+		"ClusterRole orb8 create subjectaccessreviews":           true,
+		"ClusterRole orb8 update clustersecuritypolicies/status": true,
+		"ClusterRole orb8 update securitypolicies/status":        true,
+		"ClusterRole orb8 create events":                         true,
+		"ClusterRole orb8 patch events":                          true,
+		"Role orb8-client create pods/portforward":               true,
 	}
 	for _, o := range roles {
 		var r rbacv1.ClusterRole // a Role has the same rules
@@ -378,5 +385,58 @@ func TestChartHardening(t *testing.T) {
 	}
 	if p := c.SecurityContext.SeccompProfile; p == nil || p.Type != corev1.SeccompProfileTypeLocalhost || p.LocalhostProfile == nil || *p.LocalhostProfile != "profiles/orb8.json" {
 		t.Errorf("seccompProfile %+v, want Localhost profiles/orb8.json", p)
+	}
+}
+
+// TestChartPolicies: by default the chart installs both policy CRDs (kept on
+// uninstall) and has the agent enforce them, with the rights that needs;
+// policies.enabled=false leaves out all three.
+func TestChartPolicies(t *testing.T) {
+	for _, enabled := range []bool{true, false} {
+		objs := renderObjects(t, "policies.enabled="+strconv.FormatBool(enabled))
+		var kinds []string
+		for _, o := range ofKind(objs, "CustomResourceDefinition") {
+			var crd struct {
+				Metadata struct {
+					Annotations map[string]string `json:"annotations"`
+				} `json:"metadata"`
+				Spec struct {
+					Group string `json:"group"`
+					Names struct {
+						Kind string `json:"kind"`
+					} `json:"names"`
+				} `json:"spec"`
+			}
+			decodePart(t, o, &crd)
+			if crd.Spec.Group != "orb8.dev" || crd.Metadata.Annotations["helm.sh/resource-policy"] != "keep" {
+				t.Errorf("CRD %s: group %q, annotations %v", o.Metadata.Name, crd.Spec.Group, crd.Metadata.Annotations)
+			}
+			kinds = append(kinds, crd.Spec.Names.Kind)
+		}
+		slices.Sort(kinds)
+		var cm corev1.ConfigMap
+		for _, o := range ofKind(objs, "ConfigMap") {
+			if o.Metadata.Name == "orb8" {
+				decode(t, o, &cm)
+			}
+		}
+		var cfg map[string]any
+		if err := yaml.Unmarshal([]byte(cm.Data["config.yaml"]), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		var role rbacv1.ClusterRole
+		for _, o := range ofKind(objs, "ClusterRole") {
+			if o.Metadata.Name == "orb8" {
+				decode(t, o, &role)
+			}
+		}
+		grantsPolicies := slices.ContainsFunc(role.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.APIGroups, "orb8.dev") })
+		if enabled {
+			if !slices.Equal(kinds, []string{"ClusterSecurityPolicy", "SecurityPolicy"}) || cfg["kube-policies"] != true || !grantsPolicies {
+				t.Errorf("policies enabled: CRDs %v, kube-policies %v, ClusterRole grants policies %v", kinds, cfg["kube-policies"], grantsPolicies)
+			}
+		} else if len(kinds) != 0 || cfg["kube-policies"] != nil || grantsPolicies {
+			t.Errorf("policies disabled: CRDs %v, kube-policies %v, ClusterRole grants policies %v", kinds, cfg["kube-policies"], grantsPolicies)
+		}
 	}
 }

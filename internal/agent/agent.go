@@ -91,6 +91,9 @@ type Agent struct {
 	gatherer       *export.SeriesCap // exportRegistry under the per-metric series cap
 	stats          io.Closer
 	kube           *kube.Watcher // nil when the agent runs without Kubernetes
+	// kubePolicies and podEvents: with --kube-policies, else nil.
+	kubePolicies *kube.PolicyWatcher
+	podEvents    *kube.PodEventRecorder
 	// decider authenticates and authorizes API and /metrics callers, with
 	// the Kubernetes API when there is one.
 	decider *access.Decider
@@ -122,14 +125,14 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	k, reviewer, err := newKube(cfg.Config, log)
+	k, err := newKube(cfg.Config, log)
 	if err != nil {
 		resolver.Close()
 		return nil, err
 	}
 	a := NewWithProbes(cfg.Config, log, resolver, buildProbes(enabledProbes(&cfg), resolver, &cfg))
 	a.hierarchy = hierarchy
-	a.useKube(k, reviewer)
+	a.useKube(k)
 	return a, nil
 }
 

@@ -112,7 +112,7 @@ func defaultProbeNames() []string {
 // there are policies to enforce.
 func enabledProbes(cfg *Config) []string {
 	names := slices.DeleteFunc(cfg.EnabledProbes(ProbeNames(), defaultProbeNames()), func(n string) bool { return n == enforce.Name })
-	if cfg.PolicyDir != "" {
+	if cfg.Policies() {
 		names = append(names, enforce.Name)
 	}
 	return names

@@ -77,17 +77,20 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// validatePolicies: the enforce probe runs exactly when --policy-dir
-// names a directory.
+// validatePolicies: the enforce probe runs exactly when there are policies
+// to enforce: --policy-dir names a directory, or --kube-policies.
 func (c *Config) validatePolicies() error {
-	if c.PolicyDir == "" {
+	if !c.Policies() {
 		if slices.Contains(c.Probes, enforce.Name) {
-			return fmt.Errorf("the %s probe enforces the policies of --policy-dir: set it", enforce.Name)
+			return fmt.Errorf("the %s probe enforces the policies of --policy-dir or --kube-policies: set one", enforce.Name)
 		}
 		return nil
 	}
 	if slices.Contains(c.DisableProbes, enforce.Name) {
-		return fmt.Errorf("--policy-dir needs the %s probe, which --disable-probes turns off", enforce.Name)
+		return fmt.Errorf("policies need the %s probe, which --disable-probes turns off", enforce.Name)
+	}
+	if c.PolicyDir == "" {
+		return nil
 	}
 	if st, err := os.Stat(c.PolicyDir); err != nil || !st.IsDir() {
 		return fmt.Errorf("--policy-dir %s: not a directory the agent can read", c.PolicyDir)

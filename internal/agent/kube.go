@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -14,41 +15,64 @@ import (
 // Kubernetes API; past it probes start anyway and names fill in later.
 const kubeSyncTimeout = 15 * time.Second
 
-// newKube connects to the Kubernetes API when --kubeconfig is set or the agent
-// runs in a pod: informers to name workloads, and a reviewer of API callers.
-// Both are nil on a plain host.
-func newKube(cfg config.Config, log *slog.Logger) (*kube.Watcher, *kube.Reviewer, error) {
+// kubeParts are the agent's connections to the Kubernetes API.
+type kubeParts struct {
+	watcher  *kube.Watcher  // informers naming workloads
+	reviewer *kube.Reviewer // of API callers
+	// With --kube-policies: the policies, and Events on the pods they act on.
+	policies  *kube.PolicyWatcher
+	podEvents *kube.PodEventRecorder
+}
+
+// newKube connects to the Kubernetes API when --kubeconfig is set or the
+// agent runs in a pod; nil on a plain host.
+func newKube(cfg config.Config, log *slog.Logger) (*kubeParts, error) {
 	rc, err := kube.RESTConfig(cfg.Kubeconfig)
-	if err != nil || rc == nil {
-		return nil, nil, err
+	if err != nil {
+		return nil, err
+	}
+	if rc == nil {
+		if cfg.KubePolicies {
+			return nil, errors.New("--kube-policies needs the Kubernetes API: set --kubeconfig, or run the agent in a pod")
+		}
+		return nil, nil
 	}
 	filter, err := kube.NewFilter(cfg.IncludeNamespaces, cfg.ExcludeNamespaces, cfg.PodSelector, cfg.NamespaceSelector)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	w, err := kube.New(rc, kube.Options{NodeName: cfg.NodeName, Filter: filter, Grace: cfg.GoneGrace, SyncTimeout: kubeSyncTimeout}, log)
-	if err != nil {
-		return nil, nil, err
+	k := &kubeParts{}
+	if k.watcher, err = kube.New(rc, kube.Options{NodeName: cfg.NodeName, Filter: filter, Grace: cfg.GoneGrace, SyncTimeout: kubeSyncTimeout}, log); err != nil {
+		return nil, err
 	}
-	r, err := kube.NewReviewer(rc)
-	return w, r, err
+	if k.reviewer, err = kube.NewReviewer(rc); err != nil {
+		return nil, err
+	}
+	if cfg.KubePolicies {
+		if k.policies, err = kube.NewPolicyWatcher(rc, cfg.NodeName, log); err != nil {
+			return nil, err
+		}
+		if k.podEvents, err = kube.NewPodEventRecorder(rc, k.watcher, log); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
 }
 
 // useKube makes the watcher name the resolver's workloads and export the
 // node and the resources and owners of its pods' containers, and the
 // reviewer decide what API callers may see.
-func (a *Agent) useKube(w *kube.Watcher, r *kube.Reviewer) {
-	if w == nil {
+func (a *Agent) useKube(k *kubeParts) {
+	if k == nil {
 		return
 	}
-	a.kube = w
-	a.resolver.SetEnricher(w)
-	a.shaper.UseOwners(w.Index)
-	a.register(w)
-	a.register(kube.NewContainerResources(w.Index, a.resolver))
-	if r != nil {
-		a.decider = access.NewDecider(r, a.cfg.NodeName)
-	}
+	a.kube = k.watcher
+	a.kubePolicies, a.podEvents = k.policies, k.podEvents
+	a.resolver.SetEnricher(k.watcher)
+	a.shaper.UseOwners(k.watcher.Index)
+	a.register(k.watcher)
+	a.register(kube.NewContainerResources(k.watcher.Index, a.resolver))
+	a.decider = access.NewDecider(k.reviewer, a.cfg.NodeName)
 }
 
 func (a *Agent) startKube(ctx context.Context) {

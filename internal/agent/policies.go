@@ -3,9 +3,12 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +17,7 @@ import (
 	"github.com/orb8/orb8/internal/audit"
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/kube"
 	"github.com/orb8/orb8/internal/policy"
 	"github.com/orb8/orb8/internal/probes/dns"
 	"github.com/orb8/orb8/internal/probes/enforce"
@@ -25,17 +29,19 @@ import (
 // change has).
 const reconcileEvery = 500 * time.Millisecond
 
-// policies keeps the enforce probe's rules equal to what the policy files
-// say for the workloads of the node, and writes the audit log.
+// policies keeps the enforce probe's rules equal to what the policies say
+// (files, the Kubernetes API, or both) for the workloads of the node, and
+// writes the audit log.
 type policies struct {
-	log    *slog.Logger
-	probe  *enforce.Probe
-	agent  *Agent
-	mu     sync.Mutex
-	loaded []policy.Policy
-	bad    map[string]error // by file
-	dirty  bool
-	last   enforce.Set
+	log   *slog.Logger
+	probe *enforce.Probe
+	agent *Agent
+	mu    sync.Mutex
+	// sources hold the policies of each source, loaded theirs in order.
+	sources map[string]policySource
+	loaded  []policy.Policy
+	dirty   bool
+	last    enforce.Set
 	// dns holds the DNS rules of the policies selecting each workload,
 	// matched here on the DNS probe's lookups; dnsWatch ends the watch of
 	// lookups, nil while no policy has a DNS rule.
@@ -43,6 +49,19 @@ type policies struct {
 	dnsWatch context.CancelFunc
 	ctx      context.Context
 	seen     inputs // as of the last reconcile
+}
+
+// The sources of policies, in the order their policies are given to the probe.
+const (
+	sourceDir        = "policy file"
+	sourceKubernetes = "policy"
+)
+
+// policySource is what one source gave: its valid policies, and why each
+// invalid one (by file, or by object) is skipped.
+type policySource struct {
+	loaded []policy.Policy
+	bad    map[string]error
 }
 
 // dnsRule is a DNS rule of a policy.
@@ -53,10 +72,12 @@ type dnsRule struct {
 	names  []string
 }
 
-// startPolicies watches --policy-dir and keeps the enforce probe's rules
-// current, and writes --audit-log; nothing without --policy-dir.
+// startPolicies watches --policy-dir and, with --kube-policies, the
+// policies of the Kubernetes API, keeps the enforce probe's rules current,
+// writes --audit-log and records Events on the pods policies act on;
+// nothing without policies.
 func (a *Agent) startPolicies(ctx context.Context) error {
-	if a.cfg.PolicyDir == "" {
+	if !a.cfg.Policies() {
 		return nil
 	}
 	var probe *enforce.Probe
@@ -66,9 +87,9 @@ func (a *Agent) startPolicies(ctx context.Context) error {
 		}
 	}
 	if probe == nil {
-		return errors.New("--policy-dir: the enforce probe does not run (orb8 status says why)")
+		return errors.New("the enforce probe does not run (orb8 status says why)")
 	}
-	ps := &policies{log: a.log, probe: probe, agent: a, ctx: ctx}
+	ps := &policies{log: a.log, probe: probe, agent: a, ctx: ctx, sources: map[string]policySource{}}
 	if a.cfg.AuditLog != "" {
 		l, err := audit.Open(a.cfg.AuditLog, a.cfg.AuditLogMaxBytes)
 		if err != nil {
@@ -76,31 +97,47 @@ func (a *Agent) startPolicies(ctx context.Context) error {
 		}
 		ps.writeAudit(ctx, l)
 	}
-	// The directory was found readable (validatePolicies); one that went
-	// away since is reported here.
-	go func() {
-		if err := policy.WatchDir(ctx, a.cfg.PolicyDir, ps.update); err != nil {
-			a.log.Error("policies not enforced", "err", err)
-		}
-	}()
+	if a.cfg.PolicyDir != "" {
+		// The directory was found readable (validatePolicies); one that
+		// went away since is reported here.
+		go func() {
+			if err := policy.WatchDir(ctx, a.cfg.PolicyDir, ps.update(sourceDir)); err != nil {
+				a.log.Error("policies not enforced", "err", err)
+			}
+		}()
+	}
+	if a.kubePolicies != nil {
+		go a.kubePolicies.Run(ctx, ps.update(sourceKubernetes))
+		go a.podEvents.Run(ctx)
+		a.follow(ctx, events.KindPolicy, 1024, a.recordPodEvent, nil)
+	}
 	tick.Every(ctx, reconcileEvery, func(time.Time) { ps.reconcile() })
 	return nil
 }
 
-// update takes the policies of the good files; bad files are logged and
-// skipped.
-func (ps *policies) update(loaded []policy.Policy, bad map[string]error) {
-	ps.mu.Lock()
-	ps.loaded, ps.bad, ps.dirty = loaded, bad, true
-	ps.mu.Unlock()
-	problems := map[string]error{}
-	for file, err := range bad {
-		ps.log.Warn("policy file skipped", "file", file, "err", err)
-		problems["policy file "+file] = err
+// update takes what one source gives: its valid policies, and its bad
+// files or objects, which are logged and skipped.
+func (ps *policies) update(source string) func([]policy.Policy, map[string]error) {
+	return func(loaded []policy.Policy, bad map[string]error) {
+		for what, err := range bad {
+			ps.log.Warn(source+" skipped", "name", what, "err", err)
+		}
+		ps.mu.Lock()
+		ps.sources[source] = policySource{loaded, bad}
+		ps.loaded = nil
+		problems := map[string]error{}
+		for _, name := range []string{sourceDir, sourceKubernetes} {
+			ps.loaded = append(ps.loaded, ps.sources[name].loaded...)
+			for what, err := range ps.sources[name].bad {
+				problems[name+" "+what] = err
+			}
+		}
+		ps.dirty = true
+		ps.mu.Unlock()
+		ps.probe.SetProblems(problems)
+		ps.log.Info("policies loaded", "source", source, "policies", len(loaded), "skipped", len(bad))
+		ps.reconcile()
 	}
-	ps.probe.SetProblems(problems)
-	ps.log.Info("policies loaded", "policies", len(loaded), "bad_files", len(bad))
-	ps.reconcile()
 }
 
 // reconcile works out which workloads each policy selects and gives the
@@ -141,7 +178,11 @@ func (ps *policies) reconcile() {
 		ps.seen = seen
 		return
 	}
-	if err := ps.probe.Apply(set); err != nil {
+	err := ps.probe.Apply(set)
+	if ps.dirty && ps.agent.kubePolicies != nil {
+		ps.agent.kubePolicies.Applied(err)
+	}
+	if err != nil {
 		ps.log.Warn("policies not applied", "err", err)
 		return
 	}
@@ -163,7 +204,7 @@ func (a *Agent) policyTarget(w *cgroup.Workload) policy.Target {
 // compilePolicy is p's exec and connect rules as the enforce probe checks
 // them; DNS rules are matched in user space.
 func compilePolicy(p policy.Policy) enforce.Policy {
-	out := enforce.Policy{Name: p.Name, Enforce: p.Mode != policy.ModeMonitor}
+	out := enforce.Policy{Name: p.Ref(), Enforce: p.Mode != policy.ModeMonitor}
 	for i, r := range p.Rules {
 		switch {
 		case r.Exec != nil:
@@ -188,7 +229,7 @@ func dnsRules(p policy.Policy) []dnsRule {
 	var out []dnsRule
 	for i, r := range p.Rules {
 		if r.DNS != nil {
-			out = append(out, dnsRule{policy: p.Name, rule: i, mode: p.Mode, names: r.DNS.Names})
+			out = append(out, dnsRule{policy: p.Ref(), rule: i, mode: p.Mode, names: r.DNS.Names})
 		}
 	}
 	return out
@@ -294,4 +335,26 @@ func (a *Agent) probeRunning(name string) bool {
 		}
 	}
 	return false
+}
+
+// recordPodEvent records a Kubernetes Event on the pod whose process a
+// policy killed or denied; audits and monitoring policies record none.
+func (a *Agent) recordPodEvent(e *events.Event) {
+	m := e.Policy
+	if m == nil || m.Mode != string(policy.ModeEnforce) || e.Workload.Pod == "" {
+		return
+	}
+	ev := kube.PodEvent{Namespace: e.Workload.Namespace, Pod: e.Workload.Pod}
+	switch policy.Action(m.Action) {
+	case policy.ActionKill:
+		ev.Reason = "PolicyKilled"
+		ev.Message = fmt.Sprintf("policy %s rule %d killed the exec of %s", m.Policy, m.Rule, strconv.Quote(m.Filename))
+	case policy.ActionDeny:
+		ev.Reason = "PolicyDenied"
+		ev.Message = fmt.Sprintf("policy %s rule %d denied a %s connection to %s", m.Policy, m.Rule, m.Protocol,
+			net.JoinHostPort(m.Address, strconv.Itoa(int(m.Port))))
+	default:
+		return
+	}
+	a.podEvents.Record(ev)
 }

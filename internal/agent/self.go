@@ -19,7 +19,8 @@ var (
 	buildInfoDesc   = prometheus.NewDesc("orb8_build_info", "Build of the running agent, and the cgroup hierarchy it names workloads by (unified or v1-memory).", []string{"version", "cgroup_hierarchy"}, nil)
 	exportErrDesc   = prometheus.NewDesc("orb8_export_errors_total", "OTLP pushes that failed.", nil, nil)
 	auditMissedDesc = prometheus.NewDesc("orb8_audit_records_missed_total", "Policy matches the audit log (--audit-log) lacks: its buffer was full, or the write failed.", nil, nil)
-	selfDescriptors = []*prometheus.Desc{probeUpDesc, eventsDesc, lostDesc, collectErrDesc, mapFullDesc, runtimeDesc, runCountDesc, workloadsDesc, untrackedDesc, buildInfoDesc, exportErrDesc, auditMissedDesc}
+	podEventsDesc   = prometheus.NewDesc("orb8_kube_events_dropped_total", "Kubernetes Events on pods that policies acted on, not recorded: over the pod's rate (25 at once, then one per 5 minutes), the queue full, or the write failed.", nil, nil)
+	selfDescriptors = []*prometheus.Desc{probeUpDesc, eventsDesc, lostDesc, collectErrDesc, mapFullDesc, runtimeDesc, runCountDesc, workloadsDesc, untrackedDesc, buildInfoDesc, exportErrDesc, auditMissedDesc, podEventsDesc}
 )
 
 // selfCollector exports the agent's own health: which probes run, what they
@@ -78,5 +79,8 @@ func (c *selfCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(exportErrDesc, prometheus.CounterValue, float64(c.a.exportErrors.Load()))
 	if t := c.a.audit.Load(); t != nil {
 		ch <- prometheus.MustNewConstMetric(auditMissedDesc, prometheus.CounterValue, float64(t.missed()))
+	}
+	if c.a.podEvents != nil {
+		ch <- prometheus.MustNewConstMetric(podEventsDesc, prometheus.CounterValue, float64(c.a.podEvents.Dropped()))
 	}
 }

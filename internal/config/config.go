@@ -44,6 +44,9 @@ type Config struct {
 	MaxOverhead float64
 	// PolicyDir holds security policy YAML files, watched; empty: none.
 	PolicyDir string
+	// KubePolicies enforces the ClusterSecurityPolicy and SecurityPolicy
+	// objects of the Kubernetes API, watched.
+	KubePolicies bool
 	// AuditLog is where policy matches go as JSON lines ("-": stdout);
 	// empty: nowhere but the event stream and the metrics.
 	AuditLog string
@@ -54,6 +57,10 @@ type Config struct {
 	Kube
 	Export
 }
+
+// Policies reports whether security policies are enforced: from files, from
+// the Kubernetes API, or both.
+func (c *Config) Policies() bool { return c.PolicyDir != "" || c.KubePolicies }
 
 // Default is the configuration with nothing set.
 func Default() Config {
@@ -87,6 +94,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.BPFStats, "bpf-stats", c.BPFStats, "turn on the kernel's BPF run-time statistics for orb8_bpf_program_run_seconds_total (needs CAP_SYS_ADMIN; every BPF program on the node then pays two clock reads per run)")
 	fs.Float64Var(&c.MaxOverhead, "max-overhead", c.MaxOverhead, "the share of one CPU the agent may add to a process it traces through uprobes (CUDA launches and GEMMs, sampled per process to stay within it; --cuda-exact counts them all instead); 0.01 is 1%")
 	fs.StringVar(&c.PolicyDir, "policy-dir", c.PolicyDir, "directory of security policy YAML files (ClusterSecurityPolicy, SecurityPolicy), enforced in the kernel; watched: a changed file applies within 2 s, a bad one is reported and skipped")
+	fs.BoolVar(&c.KubePolicies, "kube-policies", c.KubePolicies, "enforce the ClusterSecurityPolicy and SecurityPolicy objects of the Kubernetes API (CRDs of the chart), watched: a change applies within 2 s; the agent reports in their status whether this node enforces them")
 	fs.StringVar(&c.AuditLog, "audit-log", c.AuditLog, `file to append every policy match to, one JSON object per line ("-": standard output)`)
 	fs.Int64Var(&c.AuditLogMaxBytes, "audit-log-max-bytes", c.AuditLogMaxBytes, "size past which --audit-log is rotated to PATH.1")
 	c.API.bindFlags(fs)
@@ -209,8 +217,8 @@ func (c *Config) Validate(known []string) error {
 	if c.TLSClientCA != "" && c.TLSCert == "" {
 		return fmt.Errorf("--tls-client-ca needs --tls-cert and --tls-key")
 	}
-	if c.AuditLog != "" && c.PolicyDir == "" {
-		return fmt.Errorf("--audit-log records policy matches: it needs --policy-dir")
+	if c.AuditLog != "" && !c.Policies() {
+		return fmt.Errorf("--audit-log records policy matches: it needs --policy-dir or --kube-policies")
 	}
 	if c.AuditLogMaxBytes < 1<<10 {
 		return fmt.Errorf("--audit-log-max-bytes %d is too small: use at least 1024", c.AuditLogMaxBytes)

@@ -19,6 +19,7 @@ const maxContainerIDs = 32
 
 type podEntry struct {
 	namespace, name string
+	uid             string // in the API (a static pod's cgroups carry another)
 	labels          map[string]string
 	containers      map[string]string // container id (no runtime prefix) -> container name
 	ips             []netip.Addr
@@ -133,7 +134,7 @@ func (x *Index) setPod(p *corev1.Pod) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	old := x.pods[uid]
-	e := &podEntry{namespace: p.Namespace, name: p.Name, labels: p.Labels, containers: containerNames(p), spec: newPodSpec(p)}
+	e := &podEntry{namespace: p.Namespace, name: p.Name, uid: string(p.UID), labels: p.Labels, containers: containerNames(p), spec: newPodSpec(p)}
 	e.hidden = !x.filter.Visible(p.Namespace, p.Labels, x.nsLabels[p.Namespace])
 	if old != nil {
 		x.dropPodIPs(old)
@@ -168,6 +169,17 @@ func (x *Index) PodLabels(namespace, pod string) map[string]string {
 		return e.labels
 	}
 	return nil
+}
+
+// PodAPIUID returns the API UID of a pod of this node by name ("" when
+// unknown), for references to it such as an Event's.
+func (x *Index) PodAPIUID(namespace, pod string) string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if e := x.pods[x.podUIDs[namespace+"/"+pod]]; e != nil {
+		return e.uid
+	}
+	return ""
 }
 
 // deletePod marks a pod gone; its names stay for the series of its cgroups
