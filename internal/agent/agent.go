@@ -102,6 +102,8 @@ type Agent struct {
 	ready        atomic.Bool
 	// stopForget ends the loop that forgets removed cgroups; nil before Start.
 	stopForget func()
+	// governor keeps the agent under --max-overhead.
+	governor *governor
 	// audit is the audit log's account, nil without --audit-log.
 	audit atomic.Pointer[auditTrail]
 }
@@ -148,6 +150,7 @@ func NewWithProbes(cfg config.Config, log *slog.Logger, resolver *cgroup.Resolve
 		a.probes = append(a.probes, &runningProbe{Probe: p, status: ProbeStatus{Name: p.Name()}, log: log})
 	}
 	a.gatherer = export.NewSeriesCap(a.exportRegistry, cfg.MaxSeriesPerMetric)
+	a.governor = newGovernor(a)
 	a.register(newSelfCollector(a))
 	a.register(collectors.NewGoCollector())
 	a.register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -196,6 +199,7 @@ func (a *Agent) Start(ctx context.Context) {
 		a.log.Info("probe up", "probe", p.Name(), "degraded", len(p.status.Degraded))
 	}
 	a.stopForget = tick.Every(ctx, max(a.cfg.GoneGrace/10, time.Second), a.forgetGone)
+	a.governor.start(ctx)
 	if err := a.startPolicies(ctx); err != nil {
 		a.log.Error("policies not enforced", "err", err)
 	}

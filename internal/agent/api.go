@@ -86,7 +86,8 @@ func (x *API) Close() {
 // probe's stream), and DNS lookups reach the API's log through the bus.
 func (a *Agent) apiBackend() api.Backend {
 	b := api.Backend{
-		Node: a.cfg.NodeName, CgroupRoot: a.resolver.Root(), CgroupHierarchy: a.hierarchy.Name(), Metrics: a.registry, Events: a.bus,
+		Node: a.cfg.NodeName, CgroupRoot: a.resolver.Root(), CgroupHierarchy: a.hierarchy.Name(), MaxOverhead: a.cfg.MaxOverhead,
+		Metrics: a.registry, Events: a.bus,
 		Probes: a.probeStates, Cgroups: a.resolver.Matching, Workload: a.resolver.ByPath,
 	}
 	if a.kube != nil {

@@ -20,7 +20,9 @@ var (
 	exportErrDesc   = prometheus.NewDesc("orb8_export_errors_total", "OTLP pushes that failed.", nil, nil)
 	auditMissedDesc = prometheus.NewDesc("orb8_audit_records_missed_total", "Policy matches the audit log (--audit-log) lacks: its buffer was full, or the write failed.", nil, nil)
 	podEventsDesc   = prometheus.NewDesc("orb8_kube_events_dropped_total", "Kubernetes Events on pods that policies acted on, not recorded: over the pod's rate (25 at once, then one per 5 minutes), the queue full, or the write failed.", nil, nil)
-	selfDescriptors = []*prometheus.Desc{probeUpDesc, eventsDesc, lostDesc, collectErrDesc, mapFullDesc, runtimeDesc, runCountDesc, workloadsDesc, untrackedDesc, buildInfoDesc, exportErrDesc, auditMissedDesc, podEventsDesc}
+	overheadDesc    = prometheus.NewDesc("orb8_overhead_ratio", "Share of the node's CPU the agent cost over the last second: its own CPU time, and its BPF programs' run time with --bpf-stats. Above --max-overhead, probes shed records (orb8_sampling_ratio).", nil, nil)
+	samplingDesc    = prometheus.NewDesc("orb8_sampling_ratio", "Share of the probe's records (DNS messages, connection records) user space handles while the agent sheds load to stay under --max-overhead; each kept record counts for the shed ones. 1: all.", []string{"probe"}, nil)
+	selfDescriptors = []*prometheus.Desc{probeUpDesc, eventsDesc, lostDesc, collectErrDesc, mapFullDesc, runtimeDesc, runCountDesc, workloadsDesc, untrackedDesc, buildInfoDesc, exportErrDesc, auditMissedDesc, podEventsDesc, overheadDesc, samplingDesc}
 )
 
 // selfCollector exports the agent's own health: which probes run, what they
@@ -79,6 +81,10 @@ func (c *selfCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(exportErrDesc, prometheus.CounterValue, float64(c.a.exportErrors.Load()))
 	if t := c.a.audit.Load(); t != nil {
 		ch <- prometheus.MustNewConstMetric(auditMissedDesc, prometheus.CounterValue, float64(t.missed()))
+	}
+	ch <- prometheus.MustNewConstMetric(overheadDesc, prometheus.GaugeValue, c.a.governor.Ratio())
+	for name, s := range c.a.governor.samplers() {
+		ch <- prometheus.MustNewConstMetric(samplingDesc, prometheus.GaugeValue, 1/float64(s.SampleRate()), name)
 	}
 	if c.a.podEvents != nil {
 		ch <- prometheus.MustNewConstMetric(podEventsDesc, prometheus.CounterValue, float64(c.a.podEvents.Dropped()))

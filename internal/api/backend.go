@@ -22,12 +22,14 @@ type Backend struct {
 	CgroupRoot string // the workload hierarchy's mount, to list a workload's processes
 	// CgroupHierarchy names that hierarchy: "unified" or "v1-memory".
 	CgroupHierarchy string
-	Probes          func() []ProbeState
-	Metrics         prometheus.Gatherer // the agent's registry
-	Events          *events.Bus
-	Flows           FlowSource
-	DNS             DNSSource
-	Labels          LabelSource
+	// MaxOverhead is the agent's budget, a share of the node's CPU.
+	MaxOverhead float64
+	Probes      func() []ProbeState
+	Metrics     prometheus.Gatherer // the agent's registry
+	Events      *events.Bus
+	Flows       FlowSource
+	DNS         DNSSource
+	Labels      LabelSource
 	// Syscalls streams a workload's syscalls on demand (the syscalls probe);
 	// Cgroups lists the ids of the existing cgroups a filter matches;
 	// Workload is the identity of the cgroup at a path (ids, container, pod

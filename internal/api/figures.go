@@ -168,17 +168,21 @@ func labelValue(m *dto.Metric, name string) string {
 }
 
 // labelSum sums a family's series by one label, e.g. events lost by probe.
-// samplingRatios reads orb8_accelerator_sampling_ratio, by runtime, in call
-// order.
+// samplingRatios reads, by probe, orb8_accelerator_sampling_ratio (an
+// accelerator runtime is a probe of its name) in call order, and
+// orb8_sampling_ratio as call "records".
 func samplingRatios(families []*dto.MetricFamily) map[string][]*pb.Sampling {
 	out := map[string][]*pb.Sampling{}
 	for _, fam := range families {
-		if fam.GetName() != "orb8_accelerator_sampling_ratio" {
-			continue
-		}
 		for _, m := range fam.GetMetric() {
-			rt := labelValue(m, "runtime")
-			out[rt] = append(out[rt], &pb.Sampling{Call: labelValue(m, "call"), Ratio: sampleValue(m)})
+			switch fam.GetName() {
+			case "orb8_accelerator_sampling_ratio":
+				rt := labelValue(m, "runtime")
+				out[rt] = append(out[rt], &pb.Sampling{Call: labelValue(m, "call"), Ratio: sampleValue(m)})
+			case "orb8_sampling_ratio":
+				p := labelValue(m, "probe")
+				out[p] = append(out[p], &pb.Sampling{Call: "records", Ratio: sampleValue(m)})
+			}
 		}
 	}
 	return out

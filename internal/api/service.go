@@ -60,6 +60,7 @@ func (s *Service) GetStatus(context.Context, *pb.GetStatusRequest) (*pb.Status, 
 		Node: s.b.Node, Version: version.String(), Kernel: s.kernel, CgroupRoot: s.b.CgroupRoot,
 		CgroupHierarchy: s.b.CgroupHierarchy,
 		Started:         timestamppb.New(s.started),
+		MaxOverhead:     s.b.MaxOverhead,
 	}
 	families, err := s.gather()
 	if err != nil {
@@ -80,6 +81,7 @@ func (s *Service) GetStatus(context.Context, *pb.GetStatusRequest) (*pb.Status, 
 			})
 		}
 	}
+	st.OverheadRatio = labelSum(families, "orb8_overhead_ratio", "")[""]
 	st.TrackedWorkloads = uint64(labelSum(families, "orb8_tracked_workloads", "")[""])
 	st.UntrackedWorkloads = uint64(labelSum(families, "orb8_workloads_untracked_total", "")[""])
 	st.ApiStreams, st.ApiEventsDropped = s.streamStats()

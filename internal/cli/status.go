@@ -69,6 +69,9 @@ func printStatus(out io.Writer, st *pb.Status) error {
 	fmt.Fprintf(out, "node %s  orb8 %s  kernel %s  up %s\n", humanize.Safe(st.GetNode()), st.GetVersion(), humanize.Safe(st.GetKernel()), up)
 	fmt.Fprintf(out, "cgroups %s at %s  workloads tracked %d (untracked: table full %d)  event streams %d (dropped %d)\n",
 		st.GetCgroupHierarchy(), st.GetCgroupRoot(), st.GetTrackedWorkloads(), st.GetUntrackedWorkloads(), st.GetApiStreams(), st.GetApiEventsDropped())
+	if st.GetMaxOverhead() > 0 {
+		fmt.Fprintf(out, "overhead %.2f%% of the node's CPU (budget %.2f%%)\n", 100*st.GetOverheadRatio(), 100*st.GetMaxOverhead())
+	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROBE\tUP\tEVENTS\tLOST\tMAP FULL\tNOTE")
 	for _, p := range st.GetProbes() {

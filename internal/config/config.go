@@ -39,8 +39,9 @@ type Config struct {
 	// as they cost every BPF program on the node (the CNI's included) two
 	// clock reads per run.
 	BPFStats bool
-	// MaxOverhead: the share of one CPU the agent may add to a traced
-	// process (probe.Env.MaxOverhead).
+	// MaxOverhead: the share of the node's CPU the agent may cost (the
+	// governor sheds records past it), and of one CPU it may add to a
+	// traced process (probe.Env.MaxOverhead).
 	MaxOverhead float64
 	// PolicyDir holds security policy YAML files, watched; empty: none.
 	PolicyDir string
@@ -92,7 +93,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.GoneGrace, "gone-grace", c.GoneGrace, "how long series of a removed workload are kept")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.BoolVar(&c.BPFStats, "bpf-stats", c.BPFStats, "turn on the kernel's BPF run-time statistics for orb8_bpf_program_run_seconds_total (needs CAP_SYS_ADMIN; every BPF program on the node then pays two clock reads per run)")
-	fs.Float64Var(&c.MaxOverhead, "max-overhead", c.MaxOverhead, "the share of one CPU the agent may add to a process it traces through uprobes (CUDA launches and GEMMs, sampled per process to stay within it; --cuda-exact counts them all instead); 0.01 is 1%")
+	fs.Float64Var(&c.MaxOverhead, "max-overhead", c.MaxOverhead, "the share of CPU the agent may cost: of the node's CPUs for its own work and BPF programs (over it, DNS messages and connection records are sampled, orb8_sampling_ratio; kernel counters stay exact), and of one CPU for each process it traces through uprobes (CUDA launches and GEMMs, sampled per process; --cuda-exact counts them all); 0.01 is 1%")
 	fs.StringVar(&c.PolicyDir, "policy-dir", c.PolicyDir, "directory of security policy YAML files (ClusterSecurityPolicy, SecurityPolicy), enforced in the kernel; watched: a changed file applies within 2 s, a bad one is reported and skipped")
 	fs.BoolVar(&c.KubePolicies, "kube-policies", c.KubePolicies, "enforce the ClusterSecurityPolicy and SecurityPolicy objects of the Kubernetes API (CRDs of the chart), watched: a change applies within 2 s; the agent reports in their status whether this node enforces them")
 	fs.StringVar(&c.AuditLog, "audit-log", c.AuditLog, `file to append every policy match to, one JSON object per line ("-": standard output)`)

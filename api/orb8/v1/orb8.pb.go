@@ -375,8 +375,13 @@ type Status struct {
 	// Where workload cgroups come from: "unified" (cgroup v2) or "v1-memory"
 	// (the cgroup v1 memory controller's hierarchy, on legacy hosts).
 	CgroupHierarchy string `protobuf:"bytes,11,opt,name=cgroup_hierarchy,json=cgroupHierarchy,proto3" json:"cgroup_hierarchy,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Share of the node's CPU the agent cost over the last second
+	// (orb8_overhead_ratio), and its budget (--max-overhead): above it,
+	// probes shed records (ProbeStatus.sampling, call "records").
+	OverheadRatio float64 `protobuf:"fixed64,14,opt,name=overhead_ratio,json=overheadRatio,proto3" json:"overhead_ratio,omitempty"`
+	MaxOverhead   float64 `protobuf:"fixed64,15,opt,name=max_overhead,json=maxOverhead,proto3" json:"max_overhead,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Status) Reset() {
@@ -500,6 +505,20 @@ func (x *Status) GetCgroupHierarchy() string {
 	return ""
 }
 
+func (x *Status) GetOverheadRatio() float64 {
+	if x != nil {
+		return x.OverheadRatio
+	}
+	return 0
+}
+
+func (x *Status) GetMaxOverhead() float64 {
+	if x != nil {
+		return x.MaxOverhead
+	}
+	return 0
+}
+
 type ProbeStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -515,7 +534,9 @@ type ProbeStatus struct {
 	// Entries not tracked because a bounded BPF map was full.
 	MapFull uint64 `protobuf:"varint,7,opt,name=map_full,json=mapFull,proto3" json:"map_full,omitempty"`
 	// Calls the probe counts in windows and estimates in between, by kind
-	// (orb8_accelerator_sampling_ratio); empty where it counts every call.
+	// (orb8_accelerator_sampling_ratio), or, with call "records", the share of
+	// its records user space handles while the agent sheds load
+	// (orb8_sampling_ratio); empty where it counts every call.
 	Sampling []*Sampling `protobuf:"bytes,8,rep,name=sampling,proto3" json:"sampling,omitempty"`
 	// Processes whose calls are counted in windows with gaps between them
 	// (orb8_accelerator_sampled_processes).
@@ -2373,7 +2394,7 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x04ppid\x18\x02 \x01(\rR\x04ppid\x12\x10\n" +
 	"\x03uid\x18\x03 \x01(\rR\x03uid\x12\x12\n" +
 	"\x04comm\x18\x04 \x01(\tR\x04comm\"\x12\n" +
-	"\x10GetStatusRequest\"\xee\x03\n" +
+	"\x10GetStatusRequest\"\xb8\x04\n" +
 	"\x06Status\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x16\n" +
@@ -2390,7 +2411,9 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	" \x01(\x04R\x10apiEventsDropped\x12\x18\n" +
 	"\acluster\x18\f \x01(\tR\acluster\x12'\n" +
 	"\x06agents\x18\r \x03(\v2\x0f.orb8.v1.StatusR\x06agents\x12)\n" +
-	"\x10cgroup_hierarchy\x18\v \x01(\tR\x0fcgroupHierarchy\"\xfd\x02\n" +
+	"\x10cgroup_hierarchy\x18\v \x01(\tR\x0fcgroupHierarchy\x12%\n" +
+	"\x0eoverhead_ratio\x18\x0e \x01(\x01R\roverheadRatio\x12!\n" +
+	"\fmax_overhead\x18\x0f \x01(\x01R\vmaxOverhead\"\xfd\x02\n" +
 	"\vProbeStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02up\x18\x02 \x01(\bR\x02up\x12\x14\n" +

@@ -12,6 +12,7 @@
  * workload is bpf_skb_cgroup_id(skb), never the interrupted task's cgroup.
  */
 #include "orb8.h"
+#include "orb8_sample.h"
 #include <bpf/bpf_endian.h>
 
 #define DNS_PORT 53
@@ -50,7 +51,8 @@ struct dns_header {
 	__u8 family;       /* 4 or 6 */
 	__u8 protocol;     /* IPPROTO_UDP or IPPROTO_TCP */
 	enum direction direction;
-	__u8 pad[7];
+	__u8 pad[3];
+	__u32 sample_rate; /* messages this one stands for (orb8_sample.h) */
 };
 
 struct dns_small {
@@ -152,6 +154,9 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 	/* Only the workload's side as a DNS client: queries out, responses in. */
 	if ((dir == DIR_EGRESS ? dport : sport) != DNS_PORT)
 		return;
+	__u32 rate = orb8_sample_rate();
+	if (orb8_sampled_out(dir == DIR_EGRESS ? sport : dport, rate))
+		return;
 
 	__u32 payload_off = l4_off + sizeof(struct udphdr);
 	__u32 seq = 0;
@@ -175,6 +180,7 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 		.payload_len = payload_len,
 		.protocol = protocol,
 		.direction = dir,
+		.sample_rate = rate,
 	};
 	if (skb->protocol == bpf_htons(ETH_P_IP_)) {
 		hdr.family = 4;

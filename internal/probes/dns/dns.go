@@ -32,6 +32,9 @@ var Programs = probe.Programs{Required: []string{dnsProgDnsEgress, dnsProgDnsIng
 
 // Probe is the DNS probe.
 type Probe struct {
+	// Sampling sheds messages under load: a message kept at rate N counts
+	// as N queries or responses (its sample_rate).
+	probe.Sampling
 	cfg     Config
 	objs    *probe.Objects
 	bpf     dnsObjects
@@ -67,6 +70,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	p.objs = objs
+	p.Use(p.bpf.Orb8SampleEvery)
 	if err := objs.ReadRing(p.bpf.Events, p.handle); err != nil {
 		p.Close()
 		return err
@@ -104,6 +108,7 @@ func (p *Probe) handle(raw []byte) {
 		seq:     e.TcpSeq,
 		length:  int(e.PayloadLen),
 		data:    data[:min(int(e.Captured), len(data), int(e.PayloadLen))],
+		weight:  uint64(e.SampleRate),
 		unheard: !p.heard(),
 	}
 	if txs := p.tracker.packet(&pkt); !pkt.unheard {

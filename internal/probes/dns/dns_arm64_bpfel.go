@@ -34,19 +34,21 @@ type dnsDnsHeader struct {
 	Family     uint8
 	Protocol   uint8
 	Direction  dnsDirection
-	Pad        [7]uint8
+	Pad        [3]uint8
+	SampleRate uint32
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	dnsMapEvents       = "events"
-	dnsMapOrb8Counters = "orb8_counters"
-	dnsMapOrb8Emit     = "orb8_emit"
-	dnsProgDnsEgress   = "dns_egress"
-	dnsProgDnsIngress  = "dns_ingress"
-	dnsVarOrb8CgroupV1 = "orb8_cgroup_v1"
+	dnsMapEvents          = "events"
+	dnsMapOrb8Counters    = "orb8_counters"
+	dnsMapOrb8Emit        = "orb8_emit"
+	dnsProgDnsEgress      = "dns_egress"
+	dnsProgDnsIngress     = "dns_ingress"
+	dnsVarOrb8CgroupV1    = "orb8_cgroup_v1"
+	dnsVarOrb8SampleEvery = "orb8_sample_every"
 )
 
 // loadDns returns the embedded CollectionSpec for dns.
@@ -108,7 +110,8 @@ type dnsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dnsVariableSpecs struct {
-	Orb8CgroupV1 *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
+	Orb8CgroupV1    *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
+	Orb8SampleEvery *ebpf.VariableSpec `ebpf:"orb8_sample_every"`
 }
 
 // dnsObjects contains all objects after they have been loaded into the kernel.
@@ -148,7 +151,8 @@ func (m *dnsMaps) Close() error {
 //
 // It can be passed to loadDnsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dnsVariables struct {
-	Orb8CgroupV1 *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
+	Orb8CgroupV1    *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
+	Orb8SampleEvery *ebpf.Variable `ebpf:"orb8_sample_every"`
 }
 
 // dnsPrograms contains all programs after they have been loaded into the kernel.

@@ -47,14 +47,15 @@ type histogram struct {
 	sum    float64
 }
 
-func (h *histogram) observe(seconds float64) {
+// observe counts n observations of seconds.
+func (h *histogram) observe(seconds float64, n uint64) {
 	i := 0
 	for i < len(latencyBuckets) && seconds > latencyBuckets[i] {
 		i++
 	}
-	h.counts[i]++
-	h.count++
-	h.sum += seconds
+	h.counts[i] += n
+	h.count += n
+	h.sum += seconds * float64(n)
 }
 
 func (h *histogram) add(src *histogram) {

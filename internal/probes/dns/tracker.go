@@ -39,6 +39,9 @@ type packet struct {
 	seq      uint32 // TCP sequence number of data[0]
 	length   int    // L4 payload bytes of the packet, at least len(data)
 	data     []byte // the captured head of the payload
+	// weight is the messages this one stands for: the sampling rate it was
+	// kept at (1 when nothing is shed; 0 is taken as 1).
+	weight uint64
 	// unheard: nobody listens for DNS events, so the answered lookups are
 	// counted but not returned (the unanswered, rare, still are).
 	unheard bool
@@ -57,6 +60,7 @@ type pendingQuery struct {
 	bootNs uint64
 	qname  string
 	qtype  string
+	weight uint64 // the query's packet.weight
 }
 
 // transaction is a finished lookup: answered, unanswered, or a response whose
@@ -101,6 +105,7 @@ func newTracker(cfg Config) *tracker {
 // packet accounts one captured packet and returns the lookups it finished,
 // including queries that timed out before it.
 func (t *tracker) packet(p *packet) []transaction {
+	p.weight = max(p.weight, 1)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := t.expireLocked(p.bootNs)
@@ -129,7 +134,7 @@ func (t *tracker) expireLocked(nowNs uint64) []transaction {
 	var out []transaction
 	t.pending.ExpireWhile(func(q *pendingQuery) bool { return q.bootNs <= before }, func(k queryKey, q pendingQuery) {
 		if ws := t.stats[k.cgroup]; ws != nil {
-			ws.unanswered[q.qtype]++
+			ws.unanswered[q.qtype] += q.weight
 		}
 		out = append(out, transaction{cgroup: k.cgroup, bootNs: q.bootNs, dns: events.DNS{
 			QName: q.qname, QType: q.qtype, Server: k.server, Client: k.client, Protocol: protocolName(k.tcp), ID: k.id,
@@ -160,12 +165,12 @@ func (t *tracker) messageLocked(p *packet, b []byte, out []transaction) []transa
 		return out
 	}
 	if !m.Response {
-		ws.queries[qtype]++
+		ws.queries[qtype] += p.weight
 		key := queryKey{cgroup: p.cgroup, tcp: p.tcp, client: p.src, server: p.dst, id: m.ID}
 		if _, resent := t.pending.Get(key); resent {
 			return out // a retry of a waiting query keeps the first send time
 		}
-		if _, _, evicted := t.pending.Put(key, pendingQuery{bootNs: p.bootNs, qname: qname, qtype: qtype}); evicted {
+		if _, _, evicted := t.pending.Put(key, pendingQuery{bootNs: p.bootNs, qname: qname, qtype: qtype, weight: p.weight}); evicted {
 			t.dropped[dropPendingFull]++
 		}
 		return out
@@ -181,14 +186,14 @@ func (t *tracker) messageLocked(p *packet, b []byte, out []transaction) []transa
 		qname, qtype = q.qname, q.qtype
 	}
 	rcode := RCodeName(m.RCode)
-	ws.responses[responseKey{qtype: qtype, rcode: rcode}]++
+	ws.responses[responseKey{qtype: qtype, rcode: rcode}] += p.weight
 	var latency time.Duration
 	if matched {
 		latency = time.Duration(p.bootNs - q.bootNs)
-		ws.latency.observe(latency.Seconds())
+		ws.latency.observe(latency.Seconds(), p.weight)
 		t.pending.Delete(key) // last: q is the entry's own
 	} else {
-		ws.unmatched++
+		ws.unmatched += p.weight
 	}
 	if p.unheard {
 		return out

@@ -239,3 +239,22 @@ func FuzzTrackerPackets(f *testing.F) {
 		}
 	})
 }
+
+// TestTrackerWeighsSampledMessages: a message kept at sampling rate N counts
+// as N of its kind, and an unanswered query as N unanswered.
+func TestTrackerWeighsSampledMessages(t *testing.T) {
+	tr := newTracker(testConfig())
+	q, r := query(t, 0, 1, "a.example."), reply(t, 2*time.Millisecond, 1, "a.example.", dnsmessage.RCodeSuccess)
+	q.weight, r.weight = 8, 8
+	tr.packet(q)
+	tr.packet(r)
+	lost := query(t, 3*time.Millisecond, 2, "b.example.")
+	lost.weight = 4
+	tr.packet(lost)
+	tr.expire(uint64(3*time.Millisecond + 2*time.Second))
+	ws := tr.counts(t)
+	if ws.queries["A"] != 12 || ws.responses[responseKey{"A", "NOERROR"}] != 8 || ws.unanswered["A"] != 4 ||
+		ws.latency.count != 8 || ws.latency.sum != 8*0.002 {
+		t.Fatalf("counts = %+v, latency %+v", ws, ws.latency)
+	}
+}

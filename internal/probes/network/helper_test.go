@@ -25,7 +25,7 @@ const helperNetnsEnv = "ORB8_NETWORK_HELPER_NETNS" // a /run/netns path to enter
 
 func TestMain(m *testing.M) {
 	helpers := map[string]func([]string) error{}
-	for _, role := range []string{"serve", "send", "stream", "connect", "udp-echo", "udp-send"} {
+	for _, role := range []string{"serve", "send", "stream", "connect", "connect-many", "udp-echo", "udp-send"} {
 		helpers[role] = func(args []string) error { return runHelper(role, args) }
 	}
 	testutil.Helpers(m, helpers)
@@ -71,6 +71,8 @@ func runHelper(role string, args []string) error {
 		return stream(netip.MustParseAddrPort(arg(0)), arg(1), arg(2), arg(3))
 	case "connect": // connect ADDR SYNCNT: one attempt, reports the error
 		return connectOnce(netip.MustParseAddrPort(arg(0)), arg(1))
+	case "connect-many": // connect-many ADDR N: N connections, each closed once established
+		return connectMany(netip.MustParseAddrPort(arg(0)), arg(1))
 	case "udp-echo": // udp-echo ADDR COUNT REPLY: answer COUNT datagrams with REPLY bytes each
 		return udpEcho(netip.MustParseAddrPort(arg(0)), arg(1), arg(2))
 	case "udp-send": // udp-send ADDR COUNT SIZE: send COUNT datagrams of SIZE bytes, wait for each answer
@@ -339,6 +341,23 @@ func connectOnce(ap netip.AddrPort, syncnt string) error {
 	errors.As(err, &errno)
 	fmt.Printf("errno %d\n", int(errno))
 	return unix.Close(fd)
+}
+
+func connectMany(ap netip.AddrPort, count string) error {
+	n, err := strconv.Atoi(count)
+	if err != nil {
+		return err
+	}
+	for range n {
+		fd, err := dial(ap)
+		if err != nil {
+			return err
+		}
+		if err := unix.Close(fd); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func udpEcho(ap netip.AddrPort, count, reply string) error {

@@ -31,6 +31,9 @@ const DefaultFlowTableSize = 16384
 
 // Probe is the network probe.
 type Probe struct {
+	// Sampling sheds connection records under load (flows and events);
+	// the series are kernel counts, never sampled.
+	probe.Sampling
 	env   probe.Env
 	flows *flowTable
 	nat   natTable
@@ -102,6 +105,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.objs = objs
+	p.Use(p.bpf.Orb8SampleEvery)
 	p.iters = p.attachFlowIters()
 	return nil
 }

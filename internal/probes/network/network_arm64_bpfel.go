@@ -114,6 +114,7 @@ const (
 	networkProgOnSend             = "on_send"
 	networkProgOnSetState         = "on_set_state"
 	networkVarOrb8CgroupV1        = "orb8_cgroup_v1"
+	networkVarOrb8SampleEvery     = "orb8_sample_every"
 )
 
 // loadNetwork returns the embedded CollectionSpec for network.
@@ -184,7 +185,8 @@ type networkMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type networkVariableSpecs struct {
-	Orb8CgroupV1 *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
+	Orb8CgroupV1    *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
+	Orb8SampleEvery *ebpf.VariableSpec `ebpf:"orb8_sample_every"`
 }
 
 // networkObjects contains all objects after they have been loaded into the kernel.
@@ -228,7 +230,8 @@ func (m *networkMaps) Close() error {
 //
 // It can be passed to loadNetworkObjects or ebpf.CollectionSpec.LoadAndAssign.
 type networkVariables struct {
-	Orb8CgroupV1 *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
+	Orb8CgroupV1    *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
+	Orb8SampleEvery *ebpf.Variable `ebpf:"orb8_sample_every"`
 }
 
 // networkPrograms contains all programs after they have been loaded into the kernel.

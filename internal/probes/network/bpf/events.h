@@ -2,6 +2,7 @@
 #pragma once
 
 #include "types.h"
+#include "orb8_sample.h"
 #include <bpf/bpf_endian.h>
 
 static __always_inline void fill_event(struct conn_event *e, const struct sock *sk, const struct tcp_sock *tp,
@@ -52,6 +53,9 @@ static __always_inline void fill_event(struct conn_event *e, const struct sock *
 
 static __always_inline void emit(const struct sock *sk, const struct conn *c, enum event_kind kind, __u8 state)
 {
+	__u64 cookie = c ? c->cookie : bpf_get_socket_cookie((struct sock *)sk);
+	if (orb8_sampled_out(cookie, orb8_sample_rate()))
+		return;
 	struct conn_event *e = orb8_reserve(&events, sizeof(*e));
 
 	if (!e)
