@@ -61,7 +61,10 @@ tracepoint:sched:sched_switch { if (args->prev_state == 0) { @qt[args->prev_pid]
 			return nil, closeAll, err
 		}
 		closers = append(closers, stop)
-		all = append(all, workload{name: "tcp_short", unit: "conn/s", run: func() (float64, error) { return wrk(addr) }})
+		// The peer counts what orb8's connection counts come from, per
+		// cgroup: the sockets' state changes.
+		all = append(all, workload{name: "tcp_short", unit: "conn/s", run: func() (float64, error) { return wrk(addr) },
+			bpftrace: `tracepoint:sock:inet_sock_set_state { @[cgroup, args->newstate] = count(); }`})
 	}
 	if only["dns_storm"] || len(only) == 0 {
 		stop, err := dnsResponder("127.0.0.1:53")
