@@ -21,23 +21,23 @@ type figures struct {
 	hasPressure bool
 }
 
-// tracked is a cgroup the refresher reads. Its files stay open: re-reading
-// an open cgroup file from offset 0 costs a fraction of opening it again.
+// tracked is a cgroup the refresher reads. Its files stay open while the
+// budget of held files allows (cgroup.File).
 type tracked struct {
-	w          cgroup.Workload
-	visible    bool // not hidden by the agent's filters
-	usageFD    int
-	throttleFD int // -1 without a throttling file; == usageFD when one file has both
-	pressureFD int // -1 without cpu.pressure
+	w        cgroup.Workload
+	visible  bool // not hidden by the agent's filters
+	usage    *cgroup.File
+	throttle *cgroup.File // nil without a throttling file; == usage when one file has both
+	pressure *cgroup.File // nil without cpu.pressure
 }
 
 func (c *tracked) close() {
-	unix.Close(c.usageFD)
-	if c.throttleFD >= 0 && c.throttleFD != c.usageFD {
-		unix.Close(c.throttleFD)
+	c.usage.Close()
+	if c.throttle != nil && c.throttle != c.usage {
+		c.throttle.Close()
 	}
-	if c.pressureFD >= 0 {
-		unix.Close(c.pressureFD)
+	if c.pressure != nil {
+		c.pressure.Close()
 	}
 }
 
@@ -86,25 +86,25 @@ func (r *refresher) refresh(time.Time) {
 // read reads one cgroup's counters; an error means the cgroup is gone.
 func (r *refresher) read(c *tracked) (figures, error) {
 	f := figures{w: c.w}
-	n, err := unix.Pread(c.usageFD, r.buf, 0)
+	b, err := c.usage.Read(r.buf)
 	if err != nil {
 		return f, err
 	}
 	var ok bool
-	if f.usage, ok = r.src.usage.value(r.buf[:n]); !ok {
+	if f.usage, ok = r.src.usage.value(b); !ok {
 		return f, unix.ENODATA
 	}
-	if c.throttleFD >= 0 {
-		if c.throttleFD != c.usageFD {
-			if n, err = unix.Pread(c.throttleFD, r.buf, 0); err != nil {
-				n = 0 // the v1 twin went first: usage alone this round
+	if c.throttle != nil {
+		if c.throttle != c.usage {
+			if b, err = c.throttle.Read(r.buf); err != nil {
+				b = nil // the v1 twin went first: usage alone this round
 			}
 		}
-		f.throttled, f.hasThrottle = r.src.throttle.value(r.buf[:n])
+		f.throttled, f.hasThrottle = r.src.throttle.value(b)
 	}
-	if c.pressureFD >= 0 {
-		if n, err = unix.Pread(c.pressureFD, r.buf, 0); err == nil {
-			f.pressure, f.hasPressure = cgroup.ParsePressure(r.buf[:n])
+	if c.pressure != nil {
+		if b, err = c.pressure.Read(r.buf); err == nil {
+			f.pressure, f.hasPressure = cgroup.ParsePressure(b)
 		}
 	}
 	return f, nil
@@ -123,21 +123,21 @@ func (r *refresher) rescan() {
 func (r *refresher) track(id uint64, path string) bool {
 	c := r.cgroups[id]
 	if c == nil {
-		fd, err := unix.Open(r.src.usage.path(path), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		usage, err := cgroup.OpenFile(r.src.usage.path(path))
 		if err != nil {
 			return false
 		}
-		c = &tracked{usageFD: fd, throttleFD: -1, pressureFD: -1}
+		c = &tracked{usage: usage}
 		if r.src.hasThrottle {
 			if tp := r.src.throttle.path(path); tp == r.src.usage.path(path) {
-				c.throttleFD = fd
-			} else if tfd, err := unix.Open(tp, unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
-				c.throttleFD = tfd
+				c.throttle = usage
+			} else if f, err := cgroup.OpenFile(tp); err == nil {
+				c.throttle = f
 			}
 		}
 		if r.src.pressure {
-			if pfd, err := unix.Open(filepath.Join(r.v2Root, path, pressureFile), unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
-				c.pressureFD = pfd
+			if f, err := cgroup.OpenFile(filepath.Join(r.v2Root, path, pressureFile)); err == nil {
+				c.pressure = f
 			}
 		}
 		r.cgroups[id] = c

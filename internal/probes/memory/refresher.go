@@ -4,8 +4,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/trend"
@@ -26,22 +24,23 @@ type figures struct {
 }
 
 // tracked is a cgroup the refresher reads. Its usage file (and memory.stat
-// when limited) stay open: re-reading an open cgroup file from offset 0
-// costs a seventh of opening, reading and closing it.
+// when limited) stay open while the budget of held files allows
+// (cgroup.File): re-reading an open cgroup file from offset 0 costs a
+// seventh of opening, reading and closing it.
 type tracked struct {
 	w       cgroup.Workload
 	visible bool // reported: the agent's filters do not hide it
-	usageFD int
-	statFD  int // -1 unless limited
+	usage   *cgroup.File
+	stat    *cgroup.File // nil unless limited
 	limit   uint64
 	limited bool
 	trend   *trend.Window // working set samples while limited
 }
 
 func (c *tracked) close() {
-	unix.Close(c.usageFD)
-	if c.statFD >= 0 {
-		unix.Close(c.statFD)
+	c.usage.Close()
+	if c.stat != nil {
+		c.stat.Close()
 	}
 }
 
@@ -78,7 +77,7 @@ func (r *refresher) refresh(now time.Time) {
 	r.rounds++
 	table := make([]figures, 0, len(r.cgroups))
 	for id, c := range r.cgroups {
-		usage, err := r.readBytes(c.usageFD)
+		usage, err := r.readBytes(c.usage)
 		if err != nil { // removed (ENODEV)
 			c.close()
 			delete(r.cgroups, id)
@@ -108,11 +107,11 @@ func (r *refresher) rescan() {
 func (r *refresher) track(id uint64, dir string) bool {
 	c := r.cgroups[id]
 	if c == nil {
-		fd, err := unix.Open(filepath.Join(dir, r.files.usage), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		usage, err := cgroup.OpenFile(filepath.Join(dir, r.files.usage))
 		if err != nil {
 			return false
 		}
-		c = &tracked{usageFD: fd, statFD: -1}
+		c = &tracked{usage: usage}
 		r.cgroups[id] = c
 	}
 	c.w, c.visible = r.resolver.Visible(id)
@@ -122,14 +121,14 @@ func (r *refresher) track(id uint64, dir string) bool {
 		c.limit, c.limited, _ = parseLimit(b)
 	}
 	switch {
-	case c.limited && c.statFD < 0:
-		if fd, err := unix.Open(filepath.Join(dir, "memory.stat"), unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
-			c.statFD = fd
+	case c.limited && c.stat == nil:
+		if f, err := cgroup.OpenFile(filepath.Join(dir, "memory.stat")); err == nil {
+			c.stat = f
 		}
 		c.trend = trend.NewWindow(r.window)
-	case !c.limited && c.statFD >= 0:
-		unix.Close(c.statFD)
-		c.statFD, c.trend = -1, nil
+	case !c.limited && c.stat != nil:
+		c.stat.Close()
+		c.stat, c.trend = nil, nil
 	}
 	return true
 }
@@ -139,9 +138,9 @@ func (r *refresher) predict(c *tracked, now time.Time, usage uint64) (float64, b
 	// The working set (usage less inactive page cache, as the kubelet
 	// counts it) is what an OOM kill is about: inactive cache goes first.
 	ws := usage
-	if c.statFD >= 0 {
-		if n, err := unix.Pread(c.statFD, r.buf, 0); err == nil {
-			if inactive, ok := cgroup.StatValue(r.buf[:n], r.files.inactiveFile); ok && inactive < ws {
+	if c.stat != nil {
+		if b, err := c.stat.Read(r.buf); err == nil {
+			if inactive, ok := cgroup.StatValue(b, r.files.inactiveFile); ok && inactive < ws {
 				ws -= inactive
 			}
 		}
@@ -151,12 +150,12 @@ func (r *refresher) predict(c *tracked, now time.Time, usage uint64) (float64, b
 }
 
 // readBytes re-reads an open counter file from its start.
-func (r *refresher) readBytes(fd int) (uint64, error) {
-	n, err := unix.Pread(fd, r.buf, 0)
+func (r *refresher) readBytes(f *cgroup.File) (uint64, error) {
+	b, err := f.Read(r.buf)
 	if err != nil {
 		return 0, err
 	}
-	return cgroup.ParseCount(r.buf[:n])
+	return cgroup.ParseCount(b)
 }
 
 // snapshot returns the table of the last refresh; callers must not modify it.
