@@ -1,4 +1,4 @@
-package cli
+package eventtext
 
 import (
 	"testing"
@@ -6,7 +6,7 @@ import (
 	pb "github.com/orb8/orb8/api/orb8/v1"
 )
 
-func TestExecDetailIsACommandLine(t *testing.T) {
+func TestCommandLine(t *testing.T) {
 	for _, c := range []struct {
 		x    *pb.ExecDetail
 		want string
@@ -18,8 +18,8 @@ func TestExecDetailIsACommandLine(t *testing.T) {
 		// A workload's escape sequence never reaches the terminal raw.
 		{&pb.ExecDetail{Path: "/x", Args: []string{"x", "\x1b[31mred", "\xff", "ünï"}}, `/x "\x1b[31mred" "\xff" "ünï"`},
 	} {
-		if got := execDetail(c.x); got != c.want {
-			t.Errorf("execDetail(%v) = %q, want %q", c.x, got, c.want)
+		if got := CommandLine(c.x); got != c.want {
+			t.Errorf("CommandLine(%v) = %q, want %q", c.x, got, c.want)
 		}
 	}
 }
