@@ -6,9 +6,7 @@ package tui
 
 import (
 	"context"
-	"errors"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/charmbracelet/bubbles/textinput"
@@ -95,17 +93,9 @@ type Model struct {
 	// insights is the Insights view's last answer, from insightsAt.
 	insights   []insightRow
 	insightsAt time.Time
-	// dropped is what the agent reported dropping for the current stream,
-	// droppedBefore its drops on the streams that failed before it, and
-	// uiDropped what the UI itself dropped for falling behind (written by
-	// the watch goroutine).
-	dropped, droppedBefore uint64
-	uiDropped              atomic.Uint64
-	eventCh                chan tea.Msg // eventMsg and watchFailedMsg
-	// watchErr is why the event stream last failed; it stays until the
-	// reopened stream delivers something.
-	watchErr error
-	// retryMin and retryMax bound the delay before reopening the stream.
+	// all streams every event the command's filter selects.
+	all *stream
+	// retryMin and retryMax bound the delay before reopening a stream.
 	retryMin, retryMax time.Duration
 
 	detail *detail
@@ -140,7 +130,8 @@ func New(client apiclient.Client, opts Options) *Model {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Model{
 		client: client, opts: opts, ctx: ctx, cancel: cancel, filter: ti,
-		width: 80, height: 24, prev: map[string]sample{}, eventCh: make(chan tea.Msg, eventBuffer),
+		width: 80, height: 24, prev: map[string]sample{},
+		all:      newStream(ctx, &pb.WatchEventsRequest{Filter: opts.Filter}),
 		retryMin: watchRetryMin, retryMax: watchRetryMax,
 	}
 }
@@ -155,49 +146,14 @@ func Run(client apiclient.Client, opts Options) error {
 
 // Init implements tea.Model.
 func (m *Model) Init() tea.Cmd {
-	go m.watch()
+	m.start(m.all)
 	m.inflight = true
-	return tea.Batch(m.refresh(), m.tick(), m.nextEvent())
+	return tea.Batch(m.refresh(), m.tick(), m.all.next())
 }
 
-// watch streams every event into eventCh; when the UI falls behind, events
-// are dropped here (counted in uiDropped) rather than blocking the stream.
-// A stream that fails or ends is reopened after a delay that doubles, up to
-// retryMax, while it keeps failing; each failure reaches the UI.
-func (m *Model) watch() {
-	req := &pb.WatchEventsRequest{Filter: m.opts.Filter}
-	delay := m.retryMin
-	for {
-		opened := time.Now()
-		err := m.client.Watch(m.ctx, req, func(msg *pb.WatchEventsResponse) error {
-			select {
-			case m.eventCh <- eventMsg(msg):
-			default:
-				m.uiDropped.Add(1)
-			}
-			return nil
-		})
-		if m.ctx.Err() != nil {
-			return
-		}
-		if err == nil {
-			err = errors.New("the agent ended the stream")
-		}
-		if time.Since(opened) > m.retryMax { // it had been up: a fresh failure
-			delay = m.retryMin
-		}
-		select { // a failure is never dropped: the stream is down anyway
-		case m.eventCh <- watchFailedMsg{err: err, retry: delay}:
-		case <-m.ctx.Done():
-			return
-		}
-		select {
-		case <-time.After(delay):
-		case <-m.ctx.Done():
-			return
-		}
-		delay = min(delay*2, m.retryMax)
-	}
+// start runs a stream until it is cancelled.
+func (m *Model) start(s *stream) {
+	go s.run(m.client, m.retryMin, m.retryMax)
 }
 
 // Messages.
@@ -212,11 +168,6 @@ type (
 	gpusMsg  struct {
 		gpus     []*pb.GPU
 		sampling string
-	}
-	eventMsg       *pb.WatchEventsResponse
-	watchFailedMsg struct {
-		err   error
-		retry time.Duration // until the stream is reopened
 	}
 	detailMsg *detail
 	errMsg    struct{ err error }
@@ -313,17 +264,6 @@ func (m *Model) tick() tea.Cmd {
 	return tea.Tick(m.opts.Refresh, func(time.Time) tea.Msg { return tickMsg{} })
 }
 
-func (m *Model) nextEvent() tea.Cmd {
-	return func() tea.Msg {
-		select {
-		case msg := <-m.eventCh:
-			return msg
-		case <-m.ctx.Done():
-			return nil
-		}
-	}
-}
-
 // Update implements tea.Model.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
@@ -360,16 +300,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.detail = msg
 		}
 		m.loaded()
-	case eventMsg:
-		m.watchErr = nil
-		m.addEvent(msg)
-		return m, m.nextEvent()
-	case watchFailedMsg:
-		// The next stream counts its drops from zero.
-		m.droppedBefore += m.dropped
-		m.dropped = 0
-		m.watchErr = msg.err
-		return m, m.nextEvent()
+	case eventMsg, watchFailedMsg:
+		if e := m.all.take(msg); e != nil {
+			m.addEvent(e)
+		}
+		return m, m.all.next()
 	case errMsg:
 		m.err = msg.err
 		m.inflight = false
@@ -386,21 +321,7 @@ func (m *Model) loaded() {
 	m.applyFilter()
 }
 
-// eventsDropped is every event this UI did not get: dropped by the agent
-// (on this stream and the failed ones before it) or by the UI itself.
-func (m *Model) eventsDropped() uint64 {
-	return m.droppedBefore + m.dropped + m.uiDropped.Load()
-}
-
-func (m *Model) addEvent(msg *pb.WatchEventsResponse) {
-	if d := msg.GetDrops(); d != nil {
-		m.dropped = d.GetTotal()
-		return
-	}
-	e := msg.GetEvent()
-	if e == nil {
-		return
-	}
+func (m *Model) addEvent(e *pb.Event) {
 	m.events = appendBounded(m.events, e)
 	if m.detail != nil && sameWorkload(e.GetWorkload(), m.detail.figures.GetWorkload()) {
 		m.detail.events = appendBounded(m.detail.events, e)

@@ -65,8 +65,8 @@ func (m *Model) footer(count string) string {
 		return m.filter.View()
 	case m.err != nil:
 		return fit(errStyle.Render("error: "+humanize.OneLine(m.err.Error())), m.width)
-	case m.watchErr != nil && m.view == eventsView:
-		return fit(errStyle.Render("event stream: "+humanize.OneLine(m.watchErr.Error())+" (reopening)"), m.width)
+	case m.all.err != nil && m.view == eventsView:
+		return fit(errStyle.Render("event stream: "+humanize.OneLine(m.all.err.Error())+" (reopening)"), m.width)
 	case m.status != "" && time.Since(m.statusAt) < statusFor:
 		return fit(m.status, m.width)
 	}
@@ -83,10 +83,10 @@ func (m *Model) footer(count string) string {
 	if m.view == gpuView && m.sampling != "" {
 		parts = append(parts, humanize.Safe(m.sampling))
 	}
-	if n := m.eventsDropped(); n > 0 {
+	if n := m.all.lost(); n > 0 {
 		parts = append(parts, fmt.Sprintf("events dropped: %d", n))
 	}
-	if m.watchErr != nil {
+	if m.all.err != nil {
 		parts = append(parts, "event stream down")
 	}
 	parts = append(parts, "? help  q quit")
