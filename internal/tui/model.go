@@ -27,10 +27,11 @@ const (
 	gpuView
 	insightsView
 	detailView
-	views = detailView // the tabs; detail is reached by Enter
+	trailView
+	views = detailView // the tabs; detail is reached by Enter, trace by l
 )
 
-var viewNames = [...]string{"Workloads", "Flows", "DNS", "Events", "GPU", "Insights", "Detail"}
+var viewNames = [...]string{"Workloads", "Flows", "DNS", "Events", "GPU", "Insights", "Detail", "Trace"}
 
 const (
 	// listLimit bounds the flows and DNS lists one refresh asks for.
@@ -99,6 +100,7 @@ type Model struct {
 	retryMin, retryMax time.Duration
 
 	detail *detail
+	trail  *trail
 
 	status   string
 	statusAt time.Time // the status line shows for statusFor
@@ -273,7 +275,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyMsg:
 		return m.key(msg)
 	case tickMsg:
-		if m.inflight {
+		if m.inflight || m.view == trailView { // the trace view only streams
 			return m, m.tick()
 		}
 		m.inflight = true
@@ -300,11 +302,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.detail = msg
 		}
 		m.loaded()
-	case eventMsg, watchFailedMsg:
-		if e := m.all.take(msg); e != nil {
-			m.addEvent(e)
-		}
-		return m, m.all.next()
+	case eventMsg:
+		return m, m.streamMsg(msg.s, msg)
+	case watchFailedMsg:
+		return m, m.streamMsg(msg.s, msg)
 	case errMsg:
 		m.err = msg.err
 		m.inflight = false
@@ -319,6 +320,21 @@ func (m *Model) loaded() {
 	m.inflight = false
 	m.updated = time.Now()
 	m.applyFilter()
+}
+
+// streamMsg routes a stream's message to the view it feeds; a closed
+// stream's last one goes nowhere.
+func (m *Model) streamMsg(s *stream, msg tea.Msg) tea.Cmd {
+	switch {
+	case s == m.all:
+		if e := s.take(msg); e != nil {
+			m.addEvent(e)
+		}
+		return s.next()
+	case m.trail != nil && s == m.trail.stream:
+		return m.trailMsg(msg)
+	}
+	return nil
 }
 
 func (m *Model) addEvent(e *pb.Event) {
@@ -363,6 +379,8 @@ func (m *Model) listLen() int {
 		return len(m.insights)
 	case detailView:
 		return 0
+	case trailView:
+		return len(m.trail.events)
 	}
 	return len(m.rows)
 }
@@ -380,12 +398,20 @@ func (m *Model) itemSearch(i int) string {
 		return strings.ToLower(g.GetGpu() + " " + g.GetUuid() + " " + g.GetModel() + " " + g.GetNode())
 	case insightsView:
 		return m.insights[i].search
+	case trailView:
+		return m.trail.events[i].search
 	}
 	return m.rows[i].search
 }
 
-// pageRows is how many list rows fit under the title, header and footer.
-func (m *Model) pageRows() int { return max(m.height-3, 1) }
+// pageRows is how many list rows fit under the title, header and footer
+// (and the trace view's pane).
+func (m *Model) pageRows() int {
+	if m.view == trailView {
+		return max(m.height-3-trailPaneLines, 1)
+	}
+	return max(m.height-3, 1)
+}
 
 func (m *Model) clampCursor() {
 	n := len(m.visible)
@@ -401,11 +427,14 @@ func (m *Model) clampCursor() {
 }
 
 func (m *Model) switchView(v view) tea.Cmd {
+	m.leaveTrail()
 	m.view, m.cursor, m.offset = v, 0, 0
 	m.applyFilter()
 	return m.refresh()
 }
 
+// sameWorkload: a cgroup path names a workload on one node of one fleet
+// member (a hub can hold two members on the same node).
 func sameWorkload(a, b *pb.Workload) bool {
-	return a.GetNode() == b.GetNode() && a.GetCgroup() == b.GetCgroup()
+	return a.GetCluster() == b.GetCluster() && a.GetNode() == b.GetNode() && a.GetCgroup() == b.GetCgroup()
 }

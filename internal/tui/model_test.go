@@ -22,7 +22,7 @@ type fakeClient struct {
 	processes map[string][]*pb.Process
 	filters   chan *pb.WorkloadFilter // nil: not recorded
 	// watch, if set, serves Watch; otherwise the stream stays open and quiet.
-	watch    func(ctx context.Context, fn func(*pb.WatchEventsResponse) error) error
+	watch    func(ctx context.Context, req *pb.WatchEventsRequest, fn func(*pb.WatchEventsResponse) error) error
 	statuses []*pb.Status
 }
 
@@ -58,7 +58,7 @@ func (f *fakeClient) GPUs(context.Context) ([]*pb.GPU, error) { return nil, nil 
 func (f *fakeClient) Watch(ctx context.Context, req *pb.WatchEventsRequest, fn func(*pb.WatchEventsResponse) error) error {
 	f.record(req.GetFilter())
 	if f.watch != nil {
-		return f.watch(ctx, fn)
+		return f.watch(ctx, req, fn)
 	}
 	<-ctx.Done()
 	return nil
@@ -279,7 +279,7 @@ func footerOf(m *Model) string {
 // agent's own drops.
 func TestEventsTheUIDropsAreCounted(t *testing.T) {
 	sent := make(chan struct{})
-	c := &fakeClient{watch: func(ctx context.Context, fn func(*pb.WatchEventsResponse) error) error {
+	c := &fakeClient{watch: func(ctx context.Context, _ *pb.WatchEventsRequest, fn func(*pb.WatchEventsResponse) error) error {
 		fn(dropsResponse(3))
 		for range eventBuffer + 5 { // the drops report and 1023 events fit
 			fn(eventResponse("exec"))
@@ -313,7 +313,7 @@ func TestEventsTheUIDropsAreCounted(t *testing.T) {
 // error shows meanwhile, and the drops of every stream add up.
 func TestEventStreamReopenedAfterFailure(t *testing.T) {
 	var calls int
-	c := &fakeClient{watch: func(ctx context.Context, fn func(*pb.WatchEventsResponse) error) error {
+	c := &fakeClient{watch: func(ctx context.Context, _ *pb.WatchEventsRequest, fn func(*pb.WatchEventsResponse) error) error {
 		calls++
 		switch calls {
 		case 1:
