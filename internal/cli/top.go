@@ -35,7 +35,7 @@ week of history, as orb8 insights computes them). '/' filters, Enter drills into
 'l' streams its live events (execs with their arguments, exits, policy matches), 'e' exports
 the view to a file, '?' lists the keys, 'q' quits.
 
-Without --agent or --all-nodes it runs the agent's probes in this process
+Without --agent, --all-nodes or --hub it runs the agent's probes in this process
 (needs root): sudo orb8 top`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -63,6 +63,9 @@ Without --agent or --all-nodes it runs the agent's probes in this process
 			switch {
 			case o.allNodes:
 				opts.Source = "all nodes"
+				client, err = o.connect(c.Context())
+			case o.hub != "":
+				opts.Source = "hub " + o.hub
 				client, err = o.connect(c.Context())
 			case o.agent != "":
 				opts.Source = o.agent
