@@ -28,6 +28,9 @@ type trail struct {
 	stream   *stream
 	events   []trailEvent // oldest first, at most trailEvents
 	back     view         // where Esc returns
+	// backWords is the '/' filter of the view left, which the trail does
+	// not apply (it names workloads) and gives back.
+	backWords []string
 }
 
 // trailEvent is an event with its text, written once when it arrives.
@@ -55,13 +58,13 @@ func (t *trail) add(e *pb.Event) {
 // brought, then what its own stream brings.
 func (m *Model) openTrail(w *pb.Workload) tea.Cmd {
 	filter := &pb.WorkloadFilter{Cgroup: w.GetCgroup(), Cluster: w.GetCluster()}
-	t := &trail{workload: w, stream: newStream(m.ctx, &pb.WatchEventsRequest{Filter: filter}), back: m.view}
+	t := &trail{workload: w, stream: newStream(m.ctx, &pb.WatchEventsRequest{Filter: filter}), back: m.view, backWords: m.words}
 	for _, e := range m.events {
 		if sameWorkload(e.GetWorkload(), w) {
 			t.add(e)
 		}
 	}
-	m.trail = t
+	m.trail, m.words = t, nil
 	m.view, m.offset = trailView, 0
 	m.applyFilter()
 	m.cursor = len(m.visible) - 1
@@ -70,10 +73,11 @@ func (m *Model) openTrail(w *pb.Workload) tea.Cmd {
 	return t.stream.next()
 }
 
-// leaveTrail closes the trace view's stream.
+// leaveTrail closes the trace view's stream and gives the filter back.
 func (m *Model) leaveTrail() {
 	if m.trail != nil {
 		m.trail.stream.cancel()
+		m.words = m.trail.backWords
 		m.trail = nil
 	}
 }

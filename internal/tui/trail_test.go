@@ -59,7 +59,8 @@ func TestTrailStreamsTheWorkloadsEvents(t *testing.T) {
 	load(m, time.Now())
 	m.addEvent(execEvent("/kubepods/b", 1, "sh", "-c", "echo old")) // from the event stream
 	m.addEvent(execEvent("/kubepods/a", 9, "sh", "-c", "not db"))
-	cmd := press(m, "l") // shop/db sorts first
+	press(m, "/", "shop", "enter") // the list's filter: not applied to the trail, given back after it
+	cmd := press(m, "l")           // shop/db sorts first
 	if m.view != trailView || m.trail.workload.GetCgroup() != "/kubepods/b" {
 		t.Fatalf("l opened view %v", m.view)
 	}
@@ -86,8 +87,8 @@ func TestTrailStreamsTheWorkloadsEvents(t *testing.T) {
 	}
 	stream := m.trail.stream
 	press(m, "esc")
-	if m.view != workloadsView || m.trail != nil {
-		t.Fatalf("esc left view %v", m.view)
+	if m.view != workloadsView || m.trail != nil || strings.Join(m.words, " ") != "shop" || len(m.visible) != 2 {
+		t.Fatalf("esc left view %v, filter %v on %d rows; want the workloads filtered by shop", m.view, m.words, len(m.visible))
 	}
 	select {
 	case <-closed:
