@@ -219,12 +219,17 @@ func TestTrailStreamReopened(t *testing.T) {
 	}
 }
 
-// From the detail view l opens the same workload's events, and Esc returns
-// to the detail, then to the list.
+// The detail view lists the workload's events as the trace view does; l
+// there opens the same workload's events, and Esc returns to the detail,
+// then to the list.
 func TestTrailFromDetail(t *testing.T) {
 	m := newModel(t, &fakeClient{workloads: []*pb.WorkloadFigures{workload("shop", "web", "/kubepods/a")}})
 	load(m, time.Now())
+	m.addEvent(execEvent("/kubepods/a", 5, "sh", "-c", "ls"))
 	press(m, "enter")
+	if view := m.View(); !strings.Contains(view, " exec         5 sh              /usr/bin/dash -c ls  parent=") {
+		t.Errorf("the detail's events lack the command line:\n%s", view)
+	}
 	press(m, "l")
 	if m.view != trailView || m.trail.workload.GetCgroup() != "/kubepods/a" {
 		t.Fatalf("l in the detail view: view %v", m.view)

@@ -8,6 +8,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/eventtext"
 	"github.com/orb8/orb8/internal/humanize"
 )
 
@@ -264,7 +265,8 @@ func (m *Model) detailText() string {
 	lines = append(lines, headerStyle.Render(fmt.Sprintf("Events (%d)", len(d.events))))
 	for i := len(d.events) - 1; i >= 0 && i >= len(d.events)-20; i-- {
 		e := d.events[i]
-		lines = append(lines, fmt.Sprintf("  %s %-5s %7d %s", e.GetTime().AsTime().Local().Format("15:04:05.000"), e.GetKind(), e.GetProcess().GetPid(), safe(e.GetProcess().GetComm())))
+		lines = append(lines, fmt.Sprintf("  %s %-6s %7d %-15s %s", e.GetTime().AsTime().Local().Format("15:04:05.000"), e.GetKind(), e.GetProcess().GetPid(),
+			safe(e.GetProcess().GetComm()), eventtext.Detail(e)))
 	}
 	// The detail scrolls by whole lines with the cursor.
 	page := max(m.height-2, 1)
