@@ -182,7 +182,7 @@ spec:
 	write("policies.yaml", policies(true))
 	write("bad.yaml", "apiVersion: orb8.dev/v1alpha1\nkind: ClusterSecurityPolicy\nmetadata: {name: bad}\nspec:\n  rules:\n  - exec: {paths: [/bin/sh]}\n    action: kil\n")
 	log := filepath.Join(t.TempDir(), "audit.log")
-	url, api := runAgentAPI(t, "--probes", "cgroup,process,dns", "--policy-dir", dir, "--audit-log", log)
+	url, api := testutil.RunAgent(t, "--probes", "cgroup,process,dns", "--policy-dir", dir, "--audit-log", log)
 
 	// The rules are in force once the canary's exec is audited.
 	testutil.Eventually(t, 5*time.Second, func() bool {

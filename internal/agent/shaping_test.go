@@ -1,10 +1,6 @@
 package agent
 
 import (
-	"net"
-	"net/http"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,40 +13,8 @@ import (
 // URL once it is ready.
 func runAgent(t *testing.T, args ...string) string {
 	t.Helper()
-	url, _ := runAgentAPI(t, args...)
+	url, _ := testutil.RunAgent(t, args...)
 	return url
-}
-
-// runAgentAPI is runAgent that also returns the agent's API address.
-func runAgentAPI(t *testing.T, args ...string) (url, api string) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	sock := "unix://" + filepath.Join(t.TempDir(), "api.sock")
-	cmd := exec.Command(testutil.Binary(t), append([]string{"agent", "--metrics-addr", addr, "--api-addr", sock}, args...)...)
-	var stderr testutil.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	url = "http://" + addr
-	testutil.Eventually(t, 60*time.Second, func() bool {
-		resp, err := http.Get(url + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, "agent %v never ready: %s", args, &stderr)
-	return url, sock
 }
 
 // execsByCgroup is orb8_process_exec_total of a cgroup-level scrape, by cgroup.

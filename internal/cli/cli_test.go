@@ -42,6 +42,14 @@ func TestBadInputExitsNonZeroWithOneLine(t *testing.T) {
 	}
 }
 
+// orb8 top --hub asks the hub, not the probes of its own process.
+func TestTopAsksTheHub(t *testing.T) {
+	code, _, stderr := run("top", "--hub", "unix:///nonexistent/orb8-hub.sock", "--timeout", "200ms")
+	if code == 0 || !strings.Contains(stderr, "/nonexistent/orb8-hub.sock") {
+		t.Fatalf("top --hub with no hub: exit %d, stderr %q; want the hub unreachable", code, stderr)
+	}
+}
+
 func TestVersion(t *testing.T) {
 	code, stdout, _ := run("version")
 	if code != 0 || strings.TrimSpace(stdout) == "" {

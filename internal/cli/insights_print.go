@@ -138,9 +138,9 @@ func printPatches(w io.Writer, recs []insights.Recommendation) error {
 	return nil
 }
 
-// shellQuote quotes s for a POSIX shell unless plainWord.
+// shellQuote quotes s for a POSIX shell unless humanize.PlainWord.
 func shellQuote(s string) string {
-	if plainWord(s) {
+	if humanize.PlainWord(s) {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"

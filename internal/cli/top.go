@@ -32,9 +32,10 @@ run-queue wait, memory against the limit, open fds and GPU use, with flows,
 DNS, live events and GPU views, and with --prometheus an Insights view (the
 regressions of the last day's rollouts and requests per container from a
 week of history, as orb8 insights computes them). '/' filters, Enter drills into a workload,
-'e' exports the view to a file, '?' lists the keys, 'q' quits.
+'l' streams its live events (execs with their arguments, exits, policy matches), 'e' exports
+the view to a file, '?' lists the keys, 'q' quits.
 
-Without --agent or --all-nodes it runs the agent's probes in this process
+Without --agent, --all-nodes or --hub it runs the agent's probes in this process
 (needs root): sudo orb8 top`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -62,6 +63,9 @@ Without --agent or --all-nodes it runs the agent's probes in this process
 			switch {
 			case o.allNodes:
 				opts.Source = "all nodes"
+				client, err = o.connect(c.Context())
+			case o.hub != "":
+				opts.Source = "hub " + o.hub
 				client, err = o.connect(c.Context())
 			case o.agent != "":
 				opts.Source = o.agent

@@ -116,6 +116,28 @@ func TestTopUnderTmux(t *testing.T) {
 		t.Errorf("export lacks the workload or its process:\n%s", data)
 	}
 
+	// l: the workload's live events, on a stream of their own. An exec's
+	// arguments reach the terminal escaped: "\x1b[2J" does not clear it.
+	s.run("send-keys", "-t", "top", "l")
+	s.waitFor("the trace view", func(sc string) bool { return strings.Contains(sc, "events of "+cg.Path[:20]) })
+	testutil.Eventually(t, 5*time.Second, func() bool { return openStreams(t, addr) == 2 }, "the trace view opened no stream")
+	exe, err := filepath.EvalSymlinks("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cg.Run(t, "/bin/true", "m1", "\x1b[2J")
+	want := exe + ` m1 "\x1b[2J"`
+	s.waitFor("the exec with its arguments escaped, and its exit", func(sc string) bool {
+		return strings.Contains(sc, "events of ") && strings.Contains(sc, want) && strings.Contains(sc, "code 0")
+	})
+	s.run("send-keys", "-t", "top", "k") // the cursor was on the newest: the exit
+	s.waitFor("the exec in full under the list", func(sc string) bool {
+		return strings.Count(sc, want) == 2 && strings.Contains(sc, "parent=")
+	})
+	s.run("send-keys", "-t", "top", "Escape")
+	s.waitFor("the drill-down again", func(sc string) bool { return strings.Contains(sc, "Processes (1)") })
+	testutil.Eventually(t, 5*time.Second, func() bool { return openStreams(t, addr) == 1 }, "leaving the trace view left its stream open")
+
 	s.run("send-keys", "-t", "top", "q")
 	testutil.Eventually(t, 5*time.Second, func() bool {
 		return exec.Command("tmux", "-L", s.socket, "has-session", "-t", "top").Run() != nil

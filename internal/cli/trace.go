@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -13,6 +11,7 @@ import (
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
 	"github.com/orb8/orb8/internal/agent"
+	"github.com/orb8/orb8/internal/eventtext"
 	"github.com/orb8/orb8/internal/humanize"
 )
 
@@ -112,74 +111,12 @@ func printEvent(p *printer[proto.Message], c *cobra.Command, e *pb.Event) error 
 	return err
 }
 
-// eventDetail is the kind-specific part of a table row.
+// eventDetail is the kind-specific part of a table row, and the cgroup of
+// a workload outside pods.
 func eventDetail(e *pb.Event) string {
-	var detail string
-	switch {
-	case e.GetExec() != nil:
-		detail = execDetail(e.GetExec())
-	case e.GetExit() != nil:
-		x := e.GetExit()
-		if x.GetSignal() != 0 {
-			detail = fmt.Sprintf("signal %d", x.GetSignal())
-		} else {
-			detail = fmt.Sprintf("code %d", x.GetCode())
-		}
-	case e.GetAttributes() != nil:
-		detail = attributesText(e.GetAttributes().AsMap())
-	}
+	detail := eventtext.Detail(e)
 	if w := e.GetWorkload(); w.GetPod() == "" {
 		detail += "  cgroup=" + w.GetCgroup()
 	}
 	return detail
-}
-
-// execDetail is an exec as a command line: the executable (resolved, else
-// as given), then its arguments after argv[0], each quoted unless plain,
-// and "..." where some were left out.
-func execDetail(x *pb.ExecDetail) string {
-	line := cmp.Or(x.GetPath(), x.GetFilename())
-	if args := x.GetArgs(); len(args) > 1 {
-		for _, a := range args[1:] {
-			line += " " + shellWord(a)
-		}
-	}
-	if x.GetArgsTruncated() {
-		line += " ..."
-	}
-	return line
-}
-
-// shellWord quotes an argument unless plainWord, Go-escaped: control
-// characters and invalid UTF-8 come out as escapes, never raw.
-func shellWord(s string) string {
-	if plainWord(s) {
-		return s
-	}
-	return strconv.Quote(s)
-}
-
-// plainWord reports whether s is a word that a shell reads as itself: not
-// empty, and only letters, digits and -_./:=@,+%.
-func plainWord(s string) bool {
-	return s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=@,+%", r))
-	}) < 0
-}
-
-// attributesText prints a kind's payload as sorted key=value pairs; the
-// payload struct itself (e.g. "dns") is unwrapped one level.
-func attributesText(attrs map[string]any) string {
-	var parts []string
-	for k, v := range attrs {
-		if inner, ok := v.(map[string]any); ok {
-			for ik, iv := range inner {
-				parts = append(parts, fmt.Sprintf("%s=%v", ik, iv))
-			}
-			continue
-		}
-		parts = append(parts, fmt.Sprintf("%s=%v", k, v))
-	}
-	slices.Sort(parts)
-	return strings.Join(parts, " ")
 }

@@ -63,6 +63,8 @@ func (m *Model) viewItems() ([]any, error) {
 			msgs = append(msgs, m.dns[i])
 		case eventsView:
 			msgs = append(msgs, m.events[i])
+		case trailView:
+			msgs = append(msgs, m.trail.events[i].e)
 		case gpuView:
 			msgs = append(msgs, m.gpus[i])
 		}

@@ -31,11 +31,11 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.filter.CursorEnd()
 		return m, m.filter.Focus()
 	case "tab":
-		if m.view != detailView {
+		if m.view < views {
 			return m, m.switchView((m.view + 1) % views)
 		}
 	case "shift+tab":
-		if m.view != detailView {
+		if m.view < views {
 			return m, m.switchView((m.view + views - 1) % views)
 		}
 	case "1", "2", "3", "4", "5", "6":
@@ -60,7 +60,14 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.cursor = len(m.visible) - 1
 	case "enter":
 		return m, m.drill()
+	case "l":
+		if f := m.selected(); f != nil {
+			return m, m.openTrail(f.GetWorkload())
+		}
 	case "esc", "backspace":
+		if m.view == trailView && len(m.words) == 0 {
+			return m, m.switchView(m.trail.back)
+		}
 		if m.view == detailView {
 			m.detail = nil
 			return m, m.switchView(m.back)
@@ -103,23 +110,34 @@ func (m *Model) filterKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	return m, cmd
 }
 
-// drill opens the detail view of the workload under the cursor (from the
-// workloads, flows, DNS or events view).
-func (m *Model) drill() tea.Cmd {
-	if m.cursor >= len(m.visible) || m.view == detailView || m.view == gpuView || m.view == insightsView {
+// selected is the workload under the cursor (in the workloads, flows, DNS
+// or events view) or the one the detail view shows; nil elsewhere.
+func (m *Model) selected() *pb.WorkloadFigures {
+	if m.view == detailView {
+		return m.detail.figures
+	}
+	if m.cursor >= len(m.visible) {
 		return nil
 	}
 	i := m.visible[m.cursor]
-	var f *pb.WorkloadFigures
 	switch m.view {
 	case workloadsView:
-		f = m.rows[i].f
+		return m.rows[i].f
 	case flowsView:
-		f = &pb.WorkloadFigures{Workload: m.flows[i].GetWorkload()}
+		return &pb.WorkloadFigures{Workload: m.flows[i].GetWorkload()}
 	case dnsView:
-		f = &pb.WorkloadFigures{Workload: m.dns[i].GetWorkload()}
+		return &pb.WorkloadFigures{Workload: m.dns[i].GetWorkload()}
 	case eventsView:
-		f = &pb.WorkloadFigures{Workload: m.events[i].GetWorkload()}
+		return &pb.WorkloadFigures{Workload: m.events[i].GetWorkload()}
+	}
+	return nil
+}
+
+// drill opens the detail view of the selected workload.
+func (m *Model) drill() tea.Cmd {
+	f := m.selected()
+	if f == nil || m.view == detailView {
+		return nil
 	}
 	m.back = m.view
 	m.detail = &detail{figures: f}

@@ -6,9 +6,7 @@ package tui
 
 import (
 	"context"
-	"errors"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/charmbracelet/bubbles/textinput"
@@ -29,10 +27,11 @@ const (
 	gpuView
 	insightsView
 	detailView
-	views = detailView // the tabs; detail is reached by Enter
+	trailView
+	views = detailView // the tabs; detail is reached by Enter, trace by l
 )
 
-var viewNames = [...]string{"Workloads", "Flows", "DNS", "Events", "GPU", "Insights", "Detail"}
+var viewNames = [...]string{"Workloads", "Flows", "DNS", "Events", "GPU", "Insights", "Detail", "Trace"}
 
 const (
 	// listLimit bounds the flows and DNS lists one refresh asks for.
@@ -95,20 +94,13 @@ type Model struct {
 	// insights is the Insights view's last answer, from insightsAt.
 	insights   []insightRow
 	insightsAt time.Time
-	// dropped is what the agent reported dropping for the current stream,
-	// droppedBefore its drops on the streams that failed before it, and
-	// uiDropped what the UI itself dropped for falling behind (written by
-	// the watch goroutine).
-	dropped, droppedBefore uint64
-	uiDropped              atomic.Uint64
-	eventCh                chan tea.Msg // eventMsg and watchFailedMsg
-	// watchErr is why the event stream last failed; it stays until the
-	// reopened stream delivers something.
-	watchErr error
-	// retryMin and retryMax bound the delay before reopening the stream.
+	// all streams every event the command's filter selects.
+	all *stream
+	// retryMin and retryMax bound the delay before reopening a stream.
 	retryMin, retryMax time.Duration
 
 	detail *detail
+	trail  *trail
 
 	status   string
 	statusAt time.Time // the status line shows for statusFor
@@ -140,7 +132,8 @@ func New(client apiclient.Client, opts Options) *Model {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Model{
 		client: client, opts: opts, ctx: ctx, cancel: cancel, filter: ti,
-		width: 80, height: 24, prev: map[string]sample{}, eventCh: make(chan tea.Msg, eventBuffer),
+		width: 80, height: 24, prev: map[string]sample{},
+		all:      newStream(ctx, &pb.WatchEventsRequest{Filter: opts.Filter}),
 		retryMin: watchRetryMin, retryMax: watchRetryMax,
 	}
 }
@@ -155,49 +148,14 @@ func Run(client apiclient.Client, opts Options) error {
 
 // Init implements tea.Model.
 func (m *Model) Init() tea.Cmd {
-	go m.watch()
+	m.start(m.all)
 	m.inflight = true
-	return tea.Batch(m.refresh(), m.tick(), m.nextEvent())
+	return tea.Batch(m.refresh(), m.tick(), m.all.next())
 }
 
-// watch streams every event into eventCh; when the UI falls behind, events
-// are dropped here (counted in uiDropped) rather than blocking the stream.
-// A stream that fails or ends is reopened after a delay that doubles, up to
-// retryMax, while it keeps failing; each failure reaches the UI.
-func (m *Model) watch() {
-	req := &pb.WatchEventsRequest{Filter: m.opts.Filter}
-	delay := m.retryMin
-	for {
-		opened := time.Now()
-		err := m.client.Watch(m.ctx, req, func(msg *pb.WatchEventsResponse) error {
-			select {
-			case m.eventCh <- eventMsg(msg):
-			default:
-				m.uiDropped.Add(1)
-			}
-			return nil
-		})
-		if m.ctx.Err() != nil {
-			return
-		}
-		if err == nil {
-			err = errors.New("the agent ended the stream")
-		}
-		if time.Since(opened) > m.retryMax { // it had been up: a fresh failure
-			delay = m.retryMin
-		}
-		select { // a failure is never dropped: the stream is down anyway
-		case m.eventCh <- watchFailedMsg{err: err, retry: delay}:
-		case <-m.ctx.Done():
-			return
-		}
-		select {
-		case <-time.After(delay):
-		case <-m.ctx.Done():
-			return
-		}
-		delay = min(delay*2, m.retryMax)
-	}
+// start runs a stream until it is cancelled.
+func (m *Model) start(s *stream) {
+	go s.run(m.client, m.retryMin, m.retryMax)
 }
 
 // Messages.
@@ -212,11 +170,6 @@ type (
 	gpusMsg  struct {
 		gpus     []*pb.GPU
 		sampling string
-	}
-	eventMsg       *pb.WatchEventsResponse
-	watchFailedMsg struct {
-		err   error
-		retry time.Duration // until the stream is reopened
 	}
 	detailMsg *detail
 	errMsg    struct{ err error }
@@ -313,17 +266,6 @@ func (m *Model) tick() tea.Cmd {
 	return tea.Tick(m.opts.Refresh, func(time.Time) tea.Msg { return tickMsg{} })
 }
 
-func (m *Model) nextEvent() tea.Cmd {
-	return func() tea.Msg {
-		select {
-		case msg := <-m.eventCh:
-			return msg
-		case <-m.ctx.Done():
-			return nil
-		}
-	}
-}
-
 // Update implements tea.Model.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
@@ -333,7 +275,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyMsg:
 		return m.key(msg)
 	case tickMsg:
-		if m.inflight {
+		if m.inflight || m.view == trailView { // the trace view only streams
 			return m, m.tick()
 		}
 		m.inflight = true
@@ -361,15 +303,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		m.loaded()
 	case eventMsg:
-		m.watchErr = nil
-		m.addEvent(msg)
-		return m, m.nextEvent()
+		return m, m.streamMsg(msg.s, msg)
 	case watchFailedMsg:
-		// The next stream counts its drops from zero.
-		m.droppedBefore += m.dropped
-		m.dropped = 0
-		m.watchErr = msg.err
-		return m, m.nextEvent()
+		return m, m.streamMsg(msg.s, msg)
 	case errMsg:
 		m.err = msg.err
 		m.inflight = false
@@ -386,21 +322,22 @@ func (m *Model) loaded() {
 	m.applyFilter()
 }
 
-// eventsDropped is every event this UI did not get: dropped by the agent
-// (on this stream and the failed ones before it) or by the UI itself.
-func (m *Model) eventsDropped() uint64 {
-	return m.droppedBefore + m.dropped + m.uiDropped.Load()
+// streamMsg routes a stream's message to the view it feeds; a closed
+// stream's last one goes nowhere.
+func (m *Model) streamMsg(s *stream, msg tea.Msg) tea.Cmd {
+	switch {
+	case s == m.all:
+		if e := s.take(msg); e != nil {
+			m.addEvent(e)
+		}
+		return s.next()
+	case m.trail != nil && s == m.trail.stream:
+		return m.trailMsg(msg)
+	}
+	return nil
 }
 
-func (m *Model) addEvent(msg *pb.WatchEventsResponse) {
-	if d := msg.GetDrops(); d != nil {
-		m.dropped = d.GetTotal()
-		return
-	}
-	e := msg.GetEvent()
-	if e == nil {
-		return
-	}
+func (m *Model) addEvent(e *pb.Event) {
 	m.events = appendBounded(m.events, e)
 	if m.detail != nil && sameWorkload(e.GetWorkload(), m.detail.figures.GetWorkload()) {
 		m.detail.events = appendBounded(m.detail.events, e)
@@ -442,6 +379,8 @@ func (m *Model) listLen() int {
 		return len(m.insights)
 	case detailView:
 		return 0
+	case trailView:
+		return len(m.trail.events)
 	}
 	return len(m.rows)
 }
@@ -459,12 +398,20 @@ func (m *Model) itemSearch(i int) string {
 		return strings.ToLower(g.GetGpu() + " " + g.GetUuid() + " " + g.GetModel() + " " + g.GetNode())
 	case insightsView:
 		return m.insights[i].search
+	case trailView:
+		return m.trail.events[i].search
 	}
 	return m.rows[i].search
 }
 
-// pageRows is how many list rows fit under the title, header and footer.
-func (m *Model) pageRows() int { return max(m.height-3, 1) }
+// pageRows is how many list rows fit under the title, header and footer
+// (and the trace view's pane).
+func (m *Model) pageRows() int {
+	if m.view == trailView {
+		return max(m.height-3-trailPaneLines, 1)
+	}
+	return max(m.height-3, 1)
+}
 
 func (m *Model) clampCursor() {
 	n := len(m.visible)
@@ -480,11 +427,14 @@ func (m *Model) clampCursor() {
 }
 
 func (m *Model) switchView(v view) tea.Cmd {
+	m.leaveTrail()
 	m.view, m.cursor, m.offset = v, 0, 0
 	m.applyFilter()
 	return m.refresh()
 }
 
+// sameWorkload: a cgroup path names a workload on one node of one fleet
+// member (a hub can hold two members on the same node).
 func sameWorkload(a, b *pb.Workload) bool {
-	return a.GetNode() == b.GetNode() && a.GetCgroup() == b.GetCgroup()
+	return a.GetCluster() == b.GetCluster() && a.GetNode() == b.GetNode() && a.GetCgroup() == b.GetCgroup()
 }

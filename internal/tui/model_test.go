@@ -22,7 +22,7 @@ type fakeClient struct {
 	processes map[string][]*pb.Process
 	filters   chan *pb.WorkloadFilter // nil: not recorded
 	// watch, if set, serves Watch; otherwise the stream stays open and quiet.
-	watch    func(ctx context.Context, fn func(*pb.WatchEventsResponse) error) error
+	watch    func(ctx context.Context, req *pb.WatchEventsRequest, fn func(*pb.WatchEventsResponse) error) error
 	statuses []*pb.Status
 }
 
@@ -58,7 +58,7 @@ func (f *fakeClient) GPUs(context.Context) ([]*pb.GPU, error) { return nil, nil 
 func (f *fakeClient) Watch(ctx context.Context, req *pb.WatchEventsRequest, fn func(*pb.WatchEventsResponse) error) error {
 	f.record(req.GetFilter())
 	if f.watch != nil {
-		return f.watch(ctx, fn)
+		return f.watch(ctx, req, fn)
 	}
 	<-ctx.Done()
 	return nil
@@ -243,7 +243,7 @@ func TestCommandFilterReachesEveryRequest(t *testing.T) {
 	want := &pb.WorkloadFilter{Namespace: "shop", Selector: "app=web"}
 	m := New(c, Options{ExportDir: t.TempDir(), Filter: want})
 	t.Cleanup(m.cancel)
-	go m.watch()
+	m.start(m.all)
 	for _, v := range []view{workloadsView, flowsView, dnsView} {
 		m.view = v
 		m.refresh()()
@@ -279,7 +279,7 @@ func footerOf(m *Model) string {
 // agent's own drops.
 func TestEventsTheUIDropsAreCounted(t *testing.T) {
 	sent := make(chan struct{})
-	c := &fakeClient{watch: func(ctx context.Context, fn func(*pb.WatchEventsResponse) error) error {
+	c := &fakeClient{watch: func(ctx context.Context, _ *pb.WatchEventsRequest, fn func(*pb.WatchEventsResponse) error) error {
 		fn(dropsResponse(3))
 		for range eventBuffer + 5 { // the drops report and 1023 events fit
 			fn(eventResponse("exec"))
@@ -289,17 +289,17 @@ func TestEventsTheUIDropsAreCounted(t *testing.T) {
 		return nil
 	}}
 	m := newModel(t, c)
-	go m.watch()
+	m.start(m.all)
 	select {
 	case <-sent:
 	case <-time.After(2 * time.Second):
 		t.Fatal("the stream blocked on the UI")
 	}
-	if n := m.uiDropped.Load(); n != 6 {
+	if n := m.all.uiDropped.Load(); n != 6 {
 		t.Fatalf("UI dropped %d events, want 6", n)
 	}
 	for range eventBuffer {
-		m.Update(m.nextEvent()())
+		m.Update(m.all.next()())
 	}
 	if len(m.events) != eventBuffer-1 {
 		t.Fatalf("%d events shown, want %d", len(m.events), eventBuffer-1)
@@ -313,7 +313,7 @@ func TestEventsTheUIDropsAreCounted(t *testing.T) {
 // error shows meanwhile, and the drops of every stream add up.
 func TestEventStreamReopenedAfterFailure(t *testing.T) {
 	var calls int
-	c := &fakeClient{watch: func(ctx context.Context, fn func(*pb.WatchEventsResponse) error) error {
+	c := &fakeClient{watch: func(ctx context.Context, _ *pb.WatchEventsRequest, fn func(*pb.WatchEventsResponse) error) error {
 		calls++
 		switch calls {
 		case 1:
@@ -329,10 +329,10 @@ func TestEventStreamReopenedAfterFailure(t *testing.T) {
 	}}
 	m := newModel(t, c)
 	m.retryMin, m.retryMax = time.Millisecond, 2*time.Millisecond
-	go m.watch()
-	m.Update(m.nextEvent()()) // the first stream's drop report
+	m.start(m.all)
+	m.Update(m.all.next()()) // the first stream's drop report
 	for i, want := range []time.Duration{time.Millisecond, 2 * time.Millisecond, 2 * time.Millisecond} {
-		msg, ok := m.nextEvent()().(watchFailedMsg)
+		msg, ok := m.all.next()().(watchFailedMsg)
 		if !ok || msg.retry != want {
 			t.Fatalf("failure %d: %#v, want a watch failure retried in %v", i+1, msg, want)
 		}
@@ -341,8 +341,8 @@ func TestEventStreamReopenedAfterFailure(t *testing.T) {
 			t.Fatalf("footer %q, want %q", f, e)
 		}
 	}
-	m.Update(m.nextEvent()()) // the fourth stream's drop report
-	m.Update(m.nextEvent()())
+	m.Update(m.all.next()()) // the fourth stream's drop report
+	m.Update(m.all.next()())
 	if len(m.events) != 1 || m.events[0].GetKind() != "oom" {
 		t.Fatalf("events %v, want the reopened stream's oom", m.events)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/eventtext"
 	"github.com/orb8/orb8/internal/humanize"
 )
 
@@ -47,6 +48,9 @@ func (m *Model) View() string {
 }
 
 func (m *Model) title() string {
+	if m.view == trailView {
+		return fit(titleStyle.Render("orb8 top")+" "+dimStyle.Render(m.opts.Source)+"  events of "+humanize.Safe(workloadName(m.trail.workload)), m.width)
+	}
 	var tabs []string
 	for v := workloadsView; v < views; v++ {
 		name := fmt.Sprintf("%d %s", v+1, viewNames[v])
@@ -60,13 +64,17 @@ func (m *Model) title() string {
 
 // footer is the last line: filter, status or error, and the key reminder.
 func (m *Model) footer(count string) string {
+	events := m.all // the stream whose losses and state the footer tells
+	if m.view == trailView {
+		events = m.trail.stream
+	}
 	switch {
 	case m.filtering:
 		return m.filter.View()
-	case m.err != nil:
+	case m.err != nil && m.view != trailView:
 		return fit(errStyle.Render("error: "+humanize.OneLine(m.err.Error())), m.width)
-	case m.watchErr != nil && m.view == eventsView:
-		return fit(errStyle.Render("event stream: "+humanize.OneLine(m.watchErr.Error())+" (reopening)"), m.width)
+	case events.err != nil && (m.view == eventsView || m.view == trailView):
+		return fit(errStyle.Render("event stream: "+humanize.OneLine(events.err.Error())+" (reopening)"), m.width)
 	case m.status != "" && time.Since(m.statusAt) < statusFor:
 		return fit(m.status, m.width)
 	}
@@ -83,11 +91,14 @@ func (m *Model) footer(count string) string {
 	if m.view == gpuView && m.sampling != "" {
 		parts = append(parts, humanize.Safe(m.sampling))
 	}
-	if n := m.eventsDropped(); n > 0 {
+	if n := events.lost(); n > 0 {
 		parts = append(parts, fmt.Sprintf("events dropped: %d", n))
 	}
-	if m.watchErr != nil {
+	if events.err != nil {
 		parts = append(parts, "event stream down")
+	}
+	if m.view == trailView {
+		parts = append(parts, "Esc back")
 	}
 	parts = append(parts, "? help  q quit")
 	return fit(dimStyle.Render(strings.Join(parts, " | ")), m.width)
@@ -111,6 +122,9 @@ func (m *Model) listText() string {
 	}
 	for line := end - m.offset; line < page; line++ {
 		b.WriteByte('\n')
+	}
+	if m.view == trailView {
+		b.WriteString(m.trailPane())
 	}
 	if m.updated.IsZero() && m.err == nil {
 		return b.String() + m.footer("loading...")
@@ -157,6 +171,8 @@ func (m *Model) renderRow(cols []column, cells []string) string {
 // columns are the current view's columns and its cell reader.
 func (m *Model) columns() ([]column, func(i int) []string) {
 	switch m.view {
+	case trailView:
+		return m.trailColumns()
 	case flowsView:
 		return []column{{"WORKLOAD", 0, false, false}, {"PROTO", 5, false, false}, {"REMOTE", 21, false, false}, {"TX", 9, true, false}, {"RX", 9, true, false}, {"RTT", 8, true, false}},
 			func(i int) []string {
@@ -249,7 +265,8 @@ func (m *Model) detailText() string {
 	lines = append(lines, headerStyle.Render(fmt.Sprintf("Events (%d)", len(d.events))))
 	for i := len(d.events) - 1; i >= 0 && i >= len(d.events)-20; i-- {
 		e := d.events[i]
-		lines = append(lines, fmt.Sprintf("  %s %-5s %7d %s", e.GetTime().AsTime().Local().Format("15:04:05.000"), e.GetKind(), e.GetProcess().GetPid(), safe(e.GetProcess().GetComm())))
+		lines = append(lines, fmt.Sprintf("  %s %-6s %7d %-15s %s", e.GetTime().AsTime().Local().Format("15:04:05.000"), e.GetKind(), e.GetProcess().GetPid(),
+			safe(e.GetProcess().GetComm()), eventtext.Detail(e)))
 	}
 	// The detail scrolls by whole lines with the cursor.
 	page := max(m.height-2, 1)
@@ -263,7 +280,7 @@ func (m *Model) detailText() string {
 	for i := end - m.cursor; i < page; i++ {
 		b.WriteByte('\n')
 	}
-	return b.String() + m.footer("Esc back | e export")
+	return b.String() + m.footer("Esc back | l events | e export")
 }
 
 func (m *Model) helpText() string {
@@ -275,7 +292,10 @@ func (m *Model) helpText() string {
 		"  /            filter: words that namespace, pod, container, cgroup,",
 		"               node or a label=value must contain; Enter applies, Esc clears",
 		"  Enter        drill into the workload: processes, flows, DNS, events, GPU",
-		"  Esc          back from a workload, or clear the filter",
+		"  l            live events of the selected workload, newest at the bottom:",
+		"               execs (command line, resolved executable, parent's), exits,",
+		"               OOM kills, policy matches; the last 500 are kept",
+		"  Esc          back from a workload or its events, or clear the filter",
 		"  e / E        export the current view to a JSON / YAML file",
 		"  ?            this help (any key closes it)",
 		"  q            quit",
