@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -182,9 +183,15 @@ func TestEnforcesExecAndConnect(t *testing.T) {
 
 // TestSwapNeverLetsARuleLapse: while the rules are replaced again and
 // again (each set kills touch among many other paths, under another policy
-// name), no exec of touch in the selected cgroup ever runs: a workload sees
-// the whole old set or the whole new one.
+// name; with argsContain, when an argument holds "marker"), no exec of
+// touch in the selected cgroup ever runs: a workload sees the whole old
+// set or the whole new one.
 func TestSwapNeverLetsARuleLapse(t *testing.T) {
+	t.Run("paths", func(t *testing.T) { testSwap(t, nil) })
+	t.Run("argsContain", func(t *testing.T) { testSwap(t, []string{"marker"}) })
+}
+
+func testSwap(t *testing.T, argsContain []string) {
 	f := start(t)
 	cg := testutil.NewCgroup(t)
 	set := func(i int) Set {
@@ -193,7 +200,11 @@ func TestSwapNeverLetsARuleLapse(t *testing.T) {
 			paths = append(paths, fmt.Sprintf("/opt/gen%d/bin%d", i, j))
 		}
 		paths = append(paths, "/usr/bin/touch")
-		return Set{Policies: []Policy{{Name: fmt.Sprintf("gen-%d", i), Enforce: true, Exec: []ExecRule{{Paths: paths, Kill: true}}}},
+		var args []string
+		if argsContain != nil {
+			args = append(slices.Clone(argsContain), fmt.Sprintf("gen%d", i))
+		}
+		return Set{Policies: []Policy{{Name: fmt.Sprintf("gen-%d", i), Enforce: true, Exec: []ExecRule{{Paths: paths, ArgsContain: args, Kill: true}}}},
 			Cgroups: map[uint64][]int{cg.ID: {0}}}
 	}
 	if err := f.probe.Apply(set(0)); err != nil {
@@ -259,18 +270,21 @@ func TestSwapNeverLetsARuleLapse(t *testing.T) {
 		t.Errorf("kills recorded under %d policies: the swaps did not show", len(policies))
 	}
 	// Old generations leave nothing behind.
-	if got := countKeys(t, f.probe.bpf.ExecRules); got != 301 {
+	if got := countKeys[enforceExecKey, enforceExecRule](t, f.probe.bpf.ExecRules); got != 301 {
 		t.Errorf("%d exec rules in the kernel, want 301", got)
+	}
+	if got, want := countKeys[enforceNeedleKey, enforceNeedle](t, f.probe.bpf.ExecNeedles), 301*2*len(argsContain); got != want {
+		t.Errorf("%d argsContain strings in the kernel, want %d", got, want)
 	}
 }
 
-func countKeys(t *testing.T, m interface {
+func countKeys[K, V any](t *testing.T, m interface {
 	Iterate() *ebpf.MapIterator
 }) int {
 	t.Helper()
 	var (
-		k  enforceExecKey
-		v  enforceVerdict
+		k  K
+		v  V
 		n  int
 		it = m.Iterate()
 	)
