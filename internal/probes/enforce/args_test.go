@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/testutil"
@@ -98,34 +97,13 @@ func TestArgsContain(t *testing.T) {
 		t.Errorf("monitored: true audited: %v", err)
 	}
 
-	want := map[string]int{"no-forbidden/kill/enforce": 4, "no-forbidden/audit/enforce": 1,
-		"watch-forbidden/kill/monitor": 1, "watch-forbidden/audit/monitor": 1}
-	got := map[string]int{}
-	n := 0
-	for _, v := range want {
-		n += v
-	}
-	deadline := time.After(2 * time.Second)
-	for i := 0; i < n; i++ {
-		select {
-		case e := <-sub.C:
-			m := e.Policy
-			got[m.Policy+"/"+m.Action+"/"+m.Mode]++
-			if len(m.Args) < 2 || !slices.ContainsFunc(m.Args[1:], func(a string) bool { return strings.Contains(a, "forbidden") || strings.Contains(a, "audited") }) {
-				t.Errorf("match %+v: args %q hold neither string", m, m.Args)
-			}
-		case <-deadline:
-			t.Fatalf("matches %v, want %v", got, want)
+	want := map[string]int{"no-forbidden/exec/kill/enforce": 4, "no-forbidden/exec/audit/enforce": 1,
+		"watch-forbidden/exec/kill/monitor": 1, "watch-forbidden/exec/audit/monitor": 1}
+	expectMatches(t, sub, want, func(m *events.PolicyMatch) {
+		if len(m.Args) < 2 || !slices.ContainsFunc(m.Args[1:], func(a string) bool { return strings.Contains(a, "forbidden") || strings.Contains(a, "audited") }) {
+			t.Errorf("match %+v: args %q hold neither string", m, m.Args)
 		}
-	}
-	select {
-	case e := <-sub.C:
-		t.Errorf("one match too many: %+v", e.Policy)
-	case <-time.After(300 * time.Millisecond):
-	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("matches %v, want %v", got, want)
-	}
+	})
 	if v, _ := testutil.Sample(t, f.reg, "orb8_policy_matches_total", map[string]string{"cgroup": enforced.Path, "policy": "no-forbidden", "action": "kill", "mode": "enforce"}); v != 4 {
 		t.Errorf("orb8_policy_matches_total{kill,enforce} = %v, want 4", v)
 	}

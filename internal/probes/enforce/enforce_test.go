@@ -82,6 +82,36 @@ func dial(t *testing.T, cg *testutil.Cgroup, addr string) string {
 	return string(out)
 }
 
+// expectMatches reads from sub exactly the matches want counts (by
+// policy/operation/action/mode), each passed to check, and then no more.
+func expectMatches(t *testing.T, sub *events.Subscription, want map[string]int, check func(*events.PolicyMatch)) {
+	t.Helper()
+	n := 0
+	for _, v := range want {
+		n += v
+	}
+	got := map[string]int{}
+	deadline := time.After(2 * time.Second)
+	for range n {
+		select {
+		case e := <-sub.C:
+			m := e.Policy
+			got[m.Policy+"/"+m.Operation+"/"+m.Action+"/"+m.Mode]++
+			check(m)
+		case <-deadline:
+			t.Fatalf("matches %v, want %v", got, want)
+		}
+	}
+	select {
+	case e := <-sub.C:
+		t.Errorf("one match too many: %+v", e.Policy)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("matches %v, want %v", got, want)
+	}
+}
+
 func killedBySIGKILL(err error) bool {
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) {
@@ -132,32 +162,15 @@ func TestEnforcesExecAndConnect(t *testing.T) {
 
 	want := map[string]int{"no-touch/exec/kill/enforce": 1, "no-touch/connect/deny/enforce": 1,
 		"watch-touch/exec/kill/monitor": 1, "watch-touch/connect/deny/monitor": 1}
-	got := map[string]int{}
-	deadline := time.After(2 * time.Second)
-	for len(got) < len(want) {
-		select {
-		case e := <-sub.C:
-			m := e.Policy
-			got[m.Policy+"/"+m.Operation+"/"+m.Action+"/"+m.Mode]++
-			if m.Operation == "exec" && (m.Filename != "/usr/bin/touch" || m.Path == "" || len(m.Args) != 2 ||
-				m.Args[0] != "/usr/bin/touch" || !strings.HasSuffix(m.Args[1], "/marker") || m.ArgsTruncated) {
-				t.Errorf("exec match names %q (%q), args %q", m.Filename, m.Path, m.Args)
-			}
-			if m.Operation == "connect" && (m.Address != "127.0.0.1" || int(m.Port) != port || m.Protocol != "tcp") {
-				t.Errorf("connect match to %s:%d/%s", m.Address, m.Port, m.Protocol)
-			}
-		case <-deadline:
-			t.Fatalf("matches %v, want %v", got, want)
+	expectMatches(t, sub, want, func(m *events.PolicyMatch) {
+		if m.Operation == "exec" && (m.Filename != "/usr/bin/touch" || m.Path == "" || len(m.Args) != 2 ||
+			m.Args[0] != "/usr/bin/touch" || !strings.HasSuffix(m.Args[1], "/marker") || m.ArgsTruncated) {
+			t.Errorf("exec match names %q (%q), args %q", m.Filename, m.Path, m.Args)
 		}
-	}
-	select {
-	case e := <-sub.C:
-		t.Errorf("one match too many: %+v", e.Policy)
-	case <-time.After(300 * time.Millisecond):
-	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("matches %v, want %v", got, want)
-	}
+		if m.Operation == "connect" && (m.Address != "127.0.0.1" || int(m.Port) != port || m.Protocol != "tcp") {
+			t.Errorf("connect match to %s:%d/%s", m.Address, m.Port, m.Protocol)
+		}
+	})
 	for _, c := range []struct {
 		cg             *testutil.Cgroup
 		policy, action string
