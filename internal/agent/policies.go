@@ -210,7 +210,7 @@ func compilePolicy(p policy.Policy) enforce.Policy {
 		case r.Exec != nil:
 			paths := append([]string(nil), r.Exec.Paths...)
 			sort.Strings(paths)
-			out.Exec = append(out.Exec, enforce.ExecRule{Rule: i, Paths: paths, Kill: r.Action == policy.ActionKill})
+			out.Exec = append(out.Exec, enforce.ExecRule{Rule: i, Paths: paths, ArgsContain: r.Exec.ArgsContain, Kill: r.Action == policy.ActionKill})
 		case r.Connect != nil:
 			c := enforce.ConnectRule{Rule: i, CIDRs: r.Connect.CIDRs, Ports: r.Connect.Ports, Deny: r.Action == policy.ActionDeny}
 			c.TCP, c.UDP = len(r.Connect.Protocols) == 0, len(r.Connect.Protocols) == 0

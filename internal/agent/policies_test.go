@@ -271,3 +271,53 @@ spec:
 		t.Errorf("after the change: connect said %q, want EPERM", got)
 	}
 }
+
+// TestPolicyDirArgsContain: a policy file's exec rule with argsContain
+// kills touch when an argument holds the string, and only then; the audit
+// log holds one line for it.
+func TestPolicyDirArgsContain(t *testing.T) {
+	testutil.RequireRoot(t)
+	cg := testutil.NewCgroup(t)
+	dir := t.TempDir()
+	policy := fmt.Sprintf(`apiVersion: orb8.dev/v1alpha1
+kind: ClusterSecurityPolicy
+metadata: {name: no-forbidden}
+spec:
+  selector: {cgroups: [%s]}
+  rules:
+  - exec: {paths: [/usr/bin/touch], argsContain: [forbidden]}
+    action: kill
+  - exec: {paths: [/bin/true, /usr/bin/true], argsContain: [canary]}
+    action: audit
+`, cg.Path)
+	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(policy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(t.TempDir(), "audit.log")
+	testutil.RunAgent(t, "--probes", "cgroup", "--policy-dir", dir, "--audit-log", log)
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		cg.Run(t, "/bin/true", "canary")
+		return auditLines(t, log)["no-forbidden/exec/audit/enforce"] > 0
+	}, "policy never applied; audit log: %v", auditLines(t, log))
+
+	files := t.TempDir()
+	for _, c := range []struct {
+		name   string
+		killed bool
+	}{{"forbidden-file", true}, {"allowed", false}} {
+		path := filepath.Join(files, c.name)
+		err := cg.Command(t, "/usr/bin/touch", path).Run()
+		_, statErr := os.Stat(path)
+		var exit *exec.ExitError
+		killed := errors.As(err, &exit) && exit.Sys().(syscall.WaitStatus).Signal() == syscall.SIGKILL
+		if killed != c.killed || (statErr == nil) == c.killed {
+			t.Errorf("touch %s: ended with %v, file made %v; want killed %v", c.name, err, statErr == nil, c.killed)
+		}
+	}
+	testutil.Eventually(t, 2*time.Second, func() bool { return auditLines(t, log)["no-forbidden/exec/kill/enforce"] == 1 },
+		"audit log %v, want one kill", auditLines(t, log))
+	time.Sleep(300 * time.Millisecond)
+	if n := auditLines(t, log)["no-forbidden/exec/kill/enforce"]; n != 1 {
+		t.Errorf("%d kills in the audit log, want 1", n)
+	}
+}

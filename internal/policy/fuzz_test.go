@@ -21,6 +21,8 @@ func FuzzParse(f *testing.F) {
 		header + "metadata: {name: a}\nspec: {rules: [{connect: {cidrs: [10.0.0.1/8], ports: [70000]}, action: deny}]}\n",
 		header + "metadata: {name: a}\nspec: {rules: [{exec: {paths: [sh]}, dns: {names: [X.]}, action: kil}]}\n",
 		header + "metadata: {name: a}\nspec: {rules: [{exec: {pathz: [/bin/sh]}}]}\n",
+		header + "metadata: {name: a}\nspec: {rules: [{exec: {paths: [/usr/bin/touch], argsContain: [forbidden, \"-c\"]}, action: kill}]}\n",
+		header + "metadata: {name: a}\nspec: {rules: [{exec: {paths: [/bin/sh], argsContain: [\"\", \"a\\0b\", a, b, c, d, e, f, g]}, action: audit}]}\n",
 		"a: [",
 		"- 1\n---\n{}\n",
 		"---\n---\n# only comments\n",

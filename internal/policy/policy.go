@@ -39,8 +39,10 @@ const (
 
 // Limits the kernel side relies on.
 const (
-	MaxExecPaths   = 64  // paths in one exec rule
-	MaxExecPathLen = 255 // bytes in one exec path
+	MaxExecPaths      = 64  // paths in one exec rule
+	MaxExecPathLen    = 255 // bytes in one exec path
+	MaxArgsContain    = 8   // strings in one exec rule's argsContain
+	MaxArgsContainLen = 64  // bytes in one of them
 )
 
 // Policy is one validated policy resource.
@@ -110,8 +112,10 @@ type Rule struct {
 // MaxExecPathLen bytes).
 type ExecRule struct {
 	Paths []string `json:"paths"`
-	// ArgsContain is refused while non-empty: the kernel side does not
-	// match arguments yet.
+	// ArgsContain, when not empty, narrows the rule to an exec one of whose
+	// arguments argv[1] to argv[15] (within the first 1 KiB of argv)
+	// contains one of these strings (at most MaxArgsContain, each 1 to
+	// MaxArgsContainLen bytes without NUL).
 	ArgsContain []string `json:"argsContain,omitempty"`
 }
 

@@ -179,13 +179,19 @@ func (l *fieldErrors) exec(field string, r ExecRule) {
 			l.add(f, "%d bytes, at most %d allowed", len(p), MaxExecPathLen)
 		}
 	}
-	l.execUnsupported(field, r)
-}
-
-// execUnsupported refuses what the kernel side cannot match yet.
-func (l *fieldErrors) execUnsupported(field string, r ExecRule) {
-	if len(r.ArgsContain) > 0 {
-		l.add(field+".argsContain", "not supported yet")
+	if len(r.ArgsContain) > MaxArgsContain {
+		l.add(field+".argsContain", "%d strings, at most %d allowed", len(r.ArgsContain), MaxArgsContain)
+	}
+	for i, a := range r.ArgsContain {
+		f := fmt.Sprintf("%s.argsContain[%d]", field, i)
+		switch {
+		case a == "":
+			l.add(f, "empty (it would match every exec)")
+		case len(a) > MaxArgsContainLen:
+			l.add(f, "%d bytes, at most %d allowed", len(a), MaxArgsContainLen)
+		case strings.IndexByte(a, 0) >= 0:
+			l.add(f, "%q holds a NUL byte (arguments cannot)", a)
+		}
 	}
 }
 

@@ -33,6 +33,7 @@ func TestValidate(t *testing.T) {
 			p.Rules = []Rule{
 				execRule(tooMany[1:]...),
 				{Exec: &ExecRule{Paths: []string{longPath[:MaxExecPathLen]}}, Action: ActionAudit},
+				{Exec: &ExecRule{Paths: []string{"/bin/sh"}, ArgsContain: append([]string{strings.Repeat("x", MaxArgsContainLen), "-c"}, tooMany[:MaxArgsContain-2]...)}, Action: ActionKill},
 				connect(ConnectRule{CIDRs: []netip.Prefix{cidr, netip.MustParsePrefix("::/0")}, Ports: []uint16{1, 65535}, Protocols: []string{"tcp", "udp"}}, ActionDeny),
 				connect(ConnectRule{CIDRs: []netip.Prefix{cidr}}, ActionAudit),
 				{DNS: &DNSRule{Names: []string{"a.b", "*.onion", "_sip._tcp.example.com", "x-1"}}, Action: ActionAudit},
@@ -84,7 +85,12 @@ spec.selector.cgroups[4]: "" is not a clean absolute path`},
 spec.rules[0].exec.paths[1]: "/bin/./sh" is not a clean absolute path
 spec.rules[0].exec.paths[2]: "/bin/s\x00h" is not a clean absolute path
 spec.rules[0].exec.paths[3]: 256 bytes, at most 255 allowed`},
-		{"argsContain", func(p *Policy) { p.Rules[0].Exec.ArgsContain = []string{"-c"} }, "spec.rules[0].exec.argsContain: not supported yet"},
+		{"argsContain too many", func(p *Policy) { p.Rules[0].Exec.ArgsContain = tooMany[:MaxArgsContain+1] }, "spec.rules[0].exec.argsContain: 9 strings, at most 8 allowed"},
+		{"argsContain bad", func(p *Policy) {
+			p.Rules[0].Exec.ArgsContain = []string{"-c", "", strings.Repeat("x", MaxArgsContainLen+1), "a\x00b"}
+		}, `spec.rules[0].exec.argsContain[1]: empty (it would match every exec)
+spec.rules[0].exec.argsContain[2]: 65 bytes, at most 64 allowed
+spec.rules[0].exec.argsContain[3]: "a\x00b" holds a NUL byte (arguments cannot)`},
 		{"connect cidrs missing", func(p *Policy) { p.Rules = []Rule{connect(ConnectRule{}, ActionDeny)} }, "spec.rules[0].connect.cidrs: at least one CIDR is required"},
 		{"connect bad", func(p *Policy) {
 			p.Rules = []Rule{connect(ConnectRule{CIDRs: []netip.Prefix{{}, netip.MustParsePrefix("fd00::1/8")}, Ports: []uint16{80, 0}, Protocols: []string{"TCP", "icmp"}}, ActionDeny)}

@@ -13,7 +13,8 @@ import (
 	"github.com/orb8/orb8/internal/series"
 )
 
-// matchKey is one series of orb8_policy_matches_total.
+// matchKey is one series of orb8_policy_matches_total, or (policy only)
+// of orb8_policy_args_unchecked_total.
 type matchKey struct {
 	cgroup               uint64
 	policy, action, mode string
@@ -26,6 +27,11 @@ func (p *Probe) handle(raw []byte) {
 	}
 	e := (*enforceAuditEvent)(unsafe.Pointer(&raw[0]))
 	p.mu.Lock()
+	if e.Kind == enforceAuditKindAUDIT_ARGS_UNCHECKED {
+		p.unchecked[matchKey{cgroup: e.CgroupId, policy: p.names.name(e.Verdict.Policy)}]++
+		p.mu.Unlock()
+		return
+	}
 	m := &events.PolicyMatch{Policy: p.names.name(e.Verdict.Policy), Rule: int(e.Verdict.Rule), Mode: "monitor"}
 	if e.Verdict.Enforce != 0 {
 		m.Mode = "enforce"
@@ -82,6 +88,11 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 		}
 		ch <- series.Metric(matchesDesc, prometheus.CounterValue, float64(n), w, k.policy, k.action, k.mode)
 	}
+	for k, n := range p.unchecked {
+		if w, ok := p.env.Resolver.Visible(k.cgroup); ok {
+			ch <- series.Metric(argsUncheckedDesc, prometheus.CounterValue, float64(n), w, k.policy)
+		}
+	}
 	return nil
 }
 
@@ -89,9 +100,11 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 func (p *Probe) Forget(ids []uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for k := range p.matches {
-		if slices.Contains(ids, k.cgroup) {
-			delete(p.matches, k)
+	for _, m := range []map[matchKey]uint64{p.matches, p.unchecked} {
+		for k := range m {
+			if slices.Contains(ids, k.cgroup) {
+				delete(m, k)
+			}
 		}
 	}
 }

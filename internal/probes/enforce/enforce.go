@@ -54,6 +54,10 @@ var matchesDesc = metrics.Workload("orb8_policy_matches_total",
 	"Operations of the workload that a policy rule matched, by policy, action (kill, deny, audit) and mode (enforce: the action was taken; monitor: it was only reported).",
 	"policy", "action", "mode")
 
+var argsUncheckedDesc = metrics.Workload("orb8_policy_args_unchecked_total",
+	"Execs of the workload whose path an argsContain rule of the policy lists, where no rule matched and argv went on past what is searched (16 arguments, 1 KiB): the rest was not searched.",
+	"policy")
+
 // Probe is the policy enforcement probe.
 type Probe struct {
 	objs *probe.Objects
@@ -65,6 +69,8 @@ type Probe struct {
 	links   map[string]link.Link // attached programs, by name
 	names   policyNames          // policy ids of verdicts, named
 	matches map[matchKey]uint64  // counted from the audit records
+	// unchecked counts execs whose argv was not all searched, by policy.
+	unchecked map[matchKey]uint64
 	// problems are what the agent could not enforce (bad policy files),
 	// reported as the probe's degradation.
 	problems map[string]error
@@ -86,7 +92,9 @@ func (p *Probe) Degraded() map[string]error {
 }
 
 // New returns an unstarted enforcement probe.
-func New() *Probe { return &Probe{links: map[string]link.Link{}, matches: map[matchKey]uint64{}} }
+func New() *Probe {
+	return &Probe{links: map[string]link.Link{}, matches: map[matchKey]uint64{}, unchecked: map[matchKey]uint64{}}
+}
 
 // Name implements probe.Probe.
 func (p *Probe) Name() string { return Name }

@@ -39,8 +39,9 @@ type enforceAuditEvent struct {
 type enforceAuditKind uint8
 
 const (
-	enforceAuditKindAUDIT_EXEC    enforceAuditKind = 1
-	enforceAuditKindAUDIT_CONNECT enforceAuditKind = 2
+	enforceAuditKindAUDIT_EXEC           enforceAuditKind = 1
+	enforceAuditKindAUDIT_CONNECT        enforceAuditKind = 2
+	enforceAuditKindAUDIT_ARGS_UNCHECKED enforceAuditKind = 3
 )
 
 type enforceConnectKey struct {
@@ -53,10 +54,52 @@ type enforceConnectKey struct {
 	Addr      [16]uint8
 }
 
+type enforceExecCheck struct {
+	_          structs.HostLayout
+	Args       [1024]uint8
+	Needle     [64]uint8
+	Best       enforceVerdict
+	Missed     enforceVerdict
+	HaveBest   uint8
+	HaveMissed uint8
+	Found      uint8
+	ArgsCut    uint8
+	Len        uint32
+	Start      uint32
+	End        uint32
+	Nargs      uint32
+	NeedleLen  uint32
+	Selection  uint32
+	Pad        uint32
+	PathHash   uint64
+}
+
 type enforceExecKey struct {
 	_         structs.HostLayout
 	Selection uint32
 	Pad       uint32
+	PathHash  uint64
+}
+
+type enforceExecRule struct {
+	_          structs.HostLayout
+	Verdict    enforceVerdict
+	HasVerdict uint8
+	Pad        uint8
+	Needles    uint16
+}
+
+type enforceNeedle struct {
+	_       structs.HostLayout
+	Verdict enforceVerdict
+	Len     uint32
+	Str     [64]uint8
+}
+
+type enforceNeedleKey struct {
+	_         structs.HostLayout
+	Selection uint32
+	Index     uint32
 	PathHash  uint64
 }
 
@@ -94,6 +137,8 @@ const (
 	enforceMapActiveGen       = "active_gen"
 	enforceMapAudits          = "audits"
 	enforceMapConnectRules    = "connect_rules"
+	enforceMapExecChecks      = "exec_checks"
+	enforceMapExecNeedles     = "exec_needles"
 	enforceMapExecRules       = "exec_rules"
 	enforceMapOrb8Counters    = "orb8_counters"
 	enforceMapOrb8Emit        = "orb8_emit"
@@ -163,6 +208,8 @@ type enforceMapSpecs struct {
 	ActiveGen       *ebpf.MapSpec `ebpf:"active_gen"`
 	Audits          *ebpf.MapSpec `ebpf:"audits"`
 	ConnectRules    *ebpf.MapSpec `ebpf:"connect_rules"`
+	ExecChecks      *ebpf.MapSpec `ebpf:"exec_checks"`
+	ExecNeedles     *ebpf.MapSpec `ebpf:"exec_needles"`
 	ExecRules       *ebpf.MapSpec `ebpf:"exec_rules"`
 	Orb8Counters    *ebpf.MapSpec `ebpf:"orb8_counters"`
 	Orb8Emit        *ebpf.MapSpec `ebpf:"orb8_emit"`
@@ -200,6 +247,8 @@ type enforceMaps struct {
 	ActiveGen       *ebpf.Map `ebpf:"active_gen"`
 	Audits          *ebpf.Map `ebpf:"audits"`
 	ConnectRules    *ebpf.Map `ebpf:"connect_rules"`
+	ExecChecks      *ebpf.Map `ebpf:"exec_checks"`
+	ExecNeedles     *ebpf.Map `ebpf:"exec_needles"`
 	ExecRules       *ebpf.Map `ebpf:"exec_rules"`
 	Orb8Counters    *ebpf.Map `ebpf:"orb8_counters"`
 	Orb8Emit        *ebpf.Map `ebpf:"orb8_emit"`
@@ -212,6 +261,8 @@ func (m *enforceMaps) Close() error {
 		m.ActiveGen,
 		m.Audits,
 		m.ConnectRules,
+		m.ExecChecks,
+		m.ExecNeedles,
 		m.ExecRules,
 		m.Orb8Counters,
 		m.Orb8Emit,

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -81,6 +82,36 @@ func dial(t *testing.T, cg *testutil.Cgroup, addr string) string {
 	return string(out)
 }
 
+// expectMatches reads from sub exactly the matches want counts (by
+// policy/operation/action/mode), each passed to check, and then no more.
+func expectMatches(t *testing.T, sub *events.Subscription, want map[string]int, check func(*events.PolicyMatch)) {
+	t.Helper()
+	n := 0
+	for _, v := range want {
+		n += v
+	}
+	got := map[string]int{}
+	deadline := time.After(2 * time.Second)
+	for range n {
+		select {
+		case e := <-sub.C:
+			m := e.Policy
+			got[m.Policy+"/"+m.Operation+"/"+m.Action+"/"+m.Mode]++
+			check(m)
+		case <-deadline:
+			t.Fatalf("matches %v, want %v", got, want)
+		}
+	}
+	select {
+	case e := <-sub.C:
+		t.Errorf("one match too many: %+v", e.Policy)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("matches %v, want %v", got, want)
+	}
+}
+
 func killedBySIGKILL(err error) bool {
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) {
@@ -131,32 +162,15 @@ func TestEnforcesExecAndConnect(t *testing.T) {
 
 	want := map[string]int{"no-touch/exec/kill/enforce": 1, "no-touch/connect/deny/enforce": 1,
 		"watch-touch/exec/kill/monitor": 1, "watch-touch/connect/deny/monitor": 1}
-	got := map[string]int{}
-	deadline := time.After(2 * time.Second)
-	for len(got) < len(want) {
-		select {
-		case e := <-sub.C:
-			m := e.Policy
-			got[m.Policy+"/"+m.Operation+"/"+m.Action+"/"+m.Mode]++
-			if m.Operation == "exec" && (m.Filename != "/usr/bin/touch" || m.Path == "" || len(m.Args) != 2 ||
-				m.Args[0] != "/usr/bin/touch" || !strings.HasSuffix(m.Args[1], "/marker") || m.ArgsTruncated) {
-				t.Errorf("exec match names %q (%q), args %q", m.Filename, m.Path, m.Args)
-			}
-			if m.Operation == "connect" && (m.Address != "127.0.0.1" || int(m.Port) != port || m.Protocol != "tcp") {
-				t.Errorf("connect match to %s:%d/%s", m.Address, m.Port, m.Protocol)
-			}
-		case <-deadline:
-			t.Fatalf("matches %v, want %v", got, want)
+	expectMatches(t, sub, want, func(m *events.PolicyMatch) {
+		if m.Operation == "exec" && (m.Filename != "/usr/bin/touch" || m.Path == "" || len(m.Args) != 2 ||
+			m.Args[0] != "/usr/bin/touch" || !strings.HasSuffix(m.Args[1], "/marker") || m.ArgsTruncated) {
+			t.Errorf("exec match names %q (%q), args %q", m.Filename, m.Path, m.Args)
 		}
-	}
-	select {
-	case e := <-sub.C:
-		t.Errorf("one match too many: %+v", e.Policy)
-	case <-time.After(300 * time.Millisecond):
-	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("matches %v, want %v", got, want)
-	}
+		if m.Operation == "connect" && (m.Address != "127.0.0.1" || int(m.Port) != port || m.Protocol != "tcp") {
+			t.Errorf("connect match to %s:%d/%s", m.Address, m.Port, m.Protocol)
+		}
+	})
 	for _, c := range []struct {
 		cg             *testutil.Cgroup
 		policy, action string
@@ -182,9 +196,15 @@ func TestEnforcesExecAndConnect(t *testing.T) {
 
 // TestSwapNeverLetsARuleLapse: while the rules are replaced again and
 // again (each set kills touch among many other paths, under another policy
-// name), no exec of touch in the selected cgroup ever runs: a workload sees
-// the whole old set or the whole new one.
+// name; with argsContain, when an argument holds "marker"), no exec of
+// touch in the selected cgroup ever runs: a workload sees the whole old
+// set or the whole new one.
 func TestSwapNeverLetsARuleLapse(t *testing.T) {
+	t.Run("paths", func(t *testing.T) { testSwap(t, nil) })
+	t.Run("argsContain", func(t *testing.T) { testSwap(t, []string{"marker"}) })
+}
+
+func testSwap(t *testing.T, argsContain []string) {
 	f := start(t)
 	cg := testutil.NewCgroup(t)
 	set := func(i int) Set {
@@ -193,7 +213,11 @@ func TestSwapNeverLetsARuleLapse(t *testing.T) {
 			paths = append(paths, fmt.Sprintf("/opt/gen%d/bin%d", i, j))
 		}
 		paths = append(paths, "/usr/bin/touch")
-		return Set{Policies: []Policy{{Name: fmt.Sprintf("gen-%d", i), Enforce: true, Exec: []ExecRule{{Paths: paths, Kill: true}}}},
+		var args []string
+		if argsContain != nil {
+			args = append(slices.Clone(argsContain), fmt.Sprintf("gen%d", i))
+		}
+		return Set{Policies: []Policy{{Name: fmt.Sprintf("gen-%d", i), Enforce: true, Exec: []ExecRule{{Paths: paths, ArgsContain: args, Kill: true}}}},
 			Cgroups: map[uint64][]int{cg.ID: {0}}}
 	}
 	if err := f.probe.Apply(set(0)); err != nil {
@@ -259,18 +283,21 @@ func TestSwapNeverLetsARuleLapse(t *testing.T) {
 		t.Errorf("kills recorded under %d policies: the swaps did not show", len(policies))
 	}
 	// Old generations leave nothing behind.
-	if got := countKeys(t, f.probe.bpf.ExecRules); got != 301 {
+	if got := countKeys[enforceExecKey, enforceExecRule](t, f.probe.bpf.ExecRules); got != 301 {
 		t.Errorf("%d exec rules in the kernel, want 301", got)
+	}
+	if got, want := countKeys[enforceNeedleKey, enforceNeedle](t, f.probe.bpf.ExecNeedles), 301*2*len(argsContain); got != want {
+		t.Errorf("%d argsContain strings in the kernel, want %d", got, want)
 	}
 }
 
-func countKeys(t *testing.T, m interface {
+func countKeys[K, V any](t *testing.T, m interface {
 	Iterate() *ebpf.MapIterator
 }) int {
 	t.Helper()
 	var (
-		k  enforceExecKey
-		v  enforceVerdict
+		k  K
+		v  V
 		n  int
 		it = m.Iterate()
 	)

@@ -3,6 +3,7 @@ package enforce
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 )
 
 // Set is what the probe enforces: policies, and for each cgroup that some
@@ -20,11 +21,15 @@ type Policy struct {
 	Connect []ConnectRule
 }
 
-// ExecRule matches an exec by the path as given to execve or resolved.
+// ExecRule matches an exec by the path as given to execve or resolved and,
+// if ArgsContain is set, by its arguments: one of the strings must occur
+// in one of argv[1] to argv[MaxSearchedArgs-1], within the first
+// MaxSearchedArgsLen bytes of argv.
 type ExecRule struct {
-	Rule  int // index in the policy's rules, for the audit trail
-	Paths []string
-	Kill  bool // else audit
+	Rule        int // index in the policy's rules, for the audit trail
+	Paths       []string
+	ArgsContain []string
+	Kill        bool // else audit
 }
 
 // ConnectRule matches a connect (TCP, UDP) or a UDP send by destination.
@@ -36,9 +41,21 @@ type ConnectRule struct {
 	Deny     bool // else audit
 }
 
-// MaxPathLen is the longest path an exec rule can match: what the kernel
-// copies of a path.
-const MaxPathLen = 255
+// What the kernel can match.
+const (
+	MaxPathLen = 255 // bytes of a path: what the kernel copies of one
+	// MaxArgsContain strings of MaxArgsContainLen bytes at most per rule;
+	// MaxArgsContainPerPath strings per path among all the rules of the
+	// policies selecting one workload.
+	MaxArgsContain        = 8
+	MaxArgsContainLen     = 64
+	MaxArgsContainPerPath = 64
+	// MaxSearchedArgs arguments, argv[0] among them, within
+	// MaxSearchedArgsLen bytes of argv, are searched: what an audit record
+	// shows.
+	MaxSearchedArgs    = 16
+	MaxSearchedArgsLen = 1024
+)
 
 // Validate checks what the kernel tables cannot hold.
 func (s Set) Validate() error {
@@ -47,6 +64,14 @@ func (s Set) Validate() error {
 			for _, path := range r.Paths {
 				if len(path) == 0 || len(path) > MaxPathLen {
 					return fmt.Errorf("policy %s, rule %d: path %q: want 1 to %d bytes", p.Name, r.Rule, path, MaxPathLen)
+				}
+			}
+			if len(r.ArgsContain) > MaxArgsContain {
+				return fmt.Errorf("policy %s, rule %d: %d argsContain strings, want at most %d", p.Name, r.Rule, len(r.ArgsContain), MaxArgsContain)
+			}
+			for _, a := range r.ArgsContain {
+				if len(a) == 0 || len(a) > MaxArgsContainLen || strings.IndexByte(a, 0) >= 0 {
+					return fmt.Errorf("policy %s, rule %d: argsContain %q: want 1 to %d bytes without NUL", p.Name, r.Rule, a, MaxArgsContainLen)
 				}
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/cilium/ebpf"
 )
@@ -24,6 +25,7 @@ type tables struct {
 	gen        uint32
 	selections []enforceSelectionKey
 	exec       []enforceExecKey
+	needles    []enforceNeedleKey
 	connect    []enforceConnectKey
 	needExec   bool
 	needConn   bool
@@ -55,21 +57,21 @@ func (n *policyNames) name(id uint32) string {
 	return strconv.Itoa(int(id))
 }
 
-// stronger reports whether verdict a outranks b for the same key: an
-// enforced block first, then a monitored block, then an audit.
-func stronger(a, b enforceVerdict) bool {
-	rank := func(v enforceVerdict) int {
-		r := 0
-		if v.Action == enforceVerdictActionACTION_BLOCK {
-			r += 2
-			if v.Enforce != 0 {
-				r++
-			}
+// rank orders verdicts as enforce.bpf.c does: an enforced block first,
+// then a monitored block, then an audit.
+func rank(v enforceVerdict) int {
+	r := 0
+	if v.Action == enforceVerdictActionACTION_BLOCK {
+		r += 2
+		if v.Enforce != 0 {
+			r++
 		}
-		return r
 	}
-	return rank(a) > rank(b)
+	return r
 }
+
+// stronger reports whether verdict a outranks b for the same key.
+func stronger(a, b enforceVerdict) bool { return rank(a) > rank(b) }
 
 // keepStronger puts v at k unless a stronger verdict is there.
 func keepStronger[K comparable](m map[K]enforceVerdict, k K, v enforceVerdict) {
@@ -92,7 +94,7 @@ func (p *Probe) Apply(s Set) error {
 		return errors.New("enforce probe not started")
 	}
 	next := tables{gen: p.tables.gen + 1}
-	exec := map[enforceExecKey]enforceVerdict{}
+	exec := map[enforceExecKey]*execEntry{}
 	conn := map[enforceConnectKey]enforceVerdict{}
 	selections := map[string]uint32{}
 	// Selection ids are fresh in each generation, so rules of the old one
@@ -121,12 +123,11 @@ func (p *Probe) Apply(s Set) error {
 			return fmt.Errorf("selections: %w", err)
 		}
 	}
-	for k, v := range exec {
-		if err := p.bpf.ExecRules.Put(k, v); err != nil {
+	for k, e := range exec {
+		if err := p.putExec(&next, k, e); err != nil {
 			p.deleteTables(next)
-			return fmt.Errorf("exec rules (%d): %w", len(exec), err)
+			return err
 		}
-		next.exec = append(next.exec, k)
 	}
 	for k, v := range conn {
 		if err := p.bpf.ConnectRules.Put(k, v); err != nil {
@@ -150,9 +151,78 @@ func (p *Probe) Apply(s Set) error {
 	return errors.Join(p.attach(execPrograms, next.needExec), p.attach(connectPrograms, next.needConn))
 }
 
+// execEntry is what the rules of one selection say about one path: the
+// verdict of those without argsContain, and per string the verdict of
+// those with it.
+type execEntry struct {
+	verdict    enforceVerdict
+	hasVerdict bool
+	needles    map[string]enforceVerdict
+}
+
+func (e *execEntry) add(r ExecRule, v enforceVerdict) {
+	if len(r.ArgsContain) == 0 {
+		if !e.hasVerdict || stronger(v, e.verdict) {
+			e.verdict, e.hasVerdict = v, true
+		}
+		return
+	}
+	if e.needles == nil {
+		e.needles = map[string]enforceVerdict{}
+	}
+	for _, a := range r.ArgsContain {
+		keepStronger(e.needles, a, v)
+	}
+}
+
+// searched are the strings worth searching argv for: those whose verdict
+// outranks the path's own, strongest first (the kernel stops at the first
+// enforced kill found).
+func (e *execEntry) searched() []string {
+	var out []string
+	for a, v := range e.needles {
+		if !e.hasVerdict || stronger(v, e.verdict) {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int {
+		if c := rank(e.needles[b]) - rank(e.needles[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	return out
+}
+
+// putExec writes one path's entry of a selection and its strings.
+func (p *Probe) putExec(next *tables, k enforceExecKey, e *execEntry) error {
+	searched := e.searched()
+	if len(searched) > MaxArgsContainPerPath {
+		return fmt.Errorf("exec rules: %d argsContain strings for one path in one workload's policies, at most %d", len(searched), MaxArgsContainPerPath)
+	}
+	rule := enforceExecRule{Verdict: e.verdict, Needles: uint16(len(searched))}
+	if e.hasVerdict {
+		rule.HasVerdict = 1
+	}
+	if err := p.bpf.ExecRules.Put(k, rule); err != nil {
+		return fmt.Errorf("exec rules (%d): %w", len(next.exec)+1, err)
+	}
+	next.exec = append(next.exec, k)
+	for i, a := range searched {
+		nk := enforceNeedleKey{Selection: k.Selection, Index: uint32(i), PathHash: k.PathHash}
+		n := enforceNeedle{Verdict: e.needles[a], Len: uint32(len(a))}
+		copy(n.Str[:], a)
+		if err := p.bpf.ExecNeedles.Put(nk, n); err != nil {
+			return fmt.Errorf("exec rules' argsContain strings (%d): %w", len(next.needles)+1, err)
+		}
+		next.needles = append(next.needles, nk)
+	}
+	return nil
+}
+
 // compile adds the rules of policy pol for selection sel, the stronger
 // verdict winning where two rules match the same thing.
-func (p *Probe) compile(pol Policy, sel uint32, exec map[enforceExecKey]enforceVerdict, conn map[enforceConnectKey]enforceVerdict) {
+func (p *Probe) compile(pol Policy, sel uint32, exec map[enforceExecKey]*execEntry, conn map[enforceConnectKey]enforceVerdict) {
 	id := p.names.id(pol.Name)
 	enforce := uint8(0)
 	if pol.Enforce {
@@ -167,7 +237,13 @@ func (p *Probe) compile(pol Policy, sel uint32, exec map[enforceExecKey]enforceV
 	}
 	for _, r := range pol.Exec {
 		for _, path := range r.Paths {
-			keepStronger(exec, enforceExecKey{Selection: sel, PathHash: fnv64a(path)}, verdict(r.Rule, r.Kill))
+			k := enforceExecKey{Selection: sel, PathHash: fnv64a(path)}
+			e := exec[k]
+			if e == nil {
+				e = &execEntry{}
+				exec[k] = e
+			}
+			e.add(r, verdict(r.Rule, r.Kill))
 		}
 	}
 	for _, r := range pol.Connect {
@@ -206,6 +282,9 @@ func (p *Probe) deleteTables(t tables) {
 	}
 	for _, k := range t.exec {
 		deleteKey(p.bpf.ExecRules, k)
+	}
+	for _, k := range t.needles {
+		deleteKey(p.bpf.ExecNeedles, k)
 	}
 	for _, k := range t.connect {
 		deleteKey(p.bpf.ConnectRules, k)
