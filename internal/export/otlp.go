@@ -43,13 +43,9 @@ type OTLP struct {
 // k8s.namespace.name, k8s.pod.name and k8s.container.name attributes. The
 // returned shutdown pushes once more and stops.
 func StartOTLP(ctx context.Context, o OTLP, g prometheus.Gatherer, log *slog.Logger) (shutdown func(context.Context) error, err error) {
-	exp, err := newExporter(ctx, o)
+	exp, res, err := exporterFor(ctx, o, newExporter)
 	if err != nil {
-		return nil, fmt.Errorf("otlp exporter: %w", err)
-	}
-	res, err := nodeResource(ctx, o.NodeName)
-	if err != nil {
-		return nil, fmt.Errorf("otlp resource: %w", err)
+		return nil, err
 	}
 	// Export failures reach the global handler from the reader's goroutine.
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
@@ -91,6 +87,17 @@ func endpointOptions[Option any](endpoint string, insecure bool, hostPort, url f
 
 func unknownProtocol(p string) error {
 	return fmt.Errorf("unknown OTLP protocol %q: want grpc or http", p)
+}
+
+// exporterFor is o's exporter, made by newExp, and the node's resource.
+func exporterFor[E any](ctx context.Context, o OTLP, newExp func(context.Context, OTLP) (E, error)) (exp E, res *resource.Resource, err error) {
+	if exp, err = newExp(ctx, o); err != nil {
+		return exp, nil, fmt.Errorf("otlp exporter: %w", err)
+	}
+	if res, err = nodeResource(ctx, o.NodeName); err != nil {
+		return exp, nil, fmt.Errorf("otlp resource: %w", err)
+	}
+	return exp, res, nil
 }
 
 // nodeResource describes this agent and its node; OTEL_RESOURCE_ATTRIBUTES
