@@ -78,12 +78,13 @@ func (a *Agent) startPolicies(ctx context.Context) error {
 		}
 		ps.writeAudit(ctx, l)
 	}
+	// Policies are enforced even when their records cannot go to OTLP.
 	if a.cfg.OTLPEndpoint != "" {
-		logs, err := export.StartLogs(ctx, a.otlp(), "github.com/orb8/orb8/internal/audit", a.log)
-		if err != nil {
-			return err
+		if logs, err := export.StartLogs(ctx, a.otlp(), "github.com/orb8/orb8/internal/audit", a.log); err != nil {
+			a.log.Error("audit records not sent over OTLP", "err", err)
+		} else {
+			ps.exportAudit(ctx, logs)
 		}
-		ps.exportAudit(ctx, logs)
 	}
 	// The directory was found readable (validatePolicies); one that went
 	// away since is reported here.

@@ -83,7 +83,7 @@ func (c countingExporter) Export(ctx context.Context, records []sdklog.Record) e
 		return nil
 	}
 	if c.l.failed.Add(uint64(len(records))) == uint64(len(records)) {
-		c.l.log.Warn("otlp log export failed; later failures are counted", "err", err)
+		c.l.log.Warn("otlp log export failed; later failures are only counted", "err", err)
 	}
 	if c.l.errors != nil {
 		c.l.errors.Add(1)
