@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -104,8 +105,9 @@ type Agent struct {
 	stopForget func()
 	// governor keeps the agent under --max-overhead.
 	governor *governor
-	// audit is the audit log's account, nil without --audit-log.
-	audit atomic.Pointer[auditTrail]
+	// audits are the audit sinks' accounts: --audit-log's and OTLP's.
+	auditMu sync.Mutex
+	audits  []*auditTrail
 }
 
 // New builds an agent for cfg with the probes it enables.
@@ -384,7 +386,11 @@ func (a *Agent) startOTLP(ctx context.Context) (stop func(context.Context) error
 	if a.cfg.OTLPEndpoint == "" {
 		return func(context.Context) error { return nil }, nil
 	}
-	o := export.OTLP{Endpoint: a.cfg.OTLPEndpoint, Protocol: a.cfg.OTLPProtocol, Interval: a.cfg.OTLPInterval, Insecure: a.cfg.OTLPInsecure,
+	return export.StartOTLP(ctx, a.otlp(), a.gatherer, a.log)
+}
+
+// otlp is where and how the agent pushes OTLP.
+func (a *Agent) otlp() export.OTLP {
+	return export.OTLP{Endpoint: a.cfg.OTLPEndpoint, Protocol: a.cfg.OTLPProtocol, Interval: a.cfg.OTLPInterval, Insecure: a.cfg.OTLPInsecure,
 		NodeName: a.cfg.NodeName, Errors: &a.exportErrors}
-	return export.StartOTLP(ctx, o, a.gatherer, a.log)
 }

@@ -20,10 +20,16 @@ func runAgent(t *testing.T, args ...string) string {
 // execsByCgroup is orb8_process_exec_total of a cgroup-level scrape, by cgroup.
 func execsByCgroup(t *testing.T, url string) map[string]float64 {
 	t.Helper()
+	return counterBy(t, url, "orb8_process_exec_total", "cgroup")
+}
+
+// counterBy is counter name of a scrape of url, by the value of label.
+func counterBy(t *testing.T, url, name, label string) map[string]float64 {
+	t.Helper()
 	out := map[string]float64{}
-	for _, m := range family(t, url, "orb8_process_exec_total").GetMetric() {
+	for _, m := range family(t, url, name).GetMetric() {
 		for _, l := range m.GetLabel() {
-			if l.GetName() == "cgroup" {
+			if l.GetName() == label {
 				out[l.GetValue()] = m.GetCounter().GetValue()
 			}
 		}

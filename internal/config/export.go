@@ -39,7 +39,7 @@ func (e *Export) bindFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&e.EnableMetrics, "enable-metrics", e.EnableMetrics, "metric families to export even where --disable-metrics or the config file leaves them out")
 	fs.StringSliceVar(&e.NativeHistograms, "native-histograms", e.NativeHistograms, `log2 histogram families also exported as native histograms (protobuf scrapes, OTLP exponential), by name; "all" for every one`)
 	fs.IntVar(&e.MaxSeriesPerMetric, "max-series-per-metric", e.MaxSeriesPerMetric, "most series one metric exports; the rest are counted in orb8_series_dropped_total (0: no cap)")
-	fs.StringVar(&e.OTLPEndpoint, "otlp-endpoint", e.OTLPEndpoint, "push metrics over OTLP to HOST:PORT or a URL (http://host:4318/v1/metrics); empty: off")
+	fs.StringVar(&e.OTLPEndpoint, "otlp-endpoint", e.OTLPEndpoint, "push metrics over OTLP to HOST:PORT or a URL (http://host:4318/v1/metrics), and with --policy-dir the audit records as OTLP logs (/v1/logs); empty: off")
 	fs.StringVar(&e.OTLPProtocol, "otlp-protocol", e.OTLPProtocol, "OTLP transport: grpc or http")
 	fs.DurationVar(&e.OTLPInterval, "otlp-interval", e.OTLPInterval, "how often metrics are pushed over OTLP")
 	fs.BoolVar(&e.OTLPInsecure, "otlp-insecure", e.OTLPInsecure, "push OTLP without TLS")

@@ -43,13 +43,9 @@ type OTLP struct {
 // k8s.namespace.name, k8s.pod.name and k8s.container.name attributes. The
 // returned shutdown pushes once more and stops.
 func StartOTLP(ctx context.Context, o OTLP, g prometheus.Gatherer, log *slog.Logger) (shutdown func(context.Context) error, err error) {
-	exp, err := newExporter(ctx, o)
+	exp, res, err := exporterFor(ctx, o, newExporter)
 	if err != nil {
-		return nil, fmt.Errorf("otlp exporter: %w", err)
-	}
-	res, err := nodeResource(ctx, o.NodeName)
-	if err != nil {
-		return nil, fmt.Errorf("otlp resource: %w", err)
+		return nil, err
 	}
 	// Export failures reach the global handler from the reader's goroutine.
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
@@ -66,28 +62,42 @@ func StartOTLP(ctx context.Context, o OTLP, g prometheus.Gatherer, log *slog.Log
 }
 
 func newExporter(ctx context.Context, o OTLP) (sdkmetric.Exporter, error) {
-	isURL := strings.Contains(o.Endpoint, "://")
 	switch o.Protocol {
 	case "grpc":
-		opts := []otlpmetricgrpc.Option{otlpmetricgrpc.WithEndpoint(o.Endpoint)}
-		if isURL {
-			opts = []otlpmetricgrpc.Option{otlpmetricgrpc.WithEndpointURL(o.Endpoint)}
-		}
-		if o.Insecure {
-			opts = append(opts, otlpmetricgrpc.WithInsecure())
-		}
-		return otlpmetricgrpc.New(ctx, opts...)
+		return otlpmetricgrpc.New(ctx, endpointOptions(o.Endpoint, o.Insecure, otlpmetricgrpc.WithEndpoint, otlpmetricgrpc.WithEndpointURL, otlpmetricgrpc.WithInsecure)...)
 	case "http":
-		opts := []otlpmetrichttp.Option{otlpmetrichttp.WithEndpoint(o.Endpoint)}
-		if isURL {
-			opts = []otlpmetrichttp.Option{otlpmetrichttp.WithEndpointURL(o.Endpoint)}
-		}
-		if o.Insecure {
-			opts = append(opts, otlpmetrichttp.WithInsecure())
-		}
-		return otlpmetrichttp.New(ctx, opts...)
+		return otlpmetrichttp.New(ctx, endpointOptions(o.Endpoint, o.Insecure, otlpmetrichttp.WithEndpoint, otlpmetrichttp.WithEndpointURL, otlpmetrichttp.WithInsecure)...)
 	}
-	return nil, fmt.Errorf("unknown OTLP protocol %q: want grpc or http", o.Protocol)
+	return nil, unknownProtocol(o.Protocol)
+}
+
+// endpointOptions are the options of an OTLP exporter package (its
+// WithEndpoint, WithEndpointURL and WithInsecure) for endpoint: a URL's
+// scheme decides TLS, insecure turns it off.
+func endpointOptions[Option any](endpoint string, insecure bool, hostPort, url func(string) Option, noTLS func() Option) []Option {
+	opts := []Option{hostPort(endpoint)}
+	if strings.Contains(endpoint, "://") {
+		opts = []Option{url(endpoint)}
+	}
+	if insecure {
+		opts = append(opts, noTLS())
+	}
+	return opts
+}
+
+func unknownProtocol(p string) error {
+	return fmt.Errorf("unknown OTLP protocol %q: want grpc or http", p)
+}
+
+// exporterFor is o's exporter, made by newExp, and the node's resource.
+func exporterFor[E any](ctx context.Context, o OTLP, newExp func(context.Context, OTLP) (E, error)) (exp E, res *resource.Resource, err error) {
+	if exp, err = newExp(ctx, o); err != nil {
+		return exp, nil, fmt.Errorf("otlp exporter: %w", err)
+	}
+	if res, err = nodeResource(ctx, o.NodeName); err != nil {
+		return exp, nil, fmt.Errorf("otlp resource: %w", err)
+	}
+	return exp, res, nil
 }
 
 // nodeResource describes this agent and its node; OTEL_RESOURCE_ATTRIBUTES

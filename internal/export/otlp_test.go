@@ -72,10 +72,7 @@ func TestOTLPPushesExecCountWithKubernetesAttributes(t *testing.T) {
 			a.Resolver().SetEnricher(podOf{cg.Path})
 
 			r := &receiver{}
-			endpoint := r.serveGRPC(t)
-			if protocol == "http" {
-				endpoint = r.serveHTTP(t)
-			}
+			endpoint := r.Serve(t, protocol)
 			o := export.OTLP{Endpoint: endpoint, Protocol: protocol, Interval: 200 * time.Millisecond, Insecure: true, NodeName: "node-a"}
 			stop, err := export.StartOTLP(context.Background(), o, a.Gatherer(), quiet)
 			if err != nil {
@@ -121,7 +118,7 @@ func TestAgentRunPushesOTLP(t *testing.T) {
 	cfg.Probes = []string{cgroups.Name, process.Name}
 	cfg.MetricsAddr = freeAddr(t)
 	cfg.APIAddrs = []string{testutil.Socket(t)} // another agent on this host may hold the default socket
-	cfg.OTLPEndpoint, cfg.OTLPProtocol, cfg.OTLPInterval, cfg.OTLPInsecure = r.serveGRPC(t), "grpc", 200*time.Millisecond, true
+	cfg.OTLPEndpoint, cfg.OTLPProtocol, cfg.OTLPInterval, cfg.OTLPInsecure = r.ServeGRPC(t), "grpc", 200*time.Millisecond, true
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- agent.Run(ctx, cfg, quiet) }()
@@ -161,7 +158,7 @@ func TestAgentRunPushesOTLP(t *testing.T) {
 func pushOTLP(t *testing.T, g prometheus.Gatherer) *receiver {
 	t.Helper()
 	r := &receiver{}
-	o := export.OTLP{Endpoint: r.serveGRPC(t), Protocol: "grpc", Interval: 200 * time.Millisecond, Insecure: true}
+	o := export.OTLP{Endpoint: r.ServeGRPC(t), Protocol: "grpc", Interval: 200 * time.Millisecond, Insecure: true}
 	stop, err := export.StartOTLP(context.Background(), o, g, quiet)
 	if err != nil {
 		t.Fatal(err)
