@@ -29,7 +29,7 @@ func TestPolicyMatchesReachOTLP(t *testing.T) {
 				t.Fatal(err)
 			}
 			var rcv testutil.OTLPReceiver
-			url, _ := runAgentAPI(t, "--probes", "cgroup,process", "--policy-dir", dir, "--node-name", "node-otlp",
+			url, _ := testutil.RunAgent(t, "--probes", "cgroup,process", "--policy-dir", dir, "--node-name", "node-otlp",
 				"--otlp-endpoint", rcv.Serve(t, protocol), "--otlp-protocol", protocol, "--otlp-insecure")
 			of := func(policy string) []testutil.ReceivedLog {
 				var out []testutil.ReceivedLog
