@@ -19,10 +19,10 @@ const overheadEvery = time.Second
 
 // governor keeps the agent's cost under --max-overhead of the node's CPU.
 // The cost is the agent's CPU time and, with --bpf-stats, its BPF programs'
-// run time. Over budget, it doubles the sampling rate of the probes whose
-// records user space handles one by one (probe.Sampler: DNS messages,
-// connection records); when even twice the current cost would fit, it halves
-// the rate again. Counters kept in the kernel are never sampled.
+// run time. Over budget, it makes the sampling of the probes whose records
+// user space handles one by one (probe.Sampler: DNS messages, connection
+// records) coarser by the overshoot; when even twice the current cost would
+// fit, it halves the rate again. Counters kept in the kernel are never sampled.
 type governor struct {
 	a      *Agent
 	budget float64 // share of the node's CPU
@@ -83,13 +83,17 @@ func (g *governor) step(now time.Time) {
 	}
 }
 
-// nextRate is the sampling rate after a window that cost ratio at rate:
-// twice as coarse while over budget; while under it, as fine as the cost
-// would still fit if it doubled with every halving of the rate (an upper
-// bound: part of the cost is not per record).
+// nextRate is the sampling rate after a window that cost ratio at rate.
+// Over budget, coarser by the overshoot rounded up to a power of two (at
+// least twice), so a storm is met within a window or two; under it, as
+// fine as the cost would still fit if it doubled with every halving of the
+// rate (an upper bound: part of the cost is not per record).
 func nextRate(rate uint32, ratio, budget float64) uint32 {
 	if ratio > budget {
-		return min(2*rate, probe.MaxSampleRate)
+		for over := ratio / budget; over > 1 && rate < probe.MaxSampleRate; over /= 2 {
+			rate *= 2
+		}
+		return min(rate, probe.MaxSampleRate)
 	}
 	for ; rate > 1 && 2*ratio < budget; ratio *= 2 {
 		rate /= 2

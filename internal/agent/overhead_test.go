@@ -159,7 +159,11 @@ func TestNextRate(t *testing.T) {
 		want          uint32
 	}{
 		{1, 0.02, 0.01, 2},
+		{1, 0.011, 0.01, 2},
+		{1, 0.065, 0.01, 8},  // 6.5 times over: 8 times coarser at once
+		{4, 0.17, 0.01, 128}, // 17 times over: 32 times coarser
 		{512, 0.02, 0.01, 1024},
+		{256, 0.5, 0.01, 1024},
 		{1024, 0.02, 0.01, 1024},
 		{1, 0.001, 0.01, 1},
 		{64, 0.006, 0.01, 64},     // twice the cost would not fit
