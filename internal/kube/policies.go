@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -161,7 +162,7 @@ func (w *PolicyWatcher) read() ([]policy.Policy, map[string]error) {
 			p, err := parseObject(u)
 			if err != nil {
 				o.err = err
-				bad[o.kind+" "+refOf(o.namespace, o.name)] = err
+				bad[o.kind+" "+policy.Policy{Kind: kind, Namespace: o.namespace, Name: o.name}.Ref()] = err
 			} else {
 				policies = append(policies, p)
 			}
@@ -170,27 +171,9 @@ func (w *PolicyWatcher) read() ([]policy.Policy, map[string]error) {
 	}
 	w.objects = objects
 	slices.SortFunc(policies, func(a, b policy.Policy) int {
-		return cmpStrings(a.Kind+" "+a.Ref(), b.Kind+" "+b.Ref())
+		return strings.Compare(a.Kind+" "+a.Ref(), b.Kind+" "+b.Ref())
 	})
 	return policies, bad
-}
-
-func cmpStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// refOf is how policy.Policy.Ref names an object.
-func refOf(namespace, name string) string {
-	if namespace == "" {
-		return name
-	}
-	return namespace + "/" + name
 }
 
 // parseObject validates an object as a policy file's document is.

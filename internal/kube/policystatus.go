@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -189,7 +190,7 @@ func (s *statusWriter) write(ctx context.Context, w wantedStatus) error {
 			st.Nodes[i] = w.entry
 		} else {
 			st.Nodes = append(st.Nodes, w.entry)
-			slices.SortFunc(st.Nodes, func(a, b nodeEntry) int { return cmpStrings(a.Name, b.Name) })
+			slices.SortFunc(st.Nodes, func(a, b nodeEntry) int { return strings.Compare(a.Name, b.Name) })
 		}
 		st.summarize(u.GetGeneration(), now.Truncate(time.Second))
 		if err := setStatus(u, st); err != nil {
