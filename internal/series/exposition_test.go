@@ -3,6 +3,7 @@ package series
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"strings"
@@ -67,6 +68,8 @@ type emitter struct {
 	points     []point
 	fast       bool
 	panicAfter int
+	// rows makes fast points through one Row per workload, as probes do.
+	rows bool
 }
 
 func (e *emitter) Describe(ch chan<- *prometheus.Desc) {
@@ -76,11 +79,25 @@ func (e *emitter) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (e *emitter) Collect(ch chan<- prometheus.Metric) {
+	rows := map[cgroup.Workload]*Row{}
 	for i, p := range e.points {
 		if i == e.panicAfter && i > 0 {
 			panic("collector broke")
 		}
-		ch <- p.metric(e.fast && !p.asConst)
+		if !e.rows || !e.fast || p.asConst {
+			ch <- p.metric(e.fast && !p.asConst)
+			continue
+		}
+		r := rows[p.w]
+		if r == nil {
+			r = NewRow(p.w)
+			rows[p.w] = r
+		}
+		if p.hist != nil {
+			ch <- r.Histogram(p.desc, p.hist, p.extra...)
+		} else {
+			ch <- r.Metric(p.desc, p.kind, p.value, p.extra...)
+		}
 	}
 }
 
@@ -147,10 +164,23 @@ func registryText(t *testing.T, collectors []prometheus.Collector) []byte {
 
 // TestExpositionWritesWhatTheRegistryWrites: the same series as client_golang
 // const metrics through a registry and the text encoder, and as collected
-// samples through the exposition, come out byte for byte the same.
+// samples (made by Metric and Histogram, or by rows) through the
+// exposition, come out byte for byte the same.
 func TestExpositionWritesWhatTheRegistryWrites(t *testing.T) {
+	for _, rows := range []bool{false, true} {
+		collectors := testCollectors(true)
+		for _, c := range collectors {
+			if e, ok := c.(*emitter); ok {
+				e.rows = rows
+			}
+		}
+		t.Run(fmt.Sprintf("rows=%v", rows), func(t *testing.T) { testExpositionText(t, collectors) })
+	}
+}
+
+func testExpositionText(t *testing.T, collectors []prometheus.Collector) {
 	want := registryText(t, testCollectors(false))
-	e, err := Gather(testCollectors(true))
+	e, err := Gather(collectors)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,4 +276,23 @@ func TestMetricPanicsOnInvalidUTF8(t *testing.T) {
 		}
 	}()
 	Metric(exitTestDesc, prometheus.CounterValue, 1, cgroup.Workload{Path: "/\xff"}, "exit")
+}
+
+// TestRowPanicsOnInvalidUTF8 as Metric does, in workload and extra labels.
+func TestRowPanicsOnInvalidUTF8(t *testing.T) {
+	for name, build := range map[string]func(){
+		"workload": func() {
+			NewRow(cgroup.Workload{Path: "/\xff"}).Metric(exitTestDesc, prometheus.CounterValue, 1, "exit")
+		},
+		"extra": func() { NewRow(wA).Metric(exitTestDesc, prometheus.CounterValue, 1, "\xff") },
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil {
+					t.Errorf("%s: no panic for a label value that is not UTF-8", name)
+				}
+			}()
+			build()
+		}()
+	}
 }

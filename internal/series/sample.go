@@ -130,15 +130,22 @@ func newDesc(name, help string, labels []string) *Desc {
 // the fast path; false sends it through client_golang, which panics on a
 // wrong label count or invalid UTF-8 as it always did.
 func (d *Desc) textable(labelValues []string) bool {
-	if !d.text || len(labelValues) != d.numLabels {
-		return false
-	}
-	for _, l := range labelValues {
-		if !utf8.ValidString(l) {
+	return d.text && len(labelValues) == d.numLabels && validUTF8(labelValues)
+}
+
+func validUTF8(values []string) bool {
+	for _, v := range values {
+		if !utf8.ValidString(v) {
 			return false
 		}
 	}
 	return true
+}
+
+// plainValue reports whether a sample of type t is a number the text
+// exposition writes (not a histogram or summary).
+func plainValue(t prometheus.ValueType) bool {
+	return t == prometheus.CounterValue || t == prometheus.GaugeValue || t == prometheus.UntypedValue
 }
 
 // Metric builds one sample of a per-workload series. It keeps the value as
@@ -150,7 +157,7 @@ func Metric(d *Desc, t prometheus.ValueType, v float64, w cgroup.Workload, extra
 
 // valueSample is a sample of d with these label values, as Metric makes it.
 func valueSample(d *Desc, t prometheus.ValueType, v float64, labels []string) prometheus.Metric {
-	if d.textable(labels) && (t == prometheus.CounterValue || t == prometheus.GaugeValue || t == prometheus.UntypedValue) {
+	if d.textable(labels) && plainValue(t) {
 		return &sample{d: d, kind: t, value: v, labels: labels}
 	}
 	return prometheus.MustNewConstMetric(d.Desc, t, v, labels...)
