@@ -100,14 +100,15 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 		return nil
 	}
 	for _, f := range p.figures.snapshot() {
-		ch <- series.Metric(usageDesc, prometheus.CounterValue, f.usage, f.w)
+		row := series.NewRow(f.w)
+		ch <- row.Metric(usageDesc, prometheus.CounterValue, f.usage)
 		if f.hasThrottle {
-			ch <- series.Metric(throttledDesc, prometheus.CounterValue, f.throttled, f.w)
+			ch <- row.Metric(throttledDesc, prometheus.CounterValue, f.throttled)
 		}
 		if f.hasPressure {
-			ch <- series.Metric(waitingDesc, prometheus.CounterValue, float64(f.pressure.Some)*1e-6, f.w)
+			ch <- row.Metric(waitingDesc, prometheus.CounterValue, float64(f.pressure.Some)*1e-6)
 			if f.pressure.HasFull {
-				ch <- series.Metric(stalledDesc, prometheus.CounterValue, float64(f.pressure.Full)*1e-6, f.w)
+				ch <- row.Metric(stalledDesc, prometheus.CounterValue, float64(f.pressure.Full)*1e-6)
 			}
 		}
 	}

@@ -232,25 +232,26 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	var counted, total [len(sampledCalls)]float64
 	err := probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *cudaCudaStats) {
 		e := estimated[w]
+		row := series.NewRow(w)
 		seen := [len(sampledCalls)]float64{float64(s.Launches), float64(s.Gemms)}
 		for i := range seen {
 			counted[i] += seen[i]
 			total[i] += seen[i] + e[i]
 		}
-		ch <- series.Metric(launchesDesc, prometheus.CounterValue, float64(s.Launches)+e[0], w)
-		ch <- series.Metric(mallocDesc, prometheus.CounterValue, float64(s.MallocBytes), w)
-		ch <- series.Metric(freeDesc, prometheus.CounterValue, float64(s.FreeBytes), w)
-		ch <- series.Metric(outstandingDesc, prometheus.GaugeValue, float64(max(s.Outstanding, 0)), w)
+		ch <- row.Metric(launchesDesc, prometheus.CounterValue, float64(s.Launches)+e[0])
+		ch <- row.Metric(mallocDesc, prometheus.CounterValue, float64(s.MallocBytes))
+		ch <- row.Metric(freeDesc, prometheus.CounterValue, float64(s.FreeBytes))
+		ch <- row.Metric(outstandingDesc, prometheus.GaugeValue, float64(max(s.Outstanding, 0)))
 		for i, kind := range copyKinds {
-			ch <- series.Metric(memcpyDesc, prometheus.CounterValue, float64(s.MemcpyBytes[i]), w, kind)
+			ch <- row.Metric(memcpyDesc, prometheus.CounterValue, float64(s.MemcpyBytes[i]), kind)
 		}
-		ch <- series.Metric(gemmsDesc, prometheus.CounterValue, float64(s.Gemms)+e[1], w)
-		ch <- series.Metric(gemmFlopsDesc, prometheus.CounterValue, float64(s.GemmFlops)+e[estimatedFlops], w)
+		ch <- row.Metric(gemmsDesc, prometheus.CounterValue, float64(s.Gemms)+e[1])
+		ch <- row.Metric(gemmFlopsDesc, prometheus.CounterValue, float64(s.GemmFlops)+e[estimatedFlops])
 		leak := 0.0
 		if p.leaks.isSuspected(w) {
 			leak = 1
 		}
-		ch <- series.Metric(leakDesc, prometheus.GaugeValue, leak, w)
+		ch <- row.Metric(leakDesc, prometheus.GaugeValue, leak)
 	})
 	for i, call := range sampledCalls {
 		ratio := 1.0

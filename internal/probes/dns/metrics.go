@@ -43,16 +43,17 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 		}
 	}
 	for w, ws := range folded {
+		row := series.NewRow(w)
 		for qtype, n := range ws.queries {
-			ch <- series.Metric(queriesDesc, prometheus.CounterValue, float64(n), w, qtype)
+			ch <- row.Metric(queriesDesc, prometheus.CounterValue, float64(n), qtype)
 		}
 		for k, n := range ws.responses {
-			ch <- series.Metric(responsesDesc, prometheus.CounterValue, float64(n), w, k.qtype, k.rcode)
+			ch <- row.Metric(responsesDesc, prometheus.CounterValue, float64(n), k.qtype, k.rcode)
 		}
 		for qtype, n := range ws.unanswered {
-			ch <- series.Metric(unansweredDesc, prometheus.CounterValue, float64(n), w, qtype)
+			ch <- row.Metric(unansweredDesc, prometheus.CounterValue, float64(n), qtype)
 		}
-		ch <- series.Metric(unmatchedDesc, prometheus.CounterValue, float64(ws.unmatched), w)
+		ch <- row.Metric(unmatchedDesc, prometheus.CounterValue, float64(ws.unmatched))
 		ch <- prometheus.MustNewConstHistogram(latencyDesc.Desc, ws.latency.count, ws.latency.sum, ws.latency.cumulative(), w.LabelValues()...)
 	}
 	for reason, n := range dropped {

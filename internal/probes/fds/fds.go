@@ -111,13 +111,14 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 		return nil
 	}
 	for _, f := range p.scan.snapshot() {
+		row := series.NewRow(f.w)
 		leak := 0.0
 		if f.leak {
 			leak = 1
 		}
-		ch <- series.Metric(openDesc, prometheus.GaugeValue, float64(f.open), f.w)
-		ch <- series.Metric(limitDesc, prometheus.GaugeValue, float64(f.limit), f.w)
-		ch <- series.Metric(leakDesc, prometheus.GaugeValue, leak, f.w)
+		ch <- row.Metric(openDesc, prometheus.GaugeValue, float64(f.open))
+		ch <- row.Metric(limitDesc, prometheus.GaugeValue, float64(f.limit))
+		ch <- row.Metric(leakDesc, prometheus.GaugeValue, leak)
 	}
 	return nil
 }

@@ -202,20 +202,22 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	}
 	if p.figures != nil {
 		for _, f := range p.figures.snapshot() {
-			ch <- series.Metric(usageDesc, prometheus.GaugeValue, float64(f.usage), f.w)
+			row := series.NewRow(f.w)
+			ch <- row.Metric(usageDesc, prometheus.GaugeValue, float64(f.usage))
 			if f.limited {
-				ch <- series.Metric(limitDesc, prometheus.GaugeValue, float64(f.limit), f.w)
+				ch <- row.Metric(limitDesc, prometheus.GaugeValue, float64(f.limit))
 			}
 			if f.hasETA {
-				ch <- series.Metric(etaDesc, prometheus.GaugeValue, f.eta, f.w)
+				ch <- row.Metric(etaDesc, prometheus.GaugeValue, f.eta)
 			}
 		}
 	}
 	return probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *memoryMemStats) {
-		ch <- series.Metric(oomDesc, prometheus.CounterValue, float64(s.OomKills), w)
-		ch <- series.Metric(faultsDesc, prometheus.CounterValue, float64(s.PageFaults), w)
+		row := series.NewRow(w)
+		ch <- row.Metric(oomDesc, prometheus.CounterValue, float64(s.OomKills))
+		ch <- row.Metric(faultsDesc, prometheus.CounterValue, float64(s.PageFaults))
 		if p.allocLink != nil {
-			ch <- series.Metric(pageAllocDesc, prometheus.CounterValue, float64(s.PagesAllocated), w)
+			ch <- row.Metric(pageAllocDesc, prometheus.CounterValue, float64(s.PagesAllocated))
 		}
 	})
 }

@@ -47,8 +47,9 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 		return nil
 	}
 	return probe.CollectPerCPU(stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *networkNetStats) {
+		row := series.NewRow(w)
 		counter := func(d *series.Desc, v uint64, extra ...string) {
-			ch <- series.Metric(d, prometheus.CounterValue, float64(v), w, extra...)
+			ch <- row.Metric(d, prometheus.CounterValue, float64(v), extra...)
 		}
 		for dir, name := range []string{"tx", "rx"} {
 			counter(bytesDesc, s.TcpBytes[dir], "tcp", name)
@@ -60,9 +61,9 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 			counter(connectionsDesc, s.Connections[dir][0], name, "ok")
 			counter(connectionsDesc, s.Connections[dir][1], name, "failed")
 		}
-		ch <- series.Metric(activeDesc, prometheus.GaugeValue, float64(max(s.Active, 0)), w)
+		ch <- row.Metric(activeDesc, prometheus.GaugeValue, float64(max(s.Active, 0)))
 		counter(retransmitsDesc, s.Retransmits)
-		ch <- series.Histogram(rttDesc, rtt(s), w)
+		ch <- row.Histogram(rttDesc, rtt(s))
 		for state, n := range s.Transitions {
 			if n > 0 { // a series per state the workload's sockets entered
 				counter(transitionsDesc, n, stateName(uint8(state)))

@@ -195,13 +195,14 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 		return nil
 	}
 	return probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *processProcStats) {
-		ch <- series.Metric(execDesc, prometheus.CounterValue, float64(s.Execs), w)
-		ch <- series.Metric(forkDesc, prometheus.CounterValue, float64(s.Forks), w)
-		ch <- series.Metric(exitDesc, prometheus.CounterValue, float64(s.ExitsCode), w, "exit")
-		ch <- series.Metric(exitDesc, prometheus.CounterValue, float64(s.ExitsSignal), w, "signal")
-		ch <- series.Metric(crashDesc, prometheus.CounterValue, float64(s.Crashes), w)
-		ch <- series.Metric(shortDesc, prometheus.CounterValue, float64(s.ShortLived), w)
-		ch <- series.Metric(runningDesc, prometheus.GaugeValue, float64(max(s.Running, 0)), w)
+		row := series.NewRow(w)
+		ch <- row.Metric(execDesc, prometheus.CounterValue, float64(s.Execs))
+		ch <- row.Metric(forkDesc, prometheus.CounterValue, float64(s.Forks))
+		ch <- row.Metric(exitDesc, prometheus.CounterValue, float64(s.ExitsCode), "exit")
+		ch <- row.Metric(exitDesc, prometheus.CounterValue, float64(s.ExitsSignal), "signal")
+		ch <- row.Metric(crashDesc, prometheus.CounterValue, float64(s.Crashes))
+		ch <- row.Metric(shortDesc, prometheus.CounterValue, float64(s.ShortLived))
+		ch <- row.Metric(runningDesc, prometheus.GaugeValue, float64(max(s.Running, 0)))
 	})
 }
 

@@ -197,8 +197,9 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	var errs []error
 	if p.flushes != nil {
 		errs = append(errs, probe.CollectPerCPU(p.bpf.Waits, p.env.Resolver, addCounts, func(w cgroup.Workload, c *schedSchedCounts) {
-			ch <- series.Metric(waitDesc, prometheus.CounterValue, float64(c.WaitNs)/1e9, w)
-			ch <- series.Metric(timeslicesDesc, prometheus.CounterValue, float64(c.Timeslices), w)
+			row := series.NewRow(w)
+			ch <- row.Metric(waitDesc, prometheus.CounterValue, float64(c.WaitNs)/1e9)
+			ch <- row.Metric(timeslicesDesc, prometheus.CounterValue, float64(c.Timeslices))
 		}))
 	}
 	if p.opts.RunqueueHistogram {
