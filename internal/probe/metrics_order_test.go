@@ -90,3 +90,47 @@ func TestBatchReadMatchesWalk(t *testing.T) {
 		t.Fatalf("key 42 sums to %d, want %d", batched[42], want)
 	}
 }
+
+// recreatedResolver names ids 1 and 2 "/same" (a cgroup recreated under
+// one path) and others after their id.
+type recreatedResolver struct{}
+
+func (recreatedResolver) Visible(id uint64) (cgroup.Workload, bool) {
+	if id <= 2 {
+		return cgroup.Workload{ID: id, Path: "/same"}, true
+	}
+	return cgroup.Workload{ID: id, Path: fmt.Sprintf("/w%d", id)}, true
+}
+
+// TestCollectPerCPUFoldsOnePath: the keys of two cgroup ids under one path
+// are one series per rest, summed; other workloads' rests stay apart.
+func TestCollectPerCPUFoldsOnePath(t *testing.T) {
+	testutil.RequireRoot(t)
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerCPUHash, KeySize: 8, ValueSize: 8, MaxEntries: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	perCPU := make([]uint64, ebpf.MustPossibleCPU())
+	// key: cgroup id << 8 | rest
+	for _, kv := range [][2]uint64{{1<<8 | 1, 10}, {1<<8 | 2, 20}, {2<<8 | 1, 5}, {2<<8 | 3, 7}, {3<<8 | 1, 100}, {3<<8 | 2, 200}} {
+		perCPU[0] = kv[1]
+		if err := m.Put(kv[0], perCPU); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]uint64{}
+	emits := 0
+	err = CollectPerCPUKeyed(m, recreatedResolver{}, func(k uint64) (uint64, uint64) { return k >> 8, k & 0xff },
+		func(dst, src *uint64) { *dst += *src }, func(w cgroup.Workload, rest uint64, v *uint64) {
+			got[fmt.Sprintf("%s/%d", w.Path, rest)] += *v
+			emits++
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]uint64{"/same/1": 15, "/same/2": 20, "/same/3": 7, "/w3/1": 100, "/w3/2": 200}
+	if emits != len(want) || !maps.Equal(got, want) {
+		t.Fatalf("%d emits of %v, want one each of %v", emits, got, want)
+	}
+}
