@@ -157,9 +157,9 @@ func (w *shaped) Collect(ch chan<- prometheus.Metric) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.gen++
-	var version uint64 // of the owners, for this collection
+	c := &collection{sh: w.sh, gen: w.gen}
 	if w.sh.owners != nil {
-		version = w.sh.owners.Version()
+		c.version = w.sh.owners.Version()
 	}
 	for _, f := range w.families { // after a collection that panicked, start over
 		f.next, f.cursor = f.next[:0], 0
@@ -169,7 +169,7 @@ func (w *shaped) Collect(ch chan<- prometheus.Metric) {
 		case p == nil:
 			ch <- m
 		case p.family != nil:
-			p.family.add(m, w.gen, w.sh, version)
+			p.family.add(m, c)
 		}
 	})
 	now := w.sh.now()
@@ -290,16 +290,37 @@ func (sh *Shaper) owner(namespace, pod string, version uint64) (kind, name strin
 	return a.kind, a.name, a.ok
 }
 
+// collection is one collection of a shaped collector.
+type collection struct {
+	sh      *Shaper
+	gen     uint64
+	version uint64 // of the owners
+	// lastPod is the pod asked about last and last its answer: a
+	// workload's series come one after another.
+	lastPod [2]string
+	last    ownerAnswer
+	asked   bool
+}
+
+// owner is Shaper.owner, asked once for a run of one pod's series.
+func (c *collection) owner(namespace, pod string) (kind, name string, ok bool) {
+	if !c.asked || c.lastPod != [2]string{namespace, pod} {
+		c.last.kind, c.last.name, c.last.ok = c.sh.owner(namespace, pod, c.version)
+		c.lastPod, c.asked = [2]string{namespace, pod}, true
+	}
+	return c.last.kind, c.last.name, c.last.ok
+}
+
 // outLabels appends to buf the label values, in out's order, of the
 // aggregate a series with these label values belongs to; s is its source
 // (nil for a gauge).
-func (f *family) outLabels(buf, labels []string, sh *Shaper, version uint64, s *source) []string {
+func (f *family) outLabels(buf, labels []string, c *collection, s *source) []string {
 	switch f.shape.level {
 	case LevelOwner:
 		kind, name := "", ""
 		if pod := labels[1]; pod != "" {
 			var ok bool
-			kind, name, ok = sh.owner(labels[0], pod, version)
+			kind, name, ok = c.owner(labels[0], pod)
 			if !ok && s != nil && s.agg != nil {
 				return append(buf, s.agg.labels...) // a pod deleted from the API keeps the owner it had
 			}
@@ -346,14 +367,15 @@ func (f *family) aggregate(values []string, s *source, gen uint64) *aggregate {
 }
 
 // add takes one collected series into its aggregate.
-func (f *family) add(m prometheus.Metric, gen uint64, sh *Shaper, version uint64) {
+func (f *family) add(m prometheus.Metric, c *collection) {
+	gen := c.gen
 	labels, p, ok := f.read(m)
 	if !ok {
 		return
 	}
 	if !p.cumulative() {
 		// A gauge is what it is now: no history to keep.
-		values := f.outLabels(f.buf[:0], labels, sh, version, nil)
+		values := f.outLabels(f.buf[:0], labels, c, nil)
 		f.buf = values
 		a := f.aggregate(values, nil, gen)
 		switch {
@@ -372,7 +394,7 @@ func (f *family) add(m prometheus.Metric, gen uint64, sh *Shaper, version uint64
 	if s != nil && s.seen != gen {
 		f.next = append(f.next, s)
 	}
-	if f.unnamed(labels, sh.owners, s) {
+	if f.unnamed(labels, c.sh.owners, s) {
 		if s == nil {
 			s = &source{hash: h, held: true}
 			f.sources[h] = s
@@ -381,7 +403,7 @@ func (f *family) add(m prometheus.Metric, gen uint64, sh *Shaper, version uint64
 		s.seen = gen
 		return
 	}
-	values := f.outLabels(f.buf[:0], labels, sh, version, s)
+	values := f.outLabels(f.buf[:0], labels, c, s)
 	f.buf = values
 	a := f.aggregate(values, s, gen)
 	switch {
