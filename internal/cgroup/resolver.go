@@ -2,14 +2,10 @@ package cgroup
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -69,33 +65,6 @@ func NewResolver(root string, maxEntries int) (*Resolver, error) {
 		return nil, fmt.Errorf("scan %s: %w", root, err)
 	}
 	return r, nil
-}
-
-// Walk calls fn with the id and the path relative to root of every cgroup
-// under the cgroup2 mount root, root itself first. Cgroups removed while it
-// walks are passed over.
-func Walk(root string, fn func(id uint64, path string)) error {
-	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) { // removed while walking
-				return nil
-			}
-			return err
-		}
-		if !d.IsDir() {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return nil
-		}
-		st, ok := info.Sys().(*syscall.Stat_t)
-		if !ok {
-			return nil
-		}
-		fn(st.Ino, relative(root, p))
-		return nil
-	})
 }
 
 // Root is the cgroup2 mount point.
