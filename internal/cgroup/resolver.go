@@ -48,6 +48,8 @@ type Resolver struct {
 	enricher Enricher
 	find     PathFinder // nil: by file handle
 	dropped  uint64
+	// following: a watcher feeds every mkdir and rmdir (Follow).
+	following bool
 	// generation counts changes of what Matching can return.
 	generation uint64
 }
@@ -65,6 +67,53 @@ func NewResolver(root string, maxEntries int) (*Resolver, error) {
 		return nil, fmt.Errorf("scan %s: %w", root, err)
 	}
 	return r, nil
+}
+
+// Follow is called by a watcher that from now on feeds the resolver every
+// mkdir and rmdir as they happen (the cgroup probe, once attached): the
+// tree is walked again for what was made since the resolver's first walk,
+// and from then on the resolver knows every cgroup (Live).
+func (r *Resolver) Follow() error {
+	if err := Walk(r.root, r.Add); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.following = true
+	r.mu.Unlock()
+	return nil
+}
+
+// Unfollow is called by the watcher when it stops.
+func (r *Resolver) Unfollow() {
+	r.mu.Lock()
+	r.following = false
+	r.mu.Unlock()
+}
+
+// Live calls fn with every existing cgroup under root, when the resolver
+// knows them all: it follows that tree (Follow) and its table dropped
+// none. It returns false, without calling fn, when it does not.
+func (r *Resolver) Live(root string, fn func(id uint64, path string)) bool {
+	type cgroup struct {
+		id   uint64
+		path string
+	}
+	r.mu.RLock()
+	if !r.following || r.dropped > 0 || root != r.root {
+		r.mu.RUnlock()
+		return false
+	}
+	live := make([]cgroup, 0, len(r.byID))
+	for id, e := range r.byID {
+		if e.removedAt.IsZero() {
+			live = append(live, cgroup{id, e.w.Path})
+		}
+	}
+	r.mu.RUnlock()
+	for _, c := range live {
+		fn(c.id, c.path)
+	}
+	return true
 }
 
 // Root is the cgroup2 mount point.

@@ -31,9 +31,10 @@ const rootID = 1
 
 // Probe is the cgroup watcher.
 type Probe struct {
-	resolver *cgroup.Resolver
-	objs     *probe.Objects
-	bpf      cgroupsObjects
+	resolver  *cgroup.Resolver
+	objs      *probe.Objects
+	bpf       cgroupsObjects
+	following bool // the resolver follows the tree through this probe
 }
 
 // New returns a watcher that updates resolver.
@@ -61,6 +62,16 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	p.nameUnseenIDs(env)
+	if !probe.CgroupV1() {
+		// The resolver now hears of every unified cgroup: refreshers list
+		// them from it instead of walking the tree. (In v1 mode the events
+		// are unified cgroups, the resolver's are v1 memory cgroups.)
+		if err := p.resolver.Follow(); err != nil {
+			p.Close()
+			return err
+		}
+		p.following = true
+	}
 	return nil
 }
 
@@ -96,6 +107,10 @@ func (p *Probe) handle(raw []byte) {
 
 // Close implements probe.Probe.
 func (p *Probe) Close() error {
+	if p.following {
+		p.resolver.Unfollow()
+		p.following = false
+	}
 	if p.bpf.CgroupNames != nil {
 		p.resolver.SetPathFinder(nil)
 	}

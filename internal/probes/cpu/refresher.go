@@ -64,7 +64,7 @@ func newRefresher(src sources, v2Root string, r probe.Resolver) *refresher {
 // every rescanEvery rounds.
 func (r *refresher) refresh(time.Time) {
 	if r.rounds%rescanEvery == 0 {
-		r.rescan()
+		r.rescan(r.rounds / rescanEvery)
 	}
 	r.rounds++
 	table := make([]figures, 0, len(r.cgroups))
@@ -110,10 +110,10 @@ func (r *refresher) read(c *tracked) (figures, error) {
 	return f, nil
 }
 
-// rescan walks the cgroup2 tree: it tracks new cgroups, forgets removed
-// ones, and re-reads every workload identity.
-func (r *refresher) rescan() {
-	cgroup.Retrack(r.v2Root, r.cgroups, r.track, (*tracked).close)
+// rescan number n lists the cgroups (cgroup.Retrack): it tracks new
+// cgroups, forgets removed ones, and re-reads every workload identity.
+func (r *refresher) rescan(n int) {
+	cgroup.Retrack(r.v2Root, cgroup.KnownOrWalk(r.resolver, n), r.cgroups, r.track, (*tracked).close)
 }
 
 // track starts or updates tracking one cgroup; false when it has no CPU

@@ -66,13 +66,17 @@ func BenchmarkRefresh(b *testing.B) {
 	defer res.Close()
 	r := newRefresher(files, filepath.Dir(parent.Dir), res, defaultWindow)
 	defer r.close()
-	r.rescan()
-	// A refresh re-reads open files; a rescan walks the tree (every
-	// rescanEvery refreshes).
+	if err := res.Follow(); err != nil {
+		b.Fatal(err)
+	}
+	r.rescan(0)
+	// A refresh re-reads open files; a rescan (every rescanEvery
+	// refreshes) lists the cgroups from the resolver that follows the tree,
+	// and walks the tree every walkEvery-th time.
 	for _, c := range []struct {
 		name string
 		run  func()
-	}{{"read", func() { r.rounds = 1; r.refresh(time.Now()) }}, {"rescan", r.rescan}} {
+	}{{"read", func() { r.rounds = 1; r.refresh(time.Now()) }}, {"rescan-walk", func() { r.rescan(0) }}, {"rescan-known", func() { r.rescan(1) }}} {
 		b.Run(c.name, func(b *testing.B) {
 			cpu := cpuTime(b)
 			for b.Loop() {

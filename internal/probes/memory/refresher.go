@@ -72,7 +72,7 @@ func newRefresher(files hierarchy, v2Root string, r probe.Resolver, window int) 
 // every rescanEvery rounds.
 func (r *refresher) refresh(now time.Time) {
 	if r.rounds%rescanEvery == 0 {
-		r.rescan()
+		r.rescan(r.rounds / rescanEvery)
 	}
 	r.rounds++
 	table := make([]figures, 0, len(r.cgroups))
@@ -94,10 +94,11 @@ func (r *refresher) refresh(now time.Time) {
 	r.table.Set(table)
 }
 
-// rescan walks the cgroup2 tree: it tracks new cgroups, forgets removed
-// ones, and re-reads every limit and workload identity.
-func (r *refresher) rescan() {
-	cgroup.Retrack(r.v2Root, r.cgroups, func(id uint64, path string) bool {
+// rescan number n lists the cgroups (cgroup.Retrack): it tracks new
+// cgroups, forgets removed ones, and re-reads every limit and workload
+// identity.
+func (r *refresher) rescan(n int) {
+	cgroup.Retrack(r.v2Root, cgroup.KnownOrWalk(r.resolver, n), r.cgroups, func(id uint64, path string) bool {
 		return r.track(id, filepath.Join(r.files.root, path))
 	}, (*tracked).close)
 }
