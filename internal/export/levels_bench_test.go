@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -45,9 +46,11 @@ func (benchDeployments) Version() uint64 { return 1 }
 // its collectors, as `orb8 agent --aggregation LEVEL` serves it. Two
 // scenes: 10,000 live pods with one exec each, and a churn of 3,000 pods
 // that each exec once and are gone at once (their series kept for the
-// 5-minute grace period). Reported per level: wall time per scrape (text,
-// gzip), samples and gzip bytes (the heap the shaping state holds is
-// BenchmarkShape10000Pods's). Run as root:
+// 5-minute grace period). Reported per level: wall and CPU time per scrape
+// (text, gzip), samples, gzip bytes, and the live heap of the whole
+// process after the level's scrapes (the agent with its shaping state:
+// comparable between levels when each runs in a process of its own, as
+// with -bench 'AggregationLevels/10000pods/owner$'). Run as root:
 //
 //	go test ./internal/export -run '^$' -bench AggregationLevels -benchtime 10x -timeout 30m
 func BenchmarkAggregationLevels(b *testing.B) {
@@ -90,6 +93,16 @@ func benchLevels(b *testing.B, n int, churn bool) {
 
 // benchLevel serves a's collectors at level and times its scrapes; what
 // it built is garbage once it returns, for the next level's heap figure.
+// liveHeap is the heap in use after two collections (pooled objects too
+// are gone after the second).
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
 func benchLevel(b *testing.B, a *agent.Agent, names benchDeployments, level string) {
 	l, _ := series.ParseLevel(level)
 	shaper := series.NewShaper(series.Shaping{Aggregation: l}, names, 5*time.Minute)
@@ -105,11 +118,14 @@ func benchLevel(b *testing.B, a *agent.Agent, names benchDeployments, level stri
 	url := srv.URL + "/metrics"
 	b.Run(level, func(b *testing.B) {
 		var gz []byte
+		cpu := cpuTime()
 		for b.Loop() {
 			gz = scrape(b, url)
 		}
+		b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N)/1e6, "cpu-ms/op")
 		_, samples := exposition(b, gz)
 		b.ReportMetric(float64(samples), "samples")
 		b.ReportMetric(float64(len(gz)), "gzip-bytes")
+		b.ReportMetric(float64(liveHeap())/1e6, "heap-MB")
 	})
 }
