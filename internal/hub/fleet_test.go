@@ -1,0 +1,210 @@
+package hub_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/apiclient"
+	"github.com/orb8/orb8/internal/testutil"
+)
+
+// fakeAgent answers as an agent of a node would, with a recorded answer:
+// workloadsPerAgent pods with the process, network and memory figures.
+type fakeAgent struct {
+	pb.UnimplementedAgentServer
+	node      string
+	workloads *pb.ListWorkloadsResponse
+}
+
+const workloadsPerAgent = 30
+
+func newFakeAgent(node string) *fakeAgent {
+	resp := &pb.ListWorkloadsResponse{Time: timestamppb.Now()}
+	for i := range workloadsPerAgent {
+		v := float64(i)
+		resp.Workloads = append(resp.Workloads, &pb.WorkloadFigures{
+			Workload: &pb.Workload{
+				CgroupId: uint64(1000 + i), Node: node, Namespace: "shop", Pod: fmt.Sprintf("cart-%s-%d", node, i), Container: "app",
+				Cgroup:      fmt.Sprintf("/kubepods.slice/kubepods-pod%08d.slice/cri-containerd-%064d.scope", i, i),
+				ContainerId: fmt.Sprintf("%064d", i), PodUid: fmt.Sprintf("%08d-0000-0000-0000-000000000000", i), Runtime: "containerd",
+			},
+			ExecTotal: &v, ExitTotal: &v, ProcessesRunning: &v, NetworkTxBytesTotal: &v, NetworkRxBytesTotal: &v,
+			TcpActiveConnections: &v, MemoryUsageBytes: &v, MemoryLimitBytes: &v, OpenFds: &v,
+		})
+	}
+	return &fakeAgent{node: node, workloads: resp}
+}
+
+func (a *fakeAgent) GetStatus(context.Context, *pb.GetStatusRequest) (*pb.Status, error) {
+	return &pb.Status{Node: a.node, Version: "fake"}, nil
+}
+
+func (a *fakeAgent) ListWorkloads(context.Context, *pb.ListWorkloadsRequest) (*pb.ListWorkloadsResponse, error) {
+	return a.workloads, nil
+}
+
+// fakeFleet serves members x agents fake agents, each on a unix socket of
+// its own (one gRPC server per agent, as agents are), and writes a hub
+// configuration listing them.
+func fakeFleet(t testing.TB, members, agents int) (config string) {
+	dir, err := os.MkdirTemp("", "orb8-fleet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	var cfg strings.Builder
+	cfg.WriteString("clusters:\n")
+	for m := range members {
+		fmt.Fprintf(&cfg, "- name: m%02d\n  timeout: 10s\n  agents:\n", m)
+		for a := range agents {
+			sock := filepath.Join(dir, fmt.Sprintf("%d-%d.sock", m, a))
+			l, err := net.Listen("unix", sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := grpc.NewServer()
+			pb.RegisterAgentServer(srv, newFakeAgent(fmt.Sprintf("m%02d-node%03d", m, a)))
+			go srv.Serve(l)
+			t.Cleanup(srv.Stop)
+			fmt.Fprintf(&cfg, "  - unix://%s\n", sock)
+		}
+	}
+	config = filepath.Join(dir, "hub.yaml")
+	if err := os.WriteFile(config, []byte(cfg.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return config
+}
+
+// startHub runs `orb8 hub` on config in a process of its own (its memory
+// is then its own), and dials it.
+func startHub(t testing.TB, config string) (*apiclient.Agent, *exec.Cmd) {
+	sock := testutil.Socket(t)
+	cmd := exec.Command(testutil.Binary(t), "hub", "--listen", sock, "--config", config)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	var c *apiclient.Agent
+	testutil.Eventually(t, time.Minute, func() bool {
+		var err error
+		if c == nil {
+			c, err = apiclient.Dial(context.Background(), sock, apiclient.TLS{}, time.Second)
+		}
+		if err != nil {
+			return false
+		}
+		_, err = c.Statuses(context.Background())
+		return err == nil
+	}, "hub never answered; log:\n%s", &logs)
+	t.Cleanup(func() { c.Close() })
+	return c, cmd
+}
+
+// fleetQuery is one fleet-wide workloads query: how long it took and what
+// it listed per member.
+func fleetQuery(t testing.TB, c *apiclient.Agent) (time.Duration, map[string]int) {
+	start := time.Now()
+	ws, err := c.Workloads(context.Background(), &pb.ListWorkloadsRequest{})
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("fleet-wide workloads: %v", err)
+	}
+	perMember := map[string]int{}
+	for _, w := range ws {
+		perMember[w.GetWorkload().GetCluster()]++
+	}
+	return took, perMember
+}
+
+// hubMemory is the hub's peak and current resident memory, in bytes.
+func hubMemory(t testing.TB, pid int) (peak, now int64) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmHWM:":
+			peak = kb << 10
+		case "VmRSS:":
+			now = kb << 10
+		}
+	}
+	return peak, now
+}
+
+// TestHubFleetSimulation is the short form of BenchmarkHubFleet: 5
+// members of 20 fake agents; every agent's every workload is listed once,
+// under its member.
+func TestHubFleetSimulation(t *testing.T) {
+	const members, agents = 5, 20
+	c, _ := startHub(t, fakeFleet(t, members, agents))
+	for range 3 {
+		_, perMember := fleetQuery(t, c)
+		if len(perMember) != members {
+			t.Fatalf("workloads from %d members, want %d: %v", len(perMember), members, perMember)
+		}
+		for m, n := range perMember {
+			if n != agents*workloadsPerAgent {
+				t.Errorf("member %s: %d workloads, want %d", m, n, agents*workloadsPerAgent)
+			}
+		}
+	}
+}
+
+// BenchmarkHubFleet: the hub (`orb8 hub`, a process of its own) in front
+// of a simulated fleet of members x 100 fake agents (recorded answers of
+// 30 workloads each, on unix sockets), asked for every workload of the
+// fleet as `orb8 workloads --hub` asks: p50 and p99 of the query, and the
+// hub's peak resident memory. 50 members is the issue's fleet of 5,000
+// agents; the smaller ones show how the cost grows.
+//
+//	go test ./internal/hub -run '^$' -bench HubFleet -benchtime 50x
+func BenchmarkHubFleet(b *testing.B) {
+	for _, members := range []int{5, 20, 50} {
+		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
+			c, cmd := startHub(b, fakeFleet(b, members, 100))
+			fleetQuery(b, c) // connections made
+			var took []time.Duration
+			for b.Loop() {
+				d, perMember := fleetQuery(b, c)
+				if len(perMember) != members {
+					b.Fatalf("workloads from %d members, want %d", len(perMember), members)
+				}
+				took = append(took, d)
+			}
+			slices.Sort(took)
+			peak, _ := hubMemory(b, cmd.Process.Pid)
+			b.ReportMetric(float64(took[len(took)/2].Milliseconds()), "p50-ms")
+			b.ReportMetric(float64(took[len(took)*99/100].Milliseconds()), "p99-ms")
+			b.ReportMetric(float64(peak)/1e6, "hub-peak-MB")
+			b.ReportMetric(float64(members*100*workloadsPerAgent), "workloads")
+		})
+	}
+}
