@@ -30,6 +30,7 @@ func CollectPerCPUKeyed[K comparable, V any](m *ebpf.Map, r Resolver, split func
 		if !ok {
 			return
 		}
+		w.ID = 0 // series are by labels: a recreated cgroup's ids are one workload
 		row := rows.add()
 		row.w, row.id, row.rest = w, id, rest
 		for i := range perCPU {

@@ -103,7 +103,8 @@ func (recreatedResolver) Visible(id uint64) (cgroup.Workload, bool) {
 }
 
 // TestCollectPerCPUFoldsOnePath: the keys of two cgroup ids under one path
-// are one series per rest, summed; other workloads' rests stay apart.
+// are one series per rest, summed; other workloads' rests stay apart; the
+// workloads emitted carry no id (probes key their own tables by labels).
 func TestCollectPerCPUFoldsOnePath(t *testing.T) {
 	testutil.RequireRoot(t)
 	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerCPUHash, KeySize: 8, ValueSize: 8, MaxEntries: 64})
@@ -125,6 +126,9 @@ func TestCollectPerCPUFoldsOnePath(t *testing.T) {
 		func(dst, src *uint64) { *dst += *src }, func(w cgroup.Workload, rest uint64, v *uint64) {
 			got[fmt.Sprintf("%s/%d", w.Path, rest)] += *v
 			emits++
+			if w.ID != 0 {
+				t.Errorf("%s emitted with cgroup id %d: probes key workloads by labels, id 0", w.Path, w.ID)
+			}
 		})
 	if err != nil {
 		t.Fatal(err)
