@@ -19,12 +19,13 @@ import (
 // enough not to load the workload, yet a few hundred samples per idle run.
 const probeRate = 50
 
-// prober measures capture-to-API latency while a workload runs: it execs a
-// tiny program at a steady rate in a cgroup of its own and watches the
-// agent's exec events of that cgroup over the gRPC API, recording when each
-// arrives against the kernel's timestamp in it. Watching turns the kernel's
-// event gate (orb8_emit) on for every exec of the node, so the prober runs
-// in a pass of its own ("orb8+api"), never in the plain orb8 pass.
+// prober is one API client streaming every exec of the node over the gRPC
+// API (as `orb8 trace exec` does) while a workload runs, and measures
+// capture-to-API latency with it: it execs a tiny program at a steady rate
+// in a cgroup of its own and records when each of those execs arrives
+// against the kernel's timestamp in it. Watching turns the kernel's event
+// gate (orb8_emit) on for every exec of the node, so the prober runs in a
+// pass of its own ("orb8+api"), never in the plain orb8 pass.
 type prober struct {
 	dir         string // the prober's cgroup
 	client      *apiclient.Agent
@@ -34,6 +35,7 @@ type prober struct {
 	sent        atomic.Int64
 	execErr     error // set before execs is done
 	latencies   apiclient.Latencies
+	streamed    atomic.Int64 // exec events of every workload
 	watchClosed chan error
 }
 
@@ -41,6 +43,7 @@ type prober struct {
 type probeResult struct {
 	p50, p99 time.Duration
 	missed   int // execs whose event did not arrive within a second of the last
+	streamed int // exec events the stream carried, the workload's included
 }
 
 func startProber(apiAddr, program string) (*prober, error) {
@@ -59,11 +62,14 @@ func startProber(apiAddr, program string) (*prober, error) {
 		p.close()
 		return nil, err
 	}
-	req := &pb.WatchEventsRequest{Kinds: []string{"exec"}, Filter: &pb.WorkloadFilter{Cgroup: "/" + name}}
+	req := &pb.WatchEventsRequest{Kinds: []string{"exec"}}
 	go func() {
 		p.watchClosed <- p.client.Watch(watchCtx, req, func(m *pb.WatchEventsResponse) error {
 			if e := m.GetEvent(); e != nil {
-				p.latencies.Observe(e)
+				p.streamed.Add(1)
+				if e.GetWorkload().GetCgroup() == "/"+name {
+					p.latencies.Observe(e)
+				}
 			}
 			return nil
 		})
@@ -133,7 +139,7 @@ func (p *prober) stop() (probeResult, error) {
 	for deadline := time.Now().Add(time.Second); p.latencies.Count() < sent && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
 	}
-	r := probeResult{p50: p.latencies.Quantile(0.5), p99: p.latencies.Quantile(0.99), missed: sent - p.latencies.Count()}
+	r := probeResult{p50: p.latencies.Quantile(0.5), p99: p.latencies.Quantile(0.99), missed: sent - p.latencies.Count(), streamed: int(p.streamed.Load())}
 	p.close()
 	switch {
 	case p.execErr != nil:

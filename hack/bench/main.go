@@ -90,11 +90,14 @@ func run(orb8 string, runs int, only string, scale int, withBpftrace bool, out, 
 					return fmt.Errorf("%s with %s, run %d: %w", w.name, mode, i+1, err)
 				}
 				wr.add(mode, s)
-				latency := ""
-				if mode == "orb8+api" {
-					latency = fmt.Sprintf(", capture-to-API p50 %.3g ms p99 %.3g ms", s.LatencyP50Ms, s.LatencyP99Ms)
+				detail := ""
+				if mode != "none" {
+					detail = fmt.Sprintf(", CPU %.3g%%, BPF CPU %.3g%%", s.CPUPct, s.BPFCPUPct)
 				}
-				fmt.Fprintf(os.Stderr, "%-15s %-8s run %d: %.4g %s%s\n", w.name, mode, i+1, s.Ops, w.unit, latency)
+				if mode == "orb8+api" {
+					detail += fmt.Sprintf(", streamed %.4g/s, capture-to-API p50 %.3g ms p99 %.3g ms", s.StreamedPS, s.LatencyP50Ms, s.LatencyP99Ms)
+				}
+				fmt.Fprintf(os.Stderr, "%-15s %-8s run %d: %.4g %s%s\n", w.name, mode, i+1, s.Ops, w.unit, detail)
 			}
 		}
 		res.Workloads = append(res.Workloads, wr.summarize())

@@ -20,9 +20,10 @@ type sample struct {
 	BPFRunsPS  float64            // BPF program runs per second
 	BPFCPUPct  float64            // kernel time in all BPF programs, % of one core
 	BPFNsByRun map[string]float64 // per probe: ns per program run
-	// With an API client watching (orb8+api): capture-to-API latency of
-	// the latency prober's execs, in ms, and how many never arrived.
+	// With an API client streaming every exec (orb8+api): capture-to-API
+	// latency of the latency prober's execs, in ms, and how many never arrived.
 	LatencyP50Ms, LatencyP99Ms, LatencyMissed float64
+	StreamedPS                                float64 // exec events the client received per second
 }
 
 // measure runs w once with the observer of mode. probeProgram is what the
@@ -87,6 +88,7 @@ func measureAgent(w workload, orb8, probeProgram string) (sample, error) {
 		LatencyP50Ms:  ms(latency.p50),
 		LatencyP99Ms:  ms(latency.p99),
 		LatencyMissed: float64(latency.missed),
+		StreamedPS:    float64(latency.streamed) / wall,
 	}
 	for probe, secs := range after.bpfSecondsByProbe {
 		if runs := after.bpfRunsByProbe[probe] - before.bpfRunsByProbe[probe]; runs > 0 {

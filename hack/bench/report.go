@@ -40,10 +40,11 @@ func renderMarkdown(r Results) string {
 	fmt.Fprintf(&b, "%s, %d CPUs, %.0f GiB, kernel %s, commit %s, %s. %d runs; within each run the modes alternate "+
 		"(no observer, orb8 agent with its default probes, the agent again with an API client watching, bpftrace doing "+
 		"the same counting), so noise hits all alike. Figures are medians with (min..max); slowdowns come from paired runs. "+
-		"With the API client (orb8 + API), a prober in a cgroup of its own execs a tiny program %d times a second and "+
-		"streams its exec events over gRPC (`WatchEvents`, filtered to its cgroup): capture-to-API latency is the "+
-		"arrival time minus the kernel's timestamp in the event. A watcher turns on exec and exit events for every "+
-		"process of the node (the kernel gate `orb8_emit`), so the plain orb8 figures come from the pass without it.\n\n",
+		"With the API client (orb8 + API), one gRPC client streams every exec event of the node (`WatchEvents`, kind exec, "+
+		"batched, as `orb8 trace exec` does), the workload's included; a prober in a cgroup of its own execs a tiny "+
+		"program %d times a second, and the capture-to-API latency of its execs is the arrival time minus the kernel's "+
+		"timestamp in the event. A watcher turns on exec events for every process of the node (the kernel gate "+
+		"`orb8_emit`), so the plain orb8 figures come from the pass without it.\n\n",
 		r.Machine.CPU, r.Machine.CPUs, r.Machine.MemGiB, r.Machine.Kernel, r.Machine.Commit, r.Date, r.Runs, probeRate)
 	b.WriteString("| workload | unit | no observer | orb8 | orb8 slowdown % | orb8 + API slowdown % | bpftrace | bpftrace slowdown % |\n|---|---|---|---|---|---|---|---|\n")
 	for _, w := range r.Workloads {

@@ -68,6 +68,8 @@ type ModeResult struct {
 	LatencyP50    *Stat `json:"captureToApiP50Ms,omitempty"`
 	LatencyP99    *Stat `json:"captureToApiP99Ms,omitempty"`
 	LatencyMissed *Stat `json:"latencyProbesMissed,omitempty"`
+	// orb8+api only: exec events the client streamed per second.
+	StreamedPS *Stat `json:"eventsStreamedPerSecond,omitempty"`
 
 	samples []sample
 }
@@ -120,6 +122,7 @@ func (w WorkloadResult) summarize() WorkloadResult {
 			m.LatencyP50 = ptr(stat(pick(func(s sample) float64 { return s.LatencyP50Ms })))
 			m.LatencyP99 = ptr(stat(pick(func(s sample) float64 { return s.LatencyP99Ms })))
 			m.LatencyMissed = ptr(stat(pick(func(s sample) float64 { return s.LatencyMissed })))
+			m.StreamedPS = ptr(stat(pick(func(s sample) float64 { return s.StreamedPS })))
 		}
 	}
 	return w
@@ -157,6 +160,9 @@ func evaluateTargets(r Results) []Target {
 		if m := find(w); m != nil {
 			below(w+" slowdown", m.Slowdown.Median, 2, "%", "")
 		}
+	}
+	if m := r.mode("exec_storm", "orb8+api"); m != nil {
+		below("exec_storm slowdown with a client streaming every exec", m.Slowdown.Median, 10, "%", "")
 	}
 	if m := find("exec_storm"); m != nil && m.Throughput.Median > 0 {
 		below("agent CPU at 10,000 events/s", m.CPUPct.Median*10000/m.Throughput.Median, 0.5, "% of a core",

@@ -56,6 +56,17 @@ func registry(t *testing.T) *prometheus.Registry {
 // serveLocal serves svc on a unix socket for the test and dials it.
 func serveLocal(t *testing.T, svc *api.Service) *apiclient.Agent {
 	t.Helper()
+	c, err := apiclient.Dial(context.Background(), listenLocal(t, svc), apiclient.TLS{}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// listenLocal serves svc on a unix socket for the test and returns its address.
+func listenLocal(t *testing.T, svc *api.Service) string {
+	t.Helper()
 	addr, err := server.ParseAddress(testutil.Socket(t))
 	if err != nil {
 		t.Fatal(err)
@@ -66,12 +77,7 @@ func serveLocal(t *testing.T, svc *api.Service) *apiclient.Agent {
 	}
 	go srv.Serve()
 	t.Cleanup(srv.Stop)
-	c, err := apiclient.Dial(context.Background(), srv.Addr().String(), apiclient.TLS{}, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return srv.Addr().String()
 }
 
 func backend(t *testing.T) api.Backend {

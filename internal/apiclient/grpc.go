@@ -221,9 +221,11 @@ func (a *Agent) GPUs(ctx context.Context) ([]*pb.GPU, error) {
 	return resp.GetGpus(), a.result(err, tr)
 }
 
-// Watch implements Client.
+// Watch implements Client. It asks for batched messages and hands fn one
+// event at a time, so callers see the same messages from agents of any
+// version (one that does not batch sends single events).
 func (a *Agent) Watch(ctx context.Context, req *pb.WatchEventsRequest, fn func(*pb.WatchEventsResponse) error) error {
-	st, err := a.api.WatchEvents(ctx, req)
+	st, err := a.api.WatchEvents(ctx, &pb.WatchEventsRequest{Kinds: req.GetKinds(), Filter: req.GetFilter(), Batch: true})
 	if err != nil {
 		return a.wrap(err)
 	}
@@ -235,10 +237,24 @@ func (a *Agent) Watch(ctx context.Context, req *pb.WatchEventsRequest, fn func(*
 		if err != nil {
 			return a.wrap(err)
 		}
-		if err := fn(msg); err != nil {
+		if err := eachMessage(msg, fn); err != nil {
 			return err
 		}
 	}
+}
+
+// eachMessage calls fn for msg, or for each event of a batch in turn.
+func eachMessage(msg *pb.WatchEventsResponse, fn func(*pb.WatchEventsResponse) error) error {
+	b := msg.GetBatch()
+	if b == nil {
+		return fn(msg)
+	}
+	for _, e := range b.GetEvents() {
+		if err := fn(&pb.WatchEventsResponse{Item: &pb.WatchEventsResponse_Event{Event: e}}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close implements Client.

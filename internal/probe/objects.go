@@ -244,18 +244,19 @@ func (o *Objects) Counters() (Counters, error) {
 	return c, nil
 }
 
-// EmitWhile turns the probe's gated kernel events (orb8_emit in orb8.h) on
-// while bus has a subscriber for any of kinds, and off otherwise.
-func (o *Objects) EmitWhile(bus *events.Bus, kinds ...string) {
+// EmitWhile turns each of the probe's gated kernel event kinds (orb8_emit
+// in orb8.h: bit k for the kernel's kind k) on while bus has a subscriber
+// for its kind on the bus, and off otherwise.
+func EmitWhile[K ~uint32](o *Objects, bus *events.Bus, kinds map[K]string) {
 	m := o.maps[emitMap]
 	if m == nil || bus == nil {
 		return
 	}
 	bus.OnChange(func() {
 		on := uint32(0)
-		for _, k := range kinds {
+		for bit, k := range kinds {
 			if bus.Wants(k) {
-				on = 1
+				on |= 1 << bit
 			}
 		}
 		_ = m.Put(uint32(0), on)

@@ -1887,8 +1887,12 @@ func (x *GPU) GetNode() string {
 type WatchEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Event kinds (exec, exit, tcp, dns, oom, syscall, cuda, ...); empty for all.
-	Kinds         []string        `protobuf:"bytes,1,rep,name=kinds,proto3" json:"kinds,omitempty"`
-	Filter        *WorkloadFilter `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	Kinds  []string        `protobuf:"bytes,1,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	Filter *WorkloadFilter `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Several events per message (in `batch`) when they come faster than the
+	// agent sends: a busy node costs one message per batch, not per event.
+	// Without it every event is a message of its own (`event`).
+	Batch         bool `protobuf:"varint,3,opt,name=batch,proto3" json:"batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1937,12 +1941,20 @@ func (x *WatchEventsRequest) GetFilter() *WorkloadFilter {
 	return nil
 }
 
+func (x *WatchEventsRequest) GetBatch() bool {
+	if x != nil {
+		return x.Batch
+	}
+	return false
+}
+
 type WatchEventsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Item:
 	//
 	//	*WatchEventsResponse_Event
 	//	*WatchEventsResponse_Drops
+	//	*WatchEventsResponse_Batch
 	Item          isWatchEventsResponse_Item `protobuf_oneof:"item"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2003,6 +2015,15 @@ func (x *WatchEventsResponse) GetDrops() *Drops {
 	return nil
 }
 
+func (x *WatchEventsResponse) GetBatch() *EventBatch {
+	if x != nil {
+		if x, ok := x.Item.(*WatchEventsResponse_Batch); ok {
+			return x.Batch
+		}
+	}
+	return nil
+}
+
 type isWatchEventsResponse_Item interface {
 	isWatchEventsResponse_Item()
 }
@@ -2015,9 +2036,60 @@ type WatchEventsResponse_Drops struct {
 	Drops *Drops `protobuf:"bytes,2,opt,name=drops,proto3,oneof"`
 }
 
+type WatchEventsResponse_Batch struct {
+	// Events in the order they happened, when the request asked for batches.
+	Batch *EventBatch `protobuf:"bytes,3,opt,name=batch,proto3,oneof"`
+}
+
 func (*WatchEventsResponse_Event) isWatchEventsResponse_Item() {}
 
 func (*WatchEventsResponse_Drops) isWatchEventsResponse_Item() {}
+
+func (*WatchEventsResponse_Batch) isWatchEventsResponse_Item() {}
+
+type EventBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*Event               `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventBatch) Reset() {
+	*x = EventBatch{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventBatch) ProtoMessage() {}
+
+func (x *EventBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventBatch.ProtoReflect.Descriptor instead.
+func (*EventBatch) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *EventBatch) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
 
 // Drops reports the events this stream lost so far, sent when the total grows.
 type Drops struct {
@@ -2029,7 +2101,7 @@ type Drops struct {
 
 func (x *Drops) Reset() {
 	*x = Drops{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[24]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2041,7 +2113,7 @@ func (x *Drops) String() string {
 func (*Drops) ProtoMessage() {}
 
 func (x *Drops) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[24]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2054,7 +2126,7 @@ func (x *Drops) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Drops.ProtoReflect.Descriptor instead.
 func (*Drops) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{24}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Drops) GetTotal() uint64 {
@@ -2084,7 +2156,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[25]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2096,7 +2168,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[25]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2109,7 +2181,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{25}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Event) GetTime() *timestamppb.Timestamp {
@@ -2215,7 +2287,7 @@ type ExecDetail struct {
 
 func (x *ExecDetail) Reset() {
 	*x = ExecDetail{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[26]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2227,7 +2299,7 @@ func (x *ExecDetail) String() string {
 func (*ExecDetail) ProtoMessage() {}
 
 func (x *ExecDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[26]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2240,7 +2312,7 @@ func (x *ExecDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecDetail.ProtoReflect.Descriptor instead.
 func (*ExecDetail) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{26}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ExecDetail) GetFilename() string {
@@ -2305,7 +2377,7 @@ type ExitDetail struct {
 
 func (x *ExitDetail) Reset() {
 	*x = ExitDetail{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[27]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2317,7 +2389,7 @@ func (x *ExitDetail) String() string {
 func (*ExitDetail) ProtoMessage() {}
 
 func (x *ExitDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[27]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2330,7 +2402,7 @@ func (x *ExitDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitDetail.ProtoReflect.Descriptor instead.
 func (*ExitDetail) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{27}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ExitDetail) GetCode() int32 {
@@ -2566,14 +2638,19 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x12_memory_used_bytesB\x15\n" +
 	"\x13_memory_total_bytesB\x16\n" +
 	"\x14_temperature_celsiusB\x0e\n" +
-	"\f_power_watts\"[\n" +
+	"\f_power_watts\"q\n" +
 	"\x12WatchEventsRequest\x12\x14\n" +
 	"\x05kinds\x18\x01 \x03(\tR\x05kinds\x12/\n" +
-	"\x06filter\x18\x02 \x01(\v2\x17.orb8.v1.WorkloadFilterR\x06filter\"m\n" +
+	"\x06filter\x18\x02 \x01(\v2\x17.orb8.v1.WorkloadFilterR\x06filter\x12\x14\n" +
+	"\x05batch\x18\x03 \x01(\bR\x05batch\"\x9a\x01\n" +
 	"\x13WatchEventsResponse\x12&\n" +
 	"\x05event\x18\x01 \x01(\v2\x0e.orb8.v1.EventH\x00R\x05event\x12&\n" +
-	"\x05drops\x18\x02 \x01(\v2\x0e.orb8.v1.DropsH\x00R\x05dropsB\x06\n" +
-	"\x04item\"\x1d\n" +
+	"\x05drops\x18\x02 \x01(\v2\x0e.orb8.v1.DropsH\x00R\x05drops\x12+\n" +
+	"\x05batch\x18\x03 \x01(\v2\x13.orb8.v1.EventBatchH\x00R\x05batchB\x06\n" +
+	"\x04item\"4\n" +
+	"\n" +
+	"EventBatch\x12&\n" +
+	"\x06events\x18\x01 \x03(\v2\x0e.orb8.v1.EventR\x06events\"\x1d\n" +
 	"\x05Drops\x12\x14\n" +
 	"\x05total\x18\x01 \x01(\x04R\x05total\"\xd3\x02\n" +
 	"\x05Event\x12.\n" +
@@ -2626,7 +2703,7 @@ func file_orb8_v1_orb8_proto_rawDescGZIP() []byte {
 	return file_orb8_v1_orb8_proto_rawDescData
 }
 
-var file_orb8_v1_orb8_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_orb8_v1_orb8_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_orb8_v1_orb8_proto_goTypes = []any{
 	(*WorkloadFilter)(nil),        // 0: orb8.v1.WorkloadFilter
 	(*Workload)(nil),              // 1: orb8.v1.Workload
@@ -2652,68 +2729,71 @@ var file_orb8_v1_orb8_proto_goTypes = []any{
 	(*GPU)(nil),                   // 21: orb8.v1.GPU
 	(*WatchEventsRequest)(nil),    // 22: orb8.v1.WatchEventsRequest
 	(*WatchEventsResponse)(nil),   // 23: orb8.v1.WatchEventsResponse
-	(*Drops)(nil),                 // 24: orb8.v1.Drops
-	(*Event)(nil),                 // 25: orb8.v1.Event
-	(*ExecDetail)(nil),            // 26: orb8.v1.ExecDetail
-	(*ExitDetail)(nil),            // 27: orb8.v1.ExitDetail
-	nil,                           // 28: orb8.v1.Workload.LabelsEntry
-	nil,                           // 29: orb8.v1.ProbeStatus.DegradedEntry
-	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 31: google.protobuf.Struct
+	(*EventBatch)(nil),            // 24: orb8.v1.EventBatch
+	(*Drops)(nil),                 // 25: orb8.v1.Drops
+	(*Event)(nil),                 // 26: orb8.v1.Event
+	(*ExecDetail)(nil),            // 27: orb8.v1.ExecDetail
+	(*ExitDetail)(nil),            // 28: orb8.v1.ExitDetail
+	nil,                           // 29: orb8.v1.Workload.LabelsEntry
+	nil,                           // 30: orb8.v1.ProbeStatus.DegradedEntry
+	(*timestamppb.Timestamp)(nil), // 31: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 32: google.protobuf.Struct
 }
 var file_orb8_v1_orb8_proto_depIdxs = []int32{
-	28, // 0: orb8.v1.Workload.labels:type_name -> orb8.v1.Workload.LabelsEntry
-	30, // 1: orb8.v1.Status.started:type_name -> google.protobuf.Timestamp
+	29, // 0: orb8.v1.Workload.labels:type_name -> orb8.v1.Workload.LabelsEntry
+	31, // 1: orb8.v1.Status.started:type_name -> google.protobuf.Timestamp
 	5,  // 2: orb8.v1.Status.probes:type_name -> orb8.v1.ProbeStatus
 	4,  // 3: orb8.v1.Status.agents:type_name -> orb8.v1.Status
-	29, // 4: orb8.v1.ProbeStatus.degraded:type_name -> orb8.v1.ProbeStatus.DegradedEntry
+	30, // 4: orb8.v1.ProbeStatus.degraded:type_name -> orb8.v1.ProbeStatus.DegradedEntry
 	6,  // 5: orb8.v1.ProbeStatus.sampling:type_name -> orb8.v1.Sampling
 	0,  // 6: orb8.v1.ListWorkloadsRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	30, // 7: orb8.v1.ListWorkloadsResponse.time:type_name -> google.protobuf.Timestamp
+	31, // 7: orb8.v1.ListWorkloadsResponse.time:type_name -> google.protobuf.Timestamp
 	9,  // 8: orb8.v1.ListWorkloadsResponse.workloads:type_name -> orb8.v1.WorkloadFigures
 	1,  // 9: orb8.v1.WorkloadFigures.workload:type_name -> orb8.v1.Workload
 	0,  // 10: orb8.v1.ListFlowsRequest.filter:type_name -> orb8.v1.WorkloadFilter
 	12, // 11: orb8.v1.ListFlowsResponse.flows:type_name -> orb8.v1.Flow
 	1,  // 12: orb8.v1.Flow.workload:type_name -> orb8.v1.Workload
-	30, // 13: orb8.v1.Flow.last_seen:type_name -> google.protobuf.Timestamp
+	31, // 13: orb8.v1.Flow.last_seen:type_name -> google.protobuf.Timestamp
 	2,  // 14: orb8.v1.Flow.process:type_name -> orb8.v1.Process
 	13, // 15: orb8.v1.Flow.remote_peer:type_name -> orb8.v1.Peer
 	13, // 16: orb8.v1.Flow.backend_peer:type_name -> orb8.v1.Peer
 	0,  // 17: orb8.v1.ListDNSRequest.filter:type_name -> orb8.v1.WorkloadFilter
 	16, // 18: orb8.v1.ListDNSResponse.queries:type_name -> orb8.v1.DNSQuery
-	30, // 19: orb8.v1.DNSQuery.time:type_name -> google.protobuf.Timestamp
+	31, // 19: orb8.v1.DNSQuery.time:type_name -> google.protobuf.Timestamp
 	1,  // 20: orb8.v1.DNSQuery.workload:type_name -> orb8.v1.Workload
 	2,  // 21: orb8.v1.DNSQuery.process:type_name -> orb8.v1.Process
 	2,  // 22: orb8.v1.ListProcessesResponse.processes:type_name -> orb8.v1.Process
 	21, // 23: orb8.v1.ListGPUsResponse.gpus:type_name -> orb8.v1.GPU
 	0,  // 24: orb8.v1.WatchEventsRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	25, // 25: orb8.v1.WatchEventsResponse.event:type_name -> orb8.v1.Event
-	24, // 26: orb8.v1.WatchEventsResponse.drops:type_name -> orb8.v1.Drops
-	30, // 27: orb8.v1.Event.time:type_name -> google.protobuf.Timestamp
-	1,  // 28: orb8.v1.Event.workload:type_name -> orb8.v1.Workload
-	2,  // 29: orb8.v1.Event.process:type_name -> orb8.v1.Process
-	26, // 30: orb8.v1.Event.exec:type_name -> orb8.v1.ExecDetail
-	27, // 31: orb8.v1.Event.exit:type_name -> orb8.v1.ExitDetail
-	31, // 32: orb8.v1.Event.attributes:type_name -> google.protobuf.Struct
-	3,  // 33: orb8.v1.Agent.GetStatus:input_type -> orb8.v1.GetStatusRequest
-	7,  // 34: orb8.v1.Agent.ListWorkloads:input_type -> orb8.v1.ListWorkloadsRequest
-	10, // 35: orb8.v1.Agent.ListFlows:input_type -> orb8.v1.ListFlowsRequest
-	14, // 36: orb8.v1.Agent.ListDNS:input_type -> orb8.v1.ListDNSRequest
-	17, // 37: orb8.v1.Agent.ListProcesses:input_type -> orb8.v1.ListProcessesRequest
-	19, // 38: orb8.v1.Agent.ListGPUs:input_type -> orb8.v1.ListGPUsRequest
-	22, // 39: orb8.v1.Agent.WatchEvents:input_type -> orb8.v1.WatchEventsRequest
-	4,  // 40: orb8.v1.Agent.GetStatus:output_type -> orb8.v1.Status
-	8,  // 41: orb8.v1.Agent.ListWorkloads:output_type -> orb8.v1.ListWorkloadsResponse
-	11, // 42: orb8.v1.Agent.ListFlows:output_type -> orb8.v1.ListFlowsResponse
-	15, // 43: orb8.v1.Agent.ListDNS:output_type -> orb8.v1.ListDNSResponse
-	18, // 44: orb8.v1.Agent.ListProcesses:output_type -> orb8.v1.ListProcessesResponse
-	20, // 45: orb8.v1.Agent.ListGPUs:output_type -> orb8.v1.ListGPUsResponse
-	23, // 46: orb8.v1.Agent.WatchEvents:output_type -> orb8.v1.WatchEventsResponse
-	40, // [40:47] is the sub-list for method output_type
-	33, // [33:40] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	26, // 25: orb8.v1.WatchEventsResponse.event:type_name -> orb8.v1.Event
+	25, // 26: orb8.v1.WatchEventsResponse.drops:type_name -> orb8.v1.Drops
+	24, // 27: orb8.v1.WatchEventsResponse.batch:type_name -> orb8.v1.EventBatch
+	26, // 28: orb8.v1.EventBatch.events:type_name -> orb8.v1.Event
+	31, // 29: orb8.v1.Event.time:type_name -> google.protobuf.Timestamp
+	1,  // 30: orb8.v1.Event.workload:type_name -> orb8.v1.Workload
+	2,  // 31: orb8.v1.Event.process:type_name -> orb8.v1.Process
+	27, // 32: orb8.v1.Event.exec:type_name -> orb8.v1.ExecDetail
+	28, // 33: orb8.v1.Event.exit:type_name -> orb8.v1.ExitDetail
+	32, // 34: orb8.v1.Event.attributes:type_name -> google.protobuf.Struct
+	3,  // 35: orb8.v1.Agent.GetStatus:input_type -> orb8.v1.GetStatusRequest
+	7,  // 36: orb8.v1.Agent.ListWorkloads:input_type -> orb8.v1.ListWorkloadsRequest
+	10, // 37: orb8.v1.Agent.ListFlows:input_type -> orb8.v1.ListFlowsRequest
+	14, // 38: orb8.v1.Agent.ListDNS:input_type -> orb8.v1.ListDNSRequest
+	17, // 39: orb8.v1.Agent.ListProcesses:input_type -> orb8.v1.ListProcessesRequest
+	19, // 40: orb8.v1.Agent.ListGPUs:input_type -> orb8.v1.ListGPUsRequest
+	22, // 41: orb8.v1.Agent.WatchEvents:input_type -> orb8.v1.WatchEventsRequest
+	4,  // 42: orb8.v1.Agent.GetStatus:output_type -> orb8.v1.Status
+	8,  // 43: orb8.v1.Agent.ListWorkloads:output_type -> orb8.v1.ListWorkloadsResponse
+	11, // 44: orb8.v1.Agent.ListFlows:output_type -> orb8.v1.ListFlowsResponse
+	15, // 45: orb8.v1.Agent.ListDNS:output_type -> orb8.v1.ListDNSResponse
+	18, // 46: orb8.v1.Agent.ListProcesses:output_type -> orb8.v1.ListProcessesResponse
+	20, // 47: orb8.v1.Agent.ListGPUs:output_type -> orb8.v1.ListGPUsResponse
+	23, // 48: orb8.v1.Agent.WatchEvents:output_type -> orb8.v1.WatchEventsResponse
+	42, // [42:49] is the sub-list for method output_type
+	35, // [35:42] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_orb8_v1_orb8_proto_init() }
@@ -2726,8 +2806,9 @@ func file_orb8_v1_orb8_proto_init() {
 	file_orb8_v1_orb8_proto_msgTypes[23].OneofWrappers = []any{
 		(*WatchEventsResponse_Event)(nil),
 		(*WatchEventsResponse_Drops)(nil),
+		(*WatchEventsResponse_Batch)(nil),
 	}
-	file_orb8_v1_orb8_proto_msgTypes[25].OneofWrappers = []any{
+	file_orb8_v1_orb8_proto_msgTypes[26].OneofWrappers = []any{
 		(*Event_Exec)(nil),
 		(*Event_Exit)(nil),
 	}
@@ -2737,7 +2818,7 @@ func file_orb8_v1_orb8_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orb8_v1_orb8_proto_rawDesc), len(file_orb8_v1_orb8_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

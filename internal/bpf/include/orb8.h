@@ -129,8 +129,9 @@ static __always_inline void *orb8_reserve(void *ringbuf, __u64 size)
 
 /*
  * orb8_emit gates single events that only watchers need (exec, exit, ...):
- * the agent sets it while someone subscribes to them, so with nobody
- * watching an event costs only its in-kernel counters.
+ * bit k is set while someone subscribes to the probe's event kind k, so
+ * with nobody watching an event costs only its in-kernel counters, and a
+ * watcher of one kind does not pay for the others.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -139,11 +140,11 @@ struct {
 	__type(value, __u32);
 } orb8_emit SEC(".maps");
 
-static __always_inline int orb8_emit_wanted(void)
+static __always_inline int orb8_emit_wanted(__u32 kind)
 {
 	__u32 key = 0;
 	__u32 *on = bpf_map_lookup_elem(&orb8_emit, &key);
-	return on && *on;
+	return on && (*on & (1U << kind));
 }
 
 /*

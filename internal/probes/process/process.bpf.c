@@ -201,7 +201,7 @@ static __always_inline int on_exec(struct task_struct *p, struct linux_binprm *b
 	if (!bpf_map_lookup_elem(&proc_cgroup, &tgid))
 		track(tgid, cg);
 
-	if (!orb8_emit_wanted())
+	if (!orb8_emit_wanted(EVENT_EXEC))
 		return 0;
 	struct exec_event *e = orb8_reserve(&events, sizeof(*e));
 	if (!e)
@@ -277,7 +277,7 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 			s->short_lived++;
 	}
 
-	if (!orb8_emit_wanted())
+	if (!orb8_emit_wanted(EVENT_EXIT))
 		return 0;
 	struct event *e = orb8_reserve(&events, sizeof(*e));
 	if (!e)

@@ -90,7 +90,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		objs.Failed[processProgHandleExec] = refused
 	}
 	p.objs, p.env = objs, env
-	objs.EmitWhile(env.Events, EventKinds...)
+	probe.EmitWhile(objs, env.Events, eventKinds)
 	if err := objs.ReadRing(p.bpf.Events, p.handle); err != nil {
 		p.Close()
 		return err

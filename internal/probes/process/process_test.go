@@ -229,3 +229,60 @@ func TestThreadExitIsNotProcessExit(t *testing.T) {
 		t.Errorf("after the process ended: exits = %v, running = %v; want 1 and 0", v, r)
 	}
 }
+
+// The kernel gate is per kind: with nothing watched no record enters the
+// ring; with only exec events watched, only the exec bit is open, and the
+// test's execs arrive exactly.
+func TestKernelGateFollowsWatchedKinds(t *testing.T) {
+	f := start(t)
+	cg := testutil.NewCgroup(t)
+	gate := func() uint32 {
+		var on uint32
+		if err := f.probe.bpf.Orb8Emit.Lookup(uint32(0), &on); err != nil {
+			t.Fatal(err)
+		}
+		return on
+	}
+	const runs = 20
+	before := f.probe.Objects().EventsRead()
+	for range runs {
+		cg.Run(t, "/bin/true")
+	}
+	time.Sleep(20 * time.Millisecond) // the reader's poll would pick up a straggler
+	if n := f.probe.Objects().EventsRead() - before; n != 0 || gate() != 0 {
+		t.Errorf("nobody watching: gate %#x, %d records in the ring", gate(), n)
+	}
+
+	sub := f.bus.Subscribe(1024, []string{events.KindExec}, func(e *events.Event) bool { return e.Workload.Path == cg.Path })
+	defer f.bus.Unsubscribe(sub)
+	if want := uint32(1) << processEventKindEVENT_EXEC; gate() != want {
+		t.Errorf("exec watched: gate %#x, want %#x", gate(), want)
+	}
+	for range runs {
+		cg.Run(t, "/bin/true")
+	}
+	got := 0
+	testutil.Eventually(t, 3*time.Second, func() bool {
+		for {
+			select {
+			case e := <-sub.C:
+				if e.Kind != events.KindExec {
+					t.Errorf("a %s event reached an exec-only subscriber", e.Kind)
+				}
+				got++
+			default:
+				return got == runs
+			}
+		}
+	}, "exec events: %d, want %d", got, runs)
+
+	all := f.bus.Subscribe(16, nil, nil)
+	if want := uint32(1)<<processEventKindEVENT_EXEC | 1<<processEventKindEVENT_EXIT; gate() != want {
+		t.Errorf("every kind watched: gate %#x, want %#x", gate(), want)
+	}
+	f.bus.Unsubscribe(all)
+	f.bus.Unsubscribe(sub)
+	if gate() != 0 {
+		t.Errorf("nobody watching again: gate %#x", gate())
+	}
+}
