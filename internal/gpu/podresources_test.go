@@ -65,9 +65,9 @@ func TestGPUAllocationsFromKubelet(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Allocation{
-		{Namespace: "ml", Pod: "trainer", Container: "main", Resource: "nvidia.com/gpu", UUIDs: []string{"GPU-aaa", "GPU-bbb"}},
-		{Namespace: "ml", Pod: "notebook", Container: "jupyter", Resource: "nvidia.com/gpu", UUIDs: []string{"GPU-ccc"}},
-		{Namespace: "ml", Pod: "mig", Container: "infer", Resource: "nvidia.com/mig-1g.10gb", UUIDs: []string{"MIG-ddd"}},
+		{Namespace: "ml", Pod: "trainer", Container: "main", Resource: "nvidia.com/gpu", Devices: []string{"GPU-aaa", "GPU-bbb"}},
+		{Namespace: "ml", Pod: "notebook", Container: "jupyter", Resource: "nvidia.com/gpu", Devices: []string{"GPU-ccc"}},
+		{Namespace: "ml", Pod: "mig", Container: "infer", Resource: "nvidia.com/mig-1g.10gb", Devices: []string{"MIG-ddd"}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("allocations\n got %+v\nwant %+v", got, want)

@@ -208,7 +208,7 @@ func (p *Probe) podSeries(ctx context.Context, byUUID map[string]*device, gauge 
 	type pod struct{ namespace, name string }
 	podUtils := map[pod][]float64{}
 	for _, a := range allocs {
-		for _, uuid := range a.UUIDs {
+		for _, uuid := range a.Devices {
 			d, ok := byUUID[uuid]
 			if !ok {
 				continue // a MIG slice or another node's device
