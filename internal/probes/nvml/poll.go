@@ -162,7 +162,7 @@ func (p *Probe) attribute(h nvml.Device, d *device, mem, util map[workloadGPU]fl
 	uuid := d.labels[1]
 	sm := p.smUtilization(h, uuid)
 	for _, pr := range procs {
-		w, ok := p.workloadOf(pr.Pid)
+		w, ok := p.env.WorkloadOfPID(p.proc, pr.Pid)
 		if !ok {
 			continue // exited since NVML listed it, or not reported on
 		}
