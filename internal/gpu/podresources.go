@@ -43,6 +43,15 @@ func (p *PodResources) GPUAllocations(ctx context.Context) ([]Allocation, error)
 	return p.allocations(ctx, isGPU, deviceUUID)
 }
 
+// TPUAllocations lists the containers that hold Google TPU chips
+// (google.com/tpu), each chip by the ID the TPU device plugin gave it.
+func (p *PodResources) TPUAllocations(ctx context.Context) ([]Allocation, error) {
+	return p.allocations(ctx, func(resource string) bool { return resource == TPUResource }, func(id string) string { return id })
+}
+
+// TPUResource is the Kubernetes extended resource of Google TPU chips.
+const TPUResource = "google.com/tpu"
+
 // allocations lists the containers holding devices of the resources
 // matched, each device ID as id makes it.
 func (p *PodResources) allocations(ctx context.Context, matches func(resource string) bool, id func(string) string) ([]Allocation, error) {

@@ -74,6 +74,25 @@ func TestGPUAllocationsFromKubelet(t *testing.T) {
 	}
 }
 
+func TestTPUAllocationsFromKubelet(t *testing.T) {
+	socket := serveFakeKubelet(t, &podresources.ListPodResourcesResponse{PodResources: []*podresources.PodResources{
+		{Namespace: "ml", Name: "jax", Containers: []*podresources.ContainerResources{
+			container("train", devices("google.com/tpu", "0", "1", "2", "3"), devices("nvidia.com/gpu", "GPU-aaa")),
+		}},
+		{Namespace: "ml", Name: "cpu-only", Containers: []*podresources.ContainerResources{container("main", devices("google.com/tpu"))}},
+	}})
+	p := NewPodResources(socket)
+	defer p.Close()
+	got, err := p.TPUAllocations(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Allocation{{Namespace: "ml", Pod: "jax", Container: "train", Resource: "google.com/tpu", Devices: []string{"0", "1", "2", "3"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("allocations\n got %+v\nwant %+v", got, want)
+	}
+}
+
 func TestNoSocketIsNoAllocation(t *testing.T) {
 	p := NewPodResources(filepath.Join(t.TempDir(), "absent.sock"))
 	got, err := p.GPUAllocations(context.Background())
