@@ -65,7 +65,7 @@ func TestReadsLibtpu(t *testing.T) {
 		{line("/usr/lib/libtpu.so.1"), true},
 		{line("/usr/lib/libtpu_helper.so") + line("/home/libtpu.so.txt/x.so"), false},
 		{"7f1c2a000000-7f1c2a021000 rw-p 00000000 00:00 0 \n", false},
-		{line("/" + strings.Repeat("a", 2*maxMapsLine)) + line("/usr/lib/libtpu.so"), false}, // an overlong line ends the scan
+		{line("/"+strings.Repeat("a", 2*maxMapsLine)) + line("/usr/lib/libtpu.so"), false}, // an overlong line ends the scan
 	} {
 		if got := readsLibtpu(strings.NewReader(tc.maps)); got != tc.want {
 			t.Errorf("readsLibtpu(%.80q) = %v, want %v", tc.maps, got, tc.want)

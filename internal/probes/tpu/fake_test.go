@@ -54,7 +54,9 @@ func deviceAttr(id int64) *tpupb.Attribute {
 // ordinalAttr is the attribute of libtpu's per-core metrics: a list with
 // the device ordinal (a string in newer libtpu) and the core type.
 func ordinalAttr(ordinal, core string) *tpupb.Attribute {
-	str := func(s string) *tpupb.AttrValue { return &tpupb.AttrValue{Attr: &tpupb.AttrValue_StringAttr{StringAttr: s}} }
+	str := func(s string) *tpupb.AttrValue {
+		return &tpupb.AttrValue{Attr: &tpupb.AttrValue_StringAttr{StringAttr: s}}
+	}
 	return &tpupb.Attribute{Value: &tpupb.AttrValue{Attr: &tpupb.AttrValue_KvlistAttr{KvlistAttr: &tpupb.KeyValueList{Attributes: []*tpupb.Attribute{
 		{Key: "core_type", Value: str(core)},
 		{Key: "device_ordinal", Value: str(ordinal)},
@@ -91,16 +93,16 @@ func v5eHost() (*fakeLibtpu, map[string]map[string]float64) {
 			"tpu.runtime.hbm.utilization.percent":      tpuMetric("hbm bw", doublePoint(deviceAttr(0), 10), doublePoint(deviceAttr(1), 20)),
 			"hlo.queue.size.gauge": tpuMetric("queue",
 				intPoint(ordinalAttr("0", "TensorCore"), 3), intPoint(ordinalAttr("0", "SparseCore"), 4), intPoint(ordinalAttr("1", "TensorCore"), 1)),
-			"tpu.runtime.custom.ready": tpuMetric("custom", boolPoint(deviceAttr(0), true), boolPoint(deviceAttr(1), false)),
+			"tpu.runtime.custom.ready":                       tpuMetric("custom", boolPoint(deviceAttr(0), true), boolPoint(deviceAttr(1), false)),
 			"hlo.execution.timing.distribution.microseconds": tpuMetric("timing", dist),
 		},
 		listed: []string{
 			"tpu.runtime.hbm.memory.usage.bytes", "tpu.runtime.hbm.memory.total.bytes",
 			"tpu.runtime.tensorcore.dutycycle.percent", "tpu.runtime.hbm.utilization.percent",
 			"hlo.queue.size.gauge", "tpu.runtime.custom.ready",
-			"hlo.execution.timing.distribution.microseconds", // no gauge: nothing exported
+			"hlo.execution.timing.distribution.microseconds",                       // no gauge: nothing exported
 			"megascale.dcn_transfer_latencies.microsecond.cumulative.distribution", // not polled
-			"tpu.runtime.tensorcore.idle_duration.seconds",                          // listed, no data yet
+			"tpu.runtime.tensorcore.idle_duration.seconds",                         // listed, no data yet
 		},
 	}
 	want := map[string]map[string]float64{ // family -> device -> value

@@ -73,7 +73,6 @@ func libtpuWorkload(args []string) error {
 			return err
 		}
 		go func() {
-			var held []net.Conn // accepted, never answered
 			for {
 				c, err := l.Accept()
 				if err != nil {
@@ -86,6 +85,10 @@ func libtpuWorkload(args []string) error {
 	}
 	return nil
 }
+
+// held are the connections the hanging workload accepted and never
+// answers: kept, or the collector would close them.
+var held []net.Conn
 
 // startWorkload starts libtpuWorkload in a new cgroup and network
 // namespace, mapping a stand-in libtpu.so.
@@ -273,7 +276,9 @@ func TestFakeLibtpuWorkload(t *testing.T) {
 	}, "the exited workload is still polled")
 }
 
-type lazyMapT struct{ m *map[string]map[string]float64 }
+type lazyMapT struct {
+	m *map[string]map[string]float64
+}
 
 func (l lazyMapT) String() string { return fmt.Sprint(*l.m) }
 
