@@ -31,10 +31,10 @@ func TestMain(m *testing.M) {
 
 // libtpuWorkload is a TPU workload as the probe sees one: in a network
 // namespace of its own (the test starts it so), it maps the libtpu.so
-// file args[0] names and serves the fake metrics service on port 8431 of
-// 127.0.0.1 and ::1. It says "ready" on stdout; on "hang" from stdin it
-// stops serving but keeps a listener that never answers; at the end of
-// stdin it exits.
+// file args[0] names and serves the fake metrics service on the addresses
+// args[1:] name (port 8431 of 127.0.0.1 and ::1, or one of them). It says
+// "ready" on stdout; on "hang" from stdin it stops serving but keeps a
+// listener on 127.0.0.1 that never answers; at the end of stdin it exits.
 func libtpuWorkload(args []string) error {
 	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
 		return fmt.Errorf("loopback up: %v: %s", err, out)
@@ -52,7 +52,7 @@ func libtpuWorkload(args []string) error {
 	}
 	fake, _ := v5eHost()
 	var servers []*grpc.Server
-	for _, addr := range []string{"127.0.0.1:8431", "[::1]:8431"} {
+	for _, addr := range args[1:] {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			return err
@@ -92,7 +92,7 @@ var held []net.Conn
 
 // startWorkload starts libtpuWorkload in a new cgroup and network
 // namespace, mapping a stand-in libtpu.so.
-func startWorkload(t *testing.T) (*testutil.Cgroup, *testutil.Piped) {
+func startWorkload(t *testing.T, addrs ...string) (*testutil.Cgroup, *testutil.Piped) {
 	t.Helper()
 	lib := filepath.Join(t.TempDir(), "libtpu", "libtpu.so")
 	if err := os.MkdirAll(filepath.Dir(lib), 0o755); err != nil {
@@ -103,7 +103,7 @@ func startWorkload(t *testing.T) (*testutil.Cgroup, *testutil.Piped) {
 		t.Fatal(err)
 	}
 	cg := testutil.NewCgroup(t)
-	cmd := cg.Helper(t, "libtpu-workload", lib)
+	cmd := cg.Helper(t, "libtpu-workload", append([]string{lib}, addrs...)...)
 	cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNET
 	w := testutil.StartPiped(t, cmd)
 	if line, err := w.Stdout.ReadString('\n'); err != nil || line != "ready\n" {
@@ -224,7 +224,7 @@ func TestFakeLibtpuWorkload(t *testing.T) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("needs ip(8)")
 	}
-	cg, w := startWorkload(t)
+	cg, w := startWorkload(t, "127.0.0.1:8431", "[::1]:8431")
 	_, reg := startProbe(t, serveKubelet(t), tpuSysfs(t))
 	_, want := v5eHost()
 	delete(want, "orb8_workload_accelerator_idle_seconds") // listed without data: no series
@@ -274,6 +274,20 @@ func TestFakeLibtpuWorkload(t *testing.T) {
 		v, _ := testutil.Sample(t, reg, "orb8_tpu_endpoints", nil)
 		return v == 0
 	}, "the exited workload is still polled")
+}
+
+// A workload whose service listens on ::1 only is reached there.
+func TestFakeLibtpuWorkloadIPv6(t *testing.T) {
+	testutil.RequireRoot(t)
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs ip(8)")
+	}
+	cg, _ := startWorkload(t, "[::1]:8431")
+	_, reg := startProbe(t, "", tpuSysfs(t))
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		v, _ := testutil.Sample(t, reg, "orb8_workload_accelerator_memory_used_bytes", map[string]string{"cgroup": cg.Path, "device": "1"})
+		return v == 2*gib
+	}, "no HBM series from the service on [::1]: %s", testutil.Series(t, reg, "orb8_workload_accelerator_memory_used_bytes"))
 }
 
 type lazyMapT struct {
