@@ -226,8 +226,7 @@ func TestFakeLibtpuWorkload(t *testing.T) {
 	}
 	cg, w := startWorkload(t, "127.0.0.1:8431", "[::1]:8431")
 	_, reg := startProbe(t, serveKubelet(t), tpuSysfs(t))
-	_, want := v5eHost()
-	delete(want, "orb8_workload_accelerator_idle_seconds") // listed without data: no series
+	want := WantedFromFake()
 
 	var got map[string]map[string]float64
 	testutil.Eventually(t, 10*time.Second, func() bool {
