@@ -18,6 +18,7 @@ import (
 	"github.com/orb8/orb8/internal/probes/process"
 	"github.com/orb8/orb8/internal/probes/sched"
 	"github.com/orb8/orb8/internal/probes/syscalls"
+	"github.com/orb8/orb8/internal/probes/tpu"
 )
 
 // probeKind is one entry of the probe catalogue: a probe family, whether it
@@ -44,6 +45,8 @@ var catalog = []probeKind{
 		func(_ *cgroup.Resolver, c *Config) probe.Probe { return cuda.New(c.CUDA) }},
 	{nvml.Name, true, nil, probe.Programs{}, func(c *Config) options { return &c.NVML },
 		func(_ *cgroup.Resolver, c *Config) probe.Probe { return nvml.New(c.NVML) }},
+	{tpu.Name, true, nil, probe.Programs{}, func(c *Config) options { return &c.TPU },
+		func(_ *cgroup.Resolver, c *Config) probe.Probe { return tpu.New(c.TPU, c.NVML.PodResourcesSocket) }},
 	{dns.Name, true, dns.EventKinds, dns.Programs, nil, func(*cgroup.Resolver, *Config) probe.Probe { return dns.New() }},
 	{network.Name, true, network.EventKinds, network.Programs, nil,
 		func(*cgroup.Resolver, *Config) probe.Probe { return network.New(network.DefaultFlowTableSize) }},

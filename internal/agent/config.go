@@ -14,6 +14,7 @@ import (
 	"github.com/orb8/orb8/internal/probes/nvml"
 	"github.com/orb8/orb8/internal/probes/sched"
 	"github.com/orb8/orb8/internal/probes/syscalls"
+	"github.com/orb8/orb8/internal/probes/tpu"
 )
 
 // Config is what the agent runs with: its own settings, and the options of
@@ -25,6 +26,7 @@ type Config struct {
 	Syscalls syscalls.Options
 	CUDA     cuda.Options
 	NVML     nvml.Options
+	TPU      tpu.Options
 }
 
 // options are one probe family's settings.
@@ -42,6 +44,7 @@ func DefaultConfig() Config {
 		Syscalls: syscalls.DefaultOptions(),
 		CUDA:     cuda.DefaultOptions(),
 		NVML:     nvml.DefaultOptions(),
+		TPU:      tpu.DefaultOptions(),
 	}
 }
 

@@ -1,5 +1,6 @@
-// Package gpu knows which pod holds which GPU, from the kubelet's
-// pod-resources API, and how evenly a pod's GPUs are used.
+// Package gpu knows which pod holds which accelerator (NVIDIA GPUs, Google
+// TPU chips), from the kubelet's pod-resources API, and how evenly a pod's
+// GPUs are used.
 package gpu
 
 import (
@@ -16,11 +17,12 @@ import (
 	podresources "k8s.io/kubelet/pkg/apis/podresources/v1"
 )
 
-// Allocation is one container's GPUs, as the kubelet assigned them.
+// Allocation is one container's devices of one resource, as the kubelet
+// assigned them.
 type Allocation struct {
 	Namespace, Pod, Container string
-	Resource                  string   // e.g. nvidia.com/gpu
-	UUIDs                     []string // GPU UUIDs, e.g. GPU-8f6e...
+	Resource                  string   // e.g. nvidia.com/gpu, google.com/tpu
+	Devices                   []string // GPU UUIDs (GPU-8f6e...), or the device plugin's IDs
 }
 
 // PodResources reads GPU allocations from the kubelet's pod-resources socket.
@@ -34,9 +36,25 @@ type PodResources struct {
 // NewPodResources returns a reader of the socket; nothing is dialled yet.
 func NewPodResources(socket string) *PodResources { return &PodResources{socket: socket} }
 
-// GPUAllocations lists the containers that hold GPUs, idle or not. Without
-// the socket (no kubelet on this host) it returns nothing and no error.
+// GPUAllocations lists the containers that hold NVIDIA GPUs, idle or not.
+// Without the socket (no kubelet on this host) it returns nothing and no
+// error.
 func (p *PodResources) GPUAllocations(ctx context.Context) ([]Allocation, error) {
+	return p.allocations(ctx, isGPU, deviceUUID)
+}
+
+// TPUAllocations lists the containers that hold Google TPU chips
+// (google.com/tpu), each chip by the ID the TPU device plugin gave it.
+func (p *PodResources) TPUAllocations(ctx context.Context) ([]Allocation, error) {
+	return p.allocations(ctx, func(resource string) bool { return resource == TPUResource }, func(id string) string { return id })
+}
+
+// TPUResource is the Kubernetes extended resource of Google TPU chips.
+const TPUResource = "google.com/tpu"
+
+// allocations lists the containers holding devices of the resources
+// matched, each device ID as id makes it.
+func (p *PodResources) allocations(ctx context.Context, matches func(resource string) bool, id func(string) string) ([]Allocation, error) {
 	if _, err := os.Stat(p.socket); errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -52,12 +70,12 @@ func (p *PodResources) GPUAllocations(ctx context.Context) ([]Allocation, error)
 	for _, pod := range resp.GetPodResources() {
 		for _, c := range pod.GetContainers() {
 			for _, d := range c.GetDevices() {
-				if !isGPU(d.GetResourceName()) || len(d.GetDeviceIds()) == 0 {
+				if !matches(d.GetResourceName()) || len(d.GetDeviceIds()) == 0 {
 					continue
 				}
 				a := Allocation{Namespace: pod.GetNamespace(), Pod: pod.GetName(), Container: c.GetName(), Resource: d.GetResourceName()}
-				for _, id := range d.GetDeviceIds() {
-					a.UUIDs = append(a.UUIDs, deviceUUID(id))
+				for _, dev := range d.GetDeviceIds() {
+					a.Devices = append(a.Devices, id(dev))
 				}
 				out = append(out, a)
 			}

@@ -65,10 +65,29 @@ func TestGPUAllocationsFromKubelet(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Allocation{
-		{Namespace: "ml", Pod: "trainer", Container: "main", Resource: "nvidia.com/gpu", UUIDs: []string{"GPU-aaa", "GPU-bbb"}},
-		{Namespace: "ml", Pod: "notebook", Container: "jupyter", Resource: "nvidia.com/gpu", UUIDs: []string{"GPU-ccc"}},
-		{Namespace: "ml", Pod: "mig", Container: "infer", Resource: "nvidia.com/mig-1g.10gb", UUIDs: []string{"MIG-ddd"}},
+		{Namespace: "ml", Pod: "trainer", Container: "main", Resource: "nvidia.com/gpu", Devices: []string{"GPU-aaa", "GPU-bbb"}},
+		{Namespace: "ml", Pod: "notebook", Container: "jupyter", Resource: "nvidia.com/gpu", Devices: []string{"GPU-ccc"}},
+		{Namespace: "ml", Pod: "mig", Container: "infer", Resource: "nvidia.com/mig-1g.10gb", Devices: []string{"MIG-ddd"}},
 	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("allocations\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestTPUAllocationsFromKubelet(t *testing.T) {
+	socket := serveFakeKubelet(t, &podresources.ListPodResourcesResponse{PodResources: []*podresources.PodResources{
+		{Namespace: "ml", Name: "jax", Containers: []*podresources.ContainerResources{
+			container("train", devices("google.com/tpu", "0", "1", "2", "3"), devices("nvidia.com/gpu", "GPU-aaa")),
+		}},
+		{Namespace: "ml", Name: "cpu-only", Containers: []*podresources.ContainerResources{container("main", devices("google.com/tpu"))}},
+	}})
+	p := NewPodResources(socket)
+	defer p.Close()
+	got, err := p.TPUAllocations(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Allocation{{Namespace: "ml", Pod: "jax", Container: "train", Resource: "google.com/tpu", Devices: []string{"0", "1", "2", "3"}}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("allocations\n got %+v\nwant %+v", got, want)
 	}

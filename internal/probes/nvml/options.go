@@ -12,7 +12,7 @@ type Options struct {
 	// Interval is how often NVML is polled; its calls take a driver lock.
 	Interval time.Duration
 	// PodResourcesSocket is the kubelet pod-resources API; absent: no
-	// GPU-to-pod allocation.
+	// GPU-to-pod allocation. The TPU probe reads the same socket.
 	PodResourcesSocket string
 }
 
@@ -24,7 +24,7 @@ func DefaultOptions() Options {
 // BindFlags registers the options as flags on fs, writing into o.
 func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.Interval, "nvml-interval", o.Interval, "how often GPU devices and processes are read through NVML (at least 1s)")
-	fs.StringVar(&o.PodResourcesSocket, "pod-resources-socket", o.PodResourcesSocket, "kubelet pod-resources socket, for which pod holds which GPU (absent: off)")
+	fs.StringVar(&o.PodResourcesSocket, "pod-resources-socket", o.PodResourcesSocket, "kubelet pod-resources socket, for which pod holds which GPU or TPU chip (absent: off)")
 }
 
 // Validate checks the options as flags name them.

@@ -162,7 +162,7 @@ func (p *Probe) attribute(h nvml.Device, d *device, mem, util map[workloadGPU]fl
 	uuid := d.labels[1]
 	sm := p.smUtilization(h, uuid)
 	for _, pr := range procs {
-		w, ok := p.workloadOf(pr.Pid)
+		w, ok := p.env.WorkloadOfPID(p.proc, pr.Pid)
 		if !ok {
 			continue // exited since NVML listed it, or not reported on
 		}
@@ -208,7 +208,7 @@ func (p *Probe) podSeries(ctx context.Context, byUUID map[string]*device, gauge 
 	type pod struct{ namespace, name string }
 	podUtils := map[pod][]float64{}
 	for _, a := range allocs {
-		for _, uuid := range a.UUIDs {
+		for _, uuid := range a.Devices {
 			d, ok := byUUID[uuid]
 			if !ok {
 				continue // a MIG slice or another node's device
