@@ -325,9 +325,8 @@ func BenchmarkLoopback(b *testing.B) {
 }
 
 // BenchmarkLiveFlows lists the live flows of a node holding 1,000 open
-// connections (2,000 tracked sockets) and 15,000 other open files, through
-// each flow iterator the kernel loads: the map iterator visits the tracked
-// sockets, the file walk every open file of the node.
+// connections (2,000 tracked sockets) and 15,000 other open files through
+// the flow walk, which visits every open file of the node.
 //
 //	go test -run '^$' -bench LiveFlows ./internal/probes/network/
 func BenchmarkLiveFlows(b *testing.B) {
