@@ -57,8 +57,9 @@ static __always_inline __u32 advance(__u32 mark, __u32 now)
 
 /*
  * Claims the advance of *mark to now. Flushes of one socket can race (a
- * state change in softirq on one CPU, the flow walk on another): only the flush whose
- * compare-and-swap wins counts the advance, so nothing is counted twice.
+ * state change in softirq on one CPU, the flow walk on another): only the
+ * flush whose compare-and-swap wins counts the advance, so nothing is
+ * counted twice.
  */
 static __always_inline __u32 take(__u64 *mark, __u32 now)
 {
@@ -100,8 +101,11 @@ static __always_inline void sample_rtt(struct conn *c, const struct tcp_sock *tp
 	orb8_hist_add(&s->rtt, (__u64)srtt * 1000);
 }
 
-/* Counts what the connection moved since the last flush. */
-static __always_inline void flush(struct conn *c, const struct tcp_sock *tp, int state)
+/*
+ * Counts what the connection moved since the last flush into s, its
+ * workload's counters (looked up here, only if something moved, when 0).
+ */
+static __always_inline void flush(struct conn *c, const struct tcp_sock *tp, int state, struct net_stats *s)
 {
 	struct marks m;
 	__u32 d[MARKS];
@@ -117,7 +121,8 @@ static __always_inline void flush(struct conn *c, const struct tcp_sock *tp, int
 		return;
 	__u64 j = bpf_jiffies64();
 	touch(c, j);
-	struct net_stats *s = stats_of(c->cgroup_id);
+	if (!s)
+		s = stats_of(c->cgroup_id);
 	if (!s)
 		return;
 	s->tcp_bytes[TX] += d[BYTES_TX];
@@ -130,9 +135,9 @@ static __always_inline void flush(struct conn *c, const struct tcp_sock *tp, int
 
 /*
  * Remembers a process that uses the socket: the first one seen in process
- * context (connect, sendmsg, recvmsg) that belongs to the
- * socket's own workload, which rules out kernel threads and, in softirq, an
- * unrelated interrupted task.
+ * context (connect, sendmsg, recvmsg) that belongs to the socket's own
+ * workload, which rules out kernel threads and, in softirq, an unrelated
+ * interrupted task.
  */
 static __always_inline void own(struct conn *c)
 {
@@ -143,13 +148,9 @@ static __always_inline void own(struct conn *c)
 	bpf_get_current_comm(c->comm, sizeof(c->comm));
 }
 
-/* The socket's state, created on first sight; a failed creation (a full table) is counted. */
-static __always_inline struct conn *conn_of(const struct sock *sk, __u64 cookie)
+/* A new entry for a socket that has none; a failed creation (a full table) is counted. */
+static __always_inline struct conn *conn_new(const struct sock *sk, __u64 cookie)
 {
-	struct conn *c = conn_lookup(cookie);
-
-	if (c)
-		return c;
 	struct conn init = {
 		.cookie = cookie,
 		.cgroup_id = sock_cgroup_id(sk),
@@ -166,6 +167,14 @@ static __always_inline struct conn *conn_of(const struct sock *sk, __u64 cookie)
 		return 0;
 	}
 	return conn_lookup(cookie);
+}
+
+/* The socket's state, created on first sight. */
+static __always_inline struct conn *conn_of(const struct sock *sk, __u64 cookie)
+{
+	struct conn *c = conn_lookup(cookie);
+
+	return c ? c : conn_new(sk, cookie);
 }
 
 /*
@@ -211,7 +220,7 @@ static __always_inline void used(const struct sock *sk)
 	int state = tp->inet_conn.icsk_inet.sk.__sk_common.skc_state;
 	if (!open_state(state))
 		return;
-	c = conn_of(sk, cookie);
+	c = conn_new(sk, cookie);
 	if (!c)
 		return;
 	own(c);

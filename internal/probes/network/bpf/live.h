@@ -15,7 +15,7 @@ static __always_inline void write_live(struct seq_file *seq, struct sock *sk, st
 	struct conn_event r;
 	int state = sk->__sk_common.skc_state;
 
-	flush(c, tp, state);
+	flush(c, tp, state, 0);
 	fill_event(&r, sk, tp, c, RECORD_LIVE, state);
 	r.boot_ns = c->last_ns; /* a live record's time is the flow's last activity */
 	bpf_seq_write(seq, &r, sizeof(r));

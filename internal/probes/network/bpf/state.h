@@ -31,9 +31,14 @@ static __always_inline void handshake_failed(const struct sock *sk, struct net_s
 	emit(sk, c, EVENT_FAILED, TCP_CLOSE);
 }
 
+/* s: the workload's counters, looked up here when 0. */
 static __always_inline void inactive(struct conn *c, struct net_stats *s)
 {
-	if (__sync_lock_test_and_set(&c->active, 0) && s)
+	if (!__sync_lock_test_and_set(&c->active, 0))
+		return;
+	if (!s)
+		s = stats_of(c->cgroup_id);
+	if (s)
 		s->active--;
 }
 
@@ -92,10 +97,10 @@ static __always_inline int set_state(const struct sock *sk, int oldstate, int ne
 		__u64 cookie = cookie_of(sk);
 		struct conn *c = conn_lookup(cookie);
 		if (c) {
-			flush(c, tp, oldstate); /* sk_state is still oldstate */
+			flush(c, tp, oldstate, s); /* sk_state is still oldstate */
 			reused(sk, s, c);
 		} else {
-			c = conn_of(sk, cookie);
+			c = conn_new(sk, cookie);
 		}
 		if (c) {
 			c->direction = newstate == TCP_SYN_SENT ? OUTBOUND : INBOUND;
@@ -111,7 +116,7 @@ static __always_inline int set_state(const struct sock *sk, int oldstate, int ne
 	case TCP_CLOSE: {
 		struct conn *c = conn_lookup(cookie_of(sk));
 		if (c)
-			flush(c, tp, oldstate); /* sk_state is still oldstate: count what moved before the change */
+			flush(c, tp, oldstate, s); /* sk_state is still oldstate: count what moved before the change */
 		if (oldstate == TCP_SYN_SENT)
 			handshake_failed(sk, s, c, OUTBOUND);
 		else if (oldstate == TCP_SYN_RECV)
@@ -137,8 +142,8 @@ static __always_inline int destroy(struct sock *sk)
 	if (!c)
 		return 0;
 	if (tp && c->tracking == COUNTING) {
-		flush(c, tp, tp->inet_conn.icsk_inet.sk.__sk_common.skc_state);
-		inactive(c, stats_of(c->cgroup_id));
+		flush(c, tp, tp->inet_conn.icsk_inet.sk.__sk_common.skc_state, 0);
+		inactive(c, 0);
 		emit(sk, c, EVENT_CLOSE, TCP_CLOSE);
 	}
 	bpf_map_delete_elem(&conns, &cookie);
