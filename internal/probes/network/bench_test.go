@@ -277,15 +277,24 @@ func BenchmarkLoopback(b *testing.B) {
 			add("ns/roundtrip-"+mode, float64(rtt.Nanoseconds()))
 			pair.close()
 			var afterTrips time.Duration
+			var perTrips map[string]ebpf.ProgramStats
 			if on {
-				afterTrips, _ = bpfRuntime(p)
+				afterTrips, perTrips = bpfRuntime(p)
 				add("bpf-ns/roundtrip", float64((afterTrips-afterStream).Nanoseconds())/trips)
 			}
 			add("ns/connection-"+mode, float64(connections(b, conns).Nanoseconds()))
 			var afterConns time.Duration
 			if on {
-				afterConns, _ = bpfRuntime(p)
+				var perConns map[string]ebpf.ProgramStats
+				afterConns, perConns = bpfRuntime(p)
 				add("bpf-ns/connection", float64((afterConns-afterTrips).Nanoseconds())/conns)
+				// Which programs a short connection pays for, and how often.
+				for name, st := range perConns {
+					if runs := st.RunCount - perTrips[name].RunCount; runs > 0 {
+						add("conn-runs/connection-"+name, float64(runs)/conns)
+						add("conn-ns/connection-"+name, float64((st.Runtime-perTrips[name].Runtime).Nanoseconds())/conns)
+					}
+				}
 			}
 			udp := udpPair(b)
 			add("ns/udp-roundtrip-"+mode, float64(udp.requestResponse(b, trips).Nanoseconds()))
@@ -316,9 +325,8 @@ func BenchmarkLoopback(b *testing.B) {
 }
 
 // BenchmarkLiveFlows lists the live flows of a node holding 1,000 open
-// connections (2,000 tracked sockets) and 15,000 other open files, through
-// each flow iterator the kernel loads: the map iterator visits the tracked
-// sockets, the file walk every open file of the node.
+// connections (2,000 tracked sockets) and 15,000 other open files through
+// the flow walk, which visits every open file of the node.
 //
 //	go test -run '^$' -bench LiveFlows ./internal/probes/network/
 func BenchmarkLiveFlows(b *testing.B) {

@@ -25,7 +25,7 @@ var (
 		"direction", "result")
 	activeDesc      = metrics.Workload("orb8_tcp_active_connections", "TCP connections of the workload that completed the handshake and have not closed.")
 	retransmitsDesc = metrics.Workload("orb8_tcp_retransmits_total", "TCP segments retransmitted by the workload's sockets, SYN and SYN-ACK retransmissions included.")
-	rttDesc         = metrics.WorkloadHistogram("orb8_tcp_rtt_seconds", "Smoothed TCP round-trip time (the kernel's srtt) of the workload's sending connections, sampled at most once per jiffy per connection.", series.Log2Bounds())
+	rttDesc         = metrics.WorkloadHistogram("orb8_tcp_rtt_seconds", "Smoothed TCP round-trip time (the kernel's srtt) of the workload's sending connections, sampled when their counts are taken (at the close, and at each scrape while open), at most once per jiffy per connection.", series.Log2Bounds())
 	transitionsDesc = metrics.Workload("orb8_tcp_state_transitions_total", "TCP state changes of the workload's sockets, by the state entered.", "state")
 
 	flowsDesc     = metrics.Plain("orb8_flow_table_flows", "Flows held in the network probe's flow table.")
@@ -35,8 +35,12 @@ var (
 // Describe implements probe.Probe.
 func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 
-// Collect implements probe.Probe: one pass over the in-kernel table.
+// Collect implements probe.Probe: one pass over the in-kernel table, after
+// the flow walk has taken what open connections moved into it (their
+// counts are otherwise taken at their close). Without the walk, the
+// probe reports itself degraded and counts move at closes only.
 func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
+	_ = p.refresh()
 	flows, evictions := p.flows.stats()
 	ch <- prometheus.MustNewConstMetric(flowsDesc, prometheus.GaugeValue, float64(flows))
 	ch <- prometheus.MustNewConstMetric(evictionsDesc, prometheus.CounterValue, float64(evictions))

@@ -16,18 +16,17 @@
  * counts send/write/sendmsg, sendfile and splice into a socket, recv/read,
  * splice out of a socket and zero-copy receive alike, never counts a
  * retransmission or a header, and does not care about TSO/GSO/GRO sizes. The
- * advance is taken at "flush points": after every sendmsg (sock_send_length),
- * after every recvmsg that returned data (sock_recv_length), whenever received
- * data is consumed outside recvmsg (tcp_rcv_space_adjust, which tcp_read_sock
- * (splice) and zero-copy receive call after moving copied_seq; see
- * recvmsg_flushes), at every state change, and when the socket is destroyed.
- * Data that arrived before the connection closed can still be read in
- * TCP_CLOSE, so a connection's close event is sent when its socket is
- * destroyed.
+ * kernel keeps those sequence numbers: nothing runs per send or receive to
+ * count them. Their advance is taken ("flushed") when a connection enters
+ * CLOSE, when its socket is destroyed, and by the flow walk over every
+ * socket file (dump_flows_by_file), which the agent runs on every scrape and
+ * flow listing: counters are exact as of the scrape. Data that arrived before
+ * the connection closed can still be read in TCP_CLOSE, so a connection's
+ * close event is sent when its socket is destroyed.
  *
  * RTT is the kernel's smoothed estimate (tcp_sock.srtt_us), sampled into the
- * histogram at most once per jiffy per connection, at a flush that found the
- * connection sending: no per-ACK callback.
+ * histogram at a flush that found the connection sending, at most once per
+ * jiffy per connection: no per-ACK callback.
  *
  * UDP payload is what each sendmsg/recvmsg returns (sock_send_length,
  * sock_recv_length): one datagram per call.
@@ -40,8 +39,8 @@
 
 /*
  * Each hook hands its arguments to the header of its concern: bpf/state.h
- * (state changes, destruction), bpf/payload.h (sendmsg, recvmsg, data
- * consumed otherwise), bpf/retransmit.h, bpf/live.h (the flow iterators).
+ * (state changes, destruction), bpf/payload.h (sendmsg, recvmsg),
+ * bpf/retransmit.h, bpf/live.h (the flow iterator).
  * bpf/counting.h holds the sequence-space counting they share, bpf/events.h
  * the records, bpf/types.h the state, records and maps.
  */
@@ -70,12 +69,6 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 	return received(sk, ret, flags);
 }
 
-SEC("tp_btf/tcp_rcv_space_adjust")
-int BPF_PROG(on_consumed, struct sock *sk)
-{
-	return consumed(sk);
-}
-
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(on_retransmit, const struct sock *sk, const struct sk_buff *skb, int err)
 {
@@ -88,16 +81,7 @@ int BPF_PROG(on_retransmit_synack, const struct sock *sk, const struct request_s
 	return synack_retransmitted(sk);
 }
 
-/* Every tracked socket, in any network namespace: one visit per socket. */
-SEC("iter/bpf_sk_storage_map")
-int dump_flows(struct bpf_iter__bpf_sk_storage_map *ctx)
-{
-	if (ctx->sk && ctx->value)
-		write_live(ctx->meta->seq, ctx->sk, bpf_skc_to_tcp_sock(ctx->sk), ctx->value);
-	return 0;
-}
-
-/* The same without a map iterator, which some kernel builds refuse (docs/design.md). */
+/* Every tracked socket some process holds, in any network namespace. */
 SEC("iter/task_file")
 int dump_flows_by_file(struct bpf_iter__task_file *ctx)
 {

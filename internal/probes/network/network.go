@@ -42,7 +42,7 @@ type Probe struct {
 	mu    sync.Mutex // guards objs, bpf and iters against Close during Flows
 	objs  *probe.Objects
 	bpf   networkObjects
-	iters []flowIter // attached, cheapest first; Flows runs the first
+	iters []flowIter // attached; Flows runs the first
 }
 
 // flowIter is one attached flow iterator program.
@@ -52,21 +52,20 @@ type flowIter struct {
 }
 
 // Programs: byte counting (and RTT, sampled at its flushes) needs the
-// required ones. Live flows come from the map iterator, which visits only
-// the sockets the probe tracks, or else from the walk over every open file of
-// the node: some kernel builds refuse map iterators.
+// required ones. Live flows, and counts of open connections as of a scrape
+// rather than as of their close, come from the walk over every open file of
+// the node, which needs no map iterator (some kernel builds refuse those).
 var Programs = probe.Programs{
-	Required: []string{networkProgOnSetState, networkProgOnSend, networkProgOnRecv, networkProgOnConsumed, networkProgOnDestroy},
+	Required: []string{networkProgOnSetState, networkProgOnSend, networkProgOnRecv, networkProgOnDestroy},
 	Optional: map[string]string{
 		networkProgOnRetransmit:       "retransmitted segments",
 		networkProgOnRetransmitSynack: "retransmitted SYN-ACKs",
-		networkProgDumpFlows:          "live flows",
+		networkProgDumpFlowsByFile:    "live flows and live counts of open connections",
 	},
-	Fallback: map[string][]string{networkProgDumpFlows: {networkProgDumpFlowsByFile}},
 }
 
-// flowIterProgs are the programs that list live sockets, cheapest first.
-var flowIterProgs = append([]string{networkProgDumpFlows}, Programs.Fallback[networkProgDumpFlows]...)
+// flowIterProgs are the programs that list live sockets.
+var flowIterProgs = []string{networkProgDumpFlowsByFile}
 
 // New returns an unstarted network probe whose flow table keeps up to
 // flowTableSize flows.
@@ -110,35 +109,17 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	return nil
 }
 
-// attachFlowIters attaches every flow iterator the kernel loaded. With one
-// running, live flows are complete, so the others' failures are dropped
-// from objs.Failed: the probe is not degraded for them.
+// attachFlowIters attaches the flow iterator if the kernel loaded it.
 func (p *Probe) attachFlowIters() []flowIter {
-	cheapestFirst := []struct {
-		name string
-		opts link.IterOptions
-	}{
-		{networkProgDumpFlows, link.IterOptions{Program: p.bpf.DumpFlows, Map: p.bpf.Conns}},
-		{networkProgDumpFlowsByFile, link.IterOptions{Program: p.bpf.DumpFlowsByFile}},
+	if p.bpf.DumpFlowsByFile == nil {
+		return nil
 	}
-	var iters []flowIter
-	for _, it := range cheapestFirst {
-		if it.opts.Program == nil {
-			continue
-		}
-		l, err := link.AttachIter(it.opts)
-		if err != nil {
-			p.objs.Failed[it.name] = probe.Explain(ebpf.Tracing, fmt.Errorf("attach flow iterator: %w", err))
-			continue
-		}
-		iters = append(iters, flowIter{it.name, l})
+	l, err := link.AttachIter(link.IterOptions{Program: p.bpf.DumpFlowsByFile})
+	if err != nil {
+		p.objs.Failed[networkProgDumpFlowsByFile] = probe.Explain(ebpf.Tracing, fmt.Errorf("attach flow iterator: %w", err))
+		return nil
 	}
-	if len(iters) > 0 {
-		for _, name := range flowIterProgs {
-			delete(p.objs.Failed, name)
-		}
-	}
-	return iters
+	return []flowIter{{networkProgDumpFlowsByFile, l}}
 }
 
 // Close implements probe.Probe.

@@ -50,10 +50,9 @@ func start(t *testing.T) *fixture {
 }
 
 // eachFlowIter runs check on the live flows of cg in state as each attached
-// flow iterator lists them on its own: the flow table merges what all paths
-// saw, so a path that lists nothing would hide behind one that works. The
-// file walk must be among them: it is the path that needs no map iterator,
-// and it loads on every kernel build met so far (docs/design.md).
+// flow iterator lists them on its own, not merged into the flow table with
+// what events said. The file walk must be among them: it needs no map
+// iterator, and it loads on every kernel build met so far (docs/design.md).
 func (f *fixture) eachFlowIter(t *testing.T, cg *testutil.Cgroup, state string, check func(t *testing.T, flows []Flow)) {
 	t.Helper()
 	var walked bool
@@ -325,9 +324,8 @@ func TestTCPRefusedAndAccepted(t *testing.T) {
 }
 
 // Payload is counted while connections are open, not only when they close:
-// sendfile(2) and write(2) go through sendmsg (sock_send_length), read(2)
-// through recvmsg (sock_recv_length), splice(2) through tcp_rcv_space_adjust
-// once copied_seq moved.
+// a scrape walks the open sockets and takes what they moved, whether
+// through write(2), sendfile(2), read(2) or splice(2).
 func TestTCPCountsOpenConnections(t *testing.T) {
 	f := start(t)
 	for _, tc := range []struct {

@@ -104,9 +104,7 @@ const (
 	networkMapOrb8Counters        = "orb8_counters"
 	networkMapOrb8Emit            = "orb8_emit"
 	networkMapStats               = "stats"
-	networkProgDumpFlows          = "dump_flows"
 	networkProgDumpFlowsByFile    = "dump_flows_by_file"
-	networkProgOnConsumed         = "on_consumed"
 	networkProgOnDestroy          = "on_destroy"
 	networkProgOnRecv             = "on_recv"
 	networkProgOnRetransmit       = "on_retransmit"
@@ -159,9 +157,7 @@ type networkSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type networkProgramSpecs struct {
-	DumpFlows          *ebpf.ProgramSpec `ebpf:"dump_flows"`
 	DumpFlowsByFile    *ebpf.ProgramSpec `ebpf:"dump_flows_by_file"`
-	OnConsumed         *ebpf.ProgramSpec `ebpf:"on_consumed"`
 	OnDestroy          *ebpf.ProgramSpec `ebpf:"on_destroy"`
 	OnRecv             *ebpf.ProgramSpec `ebpf:"on_recv"`
 	OnRetransmit       *ebpf.ProgramSpec `ebpf:"on_retransmit"`
@@ -238,9 +234,7 @@ type networkVariables struct {
 //
 // It can be passed to loadNetworkObjects or ebpf.CollectionSpec.LoadAndAssign.
 type networkPrograms struct {
-	DumpFlows          *ebpf.Program `ebpf:"dump_flows"`
 	DumpFlowsByFile    *ebpf.Program `ebpf:"dump_flows_by_file"`
-	OnConsumed         *ebpf.Program `ebpf:"on_consumed"`
 	OnDestroy          *ebpf.Program `ebpf:"on_destroy"`
 	OnRecv             *ebpf.Program `ebpf:"on_recv"`
 	OnRetransmit       *ebpf.Program `ebpf:"on_retransmit"`
@@ -251,9 +245,7 @@ type networkPrograms struct {
 
 func (p *networkPrograms) Close() error {
 	return _NetworkClose(
-		p.DumpFlows,
 		p.DumpFlowsByFile,
-		p.OnConsumed,
 		p.OnDestroy,
 		p.OnRecv,
 		p.OnRetransmit,

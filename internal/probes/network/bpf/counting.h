@@ -57,8 +57,9 @@ static __always_inline __u32 advance(__u32 mark, __u32 now)
 
 /*
  * Claims the advance of *mark to now. Flushes of one socket can race (a
- * sendmsg returning on one CPU, softirq on another): only the flush whose
- * compare-and-swap wins counts the advance, so nothing is counted twice.
+ * state change in softirq on one CPU, the flow walk on another): only the
+ * flush whose compare-and-swap wins counts the advance, so nothing is
+ * counted twice.
  */
 static __always_inline __u32 take(__u64 *mark, __u32 now)
 {
@@ -100,8 +101,11 @@ static __always_inline void sample_rtt(struct conn *c, const struct tcp_sock *tp
 	orb8_hist_add(&s->rtt, (__u64)srtt * 1000);
 }
 
-/* Counts what the connection moved since the last flush. */
-static __always_inline void flush(struct conn *c, const struct tcp_sock *tp, int state)
+/*
+ * Counts what the connection moved since the last flush into s, its
+ * workload's counters (looked up here, only if something moved, when 0).
+ */
+static __always_inline void flush(struct conn *c, const struct tcp_sock *tp, int state, struct net_stats *s)
 {
 	struct marks m;
 	__u32 d[MARKS];
@@ -117,7 +121,8 @@ static __always_inline void flush(struct conn *c, const struct tcp_sock *tp, int
 		return;
 	__u64 j = bpf_jiffies64();
 	touch(c, j);
-	struct net_stats *s = stats_of(c->cgroup_id);
+	if (!s)
+		s = stats_of(c->cgroup_id);
 	if (!s)
 		return;
 	s->tcp_bytes[TX] += d[BYTES_TX];
@@ -130,9 +135,9 @@ static __always_inline void flush(struct conn *c, const struct tcp_sock *tp, int
 
 /*
  * Remembers a process that uses the socket: the first one seen in process
- * context (connect, sendmsg, consuming received data) that belongs to the
- * socket's own workload, which rules out kernel threads and, in softirq, an
- * unrelated interrupted task.
+ * context (connect, sendmsg, recvmsg) that belongs to the socket's own
+ * workload, which rules out kernel threads and, in softirq, an unrelated
+ * interrupted task.
  */
 static __always_inline void own(struct conn *c)
 {
@@ -143,33 +148,40 @@ static __always_inline void own(struct conn *c)
 	bpf_get_current_comm(c->comm, sizeof(c->comm));
 }
 
-/* The socket's state, created on first sight; a failed creation is counted. */
-static __always_inline struct conn *conn_of(const struct sock *sk)
+/* A new entry for a socket that has none; a failed creation (a full table) is counted. */
+static __always_inline struct conn *conn_new(const struct sock *sk, __u64 cookie)
 {
-	struct conn *c = bpf_sk_storage_get(&conns, (struct sock *)sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-
-	if (!c) {
+	struct conn init = {
+		.cookie = cookie,
+		.cgroup_id = sock_cgroup_id(sk),
+		.start_ns = bpf_ktime_get_boot_ns(),
+		.direction = DIRECTION_UNKNOWN,
+	};
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+	if (tp)
+		init.retrans = tp->total_retrans;
+	init.last_ns = init.start_ns;
+	long err = bpf_map_update_elem(&conns, &cookie, &init, BPF_NOEXIST);
+	if (err && err != -EEXIST) { /* EEXIST: a racing CPU created it */
 		orb8_count(ORB8_MAP_FULL);
 		return 0;
 	}
-	if (!c->start_ns) {
-		struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
-		if (tp)
-			c->retrans = tp->total_retrans;
-		c->cookie = bpf_get_socket_cookie((struct sock *)sk);
-		c->cgroup_id = sock_cgroup_id(sk);
-		c->start_ns = bpf_ktime_get_boot_ns();
-		c->last_ns = c->start_ns;
-		c->direction = DIRECTION_UNKNOWN;
-	}
-	return c;
+	return conn_lookup(cookie);
+}
+
+/* The socket's state, created on first sight. */
+static __always_inline struct conn *conn_of(const struct sock *sk, __u64 cookie)
+{
+	struct conn *c = conn_lookup(cookie);
+
+	return c ? c : conn_new(sk, cookie);
 }
 
 /*
  * Sets the sequence baselines and counts the connection as active, once.
  * Returns whether this call did it.
  */
-static __always_inline int start_counting(struct conn *c, const struct tcp_sock *tp, int state)
+static __always_inline int start_counting(struct conn *c, const struct tcp_sock *tp, struct net_stats *s, int state)
 {
 	struct marks m;
 
@@ -180,32 +192,37 @@ static __always_inline int start_counting(struct conn *c, const struct tcp_sock 
 		c->mark[i] = c->base[i] = m.v[i];
 	c->sport = tp->inet_conn.icsk_inet.sk.__sk_common.skc_num;
 	c->active = 1;
-	struct net_stats *s = stats_of(c->cgroup_id);
 	if (s)
 		s->active++;
 	__sync_lock_test_and_set(&c->tracking, COUNTING);
 	return 1;
 }
 
-/* A flush point outside state changes: counts, adopting connections older than the agent. */
-static __always_inline void flush_sock(const struct sock *sk)
+/*
+ * A send or receive by the socket's application: remembers the process and
+ * adopts a connection older than the agent (counted from here, direction
+ * unknown). Payload is not counted here: the kernel keeps the socket's
+ * sequence numbers, and their advance is taken at state changes, when the
+ * socket is released, and by the flow walk on every scrape (live.h).
+ */
+static __always_inline void used(const struct sock *sk)
 {
-	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+	__u64 cookie = cookie_of(sk);
+	struct conn *c = conn_lookup(cookie);
 
+	if (c) {
+		own(c);
+		return;
+	}
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
 	if (!tp)
 		return;
 	int state = tp->inet_conn.icsk_inet.sk.__sk_common.skc_state;
-	if (!counting_state(state))
+	if (!open_state(state))
 		return;
-	struct conn *c = state == TCP_CLOSE ? bpf_sk_storage_get(&conns, (void *)sk, 0, 0) : conn_of(sk);
+	c = conn_new(sk, cookie);
 	if (!c)
 		return;
 	own(c);
-	if (c->tracking == UNTRACKED) {
-		/* Payload moved before this point is not known: count from here. */
-		if (open_state(state))
-			start_counting(c, tp, state);
-		return;
-	}
-	flush(c, tp, state);
+	start_counting(c, tp, stats_of(c->cgroup_id), state);
 }

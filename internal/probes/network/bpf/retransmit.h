@@ -14,7 +14,7 @@
 static __always_inline int retransmitted(const struct sock *sk, int err)
 {
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
-	struct conn *c = bpf_sk_storage_get(&conns, (struct sock *)sk, 0, 0);
+	struct conn *c = conn_lookup(cookie_of(sk));
 	__u32 segs;
 
 	if (!tp)

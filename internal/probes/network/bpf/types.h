@@ -56,7 +56,14 @@ struct net_stats {
 	struct orb8_log2_hist rtt;
 };
 
-/* Per-socket state, in socket local storage: freed with the socket. */
+/*
+ * Per-socket state, in a table keyed by socket cookie: an entry is taken
+ * when the handshake starts (or a flush adopts an older connection) and
+ * given back when the socket is destroyed. Socket local storage did the same
+ * with a kmalloc charged to the memory cgroup per socket and a free after an
+ * RCU grace period, most of a short connection's BPF time
+ * (docs/benchmarks.md).
+ */
 struct conn {
 	__u64 cookie;
 	__u64 cgroup_id;
@@ -115,10 +122,14 @@ struct {
 	__type(value, struct net_stats);
 } stats SEC(".maps");
 
+/* Sockets tracked at once, both ends of a local connection counting; more are counted as ORB8_MAP_FULL. */
+#define MAX_CONNS 65536
+
 struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* memory for the connections there are; entries come from per-CPU caches */
+	__uint(max_entries, MAX_CONNS);
+	__type(key, __u64); /* socket cookie */
 	__type(value, struct conn);
 } conns SEC(".maps");
 
@@ -144,4 +155,15 @@ static __always_inline int is_inet(const struct sock *sk)
 static __always_inline __u64 sock_cgroup_id(const struct sock *sk)
 {
 	return sk->sk_cgrp_data.cgroup->kn->id;
+}
+
+static __always_inline __u64 cookie_of(const struct sock *sk)
+{
+	return bpf_get_socket_cookie((struct sock *)sk);
+}
+
+/* The socket's state, 0 if it has none. */
+static __always_inline struct conn *conn_lookup(__u64 cookie)
+{
+	return bpf_map_lookup_elem(&conns, &cookie);
 }
