@@ -11,12 +11,15 @@ import (
 )
 
 // auditedKinds are the kinds of event the audit sinks record.
-var auditedKinds = []string{events.KindPolicy}
+var auditedKinds = []string{events.KindPolicy, events.KindAnomaly}
 
 // startAudit writes --audit-log and sends the same records as OTLP logs to
-// --otlp-endpoint. What is audited goes on even when its records cannot go
-// to OTLP.
+// --otlp-endpoint, when policies or anomaly detection make records. What is
+// audited goes on even when its records cannot go to OTLP.
 func (a *Agent) startAudit(ctx context.Context) error {
+	if !a.cfg.Audited() {
+		return nil
+	}
 	if a.cfg.AuditLog != "" {
 		l, err := audit.Open(a.cfg.AuditLog, a.cfg.AuditLogMaxBytes)
 		if err != nil {

@@ -72,8 +72,7 @@ type dnsRule struct {
 
 // startPolicies watches --policy-dir and, with --kube-policies, the
 // policies of the Kubernetes API, keeps the enforce probe's rules current,
-// starts the audit sinks, and records Events on the pods policies act on;
-// nothing without policies.
+// and records Events on the pods policies act on; nothing without policies.
 func (a *Agent) startPolicies(ctx context.Context) error {
 	if !a.cfg.Policies() {
 		return nil
@@ -88,9 +87,6 @@ func (a *Agent) startPolicies(ctx context.Context) error {
 		return errors.New("the enforce probe does not run (orb8 status says why)")
 	}
 	ps := &policies{log: a.log, probe: probe, agent: a, ctx: ctx, sources: map[string]policySource{}}
-	if err := a.startAudit(ctx); err != nil {
-		return err
-	}
 	if a.cfg.PolicyDir != "" {
 		// The directory was found readable (validatePolicies); one that
 		// went away since is reported here.
