@@ -3,6 +3,7 @@ package agent
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/apiclient"
 	"github.com/orb8/orb8/internal/audit"
 	"github.com/orb8/orb8/internal/testutil"
 )
@@ -72,6 +74,21 @@ func auditedAnomalies(t *testing.T, path, cgroupPath string) []string {
 		}
 	}
 	return out
+}
+
+// apiStreams is how many event streams the agent's API serves now.
+func apiStreams(t *testing.T, api string) uint32 {
+	t.Helper()
+	c, err := apiclient.Dial(context.Background(), api, apiclient.TLS{}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	st, err := c.Statuses(context.Background())
+	if err != nil || len(st) != 1 {
+		t.Fatalf("status: %v", err)
+	}
+	return st[0].GetApiStreams()
 }
 
 func equalCounts(got map[string]float64, want map[string]float64) bool {
@@ -142,7 +159,7 @@ func TestAnomalyProfilesStandalone(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { trace.Process.Kill() })
-	time.Sleep(time.Second) // the stream is subscribed
+	testutil.Eventually(t, 20*time.Second, func() bool { return apiStreams(t, agent.API) == 1 }, "orb8 trace anomaly never subscribed")
 
 	for range 2 {
 		if err := cg.Run(t, "/usr/bin/id"); err != nil {
