@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/orb8/orb8/internal/anomaly"
@@ -32,6 +33,9 @@ type profiler struct {
 	dir     string
 	saved   uint64 // the store's version last saved
 	stop    func()
+	// sub is the profiler's subscription once started: a scrape may come
+	// before.
+	sub atomic.Pointer[events.Subscription]
 }
 
 // newProfiler is nil without --anomaly-detection.
@@ -41,8 +45,17 @@ func newProfiler(a *Agent) *profiler {
 	}
 	opts := anomaly.DefaultOptions()
 	opts.Learning = a.cfg.AnomalyLearning
-	store := anomaly.NewStore(opts)
-	return &profiler{a: a, store: store, counter: anomaly.NewCounter(store, a.resolver), dir: a.cfg.StateDir}
+	p := &profiler{a: a, store: anomaly.NewStore(opts), dir: a.cfg.StateDir}
+	p.counter = anomaly.NewCounter(p.store, a.resolver, p.missed)
+	return p
+}
+
+// missed is the events the profiler lost to a full buffer.
+func (p *profiler) missed() uint64 {
+	if sub := p.sub.Load(); sub != nil {
+		return sub.Dropped()
+	}
+	return 0
 }
 
 // start loads the saved profiles (New made the state directory), then
@@ -63,8 +76,7 @@ func (p *profiler) start(ctx context.Context) error {
 			}
 		}
 	}
-	sub := p.a.follow(ctx, profiledKinds, 4096, p.observe, nil)
-	p.counter.Missed = sub.Dropped
+	p.sub.Store(p.a.follow(ctx, profiledKinds, 4096, p.observe, nil))
 	p.stop = tick.Every(ctx, saveEvery, func(time.Time) { p.save() })
 	p.a.log.Info("anomaly detection on", "profiles", len(p.store.Profiles()), "learning", p.a.cfg.AnomalyLearning, "state_dir", p.dir)
 	return nil

@@ -35,8 +35,8 @@ func Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 type Counter struct {
 	store    *Store
 	resolver *cgroup.Resolver
-	// Missed counts events the profiler lost; SaveErrors failed saves.
-	Missed     func() uint64
+	// missed counts events the profiler lost; SaveErrors failed saves.
+	missed     func() uint64
 	SaveErrors atomic.Uint64
 	mu         sync.Mutex
 	raised     map[countKey]uint64
@@ -48,9 +48,9 @@ type countKey struct {
 }
 
 // NewCounter exports the anomalies of store's profiles, their workloads
-// named by resolver.
-func NewCounter(store *Store, resolver *cgroup.Resolver) *Counter {
-	return &Counter{store: store, resolver: resolver, raised: map[countKey]uint64{}, Missed: func() uint64 { return 0 }}
+// named by resolver, and the events the profiler missed.
+func NewCounter(store *Store, resolver *cgroup.Resolver, missed func() uint64) *Counter {
+	return &Counter{store: store, resolver: resolver, raised: map[countKey]uint64{}, missed: missed}
 }
 
 // Raise counts an anomaly of kind in the cgroup.
@@ -90,6 +90,6 @@ func (c *Counter) Collect(ch chan<- prometheus.Metric) {
 	for _, k := range Kinds {
 		ch <- prometheus.MustNewConstMetric(itemsDroppedDesc, prometheus.CounterValue, float64(overflow[k]), string(k))
 	}
-	ch <- prometheus.MustNewConstMetric(missedDesc, prometheus.CounterValue, float64(c.Missed()))
+	ch <- prometheus.MustNewConstMetric(missedDesc, prometheus.CounterValue, float64(c.missed()))
 	ch <- prometheus.MustNewConstMetric(saveErrorsDesc, prometheus.CounterValue, float64(c.SaveErrors.Load()))
 }
