@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -108,6 +109,8 @@ type Agent struct {
 	// audits are the audit sinks' accounts: --audit-log's and OTLP's.
 	auditMu sync.Mutex
 	audits  []*auditTrail
+	// profiles: with --anomaly-detection, else nil.
+	profiles *profiler
 }
 
 // New builds an agent for cfg with the probes it enables.
@@ -128,6 +131,12 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	resolver, err := cgroup.NewResolver(hierarchy.Root, maxWorkloads)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.AnomalyDetection {
+		if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+			resolver.Close()
+			return nil, fmt.Errorf("--state-dir: %w", err)
+		}
 	}
 	k, err := newKube(cfg.Config, log)
 	if err != nil {
@@ -158,6 +167,9 @@ func NewWithProbes(cfg config.Config, log *slog.Logger, resolver *cgroup.Resolve
 	a.register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, p := range a.probes {
 		a.register(p)
+	}
+	if a.profiles = newProfiler(a); a.profiles != nil {
+		a.register(a.profiles.counter)
 	}
 	return a
 }
@@ -202,8 +214,16 @@ func (a *Agent) Start(ctx context.Context) {
 	}
 	a.stopForget = tick.Every(ctx, max(a.cfg.GoneGrace/10, time.Second), a.forgetGone)
 	a.governor.start(ctx)
+	if err := a.startAudit(ctx); err != nil {
+		a.log.Error("audit records not written", "err", err)
+	}
 	if err := a.startPolicies(ctx); err != nil {
 		a.log.Error("policies not enforced", "err", err)
+	}
+	if a.profiles != nil {
+		if err := a.profiles.start(ctx); err != nil {
+			a.log.Error("anomaly detection off", "err", err)
+		}
 	}
 	// Loading the probes (kernel BTF, ELF objects) is the heap's peak, never
 	// reached again: give its pages back now rather than keep them resident.
@@ -254,6 +274,9 @@ func (a *Agent) forgetGone(now time.Time) {
 		if f, ok := p.Probe.(probe.Forgetter); ok {
 			f.Forget(gone)
 		}
+	}
+	if a.profiles != nil {
+		a.profiles.counter.Forget(gone)
 	}
 }
 
@@ -327,6 +350,9 @@ func (a *Agent) Close() error {
 	a.ready.Store(false)
 	if a.stopForget != nil {
 		a.stopForget()
+	}
+	if a.profiles != nil {
+		a.profiles.close()
 	}
 	var errs []error
 	for _, p := range a.probes {

@@ -93,6 +93,9 @@ func (a *Agent) apiBackend() api.Backend {
 	if a.kube != nil {
 		b.Labels = a.kube
 	}
+	if a.profiles != nil {
+		b.Profiles = a.profiles.store
+	}
 	for _, p := range a.probes {
 		switch probe := p.Probe.(type) {
 		case *network.Probe:

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/probes/cgroups"
 	"github.com/orb8/orb8/internal/probes/cpu"
@@ -88,7 +89,7 @@ func ProbeNames() []string {
 }
 
 // EventKinds lists the kinds of event some probe publishes, in catalogue
-// order: what `orb8 trace` offers.
+// order, then the agent's own: what `orb8 trace` offers.
 func EventKinds() []string {
 	var kinds []string
 	for _, k := range catalog {
@@ -98,7 +99,8 @@ func EventKinds() []string {
 			}
 		}
 	}
-	return kinds
+	// The agent's own: anomalies of behaviour profiles.
+	return append(kinds, events.KindAnomaly)
 }
 
 func defaultProbeNames() []string {

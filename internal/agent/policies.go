@@ -11,13 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/orb8/orb8/internal/audit"
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/events"
-	"github.com/orb8/orb8/internal/export"
 	"github.com/orb8/orb8/internal/kube"
 	"github.com/orb8/orb8/internal/policy"
 	"github.com/orb8/orb8/internal/probes/dns"
@@ -75,9 +72,7 @@ type dnsRule struct {
 
 // startPolicies watches --policy-dir and, with --kube-policies, the
 // policies of the Kubernetes API, keeps the enforce probe's rules current,
-// writes --audit-log, sends the same records as OTLP logs to
-// --otlp-endpoint, and records Events on the pods policies act on; nothing
-// without policies.
+// and records Events on the pods policies act on; nothing without policies.
 func (a *Agent) startPolicies(ctx context.Context) error {
 	if !a.cfg.Policies() {
 		return nil
@@ -92,21 +87,6 @@ func (a *Agent) startPolicies(ctx context.Context) error {
 		return errors.New("the enforce probe does not run (orb8 status says why)")
 	}
 	ps := &policies{log: a.log, probe: probe, agent: a, ctx: ctx, sources: map[string]policySource{}}
-	if a.cfg.AuditLog != "" {
-		l, err := audit.Open(a.cfg.AuditLog, a.cfg.AuditLogMaxBytes)
-		if err != nil {
-			return err
-		}
-		ps.writeAudit(ctx, l)
-	}
-	// Policies are enforced even when their records cannot go to OTLP.
-	if a.cfg.OTLPEndpoint != "" {
-		if logs, err := export.StartLogs(ctx, a.otlp(), "github.com/orb8/orb8/internal/audit", a.log); err != nil {
-			a.log.Error("audit records not sent over OTLP", "err", err)
-		} else {
-			ps.exportAudit(ctx, logs)
-		}
-	}
 	if a.cfg.PolicyDir != "" {
 		// The directory was found readable (validatePolicies); one that
 		// went away since is reported here.
@@ -119,7 +99,7 @@ func (a *Agent) startPolicies(ctx context.Context) error {
 	if a.kubePolicies != nil {
 		go a.kubePolicies.Run(ctx, ps.update(sourceKubernetes))
 		go a.podEvents.Run(ctx)
-		a.follow(ctx, events.KindPolicy, 1024, a.recordPodEvent, nil)
+		a.follow(ctx, []string{events.KindPolicy}, 1024, a.recordPodEvent, nil)
 	}
 	tick.Every(ctx, reconcileEvery, func(time.Time) { ps.reconcile() })
 	return nil
@@ -273,7 +253,7 @@ func (ps *policies) watchDNS(rules map[uint64][]dnsRule) {
 		}
 		ctx, cancel := context.WithCancel(ps.ctx)
 		ps.dnsWatch = cancel
-		ps.agent.follow(ctx, events.KindDNS, 1024, ps.matchDNS, nil)
+		ps.agent.follow(ctx, []string{events.KindDNS}, 1024, ps.matchDNS, nil)
 	case len(rules) == 0 && ps.dnsWatch != nil:
 		ps.dnsWatch()
 		ps.dnsWatch = nil
@@ -294,57 +274,10 @@ func (ps *policies) matchDNS(e *events.Event) {
 	}
 }
 
-// auditTrail is one audit sink's account of the records it missed.
-type auditTrail struct {
-	sink string               // "file" (--audit-log) or "otlp"
-	sub  *events.Subscription // its records, from the bus
-	lost func() uint64        // records the sink took but could not keep
-}
-
-// missed is the records the sink lacks: dropped by a full buffer, or lost
-// by the sink.
-func (t *auditTrail) missed() uint64 { return t.sub.Dropped() + t.lost() }
-
-// writeAudit writes every policy event to l until ctx ends; the first
-// failed write is logged, all are counted (orb8_audit_records_missed_total).
-func (ps *policies) writeAudit(ctx context.Context, l *audit.Log) {
-	var writeErrors atomic.Uint64
-	ps.audit(ctx, "file", func(r audit.Record) {
-		if err := l.Write(r); err != nil && writeErrors.Add(1) == 1 {
-			ps.log.Warn("audit log write failed; later failures are counted in orb8_audit_records_missed_total", "err", err)
-		}
-	}, writeErrors.Load, func() { l.Close() })
-}
-
-// exportAudit sends every policy event to logs as an OTLP log record until
-// ctx ends, then sends what waits. Emit never blocks: what the queue or
-// the receiver loses is counted (orb8_audit_records_missed_total).
-func (ps *policies) exportAudit(ctx context.Context, logs *export.Logs) {
-	ps.audit(ctx, "otlp", func(r audit.Record) { logs.Emit(ctx, r.LogRecord()) }, logs.Missed, func() {
-		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := logs.Shutdown(flushCtx); err != nil {
-			ps.log.Warn("otlp audit records not all sent at shutdown", "err", err)
-		}
-	})
-}
-
-// audit hands the record of every policy event to write, in order, until
-// ctx ends, then calls done; the sink's losses are exported.
-func (ps *policies) audit(ctx context.Context, sink string, write func(audit.Record), lost func() uint64, done func()) {
-	trail := &auditTrail{sink: sink, lost: lost}
-	trail.sub = ps.agent.follow(ctx, events.KindPolicy, 4096, func(e *events.Event) {
-		write(audit.FromEvent(e, ps.agent.cfg.NodeName))
-	}, done)
-	ps.agent.auditMu.Lock()
-	ps.agent.audits = append(ps.agent.audits, trail)
-	ps.agent.auditMu.Unlock()
-}
-
-// follow subscribes to the bus's events of kind now, and hands each to fn
+// follow subscribes to the bus's events of kinds now, and hands each to fn
 // until ctx ends; then done, if any.
-func (a *Agent) follow(ctx context.Context, kind string, size int, fn func(*events.Event), done func()) *events.Subscription {
-	sub := a.bus.Subscribe(size, []string{kind}, nil)
+func (a *Agent) follow(ctx context.Context, kinds []string, size int, fn func(*events.Event), done func()) *events.Subscription {
+	sub := a.bus.Subscribe(size, kinds, nil)
 	go func() {
 		defer a.bus.Unsubscribe(sub)
 		if done != nil {

@@ -37,6 +37,8 @@ type Backend struct {
 	Syscalls SyscallStreamer
 	Cgroups  func(match func(*cgroup.Workload) bool) []uint64
 	Workload func(path string) (cgroup.Workload, bool)
+	// Profiles: with --anomaly-detection.
+	Profiles ProfileSource
 }
 
 // SyscallStreamer starts the kernel-filtered syscall stream of some cgroups

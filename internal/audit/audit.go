@@ -1,6 +1,6 @@
-// Package audit writes the audit trail of security policies: one JSON line
-// per policy match, enforced or monitored, to a size-rotated file or to
-// standard output.
+// Package audit writes the audit trail of security policies and anomalies:
+// one JSON line per policy match, enforced or monitored, and per anomaly
+// raised, to a size-rotated file or to standard output.
 package audit
 
 import (
@@ -26,6 +26,22 @@ type Record struct {
 	Workload  Workload  `json:"workload"`
 	Process   Process   `json:"process"`
 	Target    *Target   `json:"target,omitempty"`
+	// Anomaly is set on the record of an anomaly, whose policy fields
+	// are empty.
+	Anomaly *Anomaly `json:"anomaly,omitempty"`
+}
+
+// Anomaly is what a workload showed that its frozen behaviour profile
+// never had (events.Anomaly).
+type Anomaly struct {
+	Kind    string `json:"kind"`
+	Item    string `json:"item"`
+	Profile string `json:"profile"`
+}
+
+// anomalyOperations are the operations anomalies of each kind come from.
+var anomalyOperations = map[string]string{
+	"new_binary": "exec", "new_lineage": "exec", "new_peer": "connect", "new_dns_domain": "dns", "new_listen_port": "listen",
 }
 
 // Workload is where the match happened.
@@ -56,15 +72,21 @@ type Target struct {
 	Name     string `json:"name,omitempty"`
 }
 
-// FromEvent is the record of a policy event of node.
+// FromEvent is the record of a policy or anomaly event of node.
 func FromEvent(e *events.Event, node string) Record {
-	m := e.Policy
 	r := Record{
-		Time: e.Time.UTC(), Node: node, Policy: m.Policy, Rule: m.Rule, Action: m.Action, Mode: m.Mode, Operation: m.Operation,
+		Time: e.Time.UTC(), Node: node,
 		Workload: Workload{Namespace: e.Workload.Namespace, Pod: e.Workload.Pod, Container: e.Workload.Container, Cgroup: e.Workload.Path},
-		Process: Process{PID: e.Process.PID, PPID: e.Process.PPID, UID: e.Process.UID, Comm: e.Process.Comm, Filename: m.Filename, Path: m.Path,
-			Args: m.Args, ArgsTruncated: m.ArgsTruncated},
+		Process:  Process{PID: e.Process.PID, PPID: e.Process.PPID, UID: e.Process.UID, Comm: e.Process.Comm},
 	}
+	if a := e.Anomaly; a != nil {
+		r.Operation = anomalyOperations[a.Kind]
+		r.Anomaly = &Anomaly{Kind: a.Kind, Item: a.Item, Profile: a.Profile}
+		return r
+	}
+	m := e.Policy
+	r.Policy, r.Rule, r.Action, r.Mode, r.Operation = m.Policy, m.Rule, m.Action, m.Mode, m.Operation
+	r.Process.Filename, r.Process.Path, r.Process.Args, r.Process.ArgsTruncated = m.Filename, m.Path, m.Args, m.ArgsTruncated
 	if m.Address != "" || m.Name != "" {
 		r.Target = &Target{Address: m.Address, Port: m.Port, Protocol: m.Protocol, Name: m.Name}
 	}

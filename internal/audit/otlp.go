@@ -14,39 +14,50 @@ import (
 	"github.com/orb8/orb8/internal/policy"
 )
 
-// EventName names the OpenTelemetry log records of policy matches.
-const EventName = "orb8.policy.match"
+// EventName names the OpenTelemetry log records of policy matches, and
+// AnomalyEventName those of anomalies.
+const (
+	EventName        = "orb8.policy.match"
+	AnomalyEventName = "orb8.anomaly"
+)
 
 // The attributes of a record that OpenTelemetry has no convention for.
 const (
-	PolicyNameKey    attribute.Key = "orb8.policy.name"
-	PolicyRuleKey    attribute.Key = "orb8.policy.rule"
-	PolicyActionKey  attribute.Key = "orb8.policy.action"
-	PolicyModeKey    attribute.Key = "orb8.policy.mode"
-	OperationKey     attribute.Key = "orb8.operation"
-	ExecFilenameKey  attribute.Key = "orb8.exec.filename"
-	ArgsTruncatedKey attribute.Key = "orb8.process.args_truncated"
+	PolicyNameKey     attribute.Key = "orb8.policy.name"
+	PolicyRuleKey     attribute.Key = "orb8.policy.rule"
+	PolicyActionKey   attribute.Key = "orb8.policy.action"
+	PolicyModeKey     attribute.Key = "orb8.policy.mode"
+	OperationKey      attribute.Key = "orb8.operation"
+	ExecFilenameKey   attribute.Key = "orb8.exec.filename"
+	ArgsTruncatedKey  attribute.Key = "orb8.process.args_truncated"
+	AnomalyKindKey    attribute.Key = "orb8.anomaly.kind"
+	AnomalyItemKey    attribute.Key = "orb8.anomaly.item"
+	AnomalyProfileKey attribute.Key = "orb8.anomaly.profile"
 )
 
 // Enforced reports whether the match was acted on (a kill or deny of an
 // enforcing policy) rather than only reported.
 func (r Record) Enforced() bool {
-	return r.Mode == string(policy.ModeEnforce) && r.Action != string(policy.ActionAudit)
+	return r.Anomaly == nil && r.Mode == string(policy.ModeEnforce) && r.Action != string(policy.ActionAudit)
 }
 
 // LogRecord is r as an OpenTelemetry log record: the event orb8.policy.match
-// at r's time, severity WARN when enforced and INFO when only reported, the
-// body the audit log's JSON object, and attributes after OpenTelemetry's
-// conventions (Kubernetes, process, server, DNS) plus orb8.* ones for the
-// policy. Empty fields are left out.
+// at r's time, severity WARN when enforced and INFO when only reported (an
+// anomaly: the event orb8.anomaly, WARN), the body the audit log's JSON
+// object, and attributes after OpenTelemetry's conventions (Kubernetes,
+// process, server, DNS) plus orb8.* ones for the policy or anomaly. Empty
+// fields are left out.
 func (r Record) LogRecord() otellog.Record {
 	var out otellog.Record
 	out.SetEventName(EventName)
+	if r.Anomaly != nil {
+		out.SetEventName(AnomalyEventName)
+	}
 	out.SetTimestamp(r.Time)
 	out.SetObservedTimestamp(time.Now())
 	out.SetSeverity(otellog.SeverityInfo)
 	out.SetSeverityText("INFO")
-	if r.Enforced() {
+	if r.Enforced() || r.Anomaly != nil {
 		out.SetSeverity(otellog.SeverityWarn)
 		out.SetSeverityText("WARN")
 	}
@@ -57,11 +68,14 @@ func (r Record) LogRecord() otellog.Record {
 
 // Attributes are the log record's attributes of r.
 func (r Record) Attributes() []attribute.KeyValue {
-	kvs := []attribute.KeyValue{
-		PolicyNameKey.String(r.Policy), PolicyRuleKey.Int(r.Rule), PolicyActionKey.String(r.Action), PolicyModeKey.String(r.Mode),
-		OperationKey.String(r.Operation),
-		semconv.ProcessPID(int(r.Process.PID)), semconv.ProcessParentPID(int(r.Process.PPID)), semconv.ProcessUserID(int(r.Process.UID)),
+	var kvs []attribute.KeyValue
+	if a := r.Anomaly; a != nil {
+		kvs = append(kvs, AnomalyKindKey.String(a.Kind), AnomalyItemKey.String(a.Item), AnomalyProfileKey.String(a.Profile))
+	} else {
+		kvs = append(kvs, PolicyNameKey.String(r.Policy), PolicyRuleKey.Int(r.Rule), PolicyActionKey.String(r.Action), PolicyModeKey.String(r.Mode))
 	}
+	kvs = append(kvs, OperationKey.String(r.Operation),
+		semconv.ProcessPID(int(r.Process.PID)), semconv.ProcessParentPID(int(r.Process.PPID)), semconv.ProcessUserID(int(r.Process.UID)))
 	str := func(k attribute.Key, v string) {
 		if v != "" {
 			kvs = append(kvs, k.String(v))

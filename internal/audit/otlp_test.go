@@ -8,6 +8,9 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	otellog "go.opentelemetry.io/otel/log"
+
+	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/events"
 )
 
 var at = time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
@@ -115,4 +118,31 @@ func plain(v attribute.Value) any {
 		return float64(v.AsInt64())
 	}
 	return v.AsInterface()
+}
+
+// TestAnomalyRecord: an anomaly event is an audit record with the anomaly
+// and no policy, and the OTLP log event orb8.anomaly, WARN, with the
+// orb8.anomaly.* attributes instead of the policy's.
+func TestAnomalyRecord(t *testing.T) {
+	e := &events.Event{Time: at, Kind: events.KindAnomaly,
+		Workload: cgroup.Workload{Path: "/kubepods/pod1/c1", Namespace: "shop", Pod: "web-1", Container: "nginx"},
+		Process:  events.Process{PID: 9, PPID: 8, UID: 33, Comm: "nc"},
+		Anomaly:  &events.Anomaly{Kind: "new_peer", Item: "10.0.0.7:4444", Profile: "shop/deployment/web/nginx"}}
+	r := FromEvent(e, "node-1")
+	if r.Operation != "connect" || r.Policy != "" || r.Anomaly == nil || *r.Anomaly != (Anomaly{Kind: "new_peer", Item: "10.0.0.7:4444", Profile: "shop/deployment/web/nginx"}) {
+		t.Fatalf("record %+v", r)
+	}
+	lr := r.LogRecord()
+	if lr.EventName() != "orb8.anomaly" || lr.Severity() != otellog.SeverityWarn {
+		t.Errorf("event %q severity %v", lr.EventName(), lr.Severity())
+	}
+	want := map[string]any{
+		"orb8.anomaly.kind": "new_peer", "orb8.anomaly.item": "10.0.0.7:4444", "orb8.anomaly.profile": "shop/deployment/web/nginx",
+		"orb8.operation": "connect", "k8s.namespace.name": "shop", "k8s.pod.name": "web-1", "k8s.container.name": "nginx",
+		"process.linux.cgroup": "/kubepods/pod1/c1", "process.pid": int64(9), "process.parent_pid": int64(8),
+		"process.user.id": int64(33), "thread.name": "nc",
+	}
+	if got := attrs(lr); !reflect.DeepEqual(got, want) {
+		t.Errorf("attributes\n got %v\nwant %v", got, want)
+	}
 }

@@ -57,11 +57,16 @@ type Config struct {
 	API
 	Kube
 	Export
+	Anomaly
 }
 
 // Policies reports whether security policies are enforced: from files, from
 // the Kubernetes API, or both.
 func (c *Config) Policies() bool { return c.PolicyDir != "" || c.KubePolicies }
+
+// Audited reports whether anything writes audit records: policies, or
+// anomaly detection.
+func (c *Config) Audited() bool { return c.Policies() || c.AnomalyDetection }
 
 // Default is the configuration with nothing set.
 func Default() Config {
@@ -76,6 +81,7 @@ func Default() Config {
 		LogLevel:         "info",
 		Kube:             Kube{NodeName: defaultNodeName()},
 		Export:           defaultExport(),
+		Anomaly:          defaultAnomaly(),
 	}
 }
 
@@ -96,11 +102,12 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.MaxOverhead, "max-overhead", c.MaxOverhead, "the share of CPU the agent may cost: of the node's CPUs for its own work and BPF programs (over it, DNS messages and connection records are sampled, orb8_sampling_ratio; kernel counters stay exact), and of one CPU for each process it traces through uprobes (CUDA launches and GEMMs, sampled per process; --cuda-exact counts them all); 0.01 is 1%")
 	fs.StringVar(&c.PolicyDir, "policy-dir", c.PolicyDir, "directory of security policy YAML files (ClusterSecurityPolicy, SecurityPolicy), enforced in the kernel; watched: a changed file applies within 2 s, a bad one is reported and skipped")
 	fs.BoolVar(&c.KubePolicies, "kube-policies", c.KubePolicies, "enforce the ClusterSecurityPolicy and SecurityPolicy objects of the Kubernetes API (CRDs of the chart), watched: a change applies within 2 s; the agent reports in their status whether this node enforces them")
-	fs.StringVar(&c.AuditLog, "audit-log", c.AuditLog, `file to append every policy match to, one JSON object per line ("-": standard output)`)
+	fs.StringVar(&c.AuditLog, "audit-log", c.AuditLog, `file to append every policy match and anomaly to, one JSON object per line ("-": standard output)`)
 	fs.Int64Var(&c.AuditLogMaxBytes, "audit-log-max-bytes", c.AuditLogMaxBytes, "size past which --audit-log is rotated to PATH.1")
 	c.API.bindFlags(fs)
 	c.Kube.bindFlags(fs)
 	c.Export.bindFlags(fs)
+	c.Anomaly.bindFlags(fs)
 }
 
 // Resolve applies the --config file under the flags the user set: defaults,
@@ -218,8 +225,8 @@ func (c *Config) Validate(known []string) error {
 	if c.TLSClientCA != "" && c.TLSCert == "" {
 		return fmt.Errorf("--tls-client-ca needs --tls-cert and --tls-key")
 	}
-	if c.AuditLog != "" && !c.Policies() {
-		return fmt.Errorf("--audit-log records policy matches: it needs --policy-dir or --kube-policies")
+	if c.AuditLog != "" && !c.Audited() {
+		return fmt.Errorf("--audit-log records policy matches and anomalies: it needs --policy-dir, --kube-policies or --anomaly-detection")
 	}
 	if c.AuditLogMaxBytes < 1<<10 {
 		return fmt.Errorf("--audit-log-max-bytes %d is too small: use at least 1024", c.AuditLogMaxBytes)
@@ -234,6 +241,9 @@ func (c *Config) Validate(known []string) error {
 		return err
 	}
 	if err := c.Export.validate(); err != nil {
+		return err
+	}
+	if err := c.Anomaly.validate(); err != nil {
 		return err
 	}
 	switch c.LogLevel {

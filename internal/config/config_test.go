@@ -84,6 +84,9 @@ func TestBadInputIsAOneLineError(t *testing.T) {
 		{"wrong type", []string{"--config", testutil.TempFile(t, "orb8.yaml", "probes: 3\n")}, "config"},
 		{"not yaml", []string{"--config", testutil.TempFile(t, "orb8.yaml", "{{{{\n")}, "config"},
 		{"bad duration in file", []string{"--config", testutil.TempFile(t, "orb8.yaml", "gone-grace: soon\n")}, "config"},
+		{"audit log of nothing", []string{"--audit-log", "/tmp/a.log"}, "--audit-log records policy matches and anomalies"},
+		{"learning too short", []string{"--anomaly-detection", "--anomaly-learning", "10ms"}, "--anomaly-learning 10ms is too short"},
+		{"no state dir", []string{"--anomaly-detection", "--state-dir", ""}, "--anomaly-detection keeps its profiles in --state-dir"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,4 +129,17 @@ func FuzzConfigFile(f *testing.F) {
 			t.Fatalf("error of more than one line: %q", err)
 		}
 	})
+}
+
+// Anomaly detection: off by default, 24h of learning in /var/lib/orb8;
+// it makes audit records, so --audit-log needs nothing else.
+func TestAnomalyDetectionSettings(t *testing.T) {
+	c, err := parse(t)
+	if err != nil || c.AnomalyDetection || c.AnomalyLearning != 24*time.Hour || c.StateDir != "/var/lib/orb8" {
+		t.Fatalf("defaults: %+v, %v", c.Anomaly, err)
+	}
+	c, err = parse(t, "--anomaly-detection", "--anomaly-learning", "20s", "--state-dir", "/tmp/s", "--audit-log", "-")
+	if err != nil || !c.AnomalyDetection || c.AnomalyLearning != 20*time.Second || c.StateDir != "/tmp/s" || !c.Audited() {
+		t.Fatalf("%+v, %v", c.Anomaly, err)
+	}
 }

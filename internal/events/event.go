@@ -17,10 +17,11 @@ const (
 	KindSyscall = "syscall"
 	KindTCP     = "tcp"
 	KindPolicy  = "policy"
+	KindAnomaly = "anomaly"
 )
 
 // Kinds lists every kind of event, for clients to choose from.
-var Kinds = []string{KindExec, KindExit, KindOOM, KindDNS, KindSyscall, KindTCP, KindPolicy}
+var Kinds = []string{KindExec, KindExit, KindOOM, KindDNS, KindSyscall, KindTCP, KindPolicy, KindAnomaly}
 
 // Event is one thing that happened to a workload.
 type Event struct {
@@ -35,6 +36,7 @@ type Event struct {
 	Syscall  *Syscall        `json:"syscall,omitempty"`
 	TCP      *TCP            `json:"tcp,omitempty"`
 	Policy   *PolicyMatch    `json:"policy,omitempty"`
+	Anomaly  *Anomaly        `json:"anomaly,omitempty"`
 }
 
 // Process names the process an event belongs to.

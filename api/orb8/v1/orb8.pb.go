@@ -2433,6 +2433,468 @@ func (x *ExitDetail) GetReason() string {
 	return ""
 }
 
+type ListProfilesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only this profile, by identity (Profile.identity); empty for all.
+	Identity string `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
+	// Only the profiles of this Kubernetes namespace.
+	Namespace     string `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProfilesRequest) Reset() {
+	*x = ListProfilesRequest{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProfilesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProfilesRequest) ProtoMessage() {}
+
+func (x *ListProfilesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProfilesRequest.ProtoReflect.Descriptor instead.
+func (*ListProfilesRequest) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ListProfilesRequest) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
+}
+
+func (x *ListProfilesRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+type ListProfilesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Profiles      []*Profile             `protobuf:"bytes,1,rep,name=profiles,proto3" json:"profiles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProfilesResponse) Reset() {
+	*x = ListProfilesResponse{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProfilesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProfilesResponse) ProtoMessage() {}
+
+func (x *ListProfilesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProfilesResponse.ProtoReflect.Descriptor instead.
+func (*ListProfilesResponse) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ListProfilesResponse) GetProfiles() []*Profile {
+	if x != nil {
+		return x.Profiles
+	}
+	return nil
+}
+
+// Profile is what one workload identity showed while it learned, and what
+// it raised since.
+type Profile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// NAMESPACE/KIND/OWNER/CONTAINER in Kubernetes (kind in lower case), the
+	// cgroup path on a host: what commands name the profile by.
+	Identity  string `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
+	Namespace string `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// The pod's owning controller (Deployment, StatefulSet, DaemonSet,
+	// CronJob, Job, ReplicaSet, or Pod for a pod without one).
+	OwnerKind string `protobuf:"bytes,3,opt,name=owner_kind,json=ownerKind,proto3" json:"owner_kind,omitempty"`
+	Owner     string `protobuf:"bytes,4,opt,name=owner,proto3" json:"owner,omitempty"`
+	Container string `protobuf:"bytes,5,opt,name=container,proto3" json:"container,omitempty"`
+	// The cgroup path of a workload outside Kubernetes.
+	Cgroup    string                 `protobuf:"bytes,6,opt,name=cgroup,proto3" json:"cgroup,omitempty"`
+	FirstSeen *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
+	// The end of the learning window; the profile is frozen from then on.
+	LearnUntil *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=learn_until,json=learnUntil,proto3" json:"learn_until,omitempty"`
+	LastSeen   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	Learning   bool                   `protobuf:"varint,10,opt,name=learning,proto3" json:"learning,omitempty"`
+	// One per kind that has anything: new_binary, new_lineage, new_peer,
+	// new_dns_domain, new_listen_port.
+	Sets          []*ProfileSet `protobuf:"bytes,11,rep,name=sets,proto3" json:"sets,omitempty"`
+	Node          string        `protobuf:"bytes,12,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Profile) Reset() {
+	*x = Profile{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Profile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Profile) ProtoMessage() {}
+
+func (x *Profile) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Profile.ProtoReflect.Descriptor instead.
+func (*Profile) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *Profile) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
+}
+
+func (x *Profile) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *Profile) GetOwnerKind() string {
+	if x != nil {
+		return x.OwnerKind
+	}
+	return ""
+}
+
+func (x *Profile) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *Profile) GetContainer() string {
+	if x != nil {
+		return x.Container
+	}
+	return ""
+}
+
+func (x *Profile) GetCgroup() string {
+	if x != nil {
+		return x.Cgroup
+	}
+	return ""
+}
+
+func (x *Profile) GetFirstSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstSeen
+	}
+	return nil
+}
+
+func (x *Profile) GetLearnUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LearnUntil
+	}
+	return nil
+}
+
+func (x *Profile) GetLastSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeen
+	}
+	return nil
+}
+
+func (x *Profile) GetLearning() bool {
+	if x != nil {
+		return x.Learning
+	}
+	return false
+}
+
+func (x *Profile) GetSets() []*ProfileSet {
+	if x != nil {
+		return x.Sets
+	}
+	return nil
+}
+
+func (x *Profile) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+type ProfileSet struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// What the profile learned, sorted.
+	Items []string `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
+	// What it raised as anomalies since it was frozen, each once, oldest first.
+	Anomalies []*RaisedItem `protobuf:"bytes,3,rep,name=anomalies,proto3" json:"anomalies,omitempty"`
+	// Items not kept because the set was full.
+	Overflow      uint64 `protobuf:"varint,4,opt,name=overflow,proto3" json:"overflow,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProfileSet) Reset() {
+	*x = ProfileSet{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProfileSet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProfileSet) ProtoMessage() {}
+
+func (x *ProfileSet) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProfileSet.ProtoReflect.Descriptor instead.
+func (*ProfileSet) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ProfileSet) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ProfileSet) GetItems() []string {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *ProfileSet) GetAnomalies() []*RaisedItem {
+	if x != nil {
+		return x.Anomalies
+	}
+	return nil
+}
+
+func (x *ProfileSet) GetOverflow() uint64 {
+	if x != nil {
+		return x.Overflow
+	}
+	return 0
+}
+
+type RaisedItem struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Item          string                 `protobuf:"bytes,1,opt,name=item,proto3" json:"item,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RaisedItem) Reset() {
+	*x = RaisedItem{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RaisedItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RaisedItem) ProtoMessage() {}
+
+func (x *RaisedItem) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RaisedItem.ProtoReflect.Descriptor instead.
+func (*RaisedItem) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *RaisedItem) GetItem() string {
+	if x != nil {
+		return x.Item
+	}
+	return ""
+}
+
+func (x *RaisedItem) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+type ResetProfileRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Identity string                 `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
+	// Keep the profile's items and learn again for a window, rather than
+	// forget it.
+	Relearn       bool `protobuf:"varint,2,opt,name=relearn,proto3" json:"relearn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetProfileRequest) Reset() {
+	*x = ResetProfileRequest{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetProfileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetProfileRequest) ProtoMessage() {}
+
+func (x *ResetProfileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetProfileRequest.ProtoReflect.Descriptor instead.
+func (*ResetProfileRequest) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ResetProfileRequest) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
+}
+
+func (x *ResetProfileRequest) GetRelearn() bool {
+	if x != nil {
+		return x.Relearn
+	}
+	return false
+}
+
+type ResetProfileResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The profile as it is now; absent after a reset.
+	Profile       *Profile `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetProfileResponse) Reset() {
+	*x = ResetProfileResponse{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetProfileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetProfileResponse) ProtoMessage() {}
+
+func (x *ResetProfileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetProfileResponse.ProtoReflect.Descriptor instead.
+func (*ResetProfileResponse) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ResetProfileResponse) GetProfile() *Profile {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
+}
+
 var File_orb8_v1_orb8_proto protoreflect.FileDescriptor
 
 const file_orb8_v1_orb8_proto_rawDesc = "" +
@@ -2681,7 +3143,44 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x06signal\x18\x02 \x01(\x05R\x06signal\x12\x1f\n" +
 	"\vcore_dumped\x18\x03 \x01(\bR\n" +
 	"coreDumped\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason2\xef\x03\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"O\n" +
+	"\x13ListProfilesRequest\x12\x1a\n" +
+	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\"D\n" +
+	"\x14ListProfilesResponse\x12,\n" +
+	"\bprofiles\x18\x01 \x03(\v2\x10.orb8.v1.ProfileR\bprofiles\"\xb8\x03\n" +
+	"\aProfile\x12\x1a\n" +
+	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x1d\n" +
+	"\n" +
+	"owner_kind\x18\x03 \x01(\tR\townerKind\x12\x14\n" +
+	"\x05owner\x18\x04 \x01(\tR\x05owner\x12\x1c\n" +
+	"\tcontainer\x18\x05 \x01(\tR\tcontainer\x12\x16\n" +
+	"\x06cgroup\x18\x06 \x01(\tR\x06cgroup\x129\n" +
+	"\n" +
+	"first_seen\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x12;\n" +
+	"\vlearn_until\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"learnUntil\x127\n" +
+	"\tlast_seen\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12\x1a\n" +
+	"\blearning\x18\n" +
+	" \x01(\bR\blearning\x12'\n" +
+	"\x04sets\x18\v \x03(\v2\x13.orb8.v1.ProfileSetR\x04sets\x12\x12\n" +
+	"\x04node\x18\f \x01(\tR\x04node\"\x85\x01\n" +
+	"\n" +
+	"ProfileSet\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x14\n" +
+	"\x05items\x18\x02 \x03(\tR\x05items\x121\n" +
+	"\tanomalies\x18\x03 \x03(\v2\x13.orb8.v1.RaisedItemR\tanomalies\x12\x1a\n" +
+	"\boverflow\x18\x04 \x01(\x04R\boverflow\"P\n" +
+	"\n" +
+	"RaisedItem\x12\x12\n" +
+	"\x04item\x18\x01 \x01(\tR\x04item\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"K\n" +
+	"\x13ResetProfileRequest\x12\x1a\n" +
+	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x18\n" +
+	"\arelearn\x18\x02 \x01(\bR\arelearn\"B\n" +
+	"\x14ResetProfileResponse\x12*\n" +
+	"\aprofile\x18\x01 \x01(\v2\x10.orb8.v1.ProfileR\aprofile2\x89\x05\n" +
 	"\x05Agent\x127\n" +
 	"\tGetStatus\x12\x19.orb8.v1.GetStatusRequest\x1a\x0f.orb8.v1.Status\x12N\n" +
 	"\rListWorkloads\x12\x1d.orb8.v1.ListWorkloadsRequest\x1a\x1e.orb8.v1.ListWorkloadsResponse\x12B\n" +
@@ -2689,7 +3188,9 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\aListDNS\x12\x17.orb8.v1.ListDNSRequest\x1a\x18.orb8.v1.ListDNSResponse\x12N\n" +
 	"\rListProcesses\x12\x1d.orb8.v1.ListProcessesRequest\x1a\x1e.orb8.v1.ListProcessesResponse\x12?\n" +
 	"\bListGPUs\x12\x18.orb8.v1.ListGPUsRequest\x1a\x19.orb8.v1.ListGPUsResponse\x12J\n" +
-	"\vWatchEvents\x12\x1b.orb8.v1.WatchEventsRequest\x1a\x1c.orb8.v1.WatchEventsResponse0\x01B)Z'github.com/orb8/orb8/api/orb8/v1;orb8v1b\x06proto3"
+	"\vWatchEvents\x12\x1b.orb8.v1.WatchEventsRequest\x1a\x1c.orb8.v1.WatchEventsResponse0\x01\x12K\n" +
+	"\fListProfiles\x12\x1c.orb8.v1.ListProfilesRequest\x1a\x1d.orb8.v1.ListProfilesResponse\x12K\n" +
+	"\fResetProfile\x12\x1c.orb8.v1.ResetProfileRequest\x1a\x1d.orb8.v1.ResetProfileResponseB)Z'github.com/orb8/orb8/api/orb8/v1;orb8v1b\x06proto3"
 
 var (
 	file_orb8_v1_orb8_proto_rawDescOnce sync.Once
@@ -2703,7 +3204,7 @@ func file_orb8_v1_orb8_proto_rawDescGZIP() []byte {
 	return file_orb8_v1_orb8_proto_rawDescData
 }
 
-var file_orb8_v1_orb8_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_orb8_v1_orb8_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_orb8_v1_orb8_proto_goTypes = []any{
 	(*WorkloadFilter)(nil),        // 0: orb8.v1.WorkloadFilter
 	(*Workload)(nil),              // 1: orb8.v1.Workload
@@ -2734,32 +3235,39 @@ var file_orb8_v1_orb8_proto_goTypes = []any{
 	(*Event)(nil),                 // 26: orb8.v1.Event
 	(*ExecDetail)(nil),            // 27: orb8.v1.ExecDetail
 	(*ExitDetail)(nil),            // 28: orb8.v1.ExitDetail
-	nil,                           // 29: orb8.v1.Workload.LabelsEntry
-	nil,                           // 30: orb8.v1.ProbeStatus.DegradedEntry
-	(*timestamppb.Timestamp)(nil), // 31: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 32: google.protobuf.Struct
+	(*ListProfilesRequest)(nil),   // 29: orb8.v1.ListProfilesRequest
+	(*ListProfilesResponse)(nil),  // 30: orb8.v1.ListProfilesResponse
+	(*Profile)(nil),               // 31: orb8.v1.Profile
+	(*ProfileSet)(nil),            // 32: orb8.v1.ProfileSet
+	(*RaisedItem)(nil),            // 33: orb8.v1.RaisedItem
+	(*ResetProfileRequest)(nil),   // 34: orb8.v1.ResetProfileRequest
+	(*ResetProfileResponse)(nil),  // 35: orb8.v1.ResetProfileResponse
+	nil,                           // 36: orb8.v1.Workload.LabelsEntry
+	nil,                           // 37: orb8.v1.ProbeStatus.DegradedEntry
+	(*timestamppb.Timestamp)(nil), // 38: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 39: google.protobuf.Struct
 }
 var file_orb8_v1_orb8_proto_depIdxs = []int32{
-	29, // 0: orb8.v1.Workload.labels:type_name -> orb8.v1.Workload.LabelsEntry
-	31, // 1: orb8.v1.Status.started:type_name -> google.protobuf.Timestamp
+	36, // 0: orb8.v1.Workload.labels:type_name -> orb8.v1.Workload.LabelsEntry
+	38, // 1: orb8.v1.Status.started:type_name -> google.protobuf.Timestamp
 	5,  // 2: orb8.v1.Status.probes:type_name -> orb8.v1.ProbeStatus
 	4,  // 3: orb8.v1.Status.agents:type_name -> orb8.v1.Status
-	30, // 4: orb8.v1.ProbeStatus.degraded:type_name -> orb8.v1.ProbeStatus.DegradedEntry
+	37, // 4: orb8.v1.ProbeStatus.degraded:type_name -> orb8.v1.ProbeStatus.DegradedEntry
 	6,  // 5: orb8.v1.ProbeStatus.sampling:type_name -> orb8.v1.Sampling
 	0,  // 6: orb8.v1.ListWorkloadsRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	31, // 7: orb8.v1.ListWorkloadsResponse.time:type_name -> google.protobuf.Timestamp
+	38, // 7: orb8.v1.ListWorkloadsResponse.time:type_name -> google.protobuf.Timestamp
 	9,  // 8: orb8.v1.ListWorkloadsResponse.workloads:type_name -> orb8.v1.WorkloadFigures
 	1,  // 9: orb8.v1.WorkloadFigures.workload:type_name -> orb8.v1.Workload
 	0,  // 10: orb8.v1.ListFlowsRequest.filter:type_name -> orb8.v1.WorkloadFilter
 	12, // 11: orb8.v1.ListFlowsResponse.flows:type_name -> orb8.v1.Flow
 	1,  // 12: orb8.v1.Flow.workload:type_name -> orb8.v1.Workload
-	31, // 13: orb8.v1.Flow.last_seen:type_name -> google.protobuf.Timestamp
+	38, // 13: orb8.v1.Flow.last_seen:type_name -> google.protobuf.Timestamp
 	2,  // 14: orb8.v1.Flow.process:type_name -> orb8.v1.Process
 	13, // 15: orb8.v1.Flow.remote_peer:type_name -> orb8.v1.Peer
 	13, // 16: orb8.v1.Flow.backend_peer:type_name -> orb8.v1.Peer
 	0,  // 17: orb8.v1.ListDNSRequest.filter:type_name -> orb8.v1.WorkloadFilter
 	16, // 18: orb8.v1.ListDNSResponse.queries:type_name -> orb8.v1.DNSQuery
-	31, // 19: orb8.v1.DNSQuery.time:type_name -> google.protobuf.Timestamp
+	38, // 19: orb8.v1.DNSQuery.time:type_name -> google.protobuf.Timestamp
 	1,  // 20: orb8.v1.DNSQuery.workload:type_name -> orb8.v1.Workload
 	2,  // 21: orb8.v1.DNSQuery.process:type_name -> orb8.v1.Process
 	2,  // 22: orb8.v1.ListProcessesResponse.processes:type_name -> orb8.v1.Process
@@ -2769,31 +3277,43 @@ var file_orb8_v1_orb8_proto_depIdxs = []int32{
 	25, // 26: orb8.v1.WatchEventsResponse.drops:type_name -> orb8.v1.Drops
 	24, // 27: orb8.v1.WatchEventsResponse.batch:type_name -> orb8.v1.EventBatch
 	26, // 28: orb8.v1.EventBatch.events:type_name -> orb8.v1.Event
-	31, // 29: orb8.v1.Event.time:type_name -> google.protobuf.Timestamp
+	38, // 29: orb8.v1.Event.time:type_name -> google.protobuf.Timestamp
 	1,  // 30: orb8.v1.Event.workload:type_name -> orb8.v1.Workload
 	2,  // 31: orb8.v1.Event.process:type_name -> orb8.v1.Process
 	27, // 32: orb8.v1.Event.exec:type_name -> orb8.v1.ExecDetail
 	28, // 33: orb8.v1.Event.exit:type_name -> orb8.v1.ExitDetail
-	32, // 34: orb8.v1.Event.attributes:type_name -> google.protobuf.Struct
-	3,  // 35: orb8.v1.Agent.GetStatus:input_type -> orb8.v1.GetStatusRequest
-	7,  // 36: orb8.v1.Agent.ListWorkloads:input_type -> orb8.v1.ListWorkloadsRequest
-	10, // 37: orb8.v1.Agent.ListFlows:input_type -> orb8.v1.ListFlowsRequest
-	14, // 38: orb8.v1.Agent.ListDNS:input_type -> orb8.v1.ListDNSRequest
-	17, // 39: orb8.v1.Agent.ListProcesses:input_type -> orb8.v1.ListProcessesRequest
-	19, // 40: orb8.v1.Agent.ListGPUs:input_type -> orb8.v1.ListGPUsRequest
-	22, // 41: orb8.v1.Agent.WatchEvents:input_type -> orb8.v1.WatchEventsRequest
-	4,  // 42: orb8.v1.Agent.GetStatus:output_type -> orb8.v1.Status
-	8,  // 43: orb8.v1.Agent.ListWorkloads:output_type -> orb8.v1.ListWorkloadsResponse
-	11, // 44: orb8.v1.Agent.ListFlows:output_type -> orb8.v1.ListFlowsResponse
-	15, // 45: orb8.v1.Agent.ListDNS:output_type -> orb8.v1.ListDNSResponse
-	18, // 46: orb8.v1.Agent.ListProcesses:output_type -> orb8.v1.ListProcessesResponse
-	20, // 47: orb8.v1.Agent.ListGPUs:output_type -> orb8.v1.ListGPUsResponse
-	23, // 48: orb8.v1.Agent.WatchEvents:output_type -> orb8.v1.WatchEventsResponse
-	42, // [42:49] is the sub-list for method output_type
-	35, // [35:42] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	39, // 34: orb8.v1.Event.attributes:type_name -> google.protobuf.Struct
+	31, // 35: orb8.v1.ListProfilesResponse.profiles:type_name -> orb8.v1.Profile
+	38, // 36: orb8.v1.Profile.first_seen:type_name -> google.protobuf.Timestamp
+	38, // 37: orb8.v1.Profile.learn_until:type_name -> google.protobuf.Timestamp
+	38, // 38: orb8.v1.Profile.last_seen:type_name -> google.protobuf.Timestamp
+	32, // 39: orb8.v1.Profile.sets:type_name -> orb8.v1.ProfileSet
+	33, // 40: orb8.v1.ProfileSet.anomalies:type_name -> orb8.v1.RaisedItem
+	38, // 41: orb8.v1.RaisedItem.time:type_name -> google.protobuf.Timestamp
+	31, // 42: orb8.v1.ResetProfileResponse.profile:type_name -> orb8.v1.Profile
+	3,  // 43: orb8.v1.Agent.GetStatus:input_type -> orb8.v1.GetStatusRequest
+	7,  // 44: orb8.v1.Agent.ListWorkloads:input_type -> orb8.v1.ListWorkloadsRequest
+	10, // 45: orb8.v1.Agent.ListFlows:input_type -> orb8.v1.ListFlowsRequest
+	14, // 46: orb8.v1.Agent.ListDNS:input_type -> orb8.v1.ListDNSRequest
+	17, // 47: orb8.v1.Agent.ListProcesses:input_type -> orb8.v1.ListProcessesRequest
+	19, // 48: orb8.v1.Agent.ListGPUs:input_type -> orb8.v1.ListGPUsRequest
+	22, // 49: orb8.v1.Agent.WatchEvents:input_type -> orb8.v1.WatchEventsRequest
+	29, // 50: orb8.v1.Agent.ListProfiles:input_type -> orb8.v1.ListProfilesRequest
+	34, // 51: orb8.v1.Agent.ResetProfile:input_type -> orb8.v1.ResetProfileRequest
+	4,  // 52: orb8.v1.Agent.GetStatus:output_type -> orb8.v1.Status
+	8,  // 53: orb8.v1.Agent.ListWorkloads:output_type -> orb8.v1.ListWorkloadsResponse
+	11, // 54: orb8.v1.Agent.ListFlows:output_type -> orb8.v1.ListFlowsResponse
+	15, // 55: orb8.v1.Agent.ListDNS:output_type -> orb8.v1.ListDNSResponse
+	18, // 56: orb8.v1.Agent.ListProcesses:output_type -> orb8.v1.ListProcessesResponse
+	20, // 57: orb8.v1.Agent.ListGPUs:output_type -> orb8.v1.ListGPUsResponse
+	23, // 58: orb8.v1.Agent.WatchEvents:output_type -> orb8.v1.WatchEventsResponse
+	30, // 59: orb8.v1.Agent.ListProfiles:output_type -> orb8.v1.ListProfilesResponse
+	35, // 60: orb8.v1.Agent.ResetProfile:output_type -> orb8.v1.ResetProfileResponse
+	52, // [52:61] is the sub-list for method output_type
+	43, // [43:52] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_orb8_v1_orb8_proto_init() }
@@ -2818,7 +3338,7 @@ func file_orb8_v1_orb8_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orb8_v1_orb8_proto_rawDesc), len(file_orb8_v1_orb8_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   31,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

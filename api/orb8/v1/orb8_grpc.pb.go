@@ -32,6 +32,8 @@ const (
 	Agent_ListProcesses_FullMethodName = "/orb8.v1.Agent/ListProcesses"
 	Agent_ListGPUs_FullMethodName      = "/orb8.v1.Agent/ListGPUs"
 	Agent_WatchEvents_FullMethodName   = "/orb8.v1.Agent/WatchEvents"
+	Agent_ListProfiles_FullMethodName  = "/orb8.v1.Agent/ListProfiles"
+	Agent_ResetProfile_FullMethodName  = "/orb8.v1.Agent/ResetProfile"
 )
 
 // AgentClient is the client API for Agent service.
@@ -54,6 +56,13 @@ type AgentClient interface {
 	// slowly loses events (the agent never waits for it); the stream then
 	// carries Drops messages with the running total it lost.
 	WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEventsResponse], error)
+	// ListProfiles: the behaviour profiles of --anomaly-detection, ordered by
+	// identity; the caller sees those of the namespaces it may get pods in.
+	ListProfiles(ctx context.Context, in *ListProfilesRequest, opts ...grpc.CallOption) (*ListProfilesResponse, error)
+	// ResetProfile forgets a profile, which learns anew from its workload's
+	// next event, or with relearn opens it to learning again for a window,
+	// keeping what it learned. Only callers of the local socket may.
+	ResetProfile(ctx context.Context, in *ResetProfileRequest, opts ...grpc.CallOption) (*ResetProfileResponse, error)
 }
 
 type agentClient struct {
@@ -143,6 +152,26 @@ func (c *agentClient) WatchEvents(ctx context.Context, in *WatchEventsRequest, o
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Agent_WatchEventsClient = grpc.ServerStreamingClient[WatchEventsResponse]
 
+func (c *agentClient) ListProfiles(ctx context.Context, in *ListProfilesRequest, opts ...grpc.CallOption) (*ListProfilesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListProfilesResponse)
+	err := c.cc.Invoke(ctx, Agent_ListProfiles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) ResetProfile(ctx context.Context, in *ResetProfileRequest, opts ...grpc.CallOption) (*ResetProfileResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResetProfileResponse)
+	err := c.cc.Invoke(ctx, Agent_ResetProfile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -163,6 +192,13 @@ type AgentServer interface {
 	// slowly loses events (the agent never waits for it); the stream then
 	// carries Drops messages with the running total it lost.
 	WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error
+	// ListProfiles: the behaviour profiles of --anomaly-detection, ordered by
+	// identity; the caller sees those of the namespaces it may get pods in.
+	ListProfiles(context.Context, *ListProfilesRequest) (*ListProfilesResponse, error)
+	// ResetProfile forgets a profile, which learns anew from its workload's
+	// next event, or with relearn opens it to learning again for a window,
+	// keeping what it learned. Only callers of the local socket may.
+	ResetProfile(context.Context, *ResetProfileRequest) (*ResetProfileResponse, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -193,6 +229,12 @@ func (UnimplementedAgentServer) ListGPUs(context.Context, *ListGPUsRequest) (*Li
 }
 func (UnimplementedAgentServer) WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchEvents not implemented")
+}
+func (UnimplementedAgentServer) ListProfiles(context.Context, *ListProfilesRequest) (*ListProfilesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListProfiles not implemented")
+}
+func (UnimplementedAgentServer) ResetProfile(context.Context, *ResetProfileRequest) (*ResetProfileResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResetProfile not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -334,6 +376,42 @@ func _Agent_WatchEvents_Handler(srv interface{}, stream grpc.ServerStream) error
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Agent_WatchEventsServer = grpc.ServerStreamingServer[WatchEventsResponse]
 
+func _Agent_ListProfiles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListProfilesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).ListProfiles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_ListProfiles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).ListProfiles(ctx, req.(*ListProfilesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_ResetProfile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResetProfileRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).ResetProfile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_ResetProfile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).ResetProfile(ctx, req.(*ResetProfileRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -364,6 +442,14 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListGPUs",
 			Handler:    _Agent_ListGPUs_Handler,
+		},
+		{
+			MethodName: "ListProfiles",
+			Handler:    _Agent_ListProfiles_Handler,
+		},
+		{
+			MethodName: "ResetProfile",
+			Handler:    _Agent_ResetProfile_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -132,7 +132,12 @@ func (p *Probe) handle(raw []byte) {
 	if !ok {
 		return
 	}
-	p.flows.put(&f)
+	// A record load shedding dropped but the kernel kept as the first to
+	// its peer (LearnPeers) is an event only: its connection's other
+	// records are shed, so the flow table would never see it close.
+	if e.Shed == 0 {
+		p.flows.put(&f)
+	}
 	if !p.env.Events.Wants(events.KindTCP) {
 		return
 	}

@@ -109,6 +109,20 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	return nil
 }
 
+// LearnPeers makes the first connection of each workload to each peer (a
+// remote address and port; for inbound ones, the local port) reach user
+// space even while load shedding drops the others, as a tcp event, for
+// behaviour profiles. It costs a lookup in a bounded LRU map per
+// connection, and is off until called.
+func (p *Probe) LearnPeers() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.objs == nil {
+		return fmt.Errorf("the %s probe does not run", Name)
+	}
+	return p.bpf.FirstPeers.Set(uint32(1))
+}
+
 // attachFlowIters attaches the flow iterator if the kernel loaded it.
 func (p *Probe) attachFlowIters() []flowIter {
 	if p.bpf.DumpFlowsByFile == nil {

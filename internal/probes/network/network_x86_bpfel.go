@@ -53,7 +53,7 @@ type networkConnEvent struct {
 	Kind        networkEventKind
 	Direction   networkDirection
 	State       uint8
-	Pad         uint8
+	Shed        uint8
 	Retransmits uint32
 	SrttUs      uint32
 	Pid         uint32
@@ -95,6 +95,15 @@ type networkNetStats struct {
 	}
 }
 
+type networkPeerKey struct {
+	_         structs.HostLayout
+	CgroupId  uint64
+	Addr      [16]uint8
+	Port      uint16
+	Direction networkDirection
+	Pad       [5]uint8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -103,6 +112,7 @@ const (
 	networkMapEvents              = "events"
 	networkMapOrb8Counters        = "orb8_counters"
 	networkMapOrb8Emit            = "orb8_emit"
+	networkMapPeersSeen           = "peers_seen"
 	networkMapStats               = "stats"
 	networkProgDumpFlowsByFile    = "dump_flows_by_file"
 	networkProgOnDestroy          = "on_destroy"
@@ -111,6 +121,7 @@ const (
 	networkProgOnRetransmitSynack = "on_retransmit_synack"
 	networkProgOnSend             = "on_send"
 	networkProgOnSetState         = "on_set_state"
+	networkVarFirstPeers          = "first_peers"
 	networkVarOrb8CgroupV1        = "orb8_cgroup_v1"
 	networkVarOrb8SampleEvery     = "orb8_sample_every"
 )
@@ -174,6 +185,7 @@ type networkMapSpecs struct {
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	Orb8Counters *ebpf.MapSpec `ebpf:"orb8_counters"`
 	Orb8Emit     *ebpf.MapSpec `ebpf:"orb8_emit"`
+	PeersSeen    *ebpf.MapSpec `ebpf:"peers_seen"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 }
 
@@ -181,6 +193,7 @@ type networkMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type networkVariableSpecs struct {
+	FirstPeers      *ebpf.VariableSpec `ebpf:"first_peers"`
 	Orb8CgroupV1    *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
 	Orb8SampleEvery *ebpf.VariableSpec `ebpf:"orb8_sample_every"`
 }
@@ -209,6 +222,7 @@ type networkMaps struct {
 	Events       *ebpf.Map `ebpf:"events"`
 	Orb8Counters *ebpf.Map `ebpf:"orb8_counters"`
 	Orb8Emit     *ebpf.Map `ebpf:"orb8_emit"`
+	PeersSeen    *ebpf.Map `ebpf:"peers_seen"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 }
 
@@ -218,6 +232,7 @@ func (m *networkMaps) Close() error {
 		m.Events,
 		m.Orb8Counters,
 		m.Orb8Emit,
+		m.PeersSeen,
 		m.Stats,
 	)
 }
@@ -226,6 +241,7 @@ func (m *networkMaps) Close() error {
 //
 // It can be passed to loadNetworkObjects or ebpf.CollectionSpec.LoadAndAssign.
 type networkVariables struct {
+	FirstPeers      *ebpf.Variable `ebpf:"first_peers"`
 	Orb8CgroupV1    *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
 	Orb8SampleEvery *ebpf.Variable `ebpf:"orb8_sample_every"`
 }

@@ -66,3 +66,44 @@ func TestSampledConnectionRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestLearnPeersBypassesShedding: at the coarsest sampling, with
+// LearnPeers, the first connection of a workload to each peer still
+// reaches user space as an open event: behaviour profiles see every peer.
+func TestLearnPeersBypassesShedding(t *testing.T) {
+	const conns = 32
+	f := start(t)
+	if err := f.probe.SetSampleRate(1024); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.probe.LearnPeers(); err != nil {
+		t.Fatal(err)
+	}
+	peers := []string{testutil.AcceptAll(t).String(), testutil.AcceptAll(t).String()}
+	client := testutil.NewCgroup(t)
+	events := f.subscribe(t, client)
+	for _, peer := range peers {
+		if err := client.Helper(t, "connect-many", peer, strconv.Itoa(conns)).Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.waitFor(t, "orb8_tcp_connections_total", client, 2*conns, "direction", "outbound", "result", "ok")
+	opened := map[string]int{}
+	for done := time.After(2 * time.Second); ; {
+		select {
+		case e := <-events.C:
+			if e.TCP.Event == "open" {
+				opened[e.TCP.Remote.String()]++
+			}
+			continue
+		case <-done:
+		}
+		break
+	}
+	for _, peer := range peers {
+		// The first, and a rare one the sampling keeps (1 in 1024).
+		if n := opened[peer]; n < 1 || n > 3 {
+			t.Errorf("%d open events for peer %s, want its first (and rarely one more)", n, peer)
+		}
+	}
+}

@@ -51,15 +51,44 @@ static __always_inline void fill_event(struct conn_event *e, const struct sock *
 	}
 }
 
+/*
+ * Whether an open or failed connection is the first of its workload to its
+ * peer since the peer entered peers_seen: such records bypass load shedding,
+ * so behaviour profiles (--anomaly-detection) see every new peer. One LRU
+ * lookup per connection, only while user space asks (first_peers).
+ */
+static __always_inline bool first_of_peer(const struct sock *sk, const struct conn *c, enum event_kind kind)
+{
+	if (!first_peers || !c || (kind != EVENT_OPEN && kind != EVENT_FAILED) || c->direction == DIRECTION_UNKNOWN)
+		return false;
+	struct peer_key key = {.cgroup_id = c->cgroup_id, .direction = c->direction};
+
+	if (c->direction == INBOUND) {
+		key.port = sk->__sk_common.skc_num;
+	} else {
+		key.port = bpf_ntohs(sk->__sk_common.skc_dport);
+		if (sk->__sk_common.skc_family == AF_INET)
+			__builtin_memcpy(key.addr, &sk->__sk_common.skc_daddr, 4);
+		else
+			bpf_probe_read_kernel(key.addr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+	__u8 one = 1;
+	return bpf_map_update_elem(&peers_seen, &key, &one, BPF_NOEXIST) == 0;
+}
+
 static __always_inline void emit(const struct sock *sk, const struct conn *c, enum event_kind kind, __u8 state)
 {
 	__u64 cookie = c ? c->cookie : bpf_get_socket_cookie((struct sock *)sk);
-	if (orb8_sampled_out(cookie, orb8_sample_rate()))
+	bool shed = orb8_sampled_out(cookie, orb8_sample_rate());
+	bool first = first_of_peer(sk, c, kind);
+
+	if (shed && !first)
 		return;
 	struct conn_event *e = orb8_reserve(&events, sizeof(*e));
 
 	if (!e)
 		return;
 	fill_event(e, sk, bpf_skc_to_tcp_sock((void *)sk), c, kind, state);
+	e->shed = shed;
 	orb8_submit(e);
 }

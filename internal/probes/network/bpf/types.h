@@ -107,7 +107,7 @@ struct conn_event {
 	enum event_kind kind;
 	enum direction direction;
 	__u8 state; /* TCP state: ESTABLISHED for open, CLOSE for close and failed, the current one live */
-	__u8 pad;
+	__u8 shed;  /* load shedding dropped it, but it is the first of its peer (see first_of_peer) */
 	__u32 retransmits; /* the connection's own count (tcp_sock.total_retrans) */
 	__u32 srtt_us;     /* smoothed RTT */
 	__u32 pid;
@@ -132,6 +132,29 @@ struct {
 	__type(key, __u64); /* socket cookie */
 	__type(value, struct conn);
 } conns SEC(".maps");
+
+/*
+ * A workload's peer as behaviour profiles know it: the remote address and
+ * port of an outbound connection, the local port of an inbound one.
+ */
+struct peer_key {
+	__u64 cgroup_id;
+	__u8 addr[16];
+	__u16 port;
+	enum direction direction;
+	__u8 pad[5];
+};
+
+/* The peers whose first connection user space has seen (first_of_peer). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct peer_key);
+	__type(value, __u8);
+} peers_seen SEC(".maps");
+
+/* Set by user space while behaviour profiles learn peers. */
+volatile __u32 first_peers = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
