@@ -10,6 +10,7 @@ import (
 	"github.com/orb8/orb8/internal/probes/cpu"
 	"github.com/orb8/orb8/internal/probes/cuda"
 	"github.com/orb8/orb8/internal/probes/dns"
+	"github.com/orb8/orb8/internal/probes/drm"
 	"github.com/orb8/orb8/internal/probes/enforce"
 	"github.com/orb8/orb8/internal/probes/fds"
 	"github.com/orb8/orb8/internal/probes/memory"
@@ -44,6 +45,7 @@ var catalog = []probeKind{
 		func(_ *cgroup.Resolver, c *Config) probe.Probe { return cuda.New(c.CUDA) }},
 	{nvml.Name, true, nil, probe.Programs{}, func(c *Config) options { return &c.NVML },
 		func(_ *cgroup.Resolver, c *Config) probe.Probe { return nvml.New(c.NVML) }},
+	{drm.Name, true, nil, probe.Programs{}, nil, func(*cgroup.Resolver, *Config) probe.Probe { return drm.New() }},
 	{dns.Name, true, dns.EventKinds, dns.Programs, nil, func(*cgroup.Resolver, *Config) probe.Probe { return dns.New() }},
 	{network.Name, true, network.EventKinds, network.Programs, nil,
 		func(*cgroup.Resolver, *Config) probe.Probe { return network.New(network.DefaultFlowTableSize) }},
