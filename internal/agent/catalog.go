@@ -11,6 +11,7 @@ import (
 	"github.com/orb8/orb8/internal/probes/cpu"
 	"github.com/orb8/orb8/internal/probes/cuda"
 	"github.com/orb8/orb8/internal/probes/dns"
+	"github.com/orb8/orb8/internal/probes/drm"
 	"github.com/orb8/orb8/internal/probes/enforce"
 	"github.com/orb8/orb8/internal/probes/fds"
 	"github.com/orb8/orb8/internal/probes/memory"
@@ -48,6 +49,7 @@ var catalog = []probeKind{
 		func(_ *cgroup.Resolver, c *Config) probe.Probe { return nvml.New(c.NVML) }},
 	{tpu.Name, true, nil, probe.Programs{}, func(c *Config) options { return &c.TPU },
 		func(_ *cgroup.Resolver, c *Config) probe.Probe { return tpu.New(c.TPU, c.NVML.PodResourcesSocket) }},
+	{drm.Name, true, nil, probe.Programs{}, nil, func(*cgroup.Resolver, *Config) probe.Probe { return drm.New() }},
 	{dns.Name, true, dns.EventKinds, dns.Programs, nil, func(*cgroup.Resolver, *Config) probe.Probe { return dns.New() }},
 	{network.Name, true, network.EventKinds, network.Programs, nil,
 		func(*cgroup.Resolver, *Config) probe.Probe { return network.New(network.DefaultFlowTableSize) }},
