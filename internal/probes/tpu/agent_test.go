@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -19,9 +18,6 @@ import (
 // as that workload's, with the probe up.
 func TestAgentExportsFakeLibtpuGauges(t *testing.T) {
 	testutil.RequireRoot(t)
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs ip(8)")
-	}
 	cg, _ := tpu.StartWorkload(t, "127.0.0.1:8431")
 	opts := tpu.DefaultOptions()
 	opts.Interval, opts.Timeout = time.Second, 500*time.Millisecond

@@ -221,9 +221,6 @@ func errorCount(t *testing.T, g prometheus.Gatherer, reason string) float64 {
 // series and counts the failure; an exited workload is no endpoint.
 func TestFakeLibtpuWorkload(t *testing.T) {
 	testutil.RequireRoot(t)
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs ip(8)")
-	}
 	cg, w := startWorkload(t, "127.0.0.1:8431", "[::1]:8431")
 	_, reg := startProbe(t, serveKubelet(t), tpuSysfs(t))
 	want := WantedFromFake()
@@ -278,9 +275,6 @@ func TestFakeLibtpuWorkload(t *testing.T) {
 // A workload whose service listens on ::1 only is reached there.
 func TestFakeLibtpuWorkloadIPv6(t *testing.T) {
 	testutil.RequireRoot(t)
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs ip(8)")
-	}
 	cg, _ := startWorkload(t, "[::1]:8431")
 	_, reg := startProbe(t, "", tpuSysfs(t))
 	testutil.Eventually(t, 10*time.Second, func() bool {
