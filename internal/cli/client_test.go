@@ -31,10 +31,17 @@ func buildOrb8(t *testing.T) string { return testutil.Binary(t) }
 // serves its API on a free loopback port.
 func startAgent(t *testing.T) (addr string, a *agent.Agent) {
 	t.Helper()
+	return startAgentWith(t, func(*config.Config) {})
+}
+
+// startAgentWith is startAgent with the configuration set by set.
+func startAgentWith(t *testing.T, set func(*config.Config)) (addr string, a *agent.Agent) {
+	t.Helper()
 	testutil.RequireRoot(t)
 	res := testutil.Resolver(t)
 	cfg := config.Default()
 	cfg.NodeName = "test-node"
+	set(&cfg)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a = agent.NewWithProbes(cfg, log, res, []probe.Probe{process.New()})
 	a.Start(context.Background())

@@ -1,18 +1,12 @@
 package cli_test
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/orb8/orb8/internal/agent"
 	"github.com/orb8/orb8/internal/config"
-	"github.com/orb8/orb8/internal/probe"
-	"github.com/orb8/orb8/internal/probes/process"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
@@ -20,23 +14,11 @@ import (
 // test cgroup learns /usr/bin/true for a second, then /usr/bin/id is its
 // anomaly.
 func TestProfilesCommands(t *testing.T) {
-	testutil.RequireRoot(t)
-	cfg := config.Default()
-	cfg.NodeName = "test-node"
-	cfg.AnomalyDetection, cfg.AnomalyLearning, cfg.StateDir = true, time.Second, t.TempDir()
-	a := agent.NewWithProbes(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), testutil.Resolver(t), []probe.Probe{process.New()})
-	a.Start(context.Background())
-	x, err := a.ListenAPI(testutil.Socket(t))
-	if err != nil {
-		a.Close()
-		t.Fatal(err)
-	}
-	go x.Serve()
-	t.Cleanup(func() {
-		x.Close()
-		a.Close()
+	stateDir := t.TempDir()
+	addr, _ := startAgentWith(t, func(cfg *config.Config) {
+		cfg.AnomalyDetection, cfg.AnomalyLearning, cfg.StateDir = true, time.Second, stateDir
 	})
-	addr, bin := x.Addrs()[0], buildOrb8(t)
+	bin := buildOrb8(t)
 	orb8 := func(args ...string) (string, error) {
 		out, err := exec.Command(bin, append(args, "--agent", addr)...).CombinedOutput()
 		return string(out), err
