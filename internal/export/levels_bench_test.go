@@ -5,7 +5,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,16 +18,25 @@ import (
 	"github.com/orb8/orb8/internal/testutil"
 )
 
-// benchDeployments names the bench cgroups under parent as the pods of
+// benchDeployments names the bench cgroups under a parent as the pods of
 // 100 Deployments in namespace "bench" (w0042 is pod d042-00042 of
-// Deployment d042), and is their owner index.
-type benchDeployments struct{ parent string }
+// Deployment d042), and is their owner index. Like kube.Index it names
+// a cgroup with one map lookup, its names made once.
+type benchDeployments struct{ pods map[string]benchPod }
+
+type benchPod struct{ namespace, pod, container string }
+
+func newBenchDeployments(parent string, n int) benchDeployments {
+	d := benchDeployments{pods: make(map[string]benchPod, n)}
+	for i := range n {
+		d.pods[fmt.Sprintf("%s/w%04d", parent, i)] = benchPod{"bench", fmt.Sprintf("d%03d-%05d", i%100, i), "app"}
+	}
+	return d
+}
 
 func (d benchDeployments) Enrich(w cgroup.Workload) cgroup.Workload {
-	if rest, ok := strings.CutPrefix(w.Path, d.parent+"/w"); ok {
-		if i, err := strconv.Atoi(rest); err == nil {
-			w.Namespace, w.Pod, w.Container = "bench", fmt.Sprintf("d%03d-%05d", i%100, i), "app"
-		}
+	if p, ok := d.pods[w.Path]; ok {
+		w.Namespace, w.Pod, w.Container = p.namespace, p.pod, p.container
 	}
 	return w
 }
@@ -70,7 +78,7 @@ func benchLevels(b *testing.B, n int, churn bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	names := benchDeployments{parent}
+	names := newBenchDeployments(parent, n)
 	a.Resolver().SetEnricher(names)
 	a.Start(b.Context())
 	for _, dir := range dirs {

@@ -47,11 +47,11 @@ func CollectPerCPUKeyed[K comparable, V any](m *ebpf.Map, r Resolver, split func
 	}
 	slices.SortFunc(order, func(a, b int32) int {
 		ra, rb := rows.at(a), rows.at(b)
-		return cmp.Or(series.CompareWorkloads(ra.w, rb.w), cmp.Compare(ra.id, rb.id))
+		return cmp.Or(series.CompareWorkloads(&ra.w, &rb.w), cmp.Compare(ra.id, rb.id))
 	})
 	for start := 0; start < len(order); {
 		end := start + 1
-		for end < len(order) && series.CompareWorkloads(rows.at(order[start]).w, rows.at(order[end]).w) == 0 {
+		for end < len(order) && series.CompareWorkloads(&rows.at(order[start]).w, &rows.at(order[end]).w) == 0 {
 			end++
 		}
 		rows.foldSameLabels(order[start:end], add)
