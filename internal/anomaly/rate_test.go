@@ -160,6 +160,21 @@ func TestRateTick(t *testing.T) {
 	}
 }
 
+// TestTickGrace: with a minute shorter than minGrace, Tick closes the
+// minutes that ended minGrace before now.
+func TestTickGrace(t *testing.T) {
+	s := NewStore(Options{Learning: time.Second, MaxProfiles: 1, MaxItems: 1, Minute: 100 * time.Millisecond})
+	s.Count(web, &cgroup.Workload{Path: "/web"}, &Sample{Exec: true}, m0)
+	s.Tick(m0.Add(2 * time.Second))
+	if b := s.profiles["/web"].rates.baselines[Execs]; b != nil {
+		t.Fatalf("the minute of m0 closed 2s after its start: %+v", b)
+	}
+	s.Tick(m0.Add(2100 * time.Millisecond))
+	if b := s.profiles["/web"].rates.baselines[Execs]; b == nil || b.Minutes != 1 {
+		t.Fatalf("baseline %+v, want the minute of m0 closed 2s after its end", b)
+	}
+}
+
 // TestDNSFeatures: the DNS features are defined by five queries or more;
 // entropy is that of the name left of its registered domain.
 func TestDNSFeatures(t *testing.T) {

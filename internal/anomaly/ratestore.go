@@ -35,13 +35,17 @@ func (s *Store) Count(id Identity, w *cgroup.Workload, smp *Sample, at time.Time
 	return out
 }
 
-// Tick closes the minutes that ended before the one before now (a minute
-// of grace for events on their way), for every profile, and returns the
-// anomalies that opened episodes.
+// minGrace is the least time Tick leaves events on their way: the grace
+// of a minute shortened to compress time is still that long.
+const minGrace = 2 * time.Second
+
+// Tick closes, for every profile, the minutes that ended a minute (at
+// least minGrace) before now, for events still on their way, and returns
+// the anomalies that opened episodes.
 func (s *Store) Tick(now time.Time) []RateAnomaly {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	idx := s.minuteOf(now) - 1
+	idx := s.minuteOf(now.Add(-max(s.opts.Minute, minGrace)))
 	var out []RateAnomaly
 	for _, p := range s.profiles {
 		if p.rates != nil && p.rates.curIdx != 0 && p.rates.curIdx < idx {
