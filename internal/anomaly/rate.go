@@ -25,9 +25,11 @@ const (
 	// NXDomainRatio is its DNS responses that said NXDOMAIN, as a share of
 	// those answered (defined with at least minDNS answered).
 	NXDomainRatio Feature = "dns_nxdomain_ratio"
-	// NameEntropy is the mean Shannon entropy (bits per character) of the
-	// part of its query names left of the registered domain; NameLength
-	// their mean length. Both defined with at least minDNS queries.
+	// NameEntropy is the highest Shannon entropy (bits per character) of
+	// the part of its query names left of the registered domain;
+	// NameLength the longest query name. Both defined by one query: a
+	// tunnel's names stand out one by one, while a mean over the minute
+	// would dilute a slow tunnel in the workload's usual lookups.
 	NameEntropy Feature = "dns_name_entropy"
 	NameLength  Feature = "dns_name_length"
 	// BytesOut is the payload bytes its TCP connections sent, counted when
@@ -76,8 +78,8 @@ const (
 	// peakMinutes how fast a learned peak not seen again decays (a week).
 	slowMinutes = 1440
 	peakMinutes = 7 * 1440
-	// minDNS is the fewest DNS queries (answers for the NXDOMAIN ratio)
-	// that define the DNS features of a minute; minLearned the fewest
+	// minDNS is the fewest DNS answers that define the NXDOMAIN ratio of
+	// a minute; minLearned the fewest
 	// minutes a feature must have been defined in while learning to be
 	// checked.
 	minDNS     = 5
@@ -169,7 +171,7 @@ type Sample struct {
 type minute struct {
 	execs, failures, bytesOut    uint64
 	queries, answered, nxdomains uint64
-	entropySum, lengthSum        float64
+	entropy, length              float64 // the highest of the minute
 	peers                        map[netip.AddrPort]struct{}
 	peersOver                    uint64
 }
@@ -197,8 +199,8 @@ func (m *minute) add(s *Sample) {
 	if s.DNS {
 		name := strings.ToLower(strings.TrimSuffix(s.QName, "."))
 		m.queries++
-		m.lengthSum += float64(len(name))
-		m.entropySum += Entropy(strings.TrimSuffix(strings.TrimSuffix(name, Domain(name)), "."))
+		m.length = max(m.length, float64(len(name)))
+		m.entropy = max(m.entropy, Entropy(strings.TrimSuffix(strings.TrimSuffix(name, Domain(name)), ".")))
 		if s.Answered {
 			m.answered++
 			if s.RCode == "NXDOMAIN" {
@@ -219,9 +221,9 @@ func (m *minute) value(f Feature) (float64, bool) {
 	case NXDomainRatio:
 		return float64(m.nxdomains) / float64(max(m.answered, 1)), m.answered >= minDNS
 	case NameEntropy:
-		return m.entropySum / float64(max(m.queries, 1)), m.queries >= minDNS
+		return m.entropy, m.queries > 0
 	case NameLength:
-		return m.lengthSum / float64(max(m.queries, 1)), m.queries >= minDNS
+		return m.length, m.queries > 0
 	case BytesOut:
 		return float64(m.bytesOut), true
 	case Peers:

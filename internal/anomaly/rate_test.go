@@ -175,26 +175,31 @@ func TestTickGrace(t *testing.T) {
 	}
 }
 
-// TestDNSFeatures: the DNS features are defined by five queries or more;
-// entropy is that of the name left of its registered domain.
+// TestDNSFeatures: the NXDOMAIN ratio is defined by five answers or
+// more; name length and entropy are the minute's highest, entropy that of
+// the name left of its registered domain.
 func TestDNSFeatures(t *testing.T) {
 	var m minute
+	if _, ok := m.value(NameLength); ok {
+		t.Fatal("a minute without queries defined the name length")
+	}
 	dns := func(name, rcode string) { m.add(&Sample{DNS: true, QName: name, Answered: true, RCode: rcode}) }
 	for range 4 {
 		dns("api.example.com.", "NOERROR")
 	}
-	if _, ok := m.value(NameLength); ok {
-		t.Fatal("four queries defined the name length")
+	if _, ok := m.value(NXDomainRatio); ok {
+		t.Fatal("four answers defined the NXDOMAIN ratio")
 	}
 	dns("aaaa.example.com", "NXDOMAIN")
-	if v, _ := m.value(NameLength); v != 15.2 {
-		t.Fatalf("mean name length %v, want 15.2", v)
+	dns("b.example.com", "NXDOMAIN")
+	if v, _ := m.value(NameLength); v != 16 {
+		t.Fatalf("longest name %v, want 16", v)
 	}
-	if v, _ := m.value(NXDomainRatio); v != 0.2 {
-		t.Fatalf("NXDOMAIN ratio %v, want 0.2", v)
+	if v, _ := m.value(NXDomainRatio); v != 2.0/6 {
+		t.Fatalf("NXDOMAIN ratio %v, want 2/6", v)
 	}
-	if v, _ := m.value(NameEntropy); math.Abs(v-4*math.Log2(3)/5) > 1e-12 {
-		t.Fatalf("mean entropy %v, want 4/5 log2(3)", v)
+	if v, _ := m.value(NameEntropy); math.Abs(v-math.Log2(3)) > 1e-12 {
+		t.Fatalf("highest entropy %v, want log2(3) (api)", v)
 	}
 	if e := Entropy("abcdefghijklmnopqrstuvwxyz234567"); e != 5 {
 		t.Fatalf("entropy of 32 distinct bytes %v, want 5", e)
