@@ -79,8 +79,8 @@ func (p *profiler) start(ctx context.Context) error {
 	}
 	p.sub.Store(p.a.follow(ctx, profiledKinds, 4096, p.observe, nil))
 	stopSave := tick.Every(ctx, saveEvery, func(time.Time) { p.save() })
-	// Minutes close a minute after they end: ticking twice a minute
-	// raises a rate anomaly at most 1.5 minutes after its minute.
+	// Minutes close a minute (at least 2s) after they end: ticking twice
+	// a minute raises a rate anomaly at most 1.5 of them after that.
 	stopRates := tick.Every(ctx, p.a.cfg.AnomalyMinute/2, func(now time.Time) { p.raiseRates(p.store.Tick(now)) })
 	p.stop = func() { stopRates(); stopSave() }
 	p.a.log.Info("anomaly detection on", "profiles", len(p.store.Profiles()), "learning", p.a.cfg.AnomalyLearning, "state_dir", p.dir)
