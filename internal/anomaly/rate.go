@@ -79,9 +79,8 @@ const (
 	slowMinutes = 1440
 	peakMinutes = 7 * 1440
 	// minDNS is the fewest DNS answers that define the NXDOMAIN ratio of
-	// a minute; minLearned the fewest
-	// minutes a feature must have been defined in while learning to be
-	// checked.
+	// a minute; minLearned the fewest minutes a feature must be learned
+	// in (after the window too) to be checked.
 	minDNS     = 5
 	minLearned = 10
 	// dormantMinutes: past this many minutes without an event a workload
@@ -304,12 +303,15 @@ func (r *rates) closeMinute(id Identity, size time.Duration, learning bool) (Rat
 			b = &Baseline{}
 			r.baselines[f] = b
 		}
-		if learning {
+		// A feature the window defined in fewer than minLearned minutes
+		// (a workload that seldom looks names up) learns its first ones
+		// whenever they come.
+		if learning || b.Minutes < minLearned {
 			b.learn(x)
 			continue
 		}
 		t := b.Threshold(f)
-		if b.Minutes >= minLearned && x > t {
+		if x > t {
 			high = true
 			fHigh = true
 			severe = severe || b.severe(f, x)

@@ -175,6 +175,32 @@ func TestTickGrace(t *testing.T) {
 	}
 }
 
+// TestLateFeatureLearns: a feature the window never defined (no DNS
+// while learning) learns its first 10 minutes after it, then is checked.
+func TestLateFeatureLearns(t *testing.T) {
+	s := rateStore()
+	w := &cgroup.Workload{Path: "/web"}
+	lookup := func(minute, length int) []RateAnomaly {
+		return s.Count(web, w, &Sample{DNS: true, QName: strings.Repeat("a", length-12) + ".example.com"}, at(minute))
+	}
+	var raised []RateAnomaly
+	for m := range 12 {
+		raised = append(raised, execs(s, m, 1)...)
+	}
+	for m := 12; m < 24; m++ {
+		raised = append(raised, lookup(m, 40)...)
+	}
+	if b := s.profiles["/web"].rates.baselines[NameLength]; len(raised) != 0 || *b != (Baseline{Mean: 40, Peak: 40, Minutes: 11}) {
+		t.Fatalf("raised %+v, name length baseline %+v", raised, b)
+	}
+	raised = append(lookup(24, 100), lookup(25, 100)...)
+	raised = append(raised, lookup(26, 40)...)
+	want := RateAnomaly{Identity: web, Feature: NameLength, Value: 100, Baseline: 40, Threshold: 64, Minute: at(25), Workload: *w}
+	if len(raised) != 1 || raised[0] != want {
+		t.Fatalf("raised %+v, want %+v", raised, want)
+	}
+}
+
 // TestDNSFeatures: the NXDOMAIN ratio is defined by five answers or
 // more; name length and entropy are the minute's highest, entropy that of
 // the name left of its registered domain.
