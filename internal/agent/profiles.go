@@ -45,6 +45,7 @@ func newProfiler(a *Agent) *profiler {
 	}
 	opts := anomaly.DefaultOptions()
 	opts.Learning = a.cfg.AnomalyLearning
+	opts.Minute = a.cfg.AnomalyMinute
 	p := &profiler{a: a, store: anomaly.NewStore(opts), dir: a.cfg.StateDir}
 	p.counter = anomaly.NewCounter(p.store, a.resolver, p.missed)
 	return p
@@ -77,7 +78,11 @@ func (p *profiler) start(ctx context.Context) error {
 		}
 	}
 	p.sub.Store(p.a.follow(ctx, profiledKinds, 4096, p.observe, nil))
-	p.stop = tick.Every(ctx, saveEvery, func(time.Time) { p.save() })
+	stopSave := tick.Every(ctx, saveEvery, func(time.Time) { p.save() })
+	// Minutes close a minute (at least 2s) after they end: ticking twice
+	// a minute raises a rate anomaly at most 1.5 of them after that.
+	stopRates := tick.Every(ctx, p.a.cfg.AnomalyMinute/2, func(now time.Time) { p.raiseRates(p.store.Tick(now)) })
+	p.stop = func() { stopRates(); stopSave() }
 	p.a.log.Info("anomaly detection on", "profiles", len(p.store.Profiles()), "learning", p.a.cfg.AnomalyLearning, "state_dir", p.dir)
 	return nil
 }
@@ -115,6 +120,7 @@ func (p *profiler) observe(e *events.Event) {
 	if !ok {
 		return
 	}
+	p.count(e, id)
 	switch {
 	case e.Exec != nil:
 		path := e.Exec.Path
@@ -133,6 +139,40 @@ func (p *profiler) observe(e *events.Event) {
 		}
 	case e.DNS != nil && e.DNS.QName != "":
 		p.check(e, id, anomaly.NewDNSDomain, anomaly.Domain(e.DNS.QName))
+	}
+}
+
+// count adds what the event shows to its workload's minute of the rate
+// model.
+func (p *profiler) count(e *events.Event, id anomaly.Identity) {
+	var s anomaly.Sample
+	switch {
+	case e.Exec != nil:
+		s.Exec = true
+	case e.TCP != nil:
+		t := e.TCP
+		s.Connect = t.Direction == "outbound" && (t.Event == "open" || t.Event == "failed")
+		s.Failed, s.Peer = t.Event == "failed", t.Remote
+		if t.Event == "close" {
+			s.BytesOut = t.TxBytes
+		}
+	case e.DNS != nil && e.DNS.QName != "":
+		s.DNS, s.QName, s.RCode, s.Answered = true, e.DNS.QName, e.DNS.RCode, e.DNS.Answered
+	default:
+		return
+	}
+	p.raiseRates(p.store.Count(id, &e.Workload, &s, e.Time))
+}
+
+// raiseRates publishes and counts the rate anomalies of closed minutes.
+func (p *profiler) raiseRates(raised []anomaly.RateAnomaly) {
+	for _, r := range raised {
+		p.counter.Raise(r.Workload.ID, anomaly.Rate)
+		p.a.bus.Publish(events.Event{
+			Time: r.Minute, Kind: events.KindAnomaly, Workload: r.Workload,
+			Anomaly: &events.Anomaly{Kind: string(anomaly.Rate), Item: string(r.Feature), Profile: r.Identity.String(),
+				Value: r.Value, Baseline: r.Baseline, Threshold: r.Threshold},
+		})
 	}
 }
 

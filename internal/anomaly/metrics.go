@@ -14,7 +14,7 @@ import (
 var (
 	metrics       series.Set
 	anomaliesDesc = metrics.Workload("orb8_anomalies_total",
-		"Anomalies raised: items a workload showed for the first time after its behaviour profile was learned (kind: new_binary, new_lineage, new_peer, new_dns_domain, new_listen_port), each once per profile.", "kind")
+		"Anomalies raised: items a workload showed for the first time after its behaviour profile was learned (kind: new_binary, new_lineage, new_peer, new_dns_domain, new_listen_port, each once per profile; rate, once per episode of rates far above the workload's baseline).", "kind")
 	profilesDesc = metrics.Plain("orb8_anomaly_profiles",
 		"Behaviour profiles the agent keeps, by state: learning (within --anomaly-learning of the identity's first event) or frozen.", "state")
 	profilesDroppedDesc = metrics.Plain("orb8_anomaly_profiles_dropped_total",
@@ -68,6 +68,7 @@ func (c *Counter) Forget(ids []uint64) {
 		for _, k := range Kinds {
 			delete(c.raised, countKey{id, k})
 		}
+		delete(c.raised, countKey{id, Rate})
 	}
 }
 

@@ -99,6 +99,14 @@ func (p *Profile) check() error {
 			return fmt.Errorf("unknown kind %q", k)
 		}
 	}
+	for f, b := range p.Rates {
+		if !f.known() {
+			return fmt.Errorf("unknown rate feature %q", f)
+		}
+		if !b.valid() {
+			return fmt.Errorf("rate feature %q: invalid baseline %+v", f, b)
+		}
+	}
 	return nil
 }
 
@@ -137,6 +145,12 @@ func (s *Store) Restore(profiles []Profile) {
 					continue
 				}
 				p.raised[k][r.Item] = r.Time
+			}
+		}
+		if len(v.Rates) > 0 {
+			p.rates = newRates()
+			for f, b := range v.Rates {
+				p.rates.baselines[f] = &b
 			}
 		}
 		s.profiles[key] = p

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/orb8/orb8/internal/cgroup"
 )
 
 // TestSaveLoad: what a store saved, another loads back as it was, and
@@ -129,6 +131,10 @@ func FuzzDecode(f *testing.F) {
 	s.Observe(Identity{Cgroup: "/a"}, NewBinary, "/bin/sh", t0)
 	s.Observe(Identity{Namespace: "n", OwnerKind: "Job", Owner: "j", Container: "c"}, NewPeer, "10.0.0.1:80", t0)
 	s.Observe(Identity{Cgroup: "/a"}, NewBinary, "/bin/ls", t0.Add(time.Hour))
+	w := &cgroup.Workload{Path: "/a"}
+	for i := range 3 {
+		s.Count(Identity{Cgroup: "/a"}, w, &Sample{Exec: true, DNS: true, QName: "x.example.com", Answered: true, RCode: "NXDOMAIN"}, t0.Add(time.Duration(i)*time.Minute))
+	}
 	var seed bytes.Buffer
 	_ = json.NewEncoder(&seed).Encode(state{Version: stateVersion, Profiles: s.Profiles()})
 	f.Add(seed.Bytes())

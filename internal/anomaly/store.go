@@ -17,12 +17,15 @@ type Options struct {
 	// profile (of what it learned, and of the anomalies it raised).
 	MaxProfiles int
 	MaxItems    int
+	// Minute is the rate model's minute: the time its features are
+	// counted over. Only an evaluation in compressed time shortens it.
+	Minute time.Duration
 }
 
 // DefaultOptions learn for a day; 4096 profiles of 256 items a set stay
 // under a few tens of MiB in the worst case.
 func DefaultOptions() Options {
-	return Options{Learning: 24 * time.Hour, MaxProfiles: 4096, MaxItems: 256}
+	return Options{Learning: 24 * time.Hour, MaxProfiles: 4096, MaxItems: 256, Minute: time.Minute}
 }
 
 // Profile is one identity's profile, as the state file and the API have it.
@@ -40,6 +43,8 @@ type Profile struct {
 	// Overflow counts items not kept because their set was full: not
 	// learned while learning, not raised (nor remembered) after.
 	Overflow map[Kind]uint64 `json:"overflow,omitempty"`
+	// Rates are the baselines of the rate model, by feature.
+	Rates map[Feature]Baseline `json:"rates,omitempty"`
 }
 
 // Raised is an item raised as an anomaly, and when.
@@ -58,6 +63,7 @@ type profile struct {
 	learned                         map[Kind]map[string]struct{}
 	raised                          map[Kind]map[string]time.Time
 	overflow                        map[Kind]uint64
+	rates                           *rates // nil until its first sample
 }
 
 func newProfile(id Identity, first time.Time, learning time.Duration) *profile {
@@ -78,8 +84,11 @@ type Store struct {
 	version uint64
 }
 
-// NewStore returns an empty store.
+// NewStore returns an empty store; a zero Minute is a minute.
 func NewStore(opts Options) *Store {
+	if opts.Minute <= 0 {
+		opts.Minute = time.Minute
+	}
 	return &Store{opts: opts, profiles: map[string]*profile{}, overflow: map[Kind]uint64{}}
 }
 
@@ -96,19 +105,9 @@ func (s *Store) Observe(id Identity, k Kind, item string, at time.Time) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := id.String()
-	p := s.profiles[key]
+	p := s.profileFor(id, at)
 	if p == nil {
-		if len(s.profiles) >= s.opts.MaxProfiles {
-			s.dropped++
-			return false
-		}
-		p = newProfile(id, at, s.opts.Learning)
-		s.profiles[key] = p
-		s.version++
-	}
-	if at.After(p.lastSeen) {
-		p.lastSeen = at
+		return false
 	}
 	if p.knows(k, item) {
 		return false
@@ -130,6 +129,26 @@ func (s *Store) Observe(id Identity, k Kind, item string, at time.Time) bool {
 	p.raised[k][item] = at
 	s.version++
 	return true
+}
+
+// profileFor is the profile of id, started at at when there is none yet;
+// nil when the store is full. Its last event is at at the latest.
+func (s *Store) profileFor(id Identity, at time.Time) *profile {
+	key := id.String()
+	p := s.profiles[key]
+	if p == nil {
+		if len(s.profiles) >= s.opts.MaxProfiles {
+			s.dropped++
+			return nil
+		}
+		p = newProfile(id, at, s.opts.Learning)
+		s.profiles[key] = p
+		s.version++
+	}
+	if at.After(p.lastSeen) {
+		p.lastSeen = at
+	}
+	return p
 }
 
 // knows reports whether the profile learned item, itself or its block.
@@ -295,6 +314,12 @@ func (p *profile) view() Profile {
 				out.Overflow = map[Kind]uint64{}
 			}
 			out.Overflow[k] = n
+		}
+	}
+	if p.rates != nil && len(p.rates.baselines) > 0 {
+		out.Rates = make(map[Feature]Baseline, len(p.rates.baselines))
+		for f, b := range p.rates.baselines {
+			out.Rates[f] = *b
 		}
 	}
 	return out

@@ -37,11 +37,18 @@ type Anomaly struct {
 	Kind    string `json:"kind"`
 	Item    string `json:"item"`
 	Profile string `json:"profile"`
+	// Value, Baseline and Threshold are a rate anomaly's.
+	Value     float64 `json:"value,omitempty"`
+	Baseline  float64 `json:"baseline,omitempty"`
+	Threshold float64 `json:"threshold,omitempty"`
 }
 
 // anomalyOperations are the operations anomalies of each kind come from.
 var anomalyOperations = map[string]string{
 	"new_binary": "exec", "new_lineage": "exec", "new_peer": "connect", "new_dns_domain": "dns", "new_listen_port": "listen",
+	// rate anomalies, by feature
+	"exec_rate": "exec", "connection_failures": "connect", "distinct_peers": "connect", "bytes_out": "connect",
+	"dns_nxdomain_ratio": "dns", "dns_name_entropy": "dns", "dns_name_length": "dns",
 }
 
 // Workload is where the match happened.
@@ -81,7 +88,10 @@ func FromEvent(e *events.Event, node string) Record {
 	}
 	if a := e.Anomaly; a != nil {
 		r.Operation = anomalyOperations[a.Kind]
-		r.Anomaly = &Anomaly{Kind: a.Kind, Item: a.Item, Profile: a.Profile}
+		if a.Kind == "rate" {
+			r.Operation = anomalyOperations[a.Item]
+		}
+		r.Anomaly = &Anomaly{Kind: a.Kind, Item: a.Item, Profile: a.Profile, Value: a.Value, Baseline: a.Baseline, Threshold: a.Threshold}
 		return r
 	}
 	m := e.Policy

@@ -33,6 +33,10 @@ const (
 	AnomalyKindKey    attribute.Key = "orb8.anomaly.kind"
 	AnomalyItemKey    attribute.Key = "orb8.anomaly.item"
 	AnomalyProfileKey attribute.Key = "orb8.anomaly.profile"
+	// A rate anomaly's value, baseline (mean) and threshold.
+	AnomalyValueKey     attribute.Key = "orb8.anomaly.value"
+	AnomalyBaselineKey  attribute.Key = "orb8.anomaly.baseline"
+	AnomalyThresholdKey attribute.Key = "orb8.anomaly.threshold"
 )
 
 // Enforced reports whether the match was acted on (a kill or deny of an
@@ -71,6 +75,9 @@ func (r Record) Attributes() []attribute.KeyValue {
 	var kvs []attribute.KeyValue
 	if a := r.Anomaly; a != nil {
 		kvs = append(kvs, AnomalyKindKey.String(a.Kind), AnomalyItemKey.String(a.Item), AnomalyProfileKey.String(a.Profile))
+		if a.Kind == "rate" {
+			kvs = append(kvs, AnomalyValueKey.Float64(a.Value), AnomalyBaselineKey.Float64(a.Baseline), AnomalyThresholdKey.Float64(a.Threshold))
+		}
 	} else {
 		kvs = append(kvs, PolicyNameKey.String(r.Policy), PolicyRuleKey.Int(r.Rule), PolicyActionKey.String(r.Action), PolicyModeKey.String(r.Mode))
 	}

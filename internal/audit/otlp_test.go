@@ -146,3 +146,27 @@ func TestAnomalyRecord(t *testing.T) {
 		t.Errorf("attributes\n got %v\nwant %v", got, want)
 	}
 }
+
+// TestRateAnomalyRecord: a rate anomaly's record carries the feature as
+// item, its value, baseline and threshold, and the operation of the
+// feature; as OTLP, orb8.anomaly.value, .baseline and .threshold too.
+func TestRateAnomalyRecord(t *testing.T) {
+	e := &events.Event{Time: at, Kind: events.KindAnomaly, Workload: cgroup.Workload{Path: "/batch"},
+		Anomaly: &events.Anomaly{Kind: "rate", Item: "dns_name_length", Profile: "/batch", Value: 71.5, Baseline: 16.25, Threshold: 40.25}}
+	r := FromEvent(e, "node-1")
+	want := Anomaly{Kind: "rate", Item: "dns_name_length", Profile: "/batch", Value: 71.5, Baseline: 16.25, Threshold: 40.25}
+	if r.Operation != "dns" || *r.Anomaly != want {
+		t.Fatalf("record %+v %+v", r, *r.Anomaly)
+	}
+	line, _ := json.Marshal(r.Anomaly)
+	if string(line) != `{"kind":"rate","item":"dns_name_length","profile":"/batch","value":71.5,"baseline":16.25,"threshold":40.25}` {
+		t.Fatalf("audit anomaly %s", line)
+	}
+	got := attrs(r.LogRecord())
+	for k, v := range map[string]any{"orb8.anomaly.kind": "rate", "orb8.anomaly.item": "dns_name_length", "orb8.anomaly.value": 71.5,
+		"orb8.anomaly.baseline": 16.25, "orb8.anomaly.threshold": 40.25, "orb8.operation": "dns"} {
+		if got[k] != v {
+			t.Errorf("attribute %s = %v, want %v", k, got[k], v)
+		}
+	}
+}

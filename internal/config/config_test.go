@@ -87,6 +87,7 @@ func TestBadInputIsAOneLineError(t *testing.T) {
 		{"audit log of nothing", []string{"--audit-log", "/tmp/a.log"}, "--audit-log records policy matches and anomalies"},
 		{"learning too short", []string{"--anomaly-detection", "--anomaly-learning", "10ms"}, "--anomaly-learning 10ms is too short"},
 		{"no state dir", []string{"--anomaly-detection", "--state-dir", ""}, "--anomaly-detection keeps its profiles in --state-dir"},
+		{"minute too short", []string{"--anomaly-detection", "--anomaly-minute", "1ms"}, "--anomaly-minute 1ms is too short"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,11 +136,11 @@ func FuzzConfigFile(f *testing.F) {
 // it makes audit records, so --audit-log needs nothing else.
 func TestAnomalyDetectionSettings(t *testing.T) {
 	c, err := parse(t)
-	if err != nil || c.AnomalyDetection || c.AnomalyLearning != 24*time.Hour || c.StateDir != "/var/lib/orb8" {
+	if err != nil || c.AnomalyDetection || c.AnomalyLearning != 24*time.Hour || c.AnomalyMinute != time.Minute || c.StateDir != "/var/lib/orb8" {
 		t.Fatalf("defaults: %+v, %v", c.Anomaly, err)
 	}
-	c, err = parse(t, "--anomaly-detection", "--anomaly-learning", "20s", "--state-dir", "/tmp/s", "--audit-log", "-")
-	if err != nil || !c.AnomalyDetection || c.AnomalyLearning != 20*time.Second || c.StateDir != "/tmp/s" || !c.Audited() {
+	c, err = parse(t, "--anomaly-detection", "--anomaly-learning", "20s", "--anomaly-minute", "100ms", "--state-dir", "/tmp/s", "--audit-log", "-")
+	if err != nil || !c.AnomalyDetection || c.AnomalyLearning != 20*time.Second || c.AnomalyMinute != 100*time.Millisecond || c.StateDir != "/tmp/s" || !c.Audited() {
 		t.Fatalf("%+v, %v", c.Anomaly, err)
 	}
 }
