@@ -176,9 +176,9 @@ sleep 2 # one NVML poll at 1s
 scrape before
 check "probe cuda up" "$(q "$OUT/metrics-before.txt" orb8_probe_up probe=cuda) == 1"
 check "probe nvml up" "$(q "$OUT/metrics-before.txt" orb8_probe_up probe=nvml) == 1"
-check "libcudart hooked (running process, found by the first scan)" "'$(q "$OUT/metrics-before.txt" orb8_cuda_libraries_hooked library=cudart)' not in ('NA', '0.0')"
-check "libcuda hooked" "'$(q "$OUT/metrics-before.txt" orb8_cuda_libraries_hooked library=cuda)' not in ('NA', '0.0')"
-check "libcublas hooked" "'$(q "$OUT/metrics-before.txt" orb8_cuda_libraries_hooked library=cublas)' not in ('NA', '0.0')"
+check "libcudart hooked (running process, found by the first scan)" "'$(q "$OUT/metrics-before.txt" orb8_accelerator_libraries_hooked library=cudart)' not in ('NA', '0.0')"
+check "libcuda hooked" "'$(q "$OUT/metrics-before.txt" orb8_accelerator_libraries_hooked library=cuda)' not in ('NA', '0.0')"
+check "libcublas hooked" "'$(q "$OUT/metrics-before.txt" orb8_accelerator_libraries_hooked library=cublas)' not in ('NA', '0.0')"
 grep -E 'hooked CUDA library|some CUDA functions|trap' "$OUT/agent.log" | head -10
 
 # --- the work, with the agent -------------------------------------------------
@@ -195,7 +195,7 @@ phase_count() { # phase_count PHASE METRIC [k=v...]: the metric's growth for the
 # launch_check PHASE TOLERANCE: launches counted over the phase against those made
 launch_check() {
 	local counted made
-	counted=$(phase_count "$1" orb8_cuda_kernel_launches_total)
+	counted=$(phase_count "$1" orb8_accelerator_kernel_launches_total)
 	made=$(js "$1" launches)
 	if [ "$(js "$1" launches_exact)" = True ]; then
 		check "kernel launches counted in the $1 phase: $counted of $made made (within $2%)" "abs($counted - $made) <= $2 / 100 * $made"
@@ -211,16 +211,16 @@ scrape traced
 M0=$OUT/metrics-before.txt
 M1=$OUT/metrics-traced.txt
 launch_check traced 10
-launches=$(phase_count traced orb8_cuda_kernel_launches_total)
-h2d=$(calc "$(q "$M1" orb8_cuda_memcpy_bytes_total cgroup=$WORK_CG kind=h2d) - $(q "$M0" orb8_cuda_memcpy_bytes_total cgroup=$WORK_CG kind=h2d | sed 's/NA/0/')")
-d2h=$(calc "$(q "$M1" orb8_cuda_memcpy_bytes_total cgroup=$WORK_CG kind=d2h) - $(q "$M0" orb8_cuda_memcpy_bytes_total cgroup=$WORK_CG kind=d2h | sed 's/NA/0/')")
+launches=$(phase_count traced orb8_accelerator_kernel_launches_total)
+h2d=$(calc "$(q "$M1" orb8_accelerator_memcpy_bytes_total cgroup=$WORK_CG kind=h2d) - $(q "$M0" orb8_accelerator_memcpy_bytes_total cgroup=$WORK_CG kind=h2d | sed 's/NA/0/')")
+d2h=$(calc "$(q "$M1" orb8_accelerator_memcpy_bytes_total cgroup=$WORK_CG kind=d2h) - $(q "$M0" orb8_accelerator_memcpy_bytes_total cgroup=$WORK_CG kind=d2h | sed 's/NA/0/')")
 check "memcpy h2d counted: $h2d bytes, copied $(js traced h2d_bytes)" "$h2d >= $(js traced h2d_bytes)"
 check "memcpy d2h counted: $d2h bytes, copied $(js traced d2h_bytes)" "$d2h >= $(js traced d2h_bytes)"
 # GEMMs are sampled like launches: the matmul steps' are a floor (less the
 # estimate's 10%); the decode's are what PyTorch issued (aten mm/bmm, by the
 # profiler), reported.
-gemms=$(phase_count traced orb8_cuda_gemm_calls_total)
-flops=$(phase_count traced orb8_cuda_gemm_flops_total)
+gemms=$(phase_count traced orb8_accelerator_gemm_calls_total)
+flops=$(phase_count traced orb8_accelerator_gemm_flops_total)
 decode_gemms=$(calc "$(js launches gemm_ops decode) * $(js traced decode_steps) // $(js launches decode_tokens_per_sequence)")
 check "GEMM calls counted: $gemms during the traced phase; the matmul steps made $(js traced matmuls), the decode about $decode_gemms" "$gemms >= 0.9 * $(js traced matmuls)"
 # A matmul PyTorch sends to cublasLtMatmul carries no FLOPs (opaque shapes): reported, not asserted.
@@ -237,17 +237,17 @@ gemm_ratio=$(q "$(phase_metrics traced)" orb8_accelerator_sampling_ratio runtime
 check "launch-bound work duty-cycled by default (orb8_accelerator_sampled_processes >= 1 after a launch-bound block)" "$sampled == 1"
 check "orb8_accelerator_sampling_ratio{call=launch} exported and below 1 (some launches estimated): $ratio" "'$ratio' != 'NA' and 0 < $ratio < 1"
 
-GPU0='gpu=0'
-for m in orb8_gpu_utilization_ratio orb8_gpu_memory_used_bytes orb8_gpu_memory_total_bytes orb8_gpu_temperature_celsius orb8_gpu_power_watts; do
+GPU0='device=0'
+for m in orb8_accelerator_utilization_ratio orb8_accelerator_memory_used_bytes orb8_accelerator_memory_total_bytes orb8_accelerator_temperature_celsius orb8_accelerator_power_watts; do
 	v=$(q "$M1" $m $GPU0)
-	check "device metric $m{gpu=0} = $v" "'$v' != 'NA' and ($v > 0 or '$m' == 'orb8_gpu_utilization_ratio')"
+	check "device metric $m{device=0} = $v" "'$v' != 'NA' and ($v > 0 or '$m' == 'orb8_accelerator_utilization_ratio')"
 done
-check "PCIe throughput exported: tx=$(q "$M1" orb8_gpu_pcie_bytes_per_second $GPU0 direction=tx) rx=$(q "$M1" orb8_gpu_pcie_bytes_per_second $GPU0 direction=rx)" "'$(q "$M1" orb8_gpu_pcie_bytes_per_second $GPU0 direction=tx)' != 'NA'"
-check "throttle reasons exported (sum=$(q "$M1" orb8_gpu_throttled $GPU0))" "'$(q "$M1" orb8_gpu_throttled $GPU0)' != 'NA'"
-wl_mem=$(q "$M1" orb8_workload_gpu_memory_used_bytes cgroup=$WORK_CG)
+check "PCIe throughput exported: tx=$(q "$M1" orb8_accelerator_pcie_bytes_per_second $GPU0 direction=tx) rx=$(q "$M1" orb8_accelerator_pcie_bytes_per_second $GPU0 direction=rx)" "'$(q "$M1" orb8_accelerator_pcie_bytes_per_second $GPU0 direction=tx)' != 'NA'"
+check "throttle reasons exported (sum=$(q "$M1" orb8_accelerator_throttled $GPU0))" "'$(q "$M1" orb8_accelerator_throttled $GPU0)' != 'NA'"
+wl_mem=$(q "$M1" orb8_workload_accelerator_memory_used_bytes cgroup=$WORK_CG)
 reserved=$(js traced memory_reserved)
 check "work's GPU memory attributed to its cgroup: $wl_mem bytes (NVML, context included) >= reserved $reserved" "'$wl_mem' != 'NA' and $wl_mem >= $reserved"
-say "work SM utilization (NVML process samples): $(q "$M1" orb8_workload_gpu_utilization_ratio cgroup=$WORK_CG)"
+say "work SM utilization (NVML process samples): $(q "$M1" orb8_workload_accelerator_utilization_ratio cgroup=$WORK_CG)"
 # --- the leak ---------------------------------------------------------------
 in_cgroup leak "$PY" "$HELPER" leak "$OUT" "$LEAK_SECS" >"$OUT/leak.log" 2>&1
 LEAK_PID=$!
@@ -256,20 +256,20 @@ flagged=0
 for ((i = 0; i < LEAK_SECS + 40; i++)); do
 	sleep 1
 	scrape leak >/dev/null 2>&1 || continue
-	if [ "$(q "$OUT/metrics-leak.txt" orb8_cuda_memory_leak_suspected cgroup=$LEAK_CG)" = 1.0 ]; then
+	if [ "$(q "$OUT/metrics-leak.txt" orb8_accelerator_memory_leak_suspected cgroup=$LEAK_CG)" = 1.0 ]; then
 		flagged=1
 		say "leak flagged after ${i}s (window ${LEAK_WINDOW}s)"
 		break
 	fi
 done
-[ $flagged = 1 ] && pass "leak flagged in orb8_cuda_memory_leak_suspected" || fail "leak flagged in orb8_cuda_memory_leak_suspected"
-check "work not flagged as a leak" "'$(q "$OUT/metrics-leak.txt" orb8_cuda_memory_leak_suspected cgroup=$WORK_CG)' in ('0.0', 'NA')"
+[ $flagged = 1 ] && pass "leak flagged in orb8_accelerator_memory_leak_suspected" || fail "leak flagged in orb8_accelerator_memory_leak_suspected"
+check "work not flagged as a leak" "'$(q "$OUT/metrics-leak.txt" orb8_accelerator_memory_leak_suspected cgroup=$WORK_CG)' in ('0.0', 'NA')"
 wait_file "$OUT/leak.json" $((LEAK_SECS + 60)) || fail "leak finished (see leak.log)"
 sleep 1
 scrape leaked
 M2=$OUT/metrics-leaked.txt
-outstanding=$(q "$M2" orb8_cuda_memory_outstanding_bytes cgroup=$LEAK_CG)
-mallocd=$(q "$M2" orb8_cuda_malloc_bytes_total cgroup=$LEAK_CG)
+outstanding=$(q "$M2" orb8_accelerator_memory_outstanding_bytes cgroup=$LEAK_CG)
+mallocd=$(q "$M2" orb8_accelerator_malloc_bytes_total cgroup=$LEAK_CG)
 leak_reserved=$(js leak memory_reserved)
 say "leak: kept $(js leak bytes_kept) bytes; torch reserved $leak_reserved; orb8 outstanding $outstanding, malloc total $mallocd"
 check "leak's outstanding bytes match torch.cuda.memory_reserved() within 5%: $outstanding vs $leak_reserved" "'$outstanding' != 'NA' and abs($outstanding - $leak_reserved) <= 0.05 * $leak_reserved"
@@ -278,7 +278,7 @@ touch "$OUT/go-leak-exit"
 wait "$LEAK_PID"
 sleep 2
 scrape after-leak-exit
-check "outstanding bytes cleared when the leak exited: $(q "$OUT/metrics-after-leak-exit.txt" orb8_cuda_memory_outstanding_bytes cgroup=$LEAK_CG)" "$(q "$OUT/metrics-after-leak-exit.txt" orb8_cuda_memory_outstanding_bytes cgroup=$LEAK_CG | sed 's/NA/-1/') == 0"
+check "outstanding bytes cleared when the leak exited: $(q "$OUT/metrics-after-leak-exit.txt" orb8_accelerator_memory_outstanding_bytes cgroup=$LEAK_CG)" "$(q "$OUT/metrics-after-leak-exit.txt" orb8_accelerator_memory_outstanding_bytes cgroup=$LEAK_CG | sed 's/NA/-1/') == 0"
 "$PY" "$HELPER" fetch "http://127.0.0.1:$PORT/metrics" "$OUT/metrics-final.txt"
 {
 	grep -E '^orb8_(accelerator_|bpf_program_run|probe_up|cuda_|gpu_|workload_gpu|pod_gpu|bpf_map_full|events_lost)' "$OUT/metrics-final.txt" | grep -v 'cgroup="'
@@ -296,14 +296,14 @@ say "agent stopped: $(cat "$OUT/base2.json")"
 exact_launches=NA
 if start_agent agent-exact.log --cuda-exact; then
 	for ((i = 0; i < 100; i++)); do # the first scan hooks the running work
-		scrape exact-before >/dev/null 2>&1 && [ "$(q "$OUT/metrics-exact-before.txt" orb8_cuda_libraries_hooked library=cuda | sed 's/NA/0.0/')" != 0.0 ] && break
+		scrape exact-before >/dev/null 2>&1 && [ "$(q "$OUT/metrics-exact-before.txt" orb8_accelerator_libraries_hooked library=cuda | sed 's/NA/0.0/')" != 0.0 ] && break
 		sleep 0.2
 	done
 	go_phase exact "$METRICS"
 	wait_file "$OUT/exact.json" 180 || fail "exact timing"
 	say "with --cuda-exact: $(cat "$OUT/exact.json")"
 	launch_check exact 1
-	exact_launches=$(phase_count exact orb8_cuda_kernel_launches_total)
+	exact_launches=$(phase_count exact orb8_accelerator_kernel_launches_total)
 	exact_ratio=$(q "$(phase_metrics exact)" orb8_accelerator_sampling_ratio runtime=cuda call=launch)
 	exact_sampled=$(q "$(phase_metrics exact)" orb8_accelerator_sampled_processes runtime=cuda)
 	check "--cuda-exact samples nothing: sampling ratio $exact_ratio, sampled processes $exact_sampled" "'$exact_ratio' in ('1.0', 'NA') and '$exact_sampled' in ('0.0', 'NA')"

@@ -376,7 +376,7 @@ def blocks(out, phase, cgroup):
     with open(os.path.join(out, phase + ".json")) as f:
         result = json.load(f)
     metrics = [os.path.join(out, "metrics-%s-%d.txt" % (phase, i)) for i in range(len(result["blocks"]) + 1)]
-    launched = [series_sum(m, "orb8_cuda_kernel_launches_total", {"cgroup": cgroup}) for m in metrics]
+    launched = [series_sum(m, "orb8_accelerator_kernel_launches_total", {"cgroup": cgroup}) for m in metrics]
 
     def fmt(v, spec):
         return "NA" if v is None else format(v, spec)

@@ -44,16 +44,18 @@ var copyKinds = [...]string{"h2d", "d2h", "d2d", "other"}
 // metrics are the series the probe exports: what Describe sends.
 var metrics series.Set
 
+// The runtime-level accelerator families: one per concept for every
+// runtime (CUDA, HIP, Neuron), labelled runtime.
 var (
-	launchesDesc    = metrics.Workload("orb8_cuda_kernel_launches_total", "CUDA kernel launches (runtime or driver API) by the workload.")
-	mallocDesc      = metrics.Workload("orb8_cuda_malloc_bytes_total", "Device memory the workload allocated through cudaMalloc*/cuMemAlloc*.")
-	freeDesc        = metrics.Workload("orb8_cuda_free_bytes_total", "Device memory the workload freed through cudaFree*/cuMemFree*.")
-	outstandingDesc = metrics.Workload("orb8_cuda_memory_outstanding_bytes", "Device memory the workload's live processes allocated and have not freed.")
-	memcpyDesc      = metrics.Workload("orb8_cuda_memcpy_bytes_total", "Bytes copied by cudaMemcpy*/cuMemcpy*, by direction: h2d, d2h, d2d, other (host-host or inferred).", "kind")
-	leakDesc        = metrics.Workload("orb8_cuda_memory_leak_suspected", "1 when the workload's outstanding device memory grew through the whole leak window (--cuda-leak-window).").Max()
-	gemmsDesc       = metrics.Workload("orb8_cuda_gemm_calls_total", "GEMM calls of the workload to cuBLAS (cublas*gemm*, cublasGemm*Ex) and cuBLASLt (cublasLtMatmul), a batched call counting once.")
-	gemmFlopsDesc   = metrics.Workload("orb8_cuda_gemm_flops_total", "Floating-point operations of the workload's cuBLAS GEMMs, estimated from m, n, k and the batch count (2mnk, 8mnk complex); cublasLtMatmul adds none.")
-	librariesDesc   = metrics.Plain("orb8_cuda_libraries_hooked", "CUDA library files with uprobes attached, by library (cudart, cuda, cublas, cublasLt).", "library")
+	launchesDesc    = metrics.Workload("orb8_accelerator_kernel_launches_total", "Kernel launches (CUDA runtime or driver API) by the workload, by runtime.", "runtime")
+	mallocDesc      = metrics.Workload("orb8_accelerator_malloc_bytes_total", "Device memory the workload allocated through the runtime (cudaMalloc*/cuMemAlloc*), by runtime.", "runtime")
+	freeDesc        = metrics.Workload("orb8_accelerator_free_bytes_total", "Device memory the workload freed through the runtime (cudaFree*/cuMemFree*), by runtime.", "runtime")
+	outstandingDesc = metrics.Workload("orb8_accelerator_memory_outstanding_bytes", "Device memory the workload's live processes allocated through the runtime and have not freed, by runtime.", "runtime")
+	memcpyDesc      = metrics.Workload("orb8_accelerator_memcpy_bytes_total", "Bytes copied by the runtime's copies (cudaMemcpy*/cuMemcpy*), by runtime and direction: h2d, d2h, d2d, other (host-host or inferred).", "runtime", "kind")
+	leakDesc        = metrics.Workload("orb8_accelerator_memory_leak_suspected", "1 when the workload's outstanding device memory of the runtime grew through the whole leak window (--cuda-leak-window).", "runtime").Max()
+	gemmsDesc       = metrics.Workload("orb8_accelerator_gemm_calls_total", "GEMM calls of the workload to the runtime's BLAS: cuBLAS (cublas*gemm*, cublasGemm*Ex) and cuBLASLt (cublasLtMatmul), a batched call counting once.", "runtime")
+	gemmFlopsDesc   = metrics.Workload("orb8_accelerator_gemm_flops_total", "Floating-point operations of the workload's BLAS GEMMs, estimated from m, n, k and the batch count (2mnk, 8mnk complex); cublasLtMatmul adds none.", "runtime")
+	librariesDesc   = metrics.Plain("orb8_accelerator_libraries_hooked", "Runtime library files with uprobes attached, by runtime and library (cuda: cudart, cuda, cublas, cublasLt).", "runtime", "library")
 	sampledDesc     = metrics.Plain("orb8_accelerator_sampled_processes", "Processes whose accelerator calls are counted in windows with gaps between them, to keep their trap time under --max-overhead.", "runtime")
 	samplingDesc    = metrics.Plain("orb8_accelerator_sampling_ratio", "Share of the node's accelerator calls of a kind that were counted, the rest estimated from the sampling windows (1: all counted; --cuda-exact).", "runtime", "call")
 )
@@ -233,25 +235,26 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	err := probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *cudaCudaStats) {
 		e := estimated[w]
 		row := series.NewRow(w)
+		const rt = "cuda"
 		seen := [len(sampledCalls)]float64{float64(s.Launches), float64(s.Gemms)}
 		for i := range seen {
 			counted[i] += seen[i]
 			total[i] += seen[i] + e[i]
 		}
-		ch <- row.Metric(launchesDesc, prometheus.CounterValue, float64(s.Launches)+e[0])
-		ch <- row.Metric(mallocDesc, prometheus.CounterValue, float64(s.MallocBytes))
-		ch <- row.Metric(freeDesc, prometheus.CounterValue, float64(s.FreeBytes))
-		ch <- row.Metric(outstandingDesc, prometheus.GaugeValue, float64(max(s.Outstanding, 0)))
+		ch <- row.Metric(launchesDesc, prometheus.CounterValue, float64(s.Launches)+e[0], rt)
+		ch <- row.Metric(mallocDesc, prometheus.CounterValue, float64(s.MallocBytes), rt)
+		ch <- row.Metric(freeDesc, prometheus.CounterValue, float64(s.FreeBytes), rt)
+		ch <- row.Metric(outstandingDesc, prometheus.GaugeValue, float64(max(s.Outstanding, 0)), rt)
 		for i, kind := range copyKinds {
-			ch <- row.Metric(memcpyDesc, prometheus.CounterValue, float64(s.MemcpyBytes[i]), kind)
+			ch <- row.Metric(memcpyDesc, prometheus.CounterValue, float64(s.MemcpyBytes[i]), rt, kind)
 		}
-		ch <- row.Metric(gemmsDesc, prometheus.CounterValue, float64(s.Gemms)+e[1])
-		ch <- row.Metric(gemmFlopsDesc, prometheus.CounterValue, float64(s.GemmFlops)+e[estimatedFlops])
+		ch <- row.Metric(gemmsDesc, prometheus.CounterValue, float64(s.Gemms)+e[1], rt)
+		ch <- row.Metric(gemmFlopsDesc, prometheus.CounterValue, float64(s.GemmFlops)+e[estimatedFlops], rt)
 		leak := 0.0
 		if p.leaks.isSuspected(w) {
 			leak = 1
 		}
-		ch <- row.Metric(leakDesc, prometheus.GaugeValue, leak)
+		ch <- row.Metric(leakDesc, prometheus.GaugeValue, leak, rt)
 	})
 	for i, call := range sampledCalls {
 		ratio := 1.0
@@ -267,7 +270,7 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	ch <- prometheus.MustNewConstMetric(sampledDesc, prometheus.GaugeValue, float64(sampled), "cuda")
 	hooked := p.attacher.attached()
 	for _, lib := range libraries {
-		ch <- prometheus.MustNewConstMetric(librariesDesc, prometheus.GaugeValue, float64(hooked[lib.name]), lib.name)
+		ch <- prometheus.MustNewConstMetric(librariesDesc, prometheus.GaugeValue, float64(hooked[lib.name]), "cuda", lib.name)
 	}
 	return err
 }
