@@ -179,7 +179,7 @@ check "probe nvml up" "$(q "$OUT/metrics-before.txt" orb8_probe_up probe=nvml) =
 check "libcudart hooked (running process, found by the first scan)" "'$(q "$OUT/metrics-before.txt" orb8_accelerator_libraries_hooked library=cudart)' not in ('NA', '0.0')"
 check "libcuda hooked" "'$(q "$OUT/metrics-before.txt" orb8_accelerator_libraries_hooked library=cuda)' not in ('NA', '0.0')"
 check "libcublas hooked" "'$(q "$OUT/metrics-before.txt" orb8_accelerator_libraries_hooked library=cublas)' not in ('NA', '0.0')"
-grep -E 'hooked CUDA library|some CUDA functions|trap' "$OUT/agent.log" | head -10
+grep -E 'hooked runtime library|some runtime functions|trap' "$OUT/agent.log" | head -10
 
 # --- the work, with the agent -------------------------------------------------
 # Counts over a phase come from the scrapes the work makes around its blocks

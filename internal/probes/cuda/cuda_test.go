@@ -29,13 +29,13 @@ var memcpyBytes = map[string]float64{
 
 func (f *fixture) checkKnownCalls(t *testing.T, cg *testutil.Cgroup, threads float64) {
 	t.Helper()
-	in := map[string]string{"cgroup": cg.Path}
+	in := map[string]string{"cgroup": cg.Path, "runtime": "cuda"}
 	f.waitFor(t, "orb8_accelerator_kernel_launches_total", in, threads*launches)
 	f.waitFor(t, "orb8_accelerator_malloc_bytes_total", in, threads*mallocBytes)
 	f.waitFor(t, "orb8_accelerator_free_bytes_total", in, threads*freeBytes)
 	f.waitFor(t, "orb8_accelerator_memory_outstanding_bytes", in, threads*outstandingBytes)
 	for kind, bytes := range memcpyBytes {
-		f.waitFor(t, "orb8_accelerator_memcpy_bytes_total", map[string]string{"cgroup": cg.Path, "kind": kind}, threads*bytes)
+		f.waitFor(t, "orb8_accelerator_memcpy_bytes_total", map[string]string{"cgroup": cg.Path, "runtime": "cuda", "kind": kind}, threads*bytes)
 	}
 }
 
