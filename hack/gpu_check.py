@@ -249,6 +249,7 @@ def work(out):
     except OSError:
         made = STATIC_LAUNCHES
     mark(out, "warm", {"pid": os.getpid(), "torch": torch.__version__, "cuda": torch.version.cuda,
+                       "hip": getattr(torch.version, "hip", None),
                        "device": torch.cuda.get_device_name(0) if w.cuda else str(w.dev)})
     tokens = w.decoder.max_len
     steps = {"matmul": int(os.environ.get("MATMUL_STEPS", "150")),
