@@ -249,6 +249,7 @@ def work(out):
     except OSError:
         made = STATIC_LAUNCHES
     mark(out, "warm", {"pid": os.getpid(), "torch": torch.__version__, "cuda": torch.version.cuda,
+                       "hip": getattr(torch.version, "hip", None),
                        "device": torch.cuda.get_device_name(0) if w.cuda else str(w.dev)})
     tokens = w.decoder.max_len
     steps = {"matmul": int(os.environ.get("MATMUL_STEPS", "150")),
@@ -376,7 +377,7 @@ def blocks(out, phase, cgroup):
     with open(os.path.join(out, phase + ".json")) as f:
         result = json.load(f)
     metrics = [os.path.join(out, "metrics-%s-%d.txt" % (phase, i)) for i in range(len(result["blocks"]) + 1)]
-    launched = [series_sum(m, "orb8_cuda_kernel_launches_total", {"cgroup": cgroup}) for m in metrics]
+    launched = [series_sum(m, "orb8_accelerator_kernel_launches_total", {"cgroup": cgroup}) for m in metrics]
 
     def fmt(v, spec):
         return "NA" if v is None else format(v, spec)

@@ -36,5 +36,5 @@ func clusterOverview() *dashboard.DashboardBuilder {
 		WithPanel(graph("Run queue wait", "s", "Mean time runnable threads of all the node's workloads waited for a CPU per timeslice they got.",
 			meanWait(nodes, "instance", "{{instance}}"))).
 		WithPanel(graph("GPU utilization", "percentunit", "Mean utilization of each node's GPUs.",
-			query{`avg by (instance) (orb8_gpu_utilization_ratio{` + nodes + `})`, "{{instance}}"}))
+			query{`avg by (instance) (orb8_accelerator_utilization_ratio{` + nodes + `})`, "{{instance}}"}))
 }

@@ -52,8 +52,8 @@ func workloadDetail() *dashboard.DashboardBuilder {
 			quantiles("orb8_dns_latency_seconds", workloads, "", "")...)).
 		WithRow(dashboard.NewRowBuilder("GPU")).
 		WithPanel(graph("GPU utilization", "percentunit", "",
-			query{`sum by (` + by + `, gpu) (orb8_workload_gpu_utilization_ratio{` + workloads + `})`, "GPU {{gpu}} " + legend})).
+			query{`sum by (` + by + `, vendor, device) (orb8_workload_accelerator_utilization_ratio{` + workloads + `})`, "{{vendor}} {{device}} " + legend})).
 		WithPanel(graph("CUDA memory outstanding", "bytes", "Device memory allocated and not freed by the workload's live processes.",
-			query{`sum by (` + by + `) (orb8_cuda_memory_outstanding_bytes{` + workloads + `})`, legend},
-			query{`sum by (` + by + `) (orb8_workload_gpu_memory_used_bytes{` + workloads + `})`, "NVML " + legend}))
+			query{`sum by (` + by + `) (orb8_accelerator_memory_outstanding_bytes{` + workloads + `})`, legend},
+			query{`sum by (` + by + `) (orb8_workload_accelerator_memory_used_bytes{` + workloads + `})`, "device " + legend}))
 }

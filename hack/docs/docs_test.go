@@ -101,7 +101,7 @@ func TestLinkCheckFindsBrokenLinks(t *testing.T) {
 }
 
 // metricNameRE is a metric name in prose; a trailing '_' or '*' is a family
-// pattern (orb8_gpu_*), not a name.
+// pattern (orb8_accelerator_*), not a name.
 // A name followed by ".h" or ".c" is a file.
 var metricNameRE = regexp.MustCompile(`orb8_[a-z0-9_]*[a-z0-9]\b(?:[_*]|\.[ch]\b)?`)
 

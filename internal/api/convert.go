@@ -112,16 +112,17 @@ func eventAttributes(e *events.Event) *structpb.Struct {
 	return s
 }
 
-// gpus reads the device-level GPU series (labels gpu, uuid, model).
+// gpus reads the device-level accelerator series (labels vendor, device,
+// uuid, model), one device per vendor and device index.
 func gpus(families []*dto.MetricFamily, node string) []*pb.GPU {
 	set := map[string]func(g *pb.GPU, v float64){
-		"orb8_gpu_utilization_ratio":   func(g *pb.GPU, v float64) { g.UtilizationRatio = &v },
-		"orb8_gpu_memory_used_bytes":   func(g *pb.GPU, v float64) { g.MemoryUsedBytes = &v },
-		"orb8_gpu_memory_total_bytes":  func(g *pb.GPU, v float64) { g.MemoryTotalBytes = &v },
-		"orb8_gpu_temperature_celsius": func(g *pb.GPU, v float64) { g.TemperatureCelsius = &v },
-		"orb8_gpu_power_watts":         func(g *pb.GPU, v float64) { g.PowerWatts = &v },
+		"orb8_accelerator_utilization_ratio":   func(g *pb.GPU, v float64) { g.UtilizationRatio = &v },
+		"orb8_accelerator_memory_used_bytes":   func(g *pb.GPU, v float64) { g.MemoryUsedBytes = &v },
+		"orb8_accelerator_memory_total_bytes":  func(g *pb.GPU, v float64) { g.MemoryTotalBytes = &v },
+		"orb8_accelerator_temperature_celsius": func(g *pb.GPU, v float64) { g.TemperatureCelsius = &v },
+		"orb8_accelerator_power_watts":         func(g *pb.GPU, v float64) { g.PowerWatts = &v },
 	}
-	byUUID := map[string]*pb.GPU{}
+	byDevice := map[[2]string]*pb.GPU{}
 	var out []*pb.GPU
 	for _, fam := range families {
 		apply := set[fam.GetName()]
@@ -129,11 +130,11 @@ func gpus(families []*dto.MetricFamily, node string) []*pb.GPU {
 			continue
 		}
 		for _, m := range fam.GetMetric() {
-			uuid := labelValue(m, "uuid")
-			g, ok := byUUID[uuid]
+			k := [2]string{labelValue(m, "vendor"), labelValue(m, "device")}
+			g, ok := byDevice[k]
 			if !ok {
-				g = &pb.GPU{Gpu: labelValue(m, "gpu"), Uuid: uuid, Model: labelValue(m, "model"), Node: node}
-				byUUID[uuid] = g
+				g = &pb.GPU{Gpu: k[1], Uuid: labelValue(m, "uuid"), Model: labelValue(m, "model"), Node: node}
+				byDevice[k] = g
 				out = append(out, g)
 			}
 			apply(g, sampleValue(m))

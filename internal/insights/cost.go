@@ -121,7 +121,7 @@ func Cost(ctx context.Context, src Source, o CostOptions) ([]CostRow, error) {
 		return nil, err
 	}
 	gpuUtil, err := src.Range(ctx, fmt.Sprintf("sum by (%s) (avg_over_time(%s[%s]))", withLabels(by),
-		f.selector("orb8_workload_gpu_utilization_ratio"), promDuration(w.Step)), w)
+		f.selector("orb8_workload_accelerator_utilization_ratio"), promDuration(w.Step)), w)
 	if err != nil {
 		return nil, err
 	}

@@ -59,8 +59,8 @@ var RankMetrics = map[string]rankMetric{
 	"http_latency":           {unit: "seconds (mean)", num: []string{`rate(orb8_http_request_duration_seconds_sum{direction="server",%s}[%s])`}, den: []string{`rate(orb8_http_request_duration_seconds_count{direction="server",%s}[%s])`}},
 	"runqueue_latency":       {unit: "seconds (mean wait per timeslice)", num: []string{`rate(orb8_sched_runqueue_wait_seconds_total{%s}[%s])`}, den: []string{`rate(orb8_sched_timeslices_total{%s}[%s])`}},
 	"open_fds":               {unit: "fds (peak)", num: []string{`max_over_time(orb8_open_fds{%s}[%s])`}},
-	"gpu_utilization":        {unit: "GPUs busy", num: []string{`avg_over_time(orb8_workload_gpu_utilization_ratio{%s}[%s])`}},
-	"gpu_memory":             {unit: "bytes (peak)", num: []string{`max_over_time(orb8_workload_gpu_memory_used_bytes{%s}[%s])`}},
+	"gpu_utilization":        {unit: "GPUs busy", num: []string{`avg_over_time(orb8_workload_accelerator_utilization_ratio{%s}[%s])`}},
+	"gpu_memory":             {unit: "bytes (peak)", num: []string{`max_over_time(orb8_workload_accelerator_memory_used_bytes{%s}[%s])`}},
 }
 
 // The rows Rank can make.

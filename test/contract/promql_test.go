@@ -127,9 +127,9 @@ func TestMetricNames(t *testing.T) {
 		`count(orb8_probe_up == 0) or vector(1e3)`:                                                                "orb8_probe_up",
 		`sum(rate(m{a="}\"]"}[${__range}])) by (x)`:                                                               "m",
 		`topk(10, sum by (syscall) (rate(orb8_syscalls_total[1m]))) # top ten`:                                    "orb8_syscalls_total",
-		`orb8_cuda_memory_outstanding_bytes and on (cgroup) (orb8_cuda_memory_leak_suspected == 1)`:               "orb8_cuda_memory_outstanding_bytes orb8_cuda_memory_leak_suspected",
+		`orb8_accelerator_memory_outstanding_bytes and on (cgroup) (orb8_accelerator_memory_leak_suspected == 1)`: "orb8_accelerator_memory_outstanding_bytes orb8_accelerator_memory_leak_suspected",
 		`label_replace(up, "a", "$1", "b", "(.*)")`:                                                               "up",
-		`max_over_time(orb8_gpu_throttled[10m:1m]) > 0 and SUM(orb8_gpu_power_watts) BY (gpu)`:                    "orb8_gpu_throttled orb8_gpu_power_watts",
+		`max_over_time(orb8_accelerator_throttled[10m:1m]) > 0 and SUM(orb8_accelerator_power_watts) BY (device)`: "orb8_accelerator_throttled orb8_accelerator_power_watts",
 	} {
 		if got := strings.Join(metricNames(expr), " "); got != want {
 			t.Errorf("metricNames(%q) = %q, want %q", expr, got, want)

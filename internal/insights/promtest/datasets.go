@@ -117,7 +117,7 @@ func (h *History) Pricing(end time.Time) {
 		h.Add("orb8_cpu_usage_seconds_total", train.Labels(), t, 2*s)
 		h.Add("orb8_memory_usage_bytes", train.Labels(), t, 4*GiB)
 		h.Add("orb8_workload_resource_requests", train.Labels("resource", "nvidia.com/gpu"), t, 1)
-		h.Add("orb8_workload_gpu_utilization_ratio", train.Labels("gpu", "0", "uuid", "GPU-0"), t, 0.25)
+		h.Add("orb8_workload_accelerator_utilization_ratio", train.Labels("vendor", "nvidia", "device", "0", "uuid", "GPU-0"), t, 0.25)
 		for _, n := range []struct {
 			node, typ      string
 			cpu, mem, gpus float64

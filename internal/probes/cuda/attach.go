@@ -137,7 +137,7 @@ func (a *attacher) ensure(pid int, m mappedFile) {
 	if len(a.libs) >= maxLibraries {
 		if !a.full {
 			a.full = true
-			a.log.Warn("CUDA library not hooked: too many distinct library files hooked", "path", m.path, "max", maxLibraries)
+			a.log.Warn("runtime library not hooked: too many distinct library files hooked", "path", m.path, "max", maxLibraries)
 		}
 		a.mu.Unlock()
 		return
@@ -152,7 +152,7 @@ func (a *attacher) ensure(pid int, m mappedFile) {
 		// This process no longer reaches the file (it exited, or its
 		// container moved the path): another process that maps the file, at
 		// its next mapping or the next full scan, may.
-		a.log.Debug("CUDA library not reachable", "library", lib.name, "path", m.path, "pid", pid, "err", err)
+		a.log.Debug("runtime library not reachable", "library", lib.name, "path", m.path, "pid", pid, "err", err)
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		if a.libs[m.id] == h {
@@ -172,9 +172,9 @@ func (a *attacher) ensure(pid int, m mappedFile) {
 		f.Close() // the uprobes hold the file themselves
 	}
 	if err := hooked.err; err != nil {
-		a.log.Warn("hook CUDA library", "library", lib.name, "path", m.path, "pid", pid, "err", err)
+		a.log.Warn("hook runtime library", "library", lib.name, "path", m.path, "pid", pid, "err", err)
 	} else {
-		a.log.Info("hooked CUDA library", "library", lib.name, "path", m.path, "pid", pid, "uprobes", len(hooked.links),
+		a.log.Info("hooked runtime library", "library", lib.name, "path", m.path, "pid", pid, "uprobes", len(hooked.links),
 			"sampled", hooked.file != nil, "single_stepped", slow)
 	}
 	a.mu.Lock()
@@ -254,7 +254,7 @@ func (a *attacher) attach(lib *library, f *os.File) (links []link.Link, points m
 		if len(links) == 0 && (a.exact || !lib.hasSampled()) {
 			return nil, nil, nil, errors.Join(errs...)
 		}
-		a.log.Warn("some CUDA functions not hooked", "library", lib.name, "err", errors.Join(errs...))
+		a.log.Warn("some runtime functions not hooked", "library", lib.name, "err", errors.Join(errs...))
 	}
 	return links, points, slow, nil
 }

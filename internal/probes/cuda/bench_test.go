@@ -190,7 +190,7 @@ func launchBoundOnce(b *testing.B, dir string, run time.Duration, opts *Options)
 	}
 	r := runLoop(b, a, launchWork, 0)
 	if f != nil {
-		counted := f.value(b, "orb8_cuda_kernel_launches_total", map[string]string{"cgroup": cg.Path})
+		counted := f.value(b, "orb8_accelerator_kernel_launches_total", map[string]string{"cgroup": cg.Path})
 		countErr = counted/r.launches - 1
 	}
 	return float64(r.perStep.Nanoseconds()), countErr

@@ -1,10 +1,14 @@
 //go:build ignore
 
 /*
- * CUDA runtime (libcudart) and driver (libcuda) API calls, aggregated per
- * cgroup in the kernel: kernel launches, device memory allocated, freed and
- * outstanding, and memcpy bytes by direction; and GEMMs of cuBLAS and
- * cuBLASLt, with FLOP estimates where the arguments give m, n and k.
+ * Accelerator runtime API calls, aggregated per cgroup and runtime in the
+ * kernel: the CUDA runtime (libcudart) and driver (libcuda), AMD's HIP
+ * runtime (libamdhip64) and the AWS Neuron runtime (libnrt). Kernel launches
+ * (Neuron: model executions), device memory allocated, freed and outstanding
+ * (Neuron: device tensors), and memcpy bytes by direction; and GEMMs of
+ * cuBLAS and cuBLASLt, with FLOP estimates where the arguments give m, n and
+ * k. The runtime travels in the attach cookie and is part of the stats key:
+ * one table, one lookup per call, whatever the runtime.
  *
  * Every hooked function gets its meaning from the attach cookie (enum op, and
  * where the function lies in its library's code: enum cookie), so one program
@@ -49,7 +53,7 @@
 /* A process that maps CUDA libraries is reported at most this often. */
 #define MMAP_REPORT_GAP_NS (100 * 1000 * 1000ULL)
 
-/* What a hooked function is: the low byte of the attach cookie. */
+/* What a hooked function is: the low 5 bits of the attach cookie. */
 enum op {
 	OP_MALLOC = 1,  /* (void **ptr, size_t size, ...): counted on successful return */
 	OP_FREE = 2,    /* (void *ptr, ...) */
@@ -63,11 +67,23 @@ enum op {
 	OP_GEMM_COMPLEX = 10, /* complex: 8mnk FLOPs */
 	OP_GEMM_OPAQUE = 11,  /* cublasLtMatmul: shapes in opaque descriptors, no FLOPs */
 	OP_CALIBRATE = 12,    /* the agent's own calibration function: a launch, counted apart */
+	OP_TENSOR_ALLOC = 13, /* nrt_tensor_allocate(placement, nc, size, name, nrt_tensor_t **out): device placement only */
+	OP_TENSOR_FREE = 14,  /* nrt_tensor_free(nrt_tensor_t **tensor) */
+	OP_LAUNCH_REPEAT = 15, /* nrt_execute_repeat(model, in, out, int repeat_count): repeat_count launches */
+};
+
+/* The runtime whose library a hooked function is in. */
+enum runtime {
+	RUNTIME_CUDA = 0,
+	RUNTIME_HIP = 1,
+	RUNTIME_NRT = 2,
+	RUNTIMES = 3,
 };
 
 /* The rest of the attach cookie. */
 enum cookie {
-	COOKIE_OP = 0xff,
+	COOKIE_OP = 0x1f,
+	COOKIE_RUNTIME_SHIFT = 5,      /* 2 bits: enum runtime */
 	COOKIE_OUTER = 0x100,          /* a libcudart or libcublas function: it records its library's code */
 	COOKIE_BLAS = 0x200,           /* the cuBLAS family (cuBLAS, cuBLASLt), else the runtime's */
 	COOKIE_DRIVER = 0x400,         /* a launch by the driver (libcuda), else by the runtime */
@@ -82,6 +98,12 @@ enum copy_kind {
 	COPY_D2D = 2,
 	COPY_OTHER = 3,
 	COPY_KINDS = 4,
+};
+
+struct stats_key {
+	__u64 cgroup_id;
+	__u32 runtime;
+	__u32 pad;
 };
 
 struct cuda_stats {
@@ -103,7 +125,8 @@ struct thread {
 	__u64 outer[2][2];
 	/* The counted allocation in progress: its return address's stack slot (0: none), arguments. */
 	__u64 alloc_slot;
-	__u64 alloc_arg[2];
+	__u64 alloc_arg[2]; /* where the pointer is returned, size */
+	__u32 alloc_runtime;
 	/* The sampling window it last trapped in. */
 	__u64 window;
 };
@@ -117,6 +140,8 @@ struct alloc_key {
 struct alloc {
 	__u64 size;
 	__u64 cgroup_id;
+	__u32 runtime;
+	__u32 pad;
 };
 
 /* Levels a launch is counted at: the runtime's (libcudart) or the driver's. */
@@ -153,11 +178,12 @@ struct mmap_event {
 const enum op *unused_op __attribute__((unused));
 const enum cookie *unused_cookie __attribute__((unused));
 const enum level *unused_level __attribute__((unused));
+const enum runtime *unused_runtime __attribute__((unused));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, ORB8_MAX_CGROUPS);
-	__type(key, __u64);
+	__type(key, struct stats_key);
 	__type(value, struct cuda_stats);
 } stats SEC(".maps");
 
@@ -221,21 +247,30 @@ struct {
 
 static const struct cuda_stats zero_stats;
 
-static __always_inline struct cuda_stats *stats_of(__u64 cgroup_id)
+static __always_inline struct cuda_stats *stats_of(__u64 cgroup_id, __u32 runtime)
 {
-	return orb8_lookup_or_init(&stats, &cgroup_id, &zero_stats);
+	struct stats_key k = {.cgroup_id = cgroup_id, .runtime = runtime};
+	return orb8_lookup_or_init(&stats, &k, &zero_stats);
 }
 
-static __always_inline void count_memcpy(__u32 kind, __u64 bytes)
+static __always_inline __u32 runtime_of(__u64 cookie)
+{
+	return (cookie >> COOKIE_RUNTIME_SHIFT) & 3;
+}
+
+static __always_inline void count_memcpy(__u32 kind, __u64 bytes, __u32 runtime)
 {
 	/* Masked in asm: clang would drop a C mask it can prove redundant, and the verifier needs it. */
 	asm volatile("%0 &= 3" : "+r"(kind));
-	struct cuda_stats *s = stats_of(orb8_current_cgroup_id());
+	struct cuda_stats *s = stats_of(orb8_current_cgroup_id(), runtime);
 	if (s)
 		s->memcpy_bytes[kind] += bytes;
 }
 
-/* enum cudaMemcpyKind: 0 host->host, 1 h2d, 2 d2h, 3 d2d, 4 default (inferred by the runtime). */
+/*
+ * enum cudaMemcpyKind, and hipMemcpyKind numbered alike: 0 host->host, 1 h2d,
+ * 2 d2h, 3 d2d, 4 default (inferred by the runtime).
+ */
 static __always_inline __u32 runtime_copy_kind(__u64 kind)
 {
 	switch (kind) {
@@ -249,20 +284,20 @@ static __always_inline __u32 runtime_copy_kind(__u64 kind)
 	return COPY_OTHER;
 }
 
-static __always_inline void record_alloc(__u64 ptr, __u64 size)
+static __always_inline void record_alloc(__u64 ptr, __u64 size, __u32 runtime)
 {
 	__u64 cg = orb8_current_cgroup_id();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct alloc_key k = {.tgid = tgid, .ptr = ptr};
-	struct alloc a = {.size = size, .cgroup_id = cg};
+	struct alloc a = {.size = size, .cgroup_id = cg, .runtime = runtime};
 	struct alloc *old = bpf_map_lookup_elem(&allocs, &k);
 	if (old) {
 		/* The pointer was freed where we could not see it: forget the old size. */
-		struct cuda_stats *os = stats_of(old->cgroup_id);
+		struct cuda_stats *os = stats_of(old->cgroup_id, old->runtime);
 		if (os)
 			os->outstanding -= old->size;
 	}
-	struct cuda_stats *s = stats_of(cg);
+	struct cuda_stats *s = stats_of(cg, runtime);
 	if (s)
 		s->malloc_bytes += size;
 	if (bpf_map_update_elem(&allocs, &k, &a, BPF_ANY)) {
@@ -282,7 +317,7 @@ static __always_inline void record_free(__u64 ptr)
 	struct alloc *a = bpf_map_lookup_elem(&allocs, &k);
 	if (!a)
 		return; /* NULL, or allocated before the library was hooked */
-	struct cuda_stats *s = stats_of(a->cgroup_id);
+	struct cuda_stats *s = stats_of(a->cgroup_id, a->runtime);
 	if (s) {
 		s->free_bytes += a->size;
 		s->outstanding -= a->size;
@@ -327,7 +362,7 @@ static __always_inline __u64 dim(__u64 reg)
  */
 static __always_inline __u64 count_gemm(struct pt_regs *ctx, __u32 op, __u64 cookie, __u64 cg)
 {
-	struct cuda_stats *s = stats_of(cg);
+	struct cuda_stats *s = stats_of(cg, runtime_of(cookie));
 	if (!s)
 		return 0;
 	s->gemms++;
@@ -369,28 +404,41 @@ static __always_inline int count_call(struct pt_regs *ctx, __u64 cookie, struct 
 	if (t && nested(t, ctx, cookie))
 		return 0;
 	__u32 op = cookie & COOKIE_OP;
+	__u32 runtime = runtime_of(cookie);
 	switch (op) {
 	case OP_LAUNCH:
 	case OP_CALIBRATE: {
 		__u64 cg = orb8_current_cgroup_id();
-		struct cuda_stats *s = op == OP_LAUNCH ? stats_of(cg) : orb8_lookup_or_init(&calibration, &cg, &zero_stats);
+		struct cuda_stats *s = op == OP_LAUNCH ? stats_of(cg, runtime) : orb8_lookup_or_init(&calibration, &cg, &zero_stats);
 		if (s)
 			s->launches++;
 		if (w)
 			count_window(w, &w->launches[(cookie & COOKIE_DRIVER) ? LEVEL_DRIVER : LEVEL_RUNTIME], cg);
 		break;
 	}
+	case OP_LAUNCH_REPEAT: {
+		struct cuda_stats *s = stats_of(orb8_current_cgroup_id(), runtime);
+		if (s)
+			s->launches += dim(PT_REGS_PARM4(ctx));
+		break;
+	}
 	case OP_FREE:
 		record_free(PT_REGS_PARM1(ctx));
 		break;
+	case OP_TENSOR_FREE: {
+		__u64 tensor = 0;
+		if (bpf_probe_read_user(&tensor, sizeof(tensor), (void *)PT_REGS_PARM1(ctx)) == 0)
+			record_free(tensor);
+		break;
+	}
 	case OP_MEMCPY:
-		count_memcpy(runtime_copy_kind(PT_REGS_PARM4(ctx)), PT_REGS_PARM3(ctx));
+		count_memcpy(runtime_copy_kind(PT_REGS_PARM4(ctx)), PT_REGS_PARM3(ctx), runtime);
 		break;
 	case OP_COPY_H2D:
 	case OP_COPY_D2H:
 	case OP_COPY_D2D:
 	case OP_COPY_ANY:
-		count_memcpy(op - OP_COPY_H2D, PT_REGS_PARM3(ctx));
+		count_memcpy(op - OP_COPY_H2D, PT_REGS_PARM3(ctx), runtime);
 		break;
 	case OP_GEMM:
 	case OP_GEMM_COMPLEX:
@@ -428,22 +476,32 @@ int BPF_KPROBE(sampled_entry)
 }
 
 /*
- * Entry of an allocation (ptr, size, ...): unless nested, remembered for its
- * return, with the stack address of its return address.
+ * Entry of an allocation (ptr, size, ...; a Neuron tensor: placement, nc,
+ * size, name, out): unless nested, remembered for its return, with the stack
+ * address of its return address. A Neuron tensor placed in host or virtual
+ * memory is no device memory, and not counted.
  */
 SEC("uprobe")
 int BPF_KPROBE(alloc_enter, __u64 ptr, __u64 size)
 {
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	if ((cookie & COOKIE_OP) == OP_TENSOR_ALLOC) {
+		if ((__u32)PT_REGS_PARM1(ctx) != 0) /* NRT_TENSOR_PLACEMENT_DEVICE */
+			return 0;
+		ptr = PT_REGS_PARM5(ctx);
+		size = PT_REGS_PARM3(ctx);
+	}
 	struct thread *t = current_thread();
 	if (!t) {
 		orb8_count(ORB8_MAP_FULL);
 		return 0;
 	}
-	if (nested(t, ctx, bpf_get_attach_cookie(ctx)))
+	if (nested(t, ctx, cookie))
 		return 0;
 	t->alloc_slot = PT_REGS_SP(ctx);
 	t->alloc_arg[0] = ptr;
 	t->alloc_arg[1] = size;
+	t->alloc_runtime = runtime_of(cookie);
 	return 0;
 }
 
@@ -459,11 +517,11 @@ int BPF_KRETPROBE(alloc_return, int ret)
 	if (!t || !t->alloc_slot || PT_REGS_SP(ctx) <= t->alloc_slot)
 		return 0;
 	t->alloc_slot = 0;
-	if (ret != 0) /* cudaSuccess / CUDA_SUCCESS */
+	if (ret != 0) /* cudaSuccess, CUDA_SUCCESS, hipSuccess, NRT_SUCCESS */
 		return 0;
 	__u64 ptr = 0;
 	if (bpf_probe_read_user(&ptr, sizeof(ptr), (void *)t->alloc_arg[0]) == 0 && ptr)
-		record_alloc(ptr, t->alloc_arg[1]);
+		record_alloc(ptr, t->alloc_arg[1], t->alloc_runtime);
 	return 0;
 }
 
@@ -472,7 +530,7 @@ static long release_alloc(struct bpf_map *map, struct alloc_key *k, struct alloc
 {
 	if (k->tgid != *tgid)
 		return 0;
-	struct cuda_stats *s = stats_of(a->cgroup_id);
+	struct cuda_stats *s = stats_of(a->cgroup_id, a->runtime);
 	if (s)
 		s->outstanding -= a->size;
 	bpf_map_delete_elem(map, k);
@@ -515,10 +573,13 @@ int BPF_PROG(watch_mmap, unsigned long addr, struct vm_unmapped_area_info *info)
 	bpf_probe_read_kernel(&f, sizeof(f), &files[fd]);
 	if (!f)
 		return 0;
-	/* Every hooked library's file name starts so (libcudart, libcuda, libcublas...). */
-	char name[6] = {};
+	/* Every hooked library's file name starts so: libcu (libcudart, libcuda, libcublas...), libamdh, libnrt. */
+	char name[8] = {};
 	bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(f, f_path.dentry, d_name.name));
-	if (name[0] != 'l' || name[1] != 'i' || name[2] != 'b' || name[3] != 'c' || name[4] != 'u')
+	if (name[0] != 'l' || name[1] != 'i' || name[2] != 'b')
+		return 0;
+	if (!(name[3] == 'c' && name[4] == 'u') && !(name[3] == 'a' && name[4] == 'm' && name[5] == 'd' && name[6] == 'h') &&
+	    !(name[3] == 'n' && name[4] == 'r' && name[5] == 't'))
 		return 0;
 	__u32 tgid = task->tgid;
 	__u64 now = bpf_ktime_get_ns();

@@ -1,8 +1,9 @@
-// Package cuda is the CUDA probe: uprobes on the CUDA runtime (libcudart) and
-// driver (libcuda) of every process, in any container, aggregated per
-// workload in the kernel: kernel launches, device memory allocated, freed and
-// outstanding, memcpy bytes by direction, cuBLAS GEMM calls and FLOPs, and
-// suspected leaks.
+// Package cuda is the accelerator runtime probe (named cuda): uprobes on the
+// CUDA runtime (libcudart) and driver (libcuda), AMD's HIP runtime
+// (libamdhip64) and the AWS Neuron runtime (libnrt) of every process, in any
+// container, aggregated per workload and runtime in the kernel: kernel
+// launches, device memory allocated, freed and outstanding, memcpy bytes by
+// direction, cuBLAS GEMM calls and FLOPs, and suspected leaks.
 package cuda
 
 import (
@@ -44,16 +45,18 @@ var copyKinds = [...]string{"h2d", "d2h", "d2d", "other"}
 // metrics are the series the probe exports: what Describe sends.
 var metrics series.Set
 
+// The runtime-level accelerator families: one per concept for every
+// runtime (CUDA, HIP, Neuron), labelled runtime.
 var (
-	launchesDesc    = metrics.Workload("orb8_cuda_kernel_launches_total", "CUDA kernel launches (runtime or driver API) by the workload.")
-	mallocDesc      = metrics.Workload("orb8_cuda_malloc_bytes_total", "Device memory the workload allocated through cudaMalloc*/cuMemAlloc*.")
-	freeDesc        = metrics.Workload("orb8_cuda_free_bytes_total", "Device memory the workload freed through cudaFree*/cuMemFree*.")
-	outstandingDesc = metrics.Workload("orb8_cuda_memory_outstanding_bytes", "Device memory the workload's live processes allocated and have not freed.")
-	memcpyDesc      = metrics.Workload("orb8_cuda_memcpy_bytes_total", "Bytes copied by cudaMemcpy*/cuMemcpy*, by direction: h2d, d2h, d2d, other (host-host or inferred).", "kind")
-	leakDesc        = metrics.Workload("orb8_cuda_memory_leak_suspected", "1 when the workload's outstanding device memory grew through the whole leak window (--cuda-leak-window).").Max()
-	gemmsDesc       = metrics.Workload("orb8_cuda_gemm_calls_total", "GEMM calls of the workload to cuBLAS (cublas*gemm*, cublasGemm*Ex) and cuBLASLt (cublasLtMatmul), a batched call counting once.")
-	gemmFlopsDesc   = metrics.Workload("orb8_cuda_gemm_flops_total", "Floating-point operations of the workload's cuBLAS GEMMs, estimated from m, n, k and the batch count (2mnk, 8mnk complex); cublasLtMatmul adds none.")
-	librariesDesc   = metrics.Plain("orb8_cuda_libraries_hooked", "CUDA library files with uprobes attached, by library (cudart, cuda, cublas, cublasLt).", "library")
+	launchesDesc    = metrics.Workload("orb8_accelerator_kernel_launches_total", "Kernel launches by the workload, by runtime: CUDA runtime or driver API, HIP, Neuron model executions.", "runtime")
+	mallocDesc      = metrics.Workload("orb8_accelerator_malloc_bytes_total", "Device memory the workload allocated through the runtime (cudaMalloc*/cuMemAlloc*, hipMalloc*, nrt_tensor_allocate), by runtime.", "runtime")
+	freeDesc        = metrics.Workload("orb8_accelerator_free_bytes_total", "Device memory the workload freed through the runtime (cudaFree*/cuMemFree*, hipFree*, nrt_tensor_free), by runtime.", "runtime")
+	outstandingDesc = metrics.Workload("orb8_accelerator_memory_outstanding_bytes", "Device memory the workload's live processes allocated through the runtime and have not freed, by runtime.", "runtime")
+	memcpyDesc      = metrics.Workload("orb8_accelerator_memcpy_bytes_total", "Bytes copied by the runtime's copies (cudaMemcpy*/cuMemcpy*, hipMemcpy*), by runtime and direction: h2d, d2h, d2d, other (host-host or inferred).", "runtime", "kind")
+	leakDesc        = metrics.Workload("orb8_accelerator_memory_leak_suspected", "1 when the workload's outstanding device memory of the runtime grew through the whole leak window (--cuda-leak-window).", "runtime").Max()
+	gemmsDesc       = metrics.Workload("orb8_accelerator_gemm_calls_total", "GEMM calls of the workload to the runtime's BLAS: cuBLAS (cublas*gemm*, cublasGemm*Ex) and cuBLASLt (cublasLtMatmul), a batched call counting once.", "runtime")
+	gemmFlopsDesc   = metrics.Workload("orb8_accelerator_gemm_flops_total", "Floating-point operations of the workload's BLAS GEMMs, estimated from m, n, k and the batch count (2mnk, 8mnk complex); cublasLtMatmul adds none.", "runtime")
+	librariesDesc   = metrics.Plain("orb8_accelerator_libraries_hooked", "Runtime library files with uprobes attached, by runtime and library (cuda: cudart, cuda, cublas, cublasLt; hip: amdhip64; nrt: nrt).", "runtime", "library")
 	sampledDesc     = metrics.Plain("orb8_accelerator_sampled_processes", "Processes whose accelerator calls are counted in windows with gaps between them, to keep their trap time under --max-overhead.", "runtime")
 	samplingDesc    = metrics.Plain("orb8_accelerator_sampling_ratio", "Share of the node's accelerator calls of a kind that were counted, the rest estimated from the sampling windows (1: all counted; --cuda-exact).", "runtime", "call")
 )
@@ -66,7 +69,7 @@ type Probe struct {
 	env       probe.Env
 	attacher  *attacher
 	sampler   *sampler // nil when every call is counted
-	leaks     *leakDetector
+	leaks     *leakDetector[runtimeWorkload]
 	stop      context.CancelFunc // ends discover
 	wg        sync.WaitGroup
 	stopLeaks func()
@@ -109,7 +112,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 			p.opts.samplingTiming(), env.Log)
 		p.attacher.onProcess = p.sampler.track
 	}
-	p.leaks = newLeakDetector()
+	p.leaks = newLeakDetector[runtimeWorkload]()
 	p.rescan = make(chan int, 1024)
 	if err := objs.ReadRing(p.bpf.Mmaps, p.handleMmap); err != nil {
 		p.Close()
@@ -188,15 +191,35 @@ func (p *Probe) discover(ctx context.Context) {
 	}
 }
 
+// runtimeWorkload is a workload's use of one runtime.
+type runtimeWorkload struct {
+	w       cgroup.Workload
+	runtime cudaRuntime
+}
+
+// collectStats calls emit once per workload and runtime, with the sums over
+// CPUs of the in-kernel table.
+func (p *Probe) collectStats(emit func(w cgroup.Workload, rt cudaRuntime, s *cudaCudaStats)) error {
+	split := func(k cudaStatsKey) (uint64, cudaStatsKey) {
+		return k.CgroupId, cudaStatsKey{Runtime: k.Runtime}
+	}
+	return probe.CollectPerCPUKeyed(p.bpf.Stats, p.env.Resolver, split, addStats,
+		func(w cgroup.Workload, k cudaStatsKey, s *cudaCudaStats) {
+			if int(k.Runtime) < len(runtimes) {
+				emit(w, cudaRuntime(k.Runtime), s)
+			}
+		})
+}
+
 // sampleLeaks feeds the leak detector one sample of outstanding memory per
-// workload.
+// workload and runtime.
 func (p *Probe) sampleLeaks(time.Time) {
-	sample := map[cgroup.Workload]int64{}
-	err := probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *cudaCudaStats) {
-		sample[w] = s.Outstanding
+	sample := map[runtimeWorkload]int64{}
+	err := p.collectStats(func(w cgroup.Workload, rt cudaRuntime, s *cudaCudaStats) {
+		sample[runtimeWorkload{w, rt}] = s.Outstanding
 	})
 	if err != nil {
-		p.env.Log.Warn("sample CUDA memory", "err", err)
+		p.env.Log.Warn("sample accelerator memory", "err", err)
 		return
 	}
 	p.leaks.observe(sample)
@@ -230,28 +253,32 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	}
 	estimated := p.estimates()
 	var counted, total [len(sampledCalls)]float64
-	err := probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *cudaCudaStats) {
-		e := estimated[w]
+	err := p.collectStats(func(w cgroup.Workload, runtime cudaRuntime, s *cudaCudaStats) {
+		var e estimate // the sampler's, of CUDA launches and GEMMs only
+		if runtime == cudaRuntimeRUNTIME_CUDA {
+			e = estimated[w]
+			seen := [len(sampledCalls)]float64{float64(s.Launches), float64(s.Gemms)}
+			for i := range seen {
+				counted[i] += seen[i]
+				total[i] += seen[i] + e[i]
+			}
+		}
 		row := series.NewRow(w)
-		seen := [len(sampledCalls)]float64{float64(s.Launches), float64(s.Gemms)}
-		for i := range seen {
-			counted[i] += seen[i]
-			total[i] += seen[i] + e[i]
-		}
-		ch <- row.Metric(launchesDesc, prometheus.CounterValue, float64(s.Launches)+e[0])
-		ch <- row.Metric(mallocDesc, prometheus.CounterValue, float64(s.MallocBytes))
-		ch <- row.Metric(freeDesc, prometheus.CounterValue, float64(s.FreeBytes))
-		ch <- row.Metric(outstandingDesc, prometheus.GaugeValue, float64(max(s.Outstanding, 0)))
+		rt := runtimes[runtime]
+		ch <- row.Metric(launchesDesc, prometheus.CounterValue, float64(s.Launches)+e[0], rt)
+		ch <- row.Metric(mallocDesc, prometheus.CounterValue, float64(s.MallocBytes), rt)
+		ch <- row.Metric(freeDesc, prometheus.CounterValue, float64(s.FreeBytes), rt)
+		ch <- row.Metric(outstandingDesc, prometheus.GaugeValue, float64(max(s.Outstanding, 0)), rt)
 		for i, kind := range copyKinds {
-			ch <- row.Metric(memcpyDesc, prometheus.CounterValue, float64(s.MemcpyBytes[i]), kind)
+			ch <- row.Metric(memcpyDesc, prometheus.CounterValue, float64(s.MemcpyBytes[i]), rt, kind)
 		}
-		ch <- row.Metric(gemmsDesc, prometheus.CounterValue, float64(s.Gemms)+e[1])
-		ch <- row.Metric(gemmFlopsDesc, prometheus.CounterValue, float64(s.GemmFlops)+e[estimatedFlops])
+		ch <- row.Metric(gemmsDesc, prometheus.CounterValue, float64(s.Gemms)+e[1], rt)
+		ch <- row.Metric(gemmFlopsDesc, prometheus.CounterValue, float64(s.GemmFlops)+e[estimatedFlops], rt)
 		leak := 0.0
-		if p.leaks.isSuspected(w) {
+		if p.leaks.isSuspected(runtimeWorkload{w, runtime}) {
 			leak = 1
 		}
-		ch <- row.Metric(leakDesc, prometheus.GaugeValue, leak)
+		ch <- row.Metric(leakDesc, prometheus.GaugeValue, leak, rt)
 	})
 	for i, call := range sampledCalls {
 		ratio := 1.0
@@ -267,7 +294,7 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	ch <- prometheus.MustNewConstMetric(sampledDesc, prometheus.GaugeValue, float64(sampled), "cuda")
 	hooked := p.attacher.attached()
 	for _, lib := range libraries {
-		ch <- prometheus.MustNewConstMetric(librariesDesc, prometheus.GaugeValue, float64(hooked[lib.name]), lib.name)
+		ch <- prometheus.MustNewConstMetric(librariesDesc, prometheus.GaugeValue, float64(hooked[lib.name]), runtimes[lib.runtime], lib.name)
 	}
 	return err
 }

@@ -17,6 +17,8 @@ type cudaAlloc struct {
 	_        structs.HostLayout
 	Size     uint64
 	CgroupId uint64
+	Runtime  uint32
+	Pad      uint32
 }
 
 type cudaAllocKey struct {
@@ -29,7 +31,8 @@ type cudaAllocKey struct {
 type cudaCookie uint32
 
 const (
-	cudaCookieCOOKIE_OP                cudaCookie = 255
+	cudaCookieCOOKIE_OP                cudaCookie = 31
+	cudaCookieCOOKIE_RUNTIME_SHIFT     cudaCookie = 5
 	cudaCookieCOOKIE_OUTER             cudaCookie = 256
 	cudaCookieCOOKIE_BLAS              cudaCookie = 512
 	cudaCookieCOOKIE_DRIVER            cudaCookie = 1024
@@ -65,26 +68,47 @@ type cudaMmapEvent struct {
 type cudaOp uint32
 
 const (
-	cudaOpOP_MALLOC       cudaOp = 1
-	cudaOpOP_FREE         cudaOp = 2
-	cudaOpOP_LAUNCH       cudaOp = 3
-	cudaOpOP_MEMCPY       cudaOp = 4
-	cudaOpOP_COPY_H2D     cudaOp = 5
-	cudaOpOP_COPY_D2H     cudaOp = 6
-	cudaOpOP_COPY_D2D     cudaOp = 7
-	cudaOpOP_COPY_ANY     cudaOp = 8
-	cudaOpOP_GEMM         cudaOp = 9
-	cudaOpOP_GEMM_COMPLEX cudaOp = 10
-	cudaOpOP_GEMM_OPAQUE  cudaOp = 11
-	cudaOpOP_CALIBRATE    cudaOp = 12
+	cudaOpOP_MALLOC        cudaOp = 1
+	cudaOpOP_FREE          cudaOp = 2
+	cudaOpOP_LAUNCH        cudaOp = 3
+	cudaOpOP_MEMCPY        cudaOp = 4
+	cudaOpOP_COPY_H2D      cudaOp = 5
+	cudaOpOP_COPY_D2H      cudaOp = 6
+	cudaOpOP_COPY_D2D      cudaOp = 7
+	cudaOpOP_COPY_ANY      cudaOp = 8
+	cudaOpOP_GEMM          cudaOp = 9
+	cudaOpOP_GEMM_COMPLEX  cudaOp = 10
+	cudaOpOP_GEMM_OPAQUE   cudaOp = 11
+	cudaOpOP_CALIBRATE     cudaOp = 12
+	cudaOpOP_TENSOR_ALLOC  cudaOp = 13
+	cudaOpOP_TENSOR_FREE   cudaOp = 14
+	cudaOpOP_LAUNCH_REPEAT cudaOp = 15
 )
 
+type cudaRuntime uint32
+
+const (
+	cudaRuntimeRUNTIME_CUDA cudaRuntime = 0
+	cudaRuntimeRUNTIME_HIP  cudaRuntime = 1
+	cudaRuntimeRUNTIME_NRT  cudaRuntime = 2
+	cudaRuntimeRUNTIMES     cudaRuntime = 3
+)
+
+type cudaStatsKey struct {
+	_        structs.HostLayout
+	CgroupId uint64
+	Runtime  uint32
+	Pad      uint32
+}
+
 type cudaThread struct {
-	_         structs.HostLayout
-	Outer     [2][2]uint64
-	AllocSlot uint64
-	AllocArg  [2]uint64
-	Window    uint64
+	_            structs.HostLayout
+	Outer        [2][2]uint64
+	AllocSlot    uint64
+	AllocArg     [2]uint64
+	AllocRuntime uint32
+	_            [4]byte
+	Window       uint64
 }
 
 type cudaWindow struct {
@@ -122,6 +146,7 @@ const (
 	cudaVarUnusedCookie  = "unused_cookie"
 	cudaVarUnusedLevel   = "unused_level"
 	cudaVarUnusedOp      = "unused_op"
+	cudaVarUnusedRuntime = "unused_runtime"
 )
 
 // loadCuda returns the embedded CollectionSpec for cuda.
@@ -194,10 +219,11 @@ type cudaMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cudaVariableSpecs struct {
-	Orb8CgroupV1 *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
-	UnusedCookie *ebpf.VariableSpec `ebpf:"unused_cookie"`
-	UnusedLevel  *ebpf.VariableSpec `ebpf:"unused_level"`
-	UnusedOp     *ebpf.VariableSpec `ebpf:"unused_op"`
+	Orb8CgroupV1  *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
+	UnusedCookie  *ebpf.VariableSpec `ebpf:"unused_cookie"`
+	UnusedLevel   *ebpf.VariableSpec `ebpf:"unused_level"`
+	UnusedOp      *ebpf.VariableSpec `ebpf:"unused_op"`
+	UnusedRuntime *ebpf.VariableSpec `ebpf:"unused_runtime"`
 }
 
 // cudaObjects contains all objects after they have been loaded into the kernel.
@@ -251,10 +277,11 @@ func (m *cudaMaps) Close() error {
 //
 // It can be passed to loadCudaObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cudaVariables struct {
-	Orb8CgroupV1 *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
-	UnusedCookie *ebpf.Variable `ebpf:"unused_cookie"`
-	UnusedLevel  *ebpf.Variable `ebpf:"unused_level"`
-	UnusedOp     *ebpf.Variable `ebpf:"unused_op"`
+	Orb8CgroupV1  *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
+	UnusedCookie  *ebpf.Variable `ebpf:"unused_cookie"`
+	UnusedLevel   *ebpf.Variable `ebpf:"unused_level"`
+	UnusedOp      *ebpf.Variable `ebpf:"unused_op"`
+	UnusedRuntime *ebpf.Variable `ebpf:"unused_runtime"`
 }
 
 // cudaPrograms contains all programs after they have been loaded into the kernel.

@@ -29,13 +29,13 @@ var memcpyBytes = map[string]float64{
 
 func (f *fixture) checkKnownCalls(t *testing.T, cg *testutil.Cgroup, threads float64) {
 	t.Helper()
-	in := map[string]string{"cgroup": cg.Path}
-	f.waitFor(t, "orb8_cuda_kernel_launches_total", in, threads*launches)
-	f.waitFor(t, "orb8_cuda_malloc_bytes_total", in, threads*mallocBytes)
-	f.waitFor(t, "orb8_cuda_free_bytes_total", in, threads*freeBytes)
-	f.waitFor(t, "orb8_cuda_memory_outstanding_bytes", in, threads*outstandingBytes)
+	in := map[string]string{"cgroup": cg.Path, "runtime": "cuda"}
+	f.waitFor(t, "orb8_accelerator_kernel_launches_total", in, threads*launches)
+	f.waitFor(t, "orb8_accelerator_malloc_bytes_total", in, threads*mallocBytes)
+	f.waitFor(t, "orb8_accelerator_free_bytes_total", in, threads*freeBytes)
+	f.waitFor(t, "orb8_accelerator_memory_outstanding_bytes", in, threads*outstandingBytes)
 	for kind, bytes := range memcpyBytes {
-		f.waitFor(t, "orb8_cuda_memcpy_bytes_total", map[string]string{"cgroup": cg.Path, "kind": kind}, threads*bytes)
+		f.waitFor(t, "orb8_accelerator_memcpy_bytes_total", map[string]string{"cgroup": cg.Path, "runtime": "cuda", "kind": kind}, threads*bytes)
 	}
 }
 
@@ -48,19 +48,19 @@ func TestCountsCallsOfLibrariesLoadedAfterStart(t *testing.T) {
 	a := startApp(t, cg, dir, "calls", "2") // dlopens the libraries now
 	loaded := time.Now()
 	testutil.Eventually(t, 2*time.Second, func() bool { return f.hooked(t, a) },
-		"libraries dlopened %v ago not hooked; series: %s", time.Since(loaded), testutil.Series(t, f.reg, "orb8_cuda_libraries_hooked"))
+		"libraries dlopened %v ago not hooked; series: %s", time.Since(loaded), testutil.Series(t, f.reg, "orb8_accelerator_libraries_hooked"))
 	t.Logf("hooked %v after dlopen", time.Since(loaded).Round(time.Millisecond))
 
 	a.proceed(t)
 	a.expect(t, "done")
 	f.checkKnownCalls(t, cg, threads)
-	f.waitFor(t, "orb8_cuda_memory_leak_suspected", map[string]string{"cgroup": cg.Path}, 0)
+	f.waitFor(t, "orb8_accelerator_memory_leak_suspected", map[string]string{"cgroup": cg.Path}, 0)
 
 	// The process exits holding 21 MiB per thread: its allocations are released.
 	a.exit(t)
-	f.waitFor(t, "orb8_cuda_memory_outstanding_bytes", map[string]string{"cgroup": cg.Path}, 0)
-	f.waitFor(t, "orb8_cuda_malloc_bytes_total", map[string]string{"cgroup": cg.Path}, threads*mallocBytes)
-	f.waitFor(t, "orb8_cuda_free_bytes_total", map[string]string{"cgroup": cg.Path}, threads*freeBytes)
+	f.waitFor(t, "orb8_accelerator_memory_outstanding_bytes", map[string]string{"cgroup": cg.Path}, 0)
+	f.waitFor(t, "orb8_accelerator_malloc_bytes_total", map[string]string{"cgroup": cg.Path}, threads*mallocBytes)
+	f.waitFor(t, "orb8_accelerator_free_bytes_total", map[string]string{"cgroup": cg.Path}, threads*freeBytes)
 	if n := len(mapKeys(t, f)); n != 0 {
 		t.Fatalf("%d allocations still tracked after the process exited", n)
 	}
@@ -74,7 +74,7 @@ func TestHooksLibrariesMappedBeforeStart(t *testing.T) {
 
 	f := start(t, time.Minute)
 	if !f.librariesHooked(t) {
-		t.Fatalf("libraries mapped before start not hooked by the first scan; series: %s", testutil.Series(t, f.reg, "orb8_cuda_libraries_hooked"))
+		t.Fatalf("libraries mapped before start not hooked by the first scan; series: %s", testutil.Series(t, f.reg, "orb8_accelerator_libraries_hooked"))
 	}
 	testutil.Eventually(t, time.Second, func() bool { return f.hooked(t, a) }, "the app's launches not hooked")
 	a.proceed(t)

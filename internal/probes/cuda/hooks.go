@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// hook is one hooked function of a CUDA library. Its op travels to the BPF
-// programs as the attach cookie.
+// hook is one hooked function of a runtime library. Its op travels to the
+// BPF programs as the attach cookie.
 type hook struct {
 	symbol string
 	op     cudaOp
@@ -18,12 +18,16 @@ type hook struct {
 	// batchArg: the batch count of a batched GEMM is its argument number
 	// batchArg (1-based, one passed on the stack); 0 for one GEMM.
 	batchArg uint8
+	// exact: every call is counted, never sampled (the HIP and Neuron
+	// runtimes: the sampler's estimates are the CUDA runtime's).
+	exact bool
 }
 
-// library is a CUDA shared library orb8 hooks, recognised by file name.
+// library is a runtime shared library orb8 hooks, recognised by file name.
 type library struct {
-	name   string // the "library" label
-	soname string // libcudart.so matches libcudart.so, libcudart.so.13, libcudart.so.13.0.48
+	name    string // the "library" label
+	runtime cudaRuntime
+	soname  string // libcudart.so matches libcudart.so, libcudart.so.13, libcudart.so.13.0.48
 	// Libraries form two families, each an outer library and the one it
 	// calls: the runtime over the driver, cuBLAS over cuBLASLt. outer: hooked
 	// calls of its family that this library's code makes are nested in its
@@ -39,7 +43,7 @@ type library struct {
 // cookie is what the BPF programs learn about a hooked function at a probe
 // point (enum cookie in cuda.bpf.c).
 func (l *library) cookie(h hook, pt probePoint) uint64 {
-	c := uint64(h.op) | uint64(h.batchArg)<<cudaCookieCOOKIE_BATCH_ARG_SHIFT
+	c := uint64(h.op) | uint64(l.runtime)<<cudaCookieCOOKIE_RUNTIME_SHIFT | uint64(h.batchArg)<<cudaCookieCOOKIE_BATCH_ARG_SHIFT
 	if l.blas {
 		c |= uint64(cudaCookieCOOKIE_BLAS)
 	}
@@ -69,6 +73,9 @@ var sampledCalls = [...]string{callLaunch, callGEMM}
 // hook that counts every call (allocations, frees, copies: rare, and leak
 // detection needs every one).
 func (h hook) sampled() string {
+	if h.exact {
+		return ""
+	}
 	switch h.op {
 	case cudaOpOP_LAUNCH:
 		return callLaunch
@@ -96,14 +103,30 @@ func hooks(op cudaOp, withReturn bool, symbols ...string) []hook {
 	return out
 }
 
+// exactly marks hooks whose every call is counted.
+func exactly(hs ...[]hook) []hook {
+	out := slices.Concat(hs...)
+	for i := range out {
+		out[i].exact = true
+	}
+	return out
+}
+
 // batched is a batched GEMM whose batch count is its argument number arg
 // (1-based), on the stack.
 func batched(op cudaOp, arg int, symbol string) hook {
 	return hook{symbol: symbol, op: op, batchArg: uint8(arg)}
 }
 
-// The _ptsz/_ptds variants are the per-thread-default-stream entry points
-// that code built with --default-stream per-thread calls.
+// runtimes are the runtime label values, indexed like enum runtime.
+var runtimes = [...]string{cudaRuntimeRUNTIME_CUDA: "cuda", cudaRuntimeRUNTIME_HIP: "hip", cudaRuntimeRUNTIME_NRT: "nrt"}
+
+// libraries is the one table of what is hooked, for every runtime: library
+// file name, then symbols and what each is (hook kind). Discovery (mapped
+// libraries, late dlopen, any container) and attaching serve them all.
+//
+// The _ptsz/_ptds variants (HIP: _spt) are the per-thread-default-stream
+// entry points that code built with --default-stream per-thread calls.
 var libraries = []library{
 	{name: "cudart", soname: "libcudart.so", outer: true, hooks: slices.Concat(
 		hooks(cudaOpOP_MALLOC, true, "cudaMalloc", "cudaMallocManaged", "cudaMallocAsync", "cudaMallocAsync_ptsz"),
@@ -139,6 +162,24 @@ var libraries = []library{
 	)},
 	// Matrix shapes are in opaque layout descriptors: calls counted, no FLOPs.
 	{name: "cublasLt", soname: "libcublasLt.so", blas: true, hooks: hooks(cudaOpOP_GEMM_OPAQUE, false, "cublasLtMatmul")},
+	// AMD's HIP runtime (ROCm), the CUDA runtime's signatures under other
+	// names: hipMemcpyKind numbers directions as cudaMemcpyKind does. No
+	// driver library below it is hooked. A graph launch counts as one launch.
+	{name: "amdhip64", soname: "libamdhip64.so", runtime: cudaRuntimeRUNTIME_HIP, outer: true, hooks: exactly(
+		hooks(cudaOpOP_MALLOC, true, "hipMalloc", "hipMallocManaged", "hipMallocAsync", "hipExtMallocWithFlags"),
+		hooks(cudaOpOP_FREE, false, "hipFree", "hipFreeAsync"),
+		hooks(cudaOpOP_LAUNCH, false, "hipLaunchKernel", "hipLaunchKernel_spt", "hipModuleLaunchKernel",
+			"hipExtModuleLaunchKernel", "hipLaunchCooperativeKernel", "hipGraphLaunch", "hipGraphLaunch_spt"),
+		hooks(cudaOpOP_MEMCPY, false, "hipMemcpy", "hipMemcpy_spt", "hipMemcpyAsync", "hipMemcpyAsync_spt"),
+	)},
+	// The AWS Neuron runtime (Trainium, Inferentia): a model execution is
+	// its launch; device tensors its allocations (nrt.h).
+	{name: "nrt", soname: "libnrt.so", runtime: cudaRuntimeRUNTIME_NRT, outer: true, hooks: exactly(
+		hooks(cudaOpOP_TENSOR_ALLOC, true, "nrt_tensor_allocate"),
+		hooks(cudaOpOP_TENSOR_FREE, false, "nrt_tensor_free"),
+		hooks(cudaOpOP_LAUNCH, false, "nrt_execute"),
+		hooks(cudaOpOP_LAUNCH_REPEAT, false, "nrt_execute_repeat"),
+	)},
 }
 
 // libraryOf returns the hooked library a mapped file is, if any.

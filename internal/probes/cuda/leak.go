@@ -1,31 +1,28 @@
 package cuda
 
-import (
-	"sync"
-
-	"github.com/orb8/orb8/internal/cgroup"
-)
+import "sync"
 
 // leakSteps is how many sampling intervals the leak window spans. Memory must
 // grow in every one of them: a PyTorch process that warms up its caching
 // allocator grows for a few seconds and then stays flat, a leak keeps growing.
 const leakSteps = 4
 
-// leakDetector flags workloads whose outstanding device memory grew in each
-// of the last leakSteps samples, taken window/leakSteps apart.
-type leakDetector struct {
+// leakDetector flags workloads (of a runtime: K) whose outstanding device
+// memory grew in each of the last leakSteps samples, taken
+// window/leakSteps apart.
+type leakDetector[K comparable] struct {
 	mu        sync.Mutex
-	history   map[cgroup.Workload][]int64 // last leakSteps+1 samples, oldest first
-	suspected map[cgroup.Workload]bool
+	history   map[K][]int64 // last leakSteps+1 samples, oldest first
+	suspected map[K]bool
 }
 
-func newLeakDetector() *leakDetector {
-	return &leakDetector{history: map[cgroup.Workload][]int64{}, suspected: map[cgroup.Workload]bool{}}
+func newLeakDetector[K comparable]() *leakDetector[K] {
+	return &leakDetector[K]{history: map[K][]int64{}, suspected: map[K]bool{}}
 }
 
 // observe takes one sample of every workload's outstanding bytes. A workload
 // absent from the sample loses its history.
-func (d *leakDetector) observe(outstanding map[cgroup.Workload]int64) {
+func (d *leakDetector[K]) observe(outstanding map[K]int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for w := range d.history {
@@ -58,7 +55,7 @@ func growing(h []int64) bool {
 }
 
 // isSuspected reports the verdict of the last sample.
-func (d *leakDetector) isSuspected(w cgroup.Workload) bool {
+func (d *leakDetector[K]) isSuspected(w K) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.suspected[w]

@@ -10,7 +10,7 @@ func TestLeakNeedsGrowthThroughTheWholeWindow(t *testing.T) {
 	leaky := cgroup.Workload{Path: "/leaky"}
 	warmup := cgroup.Workload{Path: "/warmup"}
 	freeing := cgroup.Workload{Path: "/freeing"}
-	d := newLeakDetector()
+	d := newLeakDetector[cgroup.Workload]()
 	samples := []map[cgroup.Workload]int64{
 		{leaky: 0, warmup: 0, freeing: 100},
 		{leaky: 10, warmup: 500, freeing: 200},

@@ -83,7 +83,21 @@ func parseMapsLine(line string) (m mappedFile, ok bool, err error) {
 	return mappedFile{id: id, path: path, start: start, end: end, offset: offset}, true, nil
 }
 
-// mappedLibraries lists the distinct hooked CUDA libraries in a maps file.
+// libraryPrefixes are what every hooked library's file name starts with:
+// libcu (libcudart, libcuda, libcublas...), libamdhip64, libnrt.
+var libraryPrefixes = []string{"/libcu", "/libamdhip64", "/libnrt"}
+
+// mentionsLibrary reports whether a maps line may name a hooked library.
+func mentionsLibrary(line string) bool {
+	for _, p := range libraryPrefixes {
+		if strings.Contains(line, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// mappedLibraries lists the distinct hooked runtime libraries in a maps file.
 func mappedLibraries(r io.Reader) ([]mappedFile, error) {
 	seen := map[fileID]bool{}
 	var out []mappedFile
@@ -91,9 +105,8 @@ func mappedLibraries(r io.Reader) ([]mappedFile, error) {
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		// Cheap filter first: a PyTorch process maps thousands of files. Every
-		// hooked library's name starts libcu (libcudart, libcuda, libcublas...).
-		if !strings.Contains(line, "libcu") {
+		// Cheap filter first: a PyTorch process maps thousands of files.
+		if !mentionsLibrary(line) {
 			continue
 		}
 		m, ok, err := parseMapsLine(line)

@@ -16,6 +16,8 @@ func TestMappedLibraries(t *testing.T) {
 7f00ad000000-7f00ad010000 r-xp 00000000 00:2a 79 /usr/lib/libcudart.so.12 (deleted)
 7f00ae000000-7f00ae010000 r-xp 00000000 00:2a 80 /usr/lib/libcublas.so.13
 7f00ae100000-7f00ae110000 r-xp 00000000 00:2a 81 /usr/lib/libcufft.so.12
+7f00ae200000-7f00ae210000 r-xp 00000000 00:2a 82 /opt/rocm/lib/libamdhip64.so.6
+7f00ae300000-7f00ae310000 r-xp 00000000 00:2a 83 /opt/aws/neuron/lib/libnrt.so.1
 7f00af000000-7f00af010000 rw-p 00000000 00:00 0 
 7ffd5e3f0000-7ffd5e411000 rw-p 00000000 00:00 0                          [stack]
 `
@@ -29,6 +31,8 @@ func TestMappedLibraries(t *testing.T) {
 		{id: fileID{dev: unix.Mkdev(0, 0x2a), inode: 77}, path: "/opt/venv/lib/python3.11/site-packages/nvidia/cuda_runtime/lib/libcudart.so.13",
 			start: 0x7f00ab000000, end: 0x7f00ab010000},
 		{id: fileID{dev: unix.Mkdev(0, 0x2a), inode: 80}, path: "/usr/lib/libcublas.so.13", start: 0x7f00ae000000, end: 0x7f00ae010000},
+		{id: fileID{dev: unix.Mkdev(0, 0x2a), inode: 82}, path: "/opt/rocm/lib/libamdhip64.so.6", start: 0x7f00ae200000, end: 0x7f00ae210000},
+		{id: fileID{dev: unix.Mkdev(0, 0x2a), inode: 83}, path: "/opt/aws/neuron/lib/libnrt.so.1", start: 0x7f00ae300000, end: 0x7f00ae310000},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %+v, want %+v", got, want)
@@ -62,6 +66,11 @@ func TestLibraryOf(t *testing.T) {
 		"/usr/lib/libcudadebugger.so.1":           "",
 		"/usr/lib/libcudart_static.a":             "",
 		"/usr/lib/libcuda.so.1/not-a-library.txt": "",
+		"/opt/rocm/lib/libamdhip64.so.6.4.60400":  "amdhip64",
+		"/opt/rocm/lib/libamdhip64.so":            "amdhip64",
+		"/opt/rocm/lib/libamdhip64_static.a":      "",
+		"/opt/aws/neuron/lib/libnrt.so.1":         "nrt",
+		"/opt/aws/neuron/lib/libnrtucode.so":      "",
 	} {
 		got := ""
 		if lib, ok := libraryOf(path); ok {

@@ -27,7 +27,7 @@ func DefaultOptions() Options {
 
 // BindFlags registers the options as flags on fs, writing into o.
 func (o *Options) BindFlags(fs *pflag.FlagSet) {
-	fs.DurationVar(&o.LeakWindow, "cuda-leak-window", o.LeakWindow, "CUDA device memory that grows through this whole window is flagged in orb8_cuda_memory_leak_suspected (at least 4s)")
+	fs.DurationVar(&o.LeakWindow, "cuda-leak-window", o.LeakWindow, "CUDA device memory that grows through this whole window is flagged in orb8_accelerator_memory_leak_suspected (at least 4s)")
 	fs.BoolVar(&o.Exact, "cuda-exact", o.Exact, "count every CUDA kernel launch and GEMM, whatever it costs the process (about one uprobe trap, 1-3 us, per call); by default they are counted in windows that keep each process's trap time under --max-overhead, and estimated in between (orb8_accelerator_sampling_ratio)")
 }
 

@@ -75,10 +75,10 @@ func TestSamplesLaunchBoundLoop(t *testing.T) {
 	startLoop(t, a, sampledWork, mallocEvery)
 	first := loopResult(t, a)
 	in := map[string]string{"cgroup": cg.Path}
-	before := f.value(t, "orb8_cuda_kernel_launches_total", in)
+	before := f.value(t, "orb8_accelerator_kernel_launches_total", in)
 	second := loopResult(t, a)
 	made := second.launches
-	counted := f.value(t, "orb8_cuda_kernel_launches_total", in) - before
+	counted := f.value(t, "orb8_accelerator_kernel_launches_total", in) - before
 	ratio := f.value(t, "orb8_accelerator_sampling_ratio", map[string]string{"runtime": "cuda", "call": "launch"})
 	t.Logf("made %.0f launches, counted %.0f (%.2f%%), sampling ratio %.3f", made, counted, 100*(counted/made-1), ratio)
 	// A fifth: the gaps are estimated at all (unestimated, the count is
@@ -91,9 +91,9 @@ func TestSamplesLaunchBoundLoop(t *testing.T) {
 	// Every allocation counted, sampled launches or not; each freed but the
 	// last one of each run, which the run frees at its end.
 	mallocs := first.mallocs + second.mallocs
-	f.waitFor(t, "orb8_cuda_malloc_bytes_total", in, 4096*mallocs)
-	f.waitFor(t, "orb8_cuda_free_bytes_total", in, 4096*mallocs)
-	f.waitFor(t, "orb8_cuda_memory_outstanding_bytes", in, 0)
+	f.waitFor(t, "orb8_accelerator_malloc_bytes_total", in, 4096*mallocs)
+	f.waitFor(t, "orb8_accelerator_free_bytes_total", in, 4096*mallocs)
+	f.waitFor(t, "orb8_accelerator_memory_outstanding_bytes", in, 0)
 	if ratio <= 0 || ratio >= 0.5 {
 		t.Errorf("sampling ratio %.3f: want most launches estimated (windows of 50 ms, gaps up to 1 s)", ratio)
 	}
@@ -122,6 +122,6 @@ func TestExactCountsEveryLaunch(t *testing.T) {
 	a := startApp(t, cg, dir, "loop", "1000")
 	testutil.Eventually(t, 2*time.Second, func() bool { return f.hooked(t, a) }, "the app's launches not hooked")
 	made := runLoop(t, a, launchWork, 0).launches
-	f.waitFor(t, "orb8_cuda_kernel_launches_total", map[string]string{"cgroup": cg.Path}, made)
+	f.waitFor(t, "orb8_accelerator_kernel_launches_total", map[string]string{"cgroup": cg.Path}, made)
 	f.waitFor(t, "orb8_accelerator_sampling_ratio", map[string]string{"runtime": "cuda", "call": "launch"}, 1)
 }

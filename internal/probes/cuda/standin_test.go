@@ -102,7 +102,7 @@ func (f *fixture) watching(a *app) bool {
 
 func (f *fixture) librariesHooked(t testing.TB, more ...string) bool {
 	for _, lib := range append([]string{"cudart", "cuda"}, more...) {
-		if f.value(t, "orb8_cuda_libraries_hooked", map[string]string{"library": lib}) != 1 {
+		if f.value(t, "orb8_accelerator_libraries_hooked", map[string]string{"runtime": "cuda", "library": lib}) != 1 {
 			return false
 		}
 	}

@@ -139,7 +139,7 @@ func TestSymlinkSwapNeverHooksAHostFile(t *testing.T) {
 		t.Fatalf("host program: %v: %s", err, out)
 	}
 	// Uprobes run as the call is made: the counts are final when it exits.
-	for _, name := range []string{"orb8_cuda_kernel_launches_total", "orb8_cuda_malloc_bytes_total"} {
+	for _, name := range []string{"orb8_accelerator_kernel_launches_total", "orb8_accelerator_malloc_bytes_total"} {
 		if v := f.value(t, name, map[string]string{"cgroup": hostCg.Path}); v != 0 {
 			t.Errorf("%s = %v for the host program's calls into the host file, want none", name, v)
 		}

@@ -32,20 +32,20 @@ var metrics series.Set
 var (
 	engineLabels = []string{"vendor", "driver", "device", "engine"}
 
-	busyDesc = metrics.Workload("orb8_workload_gpu_engine_busy_seconds_total",
+	busyDesc = metrics.Workload("orb8_workload_accelerator_engine_busy_seconds_total",
 		"Time the device's engines of the class spent on the workload's work (DRM fdinfo drm-engine-*; drivers that report time: amdgpu, i915, msm, panfrost, ...).", engineLabels...)
-	cyclesDesc = metrics.Workload("orb8_workload_gpu_engine_busy_cycles_total",
+	cyclesDesc = metrics.Workload("orb8_workload_accelerator_engine_busy_cycles_total",
 		"GPU cycles the device's engines of the class spent on the workload's work (DRM fdinfo drm-cycles-*; xe reports cycles, not time).", engineLabels...)
-	utilDesc = metrics.Workload("orb8_workload_gpu_engine_utilization_ratio",
+	utilDesc = metrics.Workload("orb8_workload_accelerator_engine_utilization_ratio",
 		"Share of the engine class the workload kept busy over the last scan interval: busy cycles over the GPU clock's where the driver gives both, else busy time over wall time; divided by the engines in the class.", engineLabels...)
-	memoryDesc = metrics.Workload("orb8_workload_gpu_memory_region_bytes",
+	memoryDesc = metrics.Workload("orb8_workload_accelerator_memory_region_bytes",
 		"GPU buffer memory of the workload's DRM clients by region and kind (total, shared, resident, purgeable, active; DRM fdinfo drm-<kind>-<region>).",
 		"vendor", "driver", "device", "region", "kind")
-	capacityDesc = metrics.Plain("orb8_gpu_engine_capacity",
+	capacityDesc = metrics.Plain("orb8_accelerator_engine_capacity",
 		"Engines of the class on the device (DRM fdinfo drm-engine-capacity-*, 1 when absent).", engineLabels...)
-	clockDesc = metrics.Plain("orb8_gpu_engine_clock_cycles_total",
+	clockDesc = metrics.Plain("orb8_accelerator_engine_clock_cycles_total",
 		"The device's GPU clock for the class as its clients last read it (DRM fdinfo drm-total-cycles-*): the denominator of busy cycles.", engineLabels...)
-	droppedDesc = metrics.Plain("orb8_gpu_drm_dropped_total",
+	droppedDesc = metrics.Plain("orb8_accelerator_drm_dropped_total",
 		"DRM client figures not counted, per scan: fdinfo files with lines that did not parse (malformed; the rest of the file counts), clients over the table's bound (clients), figures over the series bound (series).", "reason")
 )
 

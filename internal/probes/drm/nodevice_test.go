@@ -16,5 +16,5 @@ func TestNoDeviceProbeDownAgentRuns(t *testing.T) {
 	if err := drm.New().Start(context.Background(), probe.Env{}); err == nil {
 		t.Skip("this host has a DRM device")
 	}
-	agenttest.DownAgentRuns(t, drm.New(), "orb8_workload_gpu_engine_busy_seconds_total", "orb8_workload_gpu_memory_region_bytes", "orb8_gpu_engine_capacity")
+	agenttest.DownAgentRuns(t, drm.New(), "orb8_workload_accelerator_engine_busy_seconds_total", "orb8_workload_accelerator_memory_region_bytes", "orb8_accelerator_engine_capacity")
 }

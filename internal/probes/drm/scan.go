@@ -22,7 +22,7 @@ const (
 	maxFdinfo = 64 << 10
 )
 
-// Reasons of orb8_gpu_drm_dropped_total.
+// Reasons of orb8_accelerator_drm_dropped_total.
 const (
 	dropMalformed = "malformed" // fdinfo files with lines that did not parse (the rest of the file counts)
 	dropClients   = "clients"   // clients seen in a scan over the client table's bound

@@ -134,42 +134,42 @@ func TestScanAttributesEachDriversClientsToWorkloads(t *testing.T) {
 	amdEngine := func(engine string) map[string]string {
 		return labels(a, "vendor", "amd", "driver", "amdgpu", "device", "0000:c1:00.0", "engine", engine)
 	}
-	f.expect("orb8_workload_gpu_engine_busy_seconds_total", amdEngine("compute"), 81.237650114)
-	f.expect("orb8_workload_gpu_engine_busy_seconds_total", amdEngine("dma"), 1.204005921)
-	f.absent("orb8_workload_gpu_engine_busy_cycles_total", amdEngine("compute"))
+	f.expect("orb8_workload_accelerator_engine_busy_seconds_total", amdEngine("compute"), 81.237650114)
+	f.expect("orb8_workload_accelerator_engine_busy_seconds_total", amdEngine("dma"), 1.204005921)
+	f.absent("orb8_workload_accelerator_engine_busy_cycles_total", amdEngine("compute"))
 	amdMemory := func(region, kind string) map[string]string {
 		return labels(a, "vendor", "amd", "driver", "amdgpu", "device", "0000:c1:00.0", "region", region, "kind", kind)
 	}
-	f.expect("orb8_workload_gpu_memory_region_bytes", amdMemory("vram", "resident"), 2052*mib)
-	f.expect("orb8_workload_gpu_memory_region_bytes", amdMemory("vram", "shared"), 4*mib)
-	f.expect("orb8_workload_gpu_memory_region_bytes", amdMemory("gtt", "total"), 6*mib)
-	f.expect("orb8_gpu_engine_capacity", labels(nil, "driver", "amdgpu", "engine", "compute"), 1)
+	f.expect("orb8_workload_accelerator_memory_region_bytes", amdMemory("vram", "resident"), 2052*mib)
+	f.expect("orb8_workload_accelerator_memory_region_bytes", amdMemory("vram", "shared"), 4*mib)
+	f.expect("orb8_workload_accelerator_memory_region_bytes", amdMemory("gtt", "total"), 6*mib)
+	f.expect("orb8_accelerator_engine_capacity", labels(nil, "driver", "amdgpu", "engine", "compute"), 1)
 
 	xeEngine := func(engine string) map[string]string {
 		return labels(nil, "vendor", "intel", "driver", "xe", "device", "0000:03:00.0", "engine", engine)
 	}
-	f.expect("orb8_workload_gpu_engine_busy_cycles_total", labels(b, "driver", "xe", "engine", "rcs"), 28257900)
-	f.absent("orb8_workload_gpu_engine_busy_seconds_total", labels(b, "driver", "xe"))
-	f.expect("orb8_gpu_engine_clock_cycles_total", xeEngine("rcs"), 7655183225)
-	f.expect("orb8_gpu_engine_capacity", xeEngine("ccs"), 4)
-	f.expect("orb8_gpu_engine_capacity", xeEngine("vcs"), 2)
-	f.expect("orb8_workload_gpu_memory_region_bytes", labels(b, "driver", "xe", "region", "vram0", "kind", "shared"), 16*mib)
+	f.expect("orb8_workload_accelerator_engine_busy_cycles_total", labels(b, "driver", "xe", "engine", "rcs"), 28257900)
+	f.absent("orb8_workload_accelerator_engine_busy_seconds_total", labels(b, "driver", "xe"))
+	f.expect("orb8_accelerator_engine_clock_cycles_total", xeEngine("rcs"), 7655183225)
+	f.expect("orb8_accelerator_engine_capacity", xeEngine("ccs"), 4)
+	f.expect("orb8_accelerator_engine_capacity", xeEngine("vcs"), 2)
+	f.expect("orb8_workload_accelerator_memory_region_bytes", labels(b, "driver", "xe", "region", "vram0", "kind", "shared"), 16*mib)
 
 	mali := labels(b, "vendor", "arm", "driver", "panfrost", "device", "fde60000.gpu", "engine", "fragment")
-	f.expect("orb8_workload_gpu_engine_busy_seconds_total", mali, 1.846584880)
-	f.expect("orb8_workload_gpu_engine_busy_cycles_total", mali, 1424359409)
-	f.expect("orb8_workload_gpu_memory_region_bytes", labels(b, "driver", "panfrost", "region", "memory", "kind", "total"), 290*mib)
-	f.absent("orb8_gpu_engine_clock_cycles_total", labels(nil, "driver", "panfrost"))
+	f.expect("orb8_workload_accelerator_engine_busy_seconds_total", mali, 1.846584880)
+	f.expect("orb8_workload_accelerator_engine_busy_cycles_total", mali, 1424359409)
+	f.expect("orb8_workload_accelerator_memory_region_bytes", labels(b, "driver", "panfrost", "region", "memory", "kind", "total"), 290*mib)
+	f.absent("orb8_accelerator_engine_clock_cycles_total", labels(nil, "driver", "panfrost"))
 
 	npu := labels(b, "vendor", "amd", "driver", "amdxdna_accel_driver", "device", "0000:c5:00.1")
-	f.expect("orb8_workload_gpu_engine_busy_seconds_total", labels(b, "driver", "amdxdna_accel_driver", "engine", "npu-amdxdna"), 4.25)
+	f.expect("orb8_workload_accelerator_engine_busy_seconds_total", labels(b, "driver", "amdxdna_accel_driver", "engine", "npu-amdxdna"), 4.25)
 	npu["region"], npu["kind"] = "memory", "total"
-	f.expect("orb8_workload_gpu_memory_region_bytes", npu, 64*mib)
+	f.expect("orb8_workload_accelerator_memory_region_bytes", npu, 64*mib)
 
 	// One scan: no interval to rate over yet.
-	f.absent("orb8_workload_gpu_engine_utilization_ratio", nil)
+	f.absent("orb8_workload_accelerator_engine_utilization_ratio", nil)
 	for _, reason := range []string{dropMalformed, dropClients, dropSeries} {
-		f.expect("orb8_gpu_drm_dropped_total", labels(nil, "reason", reason), 0)
+		f.expect("orb8_accelerator_drm_dropped_total", labels(nil, "reason", reason), 0)
 	}
 }
 
@@ -190,42 +190,42 @@ func TestCountersOutliveClientsUntilTheWorkloadGoes(t *testing.T) {
 	f.process(101, a)
 	f.open(101, 3, "/dev/dri/renderD128", render(2, 2e9, 50))
 	f.scan()
-	f.expect("orb8_workload_gpu_engine_busy_seconds_total", busyOf(a), 3)
-	f.expect("orb8_workload_gpu_memory_region_bytes", memOf, 150*mib)
+	f.expect("orb8_workload_accelerator_engine_busy_seconds_total", busyOf(a), 3)
+	f.expect("orb8_workload_accelerator_memory_region_bytes", memOf, 150*mib)
 
 	// Client 2 goes with its process: its 2 s stay; its memory goes.
 	// Client 1 gains 0.5 s in the 1 s between scans.
 	f.exit(101)
 	f.open(100, 3, "/dev/dri/renderD128", render(1, 1.5e9, 100))
 	f.scan()
-	f.expect("orb8_workload_gpu_engine_busy_seconds_total", busyOf(a), 3.5)
-	f.expect("orb8_workload_gpu_engine_utilization_ratio", busyOf(a), 0.5)
-	f.expect("orb8_workload_gpu_memory_region_bytes", memOf, 100*mib)
+	f.expect("orb8_workload_accelerator_engine_busy_seconds_total", busyOf(a), 3.5)
+	f.expect("orb8_workload_accelerator_engine_utilization_ratio", busyOf(a), 0.5)
+	f.expect("orb8_workload_accelerator_memory_region_bytes", memOf, 100*mib)
 
 	// A read lower than the last stays at the last until it catches up.
 	f.open(100, 3, "/dev/dri/renderD128", render(1, 1.4e9, 100))
 	f.scan()
-	f.expect("orb8_workload_gpu_engine_busy_seconds_total", busyOf(a), 3.5)
-	f.expect("orb8_workload_gpu_engine_utilization_ratio", busyOf(a), 0)
+	f.expect("orb8_workload_accelerator_engine_busy_seconds_total", busyOf(a), 3.5)
+	f.expect("orb8_workload_accelerator_engine_utilization_ratio", busyOf(a), 0)
 	f.open(100, 3, "/dev/dri/renderD128", render(1, 2e9, 100))
 	f.scan()
-	f.expect("orb8_workload_gpu_engine_busy_seconds_total", busyOf(a), 4)
-	f.expect("orb8_workload_gpu_engine_utilization_ratio", busyOf(a), 0.5)
+	f.expect("orb8_workload_accelerator_engine_busy_seconds_total", busyOf(a), 4)
+	f.expect("orb8_workload_accelerator_engine_utilization_ratio", busyOf(a), 0.5)
 
 	// The process moves to b: b gets what the client gains from then on,
 	// not its whole past; a keeps its count.
 	f.process(100, b)
 	f.open(100, 3, "/dev/dri/renderD128", render(1, 2.25e9, 100))
 	f.scan()
-	f.expect("orb8_workload_gpu_engine_busy_seconds_total", busyOf(a), 4)
-	f.expect("orb8_workload_gpu_engine_busy_seconds_total", busyOf(b), 0.25)
-	f.absent("orb8_workload_gpu_memory_region_bytes", memOf)
+	f.expect("orb8_workload_accelerator_engine_busy_seconds_total", busyOf(a), 4)
+	f.expect("orb8_workload_accelerator_engine_busy_seconds_total", busyOf(b), 0.25)
+	f.absent("orb8_workload_accelerator_memory_region_bytes", memOf)
 
 	// a is gone: its series go.
 	f.scanner.Forget([]uint64{a.ID})
 	f.scan()
-	f.absent("orb8_workload_gpu_engine_busy_seconds_total", busyOf(a))
-	f.expect("orb8_workload_gpu_engine_busy_seconds_total", busyOf(b), 0.25)
+	f.absent("orb8_workload_accelerator_engine_busy_seconds_total", busyOf(a))
+	f.expect("orb8_workload_accelerator_engine_busy_seconds_total", busyOf(b), 0.25)
 }
 
 // xeClient is an xe client's fdinfo: busy cycles of rcs and ccs (4 engines)
@@ -244,10 +244,10 @@ func TestUtilizationFromCyclesOverTheGPUClock(t *testing.T) {
 	// 500 of 1000 clock cycles on rcs; 2000 engine cycles over 4 ccs engines.
 	f.open(100, 3, "/dev/dri/renderD128", xeClient(1500, 2000, 11000))
 	f.scan()
-	f.expect("orb8_workload_gpu_engine_utilization_ratio", labels(a, "driver", "xe", "engine", "rcs"), 0.5)
-	f.expect("orb8_workload_gpu_engine_utilization_ratio", labels(a, "driver", "xe", "engine", "ccs"), 0.5)
-	f.expect("orb8_workload_gpu_engine_busy_cycles_total", labels(a, "driver", "xe", "engine", "ccs"), 2000)
-	f.expect("orb8_gpu_engine_clock_cycles_total", labels(nil, "driver", "xe", "engine", "rcs"), 11000)
+	f.expect("orb8_workload_accelerator_engine_utilization_ratio", labels(a, "driver", "xe", "engine", "rcs"), 0.5)
+	f.expect("orb8_workload_accelerator_engine_utilization_ratio", labels(a, "driver", "xe", "engine", "ccs"), 0.5)
+	f.expect("orb8_workload_accelerator_engine_busy_cycles_total", labels(a, "driver", "xe", "engine", "ccs"), 2000)
+	f.expect("orb8_accelerator_engine_clock_cycles_total", labels(nil, "driver", "xe", "engine", "rcs"), 11000)
 }
 
 func TestTablesAreBoundedAndDropsCounted(t *testing.T) {
@@ -262,18 +262,18 @@ func TestTablesAreBoundedAndDropsCounted(t *testing.T) {
 	f.open(100, 9, "/dev/dri/renderD129", "drm-driver:\tamdgpu\ndrm-client-id:\t9\ndrm-pdev:\t0000:c1:00.0\ndrm-engine-gfx:\tlots\ndrm-engine-dma:\t1000000000 ns\ndrm-engine-compute:\t1000000000 ns\n")
 	f.scan()
 	// The walk goes fd by fd (3, 4, 5, 9): clients 1 and 2 fit, 3 and 9 do not.
-	f.expect("orb8_gpu_drm_dropped_total", labels(nil, "reason", dropClients), 2)
-	f.expect("orb8_gpu_drm_dropped_total", labels(nil, "reason", dropMalformed), 1)
-	f.expect("orb8_workload_gpu_engine_busy_seconds_total", labels(a, "driver", "i915"), 2)
-	f.absent("orb8_workload_gpu_engine_busy_seconds_total", labels(a, "driver", "amdgpu"))
+	f.expect("orb8_accelerator_drm_dropped_total", labels(nil, "reason", dropClients), 2)
+	f.expect("orb8_accelerator_drm_dropped_total", labels(nil, "reason", dropMalformed), 1)
+	f.expect("orb8_workload_accelerator_engine_busy_seconds_total", labels(a, "driver", "i915"), 2)
+	f.absent("orb8_workload_accelerator_engine_busy_seconds_total", labels(a, "driver", "amdgpu"))
 
 	f.scanner.maxClients, f.scanner.maxSeries = 10, 2
 	f.scan()
 	// The i915 render series and one of amdgpu's two engines fit.
-	f.expect("orb8_gpu_drm_dropped_total", labels(nil, "reason", dropSeries), 1)
-	f.expect("orb8_gpu_drm_dropped_total", labels(nil, "reason", dropMalformed), 2)
-	f.expect("orb8_workload_gpu_engine_busy_seconds_total", labels(a, "driver", "i915"), 3)
-	if n := count(t, f.reg, "orb8_workload_gpu_engine_busy_seconds_total"); n != 2 {
+	f.expect("orb8_accelerator_drm_dropped_total", labels(nil, "reason", dropSeries), 1)
+	f.expect("orb8_accelerator_drm_dropped_total", labels(nil, "reason", dropMalformed), 2)
+	f.expect("orb8_workload_accelerator_engine_busy_seconds_total", labels(a, "driver", "i915"), 3)
+	if n := count(t, f.reg, "orb8_workload_accelerator_engine_busy_seconds_total"); n != 2 {
 		t.Errorf("%d engine series, want 2 (the bound)", n)
 	}
 }
@@ -302,9 +302,9 @@ func TestHiddenWorkloadHasNoSeries(t *testing.T) {
 	f.process(200, shown)
 	f.open(200, 3, "/dev/dri/renderD128", render(2, 2e9, 1))
 	f.scan()
-	f.expect("orb8_workload_gpu_engine_busy_seconds_total", labels(shown, "driver", "i915"), 2)
-	f.absent("orb8_workload_gpu_engine_busy_seconds_total", labels(hidden))
-	f.absent("orb8_workload_gpu_memory_region_bytes", labels(hidden))
+	f.expect("orb8_workload_accelerator_engine_busy_seconds_total", labels(shown, "driver", "i915"), 2)
+	f.absent("orb8_workload_accelerator_engine_busy_seconds_total", labels(hidden))
+	f.absent("orb8_workload_accelerator_memory_region_bytes", labels(hidden))
 }
 
 func TestDeviceFoundInSysfs(t *testing.T) {

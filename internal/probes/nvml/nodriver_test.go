@@ -16,5 +16,5 @@ func TestNoDriverProbeDownAgentRuns(t *testing.T) {
 	if err := nvml.New(nvml.DefaultOptions()).Start(context.Background(), probe.Env{}); err == nil {
 		t.Skip("this host has an NVIDIA driver")
 	}
-	agenttest.DownAgentRuns(t, nvml.New(nvml.DefaultOptions()), "orb8_gpu_utilization_ratio", "orb8_workload_gpu_memory_used_bytes")
+	agenttest.DownAgentRuns(t, nvml.New(nvml.DefaultOptions()), "orb8_accelerator_utilization_ratio", "orb8_workload_accelerator_memory_used_bytes")
 }

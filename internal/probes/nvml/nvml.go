@@ -16,6 +16,7 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/orb8/orb8/internal/accelerator"
 	"github.com/orb8/orb8/internal/gpu"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/tick"
@@ -23,6 +24,8 @@ import (
 
 // Probe polls NVML and exports the last poll's series.
 type Probe struct {
+	accelerator.Series // the last poll's series of the shared accelerator families
+
 	opts Options
 	lib  nvml.Interface
 	proc string // procfs mount, for the cgroups of GPU processes

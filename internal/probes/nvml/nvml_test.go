@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	podresources "k8s.io/kubelet/pkg/apis/podresources/v1"
 
+	"github.com/orb8/orb8/internal/accelerator"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/testutil"
@@ -135,7 +136,7 @@ func startMock(t *testing.T, lib nvml.Interface, socket string) (*Probe, *promet
 	}
 	t.Cleanup(func() { p.Close() })
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(testutil.Collector(t, p))
+	reg.MustRegister(testutil.Collector(t, p), accelerator.CollectorOf(p))
 	return p, reg
 }
 
@@ -151,7 +152,7 @@ func TestDeviceSeriesFromNVML(t *testing.T) {
 	s := mockDGX(nil, map[int][]uint64{})
 	_, reg := startMock(t, s, filepath.Join(t.TempDir(), "no-kubelet.sock"))
 	uuid2, _ := s.Devices[2].GetUUID()
-	gpu2 := map[string]string{"gpu": "2", "uuid": uuid2, "model": "NVIDIA H100 80GB HBM3"}
+	gpu2 := map[string]string{"vendor": "nvidia", "device": "2", "uuid": uuid2, "model": "NVIDIA H100 80GB HBM3"}
 	with := func(k, v string) map[string]string {
 		m := map[string]string{k: v}
 		for a, b := range gpu2 {
@@ -159,19 +160,19 @@ func TestDeviceSeriesFromNVML(t *testing.T) {
 		}
 		return m
 	}
-	expect(t, reg, "orb8_gpu_utilization_ratio", gpu2, 0.5)
-	expect(t, reg, "orb8_gpu_memory_used_bytes", gpu2, 3*gib)
-	expect(t, reg, "orb8_gpu_memory_total_bytes", gpu2, 80*gib) // H100_SXM5_80GB in the mock
-	expect(t, reg, "orb8_gpu_temperature_celsius", gpu2, 62)
-	expect(t, reg, "orb8_gpu_power_watts", gpu2, 350.5)
-	expect(t, reg, "orb8_gpu_pcie_bytes_per_second", with("direction", "tx"), 1000*1024)
-	expect(t, reg, "orb8_gpu_pcie_bytes_per_second", with("direction", "rx"), 3000*1024)
-	expect(t, reg, "orb8_gpu_throttled", with("reason", "sw_power_cap"), 1)
-	expect(t, reg, "orb8_gpu_throttled", with("reason", "hw_thermal_slowdown"), 1)
-	expect(t, reg, "orb8_gpu_throttled", with("reason", "gpu_idle"), 0)
-	expect(t, reg, "orb8_gpu_throttled", map[string]string{"gpu": "0", "reason": "sw_power_cap"}, 0)
+	expect(t, reg, "orb8_accelerator_utilization_ratio", gpu2, 0.5)
+	expect(t, reg, "orb8_accelerator_memory_used_bytes", gpu2, 3*gib)
+	expect(t, reg, "orb8_accelerator_memory_total_bytes", gpu2, 80*gib) // H100_SXM5_80GB in the mock
+	expect(t, reg, "orb8_accelerator_temperature_celsius", gpu2, 62)
+	expect(t, reg, "orb8_accelerator_power_watts", gpu2, 350.5)
+	expect(t, reg, "orb8_accelerator_pcie_bytes_per_second", with("direction", "tx"), 1000*1024)
+	expect(t, reg, "orb8_accelerator_pcie_bytes_per_second", with("direction", "rx"), 3000*1024)
+	expect(t, reg, "orb8_accelerator_throttled", with("reason", "sw_power_cap"), 1)
+	expect(t, reg, "orb8_accelerator_throttled", with("reason", "hw_thermal_slowdown"), 1)
+	expect(t, reg, "orb8_accelerator_throttled", with("reason", "gpu_idle"), 0)
+	expect(t, reg, "orb8_accelerator_throttled", map[string]string{"device": "0", "reason": "sw_power_cap"}, 0)
 	// GPU 0 at 100%, GPU 1 at 25%: (1 - 0.25) / 1.
-	expect(t, reg, "orb8_gpu_imbalance_ratio", nil, 0.75)
+	expect(t, reg, "orb8_accelerator_imbalance_ratio", map[string]string{"vendor": "nvidia"}, 0.75)
 }
 
 func TestProcessesAttributedToTheirCgroup(t *testing.T) {
@@ -202,13 +203,13 @@ func TestProcessesAttributedToTheirCgroup(t *testing.T) {
 	uuid1, _ := s.Devices[1].GetUUID()
 
 	on := func(gpu, uuid string) map[string]string {
-		return map[string]string{"cgroup": cg.Path, "gpu": gpu, "uuid": uuid, "namespace": "", "pod": ""}
+		return map[string]string{"cgroup": cg.Path, "vendor": "nvidia", "device": gpu, "uuid": uuid, "namespace": "", "pod": ""}
 	}
-	expect(t, reg, "orb8_workload_gpu_memory_used_bytes", on("0", uuid0), 5*gib)
-	expect(t, reg, "orb8_workload_gpu_utilization_ratio", on("0", uuid0), 0.5) // newest samples: 45% + 5%
-	expect(t, reg, "orb8_workload_gpu_memory_used_bytes", on("1", uuid1), 1*gib)
-	expect(t, reg, "orb8_workload_gpu_utilization_ratio", on("1", uuid1), 0) // running, no sample
-	if series := testutil.Series(t, reg, "orb8_workload_gpu_memory_used_bytes"); strings.Contains(series, "/unknown/") {
+	expect(t, reg, "orb8_workload_accelerator_memory_used_bytes", on("0", uuid0), 5*gib)
+	expect(t, reg, "orb8_workload_accelerator_utilization_ratio", on("0", uuid0), 0.5) // newest samples: 45% + 5%
+	expect(t, reg, "orb8_workload_accelerator_memory_used_bytes", on("1", uuid1), 1*gib)
+	expect(t, reg, "orb8_workload_accelerator_utilization_ratio", on("1", uuid1), 0) // running, no sample
+	if series := testutil.Series(t, reg, "orb8_workload_accelerator_memory_used_bytes"); strings.Contains(series, "/unknown/") {
 		t.Fatalf("memory of an exited process attributed: %s", series)
 	}
 
@@ -219,8 +220,8 @@ func TestProcessesAttributedToTheirCgroup(t *testing.T) {
 	if got := since[0]; len(got) != 2 || got[0] != 0 || got[1] != 200 {
 		t.Fatalf("process samples asked since %v, want [0 200]", got)
 	}
-	expect(t, reg, "orb8_workload_gpu_memory_used_bytes", on("0", uuid0), 5*gib)
-	expect(t, reg, "orb8_workload_gpu_utilization_ratio", on("0", uuid0), 0) // no new sample
+	expect(t, reg, "orb8_workload_accelerator_memory_used_bytes", on("0", uuid0), 5*gib)
+	expect(t, reg, "orb8_workload_accelerator_utilization_ratio", on("0", uuid0), 0) // no new sample
 }
 
 func TestPodGPUsFromKubelet(t *testing.T) {

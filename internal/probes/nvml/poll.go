@@ -10,33 +10,23 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/orb8/orb8/internal/accelerator"
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/gpu"
 	"github.com/orb8/orb8/internal/series"
 )
 
-var deviceLabels = []string{"gpu", "uuid", "model"}
-
-func deviceDesc(name, help string, extra ...string) *prometheus.Desc {
-	return metrics.Plain(name, help, append(append([]string{}, deviceLabels...), extra...)...)
-}
+// vendor is the value of the vendor label of every NVML series.
+const vendor = "nvidia"
 
 var podLabels = []string{"namespace", "pod", "container", "gpu", "uuid"}
 
-// metrics are the series the probe exports: what Describe sends.
+// metrics are the series the probe exports of its own: what Describe sends.
+// The device-level and per-workload accelerator families are shared with
+// the other vendors' probes (package accelerator).
 var metrics series.Set
 
 var (
-	utilDesc        = deviceDesc("orb8_gpu_utilization_ratio", "Fraction of the last sample period in which a kernel ran on the GPU (NVML).")
-	memUsedDesc     = deviceDesc("orb8_gpu_memory_used_bytes", "GPU memory in use.")
-	memTotalDesc    = deviceDesc("orb8_gpu_memory_total_bytes", "GPU memory installed.")
-	tempDesc        = deviceDesc("orb8_gpu_temperature_celsius", "GPU core temperature.")
-	powerDesc       = deviceDesc("orb8_gpu_power_watts", "GPU power draw.")
-	pcieDesc        = deviceDesc("orb8_gpu_pcie_bytes_per_second", "PCIe throughput of the GPU, by direction (tx: GPU to host).", "direction")
-	throttledDesc   = deviceDesc("orb8_gpu_throttled", "1 while the GPU's clocks are held down for the reason (NVML clock event reasons).", "reason")
-	imbalanceDesc   = metrics.Plain("orb8_gpu_imbalance_ratio", "(max - min) / max of the node's GPU utilizations: 0 balanced, 1 one busy while another idles.")
-	wlMemDesc       = metrics.Workload("orb8_workload_gpu_memory_used_bytes", "GPU memory used by the workload's processes, per GPU.", "gpu", "uuid")
-	wlUtilDesc      = metrics.Workload("orb8_workload_gpu_utilization_ratio", "SM utilization by the workload's processes, per GPU (NVML process samples).", "gpu", "uuid")
 	allocatedDesc   = metrics.Plain("orb8_pod_gpu_allocated", "1 for each GPU the kubelet assigned to a pod's container, busy or idle.", podLabels...)
 	podUtilDesc     = metrics.Plain("orb8_pod_gpu_utilization_ratio", "Utilization of each GPU assigned to a pod's container.", podLabels...)
 	podMemDesc      = metrics.Plain("orb8_pod_gpu_memory_used_bytes", "Memory used on each GPU assigned to a pod's container.", podLabels...)
@@ -61,7 +51,7 @@ var throttleReasons = []struct {
 
 // device is what one poll learned about one GPU.
 type device struct {
-	labels      []string // gpu, uuid, model
+	labels      []string // vendor, device, uuid, model
 	utilization float64
 	hasUtil     bool
 	memUsed     uint64
@@ -93,25 +83,25 @@ func (p *Probe) poll(ctx context.Context) error {
 			return fmt.Errorf("NVML device %d: %s", i, nvml.ErrorString(ret))
 		}
 		d := p.readDevice(h, i, gauge)
-		byUUID[d.labels[1]] = d
+		byUUID[d.labels[2]] = d
 		if d.hasUtil {
 			utils = append(utils, d.utilization)
 		}
 		p.attribute(h, d, wlMem, wlUtil)
 	}
 	if len(utils) > 1 {
-		gauge(imbalanceDesc, gpu.Imbalance(utils))
+		gauge(accelerator.ImbalanceDesc, gpu.Imbalance(utils), vendor)
 	}
 	for k, v := range wlMem {
-		out = append(out, series.Metric(wlMemDesc, prometheus.GaugeValue, v, k.w, k.gpu, k.uuid))
+		out = append(out, series.Metric(accelerator.WorkloadMemoryUsedDesc, prometheus.GaugeValue, v, k.w, vendor, k.gpu, k.uuid))
 	}
 	for k, v := range wlUtil {
-		out = append(out, series.Metric(wlUtilDesc, prometheus.GaugeValue, v, k.w, k.gpu, k.uuid))
+		out = append(out, series.Metric(accelerator.WorkloadUtilizationDesc, prometheus.GaugeValue, v, k.w, vendor, k.gpu, k.uuid))
 	}
 	p.podSeries(ctx, byUUID, gauge)
 
 	p.mu.Lock()
-	p.series = out
+	p.series = p.Keep(out)
 	p.mu.Unlock()
 	return nil
 }
@@ -120,25 +110,25 @@ func (p *Probe) poll(ctx context.Context) error {
 func (p *Probe) readDevice(h nvml.Device, index int, gauge func(*prometheus.Desc, float64, ...string)) *device {
 	uuid, _ := h.GetUUID()
 	model, _ := h.GetName()
-	d := &device{labels: []string{fmt.Sprint(index), uuid, model}}
+	d := &device{labels: []string{vendor, fmt.Sprint(index), uuid, model}}
 	if u, ret := h.GetUtilizationRates(); ret == nvml.SUCCESS {
 		d.utilization, d.hasUtil = float64(u.Gpu)/100, true
-		gauge(utilDesc, d.utilization, d.labels...)
+		gauge(accelerator.UtilizationDesc, d.utilization, d.labels...)
 	}
 	if m, ret := h.GetMemoryInfo(); ret == nvml.SUCCESS {
 		d.memUsed = m.Used
-		gauge(memUsedDesc, float64(m.Used), d.labels...)
-		gauge(memTotalDesc, float64(m.Total), d.labels...)
+		gauge(accelerator.MemoryUsedDesc, float64(m.Used), d.labels...)
+		gauge(accelerator.MemoryTotalDesc, float64(m.Total), d.labels...)
 	}
 	if t, ret := h.GetTemperature(nvml.TEMPERATURE_GPU); ret == nvml.SUCCESS {
-		gauge(tempDesc, float64(t), d.labels...)
+		gauge(accelerator.TemperatureDesc, float64(t), d.labels...)
 	}
 	if mw, ret := h.GetPowerUsage(); ret == nvml.SUCCESS {
-		gauge(powerDesc, float64(mw)/1000, d.labels...)
+		gauge(accelerator.PowerDesc, float64(mw)/1000, d.labels...)
 	}
 	for dir, counter := range map[string]nvml.PcieUtilCounter{"tx": nvml.PCIE_UTIL_TX_BYTES, "rx": nvml.PCIE_UTIL_RX_BYTES} {
 		if kbps, ret := h.GetPcieThroughput(counter); ret == nvml.SUCCESS {
-			gauge(pcieDesc, float64(kbps)*1024, append(d.labels, dir)...)
+			gauge(accelerator.PCIeDesc, float64(kbps)*1024, append(d.labels, dir)...)
 		}
 	}
 	if reasons, ret := h.GetCurrentClocksEventReasons(); ret == nvml.SUCCESS {
@@ -147,7 +137,7 @@ func (p *Probe) readDevice(h nvml.Device, index int, gauge func(*prometheus.Desc
 			if reasons&r.bit != 0 {
 				v = 1
 			}
-			gauge(throttledDesc, v, append(d.labels, r.label)...)
+			gauge(accelerator.ThrottledDesc, v, append(d.labels, r.label)...)
 		}
 	}
 	return d
@@ -159,14 +149,14 @@ func (p *Probe) attribute(h nvml.Device, d *device, mem, util map[workloadGPU]fl
 	if ret != nvml.SUCCESS || len(procs) == 0 {
 		return
 	}
-	uuid := d.labels[1]
+	uuid := d.labels[2]
 	sm := p.smUtilization(h, uuid)
 	for _, pr := range procs {
 		w, ok := p.env.WorkloadOfPID(p.proc, pr.Pid)
 		if !ok {
 			continue // exited since NVML listed it, or not reported on
 		}
-		k := workloadGPU{w: w, gpu: d.labels[0], uuid: uuid}
+		k := workloadGPU{w: w, gpu: d.labels[1], uuid: uuid}
 		mem[k] += float64(pr.UsedGpuMemory)
 		util[k] += sm[pr.Pid]
 	}
@@ -213,7 +203,7 @@ func (p *Probe) podSeries(ctx context.Context, byUUID map[string]*device, gauge 
 			if !ok {
 				continue // a MIG slice or another node's device
 			}
-			labels := []string{a.Namespace, a.Pod, a.Container, d.labels[0], uuid}
+			labels := []string{a.Namespace, a.Pod, a.Container, d.labels[1], uuid}
 			gauge(allocatedDesc, 1, labels...)
 			gauge(podMemDesc, float64(d.memUsed), labels...)
 			if d.hasUtil {
