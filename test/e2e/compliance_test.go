@@ -21,12 +21,14 @@ import (
 	"github.com/orb8/orb8/internal/testutil"
 )
 
-// outsideAddr is an address outside the cluster (TEST-NET-2, not in the
-// pod or Service ranges), put on a dummy interface of the node so that a
-// pod routed to it reaches a listener on the node.
+// outsideAddr is an address outside the cluster (TEST-NET-2, in no pod or
+// Service range, not a node's address as Kubernetes knows it), put on the
+// cluster's bridge (hack/cluster.sh) so that a pod routed to it reaches a
+// listener on the node (no dummy interfaces on every kernel, and the
+// node forwards nothing off the bridge).
 const (
 	outsideAddr = "198.51.100.80"
-	outsideLink = "orb8out0"
+	outsideLink = "orb8br0"
 	// nodeIP is the cluster's node address and the pods' gateway (hack/cluster.sh).
 	nodeIP = "10.244.0.1"
 )
@@ -140,17 +142,15 @@ func TestClusterComplianceReportShowsProvokedViolations(t *testing.T) {
 	}
 }
 
-// outsideListener puts outsideAddr on a dummy interface of the node and
-// serves HTTP on its port 80 until the test ends; served counts requests.
+// outsideListener puts outsideAddr on the cluster's bridge and serves HTTP
+// on its port 80 until the test ends; served counts requests.
 func outsideListener(t *testing.T) (served func() int) {
 	t.Helper()
-	_ = exec.Command("ip", "link", "del", outsideLink).Run()
-	for _, args := range [][]string{{"link", "add", outsideLink, "type", "dummy"}, {"addr", "add", outsideAddr + "/32", "dev", outsideLink}, {"link", "set", outsideLink, "up"}} {
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v\n%s", args, err, out)
-		}
+	addr := []string{"addr", "add", outsideAddr + "/32", "dev", outsideLink}
+	if out, err := exec.Command("ip", addr...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %v: %v\n%s", addr, err, out)
 	}
-	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", outsideLink).Run() })
+	t.Cleanup(func() { _ = exec.Command("ip", "addr", "del", outsideAddr+"/32", "dev", outsideLink).Run() })
 	ln, err := net.Listen("tcp", outsideAddr+":80")
 	if err != nil {
 		t.Fatal(err)
