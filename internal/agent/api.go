@@ -43,6 +43,8 @@ func (a *Agent) ListenAPI(addrs ...string) (*API, error) {
 	}
 	x.trail = api.NewAuditTrail(a.bus, trailSize, name)
 	b.Trail = x.trail
+	a.trailed.Store(true)
+	a.learnPeers()
 	x.svc = api.NewService(b)
 	cert, key := a.cfg.APITLS()
 	files := server.TLSFiles{Cert: cert, Key: key, ClientCA: a.cfg.APIClientCA}

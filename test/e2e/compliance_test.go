@@ -55,7 +55,7 @@ func TestClusterComplianceReportShowsProvokedViolations(t *testing.T) {
 	if _, err := c.client.CoreV1().Namespaces().Update(t.Context(), ns, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	vault := c.plainPod(cde, "vault", nil, "/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/")
+	vault := c.plainPod(cde, "vault", nil, "/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/etc")
 	client := c.plainPod(plain, "client", []corev1.Capability{"NET_ADMIN"}, "/bin/busybox", "sleep", "3600")
 	for _, p := range []*corev1.Pod{vault, client} {
 		c.eventually(time.Minute, p.Name+" named by the agent", func() bool {
@@ -79,7 +79,7 @@ func TestClusterComplianceReportShowsProvokedViolations(t *testing.T) {
 	if n := served(); n != 1 {
 		t.Fatalf("the outside listener served %d requests, want 1", n)
 	}
-	run("/bin/busybox", "wget", "-q", "-O", "/dev/null", fmt.Sprintf("http://%s:8080/", vault.Status.PodIP))
+	run("/bin/busybox", "wget", "-q", "-O", "/dev/null", fmt.Sprintf("http://%s:8080/hosts", vault.Status.PodIP)) // kubelet's /etc/hosts
 	run("sh", "-c", "true")
 
 	bin := orb8Binary(t)
@@ -92,17 +92,23 @@ func TestClusterComplianceReportShowsProvokedViolations(t *testing.T) {
 		return out
 	}
 	var r compliance.Report
-	var ok bool
-	c.eventually(time.Minute, "the report to show the plaintext connection, the shell and the segment's connection", func() bool {
-		if err := json.Unmarshal(report("json"), &r); err != nil {
+	var raw []byte
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Second) {
+		raw = report("json")
+		if err := json.Unmarshal(raw, &r); err != nil {
 			t.Fatalf("report JSON: %v", err)
 		}
-		ok = hasRow(r, "4.2.1", compliance.Violation, plain, "client", "outbound to "+outsideAddr+":80") &&
+		if hasRow(r, "4.2.1", compliance.Violation, plain, "client", "outbound to "+outsideAddr+":80") &&
 			hasRow(r, "10.2", compliance.Violation, plain, "client", ": sh -c true") &&
 			hasRow(r, "1.3", compliance.Evidence, cde, "vault", "inbound from "+client.Status.PodIP) &&
-			hasRow(r, "2.2", compliance.Evidence, cde, "vault", "accepted connections on tcp/8080")
-		return ok
-	})
+			hasRow(r, "2.2", compliance.Evidence, cde, "vault", "accepted connections on tcp/8080") {
+			break
+		}
+		if time.Now().After(deadline) {
+			keep(t, "e2e-compliance-report.json", raw)
+			t.Fatalf("after a minute the report lacks the plaintext connection, the shell or the segment's connection:\n%s", summary(r))
+		}
+	}
 	want := map[string]string{"1.3": compliance.Evidence, "1.4": compliance.Evidence, "2.2": compliance.Evidence,
 		"4.2.1": compliance.Violation, "10.2": compliance.Violation}
 	for _, ctl := range r.Controls {
@@ -130,16 +136,40 @@ func TestClusterComplianceReportShowsProvokedViolations(t *testing.T) {
 	if !strings.Contains(string(html), `<table id="verdicts">`) {
 		t.Error("the HTML report has no verdict table")
 	}
+	keep(t, "e2e-compliance-report.html", html)
+}
+
+// keep writes a report of the run into $ORB8_ARTIFACTS (default
+// /tmp/orb8-artifacts) for a person to look at.
+func keep(t *testing.T, name string, data []byte) {
 	dir := os.Getenv("ORB8_ARTIFACTS")
 	if dir == "" {
 		dir = filepath.Join(os.TempDir(), "orb8-artifacts")
 	}
-	if err := os.MkdirAll(dir, 0o755); err == nil {
-		path := filepath.Join(dir, "e2e-compliance-report.html")
-		if err := os.WriteFile(path, html, 0o644); err == nil {
-			t.Logf("the cluster's report: %s", path)
+	path := filepath.Join(dir, name)
+	if err := os.MkdirAll(dir, 0o755); err == nil && os.WriteFile(path, data, 0o644) == nil {
+		t.Logf("kept %s", path)
+	}
+}
+
+// summary is the report's verdicts, notes and rows of its assessed
+// controls, for a failure's message.
+func summary(r compliance.Report) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "period %+v nodes %v notes %q\n", r.Period, r.Nodes, r.Notes)
+	for _, c := range r.Controls {
+		if c.Verdict == compliance.NotAssessed {
+			continue
+		}
+		fmt.Fprintf(&b, "%s %s: %s\n", c.ID, c.Verdict, c.Reason)
+		for i, row := range c.Rows {
+			if i == 15 {
+				break
+			}
+			fmt.Fprintf(&b, "  %s %s/%s %s\n", row.Finding, row.Namespace, row.Pod, row.Detail)
 		}
 	}
+	return b.String()
 }
 
 // outsideListener puts outsideAddr on the cluster's bridge and serves HTTP
