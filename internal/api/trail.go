@@ -19,7 +19,7 @@ import (
 
 // Kinds of audit trail records.
 const (
-	TrailExec    = "exec"    // a program run (exec events)
+	TrailExec    = "exec"    // a program run in a container (exec events)
 	TrailConnect = "connect" // a TCP connection that opened, either way (tcp events)
 	TrailPolicy  = "policy"  // a policy match
 	TrailAnomaly = "anomaly" // an anomaly raised
@@ -78,13 +78,24 @@ func NewAuditTrail(bus *events.Bus, size int, name func(netip.Addr) Peer) *Audit
 		r := newRing[TrailRecord](size)
 		t.rings[k] = &r
 	}
-	// Closes and failed handshakes are no connection opened: left on the bus.
-	t.sub = bus.Subscribe(4096, []string{events.KindExec, events.KindTCP, events.KindPolicy, events.KindAnomaly}, func(e *events.Event) bool {
-		return e.TCP == nil || e.TCP.Event == "open"
-	})
+	t.sub = bus.Subscribe(4096, []string{events.KindExec, events.KindTCP, events.KindPolicy, events.KindAnomaly}, kept)
 	t.wg.Add(1)
 	go t.run()
 	return t
+}
+
+// kept says whether the trail keeps e. Closes and failed handshakes are no
+// connection opened. Execs are kept in containers only (a pod's, or one a
+// runtime names): a node's own builds and scripts would push a day of
+// containers' execs out of the ring in minutes.
+func kept(e *events.Event) bool {
+	switch {
+	case e.TCP != nil:
+		return e.TCP.Event == "open"
+	case e.Exec != nil:
+		return e.Workload.Namespace != "" || e.Workload.ContainerID != ""
+	}
+	return true
 }
 
 func (t *AuditTrail) run() {

@@ -19,7 +19,8 @@ import (
 	"github.com/orb8/orb8/internal/testutil"
 )
 
-// The audit trail keeps the last records of each kind in its own ring,
+// The audit trail keeps the last records of each kind in its own ring
+// (execs in containers only),
 // names a connection's peer when it opens, leaves closes out, answers by
 // time and filter, oldest first, and says from when each kind is whole; a
 // namespace's viewer sees that namespace's records only.
@@ -35,10 +36,13 @@ func TestAuditTrail(t *testing.T) {
 	defer trail.Close()
 	start := time.Now()
 	host := cgroup.Workload{Path: "/system.slice/cron.service"}
+	docker := cgroup.Workload{Path: "/system.slice/docker-ab.scope", ContainerID: "ab", Runtime: "docker"}
 	tools := cgroup.Workload{Path: "/kubepods/pod3/c3", Namespace: "tools", Pod: "t-1", Container: "t"}
 	at := func(i int) time.Time { return start.Add(time.Duration(i) * time.Second) }
-	// Five execs in a ring of three: the first two are pushed out.
-	for i, w := range []cgroup.Workload{web, web, db, tools, host} {
+	// The host's own execs are not kept.
+	bus.Publish(events.Event{Time: at(-1), Kind: events.KindExec, Workload: host, Exec: &events.Exec{Filename: "/usr/bin/make"}})
+	// Five execs in containers in a ring of three: the first two are pushed out.
+	for i, w := range []cgroup.Workload{web, web, db, tools, docker} {
 		bus.Publish(events.Event{Time: at(i), Kind: events.KindExec, Workload: w, Process: events.Process{PID: uint32(100 + i)},
 			Exec: &events.Exec{Filename: "/bin/sh", Path: "/bin/sh", Args: []string{"sh", "-c", "true"}}})
 	}

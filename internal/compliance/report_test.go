@@ -111,7 +111,7 @@ func TestPCIVerdictsAndRows(t *testing.T) {
 		t.Errorf("10.2 violations %q: want the two shells, newest first, not the one before the period", v)
 	}
 	if e := details(ten, Evidence); len(e) != 1 || !strings.Contains(e[0], "nginx") {
-		t.Errorf("10.2 evidence %q: want nginx only (the host's cron job is not a container's)", e)
+		t.Errorf("10.2 evidence %q: want nginx only (a host's exec is no container's)", e)
 	}
 	if e := details(controlOf(t, r, "1.3"), Evidence); len(e) != 2 {
 		t.Errorf("1.3 evidence %q: want the connection into the segment, seen from both ends", e)

@@ -3129,7 +3129,8 @@ type AuditRecord struct {
 	Kind     string    `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	Workload *Workload `protobuf:"bytes,3,opt,name=workload,proto3" json:"workload,omitempty"`
 	Process  *Process  `protobuf:"bytes,4,opt,name=process,proto3" json:"process,omitempty"`
-	// kind exec: the program.
+	// kind exec: the program (execs in containers only: a pod's, or one a
+	// container runtime names).
 	Exec *ExecDetail `protobuf:"bytes,5,opt,name=exec,proto3" json:"exec,omitempty"`
 	// kind connect: a TCP connection that opened.
 	Connection *Connection `protobuf:"bytes,6,opt,name=connection,proto3" json:"connection,omitempty"`
