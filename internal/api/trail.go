@@ -119,7 +119,7 @@ func (t *AuditTrail) Trail(kinds []string) ([]TrailRecord, []TrailCoverage) {
 	var coverage []TrailCoverage
 	for _, k := range kinds {
 		r := t.rings[k]
-		c := TrailCoverage{Kind: k, HeldSince: t.started, Evicted: r.evicted, Dropped: t.sub.Dropped(), Capacity: len(r.items)}
+		c := TrailCoverage{Kind: k, HeldSince: t.started, Evicted: r.evicted, Dropped: t.sub.Dropped(), Capacity: r.size}
 		if oldest, ok := r.oldest(); ok && r.evicted > 0 {
 			c.HeldSince = oldest.Event.Time
 		}
