@@ -16,9 +16,10 @@ step "packages the tests need"
 # prometheus: the end-to-end scrape and promtool; tmux: the TUI run; iproute2:
 # network namespaces; iptables: the conntrack DNAT test; gcc: test programs
 # (exec storms, CUDA stand-ins); python3: the ML examples parse;
-# bash-completion: the completion script runs in a real bash.
+# bash-completion: the completion script runs in a real bash; chromium: the
+# HTML compliance report renders in a real browser.
 need=()
-for pkg in prometheus tmux iproute2 iptables gcc etcd-server python3 bash-completion; do
+for pkg in prometheus tmux iproute2 iptables gcc etcd-server python3 bash-completion chromium; do
 	dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -66,6 +67,9 @@ export ORB8_REQUIRE_K8S=1
 # The insights tests backfill history into a real Prometheus (installed
 # above): they must not skip either.
 export ORB8_REQUIRE_PROMETHEUS=1
+# The HTML report's browser test (installed above) must not skip; its
+# screenshot is kept in $ORB8_ARTIFACTS (default /tmp/orb8-artifacts).
+export ORB8_REQUIRE_CHROMIUM=1
 
 step "tests"
 # -p 1: probe tests count kernel events machine-wide per cgroup; running

@@ -115,6 +115,8 @@ type Agent struct {
 	// exportErrors counts failed OTLP pushes (orb8_export_errors_total).
 	exportErrors atomic.Uint64
 	ready        atomic.Bool
+	// trailed: an API keeps an audit trail, which must see every new peer.
+	trailed atomic.Bool
 	// stopForget ends the loop that forgets removed cgroups; nil before Start.
 	stopForget func()
 	// governor keeps the agent under --max-overhead.
@@ -233,6 +235,9 @@ func (a *Agent) Start(ctx context.Context) {
 	}
 	if err := a.startPolicies(ctx); err != nil {
 		a.log.Error("policies not enforced", "err", err)
+	}
+	if a.profiles != nil || a.trailed.Load() {
+		a.learnPeers()
 	}
 	if a.profiles != nil {
 		if err := a.profiles.start(ctx); err != nil {

@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/orb8/orb8/internal/api"
 	"github.com/orb8/orb8/internal/probes/dns"
@@ -14,11 +15,17 @@ import (
 // dnsLogSize is how many recent DNS lookups the API keeps.
 const dnsLogSize = 4096
 
+// trailSize is how many records of each kind (exec, connect, policy,
+// anomaly) the audit trail keeps: about 13 MiB in all when full, plus the
+// execs' arguments.
+const trailSize = 8192
+
 // API is the agent's gRPC API (internal/api) on each of its listeners.
 type API struct {
 	svc    *api.Service
 	srvs   []*api.Server
 	dnsLog *api.DNSLog
+	trail  *api.AuditTrail
 }
 
 // ListenAPI binds the gRPC API on each address (unix:///PATH, HOST:PORT
@@ -31,6 +38,14 @@ func (a *Agent) ListenAPI(addrs ...string) (*API, error) {
 		x.dnsLog = api.NewDNSLog(a.bus, dnsLogSize)
 		b.DNS = x.dnsLog
 	}
+	var name func(netip.Addr) api.Peer
+	if names := a.ipNames(); names != nil {
+		name = func(ip netip.Addr) api.Peer { return peerOf(names, ip) }
+	}
+	x.trail = api.NewAuditTrail(a.bus, trailSize, name)
+	b.Trail = x.trail
+	a.trailed.Store(true)
+	a.learnPeers()
 	x.svc = api.NewService(b)
 	cert, key := a.cfg.APITLS()
 	files := server.TLSFiles{Cert: cert, Key: key, ClientCA: a.cfg.APIClientCA}
@@ -78,6 +93,9 @@ func (x *API) Close() {
 	}
 	if x.dnsLog != nil {
 		x.dnsLog.Close()
+	}
+	if x.trail != nil {
+		x.trail.Close()
 	}
 }
 

@@ -135,3 +135,14 @@ func TestTraceSyscallNeedsAWorkloadAndTheProbe(t *testing.T) {
 		}
 	}
 }
+
+// untilStreaming waits for the agent to serve an event stream: the audit
+// trail follows exec events from the start, so that the bus wants them says
+// nothing of a client's stream.
+func untilStreaming(t *testing.T, c *apiclient.Agent) {
+	t.Helper()
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		st, err := c.Statuses(context.Background())
+		return err == nil && len(st) == 1 && st[0].GetApiStreams() > 0
+	}, "the exec stream never opened")
+}

@@ -29,7 +29,7 @@ func TestIdentityFromEveryLayout(t *testing.T) {
 		hash = "3e61c214bc3ed9ff81e21474dd6cba17"
 	)
 	u := func(s string) string { return strings.ReplaceAll(s, "-", "_") }
-	a, c := serveAPI(t, func(r *cgroup.Resolver) []probe.Probe { return []probe.Probe{cgroups.New(r), process.New()} })
+	_, c := serveAPI(t, func(r *cgroup.Resolver) []probe.Probe { return []probe.Probe{cgroups.New(r), process.New()} })
 	top := testutil.NewCgroup(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -41,7 +41,7 @@ func TestIdentityFromEveryLayout(t *testing.T) {
 			}
 			return nil
 		})
-	testutil.Eventually(t, 5*time.Second, func() bool { return a.Events().Wants(events.KindExec) }, "the exec stream never subscribed")
+	untilStreaming(t, c)
 	for _, tc := range []struct {
 		name, rel                     string
 		container, pod, runtime, unit string

@@ -69,7 +69,7 @@ func TestCgroupV1Mode(t *testing.T) {
 			}
 			return nil
 		})
-	testutil.Eventually(t, 5*time.Second, func() bool { return a.Events().Wants(events.KindExec) }, "the exec stream never subscribed")
+	untilStreaming(t, c)
 
 	// Each shell moves itself into the unified root and the v1 cgroup, then
 	// execs: that exec is the one event of the cgroup.

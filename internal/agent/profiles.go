@@ -70,13 +70,6 @@ func (p *profiler) start(ctx context.Context) error {
 		return err
 	}
 	p.saved = p.store.Version()
-	for _, rp := range p.a.probes {
-		if n, ok := rp.Probe.(*network.Probe); ok && rp.running() {
-			if err := n.LearnPeers(); err != nil {
-				p.a.log.Warn("new peers may be shed under load", "err", err)
-			}
-		}
-	}
 	p.sub.Store(p.a.follow(ctx, profiledKinds, 4096, p.observe, nil))
 	stopSave := tick.Every(ctx, saveEvery, func(time.Time) { p.save() })
 	// Minutes close a minute (at least 2s) after they end: ticking twice
@@ -85,6 +78,20 @@ func (p *profiler) start(ctx context.Context) error {
 	p.stop = func() { stopRates(); stopSave() }
 	p.a.log.Info("anomaly detection on", "profiles", len(p.store.Profiles()), "learning", p.a.cfg.AnomalyLearning, "state_dir", p.dir)
 	return nil
+}
+
+// learnPeers makes the network probe pass the first connection of each
+// workload to each peer to user space even while it sheds load: profiles
+// and the API's audit trail must see every new peer. Probes that do not
+// run yet are told when they start (Start).
+func (a *Agent) learnPeers() {
+	for _, rp := range a.probes {
+		if n, ok := rp.Probe.(*network.Probe); ok && rp.running() {
+			if err := n.LearnPeers(); err != nil {
+				a.log.Warn("new peers may be shed under load", "err", err)
+			}
+		}
+	}
 }
 
 // close stops saving and saves what changed.

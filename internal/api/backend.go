@@ -39,6 +39,9 @@ type Backend struct {
 	Workload func(path string) (cgroup.Workload, bool)
 	// Profiles: with --anomaly-detection.
 	Profiles ProfileSource
+	// Trail is the audit trail of execs, connections, policy matches and
+	// anomalies (AuditTrail).
+	Trail TrailSource
 }
 
 // SyscallStreamer starts the kernel-filtered syscall stream of some cgroups

@@ -53,6 +53,14 @@ func peerMessage(p Peer) *pb.Peer {
 	return &pb.Peer{Kind: p.Kind, Namespace: p.Namespace, Name: p.Name}
 }
 
+func execMessage(x *events.Exec) *pb.ExecDetail {
+	return &pb.ExecDetail{
+		Filename: x.Filename, Path: x.Path, PathTruncated: x.PathTruncated,
+		ParentPath: x.ParentPath, ParentPathTruncated: x.ParentPathTruncated,
+		Args: x.Args, ArgsTruncated: x.ArgsTruncated,
+	}
+}
+
 func dnsMessage(q *DNSQuery, node string) *pb.DNSQuery {
 	return &pb.DNSQuery{
 		Time: timestamppb.New(q.Time), Workload: workloadMessage(&q.Workload, node), Process: processMessage(&q.Process),
@@ -74,12 +82,7 @@ func eventMessage(e *events.Event, node string) *pb.Event {
 	}
 	switch {
 	case e.Exec != nil:
-		x := e.Exec
-		m.Detail = &pb.Event_Exec{Exec: &pb.ExecDetail{
-			Filename: x.Filename, Path: x.Path, PathTruncated: x.PathTruncated,
-			ParentPath: x.ParentPath, ParentPathTruncated: x.ParentPathTruncated,
-			Args: x.Args, ArgsTruncated: x.ArgsTruncated,
-		}}
+		m.Detail = &pb.Event_Exec{Exec: execMessage(e.Exec)}
 	case e.Exit != nil:
 		m.Detail = &pb.Event_Exit{Exit: &pb.ExitDetail{
 			Code: int32(e.Exit.Code), Signal: int32(e.Exit.Signal), CoreDumped: e.Exit.CoreDumped, Reason: e.Exit.Reason,

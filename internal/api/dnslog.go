@@ -14,14 +14,12 @@ type DNSLog struct {
 	wg  sync.WaitGroup
 
 	mu   sync.Mutex
-	ring []DNSQuery
-	next int
-	full bool
+	ring ring[DNSQuery]
 }
 
 // NewDNSLog keeps the last size DNS lookups published on bus until Close.
 func NewDNSLog(bus *events.Bus, size int) *DNSLog {
-	l := &DNSLog{bus: bus, ring: make([]DNSQuery, size)}
+	l := &DNSLog{bus: bus, ring: newRing[DNSQuery](size)}
 	l.sub = bus.Subscribe(1024, []string{events.KindDNS}, nil)
 	l.wg.Add(1)
 	go l.run()
@@ -40,9 +38,7 @@ func (l *DNSLog) run() {
 			q.Server = d.Server.String()
 		}
 		l.mu.Lock()
-		l.ring[l.next] = q
-		l.next = (l.next + 1) % len(l.ring)
-		l.full = l.full || l.next == 0
+		l.ring.put(q)
 		l.mu.Unlock()
 	}
 }
@@ -51,10 +47,7 @@ func (l *DNSLog) run() {
 func (l *DNSLog) DNSQueries() []DNSQuery {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.full {
-		return append([]DNSQuery(nil), l.ring[:l.next]...)
-	}
-	return append(append([]DNSQuery(nil), l.ring[l.next:]...), l.ring[:l.next]...)
+	return l.ring.all()
 }
 
 // Dropped counts lookups the log missed because it fell behind the bus.

@@ -25,6 +25,11 @@ func TestBadInputExitsNonZeroWithOneLine(t *testing.T) {
 		{"agent", "extra-arg"},
 		{"version", "extra-arg"},
 		{"no-such-command"},
+		{"report", "compliance", "--framework", "hipaa"},
+		{"report", "compliance", "--since", "yesterday"},
+		{"report", "compliance", "--segment-label", "pci"},
+		{"report", "compliance", "--internal-cidr", "10.0.0.0"},
+		{"report", "compliance", "-o", "table"},
 	}
 	for _, args := range tests {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {

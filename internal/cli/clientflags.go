@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,8 +40,11 @@ type clientOptions struct {
 	pod           string
 	cgroup        string
 	output        string
-	timeout       time.Duration
-	tls           apiclient.TLS
+	// formats are the --output values a command takes, the default first;
+	// nil: table, json and yaml.
+	formats []string
+	timeout time.Duration
+	tls     apiclient.TLS
 }
 
 func (o *clientOptions) bind(fs *pflag.FlagSet, agent string) {
@@ -59,7 +63,11 @@ func (o *clientOptions) bind(fs *pflag.FlagSet, agent string) {
 	fs.StringVarP(&o.selector, "selector", "l", "", "only pods whose labels match this selector, e.g. app=web,tier!=db")
 	fs.StringVar(&o.pod, "pod", "", "only this pod (a trailing * matches a prefix)")
 	fs.StringVar(&o.cgroup, "cgroup", "", "only this cgroup path (a trailing / matches everything below it)")
-	fs.StringVarP(&o.output, "output", "o", "table", "table, json (one object per line) or yaml")
+	if o.formats == nil {
+		fs.StringVarP(&o.output, "output", "o", "table", "table, json (one object per line) or yaml")
+	} else {
+		fs.StringVarP(&o.output, "output", "o", o.formats[0], strings.Join(o.formats, ", "))
+	}
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Second, "how long to wait for an agent to answer")
 	fs.StringVar(&o.tls.CA, "tls-ca", "", "PEM CA bundle to verify the agent's TLS certificate (enables TLS)")
 	fs.StringVar(&o.tls.Cert, "tls-cert", "", "PEM client certificate, for agents that require mTLS")
@@ -100,10 +108,14 @@ func (o *clientOptions) validateQuery(ctx context.Context) error {
 	if err := o.settleTarget(ctx); err != nil {
 		return err
 	}
-	switch o.output {
-	case "table", "json", "yaml":
-	default:
-		return fmt.Errorf("invalid --output %q: want table, json or yaml", o.output)
+	if o.formats == nil {
+		switch o.output {
+		case "table", "json", "yaml":
+		default:
+			return fmt.Errorf("invalid --output %q: want table, json or yaml", o.output)
+		}
+	} else if !slices.Contains(o.formats, o.output) {
+		return fmt.Errorf("invalid --output %q: want %s", o.output, strings.Join(o.formats, ", "))
 	}
 	if _, err := labels.Parse(o.selector); err != nil {
 		return fmt.Errorf("invalid --selector %q: %s", o.selector, humanize.OneLine(err.Error()))

@@ -24,7 +24,7 @@ func NewRoot() *cobra.Command {
 	}
 	root.AddCommand(newAgentCmd(), newHubCmd(), newVersionCmd())
 	root.AddCommand(newTraceCmd(), newFlowsCmd(), newStatusCmd(), newWorkloadsCmd(), newTopCmd())
-	root.AddCommand(newInsightsCmd(), newAskCmd(), newProfilesCmd())
+	root.AddCommand(newInsightsCmd(), newAskCmd(), newProfilesCmd(), newReportCmd())
 	registerCompletions(root)
 	// Flag errors keep to one line and say what to fix.
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {

@@ -208,3 +208,31 @@ func BenchmarkHubFleet(b *testing.B) {
 		})
 	}
 }
+
+func (a *fakeAgent) ListAuditTrail(context.Context, *pb.ListAuditTrailRequest) (*pb.ListAuditTrailResponse, error) {
+	return &pb.ListAuditTrailResponse{
+		Records:  []*pb.AuditRecord{{Kind: "exec", Node: a.node, Workload: &pb.Workload{Namespace: "shop", Pod: "cart", Node: a.node}, Exec: &pb.ExecDetail{Path: "/bin/sh"}}},
+		Coverage: []*pb.AuditCoverage{{Kind: "exec", Node: a.node, HeldSince: timestamppb.Now(), Capacity: 8192}},
+	}, nil
+}
+
+// The hub serves its members' audit trails, each record with its member;
+// one member alone with --cluster.
+func TestHubServesAuditTrails(t *testing.T) {
+	c, _ := startHub(t, fakeFleet(t, 2, 2))
+	resp, err := c.AuditTrail(context.Background(), &pb.ListAuditTrailRequest{})
+	if err != nil || len(resp.GetRecords()) != 4 || len(resp.GetCoverage()) != 4 {
+		t.Fatalf("hub's trail: %v, %v; want a record and a coverage from each of 4 agents", resp, err)
+	}
+	members := map[string]int{}
+	for _, r := range resp.GetRecords() {
+		members[r.GetWorkload().GetCluster()]++
+	}
+	if members["m00"] != 2 || members["m01"] != 2 {
+		t.Errorf("records by member %v", members)
+	}
+	one, err := c.AuditTrail(context.Background(), &pb.ListAuditTrailRequest{Filter: &pb.WorkloadFilter{Cluster: "m01"}})
+	if err != nil || len(one.GetRecords()) != 2 || one.GetRecords()[0].GetWorkload().GetCluster() != "m01" {
+		t.Errorf("member m01's trail: %v, %v", one, err)
+	}
+}

@@ -194,6 +194,16 @@ func (h *Hub) ListDNS(ctx context.Context, req *pb.ListDNSRequest) (*pb.ListDNSR
 	return answer(ctx, &pb.ListDNSResponse{Queries: qs}, err)
 }
 
+// ListAuditTrail implements pb.AgentServer: every member's agents' trails.
+func (h *Hub) ListAuditTrail(ctx context.Context, req *pb.ListAuditTrailRequest) (*pb.ListAuditTrailResponse, error) {
+	fleet, err := h.fleet(req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
+	resp, err := fleet.AuditTrail(ctx, memberRequest(req).(*pb.ListAuditTrailRequest))
+	return answer(ctx, resp, err)
+}
+
 // ListProcesses implements pb.AgentServer: every agent is asked, as a
 // cgroup path says nothing of its node.
 func (h *Hub) ListProcesses(ctx context.Context, req *pb.ListProcessesRequest) (*pb.ListProcessesResponse, error) {

@@ -159,3 +159,18 @@ func (u unreachable) Watch(context.Context, *pb.WatchEventsRequest, func(*pb.Wat
 	return u.err
 }
 func (u unreachable) Close() error { return nil }
+
+// AuditTrail implements apiclient.TrailClient for members that reach agents.
+func (l labelled) AuditTrail(ctx context.Context, req *pb.ListAuditTrailRequest) (*pb.ListAuditTrailResponse, error) {
+	tc, ok := l.Client.(apiclient.TrailClient)
+	if !ok {
+		return nil, l.fail(fmt.Errorf("this member reaches no agent's audit trail"))
+	}
+	ctx, cancel := l.call(ctx)
+	defer cancel()
+	out, err := tc.AuditTrail(ctx, req)
+	for _, r := range out.GetRecords() {
+		l.label(r.GetWorkload())
+	}
+	return out, l.fail(err)
+}

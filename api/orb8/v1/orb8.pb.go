@@ -2895,6 +2895,581 @@ func (x *ResetProfileResponse) GetProfile() *Profile {
 	return nil
 }
 
+type ListAuditTrailRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Filter *WorkloadFilter        `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Only records at or after this time; unset for every record held.
+	Since *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=since,proto3" json:"since,omitempty"`
+	// Record kinds: exec, connect, policy, anomaly; empty for all.
+	Kinds []string `protobuf:"bytes,3,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	// At most this many records (the oldest are cut), 0 for the bound.
+	Limit         uint32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditTrailRequest) Reset() {
+	*x = ListAuditTrailRequest{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditTrailRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditTrailRequest) ProtoMessage() {}
+
+func (x *ListAuditTrailRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditTrailRequest.ProtoReflect.Descriptor instead.
+func (*ListAuditTrailRequest) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ListAuditTrailRequest) GetFilter() *WorkloadFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *ListAuditTrailRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *ListAuditTrailRequest) GetKinds() []string {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *ListAuditTrailRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListAuditTrailResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Oldest first.
+	Records []*AuditRecord `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	// Records that matched but were cut by the limit.
+	Truncated uint32 `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	// What the agent holds of each kind asked for.
+	Coverage      []*AuditCoverage `protobuf:"bytes,3,rep,name=coverage,proto3" json:"coverage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditTrailResponse) Reset() {
+	*x = ListAuditTrailResponse{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditTrailResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditTrailResponse) ProtoMessage() {}
+
+func (x *ListAuditTrailResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditTrailResponse.ProtoReflect.Descriptor instead.
+func (*ListAuditTrailResponse) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ListAuditTrailResponse) GetRecords() []*AuditRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *ListAuditTrailResponse) GetTruncated() uint32 {
+	if x != nil {
+		return x.Truncated
+	}
+	return 0
+}
+
+func (x *ListAuditTrailResponse) GetCoverage() []*AuditCoverage {
+	if x != nil {
+		return x.Coverage
+	}
+	return nil
+}
+
+// AuditCoverage says how far back the trail of one kind of record is whole.
+type AuditCoverage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Node  string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	// The trail holds every record of this kind the agent took since then:
+	// when it started keeping them, or the oldest one still held once older
+	// ones were pushed out by newer ones.
+	HeldSince *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=held_since,json=heldSince,proto3" json:"held_since,omitempty"`
+	// Records of this kind pushed out of the bounded trail by newer ones.
+	Evicted uint64 `protobuf:"varint,4,opt,name=evicted,proto3" json:"evicted,omitempty"`
+	// Records of any kind lost because the trail fell behind the agent's
+	// events.
+	Dropped uint64 `protobuf:"varint,5,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	// The most records of this kind the trail holds.
+	Capacity      uint32 `protobuf:"varint,6,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditCoverage) Reset() {
+	*x = AuditCoverage{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditCoverage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditCoverage) ProtoMessage() {}
+
+func (x *AuditCoverage) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditCoverage.ProtoReflect.Descriptor instead.
+func (*AuditCoverage) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *AuditCoverage) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *AuditCoverage) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *AuditCoverage) GetHeldSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.HeldSince
+	}
+	return nil
+}
+
+func (x *AuditCoverage) GetEvicted() uint64 {
+	if x != nil {
+		return x.Evicted
+	}
+	return 0
+}
+
+func (x *AuditCoverage) GetDropped() uint64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
+func (x *AuditCoverage) GetCapacity() uint32 {
+	if x != nil {
+		return x.Capacity
+	}
+	return 0
+}
+
+// AuditRecord is one security-relevant thing a workload did.
+type AuditRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Time  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	// exec, connect, policy or anomaly.
+	Kind     string    `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Workload *Workload `protobuf:"bytes,3,opt,name=workload,proto3" json:"workload,omitempty"`
+	Process  *Process  `protobuf:"bytes,4,opt,name=process,proto3" json:"process,omitempty"`
+	// kind exec: the program (execs in containers only: a pod's, or one a
+	// container runtime names).
+	Exec *ExecDetail `protobuf:"bytes,5,opt,name=exec,proto3" json:"exec,omitempty"`
+	// kind connect: a TCP connection that opened.
+	Connection *Connection `protobuf:"bytes,6,opt,name=connection,proto3" json:"connection,omitempty"`
+	// kind policy: what a policy rule matched.
+	Policy *PolicyMatch `protobuf:"bytes,7,opt,name=policy,proto3" json:"policy,omitempty"`
+	// kind anomaly: what a frozen behaviour profile never had.
+	Anomaly       *Anomaly `protobuf:"bytes,8,opt,name=anomaly,proto3" json:"anomaly,omitempty"`
+	Node          string   `protobuf:"bytes,9,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditRecord) Reset() {
+	*x = AuditRecord{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditRecord) ProtoMessage() {}
+
+func (x *AuditRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
+func (*AuditRecord) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *AuditRecord) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *AuditRecord) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetWorkload() *Workload {
+	if x != nil {
+		return x.Workload
+	}
+	return nil
+}
+
+func (x *AuditRecord) GetProcess() *Process {
+	if x != nil {
+		return x.Process
+	}
+	return nil
+}
+
+func (x *AuditRecord) GetExec() *ExecDetail {
+	if x != nil {
+		return x.Exec
+	}
+	return nil
+}
+
+func (x *AuditRecord) GetConnection() *Connection {
+	if x != nil {
+		return x.Connection
+	}
+	return nil
+}
+
+func (x *AuditRecord) GetPolicy() *PolicyMatch {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+func (x *AuditRecord) GetAnomaly() *Anomaly {
+	if x != nil {
+		return x.Anomaly
+	}
+	return nil
+}
+
+func (x *AuditRecord) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+type Connection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "outbound" or "inbound".
+	Direction  string `protobuf:"bytes,1,opt,name=direction,proto3" json:"direction,omitempty"`
+	LocalAddr  string `protobuf:"bytes,2,opt,name=local_addr,json=localAddr,proto3" json:"local_addr,omitempty"`
+	LocalPort  uint32 `protobuf:"varint,3,opt,name=local_port,json=localPort,proto3" json:"local_port,omitempty"`
+	RemoteAddr string `protobuf:"bytes,4,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	RemotePort uint32 `protobuf:"varint,5,opt,name=remote_port,json=remotePort,proto3" json:"remote_port,omitempty"`
+	// The pod or Service that owned the remote address when the connection
+	// opened, when the agent knew it.
+	RemotePeer    *Peer `protobuf:"bytes,6,opt,name=remote_peer,json=remotePeer,proto3" json:"remote_peer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Connection) Reset() {
+	*x = Connection{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Connection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Connection) ProtoMessage() {}
+
+func (x *Connection) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Connection.ProtoReflect.Descriptor instead.
+func (*Connection) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *Connection) GetDirection() string {
+	if x != nil {
+		return x.Direction
+	}
+	return ""
+}
+
+func (x *Connection) GetLocalAddr() string {
+	if x != nil {
+		return x.LocalAddr
+	}
+	return ""
+}
+
+func (x *Connection) GetLocalPort() uint32 {
+	if x != nil {
+		return x.LocalPort
+	}
+	return 0
+}
+
+func (x *Connection) GetRemoteAddr() string {
+	if x != nil {
+		return x.RemoteAddr
+	}
+	return ""
+}
+
+func (x *Connection) GetRemotePort() uint32 {
+	if x != nil {
+		return x.RemotePort
+	}
+	return 0
+}
+
+func (x *Connection) GetRemotePeer() *Peer {
+	if x != nil {
+		return x.RemotePeer
+	}
+	return nil
+}
+
+type PolicyMatch struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Policy string                 `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	Rule   uint32                 `protobuf:"varint,2,opt,name=rule,proto3" json:"rule,omitempty"`
+	// kill, deny or audit; mode enforce or monitor.
+	Action string `protobuf:"bytes,3,opt,name=action,proto3" json:"action,omitempty"`
+	Mode   string `protobuf:"bytes,4,opt,name=mode,proto3" json:"mode,omitempty"`
+	// exec, connect or dns.
+	Operation string `protobuf:"bytes,5,opt,name=operation,proto3" json:"operation,omitempty"`
+	// What it matched: a program path, an address:port, or a DNS name.
+	Target        string `protobuf:"bytes,6,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PolicyMatch) Reset() {
+	*x = PolicyMatch{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PolicyMatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PolicyMatch) ProtoMessage() {}
+
+func (x *PolicyMatch) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PolicyMatch.ProtoReflect.Descriptor instead.
+func (*PolicyMatch) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *PolicyMatch) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *PolicyMatch) GetRule() uint32 {
+	if x != nil {
+		return x.Rule
+	}
+	return 0
+}
+
+func (x *PolicyMatch) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *PolicyMatch) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *PolicyMatch) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
+}
+
+func (x *PolicyMatch) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+type Anomaly struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Item          string                 `protobuf:"bytes,2,opt,name=item,proto3" json:"item,omitempty"`
+	Profile       string                 `protobuf:"bytes,3,opt,name=profile,proto3" json:"profile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Anomaly) Reset() {
+	*x = Anomaly{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Anomaly) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Anomaly) ProtoMessage() {}
+
+func (x *Anomaly) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Anomaly.ProtoReflect.Descriptor instead.
+func (*Anomaly) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *Anomaly) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Anomaly) GetItem() string {
+	if x != nil {
+		return x.Item
+	}
+	return ""
+}
+
+func (x *Anomaly) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
 var File_orb8_v1_orb8_proto protoreflect.FileDescriptor
 
 const file_orb8_v1_orb8_proto_rawDesc = "" +
@@ -3180,7 +3755,60 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x18\n" +
 	"\arelearn\x18\x02 \x01(\bR\arelearn\"B\n" +
 	"\x14ResetProfileResponse\x12*\n" +
-	"\aprofile\x18\x01 \x01(\v2\x10.orb8.v1.ProfileR\aprofile2\x89\x05\n" +
+	"\aprofile\x18\x01 \x01(\v2\x10.orb8.v1.ProfileR\aprofile\"\xa6\x01\n" +
+	"\x15ListAuditTrailRequest\x12/\n" +
+	"\x06filter\x18\x01 \x01(\v2\x17.orb8.v1.WorkloadFilterR\x06filter\x120\n" +
+	"\x05since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x14\n" +
+	"\x05kinds\x18\x03 \x03(\tR\x05kinds\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\rR\x05limit\"\x9a\x01\n" +
+	"\x16ListAuditTrailResponse\x12.\n" +
+	"\arecords\x18\x01 \x03(\v2\x14.orb8.v1.AuditRecordR\arecords\x12\x1c\n" +
+	"\ttruncated\x18\x02 \x01(\rR\ttruncated\x122\n" +
+	"\bcoverage\x18\x03 \x03(\v2\x16.orb8.v1.AuditCoverageR\bcoverage\"\xc2\x01\n" +
+	"\rAuditCoverage\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x129\n" +
+	"\n" +
+	"held_since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\theldSince\x12\x18\n" +
+	"\aevicted\x18\x04 \x01(\x04R\aevicted\x12\x18\n" +
+	"\adropped\x18\x05 \x01(\x04R\adropped\x12\x1a\n" +
+	"\bcapacity\x18\x06 \x01(\rR\bcapacity\"\xf8\x02\n" +
+	"\vAuditRecord\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12-\n" +
+	"\bworkload\x18\x03 \x01(\v2\x11.orb8.v1.WorkloadR\bworkload\x12*\n" +
+	"\aprocess\x18\x04 \x01(\v2\x10.orb8.v1.ProcessR\aprocess\x12'\n" +
+	"\x04exec\x18\x05 \x01(\v2\x13.orb8.v1.ExecDetailR\x04exec\x123\n" +
+	"\n" +
+	"connection\x18\x06 \x01(\v2\x13.orb8.v1.ConnectionR\n" +
+	"connection\x12,\n" +
+	"\x06policy\x18\a \x01(\v2\x14.orb8.v1.PolicyMatchR\x06policy\x12*\n" +
+	"\aanomaly\x18\b \x01(\v2\x10.orb8.v1.AnomalyR\aanomaly\x12\x12\n" +
+	"\x04node\x18\t \x01(\tR\x04node\"\xda\x01\n" +
+	"\n" +
+	"Connection\x12\x1c\n" +
+	"\tdirection\x18\x01 \x01(\tR\tdirection\x12\x1d\n" +
+	"\n" +
+	"local_addr\x18\x02 \x01(\tR\tlocalAddr\x12\x1d\n" +
+	"\n" +
+	"local_port\x18\x03 \x01(\rR\tlocalPort\x12\x1f\n" +
+	"\vremote_addr\x18\x04 \x01(\tR\n" +
+	"remoteAddr\x12\x1f\n" +
+	"\vremote_port\x18\x05 \x01(\rR\n" +
+	"remotePort\x12.\n" +
+	"\vremote_peer\x18\x06 \x01(\v2\r.orb8.v1.PeerR\n" +
+	"remotePeer\"\x9b\x01\n" +
+	"\vPolicyMatch\x12\x16\n" +
+	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x12\n" +
+	"\x04rule\x18\x02 \x01(\rR\x04rule\x12\x16\n" +
+	"\x06action\x18\x03 \x01(\tR\x06action\x12\x12\n" +
+	"\x04mode\x18\x04 \x01(\tR\x04mode\x12\x1c\n" +
+	"\toperation\x18\x05 \x01(\tR\toperation\x12\x16\n" +
+	"\x06target\x18\x06 \x01(\tR\x06target\"K\n" +
+	"\aAnomaly\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04item\x18\x02 \x01(\tR\x04item\x12\x18\n" +
+	"\aprofile\x18\x03 \x01(\tR\aprofile2\xdc\x05\n" +
 	"\x05Agent\x127\n" +
 	"\tGetStatus\x12\x19.orb8.v1.GetStatusRequest\x1a\x0f.orb8.v1.Status\x12N\n" +
 	"\rListWorkloads\x12\x1d.orb8.v1.ListWorkloadsRequest\x1a\x1e.orb8.v1.ListWorkloadsResponse\x12B\n" +
@@ -3190,7 +3818,8 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\bListGPUs\x12\x18.orb8.v1.ListGPUsRequest\x1a\x19.orb8.v1.ListGPUsResponse\x12J\n" +
 	"\vWatchEvents\x12\x1b.orb8.v1.WatchEventsRequest\x1a\x1c.orb8.v1.WatchEventsResponse0\x01\x12K\n" +
 	"\fListProfiles\x12\x1c.orb8.v1.ListProfilesRequest\x1a\x1d.orb8.v1.ListProfilesResponse\x12K\n" +
-	"\fResetProfile\x12\x1c.orb8.v1.ResetProfileRequest\x1a\x1d.orb8.v1.ResetProfileResponseB)Z'github.com/orb8/orb8/api/orb8/v1;orb8v1b\x06proto3"
+	"\fResetProfile\x12\x1c.orb8.v1.ResetProfileRequest\x1a\x1d.orb8.v1.ResetProfileResponse\x12Q\n" +
+	"\x0eListAuditTrail\x12\x1e.orb8.v1.ListAuditTrailRequest\x1a\x1f.orb8.v1.ListAuditTrailResponseB)Z'github.com/orb8/orb8/api/orb8/v1;orb8v1b\x06proto3"
 
 var (
 	file_orb8_v1_orb8_proto_rawDescOnce sync.Once
@@ -3204,70 +3833,77 @@ func file_orb8_v1_orb8_proto_rawDescGZIP() []byte {
 	return file_orb8_v1_orb8_proto_rawDescData
 }
 
-var file_orb8_v1_orb8_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_orb8_v1_orb8_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_orb8_v1_orb8_proto_goTypes = []any{
-	(*WorkloadFilter)(nil),        // 0: orb8.v1.WorkloadFilter
-	(*Workload)(nil),              // 1: orb8.v1.Workload
-	(*Process)(nil),               // 2: orb8.v1.Process
-	(*GetStatusRequest)(nil),      // 3: orb8.v1.GetStatusRequest
-	(*Status)(nil),                // 4: orb8.v1.Status
-	(*ProbeStatus)(nil),           // 5: orb8.v1.ProbeStatus
-	(*Sampling)(nil),              // 6: orb8.v1.Sampling
-	(*ListWorkloadsRequest)(nil),  // 7: orb8.v1.ListWorkloadsRequest
-	(*ListWorkloadsResponse)(nil), // 8: orb8.v1.ListWorkloadsResponse
-	(*WorkloadFigures)(nil),       // 9: orb8.v1.WorkloadFigures
-	(*ListFlowsRequest)(nil),      // 10: orb8.v1.ListFlowsRequest
-	(*ListFlowsResponse)(nil),     // 11: orb8.v1.ListFlowsResponse
-	(*Flow)(nil),                  // 12: orb8.v1.Flow
-	(*Peer)(nil),                  // 13: orb8.v1.Peer
-	(*ListDNSRequest)(nil),        // 14: orb8.v1.ListDNSRequest
-	(*ListDNSResponse)(nil),       // 15: orb8.v1.ListDNSResponse
-	(*DNSQuery)(nil),              // 16: orb8.v1.DNSQuery
-	(*ListProcessesRequest)(nil),  // 17: orb8.v1.ListProcessesRequest
-	(*ListProcessesResponse)(nil), // 18: orb8.v1.ListProcessesResponse
-	(*ListGPUsRequest)(nil),       // 19: orb8.v1.ListGPUsRequest
-	(*ListGPUsResponse)(nil),      // 20: orb8.v1.ListGPUsResponse
-	(*GPU)(nil),                   // 21: orb8.v1.GPU
-	(*WatchEventsRequest)(nil),    // 22: orb8.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),   // 23: orb8.v1.WatchEventsResponse
-	(*EventBatch)(nil),            // 24: orb8.v1.EventBatch
-	(*Drops)(nil),                 // 25: orb8.v1.Drops
-	(*Event)(nil),                 // 26: orb8.v1.Event
-	(*ExecDetail)(nil),            // 27: orb8.v1.ExecDetail
-	(*ExitDetail)(nil),            // 28: orb8.v1.ExitDetail
-	(*ListProfilesRequest)(nil),   // 29: orb8.v1.ListProfilesRequest
-	(*ListProfilesResponse)(nil),  // 30: orb8.v1.ListProfilesResponse
-	(*Profile)(nil),               // 31: orb8.v1.Profile
-	(*ProfileSet)(nil),            // 32: orb8.v1.ProfileSet
-	(*RaisedItem)(nil),            // 33: orb8.v1.RaisedItem
-	(*ResetProfileRequest)(nil),   // 34: orb8.v1.ResetProfileRequest
-	(*ResetProfileResponse)(nil),  // 35: orb8.v1.ResetProfileResponse
-	nil,                           // 36: orb8.v1.Workload.LabelsEntry
-	nil,                           // 37: orb8.v1.ProbeStatus.DegradedEntry
-	(*timestamppb.Timestamp)(nil), // 38: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 39: google.protobuf.Struct
+	(*WorkloadFilter)(nil),         // 0: orb8.v1.WorkloadFilter
+	(*Workload)(nil),               // 1: orb8.v1.Workload
+	(*Process)(nil),                // 2: orb8.v1.Process
+	(*GetStatusRequest)(nil),       // 3: orb8.v1.GetStatusRequest
+	(*Status)(nil),                 // 4: orb8.v1.Status
+	(*ProbeStatus)(nil),            // 5: orb8.v1.ProbeStatus
+	(*Sampling)(nil),               // 6: orb8.v1.Sampling
+	(*ListWorkloadsRequest)(nil),   // 7: orb8.v1.ListWorkloadsRequest
+	(*ListWorkloadsResponse)(nil),  // 8: orb8.v1.ListWorkloadsResponse
+	(*WorkloadFigures)(nil),        // 9: orb8.v1.WorkloadFigures
+	(*ListFlowsRequest)(nil),       // 10: orb8.v1.ListFlowsRequest
+	(*ListFlowsResponse)(nil),      // 11: orb8.v1.ListFlowsResponse
+	(*Flow)(nil),                   // 12: orb8.v1.Flow
+	(*Peer)(nil),                   // 13: orb8.v1.Peer
+	(*ListDNSRequest)(nil),         // 14: orb8.v1.ListDNSRequest
+	(*ListDNSResponse)(nil),        // 15: orb8.v1.ListDNSResponse
+	(*DNSQuery)(nil),               // 16: orb8.v1.DNSQuery
+	(*ListProcessesRequest)(nil),   // 17: orb8.v1.ListProcessesRequest
+	(*ListProcessesResponse)(nil),  // 18: orb8.v1.ListProcessesResponse
+	(*ListGPUsRequest)(nil),        // 19: orb8.v1.ListGPUsRequest
+	(*ListGPUsResponse)(nil),       // 20: orb8.v1.ListGPUsResponse
+	(*GPU)(nil),                    // 21: orb8.v1.GPU
+	(*WatchEventsRequest)(nil),     // 22: orb8.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),    // 23: orb8.v1.WatchEventsResponse
+	(*EventBatch)(nil),             // 24: orb8.v1.EventBatch
+	(*Drops)(nil),                  // 25: orb8.v1.Drops
+	(*Event)(nil),                  // 26: orb8.v1.Event
+	(*ExecDetail)(nil),             // 27: orb8.v1.ExecDetail
+	(*ExitDetail)(nil),             // 28: orb8.v1.ExitDetail
+	(*ListProfilesRequest)(nil),    // 29: orb8.v1.ListProfilesRequest
+	(*ListProfilesResponse)(nil),   // 30: orb8.v1.ListProfilesResponse
+	(*Profile)(nil),                // 31: orb8.v1.Profile
+	(*ProfileSet)(nil),             // 32: orb8.v1.ProfileSet
+	(*RaisedItem)(nil),             // 33: orb8.v1.RaisedItem
+	(*ResetProfileRequest)(nil),    // 34: orb8.v1.ResetProfileRequest
+	(*ResetProfileResponse)(nil),   // 35: orb8.v1.ResetProfileResponse
+	(*ListAuditTrailRequest)(nil),  // 36: orb8.v1.ListAuditTrailRequest
+	(*ListAuditTrailResponse)(nil), // 37: orb8.v1.ListAuditTrailResponse
+	(*AuditCoverage)(nil),          // 38: orb8.v1.AuditCoverage
+	(*AuditRecord)(nil),            // 39: orb8.v1.AuditRecord
+	(*Connection)(nil),             // 40: orb8.v1.Connection
+	(*PolicyMatch)(nil),            // 41: orb8.v1.PolicyMatch
+	(*Anomaly)(nil),                // 42: orb8.v1.Anomaly
+	nil,                            // 43: orb8.v1.Workload.LabelsEntry
+	nil,                            // 44: orb8.v1.ProbeStatus.DegradedEntry
+	(*timestamppb.Timestamp)(nil),  // 45: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),        // 46: google.protobuf.Struct
 }
 var file_orb8_v1_orb8_proto_depIdxs = []int32{
-	36, // 0: orb8.v1.Workload.labels:type_name -> orb8.v1.Workload.LabelsEntry
-	38, // 1: orb8.v1.Status.started:type_name -> google.protobuf.Timestamp
+	43, // 0: orb8.v1.Workload.labels:type_name -> orb8.v1.Workload.LabelsEntry
+	45, // 1: orb8.v1.Status.started:type_name -> google.protobuf.Timestamp
 	5,  // 2: orb8.v1.Status.probes:type_name -> orb8.v1.ProbeStatus
 	4,  // 3: orb8.v1.Status.agents:type_name -> orb8.v1.Status
-	37, // 4: orb8.v1.ProbeStatus.degraded:type_name -> orb8.v1.ProbeStatus.DegradedEntry
+	44, // 4: orb8.v1.ProbeStatus.degraded:type_name -> orb8.v1.ProbeStatus.DegradedEntry
 	6,  // 5: orb8.v1.ProbeStatus.sampling:type_name -> orb8.v1.Sampling
 	0,  // 6: orb8.v1.ListWorkloadsRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	38, // 7: orb8.v1.ListWorkloadsResponse.time:type_name -> google.protobuf.Timestamp
+	45, // 7: orb8.v1.ListWorkloadsResponse.time:type_name -> google.protobuf.Timestamp
 	9,  // 8: orb8.v1.ListWorkloadsResponse.workloads:type_name -> orb8.v1.WorkloadFigures
 	1,  // 9: orb8.v1.WorkloadFigures.workload:type_name -> orb8.v1.Workload
 	0,  // 10: orb8.v1.ListFlowsRequest.filter:type_name -> orb8.v1.WorkloadFilter
 	12, // 11: orb8.v1.ListFlowsResponse.flows:type_name -> orb8.v1.Flow
 	1,  // 12: orb8.v1.Flow.workload:type_name -> orb8.v1.Workload
-	38, // 13: orb8.v1.Flow.last_seen:type_name -> google.protobuf.Timestamp
+	45, // 13: orb8.v1.Flow.last_seen:type_name -> google.protobuf.Timestamp
 	2,  // 14: orb8.v1.Flow.process:type_name -> orb8.v1.Process
 	13, // 15: orb8.v1.Flow.remote_peer:type_name -> orb8.v1.Peer
 	13, // 16: orb8.v1.Flow.backend_peer:type_name -> orb8.v1.Peer
 	0,  // 17: orb8.v1.ListDNSRequest.filter:type_name -> orb8.v1.WorkloadFilter
 	16, // 18: orb8.v1.ListDNSResponse.queries:type_name -> orb8.v1.DNSQuery
-	38, // 19: orb8.v1.DNSQuery.time:type_name -> google.protobuf.Timestamp
+	45, // 19: orb8.v1.DNSQuery.time:type_name -> google.protobuf.Timestamp
 	1,  // 20: orb8.v1.DNSQuery.workload:type_name -> orb8.v1.Workload
 	2,  // 21: orb8.v1.DNSQuery.process:type_name -> orb8.v1.Process
 	2,  // 22: orb8.v1.ListProcessesResponse.processes:type_name -> orb8.v1.Process
@@ -3277,43 +3913,58 @@ var file_orb8_v1_orb8_proto_depIdxs = []int32{
 	25, // 26: orb8.v1.WatchEventsResponse.drops:type_name -> orb8.v1.Drops
 	24, // 27: orb8.v1.WatchEventsResponse.batch:type_name -> orb8.v1.EventBatch
 	26, // 28: orb8.v1.EventBatch.events:type_name -> orb8.v1.Event
-	38, // 29: orb8.v1.Event.time:type_name -> google.protobuf.Timestamp
+	45, // 29: orb8.v1.Event.time:type_name -> google.protobuf.Timestamp
 	1,  // 30: orb8.v1.Event.workload:type_name -> orb8.v1.Workload
 	2,  // 31: orb8.v1.Event.process:type_name -> orb8.v1.Process
 	27, // 32: orb8.v1.Event.exec:type_name -> orb8.v1.ExecDetail
 	28, // 33: orb8.v1.Event.exit:type_name -> orb8.v1.ExitDetail
-	39, // 34: orb8.v1.Event.attributes:type_name -> google.protobuf.Struct
+	46, // 34: orb8.v1.Event.attributes:type_name -> google.protobuf.Struct
 	31, // 35: orb8.v1.ListProfilesResponse.profiles:type_name -> orb8.v1.Profile
-	38, // 36: orb8.v1.Profile.first_seen:type_name -> google.protobuf.Timestamp
-	38, // 37: orb8.v1.Profile.learn_until:type_name -> google.protobuf.Timestamp
-	38, // 38: orb8.v1.Profile.last_seen:type_name -> google.protobuf.Timestamp
+	45, // 36: orb8.v1.Profile.first_seen:type_name -> google.protobuf.Timestamp
+	45, // 37: orb8.v1.Profile.learn_until:type_name -> google.protobuf.Timestamp
+	45, // 38: orb8.v1.Profile.last_seen:type_name -> google.protobuf.Timestamp
 	32, // 39: orb8.v1.Profile.sets:type_name -> orb8.v1.ProfileSet
 	33, // 40: orb8.v1.ProfileSet.anomalies:type_name -> orb8.v1.RaisedItem
-	38, // 41: orb8.v1.RaisedItem.time:type_name -> google.protobuf.Timestamp
+	45, // 41: orb8.v1.RaisedItem.time:type_name -> google.protobuf.Timestamp
 	31, // 42: orb8.v1.ResetProfileResponse.profile:type_name -> orb8.v1.Profile
-	3,  // 43: orb8.v1.Agent.GetStatus:input_type -> orb8.v1.GetStatusRequest
-	7,  // 44: orb8.v1.Agent.ListWorkloads:input_type -> orb8.v1.ListWorkloadsRequest
-	10, // 45: orb8.v1.Agent.ListFlows:input_type -> orb8.v1.ListFlowsRequest
-	14, // 46: orb8.v1.Agent.ListDNS:input_type -> orb8.v1.ListDNSRequest
-	17, // 47: orb8.v1.Agent.ListProcesses:input_type -> orb8.v1.ListProcessesRequest
-	19, // 48: orb8.v1.Agent.ListGPUs:input_type -> orb8.v1.ListGPUsRequest
-	22, // 49: orb8.v1.Agent.WatchEvents:input_type -> orb8.v1.WatchEventsRequest
-	29, // 50: orb8.v1.Agent.ListProfiles:input_type -> orb8.v1.ListProfilesRequest
-	34, // 51: orb8.v1.Agent.ResetProfile:input_type -> orb8.v1.ResetProfileRequest
-	4,  // 52: orb8.v1.Agent.GetStatus:output_type -> orb8.v1.Status
-	8,  // 53: orb8.v1.Agent.ListWorkloads:output_type -> orb8.v1.ListWorkloadsResponse
-	11, // 54: orb8.v1.Agent.ListFlows:output_type -> orb8.v1.ListFlowsResponse
-	15, // 55: orb8.v1.Agent.ListDNS:output_type -> orb8.v1.ListDNSResponse
-	18, // 56: orb8.v1.Agent.ListProcesses:output_type -> orb8.v1.ListProcessesResponse
-	20, // 57: orb8.v1.Agent.ListGPUs:output_type -> orb8.v1.ListGPUsResponse
-	23, // 58: orb8.v1.Agent.WatchEvents:output_type -> orb8.v1.WatchEventsResponse
-	30, // 59: orb8.v1.Agent.ListProfiles:output_type -> orb8.v1.ListProfilesResponse
-	35, // 60: orb8.v1.Agent.ResetProfile:output_type -> orb8.v1.ResetProfileResponse
-	52, // [52:61] is the sub-list for method output_type
-	43, // [43:52] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	0,  // 43: orb8.v1.ListAuditTrailRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	45, // 44: orb8.v1.ListAuditTrailRequest.since:type_name -> google.protobuf.Timestamp
+	39, // 45: orb8.v1.ListAuditTrailResponse.records:type_name -> orb8.v1.AuditRecord
+	38, // 46: orb8.v1.ListAuditTrailResponse.coverage:type_name -> orb8.v1.AuditCoverage
+	45, // 47: orb8.v1.AuditCoverage.held_since:type_name -> google.protobuf.Timestamp
+	45, // 48: orb8.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
+	1,  // 49: orb8.v1.AuditRecord.workload:type_name -> orb8.v1.Workload
+	2,  // 50: orb8.v1.AuditRecord.process:type_name -> orb8.v1.Process
+	27, // 51: orb8.v1.AuditRecord.exec:type_name -> orb8.v1.ExecDetail
+	40, // 52: orb8.v1.AuditRecord.connection:type_name -> orb8.v1.Connection
+	41, // 53: orb8.v1.AuditRecord.policy:type_name -> orb8.v1.PolicyMatch
+	42, // 54: orb8.v1.AuditRecord.anomaly:type_name -> orb8.v1.Anomaly
+	13, // 55: orb8.v1.Connection.remote_peer:type_name -> orb8.v1.Peer
+	3,  // 56: orb8.v1.Agent.GetStatus:input_type -> orb8.v1.GetStatusRequest
+	7,  // 57: orb8.v1.Agent.ListWorkloads:input_type -> orb8.v1.ListWorkloadsRequest
+	10, // 58: orb8.v1.Agent.ListFlows:input_type -> orb8.v1.ListFlowsRequest
+	14, // 59: orb8.v1.Agent.ListDNS:input_type -> orb8.v1.ListDNSRequest
+	17, // 60: orb8.v1.Agent.ListProcesses:input_type -> orb8.v1.ListProcessesRequest
+	19, // 61: orb8.v1.Agent.ListGPUs:input_type -> orb8.v1.ListGPUsRequest
+	22, // 62: orb8.v1.Agent.WatchEvents:input_type -> orb8.v1.WatchEventsRequest
+	29, // 63: orb8.v1.Agent.ListProfiles:input_type -> orb8.v1.ListProfilesRequest
+	34, // 64: orb8.v1.Agent.ResetProfile:input_type -> orb8.v1.ResetProfileRequest
+	36, // 65: orb8.v1.Agent.ListAuditTrail:input_type -> orb8.v1.ListAuditTrailRequest
+	4,  // 66: orb8.v1.Agent.GetStatus:output_type -> orb8.v1.Status
+	8,  // 67: orb8.v1.Agent.ListWorkloads:output_type -> orb8.v1.ListWorkloadsResponse
+	11, // 68: orb8.v1.Agent.ListFlows:output_type -> orb8.v1.ListFlowsResponse
+	15, // 69: orb8.v1.Agent.ListDNS:output_type -> orb8.v1.ListDNSResponse
+	18, // 70: orb8.v1.Agent.ListProcesses:output_type -> orb8.v1.ListProcessesResponse
+	20, // 71: orb8.v1.Agent.ListGPUs:output_type -> orb8.v1.ListGPUsResponse
+	23, // 72: orb8.v1.Agent.WatchEvents:output_type -> orb8.v1.WatchEventsResponse
+	30, // 73: orb8.v1.Agent.ListProfiles:output_type -> orb8.v1.ListProfilesResponse
+	35, // 74: orb8.v1.Agent.ResetProfile:output_type -> orb8.v1.ResetProfileResponse
+	37, // 75: orb8.v1.Agent.ListAuditTrail:output_type -> orb8.v1.ListAuditTrailResponse
+	66, // [66:76] is the sub-list for method output_type
+	56, // [56:66] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_orb8_v1_orb8_proto_init() }
@@ -3338,7 +3989,7 @@ func file_orb8_v1_orb8_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orb8_v1_orb8_proto_rawDesc), len(file_orb8_v1_orb8_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   38,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

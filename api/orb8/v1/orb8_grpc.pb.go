@@ -25,15 +25,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Agent_GetStatus_FullMethodName     = "/orb8.v1.Agent/GetStatus"
-	Agent_ListWorkloads_FullMethodName = "/orb8.v1.Agent/ListWorkloads"
-	Agent_ListFlows_FullMethodName     = "/orb8.v1.Agent/ListFlows"
-	Agent_ListDNS_FullMethodName       = "/orb8.v1.Agent/ListDNS"
-	Agent_ListProcesses_FullMethodName = "/orb8.v1.Agent/ListProcesses"
-	Agent_ListGPUs_FullMethodName      = "/orb8.v1.Agent/ListGPUs"
-	Agent_WatchEvents_FullMethodName   = "/orb8.v1.Agent/WatchEvents"
-	Agent_ListProfiles_FullMethodName  = "/orb8.v1.Agent/ListProfiles"
-	Agent_ResetProfile_FullMethodName  = "/orb8.v1.Agent/ResetProfile"
+	Agent_GetStatus_FullMethodName      = "/orb8.v1.Agent/GetStatus"
+	Agent_ListWorkloads_FullMethodName  = "/orb8.v1.Agent/ListWorkloads"
+	Agent_ListFlows_FullMethodName      = "/orb8.v1.Agent/ListFlows"
+	Agent_ListDNS_FullMethodName        = "/orb8.v1.Agent/ListDNS"
+	Agent_ListProcesses_FullMethodName  = "/orb8.v1.Agent/ListProcesses"
+	Agent_ListGPUs_FullMethodName       = "/orb8.v1.Agent/ListGPUs"
+	Agent_WatchEvents_FullMethodName    = "/orb8.v1.Agent/WatchEvents"
+	Agent_ListProfiles_FullMethodName   = "/orb8.v1.Agent/ListProfiles"
+	Agent_ResetProfile_FullMethodName   = "/orb8.v1.Agent/ResetProfile"
+	Agent_ListAuditTrail_FullMethodName = "/orb8.v1.Agent/ListAuditTrail"
 )
 
 // AgentClient is the client API for Agent service.
@@ -63,6 +64,11 @@ type AgentClient interface {
 	// next event, or with relearn opens it to learning again for a window,
 	// keeping what it learned. Only callers of the local socket may.
 	ResetProfile(ctx context.Context, in *ResetProfileRequest, opts ...grpc.CallOption) (*ResetProfileResponse, error)
+	// ListAuditTrail: the execs, TCP connections, policy matches and
+	// anomalies the agent holds in its bounded audit trail, oldest first;
+	// the caller sees those of the namespaces it may get pods in. Read-only:
+	// compliance reports are built from it.
+	ListAuditTrail(ctx context.Context, in *ListAuditTrailRequest, opts ...grpc.CallOption) (*ListAuditTrailResponse, error)
 }
 
 type agentClient struct {
@@ -172,6 +178,16 @@ func (c *agentClient) ResetProfile(ctx context.Context, in *ResetProfileRequest,
 	return out, nil
 }
 
+func (c *agentClient) ListAuditTrail(ctx context.Context, in *ListAuditTrailRequest, opts ...grpc.CallOption) (*ListAuditTrailResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAuditTrailResponse)
+	err := c.cc.Invoke(ctx, Agent_ListAuditTrail_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -199,6 +215,11 @@ type AgentServer interface {
 	// next event, or with relearn opens it to learning again for a window,
 	// keeping what it learned. Only callers of the local socket may.
 	ResetProfile(context.Context, *ResetProfileRequest) (*ResetProfileResponse, error)
+	// ListAuditTrail: the execs, TCP connections, policy matches and
+	// anomalies the agent holds in its bounded audit trail, oldest first;
+	// the caller sees those of the namespaces it may get pods in. Read-only:
+	// compliance reports are built from it.
+	ListAuditTrail(context.Context, *ListAuditTrailRequest) (*ListAuditTrailResponse, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -235,6 +256,9 @@ func (UnimplementedAgentServer) ListProfiles(context.Context, *ListProfilesReque
 }
 func (UnimplementedAgentServer) ResetProfile(context.Context, *ResetProfileRequest) (*ResetProfileResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ResetProfile not implemented")
+}
+func (UnimplementedAgentServer) ListAuditTrail(context.Context, *ListAuditTrailRequest) (*ListAuditTrailResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAuditTrail not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -412,6 +436,24 @@ func _Agent_ResetProfile_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_ListAuditTrail_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAuditTrailRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).ListAuditTrail(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_ListAuditTrail_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).ListAuditTrail(ctx, req.(*ListAuditTrailRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -450,6 +492,10 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ResetProfile",
 			Handler:    _Agent_ResetProfile_Handler,
+		},
+		{
+			MethodName: "ListAuditTrail",
+			Handler:    _Agent_ListAuditTrail_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
