@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sys/unix"
 
+	"github.com/orb8/orb8/internal/accelerator"
 	"github.com/orb8/orb8/internal/access"
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/config"
@@ -70,6 +71,18 @@ func (p *runningProbe) Collect(ch chan<- prometheus.Metric) {
 	if err := p.Probe.Collect(ch); err != nil && p.collectErrors.Add(1) == 1 {
 		p.log.Warn("probe collection failed; later failures are counted in orb8_probe_collect_errors_total", "probe", p.Name(), "err", err)
 	}
+}
+
+// acceleratorExporters are the running probes that export series of the
+// shared accelerator families.
+func (a *Agent) acceleratorExporters() []accelerator.Exporter {
+	var out []accelerator.Exporter
+	for _, p := range a.probes {
+		if e, ok := p.Probe.(accelerator.Exporter); ok && p.running() {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Agent runs probes and exports what they aggregate.
@@ -168,6 +181,7 @@ func NewWithProbes(cfg config.Config, log *slog.Logger, resolver *cgroup.Resolve
 	for _, p := range a.probes {
 		a.register(p)
 	}
+	a.register(accelerator.Collector{Running: a.acceleratorExporters})
 	if a.profiles = newProfiler(a); a.profiles != nil {
 		a.register(a.profiles.counter)
 	}

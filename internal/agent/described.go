@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/orb8/orb8/internal/accelerator"
 	"github.com/orb8/orb8/internal/anomaly"
 	"github.com/orb8/orb8/internal/export"
 	"github.com/orb8/orb8/internal/kube"
@@ -80,6 +81,7 @@ func describeFamilies() []*prometheus.Desc {
 		for _, k := range catalog {
 			k.build(nil, &cfg).Describe(ch)
 		}
+		accelerator.Describe(ch)
 		anomaly.Describe(ch)
 		kube.DescribeNode(ch)
 		kube.NewContainerResources(nil, nil).Describe(ch)

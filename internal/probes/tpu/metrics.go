@@ -3,6 +3,7 @@ package tpu
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/orb8/orb8/internal/accelerator"
 	"github.com/orb8/orb8/internal/series"
 )
 
@@ -14,17 +15,19 @@ var metrics series.Set
 
 // The per-workload accelerator families: one name per concept for every
 // vendor, labelled vendor and device (the vendor's device index on the
-// node: for a TPU, the chip's device-id as libtpu reports it).
+// node: for a TPU, the chip's device-id as libtpu reports it). Memory used
+// and utilization are shared with the other vendors (package accelerator),
+// with a uuid label that a TPU leaves empty.
 var (
-	memUsedDesc  = metrics.Workload("orb8_workload_accelerator_memory_used_bytes", "Accelerator memory (TPU HBM) the workload uses, per device.", "vendor", "device")
+	memUsedDesc  = accelerator.WorkloadMemoryUsedDesc
 	memTotalDesc = metrics.Workload("orb8_workload_accelerator_memory_total_bytes", "Accelerator memory (TPU HBM) of each device the workload uses.", "vendor", "device")
-	utilDesc     = metrics.Workload("orb8_workload_accelerator_utilization_ratio", "Share of the last sample period the device's compute engine was busy for the workload (TPU TensorCore duty cycle).", "vendor", "device")
+	utilDesc     = accelerator.WorkloadUtilizationDesc
 	memBWDesc    = metrics.Workload("orb8_workload_accelerator_memory_bandwidth_utilization_ratio", "Share of the device's memory bandwidth the workload uses (TPU HBM).", "vendor", "device")
 	idleDesc     = metrics.Workload("orb8_workload_accelerator_idle_seconds", "How long the device's compute engine has been idle for the workload (TPU TensorCore).", "vendor", "device")
 	queueDesc    = metrics.Workload("orb8_workload_accelerator_queued_programs", "Programs the workload queued on the device, not yet run (TPU HLO queue, summed over the chip's cores).", "vendor", "device")
 	otherDesc    = metrics.Workload("orb8_workload_accelerator_runtime_gauge", "Any other gauge the accelerator runtime's metrics service lists, by its own name (libtpu).", "vendor", "device", "metric")
 
-	allocatedDesc = metrics.Plain("orb8_pod_accelerator_allocated", "1 for each accelerator device the kubelet assigned to a pod's container, busy or idle (google.com/tpu).", "namespace", "pod", "container", "vendor", "device")
+	allocatedDesc = accelerator.AllocatedDesc
 	endpointsDesc = metrics.Plain("orb8_tpu_endpoints", "TPU workloads whose libtpu metrics service was found and polled.")
 	errorsDesc    = metrics.Plain("orb8_tpu_poll_errors_total", "Failures polling TPU workloads' metrics services, by reason.", "reason")
 )

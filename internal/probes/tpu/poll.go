@@ -74,15 +74,18 @@ func (p *Probe) poll(ctx context.Context) {
 	out := make([]prometheus.Metric, 0, len(sums)+8)
 	for k, x := range sums {
 		labels := []string{vendor, k.device}
-		if k.desc == otherDesc {
+		switch k.desc {
+		case otherDesc:
 			labels = append(labels, k.metric)
+		case memUsedDesc, utilDesc:
+			labels = append(labels, "") // no uuid
 		}
 		out = append(out, series.Metric(k.desc, prometheus.GaugeValue, x, k.w, labels...))
 	}
 	out = append(out, gauge(endpointsDesc, float64(len(eps))))
 	out = append(out, p.podSeries(ctx)...)
 	p.mu.Lock()
-	p.series = out
+	p.series = p.Keep(out)
 	p.mu.Unlock()
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
+	"github.com/orb8/orb8/internal/accelerator"
 	"github.com/orb8/orb8/internal/gpu"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/tick"
@@ -28,6 +29,8 @@ import (
 // Probe polls the TPU workloads' metrics services and exports the last
 // poll's series.
 type Probe struct {
+	accelerator.Series // the last poll's series of the shared accelerator families
+
 	opts Options
 	proc string // procfs mount: processes, their maps and namespaces
 	sys  string // sysfs mount: the TPU's PCI functions

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	podresources "k8s.io/kubelet/pkg/apis/podresources/v1"
 
+	"github.com/orb8/orb8/internal/accelerator"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/testutil"
@@ -168,7 +169,7 @@ func startProbe(t *testing.T, socket, sys string) (*Probe, *prometheus.Registry)
 	}
 	t.Cleanup(func() { p.Close() })
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(testutil.Collector(t, p))
+	reg.MustRegister(testutil.Collector(t, p), accelerator.CollectorOf(p))
 	return p, reg
 }
 
