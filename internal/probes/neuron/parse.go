@@ -41,13 +41,13 @@ func parseVersion(b []byte) (driverVersion, error) {
 	s := strings.TrimSpace(string(b))
 	parts := strings.Split(s, ".")
 	if len(parts) < 2 || len(s) > 64 {
-		return driverVersion{}, fmt.Errorf("Neuron driver version %q: want major.minor[...]", truncate(s))
+		return driverVersion{}, fmt.Errorf("neuron driver version %q: want major.minor[...]", truncate(s))
 	}
 	var v [2]int
 	for i := range v {
 		n, err := strconv.Atoi(parts[i])
 		if err != nil || n < 0 || n > 1<<16 {
-			return driverVersion{}, fmt.Errorf("Neuron driver version %q: want major.minor[...]", truncate(s))
+			return driverVersion{}, fmt.Errorf("neuron driver version %q: want major.minor[...]", truncate(s))
 		}
 		v[i] = n
 	}

@@ -76,7 +76,7 @@ func discover(sys string, v driverVersion, versionKnown bool) ([]device, error) 
 			err = d.findDocumented(dir)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("Neuron device %d: %w", n, err)
+			return nil, fmt.Errorf("neuron device %d: %w", n, err)
 		}
 		out = append(out, d)
 	}
