@@ -1,5 +1,5 @@
 # Helpers of the accelerator check scripts (hack/gpu-check.sh,
-# hack/neuron-check.sh), sourced: assertions and their record, reading the
+# hack/neuron-runtime-check.sh), sourced: assertions and their record, reading the
 # workloads' JSON and the agent's metrics, starting and stopping the agent.
 # Sourced with ROOT (the repository) and CHECK (the script's name) set; it
 # sets ORB8, OUT, PORT and HELPER (hack/gpu_check.py) unless the caller's

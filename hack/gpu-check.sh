@@ -29,7 +29,7 @@
 # the machine lacks what the check needs. Env: ORB8, PYTHON, OUT, PORT;
 # MATMUL_STEPS, SMALL_STEPS, DECODE_TOKENS (per phase) for gpu_check.py;
 # RUNTIME: cuda (default), or hip for an AMD GPU with PyTorch built for ROCm
-# (hack/rocm-check.sh), where the runtime assertions are the same under
+# (hack/rocm-runtime-check.sh), where the runtime assertions are the same under
 # runtime="hip" on libamdhip64, but for what the HIP runtime does not have:
 # no GEMM hooks (rocBLAS, hipBLASLt), no duty-cycled launches (every HIP
 # launch counts: only the matmul step's overhead is asserted), and no device

@@ -7,6 +7,7 @@ import (
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/probes/amdsmi"
 	"github.com/orb8/orb8/internal/probes/cgroups"
 	"github.com/orb8/orb8/internal/probes/cpu"
 	"github.com/orb8/orb8/internal/probes/cuda"
@@ -16,6 +17,7 @@ import (
 	"github.com/orb8/orb8/internal/probes/fds"
 	"github.com/orb8/orb8/internal/probes/memory"
 	"github.com/orb8/orb8/internal/probes/network"
+	"github.com/orb8/orb8/internal/probes/neuron"
 	"github.com/orb8/orb8/internal/probes/nvml"
 	"github.com/orb8/orb8/internal/probes/process"
 	"github.com/orb8/orb8/internal/probes/sched"
@@ -49,6 +51,14 @@ var catalog = []probeKind{
 		func(_ *cgroup.Resolver, c *Config) probe.Probe { return nvml.New(c.NVML) }},
 	{tpu.Name, true, nil, probe.Programs{}, func(c *Config) options { return &c.TPU },
 		func(_ *cgroup.Resolver, c *Config) probe.Probe { return tpu.New(c.TPU, c.NVML.PodResourcesSocket) }},
+	{amdsmi.Name, true, nil, probe.Programs{}, func(c *Config) options { return &c.AMDSMI },
+		func(_ *cgroup.Resolver, c *Config) probe.Probe {
+			return amdsmi.New(c.AMDSMI, c.NVML.PodResourcesSocket)
+		}},
+	{neuron.Name, true, nil, probe.Programs{}, func(c *Config) options { return &c.Neuron },
+		func(_ *cgroup.Resolver, c *Config) probe.Probe {
+			return neuron.New(c.Neuron, c.NVML.PodResourcesSocket)
+		}},
 	{drm.Name, true, nil, probe.Programs{}, nil, func(*cgroup.Resolver, *Config) probe.Probe { return drm.New() }},
 	{dns.Name, true, dns.EventKinds, dns.Programs, nil, func(*cgroup.Resolver, *Config) probe.Probe { return dns.New() }},
 	{network.Name, true, network.EventKinds, network.Programs, nil,

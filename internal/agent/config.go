@@ -8,9 +8,11 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/orb8/orb8/internal/config"
+	"github.com/orb8/orb8/internal/probes/amdsmi"
 	"github.com/orb8/orb8/internal/probes/cuda"
 	"github.com/orb8/orb8/internal/probes/enforce"
 	"github.com/orb8/orb8/internal/probes/memory"
+	"github.com/orb8/orb8/internal/probes/neuron"
 	"github.com/orb8/orb8/internal/probes/nvml"
 	"github.com/orb8/orb8/internal/probes/sched"
 	"github.com/orb8/orb8/internal/probes/syscalls"
@@ -27,6 +29,8 @@ type Config struct {
 	CUDA     cuda.Options
 	NVML     nvml.Options
 	TPU      tpu.Options
+	AMDSMI   amdsmi.Options
+	Neuron   neuron.Options
 }
 
 // options are one probe family's settings.
@@ -45,6 +49,8 @@ func DefaultConfig() Config {
 		CUDA:     cuda.DefaultOptions(),
 		NVML:     nvml.DefaultOptions(),
 		TPU:      tpu.DefaultOptions(),
+		AMDSMI:   amdsmi.DefaultOptions(),
+		Neuron:   neuron.DefaultOptions(),
 	}
 }
 

@@ -1,6 +1,6 @@
-// Package gpu knows which pod holds which accelerator (NVIDIA GPUs, Google
-// TPU chips), from the kubelet's pod-resources API, and how evenly a pod's
-// GPUs are used.
+// Package gpu knows which pod holds which accelerator (NVIDIA and AMD GPUs,
+// Google TPU chips, AWS Neuron devices and NeuronCores), from the kubelet's
+// pod-resources API, and how evenly a pod's GPUs are used.
 package gpu
 
 import (
@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -21,11 +22,11 @@ import (
 // assigned them.
 type Allocation struct {
 	Namespace, Pod, Container string
-	Resource                  string   // e.g. nvidia.com/gpu, google.com/tpu
+	Resource                  string   // e.g. nvidia.com/gpu, amd.com/gpu, google.com/tpu
 	Devices                   []string // GPU UUIDs (GPU-8f6e...), or the device plugin's IDs
 }
 
-// PodResources reads GPU allocations from the kubelet's pod-resources socket.
+// PodResources reads accelerator allocations from the kubelet's pod-resources socket.
 type PodResources struct {
 	socket string
 
@@ -46,11 +47,23 @@ func (p *PodResources) GPUAllocations(ctx context.Context) ([]Allocation, error)
 // TPUAllocations lists the containers that hold Google TPU chips
 // (google.com/tpu), each chip by the ID the TPU device plugin gave it.
 func (p *PodResources) TPUAllocations(ctx context.Context) ([]Allocation, error) {
-	return p.allocations(ctx, func(resource string) bool { return resource == TPUResource }, func(id string) string { return id })
+	return p.Allocations(ctx, TPUResource)
 }
 
-// TPUResource is the Kubernetes extended resource of Google TPU chips.
-const TPUResource = "google.com/tpu"
+// Extended resources of the accelerators whose device plugins name each
+// device by an ID of their own.
+const (
+	TPUResource          = "google.com/tpu"            // a TPU chip
+	AMDGPUResource       = "amd.com/gpu"               // an AMD GPU, by PCI address (0000:c1:00.0)
+	NeuronDeviceResource = "aws.amazon.com/neuron"     // a Neuron device (Trainium, Inferentia)
+	NeuronCoreResource   = "aws.amazon.com/neuroncore" // a NeuronCore, numbered across the node
+)
+
+// Allocations lists the containers that hold devices of the resources,
+// each device by the ID its device plugin gave it.
+func (p *PodResources) Allocations(ctx context.Context, resources ...string) ([]Allocation, error) {
+	return p.allocations(ctx, func(r string) bool { return slices.Contains(resources, r) }, func(id string) string { return id })
+}
 
 // allocations lists the containers holding devices of the resources
 // matched, each device ID as id makes it.

@@ -7,8 +7,12 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	podresources "k8s.io/kubelet/pkg/apis/podresources/v1"
+
+	"github.com/orb8/orb8/internal/accelerator"
+	"github.com/orb8/orb8/internal/testutil"
 )
 
 // fakeKubelet serves List on a unix socket like the kubelet does.
@@ -138,5 +142,80 @@ func TestImbalance(t *testing.T) {
 		if got := Imbalance(tc.utils); got != tc.want {
 			t.Errorf("Imbalance(%v) = %v, want %v", tc.utils, got, tc.want)
 		}
+	}
+}
+
+// One pod-resources response with every vendor's devices: each vendor's
+// resources come back alone, and nothing of another vendor's.
+func TestAllocationsOfEveryVendor(t *testing.T) {
+	socket := serveFakeKubelet(t, &podresources.ListPodResourcesResponse{PodResources: []*podresources.PodResources{
+		{Namespace: "ml", Name: "rocm", Containers: []*podresources.ContainerResources{
+			container("train", devices(AMDGPUResource, "0000:c1:00.0", "0000:c2:00.0"), devices("nvidia.com/gpu", "GPU-aaa")),
+		}},
+		{Namespace: "ml", Name: "trn", Containers: []*podresources.ContainerResources{
+			container("train", devices(NeuronDeviceResource, "3")),
+			container("infer", devices(NeuronCoreResource, "4", "5")),
+		}},
+		{Namespace: "ml", Name: "jax", Containers: []*podresources.ContainerResources{container("main", devices(TPUResource, "0"))}},
+	}})
+	p := NewPodResources(socket)
+	defer p.Close()
+	for _, tc := range []struct {
+		resources []string
+		want      []Allocation
+	}{
+		{[]string{AMDGPUResource}, []Allocation{{Namespace: "ml", Pod: "rocm", Container: "train", Resource: AMDGPUResource, Devices: []string{"0000:c1:00.0", "0000:c2:00.0"}}}},
+		{[]string{NeuronDeviceResource, NeuronCoreResource}, []Allocation{
+			{Namespace: "ml", Pod: "trn", Container: "train", Resource: NeuronDeviceResource, Devices: []string{"3"}},
+			{Namespace: "ml", Pod: "trn", Container: "infer", Resource: NeuronCoreResource, Devices: []string{"4", "5"}},
+		}},
+		{[]string{TPUResource}, []Allocation{{Namespace: "ml", Pod: "jax", Container: "main", Resource: TPUResource, Devices: []string{"0"}}}},
+		{[]string{"example.com/none"}, nil},
+	} {
+		got, err := p.Allocations(context.Background(), tc.resources...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Allocations(%v)\n got %+v\nwant %+v", tc.resources, got, tc.want)
+		}
+	}
+}
+
+func TestAllocatedSeries(t *testing.T) {
+	allocs := []Allocation{
+		{Namespace: "ml", Pod: "trn", Container: "infer", Resource: NeuronCoreResource, Devices: []string{"4", "5", "9"}},
+		{Namespace: "ml", Pod: "trn", Container: "train", Resource: NeuronDeviceResource, Devices: []string{"1", "elsewhere"}},
+		{Namespace: "ml", Pod: "bad\xff", Container: "c", Resource: NeuronDeviceResource, Devices: []string{"0"}},
+	}
+	// Four NeuronCores a device: cores 4 and 5 are on device 1, core 9 on 2.
+	device := func(resource, id string) (string, bool) {
+		switch {
+		case id == "elsewhere":
+			return "", false
+		case resource == NeuronCoreResource:
+			n := map[string]string{"4": "1", "5": "1", "9": "2"}[id]
+			return n, n != ""
+		}
+		return id, true
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(metricsCollector(AllocatedSeries(allocs, "aws", device)))
+	got := testutil.Series(t, reg, "orb8_pod_accelerator_allocated")
+	want := "{container=infer,device=1,namespace=ml,pod=trn,vendor=aws} {container=infer,device=2,namespace=ml,pod=trn,vendor=aws} " +
+		"{container=train,device=1,namespace=ml,pod=trn,vendor=aws}"
+	if got != want {
+		t.Fatalf("series\n got %s\nwant %s", got, want)
+	}
+}
+
+// metricsCollector collects fixed series.
+type metricsCollector []prometheus.Metric
+
+func (m metricsCollector) Describe(ch chan<- *prometheus.Desc) { accelerator.Describe(ch) }
+
+func (m metricsCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, x := range m {
+		ch <- x
 	}
 }

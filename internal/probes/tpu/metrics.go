@@ -27,7 +27,6 @@ var (
 	queueDesc    = metrics.Workload("orb8_workload_accelerator_queued_programs", "Programs the workload queued on the device, not yet run (TPU HLO queue, summed over the chip's cores).", "vendor", "device")
 	otherDesc    = metrics.Workload("orb8_workload_accelerator_runtime_gauge", "Any other gauge the accelerator runtime's metrics service lists, by its own name (libtpu).", "vendor", "device", "metric")
 
-	allocatedDesc = accelerator.AllocatedDesc
 	endpointsDesc = metrics.Plain("orb8_tpu_endpoints", "TPU workloads whose libtpu metrics service was found and polled.")
 	errorsDesc    = metrics.Plain("orb8_tpu_poll_errors_total", "Failures polling TPU workloads' metrics services, by reason.", "reason")
 )

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -16,6 +15,7 @@ import (
 
 	tpupb "github.com/orb8/orb8/api/tpu_info/proto"
 	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/gpu"
 	"github.com/orb8/orb8/internal/series"
 )
 
@@ -248,26 +248,5 @@ func (p *Probe) podSeries(ctx context.Context) []prometheus.Metric {
 		p.env.Log.Warn("TPU allocations from the kubelet", "err", err)
 		return nil
 	}
-	var out []prometheus.Metric
-	seen := map[[4]string]bool{}
-	for _, a := range allocs {
-		for _, dev := range a.Devices {
-			k := [4]string{a.Namespace, a.Pod, a.Container, dev}
-			if seen[k] || !validUTF8(k[:]) {
-				continue
-			}
-			seen[k] = true
-			out = append(out, gauge(allocatedDesc, 1, a.Namespace, a.Pod, a.Container, vendor, dev))
-		}
-	}
-	return out
-}
-
-func validUTF8(values []string) bool {
-	for _, v := range values {
-		if !utf8.ValidString(v) {
-			return false
-		}
-	}
-	return true
+	return gpu.AllocatedSeries(allocs, vendor, gpu.DeviceIDAsIs)
 }

@@ -1,0 +1,4 @@
+package amdsmi
+
+// Name is the probe's name in configuration and metrics.
+const Name = "amdsmi"

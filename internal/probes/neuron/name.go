@@ -1,0 +1,4 @@
+package neuron
+
+// Name is the probe's name in configuration and metrics.
+const Name = "neuron"
