@@ -7,6 +7,7 @@ package cuda
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 	"unsafe"
@@ -25,7 +26,8 @@ const Name = "cuda"
 // Programs: without sampled_entry (a kernel without uprobe_multi links,
 // before 6.6), every launch and GEMM is counted, whatever it costs.
 var Programs = probe.Programs{
-	Required: []string{cudaProgCallEntry, cudaProgAllocEnter, cudaProgAllocReturn, cudaProgHandleExit, cudaProgWatchMmap},
+	Required: []string{cudaProgCallEntry, cudaProgAllocEnter, cudaProgAllocReturn, cudaProgHandleExit, cudaProgWatchMmap,
+		cudaProgNameEnter, cudaProgNameReturn},
 	Optional: map[string]string{cudaProgSampledEntry: "CUDA launch and GEMM sampling within --max-overhead (every call is counted instead)"},
 }
 
@@ -71,6 +73,9 @@ type Probe struct {
 	wg        sync.WaitGroup
 	stopLeaks func()
 	rescan    chan int
+	kernels   *kernelNames // launches by kernel name (kernels.go)
+	comms     probe.Comms  // of the launch events' reader
+	stopNames func()
 }
 
 // New returns an unstarted CUDA probe with opts.
@@ -91,7 +96,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	}
 	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
 		Programs:  Programs,
-		Manual:    []string{cudaProgCallEntry, cudaProgSampledEntry, cudaProgAllocEnter, cudaProgAllocReturn},
+		Manual:    []string{cudaProgCallEntry, cudaProgSampledEntry, cudaProgAllocEnter, cudaProgAllocReturn, cudaProgNameEnter, cudaProgNameReturn},
 		PerCgroup: []string{cudaMapStats},
 	})
 	if err != nil {
@@ -103,6 +108,8 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		entry:       p.bpf.CallEntry,
 		allocEnter:  p.bpf.AllocEnter,
 		allocReturn: p.bpf.AllocReturn,
+		nameEnter:   p.bpf.NameEnter,
+		nameReturn:  p.bpf.NameReturn,
 	}, exact, env.Log)
 	if !exact {
 		p.sampler = newSampler(p.bpf.SampledEntry, p.bpf.Windows, p.attacher.sampledTargets, env.Budget(),
@@ -112,6 +119,10 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	p.leaks = newLeakDetector()
 	p.rescan = make(chan int, 1024)
 	if err := objs.ReadRing(p.bpf.Mmaps, p.handleMmap); err != nil {
+		p.Close()
+		return err
+	}
+	if p.stopNames, err = p.startKernels(ctx); err != nil {
 		p.Close()
 		return err
 	}
@@ -211,6 +222,9 @@ func (p *Probe) Close() error {
 		p.stop()
 		p.stopLeaks()
 	}
+	if p.stopNames != nil {
+		p.stopNames()
+	}
 	p.wg.Wait()
 	if p.sampler != nil {
 		p.sampler.close()
@@ -265,6 +279,7 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 		sampled = p.sampler.dutyCycled()
 	}
 	ch <- prometheus.MustNewConstMetric(sampledDesc, prometheus.GaugeValue, float64(sampled), "cuda")
+	err = errors.Join(err, p.collectKernels(ch))
 	hooked := p.attacher.attached()
 	for _, lib := range libraries {
 		ch <- prometheus.MustNewConstMetric(librariesDesc, prometheus.GaugeValue, float64(hooked[lib.name]), lib.name)
@@ -296,6 +311,9 @@ func (p *Probe) estimates() map[cgroup.Workload]estimate {
 
 // Forget implements probe.Forgetter: the estimates of gone cgroups.
 func (p *Probe) Forget(ids []uint64) {
+	if p.kernels != nil {
+		p.kernels.forget(ids)
+	}
 	if p.sampler != nil {
 		p.sampler.forget(ids)
 	}
