@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"cmp"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -84,20 +85,29 @@ func (k *kernelNames) refresh() error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.resolve(keys)
-	gone := map[uint32]bool{}
+	checked, gone := map[uint32]bool{}, map[uint32]bool{}
 	for i, key := range keys {
-		if delta := values[i] - k.last[key]; delta > 0 {
-			k.add(kernelRow{key.CgroupId, k.named[key]}, delta)
-		}
-		k.last[key] = values[i]
-		if _, err := os.Stat(filepath.Join(k.proc, strconv.Itoa(int(key.Tgid)))); errors.Is(err, os.ErrNotExist) {
-			gone[key.Tgid] = true
+		k.fold(key, values[i])
+		if !checked[key.Tgid] {
+			checked[key.Tgid] = true
+			if _, err := os.Stat(filepath.Join(k.proc, strconv.Itoa(int(key.Tgid)))); errors.Is(err, os.ErrNotExist) {
+				gone[key.Tgid] = true
+			}
 		}
 	}
 	if len(gone) > 0 {
 		k.forgetProcesses(keys, gone)
 	}
 	return it.Err()
+}
+
+// fold adds what a row counted since it was last folded. A refresh that
+// read the row before another one folded it adds nothing.
+func (k *kernelNames) fold(key cudaKernelKey, value uint64) {
+	if last := k.last[key]; value > last {
+		k.add(kernelRow{key.CgroupId, k.named[key]}, value-last)
+		k.last[key] = value
+	}
 }
 
 func (k *kernelNames) add(row kernelRow, n uint64) {
@@ -108,11 +118,15 @@ func (k *kernelNames) add(row kernelRow, n uint64) {
 	k.totals[row] += n
 }
 
-// forgetProcesses deletes the rows of exited processes, read for the last
-// time: nothing adds to them any more.
+// forgetProcesses deletes the rows of exited processes, each read for the
+// last time first: nothing adds to them any more.
 func (k *kernelNames) forgetProcesses(keys []cudaKernelKey, gone map[uint32]bool) {
 	for _, key := range keys {
 		if gone[key.Tgid] {
+			var v uint64
+			if k.launches.Lookup(key, &v) == nil {
+				k.fold(key, v)
+			}
 			_ = k.launches.Delete(key)
 			delete(k.last, key)
 			delete(k.named, key)
@@ -143,30 +157,55 @@ func (k *kernelNames) name(key cudaKernelKey) string {
 	return k.named[key]
 }
 
-// resolve names the keys not yet named, each process's mappings read once.
-// A key that cannot be named is named unknownKernel for good: the pointer
-// of a launch lies in its process's mappings when it is made.
+// resolve names the keys not yet named: each process's mappings read once,
+// each file's symbols searched once for all its new addresses. A key that
+// cannot be named is named unknownKernel for good: the pointer of a launch
+// lies in its process's mappings when it is made.
 func (k *kernelNames) resolve(keys []cudaKernelKey) {
-	byProcess := map[uint32][]cudaKernelKey{}
+	type place struct {
+		pid int
+		m   mappedFile
+		off uint64 // in the file
+	}
+	places := map[cudaKernelKey]place{}
+	procMaps := map[uint32][]mappedFile{}
 	for _, key := range keys {
-		if _, ok := k.named[key]; !ok {
-			byProcess[key.Tgid] = append(byProcess[key.Tgid], key)
+		if _, ok := k.named[key]; ok {
+			continue
+		}
+		if key.Level == uint32(cudaLevelLEVEL_DRIVER) {
+			k.named[key] = kernelName(k.functionName(key))
+			continue
+		}
+		mf, ok := procMaps[key.Tgid]
+		if !ok {
+			mf = k.mappings(int(key.Tgid))
+			procMaps[key.Tgid] = mf
+		}
+		i := slices.IndexFunc(mf, func(m mappedFile) bool { return key.Function >= m.start && key.Function < m.end })
+		if i < 0 {
+			k.named[key] = unknownKernel
+			continue
+		}
+		places[key] = place{int(key.Tgid), mf[i], key.Function - mf[i].start + mf[i].offset}
+	}
+	// Each file's uncached offsets, searched for at once through one of
+	// the processes that map it.
+	todo := map[fileID][]place{}
+	for _, p := range places {
+		if _, ok := k.symbols[p.m.id][p.off]; !ok {
+			todo[p.m.id] = append(todo[p.m.id], p)
 		}
 	}
-	for tgid, keys := range byProcess {
-		var maps []mappedFile
-		for _, key := range keys {
-			name := ""
-			if key.Level == uint32(cudaLevelLEVEL_DRIVER) {
-				name = k.functionName(key)
-			} else {
-				if maps == nil {
-					maps = k.mappings(int(tgid))
-				}
-				name = k.symbol(int(tgid), maps, key.Function)
-			}
-			k.named[key] = kernelName(name)
+	for _, ps := range todo {
+		offsets := make([]uint64, len(ps))
+		for i, p := range ps {
+			offsets[i] = p.off
 		}
+		k.cacheSymbols(ps[0].pid, ps[0].m, offsets)
+	}
+	for key, p := range places {
+		k.named[key] = kernelName(k.symbols[p.m.id][p.off])
 	}
 }
 
@@ -187,15 +226,15 @@ func (k *kernelNames) functionName(key cudaKernelKey) string {
 	return string(raw)
 }
 
-// mappings are a process's file-backed mappings (empty, not nil, when none
-// can be read).
+// mappings are a process's file-backed mappings (none when they cannot be
+// read).
 func (k *kernelNames) mappings(pid int) []mappedFile {
-	out := []mappedFile{}
 	f, err := os.Open(filepath.Join(k.proc, strconv.Itoa(pid), "maps"))
 	if err != nil {
-		return out
+		return nil
 	}
 	defer f.Close()
+	var out []mappedFile
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	for sc.Scan() {
@@ -206,20 +245,11 @@ func (k *kernelNames) mappings(pid int) []mappedFile {
 	return out
 }
 
-// symbol is the function symbol at an address of a process, "" if none.
-// The file's symbols are read once per address and cached per file, so
-// every process mapping the file shares them.
-func (k *kernelNames) symbol(pid int, maps []mappedFile, addr uint64) string {
-	i := slices.IndexFunc(maps, func(m mappedFile) bool { return addr >= m.start && addr < m.end })
-	if i < 0 {
-		return ""
-	}
-	m := maps[i]
-	off := addr - m.start + m.offset
+// cacheSymbols reads the function symbols at some offsets of a file a
+// process maps into the file's cache ("" where none), so every process
+// mapping the file shares them.
+func (k *kernelNames) cacheSymbols(pid int, m mappedFile, offsets []uint64) {
 	cached := k.symbols[m.id]
-	if name, ok := cached[off]; ok {
-		return name
-	}
 	if cached == nil {
 		if len(k.symbols) >= maxSymbolFiles {
 			clear(k.symbols) // rebuilt as launches come
@@ -227,18 +257,19 @@ func (k *kernelNames) symbol(pid int, maps []mappedFile, addr uint64) string {
 		cached = map[uint64]string{}
 		k.symbols[m.id] = cached
 	}
-	cached[off] = ""
+	for _, off := range offsets {
+		cached[off] = ""
+	}
 	f, err := openMapped(k.proc, pid, m)
 	if err != nil {
-		return ""
+		return
 	}
 	defer f.Close()
-	names, err := symbolizeFile(f, []uint64{off})
+	names, err := symbolizeFile(f, offsets)
 	if err != nil {
-		return ""
+		return
 	}
-	cached[off] = names[off]
-	return names[off]
+	maps.Copy(cached, names)
 }
 
 // symbolizeFile is symbolize on an open file; a parser bug (none known;
