@@ -19,7 +19,8 @@
 # memory attributed to its cgroup; its kernel launches (sampled, partly
 # estimated) within 10% of those made, memcpy bytes and GEMM calls counted;
 # the launch-bound work duty-cycled by default and counted exactly with
-# --cuda-exact; the leak's outstanding bytes matching
+# --cuda-exact, where the launches by kernel name add up to them (the share
+# named and the top kernels are reported); the leak's outstanding bytes matching
 # torch.cuda.memory_reserved(); the leak flagged and the work not;
 # outstanding bytes cleared when the leak exits; each step at most 2% slower
 # with the default agent (launch-bound ones by their mean time: the median
@@ -208,6 +209,12 @@ if start_agent agent-exact.log --cuda-exact; then
 	exact_ratio=$(q "$(phase_metrics exact)" orb8_accelerator_sampling_ratio runtime=cuda call=launch)
 	exact_sampled=$(q "$(phase_metrics exact)" orb8_accelerator_sampled_processes runtime=cuda)
 	check "--cuda-exact samples nothing: sampling ratio $exact_ratio, sampled processes $exact_sampled" "'$exact_ratio' in ('1.0', 'NA') and '$exact_sampled' in ('0.0', 'NA')"
+	# Kernels by name: every counted launch is counted by name ([unknown]
+	# when its pointer has no symbol); the share named is reported.
+	by_name=$(phase_count exact orb8_accelerator_kernel_launches_by_name_total runtime=cuda)
+	unnamed=$(phase_count exact orb8_accelerator_kernel_launches_by_name_total runtime=cuda 'kernel=[unknown]')
+	check "launches by kernel name add up to the launches counted (exact phase): $by_name of $exact_launches" "abs($by_name - $exact_launches) <= 0.01 * $exact_launches"
+	say "launches with a kernel name: $(calc "round(100 * (1 - $(echo "$unnamed" | sed 's/NA/0/') / $by_name), 1)")%; most launched: $(grep "^orb8_accelerator_kernel_launches_by_name_total{.*cgroup=\"$WORK_CG\"" "$(phase_metrics exact)" | awk '{print $NF, $0}' | sort -g -r -k1,1 | cut -d' ' -f2- | head -5 | sed 's/.*kernel="\([^"]*\)".* \(.*\)/\1 = \2/' | paste -sd';')"
 	say "agent BPF time with --cuda-exact, cuda probe: $(q "$(phase_metrics exact)" orb8_bpf_program_run_seconds_total probe=cuda)s over $(q "$(phase_metrics exact)" orb8_bpf_program_runs_total probe=cuda) runs"
 	stop_agent
 else

@@ -45,7 +45,7 @@ var catalog = []probeKind{
 		func(_ *cgroup.Resolver, c *Config) probe.Probe { return sched.New(c.Sched) }},
 	{syscalls.Name, false, syscalls.EventKinds, syscalls.Programs, func(c *Config) options { return &c.Syscalls },
 		func(_ *cgroup.Resolver, c *Config) probe.Probe { return syscalls.New(c.Syscalls) }},
-	{cuda.Name, true, nil, cuda.Programs, func(c *Config) options { return &c.CUDA },
+	{cuda.Name, true, cuda.EventKinds, cuda.Programs, func(c *Config) options { return &c.CUDA },
 		func(_ *cgroup.Resolver, c *Config) probe.Probe { return cuda.New(c.CUDA) }},
 	{nvml.Name, true, nil, probe.Programs{}, func(c *Config) options { return &c.NVML },
 		func(_ *cgroup.Resolver, c *Config) probe.Probe { return nvml.New(c.NVML) }},

@@ -32,26 +32,27 @@ func addIf(field func(*pb.WorkloadFigures) **float64, label, value string, not b
 }
 
 var figures = map[string]figure{
-	"orb8_process_exec_total":                     add(func(f *pb.WorkloadFigures) **float64 { return &f.ExecTotal }),
-	"orb8_process_exit_total":                     add(func(f *pb.WorkloadFigures) **float64 { return &f.ExitTotal }),
-	"orb8_process_running":                        add(func(f *pb.WorkloadFigures) **float64 { return &f.ProcessesRunning }),
-	"orb8_network_bytes_total":                    networkBytes,
-	"orb8_tcp_active_connections":                 add(func(f *pb.WorkloadFigures) **float64 { return &f.TcpActiveConnections }),
-	"orb8_tcp_retransmits_total":                  add(func(f *pb.WorkloadFigures) **float64 { return &f.TcpRetransmitsTotal }),
-	"orb8_dns_queries_total":                      add(func(f *pb.WorkloadFigures) **float64 { return &f.DnsQueriesTotal }),
-	"orb8_dns_responses_total":                    addIf(func(f *pb.WorkloadFigures) **float64 { return &f.DnsErrorsTotal }, "rcode", "NOERROR", true),
-	"orb8_sched_runqueue_latency_seconds":         runqueueP99,
-	"orb8_sched_runqueue_wait_seconds_total":      add(func(f *pb.WorkloadFigures) **float64 { return &f.RunqueueWaitSecondsTotal }),
-	"orb8_sched_timeslices_total":                 add(func(f *pb.WorkloadFigures) **float64 { return &f.TimeslicesTotal }),
-	"orb8_memory_usage_bytes":                     add(func(f *pb.WorkloadFigures) **float64 { return &f.MemoryUsageBytes }),
-	"orb8_memory_limit_bytes":                     add(func(f *pb.WorkloadFigures) **float64 { return &f.MemoryLimitBytes }),
-	"orb8_oom_kills_total":                        add(func(f *pb.WorkloadFigures) **float64 { return &f.OomKillsTotal }),
-	"orb8_open_fds":                               add(func(f *pb.WorkloadFigures) **float64 { return &f.OpenFds }),
-	"orb8_fd_limit":                               add(func(f *pb.WorkloadFigures) **float64 { return &f.FdLimit }),
-	"orb8_syscall_errors_total":                   add(func(f *pb.WorkloadFigures) **float64 { return &f.SyscallErrorsTotal }),
-	"orb8_workload_accelerator_memory_used_bytes": add(func(f *pb.WorkloadFigures) **float64 { return &f.GpuMemoryUsedBytes }),
-	"orb8_workload_accelerator_utilization_ratio": add(func(f *pb.WorkloadFigures) **float64 { return &f.GpuUtilizationRatio }),
-	"orb8_accelerator_kernel_launches_total":      add(func(f *pb.WorkloadFigures) **float64 { return &f.CudaKernelLaunchesTotal }),
+	"orb8_process_exec_total":                        add(func(f *pb.WorkloadFigures) **float64 { return &f.ExecTotal }),
+	"orb8_process_exit_total":                        add(func(f *pb.WorkloadFigures) **float64 { return &f.ExitTotal }),
+	"orb8_process_running":                           add(func(f *pb.WorkloadFigures) **float64 { return &f.ProcessesRunning }),
+	"orb8_network_bytes_total":                       networkBytes,
+	"orb8_tcp_active_connections":                    add(func(f *pb.WorkloadFigures) **float64 { return &f.TcpActiveConnections }),
+	"orb8_tcp_retransmits_total":                     add(func(f *pb.WorkloadFigures) **float64 { return &f.TcpRetransmitsTotal }),
+	"orb8_dns_queries_total":                         add(func(f *pb.WorkloadFigures) **float64 { return &f.DnsQueriesTotal }),
+	"orb8_dns_responses_total":                       addIf(func(f *pb.WorkloadFigures) **float64 { return &f.DnsErrorsTotal }, "rcode", "NOERROR", true),
+	"orb8_sched_runqueue_latency_seconds":            runqueueP99,
+	"orb8_sched_runqueue_wait_seconds_total":         add(func(f *pb.WorkloadFigures) **float64 { return &f.RunqueueWaitSecondsTotal }),
+	"orb8_sched_timeslices_total":                    add(func(f *pb.WorkloadFigures) **float64 { return &f.TimeslicesTotal }),
+	"orb8_memory_usage_bytes":                        add(func(f *pb.WorkloadFigures) **float64 { return &f.MemoryUsageBytes }),
+	"orb8_memory_limit_bytes":                        add(func(f *pb.WorkloadFigures) **float64 { return &f.MemoryLimitBytes }),
+	"orb8_oom_kills_total":                           add(func(f *pb.WorkloadFigures) **float64 { return &f.OomKillsTotal }),
+	"orb8_open_fds":                                  add(func(f *pb.WorkloadFigures) **float64 { return &f.OpenFds }),
+	"orb8_fd_limit":                                  add(func(f *pb.WorkloadFigures) **float64 { return &f.FdLimit }),
+	"orb8_syscall_errors_total":                      add(func(f *pb.WorkloadFigures) **float64 { return &f.SyscallErrorsTotal }),
+	"orb8_workload_accelerator_memory_used_bytes":    add(func(f *pb.WorkloadFigures) **float64 { return &f.GpuMemoryUsedBytes }),
+	"orb8_workload_accelerator_utilization_ratio":    add(func(f *pb.WorkloadFigures) **float64 { return &f.GpuUtilizationRatio }),
+	"orb8_accelerator_kernel_launches_total":         add(func(f *pb.WorkloadFigures) **float64 { return &f.CudaKernelLaunchesTotal }),
+	"orb8_accelerator_kernel_launches_by_name_total": kernelLaunches,
 }
 
 // FigureMetrics are the metric names WorkloadFigures are folded from, sorted;
@@ -133,6 +134,7 @@ func workloadFigures(families []*dto.MetricFamily, keep *matcher, node string, i
 	}
 	out := make([]*pb.WorkloadFigures, 0, len(byPath))
 	for _, wf := range byPath {
+		topKernels(wf)
 		out = append(out, wf)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Workload.Cgroup < out[j].Workload.Cgroup })

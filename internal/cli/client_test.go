@@ -37,13 +37,20 @@ func startAgent(t *testing.T) (addr string, a *agent.Agent) {
 // startAgentWith is startAgent with the configuration set by set.
 func startAgentWith(t *testing.T, set func(*config.Config)) (addr string, a *agent.Agent) {
 	t.Helper()
+	return startAgentWithProbes(t, set, process.New())
+}
+
+// startAgentWithProbes is startAgentWith running the given probes, each
+// of which must come up.
+func startAgentWithProbes(t *testing.T, set func(*config.Config), probes ...probe.Probe) (addr string, a *agent.Agent) {
+	t.Helper()
 	testutil.RequireRoot(t)
 	res := testutil.Resolver(t)
 	cfg := config.Default()
 	cfg.NodeName = "test-node"
 	set(&cfg)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a = agent.NewWithProbes(cfg, log, res, []probe.Probe{process.New()})
+	a = agent.NewWithProbes(cfg, log, res, probes)
 	a.Start(context.Background())
 	x, err := a.ListenAPI(testutil.Socket(t))
 	if err != nil {
@@ -55,8 +62,14 @@ func startAgentWith(t *testing.T, set func(*config.Config)) (addr string, a *age
 		x.Close()
 		a.Close()
 	})
-	if st := a.Status(); len(st) != 1 || !st[0].Up {
-		t.Fatalf("process probe not up: %+v", st)
+	st := a.Status()
+	if len(st) != len(probes) {
+		t.Fatalf("%d probes, want %d: %+v", len(st), len(probes), st)
+	}
+	for _, st := range st {
+		if !st.Up {
+			t.Fatalf("probe %s not up: %+v", st.Name, st)
+		}
 	}
 	return x.Addrs()[0], a
 }

@@ -21,7 +21,7 @@ const (
 )
 
 // Kinds lists every kind of event, for clients to choose from.
-var Kinds = []string{KindExec, KindExit, KindOOM, KindDNS, KindSyscall, KindTCP, KindPolicy, KindAnomaly}
+var Kinds = []string{KindExec, KindExit, KindOOM, KindDNS, KindSyscall, KindTCP, KindPolicy, KindAnomaly, KindCUDA}
 
 // Event is one thing that happened to a workload.
 type Event struct {
@@ -37,6 +37,7 @@ type Event struct {
 	TCP      *TCP            `json:"tcp,omitempty"`
 	Policy   *PolicyMatch    `json:"policy,omitempty"`
 	Anomaly  *Anomaly        `json:"anomaly,omitempty"`
+	CUDA     *CUDALaunch     `json:"cuda,omitempty"`
 }
 
 // Process names the process an event belongs to.

@@ -33,6 +33,9 @@ func Detail(e *pb.Event) string {
 		if m, ok := policyMatch(attrs); ok {
 			return Policy(m)
 		}
+		if l, ok := payload[events.CUDALaunch](attrs, events.KindCUDA); ok {
+			return CUDALaunch(l)
+		}
 		return humanize.Safe(attributes(attrs))
 	}
 	return ""
@@ -93,13 +96,27 @@ func Policy(m events.PolicyMatch) string {
 
 // policyMatch reads a policy event's payload back into its type.
 func policyMatch(attrs map[string]any) (events.PolicyMatch, bool) {
-	var m events.PolicyMatch
-	v, ok := attrs[events.KindPolicy]
+	return payload[events.PolicyMatch](attrs, events.KindPolicy)
+}
+
+// payload reads the payload of a kind back into its type.
+func payload[T any](attrs map[string]any, kind string) (T, bool) {
+	var m T
+	v, ok := attrs[kind]
 	if !ok {
 		return m, false
 	}
 	raw, err := json.Marshal(v)
 	return m, err == nil && json.Unmarshal(raw, &m) == nil
+}
+
+// CUDALaunch is a kernel launch: the kernel's name (escaped), then how it
+// was launched: "demo::scale(float*, int)  grid=4x2x1 block=128x1x1
+// shared=64 stream=0x10 api=runtime".
+func CUDALaunch(l events.CUDALaunch) string {
+	return fmt.Sprintf("%s  grid=%dx%dx%d block=%dx%dx%d shared=%d stream=%#x api=%s",
+		humanize.Safe(l.Kernel), l.Grid[0], l.Grid[1], l.Grid[2], l.Block[0], l.Block[1], l.Block[2],
+		l.SharedBytes, l.Stream, humanize.Word(l.API))
 }
 
 // attributes prints a kind's payload as sorted key=value pairs; the

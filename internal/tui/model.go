@@ -90,7 +90,10 @@ type Model struct {
 	// sampling says which accelerator calls are counted in windows (the GPU
 	// tab's footer).
 	sampling string
-	events   []*pb.Event // newest last, bounded by maxEvents
+	// kernels are the most launched kernels of the workloads (the GPU
+	// tab's kernel pane).
+	kernels []kernelLine
+	events  []*pb.Event // newest last, bounded by maxEvents
 	// insights is the Insights view's last answer, from insightsAt.
 	insights   []insightRow
 	insightsAt time.Time
@@ -170,6 +173,7 @@ type (
 	gpusMsg  struct {
 		gpus     []*pb.GPU
 		sampling string
+		kernels  []kernelLine
 	}
 	detailMsg *detail
 	errMsg    struct{ err error }
@@ -214,7 +218,11 @@ func (m *Model) refresh() tea.Cmd {
 			if err != nil {
 				return errMsg{err}
 			}
-			return gpusMsg{gpus: g, sampling: samplingNotes(st)}
+			list, err := m.client.Workloads(ctx, &pb.ListWorkloadsRequest{Filter: m.opts.Filter})
+			if err != nil {
+				return errMsg{err}
+			}
+			return gpusMsg{gpus: g, sampling: samplingNotes(st), kernels: topKernels(list)}
 		}
 	case insightsView:
 		return m.fetchInsights()
@@ -291,7 +299,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.dns = msg
 		m.loaded()
 	case gpusMsg:
-		m.gpus, m.sampling = msg.gpus, msg.sampling
+		m.gpus, m.sampling, m.kernels = msg.gpus, msg.sampling, msg.kernels
 		m.loaded()
 	case insightsMsg:
 		m.insights, m.insightsAt = msg.rows, msg.at
@@ -407,8 +415,11 @@ func (m *Model) itemSearch(i int) string {
 // pageRows is how many list rows fit under the title, header and footer
 // (and the trace view's pane).
 func (m *Model) pageRows() int {
-	if m.view == trailView {
+	switch {
+	case m.view == trailView:
 		return max(m.height-3-trailPaneLines, 1)
+	case m.view == gpuView && len(m.kernels) > 0:
+		return max(m.height-3-kernelPaneLines, 1)
 	}
 	return max(m.height-3, 1)
 }

@@ -126,6 +126,9 @@ func (m *Model) listText() string {
 	if m.view == trailView {
 		b.WriteString(m.trailPane())
 	}
+	if m.view == gpuView && len(m.kernels) > 0 {
+		b.WriteString(m.kernelsPane())
+	}
 	if m.updated.IsZero() && m.err == nil {
 		return b.String() + m.footer("loading...")
 	}

@@ -829,8 +829,11 @@ type WorkloadFigures struct {
 	// they got one: the mean wait per timeslice is the ratio of their rates.
 	RunqueueWaitSecondsTotal *float64 `protobuf:"fixed64,21,opt,name=runqueue_wait_seconds_total,json=runqueueWaitSecondsTotal,proto3,oneof" json:"runqueue_wait_seconds_total,omitempty"`
 	TimeslicesTotal          *float64 `protobuf:"fixed64,22,opt,name=timeslices_total,json=timeslicesTotal,proto3,oneof" json:"timeslices_total,omitempty"`
-	unknownFields            protoimpl.UnknownFields
-	sizeCache                protoimpl.SizeCache
+	// The workload's most launched accelerator kernels, most first (at most
+	// 10), from orb8_accelerator_kernel_launches_by_name_total.
+	TopKernels    []*KernelLaunches `protobuf:"bytes,23,rep,name=top_kernels,json=topKernels,proto3" json:"top_kernels,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WorkloadFigures) Reset() {
@@ -1017,6 +1020,77 @@ func (x *WorkloadFigures) GetTimeslicesTotal() float64 {
 	return 0
 }
 
+func (x *WorkloadFigures) GetTopKernels() []*KernelLaunches {
+	if x != nil {
+		return x.TopKernels
+	}
+	return nil
+}
+
+// KernelLaunches: one kernel's launches by a workload.
+type KernelLaunches struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Demangled; "[unknown]" when its pointer has no symbol.
+	Kernel string `protobuf:"bytes,1,opt,name=kernel,proto3" json:"kernel,omitempty"`
+	// The accelerator runtime: cuda, hip or nrt.
+	Runtime string `protobuf:"bytes,2,opt,name=runtime,proto3" json:"runtime,omitempty"`
+	// Counted in the sampling windows (see Sampling).
+	Launches      float64 `protobuf:"fixed64,3,opt,name=launches,proto3" json:"launches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KernelLaunches) Reset() {
+	*x = KernelLaunches{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KernelLaunches) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KernelLaunches) ProtoMessage() {}
+
+func (x *KernelLaunches) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KernelLaunches.ProtoReflect.Descriptor instead.
+func (*KernelLaunches) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *KernelLaunches) GetKernel() string {
+	if x != nil {
+		return x.Kernel
+	}
+	return ""
+}
+
+func (x *KernelLaunches) GetRuntime() string {
+	if x != nil {
+		return x.Runtime
+	}
+	return ""
+}
+
+func (x *KernelLaunches) GetLaunches() float64 {
+	if x != nil {
+		return x.Launches
+	}
+	return 0
+}
+
 type ListFlowsRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Filter *WorkloadFilter        `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
@@ -1029,7 +1103,7 @@ type ListFlowsRequest struct {
 
 func (x *ListFlowsRequest) Reset() {
 	*x = ListFlowsRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[10]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1041,7 +1115,7 @@ func (x *ListFlowsRequest) String() string {
 func (*ListFlowsRequest) ProtoMessage() {}
 
 func (x *ListFlowsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[10]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1054,7 +1128,7 @@ func (x *ListFlowsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFlowsRequest.ProtoReflect.Descriptor instead.
 func (*ListFlowsRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{10}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListFlowsRequest) GetFilter() *WorkloadFilter {
@@ -1089,7 +1163,7 @@ type ListFlowsResponse struct {
 
 func (x *ListFlowsResponse) Reset() {
 	*x = ListFlowsResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[11]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1101,7 +1175,7 @@ func (x *ListFlowsResponse) String() string {
 func (*ListFlowsResponse) ProtoMessage() {}
 
 func (x *ListFlowsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[11]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1114,7 +1188,7 @@ func (x *ListFlowsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFlowsResponse.ProtoReflect.Descriptor instead.
 func (*ListFlowsResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{11}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListFlowsResponse) GetFlows() []*Flow {
@@ -1162,7 +1236,7 @@ type Flow struct {
 
 func (x *Flow) Reset() {
 	*x = Flow{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[12]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1174,7 +1248,7 @@ func (x *Flow) String() string {
 func (*Flow) ProtoMessage() {}
 
 func (x *Flow) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[12]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1187,7 +1261,7 @@ func (x *Flow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Flow.ProtoReflect.Descriptor instead.
 func (*Flow) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{12}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Flow) GetWorkload() *Workload {
@@ -1336,7 +1410,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[13]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1348,7 +1422,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[13]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1361,7 +1435,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{13}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Peer) GetKind() string {
@@ -1399,7 +1473,7 @@ type ListDNSRequest struct {
 
 func (x *ListDNSRequest) Reset() {
 	*x = ListDNSRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[14]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1411,7 +1485,7 @@ func (x *ListDNSRequest) String() string {
 func (*ListDNSRequest) ProtoMessage() {}
 
 func (x *ListDNSRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[14]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1424,7 +1498,7 @@ func (x *ListDNSRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDNSRequest.ProtoReflect.Descriptor instead.
 func (*ListDNSRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{14}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListDNSRequest) GetFilter() *WorkloadFilter {
@@ -1465,7 +1539,7 @@ type ListDNSResponse struct {
 
 func (x *ListDNSResponse) Reset() {
 	*x = ListDNSResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[15]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1477,7 +1551,7 @@ func (x *ListDNSResponse) String() string {
 func (*ListDNSResponse) ProtoMessage() {}
 
 func (x *ListDNSResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[15]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1490,7 +1564,7 @@ func (x *ListDNSResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDNSResponse.ProtoReflect.Descriptor instead.
 func (*ListDNSResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{15}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListDNSResponse) GetQueries() []*DNSQuery {
@@ -1524,7 +1598,7 @@ type DNSQuery struct {
 
 func (x *DNSQuery) Reset() {
 	*x = DNSQuery{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[16]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +1610,7 @@ func (x *DNSQuery) String() string {
 func (*DNSQuery) ProtoMessage() {}
 
 func (x *DNSQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[16]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1549,7 +1623,7 @@ func (x *DNSQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DNSQuery.ProtoReflect.Descriptor instead.
 func (*DNSQuery) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{16}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DNSQuery) GetTime() *timestamppb.Timestamp {
@@ -1617,7 +1691,7 @@ type ListProcessesRequest struct {
 
 func (x *ListProcessesRequest) Reset() {
 	*x = ListProcessesRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[17]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1629,7 +1703,7 @@ func (x *ListProcessesRequest) String() string {
 func (*ListProcessesRequest) ProtoMessage() {}
 
 func (x *ListProcessesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[17]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1642,7 +1716,7 @@ func (x *ListProcessesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProcessesRequest.ProtoReflect.Descriptor instead.
 func (*ListProcessesRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{17}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListProcessesRequest) GetCgroup() string {
@@ -1661,7 +1735,7 @@ type ListProcessesResponse struct {
 
 func (x *ListProcessesResponse) Reset() {
 	*x = ListProcessesResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[18]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1673,7 +1747,7 @@ func (x *ListProcessesResponse) String() string {
 func (*ListProcessesResponse) ProtoMessage() {}
 
 func (x *ListProcessesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[18]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1686,7 +1760,7 @@ func (x *ListProcessesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProcessesResponse.ProtoReflect.Descriptor instead.
 func (*ListProcessesResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{18}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListProcessesResponse) GetProcesses() []*Process {
@@ -1704,7 +1778,7 @@ type ListGPUsRequest struct {
 
 func (x *ListGPUsRequest) Reset() {
 	*x = ListGPUsRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[19]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1716,7 +1790,7 @@ func (x *ListGPUsRequest) String() string {
 func (*ListGPUsRequest) ProtoMessage() {}
 
 func (x *ListGPUsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[19]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1729,7 +1803,7 @@ func (x *ListGPUsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGPUsRequest.ProtoReflect.Descriptor instead.
 func (*ListGPUsRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{19}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{20}
 }
 
 type ListGPUsResponse struct {
@@ -1741,7 +1815,7 @@ type ListGPUsResponse struct {
 
 func (x *ListGPUsResponse) Reset() {
 	*x = ListGPUsResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[20]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1753,7 +1827,7 @@ func (x *ListGPUsResponse) String() string {
 func (*ListGPUsResponse) ProtoMessage() {}
 
 func (x *ListGPUsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[20]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1766,7 +1840,7 @@ func (x *ListGPUsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGPUsResponse.ProtoReflect.Descriptor instead.
 func (*ListGPUsResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{20}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListGPUsResponse) GetGpus() []*GPU {
@@ -1793,7 +1867,7 @@ type GPU struct {
 
 func (x *GPU) Reset() {
 	*x = GPU{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[21]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1805,7 +1879,7 @@ func (x *GPU) String() string {
 func (*GPU) ProtoMessage() {}
 
 func (x *GPU) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[21]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1818,7 +1892,7 @@ func (x *GPU) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GPU.ProtoReflect.Descriptor instead.
 func (*GPU) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{21}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GPU) GetGpu() string {
@@ -1899,7 +1973,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[22]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1911,7 +1985,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[22]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1924,7 +1998,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{22}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WatchEventsRequest) GetKinds() []string {
@@ -1962,7 +2036,7 @@ type WatchEventsResponse struct {
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[23]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1974,7 +2048,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[23]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1987,7 +2061,7 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{23}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *WatchEventsResponse) GetItem() isWatchEventsResponse_Item {
@@ -2056,7 +2130,7 @@ type EventBatch struct {
 
 func (x *EventBatch) Reset() {
 	*x = EventBatch{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[24]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2068,7 +2142,7 @@ func (x *EventBatch) String() string {
 func (*EventBatch) ProtoMessage() {}
 
 func (x *EventBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[24]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2081,7 +2155,7 @@ func (x *EventBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventBatch.ProtoReflect.Descriptor instead.
 func (*EventBatch) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{24}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *EventBatch) GetEvents() []*Event {
@@ -2101,7 +2175,7 @@ type Drops struct {
 
 func (x *Drops) Reset() {
 	*x = Drops{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[25]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2113,7 +2187,7 @@ func (x *Drops) String() string {
 func (*Drops) ProtoMessage() {}
 
 func (x *Drops) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[25]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2126,7 +2200,7 @@ func (x *Drops) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Drops.ProtoReflect.Descriptor instead.
 func (*Drops) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{25}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Drops) GetTotal() uint64 {
@@ -2156,7 +2230,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[26]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2168,7 +2242,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[26]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2181,7 +2255,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{26}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Event) GetTime() *timestamppb.Timestamp {
@@ -2287,7 +2361,7 @@ type ExecDetail struct {
 
 func (x *ExecDetail) Reset() {
 	*x = ExecDetail{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[27]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2299,7 +2373,7 @@ func (x *ExecDetail) String() string {
 func (*ExecDetail) ProtoMessage() {}
 
 func (x *ExecDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[27]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2312,7 +2386,7 @@ func (x *ExecDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecDetail.ProtoReflect.Descriptor instead.
 func (*ExecDetail) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{27}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ExecDetail) GetFilename() string {
@@ -2377,7 +2451,7 @@ type ExitDetail struct {
 
 func (x *ExitDetail) Reset() {
 	*x = ExitDetail{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[28]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2389,7 +2463,7 @@ func (x *ExitDetail) String() string {
 func (*ExitDetail) ProtoMessage() {}
 
 func (x *ExitDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[28]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2402,7 +2476,7 @@ func (x *ExitDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitDetail.ProtoReflect.Descriptor instead.
 func (*ExitDetail) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{28}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ExitDetail) GetCode() int32 {
@@ -2445,7 +2519,7 @@ type ListProfilesRequest struct {
 
 func (x *ListProfilesRequest) Reset() {
 	*x = ListProfilesRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[29]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2457,7 +2531,7 @@ func (x *ListProfilesRequest) String() string {
 func (*ListProfilesRequest) ProtoMessage() {}
 
 func (x *ListProfilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[29]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2470,7 +2544,7 @@ func (x *ListProfilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProfilesRequest.ProtoReflect.Descriptor instead.
 func (*ListProfilesRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{29}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListProfilesRequest) GetIdentity() string {
@@ -2496,7 +2570,7 @@ type ListProfilesResponse struct {
 
 func (x *ListProfilesResponse) Reset() {
 	*x = ListProfilesResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[30]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2508,7 +2582,7 @@ func (x *ListProfilesResponse) String() string {
 func (*ListProfilesResponse) ProtoMessage() {}
 
 func (x *ListProfilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[30]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2521,7 +2595,7 @@ func (x *ListProfilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProfilesResponse.ProtoReflect.Descriptor instead.
 func (*ListProfilesResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{30}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListProfilesResponse) GetProfiles() []*Profile {
@@ -2561,7 +2635,7 @@ type Profile struct {
 
 func (x *Profile) Reset() {
 	*x = Profile{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[31]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2573,7 +2647,7 @@ func (x *Profile) String() string {
 func (*Profile) ProtoMessage() {}
 
 func (x *Profile) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[31]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2586,7 +2660,7 @@ func (x *Profile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Profile.ProtoReflect.Descriptor instead.
 func (*Profile) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{31}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Profile) GetIdentity() string {
@@ -2688,7 +2762,7 @@ type ProfileSet struct {
 
 func (x *ProfileSet) Reset() {
 	*x = ProfileSet{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[32]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2700,7 +2774,7 @@ func (x *ProfileSet) String() string {
 func (*ProfileSet) ProtoMessage() {}
 
 func (x *ProfileSet) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[32]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2713,7 +2787,7 @@ func (x *ProfileSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileSet.ProtoReflect.Descriptor instead.
 func (*ProfileSet) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{32}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ProfileSet) GetKind() string {
@@ -2754,7 +2828,7 @@ type RaisedItem struct {
 
 func (x *RaisedItem) Reset() {
 	*x = RaisedItem{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[33]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2766,7 +2840,7 @@ func (x *RaisedItem) String() string {
 func (*RaisedItem) ProtoMessage() {}
 
 func (x *RaisedItem) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[33]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2779,7 +2853,7 @@ func (x *RaisedItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaisedItem.ProtoReflect.Descriptor instead.
 func (*RaisedItem) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{33}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RaisedItem) GetItem() string {
@@ -2808,7 +2882,7 @@ type ResetProfileRequest struct {
 
 func (x *ResetProfileRequest) Reset() {
 	*x = ResetProfileRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[34]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2820,7 +2894,7 @@ func (x *ResetProfileRequest) String() string {
 func (*ResetProfileRequest) ProtoMessage() {}
 
 func (x *ResetProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[34]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2833,7 +2907,7 @@ func (x *ResetProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetProfileRequest.ProtoReflect.Descriptor instead.
 func (*ResetProfileRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{34}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ResetProfileRequest) GetIdentity() string {
@@ -2860,7 +2934,7 @@ type ResetProfileResponse struct {
 
 func (x *ResetProfileResponse) Reset() {
 	*x = ResetProfileResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[35]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2872,7 +2946,7 @@ func (x *ResetProfileResponse) String() string {
 func (*ResetProfileResponse) ProtoMessage() {}
 
 func (x *ResetProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[35]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2885,7 +2959,7 @@ func (x *ResetProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetProfileResponse.ProtoReflect.Descriptor instead.
 func (*ResetProfileResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{35}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ResetProfileResponse) GetProfile() *Profile {
@@ -2910,7 +2984,7 @@ type ListAuditTrailRequest struct {
 
 func (x *ListAuditTrailRequest) Reset() {
 	*x = ListAuditTrailRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[36]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2922,7 +2996,7 @@ func (x *ListAuditTrailRequest) String() string {
 func (*ListAuditTrailRequest) ProtoMessage() {}
 
 func (x *ListAuditTrailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[36]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2935,7 +3009,7 @@ func (x *ListAuditTrailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditTrailRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditTrailRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{36}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListAuditTrailRequest) GetFilter() *WorkloadFilter {
@@ -2980,7 +3054,7 @@ type ListAuditTrailResponse struct {
 
 func (x *ListAuditTrailResponse) Reset() {
 	*x = ListAuditTrailResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[37]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2992,7 +3066,7 @@ func (x *ListAuditTrailResponse) String() string {
 func (*ListAuditTrailResponse) ProtoMessage() {}
 
 func (x *ListAuditTrailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[37]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3005,7 +3079,7 @@ func (x *ListAuditTrailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditTrailResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditTrailResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{37}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListAuditTrailResponse) GetRecords() []*AuditRecord {
@@ -3051,7 +3125,7 @@ type AuditCoverage struct {
 
 func (x *AuditCoverage) Reset() {
 	*x = AuditCoverage{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[38]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3063,7 +3137,7 @@ func (x *AuditCoverage) String() string {
 func (*AuditCoverage) ProtoMessage() {}
 
 func (x *AuditCoverage) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[38]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3076,7 +3150,7 @@ func (x *AuditCoverage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditCoverage.ProtoReflect.Descriptor instead.
 func (*AuditCoverage) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{38}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *AuditCoverage) GetKind() string {
@@ -3145,7 +3219,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[39]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3157,7 +3231,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[39]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3170,7 +3244,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{39}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *AuditRecord) GetTime() *timestamppb.Timestamp {
@@ -3253,7 +3327,7 @@ type Connection struct {
 
 func (x *Connection) Reset() {
 	*x = Connection{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[40]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3265,7 +3339,7 @@ func (x *Connection) String() string {
 func (*Connection) ProtoMessage() {}
 
 func (x *Connection) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[40]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3278,7 +3352,7 @@ func (x *Connection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Connection.ProtoReflect.Descriptor instead.
 func (*Connection) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{40}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Connection) GetDirection() string {
@@ -3340,7 +3414,7 @@ type PolicyMatch struct {
 
 func (x *PolicyMatch) Reset() {
 	*x = PolicyMatch{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[41]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3352,7 +3426,7 @@ func (x *PolicyMatch) String() string {
 func (*PolicyMatch) ProtoMessage() {}
 
 func (x *PolicyMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[41]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3365,7 +3439,7 @@ func (x *PolicyMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyMatch.ProtoReflect.Descriptor instead.
 func (*PolicyMatch) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{41}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *PolicyMatch) GetPolicy() string {
@@ -3421,7 +3495,7 @@ type Anomaly struct {
 
 func (x *Anomaly) Reset() {
 	*x = Anomaly{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[42]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3433,7 +3507,7 @@ func (x *Anomaly) String() string {
 func (*Anomaly) ProtoMessage() {}
 
 func (x *Anomaly) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[42]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3446,7 +3520,7 @@ func (x *Anomaly) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Anomaly.ProtoReflect.Descriptor instead.
 func (*Anomaly) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{42}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Anomaly) GetKind() string {
@@ -3546,7 +3620,7 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\"\x7f\n" +
 	"\x15ListWorkloadsResponse\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x126\n" +
-	"\tworkloads\x18\x02 \x03(\v2\x18.orb8.v1.WorkloadFiguresR\tworkloads\"\xe1\f\n" +
+	"\tworkloads\x18\x02 \x03(\v2\x18.orb8.v1.WorkloadFiguresR\tworkloads\"\x9b\r\n" +
 	"\x0fWorkloadFigures\x12-\n" +
 	"\bworkload\x18\x01 \x01(\v2\x11.orb8.v1.WorkloadR\bworkload\x12\"\n" +
 	"\n" +
@@ -3573,7 +3647,9 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x15gpu_utilization_ratio\x18\x13 \x01(\x01H\x11R\x13gpuUtilizationRatio\x88\x01\x01\x12@\n" +
 	"\x1acuda_kernel_launches_total\x18\x14 \x01(\x01H\x12R\x17cudaKernelLaunchesTotal\x88\x01\x01\x12B\n" +
 	"\x1brunqueue_wait_seconds_total\x18\x15 \x01(\x01H\x13R\x18runqueueWaitSecondsTotal\x88\x01\x01\x12.\n" +
-	"\x10timeslices_total\x18\x16 \x01(\x01H\x14R\x0ftimeslicesTotal\x88\x01\x01B\r\n" +
+	"\x10timeslices_total\x18\x16 \x01(\x01H\x14R\x0ftimeslicesTotal\x88\x01\x01\x128\n" +
+	"\vtop_kernels\x18\x17 \x03(\v2\x17.orb8.v1.KernelLaunchesR\n" +
+	"topKernelsB\r\n" +
 	"\v_exec_totalB\r\n" +
 	"\v_exit_totalB\x14\n" +
 	"\x12_processes_runningB\x19\n" +
@@ -3594,7 +3670,11 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x16_gpu_utilization_ratioB\x1d\n" +
 	"\x1b_cuda_kernel_launches_totalB\x1e\n" +
 	"\x1c_runqueue_wait_seconds_totalB\x13\n" +
-	"\x11_timeslices_total\"u\n" +
+	"\x11_timeslices_total\"^\n" +
+	"\x0eKernelLaunches\x12\x16\n" +
+	"\x06kernel\x18\x01 \x01(\tR\x06kernel\x12\x18\n" +
+	"\aruntime\x18\x02 \x01(\tR\aruntime\x12\x1a\n" +
+	"\blaunches\x18\x03 \x01(\x01R\blaunches\"u\n" +
 	"\x10ListFlowsRequest\x12/\n" +
 	"\x06filter\x18\x01 \x01(\v2\x17.orb8.v1.WorkloadFilterR\x06filter\x12\x1a\n" +
 	"\bprotocol\x18\x02 \x01(\tR\bprotocol\x12\x14\n" +
@@ -3833,7 +3913,7 @@ func file_orb8_v1_orb8_proto_rawDescGZIP() []byte {
 	return file_orb8_v1_orb8_proto_rawDescData
 }
 
-var file_orb8_v1_orb8_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_orb8_v1_orb8_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_orb8_v1_orb8_proto_goTypes = []any{
 	(*WorkloadFilter)(nil),         // 0: orb8.v1.WorkloadFilter
 	(*Workload)(nil),               // 1: orb8.v1.Workload
@@ -3845,126 +3925,128 @@ var file_orb8_v1_orb8_proto_goTypes = []any{
 	(*ListWorkloadsRequest)(nil),   // 7: orb8.v1.ListWorkloadsRequest
 	(*ListWorkloadsResponse)(nil),  // 8: orb8.v1.ListWorkloadsResponse
 	(*WorkloadFigures)(nil),        // 9: orb8.v1.WorkloadFigures
-	(*ListFlowsRequest)(nil),       // 10: orb8.v1.ListFlowsRequest
-	(*ListFlowsResponse)(nil),      // 11: orb8.v1.ListFlowsResponse
-	(*Flow)(nil),                   // 12: orb8.v1.Flow
-	(*Peer)(nil),                   // 13: orb8.v1.Peer
-	(*ListDNSRequest)(nil),         // 14: orb8.v1.ListDNSRequest
-	(*ListDNSResponse)(nil),        // 15: orb8.v1.ListDNSResponse
-	(*DNSQuery)(nil),               // 16: orb8.v1.DNSQuery
-	(*ListProcessesRequest)(nil),   // 17: orb8.v1.ListProcessesRequest
-	(*ListProcessesResponse)(nil),  // 18: orb8.v1.ListProcessesResponse
-	(*ListGPUsRequest)(nil),        // 19: orb8.v1.ListGPUsRequest
-	(*ListGPUsResponse)(nil),       // 20: orb8.v1.ListGPUsResponse
-	(*GPU)(nil),                    // 21: orb8.v1.GPU
-	(*WatchEventsRequest)(nil),     // 22: orb8.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),    // 23: orb8.v1.WatchEventsResponse
-	(*EventBatch)(nil),             // 24: orb8.v1.EventBatch
-	(*Drops)(nil),                  // 25: orb8.v1.Drops
-	(*Event)(nil),                  // 26: orb8.v1.Event
-	(*ExecDetail)(nil),             // 27: orb8.v1.ExecDetail
-	(*ExitDetail)(nil),             // 28: orb8.v1.ExitDetail
-	(*ListProfilesRequest)(nil),    // 29: orb8.v1.ListProfilesRequest
-	(*ListProfilesResponse)(nil),   // 30: orb8.v1.ListProfilesResponse
-	(*Profile)(nil),                // 31: orb8.v1.Profile
-	(*ProfileSet)(nil),             // 32: orb8.v1.ProfileSet
-	(*RaisedItem)(nil),             // 33: orb8.v1.RaisedItem
-	(*ResetProfileRequest)(nil),    // 34: orb8.v1.ResetProfileRequest
-	(*ResetProfileResponse)(nil),   // 35: orb8.v1.ResetProfileResponse
-	(*ListAuditTrailRequest)(nil),  // 36: orb8.v1.ListAuditTrailRequest
-	(*ListAuditTrailResponse)(nil), // 37: orb8.v1.ListAuditTrailResponse
-	(*AuditCoverage)(nil),          // 38: orb8.v1.AuditCoverage
-	(*AuditRecord)(nil),            // 39: orb8.v1.AuditRecord
-	(*Connection)(nil),             // 40: orb8.v1.Connection
-	(*PolicyMatch)(nil),            // 41: orb8.v1.PolicyMatch
-	(*Anomaly)(nil),                // 42: orb8.v1.Anomaly
-	nil,                            // 43: orb8.v1.Workload.LabelsEntry
-	nil,                            // 44: orb8.v1.ProbeStatus.DegradedEntry
-	(*timestamppb.Timestamp)(nil),  // 45: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),        // 46: google.protobuf.Struct
+	(*KernelLaunches)(nil),         // 10: orb8.v1.KernelLaunches
+	(*ListFlowsRequest)(nil),       // 11: orb8.v1.ListFlowsRequest
+	(*ListFlowsResponse)(nil),      // 12: orb8.v1.ListFlowsResponse
+	(*Flow)(nil),                   // 13: orb8.v1.Flow
+	(*Peer)(nil),                   // 14: orb8.v1.Peer
+	(*ListDNSRequest)(nil),         // 15: orb8.v1.ListDNSRequest
+	(*ListDNSResponse)(nil),        // 16: orb8.v1.ListDNSResponse
+	(*DNSQuery)(nil),               // 17: orb8.v1.DNSQuery
+	(*ListProcessesRequest)(nil),   // 18: orb8.v1.ListProcessesRequest
+	(*ListProcessesResponse)(nil),  // 19: orb8.v1.ListProcessesResponse
+	(*ListGPUsRequest)(nil),        // 20: orb8.v1.ListGPUsRequest
+	(*ListGPUsResponse)(nil),       // 21: orb8.v1.ListGPUsResponse
+	(*GPU)(nil),                    // 22: orb8.v1.GPU
+	(*WatchEventsRequest)(nil),     // 23: orb8.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),    // 24: orb8.v1.WatchEventsResponse
+	(*EventBatch)(nil),             // 25: orb8.v1.EventBatch
+	(*Drops)(nil),                  // 26: orb8.v1.Drops
+	(*Event)(nil),                  // 27: orb8.v1.Event
+	(*ExecDetail)(nil),             // 28: orb8.v1.ExecDetail
+	(*ExitDetail)(nil),             // 29: orb8.v1.ExitDetail
+	(*ListProfilesRequest)(nil),    // 30: orb8.v1.ListProfilesRequest
+	(*ListProfilesResponse)(nil),   // 31: orb8.v1.ListProfilesResponse
+	(*Profile)(nil),                // 32: orb8.v1.Profile
+	(*ProfileSet)(nil),             // 33: orb8.v1.ProfileSet
+	(*RaisedItem)(nil),             // 34: orb8.v1.RaisedItem
+	(*ResetProfileRequest)(nil),    // 35: orb8.v1.ResetProfileRequest
+	(*ResetProfileResponse)(nil),   // 36: orb8.v1.ResetProfileResponse
+	(*ListAuditTrailRequest)(nil),  // 37: orb8.v1.ListAuditTrailRequest
+	(*ListAuditTrailResponse)(nil), // 38: orb8.v1.ListAuditTrailResponse
+	(*AuditCoverage)(nil),          // 39: orb8.v1.AuditCoverage
+	(*AuditRecord)(nil),            // 40: orb8.v1.AuditRecord
+	(*Connection)(nil),             // 41: orb8.v1.Connection
+	(*PolicyMatch)(nil),            // 42: orb8.v1.PolicyMatch
+	(*Anomaly)(nil),                // 43: orb8.v1.Anomaly
+	nil,                            // 44: orb8.v1.Workload.LabelsEntry
+	nil,                            // 45: orb8.v1.ProbeStatus.DegradedEntry
+	(*timestamppb.Timestamp)(nil),  // 46: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),        // 47: google.protobuf.Struct
 }
 var file_orb8_v1_orb8_proto_depIdxs = []int32{
-	43, // 0: orb8.v1.Workload.labels:type_name -> orb8.v1.Workload.LabelsEntry
-	45, // 1: orb8.v1.Status.started:type_name -> google.protobuf.Timestamp
+	44, // 0: orb8.v1.Workload.labels:type_name -> orb8.v1.Workload.LabelsEntry
+	46, // 1: orb8.v1.Status.started:type_name -> google.protobuf.Timestamp
 	5,  // 2: orb8.v1.Status.probes:type_name -> orb8.v1.ProbeStatus
 	4,  // 3: orb8.v1.Status.agents:type_name -> orb8.v1.Status
-	44, // 4: orb8.v1.ProbeStatus.degraded:type_name -> orb8.v1.ProbeStatus.DegradedEntry
+	45, // 4: orb8.v1.ProbeStatus.degraded:type_name -> orb8.v1.ProbeStatus.DegradedEntry
 	6,  // 5: orb8.v1.ProbeStatus.sampling:type_name -> orb8.v1.Sampling
 	0,  // 6: orb8.v1.ListWorkloadsRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	45, // 7: orb8.v1.ListWorkloadsResponse.time:type_name -> google.protobuf.Timestamp
+	46, // 7: orb8.v1.ListWorkloadsResponse.time:type_name -> google.protobuf.Timestamp
 	9,  // 8: orb8.v1.ListWorkloadsResponse.workloads:type_name -> orb8.v1.WorkloadFigures
 	1,  // 9: orb8.v1.WorkloadFigures.workload:type_name -> orb8.v1.Workload
-	0,  // 10: orb8.v1.ListFlowsRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	12, // 11: orb8.v1.ListFlowsResponse.flows:type_name -> orb8.v1.Flow
-	1,  // 12: orb8.v1.Flow.workload:type_name -> orb8.v1.Workload
-	45, // 13: orb8.v1.Flow.last_seen:type_name -> google.protobuf.Timestamp
-	2,  // 14: orb8.v1.Flow.process:type_name -> orb8.v1.Process
-	13, // 15: orb8.v1.Flow.remote_peer:type_name -> orb8.v1.Peer
-	13, // 16: orb8.v1.Flow.backend_peer:type_name -> orb8.v1.Peer
-	0,  // 17: orb8.v1.ListDNSRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	16, // 18: orb8.v1.ListDNSResponse.queries:type_name -> orb8.v1.DNSQuery
-	45, // 19: orb8.v1.DNSQuery.time:type_name -> google.protobuf.Timestamp
-	1,  // 20: orb8.v1.DNSQuery.workload:type_name -> orb8.v1.Workload
-	2,  // 21: orb8.v1.DNSQuery.process:type_name -> orb8.v1.Process
-	2,  // 22: orb8.v1.ListProcessesResponse.processes:type_name -> orb8.v1.Process
-	21, // 23: orb8.v1.ListGPUsResponse.gpus:type_name -> orb8.v1.GPU
-	0,  // 24: orb8.v1.WatchEventsRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	26, // 25: orb8.v1.WatchEventsResponse.event:type_name -> orb8.v1.Event
-	25, // 26: orb8.v1.WatchEventsResponse.drops:type_name -> orb8.v1.Drops
-	24, // 27: orb8.v1.WatchEventsResponse.batch:type_name -> orb8.v1.EventBatch
-	26, // 28: orb8.v1.EventBatch.events:type_name -> orb8.v1.Event
-	45, // 29: orb8.v1.Event.time:type_name -> google.protobuf.Timestamp
-	1,  // 30: orb8.v1.Event.workload:type_name -> orb8.v1.Workload
-	2,  // 31: orb8.v1.Event.process:type_name -> orb8.v1.Process
-	27, // 32: orb8.v1.Event.exec:type_name -> orb8.v1.ExecDetail
-	28, // 33: orb8.v1.Event.exit:type_name -> orb8.v1.ExitDetail
-	46, // 34: orb8.v1.Event.attributes:type_name -> google.protobuf.Struct
-	31, // 35: orb8.v1.ListProfilesResponse.profiles:type_name -> orb8.v1.Profile
-	45, // 36: orb8.v1.Profile.first_seen:type_name -> google.protobuf.Timestamp
-	45, // 37: orb8.v1.Profile.learn_until:type_name -> google.protobuf.Timestamp
-	45, // 38: orb8.v1.Profile.last_seen:type_name -> google.protobuf.Timestamp
-	32, // 39: orb8.v1.Profile.sets:type_name -> orb8.v1.ProfileSet
-	33, // 40: orb8.v1.ProfileSet.anomalies:type_name -> orb8.v1.RaisedItem
-	45, // 41: orb8.v1.RaisedItem.time:type_name -> google.protobuf.Timestamp
-	31, // 42: orb8.v1.ResetProfileResponse.profile:type_name -> orb8.v1.Profile
-	0,  // 43: orb8.v1.ListAuditTrailRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	45, // 44: orb8.v1.ListAuditTrailRequest.since:type_name -> google.protobuf.Timestamp
-	39, // 45: orb8.v1.ListAuditTrailResponse.records:type_name -> orb8.v1.AuditRecord
-	38, // 46: orb8.v1.ListAuditTrailResponse.coverage:type_name -> orb8.v1.AuditCoverage
-	45, // 47: orb8.v1.AuditCoverage.held_since:type_name -> google.protobuf.Timestamp
-	45, // 48: orb8.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
-	1,  // 49: orb8.v1.AuditRecord.workload:type_name -> orb8.v1.Workload
-	2,  // 50: orb8.v1.AuditRecord.process:type_name -> orb8.v1.Process
-	27, // 51: orb8.v1.AuditRecord.exec:type_name -> orb8.v1.ExecDetail
-	40, // 52: orb8.v1.AuditRecord.connection:type_name -> orb8.v1.Connection
-	41, // 53: orb8.v1.AuditRecord.policy:type_name -> orb8.v1.PolicyMatch
-	42, // 54: orb8.v1.AuditRecord.anomaly:type_name -> orb8.v1.Anomaly
-	13, // 55: orb8.v1.Connection.remote_peer:type_name -> orb8.v1.Peer
-	3,  // 56: orb8.v1.Agent.GetStatus:input_type -> orb8.v1.GetStatusRequest
-	7,  // 57: orb8.v1.Agent.ListWorkloads:input_type -> orb8.v1.ListWorkloadsRequest
-	10, // 58: orb8.v1.Agent.ListFlows:input_type -> orb8.v1.ListFlowsRequest
-	14, // 59: orb8.v1.Agent.ListDNS:input_type -> orb8.v1.ListDNSRequest
-	17, // 60: orb8.v1.Agent.ListProcesses:input_type -> orb8.v1.ListProcessesRequest
-	19, // 61: orb8.v1.Agent.ListGPUs:input_type -> orb8.v1.ListGPUsRequest
-	22, // 62: orb8.v1.Agent.WatchEvents:input_type -> orb8.v1.WatchEventsRequest
-	29, // 63: orb8.v1.Agent.ListProfiles:input_type -> orb8.v1.ListProfilesRequest
-	34, // 64: orb8.v1.Agent.ResetProfile:input_type -> orb8.v1.ResetProfileRequest
-	36, // 65: orb8.v1.Agent.ListAuditTrail:input_type -> orb8.v1.ListAuditTrailRequest
-	4,  // 66: orb8.v1.Agent.GetStatus:output_type -> orb8.v1.Status
-	8,  // 67: orb8.v1.Agent.ListWorkloads:output_type -> orb8.v1.ListWorkloadsResponse
-	11, // 68: orb8.v1.Agent.ListFlows:output_type -> orb8.v1.ListFlowsResponse
-	15, // 69: orb8.v1.Agent.ListDNS:output_type -> orb8.v1.ListDNSResponse
-	18, // 70: orb8.v1.Agent.ListProcesses:output_type -> orb8.v1.ListProcessesResponse
-	20, // 71: orb8.v1.Agent.ListGPUs:output_type -> orb8.v1.ListGPUsResponse
-	23, // 72: orb8.v1.Agent.WatchEvents:output_type -> orb8.v1.WatchEventsResponse
-	30, // 73: orb8.v1.Agent.ListProfiles:output_type -> orb8.v1.ListProfilesResponse
-	35, // 74: orb8.v1.Agent.ResetProfile:output_type -> orb8.v1.ResetProfileResponse
-	37, // 75: orb8.v1.Agent.ListAuditTrail:output_type -> orb8.v1.ListAuditTrailResponse
-	66, // [66:76] is the sub-list for method output_type
-	56, // [56:66] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	10, // 10: orb8.v1.WorkloadFigures.top_kernels:type_name -> orb8.v1.KernelLaunches
+	0,  // 11: orb8.v1.ListFlowsRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	13, // 12: orb8.v1.ListFlowsResponse.flows:type_name -> orb8.v1.Flow
+	1,  // 13: orb8.v1.Flow.workload:type_name -> orb8.v1.Workload
+	46, // 14: orb8.v1.Flow.last_seen:type_name -> google.protobuf.Timestamp
+	2,  // 15: orb8.v1.Flow.process:type_name -> orb8.v1.Process
+	14, // 16: orb8.v1.Flow.remote_peer:type_name -> orb8.v1.Peer
+	14, // 17: orb8.v1.Flow.backend_peer:type_name -> orb8.v1.Peer
+	0,  // 18: orb8.v1.ListDNSRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	17, // 19: orb8.v1.ListDNSResponse.queries:type_name -> orb8.v1.DNSQuery
+	46, // 20: orb8.v1.DNSQuery.time:type_name -> google.protobuf.Timestamp
+	1,  // 21: orb8.v1.DNSQuery.workload:type_name -> orb8.v1.Workload
+	2,  // 22: orb8.v1.DNSQuery.process:type_name -> orb8.v1.Process
+	2,  // 23: orb8.v1.ListProcessesResponse.processes:type_name -> orb8.v1.Process
+	22, // 24: orb8.v1.ListGPUsResponse.gpus:type_name -> orb8.v1.GPU
+	0,  // 25: orb8.v1.WatchEventsRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	27, // 26: orb8.v1.WatchEventsResponse.event:type_name -> orb8.v1.Event
+	26, // 27: orb8.v1.WatchEventsResponse.drops:type_name -> orb8.v1.Drops
+	25, // 28: orb8.v1.WatchEventsResponse.batch:type_name -> orb8.v1.EventBatch
+	27, // 29: orb8.v1.EventBatch.events:type_name -> orb8.v1.Event
+	46, // 30: orb8.v1.Event.time:type_name -> google.protobuf.Timestamp
+	1,  // 31: orb8.v1.Event.workload:type_name -> orb8.v1.Workload
+	2,  // 32: orb8.v1.Event.process:type_name -> orb8.v1.Process
+	28, // 33: orb8.v1.Event.exec:type_name -> orb8.v1.ExecDetail
+	29, // 34: orb8.v1.Event.exit:type_name -> orb8.v1.ExitDetail
+	47, // 35: orb8.v1.Event.attributes:type_name -> google.protobuf.Struct
+	32, // 36: orb8.v1.ListProfilesResponse.profiles:type_name -> orb8.v1.Profile
+	46, // 37: orb8.v1.Profile.first_seen:type_name -> google.protobuf.Timestamp
+	46, // 38: orb8.v1.Profile.learn_until:type_name -> google.protobuf.Timestamp
+	46, // 39: orb8.v1.Profile.last_seen:type_name -> google.protobuf.Timestamp
+	33, // 40: orb8.v1.Profile.sets:type_name -> orb8.v1.ProfileSet
+	34, // 41: orb8.v1.ProfileSet.anomalies:type_name -> orb8.v1.RaisedItem
+	46, // 42: orb8.v1.RaisedItem.time:type_name -> google.protobuf.Timestamp
+	32, // 43: orb8.v1.ResetProfileResponse.profile:type_name -> orb8.v1.Profile
+	0,  // 44: orb8.v1.ListAuditTrailRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	46, // 45: orb8.v1.ListAuditTrailRequest.since:type_name -> google.protobuf.Timestamp
+	40, // 46: orb8.v1.ListAuditTrailResponse.records:type_name -> orb8.v1.AuditRecord
+	39, // 47: orb8.v1.ListAuditTrailResponse.coverage:type_name -> orb8.v1.AuditCoverage
+	46, // 48: orb8.v1.AuditCoverage.held_since:type_name -> google.protobuf.Timestamp
+	46, // 49: orb8.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
+	1,  // 50: orb8.v1.AuditRecord.workload:type_name -> orb8.v1.Workload
+	2,  // 51: orb8.v1.AuditRecord.process:type_name -> orb8.v1.Process
+	28, // 52: orb8.v1.AuditRecord.exec:type_name -> orb8.v1.ExecDetail
+	41, // 53: orb8.v1.AuditRecord.connection:type_name -> orb8.v1.Connection
+	42, // 54: orb8.v1.AuditRecord.policy:type_name -> orb8.v1.PolicyMatch
+	43, // 55: orb8.v1.AuditRecord.anomaly:type_name -> orb8.v1.Anomaly
+	14, // 56: orb8.v1.Connection.remote_peer:type_name -> orb8.v1.Peer
+	3,  // 57: orb8.v1.Agent.GetStatus:input_type -> orb8.v1.GetStatusRequest
+	7,  // 58: orb8.v1.Agent.ListWorkloads:input_type -> orb8.v1.ListWorkloadsRequest
+	11, // 59: orb8.v1.Agent.ListFlows:input_type -> orb8.v1.ListFlowsRequest
+	15, // 60: orb8.v1.Agent.ListDNS:input_type -> orb8.v1.ListDNSRequest
+	18, // 61: orb8.v1.Agent.ListProcesses:input_type -> orb8.v1.ListProcessesRequest
+	20, // 62: orb8.v1.Agent.ListGPUs:input_type -> orb8.v1.ListGPUsRequest
+	23, // 63: orb8.v1.Agent.WatchEvents:input_type -> orb8.v1.WatchEventsRequest
+	30, // 64: orb8.v1.Agent.ListProfiles:input_type -> orb8.v1.ListProfilesRequest
+	35, // 65: orb8.v1.Agent.ResetProfile:input_type -> orb8.v1.ResetProfileRequest
+	37, // 66: orb8.v1.Agent.ListAuditTrail:input_type -> orb8.v1.ListAuditTrailRequest
+	4,  // 67: orb8.v1.Agent.GetStatus:output_type -> orb8.v1.Status
+	8,  // 68: orb8.v1.Agent.ListWorkloads:output_type -> orb8.v1.ListWorkloadsResponse
+	12, // 69: orb8.v1.Agent.ListFlows:output_type -> orb8.v1.ListFlowsResponse
+	16, // 70: orb8.v1.Agent.ListDNS:output_type -> orb8.v1.ListDNSResponse
+	19, // 71: orb8.v1.Agent.ListProcesses:output_type -> orb8.v1.ListProcessesResponse
+	21, // 72: orb8.v1.Agent.ListGPUs:output_type -> orb8.v1.ListGPUsResponse
+	24, // 73: orb8.v1.Agent.WatchEvents:output_type -> orb8.v1.WatchEventsResponse
+	31, // 74: orb8.v1.Agent.ListProfiles:output_type -> orb8.v1.ListProfilesResponse
+	36, // 75: orb8.v1.Agent.ResetProfile:output_type -> orb8.v1.ResetProfileResponse
+	38, // 76: orb8.v1.Agent.ListAuditTrail:output_type -> orb8.v1.ListAuditTrailResponse
+	67, // [67:77] is the sub-list for method output_type
+	57, // [57:67] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_orb8_v1_orb8_proto_init() }
@@ -3973,13 +4055,13 @@ func file_orb8_v1_orb8_proto_init() {
 		return
 	}
 	file_orb8_v1_orb8_proto_msgTypes[9].OneofWrappers = []any{}
-	file_orb8_v1_orb8_proto_msgTypes[21].OneofWrappers = []any{}
-	file_orb8_v1_orb8_proto_msgTypes[23].OneofWrappers = []any{
+	file_orb8_v1_orb8_proto_msgTypes[22].OneofWrappers = []any{}
+	file_orb8_v1_orb8_proto_msgTypes[24].OneofWrappers = []any{
 		(*WatchEventsResponse_Event)(nil),
 		(*WatchEventsResponse_Drops)(nil),
 		(*WatchEventsResponse_Batch)(nil),
 	}
-	file_orb8_v1_orb8_proto_msgTypes[26].OneofWrappers = []any{
+	file_orb8_v1_orb8_proto_msgTypes[27].OneofWrappers = []any{
 		(*Event_Exec)(nil),
 		(*Event_Exit)(nil),
 	}
@@ -3989,7 +4071,7 @@ func file_orb8_v1_orb8_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orb8_v1_orb8_proto_rawDesc), len(file_orb8_v1_orb8_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   45,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,7 @@ const maxLibraries = 256
 // programs are the BPF programs hooks attach.
 type programs struct {
 	entry, allocEnter, allocReturn *ebpf.Program
+	nameEnter, nameReturn          *ebpf.Program
 }
 
 // hookedLibrary is one library file with its uprobes. Uprobes belong to the
@@ -227,8 +228,9 @@ func (a *attacher) attach(lib *library, f *os.File) (links []link.Link, points m
 			continue // attached per process by the sampler
 		}
 		opts := &link.UprobeOptions{Address: pt.offset, Cookie: lib.cookie(h, pt)}
-		if !h.withReturn {
-			l, err := ex.Uprobe(h.symbol, a.progs.entry, opts)
+		entry, exit := a.progs.of(h)
+		if exit == nil {
+			l, err := ex.Uprobe(h.symbol, entry, opts)
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -236,13 +238,13 @@ func (a *attacher) attach(lib *library, f *os.File) (links []link.Link, points m
 			links = append(links, l)
 			continue
 		}
-		enter, err := ex.Uprobe(h.symbol, a.progs.allocEnter, opts)
+		enter, err := ex.Uprobe(h.symbol, entry, opts)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		// An entry without its return would take the calls below it for nested.
-		ret, err := ex.Uretprobe(h.symbol, a.progs.allocReturn, opts)
+		ret, err := ex.Uretprobe(h.symbol, exit, opts)
 		if err != nil {
 			enter.Close()
 			errs = append(errs, err)

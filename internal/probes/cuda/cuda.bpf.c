@@ -245,6 +245,8 @@ struct {
 	__type(value, struct mmap_event);
 } mmaps SEC(".maps");
 
+#include "kernels.bpf.h"
+
 static const struct cuda_stats zero_stats;
 
 static __always_inline struct cuda_stats *stats_of(__u64 cgroup_id, __u32 runtime)
@@ -412,6 +414,8 @@ static __always_inline int count_call(struct pt_regs *ctx, __u64 cookie, struct 
 		struct cuda_stats *s = op == OP_LAUNCH ? stats_of(cg, runtime) : orb8_lookup_or_init(&calibration, &cg, &zero_stats);
 		if (s)
 			s->launches++;
+		if (op == OP_LAUNCH && runtime == RUNTIME_CUDA) /* kernel names are the CUDA runtime's and driver's */
+			record_launch(ctx, cookie, cg);
 		if (w)
 			count_window(w, &w->launches[(cookie & COOKIE_DRIVER) ? LEVEL_DRIVER : LEVEL_RUNTIME], cg);
 		break;

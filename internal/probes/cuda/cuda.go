@@ -8,6 +8,7 @@ package cuda
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 	"unsafe"
@@ -26,7 +27,8 @@ const Name = "cuda"
 // Programs: without sampled_entry (a kernel without uprobe_multi links,
 // before 6.6), every launch and GEMM is counted, whatever it costs.
 var Programs = probe.Programs{
-	Required: []string{cudaProgCallEntry, cudaProgAllocEnter, cudaProgAllocReturn, cudaProgHandleExit, cudaProgWatchMmap},
+	Required: []string{cudaProgCallEntry, cudaProgAllocEnter, cudaProgAllocReturn, cudaProgHandleExit, cudaProgWatchMmap,
+		cudaProgNameEnter, cudaProgNameReturn},
 	Optional: map[string]string{cudaProgSampledEntry: "CUDA launch and GEMM sampling within --max-overhead (every call is counted instead)"},
 }
 
@@ -74,6 +76,9 @@ type Probe struct {
 	wg        sync.WaitGroup
 	stopLeaks func()
 	rescan    chan int
+	kernels   *kernelNames // launches by kernel name (kernels.go)
+	comms     probe.Comms  // of the launch events' reader
+	stopNames func()
 }
 
 // New returns an unstarted CUDA probe with opts.
@@ -94,7 +99,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	}
 	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
 		Programs:  Programs,
-		Manual:    []string{cudaProgCallEntry, cudaProgSampledEntry, cudaProgAllocEnter, cudaProgAllocReturn},
+		Manual:    []string{cudaProgCallEntry, cudaProgSampledEntry, cudaProgAllocEnter, cudaProgAllocReturn, cudaProgNameEnter, cudaProgNameReturn},
 		PerCgroup: []string{cudaMapStats},
 	})
 	if err != nil {
@@ -106,6 +111,8 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		entry:       p.bpf.CallEntry,
 		allocEnter:  p.bpf.AllocEnter,
 		allocReturn: p.bpf.AllocReturn,
+		nameEnter:   p.bpf.NameEnter,
+		nameReturn:  p.bpf.NameReturn,
 	}, exact, env.Log)
 	if !exact {
 		p.sampler = newSampler(p.bpf.SampledEntry, p.bpf.Windows, p.attacher.sampledTargets, env.Budget(),
@@ -115,6 +122,10 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	p.leaks = newLeakDetector[runtimeWorkload]()
 	p.rescan = make(chan int, 1024)
 	if err := objs.ReadRing(p.bpf.Mmaps, p.handleMmap); err != nil {
+		p.Close()
+		return err
+	}
+	if p.stopNames, err = p.startKernels(ctx); err != nil {
 		p.Close()
 		return err
 	}
@@ -234,6 +245,9 @@ func (p *Probe) Close() error {
 		p.stop()
 		p.stopLeaks()
 	}
+	if p.stopNames != nil {
+		p.stopNames()
+	}
 	p.wg.Wait()
 	if p.sampler != nil {
 		p.sampler.close()
@@ -292,6 +306,7 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 		sampled = p.sampler.dutyCycled()
 	}
 	ch <- prometheus.MustNewConstMetric(sampledDesc, prometheus.GaugeValue, float64(sampled), "cuda")
+	err = errors.Join(err, p.collectKernels(ch))
 	hooked := p.attacher.attached()
 	for _, lib := range libraries {
 		ch <- prometheus.MustNewConstMetric(librariesDesc, prometheus.GaugeValue, float64(hooked[lib.name]), runtimes[lib.runtime], lib.name)
@@ -323,6 +338,9 @@ func (p *Probe) estimates() map[cgroup.Workload]estimate {
 
 // Forget implements probe.Forgetter: the estimates of gone cgroups.
 func (p *Probe) Forget(ids []uint64) {
+	if p.kernels != nil {
+		p.kernels.forget(ids)
+	}
 	if p.sampler != nil {
 		p.sampler.forget(ids)
 	}

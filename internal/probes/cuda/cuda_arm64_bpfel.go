@@ -41,6 +41,12 @@ const (
 	cudaCookieCOOKIE_TEXT_OFFSET_SHIFT cudaCookie = 32
 )
 
+type cudaCudaEventKind uint32
+
+const (
+	cudaCudaEventKindEVENT_LAUNCH cudaCudaEventKind = 0
+)
+
 type cudaCudaStats struct {
 	_           structs.HostLayout
 	Launches    uint64
@@ -50,6 +56,62 @@ type cudaCudaStats struct {
 	MemcpyBytes [4]uint64
 	Gemms       uint64
 	GemmFlops   uint64
+}
+
+type cudaEventBudget struct {
+	_      structs.HostLayout
+	Second uint64
+	Sent   uint64
+}
+
+type cudaFunctionKey struct {
+	_      structs.HostLayout
+	Tgid   uint32
+	Pad    uint32
+	Handle uint64
+}
+
+type cudaFunctionName struct {
+	_    structs.HostLayout
+	Name [128]int8
+}
+
+type cudaKernelDrop uint32
+
+const (
+	cudaKernelDropDROP_LAUNCHES cudaKernelDrop = 0
+	cudaKernelDropDROP_NAMES    cudaKernelDrop = 1
+	cudaKernelDropDROP_EVENTS   cudaKernelDrop = 2
+	cudaKernelDropKERNEL_DROPS  cudaKernelDrop = 3
+)
+
+type cudaKernelKey struct {
+	_        structs.HostLayout
+	CgroupId uint64
+	Function uint64
+	Tgid     uint32
+	Level    uint32
+}
+
+type cudaLaunchCookie uint32
+
+const (
+	cudaLaunchCookieCOOKIE_LAUNCH_CONFIG cudaLaunchCookie = 2048
+)
+
+type cudaLaunchEvent struct {
+	_           structs.HostLayout
+	BootNs      uint64
+	CgroupId    uint64
+	Function    uint64
+	Stream      uint64
+	Pid         uint32
+	Tid         uint32
+	Level       uint32
+	SharedBytes uint32
+	Grid        [3]uint32
+	Block       [3]uint32
+	Comm        [16]int8
 }
 
 type cudaLevel uint32
@@ -64,6 +126,20 @@ type cudaMmapEvent struct {
 	_    structs.HostLayout
 	Tgid uint32
 }
+
+type cudaNameCall struct {
+	_    structs.HostLayout
+	Out  uint64
+	From uint64
+	Op   uint64
+}
+
+type cudaNameOp uint32
+
+const (
+	cudaNameOpOP_MODULE_FUNCTION cudaNameOp = 16
+	cudaNameOpOP_KERNEL_FUNCTION cudaNameOp = 17
+)
 
 type cudaOp uint32
 
@@ -126,27 +202,39 @@ type cudaWindow struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	cudaMapAllocs        = "allocs"
-	cudaMapCalibration   = "calibration"
-	cudaMapMmapReported  = "mmap_reported"
-	cudaMapMmaps         = "mmaps"
-	cudaMapOrb8Counters  = "orb8_counters"
-	cudaMapOrb8Emit      = "orb8_emit"
-	cudaMapOwners        = "owners"
-	cudaMapStats         = "stats"
-	cudaMapThreads       = "threads"
-	cudaMapWindows       = "windows"
-	cudaProgAllocEnter   = "alloc_enter"
-	cudaProgAllocReturn  = "alloc_return"
-	cudaProgCallEntry    = "call_entry"
-	cudaProgHandleExit   = "handle_exit"
-	cudaProgSampledEntry = "sampled_entry"
-	cudaProgWatchMmap    = "watch_mmap"
-	cudaVarOrb8CgroupV1  = "orb8_cgroup_v1"
-	cudaVarUnusedCookie  = "unused_cookie"
-	cudaVarUnusedLevel   = "unused_level"
-	cudaVarUnusedOp      = "unused_op"
-	cudaVarUnusedRuntime = "unused_runtime"
+	cudaMapAllocs              = "allocs"
+	cudaMapCalibration         = "calibration"
+	cudaMapEventBudgets        = "event_budgets"
+	cudaMapFunctionNames       = "function_names"
+	cudaMapKernelDrops         = "kernel_drops"
+	cudaMapKernelLaunches      = "kernel_launches"
+	cudaMapLaunches            = "launches"
+	cudaMapMmapReported        = "mmap_reported"
+	cudaMapMmaps               = "mmaps"
+	cudaMapOrb8Counters        = "orb8_counters"
+	cudaMapOrb8Emit            = "orb8_emit"
+	cudaMapOwners              = "owners"
+	cudaMapPendingNames        = "pending_names"
+	cudaMapStats               = "stats"
+	cudaMapThreads             = "threads"
+	cudaMapWindows             = "windows"
+	cudaProgAllocEnter         = "alloc_enter"
+	cudaProgAllocReturn        = "alloc_return"
+	cudaProgCallEntry          = "call_entry"
+	cudaProgHandleExit         = "handle_exit"
+	cudaProgNameEnter          = "name_enter"
+	cudaProgNameReturn         = "name_return"
+	cudaProgSampledEntry       = "sampled_entry"
+	cudaProgWatchMmap          = "watch_mmap"
+	cudaVarOrb8CgroupV1        = "orb8_cgroup_v1"
+	cudaVarUnusedCookie        = "unused_cookie"
+	cudaVarUnusedCudaEventKind = "unused_cuda_event_kind"
+	cudaVarUnusedKernelDrop    = "unused_kernel_drop"
+	cudaVarUnusedLaunchCookie  = "unused_launch_cookie"
+	cudaVarUnusedLevel         = "unused_level"
+	cudaVarUnusedNameOp        = "unused_name_op"
+	cudaVarUnusedOp            = "unused_op"
+	cudaVarUnusedRuntime       = "unused_runtime"
 )
 
 // loadCuda returns the embedded CollectionSpec for cuda.
@@ -195,6 +283,8 @@ type cudaProgramSpecs struct {
 	AllocReturn  *ebpf.ProgramSpec `ebpf:"alloc_return"`
 	CallEntry    *ebpf.ProgramSpec `ebpf:"call_entry"`
 	HandleExit   *ebpf.ProgramSpec `ebpf:"handle_exit"`
+	NameEnter    *ebpf.ProgramSpec `ebpf:"name_enter"`
+	NameReturn   *ebpf.ProgramSpec `ebpf:"name_return"`
 	SampledEntry *ebpf.ProgramSpec `ebpf:"sampled_entry"`
 	WatchMmap    *ebpf.ProgramSpec `ebpf:"watch_mmap"`
 }
@@ -203,27 +293,37 @@ type cudaProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cudaMapSpecs struct {
-	Allocs       *ebpf.MapSpec `ebpf:"allocs"`
-	Calibration  *ebpf.MapSpec `ebpf:"calibration"`
-	MmapReported *ebpf.MapSpec `ebpf:"mmap_reported"`
-	Mmaps        *ebpf.MapSpec `ebpf:"mmaps"`
-	Orb8Counters *ebpf.MapSpec `ebpf:"orb8_counters"`
-	Orb8Emit     *ebpf.MapSpec `ebpf:"orb8_emit"`
-	Owners       *ebpf.MapSpec `ebpf:"owners"`
-	Stats        *ebpf.MapSpec `ebpf:"stats"`
-	Threads      *ebpf.MapSpec `ebpf:"threads"`
-	Windows      *ebpf.MapSpec `ebpf:"windows"`
+	Allocs         *ebpf.MapSpec `ebpf:"allocs"`
+	Calibration    *ebpf.MapSpec `ebpf:"calibration"`
+	EventBudgets   *ebpf.MapSpec `ebpf:"event_budgets"`
+	FunctionNames  *ebpf.MapSpec `ebpf:"function_names"`
+	KernelDrops    *ebpf.MapSpec `ebpf:"kernel_drops"`
+	KernelLaunches *ebpf.MapSpec `ebpf:"kernel_launches"`
+	Launches       *ebpf.MapSpec `ebpf:"launches"`
+	MmapReported   *ebpf.MapSpec `ebpf:"mmap_reported"`
+	Mmaps          *ebpf.MapSpec `ebpf:"mmaps"`
+	Orb8Counters   *ebpf.MapSpec `ebpf:"orb8_counters"`
+	Orb8Emit       *ebpf.MapSpec `ebpf:"orb8_emit"`
+	Owners         *ebpf.MapSpec `ebpf:"owners"`
+	PendingNames   *ebpf.MapSpec `ebpf:"pending_names"`
+	Stats          *ebpf.MapSpec `ebpf:"stats"`
+	Threads        *ebpf.MapSpec `ebpf:"threads"`
+	Windows        *ebpf.MapSpec `ebpf:"windows"`
 }
 
 // cudaVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cudaVariableSpecs struct {
-	Orb8CgroupV1  *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
-	UnusedCookie  *ebpf.VariableSpec `ebpf:"unused_cookie"`
-	UnusedLevel   *ebpf.VariableSpec `ebpf:"unused_level"`
-	UnusedOp      *ebpf.VariableSpec `ebpf:"unused_op"`
-	UnusedRuntime *ebpf.VariableSpec `ebpf:"unused_runtime"`
+	Orb8CgroupV1        *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
+	UnusedCookie        *ebpf.VariableSpec `ebpf:"unused_cookie"`
+	UnusedCudaEventKind *ebpf.VariableSpec `ebpf:"unused_cuda_event_kind"`
+	UnusedKernelDrop    *ebpf.VariableSpec `ebpf:"unused_kernel_drop"`
+	UnusedLaunchCookie  *ebpf.VariableSpec `ebpf:"unused_launch_cookie"`
+	UnusedLevel         *ebpf.VariableSpec `ebpf:"unused_level"`
+	UnusedNameOp        *ebpf.VariableSpec `ebpf:"unused_name_op"`
+	UnusedOp            *ebpf.VariableSpec `ebpf:"unused_op"`
+	UnusedRuntime       *ebpf.VariableSpec `ebpf:"unused_runtime"`
 }
 
 // cudaObjects contains all objects after they have been loaded into the kernel.
@@ -246,27 +346,39 @@ func (o *cudaObjects) Close() error {
 //
 // It can be passed to loadCudaObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cudaMaps struct {
-	Allocs       *ebpf.Map `ebpf:"allocs"`
-	Calibration  *ebpf.Map `ebpf:"calibration"`
-	MmapReported *ebpf.Map `ebpf:"mmap_reported"`
-	Mmaps        *ebpf.Map `ebpf:"mmaps"`
-	Orb8Counters *ebpf.Map `ebpf:"orb8_counters"`
-	Orb8Emit     *ebpf.Map `ebpf:"orb8_emit"`
-	Owners       *ebpf.Map `ebpf:"owners"`
-	Stats        *ebpf.Map `ebpf:"stats"`
-	Threads      *ebpf.Map `ebpf:"threads"`
-	Windows      *ebpf.Map `ebpf:"windows"`
+	Allocs         *ebpf.Map `ebpf:"allocs"`
+	Calibration    *ebpf.Map `ebpf:"calibration"`
+	EventBudgets   *ebpf.Map `ebpf:"event_budgets"`
+	FunctionNames  *ebpf.Map `ebpf:"function_names"`
+	KernelDrops    *ebpf.Map `ebpf:"kernel_drops"`
+	KernelLaunches *ebpf.Map `ebpf:"kernel_launches"`
+	Launches       *ebpf.Map `ebpf:"launches"`
+	MmapReported   *ebpf.Map `ebpf:"mmap_reported"`
+	Mmaps          *ebpf.Map `ebpf:"mmaps"`
+	Orb8Counters   *ebpf.Map `ebpf:"orb8_counters"`
+	Orb8Emit       *ebpf.Map `ebpf:"orb8_emit"`
+	Owners         *ebpf.Map `ebpf:"owners"`
+	PendingNames   *ebpf.Map `ebpf:"pending_names"`
+	Stats          *ebpf.Map `ebpf:"stats"`
+	Threads        *ebpf.Map `ebpf:"threads"`
+	Windows        *ebpf.Map `ebpf:"windows"`
 }
 
 func (m *cudaMaps) Close() error {
 	return _CudaClose(
 		m.Allocs,
 		m.Calibration,
+		m.EventBudgets,
+		m.FunctionNames,
+		m.KernelDrops,
+		m.KernelLaunches,
+		m.Launches,
 		m.MmapReported,
 		m.Mmaps,
 		m.Orb8Counters,
 		m.Orb8Emit,
 		m.Owners,
+		m.PendingNames,
 		m.Stats,
 		m.Threads,
 		m.Windows,
@@ -277,11 +389,15 @@ func (m *cudaMaps) Close() error {
 //
 // It can be passed to loadCudaObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cudaVariables struct {
-	Orb8CgroupV1  *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
-	UnusedCookie  *ebpf.Variable `ebpf:"unused_cookie"`
-	UnusedLevel   *ebpf.Variable `ebpf:"unused_level"`
-	UnusedOp      *ebpf.Variable `ebpf:"unused_op"`
-	UnusedRuntime *ebpf.Variable `ebpf:"unused_runtime"`
+	Orb8CgroupV1        *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
+	UnusedCookie        *ebpf.Variable `ebpf:"unused_cookie"`
+	UnusedCudaEventKind *ebpf.Variable `ebpf:"unused_cuda_event_kind"`
+	UnusedKernelDrop    *ebpf.Variable `ebpf:"unused_kernel_drop"`
+	UnusedLaunchCookie  *ebpf.Variable `ebpf:"unused_launch_cookie"`
+	UnusedLevel         *ebpf.Variable `ebpf:"unused_level"`
+	UnusedNameOp        *ebpf.Variable `ebpf:"unused_name_op"`
+	UnusedOp            *ebpf.Variable `ebpf:"unused_op"`
+	UnusedRuntime       *ebpf.Variable `ebpf:"unused_runtime"`
 }
 
 // cudaPrograms contains all programs after they have been loaded into the kernel.
@@ -292,6 +408,8 @@ type cudaPrograms struct {
 	AllocReturn  *ebpf.Program `ebpf:"alloc_return"`
 	CallEntry    *ebpf.Program `ebpf:"call_entry"`
 	HandleExit   *ebpf.Program `ebpf:"handle_exit"`
+	NameEnter    *ebpf.Program `ebpf:"name_enter"`
+	NameReturn   *ebpf.Program `ebpf:"name_return"`
 	SampledEntry *ebpf.Program `ebpf:"sampled_entry"`
 	WatchMmap    *ebpf.Program `ebpf:"watch_mmap"`
 }
@@ -302,6 +420,8 @@ func (p *cudaPrograms) Close() error {
 		p.AllocReturn,
 		p.CallEntry,
 		p.HandleExit,
+		p.NameEnter,
+		p.NameReturn,
 		p.SampledEntry,
 		p.WatchMmap,
 	)

@@ -65,6 +65,41 @@ type table struct {
 // whatever the file claims. The caller recovers from panics (none known):
 // the fuzz target must see them.
 func functionOffsets(r io.ReaderAt, size int64, wanted []string) (map[string]probePoint, error) {
+	f, err := readELF(r, size)
+	if err != nil {
+		return nil, err
+	}
+	want := make(map[string]bool, len(wanted))
+	for _, w := range wanted {
+		want[w] = true
+	}
+	out := map[string]probePoint{}
+	err = f.functions(elf.SHT_DYNSYM, func(name []byte, value, size uint64) {
+		if !want[string(name)] {
+			return
+		}
+		if pt, ok := probeAt(r, f.segs, value, size); ok {
+			out[string(name)] = pt
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// elfFile is what the readers need of an ELF64 little-endian file: its
+// executable segments and where its section headers are.
+type elfFile struct {
+	r                  io.ReaderAt
+	size               uint64
+	segs               []segment
+	shoff              uint64
+	shentsize, shcount uint16
+}
+
+// readELF reads the header and executable segments of a file of size bytes.
+func readELF(r io.ReaderAt, size int64) (*elfFile, error) {
 	if size < headerSize {
 		return nil, errors.New("parse ELF: shorter than an ELF header")
 	}
@@ -85,41 +120,39 @@ func functionOffsets(r io.ReaderAt, size int64, wanted []string) (map[string]pro
 	if err != nil {
 		return nil, err
 	}
-	syms, strs, err := dynamicTables(r, fsize, le.Uint64(hdr[40:]), le.Uint16(hdr[58:]), le.Uint16(hdr[60:]))
+	return &elfFile{r: r, size: fsize, segs: segs, shoff: le.Uint64(hdr[40:]), shentsize: le.Uint16(hdr[58:]), shcount: le.Uint16(hdr[60:])}, nil
+}
+
+// functions calls fn with each defined function symbol of the symbol table
+// of type typ (SHT_DYNSYM, SHT_SYMTAB): its name, which fn must not keep,
+// value and size. It holds the string table (capped) and one chunk of
+// symbols at a time.
+func (f *elfFile) functions(typ elf.SectionType, fn func(name []byte, value, size uint64)) error {
+	syms, strs, err := symbolTables(f.r, f.size, f.shoff, f.shentsize, f.shcount, typ)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	names := make([]byte, strs.size)
-	if _, err := r.ReadAt(names, int64(strs.off)); err != nil {
-		return nil, fmt.Errorf("dynamic symbols: read string table: %w", err)
+	if _, err := f.r.ReadAt(names, int64(strs.off)); err != nil {
+		return fmt.Errorf("%v: read string table: %w", typ, err)
 	}
-	want := make(map[string]bool, len(wanted))
-	for _, w := range wanted {
-		want[w] = true
-	}
-	out := map[string]probePoint{}
+	le := binary.LittleEndian
 	chunk := make([]byte, symbolChunk*symbolSize)
 	// Symbol 0 is the reserved undefined symbol.
 	for at := uint64(symbolSize); at < syms.size; at += uint64(len(chunk)) {
 		buf := chunk[:min(uint64(len(chunk)), syms.size-at)]
-		if _, err := r.ReadAt(buf, int64(syms.off+at)); err != nil {
-			return nil, fmt.Errorf("dynamic symbols: %w", err)
+		if _, err := f.r.ReadAt(buf, int64(syms.off+at)); err != nil {
+			return fmt.Errorf("%v: %w", typ, err)
 		}
 		for s := buf; len(s) >= symbolSize; s = s[symbolSize:] {
 			info, shndx := s[4], elf.SectionIndex(le.Uint16(s[6:]))
 			if elf.ST_TYPE(info) != elf.STT_FUNC || shndx == elf.SHN_UNDEF {
 				continue
 			}
-			name := cString(names, le.Uint32(s[0:]))
-			if !want[string(name)] {
-				continue
-			}
-			if pt, ok := probeAt(r, segs, le.Uint64(s[8:]), le.Uint64(s[16:])); ok {
-				out[string(name)] = pt
-			}
+			fn(cString(names, le.Uint32(s[0:])), le.Uint64(s[8:]), le.Uint64(s[16:]))
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // execSegments reads the program headers and keeps the executable PT_LOAD
@@ -146,9 +179,10 @@ func execSegments(r io.ReaderAt, fsize, off uint64, entsize, count uint16) ([]se
 	return segs, nil
 }
 
-// dynamicTables finds the dynamic symbol table and its string table in the
-// section headers, each inside the file and under its cap.
-func dynamicTables(r io.ReaderAt, fsize, off uint64, entsize, count uint16) (syms, strs table, err error) {
+// symbolTables finds the symbol table of type typ (SHT_DYNSYM, SHT_SYMTAB)
+// and its string table in the section headers, each inside the file and
+// under its cap.
+func symbolTables(r io.ReaderAt, fsize, off uint64, entsize, count uint16, typ elf.SectionType) (syms, strs table, err error) {
 	if count == 0 || count > maxSections || entsize != sectionSize {
 		return syms, strs, fmt.Errorf("parse ELF: %d section headers of %d bytes, want 1 to %d of %d", count, entsize, maxSections, sectionSize)
 	}
@@ -162,25 +196,25 @@ func dynamicTables(r io.ReaderAt, fsize, off uint64, entsize, count uint16) (sym
 		return elf.SectionType(le.Uint32(h[4:])), table{le.Uint64(h[24:]), le.Uint64(h[32:])}, le.Uint32(h[40:])
 	}
 	for i := range uint32(count) {
-		typ, t, link := section(i)
-		if typ != elf.SHT_DYNSYM {
+		found, t, link := section(i)
+		if found != typ {
 			continue
 		}
 		if t.size%symbolSize != 0 || t.size > maxSymbolTable || !t.inside(fsize) {
-			return syms, strs, fmt.Errorf("dynamic symbols: table of %d bytes at %d: want a multiple of %d, at most %d, inside the file's %d",
-				t.size, t.off, symbolSize, maxSymbolTable, fsize)
+			return syms, strs, fmt.Errorf("%v: table of %d bytes at %d: want a multiple of %d, at most %d, inside the file's %d",
+				typ, t.size, t.off, symbolSize, maxSymbolTable, fsize)
 		}
 		if link >= uint32(count) {
-			return syms, strs, fmt.Errorf("dynamic symbols: string table section %d of %d", link, count)
+			return syms, strs, fmt.Errorf("%v: string table section %d of %d", typ, link, count)
 		}
-		typ, s, _ := section(link)
-		if typ != elf.SHT_STRTAB || s.size > maxStringTable || !s.inside(fsize) {
-			return syms, strs, fmt.Errorf("dynamic symbols: string table (%v) of %d bytes at %d: want at most %d, inside the file's %d",
-				typ, s.size, s.off, maxStringTable, fsize)
+		strType, s, _ := section(link)
+		if strType != elf.SHT_STRTAB || s.size > maxStringTable || !s.inside(fsize) {
+			return syms, strs, fmt.Errorf("%v: string table (%v) of %d bytes at %d: want at most %d, inside the file's %d",
+				typ, strType, s.size, s.off, maxStringTable, fsize)
 		}
 		return t, s, nil
 	}
-	return syms, strs, fmt.Errorf("dynamic symbols: %w", elf.ErrNoSymbols)
+	return syms, strs, fmt.Errorf("%v: %w", typ, elf.ErrNoSymbols)
 }
 
 // inside: the table lies within a file of fsize bytes.

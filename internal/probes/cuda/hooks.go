@@ -21,6 +21,9 @@ type hook struct {
 	// exact: every call is counted, never sampled (the HIP and Neuron
 	// runtimes: the sampler's estimates are the CUDA runtime's).
 	exact bool
+	// config: a launch whose dimensions come in a launch config struct
+	// (kernels_hooks.go).
+	config bool
 }
 
 // library is a runtime shared library orb8 hooks, recognised by file name.
@@ -49,6 +52,9 @@ func (l *library) cookie(h hook, pt probePoint) uint64 {
 	}
 	if l.driver {
 		c |= uint64(cudaCookieCOOKIE_DRIVER)
+	}
+	if h.config {
+		c |= uint64(cudaLaunchCookieCOOKIE_LAUNCH_CONFIG)
 	}
 	if l.outer {
 		pages := min((pt.textSize+4095)/4096, 0xffff) // 256 MiB; libcudart's code is ~1 MiB
@@ -131,15 +137,18 @@ var libraries = []library{
 	{name: "cudart", soname: "libcudart.so", outer: true, hooks: slices.Concat(
 		hooks(cudaOpOP_MALLOC, true, "cudaMalloc", "cudaMallocManaged", "cudaMallocAsync", "cudaMallocAsync_ptsz"),
 		hooks(cudaOpOP_FREE, false, "cudaFree", "cudaFreeAsync", "cudaFreeAsync_ptsz"),
-		hooks(cudaOpOP_LAUNCH, false, "cudaLaunchKernel", "cudaLaunchKernel_ptsz", "cudaLaunchKernelExC",
-			"cudaLaunchKernelExC_ptsz", "cudaLaunchCooperativeKernel", "cudaLaunchCooperativeKernel_ptsz"),
+		hooks(cudaOpOP_LAUNCH, false, "cudaLaunchKernel", "cudaLaunchKernel_ptsz",
+			"cudaLaunchCooperativeKernel", "cudaLaunchCooperativeKernel_ptsz"),
+		configLaunches("cudaLaunchKernelExC", "cudaLaunchKernelExC_ptsz"),
 		hooks(cudaOpOP_MEMCPY, false, "cudaMemcpy", "cudaMemcpy_ptds", "cudaMemcpyAsync", "cudaMemcpyAsync_ptsz"),
 	)},
 	{name: "cuda", soname: "libcuda.so", driver: true, hooks: slices.Concat(
 		hooks(cudaOpOP_MALLOC, true, "cuMemAlloc_v2", "cuMemAllocManaged", "cuMemAllocAsync", "cuMemAllocAsync_ptsz"),
 		hooks(cudaOpOP_FREE, false, "cuMemFree_v2", "cuMemFreeAsync", "cuMemFreeAsync_ptsz"),
-		hooks(cudaOpOP_LAUNCH, false, "cuLaunchKernel", "cuLaunchKernel_ptsz", "cuLaunchKernelEx", "cuLaunchKernelEx_ptsz",
+		hooks(cudaOpOP_LAUNCH, false, "cuLaunchKernel", "cuLaunchKernel_ptsz",
 			"cuLaunchCooperativeKernel", "cuLaunchCooperativeKernel_ptsz"),
+		configLaunches("cuLaunchKernelEx", "cuLaunchKernelEx_ptsz"),
+		nameHooks,
 		hooks(cudaOpOP_COPY_H2D, false, "cuMemcpyHtoD_v2", "cuMemcpyHtoD_v2_ptds", "cuMemcpyHtoDAsync_v2", "cuMemcpyHtoDAsync_v2_ptsz"),
 		hooks(cudaOpOP_COPY_D2H, false, "cuMemcpyDtoH_v2", "cuMemcpyDtoH_v2_ptds", "cuMemcpyDtoHAsync_v2", "cuMemcpyDtoHAsync_v2_ptsz"),
 		hooks(cudaOpOP_COPY_D2D, false, "cuMemcpyDtoD_v2", "cuMemcpyDtoD_v2_ptds", "cuMemcpyDtoDAsync_v2", "cuMemcpyDtoDAsync_v2_ptsz"),

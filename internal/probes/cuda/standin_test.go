@@ -14,41 +14,21 @@ import (
 
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/probes/cuda/cudatest"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
-// cflags build the stand-ins like the real libraries: every function starts
-// with endbr64 (CET), then push (frame pointers).
-var cflags = []string{"-O2", "-fcf-protection=full", "-fno-omit-frame-pointer", "-Wall", "-Werror"}
+var cflags = cudatest.CFlags
 
-// buildStandins compiles the stand-in libcuda.so, libcudart.so (linked
-// against it), libcublasLt.so and libcublas.so (over the runtime) and the
-// app into a temporary directory.
+// buildStandins compiles the stand-in libraries and apps (cudatest.Build).
 func buildStandins(t testing.TB, extra ...string) string {
 	t.Helper()
-	src, err := filepath.Abs("testdata/standin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	flags := append(append([]string{}, cflags...), extra...)
-	for _, step := range [][]string{
-		append(append([]string{}, flags...), "-shared", "-fPIC", "-o", dir+"/libcuda.so", src+"/cuda.c"),
-		append(append([]string{}, flags...), "-shared", "-fPIC", "-o", dir+"/libcudart.so", src+"/cudart.c", "-L"+dir, "-lcuda", "-Wl,-rpath,"+dir),
-		append(append([]string{}, flags...), "-shared", "-fPIC", "-o", dir+"/libcublasLt.so", src+"/cublasLt.c", "-L"+dir, "-lcudart", "-Wl,-rpath,"+dir),
-		append(append([]string{}, flags...), "-shared", "-fPIC", "-o", dir+"/libcublas.so", src+"/cublas.c", "-L"+dir, "-lcublasLt", "-Wl,-rpath,"+dir),
-		append(append([]string{}, flags...), "-o", dir+"/app", src+"/app.c", "-ldl", "-lpthread"),
-	} {
-		gcc(t, step...)
-	}
-	return dir
+	return cudatest.Build(t, extra...)
 }
 
 func gcc(t testing.TB, args ...string) {
 	t.Helper()
-	if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
-		t.Fatalf("gcc %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
+	cudatest.Compile(t, "gcc", args...)
 }
 
 type fixture struct {

@@ -43,6 +43,16 @@ cudaError_t cudaLaunchKernel_ptsz(const void *func, dim3 grid, dim3 block, void 
 	return result(cuLaunchKernel_ptsz((CUfunction)func, grid.x, grid.y, grid.z, block.x, block.y, block.z, shared, s, args, 0));
 }
 
+cudaError_t cudaLaunchKernelExC(const cudaLaunchConfig_t *config, const void *func, void **args)
+{
+	CUlaunchConfig c = {
+		.gridDimX = config->gridDim.x, .gridDimY = config->gridDim.y, .gridDimZ = config->gridDim.z,
+		.blockDimX = config->blockDim.x, .blockDimY = config->blockDim.y, .blockDimZ = config->blockDim.z,
+		.sharedMemBytes = config->dynamicSmemBytes, .hStream = config->stream,
+	};
+	return result(cuLaunchKernelEx(&c, (CUfunction)func, args, 0));
+}
+
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind)
 {
 	switch (kind) {
