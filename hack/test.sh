@@ -67,6 +67,13 @@ export ORB8_REQUIRE_K8S=1
 # above): they must not skip either.
 export ORB8_REQUIRE_PROMETHEUS=1
 
+step "Thanos (built once from its Go module, cached in ~/.cache/orb8)"
+# test/e2e's Thanos test runs Receive and Query; with the binary at hand it
+# must not skip.
+export ORB8_THANOS_BIN
+ORB8_THANOS_BIN=$(hack/lib/thanos-binary.sh)
+export ORB8_REQUIRE_THANOS=1
+
 step "tests"
 # -p 1: probe tests count kernel events machine-wide per cgroup; running
 # packages one at a time keeps timing-sensitive ones (benchmarks, load) quiet.
