@@ -5,10 +5,11 @@
 # dependencies. Usage: hack/lib/thanos-binary.sh [bin-dir]
 # Prints the path of the thanos binary on success.
 #
-# v0.42.5 asks for Go >= 1.26.10 (its go.mod differs from v0.42.4's only there): built with
-# Go 1.26.8, v0.42.4's Receive panics on its first Store API call (index
-# out of range in grpc's buffer pool, from extgrpc's codec). The go command
-# fetches that toolchain from the module proxy once (GOTOOLCHAIN).
+# v0.42.5 asks for Go >= 1.26.10 (its go.mod differs from v0.42.4's only
+# there); the go command fetches that toolchain from the module proxy once.
+# Known problem: built so (and v0.42.4 with Go 1.26.8), Receive panics on
+# its first Store API call (index out of range in grpc v1.81.1's buffer
+# pool, from extgrpc's nonPoolingCodec), so the Thanos test fails.
 set -euo pipefail
 
 THANOS_VERSION=${THANOS_VERSION:-v0.42.5}
