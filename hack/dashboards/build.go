@@ -29,7 +29,24 @@ const workloads = nodes + `, namespace=~"$namespace", pod=~"$pod", container=~"$
 // variables, then the variables named by labels (namespace, pod, ...), each
 // filtered by the ones before it.
 func newDashboard(uid, title, description string, labels ...string) *dashboard.DashboardBuilder {
-	d := dashboard.NewDashboardBuilder(title).
+	return withVariables(baseDashboard(uid, title, description), "instance", "Node", nodes, labels...)
+}
+
+// withVariables adds the variable of first (on orb8_build_info), then those
+// named by labels, each filtered by the ones before it (from filter, the
+// selector of first).
+func withVariables(d *dashboard.DashboardBuilder, first, title, filter string, labels ...string) *dashboard.DashboardBuilder {
+	d.WithVariable(labelVariable(first, title, "orb8_build_info", ""))
+	for _, l := range labels {
+		d.WithVariable(labelVariable(l, strings.ToUpper(l[:1])+l[1:], "orb8_process_running", filter))
+		filter += fmt.Sprintf(`, %s=~"$%s"`, l, l)
+	}
+	return d
+}
+
+// baseDashboard starts a dashboard with the data source variable.
+func baseDashboard(uid, title, description string) *dashboard.DashboardBuilder {
+	return dashboard.NewDashboardBuilder(title).
 		Uid(uid).
 		Description(description).
 		Tags([]string{"orb8", "ebpf"}).
@@ -37,14 +54,7 @@ func newDashboard(uid, title, description string, labels ...string) *dashboard.D
 		Time("now-1h", "now").
 		Timezone(common.TimeZoneBrowser).
 		Tooltip(dashboard.DashboardCursorSyncCrosshair).
-		WithVariable(dashboard.NewDatasourceVariableBuilder("datasource").Label("Data source").Type("prometheus")).
-		WithVariable(labelVariable("instance", "Node", "orb8_build_info", ""))
-	filter := nodes
-	for _, l := range labels {
-		d.WithVariable(labelVariable(l, strings.ToUpper(l[:1])+l[1:], "orb8_process_running", filter))
-		filter += fmt.Sprintf(`, %s=~"$%s"`, l, l)
-	}
-	return d
+		WithVariable(dashboard.NewDatasourceVariableBuilder("datasource").Label("Data source").Type("prometheus"))
 }
 
 // labelVariable lists the values of label on metric{filter}; several or all

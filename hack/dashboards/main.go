@@ -23,6 +23,7 @@ var generators = []struct {
 	{"orb8-workload-detail.json", workloadDetail},
 	{"orb8-network-dns.json", networkAndDNS},
 	{"orb8-gpu.json", gpu},
+	{"orb8-fleet.json", fleet},
 }
 
 func main() {

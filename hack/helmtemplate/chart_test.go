@@ -24,7 +24,8 @@ const (
 
 // everythingOn is the chart with every optional part rendered.
 var everythingOn = []string{"createNamespace=true", "gpu.enabled=true", "dashboards.enabled=true",
-	"prometheusRule.enabled=true", "serviceMonitor.enabled=true"}
+	"prometheusRule.enabled=true", "serviceMonitor.enabled=true",
+	"cluster.name=prod-eu", "remoteWrite.enabled=true", "remoteWrite.url=https://receive.example:19291/api/v1/receive"}
 
 // object is one rendered manifest: its kind and name, and the YAML to decode
 // into a typed object.

@@ -348,7 +348,7 @@ func (a *Agent) Gatherer() prometheus.Gatherer { return a.gatherer }
 // get the non-resource URL /metrics.
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
-	var metrics http.Handler = export.MetricsHandler(func() []prometheus.Collector { return a.exported }, a.gatherer)
+	var metrics http.Handler = export.MetricsHandler(func() []prometheus.Collector { return a.exported }, a.gatherer, a.cfg.ClusterName)
 	if a.cfg.MetricsAuth == "kubernetes" {
 		metrics = server.RequireToken(a.decider, access.Metrics, metrics)
 	}
@@ -437,5 +437,5 @@ func (a *Agent) startOTLP(ctx context.Context) (stop func(context.Context) error
 // otlp is where and how the agent pushes OTLP.
 func (a *Agent) otlp() export.OTLP {
 	return export.OTLP{Endpoint: a.cfg.OTLPEndpoint, Protocol: a.cfg.OTLPProtocol, Interval: a.cfg.OTLPInterval, Insecure: a.cfg.OTLPInsecure,
-		NodeName: a.cfg.NodeName, Errors: &a.exportErrors}
+		NodeName: a.cfg.NodeName, ClusterName: a.cfg.ClusterName, Errors: &a.exportErrors}
 }

@@ -86,6 +86,8 @@ func TestBadInputIsAOneLineError(t *testing.T) {
 		{"bad duration in file", []string{"--config", testutil.TempFile(t, "orb8.yaml", "gone-grace: soon\n")}, "config"},
 		{"audit log of nothing", []string{"--audit-log", "/tmp/a.log"}, "--audit-log records policy matches and anomalies"},
 		{"learning too short", []string{"--anomaly-detection", "--anomaly-learning", "10ms"}, "--anomaly-learning 10ms is too short"},
+		{"bad cluster name", []string{"--cluster-name", "prod eu"}, `--cluster-name: invalid cluster name "prod eu"`},
+		{"cluster name with a quote", []string{"--cluster-name", `a"b`}, "--cluster-name: invalid cluster name"},
 		{"no state dir", []string{"--anomaly-detection", "--state-dir", ""}, "--anomaly-detection keeps its profiles in --state-dir"},
 		{"minute too short", []string{"--anomaly-detection", "--anomaly-minute", "1ms"}, "--anomaly-minute 1ms is too short"},
 	}

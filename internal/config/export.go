@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/orb8/orb8/internal/export"
 	"github.com/orb8/orb8/internal/series"
 )
 
@@ -26,6 +27,9 @@ type Export struct {
 	OTLPProtocol       string
 	OTLPInterval       time.Duration
 	OTLPInsecure       bool
+	// ClusterName, when set, labels every exported series cluster=<name>
+	// (OTLP: the resource attribute k8s.cluster.name).
+	ClusterName string
 }
 
 func defaultExport() Export {
@@ -43,6 +47,7 @@ func (e *Export) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&e.OTLPProtocol, "otlp-protocol", e.OTLPProtocol, "OTLP transport: grpc or http")
 	fs.DurationVar(&e.OTLPInterval, "otlp-interval", e.OTLPInterval, "how often metrics are pushed over OTLP")
 	fs.BoolVar(&e.OTLPInsecure, "otlp-insecure", e.OTLPInsecure, "push OTLP without TLS")
+	fs.StringVar(&e.ClusterName, "cluster-name", e.ClusterName, `the fleet cluster this agent belongs to: every series on /metrics gets the label cluster="NAME", OTLP the resource attribute k8s.cluster.name; empty: none`)
 }
 
 // Shaping is what the export settings make of each metric family.
@@ -57,6 +62,11 @@ func (e *Export) validate() error {
 	}
 	if e.MaxSeriesPerMetric < 0 {
 		return fmt.Errorf("--max-series-per-metric must not be negative (0 means no cap)")
+	}
+	if e.ClusterName != "" {
+		if err := export.ValidClusterName(e.ClusterName); err != nil {
+			return fmt.Errorf("--cluster-name: %w", err)
+		}
 	}
 	if e.OTLPProtocol != "grpc" && e.OTLPProtocol != "http" {
 		return fmt.Errorf("invalid --otlp-protocol %q: want grpc or http", e.OTLPProtocol)

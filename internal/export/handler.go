@@ -34,9 +34,14 @@ var gzipWriters = sync.Pool{New: func() any {
 // 2.x and 3.x without native histograms) is written by series.Exposition,
 // per-workload series straight from what the probes collected; any other
 // format, a name[] filter, or a collection the exposition leaves to the
-// registry is served by promhttp over c. Both give the same bytes.
-func MetricsHandler(collectors func() []prometheus.Collector, c *SeriesCap) http.Handler {
-	viaRegistry := promhttp.HandlerFor(c, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, OfferedCompressions: offeredEncodings})
+// registry is served by promhttp over c. Both give the same bytes. With a
+// cluster name every series of either path carries cluster=<name>.
+func MetricsHandler(collectors func() []prometheus.Collector, c *SeriesCap, cluster string) http.Handler {
+	var g prometheus.Gatherer = c
+	if cluster != "" {
+		g = clusterLabelled{c, cluster}
+	}
+	viaRegistry := promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, OfferedCompressions: offeredEncodings})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultAcceptedFormats()...)
 		if format.FormatType() != expfmt.TypeTextPlain || r.URL.Query().Has("name[]") {
@@ -50,6 +55,9 @@ func MetricsHandler(collectors func() []prometheus.Collector, c *SeriesCap) http
 		}
 		e.Cap(c.Keep)
 		e.Rest = c.Cap(e.Rest)
+		if cluster != "" {
+			err = errors.Join(err, e.AddLabel(ClusterLabel, cluster))
+		}
 		if err != nil && e.Empty() {
 			http.Error(w, "An error has occurred while serving metrics:\n\n"+err.Error(), http.StatusInternalServerError)
 			return

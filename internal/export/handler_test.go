@@ -98,7 +98,7 @@ func TestMetricsHandlerAnswersAsPromhttp(t *testing.T) {
 		for _, encoding := range []string{"", "gzip", "gzip;q=0", "identity;q=0.5, gzip", "gzip;q=0.5, identity", "*", "deflate", "gzip, identity", "GZIP"} {
 			for _, query := range []string{"", "?name[]=orb8_handler_test_total"} {
 				counted := &countingGatherer{Gatherer: reg}
-				h := export.MetricsHandler(func() []prometheus.Collector { return collectors }, export.NewSeriesCap(counted, 3))
+				h := export.MetricsHandler(func() []prometheus.Collector { return collectors }, export.NewSeriesCap(counted, 3), "")
 				ref := promhttp.HandlerFor(export.NewSeriesCap(reg, 3), promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 				for round := range 2 {
 					got, want := serve(t, h, accept, encoding, query), serve(t, ref, accept, encoding, query)
@@ -114,7 +114,7 @@ func TestMetricsHandlerAnswersAsPromhttp(t *testing.T) {
 			}
 		}
 	}
-	text := serve(t, export.MetricsHandler(func() []prometheus.Collector { return collectors }, export.NewSeriesCap(reg, 3)), "", "gzip", "")
+	text := serve(t, export.MetricsHandler(func() []prometheus.Collector { return collectors }, export.NewSeriesCap(reg, 3), ""), "", "gzip", "")
 	if !bytes.Contains(text.body, []byte(`orb8_series_dropped_total{metric="orb8_handler_test_total"} 2`)) || text.encoding != "gzip" {
 		t.Errorf("a capped gzip scrape:\n%s", text.body)
 	}

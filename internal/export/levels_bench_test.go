@@ -121,7 +121,7 @@ func benchLevel(b *testing.B, a *agent.Agent, names benchDeployments, level stri
 		reg.MustRegister(s)
 		shaped = append(shaped, s)
 	}
-	srv := httptest.NewServer(export.MetricsHandler(func() []prometheus.Collector { return shaped }, export.NewSeriesCap(reg, 0)))
+	srv := httptest.NewServer(export.MetricsHandler(func() []prometheus.Collector { return shaped }, export.NewSeriesCap(reg, 0), ""))
 	defer srv.Close()
 	url := srv.URL + "/metrics"
 	b.Run(level, func(b *testing.B) {

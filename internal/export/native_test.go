@@ -25,14 +25,16 @@ const execLatency = "orb8_syscall_latency_seconds"
 
 // startNativeAgent runs the syscalls probe timing execve, its latency a
 // native histogram, and makes execs execve calls in a test cgroup (each
-// run of /bin/true is one, made in the cgroup: testutil.Cgroup.Command).
-func startNativeAgent(t *testing.T, execs int) (*agent.Agent, map[string]string) {
+// run of /bin/true is one, made in the cgroup: testutil.Cgroup.Command);
+// cluster is its --cluster-name.
+func startNativeAgent(t *testing.T, execs int, cluster string) (*agent.Agent, map[string]string) {
 	t.Helper()
 	testutil.RequireRoot(t)
 	cfg := agent.DefaultConfig()
 	cfg.Probes = []string{cgroups.Name, syscalls.Name}
 	cfg.Syscalls = syscalls.Options{Syscalls: []string{"execve"}}
 	cfg.NativeHistograms = []string{execLatency}
+	cfg.ClusterName = cluster
 	a, err := agent.New(cfg, quiet)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +91,7 @@ func histogramOf(t *testing.T, f *dto.MetricFamily, labels map[string]string) *d
 // counts; a text scrape gets the classic histogram alone.
 func TestNativeHistogramOnProtobufScrape(t *testing.T) {
 	const execs = 13
-	a, labels := startNativeAgent(t, execs)
+	a, labels := startNativeAgent(t, execs, "")
 	proto := histogramOf(t, scrapeFormat(t, a.Handler(), `application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited`)[execLatency], labels)
 	text := histogramOf(t, scrapeFormat(t, a.Handler(), `text/plain;version=0.0.4`)[execLatency], labels)
 	if proto == nil || text == nil {
@@ -143,7 +145,7 @@ func TestNativeHistogramOnProtobufScrape(t *testing.T) {
 // exponential histogram of scale 0 with exactly the calls made.
 func TestOTLPExportsNativeAsExponential(t *testing.T) {
 	const execs = 9
-	a, labels := startNativeAgent(t, execs)
+	a, labels := startNativeAgent(t, execs, "")
 	r := pushOTLP(t, a.Gatherer())
 	var got *metricspb.ExponentialHistogramDataPoint
 	testutil.Eventually(t, 10*time.Second, func() bool {

@@ -13,6 +13,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	promBridge "go.opentelemetry.io/contrib/bridges/prometheus"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -33,6 +34,10 @@ type OTLP struct {
 	// NodeName becomes the resource attribute k8s.node.name; empty means
 	// $NODE_NAME, then the hostname.
 	NodeName string
+	// ClusterName, when set, becomes the resource attribute
+	// k8s.cluster.name (a Collector turns it into the cluster label of
+	// remote write: docs/fleet.md).
+	ClusterName string
 	// Errors counts failed exports (orb8_export_errors_total); may be nil.
 	Errors *atomic.Uint64
 }
@@ -94,15 +99,15 @@ func exporterFor[E any](ctx context.Context, o OTLP, newExp func(context.Context
 	if exp, err = newExp(ctx, o); err != nil {
 		return exp, nil, fmt.Errorf("otlp exporter: %w", err)
 	}
-	if res, err = nodeResource(ctx, o.NodeName); err != nil {
+	if res, err = nodeResource(ctx, o.NodeName, o.ClusterName); err != nil {
 		return exp, nil, fmt.Errorf("otlp resource: %w", err)
 	}
 	return exp, res, nil
 }
 
-// nodeResource describes this agent and its node; OTEL_RESOURCE_ATTRIBUTES
-// can add to it.
-func nodeResource(ctx context.Context, node string) (*resource.Resource, error) {
+// nodeResource describes this agent, its node and its cluster (when
+// named); OTEL_RESOURCE_ATTRIBUTES can add to it.
+func nodeResource(ctx context.Context, node, cluster string) (*resource.Resource, error) {
 	host, _ := os.Hostname()
 	if node == "" {
 		node = os.Getenv("NODE_NAME")
@@ -110,16 +115,20 @@ func nodeResource(ctx context.Context, node string) (*resource.Resource, error) 
 	if node == "" {
 		node = host
 	}
+	attrs := []attribute.KeyValue{
+		semconv.ServiceName("orb8"),
+		semconv.ServiceVersion(version.String()),
+		semconv.HostName(host),
+		semconv.K8SNodeName(node),
+	}
+	if cluster != "" {
+		attrs = append(attrs, semconv.K8SClusterName(cluster))
+	}
 	return resource.New(ctx,
 		resource.WithFromEnv(),
 		resource.WithTelemetrySDK(),
 		resource.WithSchemaURL(semconv.SchemaURL),
-		resource.WithAttributes(
-			semconv.ServiceName("orb8"),
-			semconv.ServiceVersion(version.String()),
-			semconv.HostName(host),
-			semconv.K8SNodeName(node),
-		))
+		resource.WithAttributes(attrs...))
 }
 
 // partial passes on what a gather collected even when a collector failed,

@@ -26,6 +26,8 @@ type Exposition struct {
 	workload []*collectedFamily // by name
 	// Rest is what the registry gathered, by name.
 	Rest []*dto.MetricFamily
+	// label is what AddLabel gives every per-workload series; nil if none.
+	label *constLabel
 }
 
 // collectedFamily is one per-workload metric's samples, in registry order.

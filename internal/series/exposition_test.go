@@ -148,7 +148,13 @@ func registryText(t *testing.T, collectors []prometheus.Collector) []byte {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors...)
-	families, err := reg.Gather()
+	return gathererText(t, reg)
+}
+
+// gathererText is what promhttp writes for g.
+func gathererText(t *testing.T, g prometheus.Gatherer) []byte {
+	t.Helper()
+	families, err := g.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}

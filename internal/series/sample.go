@@ -116,13 +116,25 @@ func newDesc(name, help string, labels []string) *Desc {
 		d.order[i] = i
 	}
 	slices.SortFunc(d.order, func(a, b int) int { return strings.Compare(labels[a], labels[b]) })
-	sep := "{"
-	for _, i := range d.order {
-		d.openers = append(d.openers, sep+labels[i]+`="`)
-		sep = `",`
+	names := make([]string, len(d.order))
+	for i, at := range d.order {
+		names[i] = labels[at]
 	}
+	d.openers = openers(names)
 	d.text = true
 	return d
+}
+
+// openers are what precedes each label value of a sample line whose
+// labels, in name order, are names.
+func openers(names []string) []string {
+	out := make([]string, len(names))
+	sep := "{"
+	for i, n := range names {
+		out[i] = sep + n + `="`
+		sep = `",`
+	}
+	return out
 }
 
 // textable reports whether a sample of d with these label values can take

@@ -38,7 +38,7 @@ func (e *Exposition) WriteText(w io.Writer, format expfmt.Format) error {
 	for _, cf := range e.workload {
 		encodeRestBefore(cf.d.name)
 		var err error
-		buf, err = cf.writeText(w, buf)
+		buf, err = cf.writeText(w, buf, cf.d.lineFormat(e.label))
 		errs = append(errs, err)
 	}
 	for _, mf := range rest {
@@ -47,19 +47,19 @@ func (e *Exposition) WriteText(w io.Writer, format expfmt.Format) error {
 	return errors.Join(errs...)
 }
 
-// writeText writes the family as expfmt.MetricFamilyToText does, through
-// buf; it returns buf emptied.
-func (cf *collectedFamily) writeText(w io.Writer, buf []byte) ([]byte, error) {
-	f := cf.d
-	buf = append(append(append(buf, "# HELP "...), f.name...), ' ')
-	buf = appendEscaped(buf, f.help, false)
-	buf = append(append(append(append(buf, "\n# TYPE "...), f.name...), ' '), cf.samples[0].typeName()...)
+// writeText writes the family as expfmt.MetricFamilyToText does, its
+// labels as f says, through buf; it returns buf emptied.
+func (cf *collectedFamily) writeText(w io.Writer, buf []byte, f *lineFormat) ([]byte, error) {
+	d := cf.d
+	buf = append(append(append(buf, "# HELP "...), d.name...), ' ')
+	buf = appendEscaped(buf, d.help, false)
+	buf = append(append(append(append(buf, "\n# TYPE "...), d.name...), ' '), cf.samples[0].typeName()...)
 	buf = append(buf, '\n')
 	for _, s := range cf.samples {
 		if s.hist == nil {
-			buf = s.appendLine(buf, "", "", s.value)
+			buf = s.appendLine(buf, f, "", "", s.value)
 		} else {
-			buf = s.appendHistogram(buf)
+			buf = s.appendHistogram(buf, f)
 		}
 		if len(buf) >= flushAt {
 			if _, err := w.Write(buf); err != nil {
@@ -73,30 +73,34 @@ func (cf *collectedFamily) writeText(w io.Writer, buf []byte) ([]byte, error) {
 }
 
 // appendHistogram appends a histogram's bucket, sum and count lines.
-func (s *sample) appendHistogram(buf []byte) []byte {
+func (s *sample) appendHistogram(buf []byte, f *lineFormat) []byte {
 	var count uint64
 	for i, v := range s.hist.Slots {
 		count += v
 		if i < len(leValues) {
-			buf = s.appendLine(buf, "_bucket", leValues[i], float64(count))
+			buf = s.appendLine(buf, f, "_bucket", leValues[i], float64(count))
 		}
 	}
-	buf = s.appendLine(buf, "_bucket", "+Inf", float64(count))
-	buf = s.appendLine(buf, "_sum", "", s.hist.Seconds())
-	return s.appendLine(buf, "_count", "", float64(count))
+	buf = s.appendLine(buf, f, "_bucket", "+Inf", float64(count))
+	buf = s.appendLine(buf, f, "_sum", "", s.hist.Seconds())
+	return s.appendLine(buf, f, "_count", "", float64(count))
 }
 
-// appendLine appends one sample line: name and suffix, the labels in name
-// order, an le label if given, the value.
-func (s *sample) appendLine(buf []byte, suffix, le string, v float64) []byte {
+// appendLine appends one sample line: name and suffix, the labels as f
+// orders them, an le label if given, the value.
+func (s *sample) appendLine(buf []byte, f *lineFormat, suffix, le string, v float64) []byte {
 	buf = append(append(buf, s.d.name...), suffix...)
-	for i, at := range s.d.order {
-		buf = appendEscaped(append(buf, s.d.openers[i]...), s.labels[at], true)
+	for i, at := range f.order {
+		value := f.constValue
+		if at != constIndex {
+			value = s.labels[at]
+		}
+		buf = appendEscaped(append(buf, f.openers[i]...), value, true)
 	}
 	switch {
-	case len(s.d.order) > 0 && le != "":
+	case len(f.order) > 0 && le != "":
 		buf = append(append(append(buf, `",le="`...), le...), `"} `...)
-	case len(s.d.order) > 0:
+	case len(f.order) > 0:
 		buf = append(buf, `"} `...)
 	case le != "": // a series without labels, node-level
 		buf = append(append(append(buf, `{le="`...), le...), `"} `...)

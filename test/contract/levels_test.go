@@ -17,6 +17,7 @@ import (
 
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/series"
+	"github.com/orb8/orb8/internal/testutil"
 )
 
 // fixtureWorkloads are the cgroups the level fixture counts in: two pods
@@ -208,7 +209,7 @@ func TestDashboardsAtEveryLevel(t *testing.T) {
 	var workload []*series.Desc
 	var plain []string
 	for _, f := range files {
-		exprs, _ := dashboardQueries(t, f)
+		exprs, _ := testutil.DashboardQueries(t, f)
 		for _, e := range exprs {
 			queries = append(queries, e)
 			for _, n := range metricNames(e) {
@@ -247,7 +248,7 @@ func TestDashboardsAtEveryLevel(t *testing.T) {
 	}
 	render := func(q, instance string) string {
 		return strings.NewReplacer("$__rate_interval", "5m", "${__range}", "1h", "$__range", "1h",
-			"$instance", instance, "$namespace", ".*", "$pod", ".*", "$container", ".*").Replace(q)
+			"$instance", instance, "$cluster", ".*", "$namespace", ".*", "$pod", ".*", "$container", ".*").Replace(q)
 	}
 	exact := map[string][]string{}
 	for _, q := range queries {

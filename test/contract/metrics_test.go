@@ -10,6 +10,7 @@ import (
 
 	"github.com/orb8/orb8/internal/agent"
 	"github.com/orb8/orb8/internal/api"
+	"github.com/orb8/orb8/internal/export"
 )
 
 // metricsDoc is the one list of metric names users may rely on.
@@ -100,6 +101,17 @@ func TestNoMetricCarriesAnUnboundedLabel(t *testing.T) {
 			if unboundedLabel(l) {
 				t.Errorf("%s has label %q: its values are unbounded; count or aggregate instead", name, l)
 			}
+		}
+	}
+}
+
+// TestNoMetricHasAClusterLabel: --cluster-name gives every exported series
+// cluster=<name>; a metric with a cluster label of its own would be left
+// out of /metrics, so none of every probe's families may have one.
+func TestNoMetricHasAClusterLabel(t *testing.T) {
+	for name, labels := range describedMetrics(t) {
+		if slices.Contains(labels, export.ClusterLabel) {
+			t.Errorf("%s has a label %q of its own: rename it (--cluster-name adds that label to every series)", name, export.ClusterLabel)
 		}
 	}
 }

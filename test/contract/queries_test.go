@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/orb8/orb8/internal/testutil"
 )
 
 const (
@@ -17,41 +19,6 @@ const (
 	rulesFile     = "../../deploy/prometheus/orb8-rules.yaml"
 	promtool      = "/usr/bin/promtool"
 )
-
-// dashboardQueries returns every PromQL expression of a dashboard file:
-// panel targets ("expr") and variable queries ("definition").
-func dashboardQueries(t *testing.T, path string) (exprs, variables []string) {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc any
-	if err := json.Unmarshal(data, &doc); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	var walk func(v any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			if e, ok := v["expr"].(string); ok {
-				exprs = append(exprs, e)
-			}
-			if d, ok := v["definition"].(string); ok && v["type"] == "query" {
-				variables = append(variables, d)
-			}
-			for _, c := range v {
-				walk(c)
-			}
-		case []any:
-			for _, c := range v {
-				walk(c)
-			}
-		}
-	}
-	walk(doc)
-	return exprs, variables
-}
 
 // ruleExprs returns the expression of every alerting and recording rule.
 func ruleExprs(t *testing.T) map[string]string {
@@ -104,7 +71,7 @@ func TestDashboardsQueryOnlyExportedMetrics(t *testing.T) {
 		t.Fatalf("no dashboards in %s: %v", dashboardsDir, err)
 	}
 	for _, f := range files {
-		exprs, variables := dashboardQueries(t, f)
+		exprs, variables := testutil.DashboardQueries(t, f)
 		if len(exprs) == 0 || len(variables) == 0 {
 			t.Errorf("%s: %d queries, %d variable queries", f, len(exprs), len(variables))
 		}
@@ -143,13 +110,13 @@ func TestAlertRulesQueryOnlyExportedMetrics(t *testing.T) {
 func TestDashboardQueriesParse(t *testing.T) {
 	requirePromtool(t)
 	grafanaVars := strings.NewReplacer("$__rate_interval", "5m", "${__range}", "1h", "$__range", "1h",
-		"$instance", ".*", "$namespace", ".*", "$pod", ".*", "$container", ".*")
+		"$instance", ".*", "$cluster", ".*", "$namespace", ".*", "$pod", ".*", "$container", ".*")
 	var rules strings.Builder
 	rules.WriteString("groups:\n  - name: dashboards\n    rules:\n")
 	files, _ := filepath.Glob(filepath.Join(dashboardsDir, "*.json"))
 	n := 0
 	for _, f := range files {
-		exprs, _ := dashboardQueries(t, f)
+		exprs, _ := testutil.DashboardQueries(t, f)
 		for _, e := range exprs {
 			n++
 			quoted, _ := json.Marshal(grafanaVars.Replace(e))

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,6 +89,8 @@ func startAgentConfig(t *testing.T, cfg agent.Config) string {
 type promServer struct {
 	url string
 	log *testutil.Buffer
+	// patience is how long waitExact waits; 20 s when zero.
+	patience time.Duration
 }
 
 // startPrometheus runs a Prometheus server that scrapes target every second
@@ -94,26 +98,49 @@ type promServer struct {
 func startPrometheus(t *testing.T, target string, flags ...string) *promServer {
 	t.Helper()
 	dir := t.TempDir()
-	cfgFile := filepath.Join(dir, "prometheus.yml")
+	return startServer(t, "prometheus", &testutil.Buffer{}, prometheusBin, append([]string{
+		"--config.file=" + writeScrapeConfig(t, dir, "", target),
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + serverAddr,
+		"--log.level=warn"}, flags...)...)
+}
+
+// writeScrapeConfig writes a Prometheus configuration that scrapes the
+// targets every second, with more (remote_write, ...) after the scrape
+// configs, into dir; it returns the file's path.
+func writeScrapeConfig(t *testing.T, dir, more string, targets ...string) string {
+	t.Helper()
+	quoted, _ := json.Marshal(targets)
 	cfg := fmt.Sprintf(`global:
   scrape_interval: 1s
   scrape_timeout: 1s
 scrape_configs:
   - job_name: orb8
     static_configs:
-      - targets: [%q]
-`, target)
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
+      - targets: %s
+%s`, quoted, more)
+	path := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return path
+}
+
+// serverAddr in startServer's arguments stands for the HTTP address it
+// picks for the server.
+const serverAddr = "{addr}"
+
+// startServer runs bin with args, serverAddr replaced by a free loopback
+// address, until the test ends, its output to log, and waits until its
+// /-/ready answers (as Prometheus and Thanos components do).
+func startServer(t *testing.T, name string, log *testutil.Buffer, bin string, args ...string) *promServer {
+	t.Helper()
 	addr := freeAddr(t)
-	p := &promServer{url: "http://" + addr, log: &testutil.Buffer{}}
-	cmd := exec.Command(prometheusBin,
-		"--config.file="+cfgFile,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
-		"--log.level=warn")
-	cmd.Args = append(cmd.Args, flags...)
+	p := &promServer{url: "http://" + addr, log: log}
+	cmd := exec.Command(bin)
+	for _, a := range args {
+		cmd.Args = append(cmd.Args, strings.ReplaceAll(a, serverAddr, addr))
+	}
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -129,7 +156,7 @@ scrape_configs:
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
-	}, "prometheus not ready; log:\n%s", p.log)
+	}, "%s not ready; log:\n%s", name, p.log)
 	return p
 }
 
@@ -180,7 +207,7 @@ func (p *promServer) query(t *testing.T, q string) []sample {
 func (p *promServer) waitExact(t *testing.T, query string, want float64) {
 	t.Helper()
 	var got []sample
-	testutil.Eventually(t, 20*time.Second, func() bool {
+	testutil.Eventually(t, cmp.Or(p.patience, 20*time.Second), func() bool {
 		got = p.query(t, query)
 		for _, s := range got {
 			if s.value > want {
