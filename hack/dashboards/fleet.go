@@ -37,7 +37,7 @@ func fleet() *dashboard.DashboardBuilder {
 				"{{cluster}} {{namespace}}/{{pod}}/{{container}} {{cgroup}}"})).
 		WithRow(dashboard.NewRowBuilder("GPUs")).
 		WithPanel(graph("GPU utilization per cluster", "percentunit", "Mean utilization of each cluster's GPUs (NVML).",
-			query{`avg by (cluster) (orb8_gpu_utilization_ratio{` + fleetClusters + `})`, "{{cluster}}"})).
+			query{`avg by (cluster) (orb8_accelerator_utilization_ratio{` + fleetClusters + `})`, "{{cluster}}"})).
 		WithPanel(graph("GPUs allocated per cluster", "short", "GPUs the kubelets of each cluster assigned to pods, busy or idle.",
-			query{`sum by (cluster) (orb8_pod_gpu_allocated{` + fleetWorkloads + `})`, "{{cluster}}"}))
+			query{`sum by (cluster) (orb8_pod_accelerator_allocated{` + fleetWorkloads + `})`, "{{cluster}}"}))
 }

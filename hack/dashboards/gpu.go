@@ -24,16 +24,16 @@ func gpu() *dashboard.DashboardBuilder {
 			query{`orb8_accelerator_throttled{` + nodes + `} == 1`, device + " {{reason}}"})).
 		WithRow(dashboard.NewRowBuilder("Pods and workloads")).
 		WithPanel(graph("GPUs allocated per pod", "short", "GPUs the kubelet assigned, busy or idle.",
-			query{`sum by (namespace, pod) (orb8_pod_gpu_allocated{` + workloadsNS + `})`, "{{namespace}}/{{pod}}"})).
+			query{`sum by (namespace, pod) (orb8_pod_accelerator_allocated{` + workloadsNS + `})`, "{{namespace}}/{{pod}}"})).
 		WithPanel(graph("Utilization per pod", "percentunit", "",
-			query{`sum by (namespace, pod, gpu) (orb8_pod_gpu_utilization_ratio{` + workloadsNS + `})`, "{{namespace}}/{{pod}} GPU {{gpu}}"},
+			query{`sum by (namespace, pod, vendor, device) (orb8_pod_accelerator_utilization_ratio{` + workloadsNS + `})`, "{{namespace}}/{{pod}} {{vendor}} {{device}}"},
 			query{`sum by (namespace, pod, vendor, device) (orb8_workload_accelerator_utilization_ratio{` + workloadsNS + `})`, "{{namespace}}/{{pod}} {{vendor}} {{device}} (processes)"})).
 		WithPanel(graph("Memory per pod", "bytes", "",
-			query{`sum by (namespace, pod) (orb8_pod_gpu_memory_used_bytes{` + workloadsNS + `})`, "{{namespace}}/{{pod}}"},
+			query{`sum by (namespace, pod) (orb8_pod_accelerator_memory_used_bytes{` + workloadsNS + `})`, "{{namespace}}/{{pod}}"},
 			query{`sum by (namespace, pod) (orb8_workload_accelerator_memory_used_bytes{` + workloadsNS + `})`, "{{namespace}}/{{pod}} (processes)"})).
 		WithPanel(graph("GPU imbalance", "percentunit", "(max - min) / max of utilizations: across a node's GPUs, and across a pod's.",
 			query{`orb8_accelerator_imbalance_ratio{` + nodes + `}`, "{{instance}} {{vendor}}"},
-			query{`orb8_pod_gpu_imbalance_ratio{` + workloadsNS + `}`, "{{namespace}}/{{pod}}"})).
+			query{`orb8_pod_accelerator_imbalance_ratio{` + workloadsNS + `}`, "{{namespace}}/{{pod}}"})).
 		WithRow(dashboard.NewRowBuilder("Runtimes (CUDA, HIP, Neuron)")).
 		WithPanel(graph("Kernel launches", "ops", "",
 			query{`sum by (namespace, pod, runtime) (rate(orb8_accelerator_kernel_launches_total{` + workloadsNS + `}` + rate + `))`, "{{namespace}}/{{pod}} {{runtime}}"})).

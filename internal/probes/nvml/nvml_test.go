@@ -5,6 +5,7 @@ package nvml
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net"
 	"path/filepath"
 	"strings"
@@ -233,20 +234,29 @@ func TestPodGPUsFromKubelet(t *testing.T) {
 		gpuPod("ml", "elsewhere", "main", "GPU-not-on-this-node"),
 	)
 	_, reg := startMock(t, s, socket)
-	trainer0 := map[string]string{"namespace": "ml", "pod": "trainer", "container": "main", "gpu": "0", "uuid": uuid(0)}
-	trainer1 := map[string]string{"namespace": "ml", "pod": "trainer", "container": "main", "gpu": "1", "uuid": uuid(1)}
-	notebook := map[string]string{"namespace": "ml", "pod": "notebook", "container": "jupyter", "gpu": "7", "uuid": uuid(7)}
-	expect(t, reg, "orb8_pod_gpu_allocated", trainer0, 1)
-	expect(t, reg, "orb8_pod_gpu_allocated", trainer1, 1)
-	expect(t, reg, "orb8_pod_gpu_allocated", notebook, 1)
-	expect(t, reg, "orb8_pod_gpu_utilization_ratio", trainer0, 1)
-	expect(t, reg, "orb8_pod_gpu_utilization_ratio", trainer1, 0.25)
-	expect(t, reg, "orb8_pod_gpu_memory_used_bytes", notebook, 8*gib)
-	expect(t, reg, "orb8_pod_gpu_imbalance_ratio", map[string]string{"namespace": "ml", "pod": "trainer"}, 0.75)
-	if _, ok := testutil.Sample(t, reg, "orb8_pod_gpu_imbalance_ratio", map[string]string{"pod": "notebook"}); ok {
+	trainer0 := map[string]string{"namespace": "ml", "pod": "trainer", "container": "main", "vendor": "nvidia", "device": "0", "uuid": uuid(0)}
+	trainer1 := map[string]string{"namespace": "ml", "pod": "trainer", "container": "main", "vendor": "nvidia", "device": "1", "uuid": uuid(1)}
+	notebook := map[string]string{"namespace": "ml", "pod": "notebook", "container": "jupyter", "vendor": "nvidia", "device": "7", "uuid": uuid(7)}
+	expect(t, reg, "orb8_pod_accelerator_allocated", without(trainer0, "uuid"), 1)
+	expect(t, reg, "orb8_pod_accelerator_allocated", without(trainer1, "uuid"), 1)
+	expect(t, reg, "orb8_pod_accelerator_allocated", without(notebook, "uuid"), 1)
+	expect(t, reg, "orb8_pod_accelerator_utilization_ratio", trainer0, 1)
+	expect(t, reg, "orb8_pod_accelerator_utilization_ratio", trainer1, 0.25)
+	expect(t, reg, "orb8_pod_accelerator_memory_used_bytes", notebook, 8*gib)
+	expect(t, reg, "orb8_pod_accelerator_imbalance_ratio", map[string]string{"namespace": "ml", "pod": "trainer", "vendor": "nvidia"}, 0.75)
+	if _, ok := testutil.Sample(t, reg, "orb8_pod_accelerator_imbalance_ratio", map[string]string{"pod": "notebook"}); ok {
 		t.Error("imbalance exported for a pod with one GPU")
 	}
-	if _, ok := testutil.Sample(t, reg, "orb8_pod_gpu_allocated", map[string]string{"pod": "elsewhere"}); ok {
+	if _, ok := testutil.Sample(t, reg, "orb8_pod_accelerator_allocated", map[string]string{"pod": "elsewhere"}); ok {
 		t.Error("allocation of a GPU this node lacks exported")
 	}
+}
+
+// without is labels less the named ones.
+func without(labels map[string]string, names ...string) map[string]string {
+	out := maps.Clone(labels)
+	for _, n := range names {
+		delete(out, n)
+	}
+	return out
 }

@@ -19,7 +19,7 @@ import (
 // vendor is the value of the vendor label of every NVML series.
 const vendor = "nvidia"
 
-var podLabels = []string{"namespace", "pod", "container", "gpu", "uuid"}
+var podLabels = []string{"namespace", "pod", "container", "vendor", "device", "uuid"}
 
 // metrics are the series the probe exports of its own: what Describe sends.
 // The device-level and per-workload accelerator families are shared with
@@ -27,10 +27,9 @@ var podLabels = []string{"namespace", "pod", "container", "gpu", "uuid"}
 var metrics series.Set
 
 var (
-	allocatedDesc   = metrics.Plain("orb8_pod_gpu_allocated", "1 for each GPU the kubelet assigned to a pod's container, busy or idle.", podLabels...)
-	podUtilDesc     = metrics.Plain("orb8_pod_gpu_utilization_ratio", "Utilization of each GPU assigned to a pod's container.", podLabels...)
-	podMemDesc      = metrics.Plain("orb8_pod_gpu_memory_used_bytes", "Memory used on each GPU assigned to a pod's container.", podLabels...)
-	podImbalanceDsc = metrics.Plain("orb8_pod_gpu_imbalance_ratio", "(max - min) / max of the utilizations of a pod's GPUs (pods with several GPUs).", "namespace", "pod")
+	podUtilDesc     = metrics.Plain("orb8_pod_accelerator_utilization_ratio", "Utilization of each device assigned to a pod's container (NVML).", podLabels...)
+	podMemDesc      = metrics.Plain("orb8_pod_accelerator_memory_used_bytes", "Memory used on each device assigned to a pod's container (NVML).", podLabels...)
+	podImbalanceDsc = metrics.Plain("orb8_pod_accelerator_imbalance_ratio", "(max - min) / max of the utilizations of a pod's devices (pods with several devices).", "namespace", "pod", "vendor")
 )
 
 // throttleReasons are the clock event reasons exported, by label.
@@ -203,8 +202,8 @@ func (p *Probe) podSeries(ctx context.Context, byUUID map[string]*device, gauge 
 			if !ok {
 				continue // a MIG slice or another node's device
 			}
-			labels := []string{a.Namespace, a.Pod, a.Container, d.labels[1], uuid}
-			gauge(allocatedDesc, 1, labels...)
+			labels := []string{a.Namespace, a.Pod, a.Container, vendor, d.labels[1], uuid}
+			gauge(accelerator.AllocatedDesc, 1, labels[:5]...)
 			gauge(podMemDesc, float64(d.memUsed), labels...)
 			if d.hasUtil {
 				gauge(podUtilDesc, d.utilization, labels...)
@@ -215,7 +214,7 @@ func (p *Probe) podSeries(ctx context.Context, byUUID map[string]*device, gauge 
 	}
 	for k, utils := range podUtils {
 		if len(utils) > 1 {
-			gauge(podImbalanceDsc, gpu.Imbalance(utils), k.namespace, k.name)
+			gauge(podImbalanceDsc, gpu.Imbalance(utils), k.namespace, k.name, vendor)
 		}
 	}
 }
