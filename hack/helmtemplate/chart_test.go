@@ -23,7 +23,7 @@ const (
 )
 
 // everythingOn is the chart with every optional part rendered.
-var everythingOn = []string{"createNamespace=true", "gpu.enabled=true", "dashboards.enabled=true",
+var everythingOn = []string{"createNamespace=true", "gpu.enabled=true", "dashboards.enabled=true", "anomalyDetection.enabled=true",
 	"prometheusRule.enabled=true", "serviceMonitor.enabled=true",
 	"cluster.name=prod-eu", "remoteWrite.enabled=true", "remoteWrite.url=https://receive.example:19291/api/v1/receive"}
 
@@ -371,7 +371,7 @@ func TestChartHardening(t *testing.T) {
 		hostPaths[v.Name] = v.HostPath != nil
 	}
 	for _, m := range c.VolumeMounts {
-		if hostPaths[m.Name] && !m.ReadOnly && m.Name != "api-socket" {
+		if hostPaths[m.Name] && !m.ReadOnly && m.Name != "api-socket" && m.Name != "state" {
 			t.Errorf("host directory %s mounted read-write at %s", m.Name, m.MountPath)
 		}
 	}
@@ -438,6 +438,43 @@ func TestChartPolicies(t *testing.T) {
 			}
 		} else if len(kinds) != 0 || cfg["kube-policies"] != nil || grantsPolicies {
 			t.Errorf("policies disabled: CRDs %v, kube-policies %v, ClusterRole grants policies %v", kinds, cfg["kube-policies"], grantsPolicies)
+		}
+	}
+}
+
+// TestChartAnomalyDetection: anomalyDetection.enabled turns detection on
+// with its learning window, and keeps the profiles in a host directory of
+// the node (state-dir), the agent's only other writable mount; off, none of
+// them.
+func TestChartAnomalyDetection(t *testing.T) {
+	for _, enabled := range []bool{true, false} {
+		objs := renderObjects(t, "anomalyDetection.enabled="+strconv.FormatBool(enabled), "anomalyDetection.learning=36h")
+		var cm corev1.ConfigMap
+		for _, o := range ofKind(objs, "ConfigMap") {
+			if o.Metadata.Name == "orb8" {
+				decode(t, o, &cm)
+			}
+		}
+		var cfg map[string]any
+		if err := yaml.Unmarshal([]byte(cm.Data["config.yaml"]), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		var d appsv1.DaemonSet
+		decode(t, ofKind(objs, "DaemonSet")[0], &d)
+		pod := d.Spec.Template.Spec
+		mounted := slices.ContainsFunc(pod.Containers[0].VolumeMounts, func(m corev1.VolumeMount) bool {
+			return m.Name == "state" && m.MountPath == "/var/lib/orb8" && !m.ReadOnly
+		})
+		onHost := slices.ContainsFunc(pod.Volumes, func(v corev1.Volume) bool {
+			return v.Name == "state" && v.HostPath != nil && v.HostPath.Path == "/var/lib/orb8"
+		})
+		got := []any{cfg["anomaly-detection"], cfg["anomaly-learning"], cfg["state-dir"], mounted, onHost}
+		want := []any{true, "36h", "/var/lib/orb8", true, true}
+		if !enabled {
+			want = []any{nil, nil, nil, false, false}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("anomalyDetection.enabled=%v: anomaly-detection, anomaly-learning, state-dir, mounted, host path = %v, want %v", enabled, got, want)
 		}
 	}
 }
