@@ -70,17 +70,17 @@ type Exporter interface {
 	CollectShared(ch chan<- prometheus.Metric)
 }
 
-// Series are a polling probe's latest series of the shared families; a
-// probe that embeds it is an Exporter.
+// Series are a polling probe's latest series: those of the shared
+// families for CollectShared, and the probe's own for CollectOwn. A probe
+// that embeds it is an Exporter.
 type Series struct {
-	mu     sync.Mutex
-	latest []prometheus.Metric
+	mu          sync.Mutex
+	shared, own []prometheus.Metric
 }
 
-// Keep keeps the series of the shared families among all, for
-// CollectShared, and returns the others: the probe's own.
-func (s *Series) Keep(all []prometheus.Metric) (own []prometheus.Metric) {
-	var kept []prometheus.Metric
+// Keep takes a poll's series, all of them, as the latest.
+func (s *Series) Keep(all []prometheus.Metric) {
+	var kept, own []prometheus.Metric
 	for _, m := range all {
 		if shared[m.Desc()] {
 			kept = append(kept, m)
@@ -89,17 +89,25 @@ func (s *Series) Keep(all []prometheus.Metric) (own []prometheus.Metric) {
 		}
 	}
 	s.mu.Lock()
-	s.latest = kept
+	s.shared, s.own = kept, own
 	s.mu.Unlock()
-	return own
 }
 
 // CollectShared implements Exporter.
 func (s *Series) CollectShared(ch chan<- prometheus.Metric) {
+	s.send(ch, func() []prometheus.Metric { return s.shared })
+}
+
+// CollectOwn sends the latest series of the probe's own families.
+func (s *Series) CollectOwn(ch chan<- prometheus.Metric) {
+	s.send(ch, func() []prometheus.Metric { return s.own })
+}
+
+func (s *Series) send(ch chan<- prometheus.Metric, latest func() []prometheus.Metric) {
 	s.mu.Lock()
-	latest := s.latest
+	ms := latest()
 	s.mu.Unlock()
-	for _, m := range latest {
+	for _, m := range ms {
 		ch <- m
 	}
 }

@@ -34,7 +34,6 @@ type Probe struct {
 	last    map[[2]int]timeSample // per device and core: the last time-in-use read
 
 	mu   sync.Mutex
-	own  []prometheus.Metric // the last poll's series of the probe's own families
 	stop func()
 }
 
@@ -96,11 +95,6 @@ func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 // Collect implements probe.Probe: the last poll's series of the probe's
 // own families (CollectShared sends the others).
 func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
-	p.mu.Lock()
-	own := p.own
-	p.mu.Unlock()
-	for _, m := range own {
-		ch <- m
-	}
+	p.CollectOwn(ch)
 	return nil
 }

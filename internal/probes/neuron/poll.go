@@ -48,10 +48,7 @@ func (p *Probe) poll(ctx context.Context, now time.Time) {
 	}
 	all = append(all, gauge(driverDesc, 1, p.driver, layout))
 	all = append(all, p.podSeries(ctx)...)
-	own := p.Keep(all)
-	p.mu.Lock()
-	p.own = own
-	p.mu.Unlock()
+	p.Keep(all)
 }
 
 // coreMemory sums a core's device memory categories; false if none could

@@ -24,7 +24,7 @@ import (
 
 // Probe polls NVML and exports the last poll's series.
 type Probe struct {
-	accelerator.Series // the last poll's series of the shared accelerator families
+	accelerator.Series // the last poll's series; a scrape only sends them
 
 	opts Options
 	lib  nvml.Interface
@@ -33,8 +33,7 @@ type Probe struct {
 	pods *gpu.PodResources
 
 	mu       sync.Mutex
-	series   []prometheus.Metric // built by the last poll; a scrape only sends them
-	lastSeen map[string]uint64   // per GPU UUID: newest process utilization sample read
+	lastSeen map[string]uint64 // per GPU UUID: newest process utilization sample read
 
 	stop func() // ends the polls
 }
@@ -93,11 +92,6 @@ func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 
 // Collect implements probe.Probe: the series of the last poll.
 func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
-	p.mu.Lock()
-	series := p.series
-	p.mu.Unlock()
-	for _, m := range series {
-		ch <- m
-	}
+	p.CollectOwn(ch)
 	return nil
 }

@@ -99,9 +99,7 @@ func (p *Probe) poll(ctx context.Context) error {
 	}
 	p.podSeries(ctx, byUUID, gauge)
 
-	p.mu.Lock()
-	p.series = p.Keep(out)
-	p.mu.Unlock()
+	p.Keep(out)
 	return nil
 }
 

@@ -84,9 +84,7 @@ func (p *Probe) poll(ctx context.Context) {
 	}
 	out = append(out, gauge(endpointsDesc, float64(len(eps))))
 	out = append(out, p.podSeries(ctx)...)
-	p.mu.Lock()
-	p.series = p.Keep(out)
-	p.mu.Unlock()
+	p.Keep(out)
 }
 
 // closeGone drops the connections of endpoints no longer found.

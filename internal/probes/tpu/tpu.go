@@ -29,7 +29,7 @@ import (
 // Probe polls the TPU workloads' metrics services and exports the last
 // poll's series.
 type Probe struct {
-	accelerator.Series // the last poll's series of the shared accelerator families
+	accelerator.Series // the last poll's series; a scrape only sends them
 
 	opts Options
 	proc string // procfs mount: processes, their maps and namespaces
@@ -38,8 +38,7 @@ type Probe struct {
 	pods *gpu.PodResources
 
 	mu     sync.Mutex
-	series []prometheus.Metric // built by the last poll; a scrape only sends them
-	errors map[string]uint64   // orb8_tpu_poll_errors_total by reason
+	errors map[string]uint64 // orb8_tpu_poll_errors_total by reason
 	conns  map[endpoint]*grpc.ClientConn
 
 	stop func() // ends the polls
@@ -116,16 +115,13 @@ func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 // Collect implements probe.Probe: the series of the last poll, and the
 // error counts.
 func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
+	p.CollectOwn(ch)
 	p.mu.Lock()
-	series := p.series
 	counts := make([]uint64, len(reasons))
 	for i, r := range reasons {
 		counts[i] = p.errors[r]
 	}
 	p.mu.Unlock()
-	for _, m := range series {
-		ch <- m
-	}
 	for i, r := range reasons {
 		ch <- prometheus.MustNewConstMetric(errorsDesc, prometheus.CounterValue, float64(counts[i]), r)
 	}
