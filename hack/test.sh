@@ -17,9 +17,10 @@ step "packages the tests need"
 # network namespaces; iptables: the conntrack DNAT test; gcc: test programs
 # (exec storms, CUDA stand-ins); python3: the ML examples parse;
 # bash-completion: the completion script runs in a real bash; chromium: the
-# HTML compliance report renders in a real browser.
+# HTML compliance report renders in a real browser; shellcheck: the hardware
+# check scripts are linted.
 need=()
-for pkg in prometheus tmux iproute2 iptables gcc etcd-server python3 bash-completion chromium; do
+for pkg in prometheus tmux iproute2 iptables gcc etcd-server python3 bash-completion chromium shellcheck; do
 	dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -70,6 +71,8 @@ export ORB8_REQUIRE_PROMETHEUS=1
 # The HTML report's browser test (installed above) must not skip; its
 # screenshot is kept in $ORB8_ARTIFACTS (default /tmp/orb8-artifacts).
 export ORB8_REQUIRE_CHROMIUM=1
+# The check scripts' lint must not skip either.
+export ORB8_REQUIRE_SHELLCHECK=1
 
 step "tests"
 # -p 1: probe tests count kernel events machine-wide per cgroup; running

@@ -20,6 +20,9 @@ func TestHardwareCheckScripts(t *testing.T) {
 	}
 	shellcheck, _ := exec.LookPath("shellcheck")
 	python, _ := exec.LookPath("python3")
+	if shellcheck == "" && os.Getenv("ORB8_REQUIRE_SHELLCHECK") == "1" {
+		t.Fatal("shellcheck is not installed (apt-get install shellcheck)")
+	}
 	if shellcheck == "" || python == "" {
 		t.Logf("shellcheck %q, python3 %q: the checks of a missing one are skipped", shellcheck, python)
 	}
