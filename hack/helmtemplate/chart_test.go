@@ -446,6 +446,28 @@ func TestChartPolicies(t *testing.T) {
 // with its learning window, and keeps the profiles in a host directory of
 // the node (state-dir), the agent's only other writable mount; off, none of
 // them.
+func TestChartAuditTrail(t *testing.T) {
+	for _, enabled := range []bool{true, false} {
+		var cm corev1.ConfigMap
+		for _, o := range ofKind(renderObjects(t, "auditTrail.enabled="+strconv.FormatBool(enabled)), "ConfigMap") {
+			if o.Metadata.Name == "orb8" {
+				decode(t, o, &cm)
+			}
+		}
+		var cfg map[string]any
+		if err := yaml.Unmarshal([]byte(cm.Data["config.yaml"]), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		var want any
+		if enabled {
+			want = true
+		}
+		if cfg["audit-trail"] != want {
+			t.Errorf("auditTrail.enabled=%v: audit-trail = %v, want %v", enabled, cfg["audit-trail"], want)
+		}
+	}
+}
+
 func TestChartAnomalyDetection(t *testing.T) {
 	for _, enabled := range []bool{true, false} {
 		objs := renderObjects(t, "anomalyDetection.enabled="+strconv.FormatBool(enabled), "anomalyDetection.learning=36h")

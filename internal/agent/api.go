@@ -42,10 +42,12 @@ func (a *Agent) ListenAPI(addrs ...string) (*API, error) {
 	if names := a.ipNames(); names != nil {
 		name = func(ip netip.Addr) api.Peer { return peerOf(names, ip) }
 	}
-	x.trail = api.NewAuditTrail(a.bus, trailSize, name)
-	b.Trail = x.trail
-	a.trailed.Store(true)
-	a.learnPeers()
+	if a.cfg.AuditTrail {
+		x.trail = api.NewAuditTrail(a.bus, trailSize, name)
+		b.Trail = x.trail
+		a.trailed.Store(true)
+		a.learnPeers()
+	}
 	x.svc = api.NewService(b)
 	cert, key := a.cfg.APITLS()
 	files := server.TLSFiles{Cert: cert, Key: key, ClientCA: a.cfg.APIClientCA}

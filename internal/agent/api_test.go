@@ -13,6 +13,7 @@ import (
 	"github.com/orb8/orb8/internal/apiclient"
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/config"
+	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/probes/cgroups"
 	"github.com/orb8/orb8/internal/probes/process"
@@ -136,13 +137,42 @@ func TestTraceSyscallNeedsAWorkloadAndTheProbe(t *testing.T) {
 	}
 }
 
-// untilStreaming waits for the agent to serve an event stream: the audit
-// trail follows exec events from the start, so that the bus wants them says
-// nothing of a client's stream.
+// untilStreaming waits for the agent to serve an event stream: with an
+// audit trail (--audit-trail) the bus wants exec events from the start, so
+// that it wants them says nothing of a client's stream.
 func untilStreaming(t *testing.T, c *apiclient.Agent) {
 	t.Helper()
 	testutil.Eventually(t, 5*time.Second, func() bool {
 		st, err := c.Statuses(context.Background())
 		return err == nil && len(st) == 1 && st[0].GetApiStreams() > 0
 	}, "the exec stream never opened")
+}
+
+// The audit trail is opt-in: without --audit-trail an agent serving its
+// API leaves the kernel's exec gate closed (nobody wants exec events), so
+// an exec storm costs the node what it costs with no client; with it, the
+// trail follows execs and connections from the start.
+func TestAuditTrailOnlyWithTheFlag(t *testing.T) {
+	testutil.RequireRoot(t)
+	for _, on := range []bool{false, true} {
+		cfg := config.Default()
+		cfg.AuditTrail = on
+		a := NewWithProbes(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), testutil.Resolver(t), []probe.Probe{process.New()})
+		a.Start(context.Background())
+		x, err := a.ListenAPI(testutil.Socket(t))
+		if err != nil {
+			a.Close()
+			t.Fatal(err)
+		}
+		for _, kind := range []string{events.KindExec, events.KindTCP} {
+			if got := a.bus.Wants(kind); got != on {
+				t.Errorf("--audit-trail=%v: the bus wants %s events: %v", on, kind, got)
+			}
+		}
+		if got := a.trailed.Load(); got != on {
+			t.Errorf("--audit-trail=%v: new peers bypass load shedding: %v", on, got)
+		}
+		x.Close()
+		a.Close()
+	}
 }

@@ -152,7 +152,7 @@ func (s *Service) ListAuditTrail(ctx context.Context, req *pb.ListAuditTrailRequ
 	}
 	kinds = slices.Compact(slices.Sorted(slices.Values(kinds)))
 	if s.b.Trail == nil {
-		return nil, status.Error(codes.FailedPrecondition, "this agent keeps no audit trail")
+		return nil, status.Error(codes.FailedPrecondition, "this agent keeps no audit trail: it runs without --audit-trail (chart: auditTrail.enabled)")
 	}
 	var since time.Time
 	if req.GetSince() != nil {

@@ -120,6 +120,9 @@ func (o *complianceOptions) gather(ctx context.Context, client apiclient.Client,
 		resp, err := tc.AuditTrail(ctx, &pb.ListAuditTrailRequest{Filter: o.filter(), Since: timestamppb.New(in.From), Kinds: []string{kind}})
 		if err != nil && !apiclient.IsPartial(err) {
 			in.TrailErr = fmt.Errorf("%s", humanize.OneLine(err.Error()))
+			if strings.Contains(err.Error(), "without --audit-trail") {
+				in.TrailErr = errors.New("the agents run without --audit-trail (chart: auditTrail.enabled)")
+			}
 			break
 		}
 		if err != nil {

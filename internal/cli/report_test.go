@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/orb8/orb8/internal/compliance"
+	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
@@ -17,7 +18,7 @@ import (
 // trail as a 10.2 violation and its evidence; the period asked (24h) is
 // longer than the agent holds, and the report says so.
 func TestReportComplianceFromARealAgent(t *testing.T) {
-	addr, _ := startAgent(t)
+	addr, _ := startAgentWith(t, func(c *config.Config) { c.AuditTrail = true })
 	bin := buildOrb8(t)
 	ctr := testutil.NewCgroup(t).Child(t, "docker-"+strings.Repeat("ab", 32)+".scope")
 	ctr.Run(t, "/bin/sh", "-c", "true")
@@ -56,6 +57,30 @@ func TestReportComplianceFromARealAgent(t *testing.T) {
 	for _, c := range r.Controls {
 		if c.ID == "11.5" && (c.Verdict != compliance.NotAssessed || !strings.Contains(c.Reason, "without --anomaly-detection")) {
 			t.Errorf("11.5 without profiles: %s, %q", c.Verdict, c.Reason)
+		}
+	}
+}
+
+// Without --audit-trail the agent keeps no trail (execs are not streamed
+// to it for nobody): the report assesses no trail-based control and says
+// which flag is missing, rather than reporting an empty period as clean.
+func TestReportComplianceWithoutAnAuditTrail(t *testing.T) {
+	addr, _ := startAgent(t)
+	bin := buildOrb8(t)
+	stdout, err := exec.Command(bin, "report", "compliance", "--agent", addr, "-o", "json").Output()
+	if err != nil {
+		t.Fatalf("orb8 report compliance: %v", err)
+	}
+	var r compliance.Report
+	if err := json.Unmarshal(stdout, &r); err != nil {
+		t.Fatalf("report JSON: %v\n%s", err, stdout)
+	}
+	if r.Period.Complete {
+		t.Errorf("period %+v: complete without a trail", r.Period)
+	}
+	for _, c := range r.Controls {
+		if c.ID == "10.2" && (c.Verdict != compliance.NotAssessed || !strings.Contains(c.Reason, "without --audit-trail")) {
+			t.Errorf("10.2 without a trail: %s, %q", c.Verdict, c.Reason)
 		}
 	}
 }

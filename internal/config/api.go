@@ -29,6 +29,10 @@ type API struct {
 	// token reviewed by the API server, allowed to get the non-resource
 	// URL /metrics, the kube-rbac-proxy model).
 	MetricsAuth string
+	// AuditTrail: the API keeps the recent execs in containers, connections,
+	// policy matches and anomalies for ListAuditTrail (compliance reports).
+	// Off by default: it makes every exec of the node reach the agent.
+	AuditTrail bool
 }
 
 func defaultAPI() API {
@@ -40,6 +44,7 @@ func (a *API) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&a.APITLSCert, "api-tls-cert", a.APITLSCert, "PEM certificate of a TCP --api-addr (default: --tls-cert); read again when it changes")
 	fs.StringVar(&a.APITLSKey, "api-tls-key", a.APITLSKey, "PEM private key of --api-tls-cert")
 	fs.StringVar(&a.APIClientCA, "api-client-ca", a.APIClientCA, "PEM CA bundle: client certificates it signed authenticate callers of a TCP API address")
+	fs.BoolVar(&a.AuditTrail, "audit-trail", a.AuditTrail, "keep the last 8,192 execs in containers, TCP connections opened, policy matches and anomalies in memory for ListAuditTrail (orb8 report compliance); every exec of the node then reaches the agent, which costs it ~1-2 us each")
 	fs.StringVar(&a.MetricsAuth, "metrics-auth", a.MetricsAuth, `protect /metrics: "none", or "kubernetes" (a bearer token allowed to get the non-resource URL /metrics)`)
 }
 
