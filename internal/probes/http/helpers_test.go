@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -30,8 +31,12 @@ import (
 
 func TestMain(m *testing.M) {
 	testutil.Helpers(m, map[string]func([]string) error{
-		"serve":  func([]string) error { return serve() },
-		"client": client,
+		"serve":        func([]string) error { return serve() },
+		"echo":         func([]string) error { return echo() },
+		"client":       client,
+		"load":         load,
+		"split-serve":  func([]string) error { return splitServe() },
+		"split-client": splitClient,
 	})
 }
 
@@ -122,9 +127,17 @@ type fixture struct {
 
 func start(t *testing.T) *fixture {
 	t.Helper()
+	f := startBench(t)
+	f.server, f.client = testutil.NewCgroup(t), testutil.NewCgroup(t)
+	return f
+}
+
+// startBench loads the probe.
+func startBench(t testing.TB) *fixture {
+	t.Helper()
 	testutil.RequireRoot(t)
 	res := testutil.Resolver(t)
-	f := &fixture{probe: New(), reg: prometheus.NewPedanticRegistry(), server: testutil.NewCgroup(t), client: testutil.NewCgroup(t)}
+	f := &fixture{probe: New(), reg: prometheus.NewPedanticRegistry()}
 	env := probe.Env{Resolver: res, Events: events.NewBus(), Log: slog.Default(), CgroupRoot: res.Root()}
 	if err := f.probe.Start(context.Background(), env); err != nil {
 		t.Fatalf("start http probe: %v", err)
@@ -201,4 +214,93 @@ func mustLookPath(t *testing.T, name string) string {
 	}
 	t.Skipf("%s not installed", name)
 	return ""
+}
+
+// splitAt are where splitClient and splitServe cut each head into writes:
+// inside the request line and the status line, and inside a field.
+var (
+	requestCuts  = []int{10, 24}
+	responseCuts = []int{11, 30}
+)
+
+// splitRequest is the request splitClient sends, in three writes.
+const splitRequest = "GET /ok HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: orb8-test\r\n\r\n"
+
+// splitResponse is the response splitServe sends, in three writes.
+const splitResponse = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Type: text/plain\r\n\r\nok\n"
+
+// writeCut writes s in pieces cut at cuts, each its own segment: Nagle is
+// off and each write waits for the peer's ACK of the last one.
+func writeCut(c *net.TCPConn, s string, cuts []int) error {
+	prev := 0
+	for _, cut := range append(cuts, len(s)) {
+		if _, err := c.Write([]byte(s[prev:cut])); err != nil {
+			return err
+		}
+		prev = cut
+		time.Sleep(2 * time.Millisecond)
+	}
+	return nil
+}
+
+// splitServe answers every request on a loopback port it prints with
+// splitResponse, cut into writes.
+func splitServe() error {
+	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return err
+	}
+	fmt.Println(l.Addr().(*net.TCPAddr).Port)
+	for {
+		c, err := l.AcceptTCP()
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer c.Close()
+			r := bufio.NewReader(c)
+			for {
+				if _, err := nethttp.ReadRequest(r); err != nil {
+					return
+				}
+				if writeCut(c, splitResponse, responseCuts) != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+// splitClient sends n splitRequests over one connection to 127.0.0.1:port,
+// each cut into writes, reads each response and prints "done".
+func splitClient(args []string) error {
+	if len(args) != 2 {
+		return errors.New("want port, n")
+	}
+	n, _ := strconv.Atoi(args[1])
+	addr, err := net.ResolveTCPAddr("tcp", "127.0.0.1:"+args[0])
+	if err != nil {
+		return err
+	}
+	c, err := net.DialTCP("tcp", nil, addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	for range n {
+		if err := writeCut(c, splitRequest, requestCuts); err != nil {
+			return err
+		}
+		resp, err := nethttp.ReadResponse(r, nil)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != nethttp.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+	}
+	fmt.Println("done")
+	return nil
 }

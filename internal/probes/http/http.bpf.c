@@ -218,8 +218,8 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 	__u32 len = skb->len - off;
 	__u32 seq = bpf_ntohl(tcp->seq);
 
-	__u64 prefix = 0;
-	if (bpf_skb_load_bytes(skb, off, &prefix, len < 8 ? 1 : 8) && len >= 8)
+	__u64 prefix = 0; /* a payload under 8 bytes is no head's start */
+	if (len >= 8 && bpf_skb_load_bytes(skb, off, &prefix, sizeof(prefix)))
 		return;
 	enum segment seg = SEG_HEAD;
 	struct split_head *split = NULL;

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/orb8/orb8/internal/testutil"
@@ -29,6 +30,22 @@ func TestGoServerKeepAlive(t *testing.T) {
 	f.runClient(t, port(t, server), okRequests, missingRequests, "POST")
 
 	want := map[[2]string]float64{{"GET", "200"}: okRequests, {"POST", "404"}: missingRequests}
+	f.expect(t, f.server, "server", want)
+	f.expect(t, f.client, "client", want)
+}
+
+// Heads cut into several segments, inside the request and status lines
+// (a probe that saw only the first segment would find no whole start line)
+// and inside a field, are counted on both sides.
+func TestHeadsSplitOverSegments(t *testing.T) {
+	const n = 9
+	f := start(t)
+	server := testutil.StartPiped(t, f.server.Helper(t, "split-serve"))
+	cmd := f.client.Helper(t, "split-client", port(t, server), strconv.Itoa(n))
+	if out, err := cmd.Output(); err != nil || string(out) != "done\n" {
+		t.Fatalf("client: %v, said %q", err, out)
+	}
+	want := map[[2]string]float64{{"GET", "200"}: n}
 	f.expect(t, f.server, "server", want)
 	f.expect(t, f.client, "client", want)
 }

@@ -157,12 +157,20 @@ func digit(c byte) bool { return c >= '0' && c <= '9' }
 // token reports whether b is an RFC 9110 5.6.2 token.
 func token(b []byte) bool {
 	for _, c := range b {
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+		if !tchar[c] {
 			return false
 		}
 	}
 	return len(b) > 0
 }
+
+// tchar marks the bytes a token may hold: visible ASCII but delimiters.
+var tchar = func() (t [256]bool) {
+	for c := '!'; c <= '~'; c++ {
+		t[c] = !strings.ContainsRune(`"(),/:;<=>?@[\]{}`, c)
+	}
+	return t
+}()
 
 // methodLabel is the label value of a method: a standard one (RFC 9110 9.3,
 // RFC 5789) or OTHER, so that labels stay a small fixed set.
