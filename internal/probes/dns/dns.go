@@ -10,7 +10,6 @@ package dns
 
 import (
 	"context"
-	"net/netip"
 	"time"
 	"unsafe"
 
@@ -103,8 +102,8 @@ func (p *Probe) handle(raw []byte) {
 		cgroup:  e.CgroupId,
 		tcp:     e.Protocol == unix.IPPROTO_TCP,
 		egress:  e.Direction == dnsDirectionDIR_EGRESS,
-		src:     addrPort(e.Family, &e.Saddr, e.Sport),
-		dst:     addrPort(e.Family, &e.Daddr, e.Dport),
+		src:     probe.AddrPort(e.Family, &e.Saddr, e.Sport),
+		dst:     probe.AddrPort(e.Family, &e.Daddr, e.Dport),
 		seq:     e.TcpSeq,
 		length:  int(e.PayloadLen),
 		data:    data[:min(int(e.Captured), len(data), int(e.PayloadLen))],
@@ -114,13 +113,6 @@ func (p *Probe) handle(raw []byte) {
 	if txs := p.tracker.packet(&pkt); !pkt.unheard {
 		p.publish(txs)
 	}
-}
-
-func addrPort(family uint8, a *[16]byte, port uint16) netip.AddrPort {
-	if family == 4 {
-		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(a[:4])), port)
-	}
-	return netip.AddrPortFrom(netip.AddrFrom16(*a), port)
 }
 
 // heard reports whether anyone listens for DNS events. Asked per packet: a

@@ -69,16 +69,8 @@ func BenchmarkKeepAlive(b *testing.B) {
 			ns, _ := strconv.ParseInt(string(bytes.TrimSpace(out)), 10, 64)
 			b.ReportMetric(float64(b.N)/time.Duration(ns).Seconds(), "requests/s")
 			if f != nil {
-				var runtime time.Duration
-				var runs uint64
-				for _, prog := range f.probe.Objects().Programs() {
-					if st, err := prog.Stats(); err == nil {
-						runtime += st.Runtime
-						runs += st.RunCount
-					}
-				}
-				if runs > 0 {
-					b.ReportMetric(float64(runtime.Nanoseconds())/float64(runs), "bpf-ns/packet")
+				if ns, ok := testutil.BPFNsPerRun(f.probe.Objects().Programs()); ok {
+					b.ReportMetric(ns, "bpf-ns/packet")
 				}
 			}
 		})
@@ -155,11 +147,10 @@ func pingPong(addr string, n int) error {
 
 // echo serves 64-byte ping-pongs on a loopback port it prints.
 func echo() error {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := listen()
 	if err != nil {
 		return err
 	}
-	fmt.Println(l.Addr().(*net.TCPAddr).Port)
 	for {
 		c, err := l.Accept()
 		if err != nil {

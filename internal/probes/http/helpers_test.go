@@ -44,14 +44,23 @@ func TestMain(m *testing.M) {
 // would count a request that has no response.
 const notFoundBody = "GET /not-a-request HTTP/1.1\r\n\r\n"
 
+// listen listens on a loopback port and prints it, for the test to read
+// (port) before it starts a client.
+func listen() (*net.TCPListener, error) {
+	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err == nil {
+		fmt.Println(l.Addr().(*net.TCPAddr).Port)
+	}
+	return l, err
+}
+
 // serve is a net/http server on a loopback port it prints: /ok answers
 // 200, anything else 404.
 func serve() error {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := listen()
 	if err != nil {
 		return err
 	}
-	fmt.Println(l.Addr().(*net.TCPAddr).Port)
 	return nethttp.Serve(l, nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		io.Copy(io.Discard, r.Body)
 		if r.URL.Path == "/ok" {
@@ -246,11 +255,10 @@ func writeCut(c *net.TCPConn, s string, cuts []int) error {
 // splitServe answers every request on a loopback port it prints with
 // splitResponse, cut into writes.
 func splitServe() error {
-	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	l, err := listen()
 	if err != nil {
 		return err
 	}
-	fmt.Println(l.Addr().(*net.TCPAddr).Port)
 	for {
 		c, err := l.AcceptTCP()
 		if err != nil {

@@ -18,8 +18,7 @@
  * workload is the socket's cgroup, bpf_skb_cgroup_id(skb), also on ingress in
  * softirq.
  */
-#include "orb8.h"
-#include <bpf/bpf_endian.h>
+#include "orb8_skb.h"
 
 /*
  * Payload bytes copied per packet: a request line with a long path, the
@@ -32,9 +31,6 @@
 #define HEAD_CAPTURE_SMALL 256
 /* Packets after a head's first that are followed while it does not end. */
 #define MAX_CONTINUATIONS 3
-#define ETH_P_IP_ 0x0800
-#define ETH_P_IPV6_ 0x86DD
-#define IP_OFFSET_MASK 0x1fff
 /*
  * No head is shorter than "GET / HTTP/1.0\r\n\r\n" (18 bytes), so with the
  * smallest IPv4 and TCP headers a packet of fewer bytes carries none: pure
@@ -194,16 +190,16 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 	struct tcphdr *tcp;
 	__u32 l4_off;
 	/* A load that fails is a packet too short to be TCP with payload. */
-	if (skb->protocol == bpf_htons(ETH_P_IP_)) {
+	if (skb->protocol == bpf_htons(ORB8_ETH_P_IP)) {
 		if (bpf_skb_load_bytes(skb, 0, &h.v4, sizeof(h.v4)))
 			return;
-		if (h.v4.ip.protocol != IPPROTO_TCP || (bpf_ntohs(h.v4.ip.frag_off) & IP_OFFSET_MASK))
+		if (h.v4.ip.protocol != IPPROTO_TCP || (bpf_ntohs(h.v4.ip.frag_off) & ORB8_IP_OFFSET_MASK))
 			return;
 		l4_off = h.v4.ip.ihl * 4;
 		tcp = &h.v4.tcp;
 		if (l4_off != sizeof(h.v4.ip) && bpf_skb_load_bytes(skb, l4_off, tcp, sizeof(*tcp)))
 			return;
-	} else if (skb->protocol == bpf_htons(ETH_P_IPV6_)) {
+	} else if (skb->protocol == bpf_htons(ORB8_ETH_P_IPV6)) {
 		/* TCP right behind the IPv6 header; extension headers are not walked. */
 		if (bpf_skb_load_bytes(skb, 0, &h.v6, sizeof(h.v6)) || h.v6.ip.nexthdr != IPPROTO_TCP)
 			return;
@@ -260,15 +256,7 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 		.direction = dir,
 		.segment = seg,
 	};
-	if (skb->protocol == bpf_htons(ETH_P_IP_)) {
-		hdr.family = 4;
-		__builtin_memcpy(hdr.saddr, &h.v4.ip.saddr, 4);
-		__builtin_memcpy(hdr.daddr, &h.v4.ip.daddr, 4);
-	} else {
-		hdr.family = 6;
-		__builtin_memcpy(hdr.saddr, &h.v6.ip.saddr, 16);
-		__builtin_memcpy(hdr.daddr, &h.v6.ip.daddr, 16);
-	}
+	hdr.family = orb8_skb_addrs(skb, &h.v4.ip, &h.v6.ip, hdr.saddr, hdr.daddr);
 	send(skb, &hdr, off);
 }
 

@@ -11,7 +11,6 @@ package http
 
 import (
 	"context"
-	"net/netip"
 	"unsafe"
 
 	"github.com/orb8/orb8/internal/probe"
@@ -81,19 +80,12 @@ func (p *Probe) handle(raw []byte) {
 		cookie:       e.Cookie,
 		egress:       e.Direction == httpDirectionDIR_EGRESS,
 		continuation: e.Segment == httpSegmentSEG_CONTINUATION,
-		src:          addrPort(e.Family, &e.Saddr, e.Sport),
-		dst:          addrPort(e.Family, &e.Daddr, e.Dport),
+		src:          probe.AddrPort(e.Family, &e.Saddr, e.Sport),
+		dst:          probe.AddrPort(e.Family, &e.Daddr, e.Dport),
 		seq:          e.TcpSeq,
 		length:       int(e.PayloadLen),
 		data:         data[:min(int(e.Captured), len(data), int(e.PayloadLen))],
 	})
-}
-
-func addrPort(family uint8, a *[16]byte, port uint16) netip.AddrPort {
-	if family == 4 {
-		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(a[:4])), port)
-	}
-	return netip.AddrPortFrom(netip.AddrFrom16(*a), port)
 }
 
 // Close implements probe.Probe.
