@@ -118,22 +118,12 @@ func (p *Probe) handle(raw []byte) {
 // heard reports whether anyone listens for DNS events. Asked per packet: a
 // client may start listening at any time. The API keeps its own log of
 // lookups from the bus; nothing is built while no one listens.
-func (p *Probe) heard() bool { return p.env.Events != nil && p.env.Events.Wants(events.KindDNS) }
+func (p *Probe) heard() bool { return p.env.Hears(events.KindDNS) }
 
 // publish streams finished lookups as events.
 func (p *Probe) publish(txs []transaction) {
 	for i := range txs {
-		tx := &txs[i]
-		w, ok := p.env.Resolver.Visible(tx.cgroup)
-		if !ok {
-			continue
-		}
-		p.env.Events.Publish(events.Event{
-			Time:     probe.BootTime(tx.bootNs),
-			Kind:     events.KindDNS,
-			Workload: w,
-			DNS:      &tx.dns,
-		})
+		p.env.PublishAt(txs[i].cgroup, txs[i].bootNs, events.Event{Kind: events.KindDNS, DNS: &txs[i].dns})
 	}
 }
 
