@@ -64,7 +64,7 @@ var catalog = []probeKind{
 	{dns.Name, true, dns.EventKinds, dns.Programs, nil, func(*cgroup.Resolver, *Config) probe.Probe { return dns.New() }},
 	// Off by default: ~1.3 us of BPF per HTTP head and ~50 ns more on every
 	// other TCP data packet of the node (docs/benchmarks.md, HTTP).
-	{http.Name, false, nil, http.Programs, nil, func(*cgroup.Resolver, *Config) probe.Probe { return http.New() }},
+	{http.Name, false, http.EventKinds, http.Programs, nil, func(*cgroup.Resolver, *Config) probe.Probe { return http.New() }},
 	{network.Name, true, network.EventKinds, network.Programs, nil,
 		func(*cgroup.Resolver, *Config) probe.Probe { return network.New(network.DefaultFlowTableSize) }},
 	{memory.Name, true, memory.EventKinds, memory.Programs, func(c *Config) options { return &c.Memory },

@@ -40,6 +40,13 @@ func TestMain(m *testing.M) {
 	})
 }
 
+// querySuffix is the query string of every request the client sends.
+const querySuffix = "?token=secret"
+
+// missingAt says whether the client's request i (from 0) goes to the missing
+// path, while missing such requests are left and ok others.
+func missingAt(i, ok, missing int) bool { return missing > 0 && (i%3 == 2 || ok == 0) }
+
 // notFoundBody starts like a request line: a probe that took it for one
 // would count a request that has no response.
 const notFoundBody = "GET /not-a-request HTTP/1.1\r\n\r\n"
@@ -74,6 +81,7 @@ func serve() error {
 
 // client sends requests over one keep-alive connection to 127.0.0.1:port,
 // each waiting for its response: args are port, ok, missing, missingMethod.
+// Every request carries a query string (querySuffix), which events leave out.
 // Every third request is one to a missing path (while any are left), sent
 // with missingMethod and, for a POST, a body that starts like a request
 // line. It fails unless all went over one connection with the statuses
@@ -95,7 +103,7 @@ func client(args []string) error {
 	base := "http://127.0.0.1:" + args[0]
 	for i := 0; ok+missing > 0; i++ {
 		path, method, want, body := "/ok", nethttp.MethodGet, nethttp.StatusOK, io.Reader(nil)
-		if missing > 0 && (i%3 == 2 || ok == 0) {
+		if missingAt(i, ok, missing) {
 			path, method, want = "/missing", args[3], nethttp.StatusNotFound
 			if method == nethttp.MethodPost {
 				body = strings.NewReader(notFoundBody)
@@ -104,7 +112,7 @@ func client(args []string) error {
 		} else {
 			ok--
 		}
-		req, err := nethttp.NewRequest(method, base+path, body)
+		req, err := nethttp.NewRequest(method, base+path+querySuffix, body)
 		if err != nil {
 			return err
 		}
@@ -131,6 +139,7 @@ func client(args []string) error {
 type fixture struct {
 	probe          *Probe
 	reg            *prometheus.Registry
+	bus            *events.Bus
 	server, client *testutil.Cgroup
 }
 
@@ -146,8 +155,8 @@ func startBench(t testing.TB) *fixture {
 	t.Helper()
 	testutil.RequireRoot(t)
 	res := testutil.Resolver(t)
-	f := &fixture{probe: New(), reg: prometheus.NewPedanticRegistry()}
-	env := probe.Env{Resolver: res, Events: events.NewBus(), Log: slog.Default(), CgroupRoot: res.Root()}
+	f := &fixture{probe: New(), reg: prometheus.NewPedanticRegistry(), bus: events.NewBus()}
+	env := probe.Env{Resolver: res, Events: f.bus, Log: slog.Default(), CgroupRoot: res.Root()}
 	if err := f.probe.Start(context.Background(), env); err != nil {
 		t.Fatalf("start http probe: %v", err)
 	}

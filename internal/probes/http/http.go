@@ -1,7 +1,8 @@
 // Package http is the HTTP probe: every workload's HTTP/1.0 and 1.1
 // requests over plaintext TCP, as a server and as a client, counted per
 // workload by method and status code with the time from the request's first
-// byte to the response's first byte.
+// byte to the response's first byte, and streamed one request at a time
+// (method, path without the query string, status, latency, peer) as events.
 //
 // The kernel side (http.bpf.c) copies the first bytes of every TCP segment
 // that starts an HTTP/1.x head (and of the segments that continue a head
@@ -13,11 +14,15 @@ import (
 	"context"
 	"unsafe"
 
+	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
 )
 
 // Name is the probe's name in configuration and metrics.
 const Name = "http"
+
+// EventKinds are the kinds of event the probe publishes.
+var EventKinds = []string{events.KindHTTP}
 
 // Programs are both required.
 var Programs = probe.Programs{Required: []string{httpProgHttpEgress, httpProgHttpIngress}}
@@ -74,7 +79,7 @@ func (p *Probe) handle(raw []byte) {
 	}
 	e := (*httpHttpHeader)(unsafe.Pointer(&raw[0]))
 	data := raw[headerSize:]
-	p.tracker.packet(&packet{
+	txs := p.tracker.packet(&packet{
 		bootNs:       e.BootNs,
 		cgroup:       e.CgroupId,
 		cookie:       e.Cookie,
@@ -85,7 +90,17 @@ func (p *Probe) handle(raw []byte) {
 		seq:          e.TcpSeq,
 		length:       int(e.PayloadLen),
 		data:         data[:min(int(e.Captured), len(data), int(e.PayloadLen))],
+		heard:        p.env.Hears(events.KindHTTP),
 	})
+	p.publish(txs)
+}
+
+// publish streams finished requests as events.
+func (p *Probe) publish(txs []transaction) {
+	for i := range txs {
+		detail := txs[i].http // txs is the tracker's, reused
+		p.env.PublishAt(txs[i].cgroup, txs[i].bootNs, events.Event{Kind: events.KindHTTP, HTTP: &detail})
+	}
 }
 
 // Close implements probe.Probe.

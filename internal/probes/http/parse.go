@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"strings"
+
+	"github.com/orb8/orb8/internal/events"
 )
 
 // An HTTP/1.x message head (RFC 9112): the start line, header fields and
@@ -14,7 +16,9 @@ import (
 type head struct {
 	request bool
 	method  string // label value (methodLabel), requests only
+	token   []byte // the method as sent, aliasing the packet
 	target  []byte // request target as sent, aliasing the packet
+	version byte   // minor version of HTTP/1.x: '0' or '1' (any digit)
 	status  int    // responses only: 100..599
 	// bodyLength is the Content-Length, or -1 without one.
 	bodyLength int64
@@ -32,7 +36,7 @@ var (
 
 // maxMethod bounds a method token (the longest standard one has 7 bytes;
 // extension methods such as PROPPATCH, MKCALENDAR, are longer).
-const maxMethod = 20
+const maxMethod = events.MaxHTTPMethod
 
 // parseHead parses the head at the start of b. A head whose start line is
 // complete but whose fields are not yields errIncomplete with the start
@@ -104,7 +108,8 @@ func (h *head) parseStartLine(line []byte) error {
 	if len(version) != len(httpVersion)+1 || !bytes.HasPrefix(version, httpVersion) || !digit(version[len(httpVersion)]) {
 		return errMalformed
 	}
-	h.request, h.method, h.target = true, methodLabel(line[:sp]), rest[:sp2]
+	h.request, h.method, h.token, h.target = true, methodLabel(line[:sp]), line[:sp], rest[:sp2]
+	h.version = version[len(httpVersion)]
 	return nil
 }
 

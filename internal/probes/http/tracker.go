@@ -1,11 +1,14 @@
 package http
 
 import (
+	"bytes"
 	"math/bits"
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
+	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/lru"
 	"github.com/orb8/orb8/internal/series"
 )
@@ -42,6 +45,16 @@ type packet struct {
 	seq          uint32 // TCP sequence number of data[0]
 	length       int    // TCP payload bytes of the packet, at least len(data)
 	data         []byte // the captured first bytes of the payload
+	// heard: someone listens for http events, so finished requests are
+	// returned with their details (else only counted).
+	heard bool
+}
+
+// transaction is a finished request, returned while events are heard.
+type transaction struct {
+	cgroup uint64
+	bootNs uint64 // the request's first byte
+	http   events.HTTP
 }
 
 // Reasons a message or request is not fully accounted for.
@@ -62,6 +75,8 @@ type request struct {
 	method string
 	bootNs uint64 // its first byte
 	server bool   // received by the socket: the workload serves it
+	// detail is the event's start, kept only while events are heard.
+	detail *events.HTTP
 }
 
 // stream is one direction of a socket end.
@@ -110,6 +125,7 @@ func (ws *workloadStats) add(src *workloadStats) {
 type tracker struct {
 	cfg     Config
 	mu      sync.Mutex
+	done    []transaction            // finished requests of the packet at hand, when heard
 	conns   *lru.Table[uint64, conn] // by socket cookie
 	stats   map[uint64]*workloadStats
 	dropped [numDropReasons]uint64
@@ -119,9 +135,17 @@ func newTracker(cfg Config) *tracker {
 	return &tracker{cfg: cfg, conns: lru.New[uint64, conn](cfg.MaxConnections), stats: map[uint64]*workloadStats{}}
 }
 
-func (t *tracker) packet(p *packet) {
+// packet accounts for p and returns the requests it finished, while
+// events are heard (p.heard); the slice is reused by the next call.
+func (t *tracker) packet(p *packet) []transaction {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.done = t.done[:0]
+	t.packetLocked(p)
+	return t.done
+}
+
+func (t *tracker) packetLocked(p *packet) {
 	c, ok := t.conns.Get(p.cookie)
 	if ok {
 		t.conns.Touch(p.cookie)
@@ -140,7 +164,7 @@ func (t *tracker) packet(p *packet) {
 			return // the head it continues was dealt with already
 		}
 		if len(s.partial)+len(p.data) > t.cfg.MaxHeadBytes || len(p.data) < p.length {
-			t.truncatedLocked(c, s.partial, p.egress, s.partialNs)
+			t.truncatedLocked(c, s.partial, p, s.partialNs)
 			s.partial = nil
 			return
 		}
@@ -148,17 +172,17 @@ func (t *tracker) packet(p *packet) {
 		s.partialNext += uint32(p.length)
 		data, seq, ns := s.partial, s.partialSeq, s.partialNs
 		s.partial = nil
-		t.messagesLocked(c, s, p.egress, data, seq, len(data), ns)
+		t.messagesLocked(c, s, p, data, seq, len(data), ns)
 		return
 	}
 	if s.inBody && int32(p.seq-s.bodyEnd) < 0 {
 		return // a body that starts like a head
 	}
 	if s.partial != nil { // a head that never ended
-		t.truncatedLocked(c, s.partial, p.egress, s.partialNs)
+		t.truncatedLocked(c, s.partial, p, s.partialNs)
 		s.partial = nil
 	}
-	t.messagesLocked(c, s, p.egress, p.data, p.seq, p.length, p.bootNs)
+	t.messagesLocked(c, s, p, p.data, p.seq, p.length, p.bootNs)
 }
 
 func direction(egress bool) int {
@@ -171,7 +195,7 @@ func direction(egress bool) int {
 // messagesLocked accounts for the heads in data, the first total bytes of a
 // stream from sequence number seq on (data may hold fewer: the capture
 // limit), the first of them starting at data[0].
-func (t *tracker) messagesLocked(c *conn, s *stream, egress bool, data []byte, seq uint32, total int, ns uint64) {
+func (t *tracker) messagesLocked(c *conn, s *stream, p *packet, data []byte, seq uint32, total int, ns uint64) {
 	s.inBody = false
 	for off := 0; off < len(data) && !c.upgraded; {
 		h, err := parseHead(data[off:])
@@ -182,13 +206,13 @@ func (t *tracker) messagesLocked(c *conn, s *stream, egress bool, data []byte, s
 			s.partialNs, s.partialSeq, s.partialNext = ns, seq+uint32(off), seq+uint32(total)
 			return
 		case err == errIncomplete:
-			t.truncatedLocked(c, data[off:], egress, ns)
+			t.truncatedLocked(c, data[off:], p, ns)
 			return
 		case err != nil:
 			t.dropped[dropMalformed]++
 			return
 		}
-		body := t.accountLocked(c, &h, egress, ns)
+		body := t.accountLocked(c, &h, p, ns)
 		if body < 0 {
 			return // framing unknown: the next packet that starts a head starts one
 		}
@@ -203,24 +227,29 @@ func (t *tracker) messagesLocked(c *conn, s *stream, egress bool, data []byte, s
 
 // truncatedLocked counts a head of which only the start was seen, if its
 // start line was.
-func (t *tracker) truncatedLocked(c *conn, data []byte, egress bool, ns uint64) {
+func (t *tracker) truncatedLocked(c *conn, data []byte, p *packet, ns uint64) {
 	h, err := parseHead(data)
 	if err != errIncomplete || (!h.request && h.status == 0) {
 		t.dropped[dropMalformed]++
 		return
 	}
 	t.dropped[dropTruncated]++
-	t.accountLocked(c, &h, egress, ns)
+	t.accountLocked(c, &h, p, ns)
 }
 
 // accountLocked counts a head and returns the length of the body behind it,
 // -1 when unknown (chunked, or until the connection closes).
-func (t *tracker) accountLocked(c *conn, h *head, egress bool, ns uint64) int64 {
+func (t *tracker) accountLocked(c *conn, h *head, p *packet, ns uint64) int64 {
+	egress := p.egress
 	if h.request {
 		if len(c.waiting) >= t.cfg.MaxPipelined {
 			t.dropped[dropPipelineFull]++
 		} else {
-			c.waiting = append(c.waiting, request{method: h.method, bootNs: ns, server: !egress})
+			req := request{method: h.method, bootNs: ns, server: !egress}
+			if p.heard {
+				req.detail = requestDetail(h, p)
+			}
+			c.waiting = append(c.waiting, req)
 		}
 		switch {
 		case h.chunked:
@@ -241,6 +270,10 @@ func (t *tracker) accountLocked(c *conn, h *head, egress bool, ns uint64) int64 
 	req := c.waiting[0]
 	c.waiting = slices.Delete(c.waiting, 0, 1)
 	t.countLocked(c.cgroup, &req, h.status, ns)
+	if req.detail != nil {
+		req.detail.Status, req.detail.Latency = h.status, time.Duration(ns-req.bootNs)
+		t.done = append(t.done, transaction{cgroup: c.cgroup, bootNs: req.bootNs, http: *req.detail})
+	}
 	switch {
 	case h.status == 101:
 		c.upgraded = true
@@ -251,6 +284,23 @@ func (t *tracker) accountLocked(c *conn, h *head, egress bool, ns uint64) int64 
 		return -1
 	}
 	return h.bodyLength
+}
+
+// requestDetail is the event of a request the socket of p sent or received.
+func requestDetail(h *head, p *packet) *events.HTTP {
+	d := &events.HTTP{
+		Direction: directionLabels[serverIndex(!p.egress)],
+		Method:    string(h.token),
+		Protocol:  "HTTP/1." + string(h.version),
+		Peer:      p.dst,
+	}
+	if !p.egress {
+		d.Peer = p.src
+	}
+	path, _, _ := bytes.Cut(h.target, []byte("?"))
+	d.PathTruncated = len(path) > events.MaxHTTPPath
+	d.Path = string(path[:min(len(path), events.MaxHTTPPath)])
+	return d
 }
 
 func (t *tracker) countLocked(cgroup uint64, req *request, status int, ns uint64) {

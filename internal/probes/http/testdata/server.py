@@ -11,8 +11,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def do_GET(self):
-        body = b"ok\n" if self.path == "/ok" else b"DELETE /nothing HTTP/1.1\r\n\r\n"
-        self.send_response(200 if self.path == "/ok" else 404)
+        path = self.path.split("?")[0]
+        body = b"ok\n" if path == "/ok" else b"DELETE /nothing HTTP/1.1\r\n\r\n"
+        self.send_response(200 if path == "/ok" else 404)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
