@@ -11,6 +11,7 @@ import (
 	"net"
 	nethttp "net/http"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -54,7 +55,7 @@ const notFoundBody = "GET /not-a-request HTTP/1.1\r\n\r\n"
 // listen listens on a loopback port and prints it, for the test to read
 // (port) before it starts a client.
 func listen() (*net.TCPListener, error) {
-	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.ParseIP(loopback())})
 	if err == nil {
 		fmt.Println(l.Addr().(*net.TCPAddr).Port)
 	}
@@ -79,7 +80,18 @@ func serve() error {
 	}))
 }
 
-// client sends requests over one keep-alive connection to 127.0.0.1:port,
+// hostEnv names the loopback address the server and client helpers use
+// (default 127.0.0.1).
+const hostEnv = "ORB8_HTTP_HOST"
+
+func loopback() string {
+	if h := os.Getenv(hostEnv); h != "" {
+		return h
+	}
+	return "127.0.0.1"
+}
+
+// client sends requests over one keep-alive connection to the loopback port,
 // each waiting for its response: args are port, ok, missing, missingMethod.
 // Every request carries a query string (querySuffix), which events leave out.
 // Every third request is one to a missing path (while any are left), sent
@@ -100,7 +112,7 @@ func client(args []string) error {
 			return dialer.DialContext(ctx, network, addr)
 		},
 	}}
-	base := "http://127.0.0.1:" + args[0]
+	base := "http://" + net.JoinHostPort(loopback(), args[0])
 	for i := 0; ok+missing > 0; i++ {
 		path, method, want, body := "/ok", nethttp.MethodGet, nethttp.StatusOK, io.Reader(nil)
 		if missingAt(i, ok, missing) {
@@ -137,6 +149,8 @@ func client(args []string) error {
 }
 
 type fixture struct {
+	// host is the helpers' loopback address, "" for 127.0.0.1.
+	host           string
 	probe          *Probe
 	reg            *prometheus.Registry
 	bus            *events.Bus
@@ -165,6 +179,15 @@ func startBench(t testing.TB) *fixture {
 	return f
 }
 
+// helper is cg.Helper with the fixture's loopback address.
+func (f *fixture) helper(t *testing.T, cg *testutil.Cgroup, name string, args ...string) *exec.Cmd {
+	cmd := cg.Helper(t, name, args...)
+	if f.host != "" {
+		cmd.Env = append(cmd.Env, hostEnv+"="+f.host)
+	}
+	return cmd
+}
+
 // port reads the port a server prints first.
 func port(t *testing.T, p *testutil.Piped) string {
 	t.Helper()
@@ -178,7 +201,7 @@ func port(t *testing.T, p *testutil.Piped) string {
 // runClient runs the client helper in the client cgroup against port.
 func (f *fixture) runClient(t *testing.T, port string, ok, missing int, missingMethod string) {
 	t.Helper()
-	cmd := f.client.Helper(t, "client", port, strconv.Itoa(ok), strconv.Itoa(missing), missingMethod)
+	cmd := f.helper(t, f.client, "client", port, strconv.Itoa(ok), strconv.Itoa(missing), missingMethod)
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	if err := cmd.Run(); err != nil || out.String() != "done\n" {

@@ -36,6 +36,18 @@ func TestGoServerKeepAlive(t *testing.T) {
 	f.expect(t, f.client, "client", want)
 }
 
+// The same over IPv6 (the kernel side reads IPv6 headers).
+func TestGoServerKeepAliveIPv6(t *testing.T) {
+	f := start(t)
+	f.host = "::1"
+	server := testutil.StartPiped(t, f.helper(t, f.server, "serve"))
+	f.runClient(t, port(t, server), okRequests, missingRequests, "POST")
+
+	want := map[[2]string]float64{{"GET", "200"}: okRequests, {"POST", "404"}: missingRequests}
+	f.expect(t, f.server, "server", want)
+	f.expect(t, f.client, "client", want)
+}
+
 // Heads cut into several segments, inside the request and status lines
 // (a probe that saw only the first segment would find no whole start line)
 // and inside a field, are counted on both sides.
