@@ -15,6 +15,7 @@ import (
 	"github.com/orb8/orb8/internal/probes/drm"
 	"github.com/orb8/orb8/internal/probes/enforce"
 	"github.com/orb8/orb8/internal/probes/fds"
+	"github.com/orb8/orb8/internal/probes/http"
 	"github.com/orb8/orb8/internal/probes/memory"
 	"github.com/orb8/orb8/internal/probes/network"
 	"github.com/orb8/orb8/internal/probes/neuron"
@@ -61,6 +62,9 @@ var catalog = []probeKind{
 		}},
 	{drm.Name, true, nil, probe.Programs{}, nil, func(*cgroup.Resolver, *Config) probe.Probe { return drm.New() }},
 	{dns.Name, true, dns.EventKinds, dns.Programs, nil, func(*cgroup.Resolver, *Config) probe.Probe { return dns.New() }},
+	// Off by default: ~1.3 us of BPF per HTTP head and ~50 ns more on every
+	// other TCP data packet of the node (docs/benchmarks.md, HTTP).
+	{http.Name, false, http.EventKinds, http.Programs, nil, func(*cgroup.Resolver, *Config) probe.Probe { return http.New() }},
 	{network.Name, true, network.EventKinds, network.Programs, nil,
 		func(*cgroup.Resolver, *Config) probe.Probe { return network.New(network.DefaultFlowTableSize) }},
 	{memory.Name, true, memory.EventKinds, memory.Programs, func(c *Config) options { return &c.Memory },

@@ -73,11 +73,11 @@ func TestHelpListsProbes(t *testing.T) {
 // those: a kind no probe publishes is refused with the list.
 func TestTraceOffersWhatProbesPublish(t *testing.T) {
 	code, stdout, _ := run("trace", "--help")
-	if want := "Kinds: exec, exit, syscall, cuda, dns, tcp, oom, policy, anomaly\n"; code != 0 || !strings.Contains(stdout, want) {
+	if want := "Kinds: exec, exit, syscall, cuda, dns, http, tcp, oom, policy, anomaly\n"; code != 0 || !strings.Contains(stdout, want) {
 		t.Fatalf("trace --help: exit %d, want %q in\n%s", code, want, stdout)
 	}
 	code, _, stderr := run("trace", "hip")
-	if code == 0 || !strings.Contains(stderr, `unknown event kind "hip": want exec, exit, syscall, cuda, dns, tcp, oom, policy, anomaly or all`) {
+	if code == 0 || !strings.Contains(stderr, `unknown event kind "hip": want exec, exit, syscall, cuda, dns, http, tcp, oom, policy, anomaly or all`) {
 		t.Errorf("trace hip: exit %d, %q", code, stderr)
 	}
 }

@@ -21,7 +21,7 @@ const (
 )
 
 // Kinds lists every kind of event, for clients to choose from.
-var Kinds = []string{KindExec, KindExit, KindOOM, KindDNS, KindSyscall, KindTCP, KindPolicy, KindAnomaly, KindCUDA}
+var Kinds = []string{KindExec, KindExit, KindOOM, KindDNS, KindSyscall, KindTCP, KindPolicy, KindAnomaly, KindCUDA, KindHTTP}
 
 // Event is one thing that happened to a workload.
 type Event struct {
@@ -38,6 +38,7 @@ type Event struct {
 	Policy   *PolicyMatch    `json:"policy,omitempty"`
 	Anomaly  *Anomaly        `json:"anomaly,omitempty"`
 	CUDA     *CUDALaunch     `json:"cuda,omitempty"`
+	HTTP     *HTTP           `json:"http,omitempty"`
 }
 
 // Process names the process an event belongs to.

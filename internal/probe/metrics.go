@@ -115,3 +115,24 @@ func (r *perCPURows[K, V]) foldSameLabels(group []int32, add func(dst, src *V)) 
 		}
 	}
 }
+
+// FoldVisible folds counts kept in user space by cgroup id into counts by
+// workload: cgroups the resolver does not show are left out, and cgroups
+// that resolve to the same labels (a cgroup recreated under the same path
+// has a new id) are added together with add, into the first one's value.
+func FoldVisible[V any](stats map[uint64]*V, r Resolver, add func(dst, src *V)) map[cgroup.Workload]*V {
+	folded := make(map[cgroup.Workload]*V, len(stats))
+	for id, v := range stats {
+		w, ok := r.Visible(id)
+		if !ok {
+			continue
+		}
+		w.ID = 0
+		if acc := folded[w]; acc != nil {
+			add(acc, v)
+		} else {
+			folded[w] = v
+		}
+	}
+	return folded
+}

@@ -80,16 +80,8 @@ func reportCosts(b *testing.B, f *fixture, dns bool) {
 	if dns {
 		reportLoss(b, f)
 	}
-	var runtime time.Duration
-	var runs uint64
-	for _, prog := range f.probe.Objects().Programs() {
-		if st, err := prog.Stats(); err == nil {
-			runtime += st.Runtime
-			runs += st.RunCount
-		}
-	}
-	if runs > 0 {
-		b.ReportMetric(float64(runtime.Nanoseconds())/float64(runs), "bpf-ns/packet")
+	if ns, ok := testutil.BPFNsPerRun(f.probe.Objects().Programs()); ok {
+		b.ReportMetric(ns, "bpf-ns/packet")
 	}
 }
 

@@ -11,9 +11,8 @@
  * socket is the one the packet belongs to, also on ingress in softirq, so the
  * workload is bpf_skb_cgroup_id(skb), never the interrupted task's cgroup.
  */
-#include "orb8.h"
+#include "orb8_skb.h"
 #include "orb8_sample.h"
-#include <bpf/bpf_endian.h>
 
 #define DNS_PORT 53
 /*
@@ -24,12 +23,9 @@
  */
 #define DNS_CAPTURE 512
 #define DNS_CAPTURE_SMALL 128
-#define ETH_P_IP_ 0x0800
-#define ETH_P_IPV6_ 0x86DD
 #define IPPROTO_HOPOPTS_ 0
 #define IPPROTO_ROUTING_ 43
 #define IPPROTO_DSTOPTS_ 60
-#define IP_OFFSET_MASK 0x1fff
 #define MAX_IPV6_EXT_HEADERS 4
 
 enum direction : __u8 {
@@ -125,17 +121,17 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 	__u32 l4_off;
 	__be16 ports[2];
 	/* A load that fails is a packet too short to be UDP or TCP. */
-	if (skb->protocol == bpf_htons(ETH_P_IP_)) {
+	if (skb->protocol == bpf_htons(ORB8_ETH_P_IP)) {
 		if (bpf_skb_load_bytes(skb, 0, &h.v4, sizeof(h.v4)))
 			return;
-		if (bpf_ntohs(h.v4.ip.frag_off) & IP_OFFSET_MASK) /* no L4 header in later fragments */
+		if (bpf_ntohs(h.v4.ip.frag_off) & ORB8_IP_OFFSET_MASK) /* no L4 header in later fragments */
 			return;
 		protocol = h.v4.ip.protocol;
 		l4_off = h.v4.ip.ihl * 4;
 		__builtin_memcpy(ports, h.v4.ports, sizeof(ports));
 		if (l4_off != sizeof(h.v4.ip) && bpf_skb_load_bytes(skb, l4_off, ports, sizeof(ports)))
 			return;
-	} else if (skb->protocol == bpf_htons(ETH_P_IPV6_)) {
+	} else if (skb->protocol == bpf_htons(ORB8_ETH_P_IPV6)) {
 		if (bpf_skb_load_bytes(skb, 0, &h.v6, sizeof(h.v6)))
 			return;
 		protocol = h.v6.ip.nexthdr;
@@ -182,15 +178,7 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 		.direction = dir,
 		.sample_rate = rate,
 	};
-	if (skb->protocol == bpf_htons(ETH_P_IP_)) {
-		hdr.family = 4;
-		__builtin_memcpy(hdr.saddr, &h.v4.ip.saddr, 4);
-		__builtin_memcpy(hdr.daddr, &h.v4.ip.daddr, 4);
-	} else {
-		hdr.family = 6;
-		__builtin_memcpy(hdr.saddr, &h.v6.ip.saddr, 16);
-		__builtin_memcpy(hdr.daddr, &h.v6.ip.daddr, 16);
-	}
+	hdr.family = orb8_skb_addrs(skb, &h.v4.ip, &h.v6.ip, hdr.saddr, hdr.daddr);
 	/* n is 1..capacity, written so that the verifier sees the bounds. */
 	if (payload_len <= DNS_CAPTURE_SMALL) {
 		struct dns_small *e = orb8_reserve(&events, sizeof(*e));

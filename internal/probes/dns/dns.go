@@ -10,7 +10,6 @@ package dns
 
 import (
 	"context"
-	"net/netip"
 	"time"
 	"unsafe"
 
@@ -103,8 +102,8 @@ func (p *Probe) handle(raw []byte) {
 		cgroup:  e.CgroupId,
 		tcp:     e.Protocol == unix.IPPROTO_TCP,
 		egress:  e.Direction == dnsDirectionDIR_EGRESS,
-		src:     addrPort(e.Family, &e.Saddr, e.Sport),
-		dst:     addrPort(e.Family, &e.Daddr, e.Dport),
+		src:     probe.AddrPort(e.Family, &e.Saddr, e.Sport),
+		dst:     probe.AddrPort(e.Family, &e.Daddr, e.Dport),
 		seq:     e.TcpSeq,
 		length:  int(e.PayloadLen),
 		data:    data[:min(int(e.Captured), len(data), int(e.PayloadLen))],
@@ -116,32 +115,15 @@ func (p *Probe) handle(raw []byte) {
 	}
 }
 
-func addrPort(family uint8, a *[16]byte, port uint16) netip.AddrPort {
-	if family == 4 {
-		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(a[:4])), port)
-	}
-	return netip.AddrPortFrom(netip.AddrFrom16(*a), port)
-}
-
 // heard reports whether anyone listens for DNS events. Asked per packet: a
 // client may start listening at any time. The API keeps its own log of
 // lookups from the bus; nothing is built while no one listens.
-func (p *Probe) heard() bool { return p.env.Events != nil && p.env.Events.Wants(events.KindDNS) }
+func (p *Probe) heard() bool { return p.env.Hears(events.KindDNS) }
 
 // publish streams finished lookups as events.
 func (p *Probe) publish(txs []transaction) {
 	for i := range txs {
-		tx := &txs[i]
-		w, ok := p.env.Resolver.Visible(tx.cgroup)
-		if !ok {
-			continue
-		}
-		p.env.Events.Publish(events.Event{
-			Time:     probe.BootTime(tx.bootNs),
-			Kind:     events.KindDNS,
-			Workload: w,
-			DNS:      &tx.dns,
-		})
+		p.env.PublishAt(txs[i].cgroup, txs[i].bootNs, events.Event{Kind: events.KindDNS, DNS: &txs[i].dns})
 	}
 }
 

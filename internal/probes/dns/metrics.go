@@ -3,7 +3,7 @@ package dns
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/series"
 )
 
@@ -29,19 +29,7 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 		return nil
 	}
 	stats, dropped := p.tracker.snapshot()
-	folded := make(map[cgroup.Workload]*workloadStats)
-	for id, ws := range stats {
-		w, ok := p.env.Resolver.Visible(id)
-		if !ok {
-			continue
-		}
-		w.ID = 0
-		if acc := folded[w]; acc != nil {
-			acc.add(ws)
-		} else {
-			folded[w] = ws
-		}
-	}
+	folded := probe.FoldVisible(stats, p.env.Resolver, (*workloadStats).add)
 	for w, ws := range folded {
 		row := series.NewRow(w)
 		for qtype, n := range ws.queries {

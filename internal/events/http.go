@@ -1,0 +1,31 @@
+package events
+
+import (
+	"net/netip"
+	"time"
+)
+
+// KindHTTP is one HTTP request of a workload, as a server or as a client.
+const KindHTTP = "http"
+
+// HTTP is what an http event adds: one request and its response.
+type HTTP struct {
+	// Direction is "server" (the workload received the request) or
+	// "client" (it sent it).
+	Direction string `json:"direction"`
+	Method    string `json:"method"` // as sent, at most MaxHTTPMethod bytes
+	// Path is the request target without its query string, at most
+	// MaxHTTPPath bytes (PathTruncated says it was cut).
+	Path          string         `json:"path"`
+	PathTruncated bool           `json:"pathTruncated,omitempty"`
+	Status        int            `json:"status"`
+	Latency       time.Duration  `json:"latencyNs"` // request's first byte to response's first byte
+	Peer          netip.AddrPort `json:"peer"`      // the other end: the client of a server, the server of a client
+	Protocol      string         `json:"protocol"`  // HTTP/1.0 or HTTP/1.1, the request's
+}
+
+// Bounds of an http event's strings.
+const (
+	MaxHTTPMethod = 20
+	MaxHTTPPath   = 256
+)

@@ -1,0 +1,179 @@
+package http
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	nethttp "net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/orb8/orb8/internal/testutil"
+)
+
+// loadWorkers is how many keep-alive connections the load generator uses.
+const loadWorkers = 4
+
+// BenchmarkKeepAlive sends b.N GET requests from loadWorkers keep-alive
+// connections of a client cgroup to the net/http test server, each waiting
+// for its response, without and with the probe, and, with it, the same
+// number of 64-byte ping-pongs over TCP that is not HTTP: what every other
+// packet pays. It reports the rate the client reached and the probe's BPF
+// time per packet (both programs, every packet of the node while it ran).
+// Run with a fixed count, e.g. -benchtime=100000x.
+func BenchmarkKeepAlive(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		probe bool
+		mode  string
+	}{
+		{"probe=off", false, "http"},
+		{"probe=on", true, "http"},
+		{"probe=off/not-http", false, "echo"},
+		{"probe=on/not-http", true, "echo"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			testutil.RequireRoot(b)
+			server, client := testutil.NewCgroup(b), testutil.NewCgroup(b)
+			mode := "serve"
+			if c.mode == "echo" {
+				mode = "echo"
+			}
+			srv := testutil.StartPiped(b, server.Helper(b, mode))
+			line, err := srv.Stdout.ReadString('\n')
+			if err != nil {
+				b.Fatal(err)
+			}
+			var f *fixture
+			if c.probe {
+				stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer stats.Close()
+				f = startBench(b)
+			}
+			cmd := client.Helper(b, "load", c.mode, string(bytes.TrimSpace([]byte(line))), strconv.Itoa(b.N))
+			b.ResetTimer()
+			out, err := cmd.Output()
+			b.StopTimer()
+			if err != nil {
+				b.Fatalf("load: %v", err)
+			}
+			ns, _ := strconv.ParseInt(string(bytes.TrimSpace(out)), 10, 64)
+			b.ReportMetric(float64(b.N)/time.Duration(ns).Seconds(), "requests/s")
+			if f != nil {
+				if ns, ok := testutil.BPFNsPerRun(f.probe.Objects().Programs()); ok {
+					b.ReportMetric(ns, "bpf-ns/packet")
+				}
+			}
+		})
+	}
+}
+
+// load runs n requests (mode http) or 64-byte ping-pongs (mode echo) over
+// loadWorkers connections to 127.0.0.1:port and prints the nanoseconds.
+func load(args []string) error {
+	if len(args) != 3 {
+		return fmt.Errorf("want mode, port, n")
+	}
+	n, _ := strconv.Atoi(args[2])
+	addr := "127.0.0.1:" + args[1]
+	tr := &nethttp.Transport{MaxIdleConnsPerHost: loadWorkers}
+	var wg sync.WaitGroup
+	errs := make(chan error, loadWorkers)
+	begin := time.Now()
+	for w := range loadWorkers {
+		count := n / loadWorkers
+		if w < n%loadWorkers {
+			count++
+		}
+		wg.Go(func() {
+			if args[0] == "echo" {
+				errs <- pingPong(addr, count)
+			} else {
+				errs <- get(tr, "http://"+addr+"/ok", count)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(begin)
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Println(elapsed.Nanoseconds())
+	return nil
+}
+
+func get(tr *nethttp.Transport, url string, n int) error {
+	c := &nethttp.Client{Transport: tr}
+	for range n {
+		resp, err := c.Get(url)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	return nil
+}
+
+func pingPong(addr string, n int) error {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	buf := make([]byte, 64)
+	for range n {
+		if _, err := conn.Write(buf); err != nil {
+			return err
+		}
+		if _, err := io.ReadFull(conn, buf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// echo serves 64-byte ping-pongs on a loopback port it prints.
+func echo() error {
+	l, err := listen()
+	if err != nil {
+		return err
+	}
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		go io.Copy(c, c)
+	}
+}
+
+// BenchmarkTrackerRequest measures the user-space side of one request: its
+// head and its response's parsed, matched and counted.
+func BenchmarkTrackerRequest(b *testing.B) {
+	tr := newTracker(DefaultConfig())
+	req := &packet{cgroup: 1, cookie: 1, data: []byte("GET /ok HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Go-http-client/1.1\r\nAccept-Encoding: gzip\r\n\r\n")}
+	resp := &packet{cgroup: 1, cookie: 1, egress: true,
+		data: []byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Type: text/plain; charset=utf-8\r\nDate: Sat, 05 Dec 2026 09:00:00 GMT\r\n\r\nok\n")}
+	req.length, resp.length = len(req.data), len(resp.data)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		req.bootNs, resp.bootNs = uint64(i)*1000, uint64(i)*1000+500
+		req.seq += uint32(req.length)
+		resp.seq += uint32(resp.length)
+		tr.packet(req)
+		tr.packet(resp)
+	}
+}

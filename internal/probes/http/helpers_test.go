@@ -1,0 +1,346 @@
+package http
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	nethttp "net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/testutil"
+)
+
+// The kernel tests run an HTTP server and an HTTP client as separate
+// processes, each in its own test cgroup, on the loopback interface: the
+// server is Python's http.server or this test binary, the client this test
+// binary (testutil helpers).
+
+func TestMain(m *testing.M) {
+	testutil.Helpers(m, map[string]func([]string) error{
+		"serve":        func([]string) error { return serve() },
+		"echo":         func([]string) error { return echo() },
+		"client":       client,
+		"load":         load,
+		"split-serve":  func([]string) error { return splitServe() },
+		"split-client": splitClient,
+	})
+}
+
+// querySuffix is the query string of every request the client sends.
+const querySuffix = "?token=secret"
+
+// missingAt says whether the client's request i (from 0) goes to the missing
+// path, while missing such requests are left and ok others.
+func missingAt(i, ok, missing int) bool { return missing > 0 && (i%3 == 2 || ok == 0) }
+
+// notFoundBody starts like a request line: a probe that took it for one
+// would count a request that has no response.
+const notFoundBody = "GET /not-a-request HTTP/1.1\r\n\r\n"
+
+// listen listens on a loopback port and prints it, for the test to read
+// (port) before it starts a client.
+func listen() (*net.TCPListener, error) {
+	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.ParseIP(loopback())})
+	if err == nil {
+		fmt.Println(l.Addr().(*net.TCPAddr).Port)
+	}
+	return l, err
+}
+
+// serve is a net/http server on a loopback port it prints: /ok answers
+// 200, anything else 404.
+func serve() error {
+	l, err := listen()
+	if err != nil {
+		return err
+	}
+	return nethttp.Serve(l, nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		io.Copy(io.Discard, r.Body)
+		if r.URL.Path == "/ok" {
+			io.WriteString(w, "ok\n")
+			return
+		}
+		w.WriteHeader(nethttp.StatusNotFound)
+		io.WriteString(w, notFoundBody)
+	}))
+}
+
+// hostEnv names the loopback address the server and client helpers use
+// (default 127.0.0.1).
+const hostEnv = "ORB8_HTTP_HOST"
+
+func loopback() string {
+	if h := os.Getenv(hostEnv); h != "" {
+		return h
+	}
+	return "127.0.0.1"
+}
+
+// client sends requests over one keep-alive connection to the loopback port,
+// each waiting for its response: args are port, ok, missing, missingMethod.
+// Every request carries a query string (querySuffix), which events leave out.
+// Every third request is one to a missing path (while any are left), sent
+// with missingMethod and, for a POST, a body that starts like a request
+// line. It fails unless all went over one connection with the statuses
+// expected, and prints "done".
+func client(args []string) error {
+	if len(args) != 4 {
+		return errors.New("want port, ok, missing, missingMethod")
+	}
+	ok, _ := strconv.Atoi(args[1])
+	missing, _ := strconv.Atoi(args[2])
+	var dials atomic.Int32
+	dialer := &net.Dialer{}
+	c := &nethttp.Client{Transport: &nethttp.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return dialer.DialContext(ctx, network, addr)
+		},
+	}}
+	base := "http://" + net.JoinHostPort(loopback(), args[0])
+	for i := 0; ok+missing > 0; i++ {
+		path, method, want, body := "/ok", nethttp.MethodGet, nethttp.StatusOK, io.Reader(nil)
+		if missingAt(i, ok, missing) {
+			path, method, want = "/missing", args[3], nethttp.StatusNotFound
+			if method == nethttp.MethodPost {
+				body = strings.NewReader(notFoundBody)
+			}
+			missing--
+		} else {
+			ok--
+		}
+		req, err := nethttp.NewRequest(method, base+path+querySuffix, body)
+		if err != nil {
+			return err
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != want {
+			return fmt.Errorf("%s %s: status %d, want %d", method, path, resp.StatusCode, want)
+		}
+	}
+	if n := dials.Load(); n != 1 {
+		return fmt.Errorf("%d connections, want 1 (keep-alive)", n)
+	}
+	fmt.Println("done")
+	return nil
+}
+
+type fixture struct {
+	// host is the helpers' loopback address, "" for 127.0.0.1.
+	host           string
+	probe          *Probe
+	reg            *prometheus.Registry
+	bus            *events.Bus
+	server, client *testutil.Cgroup
+}
+
+func start(t *testing.T) *fixture {
+	t.Helper()
+	f := startBench(t)
+	f.server, f.client = testutil.NewCgroup(t), testutil.NewCgroup(t)
+	return f
+}
+
+// startBench loads the probe.
+func startBench(t testing.TB) *fixture {
+	t.Helper()
+	testutil.RequireRoot(t)
+	res := testutil.Resolver(t)
+	f := &fixture{probe: New(), reg: prometheus.NewPedanticRegistry(), bus: events.NewBus()}
+	env := probe.Env{Resolver: res, Events: f.bus, Log: slog.Default(), CgroupRoot: res.Root()}
+	if err := f.probe.Start(context.Background(), env); err != nil {
+		t.Fatalf("start http probe: %v", err)
+	}
+	t.Cleanup(func() { f.probe.Close() })
+	f.reg.MustRegister(testutil.Collector(t, f.probe))
+	return f
+}
+
+// helper is cg.Helper with the fixture's loopback address.
+func (f *fixture) helper(t *testing.T, cg *testutil.Cgroup, name string, args ...string) *exec.Cmd {
+	cmd := cg.Helper(t, name, args...)
+	if f.host != "" {
+		cmd.Env = append(cmd.Env, hostEnv+"="+f.host)
+	}
+	return cmd
+}
+
+// port reads the port a server prints first.
+func port(t *testing.T, p *testutil.Piped) string {
+	t.Helper()
+	line, err := p.Stdout.ReadString('\n')
+	if err != nil {
+		t.Fatalf("server's port: %v", err)
+	}
+	return strings.TrimSpace(line)
+}
+
+// runClient runs the client helper in the client cgroup against port.
+func (f *fixture) runClient(t *testing.T, port string, ok, missing int, missingMethod string) {
+	t.Helper()
+	cmd := f.helper(t, f.client, "client", port, strconv.Itoa(ok), strconv.Itoa(missing), missingMethod)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	if err := cmd.Run(); err != nil || out.String() != "done\n" {
+		t.Fatalf("client: %v, said %q", err, out.String())
+	}
+}
+
+// expect waits until the requests of cg are exactly want (direction,
+// method, status code -> count), and the duration histogram of direction
+// counts as many, and fails if cg has series of the other direction.
+func (f *fixture) expect(t *testing.T, cg *testutil.Cgroup, direction string, want map[[2]string]float64) {
+	t.Helper()
+	var total float64
+	for k, n := range want {
+		total += n
+		labels := map[string]string{"cgroup": cg.Path, "direction": direction, "method": k[0], "status_code": k[1]}
+		value := func() float64 { v, _ := testutil.Sample(t, f.reg, "orb8_http_requests_total", labels); return v }
+		testutil.Eventually(t, 3*time.Second, func() bool { return value() == n },
+			"requests %v = %v, want %v; series: %s", labels, value(), n, testutil.Series(t, f.reg, "orb8_http_requests_total"))
+	}
+	// Settled: nothing more may arrive.
+	time.Sleep(100 * time.Millisecond)
+	var got float64
+	for _, other := range []string{"client", "server"} {
+		for k := range want {
+			v, ok := testutil.Sample(t, f.reg, "orb8_http_requests_total",
+				map[string]string{"cgroup": cg.Path, "direction": other, "method": k[0], "status_code": k[1]})
+			if other == direction {
+				got += v
+			} else if ok {
+				t.Errorf("%s counted %v requests as %s, want none", cg.Path, v, other)
+			}
+		}
+	}
+	if got != total {
+		t.Errorf("%s: %v requests as %s, want %v; series: %s", cg.Path, got, direction, total, testutil.Series(t, f.reg, "orb8_http_requests_total"))
+	}
+	h := testutil.Histogram(t, f.reg, "orb8_http_request_duration_seconds", map[string]string{"cgroup": cg.Path, "direction": direction})
+	if h == nil || float64(h.GetSampleCount()) != total || h.GetSampleSum() <= 0 {
+		t.Errorf("%s duration histogram %v, want %v samples with a positive sum", cg.Path, h, total)
+	}
+}
+
+// mustLookPath finds a program the test needs.
+func mustLookPath(t *testing.T, name string) string {
+	t.Helper()
+	for _, dir := range []string{"/usr/bin", "/usr/local/bin"} {
+		if _, err := os.Stat(dir + "/" + name); err == nil {
+			return dir + "/" + name
+		}
+	}
+	t.Skipf("%s not installed", name)
+	return ""
+}
+
+// splitAt are where splitClient and splitServe cut each head into writes:
+// inside the request line and the status line, and inside a field.
+var (
+	requestCuts  = []int{10, 24}
+	responseCuts = []int{11, 30}
+)
+
+// splitRequest is the request splitClient sends, in three writes.
+const splitRequest = "GET /ok HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: orb8-test\r\n\r\n"
+
+// splitResponse is the response splitServe sends, in three writes.
+const splitResponse = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Type: text/plain\r\n\r\nok\n"
+
+// writeCut writes s in pieces cut at cuts, each its own segment: Nagle is
+// off and each write waits for the peer's ACK of the last one.
+func writeCut(c *net.TCPConn, s string, cuts []int) error {
+	prev := 0
+	for _, cut := range append(cuts, len(s)) {
+		if _, err := c.Write([]byte(s[prev:cut])); err != nil {
+			return err
+		}
+		prev = cut
+		time.Sleep(2 * time.Millisecond)
+	}
+	return nil
+}
+
+// splitServe answers every request on a loopback port it prints with
+// splitResponse, cut into writes.
+func splitServe() error {
+	l, err := listen()
+	if err != nil {
+		return err
+	}
+	for {
+		c, err := l.AcceptTCP()
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer c.Close()
+			r := bufio.NewReader(c)
+			for {
+				if _, err := nethttp.ReadRequest(r); err != nil {
+					return
+				}
+				if writeCut(c, splitResponse, responseCuts) != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+// splitClient sends n splitRequests over one connection to 127.0.0.1:port,
+// each cut into writes, reads each response and prints "done".
+func splitClient(args []string) error {
+	if len(args) != 2 {
+		return errors.New("want port, n")
+	}
+	n, _ := strconv.Atoi(args[1])
+	addr, err := net.ResolveTCPAddr("tcp", "127.0.0.1:"+args[0])
+	if err != nil {
+		return err
+	}
+	c, err := net.DialTCP("tcp", nil, addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	for range n {
+		if err := writeCut(c, splitRequest, requestCuts); err != nil {
+			return err
+		}
+		resp, err := nethttp.ReadResponse(r, nil)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != nethttp.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+	}
+	fmt.Println("done")
+	return nil
+}

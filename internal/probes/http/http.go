@@ -1,0 +1,114 @@
+// Package http is the HTTP probe: every workload's HTTP/1.0 and 1.1
+// requests over plaintext TCP, as a server and as a client, counted per
+// workload by method and status code with the time from the request's first
+// byte to the response's first byte, and streamed one request at a time
+// (method, path without the query string, status, latency, peer) as events.
+//
+// The kernel side (http.bpf.c) copies the first bytes of every TCP segment
+// that starts an HTTP/1.x head (and of the segments that continue a head
+// split over several) into a ring buffer, with the socket's cgroup and
+// cookie; parsing and matching responses to requests live here in Go.
+package http
+
+import (
+	"context"
+	"unsafe"
+
+	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/probe"
+)
+
+// Name is the probe's name in configuration and metrics.
+const Name = "http"
+
+// EventKinds are the kinds of event the probe publishes.
+var EventKinds = []string{events.KindHTTP}
+
+// Programs are both required.
+var Programs = probe.Programs{Required: []string{httpProgHttpEgress, httpProgHttpIngress}}
+
+// Probe is the HTTP probe.
+type Probe struct {
+	cfg     Config
+	objs    *probe.Objects
+	bpf     httpObjects
+	env     probe.Env
+	tracker *tracker
+}
+
+// New returns an unstarted HTTP probe with the default configuration.
+func New() *Probe { return NewWithConfig(DefaultConfig()) }
+
+// NewWithConfig returns an unstarted HTTP probe with cfg.
+func NewWithConfig(cfg Config) *Probe { return &Probe{cfg: cfg} }
+
+// Name implements probe.Probe.
+func (p *Probe) Name() string { return Name }
+
+// Objects implements probe.Probe.
+func (p *Probe) Objects() *probe.Objects { return p.objs }
+
+// Start implements probe.Probe.
+func (p *Probe) Start(_ context.Context, env probe.Env) error {
+	spec, err := loadHttp()
+	if err != nil {
+		return err
+	}
+	p.env, p.tracker = env, newTracker(p.cfg)
+	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
+		Programs:   Programs,
+		CgroupPath: env.CgroupRoot,
+	})
+	if err != nil {
+		return err
+	}
+	p.objs = objs
+	if err := objs.ReadRing(p.bpf.Events, p.handle); err != nil {
+		p.Close()
+		return err
+	}
+	return nil
+}
+
+// headerSize is sizeof(struct http_header): the captured payload follows it.
+const headerSize = int(unsafe.Sizeof(httpHttpHeader{}))
+
+func (p *Probe) handle(raw []byte) {
+	if len(raw) < headerSize {
+		return
+	}
+	e := (*httpHttpHeader)(unsafe.Pointer(&raw[0]))
+	data := raw[headerSize:]
+	txs := p.tracker.packet(&packet{
+		bootNs:       e.BootNs,
+		cgroup:       e.CgroupId,
+		cookie:       e.Cookie,
+		egress:       e.Direction == httpDirectionDIR_EGRESS,
+		continuation: e.Segment == httpSegmentSEG_CONTINUATION,
+		src:          probe.AddrPort(e.Family, &e.Saddr, e.Sport),
+		dst:          probe.AddrPort(e.Family, &e.Daddr, e.Dport),
+		seq:          e.TcpSeq,
+		length:       int(e.PayloadLen),
+		data:         data[:min(int(e.Captured), len(data), int(e.PayloadLen))],
+		heard:        p.env.Hears(events.KindHTTP),
+	})
+	p.publish(txs)
+}
+
+// publish streams finished requests as events.
+func (p *Probe) publish(txs []transaction) {
+	for i := range txs {
+		detail := txs[i].http // txs is the tracker's, reused
+		p.env.PublishAt(txs[i].cgroup, txs[i].bootNs, events.Event{Kind: events.KindHTTP, HTTP: &detail})
+	}
+}
+
+// Close implements probe.Probe.
+func (p *Probe) Close() error { return probe.Release(&p.objs) }
+
+// Forget implements probe.Forgetter.
+func (p *Probe) Forget(ids []uint64) {
+	if p.tracker != nil {
+		p.tracker.forget(ids)
+	}
+}

@@ -1,0 +1,56 @@
+package http
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/series"
+)
+
+// metrics are the series the probe exports: what Describe sends.
+var metrics series.Set
+
+var (
+	requestsDesc = metrics.Workload("orb8_http_requests_total",
+		"HTTP/1.x requests the workload served (direction server) or sent (client) that got a response, by method and status code.",
+		"direction", "method", "status_code")
+	durationDesc = metrics.WorkloadHistogram("orb8_http_request_duration_seconds",
+		"Time from an HTTP request's first byte to its response's first byte, as the workload's socket saw them.",
+		series.Log2Bounds(), "direction")
+	droppedDesc = metrics.Plain("orb8_http_dropped_total",
+		"HTTP messages or requests the probe could not fully account for, by reason.", "reason")
+)
+
+// directionLabels by serverIndex.
+var directionLabels = [2]string{"client", "server"}
+
+// Describe implements probe.Probe.
+func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
+
+// Collect implements probe.Probe: a copy of the counts, folded by
+// workload (a cgroup recreated under the same path has a new id).
+func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
+	if p.tracker == nil {
+		return nil
+	}
+	stats, dropped := p.tracker.snapshot()
+	folded := probe.FoldVisible(stats, p.env.Resolver, (*workloadStats).add)
+	for w, ws := range folded {
+		row := series.NewRow(w)
+		for k, n := range ws.requests {
+			ch <- row.Metric(requestsDesc, prometheus.CounterValue, float64(n),
+				directionLabels[serverIndex(k.server)], k.method, strconv.Itoa(k.status))
+		}
+		for i := range ws.duration {
+			if h := &ws.duration[i]; h.SumNs > 0 || h.Slots != [series.Log2Slots]uint64{} {
+				ch <- row.Histogram(durationDesc, h, directionLabels[i])
+			}
+		}
+	}
+	for reason, n := range dropped {
+		ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(n), dropReasonNames[reason])
+	}
+	return nil
+}
