@@ -22,6 +22,9 @@ type HTTP struct {
 	Latency       time.Duration  `json:"latencyNs"` // request's first byte to response's first byte
 	Peer          netip.AddrPort `json:"peer"`      // the other end: the client of a server, the server of a client
 	Protocol      string         `json:"protocol"`  // HTTP/1.0 or HTTP/1.1, the request's
+	// TLS: the request went through TLS (libssl), seen as plaintext by
+	// uprobes; Peer is then unknown (zero).
+	TLS bool `json:"tls,omitempty"`
 }
 
 // Bounds of an http event's strings.
