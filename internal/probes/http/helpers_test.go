@@ -246,7 +246,7 @@ func (f *fixture) expect(t *testing.T, cg *testutil.Cgroup, direction string, wa
 }
 
 // mustLookPath finds a program the test needs.
-func mustLookPath(t *testing.T, name string) string {
+func mustLookPath(t testing.TB, name string) string {
 	t.Helper()
 	for _, dir := range []string{"/usr/bin", "/usr/local/bin"} {
 		if _, err := os.Stat(dir + "/" + name); err == nil {

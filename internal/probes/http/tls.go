@@ -122,11 +122,11 @@ func (h *tlsHooks) ensure(pid int, m uprobe.Mapping) {
 	h.files[m.ID] = nil
 	h.mu.Unlock()
 
-	links, err := h.attach(pid, m)
+	links, slow, err := h.attach(pid, m)
 	if err != nil {
 		h.log.Warn("hook libssl", "path", m.Path, "pid", pid, "err", err)
 	} else {
-		h.log.Info("hooked libssl", "path", m.Path, "pid", pid, "uprobes", len(links))
+		h.log.Info("hooked libssl", "path", m.Path, "pid", pid, "uprobes", len(links), "single_stepped", slow)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -145,11 +145,14 @@ func (h *tlsHooks) ensure(pid int, m uprobe.Mapping) {
 var errUnreachable = errors.New("library file not reachable")
 
 // attach opens the file as the process maps it and puts an entry and a
-// return uprobe on each hooked function it defines.
-func (h *tlsHooks) attach(pid int, m uprobe.Mapping) ([]link.Link, error) {
+// return uprobe on each hooked function it defines; slow lists the functions
+// whose first instruction the kernel single-steps (~20 us a call here, see
+// docs/benchmarks.md): a return probe must sit where the return address is
+// on top of the stack, at the start or just past an endbr64.
+func (h *tlsHooks) attach(pid int, m uprobe.Mapping) (links []link.Link, slow []string, err error) {
 	f, err := uprobe.OpenMapped(h.proc, pid, m)
 	if err != nil {
-		return nil, errors.Join(errUnreachable, err)
+		return nil, nil, errors.Join(errUnreachable, err)
 	}
 	defer f.Close() // the uprobes hold the file themselves
 	symbols := make([]string, len(tlsFunctions))
@@ -158,36 +161,38 @@ func (h *tlsHooks) attach(pid int, m uprobe.Mapping) ([]link.Link, error) {
 	}
 	points, err := uprobe.ParseFile(f, symbols)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(points) == 0 {
-		return nil, errors.New("no SSL_read or SSL_write found")
+		return nil, nil, errors.New("no SSL_read or SSL_write found")
 	}
 	ex, err := link.OpenExecutable(uprobe.FDPath(int(f.Fd())))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var links []link.Link
 	for _, fn := range tlsFunctions {
 		pt, ok := points[fn.symbol]
 		if !ok {
 			continue // the _ex variants came with OpenSSL 1.1.1
 		}
+		if !pt.Emulated {
+			slow = append(slow, fn.symbol)
+		}
 		opts := &link.UprobeOptions{Address: pt.Offset, Cookie: uint64(fn.cookie)}
 		enter, err := ex.Uprobe(fn.symbol, h.enter, opts)
 		if err != nil {
 			closeLinks(links)
-			return nil, err
+			return nil, nil, err
 		}
 		ret, err := ex.Uretprobe(fn.symbol, h.ret, opts)
 		if err != nil {
 			enter.Close()
 			closeLinks(links)
-			return nil, err
+			return nil, nil, err
 		}
 		links = append(links, enter, ret)
 	}
-	return links, nil
+	return links, slow, nil
 }
 
 // hooked counts the libssl files with uprobes attached.

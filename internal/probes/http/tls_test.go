@@ -17,18 +17,32 @@ import (
 // port once the probe has hooked the libssl it loaded (late, at import ssl).
 func (f *fixture) startTLSServer(t *testing.T) string {
 	t.Helper()
+	cert, key := selfSigned(t)
+	server := testutil.StartPiped(t, f.server.Command(t, mustLookPath(t, "python3"), "testdata/server.py", cert, key))
+	serverPort := port(t, server)
+	tlsHooked(t, f)
+	return serverPort
+}
+
+// selfSigned makes a certificate for 127.0.0.1 and its key, in files.
+func selfSigned(t testing.TB) (cert, key string) {
+	t.Helper()
 	dir := t.TempDir()
-	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	out, err := exec.Command(mustLookPath(t, "openssl"), "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
 		"-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert).CombinedOutput()
 	if err != nil {
 		t.Fatalf("make a certificate: %v: %s", err, out)
 	}
-	server := testutil.StartPiped(t, f.server.Command(t, mustLookPath(t, "python3"), "testdata/server.py", cert, key))
-	serverPort := port(t, server)
+	return cert, key
+}
+
+// tlsHooked waits until the probe has hooked a libssl file: this machine's,
+// which the test's Python and curl load.
+func tlsHooked(t testing.TB, f *fixture) {
+	t.Helper()
 	hooked := func() float64 { v, _ := testutil.Sample(t, f.reg, "orb8_http_tls_libraries_hooked", nil); return v }
 	testutil.Eventually(t, 5*time.Second, func() bool { return hooked() >= 1 }, "libssl files hooked: %v, want 1 or more", hooked())
-	return serverPort
 }
 
 // 37 requests answered 200 and 11 answered 404 over one HTTPS keep-alive
