@@ -174,7 +174,7 @@ func BenchmarkTLSCalls(b *testing.B) {
 			calls := testutil.StartPiped(b, cg.Command(b, mustLookPath(b, "python3"), "testdata/tls_calls.py", strconv.Itoa(b.N), c.payload, cert, key))
 			calls.Expect(b, "ready")
 			if f != nil {
-				tlsHooked(b, f)
+				tlsHooked(b, f, 1)
 			}
 			b.ResetTimer()
 			io.WriteString(calls.Stdin, "go\n")

@@ -1,6 +1,8 @@
 package http
 
 import (
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -15,13 +17,15 @@ import (
 // startTLSServer runs Python's http.server wrapped in ssl (libssl) in the
 // server cgroup with a self-signed certificate made here, and returns its
 // port once the probe has hooked the libssl it loaded (late, at import ssl).
-func (f *fixture) startTLSServer(t *testing.T) string {
+func (f *fixture) startTLSServer(t *testing.T, env ...string) (string, *testutil.Piped) {
 	t.Helper()
 	cert, key := selfSigned(t)
-	server := testutil.StartPiped(t, f.server.Command(t, mustLookPath(t, "python3"), "testdata/server.py", cert, key))
+	cmd := f.server.Command(t, mustLookPath(t, "python3"), "testdata/server.py", cert, key)
+	cmd.Env = append(cmd.Environ(), env...)
+	server := testutil.StartPiped(t, cmd)
 	serverPort := port(t, server)
-	tlsHooked(t, f)
-	return serverPort
+	tlsHooked(t, f, 1)
+	return serverPort, server
 }
 
 // selfSigned makes a certificate for 127.0.0.1 and its key, in files.
@@ -37,12 +41,59 @@ func selfSigned(t testing.TB) (cert, key string) {
 	return cert, key
 }
 
-// tlsHooked waits until the probe has hooked a libssl file: this machine's,
-// which the test's Python and curl load.
-func tlsHooked(t testing.TB, f *fixture) {
+// tlsHooked waits until the probe has hooked at least n libssl files (the
+// machine's, which the test's Python and curl load, is one).
+func tlsHooked(t testing.TB, f *fixture, n float64) {
 	t.Helper()
-	hooked := func() float64 { v, _ := testutil.Sample(t, f.reg, "orb8_http_tls_libraries_hooked", nil); return v }
-	testutil.Eventually(t, 5*time.Second, func() bool { return hooked() >= 1 }, "libssl files hooked: %v, want 1 or more", hooked())
+	testutil.Eventually(t, 5*time.Second, func() bool { return tlsLibraries(t, f) >= n }, "libssl files hooked: %v, want %v or more", tlsLibraries(t, f), n)
+}
+
+func tlsLibraries(t testing.TB, f *fixture) float64 {
+	v, _ := testutil.Sample(t, f.reg, "orb8_http_tls_libraries_hooked", nil)
+	return v
+}
+
+// A libssl file that no process mapped when the probe started, loaded by
+// a server started later (a copy, through LD_LIBRARY_PATH: a file of its
+// own), is hooked from the mmap report, well before the 30 s full scan,
+// and its requests are counted.
+func TestTLSLibraryMappedLater(t *testing.T) {
+	f := start(t)
+	dir := t.TempDir()
+	system, err := os.ReadFile("/usr/lib/x86_64-linux-gnu/libssl.so.3")
+	if err != nil {
+		t.Skipf("no system libssl.so.3 to copy: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "libssl.so.3"), system, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := tlsLibraries(t, f)
+	serverPort, server := f.startTLSServer(t, "LD_LIBRARY_PATH="+dir)
+	tlsHooked(t, f, before+1)
+	maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", server.Cmd.Process.Pid))
+	if err != nil || !strings.Contains(string(maps), filepath.Join(dir, "libssl.so.3")) {
+		t.Fatalf("the server does not map the copy of libssl (%v)", err)
+	}
+	cmd := f.client.Command(t, mustLookPath(t, "python3"), "testdata/tls_client.py", serverPort, "5", "2")
+	if out, err := cmd.CombinedOutput(); err != nil || string(out) != "done\n" {
+		t.Fatalf("client: %v, said %q", err, out)
+	}
+	f.expect(t, f.server, "server", map[[2]string]float64{{"GET", "200"}: 5, {"GET", "404"}: 2})
+}
+
+func TestIsLibSSL(t *testing.T) {
+	for path, want := range map[string]bool{
+		"/usr/lib/x86_64-linux-gnu/libssl.so.3":  true,
+		"/usr/lib/libssl.so.1.1":                 true,
+		"/opt/boringssl/lib/libssl.so":           true,
+		"/usr/lib/x86_64-linux-gnu/libssl3.so":   false, // NSS
+		"/usr/lib/libssl.so.3/not-a-library.txt": false,
+		"/usr/lib/libcrypto.so.3":                false,
+	} {
+		if got := isLibSSL(path); got != want {
+			t.Errorf("isLibSSL(%q) = %v, want %v", path, got, want)
+		}
+	}
 }
 
 // 37 requests answered 200 and 11 answered 404 over one HTTPS keep-alive
@@ -51,7 +102,7 @@ func tlsHooked(t testing.TB, f *fixture) {
 // (encrypted) packets. Each is one event per side, marked TLS.
 func TestTLSPythonKeepAlive(t *testing.T) {
 	f := start(t)
-	serverPort := f.startTLSServer(t)
+	serverPort, _ := f.startTLSServer(t)
 	sides := map[string]*events.Subscription{}
 	for side, cg := range map[string]*testutil.Cgroup{"server": f.server, "client": f.client} {
 		sub := f.bus.Subscribe(256, nil, func(e *events.Event) bool { return e.Kind == events.KindHTTP && e.Workload.Path == cg.Path })
@@ -91,7 +142,7 @@ func TestTLSPythonKeepAlive(t *testing.T) {
 // command over one connection.
 func TestTLSCurlKeepAlive(t *testing.T) {
 	f := start(t)
-	serverPort := f.startTLSServer(t)
+	serverPort, _ := f.startTLSServer(t)
 	args := []string{"--silent", "--show-error", "--insecure", "--http1.1", "--write-out", "%{http_code} %{num_connects}\\n"}
 	var wantOut strings.Builder
 	ok, missing := okRequests, missingRequests
