@@ -61,17 +61,23 @@ func Discover(ctx context.Context, rescan <-chan int, scanPID func(pid int), sca
 	}
 }
 
-// PIDs lists the processes of a procfs mount (/proc).
-func PIDs(proc string) ([]int, error) {
+// MappedByAll calls scan for every process of a procfs mount (/proc) and
+// returns the files any of them maps, as scan reports them: what a caller
+// that hooks files keeps, unhooking the others.
+func MappedByAll(proc string, scan func(pid int) []FileID) (map[FileID]bool, error) {
 	entries, err := os.ReadDir(proc)
 	if err != nil {
 		return nil, err
 	}
-	pids := make([]int, 0, len(entries))
+	mapped := map[FileID]bool{}
 	for _, e := range entries {
-		if pid, err := strconv.Atoi(e.Name()); err == nil {
-			pids = append(pids, pid)
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		for _, id := range scan(pid) {
+			mapped[id] = true
 		}
 	}
-	return pids, nil
+	return mapped, nil
 }

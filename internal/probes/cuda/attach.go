@@ -101,16 +101,10 @@ func (a *attacher) scanPID(pid int) []uprobe.FileID {
 
 // scanAll scans every process, then unhooks library files no process maps.
 func (a *attacher) scanAll() {
-	pids, err := uprobe.PIDs(a.proc)
+	mapped, err := uprobe.MappedByAll(a.proc, a.scanPID)
 	if err != nil {
 		a.log.Warn("list processes", "err", err)
 		return
-	}
-	mapped := map[uprobe.FileID]bool{}
-	for _, pid := range pids {
-		for _, id := range a.scanPID(pid) {
-			mapped[id] = true
-		}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

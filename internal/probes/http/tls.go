@@ -82,16 +82,10 @@ func (h *tlsHooks) scanPID(pid int) []uprobe.FileID {
 
 // scanAll scans every process, then unhooks files no process maps.
 func (h *tlsHooks) scanAll() {
-	pids, err := uprobe.PIDs(h.proc)
+	mapped, err := uprobe.MappedByAll(h.proc, h.scanPID)
 	if err != nil {
 		h.log.Warn("list processes", "err", err)
 		return
-	}
-	mapped := map[uprobe.FileID]bool{}
-	for _, pid := range pids {
-		for _, id := range h.scanPID(pid) {
-			mapped[id] = true
-		}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
