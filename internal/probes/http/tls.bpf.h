@@ -145,8 +145,10 @@ static __always_inline void tls_moved(__u64 ssl, const __u8 *buf, __u32 n, __u8 
 		struct tls_stream zero = {};
 		bpf_map_update_elem(&tls_streams, &k, &zero, BPF_NOEXIST);
 		st = bpf_map_lookup_elem(&tls_streams, &k);
-		if (!st)
+		if (!st) {
+			orb8_count(ORB8_MAP_FULL);
 			return;
+		}
 	}
 	dir &= 1;
 	__u32 off = st->next_off[dir];
