@@ -17,6 +17,8 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/cilium/ebpf/link"
+
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
 )
@@ -36,21 +38,27 @@ var Programs = probe.Programs{
 
 // Probe is the HTTP probe.
 type Probe struct {
-	cfg     Config
-	objs    *probe.Objects
-	bpf     httpObjects
-	env     probe.Env
-	tracker *tracker
-	tls     *tlsHooks // nil without the TLS programs
-	stopTLS context.CancelFunc
-	wg      sync.WaitGroup
+	cfg       Config
+	opts      Options
+	objs      *probe.Objects
+	bpf       httpObjects
+	env       probe.Env
+	tracker   *tracker
+	tls       *tlsHooks // nil without TLS
+	watchMmap link.Link // its mmap reports, attached only with TLS
+	stopTLS   context.CancelFunc
+	wg        sync.WaitGroup
 }
 
-// New returns an unstarted HTTP probe with the default configuration.
-func New() *Probe { return NewWithConfig(DefaultConfig()) }
+// New returns an unstarted HTTP probe with the default configuration and
+// options.
+func New() *Probe { return NewWithOptions(DefaultOptions()) }
+
+// NewWithOptions returns an unstarted HTTP probe with opts.
+func NewWithOptions(opts Options) *Probe { return &Probe{cfg: DefaultConfig(), opts: opts} }
 
 // NewWithConfig returns an unstarted HTTP probe with cfg.
-func NewWithConfig(cfg Config) *Probe { return &Probe{cfg: cfg} }
+func NewWithConfig(cfg Config) *Probe { return &Probe{cfg: cfg, opts: DefaultOptions()} }
 
 // Name implements probe.Probe.
 func (p *Probe) Name() string { return Name }
@@ -67,7 +75,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	p.env, p.tracker = env, newTracker(p.cfg)
 	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
 		Programs:   Programs,
-		Manual:     []string{httpProgTlsEnter, httpProgTlsReturn},
+		Manual:     []string{httpProgTlsEnter, httpProgTlsReturn, httpProgTlsWatchMmap},
 		CgroupPath: env.CgroupRoot,
 	})
 	if err != nil {
@@ -126,6 +134,9 @@ func (p *Probe) Close() error {
 	}
 	if p.tls != nil {
 		p.tls.close()
+	}
+	if p.watchMmap != nil {
+		p.watchMmap.Close()
 	}
 	return probe.Release(&p.objs)
 }

@@ -218,14 +218,20 @@ func closeLinks(links []link.Link) {
 }
 
 // startTLS hooks the libssl files processes map now, then follows new
-// mappings; it leaves TLS off where its programs did not load.
+// mappings; it leaves TLS off where its programs did not load or the
+// options say so.
 func (p *Probe) startTLS(ctx context.Context) error {
-	if p.bpf.TlsEnter == nil || p.bpf.TlsReturn == nil || p.bpf.TlsWatchMmap == nil {
-		return nil // in Objects().Failed, with tlsFeature
+	if !p.opts.TLS || p.bpf.TlsEnter == nil || p.bpf.TlsReturn == nil || p.bpf.TlsWatchMmap == nil {
+		return nil // off (--http-tls=false), or in Objects().Failed with tlsFeature
 	}
+	watch, err := link.AttachTracing(link.TracingOptions{Program: p.bpf.TlsWatchMmap})
+	if err != nil {
+		return err
+	}
+	p.watchMmap = watch
 	p.tls = &tlsHooks{enter: p.bpf.TlsEnter, ret: p.bpf.TlsReturn, log: p.env.Log, proc: "/proc", files: map[uprobe.FileID][]link.Link{}}
 	rescan := make(chan int, 1024)
-	err := p.objs.ReadRing(p.bpf.TlsMmaps, func(raw []byte) {
+	err = p.objs.ReadRing(p.bpf.TlsMmaps, func(raw []byte) {
 		if len(raw) < int(unsafe.Sizeof(httpTlsMmapEvent{})) {
 			return
 		}

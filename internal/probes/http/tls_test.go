@@ -81,6 +81,27 @@ func TestTLSLibraryMappedLater(t *testing.T) {
 	f.expect(t, f.server, "server", map[[2]string]float64{{"GET", "200"}: 5, {"GET", "404"}: 2})
 }
 
+// With --http-tls=false nothing is hooked: the same HTTPS requests are
+// not counted, on either side (the TCP programs cannot read them).
+func TestTLSOff(t *testing.T) {
+	f := startWith(t, NewWithOptions(Options{TLS: false}))
+	cert, key := selfSigned(t)
+	server := testutil.StartPiped(t, f.server.Command(t, mustLookPath(t, "python3"), "testdata/server.py", cert, key))
+	cmd := f.client.Command(t, mustLookPath(t, "python3"), "testdata/tls_client.py", port(t, server), "5", "2")
+	if out, err := cmd.CombinedOutput(); err != nil || string(out) != "done\n" {
+		t.Fatalf("client: %v, said %q", err, out)
+	}
+	time.Sleep(500 * time.Millisecond) // what a probe would have sent by now
+	for _, cg := range []*testutil.Cgroup{f.server, f.client} {
+		if v, ok := testutil.Sample(t, f.reg, "orb8_http_requests_total", map[string]string{"cgroup": cg.Path}); ok {
+			t.Errorf("%s: %v requests counted with TLS off: %s", cg.Path, v, testutil.Series(t, f.reg, "orb8_http_requests_total"))
+		}
+	}
+	if _, ok := testutil.Sample(t, f.reg, "orb8_http_tls_libraries_hooked", nil); ok {
+		t.Error("orb8_http_tls_libraries_hooked exported with TLS off")
+	}
+}
+
 func TestIsLibSSL(t *testing.T) {
 	for path, want := range map[string]bool{
 		"/usr/lib/x86_64-linux-gnu/libssl.so.3":  true,
