@@ -81,6 +81,22 @@ func TestTLSLibraryMappedLater(t *testing.T) {
 	f.expect(t, f.server, "server", map[[2]string]float64{{"GET", "200"}: 5, {"GET", "404"}: 2})
 }
 
+// Request heads written in three SSL_write calls (three records, read in
+// three SSL_read calls by the server), cut inside the request line and a
+// field, are followed as continuations and counted on both sides.
+func TestTLSHeadsSplitOverCalls(t *testing.T) {
+	const n = 9
+	f := start(t)
+	serverPort, _ := f.startTLSServer(t)
+	cmd := f.client.Command(t, mustLookPath(t, "python3"), "testdata/tls_split_client.py", serverPort, strconv.Itoa(n))
+	if out, err := cmd.CombinedOutput(); err != nil || string(out) != "done\n" {
+		t.Fatalf("client: %v, said %q", err, out)
+	}
+	want := map[[2]string]float64{{"GET", "200"}: n}
+	f.expect(t, f.server, "server", want)
+	f.expect(t, f.client, "client", want)
+}
+
 // With --http-tls=false nothing is hooked: the same HTTPS requests are
 // not counted, on either side (the TCP programs cannot read them).
 func TestTLSOff(t *testing.T) {
