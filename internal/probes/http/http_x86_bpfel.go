@@ -58,8 +58,7 @@ type httpTlsCall struct {
 	Buf    uint64
 	Done   uint64
 	Cookie uint8
-	Active uint8
-	_      [6]byte
+	_      [7]byte
 }
 
 type httpTlsCookie uint8

@@ -26,17 +26,21 @@ struct tls_call {
 	__u64 buf;
 	__u64 done; /* the _ex variants' size_t *: bytes moved */
 	__u8 cookie;
-	__u8 active;
 };
 
 /*
- * Per thread: task storage, freed with the thread, no hashing per call.
- * SSL_read and SSL_write do not call one another, so one call at a time.
+ * Thread (pid_tgid) -> its call in progress; SSL_read and SSL_write do not
+ * call one another, so one per thread. A hash, not task storage: its map
+ * type would raise the whole probe's kernel from 5.8 to 5.11, plaintext
+ * included. LRU: a thread that dies inside a call (a server killed while
+ * blocked in SSL_read) leaves its entry, the least recently used, for the
+ * next insert to evict; a live call is evicted only past 65,536 threads
+ * inside hooked calls at once.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
 	__type(value, struct tls_call);
 } tls_calls SEC(".maps");
 
@@ -123,16 +127,15 @@ static __always_inline void tls_send(struct tls_header *hdr, const void *buf)
 SEC("uprobe")
 int BPF_KPROBE(tls_enter, void *ssl, void *buf, __u64 num, void *done)
 {
-	struct tls_call *c = bpf_task_storage_get(&tls_calls, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!c) {
+	__u64 thread = bpf_get_current_pid_tgid();
+	struct tls_call c = {
+		.ssl = (__u64)ssl,
+		.buf = (__u64)buf,
+		.done = (__u64)done,
+		.cookie = bpf_get_attach_cookie(ctx),
+	};
+	if (bpf_map_update_elem(&tls_calls, &thread, &c, BPF_ANY))
 		orb8_count(ORB8_MAP_FULL);
-		return 0;
-	}
-	c->ssl = (__u64)ssl;
-	c->buf = (__u64)buf;
-	c->done = (__u64)done;
-	c->cookie = bpf_get_attach_cookie(ctx);
-	c->active = 1;
 	return 0;
 }
 
@@ -188,20 +191,22 @@ static __always_inline void tls_moved(__u64 ssl, const __u8 *buf, __u32 n, __u8 
 SEC("uretprobe")
 int BPF_KRETPROBE(tls_return, int ret)
 {
-	struct tls_call *c = bpf_task_storage_get(&tls_calls, bpf_get_current_task_btf(), 0, 0);
-	if (!c || !c->active)
+	__u64 thread = bpf_get_current_pid_tgid();
+	struct tls_call *found = bpf_map_lookup_elem(&tls_calls, &thread);
+	if (!found)
 		return 0;
-	c->active = 0;
+	struct tls_call c = *found;
+	bpf_map_delete_elem(&tls_calls, &thread);
 	__u64 n = ret;
 	if (ret <= 0)
 		return 0; /* nothing moved: an error, or wants to be retried */
-	if (c->cookie & TLS_EX) {
-		if (ret != 1 || bpf_probe_read_user(&n, sizeof(n), (void *)c->done))
+	if (c.cookie & TLS_EX) {
+		if (ret != 1 || bpf_probe_read_user(&n, sizeof(n), (void *)c.done))
 			return 0;
 	}
 	if (n == 0 || n > 0x7fffffff)
 		return 0;
-	tls_moved(c->ssl, (const __u8 *)c->buf, n, c->cookie & TLS_READ ? DIR_INGRESS : DIR_EGRESS);
+	tls_moved(c.ssl, (const __u8 *)c.buf, n, c.cookie & TLS_READ ? DIR_INGRESS : DIR_EGRESS);
 	return 0;
 }
 
