@@ -174,7 +174,7 @@ func BenchmarkTLSCalls(b *testing.B) {
 			calls := testutil.StartPiped(b, cg.Command(b, mustLookPath(b, "python3"), "testdata/tls_calls.py", strconv.Itoa(b.N), c.payload, cert, key))
 			calls.Expect(b, "ready")
 			if f != nil {
-				tlsHooked(b, f, 1)
+				f.waitHooked(b, calls.Cmd.Process.Pid)
 			}
 			b.ResetTimer()
 			io.WriteString(calls.Stdin, "go\n")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/probe/uprobe"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
@@ -24,8 +25,32 @@ func (f *fixture) startTLSServer(t *testing.T, env ...string) (string, *testutil
 	cmd.Env = append(cmd.Environ(), env...)
 	server := testutil.StartPiped(t, cmd)
 	serverPort := port(t, server)
-	tlsHooked(t, f, 1)
+	f.waitHooked(t, server.Cmd.Process.Pid)
 	return serverPort, server
+}
+
+// waitHooked waits until the libssl files a process maps are hooked (not
+// merely some libssl file: another process of the machine may map one).
+func (f *fixture) waitHooked(t testing.TB, pid int) {
+	t.Helper()
+	maps, err := os.Open(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer maps.Close()
+	mapped, err := uprobe.MappedFiles(maps, []string{"/libssl.so"}, isLibSSL)
+	if err != nil || len(mapped) == 0 {
+		t.Fatalf("process %d maps no libssl (%v)", pid, err)
+	}
+	h := f.probe.tls
+	for _, m := range mapped {
+		hooked := func() bool {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			return h.files[m.ID] != nil
+		}
+		testutil.Eventually(t, 5*time.Second, hooked, "%s of process %d not hooked", m.Path, pid)
+	}
 }
 
 // selfSigned makes a certificate for 127.0.0.1 and its key, in files.
@@ -39,18 +64,6 @@ func selfSigned(t testing.TB) (cert, key string) {
 		t.Fatalf("make a certificate: %v: %s", err, out)
 	}
 	return cert, key
-}
-
-// tlsHooked waits until the probe has hooked at least n libssl files (the
-// machine's, which the test's Python and curl load, is one).
-func tlsHooked(t testing.TB, f *fixture, n float64) {
-	t.Helper()
-	testutil.Eventually(t, 5*time.Second, func() bool { return tlsLibraries(t, f) >= n }, "libssl files hooked: %v, want %v or more", tlsLibraries(t, f), n)
-}
-
-func tlsLibraries(t testing.TB, f *fixture) float64 {
-	v, _ := testutil.Sample(t, f.reg, "orb8_http_tls_libraries_hooked", nil)
-	return v
 }
 
 // A libssl file that no process mapped when the probe started, loaded by
@@ -67,9 +80,7 @@ func TestTLSLibraryMappedLater(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "libssl.so.3"), system, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	before := tlsLibraries(t, f)
 	serverPort, server := f.startTLSServer(t, "LD_LIBRARY_PATH="+dir)
-	tlsHooked(t, f, before+1)
 	maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", server.Cmd.Process.Pid))
 	if err != nil || !strings.Contains(string(maps), filepath.Join(dir, "libssl.so.3")) {
 		t.Fatalf("the server does not map the copy of libssl (%v)", err)
