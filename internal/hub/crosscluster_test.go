@@ -221,6 +221,7 @@ func TestHubNamesPeersAcrossClusters(t *testing.T) {
 		}
 	}
 	slices.SortFunc(both, func(x, y string) int { return netip.MustParseAddr(x).Compare(netip.MustParseAddr(y)) })
+	t.Logf("addresses both API servers know: %v", both)
 	st, err = c.Status(t.Context())
 	overlaps := st.GetAddressIndex().GetOverlaps()
 	if err != nil || len(overlaps) != 1 || !slices.Equal(overlaps[0].GetClusters(), []string{"a", "b"}) ||
