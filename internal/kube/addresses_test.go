@@ -2,7 +2,10 @@ package kube
 
 import (
 	"net/netip"
+	"runtime"
+	"strconv"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -89,4 +92,31 @@ func TestAddressWatcherIndexesTheCluster(t *testing.T) {
 		_, service := w.Lookup(netip.MustParseAddr(svc.Spec.ClusterIP))
 		return !pod && !service
 	})
+}
+
+// BenchmarkAddressIndexFull fills an index to the hub's bound, a pod per
+// address, and reports the heap it holds per address and a lookup's cost.
+//
+//	go test ./internal/kube -run '^$' -bench AddressIndexFull -benchtime 1x
+func BenchmarkAddressIndexFull(b *testing.B) {
+	const n = 1 << 18
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		x := NewAddressIndex(n)
+		for i := range n {
+			ip := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+			x.set(Owner{KindPod, "namespace-" + strconv.Itoa(i%100), "pod-" + strconv.Itoa(i)}, []netip.Addr{ip})
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		start := time.Now()
+		for i := range n {
+			x.Lookup(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
+		}
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-bytes/address")
+		b.ReportMetric(float64(time.Since(start).Nanoseconds())/n, "ns/lookup")
+		runtime.KeepAlive(x)
+	}
 }
