@@ -43,7 +43,8 @@ type memberAddresses struct {
 func sourceOf(m Member) string { return m.Kubeconfig + "\x00" + m.Context }
 
 // update watches the members of a new configuration: new ones start, gone
-// or changed ones stop, the rest keep their index.
+// or changed ones stop, ones that could not start try again, the rest keep
+// their index.
 func (b *addressBook) update(ctx context.Context, members []Member) {
 	next := map[string]*memberAddresses{}
 	b.mu.RLock()
@@ -51,7 +52,7 @@ func (b *addressBook) update(ctx context.Context, members []Member) {
 		if m.Kubeconfig == "" {
 			continue
 		}
-		if old := b.members[m.Name]; old != nil && old.source == sourceOf(m) {
+		if old := b.members[m.Name]; old != nil && old.source == sourceOf(m) && old.err == nil {
 			next[m.Name] = old
 			continue
 		}
