@@ -29,12 +29,15 @@ func newStatusCmd() *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error {
 			var (
 				statuses []*pb.Status
-				index    *pb.AddressIndex // a hub's
+				hub      *pb.Status // a hub's own, without its agents'
 			)
 			err := o.query(c.Context(), func(ctx context.Context, client apiclient.Client) (err error) {
 				if a, ok := client.(*apiclient.Agent); ok && o.hub != "" {
-					st, err := a.Status(ctx)
-					statuses, index = st.GetAgents(), st.GetAddressIndex()
+					hub, err = a.Status(ctx)
+					statuses = hub.GetAgents()
+					if hub != nil {
+						hub.Agents = nil
+					}
 					return err
 				}
 				statuses, err = client.Statuses(ctx)
@@ -45,8 +48,8 @@ func newStatusCmd() *cobra.Command {
 			}
 			if o.output != "table" {
 				p := newPrinter(c.OutOrStdout(), o.output, nil, nil)
-				if index != nil {
-					if err := p.print(&pb.Status{Node: "hub", AddressIndex: index}); err != nil {
+				if hub.GetAddressIndex() != nil {
+					if err := p.print(hub); err != nil {
 						return err
 					}
 				}
@@ -57,6 +60,7 @@ func newStatusCmd() *cobra.Command {
 				}
 				return nil
 			}
+			index := hub.GetAddressIndex()
 			if index != nil {
 				if err := printAddressIndex(c.OutOrStdout(), index); err != nil {
 					return err

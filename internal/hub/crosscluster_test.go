@@ -236,6 +236,22 @@ func TestHubNamesPeersAcrossClusters(t *testing.T) {
 	if want := fmt.Sprintf("overlap: %d addresses known in clusters a, b", len(both)); !strings.Contains(text, want) {
 		t.Errorf("orb8 status --hub says no %q:\n%s", want, text)
 	}
+	text, _ = runCLI(t, "status", "--hub", hubAddr, "-o", "json")
+	var hubLine struct {
+		Node         string `json:"node"`
+		Version      string `json:"version"`
+		AddressIndex struct {
+			Overlaps []struct {
+				Clusters  []string `json:"clusters"`
+				Addresses string   `json:"addresses"` // uint64: a string in proto JSON
+			} `json:"overlaps"`
+		} `json:"addressIndex"`
+	}
+	first, _, _ := strings.Cut(text, "\n")
+	if err := json.Unmarshal([]byte(first), &hubLine); err != nil || hubLine.Node != "hub" || hubLine.Version == "" || len(hubLine.AddressIndex.Overlaps) != 1 ||
+		hubLine.AddressIndex.Overlaps[0].Addresses != fmt.Sprint(len(both)) {
+		t.Errorf("orb8 status --hub -o json, first line %s: %+v, %v", first, hubLine, err)
+	}
 
 	// b leaves (its agent stays, by address only): its addresses go, and
 	// with them the overlap.
