@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -130,5 +131,30 @@ func TestSpansDropWhenTheQueueIsFull(t *testing.T) {
 	}
 	if uint64(got)+tr.Missed() != n {
 		t.Errorf("received %d + missed %d != %d spanned", got, tr.Missed(), n)
+	}
+}
+
+// BenchmarkSpan measures one http event made a span and exported over
+// gRPC, the in-process receiver's decoding included (an upper bound of the
+// agent's cost per request and side).
+func BenchmarkSpan(b *testing.B) {
+	var r testutil.OTLPReceiver
+	tr, err := StartTraces(context.Background(), OTLP{Endpoint: r.ServeGRPC(b), Protocol: "grpc", Insecure: true}, discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := httpEvent(1, "server", "GET", 200)
+	b.ReportAllocs()
+	for b.Loop() {
+		tr.Span(&e)
+		for tr.queue.queued.Load() >= SpanQueueSize/2 { // keep pace with the exporter: count the export too
+			runtime.Gosched()
+		}
+	}
+	if err := tr.Shutdown(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	if tr.Missed() != 0 {
+		b.Fatalf("%d spans missed", tr.Missed())
 	}
 }
