@@ -58,7 +58,7 @@ func newSpanLinker(cfg Config) *spanLinker {
 func (l *spanLinker) place(d *events.HTTP, h *head, server bool, src, dst netip.AddrPort, ns uint64) {
 	l.rng.Read(d.SpanID[:])
 	ends := connEnds{client: src, server: dst}
-	l.pending.ExpireWhile(func(p *pendingSpans) bool { return ns-p.lastNs > linkTTLNs }, func(connEnds, pendingSpans) {})
+	l.pending.ExpireWhile(func(p *pendingSpans) bool { return older(p.lastNs, ns) }, func(connEnds, pendingSpans) {})
 	traceID, parent, carried := parseTraceparent(h.traceparent)
 	if server {
 		if p, ok := l.pending.Get(ends); ok {
@@ -66,7 +66,7 @@ func (l *spanLinker) place(d *events.HTTP, h *head, server bool, src, dst netip.
 			if p.spans = p.spans[1:]; len(p.spans) == 0 {
 				l.pending.Delete(ends)
 			}
-			if !carried && ns-claimed.bootNs <= linkTTLNs {
+			if !carried && !older(claimed.bootNs, ns) {
 				traceID, parent, carried = claimed.trace, claimed.span, true
 			}
 		}
@@ -79,6 +79,10 @@ func (l *spanLinker) place(d *events.HTTP, h *head, server bool, src, dst netip.
 		l.keep(ends, clientSpan{trace: traceID, span: d.SpanID, bootNs: ns})
 	}
 }
+
+// older reports whether then is more than linkTTLNs before now; then may
+// be a little after now (timestamps of two CPUs, read in ring order).
+func older(then, now uint64) bool { return int64(now-then) > linkTTLNs }
 
 // keep holds a client span for the server request it may cause.
 func (l *spanLinker) keep(ends connEnds, s clientSpan) {

@@ -92,6 +92,10 @@ func TestSpanLinks(t *testing.T) {
 	if c1.TraceID == c2.TraceID {
 		t.Error("two client requests share a trace")
 	}
+	// A server's timestamp may be a little before its client's.
+	if c, s := placed(l, false, "", 1000), placed(l, true, "", 900); s.ParentSpanID != c.SpanID {
+		t.Errorf("server %+v stamped before client %+v: want it linked", s, c)
+	}
 	// A server request whose client is on no node here is a new trace.
 	if s := placed(l, true, "", 5); s.ParentSpanID.IsValid() || !s.TraceID.IsValid() {
 		t.Errorf("unlinked server %+v: want a new trace", s)
