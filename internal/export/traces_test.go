@@ -2,8 +2,6 @@ package export
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"runtime"
 	"testing"
@@ -104,14 +102,8 @@ func TestSpansOfHTTPEvents(t *testing.T) {
 // TestSpansDropWhenTheQueueIsFull: past SpanQueueSize waiting spans, Span
 // drops and counts; every span is received or missed.
 func TestSpansDropWhenTheQueueIsFull(t *testing.T) {
-	var r testutil.OTLPReceiver
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		<-release
-		r.ServeHTTP(w, req)
-	}))
-	t.Cleanup(srv.Close)
-	tr, err := StartTraces(context.Background(), OTLP{Endpoint: srv.URL + "/v1/traces", Protocol: "http"}, discard)
+	r, url, release := stalledReceiver(t)
+	tr, err := StartTraces(context.Background(), OTLP{Endpoint: url + "/v1/traces", Protocol: "http"}, discard)
 	if err != nil {
 		t.Fatal(err)
 	}
