@@ -114,7 +114,10 @@ type Agent struct {
 	decider *access.Decider
 	// exportErrors counts failed OTLP pushes (orb8_export_errors_total).
 	exportErrors atomic.Uint64
-	ready        atomic.Bool
+	// spansMissed, once spans go over OTLP, is the spans of requests that
+	// did not reach the receiver (orb8_spans_missed_total).
+	spansMissed atomic.Pointer[func() uint64]
+	ready       atomic.Bool
 	// trailed: an API keeps an audit trail, which must see every new peer.
 	trailed atomic.Bool
 	// stopForget ends the loop that forgets removed cgroups; nil before Start.
@@ -233,6 +236,7 @@ func (a *Agent) Start(ctx context.Context) {
 	if err := a.startAudit(ctx); err != nil {
 		a.log.Error("audit records not written", "err", err)
 	}
+	a.startTraces(ctx)
 	if err := a.startPolicies(ctx); err != nil {
 		a.log.Error("policies not enforced", "err", err)
 	}

@@ -16,7 +16,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	testutil.Helpers(m, map[string]func([]string) error{"dns-storm": dnsStorm})
+	testutil.Helpers(m, map[string]func([]string) error{"dns-storm": dnsStorm, "span-serve": spanServe, "span-client": spanClient})
 }
 
 // dnsQuery is an A query for a.example with id.

@@ -17,12 +17,13 @@ var (
 	workloadsDesc   = prometheus.NewDesc("orb8_tracked_workloads", "Cgroups the resolver tracks.", nil, nil)
 	untrackedDesc   = prometheus.NewDesc("orb8_workloads_untracked_total", "Cgroups not tracked because the resolver's table was full.", nil, nil)
 	buildInfoDesc   = prometheus.NewDesc("orb8_build_info", "Build of the running agent, and the cgroup hierarchy it names workloads by (unified or v1-memory).", []string{"version", "cgroup_hierarchy"}, nil)
-	exportErrDesc   = prometheus.NewDesc("orb8_export_errors_total", "OTLP pushes (metrics, audit logs) that failed.", nil, nil)
+	exportErrDesc   = prometheus.NewDesc("orb8_export_errors_total", "OTLP pushes (metrics, audit logs, spans) that failed.", nil, nil)
 	auditMissedDesc = prometheus.NewDesc("orb8_audit_records_missed_total", "Policy matches and anomalies an audit sink lacks (file: --audit-log, otlp: OTLP logs): its buffer was full, or the write or export failed.", []string{"sink"}, nil)
 	podEventsDesc   = prometheus.NewDesc("orb8_kube_events_dropped_total", "Kubernetes Events on pods that policies acted on, not recorded: over the pod's rate (25 at once, then one per 5 minutes), the queue full, or the write failed.", nil, nil)
 	overheadDesc    = prometheus.NewDesc("orb8_overhead_ratio", "Share of the node's CPU the agent cost over the last second: its own CPU time, and its BPF programs' run time with --bpf-stats. Above --max-overhead, probes shed records (orb8_sampling_ratio).", nil, nil)
 	samplingDesc    = prometheus.NewDesc("orb8_sampling_ratio", "Share of the probe's records (DNS messages, connection records) user space handles while the agent sheds load to stay under --max-overhead; each kept record counts for the shed ones. 1: all.", []string{"probe"}, nil)
-	selfDescriptors = []*prometheus.Desc{probeUpDesc, eventsDesc, lostDesc, collectErrDesc, mapFullDesc, runtimeDesc, runCountDesc, workloadsDesc, untrackedDesc, buildInfoDesc, exportErrDesc, auditMissedDesc, podEventsDesc, overheadDesc, samplingDesc}
+	spansMissedDesc = prometheus.NewDesc("orb8_spans_missed_total", "Spans of HTTP requests (--otlp-traces-endpoint) that did not reach the receiver: the agent's event buffer or span queue was full, or the export failed.", nil, nil)
+	selfDescriptors = []*prometheus.Desc{probeUpDesc, eventsDesc, lostDesc, collectErrDesc, mapFullDesc, runtimeDesc, runCountDesc, workloadsDesc, untrackedDesc, buildInfoDesc, exportErrDesc, auditMissedDesc, podEventsDesc, overheadDesc, samplingDesc, spansMissedDesc}
 )
 
 // selfCollector exports the agent's own health: which probes run, what they
@@ -79,6 +80,9 @@ func (c *selfCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(untrackedDesc, prometheus.CounterValue, float64(c.a.resolver.Dropped()))
 	ch <- prometheus.MustNewConstMetric(buildInfoDesc, prometheus.GaugeValue, 1, version.String(), c.a.hierarchy.Name())
 	ch <- prometheus.MustNewConstMetric(exportErrDesc, prometheus.CounterValue, float64(c.a.exportErrors.Load()))
+	if missed := c.a.spansMissed.Load(); missed != nil {
+		ch <- prometheus.MustNewConstMetric(spansMissedDesc, prometheus.CounterValue, float64((*missed)()))
+	}
 	c.a.auditMu.Lock()
 	defer c.a.auditMu.Unlock()
 	for _, t := range c.a.audits {

@@ -59,9 +59,9 @@ type Cluster struct {
 // ConnectCluster finds the agents with the kubeconfig and connects to each.
 func ConnectCluster(ctx context.Context, o ClusterOptions) (*Cluster, error) {
 	quietClientGo()
-	cfg, err := kubeConfig(o.Kubeconfig, o.Context).ClientConfig()
+	cfg, err := KubeRESTConfig(o.Kubeconfig, o.Context)
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig: %s", humanize.OneLine(err.Error()))
+		return nil, err
 	}
 	return NewCluster(ctx, cfg, o)
 }

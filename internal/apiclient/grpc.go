@@ -175,15 +175,26 @@ func (a *Agent) result(err error, tr metadata.MD) error {
 
 // Statuses implements Client.
 func (a *Agent) Statuses(ctx context.Context) ([]*pb.Status, error) {
+	st, err := a.Status(ctx)
+	if st == nil {
+		return nil, err
+	}
+	if len(st.GetAgents()) > 0 { // a hub's
+		return st.GetAgents(), err
+	}
+	return []*pb.Status{st}, err
+}
+
+// Status is the answer of GetStatus as is: a hub's own status, with its
+// agents' and its address index. A partial answer comes with a
+// *PartialError naming the agents that did not answer.
+func (a *Agent) Status(ctx context.Context) (*pb.Status, error) {
 	var tr metadata.MD
 	st, err := a.api.GetStatus(ctx, &pb.GetStatusRequest{}, grpc.Trailer(&tr))
 	if err != nil {
 		return nil, a.wrap(err)
 	}
-	if len(st.GetAgents()) > 0 { // a hub's
-		return st.GetAgents(), unanswered(tr)
-	}
-	return []*pb.Status{st}, unanswered(tr)
+	return st, unanswered(tr)
 }
 
 // Workloads implements Client.

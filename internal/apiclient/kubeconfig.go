@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/orb8/orb8/internal/humanize"
@@ -19,6 +20,16 @@ func kubeConfig(kubeconfig, kubeContext string) clientcmd.ClientConfig {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = kubeconfig
 	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext})
+}
+
+// KubeRESTConfig is the API server's address and credentials in a
+// kubeconfig (see kubeConfig), with its errors on one line.
+func KubeRESTConfig(kubeconfig, kubeContext string) (*rest.Config, error) {
+	cfg, err := kubeConfig(kubeconfig, kubeContext).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %s", humanize.OneLine(err.Error()))
+	}
+	return cfg, nil
 }
 
 // KubeNamespace is the namespace of the kubeconfig's context, "default"

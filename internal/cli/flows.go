@@ -15,20 +15,28 @@ import (
 
 func newFlowsCmd() *cobra.Command {
 	var (
-		o        clientOptions
-		protocol string
-		limit    uint32
+		o            clientOptions
+		protocol     string
+		limit        uint32
+		crossCluster bool
 	)
 	cmd := &cobra.Command{
 		Use:   "flows",
 		Short: "List network flows of workloads, busiest first",
 		Example: `  orb8 flows
   orb8 flows -n default --protocol tcp -o json
-  orb8 flows --all-nodes -l app=web`,
+  orb8 flows --all-nodes -l app=web
+  orb8 flows --hub unix:///run/orb8/hub.sock --cross-cluster`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if protocol != "" && protocol != "tcp" && protocol != "udp" {
 				return fmt.Errorf("invalid --protocol %q: want tcp or udp", protocol)
+			}
+			if crossCluster && o.hub == "" {
+				return fmt.Errorf("--cross-cluster sums what a hub names across its members: give --hub too")
+			}
+			if crossCluster && !c.Flags().Changed("limit") {
+				limit = 0 // every flow counts in the sums
 			}
 			var flows []*pb.Flow
 			err := o.query(c.Context(), func(ctx context.Context, client apiclient.Client) (err error) {
@@ -37,6 +45,9 @@ func newFlowsCmd() *cobra.Command {
 			})
 			if err != nil {
 				return err
+			}
+			if crossCluster {
+				return printCrossCluster(c.OutOrStdout(), o.output, flows)
 			}
 			header, row := o.clusterColumn([]string{"NODE", "NAMESPACE", "POD", "CGROUP", "PROTO", "DIR", "LOCAL", "REMOTE", "PEER", "TX", "RX", "RETRANS", "RTT"},
 				flowRow, func(m proto.Message) *pb.Workload { return m.(*pb.Flow).GetWorkload() })
@@ -51,7 +62,8 @@ func newFlowsCmd() *cobra.Command {
 	}
 	o.bind(cmd.Flags(), defaultAgent)
 	cmd.Flags().StringVar(&protocol, "protocol", "", "only tcp or udp flows")
-	cmd.Flags().Uint32Var(&limit, "limit", 100, "at most this many flows (0: all)")
+	cmd.Flags().Uint32Var(&limit, "limit", 100, "at most this many flows (0: all; --cross-cluster sums all unless given)")
+	cmd.Flags().BoolVar(&crossCluster, "cross-cluster", false, "with --hub: traffic between fleet members, summed by pair of workloads (outbound flows whose peer is another member's pod or Service)")
 	return cmd
 }
 

@@ -26,6 +26,13 @@ lacks a member says which. The file is read again when it changes.
     agents: ["lab-host-1:9809"]
     tls: {ca: /etc/orb8/lab-ca.pem, cert: /etc/orb8/hub.pem, key: /etc/orb8/hub-key.pem}
 
+A member with a kubeconfig also feeds the hub's index of pod and Service
+addresses (its API server's, watched): flows are named across members
+(pod CLUSTER/NAMESPACE/NAME), 'orb8 flows --hub ADDR --cross-cluster' sums
+the traffic between members, and addresses that several members know
+(overlapping CIDRs) are named after none and shown by 'orb8 status --hub'.
+A member may give agents by address and a kubeconfig for the index only.
+
 Clients ask it with --hub ADDR (and --cluster NAME for one member).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {

@@ -23,11 +23,23 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show the agent's node, version, probes and what they dropped",
 		Example: `  orb8 status
   orb8 status -o json
-  orb8 status --all-nodes`,
+  orb8 status --all-nodes
+  orb8 status --hub unix:///run/orb8/hub.sock   # members' agents, address index, overlaps`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			var statuses []*pb.Status
+			var (
+				statuses []*pb.Status
+				hub      *pb.Status // a hub's own, without its agents'
+			)
 			err := o.query(c.Context(), func(ctx context.Context, client apiclient.Client) (err error) {
+				if a, ok := client.(*apiclient.Agent); ok && o.hub != "" {
+					hub, err = a.Status(ctx)
+					statuses = hub.GetAgents()
+					if hub != nil {
+						hub.Agents = nil
+					}
+					return err
+				}
 				statuses, err = client.Statuses(ctx)
 				return err
 			})
@@ -36,6 +48,11 @@ func newStatusCmd() *cobra.Command {
 			}
 			if o.output != "table" {
 				p := newPrinter(c.OutOrStdout(), o.output, nil, nil)
+				if hub.GetAddressIndex() != nil {
+					if err := p.print(hub); err != nil {
+						return err
+					}
+				}
 				for _, st := range statuses {
 					if err := p.print(st); err != nil {
 						return err
@@ -43,8 +60,14 @@ func newStatusCmd() *cobra.Command {
 				}
 				return nil
 			}
+			index := hub.GetAddressIndex()
+			if index != nil {
+				if err := printAddressIndex(c.OutOrStdout(), index); err != nil {
+					return err
+				}
+			}
 			for i, st := range statuses {
-				if i > 0 {
+				if i > 0 || index != nil {
 					fmt.Fprintln(c.OutOrStdout())
 				}
 				if err := printStatus(c.OutOrStdout(), st); err != nil {
@@ -90,6 +113,25 @@ func printStatus(out io.Writer, st *pb.Status) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", p.GetName(), yesNo(p.GetUp()), p.GetEventsRead(), p.GetEventsLost(), p.GetMapFull(), humanize.Safe(humanize.OneLine(note)))
 	}
 	return tw.Flush()
+}
+
+// printAddressIndex is a hub's index of its members' addresses, and the
+// addresses that several members know (named after none of them).
+func printAddressIndex(out io.Writer, x *pb.AddressIndex) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLUSTER\tADDRESSES\tSYNCED\tDROPPED\tNOTE")
+	for _, m := range x.GetMembers() {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\n", humanize.Safe(m.GetCluster()), m.GetAddresses(), yesNo(m.GetSynced()), m.GetDropped(),
+			humanize.Safe(humanize.OneLine(m.GetError())))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, o := range x.GetOverlaps() {
+		fmt.Fprintf(out, "overlap: %d addresses known in clusters %s (e.g. %s); named after none\n", o.GetAddresses(),
+			humanize.Safe(strings.Join(o.GetClusters(), ", ")), humanize.Safe(strings.Join(o.GetExamples(), ", ")))
+	}
+	return nil
 }
 
 func yesNo(b bool) string {

@@ -27,6 +27,9 @@ type Export struct {
 	OTLPProtocol       string
 	OTLPInterval       time.Duration
 	OTLPInsecure       bool
+	// OTLPTracesEndpoint is where the spans of HTTP requests go, with
+	// OTLPProtocol and OTLPInsecure (off while empty).
+	OTLPTracesEndpoint string
 	// ClusterName, when set, labels every exported series cluster=<name>
 	// (OTLP: the resource attribute k8s.cluster.name).
 	ClusterName string
@@ -47,6 +50,7 @@ func (e *Export) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&e.OTLPProtocol, "otlp-protocol", e.OTLPProtocol, "OTLP transport: grpc or http")
 	fs.DurationVar(&e.OTLPInterval, "otlp-interval", e.OTLPInterval, "how often metrics are pushed over OTLP")
 	fs.BoolVar(&e.OTLPInsecure, "otlp-insecure", e.OTLPInsecure, "push OTLP without TLS")
+	fs.StringVar(&e.OTLPTracesEndpoint, "otlp-traces-endpoint", e.OTLPTracesEndpoint, "send a span of each HTTP request the http probe sees over OTLP to HOST:PORT or a URL (http://host:4318/v1/traces), with --otlp-protocol and --otlp-insecure; empty: off")
 	fs.StringVar(&e.ClusterName, "cluster-name", e.ClusterName, `the fleet cluster this agent belongs to: every series on /metrics gets the label cluster="NAME", OTLP the resource attribute k8s.cluster.name; empty: none`)
 }
 
@@ -71,18 +75,28 @@ func (e *Export) validate() error {
 	if e.OTLPProtocol != "grpc" && e.OTLPProtocol != "http" {
 		return fmt.Errorf("invalid --otlp-protocol %q: want grpc or http", e.OTLPProtocol)
 	}
+	if e.OTLPTracesEndpoint != "" {
+		if err := checkEndpoint("otlp-traces-endpoint", e.OTLPTracesEndpoint); err != nil {
+			return err
+		}
+	}
 	if e.OTLPEndpoint == "" {
 		return nil
 	}
 	if e.OTLPInterval <= 0 {
 		return fmt.Errorf("--otlp-interval must be positive, e.g. 30s")
 	}
-	if !strings.Contains(e.OTLPEndpoint, "://") {
-		return checkAddr("otlp-endpoint", e.OTLPEndpoint)
+	return checkEndpoint("otlp-endpoint", e.OTLPEndpoint)
+}
+
+// checkEndpoint checks the OTLP endpoint of flag: HOST:PORT or an http(s) URL.
+func checkEndpoint(flag, endpoint string) error {
+	if !strings.Contains(endpoint, "://") {
+		return checkAddr(flag, endpoint)
 	}
-	u, err := url.Parse(e.OTLPEndpoint)
+	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("invalid --otlp-endpoint %q: want HOST:PORT or http(s)://HOST:PORT[/path]", e.OTLPEndpoint)
+		return fmt.Errorf("invalid --%s %q: want HOST:PORT or http(s)://HOST:PORT[/path]", flag, endpoint)
 	}
 	return nil
 }

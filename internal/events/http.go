@@ -3,6 +3,8 @@ package events
 import (
 	"net/netip"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // KindHTTP is one HTTP request of a workload, as a server or as a client.
@@ -22,9 +24,17 @@ type HTTP struct {
 	Latency       time.Duration  `json:"latencyNs"` // request's first byte to response's first byte
 	Peer          netip.AddrPort `json:"peer"`      // the other end: the client of a server, the server of a client
 	Protocol      string         `json:"protocol"`  // HTTP/1.0 or HTTP/1.1, the request's
+	Local         netip.AddrPort `json:"local"`     // the workload's own end
 	// TLS: the request went through TLS (libssl), seen as plaintext by
-	// uprobes; Peer is then unknown (zero).
+	// uprobes; Peer and Local are then unknown (zero).
 	TLS bool `json:"tls,omitempty"`
+	// TraceID and SpanID place the request in a distributed trace, under
+	// ParentSpanID (zero: a trace's root). The parent is the span of the
+	// request's W3C traceparent header, else, for a server, the span of the
+	// client request on this node that sent it over the same connection.
+	TraceID      trace.TraceID `json:"traceId,omitzero"`
+	SpanID       trace.SpanID  `json:"spanId,omitzero"`
+	ParentSpanID trace.SpanID  `json:"parentSpanId,omitzero"`
 }
 
 // Bounds of an http event's strings.

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync/atomic"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
@@ -26,14 +25,7 @@ const LogQueueSize = 2048
 type Logs struct {
 	provider *sdklog.LoggerProvider
 	logger   otellog.Logger
-	// queued is the records emitted and not yet handed to the exporter:
-	// the batch processor's queue holds no more, so it never overwrites
-	// one silently.
-	queued  atomic.Int64
-	dropped atomic.Uint64 // by a full queue
-	failed  atomic.Uint64 // in exports that failed
-	errors  *atomic.Uint64
-	log     *slog.Logger
+	queue    *queue
 }
 
 // StartLogs starts sending log records to o's endpoint under the
@@ -44,8 +36,8 @@ func StartLogs(ctx context.Context, o OTLP, scope string, log *slog.Logger) (*Lo
 	if err != nil {
 		return nil, err
 	}
-	l := &Logs{errors: o.Errors, log: log}
-	batch := sdklog.NewBatchProcessor(countingExporter{exp, l}, sdklog.WithMaxQueueSize(LogQueueSize))
+	l := &Logs{queue: newQueue(LogQueueSize, "log", o, log)}
+	batch := sdklog.NewBatchProcessor(countingLogExporter{exp, l.queue}, sdklog.WithMaxQueueSize(LogQueueSize))
 	l.provider = sdklog.NewLoggerProvider(sdklog.WithResource(res), sdklog.WithProcessor(batch))
 	l.logger = l.provider.Logger(scope, otellog.WithInstrumentationVersion(version.String()), otellog.WithSchemaURL(semconv.SchemaURL))
 	return l, nil
@@ -53,41 +45,27 @@ func StartLogs(ctx context.Context, o OTLP, scope string, log *slog.Logger) (*Lo
 
 // Emit queues r for export, or drops it when LogQueueSize records wait.
 func (l *Logs) Emit(ctx context.Context, r otellog.Record) {
-	if l.queued.Add(1) > LogQueueSize {
-		l.queued.Add(-1)
-		l.dropped.Add(1)
-		return
+	if l.queue.admit() {
+		l.logger.Emit(ctx, r)
 	}
-	l.logger.Emit(ctx, r)
 }
 
 // Missed is the records that did not reach the receiver: dropped by a full
 // queue, or in an export that failed.
-func (l *Logs) Missed() uint64 { return l.dropped.Load() + l.failed.Load() }
+func (l *Logs) Missed() uint64 { return l.queue.missed() }
 
 // Shutdown exports what waits and stops.
 func (l *Logs) Shutdown(ctx context.Context) error { return l.provider.Shutdown(ctx) }
 
-// countingExporter counts what the batch processor hands the exporter, and
-// what fails. A failure is counted here rather than passed on, so it is not
-// counted again by the error handler of the metrics push.
-type countingExporter struct {
+// countingLogExporter accounts for what the batch processor hands the
+// exporter in its queue.
+type countingLogExporter struct {
 	sdklog.Exporter
-	l *Logs
+	q *queue
 }
 
-func (c countingExporter) Export(ctx context.Context, records []sdklog.Record) error {
-	c.l.queued.Add(-int64(len(records)))
-	err := c.Exporter.Export(ctx, records)
-	if err == nil {
-		return nil
-	}
-	if c.l.failed.Add(uint64(len(records))) == uint64(len(records)) {
-		c.l.log.Warn("otlp log export failed; later failures are only counted", "err", err)
-	}
-	if c.l.errors != nil {
-		c.l.errors.Add(1)
-	}
+func (c countingLogExporter) Export(ctx context.Context, records []sdklog.Record) error {
+	c.q.exported(len(records), c.Exporter.Export(ctx, records))
 	return nil
 }
 

@@ -90,14 +90,8 @@ func TestLogsReachAReceiver(t *testing.T) {
 // still returns at once; past LogQueueSize waiting records the rest are
 // dropped and counted, and what was kept arrives once it answers.
 func TestLogsDropWhenTheQueueIsFull(t *testing.T) {
-	var r testutil.OTLPReceiver
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		<-release
-		r.ServeHTTP(w, req)
-	}))
-	t.Cleanup(srv.Close)
-	logs, err := StartLogs(context.Background(), OTLP{Endpoint: srv.URL, Protocol: "http"}, "test", discard)
+	r, url, release := stalledReceiver(t)
+	logs, err := StartLogs(context.Background(), OTLP{Endpoint: url, Protocol: "http"}, "test", discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,6 +114,18 @@ func TestLogsDropWhenTheQueueIsFull(t *testing.T) {
 	if uint64(got)+logs.Missed() != n {
 		t.Errorf("received %d + missed %d != %d emitted", got, logs.Missed(), n)
 	}
+}
+
+// stalledReceiver is an OTLP/HTTP receiver at url that answers nothing
+// until release is closed.
+func stalledReceiver(t *testing.T) (r *testutil.OTLPReceiver, url string, release chan struct{}) {
+	r, release = &testutil.OTLPReceiver{}, make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		<-release
+		r.ServeHTTP(w, req)
+	}))
+	t.Cleanup(srv.Close)
+	return r, srv.URL, release
 }
 
 // TestLogsCountFailedExports: records a receiver refuses are missed, and

@@ -21,7 +21,9 @@ type Config struct {
 }
 
 // Member is one fleet member: a cluster whose agents are reached through its
-// API server (Kubeconfig), or agents given by address.
+// API server (Kubeconfig), or agents given by address. With both, the
+// agents are reached by address and the API server only names addresses
+// (the hub's index of pod and Service addresses).
 type Member struct {
 	Name string `yaml:"name"`
 	// Kubeconfig and Context reach the cluster's API server; the agents are
@@ -50,8 +52,8 @@ var memberName = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$`)
 const maxConfigBytes = 1 << 20
 
 // ParseConfig reads and checks a configuration: unknown keys, unnamed,
-// duplicate or misnamed members, and members that say neither or both of
-// kubeconfig and agents are errors.
+// duplicate or misnamed members, and members that say neither kubeconfig
+// nor agents are errors.
 func ParseConfig(data []byte) (Config, error) {
 	var c Config
 	if len(data) > maxConfigBytes {
@@ -70,8 +72,8 @@ func ParseConfig(data []byte) (Config, error) {
 			return c, fmt.Errorf("hub config: member %d: name %q: want lower-case letters, digits, '.', '_' or '-', at most 63", i+1, m.Name)
 		case seen[m.Name]:
 			return c, fmt.Errorf("hub config: member %q is listed twice", m.Name)
-		case (m.Kubeconfig == "") == (len(m.Agents) == 0):
-			return c, fmt.Errorf("hub config: member %q: give either kubeconfig or agents", m.Name)
+		case m.Kubeconfig == "" && len(m.Agents) == 0:
+			return c, fmt.Errorf("hub config: member %q: give kubeconfig, agents or both", m.Name)
 		case m.Timeout < 0:
 			return c, fmt.Errorf("hub config: member %q: negative timeout", m.Name)
 		}

@@ -73,14 +73,7 @@ func fakeFleet(t testing.TB, members, agents int) (config string) {
 		fmt.Fprintf(&cfg, "- name: m%02d\n  timeout: 10s\n  agents:\n", m)
 		for a := range agents {
 			sock := filepath.Join(dir, fmt.Sprintf("%d-%d.sock", m, a))
-			l, err := net.Listen("unix", sock)
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := grpc.NewServer()
-			pb.RegisterAgentServer(srv, newFakeAgent(fmt.Sprintf("m%02d-node%03d", m, a)))
-			go srv.Serve(l)
-			t.Cleanup(srv.Stop)
+			serveFakeAgent(t, sock, newFakeAgent(fmt.Sprintf("m%02d-node%03d", m, a)))
 			fmt.Fprintf(&cfg, "  - unix://%s\n", sock)
 		}
 	}
@@ -89,6 +82,19 @@ func fakeFleet(t testing.TB, members, agents int) (config string) {
 		t.Fatal(err)
 	}
 	return config
+}
+
+// serveFakeAgent serves a fake agent's API on a unix socket at path until
+// the test ends: a gRPC server of its own, as agents have.
+func serveFakeAgent(t testing.TB, path string, a pb.AgentServer) {
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	pb.RegisterAgentServer(srv, a)
+	go srv.Serve(l)
+	t.Cleanup(srv.Stop)
 }
 
 // startHub runs `orb8 hub` on config in a process of its own (its memory

@@ -33,6 +33,8 @@ type Hub struct {
 	mu      sync.RWMutex
 	members []labelled
 	loaded  fileStamp // of the configuration in use
+
+	addresses addressBook
 }
 
 // fileStamp tells a changed file from the one loaded.
@@ -94,6 +96,7 @@ func (h *Hub) reload(ctx context.Context) error {
 	for i, m := range cfg.Clusters {
 		members[i] = connect(ctx, m).(labelled)
 	}
+	h.addresses.update(ctx, cfg.Clusters)
 	h.mu.Lock()
 	old := h.members
 	h.members, h.loaded = members, st
@@ -118,6 +121,7 @@ func (h *Hub) Close() error {
 		errs = append(errs, m.Close())
 	}
 	h.members = nil
+	h.addresses.close()
 	return errors.Join(errs...)
 }
 
@@ -154,14 +158,16 @@ func answer[T any](ctx context.Context, v T, err error) (T, error) {
 	return zero, status.Error(codes.Unavailable, err.Error())
 }
 
-// GetStatus implements pb.AgentServer: the hub's own, with every agent's.
+// GetStatus implements pb.AgentServer: the hub's own, with every agent's
+// and its index of the members' addresses.
 func (h *Hub) GetStatus(ctx context.Context, _ *pb.GetStatusRequest) (*pb.Status, error) {
 	fleet, err := h.fleet(nil)
 	if err != nil {
 		return nil, err
 	}
 	agents, err := fleet.Statuses(ctx)
-	return answer(ctx, &pb.Status{Node: "hub", Version: version.String(), Started: timestamppb.New(h.started), Agents: agents}, err)
+	return answer(ctx, &pb.Status{Node: "hub", Version: version.String(), Started: timestamppb.New(h.started), Agents: agents,
+		AddressIndex: h.addresses.status()}, err)
 }
 
 // ListWorkloads implements pb.AgentServer.
@@ -174,13 +180,17 @@ func (h *Hub) ListWorkloads(ctx context.Context, req *pb.ListWorkloadsRequest) (
 	return answer(ctx, &pb.ListWorkloadsResponse{Workloads: ws}, err)
 }
 
-// ListFlows implements pb.AgentServer.
+// ListFlows implements pb.AgentServer: each flow's peers named across the
+// fleet.
 func (h *Hub) ListFlows(ctx context.Context, req *pb.ListFlowsRequest) (*pb.ListFlowsResponse, error) {
 	fleet, err := h.fleet(req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
 	fs, err := fleet.Flows(ctx, memberRequest(req).(*pb.ListFlowsRequest))
+	for _, f := range fs {
+		h.addresses.nameFlow(f)
+	}
 	return answer(ctx, &pb.ListFlowsResponse{Flows: fs}, err)
 }
 

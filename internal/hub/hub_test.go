@@ -70,14 +70,7 @@ func writeConfig(t *testing.T, path string, members map[string]string) {
 	for _, n := range names {
 		fmt.Fprintf(&b, "- name: %s\n  agents: [%q]\n  timeout: 2s\n", n, members[n])
 	}
-	// Write and rename, so the hub never reads half a file.
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
+	writeHubConfig(t, path, b.String())
 }
 
 // TestHubAnswersForEveryMember: two standalone agents, given by address as
@@ -92,27 +85,8 @@ func TestHubAnswersForEveryMember(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "hub.yaml")
 	writeConfig(t, cfg, map[string]string{"a": sockA, "b": sockB})
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	h, err := hub.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	defer h.Watch(ctx, 100*time.Millisecond)()
-	hubAddr := testutil.Socket(t)
-	addr, _ := server.ParseAddress(hubAddr)
-	srv, err := api.Listen(addr, h, server.TLSFiles{}, access.NewDecider(nil, "hub"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve()
-	defer srv.Stop()
-	c, err := apiclient.Dial(ctx, hubAddr, apiclient.TLS{}, 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	ctx := t.Context()
+	hubAddr, c := serveHub(t, cfg)
 
 	cg := testutil.NewCgroup(t)
 	const execs = 3
@@ -128,7 +102,10 @@ func TestHubAnswersForEveryMember(t *testing.T) {
 		}
 		return got, err
 	}
-	var got map[string]float64
+	var (
+		got map[string]float64
+		err error
+	)
 	testutil.Eventually(t, 10*time.Second, func() bool {
 		got, err = counts("")
 		return err == nil && got["a"] == execs && got["b"] == execs && len(got) == 2
@@ -174,6 +151,46 @@ func TestHubAnswersForEveryMember(t *testing.T) {
 	if got, _ = counts("a"); got["a"] != execs {
 		t.Errorf("after a broken file: %v; want the fleet unchanged", got)
 	}
+}
+
+// writeHubConfig writes and renames, so the hub never reads half a file.
+func writeHubConfig(t *testing.T, path, body string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serveHub runs a hub on config in the test's process, following changes
+// of the file, serves its API on a socket, and dials it; all stop after the
+// test.
+func serveHub(t *testing.T, config string) (addr string, c *apiclient.Agent) {
+	t.Helper()
+	ctx := t.Context()
+	h, err := hub.New(ctx, config, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	t.Cleanup(h.Watch(ctx, 100*time.Millisecond))
+	addr = testutil.Socket(t)
+	listen, _ := server.ParseAddress(addr)
+	srv, err := api.Listen(listen, h, server.TLSFiles{}, access.NewDecider(nil, "hub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	t.Cleanup(srv.Stop)
+	c, err = apiclient.Dial(ctx, addr, apiclient.TLS{}, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return addr, c
 }
 
 func runCLI(t *testing.T, args ...string) (stdout, stderr string) {

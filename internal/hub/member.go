@@ -16,7 +16,7 @@ func connect(ctx context.Context, m Member) apiclient.Client {
 		c   apiclient.Client
 		err error
 	)
-	if m.Kubeconfig != "" {
+	if len(m.Agents) == 0 {
 		ctx, cancel := context.WithTimeout(ctx, m.Timeout)
 		defer cancel()
 		c, err = apiclient.ConnectCluster(ctx, apiclient.ClusterOptions{Kubeconfig: m.Kubeconfig, Context: m.Context,

@@ -12,7 +12,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -182,13 +184,7 @@ func New(cfg *rest.Config, opts Options, log *slog.Logger) (*Watcher, error) {
 // answer delays nothing beyond that: the informers keep retrying.
 func (w *Watcher) Start(ctx context.Context) {
 	ctx, w.stop = context.WithCancel(ctx)
-	for _, inf := range w.informers {
-		w.wg.Add(1)
-		go func() {
-			defer w.wg.Done()
-			inf.RunWithContext(ctx)
-		}()
-	}
+	runInformers(ctx, &w.wg, maps.Values(w.informers))
 	w.stopSweep = tick.Every(ctx, max(w.grace/10, time.Second), func(now time.Time) { w.sweep(now.Add(-w.grace)) })
 	waitCtx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
@@ -209,6 +205,17 @@ func (w *Watcher) Close() error {
 	}
 	w.wg.Wait()
 	return nil
+}
+
+// runInformers runs each informer in a goroutine of wg until ctx ends.
+func runInformers(ctx context.Context, wg *sync.WaitGroup, informers iter.Seq[cache.SharedIndexInformer]) {
+	for inf := range informers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			inf.RunWithContext(ctx)
+		}()
+	}
 }
 
 func newInformer(c rest.Interface, resource string, obj runtime.Object, tweak func(*metav1.ListOptions)) cache.SharedIndexInformer {

@@ -11,19 +11,23 @@ import (
 
 	colllogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	collmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	colltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 )
 
-// OTLPReceiver is a real OTLP receiver of metrics and logs: the collector's
-// MetricsService and LogsService over gRPC, and OTLP/HTTP with protobuf
-// bodies on /v1/metrics and /v1/logs. It keeps every request it is sent.
+// OTLPReceiver is a real OTLP receiver of metrics, logs and traces: the
+// collector's MetricsService, LogsService and TraceService over gRPC, and
+// OTLP/HTTP with protobuf bodies on /v1/metrics, /v1/logs and /v1/traces.
+// It keeps every request it is sent.
 type OTLPReceiver struct {
 	mu      sync.Mutex
 	metrics []*collmetricspb.ExportMetricsServiceRequest
 	logs    []*colllogspb.ExportLogsServiceRequest
+	traces  []*colltracepb.ExportTraceServiceRequest
 }
 
 // MetricRequests is every metrics request received, oldest first.
@@ -38,6 +42,13 @@ func (r *OTLPReceiver) LogRequests() []*colllogspb.ExportLogsServiceRequest {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]*colllogspb.ExportLogsServiceRequest(nil), r.logs...)
+}
+
+// TraceRequests is every trace request received, oldest first.
+func (r *OTLPReceiver) TraceRequests() []*colltracepb.ExportTraceServiceRequest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*colltracepb.ExportTraceServiceRequest(nil), r.traces...)
 }
 
 type metricsService struct {
@@ -64,6 +75,18 @@ func (s logsService) Export(_ context.Context, req *colllogspb.ExportLogsService
 	return &colllogspb.ExportLogsServiceResponse{}, nil
 }
 
+type traceService struct {
+	colltracepb.UnimplementedTraceServiceServer
+	r *OTLPReceiver
+}
+
+func (s traceService) Export(_ context.Context, req *colltracepb.ExportTraceServiceRequest) (*colltracepb.ExportTraceServiceResponse, error) {
+	s.r.mu.Lock()
+	s.r.traces = append(s.r.traces, req)
+	s.r.mu.Unlock()
+	return &colltracepb.ExportTraceServiceResponse{}, nil
+}
+
 // ServeHTTP is the OTLP/HTTP binary-protobuf endpoint.
 func (r *OTLPReceiver) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	var req proto.Message
@@ -75,6 +98,9 @@ func (r *OTLPReceiver) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	case "/v1/logs":
 		l := &colllogspb.ExportLogsServiceRequest{}
 		req, export = l, func() proto.Message { resp, _ := (logsService{r: r}).Export(hr.Context(), l); return resp }
+	case "/v1/traces":
+		tr := &colltracepb.ExportTraceServiceRequest{}
+		req, export = tr, func() proto.Message { resp, _ := (traceService{r: r}).Export(hr.Context(), tr); return resp }
 	}
 	if req == nil || hr.Method != http.MethodPost {
 		http.NotFound(w, hr)
@@ -108,6 +134,7 @@ func (r *OTLPReceiver) ServeGRPC(t testing.TB) string {
 	srv := grpc.NewServer()
 	collmetricspb.RegisterMetricsServiceServer(srv, metricsService{r: r})
 	colllogspb.RegisterLogsServiceServer(srv, logsService{r: r})
+	colltracepb.RegisterTraceServiceServer(srv, traceService{r: r})
 	go srv.Serve(ln)
 	t.Cleanup(srv.Stop)
 	return ln.Addr().String()
@@ -148,6 +175,31 @@ func (r *OTLPReceiver) LogRecords() []ReceivedLog {
 			for _, sl := range rl.GetScopeLogs() {
 				for _, lr := range sl.GetLogRecords() {
 					out = append(out, ReceivedLog{Resource: res, LogRecord: lr})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// ReceivedSpan is one span received, with its resource's attributes.
+type ReceivedSpan struct {
+	Resource map[string]*commonpb.AnyValue
+	*tracepb.Span
+}
+
+// Attrs is the span's attributes by key.
+func (s ReceivedSpan) Attrs() map[string]*commonpb.AnyValue { return OTLPAttrs(s.GetAttributes()) }
+
+// Spans is every span received, oldest first.
+func (r *OTLPReceiver) Spans() []ReceivedSpan {
+	var out []ReceivedSpan
+	for _, req := range r.TraceRequests() {
+		for _, rs := range req.GetResourceSpans() {
+			res := OTLPAttrs(rs.GetResource().GetAttributes())
+			for _, ss := range rs.GetScopeSpans() {
+				for _, sp := range ss.GetSpans() {
+					out = append(out, ReceivedSpan{Resource: res, Span: sp})
 				}
 			}
 		}

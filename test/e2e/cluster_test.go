@@ -398,6 +398,12 @@ func TestClusterTrafficAndExecsUnderPodLabels(t *testing.T) {
 			families, _ := last.Gather()
 			for _, f := range families {
 				name := f.GetName()
+				// Whether the agent was shedding connection records.
+				if name == "orb8_overhead_ratio" || name == "orb8_sampling_ratio" {
+					for _, m := range f.GetMetric() {
+						t.Logf("%s %v", name, m)
+					}
+				}
 				if name != "orb8_process_exec_total" && name != "orb8_network_bytes_total" {
 					continue
 				}

@@ -380,6 +380,8 @@ type Status struct {
 	// probes shed records (ProbeStatus.sampling, call "records").
 	OverheadRatio float64 `protobuf:"fixed64,14,opt,name=overhead_ratio,json=overheadRatio,proto3" json:"overhead_ratio,omitempty"`
 	MaxOverhead   float64 `protobuf:"fixed64,15,opt,name=max_overhead,json=maxOverhead,proto3" json:"max_overhead,omitempty"`
+	// A hub's index of its members' pod and Service addresses.
+	AddressIndex  *AddressIndex `protobuf:"bytes,16,opt,name=address_index,json=addressIndex,proto3" json:"address_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -519,6 +521,210 @@ func (x *Status) GetMaxOverhead() float64 {
 	return 0
 }
 
+func (x *Status) GetAddressIndex() *AddressIndex {
+	if x != nil {
+		return x.AddressIndex
+	}
+	return nil
+}
+
+// AddressIndex is what a hub knows of its members' pod and Service
+// addresses (from their API servers), to name peers across clusters.
+type AddressIndex struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Members []*AddressIndexMember  `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	// Addresses known in more than one member: the hub names none of them.
+	Overlaps      []*AddressOverlap `protobuf:"bytes,2,rep,name=overlaps,proto3" json:"overlaps,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddressIndex) Reset() {
+	*x = AddressIndex{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddressIndex) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddressIndex) ProtoMessage() {}
+
+func (x *AddressIndex) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddressIndex.ProtoReflect.Descriptor instead.
+func (*AddressIndex) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *AddressIndex) GetMembers() []*AddressIndexMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *AddressIndex) GetOverlaps() []*AddressOverlap {
+	if x != nil {
+		return x.Overlaps
+	}
+	return nil
+}
+
+type AddressIndexMember struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Cluster string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	// Pod IPs and Service ClusterIPs indexed now.
+	Addresses uint64 `protobuf:"varint,2,opt,name=addresses,proto3" json:"addresses,omitempty"`
+	// Whether the first lists of pods and Services arrived.
+	Synced bool `protobuf:"varint,3,opt,name=synced,proto3" json:"synced,omitempty"`
+	// Addresses not indexed because the member's index was full.
+	Dropped uint64 `protobuf:"varint,4,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	// Why the member's API server cannot be watched, if it cannot.
+	Error         string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddressIndexMember) Reset() {
+	*x = AddressIndexMember{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddressIndexMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddressIndexMember) ProtoMessage() {}
+
+func (x *AddressIndexMember) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddressIndexMember.ProtoReflect.Descriptor instead.
+func (*AddressIndexMember) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *AddressIndexMember) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *AddressIndexMember) GetAddresses() uint64 {
+	if x != nil {
+		return x.Addresses
+	}
+	return 0
+}
+
+func (x *AddressIndexMember) GetSynced() bool {
+	if x != nil {
+		return x.Synced
+	}
+	return false
+}
+
+func (x *AddressIndexMember) GetDropped() uint64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
+func (x *AddressIndexMember) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type AddressOverlap struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The members that all know the addresses, sorted.
+	Clusters  []string `protobuf:"bytes,1,rep,name=clusters,proto3" json:"clusters,omitempty"`
+	Addresses uint64   `protobuf:"varint,2,opt,name=addresses,proto3" json:"addresses,omitempty"`
+	// A few of them, sorted.
+	Examples      []string `protobuf:"bytes,3,rep,name=examples,proto3" json:"examples,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddressOverlap) Reset() {
+	*x = AddressOverlap{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddressOverlap) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddressOverlap) ProtoMessage() {}
+
+func (x *AddressOverlap) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddressOverlap.ProtoReflect.Descriptor instead.
+func (*AddressOverlap) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *AddressOverlap) GetClusters() []string {
+	if x != nil {
+		return x.Clusters
+	}
+	return nil
+}
+
+func (x *AddressOverlap) GetAddresses() uint64 {
+	if x != nil {
+		return x.Addresses
+	}
+	return 0
+}
+
+func (x *AddressOverlap) GetExamples() []string {
+	if x != nil {
+		return x.Examples
+	}
+	return nil
+}
+
 type ProbeStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -547,7 +753,7 @@ type ProbeStatus struct {
 
 func (x *ProbeStatus) Reset() {
 	*x = ProbeStatus{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[5]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -559,7 +765,7 @@ func (x *ProbeStatus) String() string {
 func (*ProbeStatus) ProtoMessage() {}
 
 func (x *ProbeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[5]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -572,7 +778,7 @@ func (x *ProbeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeStatus.ProtoReflect.Descriptor instead.
 func (*ProbeStatus) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{5}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ProbeStatus) GetName() string {
@@ -651,7 +857,7 @@ type Sampling struct {
 
 func (x *Sampling) Reset() {
 	*x = Sampling{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[6]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +869,7 @@ func (x *Sampling) String() string {
 func (*Sampling) ProtoMessage() {}
 
 func (x *Sampling) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[6]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +882,7 @@ func (x *Sampling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sampling.ProtoReflect.Descriptor instead.
 func (*Sampling) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{6}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Sampling) GetCall() string {
@@ -704,7 +910,7 @@ type ListWorkloadsRequest struct {
 
 func (x *ListWorkloadsRequest) Reset() {
 	*x = ListWorkloadsRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[7]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -716,7 +922,7 @@ func (x *ListWorkloadsRequest) String() string {
 func (*ListWorkloadsRequest) ProtoMessage() {}
 
 func (x *ListWorkloadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[7]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -729,7 +935,7 @@ func (x *ListWorkloadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkloadsRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkloadsRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{7}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListWorkloadsRequest) GetFilter() *WorkloadFilter {
@@ -757,7 +963,7 @@ type ListWorkloadsResponse struct {
 
 func (x *ListWorkloadsResponse) Reset() {
 	*x = ListWorkloadsResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[8]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -769,7 +975,7 @@ func (x *ListWorkloadsResponse) String() string {
 func (*ListWorkloadsResponse) ProtoMessage() {}
 
 func (x *ListWorkloadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[8]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -782,7 +988,7 @@ func (x *ListWorkloadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkloadsResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkloadsResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{8}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListWorkloadsResponse) GetTime() *timestamppb.Timestamp {
@@ -838,7 +1044,7 @@ type WorkloadFigures struct {
 
 func (x *WorkloadFigures) Reset() {
 	*x = WorkloadFigures{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[9]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -850,7 +1056,7 @@ func (x *WorkloadFigures) String() string {
 func (*WorkloadFigures) ProtoMessage() {}
 
 func (x *WorkloadFigures) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[9]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -863,7 +1069,7 @@ func (x *WorkloadFigures) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkloadFigures.ProtoReflect.Descriptor instead.
 func (*WorkloadFigures) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{9}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WorkloadFigures) GetWorkload() *Workload {
@@ -1042,7 +1248,7 @@ type KernelLaunches struct {
 
 func (x *KernelLaunches) Reset() {
 	*x = KernelLaunches{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[10]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1260,7 @@ func (x *KernelLaunches) String() string {
 func (*KernelLaunches) ProtoMessage() {}
 
 func (x *KernelLaunches) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[10]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1273,7 @@ func (x *KernelLaunches) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelLaunches.ProtoReflect.Descriptor instead.
 func (*KernelLaunches) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{10}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *KernelLaunches) GetKernel() string {
@@ -1103,7 +1309,7 @@ type ListFlowsRequest struct {
 
 func (x *ListFlowsRequest) Reset() {
 	*x = ListFlowsRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[11]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1115,7 +1321,7 @@ func (x *ListFlowsRequest) String() string {
 func (*ListFlowsRequest) ProtoMessage() {}
 
 func (x *ListFlowsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[11]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1128,7 +1334,7 @@ func (x *ListFlowsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFlowsRequest.ProtoReflect.Descriptor instead.
 func (*ListFlowsRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{11}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListFlowsRequest) GetFilter() *WorkloadFilter {
@@ -1163,7 +1369,7 @@ type ListFlowsResponse struct {
 
 func (x *ListFlowsResponse) Reset() {
 	*x = ListFlowsResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[12]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1381,7 @@ func (x *ListFlowsResponse) String() string {
 func (*ListFlowsResponse) ProtoMessage() {}
 
 func (x *ListFlowsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[12]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1394,7 @@ func (x *ListFlowsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFlowsResponse.ProtoReflect.Descriptor instead.
 func (*ListFlowsResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{12}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListFlowsResponse) GetFlows() []*Flow {
@@ -1227,16 +1433,20 @@ type Flow struct {
 	RemotePeer *Peer `protobuf:"bytes,16,opt,name=remote_peer,json=remotePeer,proto3" json:"remote_peer,omitempty"`
 	// Where the connection really went when the remote address was translated
 	// (the endpoint kube-proxy chose for a Service IP), and whose it is.
-	BackendAddr   string `protobuf:"bytes,17,opt,name=backend_addr,json=backendAddr,proto3" json:"backend_addr,omitempty"`
-	BackendPort   uint32 `protobuf:"varint,18,opt,name=backend_port,json=backendPort,proto3" json:"backend_port,omitempty"`
-	BackendPeer   *Peer  `protobuf:"bytes,19,opt,name=backend_peer,json=backendPeer,proto3" json:"backend_peer,omitempty"`
+	BackendAddr string `protobuf:"bytes,17,opt,name=backend_addr,json=backendAddr,proto3" json:"backend_addr,omitempty"`
+	BackendPort uint32 `protobuf:"varint,18,opt,name=backend_port,json=backendPort,proto3" json:"backend_port,omitempty"`
+	BackendPeer *Peer  `protobuf:"bytes,19,opt,name=backend_peer,json=backendPeer,proto3" json:"backend_peer,omitempty"`
+	// Set by a hub: the fleet members whose pod or Service addresses all
+	// include remote_addr (overlapping CIDRs). The hub names the address
+	// after none of them.
+	RemoteOverlap []string `protobuf:"bytes,20,rep,name=remote_overlap,json=remoteOverlap,proto3" json:"remote_overlap,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Flow) Reset() {
 	*x = Flow{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[13]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1248,7 +1458,7 @@ func (x *Flow) String() string {
 func (*Flow) ProtoMessage() {}
 
 func (x *Flow) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[13]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1261,7 +1471,7 @@ func (x *Flow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Flow.ProtoReflect.Descriptor instead.
 func (*Flow) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{13}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Flow) GetWorkload() *Workload {
@@ -1397,20 +1607,30 @@ func (x *Flow) GetBackendPeer() *Peer {
 	return nil
 }
 
+func (x *Flow) GetRemoteOverlap() []string {
+	if x != nil {
+		return x.RemoteOverlap
+	}
+	return nil
+}
+
 // A Kubernetes object that owns an address.
 type Peer struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// "pod" or "service".
-	Kind          string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
-	Namespace     string `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	Name          string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Kind      string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Namespace string `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name      string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// The fleet member whose API server knows the object (set by a hub);
+	// empty from an agent asked directly.
+	Cluster       string `protobuf:"bytes,4,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[14]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1422,7 +1642,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[14]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1435,7 +1655,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{14}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Peer) GetKind() string {
@@ -1459,6 +1679,13 @@ func (x *Peer) GetName() string {
 	return ""
 }
 
+func (x *Peer) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
 type ListDNSRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Filter *WorkloadFilter        `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
@@ -1473,7 +1700,7 @@ type ListDNSRequest struct {
 
 func (x *ListDNSRequest) Reset() {
 	*x = ListDNSRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[15]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1485,7 +1712,7 @@ func (x *ListDNSRequest) String() string {
 func (*ListDNSRequest) ProtoMessage() {}
 
 func (x *ListDNSRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[15]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1498,7 +1725,7 @@ func (x *ListDNSRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDNSRequest.ProtoReflect.Descriptor instead.
 func (*ListDNSRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{15}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListDNSRequest) GetFilter() *WorkloadFilter {
@@ -1539,7 +1766,7 @@ type ListDNSResponse struct {
 
 func (x *ListDNSResponse) Reset() {
 	*x = ListDNSResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[16]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1551,7 +1778,7 @@ func (x *ListDNSResponse) String() string {
 func (*ListDNSResponse) ProtoMessage() {}
 
 func (x *ListDNSResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[16]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1564,7 +1791,7 @@ func (x *ListDNSResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDNSResponse.ProtoReflect.Descriptor instead.
 func (*ListDNSResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{16}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListDNSResponse) GetQueries() []*DNSQuery {
@@ -1598,7 +1825,7 @@ type DNSQuery struct {
 
 func (x *DNSQuery) Reset() {
 	*x = DNSQuery{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[17]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1610,7 +1837,7 @@ func (x *DNSQuery) String() string {
 func (*DNSQuery) ProtoMessage() {}
 
 func (x *DNSQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[17]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1623,7 +1850,7 @@ func (x *DNSQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DNSQuery.ProtoReflect.Descriptor instead.
 func (*DNSQuery) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{17}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DNSQuery) GetTime() *timestamppb.Timestamp {
@@ -1691,7 +1918,7 @@ type ListProcessesRequest struct {
 
 func (x *ListProcessesRequest) Reset() {
 	*x = ListProcessesRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[18]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1703,7 +1930,7 @@ func (x *ListProcessesRequest) String() string {
 func (*ListProcessesRequest) ProtoMessage() {}
 
 func (x *ListProcessesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[18]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1716,7 +1943,7 @@ func (x *ListProcessesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProcessesRequest.ProtoReflect.Descriptor instead.
 func (*ListProcessesRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{18}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListProcessesRequest) GetCgroup() string {
@@ -1735,7 +1962,7 @@ type ListProcessesResponse struct {
 
 func (x *ListProcessesResponse) Reset() {
 	*x = ListProcessesResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[19]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1747,7 +1974,7 @@ func (x *ListProcessesResponse) String() string {
 func (*ListProcessesResponse) ProtoMessage() {}
 
 func (x *ListProcessesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[19]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1760,7 +1987,7 @@ func (x *ListProcessesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProcessesResponse.ProtoReflect.Descriptor instead.
 func (*ListProcessesResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{19}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListProcessesResponse) GetProcesses() []*Process {
@@ -1778,7 +2005,7 @@ type ListGPUsRequest struct {
 
 func (x *ListGPUsRequest) Reset() {
 	*x = ListGPUsRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[20]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1790,7 +2017,7 @@ func (x *ListGPUsRequest) String() string {
 func (*ListGPUsRequest) ProtoMessage() {}
 
 func (x *ListGPUsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[20]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1803,7 +2030,7 @@ func (x *ListGPUsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGPUsRequest.ProtoReflect.Descriptor instead.
 func (*ListGPUsRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{20}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{23}
 }
 
 type ListGPUsResponse struct {
@@ -1815,7 +2042,7 @@ type ListGPUsResponse struct {
 
 func (x *ListGPUsResponse) Reset() {
 	*x = ListGPUsResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[21]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1827,7 +2054,7 @@ func (x *ListGPUsResponse) String() string {
 func (*ListGPUsResponse) ProtoMessage() {}
 
 func (x *ListGPUsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[21]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1840,7 +2067,7 @@ func (x *ListGPUsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGPUsResponse.ProtoReflect.Descriptor instead.
 func (*ListGPUsResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{21}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListGPUsResponse) GetGpus() []*GPU {
@@ -1867,7 +2094,7 @@ type GPU struct {
 
 func (x *GPU) Reset() {
 	*x = GPU{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[22]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1879,7 +2106,7 @@ func (x *GPU) String() string {
 func (*GPU) ProtoMessage() {}
 
 func (x *GPU) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[22]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1892,7 +2119,7 @@ func (x *GPU) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GPU.ProtoReflect.Descriptor instead.
 func (*GPU) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{22}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GPU) GetGpu() string {
@@ -1973,7 +2200,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[23]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1985,7 +2212,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[23]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1998,7 +2225,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{23}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *WatchEventsRequest) GetKinds() []string {
@@ -2036,7 +2263,7 @@ type WatchEventsResponse struct {
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[24]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2048,7 +2275,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[24]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2061,7 +2288,7 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{24}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *WatchEventsResponse) GetItem() isWatchEventsResponse_Item {
@@ -2130,7 +2357,7 @@ type EventBatch struct {
 
 func (x *EventBatch) Reset() {
 	*x = EventBatch{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[25]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2142,7 +2369,7 @@ func (x *EventBatch) String() string {
 func (*EventBatch) ProtoMessage() {}
 
 func (x *EventBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[25]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2155,7 +2382,7 @@ func (x *EventBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventBatch.ProtoReflect.Descriptor instead.
 func (*EventBatch) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{25}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *EventBatch) GetEvents() []*Event {
@@ -2175,7 +2402,7 @@ type Drops struct {
 
 func (x *Drops) Reset() {
 	*x = Drops{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[26]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2187,7 +2414,7 @@ func (x *Drops) String() string {
 func (*Drops) ProtoMessage() {}
 
 func (x *Drops) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[26]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2200,7 +2427,7 @@ func (x *Drops) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Drops.ProtoReflect.Descriptor instead.
 func (*Drops) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{26}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Drops) GetTotal() uint64 {
@@ -2230,7 +2457,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[27]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2242,7 +2469,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[27]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2255,7 +2482,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{27}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Event) GetTime() *timestamppb.Timestamp {
@@ -2361,7 +2588,7 @@ type ExecDetail struct {
 
 func (x *ExecDetail) Reset() {
 	*x = ExecDetail{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[28]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2373,7 +2600,7 @@ func (x *ExecDetail) String() string {
 func (*ExecDetail) ProtoMessage() {}
 
 func (x *ExecDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[28]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2386,7 +2613,7 @@ func (x *ExecDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecDetail.ProtoReflect.Descriptor instead.
 func (*ExecDetail) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{28}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ExecDetail) GetFilename() string {
@@ -2451,7 +2678,7 @@ type ExitDetail struct {
 
 func (x *ExitDetail) Reset() {
 	*x = ExitDetail{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[29]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2463,7 +2690,7 @@ func (x *ExitDetail) String() string {
 func (*ExitDetail) ProtoMessage() {}
 
 func (x *ExitDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[29]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2476,7 +2703,7 @@ func (x *ExitDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitDetail.ProtoReflect.Descriptor instead.
 func (*ExitDetail) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{29}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ExitDetail) GetCode() int32 {
@@ -2519,7 +2746,7 @@ type ListProfilesRequest struct {
 
 func (x *ListProfilesRequest) Reset() {
 	*x = ListProfilesRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[30]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2531,7 +2758,7 @@ func (x *ListProfilesRequest) String() string {
 func (*ListProfilesRequest) ProtoMessage() {}
 
 func (x *ListProfilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[30]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2544,7 +2771,7 @@ func (x *ListProfilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProfilesRequest.ProtoReflect.Descriptor instead.
 func (*ListProfilesRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{30}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListProfilesRequest) GetIdentity() string {
@@ -2570,7 +2797,7 @@ type ListProfilesResponse struct {
 
 func (x *ListProfilesResponse) Reset() {
 	*x = ListProfilesResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[31]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2582,7 +2809,7 @@ func (x *ListProfilesResponse) String() string {
 func (*ListProfilesResponse) ProtoMessage() {}
 
 func (x *ListProfilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[31]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2595,7 +2822,7 @@ func (x *ListProfilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProfilesResponse.ProtoReflect.Descriptor instead.
 func (*ListProfilesResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{31}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListProfilesResponse) GetProfiles() []*Profile {
@@ -2635,7 +2862,7 @@ type Profile struct {
 
 func (x *Profile) Reset() {
 	*x = Profile{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[32]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2647,7 +2874,7 @@ func (x *Profile) String() string {
 func (*Profile) ProtoMessage() {}
 
 func (x *Profile) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[32]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2660,7 +2887,7 @@ func (x *Profile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Profile.ProtoReflect.Descriptor instead.
 func (*Profile) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{32}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Profile) GetIdentity() string {
@@ -2762,7 +2989,7 @@ type ProfileSet struct {
 
 func (x *ProfileSet) Reset() {
 	*x = ProfileSet{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[33]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2774,7 +3001,7 @@ func (x *ProfileSet) String() string {
 func (*ProfileSet) ProtoMessage() {}
 
 func (x *ProfileSet) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[33]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2787,7 +3014,7 @@ func (x *ProfileSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileSet.ProtoReflect.Descriptor instead.
 func (*ProfileSet) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{33}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ProfileSet) GetKind() string {
@@ -2828,7 +3055,7 @@ type RaisedItem struct {
 
 func (x *RaisedItem) Reset() {
 	*x = RaisedItem{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[34]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2840,7 +3067,7 @@ func (x *RaisedItem) String() string {
 func (*RaisedItem) ProtoMessage() {}
 
 func (x *RaisedItem) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[34]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2853,7 +3080,7 @@ func (x *RaisedItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaisedItem.ProtoReflect.Descriptor instead.
 func (*RaisedItem) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{34}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RaisedItem) GetItem() string {
@@ -2882,7 +3109,7 @@ type ResetProfileRequest struct {
 
 func (x *ResetProfileRequest) Reset() {
 	*x = ResetProfileRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[35]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2894,7 +3121,7 @@ func (x *ResetProfileRequest) String() string {
 func (*ResetProfileRequest) ProtoMessage() {}
 
 func (x *ResetProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[35]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2907,7 +3134,7 @@ func (x *ResetProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetProfileRequest.ProtoReflect.Descriptor instead.
 func (*ResetProfileRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{35}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ResetProfileRequest) GetIdentity() string {
@@ -2934,7 +3161,7 @@ type ResetProfileResponse struct {
 
 func (x *ResetProfileResponse) Reset() {
 	*x = ResetProfileResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[36]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2946,7 +3173,7 @@ func (x *ResetProfileResponse) String() string {
 func (*ResetProfileResponse) ProtoMessage() {}
 
 func (x *ResetProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[36]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2959,7 +3186,7 @@ func (x *ResetProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetProfileResponse.ProtoReflect.Descriptor instead.
 func (*ResetProfileResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{36}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ResetProfileResponse) GetProfile() *Profile {
@@ -2984,7 +3211,7 @@ type ListAuditTrailRequest struct {
 
 func (x *ListAuditTrailRequest) Reset() {
 	*x = ListAuditTrailRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[37]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2996,7 +3223,7 @@ func (x *ListAuditTrailRequest) String() string {
 func (*ListAuditTrailRequest) ProtoMessage() {}
 
 func (x *ListAuditTrailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[37]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3009,7 +3236,7 @@ func (x *ListAuditTrailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditTrailRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditTrailRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{37}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListAuditTrailRequest) GetFilter() *WorkloadFilter {
@@ -3054,7 +3281,7 @@ type ListAuditTrailResponse struct {
 
 func (x *ListAuditTrailResponse) Reset() {
 	*x = ListAuditTrailResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[38]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3066,7 +3293,7 @@ func (x *ListAuditTrailResponse) String() string {
 func (*ListAuditTrailResponse) ProtoMessage() {}
 
 func (x *ListAuditTrailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[38]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3079,7 +3306,7 @@ func (x *ListAuditTrailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditTrailResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditTrailResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{38}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListAuditTrailResponse) GetRecords() []*AuditRecord {
@@ -3125,7 +3352,7 @@ type AuditCoverage struct {
 
 func (x *AuditCoverage) Reset() {
 	*x = AuditCoverage{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[39]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3137,7 +3364,7 @@ func (x *AuditCoverage) String() string {
 func (*AuditCoverage) ProtoMessage() {}
 
 func (x *AuditCoverage) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[39]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3150,7 +3377,7 @@ func (x *AuditCoverage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditCoverage.ProtoReflect.Descriptor instead.
 func (*AuditCoverage) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{39}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *AuditCoverage) GetKind() string {
@@ -3219,7 +3446,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[40]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3231,7 +3458,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[40]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3244,7 +3471,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{40}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *AuditRecord) GetTime() *timestamppb.Timestamp {
@@ -3327,7 +3554,7 @@ type Connection struct {
 
 func (x *Connection) Reset() {
 	*x = Connection{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[41]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3339,7 +3566,7 @@ func (x *Connection) String() string {
 func (*Connection) ProtoMessage() {}
 
 func (x *Connection) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[41]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3352,7 +3579,7 @@ func (x *Connection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Connection.ProtoReflect.Descriptor instead.
 func (*Connection) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{41}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Connection) GetDirection() string {
@@ -3414,7 +3641,7 @@ type PolicyMatch struct {
 
 func (x *PolicyMatch) Reset() {
 	*x = PolicyMatch{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[42]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3426,7 +3653,7 @@ func (x *PolicyMatch) String() string {
 func (*PolicyMatch) ProtoMessage() {}
 
 func (x *PolicyMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[42]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3439,7 +3666,7 @@ func (x *PolicyMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyMatch.ProtoReflect.Descriptor instead.
 func (*PolicyMatch) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{42}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PolicyMatch) GetPolicy() string {
@@ -3495,7 +3722,7 @@ type Anomaly struct {
 
 func (x *Anomaly) Reset() {
 	*x = Anomaly{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[43]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3507,7 +3734,7 @@ func (x *Anomaly) String() string {
 func (*Anomaly) ProtoMessage() {}
 
 func (x *Anomaly) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[43]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3520,7 +3747,7 @@ func (x *Anomaly) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Anomaly.ProtoReflect.Descriptor instead.
 func (*Anomaly) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{43}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Anomaly) GetKind() string {
@@ -3577,7 +3804,7 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x04ppid\x18\x02 \x01(\rR\x04ppid\x12\x10\n" +
 	"\x03uid\x18\x03 \x01(\rR\x03uid\x12\x12\n" +
 	"\x04comm\x18\x04 \x01(\tR\x04comm\"\x12\n" +
-	"\x10GetStatusRequest\"\xb8\x04\n" +
+	"\x10GetStatusRequest\"\xf4\x04\n" +
 	"\x06Status\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x16\n" +
@@ -3596,7 +3823,21 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x06agents\x18\r \x03(\v2\x0f.orb8.v1.StatusR\x06agents\x12)\n" +
 	"\x10cgroup_hierarchy\x18\v \x01(\tR\x0fcgroupHierarchy\x12%\n" +
 	"\x0eoverhead_ratio\x18\x0e \x01(\x01R\roverheadRatio\x12!\n" +
-	"\fmax_overhead\x18\x0f \x01(\x01R\vmaxOverhead\"\xfd\x02\n" +
+	"\fmax_overhead\x18\x0f \x01(\x01R\vmaxOverhead\x12:\n" +
+	"\raddress_index\x18\x10 \x01(\v2\x15.orb8.v1.AddressIndexR\faddressIndex\"z\n" +
+	"\fAddressIndex\x125\n" +
+	"\amembers\x18\x01 \x03(\v2\x1b.orb8.v1.AddressIndexMemberR\amembers\x123\n" +
+	"\boverlaps\x18\x02 \x03(\v2\x17.orb8.v1.AddressOverlapR\boverlaps\"\x94\x01\n" +
+	"\x12AddressIndexMember\x12\x18\n" +
+	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1c\n" +
+	"\taddresses\x18\x02 \x01(\x04R\taddresses\x12\x16\n" +
+	"\x06synced\x18\x03 \x01(\bR\x06synced\x12\x18\n" +
+	"\adropped\x18\x04 \x01(\x04R\adropped\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"f\n" +
+	"\x0eAddressOverlap\x12\x1a\n" +
+	"\bclusters\x18\x01 \x03(\tR\bclusters\x12\x1c\n" +
+	"\taddresses\x18\x02 \x01(\x04R\taddresses\x12\x1a\n" +
+	"\bexamples\x18\x03 \x03(\tR\bexamples\"\xfd\x02\n" +
 	"\vProbeStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02up\x18\x02 \x01(\bR\x02up\x12\x14\n" +
@@ -3681,7 +3922,7 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x05limit\x18\x03 \x01(\rR\x05limit\"V\n" +
 	"\x11ListFlowsResponse\x12#\n" +
 	"\x05flows\x18\x01 \x03(\v2\r.orb8.v1.FlowR\x05flows\x12\x1c\n" +
-	"\ttruncated\x18\x02 \x01(\rR\ttruncated\"\xb3\x05\n" +
+	"\ttruncated\x18\x02 \x01(\rR\ttruncated\"\xda\x05\n" +
 	"\x04Flow\x12-\n" +
 	"\bworkload\x18\x01 \x01(\v2\x11.orb8.v1.WorkloadR\bworkload\x12\x1a\n" +
 	"\bprotocol\x18\x02 \x01(\tR\bprotocol\x12\x1c\n" +
@@ -3710,11 +3951,13 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"remotePeer\x12!\n" +
 	"\fbackend_addr\x18\x11 \x01(\tR\vbackendAddr\x12!\n" +
 	"\fbackend_port\x18\x12 \x01(\rR\vbackendPort\x120\n" +
-	"\fbackend_peer\x18\x13 \x01(\v2\r.orb8.v1.PeerR\vbackendPeer\"L\n" +
+	"\fbackend_peer\x18\x13 \x01(\v2\r.orb8.v1.PeerR\vbackendPeer\x12%\n" +
+	"\x0eremote_overlap\x18\x14 \x03(\tR\rremoteOverlap\"f\n" +
 	"\x04Peer\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"\x8c\x01\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x18\n" +
+	"\acluster\x18\x04 \x01(\tR\acluster\"\x8c\x01\n" +
 	"\x0eListDNSRequest\x12/\n" +
 	"\x06filter\x18\x01 \x01(\v2\x17.orb8.v1.WorkloadFilterR\x06filter\x12\x1f\n" +
 	"\verrors_only\x18\x02 \x01(\bR\n" +
@@ -3913,140 +4156,146 @@ func file_orb8_v1_orb8_proto_rawDescGZIP() []byte {
 	return file_orb8_v1_orb8_proto_rawDescData
 }
 
-var file_orb8_v1_orb8_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_orb8_v1_orb8_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_orb8_v1_orb8_proto_goTypes = []any{
 	(*WorkloadFilter)(nil),         // 0: orb8.v1.WorkloadFilter
 	(*Workload)(nil),               // 1: orb8.v1.Workload
 	(*Process)(nil),                // 2: orb8.v1.Process
 	(*GetStatusRequest)(nil),       // 3: orb8.v1.GetStatusRequest
 	(*Status)(nil),                 // 4: orb8.v1.Status
-	(*ProbeStatus)(nil),            // 5: orb8.v1.ProbeStatus
-	(*Sampling)(nil),               // 6: orb8.v1.Sampling
-	(*ListWorkloadsRequest)(nil),   // 7: orb8.v1.ListWorkloadsRequest
-	(*ListWorkloadsResponse)(nil),  // 8: orb8.v1.ListWorkloadsResponse
-	(*WorkloadFigures)(nil),        // 9: orb8.v1.WorkloadFigures
-	(*KernelLaunches)(nil),         // 10: orb8.v1.KernelLaunches
-	(*ListFlowsRequest)(nil),       // 11: orb8.v1.ListFlowsRequest
-	(*ListFlowsResponse)(nil),      // 12: orb8.v1.ListFlowsResponse
-	(*Flow)(nil),                   // 13: orb8.v1.Flow
-	(*Peer)(nil),                   // 14: orb8.v1.Peer
-	(*ListDNSRequest)(nil),         // 15: orb8.v1.ListDNSRequest
-	(*ListDNSResponse)(nil),        // 16: orb8.v1.ListDNSResponse
-	(*DNSQuery)(nil),               // 17: orb8.v1.DNSQuery
-	(*ListProcessesRequest)(nil),   // 18: orb8.v1.ListProcessesRequest
-	(*ListProcessesResponse)(nil),  // 19: orb8.v1.ListProcessesResponse
-	(*ListGPUsRequest)(nil),        // 20: orb8.v1.ListGPUsRequest
-	(*ListGPUsResponse)(nil),       // 21: orb8.v1.ListGPUsResponse
-	(*GPU)(nil),                    // 22: orb8.v1.GPU
-	(*WatchEventsRequest)(nil),     // 23: orb8.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),    // 24: orb8.v1.WatchEventsResponse
-	(*EventBatch)(nil),             // 25: orb8.v1.EventBatch
-	(*Drops)(nil),                  // 26: orb8.v1.Drops
-	(*Event)(nil),                  // 27: orb8.v1.Event
-	(*ExecDetail)(nil),             // 28: orb8.v1.ExecDetail
-	(*ExitDetail)(nil),             // 29: orb8.v1.ExitDetail
-	(*ListProfilesRequest)(nil),    // 30: orb8.v1.ListProfilesRequest
-	(*ListProfilesResponse)(nil),   // 31: orb8.v1.ListProfilesResponse
-	(*Profile)(nil),                // 32: orb8.v1.Profile
-	(*ProfileSet)(nil),             // 33: orb8.v1.ProfileSet
-	(*RaisedItem)(nil),             // 34: orb8.v1.RaisedItem
-	(*ResetProfileRequest)(nil),    // 35: orb8.v1.ResetProfileRequest
-	(*ResetProfileResponse)(nil),   // 36: orb8.v1.ResetProfileResponse
-	(*ListAuditTrailRequest)(nil),  // 37: orb8.v1.ListAuditTrailRequest
-	(*ListAuditTrailResponse)(nil), // 38: orb8.v1.ListAuditTrailResponse
-	(*AuditCoverage)(nil),          // 39: orb8.v1.AuditCoverage
-	(*AuditRecord)(nil),            // 40: orb8.v1.AuditRecord
-	(*Connection)(nil),             // 41: orb8.v1.Connection
-	(*PolicyMatch)(nil),            // 42: orb8.v1.PolicyMatch
-	(*Anomaly)(nil),                // 43: orb8.v1.Anomaly
-	nil,                            // 44: orb8.v1.Workload.LabelsEntry
-	nil,                            // 45: orb8.v1.ProbeStatus.DegradedEntry
-	(*timestamppb.Timestamp)(nil),  // 46: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),        // 47: google.protobuf.Struct
+	(*AddressIndex)(nil),           // 5: orb8.v1.AddressIndex
+	(*AddressIndexMember)(nil),     // 6: orb8.v1.AddressIndexMember
+	(*AddressOverlap)(nil),         // 7: orb8.v1.AddressOverlap
+	(*ProbeStatus)(nil),            // 8: orb8.v1.ProbeStatus
+	(*Sampling)(nil),               // 9: orb8.v1.Sampling
+	(*ListWorkloadsRequest)(nil),   // 10: orb8.v1.ListWorkloadsRequest
+	(*ListWorkloadsResponse)(nil),  // 11: orb8.v1.ListWorkloadsResponse
+	(*WorkloadFigures)(nil),        // 12: orb8.v1.WorkloadFigures
+	(*KernelLaunches)(nil),         // 13: orb8.v1.KernelLaunches
+	(*ListFlowsRequest)(nil),       // 14: orb8.v1.ListFlowsRequest
+	(*ListFlowsResponse)(nil),      // 15: orb8.v1.ListFlowsResponse
+	(*Flow)(nil),                   // 16: orb8.v1.Flow
+	(*Peer)(nil),                   // 17: orb8.v1.Peer
+	(*ListDNSRequest)(nil),         // 18: orb8.v1.ListDNSRequest
+	(*ListDNSResponse)(nil),        // 19: orb8.v1.ListDNSResponse
+	(*DNSQuery)(nil),               // 20: orb8.v1.DNSQuery
+	(*ListProcessesRequest)(nil),   // 21: orb8.v1.ListProcessesRequest
+	(*ListProcessesResponse)(nil),  // 22: orb8.v1.ListProcessesResponse
+	(*ListGPUsRequest)(nil),        // 23: orb8.v1.ListGPUsRequest
+	(*ListGPUsResponse)(nil),       // 24: orb8.v1.ListGPUsResponse
+	(*GPU)(nil),                    // 25: orb8.v1.GPU
+	(*WatchEventsRequest)(nil),     // 26: orb8.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),    // 27: orb8.v1.WatchEventsResponse
+	(*EventBatch)(nil),             // 28: orb8.v1.EventBatch
+	(*Drops)(nil),                  // 29: orb8.v1.Drops
+	(*Event)(nil),                  // 30: orb8.v1.Event
+	(*ExecDetail)(nil),             // 31: orb8.v1.ExecDetail
+	(*ExitDetail)(nil),             // 32: orb8.v1.ExitDetail
+	(*ListProfilesRequest)(nil),    // 33: orb8.v1.ListProfilesRequest
+	(*ListProfilesResponse)(nil),   // 34: orb8.v1.ListProfilesResponse
+	(*Profile)(nil),                // 35: orb8.v1.Profile
+	(*ProfileSet)(nil),             // 36: orb8.v1.ProfileSet
+	(*RaisedItem)(nil),             // 37: orb8.v1.RaisedItem
+	(*ResetProfileRequest)(nil),    // 38: orb8.v1.ResetProfileRequest
+	(*ResetProfileResponse)(nil),   // 39: orb8.v1.ResetProfileResponse
+	(*ListAuditTrailRequest)(nil),  // 40: orb8.v1.ListAuditTrailRequest
+	(*ListAuditTrailResponse)(nil), // 41: orb8.v1.ListAuditTrailResponse
+	(*AuditCoverage)(nil),          // 42: orb8.v1.AuditCoverage
+	(*AuditRecord)(nil),            // 43: orb8.v1.AuditRecord
+	(*Connection)(nil),             // 44: orb8.v1.Connection
+	(*PolicyMatch)(nil),            // 45: orb8.v1.PolicyMatch
+	(*Anomaly)(nil),                // 46: orb8.v1.Anomaly
+	nil,                            // 47: orb8.v1.Workload.LabelsEntry
+	nil,                            // 48: orb8.v1.ProbeStatus.DegradedEntry
+	(*timestamppb.Timestamp)(nil),  // 49: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),        // 50: google.protobuf.Struct
 }
 var file_orb8_v1_orb8_proto_depIdxs = []int32{
-	44, // 0: orb8.v1.Workload.labels:type_name -> orb8.v1.Workload.LabelsEntry
-	46, // 1: orb8.v1.Status.started:type_name -> google.protobuf.Timestamp
-	5,  // 2: orb8.v1.Status.probes:type_name -> orb8.v1.ProbeStatus
+	47, // 0: orb8.v1.Workload.labels:type_name -> orb8.v1.Workload.LabelsEntry
+	49, // 1: orb8.v1.Status.started:type_name -> google.protobuf.Timestamp
+	8,  // 2: orb8.v1.Status.probes:type_name -> orb8.v1.ProbeStatus
 	4,  // 3: orb8.v1.Status.agents:type_name -> orb8.v1.Status
-	45, // 4: orb8.v1.ProbeStatus.degraded:type_name -> orb8.v1.ProbeStatus.DegradedEntry
-	6,  // 5: orb8.v1.ProbeStatus.sampling:type_name -> orb8.v1.Sampling
-	0,  // 6: orb8.v1.ListWorkloadsRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	46, // 7: orb8.v1.ListWorkloadsResponse.time:type_name -> google.protobuf.Timestamp
-	9,  // 8: orb8.v1.ListWorkloadsResponse.workloads:type_name -> orb8.v1.WorkloadFigures
-	1,  // 9: orb8.v1.WorkloadFigures.workload:type_name -> orb8.v1.Workload
-	10, // 10: orb8.v1.WorkloadFigures.top_kernels:type_name -> orb8.v1.KernelLaunches
-	0,  // 11: orb8.v1.ListFlowsRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	13, // 12: orb8.v1.ListFlowsResponse.flows:type_name -> orb8.v1.Flow
-	1,  // 13: orb8.v1.Flow.workload:type_name -> orb8.v1.Workload
-	46, // 14: orb8.v1.Flow.last_seen:type_name -> google.protobuf.Timestamp
-	2,  // 15: orb8.v1.Flow.process:type_name -> orb8.v1.Process
-	14, // 16: orb8.v1.Flow.remote_peer:type_name -> orb8.v1.Peer
-	14, // 17: orb8.v1.Flow.backend_peer:type_name -> orb8.v1.Peer
-	0,  // 18: orb8.v1.ListDNSRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	17, // 19: orb8.v1.ListDNSResponse.queries:type_name -> orb8.v1.DNSQuery
-	46, // 20: orb8.v1.DNSQuery.time:type_name -> google.protobuf.Timestamp
-	1,  // 21: orb8.v1.DNSQuery.workload:type_name -> orb8.v1.Workload
-	2,  // 22: orb8.v1.DNSQuery.process:type_name -> orb8.v1.Process
-	2,  // 23: orb8.v1.ListProcessesResponse.processes:type_name -> orb8.v1.Process
-	22, // 24: orb8.v1.ListGPUsResponse.gpus:type_name -> orb8.v1.GPU
-	0,  // 25: orb8.v1.WatchEventsRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	27, // 26: orb8.v1.WatchEventsResponse.event:type_name -> orb8.v1.Event
-	26, // 27: orb8.v1.WatchEventsResponse.drops:type_name -> orb8.v1.Drops
-	25, // 28: orb8.v1.WatchEventsResponse.batch:type_name -> orb8.v1.EventBatch
-	27, // 29: orb8.v1.EventBatch.events:type_name -> orb8.v1.Event
-	46, // 30: orb8.v1.Event.time:type_name -> google.protobuf.Timestamp
-	1,  // 31: orb8.v1.Event.workload:type_name -> orb8.v1.Workload
-	2,  // 32: orb8.v1.Event.process:type_name -> orb8.v1.Process
-	28, // 33: orb8.v1.Event.exec:type_name -> orb8.v1.ExecDetail
-	29, // 34: orb8.v1.Event.exit:type_name -> orb8.v1.ExitDetail
-	47, // 35: orb8.v1.Event.attributes:type_name -> google.protobuf.Struct
-	32, // 36: orb8.v1.ListProfilesResponse.profiles:type_name -> orb8.v1.Profile
-	46, // 37: orb8.v1.Profile.first_seen:type_name -> google.protobuf.Timestamp
-	46, // 38: orb8.v1.Profile.learn_until:type_name -> google.protobuf.Timestamp
-	46, // 39: orb8.v1.Profile.last_seen:type_name -> google.protobuf.Timestamp
-	33, // 40: orb8.v1.Profile.sets:type_name -> orb8.v1.ProfileSet
-	34, // 41: orb8.v1.ProfileSet.anomalies:type_name -> orb8.v1.RaisedItem
-	46, // 42: orb8.v1.RaisedItem.time:type_name -> google.protobuf.Timestamp
-	32, // 43: orb8.v1.ResetProfileResponse.profile:type_name -> orb8.v1.Profile
-	0,  // 44: orb8.v1.ListAuditTrailRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	46, // 45: orb8.v1.ListAuditTrailRequest.since:type_name -> google.protobuf.Timestamp
-	40, // 46: orb8.v1.ListAuditTrailResponse.records:type_name -> orb8.v1.AuditRecord
-	39, // 47: orb8.v1.ListAuditTrailResponse.coverage:type_name -> orb8.v1.AuditCoverage
-	46, // 48: orb8.v1.AuditCoverage.held_since:type_name -> google.protobuf.Timestamp
-	46, // 49: orb8.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
-	1,  // 50: orb8.v1.AuditRecord.workload:type_name -> orb8.v1.Workload
-	2,  // 51: orb8.v1.AuditRecord.process:type_name -> orb8.v1.Process
-	28, // 52: orb8.v1.AuditRecord.exec:type_name -> orb8.v1.ExecDetail
-	41, // 53: orb8.v1.AuditRecord.connection:type_name -> orb8.v1.Connection
-	42, // 54: orb8.v1.AuditRecord.policy:type_name -> orb8.v1.PolicyMatch
-	43, // 55: orb8.v1.AuditRecord.anomaly:type_name -> orb8.v1.Anomaly
-	14, // 56: orb8.v1.Connection.remote_peer:type_name -> orb8.v1.Peer
-	3,  // 57: orb8.v1.Agent.GetStatus:input_type -> orb8.v1.GetStatusRequest
-	7,  // 58: orb8.v1.Agent.ListWorkloads:input_type -> orb8.v1.ListWorkloadsRequest
-	11, // 59: orb8.v1.Agent.ListFlows:input_type -> orb8.v1.ListFlowsRequest
-	15, // 60: orb8.v1.Agent.ListDNS:input_type -> orb8.v1.ListDNSRequest
-	18, // 61: orb8.v1.Agent.ListProcesses:input_type -> orb8.v1.ListProcessesRequest
-	20, // 62: orb8.v1.Agent.ListGPUs:input_type -> orb8.v1.ListGPUsRequest
-	23, // 63: orb8.v1.Agent.WatchEvents:input_type -> orb8.v1.WatchEventsRequest
-	30, // 64: orb8.v1.Agent.ListProfiles:input_type -> orb8.v1.ListProfilesRequest
-	35, // 65: orb8.v1.Agent.ResetProfile:input_type -> orb8.v1.ResetProfileRequest
-	37, // 66: orb8.v1.Agent.ListAuditTrail:input_type -> orb8.v1.ListAuditTrailRequest
-	4,  // 67: orb8.v1.Agent.GetStatus:output_type -> orb8.v1.Status
-	8,  // 68: orb8.v1.Agent.ListWorkloads:output_type -> orb8.v1.ListWorkloadsResponse
-	12, // 69: orb8.v1.Agent.ListFlows:output_type -> orb8.v1.ListFlowsResponse
-	16, // 70: orb8.v1.Agent.ListDNS:output_type -> orb8.v1.ListDNSResponse
-	19, // 71: orb8.v1.Agent.ListProcesses:output_type -> orb8.v1.ListProcessesResponse
-	21, // 72: orb8.v1.Agent.ListGPUs:output_type -> orb8.v1.ListGPUsResponse
-	24, // 73: orb8.v1.Agent.WatchEvents:output_type -> orb8.v1.WatchEventsResponse
-	31, // 74: orb8.v1.Agent.ListProfiles:output_type -> orb8.v1.ListProfilesResponse
-	36, // 75: orb8.v1.Agent.ResetProfile:output_type -> orb8.v1.ResetProfileResponse
-	38, // 76: orb8.v1.Agent.ListAuditTrail:output_type -> orb8.v1.ListAuditTrailResponse
-	67, // [67:77] is the sub-list for method output_type
-	57, // [57:67] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	5,  // 4: orb8.v1.Status.address_index:type_name -> orb8.v1.AddressIndex
+	6,  // 5: orb8.v1.AddressIndex.members:type_name -> orb8.v1.AddressIndexMember
+	7,  // 6: orb8.v1.AddressIndex.overlaps:type_name -> orb8.v1.AddressOverlap
+	48, // 7: orb8.v1.ProbeStatus.degraded:type_name -> orb8.v1.ProbeStatus.DegradedEntry
+	9,  // 8: orb8.v1.ProbeStatus.sampling:type_name -> orb8.v1.Sampling
+	0,  // 9: orb8.v1.ListWorkloadsRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	49, // 10: orb8.v1.ListWorkloadsResponse.time:type_name -> google.protobuf.Timestamp
+	12, // 11: orb8.v1.ListWorkloadsResponse.workloads:type_name -> orb8.v1.WorkloadFigures
+	1,  // 12: orb8.v1.WorkloadFigures.workload:type_name -> orb8.v1.Workload
+	13, // 13: orb8.v1.WorkloadFigures.top_kernels:type_name -> orb8.v1.KernelLaunches
+	0,  // 14: orb8.v1.ListFlowsRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	16, // 15: orb8.v1.ListFlowsResponse.flows:type_name -> orb8.v1.Flow
+	1,  // 16: orb8.v1.Flow.workload:type_name -> orb8.v1.Workload
+	49, // 17: orb8.v1.Flow.last_seen:type_name -> google.protobuf.Timestamp
+	2,  // 18: orb8.v1.Flow.process:type_name -> orb8.v1.Process
+	17, // 19: orb8.v1.Flow.remote_peer:type_name -> orb8.v1.Peer
+	17, // 20: orb8.v1.Flow.backend_peer:type_name -> orb8.v1.Peer
+	0,  // 21: orb8.v1.ListDNSRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	20, // 22: orb8.v1.ListDNSResponse.queries:type_name -> orb8.v1.DNSQuery
+	49, // 23: orb8.v1.DNSQuery.time:type_name -> google.protobuf.Timestamp
+	1,  // 24: orb8.v1.DNSQuery.workload:type_name -> orb8.v1.Workload
+	2,  // 25: orb8.v1.DNSQuery.process:type_name -> orb8.v1.Process
+	2,  // 26: orb8.v1.ListProcessesResponse.processes:type_name -> orb8.v1.Process
+	25, // 27: orb8.v1.ListGPUsResponse.gpus:type_name -> orb8.v1.GPU
+	0,  // 28: orb8.v1.WatchEventsRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	30, // 29: orb8.v1.WatchEventsResponse.event:type_name -> orb8.v1.Event
+	29, // 30: orb8.v1.WatchEventsResponse.drops:type_name -> orb8.v1.Drops
+	28, // 31: orb8.v1.WatchEventsResponse.batch:type_name -> orb8.v1.EventBatch
+	30, // 32: orb8.v1.EventBatch.events:type_name -> orb8.v1.Event
+	49, // 33: orb8.v1.Event.time:type_name -> google.protobuf.Timestamp
+	1,  // 34: orb8.v1.Event.workload:type_name -> orb8.v1.Workload
+	2,  // 35: orb8.v1.Event.process:type_name -> orb8.v1.Process
+	31, // 36: orb8.v1.Event.exec:type_name -> orb8.v1.ExecDetail
+	32, // 37: orb8.v1.Event.exit:type_name -> orb8.v1.ExitDetail
+	50, // 38: orb8.v1.Event.attributes:type_name -> google.protobuf.Struct
+	35, // 39: orb8.v1.ListProfilesResponse.profiles:type_name -> orb8.v1.Profile
+	49, // 40: orb8.v1.Profile.first_seen:type_name -> google.protobuf.Timestamp
+	49, // 41: orb8.v1.Profile.learn_until:type_name -> google.protobuf.Timestamp
+	49, // 42: orb8.v1.Profile.last_seen:type_name -> google.protobuf.Timestamp
+	36, // 43: orb8.v1.Profile.sets:type_name -> orb8.v1.ProfileSet
+	37, // 44: orb8.v1.ProfileSet.anomalies:type_name -> orb8.v1.RaisedItem
+	49, // 45: orb8.v1.RaisedItem.time:type_name -> google.protobuf.Timestamp
+	35, // 46: orb8.v1.ResetProfileResponse.profile:type_name -> orb8.v1.Profile
+	0,  // 47: orb8.v1.ListAuditTrailRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	49, // 48: orb8.v1.ListAuditTrailRequest.since:type_name -> google.protobuf.Timestamp
+	43, // 49: orb8.v1.ListAuditTrailResponse.records:type_name -> orb8.v1.AuditRecord
+	42, // 50: orb8.v1.ListAuditTrailResponse.coverage:type_name -> orb8.v1.AuditCoverage
+	49, // 51: orb8.v1.AuditCoverage.held_since:type_name -> google.protobuf.Timestamp
+	49, // 52: orb8.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
+	1,  // 53: orb8.v1.AuditRecord.workload:type_name -> orb8.v1.Workload
+	2,  // 54: orb8.v1.AuditRecord.process:type_name -> orb8.v1.Process
+	31, // 55: orb8.v1.AuditRecord.exec:type_name -> orb8.v1.ExecDetail
+	44, // 56: orb8.v1.AuditRecord.connection:type_name -> orb8.v1.Connection
+	45, // 57: orb8.v1.AuditRecord.policy:type_name -> orb8.v1.PolicyMatch
+	46, // 58: orb8.v1.AuditRecord.anomaly:type_name -> orb8.v1.Anomaly
+	17, // 59: orb8.v1.Connection.remote_peer:type_name -> orb8.v1.Peer
+	3,  // 60: orb8.v1.Agent.GetStatus:input_type -> orb8.v1.GetStatusRequest
+	10, // 61: orb8.v1.Agent.ListWorkloads:input_type -> orb8.v1.ListWorkloadsRequest
+	14, // 62: orb8.v1.Agent.ListFlows:input_type -> orb8.v1.ListFlowsRequest
+	18, // 63: orb8.v1.Agent.ListDNS:input_type -> orb8.v1.ListDNSRequest
+	21, // 64: orb8.v1.Agent.ListProcesses:input_type -> orb8.v1.ListProcessesRequest
+	23, // 65: orb8.v1.Agent.ListGPUs:input_type -> orb8.v1.ListGPUsRequest
+	26, // 66: orb8.v1.Agent.WatchEvents:input_type -> orb8.v1.WatchEventsRequest
+	33, // 67: orb8.v1.Agent.ListProfiles:input_type -> orb8.v1.ListProfilesRequest
+	38, // 68: orb8.v1.Agent.ResetProfile:input_type -> orb8.v1.ResetProfileRequest
+	40, // 69: orb8.v1.Agent.ListAuditTrail:input_type -> orb8.v1.ListAuditTrailRequest
+	4,  // 70: orb8.v1.Agent.GetStatus:output_type -> orb8.v1.Status
+	11, // 71: orb8.v1.Agent.ListWorkloads:output_type -> orb8.v1.ListWorkloadsResponse
+	15, // 72: orb8.v1.Agent.ListFlows:output_type -> orb8.v1.ListFlowsResponse
+	19, // 73: orb8.v1.Agent.ListDNS:output_type -> orb8.v1.ListDNSResponse
+	22, // 74: orb8.v1.Agent.ListProcesses:output_type -> orb8.v1.ListProcessesResponse
+	24, // 75: orb8.v1.Agent.ListGPUs:output_type -> orb8.v1.ListGPUsResponse
+	27, // 76: orb8.v1.Agent.WatchEvents:output_type -> orb8.v1.WatchEventsResponse
+	34, // 77: orb8.v1.Agent.ListProfiles:output_type -> orb8.v1.ListProfilesResponse
+	39, // 78: orb8.v1.Agent.ResetProfile:output_type -> orb8.v1.ResetProfileResponse
+	41, // 79: orb8.v1.Agent.ListAuditTrail:output_type -> orb8.v1.ListAuditTrailResponse
+	70, // [70:80] is the sub-list for method output_type
+	60, // [60:70] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_orb8_v1_orb8_proto_init() }
@@ -4054,14 +4303,14 @@ func file_orb8_v1_orb8_proto_init() {
 	if File_orb8_v1_orb8_proto != nil {
 		return
 	}
-	file_orb8_v1_orb8_proto_msgTypes[9].OneofWrappers = []any{}
-	file_orb8_v1_orb8_proto_msgTypes[22].OneofWrappers = []any{}
-	file_orb8_v1_orb8_proto_msgTypes[24].OneofWrappers = []any{
+	file_orb8_v1_orb8_proto_msgTypes[12].OneofWrappers = []any{}
+	file_orb8_v1_orb8_proto_msgTypes[25].OneofWrappers = []any{}
+	file_orb8_v1_orb8_proto_msgTypes[27].OneofWrappers = []any{
 		(*WatchEventsResponse_Event)(nil),
 		(*WatchEventsResponse_Drops)(nil),
 		(*WatchEventsResponse_Batch)(nil),
 	}
-	file_orb8_v1_orb8_proto_msgTypes[27].OneofWrappers = []any{
+	file_orb8_v1_orb8_proto_msgTypes[30].OneofWrappers = []any{
 		(*Event_Exec)(nil),
 		(*Event_Exit)(nil),
 	}
@@ -4071,7 +4320,7 @@ func file_orb8_v1_orb8_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orb8_v1_orb8_proto_rawDesc), len(file_orb8_v1_orb8_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   46,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -5,12 +5,24 @@ import (
 	"strconv"
 )
 
-// Describe names the object as "<kind> <namespace>/<name>"; "" when unknown.
+// Describe names the object as "<kind> <namespace>/<name>", or
+// "<kind> <cluster>/<namespace>/<name>" when a hub named its cluster; ""
+// when unknown.
 func (p *Peer) Describe() string {
 	if p.GetKind() == "" {
 		return ""
 	}
-	return p.GetKind() + " " + p.GetNamespace() + "/" + p.GetName()
+	return p.GetKind() + " " + p.Path()
+}
+
+// Path is "<namespace>/<name>", or "<cluster>/<namespace>/<name>" when a
+// hub named its cluster.
+func (p *Peer) Path() string {
+	path := p.GetNamespace() + "/" + p.GetName()
+	if c := p.GetCluster(); c != "" {
+		return c + "/" + path
+	}
+	return path
 }
 
 // PeerName says whose the flow's remote address is and, when the

@@ -42,11 +42,31 @@ type Fixture struct {
 func NewFixture(t testing.TB) *Fixture {
 	t.Helper()
 	Require(t)
-	c, err := kubernetes.NewForConfig(Shared.Config())
+	return NewFixtureOn(t, Shared)
+}
+
+// NewFixtureOn creates objects on s, a server of the test's own (Start).
+func NewFixtureOn(t testing.TB, s *Server) *Fixture {
+	t.Helper()
+	c, err := kubernetes.NewForConfig(s.Config())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &Fixture{t: t, Client: c}
+}
+
+// Service creates a Service of one port with clusterIP (empty: one the API
+// server allocates) and returns it as created.
+func (f *Fixture) Service(ns, name, clusterIP string) *corev1.Service {
+	f.t.Helper()
+	s, err := f.Client.CoreV1().Services(ns).Create(f.t.Context(), &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       corev1.ServiceSpec{ClusterIP: clusterIP, Ports: []corev1.ServicePort{{Port: 80}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return s
 }
 
 // Uniq returns prefix with a random suffix, a name no other test uses.

@@ -221,19 +221,24 @@ func (f *fixture) reportBPF(b *testing.B, unit string, names ...string) {
 }
 
 // BenchmarkTrackerRequest measures the user-space side of one request: its
-// head and its response's parsed, matched and counted.
+// head and its response's parsed, matched and counted; heard also builds
+// its event and places it in a trace (as with --otlp-traces-endpoint).
 func BenchmarkTrackerRequest(b *testing.B) {
-	tr := newTracker(DefaultConfig())
-	req := &packet{cgroup: 1, cookie: 1, data: []byte("GET /ok HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Go-http-client/1.1\r\nAccept-Encoding: gzip\r\n\r\n")}
-	resp := &packet{cgroup: 1, cookie: 1, egress: true,
-		data: []byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Type: text/plain; charset=utf-8\r\nDate: Sat, 05 Dec 2026 09:00:00 GMT\r\n\r\nok\n")}
-	req.length, resp.length = len(req.data), len(resp.data)
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		req.bootNs, resp.bootNs = uint64(i)*1000, uint64(i)*1000+500
-		req.seq += uint32(req.length)
-		resp.seq += uint32(resp.length)
-		tr.packet(req)
-		tr.packet(resp)
+	for _, heard := range []bool{false, true} {
+		b.Run(fmt.Sprintf("heard=%v", heard), func(b *testing.B) {
+			tr := newTracker(DefaultConfig())
+			req := &packet{cgroup: 1, cookie: 1, heard: heard, data: []byte("GET /ok HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Go-http-client/1.1\r\nAccept-Encoding: gzip\r\n\r\n")}
+			resp := &packet{cgroup: 1, cookie: 1, egress: true, heard: heard,
+				data: []byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Type: text/plain; charset=utf-8\r\nDate: Sat, 05 Dec 2026 09:00:00 GMT\r\n\r\nok\n")}
+			req.length, resp.length = len(req.data), len(resp.data)
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				req.bootNs, resp.bootNs = uint64(i)*1000, uint64(i)*1000+500
+				req.seq += uint32(req.length)
+				resp.seq += uint32(resp.length)
+				tr.packet(req)
+				tr.packet(resp)
+			}
+		})
 	}
 }

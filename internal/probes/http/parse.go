@@ -23,6 +23,8 @@ type head struct {
 	// bodyLength is the Content-Length, or -1 without one.
 	bodyLength int64
 	chunked    bool
+	// traceparent is the W3C traceparent field's value, aliasing the packet.
+	traceparent []byte
 	// size is the head's bytes, its final empty line included.
 	size int
 }
@@ -116,10 +118,12 @@ func (h *head) parseStartLine(line []byte) error {
 var (
 	contentLength    = []byte("content-length")
 	transferEncoding = []byte("transfer-encoding")
+	traceparentField = []byte("traceparent")
 	chunkedCoding    = []byte("chunked")
 )
 
-// parseField reads the framing fields; others are only checked for a name.
+// parseField reads the framing fields and traceparent; others are only
+// checked for a name.
 func (h *head) parseField(field []byte) error {
 	colon := bytes.IndexByte(field, ':')
 	if colon < 1 || !token(field[:colon]) {
@@ -137,6 +141,8 @@ func (h *head) parseField(field []byte) error {
 		// Chunked when it is the last coding (RFC 9112 6.1).
 		i := bytes.LastIndexByte(value, ',')
 		h.chunked = bytes.EqualFold(bytes.Trim(value[i+1:], " \t"), chunkedCoding)
+	case bytes.EqualFold(name, traceparentField):
+		h.traceparent = value
 	}
 	return nil
 }

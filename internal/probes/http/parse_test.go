@@ -61,6 +61,7 @@ func FuzzParseHead(f *testing.F) {
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
 		"HTTP/1.0 304 Not Modified\n\n",
 		"DELETE /a HTTP/1.0\r\nContent-Length: 0\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -86,6 +87,9 @@ func FuzzParseHead(f *testing.F) {
 			}
 			if !h.chunked && h.bodyLength >= 0 && req.ContentLength != h.bodyLength {
 				t.Fatalf("length %d, net/http %d", h.bodyLength, req.ContentLength)
+			}
+			if v := req.Header.Values("Traceparent"); len(v) == 1 && v[0] != string(h.traceparent) {
+				t.Fatalf("traceparent %q, net/http %q", h.traceparent, v[0])
 			}
 			return
 		}

@@ -27,11 +27,15 @@ type Config struct {
 	MaxHeadBytes int
 	// MaxWorkloads bounds the cgroups counted (like ORB8_MAX_CGROUPS).
 	MaxWorkloads int
+	// MaxLinks bounds the connections whose client requests wait for the
+	// server request they cause on this node (to link their spans); when
+	// full the least recently used is forgotten, its server spans unlinked.
+	MaxLinks int
 }
 
 // DefaultConfig is what the agent runs with.
 func DefaultConfig() Config {
-	return Config{MaxConnections: 16384, MaxPipelined: 32, MaxHeadBytes: 4096, MaxWorkloads: 16384}
+	return Config{MaxConnections: 16384, MaxPipelined: 32, MaxHeadBytes: 4096, MaxWorkloads: 16384, MaxLinks: 4096}
 }
 
 // packet is one captured segment of a socket.
@@ -129,10 +133,11 @@ type tracker struct {
 	conns   *lru.Table[uint64, conn] // by socket cookie
 	stats   map[uint64]*workloadStats
 	dropped [numDropReasons]uint64
+	spans   *spanLinker
 }
 
 func newTracker(cfg Config) *tracker {
-	return &tracker{cfg: cfg, conns: lru.New[uint64, conn](cfg.MaxConnections), stats: map[uint64]*workloadStats{}}
+	return &tracker{cfg: cfg, conns: lru.New[uint64, conn](cfg.MaxConnections), stats: map[uint64]*workloadStats{}, spans: newSpanLinker(cfg)}
 }
 
 // packet accounts for p and returns the requests it finished, while
@@ -248,6 +253,7 @@ func (t *tracker) accountLocked(c *conn, h *head, p *packet, ns uint64) int64 {
 			req := request{method: h.method, bootNs: ns, server: !egress}
 			if p.heard {
 				req.detail = requestDetail(h, p)
+				t.spans.place(req.detail, h, req.server, p.src, p.dst, ns)
 			}
 			c.waiting = append(c.waiting, req)
 		}
@@ -293,9 +299,10 @@ func requestDetail(h *head, p *packet) *events.HTTP {
 		Method:    string(h.token),
 		Protocol:  "HTTP/1." + string(h.version),
 		Peer:      p.dst,
+		Local:     p.src,
 	}
 	if !p.egress {
-		d.Peer = p.src
+		d.Peer, d.Local = p.src, p.dst
 	}
 	path, _, _ := bytes.Cut(h.target, []byte("?"))
 	d.PathTruncated = len(path) > events.MaxHTTPPath

@@ -2,6 +2,7 @@ package http
 
 import (
 	"bytes"
+	"net/netip"
 	"testing"
 )
 
@@ -148,14 +149,16 @@ func FuzzTracker(f *testing.F) {
 	f.Add([]byte("GET /a HTTP/1.1\r\n\xffHost: a\r\n\r\n\xffHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No\r\n\r\n"))
 	f.Add([]byte("POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nGET\xffHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		cfg := Config{MaxConnections: 2, MaxPipelined: 3, MaxHeadBytes: 64, MaxWorkloads: 1}
+		cfg := Config{MaxConnections: 2, MaxPipelined: 3, MaxHeadBytes: 64, MaxWorkloads: 1, MaxLinks: 2}
 		tr := newTracker(cfg)
 		var seq [2]uint32
 		for i, seg := range bytes.Split(b, []byte{0xff}) {
 			egress := len(seg) > 0 && seg[0]&1 == 0
 			d := direction(egress)
+			ends := [2]netip.AddrPort{netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(i%4)), netip.AddrPortFrom(netip.IPv4Unspecified(), 80)}
 			tr.packet(&packet{bootNs: uint64(i), cgroup: uint64(i % 3), cookie: uint64(i % 4), egress: egress,
-				continuation: i%2 == 1, seq: seq[d], length: len(seg), data: seg[:min(len(seg), 48)]})
+				continuation: i%2 == 1, seq: seq[d], length: len(seg), data: seg[:min(len(seg), 48)],
+				src: ends[d], dst: ends[1-d], heard: i%5 != 0})
 			seq[d] += uint32(len(seg))
 		}
 		for _, c := range tr.conns.All {
@@ -167,6 +170,9 @@ func FuzzTracker(f *testing.F) {
 					t.Fatalf("partial head of %d bytes, bound %d", len(s.partial), cfg.MaxHeadBytes)
 				}
 			}
+		}
+		if n := tr.spans.pending.Len(); n > cfg.MaxLinks {
+			t.Fatalf("%d connections wait for a link, bound %d", n, cfg.MaxLinks)
 		}
 		if len(tr.stats) > cfg.MaxWorkloads {
 			t.Fatalf("%d workloads, bound %d", len(tr.stats), cfg.MaxWorkloads)
