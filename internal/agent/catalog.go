@@ -62,9 +62,11 @@ var catalog = []probeKind{
 		}},
 	{drm.Name, true, nil, probe.Programs{}, nil, func(*cgroup.Resolver, *Config) probe.Probe { return drm.New() }},
 	{dns.Name, true, dns.EventKinds, dns.Programs, nil, func(*cgroup.Resolver, *Config) probe.Probe { return dns.New() }},
-	// Off by default: ~1.3 us of BPF per HTTP head and ~50 ns more on every
-	// other TCP data packet of the node (docs/benchmarks.md, HTTP).
-	{http.Name, false, http.EventKinds, http.Programs, nil, func(*cgroup.Resolver, *Config) probe.Probe { return http.New() }},
+	// Off by default: ~1.3 us of BPF per HTTP head, ~50 ns more on every
+	// other TCP data packet of the node, and a trap pair per libssl
+	// SSL_read/SSL_write call (docs/benchmarks.md, HTTP and HTTPS).
+	{http.Name, false, http.EventKinds, http.Programs, func(c *Config) options { return &c.HTTP },
+		func(_ *cgroup.Resolver, c *Config) probe.Probe { return http.NewWithOptions(c.HTTP) }},
 	{network.Name, true, network.EventKinds, network.Programs, nil,
 		func(*cgroup.Resolver, *Config) probe.Probe { return network.New(network.DefaultFlowTableSize) }},
 	{memory.Name, true, memory.EventKinds, memory.Programs, func(c *Config) options { return &c.Memory },

@@ -11,6 +11,7 @@ import (
 	"github.com/orb8/orb8/internal/probes/amdsmi"
 	"github.com/orb8/orb8/internal/probes/cuda"
 	"github.com/orb8/orb8/internal/probes/enforce"
+	"github.com/orb8/orb8/internal/probes/http"
 	"github.com/orb8/orb8/internal/probes/memory"
 	"github.com/orb8/orb8/internal/probes/neuron"
 	"github.com/orb8/orb8/internal/probes/nvml"
@@ -24,6 +25,7 @@ import (
 type Config struct {
 	config.Config
 	Memory   memory.Options
+	HTTP     http.Options
 	Sched    sched.Options
 	Syscalls syscalls.Options
 	CUDA     cuda.Options
@@ -44,6 +46,7 @@ func DefaultConfig() Config {
 	return Config{
 		Config:   config.Default(),
 		Memory:   memory.DefaultOptions(),
+		HTTP:     http.DefaultOptions(),
 		Sched:    sched.DefaultOptions(),
 		Syscalls: syscalls.DefaultOptions(),
 		CUDA:     cuda.DefaultOptions(),

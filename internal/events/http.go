@@ -25,6 +25,9 @@ type HTTP struct {
 	Peer          netip.AddrPort `json:"peer"`      // the other end: the client of a server, the server of a client
 	Protocol      string         `json:"protocol"`  // HTTP/1.0 or HTTP/1.1, the request's
 	Local         netip.AddrPort `json:"local"`     // the workload's own end
+	// TLS: the request went through TLS (libssl), seen as plaintext by
+	// uprobes; Peer and Local are then unknown (zero).
+	TLS bool `json:"tls,omitempty"`
 	// TraceID and SpanID place the request in a distributed trace, under
 	// ParentSpanID (zero: a trace's root). The parent is the span of the
 	// request's W3C traceparent header, else, for a server, the span of the

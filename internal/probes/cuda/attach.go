@@ -2,7 +2,6 @@ package cuda
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
+
+	"github.com/orb8/orb8/internal/probe/uprobe"
 )
 
 // maxLibraries bounds the library files hooked at once (each container image
@@ -31,9 +32,9 @@ type programs struct {
 type hookedLibrary struct {
 	lib    *library
 	links  []link.Link
-	file   *os.File              // open while hooked, for the sampler's attachments; nil without sampled hooks
-	points map[string]probePoint // where its hooked functions are
-	err    error                 // why it is not hooked, once attaching failed
+	file   *os.File                // open while hooked, for the sampler's attachments; nil without sampled hooks
+	points map[string]uprobe.Point // where its hooked functions are
+	err    error                   // why it is not hooked, once attaching failed
 }
 
 // hooked reports whether the file is hooked: uprobes attached, or sampled
@@ -59,20 +60,20 @@ type attacher struct {
 
 	// onProcess, when set, learns every process found mapping hooked
 	// files with sampled hooks (the sampler's track).
-	onProcess func(pid int, files []fileID)
+	onProcess func(pid int, files []uprobe.FileID)
 
 	mu   sync.Mutex
-	libs map[fileID]*hookedLibrary
+	libs map[uprobe.FileID]*hookedLibrary
 	full bool // the table was found full (said once in the log)
 }
 
 func newAttacher(p programs, exact bool, log *slog.Logger) *attacher {
-	return &attacher{progs: p, exact: exact, log: log, proc: "/proc", libs: map[fileID]*hookedLibrary{}}
+	return &attacher{progs: p, exact: exact, log: log, proc: "/proc", libs: map[uprobe.FileID]*hookedLibrary{}}
 }
 
 // scanPID hooks the CUDA libraries a process maps. It returns what it found,
 // hooked before or now.
-func (a *attacher) scanPID(pid int) []fileID {
+func (a *attacher) scanPID(pid int) []uprobe.FileID {
 	f, err := os.Open(filepath.Join(a.proc, strconv.Itoa(pid), "maps"))
 	if err != nil {
 		return nil // exited
@@ -83,13 +84,13 @@ func (a *attacher) scanPID(pid int) []fileID {
 		a.log.Debug("read process mappings", "pid", pid, "err", err)
 		return nil
 	}
-	ids := make([]fileID, 0, len(files))
-	var sampled []fileID
+	ids := make([]uprobe.FileID, 0, len(files))
+	var sampled []uprobe.FileID
 	for _, m := range files {
 		a.ensure(pid, m)
-		ids = append(ids, m.id)
-		if lib, _ := libraryOf(m.path); lib.hasSampled() {
-			sampled = append(sampled, m.id)
+		ids = append(ids, m.ID)
+		if lib, _ := libraryOf(m.Path); lib.hasSampled() {
+			sampled = append(sampled, m.ID)
 		}
 	}
 	if a.onProcess != nil && len(sampled) > 0 {
@@ -100,20 +101,10 @@ func (a *attacher) scanPID(pid int) []fileID {
 
 // scanAll scans every process, then unhooks library files no process maps.
 func (a *attacher) scanAll() {
-	entries, err := os.ReadDir(a.proc)
+	mapped, err := uprobe.MappedByAll(a.proc, a.scanPID)
 	if err != nil {
 		a.log.Warn("list processes", "err", err)
 		return
-	}
-	mapped := map[fileID]bool{}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		for _, id := range a.scanPID(pid) {
-			mapped[id] = true
-		}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -129,35 +120,35 @@ func (a *attacher) scanAll() {
 // reserved in the table first and opened, parsed and attached outside the
 // lock, so a scrape (attached) never waits for ELF parsing; a second ensure
 // of the same file finds the reservation and leaves it alone.
-func (a *attacher) ensure(pid int, m mappedFile) {
+func (a *attacher) ensure(pid int, m uprobe.Mapping) {
 	a.mu.Lock()
-	if _, ok := a.libs[m.id]; ok {
+	if _, ok := a.libs[m.ID]; ok {
 		a.mu.Unlock()
 		return
 	}
 	if len(a.libs) >= maxLibraries {
 		if !a.full {
 			a.full = true
-			a.log.Warn("runtime library not hooked: too many distinct library files hooked", "path", m.path, "max", maxLibraries)
+			a.log.Warn("runtime library not hooked: too many distinct library files hooked", "path", m.Path, "max", maxLibraries)
 		}
 		a.mu.Unlock()
 		return
 	}
-	lib, _ := libraryOf(m.path)
+	lib, _ := libraryOf(m.Path)
 	h := &hookedLibrary{lib: lib}
-	a.libs[m.id] = h
+	a.libs[m.ID] = h
 	a.mu.Unlock()
 
-	f, err := openMapped(a.proc, pid, m)
+	f, err := uprobe.OpenMapped(a.proc, pid, m)
 	if err != nil {
 		// This process no longer reaches the file (it exited, or its
 		// container moved the path): another process that maps the file, at
 		// its next mapping or the next full scan, may.
-		a.log.Debug("runtime library not reachable", "library", lib.name, "path", m.path, "pid", pid, "err", err)
+		a.log.Debug("runtime library not reachable", "library", lib.name, "path", m.Path, "pid", pid, "err", err)
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		if a.libs[m.id] == h {
-			delete(a.libs, m.id)
+		if a.libs[m.ID] == h {
+			delete(a.libs, m.ID)
 		}
 		return
 	}
@@ -173,14 +164,14 @@ func (a *attacher) ensure(pid int, m mappedFile) {
 		f.Close() // the uprobes hold the file themselves
 	}
 	if err := hooked.err; err != nil {
-		a.log.Warn("hook runtime library", "library", lib.name, "path", m.path, "pid", pid, "err", err)
+		a.log.Warn("hook runtime library", "library", lib.name, "path", m.Path, "pid", pid, "err", err)
 	} else {
-		a.log.Info("hooked runtime library", "library", lib.name, "path", m.path, "pid", pid, "uprobes", len(hooked.links),
+		a.log.Info("hooked runtime library", "library", lib.name, "path", m.Path, "pid", pid, "uprobes", len(hooked.links),
 			"sampled", hooked.file != nil, "single_stepped", slow)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.libs[m.id] != h { // unhooked (no process maps it, or closed) meanwhile
+	if a.libs[m.ID] != h { // unhooked (no process maps it, or closed) meanwhile
 		hooked.close()
 		return
 	}
@@ -191,18 +182,18 @@ func (a *attacher) ensure(pid int, m mappedFile) {
 
 // afterOpen, set by tests only, runs between opening a library file and
 // parsing and attaching it: where a container could swap the path.
-var afterOpen func(pid int, m mappedFile)
+var afterOpen func(pid int, m uprobe.Mapping)
 
-// attach hooks a library file opened by openMapped, parsing it and attaching
+// attach hooks a library file opened by uprobe.OpenMapped, parsing it and attaching
 // through its descriptor only, every hook but the sampled ones unless exact;
 // points are where its hooked functions are, slow lists the functions whose
 // probed instruction the kernel single-steps (the expensive path).
-func (a *attacher) attach(lib *library, f *os.File) (links []link.Link, points map[string]probePoint, slow []string, err error) {
+func (a *attacher) attach(lib *library, f *os.File) (links []link.Link, points map[string]uprobe.Point, slow []string, err error) {
 	symbols := make([]string, len(lib.hooks))
 	for i, h := range lib.hooks {
 		symbols[i] = h.symbol
 	}
-	points, err = parseFile(f, symbols)
+	points, err = uprobe.ParseFile(f, symbols)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -211,7 +202,7 @@ func (a *attacher) attach(lib *library, f *os.File) (links []link.Link, points m
 	}
 	// With addresses given, cilium/ebpf reads nothing from the file; the
 	// kernel resolves the descriptor's path to the file opened above.
-	ex, err := link.OpenExecutable(fdPath(int(f.Fd())))
+	ex, err := link.OpenExecutable(uprobe.FDPath(int(f.Fd())))
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -221,13 +212,13 @@ func (a *attacher) attach(lib *library, f *os.File) (links []link.Link, points m
 		if !ok {
 			continue // not every version has every variant
 		}
-		if !pt.emulated {
+		if !pt.Emulated {
 			slow = append(slow, h.symbol)
 		}
 		if h.sampled() != "" && !a.exact {
 			continue // attached per process by the sampler
 		}
-		opts := &link.UprobeOptions{Address: pt.offset, Cookie: lib.cookie(h, pt)}
+		opts := &link.UprobeOptions{Address: pt.Offset, Cookie: lib.cookie(h, pt)}
 		entry, exit := a.progs.of(h)
 		if exit == nil {
 			l, err := ex.Uprobe(h.symbol, entry, opts)
@@ -261,21 +252,6 @@ func (a *attacher) attach(lib *library, f *os.File) (links []link.Link, points m
 	return links, points, slow, nil
 }
 
-// parseFile finds the probe points of an open library file. A parser bug
-// (none known; the reader is fuzzed) costs this file, not the agent.
-func parseFile(f *os.File, symbols []string) (points map[string]probePoint, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("parse ELF: %v", r)
-		}
-	}()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	return functionOffsets(f, st.Size(), symbols)
-}
-
 // attached counts the library files hooked, by library label.
 func (a *attacher) attached() map[string]int {
 	a.mu.Lock()
@@ -293,13 +269,13 @@ func (a *attacher) attached() map[string]int {
 type sampledTarget struct {
 	lib    *library
 	file   *os.File // a descriptor of the caller's, to close once attached
-	points map[string]probePoint
+	points map[string]uprobe.Point
 }
 
 // sampledTargets returns the hooked files among ids that have sampled hooks,
 // each through a descriptor of its own, so that an unhooked file's
 // descriptor number, reused, never leads the caller to another file.
-func (a *attacher) sampledTargets(ids []fileID) []sampledTarget {
+func (a *attacher) sampledTargets(ids []uprobe.FileID) []sampledTarget {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var out []sampledTarget

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/orb8/orb8/internal/probe/uprobe"
 )
 
 // A scrape does not wait while a library is being parsed and attached, and a
@@ -17,7 +19,7 @@ func TestEnsureAttachesOutsideTheLock(t *testing.T) {
 	a, m := notELFMapped(t)
 
 	opened, release := make(chan struct{}, 2), make(chan struct{})
-	setAfterOpen(t, func(int, mappedFile) { opened <- struct{}{}; <-release })
+	setAfterOpen(t, func(int, uprobe.Mapping) { opened <- struct{}{}; <-release })
 	first := make(chan struct{})
 	go func() { a.ensure(1, m); close(first) }()
 	var once sync.Once
@@ -40,9 +42,9 @@ func TestEnsureAttachesOutsideTheLock(t *testing.T) {
 	within(t, "the first ensure", func() { <-first })
 	// Not ELF: recorded as failed, with why, not retried.
 	a.ensure(1, m)
-	if n, got := len(a.libs), a.attached(); n != 1 || len(got) != 0 || a.libs[m.id].err == nil || len(opened) != 0 {
+	if n, got := len(a.libs), a.attached(); n != 1 || len(got) != 0 || a.libs[m.ID].err == nil || len(opened) != 0 {
 		t.Fatalf("%d files recorded, attached %v, err %v, opened again: %v; want 1 recorded with its error, none attached",
-			n, got, a.libs[m.id].err, len(opened) != 0)
+			n, got, a.libs[m.ID].err, len(opened) != 0)
 	}
 }
 
@@ -52,23 +54,23 @@ func TestEnsureAttachesOutsideTheLock(t *testing.T) {
 func TestEnsureForgetsFilesItCannotReach(t *testing.T) {
 	a, m := notELFMapped(t)
 	a.ensure(2, m) // no such process
-	a.ensure(1, mappedFile{id: fileID{dev: m.id.dev, inode: m.id.inode + 1}, path: m.path})
+	a.ensure(1, uprobe.Mapping{ID: uprobe.FileID{Dev: m.ID.Dev, Inode: m.ID.Inode + 1}, Path: m.Path})
 	if len(a.libs) != 0 {
 		t.Fatalf("records %v left by files not reached", a.libs)
 	}
 	a.ensure(1, m)
-	if h := a.libs[m.id]; h == nil || h.err == nil {
+	if h := a.libs[m.ID]; h == nil || h.err == nil {
 		t.Fatalf("a reached file that is no ELF not recorded as failed: %+v", h)
 	}
 }
 
 // notELFMapped is an attacher over a stand-in /proc whose process 1 maps a
 // CUDA library file that is no ELF file.
-func notELFMapped(t *testing.T) (*attacher, mappedFile) {
+func notELFMapped(t *testing.T) (*attacher, uprobe.Mapping) {
 	t.Helper()
 	proc := t.TempDir()
-	m := mappedFile{path: "/usr/lib/libcuda.so.1"}
-	m.id = writeFile(t, filepath.Join(proc, "1", "root", m.path), "not an ELF file")
+	m := uprobe.Mapping{Path: "/usr/lib/libcuda.so.1"}
+	m.ID = writeFile(t, filepath.Join(proc, "1", "root", m.Path), "not an ELF file")
 	a := newAttacher(programs{}, false, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	a.proc = proc
 	return a, m
@@ -76,14 +78,14 @@ func notELFMapped(t *testing.T) (*attacher, mappedFile) {
 
 // setAfterOpen sets the hook between opening a library file and attaching
 // it for one test.
-func setAfterOpen(t *testing.T, fn func(pid int, m mappedFile)) {
+func setAfterOpen(t *testing.T, fn func(pid int, m uprobe.Mapping)) {
 	t.Helper()
 	afterOpen = fn
 	t.Cleanup(func() { afterOpen = nil })
 }
 
 // writeFile writes a file, with the directories on its way, and returns its identity.
-func writeFile(t *testing.T, path, content string) fileID {
+func writeFile(t *testing.T, path, content string) uprobe.FileID {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
+
+	"github.com/orb8/orb8/internal/probe/uprobe"
 )
 
 // trapCosts are what one hit of a sampled hook costs the process that traps,
@@ -66,7 +68,7 @@ func measureTrapCosts(prog *ebpf.Program, windows *ebpf.Map) (trapCosts, error) 
 		if err != nil {
 			return trapCosts{}, err
 		}
-		if emulated(insn) {
+		if uprobe.Emulated(insn) {
 			c.emulated = cost
 		} else {
 			c.stepped = cost
@@ -102,7 +104,7 @@ func measureTrap(prog *ebpf.Program, target func(int) int) (time.Duration, []byt
 	if _, err := exe.ReadAt(insn, int64(off)); err != nil {
 		return 0, nil, err
 	}
-	ex, err := link.OpenExecutable(fdPath(int(exe.Fd())))
+	ex, err := link.OpenExecutable(uprobe.FDPath(int(exe.Fd())))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -163,14 +165,14 @@ func selfFileOffset(pc uintptr) (uint64, error) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		m, ok, err := parseMapsLine(sc.Text())
-		if err != nil || !ok || uint64(pc) < m.start || uint64(pc) >= m.end {
+		m, ok, err := uprobe.ParseMapsLine(sc.Text())
+		if err != nil || !ok || uint64(pc) < m.Start || uint64(pc) >= m.End {
 			continue
 		}
-		if m.id != (fileID{dev: exe.Dev, inode: exe.Ino}) {
+		if m.ID != (uprobe.FileID{Dev: exe.Dev, Inode: exe.Ino}) {
 			return 0, fmt.Errorf("the agent's code at %#x is not mapped from its executable", pc)
 		}
-		return uint64(pc) - m.start + m.offset, nil
+		return uint64(pc) - m.Start + m.Offset, nil
 	}
 	if err := sc.Err(); err != nil {
 		return 0, err

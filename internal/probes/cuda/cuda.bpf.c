@@ -45,13 +45,10 @@
  * driver call that an unhooked runtime function makes (cudaMemcpyToSymbol):
  * skipped, as if a hooked runtime call had counted it.
  */
-#include "orb8.h"
+#include "orb8_mmap.h"
 
-#define MAP_ANONYMOUS 0x20 /* include/uapi/asm-generic/mman-common.h */
 #define MAX_ALLOCATIONS 65536
 #define MAX_PROCESSES 8192
-/* A process that maps CUDA libraries is reported at most this often. */
-#define MMAP_REPORT_GAP_NS (100 * 1000 * 1000ULL)
 
 /* What a hooked function is: the low 5 bits of the attach cookie. */
 enum op {
@@ -554,43 +551,23 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 	return 0;
 }
 
-/*
- * A process maps a CUDA library (its loader, at exec or dlopen): report the
- * process. Not a syscall tracepoint: enabling any of them puts every syscall
- * of the node on the tracing slow path (+40 ns a syscall here, whatever it
- * is). The loader's first mmap of a library picks its address, which fires
- * vm_unmapped_area; the syscall's registers give the file descriptor.
- */
+/* A process maps a CUDA library (its loader, at exec or dlopen): report the process. */
 SEC("tp_btf/vm_unmapped_area")
 int BPF_PROG(watch_mmap, unsigned long addr, struct vm_unmapped_area_info *info)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	if (orb8_syscall_nr(regs) != ORB8_NR_MMAP || (orb8_syscall_arg4(regs) & MAP_ANONYMOUS))
-		return 0;
-	__u32 fd = orb8_syscall_arg5(regs);
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (fd >= BPF_CORE_READ(fdt, max_fds))
-		return 0;
-	struct file **files = BPF_CORE_READ(fdt, fd);
-	struct file *f = 0;
-	bpf_probe_read_kernel(&f, sizeof(f), &files[fd]);
-	if (!f)
-		return 0;
 	/* Every hooked library's file name starts so: libcu (libcudart, libcuda, libcublas...), libamdh, libnrt. */
 	char name[8] = {};
-	bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(f, f_path.dentry, d_name.name));
+	if (!orb8_mmap_file_name(task, name, sizeof(name)))
+		return 0;
 	if (name[0] != 'l' || name[1] != 'i' || name[2] != 'b')
 		return 0;
 	if (!(name[3] == 'c' && name[4] == 'u') && !(name[3] == 'a' && name[4] == 'm' && name[5] == 'd' && name[6] == 'h') &&
 	    !(name[3] == 'n' && name[4] == 'r' && name[5] == 't'))
 		return 0;
 	__u32 tgid = task->tgid;
-	__u64 now = bpf_ktime_get_ns();
-	__u64 *last = bpf_map_lookup_elem(&mmap_reported, &tgid);
-	if (last && now - *last < MMAP_REPORT_GAP_NS)
+	if (!orb8_mmap_report_due(&mmap_reported, tgid))
 		return 0;
-	bpf_map_update_elem(&mmap_reported, &tgid, &now, BPF_ANY);
 	struct mmap_event *e = orb8_reserve(&mmaps, sizeof(*e));
 	if (!e)
 		return 0;

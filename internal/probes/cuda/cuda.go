@@ -17,6 +17,7 @@ import (
 
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/probe/uprobe"
 	"github.com/orb8/orb8/internal/series"
 	"github.com/orb8/orb8/internal/tick"
 )
@@ -31,15 +32,6 @@ var Programs = probe.Programs{
 		cudaProgNameEnter, cudaProgNameReturn},
 	Optional: map[string]string{cudaProgSampledEntry: "CUDA launch and GEMM sampling within --max-overhead (every call is counted instead)"},
 }
-
-const (
-	// rescanDelay lets a reported mmap finish, and batches a process's
-	// mappings at exec or dlopen into one read of its maps.
-	rescanDelay = 150 * time.Millisecond
-	// fullScanEvery catches what the mmap reports missed (a full ring) and
-	// unhooks library files no process maps any more.
-	fullScanEvery = 30 * time.Second
-)
 
 // copyKinds are the kind label values, indexed like enum copy_kind.
 var copyKinds = [...]string{"h2d", "d2h", "d2d", "other"}
@@ -134,7 +126,10 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 
 	ctx, p.stop = context.WithCancel(ctx)
 	p.wg.Add(1)
-	go p.discover(ctx)
+	go func() {
+		defer p.wg.Done()
+		uprobe.Discover(ctx, p.rescan, func(pid int) { p.attacher.scanPID(pid) }, p.attacher.scanAll)
+	}()
 	if p.sampler != nil {
 		p.wg.Add(1)
 		go func() {
@@ -154,51 +149,6 @@ func (p *Probe) handleMmap(raw []byte) {
 	select {
 	case p.rescan <- int(e.Tgid):
 	default: // the periodic full scan catches up
-	}
-}
-
-// discover rescans processes that mapped CUDA libraries, each once per
-// burst of mappings, and everything now and then. Its timer runs only while
-// a rescan is due, so an idle agent is not woken for nothing.
-func (p *Probe) discover(ctx context.Context) {
-	defer p.wg.Done()
-	full := time.NewTicker(fullScanEvery)
-	defer full.Stop()
-	due := map[int]time.Time{}
-	timer := time.NewTimer(rescanDelay)
-	timer.Stop()
-	defer timer.Stop()
-	var wake <-chan time.Time // nil while nothing is due
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case pid := <-p.rescan:
-			if _, ok := due[pid]; !ok {
-				due[pid] = time.Now().Add(rescanDelay)
-			}
-			if wake == nil {
-				timer.Reset(rescanDelay)
-				wake = timer.C
-			}
-		case now := <-wake:
-			var next time.Time
-			for pid, at := range due {
-				if !now.Before(at) {
-					delete(due, pid)
-					p.attacher.scanPID(pid)
-				} else if next.IsZero() || at.Before(next) {
-					next = at
-				}
-			}
-			if next.IsZero() {
-				wake = nil
-			} else {
-				timer.Reset(next.Sub(now))
-			}
-		case <-full.C:
-			p.attacher.scanAll()
-		}
 	}
 }
 

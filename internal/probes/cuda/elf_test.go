@@ -9,9 +9,20 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/orb8/orb8/internal/probe/uprobe"
 )
 
-// symbolOffset is the file offset of a function, read independently of functionOffsets.
+// endbr64, and the ELF64 symbol and section header sizes (System V gABI),
+// stated here independently of the reader under test.
+var endbr64 = []byte{0xf3, 0x0f, 0x1e, 0xfa}
+
+const (
+	symbolSize  = 24
+	sectionSize = 64
+)
+
+// symbolOffset is the file offset of a function, read independently of uprobe.FunctionOffsets.
 func symbolOffset(t *testing.T, path, name string) uint64 {
 	t.Helper()
 	f, err := elf.Open(path)
@@ -44,7 +55,7 @@ func TestProbeOffsetSkipsEndbr64(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		offsets, err := functionOffsets(bytes.NewReader(data), int64(len(data)), []string{"cuMemAlloc_v2", "cuLaunchKernel", "cuNoSuchFunction"})
+		offsets, err := uprobe.FunctionOffsets(bytes.NewReader(data), int64(len(data)), []string{"cuMemAlloc_v2", "cuLaunchKernel", "cuNoSuchFunction"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,10 +65,10 @@ func TestProbeOffsetSkipsEndbr64(t *testing.T) {
 		for name, pt := range offsets {
 			sym := symbolOffset(t, lib, name)
 			// cuLaunchKernel begins with push %rbp (frame pointers) after any endbr64.
-			if name == "cuLaunchKernel" && !pt.emulated {
+			if name == "cuLaunchKernel" && !pt.Emulated {
 				t.Errorf("%s: %s probed on an instruction the kernel single-steps, want its push", tc.cf, name)
 			}
-			if off := pt.offset; off != sym+tc.skip {
+			if off := pt.Offset; off != sym+tc.skip {
 				t.Errorf("%s: %s probed at %#x, want symbol %#x + %d", tc.cf, name, off, sym, tc.skip)
 			}
 			if starts := bytes.Equal(data[sym:sym+4], endbr64); starts != (tc.skip == 4) {
@@ -69,26 +80,8 @@ func TestProbeOffsetSkipsEndbr64(t *testing.T) {
 
 func TestFunctionOffsetsRejectsNonELF(t *testing.T) {
 	data := []byte("not an ELF file, though as long as an ELF header is: 64 bytes or more")
-	if _, err := functionOffsets(bytes.NewReader(data), int64(len(data)), []string{"cuMemAlloc_v2"}); err == nil {
+	if _, err := uprobe.FunctionOffsets(bytes.NewReader(data), int64(len(data)), []string{"cuMemAlloc_v2"}); err == nil {
 		t.Fatal("accepted a file that is not ELF")
-	}
-}
-
-func TestEmulated(t *testing.T) {
-	for _, tc := range []struct {
-		insn []byte
-		want bool
-	}{
-		{[]byte{0x55, 0x48}, true},  // push %rbp
-		{[]byte{0x41, 0x57}, true},  // push %r15
-		{[]byte{0xe9, 0x00}, true},  // jmp rel32
-		{[]byte{0x48, 0x8d}, false}, // lea
-		{[]byte{0x48, 0x83}, false}, // sub $imm, %rsp
-		{[]byte{0xf3, 0x0f}, false}, // endbr64 itself
-	} {
-		if got := emulated(tc.insn); got != tc.want {
-			t.Errorf("emulated(% x) = %v, want %v", tc.insn, got, tc.want)
-		}
 	}
 }
 
@@ -138,7 +131,7 @@ func TestFunctionOffsetsAgreeWithDebugELF(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := functionOffsets(bytes.NewReader(data), int64(len(data)), names)
+		got, err := uprobe.FunctionOffsets(bytes.NewReader(data), int64(len(data)), names)
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
@@ -160,8 +153,8 @@ func TestFunctionOffsetsAgreeWithDebugELF(t *testing.T) {
 			if bytes.Equal(data[want:want+4], endbr64) && s.Size > 4 {
 				want += 4
 			}
-			if pt.offset != want {
-				t.Errorf("%s: %s at %#x, want %#x", path, s.Name, pt.offset, want)
+			if pt.Offset != want {
+				t.Errorf("%s: %s at %#x, want %#x", path, s.Name, pt.Offset, want)
 			}
 		}
 		if len(last) == 0 || len(got) != len(last) {
@@ -288,14 +281,14 @@ func TestFunctionOffsetsRefusesHostileHeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	wanted := []string{"cudaMalloc", "cudaLaunchKernel"}
-	if pts, err := functionOffsets(bytes.NewReader(pristine), int64(len(pristine)), wanted); err != nil || len(pts) != 2 {
+	if pts, err := uprobe.FunctionOffsets(bytes.NewReader(pristine), int64(len(pristine)), wanted); err != nil || len(pts) != 2 {
 		t.Fatalf("pristine stand-in: %v, %v", pts, err)
 	}
 	for name, edit := range hostileEdits {
 		data := bytes.Clone(pristine)
 		file := sparse{data, edit(t, data)}
 		var err error
-		if n := allocated(func() { _, err = functionOffsets(file, file.size, wanted) }); n > 1<<20 {
+		if n := allocated(func() { _, err = uprobe.FunctionOffsets(file, file.size, wanted) }); n > 1<<20 {
 			t.Errorf("%s: allocated %d bytes", name, n)
 		}
 		if err == nil {
@@ -348,10 +341,10 @@ func FuzzFunctionOffsets(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var (
-			pts map[string]probePoint
+			pts map[string]uprobe.Point
 			err error
 		)
-		n := allocated(func() { pts, err = functionOffsets(bytes.NewReader(data), int64(len(data)), wanted) })
+		n := allocated(func() { pts, err = uprobe.FunctionOffsets(bytes.NewReader(data), int64(len(data)), wanted) })
 		if limit := 3*uint64(len(data)) + 256<<10; n > limit {
 			t.Fatalf("allocated %d bytes for a file of %d", n, len(data))
 		}
@@ -359,8 +352,8 @@ func FuzzFunctionOffsets(f *testing.F) {
 			t.Fatal("probe points and an error")
 		}
 		for name, pt := range pts {
-			if !want[name] || pt.offset >= uint64(len(data)) {
-				t.Fatalf("%s probed at %#x in a file of %d bytes", name, pt.offset, len(data))
+			if !want[name] || pt.Offset >= uint64(len(data)) {
+				t.Fatalf("%s probed at %#x in a file of %d bytes", name, pt.Offset, len(data))
 			}
 		}
 	})

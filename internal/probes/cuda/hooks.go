@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/orb8/orb8/internal/probe/uprobe"
 )
 
 // hook is one hooked function of a runtime library. Its op travels to the
@@ -45,7 +47,7 @@ type library struct {
 
 // cookie is what the BPF programs learn about a hooked function at a probe
 // point (enum cookie in cuda.bpf.c).
-func (l *library) cookie(h hook, pt probePoint) uint64 {
+func (l *library) cookie(h hook, pt uprobe.Point) uint64 {
 	c := uint64(h.op) | uint64(l.runtime)<<cudaCookieCOOKIE_RUNTIME_SHIFT | uint64(h.batchArg)<<cudaCookieCOOKIE_BATCH_ARG_SHIFT
 	if l.blas {
 		c |= uint64(cudaCookieCOOKIE_BLAS)
@@ -57,9 +59,9 @@ func (l *library) cookie(h hook, pt probePoint) uint64 {
 		c |= uint64(cudaLaunchCookieCOOKIE_LAUNCH_CONFIG)
 	}
 	if l.outer {
-		pages := min((pt.textSize+4095)/4096, 0xffff) // 256 MiB; libcudart's code is ~1 MiB
+		pages := min((pt.TextSize+4095)/4096, 0xffff) // 256 MiB; libcudart's code is ~1 MiB
 		c |= uint64(cudaCookieCOOKIE_OUTER) | pages<<cudaCookieCOOKIE_TEXT_PAGES_SHIFT |
-			pt.textOffset<<cudaCookieCOOKIE_TEXT_OFFSET_SHIFT
+			pt.TextOffset<<cudaCookieCOOKIE_TEXT_OFFSET_SHIFT
 	}
 	return c
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/ianlancetaylor/demangle"
 
 	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/probe/uprobe"
 	"github.com/orb8/orb8/internal/series"
 )
 
@@ -56,15 +57,15 @@ type kernelNames struct {
 	last    map[cudaKernelKey]uint64 // each in-kernel row's value when last read
 	named   map[cudaKernelKey]string
 	totals  map[kernelRow]uint64
-	symbols map[fileID]map[uint64]string // per file, by file offset ("" where none)
-	dropped uint64                       // launches not summed: totals full
+	symbols map[uprobe.FileID]map[uint64]string // per file, by file offset ("" where none)
+	dropped uint64                              // launches not summed: totals full
 }
 
 func newKernelNames(launches, functions *ebpf.Map) *kernelNames {
 	return &kernelNames{
 		launches: launches, functions: functions, proc: "/proc",
 		last: map[cudaKernelKey]uint64{}, named: map[cudaKernelKey]string{},
-		totals: map[kernelRow]uint64{}, symbols: map[fileID]map[uint64]string{},
+		totals: map[kernelRow]uint64{}, symbols: map[uprobe.FileID]map[uint64]string{},
 	}
 }
 
@@ -164,11 +165,11 @@ func (k *kernelNames) name(key cudaKernelKey) string {
 func (k *kernelNames) resolve(keys []cudaKernelKey) {
 	type place struct {
 		pid int
-		m   mappedFile
+		m   uprobe.Mapping
 		off uint64 // in the file
 	}
 	places := map[cudaKernelKey]place{}
-	procMaps := map[uint32][]mappedFile{}
+	procMaps := map[uint32][]uprobe.Mapping{}
 	for _, key := range keys {
 		if _, ok := k.named[key]; ok {
 			continue
@@ -182,19 +183,19 @@ func (k *kernelNames) resolve(keys []cudaKernelKey) {
 			mf = k.mappings(int(key.Tgid))
 			procMaps[key.Tgid] = mf
 		}
-		i := slices.IndexFunc(mf, func(m mappedFile) bool { return key.Function >= m.start && key.Function < m.end })
+		i := slices.IndexFunc(mf, func(m uprobe.Mapping) bool { return key.Function >= m.Start && key.Function < m.End })
 		if i < 0 {
 			k.named[key] = unknownKernel
 			continue
 		}
-		places[key] = place{int(key.Tgid), mf[i], key.Function - mf[i].start + mf[i].offset}
+		places[key] = place{int(key.Tgid), mf[i], key.Function - mf[i].Start + mf[i].Offset}
 	}
 	// Each file's uncached offsets, searched for at once through one of
 	// the processes that map it.
-	todo := map[fileID][]place{}
+	todo := map[uprobe.FileID][]place{}
 	for _, p := range places {
-		if _, ok := k.symbols[p.m.id][p.off]; !ok {
-			todo[p.m.id] = append(todo[p.m.id], p)
+		if _, ok := k.symbols[p.m.ID][p.off]; !ok {
+			todo[p.m.ID] = append(todo[p.m.ID], p)
 		}
 	}
 	for _, ps := range todo {
@@ -205,7 +206,7 @@ func (k *kernelNames) resolve(keys []cudaKernelKey) {
 		k.cacheSymbols(ps[0].pid, ps[0].m, offsets)
 	}
 	for key, p := range places {
-		k.named[key] = kernelName(k.symbols[p.m.id][p.off])
+		k.named[key] = kernelName(k.symbols[p.m.ID][p.off])
 	}
 }
 
@@ -228,17 +229,17 @@ func (k *kernelNames) functionName(key cudaKernelKey) string {
 
 // mappings are a process's file-backed mappings (none when they cannot be
 // read).
-func (k *kernelNames) mappings(pid int) []mappedFile {
+func (k *kernelNames) mappings(pid int) []uprobe.Mapping {
 	f, err := os.Open(filepath.Join(k.proc, strconv.Itoa(pid), "maps"))
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
-	var out []mappedFile
+	var out []uprobe.Mapping
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	for sc.Scan() {
-		if m, ok, err := parseMapsLine(sc.Text()); err == nil && ok {
+		if m, ok, err := uprobe.ParseMapsLine(sc.Text()); err == nil && ok {
 			out = append(out, m)
 		}
 	}
@@ -248,19 +249,19 @@ func (k *kernelNames) mappings(pid int) []mappedFile {
 // cacheSymbols reads the function symbols at some offsets of a file a
 // process maps into the file's cache ("" where none), so every process
 // mapping the file shares them.
-func (k *kernelNames) cacheSymbols(pid int, m mappedFile, offsets []uint64) {
-	cached := k.symbols[m.id]
+func (k *kernelNames) cacheSymbols(pid int, m uprobe.Mapping, offsets []uint64) {
+	cached := k.symbols[m.ID]
 	if cached == nil {
 		if len(k.symbols) >= maxSymbolFiles {
 			clear(k.symbols) // rebuilt as launches come
 		}
 		cached = map[uint64]string{}
-		k.symbols[m.id] = cached
+		k.symbols[m.ID] = cached
 	}
 	for _, off := range offsets {
 		cached[off] = ""
 	}
-	f, err := openMapped(k.proc, pid, m)
+	f, err := uprobe.OpenMapped(k.proc, pid, m)
 	if err != nil {
 		return
 	}
@@ -272,7 +273,7 @@ func (k *kernelNames) cacheSymbols(pid int, m mappedFile, offsets []uint64) {
 	maps.Copy(cached, names)
 }
 
-// symbolizeFile is symbolize on an open file; a parser bug (none known;
+// symbolizeFile is uprobe.Symbolize on an open file; a parser bug (none known;
 // the reader is fuzzed) costs this file's names, not the agent.
 func symbolizeFile(f *os.File, offsets []uint64) (names map[uint64]string, err error) {
 	defer func() {
@@ -284,7 +285,7 @@ func symbolizeFile(f *os.File, offsets []uint64) (names map[uint64]string, err e
 	if err != nil {
 		return nil, err
 	}
-	return symbolize(f, st.Size(), offsets)
+	return uprobe.Symbolize(f, st.Size(), offsets)
 }
 
 // kernelName is a symbol as a label value: demangled, valid UTF-8,

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/orb8/orb8/internal/probe/uprobe"
 )
 
 func TestMappedLibraries(t *testing.T) {
@@ -25,14 +27,14 @@ func TestMappedLibraries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []mappedFile{
-		{id: fileID{dev: unix.Mkdev(0xfd, 1), inode: 1837}, path: "/usr/lib/x86_64-linux-gnu/libcuda.so.580.65.06",
-			start: 0x7f00aa000000, end: 0x7f00aa100000},
-		{id: fileID{dev: unix.Mkdev(0, 0x2a), inode: 77}, path: "/opt/venv/lib/python3.11/site-packages/nvidia/cuda_runtime/lib/libcudart.so.13",
-			start: 0x7f00ab000000, end: 0x7f00ab010000},
-		{id: fileID{dev: unix.Mkdev(0, 0x2a), inode: 80}, path: "/usr/lib/libcublas.so.13", start: 0x7f00ae000000, end: 0x7f00ae010000},
-		{id: fileID{dev: unix.Mkdev(0, 0x2a), inode: 82}, path: "/opt/rocm/lib/libamdhip64.so.6", start: 0x7f00ae200000, end: 0x7f00ae210000},
-		{id: fileID{dev: unix.Mkdev(0, 0x2a), inode: 83}, path: "/opt/aws/neuron/lib/libnrt.so.1", start: 0x7f00ae300000, end: 0x7f00ae310000},
+	want := []uprobe.Mapping{
+		{ID: uprobe.FileID{Dev: unix.Mkdev(0xfd, 1), Inode: 1837}, Path: "/usr/lib/x86_64-linux-gnu/libcuda.so.580.65.06",
+			Start: 0x7f00aa000000, End: 0x7f00aa100000},
+		{ID: uprobe.FileID{Dev: unix.Mkdev(0, 0x2a), Inode: 77}, Path: "/opt/venv/lib/python3.11/site-packages/nvidia/cuda_runtime/lib/libcudart.so.13",
+			Start: 0x7f00ab000000, End: 0x7f00ab010000},
+		{ID: uprobe.FileID{Dev: unix.Mkdev(0, 0x2a), Inode: 80}, Path: "/usr/lib/libcublas.so.13", Start: 0x7f00ae000000, End: 0x7f00ae010000},
+		{ID: uprobe.FileID{Dev: unix.Mkdev(0, 0x2a), Inode: 82}, Path: "/opt/rocm/lib/libamdhip64.so.6", Start: 0x7f00ae200000, End: 0x7f00ae210000},
+		{ID: uprobe.FileID{Dev: unix.Mkdev(0, 0x2a), Inode: 83}, Path: "/opt/aws/neuron/lib/libnrt.so.1", Start: 0x7f00ae300000, End: 0x7f00ae310000},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %+v, want %+v", got, want)
@@ -40,19 +42,6 @@ func TestMappedLibraries(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("library %d = %+v, want %+v", i, got[i], want[i])
-		}
-	}
-}
-
-func TestParseMapsLineRejectsGarbage(t *testing.T) {
-	for _, line := range []string{
-		"libcuda.so",
-		"7f00-7f01 r-xp 0 fd01 12 /x/libcuda.so",
-		"7f00-7f01 r-xp 0 fd:01 twelve /x/libcuda.so",
-		"7f00-7f01 r-xp 0 fg:01 12 /x/libcuda.so",
-	} {
-		if _, _, err := parseMapsLine(line); err == nil {
-			t.Errorf("parseMapsLine(%q) accepted", line)
 		}
 	}
 }
@@ -80,25 +69,4 @@ func TestLibraryOf(t *testing.T) {
 			t.Errorf("libraryOf(%q) = %q, want %q", path, got, want)
 		}
 	}
-}
-
-func FuzzParseMapsLine(f *testing.F) {
-	for _, s := range []string{
-		"7f00aa100000-7f00aa900000 r-xp 00100000 fd:01 1837 /usr/lib/libcuda.so.1",
-		"7f00af000000-7f00af010000 rw-p 00000000 00:00 0 ",
-		"7ffd5e3f0000-7ffd5e411000 rw-p 00000000 00:00 0 [stack]",
-		"7f00ac000000-7f00ac010000 r-xp 00000000 00:2a 78 /opt/my libs/libcudart.so (deleted)",
-		"", "a b c d e", "a b c d: 1 /",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, line string) {
-		m, ok, err := parseMapsLine(line)
-		if err != nil && ok {
-			t.Fatal("error and ok together")
-		}
-		if ok && (m.id.inode == 0 || !strings.HasPrefix(m.path, "/") || !strings.Contains(line, m.path)) {
-			t.Fatalf("parseMapsLine(%q) = %+v", line, m)
-		}
-	})
 }

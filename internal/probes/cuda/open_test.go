@@ -7,9 +7,11 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/orb8/orb8/internal/probe/uprobe"
 )
 
-// openMapped reaches only the file the mapping names, inside the process's
+// OpenMapped reaches only the file the mapping names, inside the process's
 // root, whatever the container put on the way. proc/1/root stands for a
 // process's root; its parent holds a host file it must never open.
 func TestOpenMappedStaysInTheRootAndOnTheFile(t *testing.T) {
@@ -36,7 +38,7 @@ func TestOpenMappedStaysInTheRootAndOnTheFile(t *testing.T) {
 
 	for _, tc := range []struct {
 		path string
-		id   fileID
+		id   uprobe.FileID
 	}{
 		{"/lib/abs-link.so", secretID},
 		{"/lib/rel-link.so", secretID},
@@ -44,13 +46,13 @@ func TestOpenMappedStaysInTheRootAndOnTheFile(t *testing.T) {
 		{"/dirlink/libcuda.so.1", libID},
 		{"/../secret.so", secretID}, // ".." stops at the root
 		{"/lib/../../secret.so", secretID},
-		{"/lib/fifo.so", fifoID},                                              // opening it for reading would block
-		{"/lib/other.so", libID},                                              // the path now names another file
-		{"/lib/libcuda.so.1", otherID},                                        // or the mapped file was replaced
-		{"/lib/libcuda.so.1", fileID{dev: libID.dev + 1, inode: libID.inode}}, // same inode, another file system
+		{"/lib/fifo.so", fifoID},       // opening it for reading would block
+		{"/lib/other.so", libID},       // the path now names another file
+		{"/lib/libcuda.so.1", otherID}, // or the mapped file was replaced
+		{"/lib/libcuda.so.1", uprobe.FileID{Dev: libID.Dev + 1, Inode: libID.Inode}}, // same inode, another file system
 	} {
-		within(t, "openMapped "+tc.path, func() {
-			if f, err := openMapped(proc, 1, mappedFile{id: tc.id, path: tc.path}); err == nil {
+		within(t, "OpenMapped "+tc.path, func() {
+			if f, err := uprobe.OpenMapped(proc, 1, uprobe.Mapping{ID: tc.id, Path: tc.path}); err == nil {
 				f.Close()
 				t.Errorf("opened %s as %v", tc.path, tc.id)
 			} else {
@@ -59,7 +61,7 @@ func TestOpenMappedStaysInTheRootAndOnTheFile(t *testing.T) {
 		})
 	}
 
-	f, err := openMapped(proc, 1, mappedFile{id: libID, path: "/lib/libcuda.so.1"})
+	f, err := uprobe.OpenMapped(proc, 1, uprobe.Mapping{ID: libID, Path: "/lib/libcuda.so.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +76,7 @@ func TestOpenMappedStaysInTheRootAndOnTheFile(t *testing.T) {
 	if err := os.Symlink(secret, filepath.Join(root, "lib", "libcuda.so.1")); err != nil {
 		t.Fatal(err)
 	}
-	if id := statID(t, fdPath(int(f.Fd()))); id != libID {
-		t.Fatalf("%s is %v after the swap, want %v", fdPath(int(f.Fd())), id, libID)
+	if id := statID(t, uprobe.FDPath(int(f.Fd()))); id != libID {
+		t.Fatalf("%s is %v after the swap, want %v", uprobe.FDPath(int(f.Fd())), id, libID)
 	}
 }

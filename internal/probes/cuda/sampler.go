@@ -11,6 +11,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+
+	"github.com/orb8/orb8/internal/probe/uprobe"
 )
 
 // A uprobe is a trap, paid whatever its program does: ~1-3 us, as much as a
@@ -58,7 +60,7 @@ const (
 // sampledProcess is one process whose sampled calls are counted in windows.
 type sampledProcess struct {
 	pid   int
-	files []fileID // the hooked library files it maps
+	files []uprobe.FileID // the hooked library files it maps
 
 	links  []link.Link   // the open window's; none in a gap
 	hooked [2]bool       // launch levels the open window hooks
@@ -85,7 +87,7 @@ const estimatedFlops = len(sampledCalls)
 type sampler struct {
 	prog    *ebpf.Program // sampled_entry
 	windows *ebpf.Map
-	targets func(ids []fileID) []sampledTarget
+	targets func(ids []uprobe.FileID) []sampledTarget
 	budget  float64 // of one CPU, per process
 	// costs are measured when the first process is followed (0 before):
 	// a node without CUDA pays nothing for it.
@@ -101,7 +103,7 @@ type sampler struct {
 	wake     chan struct{}
 }
 
-func newSampler(prog *ebpf.Program, windows *ebpf.Map, targets func([]fileID) []sampledTarget, budget float64,
+func newSampler(prog *ebpf.Program, windows *ebpf.Map, targets func([]uprobe.FileID) []sampledTarget, budget float64,
 	timing samplingTiming, log *slog.Logger) *sampler {
 	return &sampler{
 		prog: prog, windows: windows, targets: targets, budget: budget, timing: timing, log: log,
@@ -116,7 +118,7 @@ func processAlive(pid int) bool {
 
 // track follows a process that maps hooked library files: its first window
 // opens now.
-func (s *sampler) track(pid int, files []fileID) {
+func (s *sampler) track(pid int, files []uprobe.FileID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if p, ok := s.procs[pid]; ok {
@@ -443,9 +445,9 @@ func sampledHooks(t sampledTarget, levels [2]bool, costs trapCosts) (addrs, cook
 		if !ok {
 			continue
 		}
-		addrs = append(addrs, pt.offset)
+		addrs = append(addrs, pt.Offset)
 		cookies = append(cookies, t.lib.cookie(h, pt))
-		cost = max(cost, costs.of(pt.emulated))
+		cost = max(cost, costs.of(pt.Emulated))
 	}
 	return addrs, cookies, cost
 }
@@ -460,7 +462,7 @@ func levelOf(l *library) int {
 // attachSampled attaches sampled_entry to the given offsets of an open
 // library file for one process: one link, attached and detached at once.
 func attachSampled(t sampledTarget, prog *ebpf.Program, addrs, cookies []uint64, pid int) (link.Link, error) {
-	ex, err := link.OpenExecutable(fdPath(int(t.file.Fd())))
+	ex, err := link.OpenExecutable(uprobe.FDPath(int(t.file.Fd())))
 	if err != nil {
 		return nil, err
 	}

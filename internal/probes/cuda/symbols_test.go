@@ -6,10 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/orb8/orb8/internal/probe/uprobe"
 )
 
 // kernelsSymbols are the kernels app's host-side kernel functions, from the
-// standard library's ELF reader: the answer symbolize must give.
+// standard library's ELF reader: the answer uprobe.Symbolize must give.
 func kernelsSymbols(t testing.TB, path string) map[string]elf.Symbol {
 	t.Helper()
 	f, err := elf.Open(path)
@@ -43,14 +45,14 @@ func TestSymbolizesExecutableFunctions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := readELF(bytes.NewReader(data), int64(len(data)))
+	f, err := elf.NewFile(bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
 	fileOffset := func(vaddr uint64) uint64 {
-		for _, s := range f.segs {
-			if vaddr >= s.vaddr && vaddr-s.vaddr < s.filesz {
-				return vaddr - s.vaddr + s.off
+		for _, s := range f.Progs {
+			if s.Type == elf.PT_LOAD && s.Flags&elf.PF_X != 0 && vaddr >= s.Vaddr && vaddr-s.Vaddr < s.Filesz {
+				return vaddr - s.Vaddr + s.Off
 			}
 		}
 		t.Fatalf("%#x in no executable segment", vaddr)
@@ -65,12 +67,12 @@ func TestSymbolizesExecutableFunctions(t *testing.T) {
 	for off := range want {
 		offsets = append(offsets, off)
 	}
-	got, err := symbolize(bytes.NewReader(data), int64(len(data)), offsets)
+	got, err := uprobe.Symbolize(bytes.NewReader(data), int64(len(data)), offsets)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != len(want) {
-		t.Errorf("symbolize: %v, want %v", got, want)
+		t.Errorf("uprobe.Symbolize: %v, want %v", got, want)
 	}
 	for off, name := range want {
 		if got[off] != name {
@@ -85,7 +87,7 @@ func TestSymbolizesExecutableFunctions(t *testing.T) {
 	}
 }
 
-// FuzzSymbolize: whatever a container's file claims, symbolize stays within
+// FuzzSymbolize: whatever a container's file claims, uprobe.Symbolize stays within
 // the file and its bounds, and names only offsets it was asked for.
 func FuzzSymbolize(f *testing.F) {
 	dir := buildStandins(f)
@@ -102,7 +104,7 @@ func FuzzSymbolize(f *testing.F) {
 			names map[uint64]string
 			err   error
 		)
-		n := allocated(func() { names, err = symbolize(bytes.NewReader(data), int64(len(data)), offsets) })
+		n := allocated(func() { names, err = uprobe.Symbolize(bytes.NewReader(data), int64(len(data)), offsets) })
 		if limit := 3*uint64(len(data)) + 256<<10; n > limit {
 			t.Fatalf("allocated %d bytes for a file of %d", n, len(data))
 		}

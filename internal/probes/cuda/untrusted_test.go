@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/orb8/orb8/internal/probe/uprobe"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
@@ -107,8 +108,8 @@ func TestSymlinkSwapNeverHooksAHostFile(t *testing.T) {
 	root := containerRoot(t, dir)
 	mapped := filepath.Join(root, "cuda", "libcuda.so")
 	var swapped atomic.Bool
-	setAfterOpen(t, func(_ int, m mappedFile) {
-		if m.path != "/cuda/libcuda.so" || swapped.Load() {
+	setAfterOpen(t, func(_ int, m uprobe.Mapping) {
+		if m.Path != "/cuda/libcuda.so" || swapped.Load() {
 			return
 		}
 		if err := os.Rename(mapped, mapped+".orig"); err != nil {
@@ -185,17 +186,17 @@ func copyFile(t *testing.T, from, to string) {
 }
 
 // statID is a file's identity as stat, and on this kernel /proc/<pid>/maps, report it.
-func statID(t testing.TB, path string) fileID {
+func statID(t testing.TB, path string) uprobe.FileID {
 	t.Helper()
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
 		t.Fatal(err)
 	}
-	return fileID{dev: st.Dev, inode: st.Ino}
+	return uprobe.FileID{Dev: st.Dev, Inode: st.Ino}
 }
 
 // record is a copy of the probe's record of a library file (zero if none).
-func (f *fixture) record(id fileID) hookedLibrary {
+func (f *fixture) record(id uprobe.FileID) hookedLibrary {
 	a := f.probe.attacher
 	a.mu.Lock()
 	defer a.mu.Unlock()

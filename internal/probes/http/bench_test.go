@@ -7,6 +7,7 @@ import (
 	"net"
 	nethttp "net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -50,15 +51,7 @@ func BenchmarkKeepAlive(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			var f *fixture
-			if c.probe {
-				stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer stats.Close()
-				f = startBench(b)
-			}
+			f := startMeasured(b, c.probe)
 			cmd := client.Helper(b, "load", c.mode, string(bytes.TrimSpace([]byte(line))), strconv.Itoa(b.N))
 			b.ResetTimer()
 			out, err := cmd.Output()
@@ -68,11 +61,7 @@ func BenchmarkKeepAlive(b *testing.B) {
 			}
 			ns, _ := strconv.ParseInt(string(bytes.TrimSpace(out)), 10, 64)
 			b.ReportMetric(float64(b.N)/time.Duration(ns).Seconds(), "requests/s")
-			if f != nil {
-				if ns, ok := testutil.BPFNsPerRun(f.probe.Objects().Programs()); ok {
-					b.ReportMetric(ns, "bpf-ns/packet")
-				}
-			}
+			f.reportBPF(b, "bpf-ns/packet", httpProgHttpEgress, httpProgHttpIngress)
 		})
 	}
 }
@@ -157,6 +146,77 @@ func echo() error {
 			return err
 		}
 		go io.Copy(c, c)
+	}
+}
+
+// BenchmarkTLSCalls runs SSL_write and SSL_read in memory (tls_calls.py:
+// libssl, no socket) in a test cgroup, b.N times each per round, without
+// and with the probe, with a payload that starts a head (captured) and one
+// that does not (offsets kept only). It reports the wall time per call
+// (best of 5 rounds: the uprobe traps and BPF included) and the TLS
+// programs' BPF time per run (two runs per call: entry and return).
+func BenchmarkTLSCalls(b *testing.B) {
+	for _, c := range []struct {
+		name    string
+		probe   bool
+		payload string
+	}{
+		{"probe=off/head", false, "head"},
+		{"probe=on/head", true, "head"},
+		{"probe=off/not-head", false, "body"},
+		{"probe=on/not-head", true, "body"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			testutil.RequireRoot(b)
+			cg := testutil.NewCgroup(b)
+			cert, key := selfSigned(b)
+			f := startMeasured(b, c.probe)
+			calls := testutil.StartPiped(b, cg.Command(b, mustLookPath(b, "python3"), "testdata/tls_calls.py", strconv.Itoa(b.N), c.payload, cert, key))
+			calls.Expect(b, "ready")
+			if f != nil {
+				f.waitHooked(b, calls.Cmd.Process.Pid)
+			}
+			b.ResetTimer()
+			io.WriteString(calls.Stdin, "go\n")
+			out, err := calls.Stdout.ReadString('\n')
+			b.StopTimer()
+			if err != nil {
+				b.Fatalf("tls_calls.py: %v", err)
+			}
+			ns, _ := strconv.ParseFloat(strings.TrimSpace(out), 64)
+			b.ReportMetric(ns, "wall-ns/call")
+			f.reportBPF(b, "bpf-ns/run", httpProgTlsEnter, httpProgTlsReturn)
+		})
+	}
+}
+
+// startMeasured loads the probe with the kernel's BPF statistics on, if
+// on; else it returns nil.
+func startMeasured(b *testing.B, on bool) *fixture {
+	if !on {
+		return nil
+	}
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { stats.Close() })
+	return startBench(b)
+}
+
+// reportBPF reports the run time per run of the named programs, unless f is
+// nil (the probe off).
+func (f *fixture) reportBPF(b *testing.B, unit string, names ...string) {
+	if f == nil {
+		return
+	}
+	progs := f.probe.Objects().Programs()
+	some := map[string]*ebpf.Program{}
+	for _, name := range names {
+		some[name] = progs[name]
+	}
+	if ns, ok := testutil.BPFNsPerRun(some); ok {
+		b.ReportMetric(ns, unit)
 	}
 }
 

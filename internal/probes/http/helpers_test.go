@@ -157,19 +157,24 @@ type fixture struct {
 	server, client *testutil.Cgroup
 }
 
-func start(t *testing.T) *fixture {
+func start(t *testing.T) *fixture { return startWith(t, New()) }
+
+// startWith starts p with a server and a client cgroup.
+func startWith(t *testing.T, p *Probe) *fixture {
 	t.Helper()
-	f := startBench(t)
+	f := startProbe(t, p)
 	f.server, f.client = testutil.NewCgroup(t), testutil.NewCgroup(t)
 	return f
 }
 
 // startBench loads the probe.
-func startBench(t testing.TB) *fixture {
+func startBench(t testing.TB) *fixture { return startProbe(t, New()) }
+
+func startProbe(t testing.TB, p *Probe) *fixture {
 	t.Helper()
 	testutil.RequireRoot(t)
 	res := testutil.Resolver(t)
-	f := &fixture{probe: New(), reg: prometheus.NewPedanticRegistry(), bus: events.NewBus()}
+	f := &fixture{probe: p, reg: prometheus.NewPedanticRegistry(), bus: events.NewBus()}
 	env := probe.Env{Resolver: res, Events: f.bus, Log: slog.Default(), CgroupRoot: res.Root()}
 	if err := f.probe.Start(context.Background(), env); err != nil {
 		t.Fatalf("start http probe: %v", err)
@@ -246,7 +251,7 @@ func (f *fixture) expect(t *testing.T, cg *testutil.Cgroup, direction string, wa
 }
 
 // mustLookPath finds a program the test needs.
-func mustLookPath(t *testing.T, name string) string {
+func mustLookPath(t testing.TB, name string) string {
 	t.Helper()
 	for _, dir := range []string{"/usr/bin", "/usr/local/bin"} {
 		if _, err := os.Stat(dir + "/" + name); err == nil {

@@ -19,6 +19,7 @@
  * softirq.
  */
 #include "orb8_skb.h"
+#include "orb8_mmap.h"
 
 /*
  * Payload bytes copied per packet: a request line with a long path, the
@@ -273,3 +274,5 @@ int http_ingress(struct __sk_buff *skb)
 	capture(skb, DIR_INGRESS);
 	return 1;
 }
+
+#include "tls.bpf.h"

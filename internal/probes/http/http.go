@@ -1,5 +1,6 @@
 // Package http is the HTTP probe: every workload's HTTP/1.0 and 1.1
-// requests over plaintext TCP, as a server and as a client, counted per
+// requests over plaintext TCP and over TLS through OpenSSL-compatible
+// libssl, as a server and as a client, counted per
 // workload by method and status code with the time from the request's first
 // byte to the response's first byte, and streamed one request at a time
 // (method, path without the query string, status, latency, peer) as events.
@@ -7,12 +8,16 @@
 // The kernel side (http.bpf.c) copies the first bytes of every TCP segment
 // that starts an HTTP/1.x head (and of the segments that continue a head
 // split over several) into a ring buffer, with the socket's cgroup and
-// cookie; parsing and matching responses to requests live here in Go.
+// cookie; tls.bpf.h does the same for the plaintext of SSL_write and
+// SSL_read. Parsing and matching responses to requests live here in Go.
 package http
 
 import (
 	"context"
+	"sync"
 	"unsafe"
+
+	"github.com/cilium/ebpf/link"
 
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
@@ -24,23 +29,36 @@ const Name = "http"
 // EventKinds are the kinds of event the probe publishes.
 var EventKinds = []string{events.KindHTTP}
 
-// Programs are both required.
-var Programs = probe.Programs{Required: []string{httpProgHttpEgress, httpProgHttpIngress}}
+// Programs: the TCP ones are required; without the TLS ones HTTPS is not
+// seen.
+var Programs = probe.Programs{
+	Required: []string{httpProgHttpEgress, httpProgHttpIngress},
+	Optional: map[string]string{httpProgTlsEnter: tlsFeature, httpProgTlsReturn: tlsFeature, httpProgTlsWatchMmap: tlsFeature},
+}
 
 // Probe is the HTTP probe.
 type Probe struct {
-	cfg     Config
-	objs    *probe.Objects
-	bpf     httpObjects
-	env     probe.Env
-	tracker *tracker
+	cfg       Config
+	opts      Options
+	objs      *probe.Objects
+	bpf       httpObjects
+	env       probe.Env
+	tracker   *tracker
+	tls       *tlsHooks // nil without TLS
+	watchMmap link.Link // its mmap reports, attached only with TLS
+	stopTLS   context.CancelFunc
+	wg        sync.WaitGroup
 }
 
-// New returns an unstarted HTTP probe with the default configuration.
-func New() *Probe { return NewWithConfig(DefaultConfig()) }
+// New returns an unstarted HTTP probe with the default configuration and
+// options.
+func New() *Probe { return NewWithOptions(DefaultOptions()) }
+
+// NewWithOptions returns an unstarted HTTP probe with opts.
+func NewWithOptions(opts Options) *Probe { return &Probe{cfg: DefaultConfig(), opts: opts} }
 
 // NewWithConfig returns an unstarted HTTP probe with cfg.
-func NewWithConfig(cfg Config) *Probe { return &Probe{cfg: cfg} }
+func NewWithConfig(cfg Config) *Probe { return &Probe{cfg: cfg, opts: DefaultOptions()} }
 
 // Name implements probe.Probe.
 func (p *Probe) Name() string { return Name }
@@ -49,7 +67,7 @@ func (p *Probe) Name() string { return Name }
 func (p *Probe) Objects() *probe.Objects { return p.objs }
 
 // Start implements probe.Probe.
-func (p *Probe) Start(_ context.Context, env probe.Env) error {
+func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	spec, err := loadHttp()
 	if err != nil {
 		return err
@@ -57,6 +75,7 @@ func (p *Probe) Start(_ context.Context, env probe.Env) error {
 	p.env, p.tracker = env, newTracker(p.cfg)
 	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
 		Programs:   Programs,
+		Manual:     []string{httpProgTlsEnter, httpProgTlsReturn, httpProgTlsWatchMmap},
 		CgroupPath: env.CgroupRoot,
 	})
 	if err != nil {
@@ -64,6 +83,10 @@ func (p *Probe) Start(_ context.Context, env probe.Env) error {
 	}
 	p.objs = objs
 	if err := objs.ReadRing(p.bpf.Events, p.handle); err != nil {
+		p.Close()
+		return err
+	}
+	if err := p.startTLS(ctx); err != nil {
 		p.Close()
 		return err
 	}
@@ -104,7 +127,19 @@ func (p *Probe) publish(txs []transaction) {
 }
 
 // Close implements probe.Probe.
-func (p *Probe) Close() error { return probe.Release(&p.objs) }
+func (p *Probe) Close() error {
+	if p.stopTLS != nil {
+		p.stopTLS()
+		p.wg.Wait()
+	}
+	if p.tls != nil {
+		p.tls.close()
+	}
+	if p.watchMmap != nil {
+		p.watchMmap.Close()
+	}
+	return probe.Release(&p.objs)
+}
 
 // Forget implements probe.Forgetter.
 func (p *Probe) Forget(ids []uint64) {

@@ -52,17 +52,75 @@ type httpSplitHead struct {
 	_       [2]byte
 }
 
+type httpTlsCall struct {
+	_      structs.HostLayout
+	Ssl    uint64
+	Buf    uint64
+	Done   uint64
+	Cookie uint8
+	_      [7]byte
+}
+
+type httpTlsCookie uint8
+
+const (
+	httpTlsCookieTLS_READ httpTlsCookie = 1
+	httpTlsCookieTLS_EX   httpTlsCookie = 2
+)
+
+type httpTlsHeader struct {
+	_         structs.HostLayout
+	BootNs    uint64
+	CgroupId  uint64
+	Ssl       uint64
+	Tgid      uint32
+	Offset    uint32
+	Len       uint32
+	Captured  uint16
+	Direction httpDirection
+	Segment   httpSegment
+}
+
+type httpTlsKey struct {
+	_    structs.HostLayout
+	Ssl  uint64
+	Tgid uint32
+	Pad  uint32
+}
+
+type httpTlsMmapEvent struct {
+	_    structs.HostLayout
+	Tgid uint32
+}
+
+type httpTlsStream struct {
+	_         structs.HostLayout
+	NextOff   [2]uint32
+	SplitNext [2]uint32
+	Left      [2]uint8
+	_         [2]byte
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	httpMapEvents       = "events"
-	httpMapOrb8Counters = "orb8_counters"
-	httpMapOrb8Emit     = "orb8_emit"
-	httpMapSplitHeads   = "split_heads"
-	httpProgHttpEgress  = "http_egress"
-	httpProgHttpIngress = "http_ingress"
-	httpVarOrb8CgroupV1 = "orb8_cgroup_v1"
+	httpMapEvents          = "events"
+	httpMapOrb8Counters    = "orb8_counters"
+	httpMapOrb8Emit        = "orb8_emit"
+	httpMapSplitHeads      = "split_heads"
+	httpMapTlsCalls        = "tls_calls"
+	httpMapTlsEvents       = "tls_events"
+	httpMapTlsMmapReported = "tls_mmap_reported"
+	httpMapTlsMmaps        = "tls_mmaps"
+	httpMapTlsStreams      = "tls_streams"
+	httpProgHttpEgress     = "http_egress"
+	httpProgHttpIngress    = "http_ingress"
+	httpProgTlsEnter       = "tls_enter"
+	httpProgTlsReturn      = "tls_return"
+	httpProgTlsWatchMmap   = "tls_watch_mmap"
+	httpVarOrb8CgroupV1    = "orb8_cgroup_v1"
+	httpVarUnusedTlsCookie = "unused_tls_cookie"
 )
 
 // loadHttp returns the embedded CollectionSpec for http.
@@ -107,25 +165,34 @@ type httpSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type httpProgramSpecs struct {
-	HttpEgress  *ebpf.ProgramSpec `ebpf:"http_egress"`
-	HttpIngress *ebpf.ProgramSpec `ebpf:"http_ingress"`
+	HttpEgress   *ebpf.ProgramSpec `ebpf:"http_egress"`
+	HttpIngress  *ebpf.ProgramSpec `ebpf:"http_ingress"`
+	TlsEnter     *ebpf.ProgramSpec `ebpf:"tls_enter"`
+	TlsReturn    *ebpf.ProgramSpec `ebpf:"tls_return"`
+	TlsWatchMmap *ebpf.ProgramSpec `ebpf:"tls_watch_mmap"`
 }
 
 // httpMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type httpMapSpecs struct {
-	Events       *ebpf.MapSpec `ebpf:"events"`
-	Orb8Counters *ebpf.MapSpec `ebpf:"orb8_counters"`
-	Orb8Emit     *ebpf.MapSpec `ebpf:"orb8_emit"`
-	SplitHeads   *ebpf.MapSpec `ebpf:"split_heads"`
+	Events          *ebpf.MapSpec `ebpf:"events"`
+	Orb8Counters    *ebpf.MapSpec `ebpf:"orb8_counters"`
+	Orb8Emit        *ebpf.MapSpec `ebpf:"orb8_emit"`
+	SplitHeads      *ebpf.MapSpec `ebpf:"split_heads"`
+	TlsCalls        *ebpf.MapSpec `ebpf:"tls_calls"`
+	TlsEvents       *ebpf.MapSpec `ebpf:"tls_events"`
+	TlsMmapReported *ebpf.MapSpec `ebpf:"tls_mmap_reported"`
+	TlsMmaps        *ebpf.MapSpec `ebpf:"tls_mmaps"`
+	TlsStreams      *ebpf.MapSpec `ebpf:"tls_streams"`
 }
 
 // httpVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type httpVariableSpecs struct {
-	Orb8CgroupV1 *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
+	Orb8CgroupV1    *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
+	UnusedTlsCookie *ebpf.VariableSpec `ebpf:"unused_tls_cookie"`
 }
 
 // httpObjects contains all objects after they have been loaded into the kernel.
@@ -148,10 +215,15 @@ func (o *httpObjects) Close() error {
 //
 // It can be passed to loadHttpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type httpMaps struct {
-	Events       *ebpf.Map `ebpf:"events"`
-	Orb8Counters *ebpf.Map `ebpf:"orb8_counters"`
-	Orb8Emit     *ebpf.Map `ebpf:"orb8_emit"`
-	SplitHeads   *ebpf.Map `ebpf:"split_heads"`
+	Events          *ebpf.Map `ebpf:"events"`
+	Orb8Counters    *ebpf.Map `ebpf:"orb8_counters"`
+	Orb8Emit        *ebpf.Map `ebpf:"orb8_emit"`
+	SplitHeads      *ebpf.Map `ebpf:"split_heads"`
+	TlsCalls        *ebpf.Map `ebpf:"tls_calls"`
+	TlsEvents       *ebpf.Map `ebpf:"tls_events"`
+	TlsMmapReported *ebpf.Map `ebpf:"tls_mmap_reported"`
+	TlsMmaps        *ebpf.Map `ebpf:"tls_mmaps"`
+	TlsStreams      *ebpf.Map `ebpf:"tls_streams"`
 }
 
 func (m *httpMaps) Close() error {
@@ -160,6 +232,11 @@ func (m *httpMaps) Close() error {
 		m.Orb8Counters,
 		m.Orb8Emit,
 		m.SplitHeads,
+		m.TlsCalls,
+		m.TlsEvents,
+		m.TlsMmapReported,
+		m.TlsMmaps,
+		m.TlsStreams,
 	)
 }
 
@@ -167,21 +244,28 @@ func (m *httpMaps) Close() error {
 //
 // It can be passed to loadHttpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type httpVariables struct {
-	Orb8CgroupV1 *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
+	Orb8CgroupV1    *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
+	UnusedTlsCookie *ebpf.Variable `ebpf:"unused_tls_cookie"`
 }
 
 // httpPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadHttpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type httpPrograms struct {
-	HttpEgress  *ebpf.Program `ebpf:"http_egress"`
-	HttpIngress *ebpf.Program `ebpf:"http_ingress"`
+	HttpEgress   *ebpf.Program `ebpf:"http_egress"`
+	HttpIngress  *ebpf.Program `ebpf:"http_ingress"`
+	TlsEnter     *ebpf.Program `ebpf:"tls_enter"`
+	TlsReturn    *ebpf.Program `ebpf:"tls_return"`
+	TlsWatchMmap *ebpf.Program `ebpf:"tls_watch_mmap"`
 }
 
 func (p *httpPrograms) Close() error {
 	return _HttpClose(
 		p.HttpEgress,
 		p.HttpIngress,
+		p.TlsEnter,
+		p.TlsReturn,
+		p.TlsWatchMmap,
 	)
 }
 

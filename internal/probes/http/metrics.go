@@ -21,6 +21,8 @@ var (
 		series.Log2Bounds(), "direction")
 	droppedDesc = metrics.Plain("orb8_http_dropped_total",
 		"HTTP messages or requests the probe could not fully account for, by reason.", "reason")
+	tlsLibrariesDesc = metrics.Plain("orb8_http_tls_libraries_hooked",
+		"libssl files (OpenSSL-compatible) with uprobes on SSL_read and SSL_write attached, whose processes' HTTPS is counted.")
 )
 
 // directionLabels by serverIndex.
@@ -48,6 +50,9 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 				ch <- row.Histogram(durationDesc, h, directionLabels[i])
 			}
 		}
+	}
+	if p.tls != nil {
+		ch <- prometheus.MustNewConstMetric(tlsLibrariesDesc, prometheus.GaugeValue, float64(p.tls.hooked()))
 	}
 	for reason, n := range dropped {
 		ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(n), dropReasonNames[reason])

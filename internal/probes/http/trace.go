@@ -60,7 +60,9 @@ func (l *spanLinker) place(d *events.HTTP, h *head, server bool, src, dst netip.
 	ends := connEnds{client: src, server: dst}
 	l.pending.ExpireWhile(func(p *pendingSpans) bool { return older(p.lastNs, ns) }, func(connEnds, pendingSpans) {})
 	traceID, parent, carried := parseTraceparent(h.traceparent)
-	if server {
+	// TLS requests have no addresses: all would share one pair of ends.
+	linkable := src.IsValid() && dst.IsValid()
+	if server && linkable {
 		if p, ok := l.pending.Get(ends); ok {
 			claimed := p.spans[0]
 			if p.spans = p.spans[1:]; len(p.spans) == 0 {
@@ -75,7 +77,7 @@ func (l *spanLinker) place(d *events.HTTP, h *head, server bool, src, dst netip.
 		l.rng.Read(traceID[:])
 	}
 	d.TraceID, d.ParentSpanID = traceID, parent
-	if !server {
+	if !server && linkable {
 		l.keep(ends, clientSpan{trace: traceID, span: d.SpanID, bootNs: ns})
 	}
 }

@@ -118,6 +118,18 @@ func TestSpanLinks(t *testing.T) {
 	}
 }
 
+// TLS requests have no addresses: a server's is not linked to another
+// connection's client, nor kept waiting.
+func TestSpanLinksNeedAddresses(t *testing.T) {
+	l := newSpanLinker(DefaultConfig())
+	var c, s events.HTTP
+	l.place(&c, &head{}, false, netip.AddrPort{}, netip.AddrPort{}, 1)
+	l.place(&s, &head{}, true, netip.AddrPort{}, netip.AddrPort{}, 2)
+	if s.ParentSpanID.IsValid() || s.TraceID == c.TraceID || l.pending.Len() != 0 {
+		t.Errorf("server %+v, client %+v, %d waiting: want unlinked", s, c, l.pending.Len())
+	}
+}
+
 func TestSpanLinksBounded(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxLinks, cfg.MaxPipelined = 2, 3

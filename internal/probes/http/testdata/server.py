@@ -2,7 +2,10 @@
 # anything else 404, both with a Content-Length so that the connection stays
 # open. The 404 body is written on its own and starts like a request line, so
 # a probe that does not skip bodies miscounts it. Prints its port, then serves.
+# With a certificate and key file as arguments it serves HTTPS (Python's ssl:
+# libssl).
 import http.server
+import ssl
 import sys
 
 
@@ -23,5 +26,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+if len(sys.argv) == 3:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
 print(server.server_address[1], flush=True)
 server.serve_forever()

@@ -1,4 +1,4 @@
-package cuda
+package uprobe
 
 import (
 	"cmp"
@@ -8,14 +8,14 @@ import (
 	"slices"
 )
 
-// symbolize names the functions at some file offsets of an ELF64 file of
+// Symbolize names the functions at some file offsets of an ELF64 file of
 // size bytes (a launch's host-side kernel pointer, less its mapping's
 // start, plus the mapping's offset): by the full symbol table when the
 // file has one (executables keep their kernels' host stubs there), and the
 // dynamic one. Offsets outside every executable segment or function are
-// left out. Bounded like functionOffsets: one string table and one chunk of
+// left out. Bounded like FunctionOffsets: one string table and one chunk of
 // symbols held at a time, whatever the file claims.
-func symbolize(r io.ReaderAt, size int64, offsets []uint64) (map[uint64]string, error) {
+func Symbolize(r io.ReaderAt, size int64, offsets []uint64) (map[uint64]string, error) {
 	f, err := readELF(r, size)
 	if err != nil {
 		return nil, err

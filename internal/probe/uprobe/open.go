@@ -1,4 +1,4 @@
-package cuda
+package uprobe
 
 import (
 	"bufio"
@@ -17,11 +17,11 @@ import (
 // moment, by a symbolic link to a file of the host. So the file is opened
 // once, from the root's descriptor, following no link; checked to be the file
 // the process maps; and then read and attached through that descriptor only
-// (fdPath), never by a path that is walked again.
+// (FDPath), never by a path that is walked again.
 
-// openMapped opens, for reading, the file a process maps, as the process
+// OpenMapped opens, for reading, the file a process maps, as the process
 // sees it, and checks that it is the mapped file (device and inode).
-func openMapped(proc string, pid int, m mappedFile) (*os.File, error) {
+func OpenMapped(proc string, pid int, m Mapping) (*os.File, error) {
 	root, err := unix.Open(filepath.Join(proc, strconv.Itoa(pid), "root"), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open the process's root: %w", err)
@@ -33,7 +33,7 @@ func openMapped(proc string, pid int, m mappedFile) (*os.File, error) {
 	// on the way was put there since. O_PATH: the file is not opened for I/O
 	// before it is known to be a regular file; opening a FIFO would block,
 	// and opening a device node has effects.
-	fd, err := unix.Openat2(root, m.path, &unix.OpenHow{
+	fd, err := unix.Openat2(root, m.Path, &unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_SYMLINKS,
 	})
@@ -49,13 +49,13 @@ func openMapped(proc string, pid int, m mappedFile) (*os.File, error) {
 		return nil, fmt.Errorf("not a regular file (mode %#o)", st.Mode)
 	}
 	// Reopened through the descriptor: the same file, no path walked.
-	f, err := os.Open(fdPath(fd))
+	f, err := os.Open(FDPath(fd))
 	if err != nil {
 		return nil, err
 	}
 	id, err := mappedID(f)
-	if err == nil && id != m.id {
-		err = fmt.Errorf("the file is %v, the mapping's %v: replaced since", id, m.id)
+	if err == nil && id != m.ID {
+		err = fmt.Errorf("the file is %v, the mapping's %v: replaced since", id, m.ID)
 	}
 	if err != nil {
 		f.Close()
@@ -64,10 +64,10 @@ func openMapped(proc string, pid int, m mappedFile) (*os.File, error) {
 	return f, nil
 }
 
-// fdPath names an open file of this process for the kernel (uprobe attach)
+// FDPath names an open file of this process for the kernel (uprobe attach)
 // and for reopening: the path leads to the file itself, whatever happened
 // to the path it was opened by.
-func fdPath(fd int) string {
+func FDPath(fd int) string {
 	return "/proc/self/fd/" + strconv.Itoa(fd)
 }
 
@@ -75,17 +75,17 @@ func fdPath(fd int) string {
 // of f: the identity the process's maps line states, by the same rule. stat
 // can differ: on overlayfs before Linux 6.8, maps names the layer's file and
 // stat the overlay's device.
-func mappedID(f *os.File) (fileID, error) {
+func mappedID(f *os.File) (FileID, error) {
 	// One page, never touched: nothing is read from the file.
 	mem, err := unix.Mmap(int(f.Fd()), 0, 1, unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
-		return fileID{}, fmt.Errorf("map the file: %w", err)
+		return FileID{}, fmt.Errorf("map the file: %w", err)
 	}
 	defer unix.Munmap(mem)
 	start := fmt.Sprintf("%08x-", uintptr(unsafe.Pointer(unsafe.SliceData(mem))))
 	maps, err := os.Open("/proc/self/maps")
 	if err != nil {
-		return fileID{}, err
+		return FileID{}, err
 	}
 	defer maps.Close()
 	sc := bufio.NewScanner(maps)
@@ -99,7 +99,7 @@ func mappedID(f *os.File) (fileID, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fileID{}, err
+		return FileID{}, err
 	}
-	return fileID{}, fmt.Errorf("own mapping at %s not in /proc/self/maps", strings.TrimSuffix(start, "-"))
+	return FileID{}, fmt.Errorf("own mapping at %s not in /proc/self/maps", strings.TrimSuffix(start, "-"))
 }

@@ -1,4 +1,9 @@
-package cuda
+// Package uprobe finds where to attach uprobes in the shared libraries that
+// processes map, in any container: which library files a process maps
+// (/proc/<pid>/maps), opening such a file safely from the process's root,
+// and a bounded ELF reader that locates functions (past an endbr64, the
+// cheap probe point) and names the functions at addresses.
+package uprobe
 
 import (
 	"bytes"
@@ -7,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 )
 
 // The library files the probe reads belong to containers: any workload can
@@ -35,16 +41,16 @@ const (
 // one on the next instruction, which the kernel emulates (push).
 var endbr64 = []byte{0xf3, 0x0f, 0x1e, 0xfa}
 
-// probePoint is where a function is probed.
-type probePoint struct {
-	offset uint64 // in the file
-	// textOffset is its offset in the executable segment that holds it, of
-	// textSize bytes: the probe's address less textOffset is where that
+// Point is where a function is probed.
+type Point struct {
+	Offset uint64 // in the file
+	// TextOffset is its offset in the executable segment that holds it, of
+	// TextSize bytes: the probe's address less TextOffset is where that
 	// segment starts in a process.
-	textOffset, textSize uint64
-	// emulated: the kernel emulates the instruction there (push, jmp, call,
+	TextOffset, TextSize uint64
+	// Emulated: the kernel emulates the instruction there (push, jmp, call,
 	// nop) instead of single-stepping it, the ~20x more expensive path.
-	emulated bool
+	Emulated bool
 }
 
 // segment is an executable PT_LOAD segment.
@@ -57,14 +63,14 @@ type table struct {
 	off, size uint64
 }
 
-// functionOffsets returns where to probe each of the wanted functions an
+// FunctionOffsets returns where to probe each of the wanted functions an
 // ELF64 little-endian file of size bytes defines in its dynamic symbol
 // table: the symbol's offset, plus 4 when the function starts with endbr64.
 // Functions it lacks are left out. It reads only through r, within size,
 // and allocates at most the string table (capped) and a chunk of symbols,
 // whatever the file claims. The caller recovers from panics (none known):
 // the fuzz target must see them.
-func functionOffsets(r io.ReaderAt, size int64, wanted []string) (map[string]probePoint, error) {
+func FunctionOffsets(r io.ReaderAt, size int64, wanted []string) (map[string]Point, error) {
 	f, err := readELF(r, size)
 	if err != nil {
 		return nil, err
@@ -73,7 +79,7 @@ func functionOffsets(r io.ReaderAt, size int64, wanted []string) (map[string]pro
 	for _, w := range wanted {
 		want[w] = true
 	}
-	out := map[string]probePoint{}
+	out := map[string]Point{}
 	err = f.functions(elf.SHT_DYNSYM, func(name []byte, value, size uint64) {
 		if !want[string(name)] {
 			return
@@ -250,7 +256,7 @@ func cString(table []byte, off uint32) []byte {
 
 // probeAt is where to probe a function at virtual address vaddr, of size
 // bytes: ok is false unless it lies in an executable segment.
-func probeAt(r io.ReaderAt, segs []segment, vaddr, size uint64) (probePoint, bool) {
+func probeAt(r io.ReaderAt, segs []segment, vaddr, size uint64) (Point, bool) {
 	for _, seg := range segs {
 		if vaddr < seg.vaddr || vaddr-seg.vaddr >= seg.filesz {
 			continue
@@ -258,26 +264,26 @@ func probeAt(r io.ReaderAt, segs []segment, vaddr, size uint64) (probePoint, boo
 		off := vaddr - seg.vaddr + seg.off
 		head := make([]byte, len(endbr64)+2)
 		if _, err := r.ReadAt(head, int64(off)); err != nil {
-			return probePoint{}, false
+			return Point{}, false
 		}
 		skip := uint64(0)
 		if bytes.Equal(head[:len(endbr64)], endbr64) && size > uint64(len(endbr64)) {
 			skip = uint64(len(endbr64))
 			head = head[len(endbr64):]
 		}
-		return probePoint{
-			offset:     off + skip,
-			textOffset: vaddr + skip - seg.vaddr,
-			textSize:   seg.memsz,
-			emulated:   emulated(head),
+		return Point{
+			Offset:     off + skip,
+			TextOffset: vaddr + skip - seg.vaddr,
+			TextSize:   seg.memsz,
+			Emulated:   Emulated(head),
 		}, true
 	}
-	return probePoint{}, false
+	return Point{}, false
 }
 
-// emulated recognises the instructions x86 uprobes emulate without a
+// Emulated recognises the instructions x86 uprobes emulate without a
 // single-step: push reg (with or without REX.B), jmp, call, nop.
-func emulated(insn []byte) bool {
+func Emulated(insn []byte) bool {
 	if len(insn) >= 2 && insn[0] == 0x41 {
 		insn = insn[1:]
 	}
@@ -286,4 +292,19 @@ func emulated(insn []byte) bool {
 		return true
 	}
 	return false
+}
+
+// ParseFile finds the probe points of an open library file (OpenMapped). A parser bug
+// (none known; the reader is fuzzed) costs this file, not the agent.
+func ParseFile(f *os.File, symbols []string) (points map[string]Point, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("parse ELF: %v", r)
+		}
+	}()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return FunctionOffsets(f, st.Size(), symbols)
 }

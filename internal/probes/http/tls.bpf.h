@@ -1,0 +1,253 @@
+/*
+ * HTTPS through OpenSSL-compatible libraries (OpenSSL, BoringSSL): uprobes
+ * on SSL_write, SSL_read and their _ex variants in every libssl processes
+ * map. Plaintext is known for a write at entry and for a read only at
+ * return, so both save their arguments per thread at entry and act at
+ * return, on the bytes the call actually moved (a write retried after
+ * SSL_ERROR_WANT_WRITE is then seen once). A call whose bytes start like a
+ * head goes to user space as a TCP packet would, keyed by the process and
+ * the SSL pointer, with the offset of its first byte in that direction of
+ * the connection in place of a sequence number, so user space skips bodies
+ * that start like heads exactly as for TCP. Offsets are kept per SSL in an
+ * LRU hash; they cost one lookup per call.
+ */
+
+/* What the attach cookie says about a hooked function. */
+enum tls_cookie : __u8 {
+	TLS_READ = 1, /* SSL_read*: else SSL_write* */
+	TLS_EX = 2,   /* the _ex variant: (ssl, buf, num, size_t *done), 1 on success */
+};
+/* The cookie reaches the programs through no record or map: this anchors it in BTF for bpf2go. */
+const enum tls_cookie *unused_tls_cookie __attribute__((unused));
+
+/* A call between its entry and its return. */
+struct tls_call {
+	__u64 ssl;
+	__u64 buf;
+	__u64 done; /* the _ex variants' size_t *: bytes moved */
+	__u8 cookie;
+};
+
+/*
+ * Thread (pid_tgid) -> its call in progress; SSL_read and SSL_write do not
+ * call one another, so one per thread. A hash, not task storage: its map
+ * type would raise the whole probe's kernel from 5.8 to 5.11, plaintext
+ * included. LRU: a thread that dies inside a call (a server killed while
+ * blocked in SSL_read) leaves its entry, the least recently used, for the
+ * next insert to evict; a live call is evicted only past 65,536 threads
+ * inside hooked calls at once.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct tls_call);
+} tls_calls SEC(".maps");
+
+struct tls_key {
+	__u64 ssl;
+	__u32 tgid;
+	__u32 pad;
+};
+
+/* One TLS connection's plaintext streams, by direction. */
+struct tls_stream {
+	__u32 next_off[2]; /* offset of the next byte */
+	__u32 split_next[2]; /* where a head that did not end continues */
+	__u8 left[2];        /* continuation calls still followed */
+};
+
+/*
+ * 65,536 connections, four times what user space follows (Config
+ * MaxConnections): an SSL pointer not seen for long is the least recently
+ * used; one evicted while alive starts again at offset 0 and user space
+ * takes it for a new connection.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tls_key);
+	__type(value, struct tls_stream);
+} tls_streams SEC(".maps");
+
+/* What user space learns about a call; the plaintext's first bytes follow it. */
+struct tls_header {
+	__u64 boot_ns;
+	__u64 cgroup_id;
+	__u64 ssl;
+	__u32 tgid;
+	__u32 offset; /* of the first byte in this direction of the connection */
+	__u32 len;    /* bytes the call moved */
+	__u16 captured;
+	enum direction direction; /* egress: SSL_write, ingress: SSL_read */
+	enum segment segment;
+};
+
+struct tls_small {
+	struct tls_header h;
+	__u8 data[HEAD_CAPTURE_SMALL];
+};
+
+struct tls_large {
+	struct tls_header h;
+	__u8 data[HEAD_CAPTURE];
+};
+
+/* 1 MiB: half the TCP ring's, for two records per request and side. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+	__type(value, struct tls_header);
+} tls_events SEC(".maps");
+
+static __always_inline void tls_submit(struct tls_header *e, const struct tls_header *hdr, __u8 *data, const void *buf,
+				       __u32 n)
+{
+	*e = *hdr;
+	e->captured = bpf_probe_read_user(data, n, buf) ? 0 : n;
+	orb8_submit(e);
+}
+
+static __always_inline void tls_send(struct tls_header *hdr, const void *buf)
+{
+	__u32 len = hdr->len;
+	/* n is 1..capacity, written so that the verifier sees the bounds. */
+	if (len <= HEAD_CAPTURE_SMALL) {
+		struct tls_small *e = orb8_reserve(&tls_events, sizeof(*e));
+		if (e)
+			tls_submit(&e->h, hdr, e->data, buf, ((len - 1) & (HEAD_CAPTURE_SMALL - 1)) + 1);
+	} else {
+		struct tls_large *e = orb8_reserve(&tls_events, sizeof(*e));
+		if (e)
+			tls_submit(&e->h, hdr, e->data, buf,
+				   len >= HEAD_CAPTURE ? HEAD_CAPTURE : ((len - 1) & (HEAD_CAPTURE - 1)) + 1);
+	}
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tls_enter, void *ssl, void *buf, __u64 num, void *done)
+{
+	__u64 thread = bpf_get_current_pid_tgid();
+	struct tls_call c = {
+		.ssl = (__u64)ssl,
+		.buf = (__u64)buf,
+		.done = (__u64)done,
+		.cookie = bpf_get_attach_cookie(ctx),
+	};
+	if (bpf_map_update_elem(&tls_calls, &thread, &c, BPF_ANY))
+		orb8_count(ORB8_MAP_FULL);
+	return 0;
+}
+
+/* The plaintext a call moved: n bytes at buf of direction dir of the connection. */
+static __always_inline void tls_moved(__u64 ssl, const __u8 *buf, __u32 n, __u8 dir)
+{
+	struct tls_key k = {.ssl = ssl, .tgid = bpf_get_current_pid_tgid() >> 32};
+	struct tls_stream *st = bpf_map_lookup_elem(&tls_streams, &k);
+	if (!st) {
+		struct tls_stream zero = {};
+		bpf_map_update_elem(&tls_streams, &k, &zero, BPF_NOEXIST);
+		st = bpf_map_lookup_elem(&tls_streams, &k);
+		if (!st) {
+			orb8_count(ORB8_MAP_FULL);
+			return;
+		}
+	}
+	dir &= 1;
+	__u32 off = st->next_off[dir];
+	st->next_off[dir] = off + n;
+	__u64 prefix = 0; /* under 8 bytes is no head's start */
+	if (n >= 8 && bpf_probe_read_user(&prefix, sizeof(prefix), buf))
+		return;
+	enum segment seg = SEG_HEAD;
+	if (n < 8 || !starts_head(prefix)) {
+		if (!st->left[dir] || st->split_next[dir] != off)
+			return;
+		seg = SEG_CONTINUATION;
+		st->left[dir]--;
+	}
+	__u32 tail = 0;
+	bool open = n <= HEAD_CAPTURE && (n < 4 || bpf_probe_read_user(&tail, sizeof(tail), buf + n - 4) ||
+					  tail != PREFIX('\r', '\n', '\r', '\n', 0, 0, 0, 0));
+	if (seg == SEG_HEAD)
+		st->left[dir] = open ? MAX_CONTINUATIONS : 0;
+	else if (!open)
+		st->left[dir] = 0;
+	st->split_next[dir] = off + n;
+
+	struct tls_header hdr = {
+		.boot_ns = bpf_ktime_get_boot_ns(),
+		.cgroup_id = orb8_current_cgroup_id(),
+		.ssl = ssl,
+		.tgid = k.tgid,
+		.offset = off,
+		.len = n,
+		.direction = dir,
+		.segment = seg,
+	};
+	tls_send(&hdr, buf);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(tls_return, int ret)
+{
+	__u64 thread = bpf_get_current_pid_tgid();
+	struct tls_call *found = bpf_map_lookup_elem(&tls_calls, &thread);
+	if (!found)
+		return 0;
+	struct tls_call c = *found;
+	bpf_map_delete_elem(&tls_calls, &thread);
+	__u64 n = ret;
+	if (ret <= 0)
+		return 0; /* nothing moved: an error, or wants to be retried */
+	if (c.cookie & TLS_EX) {
+		if (ret != 1 || bpf_probe_read_user(&n, sizeof(n), (void *)c.done))
+			return 0;
+	}
+	if (n == 0 || n > 0x7fffffff)
+		return 0;
+	tls_moved(c.ssl, (const __u8 *)c.buf, n, c.cookie & TLS_READ ? DIR_INGRESS : DIR_EGRESS);
+	return 0;
+}
+
+/* tgid -> last time its libssl mappings were reported. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, __u64);
+} tls_mmap_reported SEC(".maps");
+
+/* A process that maps libssl (its loader, at exec or dlopen): user space hooks the file. */
+struct tls_mmap_event {
+	__u32 tgid;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 16);
+	__type(value, struct tls_mmap_event);
+} tls_mmaps SEC(".maps");
+
+/* A process maps libssl.so*: report it. */
+SEC("tp_btf/vm_unmapped_area")
+int BPF_PROG(tls_watch_mmap, unsigned long addr, struct vm_unmapped_area_info *info)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	char name[8] = {};
+	if (!orb8_mmap_file_name(task, name, sizeof(name)))
+		return 0;
+	/* libssl.so, libssl.so.3, libssl.so.1.1; not NSS's libssl3.so */
+	if (name[0] != 'l' || name[1] != 'i' || name[2] != 'b' || name[3] != 's' || name[4] != 's' || name[5] != 'l' ||
+	    name[6] != '.')
+		return 0;
+	__u32 tgid = task->tgid;
+	if (!orb8_mmap_report_due(&tls_mmap_reported, tgid))
+		return 0;
+	struct tls_mmap_event *e = orb8_reserve(&tls_mmaps, sizeof(*e));
+	if (!e)
+		return 0;
+	e->tgid = tgid;
+	orb8_submit(e);
+	return 0;
+}
