@@ -159,6 +159,9 @@ type fixture struct {
 
 func start(t *testing.T) *fixture { return startWith(t, New()) }
 
+// startTLS is start with HTTPS through libssl counted (--http-tls).
+func startTLS(t *testing.T) *fixture { return startWith(t, NewWithOptions(Options{TLS: true})) }
+
 // startWith starts p with a server and a client cgroup.
 func startWith(t *testing.T, p *Probe) *fixture {
 	t.Helper()
@@ -168,7 +171,7 @@ func startWith(t *testing.T, p *Probe) *fixture {
 }
 
 // startBench loads the probe.
-func startBench(t testing.TB) *fixture { return startProbe(t, New()) }
+func startBench(t testing.TB) *fixture { return startProbe(t, NewWithOptions(Options{TLS: true})) }
 
 func startProbe(t testing.TB, p *Probe) *fixture {
 	t.Helper()

@@ -71,7 +71,7 @@ func selfSigned(t testing.TB) (cert, key string) {
 // own), is hooked from the mmap report, well before the 30 s full scan,
 // and its requests are counted.
 func TestTLSLibraryMappedLater(t *testing.T) {
-	f := start(t)
+	f := startTLS(t)
 	dir := t.TempDir()
 	system, err := os.ReadFile("/usr/lib/x86_64-linux-gnu/libssl.so.3")
 	if err != nil {
@@ -97,7 +97,7 @@ func TestTLSLibraryMappedLater(t *testing.T) {
 // field, are followed as continuations and counted on both sides.
 func TestTLSHeadsSplitOverCalls(t *testing.T) {
 	const n = 9
-	f := start(t)
+	f := startTLS(t)
 	serverPort, _ := f.startTLSServer(t)
 	cmd := f.client.Command(t, mustLookPath(t, "python3"), "testdata/tls_split_client.py", serverPort, strconv.Itoa(n))
 	if out, err := cmd.CombinedOutput(); err != nil || string(out) != "done\n" {
@@ -108,10 +108,10 @@ func TestTLSHeadsSplitOverCalls(t *testing.T) {
 	f.expect(t, f.client, "client", want)
 }
 
-// With --http-tls=false nothing is hooked: the same HTTPS requests are
-// not counted, on either side (the TCP programs cannot read them).
+// By default (no --http-tls) nothing is hooked: the same HTTPS requests
+// are not counted, on either side (the TCP programs cannot read them).
 func TestTLSOff(t *testing.T) {
-	f := startWith(t, NewWithOptions(Options{TLS: false}))
+	f := start(t)
 	cert, key := selfSigned(t)
 	server := testutil.StartPiped(t, f.server.Command(t, mustLookPath(t, "python3"), "testdata/server.py", cert, key))
 	cmd := f.client.Command(t, mustLookPath(t, "python3"), "testdata/tls_client.py", port(t, server), "5", "2")
@@ -149,7 +149,7 @@ func TestIsLibSSL(t *testing.T) {
 // both sides: once, though the TCP programs see the same connection's
 // (encrypted) packets. Each is one event per side, marked TLS.
 func TestTLSPythonKeepAlive(t *testing.T) {
-	f := start(t)
+	f := startTLS(t)
 	serverPort, _ := f.startTLSServer(t)
 	sides := map[string]*events.Subscription{}
 	for side, cg := range map[string]*testutil.Cgroup{"server": f.server, "client": f.client} {
@@ -189,7 +189,7 @@ func TestTLSPythonKeepAlive(t *testing.T) {
 // The same server answering curl (libcurl over libssl), all URLs of one
 // command over one connection.
 func TestTLSCurlKeepAlive(t *testing.T) {
-	f := start(t)
+	f := startTLS(t)
 	serverPort, _ := f.startTLSServer(t)
 	args := []string{"--silent", "--show-error", "--insecure", "--http1.1", "--write-out", "%{http_code} %{num_connects}\\n"}
 	var wantOut strings.Builder
