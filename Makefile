@@ -60,8 +60,9 @@ vmlinux: deps-bpf
 	bpftool btf dump file /sys/kernel/btf/vmlinux format c > internal/bpf/include/vmlinux.h
 
 # The agent's module and the project's own tool modules (each with its own
-# go.mod): gofmt, go mod tidy, vet, staticcheck. hack/k8s only wraps Kubernetes.
-MODULES := . hack/dashboards hack/docs hack/mkimage hack/helmtemplate hack/tools
+# go.mod): gofmt, go mod tidy, vet, staticcheck. hack/k8s only wraps Kubernetes;
+# hack/otelcol is the test OpenTelemetry Collector (hack/lib/otelcol-binary.sh).
+MODULES := . hack/dashboards hack/docs hack/mkimage hack/helmtemplate hack/otelcol hack/tools
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting" >&2; exit 1)

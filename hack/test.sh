@@ -73,6 +73,10 @@ export ORB8_REQUIRE_PROMETHEUS=1
 export ORB8_REQUIRE_CHROMIUM=1
 # The check scripts' lint must not skip either.
 export ORB8_REQUIRE_SHELLCHECK=1
+# The trace tests send spans to a real OpenTelemetry Collector too.
+export ORB8_OTELCOL_BIN
+ORB8_OTELCOL_BIN=$(hack/lib/otelcol-binary.sh)
+export ORB8_REQUIRE_OTELCOL=1
 
 step "tests"
 # -p 1: probe tests count kernel events machine-wide per cgroup; running

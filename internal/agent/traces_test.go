@@ -86,15 +86,29 @@ func spanClient(args []string) error {
 // span per request, with the HTTP semantic conventions' name, attributes
 // and status; a request with a traceparent is a child of its span on both
 // sides, and the server span of one without is a child of the client span
-// of the same request (linked through the connection on this node).
+// of the same request (linked through the connection on this node). The
+// spans go to the test's receiver over both protocols, and to a real
+// OpenTelemetry Collector, which writes them to a file through the contrib
+// file exporter.
 func TestHTTPSpansOverOTLP(t *testing.T) {
 	testutil.RequireRoot(t)
 	const n = 12
-	for _, protocol := range []string{"grpc", "http"} {
-		t.Run(protocol, func(t *testing.T) {
-			var rcv testutil.OTLPReceiver
+	for _, tc := range []struct{ name, protocol string }{{"grpc", "grpc"}, {"http", "http"}, {"collector", "grpc"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var (
+				endpoint string
+				received func() []testutil.ReceivedSpan
+			)
+			if tc.name == "collector" {
+				var col *testutil.OTelCollector
+				col, endpoint = testutil.StartOTelCollector(t, tc.protocol)
+				received = col.Spans
+			} else {
+				var rcv testutil.OTLPReceiver
+				endpoint, received = rcv.Serve(t, tc.protocol), rcv.Spans
+			}
 			url, _ := testutil.RunAgent(t, "--probes", "http", "--node-name", "node-traces",
-				"--otlp-traces-endpoint", rcv.Serve(t, protocol), "--otlp-protocol", protocol, "--otlp-insecure")
+				"--otlp-traces-endpoint", endpoint, "--otlp-protocol", tc.protocol, "--otlp-insecure")
 			server, client := testutil.NewCgroup(t), testutil.NewCgroup(t)
 			srv := testutil.StartPiped(t, server.Helper(t, "span-serve"))
 			port, err := srv.Stdout.ReadString('\n')
@@ -108,7 +122,7 @@ func TestHTTPSpansOverOTLP(t *testing.T) {
 			}
 			ours := func() []testutil.ReceivedSpan {
 				var out []testutil.ReceivedSpan
-				for _, s := range rcv.Spans() {
+				for _, s := range received() {
 					if strconv.FormatInt(s.Attrs()["server.port"].GetIntValue(), 10) == port {
 						out = append(out, s)
 					}

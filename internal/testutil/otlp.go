@@ -195,12 +195,18 @@ func (s ReceivedSpan) Attrs() map[string]*commonpb.AnyValue { return OTLPAttrs(s
 func (r *OTLPReceiver) Spans() []ReceivedSpan {
 	var out []ReceivedSpan
 	for _, req := range r.TraceRequests() {
-		for _, rs := range req.GetResourceSpans() {
-			res := OTLPAttrs(rs.GetResource().GetAttributes())
-			for _, ss := range rs.GetScopeSpans() {
-				for _, sp := range ss.GetSpans() {
-					out = append(out, ReceivedSpan{Resource: res, Span: sp})
-				}
+		out = appendSpans(out, req.GetResourceSpans())
+	}
+	return out
+}
+
+// appendSpans appends the spans of rss, each with its resource's attributes.
+func appendSpans(out []ReceivedSpan, rss []*tracepb.ResourceSpans) []ReceivedSpan {
+	for _, rs := range rss {
+		res := OTLPAttrs(rs.GetResource().GetAttributes())
+		for _, ss := range rs.GetScopeSpans() {
+			for _, sp := range ss.GetSpans() {
+				out = append(out, ReceivedSpan{Resource: res, Span: sp})
 			}
 		}
 	}
