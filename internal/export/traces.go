@@ -112,11 +112,14 @@ func httpSpanAttributes(e *events.Event) (string, []attribute.KeyValue) {
 		semconv.URLPath(h.Path),
 		semconv.HTTPResponseStatusCode(h.Status),
 		semconv.NetworkProtocolVersion(protocolVersion(h.Protocol)),
-		semconv.ServerAddress(server.Addr().Unmap().String()),
-		semconv.ServerPort(int(server.Port())),
-		semconv.ClientAddress(client.Addr().Unmap().String()),
-		semconv.ClientPort(int(client.Port())),
 	)
+	// A TLS request's ends are not known (SSL_read sees no socket).
+	if server.IsValid() {
+		attrs = append(attrs, semconv.ServerAddress(server.Addr().Unmap().String()), semconv.ServerPort(int(server.Port())))
+	}
+	if client.IsValid() {
+		attrs = append(attrs, semconv.ClientAddress(client.Addr().Unmap().String()), semconv.ClientPort(int(client.Port())))
+	}
 	if httpFailed(h) {
 		attrs = append(attrs, semconv.ErrorTypeKey.String(strconv.Itoa(h.Status)))
 	}

@@ -150,3 +150,17 @@ func BenchmarkSpan(b *testing.B) {
 		b.Fatalf("%d spans missed", tr.Missed())
 	}
 }
+
+// A TLS request's span has no address attributes: SSL_read sees no socket,
+// and "invalid IP" with port 0 would be made up.
+func TestTLSSpanHasNoAddresses(t *testing.T) {
+	e := httpEvent(1, "server", "GET", 200)
+	e.HTTP.TLS, e.HTTP.Peer, e.HTTP.Local = true, netip.AddrPort{}, netip.AddrPort{}
+	_, attrs := httpSpanAttributes(&e)
+	for _, kv := range attrs {
+		switch kv.Key {
+		case "server.address", "server.port", "client.address", "client.port":
+			t.Errorf("TLS span has %s = %v", kv.Key, kv.Value.Emit())
+		}
+	}
+}

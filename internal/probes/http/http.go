@@ -1,6 +1,6 @@
 // Package http is the HTTP probe: every workload's HTTP/1.0 and 1.1
-// requests over plaintext TCP and over TLS through OpenSSL-compatible
-// libssl, as a server and as a client, counted per
+// requests over plaintext TCP and (Options.TLS, --http-tls) over TLS
+// through OpenSSL-compatible libssl, as a server and as a client, counted per
 // workload by method and status code with the time from the request's first
 // byte to the response's first byte, and streamed one request at a time
 // (method, path without the query string, status, latency, peer) as events.
@@ -121,7 +121,7 @@ func (p *Probe) handle(raw []byte) {
 // publish streams finished requests as events.
 func (p *Probe) publish(txs []transaction) {
 	for i := range txs {
-		detail := txs[i].http // txs is the tracker's, reused
+		detail := txs[i].http
 		p.env.PublishAt(txs[i].cgroup, txs[i].bootNs, events.Event{Kind: events.KindHTTP, HTTP: &detail})
 	}
 }

@@ -22,7 +22,7 @@ var (
 	droppedDesc = metrics.Plain("orb8_http_dropped_total",
 		"HTTP messages or requests the probe could not fully account for, by reason.", "reason")
 	tlsLibrariesDesc = metrics.Plain("orb8_http_tls_libraries_hooked",
-		"libssl files (OpenSSL-compatible) with uprobes on SSL_read and SSL_write attached, whose processes' HTTPS is counted.")
+		"libssl files (OpenSSL-compatible) with uprobes on SSL_read and SSL_write attached, whose processes' HTTPS is counted (with --http-tls).")
 )
 
 // directionLabels by serverIndex.

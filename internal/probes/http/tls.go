@@ -273,13 +273,11 @@ func (p *Probe) handleTLS(raw []byte) {
 		egress:       e.Direction == httpDirectionDIR_EGRESS,
 		continuation: e.Segment == httpSegmentSEG_CONTINUATION,
 		seq:          e.Offset,
+		tls:          true,
 		length:       int(e.Len),
 		data:         data[:min(int(e.Captured), len(data), int(e.Len))],
 		heard:        p.env.Hears(events.KindHTTP),
 	})
-	for i := range txs {
-		txs[i].http.TLS = true // the peer's address is not known here
-	}
 	p.publish(txs)
 }
 

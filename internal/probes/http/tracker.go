@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,7 +47,8 @@ type packet struct {
 	egress       bool   // sent by the socket, else received
 	continuation bool   // the next bytes of the head the last packet began
 	src, dst     netip.AddrPort
-	seq          uint32 // TCP sequence number of data[0]
+	seq          uint32 // TCP sequence number of data[0] (TLS: the byte offset)
+	tls          bool   // plaintext of an SSL_read or SSL_write, no addresses
 	length       int    // TCP payload bytes of the packet, at least len(data)
 	data         []byte // the captured first bytes of the payload
 	// heard: someone listens for http events, so finished requests are
@@ -93,6 +95,10 @@ type stream struct {
 	// inBody: bytes before bodyEnd are a body, even if they look like a head.
 	inBody  bool
 	bodyEnd uint32
+	// next is the sequence number after the last head packet accounted
+	// for (once accounted): one before it is a TCP retransmission.
+	accounted bool
+	next      uint32
 }
 
 type conn struct {
@@ -141,13 +147,17 @@ func newTracker(cfg Config) *tracker {
 }
 
 // packet accounts for p and returns the requests it finished, while
-// events are heard (p.heard); the slice is reused by the next call.
+// events are heard (p.heard): the caller's own (the TCP and TLS rings
+// have a reader each).
 func (t *tracker) packet(p *packet) []transaction {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.done = t.done[:0]
 	t.packetLocked(p)
-	return t.done
+	if len(t.done) == 0 {
+		return nil
+	}
+	return slices.Clone(t.done)
 }
 
 func (t *tracker) packetLocked(p *packet) {
@@ -180,6 +190,10 @@ func (t *tracker) packetLocked(p *packet) {
 		t.messagesLocked(c, s, p, data, seq, len(data), ns)
 		return
 	}
+	if !p.tls && s.accounted && int32(p.seq-s.next) < 0 {
+		return // a retransmission, seen before (ingress runs before TCP's checks)
+	}
+	s.accounted, s.next = true, p.seq+uint32(p.length)
 	if s.inBody && int32(p.seq-s.bodyEnd) < 0 {
 		return // a body that starts like a head
 	}
@@ -295,6 +309,7 @@ func (t *tracker) accountLocked(c *conn, h *head, p *packet, ns uint64) int64 {
 // requestDetail is the event of a request the socket of p sent or received.
 func requestDetail(h *head, p *packet) *events.HTTP {
 	d := &events.HTTP{
+		TLS:       p.tls,
 		Direction: directionLabels[serverIndex(!p.egress)],
 		Method:    string(h.token),
 		Protocol:  "HTTP/1." + string(h.version),
@@ -305,9 +320,25 @@ func requestDetail(h *head, p *packet) *events.HTTP {
 		d.Peer, d.Local = p.src, p.dst
 	}
 	path, _, _ := bytes.Cut(h.target, []byte("?"))
+	path = originPath(path)
 	d.PathTruncated = len(path) > events.MaxHTTPPath
-	d.Path = string(path[:min(len(path), events.MaxHTTPPath)])
+	// Bytes off the wire: OTLP refuses a batch with one invalid string.
+	d.Path = strings.ToValidUTF8(string(path[:min(len(path), events.MaxHTTPPath)]), "\uFFFD")
 	return d
+}
+
+// originPath is the path of a request target: a proxy's absolute form
+// (http://user:pass@host/p) loses its scheme and authority, credentials
+// included.
+func originPath(target []byte) []byte {
+	_, rest, ok := bytes.Cut(target, []byte("://"))
+	if !ok || bytes.HasPrefix(target, []byte("/")) {
+		return target
+	}
+	if i := bytes.IndexByte(rest, '/'); i >= 0 {
+		return rest[i:]
+	}
+	return []byte("/")
 }
 
 func (t *tracker) countLocked(cgroup uint64, req *request, status int, ns uint64) {

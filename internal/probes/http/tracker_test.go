@@ -179,3 +179,39 @@ func FuzzTracker(f *testing.F) {
 		}
 	})
 }
+
+// resend passes the last segment of a direction again, as TCP retransmits
+// it (cgroup_skb ingress runs before TCP drops the duplicate).
+func (c *conversation) resend(egress bool, payload string) {
+	d := direction(egress)
+	c.tr.packet(&packet{bootNs: c.ns, cgroup: 1, cookie: 7, egress: egress,
+		seq: c.seq[d] - uint32(len(payload)), length: len(payload), data: []byte(payload)})
+}
+
+func TestRetransmittedHeadCountsOnce(t *testing.T) {
+	c := newConversation(t, DefaultConfig())
+	c.send(false, getReq, -1, false)
+	c.resend(false, getReq)
+	c.send(true, ok2, -1, false)
+	c.resend(true, ok2)
+	c.send(false, headReq, -1, false)
+	c.send(true, "HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\n", -1, false)
+	// Without the check the second GET waits first, so the HEAD would be
+	// answered 404 as a GET, and one request would be left unmatched.
+	c.want(map[requestKey]uint64{{server: true, method: "GET", status: 200}: 1, {server: true, method: "HEAD", status: 404}: 1}, nil)
+}
+
+func TestRequestDetailPath(t *testing.T) {
+	for target, want := range map[string]string{
+		"/a/b?token=secret":                  "/a/b",
+		"http://user:pass@proxy.example/p?q": "/p",
+		"https://host.example":               "/",
+		"*":                                  "*",
+		"/caf\xc3":                           "/caf\uFFFD", // a cut or bad UTF-8 sequence
+	} {
+		h := head{target: []byte(target), token: []byte("GET"), version: '1'}
+		if d := requestDetail(&h, &packet{tls: true}); d.Path != want || !d.TLS {
+			t.Errorf("target %q: path %q, TLS %v; want %q, true", target, d.Path, d.TLS, want)
+		}
+	}
+}
