@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,8 +60,12 @@ func runHub(t *testing.T, agentAddr string) string {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 	})
+	// The socket file appears at bind, before listen: dial it.
 	testutil.Eventually(t, 10*time.Second, func() bool {
-		_, err := os.Stat(strings.TrimPrefix(addr, "unix://"))
+		c, err := net.Dial("unix", strings.TrimPrefix(addr, "unix://"))
+		if err == nil {
+			c.Close()
+		}
 		return err == nil
 	}, "hub never listened: %s", &logs)
 	return addr
