@@ -160,7 +160,7 @@ func TestTLSSpanHasNoAddresses(t *testing.T) {
 	for _, kv := range attrs {
 		switch kv.Key {
 		case "server.address", "server.port", "client.address", "client.port":
-			t.Errorf("TLS span has %s = %v", kv.Key, kv.Value.Emit())
+			t.Errorf("TLS span has %s = %v", kv.Key, kv.Value.String())
 		}
 	}
 }
