@@ -22,19 +22,22 @@ const overheadEvery = time.Second
 // run time. Over budget, it makes the sampling of the probes whose records
 // user space handles one by one (probe.Sampler: DNS messages, connection
 // records) coarser by the overshoot; when even twice the current cost would
-// fit, it halves the rate again. Counters kept in the kernel are never sampled.
+// fit, or the sampler took no record at all (the cost is other work), it
+// halves the rate again. Counters kept in the kernel are
+// never sampled.
 type governor struct {
 	a      *Agent
 	budget float64 // share of the node's CPU
 	cpus   float64
 
-	last  time.Time
-	cost  time.Duration // as of last
-	ratio atomic.Uint64 // math.Float64bits of the last window's share
+	last    time.Time
+	cost    time.Duration     // as of last
+	records map[string]uint64 // records each sampler had taken as of last
+	ratio   atomic.Uint64     // math.Float64bits of the last window's share
 }
 
 func newGovernor(a *Agent) *governor {
-	return &governor{a: a, budget: a.cfg.MaxOverhead, cpus: float64(runtime.NumCPU())}
+	return &governor{a: a, budget: a.cfg.MaxOverhead, cpus: float64(runtime.NumCPU()), records: map[string]uint64{}}
 }
 
 // start measures from now, then every overheadEvery until ctx ends.
@@ -74,8 +77,15 @@ func (g *governor) step(now time.Time) {
 	ratio := (cost - g.cost).Seconds() / (elapsed.Seconds() * g.cpus)
 	g.last, g.cost = now, cost
 	g.ratio.Store(math.Float64bits(ratio))
-	for _, s := range g.samplers() {
-		if rate := nextRate(s.SampleRate(), ratio, g.budget); rate != s.SampleRate() {
+	for name, s := range g.samplers() {
+		n := s.Records()
+		idle := n == g.records[name]
+		g.records[name] = n
+		rate := nextRate(s.SampleRate(), ratio, g.budget)
+		if idle { // nothing to shed: the cost is other work
+			rate = max(s.SampleRate()/2, 1)
+		}
+		if rate != s.SampleRate() {
 			if err := s.SetSampleRate(rate); err != nil {
 				g.a.log.Warn("sampling not changed", "rate", rate, "err", err)
 			}

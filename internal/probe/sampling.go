@@ -3,6 +3,7 @@ package probe
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cilium/ebpf"
 )
@@ -20,15 +21,24 @@ type Sampler interface {
 	SetSampleRate(n uint32) error
 	// SampleRate is the rate in force.
 	SampleRate() uint32
+	// Records is how many records user space has taken from the kernel.
+	Records() uint64
 }
 
 // Sampling implements Sampler for a probe whose BPF object includes
 // orb8_sample.h: embed it, and Use the object's orb8_sample_every.
 type Sampling struct {
-	mu    sync.Mutex
-	every *ebpf.Variable // nil before Use
-	rate  uint32
+	mu      sync.Mutex
+	every   *ebpf.Variable // nil before Use
+	rate    uint32
+	records atomic.Uint64
 }
+
+// Took counts one record taken from the kernel: call it from the reader.
+func (s *Sampling) Took() { s.records.Add(1) }
+
+// Records implements Sampler.
+func (s *Sampling) Records() uint64 { return s.records.Load() }
 
 // Use takes the probe's loaded variable; the rate starts at 1.
 func (s *Sampling) Use(every *ebpf.Variable) {

@@ -92,6 +92,7 @@ func (p *Probe) expire(time.Time) {
 const headerSize = int(unsafe.Sizeof(dnsDnsHeader{}))
 
 func (p *Probe) handle(raw []byte) {
+	p.Took()
 	if len(raw) < headerSize {
 		return
 	}

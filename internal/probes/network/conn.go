@@ -124,6 +124,7 @@ func (p *Probe) flowOf(e *networkConnEvent, comms *probe.Comms) (f Flow, ok bool
 
 // handle takes one connection event from the ring buffer.
 func (p *Probe) handle(raw []byte) {
+	p.Took()
 	e, ok := decode(raw)
 	if !ok || e.Kind == networkEventKindRECORD_LIVE {
 		return
