@@ -195,7 +195,11 @@ func (b *addressBook) overlaps(names []string, versions []uint64) []*pb.AddressO
 			w.Range(func(ip netip.Addr, _ kube.Owner) { owners[ip] = append(owners[ip], name) })
 		}
 	}
-	groups := map[string]*pb.AddressOverlap{}
+	type group struct {
+		overlap *pb.AddressOverlap
+		ips     []netip.Addr
+	}
+	groups := map[string]*group{}
 	for ip, clusters := range owners {
 		if len(clusters) < 2 {
 			continue
@@ -203,19 +207,19 @@ func (b *addressBook) overlaps(names []string, versions []uint64) []*pb.AddressO
 		key := strings.Join(clusters, ",") // sorted, as names is
 		g := groups[key]
 		if g == nil {
-			g = &pb.AddressOverlap{Clusters: clusters}
+			g = &group{overlap: &pb.AddressOverlap{Clusters: clusters}}
 			groups[key] = g
 		}
-		g.Addresses++
-		g.Examples = append(g.Examples, ip.String())
+		g.ips = append(g.ips, ip)
 	}
 	var out []*pb.AddressOverlap
 	for _, g := range groups {
-		slices.SortFunc(g.Examples, func(x, y string) int {
-			return netip.MustParseAddr(x).Compare(netip.MustParseAddr(y))
-		})
-		g.Examples = g.Examples[:min(len(g.Examples), maxOverlapExamples)]
-		out = append(out, g)
+		slices.SortFunc(g.ips, netip.Addr.Compare)
+		g.overlap.Addresses = uint64(len(g.ips))
+		for _, ip := range g.ips[:min(len(g.ips), maxOverlapExamples)] {
+			g.overlap.Examples = append(g.overlap.Examples, ip.String())
+		}
+		out = append(out, g.overlap)
 	}
 	slices.SortFunc(out, func(x, y *pb.AddressOverlap) int {
 		return slices.Compare(x.Clusters, y.Clusters)
