@@ -217,6 +217,14 @@ func (f *fixture) runClient(t *testing.T, port string, ok, missing int, missingM
 	}
 }
 
+// expectBothSides is expect of the server's cgroup as server and the
+// client's as client: one request counted once on each side.
+func (f *fixture) expectBothSides(t *testing.T, want map[[2]string]float64) {
+	t.Helper()
+	f.expect(t, f.server, "server", want)
+	f.expect(t, f.client, "client", want)
+}
+
 // expect waits until the requests of cg are exactly want (direction,
 // method, status code -> count), and the duration histogram of direction
 // counts as many, and fails if cg has series of the other direction.

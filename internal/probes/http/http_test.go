@@ -22,8 +22,7 @@ func TestPythonServerKeepAlive(t *testing.T) {
 	f.runClient(t, port(t, server), okRequests, missingRequests, "GET")
 
 	want := map[[2]string]float64{{"GET", "200"}: okRequests, {"GET", "404"}: missingRequests}
-	f.expect(t, f.server, "server", want)
-	f.expect(t, f.client, "client", want)
+	f.expectBothSides(t, want)
 }
 
 func TestGoServerKeepAlive(t *testing.T) {
@@ -32,8 +31,7 @@ func TestGoServerKeepAlive(t *testing.T) {
 	f.runClient(t, port(t, server), okRequests, missingRequests, "POST")
 
 	want := map[[2]string]float64{{"GET", "200"}: okRequests, {"POST", "404"}: missingRequests}
-	f.expect(t, f.server, "server", want)
-	f.expect(t, f.client, "client", want)
+	f.expectBothSides(t, want)
 }
 
 // The same over IPv6 (the kernel side reads IPv6 headers).
@@ -44,8 +42,7 @@ func TestGoServerKeepAliveIPv6(t *testing.T) {
 	f.runClient(t, port(t, server), okRequests, missingRequests, "POST")
 
 	want := map[[2]string]float64{{"GET", "200"}: okRequests, {"POST", "404"}: missingRequests}
-	f.expect(t, f.server, "server", want)
-	f.expect(t, f.client, "client", want)
+	f.expectBothSides(t, want)
 }
 
 // Heads cut into several segments, inside the request and status lines
@@ -60,8 +57,7 @@ func TestHeadsSplitOverSegments(t *testing.T) {
 		t.Fatalf("client: %v, said %q", err, out)
 	}
 	want := map[[2]string]float64{{"GET", "200"}: n}
-	f.expect(t, f.server, "server", want)
-	f.expect(t, f.client, "client", want)
+	f.expectBothSides(t, want)
 }
 
 // Each request is one http event on each side, in order, with the method

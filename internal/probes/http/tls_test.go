@@ -104,8 +104,7 @@ func TestTLSHeadsSplitOverCalls(t *testing.T) {
 		t.Fatalf("client: %v, said %q", err, out)
 	}
 	want := map[[2]string]float64{{"GET", "200"}: n}
-	f.expect(t, f.server, "server", want)
-	f.expect(t, f.client, "client", want)
+	f.expectBothSides(t, want)
 }
 
 // By default (no --http-tls) nothing is hooked: the same HTTPS requests
@@ -163,8 +162,7 @@ func TestTLSPythonKeepAlive(t *testing.T) {
 		t.Fatalf("client: %v, said %q", err, out)
 	}
 	want := map[[2]string]float64{{"GET", "200"}: okRequests, {"GET", "404"}: missingRequests}
-	f.expect(t, f.server, "server", want)
-	f.expect(t, f.client, "client", want)
+	f.expectBothSides(t, want)
 
 	for side, sub := range sides {
 		got := receive(t, sub, okRequests+missingRequests)
@@ -214,8 +212,7 @@ func TestTLSCurlKeepAlive(t *testing.T) {
 		t.Fatalf("curl: %v, said %q, want %q", err, out, wantOut.String())
 	}
 	want := map[[2]string]float64{{"GET", "200"}: okRequests, {"GET", "404"}: missingRequests}
-	f.expect(t, f.server, "server", want)
-	f.expect(t, f.client, "client", want)
+	f.expectBothSides(t, want)
 }
 
 func TestTLSConnectionKeys(t *testing.T) {
