@@ -67,6 +67,8 @@ enum op {
 	OP_TENSOR_ALLOC = 13, /* nrt_tensor_allocate(placement, nc, size, name, nrt_tensor_t **out): device placement only */
 	OP_TENSOR_FREE = 14,  /* nrt_tensor_free(nrt_tensor_t **tensor) */
 	OP_LAUNCH_REPEAT = 15, /* nrt_execute_repeat(model, in, out, int repeat_count): repeat_count launches */
+	/* 16, 17: the kernel name hooks (enum name_op) */
+	OP_MODEL_LOAD = 18, /* nrt_load(neff, size, start_nc, nc_count, nrt_model_t **out): a model loaded, on success */
 };
 
 /* The runtime whose library a hooked function is in. */
@@ -111,6 +113,7 @@ struct cuda_stats {
 	__u64 memcpy_bytes[COPY_KINDS];
 	__u64 gemms;
 	__u64 gemm_flops;
+	__s64 models; /* models loaded and not unloaded (nrt), per-CPU delta like outstanding */
 };
 
 /* What a thread's hooked calls leave for the next ones. */
@@ -124,6 +127,7 @@ struct thread {
 	__u64 alloc_slot;
 	__u64 alloc_arg[2]; /* where the pointer is returned, size */
 	__u32 alloc_runtime;
+	__u32 alloc_model; /* the allocation in progress is a model load */
 	/* The sampling window it last trapped in. */
 	__u64 window;
 };
@@ -134,11 +138,12 @@ struct alloc_key {
 	__u64 ptr;
 };
 
+/* A tracked allocation, or (model) a loaded model, whose size is no device memory of ours. */
 struct alloc {
 	__u64 size;
 	__u64 cgroup_id;
 	__u32 runtime;
-	__u32 pad;
+	__u32 model;
 };
 
 /* Levels a launch is counted at: the runtime's (libcudart) or the driver's. */
@@ -283,33 +288,44 @@ static __always_inline __u32 runtime_copy_kind(__u64 kind)
 	return COPY_OTHER;
 }
 
-static __always_inline void record_alloc(__u64 ptr, __u64 size, __u32 runtime)
+/* Takes a tracked allocation or model out of its workload's gauges (freed, or its process gone). */
+static __always_inline void release(const struct alloc *a)
+{
+	struct cuda_stats *s = stats_of(a->cgroup_id, a->runtime);
+	if (!s)
+		return;
+	if (a->model)
+		s->models--;
+	else
+		s->outstanding -= a->size;
+}
+
+static __always_inline void record_alloc(__u64 ptr, __u64 size, __u32 runtime, __u32 model)
 {
 	__u64 cg = orb8_current_cgroup_id();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct alloc_key k = {.tgid = tgid, .ptr = ptr};
-	struct alloc a = {.size = size, .cgroup_id = cg, .runtime = runtime};
+	struct alloc a = {.size = size, .cgroup_id = cg, .runtime = runtime, .model = model};
 	struct alloc *old = bpf_map_lookup_elem(&allocs, &k);
-	if (old) {
-		/* The pointer was freed where we could not see it: forget the old size. */
-		struct cuda_stats *os = stats_of(old->cgroup_id, old->runtime);
-		if (os)
-			os->outstanding -= old->size;
-	}
+	if (old) /* The pointer was freed where we could not see it: forget it. */
+		release(old);
 	struct cuda_stats *s = stats_of(cg, runtime);
-	if (s)
+	if (s && !model)
 		s->malloc_bytes += size;
 	if (bpf_map_update_elem(&allocs, &k, &a, BPF_ANY)) {
 		orb8_count(ORB8_MAP_FULL);
 		return;
 	}
-	if (s)
+	if (s && model)
+		s->models++;
+	else if (s)
 		s->outstanding += size;
 	__u8 one = 1;
 	if (bpf_map_update_elem(&owners, &tgid, &one, BPF_ANY))
 		orb8_count(ORB8_MAP_FULL);
 }
 
+/* A free (or a model's unload) of a tracked pointer. */
 static __always_inline void record_free(__u64 ptr)
 {
 	struct alloc_key k = {.tgid = bpf_get_current_pid_tgid() >> 32, .ptr = ptr};
@@ -317,10 +333,9 @@ static __always_inline void record_free(__u64 ptr)
 	if (!a)
 		return; /* NULL, or allocated before the library was hooked */
 	struct cuda_stats *s = stats_of(a->cgroup_id, a->runtime);
-	if (s) {
+	if (s && !a->model)
 		s->free_bytes += a->size;
-		s->outstanding -= a->size;
-	}
+	release(a);
 	bpf_map_delete_elem(&allocs, &k);
 }
 
@@ -478,19 +493,24 @@ int BPF_KPROBE(sampled_entry)
 
 /*
  * Entry of an allocation (ptr, size, ...; a Neuron tensor: placement, nc,
- * size, name, out): unless nested, remembered for its return, with the stack
- * address of its return address. A Neuron tensor placed in host or virtual
- * memory is no device memory, and not counted.
+ * size, name, out; a Neuron model load: neff, size, nc, count, out): unless
+ * nested, remembered for its return, with the stack address of its return
+ * address. A Neuron tensor placed in host or virtual memory is no device
+ * memory, and not counted; a model is counted as one model, not as bytes.
  */
 SEC("uprobe")
 int BPF_KPROBE(alloc_enter, __u64 ptr, __u64 size)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	if ((cookie & COOKIE_OP) == OP_TENSOR_ALLOC) {
+	__u32 op = cookie & COOKIE_OP;
+	if (op == OP_TENSOR_ALLOC) {
 		if ((__u32)PT_REGS_PARM1(ctx) != 0) /* NRT_TENSOR_PLACEMENT_DEVICE */
 			return 0;
 		ptr = PT_REGS_PARM5(ctx);
 		size = PT_REGS_PARM3(ctx);
+	} else if (op == OP_MODEL_LOAD) {
+		ptr = PT_REGS_PARM5(ctx);
+		size = 0;
 	}
 	struct thread *t = current_thread();
 	if (!t) {
@@ -503,6 +523,7 @@ int BPF_KPROBE(alloc_enter, __u64 ptr, __u64 size)
 	t->alloc_arg[0] = ptr;
 	t->alloc_arg[1] = size;
 	t->alloc_runtime = runtime_of(cookie);
+	t->alloc_model = op == OP_MODEL_LOAD;
 	return 0;
 }
 
@@ -522,7 +543,7 @@ int BPF_KRETPROBE(alloc_return, int ret)
 		return 0;
 	__u64 ptr = 0;
 	if (bpf_probe_read_user(&ptr, sizeof(ptr), (void *)t->alloc_arg[0]) == 0 && ptr)
-		record_alloc(ptr, t->alloc_arg[1], t->alloc_runtime);
+		record_alloc(ptr, t->alloc_arg[1], t->alloc_runtime, t->alloc_model);
 	return 0;
 }
 
@@ -531,9 +552,7 @@ static long release_alloc(struct bpf_map *map, struct alloc_key *k, struct alloc
 {
 	if (k->tgid != *tgid)
 		return 0;
-	struct cuda_stats *s = stats_of(a->cgroup_id, a->runtime);
-	if (s)
-		s->outstanding -= a->size;
+	release(a);
 	bpf_map_delete_elem(map, k);
 	return 0;
 }

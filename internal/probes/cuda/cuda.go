@@ -47,6 +47,7 @@ var (
 	freeDesc        = metrics.Workload("orb8_accelerator_free_bytes_total", "Device memory the workload freed through the runtime (cudaFree*/cuMemFree*, hipFree*, nrt_tensor_free), by runtime.", "runtime")
 	outstandingDesc = metrics.Workload("orb8_accelerator_memory_outstanding_bytes", "Device memory the workload's live processes allocated through the runtime and have not freed, by runtime.", "runtime")
 	memcpyDesc      = metrics.Workload("orb8_accelerator_memcpy_bytes_total", "Bytes copied by the runtime's copies (cudaMemcpy*/cuMemcpy*, hipMemcpy*), by runtime and direction: h2d, d2h, d2d, other (host-host or inferred).", "runtime", "kind")
+	modelsDesc      = metrics.Workload("orb8_accelerator_models_loaded", "Models the workload's live processes loaded (nrt_load) and have not unloaded (nrt_unload), by runtime (nrt).", "runtime")
 	leakDesc        = metrics.Workload("orb8_accelerator_memory_leak_suspected", "1 when the workload's outstanding device memory of the runtime grew through the whole leak window (--cuda-leak-window).", "runtime").Max()
 	gemmsDesc       = metrics.Workload("orb8_accelerator_gemm_calls_total", "GEMM calls of the workload to the runtime's BLAS: cuBLAS (cublas*gemm*, cublasGemm*Ex) and cuBLASLt (cublasLtMatmul), a batched call counting once.", "runtime")
 	gemmFlopsDesc   = metrics.Workload("orb8_accelerator_gemm_flops_total", "Floating-point operations of the workload's BLAS GEMMs, estimated from m, n, k and the batch count (2mnk, 8mnk complex); cublasLtMatmul adds none.", "runtime")
@@ -243,6 +244,9 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 			leak = 1
 		}
 		ch <- row.Metric(leakDesc, prometheus.GaugeValue, leak, rt)
+		if runtime == cudaRuntimeRUNTIME_NRT { // the only runtime that loads models
+			ch <- row.Metric(modelsDesc, prometheus.GaugeValue, float64(max(s.Models, 0)), rt)
+		}
 	})
 	for i, call := range sampledCalls {
 		ratio := 1.0
@@ -306,4 +310,5 @@ func addStats(dst, src *cudaCudaStats) {
 	}
 	dst.Gemms += src.Gemms
 	dst.GemmFlops += src.GemmFlops
+	dst.Models += src.Models
 }

@@ -18,7 +18,7 @@ type cudaAlloc struct {
 	Size     uint64
 	CgroupId uint64
 	Runtime  uint32
-	Pad      uint32
+	Model    uint32
 }
 
 type cudaAllocKey struct {
@@ -56,6 +56,7 @@ type cudaCudaStats struct {
 	MemcpyBytes [4]uint64
 	Gemms       uint64
 	GemmFlops   uint64
+	Models      int64
 }
 
 type cudaEventBudget struct {
@@ -159,6 +160,7 @@ const (
 	cudaOpOP_TENSOR_ALLOC  cudaOp = 13
 	cudaOpOP_TENSOR_FREE   cudaOp = 14
 	cudaOpOP_LAUNCH_REPEAT cudaOp = 15
+	cudaOpOP_MODEL_LOAD    cudaOp = 18
 )
 
 type cudaRuntime uint32
@@ -183,7 +185,7 @@ type cudaThread struct {
 	AllocSlot    uint64
 	AllocArg     [2]uint64
 	AllocRuntime uint32
-	_            [4]byte
+	AllocModel   uint32
 	Window       uint64
 }
 

@@ -181,15 +181,22 @@ var libraries = []library{
 		hooks(cudaOpOP_FREE, false, "hipFree", "hipFreeAsync"),
 		hooks(cudaOpOP_LAUNCH, false, "hipLaunchKernel", "hipLaunchKernel_spt", "hipModuleLaunchKernel",
 			"hipExtModuleLaunchKernel", "hipLaunchCooperativeKernel", "hipGraphLaunch", "hipGraphLaunch_spt"),
-		hooks(cudaOpOP_MEMCPY, false, "hipMemcpy", "hipMemcpy_spt", "hipMemcpyAsync", "hipMemcpyAsync_spt"),
+		// hipMemcpyWithStream: PyTorch's blocking copies (.to(), .cpu()).
+		hooks(cudaOpOP_MEMCPY, false, "hipMemcpy", "hipMemcpy_spt", "hipMemcpyAsync", "hipMemcpyAsync_spt", "hipMemcpyWithStream"),
+		hooks(cudaOpOP_COPY_H2D, false, "hipMemcpyHtoD", "hipMemcpyHtoDAsync"),
+		hooks(cudaOpOP_COPY_D2H, false, "hipMemcpyDtoH", "hipMemcpyDtoHAsync"),
+		hooks(cudaOpOP_COPY_D2D, false, "hipMemcpyDtoD", "hipMemcpyDtoDAsync"),
 	)},
 	// The AWS Neuron runtime (Trainium, Inferentia): a model execution is
-	// its launch; device tensors its allocations (nrt.h).
+	// its launch; device tensors its allocations; loaded models are counted
+	// (nrt.h).
 	{name: "nrt", soname: "libnrt.so", runtime: cudaRuntimeRUNTIME_NRT, outer: true, hooks: exactly(
 		hooks(cudaOpOP_TENSOR_ALLOC, true, "nrt_tensor_allocate"),
 		hooks(cudaOpOP_TENSOR_FREE, false, "nrt_tensor_free"),
 		hooks(cudaOpOP_LAUNCH, false, "nrt_execute"),
 		hooks(cudaOpOP_LAUNCH_REPEAT, false, "nrt_execute_repeat"),
+		hooks(cudaOpOP_MODEL_LOAD, true, "nrt_load"),
+		hooks(cudaOpOP_FREE, false, "nrt_unload"),
 	)},
 }
 

@@ -101,7 +101,7 @@ func TestHIPCallVariants(t *testing.T) {
 		"orb8_accelerator_malloc_bytes_total":       3 * mib, // hipMallocAsync 1, hipMallocManaged 2; the refused hipMalloc adds nothing
 		"orb8_accelerator_free_bytes_total":         1 * mib, // hipFreeAsync; hipFree(NULL) adds nothing
 		"orb8_accelerator_memory_outstanding_bytes": 2 * mib,
-	}, map[string]float64{"h2d": 0, "d2h": 100, "d2d": 300, "other": 50})
+	}, map[string]float64{"h2d": 420, "d2h": 344, "d2d": 805, "other": 50}) // hipMemcpyWithStream 200 d2h; HtoD, DtoH, DtoD and their Async forms
 }
 
 func TestNeuronCalls(t *testing.T) {
@@ -112,9 +112,11 @@ func TestNeuronCalls(t *testing.T) {
 		"orb8_accelerator_malloc_bytes_total":       3 * mib,
 		"orb8_accelerator_free_bytes_total":         1 * mib,
 		"orb8_accelerator_memory_outstanding_bytes": 2 * mib,
+		"orb8_accelerator_models_loaded":            1,
 	}, nil)
 	a.exit(t)
 	f.waitFor(t, "orb8_accelerator_memory_outstanding_bytes", map[string]string{"cgroup": cg.Path, "runtime": "nrt"}, 0)
+	f.waitFor(t, "orb8_accelerator_models_loaded", map[string]string{"cgroup": cg.Path, "runtime": "nrt"}, 0)
 }
 
 func TestNeuronCallVariants(t *testing.T) {
@@ -125,5 +127,6 @@ func TestNeuronCallVariants(t *testing.T) {
 		"orb8_accelerator_malloc_bytes_total":       2 * mib, // device tensors only: host, virtual and refused ones add nothing
 		"orb8_accelerator_free_bytes_total":         1 * mib, // the host tensor's free adds nothing
 		"orb8_accelerator_memory_outstanding_bytes": 1 * mib,
+		"orb8_accelerator_models_loaded":            1, // 2 loaded, 1 unloaded; the refused load adds nothing
 	}, nil)
 }

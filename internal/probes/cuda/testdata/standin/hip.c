@@ -1,7 +1,8 @@
 /*
  * Stand-in libamdhip64.so: the HIP runtime entry points orb8 hooks, doing no
- * GPU work. hipMemcpy goes through hipMemcpyAsync, and hipLaunchKernel
- * through hipModuleLaunchKernel, so that a probe that counted hooked calls
+ * GPU work. hipMemcpy goes through hipMemcpyAsync, the directional copies
+ * through hipMemcpyWithStream, and hipLaunchKernel through
+ * hipModuleLaunchKernel, so that a probe that counted hooked calls
  * the runtime makes itself would double count.
  */
 #include "hip.h"
@@ -84,4 +85,40 @@ hipError_t hipMemcpyAsync(void *dst, const void *src, size_t sizeBytes, hipMemcp
 hipError_t hipMemcpy(void *dst, const void *src, size_t sizeBytes, hipMemcpyKind kind)
 {
 	return result(hipMemcpyAsync(dst, src, sizeBytes, kind, 0));
+}
+
+hipError_t hipMemcpyWithStream(void *dst, const void *src, size_t sizeBytes, hipMemcpyKind kind, hipStream_t stream)
+{
+	standin_work += sizeBytes + kind;
+	return 0;
+}
+
+hipError_t hipMemcpyHtoD(hipDeviceptr_t dst, void *src, size_t sizeBytes)
+{
+	return result(hipMemcpyWithStream(dst, src, sizeBytes, hipMemcpyHostToDevice, 0));
+}
+
+hipError_t hipMemcpyHtoDAsync(hipDeviceptr_t dst, void *src, size_t sizeBytes, hipStream_t stream)
+{
+	return result(hipMemcpyWithStream(dst, src, sizeBytes, hipMemcpyHostToDevice, stream));
+}
+
+hipError_t hipMemcpyDtoH(void *dst, hipDeviceptr_t src, size_t sizeBytes)
+{
+	return result(hipMemcpyWithStream(dst, src, sizeBytes, hipMemcpyDeviceToHost, 0));
+}
+
+hipError_t hipMemcpyDtoHAsync(void *dst, hipDeviceptr_t src, size_t sizeBytes, hipStream_t stream)
+{
+	return result(hipMemcpyWithStream(dst, src, sizeBytes, hipMemcpyDeviceToHost, stream));
+}
+
+hipError_t hipMemcpyDtoD(hipDeviceptr_t dst, hipDeviceptr_t src, size_t sizeBytes)
+{
+	return result(hipMemcpyWithStream(dst, src, sizeBytes, hipMemcpyDeviceToDevice, 0));
+}
+
+hipError_t hipMemcpyDtoDAsync(hipDeviceptr_t dst, hipDeviceptr_t src, size_t sizeBytes, hipStream_t stream)
+{
+	return result(hipMemcpyWithStream(dst, src, sizeBytes, hipMemcpyDeviceToDevice, stream));
 }

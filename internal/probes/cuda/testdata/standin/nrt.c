@@ -17,6 +17,8 @@ volatile unsigned long long standin_work;
 
 NRT_STATUS nrt_load(const void *neff_bytes, size_t size, int32_t start_nc, int32_t nc_count, nrt_model_t **model)
 {
+	if (size == STANDIN_REFUSED_SIZE)
+		return NRT_RESOURCE;
 	*model = malloc(sizeof(**model));
 	if (!*model)
 		return NRT_RESOURCE;

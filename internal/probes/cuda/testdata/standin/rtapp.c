@@ -58,7 +58,8 @@ static void hip_calls(void)
  * The other hooked entry points: malloc 1 (async) + 2 (managed) MiB, free 1
  * MiB (async), a refused hipMalloc and hipFree(NULL) adding nothing; 3
  * launches (module, ext module, graph); copies d2h 100 (async), d2d 300,
- * other 50.
+ * other 50, then with stream d2h 200 and by direction h2d 400 + 20, d2h
+ * 40 + 4, d2d 500 + 5 (each reaching hipMemcpyWithStream inside the runtime).
  */
 static void hip_variants(void)
 {
@@ -80,6 +81,14 @@ static void hip_variants(void)
 	check(((__typeof__(hipMemcpyAsync) *)sym("hipMemcpyAsync"))(host, m, 100, hipMemcpyDeviceToHost, NULL), "hipMemcpyAsync");
 	check(memcpy_(m, m, 300, hipMemcpyDeviceToDevice), "hipMemcpy d2d");
 	check(memcpy_(m, host, 50, hipMemcpyDefault), "hipMemcpy default");
+	check(((__typeof__(hipMemcpyWithStream) *)sym("hipMemcpyWithStream"))(host, m, 200, hipMemcpyDeviceToHost, NULL),
+	      "hipMemcpyWithStream");
+	check(((__typeof__(hipMemcpyHtoD) *)sym("hipMemcpyHtoD"))(m, host, 400), "hipMemcpyHtoD");
+	check(((__typeof__(hipMemcpyHtoDAsync) *)sym("hipMemcpyHtoDAsync"))(m, host, 20, NULL), "hipMemcpyHtoDAsync");
+	check(((__typeof__(hipMemcpyDtoH) *)sym("hipMemcpyDtoH"))(host, m, 40), "hipMemcpyDtoH");
+	check(((__typeof__(hipMemcpyDtoHAsync) *)sym("hipMemcpyDtoHAsync"))(host, m, 4, NULL), "hipMemcpyDtoHAsync");
+	check(((__typeof__(hipMemcpyDtoD) *)sym("hipMemcpyDtoD"))(m, m, 500), "hipMemcpyDtoD");
+	check(((__typeof__(hipMemcpyDtoDAsync) *)sym("hipMemcpyDtoDAsync"))(m, m, 5, NULL), "hipMemcpyDtoDAsync");
 }
 
 static nrt_model_t *load_model(void)
@@ -106,13 +115,17 @@ static void nrt_calls(void)
 
 /*
  * Host and virtual tensors (no device memory) and a refused allocation add
- * nothing; 2 device tensors of 1 MiB, one freed; nrt_execute_repeat of 5.
+ * nothing; 2 device tensors of 1 MiB, one freed; nrt_execute_repeat of 5;
+ * 2 models loaded (and a refused load), one unloaded.
  */
 static void nrt_variants(void)
 {
 	__typeof__(nrt_tensor_allocate) *allocate = sym("nrt_tensor_allocate");
 	__typeof__(nrt_tensor_free) *free_ = sym("nrt_tensor_free");
-	nrt_model_t *model = load_model();
+	nrt_model_t *model = load_model(), *kept = load_model(), *refused_model;
+	if (((__typeof__(nrt_load) *)sym("nrt_load"))(NULL, STANDIN_REFUSED_SIZE, -1, -1, &refused_model) == NRT_SUCCESS)
+		check(1, "refused nrt_load");
+	(void)kept;
 	nrt_tensor_t *host, *virt, *refused, *d[2];
 	check(allocate(NRT_TENSOR_PLACEMENT_HOST, -1, 1 * MiB, "host", &host), "nrt_tensor_allocate host");
 	check(allocate(NRT_TENSOR_PLACEMENT_VIRTUAL, 0, 1 * MiB, "virtual", &virt), "nrt_tensor_allocate virtual");
