@@ -94,6 +94,16 @@ type cudaKernelKey struct {
 	Level    uint32
 }
 
+type cudaKernelLimit uint32
+
+const (
+	cudaKernelLimitMAX_KERNELS           cudaKernelLimit = 16384
+	cudaKernelLimitMAX_FUNCTION_NAMES    cudaKernelLimit = 16384
+	cudaKernelLimitMAX_PENDING_NAMES     cudaKernelLimit = 4096
+	cudaKernelLimitKERNEL_NAME_LEN       cudaKernelLimit = 128
+	cudaKernelLimitLAUNCH_EVENTS_PER_SEC cudaKernelLimit = 2000
+)
+
 type cudaLaunchCookie uint32
 
 const (
@@ -112,8 +122,17 @@ type cudaLaunchEvent struct {
 	SharedBytes uint32
 	Grid        [3]uint32
 	Block       [3]uint32
+	Flags       uint32
+	Pad         uint32
 	Comm        [16]int8
 }
+
+type cudaLaunchFlag uint32
+
+const (
+	cudaLaunchFlagLAUNCH_WATCHED cudaLaunchFlag = 1
+	cudaLaunchFlagLAUNCH_FIRST   cudaLaunchFlag = 2
+)
 
 type cudaLevel uint32
 
@@ -232,7 +251,9 @@ const (
 	cudaVarUnusedCookie        = "unused_cookie"
 	cudaVarUnusedCudaEventKind = "unused_cuda_event_kind"
 	cudaVarUnusedKernelDrop    = "unused_kernel_drop"
+	cudaVarUnusedKernelLimit   = "unused_kernel_limit"
 	cudaVarUnusedLaunchCookie  = "unused_launch_cookie"
+	cudaVarUnusedLaunchFlag    = "unused_launch_flag"
 	cudaVarUnusedLevel         = "unused_level"
 	cudaVarUnusedNameOp        = "unused_name_op"
 	cudaVarUnusedOp            = "unused_op"
@@ -321,7 +342,9 @@ type cudaVariableSpecs struct {
 	UnusedCookie        *ebpf.VariableSpec `ebpf:"unused_cookie"`
 	UnusedCudaEventKind *ebpf.VariableSpec `ebpf:"unused_cuda_event_kind"`
 	UnusedKernelDrop    *ebpf.VariableSpec `ebpf:"unused_kernel_drop"`
+	UnusedKernelLimit   *ebpf.VariableSpec `ebpf:"unused_kernel_limit"`
 	UnusedLaunchCookie  *ebpf.VariableSpec `ebpf:"unused_launch_cookie"`
+	UnusedLaunchFlag    *ebpf.VariableSpec `ebpf:"unused_launch_flag"`
 	UnusedLevel         *ebpf.VariableSpec `ebpf:"unused_level"`
 	UnusedNameOp        *ebpf.VariableSpec `ebpf:"unused_name_op"`
 	UnusedOp            *ebpf.VariableSpec `ebpf:"unused_op"`
@@ -395,7 +418,9 @@ type cudaVariables struct {
 	UnusedCookie        *ebpf.Variable `ebpf:"unused_cookie"`
 	UnusedCudaEventKind *ebpf.Variable `ebpf:"unused_cuda_event_kind"`
 	UnusedKernelDrop    *ebpf.Variable `ebpf:"unused_kernel_drop"`
+	UnusedKernelLimit   *ebpf.Variable `ebpf:"unused_kernel_limit"`
 	UnusedLaunchCookie  *ebpf.Variable `ebpf:"unused_launch_cookie"`
+	UnusedLaunchFlag    *ebpf.Variable `ebpf:"unused_launch_flag"`
 	UnusedLevel         *ebpf.Variable `ebpf:"unused_level"`
 	UnusedNameOp        *ebpf.Variable `ebpf:"unused_name_op"`
 	UnusedOp            *ebpf.Variable `ebpf:"unused_op"`

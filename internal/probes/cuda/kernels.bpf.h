@@ -7,14 +7,20 @@
  * cuLibraryGetKernel or cuKernelGetFunction (function_names). While someone
  * streams cuda events, launches are also sent one by one (launch_event),
  * at most LAUNCH_EVENTS_PER_SEC per CPU: a sample, the rest counted as
- * dropped. Included by cuda.bpf.c after its enums.
+ * dropped. A process's first runtime launch of a kernel is sent whatever
+ * the watchers (LAUNCH_FIRST), so that user space names it from the
+ * process's mappings while the process lives. Included by cuda.bpf.c after
+ * its enums.
  */
 
-#define MAX_KERNELS 16384
-#define MAX_FUNCTION_NAMES 16384
-#define MAX_PENDING_NAMES 4096
-#define KERNEL_NAME_LEN 128
-#define LAUNCH_EVENTS_PER_SEC 2000
+/* The tables' bounds, and the launch events a CPU may send a second. */
+enum kernel_limit {
+	MAX_KERNELS = 16384,
+	MAX_FUNCTION_NAMES = 16384,
+	MAX_PENDING_NAMES = 4096,
+	KERNEL_NAME_LEN = 128,
+	LAUNCH_EVENTS_PER_SEC = 2000,
+};
 
 /* Ops of the name hooks, numbered after enum op's: both are the attach cookie's op bits. */
 enum name_op {
@@ -42,6 +48,12 @@ enum kernel_drop {
 /* Bits of orb8_emit. */
 enum cuda_event_kind {
 	EVENT_LAUNCH = 0,
+};
+
+/* Why a launch_event was sent (its flags). */
+enum launch_flag {
+	LAUNCH_WATCHED = 1, /* a sample for the watchers of cuda events */
+	LAUNCH_FIRST = 2,   /* the process's first runtime launch of this kernel: to be named now */
 };
 
 struct kernel_key {
@@ -79,6 +91,8 @@ struct launch_event {
 	__u32 shared_bytes;
 	__u32 grid[3];
 	__u32 block[3];
+	__u32 flags; /* enum launch_flag */
+	__u32 pad;
 	char comm[16];
 };
 
@@ -91,6 +105,8 @@ const enum name_op *unused_name_op __attribute__((unused));
 const enum launch_cookie *unused_launch_cookie __attribute__((unused));
 const enum kernel_drop *unused_kernel_drop __attribute__((unused));
 const enum cuda_event_kind *unused_cuda_event_kind __attribute__((unused));
+const enum launch_flag *unused_launch_flag __attribute__((unused));
+const enum kernel_limit *unused_kernel_limit __attribute__((unused));
 
 /* (cgroup, process, kernel pointer, level) -> launches counted. */
 struct {
@@ -268,16 +284,21 @@ static __always_inline int launch_event_allowed(__u64 now)
 	return 1;
 }
 
-static __always_inline void emit_launch(struct pt_regs *ctx, __u64 cookie, struct kernel_key *k, __u64 pid_tgid)
+static __always_inline void emit_launch(struct pt_regs *ctx, __u64 cookie, struct kernel_key *k, __u64 pid_tgid, __u32 flags)
 {
 	__u64 now = bpf_ktime_get_boot_ns();
-	if (!launch_event_allowed(now)) {
-		kernel_drop(DROP_EVENTS);
-		return;
+	if (orb8_emit_wanted(EVENT_LAUNCH)) {
+		if (launch_event_allowed(now))
+			flags |= LAUNCH_WATCHED;
+		else
+			kernel_drop(DROP_EVENTS);
 	}
+	if (!flags)
+		return;
 	struct launch_event *e = orb8_reserve(&launches, sizeof(*e));
 	if (!e)
 		return;
+	e->flags = flags;
 	e->boot_ns = now;
 	e->cgroup_id = k->cgroup_id;
 	e->function = k->function;
@@ -299,18 +320,19 @@ static __always_inline void record_launch(struct pt_regs *ctx, __u64 cookie, __u
 		.tgid = id >> 32,
 		.level = (cookie & COOKIE_DRIVER) ? LEVEL_DRIVER : LEVEL_RUNTIME,
 	};
+	__u32 flags = 0;
 	__u64 *n = bpf_map_lookup_elem(&kernel_launches, &k);
 	if (!n) {
 		__u64 zero = 0;
-		bpf_map_update_elem(&kernel_launches, &k, &zero, BPF_NOEXIST);
+		if (bpf_map_update_elem(&kernel_launches, &k, &zero, BPF_NOEXIST) == 0 && k.level == LEVEL_RUNTIME)
+			flags = LAUNCH_FIRST;
 		n = bpf_map_lookup_elem(&kernel_launches, &k);
 	}
 	if (n)
 		__sync_fetch_and_add(n, 1);
 	else
 		kernel_drop(DROP_LAUNCHES);
-	if (orb8_emit_wanted(EVENT_LAUNCH))
-		emit_launch(ctx, cookie, &k, id);
+	emit_launch(ctx, cookie, &k, id, flags);
 }
 
 /* Entry of a name hook: remembered for its return. */

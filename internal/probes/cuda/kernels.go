@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/ianlancetaylor/demangle"
@@ -32,6 +33,13 @@ const (
 	// unknownKernel names the launches whose kernel has no name: a pointer
 	// in no symbol (stripped, JIT), a CUfunction got before it was hooked.
 	unknownKernel = "[unknown]"
+	// nameDelay gathers processes' first launches of kernels for naming
+	// while the processes live: their first launches come together, and
+	// each file's symbols are searched once for all of them.
+	nameDelay = 50 * time.Millisecond
+	// maxFirstLaunches bounds the launches waiting for nameDelay; the
+	// others are named at the next refresh.
+	maxFirstLaunches = 4096
 )
 
 // kernelDrops label what did not fit, by table (the table label of
@@ -59,6 +67,8 @@ type kernelNames struct {
 	totals  map[kernelRow]uint64
 	symbols map[uprobe.FileID]map[uint64]string // per file, by file offset ("" where none)
 	dropped uint64                              // launches not summed: totals full
+	first   []cudaKernelKey                     // first launches to name after nameDelay
+	naming  *time.Timer                         // names first, while it holds any
 }
 
 func newKernelNames(launches, functions *ebpf.Map) *kernelNames {
@@ -100,6 +110,35 @@ func (k *kernelNames) refresh() error {
 		k.forgetProcesses(keys, gone)
 	}
 	return it.Err()
+}
+
+// nameFirst names a process's first launch of a kernel within nameDelay:
+// a process that exits before the next refresh takes its mappings with it.
+func (k *kernelNames) nameFirst(key cudaKernelKey) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.first) >= maxFirstLaunches {
+		return
+	}
+	k.first = append(k.first, key)
+	if len(k.first) == 1 {
+		k.naming = time.AfterFunc(nameDelay, func() {
+			k.mu.Lock()
+			defer k.mu.Unlock()
+			k.resolve(k.first)
+			k.first = k.first[:0]
+		})
+	}
+}
+
+// stop ends naming first launches.
+func (k *kernelNames) stop() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.naming != nil {
+		k.naming.Stop()
+	}
+	k.first = nil
 }
 
 // fold adds what a row counted since it was last folded. A refresh that
@@ -191,22 +230,25 @@ func (k *kernelNames) resolve(keys []cudaKernelKey) {
 		places[key] = place{int(key.Tgid), mf[i], key.Function - mf[i].Start + mf[i].Offset}
 	}
 	// Each file's uncached offsets, searched for at once through one of
-	// the processes that map it.
+	// the processes that map it. files holds each file's names for this
+	// call: caching one file may clear the others' caches.
 	todo := map[uprobe.FileID][]place{}
+	files := map[uprobe.FileID]map[uint64]string{}
 	for _, p := range places {
+		files[p.m.ID] = k.symbols[p.m.ID]
 		if _, ok := k.symbols[p.m.ID][p.off]; !ok {
 			todo[p.m.ID] = append(todo[p.m.ID], p)
 		}
 	}
-	for _, ps := range todo {
+	for id, ps := range todo {
 		offsets := make([]uint64, len(ps))
 		for i, p := range ps {
 			offsets[i] = p.off
 		}
-		k.cacheSymbols(ps[0].pid, ps[0].m, offsets)
+		files[id] = k.cacheSymbols(ps[0].pid, ps[0].m, offsets)
 	}
 	for key, p := range places {
-		k.named[key] = kernelName(k.symbols[p.m.ID][p.off])
+		k.named[key] = kernelName(files[p.m.ID][p.off])
 	}
 }
 
@@ -227,8 +269,8 @@ func (k *kernelNames) functionName(key cudaKernelKey) string {
 	return string(raw)
 }
 
-// mappings are a process's file-backed mappings (none when they cannot be
-// read).
+// mappings are a process's executable file-backed mappings, where the
+// host-side functions of kernels are (none when they cannot be read).
 func (k *kernelNames) mappings(pid int) []uprobe.Mapping {
 	f, err := os.Open(filepath.Join(k.proc, strconv.Itoa(pid), "maps"))
 	if err != nil {
@@ -239,17 +281,28 @@ func (k *kernelNames) mappings(pid int) []uprobe.Mapping {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	for sc.Scan() {
-		if m, ok, err := uprobe.ParseMapsLine(sc.Text()); err == nil && ok {
+		line := sc.Text()
+		if !executable(line) {
+			continue
+		}
+		if m, ok, err := uprobe.ParseMapsLine(line); err == nil && ok {
 			out = append(out, m)
 		}
 	}
 	return out
 }
 
+// executable reports whether a maps line's permissions (its second field,
+// "r-xp") allow execution.
+func executable(line string) bool {
+	_, rest, _ := strings.Cut(line, " ")
+	return len(rest) >= 3 && rest[2] == 'x'
+}
+
 // cacheSymbols reads the function symbols at some offsets of a file a
 // process maps into the file's cache ("" where none), so every process
-// mapping the file shares them.
-func (k *kernelNames) cacheSymbols(pid int, m uprobe.Mapping, offsets []uint64) {
+// mapping the file shares them, and returns that cache.
+func (k *kernelNames) cacheSymbols(pid int, m uprobe.Mapping, offsets []uint64) map[uint64]string {
 	cached := k.symbols[m.ID]
 	if cached == nil {
 		if len(k.symbols) >= maxSymbolFiles {
@@ -263,14 +316,15 @@ func (k *kernelNames) cacheSymbols(pid int, m uprobe.Mapping, offsets []uint64) 
 	}
 	f, err := uprobe.OpenMapped(k.proc, pid, m)
 	if err != nil {
-		return
+		return cached
 	}
 	defer f.Close()
 	names, err := symbolizeFile(f, offsets)
 	if err != nil {
-		return
+		return cached
 	}
 	maps.Copy(cached, names)
+	return cached
 }
 
 // symbolizeFile is uprobe.Symbolize on an open file; a parser bug (none known;

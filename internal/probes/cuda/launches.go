@@ -45,23 +45,33 @@ func (p *Probe) startKernels(ctx context.Context) (stop func(), err error) {
 		return nil, err
 	}
 	probe.EmitWhile(p.objs, p.env.Events, map[cudaCudaEventKind]string{cudaCudaEventKindEVENT_LAUNCH: events.KindCUDA})
-	return tick.Every(ctx, kernelRefreshEvery, func(time.Time) {
+	stopRefresh := tick.Every(ctx, kernelRefreshEvery, func(time.Time) {
 		if err := p.kernels.refresh(); err != nil {
 			p.env.Log.Debug("read CUDA kernel launches", "err", err)
 		}
-	}), nil
+	})
+	return func() { stopRefresh(); p.kernels.stop() }, nil
 }
 
+// handleLaunch names a process's first launch of a kernel soon (see
+// nameFirst) and publishes the launches sampled for watchers.
 func (p *Probe) handleLaunch(raw []byte) {
-	if len(raw) < int(unsafe.Sizeof(cudaLaunchEvent{})) || !p.env.Events.Wants(events.KindCUDA) {
+	if len(raw) < int(unsafe.Sizeof(cudaLaunchEvent{})) {
 		return
 	}
 	e := (*cudaLaunchEvent)(unsafe.Pointer(&raw[0]))
+	key := cudaKernelKey{CgroupId: e.CgroupId, Function: e.Function, Tgid: e.Pid, Level: e.Level}
+	if e.Flags&uint32(cudaLaunchFlagLAUNCH_FIRST) != 0 {
+		p.kernels.nameFirst(key)
+	}
+	if e.Flags&uint32(cudaLaunchFlagLAUNCH_WATCHED) == 0 || !p.env.Events.Wants(events.KindCUDA) {
+		return
+	}
 	w, ok := p.env.Resolver.Visible(e.CgroupId)
 	if !ok {
 		return
 	}
-	name := p.kernels.name(cudaKernelKey{CgroupId: e.CgroupId, Function: e.Function, Tgid: e.Pid, Level: e.Level})
+	name := p.kernels.name(key)
 	p.env.Events.Publish(events.Event{
 		Time:     probe.BootTime(e.BootNs),
 		Kind:     events.KindCUDA,
