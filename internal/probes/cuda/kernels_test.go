@@ -1,10 +1,15 @@
 package cuda
 
 import (
+	"fmt"
+	"io"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/testutil"
 )
@@ -93,4 +98,92 @@ func TestCountsLaunchesByKernelName(t *testing.T) {
 	}, "the exited app's launch rows are still in the kernel's table")
 	f.waitFor(t, "orb8_accelerator_kernel_launches_by_name_total",
 		map[string]string{"cgroup": cg.Path, "runtime": "cuda", "kernel": "demo::scale(float*, int)"}, 5)
+}
+
+// TestNamesKernelsOfAShortLivedProcess: a process that exits 200 ms after
+// its launches, long before the next refresh reads its mappings, still has
+// its runtime launches counted by name: the kernel sends its first launch
+// of each kernel, which is named at once.
+func TestNamesKernelsOfAShortLivedProcess(t *testing.T) {
+	f := start(t, time.Minute)
+	dir := buildStandins(t)
+	cg := testutil.NewCgroup(t)
+	a := startCommand(t, cg.Command(t, filepath.Join(dir, "kernels"), dir))
+	testutil.Eventually(t, 2*time.Second, func() bool { return f.hooked(t, a) },
+		"libraries not hooked; series: %s", testutil.Series(t, f.reg, "orb8_accelerator_libraries_hooked"))
+	a.proceed(t)
+	a.expect(t, "done")
+	time.Sleep(200 * time.Millisecond)
+	a.exit(t)
+
+	for name, k := range knownKernels {
+		f.waitFor(t, "orb8_accelerator_kernel_launches_by_name_total",
+			map[string]string{"cgroup": cg.Path, "runtime": "cuda", "kernel": name}, float64(k.times))
+	}
+	if v, ok := testutil.Sample(t, f.reg, "orb8_accelerator_kernel_launches_by_name_total",
+		map[string]string{"cgroup": cg.Path, "kernel": unknownKernel}); ok {
+		t.Errorf("%v launches of the exited process named %s", v, unknownKernel)
+	}
+}
+
+// TestKernelTablesCountWhatDoesNotFit: a process launching 20,000 kernels
+// no launch named before (made-up host functions) and looking 20,000
+// CUfunctions up fills the in-kernel tables, whose overflow is counted
+// exactly, and while someone streams cuda events each CPU sends at most its
+// budget a second, the rest counted as dropped.
+func TestKernelTablesCountWhatDoesNotFit(t *testing.T) {
+	const calls = 20000
+	f := startWith(t, Options{LeakWindow: time.Minute, Exact: true})
+	sub := f.probe.env.Events.Subscribe(2*calls, []string{events.KindCUDA}, nil)
+	defer f.probe.env.Events.Unsubscribe(sub)
+	dir := buildStandins(t)
+	cg := testutil.NewCgroup(t)
+	a := startApp(t, cg, dir, "bench", fmt.Sprint(calls))
+	testutil.Eventually(t, 2*time.Second, func() bool { return f.hooked(t, a) },
+		"libraries not hooked; series: %s", testutil.Series(t, f.reg, "orb8_accelerator_kernel_table_dropped_total"))
+	for _, call := range []string{"distinct", "name"} {
+		if _, err := io.WriteString(a.Stdin, call+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		a.expect(t, "ns=")
+	}
+
+	dropped := func(table string) float64 {
+		return f.value(t, "orb8_accelerator_kernel_table_dropped_total", map[string]string{"runtime": "cuda", "table": table})
+	}
+	f.waitFor(t, "orb8_accelerator_kernel_launches_total", map[string]string{"cgroup": cg.Path, "runtime": "cuda"}, calls)
+	if got, want := dropped("launches"), float64(calls-cudaKernelLimitMAX_KERNELS); got != want {
+		t.Errorf("launches dropped from the kernel table: %v, want %v", got, want)
+	}
+	if got, want := dropped("function_names"), float64(calls-cudaKernelLimitMAX_FUNCTION_NAMES); got != want {
+		t.Errorf("function names dropped: %v, want %v", got, want)
+	}
+	// The launches took a second or two at most: each CPU sent at most
+	// LAUNCH_EVENTS_PER_SEC in each second they touched.
+	budget := float64(2 * runtime.NumCPU() * int(cudaKernelLimitLAUNCH_EVENTS_PER_SEC))
+	testutil.Eventually(t, 2*time.Second, func() bool { return dropped("events") >= calls-budget },
+		"%v launch events dropped for %d launches, want at least %v", dropped("events"), calls, calls-budget)
+	time.Sleep(500 * time.Millisecond) // the ring drained
+	if sent := float64(len(sub.C)); sent > budget || sent == 0 {
+		t.Errorf("%v launch events sent for %d launches, want 1 to %v", sent, calls, budget)
+	}
+}
+
+// TestKernelRowsBounded: the sums by (cgroup, name) hold maxKernelRows
+// rows; launches of a row that does not fit are counted as dropped, and
+// rows already held keep counting.
+func TestKernelRowsBounded(t *testing.T) {
+	k := newKernelNames(nil, nil)
+	for i := range maxKernelRows {
+		k.add(kernelRow{cgroup: 1, kernel: fmt.Sprint(i)}, 1)
+	}
+	k.add(kernelRow{cgroup: 2, kernel: "0"}, 7)
+	k.add(kernelRow{cgroup: 1, kernel: "0"}, 2)
+	rows, dropped := k.counts(func(id uint64) (cgroup.Workload, bool) { return cgroup.Workload{ID: id, Path: fmt.Sprint("/", id)}, true })
+	if len(rows) != maxKernelRows || dropped != 7 {
+		t.Fatalf("%d rows, %d dropped; want %d rows, 7 dropped", len(rows), dropped, maxKernelRows)
+	}
+	if i := slices.IndexFunc(rows, func(r kernelCount) bool { return r.kernel == "0" }); rows[i].launches != 3 {
+		t.Errorf("row 0: %d launches, want 3", rows[i].launches)
+	}
 }

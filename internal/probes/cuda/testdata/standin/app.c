@@ -18,6 +18,7 @@
  */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,7 @@ static struct {
 	__typeof__(cuMemcpyDtoHAsync_v2) *dtoh_async;
 	__typeof__(cuMemcpyDtoD_v2) *dtod;
 	__typeof__(cuMemcpyAsync) *copy_async;
+	__typeof__(cuModuleGetFunction) *get_function;
 } drv;
 
 static struct {
@@ -106,6 +108,7 @@ static void load(const char *dir)
 	drv.dtoh_async = sym(cuda, "cuMemcpyDtoHAsync_v2");
 	drv.dtod = sym(cuda, "cuMemcpyDtoD_v2");
 	drv.copy_async = sym(cuda, "cuMemcpyAsync");
+	drv.get_function = sym(cuda, "cuModuleGetFunction");
 }
 
 static void check(int r, const char *what)
@@ -211,6 +214,22 @@ static int runtime_launch(void)
 
 static int driver_launch(void) { return drv.launch(NULL, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL); }
 
+/* A runtime launch of a kernel no launch before named: a made-up host function, as a hostile process would pass. */
+static int distinct_launch(void)
+{
+	static uintptr_t next = 0x10000;
+	dim3 one = {1, 1, 1};
+	next += 16;
+	return rt.launch((const void *)next, one, one, NULL, 0, NULL);
+}
+
+/* A kernel looked up by name: each lookup a new CUfunction. */
+static int get_function(void)
+{
+	CUfunction f;
+	return drv.get_function(&f, NULL, "_ZN4demo4gemmEv");
+}
+
 static int alloc_free(void)
 {
 	void *p;
@@ -224,6 +243,8 @@ static int bench(long n)
 		int (*call)(void) = !strcmp(line, "runtime\n") ? runtime_launch
 				    : !strcmp(line, "driver\n")  ? driver_launch
 				    : !strcmp(line, "alloc\n")   ? alloc_free
+				    : !strcmp(line, "distinct\n") ? distinct_launch
+				    : !strcmp(line, "name\n")     ? get_function
 								 : NULL;
 		if (!call) {
 			fprintf(stderr, "unknown call %s", line);
