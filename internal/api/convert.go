@@ -136,7 +136,7 @@ func gpus(families []*dto.MetricFamily, node string) []*pb.GPU {
 			k := [2]string{labelValue(m, "vendor"), labelValue(m, "device")}
 			g, ok := byDevice[k]
 			if !ok {
-				g = &pb.GPU{Gpu: k[1], Uuid: labelValue(m, "uuid"), Model: labelValue(m, "model"), Node: node}
+				g = &pb.GPU{Vendor: k[0], Gpu: k[1], Uuid: labelValue(m, "uuid"), Model: labelValue(m, "model"), Node: node}
 				byDevice[k] = g
 				out = append(out, g)
 			}

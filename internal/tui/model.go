@@ -403,7 +403,7 @@ func (m *Model) itemSearch(i int) string {
 		return workloadSearch(m.events[i].GetWorkload()) + " " + m.events[i].GetKind()
 	case gpuView:
 		g := m.gpus[i]
-		return strings.ToLower(g.GetGpu() + " " + g.GetUuid() + " " + g.GetModel() + " " + g.GetNode())
+		return strings.ToLower(g.GetVendor() + " " + g.GetGpu() + " " + g.GetUuid() + " " + g.GetModel() + " " + g.GetNode())
 	case insightsView:
 		return m.insights[i].search
 	case trailView:

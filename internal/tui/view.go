@@ -203,7 +203,7 @@ func (m *Model) columns() ([]column, func(i int) []string) {
 		return []column{{"GPU", 0, false, false}, {"UTIL", 6, true, false}, {"MEM USED", 10, true, false}, {"MEM TOTAL", 10, true, false}, {"TEMP", 6, true, false}, {"POWER", 7, true, false}},
 			func(i int) []string {
 				g := m.gpus[i]
-				return []string{g.GetNode() + " " + g.GetGpu() + " " + g.GetModel(), humanize.Optional(g.UtilizationRatio, humanize.Percent),
+				return []string{g.GetNode() + " " + g.GetVendor() + " " + g.GetGpu() + " " + g.GetModel(), humanize.Optional(g.UtilizationRatio, humanize.Percent),
 					humanize.Optional(g.MemoryUsedBytes, humanize.Bytes), humanize.Optional(g.MemoryTotalBytes, humanize.Bytes),
 					humanize.Optional(g.TemperatureCelsius, func(v float64) string { return fmt.Sprintf("%.0fC", v) }),
 					humanize.Optional(g.PowerWatts, func(v float64) string { return fmt.Sprintf("%.0fW", v) })}

@@ -2088,8 +2088,10 @@ type GPU struct {
 	TemperatureCelsius *float64               `protobuf:"fixed64,7,opt,name=temperature_celsius,json=temperatureCelsius,proto3,oneof" json:"temperature_celsius,omitempty"`
 	PowerWatts         *float64               `protobuf:"fixed64,8,opt,name=power_watts,json=powerWatts,proto3,oneof" json:"power_watts,omitempty"`
 	Node               string                 `protobuf:"bytes,9,opt,name=node,proto3" json:"node,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// nvidia, amd, aws, google: devices of two vendors may share a number.
+	Vendor        string `protobuf:"bytes,10,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GPU) Reset() {
@@ -2181,6 +2183,13 @@ func (x *GPU) GetPowerWatts() float64 {
 func (x *GPU) GetNode() string {
 	if x != nil {
 		return x.Node
+	}
+	return ""
+}
+
+func (x *GPU) GetVendor() string {
+	if x != nil {
+		return x.Vendor
 	}
 	return ""
 }
@@ -3982,7 +3991,7 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\tprocesses\x18\x01 \x03(\v2\x10.orb8.v1.ProcessR\tprocesses\"\x11\n" +
 	"\x0fListGPUsRequest\"4\n" +
 	"\x10ListGPUsResponse\x12 \n" +
-	"\x04gpus\x18\x01 \x03(\v2\f.orb8.v1.GPUR\x04gpus\"\xb2\x03\n" +
+	"\x04gpus\x18\x01 \x03(\v2\f.orb8.v1.GPUR\x04gpus\"\xca\x03\n" +
 	"\x03GPU\x12\x10\n" +
 	"\x03gpu\x18\x01 \x01(\tR\x03gpu\x12\x12\n" +
 	"\x04uuid\x18\x02 \x01(\tR\x04uuid\x12\x14\n" +
@@ -3993,7 +4002,9 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x13temperature_celsius\x18\a \x01(\x01H\x03R\x12temperatureCelsius\x88\x01\x01\x12$\n" +
 	"\vpower_watts\x18\b \x01(\x01H\x04R\n" +
 	"powerWatts\x88\x01\x01\x12\x12\n" +
-	"\x04node\x18\t \x01(\tR\x04nodeB\x14\n" +
+	"\x04node\x18\t \x01(\tR\x04node\x12\x16\n" +
+	"\x06vendor\x18\n" +
+	" \x01(\tR\x06vendorB\x14\n" +
 	"\x12_utilization_ratioB\x14\n" +
 	"\x12_memory_used_bytesB\x15\n" +
 	"\x13_memory_total_bytesB\x16\n" +
