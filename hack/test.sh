@@ -14,13 +14,13 @@ step() { printf '\n=== %s\n' "$*"; }
 
 step "packages the tests need"
 # prometheus: the end-to-end scrape and promtool; tmux: the TUI run; iproute2:
-# network namespaces; iptables: the conntrack DNAT test; gcc: test programs
-# (exec storms, CUDA stand-ins); python3: the ML examples parse;
+# network namespaces; iptables: the conntrack DNAT test; gcc, g++: test
+# programs (exec storms, CUDA stand-ins, the named-kernels app); python3: the ML examples parse;
 # bash-completion: the completion script runs in a real bash; chromium: the
 # HTML compliance report renders in a real browser; shellcheck: the hardware
 # check scripts are linted.
 need=()
-for pkg in prometheus tmux iproute2 iptables gcc etcd-server python3 bash-completion chromium shellcheck; do
+for pkg in prometheus tmux iproute2 iptables gcc g++ etcd-server python3 bash-completion chromium shellcheck; do
 	dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
