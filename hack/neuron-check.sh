@@ -20,7 +20,9 @@
 # Sysfs is per device, not per process: the workload's own figures are the
 # Neuron runtime uprobes', checked in a section of their own
 # (runtime="nrt"): libnrt hooked, executions counted as kernel launches,
-# tensor bytes allocated and outstanding in the workload's cgroup. Writes
+# tensor bytes allocated and outstanding, the model loaded, in the
+# workload's cgroup; then hack/neuron-runtime-check.sh (the GPU check's
+# runtime assertions), its outputs under $OUT/runtime. Writes
 # summary.md, agent.log, metrics-*.txt and model.json under $OUT; exits 1
 # if an assertion failed, 2 if the machine lacks what the check needs.
 # Env: ORB8, PYTHON, OUT, PORT, RUNTIME.
@@ -118,7 +120,10 @@ malloc = s.value("orb8_accelerator_malloc_bytes_total", **w) or 0
 ac.check("tensor bytes allocated %.1f MiB > 0" % (malloc / 2**20), malloc > 0)
 outstanding = s.value("orb8_accelerator_memory_outstanding_bytes", **w) or 0
 ac.check("tensor bytes outstanding %.1f MiB, > 0 and <= allocated" % (outstanding / 2**20), 0 < outstanding <= malloc)
+models = s.value("orb8_accelerator_models_loaded", **w) or 0
+ac.check("models loaded (%d) >= 1 while the model runs" % models, models >= 1)
 PY
 	collect "$OUT/checks-runtime.txt"
+	runtime_check neuron-runtime-check.sh
 fi
 summary

@@ -18,7 +18,9 @@
 # amd.com/gpu allocations listed. Then, in a section of its own, the HIP
 # runtime uprobes (runtime="hip"): libamdhip64 hooked, kernel launches
 # counted, malloc, outstanding and host-to-device bytes at least what the
-# workload did. Writes summary.md, agent.log, metrics-*.txt and torch.json
+# workload did; then hack/rocm-runtime-check.sh (the GPU check's runtime
+# assertions: launches within 1% of the profiler's, leak flagged, the step
+# at most 2% slower), its outputs under $OUT/runtime. Writes summary.md, agent.log, metrics-*.txt and torch.json
 # under $OUT; exits 1 if an assertion failed, 2 if the machine lacks what
 # the check needs. Env: ORB8, PYTHON, OUT, PORT, RUNTIME.
 set -uo pipefail
@@ -119,5 +121,6 @@ h2d = s.value("orb8_accelerator_memcpy_bytes_total", kind="h2d", **w) or 0
 ac.check("host-to-device copies %.0f MiB >= the workload's %.0f MiB" % (h2d / 2**20, t["h2d"] / 2**20), h2d >= t["h2d"])
 PY
 	collect "$OUT/checks-runtime.txt"
+	runtime_check rocm-runtime-check.sh
 fi
 summary

@@ -75,6 +75,21 @@ collect() {
 	done <"$1"
 }
 
+# runtime_check SCRIPT: once this check's agent and workload are stopped,
+# the GPU check's runtime assertions against this vendor's runtime (SCRIPT,
+# hack/gpu-check.sh with RUNTIME set), its outputs under OUT/runtime; one
+# PASS or FAIL here, its own lines in its summary.md.
+runtime_check() {
+	cleanup
+	PIDS=()
+	OUT=$OUT/runtime PORT=$((PORT + 1)) "$(dirname "$0")/$1"
+	case $? in
+	0) pass "$1: every runtime assertion (see runtime/summary.md)" ;;
+	1) fail "$1: some runtime assertion failed (see runtime/summary.md)" ;;
+	*) fail "$1 could not run (see runtime/)" ;;
+	esac
+}
+
 # summary: summary.md under OUT (paste into docs/benchmarks.md), and the
 # exit status.
 summary() {
