@@ -179,7 +179,9 @@ func TestKernelRowsBounded(t *testing.T) {
 	}
 	k.add(kernelRow{cgroup: 2, kernel: "0"}, 7)
 	k.add(kernelRow{cgroup: 1, kernel: "0"}, 2)
-	rows, dropped := k.counts(func(id uint64) (cgroup.Workload, bool) { return cgroup.Workload{ID: id, Path: fmt.Sprint("/", id)}, true })
+	rows, dropped := k.counts(func(id uint64) (cgroup.Workload, bool) {
+		return cgroup.Workload{ID: id, Path: fmt.Sprint("/", id)}, true
+	})
 	if len(rows) != maxKernelRows || dropped != 7 {
 		t.Fatalf("%d rows, %d dropped; want %d rows, 7 dropped", len(rows), dropped, maxKernelRows)
 	}
