@@ -32,6 +32,7 @@ static hipError_t alloc(void **ptr, size_t size)
 hipError_t hipMalloc(void **ptr, size_t size) { return alloc(ptr, size); }
 hipError_t hipMallocManaged(void **dev_ptr, size_t size, unsigned int flags) { return alloc(dev_ptr, size); }
 hipError_t hipMallocAsync(void **dev_ptr, size_t size, hipStream_t stream) { return alloc(dev_ptr, size); }
+hipError_t hipExtMallocWithFlags(void **ptr, size_t sizeBytes, unsigned int flags) { return alloc(ptr, sizeBytes); }
 
 hipError_t hipFree(void *ptr)
 {
@@ -67,6 +68,13 @@ hipError_t hipExtModuleLaunchKernel(hipFunction_t f, uint32_t globalWorkSizeX, u
 				    uint32_t flags)
 {
 	standin_work += globalWorkSizeX + localWorkSizeX + flags;
+	return 0;
+}
+
+hipError_t hipLaunchCooperativeKernel(const void *f, dim3 gridDim, dim3 blockDimX, void **kernelParams,
+				      unsigned int sharedMemBytes, hipStream_t stream)
+{
+	standin_work += gridDim.x + blockDimX.x + sharedMemBytes;
 	return 0;
 }
 

@@ -25,6 +25,9 @@ typedef enum hipMemcpyKind {
 hipError_t hipMalloc(void **ptr, size_t size);
 hipError_t hipMallocManaged(void **dev_ptr, size_t size, unsigned int flags);
 hipError_t hipMallocAsync(void **dev_ptr, size_t size, hipStream_t stream);
+hipError_t hipExtMallocWithFlags(void **ptr, size_t sizeBytes, unsigned int flags);
+hipError_t hipLaunchCooperativeKernel(const void *f, dim3 gridDim, dim3 blockDimX, void **kernelParams,
+				      unsigned int sharedMemBytes, hipStream_t stream);
 hipError_t hipFree(void *ptr);
 hipError_t hipFreeAsync(void *dev_ptr, hipStream_t stream);
 hipError_t hipLaunchKernel(const void *function_address, dim3 numBlocks, dim3 dimBlocks, void **args,

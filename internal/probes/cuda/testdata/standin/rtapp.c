@@ -55,17 +55,19 @@ static void hip_calls(void)
 }
 
 /*
- * The other hooked entry points: malloc 1 (async) + 2 (managed) MiB, free 1
- * MiB (async), a refused hipMalloc and hipFree(NULL) adding nothing; 3
- * launches (module, ext module, graph); copies d2h 100 (async), d2d 300,
+ * The other hooked entry points: malloc 1 (async) + 2 (managed) + 1 (ext,
+ * with flags) MiB, free 1 MiB (async), a refused hipMalloc and
+ * hipFree(NULL) adding nothing; 4 launches (module, ext module, graph,
+ * cooperative); copies d2h 100 (async), d2d 300,
  * other 50, then with stream d2h 200 and by direction h2d 400 + 20, d2h
  * 40 + 4, d2d 500 + 5 (each reaching hipMemcpyWithStream inside the runtime).
  */
 static void hip_variants(void)
 {
-	void *a, *m, *refused;
+	void *a, *m, *x, *refused;
 	check(((__typeof__(hipMallocAsync) *)sym("hipMallocAsync"))(&a, 1 * MiB, NULL), "hipMallocAsync");
 	check(((__typeof__(hipMallocManaged) *)sym("hipMallocManaged"))(&m, 2 * MiB, 1), "hipMallocManaged");
+	check(((__typeof__(hipExtMallocWithFlags) *)sym("hipExtMallocWithFlags"))(&x, 1 * MiB, 0), "hipExtMallocWithFlags");
 	if (((__typeof__(hipMalloc) *)sym("hipMalloc"))(&refused, STANDIN_REFUSED_SIZE) != hipErrorOutOfMemory)
 		check(1, "refused hipMalloc");
 	check(((__typeof__(hipFreeAsync) *)sym("hipFreeAsync"))(a, NULL), "hipFreeAsync");
@@ -76,6 +78,9 @@ static void hip_variants(void)
 											 NULL, NULL, NULL, 0),
 	      "hipExtModuleLaunchKernel");
 	check(((__typeof__(hipGraphLaunch) *)sym("hipGraphLaunch"))(NULL, NULL), "hipGraphLaunch");
+	dim3 one = {1, 1, 1};
+	check(((__typeof__(hipLaunchCooperativeKernel) *)sym("hipLaunchCooperativeKernel"))(NULL, one, one, NULL, 0, NULL),
+	      "hipLaunchCooperativeKernel");
 	char host[512];
 	__typeof__(hipMemcpy) *memcpy_ = sym("hipMemcpy");
 	check(((__typeof__(hipMemcpyAsync) *)sym("hipMemcpyAsync"))(host, m, 100, hipMemcpyDeviceToHost, NULL), "hipMemcpyAsync");
