@@ -15,8 +15,10 @@
 # bytes_in_use (or above it: libtpu counts program memory too), at most
 # orb8_workload_accelerator_memory_total_bytes; duty cycle
 # (orb8_workload_accelerator_utilization_ratio) above 0 while the matmuls
-# run; the series carry vendor="google"; no poll errors. Writes summary.md,
-# agent.log, metrics.txt and jax.json under $OUT; exits 1 if an assertion
+# run; the series carry vendor="google"; no poll errors; the matmul rounds
+# at most 2% slower (median) in two 10 s windows with the agent than in two
+# without, alternating. Writes summary.md, agent.log, metrics.txt,
+# rounds.txt and jax.json under $OUT; exits 1 if an assertion
 # failed, 2 if the machine lacks what the check needs. Env: ORB8, PYTHON,
 # OUT, PORT, NETNS.
 set -uo pipefail
@@ -60,11 +62,17 @@ json.dump({"devices": [d.id for d in jax.devices()], "kind": jax.devices()[0].de
            "bytes_limit": {k: v.get("bytes_limit", 0) for k, v in stats.items()}}, open(sys.argv[1], "w"))
 print("ready", flush=True)
 m = [jax.device_put(jnp.ones((4096, 4096), dtype=jnp.bfloat16), d) for d in jax.devices()]
+rounds, flushed = open(sys.argv[2], "w"), time.time()
 while True:
+    start = time.perf_counter()
     for x in m:
         (x @ x).block_until_ready()
+    rounds.write("%.6f %.9f\n" % (time.time(), time.perf_counter() - start))
+    if time.time() - flushed > 0.5:
+        rounds.flush()
+        flushed = time.time()
 PY
-WORK=("$PY" "$OUT/work.py" "$OUT/jax.json")
+WORK=("$PY" "$OUT/work.py" "$OUT/jax.json" "$OUT/rounds.txt")
 if [ "${NETNS:-0}" = 1 ]; then
 	WORK=(unshare --net sh -c 'ip link set lo up && exec "$@"' sh "${WORK[@]}")
 fi
@@ -74,8 +82,23 @@ for ((i = 0; i < 600; i++)); do grep -q ready "$OUT/work.log" 2>/dev/null && bre
 grep -q ready "$OUT/work.log" || { say "the JAX workload did not start:"; tail -20 "$OUT/work.log"; exit 2; }
 pass "JAX workload on $("$PY" -c "import json; d=json.load(open('$OUT/jax.json')); print(len(d['devices']), d['kind'])") in ${CG#/sys/fs/cgroup}"
 
-"$ORB8" agent --metrics-addr "127.0.0.1:$PORT" --api-addr "unix://$OUT/api.sock" --tpu-interval 1s --tpu-timeout 1s >"$OUT/agent.log" 2>&1 &
-PIDS+=($!)
+# window NAME: 10 s of matmul rounds, its start and end in windows.txt.
+window() {
+	local from
+	from=$(date +%s.%N)
+	sleep 10
+	echo "$1 $from $(date +%s.%N)" >>"$OUT/windows.txt"
+}
+AGENT=
+start_agent() {
+	"$ORB8" agent --metrics-addr "127.0.0.1:$PORT" --api-addr "unix://$OUT/api.sock" --tpu-interval 1s --tpu-timeout 1s >>"$OUT/agent.log" 2>&1 &
+	AGENT=$!
+	PIDS+=("$AGENT")
+}
+stop_agent() { kill "$AGENT" 2>/dev/null; wait "$AGENT" 2>/dev/null; }
+
+window off
+start_agent
 sleep 8 # agent start, then polls at 1s while the matmuls run
 "$PY" - "http://127.0.0.1:$PORT/metrics" "$OUT/metrics.txt" <<'PY' || { fail "metrics scraped (see agent.log)"; tail -20 "$OUT/agent.log"; }
 import sys, urllib.request
@@ -114,6 +137,28 @@ for dev, (labels, v) in sorted(used.items()):
     check("chip %s duty cycle %.3f > 0 while the matmuls run" % (dev, duty.get(dev, 0)), duty.get(dev, 0) > 0)
 others = sorted({l["metric"] for l, _ in get("orb8_workload_accelerator_runtime_gauge", cgroup=cgroup)})
 print("INFO  other libtpu gauges: %s" % (", ".join(others) or "none"))
+PY
+window on
+stop_agent
+window off
+start_agent
+sleep 2
+window on
+stop_agent
+"$PY" - "$OUT/rounds.txt" "$OUT/windows.txt" <<'PY' >>"$OUT/checks.txt"
+import statistics, sys
+rounds = [tuple(map(float, l.split())) for l in open(sys.argv[1]) if len(l.split()) == 2]
+times = {"on": [], "off": []}
+for line in open(sys.argv[2]):
+    name, start, end = line.split()
+    times[name] += [d for t, d in rounds if float(start) <= t <= float(end)]
+off, on = (statistics.median(times[k]) if times[k] else 0 for k in ("off", "on"))
+if not off or not on:
+    print("FAIL  matmul rounds in every window (%d without the agent, %d with)" % (len(times["off"]), len(times["on"])))
+else:
+    print("PASS  " if on <= 1.02 * off else "FAIL  ", end="")
+    print("matmul round %.3f ms with the agent, %.3f ms without (%+.2f%%, at most +2%%; %d and %d rounds)" %
+          (on * 1e3, off * 1e3, (on / off - 1) * 100, len(times["on"]), len(times["off"])))
 PY
 while read -r line; do
 	case $line in
