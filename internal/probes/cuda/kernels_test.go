@@ -41,18 +41,8 @@ func TestCountsLaunchesByKernelName(t *testing.T) {
 	f := start(t, time.Minute)
 	sub := f.probe.env.Events.Subscribe(64, []string{events.KindCUDA}, nil)
 	defer f.probe.env.Events.Unsubscribe(sub)
-	dir := buildStandins(t)
-	cg := testutil.NewCgroup(t)
-	a := startCommand(t, cg.Command(t, filepath.Join(dir, "kernels"), dir))
-	testutil.Eventually(t, 2*time.Second, func() bool { return f.hooked(t, a) },
-		"libraries not hooked; series: %s", testutil.Series(t, f.reg, "orb8_accelerator_libraries_hooked"))
-	a.proceed(t)
-	a.expect(t, "done")
-
-	for name, k := range knownKernels {
-		f.waitFor(t, "orb8_accelerator_kernel_launches_by_name_total",
-			map[string]string{"cgroup": cg.Path, "runtime": "cuda", "kernel": name}, float64(k.times))
-	}
+	a, cg := runKernelsApp(t, f)
+	expectKnownKernels(t, f, cg)
 	got := map[string]int{}
 	deadline := time.After(3 * time.Second)
 	for n := 0; n < 16; n++ {
@@ -103,23 +93,13 @@ func TestCountsLaunchesByKernelName(t *testing.T) {
 // TestNamesKernelsOfAShortLivedProcess: a process that exits 200 ms after
 // its launches, long before the next refresh reads its mappings, still has
 // its runtime launches counted by name: the kernel sends its first launch
-// of each kernel, which is named at once.
+// of each kernel, which is named within 50 ms.
 func TestNamesKernelsOfAShortLivedProcess(t *testing.T) {
 	f := start(t, time.Minute)
-	dir := buildStandins(t)
-	cg := testutil.NewCgroup(t)
-	a := startCommand(t, cg.Command(t, filepath.Join(dir, "kernels"), dir))
-	testutil.Eventually(t, 2*time.Second, func() bool { return f.hooked(t, a) },
-		"libraries not hooked; series: %s", testutil.Series(t, f.reg, "orb8_accelerator_libraries_hooked"))
-	a.proceed(t)
-	a.expect(t, "done")
+	a, cg := runKernelsApp(t, f)
 	time.Sleep(200 * time.Millisecond)
 	a.exit(t)
-
-	for name, k := range knownKernels {
-		f.waitFor(t, "orb8_accelerator_kernel_launches_by_name_total",
-			map[string]string{"cgroup": cg.Path, "runtime": "cuda", "kernel": name}, float64(k.times))
-	}
+	expectKnownKernels(t, f, cg)
 	if v, ok := testutil.Sample(t, f.reg, "orb8_accelerator_kernel_launches_by_name_total",
 		map[string]string{"cgroup": cg.Path, "kernel": unknownKernel}); ok {
 		t.Errorf("%v launches of the exited process named %s", v, unknownKernel)
@@ -187,5 +167,29 @@ func TestKernelRowsBounded(t *testing.T) {
 	}
 	if i := slices.IndexFunc(rows, func(r kernelCount) bool { return r.kernel == "0" }); rows[i].launches != 3 {
 		t.Errorf("row 0: %d launches, want 3", rows[i].launches)
+	}
+}
+
+// runKernelsApp runs the kernels app's launches in a new test cgroup, once
+// its libraries are hooked; the app waits to be told to exit.
+func runKernelsApp(t *testing.T, f *fixture) (*app, *testutil.Cgroup) {
+	t.Helper()
+	dir := buildStandins(t)
+	cg := testutil.NewCgroup(t)
+	a := startCommand(t, cg.Command(t, filepath.Join(dir, "kernels"), dir))
+	testutil.Eventually(t, 2*time.Second, func() bool { return f.hooked(t, a) },
+		"libraries not hooked; series: %s", testutil.Series(t, f.reg, "orb8_accelerator_libraries_hooked"))
+	a.proceed(t)
+	a.expect(t, "done")
+	return a, cg
+}
+
+// expectKnownKernels waits for the kernels app's launches in cg to be
+// counted by name, each exactly.
+func expectKnownKernels(t *testing.T, f *fixture, cg *testutil.Cgroup) {
+	t.Helper()
+	for name, k := range knownKernels {
+		f.waitFor(t, "orb8_accelerator_kernel_launches_by_name_total",
+			map[string]string{"cgroup": cg.Path, "runtime": "cuda", "kernel": name}, float64(k.times))
 	}
 }
