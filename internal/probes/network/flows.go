@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -148,7 +149,7 @@ func (p *Probe) Flows(translated func(netip.Addr) bool) ([]Flow, error) {
 	}
 	for i := range flows {
 		if f := &flows[i]; !f.backendLooked && translated(f.Remote.Addr()) {
-			f.Backend = p.nat.destination(p, f)
+			f.Backend = p.nat.Destination(syscall.IPPROTO_TCP, f.Local, f.Remote)
 			p.flows.setBackend(f)
 		}
 	}

@@ -13,7 +13,7 @@ import (
 func TestFlowsFindTheBackendOfATranslatedAddress(t *testing.T) {
 	f := start(t)
 	ns := testutil.NewNATNamespace(t)
-	f.probe.nat.netns = int(ns.File.Fd())
+	f.probe.nat.NetNS = int(ns.File.Fd())
 
 	client, _ := ns.Connect(t, ns.Service)
 	clientAddr := netip.MustParseAddrPort(client.LocalAddr().String())

@@ -16,6 +16,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 
+	"github.com/orb8/orb8/internal/conntrack"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
 )
@@ -36,8 +37,8 @@ type Probe struct {
 	probe.Sampling
 	env   probe.Env
 	flows *flowTable
-	nat   natTable
-	comms probe.Comms // of the ring reader's goroutine
+	nat   conntrack.Lazy // the node's table, for the Service backends of flows
+	comms probe.Comms    // of the ring reader's goroutine
 
 	mu    sync.Mutex // guards objs, bpf and iters against Close during Flows
 	objs  *probe.Objects
@@ -97,6 +98,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	p.env = env
+	p.nat.Log = env.Log
 	if err := objs.ReadRing(p.bpf.Events, p.handle); err != nil {
 		objs.Close()
 		return err
@@ -147,6 +149,6 @@ func (p *Probe) Close() error {
 		it.link.Close()
 	}
 	p.iters = nil
-	p.nat.close()
+	p.nat.Close()
 	return probe.Release(&p.objs)
 }
