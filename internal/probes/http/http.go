@@ -14,11 +14,14 @@ package http
 
 import (
 	"context"
+	"net/netip"
 	"sync"
+	"syscall"
 	"unsafe"
 
 	"github.com/cilium/ebpf/link"
 
+	"github.com/orb8/orb8/internal/conntrack"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
 )
@@ -44,8 +47,9 @@ type Probe struct {
 	bpf       httpObjects
 	env       probe.Env
 	tracker   *tracker
-	tls       *tlsHooks // nil without TLS
-	watchMmap link.Link // its mmap reports, attached only with TLS
+	nat       conntrack.Lazy // the node's table: clients that sent to a Service's address
+	tls       *tlsHooks      // nil without TLS
+	watchMmap link.Link      // its mmap reports, attached only with TLS
 	stopTLS   context.CancelFunc
 	wg        sync.WaitGroup
 }
@@ -73,6 +77,10 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	p.env, p.tracker = env, newTracker(p.cfg)
+	p.nat.Log = env.Log
+	p.tracker.spans.translate = func(client, server netip.AddrPort) netip.AddrPort {
+		return p.nat.Destination(syscall.IPPROTO_TCP, client, server)
+	}
 	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
 		Programs:   Programs,
 		Manual:     []string{httpProgTlsEnter, httpProgTlsReturn, httpProgTlsWatchMmap},
@@ -138,6 +146,7 @@ func (p *Probe) Close() error {
 	if p.watchMmap != nil {
 		p.watchMmap.Close()
 	}
+	p.nat.Close()
 	return probe.Release(&p.objs)
 }
 

@@ -39,18 +39,31 @@ type pendingSpans struct {
 
 // spanLinker gives each request its trace and span ids and links a server
 // request to the client request of this node that sent it: both see the
-// connection's ends alike, and HTTP/1.x requests one connection carries in
-// order. Used under the tracker's lock.
+// connection's ends alike, or the server the end that NAT sent the client's
+// packets to (a Service's endpoint), and HTTP/1.x requests one connection
+// carries in order. Used under the tracker's lock.
 type spanLinker struct {
 	rng     *rand.ChaCha8
 	pending *lru.Table[connEnds, pendingSpans] // bounded by MaxLinks
 	maxPer  int
+	// translate is where NAT sent a client's connection to server (the
+	// zero AddrPort: nowhere else); nil when not followed.
+	translate func(client, server netip.AddrPort) netip.AddrPort
+	// sentTo is each client end's server end, as the client sent to it;
+	// translated the server's view of a connection to the client's, learned
+	// once per connection (the same ends when not translated). Both bounded
+	// by MaxLinks.
+	sentTo     *lru.Table[netip.AddrPort, netip.AddrPort]
+	translated *lru.Table[connEnds, connEnds]
 }
 
 func newSpanLinker(cfg Config) *spanLinker {
 	var seed [32]byte
 	crand.Read(seed[:])
-	return &spanLinker{rng: rand.NewChaCha8(seed), pending: lru.New[connEnds, pendingSpans](cfg.MaxLinks), maxPer: max(cfg.MaxPipelined, 1)}
+	return &spanLinker{
+		rng: rand.NewChaCha8(seed), pending: lru.New[connEnds, pendingSpans](cfg.MaxLinks), maxPer: max(cfg.MaxPipelined, 1),
+		sentTo: lru.New[netip.AddrPort, netip.AddrPort](cfg.MaxLinks), translated: lru.New[connEnds, connEnds](cfg.MaxLinks),
+	}
 }
 
 // place sets d's trace, span and parent ids; the request's head is h, its
@@ -63,6 +76,7 @@ func (l *spanLinker) place(d *events.HTTP, h *head, server bool, src, dst netip.
 	// TLS requests have no addresses: all would share one pair of ends.
 	linkable := src.IsValid() && dst.IsValid()
 	if server && linkable {
+		ends = l.clientView(ends)
 		if p, ok := l.pending.Get(ends); ok {
 			claimed := p.spans[0]
 			if p.spans = p.spans[1:]; len(p.spans) == 0 {
@@ -82,12 +96,37 @@ func (l *spanLinker) place(d *events.HTTP, h *head, server bool, src, dst netip.
 	}
 }
 
+// clientView is a server's ends of a connection as its client saw them:
+// a client of this node that sent to another server end (a Service's
+// address) whose connection NAT sent to this server.
+func (l *spanLinker) clientView(ends connEnds) connEnds {
+	if _, ok := l.pending.Get(ends); ok || l.translate == nil {
+		return ends
+	}
+	if seen, ok := l.translated.Get(ends); ok {
+		return *seen
+	}
+	sent, ok := l.sentTo.Get(ends.client)
+	if !ok || *sent == ends.server {
+		return ends
+	}
+	seen := ends
+	if l.translate(ends.client, *sent) == ends.server {
+		seen.server = *sent
+	}
+	l.translated.Put(ends, seen)
+	return seen
+}
+
 // older reports whether then is more than linkTTLNs before now; then may
 // be a little after now (timestamps of two CPUs, read in ring order).
 func older(then, now uint64) bool { return int64(now-then) > linkTTLNs }
 
 // keep holds a client span for the server request it may cause.
 func (l *spanLinker) keep(ends connEnds, s clientSpan) {
+	if l.translate != nil {
+		l.sentTo.Put(ends.client, ends.server)
+	}
 	p, ok := l.pending.Get(ends)
 	if !ok {
 		l.pending.Put(ends, pendingSpans{})

@@ -179,3 +179,41 @@ func TestTraceparentInEvents(t *testing.T) {
 		t.Errorf("event local %v peer %v, want %v %v", d.Local, d.Peer, serverEnd, clientEnd)
 	}
 }
+
+// A client that sent to a Service's address and the server NAT sent its
+// connection to see different ends: linked through the translation, asked
+// of conntrack once per connection; a translation elsewhere links nothing.
+func TestSpanLinksThroughNAT(t *testing.T) {
+	client := netip.MustParseAddrPort("10.1.0.5:41000")
+	service := netip.MustParseAddrPort("10.96.0.10:80")
+	endpoint := netip.MustParseAddrPort("10.1.0.9:8080")
+	l := newSpanLinker(DefaultConfig())
+	lookups := 0
+	l.translate = func(c, s netip.AddrPort) netip.AddrPort {
+		lookups++
+		if c == client && s == service {
+			return endpoint
+		}
+		return netip.AddrPort{}
+	}
+	at := func(server bool, src, dst netip.AddrPort, ns uint64) events.HTTP {
+		var d events.HTTP
+		l.place(&d, &head{}, server, src, dst, ns)
+		return d
+	}
+	c1, c2 := at(false, client, service, 1), at(false, client, service, 2)
+	s1, s2 := at(true, client, endpoint, 3), at(true, client, endpoint, 4)
+	for _, p := range [][2]events.HTTP{{c1, s1}, {c2, s2}} {
+		if c, s := p[0], p[1]; s.TraceID != c.TraceID || s.ParentSpanID != c.SpanID {
+			t.Errorf("server %+v, client %+v: want the server a child of the client", s, c)
+		}
+	}
+	if lookups != 1 {
+		t.Errorf("%d conntrack lookups for one connection, want 1", lookups)
+	}
+	// The same client end, translated to another server: not this one's.
+	at(false, client, service, 10)
+	if s := at(true, client, netip.MustParseAddrPort("10.1.0.7:8080"), 11); s.ParentSpanID.IsValid() {
+		t.Errorf("server %+v linked to a client NAT sent elsewhere", s)
+	}
+}
