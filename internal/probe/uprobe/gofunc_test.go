@@ -141,17 +141,19 @@ func FuzzProbeGo(f *testing.F) {
 
 // Go's function table gives the same probe points as the symbol table,
 // for executables linked by Go and by the system's linker (C code before
-// Go's text: runtime.text is not .text's start), stripped or not.
+// Go's text: runtime.text is not .text's start), position-independent or
+// not, stripped or not.
 func TestGoFunctionTablesAgree(t *testing.T) {
 	if runtime.GOARCH != "amd64" {
 		t.Skip("Go functions are probed on amd64 only")
 	}
 	names := []string{"crypto/tls.(*Conn).Write", "crypto/tls.(*Conn).Read"}
-	for _, link := range []string{"internal", "external"} {
+	for _, b := range []struct{ link, buildmode string }{{"internal", "exe"}, {"external", "exe"}, {"external", "pie"}} {
+		link := b.link + " " + b.buildmode
 		dir := t.TempDir()
 		build := func(out string, ldflags string) string {
 			bin := filepath.Join(dir, out)
-			cmd := exec.Command("go", "build", "-o", bin, "-ldflags=-linkmode="+link+" "+ldflags, "./testdata/tlsprog")
+			cmd := exec.Command("go", "build", "-o", bin, "-buildmode="+b.buildmode, "-ldflags=-linkmode="+b.link+" "+ldflags, "./testdata/tlsprog")
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("build (%s linking): %v: %s", link, err, out)

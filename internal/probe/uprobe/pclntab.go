@@ -184,14 +184,14 @@ const (
 // goText is the address where the function table's entry offsets start,
 // runtime.text: the moduledata's text field, the moduledata found as the
 // words that point at the table and at its name table (namesOff into it).
-// Where it is not found, or not filled in the file (a relocation of a
-// position-independent executable), .text's address, which runtime.text
-// is unless an external linker put C code first; a wrong start is caught
-// by GoFunctions' check of the function's first instructions.
+// Without it the table is not used (errNoPclntab): .text's address is
+// runtime.text only when Go linked the executable, and a wrong start can
+// land every function on another one's code, which GoFunctions' prologue
+// check would pass.
 func (f *elfFile) goText(set goSectionSet, namesOff uint64) (uint64, error) {
 	m := set.module
 	if m.size < moduleSize || m.size > maxModuleData || !m.inside(f.size) {
-		return set.textAddr, nil
+		return 0, fmt.Errorf("%w: no moduledata section", errNoPclntab)
 	}
 	le := binary.LittleEndian
 	data := window{r: f.r, base: m.off, size: m.size}
@@ -214,7 +214,7 @@ func (f *elfFile) goText(set goSectionSet, namesOff uint64) (uint64, error) {
 			break
 		}
 	}
-	return set.textAddr, nil
+	return 0, fmt.Errorf("%w: no moduledata that points at it", errNoPclntab)
 }
 
 // window reads little-endian words of a table of size bytes at base in the
