@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 
@@ -63,7 +64,9 @@ func (f family) floor() (runs, complete need) {
 			complete = m
 		}
 	}
-	for name := range f.sorted.Optional {
+	// In name order: of two programs that need the same kernel, the page
+	// names the same one every time.
+	for _, name := range slices.Sorted(maps.Keys(f.sorted.Optional)) {
 		if m := effective(name); complete.first.less(m.first) {
 			complete = m
 		}

@@ -2,7 +2,8 @@
  * What differs between the architectures the objects are built for
  * (bpf2go -target amd64,arm64): saved syscall registers, the syscall numbers
  * the probes test, how a 32-bit task is told apart, and where a function
- * finds its return address and its stack arguments at entry.
+ * finds its return address and its stack arguments at entry, and where
+ * Go's register ABI keeps arguments, results and the running goroutine.
  *
  * vmlinux.h comes from an x86-64 kernel. Types only arm64 has are declared
  * here; kernel structs whose layout differs are read through CO-RE flavours
@@ -62,6 +63,16 @@ static __always_inline __u64 orb8_return_address(struct pt_regs *ctx)
 /* Where argument n (1-based, passed on the stack) lies at entry: AAPCS64 passes 8 in x0-x7, the 9th at sp. */
 #define orb8_stack_arg_addr(ctx, n) (PT_REGS_SP(ctx) + 8 * ((n) - 9))
 
+/*
+ * Go's register ABI (ABIInternal, Go 1.18+ on arm64): integer arguments and
+ * results in x0-x15, the running goroutine (g) in x28.
+ */
+#define orb8_go_arg1(ctx) (((const struct user_pt_regs *)(ctx))->regs[0])
+#define orb8_go_arg2(ctx) (((const struct user_pt_regs *)(ctx))->regs[1])
+#define orb8_go_arg3(ctx) (((const struct user_pt_regs *)(ctx))->regs[2])
+#define orb8_go_ret1(ctx) (((const struct user_pt_regs *)(ctx))->regs[0])
+#define orb8_go_g(ctx) (((const struct user_pt_regs *)(ctx))->regs[28])
+
 #elif defined(__TARGET_ARCH_x86)
 
 /* arch/x86/entry/syscalls/syscall_64.tbl */
@@ -92,6 +103,16 @@ static __always_inline __u64 orb8_return_address(struct pt_regs *ctx)
 
 /* Where argument n (1-based, passed on the stack) lies at entry: SysV passes 6 in registers, the 7th above the return address. */
 #define orb8_stack_arg_addr(ctx, n) (PT_REGS_SP(ctx) + 8 * ((n) - 6))
+
+/*
+ * Go's register ABI (ABIInternal, Go 1.17+ on amd64): integer arguments and
+ * results in rax, rbx, rcx, rdi, rsi, r8-r11; the running goroutine (g) in r14.
+ */
+#define orb8_go_arg1(ctx) ((ctx)->ax)
+#define orb8_go_arg2(ctx) ((ctx)->bx)
+#define orb8_go_arg3(ctx) ((ctx)->cx)
+#define orb8_go_ret1(ctx) ((ctx)->ax)
+#define orb8_go_g(ctx) ((ctx)->r14)
 
 #else
 #error "orb8 builds BPF objects for amd64 and arm64 only"

@@ -99,9 +99,11 @@ func FunctionOffsets(r io.ReaderAt, size int64, wanted []string) (map[string]Poi
 type elfFile struct {
 	r                  io.ReaderAt
 	size               uint64
+	machine            elf.Machine
 	segs               []segment
 	shoff              uint64
 	shentsize, shcount uint16
+	shstrndx           uint16 // the section of section names
 }
 
 // readELF reads the header and executable segments of a file of size bytes.
@@ -126,7 +128,10 @@ func readELF(r io.ReaderAt, size int64) (*elfFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &elfFile{r: r, size: fsize, segs: segs, shoff: le.Uint64(hdr[40:]), shentsize: le.Uint16(hdr[58:]), shcount: le.Uint16(hdr[60:])}, nil
+	return &elfFile{
+		r: r, size: fsize, machine: elf.Machine(le.Uint16(hdr[18:])), segs: segs,
+		shoff: le.Uint64(hdr[40:]), shentsize: le.Uint16(hdr[58:]), shcount: le.Uint16(hdr[60:]), shstrndx: le.Uint16(hdr[62:]),
+	}, nil
 }
 
 // functions calls fn with each defined function symbol of the symbol table
@@ -134,7 +139,7 @@ func readELF(r io.ReaderAt, size int64) (*elfFile, error) {
 // value and size. It holds the string table (capped) and one chunk of
 // symbols at a time.
 func (f *elfFile) functions(typ elf.SectionType, fn func(name []byte, value, size uint64)) error {
-	syms, strs, err := symbolTables(f.r, f.size, f.shoff, f.shentsize, f.shcount, typ)
+	syms, strs, err := f.symbolTables(typ)
 	if err != nil {
 		return err
 	}
@@ -185,40 +190,64 @@ func execSegments(r io.ReaderAt, fsize, off uint64, entsize, count uint16) ([]se
 	return segs, nil
 }
 
+// sectionHeader is what the readers use of an ELF section header.
+type sectionHeader struct {
+	name  uint32 // offset in the section name table
+	typ   elf.SectionType
+	flags elf.SectionFlag
+	addr  uint64
+	table
+	link uint32
+}
+
+// sections reads the section headers, under their cap, and returns how
+// many there are and a reader of header i (below the count).
+func (f *elfFile) sections() (count uint32, section func(i uint32) sectionHeader, err error) {
+	if f.shcount == 0 || f.shcount > maxSections || f.shentsize != sectionSize {
+		return 0, nil, fmt.Errorf("parse ELF: %d section headers of %d bytes, want 1 to %d of %d", f.shcount, f.shentsize, maxSections, sectionSize)
+	}
+	raw, err := readTable(f.r, f.size, table{f.shoff, uint64(f.shcount) * sectionSize})
+	if err != nil {
+		return 0, nil, fmt.Errorf("parse ELF: section headers: %w", err)
+	}
+	le := binary.LittleEndian
+	section = func(i uint32) sectionHeader {
+		h := raw[i*sectionSize:]
+		return sectionHeader{
+			name: le.Uint32(h), typ: elf.SectionType(le.Uint32(h[4:])), flags: elf.SectionFlag(le.Uint64(h[8:])), addr: le.Uint64(h[16:]),
+			table: table{le.Uint64(h[24:]), le.Uint64(h[32:])}, link: le.Uint32(h[40:]),
+		}
+	}
+	return uint32(f.shcount), section, nil
+}
+
 // symbolTables finds the symbol table of type typ (SHT_DYNSYM, SHT_SYMTAB)
 // and its string table in the section headers, each inside the file and
 // under its cap.
-func symbolTables(r io.ReaderAt, fsize, off uint64, entsize, count uint16, typ elf.SectionType) (syms, strs table, err error) {
-	if count == 0 || count > maxSections || entsize != sectionSize {
-		return syms, strs, fmt.Errorf("parse ELF: %d section headers of %d bytes, want 1 to %d of %d", count, entsize, maxSections, sectionSize)
-	}
-	raw, err := readTable(r, fsize, table{off, uint64(count) * sectionSize})
+func (f *elfFile) symbolTables(typ elf.SectionType) (syms, strs table, err error) {
+	count, section, err := f.sections()
 	if err != nil {
-		return syms, strs, fmt.Errorf("parse ELF: section headers: %w", err)
+		return syms, strs, err
 	}
-	le := binary.LittleEndian
-	section := func(i uint32) (elf.SectionType, table, uint32) {
-		h := raw[i*sectionSize:]
-		return elf.SectionType(le.Uint32(h[4:])), table{le.Uint64(h[24:]), le.Uint64(h[32:])}, le.Uint32(h[40:])
-	}
-	for i := range uint32(count) {
-		found, t, link := section(i)
-		if found != typ {
+	fsize := f.size
+	for i := range count {
+		h := section(i)
+		if h.typ != typ {
 			continue
 		}
-		if t.size%symbolSize != 0 || t.size > maxSymbolTable || !t.inside(fsize) {
+		if t := h.table; t.size%symbolSize != 0 || t.size > maxSymbolTable || !t.inside(fsize) {
 			return syms, strs, fmt.Errorf("%v: table of %d bytes at %d: want a multiple of %d, at most %d, inside the file's %d",
 				typ, t.size, t.off, symbolSize, maxSymbolTable, fsize)
 		}
-		if link >= uint32(count) {
-			return syms, strs, fmt.Errorf("%v: string table section %d of %d", typ, link, count)
+		if h.link >= count {
+			return syms, strs, fmt.Errorf("%v: string table section %d of %d", typ, h.link, count)
 		}
-		strType, s, _ := section(link)
-		if strType != elf.SHT_STRTAB || s.size > maxStringTable || !s.inside(fsize) {
+		str := section(h.link)
+		if s := str.table; str.typ != elf.SHT_STRTAB || s.size > maxStringTable || !s.inside(fsize) {
 			return syms, strs, fmt.Errorf("%v: string table (%v) of %d bytes at %d: want at most %d, inside the file's %d",
-				typ, strType, s.size, s.off, maxStringTable, fsize)
+				typ, str.typ, s.size, s.off, maxStringTable, fsize)
 		}
-		return t, s, nil
+		return h.table, str.table, nil
 	}
 	return syms, strs, fmt.Errorf("%v: %w", typ, elf.ErrNoSymbols)
 }
@@ -297,6 +326,12 @@ func Emulated(insn []byte) bool {
 // ParseFile finds the probe points of an open library file (OpenMapped). A parser bug
 // (none known; the reader is fuzzed) costs this file, not the agent.
 func ParseFile(f *os.File, symbols []string) (points map[string]Point, err error) {
+	return parseOpen(f, symbols, FunctionOffsets)
+}
+
+// parseOpen runs a reader of probe points on an open file, a panic being
+// the file's error.
+func parseOpen[P any](f *os.File, symbols []string, read func(io.ReaderAt, int64, []string) (map[string]P, error)) (points map[string]P, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("parse ELF: %v", r)
@@ -306,5 +341,5 @@ func ParseFile(f *os.File, symbols []string) (points map[string]Point, err error
 	if err != nil {
 		return nil, err
 	}
-	return FunctionOffsets(f, st.Size(), symbols)
+	return read(f, st.Size(), symbols)
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	nethttp "net/http"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -156,6 +157,30 @@ func echo() error {
 // (best of 5 rounds: the uprobe traps and BPF included) and the TLS
 // programs' BPF time per run (two runs per call: entry and return).
 func BenchmarkTLSCalls(b *testing.B) {
+	benchCalls(b, func(b *testing.B, cg *testutil.Cgroup, args ...string) *exec.Cmd {
+		return cg.Command(b, mustLookPath(b, "python3"), append([]string{"testdata/tls_calls.py"}, args...)...)
+	}, (*fixture).waitHooked, httpProgTlsEnter, httpProgTlsReturn)
+}
+
+// BenchmarkGoTLSCalls is BenchmarkTLSCalls for Go's crypto/tls
+// (testdata/gotls calls: (*Conn).Write and Read over net.Pipe): the BPF
+// time is per run of the three Go programs (three runs per iteration:
+// Write's entry, Read's entry and one of its RETs).
+func BenchmarkGoTLSCalls(b *testing.B) {
+	bin := buildGoTLS(b)
+	benchCalls(b, func(b *testing.B, cg *testutil.Cgroup, args ...string) *exec.Cmd {
+		return cg.Command(b, bin, append([]string{"calls"}, args...)...)
+	}, func(f *fixture, tb testing.TB, pid int) { f.waitGoHooked(tb, pid, bin) },
+		httpProgGoTlsWrite, httpProgGoTlsReadEnter, httpProgGoTlsReadReturn)
+}
+
+// benchCalls runs the TLS call loop that command starts (with arguments
+// n, payload, certificate and key files; it prints "ready", waits for a
+// line, prints ns per iteration), with the probe off and on (once hooked
+// says the process is hooked) and both payloads, reporting the named
+// programs' BPF time per run.
+func benchCalls(b *testing.B, command func(b *testing.B, cg *testutil.Cgroup, args ...string) *exec.Cmd,
+	hooked func(f *fixture, tb testing.TB, pid int), progs ...string) {
 	for _, c := range []struct {
 		name    string
 		probe   bool
@@ -171,21 +196,21 @@ func BenchmarkTLSCalls(b *testing.B) {
 			cg := testutil.NewCgroup(b)
 			cert, key := selfSigned(b)
 			f := startMeasured(b, c.probe)
-			calls := testutil.StartPiped(b, cg.Command(b, mustLookPath(b, "python3"), "testdata/tls_calls.py", strconv.Itoa(b.N), c.payload, cert, key))
+			calls := testutil.StartPiped(b, command(b, cg, strconv.Itoa(b.N), c.payload, cert, key))
 			calls.Expect(b, "ready")
 			if f != nil {
-				f.waitHooked(b, calls.Cmd.Process.Pid)
+				hooked(f, b, calls.Cmd.Process.Pid)
 			}
 			b.ResetTimer()
 			io.WriteString(calls.Stdin, "go\n")
 			out, err := calls.Stdout.ReadString('\n')
 			b.StopTimer()
 			if err != nil {
-				b.Fatalf("tls_calls.py: %v", err)
+				b.Fatalf("TLS calls: %v", err)
 			}
 			ns, _ := strconv.ParseFloat(strings.TrimSpace(out), 64)
 			b.ReportMetric(ns, "wall-ns/call")
-			f.reportBPF(b, "bpf-ns/run", httpProgTlsEnter, httpProgTlsReturn)
+			f.reportBPF(b, "bpf-ns/run", progs...)
 		})
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/probes/http/internal/keepalive"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
@@ -41,16 +41,8 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// querySuffix is the query string of every request the client sends.
-const querySuffix = "?token=secret"
-
-// missingAt says whether the client's request i (from 0) goes to the missing
-// path, while missing such requests are left and ok others.
-func missingAt(i, ok, missing int) bool { return missing > 0 && (i%3 == 2 || ok == 0) }
-
-// notFoundBody starts like a request line: a probe that took it for one
-// would count a request that has no response.
-const notFoundBody = "GET /not-a-request HTTP/1.1\r\n\r\n"
+// missingAt is the shared client's (keepalive).
+var missingAt = keepalive.MissingAt
 
 // listen listens on a loopback port and prints it, for the test to read
 // (port) before it starts a client.
@@ -62,22 +54,14 @@ func listen() (*net.TCPListener, error) {
 	return l, err
 }
 
-// serve is a net/http server on a loopback port it prints: /ok answers
-// 200, anything else 404.
+// serve is a net/http server on a loopback port it prints, with
+// keepalive.Handler.
 func serve() error {
 	l, err := listen()
 	if err != nil {
 		return err
 	}
-	return nethttp.Serve(l, nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
-		io.Copy(io.Discard, r.Body)
-		if r.URL.Path == "/ok" {
-			io.WriteString(w, "ok\n")
-			return
-		}
-		w.WriteHeader(nethttp.StatusNotFound)
-		io.WriteString(w, notFoundBody)
-	}))
+	return nethttp.Serve(l, keepalive.Handler)
 }
 
 // hostEnv names the loopback address the server and client helpers use
@@ -91,58 +75,16 @@ func loopback() string {
 	return "127.0.0.1"
 }
 
-// client sends requests over one keep-alive connection to the loopback port,
-// each waiting for its response: args are port, ok, missing, missingMethod.
-// Every request carries a query string (querySuffix), which events leave out.
-// Every third request is one to a missing path (while any are left), sent
-// with missingMethod and, for a POST, a body that starts like a request
-// line. It fails unless all went over one connection with the statuses
-// expected, and prints "done".
+// client runs keepalive.Run over plaintext to the loopback port: args
+// are port, ok, missing, missingMethod. It prints "done".
 func client(args []string) error {
 	if len(args) != 4 {
 		return errors.New("want port, ok, missing, missingMethod")
 	}
 	ok, _ := strconv.Atoi(args[1])
 	missing, _ := strconv.Atoi(args[2])
-	var dials atomic.Int32
-	dialer := &net.Dialer{}
-	c := &nethttp.Client{Transport: &nethttp.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			dials.Add(1)
-			return dialer.DialContext(ctx, network, addr)
-		},
-	}}
-	base := "http://" + net.JoinHostPort(loopback(), args[0])
-	for i := 0; ok+missing > 0; i++ {
-		path, method, want, body := "/ok", nethttp.MethodGet, nethttp.StatusOK, io.Reader(nil)
-		if missingAt(i, ok, missing) {
-			path, method, want = "/missing", args[3], nethttp.StatusNotFound
-			if method == nethttp.MethodPost {
-				body = strings.NewReader(notFoundBody)
-			}
-			missing--
-		} else {
-			ok--
-		}
-		req, err := nethttp.NewRequest(method, base+path+querySuffix, body)
-		if err != nil {
-			return err
-		}
-		resp, err := c.Do(req)
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return err
-		}
-		if resp.StatusCode != want {
-			return fmt.Errorf("%s %s: status %d, want %d", method, path, resp.StatusCode, want)
-		}
-	}
-	if n := dials.Load(); n != 1 {
-		return fmt.Errorf("%d connections, want 1 (keep-alive)", n)
+	if err := keepalive.Run(&nethttp.Transport{}, "http://"+net.JoinHostPort(loopback(), args[0]), ok, missing, args[3]); err != nil {
+		return err
 	}
 	fmt.Println("done")
 	return nil

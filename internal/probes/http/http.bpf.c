@@ -276,3 +276,4 @@ int http_ingress(struct __sk_buff *skb)
 }
 
 #include "tls.bpf.h"
+#include "gotls.bpf.h"

@@ -1,6 +1,7 @@
 // Package http is the HTTP probe: every workload's HTTP/1.0 and 1.1
 // requests over plaintext TCP and (Options.TLS, --http-tls) over TLS
-// through OpenSSL-compatible libssl, as a server and as a client, counted per
+// through OpenSSL-compatible libssl and Go's crypto/tls, as a server and as
+// a client, counted per
 // workload by method and status code with the time from the request's first
 // byte to the response's first byte, and streamed one request at a time
 // (method, path without the query string, status, latency, peer) as events.
@@ -9,7 +10,7 @@
 // that starts an HTTP/1.x head (and of the segments that continue a head
 // split over several) into a ring buffer, with the socket's cgroup and
 // cookie; tls.bpf.h does the same for the plaintext of SSL_write and
-// SSL_read. Parsing and matching responses to requests live here in Go.
+// SSL_read, gotls.bpf.h for Go's (*tls.Conn).Write and Read. Parsing and matching responses to requests live here in Go.
 package http
 
 import (
@@ -36,22 +37,32 @@ var EventKinds = []string{events.KindHTTP}
 // seen.
 var Programs = probe.Programs{
 	Required: []string{httpProgHttpEgress, httpProgHttpIngress},
-	Optional: map[string]string{httpProgTlsEnter: tlsFeature, httpProgTlsReturn: tlsFeature, httpProgTlsWatchMmap: tlsFeature},
+	Optional: map[string]string{
+		httpProgTlsEnter: tlsFeature, httpProgTlsReturn: tlsFeature, httpProgTlsWatchMmap: tlsFeature,
+		httpProgGoTlsWrite: goTLSFeature, httpProgGoTlsReadEnter: goTLSFeature, httpProgGoTlsReadReturn: goTLSFeature,
+		httpProgGoTlsWatchExec: goTLSFeature,
+	},
+}
+
+// manualPrograms are attached by startTLS, only with Options.TLS.
+var manualPrograms = []string{
+	httpProgTlsEnter, httpProgTlsReturn, httpProgTlsWatchMmap,
+	httpProgGoTlsWrite, httpProgGoTlsReadEnter, httpProgGoTlsReadReturn, httpProgGoTlsWatchExec,
 }
 
 // Probe is the HTTP probe.
 type Probe struct {
-	cfg       Config
-	opts      Options
-	objs      *probe.Objects
-	bpf       httpObjects
-	env       probe.Env
-	tracker   *tracker
-	nat       conntrack.Lazy // the node's table: clients that sent to a Service's address
-	tls       *tlsHooks      // nil without TLS
-	watchMmap link.Link      // its mmap reports, attached only with TLS
-	stopTLS   context.CancelFunc
-	wg        sync.WaitGroup
+	cfg     Config
+	opts    Options
+	objs    *probe.Objects
+	bpf     httpObjects
+	env     probe.Env
+	tracker *tracker
+	nat     conntrack.Lazy // the node's table: clients that sent to a Service's address
+	tls     *tlsHooks      // nil without TLS
+	watches []link.Link    // its mmap and exec reports, attached only with TLS
+	stopTLS context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 // New returns an unstarted HTTP probe with the default configuration and
@@ -83,7 +94,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	}
 	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
 		Programs:   Programs,
-		Manual:     []string{httpProgTlsEnter, httpProgTlsReturn, httpProgTlsWatchMmap},
+		Manual:     manualPrograms,
 		CgroupPath: env.CgroupRoot,
 	})
 	if err != nil {
@@ -143,9 +154,7 @@ func (p *Probe) Close() error {
 	if p.tls != nil {
 		p.tls.close()
 	}
-	if p.watchMmap != nil {
-		p.watchMmap.Close()
-	}
+	closeLinks(p.watches)
 	p.nat.Close()
 	return probe.Release(&p.objs)
 }

@@ -20,6 +20,19 @@ const (
 	httpDirectionDIR_INGRESS httpDirection = 1
 )
 
+type httpGoTlsRead struct {
+	_    structs.HostLayout
+	Conn uint64
+	Buf  uint64
+}
+
+type httpGoTlsReadKey struct {
+	_    structs.HostLayout
+	G    uint64
+	Tgid uint32
+	Pad  uint32
+}
+
 type httpHttpHeader struct {
 	_          structs.HostLayout
 	BootNs     uint64
@@ -98,29 +111,34 @@ type httpTlsStream struct {
 	NextOff   [2]uint32
 	SplitNext [2]uint32
 	Left      [2]uint8
-	_         [2]byte
+	ShortHead [2]uint8
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	httpMapEvents          = "events"
-	httpMapOrb8Counters    = "orb8_counters"
-	httpMapOrb8Emit        = "orb8_emit"
-	httpMapSplitHeads      = "split_heads"
-	httpMapTlsCalls        = "tls_calls"
-	httpMapTlsEvents       = "tls_events"
-	httpMapTlsMmapReported = "tls_mmap_reported"
-	httpMapTlsMmaps        = "tls_mmaps"
-	httpMapTlsStreams      = "tls_streams"
-	httpProgHttpEgress     = "http_egress"
-	httpProgHttpIngress    = "http_ingress"
-	httpProgTlsEnter       = "tls_enter"
-	httpProgTlsReturn      = "tls_return"
-	httpProgTlsWatchMmap   = "tls_watch_mmap"
-	httpVarOrb8CgroupV1    = "orb8_cgroup_v1"
-	httpVarUnusedTlsCookie = "unused_tls_cookie"
+	httpMapEvents           = "events"
+	httpMapGoTlsReads       = "go_tls_reads"
+	httpMapOrb8Counters     = "orb8_counters"
+	httpMapOrb8Emit         = "orb8_emit"
+	httpMapSplitHeads       = "split_heads"
+	httpMapTlsCalls         = "tls_calls"
+	httpMapTlsEvents        = "tls_events"
+	httpMapTlsMmapReported  = "tls_mmap_reported"
+	httpMapTlsMmaps         = "tls_mmaps"
+	httpMapTlsStreams       = "tls_streams"
+	httpProgGoTlsReadEnter  = "go_tls_read_enter"
+	httpProgGoTlsReadReturn = "go_tls_read_return"
+	httpProgGoTlsWatchExec  = "go_tls_watch_exec"
+	httpProgGoTlsWrite      = "go_tls_write"
+	httpProgHttpEgress      = "http_egress"
+	httpProgHttpIngress     = "http_ingress"
+	httpProgTlsEnter        = "tls_enter"
+	httpProgTlsReturn       = "tls_return"
+	httpProgTlsWatchMmap    = "tls_watch_mmap"
+	httpVarOrb8CgroupV1     = "orb8_cgroup_v1"
+	httpVarUnusedTlsCookie  = "unused_tls_cookie"
 )
 
 // loadHttp returns the embedded CollectionSpec for http.
@@ -165,11 +183,15 @@ type httpSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type httpProgramSpecs struct {
-	HttpEgress   *ebpf.ProgramSpec `ebpf:"http_egress"`
-	HttpIngress  *ebpf.ProgramSpec `ebpf:"http_ingress"`
-	TlsEnter     *ebpf.ProgramSpec `ebpf:"tls_enter"`
-	TlsReturn    *ebpf.ProgramSpec `ebpf:"tls_return"`
-	TlsWatchMmap *ebpf.ProgramSpec `ebpf:"tls_watch_mmap"`
+	GoTlsReadEnter  *ebpf.ProgramSpec `ebpf:"go_tls_read_enter"`
+	GoTlsReadReturn *ebpf.ProgramSpec `ebpf:"go_tls_read_return"`
+	GoTlsWatchExec  *ebpf.ProgramSpec `ebpf:"go_tls_watch_exec"`
+	GoTlsWrite      *ebpf.ProgramSpec `ebpf:"go_tls_write"`
+	HttpEgress      *ebpf.ProgramSpec `ebpf:"http_egress"`
+	HttpIngress     *ebpf.ProgramSpec `ebpf:"http_ingress"`
+	TlsEnter        *ebpf.ProgramSpec `ebpf:"tls_enter"`
+	TlsReturn       *ebpf.ProgramSpec `ebpf:"tls_return"`
+	TlsWatchMmap    *ebpf.ProgramSpec `ebpf:"tls_watch_mmap"`
 }
 
 // httpMapSpecs contains maps before they are loaded into the kernel.
@@ -177,6 +199,7 @@ type httpProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type httpMapSpecs struct {
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	GoTlsReads      *ebpf.MapSpec `ebpf:"go_tls_reads"`
 	Orb8Counters    *ebpf.MapSpec `ebpf:"orb8_counters"`
 	Orb8Emit        *ebpf.MapSpec `ebpf:"orb8_emit"`
 	SplitHeads      *ebpf.MapSpec `ebpf:"split_heads"`
@@ -216,6 +239,7 @@ func (o *httpObjects) Close() error {
 // It can be passed to loadHttpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type httpMaps struct {
 	Events          *ebpf.Map `ebpf:"events"`
+	GoTlsReads      *ebpf.Map `ebpf:"go_tls_reads"`
 	Orb8Counters    *ebpf.Map `ebpf:"orb8_counters"`
 	Orb8Emit        *ebpf.Map `ebpf:"orb8_emit"`
 	SplitHeads      *ebpf.Map `ebpf:"split_heads"`
@@ -229,6 +253,7 @@ type httpMaps struct {
 func (m *httpMaps) Close() error {
 	return _HttpClose(
 		m.Events,
+		m.GoTlsReads,
 		m.Orb8Counters,
 		m.Orb8Emit,
 		m.SplitHeads,
@@ -252,15 +277,23 @@ type httpVariables struct {
 //
 // It can be passed to loadHttpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type httpPrograms struct {
-	HttpEgress   *ebpf.Program `ebpf:"http_egress"`
-	HttpIngress  *ebpf.Program `ebpf:"http_ingress"`
-	TlsEnter     *ebpf.Program `ebpf:"tls_enter"`
-	TlsReturn    *ebpf.Program `ebpf:"tls_return"`
-	TlsWatchMmap *ebpf.Program `ebpf:"tls_watch_mmap"`
+	GoTlsReadEnter  *ebpf.Program `ebpf:"go_tls_read_enter"`
+	GoTlsReadReturn *ebpf.Program `ebpf:"go_tls_read_return"`
+	GoTlsWatchExec  *ebpf.Program `ebpf:"go_tls_watch_exec"`
+	GoTlsWrite      *ebpf.Program `ebpf:"go_tls_write"`
+	HttpEgress      *ebpf.Program `ebpf:"http_egress"`
+	HttpIngress     *ebpf.Program `ebpf:"http_ingress"`
+	TlsEnter        *ebpf.Program `ebpf:"tls_enter"`
+	TlsReturn       *ebpf.Program `ebpf:"tls_return"`
+	TlsWatchMmap    *ebpf.Program `ebpf:"tls_watch_mmap"`
 }
 
 func (p *httpPrograms) Close() error {
 	return _HttpClose(
+		p.GoTlsReadEnter,
+		p.GoTlsReadReturn,
+		p.GoTlsWatchExec,
+		p.GoTlsWrite,
 		p.HttpEgress,
 		p.HttpIngress,
 		p.TlsEnter,

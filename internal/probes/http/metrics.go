@@ -23,6 +23,8 @@ var (
 		"HTTP messages or requests the probe could not fully account for, by reason.", "reason")
 	tlsLibrariesDesc = metrics.Plain("orb8_http_tls_libraries_hooked",
 		"libssl files (OpenSSL-compatible) with uprobes on SSL_read and SSL_write attached, whose processes' HTTPS is counted (with --http-tls).")
+	tlsGoExecutablesDesc = metrics.Plain("orb8_http_tls_go_executables_hooked",
+		"Go executables with uprobes on crypto/tls (*Conn).Read and Write attached, whose processes' HTTPS is counted (with --http-tls, amd64).")
 )
 
 // directionLabels by serverIndex.
@@ -52,7 +54,13 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 		}
 	}
 	if p.tls != nil {
-		ch <- prometheus.MustNewConstMetric(tlsLibrariesDesc, prometheus.GaugeValue, float64(p.tls.hooked()))
+		libs, exes := p.tls.hooked()
+		if p.tls.enter != nil {
+			ch <- prometheus.MustNewConstMetric(tlsLibrariesDesc, prometheus.GaugeValue, float64(libs))
+		}
+		if p.tls.goProgs.write != nil {
+			ch <- prometheus.MustNewConstMetric(tlsGoExecutablesDesc, prometheus.GaugeValue, float64(exes))
+		}
 	}
 	for reason, n := range dropped {
 		ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(n), dropReasonNames[reason])

@@ -55,6 +55,7 @@ struct tls_stream {
 	__u32 next_off[2]; /* offset of the next byte */
 	__u32 split_next[2]; /* where a head that did not end continues */
 	__u8 left[2];        /* continuation calls still followed */
+	__u8 short_head[2];  /* the last call was a head's first bytes only (may_start_head) */
 };
 
 /*
@@ -139,6 +140,26 @@ int BPF_KPROBE(tls_enter, void *ssl, void *buf, __u64 num, void *done)
 	return 0;
 }
 
+/*
+ * Whether the n (under 8) bytes of a short call may be a head's first: a
+ * prefix of "HTTP/1." or of a method token and its space. Go's net/http
+ * server reads one byte while a handler runs (to see the client go away),
+ * which may take a request's first byte: the rest follows as a
+ * continuation.
+ */
+static __always_inline bool may_start_head(__u64 p, __u32 n)
+{
+	if ((p & MASK(n & 7)) == (PREFIX('H', 'T', 'T', 'P', '/', '1', '.', 0) & MASK(n & 7)))
+		return true;
+	__u8 b[8];
+	__builtin_memcpy(b, &p, 8);
+	bool may = true;
+#pragma unroll
+	for (int i = 0; i < 7; i++)
+		may &= i >= n || upper(b[i]) || (i >= 3 && b[i] == ' ' && i == n - 1);
+	return may;
+}
+
 /* The plaintext a call moved: n bytes at buf of direction dir of the connection. */
 static __always_inline void tls_moved(__u64 ssl, const __u8 *buf, __u32 n, __u8 dir)
 {
@@ -156,16 +177,19 @@ static __always_inline void tls_moved(__u64 ssl, const __u8 *buf, __u32 n, __u8 
 	dir &= 1;
 	__u32 off = st->next_off[dir];
 	st->next_off[dir] = off + n;
-	__u64 prefix = 0; /* under 8 bytes is no head's start */
-	if (n >= 8 && bpf_probe_read_user(&prefix, sizeof(prefix), buf))
+	__u64 prefix = 0;
+	if (bpf_probe_read_user(&prefix, n < 8 ? n & 7 : sizeof(prefix), buf))
 		return;
 	enum segment seg = SEG_HEAD;
-	if (n < 8 || !starts_head(prefix)) {
-		if (!st->left[dir] || st->split_next[dir] != off)
+	bool follows = st->left[dir] && st->split_next[dir] == off;
+	/* After a head's first bytes, "OST /x" of "POST /x" would start a head of its own. */
+	if ((follows && st->short_head[dir]) || (n < 8 ? !may_start_head(prefix, n) : !starts_head(prefix))) {
+		if (!follows)
 			return;
 		seg = SEG_CONTINUATION;
 		st->left[dir]--;
 	}
+	st->short_head[dir] = seg == SEG_HEAD && n < 8;
 	__u32 tail = 0;
 	bool open = n <= HEAD_CAPTURE && (n < 4 || bpf_probe_read_user(&tail, sizeof(tail), buf + n - 4) ||
 					  tail != PREFIX('\r', '\n', '\r', '\n', 0, 0, 0, 0));
@@ -218,7 +242,7 @@ struct {
 	__type(value, __u64);
 } tls_mmap_reported SEC(".maps");
 
-/* A process that maps libssl (its loader, at exec or dlopen): user space hooks the file. */
+/* A process that maps libssl (its loader, at exec or dlopen), or execs: user space scans it for files to hook. */
 struct tls_mmap_event {
 	__u32 tgid;
 };

@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -21,7 +22,7 @@ import (
 // HTTPS through OpenSSL-compatible libraries (tls.bpf.h): the plaintext of
 // SSL_write and SSL_read, hooked in every libssl.so* file a process maps,
 // feeds the same tracker as TCP packets, a connection being a process's SSL
-// object.
+// object. Go programs' crypto/tls (gotls.go) feeds it the same way.
 
 // tlsFeature is what the TLS programs give, where they do not load.
 const tlsFeature = "HTTPS through OpenSSL-compatible libssl (uprobes on SSL_read/SSL_write)"
@@ -41,46 +42,125 @@ var tlsFunctions = []struct {
 // image brings its own copy).
 const maxTLSLibraries = 256
 
+// maxSkipped bounds the files remembered as having nothing to hook (the
+// executables that are no Go programs using crypto/tls), which are then not
+// read again while some process maps them.
+const maxSkipped = 65536
+
 // isLibSSL: libssl.so, libssl.so.3, libssl.so.1.1 (not NSS's libssl3.so).
 func isLibSSL(path string) bool {
 	base := filepath.Base(path)
 	return base == "libssl.so" || strings.HasPrefix(base, "libssl.so.")
 }
 
-// tlsHooks finds libssl files in processes' mappings and hooks each file
-// once: uprobes belong to the file, so every process that maps it, now or
-// later, is traced.
-type tlsHooks struct {
-	enter, ret *ebpf.Program
-	log        *slog.Logger
-	proc       string
-
-	mu    sync.Mutex
+// fileSet is the files of one kind hooked, each once: uprobes belong to the
+// file, so every process that maps it, now or later, is traced.
+type fileSet struct {
+	what  string // for the log
+	max   int
 	files map[uprobe.FileID][]link.Link // nil links: being hooked, or hooking failed
 	full  bool                          // said once in the log
+	// attach hooks a file a process maps, naming the functions whose probes
+	// the kernel single-steps.
+	attach func(pid int, m uprobe.Mapping) (links []link.Link, slow []string, err error)
 }
 
-// scanPID hooks the libssl files a process maps and returns them.
-func (h *tlsHooks) scanPID(pid int) []uprobe.FileID {
+// hooked counts the files with uprobes attached.
+func (s *fileSet) hooked() int {
+	n := 0
+	for _, links := range s.files {
+		if links != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// tlsHooks finds the files to hook in processes' mappings: libssl files
+// (libs) and Go executables that use crypto/tls (exes, gotls.go).
+type tlsHooks struct {
+	enter, ret *ebpf.Program // libssl's; nil: libssl not hooked
+	goProgs    goTLSPrograms // nil programs: Go executables not hooked
+	log        *slog.Logger
+	proc       string
+	// selfExe is this process's executable, not hooked (its own HTTPS would
+	// be counted, and its calls slowed): not even when another process runs it.
+	selfExe uprobe.FileID
+
+	mu         sync.Mutex
+	libs, exes fileSet
+	skipped    map[uprobe.FileID]bool // files with nothing to hook
+}
+
+func newTLSHooks(enter, ret *ebpf.Program, goProgs goTLSPrograms, log *slog.Logger) *tlsHooks {
+	h := &tlsHooks{enter: enter, ret: ret, goProgs: goProgs, log: log, proc: "/proc", skipped: map[uprobe.FileID]bool{}}
+	h.libs = fileSet{what: "libssl", max: maxTLSLibraries, files: map[uprobe.FileID][]link.Link{}, attach: h.attach}
+	h.exes = fileSet{what: "Go executable", max: maxGoExecutables, files: map[uprobe.FileID][]link.Link{}, attach: h.attachGo}
+	if self, err := h.exeMapping(os.Getpid()); err == nil {
+		h.selfExe = self.ID
+	}
+	return h
+}
+
+// exeMapping is the mapping of a process's executable.
+func (h *tlsHooks) exeMapping(pid int) (uprobe.Mapping, error) {
+	exe, err := os.Readlink(filepath.Join(h.proc, strconv.Itoa(pid), "exe"))
+	if err != nil {
+		return uprobe.Mapping{}, err
+	}
+	mapped, err := h.mapped(pid, []string{exe}, func(path string) bool { return path == exe })
+	if err != nil || len(mapped) != 1 {
+		return uprobe.Mapping{}, fmt.Errorf("%s mapped %d times (%v)", exe, len(mapped), err)
+	}
+	return mapped[0], nil
+}
+
+// mapped is uprobe.MappedFiles of a process.
+func (h *tlsHooks) mapped(pid int, prefixes []string, match func(path string) bool) ([]uprobe.Mapping, error) {
 	f, err := os.Open(filepath.Join(h.proc, strconv.Itoa(pid), "maps"))
 	if err != nil {
-		return nil // exited
+		return nil, err
 	}
 	defer f.Close()
-	mapped, err := uprobe.MappedFiles(f, []string{"/libssl.so"}, isLibSSL)
+	return uprobe.MappedFiles(f, prefixes, match)
+}
+
+// scanPID hooks the libssl files a process maps, and its executable if it
+// is a Go program using crypto/tls, and returns the files looked at.
+func (h *tlsHooks) scanPID(pid int) []uprobe.FileID {
+	var prefixes []string
+	if h.enter != nil {
+		prefixes = append(prefixes, "/libssl.so")
+	}
+	exe := ""
+	if h.goProgs.write != nil {
+		exe, _ = os.Readlink(filepath.Join(h.proc, strconv.Itoa(pid), "exe")) // none: a kernel thread, or exited
+		if strings.HasPrefix(exe, "/") {
+			prefixes = append(prefixes, exe)
+		}
+	}
+	mapped, err := h.mapped(pid, prefixes, func(path string) bool { return path == exe || (h.enter != nil && isLibSSL(path)) })
 	if err != nil {
-		h.log.Debug("read process mappings", "pid", pid, "err", err)
-		return nil
+		if !errors.Is(err, os.ErrNotExist) {
+			h.log.Debug("read process mappings", "pid", pid, "err", err)
+		}
+		return nil // exited, or unreadable
 	}
 	ids := make([]uprobe.FileID, 0, len(mapped))
 	for _, m := range mapped {
-		h.ensure(pid, m)
+		switch {
+		case m.Path != exe:
+			h.ensure(&h.libs, pid, m)
+		case m.ID != h.selfExe:
+			h.ensure(&h.exes, pid, m)
+		}
 		ids = append(ids, m.ID)
 	}
 	return ids
 }
 
-// scanAll scans every process, then unhooks files no process maps.
+// scanAll scans every process, then unhooks (and forgets) files no
+// process maps.
 func (h *tlsHooks) scanAll() {
 	mapped, err := uprobe.MappedByAll(h.proc, h.scanPID)
 	if err != nil {
@@ -89,54 +169,73 @@ func (h *tlsHooks) scanAll() {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for id, links := range h.files {
+	for _, s := range []*fileSet{&h.libs, &h.exes} {
+		for id, links := range s.files {
+			if !mapped[id] {
+				closeLinks(links)
+				delete(s.files, id)
+			}
+		}
+	}
+	for id := range h.skipped {
 		if !mapped[id] {
-			closeLinks(links)
-			delete(h.files, id)
+			delete(h.skipped, id)
 		}
 	}
 }
 
-// ensure hooks a mapped file unless it is already. The file is reserved
-// first and opened, parsed and attached outside the lock.
-func (h *tlsHooks) ensure(pid int, m uprobe.Mapping) {
+// ensure hooks a mapped file of set s unless it is already, or has nothing
+// to hook. The file is reserved first and opened, parsed and attached
+// outside the lock.
+func (h *tlsHooks) ensure(s *fileSet, pid int, m uprobe.Mapping) {
 	h.mu.Lock()
-	if _, ok := h.files[m.ID]; ok {
+	if _, ok := s.files[m.ID]; ok || h.skipped[m.ID] {
 		h.mu.Unlock()
 		return
 	}
-	if len(h.files) >= maxTLSLibraries {
-		if !h.full {
-			h.full = true
-			h.log.Warn("libssl not hooked: too many distinct library files hooked", "path", m.Path, "max", maxTLSLibraries)
+	if len(s.files) >= s.max {
+		if !s.full {
+			s.full = true
+			h.log.Warn(s.what+" not hooked: too many distinct files hooked", "path", m.Path, "max", s.max)
 		}
 		h.mu.Unlock()
 		return
 	}
-	h.files[m.ID] = nil
+	s.files[m.ID] = nil
 	h.mu.Unlock()
 
-	links, slow, err := h.attach(pid, m)
-	if err != nil {
-		h.log.Warn("hook libssl", "path", m.Path, "pid", pid, "err", err)
-	} else {
-		h.log.Info("hooked libssl", "path", m.Path, "pid", pid, "uprobes", len(links), "single_stepped", slow)
+	links, slow, err := s.attach(pid, m)
+	switch {
+	case errors.Is(err, errNothingToHook):
+		h.log.Debug("not hooked: "+s.what, "path", m.Path, "pid", pid, "err", err)
+	case err != nil:
+		h.log.Warn("hook "+s.what, "path", m.Path, "pid", pid, "err", err)
+	default:
+		h.log.Info("hooked "+s.what, "path", m.Path, "pid", pid, "uprobes", len(links), "single_stepped", slow)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	cur, ok := h.files[m.ID]
+	cur, ok := s.files[m.ID]
 	switch {
 	case !ok || cur != nil: // unhooked meanwhile
 		closeLinks(links)
 	case links != nil:
-		h.files[m.ID] = links
+		s.files[m.ID] = links
 	case errors.Is(err, os.ErrNotExist) || errors.Is(err, errUnreachable):
-		delete(h.files, m.ID) // another process may reach it later
+		delete(s.files, m.ID) // another process may reach it later
+	case errors.Is(err, errNothingToHook):
+		delete(s.files, m.ID)
+		if len(h.skipped) < maxSkipped { // else read again at its next sight
+			h.skipped[m.ID] = true
+		}
 	}
 	// Else kept with no links: a broken file is not parsed on every scan.
 }
 
-var errUnreachable = errors.New("library file not reachable")
+var (
+	errUnreachable   = errors.New("file not reachable")
+	errNothingToHook = errors.New("nothing to hook")
+)
 
 // attach opens the file as the process maps it and puts an entry and a
 // return uprobe on each hooked function it defines; slow lists the functions
@@ -158,7 +257,7 @@ func (h *tlsHooks) attach(pid int, m uprobe.Mapping) (links []link.Link, slow []
 		return nil, nil, err
 	}
 	if len(points) == 0 {
-		return nil, nil, errors.New("no SSL_read or SSL_write found")
+		return nil, nil, fmt.Errorf("%w: no SSL_read or SSL_write", errNothingToHook)
 	}
 	ex, err := link.OpenExecutable(uprobe.FDPath(int(f.Fd())))
 	if err != nil {
@@ -189,25 +288,21 @@ func (h *tlsHooks) attach(pid int, m uprobe.Mapping) (links []link.Link, slow []
 	return links, slow, nil
 }
 
-// hooked counts the libssl files with uprobes attached.
-func (h *tlsHooks) hooked() int {
+// hooked counts the libssl files and the Go executables hooked.
+func (h *tlsHooks) hooked() (libs, exes int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	n := 0
-	for _, links := range h.files {
-		if links != nil {
-			n++
-		}
-	}
-	return n
+	return h.libs.hooked(), h.exes.hooked()
 }
 
 func (h *tlsHooks) close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for id, links := range h.files {
-		closeLinks(links)
-		delete(h.files, id)
+	for _, s := range []*fileSet{&h.libs, &h.exes} {
+		for id, links := range s.files {
+			closeLinks(links)
+			delete(s.files, id)
+		}
 	}
 }
 
@@ -217,21 +312,39 @@ func closeLinks(links []link.Link) {
 	}
 }
 
-// startTLS hooks the libssl files processes map now, then follows new
-// mappings; it leaves TLS off where its programs did not load or the
-// options say so.
+// startTLS hooks the libssl files processes map and the Go executables
+// they run now, then follows new mappings and execs; it leaves TLS off
+// where its programs did not load or the options say so.
 func (p *Probe) startTLS(ctx context.Context) error {
-	if !p.opts.TLS || p.bpf.TlsEnter == nil || p.bpf.TlsReturn == nil || p.bpf.TlsWatchMmap == nil {
-		return nil // off (--http-tls=false), or in Objects().Failed with tlsFeature
+	if !p.opts.TLS {
+		return nil // off (--http-tls=false)
 	}
-	watch, err := link.AttachTracing(link.TracingOptions{Program: p.bpf.TlsWatchMmap})
-	if err != nil {
-		return err
+	// Each part is off where its programs are in Objects().Failed.
+	enter, ret := p.bpf.TlsEnter, p.bpf.TlsReturn
+	if enter == nil || ret == nil || p.bpf.TlsWatchMmap == nil {
+		enter, ret = nil, nil
 	}
-	p.watchMmap = watch
-	p.tls = &tlsHooks{enter: p.bpf.TlsEnter, ret: p.bpf.TlsReturn, log: p.env.Log, proc: "/proc", files: map[uprobe.FileID][]link.Link{}}
+	goProgs := p.goTLSPrograms()
+	if enter == nil && goProgs.write == nil {
+		return nil
+	}
+	if enter != nil {
+		watch, err := link.AttachTracing(link.TracingOptions{Program: p.bpf.TlsWatchMmap})
+		if err != nil {
+			return err
+		}
+		p.watches = append(p.watches, watch)
+	}
+	if goProgs.write != nil {
+		watch, err := link.AttachTracing(link.TracingOptions{Program: p.bpf.GoTlsWatchExec})
+		if err != nil {
+			return err
+		}
+		p.watches = append(p.watches, watch)
+	}
+	p.tls = newTLSHooks(enter, ret, goProgs, p.env.Log)
 	rescan := make(chan int, 1024)
-	err = p.objs.ReadRing(p.bpf.TlsMmaps, func(raw []byte) {
+	err := p.objs.ReadRing(p.bpf.TlsMmaps, func(raw []byte) {
 		if len(raw) < int(unsafe.Sizeof(httpTlsMmapEvent{})) {
 			return
 		}
@@ -246,7 +359,8 @@ func (p *Probe) startTLS(ctx context.Context) error {
 	if err := p.objs.ReadRing(p.bpf.TlsEvents, p.handleTLS); err != nil {
 		return err
 	}
-	// The mmap hook runs before the first scan, so no mapping falls between.
+	// The mmap and exec hooks run before the first scan, so no process
+	// falls between.
 	p.tls.scanAll()
 	ctx, p.stopTLS = context.WithCancel(ctx)
 	p.wg.Add(1)

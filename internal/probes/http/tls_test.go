@@ -47,7 +47,7 @@ func (f *fixture) waitHooked(t testing.TB, pid int) {
 		hooked := func() bool {
 			h.mu.Lock()
 			defer h.mu.Unlock()
-			return h.files[m.ID] != nil
+			return h.libs.files[m.ID] != nil
 		}
 		testutil.Eventually(t, 5*time.Second, hooked, "%s of process %d not hooked", m.Path, pid)
 	}
