@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -44,22 +43,6 @@ func TestHTTPProbeCountsRequestsToTheAgent(t *testing.T) {
 	}
 }
 
-// notableServer is a Python HTTP/1.1 server on a loopback port it prints:
-// /ok answers 200, anything else 503.
-const notableServer = `import http.server
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        self.send_response(200 if self.path == "/ok" else 503)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-    def log_message(self, *args):
-        pass
-s = http.server.HTTPServer(("127.0.0.1", 0), H)
-print(s.server_address[1], flush=True)
-s.serve_forever()
-`
-
 // The agent's API lists the HTTP probe's notable requests: curl in a test
 // cgroup sends 5 requests answered 200 and 3 answered 503 to a server in
 // another; the server's failing are exactly the three, and the client's
@@ -67,21 +50,8 @@ s.serve_forever()
 func TestAPIListsNotableRequests(t *testing.T) {
 	_, c := serveAPI(t, func(*cgroup.Resolver) []probe.Probe { return []probe.Probe{httpprobe.New()} })
 	server, client := testutil.NewCgroup(t), testutil.NewCgroup(t)
-	srv := testutil.StartPiped(t, server.Command(t, "/usr/bin/python3", "-c", notableServer))
-	line, err := srv.Stdout.ReadString('\n')
-	if err != nil {
-		t.Fatalf("server's port: %v", err)
-	}
-	base := "http://127.0.0.1:" + strings.TrimSpace(line)
-	var args []string
-	for i := range 8 {
-		path := "/ok"
-		if i%3 == 1 {
-			path = "/down?token=secret"
-		}
-		args = append(args, "-s", "-o", "/dev/null", base+path)
-	}
-	if err := client.Run(t, "/usr/bin/curl", args...); err != nil {
+	base := testutil.StatusServer(t, server)
+	if err := client.Run(t, "/usr/bin/curl", testutil.StatusRequests(base, 8)...); err != nil {
 		t.Fatalf("curl: %v", err)
 	}
 	list := func(cg *testutil.Cgroup, kind string) []*pb.Request {
