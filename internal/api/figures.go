@@ -2,7 +2,6 @@ package api
 
 import (
 	"maps"
-	"math"
 	"slices"
 	"sort"
 
@@ -10,6 +9,7 @@ import (
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
 	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/histogram"
 )
 
 // figure folds one per-workload metric family into WorkloadFigures. Figures
@@ -76,28 +76,12 @@ func runqueueP99(f *pb.WorkloadFigures, m *dto.Metric) {
 	}
 }
 
-// quantile is Prometheus' histogram_quantile on one cumulative histogram.
+// quantile is histogram.Quantile on a histogram as the registry gathers it.
 func quantile(q float64, h *dto.Histogram) (float64, bool) {
-	total := float64(h.GetSampleCount())
-	if total == 0 {
-		return 0, false
-	}
-	rank := q * total
-	lower, below := 0.0, 0.0
-	for _, b := range h.GetBucket() {
-		upper, count := b.GetUpperBound(), float64(b.GetCumulativeCount())
-		if count >= rank {
-			if math.IsInf(upper, 1) {
-				return lower, true
-			}
-			if count == below {
-				return upper, true
-			}
-			return lower + (upper-lower)*(rank-below)/(count-below), true
-		}
-		lower, below = upper, count
-	}
-	return lower, true
+	b := h.GetBucket()
+	return histogram.Quantile(q, len(b), func(i int) (float64, float64) {
+		return b[i].GetUpperBound(), float64(b[i].GetCumulativeCount())
+	}, float64(h.GetSampleCount()))
 }
 
 // workloadFigures folds every per-workload series (those with a cgroup label)
