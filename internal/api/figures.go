@@ -2,10 +2,13 @@ package api
 
 import (
 	"maps"
+	"math"
 	"slices"
 	"sort"
+	"strconv"
 
 	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
 	"github.com/orb8/orb8/internal/cgroup"
@@ -53,6 +56,8 @@ var figures = map[string]figure{
 	"orb8_workload_accelerator_utilization_ratio":    add(func(f *pb.WorkloadFigures) **float64 { return &f.GpuUtilizationRatio }),
 	"orb8_accelerator_kernel_launches_total":         add(func(f *pb.WorkloadFigures) **float64 { return &f.CudaKernelLaunchesTotal }),
 	"orb8_accelerator_kernel_launches_by_name_total": kernelLaunches,
+	"orb8_http_requests_total":                       httpRequests,
+	"orb8_http_request_duration_seconds":             httpDuration,
 }
 
 // FigureMetrics are the metric names WorkloadFigures are folded from, sorted;
@@ -65,6 +70,50 @@ func networkBytes(f *pb.WorkloadFigures, m *dto.Metric) {
 		sum(&f.NetworkTxBytesTotal, sampleValue(m))
 	case "rx":
 		sum(&f.NetworkRxBytesTotal, sampleValue(m))
+	}
+}
+
+// httpFigures are the figures of the direction of an orb8_http_* series.
+func httpFigures(f *pb.WorkloadFigures, m *dto.Metric) *pb.HTTPFigures {
+	dst := &f.HttpClient
+	if labelValue(m, "direction") == "server" {
+		dst = &f.HttpServer
+	}
+	if *dst == nil {
+		*dst = &pb.HTTPFigures{}
+	}
+	return *dst
+}
+
+// httpRequests sums requests and those answered 500 or more (the http
+// probe's Failing).
+func httpRequests(f *pb.WorkloadFigures, m *dto.Metric) {
+	h, n := httpFigures(f, m), sampleValue(m)
+	h.RequestsTotal += n
+	if code, _ := strconv.Atoi(labelValue(m, "status_code")); code >= 500 {
+		h.ErrorsTotal += n
+	}
+}
+
+// httpDuration copies the duration histogram's buckets, ending with a
+// +Inf one (which the registry leaves out); a second series of the
+// direction (none today: one per workload and direction) adds to the first.
+func httpDuration(f *pb.WorkloadFigures, m *dto.Metric) {
+	h, src := httpFigures(f, m), m.GetHistogram()
+	buckets := src.GetBucket()
+	if n := len(buckets); n == 0 || !math.IsInf(buckets[n-1].GetUpperBound(), 1) {
+		buckets = append(slices.Clip(buckets), &dto.Bucket{UpperBound: proto.Float64(math.Inf(1)), CumulativeCount: proto.Uint64(src.GetSampleCount())})
+	}
+	if h.Duration == nil {
+		for _, b := range buckets {
+			h.Duration = append(h.Duration, &pb.HistogramBucket{UpperBound: b.GetUpperBound()})
+		}
+	}
+	if len(h.Duration) != len(buckets) {
+		return // other bounds: not of the same family
+	}
+	for i, b := range buckets {
+		h.Duration[i].CumulativeCount += b.GetCumulativeCount()
 	}
 }
 

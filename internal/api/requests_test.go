@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -86,5 +87,42 @@ func TestListRequests(t *testing.T) {
 	nobody := api.AsCaller(ctx, decider, access.Identity{User: "nobody"})
 	if _, err := svc.ListRequests(nobody, &pb.ListRequestsRequest{}); status.Code(err) != codes.PermissionDenied {
 		t.Errorf("a user with no rights: %v, want a refusal", err)
+	}
+}
+
+// Workload figures fold the http probe's series by direction: requests,
+// those answered 500 or more, and the duration buckets ending with +Inf.
+func TestHTTPFigures(t *testing.T) {
+	b := backend(t)
+	reg := b.Metrics.(*prometheus.Registry)
+	labels := []string{"namespace", "pod", "container", "cgroup"}
+	reqs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orb8_http_requests_total"}, append(labels, "direction", "method", "status_code"))
+	dur := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "orb8_http_request_duration_seconds", Buckets: []float64{0.001, 0.01}}, append(labels, "direction"))
+	reg.MustRegister(reqs, dur)
+	reqs.WithLabelValues(append(web.LabelValues(), "server", "GET", "200")...).Add(90)
+	reqs.WithLabelValues(append(web.LabelValues(), "server", "POST", "503")...).Add(6)
+	reqs.WithLabelValues(append(web.LabelValues(), "server", "GET", "500")...).Add(4)
+	reqs.WithLabelValues(append(web.LabelValues(), "client", "GET", "404")...).Add(7)
+	for _, s := range []float64{0.0005, 0.005, 0.005, 1} {
+		dur.WithLabelValues(append(web.LabelValues(), "server")...).Observe(s)
+	}
+	resp, err := api.NewService(b).ListWorkloads(context.Background(), &pb.ListWorkloadsRequest{Filter: &pb.WorkloadFilter{Pod: "web-1"}})
+	if err != nil || len(resp.Workloads) != 1 {
+		t.Fatalf("web: %v, %v", resp, err)
+	}
+	f := resp.Workloads[0]
+	srv, cli := f.GetHttpServer(), f.GetHttpClient()
+	if srv.GetRequestsTotal() != 100 || srv.GetErrorsTotal() != 10 || cli.GetRequestsTotal() != 7 || cli.GetErrorsTotal() != 0 || cli.GetDuration() != nil {
+		t.Errorf("server %v, client %v", srv, cli)
+	}
+	var got []string
+	for _, b := range srv.GetDuration() {
+		got = append(got, fmt.Sprintf("%v:%d", b.GetUpperBound(), b.GetCumulativeCount()))
+	}
+	if fmt.Sprint(got) != "[0.001:1 0.01:3 +Inf:4]" {
+		t.Errorf("server duration %v", got)
+	}
+	if resp, _ := api.NewService(b).ListWorkloads(context.Background(), &pb.ListWorkloadsRequest{Filter: &pb.WorkloadFilter{Pod: "db-1"}}); resp.Workloads[0].HttpServer != nil {
+		t.Errorf("db serves nothing: %v", resp.Workloads[0].HttpServer)
 	}
 }
