@@ -41,15 +41,8 @@ answered 500 or more (newest first). Paths come without their query strings.`,
 			if err != nil {
 				return err
 			}
-			header, row := o.clusterColumn([]string{"TIME", "NODE", "NAMESPACE", "POD", "CGROUP", "DIR", "METHOD", "PATH", "STATUS", "LATENCY", "PEER", "PROTO"},
-				requestRow, func(m proto.Message) *pb.Workload { return m.(*pb.Request).GetWorkload() })
-			p := newPrinter(c.OutOrStdout(), o.output, header, row)
-			for _, r := range reqs {
-				if err := p.print(r); err != nil {
-					return err
-				}
-			}
-			return p.flush()
+			return printMessages(c.OutOrStdout(), &o, []string{"TIME", "NODE", "NAMESPACE", "POD", "CGROUP", "DIR", "METHOD", "PATH", "STATUS", "LATENCY", "PEER", "PROTO"},
+				requestRow, (*pb.Request).GetWorkload, reqs)
 		},
 	}
 	o.bind(cmd.Flags(), defaultAgent)
