@@ -86,7 +86,7 @@ func httpFigures(f *pb.WorkloadFigures, m *dto.Metric) *pb.HTTPFigures {
 }
 
 // httpRequests sums requests and those answered 500 or more (the http
-// probe's Failing).
+// probe's failing requests).
 func httpRequests(f *pb.WorkloadFigures, m *dto.Metric) {
 	h, n := httpFigures(f, m), sampleValue(m)
 	h.RequestsTotal += n

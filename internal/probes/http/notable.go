@@ -40,8 +40,9 @@ type NotableRequest struct {
 	HTTP    events.HTTP
 }
 
-// Failing says whether a status counts as an error: the server's fault.
-func Failing(status int) bool { return status >= 500 }
+// failingStatus says whether a status counts as an error (the server's fault),
+// as in the API's http_*.errors_total figures.
+func failingStatus(status int) bool { return status >= 500 }
 
 // finished is a kept request: its detail and when it started and ended.
 type finished struct {
@@ -125,7 +126,7 @@ func (t *tracker) notableLocked(c *conn, req *request, status int, p *packet, en
 		}
 	}
 	slowest := !ok || len(slow.reqs) < notableKeep || latency > uint64(slow.reqs[notableKeep-1].detail.Latency)
-	if !slowest && !Failing(status) {
+	if !slowest && !failingStatus(status) {
 		return
 	}
 	if !ok {
@@ -151,7 +152,7 @@ func (t *tracker) notableLocked(c *conn, req *request, status int, p *packet, en
 		slow.reqs = slices.Insert(slow.reqs, i, f)
 		slow.reqs = slow.reqs[:min(len(slow.reqs), notableKeep)]
 	}
-	if Failing(status) {
+	if failingStatus(status) {
 		if len(n.failing) < notableKeep {
 			n.failing = append(n.failing, f)
 		} else {
