@@ -7,6 +7,7 @@ import (
 
 	"github.com/orb8/orb8/internal/api"
 	"github.com/orb8/orb8/internal/probes/dns"
+	"github.com/orb8/orb8/internal/probes/http"
 	"github.com/orb8/orb8/internal/probes/network"
 	"github.com/orb8/orb8/internal/probes/syscalls"
 	"github.com/orb8/orb8/internal/server"
@@ -102,8 +103,9 @@ func (x *API) Close() {
 }
 
 // apiBackend lends the agent's state to the API. Probes know nothing of the
-// API: their own types are adapted here (network flows, the syscalls
-// probe's stream), and DNS lookups reach the API's log through the bus.
+// API: their own types are adapted here (network flows, the HTTP probe's
+// notable requests, the syscalls probe's stream), and DNS lookups reach
+// the API's log through the bus.
 func (a *Agent) apiBackend() api.Backend {
 	b := api.Backend{
 		Node: a.cfg.NodeName, CgroupRoot: a.resolver.Root(), CgroupHierarchy: a.hierarchy.Name(), MaxOverhead: a.cfg.MaxOverhead,
@@ -122,6 +124,8 @@ func (a *Agent) apiBackend() api.Backend {
 			b.Flows = flowSource{p: p, net: probe, names: a.ipNames(), log: a.log}
 		case *syscalls.Probe:
 			b.Syscalls = syscallStreamer{p, probe}
+		case *http.Probe:
+			b.Requests = requestSource{p: p, http: probe, names: a.ipNames()}
 		}
 	}
 	return b

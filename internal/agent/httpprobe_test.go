@@ -1,9 +1,13 @@
 package agent
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	pb "github.com/orb8/orb8/api/orb8/v1"
+	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/probe"
 	httpprobe "github.com/orb8/orb8/internal/probes/http"
 	"github.com/orb8/orb8/internal/testutil"
 )
@@ -36,5 +40,36 @@ func TestHTTPProbeCountsRequestsToTheAgent(t *testing.T) {
 	}
 	if !up {
 		t.Errorf("http probe not up in Status: %+v", a.Status())
+	}
+}
+
+// The agent's API lists the HTTP probe's notable requests: curl in a test
+// cgroup sends 5 requests answered 200 and 3 answered 503 to a server in
+// another; the server's failing are exactly the three, and the client's
+// slowest all eight (fewer than the 8 kept), each named by its workload.
+func TestAPIListsNotableRequests(t *testing.T) {
+	_, c := serveAPI(t, func(*cgroup.Resolver) []probe.Probe { return []probe.Probe{httpprobe.New()} })
+	server, client := testutil.NewCgroup(t), testutil.NewCgroup(t)
+	base := testutil.StatusServer(t, server)
+	if err := client.Run(t, "/usr/bin/curl", testutil.StatusRequests(base, 8)...); err != nil {
+		t.Fatalf("curl: %v", err)
+	}
+	list := func(cg *testutil.Cgroup, kind string) []*pb.Request {
+		rs, err := c.Requests(context.Background(), &pb.ListRequestsRequest{Kind: kind, Filter: &pb.WorkloadFilter{Cgroup: cg.Path}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+	testutil.Eventually(t, 3*time.Second, func() bool { return len(list(server, "failing")) == 3 && len(list(client, "slowest")) == 8 },
+		"failing of the server %v, slowest of the client %v; want 3 and 8", list(server, "failing"), list(client, "slowest"))
+	for _, r := range list(server, "failing") {
+		if r.GetPath() != "/down" || r.GetStatusCode() != 503 || r.GetMethod() != "GET" || r.GetDirection() != "server" ||
+			r.GetWorkload().GetCgroup() != server.Path || r.GetPeerAddr() != "127.0.0.1" {
+			t.Errorf("failing %v, want GET /down answered 503 from 127.0.0.1", r)
+		}
+	}
+	if n := len(list(client, "failing")); n != 3 {
+		t.Errorf("the client's failing: %d, want 3", n)
 	}
 }

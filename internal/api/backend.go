@@ -29,6 +29,7 @@ type Backend struct {
 	Events      *events.Bus
 	Flows       FlowSource
 	DNS         DNSSource
+	Requests    RequestSource
 	Labels      LabelSource
 	// Syscalls streams a workload's syscalls on demand (the syscalls probe);
 	// Cgroups lists the ids of the existing cgroups a filter matches;

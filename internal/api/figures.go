@@ -5,11 +5,14 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 
 	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
 	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/histogram"
 )
 
 // figure folds one per-workload metric family into WorkloadFigures. Figures
@@ -53,6 +56,8 @@ var figures = map[string]figure{
 	"orb8_workload_accelerator_utilization_ratio":    add(func(f *pb.WorkloadFigures) **float64 { return &f.GpuUtilizationRatio }),
 	"orb8_accelerator_kernel_launches_total":         add(func(f *pb.WorkloadFigures) **float64 { return &f.CudaKernelLaunchesTotal }),
 	"orb8_accelerator_kernel_launches_by_name_total": kernelLaunches,
+	"orb8_http_requests_total":                       httpRequests,
+	"orb8_http_request_duration_seconds":             httpDuration,
 }
 
 // FigureMetrics are the metric names WorkloadFigures are folded from, sorted;
@@ -68,6 +73,50 @@ func networkBytes(f *pb.WorkloadFigures, m *dto.Metric) {
 	}
 }
 
+// httpFigures are the figures of the direction of an orb8_http_* series.
+func httpFigures(f *pb.WorkloadFigures, m *dto.Metric) *pb.HTTPFigures {
+	dst := &f.HttpClient
+	if labelValue(m, "direction") == "server" {
+		dst = &f.HttpServer
+	}
+	if *dst == nil {
+		*dst = &pb.HTTPFigures{}
+	}
+	return *dst
+}
+
+// httpRequests sums requests and those answered 500 or more (the http
+// probe's failing requests).
+func httpRequests(f *pb.WorkloadFigures, m *dto.Metric) {
+	h, n := httpFigures(f, m), sampleValue(m)
+	h.RequestsTotal += n
+	if code, _ := strconv.Atoi(labelValue(m, "status_code")); code >= 500 {
+		h.ErrorsTotal += n
+	}
+}
+
+// httpDuration copies the duration histogram's buckets, ending with a
+// +Inf one (which the registry leaves out); a second series of the
+// direction (none today: one per workload and direction) adds to the first.
+func httpDuration(f *pb.WorkloadFigures, m *dto.Metric) {
+	h, src := httpFigures(f, m), m.GetHistogram()
+	buckets := src.GetBucket()
+	if n := len(buckets); n == 0 || !math.IsInf(buckets[n-1].GetUpperBound(), 1) {
+		buckets = append(slices.Clip(buckets), &dto.Bucket{UpperBound: proto.Float64(math.Inf(1)), CumulativeCount: proto.Uint64(src.GetSampleCount())})
+	}
+	if h.Duration == nil {
+		for _, b := range buckets {
+			h.Duration = append(h.Duration, &pb.HistogramBucket{UpperBound: b.GetUpperBound()})
+		}
+	}
+	if len(h.Duration) != len(buckets) {
+		return // other bounds: not of the same family
+	}
+	for i, b := range buckets {
+		h.Duration[i].CumulativeCount += b.GetCumulativeCount()
+	}
+}
+
 // runqueueP99 estimates the 99th percentile of a workload's run-queue
 // latency since the agent started, interpolating inside the log2 bucket.
 func runqueueP99(f *pb.WorkloadFigures, m *dto.Metric) {
@@ -76,28 +125,12 @@ func runqueueP99(f *pb.WorkloadFigures, m *dto.Metric) {
 	}
 }
 
-// quantile is Prometheus' histogram_quantile on one cumulative histogram.
+// quantile is histogram.Quantile on a histogram as the registry gathers it.
 func quantile(q float64, h *dto.Histogram) (float64, bool) {
-	total := float64(h.GetSampleCount())
-	if total == 0 {
-		return 0, false
-	}
-	rank := q * total
-	lower, below := 0.0, 0.0
-	for _, b := range h.GetBucket() {
-		upper, count := b.GetUpperBound(), float64(b.GetCumulativeCount())
-		if count >= rank {
-			if math.IsInf(upper, 1) {
-				return lower, true
-			}
-			if count == below {
-				return upper, true
-			}
-			return lower + (upper-lower)*(rank-below)/(count-below), true
-		}
-		lower, below = upper, count
-	}
-	return lower, true
+	b := h.GetBucket()
+	return histogram.Quantile(q, len(b), func(i int) (float64, float64) {
+		return b[i].GetUpperBound(), float64(b[i].GetCumulativeCount())
+	}, float64(h.GetSampleCount()))
 }
 
 // workloadFigures folds every per-workload series (those with a cgroup label)

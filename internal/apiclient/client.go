@@ -16,6 +16,7 @@ type Client interface {
 	Workloads(ctx context.Context, req *pb.ListWorkloadsRequest) ([]*pb.WorkloadFigures, error)
 	Flows(ctx context.Context, req *pb.ListFlowsRequest) ([]*pb.Flow, error)
 	DNS(ctx context.Context, req *pb.ListDNSRequest) ([]*pb.DNSQuery, error)
+	Requests(ctx context.Context, req *pb.ListRequestsRequest) ([]*pb.Request, error)
 	// Processes lists a workload's processes on its node ("" with one agent).
 	Processes(ctx context.Context, node, cgroup string) ([]*pb.Process, error)
 	GPUs(ctx context.Context) ([]*pb.GPU, error)

@@ -218,6 +218,13 @@ func (a *Agent) DNS(ctx context.Context, req *pb.ListDNSRequest) ([]*pb.DNSQuery
 	return resp.GetQueries(), a.result(err, tr)
 }
 
+// Requests implements Client.
+func (a *Agent) Requests(ctx context.Context, req *pb.ListRequestsRequest) ([]*pb.Request, error) {
+	var tr metadata.MD
+	resp, err := a.api.ListRequests(ctx, req, grpc.Trailer(&tr))
+	return resp.GetRequests(), a.result(err, tr)
+}
+
 // Processes implements Client.
 func (a *Agent) Processes(ctx context.Context, _ string, cgroup string) ([]*pb.Process, error) {
 	var tr metadata.MD

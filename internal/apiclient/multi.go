@@ -121,6 +121,19 @@ func (m *Multi) DNS(ctx context.Context, req *pb.ListDNSRequest) ([]*pb.DNSQuery
 	return capped(out, req.GetLimit()), err
 }
 
+// Requests implements Client: the slowest first, or the failing newest
+// first, as each agent sorts them.
+func (m *Multi) Requests(ctx context.Context, req *pb.ListRequestsRequest) ([]*pb.Request, error) {
+	parts, err := gatherAll(m, func(c Client) ([]*pb.Request, error) { return c.Requests(ctx, req) })
+	out := flatten(parts)
+	if req.GetKind() == "failing" {
+		sort.SliceStable(out, func(i, j int) bool { return out[i].GetTime().AsTime().After(out[j].GetTime().AsTime()) })
+	} else {
+		sort.SliceStable(out, func(i, j int) bool { return out[i].GetLatencySeconds() > out[j].GetLatencySeconds() })
+	}
+	return capped(out, req.GetLimit()), err
+}
+
 // Processes implements Client: it asks the member that runs on node.
 func (m *Multi) Processes(ctx context.Context, node, cgroup string) ([]*pb.Process, error) {
 	parts, err := gatherAll(m, func(c Client) ([]*pb.Process, error) {

@@ -95,3 +95,16 @@ func TestTableEscapesWorkloadNames(t *testing.T) {
 		t.Errorf("table: %q", got)
 	}
 }
+
+// A request's path, as sent by whoever sent it, is escaped in a table.
+func TestRequestRowEscapesThePath(t *testing.T) {
+	var out bytes.Buffer
+	p := newPrinter(&out, "table", []string{"PATH"}, func(m proto.Message) []string { return requestRow(m)[7:8] })
+	if err := p.print(&pb.Request{Path: "/a\x1b]0;owned\x07", PathTruncated: true}); err != nil {
+		t.Fatal(err)
+	}
+	p.flush()
+	if got := out.String(); got != "PATH\n/a\\x1b]0;owned\\x07...\n" {
+		t.Errorf("table: %q", got)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/orb8/orb8/internal/apiclient"
 	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/probe"
+	httpprobe "github.com/orb8/orb8/internal/probes/http"
 	"github.com/orb8/orb8/internal/probes/process"
 	"github.com/orb8/orb8/internal/testutil"
 )
@@ -301,5 +302,41 @@ func TestTraceEscapesControlCharacters(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// orb8 requests --failing lists exactly the requests a server answered
+// 503, as a table and as JSON; without --failing the slowest, all 8 here.
+func TestRequestsListsFailingAndSlowest(t *testing.T) {
+	addr, _ := startAgentWithProbes(t, func(*config.Config) {}, httpprobe.New())
+	server, client := testutil.NewCgroup(t), testutil.NewCgroup(t)
+	base := testutil.StatusServer(t, server)
+	if err := client.Run(t, "/usr/bin/curl", testutil.StatusRequests(base, 8)...); err != nil {
+		t.Fatalf("curl: %v", err)
+	}
+	requests := func(args ...string) []string {
+		out, err := exec.Command(buildOrb8(t), append([]string{"requests", "--agent", addr, "--cgroup", server.Path}, args...)...).Output()
+		if err != nil {
+			t.Fatalf("orb8 requests %v: %v", args, err)
+		}
+		return strings.Split(strings.TrimSpace(string(out)), "\n")
+	}
+	testutil.Eventually(t, 3*time.Second, func() bool { return len(requests("--failing", "-o", "json")) == 3 },
+		"orb8 requests --failing: %q, want 3 lines", requests("--failing", "-o", "json"))
+	for _, line := range requests("--failing", "-o", "json") {
+		var r struct {
+			Method, Path, Direction string
+			StatusCode              int `json:"statusCode"`
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil || r.Method != "GET" || r.Path != "/down" || r.StatusCode != 503 || r.Direction != "server" {
+			t.Errorf("JSON %s (%v): want GET /down answered 503 to the server", line, err)
+		}
+	}
+	table := requests("--failing")
+	if len(table) != 4 || !strings.HasPrefix(table[0], "TIME ") || !strings.Contains(table[1], " /down ") || !strings.Contains(table[1], " 503 ") {
+		t.Errorf("table %q: want a header and 3 rows of /down answered 503", table)
+	}
+	if slowest := requests("-o", "json"); len(slowest) != 8 {
+		t.Errorf("slowest: %d, want 8: %q", len(slowest), slowest)
 	}
 }

@@ -49,15 +49,8 @@ func newFlowsCmd() *cobra.Command {
 			if crossCluster {
 				return printCrossCluster(c.OutOrStdout(), o.output, flows)
 			}
-			header, row := o.clusterColumn([]string{"NODE", "NAMESPACE", "POD", "CGROUP", "PROTO", "DIR", "LOCAL", "REMOTE", "PEER", "TX", "RX", "RETRANS", "RTT"},
-				flowRow, func(m proto.Message) *pb.Workload { return m.(*pb.Flow).GetWorkload() })
-			p := newPrinter(c.OutOrStdout(), o.output, header, row)
-			for _, f := range flows {
-				if err := p.print(f); err != nil {
-					return err
-				}
-			}
-			return p.flush()
+			return printMessages(c.OutOrStdout(), &o, []string{"NODE", "NAMESPACE", "POD", "CGROUP", "PROTO", "DIR", "LOCAL", "REMOTE", "PEER", "TX", "RX", "RETRANS", "RTT"},
+				flowRow, (*pb.Flow).GetWorkload, flows)
 		},
 	}
 	o.bind(cmd.Flags(), defaultAgent)

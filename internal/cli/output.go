@@ -9,6 +9,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/proto"
 
+	pb "github.com/orb8/orb8/api/orb8/v1"
 	"github.com/orb8/orb8/internal/humanize"
 	"github.com/orb8/orb8/internal/pbjson"
 )
@@ -79,6 +80,19 @@ func safeCells(cells []string) []string {
 		cells[i] = humanize.Safe(c)
 	}
 	return cells
+}
+
+// printMessages prints API messages of workloads (after a hub's CLUSTER
+// column) as table rows, JSON lines or YAML documents.
+func printMessages[T proto.Message](w io.Writer, o *clientOptions, header []string, row func(proto.Message) []string, workload func(T) *pb.Workload, items []T) error {
+	header, row = o.clusterColumn(header, row, func(m proto.Message) *pb.Workload { return workload(m.(T)) })
+	p := newPrinter(w, o.output, header, row)
+	for _, item := range items {
+		if err := p.print(item); err != nil {
+			return err
+		}
+	}
+	return p.flush()
 }
 
 func (p *printer[T]) flush() error {

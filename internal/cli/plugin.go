@@ -33,7 +33,7 @@ func invokedAs(ctx context.Context, root *cobra.Command, name string, args []str
 	root.Annotations[cobra.CommandDisplayNameAnnotation] = "kubectl orb8"
 	root.Long = root.Short + `
 
-As a kubectl plugin, client commands (top, flows, trace, workloads, status)
+As a kubectl plugin, client commands (top, flows, requests, trace, workloads, status)
 ask every agent of the cluster through the API server (as with --all-nodes)
 unless --agent is given, and show the kubeconfig context's namespace unless
 -n or -A (every namespace) is given. --kubeconfig and --context work as in kubectl.`

@@ -23,7 +23,7 @@ func NewRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newAgentCmd(), newHubCmd(), newVersionCmd())
-	root.AddCommand(newTraceCmd(), newFlowsCmd(), newStatusCmd(), newWorkloadsCmd(), newTopCmd())
+	root.AddCommand(newTraceCmd(), newFlowsCmd(), newRequestsCmd(), newStatusCmd(), newWorkloadsCmd(), newTopCmd())
 	root.AddCommand(newInsightsCmd(), newAskCmd(), newProfilesCmd(), newReportCmd())
 	registerCompletions(root)
 	// Flag errors keep to one line and say what to fix.

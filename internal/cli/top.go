@@ -29,11 +29,13 @@ func newTopCmd() *cobra.Command {
 		Short: "Live terminal UI: workloads, flows, DNS, events, GPUs",
 		Long: `Live terminal UI of workloads and what they do: network rate, DNS errors,
 run-queue wait, memory against the limit, open fds and GPU use, with flows,
-DNS, live events and GPU views, and with --prometheus an Insights view (the
-regressions of the last day's rollouts and requests per container from a
-week of history, as orb8 insights computes them). '/' filters, Enter drills into a workload,
-'l' streams its live events (execs with their arguments, exits, policy matches), 'e' exports
-the view to a file, '?' lists the keys, 'q' quits.
+DNS, live events, GPU and HTTP requests views (with the http probe also
+request rate, error ratio and p99 per workload), and with --prometheus an
+Insights view (the regressions of the last day's rollouts and requests per
+container from a week of history, as orb8 insights computes them). '/' filters,
+Enter drills into a workload, 'l' streams its live events (execs with their
+arguments, exits, policy matches), 'r' lists its slowest and failing HTTP
+requests, 'e' exports the view to a file, '?' lists the keys, 'q' quits.
 
 Without --agent, --all-nodes or --hub it runs the agent's probes in this process
 (needs root): sudo orb8 top`,

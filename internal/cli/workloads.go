@@ -31,15 +31,8 @@ func newWorkloadsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			header, row := o.clusterColumn([]string{"NODE", "NAMESPACE", "POD", "CONTAINER", "CGROUP", "PROCS", "EXECS", "MEM", "FDS"},
-				workloadRow, func(m proto.Message) *pb.Workload { return m.(*pb.WorkloadFigures).GetWorkload() })
-			p := newPrinter(c.OutOrStdout(), o.output, header, row)
-			for _, w := range list {
-				if err := p.print(w); err != nil {
-					return err
-				}
-			}
-			return p.flush()
+			return printMessages(c.OutOrStdout(), &o, []string{"NODE", "NAMESPACE", "POD", "CONTAINER", "CGROUP", "PROCS", "EXECS", "MEM", "FDS"},
+				workloadRow, (*pb.WorkloadFigures).GetWorkload, list)
 		},
 	}
 	o.bind(cmd.Flags(), defaultAgent)

@@ -123,6 +123,11 @@ func (b *addressBook) nameFlow(f *pb.Flow) {
 	}
 }
 
+// nameRequest says whose a request's peer address is, as nameFlow does.
+func (b *addressBook) nameRequest(r *pb.Request) {
+	r.Peer, _ = b.name(r.GetWorkload().GetCluster(), r.GetPeer(), r.GetPeerAddr())
+}
+
 func (b *addressBook) name(from string, known *pb.Peer, addr string) (*pb.Peer, []string) {
 	if known.GetKind() != "" {
 		known.Cluster = from

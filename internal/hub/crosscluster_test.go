@@ -23,8 +23,9 @@ import (
 // flowAgent is an agent of one node that answers with recorded flows.
 type flowAgent struct {
 	pb.UnimplementedAgentServer
-	node  string
-	flows []*pb.Flow
+	node     string
+	flows    []*pb.Flow
+	requests []*pb.Request // failing ones
 }
 
 func (a *flowAgent) GetStatus(context.Context, *pb.GetStatusRequest) (*pb.Status, error) {
@@ -33,6 +34,13 @@ func (a *flowAgent) GetStatus(context.Context, *pb.GetStatusRequest) (*pb.Status
 
 func (a *flowAgent) ListFlows(context.Context, *pb.ListFlowsRequest) (*pb.ListFlowsResponse, error) {
 	return &pb.ListFlowsResponse{Flows: a.flows}, nil
+}
+
+func (a *flowAgent) ListRequests(_ context.Context, req *pb.ListRequestsRequest) (*pb.ListRequestsResponse, error) {
+	if req.GetKind() != "failing" {
+		return &pb.ListRequestsResponse{}, nil
+	}
+	return &pb.ListRequestsResponse{Requests: a.requests}, nil
 }
 
 func outbound(ns, pod, remote string, port uint32, tx, rx uint64) *pb.Flow {
@@ -123,6 +131,8 @@ func TestHubNamesPeersAcrossClusters(t *testing.T) {
 			RemotePeer: &pb.Peer{Kind: "service", Namespace: "kube-system", Name: "dns"}, TxBytes: 3},
 		// Inbound from b: named, but not summed (b's agent reports it).
 		{Workload: &pb.Workload{Namespace: "front", Pod: "web-0"}, Protocol: "tcp", Direction: "inbound", RemoteAddr: cartIP, RemotePort: 40000, TxBytes: 5, RxBytes: 5},
+	}, requests: []*pb.Request{
+		{Workload: &pb.Workload{Namespace: "front", Pod: "web-0"}, Direction: "client", Method: "GET", Path: "/cart", StatusCode: 503, PeerAddr: cartIP, PeerPort: 8080},
 	}})
 	serveFakeAgent(t, sockB, &flowAgent{node: "node-b", flows: []*pb.Flow{
 		outbound("shop", "cart-0", webIP, 80, 40, 4),
@@ -172,6 +182,11 @@ func TestHubNamesPeersAcrossClusters(t *testing.T) {
 	}
 	if !maps.Equal(peers, want) {
 		t.Errorf("peers through the hub:\n%v\nwant\n%v", peers, want)
+	}
+	// A request's peer is named across the fleet too.
+	reqs, err := c.Requests(t.Context(), &pb.ListRequestsRequest{Kind: "failing"})
+	if err != nil || len(reqs) != 1 || reqs[0].GetWorkload().GetCluster() != "a" || reqs[0].GetPeer().Describe() != "pod b/shop/cart-0" {
+		t.Errorf("failing requests through the hub: %v, %v; want a's GET /cart to pod b/shop/cart-0", reqs, err)
 	}
 
 	out, stderr := runCLI(t, "flows", "--hub", hubAddr, "--cross-cluster", "-o", "json")

@@ -204,6 +204,20 @@ func (h *Hub) ListDNS(ctx context.Context, req *pb.ListDNSRequest) (*pb.ListDNSR
 	return answer(ctx, &pb.ListDNSResponse{Queries: qs}, err)
 }
 
+// ListRequests implements pb.AgentServer: each request's peer named across
+// the fleet.
+func (h *Hub) ListRequests(ctx context.Context, req *pb.ListRequestsRequest) (*pb.ListRequestsResponse, error) {
+	fleet, err := h.fleet(req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
+	rs, err := fleet.Requests(ctx, memberRequest(req).(*pb.ListRequestsRequest))
+	for _, r := range rs {
+		h.addresses.nameRequest(r)
+	}
+	return answer(ctx, &pb.ListRequestsResponse{Requests: rs}, err)
+}
+
 // ListAuditTrail implements pb.AgentServer: every member's agents' trails.
 func (h *Hub) ListAuditTrail(ctx context.Context, req *pb.ListAuditTrailRequest) (*pb.ListAuditTrailResponse, error) {
 	fleet, err := h.fleet(req.GetFilter())

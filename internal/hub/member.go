@@ -110,6 +110,16 @@ func (l labelled) DNS(ctx context.Context, req *pb.ListDNSRequest) ([]*pb.DNSQue
 	return out, l.fail(err)
 }
 
+func (l labelled) Requests(ctx context.Context, req *pb.ListRequestsRequest) ([]*pb.Request, error) {
+	ctx, cancel := l.call(ctx)
+	defer cancel()
+	out, err := l.Client.Requests(ctx, req)
+	for _, r := range out {
+		l.label(r.GetWorkload())
+	}
+	return out, l.fail(err)
+}
+
 func (l labelled) Processes(ctx context.Context, node, cgroup string) ([]*pb.Process, error) {
 	ctx, cancel := l.call(ctx)
 	defer cancel()
@@ -149,6 +159,9 @@ func (u unreachable) Flows(context.Context, *pb.ListFlowsRequest) ([]*pb.Flow, e
 	return nil, u.err
 }
 func (u unreachable) DNS(context.Context, *pb.ListDNSRequest) ([]*pb.DNSQuery, error) {
+	return nil, u.err
+}
+func (u unreachable) Requests(context.Context, *pb.ListRequestsRequest) ([]*pb.Request, error) {
 	return nil, u.err
 }
 func (u unreachable) Processes(context.Context, string, string) ([]*pb.Process, error) {

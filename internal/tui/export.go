@@ -67,6 +67,8 @@ func (m *Model) viewItems() ([]any, error) {
 			msgs = append(msgs, m.trail.events[i].e)
 		case gpuView:
 			msgs = append(msgs, m.gpus[i])
+		case requestsView:
+			msgs = append(msgs, m.requests[i].r)
 		}
 	}
 	items := make([]any, 0, len(msgs))

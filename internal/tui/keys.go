@@ -38,7 +38,8 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		if m.view < views {
 			return m, m.switchView((m.view + views - 1) % views)
 		}
-	case "1", "2", "3", "4", "5", "6":
+	case "1", "2", "3", "4", "5", "6", "7":
+		m.reqScope = nil
 		return m, m.switchView(view(k.String()[0] - '1'))
 	case "s":
 		if m.view == workloadsView {
@@ -64,6 +65,10 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		if f := m.selected(); f != nil {
 			return m, m.openTrail(f.GetWorkload())
 		}
+	case "r":
+		if f := m.selected(); f != nil && m.view != requestsView {
+			return m, m.openRequests(f.GetWorkload())
+		}
 	case "esc", "backspace":
 		if m.view == trailView && len(m.words) == 0 {
 			return m, m.switchView(m.trail.back)
@@ -71,6 +76,10 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		if m.view == detailView {
 			m.detail = nil
 			return m, m.switchView(m.back)
+		}
+		if m.view == requestsView && m.reqScope != nil && len(m.words) == 0 {
+			m.reqScope = nil
+			return m, m.switchView(m.reqBack)
 		}
 		if len(m.words) > 0 {
 			m.words = nil
@@ -110,8 +119,8 @@ func (m *Model) filterKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	return m, cmd
 }
 
-// selected is the workload under the cursor (in the workloads, flows, DNS
-// or events view) or the one the detail view shows; nil elsewhere.
+// selected is the workload under the cursor (in the workloads, flows, DNS,
+// events or requests view) or the one the detail view shows; nil elsewhere.
 func (m *Model) selected() *pb.WorkloadFigures {
 	if m.view == detailView {
 		return m.detail.figures
@@ -129,6 +138,8 @@ func (m *Model) selected() *pb.WorkloadFigures {
 		return &pb.WorkloadFigures{Workload: m.dns[i].GetWorkload()}
 	case eventsView:
 		return &pb.WorkloadFigures{Workload: m.events[i].GetWorkload()}
+	case requestsView:
+		return &pb.WorkloadFigures{Workload: m.requests[i].r.GetWorkload()}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ package tui
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,12 +27,13 @@ const (
 	eventsView
 	gpuView
 	insightsView
+	requestsView
 	detailView
 	trailView
 	views = detailView // the tabs; detail is reached by Enter, trace by l
 )
 
-var viewNames = [...]string{"Workloads", "Flows", "DNS", "Events", "GPU", "Insights", "Detail", "Trace"}
+var viewNames = [...]string{"Workloads", "Flows", "DNS", "Events", "GPU", "Insights", "Requests", "Detail", "Trace"}
 
 const (
 	// listLimit bounds the flows and DNS lists one refresh asks for.
@@ -81,8 +83,11 @@ type Model struct {
 	filtering     bool
 	words         []string
 
-	prev    map[string]sample
-	rows    []row // all workloads, sorted
+	prev map[string]sample
+	rows []row // all workloads, sorted
+	// hasHTTP: some workload has HTTP figures (the http probe runs), so
+	// the workloads view shows the request columns.
+	hasHTTP bool
 	visible []int // indexes into rows (or the current list) passing the filter
 	flows   []*pb.Flow
 	dns     []*pb.DNSQuery
@@ -93,7 +98,12 @@ type Model struct {
 	// kernels are the most launched kernels of the workloads (the GPU
 	// tab's kernel pane).
 	kernels []kernelLine
-	events  []*pb.Event // newest last, bounded by maxEvents
+	// requests are the requests view's lines, of reqScope's workload (nil:
+	// of every workload).
+	requests []reqLine
+	reqScope *pb.Workload
+	reqBack  view        // where Esc returns from one workload's requests
+	events   []*pb.Event // newest last, bounded by maxEvents
 	// insights is the Insights view's last answer, from insightsAt.
 	insights   []insightRow
 	insightsAt time.Time
@@ -226,6 +236,8 @@ func (m *Model) refresh() tea.Cmd {
 		}
 	case insightsView:
 		return m.fetchInsights()
+	case requestsView:
+		return m.fetchRequests()
 	case detailView:
 		return m.fetchDetail(m.detail.figures)
 	}
@@ -291,12 +303,16 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case workloadsMsg:
 		m.rows = buildRows(msg.list, msg.at, m.prev)
 		sortRows(m.rows, m.sort)
+		m.hasHTTP = slices.ContainsFunc(m.rows, func(r row) bool { h, _ := httpOf(r.f); return h != nil })
 		m.loaded()
 	case flowsMsg:
 		m.flows = msg
 		m.loaded()
 	case dnsMsg:
 		m.dns = msg
+		m.loaded()
+	case requestsMsg:
+		m.requests = msg
 		m.loaded()
 	case gpusMsg:
 		m.gpus, m.sampling, m.kernels = msg.gpus, msg.sampling, msg.kernels
@@ -385,6 +401,8 @@ func (m *Model) listLen() int {
 		return len(m.gpus)
 	case insightsView:
 		return len(m.insights)
+	case requestsView:
+		return len(m.requests)
 	case detailView:
 		return 0
 	case trailView:
@@ -406,6 +424,8 @@ func (m *Model) itemSearch(i int) string {
 		return strings.ToLower(g.GetVendor() + " " + g.GetGpu() + " " + g.GetUuid() + " " + g.GetModel() + " " + g.GetNode())
 	case insightsView:
 		return m.insights[i].search
+	case requestsView:
+		return requestSearch(m.requests[i])
 	case trailView:
 		return m.trail.events[i].search
 	}

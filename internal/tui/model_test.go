@@ -24,6 +24,7 @@ type fakeClient struct {
 	// watch, if set, serves Watch; otherwise the stream stays open and quiet.
 	watch    func(ctx context.Context, req *pb.WatchEventsRequest, fn func(*pb.WatchEventsResponse) error) error
 	statuses []*pb.Status
+	requests []*pb.Request // every kind's: Requests keeps the kind asked for
 }
 
 func (f *fakeClient) record(filter *pb.WorkloadFilter) {
@@ -50,6 +51,16 @@ func (f *fakeClient) Flows(_ context.Context, req *pb.ListFlowsRequest) ([]*pb.F
 func (f *fakeClient) DNS(_ context.Context, req *pb.ListDNSRequest) ([]*pb.DNSQuery, error) {
 	f.record(req.GetFilter())
 	return nil, nil
+}
+func (f *fakeClient) Requests(_ context.Context, req *pb.ListRequestsRequest) ([]*pb.Request, error) {
+	f.record(req.GetFilter())
+	var out []*pb.Request
+	for _, r := range f.requests {
+		if (r.GetStatusCode() >= 500) == (req.GetKind() == "failing") {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 func (f *fakeClient) Processes(_ context.Context, _, cgroup string) ([]*pb.Process, error) {
 	return f.processes[cgroup], nil

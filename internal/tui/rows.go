@@ -20,11 +20,13 @@ const (
 	byMemory
 	byFDs
 	byGPU
+	byRequests
+	byRequestErrors
 	byName
 	sortKeys
 )
 
-var sortNames = [...]string{"network rate", "DNS errors", "run-queue wait", "memory vs limit", "open fds", "GPU memory", "name"}
+var sortNames = [...]string{"network rate", "DNS errors", "run-queue wait", "memory vs limit", "open fds", "GPU memory", "request rate", "request errors", "name"}
 
 // row is one workload as the view shows it, computed once per refresh.
 type row struct {
@@ -33,7 +35,11 @@ type row struct {
 	netRate *float64 // bytes/s, tx+rx, between the last two refreshes
 	rqWait  *float64 // mean run-queue wait per timeslice, s, between the last two readings that differ
 	memRate *float64 // usage / limit
-	search  string   // lower-case text the filter matches
+	// rps, errRatio and p99: the HTTP requests the workload served (else
+	// sent) between the last two refreshes: per second, the share answered
+	// 500 or more, and the 99th percentile of their latency, in s.
+	rps, errRatio, p99 *float64
+	search             string // lower-case text the filter matches
 }
 
 // sample is what a workload's counters were at the previous refresh.
@@ -44,6 +50,7 @@ type sample struct {
 	// the mean wait holds until they move again.
 	wait, slices float64
 	rqWait       *float64
+	http         httpSample
 }
 
 // workloadName is namespace/pod/container, or the cgroup path outside pods.
@@ -89,6 +96,7 @@ func buildRows(list []*pb.WorkloadFigures, at time.Time, prev map[string]sample)
 			}
 			r.rqWait = next.rqWait
 		}
+		next.http = r.httpRates(at, &p, seenBefore)
 		prev[key] = next
 		if f.MemoryUsageBytes != nil && f.GetMemoryLimitBytes() > 0 {
 			ratio := f.GetMemoryUsageBytes() / f.GetMemoryLimitBytes()
@@ -121,6 +129,10 @@ func sortRows(rows []row, key sortKey) {
 			return r.f.OpenFds
 		case byGPU:
 			return r.f.GpuMemoryUsedBytes
+		case byRequests:
+			return r.rps
+		case byRequestErrors:
+			return r.errRatio
 		}
 		return nil
 	}

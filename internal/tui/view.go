@@ -88,6 +88,9 @@ func (m *Model) footer(count string) string {
 	if m.view == insightsView {
 		parts = append(parts, m.insightsAbout())
 	}
+	if m.view == requestsView && m.reqScope != nil {
+		parts = append(parts, "of "+humanize.Safe(workloadName(m.reqScope))+", Esc back")
+	}
 	if m.view == gpuView && m.sampling != "" {
 		parts = append(parts, humanize.Safe(m.sampling))
 	}
@@ -208,6 +211,8 @@ func (m *Model) columns() ([]column, func(i int) []string) {
 					humanize.Optional(g.TemperatureCelsius, func(v float64) string { return fmt.Sprintf("%.0fC", v) }),
 					humanize.Optional(g.PowerWatts, func(v float64) string { return fmt.Sprintf("%.0fW", v) })}
 			}
+	case requestsView:
+		return m.requestColumns()
 	case insightsView:
 		return []column{{"INSIGHT", 10, false, false}, {"WORKLOAD", 32, false, false}, {"WHAT", 0, false, true}},
 			func(i int) []string {
@@ -215,14 +220,21 @@ func (m *Model) columns() ([]column, func(i int) []string) {
 				return []string{r.kind, r.name, r.what}
 			}
 	}
-	return []column{{"WORKLOAD", 0, false, false}, {"PROCS", 5, true, false}, {"NET/s", 9, true, false}, {"DNSERR", 6, true, false}, {"RQWAIT", 8, true, false}, {"MEM%", 5, true, false}, {"FDS", 6, true, false}, {"GPU", 9, true, false}},
-		func(i int) []string {
-			r := &m.rows[i]
-			f := r.f
-			return []string{r.name, humanize.Optional(f.ProcessesRunning, humanize.Count), humanize.Optional(r.netRate, humanize.Bytes), humanize.Optional(f.DnsErrorsTotal, humanize.Count),
-				humanize.Optional(r.rqWait, humanize.Seconds), humanize.Optional(r.memRate, humanize.Percent), humanize.Optional(f.OpenFds, humanize.Count),
-				humanize.Optional(f.GpuMemoryUsedBytes, humanize.Bytes)}
+	cols := []column{{"WORKLOAD", 0, false, false}, {"PROCS", 5, true, false}, {"NET/s", 9, true, false}, {"DNSERR", 6, true, false}, {"RQWAIT", 8, true, false}, {"MEM%", 5, true, false}, {"FDS", 6, true, false}, {"GPU", 9, true, false}}
+	if m.hasHTTP {
+		cols = append(cols, column{"RPS", 6, true, false}, column{"ERR%", 5, true, false}, column{"P99", 8, true, false})
+	}
+	return cols, func(i int) []string {
+		r := &m.rows[i]
+		f := r.f
+		cells := []string{r.name, humanize.Optional(f.ProcessesRunning, humanize.Count), humanize.Optional(r.netRate, humanize.Bytes), humanize.Optional(f.DnsErrorsTotal, humanize.Count),
+			humanize.Optional(r.rqWait, humanize.Seconds), humanize.Optional(r.memRate, humanize.Percent), humanize.Optional(f.OpenFds, humanize.Count),
+			humanize.Optional(f.GpuMemoryUsedBytes, humanize.Bytes)}
+		if m.hasHTTP {
+			cells = append(cells, humanize.Optional(r.rps, humanize.Count), humanize.Optional(r.errRatio, humanize.Percent), humanize.Optional(r.p99, humanize.Seconds))
 		}
+		return cells
+	}
 }
 
 // meanWait is a workload's mean run-queue wait per timeslice since the
@@ -289,7 +301,7 @@ func (m *Model) detailText() string {
 func (m *Model) helpText() string {
 	return strings.Join([]string{
 		titleStyle.Render("orb8 top: keys"),
-		"  1-6, Tab     workloads, flows, DNS, events, GPU, insights",
+		"  1-7, Tab     workloads, flows, DNS, events, GPU, insights, requests",
 		"  Up/Down j/k  move; PgUp/PgDn, Home/End",
 		"  s            sort workloads: " + strings.Join(sortNames[:], ", "),
 		"  /            filter: words that namespace, pod, container, cgroup,",
@@ -298,13 +310,19 @@ func (m *Model) helpText() string {
 		"  l            live events of the selected workload, newest at the bottom:",
 		"               execs (command line, resolved executable, parent's), exits,",
 		"               OOM kills, policy matches; the last 500 are kept",
-		"  Esc          back from a workload or its events, or clear the filter",
+		"  r            the selected workload's requests (7: every workload's): the",
+		"               failing (status 500 and up) newest first, then the slowest of",
+		"               the last one to two minutes (the http probe keeps 8 of each)",
+		"  Esc          back (workload, its events or requests), or clear the filter",
 		"  e / E        export the current view to a JSON / YAML file",
 		"  ?            this help (any key closes it)",
 		"  q            quit",
 		"",
 		"  Columns without data (no probe provides them here) show '-'.",
 		"  NET/s is tx+rx payload bytes per second between two refreshes.",
+		"  RPS, ERR% and P99 (with the http probe): the HTTP requests the workload",
+		"  served, else sent, between two refreshes: per second, the share answered",
+		"  500 or more, and the 99th percentile latency (to the response's first byte).",
 		"  Insights (orb8 top --prometheus URL): regressions after rollouts and",
 		"  requests per container from the history in Prometheus (orb8 insights).",
 	}, "\n")

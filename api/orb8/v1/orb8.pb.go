@@ -1037,7 +1037,11 @@ type WorkloadFigures struct {
 	TimeslicesTotal          *float64 `protobuf:"fixed64,22,opt,name=timeslices_total,json=timeslicesTotal,proto3,oneof" json:"timeslices_total,omitempty"`
 	// The workload's most launched accelerator kernels, most first (at most
 	// 10), from orb8_accelerator_kernel_launches_by_name_total.
-	TopKernels    []*KernelLaunches `protobuf:"bytes,23,rep,name=top_kernels,json=topKernels,proto3" json:"top_kernels,omitempty"`
+	TopKernels []*KernelLaunches `protobuf:"bytes,23,rep,name=top_kernels,json=topKernels,proto3" json:"top_kernels,omitempty"`
+	// With the http probe: the HTTP requests the workload served, and those
+	// it sent.
+	HttpServer    *HTTPFigures `protobuf:"bytes,24,opt,name=http_server,json=httpServer,proto3" json:"http_server,omitempty"`
+	HttpClient    *HTTPFigures `protobuf:"bytes,25,opt,name=http_client,json=httpClient,proto3" json:"http_client,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1233,6 +1237,138 @@ func (x *WorkloadFigures) GetTopKernels() []*KernelLaunches {
 	return nil
 }
 
+func (x *WorkloadFigures) GetHttpServer() *HTTPFigures {
+	if x != nil {
+		return x.HttpServer
+	}
+	return nil
+}
+
+func (x *WorkloadFigures) GetHttpClient() *HTTPFigures {
+	if x != nil {
+		return x.HttpClient
+	}
+	return nil
+}
+
+// HTTPFigures: one direction's HTTP requests of a workload since the agent
+// started, from orb8_http_requests_total and
+// orb8_http_request_duration_seconds.
+type HTTPFigures struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestsTotal float64                `protobuf:"fixed64,1,opt,name=requests_total,json=requestsTotal,proto3" json:"requests_total,omitempty"`
+	// Answered with a status of 500 or more.
+	ErrorsTotal float64 `protobuf:"fixed64,2,opt,name=errors_total,json=errorsTotal,proto3" json:"errors_total,omitempty"`
+	// Time to the response's first byte: cumulative counts by upper bound,
+	// ascending, the last +Inf (counting every request).
+	Duration      []*HistogramBucket `protobuf:"bytes,3,rep,name=duration,proto3" json:"duration,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HTTPFigures) Reset() {
+	*x = HTTPFigures{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HTTPFigures) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HTTPFigures) ProtoMessage() {}
+
+func (x *HTTPFigures) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HTTPFigures.ProtoReflect.Descriptor instead.
+func (*HTTPFigures) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *HTTPFigures) GetRequestsTotal() float64 {
+	if x != nil {
+		return x.RequestsTotal
+	}
+	return 0
+}
+
+func (x *HTTPFigures) GetErrorsTotal() float64 {
+	if x != nil {
+		return x.ErrorsTotal
+	}
+	return 0
+}
+
+func (x *HTTPFigures) GetDuration() []*HistogramBucket {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+type HistogramBucket struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	UpperBound      float64                `protobuf:"fixed64,1,opt,name=upper_bound,json=upperBound,proto3" json:"upper_bound,omitempty"`
+	CumulativeCount uint64                 `protobuf:"varint,2,opt,name=cumulative_count,json=cumulativeCount,proto3" json:"cumulative_count,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *HistogramBucket) Reset() {
+	*x = HistogramBucket{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistogramBucket) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistogramBucket) ProtoMessage() {}
+
+func (x *HistogramBucket) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistogramBucket.ProtoReflect.Descriptor instead.
+func (*HistogramBucket) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *HistogramBucket) GetUpperBound() float64 {
+	if x != nil {
+		return x.UpperBound
+	}
+	return 0
+}
+
+func (x *HistogramBucket) GetCumulativeCount() uint64 {
+	if x != nil {
+		return x.CumulativeCount
+	}
+	return 0
+}
+
 // KernelLaunches: one kernel's launches by a workload.
 type KernelLaunches struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1248,7 +1384,7 @@ type KernelLaunches struct {
 
 func (x *KernelLaunches) Reset() {
 	*x = KernelLaunches{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[13]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1260,7 +1396,7 @@ func (x *KernelLaunches) String() string {
 func (*KernelLaunches) ProtoMessage() {}
 
 func (x *KernelLaunches) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[13]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1273,7 +1409,7 @@ func (x *KernelLaunches) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelLaunches.ProtoReflect.Descriptor instead.
 func (*KernelLaunches) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{13}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *KernelLaunches) GetKernel() string {
@@ -1309,7 +1445,7 @@ type ListFlowsRequest struct {
 
 func (x *ListFlowsRequest) Reset() {
 	*x = ListFlowsRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[14]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1321,7 +1457,7 @@ func (x *ListFlowsRequest) String() string {
 func (*ListFlowsRequest) ProtoMessage() {}
 
 func (x *ListFlowsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[14]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1334,7 +1470,7 @@ func (x *ListFlowsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFlowsRequest.ProtoReflect.Descriptor instead.
 func (*ListFlowsRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{14}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListFlowsRequest) GetFilter() *WorkloadFilter {
@@ -1369,7 +1505,7 @@ type ListFlowsResponse struct {
 
 func (x *ListFlowsResponse) Reset() {
 	*x = ListFlowsResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[15]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1381,7 +1517,7 @@ func (x *ListFlowsResponse) String() string {
 func (*ListFlowsResponse) ProtoMessage() {}
 
 func (x *ListFlowsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[15]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1394,7 +1530,7 @@ func (x *ListFlowsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFlowsResponse.ProtoReflect.Descriptor instead.
 func (*ListFlowsResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{15}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListFlowsResponse) GetFlows() []*Flow {
@@ -1446,7 +1582,7 @@ type Flow struct {
 
 func (x *Flow) Reset() {
 	*x = Flow{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[16]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1458,7 +1594,7 @@ func (x *Flow) String() string {
 func (*Flow) ProtoMessage() {}
 
 func (x *Flow) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[16]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1471,7 +1607,7 @@ func (x *Flow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Flow.ProtoReflect.Descriptor instead.
 func (*Flow) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{16}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Flow) GetWorkload() *Workload {
@@ -1630,7 +1766,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[17]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1642,7 +1778,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[17]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1655,7 +1791,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{17}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Peer) GetKind() string {
@@ -1700,7 +1836,7 @@ type ListDNSRequest struct {
 
 func (x *ListDNSRequest) Reset() {
 	*x = ListDNSRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[18]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1712,7 +1848,7 @@ func (x *ListDNSRequest) String() string {
 func (*ListDNSRequest) ProtoMessage() {}
 
 func (x *ListDNSRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[18]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1725,7 +1861,7 @@ func (x *ListDNSRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDNSRequest.ProtoReflect.Descriptor instead.
 func (*ListDNSRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{18}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListDNSRequest) GetFilter() *WorkloadFilter {
@@ -1766,7 +1902,7 @@ type ListDNSResponse struct {
 
 func (x *ListDNSResponse) Reset() {
 	*x = ListDNSResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[19]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1778,7 +1914,7 @@ func (x *ListDNSResponse) String() string {
 func (*ListDNSResponse) ProtoMessage() {}
 
 func (x *ListDNSResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[19]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1791,7 +1927,7 @@ func (x *ListDNSResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDNSResponse.ProtoReflect.Descriptor instead.
 func (*ListDNSResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{19}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListDNSResponse) GetQueries() []*DNSQuery {
@@ -1806,6 +1942,268 @@ func (x *ListDNSResponse) GetTruncated() uint32 {
 		return x.Truncated
 	}
 	return 0
+}
+
+type ListRequestsRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Filter *WorkloadFilter        `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	// "slowest" (the default when empty) or "failing".
+	Kind          string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Limit         uint32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRequestsRequest) Reset() {
+	*x = ListRequestsRequest{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRequestsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRequestsRequest) ProtoMessage() {}
+
+func (x *ListRequestsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRequestsRequest.ProtoReflect.Descriptor instead.
+func (*ListRequestsRequest) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ListRequestsRequest) GetFilter() *WorkloadFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *ListRequestsRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ListRequestsRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListRequestsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Requests      []*Request             `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	Truncated     uint32                 `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRequestsResponse) Reset() {
+	*x = ListRequestsResponse{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRequestsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRequestsResponse) ProtoMessage() {}
+
+func (x *ListRequestsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRequestsResponse.ProtoReflect.Descriptor instead.
+func (*ListRequestsResponse) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ListRequestsResponse) GetRequests() []*Request {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+func (x *ListRequestsResponse) GetTruncated() uint32 {
+	if x != nil {
+		return x.Truncated
+	}
+	return 0
+}
+
+// Request is one HTTP request a workload served or sent, and its response.
+type Request struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Workload *Workload              `protobuf:"bytes,1,opt,name=workload,proto3" json:"workload,omitempty"`
+	// The request's first byte.
+	Time *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	// "server" (the workload received it) or "client" (it sent it).
+	Direction string `protobuf:"bytes,3,opt,name=direction,proto3" json:"direction,omitempty"`
+	// As sent.
+	Method string `protobuf:"bytes,4,opt,name=method,proto3" json:"method,omitempty"`
+	// Without the query string, at most 256 bytes (path_truncated: cut).
+	Path          string `protobuf:"bytes,5,opt,name=path,proto3" json:"path,omitempty"`
+	PathTruncated bool   `protobuf:"varint,6,opt,name=path_truncated,json=pathTruncated,proto3" json:"path_truncated,omitempty"`
+	StatusCode    uint32 `protobuf:"varint,7,opt,name=status_code,json=statusCode,proto3" json:"status_code,omitempty"`
+	// From the request's first byte to the response's first byte.
+	LatencySeconds float64 `protobuf:"fixed64,8,opt,name=latency_seconds,json=latencySeconds,proto3" json:"latency_seconds,omitempty"`
+	// The other end; empty through TLS, where the uprobes see no address.
+	PeerAddr string `protobuf:"bytes,9,opt,name=peer_addr,json=peerAddr,proto3" json:"peer_addr,omitempty"`
+	PeerPort uint32 `protobuf:"varint,10,opt,name=peer_port,json=peerPort,proto3" json:"peer_port,omitempty"`
+	// The pod or Service that owns peer_addr, when the agent knows it.
+	Peer *Peer `protobuf:"bytes,11,opt,name=peer,proto3" json:"peer,omitempty"`
+	// HTTP/1.0 or HTTP/1.1.
+	Protocol      string `protobuf:"bytes,12,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Tls           bool   `protobuf:"varint,13,opt,name=tls,proto3" json:"tls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Request) Reset() {
+	*x = Request{}
+	mi := &file_orb8_v1_orb8_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Request) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Request) ProtoMessage() {}
+
+func (x *Request) ProtoReflect() protoreflect.Message {
+	mi := &file_orb8_v1_orb8_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Request.ProtoReflect.Descriptor instead.
+func (*Request) Descriptor() ([]byte, []int) {
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *Request) GetWorkload() *Workload {
+	if x != nil {
+		return x.Workload
+	}
+	return nil
+}
+
+func (x *Request) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *Request) GetDirection() string {
+	if x != nil {
+		return x.Direction
+	}
+	return ""
+}
+
+func (x *Request) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *Request) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *Request) GetPathTruncated() bool {
+	if x != nil {
+		return x.PathTruncated
+	}
+	return false
+}
+
+func (x *Request) GetStatusCode() uint32 {
+	if x != nil {
+		return x.StatusCode
+	}
+	return 0
+}
+
+func (x *Request) GetLatencySeconds() float64 {
+	if x != nil {
+		return x.LatencySeconds
+	}
+	return 0
+}
+
+func (x *Request) GetPeerAddr() string {
+	if x != nil {
+		return x.PeerAddr
+	}
+	return ""
+}
+
+func (x *Request) GetPeerPort() uint32 {
+	if x != nil {
+		return x.PeerPort
+	}
+	return 0
+}
+
+func (x *Request) GetPeer() *Peer {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
+}
+
+func (x *Request) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+func (x *Request) GetTls() bool {
+	if x != nil {
+		return x.Tls
+	}
+	return false
 }
 
 type DNSQuery struct {
@@ -1825,7 +2223,7 @@ type DNSQuery struct {
 
 func (x *DNSQuery) Reset() {
 	*x = DNSQuery{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[20]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1837,7 +2235,7 @@ func (x *DNSQuery) String() string {
 func (*DNSQuery) ProtoMessage() {}
 
 func (x *DNSQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[20]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1850,7 +2248,7 @@ func (x *DNSQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DNSQuery.ProtoReflect.Descriptor instead.
 func (*DNSQuery) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{20}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DNSQuery) GetTime() *timestamppb.Timestamp {
@@ -1918,7 +2316,7 @@ type ListProcessesRequest struct {
 
 func (x *ListProcessesRequest) Reset() {
 	*x = ListProcessesRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[21]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1930,7 +2328,7 @@ func (x *ListProcessesRequest) String() string {
 func (*ListProcessesRequest) ProtoMessage() {}
 
 func (x *ListProcessesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[21]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1943,7 +2341,7 @@ func (x *ListProcessesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProcessesRequest.ProtoReflect.Descriptor instead.
 func (*ListProcessesRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{21}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListProcessesRequest) GetCgroup() string {
@@ -1962,7 +2360,7 @@ type ListProcessesResponse struct {
 
 func (x *ListProcessesResponse) Reset() {
 	*x = ListProcessesResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[22]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1974,7 +2372,7 @@ func (x *ListProcessesResponse) String() string {
 func (*ListProcessesResponse) ProtoMessage() {}
 
 func (x *ListProcessesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[22]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1987,7 +2385,7 @@ func (x *ListProcessesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProcessesResponse.ProtoReflect.Descriptor instead.
 func (*ListProcessesResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{22}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListProcessesResponse) GetProcesses() []*Process {
@@ -2005,7 +2403,7 @@ type ListGPUsRequest struct {
 
 func (x *ListGPUsRequest) Reset() {
 	*x = ListGPUsRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[23]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2017,7 +2415,7 @@ func (x *ListGPUsRequest) String() string {
 func (*ListGPUsRequest) ProtoMessage() {}
 
 func (x *ListGPUsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[23]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2030,7 +2428,7 @@ func (x *ListGPUsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGPUsRequest.ProtoReflect.Descriptor instead.
 func (*ListGPUsRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{23}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{28}
 }
 
 type ListGPUsResponse struct {
@@ -2042,7 +2440,7 @@ type ListGPUsResponse struct {
 
 func (x *ListGPUsResponse) Reset() {
 	*x = ListGPUsResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[24]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2054,7 +2452,7 @@ func (x *ListGPUsResponse) String() string {
 func (*ListGPUsResponse) ProtoMessage() {}
 
 func (x *ListGPUsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[24]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2067,7 +2465,7 @@ func (x *ListGPUsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGPUsResponse.ProtoReflect.Descriptor instead.
 func (*ListGPUsResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{24}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListGPUsResponse) GetGpus() []*GPU {
@@ -2096,7 +2494,7 @@ type GPU struct {
 
 func (x *GPU) Reset() {
 	*x = GPU{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[25]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2108,7 +2506,7 @@ func (x *GPU) String() string {
 func (*GPU) ProtoMessage() {}
 
 func (x *GPU) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[25]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2121,7 +2519,7 @@ func (x *GPU) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GPU.ProtoReflect.Descriptor instead.
 func (*GPU) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{25}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GPU) GetGpu() string {
@@ -2209,7 +2607,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[26]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2221,7 +2619,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[26]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2234,7 +2632,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{26}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *WatchEventsRequest) GetKinds() []string {
@@ -2272,7 +2670,7 @@ type WatchEventsResponse struct {
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[27]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2284,7 +2682,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[27]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2297,7 +2695,7 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{27}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *WatchEventsResponse) GetItem() isWatchEventsResponse_Item {
@@ -2366,7 +2764,7 @@ type EventBatch struct {
 
 func (x *EventBatch) Reset() {
 	*x = EventBatch{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[28]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2378,7 +2776,7 @@ func (x *EventBatch) String() string {
 func (*EventBatch) ProtoMessage() {}
 
 func (x *EventBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[28]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2391,7 +2789,7 @@ func (x *EventBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventBatch.ProtoReflect.Descriptor instead.
 func (*EventBatch) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{28}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *EventBatch) GetEvents() []*Event {
@@ -2411,7 +2809,7 @@ type Drops struct {
 
 func (x *Drops) Reset() {
 	*x = Drops{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[29]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2423,7 +2821,7 @@ func (x *Drops) String() string {
 func (*Drops) ProtoMessage() {}
 
 func (x *Drops) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[29]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2436,7 +2834,7 @@ func (x *Drops) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Drops.ProtoReflect.Descriptor instead.
 func (*Drops) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{29}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Drops) GetTotal() uint64 {
@@ -2466,7 +2864,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[30]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2478,7 +2876,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[30]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2491,7 +2889,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{30}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Event) GetTime() *timestamppb.Timestamp {
@@ -2597,7 +2995,7 @@ type ExecDetail struct {
 
 func (x *ExecDetail) Reset() {
 	*x = ExecDetail{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[31]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2609,7 +3007,7 @@ func (x *ExecDetail) String() string {
 func (*ExecDetail) ProtoMessage() {}
 
 func (x *ExecDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[31]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2622,7 +3020,7 @@ func (x *ExecDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecDetail.ProtoReflect.Descriptor instead.
 func (*ExecDetail) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{31}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ExecDetail) GetFilename() string {
@@ -2687,7 +3085,7 @@ type ExitDetail struct {
 
 func (x *ExitDetail) Reset() {
 	*x = ExitDetail{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[32]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2699,7 +3097,7 @@ func (x *ExitDetail) String() string {
 func (*ExitDetail) ProtoMessage() {}
 
 func (x *ExitDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[32]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2712,7 +3110,7 @@ func (x *ExitDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitDetail.ProtoReflect.Descriptor instead.
 func (*ExitDetail) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{32}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ExitDetail) GetCode() int32 {
@@ -2755,7 +3153,7 @@ type ListProfilesRequest struct {
 
 func (x *ListProfilesRequest) Reset() {
 	*x = ListProfilesRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[33]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2767,7 +3165,7 @@ func (x *ListProfilesRequest) String() string {
 func (*ListProfilesRequest) ProtoMessage() {}
 
 func (x *ListProfilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[33]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2780,7 +3178,7 @@ func (x *ListProfilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProfilesRequest.ProtoReflect.Descriptor instead.
 func (*ListProfilesRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{33}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListProfilesRequest) GetIdentity() string {
@@ -2806,7 +3204,7 @@ type ListProfilesResponse struct {
 
 func (x *ListProfilesResponse) Reset() {
 	*x = ListProfilesResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[34]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2818,7 +3216,7 @@ func (x *ListProfilesResponse) String() string {
 func (*ListProfilesResponse) ProtoMessage() {}
 
 func (x *ListProfilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[34]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2831,7 +3229,7 @@ func (x *ListProfilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProfilesResponse.ProtoReflect.Descriptor instead.
 func (*ListProfilesResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{34}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListProfilesResponse) GetProfiles() []*Profile {
@@ -2871,7 +3269,7 @@ type Profile struct {
 
 func (x *Profile) Reset() {
 	*x = Profile{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[35]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2883,7 +3281,7 @@ func (x *Profile) String() string {
 func (*Profile) ProtoMessage() {}
 
 func (x *Profile) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[35]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2896,7 +3294,7 @@ func (x *Profile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Profile.ProtoReflect.Descriptor instead.
 func (*Profile) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{35}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Profile) GetIdentity() string {
@@ -2998,7 +3396,7 @@ type ProfileSet struct {
 
 func (x *ProfileSet) Reset() {
 	*x = ProfileSet{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[36]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3010,7 +3408,7 @@ func (x *ProfileSet) String() string {
 func (*ProfileSet) ProtoMessage() {}
 
 func (x *ProfileSet) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[36]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3023,7 +3421,7 @@ func (x *ProfileSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileSet.ProtoReflect.Descriptor instead.
 func (*ProfileSet) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{36}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ProfileSet) GetKind() string {
@@ -3064,7 +3462,7 @@ type RaisedItem struct {
 
 func (x *RaisedItem) Reset() {
 	*x = RaisedItem{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[37]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3076,7 +3474,7 @@ func (x *RaisedItem) String() string {
 func (*RaisedItem) ProtoMessage() {}
 
 func (x *RaisedItem) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[37]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3089,7 +3487,7 @@ func (x *RaisedItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaisedItem.ProtoReflect.Descriptor instead.
 func (*RaisedItem) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{37}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RaisedItem) GetItem() string {
@@ -3118,7 +3516,7 @@ type ResetProfileRequest struct {
 
 func (x *ResetProfileRequest) Reset() {
 	*x = ResetProfileRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[38]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3130,7 +3528,7 @@ func (x *ResetProfileRequest) String() string {
 func (*ResetProfileRequest) ProtoMessage() {}
 
 func (x *ResetProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[38]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3143,7 +3541,7 @@ func (x *ResetProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetProfileRequest.ProtoReflect.Descriptor instead.
 func (*ResetProfileRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{38}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ResetProfileRequest) GetIdentity() string {
@@ -3170,7 +3568,7 @@ type ResetProfileResponse struct {
 
 func (x *ResetProfileResponse) Reset() {
 	*x = ResetProfileResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[39]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3182,7 +3580,7 @@ func (x *ResetProfileResponse) String() string {
 func (*ResetProfileResponse) ProtoMessage() {}
 
 func (x *ResetProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[39]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3195,7 +3593,7 @@ func (x *ResetProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetProfileResponse.ProtoReflect.Descriptor instead.
 func (*ResetProfileResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{39}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ResetProfileResponse) GetProfile() *Profile {
@@ -3220,7 +3618,7 @@ type ListAuditTrailRequest struct {
 
 func (x *ListAuditTrailRequest) Reset() {
 	*x = ListAuditTrailRequest{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[40]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3232,7 +3630,7 @@ func (x *ListAuditTrailRequest) String() string {
 func (*ListAuditTrailRequest) ProtoMessage() {}
 
 func (x *ListAuditTrailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[40]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3245,7 +3643,7 @@ func (x *ListAuditTrailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditTrailRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditTrailRequest) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{40}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListAuditTrailRequest) GetFilter() *WorkloadFilter {
@@ -3290,7 +3688,7 @@ type ListAuditTrailResponse struct {
 
 func (x *ListAuditTrailResponse) Reset() {
 	*x = ListAuditTrailResponse{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[41]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3302,7 +3700,7 @@ func (x *ListAuditTrailResponse) String() string {
 func (*ListAuditTrailResponse) ProtoMessage() {}
 
 func (x *ListAuditTrailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[41]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3315,7 +3713,7 @@ func (x *ListAuditTrailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditTrailResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditTrailResponse) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{41}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListAuditTrailResponse) GetRecords() []*AuditRecord {
@@ -3361,7 +3759,7 @@ type AuditCoverage struct {
 
 func (x *AuditCoverage) Reset() {
 	*x = AuditCoverage{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[42]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3373,7 +3771,7 @@ func (x *AuditCoverage) String() string {
 func (*AuditCoverage) ProtoMessage() {}
 
 func (x *AuditCoverage) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[42]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3386,7 +3784,7 @@ func (x *AuditCoverage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditCoverage.ProtoReflect.Descriptor instead.
 func (*AuditCoverage) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{42}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *AuditCoverage) GetKind() string {
@@ -3455,7 +3853,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[43]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3467,7 +3865,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[43]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3480,7 +3878,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{43}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *AuditRecord) GetTime() *timestamppb.Timestamp {
@@ -3563,7 +3961,7 @@ type Connection struct {
 
 func (x *Connection) Reset() {
 	*x = Connection{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[44]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3575,7 +3973,7 @@ func (x *Connection) String() string {
 func (*Connection) ProtoMessage() {}
 
 func (x *Connection) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[44]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3588,7 +3986,7 @@ func (x *Connection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Connection.ProtoReflect.Descriptor instead.
 func (*Connection) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{44}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *Connection) GetDirection() string {
@@ -3650,7 +4048,7 @@ type PolicyMatch struct {
 
 func (x *PolicyMatch) Reset() {
 	*x = PolicyMatch{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[45]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3662,7 +4060,7 @@ func (x *PolicyMatch) String() string {
 func (*PolicyMatch) ProtoMessage() {}
 
 func (x *PolicyMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[45]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3675,7 +4073,7 @@ func (x *PolicyMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyMatch.ProtoReflect.Descriptor instead.
 func (*PolicyMatch) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{45}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *PolicyMatch) GetPolicy() string {
@@ -3731,7 +4129,7 @@ type Anomaly struct {
 
 func (x *Anomaly) Reset() {
 	*x = Anomaly{}
-	mi := &file_orb8_v1_orb8_proto_msgTypes[46]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3743,7 +4141,7 @@ func (x *Anomaly) String() string {
 func (*Anomaly) ProtoMessage() {}
 
 func (x *Anomaly) ProtoReflect() protoreflect.Message {
-	mi := &file_orb8_v1_orb8_proto_msgTypes[46]
+	mi := &file_orb8_v1_orb8_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3756,7 +4154,7 @@ func (x *Anomaly) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Anomaly.ProtoReflect.Descriptor instead.
 func (*Anomaly) Descriptor() ([]byte, []int) {
-	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{46}
+	return file_orb8_v1_orb8_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *Anomaly) GetKind() string {
@@ -3870,7 +4268,7 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\"\x7f\n" +
 	"\x15ListWorkloadsResponse\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x126\n" +
-	"\tworkloads\x18\x02 \x03(\v2\x18.orb8.v1.WorkloadFiguresR\tworkloads\"\x9b\r\n" +
+	"\tworkloads\x18\x02 \x03(\v2\x18.orb8.v1.WorkloadFiguresR\tworkloads\"\x89\x0e\n" +
 	"\x0fWorkloadFigures\x12-\n" +
 	"\bworkload\x18\x01 \x01(\v2\x11.orb8.v1.WorkloadR\bworkload\x12\"\n" +
 	"\n" +
@@ -3899,7 +4297,11 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x1brunqueue_wait_seconds_total\x18\x15 \x01(\x01H\x13R\x18runqueueWaitSecondsTotal\x88\x01\x01\x12.\n" +
 	"\x10timeslices_total\x18\x16 \x01(\x01H\x14R\x0ftimeslicesTotal\x88\x01\x01\x128\n" +
 	"\vtop_kernels\x18\x17 \x03(\v2\x17.orb8.v1.KernelLaunchesR\n" +
-	"topKernelsB\r\n" +
+	"topKernels\x125\n" +
+	"\vhttp_server\x18\x18 \x01(\v2\x14.orb8.v1.HTTPFiguresR\n" +
+	"httpServer\x125\n" +
+	"\vhttp_client\x18\x19 \x01(\v2\x14.orb8.v1.HTTPFiguresR\n" +
+	"httpClientB\r\n" +
 	"\v_exec_totalB\r\n" +
 	"\v_exit_totalB\x14\n" +
 	"\x12_processes_runningB\x19\n" +
@@ -3920,7 +4322,15 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x16_gpu_utilization_ratioB\x1d\n" +
 	"\x1b_cuda_kernel_launches_totalB\x1e\n" +
 	"\x1c_runqueue_wait_seconds_totalB\x13\n" +
-	"\x11_timeslices_total\"^\n" +
+	"\x11_timeslices_total\"\x8d\x01\n" +
+	"\vHTTPFigures\x12%\n" +
+	"\x0erequests_total\x18\x01 \x01(\x01R\rrequestsTotal\x12!\n" +
+	"\ferrors_total\x18\x02 \x01(\x01R\verrorsTotal\x124\n" +
+	"\bduration\x18\x03 \x03(\v2\x18.orb8.v1.HistogramBucketR\bduration\"]\n" +
+	"\x0fHistogramBucket\x12\x1f\n" +
+	"\vupper_bound\x18\x01 \x01(\x01R\n" +
+	"upperBound\x12)\n" +
+	"\x10cumulative_count\x18\x02 \x01(\x04R\x0fcumulativeCount\"^\n" +
 	"\x0eKernelLaunches\x12\x16\n" +
 	"\x06kernel\x18\x01 \x01(\tR\x06kernel\x12\x18\n" +
 	"\aruntime\x18\x02 \x01(\tR\aruntime\x12\x1a\n" +
@@ -3975,7 +4385,30 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x05limit\x18\x04 \x01(\rR\x05limit\"\\\n" +
 	"\x0fListDNSResponse\x12+\n" +
 	"\aqueries\x18\x01 \x03(\v2\x11.orb8.v1.DNSQueryR\aqueries\x12\x1c\n" +
-	"\ttruncated\x18\x02 \x01(\rR\ttruncated\"\x96\x02\n" +
+	"\ttruncated\x18\x02 \x01(\rR\ttruncated\"p\n" +
+	"\x13ListRequestsRequest\x12/\n" +
+	"\x06filter\x18\x01 \x01(\v2\x17.orb8.v1.WorkloadFilterR\x06filter\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\rR\x05limit\"b\n" +
+	"\x14ListRequestsResponse\x12,\n" +
+	"\brequests\x18\x01 \x03(\v2\x10.orb8.v1.RequestR\brequests\x12\x1c\n" +
+	"\ttruncated\x18\x02 \x01(\rR\ttruncated\"\xae\x03\n" +
+	"\aRequest\x12-\n" +
+	"\bworkload\x18\x01 \x01(\v2\x11.orb8.v1.WorkloadR\bworkload\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1c\n" +
+	"\tdirection\x18\x03 \x01(\tR\tdirection\x12\x16\n" +
+	"\x06method\x18\x04 \x01(\tR\x06method\x12\x12\n" +
+	"\x04path\x18\x05 \x01(\tR\x04path\x12%\n" +
+	"\x0epath_truncated\x18\x06 \x01(\bR\rpathTruncated\x12\x1f\n" +
+	"\vstatus_code\x18\a \x01(\rR\n" +
+	"statusCode\x12'\n" +
+	"\x0flatency_seconds\x18\b \x01(\x01R\x0elatencySeconds\x12\x1b\n" +
+	"\tpeer_addr\x18\t \x01(\tR\bpeerAddr\x12\x1b\n" +
+	"\tpeer_port\x18\n" +
+	" \x01(\rR\bpeerPort\x12!\n" +
+	"\x04peer\x18\v \x01(\v2\r.orb8.v1.PeerR\x04peer\x12\x1a\n" +
+	"\bprotocol\x18\f \x01(\tR\bprotocol\x12\x10\n" +
+	"\x03tls\x18\r \x01(\bR\x03tls\"\x96\x02\n" +
 	"\bDNSQuery\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12-\n" +
 	"\bworkload\x18\x02 \x01(\v2\x11.orb8.v1.WorkloadR\bworkload\x12*\n" +
@@ -4142,7 +4575,7 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\aAnomaly\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04item\x18\x02 \x01(\tR\x04item\x12\x18\n" +
-	"\aprofile\x18\x03 \x01(\tR\aprofile2\xdc\x05\n" +
+	"\aprofile\x18\x03 \x01(\tR\aprofile2\xa9\x06\n" +
 	"\x05Agent\x127\n" +
 	"\tGetStatus\x12\x19.orb8.v1.GetStatusRequest\x1a\x0f.orb8.v1.Status\x12N\n" +
 	"\rListWorkloads\x12\x1d.orb8.v1.ListWorkloadsRequest\x1a\x1e.orb8.v1.ListWorkloadsResponse\x12B\n" +
@@ -4153,7 +4586,8 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\vWatchEvents\x12\x1b.orb8.v1.WatchEventsRequest\x1a\x1c.orb8.v1.WatchEventsResponse0\x01\x12K\n" +
 	"\fListProfiles\x12\x1c.orb8.v1.ListProfilesRequest\x1a\x1d.orb8.v1.ListProfilesResponse\x12K\n" +
 	"\fResetProfile\x12\x1c.orb8.v1.ResetProfileRequest\x1a\x1d.orb8.v1.ResetProfileResponse\x12Q\n" +
-	"\x0eListAuditTrail\x12\x1e.orb8.v1.ListAuditTrailRequest\x1a\x1f.orb8.v1.ListAuditTrailResponseB)Z'github.com/orb8/orb8/api/orb8/v1;orb8v1b\x06proto3"
+	"\x0eListAuditTrail\x12\x1e.orb8.v1.ListAuditTrailRequest\x1a\x1f.orb8.v1.ListAuditTrailResponse\x12K\n" +
+	"\fListRequests\x12\x1c.orb8.v1.ListRequestsRequest\x1a\x1d.orb8.v1.ListRequestsResponseB)Z'github.com/orb8/orb8/api/orb8/v1;orb8v1b\x06proto3"
 
 var (
 	file_orb8_v1_orb8_proto_rawDescOnce sync.Once
@@ -4167,7 +4601,7 @@ func file_orb8_v1_orb8_proto_rawDescGZIP() []byte {
 	return file_orb8_v1_orb8_proto_rawDescData
 }
 
-var file_orb8_v1_orb8_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_orb8_v1_orb8_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_orb8_v1_orb8_proto_goTypes = []any{
 	(*WorkloadFilter)(nil),         // 0: orb8.v1.WorkloadFilter
 	(*Workload)(nil),               // 1: orb8.v1.Workload
@@ -4182,131 +4616,146 @@ var file_orb8_v1_orb8_proto_goTypes = []any{
 	(*ListWorkloadsRequest)(nil),   // 10: orb8.v1.ListWorkloadsRequest
 	(*ListWorkloadsResponse)(nil),  // 11: orb8.v1.ListWorkloadsResponse
 	(*WorkloadFigures)(nil),        // 12: orb8.v1.WorkloadFigures
-	(*KernelLaunches)(nil),         // 13: orb8.v1.KernelLaunches
-	(*ListFlowsRequest)(nil),       // 14: orb8.v1.ListFlowsRequest
-	(*ListFlowsResponse)(nil),      // 15: orb8.v1.ListFlowsResponse
-	(*Flow)(nil),                   // 16: orb8.v1.Flow
-	(*Peer)(nil),                   // 17: orb8.v1.Peer
-	(*ListDNSRequest)(nil),         // 18: orb8.v1.ListDNSRequest
-	(*ListDNSResponse)(nil),        // 19: orb8.v1.ListDNSResponse
-	(*DNSQuery)(nil),               // 20: orb8.v1.DNSQuery
-	(*ListProcessesRequest)(nil),   // 21: orb8.v1.ListProcessesRequest
-	(*ListProcessesResponse)(nil),  // 22: orb8.v1.ListProcessesResponse
-	(*ListGPUsRequest)(nil),        // 23: orb8.v1.ListGPUsRequest
-	(*ListGPUsResponse)(nil),       // 24: orb8.v1.ListGPUsResponse
-	(*GPU)(nil),                    // 25: orb8.v1.GPU
-	(*WatchEventsRequest)(nil),     // 26: orb8.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),    // 27: orb8.v1.WatchEventsResponse
-	(*EventBatch)(nil),             // 28: orb8.v1.EventBatch
-	(*Drops)(nil),                  // 29: orb8.v1.Drops
-	(*Event)(nil),                  // 30: orb8.v1.Event
-	(*ExecDetail)(nil),             // 31: orb8.v1.ExecDetail
-	(*ExitDetail)(nil),             // 32: orb8.v1.ExitDetail
-	(*ListProfilesRequest)(nil),    // 33: orb8.v1.ListProfilesRequest
-	(*ListProfilesResponse)(nil),   // 34: orb8.v1.ListProfilesResponse
-	(*Profile)(nil),                // 35: orb8.v1.Profile
-	(*ProfileSet)(nil),             // 36: orb8.v1.ProfileSet
-	(*RaisedItem)(nil),             // 37: orb8.v1.RaisedItem
-	(*ResetProfileRequest)(nil),    // 38: orb8.v1.ResetProfileRequest
-	(*ResetProfileResponse)(nil),   // 39: orb8.v1.ResetProfileResponse
-	(*ListAuditTrailRequest)(nil),  // 40: orb8.v1.ListAuditTrailRequest
-	(*ListAuditTrailResponse)(nil), // 41: orb8.v1.ListAuditTrailResponse
-	(*AuditCoverage)(nil),          // 42: orb8.v1.AuditCoverage
-	(*AuditRecord)(nil),            // 43: orb8.v1.AuditRecord
-	(*Connection)(nil),             // 44: orb8.v1.Connection
-	(*PolicyMatch)(nil),            // 45: orb8.v1.PolicyMatch
-	(*Anomaly)(nil),                // 46: orb8.v1.Anomaly
-	nil,                            // 47: orb8.v1.Workload.LabelsEntry
-	nil,                            // 48: orb8.v1.ProbeStatus.DegradedEntry
-	(*timestamppb.Timestamp)(nil),  // 49: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),        // 50: google.protobuf.Struct
+	(*HTTPFigures)(nil),            // 13: orb8.v1.HTTPFigures
+	(*HistogramBucket)(nil),        // 14: orb8.v1.HistogramBucket
+	(*KernelLaunches)(nil),         // 15: orb8.v1.KernelLaunches
+	(*ListFlowsRequest)(nil),       // 16: orb8.v1.ListFlowsRequest
+	(*ListFlowsResponse)(nil),      // 17: orb8.v1.ListFlowsResponse
+	(*Flow)(nil),                   // 18: orb8.v1.Flow
+	(*Peer)(nil),                   // 19: orb8.v1.Peer
+	(*ListDNSRequest)(nil),         // 20: orb8.v1.ListDNSRequest
+	(*ListDNSResponse)(nil),        // 21: orb8.v1.ListDNSResponse
+	(*ListRequestsRequest)(nil),    // 22: orb8.v1.ListRequestsRequest
+	(*ListRequestsResponse)(nil),   // 23: orb8.v1.ListRequestsResponse
+	(*Request)(nil),                // 24: orb8.v1.Request
+	(*DNSQuery)(nil),               // 25: orb8.v1.DNSQuery
+	(*ListProcessesRequest)(nil),   // 26: orb8.v1.ListProcessesRequest
+	(*ListProcessesResponse)(nil),  // 27: orb8.v1.ListProcessesResponse
+	(*ListGPUsRequest)(nil),        // 28: orb8.v1.ListGPUsRequest
+	(*ListGPUsResponse)(nil),       // 29: orb8.v1.ListGPUsResponse
+	(*GPU)(nil),                    // 30: orb8.v1.GPU
+	(*WatchEventsRequest)(nil),     // 31: orb8.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),    // 32: orb8.v1.WatchEventsResponse
+	(*EventBatch)(nil),             // 33: orb8.v1.EventBatch
+	(*Drops)(nil),                  // 34: orb8.v1.Drops
+	(*Event)(nil),                  // 35: orb8.v1.Event
+	(*ExecDetail)(nil),             // 36: orb8.v1.ExecDetail
+	(*ExitDetail)(nil),             // 37: orb8.v1.ExitDetail
+	(*ListProfilesRequest)(nil),    // 38: orb8.v1.ListProfilesRequest
+	(*ListProfilesResponse)(nil),   // 39: orb8.v1.ListProfilesResponse
+	(*Profile)(nil),                // 40: orb8.v1.Profile
+	(*ProfileSet)(nil),             // 41: orb8.v1.ProfileSet
+	(*RaisedItem)(nil),             // 42: orb8.v1.RaisedItem
+	(*ResetProfileRequest)(nil),    // 43: orb8.v1.ResetProfileRequest
+	(*ResetProfileResponse)(nil),   // 44: orb8.v1.ResetProfileResponse
+	(*ListAuditTrailRequest)(nil),  // 45: orb8.v1.ListAuditTrailRequest
+	(*ListAuditTrailResponse)(nil), // 46: orb8.v1.ListAuditTrailResponse
+	(*AuditCoverage)(nil),          // 47: orb8.v1.AuditCoverage
+	(*AuditRecord)(nil),            // 48: orb8.v1.AuditRecord
+	(*Connection)(nil),             // 49: orb8.v1.Connection
+	(*PolicyMatch)(nil),            // 50: orb8.v1.PolicyMatch
+	(*Anomaly)(nil),                // 51: orb8.v1.Anomaly
+	nil,                            // 52: orb8.v1.Workload.LabelsEntry
+	nil,                            // 53: orb8.v1.ProbeStatus.DegradedEntry
+	(*timestamppb.Timestamp)(nil),  // 54: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),        // 55: google.protobuf.Struct
 }
 var file_orb8_v1_orb8_proto_depIdxs = []int32{
-	47, // 0: orb8.v1.Workload.labels:type_name -> orb8.v1.Workload.LabelsEntry
-	49, // 1: orb8.v1.Status.started:type_name -> google.protobuf.Timestamp
+	52, // 0: orb8.v1.Workload.labels:type_name -> orb8.v1.Workload.LabelsEntry
+	54, // 1: orb8.v1.Status.started:type_name -> google.protobuf.Timestamp
 	8,  // 2: orb8.v1.Status.probes:type_name -> orb8.v1.ProbeStatus
 	4,  // 3: orb8.v1.Status.agents:type_name -> orb8.v1.Status
 	5,  // 4: orb8.v1.Status.address_index:type_name -> orb8.v1.AddressIndex
 	6,  // 5: orb8.v1.AddressIndex.members:type_name -> orb8.v1.AddressIndexMember
 	7,  // 6: orb8.v1.AddressIndex.overlaps:type_name -> orb8.v1.AddressOverlap
-	48, // 7: orb8.v1.ProbeStatus.degraded:type_name -> orb8.v1.ProbeStatus.DegradedEntry
+	53, // 7: orb8.v1.ProbeStatus.degraded:type_name -> orb8.v1.ProbeStatus.DegradedEntry
 	9,  // 8: orb8.v1.ProbeStatus.sampling:type_name -> orb8.v1.Sampling
 	0,  // 9: orb8.v1.ListWorkloadsRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	49, // 10: orb8.v1.ListWorkloadsResponse.time:type_name -> google.protobuf.Timestamp
+	54, // 10: orb8.v1.ListWorkloadsResponse.time:type_name -> google.protobuf.Timestamp
 	12, // 11: orb8.v1.ListWorkloadsResponse.workloads:type_name -> orb8.v1.WorkloadFigures
 	1,  // 12: orb8.v1.WorkloadFigures.workload:type_name -> orb8.v1.Workload
-	13, // 13: orb8.v1.WorkloadFigures.top_kernels:type_name -> orb8.v1.KernelLaunches
-	0,  // 14: orb8.v1.ListFlowsRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	16, // 15: orb8.v1.ListFlowsResponse.flows:type_name -> orb8.v1.Flow
-	1,  // 16: orb8.v1.Flow.workload:type_name -> orb8.v1.Workload
-	49, // 17: orb8.v1.Flow.last_seen:type_name -> google.protobuf.Timestamp
-	2,  // 18: orb8.v1.Flow.process:type_name -> orb8.v1.Process
-	17, // 19: orb8.v1.Flow.remote_peer:type_name -> orb8.v1.Peer
-	17, // 20: orb8.v1.Flow.backend_peer:type_name -> orb8.v1.Peer
-	0,  // 21: orb8.v1.ListDNSRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	20, // 22: orb8.v1.ListDNSResponse.queries:type_name -> orb8.v1.DNSQuery
-	49, // 23: orb8.v1.DNSQuery.time:type_name -> google.protobuf.Timestamp
-	1,  // 24: orb8.v1.DNSQuery.workload:type_name -> orb8.v1.Workload
-	2,  // 25: orb8.v1.DNSQuery.process:type_name -> orb8.v1.Process
-	2,  // 26: orb8.v1.ListProcessesResponse.processes:type_name -> orb8.v1.Process
-	25, // 27: orb8.v1.ListGPUsResponse.gpus:type_name -> orb8.v1.GPU
-	0,  // 28: orb8.v1.WatchEventsRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	30, // 29: orb8.v1.WatchEventsResponse.event:type_name -> orb8.v1.Event
-	29, // 30: orb8.v1.WatchEventsResponse.drops:type_name -> orb8.v1.Drops
-	28, // 31: orb8.v1.WatchEventsResponse.batch:type_name -> orb8.v1.EventBatch
-	30, // 32: orb8.v1.EventBatch.events:type_name -> orb8.v1.Event
-	49, // 33: orb8.v1.Event.time:type_name -> google.protobuf.Timestamp
-	1,  // 34: orb8.v1.Event.workload:type_name -> orb8.v1.Workload
-	2,  // 35: orb8.v1.Event.process:type_name -> orb8.v1.Process
-	31, // 36: orb8.v1.Event.exec:type_name -> orb8.v1.ExecDetail
-	32, // 37: orb8.v1.Event.exit:type_name -> orb8.v1.ExitDetail
-	50, // 38: orb8.v1.Event.attributes:type_name -> google.protobuf.Struct
-	35, // 39: orb8.v1.ListProfilesResponse.profiles:type_name -> orb8.v1.Profile
-	49, // 40: orb8.v1.Profile.first_seen:type_name -> google.protobuf.Timestamp
-	49, // 41: orb8.v1.Profile.learn_until:type_name -> google.protobuf.Timestamp
-	49, // 42: orb8.v1.Profile.last_seen:type_name -> google.protobuf.Timestamp
-	36, // 43: orb8.v1.Profile.sets:type_name -> orb8.v1.ProfileSet
-	37, // 44: orb8.v1.ProfileSet.anomalies:type_name -> orb8.v1.RaisedItem
-	49, // 45: orb8.v1.RaisedItem.time:type_name -> google.protobuf.Timestamp
-	35, // 46: orb8.v1.ResetProfileResponse.profile:type_name -> orb8.v1.Profile
-	0,  // 47: orb8.v1.ListAuditTrailRequest.filter:type_name -> orb8.v1.WorkloadFilter
-	49, // 48: orb8.v1.ListAuditTrailRequest.since:type_name -> google.protobuf.Timestamp
-	43, // 49: orb8.v1.ListAuditTrailResponse.records:type_name -> orb8.v1.AuditRecord
-	42, // 50: orb8.v1.ListAuditTrailResponse.coverage:type_name -> orb8.v1.AuditCoverage
-	49, // 51: orb8.v1.AuditCoverage.held_since:type_name -> google.protobuf.Timestamp
-	49, // 52: orb8.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
-	1,  // 53: orb8.v1.AuditRecord.workload:type_name -> orb8.v1.Workload
-	2,  // 54: orb8.v1.AuditRecord.process:type_name -> orb8.v1.Process
-	31, // 55: orb8.v1.AuditRecord.exec:type_name -> orb8.v1.ExecDetail
-	44, // 56: orb8.v1.AuditRecord.connection:type_name -> orb8.v1.Connection
-	45, // 57: orb8.v1.AuditRecord.policy:type_name -> orb8.v1.PolicyMatch
-	46, // 58: orb8.v1.AuditRecord.anomaly:type_name -> orb8.v1.Anomaly
-	17, // 59: orb8.v1.Connection.remote_peer:type_name -> orb8.v1.Peer
-	3,  // 60: orb8.v1.Agent.GetStatus:input_type -> orb8.v1.GetStatusRequest
-	10, // 61: orb8.v1.Agent.ListWorkloads:input_type -> orb8.v1.ListWorkloadsRequest
-	14, // 62: orb8.v1.Agent.ListFlows:input_type -> orb8.v1.ListFlowsRequest
-	18, // 63: orb8.v1.Agent.ListDNS:input_type -> orb8.v1.ListDNSRequest
-	21, // 64: orb8.v1.Agent.ListProcesses:input_type -> orb8.v1.ListProcessesRequest
-	23, // 65: orb8.v1.Agent.ListGPUs:input_type -> orb8.v1.ListGPUsRequest
-	26, // 66: orb8.v1.Agent.WatchEvents:input_type -> orb8.v1.WatchEventsRequest
-	33, // 67: orb8.v1.Agent.ListProfiles:input_type -> orb8.v1.ListProfilesRequest
-	38, // 68: orb8.v1.Agent.ResetProfile:input_type -> orb8.v1.ResetProfileRequest
-	40, // 69: orb8.v1.Agent.ListAuditTrail:input_type -> orb8.v1.ListAuditTrailRequest
-	4,  // 70: orb8.v1.Agent.GetStatus:output_type -> orb8.v1.Status
-	11, // 71: orb8.v1.Agent.ListWorkloads:output_type -> orb8.v1.ListWorkloadsResponse
-	15, // 72: orb8.v1.Agent.ListFlows:output_type -> orb8.v1.ListFlowsResponse
-	19, // 73: orb8.v1.Agent.ListDNS:output_type -> orb8.v1.ListDNSResponse
-	22, // 74: orb8.v1.Agent.ListProcesses:output_type -> orb8.v1.ListProcessesResponse
-	24, // 75: orb8.v1.Agent.ListGPUs:output_type -> orb8.v1.ListGPUsResponse
-	27, // 76: orb8.v1.Agent.WatchEvents:output_type -> orb8.v1.WatchEventsResponse
-	34, // 77: orb8.v1.Agent.ListProfiles:output_type -> orb8.v1.ListProfilesResponse
-	39, // 78: orb8.v1.Agent.ResetProfile:output_type -> orb8.v1.ResetProfileResponse
-	41, // 79: orb8.v1.Agent.ListAuditTrail:output_type -> orb8.v1.ListAuditTrailResponse
-	70, // [70:80] is the sub-list for method output_type
-	60, // [60:70] is the sub-list for method input_type
-	60, // [60:60] is the sub-list for extension type_name
-	60, // [60:60] is the sub-list for extension extendee
-	0,  // [0:60] is the sub-list for field type_name
+	15, // 13: orb8.v1.WorkloadFigures.top_kernels:type_name -> orb8.v1.KernelLaunches
+	13, // 14: orb8.v1.WorkloadFigures.http_server:type_name -> orb8.v1.HTTPFigures
+	13, // 15: orb8.v1.WorkloadFigures.http_client:type_name -> orb8.v1.HTTPFigures
+	14, // 16: orb8.v1.HTTPFigures.duration:type_name -> orb8.v1.HistogramBucket
+	0,  // 17: orb8.v1.ListFlowsRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	18, // 18: orb8.v1.ListFlowsResponse.flows:type_name -> orb8.v1.Flow
+	1,  // 19: orb8.v1.Flow.workload:type_name -> orb8.v1.Workload
+	54, // 20: orb8.v1.Flow.last_seen:type_name -> google.protobuf.Timestamp
+	2,  // 21: orb8.v1.Flow.process:type_name -> orb8.v1.Process
+	19, // 22: orb8.v1.Flow.remote_peer:type_name -> orb8.v1.Peer
+	19, // 23: orb8.v1.Flow.backend_peer:type_name -> orb8.v1.Peer
+	0,  // 24: orb8.v1.ListDNSRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	25, // 25: orb8.v1.ListDNSResponse.queries:type_name -> orb8.v1.DNSQuery
+	0,  // 26: orb8.v1.ListRequestsRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	24, // 27: orb8.v1.ListRequestsResponse.requests:type_name -> orb8.v1.Request
+	1,  // 28: orb8.v1.Request.workload:type_name -> orb8.v1.Workload
+	54, // 29: orb8.v1.Request.time:type_name -> google.protobuf.Timestamp
+	19, // 30: orb8.v1.Request.peer:type_name -> orb8.v1.Peer
+	54, // 31: orb8.v1.DNSQuery.time:type_name -> google.protobuf.Timestamp
+	1,  // 32: orb8.v1.DNSQuery.workload:type_name -> orb8.v1.Workload
+	2,  // 33: orb8.v1.DNSQuery.process:type_name -> orb8.v1.Process
+	2,  // 34: orb8.v1.ListProcessesResponse.processes:type_name -> orb8.v1.Process
+	30, // 35: orb8.v1.ListGPUsResponse.gpus:type_name -> orb8.v1.GPU
+	0,  // 36: orb8.v1.WatchEventsRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	35, // 37: orb8.v1.WatchEventsResponse.event:type_name -> orb8.v1.Event
+	34, // 38: orb8.v1.WatchEventsResponse.drops:type_name -> orb8.v1.Drops
+	33, // 39: orb8.v1.WatchEventsResponse.batch:type_name -> orb8.v1.EventBatch
+	35, // 40: orb8.v1.EventBatch.events:type_name -> orb8.v1.Event
+	54, // 41: orb8.v1.Event.time:type_name -> google.protobuf.Timestamp
+	1,  // 42: orb8.v1.Event.workload:type_name -> orb8.v1.Workload
+	2,  // 43: orb8.v1.Event.process:type_name -> orb8.v1.Process
+	36, // 44: orb8.v1.Event.exec:type_name -> orb8.v1.ExecDetail
+	37, // 45: orb8.v1.Event.exit:type_name -> orb8.v1.ExitDetail
+	55, // 46: orb8.v1.Event.attributes:type_name -> google.protobuf.Struct
+	40, // 47: orb8.v1.ListProfilesResponse.profiles:type_name -> orb8.v1.Profile
+	54, // 48: orb8.v1.Profile.first_seen:type_name -> google.protobuf.Timestamp
+	54, // 49: orb8.v1.Profile.learn_until:type_name -> google.protobuf.Timestamp
+	54, // 50: orb8.v1.Profile.last_seen:type_name -> google.protobuf.Timestamp
+	41, // 51: orb8.v1.Profile.sets:type_name -> orb8.v1.ProfileSet
+	42, // 52: orb8.v1.ProfileSet.anomalies:type_name -> orb8.v1.RaisedItem
+	54, // 53: orb8.v1.RaisedItem.time:type_name -> google.protobuf.Timestamp
+	40, // 54: orb8.v1.ResetProfileResponse.profile:type_name -> orb8.v1.Profile
+	0,  // 55: orb8.v1.ListAuditTrailRequest.filter:type_name -> orb8.v1.WorkloadFilter
+	54, // 56: orb8.v1.ListAuditTrailRequest.since:type_name -> google.protobuf.Timestamp
+	48, // 57: orb8.v1.ListAuditTrailResponse.records:type_name -> orb8.v1.AuditRecord
+	47, // 58: orb8.v1.ListAuditTrailResponse.coverage:type_name -> orb8.v1.AuditCoverage
+	54, // 59: orb8.v1.AuditCoverage.held_since:type_name -> google.protobuf.Timestamp
+	54, // 60: orb8.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
+	1,  // 61: orb8.v1.AuditRecord.workload:type_name -> orb8.v1.Workload
+	2,  // 62: orb8.v1.AuditRecord.process:type_name -> orb8.v1.Process
+	36, // 63: orb8.v1.AuditRecord.exec:type_name -> orb8.v1.ExecDetail
+	49, // 64: orb8.v1.AuditRecord.connection:type_name -> orb8.v1.Connection
+	50, // 65: orb8.v1.AuditRecord.policy:type_name -> orb8.v1.PolicyMatch
+	51, // 66: orb8.v1.AuditRecord.anomaly:type_name -> orb8.v1.Anomaly
+	19, // 67: orb8.v1.Connection.remote_peer:type_name -> orb8.v1.Peer
+	3,  // 68: orb8.v1.Agent.GetStatus:input_type -> orb8.v1.GetStatusRequest
+	10, // 69: orb8.v1.Agent.ListWorkloads:input_type -> orb8.v1.ListWorkloadsRequest
+	16, // 70: orb8.v1.Agent.ListFlows:input_type -> orb8.v1.ListFlowsRequest
+	20, // 71: orb8.v1.Agent.ListDNS:input_type -> orb8.v1.ListDNSRequest
+	26, // 72: orb8.v1.Agent.ListProcesses:input_type -> orb8.v1.ListProcessesRequest
+	28, // 73: orb8.v1.Agent.ListGPUs:input_type -> orb8.v1.ListGPUsRequest
+	31, // 74: orb8.v1.Agent.WatchEvents:input_type -> orb8.v1.WatchEventsRequest
+	38, // 75: orb8.v1.Agent.ListProfiles:input_type -> orb8.v1.ListProfilesRequest
+	43, // 76: orb8.v1.Agent.ResetProfile:input_type -> orb8.v1.ResetProfileRequest
+	45, // 77: orb8.v1.Agent.ListAuditTrail:input_type -> orb8.v1.ListAuditTrailRequest
+	22, // 78: orb8.v1.Agent.ListRequests:input_type -> orb8.v1.ListRequestsRequest
+	4,  // 79: orb8.v1.Agent.GetStatus:output_type -> orb8.v1.Status
+	11, // 80: orb8.v1.Agent.ListWorkloads:output_type -> orb8.v1.ListWorkloadsResponse
+	17, // 81: orb8.v1.Agent.ListFlows:output_type -> orb8.v1.ListFlowsResponse
+	21, // 82: orb8.v1.Agent.ListDNS:output_type -> orb8.v1.ListDNSResponse
+	27, // 83: orb8.v1.Agent.ListProcesses:output_type -> orb8.v1.ListProcessesResponse
+	29, // 84: orb8.v1.Agent.ListGPUs:output_type -> orb8.v1.ListGPUsResponse
+	32, // 85: orb8.v1.Agent.WatchEvents:output_type -> orb8.v1.WatchEventsResponse
+	39, // 86: orb8.v1.Agent.ListProfiles:output_type -> orb8.v1.ListProfilesResponse
+	44, // 87: orb8.v1.Agent.ResetProfile:output_type -> orb8.v1.ResetProfileResponse
+	46, // 88: orb8.v1.Agent.ListAuditTrail:output_type -> orb8.v1.ListAuditTrailResponse
+	23, // 89: orb8.v1.Agent.ListRequests:output_type -> orb8.v1.ListRequestsResponse
+	79, // [79:90] is the sub-list for method output_type
+	68, // [68:79] is the sub-list for method input_type
+	68, // [68:68] is the sub-list for extension type_name
+	68, // [68:68] is the sub-list for extension extendee
+	0,  // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_orb8_v1_orb8_proto_init() }
@@ -4315,13 +4764,13 @@ func file_orb8_v1_orb8_proto_init() {
 		return
 	}
 	file_orb8_v1_orb8_proto_msgTypes[12].OneofWrappers = []any{}
-	file_orb8_v1_orb8_proto_msgTypes[25].OneofWrappers = []any{}
-	file_orb8_v1_orb8_proto_msgTypes[27].OneofWrappers = []any{
+	file_orb8_v1_orb8_proto_msgTypes[30].OneofWrappers = []any{}
+	file_orb8_v1_orb8_proto_msgTypes[32].OneofWrappers = []any{
 		(*WatchEventsResponse_Event)(nil),
 		(*WatchEventsResponse_Drops)(nil),
 		(*WatchEventsResponse_Batch)(nil),
 	}
-	file_orb8_v1_orb8_proto_msgTypes[30].OneofWrappers = []any{
+	file_orb8_v1_orb8_proto_msgTypes[35].OneofWrappers = []any{
 		(*Event_Exec)(nil),
 		(*Event_Exit)(nil),
 	}
@@ -4331,7 +4780,7 @@ func file_orb8_v1_orb8_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orb8_v1_orb8_proto_rawDesc), len(file_orb8_v1_orb8_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   49,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

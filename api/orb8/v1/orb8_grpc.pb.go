@@ -35,6 +35,7 @@ const (
 	Agent_ListProfiles_FullMethodName   = "/orb8.v1.Agent/ListProfiles"
 	Agent_ResetProfile_FullMethodName   = "/orb8.v1.Agent/ResetProfile"
 	Agent_ListAuditTrail_FullMethodName = "/orb8.v1.Agent/ListAuditTrail"
+	Agent_ListRequests_FullMethodName   = "/orb8.v1.Agent/ListRequests"
 )
 
 // AgentClient is the client API for Agent service.
@@ -69,6 +70,10 @@ type AgentClient interface {
 	// the caller sees those of the namespaces it may get pods in. Read-only:
 	// compliance reports are built from it.
 	ListAuditTrail(ctx context.Context, in *ListAuditTrailRequest, opts ...grpc.CallOption) (*ListAuditTrailResponse, error)
+	// ListRequests: each workload's slowest HTTP requests of the last one to
+	// two minutes (slowest first), or its most recent failing ones (status
+	// 500 and up, newest first): at most 8 of each per workload.
+	ListRequests(ctx context.Context, in *ListRequestsRequest, opts ...grpc.CallOption) (*ListRequestsResponse, error)
 }
 
 type agentClient struct {
@@ -188,6 +193,16 @@ func (c *agentClient) ListAuditTrail(ctx context.Context, in *ListAuditTrailRequ
 	return out, nil
 }
 
+func (c *agentClient) ListRequests(ctx context.Context, in *ListRequestsRequest, opts ...grpc.CallOption) (*ListRequestsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRequestsResponse)
+	err := c.cc.Invoke(ctx, Agent_ListRequests_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -220,6 +235,10 @@ type AgentServer interface {
 	// the caller sees those of the namespaces it may get pods in. Read-only:
 	// compliance reports are built from it.
 	ListAuditTrail(context.Context, *ListAuditTrailRequest) (*ListAuditTrailResponse, error)
+	// ListRequests: each workload's slowest HTTP requests of the last one to
+	// two minutes (slowest first), or its most recent failing ones (status
+	// 500 and up, newest first): at most 8 of each per workload.
+	ListRequests(context.Context, *ListRequestsRequest) (*ListRequestsResponse, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -259,6 +278,9 @@ func (UnimplementedAgentServer) ResetProfile(context.Context, *ResetProfileReque
 }
 func (UnimplementedAgentServer) ListAuditTrail(context.Context, *ListAuditTrailRequest) (*ListAuditTrailResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAuditTrail not implemented")
+}
+func (UnimplementedAgentServer) ListRequests(context.Context, *ListRequestsRequest) (*ListRequestsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListRequests not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -454,6 +476,24 @@ func _Agent_ListAuditTrail_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_ListRequests_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRequestsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).ListRequests(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_ListRequests_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).ListRequests(ctx, req.(*ListRequestsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -496,6 +536,10 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAuditTrail",
 			Handler:    _Agent_ListAuditTrail_Handler,
+		},
+		{
+			MethodName: "ListRequests",
+			Handler:    _Agent_ListRequests_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

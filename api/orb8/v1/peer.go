@@ -43,3 +43,23 @@ func (f *Flow) PeerName() string {
 	}
 	return s + " -> " + backend
 }
+
+// PeerName is the pod or Service of the request's other end, else its
+// address; "" when neither is known (through TLS).
+func (r *Request) PeerName() string {
+	if s := r.GetPeer().Describe(); s != "" {
+		return s
+	}
+	if r.GetPeerAddr() == "" {
+		return ""
+	}
+	return net.JoinHostPort(r.GetPeerAddr(), strconv.FormatUint(uint64(r.GetPeerPort()), 10))
+}
+
+// ProtocolName is the request's protocol, with "+TLS" when it went through TLS.
+func (r *Request) ProtocolName() string {
+	if r.GetTls() {
+		return r.GetProtocol() + "+TLS"
+	}
+	return r.GetProtocol()
+}

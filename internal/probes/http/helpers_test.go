@@ -32,12 +32,14 @@ import (
 
 func TestMain(m *testing.M) {
 	testutil.Helpers(m, map[string]func([]string) error{
-		"serve":        func([]string) error { return serve() },
-		"echo":         func([]string) error { return echo() },
-		"client":       client,
-		"load":         load,
-		"split-serve":  func([]string) error { return splitServe() },
-		"split-client": splitClient,
+		"serve":         func([]string) error { return serve() },
+		"echo":          func([]string) error { return echo() },
+		"client":        client,
+		"load":          load,
+		"split-serve":   func([]string) error { return splitServe() },
+		"split-client":  splitClient,
+		"notable-serve": func([]string) error { return notableServe() },
+		"get-paths":     getPaths,
 	})
 }
 

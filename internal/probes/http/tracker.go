@@ -5,7 +5,6 @@ import (
 	"math/bits"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -32,11 +31,14 @@ type Config struct {
 	// server request they cause on this node (to link their spans); when
 	// full the least recently used is forgotten, its server spans unlinked.
 	MaxLinks int
+	// MaxNotableWorkloads bounds the workloads whose slowest and failing
+	// recent requests are kept (NotableRequests).
+	MaxNotableWorkloads int
 }
 
 // DefaultConfig is what the agent runs with.
 func DefaultConfig() Config {
-	return Config{MaxConnections: 16384, MaxPipelined: 32, MaxHeadBytes: 4096, MaxWorkloads: 16384, MaxLinks: 4096}
+	return Config{MaxConnections: 16384, MaxPipelined: 32, MaxHeadBytes: 4096, MaxWorkloads: 16384, MaxLinks: 4096, MaxNotableWorkloads: DefaultMaxNotableWorkloads}
 }
 
 // packet is one captured segment of a socket.
@@ -65,16 +67,17 @@ type transaction struct {
 
 // Reasons a message or request is not fully accounted for.
 const (
-	dropMalformed     = iota // a packet that starts like a head but is none
-	dropTruncated            // a head longer than what was captured: counted, framing lost
-	dropUnmatched            // a response without a waiting request
-	dropPipelineFull         // a request past MaxPipelined
-	dropEvicted              // waiting requests of a connection forgotten for room
-	dropWorkloadsFull        // a workload past MaxWorkloads
+	dropMalformed      = iota // a packet that starts like a head but is none
+	dropTruncated             // a head longer than what was captured: counted, framing lost
+	dropUnmatched             // a response without a waiting request
+	dropPipelineFull          // a request past MaxPipelined
+	dropEvicted               // waiting requests of a connection forgotten for room
+	dropWorkloadsFull         // a workload past MaxWorkloads
+	dropNotableEvicted        // notable requests of a workload forgotten for room
 	numDropReasons
 )
 
-var dropReasonNames = [numDropReasons]string{"malformed", "truncated", "unmatched", "pipeline_full", "evicted", "workloads_full"}
+var dropReasonNames = [numDropReasons]string{"malformed", "truncated", "unmatched", "pipeline_full", "evicted", "workloads_full", "notable_evicted"}
 
 // request is one awaiting its response.
 type request struct {
@@ -83,6 +86,7 @@ type request struct {
 	server bool   // received by the socket: the workload serves it
 	// detail is the event's start, kept only while events are heard.
 	detail *events.HTTP
+	head   headSpan // its method and path, for a notable request's detail
 }
 
 // stream is one direction of a socket end.
@@ -106,6 +110,7 @@ type conn struct {
 	waiting  []request // FIFO: HTTP/1.x answers in order
 	streams  [2]stream // by direction: egress, ingress
 	upgraded bool      // after a 101: no longer HTTP/1.x
+	heads    []byte    // methods and paths of the waiting requests (keepHead)
 }
 
 type requestKey struct {
@@ -140,10 +145,14 @@ type tracker struct {
 	stats   map[uint64]*workloadStats
 	dropped [numDropReasons]uint64
 	spans   *spanLinker
+	notable *lru.Table[uint64, notable] // by cgroup
+	// notableBuilt counts the details built for notable requests.
+	notableBuilt uint64
 }
 
 func newTracker(cfg Config) *tracker {
-	return &tracker{cfg: cfg, conns: lru.New[uint64, conn](cfg.MaxConnections), stats: map[uint64]*workloadStats{}, spans: newSpanLinker(cfg)}
+	return &tracker{cfg: cfg, conns: lru.New[uint64, conn](cfg.MaxConnections), stats: map[uint64]*workloadStats{}, spans: newSpanLinker(cfg),
+		notable: lru.New[uint64, notable](cfg.MaxNotableWorkloads)}
 }
 
 // packet accounts for p and returns the requests it finished, while
@@ -265,6 +274,7 @@ func (t *tracker) accountLocked(c *conn, h *head, p *packet, ns uint64) int64 {
 			t.dropped[dropPipelineFull]++
 		} else {
 			req := request{method: h.method, bootNs: ns, server: !egress}
+			c.keepHead(&req, h)
 			if p.heard {
 				req.detail = requestDetail(h, p)
 				t.spans.place(req.detail, h, req.server, p.src, p.dst, ns)
@@ -290,6 +300,7 @@ func (t *tracker) accountLocked(c *conn, h *head, p *packet, ns uint64) int64 {
 	req := c.waiting[0]
 	c.waiting = slices.Delete(c.waiting, 0, 1)
 	t.countLocked(c.cgroup, &req, h.status, ns)
+	t.notableLocked(c, &req, h.status, p, ns)
 	if req.detail != nil {
 		req.detail.Status, req.detail.Latency = h.status, time.Duration(ns-req.bootNs)
 		t.done = append(t.done, transaction{cgroup: c.cgroup, bootNs: req.bootNs, http: *req.detail})
@@ -308,23 +319,23 @@ func (t *tracker) accountLocked(c *conn, h *head, p *packet, ns uint64) int64 {
 
 // requestDetail is the event of a request the socket of p sent or received.
 func requestDetail(h *head, p *packet) *events.HTTP {
+	path, truncated := requestPath(h.target)
 	d := &events.HTTP{
-		TLS:       p.tls,
-		Direction: directionLabels[serverIndex(!p.egress)],
-		Method:    string(h.token),
-		Protocol:  "HTTP/1." + string(h.version),
-		Peer:      p.dst,
-		Local:     p.src,
+		TLS:           p.tls,
+		Direction:     directionLabels[serverIndex(!p.egress)],
+		Method:        string(h.token),
+		Protocol:      "HTTP/1." + string(h.version),
+		Path:          validPath(path),
+		PathTruncated: truncated,
 	}
-	if !p.egress {
-		d.Peer, d.Local = p.src, p.dst
-	}
-	path, _, _ := bytes.Cut(h.target, []byte("?"))
-	path = originPath(path)
-	d.PathTruncated = len(path) > events.MaxHTTPPath
-	// Bytes off the wire: OTLP refuses a batch with one invalid string.
-	d.Path = strings.ToValidUTF8(string(path[:min(len(path), events.MaxHTTPPath)]), "\uFFFD")
+	d.Peer, d.Local = ends(p)
 	return d
+}
+
+// cutQuery is a request target without its query string.
+func cutQuery(target []byte) []byte {
+	path, _, _ := bytes.Cut(target, []byte("?"))
+	return path
 }
 
 // originPath is the path of a request target: a proxy's absolute form
@@ -396,5 +407,6 @@ func (t *tracker) forget(ids []uint64) {
 	defer t.mu.Unlock()
 	for _, id := range ids {
 		delete(t.stats, id)
+		t.notable.Delete(id)
 	}
 }
