@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orb8/orb8/internal/probes/http/internal/keepalive"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
@@ -169,7 +170,7 @@ func notableServe() error {
 func getPaths(args []string) error {
 	c := &nethttp.Client{}
 	for _, path := range args[1:] {
-		resp, err := c.Get("http://" + net.JoinHostPort(loopback(), args[0]) + path + querySuffix)
+		resp, err := c.Get("http://" + net.JoinHostPort(loopback(), args[0]) + path + keepalive.QuerySuffix)
 		if err != nil {
 			return err
 		}
