@@ -128,7 +128,7 @@ func sortRows(rows []row, key sortKey) {
 		case byFDs:
 			return r.f.OpenFds
 		case byGPU:
-			return r.f.GpuMemoryUsedBytes
+			return r.f.AcceleratorMemoryUsedBytes
 		case byRequests:
 			return r.rps
 		case byRequestErrors:

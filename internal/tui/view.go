@@ -229,7 +229,7 @@ func (m *Model) columns() ([]column, func(i int) []string) {
 		f := r.f
 		cells := []string{r.name, humanize.Optional(f.ProcessesRunning, humanize.Count), humanize.Optional(r.netRate, humanize.Bytes), humanize.Optional(f.DnsErrorsTotal, humanize.Count),
 			humanize.Optional(r.rqWait, humanize.Seconds), humanize.Optional(r.memRate, humanize.Percent), humanize.Optional(f.OpenFds, humanize.Count),
-			humanize.Optional(f.GpuMemoryUsedBytes, humanize.Bytes)}
+			humanize.Optional(f.AcceleratorMemoryUsedBytes, humanize.Bytes)}
 		if m.hasHTTP {
 			cells = append(cells, humanize.Optional(r.rps, humanize.Count), humanize.Optional(r.errRatio, humanize.Percent), humanize.Optional(r.p99, humanize.Seconds))
 		}
@@ -263,8 +263,8 @@ func (m *Model) detailText() string {
 	lines = append(lines, fmt.Sprintf("net tx %s rx %s  tcp %s retrans %s  dns %s err %s  runq wait %s/slice p99 %s  gpu %s %s  cuda launches %s",
 		humanize.Optional(f.NetworkTxBytesTotal, humanize.Bytes), humanize.Optional(f.NetworkRxBytesTotal, humanize.Bytes), humanize.Optional(f.TcpActiveConnections, humanize.Count),
 		humanize.Optional(f.TcpRetransmitsTotal, humanize.Count), humanize.Optional(f.DnsQueriesTotal, humanize.Count), humanize.Optional(f.DnsErrorsTotal, humanize.Count),
-		humanize.Optional(meanWait(f), humanize.Seconds), humanize.Optional(f.RunqueueLatencyP99Seconds, humanize.Seconds), humanize.Optional(f.GpuMemoryUsedBytes, humanize.Bytes),
-		humanize.Optional(f.GpuUtilizationRatio, humanize.Percent), humanize.Optional(f.CudaKernelLaunchesTotal, humanize.Count)))
+		humanize.Optional(meanWait(f), humanize.Seconds), humanize.Optional(f.RunqueueLatencyP99Seconds, humanize.Seconds), humanize.Optional(f.AcceleratorMemoryUsedBytes, humanize.Bytes),
+		humanize.Optional(f.AcceleratorUtilizationRatio, humanize.Percent), humanize.Optional(f.AcceleratorKernelLaunchesTotal, humanize.Count)))
 	lines = append(lines, headerStyle.Render(fmt.Sprintf("Processes (%d)", len(d.processes))))
 	for _, p := range d.processes {
 		lines = append(lines, fmt.Sprintf("  %7d %-16s ppid %d uid %d", p.GetPid(), safe(p.GetComm()), p.GetPpid(), p.GetUid()))

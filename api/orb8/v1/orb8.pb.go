@@ -1028,9 +1028,11 @@ type WorkloadFigures struct {
 	OpenFds                   *float64 `protobuf:"fixed64,15,opt,name=open_fds,json=openFds,proto3,oneof" json:"open_fds,omitempty"`
 	FdLimit                   *float64 `protobuf:"fixed64,16,opt,name=fd_limit,json=fdLimit,proto3,oneof" json:"fd_limit,omitempty"`
 	SyscallErrorsTotal        *float64 `protobuf:"fixed64,17,opt,name=syscall_errors_total,json=syscallErrorsTotal,proto3,oneof" json:"syscall_errors_total,omitempty"`
-	GpuMemoryUsedBytes        *float64 `protobuf:"fixed64,18,opt,name=gpu_memory_used_bytes,json=gpuMemoryUsedBytes,proto3,oneof" json:"gpu_memory_used_bytes,omitempty"`
-	GpuUtilizationRatio       *float64 `protobuf:"fixed64,19,opt,name=gpu_utilization_ratio,json=gpuUtilizationRatio,proto3,oneof" json:"gpu_utilization_ratio,omitempty"`
-	CudaKernelLaunchesTotal   *float64 `protobuf:"fixed64,20,opt,name=cuda_kernel_launches_total,json=cudaKernelLaunchesTotal,proto3,oneof" json:"cuda_kernel_launches_total,omitempty"`
+	// Accelerators of every vendor (orb8_workload_accelerator_*), and kernel
+	// launches of every runtime (cuda, hip, nrt).
+	AcceleratorMemoryUsedBytes     *float64 `protobuf:"fixed64,18,opt,name=accelerator_memory_used_bytes,json=acceleratorMemoryUsedBytes,proto3,oneof" json:"accelerator_memory_used_bytes,omitempty"`
+	AcceleratorUtilizationRatio    *float64 `protobuf:"fixed64,19,opt,name=accelerator_utilization_ratio,json=acceleratorUtilizationRatio,proto3,oneof" json:"accelerator_utilization_ratio,omitempty"`
+	AcceleratorKernelLaunchesTotal *float64 `protobuf:"fixed64,20,opt,name=accelerator_kernel_launches_total,json=acceleratorKernelLaunchesTotal,proto3,oneof" json:"accelerator_kernel_launches_total,omitempty"`
 	// Time the workload's threads waited runnable for a CPU, and the times
 	// they got one: the mean wait per timeslice is the ratio of their rates.
 	RunqueueWaitSecondsTotal *float64 `protobuf:"fixed64,21,opt,name=runqueue_wait_seconds_total,json=runqueueWaitSecondsTotal,proto3,oneof" json:"runqueue_wait_seconds_total,omitempty"`
@@ -1195,23 +1197,23 @@ func (x *WorkloadFigures) GetSyscallErrorsTotal() float64 {
 	return 0
 }
 
-func (x *WorkloadFigures) GetGpuMemoryUsedBytes() float64 {
-	if x != nil && x.GpuMemoryUsedBytes != nil {
-		return *x.GpuMemoryUsedBytes
+func (x *WorkloadFigures) GetAcceleratorMemoryUsedBytes() float64 {
+	if x != nil && x.AcceleratorMemoryUsedBytes != nil {
+		return *x.AcceleratorMemoryUsedBytes
 	}
 	return 0
 }
 
-func (x *WorkloadFigures) GetGpuUtilizationRatio() float64 {
-	if x != nil && x.GpuUtilizationRatio != nil {
-		return *x.GpuUtilizationRatio
+func (x *WorkloadFigures) GetAcceleratorUtilizationRatio() float64 {
+	if x != nil && x.AcceleratorUtilizationRatio != nil {
+		return *x.AcceleratorUtilizationRatio
 	}
 	return 0
 }
 
-func (x *WorkloadFigures) GetCudaKernelLaunchesTotal() float64 {
-	if x != nil && x.CudaKernelLaunchesTotal != nil {
-		return *x.CudaKernelLaunchesTotal
+func (x *WorkloadFigures) GetAcceleratorKernelLaunchesTotal() float64 {
+	if x != nil && x.AcceleratorKernelLaunchesTotal != nil {
+		return *x.AcceleratorKernelLaunchesTotal
 	}
 	return 0
 }
@@ -4268,7 +4270,7 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\"\x7f\n" +
 	"\x15ListWorkloadsResponse\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x126\n" +
-	"\tworkloads\x18\x02 \x03(\v2\x18.orb8.v1.WorkloadFiguresR\tworkloads\"\x89\x0e\n" +
+	"\tworkloads\x18\x02 \x03(\v2\x18.orb8.v1.WorkloadFiguresR\tworkloads\"\xce\x0e\n" +
 	"\x0fWorkloadFigures\x12-\n" +
 	"\bworkload\x18\x01 \x01(\v2\x11.orb8.v1.WorkloadR\bworkload\x12\"\n" +
 	"\n" +
@@ -4290,10 +4292,10 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x0foom_kills_total\x18\x0e \x01(\x01H\fR\roomKillsTotal\x88\x01\x01\x12\x1e\n" +
 	"\bopen_fds\x18\x0f \x01(\x01H\rR\aopenFds\x88\x01\x01\x12\x1e\n" +
 	"\bfd_limit\x18\x10 \x01(\x01H\x0eR\afdLimit\x88\x01\x01\x125\n" +
-	"\x14syscall_errors_total\x18\x11 \x01(\x01H\x0fR\x12syscallErrorsTotal\x88\x01\x01\x126\n" +
-	"\x15gpu_memory_used_bytes\x18\x12 \x01(\x01H\x10R\x12gpuMemoryUsedBytes\x88\x01\x01\x127\n" +
-	"\x15gpu_utilization_ratio\x18\x13 \x01(\x01H\x11R\x13gpuUtilizationRatio\x88\x01\x01\x12@\n" +
-	"\x1acuda_kernel_launches_total\x18\x14 \x01(\x01H\x12R\x17cudaKernelLaunchesTotal\x88\x01\x01\x12B\n" +
+	"\x14syscall_errors_total\x18\x11 \x01(\x01H\x0fR\x12syscallErrorsTotal\x88\x01\x01\x12F\n" +
+	"\x1daccelerator_memory_used_bytes\x18\x12 \x01(\x01H\x10R\x1aacceleratorMemoryUsedBytes\x88\x01\x01\x12G\n" +
+	"\x1daccelerator_utilization_ratio\x18\x13 \x01(\x01H\x11R\x1bacceleratorUtilizationRatio\x88\x01\x01\x12N\n" +
+	"!accelerator_kernel_launches_total\x18\x14 \x01(\x01H\x12R\x1eacceleratorKernelLaunchesTotal\x88\x01\x01\x12B\n" +
 	"\x1brunqueue_wait_seconds_total\x18\x15 \x01(\x01H\x13R\x18runqueueWaitSecondsTotal\x88\x01\x01\x12.\n" +
 	"\x10timeslices_total\x18\x16 \x01(\x01H\x14R\x0ftimeslicesTotal\x88\x01\x01\x128\n" +
 	"\vtop_kernels\x18\x17 \x03(\v2\x17.orb8.v1.KernelLaunchesR\n" +
@@ -4317,10 +4319,10 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x10_oom_kills_totalB\v\n" +
 	"\t_open_fdsB\v\n" +
 	"\t_fd_limitB\x17\n" +
-	"\x15_syscall_errors_totalB\x18\n" +
-	"\x16_gpu_memory_used_bytesB\x18\n" +
-	"\x16_gpu_utilization_ratioB\x1d\n" +
-	"\x1b_cuda_kernel_launches_totalB\x1e\n" +
+	"\x15_syscall_errors_totalB \n" +
+	"\x1e_accelerator_memory_used_bytesB \n" +
+	"\x1e_accelerator_utilization_ratioB$\n" +
+	"\"_accelerator_kernel_launches_totalB\x1e\n" +
 	"\x1c_runqueue_wait_seconds_totalB\x13\n" +
 	"\x11_timeslices_total\"\x8d\x01\n" +
 	"\vHTTPFigures\x12%\n" +
