@@ -92,6 +92,9 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	p.tracker.spans.translate = func(client, server netip.AddrPort) netip.AddrPort {
 		return p.nat.Destination(syscall.IPPROTO_TCP, client, server)
 	}
+	if !p.opts.TLS {
+		shrinkTLSMaps(spec)
+	}
 	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
 		Programs:   Programs,
 		Manual:     manualPrograms,

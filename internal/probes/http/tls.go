@@ -315,6 +315,22 @@ func closeLinks(links []link.Link) {
 // startTLS hooks the libssl files processes map and the Go executables
 // they run now, then follows new mappings and execs; it leaves TLS off
 // where its programs did not load or the options say so.
+// tlsMaps are the maps only HTTPS uses. Without --http-tls they are made as
+// small as the kernel allows: the LRU hashes are preallocated, and all of
+// them together would take about 12 MiB of kernel memory for nothing.
+var tlsMaps = []string{httpMapTlsCalls, httpMapTlsStreams, httpMapGoTlsReads, httpMapTlsMmapReported, httpMapTlsEvents, httpMapTlsMmaps}
+
+func shrinkTLSMaps(spec *ebpf.CollectionSpec) {
+	for _, name := range tlsMaps {
+		m := spec.Maps[name]
+		if m.Type == ebpf.RingBuf {
+			m.MaxEntries = uint32(os.Getpagesize())
+		} else {
+			m.MaxEntries = 1
+		}
+	}
+}
+
 func (p *Probe) startTLS(ctx context.Context) error {
 	if !p.opts.TLS {
 		return nil // off (--http-tls=false)

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe/uprobe"
 	"github.com/orb8/orb8/internal/testutil"
@@ -125,6 +127,11 @@ func TestTLSOff(t *testing.T) {
 	}
 	if _, ok := testutil.Sample(t, f.reg, "orb8_http_tls_libraries_hooked", nil); ok {
 		t.Error("orb8_http_tls_libraries_hooked exported with TLS off")
+	}
+	for _, m := range []*ebpf.Map{f.probe.bpf.TlsCalls, f.probe.bpf.TlsStreams, f.probe.bpf.GoTlsReads, f.probe.bpf.TlsMmapReported} {
+		if n := m.MaxEntries(); n != 1 {
+			t.Errorf("map %v holds %d entries with TLS off, want 1", m, n)
+		}
 	}
 }
 
