@@ -35,8 +35,10 @@ const (
 	unknownKernel = "[unknown]"
 	// nameDelay gathers processes' first launches of kernels for naming
 	// while the processes live: their first launches come together, and
-	// each file's symbols are searched once for all of them.
+	// each file's symbols are searched once for all of them. nameEvery
+	// bounds how often that search runs (a file's whole symbol table).
 	nameDelay = 50 * time.Millisecond
+	nameEvery = time.Second
 	// maxFirstLaunches bounds the launches waiting for nameDelay; the
 	// others are named at the next refresh.
 	maxFirstLaunches = 4096
@@ -67,8 +69,18 @@ type kernelNames struct {
 	totals  map[kernelRow]uint64
 	symbols map[uprobe.FileID]map[uint64]string // per file, by file offset ("" where none)
 	dropped uint64                              // launches not summed: totals full
-	first   []cudaKernelKey                     // first launches to name after nameDelay
-	naming  *time.Timer                         // names first, while it holds any
+	first   firstLaunches
+}
+
+// firstLaunches are the first launches waiting to be named (nameFirst),
+// under a lock of their own: the ring reader that adds them never waits
+// for a naming in progress.
+type firstLaunches struct {
+	mu      sync.Mutex
+	keys    []cudaKernelKey
+	timer   *time.Timer // names keys, while there are any
+	named   time.Time   // when the last batch was named
+	stopped bool
 }
 
 func newKernelNames(launches, functions *ebpf.Map) *kernelNames {
@@ -112,33 +124,52 @@ func (k *kernelNames) refresh() error {
 	return it.Err()
 }
 
-// nameFirst names a process's first launch of a kernel within nameDelay:
-// a process that exits before the next refresh takes its mappings with it.
+// nameFirst names a process's first launch of a kernel soon, nameDelay
+// after it or nameEvery after the last batch: a process that exits before
+// the next refresh takes its mappings with it.
 func (k *kernelNames) nameFirst(key cudaKernelKey) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if len(k.first) >= maxFirstLaunches {
+	f := &k.first
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stopped || len(f.keys) >= maxFirstLaunches {
 		return
 	}
-	k.first = append(k.first, key)
-	if len(k.first) == 1 {
-		k.naming = time.AfterFunc(nameDelay, func() {
-			k.mu.Lock()
-			defer k.mu.Unlock()
-			k.resolve(k.first)
-			k.first = k.first[:0]
-		})
+	f.keys = append(f.keys, key)
+	if len(f.keys) == 1 {
+		f.timer = time.AfterFunc(max(nameDelay, time.Until(f.named.Add(nameEvery))), k.nameFirstBatch)
 	}
+}
+
+// nameFirstBatch names the first launches gathered, but those of processes
+// a refresh has forgotten meanwhile: their names would outlive their rows.
+func (k *kernelNames) nameFirstBatch() {
+	f := &k.first
+	f.mu.Lock()
+	keys := f.keys
+	f.keys, f.named = nil, time.Now()
+	f.mu.Unlock()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	live := keys[:0]
+	var n uint64
+	for _, key := range keys {
+		if k.launches.Lookup(key, &n) == nil {
+			live = append(live, key)
+		}
+	}
+	k.resolve(live)
 }
 
 // stop ends naming first launches.
 func (k *kernelNames) stop() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.naming != nil {
-		k.naming.Stop()
+	f := &k.first
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stopped = true
+	if f.timer != nil {
+		f.timer.Stop()
 	}
-	k.first = nil
+	f.keys = nil
 }
 
 // fold adds what a row counted since it was last folded. A refresh that
@@ -245,7 +276,7 @@ func (k *kernelNames) resolve(keys []cudaKernelKey) {
 		for i, p := range ps {
 			offsets[i] = p.off
 		}
-		files[id] = k.cacheSymbols(ps[0].pid, ps[0].m, offsets)
+		files[id] = k.cacheSymbols(ps[0].pid, ps[0].m, offsets, files[id])
 	}
 	for key, p := range places {
 		k.named[key] = kernelName(files[p.m.ID][p.off])
@@ -301,14 +332,17 @@ func executable(line string) bool {
 
 // cacheSymbols reads the function symbols at some offsets of a file a
 // process maps into the file's cache ("" where none), so every process
-// mapping the file shares them, and returns that cache.
-func (k *kernelNames) cacheSymbols(pid int, m uprobe.Mapping, offsets []uint64) map[uint64]string {
+// mapping the file shares them, and returns that cache. known is the
+// file's cache as the caller read it, kept if the cache was cleared since.
+func (k *kernelNames) cacheSymbols(pid int, m uprobe.Mapping, offsets []uint64, known map[uint64]string) map[uint64]string {
 	cached := k.symbols[m.ID]
 	if cached == nil {
 		if len(k.symbols) >= maxSymbolFiles {
 			clear(k.symbols) // rebuilt as launches come
 		}
-		cached = map[uint64]string{}
+		if cached = known; cached == nil {
+			cached = map[uint64]string{}
+		}
 		k.symbols[m.ID] = cached
 	}
 	for _, off := range offsets {

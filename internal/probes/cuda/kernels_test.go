@@ -11,6 +11,7 @@ import (
 
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/probe/uprobe"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
@@ -90,14 +91,14 @@ func TestCountsLaunchesByKernelName(t *testing.T) {
 		map[string]string{"cgroup": cg.Path, "runtime": "cuda", "kernel": "demo::scale(float*, int)"}, 5)
 }
 
-// TestNamesKernelsOfAShortLivedProcess: a process that exits 200 ms after
+// TestNamesKernelsOfAShortLivedProcess: a process that exits 1 s after
 // its launches, long before the next refresh reads its mappings, still has
 // its runtime launches counted by name: the kernel sends its first launch
 // of each kernel, which is named within 50 ms.
 func TestNamesKernelsOfAShortLivedProcess(t *testing.T) {
 	f := start(t, time.Minute)
 	a, cg := runKernelsApp(t, f)
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(time.Second) // far less than the refresh's 5 s
 	a.exit(t)
 	expectKnownKernels(t, f, cg)
 	if v, ok := testutil.Sample(t, f.reg, "orb8_accelerator_kernel_launches_by_name_total",
@@ -191,5 +192,26 @@ func expectKnownKernels(t *testing.T, f *fixture, cg *testutil.Cgroup) {
 	for name, k := range knownKernels {
 		f.waitFor(t, "orb8_accelerator_kernel_launches_by_name_total",
 			map[string]string{"cgroup": cg.Path, "runtime": "cuda", "kernel": name}, float64(k.times))
+	}
+}
+
+// TestSymbolCacheKeptAcrossAClear: a file's names read before the cache
+// was cleared (another file filled it) stay with the new offsets cached.
+func TestSymbolCacheKeptAcrossAClear(t *testing.T) {
+	k := newKernelNames(nil, nil)
+	k.proc = t.TempDir() // no process: nothing opens, new offsets get ""
+	for i := range maxSymbolFiles - 1 {
+		k.symbols[uprobe.FileID{Inode: uint64(i + 1)}] = map[uint64]string{}
+	}
+	a := uprobe.Mapping{ID: uprobe.FileID{Inode: 1 << 40}}
+	known := map[uint64]string{0x10: "demo::scale(float*, int)"}
+	k.symbols[a.ID] = known
+	k.cacheSymbols(1, uprobe.Mapping{ID: uprobe.FileID{Inode: 1 << 41}}, []uint64{0x20}, nil) // clears
+	got := k.cacheSymbols(1, a, []uint64{0x30}, known)
+	if got[0x10] != "demo::scale(float*, int)" || k.symbols[a.ID][0x10] != "demo::scale(float*, int)" {
+		t.Errorf("after a clear, the file's names are %v (cache %v), want 0x10 kept", got, k.symbols[a.ID])
+	}
+	if _, ok := got[0x30]; !ok {
+		t.Errorf("the new offset is not cached: %v", got)
 	}
 }
