@@ -69,6 +69,8 @@ enum op {
 	OP_LAUNCH_REPEAT = 15, /* nrt_execute_repeat(model, in, out, int repeat_count): repeat_count launches */
 	/* 16, 17: the kernel name hooks (enum name_op) */
 	OP_MODEL_LOAD = 18, /* nrt_load(neff, size, start_nc, nc_count, nrt_model_t **out): a model loaded, on success */
+	/* nrt_load_collectives(neff, size, start_nc, nc_count, g_device_id, g_device_count, nrt_model_t **out) */
+	OP_MODEL_LOAD_COLLECTIVES = 19,
 };
 
 /* The runtime whose library a hooked function is in. */
@@ -314,6 +316,8 @@ static __always_inline void record_alloc(__u64 ptr, __u64 size, __u32 runtime, _
 		s->malloc_bytes += size;
 	if (bpf_map_update_elem(&allocs, &k, &a, BPF_ANY)) {
 		orb8_count(ORB8_MAP_FULL);
+		if (old) /* released above: not again at its free or exit */
+			bpf_map_delete_elem(&allocs, &k);
 		return;
 	}
 	if (s && model)
@@ -511,6 +515,9 @@ int BPF_KPROBE(alloc_enter, __u64 ptr, __u64 size)
 	} else if (op == OP_MODEL_LOAD) {
 		ptr = PT_REGS_PARM5(ctx);
 		size = 0;
+	} else if (op == OP_MODEL_LOAD_COLLECTIVES) {
+		ptr = launch_arg(ctx, 7);
+		size = 0;
 	}
 	struct thread *t = current_thread();
 	if (!t) {
@@ -523,7 +530,7 @@ int BPF_KPROBE(alloc_enter, __u64 ptr, __u64 size)
 	t->alloc_arg[0] = ptr;
 	t->alloc_arg[1] = size;
 	t->alloc_runtime = runtime_of(cookie);
-	t->alloc_model = op == OP_MODEL_LOAD;
+	t->alloc_model = op == OP_MODEL_LOAD || op == OP_MODEL_LOAD_COLLECTIVES;
 	return 0;
 }
 

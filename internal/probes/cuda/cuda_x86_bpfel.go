@@ -164,22 +164,23 @@ const (
 type cudaOp uint32
 
 const (
-	cudaOpOP_MALLOC        cudaOp = 1
-	cudaOpOP_FREE          cudaOp = 2
-	cudaOpOP_LAUNCH        cudaOp = 3
-	cudaOpOP_MEMCPY        cudaOp = 4
-	cudaOpOP_COPY_H2D      cudaOp = 5
-	cudaOpOP_COPY_D2H      cudaOp = 6
-	cudaOpOP_COPY_D2D      cudaOp = 7
-	cudaOpOP_COPY_ANY      cudaOp = 8
-	cudaOpOP_GEMM          cudaOp = 9
-	cudaOpOP_GEMM_COMPLEX  cudaOp = 10
-	cudaOpOP_GEMM_OPAQUE   cudaOp = 11
-	cudaOpOP_CALIBRATE     cudaOp = 12
-	cudaOpOP_TENSOR_ALLOC  cudaOp = 13
-	cudaOpOP_TENSOR_FREE   cudaOp = 14
-	cudaOpOP_LAUNCH_REPEAT cudaOp = 15
-	cudaOpOP_MODEL_LOAD    cudaOp = 18
+	cudaOpOP_MALLOC                 cudaOp = 1
+	cudaOpOP_FREE                   cudaOp = 2
+	cudaOpOP_LAUNCH                 cudaOp = 3
+	cudaOpOP_MEMCPY                 cudaOp = 4
+	cudaOpOP_COPY_H2D               cudaOp = 5
+	cudaOpOP_COPY_D2H               cudaOp = 6
+	cudaOpOP_COPY_D2D               cudaOp = 7
+	cudaOpOP_COPY_ANY               cudaOp = 8
+	cudaOpOP_GEMM                   cudaOp = 9
+	cudaOpOP_GEMM_COMPLEX           cudaOp = 10
+	cudaOpOP_GEMM_OPAQUE            cudaOp = 11
+	cudaOpOP_CALIBRATE              cudaOp = 12
+	cudaOpOP_TENSOR_ALLOC           cudaOp = 13
+	cudaOpOP_TENSOR_FREE            cudaOp = 14
+	cudaOpOP_LAUNCH_REPEAT          cudaOp = 15
+	cudaOpOP_MODEL_LOAD             cudaOp = 18
+	cudaOpOP_MODEL_LOAD_COLLECTIVES cudaOp = 19
 )
 
 type cudaRuntime uint32

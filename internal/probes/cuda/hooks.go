@@ -196,6 +196,7 @@ var libraries = []library{
 		hooks(cudaOpOP_LAUNCH, false, "nrt_execute"),
 		hooks(cudaOpOP_LAUNCH_REPEAT, false, "nrt_execute_repeat"),
 		hooks(cudaOpOP_MODEL_LOAD, true, "nrt_load"),
+		hooks(cudaOpOP_MODEL_LOAD_COLLECTIVES, true, "nrt_load_collectives"),
 		hooks(cudaOpOP_FREE, false, "nrt_unload"),
 	)},
 }

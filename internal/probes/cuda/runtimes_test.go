@@ -127,6 +127,6 @@ func TestNeuronCallVariants(t *testing.T) {
 		"orb8_accelerator_malloc_bytes_total":       2 * mib, // device tensors only: host, virtual and refused ones add nothing
 		"orb8_accelerator_free_bytes_total":         1 * mib, // the host tensor's free adds nothing
 		"orb8_accelerator_memory_outstanding_bytes": 1 * mib,
-		"orb8_accelerator_models_loaded":            1, // 2 loaded, 1 unloaded; the refused load adds nothing
+		"orb8_accelerator_models_loaded":            2, // 2 loaded, 1 with collectives, 1 unloaded; the refused load adds nothing
 	}, nil)
 }

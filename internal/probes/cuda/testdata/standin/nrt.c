@@ -26,6 +26,12 @@ NRT_STATUS nrt_load(const void *neff_bytes, size_t size, int32_t start_nc, int32
 	return NRT_SUCCESS;
 }
 
+NRT_STATUS nrt_load_collectives(const void *neff_bytes, size_t size, int32_t start_nc, int32_t nc_count,
+				uint32_t g_device_id, uint32_t g_device_count, nrt_model_t **model)
+{
+	return nrt_load(neff_bytes, size, start_nc, nc_count, model);
+}
+
 NRT_STATUS nrt_unload(nrt_model_t *model)
 {
 	free(model);

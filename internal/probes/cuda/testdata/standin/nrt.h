@@ -21,6 +21,8 @@ typedef enum {
 #define STANDIN_REFUSED_SIZE ((size_t)1 << 50)
 
 NRT_STATUS nrt_load(const void *neff_bytes, size_t size, int32_t start_nc, int32_t nc_count, nrt_model_t **model);
+NRT_STATUS nrt_load_collectives(const void *neff_bytes, size_t size, int32_t start_nc, int32_t nc_count,
+				uint32_t g_device_id, uint32_t g_device_count, nrt_model_t **model);
 NRT_STATUS nrt_unload(nrt_model_t *model);
 NRT_STATUS nrt_execute(nrt_model_t *model, const nrt_tensor_set_t *input_set, nrt_tensor_set_t *output_set);
 NRT_STATUS nrt_execute_repeat(nrt_model_t *model, const nrt_tensor_set_t *input_set, nrt_tensor_set_t *output_set,

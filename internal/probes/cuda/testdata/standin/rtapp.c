@@ -121,15 +121,20 @@ static void nrt_calls(void)
 /*
  * Host and virtual tensors (no device memory) and a refused allocation add
  * nothing; 2 device tensors of 1 MiB, one freed; nrt_execute_repeat of 5;
- * 2 models loaded (and a refused load), one unloaded.
+ * 2 models loaded (and a refused load) and one with collectives (loaded
+ * inside by nrt_load: counted once), one unloaded.
  */
 static void nrt_variants(void)
 {
 	__typeof__(nrt_tensor_allocate) *allocate = sym("nrt_tensor_allocate");
 	__typeof__(nrt_tensor_free) *free_ = sym("nrt_tensor_free");
-	nrt_model_t *model = load_model(), *kept = load_model(), *refused_model;
+	nrt_model_t *model = load_model(), *kept = load_model(), *refused_model = (nrt_model_t *)1;
 	if (((__typeof__(nrt_load) *)sym("nrt_load"))(NULL, STANDIN_REFUSED_SIZE, -1, -1, &refused_model) == NRT_SUCCESS)
 		check(1, "refused nrt_load");
+	nrt_model_t *collective;
+	char neff[64] = {0};
+	check(((__typeof__(nrt_load_collectives) *)sym("nrt_load_collectives"))(neff, sizeof(neff), 0, 1, 0, 2, &collective),
+	      "nrt_load_collectives");
 	(void)kept;
 	nrt_tensor_t *host, *virt, *refused, *d[2];
 	check(allocate(NRT_TENSOR_PLACEMENT_HOST, -1, 1 * MiB, "host", &host), "nrt_tensor_allocate host");
