@@ -158,8 +158,9 @@ func (p *Probe) Close() error {
 		p.tls.close()
 	}
 	closeLinks(p.watches)
+	err := probe.Release(&p.objs) // stops the ring readers, the table's users
 	p.nat.Close()
-	return probe.Release(&p.objs)
+	return err
 }
 
 // Forget implements probe.Forgetter.

@@ -49,12 +49,32 @@ type spanLinker struct {
 	// translate is where NAT sent a client's connection to server (the
 	// zero AddrPort: nowhere else); nil when not followed.
 	translate func(client, server netip.AddrPort) netip.AddrPort
-	// sentTo is each client end's server end, as the client sent to it;
-	// translated the server's view of a connection to the client's, learned
-	// once per connection (the same ends when not translated). Both bounded
-	// by MaxLinks.
-	sentTo     *lru.Table[netip.AddrPort, netip.AddrPort]
-	translated *lru.Table[connEnds, connEnds]
+	// sentTo is each client end's last server ends, as the client sent to
+	// them (one port may connect to several); translated the server end a
+	// client sent to for the server's view of a connection, learned once per
+	// connection. Both bounded by MaxLinks.
+	sentTo     *lru.Table[netip.AddrPort, sentEnds]
+	translated *lru.Table[connEnds, netip.AddrPort]
+}
+
+// sentEnds are the server ends a client end last sent to, newest last.
+type sentEnds struct {
+	ends [4]netip.AddrPort
+	n    int
+}
+
+func (s *sentEnds) add(e netip.AddrPort) {
+	for i := range s.n {
+		if s.ends[i] == e {
+			return
+		}
+	}
+	if s.n == len(s.ends) {
+		copy(s.ends[:], s.ends[1:])
+		s.n--
+	}
+	s.ends[s.n] = e
+	s.n++
 }
 
 func newSpanLinker(cfg Config) *spanLinker {
@@ -62,7 +82,7 @@ func newSpanLinker(cfg Config) *spanLinker {
 	crand.Read(seed[:])
 	return &spanLinker{
 		rng: rand.NewChaCha8(seed), pending: lru.New[connEnds, pendingSpans](cfg.MaxLinks), maxPer: max(cfg.MaxPipelined, 1),
-		sentTo: lru.New[netip.AddrPort, netip.AddrPort](cfg.MaxLinks), translated: lru.New[connEnds, connEnds](cfg.MaxLinks),
+		sentTo: lru.New[netip.AddrPort, sentEnds](cfg.MaxLinks), translated: lru.New[connEnds, netip.AddrPort](cfg.MaxLinks),
 	}
 }
 
@@ -97,25 +117,32 @@ func (l *spanLinker) place(d *events.HTTP, h *head, server bool, src, dst netip.
 }
 
 // clientView is a server's ends of a connection as its client saw them:
-// a client of this node that sent to another server end (a Service's
-// address) whose connection NAT sent to this server.
+// a client of this node whose spans wait on a connection to another server
+// end (a Service's address) that NAT sent to this server. Only ends with
+// waiting spans are asked of conntrack, and an answer is kept while its
+// client's spans wait.
 func (l *spanLinker) clientView(ends connEnds) connEnds {
 	if _, ok := l.pending.Get(ends); ok || l.translate == nil {
 		return ends
 	}
-	if seen, ok := l.translated.Get(ends); ok {
-		return *seen
+	waiting := func(server netip.AddrPort) bool {
+		_, ok := l.pending.Get(connEnds{client: ends.client, server: server})
+		return ok
+	}
+	if sent, ok := l.translated.Get(ends); ok && waiting(*sent) {
+		return connEnds{client: ends.client, server: *sent}
 	}
 	sent, ok := l.sentTo.Get(ends.client)
-	if !ok || *sent == ends.server {
+	if !ok {
 		return ends
 	}
-	seen := ends
-	if l.translate(ends.client, *sent) == ends.server {
-		seen.server = *sent
+	for _, to := range sent.ends[:sent.n] {
+		if to != ends.server && waiting(to) && l.translate(ends.client, to) == ends.server {
+			l.translated.Put(ends, to)
+			return connEnds{client: ends.client, server: to}
+		}
 	}
-	l.translated.Put(ends, seen)
-	return seen
+	return ends
 }
 
 // older reports whether then is more than linkTTLNs before now; then may
@@ -125,7 +152,14 @@ func older(then, now uint64) bool { return int64(now-then) > linkTTLNs }
 // keep holds a client span for the server request it may cause.
 func (l *spanLinker) keep(ends connEnds, s clientSpan) {
 	if l.translate != nil {
-		l.sentTo.Put(ends.client, ends.server)
+		if sent, ok := l.sentTo.Get(ends.client); ok {
+			sent.add(ends.server)
+			l.sentTo.Touch(ends.client)
+		} else {
+			var sent sentEnds
+			sent.add(ends.server)
+			l.sentTo.Put(ends.client, sent)
+		}
 	}
 	p, ok := l.pending.Get(ends)
 	if !ok {

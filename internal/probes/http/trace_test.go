@@ -217,3 +217,39 @@ func TestSpanLinksThroughNAT(t *testing.T) {
 		t.Errorf("server %+v linked to a client NAT sent elsewhere", s)
 	}
 }
+
+// One client port connected to two Services at once (Linux shares an
+// ephemeral port across destinations), one of them translated to an
+// endpoint on another node: the server here claims the span of the
+// connection NAT sent to it, not the other one's; and after the port is
+// reused for a third Service sent to the same endpoint, that one's.
+func TestSpanLinksThroughNATSharedPort(t *testing.T) {
+	client := netip.MustParseAddrPort("10.1.0.5:41000")
+	elsewhere, here, later := netip.MustParseAddrPort("10.96.0.1:80"), netip.MustParseAddrPort("10.96.0.2:80"), netip.MustParseAddrPort("10.96.0.3:80")
+	endpoint := netip.MustParseAddrPort("10.1.0.9:8080")
+	l := newSpanLinker(DefaultConfig())
+	l.translate = func(c, s netip.AddrPort) netip.AddrPort {
+		switch s {
+		case elsewhere:
+			return netip.MustParseAddrPort("10.2.0.4:8080")
+		case here, later:
+			return endpoint
+		}
+		return netip.AddrPort{}
+	}
+	at := func(server bool, dst netip.AddrPort, ns uint64) events.HTTP {
+		var d events.HTTP
+		src := client
+		l.place(&d, &head{}, server, src, dst, ns)
+		return d
+	}
+	c := at(false, here, 1)
+	other := at(false, elsewhere, 2)
+	if s := at(true, endpoint, 3); s.ParentSpanID != c.SpanID {
+		t.Errorf("server %s: parent %s, want the span sent to it %s (not %s)", s.SpanID, s.ParentSpanID, c.SpanID, other.SpanID)
+	}
+	c3 := at(false, later, 4)
+	if s := at(true, endpoint, 5); s.ParentSpanID != c3.SpanID {
+		t.Errorf("server after port reuse: parent %s, want %s", s.ParentSpanID, c3.SpanID)
+	}
+}
