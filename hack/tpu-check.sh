@@ -43,7 +43,7 @@ fail() { RESULTS+=("FAIL  $*"); say "FAIL  $*"; FAILED=1; }
 CG=/sys/fs/cgroup/orb8-tpu-check-$$
 PIDS=()
 cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}" ${AGENT:+"$AGENT"}; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	[ -d "$CG" ] && { echo 1 >"$CG/cgroup.kill" 2>/dev/null; sleep 0.5; rmdir "$CG" 2>/dev/null; }
 }
@@ -82,20 +82,25 @@ for ((i = 0; i < 600; i++)); do grep -q ready "$OUT/work.log" 2>/dev/null && bre
 grep -q ready "$OUT/work.log" || { say "the JAX workload did not start:"; tail -20 "$OUT/work.log"; exit 2; }
 pass "JAX workload on $("$PY" -c "import json; d=json.load(open('$OUT/jax.json')); print(len(d['devices']), d['kind'])") in ${CG#/sys/fs/cgroup}"
 
-# window NAME: 10 s of matmul rounds, its start and end in windows.txt.
+# window NAME: 10 s of matmul rounds, its start and end in windows.txt; an
+# "on" window whose agent did not live through it is "dead".
 window() {
-	local from
+	local from name=$1
 	from=$(date +%s.%N)
 	sleep 10
-	echo "$1 $from $(date +%s.%N)" >>"$OUT/windows.txt"
+	if [ "$name" = on ] && ! kill -0 "$AGENT" 2>/dev/null; then name=dead; fi
+	echo "$name $from $(date +%s.%N)" >>"$OUT/windows.txt"
 }
 AGENT=
 start_agent() {
 	"$ORB8" agent --metrics-addr "127.0.0.1:$PORT" --api-addr "unix://$OUT/api.sock" --tpu-interval 1s --tpu-timeout 1s >>"$OUT/agent.log" 2>&1 &
 	AGENT=$!
-	PIDS+=("$AGENT")
 }
-stop_agent() { kill "$AGENT" 2>/dev/null; wait "$AGENT" 2>/dev/null; }
+stop_agent() {
+	kill "$AGENT" 2>/dev/null
+	wait "$AGENT" 2>/dev/null
+	AGENT=
+}
 
 window off
 start_agent
@@ -148,12 +153,17 @@ stop_agent
 "$PY" - "$OUT/rounds.txt" "$OUT/windows.txt" <<'PY' >>"$OUT/checks.txt"
 import statistics, sys
 rounds = [tuple(map(float, l.split())) for l in open(sys.argv[1]) if len(l.split()) == 2]
-times = {"on": [], "off": []}
+times, dead = {"on": [], "off": []}, False
 for line in open(sys.argv[2]):
     name, start, end = line.split()
+    if name == "dead":
+        dead = True
+        continue
     times[name] += [d for t, d in rounds if float(start) <= t <= float(end)]
 off, on = (statistics.median(times[k]) if times[k] else 0 for k in ("off", "on"))
-if not off or not on:
+if dead:
+    print("FAIL  the agent lived through every window with it (see agent.log)")
+elif not off or not on:
     print("FAIL  matmul rounds in every window (%d without the agent, %d with)" % (len(times["off"]), len(times["on"])))
 else:
     print("PASS  " if on <= 1.02 * off else "FAIL  ", end="")

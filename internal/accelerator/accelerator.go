@@ -34,7 +34,7 @@ var (
 	TemperatureDesc = deviceDesc("orb8_accelerator_temperature_celsius", "Device core temperature.")
 	PowerDesc       = deviceDesc("orb8_accelerator_power_watts", "Device power draw.")
 	PCIeDesc        = deviceDesc("orb8_accelerator_pcie_bytes_per_second", "PCIe throughput of the device, by direction (tx: device to host).", "direction")
-	ThrottledDesc   = deviceDesc("orb8_accelerator_throttled", "1 while the device's clocks are held down for the reason (NVML clock event reasons).", "reason")
+	ThrottledDesc   = deviceDesc("orb8_accelerator_throttled", "1 while the device's clocks are held down for the reason (NVIDIA: NVML clock event reasons; AMD: power, current, thermal, other).", "reason")
 	ImbalanceDesc   = families.Plain("orb8_accelerator_imbalance_ratio", "(max - min) / max of the utilizations of the node's devices of a vendor: 0 balanced, 1 one busy while another idles.", "vendor")
 )
 
