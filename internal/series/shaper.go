@@ -186,11 +186,17 @@ var hashSeed = maphash.MakeSeed()
 func hashOf(values []string) uint64 {
 	var h maphash.Hash
 	h.SetSeed(hashSeed)
+	hashValues(&h, values)
+	return h.Sum64()
+}
+
+// hashValues writes values to h as hashOf hashes them: a hash of a prefix
+// of label values can be carried on with the rest.
+func hashValues(h *maphash.Hash, values []string) {
 	for _, v := range values {
-		maphash.WriteComparable(&h, len(v))
+		maphash.WriteComparable(h, len(v))
 		h.WriteString(v)
 	}
-	return h.Sum64()
 }
 
 // family is one per-workload family under a shape, with what it carries
@@ -368,11 +374,18 @@ func (f *family) aggregate(values []string, s *source, gen uint64) *aggregate {
 
 // add takes one collected series into its aggregate.
 func (f *family) add(m prometheus.Metric, c *collection) {
-	gen := c.gen
 	labels, p, ok := f.read(m)
 	if !ok {
 		return
 	}
+	f.take(labels, hashOf(labels[len(LevelCgroup.LabelNames())-1:]), p, c)
+}
+
+// take adds a series with these label values (in the source's order) and
+// value p into its aggregate; h is the hash of its cgroup and extra label
+// values, which identifies its source.
+func (f *family) take(labels []string, h uint64, p tally, c *collection) {
+	gen := c.gen
 	if !p.cumulative() {
 		// A gauge is what it is now: no history to keep.
 		values := f.outLabels(f.buf[:0], labels, c, nil)
@@ -387,9 +400,8 @@ func (f *family) add(m prometheus.Metric, c *collection) {
 		a.hasCur = true
 		return
 	}
-	// A source is its cgroup and extra labels: its names may fill in
+	// A source is its cgroup and extra labels (h): its names may fill in
 	// after its first collection.
-	h := hashOf(labels[len(LevelCgroup.LabelNames())-1:])
 	s := f.source(h)
 	if s != nil && s.seen != gen {
 		f.next = append(f.next, s)
