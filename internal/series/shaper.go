@@ -164,7 +164,9 @@ func (w *shaped) Collect(ch chan<- prometheus.Metric) {
 	for _, f := range w.families { // after a collection that panicked, start over
 		f.next, f.cursor = f.next[:0], 0
 	}
-	collectEach(w.c, func(m prometheus.Metric) {
+	collectEach(w.c, func(r *Row) { w.takeRow(r, c, ch) }, func(m prometheus.Metric) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		switch p := w.plans[m.Desc()]; {
 		case p == nil:
 			ch <- m
@@ -296,8 +298,55 @@ func (sh *Shaper) owner(namespace, pod string, version uint64) (kind, name strin
 	return a.kind, a.name, a.ok
 }
 
+// takeRow takes a row whole (Rows): its cgroup hashed and its pod's owner
+// asked once, no sample made of a series that is aggregated. It runs in
+// the collector's goroutine, beside the one taking its other metrics.
+func (w *shaped) takeRow(r *Row, c *collection, ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var cgroupHash maphash.Hash
+	cgroupHash.SetSeed(hashSeed)
+	hashValues(&cgroupHash, r.labels[len(r.labels)-1:])
+	plain := cgroupHash.Sum64() // the source hash of a series without extra labels
+	valid := validUTF8(r.labels)
+	for i := range r.sent {
+		s := &r.sent[i]
+		p := w.plans[s.d.Desc]
+		extra := r.extras[s.from:s.to]
+		switch {
+		case p == nil:
+			ch <- r.metric(s)
+			continue
+		case p.family == nil:
+			continue
+		case !valid || !s.d.text || s.d.numLabels != len(r.labels)+len(extra) || !validUTF8(extra) || (s.hist == nil && !plainValue(s.kind)):
+			// As a sample, which client_golang makes (and rejects) as it
+			// always did.
+			p.family.add(r.metric(s), c)
+			continue
+		}
+		labels, h := r.labels, plain
+		if len(extra) > 0 {
+			labels = append(append(c.labels[:0], r.labels...), extra...)
+			c.labels = labels
+			withExtra := cgroupHash
+			hashValues(&withExtra, extra)
+			h = withExtra.Sum64()
+		}
+		v := tally{kind: s.kind, v: s.value}
+		if s.hist != nil {
+			v = tally{log2: s.hist}
+		}
+		p.family.take(labels, h, v, c)
+	}
+}
+
 // collection is one collection of a shaped collector.
 type collection struct {
+	// mu makes the collector's rows and its other metrics, taken in two
+	// goroutines, one at a time.
+	mu      sync.Mutex
+	labels  []string // for takeRow, reused
 	sh      *Shaper
 	gen     uint64
 	version uint64 // of the owners
