@@ -262,11 +262,14 @@ func newFamily(src *Desc, sh shape) *family {
 	return f
 }
 
-// ownerCache is what Owners said about pods while their Version stays.
+// ownerCache is what Owners said about pods while their Version stays,
+// by the hash of the pod's namespace and name: each collector asks once
+// per pod, collectors in parallel, and a hash is cheaper to look up than
+// the two strings.
 type ownerCache struct {
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	version uint64
-	byPod   map[[2]string]ownerAnswer
+	byPod   map[uint64]ownerAnswer
 }
 
 type ownerAnswer struct {
@@ -283,18 +286,25 @@ func (sh *Shaper) owner(namespace, pod string, version uint64) (kind, name strin
 	if version == 0 {
 		return sh.owners.Owner(namespace, pod)
 	}
+	h := hashOf([]string{namespace, pod})
 	c := &sh.ownerCache
+	c.mu.RLock()
+	a, found := c.byPod[h]
+	found = found && c.version == version
+	c.mu.RUnlock()
+	if found {
+		return a.kind, a.name, a.ok
+	}
+	a.kind, a.name, a.ok = sh.owners.Owner(namespace, pod)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.version != version || c.byPod == nil {
-		c.version, c.byPod = version, map[[2]string]ownerAnswer{}
+	switch {
+	case c.version < version || c.byPod == nil:
+		c.version, c.byPod = version, map[uint64]ownerAnswer{}
+	case c.version > version: // a collection that began before a change
+		return a.kind, a.name, a.ok
 	}
-	k := [2]string{namespace, pod}
-	a, found := c.byPod[k]
-	if !found {
-		a.kind, a.name, a.ok = sh.owners.Owner(namespace, pod)
-		c.byPod[k] = a
-	}
+	c.byPod[h] = a
 	return a.kind, a.name, a.ok
 }
 

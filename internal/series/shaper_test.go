@@ -460,3 +460,32 @@ func gatherText(t *testing.T, c prometheus.Collector) string {
 	}
 	return buf.String()
 }
+
+// changingOwners are testOwners whose Version the test sets.
+type changingOwners struct {
+	testOwners
+	version uint64
+}
+
+func (o *changingOwners) Version() uint64 { return o.version }
+
+// TestShaperAsksOwnersOncePerVersion: an owner answer is kept while the
+// owners' version stays, and asked again once it changes.
+func TestShaperAsksOwnersOncePerVersion(t *testing.T) {
+	c := &shapeCollector{workloads: []shapeWorkload{{w: pod("p-1", "app"), execs: 2}}, rows: true}
+	o := &changingOwners{testOwners: testOwners{"ns/p-1": {"Deployment", "old"}}, version: 1}
+	w := NewShaper(Shaping{Aggregation: LevelOwner}, o, time.Minute).Wrap(c)
+	expect := func(want string) {
+		t.Helper()
+		if got := lines(scrapeText(t, w), "orb8_shape_execs_total"); got != want {
+			t.Errorf("got\n%s\nwant\n%s", got, want)
+		}
+	}
+	expect(`orb8_shape_execs_total{namespace="ns",owner_kind="Deployment",owner_name="old"} 2`)
+	o.testOwners["ns/p-1"] = [2]string{"StatefulSet", "new"}
+	expect(`orb8_shape_execs_total{namespace="ns",owner_kind="Deployment",owner_name="old"} 2`)
+	o.version = 2
+	c.workloads[0].execs = 3
+	expect(`orb8_shape_execs_total{namespace="ns",owner_kind="Deployment",owner_name="old"} 2` + "\n" +
+		`orb8_shape_execs_total{namespace="ns",owner_kind="StatefulSet",owner_name="new"} 1`)
+}
