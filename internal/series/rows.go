@@ -32,6 +32,10 @@ func RowsTo(ch chan<- prometheus.Metric) *Rows {
 	return rs
 }
 
+// Whole reports whether rows go whole to a shaper, which orders what it
+// exports itself: a collection need not send them in label order.
+func (rs *Rows) Whole() bool { return rs.sink != nil }
+
 // Row starts the row of w. Send its series, then call Done.
 func (rs *Rows) Row(w cgroup.Workload) *Row {
 	if rs.sink == nil {

@@ -214,7 +214,7 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 			row.Done()
 		}
 	}
-	return probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *memoryMemStats) {
+	return probe.CollectPerCPURows(rows, p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *memoryMemStats) {
 		row := rows.Row(w)
 		row.Send(oomDesc, prometheus.CounterValue, float64(s.OomKills))
 		row.Send(faultsDesc, prometheus.CounterValue, float64(s.PageFaults))

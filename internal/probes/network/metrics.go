@@ -51,7 +51,7 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 		return nil
 	}
 	rows := series.RowsTo(ch)
-	return probe.CollectPerCPU(stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *networkNetStats) {
+	return probe.CollectPerCPURows(rows, stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *networkNetStats) {
 		row := rows.Row(w)
 		counter := func(d *series.Desc, v uint64, extra ...string) {
 			row.Send(d, prometheus.CounterValue, float64(v), extra...)

@@ -195,7 +195,7 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 		return nil
 	}
 	rows := series.RowsTo(ch)
-	return probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *processProcStats) {
+	return probe.CollectPerCPURows(rows, p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *processProcStats) {
 		row := rows.Row(w)
 		row.Send(execDesc, prometheus.CounterValue, float64(s.Execs))
 		row.Send(forkDesc, prometheus.CounterValue, float64(s.Forks))
