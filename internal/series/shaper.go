@@ -233,6 +233,8 @@ type source struct {
 	offset, last tally
 	seen         uint64
 	held         bool // an unnamed pod cgroup, in no aggregate yet
+	// named is the take that last chose agg (0: the labels were looked at).
+	named uint64
 }
 
 // aggregate is one exported series.
@@ -318,6 +320,14 @@ func (w *shaped) takeRow(r *Row, c *collection, ch chan<- prometheus.Metric) {
 	cgroupHash.SetSeed(hashSeed)
 	hashValues(&cgroupHash, r.labels[len(r.labels)-1:])
 	plain := cgroupHash.Sum64() // the source hash of a series without extra labels
+	var named uint64            // 0 while owners may answer otherwise any time
+	if c.version != 0 || c.sh.owners == nil {
+		var namedHash maphash.Hash
+		namedHash.SetSeed(hashSeed)
+		hashValues(&namedHash, r.labels[:len(r.labels)-1])
+		maphash.WriteComparable(&namedHash, c.version)
+		named = namedHash.Sum64() | 1
+	}
 	valid := validUTF8(r.labels)
 	for i := range r.sent {
 		s := &r.sent[i]
@@ -347,7 +357,7 @@ func (w *shaped) takeRow(r *Row, c *collection, ch chan<- prometheus.Metric) {
 		if s.hist != nil {
 			v = tally{log2: s.hist}
 		}
-		p.family.take(labels, h, v, c)
+		p.family.take(labels, h, named, v, c)
 	}
 }
 
@@ -424,11 +434,17 @@ func (f *family) aggregate(values []string, s *source, gen uint64) *aggregate {
 			f.aggList, f.sorted = append(f.aggList, a), false
 		}
 	}
+	a.touch(gen)
+	return a
+}
+
+// touch marks a live in collection gen, its current sum reset at its
+// first series of gen.
+func (a *aggregate) touch(gen uint64) {
 	if a.seen != gen {
 		a.cur, a.hasCur = tally{}, false
 	}
 	a.seen = gen
-	return a
 }
 
 // add takes one collected series into its aggregate.
@@ -437,13 +453,16 @@ func (f *family) add(m prometheus.Metric, c *collection) {
 	if !ok {
 		return
 	}
-	f.take(labels, hashOf(labels[len(LevelCgroup.LabelNames())-1:]), p, c)
+	f.take(labels, hashOf(labels[len(LevelCgroup.LabelNames())-1:]), 0, p, c)
 }
 
 // take adds a series with these label values (in the source's order) and
 // value p into its aggregate; h is the hash of its cgroup and extra label
-// values, which identifies its source.
-func (f *family) take(labels []string, h uint64, p tally, c *collection) {
+// values, which identifies its source. named, when not 0, is the hash of
+// its other workload labels and the owners' version (takeRow): a source
+// whose named is the same goes to the aggregate it went to last, its
+// labels neither made nor looked up.
+func (f *family) take(labels []string, h, named uint64, p tally, c *collection) {
 	gen := c.gen
 	if !p.cumulative() {
 		// A gauge is what it is now: no history to keep.
@@ -465,7 +484,12 @@ func (f *family) take(labels []string, h uint64, p tally, c *collection) {
 	if s != nil && s.seen != gen {
 		f.next = append(f.next, s)
 	}
-	if f.unnamed(labels, c.sh.owners, s) {
+	var a *aggregate
+	switch {
+	case named != 0 && s != nil && !s.held && s.agg != nil && s.named == named:
+		a = s.agg
+		a.touch(gen)
+	case f.unnamed(labels, c.sh.owners, s):
 		if s == nil {
 			s = &source{hash: h, held: true}
 			f.sources[h] = s
@@ -473,10 +497,11 @@ func (f *family) take(labels []string, h uint64, p tally, c *collection) {
 		}
 		s.seen = gen
 		return
+	default:
+		values := f.outLabels(f.buf[:0], labels, c, s)
+		f.buf = values
+		a = f.aggregate(values, s, gen)
 	}
-	values := f.outLabels(f.buf[:0], labels, c, s)
-	f.buf = values
-	a := f.aggregate(values, s, gen)
 	switch {
 	case s == nil || s.held:
 		if s == nil {
@@ -497,7 +522,7 @@ func (f *family) take(labels []string, h uint64, p tally, c *collection) {
 		s.agg.base.add(&s.offset, -1)
 		s.offset = tally{}
 	}
-	s.agg = a
+	s.agg, s.named = a, named
 	s.last, s.seen = p.clone(), gen
 	a.cur.add(&p, 1)
 	a.cur.add(&s.offset, -1)

@@ -2,6 +2,7 @@ package series
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -410,29 +411,43 @@ func TestShaperTakesRowsAsSamples(t *testing.T) {
 			{w: cgroup.Workload{Path: "/system.slice/sshd.service"}, execs: 18, slots: []uint64{0, 1, 6}}},
 	}
 	for _, level := range Levels() {
-		t.Run(level, func(t *testing.T) {
-			l, _ := ParseLevel(level)
-			o := testOwners{"ns/a-1": {"Deployment", "a"}, "ns/a-2": {"Deployment", "a"}, "ns/b-1": {"StatefulSet", "b"}}
-			samples, rows := &shapeCollector{}, &shapeCollector{rows: true}
-			s := Shaping{Aggregation: l, Families: map[string]FamilyShape{"orb8_shape_bytes_total": {DropLabels: []string{"protocol"}}}}
-			bySamples := NewShaper(s, o, time.Minute).Wrap(samples)
-			byRows := NewShaper(s, o, time.Minute).Wrap(rows)
-			for i, step := range steps {
-				samples.workloads, rows.workloads = step, step
-				if i == 2 {
-					o["ns/x-1"] = [2]string{"Job", "x"}
-				}
-				want := scrapeText(t, bySamples)
-				if got := scrapeText(t, byRows); got != want {
-					t.Errorf("step %d: rows gave\n%s\nsamples\n%s", i, got, want)
-				}
-			}
-		})
+		// Owners that say when they change (kube.Index) and owners that
+		// do not (version 0).
+		for _, versioned := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/versioned=%v", level, versioned), func(t *testing.T) {
+				testRowsAsSamples(t, level, versioned, steps)
+			})
+		}
 	}
 	// Through a registry: rows go as samples on the channel.
 	samples, rows := &shapeCollector{workloads: steps[0]}, &shapeCollector{workloads: steps[0], rows: true}
 	if got, want := gatherText(t, rows), gatherText(t, samples); got != want {
 		t.Errorf("through a registry: rows gave\n%s\nsamples\n%s", got, want)
+	}
+}
+
+func testRowsAsSamples(t *testing.T, level string, versioned bool, steps [][]shapeWorkload) {
+	l, _ := ParseLevel(level)
+	o := &changingOwners{testOwners: testOwners{"ns/a-1": {"Deployment", "a"}, "ns/a-2": {"Deployment", "a"}, "ns/b-1": {"StatefulSet", "b"}}}
+	if versioned {
+		o.version = 1
+	}
+	samples, rows := &shapeCollector{}, &shapeCollector{rows: true}
+	s := Shaping{Aggregation: l, Families: map[string]FamilyShape{"orb8_shape_bytes_total": {DropLabels: []string{"protocol"}}}}
+	bySamples := NewShaper(s, o, time.Minute).Wrap(samples)
+	byRows := NewShaper(s, o, time.Minute).Wrap(rows)
+	for i, step := range steps {
+		samples.workloads, rows.workloads = step, step
+		if i == 2 {
+			o.testOwners["ns/x-1"] = [2]string{"Job", "x"}
+			if versioned {
+				o.version++
+			}
+		}
+		want := scrapeText(t, bySamples)
+		if got := scrapeText(t, byRows); got != want {
+			t.Errorf("step %d: rows gave\n%s\nsamples\n%s", i, got, want)
+		}
 	}
 }
 
