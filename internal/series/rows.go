@@ -12,7 +12,8 @@ import (
 // its channel, or, when a Shaper collects from that channel, whole to the
 // shaper, which aggregates a row's series without a sample or a channel
 // send per series (at owner level a scrape of 10,000 pods was mostly
-// those). Make one per collection with RowsTo.
+// those). Make one per collection with RowsTo, and use it from one
+// goroutine: it reuses one Row.
 type Rows struct {
 	ch   chan<- prometheus.Metric
 	sink func(*Row)
