@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -22,9 +23,28 @@ type Enricher interface {
 	Enrich(w Workload) Workload
 }
 
+// VersionedEnricher is an Enricher that says when its answers may have
+// changed (kube.Index): the resolver keeps each cgroup's enriched workload
+// while the version stays, and a scrape that names every cgroup of the
+// node once per probe does not ask the enricher each time.
+type VersionedEnricher interface {
+	Enricher
+	Version() uint64
+}
+
 type entry struct {
 	w         Workload
 	removedAt time.Time // zero while the cgroup exists
+	// enriched is w as the enricher named it last; an entry's w never
+	// changes (Add makes a new entry).
+	enriched atomic.Pointer[enrichedWorkload]
+}
+
+// enrichedWorkload is an enricher's answer about a cgroup: valid while
+// the resolver has the same enricher (installed) and it the same version.
+type enrichedWorkload struct {
+	w                  Workload
+	installed, version uint64
 }
 
 // PathFinder names a live cgroup from its id: its path relative to the
@@ -46,8 +66,10 @@ type Resolver struct {
 	byID     map[uint64]*entry
 	byPath   map[string]uint64 // the id last added at each path, live or in its grace period
 	enricher Enricher
-	find     PathFinder // nil: by file handle
-	dropped  uint64
+	// installed counts SetEnricher calls, to tell enrichers apart.
+	installed uint64
+	find      PathFinder // nil: by file handle
+	dropped   uint64
 	// following: a watcher feeds every mkdir and rmdir (Follow).
 	following bool
 	// generation counts changes of what Matching can return.
@@ -123,6 +145,7 @@ func (r *Resolver) Root() string { return r.root }
 func (r *Resolver) SetEnricher(e Enricher) {
 	r.mu.Lock()
 	r.enricher = e
+	r.installed++
 	r.generation++
 	r.mu.Unlock()
 }
@@ -227,10 +250,13 @@ func (r *Resolver) Removed(id uint64) bool {
 func (r *Resolver) Lookup(id uint64) Workload {
 	r.mu.RLock()
 	e, ok := r.byID[id]
-	enricher, find := r.enricher, r.find
+	enricher, find, installed := r.enricher, r.find, r.installed
 	r.mu.RUnlock()
 	var w Workload
 	if ok {
+		if v, versioned := enricher.(VersionedEnricher); versioned {
+			return e.enrich(v, installed)
+		}
 		w = e.w
 	} else if p, err := r.name(find, id); err == nil {
 		// Named even when a full table does not keep it.
@@ -242,6 +268,17 @@ func (r *Resolver) Lookup(id uint64) Workload {
 	if enricher != nil {
 		w = enricher.Enrich(w)
 	}
+	return w
+}
+
+// enrich is the entry's workload as v names it, asked once per version.
+func (e *entry) enrich(v VersionedEnricher, installed uint64) Workload {
+	version := v.Version()
+	if c := e.enriched.Load(); c != nil && c.installed == installed && c.version == version {
+		return c.w
+	}
+	w := v.Enrich(e.w)
+	e.enriched.Store(&enrichedWorkload{w: w, installed: installed, version: version})
 	return w
 }
 

@@ -122,12 +122,53 @@ func TestEnricherNamesWorkloads(t *testing.T) {
 	}
 }
 
+// versionedEnricher names every workload's pod pod, counting the calls.
+type versionedEnricher struct {
+	pod            string
+	version, calls uint64
+}
+
+func (e *versionedEnricher) Enrich(w Workload) Workload {
+	e.calls++
+	w.Pod = e.pod
+	return w
+}
+
+func (e *versionedEnricher) Version() uint64 { return e.version }
+
+// TestVersionedEnricherAskedOncePerVersion: a cgroup's enriched workload
+// is kept while the enricher's version stays, asked again when it
+// changes or another enricher is installed.
+func TestVersionedEnricherAskedOncePerVersion(t *testing.T) {
+	r := newResolver(t, 100000)
+	e := &versionedEnricher{pod: "a", version: 1}
+	r.SetEnricher(e)
+	r.Add(1<<61, "/kubepods/pod"+uid+"/"+cid)
+	expect := func(pod string, calls uint64) {
+		t.Helper()
+		if got := r.Lookup(1 << 61).Pod; got != pod || e.calls != calls {
+			t.Fatalf("pod %q after %d enrichments, want %q after %d", got, e.calls, pod, calls)
+		}
+	}
+	expect("a", 1)
+	e.pod = "b" // not yet told
+	expect("a", 1)
+	e.version = 2
+	expect("b", 2)
+	expect("b", 2)
+	e = &versionedEnricher{pod: "c", version: 2}
+	r.SetEnricher(e)
+	expect("c", 1)
+	r.Add(1<<61, "/kubepods/pod"+uid+"/"+cid) // recreated: asked again
+	expect("c", 2)
+}
+
 // Lookup runs for every event that reaches the agent (connection records,
 // DNS messages): a known cgroup, enriched or not, allocates nothing.
 func TestLookupAllocatesNothing(t *testing.T) {
 	r := newResolver(t, 100000)
 	r.Add(1<<61, "/kubepods/pod"+uid+"/"+cid)
-	for _, e := range []Enricher{nil, fakeEnricher{}} {
+	for _, e := range []Enricher{nil, fakeEnricher{}, &versionedEnricher{pod: "a"}} {
 		r.SetEnricher(e)
 		if n := testing.AllocsPerRun(100, func() { r.Lookup(1 << 61) }); n != 0 {
 			t.Fatalf("enricher %T: %v allocations per lookup", e, n)

@@ -105,7 +105,14 @@ func (recreatedResolver) Visible(id uint64) (cgroup.Workload, bool) {
 // TestCollectPerCPUFoldsOnePath: the keys of two cgroup ids under one path
 // are one series per rest, summed; other workloads' rests stay apart; the
 // workloads emitted carry no id (probes key their own tables by labels).
+// So in label order and in the table's (rows going whole to a shaper).
 func TestCollectPerCPUFoldsOnePath(t *testing.T) {
+	for _, ordered := range []bool{true, false} {
+		t.Run(fmt.Sprintf("ordered=%v", ordered), func(t *testing.T) { testFoldsOnePath(t, ordered) })
+	}
+}
+
+func testFoldsOnePath(t *testing.T, ordered bool) {
 	testutil.RequireRoot(t)
 	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerCPUHash, KeySize: 8, ValueSize: 8, MaxEntries: 64})
 	if err != nil {
@@ -122,14 +129,14 @@ func TestCollectPerCPUFoldsOnePath(t *testing.T) {
 	}
 	got := map[string]uint64{}
 	emits := 0
-	err = CollectPerCPUKeyed(m, recreatedResolver{}, func(k uint64) (uint64, uint64) { return k >> 8, k & 0xff },
+	err = collectPerCPU(m, recreatedResolver{}, func(k uint64) (uint64, uint64) { return k >> 8, k & 0xff },
 		func(dst, src *uint64) { *dst += *src }, func(w cgroup.Workload, rest uint64, v *uint64) {
 			got[fmt.Sprintf("%s/%d", w.Path, rest)] += *v
 			emits++
 			if w.ID != 0 {
 				t.Errorf("%s emitted with cgroup id %d: probes key workloads by labels, id 0", w.Path, w.ID)
 			}
-		})
+		}, ordered)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -121,7 +121,7 @@ func (d *diverter) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (d *diverter) Collect(ch chan<- prometheus.Metric) {
-	collectEach(d.Collector, func(m prometheus.Metric) {
+	collectEach(d.Collector, nil, func(m prometheus.Metric) {
 		if s, ok := m.(*sample); ok && d.described[s.d.Desc] {
 			d.samples = append(d.samples, s)
 			return
@@ -130,11 +130,17 @@ func (d *diverter) Collect(ch chan<- prometheus.Metric) {
 	})
 }
 
-// collectEach collects c and hands each metric to f, in this goroutine. A
-// panic of the collector is raised again here, where the registry
+// collectEach collects c and hands each metric to f, in this goroutine,
+// and each row sent through Rows to rows (if not nil), in the collector's.
+// A panic of the collector is raised again here, where the registry
 // recovers and reports it.
-func collectEach(c prometheus.Collector, f func(prometheus.Metric)) {
+func collectEach(c prometheus.Collector, rows func(*Row), f func(prometheus.Metric)) {
 	in := make(chan prometheus.Metric, 256)
+	if rows != nil {
+		key := (chan<- prometheus.Metric)(in)
+		rowSinks.Store(key, rows)
+		defer rowSinks.Delete(key)
+	}
 	var panicked any
 	go func() {
 		defer close(in)

@@ -113,13 +113,7 @@ func TestNativeBucketHoldsMostOfItsSlot(t *testing.T) {
 // protobuf scrape and OTLP do.
 func gatherHistograms(t *testing.T, c prometheus.Collector, name string) []*dto.Metric {
 	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(c)
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
+	for _, f := range gatherFamilies(t, c) {
 		if f.GetName() == name {
 			return f.Metric
 		}

@@ -15,6 +15,12 @@ type Row struct {
 	labels []string // the workload label values
 	valid  bool     // every one is valid UTF-8
 	free   []sample // allocated, not yet handed out
+	// Where Send sends (Rows.Row): on ch, or to sink at Done the series
+	// sent and their extra label values.
+	ch     chan<- prometheus.Metric
+	sink   func(*Row)
+	sent   []sent
+	extras []string
 }
 
 // rowSamples is how many samples a Row allocates at once: probes export 2

@@ -164,7 +164,9 @@ func (w *shaped) Collect(ch chan<- prometheus.Metric) {
 	for _, f := range w.families { // after a collection that panicked, start over
 		f.next, f.cursor = f.next[:0], 0
 	}
-	collectEach(w.c, func(m prometheus.Metric) {
+	collectEach(w.c, func(r *Row) { w.takeRow(r, c, ch) }, func(m prometheus.Metric) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		switch p := w.plans[m.Desc()]; {
 		case p == nil:
 			ch <- m
@@ -186,11 +188,17 @@ var hashSeed = maphash.MakeSeed()
 func hashOf(values []string) uint64 {
 	var h maphash.Hash
 	h.SetSeed(hashSeed)
+	hashValues(&h, values)
+	return h.Sum64()
+}
+
+// hashValues writes values to h as hashOf hashes them: a hash of a prefix
+// of label values can be carried on with the rest.
+func hashValues(h *maphash.Hash, values []string) {
 	for _, v := range values {
-		maphash.WriteComparable(&h, len(v))
+		maphash.WriteComparable(h, len(v))
 		h.WriteString(v)
 	}
-	return h.Sum64()
 }
 
 // family is one per-workload family under a shape, with what it carries
@@ -225,6 +233,8 @@ type source struct {
 	offset, last tally
 	seen         uint64
 	held         bool // an unnamed pod cgroup, in no aggregate yet
+	// named is the take that last chose agg (0: the labels were looked at).
+	named uint64
 }
 
 // aggregate is one exported series.
@@ -254,11 +264,14 @@ func newFamily(src *Desc, sh shape) *family {
 	return f
 }
 
-// ownerCache is what Owners said about pods while their Version stays.
+// ownerCache is what Owners said about pods while their Version stays,
+// by the hash of the pod's namespace and name: each collector asks once
+// per pod, collectors in parallel, and a hash is cheaper to look up than
+// the two strings.
 type ownerCache struct {
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	version uint64
-	byPod   map[[2]string]ownerAnswer
+	byPod   map[uint64]ownerAnswer
 }
 
 type ownerAnswer struct {
@@ -275,23 +288,85 @@ func (sh *Shaper) owner(namespace, pod string, version uint64) (kind, name strin
 	if version == 0 {
 		return sh.owners.Owner(namespace, pod)
 	}
+	h := hashOf([]string{namespace, pod})
 	c := &sh.ownerCache
+	c.mu.RLock()
+	a, found := c.byPod[h]
+	found = found && c.version == version
+	c.mu.RUnlock()
+	if found {
+		return a.kind, a.name, a.ok
+	}
+	a.kind, a.name, a.ok = sh.owners.Owner(namespace, pod)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.version != version || c.byPod == nil {
-		c.version, c.byPod = version, map[[2]string]ownerAnswer{}
+	switch {
+	case c.version < version || c.byPod == nil:
+		c.version, c.byPod = version, map[uint64]ownerAnswer{}
+	case c.version > version: // a collection that began before a change
+		return a.kind, a.name, a.ok
 	}
-	k := [2]string{namespace, pod}
-	a, found := c.byPod[k]
-	if !found {
-		a.kind, a.name, a.ok = sh.owners.Owner(namespace, pod)
-		c.byPod[k] = a
-	}
+	c.byPod[h] = a
 	return a.kind, a.name, a.ok
+}
+
+// takeRow takes a row whole (Rows): its cgroup hashed and its pod's owner
+// asked once, no sample made of a series that is aggregated. It runs in
+// the collector's goroutine, beside the one taking its other metrics.
+func (w *shaped) takeRow(r *Row, c *collection, ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var cgroupHash maphash.Hash
+	cgroupHash.SetSeed(hashSeed)
+	hashValues(&cgroupHash, r.labels[len(r.labels)-1:])
+	plain := cgroupHash.Sum64() // the source hash of a series without extra labels
+	var named uint64            // 0 while owners may answer otherwise any time
+	if c.version != 0 || c.sh.owners == nil {
+		var namedHash maphash.Hash
+		namedHash.SetSeed(hashSeed)
+		hashValues(&namedHash, r.labels[:len(r.labels)-1])
+		maphash.WriteComparable(&namedHash, c.version)
+		named = namedHash.Sum64() | 1
+	}
+	valid := validUTF8(r.labels)
+	for i := range r.sent {
+		s := &r.sent[i]
+		p := w.plans[s.d.Desc]
+		extra := r.extras[s.from:s.to]
+		switch {
+		case p == nil:
+			ch <- r.metric(s)
+			continue
+		case p.family == nil:
+			continue
+		case !valid || !s.d.text || s.d.numLabels != len(r.labels)+len(extra) || !validUTF8(extra) || (s.hist == nil && !plainValue(s.kind)):
+			// As a sample, which client_golang makes (and rejects) as it
+			// always did.
+			p.family.add(r.metric(s), c)
+			continue
+		}
+		labels, h := r.labels, plain
+		if len(extra) > 0 {
+			labels = append(append(c.labels[:0], r.labels...), extra...)
+			c.labels = labels
+			withExtra := cgroupHash
+			hashValues(&withExtra, extra)
+			h = withExtra.Sum64()
+		}
+		v := tally{kind: s.kind, v: s.value}
+		if s.hist != nil {
+			v = tally{log2: s.hist}
+		}
+		p.family.take(labels, h, named, v, c)
+	}
 }
 
 // collection is one collection of a shaped collector.
 type collection struct {
+	// mu makes the collector's rows and its other metrics, taken in two
+	// goroutines, one at a time.
+	mu      sync.Mutex
+	labels  []string // for takeRow, reused
 	sh      *Shaper
 	gen     uint64
 	version uint64 // of the owners
@@ -359,20 +434,36 @@ func (f *family) aggregate(values []string, s *source, gen uint64) *aggregate {
 			f.aggList, f.sorted = append(f.aggList, a), false
 		}
 	}
+	a.touch(gen)
+	return a
+}
+
+// touch marks a live in collection gen, its current sum reset at its
+// first series of gen.
+func (a *aggregate) touch(gen uint64) {
 	if a.seen != gen {
 		a.cur, a.hasCur = tally{}, false
 	}
 	a.seen = gen
-	return a
 }
 
 // add takes one collected series into its aggregate.
 func (f *family) add(m prometheus.Metric, c *collection) {
-	gen := c.gen
 	labels, p, ok := f.read(m)
 	if !ok {
 		return
 	}
+	f.take(labels, hashOf(labels[len(LevelCgroup.LabelNames())-1:]), 0, p, c)
+}
+
+// take adds a series with these label values (in the source's order) and
+// value p into its aggregate; h is the hash of its cgroup and extra label
+// values, which identifies its source. named, when not 0, is the hash of
+// its other workload labels and the owners' version (takeRow): a source
+// whose named is the same goes to the aggregate it went to last, its
+// labels neither made nor looked up.
+func (f *family) take(labels []string, h, named uint64, p tally, c *collection) {
+	gen := c.gen
 	if !p.cumulative() {
 		// A gauge is what it is now: no history to keep.
 		values := f.outLabels(f.buf[:0], labels, c, nil)
@@ -387,14 +478,18 @@ func (f *family) add(m prometheus.Metric, c *collection) {
 		a.hasCur = true
 		return
 	}
-	// A source is its cgroup and extra labels: its names may fill in
+	// A source is its cgroup and extra labels (h): its names may fill in
 	// after its first collection.
-	h := hashOf(labels[len(LevelCgroup.LabelNames())-1:])
 	s := f.source(h)
 	if s != nil && s.seen != gen {
 		f.next = append(f.next, s)
 	}
-	if f.unnamed(labels, c.sh.owners, s) {
+	var a *aggregate
+	switch {
+	case named != 0 && s != nil && !s.held && s.agg != nil && s.named == named:
+		a = s.agg
+		a.touch(gen)
+	case f.unnamed(labels, c.sh.owners, s):
 		if s == nil {
 			s = &source{hash: h, held: true}
 			f.sources[h] = s
@@ -402,10 +497,11 @@ func (f *family) add(m prometheus.Metric, c *collection) {
 		}
 		s.seen = gen
 		return
+	default:
+		values := f.outLabels(f.buf[:0], labels, c, s)
+		f.buf = values
+		a = f.aggregate(values, s, gen)
 	}
-	values := f.outLabels(f.buf[:0], labels, c, s)
-	f.buf = values
-	a := f.aggregate(values, s, gen)
 	switch {
 	case s == nil || s.held:
 		if s == nil {
@@ -426,7 +522,7 @@ func (f *family) add(m prometheus.Metric, c *collection) {
 		s.agg.base.add(&s.offset, -1)
 		s.offset = tally{}
 	}
-	s.agg = a
+	s.agg, s.named = a, named
 	s.last, s.seen = p.clone(), gen
 	a.cur.add(&p, 1)
 	a.cur.add(&s.offset, -1)

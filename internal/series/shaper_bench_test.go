@@ -31,12 +31,31 @@ func benchPods(n int) ([]shapeWorkload, versioned) {
 	return ws, versioned{o}
 }
 
-// processLike emits what the process probe does per workload: 7 series.
-type processLike struct{ workloads []shapeWorkload }
+// processLike emits what the process probe does per workload: 7 series,
+// as samples or (rows set) through Rows, as the process probe does.
+type processLike struct {
+	workloads []shapeWorkload
+	rows      bool
+}
 
 func (c *processLike) Describe(ch chan<- *prometheus.Desc) { shapeSet.Describe(ch) }
 
 func (c *processLike) Collect(ch chan<- prometheus.Metric) {
+	if c.rows {
+		rows := RowsTo(ch)
+		for _, sw := range c.workloads {
+			r := rows.Row(sw.w)
+			r.Send(shapeExecs, prometheus.CounterValue, sw.execs)
+			r.Send(shapeBytes, prometheus.CounterValue, sw.execs, "tx", "tcp")
+			r.Send(shapeBytes, prometheus.CounterValue, sw.execs, "rx", "tcp")
+			r.Send(shapeBytes, prometheus.CounterValue, sw.execs, "tx", "udp")
+			r.Send(shapeBytes, prometheus.CounterValue, sw.execs, "rx", "udp")
+			r.Send(shapeRunning, prometheus.GaugeValue, 1)
+			r.Send(shapeETA, prometheus.GaugeValue, 1)
+			r.Done()
+		}
+		return
+	}
 	for _, sw := range c.workloads {
 		r := NewRow(sw.w)
 		ch <- r.Metric(shapeExecs, prometheus.CounterValue, sw.execs)
@@ -52,9 +71,15 @@ func (c *processLike) Collect(ch chan<- prometheus.Metric) {
 // BenchmarkShape10000Pods is the cost of a text scrape of 7 series for
 // each of 10,000 pods, as collected and at each level, and the heap the
 // level's shaping state holds (what it keeps between collections).
-func BenchmarkShape10000Pods(b *testing.B) {
+func BenchmarkShape10000Pods(b *testing.B) { benchShape(b, false) }
+
+// BenchmarkShape10000PodsRows is BenchmarkShape10000Pods with the series
+// sent through Rows, as the probes send them.
+func BenchmarkShape10000PodsRows(b *testing.B) { benchShape(b, true) }
+
+func benchShape(b *testing.B, rows bool) {
 	ws, o := benchPods(10000)
-	c := &processLike{ws}
+	c := &processLike{workloads: ws, rows: rows}
 	for _, level := range Levels() {
 		l, _ := ParseLevel(level)
 		before := heapBytes()
@@ -84,7 +109,7 @@ func BenchmarkShape10000Pods(b *testing.B) {
 // them: the collection alone, every sample left out.
 func BenchmarkCollect10000PodsDiscarded(b *testing.B) {
 	ws, o := benchPods(10000)
-	w := NewShaper(Shaping{Disable: []string{"all"}}, o, time.Minute).Wrap(&processLike{ws})
+	w := NewShaper(Shaping{Disable: []string{"all"}}, o, time.Minute).Wrap(&processLike{workloads: ws})
 	cpu := processCPU(b)
 	for b.Loop() {
 		if _, err := Gather([]prometheus.Collector{w}); err != nil {

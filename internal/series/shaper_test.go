@@ -2,11 +2,13 @@ package series
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/orb8/orb8/internal/cgroup"
@@ -32,12 +34,20 @@ type shapeWorkload struct {
 	slots   []uint64
 }
 
-// shapeCollector emits the test families for its workloads.
-type shapeCollector struct{ workloads []shapeWorkload }
+// shapeCollector emits the test families for its workloads: as samples,
+// or with rows set through Rows.
+type shapeCollector struct {
+	workloads []shapeWorkload
+	rows      bool
+}
 
 func (c *shapeCollector) Describe(ch chan<- *prometheus.Desc) { shapeSet.Describe(ch) }
 
 func (c *shapeCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.rows {
+		c.collectRows(ch)
+		return
+	}
 	for _, sw := range c.workloads {
 		ch <- Metric(shapeExecs, prometheus.CounterValue, sw.execs, sw.w)
 		ch <- Metric(shapeBytes, prometheus.CounterValue, sw.execs, sw.w, "tx", "tcp")
@@ -47,6 +57,26 @@ func (c *shapeCollector) Collect(ch chan<- prometheus.Metric) {
 		var h Log2Hist
 		copy(h.Slots[:], sw.slots)
 		ch <- Histogram(shapeLatency, &h, sw.w)
+		ch <- prometheus.MustNewConstHistogram(shapeConstLat.Desc, uint64(sw.execs), sw.execs/10,
+			map[float64]uint64{0.1: 0, 0.2: uint64(sw.execs), 0.4: uint64(sw.execs)}, sw.w.LabelValues()...)
+	}
+	ch <- prometheus.MustNewConstMetric(shapePlain, prometheus.GaugeValue, 1)
+}
+
+// collectRows is Collect through Rows.
+func (c *shapeCollector) collectRows(ch chan<- prometheus.Metric) {
+	rows := RowsTo(ch)
+	for _, sw := range c.workloads {
+		r := rows.Row(sw.w)
+		r.Send(shapeExecs, prometheus.CounterValue, sw.execs)
+		r.Send(shapeBytes, prometheus.CounterValue, sw.execs, "tx", "tcp")
+		r.Send(shapeBytes, prometheus.CounterValue, 2*sw.execs, "rx", "tcp")
+		r.Send(shapeRunning, prometheus.GaugeValue, sw.running)
+		r.Send(shapeETA, prometheus.GaugeValue, sw.eta)
+		var h Log2Hist
+		copy(h.Slots[:], sw.slots)
+		r.SendHistogram(shapeLatency, &h)
+		r.Done()
 		ch <- prometheus.MustNewConstHistogram(shapeConstLat.Desc, uint64(sw.execs), sw.execs/10,
 			map[float64]uint64{0.1: 0, 0.2: uint64(sw.execs), 0.4: uint64(sw.execs)}, sw.w.LabelValues()...)
 	}
@@ -361,4 +391,116 @@ func TestShaperSurvivesAPanickingCollector(t *testing.T) {
 			t.Errorf("after the panic: got %v, %v; want a-1's last 4 and a-2's 3", v, err)
 		}
 	}
+}
+
+// TestShaperTakesRowsAsSamples: rows handed to a shaper whole (Rows) come
+// out exactly as the same series sent one by one, at every level and
+// through workloads ending, restarting, being named, and moving to
+// another owner; and unshaped (the registry, a cgroup-level scrape), rows
+// are the very samples.
+func TestShaperTakesRowsAsSamples(t *testing.T) {
+	path := "/kubepods/besteffort/pod0f4e8a43-3f1c-4e2a-9a53-7f0ad3a1c6b2/" + strings.Repeat("ab", 32)
+	steps := [][]shapeWorkload{
+		{{w: pod("a-1", "app"), execs: 5, running: 1, eta: 3, slots: []uint64{1, 2}}, {w: pod("a-2", "app"), execs: 7, eta: 9},
+			{w: pod("x-1", "app"), execs: 1}, {w: cgroup.Workload{Path: path}, execs: 2, running: 4},
+			{w: cgroup.Workload{Path: "/system.slice/sshd.service"}, execs: 16, running: 3, eta: 60, slots: []uint64{0, 0, 5}}},
+		{{w: pod("a-1", "app"), execs: 6, running: 2, eta: 4, slots: []uint64{1, 3}}, {w: pod("a-2", "app"), execs: 8, eta: 9},
+			{w: pod("x-1", "app"), execs: 4}, {w: cgroup.Workload{Namespace: "ns", Pod: "b-1", Container: "db", Path: path}, execs: 3},
+			{w: cgroup.Workload{Path: "/system.slice/sshd.service"}, execs: 17, running: 3, eta: 60, slots: []uint64{0, 0, 6}}},
+		{{w: pod("a-2", "app"), execs: 2, eta: 1}, {w: pod("x-1", "app"), execs: 5},
+			{w: cgroup.Workload{Path: "/system.slice/sshd.service"}, execs: 18, slots: []uint64{0, 1, 6}}},
+	}
+	for _, level := range Levels() {
+		// Owners that say when they change (kube.Index) and owners that
+		// do not (version 0).
+		for _, versioned := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/versioned=%v", level, versioned), func(t *testing.T) {
+				testRowsAsSamples(t, level, versioned, steps)
+			})
+		}
+	}
+	// Through a registry: rows go as samples on the channel.
+	samples, rows := &shapeCollector{workloads: steps[0]}, &shapeCollector{workloads: steps[0], rows: true}
+	if got, want := gatherText(t, rows), gatherText(t, samples); got != want {
+		t.Errorf("through a registry: rows gave\n%s\nsamples\n%s", got, want)
+	}
+}
+
+func testRowsAsSamples(t *testing.T, level string, versioned bool, steps [][]shapeWorkload) {
+	l, _ := ParseLevel(level)
+	o := &changingOwners{testOwners: testOwners{"ns/a-1": {"Deployment", "a"}, "ns/a-2": {"Deployment", "a"}, "ns/b-1": {"StatefulSet", "b"}}}
+	if versioned {
+		o.version = 1
+	}
+	samples, rows := &shapeCollector{}, &shapeCollector{rows: true}
+	s := Shaping{Aggregation: l, Families: map[string]FamilyShape{"orb8_shape_bytes_total": {DropLabels: []string{"protocol"}}}}
+	bySamples := NewShaper(s, o, time.Minute).Wrap(samples)
+	byRows := NewShaper(s, o, time.Minute).Wrap(rows)
+	for i, step := range steps {
+		samples.workloads, rows.workloads = step, step
+		if i == 2 {
+			o.testOwners["ns/x-1"] = [2]string{"Job", "x"}
+			if versioned {
+				o.version++
+			}
+		}
+		want := scrapeText(t, bySamples)
+		if got := scrapeText(t, byRows); got != want {
+			t.Errorf("step %d: rows gave\n%s\nsamples\n%s", i, got, want)
+		}
+	}
+}
+
+// gatherFamilies gathers c through a (pedantic) registry, as a protobuf
+// scrape and OTLP do.
+func gatherFamilies(t *testing.T, c prometheus.Collector) []*dto.MetricFamily {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return families
+}
+
+// gatherText is c gathered by a registry, in the text format.
+func gatherText(t *testing.T, c prometheus.Collector) string {
+	t.Helper()
+	var buf bytes.Buffer
+	for _, f := range gatherFamilies(t, c) {
+		if _, err := expfmt.MetricFamilyToText(&buf, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.String()
+}
+
+// changingOwners are testOwners whose Version the test sets.
+type changingOwners struct {
+	testOwners
+	version uint64
+}
+
+func (o *changingOwners) Version() uint64 { return o.version }
+
+// TestShaperAsksOwnersOncePerVersion: an owner answer is kept while the
+// owners' version stays, and asked again once it changes.
+func TestShaperAsksOwnersOncePerVersion(t *testing.T) {
+	c := &shapeCollector{workloads: []shapeWorkload{{w: pod("p-1", "app"), execs: 2}}, rows: true}
+	o := &changingOwners{testOwners: testOwners{"ns/p-1": {"Deployment", "old"}}, version: 1}
+	w := NewShaper(Shaping{Aggregation: LevelOwner}, o, time.Minute).Wrap(c)
+	expect := func(want string) {
+		t.Helper()
+		if got := lines(scrapeText(t, w), "orb8_shape_execs_total"); got != want {
+			t.Errorf("got\n%s\nwant\n%s", got, want)
+		}
+	}
+	expect(`orb8_shape_execs_total{namespace="ns",owner_kind="Deployment",owner_name="old"} 2`)
+	o.testOwners["ns/p-1"] = [2]string{"StatefulSet", "new"}
+	expect(`orb8_shape_execs_total{namespace="ns",owner_kind="Deployment",owner_name="old"} 2`)
+	o.version = 2
+	c.workloads[0].execs = 3
+	expect(`orb8_shape_execs_total{namespace="ns",owner_kind="Deployment",owner_name="old"} 2` + "\n" +
+		`orb8_shape_execs_total{namespace="ns",owner_kind="StatefulSet",owner_name="new"} 1`)
 }

@@ -99,18 +99,20 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	if p.figures == nil {
 		return nil
 	}
+	rows := series.RowsTo(ch)
 	for _, f := range p.figures.snapshot() {
-		row := series.NewRow(f.w)
-		ch <- row.Metric(usageDesc, prometheus.CounterValue, f.usage)
+		row := rows.Row(f.w)
+		row.Send(usageDesc, prometheus.CounterValue, f.usage)
 		if f.hasThrottle {
-			ch <- row.Metric(throttledDesc, prometheus.CounterValue, f.throttled)
+			row.Send(throttledDesc, prometheus.CounterValue, f.throttled)
 		}
 		if f.hasPressure {
-			ch <- row.Metric(waitingDesc, prometheus.CounterValue, float64(f.pressure.Some)*1e-6)
+			row.Send(waitingDesc, prometheus.CounterValue, float64(f.pressure.Some)*1e-6)
 			if f.pressure.HasFull {
-				ch <- row.Metric(stalledDesc, prometheus.CounterValue, float64(f.pressure.Full)*1e-6)
+				row.Send(stalledDesc, prometheus.CounterValue, float64(f.pressure.Full)*1e-6)
 			}
 		}
+		row.Done()
 	}
 	return nil
 }

@@ -110,15 +110,17 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	if p.scan == nil {
 		return nil
 	}
+	rows := series.RowsTo(ch)
 	for _, f := range p.scan.snapshot() {
-		row := series.NewRow(f.w)
+		row := rows.Row(f.w)
 		leak := 0.0
 		if f.leak {
 			leak = 1
 		}
-		ch <- row.Metric(openDesc, prometheus.GaugeValue, float64(f.open))
-		ch <- row.Metric(limitDesc, prometheus.GaugeValue, float64(f.limit))
-		ch <- row.Metric(leakDesc, prometheus.GaugeValue, leak)
+		row.Send(openDesc, prometheus.GaugeValue, float64(f.open))
+		row.Send(limitDesc, prometheus.GaugeValue, float64(f.limit))
+		row.Send(leakDesc, prometheus.GaugeValue, leak)
+		row.Done()
 	}
 	return nil
 }

@@ -200,25 +200,28 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	if p.objs == nil {
 		return nil
 	}
+	rows := series.RowsTo(ch)
 	if p.figures != nil {
 		for _, f := range p.figures.snapshot() {
-			row := series.NewRow(f.w)
-			ch <- row.Metric(usageDesc, prometheus.GaugeValue, float64(f.usage))
+			row := rows.Row(f.w)
+			row.Send(usageDesc, prometheus.GaugeValue, float64(f.usage))
 			if f.limited {
-				ch <- row.Metric(limitDesc, prometheus.GaugeValue, float64(f.limit))
+				row.Send(limitDesc, prometheus.GaugeValue, float64(f.limit))
 			}
 			if f.hasETA {
-				ch <- row.Metric(etaDesc, prometheus.GaugeValue, f.eta)
+				row.Send(etaDesc, prometheus.GaugeValue, f.eta)
 			}
+			row.Done()
 		}
 	}
-	return probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *memoryMemStats) {
-		row := series.NewRow(w)
-		ch <- row.Metric(oomDesc, prometheus.CounterValue, float64(s.OomKills))
-		ch <- row.Metric(faultsDesc, prometheus.CounterValue, float64(s.PageFaults))
+	return probe.CollectPerCPURows(rows, p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *memoryMemStats) {
+		row := rows.Row(w)
+		row.Send(oomDesc, prometheus.CounterValue, float64(s.OomKills))
+		row.Send(faultsDesc, prometheus.CounterValue, float64(s.PageFaults))
 		if p.allocLink != nil {
-			ch <- row.Metric(pageAllocDesc, prometheus.CounterValue, float64(s.PagesAllocated))
+			row.Send(pageAllocDesc, prometheus.CounterValue, float64(s.PagesAllocated))
 		}
+		row.Done()
 	})
 }
 

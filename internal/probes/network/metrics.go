@@ -50,10 +50,11 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	if stats == nil {
 		return nil
 	}
-	return probe.CollectPerCPU(stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *networkNetStats) {
-		row := series.NewRow(w)
+	rows := series.RowsTo(ch)
+	return probe.CollectPerCPURows(rows, stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *networkNetStats) {
+		row := rows.Row(w)
 		counter := func(d *series.Desc, v uint64, extra ...string) {
-			ch <- row.Metric(d, prometheus.CounterValue, float64(v), extra...)
+			row.Send(d, prometheus.CounterValue, float64(v), extra...)
 		}
 		for dir, name := range []string{"tx", "rx"} {
 			counter(bytesDesc, s.TcpBytes[dir], "tcp", name)
@@ -65,14 +66,15 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 			counter(connectionsDesc, s.Connections[dir][0], name, "ok")
 			counter(connectionsDesc, s.Connections[dir][1], name, "failed")
 		}
-		ch <- row.Metric(activeDesc, prometheus.GaugeValue, float64(max(s.Active, 0)))
+		row.Send(activeDesc, prometheus.GaugeValue, float64(max(s.Active, 0)))
 		counter(retransmitsDesc, s.Retransmits)
-		ch <- row.Histogram(rttDesc, rtt(s))
+		row.SendHistogram(rttDesc, rtt(s))
 		for state, n := range s.Transitions {
 			if n > 0 { // a series per state the workload's sockets entered
 				counter(transitionsDesc, n, stateName(uint8(state)))
 			}
 		}
+		row.Done()
 	})
 }
 

@@ -194,15 +194,17 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	if p.objs == nil {
 		return nil
 	}
-	return probe.CollectPerCPU(p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *processProcStats) {
-		row := series.NewRow(w)
-		ch <- row.Metric(execDesc, prometheus.CounterValue, float64(s.Execs))
-		ch <- row.Metric(forkDesc, prometheus.CounterValue, float64(s.Forks))
-		ch <- row.Metric(exitDesc, prometheus.CounterValue, float64(s.ExitsCode), "exit")
-		ch <- row.Metric(exitDesc, prometheus.CounterValue, float64(s.ExitsSignal), "signal")
-		ch <- row.Metric(crashDesc, prometheus.CounterValue, float64(s.Crashes))
-		ch <- row.Metric(shortDesc, prometheus.CounterValue, float64(s.ShortLived))
-		ch <- row.Metric(runningDesc, prometheus.GaugeValue, float64(max(s.Running, 0)))
+	rows := series.RowsTo(ch)
+	return probe.CollectPerCPURows(rows, p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *processProcStats) {
+		row := rows.Row(w)
+		row.Send(execDesc, prometheus.CounterValue, float64(s.Execs))
+		row.Send(forkDesc, prometheus.CounterValue, float64(s.Forks))
+		row.Send(exitDesc, prometheus.CounterValue, float64(s.ExitsCode), "exit")
+		row.Send(exitDesc, prometheus.CounterValue, float64(s.ExitsSignal), "signal")
+		row.Send(crashDesc, prometheus.CounterValue, float64(s.Crashes))
+		row.Send(shortDesc, prometheus.CounterValue, float64(s.ShortLived))
+		row.Send(runningDesc, prometheus.GaugeValue, float64(max(s.Running, 0)))
+		row.Done()
 	})
 }
 

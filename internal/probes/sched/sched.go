@@ -195,16 +195,20 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 		return nil
 	}
 	var errs []error
+	rows := series.RowsTo(ch)
 	if p.flushes != nil {
-		errs = append(errs, probe.CollectPerCPU(p.bpf.Waits, p.env.Resolver, addCounts, func(w cgroup.Workload, c *schedSchedCounts) {
-			row := series.NewRow(w)
-			ch <- row.Metric(waitDesc, prometheus.CounterValue, float64(c.WaitNs)/1e9)
-			ch <- row.Metric(timeslicesDesc, prometheus.CounterValue, float64(c.Timeslices))
+		errs = append(errs, probe.CollectPerCPURows(rows, p.bpf.Waits, p.env.Resolver, addCounts, func(w cgroup.Workload, c *schedSchedCounts) {
+			row := rows.Row(w)
+			row.Send(waitDesc, prometheus.CounterValue, float64(c.WaitNs)/1e9)
+			row.Send(timeslicesDesc, prometheus.CounterValue, float64(c.Timeslices))
+			row.Done()
 		}))
 	}
 	if p.opts.RunqueueHistogram {
-		errs = append(errs, probe.CollectPerCPU(p.bpf.RunqLatency, p.env.Resolver, (*series.Log2Hist).Add, func(w cgroup.Workload, h *series.Log2Hist) {
-			ch <- series.Histogram(latencyDesc, h, w)
+		errs = append(errs, probe.CollectPerCPURows(rows, p.bpf.RunqLatency, p.env.Resolver, (*series.Log2Hist).Add, func(w cgroup.Workload, h *series.Log2Hist) {
+			row := rows.Row(w)
+			row.SendHistogram(latencyDesc, h)
+			row.Done()
 		}))
 	}
 	return errors.Join(errs...)

@@ -1,0 +1,101 @@
+package series
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orb8/orb8/internal/cgroup"
+)
+
+// Rows is where a collection sends its per-workload rows: as samples on
+// its channel, or, when a Shaper collects from that channel, whole to the
+// shaper, which aggregates a row's series without a sample or a channel
+// send per series (at owner level a scrape of 10,000 pods was mostly
+// those). Make one per collection with RowsTo, and use it from one
+// goroutine: it reuses one Row.
+type Rows struct {
+	ch   chan<- prometheus.Metric
+	sink func(*Row)
+	row  Row // the row being made for sink, reused
+}
+
+// rowSinks are the channels whose collector a shaper is collecting, each
+// with the function that takes their rows whole.
+var rowSinks sync.Map // chan<- prometheus.Metric -> func(*Row)
+
+// RowsTo returns the rows of a collection sending on ch.
+func RowsTo(ch chan<- prometheus.Metric) *Rows {
+	rs := &Rows{ch: ch}
+	if sink, ok := rowSinks.Load(ch); ok {
+		rs.sink = sink.(func(*Row))
+	}
+	return rs
+}
+
+// Whole reports whether rows go whole to a shaper, which orders what it
+// exports itself: a collection need not send them in label order.
+func (rs *Rows) Whole() bool { return rs.sink != nil }
+
+// Row starts the row of w. Send its series, then call Done.
+func (rs *Rows) Row(w cgroup.Workload) *Row {
+	if rs.sink == nil {
+		r := NewRow(w)
+		r.ch = rs.ch
+		return r
+	}
+	r := &rs.row
+	r.labels = append(r.labels[:0], w.Namespace, w.Pod, w.Container, w.Path)
+	r.sent, r.extras, r.sink = r.sent[:0], r.extras[:0], rs.sink
+	return r
+}
+
+// sent is one series of a row going to a sink, its extra label values
+// extras[from:to] of the row.
+type sent struct {
+	d        *Desc
+	kind     prometheus.ValueType
+	value    float64
+	hist     *Log2Hist
+	from, to int
+}
+
+// Send sends the row's series of d (as Metric): on the channel now, or to
+// the shaper at Done.
+func (r *Row) Send(d *Desc, t prometheus.ValueType, v float64, extra ...string) {
+	if r.sink == nil {
+		r.ch <- r.Metric(d, t, v, extra...)
+		return
+	}
+	r.sent = append(r.sent, sent{d: d, kind: t, value: v, from: len(r.extras), to: len(r.extras) + len(extra)})
+	r.extras = append(r.extras, extra...)
+}
+
+// SendHistogram sends the row's histogram of d (as Histogram); h must
+// stay as it is until Done.
+func (r *Row) SendHistogram(d *Desc, h *Log2Hist, extra ...string) {
+	if r.sink == nil {
+		r.ch <- r.Histogram(d, h, extra...)
+		return
+	}
+	r.sent = append(r.sent, sent{d: d, hist: h, from: len(r.extras), to: len(r.extras) + len(extra)})
+	r.extras = append(r.extras, extra...)
+}
+
+// Done ends the row: a shaper takes it now.
+func (r *Row) Done() {
+	if r.sink != nil {
+		r.sink(r)
+	}
+}
+
+// metric is a series sent to a sink as the sample Metric or Histogram
+// makes of it, for a sink that passes it on as collected.
+func (r *Row) metric(s *sent) prometheus.Metric {
+	extra := r.extras[s.from:s.to]
+	labels := append(append(make([]string, 0, len(r.labels)+len(extra)), r.labels...), extra...)
+	if s.hist != nil {
+		return histogramSample(s.d, s.hist, labels)
+	}
+	return valueSample(s.d, s.kind, s.value, labels)
+}
