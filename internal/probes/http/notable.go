@@ -75,9 +75,9 @@ type headSpan struct {
 }
 
 // keepHead copies the method and path of h into c's buffer for a detail
-// built when the request finishes: an append into a buffer that empties
-// whenever no request waits, so it allocates nothing once grown (at most
-// MaxPipelined times a method and a path).
+// built when the request finishes: an append into a buffer that
+// compactHeads keeps to about twice what the waiting requests need, so it
+// allocates nothing once grown.
 func (c *conn) keepHead(req *request, h *head) {
 	path, truncated := requestPath(h.target)
 	start := len(c.heads)
@@ -85,6 +85,27 @@ func (c *conn) keepHead(req *request, h *head) {
 	tokenEnd := len(c.heads)
 	c.heads = append(c.heads, path...)
 	req.head = headSpan{start: int32(start), tokenEnd: int32(tokenEnd), end: int32(len(c.heads)), version: h.version, pathTruncated: truncated}
+}
+
+// compactHeads drops the bytes of the requests no longer waiting from the
+// heads buffer: all of them once none waits, else (a response lost, a
+// pipeline) those before the oldest waiting request's, once they are half
+// the buffer. A connection that lost one response keeps one request
+// waiting for good, and its buffer would otherwise grow by every request.
+func (c *conn) compactHeads() {
+	if len(c.waiting) == 0 {
+		c.heads = c.heads[:0]
+		return
+	}
+	base := c.waiting[0].head.start
+	if int(base) < len(c.heads)/2 {
+		return
+	}
+	c.heads = c.heads[:copy(c.heads, c.heads[base:])]
+	for i := range c.waiting {
+		h := &c.waiting[i].head
+		h.start, h.tokenEnd, h.end = h.start-base, h.tokenEnd-base, h.end-base
+	}
 }
 
 // requestPath is the path of a request target without its query string,
@@ -110,11 +131,7 @@ func ends(p *packet) (peer, local netip.AddrPort) {
 // in p, if it makes one of its workload's lists, then lets the heads
 // buffer empty once no request waits.
 func (t *tracker) notableLocked(c *conn, req *request, status int, p *packet, endNs uint64) {
-	defer func() {
-		if len(c.waiting) == 0 {
-			c.heads = c.heads[:0]
-		}
-	}()
+	defer c.compactHeads()
 	latency := endNs - req.bootNs
 	window := endNs / notableWindow
 	n, ok := t.notable.Get(c.cgroup)

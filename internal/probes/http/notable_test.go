@@ -239,3 +239,27 @@ func TestNotableRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestHeadsBufferBoundedAfterALostResponse: a keep-alive connection whose
+// one response was lost keeps a request waiting for good; its buffer of
+// methods and paths stays small through 10,000 more requests, and the
+// requests still answered are matched as before.
+func TestHeadsBufferBoundedAfterALostResponse(t *testing.T) {
+	c := newConversation(t, DefaultConfig())
+	c.send(true, getReq, -1, false) // its response is lost
+	for range 10000 {
+		c.send(true, getReq, -1, false)
+		c.send(false, ok2, -1, false)
+	}
+	conn, ok := c.tr.conns.Get(7)
+	if !ok {
+		t.Fatal("no connection")
+	}
+	if len(conn.waiting) != 1 || len(conn.heads) > 64 {
+		t.Errorf("%d requests waiting, heads buffer %d bytes; want 1 and a few bytes", len(conn.waiting), len(conn.heads))
+	}
+	h := conn.waiting[0].head
+	if got := string(conn.heads[h.start:h.tokenEnd]) + " " + string(conn.heads[h.tokenEnd:h.end]); got != "GET /" {
+		t.Errorf("the waiting request's head reads %q, want %q", got, "GET /")
+	}
+}
