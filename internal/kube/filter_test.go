@@ -1,6 +1,11 @@
 package kube
 
-import "testing"
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
 
 func TestFilterVisible(t *testing.T) {
 	prod := map[string]string{"env": "prod"}
@@ -41,5 +46,24 @@ func TestFilterBadSelector(t *testing.T) {
 	}
 	if _, err := NewFilter(nil, nil, "", "env in (prod"); err == nil {
 		t.Error("namespace selector with an open parenthesis accepted")
+	}
+}
+
+// TestNamespaceRelabelChangesVersion: with a namespace selector, relabelling
+// a namespace can hide or show its pods, so the index's version changes
+// and the resolver asks Enrich again.
+func TestNamespaceRelabelChangesVersion(t *testing.T) {
+	f, err := NewFilter(nil, nil, "", "env=prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := NewIndex(f)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "a", Labels: map[string]string{"env": "prod"}}}
+	x.setNamespace(ns, false)
+	before := x.Version()
+	ns.Labels = map[string]string{"env": "dev"}
+	x.setNamespace(ns, false)
+	if x.Version() == before {
+		t.Errorf("version %d unchanged after the namespace's relabel", before)
 	}
 }

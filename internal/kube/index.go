@@ -229,6 +229,7 @@ func (x *Index) setNamespace(ns *corev1.Namespace, deleted bool) {
 	if !x.filter.usesNamespaceLabels() {
 		return
 	}
+	x.version++ // the pods' visibility may change: answers of Enrich cached by version
 	for _, e := range x.pods {
 		if e.namespace == ns.Name {
 			e.hidden = !x.filter.Visible(e.namespace, e.labels, x.nsLabels[ns.Name])

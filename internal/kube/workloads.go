@@ -183,7 +183,8 @@ func (c *ContainerResources) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// Version changes whenever an answer of Owner may have (series.Owners).
+// Version changes whenever an answer of Owner (series.Owners) or of Enrich
+// (cgroup.VersionedEnricher: names, hidden) may have.
 func (x *Index) Version() uint64 {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
