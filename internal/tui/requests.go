@@ -43,7 +43,7 @@ func (r *row) httpRates(at time.Time, p *sample, seen bool) httpSample {
 		next.buckets = append(next.buckets, float64(b.GetCumulativeCount()))
 	}
 	prev := p.http
-	if !seen || !prev.present || prev.server != server || !at.After(p.at) || next.requests < prev.requests || len(prev.buckets) != len(next.buckets) {
+	if !seen || !prev.present || prev.server != server || !at.After(p.at) || len(prev.buckets) != len(next.buckets) || next.resetSince(&prev) {
 		return next
 	}
 	n := next.requests - prev.requests
@@ -63,6 +63,21 @@ func (r *row) httpRates(at time.Time, p *sample, seen bool) httpSample {
 		}
 	}
 	return next
+}
+
+// resetSince reports whether any counter of s went down since prev: the
+// agent restarted (its new totals may already exceed the old), so nothing
+// between them is a delta.
+func (s *httpSample) resetSince(prev *httpSample) bool {
+	if s.requests < prev.requests || s.errors < prev.errors {
+		return true
+	}
+	for i := range s.buckets {
+		if s.buckets[i] < prev.buckets[i] {
+			return true
+		}
+	}
+	return false
 }
 
 // reqLine is one line of the requests view: a request among its

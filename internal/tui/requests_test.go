@@ -63,6 +63,15 @@ func TestRequestColumns(t *testing.T) {
 	if w := m.rows[0]; *w.rps != 0 || w.errRatio != nil || w.p99 != nil {
 		t.Errorf("no requests: %v rps, %v, %v", *w.rps, w.errRatio, w.p99)
 	}
+	// The agent restarted and its new total already passed the old one,
+	// but its errors and buckets went down: no figures across the reset.
+	web.HttpServer = httpFigures(310, 3, 300, 300, 310, 310)
+	load(m, t0.Add(4*time.Second))
+	for _, w := range m.rows {
+		if w.name == "shop/web" && (w.rps != nil || w.errRatio != nil || w.p99 != nil) {
+			t.Errorf("across a restart: %v rps, %v, %v; want none", w.rps, w.errRatio, w.p99)
+		}
+	}
 	// Without any HTTP figures the columns are not there.
 	m = newModel(t, &fakeClient{workloads: []*pb.WorkloadFigures{idle}})
 	load(m, t0)
