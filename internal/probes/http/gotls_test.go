@@ -1,12 +1,15 @@
 package http
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe/uprobe"
@@ -56,10 +59,11 @@ func (f *fixture) waitGoHooked(t testing.TB, pid int, bin string) {
 	if err != nil || m.Path != bin {
 		t.Fatalf("process %d runs %+v, want %s (%v)", pid, m, bin, err)
 	}
+	stamp := h.exeStamp(pid)
 	hooked := func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		return h.exes.files[m.ID] != nil
+		return h.exes.files[m.ID] != nil && h.exes.stamps[m.ID] == stamp
 	}
 	// Well under the 30 s full scan: from the exec report.
 	testutil.Eventually(t, 5*time.Second, hooked, "%s of process %d not hooked", bin, pid)
@@ -139,4 +143,46 @@ func TestGoTLSFirstByteReadAlone(t *testing.T) {
 	serverPort := f.startGoTLSServer(t, bin, "serve-first-byte")
 	f.runGoClient(t, bin, serverPort, 7, 3, "POST")
 	f.expectBothSides(t, map[[2]string]float64{{"GET", "200"}: 7, {"POST", "404"}: 3})
+}
+
+// TestGoTLSRewrittenInPlace: an executable is unhooked within a prune
+// period once its processes ended, so that rewritten in place (same inode)
+// with a build whose code lies elsewhere, it runs unharmed and is hooked
+// from its new contents (the kernel's probes keep the instructions of the
+// file as first hooked: left in place, they crash the new program). Both
+// runs are counted exactly.
+func TestGoTLSRewrittenInPlace(t *testing.T) {
+	optimized, unoptimized := buildGoTLS(t), buildGoTLS(t, "-gcflags=all=-N -l")
+	bin := filepath.Join(t.TempDir(), "gotls")
+	f := startTLS(t)
+	cert, key := selfSigned(t)
+	for round, build := range []string{optimized, unoptimized} {
+		data, err := os.ReadFile(build)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bin, data, 0o755); err != nil { // the second time in place: O_TRUNC keeps the inode
+			t.Fatal(err)
+		}
+		server := testutil.StartPiped(t, f.server.Command(t, bin, "serve", cert, key))
+		serverPort := port(t, server)
+		f.waitGoHooked(t, server.Cmd.Process.Pid, bin)
+		f.runGoClient(t, bin, serverPort, 5, 2, "GET")
+		n := float64(round + 1)
+		f.expectBothSides(t, map[[2]string]float64{{"GET", "200"}: 5 * n, {"GET", "404"}: 2 * n})
+		server.Cmd.Process.Kill()
+		server.Cmd.Wait()
+		var st unix.Stat_t
+		if err := unix.Stat(bin, &st); err != nil {
+			t.Fatal(err)
+		}
+		id := uprobe.FileID{Dev: uint64(st.Dev), Inode: st.Ino}
+		unhooked := func() bool {
+			f.probe.tls.mu.Lock()
+			defer f.probe.tls.mu.Unlock()
+			_, ok := f.probe.tls.exes.files[id]
+			return !ok
+		}
+		testutil.Eventually(t, 3*exePruneEvery, unhooked, "%s still hooked after its processes ended", bin)
+	}
 }

@@ -61,8 +61,11 @@ type Probe struct {
 	nat     conntrack.Lazy // the node's table: clients that sent to a Service's address
 	tls     *tlsHooks      // nil without TLS
 	watches []link.Link    // its mmap and exec reports, attached only with TLS
-	stopTLS context.CancelFunc
-	wg      sync.WaitGroup
+	// degraded are HTTPS parts off though their programs loaded (written by
+	// Start only).
+	degraded map[string]error
+	stopTLS  context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // New returns an unstarted HTTP probe with the default configuration and

@@ -10,13 +10,16 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe/uprobe"
+	"github.com/orb8/orb8/internal/tick"
 )
 
 // HTTPS through OpenSSL-compatible libraries (tls.bpf.h): the plaintext of
@@ -60,9 +63,59 @@ type fileSet struct {
 	max   int
 	files map[uprobe.FileID][]link.Link // nil links: being hooked, or hooking failed
 	full  bool                          // said once in the log
+	// stamp, if set, tells a file's contents apart when it is rewritten in
+	// place (same inode): uprobes keep the instructions they displaced when
+	// first installed, so a rewritten file's are stale and must be redone.
+	// users, if set, are the processes seen running each file, so that its
+	// uprobes go once none runs it (see pruneUsers).
+	stamp  func(pid int) int64
+	stamps map[uprobe.FileID]int64
+	users  map[uprobe.FileID]map[int]bool
 	// attach hooks a file a process maps, naming the functions whose probes
 	// the kernel single-steps.
 	attach func(pid int, m uprobe.Mapping) (links []link.Link, slow []string, err error)
+}
+
+// forget unhooks a file.
+func (s *fileSet) forget(id uprobe.FileID, links []link.Link) {
+	closeLinks(links)
+	delete(s.files, id)
+	delete(s.stamps, id)
+	delete(s.users, id)
+}
+
+// pruneUsers unhooks the files of s that no process seen running them runs
+// any more, alive(pid, id) telling. An executable can be rewritten in place
+// only once no process runs it (ETXTBSY), and uprobes left on it would
+// trap the new code at the old offsets with the old instructions: they go
+// within a prune's period of its last process's exit.
+func (s *fileSet) pruneUsers(alive func(pid int, id uprobe.FileID) bool) {
+	for id, pids := range s.users {
+		for pid := range pids {
+			if !alive(pid, id) {
+				delete(pids, pid)
+			}
+		}
+		if links := s.files[id]; len(pids) == 0 && links != nil {
+			s.forget(id, links)
+		}
+	}
+}
+
+// runs reports whether process pid runs the executable id.
+func (h *tlsHooks) runs(pid int, id uprobe.FileID) bool {
+	var st unix.Stat_t
+	if unix.Stat(filepath.Join(h.proc, strconv.Itoa(pid), "exe"), &st) != nil {
+		return false
+	}
+	return uint64(st.Dev) == id.Dev && st.Ino == id.Inode
+}
+
+// pruneExes is pruneUsers of the Go executables.
+func (h *tlsHooks) pruneExes() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.exes.pruneUsers(h.runs)
 }
 
 // hooked counts the files with uprobes attached.
@@ -89,17 +142,28 @@ type tlsHooks struct {
 
 	mu         sync.Mutex
 	libs, exes fileSet
-	skipped    map[uprobe.FileID]bool // files with nothing to hook
+	skipped    map[uprobe.FileID]int64 // files with nothing to hook, by stamp
 }
 
 func newTLSHooks(enter, ret *ebpf.Program, goProgs goTLSPrograms, log *slog.Logger) *tlsHooks {
-	h := &tlsHooks{enter: enter, ret: ret, goProgs: goProgs, log: log, proc: "/proc", skipped: map[uprobe.FileID]bool{}}
+	h := &tlsHooks{enter: enter, ret: ret, goProgs: goProgs, log: log, proc: "/proc", skipped: map[uprobe.FileID]int64{}}
 	h.libs = fileSet{what: "libssl", max: maxTLSLibraries, files: map[uprobe.FileID][]link.Link{}, attach: h.attach}
-	h.exes = fileSet{what: "Go executable", max: maxGoExecutables, files: map[uprobe.FileID][]link.Link{}, attach: h.attachGo}
+	h.exes = fileSet{what: "Go executable", max: maxGoExecutables, files: map[uprobe.FileID][]link.Link{}, attach: h.attachGo,
+		stamp: h.exeStamp, stamps: map[uprobe.FileID]int64{}, users: map[uprobe.FileID]map[int]bool{}}
 	if self, err := h.exeMapping(os.Getpid()); err == nil {
 		h.selfExe = self.ID
 	}
 	return h
+}
+
+// exeStamp is the change time of a process's executable, in ns (0 when
+// unknown): writing to the file changes it.
+func (h *tlsHooks) exeStamp(pid int) int64 {
+	var st unix.Stat_t
+	if unix.Stat(filepath.Join(h.proc, strconv.Itoa(pid), "exe"), &st) != nil {
+		return 0
+	}
+	return st.Ctim.Nano()
 }
 
 // exeMapping is the mapping of a process's executable.
@@ -172,8 +236,7 @@ func (h *tlsHooks) scanAll() {
 	for _, s := range []*fileSet{&h.libs, &h.exes} {
 		for id, links := range s.files {
 			if !mapped[id] {
-				closeLinks(links)
-				delete(s.files, id)
+				s.forget(id, links)
 			}
 		}
 	}
@@ -188,8 +251,27 @@ func (h *tlsHooks) scanAll() {
 // to hook. The file is reserved first and opened, parsed and attached
 // outside the lock.
 func (h *tlsHooks) ensure(s *fileSet, pid int, m uprobe.Mapping) {
+	var stamp int64
+	if s.stamp != nil {
+		stamp = s.stamp(pid)
+	}
 	h.mu.Lock()
-	if _, ok := s.files[m.ID]; ok || h.skipped[m.ID] {
+	if links, ok := s.files[m.ID]; ok && links != nil && s.stamps[m.ID] != stamp {
+		h.log.Info("rewritten in place, hooked again: "+s.what, "path", m.Path)
+		closeLinks(links)
+		delete(s.files, m.ID)
+	}
+	if s.users != nil {
+		if s.users[m.ID] == nil {
+			s.users[m.ID] = map[int]bool{}
+		}
+		s.users[m.ID][pid] = true
+	}
+	if _, ok := s.files[m.ID]; ok {
+		h.mu.Unlock()
+		return
+	}
+	if skipped, ok := h.skipped[m.ID]; ok && skipped == stamp {
 		h.mu.Unlock()
 		return
 	}
@@ -202,6 +284,9 @@ func (h *tlsHooks) ensure(s *fileSet, pid int, m uprobe.Mapping) {
 		return
 	}
 	s.files[m.ID] = nil
+	if s.stamps != nil {
+		s.stamps[m.ID] = stamp
+	}
 	h.mu.Unlock()
 
 	links, slow, err := s.attach(pid, m)
@@ -226,7 +311,7 @@ func (h *tlsHooks) ensure(s *fileSet, pid int, m uprobe.Mapping) {
 	case errors.Is(err, errNothingToHook):
 		delete(s.files, m.ID)
 		if len(h.skipped) < maxSkipped { // else read again at its next sight
-			h.skipped[m.ID] = true
+			h.skipped[m.ID] = stamp
 		}
 	}
 	// Else kept with no links: a broken file is not parsed on every scan.
@@ -344,19 +429,26 @@ func (p *Probe) startTLS(ctx context.Context) error {
 	if enter == nil && goProgs.write == nil {
 		return nil
 	}
+	// A watcher that does not attach turns its part off, not the probe.
+	p.degraded = map[string]error{}
 	if enter != nil {
-		watch, err := link.AttachTracing(link.TracingOptions{Program: p.bpf.TlsWatchMmap})
-		if err != nil {
-			return err
+		if watch, err := link.AttachTracing(link.TracingOptions{Program: p.bpf.TlsWatchMmap}); err != nil {
+			p.degraded[tlsFeature] = fmt.Errorf("attach its library watcher: %w", err)
+			enter, ret = nil, nil
+		} else {
+			p.watches = append(p.watches, watch)
 		}
-		p.watches = append(p.watches, watch)
 	}
 	if goProgs.write != nil {
-		watch, err := link.AttachTracing(link.TracingOptions{Program: p.bpf.GoTlsWatchExec})
-		if err != nil {
-			return err
+		if watch, err := link.AttachTracing(link.TracingOptions{Program: p.bpf.GoTlsWatchExec}); err != nil {
+			p.degraded[goTLSFeature] = fmt.Errorf("attach its exec watcher: %w", err)
+			goProgs = goTLSPrograms{}
+		} else {
+			p.watches = append(p.watches, watch)
 		}
-		p.watches = append(p.watches, watch)
+	}
+	if enter == nil && goProgs.write == nil {
+		return nil
 	}
 	p.tls = newTLSHooks(enter, ret, goProgs, p.env.Log)
 	rescan := make(chan int, 1024)
@@ -384,8 +476,25 @@ func (p *Probe) startTLS(ctx context.Context) error {
 		defer p.wg.Done()
 		uprobe.Discover(ctx, rescan, func(pid int) { p.tls.scanPID(pid) }, p.tls.scanAll)
 	}()
+	if goProgs.write != nil {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			stop := tick.Every(ctx, exePruneEvery, func(time.Time) { p.tls.pruneExes() })
+			<-ctx.Done()
+			stop() // no prune runs once Close goes on
+		}()
+	}
 	return nil
 }
+
+// Degraded implements probe.Degrader: the HTTPS parts whose watcher did not
+// attach (parts whose programs did not load are in Objects().Failed).
+func (p *Probe) Degraded() map[string]error { return p.degraded }
+
+// exePruneEvery is how often Go executables whose processes all ended are
+// unhooked (pruneUsers).
+const exePruneEvery = time.Second
 
 // tlsHeaderSize is sizeof(struct tls_header): the captured plaintext follows it.
 const tlsHeaderSize = int(unsafe.Sizeof(httpTlsHeader{}))
