@@ -104,11 +104,13 @@ func (s *fileSet) pruneUsers(alive func(pid int, id uprobe.FileID) bool) {
 
 // runs reports whether process pid runs the executable id.
 func (h *tlsHooks) runs(pid int, id uprobe.FileID) bool {
-	var st unix.Stat_t
-	if unix.Stat(filepath.Join(h.proc, strconv.Itoa(pid), "exe"), &st) != nil {
-		return false
-	}
-	return uint64(st.Dev) == id.Dev && st.Ino == id.Inode
+	st, ok := h.exeStat(pid)
+	return ok && uint64(st.Dev) == id.Dev && st.Ino == id.Inode
+}
+
+// exeStat is the stat of a process's executable; ok is false once it exited.
+func (h *tlsHooks) exeStat(pid int) (st unix.Stat_t, ok bool) {
+	return st, unix.Stat(filepath.Join(h.proc, strconv.Itoa(pid), "exe"), &st) == nil
 }
 
 // pruneExes is pruneUsers of the Go executables.
@@ -159,11 +161,10 @@ func newTLSHooks(enter, ret *ebpf.Program, goProgs goTLSPrograms, log *slog.Logg
 // exeStamp is the change time of a process's executable, in ns (0 when
 // unknown): writing to the file changes it.
 func (h *tlsHooks) exeStamp(pid int) int64 {
-	var st unix.Stat_t
-	if unix.Stat(filepath.Join(h.proc, strconv.Itoa(pid), "exe"), &st) != nil {
-		return 0
+	if st, ok := h.exeStat(pid); ok {
+		return st.Ctim.Nano()
 	}
-	return st.Ctim.Nano()
+	return 0
 }
 
 // exeMapping is the mapping of a process's executable.
