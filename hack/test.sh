@@ -77,6 +77,11 @@ export ORB8_REQUIRE_SHELLCHECK=1
 export ORB8_OTELCOL_BIN
 ORB8_OTELCOL_BIN=$(hack/lib/otelcol-binary.sh)
 export ORB8_REQUIRE_OTELCOL=1
+# The fleet test remote-writes into a real Thanos Receive and asks Query
+# (about 25 minutes to build once on 2 CPUs, then cached).
+export ORB8_THANOS_BIN
+ORB8_THANOS_BIN=$(hack/lib/thanos-binary.sh)
+export ORB8_REQUIRE_THANOS=1
 
 step "tests"
 # -p 1: probe tests count kernel events machine-wide per cgroup; running

@@ -26,8 +26,7 @@ const fleetDashboard = "../../deploy/dashboards/orb8-fleet.json"
 
 // requireThanos is the thanos binary hack/lib/thanos-binary.sh built
 // ($ORB8_THANOS_BIN); without it the test skips, unless
-// ORB8_REQUIRE_THANOS=1 makes that a failure. Not in make test yet: the
-// Receive built here panics on Query's first Store API call (docs/fleet.md).
+// ORB8_REQUIRE_THANOS=1 (make test) makes that a failure.
 func requireThanos(t *testing.T) string {
 	t.Helper()
 	requirePrometheus(t)
@@ -120,7 +119,7 @@ func TestThanosAnswersEachClusterExactly(t *testing.T) {
 
 // testFleetDashboard runs every query of the fleet dashboard against
 // Thanos Query, the cluster variable at "All": each must return series of
-// both clusters, but those of GPU figures, which need a GPU.
+// both clusters, but those of accelerator figures, which need one.
 func testFleetDashboard(t *testing.T, thanos *promServer) {
 	exprs, variables := testutil.DashboardQueries(t, fleetDashboard)
 	if len(exprs) < 8 || !slices.Contains(variables, "label_values(orb8_build_info{}, cluster)") {
@@ -130,10 +129,10 @@ func testFleetDashboard(t *testing.T, thanos *promServer) {
 		t.Errorf("cluster variable's values %v, want a and b", got)
 	}
 	grafana := strings.NewReplacer("$__rate_interval", "1m", "$cluster", ".*", "$namespace", ".*")
-	gpu := 0
+	accelerator := 0
 	for _, e := range exprs {
-		if strings.Contains(e, "gpu") {
-			gpu++ // no GPU here: hack/gpu-check.sh runs these on one
+		if strings.Contains(e, "accelerator") {
+			accelerator++ // this machine has none to report
 			continue
 		}
 		q := grafana.Replace(e)
@@ -143,8 +142,8 @@ func testFleetDashboard(t *testing.T, thanos *promServer) {
 			return slices.Equal(got, []string{"a", "b"})
 		}, "fleet dashboard query %s returns clusters %v, want a and b; log:\n%s", q, got, thanos.log)
 	}
-	if gpu > 2 {
-		t.Errorf("%d GPU queries left unchecked", gpu)
+	if accelerator > 2 {
+		t.Errorf("%d accelerator queries left unchecked", accelerator)
 	}
 }
 
