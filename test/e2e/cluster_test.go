@@ -389,15 +389,7 @@ func TestClusterTrafficAndExecsUnderPodLabels(t *testing.T) {
 	client := c.busybox(ns, "client", clientScript(svc.Spec.ClusterIP, servicePort), corev1.RestartPolicyNever)
 	clientBefore := c.release(client, clientLabels)
 
-	var received string
-	c.eventually(time.Minute, "the server's count of received bytes", func() bool {
-		raw, err := c.client.CoreV1().Pods(ns).GetLogs("server", &corev1.PodLogOptions{}).DoRaw(t.Context())
-		received = strings.TrimSpace(string(raw))
-		return err == nil && received != ""
-	})
-	if received != strconv.Itoa(payloadBytes) {
-		t.Fatalf("the server received %s bytes, want %d: the test's traffic is wrong, not the agent", received, payloadBytes)
-	}
+	c.checkReceived(ns, "server")
 
 	tcp := func(direction string) map[string]string {
 		return map[string]string{"protocol": "tcp", "direction": direction}
@@ -476,6 +468,22 @@ func TestClusterTrafficAndExecsUnderPodLabels(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// checkReceived waits for the server pod's log, its count of the bytes it
+// received, and fails the test unless it is the payload: the test's traffic
+// would be wrong, not orb8.
+func (c *cluster) checkReceived(ns, pod string) {
+	c.t.Helper()
+	var received string
+	c.eventually(time.Minute, pod+"'s count of received bytes", func() bool {
+		raw, err := c.client.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{}).DoRaw(c.t.Context())
+		received = strings.TrimSpace(string(raw))
+		return err == nil && received != ""
+	})
+	if received != strconv.Itoa(payloadBytes) {
+		c.t.Fatalf("%s received %s bytes, want %d: the test's traffic is wrong, not orb8", pod, received, payloadBytes)
+	}
 }
 
 // flowMatches compares the fields the test knows: the pod, remote and

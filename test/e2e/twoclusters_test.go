@@ -12,17 +12,14 @@ package e2e
 // hack/e2e.sh does all of it.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -84,7 +81,7 @@ func TestClusterTwoClustersThroughTheHub(t *testing.T) {
 	client := a.busybox(ns, "client", fmt.Sprintf(openClientScript, server.Status.PodIP, serverPort), corev1.RestartPolicyNever)
 	_, openClient := a.atGate(client, labels("client"))
 
-	hub, sock := startHub(t, map[string]string{"a": os.Getenv("KUBECONFIG"), "b": os.Getenv("ORB8_KUBECONFIG_B")})
+	hub, hubAddr := startHub(t, map[string]string{"a": os.Getenv("KUBECONFIG"), "b": os.Getenv("ORB8_KUBECONFIG_B")})
 
 	// One stream of exec events of namespace ns from the whole fleet; live
 	// once it carries both tickers' execs.
@@ -118,15 +115,7 @@ func TestClusterTwoClustersThroughTheHub(t *testing.T) {
 	openServer()
 	b.waitListening(server, serverPort)
 	openClient()
-	var received string
-	b.eventually(time.Minute, "the server's count of received bytes", func() bool {
-		raw, err := b.client.CoreV1().Pods(ns).GetLogs("server", &corev1.PodLogOptions{}).DoRaw(t.Context())
-		received = strings.TrimSpace(string(raw))
-		return err == nil && received != ""
-	})
-	if received != strconv.Itoa(payloadBytes) {
-		t.Fatalf("the server in b received %s bytes, want %d: the test's traffic is wrong, not orb8", received, payloadBytes)
-	}
+	b.checkReceived(ns, "server")
 
 	// The client's five true, dd, sleep and nc; the server's sleep, nc, head
 	// and wc (the order of a pipeline's execs is the scheduler's).
@@ -235,7 +224,7 @@ func TestClusterTwoClustersThroughTheHub(t *testing.T) {
 		}
 		return true
 	})
-	out, err := exec.Command(testutil.Binary(t), "flows", "--hub", "unix://"+sock, "--cross-cluster", "-n", ns, "-o", "json", "--timeout", "30s").Output()
+	out, err := exec.Command(testutil.Binary(t), "flows", "--hub", hubAddr, "--cross-cluster", "-n", ns, "-o", "json", "--timeout", "30s").Output()
 	if err != nil {
 		t.Fatalf("orb8 flows --hub --cross-cluster: %v\n%s", err, out)
 	}
@@ -253,7 +242,7 @@ func TestClusterTwoClustersThroughTheHub(t *testing.T) {
 }
 
 // startHub runs `orb8 hub` with members named after the kubeconfigs given,
-// and dials it.
+// and dials it once it lists an agent of each.
 func startHub(t *testing.T, kubeconfigs map[string]string) (*apiclient.Agent, string) {
 	t.Helper()
 	var cfg strings.Builder
@@ -265,26 +254,13 @@ func startHub(t *testing.T, kubeconfigs map[string]string) (*apiclient.Agent, st
 	if err := os.WriteFile(config, []byte(cfg.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(t.TempDir(), "hub.sock")
-	cmd := exec.Command(testutil.Binary(t), "hub", "--listen", "unix://"+sock, "--config", config)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("hub's log:\n%s", logs.String())
-		}
-	})
+	addr, _ := testutil.StartHub(t, config)
 	var hub *apiclient.Agent
 	deadline := time.Now().Add(time.Minute)
 	for {
 		var err error
 		if hub == nil {
-			hub, err = apiclient.Dial(t.Context(), "unix://"+sock, apiclient.TLS{}, 30*time.Second)
+			hub, err = apiclient.Dial(t.Context(), addr, apiclient.TLS{}, 30*time.Second)
 		}
 		if err == nil {
 			var st []*pb.Status
@@ -298,5 +274,5 @@ func startHub(t *testing.T, kubeconfigs map[string]string) (*apiclient.Agent, st
 		time.Sleep(500 * time.Millisecond)
 	}
 	t.Cleanup(func() { hub.Close() })
-	return hub, sock
+	return hub, addr
 }
