@@ -9,7 +9,8 @@
 # once the others are done, the second cluster, b, comes up beside the first
 # (CLUSTER=b hack/cluster.sh up and deploy), only when the run selects one of
 # them; its kubeconfig is ORB8_KUBECONFIG_B. The other tests run as before,
-# with b down (b adds a control plane's load to the node).
+# with b down (b adds a control plane's load to the node), under a -skip of
+# the two-cluster tests (which replaces one given here).
 #
 #   sudo hack/e2e.sh                 # the cluster tests (-run Cluster)
 #   sudo hack/e2e.sh -v -run TestClusterSurvivesAPIServerRestart   # go test flags; a -run replaces Cluster
@@ -33,16 +34,20 @@ fi
 # b (if up) before a: each puts back the kernel settings it found.
 trap 'CLUSTER=b hack/cluster.sh down; hack/cluster.sh down' EXIT
 
-# The tests the run selects (its last -run, else Cluster): the two-cluster
-# ones, and the others.
-pattern=Cluster prev=
+# The two-cluster tests the run selects (two), and whether it selects others:
+# all of them by default; with a -run (the last one counts), those it lists.
+pattern='' prev=''
 for arg in "$@"; do
   case $arg in -run=* | --run=*) pattern=${arg#*=} ;; esac
   [[ $prev == -run || $prev == --run ]] && pattern=$arg
   prev=$arg
 done
-selected=$(go test -tags e2e -list "$pattern" ./test/e2e/ | grep '^Test' || true)
-two=$(grep '^TestClusterTwoClusters' <<<"$selected" | paste -sd '|' || true)
+two='TestClusterTwoClusters.*' others=yes
+if [[ -n $pattern ]]; then
+  selected=$(go test -tags e2e -list "$pattern" ./test/e2e/ | grep '^Test' || true)
+  two=$(grep '^TestClusterTwoClusters' <<<"$selected" | paste -sd '|' || true)
+  others=$(grep -v '^TestClusterTwoClusters' <<<"$selected" || true)
+fi
 
 start=$SECONDS
 kubeconfig=$(hack/cluster.sh up | tail -1)
@@ -52,7 +57,7 @@ echo "e2e: cluster up in $((SECONDS - start))s" >&2
 hack/cluster.sh deploy >/dev/null
 echo "e2e: agent deployed after $((SECONDS - start))s" >&2
 status=0
-if grep -qv '^TestClusterTwoClusters' <<<"$selected"; then
+if [[ -n $others ]]; then
   go test -tags e2e -count=1 -timeout 15m -run Cluster "$@" -skip '^TestClusterTwoClusters' ./test/e2e/ || status=$?
 fi
 if [[ -n $two ]]; then
