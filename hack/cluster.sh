@@ -17,20 +17,68 @@
 #
 # Everything listens on loopback or on the cluster's own bridge (orb8br0,
 # 10.244.0.1/24), which is also the node's address; pod traffic stays on that
-# bridge: pods have routes only to the pod and service ranges, and a FORWARD
-# rule drops anything that would leave the bridge.
+# bridge: pods have routes only to the pod and service ranges (and to the pods
+# of cluster b), and a FORWARD rule drops anything else that would leave it.
+#
+# Two clusters side by side: CLUSTER=b hack/cluster.sh up|deploy|status|down
+# runs a second one, b, beside this one (CLUSTER unset, or a). Each has its
+# own etcd, API server, containerd, kubelet, kube-proxy, state directory and
+# pod range; the hub's tests name b's pods as the peers of a's (docs/fleet.md).
+#   - b's node is a network namespace, orb8-b: all of b's processes run in it
+#     (nsenter --net, which leaves the mount namespace alone, unlike `ip netns
+#     exec`). Every port b's components and b's agent (host network, fixed
+#     ports) listen on is then b's own, as on a second machine; b's kube-proxy
+#     has its own iptables (two kube-proxies in one namespace would both own
+#     the KUBE-* chains) and its own conntrack table, which b's agent reads.
+#   - b's bridge is orb8br1, 10.245.0.1/24, Services 10.97.0.0/16 (no address
+#     of b is also one of a's). A veth pair joins b to the host (orb8v-b,
+#     169.254.245.1/30, and orb8v0, .2, in orb8-b): the host routes b's pod
+#     range there, so b's API server (10.245.0.1:6443) answers from the host,
+#     and pods of a and of b reach each other; a FORWARD rule on each side
+#     lets exactly that traffic off the bridges.
+#   - Not network: b's state is /var/lib/orb8-cluster-b (ORB8_CLUSTER_DIR + -b),
+#     with its containerd (socket, root, state, runc root, the pods' network
+#     namespaces), kubelet root and pod logs in it; kubelet's cgroupRoot is
+#     /orb8-b (b's pods: /orb8-b/kubepods/... in every hierarchy), so that
+#     `down` of one cluster finds and removes its own pods and nothing of the
+#     other's. b's agent keeps its API socket in /run/orb8-b.
+#   - Shared: the kernel, the PID namespace and the cgroup hierarchies, so each
+#     cluster's agent sees every cgroup and names only its own cluster's pods.
+#     The kernel settings kubelet changes are put back as each cluster found
+#     them: take b down before a. Start a before b: a's FORWARD drop rule goes
+#     first in the chain, and b's `up` (again) puts b's rule before it.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 K8S_VERSION=${K8S_VERSION:-v1.37.2}
 CACHE=${ORB8_CACHE:-$HOME/.cache/orb8}
-STATE=${ORB8_CLUSTER_DIR:-/var/lib/orb8-cluster}
 BIN=$CACHE/k8s/$K8S_VERSION/bin
-NODE=${ORB8_NODE_NAME:-orb8-node}
-BRIDGE=orb8br0
-NODE_IP=10.244.0.1
-POD_CIDR=10.244.0.0/24
-SERVICE_CIDR=10.96.0.0/16
+CLUSTER=${CLUSTER:-a}
+# PEER_POD_CIDR: the other cluster's pods, routed and let through from this
+# one's. NETNS: the node's network namespace (none: the host's).
+# CGROUP_PARENT: kubelet's cgroupRoot (none: the hierarchies' roots).
+case $CLUSTER in
+a)
+  STATE=${ORB8_CLUSTER_DIR:-/var/lib/orb8-cluster}
+  NODE=${ORB8_NODE_NAME:-orb8-node}
+  BRIDGE=orb8br0 NODE_IP=10.244.0.1 POD_CIDR=10.244.0.0/24 SERVICE_CIDR=10.96.0.0/16
+  PEER_POD_CIDR=10.245.0.0/24
+  NETNS='' CGROUP_PARENT=''
+  ;;
+b)
+  STATE=${ORB8_CLUSTER_DIR:-/var/lib/orb8-cluster}-b
+  NODE=${ORB8_NODE_NAME:-orb8-node}-b
+  BRIDGE=orb8br1 NODE_IP=10.245.0.1 POD_CIDR=10.245.0.0/24 SERVICE_CIDR=10.97.0.0/16
+  PEER_POD_CIDR=10.244.0.0/24 PEER_BRIDGE=orb8br0
+  NETNS=orb8-b CGROUP_PARENT=/orb8-b
+  # The veth pair between the host and orb8-b.
+  HOST_VETH=orb8v-b HOST_VETH_IP=169.254.245.1 NETNS_VETH=orb8v0 NETNS_VETH_IP=169.254.245.2
+  ;;
+*)
+  echo "cluster: error: CLUSTER=$CLUSTER: the clusters are a (the default) and b" >&2
+  exit 2
+  ;;
+esac
 API_PORT=6443
 ETCD_PORT=23790
 PAUSE_IMAGE=registry.k8s.io/pause:3.10
@@ -41,8 +89,15 @@ KUBECONFIG_FILE=$STATE/admin.kubeconfig
 CONTAINERD_SOCK=$STATE/containerd/containerd.sock
 # The order processes start in; `down` stops them in reverse.
 COMPONENTS=(etcd kube-apiserver containerd kube-controller-manager kube-scheduler kubelet kube-proxy)
-# Kernel settings kubelet and kube-proxy change; `down` puts them back.
-SYSCTLS=(kernel.panic kernel.panic_on_oops vm.overcommit_memory vm.panic_on_oom net.bridge.bridge-nf-call-iptables net.ipv4.ip_forward)
+# Kernel settings kubelet and kube-proxy change; `down` puts them back
+# (b's network settings are its namespace's own and go with it).
+SYSCTLS=(kernel.panic kernel.panic_on_oops vm.overcommit_memory vm.panic_on_oom)
+[[ -n $NETNS ]] || SYSCTLS+=(net.bridge.bridge-nf-call-iptables net.ipv4.ip_forward)
+# What runs on the node runs in its network namespace.
+INNET=()
+[[ -z $NETNS ]] || INNET=(nsenter "--net=/run/netns/$NETNS")
+# Where kubelet puts the pods' cgroups.
+KUBEPODS=$CGROUP_PARENT/kubepods
 
 log() { echo "cluster: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -91,7 +146,7 @@ start() {
   local name=$1; shift
   running "$name" && return 0
   mkdir -p "$STATE/run" "$STATE/logs"
-  setsid "$@" >>"$STATE/logs/$name.log" 2>&1 </dev/null &
+  setsid "${INNET[@]}" "$@" >>"$STATE/logs/$name.log" 2>&1 </dev/null &
   echo "$! $(starttime $!)" >"$(pidfile "$name")"
   log "started $name (pid $!)"
 }
@@ -201,6 +256,14 @@ EOF
   # Pods get a resolver that answers nothing rather than the host's.
   echo "nameserver 127.0.0.1" >"$STATE/resolv.conf"
 
+  # b's runc state and pod network namespaces are its own too (a's are the
+  # defaults, /run/containerd/runc and /run/netns/cni-*).
+  local runtime_extra='' cri_extra=''
+  if [[ -n $NETNS ]]; then
+    cri_extra='netns_mounts_under_state_dir = true'
+    runtime_extra="[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]
+    Root = \"$STATE/containerd/runc\""
+  fi
   cat >"$STATE/containerd/config.toml" <<EOF
 version = 2
 root = "$STATE/containerd/root"
@@ -211,25 +274,32 @@ state = "$STATE/containerd/state"
   sandbox_image = "$PAUSE_IMAGE"
   # Root here lacks CAP_SYS_RESOURCE: runc must not lower oom_score_adj.
   restrict_oom_score_adj = true
+  $cri_extra
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "$CNI_BIN"
     conf_dir = "$STATE/cni/net.d"
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
     runtime_type = "io.containerd.runc.v2"
+  $runtime_extra
 EOF
   cat >"$STATE/cni/net.d/10-orb8.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
-  "name": "orb8",
+  "name": "orb8${NETNS:+-$CLUSTER}",
   "plugins": [
     {"type": "bridge", "bridge": "$BRIDGE", "isGateway": true, "ipMasq": false, "hairpinMode": true,
      "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_CIDR", "gateway": "$NODE_IP"}]],
-              "routes": [{"dst": "$SERVICE_CIDR"}],
+              "routes": [{"dst": "$SERVICE_CIDR"}, {"dst": "$PEER_POD_CIDR"}],
               "dataDir": "$STATE/cni/ipam"}},
     {"type": "portmap", "capabilities": {"portMappings": true}}
   ]
 }
 EOF
+  # b's pods under a cgroup root of their own; b's pod logs in its state
+  # (kubelet removes the log directories of pods its runtime does not know).
+  local kubelet_extra=''
+  [[ -z $NETNS ]] || kubelet_extra="cgroupRoot: $CGROUP_PARENT
+podLogsDir: $STATE/pod-logs"
   cat >"$STATE/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -259,6 +329,7 @@ evictionHard: {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.a
 imageGCHighThresholdPercent: 100
 registerNode: true
 serializeImagePulls: false
+$kubelet_extra
 EOF
   cat >"$STATE/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
@@ -280,19 +351,71 @@ EOF
 
 # --- network ----------------------------------------------------------------
 
+# innet CMD...: runs CMD in the node's network namespace.
+innet() { "${INNET[@]}" "$@"; }
+
 setup_network() {
-  if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
-    ip link add "$BRIDGE" type bridge
+  [[ -z $NETNS ]] || join_host
+  if ! innet ip link show "$BRIDGE" >/dev/null 2>&1; then
+    innet ip link add "$BRIDGE" type bridge
   fi
-  ip addr replace "$NODE_IP/24" dev "$BRIDGE"
-  ip link set "$BRIDGE" up
+  innet ip addr replace "$NODE_IP/24" dev "$BRIDGE"
+  innet ip link set "$BRIDGE" up
   # Service IPs that kube-proxy did not translate stay on the bridge instead
   # of following the default route off this machine.
-  ip route replace "$SERVICE_CIDR" dev "$BRIDGE"
+  innet ip route replace "$SERVICE_CIDR" dev "$BRIDGE"
   modprobe br_netfilter 2>/dev/null || true
-  sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null || true
-  iptables -C FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP 2>/dev/null ||
-    iptables -I FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP
+  innet sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null || true
+  innet iptables -C FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP 2>/dev/null ||
+    innet iptables -I FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP
+  if [[ -n $NETNS ]]; then
+    # b's pods to a's, before the drop.
+    innet iptables -C FORWARD -i "$BRIDGE" -o "$NETNS_VETH" -d "$PEER_POD_CIDR" -j ACCEPT 2>/dev/null ||
+      innet iptables -I FORWARD -i "$BRIDGE" -o "$NETNS_VETH" -d "$PEER_POD_CIDR" -j ACCEPT
+  fi
+}
+
+# join_host makes b's node namespace and the veth pair that joins it to the
+# host, with the routes between a's and b's pod ranges.
+join_host() {
+  [[ -e /run/netns/$NETNS ]] || ip netns add "$NETNS"
+  ip link show "$HOST_VETH" >/dev/null 2>&1 ||
+    ip link add "$HOST_VETH" type veth peer name "$NETNS_VETH" netns "$NETNS"
+  ip addr replace "$HOST_VETH_IP/30" dev "$HOST_VETH"
+  ip link set "$HOST_VETH" up
+  innet ip link set lo up
+  innet ip addr replace "$NETNS_VETH_IP/30" dev "$NETNS_VETH"
+  innet ip link set "$NETNS_VETH" up
+  ip route replace "$POD_CIDR" via "$NETNS_VETH_IP" dev "$HOST_VETH"
+  innet ip route replace "$PEER_POD_CIDR" via "$HOST_VETH_IP" dev "$NETNS_VETH"
+  innet sysctl -qw net.ipv4.ip_forward=1
+  # a's pods to b's: first in the host's chain, before a's drop (moved there
+  # again by every `up`, should a have come up after b).
+  iptables -D FORWARD -i "$PEER_BRIDGE" -o "$HOST_VETH" -d "$POD_CIDR" -j ACCEPT 2>/dev/null || true
+  iptables -I FORWARD -i "$PEER_BRIDGE" -o "$HOST_VETH" -d "$POD_CIDR" -j ACCEPT
+}
+
+# leave_host undoes join_host: the namespace takes its links, routes,
+# iptables and kube-proxy's rules with it.
+leave_host() {
+  iptables -D FORWARD -i "$PEER_BRIDGE" -o "$HOST_VETH" -d "$POD_CIDR" -j ACCEPT 2>/dev/null || true
+  ip netns delete "$NETNS" 2>/dev/null || true
+  rm -rf "/run/orb8-$CLUSTER" # the agent's socket directory (deploy)
+}
+
+# make_cgroup_parent makes b's cgroup root in every hierarchy: kubelet
+# wants it to exist.
+make_cgroup_parent() {
+  [[ -n $CGROUP_PARENT ]] || return 0
+  local h f
+  while read -r h; do
+    mkdir -p "$h$CGROUP_PARENT"
+    # A new cpuset (v1) has no CPU nor memory node until given its parent's.
+    for f in cpuset.cpus cpuset.mems; do
+      [[ -e $h$CGROUP_PARENT/$f && -z $(cat "$h$CGROUP_PARENT/$f") ]] && cat "$h/$f" >"$h$CGROUP_PARENT/$f"
+    done
+  done < <(awk '$3 == "cgroup" || $3 == "cgroup2" {print $2}' /proc/self/mounts)
+  return 0
 }
 
 # --- images -------------------------------------------------------------------
@@ -363,7 +486,7 @@ cmd_up() {
     --listen-client-urls http://127.0.0.1:$ETCD_PORT --advertise-client-urls http://127.0.0.1:$ETCD_PORT \
     --listen-peer-urls http://127.0.0.1:$((ETCD_PORT + 10)) --initial-advertise-peer-urls http://127.0.0.1:$((ETCD_PORT + 10)) \
     --initial-cluster orb8=http://127.0.0.1:$((ETCD_PORT + 10))
-  wait_for etcd 60 curl -sf http://127.0.0.1:$ETCD_PORT/health
+  wait_for etcd 60 innet curl -sf http://127.0.0.1:$ETCD_PORT/health
   start_apiserver
   allow_apiserver_to_kubelet
   start containerd containerd --config "$STATE/containerd/config.toml"
@@ -376,6 +499,7 @@ cmd_up() {
     --kubeconfig="$STATE/scheduler.kubeconfig" --leader-elect=false --bind-address=127.0.0.1 --v=1
   wait_for containerd 60 ctr version
   build_base_images
+  make_cgroup_parent
   start kubelet "$BIN/kubelet" --config="$STATE/kubelet.yaml" --kubeconfig="$STATE/kubelet.kubeconfig" \
     --hostname-override="$NODE" --node-ip=$NODE_IP --root-dir="$STATE/kubelet" \
     --cert-dir="$STATE/kubelet/pki" --v=1
@@ -399,6 +523,8 @@ cmd_deploy() {
   local extra=()
   # AppArmor where the node has it: the kubelet refuses a profile it cannot enforce.
   [[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null) == Y ]] && extra+=(--set appArmorProfile.type=RuntimeDefault)
+  # The agents of a and b share the host's file system: b's API socket is its own.
+  [[ -z $NETNS ]] || extra+=(--set "api.socket=/run/orb8-$CLUSTER/orb8.sock")
   (cd "$ROOT/hack/helmtemplate" && go run . -f "$ROOT/hack/cluster-values.yaml" "${extra[@]}" \
     --set image.repository="${AGENT_IMAGE%:*}" --set image.tag="${AGENT_IMAGE##*:}" "$ROOT/deploy/helm/orb8") >"$dir/orb8.yaml"
   kubectl apply -f "$dir/orb8.yaml" >/dev/null
@@ -435,11 +561,15 @@ cmd_down() {
   kill_pods
   cleanup_cgroups
   cleanup_mounts
-  for ns in $(ip netns list 2>/dev/null | awk '/^cni-/{print $1}'); do ip netns delete "$ns"; done
-  ip link delete "$BRIDGE" 2>/dev/null || true
-  ip route delete "$SERVICE_CIDR" 2>/dev/null || true
-  iptables -D FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP 2>/dev/null || true
-  cleanup_iptables
+  if [[ -n $NETNS ]]; then
+    leave_host
+  else
+    for ns in $(ip netns list 2>/dev/null | awk '/^cni-/{print $1}'); do ip netns delete "$ns"; done
+    ip link delete "$BRIDGE" 2>/dev/null || true
+    ip route delete "$SERVICE_CIDR" 2>/dev/null || true
+    iptables -D FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP 2>/dev/null || true
+    cleanup_iptables
+  fi
   if [[ -e $STATE/sysctl.saved ]]; then
     while IFS='=' read -r k v; do [[ -n $v ]] && sysctl -qw "$k=$v" 2>/dev/null; done <"$STATE/sysctl.saved" || true
   fi
@@ -450,23 +580,28 @@ cmd_down() {
 # Every process in a pod cgroup (kubelet's cgroupfs driver puts them under kubepods).
 kill_pods() {
   local f p
-  for f in $(find /sys/fs/cgroup/unified/kubepods /sys/fs/cgroup/kubepods /sys/fs/cgroup/pids/kubepods -name cgroup.procs 2>/dev/null); do
+  for f in $(find /sys/fs/cgroup/unified$KUBEPODS /sys/fs/cgroup$KUBEPODS /sys/fs/cgroup/pids$KUBEPODS -name cgroup.procs 2>/dev/null); do
     while read -r p; do kill -KILL "$p" 2>/dev/null || true; done <"$f"
   done
 }
 
-# Removes the kubepods cgroups kubelet made, deepest first, in every hierarchy.
+# Removes the kubepods cgroups kubelet made, deepest first, in every
+# hierarchy, and b's cgroup root.
 cleanup_cgroups() {
   local d
-  for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
+  for d in /sys/fs/cgroup/*"$KUBEPODS" /sys/fs/cgroup"$KUBEPODS"; do
     [[ -d $d ]] || continue
     find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
   done
+  [[ -z $CGROUP_PARENT ]] || rmdir /sys/fs/cgroup/*$CGROUP_PARENT /sys/fs/cgroup$CGROUP_PARENT 2>/dev/null || true
 }
 
+# Unmounts what is under the state directory (not under b's, whose name
+# starts with a's) and a's pods' network namespaces (b's are in its state).
 cleanup_mounts() {
   local m
-  for m in $(awk -v s="$STATE" '$2 ~ "^"s {print $2}' /proc/self/mounts | sort -r); do umount -l "$m" 2>/dev/null || true; done
+  for m in $(awk -v s="$STATE" 'index($2, s"/") == 1 || $2 == s {print $2}' /proc/self/mounts | sort -r); do umount -l "$m" 2>/dev/null || true; done
+  [[ -n $NETNS ]] && return 0
   for m in $(awk '$2 ~ "^/run/netns/cni-" {print $2}' /proc/self/mounts); do umount -l "$m" 2>/dev/null || true; done
 }
 

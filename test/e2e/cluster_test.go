@@ -58,6 +58,12 @@ func newCluster(t *testing.T) *cluster {
 	if path == "" {
 		t.Fatal("KUBECONFIG is not set: run hack/cluster.sh up && hack/cluster.sh deploy, then export the KUBECONFIG it prints")
 	}
+	return clusterAt(t, path)
+}
+
+// clusterAt is the cluster of the kubeconfig at path, once its agent is ready.
+func clusterAt(t *testing.T, path string) *cluster {
+	t.Helper()
 	cfg, err := clientcmd.BuildConfigFromFlags("", path)
 	if err != nil {
 		t.Fatal(err)
@@ -170,13 +176,19 @@ func (c *cluster) metricsDirect(path string) ([]byte, error) {
 func (c *cluster) namespace() string {
 	c.t.Helper()
 	ns := fmt.Sprintf("e2e-%d", time.Now().UnixNano()%1e9)
+	c.createNamespace(ns)
+	return ns
+}
+
+// createNamespace makes namespace ns, deleted when the test ends.
+func (c *cluster) createNamespace(ns string) {
+	c.t.Helper()
 	if _, err := c.client.CoreV1().Namespaces().Create(c.t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		c.t.Fatal(err)
 	}
 	c.t.Cleanup(func() {
 		_ = c.client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
 	})
-	return ns
 }
 
 // gate is where a gated pod's script waits: a FIFO it reads a line from.
@@ -214,11 +226,21 @@ func (c *cluster) busybox(ns, name, script string, restart corev1.RestartPolicy)
 }
 
 // release lets a gated pod's script run and returns the execs the agent had
-// counted under labels until then. Opening the gate for writing succeeds
-// only once the script waits on it, after every exec before the gate; the
-// kernel counts execs as they happen, so the series, once the agent names
-// the pod, holds them all.
+// counted under labels until then.
 func (c *cluster) release(pod *corev1.Pod, labels map[string]string) float64 {
+	c.t.Helper()
+	before, open := c.atGate(pod, labels)
+	open()
+	return before
+}
+
+// atGate waits until a gated pod's script waits at its gate and the agent
+// names the pod, and returns the execs the agent counted under labels until
+// then and the function that lets the script run. Opening the gate for
+// writing succeeds only once the script waits on it, after every exec before
+// the gate; the kernel counts execs as they happen, so the series, once the
+// agent names the pod, holds them all.
+func (c *cluster) atGate(pod *corev1.Pod, labels map[string]string) (before float64, open func()) {
 	c.t.Helper()
 	var fifo *os.File
 	c.eventually(time.Minute, pod.Name+" waiting at its gate", func() bool {
@@ -231,17 +253,19 @@ func (c *cluster) release(pod *corev1.Pod, labels map[string]string) float64 {
 		}
 		return false
 	})
-	defer fifo.Close()
-	var before float64
+	c.t.Cleanup(func() { fifo.Close() })
 	c.eventually(time.Minute, pod.Name+" named by the agent", func() bool {
 		v, ok := testutil.Sample(c.t, c.metrics(), "orb8_process_exec_total", labels)
 		before = v
 		return ok
 	})
-	if _, err := fifo.WriteString("go\n"); err != nil {
-		c.t.Fatalf("release %s: %v", pod.Name, err)
+	return before, func() {
+		c.t.Helper()
+		if _, err := fifo.WriteString("go\n"); err != nil {
+			c.t.Fatalf("release %s: %v", pod.Name, err)
+		}
+		fifo.Close()
 	}
-	return before
 }
 
 // podRoots lists the root directories (/proc/<pid>/root) of pod's processes:
@@ -365,15 +389,7 @@ func TestClusterTrafficAndExecsUnderPodLabels(t *testing.T) {
 	client := c.busybox(ns, "client", clientScript(svc.Spec.ClusterIP, servicePort), corev1.RestartPolicyNever)
 	clientBefore := c.release(client, clientLabels)
 
-	var received string
-	c.eventually(time.Minute, "the server's count of received bytes", func() bool {
-		raw, err := c.client.CoreV1().Pods(ns).GetLogs("server", &corev1.PodLogOptions{}).DoRaw(t.Context())
-		received = strings.TrimSpace(string(raw))
-		return err == nil && received != ""
-	})
-	if received != strconv.Itoa(payloadBytes) {
-		t.Fatalf("the server received %s bytes, want %d: the test's traffic is wrong, not the agent", received, payloadBytes)
-	}
+	c.checkReceived(ns, "server")
 
 	tcp := func(direction string) map[string]string {
 		return map[string]string{"protocol": "tcp", "direction": direction}
@@ -452,6 +468,22 @@ func TestClusterTrafficAndExecsUnderPodLabels(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// checkReceived waits for the server pod's log, its count of the bytes it
+// received, and fails the test unless it is the payload: the test's traffic
+// would be wrong, not orb8.
+func (c *cluster) checkReceived(ns, pod string) {
+	c.t.Helper()
+	var received string
+	c.eventually(time.Minute, pod+"'s count of received bytes", func() bool {
+		raw, err := c.client.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{}).DoRaw(c.t.Context())
+		received = strings.TrimSpace(string(raw))
+		return err == nil && received != ""
+	})
+	if received != strconv.Itoa(payloadBytes) {
+		c.t.Fatalf("%s received %s bytes, want %d: the test's traffic is wrong, not orb8", pod, received, payloadBytes)
+	}
 }
 
 // flowMatches compares the fields the test knows: the pod, remote and
