@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sort"
 	"sync"
+	"time"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
 )
@@ -17,6 +18,17 @@ type Multi struct {
 	members []Client
 	// keepStreams: a member's stream that fails leaves the others streaming.
 	keepStreams bool
+	// sortWindow and sortMax: Watch's sort buffer (none when 0).
+	sortWindow time.Duration
+	sortMax    int
+}
+
+// Sorted makes Watch hand on events in the order they happened across
+// members: each waits up to window for earlier ones from slower members,
+// in a buffer of at most max events (see sortBuffer).
+func (m *Multi) Sorted(window time.Duration, max int) *Multi {
+	m.sortWindow, m.sortMax = window, max
+	return m
 }
 
 // KeepStreams makes Watch go on with the other members when one member's
@@ -151,16 +163,43 @@ func (m *Multi) GPUs(ctx context.Context) ([]*pb.GPU, error) {
 	return flatten(parts), err
 }
 
-// Watch implements Client: one stream per member, merged as they come.
-// Each member reports its own running total of drops; fn sees their sum.
+// Watch implements Client: one stream per member, merged as they come, or
+// in the order they happened when Sorted. Each member reports its own
+// running total of drops; fn sees their sum, at once.
 func (m *Multi) Watch(ctx context.Context, req *pb.WatchEventsRequest, fn func(*pb.WatchEventsResponse) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		mu    sync.Mutex // fn sees one message at a time
-		drops = make([]uint64, len(m.members))
+		mu      sync.Mutex // fn sees one message at a time
+		drops   = make([]uint64, len(m.members))
+		sorted  *sortBuffer
+		sendErr error // fn's, when the sort buffer's timer called it
 	)
-	return m.each(func(i int, c Client) error {
+	timerDone := make(chan struct{})
+	if m.sortWindow > 0 {
+		sorted = newSortBuffer(m.sortWindow, m.sortMax)
+		go func() {
+			defer close(timerDone)
+			ticker := time.NewTicker(max(m.sortWindow/4, 10*time.Millisecond))
+			defer ticker.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case now := <-ticker.C:
+					mu.Lock()
+					if err := sorted.release(now, fn); err != nil && sendErr == nil {
+						sendErr = err
+						cancel()
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	} else {
+		close(timerDone)
+	}
+	err := m.each(func(i int, c Client) error {
 		err := c.Watch(ctx, req, func(msg *pb.WatchEventsResponse) error {
 			mu.Lock()
 			defer mu.Unlock()
@@ -170,7 +209,10 @@ func (m *Multi) Watch(ctx context.Context, req *pb.WatchEventsRequest, fn func(*
 				for _, n := range drops {
 					total += n
 				}
-				msg = &pb.WatchEventsResponse{Item: &pb.WatchEventsResponse_Drops{Drops: &pb.Drops{Total: total}}}
+				return fn(&pb.WatchEventsResponse{Item: &pb.WatchEventsResponse_Drops{Drops: &pb.Drops{Total: total}}})
+			}
+			if sorted != nil {
+				return sorted.push(msg, time.Now(), fn)
 			}
 			return fn(msg)
 		})
@@ -179,6 +221,19 @@ func (m *Multi) Watch(ctx context.Context, req *pb.WatchEventsRequest, fn func(*
 		}
 		return err
 	})
+	// The streams are over: no more calls of fn from the timer either.
+	stopped := ctx.Err() != nil
+	cancel()
+	<-timerDone
+	if sendErr != nil {
+		return sendErr
+	}
+	if sorted != nil && !stopped {
+		if ferr := sorted.flush(fn); ferr != nil {
+			return ferr
+		}
+	}
+	return err
 }
 
 // Close implements Client.

@@ -9,7 +9,7 @@ import (
 )
 
 func newHubCmd() *cobra.Command {
-	o := hub.Options{Listen: "unix:///run/orb8/hub.sock", Reload: 2 * time.Second}
+	o := hub.Options{Listen: "unix:///run/orb8/hub.sock", Reload: 2 * time.Second, SortWindow: time.Second, SortBuffer: 1000}
 	var logLevel string
 	cmd := &cobra.Command{
 		Use:   "hub",
@@ -33,6 +33,11 @@ the traffic between members, and addresses that several members know
 (overlapping CIDRs) are named after none and shown by 'orb8 status --hub'.
 A member may give agents by address and a kubeconfig for the index only.
 
+Event streams (orb8 trace --hub) are merged in the order the events
+happened: each event waits up to --sort-window for earlier ones from slower
+agents, at most --sort-buffer events at once (the earliest goes on when it
+is full).
+
 Clients ask it with --hub ADDR (and --cluster NAME for one member).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -46,6 +51,8 @@ Clients ask it with --hub ADDR (and --cluster NAME for one member).`,
 	fs.StringVar(&o.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&o.ClientCA, "tls-client-ca", "", "PEM CA bundle whose client certificates may call a TCP --listen")
 	fs.DurationVar(&o.Reload, "reload-interval", o.Reload, "how often --config is checked for changes")
+	fs.DurationVar(&o.SortWindow, "sort-window", o.SortWindow, "how long an event of a stream may wait for earlier ones from other agents (0: events go on as they come)")
+	fs.IntVar(&o.SortBuffer, "sort-buffer", o.SortBuffer, "how many events of a stream may wait at once")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd

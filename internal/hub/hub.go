@@ -35,6 +35,10 @@ type Hub struct {
 	loaded  fileStamp // of the configuration in use
 
 	addresses addressBook
+
+	// The event streams' sort buffer (Options.SortWindow, SortBuffer).
+	sortWindow time.Duration
+	sortBuffer int
 }
 
 // fileStamp tells a changed file from the one loaded.
@@ -142,7 +146,7 @@ func (h *Hub) fleet(f *pb.WorkloadFilter) (*apiclient.Multi, error) {
 		}
 		return nil, status.Error(codes.FailedPrecondition, "the hub's configuration lists no member")
 	}
-	return apiclient.NewMulti(chosen...).KeepStreams(), nil
+	return apiclient.NewMulti(chosen...).KeepStreams().Sorted(h.sortWindow, h.sortBuffer), nil
 }
 
 // answer sends a partial err's unanswered members in the call's trailer
@@ -249,8 +253,8 @@ func (h *Hub) ListGPUs(ctx context.Context, _ *pb.ListGPUsRequest) (*pb.ListGPUs
 	return answer(ctx, &pb.ListGPUsResponse{Gpus: gs}, err)
 }
 
-// WatchEvents implements pb.AgentServer: every agent's stream, merged as
-// events come.
+// WatchEvents implements pb.AgentServer: every agent's stream, merged in
+// the order events happened (within the sort window).
 func (h *Hub) WatchEvents(req *pb.WatchEventsRequest, srv grpc.ServerStreamingServer[pb.WatchEventsResponse]) error {
 	fleet, err := h.fleet(req.GetFilter())
 	if err != nil {

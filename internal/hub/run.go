@@ -19,6 +19,11 @@ type Options struct {
 	TLSCert, TLSKey, ClientCA string
 	// Reload is how often the configuration file is checked for changes.
 	Reload time.Duration
+	// SortWindow and SortBuffer: the event streams' sort buffer, how long
+	// an event may wait for earlier ones and how many may wait (0: events
+	// go on as they come).
+	SortWindow time.Duration
+	SortBuffer int
 }
 
 // Run serves the fleet until ctx ends. Its callers are root on a unix
@@ -26,6 +31,9 @@ type Options struct {
 // members with its own credentials, so whoever may call it sees what the
 // hub may see.
 func Run(ctx context.Context, o Options, log *slog.Logger) error {
+	if o.SortWindow > 0 && o.SortBuffer < 1 {
+		return fmt.Errorf("--sort-buffer %d: give at least 1 with a --sort-window", o.SortBuffer)
+	}
 	addr, err := server.ParseAddress(o.Listen)
 	if err != nil {
 		return fmt.Errorf("invalid --listen %w", err)
@@ -38,6 +46,7 @@ func Run(ctx context.Context, o Options, log *slog.Logger) error {
 		return err
 	}
 	defer h.Close()
+	h.sortWindow, h.sortBuffer = o.SortWindow, o.SortBuffer
 	srv, err := api.Listen(addr, h, server.TLSFiles{Cert: o.TLSCert, Key: o.TLSKey, ClientCA: o.ClientCA}, access.NewDecider(nil, "hub"))
 	if err != nil {
 		return err
