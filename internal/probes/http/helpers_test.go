@@ -40,6 +40,10 @@ func TestMain(m *testing.M) {
 		"split-client":  splitClient,
 		"notable-serve": func([]string) error { return notableServe() },
 		"get-paths":     getPaths,
+		"grpc-serve":    func([]string) error { return grpcServe() },
+		"grpc-client":   grpcClient,
+		"h2-serve":      func([]string) error { return h2Serve() },
+		"h2-client":     h2Client,
 	})
 }
 
@@ -80,12 +84,17 @@ func loopback() string {
 // client runs keepalive.Run over plaintext to the loopback port: args
 // are port, ok, missing, missingMethod. It prints "done".
 func client(args []string) error {
+	return runKeepalive(&nethttp.Transport{}, args)
+}
+
+// runKeepalive is keepalive.Run through transport with client's args.
+func runKeepalive(transport *nethttp.Transport, args []string) error {
 	if len(args) != 4 {
 		return errors.New("want port, ok, missing, missingMethod")
 	}
 	ok, _ := strconv.Atoi(args[1])
 	missing, _ := strconv.Atoi(args[2])
-	if err := keepalive.Run(&nethttp.Transport{}, "http://"+net.JoinHostPort(loopback(), args[0]), ok, missing, args[3]); err != nil {
+	if err := keepalive.Run(transport, "http://"+net.JoinHostPort(loopback(), args[0]), ok, missing, args[3]); err != nil {
 		return err
 	}
 	fmt.Println("done")

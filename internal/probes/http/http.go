@@ -127,17 +127,22 @@ func (p *Probe) handle(raw []byte) {
 	}
 	e := (*httpHttpHeader)(unsafe.Pointer(&raw[0]))
 	data := raw[headerSize:]
+	data = data[:min(int(e.Captured), len(data))]
+	if e.Segment != httpSegmentSEG_H2 {
+		data = data[:min(len(data), int(e.PayloadLen))] // items of HTTP/2 may outnumber its bytes
+	}
 	txs := p.tracker.packet(&packet{
 		bootNs:       e.BootNs,
 		cgroup:       e.CgroupId,
 		cookie:       e.Cookie,
 		egress:       e.Direction == httpDirectionDIR_EGRESS,
 		continuation: e.Segment == httpSegmentSEG_CONTINUATION,
+		h2:           e.Segment == httpSegmentSEG_H2,
 		src:          probe.AddrPort(e.Family, &e.Saddr, e.Sport),
 		dst:          probe.AddrPort(e.Family, &e.Daddr, e.Dport),
 		seq:          e.TcpSeq,
 		length:       int(e.PayloadLen),
-		data:         data[:min(int(e.Captured), len(data), int(e.PayloadLen))],
+		data:         data,
 		heard:        p.env.Hears(events.KindHTTP),
 	})
 	p.publish(txs)

@@ -1,0 +1,195 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	nethttp "net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/orb8/orb8/internal/probes/http/internal/keepalive"
+	"github.com/orb8/orb8/internal/testutil"
+)
+
+// The gRPC tests run grpc-go over h2c (prior knowledge, as grpc-go's
+// insecure credentials do): the standard health service for unary calls,
+// OK for a service it serves and NOT_FOUND (5) for one it does not, and
+// server reflection's bidirectional stream.
+
+// servedService is the service the health server says is serving.
+const servedService = "orb8.test"
+
+// grpcServe serves health and reflection on a loopback port it prints.
+func grpcServe() error {
+	l, err := listen()
+	if err != nil {
+		return err
+	}
+	s := grpc.NewServer()
+	hs := health.NewServer()
+	hs.SetServingStatus(servedService, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(s, hs)
+	reflection.Register(s)
+	return s.Serve(l)
+}
+
+// grpcClient makes, over one connection to the loopback port, ok health
+// checks of the served service, missing of an unknown one (NOT_FOUND) and
+// streams bidirectional reflection calls that each list the services once.
+// Args: port, ok, missing, streams. It prints "done".
+func grpcClient(args []string) error {
+	if len(args) != 4 {
+		return errors.New("want port, ok, missing, streams")
+	}
+	ok, _ := strconv.Atoi(args[1])
+	missing, _ := strconv.Atoi(args[2])
+	streams, _ := strconv.Atoi(args[3])
+	conn, err := grpc.NewClient(net.JoinHostPort(loopback(), args[0]), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	hc := healthpb.NewHealthClient(conn)
+	for i := 0; ok+missing > 0; i++ {
+		service, want := servedService, codes.OK
+		if keepalive.MissingAt(i, ok, missing) {
+			service, want = "orb8.missing", codes.NotFound
+			missing--
+		} else {
+			ok--
+		}
+		if _, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: service}); status.Code(err) != want {
+			return fmt.Errorf("check %s: %v, want %v", service, err, want)
+		}
+	}
+	rc := reflectionpb.NewServerReflectionClient(conn)
+	for range streams {
+		if err := listServices(ctx, rc); err != nil {
+			return err
+		}
+	}
+	fmt.Println("done")
+	return nil
+}
+
+// listServices is one reflection stream: a request, its answer, the end.
+func listServices(ctx context.Context, rc reflectionpb.ServerReflectionClient) error {
+	st, err := rc.ServerReflectionInfo(ctx)
+	if err != nil {
+		return err
+	}
+	req := &reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}
+	if err := st.Send(req); err != nil {
+		return err
+	}
+	if _, err := st.Recv(); err != nil {
+		return err
+	}
+	if err := st.CloseSend(); err != nil {
+		return err
+	}
+	if _, err := st.Recv(); err != io.EOF {
+		return fmt.Errorf("stream end: %v", err)
+	}
+	return nil
+}
+
+// h2Serve is keepalive.Handler over HTTP/2 without TLS (prior knowledge)
+// on a loopback port it prints.
+func h2Serve() error {
+	l, err := listen()
+	if err != nil {
+		return err
+	}
+	var p nethttp.Protocols
+	p.SetUnencryptedHTTP2(true)
+	return (&nethttp.Server{Handler: keepalive.Handler, Protocols: &p}).Serve(l)
+}
+
+// h2Client is client over HTTP/2 without TLS.
+func h2Client(args []string) error {
+	var p nethttp.Protocols
+	p.SetUnencryptedHTTP2(true)
+	return runKeepalive(&nethttp.Transport{Protocols: &p}, args)
+}
+
+func TestGRPC(t *testing.T) {
+	const (
+		ok, missing, streams = 23, 7, 3
+		calls                = ok + missing + streams
+	)
+	f := start(t)
+	server := testutil.StartPiped(t, f.server.Helper(t, "grpc-serve"))
+	cmd := f.client.Helper(t, "grpc-client", port(t, server), strconv.Itoa(ok), strconv.Itoa(missing), strconv.Itoa(streams))
+	if out, err := cmd.Output(); err != nil || string(out) != "done\n" {
+		t.Fatalf("client: %v, said %q", err, out)
+	}
+	want := map[string]float64{"0": ok + streams, "5": missing}
+	f.expectGRPC(t, f.server, "server", want)
+	f.expectGRPC(t, f.client, "client", want)
+	for _, cg := range []*testutil.Cgroup{f.server, f.client} {
+		if _, counted := testutil.Sample(t, f.reg, "orb8_http_requests_total", map[string]string{"cgroup": cg.Path}); counted {
+			t.Errorf("%s: gRPC calls counted as HTTP requests: %s", cg.Path, testutil.Series(t, f.reg, "orb8_http_requests_total"))
+		}
+	}
+}
+
+// expectGRPC waits until cg's gRPC calls as direction are exactly want
+// (grpc_status -> count), with as many in the duration histogram.
+func (f *fixture) expectGRPC(t *testing.T, cg *testutil.Cgroup, direction string, want map[string]float64) {
+	t.Helper()
+	var total float64
+	for code, n := range want {
+		total += n
+		labels := map[string]string{"cgroup": cg.Path, "direction": direction, "grpc_status": code}
+		value := func() float64 { v, _ := testutil.Sample(t, f.reg, "orb8_grpc_requests_total", labels); return v }
+		testutil.Eventually(t, 3*time.Second, func() bool { return value() == n },
+			"calls %v = %v, want %v; series: %s", labels, value(), n, testutil.Series(t, f.reg, "orb8_grpc_requests_total"))
+	}
+	time.Sleep(100 * time.Millisecond) // settled: nothing more may arrive
+	var got float64
+	for _, dir := range directionLabels {
+		for code := range maxGRPCStatus + 1 {
+			v, ok := testutil.Sample(t, f.reg, "orb8_grpc_requests_total", map[string]string{"cgroup": cg.Path, "direction": dir, "grpc_status": strconv.Itoa(code)})
+			if ok && dir != direction {
+				t.Errorf("%s counted %v calls as %s, want none", cg.Path, v, dir)
+			}
+			got += v
+		}
+	}
+	if got != total {
+		t.Errorf("%s: %v gRPC calls, want %v; series: %s", cg.Path, got, total, testutil.Series(t, f.reg, "orb8_grpc_requests_total"))
+	}
+	h := testutil.Histogram(t, f.reg, "orb8_grpc_request_duration_seconds", map[string]string{"cgroup": cg.Path, "direction": direction})
+	if h == nil || float64(h.GetSampleCount()) != total || h.GetSampleSum() <= 0 {
+		t.Errorf("%s gRPC duration histogram %v, want %v samples with a positive sum", cg.Path, h, total)
+	}
+}
+
+// Plain HTTP/2 (net/http without TLS, prior knowledge) is counted with
+// HTTP/1's families.
+func TestHTTP2KeepAlive(t *testing.T) {
+	f := start(t)
+	server := testutil.StartPiped(t, f.server.Helper(t, "h2-serve"))
+	cmd := f.client.Helper(t, "h2-client", port(t, server), strconv.Itoa(okRequests), strconv.Itoa(missingRequests), "POST")
+	if out, err := cmd.Output(); err != nil || string(out) != "done\n" {
+		t.Fatalf("client: %v, said %q", err, out)
+	}
+	want := map[[2]string]float64{{"GET", "200"}: okRequests, {"POST", "404"}: missingRequests}
+	f.expectBothSides(t, want)
+}
