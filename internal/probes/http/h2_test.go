@@ -8,6 +8,7 @@ import (
 	"net"
 	nethttp "net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
@@ -47,7 +49,8 @@ func grpcServe() error {
 }
 
 // grpcClient makes, over one connection to the loopback port, ok health
-// checks of the served service, missing of an unknown one (NOT_FOUND) and
+// checks of the served service (every fifth with 3000 bytes of metadata),
+// missing of an unknown one (NOT_FOUND; every other with a 200 kB name) and
 // streams bidirectional reflection calls that each list the services once.
 // Args: port, ok, missing, streams. It prints "done".
 func grpcClient(args []string) error {
@@ -66,15 +69,21 @@ func grpcClient(args []string) error {
 	defer cancel()
 	hc := healthpb.NewHealthClient(conn)
 	for i := 0; ok+missing > 0; i++ {
-		service, want := servedService, codes.OK
+		service, want, callCtx := servedService, codes.OK, ctx
 		if keepalive.MissingAt(i, ok, missing) {
 			service, want = "orb8.missing", codes.NotFound
+			if missing%2 == 0 { // DATA frames over many segments, skipped in the kernel
+				service += strings.Repeat("x", 200_000)
+			}
 			missing--
 		} else {
+			if ok%5 == 0 { // a header block over several of the kernel's records
+				callCtx = metadata.AppendToOutgoingContext(ctx, "x-big", strings.Repeat("b", 3000))
+			}
 			ok--
 		}
-		if _, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: service}); status.Code(err) != want {
-			return fmt.Errorf("check %s: %v, want %v", service, err, want)
+		if _, err := hc.Check(callCtx, &healthpb.HealthCheckRequest{Service: service}); status.Code(err) != want {
+			return fmt.Errorf("check %s: %v, want %v", service[:min(len(service), 20)], err, want)
 		}
 	}
 	rc := reflectionpb.NewServerReflectionClient(conn)
