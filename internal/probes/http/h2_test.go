@@ -22,6 +22,7 @@ import (
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probes/http/internal/keepalive"
 	"github.com/orb8/orb8/internal/testutil"
 )
@@ -52,10 +53,11 @@ func grpcServe() error {
 // checks of the served service (every fifth with 3000 bytes of metadata),
 // missing of an unknown one (NOT_FOUND; every other with a 200 kB name) and
 // streams bidirectional reflection calls that each list the services once.
-// Args: port, ok, missing, streams. It prints "done".
+// Args: port, ok, missing, streams and, optionally, a traceparent the
+// first call carries. It prints "done".
 func grpcClient(args []string) error {
-	if len(args) != 4 {
-		return errors.New("want port, ok, missing, streams")
+	if len(args) != 4 && len(args) != 5 {
+		return errors.New("want port, ok, missing, streams [traceparent]")
 	}
 	ok, _ := strconv.Atoi(args[1])
 	missing, _ := strconv.Atoi(args[2])
@@ -79,6 +81,9 @@ func grpcClient(args []string) error {
 		} else {
 			if ok%5 == 0 { // a header block over several of the kernel's records
 				callCtx = metadata.AppendToOutgoingContext(ctx, "x-big", strings.Repeat("b", 3000))
+			}
+			if i == 0 && len(args) == 5 {
+				callCtx = metadata.AppendToOutgoingContext(callCtx, "traceparent", args[4])
 			}
 			ok--
 		}
@@ -201,4 +206,58 @@ func TestHTTP2KeepAlive(t *testing.T) {
 	}
 	want := map[[2]string]float64{{"GET", "200"}: okRequests, {"POST", "404"}: missingRequests}
 	f.expectBothSides(t, want)
+}
+
+// Each gRPC call is one http event on each side with its method, path,
+// status and protocol; the first carries a traceparent, whose trace both
+// sides join, the others' server spans are children of their client spans.
+func TestGRPCEvents(t *testing.T) {
+	const (
+		ok, missing, streams = 4, 2, 1
+		traceID, parentID    = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+	)
+	f := start(t)
+	server := testutil.StartPiped(t, f.server.Helper(t, "grpc-serve"))
+	serverPort := port(t, server)
+	sides := map[string]*events.Subscription{}
+	for side, cg := range map[string]*testutil.Cgroup{"server": f.server, "client": f.client} {
+		sub := f.bus.Subscribe(256, nil, func(e *events.Event) bool { return e.Kind == events.KindHTTP && e.Workload.Path == cg.Path })
+		t.Cleanup(func() { f.bus.Unsubscribe(sub) })
+		sides[side] = sub
+	}
+	cmd := f.client.Helper(t, "grpc-client", serverPort, strconv.Itoa(ok), strconv.Itoa(missing), strconv.Itoa(streams), "00-"+traceID+"-"+parentID+"-01")
+	if out, err := cmd.Output(); err != nil || string(out) != "done\n" {
+		t.Fatalf("client: %v, said %q", err, out)
+	}
+	got := map[string][]events.Event{}
+	for side, sub := range sides {
+		got[side] = receive(t, sub, ok+missing+streams)
+	}
+	left, lost := ok, missing
+	for i := range ok + missing + streams {
+		want := events.HTTP{Method: "POST", Path: "/grpc.health.v1.Health/Check", Status: 200, Protocol: "HTTP/2", GRPC: true}
+		switch {
+		case i >= ok+missing:
+			want.Path = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+		case keepalive.MissingAt(i, left, lost):
+			want.GRPCStatus = 5
+			lost--
+		default:
+			left--
+		}
+		c, s := got["client"][i].HTTP, got["server"][i].HTTP
+		for side, d := range map[string]*events.HTTP{"client": c, "server": s} {
+			if d.Direction != side || d.Method != want.Method || d.Path != want.Path || d.Status != want.Status ||
+				d.Protocol != want.Protocol || !d.GRPC || d.GRPCStatus != want.GRPCStatus || d.Latency <= 0 || d.Latency > time.Second {
+				t.Errorf("%s event %d = %+v, want %+v with a latency", side, i, d, want)
+			}
+		}
+		if i == 0 {
+			if c.TraceID.String() != traceID || c.ParentSpanID.String() != parentID || s.TraceID != c.TraceID || s.ParentSpanID != c.ParentSpanID {
+				t.Errorf("call with traceparent: client %s/%s, server %s/%s; want both in %s under %s", c.TraceID, c.ParentSpanID, s.TraceID, s.ParentSpanID, traceID, parentID)
+			}
+		} else if s.TraceID != c.TraceID || s.ParentSpanID != c.SpanID || c.ParentSpanID.IsValid() {
+			t.Errorf("call %d: server span %s/%s under %s, want a child of the client's %s/%s", i, s.TraceID, s.SpanID, s.ParentSpanID, c.TraceID, c.SpanID)
+		}
+	}
 }
