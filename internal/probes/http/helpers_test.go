@@ -313,3 +313,15 @@ func splitClient(args []string) error {
 	fmt.Println("done")
 	return nil
 }
+
+// subscribeSides subscribes to the http events of the server's and the
+// client's cgroup, by side.
+func (f *fixture) subscribeSides(t *testing.T) map[string]*events.Subscription {
+	sides := map[string]*events.Subscription{}
+	for side, cg := range map[string]*testutil.Cgroup{"server": f.server, "client": f.client} {
+		sub := f.bus.Subscribe(256, nil, func(e *events.Event) bool { return e.Kind == events.KindHTTP && e.Workload.Path == cg.Path })
+		t.Cleanup(func() { f.bus.Unsubscribe(sub) })
+		sides[side] = sub
+	}
+	return sides
+}
