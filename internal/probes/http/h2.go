@@ -120,6 +120,12 @@ type h2stream struct {
 type h2conn struct {
 	dirs    [2]h2direction // egress, ingress
 	streams map[uint32]*h2stream
+	// preface: the client preface was seen, so both directions were
+	// followed from the connection's start. A direction that started with
+	// a SETTINGS frame alone may be a TLS connection older than its hooks
+	// (its offsets counted from the first call seen): its header lists are
+	// decoded but not counted until then (reason h2_no_preface).
+	preface bool
 }
 
 // lost is the number of streams that waited when the connection stopped
@@ -153,6 +159,7 @@ func (t *tracker) h2Locked(p *packet) {
 					t.dropped[dropEvicted] += uint64(len(old.streams))
 				}
 			}
+			c.preface = c.preface || n == 1
 			d := &c.dirs[direction(p.egress)]
 			*d = h2direction{}
 			d.dec = hpack.NewDecoder(4096, d.fields.add)
@@ -274,6 +281,10 @@ func (t *tracker) h2FrameLocked(c *h2conn, d *h2direction, p *packet) bool {
 // h2HeadersLocked accounts for a header list of a stream: a request's, a
 // response's or trailers.
 func (t *tracker) h2HeadersLocked(c *h2conn, p *packet, id uint32, f *h2fields, ns uint64) {
+	if !c.preface {
+		t.dropped[dropH2NoPreface]++
+		return
+	}
 	s := c.streams[id]
 	switch {
 	case f.method != "":

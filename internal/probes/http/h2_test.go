@@ -1,26 +1,16 @@
 package http
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	nethttp "net/http"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/reflection"
-	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
-	"google.golang.org/grpc/status"
 
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probes/http/internal/keepalive"
@@ -32,29 +22,19 @@ import (
 // OK for a service it serves and NOT_FOUND (5) for one it does not, and
 // server reflection's bidirectional stream.
 
-// servedService is the service the health server says is serving.
-const servedService = "orb8.test"
-
-// grpcServe serves health and reflection on a loopback port it prints.
+// grpcServe serves keepalive's gRPC services over h2c on a loopback port
+// it prints.
 func grpcServe() error {
 	l, err := listen()
 	if err != nil {
 		return err
 	}
-	s := grpc.NewServer()
-	hs := health.NewServer()
-	hs.SetServingStatus(servedService, healthpb.HealthCheckResponse_SERVING)
-	healthpb.RegisterHealthServer(s, hs)
-	reflection.Register(s)
-	return s.Serve(l)
+	return keepalive.ServeGRPC(l)
 }
 
-// grpcClient makes, over one connection to the loopback port, ok health
-// checks of the served service (every fifth with 3000 bytes of metadata),
-// missing of an unknown one (NOT_FOUND; every other with a 200 kB name) and
-// streams bidirectional reflection calls that each list the services once.
-// Args: port, ok, missing, streams and, optionally, a traceparent the
-// first call carries. It prints "done".
+// grpcClient runs keepalive.RunGRPC over h2c to the loopback port. Args:
+// port, ok, missing, streams and, optionally, a traceparent the first call
+// carries. It prints "done".
 func grpcClient(args []string) error {
 	if len(args) != 4 && len(args) != 5 {
 		return errors.New("want port, ok, missing, streams [traceparent]")
@@ -67,59 +47,10 @@ func grpcClient(args []string) error {
 		return err
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	hc := healthpb.NewHealthClient(conn)
-	for i := 0; ok+missing > 0; i++ {
-		service, want, callCtx := servedService, codes.OK, ctx
-		if keepalive.MissingAt(i, ok, missing) {
-			service, want = "orb8.missing", codes.NotFound
-			if missing%2 == 0 { // DATA frames over many segments, skipped in the kernel
-				service += strings.Repeat("x", 200_000)
-			}
-			missing--
-		} else {
-			if ok%5 == 0 { // a header block over several of the kernel's records
-				callCtx = metadata.AppendToOutgoingContext(ctx, "x-big", strings.Repeat("b", 3000))
-			}
-			if i == 0 && len(args) == 5 {
-				callCtx = metadata.AppendToOutgoingContext(callCtx, "traceparent", args[4])
-			}
-			ok--
-		}
-		if _, err := hc.Check(callCtx, &healthpb.HealthCheckRequest{Service: service}); status.Code(err) != want {
-			return fmt.Errorf("check %s: %v, want %v", service[:min(len(service), 20)], err, want)
-		}
-	}
-	rc := reflectionpb.NewServerReflectionClient(conn)
-	for range streams {
-		if err := listServices(ctx, rc); err != nil {
-			return err
-		}
+	if err := keepalive.RunGRPC(conn, ok, missing, streams, args[4:]...); err != nil {
+		return err
 	}
 	fmt.Println("done")
-	return nil
-}
-
-// listServices is one reflection stream: a request, its answer, the end.
-func listServices(ctx context.Context, rc reflectionpb.ServerReflectionClient) error {
-	st, err := rc.ServerReflectionInfo(ctx)
-	if err != nil {
-		return err
-	}
-	req := &reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}
-	if err := st.Send(req); err != nil {
-		return err
-	}
-	if _, err := st.Recv(); err != nil {
-		return err
-	}
-	if err := st.CloseSend(); err != nil {
-		return err
-	}
-	if _, err := st.Recv(); err != io.EOF {
-		return fmt.Errorf("stream end: %v", err)
-	}
 	return nil
 }
 
@@ -219,12 +150,7 @@ func TestGRPCEvents(t *testing.T) {
 	f := start(t)
 	server := testutil.StartPiped(t, f.server.Helper(t, "grpc-serve"))
 	serverPort := port(t, server)
-	sides := map[string]*events.Subscription{}
-	for side, cg := range map[string]*testutil.Cgroup{"server": f.server, "client": f.client} {
-		sub := f.bus.Subscribe(256, nil, func(e *events.Event) bool { return e.Kind == events.KindHTTP && e.Workload.Path == cg.Path })
-		t.Cleanup(func() { f.bus.Unsubscribe(sub) })
-		sides[side] = sub
-	}
+	sides := f.subscribeSides(t)
 	cmd := f.client.Helper(t, "grpc-client", serverPort, strconv.Itoa(ok), strconv.Itoa(missing), strconv.Itoa(streams), "00-"+traceID+"-"+parentID+"-01")
 	if out, err := cmd.Output(); err != nil || string(out) != "done\n" {
 		t.Fatalf("client: %v, said %q", err, out)
@@ -258,6 +184,33 @@ func TestGRPCEvents(t *testing.T) {
 			}
 		} else if s.TraceID != c.TraceID || s.ParentSpanID != c.SpanID || c.ParentSpanID.IsValid() {
 			t.Errorf("call %d: server span %s/%s under %s, want a child of the client's %s/%s", i, s.TraceID, s.SpanID, s.ParentSpanID, c.TraceID, c.SpanID)
+		}
+	}
+}
+
+// gRPC over TLS (grpc-go with TLS credentials, ALPN h2) between Go
+// executables whose crypto/tls is hooked: the plaintext of each Write and
+// Read is followed frame by frame from its connection's first byte, and
+// the calls counted exactly on both sides, each one event per side marked
+// TLS.
+func TestGRPCOverGoTLS(t *testing.T) {
+	const ok, missing, streams = 11, 5, 2
+	bin := buildGoTLS(t)
+	f := startTLS(t)
+	serverPort := f.startGoTLSServer(t, bin, "grpc-serve")
+	sides := f.subscribeSides(t)
+	cmd := f.client.Command(t, bin, "grpc-client", serverPort, strconv.Itoa(ok), strconv.Itoa(missing), strconv.Itoa(streams))
+	if out, err := cmd.CombinedOutput(); err != nil || string(out) != "done\n" {
+		t.Fatalf("client: %v, said %q", err, out)
+	}
+	want := map[string]float64{"0": ok + streams, "5": missing}
+	f.expectGRPC(t, f.server, "server", want)
+	f.expectGRPC(t, f.client, "client", want)
+	for side, sub := range sides {
+		for i, e := range receive(t, sub, ok+missing+streams) {
+			if d := e.HTTP; d.Direction != side || !d.TLS || !d.GRPC || d.Protocol != "HTTP/2" || d.Status != 200 || d.Latency <= 0 || d.Latency > time.Second {
+				t.Errorf("%s event %d = %+v, want a TLS gRPC call with a latency", side, i, d)
+			}
 		}
 	}
 }

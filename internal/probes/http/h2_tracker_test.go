@@ -25,9 +25,20 @@ func newH2Wire(t *testing.T) *h2wire {
 	w := &h2wire{t: t, tr: newTracker(DefaultConfig()), piece: 7}
 	for d := range w.enc {
 		w.enc[d] = hpack.NewEncoder(&w.buf[d])
-		w.item(d == 0, h2ItemStart, nil)
 	}
+	w.start(true, true)
+	w.start(false, false)
 	return w
+}
+
+// start begins a direction, after the client preface or not.
+func (w *h2wire) start(egress, preface bool) {
+	d := direction(egress)
+	n := byte(0)
+	if preface {
+		n = 1
+	}
+	w.items[d] = append(w.items[d], h2ItemStart, n, 0)
 }
 
 func (w *h2wire) item(egress bool, tag byte, b []byte) {
@@ -205,6 +216,21 @@ func TestH2BadBlockLoses(t *testing.T) {
 	w.headers(true, 5, false, grpcRequest("/pkg.Svc/A")...)
 	w.flush()
 	w.want(nil, nil, map[int]uint64{dropH2Lost: 1, dropH2StreamsLost: 1})
+}
+
+// Without the client preface (a TLS connection older than its hooks may
+// start a direction at a SETTINGS frame mid-stream), header lists are not
+// counted.
+func TestH2NeedsThePreface(t *testing.T) {
+	w := newH2Wire(t)
+	w.items = [2][]byte{}
+	w.start(true, false)
+	w.start(false, false)
+	w.headers(true, 1, true, ":method", "GET", ":scheme", "http", ":path", "/", ":authority", "a")
+	w.flush()
+	w.headers(false, 1, true, ":status", "200")
+	w.flush()
+	w.want(nil, nil, map[int]uint64{dropH2NoPreface: 2})
 }
 
 func FuzzH2(f *testing.F) {

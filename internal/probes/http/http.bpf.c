@@ -94,6 +94,7 @@ struct {
 	 (__u64)(f) << 40 | (__u64)(g) << 48 | (__u64)(h) << 56)
 #define MASK(n) ((n) == 8 ? ~0ULL : (1ULL << ((n) * 8)) - 1)
 
+#include "tls_record.bpf.h"
 #include "h2.bpf.h"
 
 /*
@@ -208,10 +209,7 @@ static __always_inline void describe(struct __sk_buff *skb, struct http_header *
 static __always_inline bool h2_preface_rest(struct __sk_buff *skb, __u32 off)
 {
 	__u64 rest[2];
-	if (bpf_skb_load_bytes(skb, off + 8, rest, sizeof(rest)))
-		return false;
-	return rest[0] == PREFIX('T', 'P', '/', '2', '.', '0', '\r', '\n') &&
-	       rest[1] == PREFIX('\r', '\n', 'S', 'M', '\r', '\n', '\r', '\n');
+	return !bpf_skb_load_bytes(skb, off + 8, rest, sizeof(rest)) && h2_preface_ends(rest);
 }
 
 static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
@@ -260,7 +258,7 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 	struct followed *f = sk ? bpf_sk_storage_get(&followed_socks, sk, 0, 0) : NULL;
 	if (f && f->h2[dir & 1].state != H2_NONE) {
 		describe(skb, &hdr, &h, tcp, SEG_H2);
-		h2_follow(skb, &f->h2[dir & 1], &hdr, off, len, seq, false);
+		h2_follow(skb, &f->h2[dir & 1], &hdr, off, len, seq, H2_GOES_ON);
 		return;
 	}
 	bool preface;
@@ -277,7 +275,7 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 		d->frame_left = d->hdr_have = d->block = 0;
 		d->state = H2_FOLLOWING;
 		describe(skb, &hdr, &h, tcp, SEG_H2);
-		h2_follow(skb, d, &hdr, off, len, seq, true);
+		h2_follow(skb, d, &hdr, off, len, seq, preface ? H2_PREFACE : H2_STARTS);
 		return;
 	}
 	enum segment seg = SEG_HEAD;

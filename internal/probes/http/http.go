@@ -126,11 +126,7 @@ func (p *Probe) handle(raw []byte) {
 		return
 	}
 	e := (*httpHttpHeader)(unsafe.Pointer(&raw[0]))
-	data := raw[headerSize:]
-	data = data[:min(int(e.Captured), len(data))]
-	if e.Segment != httpSegmentSEG_H2 {
-		data = data[:min(len(data), int(e.PayloadLen))] // items of HTTP/2 may outnumber its bytes
-	}
+	data := recordData(raw[headerSize:], e.Captured, e.PayloadLen, e.Segment)
 	txs := p.tracker.packet(&packet{
 		bootNs:       e.BootNs,
 		cgroup:       e.CgroupId,
@@ -146,6 +142,16 @@ func (p *Probe) handle(raw []byte) {
 		heard:        p.env.Hears(events.KindHTTP),
 	})
 	p.publish(txs)
+}
+
+// recordData is what follows a record's header: captured bytes of a
+// payload of length, or HTTP/2 items (which may outnumber its bytes).
+func recordData(data []byte, captured uint16, length uint32, seg httpSegment) []byte {
+	data = data[:min(int(captured), len(data))]
+	if seg != httpSegmentSEG_H2 {
+		data = data[:min(len(data), int(length))]
+	}
+	return data
 }
 
 // publish streams finished requests as events.

@@ -51,9 +51,12 @@ type httpGoTlsReadKey struct {
 }
 
 type httpH2Record struct {
-	_    structs.HostLayout
-	H    httpHttpHeader
-	Data [2048]uint8
+	_   structs.HostLayout
+	Tcp struct {
+		_    structs.HostLayout
+		H    httpHttpHeader
+		Data [2048]uint8
+	}
 }
 
 type httpHttpHeader struct {
@@ -129,6 +132,16 @@ type httpTlsStream struct {
 	SplitNext [2]uint32
 	Left      [2]uint8
 	ShortHead [2]uint8
+	H2        [2]struct {
+		_         structs.HostLayout
+		NextSeq   uint32
+		FrameLeft uint32
+		Hdr       [18]uint8
+		HdrHave   uint8
+		Block     uint8
+		State     uint8
+		_         [3]byte
+	}
 }
 
 // Names of all BPF objects in the ELF.

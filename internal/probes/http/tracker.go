@@ -85,11 +85,12 @@ const (
 	dropH2StreamsLost         // requests waiting on a connection when it was lost
 	dropH2Reset               // HTTP/2 streams reset before their response ended
 	dropStreamsFull           // an HTTP/2 request past h2MaxStreams of its connection
+	dropH2NoPreface           // an HTTP/2 header list on a connection whose client preface was not seen
 	numDropReasons
 )
 
 var dropReasonNames = [numDropReasons]string{"malformed", "truncated", "unmatched", "pipeline_full", "evicted", "workloads_full", "notable_evicted",
-	"h2_lost", "h2_streams_lost", "h2_reset", "streams_full"}
+	"h2_lost", "h2_streams_lost", "h2_reset", "streams_full", "h2_no_preface"}
 
 // request is one awaiting its response.
 type request struct {
