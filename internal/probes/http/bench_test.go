@@ -15,7 +15,10 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/orb8/orb8/internal/probes/http/internal/keepalive"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
@@ -39,14 +42,13 @@ func BenchmarkKeepAlive(b *testing.B) {
 		{"probe=on", true, "http"},
 		{"probe=off/not-http", false, "echo"},
 		{"probe=on/not-http", true, "echo"},
+		{"probe=off/grpc", false, "grpc"},
+		{"probe=on/grpc", true, "grpc"},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			testutil.RequireRoot(b)
 			server, client := testutil.NewCgroup(b), testutil.NewCgroup(b)
-			mode := "serve"
-			if c.mode == "echo" {
-				mode = "echo"
-			}
+			mode := map[string]string{"http": "serve", "echo": "echo", "grpc": "grpc-serve"}[c.mode]
 			srv := testutil.StartPiped(b, server.Helper(b, mode))
 			line, err := srv.Stdout.ReadString('\n')
 			if err != nil {
@@ -68,7 +70,9 @@ func BenchmarkKeepAlive(b *testing.B) {
 }
 
 // load runs n requests (mode http) or 64-byte ping-pongs (mode echo) over
-// loadWorkers connections to 127.0.0.1:port and prints the nanoseconds.
+// loadWorkers connections to 127.0.0.1:port, or n gRPC health checks from
+// loadWorkers goroutines over one h2c connection (mode grpc), and prints
+// the nanoseconds.
 func load(args []string) error {
 	if len(args) != 3 {
 		return fmt.Errorf("want mode, port, n")
@@ -76,6 +80,11 @@ func load(args []string) error {
 	n, _ := strconv.Atoi(args[2])
 	addr := "127.0.0.1:" + args[1]
 	tr := &nethttp.Transport{MaxIdleConnsPerHost: loadWorkers}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
 	var wg sync.WaitGroup
 	errs := make(chan error, loadWorkers)
 	begin := time.Now()
@@ -85,9 +94,12 @@ func load(args []string) error {
 			count++
 		}
 		wg.Go(func() {
-			if args[0] == "echo" {
+			switch args[0] {
+			case "echo":
 				errs <- pingPong(addr, count)
-			} else {
+			case "grpc":
+				errs <- keepalive.RunGRPC(conn, count, 0, 0)
+			default:
 				errs <- get(tr, "http://"+addr+"/ok", count)
 			}
 		})

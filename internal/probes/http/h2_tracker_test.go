@@ -266,3 +266,37 @@ func FuzzH2(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkTrackerGRPC measures the user-space side of one unary gRPC call
+// as the server sees it: the request's HEADERS, the response's HEADERS
+// and its trailers decoded (HPACK with the dynamic table warm, as grpc-go
+// encodes them), matched and counted.
+func BenchmarkTrackerGRPC(b *testing.B) {
+	const calls = 1 << 12
+	w := newH2Wire(&testing.T{})
+	w.piece = 1 << 10
+	var records [][2][]byte
+	for i := range calls {
+		id := uint32(2*i + 1)
+		w.headers(false, id, false, grpcRequest("/grpc.health.v1.Health/Check")...)
+		w.headers(true, id, false, grpcResponse...)
+		w.headers(true, id, true, "grpc-status", "0", "grpc-message", "")
+		records = append(records, w.items)
+		w.items = [2][]byte{}
+	}
+	b.ReportAllocs()
+	var tr *tracker
+	for i := 0; b.Loop(); i++ {
+		if i%calls == 0 { // a new connection: the blocks refer to its HPACK state
+			tr = newTracker(DefaultConfig())
+			tr.packet(&packet{cgroup: 1, cookie: 1, h2: true, data: []byte{h2ItemStart, 1, 0}})
+			tr.packet(&packet{cgroup: 1, cookie: 1, egress: true, h2: true, data: []byte{h2ItemStart, 0, 0}})
+		}
+		r := records[i%calls]
+		tr.packet(&packet{bootNs: uint64(i) * 1000, cgroup: 1, cookie: 1, h2: true, data: r[1]})
+		tr.packet(&packet{bootNs: uint64(i)*1000 + 500, cgroup: 1, cookie: 1, egress: true, h2: true, data: r[0]})
+	}
+	if stats, _ := tr.snapshot(); stats[1] == nil || stats[1].grpc[grpcKey{server: true}] == 0 {
+		b.Fatal("no call counted")
+	}
+}
