@@ -29,7 +29,8 @@ const loadWorkers = 4
 // connections of a client cgroup to the net/http test server, each waiting
 // for its response, without and with the probe, and, with it, the same
 // number of 64-byte ping-pongs over TCP that is not HTTP: what every other
-// packet pays. It reports the rate the client reached and the probe's BPF
+// packet pays, and unary gRPC health checks over h2c (grpc), which the
+// kernel follows frame by frame. It reports the rate the client reached and the probe's BPF
 // time per packet (both programs, every packet of the node while it ran).
 // Run with a fixed count, e.g. -benchtime=100000x.
 func BenchmarkKeepAlive(b *testing.B) {
