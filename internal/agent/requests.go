@@ -33,6 +33,7 @@ func apiRequest(r *http.NotableRequest, names ipNamer) api.Request {
 		Workload: r.Workload, Time: r.Time, Failing: r.Failing,
 		Direction: d.Direction, Method: d.Method, Path: d.Path, PathTruncated: d.PathTruncated,
 		Status: d.Status, Latency: d.Latency, Peer: d.Peer, Protocol: d.Protocol, TLS: d.TLS,
+		GRPC: d.GRPC, GRPCStatus: d.GRPCStatus,
 	}
 	if names != nil && d.Peer.IsValid() {
 		out.PeerName = peerOf(names, d.Peer.Addr())

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
@@ -26,7 +27,7 @@ type Request struct {
 	Workload cgroup.Workload
 	Time     time.Time // the request's first byte
 	// Failing: among the workload's most recent failing requests (status
-	// 500 and up), else among its slowest.
+	// 500 and up, a failing gRPC status), else among its slowest.
 	Failing       bool
 	Direction     string // "server" or "client"
 	Method        string
@@ -38,6 +39,9 @@ type Request struct {
 	PeerName      Peer
 	Protocol      string
 	TLS           bool
+	// GRPC: a gRPC call, which ended with GRPCStatus.
+	GRPC       bool
+	GRPCStatus int
 }
 
 // Kinds of ListRequests.
@@ -95,6 +99,9 @@ func requestMessage(r *Request, node string) *pb.Request {
 	}
 	if r.Peer.IsValid() {
 		m.PeerAddr, m.PeerPort = r.Peer.Addr().String(), uint32(r.Peer.Port())
+	}
+	if r.GRPC {
+		m.GrpcStatus = proto.Uint32(uint32(r.GRPCStatus))
 	}
 	return m
 }

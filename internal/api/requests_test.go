@@ -126,3 +126,21 @@ func TestHTTPFigures(t *testing.T) {
 		t.Errorf("db serves nothing: %v", resp.Workloads[0].HttpServer)
 	}
 }
+
+// A gRPC call carries its status; other requests none.
+func TestListRequestsGRPC(t *testing.T) {
+	b := backend(t)
+	at := time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)
+	b.Requests = requests{
+		{Workload: web, Time: at, Failing: true, Direction: "server", Method: "POST", Path: "/pkg.Svc/Get", Status: 200,
+			Latency: time.Millisecond, Protocol: "HTTP/2", GRPC: true, GRPCStatus: 14},
+		{Workload: web, Time: at.Add(time.Second), Failing: true, Direction: "server", Method: "GET", Path: "/c", Status: 503, Latency: time.Millisecond, Protocol: "HTTP/2"},
+	}
+	resp, err := api.NewService(b).ListRequests(context.Background(), &pb.ListRequestsRequest{Kind: api.RequestsFailing})
+	if err != nil || paths(resp.Requests) != "[/c /pkg.Svc/Get]" {
+		t.Fatalf("failing: %v, %v", resp, err)
+	}
+	if h, g := resp.Requests[0], resp.Requests[1]; h.GrpcStatus != nil || h.StatusText() != "503" || g.GetGrpcStatus() != 14 || g.GrpcStatus == nil || g.StatusText() != "200 grpc=14" {
+		t.Errorf("HTTP %v (%q), gRPC %v (%q)", h.GrpcStatus, h.StatusText(), g.GrpcStatus, g.StatusText())
+	}
+}

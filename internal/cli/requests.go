@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"strconv"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
@@ -61,7 +60,7 @@ func requestRow(m proto.Message) []string {
 	return []string{
 		r.GetTime().AsTime().Local().Format("15:04:05.000"),
 		humanize.Dash(w.GetNode()), humanize.Dash(w.GetNamespace()), humanize.Dash(w.GetPod()), w.GetCgroup(), r.GetDirection(),
-		r.GetMethod(), path, strconv.FormatUint(uint64(r.GetStatusCode()), 10), humanize.Seconds(r.GetLatencySeconds()),
+		r.GetMethod(), path, r.StatusText(), humanize.Seconds(r.GetLatencySeconds()),
 		humanize.Dash(r.PeerName()), r.ProtocolName(),
 	}
 }

@@ -23,11 +23,16 @@ type HTTP struct {
 	Status        int            `json:"status"`
 	Latency       time.Duration  `json:"latencyNs"` // request's first byte to response's first byte
 	Peer          netip.AddrPort `json:"peer"`      // the other end: the client of a server, the server of a client
-	Protocol      string         `json:"protocol"`  // HTTP/1.0 or HTTP/1.1, the request's
+	Protocol      string         `json:"protocol"`  // HTTP/1.0, HTTP/1.1 or HTTP/2, the request's
 	Local         netip.AddrPort `json:"local"`     // the workload's own end
 	// TLS: the request went through TLS (libssl), seen as plaintext by
 	// uprobes; Peer and Local are then unknown (zero).
 	TLS bool `json:"tls,omitempty"`
+	// GRPC: an HTTP/2 request with a content-type of application/grpc*,
+	// Path its /package.Service/Method, ended by GRPCStatus (the
+	// grpc-status of its trailers, 0..16).
+	GRPC       bool `json:"grpc,omitempty"`
+	GRPCStatus int  `json:"grpcStatus,omitempty"`
 	// TraceID and SpanID place the request in a distributed trace, under
 	// ParentSpanID (zero: a trace's root). The parent is the span of the
 	// request's W3C traceparent header, else, for a server, the span of the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -83,9 +84,33 @@ func spanKind(h *events.HTTP) trace.SpanKind {
 }
 
 // httpFailed: a 5xx for a server, any 4xx or 5xx for a client (OTel HTTP
-// semantic conventions, span status).
+// semantic conventions, span status); for a gRPC call any status but OK
+// for a client, for a server UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED,
+// INTERNAL, UNAVAILABLE or DATA_LOSS (OTel RPC conventions for gRPC).
 func httpFailed(h *events.HTTP) bool {
+	if h.GRPC {
+		switch h.GRPCStatus {
+		case 0:
+			return false
+		case 2, 4, 12, 13, 14, 15:
+			return true
+		}
+		return spanKind(h) == trace.SpanKindClient
+	}
 	return h.Status >= 500 || (h.Status >= 400 && spanKind(h) == trace.SpanKindClient)
+}
+
+// grpcCodes are the names of gRPC status codes, by code.
+var grpcCodes = [...]string{"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+	"ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+	"UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"}
+
+// grpcCode is the name of a gRPC status code, its number past the known.
+func grpcCode(code int) string {
+	if code >= 0 && code < len(grpcCodes) {
+		return grpcCodes[code]
+	}
+	return strconv.Itoa(code)
 }
 
 // knownMethods are the methods the conventions name; others are _OTHER
@@ -102,17 +127,14 @@ func httpSpanAttributes(e *events.Event) (string, []attribute.KeyValue) {
 	if spanKind(h) == trace.SpanKindServer {
 		server, client = h.Local, h.Peer
 	}
-	name, method := h.Method, semconv.HTTPRequestMethodKey.String(h.Method)
 	attrs := make([]attribute.KeyValue, 0, 12)
-	if !knownMethods[h.Method] {
-		name, method = "HTTP", semconv.HTTPRequestMethodOther
-		attrs = append(attrs, semconv.HTTPRequestMethodOriginal(h.Method))
+	var name string
+	if h.GRPC {
+		name, attrs = grpcAttributes(h, attrs)
+	} else {
+		name, attrs = requestAttributes(h, attrs)
 	}
-	attrs = append(attrs, method,
-		semconv.URLPath(h.Path),
-		semconv.HTTPResponseStatusCode(h.Status),
-		semconv.NetworkProtocolVersion(protocolVersion(h.Protocol)),
-	)
+	attrs = append(attrs, semconv.NetworkProtocolVersion(protocolVersion(h.Protocol)))
 	// A TLS request's ends are not known (SSL_read sees no socket).
 	if server.IsValid() {
 		attrs = append(attrs, semconv.ServerAddress(server.Addr().Unmap().String()), semconv.ServerPort(int(server.Port())))
@@ -120,7 +142,10 @@ func httpSpanAttributes(e *events.Event) (string, []attribute.KeyValue) {
 	if client.IsValid() {
 		attrs = append(attrs, semconv.ClientAddress(client.Addr().Unmap().String()), semconv.ClientPort(int(client.Port())))
 	}
-	if httpFailed(h) {
+	switch {
+	case httpFailed(h) && h.GRPC:
+		attrs = append(attrs, semconv.ErrorTypeKey.String(grpcCode(h.GRPCStatus)))
+	case httpFailed(h):
 		attrs = append(attrs, semconv.ErrorTypeKey.String(strconv.Itoa(h.Status)))
 	}
 	for _, kv := range []attribute.KeyValue{
@@ -133,6 +158,25 @@ func httpSpanAttributes(e *events.Event) (string, []attribute.KeyValue) {
 		}
 	}
 	return name, attrs
+}
+
+// requestAttributes appends an HTTP request's method, path and status
+// code (OTel HTTP conventions) to attrs, with the span's name.
+func requestAttributes(h *events.HTTP, attrs []attribute.KeyValue) (string, []attribute.KeyValue) {
+	name, method := h.Method, semconv.HTTPRequestMethodKey.String(h.Method)
+	if !knownMethods[h.Method] {
+		name, method = "HTTP", semconv.HTTPRequestMethodOther
+		attrs = append(attrs, semconv.HTTPRequestMethodOriginal(h.Method))
+	}
+	return name, append(attrs, method, semconv.URLPath(h.Path), semconv.HTTPResponseStatusCode(h.Status))
+}
+
+// grpcAttributes appends a gRPC call's system, method (its path's
+// package.Service/Method) and status (OTel RPC conventions) to attrs,
+// with the span's name, the method.
+func grpcAttributes(h *events.HTTP, attrs []attribute.KeyValue) (string, []attribute.KeyValue) {
+	method := strings.TrimPrefix(h.Path, "/")
+	return method, append(attrs, semconv.RPCSystemNameGRPC, semconv.RPCMethod(method), semconv.RPCResponseStatusCode(grpcCode(h.GRPCStatus)))
 }
 
 // protocolVersion is network.protocol.version of "HTTP/1.1": "1.1".

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
@@ -161,6 +162,39 @@ func TestTLSSpanHasNoAddresses(t *testing.T) {
 		switch kv.Key {
 		case "server.address", "server.port", "client.address", "client.port":
 			t.Errorf("TLS span has %s = %v", kv.Key, kv.Value.String())
+		}
+	}
+}
+
+// TestGRPCSpanAttributes: a gRPC call's span follows the OTel RPC
+// conventions: named by its method, rpc.* attributes, and an error by the
+// gRPC status as the side that saw it judges it.
+func TestGRPCSpanAttributes(t *testing.T) {
+	for _, c := range []struct {
+		direction string
+		code      int
+		name      string
+		failed    bool
+	}{
+		{"server", 0, "OK", false},
+		{"server", 5, "NOT_FOUND", false},
+		{"client", 5, "NOT_FOUND", true},
+		{"server", 14, "UNAVAILABLE", true},
+		{"client", 99, "99", true},
+	} {
+		e := httpEvent(1, c.direction, "POST", 200)
+		e.HTTP.Protocol, e.HTTP.Path, e.HTTP.GRPC, e.HTTP.GRPCStatus = "HTTP/2", "/grpc.health.v1.Health/Check", true, c.code
+		name, attrs := httpSpanAttributes(&e)
+		a := map[attribute.Key]string{}
+		for _, kv := range attrs {
+			a[kv.Key] = kv.Value.String()
+		}
+		if name != "grpc.health.v1.Health/Check" || a["rpc.system.name"] != "grpc" || a["rpc.method"] != "grpc.health.v1.Health/Check" ||
+			a["rpc.response.status_code"] != c.name || a["network.protocol.version"] != "2" || a["http.request.method"] != "" {
+			t.Errorf("%+v: span %q %v", c, name, a)
+		}
+		if failed := httpFailed(e.HTTP); failed != c.failed || (a["error.type"] != "") != c.failed || (c.failed && a["error.type"] != c.name) {
+			t.Errorf("%+v: failed %v, error.type %q", c, failed, a["error.type"])
 		}
 	}
 }

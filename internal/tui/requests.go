@@ -1,7 +1,6 @@
 package tui
 
 import (
-	"strconv"
 	"strings"
 	"time"
 
@@ -140,7 +139,7 @@ func (m *Model) requestColumns() ([]column, func(i int) []string) {
 			if r.GetPathTruncated() {
 				path += "…"
 			}
-			return []string{kind, workloadName(r.GetWorkload()), r.GetMethod() + " " + path, strconv.FormatUint(uint64(r.GetStatusCode()), 10),
+			return []string{kind, workloadName(r.GetWorkload()), r.GetMethod() + " " + path, r.StatusText(),
 				humanize.Seconds(r.GetLatencySeconds()), humanize.Dash(r.PeerName())}
 		}
 }
@@ -148,5 +147,5 @@ func (m *Model) requestColumns() ([]column, func(i int) []string) {
 // requestSearch is the filter text of a requests view line.
 func requestSearch(l reqLine) string {
 	r := l.r
-	return workloadSearch(r.GetWorkload()) + " " + strings.ToLower(r.GetMethod()+" "+r.GetPath()) + " " + strconv.FormatUint(uint64(r.GetStatusCode()), 10)
+	return workloadSearch(r.GetWorkload()) + " " + strings.ToLower(r.GetMethod()+" "+r.GetPath()) + " " + r.StatusText()
 }

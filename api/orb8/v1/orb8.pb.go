@@ -2080,9 +2080,13 @@ type Request struct {
 	PeerPort uint32 `protobuf:"varint,10,opt,name=peer_port,json=peerPort,proto3" json:"peer_port,omitempty"`
 	// The pod or Service that owns peer_addr, when the agent knows it.
 	Peer *Peer `protobuf:"bytes,11,opt,name=peer,proto3" json:"peer,omitempty"`
-	// HTTP/1.0 or HTTP/1.1.
-	Protocol      string `protobuf:"bytes,12,opt,name=protocol,proto3" json:"protocol,omitempty"`
-	Tls           bool   `protobuf:"varint,13,opt,name=tls,proto3" json:"tls,omitempty"`
+	// HTTP/1.0, HTTP/1.1 or HTTP/2.
+	Protocol string `protobuf:"bytes,12,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Tls      bool   `protobuf:"varint,13,opt,name=tls,proto3" json:"tls,omitempty"`
+	// A gRPC call's status code (0 OK .. 16), from its trailers; absent for
+	// other requests. A gRPC call is failing for UNKNOWN, DEADLINE_EXCEEDED,
+	// UNIMPLEMENTED, INTERNAL, UNAVAILABLE or DATA_LOSS.
+	GrpcStatus    *uint32 `protobuf:"varint,14,opt,name=grpc_status,json=grpcStatus,proto3,oneof" json:"grpc_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2206,6 +2210,13 @@ func (x *Request) GetTls() bool {
 		return x.Tls
 	}
 	return false
+}
+
+func (x *Request) GetGrpcStatus() uint32 {
+	if x != nil && x.GrpcStatus != nil {
+		return *x.GrpcStatus
+	}
+	return 0
 }
 
 type DNSQuery struct {
@@ -4394,7 +4405,7 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	"\x05limit\x18\x03 \x01(\rR\x05limit\"b\n" +
 	"\x14ListRequestsResponse\x12,\n" +
 	"\brequests\x18\x01 \x03(\v2\x10.orb8.v1.RequestR\brequests\x12\x1c\n" +
-	"\ttruncated\x18\x02 \x01(\rR\ttruncated\"\xae\x03\n" +
+	"\ttruncated\x18\x02 \x01(\rR\ttruncated\"\xe4\x03\n" +
 	"\aRequest\x12-\n" +
 	"\bworkload\x18\x01 \x01(\v2\x11.orb8.v1.WorkloadR\bworkload\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1c\n" +
@@ -4410,7 +4421,10 @@ const file_orb8_v1_orb8_proto_rawDesc = "" +
 	" \x01(\rR\bpeerPort\x12!\n" +
 	"\x04peer\x18\v \x01(\v2\r.orb8.v1.PeerR\x04peer\x12\x1a\n" +
 	"\bprotocol\x18\f \x01(\tR\bprotocol\x12\x10\n" +
-	"\x03tls\x18\r \x01(\bR\x03tls\"\x96\x02\n" +
+	"\x03tls\x18\r \x01(\bR\x03tls\x12$\n" +
+	"\vgrpc_status\x18\x0e \x01(\rH\x00R\n" +
+	"grpcStatus\x88\x01\x01B\x0e\n" +
+	"\f_grpc_status\"\x96\x02\n" +
 	"\bDNSQuery\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12-\n" +
 	"\bworkload\x18\x02 \x01(\v2\x11.orb8.v1.WorkloadR\bworkload\x12*\n" +
@@ -4766,6 +4780,7 @@ func file_orb8_v1_orb8_proto_init() {
 		return
 	}
 	file_orb8_v1_orb8_proto_msgTypes[12].OneofWrappers = []any{}
+	file_orb8_v1_orb8_proto_msgTypes[24].OneofWrappers = []any{}
 	file_orb8_v1_orb8_proto_msgTypes[30].OneofWrappers = []any{}
 	file_orb8_v1_orb8_proto_msgTypes[32].OneofWrappers = []any{
 		(*WatchEventsResponse_Event)(nil),

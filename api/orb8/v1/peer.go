@@ -57,6 +57,16 @@ func (r *Request) PeerName() string {
 }
 
 // ProtocolName is the request's protocol, with "+TLS" when it went through TLS.
+// StatusText is the response's status code, with a gRPC call's status:
+// "200 grpc=5".
+func (r *Request) StatusText() string {
+	s := strconv.FormatUint(uint64(r.GetStatusCode()), 10)
+	if r.GrpcStatus != nil {
+		s += " grpc=" + strconv.FormatUint(uint64(r.GetGrpcStatus()), 10)
+	}
+	return s
+}
+
 func (r *Request) ProtocolName() string {
 	if r.GetTls() {
 		return r.GetProtocol() + "+TLS"

@@ -15,7 +15,10 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/orb8/orb8/internal/probes/http/internal/keepalive"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
@@ -26,7 +29,8 @@ const loadWorkers = 4
 // connections of a client cgroup to the net/http test server, each waiting
 // for its response, without and with the probe, and, with it, the same
 // number of 64-byte ping-pongs over TCP that is not HTTP: what every other
-// packet pays. It reports the rate the client reached and the probe's BPF
+// packet pays, and unary gRPC health checks over h2c (grpc), which the
+// kernel follows frame by frame. It reports the rate the client reached and the probe's BPF
 // time per packet (both programs, every packet of the node while it ran).
 // Run with a fixed count, e.g. -benchtime=100000x.
 func BenchmarkKeepAlive(b *testing.B) {
@@ -39,14 +43,13 @@ func BenchmarkKeepAlive(b *testing.B) {
 		{"probe=on", true, "http"},
 		{"probe=off/not-http", false, "echo"},
 		{"probe=on/not-http", true, "echo"},
+		{"probe=off/grpc", false, "grpc"},
+		{"probe=on/grpc", true, "grpc"},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			testutil.RequireRoot(b)
 			server, client := testutil.NewCgroup(b), testutil.NewCgroup(b)
-			mode := "serve"
-			if c.mode == "echo" {
-				mode = "echo"
-			}
+			mode := map[string]string{"http": "serve", "echo": "echo", "grpc": "grpc-serve"}[c.mode]
 			srv := testutil.StartPiped(b, server.Helper(b, mode))
 			line, err := srv.Stdout.ReadString('\n')
 			if err != nil {
@@ -68,7 +71,9 @@ func BenchmarkKeepAlive(b *testing.B) {
 }
 
 // load runs n requests (mode http) or 64-byte ping-pongs (mode echo) over
-// loadWorkers connections to 127.0.0.1:port and prints the nanoseconds.
+// loadWorkers connections to 127.0.0.1:port, or n gRPC health checks from
+// loadWorkers goroutines over one h2c connection (mode grpc), and prints
+// the nanoseconds.
 func load(args []string) error {
 	if len(args) != 3 {
 		return fmt.Errorf("want mode, port, n")
@@ -76,6 +81,11 @@ func load(args []string) error {
 	n, _ := strconv.Atoi(args[2])
 	addr := "127.0.0.1:" + args[1]
 	tr := &nethttp.Transport{MaxIdleConnsPerHost: loadWorkers}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
 	var wg sync.WaitGroup
 	errs := make(chan error, loadWorkers)
 	begin := time.Now()
@@ -85,9 +95,12 @@ func load(args []string) error {
 			count++
 		}
 		wg.Go(func() {
-			if args[0] == "echo" {
+			switch args[0] {
+			case "echo":
 				errs <- pingPong(addr, count)
-			} else {
+			case "grpc":
+				errs <- keepalive.RunGRPC(conn, count, 0, 0)
+			default:
 				errs <- get(tr, "http://"+addr+"/ok", count)
 			}
 		})

@@ -11,7 +11,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe/uprobe"
 	"github.com/orb8/orb8/internal/testutil"
 )
@@ -81,12 +80,7 @@ func TestGoTLSKeepAlive(t *testing.T) {
 	if v, ok := testutil.Sample(t, f.reg, "orb8_http_tls_go_executables_hooked", nil); !ok || v < 1 {
 		t.Errorf("orb8_http_tls_go_executables_hooked = %v (%v), want at least 1", v, ok)
 	}
-	sides := map[string]*events.Subscription{}
-	for side, cg := range map[string]*testutil.Cgroup{"server": f.server, "client": f.client} {
-		sub := f.bus.Subscribe(256, nil, func(e *events.Event) bool { return e.Kind == events.KindHTTP && e.Workload.Path == cg.Path })
-		t.Cleanup(func() { f.bus.Unsubscribe(sub) })
-		sides[side] = sub
-	}
+	sides := f.subscribeSides(t)
 	f.runGoClient(t, bin, serverPort, okRequests, missingRequests, "POST")
 	f.expectBothSides(t, map[[2]string]float64{{"GET", "200"}: okRequests, {"POST", "404"}: missingRequests})
 

@@ -40,6 +40,10 @@ func TestMain(m *testing.M) {
 		"split-client":  splitClient,
 		"notable-serve": func([]string) error { return notableServe() },
 		"get-paths":     getPaths,
+		"grpc-serve":    func([]string) error { return grpcServe() },
+		"grpc-client":   grpcClient,
+		"h2-serve":      func([]string) error { return h2Serve() },
+		"h2-client":     h2Client,
 	})
 }
 
@@ -80,12 +84,17 @@ func loopback() string {
 // client runs keepalive.Run over plaintext to the loopback port: args
 // are port, ok, missing, missingMethod. It prints "done".
 func client(args []string) error {
+	return runKeepalive(&nethttp.Transport{}, args)
+}
+
+// runKeepalive is keepalive.Run through transport with client's args.
+func runKeepalive(transport *nethttp.Transport, args []string) error {
 	if len(args) != 4 {
 		return errors.New("want port, ok, missing, missingMethod")
 	}
 	ok, _ := strconv.Atoi(args[1])
 	missing, _ := strconv.Atoi(args[2])
-	if err := keepalive.Run(&nethttp.Transport{}, "http://"+net.JoinHostPort(loopback(), args[0]), ok, missing, args[3]); err != nil {
+	if err := keepalive.Run(transport, "http://"+net.JoinHostPort(loopback(), args[0]), ok, missing, args[3]); err != nil {
 		return err
 	}
 	fmt.Println("done")
@@ -303,4 +312,16 @@ func splitClient(args []string) error {
 	}
 	fmt.Println("done")
 	return nil
+}
+
+// subscribeSides subscribes to the http events of the server's and the
+// client's cgroup, by side.
+func (f *fixture) subscribeSides(t *testing.T) map[string]*events.Subscription {
+	sides := map[string]*events.Subscription{}
+	for side, cg := range map[string]*testutil.Cgroup{"server": f.server, "client": f.client} {
+		sub := f.bus.Subscribe(256, nil, func(e *events.Event) bool { return e.Kind == events.KindHTTP && e.Workload.Path == cg.Path })
+		t.Cleanup(func() { f.bus.Unsubscribe(sub) })
+		sides[side] = sub
+	}
+	return sides
 }

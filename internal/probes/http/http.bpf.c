@@ -47,6 +47,7 @@ enum direction : __u8 {
 enum segment : __u8 {
 	SEG_HEAD = 0,         /* the payload starts like a head */
 	SEG_CONTINUATION = 1, /* the next bytes of a head that did not end */
+	SEG_H2 = 2,           /* items of HTTP/2 frames (h2.bpf.h) */
 };
 
 /* What user space learns about the packet; the payload's first bytes follow it. */
@@ -88,23 +89,36 @@ struct {
 	__type(value, struct http_header); /* followed by the payload's first bytes */
 } events SEC(".maps");
 
-/* Where a head that did not end in its packet continues, per direction. */
-struct split_head {
+#define PREFIX(a, b, c, d, e, f, g, h)                                                                  \
+	((__u64)(a) | (__u64)(b) << 8 | (__u64)(c) << 16 | (__u64)(d) << 24 | (__u64)(e) << 32 |         \
+	 (__u64)(f) << 40 | (__u64)(g) << 48 | (__u64)(h) << 56)
+#define MASK(n) ((n) == 8 ? ~0ULL : (1ULL << ((n) * 8)) - 1)
+
+#include "tls_record.bpf.h"
+#include "h2.bpf.h"
+
+/*
+ * What is followed of a socket per direction: where a head that did not end
+ * in its packet continues, and HTTP/2 frames.
+ */
+struct followed {
 	__u32 next_seq[2];
 	__u8 left[2]; /* continuation packets still followed */
+	struct h2_direction h2[2];
 };
 
 /*
- * Socket local storage: created only for a socket whose head spans packets,
- * freed with the socket, so it needs no bound of its own and leaks nothing;
- * a socket without it costs one pointer test per lookup.
+ * Socket local storage: created only for a socket whose head spans packets
+ * or that speaks HTTP/2, freed with the socket, so it needs no bound of its
+ * own and leaks nothing; a socket without it costs one pointer test per
+ * lookup.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct split_head);
-} split_heads SEC(".maps");
+	__type(value, struct followed);
+} followed_socks SEC(".maps");
 
 struct headers {
 	union {
@@ -118,11 +132,6 @@ struct headers {
 		} v6;
 	};
 };
-
-#define PREFIX(a, b, c, d, e, f, g, h)                                                                  \
-	((__u64)(a) | (__u64)(b) << 8 | (__u64)(c) << 16 | (__u64)(d) << 24 | (__u64)(e) << 32 |         \
-	 (__u64)(f) << 40 | (__u64)(g) << 48 | (__u64)(h) << 56)
-#define MASK(n) ((n) == 8 ? ~0ULL : (1ULL << ((n) * 8)) - 1)
 
 static __always_inline bool upper(__u8 c) { return c >= 'A' && c <= 'Z'; }
 
@@ -183,6 +192,26 @@ static __always_inline bool ends_head(struct __sk_buff *skb, __u32 off, __u32 le
 	return tail == PREFIX('\r', '\n', '\r', '\n', 0, 0, 0, 0);
 }
 
+/* Fills what user space learns about a packet sent on, but its sequence, length and direction. */
+static __always_inline void describe(struct __sk_buff *skb, struct http_header *hdr, struct headers *h,
+				     const struct tcphdr *tcp, enum segment seg)
+{
+	hdr->boot_ns = bpf_ktime_get_boot_ns();
+	hdr->cgroup_id = bpf_skb_cgroup_id(skb);
+	hdr->cookie = bpf_get_socket_cookie(skb);
+	hdr->sport = bpf_ntohs(tcp->source);
+	hdr->dport = bpf_ntohs(tcp->dest);
+	hdr->segment = seg;
+	hdr->family = orb8_skb_addrs(skb, &h->v4.ip, &h->v6.ip, hdr->saddr, hdr->daddr);
+}
+
+/* Whether the 16 bytes after a payload's "PRI * HT" end the client preface. */
+static __always_inline bool h2_preface_rest(struct __sk_buff *skb, __u32 off)
+{
+	__u64 rest[2];
+	return !bpf_skb_load_bytes(skb, off + 8, rest, sizeof(rest)) && h2_preface_ends(rest);
+}
+
 static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 {
 	if (skb->len < MIN_HEAD_PACKET)
@@ -218,46 +247,59 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 	__u64 prefix = 0; /* a payload under 8 bytes is no head's start */
 	if (len >= 8 && bpf_skb_load_bytes(skb, off, &prefix, sizeof(prefix)))
 		return;
-	enum segment seg = SEG_HEAD;
-	struct split_head *split = NULL;
-	struct bpf_sock *sk = skb->sk;
-	if (sk)
-		sk = bpf_sk_fullsock(sk);
-	if (len < 8 || !starts_head(prefix)) {
-		if (!sk)
-			return;
-		split = bpf_sk_storage_get(&split_heads, sk, 0, 0);
-		if (!split || !split->left[dir & 1] || split->next_seq[dir & 1] != seq)
-			return;
-		seg = SEG_CONTINUATION;
-		split->left[dir & 1]--;
-	}
-	bool open = len <= HEAD_CAPTURE && !ends_head(skb, off, len);
-	if (seg == SEG_HEAD && sk) {
-		split = bpf_sk_storage_get(&split_heads, sk, 0, open ? BPF_SK_STORAGE_GET_F_CREATE : 0);
-		if (split)
-			split->left[dir & 1] = open ? MAX_CONTINUATIONS : 0;
-		else if (open)
-			orb8_count(ORB8_MAP_FULL);
-	}
-	if (split) {
-		if (!open)
-			split->left[dir & 1] = 0;
-		split->next_seq[dir & 1] = seq + len;
-	}
-
 	struct http_header hdr = {
-		.boot_ns = bpf_ktime_get_boot_ns(),
-		.cgroup_id = bpf_skb_cgroup_id(skb),
-		.cookie = bpf_get_socket_cookie(skb),
-		.sport = bpf_ntohs(tcp->source),
-		.dport = bpf_ntohs(tcp->dest),
 		.tcp_seq = seq,
 		.payload_len = len,
 		.direction = dir,
-		.segment = seg,
 	};
-	hdr.family = orb8_skb_addrs(skb, &h.v4.ip, &h.v6.ip, hdr.saddr, hdr.daddr);
+	struct bpf_sock *sk = skb->sk;
+	if (sk)
+		sk = bpf_sk_fullsock(sk);
+	struct followed *f = sk ? bpf_sk_storage_get(&followed_socks, sk, 0, 0) : NULL;
+	if (f && f->h2[dir & 1].state != H2_NONE) {
+		describe(skb, &hdr, &h, tcp, SEG_H2);
+		h2_follow(skb, &f->h2[dir & 1], &hdr, off, len, seq, H2_GOES_ON);
+		return;
+	}
+	bool preface;
+	if (sk && h2_opening(prefix, &preface) && (!preface || h2_preface_rest(skb, off)) &&
+	    h2_stream_start(sk, dir, seq)) {
+		if (!f)
+			f = bpf_sk_storage_get(&followed_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (!f) {
+			orb8_count(ORB8_MAP_FULL);
+			return;
+		}
+		struct h2_direction *d = &f->h2[dir & 1];
+		d->next_seq = seq + (preface ? H2_PREFACE_LEN : 0);
+		d->frame_left = d->hdr_have = d->block = 0;
+		d->state = H2_FOLLOWING;
+		describe(skb, &hdr, &h, tcp, SEG_H2);
+		h2_follow(skb, d, &hdr, off, len, seq, preface ? H2_PREFACE : H2_STARTS);
+		return;
+	}
+	enum segment seg = SEG_HEAD;
+	if (len < 8 || !starts_head(prefix)) {
+		if (!f || !f->left[dir & 1] || f->next_seq[dir & 1] != seq)
+			return;
+		seg = SEG_CONTINUATION;
+		f->left[dir & 1]--;
+	}
+	bool open = len <= HEAD_CAPTURE && !ends_head(skb, off, len);
+	if (seg == SEG_HEAD && sk) {
+		if (!f && open)
+			f = bpf_sk_storage_get(&followed_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (f)
+			f->left[dir & 1] = open ? MAX_CONTINUATIONS : 0;
+		else if (open)
+			orb8_count(ORB8_MAP_FULL);
+	}
+	if (f) {
+		if (!open)
+			f->left[dir & 1] = 0;
+		f->next_seq[dir & 1] = seq + len;
+	}
+	describe(skb, &hdr, &h, tcp, seg);
 	send(skb, &hdr, off);
 }
 

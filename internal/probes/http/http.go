@@ -126,21 +126,32 @@ func (p *Probe) handle(raw []byte) {
 		return
 	}
 	e := (*httpHttpHeader)(unsafe.Pointer(&raw[0]))
-	data := raw[headerSize:]
+	data := recordData(raw[headerSize:], e.Captured, e.PayloadLen, e.Segment)
 	txs := p.tracker.packet(&packet{
 		bootNs:       e.BootNs,
 		cgroup:       e.CgroupId,
 		cookie:       e.Cookie,
 		egress:       e.Direction == httpDirectionDIR_EGRESS,
 		continuation: e.Segment == httpSegmentSEG_CONTINUATION,
+		h2:           e.Segment == httpSegmentSEG_H2,
 		src:          probe.AddrPort(e.Family, &e.Saddr, e.Sport),
 		dst:          probe.AddrPort(e.Family, &e.Daddr, e.Dport),
 		seq:          e.TcpSeq,
 		length:       int(e.PayloadLen),
-		data:         data[:min(int(e.Captured), len(data), int(e.PayloadLen))],
+		data:         data,
 		heard:        p.env.Hears(events.KindHTTP),
 	})
 	p.publish(txs)
+}
+
+// recordData is what follows a record's header: captured bytes of a
+// payload of length, or HTTP/2 items (which may outnumber its bytes).
+func recordData(data []byte, captured uint16, length uint32, seg httpSegment) []byte {
+	data = data[:min(int(captured), len(data))]
+	if seg != httpSegmentSEG_H2 {
+		data = data[:min(len(data), int(length))]
+	}
+	return data
 }
 
 // publish streams finished requests as events.

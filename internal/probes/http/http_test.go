@@ -67,12 +67,7 @@ func TestEvents(t *testing.T) {
 	f := start(t)
 	server := testutil.StartPiped(t, f.server.Helper(t, "serve"))
 	serverPort := port(t, server)
-	sides := map[string]*events.Subscription{}
-	for side, cg := range map[string]*testutil.Cgroup{"server": f.server, "client": f.client} {
-		sub := f.bus.Subscribe(256, nil, func(e *events.Event) bool { return e.Kind == events.KindHTTP && e.Workload.Path == cg.Path })
-		t.Cleanup(func() { f.bus.Unsubscribe(sub) })
-		sides[side] = sub
-	}
+	sides := f.subscribeSides(t)
 	f.runClient(t, serverPort, okRequests, missingRequests, "POST")
 
 	for side, sub := range sides {

@@ -20,6 +20,23 @@ const (
 	httpDirectionDIR_INGRESS httpDirection = 1
 )
 
+type httpFollowed struct {
+	_       structs.HostLayout
+	NextSeq [2]uint32
+	Left    [2]uint8
+	_       [2]byte
+	H2      [2]struct {
+		_         structs.HostLayout
+		NextSeq   uint32
+		FrameLeft uint32
+		Hdr       [18]uint8
+		HdrHave   uint8
+		Block     uint8
+		State     uint8
+		_         [3]byte
+	}
+}
+
 type httpGoTlsRead struct {
 	_    structs.HostLayout
 	Conn uint64
@@ -31,6 +48,15 @@ type httpGoTlsReadKey struct {
 	G    uint64
 	Tgid uint32
 	Pad  uint32
+}
+
+type httpH2Record struct {
+	_   structs.HostLayout
+	Tcp struct {
+		_    structs.HostLayout
+		H    httpHttpHeader
+		Data [2048]uint8
+	}
 }
 
 type httpHttpHeader struct {
@@ -56,14 +82,8 @@ type httpSegment uint8
 const (
 	httpSegmentSEG_HEAD         httpSegment = 0
 	httpSegmentSEG_CONTINUATION httpSegment = 1
+	httpSegmentSEG_H2           httpSegment = 2
 )
-
-type httpSplitHead struct {
-	_       structs.HostLayout
-	NextSeq [2]uint32
-	Left    [2]uint8
-	_       [2]byte
-}
 
 type httpTlsCall struct {
 	_      structs.HostLayout
@@ -112,6 +132,16 @@ type httpTlsStream struct {
 	SplitNext [2]uint32
 	Left      [2]uint8
 	ShortHead [2]uint8
+	H2        [2]struct {
+		_         structs.HostLayout
+		NextSeq   uint32
+		FrameLeft uint32
+		Hdr       [18]uint8
+		HdrHave   uint8
+		Block     uint8
+		State     uint8
+		_         [3]byte
+	}
 }
 
 // Names of all BPF objects in the ELF.
@@ -119,10 +149,11 @@ type httpTlsStream struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	httpMapEvents           = "events"
+	httpMapFollowedSocks    = "followed_socks"
 	httpMapGoTlsReads       = "go_tls_reads"
+	httpMapH2Scratch        = "h2_scratch"
 	httpMapOrb8Counters     = "orb8_counters"
 	httpMapOrb8Emit         = "orb8_emit"
-	httpMapSplitHeads       = "split_heads"
 	httpMapTlsCalls         = "tls_calls"
 	httpMapTlsEvents        = "tls_events"
 	httpMapTlsMmapReported  = "tls_mmap_reported"
@@ -199,10 +230,11 @@ type httpProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type httpMapSpecs struct {
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	FollowedSocks   *ebpf.MapSpec `ebpf:"followed_socks"`
 	GoTlsReads      *ebpf.MapSpec `ebpf:"go_tls_reads"`
+	H2Scratch       *ebpf.MapSpec `ebpf:"h2_scratch"`
 	Orb8Counters    *ebpf.MapSpec `ebpf:"orb8_counters"`
 	Orb8Emit        *ebpf.MapSpec `ebpf:"orb8_emit"`
-	SplitHeads      *ebpf.MapSpec `ebpf:"split_heads"`
 	TlsCalls        *ebpf.MapSpec `ebpf:"tls_calls"`
 	TlsEvents       *ebpf.MapSpec `ebpf:"tls_events"`
 	TlsMmapReported *ebpf.MapSpec `ebpf:"tls_mmap_reported"`
@@ -239,10 +271,11 @@ func (o *httpObjects) Close() error {
 // It can be passed to loadHttpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type httpMaps struct {
 	Events          *ebpf.Map `ebpf:"events"`
+	FollowedSocks   *ebpf.Map `ebpf:"followed_socks"`
 	GoTlsReads      *ebpf.Map `ebpf:"go_tls_reads"`
+	H2Scratch       *ebpf.Map `ebpf:"h2_scratch"`
 	Orb8Counters    *ebpf.Map `ebpf:"orb8_counters"`
 	Orb8Emit        *ebpf.Map `ebpf:"orb8_emit"`
-	SplitHeads      *ebpf.Map `ebpf:"split_heads"`
 	TlsCalls        *ebpf.Map `ebpf:"tls_calls"`
 	TlsEvents       *ebpf.Map `ebpf:"tls_events"`
 	TlsMmapReported *ebpf.Map `ebpf:"tls_mmap_reported"`
@@ -253,10 +286,11 @@ type httpMaps struct {
 func (m *httpMaps) Close() error {
 	return _HttpClose(
 		m.Events,
+		m.FollowedSocks,
 		m.GoTlsReads,
+		m.H2Scratch,
 		m.Orb8Counters,
 		m.Orb8Emit,
-		m.SplitHeads,
 		m.TlsCalls,
 		m.TlsEvents,
 		m.TlsMmapReported,

@@ -14,10 +14,16 @@ var metrics series.Set
 
 var (
 	requestsDesc = metrics.Workload("orb8_http_requests_total",
-		"HTTP/1.x requests the workload served (direction server) or sent (client) that got a response, by method and status code.",
+		"HTTP/1.x and HTTP/2 requests (not gRPC calls) the workload served (direction server) or sent (client) that got a response, by method and status code.",
 		"direction", "method", "status_code")
 	durationDesc = metrics.WorkloadHistogram("orb8_http_request_duration_seconds",
 		"Time from an HTTP request's first byte to its response's first byte, as the workload's socket saw them.",
+		series.Log2Bounds(), "direction")
+	grpcRequestsDesc = metrics.Workload("orb8_grpc_requests_total",
+		"gRPC calls over plaintext HTTP/2 the workload served (direction server) or sent (client) that ended, by the grpc-status of their trailers (0..16).",
+		"direction", "grpc_status")
+	grpcDurationDesc = metrics.WorkloadHistogram("orb8_grpc_request_duration_seconds",
+		"Time from a gRPC call's request HEADERS to its response HEADERS, as the workload's socket saw them.",
 		series.Log2Bounds(), "direction")
 	droppedDesc = metrics.Plain("orb8_http_dropped_total",
 		"HTTP messages or requests the probe could not fully account for, by reason.", "reason")
@@ -47,11 +53,12 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 			ch <- row.Metric(requestsDesc, prometheus.CounterValue, float64(n),
 				directionLabels[serverIndex(k.server)], k.method, strconv.Itoa(k.status))
 		}
-		for i := range ws.duration {
-			if h := &ws.duration[i]; h.SumNs > 0 || h.Slots != [series.Log2Slots]uint64{} {
-				ch <- row.Histogram(durationDesc, h, directionLabels[i])
-			}
+		for k, n := range ws.grpc {
+			ch <- row.Metric(grpcRequestsDesc, prometheus.CounterValue, float64(n),
+				directionLabels[serverIndex(k.server)], strconv.Itoa(k.status))
 		}
+		histograms(ch, row, durationDesc, &ws.duration)
+		histograms(ch, row, grpcDurationDesc, &ws.grpcDur)
 	}
 	if p.tls != nil {
 		libs, exes := p.tls.hooked()
@@ -66,4 +73,13 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 		ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(n), dropReasonNames[reason])
 	}
 	return nil
+}
+
+// histograms sends the client and server histograms that hold samples.
+func histograms(ch chan<- prometheus.Metric, row *series.Row, desc *series.Desc, hs *[2]series.Log2Hist) {
+	for i := range hs {
+		if h := &hs[i]; h.SumNs > 0 || h.Slots != [series.Log2Slots]uint64{} {
+			ch <- row.Histogram(desc, h, directionLabels[i])
+		}
+	}
 }

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
@@ -93,12 +92,7 @@ func TestSpansLinkedThroughAService(t *testing.T) {
 	serverPort := port(t, testutil.StartPiped(t, serve))
 	s.translate(t, serverPort)
 
-	sides := map[string]*events.Subscription{}
-	for side, cg := range map[string]*testutil.Cgroup{"server": f.server, "client": f.client} {
-		sub := f.bus.Subscribe(64, nil, func(e *events.Event) bool { return e.Kind == events.KindHTTP && e.Workload.Path == cg.Path })
-		t.Cleanup(func() { f.bus.Unsubscribe(sub) })
-		sides[side] = sub
-	}
+	sides := f.subscribeSides(t)
 	const requests = 5
 	client := in(s.pod, f.client.Helper(t, "client", fmt.Sprint(s.service.Port()), fmt.Sprint(requests), "0", "GET"))
 	client.Env = append(client.Env, hostEnv+"="+s.service.Addr().String())

@@ -132,9 +132,16 @@ func ends(p *packet) (peer, local netip.AddrPort) {
 // buffer empty once no request waits.
 func (t *tracker) notableLocked(c *conn, req *request, status int, p *packet, endNs uint64) {
 	defer c.compactHeads()
-	latency := endNs - req.bootNs
+	t.keepNotableLocked(c.cgroup, req.bootNs, endNs, failingStatus(status), func() events.HTTP { return c.detail(req, status, p) })
+}
+
+// keepNotableLocked keeps a request of cgroup that started at startNs and
+// was answered at endNs if it makes one of its workload's lists: detail
+// builds its event only then.
+func (t *tracker) keepNotableLocked(cgroup, startNs, endNs uint64, failing bool, detail func() events.HTTP) {
+	latency := endNs - startNs
 	window := endNs / notableWindow
-	n, ok := t.notable.Get(c.cgroup)
+	n, ok := t.notable.Get(cgroup)
 	var slow *slowBucket
 	if ok {
 		slow = &n.slow[window%2]
@@ -143,21 +150,21 @@ func (t *tracker) notableLocked(c *conn, req *request, status int, p *packet, en
 		}
 	}
 	slowest := !ok || len(slow.reqs) < notableKeep || latency > uint64(slow.reqs[notableKeep-1].detail.Latency)
-	if !slowest && !failingStatus(status) {
+	if !slowest && !failing {
 		return
 	}
 	if !ok {
-		if _, old, evicted := t.notable.Put(c.cgroup, notable{}); evicted {
+		if _, old, evicted := t.notable.Put(cgroup, notable{}); evicted {
 			t.dropped[dropNotableEvicted] += uint64(old.kept())
 		}
-		n, _ = t.notable.Get(c.cgroup)
+		n, _ = t.notable.Get(cgroup)
 		slow = &n.slow[window%2]
 		slow.window = window
 	} else {
-		t.notable.Touch(c.cgroup)
+		t.notable.Touch(cgroup)
 	}
 	t.notableBuilt++
-	f := finished{startNs: req.bootNs, endNs: endNs, detail: c.detail(req, status, p)}
+	f := finished{startNs: startNs, endNs: endNs, detail: detail()}
 	f.detail.Latency = time.Duration(latency)
 	if slowest {
 		i, _ := slices.BinarySearchFunc(slow.reqs, latency, func(f finished, l uint64) int {
@@ -169,7 +176,7 @@ func (t *tracker) notableLocked(c *conn, req *request, status int, p *packet, en
 		slow.reqs = slices.Insert(slow.reqs, i, f)
 		slow.reqs = slow.reqs[:min(len(slow.reqs), notableKeep)]
 	}
-	if failingStatus(status) {
+	if failing {
 		if len(n.failing) < notableKeep {
 			n.failing = append(n.failing, f)
 		} else {

@@ -56,6 +56,7 @@ struct tls_stream {
 	__u32 split_next[2]; /* where a head that did not end continues */
 	__u8 left[2];        /* continuation calls still followed */
 	__u8 short_head[2];  /* the last call was a head's first bytes only (may_start_head) */
+	struct h2_direction h2[2]; /* HTTP/2 from offset 0 (h2.bpf.h) */
 };
 
 /*
@@ -71,19 +72,6 @@ struct {
 	__type(value, struct tls_stream);
 } tls_streams SEC(".maps");
 
-/* What user space learns about a call; the plaintext's first bytes follow it. */
-struct tls_header {
-	__u64 boot_ns;
-	__u64 cgroup_id;
-	__u64 ssl;
-	__u32 tgid;
-	__u32 offset; /* of the first byte in this direction of the connection */
-	__u32 len;    /* bytes the call moved */
-	__u16 captured;
-	enum direction direction; /* egress: SSL_write, ingress: SSL_read */
-	enum segment segment;
-};
-
 struct tls_small {
 	struct tls_header h;
 	__u8 data[HEAD_CAPTURE_SMALL];
@@ -93,13 +81,6 @@ struct tls_large {
 	struct tls_header h;
 	__u8 data[HEAD_CAPTURE];
 };
-
-/* 1 MiB: half the TCP ring's, for two records per request and side. */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
-	__type(value, struct tls_header);
-} tls_events SEC(".maps");
 
 static __always_inline void tls_submit(struct tls_header *e, const struct tls_header *hdr, __u8 *data, const void *buf,
 				       __u32 n)
@@ -160,7 +141,18 @@ static __always_inline bool may_start_head(__u64 p, __u32 n)
 	return may;
 }
 
-/* The plaintext a call moved: n bytes at buf of direction dir of the connection. */
+/* Whether the 16 bytes after a call's "PRI * HT" (n bytes at buf) end the client preface. */
+static __always_inline bool tls_preface_rest(const __u8 *buf, __u32 n)
+{
+	__u64 rest[2];
+	return n >= H2_PREFACE_LEN && !bpf_probe_read_user(rest, sizeof(rest), buf + 8) && h2_preface_ends(rest);
+}
+
+/*
+ * The plaintext a call moved: n bytes at buf of direction dir of the
+ * connection. A direction whose first bytes are HTTP/2's (h2_opening) is
+ * followed frame by frame (h2.bpf.h), not as HTTP/1.x heads.
+ */
 static __always_inline void tls_moved(__u64 ssl, const __u8 *buf, __u32 n, __u8 dir)
 {
 	struct tls_key k = {.ssl = ssl, .tgid = bpf_get_current_pid_tgid() >> 32};
@@ -180,6 +172,29 @@ static __always_inline void tls_moved(__u64 ssl, const __u8 *buf, __u32 n, __u8 
 	__u64 prefix = 0;
 	if (bpf_probe_read_user(&prefix, n < 8 ? n & 7 : sizeof(prefix), buf))
 		return;
+	struct tls_header hdr = {
+		.ssl = ssl,
+		.tgid = k.tgid,
+		.offset = off,
+		.len = n,
+		.direction = dir,
+	};
+	struct h2_direction *d = &st->h2[dir];
+	bool preface;
+	enum h2_begin begin = H2_GOES_ON;
+	if (d->state == H2_NONE && off == 0 && n >= 8 && h2_opening(prefix, &preface) &&
+	    (!preface || tls_preface_rest(buf, n))) {
+		d->next_seq = preface ? H2_PREFACE_LEN : 0;
+		d->state = H2_FOLLOWING;
+		begin = preface ? H2_PREFACE : H2_STARTS;
+	}
+	if (d->state != H2_NONE) {
+		hdr.boot_ns = bpf_ktime_get_boot_ns();
+		hdr.cgroup_id = orb8_current_cgroup_id();
+		hdr.segment = SEG_H2;
+		h2_follow_tls(buf, d, &hdr, n, off, begin);
+		return;
+	}
 	enum segment seg = SEG_HEAD;
 	bool follows = st->left[dir] && st->split_next[dir] == off;
 	/* After a head's first bytes, "OST /x" of "POST /x" would start a head of its own. */
@@ -199,16 +214,9 @@ static __always_inline void tls_moved(__u64 ssl, const __u8 *buf, __u32 n, __u8 
 		st->left[dir] = 0;
 	st->split_next[dir] = off + n;
 
-	struct tls_header hdr = {
-		.boot_ns = bpf_ktime_get_boot_ns(),
-		.cgroup_id = orb8_current_cgroup_id(),
-		.ssl = ssl,
-		.tgid = k.tgid,
-		.offset = off,
-		.len = n,
-		.direction = dir,
-		.segment = seg,
-	};
+	hdr.boot_ns = bpf_ktime_get_boot_ns();
+	hdr.cgroup_id = orb8_current_cgroup_id();
+	hdr.segment = seg;
 	tls_send(&hdr, buf);
 }
 

@@ -512,10 +512,11 @@ func (p *Probe) handleTLS(raw []byte) {
 		cookie:       tlsConnection(e.Tgid, e.Ssl),
 		egress:       e.Direction == httpDirectionDIR_EGRESS,
 		continuation: e.Segment == httpSegmentSEG_CONTINUATION,
+		h2:           e.Segment == httpSegmentSEG_H2,
 		seq:          e.Offset,
 		tls:          true,
 		length:       int(e.Len),
-		data:         data[:min(int(e.Captured), len(data), int(e.Len))],
+		data:         recordData(data, e.Captured, e.Len, e.Segment),
 		heard:        p.env.Hears(events.KindHTTP),
 	})
 	p.publish(txs)

@@ -157,12 +157,7 @@ func TestIsLibSSL(t *testing.T) {
 func TestTLSPythonKeepAlive(t *testing.T) {
 	f := startTLS(t)
 	serverPort, _ := f.startTLSServer(t)
-	sides := map[string]*events.Subscription{}
-	for side, cg := range map[string]*testutil.Cgroup{"server": f.server, "client": f.client} {
-		sub := f.bus.Subscribe(256, nil, func(e *events.Event) bool { return e.Kind == events.KindHTTP && e.Workload.Path == cg.Path })
-		t.Cleanup(func() { f.bus.Unsubscribe(sub) })
-		sides[side] = sub
-	}
+	sides := f.subscribeSides(t)
 	cmd := f.client.Command(t, mustLookPath(t, "python3"), "testdata/tls_client.py", serverPort,
 		strconv.Itoa(okRequests), strconv.Itoa(missingRequests))
 	if out, err := cmd.CombinedOutput(); err != nil || string(out) != "done\n" {

@@ -86,13 +86,13 @@ func newSpanLinker(cfg Config) *spanLinker {
 	}
 }
 
-// place sets d's trace, span and parent ids; the request's head is h, its
-// first byte seen at ns going from src to dst.
-func (l *spanLinker) place(d *events.HTTP, h *head, server bool, src, dst netip.AddrPort, ns uint64) {
+// place sets d's trace, span and parent ids; the request carried
+// traceparent (nil: none), its first byte seen at ns going from src to dst.
+func (l *spanLinker) place(d *events.HTTP, traceparent []byte, server bool, src, dst netip.AddrPort, ns uint64) {
 	l.rng.Read(d.SpanID[:])
 	ends := connEnds{client: src, server: dst}
 	l.pending.ExpireWhile(func(p *pendingSpans) bool { return older(p.lastNs, ns) }, func(connEnds, pendingSpans) {})
-	traceID, parent, carried := parseTraceparent(h.traceparent)
+	traceID, parent, carried := parseTraceparent(traceparent)
 	// TLS requests have no addresses: all would share one pair of ends.
 	linkable := src.IsValid() && dst.IsValid()
 	if server && linkable {

@@ -71,7 +71,7 @@ var (
 // ns, as a server or a client sees it.
 func placed(l *spanLinker, server bool, traceparent string, ns uint64) events.HTTP {
 	var d events.HTTP
-	l.place(&d, &head{traceparent: []byte(traceparent)}, server, clientEnd, serverEnd, ns)
+	l.place(&d, []byte(traceparent), server, clientEnd, serverEnd, ns)
 	return d
 }
 
@@ -123,8 +123,8 @@ func TestSpanLinks(t *testing.T) {
 func TestSpanLinksNeedAddresses(t *testing.T) {
 	l := newSpanLinker(DefaultConfig())
 	var c, s events.HTTP
-	l.place(&c, &head{}, false, netip.AddrPort{}, netip.AddrPort{}, 1)
-	l.place(&s, &head{}, true, netip.AddrPort{}, netip.AddrPort{}, 2)
+	l.place(&c, nil, false, netip.AddrPort{}, netip.AddrPort{}, 1)
+	l.place(&s, nil, true, netip.AddrPort{}, netip.AddrPort{}, 2)
 	if s.ParentSpanID.IsValid() || s.TraceID == c.TraceID || l.pending.Len() != 0 {
 		t.Errorf("server %+v, client %+v, %d waiting: want unlinked", s, c, l.pending.Len())
 	}
@@ -137,7 +137,7 @@ func TestSpanLinksBounded(t *testing.T) {
 	var d events.HTTP
 	for port := range uint16(5) {
 		for range 5 {
-			l.place(&d, &head{}, false, netip.AddrPortFrom(clientEnd.Addr(), 40000+port), serverEnd, 1)
+			l.place(&d, nil, false, netip.AddrPortFrom(clientEnd.Addr(), 40000+port), serverEnd, 1)
 		}
 	}
 	if l.pending.Len() != 2 {
@@ -198,7 +198,7 @@ func TestSpanLinksThroughNAT(t *testing.T) {
 	}
 	at := func(server bool, src, dst netip.AddrPort, ns uint64) events.HTTP {
 		var d events.HTTP
-		l.place(&d, &head{}, server, src, dst, ns)
+		l.place(&d, nil, server, src, dst, ns)
 		return d
 	}
 	c1, c2 := at(false, client, service, 1), at(false, client, service, 2)
@@ -240,7 +240,7 @@ func TestSpanLinksThroughNATSharedPort(t *testing.T) {
 	at := func(server bool, dst netip.AddrPort, ns uint64) events.HTTP {
 		var d events.HTTP
 		src := client
-		l.place(&d, &head{}, server, src, dst, ns)
+		l.place(&d, nil, server, src, dst, ns)
 		return d
 	}
 	c := at(false, here, 1)

@@ -2,6 +2,7 @@ package http
 
 import (
 	"bytes"
+	"maps"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -34,11 +35,16 @@ type Config struct {
 	// MaxNotableWorkloads bounds the workloads whose slowest and failing
 	// recent requests are kept (NotableRequests).
 	MaxNotableWorkloads int
+	// MaxH2Connections bounds the HTTP/2 connection ends followed, each
+	// with two HPACK tables; when full the least recently active is
+	// forgotten (its waiting streams counted as dropped, reason evicted).
+	MaxH2Connections int
 }
 
 // DefaultConfig is what the agent runs with.
 func DefaultConfig() Config {
-	return Config{MaxConnections: 16384, MaxPipelined: 32, MaxHeadBytes: 4096, MaxWorkloads: 16384, MaxLinks: 4096, MaxNotableWorkloads: DefaultMaxNotableWorkloads}
+	return Config{MaxConnections: 16384, MaxPipelined: 32, MaxHeadBytes: 4096, MaxWorkloads: 16384, MaxLinks: 4096, MaxNotableWorkloads: DefaultMaxNotableWorkloads,
+		MaxH2Connections: 4096}
 }
 
 // packet is one captured segment of a socket.
@@ -51,6 +57,7 @@ type packet struct {
 	src, dst     netip.AddrPort
 	seq          uint32 // TCP sequence number of data[0] (TLS: the byte offset)
 	tls          bool   // plaintext of an SSL_read or SSL_write, no addresses
+	h2           bool   // data holds HTTP/2 items (h2.bpf.h), not payload
 	length       int    // TCP payload bytes of the packet, at least len(data)
 	data         []byte // the captured first bytes of the payload
 	// heard: someone listens for http events, so finished requests are
@@ -74,10 +81,16 @@ const (
 	dropEvicted               // waiting requests of a connection forgotten for room
 	dropWorkloadsFull         // a workload past MaxWorkloads
 	dropNotableEvicted        // notable requests of a workload forgotten for room
+	dropH2Lost                // an HTTP/2 connection no longer followed: a gap, or a header block not decoded
+	dropH2StreamsLost         // requests waiting on a connection when it was lost
+	dropH2Reset               // HTTP/2 streams reset before their response ended
+	dropStreamsFull           // an HTTP/2 request past h2MaxStreams of its connection
+	dropH2NoPreface           // an HTTP/2 header list on a connection whose client preface was not seen
 	numDropReasons
 )
 
-var dropReasonNames = [numDropReasons]string{"malformed", "truncated", "unmatched", "pipeline_full", "evicted", "workloads_full", "notable_evicted"}
+var dropReasonNames = [numDropReasons]string{"malformed", "truncated", "unmatched", "pipeline_full", "evicted", "workloads_full", "notable_evicted",
+	"h2_lost", "h2_streams_lost", "h2_reset", "streams_full", "h2_no_preface"}
 
 // request is one awaiting its response.
 type request struct {
@@ -113,6 +126,12 @@ type conn struct {
 	heads    []byte    // methods and paths of the waiting requests (keepHead)
 }
 
+// grpcKey labels a gRPC call's count.
+type grpcKey struct {
+	server bool
+	status int // 0..maxGRPCStatus
+}
+
 type requestKey struct {
 	server bool
 	method string
@@ -124,14 +143,20 @@ type requestKey struct {
 type workloadStats struct {
 	requests map[requestKey]uint64
 	duration [2]series.Log2Hist // client, server
+	grpc     map[grpcKey]uint64
+	grpcDur  [2]series.Log2Hist // client, server
 }
 
 func (ws *workloadStats) add(src *workloadStats) {
 	for k, v := range src.requests {
 		ws.requests[k] += v
 	}
+	for k, v := range src.grpc {
+		ws.grpc[k] += v
+	}
 	for i := range ws.duration {
 		ws.duration[i].Add(&src.duration[i])
+		ws.grpcDur[i].Add(&src.grpcDur[i])
 	}
 }
 
@@ -142,6 +167,7 @@ type tracker struct {
 	mu      sync.Mutex
 	done    []transaction            // finished requests of the packet at hand, when heard
 	conns   *lru.Table[uint64, conn] // by socket cookie
+	h2conns *lru.Table[uint64, *h2conn]
 	stats   map[uint64]*workloadStats
 	dropped [numDropReasons]uint64
 	spans   *spanLinker
@@ -151,7 +177,7 @@ type tracker struct {
 }
 
 func newTracker(cfg Config) *tracker {
-	return &tracker{cfg: cfg, conns: lru.New[uint64, conn](cfg.MaxConnections), stats: map[uint64]*workloadStats{}, spans: newSpanLinker(cfg),
+	return &tracker{cfg: cfg, conns: lru.New[uint64, conn](cfg.MaxConnections), h2conns: lru.New[uint64, *h2conn](cfg.MaxH2Connections), stats: map[uint64]*workloadStats{}, spans: newSpanLinker(cfg),
 		notable: lru.New[uint64, notable](cfg.MaxNotableWorkloads)}
 }
 
@@ -170,6 +196,10 @@ func (t *tracker) packet(p *packet) []transaction {
 }
 
 func (t *tracker) packetLocked(p *packet) {
+	if p.h2 {
+		t.h2Locked(p)
+		return
+	}
 	c, ok := t.conns.Get(p.cookie)
 	if ok {
 		t.conns.Touch(p.cookie)
@@ -277,7 +307,7 @@ func (t *tracker) accountLocked(c *conn, h *head, p *packet, ns uint64) int64 {
 			c.keepHead(&req, h)
 			if p.heard {
 				req.detail = requestDetail(h, p)
-				t.spans.place(req.detail, h, req.server, p.src, p.dst, ns)
+				t.spans.place(req.detail, h.traceparent, req.server, p.src, p.dst, ns)
 			}
 			c.waiting = append(c.waiting, req)
 		}
@@ -353,17 +383,34 @@ func originPath(target []byte) []byte {
 }
 
 func (t *tracker) countLocked(cgroup uint64, req *request, status int, ns uint64) {
+	if ws := t.workloadLocked(cgroup); ws != nil {
+		ws.requests[requestKey{server: req.server, method: req.method, status: status}]++
+		observe(&ws.duration[serverIndex(req.server)], ns-req.bootNs)
+	}
+}
+
+// countGRPCLocked counts a gRPC call that ended with status, latency
+// from its request's first HEADERS to its response's.
+func (t *tracker) countGRPCLocked(cgroup uint64, server bool, status int, latency uint64) {
+	if ws := t.workloadLocked(cgroup); ws != nil {
+		ws.grpc[grpcKey{server: server, status: status}]++
+		observe(&ws.grpcDur[serverIndex(server)], latency)
+	}
+}
+
+// workloadLocked is the counts of cgroup, nil when MaxWorkloads are
+// counted already (counted as dropped).
+func (t *tracker) workloadLocked(cgroup uint64) *workloadStats {
 	ws := t.stats[cgroup]
 	if ws == nil {
 		if len(t.stats) >= t.cfg.MaxWorkloads {
 			t.dropped[dropWorkloadsFull]++
-			return
+			return nil
 		}
-		ws = &workloadStats{requests: map[requestKey]uint64{}}
+		ws = &workloadStats{requests: map[requestKey]uint64{}, grpc: map[grpcKey]uint64{}}
 		t.stats[cgroup] = ws
 	}
-	ws.requests[requestKey{server: req.server, method: req.method, status: status}]++
-	observe(&ws.duration[serverIndex(req.server)], ns-req.bootNs)
+	return ws
 }
 
 func serverIndex(server bool) int {
@@ -392,10 +439,7 @@ func (t *tracker) snapshot() (map[uint64]*workloadStats, [numDropReasons]uint64)
 	defer t.mu.Unlock()
 	out := make(map[uint64]*workloadStats, len(t.stats))
 	for id, ws := range t.stats {
-		cp := &workloadStats{requests: make(map[requestKey]uint64, len(ws.requests)), duration: ws.duration}
-		for k, v := range ws.requests {
-			cp.requests[k] = v
-		}
+		cp := &workloadStats{requests: maps.Clone(ws.requests), duration: ws.duration, grpc: maps.Clone(ws.grpc), grpcDur: ws.grpcDur}
 		out[id] = cp
 	}
 	return out, t.dropped

@@ -1,4 +1,5 @@
-// Package keepalive is the HTTP/1.1 server handler and keep-alive client
+// Package keepalive is the HTTP/1.1 server handler and keep-alive client,
+// and the gRPC server and client (grpc.go),
 // that the http probe's tests run, from the test binary (plaintext) and
 // from testdata/gotls (Go's crypto/tls), for exact counts to compare.
 package keepalive

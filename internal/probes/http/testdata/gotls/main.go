@@ -16,6 +16,11 @@
 //
 // runs keepalive.Run against it and prints "done";
 //
+//	gotls grpc-serve cert.pem key.pem
+//	gotls grpc-client port ok missing streams
+//
+// the same with keepalive's gRPC server and client (HTTP/2 over TLS);
+//
 //	gotls calls n payload cert.pem key.pem
 //
 // makes a TLS connection in memory (handshake over net.Pipe, then a
@@ -39,6 +44,9 @@ import (
 	"strconv"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
 	"github.com/orb8/orb8/internal/probes/http/internal/keepalive"
 )
 
@@ -47,6 +55,10 @@ func main() {
 	switch {
 	case len(os.Args) == 4 && (os.Args[1] == "serve" || os.Args[1] == "serve-first-byte"):
 		err = serve(os.Args[2], os.Args[3], os.Args[1] == "serve-first-byte")
+	case len(os.Args) == 4 && os.Args[1] == "grpc-serve":
+		err = serveGRPC(os.Args[2], os.Args[3])
+	case len(os.Args) == 6 && os.Args[1] == "grpc-client":
+		err = runGRPC(os.Args[2:])
 	case len(os.Args) == 6 && os.Args[1] == "calls":
 		n, _ := strconv.Atoi(os.Args[2])
 		err = calls(os.Args[4], os.Args[5], n, os.Args[3])
@@ -65,6 +77,39 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+func serveGRPC(certFile, keyFile string) error {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Println(l.Addr().(*net.TCPAddr).Port)
+	return keepalive.ServeGRPC(l, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}})))
+}
+
+// runGRPC runs keepalive.RunGRPC against 127.0.0.1:port; args are port,
+// ok, missing, streams.
+func runGRPC(args []string) error {
+	n := make([]int, 3)
+	for i := range n {
+		n[i], _ = strconv.Atoi(args[i+1])
+	}
+	creds := credentials.NewTLS(&tls.Config{InsecureSkipVerify: true}) // the test's self-signed certificate
+	conn, err := grpc.NewClient("127.0.0.1:"+args[0], grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := keepalive.RunGRPC(conn, n[0], n[1], n[2]); err != nil {
+		return err
+	}
+	fmt.Println("done")
+	return nil
 }
 
 func serve(certFile, keyFile string, firstByte bool) error {
