@@ -38,15 +38,21 @@ struct {
 } go_tls_reads SEC(".maps");
 
 /* (*Conn).Write(c, b []byte): c, b's pointer and length. */
-SEC("uprobe")
-int go_tls_write(struct pt_regs *ctx)
+static __always_inline int go_tls_wrote(struct pt_regs *ctx, const bool h2)
 {
 	__u64 n = orb8_go_arg3(ctx);
 	if (n == 0 || n > 0x7fffffff)
 		return 0;
-	tls_moved(orb8_go_arg1(ctx), (const __u8 *)orb8_go_arg2(ctx), n, DIR_EGRESS);
+	tls_moved(orb8_go_arg1(ctx), (const __u8 *)orb8_go_arg2(ctx), n, DIR_EGRESS, h2);
 	return 0;
 }
+
+SEC("uprobe")
+int go_tls_write(struct pt_regs *ctx) { return go_tls_wrote(ctx, true); }
+
+/* go_tls_write where the kernel has no bpf_loop: HTTP/1.x only. */
+SEC("uprobe")
+int go_tls_write_h1(struct pt_regs *ctx) { return go_tls_wrote(ctx, false); }
 
 /* (*Conn).Read(c, b []byte) entered. */
 SEC("uprobe")
@@ -60,8 +66,7 @@ int go_tls_read_enter(struct pt_regs *ctx)
 }
 
 /* At a RET of (*Conn).Read: n in the first result register. */
-SEC("uprobe")
-int go_tls_read_return(struct pt_regs *ctx)
+static __always_inline int go_tls_read_returned(struct pt_regs *ctx, const bool h2)
 {
 	struct go_tls_read_key k = {.g = orb8_go_g(ctx), .tgid = bpf_get_current_pid_tgid() >> 32};
 	struct go_tls_read *found = bpf_map_lookup_elem(&go_tls_reads, &k);
@@ -72,9 +77,16 @@ int go_tls_read_return(struct pt_regs *ctx)
 	__s64 n = orb8_go_ret1(ctx);
 	if (n <= 0 || n > 0x7fffffff)
 		return 0;
-	tls_moved(r.conn, (const __u8 *)r.buf, n, DIR_INGRESS);
+	tls_moved(r.conn, (const __u8 *)r.buf, n, DIR_INGRESS, h2);
 	return 0;
 }
+
+SEC("uprobe")
+int go_tls_read_return(struct pt_regs *ctx) { return go_tls_read_returned(ctx, true); }
+
+/* go_tls_read_return where the kernel has no bpf_loop: HTTP/1.x only. */
+SEC("uprobe")
+int go_tls_read_return_h1(struct pt_regs *ctx) { return go_tls_read_returned(ctx, false); }
 
 /* A process that execs: user space hooks its executable if it is a Go one that uses crypto/tls. */
 SEC("tp_btf/sched_process_exec")

@@ -39,14 +39,15 @@ type goTLSPrograms struct {
 // why not otherwise.
 func (p *Probe) goTLSPrograms() goTLSPrograms {
 	b := &p.bpf
-	if b.GoTlsWrite == nil || b.GoTlsReadEnter == nil || b.GoTlsReadReturn == nil || b.GoTlsWatchExec == nil {
+	write, readReturn := loaded(b.GoTlsWrite, b.GoTlsWriteH1), loaded(b.GoTlsReadReturn, b.GoTlsReadReturnH1)
+	if write == nil || b.GoTlsReadEnter == nil || readReturn == nil || b.GoTlsWatchExec == nil {
 		return goTLSPrograms{} // in Objects().Failed with goTLSFeature
 	}
 	if runtime.GOARCH != "amd64" {
 		p.env.Log.Warn("Go crypto/tls not hooked: Go executables are probed on amd64 only", "arch", runtime.GOARCH)
 		return goTLSPrograms{}
 	}
-	return goTLSPrograms{write: b.GoTlsWrite, readEnter: b.GoTlsReadEnter, readReturn: b.GoTlsReadReturn}
+	return goTLSPrograms{write: write, readEnter: b.GoTlsReadEnter, readReturn: readReturn}
 }
 
 // attachGo hooks a process's executable if it is a Go program that uses

@@ -212,7 +212,11 @@ static __always_inline bool h2_preface_rest(struct __sk_buff *skb, __u32 off)
 	return !bpf_skb_load_bytes(skb, off + 8, rest, sizeof(rest)) && h2_preface_ends(rest);
 }
 
-static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
+/*
+ * h2 is a constant: false leaves out the HTTP/2 walk and its bpf_loop, for
+ * the programs that serve where the kernel has none (before 5.17).
+ */
+static __always_inline void capture(struct __sk_buff *skb, __u8 dir, const bool h2)
 {
 	if (skb->len < MIN_HEAD_PACKET)
 		return;
@@ -256,13 +260,13 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 	if (sk)
 		sk = bpf_sk_fullsock(sk);
 	struct followed *f = sk ? bpf_sk_storage_get(&followed_socks, sk, 0, 0) : NULL;
-	if (f && f->h2[dir & 1].state != H2_NONE) {
+	if (h2 && f && f->h2[dir & 1].state != H2_NONE) {
 		describe(skb, &hdr, &h, tcp, SEG_H2);
 		h2_follow(skb, &f->h2[dir & 1], &hdr, off, len, seq, H2_GOES_ON);
 		return;
 	}
 	bool preface;
-	if (sk && h2_opening(prefix, &preface) && (!preface || h2_preface_rest(skb, off)) &&
+	if (h2 && sk && h2_opening(prefix, &preface) && (!preface || h2_preface_rest(skb, off)) &&
 	    h2_stream_start(sk, dir, seq)) {
 		if (!f)
 			f = bpf_sk_storage_get(&followed_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
@@ -306,14 +310,29 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 SEC("cgroup_skb/egress")
 int http_egress(struct __sk_buff *skb)
 {
-	capture(skb, DIR_EGRESS);
+	capture(skb, DIR_EGRESS, true);
 	return 1;
 }
 
 SEC("cgroup_skb/ingress")
 int http_ingress(struct __sk_buff *skb)
 {
-	capture(skb, DIR_INGRESS);
+	capture(skb, DIR_INGRESS, true);
+	return 1;
+}
+
+/* http_egress and http_ingress where the kernel has no bpf_loop: HTTP/1.x only. */
+SEC("cgroup_skb/egress")
+int http_egress_h1(struct __sk_buff *skb)
+{
+	capture(skb, DIR_EGRESS, false);
+	return 1;
+}
+
+SEC("cgroup_skb/ingress")
+int http_ingress_h1(struct __sk_buff *skb)
+{
+	capture(skb, DIR_INGRESS, false);
 	return 1;
 }
 

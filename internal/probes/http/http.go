@@ -15,11 +15,14 @@ package http
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"syscall"
 	"unsafe"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 
 	"github.com/orb8/orb8/internal/conntrack"
@@ -34,7 +37,9 @@ const Name = "http"
 var EventKinds = []string{events.KindHTTP}
 
 // Programs: the TCP ones are required; without the TLS ones HTTPS is not
-// seen.
+// seen. The programs that follow HTTP/2 frames need bpf_loop (5.17); each
+// has a fallback, the same code without them (*_h1), that counts HTTP/1.x
+// only where the kernel refuses it.
 var Programs = probe.Programs{
 	Required: []string{httpProgHttpEgress, httpProgHttpIngress},
 	Optional: map[string]string{
@@ -42,7 +47,16 @@ var Programs = probe.Programs{
 		httpProgGoTlsWrite: goTLSFeature, httpProgGoTlsReadEnter: goTLSFeature, httpProgGoTlsReadReturn: goTLSFeature,
 		httpProgGoTlsWatchExec: goTLSFeature,
 	},
+	Fallback: map[string][]string{
+		httpProgHttpEgress: {httpProgHttpEgressH1}, httpProgHttpIngress: {httpProgHttpIngressH1},
+		httpProgTlsReturn: {httpProgTlsReturnH1}, httpProgGoTlsWrite: {httpProgGoTlsWriteH1},
+		httpProgGoTlsReadReturn: {httpProgGoTlsReadReturnH1},
+	},
 }
+
+// h2Feature is what the probe runs without where the kernel refuses the
+// programs that follow HTTP/2 and their HTTP/1.x-only fallbacks serve.
+const h2Feature = "HTTP/2 and gRPC (frames followed with bpf_loop, Linux 5.17)"
 
 // manualPrograms are attached by startTLS, only with Options.TLS.
 var manualPrograms = []string{
@@ -61,9 +75,13 @@ type Probe struct {
 	nat     conntrack.Lazy // the node's table: clients that sent to a Service's address
 	tls     *tlsHooks      // nil without TLS
 	watches []link.Link    // its mmap and exec reports, attached only with TLS
-	// degraded are HTTPS parts off though their programs loaded (written by
-	// Start only).
+	// degraded are features off though the probe runs: HTTP/2 where only
+	// the fallbacks loaded, HTTPS parts whose programs loaded but did not
+	// attach (written by Start only).
 	degraded map[string]error
+	// tuneSpec adjusts the collection before loading (tests drop programs
+	// to force the fallbacks).
+	tuneSpec func(*ebpf.CollectionSpec)
 	stopTLS  context.CancelFunc
 	wg       sync.WaitGroup
 }
@@ -98,13 +116,17 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if !p.opts.TLS {
 		shrinkTLSMaps(spec)
 	}
-	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
-		Programs:   Programs,
-		Manual:     manualPrograms,
-		CgroupPath: env.CgroupRoot,
-	})
+	if p.tuneSpec != nil {
+		p.tuneSpec(spec)
+	}
+	p.degraded = map[string]error{}
+	objs, err := p.load(spec, true)
 	if err != nil {
-		return err
+		refused := err
+		if objs, err = p.load(spec, false); err != nil {
+			return err
+		}
+		p.degraded[h2Feature] = fmt.Errorf("HTTP/2 not followed, HTTP/1.x only: %w", refused)
 	}
 	p.objs = objs
 	if err := objs.ReadRing(p.bpf.Events, p.handle); err != nil {
@@ -116,6 +138,41 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	return nil
+}
+
+// load loads spec with the programs that follow HTTP/2 (h2), or with their
+// HTTP/1.x-only fallbacks in their place: never both, which would count
+// each request twice.
+func (p *Probe) load(spec *ebpf.CollectionSpec, h2 bool) (*probe.Objects, error) {
+	s := spec.Copy()
+	programs := Programs
+	programs.Required = slices.Clone(Programs.Required)
+	manual := slices.Clone(manualPrograms)
+	for prog, instead := range Programs.Fallback {
+		if h2 {
+			delete(s.Programs, instead[0])
+			continue
+		}
+		delete(s.Programs, prog)
+		for _, names := range [][]string{programs.Required, manual} {
+			if i := slices.Index(names, prog); i >= 0 {
+				names[i] = instead[0]
+			}
+		}
+	}
+	return probe.Load(s, &p.bpf, probe.LoadOptions{
+		Programs:   programs,
+		Manual:     manual,
+		CgroupPath: p.env.CgroupRoot,
+	})
+}
+
+// loaded is prog, or where it did not load its fallback h1.
+func loaded(prog, h1 *ebpf.Program) *ebpf.Program {
+	if prog != nil {
+		return prog
+	}
+	return h1
 }
 
 // headerSize is sizeof(struct http_header): the captured payload follows it.

@@ -148,28 +148,33 @@ type httpTlsStream struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	httpMapEvents           = "events"
-	httpMapFollowedSocks    = "followed_socks"
-	httpMapGoTlsReads       = "go_tls_reads"
-	httpMapH2Scratch        = "h2_scratch"
-	httpMapOrb8Counters     = "orb8_counters"
-	httpMapOrb8Emit         = "orb8_emit"
-	httpMapTlsCalls         = "tls_calls"
-	httpMapTlsEvents        = "tls_events"
-	httpMapTlsMmapReported  = "tls_mmap_reported"
-	httpMapTlsMmaps         = "tls_mmaps"
-	httpMapTlsStreams       = "tls_streams"
-	httpProgGoTlsReadEnter  = "go_tls_read_enter"
-	httpProgGoTlsReadReturn = "go_tls_read_return"
-	httpProgGoTlsWatchExec  = "go_tls_watch_exec"
-	httpProgGoTlsWrite      = "go_tls_write"
-	httpProgHttpEgress      = "http_egress"
-	httpProgHttpIngress     = "http_ingress"
-	httpProgTlsEnter        = "tls_enter"
-	httpProgTlsReturn       = "tls_return"
-	httpProgTlsWatchMmap    = "tls_watch_mmap"
-	httpVarOrb8CgroupV1     = "orb8_cgroup_v1"
-	httpVarUnusedTlsCookie  = "unused_tls_cookie"
+	httpMapEvents             = "events"
+	httpMapFollowedSocks      = "followed_socks"
+	httpMapGoTlsReads         = "go_tls_reads"
+	httpMapH2Scratch          = "h2_scratch"
+	httpMapOrb8Counters       = "orb8_counters"
+	httpMapOrb8Emit           = "orb8_emit"
+	httpMapTlsCalls           = "tls_calls"
+	httpMapTlsEvents          = "tls_events"
+	httpMapTlsMmapReported    = "tls_mmap_reported"
+	httpMapTlsMmaps           = "tls_mmaps"
+	httpMapTlsStreams         = "tls_streams"
+	httpProgGoTlsReadEnter    = "go_tls_read_enter"
+	httpProgGoTlsReadReturn   = "go_tls_read_return"
+	httpProgGoTlsReadReturnH1 = "go_tls_read_return_h1"
+	httpProgGoTlsWatchExec    = "go_tls_watch_exec"
+	httpProgGoTlsWrite        = "go_tls_write"
+	httpProgGoTlsWriteH1      = "go_tls_write_h1"
+	httpProgHttpEgress        = "http_egress"
+	httpProgHttpEgressH1      = "http_egress_h1"
+	httpProgHttpIngress       = "http_ingress"
+	httpProgHttpIngressH1     = "http_ingress_h1"
+	httpProgTlsEnter          = "tls_enter"
+	httpProgTlsReturn         = "tls_return"
+	httpProgTlsReturnH1       = "tls_return_h1"
+	httpProgTlsWatchMmap      = "tls_watch_mmap"
+	httpVarOrb8CgroupV1       = "orb8_cgroup_v1"
+	httpVarUnusedTlsCookie    = "unused_tls_cookie"
 )
 
 // loadHttp returns the embedded CollectionSpec for http.
@@ -214,15 +219,20 @@ type httpSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type httpProgramSpecs struct {
-	GoTlsReadEnter  *ebpf.ProgramSpec `ebpf:"go_tls_read_enter"`
-	GoTlsReadReturn *ebpf.ProgramSpec `ebpf:"go_tls_read_return"`
-	GoTlsWatchExec  *ebpf.ProgramSpec `ebpf:"go_tls_watch_exec"`
-	GoTlsWrite      *ebpf.ProgramSpec `ebpf:"go_tls_write"`
-	HttpEgress      *ebpf.ProgramSpec `ebpf:"http_egress"`
-	HttpIngress     *ebpf.ProgramSpec `ebpf:"http_ingress"`
-	TlsEnter        *ebpf.ProgramSpec `ebpf:"tls_enter"`
-	TlsReturn       *ebpf.ProgramSpec `ebpf:"tls_return"`
-	TlsWatchMmap    *ebpf.ProgramSpec `ebpf:"tls_watch_mmap"`
+	GoTlsReadEnter    *ebpf.ProgramSpec `ebpf:"go_tls_read_enter"`
+	GoTlsReadReturn   *ebpf.ProgramSpec `ebpf:"go_tls_read_return"`
+	GoTlsReadReturnH1 *ebpf.ProgramSpec `ebpf:"go_tls_read_return_h1"`
+	GoTlsWatchExec    *ebpf.ProgramSpec `ebpf:"go_tls_watch_exec"`
+	GoTlsWrite        *ebpf.ProgramSpec `ebpf:"go_tls_write"`
+	GoTlsWriteH1      *ebpf.ProgramSpec `ebpf:"go_tls_write_h1"`
+	HttpEgress        *ebpf.ProgramSpec `ebpf:"http_egress"`
+	HttpEgressH1      *ebpf.ProgramSpec `ebpf:"http_egress_h1"`
+	HttpIngress       *ebpf.ProgramSpec `ebpf:"http_ingress"`
+	HttpIngressH1     *ebpf.ProgramSpec `ebpf:"http_ingress_h1"`
+	TlsEnter          *ebpf.ProgramSpec `ebpf:"tls_enter"`
+	TlsReturn         *ebpf.ProgramSpec `ebpf:"tls_return"`
+	TlsReturnH1       *ebpf.ProgramSpec `ebpf:"tls_return_h1"`
+	TlsWatchMmap      *ebpf.ProgramSpec `ebpf:"tls_watch_mmap"`
 }
 
 // httpMapSpecs contains maps before they are loaded into the kernel.
@@ -311,27 +321,37 @@ type httpVariables struct {
 //
 // It can be passed to loadHttpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type httpPrograms struct {
-	GoTlsReadEnter  *ebpf.Program `ebpf:"go_tls_read_enter"`
-	GoTlsReadReturn *ebpf.Program `ebpf:"go_tls_read_return"`
-	GoTlsWatchExec  *ebpf.Program `ebpf:"go_tls_watch_exec"`
-	GoTlsWrite      *ebpf.Program `ebpf:"go_tls_write"`
-	HttpEgress      *ebpf.Program `ebpf:"http_egress"`
-	HttpIngress     *ebpf.Program `ebpf:"http_ingress"`
-	TlsEnter        *ebpf.Program `ebpf:"tls_enter"`
-	TlsReturn       *ebpf.Program `ebpf:"tls_return"`
-	TlsWatchMmap    *ebpf.Program `ebpf:"tls_watch_mmap"`
+	GoTlsReadEnter    *ebpf.Program `ebpf:"go_tls_read_enter"`
+	GoTlsReadReturn   *ebpf.Program `ebpf:"go_tls_read_return"`
+	GoTlsReadReturnH1 *ebpf.Program `ebpf:"go_tls_read_return_h1"`
+	GoTlsWatchExec    *ebpf.Program `ebpf:"go_tls_watch_exec"`
+	GoTlsWrite        *ebpf.Program `ebpf:"go_tls_write"`
+	GoTlsWriteH1      *ebpf.Program `ebpf:"go_tls_write_h1"`
+	HttpEgress        *ebpf.Program `ebpf:"http_egress"`
+	HttpEgressH1      *ebpf.Program `ebpf:"http_egress_h1"`
+	HttpIngress       *ebpf.Program `ebpf:"http_ingress"`
+	HttpIngressH1     *ebpf.Program `ebpf:"http_ingress_h1"`
+	TlsEnter          *ebpf.Program `ebpf:"tls_enter"`
+	TlsReturn         *ebpf.Program `ebpf:"tls_return"`
+	TlsReturnH1       *ebpf.Program `ebpf:"tls_return_h1"`
+	TlsWatchMmap      *ebpf.Program `ebpf:"tls_watch_mmap"`
 }
 
 func (p *httpPrograms) Close() error {
 	return _HttpClose(
 		p.GoTlsReadEnter,
 		p.GoTlsReadReturn,
+		p.GoTlsReadReturnH1,
 		p.GoTlsWatchExec,
 		p.GoTlsWrite,
+		p.GoTlsWriteH1,
 		p.HttpEgress,
+		p.HttpEgressH1,
 		p.HttpIngress,
+		p.HttpIngressH1,
 		p.TlsEnter,
 		p.TlsReturn,
+		p.TlsReturnH1,
 		p.TlsWatchMmap,
 	)
 }

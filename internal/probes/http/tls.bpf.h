@@ -151,9 +151,10 @@ static __always_inline bool tls_preface_rest(const __u8 *buf, __u32 n)
 /*
  * The plaintext a call moved: n bytes at buf of direction dir of the
  * connection. A direction whose first bytes are HTTP/2's (h2_opening) is
- * followed frame by frame (h2.bpf.h), not as HTTP/1.x heads.
+ * followed frame by frame (h2.bpf.h), not as HTTP/1.x heads, unless h2, a
+ * constant, is false (no bpf_loop: the *_h1 programs).
  */
-static __always_inline void tls_moved(__u64 ssl, const __u8 *buf, __u32 n, __u8 dir)
+static __always_inline void tls_moved(__u64 ssl, const __u8 *buf, __u32 n, __u8 dir, const bool h2)
 {
 	struct tls_key k = {.ssl = ssl, .tgid = bpf_get_current_pid_tgid() >> 32};
 	struct tls_stream *st = bpf_map_lookup_elem(&tls_streams, &k);
@@ -182,13 +183,13 @@ static __always_inline void tls_moved(__u64 ssl, const __u8 *buf, __u32 n, __u8 
 	struct h2_direction *d = &st->h2[dir];
 	bool preface;
 	enum h2_begin begin = H2_GOES_ON;
-	if (d->state == H2_NONE && off == 0 && n >= 8 && h2_opening(prefix, &preface) &&
+	if (h2 && d->state == H2_NONE && off == 0 && n >= 8 && h2_opening(prefix, &preface) &&
 	    (!preface || tls_preface_rest(buf, n))) {
 		d->next_seq = preface ? H2_PREFACE_LEN : 0;
 		d->state = H2_FOLLOWING;
 		begin = preface ? H2_PREFACE : H2_STARTS;
 	}
-	if (d->state != H2_NONE) {
+	if (h2 && d->state != H2_NONE) {
 		hdr.boot_ns = bpf_ktime_get_boot_ns();
 		hdr.cgroup_id = orb8_current_cgroup_id();
 		hdr.segment = SEG_H2;
@@ -220,8 +221,7 @@ static __always_inline void tls_moved(__u64 ssl, const __u8 *buf, __u32 n, __u8 
 	tls_send(&hdr, buf);
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(tls_return, int ret)
+static __always_inline int tls_returned(int ret, const bool h2)
 {
 	__u64 thread = bpf_get_current_pid_tgid();
 	struct tls_call *found = bpf_map_lookup_elem(&tls_calls, &thread);
@@ -238,9 +238,16 @@ int BPF_KRETPROBE(tls_return, int ret)
 	}
 	if (n == 0 || n > 0x7fffffff)
 		return 0;
-	tls_moved(c.ssl, (const __u8 *)c.buf, n, c.cookie & TLS_READ ? DIR_INGRESS : DIR_EGRESS);
+	tls_moved(c.ssl, (const __u8 *)c.buf, n, c.cookie & TLS_READ ? DIR_INGRESS : DIR_EGRESS, h2);
 	return 0;
 }
+
+SEC("uretprobe")
+int BPF_KRETPROBE(tls_return, int ret) { return tls_returned(ret, true); }
+
+/* tls_return where the kernel has no bpf_loop: HTTP/1.x only. */
+SEC("uretprobe")
+int BPF_KRETPROBE(tls_return_h1, int ret) { return tls_returned(ret, false); }
 
 /* tgid -> last time its libssl mappings were reported. */
 struct {

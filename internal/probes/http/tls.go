@@ -422,7 +422,7 @@ func (p *Probe) startTLS(ctx context.Context) error {
 		return nil // off (--http-tls=false)
 	}
 	// Each part is off where its programs are in Objects().Failed.
-	enter, ret := p.bpf.TlsEnter, p.bpf.TlsReturn
+	enter, ret := p.bpf.TlsEnter, loaded(p.bpf.TlsReturn, p.bpf.TlsReturnH1)
 	if enter == nil || ret == nil || p.bpf.TlsWatchMmap == nil {
 		enter, ret = nil, nil
 	}
@@ -431,7 +431,6 @@ func (p *Probe) startTLS(ctx context.Context) error {
 		return nil
 	}
 	// A watcher that does not attach turns its part off, not the probe.
-	p.degraded = map[string]error{}
 	if enter != nil {
 		if watch, err := link.AttachTracing(link.TracingOptions{Program: p.bpf.TlsWatchMmap}); err != nil {
 			p.degraded[tlsFeature] = fmt.Errorf("attach its library watcher: %w", err)
@@ -489,8 +488,9 @@ func (p *Probe) startTLS(ctx context.Context) error {
 	return nil
 }
 
-// Degraded implements probe.Degrader: the HTTPS parts whose watcher did not
-// attach (parts whose programs did not load are in Objects().Failed).
+// Degraded implements probe.Degrader: HTTP/2 where only the fallbacks
+// loaded, the HTTPS parts whose watcher did not attach (parts whose
+// programs did not load are in Objects().Failed).
 func (p *Probe) Degraded() map[string]error { return p.degraded }
 
 // exePruneEvery is how often Go executables whose processes all ended are
