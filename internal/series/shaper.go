@@ -192,8 +192,7 @@ func hashOf(values []string) uint64 {
 	return h.Sum64()
 }
 
-// hashValues writes values to h as hashOf hashes them: a hash of a prefix
-// of label values can be carried on with the rest.
+// hashValues writes values to h as hashOf hashes them.
 func hashValues(h *maphash.Hash, values []string) {
 	for _, v := range values {
 		maphash.WriteComparable(h, len(v))
@@ -316,19 +315,16 @@ func (sh *Shaper) owner(namespace, pod string, version uint64) (kind, name strin
 func (w *shaped) takeRow(r *Row, c *collection, ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var cgroupHash maphash.Hash
-	cgroupHash.SetSeed(hashSeed)
-	hashValues(&cgroupHash, r.labels[len(r.labels)-1:])
-	plain := cgroupHash.Sum64() // the source hash of a series without extra labels
-	var named uint64            // 0 while owners may answer otherwise any time
-	if c.version != 0 || c.sh.owners == nil {
-		var namedHash maphash.Hash
-		namedHash.SetSeed(hashSeed)
-		hashValues(&namedHash, r.labels[:len(r.labels)-1])
-		maphash.WriteComparable(&namedHash, c.version)
-		named = namedHash.Sum64() | 1
+	if !r.hashed {
+		r.valid = validUTF8(r.labels)
+		r.cgroupHash, r.namesHash = workloadHashes(r.labels)
 	}
-	valid := validUTF8(r.labels)
+	plain := r.cgroupHash // the source hash of a series without extra labels
+	var named uint64      // 0 while owners may answer otherwise any time
+	if c.version != 0 || c.sh.owners == nil {
+		named = maphash.Comparable(hashSeed, [2]uint64{r.namesHash, c.version}) | 1
+	}
+	valid := r.valid
 	for i := range r.sent {
 		s := &r.sent[i]
 		p := w.plans[s.d.Desc]
@@ -345,14 +341,12 @@ func (w *shaped) takeRow(r *Row, c *collection, ch chan<- prometheus.Metric) {
 			p.family.add(r.metric(s), c)
 			continue
 		}
-		labels, h := r.labels, plain
+		labels := r.labels
 		if len(extra) > 0 {
 			labels = append(append(c.labels[:0], r.labels...), extra...)
 			c.labels = labels
-			withExtra := cgroupHash
-			hashValues(&withExtra, extra)
-			h = withExtra.Sum64()
 		}
+		h := sourceHash(plain, extra)
 		v := tally{kind: s.kind, v: s.value}
 		if s.hist != nil {
 			v = tally{log2: s.hist}
@@ -453,7 +447,17 @@ func (f *family) add(m prometheus.Metric, c *collection) {
 	if !ok {
 		return
 	}
-	f.take(labels, hashOf(labels[len(LevelCgroup.LabelNames())-1:]), 0, p, c)
+	cgroupAt := len(LevelCgroup.LabelNames()) - 1
+	f.take(labels, sourceHash(hashOf(labels[cgroupAt:cgroupAt+1]), labels[cgroupAt+1:]), 0, p, c)
+}
+
+// sourceHash identifies a counter or histogram series of a family by the
+// hash of its cgroup label value and its extra label values.
+func sourceHash(cgroupHash uint64, extra []string) uint64 {
+	if len(extra) == 0 {
+		return cgroupHash
+	}
+	return maphash.Comparable(hashSeed, [2]uint64{cgroupHash, hashOf(extra)})
 }
 
 // take adds a series with these label values (in the source's order) and
