@@ -2,6 +2,7 @@ package series
 
 import (
 	"hash/maphash"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -162,7 +163,7 @@ func (w *shaped) Collect(ch chan<- prometheus.Metric) {
 		c.version = w.sh.owners.Version()
 	}
 	for _, f := range w.families { // after a collection that panicked, start over
-		f.next, f.cursor = f.next[:0], 0
+		f.next, f.cursor, f.gaugesSeen = f.next[:0], 0, 0
 	}
 	collectEach(w.c, func(r *Row) { w.takeRow(r, c, ch) }, func(m prometheus.Metric) {
 		c.mu.Lock()
@@ -211,6 +212,12 @@ type family struct {
 	// by the hash of their cgroup and extra labels (a gauge needs none).
 	sources map[uint64]*source
 	aggs    map[uint64]*aggregate // by the hash of their label values
+	// gauges are a gauge family's aggregates by the hash of a series'
+	// names, the owners' version, cgroup and extra labels (take's named
+	// and h), for rows whose names stay: no labels made or looked up. Each
+	// was taken in the collection seen; gaugesSeen counts them.
+	gauges     map[uint64]*gaugeSlot
+	gaugesSeen int
 	// order is the sources in the order the last collection sent them, and
 	// next this collection's so far: collectors send in the same order
 	// every time, so most sources are found at order[cursor].
@@ -236,6 +243,12 @@ type source struct {
 	named uint64
 }
 
+// gaugeSlot is where a gauge series went last.
+type gaugeSlot struct {
+	agg  *aggregate
+	seen uint64
+}
+
 // aggregate is one exported series.
 type aggregate struct {
 	hash   uint64
@@ -251,7 +264,7 @@ type aggregate struct {
 func newFamily(src *Desc, sh shape) *family {
 	workload := len(LevelCgroup.LabelNames())
 	names := sh.level.LabelNames()
-	f := &family{src: src, shape: sh, sources: map[uint64]*source{}, aggs: map[uint64]*aggregate{}}
+	f := &family{src: src, shape: sh, sources: map[uint64]*source{}, aggs: map[uint64]*aggregate{}, gauges: map[uint64]*gaugeSlot{}}
 	for i, l := range src.labels[workload:] {
 		if !slices.Contains(sh.drop, l) && !slices.Contains(names, l) {
 			f.keep = append(f.keep, workload+i)
@@ -470,9 +483,7 @@ func (f *family) take(labels []string, h, named uint64, p tally, c *collection) 
 	gen := c.gen
 	if !p.cumulative() {
 		// A gauge is what it is now: no history to keep.
-		values := f.outLabels(f.buf[:0], labels, c, nil)
-		f.buf = values
-		a := f.aggregate(values, nil, gen)
+		a := f.gaugeAggregate(labels, h, named, c)
 		switch {
 		case !a.hasCur || f.src.combine == combineSum:
 			a.cur.add(&p, 1)
@@ -531,6 +542,36 @@ func (f *family) take(labels []string, h, named uint64, p tally, c *collection) 
 	a.cur.add(&p, 1)
 	a.cur.add(&s.offset, -1)
 	a.hasCur = true
+}
+
+// gaugeAggregate is the aggregate of a gauge series: while its names
+// (named, not 0) and h stay, the one they took it to before (which lives:
+// emit forgets the slots not taken in its collection, whose aggregates
+// alone it may forget).
+func (f *family) gaugeAggregate(labels []string, h, named uint64, c *collection) *aggregate {
+	var g *gaugeSlot
+	if named != 0 {
+		key := maphash.Comparable(hashSeed, [2]uint64{named, h})
+		if g = f.gauges[key]; g == nil {
+			g = &gaugeSlot{}
+			f.gauges[key] = g
+		}
+		if g.seen != c.gen {
+			g.seen = c.gen
+			f.gaugesSeen++
+		}
+		if g.agg != nil {
+			g.agg.touch(c.gen)
+			return g.agg
+		}
+	}
+	values := f.outLabels(f.buf[:0], labels, c, nil)
+	f.buf = values
+	a := f.aggregate(values, nil, c.gen)
+	if g != nil {
+		g.agg = a
+	}
+	return a
 }
 
 // unnamed reports whether a source is a pod's cgroup the Kubernetes index
@@ -595,6 +636,9 @@ func (f *family) emit(ch chan<- prometheus.Metric, gen uint64, now time.Time, gr
 		delete(f.sources, s.hash)
 	}
 	f.order, f.next, f.cursor = f.next, f.order[:0], 0
+	if len(f.gauges) > f.gaugesSeen { // series gone: forget where they went
+		maps.DeleteFunc(f.gauges, func(_ uint64, g *gaugeSlot) bool { return g.seen != gen })
+	}
 	if !f.sorted {
 		// In the registry's order, which the exposition then keeps.
 		slices.SortFunc(f.aggList, func(a, b *aggregate) int {

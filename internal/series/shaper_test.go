@@ -518,3 +518,64 @@ func TestShaperAsksOwnersOncePerVersion(t *testing.T) {
 	expect(`orb8_shape_execs_total{namespace="ns",owner_kind="Deployment",owner_name="old"} 2` + "\n" +
 		`orb8_shape_execs_total{namespace="ns",owner_kind="StatefulSet",owner_name="new"} 1`)
 }
+
+var (
+	gaugeSet   Set
+	shapeQueue = gaugeSet.Workload("orb8_shape_queue", "Gauge with labels.", "direction", "kind")
+)
+
+// queueCollector sends a gauge of two extra labels for two cgroups of the
+// same (empty) names but skip, as samples or through rows.
+type queueCollector struct {
+	rows  bool
+	depth float64
+	skip  string
+}
+
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) { gaugeSet.Describe(ch) }
+
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	rows := RowsTo(ch)
+	for i, path := range []string{"/a", "/b"} {
+		if path == c.skip {
+			continue
+		}
+		w := cgroup.Workload{Path: path}
+		r := rows.Row(w)
+		for j, direction := range []string{"in", "out"} {
+			for k, kind := range []string{"x", "y"} {
+				v := c.depth + float64(100*i+10*j+k)
+				if c.rows {
+					r.Send(shapeQueue, prometheus.GaugeValue, v, direction, kind)
+				} else {
+					ch <- Metric(shapeQueue, prometheus.GaugeValue, v, w, direction, kind)
+				}
+			}
+		}
+		r.Done()
+	}
+}
+
+// TestShaperKeepsGaugeRowsApart: gauge series that rows take to their
+// aggregates by their names stay apart by cgroup and extra labels where
+// the level keeps them, collection after collection, and come back after
+// a collection without them, as samples do.
+func TestShaperKeepsGaugeRowsApart(t *testing.T) {
+	s := Shaping{Families: map[string]FamilyShape{"orb8_shape_queue": {DropLabels: []string{"kind"}}}}
+	samples, rows := &queueCollector{}, &queueCollector{rows: true}
+	bySamples, byRows := NewShaper(s, nil, time.Minute).Wrap(samples), NewShaper(s, nil, time.Minute).Wrap(rows)
+	for _, step := range []struct {
+		depth  float64
+		skip   string
+		series int
+	}{{1, "", 4}, {2, "", 4}, {3, "/b", 2}, {4, "", 4}} {
+		samples.depth, rows.depth, samples.skip, rows.skip = step.depth, step.depth, step.skip, step.skip
+		want := scrapeText(t, bySamples)
+		if got := scrapeText(t, byRows); got != want {
+			t.Errorf("depth %v: rows gave\n%s\nsamples\n%s", step.depth, got, want)
+		}
+		if n := strings.Count(want, "orb8_shape_queue{"); n != step.series {
+			t.Errorf("depth %v: %d series, want %d (per cgroup, 2 directions):\n%s", step.depth, n, step.series, want)
+		}
+	}
+}
