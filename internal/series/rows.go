@@ -1,6 +1,7 @@
 package series
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -84,6 +85,15 @@ func NewWorkloadLabels(w cgroup.Workload) *WorkloadLabels {
 	l.valid = validUTF8(l.values)
 	l.cgroupHash, l.namesHash = workloadHashes(l.values)
 	return l
+}
+
+// Relabel is l when it holds w's label values, or w's made anew: for a
+// refresher that names its cgroups again at every rescan.
+func Relabel(l *WorkloadLabels, w cgroup.Workload) *WorkloadLabels {
+	if l != nil && slices.Equal(l.values, []string{w.Namespace, w.Pod, w.Container, w.Path}) {
+		return l
+	}
+	return NewWorkloadLabels(w)
 }
 
 // workloadHashes are the hash of a workload's cgroup label value, which

@@ -203,7 +203,7 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	rows := series.RowsTo(ch)
 	if p.figures != nil {
 		for _, f := range p.figures.snapshot() {
-			row := rows.Row(f.w)
+			row := rows.RowOf(f.labels)
 			row.Send(usageDesc, prometheus.GaugeValue, float64(f.usage))
 			if f.limited {
 				row.Send(limitDesc, prometheus.GaugeValue, float64(f.limit))
