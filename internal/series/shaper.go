@@ -340,7 +340,7 @@ func (w *shaped) takeRow(r *Row, c *collection, ch chan<- prometheus.Metric) {
 	valid := r.valid
 	for i := range r.sent {
 		s := &r.sent[i]
-		p := w.plans[s.d.Desc]
+		p := c.plan(w, i, s.d)
 		extra := r.extras[s.from:s.to]
 		switch {
 		case p == nil:
@@ -382,6 +382,29 @@ type collection struct {
 	lastPod [2]string
 	last    ownerAnswer
 	asked   bool
+	// plans are the plans of the last row's series by their place in it.
+	plans []rowPlan
+}
+
+// rowPlan is the plan of a row's series of d.
+type rowPlan struct {
+	d *Desc
+	p *plan
+}
+
+// plan is w's plan of d, for the series at place i of a row: rows of a
+// collector send the same families in the same order, so it is most often
+// the one of the last row's series there, found without a map lookup.
+func (c *collection) plan(w *shaped, i int, d *Desc) *plan {
+	if i < len(c.plans) && c.plans[i].d == d {
+		return c.plans[i].p
+	}
+	p := w.plans[d.Desc]
+	if i >= len(c.plans) {
+		c.plans = append(c.plans, make([]rowPlan, i+1-len(c.plans))...)
+	}
+	c.plans[i] = rowPlan{d, p}
+	return p
 }
 
 // owner is Shaper.owner, asked once for a run of one pod's series.

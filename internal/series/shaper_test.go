@@ -522,10 +522,12 @@ func TestShaperAsksOwnersOncePerVersion(t *testing.T) {
 var (
 	gaugeSet   Set
 	shapeQueue = gaugeSet.Workload("orb8_shape_queue", "Gauge with labels.", "direction", "kind")
+	shapeDepth = gaugeSet.Workload("orb8_shape_depth", "Gauge.")
 )
 
 // queueCollector sends a gauge of two extra labels for two cgroups of the
-// same (empty) names but skip, as samples or through rows.
+// same (empty) names but skip, as samples or through rows; the second
+// cgroup's row starts with a gauge of another family.
 type queueCollector struct {
 	rows  bool
 	depth float64
@@ -542,6 +544,13 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		w := cgroup.Workload{Path: path}
 		r := rows.Row(w)
+		if i == 1 {
+			if c.rows {
+				r.Send(shapeDepth, prometheus.GaugeValue, c.depth)
+			} else {
+				ch <- Metric(shapeDepth, prometheus.GaugeValue, c.depth, w)
+			}
+		}
 		for j, direction := range []string{"in", "out"} {
 			for k, kind := range []string{"x", "y"} {
 				v := c.depth + float64(100*i+10*j+k)
@@ -559,7 +568,8 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 // TestShaperKeepsGaugeRowsApart: gauge series that rows take to their
 // aggregates by their names stay apart by cgroup and extra labels where
 // the level keeps them, collection after collection, and come back after
-// a collection without them, as samples do.
+// a collection without them, as samples do; and a row whose series are
+// not at the places of the last row's goes to the right families.
 func TestShaperKeepsGaugeRowsApart(t *testing.T) {
 	s := Shaping{Families: map[string]FamilyShape{"orb8_shape_queue": {DropLabels: []string{"kind"}}}}
 	samples, rows := &queueCollector{}, &queueCollector{rows: true}
