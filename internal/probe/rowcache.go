@@ -21,10 +21,10 @@ type RowCache[V any] struct {
 	mu    sync.Mutex
 	stamp cgroup.NamesStamp
 	byID  map[uint64]*cachedID
-	// byWorkload are the workloads of byID, one per set of labels: the ids
-	// of a cgroup recreated under one path share one.
-	byWorkload map[cgroup.Workload]*cachedWorkload
-	gen        uint64 // collections so far
+	// byLabels are the workloads of byID by their label values: the ids of
+	// a cgroup recreated under one path share one.
+	byLabels map[[4]string]*cachedWorkload
+	gen      uint64 // collections so far
 	// A collection's rows, in the table's order: each workload's values
 	// summed over CPUs and ids.
 	values    []V
@@ -56,7 +56,7 @@ func (c *RowCache[V]) collect(rows *series.Rows, m *ebpf.Map, r namingResolver, 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.byID == nil || c.stamp != stamp {
-		c.byID, c.byWorkload, c.stamp = map[uint64]*cachedID{}, map[cgroup.Workload]*cachedWorkload{}, stamp
+		c.byID, c.byLabels, c.stamp = map[uint64]*cachedID{}, map[[4]string]*cachedWorkload{}, stamp
 	}
 	c.gen++
 	ids := 0
@@ -110,11 +110,11 @@ func (c *RowCache[V]) name(r namingResolver, id uint64) *cachedID {
 	if !visible {
 		return e
 	}
-	w.ID = 0 // series are by labels: a recreated cgroup's ids are one workload
-	cw := c.byWorkload[w]
+	labels := [4]string{w.Namespace, w.Pod, w.Container, w.Path} // series are by labels
+	cw := c.byLabels[labels]
 	if cw == nil {
 		cw = &cachedWorkload{labels: series.NewWorkloadLabels(w)}
-		c.byWorkload[w] = cw
+		c.byLabels[labels] = cw
 	}
 	e.workload = cw
 	return e
@@ -128,9 +128,9 @@ func (c *RowCache[V]) forgetUnseen() {
 			delete(c.byID, id)
 		}
 	}
-	for w, cw := range c.byWorkload {
+	for labels, cw := range c.byLabels {
 		if cw.seen != c.gen {
-			delete(c.byWorkload, w)
+			delete(c.byLabels, labels)
 		}
 	}
 }

@@ -125,7 +125,7 @@ func TestRowCacheNamesEachIDOncePerStamp(t *testing.T) {
 	if want := map[string]float64{"/same ": 10, "/w6 v1 ": 60}; !maps.Equal(got, want) {
 		t.Fatalf("after deletes: got %v, want %v", got, want)
 	}
-	if len(cache.byID) != 2 || len(cache.byWorkload) != 2 {
-		t.Fatalf("cache keeps %d ids and %d workloads, want 2 and 2", len(cache.byID), len(cache.byWorkload))
+	if len(cache.byID) != 2 || len(cache.byLabels) != 2 {
+		t.Fatalf("cache keeps %d ids and %d workloads, want 2 and 2", len(cache.byID), len(cache.byLabels))
 	}
 }
