@@ -74,6 +74,9 @@ type Resolver struct {
 	following bool
 	// generation counts changes of what Matching can return.
 	generation uint64
+	// renamed counts changes of what Lookup answers for an id it knew
+	// (NamesStamp).
+	renamed uint64
 }
 
 // NewResolver scans the cgroup2 hierarchy mounted at root.
@@ -176,8 +179,12 @@ func (r *Resolver) Add(id uint64, path string) {
 		r.dropped++
 		return
 	}
-	if old, ok := r.byID[id]; !ok || old.w.Path != path || !old.removedAt.IsZero() {
+	old, ok := r.byID[id]
+	if !ok || old.w.Path != path || !old.removedAt.IsZero() {
 		r.generation++
+	}
+	if ok && old.w.Path != path {
+		r.renamed++
 	}
 	r.byID[id] = &entry{w: w}
 	r.byPath[path] = id
@@ -221,6 +228,9 @@ func (r *Resolver) Forget(before time.Time) []uint64 {
 			gone = append(gone, id)
 		}
 	}
+	if len(gone) > 0 {
+		r.renamed++
+	}
 	return gone
 }
 
@@ -248,14 +258,22 @@ func (r *Resolver) Removed(id uint64) bool {
 // the PathFinder; one that cannot be (already removed) gets the path
 // "/unknown/<id>" so the cgroup label is always set.
 func (r *Resolver) Lookup(id uint64) Workload {
+	w, _ := r.lookup(id)
+	return w
+}
+
+// lookup is Lookup, and whether the id was named ("/unknown/<id>" is not:
+// a later Add may name it).
+func (r *Resolver) lookup(id uint64) (Workload, bool) {
 	r.mu.RLock()
 	e, ok := r.byID[id]
 	enricher, find, installed := r.enricher, r.find, r.installed
 	r.mu.RUnlock()
 	var w Workload
+	named := true
 	if ok {
 		if v, versioned := enricher.(VersionedEnricher); versioned {
-			return e.enrich(v, installed)
+			return e.enrich(v, installed), true
 		}
 		w = e.w
 	} else if p, err := r.name(find, id); err == nil {
@@ -263,12 +281,12 @@ func (r *Resolver) Lookup(id uint64) Workload {
 		w = newWorkload(id, p)
 		r.Add(id, p)
 	} else {
-		w = Workload{ID: id, Path: fmt.Sprintf("/unknown/%d", id)}
+		w, named = Workload{ID: id, Path: fmt.Sprintf("/unknown/%d", id)}, false
 	}
 	if enricher != nil {
 		w = enricher.Enrich(w)
 	}
-	return w
+	return w, named
 }
 
 // enrich is the entry's workload as v names it, asked once per version.
@@ -280,6 +298,36 @@ func (e *entry) enrich(v VersionedEnricher, installed uint64) Workload {
 	w := v.Enrich(e.w)
 	e.enriched.Store(&enrichedWorkload{w: w, installed: installed, version: version})
 	return w
+}
+
+// NamesStamp is a state of the resolver's names: while it stays, Lookup
+// names every id it named before (VisibleNamed) as it did.
+type NamesStamp struct{ renamed, installed, version uint64 }
+
+// NamesStamp is the resolver's names now; ok is false when any answer may
+// change at any time (an enricher that keeps no version). It changes when
+// a known id is added under another path, when ids are forgotten, when
+// another enricher is installed, and with a VersionedEnricher's version.
+func (r *Resolver) NamesStamp() (s NamesStamp, ok bool) {
+	r.mu.RLock()
+	s.renamed, s.installed = r.renamed, r.installed
+	enricher := r.enricher
+	r.mu.RUnlock()
+	switch e := enricher.(type) {
+	case nil:
+		return s, true
+	case VersionedEnricher:
+		s.version = e.Version()
+		return s, true
+	}
+	return s, false
+}
+
+// VisibleNamed is Visible, and whether the answer stays while the
+// NamesStamp does: false for an id not named ("/unknown/<id>").
+func (r *Resolver) VisibleNamed(id uint64) (w Workload, ok, named bool) {
+	w, named = r.lookup(id)
+	return w, !w.Hidden, named
 }
 
 // Visible is Lookup for what the agent reports on: ok is false for a

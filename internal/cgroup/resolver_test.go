@@ -78,6 +78,50 @@ func TestGenerationFollowsMatching(t *testing.T) {
 	step("enricher", true, func() { r.SetEnricher(nil) })
 }
 
+// TestNamesStampFollowsLookup: the names stamp moves when Lookup may name
+// an id it named before otherwise, and only then; an enricher without a
+// version gives no stamp, and an id not named is not named for good.
+func TestNamesStampFollowsLookup(t *testing.T) {
+	r := newResolver(t, 100000)
+	r.SetPathFinder(func(uint64) (string, error) { return "", os.ErrNotExist })
+	s, _ := r.NamesStamp()
+	step := func(what string, change bool, do func()) {
+		t.Helper()
+		do()
+		now, ok := r.NamesStamp()
+		if !ok {
+			t.Fatalf("%s: no stamp", what)
+		}
+		if moved := now != s; moved != change {
+			t.Errorf("%s: stamp moved %v, want %v", what, moved, change)
+		}
+		s = now
+	}
+	e := &versionedEnricher{pod: "a", version: 1}
+	step("add", false, func() { r.Add(1<<61, "/a") })
+	step("lookup", false, func() { r.Lookup(1 << 61) })
+	step("remove", false, func() { r.Remove(1<<61, time.Now()) })
+	step("re-add", false, func() { r.Add(1<<61, "/a") })
+	step("add under another path", true, func() { r.Add(1<<61, "/b") })
+	step("enricher", true, func() { r.SetEnricher(e) })
+	step("same version", false, func() {})
+	step("new version", true, func() { e.version++ })
+	step("forget nothing", false, func() { r.Forget(time.Now()) })
+	step("remove", false, func() { r.Remove(1<<61, time.Now().Add(-time.Minute)) })
+	step("forget", true, func() { r.Forget(time.Now()) })
+	if _, _, named := r.VisibleNamed(1 << 61); named {
+		t.Error("a forgotten id that cannot be named again: named")
+	}
+	r.Add(1<<62, "/c")
+	if w, visible, named := r.VisibleNamed(1 << 62); !visible || !named || w.Path != "/c" || w.Pod != "a" {
+		t.Errorf("a known id: %+v, visible %v, named %v", w, visible, named)
+	}
+	r.SetEnricher(fakeEnricher{})
+	if _, ok := r.NamesStamp(); ok {
+		t.Error("an enricher without a version: a stamp")
+	}
+}
+
 func TestResolverIsBounded(t *testing.T) {
 	r := newResolver(t, 0)
 	if r.Len() != 0 || r.Dropped() == 0 {

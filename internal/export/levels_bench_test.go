@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -55,7 +56,8 @@ func (benchDeployments) Version() uint64 { return 1 }
 // scenes: 10,000 live pods with one exec each, and a churn of 3,000 pods
 // that each exec once and are gone at once (their series kept for the
 // 5-minute grace period). Reported per level: wall and CPU time per scrape
-// (text, gzip), samples, gzip bytes, and the live heap of the whole
+// (text, gzip; the median wall time too, which a background refresh that
+// coincides with a few scrapes moves less), samples, gzip bytes, and the live heap of the whole
 // process after the level's scrapes (the agent with its shaping state:
 // comparable between levels when each runs in a process of its own, as
 // with -bench 'AggregationLevels/10000pods/owner$'). Run as root:
@@ -126,11 +128,16 @@ func benchLevel(b *testing.B, a *agent.Agent, names benchDeployments, level stri
 	url := srv.URL + "/metrics"
 	b.Run(level, func(b *testing.B) {
 		var gz []byte
+		var walls []time.Duration
 		cpu := cpuTime()
 		for b.Loop() {
+			start := time.Now()
 			gz = scrape(b, url)
+			walls = append(walls, time.Since(start))
 		}
 		b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N)/1e6, "cpu-ms/op")
+		slices.Sort(walls)
+		b.ReportMetric(float64(walls[len(walls)/2])/1e6, "median-ms")
 		_, samples := exposition(b, gz)
 		b.ReportMetric(float64(samples), "samples")
 		b.ReportMetric(float64(len(gz)), "gzip-bytes")

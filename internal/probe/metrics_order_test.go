@@ -25,22 +25,14 @@ func (pathResolver) Lookup(id uint64) cgroup.Workload {
 // TestCollectPerCPUEmitsInLabelOrder: workloads come out sorted as the
 // registry sorts series, which keeps its per-scrape sort linear.
 func TestCollectPerCPUEmitsInLabelOrder(t *testing.T) {
-	testutil.RequireRoot(t)
-	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerCPUHash, KeySize: 8, ValueSize: 8, MaxEntries: 512})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	perCPU := make([]uint64, ebpf.MustPossibleCPU())
+	values := map[uint64]uint64{}
 	for id := uint64(1); id <= 300; id++ {
-		perCPU[0] = id
-		if err := m.Put(id, perCPU); err != nil {
-			t.Fatal(err)
-		}
+		values[id] = id
 	}
+	m := perCPUMap(t, 512, values)
 	var paths []string
 	var sum uint64
-	err = CollectPerCPU(m, pathResolver{}, func(dst, src *uint64) { *dst += *src }, func(w cgroup.Workload, v *uint64) {
+	err := CollectPerCPU(m, pathResolver{}, func(dst, src *uint64) { *dst += *src }, func(w cgroup.Workload, v *uint64) {
 		paths = append(paths, w.Path)
 		sum += *v
 	})
@@ -50,6 +42,26 @@ func TestCollectPerCPUEmitsInLabelOrder(t *testing.T) {
 	if len(paths) != 300 || sum != 300*301/2 || !slices.IsSorted(paths) {
 		t.Fatalf("%d workloads, sum %d, sorted %v: %v", len(paths), sum, slices.IsSorted(paths), paths[:5])
 	}
+}
+
+// perCPUMap is a per-CPU hash map of uint64 keys and values, each value
+// on the first CPU, closed when the test ends (root).
+func perCPUMap(t *testing.T, maxEntries uint32, values map[uint64]uint64) *ebpf.Map {
+	t.Helper()
+	testutil.RequireRoot(t)
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerCPUHash, KeySize: 8, ValueSize: 8, MaxEntries: maxEntries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	perCPU := make([]uint64, ebpf.MustPossibleCPU())
+	for k, v := range values {
+		perCPU[0] = v
+		if err := m.Put(k, perCPU); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m
 }
 
 // TestBatchReadMatchesWalk: the batched read sees every entry the key-by-key
@@ -113,23 +125,11 @@ func TestCollectPerCPUFoldsOnePath(t *testing.T) {
 }
 
 func testFoldsOnePath(t *testing.T, ordered bool) {
-	testutil.RequireRoot(t)
-	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerCPUHash, KeySize: 8, ValueSize: 8, MaxEntries: 64})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	perCPU := make([]uint64, ebpf.MustPossibleCPU())
 	// key: cgroup id << 8 | rest
-	for _, kv := range [][2]uint64{{1<<8 | 1, 10}, {1<<8 | 2, 20}, {2<<8 | 1, 5}, {2<<8 | 3, 7}, {3<<8 | 1, 100}, {3<<8 | 2, 200}} {
-		perCPU[0] = kv[1]
-		if err := m.Put(kv[0], perCPU); err != nil {
-			t.Fatal(err)
-		}
-	}
+	m := perCPUMap(t, 64, map[uint64]uint64{1<<8 | 1: 10, 1<<8 | 2: 20, 2<<8 | 1: 5, 2<<8 | 3: 7, 3<<8 | 1: 100, 3<<8 | 2: 200})
 	got := map[string]uint64{}
 	emits := 0
-	err = collectPerCPU(m, recreatedResolver{}, func(k uint64) (uint64, uint64) { return k >> 8, k & 0xff },
+	err := collectPerCPU(m, recreatedResolver{}, func(k uint64) (uint64, uint64) { return k >> 8, k & 0xff },
 		func(dst, src *uint64) { *dst += *src }, func(w cgroup.Workload, rest uint64, v *uint64) {
 			got[fmt.Sprintf("%s/%d", w.Path, rest)] += *v
 			emits++

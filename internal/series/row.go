@@ -14,7 +14,11 @@ import (
 type Row struct {
 	labels []string // the workload label values
 	valid  bool     // every one is valid UTF-8
-	free   []sample // allocated, not yet handed out
+	// hashed: valid and the hashes of the labels (WorkloadLabels) are
+	// set; a row going to a sink without them is checked and hashed there.
+	hashed                bool
+	cgroupHash, namesHash uint64
+	free                  []sample // allocated, not yet handed out
 	// Where Send sends (Rows.Row): on ch, or to sink at Done the series
 	// sent and their extra label values.
 	ch     chan<- prometheus.Metric

@@ -1,6 +1,7 @@
 package series
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,7 +18,8 @@ import (
 type Rows struct {
 	ch   chan<- prometheus.Metric
 	sink func(*Row)
-	row  Row // the row being made for sink, reused
+	row  Row      // the row being made for sink, reused
+	buf  []string // its label values when made from a workload, reused
 }
 
 // rowSinks are the channels whose collector a shaper is collecting, each
@@ -44,10 +46,60 @@ func (rs *Rows) Row(w cgroup.Workload) *Row {
 		r.ch = rs.ch
 		return r
 	}
+	rs.buf = append(rs.buf[:0], w.Namespace, w.Pod, w.Container, w.Path)
+	return rs.start(rs.buf, false)
+}
+
+// RowOf starts the row of a workload whose labels were made before: a
+// shaper takes it without checking or hashing them again.
+func (rs *Rows) RowOf(l *WorkloadLabels) *Row {
+	if rs.sink == nil {
+		return &Row{labels: l.values, valid: l.valid, ch: rs.ch}
+	}
+	r := rs.start(l.values, true)
+	r.valid, r.cgroupHash, r.namesHash = l.valid, l.cgroupHash, l.namesHash
+	return r
+}
+
+// start is the reused row for sink with these label values; hashed says
+// whether its hashes and validity will be set.
+func (rs *Rows) start(labels []string, hashed bool) *Row {
 	r := &rs.row
-	r.labels = append(r.labels[:0], w.Namespace, w.Pod, w.Container, w.Path)
+	r.labels, r.hashed = labels, hashed
 	r.sent, r.extras, r.sink = r.sent[:0], r.extras[:0], rs.sink
 	return r
+}
+
+// WorkloadLabels are a workload's label values, checked and hashed once
+// for every row of it while its names stay (probe.RowCache keeps them per
+// cgroup id); they never change.
+type WorkloadLabels struct {
+	values                []string
+	valid                 bool
+	cgroupHash, namesHash uint64
+}
+
+// NewWorkloadLabels makes w's label values.
+func NewWorkloadLabels(w cgroup.Workload) *WorkloadLabels {
+	l := &WorkloadLabels{values: workloadLabels(w, nil)}
+	l.valid = validUTF8(l.values)
+	l.cgroupHash, l.namesHash = workloadHashes(l.values)
+	return l
+}
+
+// Relabel is l when it holds w's label values, or w's made anew: for a
+// refresher that names its cgroups again at every rescan.
+func Relabel(l *WorkloadLabels, w cgroup.Workload) *WorkloadLabels {
+	if l != nil && slices.Equal(l.values, []string{w.Namespace, w.Pod, w.Container, w.Path}) {
+		return l
+	}
+	return NewWorkloadLabels(w)
+}
+
+// workloadHashes are the hash of a workload's cgroup label value, which
+// identifies its sources (sourceHash), and of its other label values.
+func workloadHashes(values []string) (cgroupHash, namesHash uint64) {
+	return hashOf(values[len(values)-1:]), hashOf(values[:len(values)-1])
 }
 
 // sent is one series of a row going to a sink, its extra label values

@@ -2,6 +2,7 @@ package series
 
 import (
 	"hash/maphash"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -162,7 +163,7 @@ func (w *shaped) Collect(ch chan<- prometheus.Metric) {
 		c.version = w.sh.owners.Version()
 	}
 	for _, f := range w.families { // after a collection that panicked, start over
-		f.next, f.cursor = f.next[:0], 0
+		f.next, f.cursor, f.gaugesSeen = f.next[:0], 0, 0
 	}
 	collectEach(w.c, func(r *Row) { w.takeRow(r, c, ch) }, func(m prometheus.Metric) {
 		c.mu.Lock()
@@ -192,8 +193,7 @@ func hashOf(values []string) uint64 {
 	return h.Sum64()
 }
 
-// hashValues writes values to h as hashOf hashes them: a hash of a prefix
-// of label values can be carried on with the rest.
+// hashValues writes values to h as hashOf hashes them.
 func hashValues(h *maphash.Hash, values []string) {
 	for _, v := range values {
 		maphash.WriteComparable(h, len(v))
@@ -212,6 +212,12 @@ type family struct {
 	// by the hash of their cgroup and extra labels (a gauge needs none).
 	sources map[uint64]*source
 	aggs    map[uint64]*aggregate // by the hash of their label values
+	// gauges are a gauge family's aggregates by the hash of a series'
+	// names, the owners' version, cgroup and extra labels (take's named
+	// and h), for rows whose names stay: no labels made or looked up. Each
+	// was taken in the collection seen; gaugesSeen counts them.
+	gauges     map[uint64]*gaugeSlot
+	gaugesSeen int
 	// order is the sources in the order the last collection sent them, and
 	// next this collection's so far: collectors send in the same order
 	// every time, so most sources are found at order[cursor].
@@ -237,6 +243,12 @@ type source struct {
 	named uint64
 }
 
+// gaugeSlot is where a gauge series went last.
+type gaugeSlot struct {
+	agg  *aggregate
+	seen uint64
+}
+
 // aggregate is one exported series.
 type aggregate struct {
 	hash   uint64
@@ -252,7 +264,7 @@ type aggregate struct {
 func newFamily(src *Desc, sh shape) *family {
 	workload := len(LevelCgroup.LabelNames())
 	names := sh.level.LabelNames()
-	f := &family{src: src, shape: sh, sources: map[uint64]*source{}, aggs: map[uint64]*aggregate{}}
+	f := &family{src: src, shape: sh, sources: map[uint64]*source{}, aggs: map[uint64]*aggregate{}, gauges: map[uint64]*gaugeSlot{}}
 	for i, l := range src.labels[workload:] {
 		if !slices.Contains(sh.drop, l) && !slices.Contains(names, l) {
 			f.keep = append(f.keep, workload+i)
@@ -316,22 +328,19 @@ func (sh *Shaper) owner(namespace, pod string, version uint64) (kind, name strin
 func (w *shaped) takeRow(r *Row, c *collection, ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var cgroupHash maphash.Hash
-	cgroupHash.SetSeed(hashSeed)
-	hashValues(&cgroupHash, r.labels[len(r.labels)-1:])
-	plain := cgroupHash.Sum64() // the source hash of a series without extra labels
-	var named uint64            // 0 while owners may answer otherwise any time
-	if c.version != 0 || c.sh.owners == nil {
-		var namedHash maphash.Hash
-		namedHash.SetSeed(hashSeed)
-		hashValues(&namedHash, r.labels[:len(r.labels)-1])
-		maphash.WriteComparable(&namedHash, c.version)
-		named = namedHash.Sum64() | 1
+	if !r.hashed {
+		r.valid = validUTF8(r.labels)
+		r.cgroupHash, r.namesHash = workloadHashes(r.labels)
 	}
-	valid := validUTF8(r.labels)
+	plain := r.cgroupHash // the source hash of a series without extra labels
+	var named uint64      // 0 while owners may answer otherwise any time
+	if c.version != 0 || c.sh.owners == nil {
+		named = maphash.Comparable(hashSeed, [2]uint64{r.namesHash, c.version}) | 1
+	}
+	valid := r.valid
 	for i := range r.sent {
 		s := &r.sent[i]
-		p := w.plans[s.d.Desc]
+		p := c.plan(w, i, s.d)
 		extra := r.extras[s.from:s.to]
 		switch {
 		case p == nil:
@@ -345,14 +354,12 @@ func (w *shaped) takeRow(r *Row, c *collection, ch chan<- prometheus.Metric) {
 			p.family.add(r.metric(s), c)
 			continue
 		}
-		labels, h := r.labels, plain
+		labels := r.labels
 		if len(extra) > 0 {
 			labels = append(append(c.labels[:0], r.labels...), extra...)
 			c.labels = labels
-			withExtra := cgroupHash
-			hashValues(&withExtra, extra)
-			h = withExtra.Sum64()
 		}
+		h := sourceHash(plain, extra)
 		v := tally{kind: s.kind, v: s.value}
 		if s.hist != nil {
 			v = tally{log2: s.hist}
@@ -375,6 +382,29 @@ type collection struct {
 	lastPod [2]string
 	last    ownerAnswer
 	asked   bool
+	// plans are the plans of the last row's series by their place in it.
+	plans []rowPlan
+}
+
+// rowPlan is the plan of a row's series of d.
+type rowPlan struct {
+	d *Desc
+	p *plan
+}
+
+// plan is w's plan of d, for the series at place i of a row: rows of a
+// collector send the same families in the same order, so it is most often
+// the one of the last row's series there, found without a map lookup.
+func (c *collection) plan(w *shaped, i int, d *Desc) *plan {
+	if i < len(c.plans) && c.plans[i].d == d {
+		return c.plans[i].p
+	}
+	p := w.plans[d.Desc]
+	if i >= len(c.plans) {
+		c.plans = append(c.plans, make([]rowPlan, i+1-len(c.plans))...)
+	}
+	c.plans[i] = rowPlan{d, p}
+	return p
 }
 
 // owner is Shaper.owner, asked once for a run of one pod's series.
@@ -453,7 +483,17 @@ func (f *family) add(m prometheus.Metric, c *collection) {
 	if !ok {
 		return
 	}
-	f.take(labels, hashOf(labels[len(LevelCgroup.LabelNames())-1:]), 0, p, c)
+	cgroupAt := len(LevelCgroup.LabelNames()) - 1
+	f.take(labels, sourceHash(hashOf(labels[cgroupAt:cgroupAt+1]), labels[cgroupAt+1:]), 0, p, c)
+}
+
+// sourceHash identifies a counter or histogram series of a family by the
+// hash of its cgroup label value and its extra label values.
+func sourceHash(cgroupHash uint64, extra []string) uint64 {
+	if len(extra) == 0 {
+		return cgroupHash
+	}
+	return maphash.Comparable(hashSeed, [2]uint64{cgroupHash, hashOf(extra)})
 }
 
 // take adds a series with these label values (in the source's order) and
@@ -466,9 +506,7 @@ func (f *family) take(labels []string, h, named uint64, p tally, c *collection) 
 	gen := c.gen
 	if !p.cumulative() {
 		// A gauge is what it is now: no history to keep.
-		values := f.outLabels(f.buf[:0], labels, c, nil)
-		f.buf = values
-		a := f.aggregate(values, nil, gen)
+		a := f.gaugeAggregate(labels, h, named, c)
 		switch {
 		case !a.hasCur || f.src.combine == combineSum:
 			a.cur.add(&p, 1)
@@ -527,6 +565,36 @@ func (f *family) take(labels []string, h, named uint64, p tally, c *collection) 
 	a.cur.add(&p, 1)
 	a.cur.add(&s.offset, -1)
 	a.hasCur = true
+}
+
+// gaugeAggregate is the aggregate of a gauge series: while its names
+// (named, not 0) and h stay, the one they took it to before (which lives:
+// emit forgets the slots not taken in its collection, whose aggregates
+// alone it may forget).
+func (f *family) gaugeAggregate(labels []string, h, named uint64, c *collection) *aggregate {
+	var g *gaugeSlot
+	if named != 0 {
+		key := maphash.Comparable(hashSeed, [2]uint64{named, h})
+		if g = f.gauges[key]; g == nil {
+			g = &gaugeSlot{}
+			f.gauges[key] = g
+		}
+		if g.seen != c.gen {
+			g.seen = c.gen
+			f.gaugesSeen++
+		}
+		if g.agg != nil {
+			g.agg.touch(c.gen)
+			return g.agg
+		}
+	}
+	values := f.outLabels(f.buf[:0], labels, c, nil)
+	f.buf = values
+	a := f.aggregate(values, nil, c.gen)
+	if g != nil {
+		g.agg = a
+	}
+	return a
 }
 
 // unnamed reports whether a source is a pod's cgroup the Kubernetes index
@@ -591,6 +659,9 @@ func (f *family) emit(ch chan<- prometheus.Metric, gen uint64, now time.Time, gr
 		delete(f.sources, s.hash)
 	}
 	f.order, f.next, f.cursor = f.next, f.order[:0], 0
+	if len(f.gauges) > f.gaugesSeen { // series gone: forget where they went
+		maps.DeleteFunc(f.gauges, func(_ uint64, g *gaugeSlot) bool { return g.seen != gen })
+	}
 	if !f.sorted {
 		// In the registry's order, which the exposition then keeps.
 		slices.SortFunc(f.aggList, func(a, b *aggregate) int {

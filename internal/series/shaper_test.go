@@ -39,6 +39,9 @@ type shapeWorkload struct {
 type shapeCollector struct {
 	workloads []shapeWorkload
 	rows      bool
+	// labelled starts rows from workload labels made beforehand (RowOf),
+	// as a probe's RowCache does.
+	labelled bool
 }
 
 func (c *shapeCollector) Describe(ch chan<- *prometheus.Desc) { shapeSet.Describe(ch) }
@@ -68,6 +71,9 @@ func (c *shapeCollector) collectRows(ch chan<- prometheus.Metric) {
 	rows := RowsTo(ch)
 	for _, sw := range c.workloads {
 		r := rows.Row(sw.w)
+		if c.labelled {
+			r = rows.RowOf(NewWorkloadLabels(sw.w))
+		}
 		r.Send(shapeExecs, prometheus.CounterValue, sw.execs)
 		r.Send(shapeBytes, prometheus.CounterValue, sw.execs, "tx", "tcp")
 		r.Send(shapeBytes, prometheus.CounterValue, 2*sw.execs, "rx", "tcp")
@@ -393,11 +399,12 @@ func TestShaperSurvivesAPanickingCollector(t *testing.T) {
 	}
 }
 
-// TestShaperTakesRowsAsSamples: rows handed to a shaper whole (Rows) come
-// out exactly as the same series sent one by one, at every level and
-// through workloads ending, restarting, being named, and moving to
-// another owner; and unshaped (the registry, a cgroup-level scrape), rows
-// are the very samples.
+// TestShaperTakesRowsAsSamples: rows handed to a shaper whole (Rows), from
+// a workload or from its labels made beforehand (RowOf), come out exactly
+// as the same series sent one by one, at every level and through
+// workloads ending, restarting, being named, and moving to another owner;
+// and unshaped (the registry, a cgroup-level scrape), rows are the very
+// samples.
 func TestShaperTakesRowsAsSamples(t *testing.T) {
 	path := "/kubepods/besteffort/pod0f4e8a43-3f1c-4e2a-9a53-7f0ad3a1c6b2/" + strings.Repeat("ab", 32)
 	steps := [][]shapeWorkload{
@@ -420,9 +427,12 @@ func TestShaperTakesRowsAsSamples(t *testing.T) {
 		}
 	}
 	// Through a registry: rows go as samples on the channel.
-	samples, rows := &shapeCollector{workloads: steps[0]}, &shapeCollector{workloads: steps[0], rows: true}
-	if got, want := gatherText(t, rows), gatherText(t, samples); got != want {
-		t.Errorf("through a registry: rows gave\n%s\nsamples\n%s", got, want)
+	samples := &shapeCollector{workloads: steps[0]}
+	for _, labelled := range []bool{false, true} {
+		rows := &shapeCollector{workloads: steps[0], rows: true, labelled: labelled}
+		if got, want := gatherText(t, rows), gatherText(t, samples); got != want {
+			t.Errorf("through a registry, labelled %v: rows gave\n%s\nsamples\n%s", labelled, got, want)
+		}
 	}
 }
 
@@ -432,12 +442,13 @@ func testRowsAsSamples(t *testing.T, level string, versioned bool, steps [][]sha
 	if versioned {
 		o.version = 1
 	}
-	samples, rows := &shapeCollector{}, &shapeCollector{rows: true}
+	samples, rows, labelled := &shapeCollector{}, &shapeCollector{rows: true}, &shapeCollector{rows: true, labelled: true}
 	s := Shaping{Aggregation: l, Families: map[string]FamilyShape{"orb8_shape_bytes_total": {DropLabels: []string{"protocol"}}}}
 	bySamples := NewShaper(s, o, time.Minute).Wrap(samples)
 	byRows := NewShaper(s, o, time.Minute).Wrap(rows)
+	byLabelled := NewShaper(s, o, time.Minute).Wrap(labelled)
 	for i, step := range steps {
-		samples.workloads, rows.workloads = step, step
+		samples.workloads, rows.workloads, labelled.workloads = step, step, step
 		if i == 2 {
 			o.testOwners["ns/x-1"] = [2]string{"Job", "x"}
 			if versioned {
@@ -447,6 +458,9 @@ func testRowsAsSamples(t *testing.T, level string, versioned bool, steps [][]sha
 		want := scrapeText(t, bySamples)
 		if got := scrapeText(t, byRows); got != want {
 			t.Errorf("step %d: rows gave\n%s\nsamples\n%s", i, got, want)
+		}
+		if got := scrapeText(t, byLabelled); got != want {
+			t.Errorf("step %d: rows of labels gave\n%s\nsamples\n%s", i, got, want)
 		}
 	}
 }
@@ -503,4 +517,75 @@ func TestShaperAsksOwnersOncePerVersion(t *testing.T) {
 	c.workloads[0].execs = 3
 	expect(`orb8_shape_execs_total{namespace="ns",owner_kind="Deployment",owner_name="old"} 2` + "\n" +
 		`orb8_shape_execs_total{namespace="ns",owner_kind="StatefulSet",owner_name="new"} 1`)
+}
+
+var (
+	gaugeSet   Set
+	shapeQueue = gaugeSet.Workload("orb8_shape_queue", "Gauge with labels.", "direction", "kind")
+	shapeDepth = gaugeSet.Workload("orb8_shape_depth", "Gauge.")
+)
+
+// queueCollector sends a gauge of two extra labels for two cgroups of the
+// same (empty) names but skip, as samples or through rows; the second
+// cgroup's row starts with a gauge of another family.
+type queueCollector struct {
+	rows  bool
+	depth float64
+	skip  string
+}
+
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) { gaugeSet.Describe(ch) }
+
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	rows := RowsTo(ch)
+	for i, path := range []string{"/a", "/b"} {
+		if path == c.skip {
+			continue
+		}
+		w := cgroup.Workload{Path: path}
+		r := rows.Row(w)
+		if i == 1 {
+			if c.rows {
+				r.Send(shapeDepth, prometheus.GaugeValue, c.depth)
+			} else {
+				ch <- Metric(shapeDepth, prometheus.GaugeValue, c.depth, w)
+			}
+		}
+		for j, direction := range []string{"in", "out"} {
+			for k, kind := range []string{"x", "y"} {
+				v := c.depth + float64(100*i+10*j+k)
+				if c.rows {
+					r.Send(shapeQueue, prometheus.GaugeValue, v, direction, kind)
+				} else {
+					ch <- Metric(shapeQueue, prometheus.GaugeValue, v, w, direction, kind)
+				}
+			}
+		}
+		r.Done()
+	}
+}
+
+// TestShaperKeepsGaugeRowsApart: gauge series that rows take to their
+// aggregates by their names stay apart by cgroup and extra labels where
+// the level keeps them, collection after collection, and come back after
+// a collection without them, as samples do; and a row whose series are
+// not at the places of the last row's goes to the right families.
+func TestShaperKeepsGaugeRowsApart(t *testing.T) {
+	s := Shaping{Families: map[string]FamilyShape{"orb8_shape_queue": {DropLabels: []string{"kind"}}}}
+	samples, rows := &queueCollector{}, &queueCollector{rows: true}
+	bySamples, byRows := NewShaper(s, nil, time.Minute).Wrap(samples), NewShaper(s, nil, time.Minute).Wrap(rows)
+	for _, step := range []struct {
+		depth  float64
+		skip   string
+		series int
+	}{{1, "", 4}, {2, "", 4}, {3, "/b", 2}, {4, "", 4}} {
+		samples.depth, rows.depth, samples.skip, rows.skip = step.depth, step.depth, step.skip, step.skip
+		want := scrapeText(t, bySamples)
+		if got := scrapeText(t, byRows); got != want {
+			t.Errorf("depth %v: rows gave\n%s\nsamples\n%s", step.depth, got, want)
+		}
+		if n := strings.Count(want, "orb8_shape_queue{"); n != step.series {
+			t.Errorf("depth %v: %d series, want %d (per cgroup, 2 directions):\n%s", step.depth, n, step.series, want)
+		}
+	}
 }

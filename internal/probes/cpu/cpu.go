@@ -101,7 +101,7 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	}
 	rows := series.RowsTo(ch)
 	for _, f := range p.figures.snapshot() {
-		row := rows.Row(f.w)
+		row := rows.RowOf(f.labels)
 		row.Send(usageDesc, prometheus.CounterValue, f.usage)
 		if f.hasThrottle {
 			row.Send(throttledDesc, prometheus.CounterValue, f.throttled)

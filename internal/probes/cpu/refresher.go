@@ -8,12 +8,14 @@ import (
 
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/series"
 )
 
 // figures are one cgroup's CPU counters at the last refresh, in seconds
 // (pressure in µs, as the kernel counts it).
 type figures struct {
 	w           cgroup.Workload
+	labels      *series.WorkloadLabels // w's
 	usage       float64
 	throttled   float64
 	hasThrottle bool
@@ -25,7 +27,8 @@ type figures struct {
 // budget of held files allows (cgroup.File).
 type tracked struct {
 	w        cgroup.Workload
-	visible  bool // not hidden by the agent's filters
+	labels   *series.WorkloadLabels // w's, made again when w changes
+	visible  bool                   // not hidden by the agent's filters
 	usage    *cgroup.File
 	throttle *cgroup.File // nil without a throttling file; == usage when one file has both
 	pressure *cgroup.File // nil without cpu.pressure
@@ -85,7 +88,7 @@ func (r *refresher) refresh(time.Time) {
 
 // read reads one cgroup's counters; an error means the cgroup is gone.
 func (r *refresher) read(c *tracked) (figures, error) {
-	f := figures{w: c.w}
+	f := figures{w: c.w, labels: c.labels}
 	b, err := c.usage.Read(r.buf)
 	if err != nil {
 		return f, err
@@ -144,6 +147,7 @@ func (r *refresher) track(id uint64, path string) bool {
 	}
 	c.w, c.visible = r.resolver.Visible(id)
 	c.w.ID = 0
+	c.labels = series.Relabel(c.labels, c.w)
 	return true
 }
 

@@ -13,7 +13,6 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/series"
@@ -74,6 +73,7 @@ type Probe struct {
 	flushes   *probe.Flushes // moves threads' new faults to their cgroups
 	allocLink link.Link      // mm_page_alloc, when attached
 	list      *allocatorList // nil when the iterator did not load
+	rows      probe.RowCache[memoryMemStats]
 }
 
 // New returns an unstarted memory probe with opts.
@@ -203,7 +203,7 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	rows := series.RowsTo(ch)
 	if p.figures != nil {
 		for _, f := range p.figures.snapshot() {
-			row := rows.Row(f.w)
+			row := rows.RowOf(f.labels)
 			row.Send(usageDesc, prometheus.GaugeValue, float64(f.usage))
 			if f.limited {
 				row.Send(limitDesc, prometheus.GaugeValue, float64(f.limit))
@@ -214,14 +214,12 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 			row.Done()
 		}
 	}
-	return probe.CollectPerCPURows(rows, p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *memoryMemStats) {
-		row := rows.Row(w)
+	return probe.CollectPerCPURows(rows, &p.rows, p.bpf.Stats, p.env.Resolver, addStats, func(row *series.Row, s *memoryMemStats) {
 		row.Send(oomDesc, prometheus.CounterValue, float64(s.OomKills))
 		row.Send(faultsDesc, prometheus.CounterValue, float64(s.PageFaults))
 		if p.allocLink != nil {
 			row.Send(pageAllocDesc, prometheus.CounterValue, float64(s.PagesAllocated))
 		}
-		row.Done()
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/series"
 	"github.com/orb8/orb8/internal/trend"
 )
 
@@ -16,6 +17,7 @@ const rescanEvery = 10
 // figures are one cgroup's memory figures at the last refresh.
 type figures struct {
 	w       cgroup.Workload
+	labels  *series.WorkloadLabels // w's
 	usage   uint64
 	limit   uint64
 	limited bool
@@ -29,7 +31,8 @@ type figures struct {
 // seventh of opening, reading and closing it.
 type tracked struct {
 	w       cgroup.Workload
-	visible bool // reported: the agent's filters do not hide it
+	labels  *series.WorkloadLabels // w's, made again when w changes
+	visible bool                   // reported: the agent's filters do not hide it
 	usage   *cgroup.File
 	stat    *cgroup.File // nil unless limited
 	limit   uint64
@@ -83,7 +86,7 @@ func (r *refresher) refresh(now time.Time) {
 			delete(r.cgroups, id)
 			continue
 		}
-		f := figures{w: c.w, usage: usage, limit: c.limit, limited: c.limited}
+		f := figures{w: c.w, labels: c.labels, usage: usage, limit: c.limit, limited: c.limited}
 		if c.limited {
 			f.eta, f.hasETA = r.predict(c, now, usage)
 		}
@@ -117,6 +120,7 @@ func (r *refresher) track(id uint64, dir string) bool {
 	}
 	c.w, c.visible = r.resolver.Visible(id)
 	c.w.ID = 0
+	c.labels = series.Relabel(c.labels, c.w)
 	c.limit, c.limited = 0, false
 	if b, err := cgroup.ReadInto(filepath.Join(dir, r.files.limit), r.buf); err == nil {
 		c.limit, c.limited, _ = parseLimit(b)

@@ -5,7 +5,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/series"
 )
@@ -51,8 +50,7 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 		return nil
 	}
 	rows := series.RowsTo(ch)
-	return probe.CollectPerCPURows(rows, stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *networkNetStats) {
-		row := rows.Row(w)
+	return probe.CollectPerCPURows(rows, &p.rows, stats, p.env.Resolver, addStats, func(row *series.Row, s *networkNetStats) {
 		counter := func(d *series.Desc, v uint64, extra ...string) {
 			row.Send(d, prometheus.CounterValue, float64(v), extra...)
 		}
@@ -74,7 +72,6 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 				counter(transitionsDesc, n, stateName(uint8(state)))
 			}
 		}
-		row.Done()
 	})
 }
 

@@ -44,6 +44,7 @@ type Probe struct {
 	objs  *probe.Objects
 	bpf   networkObjects
 	iters []flowIter // attached; Flows runs the first
+	rows  probe.RowCache[networkNetStats]
 }
 
 // flowIter is one attached flow iterator program.

@@ -13,7 +13,6 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/series"
@@ -58,6 +57,7 @@ type Probe struct {
 	bpf   processObjects
 	env   probe.Env
 	comms probe.Comms // of the ring reader's goroutine
+	rows  probe.RowCache[processProcStats]
 	// tuneSpec adjusts the collection before loading (tests drop
 	// programs to force the fallback).
 	tuneSpec func(*ebpf.CollectionSpec)
@@ -195,8 +195,7 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 		return nil
 	}
 	rows := series.RowsTo(ch)
-	return probe.CollectPerCPURows(rows, p.bpf.Stats, p.env.Resolver, addStats, func(w cgroup.Workload, s *processProcStats) {
-		row := rows.Row(w)
+	return probe.CollectPerCPURows(rows, &p.rows, p.bpf.Stats, p.env.Resolver, addStats, func(row *series.Row, s *processProcStats) {
 		row.Send(execDesc, prometheus.CounterValue, float64(s.Execs))
 		row.Send(forkDesc, prometheus.CounterValue, float64(s.Forks))
 		row.Send(exitDesc, prometheus.CounterValue, float64(s.ExitsCode), "exit")
@@ -204,7 +203,6 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 		row.Send(crashDesc, prometheus.CounterValue, float64(s.Crashes))
 		row.Send(shortDesc, prometheus.CounterValue, float64(s.ShortLived))
 		row.Send(runningDesc, prometheus.GaugeValue, float64(max(s.Running, 0)))
-		row.Done()
 	})
 }
 

@@ -17,7 +17,6 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/series"
 )
@@ -72,6 +71,8 @@ type Probe struct {
 	env     probe.Env
 	flushes *probe.Flushes // nil where the kernel counts no waits
 	free    link.Link      // handle_free, with the flushes
+	waits   probe.RowCache[schedSchedCounts]
+	latency probe.RowCache[series.Log2Hist]
 
 	// tuneSpec adjusts the collection before loading (tests shrink maps,
 	// or drop programs to force the fallback).
@@ -197,18 +198,14 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	var errs []error
 	rows := series.RowsTo(ch)
 	if p.flushes != nil {
-		errs = append(errs, probe.CollectPerCPURows(rows, p.bpf.Waits, p.env.Resolver, addCounts, func(w cgroup.Workload, c *schedSchedCounts) {
-			row := rows.Row(w)
+		errs = append(errs, probe.CollectPerCPURows(rows, &p.waits, p.bpf.Waits, p.env.Resolver, addCounts, func(row *series.Row, c *schedSchedCounts) {
 			row.Send(waitDesc, prometheus.CounterValue, float64(c.WaitNs)/1e9)
 			row.Send(timeslicesDesc, prometheus.CounterValue, float64(c.Timeslices))
-			row.Done()
 		}))
 	}
 	if p.opts.RunqueueHistogram {
-		errs = append(errs, probe.CollectPerCPURows(rows, p.bpf.RunqLatency, p.env.Resolver, (*series.Log2Hist).Add, func(w cgroup.Workload, h *series.Log2Hist) {
-			row := rows.Row(w)
+		errs = append(errs, probe.CollectPerCPURows(rows, &p.latency, p.bpf.RunqLatency, p.env.Resolver, (*series.Log2Hist).Add, func(row *series.Row, h *series.Log2Hist) {
 			row.SendHistogram(latencyDesc, h)
-			row.Done()
 		}))
 	}
 	return errors.Join(errs...)

@@ -1,0 +1,136 @@
+package probe
+
+import (
+	"sync"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/series"
+)
+
+// RowCache is what the collections of one per-CPU table keyed by cgroup id
+// named its ids, kept while the resolver's names stay (cgroup.NamesStamp):
+// when rows go whole to a shaper, a collection finds each id's workload
+// labels, made and hashed once, by one map lookup on the id, and folds the
+// ids of one workload by them, with no naming, copying or hashing of
+// strings per id (at owner level those were half a 10,000-pod scrape).
+// A probe keeps one per table; the zero value is ready. Collections that
+// use it run one at a time.
+type RowCache[V any] struct {
+	mu    sync.Mutex
+	stamp cgroup.NamesStamp
+	byID  map[uint64]*cachedID
+	// byLabels are the workloads of byID by their label values: the ids of
+	// a cgroup recreated under one path share one.
+	byLabels map[[4]string]*cachedWorkload
+	gen      uint64 // collections so far
+	// A collection's rows, in the table's order: each workload's values
+	// summed over CPUs and ids.
+	values    []V
+	workloads []*cachedWorkload
+}
+
+// cachedID is an id as its last collection found it; workload nil: hidden.
+type cachedID struct {
+	workload *cachedWorkload
+	seen     uint64 // the collection that last read it
+}
+
+type cachedWorkload struct {
+	labels *series.WorkloadLabels
+	seen   uint64 // the collection that last read one of its ids
+	row    int    // its row in that collection
+}
+
+// namingResolver is a Resolver that says while its names stay
+// (*cgroup.Resolver): without it every collection names every id.
+type namingResolver interface {
+	NamesStamp() (cgroup.NamesStamp, bool)
+	VisibleNamed(id uint64) (w cgroup.Workload, ok, named bool)
+}
+
+// collect reads m as collectPerCPU does, the workloads of one cgroup path
+// folded, and sends one row per workload in the table's order.
+func (c *RowCache[V]) collect(rows *series.Rows, m *ebpf.Map, r namingResolver, stamp cgroup.NamesStamp, add func(dst, src *V), fill func(row *series.Row, v *V)) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byID == nil || c.stamp != stamp {
+		c.byID, c.byLabels, c.stamp = map[uint64]*cachedID{}, map[[4]string]*cachedWorkload{}, stamp
+	}
+	c.gen++
+	ids := 0
+	err := forEachPerCPU(m, func(id uint64, perCPU []V) {
+		e := c.byID[id]
+		if e == nil {
+			e = c.name(r, id)
+		}
+		if e.seen != c.gen {
+			e.seen = c.gen
+			ids++
+		}
+		cw := e.workload
+		if cw == nil {
+			return
+		}
+		if cw.seen != c.gen {
+			cw.seen, cw.row = c.gen, len(c.values)
+			var zero V
+			c.values = append(c.values, zero)
+			c.workloads = append(c.workloads, cw)
+		}
+		v := &c.values[cw.row]
+		for i := range perCPU {
+			add(v, &perCPU[i])
+		}
+	})
+	for i, cw := range c.workloads {
+		row := rows.RowOf(cw.labels)
+		fill(row, &c.values[i])
+		row.Done()
+	}
+	if ids < len(c.byID) {
+		c.forgetUnseen()
+	}
+	clear(c.workloads) // for the collector
+	c.values, c.workloads = c.values[:0], c.workloads[:0]
+	return err
+}
+
+// name names an id the cache does not know; an id the resolver could not
+// name is named again by the next collection.
+func (c *RowCache[V]) name(r namingResolver, id uint64) *cachedID {
+	w, visible, named := r.VisibleNamed(id)
+	e := &cachedID{}
+	if named {
+		c.byID[id] = e
+	} else {
+		e.seen = c.gen // not counted among the cached ids read
+	}
+	if !visible {
+		return e
+	}
+	labels := [4]string{w.Namespace, w.Pod, w.Container, w.Path} // series are by labels
+	cw := c.byLabels[labels]
+	if cw == nil {
+		cw = &cachedWorkload{labels: series.NewWorkloadLabels(w)}
+		c.byLabels[labels] = cw
+	}
+	e.workload = cw
+	return e
+}
+
+// forgetUnseen forgets the ids, and the workloads, that the collection did
+// not read: the cache holds what the table holds.
+func (c *RowCache[V]) forgetUnseen() {
+	for id, e := range c.byID {
+		if e.seen != c.gen {
+			delete(c.byID, id)
+		}
+	}
+	for labels, cw := range c.byLabels {
+		if cw.seen != c.gen {
+			delete(c.byLabels, labels)
+		}
+	}
+}
