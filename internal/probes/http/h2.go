@@ -68,7 +68,7 @@ func (f *h2fields) add(hf hpack.HeaderField) {
 			f.status = n
 		}
 	case "content-type":
-		f.grpc = strings.HasPrefix(hf.Value, "application/grpc")
+		f.grpc = isGRPC(hf.Value)
 	case "grpc-status":
 		if n, err := strconv.Atoi(hf.Value); err == nil && n >= 0 && n <= maxGRPCStatus {
 			f.grpcStatus = n
@@ -76,6 +76,14 @@ func (f *h2fields) add(hf hpack.HeaderField) {
 	case "traceparent":
 		f.traceparent = hf.Value
 	}
+}
+
+// isGRPC: the content type of gRPC, application/grpc alone or with a
+// +format or ;parameters; not gRPC-Web (application/grpc-web*), whose
+// trailers travel in the body.
+func isGRPC(contentType string) bool {
+	rest, ok := strings.CutPrefix(contentType, "application/grpc")
+	return ok && (rest == "" || rest[0] == '+' || rest[0] == ';')
 }
 
 // maxGRPCStatus is the highest gRPC status code (UNAUTHENTICATED); a
@@ -128,6 +136,9 @@ type h2conn struct {
 	preface bool
 }
 
+// followed: some direction of the connection is still decoded.
+func (c *h2conn) followed() bool { return c.dirs[0].dec != nil || c.dirs[1].dec != nil }
+
 // lost is the number of streams that waited when the connection stopped
 // being followed.
 func (c *h2conn) lose() int {
@@ -159,8 +170,15 @@ func (t *tracker) h2Locked(p *packet) {
 					t.dropped[dropEvicted] += uint64(len(old.streams))
 				}
 			}
-			c.preface = c.preface || n == 1
 			d := &c.dirs[direction(p.egress)]
+			if d.dec != nil {
+				// A direction that starts again: the connection's key
+				// (a TLS object) now belongs to a new connection, whose
+				// streams and HPACK state share nothing with the old one's.
+				t.h2LoseLocked(c)
+				c.preface = false
+			}
+			c.preface = c.preface || n == 1
 			*d = h2direction{}
 			d.dec = hpack.NewDecoder(4096, d.fields.add)
 			d.dec.SetAllowedMaxDynamicTableSize(h2MaxTable)
@@ -174,6 +192,9 @@ func (t *tracker) h2Locked(p *packet) {
 		}
 		if n > len(items) {
 			t.dropped[dropMalformed]++
+			if ok {
+				t.h2LoseLocked(c) // what the rest held is unknown
+			}
 			return
 		}
 		if ok && c.dirs[direction(p.egress)].dec != nil && !t.h2ItemLocked(c, p, tag, items[:n]) {
@@ -183,8 +204,12 @@ func (t *tracker) h2Locked(p *packet) {
 	}
 }
 
+// h2LoseLocked stops following c, counted once however often its
+// directions say so.
 func (t *tracker) h2LoseLocked(c *h2conn) {
-	t.dropped[dropH2Lost]++
+	if c.followed() {
+		t.dropped[dropH2Lost]++
+	}
 	t.dropped[dropH2StreamsLost] += uint64(c.lose())
 }
 

@@ -208,6 +208,58 @@ func TestH2Lost(t *testing.T) {
 	w.want(nil, nil, map[int]uint64{dropH2Lost: 1, dropH2StreamsLost: 2})
 }
 
+// Both directions saying they are lost lose the connection once.
+func TestH2LostCountedOnce(t *testing.T) {
+	w := newH2Wire(t)
+	w.headers(true, 1, false, grpcRequest("/pkg.Svc/A")...)
+	w.flush()
+	w.item(true, h2ItemLost, nil)
+	w.item(false, h2ItemLost, nil)
+	w.flush()
+	w.want(nil, nil, map[int]uint64{dropH2Lost: 1, dropH2StreamsLost: 1})
+}
+
+// A connection end whose directions start again (its key, a TLS object,
+// reused by a new connection) forgets the old connection's streams and
+// HPACK state, counted, and follows the new one from its start.
+func TestH2StartsAgain(t *testing.T) {
+	w := newH2Wire(t)
+	w.headers(true, 1, false, grpcRequest("/pkg.Svc/Old")...)
+	w.flush()
+	for d := range w.enc {
+		w.enc[d] = hpack.NewEncoder(&w.buf[d])
+	}
+	w.start(true, true)
+	w.start(false, false)
+	w.headers(true, 1, false, grpcRequest("/pkg.Svc/New")...)
+	w.headers(false, 1, false, grpcResponse...)
+	w.headers(false, 1, true, "grpc-status", "5")
+	w.flush()
+	w.want(map[grpcKey]uint64{{server: false, status: 5}: 1}, nil, map[int]uint64{dropH2Lost: 1, dropH2StreamsLost: 1})
+}
+
+// An item longer than its record loses the connection: what the rest of
+// the record held is unknown.
+func TestH2TruncatedItemLoses(t *testing.T) {
+	w := newH2Wire(t)
+	w.headers(true, 1, false, grpcRequest("/pkg.Svc/A")...)
+	w.flush()
+	w.items[direction(true)] = append(w.items[direction(true)], h2ItemBlock, 200, 0, 1, 2)
+	w.flush()
+	w.want(nil, nil, map[int]uint64{dropH2Lost: 1, dropH2StreamsLost: 1, dropMalformed: 1})
+}
+
+func TestIsGRPC(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"application/grpc": true, "application/grpc+proto": true, "application/grpc;charset=utf-8": true,
+		"application/grpc-web": false, "application/grpc-web+proto": false, "application/grpcx": false, "text/plain": false,
+	} {
+		if isGRPC(ct) != want {
+			t.Errorf("isGRPC(%q) = %v, want %v", ct, !want, want)
+		}
+	}
+}
+
 // A block that does not decode loses the connection rather than guess.
 func TestH2BadBlockLoses(t *testing.T) {
 	w := newH2Wire(t)
