@@ -212,7 +212,15 @@ func (m *Multi) Watch(ctx context.Context, req *pb.WatchEventsRequest, fn func(*
 				return fn(&pb.WatchEventsResponse{Item: &pb.WatchEventsResponse_Drops{Drops: &pb.Drops{Total: total}}})
 			}
 			if sorted != nil {
-				return sorted.push(msg, time.Now(), fn)
+				// fn's error ends every stream, not just this member's.
+				if err := sorted.push(msg, time.Now(), fn); err != nil {
+					if sendErr == nil {
+						sendErr = err
+					}
+					cancel()
+					return err
+				}
+				return nil
 			}
 			return fn(msg)
 		})

@@ -11,8 +11,10 @@ import (
 // happened, as Hubble Relay does for flows: an event waits up to window
 // after it arrived for earlier ones from slower streams; when one must go
 // (its wait is over, or the buffer holds more than max), every event that
-// happened before it goes first. No event waits longer than window while
-// the buffer has room, whatever the streams' clocks say.
+// happened before it goes first. No event waits much longer than window
+// (the release runs every window/4) while the buffer has room, whatever
+// the streams' clocks say. It holds at most max events, and at most twice
+// max counting those released behind the longest waiting one.
 type sortBuffer struct {
 	window time.Duration
 	max    int
@@ -49,13 +51,17 @@ func (b *sortBuffer) push(msg *pb.WatchEventsResponse, now time.Time, fn func(*p
 func (b *sortBuffer) release(now time.Time, fn func(*pb.WatchEventsResponse) error) error {
 	for len(b.byTime) > 0 {
 		b.dropReleased()
-		if len(b.byTime) <= b.max && now.Before(b.arrived[0].deadline) {
+		// arrived also holds released events behind the longest waiting
+		// one: past twice max, that one goes as if its wait were over.
+		full := len(b.byTime) > b.max || len(b.arrived) > 2*b.max
+		if !full && now.Before(b.arrived[0].deadline) {
 			return nil
 		}
 		if err := b.pop(fn); err != nil {
 			return err
 		}
 	}
+	b.dropReleased()
 	return nil
 }
 
@@ -72,8 +78,9 @@ func (b *sortBuffer) flush(fn func(*pb.WatchEventsResponse) error) error {
 
 func (b *sortBuffer) pop(fn func(*pb.WatchEventsResponse) error) error {
 	e := heap.Pop(&b.byTime).(*bufferedEvent)
-	e.released = true
-	return fn(e.msg)
+	msg := e.msg
+	e.msg, e.released = nil, true // arrived may hold e a while yet
+	return fn(msg)
 }
 
 // dropReleased removes released events from the front of arrived, so that

@@ -63,6 +63,25 @@ func TestSortBufferBound(t *testing.T) {
 	}
 }
 
+// Events released behind the longest waiting one count towards a bound
+// of twice max: a stream whose clock is ahead does not make the buffer
+// grow past it, and what goes on stays in order.
+func TestSortBufferBoundCountsReleased(t *testing.T) {
+	var got collector
+	b := newSortBuffer(time.Hour, 4)
+	b.push(eventAt(3600), epoch, got.fn) // ahead: everything else goes first
+	for i := 1; i <= 100; i++ {
+		b.push(eventAt(i), epoch, got.fn)
+		if len(b.arrived) > 8 {
+			t.Fatalf("after %d events the buffer holds %d", i+1, len(b.arrived))
+		}
+	}
+	at := slices.Index(got, 3600)
+	if at < 0 || !slices.IsSorted(got[:at+1]) || !slices.IsSorted(got[at+1:]) || len(got) < 90 {
+		t.Errorf("handed on %v", got)
+	}
+}
+
 // A stream whose clock is an hour behind does not hold the others' events
 // past their wait: when one must go, the earlier ones go first.
 func TestSortBufferBoundsTheWait(t *testing.T) {
