@@ -403,6 +403,9 @@ leave_host() {
   rm -rf "/run/orb8-$CLUSTER" # the agent's socket directory (deploy)
 }
 
+# hierarchies lists where the cgroup hierarchies are mounted.
+hierarchies() { awk '$3 == "cgroup" || $3 == "cgroup2" {print $2}' /proc/self/mounts; }
+
 # make_cgroup_parent makes b's cgroup root in every hierarchy: kubelet
 # wants it to exist.
 make_cgroup_parent() {
@@ -414,7 +417,7 @@ make_cgroup_parent() {
     for f in cpuset.cpus cpuset.mems; do
       [[ -e $h$CGROUP_PARENT/$f && -z $(cat "$h$CGROUP_PARENT/$f") ]] && cat "$h/$f" >"$h$CGROUP_PARENT/$f"
     done
-  done < <(awk '$3 == "cgroup" || $3 == "cgroup2" {print $2}' /proc/self/mounts)
+  done < <(hierarchies)
   return 0
 }
 
@@ -581,19 +584,22 @@ cmd_down() {
 kill_pods() {
   local f p
   for f in $(find /sys/fs/cgroup/unified$KUBEPODS /sys/fs/cgroup$KUBEPODS /sys/fs/cgroup/pids$KUBEPODS -name cgroup.procs 2>/dev/null); do
-    while read -r p; do kill -KILL "$p" 2>/dev/null || true; done <"$f"
+    # The file goes when its pod's cgroup does.
+    while read -r p; do kill -KILL "$p" 2>/dev/null || true; done <"$f" 2>/dev/null || true
   done
 }
 
 # Removes the kubepods cgroups kubelet made, deepest first, in every
 # hierarchy, and b's cgroup root.
 cleanup_cgroups() {
-  local d
-  for d in /sys/fs/cgroup/*"$KUBEPODS" /sys/fs/cgroup"$KUBEPODS"; do
-    [[ -d $d ]] || continue
-    find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
-  done
-  [[ -z $CGROUP_PARENT ]] || rmdir /sys/fs/cgroup/*$CGROUP_PARENT /sys/fs/cgroup$CGROUP_PARENT 2>/dev/null || true
+  local h
+  # Each hierarchy's own kubepods (a glob of /sys/fs/cgroup/*/kubepods
+  # would also take b's, /sys/fs/cgroup/orb8-b/kubepods, on cgroup v2).
+  while read -r h; do
+    [[ -d $h$KUBEPODS ]] || continue
+    find "$h$KUBEPODS" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+    [[ -z $CGROUP_PARENT ]] || rmdir "$h$CGROUP_PARENT" 2>/dev/null || true
+  done < <(hierarchies)
 }
 
 # Unmounts what is under the state directory (not under b's, whose name

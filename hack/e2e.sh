@@ -32,7 +32,7 @@ if [[ -z ${ORB8_E2E_LOCKED:-} ]]; then
   flock 9
 fi
 # b (if up) before a: each puts back the kernel settings it found.
-trap 'CLUSTER=b hack/cluster.sh down; hack/cluster.sh down' EXIT
+trap 'CLUSTER=b hack/cluster.sh down || true; hack/cluster.sh down' EXIT
 
 # The two-cluster tests the run selects (two), and whether it selects others:
 # all of them by default; with a -run (the last one counts), those it lists.
@@ -44,7 +44,11 @@ for arg in "$@"; do
 done
 two='TestClusterTwoClusters.*' others=yes
 if [[ -n $pattern ]]; then
-  selected=$(go test -tags e2e -list "$pattern" ./test/e2e/ | grep '^Test' || true)
+  # A package that does not build, or a -run that lists nothing (such as a
+  # subtest pattern), is an error, not a run of no tests.
+  listed=$(go test -tags e2e -list "$pattern" ./test/e2e/)
+  selected=$(grep '^Test' <<<"$listed" || true)
+  [[ -n $selected ]] || { echo "hack/e2e.sh: -run $pattern selects no test of test/e2e" >&2; exit 1; }
   two=$(grep '^TestClusterTwoClusters' <<<"$selected" | paste -sd '|' || true)
   others=$(grep -v '^TestClusterTwoClusters' <<<"$selected" || true)
 fi

@@ -22,7 +22,10 @@ mkdir -p "$BIN_DIR"
 # One build at a time: a second caller waits for the first one's binary.
 exec 9>"$BIN_DIR/.lock"
 flock 9
-if [[ ! -x $BIN ]]; then
+TAGS=netgo,slicelabels
+# A binary built before the tags were given (the one that panics) is built again.
+built_with_tags() { go version -m "$BIN" 2>/dev/null | grep -q "^[[:space:]]*build[[:space:]]*-tags=$TAGS\$"; }
+if [[ ! -x $BIN ]] || ! built_with_tags; then
   echo "building thanos $THANOS_VERSION into $BIN_DIR; this takes 15-45 minutes once (2 CPUs)" >&2
   src=$(GOFLAGS=-mod=mod go mod download -json "github.com/thanos-io/thanos@$THANOS_VERSION" |
     sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
@@ -31,7 +34,7 @@ if [[ ! -x $BIN ]]; then
   # Build into a temp file and move, so an interrupted build leaves no half binary.
   tmp=$(mktemp -d "$BIN_DIR/.build.XXXX")
   trap 'rm -rf "$tmp"' EXIT
-  (cd "$src" && CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath -tags netgo,slicelabels -ldflags "$ldflags" -o "$tmp/thanos" ./cmd/thanos)
+  (cd "$src" && CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath -tags "$TAGS" -ldflags "$ldflags" -o "$tmp/thanos" ./cmd/thanos)
   mv "$tmp/thanos" "$BIN"
 fi
 echo "$BIN"

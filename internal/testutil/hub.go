@@ -4,6 +4,7 @@ import (
 	"os/exec"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // StartHub runs `orb8 hub --config config` on a unix socket of the test's
@@ -20,7 +21,10 @@ func StartHub(t testing.TB, config string) (addr string, cmd *exec.Cmd) {
 	}
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
+		// A hub that does not stop does not hang the test binary.
+		stop := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
 		cmd.Wait()
+		stop.Stop()
 		if t.Failed() {
 			t.Logf("orb8 hub's output:\n%s", logs)
 		}

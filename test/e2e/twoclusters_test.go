@@ -97,7 +97,11 @@ func TestClusterTwoClustersThroughTheHub(t *testing.T) {
 			return nil
 		}
 		key := e.GetWorkload().GetCluster() + "/" + e.GetWorkload().GetPod()
-		applet := strings.Join(e.GetExec().GetArgs()[1:min(2, len(e.GetExec().GetArgs()))], "")
+		args := e.GetExec().GetArgs()
+		if len(args) < 2 {
+			args = append(args, "", "") // an exec without its applet's name
+		}
+		applet := args[1]
 		mu.Lock()
 		execs[key] = append(execs[key], applet)
 		mu.Unlock()
