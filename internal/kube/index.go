@@ -210,10 +210,10 @@ func (x *Index) dropPodIPs(e *podEntry) {
 func (x *Index) sweep(before time.Time) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.version++
 	for uid, e := range x.pods {
 		if !e.deletedAt.IsZero() && e.deletedAt.Before(before) {
 			delete(x.pods, uid)
+			x.version++ // a sweep that forgets nothing keeps the caches keyed by version
 		}
 	}
 }

@@ -173,9 +173,19 @@ func TestEnrichDeletedPodKeepsNamesForGrace(t *testing.T) {
 	if got := enriched(w, workload(p, cid)); got.Pod != "gone" {
 		t.Errorf("deleted pod within its grace period: got %+v", got)
 	}
+	// A sweep that forgets nothing leaves the version (and what is cached
+	// by it) alone; one that forgets the pod moves it.
+	v := w.Version()
+	w.sweep(time.Now().Add(-time.Hour))
+	if w.Version() != v {
+		t.Errorf("a sweep that forgot nothing moved the version from %d to %d", v, w.Version())
+	}
 	w.sweep(time.Now().Add(time.Second))
 	if got := enriched(w, workload(p, cid)); got.Pod != "" {
 		t.Errorf("deleted pod after its grace period: got %+v", got)
+	}
+	if w.Version() == v {
+		t.Error("a sweep that forgot a pod left the version")
 	}
 }
 
