@@ -37,6 +37,7 @@ enum h2_lost : __u8 {
 	H2_LOST_GAP = 1,       /* a packet after one not seen */
 	H2_LOST_FRAMES = 2,    /* more frames in a packet than walked */
 	H2_LOST_RING_FULL = 3, /* a record user space needed was dropped */
+	H2_LOST_NESTED = 4,    /* a packet's walk interrupted another on its CPU */
 };
 
 enum h2_state : __u8 {
@@ -55,10 +56,17 @@ struct h2_direction {
 	__u8 hdr_have;
 	__u8 block; /* the current frame's payload is a header block: sent */
 	enum h2_state state;
+	__u8 untold; /* H2_LOST, and the ring had no room to say so: the reason */
 };
 
 /* A record of items, behind the header of the TCP ring's records or the TLS ring's. */
 struct h2_record {
+	/*
+	 * A walk is building this record: a program that interrupts it on the
+	 * same CPU (a softirq's packet during a process's send or TLS call)
+	 * must not write into it.
+	 */
+	__u8 busy;
 	union {
 		struct {
 			struct http_header h;
@@ -153,8 +161,8 @@ static __always_inline bool h2_item(struct h2_walk *w, enum h2_item tag, __u16 n
 static __always_inline void h2_lose(struct h2_walk *w, enum h2_lost why, const bool tls)
 {
 	w->d->state = H2_LOST;
-	if (h2_item(w, H2_ITEM_LOST, why, tls))
-		h2_flush(w, tls);
+	if (!h2_item(w, H2_ITEM_LOST, why, tls) || !h2_flush(w, tls))
+		w->d->untold = why; /* told with the direction's next packet */
 }
 
 /* Sends up to what fits of the current frame's header block in this packet. */
@@ -171,8 +179,10 @@ static __always_inline long h2_block(struct h2_walk *w, __u32 avail, const bool 
 	if (!n || !h2_item(w, H2_ITEM_BLOCK, n, tls))
 		return 1;
 	__u32 at = w->n & (H2_CAPTURE - 1);
-	if (h2_load(w, &h2_data(w, tls)[at], n, tls))
+	if (h2_load(w, &h2_data(w, tls)[at], n, tls)) {
+		w->n -= 3; /* no item without its bytes: the walk stops short, a gap */
 		return 1;
+	}
 	w->n += n;
 	w->pos += n;
 	w->d->frame_left -= n;
@@ -257,6 +267,7 @@ static __always_inline void h2_walk_frames(struct h2_walk *w, __u32 seq, enum h2
 	d->next_seq = seq + w->pos;
 	if (w->failed) {
 		d->state = H2_LOST;
+		d->untold = H2_LOST_RING_FULL;
 		return;
 	}
 	if (w->pos < w->len) {
@@ -274,16 +285,64 @@ static __always_inline struct h2_record *h2_record(void)
 	return bpf_map_lookup_elem(&h2_scratch, &key);
 }
 
+/*
+ * Tells user space that a direction is lost, in a record of its own (the
+ * scratch record may be another walk's): one LOST item behind the header.
+ * False when the ring has no room; the direction then says so with its
+ * next packet or call.
+ */
+#define H2_TELL_LOST(ring, hdr_type, hdr, why)                                      \
+	({                                                                          \
+		struct {                                                            \
+			hdr_type h;                                                 \
+			__u8 item[3];                                               \
+		} *e = bpf_ringbuf_reserve(&ring, sizeof(*e), 0);                   \
+		if (e) {                                                            \
+			e->h = *(hdr);                                              \
+			e->h.captured = 3;                                          \
+			e->item[0] = H2_ITEM_LOST;                                  \
+			e->item[1] = (why);                                         \
+			e->item[2] = 0;                                             \
+			bpf_ringbuf_submit(e, 0);                                   \
+		}                                                                   \
+		e != NULL;                                                          \
+	})
+
+/*
+ * Whether a direction is to be walked, with the scratch record ready for
+ * its walk: not when it is not followed (a loss not yet told is told now),
+ * nor when this program interrupted another walk on its CPU (the
+ * direction is then lost, and told).
+ */
+#define H2_BEGIN(r, d, ring, hdr_type, hdr)                                          \
+	({                                                                           \
+		bool go = false;                                                     \
+		if ((d)->state == H2_LOST && (d)->untold) {                          \
+			if (H2_TELL_LOST(ring, hdr_type, hdr, (d)->untold))          \
+				(d)->untold = 0;                                     \
+		} else if ((d)->state == H2_FOLLOWING && (r)->busy) {                \
+			(d)->state = H2_LOST;                                        \
+			(d)->untold = H2_LOST_NESTED;                                \
+			if (H2_TELL_LOST(ring, hdr_type, hdr, H2_LOST_NESTED))       \
+				(d)->untold = 0;                                     \
+		} else if ((d)->state == H2_FOLLOWING) {                             \
+			go = true;                                                   \
+		}                                                                    \
+		go;                                                                  \
+	})
+
 /* h2_walk_frames over a packet's payload: len bytes at off in skb. */
 static __always_inline void h2_follow(struct __sk_buff *skb, struct h2_direction *d, const struct http_header *hdr,
 				      __u32 off, __u32 len, __u32 seq, enum h2_begin begin)
 {
 	struct h2_record *r = h2_record();
-	if (!r || d->state != H2_FOLLOWING)
+	if (!r || !H2_BEGIN(r, d, events, struct http_header, hdr))
 		return;
+	r->busy = 1;
 	r->tcp.h = *hdr;
 	struct h2_walk w = {.skb = skb, .d = d, .r = r, .off = off, .len = len};
 	h2_walk_frames(&w, seq, begin, false);
+	r->busy = 0;
 }
 
 /* h2_walk_frames over a TLS call's plaintext: len bytes at buf in user memory. */
@@ -291,11 +350,13 @@ static __always_inline void h2_follow_tls(const __u8 *buf, struct h2_direction *
 					  __u32 len, __u32 offset, enum h2_begin begin)
 {
 	struct h2_record *r = h2_record();
-	if (!r || d->state != H2_FOLLOWING)
+	if (!r || !H2_BEGIN(r, d, tls_events, struct tls_header, hdr))
 		return;
+	r->busy = 1;
 	r->tls.h = *hdr;
 	struct h2_walk w = {.buf = buf, .d = d, .r = r, .len = len};
 	h2_walk_frames(&w, offset, begin, true);
+	r->busy = 0;
 }
 
 /*

@@ -33,7 +33,8 @@ type httpFollowed struct {
 		HdrHave   uint8
 		Block     uint8
 		State     uint8
-		_         [3]byte
+		Untold    uint8
+		_         [2]byte
 	}
 }
 
@@ -51,8 +52,10 @@ type httpGoTlsReadKey struct {
 }
 
 type httpH2Record struct {
-	_   structs.HostLayout
-	Tcp struct {
+	_    structs.HostLayout
+	Busy uint8
+	_    [7]byte
+	Tcp  struct {
 		_    structs.HostLayout
 		H    httpHttpHeader
 		Data [2048]uint8
@@ -140,7 +143,8 @@ type httpTlsStream struct {
 		HdrHave   uint8
 		Block     uint8
 		State     uint8
-		_         [3]byte
+		Untold    uint8
+		_         [2]byte
 	}
 }
 
