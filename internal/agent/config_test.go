@@ -105,7 +105,7 @@ metrics:
 		{"metrics:\n  orb8_probe_up: {aggregation: node}\n", "not a per-workload family"},
 		{"metrics:\n  orb8_tcp_rtt_seconds: {buckets: [0.001]}\n", "0.001 is not one of the bounds"},
 		{"metrics: [a]\n", "want metric names"},
-		{"--native-histograms=orb8_dns_latency_seconds", "--native-histograms: orb8_dns_latency_seconds: only log2 histograms can be native (orb8_http_request_duration_seconds, orb8_sched_runqueue_latency_seconds, orb8_syscall_latency_seconds, orb8_tcp_rtt_seconds)"},
+		{"--native-histograms=orb8_dns_latency_seconds", "--native-histograms: orb8_dns_latency_seconds: only log2 histograms can be native (orb8_grpc_request_duration_seconds, orb8_http_request_duration_seconds, orb8_sched_runqueue_latency_seconds, orb8_syscall_latency_seconds, orb8_tcp_rtt_seconds)"},
 		{"--native-histograms=orb8_nope", `--native-histograms: unknown metric "orb8_nope"`},
 		{"metrics:\n  orb8_process_exec_total: {native: true}\n", "orb8_process_exec_total: native: only log2 histograms can be native"},
 		{"metrics:\n  orb8_tcp_rtt_seconds: {native: yes please}\n", "cannot unmarshal"},
