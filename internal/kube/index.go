@@ -25,6 +25,7 @@ type podEntry struct {
 	ips             []netip.Addr
 	hidden          bool
 	deletedAt       time.Time // zero while the pod exists
+	since           time.Time // when the index first learned of the pod
 	spec            podSpec
 }
 
@@ -61,6 +62,7 @@ type Index struct {
 	controllers map[string]ref
 	// version counts changes of pods and controllers (Version).
 	version uint64
+	now     func() time.Time
 }
 
 // NewIndex returns an empty index that hides the pods f filters out.
@@ -74,6 +76,7 @@ func NewIndex(f Filter) *Index {
 		serviceIPs: map[netip.Addr]owner{},
 		sliceIPs:   map[netip.Addr]sliceOwner{},
 		slices:     map[string][]netip.Addr{},
+		now:        time.Now,
 	}
 }
 
@@ -134,9 +137,10 @@ func (x *Index) setPod(p *corev1.Pod) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	old := x.pods[uid]
-	e := &podEntry{namespace: p.Namespace, name: p.Name, uid: string(p.UID), labels: p.Labels, containers: containerNames(p), spec: newPodSpec(p)}
+	e := &podEntry{namespace: p.Namespace, name: p.Name, uid: string(p.UID), labels: p.Labels, containers: containerNames(p), spec: newPodSpec(p), since: x.now()}
 	e.hidden = !x.filter.Visible(p.Namespace, p.Labels, x.nsLabels[p.Namespace])
 	if old != nil {
+		e.since = old.since
 		x.dropPodIPs(old)
 		// Keep the ids of restarted containers so their series keep their names.
 		if len(old.containers)+len(e.containers) <= maxContainerIDs {

@@ -3,6 +3,7 @@ package kube
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
@@ -58,7 +59,9 @@ func newPodSpec(p *corev1.Pod) podSpec {
 }
 
 // setController records (or, deleted, forgets) the controller of a
-// ReplicaSet or Job, which names the workload of the pods it owns.
+// ReplicaSet or Job, which names the workload of the pods it owns; one
+// without a controller is recorded too (the zero ref): it is listed, and
+// names its pods itself.
 func (x *Index) setController(kind string, m *metav1.ObjectMeta, deleted bool) {
 	key := kind + "/" + m.Namespace + "/" + m.Name
 	x.mu.Lock()
@@ -67,28 +70,43 @@ func (x *Index) setController(kind string, m *metav1.ObjectMeta, deleted bool) {
 	if x.controllers == nil {
 		x.controllers = map[string]ref{}
 	}
-	c := metav1.GetControllerOfNoCopy(m)
-	if deleted || c == nil {
+	if deleted {
 		delete(x.controllers, key)
 		return
 	}
-	x.controllers[key] = ref{c.Kind, c.Name}
+	var up ref
+	if c := metav1.GetControllerOfNoCopy(m); c != nil {
+		up = ref{c.Kind, c.Name}
+	}
+	x.controllers[key] = up
 }
 
+// ownerWait is how long a pod's owner waits for its ReplicaSet or Job to
+// be listed: pods and their controllers come through separate watches, in
+// any order, and a Deployment's series should hold its pods' first counts
+// rather than leave them under the ReplicaSet. Past it (a ReplicaSet the
+// agent may not list), the ReplicaSet or Job itself is the owner.
+const ownerWait = 30 * time.Second
+
 // ownerOf names a pod's workload: its controller, followed up through a
-// ReplicaSet to its Deployment and through a Job to its CronJob. Callers
-// hold x.mu.
-func (x *Index) ownerOf(e *podEntry) ref {
+// ReplicaSet to its Deployment and through a Job to its CronJob; final is
+// false while that ReplicaSet or Job is not listed yet (ownerWait), the
+// answer then its controller. Callers hold x.mu.
+func (x *Index) ownerOf(e *podEntry) (o ref, final bool) {
 	c := e.spec.controller
 	switch c.kind {
 	case "":
-		return ref{ownerKindPod, e.name}
+		return ref{ownerKindPod, e.name}, true
 	case ownerKindReplicaSet, ownerKindJob:
-		if up, ok := x.controllers[c.kind+"/"+e.namespace+"/"+c.name]; ok {
-			return up
+		up, listed := x.controllers[c.kind+"/"+e.namespace+"/"+c.name]
+		switch {
+		case up.kind != "":
+			return up, true
+		case !listed && x.now().Sub(e.since) < ownerWait:
+			return c, false
 		}
 	}
-	return c
+	return c, true
 }
 
 // containerFacts are the series values of one container.
@@ -118,8 +136,9 @@ func (x *Index) facts(podUID, container string) (containerFacts, bool) {
 	if !ok {
 		return containerFacts{}, false
 	}
+	owner, _ := x.ownerOf(e) // a gauge: what is known now
 	return containerFacts{
-		owner: x.ownerOf(e), revision: e.spec.revision, image: c.Image,
+		owner: owner, revision: e.spec.revision, image: c.Image,
 		requests: resources(c.Resources.Requests), limits: resources(c.Resources.Limits),
 	}, true
 }
@@ -193,7 +212,8 @@ func (x *Index) Version() uint64 {
 
 // Owner names the controller of a pod of this node (series.Owners): its
 // Deployment, StatefulSet, DaemonSet, CronJob, Job or ReplicaSet, or the
-// pod itself when it has none. False while the pod is not known.
+// pod itself when it has none. False while the pod is not known, or its
+// ReplicaSet or Job not yet listed (for up to ownerWait).
 func (x *Index) Owner(namespace, pod string) (kind, name string, ok bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
@@ -201,6 +221,6 @@ func (x *Index) Owner(namespace, pod string) (kind, name string, ok bool) {
 	if e == nil {
 		return "", "", false
 	}
-	o := x.ownerOf(e)
-	return o.kind, o.name, true
+	o, final := x.ownerOf(e)
+	return o.kind, o.name, final
 }

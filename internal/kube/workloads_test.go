@@ -164,9 +164,9 @@ func countSeries(s string) int {
 }
 
 // TestOwnerFollowsControllersAndCountsChanges: Owner names a pod's
-// Deployment once its ReplicaSet is known (the ReplicaSet until then), a
-// bare pod itself, and nothing for an unknown pod; Version moves with
-// every change that may change an answer.
+// Deployment once its ReplicaSet is known (not final until then), a bare
+// pod itself, and nothing for an unknown pod; Version moves with every
+// change that may change an answer.
 func TestOwnerFollowsControllersAndCountsChanges(t *testing.T) {
 	x := NewIndex(Filter{})
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-5d4f8-x2", Namespace: "shop", UID: "u1", OwnerReferences: controlledBy("ReplicaSet", "web-5d4f8")}}
@@ -174,8 +174,8 @@ func TestOwnerFollowsControllersAndCountsChanges(t *testing.T) {
 	v0 := x.Version()
 	x.setPod(pod)
 	x.setPod(bare)
-	if kind, name, ok := x.Owner("shop", "web-5d4f8-x2"); !ok || kind != "ReplicaSet" || name != "web-5d4f8" {
-		t.Errorf("before its ReplicaSet is known: %s %s %v", kind, name, ok)
+	if kind, name, ok := x.Owner("shop", "web-5d4f8-x2"); ok || kind != "ReplicaSet" || name != "web-5d4f8" {
+		t.Errorf("before its ReplicaSet is known: %s %s %v, want ReplicaSet web-5d4f8 not final", kind, name, ok)
 	}
 	v1 := x.Version()
 	x.setController("ReplicaSet", &metav1.ObjectMeta{Name: "web-5d4f8", Namespace: "shop", OwnerReferences: controlledBy("Deployment", "web")}, false)
@@ -193,5 +193,30 @@ func TestOwnerFollowsControllersAndCountsChanges(t *testing.T) {
 	v3 := x.Version()
 	if v0 == 0 || v0 == v1 || v1 == v2 || v2 == v3 {
 		t.Errorf("versions %d %d %d %d: want a change at each step, never 0", v0, v1, v2, v3)
+	}
+}
+
+// TestOwnerOfUnlistedController: a pod's ReplicaSet or Job that the index
+// has not listed leaves its owner not final for ownerWait, then names it
+// itself; one listed without a controller names it at once.
+func TestOwnerOfUnlistedController(t *testing.T) {
+	x := NewIndex(Filter{})
+	now := time.Unix(1000, 0)
+	x.now = func() time.Time { return now }
+	x.setPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "batch-x", Namespace: "shop", UID: "u1", OwnerReferences: controlledBy("Job", "batch")}})
+	x.setPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "rs-x", Namespace: "shop", UID: "u2", OwnerReferences: controlledBy("ReplicaSet", "rs")}})
+	x.setController("ReplicaSet", &metav1.ObjectMeta{Name: "rs", Namespace: "shop"}, false)
+	if kind, name, ok := x.Owner("shop", "rs-x"); !ok || kind != "ReplicaSet" || name != "rs" {
+		t.Errorf("a ReplicaSet listed without a controller: %s %s %v", kind, name, ok)
+	}
+	now = now.Add(ownerWait - time.Second)
+	if _, _, ok := x.Owner("shop", "batch-x"); ok {
+		t.Error("an unlisted Job is final before ownerWait")
+	}
+	// An update of the pod keeps the time it was first learned of.
+	x.setPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "batch-x", Namespace: "shop", UID: "u1", OwnerReferences: controlledBy("Job", "batch"), Labels: map[string]string{"a": "b"}}})
+	now = now.Add(time.Second)
+	if kind, name, ok := x.Owner("shop", "batch-x"); !ok || kind != "Job" || name != "batch" {
+		t.Errorf("an unlisted Job after ownerWait: %s %s %v", kind, name, ok)
 	}
 }

@@ -310,6 +310,9 @@ func (sh *Shaper) owner(namespace, pod string, version uint64) (kind, name strin
 		return a.kind, a.name, a.ok
 	}
 	a.kind, a.name, a.ok = sh.owners.Owner(namespace, pod)
+	if !a.ok { // may become known without a change of version (kube.ownerWait)
+		return a.kind, a.name, a.ok
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -527,7 +530,7 @@ func (f *family) take(labels []string, h, named uint64, p tally, c *collection) 
 	case named != 0 && s != nil && !s.held && s.agg != nil && s.named == named:
 		a = s.agg
 		a.touch(gen)
-	case f.unnamed(labels, c.sh.owners, s):
+	case f.unnamed(labels, c, s):
 		if s == nil {
 			s = &source{hash: h, held: true}
 			f.sources[h] = s
@@ -597,18 +600,23 @@ func (f *family) gaugeAggregate(labels []string, h, named uint64, c *collection)
 	return a
 }
 
-// unnamed reports whether a source is a pod's cgroup the Kubernetes index
-// has not named yet (owners set): it is held back until named, and then
-// joins its aggregate with all it counted, rather than leave its first
-// counts in an aggregate of unnamed workloads.
-func (f *family) unnamed(labels []string, owners Owners, s *source) bool {
-	if owners == nil || labels[1] != "" {
+// unnamed reports whether a source is a pod's cgroup not named yet
+// (owners set): one the Kubernetes index has not named, or, at owner
+// level, one whose owner is not known yet. It is held back until named,
+// and then joins its aggregate with all it counted, rather than leave its
+// first counts in an aggregate of unnamed workloads (or under a
+// ReplicaSet whose Deployment the index did not know yet).
+func (f *family) unnamed(labels []string, c *collection, s *source) bool {
+	switch {
+	case c.sh.owners == nil || (s != nil && !s.held):
+		return false
+	case labels[1] == "":
+		return s != nil || cgroup.IsPodPath(labels[len(LevelCgroup.LabelNames())-1])
+	case f.shape.level != LevelOwner:
 		return false
 	}
-	if s != nil {
-		return s.held
-	}
-	return cgroup.IsPodPath(labels[len(LevelCgroup.LabelNames())-1])
+	_, _, ok := c.owner(labels[0], labels[1])
+	return !ok
 }
 
 // read takes a collected series apart: label values in the source's

@@ -195,9 +195,12 @@ func TestClusterOwnerAggregation(t *testing.T) {
 		}
 		return series[0].GetCounter().GetValue()
 	}
-	var got float64
+	got := -1.0
 	c.eventually(time.Minute, fmt.Sprintf("one Deployment series with the %v execs of both pods", want), func() bool {
-		got = deployment()
+		last := got
+		if got = deployment(); got != last {
+			t.Logf("owner level: %v", got)
+		}
 		return got == want
 	})
 
