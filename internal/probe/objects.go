@@ -302,3 +302,46 @@ func (o *Objects) Close() error {
 	o.readers, o.links, o.programs, o.maps, o.perCgroup, o.vars = nil, nil, nil, nil, nil, nil
 	return errors.Join(errs...)
 }
+
+// LoadEither loads spec as Load does, first with every program that has
+// fallbacks and none of those, then, where the kernel refuses that, with
+// the fallbacks in their place (among the required and manual programs)
+// and none of the programs they replace: never both, which would count
+// the same events twice. refused is why the first load failed when the
+// fallbacks serve.
+func LoadEither(spec *ebpf.CollectionSpec, typed any, opts LoadOptions) (o *Objects, refused, err error) {
+	if o, refused = Load(either(spec, &opts, false), typed, opts); refused == nil {
+		return o, nil, nil
+	}
+	if o, err = Load(either(spec, &opts, true), typed, opts); err != nil {
+		return nil, nil, err
+	}
+	return o, refused, nil
+}
+
+// either is spec without the fallbacks of opts, or (fallbacks) without the
+// programs they replace, and opts with them in those programs' places.
+func either(spec *ebpf.CollectionSpec, opts *LoadOptions, fallbacks bool) *ebpf.CollectionSpec {
+	s := spec.Copy()
+	for prog, instead := range opts.Fallback {
+		if !fallbacks {
+			for _, name := range instead {
+				delete(s.Programs, name)
+			}
+			continue
+		}
+		delete(s.Programs, prog)
+		opts.Required = replaced(opts.Required, prog, instead)
+		opts.Manual = replaced(opts.Manual, prog, instead)
+	}
+	return s
+}
+
+// replaced is names with name replaced by with, in a new slice.
+func replaced(names []string, name string, with []string) []string {
+	i := slices.Index(names, name)
+	if i < 0 {
+		return names
+	}
+	return slices.Concat(names[:i], with, names[i+1:])
+}

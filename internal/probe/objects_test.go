@@ -2,6 +2,7 @@ package probe
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -90,5 +91,45 @@ func TestUnsortedProgramIsAnError(t *testing.T) {
 	if err == nil {
 		objs.Close()
 		t.Fatal("Load accepted a program that is neither required, optional nor a fallback")
+	}
+}
+
+// TestLoadEitherLoadsProgramsOrFallbacks: the programs load without their
+// fallbacks; where one is refused, every fallback loads in place of every
+// program it replaces, and none of those.
+func TestLoadEitherLoadsProgramsOrFallbacks(t *testing.T) {
+	testutil.RequireRoot(t)
+	bad := prog("bad", ebpf.RawTracepoint, ebpf.AttachNone, "raw_tracepoint/no_such_tracepoint_orb8", "no_such_tracepoint_orb8")
+	programs := Programs{
+		Required: []string{"main", "other"},
+		Fallback: map[string][]string{"main": {"fb1", "fb2"}, "other": {"fb3"}},
+	}
+	for _, tc := range []struct {
+		main    *ebpf.ProgramSpec
+		want    []string
+		refused bool
+	}{
+		{rawTP(), []string{"main", "other"}, false},
+		{bad, []string{"fb1", "fb2", "fb3"}, true},
+	} {
+		spec := &ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{
+			"main": tc.main, "other": rawTP(), "fb1": rawTP(), "fb2": rawTP(), "fb3": rawTP(),
+		}}
+		objs, refused, err := LoadEither(spec, nil, LoadOptions{Programs: programs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for name := range objs.programs {
+			got = append(got, name)
+		}
+		objs.Close()
+		slices.Sort(got)
+		if !slices.Equal(got, tc.want) || (refused != nil) != tc.refused {
+			t.Errorf("main %s: loaded %v, refused %v; want %v, refused %v", tc.main.Name, got, refused, tc.want, tc.refused)
+		}
+	}
+	if len(programs.Required) != 2 || programs.Required[0] != "main" {
+		t.Errorf("LoadEither changed the caller's programs: %v", programs.Required)
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"slices"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -120,12 +119,16 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		p.tuneSpec(spec)
 	}
 	p.degraded = map[string]error{}
-	objs, err := p.load(spec, true)
+	// The programs that follow HTTP/2, or their HTTP/1.x-only fallbacks.
+	objs, refused, err := probe.LoadEither(spec, &p.bpf, probe.LoadOptions{
+		Programs:   Programs,
+		Manual:     manualPrograms,
+		CgroupPath: p.env.CgroupRoot,
+	})
 	if err != nil {
-		refused := err
-		if objs, err = p.load(spec, false); err != nil {
-			return err
-		}
+		return err
+	}
+	if refused != nil {
 		p.degraded[h2Feature] = fmt.Errorf("HTTP/2 not followed, HTTP/1.x only: %w", refused)
 	}
 	p.objs = objs
@@ -138,33 +141,6 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	return nil
-}
-
-// load loads spec with the programs that follow HTTP/2 (h2), or with their
-// HTTP/1.x-only fallbacks in their place: never both, which would count
-// each request twice.
-func (p *Probe) load(spec *ebpf.CollectionSpec, h2 bool) (*probe.Objects, error) {
-	s := spec.Copy()
-	programs := Programs
-	programs.Required = slices.Clone(Programs.Required)
-	manual := slices.Clone(manualPrograms)
-	for prog, instead := range Programs.Fallback {
-		if h2 {
-			delete(s.Programs, instead[0])
-			continue
-		}
-		delete(s.Programs, prog)
-		for _, names := range [][]string{programs.Required, manual} {
-			if i := slices.Index(names, prog); i >= 0 {
-				names[i] = instead[0]
-			}
-		}
-	}
-	return probe.Load(s, &p.bpf, probe.LoadOptions{
-		Programs:   programs,
-		Manual:     manual,
-		CgroupPath: p.env.CgroupRoot,
-	})
 }
 
 // loaded is prog, or where it did not load its fallback h1.

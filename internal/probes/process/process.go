@@ -5,7 +5,6 @@ package process
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 	"unsafe"
 
@@ -81,12 +80,15 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if p.tuneSpec != nil {
 		p.tuneSpec(spec)
 	}
-	objs, err := p.load(spec, processProgHandleExec, processProgHandleExecUnresolved)
+	objs, refused, err := probe.LoadEither(spec, &p.bpf, probe.LoadOptions{
+		Programs:  Programs,
+		Manual:    []string{processProgSeedProcesses},
+		PerCgroup: []string{processMapStats},
+	})
 	if err != nil {
-		refused := err
-		if objs, err = p.load(spec, processProgHandleExecUnresolved, processProgHandleExec); err != nil {
-			return err
-		}
+		return err
+	}
+	if refused != nil {
 		objs.Failed[processProgHandleExec] = refused
 	}
 	p.objs, p.env = objs, env
@@ -101,22 +103,6 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	return nil
-}
-
-// load loads spec with exec, one of the exec programs, and without the
-// other.
-func (p *Probe) load(spec *ebpf.CollectionSpec, exec, other string) (*probe.Objects, error) {
-	s := spec.Copy()
-	delete(s.Programs, other)
-	programs := Programs
-	programs.Required = slices.Clone(Programs.Required)
-	programs.Required[slices.Index(programs.Required, processProgHandleExec)] = exec
-	programs.Fallback = nil
-	return probe.Load(s, &p.bpf, probe.LoadOptions{
-		Programs:  programs,
-		Manual:    []string{processProgSeedProcesses},
-		PerCgroup: []string{processMapStats},
-	})
 }
 
 // seed runs the task iterator that counts the processes alive at start.
