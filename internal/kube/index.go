@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"maps"
 	"net/netip"
 	"strings"
 	"sync"
@@ -159,9 +160,21 @@ func (x *Index) setPod(p *corev1.Pod) {
 			}
 		}
 	}
+	key := p.Namespace + "/" + p.Name
+	if old == nil || x.podUIDs[key] != uid || answersDiffer(old, e) {
+		x.version++
+	}
 	x.pods[uid] = e
-	x.podUIDs[p.Namespace+"/"+p.Name] = uid
-	x.version++
+	x.podUIDs[key] = uid
+}
+
+// answersDiffer reports whether Enrich, Owner or PodLabels may answer
+// otherwise for pod entry b than for a: most updates of a pod (its status,
+// readiness, annotations) change none, and caches keyed by Version stay.
+func answersDiffer(a, b *podEntry) bool {
+	return a.namespace != b.namespace || a.name != b.name || a.hidden != b.hidden ||
+		a.spec.controller != b.spec.controller || !maps.Equal(a.containers, b.containers) ||
+		!maps.Equal(a.labels, b.labels) || !a.deletedAt.IsZero()
 }
 
 // PodLabels returns the labels of a pod of this node by name (nil when

@@ -202,8 +202,8 @@ func (c *ContainerResources) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// Version changes whenever an answer of Owner (series.Owners) or of Enrich
-// (cgroup.VersionedEnricher: names, hidden) may have.
+// Version changes whenever an answer of Owner (series.Owners), of Enrich
+// (cgroup.VersionedEnricher: names, hidden) or of PodLabels may have.
 func (x *Index) Version() uint64 {
 	x.mu.RLock()
 	defer x.mu.RUnlock()

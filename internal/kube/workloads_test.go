@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -218,5 +219,41 @@ func TestOwnerOfUnlistedController(t *testing.T) {
 	now = now.Add(time.Second)
 	if kind, name, ok := x.Owner("shop", "batch-x"); !ok || kind != "Job" || name != "batch" {
 		t.Errorf("an unlisted Job after ownerWait: %s %s %v", kind, name, ok)
+	}
+}
+
+// TestPodUpdateKeepsVersionWhileAnswersStay: an update of a pod that
+// changes only its status leaves the version (and what is cached by it);
+// one that changes its containers or labels moves it.
+func TestPodUpdateKeepsVersionWhileAnswersStay(t *testing.T) {
+	x := NewIndex(Filter{})
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "shop", UID: "u1", Labels: map[string]string{"app": "web"}},
+		Status: corev1.PodStatus{PodIP: "10.0.0.1", PodIPs: []corev1.PodIP{{IP: "10.0.0.1"}},
+			ContainerStatuses: []corev1.ContainerStatus{{Name: "app", ContainerID: "containerd://aaa"}}},
+	}
+	x.setPod(pod)
+	v := x.Version()
+	ready := pod.DeepCopy()
+	ready.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+	ready.Status.PodIPs = []corev1.PodIP{{IP: "10.0.0.2"}}
+	x.setPod(ready)
+	if x.Version() != v {
+		t.Error("a status update moved the version")
+	}
+	if kind, ns, name := x.NameIP(netip.MustParseAddr("10.0.0.2")); kind != KindPod || ns != "shop" || name != "web-1" {
+		t.Errorf("the pod's new address: %s %s/%s", kind, ns, name)
+	}
+	for _, change := range []func(p *corev1.Pod){
+		func(p *corev1.Pod) { p.Status.ContainerStatuses[0].ContainerID = "containerd://bbb" },
+		func(p *corev1.Pod) { p.Labels = map[string]string{"app": "web", "tier": "front"} },
+	} {
+		next := ready.DeepCopy()
+		change(next)
+		x.setPod(next)
+		if x.Version() == v {
+			t.Errorf("an update that changes what the index answers left the version: %+v", next)
+		}
+		v, ready = x.Version(), next
 	}
 }
