@@ -9,6 +9,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/lru"
 )
 
 // HTTP/2 (RFC 9113) on plaintext connections, from the items h2.bpf.h
@@ -44,7 +45,8 @@ const (
 	// bound is lost.
 	h2MaxTable = 16 << 10
 	// h2MaxStreams bounds the streams of a connection awaiting their
-	// responses (reason streams_full past it).
+	// responses: past it the oldest gives way (reason streams_full), so
+	// that new streams are still followed.
 	h2MaxStreams = 256
 )
 
@@ -126,8 +128,9 @@ type h2stream struct {
 
 // h2conn is one followed HTTP/2 connection end.
 type h2conn struct {
-	dirs    [2]h2direction // egress, ingress
-	streams map[uint32]*h2stream
+	dirs [2]h2direction // egress, ingress
+	// streams wait for their responses, oldest request first.
+	streams *lru.Table[uint32, *h2stream]
 	// preface: the client preface was seen, so both directions were
 	// followed from the connection's start. A direction that started with
 	// a SETTINGS frame alone may be a TLS connection older than its hooks
@@ -139,14 +142,16 @@ type h2conn struct {
 // followed: some direction of the connection is still decoded.
 func (c *h2conn) followed() bool { return c.dirs[0].dec != nil || c.dirs[1].dec != nil }
 
-// lost is the number of streams that waited when the connection stopped
-// being followed.
+func newH2Conn() *h2conn { return &h2conn{streams: lru.New[uint32, *h2stream](h2MaxStreams)} }
+
+// lose stops following the connection and returns the number of streams
+// that waited.
 func (c *h2conn) lose() int {
-	n := len(c.streams)
+	n := c.streams.Len()
 	for i := range c.dirs {
 		c.dirs[i] = h2direction{}
 	}
-	clear(c.streams)
+	c.streams.ExpireWhile(func(**h2stream) bool { return true }, func(uint32, *h2stream) {})
 	return n
 }
 
@@ -165,9 +170,9 @@ func (t *tracker) h2Locked(p *packet) {
 		switch tag {
 		case h2ItemStart:
 			if !ok {
-				c, ok = &h2conn{streams: map[uint32]*h2stream{}}, true
+				c, ok = newH2Conn(), true
 				if _, old, evicted := t.h2conns.Put(p.cookie, c); evicted {
-					t.dropped[dropEvicted] += uint64(len(old.streams))
+					t.dropped[dropEvicted] += uint64(old.streams.Len())
 				}
 			}
 			d := &c.dirs[direction(p.egress)]
@@ -310,15 +315,14 @@ func (t *tracker) h2HeadersLocked(c *h2conn, p *packet, id uint32, f *h2fields, 
 		t.dropped[dropH2NoPreface]++
 		return
 	}
-	s := c.streams[id]
+	var s *h2stream
+	if sp, ok := c.streams.Get(id); ok {
+		s = *sp
+	}
 	switch {
 	case f.method != "":
 		if s != nil {
 			return // a second request on one stream: malformed, the first stays
-		}
-		if len(c.streams) >= h2MaxStreams {
-			t.dropped[dropStreamsFull]++
-			return
 		}
 		s = &h2stream{server: !p.egress, grpc: f.grpc, bootNs: ns}
 		s.method = f.method[:min(len(f.method), events.MaxHTTPMethod)]
@@ -328,7 +332,9 @@ func (t *tracker) h2HeadersLocked(c *h2conn, p *packet, id uint32, f *h2fields, 
 			s.detail = s.event(p)
 			t.spans.place(s.detail, []byte(f.traceparent), s.server, p.src, p.dst, ns)
 		}
-		c.streams[id] = s
+		if _, _, evicted := c.streams.Put(id, s); evicted {
+			t.dropped[dropStreamsFull]++
+		}
 	case s == nil || s.server != p.egress:
 		// Not a response to a request seen, or a request's trailers.
 		if f.status != 0 {
@@ -348,25 +354,37 @@ func (t *tracker) h2HeadersLocked(c *h2conn, p *packet, id uint32, f *h2fields, 
 	case s.status != 0: // trailers
 		if f.grpcStatus < 0 {
 			t.dropped[dropMalformed]++
-			delete(c.streams, id)
+			c.streams.Delete(id)
 			return
 		}
 		t.h2FinishLocked(c, p, id, s, f.grpcStatus)
 	}
 }
 
+// expireStreams gives up the streams that have waited longer than
+// H2StreamTimeout at nowNs (CLOCK_BOOTTIME, as the records' times): the
+// oldest of each connection first, as they were put.
+func (t *tracker) expireStreams(nowNs uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	stale := func(s **h2stream) bool { return int64(nowNs-(*s).bootNs) > int64(t.cfg.H2StreamTimeout) }
+	for _, c := range t.h2conns.All {
+		(*c).streams.ExpireWhile(stale, func(uint32, *h2stream) { t.dropped[dropH2StreamTimeout]++ })
+	}
+}
+
 // h2ResetLocked ends a stream reset before its response ended.
 func (t *tracker) h2ResetLocked(c *h2conn, id uint32) {
-	if _, ok := c.streams[id]; ok {
+	if _, ok := c.streams.Get(id); ok {
 		t.dropped[dropH2Reset]++
-		delete(c.streams, id)
+		c.streams.Delete(id)
 	}
 }
 
 // h2FinishLocked counts a stream whose response came: a gRPC call with
 // grpcStatus, else (grpcStatus -1) an HTTP/2 request.
 func (t *tracker) h2FinishLocked(c *h2conn, p *packet, id uint32, s *h2stream, grpcStatus int) {
-	delete(c.streams, id)
+	c.streams.Delete(id)
 	req := request{method: methodLabel([]byte(s.method)), bootNs: s.bootNs, server: s.server}
 	failing := failingStatus(s.status)
 	if grpcStatus >= 0 {

@@ -154,7 +154,7 @@ func TestH2StreamsAsClient(t *testing.T) {
 		map[requestKey]uint64{{method: "GET", status: 404}: 1},
 		map[int]uint64{dropH2Reset: 1})
 	c, _ := w.tr.h2conns.Get(9)
-	if n := len((*c).streams); n != 0 {
+	if n := (*c).streams.Len(); n != 0 {
 		t.Errorf("%d streams left", n)
 	}
 }
@@ -307,8 +307,8 @@ func FuzzH2(f *testing.F) {
 		}
 		for _, cp := range tr.h2conns.All {
 			c := *cp
-			if len(c.streams) > h2MaxStreams {
-				t.Fatalf("%d streams, bound %d", len(c.streams), h2MaxStreams)
+			if c.streams.Len() > h2MaxStreams {
+				t.Fatalf("%d streams, bound %d", c.streams.Len(), h2MaxStreams)
 			}
 			for _, d := range c.dirs {
 				if len(d.block) > cfg.MaxHeadBytes || len(d.payload) > cfg.MaxHeadBytes {
@@ -351,4 +351,45 @@ func BenchmarkTrackerGRPC(b *testing.B) {
 	if stats, _ := tr.snapshot(); stats[1] == nil || stats[1].grpc[grpcKey{server: true}] == 0 {
 		b.Fatal("no call counted")
 	}
+}
+
+// A connection at h2MaxStreams waiting streams follows a new one: the
+// oldest gives way, counted, and its late response matches nothing.
+func TestH2StreamsFullEvictsOldest(t *testing.T) {
+	const extra = 3
+	w := newH2Wire(t)
+	for i := range h2MaxStreams + extra {
+		w.headers(true, uint32(2*i+1), false, grpcRequest("/pkg.Svc/A")...)
+	}
+	w.flush()
+	oldest, newest := uint32(2*extra+1), uint32(2*(h2MaxStreams+extra)-1)
+	w.headers(false, 1, true, append(grpcResponse, "grpc-status", "0")...) // given way
+	w.headers(false, oldest, true, append(grpcResponse, "grpc-status", "0")...)
+	w.headers(false, newest, true, append(grpcResponse, "grpc-status", "5")...)
+	w.flush()
+	w.want(map[grpcKey]uint64{{status: 0}: 1, {status: 5}: 1}, nil, map[int]uint64{dropStreamsFull: extra, dropUnmatched: 1})
+	if c, _ := w.tr.h2conns.Get(9); (*c).streams.Len() != h2MaxStreams-2 {
+		t.Errorf("%d streams wait, want %d", (*c).streams.Len(), h2MaxStreams-2)
+	}
+}
+
+// A stream that waited longer than H2StreamTimeout is given up at the
+// sweep, counted once, on a connection that has gone quiet; a younger one
+// still waits and is counted when its response comes.
+func TestH2StreamTimeout(t *testing.T) {
+	w := newH2Wire(t)
+	w.tr.cfg.H2StreamTimeout = 2000
+	w.headers(true, 1, false, grpcRequest("/pkg.Svc/A")...)
+	w.flush() // at 1000
+	w.headers(true, 3, false, grpcRequest("/pkg.Svc/A")...)
+	w.flush() // at 3000
+	w.tr.expireStreams(3000)
+	w.want(nil, nil, nil)
+	w.tr.expireStreams(4000)
+	w.tr.expireStreams(4500)
+	w.want(nil, nil, map[int]uint64{dropH2StreamTimeout: 1})
+	w.headers(false, 1, true, append(grpcResponse, "grpc-status", "0")...)
+	w.headers(false, 3, true, append(grpcResponse, "grpc-status", "0")...)
+	w.flush()
+	w.want(map[grpcKey]uint64{{status: 0}: 1}, nil, map[int]uint64{dropH2StreamTimeout: 1, dropUnmatched: 1})
 }
