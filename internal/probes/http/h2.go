@@ -17,7 +17,9 @@ import (
 // header blocks decoded with that direction's HPACK state (RFC 7541), and
 // each stream's request matched to its response. gRPC calls are streams
 // whose request's content-type is application/grpc*, ended by the
-// grpc-status of their trailers.
+// grpc-status of their trailers; a response's END_STREAM (on its HEADERS
+// or, from the kernel in the server's direction, a DATA frame) ends a call
+// that had none.
 
 // Item tags of a SEG_H2 record, as enum h2_item in h2.bpf.h.
 const (
@@ -29,11 +31,13 @@ const (
 
 // Frame types and flags (RFC 9113 6).
 const (
+	h2FrameData         = 0
 	h2FrameHeaders      = 1
 	h2FrameRSTStream    = 3
 	h2FramePushPromise  = 5
 	h2FrameContinuation = 9
 
+	h2FlagEndStream  = 0x1
 	h2FlagEndHeaders = 0x4
 	h2FlagPadded     = 0x8
 	h2FlagPriority   = 0x20
@@ -109,6 +113,7 @@ type h2direction struct {
 	blockStream uint32
 	blockOpen   bool
 	blockPush   bool // a PUSH_PROMISE's: decoded for the state, not counted
+	blockEnd    bool // its HEADERS frame ends the stream (END_STREAM)
 	blockNs     uint64
 }
 
@@ -231,8 +236,15 @@ func (t *tracker) h2ItemLocked(c *h2conn, p *packet, tag byte, b []byte) bool {
 		d.frameType, d.frameFlags = b[3], b[4]
 		d.frameStream = binary.BigEndian.Uint32(b[5:9]) & (1<<31 - 1)
 		d.payload = d.payload[:0]
-		if d.frameType == h2FrameRSTStream {
+		switch d.frameType {
+		case h2FrameRSTStream:
 			t.h2ResetLocked(c, d.frameStream)
+			d.frameLen = 0
+			return true
+		case h2FrameData: // sent without its payload when it ends a response
+			if d.frameFlags&h2FlagEndStream != 0 {
+				t.h2EndLocked(c, p, d.frameStream)
+			}
 			d.frameLen = 0
 			return true
 		}
@@ -284,6 +296,7 @@ func (t *tracker) h2FrameLocked(c *h2conn, d *h2direction, p *packet) bool {
 		d.block = append(d.block[:0], frag[skip:]...)
 		d.blockStream, d.blockOpen, d.blockNs = d.frameStream, true, p.bootNs
 		d.blockPush = d.frameType == h2FramePushPromise
+		d.blockEnd = !d.blockPush && flags&h2FlagEndStream != 0
 	case h2FrameContinuation:
 		if !d.blockOpen || d.frameStream != d.blockStream || len(d.block)+len(frag) > t.cfg.MaxHeadBytes {
 			return false
@@ -304,12 +317,17 @@ func (t *tracker) h2FrameLocked(c *h2conn, d *h2direction, p *packet) bool {
 	}
 	if !d.blockPush {
 		t.h2HeadersLocked(c, p, d.blockStream, &d.fields, d.blockNs)
+		if d.blockEnd {
+			t.h2EndLocked(c, p, d.blockStream)
+		}
 	}
 	return true
 }
 
 // h2HeadersLocked accounts for a header list of a stream: a request's, a
-// response's or trailers.
+// response's or trailers. A gRPC call ends with a grpc-status; one whose
+// trailers (or response that ends, h2EndLocked) have none counts as the
+// plain HTTP/2 request it then is, by its :status.
 func (t *tracker) h2HeadersLocked(c *h2conn, p *packet, id uint32, f *h2fields, ns uint64) {
 	if !c.preface {
 		t.dropped[dropH2NoPreface]++
@@ -352,13 +370,25 @@ func (t *tracker) h2HeadersLocked(c *h2conn, p *packet, id uint32, f *h2fields, 
 			t.h2FinishLocked(c, p, id, s, f.grpcStatus)
 		}
 	case s.status != 0: // trailers
-		if f.grpcStatus < 0 {
-			t.dropped[dropMalformed]++
-			c.streams.Delete(id)
-			return
-		}
 		t.h2FinishLocked(c, p, id, s, f.grpcStatus)
 	}
+}
+
+// h2EndLocked ends a stream whose response ended (END_STREAM on the
+// response's side) while it still waits: a gRPC call without a
+// grpc-status, counted by its :status, or a response without a final
+// :status (malformed).
+func (t *tracker) h2EndLocked(c *h2conn, p *packet, id uint32) {
+	sp, ok := c.streams.Get(id)
+	if !ok || (*sp).server != p.egress {
+		return // finished already, or the request's end
+	}
+	if s := *sp; s.status != 0 {
+		t.h2FinishLocked(c, p, id, s, -1)
+		return
+	}
+	t.dropped[dropMalformed]++
+	c.streams.Delete(id)
 }
 
 // expireStreams gives up the streams that have waited longer than
@@ -382,7 +412,8 @@ func (t *tracker) h2ResetLocked(c *h2conn, id uint32) {
 }
 
 // h2FinishLocked counts a stream whose response came: a gRPC call with
-// grpcStatus, else (grpcStatus -1) an HTTP/2 request.
+// grpcStatus, else (grpcStatus -1) an HTTP/2 request, gRPC's without a
+// grpc-status too.
 func (t *tracker) h2FinishLocked(c *h2conn, p *packet, id uint32, s *h2stream, grpcStatus int) {
 	c.streams.Delete(id)
 	req := request{method: methodLabel([]byte(s.method)), bootNs: s.bootNs, server: s.server}
@@ -413,18 +444,18 @@ func (s *h2stream) event(p *packet) *events.HTTP {
 		PathTruncated: s.pathCut,
 		Protocol:      "HTTP/2",
 		TLS:           p.tls,
-		GRPC:          s.grpc,
 	}
 	d.Peer, d.Local = ends(p)
 	return d
 }
 
-// finish completes an event with the response.
+// finish completes an event with the response: a gRPC call's when it
+// ended with grpcStatus (not -1).
 func (s *h2stream) finish(d *events.HTTP, grpcStatus int) {
 	d.Status = s.status
 	d.Latency = time.Duration(s.statusNs - s.bootNs)
 	if grpcStatus >= 0 {
-		d.GRPCStatus = grpcStatus
+		d.GRPC, d.GRPCStatus = true, grpcStatus
 	}
 }
 
