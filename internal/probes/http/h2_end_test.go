@@ -3,7 +3,6 @@ package http
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	nethttp "net/http"
 	"strconv"
@@ -15,62 +14,19 @@ import (
 	"github.com/orb8/orb8/internal/testutil"
 )
 
-// Requests with gRPC's content type to a plain HTTP/2 server (net/http,
-// h2c) whose responses end without trailers: on END_STREAM of a DATA
-// frame (200, a body over several frames), of HEADERS (404, no body), or
-// after a 503's body; /slow answers after endSlowAfter.
-const (
-	endPrefix    = "/orb8.NoTrailers/"
-	endSlowAfter = 2500 * time.Millisecond
-)
+// endServe serves keepalive.EndHandler over h2c on a loopback port it
+// prints.
+func endServe() error { return serveH2C(keepalive.EndHandler) }
 
-var endPaths = map[string]int{endPrefix + "Body": 200, endPrefix + "Unavailable": 503, endPrefix + "Empty": 404, endPrefix + "Slow": 200}
-
-// endServe serves endPaths over h2c on a loopback port it prints.
-func endServe() error {
-	return serveH2C(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
-		io.Copy(io.Discard, r.Body)
-		switch r.URL.Path {
-		case endPrefix + "Body":
-			w.Header().Set("content-type", "application/grpc")
-			io.WriteString(w, strings.Repeat("d", 40_000))
-		case endPrefix + "Unavailable":
-			w.Header().Set("content-type", "text/plain")
-			w.WriteHeader(nethttp.StatusServiceUnavailable)
-			io.WriteString(w, "unavailable\n")
-		case endPrefix + "Slow":
-			time.Sleep(endSlowAfter)
-			w.Header().Set("content-type", "application/grpc")
-		default:
-			w.WriteHeader(nethttp.StatusNotFound)
-		}
-	}))
-}
-
-// endClient sends, over one h2c connection, POSTs with gRPC's content type:
-// args are the port, then path and count pairs, in order. It prints "done".
+// endClient runs keepalive.RunEnd over one h2c connection: args are the
+// port, then path and count pairs. It prints "done".
 func endClient(args []string) error {
-	if len(args) < 3 || len(args)%2 != 1 {
+	if len(args) == 0 {
 		return errors.New("want port, then path and count pairs")
 	}
 	c := &nethttp.Client{Transport: &nethttp.Transport{Protocols: h2cOnly()}}
-	base := "http://" + net.JoinHostPort(loopback(), args[0])
-	for i := 1; i < len(args); i += 2 {
-		n, _ := strconv.Atoi(args[i+1])
-		for range n {
-			req, err := nethttp.NewRequest(nethttp.MethodPost, base+args[i], strings.NewReader("\x00\x00\x00\x00\x00"))
-			if err != nil {
-				return err
-			}
-			req.Header.Set("content-type", "application/grpc")
-			resp, err := keepalive.Fetch(c, req)
-			if err != nil {
-				return err
-			}
-			if resp.StatusCode != endPaths[args[i]] || resp.ProtoMajor != 2 {
-				return fmt.Errorf("%s: %s %d, want HTTP/2 %d", args[i], resp.Proto, resp.StatusCode, endPaths[args[i]])
-			}
-		}
+	if err := keepalive.RunEnd(c, "http://"+net.JoinHostPort(loopback(), args[0]), args[1:]); err != nil {
+		return err
 	}
 	fmt.Println("done")
 	return nil
@@ -84,14 +40,37 @@ func TestH2ResponseEndsWithoutTrailersInKernel(t *testing.T) {
 	const body, unavailable, empty = 13, 5, 4
 	f := start(t)
 	server := testutil.StartPiped(t, f.server.Helper(t, "end-serve"))
-	cmd := f.client.Helper(t, "end-client", port(t, server), endPrefix+"Body", strconv.Itoa(body),
-		endPrefix+"Unavailable", strconv.Itoa(unavailable), endPrefix+"Empty", strconv.Itoa(empty))
+	cmd := f.client.Helper(t, "end-client", port(t, server), keepalive.EndPrefix+"Body", strconv.Itoa(body),
+		keepalive.EndPrefix+"Unavailable", strconv.Itoa(unavailable), keepalive.EndPrefix+"Empty", strconv.Itoa(empty))
 	if out, err := cmd.Output(); err != nil || string(out) != "done\n" {
 		t.Fatalf("client: %v, said %q", err, out)
 	}
+	f.expectEndsWithoutTrailers(t, body, unavailable, empty)
+}
+
+// The same over TLS between two hooked Go executables (net/http, ALPN
+// h2): the plaintext of each crypto/tls call is walked the same way.
+func TestH2ResponseEndsWithoutTrailersOverGoTLS(t *testing.T) {
+	const body, unavailable, empty = 7, 3, 2
+	bin := buildGoTLS(t)
+	f := startTLS(t)
+	serverPort := f.startGoTLSServer(t, bin, "end-serve")
+	cmd := f.client.Command(t, bin, "end-client", serverPort, keepalive.EndPrefix+"Body", strconv.Itoa(body),
+		keepalive.EndPrefix+"Unavailable", strconv.Itoa(unavailable), keepalive.EndPrefix+"Empty", strconv.Itoa(empty))
+	if out, err := cmd.CombinedOutput(); err != nil || string(out) != "done\n" {
+		t.Fatalf("client: %v, said %q", err, out)
+	}
+	f.expectEndsWithoutTrailers(t, body, unavailable, empty)
+}
+
+// expectEndsWithoutTrailers: keepalive.RunEnd's requests to Body,
+// Unavailable and Empty counted exactly on both sides as HTTP/2 requests,
+// none as gRPC calls, none left waiting.
+func (f *fixture) expectEndsWithoutTrailers(t *testing.T, body, unavailable, empty float64) {
+	t.Helper()
 	f.expectBothSides(t, map[[2]string]float64{{"POST", "200"}: body, {"POST", "503"}: unavailable, {"POST", "404"}: empty})
 	f.expectNoGRPC(t)
-	if n := f.waitingStreams(endPrefix); n != 0 {
+	if n := f.waitingStreams(keepalive.EndPrefix); n != 0 {
 		t.Errorf("%d streams still wait, want none", n)
 	}
 }
@@ -105,8 +84,8 @@ func TestH2StreamTimeoutInKernel(t *testing.T) {
 	cfg.H2StreamTimeout = time.Second
 	f := startWith(t, NewWithConfig(cfg))
 	server := testutil.StartPiped(t, f.server.Helper(t, "end-serve"))
-	cmd := f.client.Helper(t, "end-client", port(t, server), endPrefix+"Body", strconv.Itoa(before),
-		endPrefix+"Slow", "1", endPrefix+"Body", strconv.Itoa(after))
+	cmd := f.client.Helper(t, "end-client", port(t, server), keepalive.EndPrefix+"Body", strconv.Itoa(before),
+		keepalive.EndPrefix+"Slow", "1", keepalive.EndPrefix+"Body", strconv.Itoa(after))
 	if out, err := cmd.Output(); err != nil || string(out) != "done\n" {
 		t.Fatalf("client: %v, said %q", err, out)
 	}
