@@ -30,7 +30,8 @@ type HTTP struct {
 	TLS bool `json:"tls,omitempty"`
 	// GRPC: an HTTP/2 request with a content-type of application/grpc*,
 	// Path its /package.Service/Method, ended by GRPCStatus (the
-	// grpc-status of its trailers, 0..16).
+	// grpc-status of its trailers, 0..16); not set for one whose response
+	// ended without a grpc-status.
 	GRPC       bool `json:"grpc,omitempty"`
 	GRPCStatus int  `json:"grpcStatus,omitempty"`
 	// TraceID and SpanID place the request in a distributed trace, under

@@ -5,8 +5,10 @@
 // Entries live in slots, linked by index, and a freed or evicted slot takes
 // the next entry: once a table has grown, putting and deleting allocate
 // nothing, and its index holds no pointers for the garbage collector to
-// scan. Slots come in chunks, so growing never copies them or leaves the
-// old array behind as garbage, and memory follows use. The agent's per-event tables (flows, pending
+// scan. Slots come in chunks, so growing past the first never copies them
+// or leaves the old array behind as garbage, and memory follows use; the
+// first chunk starts small and doubles, so that the many tables that hold
+// a few entries (one per HTTP/2 connection) stay small. The agent's per-event tables (flows, pending
 // DNS queries) see tens of thousands of updates a second.
 package lru
 
@@ -24,6 +26,8 @@ type Table[K comparable, V any] struct {
 const (
 	chunkBits = 8
 	chunkLen  = 1 << chunkBits
+	// firstChunkLen is the first chunk's length before it doubles.
+	firstChunkLen = 8
 )
 
 type slot[K comparable, V any] struct {
@@ -75,9 +79,7 @@ func (t *Table[K, V]) Put(k K, v V) (oldK K, oldV V, evicted bool) {
 	case t.free >= 0:
 		i, t.free = t.free, t.at(t.free).older
 	default:
-		if int(t.used) == len(t.chunks)*chunkLen {
-			t.chunks = append(t.chunks, make([]slot[K, V], min(chunkLen, t.max)))
-		}
+		t.grow()
 		i = t.used
 		t.used++
 	}
@@ -112,6 +114,23 @@ func (t *Table[K, V]) All(yield func(K, *V) bool) {
 		if s := t.at(i); !yield(s.key, &s.val) {
 			return
 		}
+	}
+}
+
+// grow makes room for slot t.used, if it has none: the first chunk
+// doubles up to chunkLen (or the table's size), later chunks come whole.
+func (t *Table[K, V]) grow() {
+	n := len(t.chunks)
+	switch {
+	case n == 0:
+		t.chunks = append(t.chunks, make([]slot[K, V], min(firstChunkLen, t.max)))
+	case int(t.used) < (n-1)*chunkLen+len(t.chunks[n-1]):
+	case n == 1 && len(t.chunks[0]) < chunkLen:
+		first := make([]slot[K, V], min(2*len(t.chunks[0]), chunkLen, t.max))
+		copy(first, t.chunks[0])
+		t.chunks[0] = first
+	default:
+		t.chunks = append(t.chunks, make([]slot[K, V], chunkLen))
 	}
 }
 

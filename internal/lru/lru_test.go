@@ -32,9 +32,9 @@ func (m *model) del(k int) {
 
 // Random puts, deletes, touches, in-place changes and expiries of more keys
 // than the table holds, checked against the model after every step; in one
-// chunk of slots, and in several.
+// chunk of slots (not doubled, doubled, whole), and in several.
 func TestTableMatchesModel(t *testing.T) {
-	for _, size := range []int{6, 3*chunkLen + 10} {
+	for _, size := range []int{6, 5*firstChunkLen + 3, chunkLen, 3*chunkLen + 10} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) { testTableMatchesModel(t, size) })
 	}
 }

@@ -7,7 +7,9 @@
  * there the frame headers are walked packet by packet, and only what
  * matching requests to responses needs goes to user space: the headers of
  * HEADERS, CONTINUATION, PUSH_PROMISE and RST_STREAM frames and the header
- * block fragments of the first three, never a DATA payload. A gap (a packet
+ * block fragments of the first three, and in the server's direction the
+ * headers of DATA frames that end a stream (a response that ends without
+ * trailers), never a DATA payload. A gap (a packet
  * missed or out of order) loses the direction's HPACK state: it is told
  * once and no longer followed.
  *
@@ -57,6 +59,9 @@ struct h2_direction {
 	__u8 block; /* the current frame's payload is a header block: sent */
 	enum h2_state state;
 	__u8 untold; /* H2_LOST, and the ring had no room to say so: the reason */
+	/* The server's direction, which began with SETTINGS, not the client
+	 * preface: its DATA frames that end a stream end a response. */
+	__u8 responses;
 };
 
 /* A record of items, behind the header of the TCP ring's records or the TLS ring's. */
@@ -226,7 +231,8 @@ static __always_inline long h2_step(struct h2_walk *w, const bool tls)
 	__u8 type = d->hdr[3];
 	d->frame_left = (__u32)d->hdr[0] << 16 | (__u32)d->hdr[1] << 8 | d->hdr[2];
 	d->block = h2_block_frame(type);
-	if (d->block || type == 3 /* RST_STREAM */) {
+	bool ends_response = type == 0 /* DATA */ && (d->hdr[4] & 1 /* END_STREAM */) && d->responses;
+	if (d->block || type == 3 /* RST_STREAM */ || ends_response) {
 		if (!h2_item(w, H2_ITEM_FRAME, H2_FRAME_HEADER, tls))
 			return 1;
 		__u32 at = w->n & (H2_CAPTURE - 1);

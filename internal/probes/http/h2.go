@@ -9,6 +9,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/lru"
 )
 
 // HTTP/2 (RFC 9113) on plaintext connections, from the items h2.bpf.h
@@ -16,7 +17,9 @@ import (
 // header blocks decoded with that direction's HPACK state (RFC 7541), and
 // each stream's request matched to its response. gRPC calls are streams
 // whose request's content-type is application/grpc*, ended by the
-// grpc-status of their trailers.
+// grpc-status of their trailers; a response's END_STREAM (on its HEADERS
+// or, from the kernel in the server's direction, a DATA frame) ends a call
+// that had none.
 
 // Item tags of a SEG_H2 record, as enum h2_item in h2.bpf.h.
 const (
@@ -28,11 +31,13 @@ const (
 
 // Frame types and flags (RFC 9113 6).
 const (
+	h2FrameData         = 0
 	h2FrameHeaders      = 1
 	h2FrameRSTStream    = 3
 	h2FramePushPromise  = 5
 	h2FrameContinuation = 9
 
+	h2FlagEndStream  = 0x1
 	h2FlagEndHeaders = 0x4
 	h2FlagPadded     = 0x8
 	h2FlagPriority   = 0x20
@@ -44,7 +49,8 @@ const (
 	// bound is lost.
 	h2MaxTable = 16 << 10
 	// h2MaxStreams bounds the streams of a connection awaiting their
-	// responses (reason streams_full past it).
+	// responses: past it the oldest gives way (reason streams_full), so
+	// that new streams are still followed.
 	h2MaxStreams = 256
 )
 
@@ -107,6 +113,7 @@ type h2direction struct {
 	blockStream uint32
 	blockOpen   bool
 	blockPush   bool // a PUSH_PROMISE's: decoded for the state, not counted
+	blockEnd    bool // its HEADERS frame ends the stream (END_STREAM)
 	blockNs     uint64
 }
 
@@ -126,8 +133,9 @@ type h2stream struct {
 
 // h2conn is one followed HTTP/2 connection end.
 type h2conn struct {
-	dirs    [2]h2direction // egress, ingress
-	streams map[uint32]*h2stream
+	dirs [2]h2direction // egress, ingress
+	// streams wait for their responses, oldest request first.
+	streams *lru.Table[uint32, *h2stream]
 	// preface: the client preface was seen, so both directions were
 	// followed from the connection's start. A direction that started with
 	// a SETTINGS frame alone may be a TLS connection older than its hooks
@@ -139,14 +147,16 @@ type h2conn struct {
 // followed: some direction of the connection is still decoded.
 func (c *h2conn) followed() bool { return c.dirs[0].dec != nil || c.dirs[1].dec != nil }
 
-// lost is the number of streams that waited when the connection stopped
-// being followed.
+func newH2Conn() *h2conn { return &h2conn{streams: lru.New[uint32, *h2stream](h2MaxStreams)} }
+
+// lose stops following the connection and returns the number of streams
+// that waited.
 func (c *h2conn) lose() int {
-	n := len(c.streams)
+	n := c.streams.Len()
 	for i := range c.dirs {
 		c.dirs[i] = h2direction{}
 	}
-	clear(c.streams)
+	c.streams.ExpireWhile(func(**h2stream) bool { return true }, func(uint32, *h2stream) {})
 	return n
 }
 
@@ -165,9 +175,9 @@ func (t *tracker) h2Locked(p *packet) {
 		switch tag {
 		case h2ItemStart:
 			if !ok {
-				c, ok = &h2conn{streams: map[uint32]*h2stream{}}, true
+				c, ok = newH2Conn(), true
 				if _, old, evicted := t.h2conns.Put(p.cookie, c); evicted {
-					t.dropped[dropEvicted] += uint64(len(old.streams))
+					t.dropped[dropEvicted] += uint64(old.streams.Len())
 				}
 			}
 			d := &c.dirs[direction(p.egress)]
@@ -226,8 +236,15 @@ func (t *tracker) h2ItemLocked(c *h2conn, p *packet, tag byte, b []byte) bool {
 		d.frameType, d.frameFlags = b[3], b[4]
 		d.frameStream = binary.BigEndian.Uint32(b[5:9]) & (1<<31 - 1)
 		d.payload = d.payload[:0]
-		if d.frameType == h2FrameRSTStream {
+		switch d.frameType {
+		case h2FrameRSTStream:
 			t.h2ResetLocked(c, d.frameStream)
+			d.frameLen = 0
+			return true
+		case h2FrameData: // sent without its payload when it ends a response
+			if d.frameFlags&h2FlagEndStream != 0 {
+				t.h2EndLocked(c, p, d.frameStream)
+			}
 			d.frameLen = 0
 			return true
 		}
@@ -279,6 +296,7 @@ func (t *tracker) h2FrameLocked(c *h2conn, d *h2direction, p *packet) bool {
 		d.block = append(d.block[:0], frag[skip:]...)
 		d.blockStream, d.blockOpen, d.blockNs = d.frameStream, true, p.bootNs
 		d.blockPush = d.frameType == h2FramePushPromise
+		d.blockEnd = !d.blockPush && flags&h2FlagEndStream != 0
 	case h2FrameContinuation:
 		if !d.blockOpen || d.frameStream != d.blockStream || len(d.block)+len(frag) > t.cfg.MaxHeadBytes {
 			return false
@@ -299,26 +317,30 @@ func (t *tracker) h2FrameLocked(c *h2conn, d *h2direction, p *packet) bool {
 	}
 	if !d.blockPush {
 		t.h2HeadersLocked(c, p, d.blockStream, &d.fields, d.blockNs)
+		if d.blockEnd {
+			t.h2EndLocked(c, p, d.blockStream)
+		}
 	}
 	return true
 }
 
 // h2HeadersLocked accounts for a header list of a stream: a request's, a
-// response's or trailers.
+// response's or trailers. A gRPC call ends with a grpc-status; one whose
+// trailers (or response that ends, h2EndLocked) have none counts as the
+// plain HTTP/2 request it then is, by its :status.
 func (t *tracker) h2HeadersLocked(c *h2conn, p *packet, id uint32, f *h2fields, ns uint64) {
 	if !c.preface {
 		t.dropped[dropH2NoPreface]++
 		return
 	}
-	s := c.streams[id]
+	var s *h2stream
+	if sp, ok := c.streams.Get(id); ok {
+		s = *sp
+	}
 	switch {
 	case f.method != "":
 		if s != nil {
 			return // a second request on one stream: malformed, the first stays
-		}
-		if len(c.streams) >= h2MaxStreams {
-			t.dropped[dropStreamsFull]++
-			return
 		}
 		s = &h2stream{server: !p.egress, grpc: f.grpc, bootNs: ns}
 		s.method = f.method[:min(len(f.method), events.MaxHTTPMethod)]
@@ -328,7 +350,9 @@ func (t *tracker) h2HeadersLocked(c *h2conn, p *packet, id uint32, f *h2fields, 
 			s.detail = s.event(p)
 			t.spans.place(s.detail, []byte(f.traceparent), s.server, p.src, p.dst, ns)
 		}
-		c.streams[id] = s
+		if _, _, evicted := c.streams.Put(id, s); evicted {
+			t.dropped[dropStreamsFull]++
+		}
 	case s == nil || s.server != p.egress:
 		// Not a response to a request seen, or a request's trailers.
 		if f.status != 0 {
@@ -346,27 +370,52 @@ func (t *tracker) h2HeadersLocked(c *h2conn, p *packet, id uint32, f *h2fields, 
 			t.h2FinishLocked(c, p, id, s, f.grpcStatus)
 		}
 	case s.status != 0: // trailers
-		if f.grpcStatus < 0 {
-			t.dropped[dropMalformed]++
-			delete(c.streams, id)
-			return
-		}
 		t.h2FinishLocked(c, p, id, s, f.grpcStatus)
+	}
+}
+
+// h2EndLocked ends a stream whose response ended (END_STREAM on the
+// response's side) while it still waits: a gRPC call without a
+// grpc-status, counted by its :status, or a response without a final
+// :status (malformed).
+func (t *tracker) h2EndLocked(c *h2conn, p *packet, id uint32) {
+	sp, ok := c.streams.Get(id)
+	if !ok || (*sp).server != p.egress {
+		return // finished already, or the request's end
+	}
+	if s := *sp; s.status != 0 {
+		t.h2FinishLocked(c, p, id, s, -1)
+		return
+	}
+	t.dropped[dropMalformed]++
+	c.streams.Delete(id)
+}
+
+// expireStreams gives up the streams that have waited longer than
+// H2StreamTimeout at nowNs (CLOCK_BOOTTIME, as the records' times): the
+// oldest of each connection first, as they were put.
+func (t *tracker) expireStreams(nowNs uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	stale := func(s **h2stream) bool { return int64(nowNs-(*s).bootNs) > int64(t.cfg.H2StreamTimeout) }
+	for _, c := range t.h2conns.All {
+		(*c).streams.ExpireWhile(stale, func(uint32, *h2stream) { t.dropped[dropH2StreamTimeout]++ })
 	}
 }
 
 // h2ResetLocked ends a stream reset before its response ended.
 func (t *tracker) h2ResetLocked(c *h2conn, id uint32) {
-	if _, ok := c.streams[id]; ok {
+	if _, ok := c.streams.Get(id); ok {
 		t.dropped[dropH2Reset]++
-		delete(c.streams, id)
+		c.streams.Delete(id)
 	}
 }
 
 // h2FinishLocked counts a stream whose response came: a gRPC call with
-// grpcStatus, else (grpcStatus -1) an HTTP/2 request.
+// grpcStatus, else (grpcStatus -1) an HTTP/2 request, gRPC's without a
+// grpc-status too.
 func (t *tracker) h2FinishLocked(c *h2conn, p *packet, id uint32, s *h2stream, grpcStatus int) {
-	delete(c.streams, id)
+	c.streams.Delete(id)
 	req := request{method: methodLabel([]byte(s.method)), bootNs: s.bootNs, server: s.server}
 	failing := failingStatus(s.status)
 	if grpcStatus >= 0 {
@@ -395,18 +444,18 @@ func (s *h2stream) event(p *packet) *events.HTTP {
 		PathTruncated: s.pathCut,
 		Protocol:      "HTTP/2",
 		TLS:           p.tls,
-		GRPC:          s.grpc,
 	}
 	d.Peer, d.Local = ends(p)
 	return d
 }
 
-// finish completes an event with the response.
+// finish completes an event with the response: a gRPC call's when it
+// ended with grpcStatus (not -1).
 func (s *h2stream) finish(d *events.HTTP, grpcStatus int) {
 	d.Status = s.status
 	d.Latency = time.Duration(s.statusNs - s.bootNs)
 	if grpcStatus >= 0 {
-		d.GRPCStatus = grpcStatus
+		d.GRPC, d.GRPCStatus = true, grpcStatus
 	}
 }
 

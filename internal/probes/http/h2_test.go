@@ -54,23 +54,29 @@ func grpcClient(args []string) error {
 	return nil
 }
 
-// h2Serve is keepalive.Handler over HTTP/2 without TLS (prior knowledge)
-// on a loopback port it prints.
-func h2Serve() error {
+// h2Serve is keepalive.Handler over HTTP/2 without TLS.
+func h2Serve() error { return serveH2C(keepalive.Handler) }
+
+// serveH2C serves h over HTTP/2 without TLS (prior knowledge) on a
+// loopback port it prints.
+func serveH2C(h nethttp.Handler) error {
 	l, err := listen()
 	if err != nil {
 		return err
 	}
+	return (&nethttp.Server{Handler: h, Protocols: h2cOnly()}).Serve(l)
+}
+
+// h2cOnly: HTTP/2 without TLS, with prior knowledge.
+func h2cOnly() *nethttp.Protocols {
 	var p nethttp.Protocols
 	p.SetUnencryptedHTTP2(true)
-	return (&nethttp.Server{Handler: keepalive.Handler, Protocols: &p}).Serve(l)
+	return &p
 }
 
 // h2Client is client over HTTP/2 without TLS.
 func h2Client(args []string) error {
-	var p nethttp.Protocols
-	p.SetUnencryptedHTTP2(true)
-	return runKeepalive(&nethttp.Transport{Protocols: &p}, args)
+	return runKeepalive(&nethttp.Transport{Protocols: h2cOnly()}, args)
 }
 
 func TestGRPC(t *testing.T) {

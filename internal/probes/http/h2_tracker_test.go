@@ -19,6 +19,7 @@ type h2wire struct {
 	items [2][]byte // not yet sent, by direction
 	// piece cuts header blocks into BLOCK items of at most this many bytes.
 	piece int
+	done  []transaction // what the records finished
 }
 
 func newH2Wire(t *testing.T) *h2wire {
@@ -69,6 +70,14 @@ func (w *h2wire) frame(egress bool, typ, flags byte, stream uint32, payload []by
 	}
 }
 
+// dataEnd adds the header of a DATA frame of n bytes that ends its
+// stream, as the kernel sends it: without the payload.
+func (w *h2wire) dataEnd(egress bool, stream uint32, n int) {
+	hdr := []byte{byte(n >> 16), byte(n >> 8), byte(n), h2FrameData, h2FlagEndStream, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(hdr[5:], stream)
+	w.item(egress, h2ItemFrame, hdr)
+}
+
 // headers adds one HEADERS frame with END_HEADERS.
 func (w *h2wire) headers(egress bool, stream uint32, endStream bool, fields ...string) {
 	var flags byte = h2FlagEndHeaders
@@ -85,7 +94,7 @@ func (w *h2wire) flush() {
 			continue
 		}
 		w.ns += 1000
-		w.tr.packet(&packet{bootNs: w.ns, cgroup: 1, cookie: 9, egress: egress, h2: true, data: w.items[d], heard: true})
+		w.done = append(w.done, w.tr.packet(&packet{bootNs: w.ns, cgroup: 1, cookie: 9, egress: egress, h2: true, data: w.items[d], heard: true})...)
 		w.items[d] = nil
 	}
 }
@@ -154,7 +163,7 @@ func TestH2StreamsAsClient(t *testing.T) {
 		map[requestKey]uint64{{method: "GET", status: 404}: 1},
 		map[int]uint64{dropH2Reset: 1})
 	c, _ := w.tr.h2conns.Get(9)
-	if n := len((*c).streams); n != 0 {
+	if n := (*c).streams.Len(); n != 0 {
 		t.Errorf("%d streams left", n)
 	}
 }
@@ -294,6 +303,8 @@ func FuzzH2(f *testing.F) {
 	block := w.block(true, ":method", "GET", ":path", "/")
 	w.frame(true, h2FrameHeaders, h2FlagPadded, 5, append([]byte{1}, append(block[:2], 0)...))
 	w.frame(true, h2FrameContinuation, h2FlagEndHeaders, 5, block[2:])
+	w.dataEnd(false, 5, 70000)
+	w.dataEnd(true, 7, 0)
 	f.Add(w.items[0], w.items[1])
 	f.Fuzz(func(t *testing.T, egress, ingress []byte) {
 		cfg := DefaultConfig()
@@ -305,16 +316,24 @@ func FuzzH2(f *testing.F) {
 				tr.packet(&packet{bootNs: uint64(i), cgroup: 1, cookie: uint64(i % 3), egress: d == 0, h2: true, data: b, heard: i%2 == 0})
 			}
 		}
+		waiting := 0
 		for _, cp := range tr.h2conns.All {
 			c := *cp
-			if len(c.streams) > h2MaxStreams {
-				t.Fatalf("%d streams, bound %d", len(c.streams), h2MaxStreams)
+			waiting += c.streams.Len()
+			if c.streams.Len() > h2MaxStreams {
+				t.Fatalf("%d streams, bound %d", c.streams.Len(), h2MaxStreams)
 			}
 			for _, d := range c.dirs {
 				if len(d.block) > cfg.MaxHeadBytes || len(d.payload) > cfg.MaxHeadBytes {
 					t.Fatalf("block %d, payload %d bytes, bound %d", len(d.block), len(d.payload), cfg.MaxHeadBytes)
 				}
 			}
+		}
+		// Every waiting stream times out, each counted once.
+		tr.expireStreams(1 << 62)
+		tr.expireStreams(1 << 62)
+		if _, dropped := tr.snapshot(); dropped[dropH2StreamTimeout] != uint64(waiting) {
+			t.Fatalf("%d streams timed out, %d waited", dropped[dropH2StreamTimeout], waiting)
 		}
 	})
 }
@@ -350,5 +369,94 @@ func BenchmarkTrackerGRPC(b *testing.B) {
 	}
 	if stats, _ := tr.snapshot(); stats[1] == nil || stats[1].grpc[grpcKey{server: true}] == 0 {
 		b.Fatal("no call counted")
+	}
+}
+
+// A connection at h2MaxStreams waiting streams follows a new one: the
+// oldest gives way, counted, and its late response matches nothing.
+func TestH2StreamsFullEvictsOldest(t *testing.T) {
+	const extra = 3
+	w := newH2Wire(t)
+	for i := range h2MaxStreams + extra {
+		w.headers(true, uint32(2*i+1), false, grpcRequest("/pkg.Svc/A")...)
+	}
+	w.flush()
+	oldest, newest := uint32(2*extra+1), uint32(2*(h2MaxStreams+extra)-1)
+	w.headers(false, 1, true, append(grpcResponse, "grpc-status", "0")...) // given way
+	w.headers(false, oldest, true, append(grpcResponse, "grpc-status", "0")...)
+	w.headers(false, newest, true, append(grpcResponse, "grpc-status", "5")...)
+	w.flush()
+	w.want(map[grpcKey]uint64{{status: 0}: 1, {status: 5}: 1}, nil, map[int]uint64{dropStreamsFull: extra, dropUnmatched: 1})
+	if c, _ := w.tr.h2conns.Get(9); (*c).streams.Len() != h2MaxStreams-2 {
+		t.Errorf("%d streams wait, want %d", (*c).streams.Len(), h2MaxStreams-2)
+	}
+}
+
+// A stream that waited longer than H2StreamTimeout is given up at the
+// sweep, counted once, on a connection that has gone quiet; a younger one
+// still waits and is counted when its response comes.
+func TestH2StreamTimeout(t *testing.T) {
+	w := newH2Wire(t)
+	w.tr.cfg.H2StreamTimeout = 2000
+	w.headers(true, 1, false, grpcRequest("/pkg.Svc/A")...)
+	w.flush() // at 1000
+	w.headers(true, 3, false, grpcRequest("/pkg.Svc/A")...)
+	w.flush() // at 3000
+	w.tr.expireStreams(3000)
+	w.want(nil, nil, nil)
+	w.tr.expireStreams(4000)
+	w.tr.expireStreams(4500)
+	w.want(nil, nil, map[int]uint64{dropH2StreamTimeout: 1})
+	w.headers(false, 1, true, append(grpcResponse, "grpc-status", "0")...)
+	w.headers(false, 3, true, append(grpcResponse, "grpc-status", "0")...)
+	w.flush()
+	w.want(map[grpcKey]uint64{{status: 0}: 1}, nil, map[int]uint64{dropH2StreamTimeout: 1, dropUnmatched: 1})
+}
+
+// A response's END_STREAM (on a DATA frame, or its HEADERS) ends its
+// stream: a gRPC call without a grpc-status (no trailers, a proxy's 503,
+// trailers without one) counts as the plain HTTP/2 request it is, by its
+// :status, once; a response that ends without a final status is
+// malformed; the request's own END_STREAM and one after a stream finished
+// change nothing. No stream is left waiting.
+func TestH2ResponseEndsWithoutTrailers(t *testing.T) {
+	w := newH2Wire(t)
+	for id := uint32(1); id <= 9; id += 2 {
+		w.headers(true, id, false, grpcRequest("/pkg.Svc/A")...)
+		w.dataEnd(true, id, 5) // the request's end
+	}
+	w.headers(true, 11, true, ":method", "GET", ":scheme", "http", ":path", "/", ":authority", "a")
+	w.flush()
+	w.headers(false, 1, false, grpcResponse...)
+	w.dataEnd(false, 1, 70000) // no trailers
+	w.headers(false, 3, true, ":status", "503", "content-type", "text/plain")
+	w.headers(false, 5, false, grpcResponse...)
+	w.headers(false, 5, true, "x-no-status", "1") // trailers without grpc-status
+	w.headers(false, 7, true, ":status", "100")   // interim, then the end
+	w.headers(false, 9, false, grpcResponse...)
+	w.headers(false, 9, true, "grpc-status", "0")
+	w.dataEnd(false, 9, 0) // after the stream finished
+	w.headers(false, 11, false, ":status", "200")
+	w.dataEnd(false, 11, 3)
+	w.flush()
+	w.want(map[grpcKey]uint64{{status: 0}: 1},
+		map[requestKey]uint64{{method: "POST", status: 200}: 2, {method: "POST", status: 503}: 1, {method: "GET", status: 200}: 1},
+		map[int]uint64{dropMalformed: 1})
+	if c, _ := w.tr.h2conns.Get(9); (*c).streams.Len() != 0 {
+		t.Errorf("%d streams wait, want none", (*c).streams.Len())
+	}
+	// In the order the streams finished: 1, 3, 5, 9, 11; only 9 a gRPC call.
+	want := []struct {
+		method string
+		status int
+		grpc   bool
+	}{{"POST", 200, false}, {"POST", 503, false}, {"POST", 200, false}, {"POST", 200, true}, {"GET", 200, false}}
+	if len(w.done) != len(want) {
+		t.Fatalf("%d events, want %d", len(w.done), len(want))
+	}
+	for i, tx := range w.done {
+		if d := tx.http; d.Method != want[i].method || d.Status != want[i].status || d.GRPC != want[i].grpc || d.GRPCStatus != 0 {
+			t.Errorf("event %d = %+v, want %+v", i, d, want[i])
+		}
 	}
 }

@@ -44,6 +44,8 @@ func TestMain(m *testing.M) {
 		"grpc-client":   grpcClient,
 		"h2-serve":      func([]string) error { return h2Serve() },
 		"h2-client":     h2Client,
+		"end-serve":     func([]string) error { return endServe() },
+		"end-client":    endClient,
 	})
 }
 

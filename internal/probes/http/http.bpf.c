@@ -277,6 +277,7 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir, const bool 
 		struct h2_direction *d = &f->h2[dir & 1];
 		d->next_seq = seq + (preface ? H2_PREFACE_LEN : 0);
 		d->frame_left = d->hdr_have = d->block = d->untold = 0;
+		d->responses = !preface;
 		d->state = H2_FOLLOWING;
 		describe(skb, &hdr, &h, tcp, SEG_H2);
 		h2_follow(skb, d, &hdr, off, len, seq, preface ? H2_PREFACE : H2_STARTS);

@@ -19,14 +19,17 @@ import (
 	"net/netip"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 
 	"github.com/orb8/orb8/internal/conntrack"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/tick"
 )
 
 // Name is the probe's name in configuration and metrics.
@@ -83,6 +86,8 @@ type Probe struct {
 	tuneSpec func(*ebpf.CollectionSpec)
 	stopTLS  context.CancelFunc
 	wg       sync.WaitGroup
+	// stopSweep stops the sweep of HTTP/2 streams waiting too long.
+	stopSweep func()
 }
 
 // New returns an unstarted HTTP probe with the default configuration and
@@ -136,6 +141,11 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		p.Close()
 		return err
 	}
+	p.stopSweep = tick.Every(ctx, min(h2SweepEvery, p.cfg.H2StreamTimeout/2), func(time.Time) {
+		if now, ok := bootNow(); ok {
+			p.tracker.expireStreams(now)
+		}
+	})
 	if err := p.startTLS(ctx); err != nil {
 		p.Close()
 		return err
@@ -197,6 +207,9 @@ func (p *Probe) publish(txs []transaction) {
 
 // Close implements probe.Probe.
 func (p *Probe) Close() error {
+	if p.stopSweep != nil {
+		p.stopSweep()
+	}
 	if p.stopTLS != nil {
 		p.stopTLS()
 		p.wg.Wait()
@@ -208,6 +221,19 @@ func (p *Probe) Close() error {
 	err := probe.Release(&p.objs) // stops the ring readers, the table's users
 	p.nat.Close()
 	return err
+}
+
+// h2SweepEvery is how often HTTP/2 streams that waited longer than
+// Config.H2StreamTimeout are given up (twice per timeout if shorter).
+const h2SweepEvery = 10 * time.Second
+
+// bootNow is the time on CLOCK_BOOTTIME, the records' clock.
+func bootNow() (uint64, bool) {
+	var now unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &now) != nil {
+		return 0, false
+	}
+	return uint64(now.Nano()), true
 }
 
 // Forget implements probe.Forgetter.

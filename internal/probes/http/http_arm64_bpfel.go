@@ -34,7 +34,8 @@ type httpFollowed struct {
 		Block     uint8
 		State     uint8
 		Untold    uint8
-		_         [2]byte
+		Responses uint8
+		_         [1]byte
 	}
 }
 
@@ -144,7 +145,8 @@ type httpTlsStream struct {
 		Block     uint8
 		State     uint8
 		Untold    uint8
-		_         [2]byte
+		Responses uint8
+		_         [1]byte
 	}
 }
 

@@ -14,7 +14,7 @@ var metrics series.Set
 
 var (
 	requestsDesc = metrics.Workload("orb8_http_requests_total",
-		"HTTP/1.x and HTTP/2 requests (not gRPC calls) the workload served (direction server) or sent (client) that got a response, by method and status code.",
+		"HTTP/1.x and HTTP/2 requests (gRPC calls only if their response ended without a grpc-status) the workload served (direction server) or sent (client) that got a response, by method and status code.",
 		"direction", "method", "status_code")
 	durationDesc = metrics.WorkloadHistogram("orb8_http_request_duration_seconds",
 		"Time from an HTTP request's first byte to its response's first byte, as the workload's socket saw them.",

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
@@ -244,11 +242,11 @@ func (p *Probe) NotableRequests() []NotableRequest {
 	if p.tracker == nil {
 		return nil
 	}
-	var now unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &now); err != nil {
+	now, ok := bootNow()
+	if !ok {
 		return nil
 	}
-	kept := p.tracker.notableRequests(uint64(now.Nano()))
+	kept := p.tracker.notableRequests(now)
 	out := make([]NotableRequest, 0, len(kept))
 	for _, k := range kept {
 		w, ok := p.env.Resolver.Visible(k.cgroup)

@@ -187,6 +187,7 @@ static __always_inline void tls_moved(__u64 ssl, const __u8 *buf, __u32 n, __u8 
 	    (!preface || tls_preface_rest(buf, n))) {
 		d->next_seq = preface ? H2_PREFACE_LEN : 0;
 		d->untold = 0;
+		d->responses = !preface;
 		d->state = H2_FOLLOWING;
 		begin = preface ? H2_PREFACE : H2_STARTS;
 	}

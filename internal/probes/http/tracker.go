@@ -39,12 +39,16 @@ type Config struct {
 	// with two HPACK tables; when full the least recently active is
 	// forgotten (its waiting streams counted as dropped, reason evicted).
 	MaxH2Connections int
+	// H2StreamTimeout is how long an HTTP/2 stream waits for its response
+	// (a gRPC call for its grpc-status) before it is given up (reason
+	// h2_stream_timeout), at the next sweep (h2SweepEvery).
+	H2StreamTimeout time.Duration
 }
 
 // DefaultConfig is what the agent runs with.
 func DefaultConfig() Config {
 	return Config{MaxConnections: 16384, MaxPipelined: 32, MaxHeadBytes: 4096, MaxWorkloads: 16384, MaxLinks: 4096, MaxNotableWorkloads: DefaultMaxNotableWorkloads,
-		MaxH2Connections: 4096}
+		MaxH2Connections: 4096, H2StreamTimeout: 5 * time.Minute}
 }
 
 // packet is one captured segment of a socket.
@@ -74,23 +78,24 @@ type transaction struct {
 
 // Reasons a message or request is not fully accounted for.
 const (
-	dropMalformed      = iota // a packet that starts like a head but is none
-	dropTruncated             // a head longer than what was captured: counted, framing lost
-	dropUnmatched             // a response without a waiting request
-	dropPipelineFull          // a request past MaxPipelined
-	dropEvicted               // waiting requests of a connection forgotten for room
-	dropWorkloadsFull         // a workload past MaxWorkloads
-	dropNotableEvicted        // notable requests of a workload forgotten for room
-	dropH2Lost                // an HTTP/2 connection no longer followed: a gap, or a header block not decoded
-	dropH2StreamsLost         // requests waiting on a connection when it was lost
-	dropH2Reset               // HTTP/2 streams reset before their response ended
-	dropStreamsFull           // an HTTP/2 request past h2MaxStreams of its connection
-	dropH2NoPreface           // an HTTP/2 header list on a connection whose client preface was not seen
+	dropMalformed       = iota // a packet that starts like a head but is none
+	dropTruncated              // a head longer than what was captured: counted, framing lost
+	dropUnmatched              // a response without a waiting request
+	dropPipelineFull           // a request past MaxPipelined
+	dropEvicted                // waiting requests of a connection forgotten for room
+	dropWorkloadsFull          // a workload past MaxWorkloads
+	dropNotableEvicted         // notable requests of a workload forgotten for room
+	dropH2Lost                 // an HTTP/2 connection no longer followed: a gap, or a header block not decoded
+	dropH2StreamsLost          // requests waiting on a connection when it was lost
+	dropH2Reset                // HTTP/2 streams reset before their response ended
+	dropStreamsFull            // a waiting HTTP/2 stream that gave way to a new one past h2MaxStreams
+	dropH2NoPreface            // an HTTP/2 header list on a connection whose client preface was not seen
+	dropH2StreamTimeout        // an HTTP/2 stream that waited longer than H2StreamTimeout
 	numDropReasons
 )
 
 var dropReasonNames = [numDropReasons]string{"malformed", "truncated", "unmatched", "pipeline_full", "evicted", "workloads_full", "notable_evicted",
-	"h2_lost", "h2_streams_lost", "h2_reset", "streams_full", "h2_no_preface"}
+	"h2_lost", "h2_streams_lost", "h2_reset", "streams_full", "h2_no_preface", "h2_stream_timeout"}
 
 // request is one awaiting its response.
 type request struct {

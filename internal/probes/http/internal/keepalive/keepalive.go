@@ -36,6 +36,17 @@ var Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, NotFoundBody)
 })
 
+// Fetch sends req and reads its response's body to the end.
+func Fetch(c *http.Client, req *http.Request) (*http.Response, error) {
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp, err
+}
+
 // Run sends ok requests to base/ok and missing ones to base/missing
 // through transport, each waiting for its response, every third one to the
 // missing path while any are left (MissingAt), those with missingMethod and,
@@ -65,12 +76,7 @@ func Run(transport *http.Transport, base string, ok, missing int, missingMethod 
 		if err != nil {
 			return err
 		}
-		resp, err := c.Do(req)
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		resp, err := Fetch(c, req)
 		if err != nil {
 			return err
 		}

@@ -21,6 +21,12 @@
 //
 // the same with keepalive's gRPC server and client (HTTP/2 over TLS);
 //
+//	gotls end-serve cert.pem key.pem
+//	gotls end-client port path count [path count]...
+//
+// keepalive.EndHandler and RunEnd over HTTP/2 over TLS; the client prints
+// "done";
+//
 //	gotls calls n payload cert.pem key.pem
 //
 // makes a TLS connection in memory (handshake over net.Pipe, then a
@@ -59,6 +65,14 @@ func main() {
 		err = serveGRPC(os.Args[2], os.Args[3])
 	case len(os.Args) == 6 && os.Args[1] == "grpc-client":
 		err = runGRPC(os.Args[2:])
+	case len(os.Args) == 4 && os.Args[1] == "end-serve":
+		err = serveEnd(os.Args[2], os.Args[3])
+	case len(os.Args) >= 5 && os.Args[1] == "end-client":
+		// The test's self-signed certificate; HTTP/2 (ALPN h2).
+		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}
+		if err = keepalive.RunEnd(&http.Client{Transport: tr}, "https://127.0.0.1:"+os.Args[2], os.Args[3:]); err == nil {
+			fmt.Println("done")
+		}
 	case len(os.Args) == 6 && os.Args[1] == "calls":
 		n, _ := strconv.Atoi(os.Args[2])
 		err = calls(os.Args[4], os.Args[5], n, os.Args[3])
@@ -84,12 +98,30 @@ func serveGRPC(certFile, keyFile string) error {
 	if err != nil {
 		return err
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := listenLoopback()
 	if err != nil {
 		return err
 	}
-	fmt.Println(l.Addr().(*net.TCPAddr).Port)
 	return keepalive.ServeGRPC(l, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}})))
+}
+
+// serveEnd serves keepalive.EndHandler over HTTPS (HTTP/2 by ALPN) on a
+// loopback port it prints.
+func serveEnd(certFile, keyFile string) error {
+	l, err := listenLoopback()
+	if err != nil {
+		return err
+	}
+	return (&http.Server{Handler: keepalive.EndHandler}).ServeTLS(l, certFile, keyFile)
+}
+
+// listenLoopback listens on a loopback port and prints it.
+func listenLoopback() (net.Listener, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err == nil {
+		fmt.Println(l.Addr().(*net.TCPAddr).Port)
+	}
+	return l, err
 }
 
 // runGRPC runs keepalive.RunGRPC against 127.0.0.1:port; args are port,
