@@ -91,9 +91,14 @@ func TestH2StreamTimeoutInKernel(t *testing.T) {
 	}
 	f.expectBothSides(t, map[[2]string]float64{{"POST", "200"}: before + after})
 	f.expectNoGRPC(t)
+	if n := f.waitingStreams(keepalive.EndPrefix); n != 0 {
+		t.Errorf("%d streams still wait, want none", n)
+	}
+	// The drop counts are the probe's, of every cgroup: HTTP/2 that another
+	// test on the machine runs at the same time may add to them.
 	for reason, want := range map[string]float64{"h2_stream_timeout": 2, "unmatched": 2} {
-		if v, _ := testutil.Sample(t, f.reg, "orb8_http_dropped_total", map[string]string{"reason": reason}); v != want {
-			t.Errorf("dropped %s = %v, want %v", reason, v, want)
+		if v, _ := testutil.Sample(t, f.reg, "orb8_http_dropped_total", map[string]string{"reason": reason}); v < want {
+			t.Errorf("dropped %s = %v, want at least %v", reason, v, want)
 		}
 	}
 }
