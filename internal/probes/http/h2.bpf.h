@@ -399,3 +399,16 @@ static __always_inline bool h2_stream_start(struct bpf_sock *sk, __u8 dir, __u32
 		return seq == tp->snd_una && tp->bytes_acked <= 1;
 	return seq == tp->rcv_nxt && tp->bytes_received == 0;
 }
+
+/*
+ * Whether direction dir of a socket may still start a stream (its first
+ * bytes not yet acknowledged or received), as h2_stream_start checks
+ * without the packet's sequence number.
+ */
+static __always_inline bool h2_may_start(struct bpf_sock *sk, __u8 dir)
+{
+	struct bpf_tcp_sock *tp = bpf_tcp_sock(sk);
+	if (!tp)
+		return false;
+	return dir == DIR_EGRESS ? tp->bytes_acked <= 1 : tp->bytes_received == 0;
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	nethttp "net/http"
+	"os"
+	"os/exec"
 	"strconv"
 	"testing"
 	"time"
@@ -219,4 +221,36 @@ func TestGRPCOverGoTLS(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Over IPv4 without TCP timestamps (Windows' default), a packet that holds
+// one small frame (a SETTINGS ACK or WINDOW_UPDATE: 9-13 bytes of payload,
+// under 58 bytes in all) is walked like any other: the gRPC calls of TestGRPC
+// are counted exactly, in a namespace whose TCP sends no timestamps.
+func TestGRPCWithoutTCPTimestamps(t *testing.T) {
+	const (
+		ok, missing, streams = 23, 7, 3
+	)
+	f := start(t)
+	ns := fmt.Sprintf("orb8-nots-%d", os.Getpid())
+	for _, args := range [][]string{
+		{"ip", "netns", "add", ns},
+		{"ip", "-n", ns, "link", "set", "lo", "up"},
+		{"ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.tcp_timestamps=0"},
+	} {
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v: %s", args, err, out)
+		}
+		if args[2] == "add" {
+			t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+		}
+	}
+	server := testutil.StartPiped(t, in(ns, f.server.Helper(t, "grpc-serve")))
+	cmd := in(ns, f.client.Helper(t, "grpc-client", port(t, server), strconv.Itoa(ok), strconv.Itoa(missing), strconv.Itoa(streams)))
+	if out, err := cmd.Output(); err != nil || string(out) != "done\n" {
+		t.Fatalf("client: %v, said %q", err, out)
+	}
+	want := map[string]float64{"0": ok + streams, "5": missing}
+	f.expectGRPC(t, f.server, "server", want)
+	f.expectGRPC(t, f.client, "client", want)
 }

@@ -213,12 +213,33 @@ static __always_inline bool h2_preface_rest(struct __sk_buff *skb, __u32 off)
 }
 
 /*
+ * Whether the socket's direction dir is followed as HTTP/2, or may still
+ * start: a packet too short for a head may hold a frame there.
+ */
+static __always_inline bool h2_small_frames(struct __sk_buff *skb, __u8 dir)
+{
+	struct bpf_sock *sk = skb->sk;
+	if (sk)
+		sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return false;
+	struct followed *f = bpf_sk_storage_get(&followed_socks, sk, 0, 0);
+	return (f && f->h2[dir & 1].state != H2_NONE) || h2_may_start(sk, dir);
+}
+
+/*
  * h2 is a constant: false leaves out the HTTP/2 walk and its bpf_loop, for
  * the programs that serve where the kernel has none (before 5.17).
  */
 static __always_inline void capture(struct __sk_buff *skb, __u8 dir, const bool h2)
 {
-	if (skb->len < MIN_HEAD_PACKET)
+	/*
+	 * A packet too short for a head may hold an HTTP/2 frame: over IPv4
+	 * without TCP timestamps a SETTINGS ACK is 49 bytes in all, and a
+	 * server's first SETTINGS may be 55. Skipped, the first would read as
+	 * a gap, and the second would leave its direction unfollowed.
+	 */
+	if (skb->len < MIN_HEAD_PACKET && !(h2 && h2_small_frames(skb, dir)))
 		return;
 	struct headers h;
 	struct tcphdr *tcp;
