@@ -46,6 +46,7 @@ var Programs = probe.Programs{
 	Required: []string{httpProgHttpEgress, httpProgHttpIngress},
 	Optional: map[string]string{
 		httpProgTlsEnter: tlsFeature, httpProgTlsReturn: tlsFeature, httpProgTlsWatchMmap: tlsFeature,
+		httpProgTlsFree:    "HTTP/2 over a libssl connection whose SSL object reuses a freed one's address",
 		httpProgGoTlsWrite: goTLSFeature, httpProgGoTlsReadEnter: goTLSFeature, httpProgGoTlsReadReturn: goTLSFeature,
 		httpProgGoTlsWatchExec: goTLSFeature,
 	},
@@ -62,7 +63,7 @@ const h2Feature = "HTTP/2 and gRPC (frames followed with bpf_loop, Linux 5.17)"
 
 // manualPrograms are attached by startTLS, only with Options.TLS.
 var manualPrograms = []string{
-	httpProgTlsEnter, httpProgTlsReturn, httpProgTlsWatchMmap,
+	httpProgTlsEnter, httpProgTlsReturn, httpProgTlsWatchMmap, httpProgTlsFree,
 	httpProgGoTlsWrite, httpProgGoTlsReadEnter, httpProgGoTlsReadReturn, httpProgGoTlsWatchExec,
 }
 

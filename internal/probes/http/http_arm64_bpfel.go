@@ -176,6 +176,7 @@ const (
 	httpProgHttpIngress       = "http_ingress"
 	httpProgHttpIngressH1     = "http_ingress_h1"
 	httpProgTlsEnter          = "tls_enter"
+	httpProgTlsFree           = "tls_free"
 	httpProgTlsReturn         = "tls_return"
 	httpProgTlsReturnH1       = "tls_return_h1"
 	httpProgTlsWatchMmap      = "tls_watch_mmap"
@@ -236,6 +237,7 @@ type httpProgramSpecs struct {
 	HttpIngress       *ebpf.ProgramSpec `ebpf:"http_ingress"`
 	HttpIngressH1     *ebpf.ProgramSpec `ebpf:"http_ingress_h1"`
 	TlsEnter          *ebpf.ProgramSpec `ebpf:"tls_enter"`
+	TlsFree           *ebpf.ProgramSpec `ebpf:"tls_free"`
 	TlsReturn         *ebpf.ProgramSpec `ebpf:"tls_return"`
 	TlsReturnH1       *ebpf.ProgramSpec `ebpf:"tls_return_h1"`
 	TlsWatchMmap      *ebpf.ProgramSpec `ebpf:"tls_watch_mmap"`
@@ -338,6 +340,7 @@ type httpPrograms struct {
 	HttpIngress       *ebpf.Program `ebpf:"http_ingress"`
 	HttpIngressH1     *ebpf.Program `ebpf:"http_ingress_h1"`
 	TlsEnter          *ebpf.Program `ebpf:"tls_enter"`
+	TlsFree           *ebpf.Program `ebpf:"tls_free"`
 	TlsReturn         *ebpf.Program `ebpf:"tls_return"`
 	TlsReturnH1       *ebpf.Program `ebpf:"tls_return_h1"`
 	TlsWatchMmap      *ebpf.Program `ebpf:"tls_watch_mmap"`
@@ -356,6 +359,7 @@ func (p *httpPrograms) Close() error {
 		p.HttpIngress,
 		p.HttpIngressH1,
 		p.TlsEnter,
+		p.TlsFree,
 		p.TlsReturn,
 		p.TlsReturnH1,
 		p.TlsWatchMmap,

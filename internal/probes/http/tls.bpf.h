@@ -244,6 +244,20 @@ static __always_inline int tls_returned(int ret, const bool h2)
 	return 0;
 }
 
+/*
+ * SSL_free: the connection's offsets and HTTP/2 state go with it. The next
+ * SSL object is most often made at the same address, and would otherwise
+ * carry them into its connection, whose HTTP/2 then never starts (its
+ * first bytes would not be at offset 0).
+ */
+SEC("uprobe")
+int BPF_KPROBE(tls_free, void *ssl)
+{
+	struct tls_key k = {.ssl = (__u64)ssl, .tgid = bpf_get_current_pid_tgid() >> 32};
+	bpf_map_delete_elem(&tls_streams, &k);
+	return 0;
+}
+
 SEC("uretprobe")
 int BPF_KRETPROBE(tls_return, int ret) { return tls_returned(ret, true); }
 

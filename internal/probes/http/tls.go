@@ -135,6 +135,7 @@ func (s *fileSet) hooked() int {
 // (libs) and Go executables that use crypto/tls (exes, gotls.go).
 type tlsHooks struct {
 	enter, ret *ebpf.Program // libssl's; nil: libssl not hooked
+	free       *ebpf.Program // on SSL_free; nil: not loaded
 	goProgs    goTLSPrograms // nil programs: Go executables not hooked
 	log        *slog.Logger
 	proc       string
@@ -147,8 +148,8 @@ type tlsHooks struct {
 	skipped    map[uprobe.FileID]int64 // files with nothing to hook, by stamp
 }
 
-func newTLSHooks(enter, ret *ebpf.Program, goProgs goTLSPrograms, log *slog.Logger) *tlsHooks {
-	h := &tlsHooks{enter: enter, ret: ret, goProgs: goProgs, log: log, proc: "/proc", skipped: map[uprobe.FileID]int64{}}
+func newTLSHooks(enter, ret, free *ebpf.Program, goProgs goTLSPrograms, log *slog.Logger) *tlsHooks {
+	h := &tlsHooks{enter: enter, ret: ret, free: free, goProgs: goProgs, log: log, proc: "/proc", skipped: map[uprobe.FileID]int64{}}
 	h.libs = fileSet{what: "libssl", max: maxTLSLibraries, files: map[uprobe.FileID][]link.Link{}, attach: h.attach}
 	h.exes = fileSet{what: "Go executable", max: maxGoExecutables, files: map[uprobe.FileID][]link.Link{}, attach: h.attachGo,
 		stamp: h.exeStamp, stamps: map[uprobe.FileID]int64{}, users: map[uprobe.FileID]map[int]bool{}}
@@ -318,6 +319,9 @@ func (h *tlsHooks) ensure(s *fileSet, pid int, m uprobe.Mapping) {
 	// Else kept with no links: a broken file is not parsed on every scan.
 }
 
+// sslFree ends an SSL object, whose connection state tls_free forgets.
+const sslFree = "SSL_free"
+
 var (
 	errUnreachable   = errors.New("file not reachable")
 	errNothingToHook = errors.New("nothing to hook")
@@ -334,15 +338,16 @@ func (h *tlsHooks) attach(pid int, m uprobe.Mapping) (links []link.Link, slow []
 		return nil, nil, errors.Join(errUnreachable, err)
 	}
 	defer f.Close() // the uprobes hold the file themselves
-	symbols := make([]string, len(tlsFunctions))
-	for i, fn := range tlsFunctions {
-		symbols[i] = fn.symbol
+	symbols := []string{sslFree}
+	for _, fn := range tlsFunctions {
+		symbols = append(symbols, fn.symbol)
 	}
 	points, err := uprobe.ParseFile(f, symbols)
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(points) == 0 {
+	free, freed := points[sslFree]
+	if len(points) == 0 || (freed && len(points) == 1) {
 		return nil, nil, fmt.Errorf("%w: no SSL_read or SSL_write", errNothingToHook)
 	}
 	ex, err := link.OpenExecutable(uprobe.FDPath(int(f.Fd())))
@@ -370,6 +375,14 @@ func (h *tlsHooks) attach(pid int, m uprobe.Mapping) (links []link.Link, slow []
 			return nil, nil, err
 		}
 		links = append(links, enter, ret)
+	}
+	if freed && h.free != nil {
+		l, err := ex.Uprobe(sslFree, h.free, &link.UprobeOptions{Address: free.Offset})
+		if err != nil {
+			closeLinks(links)
+			return nil, nil, err
+		}
+		links = append(links, l)
 	}
 	return links, slow, nil
 }
@@ -450,7 +463,7 @@ func (p *Probe) startTLS(ctx context.Context) error {
 	if enter == nil && goProgs.write == nil {
 		return nil
 	}
-	p.tls = newTLSHooks(enter, ret, goProgs, p.env.Log)
+	p.tls = newTLSHooks(enter, ret, p.bpf.TlsFree, goProgs, p.env.Log)
 	rescan := make(chan int, 1024)
 	err := p.objs.ReadRing(p.bpf.TlsMmaps, func(raw []byte) {
 		if len(raw) < int(unsafe.Sizeof(httpTlsMmapEvent{})) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe/uprobe"
+	"github.com/orb8/orb8/internal/probes/http/internal/keepalive"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
@@ -222,4 +223,25 @@ func TestTLSConnectionKeys(t *testing.T) {
 	if a == b || a>>63 != 1 || b>>63 != 1 || tlsConnection(100, 0x5555_0000_1008) == a {
 		t.Fatalf("keys %#x %#x: want distinct, top bit set", a, b)
 	}
+}
+
+// HTTP/2 over libssl from a process that makes its connections one after
+// another, each SSL object freed before the next is made (most often at
+// the same address): every request is counted on the client side, the
+// state of a freed SSL object forgotten at SSL_free.
+func TestTLSH2SSLObjectsReused(t *testing.T) {
+	const connections = 6
+	bin := buildGoTLS(t)
+	f := startTLS(t)
+	f.startTLSServer(t) // its libssl hooked: the client's, the same file
+	serverPort := f.startGoTLSServer(t, bin, "end-serve")
+	cmd := f.client.Command(t, mustLookPath(t, "python3"), "testdata/h2_tls_client.py", serverPort,
+		strconv.Itoa(connections), keepalive.EndPrefix+"Unavailable")
+	if out, err := cmd.CombinedOutput(); err != nil || string(out) != "done\n" {
+		t.Fatalf("client: %v, said %q", err, out)
+	}
+	labels := map[string]string{"cgroup": f.client.Path, "direction": "client", "method": "GET", "status_code": "503"}
+	value := func() float64 { v, _ := testutil.Sample(t, f.reg, "orb8_http_requests_total", labels); return v }
+	testutil.Eventually(t, 3*time.Second, func() bool { return value() == connections },
+		"client requests %v = %v, want %v; series: %s", labels, value(), connections, testutil.Series(t, f.reg, "orb8_http_requests_total"))
 }
