@@ -142,7 +142,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		p.Close()
 		return err
 	}
-	p.stopSweep = tick.Every(ctx, min(h2SweepEvery, p.cfg.H2StreamTimeout/2), func(time.Time) {
+	p.stopSweep = tick.Every(ctx, max(min(h2SweepEvery, p.cfg.H2StreamTimeout/2), time.Millisecond), func(time.Time) {
 		if now, ok := bootNow(); ok {
 			p.tracker.expireStreams(now)
 		}
