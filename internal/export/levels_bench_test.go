@@ -42,9 +42,11 @@ func (d benchDeployments) Enrich(w cgroup.Workload) cgroup.Workload {
 	return w
 }
 
-func (benchDeployments) Owner(_, pod string) (string, string, bool) {
-	name, _, ok := strings.Cut(pod, "-")
-	return "Deployment", name, ok
+func (benchDeployments) PodOwner(_, pod string) (string, string, series.OwnerState) {
+	if name, _, ok := strings.Cut(pod, "-"); ok {
+		return "Deployment", name, series.OwnerKnown
+	}
+	return "", "", series.OwnerUnknown
 }
 
 func (benchDeployments) Version() uint64 { return 1 }

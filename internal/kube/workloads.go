@@ -66,17 +66,22 @@ func (x *Index) setController(kind string, m *metav1.ObjectMeta, deleted bool) {
 	key := kind + "/" + m.Namespace + "/" + m.Name
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.version++
 	if x.controllers == nil {
 		x.controllers = map[string]ref{}
-	}
-	if deleted {
-		delete(x.controllers, key)
-		return
 	}
 	var up ref
 	if c := metav1.GetControllerOfNoCopy(m); c != nil {
 		up = ref{c.Kind, c.Name}
+	}
+	// A status update (replicas ready, pods succeeded) changes no answer:
+	// caches keyed by the version stay.
+	if old, had := x.controllers[key]; had == !deleted && old == up {
+		return
+	}
+	x.version++
+	if deleted {
+		delete(x.controllers, key)
+		return
 	}
 	x.controllers[key] = up
 }
@@ -210,17 +215,27 @@ func (x *Index) Version() uint64 {
 	return x.version + 1 // never 0, which says "unknown"
 }
 
-// Owner names the controller of a pod of this node (series.Owners): its
-// Deployment, StatefulSet, DaemonSet, CronJob, Job or ReplicaSet, or the
-// pod itself when it has none. False while the pod is not known, or its
-// ReplicaSet or Job not yet listed (for up to ownerWait).
+// Owner names the controller of a pod of this node: its Deployment,
+// StatefulSet, DaemonSet, CronJob, Job or ReplicaSet, or the pod itself
+// when it has none; a ReplicaSet or Job while its own controller is not
+// known. False while the pod is not known.
 func (x *Index) Owner(namespace, pod string) (kind, name string, ok bool) {
+	kind, name, state := x.PodOwner(namespace, pod)
+	return kind, name, state != series.OwnerUnknown
+}
+
+// PodOwner is Owner for series.Owners, which holds a pod's series back
+// while its ReplicaSet or Job is not yet listed (for up to ownerWait).
+func (x *Index) PodOwner(namespace, pod string) (kind, name string, state series.OwnerState) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	e := x.pods[x.podUIDs[namespace+"/"+pod]]
 	if e == nil {
-		return "", "", false
+		return "", "", series.OwnerUnknown
 	}
 	o, final := x.ownerOf(e)
-	return o.kind, o.name, final
+	if !final {
+		return o.kind, o.name, series.OwnerPending
+	}
+	return o.kind, o.name, series.OwnerKnown
 }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/series"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
@@ -165,9 +166,10 @@ func countSeries(s string) int {
 }
 
 // TestOwnerFollowsControllersAndCountsChanges: Owner names a pod's
-// Deployment once its ReplicaSet is known (not final until then), a bare
-// pod itself, and nothing for an unknown pod; Version moves with every
-// change that may change an answer.
+// Deployment once its ReplicaSet is known (the ReplicaSet, pending, until
+// then), a bare pod itself, and nothing for an unknown pod; Version moves
+// with every change that may change an answer, and not with a ReplicaSet's
+// status update.
 func TestOwnerFollowsControllersAndCountsChanges(t *testing.T) {
 	x := NewIndex(Filter{})
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-5d4f8-x2", Namespace: "shop", UID: "u1", OwnerReferences: controlledBy("ReplicaSet", "web-5d4f8")}}
@@ -175,8 +177,11 @@ func TestOwnerFollowsControllersAndCountsChanges(t *testing.T) {
 	v0 := x.Version()
 	x.setPod(pod)
 	x.setPod(bare)
-	if kind, name, ok := x.Owner("shop", "web-5d4f8-x2"); ok || kind != "ReplicaSet" || name != "web-5d4f8" {
-		t.Errorf("before its ReplicaSet is known: %s %s %v, want ReplicaSet web-5d4f8 not final", kind, name, ok)
+	if kind, name, ok := x.Owner("shop", "web-5d4f8-x2"); !ok || kind != "ReplicaSet" || name != "web-5d4f8" {
+		t.Errorf("before its ReplicaSet is known: %s %s %v", kind, name, ok)
+	}
+	if kind, name, state := x.PodOwner("shop", "web-5d4f8-x2"); state != series.OwnerPending || kind != "ReplicaSet" || name != "web-5d4f8" {
+		t.Errorf("before its ReplicaSet is known: %s %s %v, want ReplicaSet web-5d4f8 pending", kind, name, state)
 	}
 	v1 := x.Version()
 	x.setController("ReplicaSet", &metav1.ObjectMeta{Name: "web-5d4f8", Namespace: "shop", OwnerReferences: controlledBy("Deployment", "web")}, false)
@@ -190,6 +195,10 @@ func TestOwnerFollowsControllersAndCountsChanges(t *testing.T) {
 		t.Error("an unknown pod has an owner")
 	}
 	v2 := x.Version()
+	x.setController("ReplicaSet", &metav1.ObjectMeta{Name: "web-5d4f8", Namespace: "shop", OwnerReferences: controlledBy("Deployment", "web"), Generation: 2}, false)
+	if x.Version() != v2 {
+		t.Error("an update of a ReplicaSet that keeps its controller moved the version")
+	}
 	x.deletePod(pod, time.Now())
 	v3 := x.Version()
 	if v0 == 0 || v0 == v1 || v1 == v2 || v2 == v3 {
@@ -207,18 +216,18 @@ func TestOwnerOfUnlistedController(t *testing.T) {
 	x.setPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "batch-x", Namespace: "shop", UID: "u1", OwnerReferences: controlledBy("Job", "batch")}})
 	x.setPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "rs-x", Namespace: "shop", UID: "u2", OwnerReferences: controlledBy("ReplicaSet", "rs")}})
 	x.setController("ReplicaSet", &metav1.ObjectMeta{Name: "rs", Namespace: "shop"}, false)
-	if kind, name, ok := x.Owner("shop", "rs-x"); !ok || kind != "ReplicaSet" || name != "rs" {
-		t.Errorf("a ReplicaSet listed without a controller: %s %s %v", kind, name, ok)
+	if kind, name, state := x.PodOwner("shop", "rs-x"); state != series.OwnerKnown || kind != "ReplicaSet" || name != "rs" {
+		t.Errorf("a ReplicaSet listed without a controller: %s %s %v", kind, name, state)
 	}
 	now = now.Add(ownerWait - time.Second)
-	if _, _, ok := x.Owner("shop", "batch-x"); ok {
-		t.Error("an unlisted Job is final before ownerWait")
+	if _, _, state := x.PodOwner("shop", "batch-x"); state != series.OwnerPending {
+		t.Errorf("an unlisted Job before ownerWait: %v, want pending", state)
 	}
 	// An update of the pod keeps the time it was first learned of.
 	x.setPod(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "batch-x", Namespace: "shop", UID: "u1", OwnerReferences: controlledBy("Job", "batch"), Labels: map[string]string{"a": "b"}}})
 	now = now.Add(time.Second)
-	if kind, name, ok := x.Owner("shop", "batch-x"); !ok || kind != "Job" || name != "batch" {
-		t.Errorf("an unlisted Job after ownerWait: %s %s %v", kind, name, ok)
+	if kind, name, state := x.PodOwner("shop", "batch-x"); state != series.OwnerKnown || kind != "Job" || name != "batch" {
+		t.Errorf("an unlisted Job after ownerWait: %s %s %v", kind, name, state)
 	}
 }
 

@@ -15,13 +15,25 @@ import (
 	"github.com/orb8/orb8/internal/cgroup"
 )
 
-// Owners names the controller of a pod (kube.Index): false while the pod
-// is not known. Version changes whenever an answer may have changed, so
-// that a collection asks only about pods whose owner it does not know.
+// Owners names the controller of a pod (kube.Index). Version changes
+// whenever an answer may have changed, but from OwnerPending, so that a
+// collection asks only about pods whose owner it does not know.
 type Owners interface {
-	Owner(namespace, pod string) (kind, name string, ok bool)
+	PodOwner(namespace, pod string) (kind, name string, state OwnerState)
 	Version() uint64
 }
+
+// OwnerState says how far Owners knows a pod's owner.
+type OwnerState uint8
+
+const (
+	OwnerUnknown OwnerState = iota // the pod is not known
+	// OwnerPending: the pod is known, its owner may still change (a
+	// ReplicaSet whose Deployment is not known yet): the answer names its
+	// controller. Its series are held back until it is known.
+	OwnerPending
+	OwnerKnown
+)
 
 // Shaper applies a Shaping to collectors on their way out of the agent.
 // Aggregation happens once per collection over what the probes collected
@@ -288,17 +300,18 @@ type ownerCache struct {
 
 type ownerAnswer struct {
 	kind, name string
-	ok         bool
+	state      OwnerState
 }
 
 // owner asks owners about a pod (version: theirs at this collection), once
 // per pod while their version stays; version 0 (unknown) asks every time.
-func (sh *Shaper) owner(namespace, pod string, version uint64) (kind, name string, ok bool) {
+func (sh *Shaper) owner(namespace, pod string, version uint64) (a ownerAnswer) {
 	if sh.owners == nil {
-		return "", "", false
+		return a
 	}
 	if version == 0 {
-		return sh.owners.Owner(namespace, pod)
+		a.kind, a.name, a.state = sh.owners.PodOwner(namespace, pod)
+		return a
 	}
 	h := hashOf([]string{namespace, pod})
 	c := &sh.ownerCache
@@ -307,11 +320,11 @@ func (sh *Shaper) owner(namespace, pod string, version uint64) (kind, name strin
 	found = found && c.version == version
 	c.mu.RUnlock()
 	if found {
-		return a.kind, a.name, a.ok
+		return a
 	}
-	a.kind, a.name, a.ok = sh.owners.Owner(namespace, pod)
-	if !a.ok { // may become known without a change of version (kube.ownerWait)
-		return a.kind, a.name, a.ok
+	a.kind, a.name, a.state = sh.owners.PodOwner(namespace, pod)
+	if a.state == OwnerPending { // may become known without a change of version
+		return a
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -319,10 +332,10 @@ func (sh *Shaper) owner(namespace, pod string, version uint64) (kind, name strin
 	case c.version < version || c.byPod == nil:
 		c.version, c.byPod = version, map[uint64]ownerAnswer{}
 	case c.version > version: // a collection that began before a change
-		return a.kind, a.name, a.ok
+		return a
 	}
 	c.byPod[h] = a
-	return a.kind, a.name, a.ok
+	return a
 }
 
 // takeRow takes a row whole (Rows): its cgroup hashed and its pod's owner
@@ -411,12 +424,12 @@ func (c *collection) plan(w *shaped, i int, d *Desc) *plan {
 }
 
 // owner is Shaper.owner, asked once for a run of one pod's series.
-func (c *collection) owner(namespace, pod string) (kind, name string, ok bool) {
+func (c *collection) owner(namespace, pod string) ownerAnswer {
 	if !c.asked || c.lastPod != [2]string{namespace, pod} {
-		c.last.kind, c.last.name, c.last.ok = c.sh.owner(namespace, pod, c.version)
+		c.last = c.sh.owner(namespace, pod, c.version)
 		c.lastPod, c.asked = [2]string{namespace, pod}, true
 	}
-	return c.last.kind, c.last.name, c.last.ok
+	return c.last
 }
 
 // outLabels appends to buf the label values, in out's order, of the
@@ -425,15 +438,14 @@ func (c *collection) owner(namespace, pod string) (kind, name string, ok bool) {
 func (f *family) outLabels(buf, labels []string, c *collection, s *source) []string {
 	switch f.shape.level {
 	case LevelOwner:
-		kind, name := "", ""
+		var a ownerAnswer
 		if pod := labels[1]; pod != "" {
-			var ok bool
-			kind, name, ok = c.owner(labels[0], pod)
-			if !ok && s != nil && s.agg != nil {
+			a = c.owner(labels[0], pod)
+			if a.state != OwnerKnown && s != nil && s.agg != nil {
 				return append(buf, s.agg.labels...) // a pod deleted from the API keeps the owner it had
 			}
 		}
-		buf = append(buf, labels[0], kind, name)
+		buf = append(buf, labels[0], a.kind, a.name)
 	case LevelNode:
 	default:
 		buf = append(buf, labels[:len(f.shape.level.LabelNames())]...)
@@ -602,7 +614,7 @@ func (f *family) gaugeAggregate(labels []string, h, named uint64, c *collection)
 
 // unnamed reports whether a source is a pod's cgroup not named yet
 // (owners set): one the Kubernetes index has not named, or, at owner
-// level, one whose owner is not known yet. It is held back until named,
+// level, one whose owner is pending. It is held back until named,
 // and then joins its aggregate with all it counted, rather than leave its
 // first counts in an aggregate of unnamed workloads (or under a
 // ReplicaSet whose Deployment the index did not know yet).
@@ -615,8 +627,7 @@ func (f *family) unnamed(labels []string, c *collection, s *source) bool {
 	case f.shape.level != LevelOwner:
 		return false
 	}
-	_, _, ok := c.owner(labels[0], labels[1])
-	return !ok
+	return c.owner(labels[0], labels[1]).state == OwnerPending
 }
 
 // read takes a collected series apart: label values in the source's

@@ -90,14 +90,21 @@ func (c *shapeCollector) collectRows(ch chan<- prometheus.Metric) {
 }
 
 // testOwners: pods "a-1" and "a-2" belong to Deployment a, "b-1" to
-// StatefulSet b; others are unknown.
+// StatefulSet b; others are unknown. An owner kind of "pending:ReplicaSet"
+// is the ReplicaSet's answer while its Deployment is not known.
 type testOwners map[string][2]string
 
 func (o testOwners) Version() uint64 { return 0 } // unknown: ask every time
 
-func (o testOwners) Owner(namespace, pod string) (string, string, bool) {
+func (o testOwners) PodOwner(namespace, pod string) (string, string, OwnerState) {
 	v, ok := o[namespace+"/"+pod]
-	return v[0], v[1], ok
+	if kind, pending := strings.CutPrefix(v[0], "pending:"); pending {
+		return kind, v[1], OwnerPending
+	}
+	if !ok {
+		return "", "", OwnerUnknown
+	}
+	return v[0], v[1], OwnerKnown
 }
 
 var owners = testOwners{"ns/a-1": {"Deployment", "a"}, "ns/a-2": {"Deployment", "a"}, "ns/b-1": {"StatefulSet", "b"}}
@@ -199,27 +206,44 @@ func TestShaperCountersStayMonotonic(t *testing.T) {
 			t.Errorf("got\n%s\nwant\n%s", got, want)
 		}
 	}
-	// "new"'s owner is not known yet: it is held back.
-	expect(deployment + "12")
+	expect(`orb8_shape_execs_total{namespace="ns",owner_kind="",owner_name=""} 1` + "\n" + deployment + "12")
 	// a-1 goes away after one more exec; its 6 stay in the Deployment's series.
 	c.workloads[0].execs = 6
-	expect(deployment + "13")
+	expect(`orb8_shape_execs_total{namespace="ns",owner_kind="",owner_name=""} 1` + "\n" + deployment + "13")
 	c.workloads = c.workloads[1:]
-	expect(deployment + "13")
+	expect(`orb8_shape_execs_total{namespace="ns",owner_kind="",owner_name=""} 1` + "\n" + deployment + "13")
 	// a-2's counter restarts (its cgroup recreated at the same path).
 	c.workloads[0].execs = 2
-	expect(deployment + "15")
-	// "new" becomes known as a pod of Deployment a: it joins with all it
-	// counted.
+	expect(`orb8_shape_execs_total{namespace="ns",owner_kind="",owner_name=""} 1` + "\n" + deployment + "15")
+	// "new" becomes known as a-... of Deployment a: only what it counts
+	// from then on moves.
 	owners["ns/new"] = [2]string{"Deployment", "a"}
 	defer delete(owners, "ns/new")
 	c.workloads[1].execs = 3
-	expect(deployment + "18")
+	expect(`orb8_shape_execs_total{namespace="ns",owner_kind="",owner_name=""} 1` + "\n" + deployment + "17")
 	// Every pod gone: the counts stay for the grace period, then go.
 	c.workloads = nil
-	expect(deployment + "18")
+	expect(`orb8_shape_execs_total{namespace="ns",owner_kind="",owner_name=""} 1` + "\n" + deployment + "17")
 	now = now.Add(2 * time.Minute)
 	expect(``)
+}
+
+// TestShaperHoldsPendingOwners: a pod whose owner is pending (its
+// ReplicaSet's Deployment not known yet) is held back, then joins its
+// Deployment with all it counted: none of it is left under the ReplicaSet.
+func TestShaperHoldsPendingOwners(t *testing.T) {
+	c := &shapeCollector{workloads: []shapeWorkload{{w: pod("a-1", "app"), execs: 5}, {w: pod("a-9", "app"), execs: 2}}}
+	o := testOwners{"ns/a-1": {"Deployment", "a"}, "ns/a-9": {"pending:ReplicaSet", "a-5d4f8"}}
+	w := NewShaper(Shaping{Aggregation: LevelOwner}, o, time.Minute).Wrap(c)
+	deployment := `orb8_shape_execs_total{namespace="ns",owner_kind="Deployment",owner_name="a"} `
+	if got := lines(scrapeText(t, w), "orb8_shape_execs_total"); got != deployment+"5" {
+		t.Errorf("owner pending: got\n%s", got)
+	}
+	o["ns/a-9"] = [2]string{"Deployment", "a"}
+	c.workloads[1].execs = 3
+	if got := lines(scrapeText(t, w), "orb8_shape_execs_total"); got != deployment+"8" {
+		t.Errorf("owner known: got\n%s", got)
+	}
 }
 
 func TestShaperOwnerOfDeletedPod(t *testing.T) {
@@ -501,11 +525,11 @@ func (o *changingOwners) Version() uint64 { return o.version }
 
 // TestShaperAsksOwnersOncePerVersion: an owner answer is kept while the
 // owners' version stays, and asked again once it changes; a pod whose
-// owner is not known is asked about again at every collection (its answer
+// owner is pending is asked about again at every collection (its answer
 // may come without a change of version), held back until then.
 func TestShaperAsksOwnersOncePerVersion(t *testing.T) {
 	c := &shapeCollector{workloads: []shapeWorkload{{w: pod("p-1", "app"), execs: 2}, {w: pod("q-1", "app"), execs: 4}}, rows: true}
-	o := &changingOwners{testOwners: testOwners{"ns/p-1": {"Deployment", "old"}}, version: 1}
+	o := &changingOwners{testOwners: testOwners{"ns/p-1": {"Deployment", "old"}, "ns/q-1": {"pending:ReplicaSet", "q-7c9"}}, version: 1}
 	w := NewShaper(Shaping{Aggregation: LevelOwner}, o, time.Minute).Wrap(c)
 	expect := func(want string) {
 		t.Helper()

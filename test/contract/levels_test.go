@@ -35,14 +35,14 @@ type fixtureOwners struct{}
 
 func (fixtureOwners) Version() uint64 { return 1 }
 
-func (fixtureOwners) Owner(namespace, pod string) (string, string, bool) {
+func (fixtureOwners) PodOwner(namespace, pod string) (string, string, series.OwnerState) {
 	switch pod {
 	case "web-1", "web-2":
-		return "Deployment", "web", true
+		return "Deployment", "web", series.OwnerKnown
 	case "db-0":
-		return "StatefulSet", "db", true
+		return "StatefulSet", "db", series.OwnerKnown
 	}
-	return "", "", false
+	return "", "", series.OwnerUnknown
 }
 
 // labelValues are the values of extra labels the fixture uses, such that
