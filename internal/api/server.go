@@ -16,6 +16,7 @@ import (
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
 	"github.com/orb8/orb8/internal/access"
+	"github.com/orb8/orb8/internal/encoded"
 	"github.com/orb8/orb8/internal/server"
 )
 
@@ -55,6 +56,9 @@ func Listen(addr server.Address, svc pb.AgentServer, files server.TLSFiles, d *a
 		grpc.MaxRecvMsgSize(maxRequestBytes),
 		grpc.ReadBufferSize(connBufferBytes),
 		grpc.WriteBufferSize(connBufferBytes),
+		// Answers a service passes on already encoded (a hub's) go out
+		// as they are; every other message as the proto codec has it.
+		grpc.ForceServerCodecV2(encoded.Codec{}),
 	}
 	if addr.Local() {
 		auth.local = true
@@ -76,7 +80,7 @@ func Listen(addr server.Address, svc pb.AgentServer, files server.TLSFiles, d *a
 	}
 	opts = append(opts, grpc.ChainUnaryInterceptor(auth.unary), grpc.ChainStreamInterceptor(auth.stream))
 	srv := grpc.NewServer(opts...)
-	pb.RegisterAgentServer(srv, svc)
+	encoded.RegisterAgent(srv, svc)
 	return &Server{ln: &paced{Listener: ln, every: time.Second / acceptsPerSec, tokens: acceptBurst}, srv: srv, addr: addr}, nil
 }
 
