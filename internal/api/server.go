@@ -43,8 +43,9 @@ const (
 // Listen binds addr for svc (an agent's Service, or a hub). Callers of a unix socket (mode 0600, in a
 // directory only its owner may enter) are root. A TCP address needs TLS, and
 // its callers show a client certificate signed by files.ClientCA or a bearer
-// token that d reviews; d then decides what each may see.
-func Listen(addr server.Address, svc pb.AgentServer, files server.TLSFiles, d *access.Decider) (*Server, error) {
+// token that d reviews; d then decides what each may see. extra options
+// (a hub's larger write buffer) come after the agent's own.
+func Listen(addr server.Address, svc pb.AgentServer, files server.TLSFiles, d *access.Decider, extra ...grpc.ServerOption) (*Server, error) {
 	var ln net.Listener
 	var err error
 	auth := authenticator{decider: d}
@@ -79,6 +80,7 @@ func Listen(addr server.Address, svc pb.AgentServer, files server.TLSFiles, d *a
 		return nil, fmt.Errorf("API: listen on %s: %w", addr, err)
 	}
 	opts = append(opts, grpc.ChainUnaryInterceptor(auth.unary), grpc.ChainStreamInterceptor(auth.stream))
+	opts = append(opts, extra...)
 	srv := grpc.NewServer(opts...)
 	encoded.RegisterAgent(srv, svc)
 	return &Server{ln: &paced{Listener: ln, every: time.Second / acceptsPerSec, tokens: acceptBurst}, srv: srv, addr: addr}, nil
