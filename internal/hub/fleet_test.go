@@ -174,6 +174,20 @@ func hubMemory(t testing.TB, pid int) (peak, now int64) {
 	return peak, now
 }
 
+// hubCPU is the CPU time the hub has used, user and system.
+func hubCPU(t testing.TB, pid int) time.Duration {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fields after the command's closing parenthesis; utime and stime
+	// are the 14th and 15th of the line, in clock ticks (USER_HZ, 100).
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
 // TestHubFleetSimulation is the short form of BenchmarkHubFleet: 5
 // members of 20 fake agents; every agent's every workload is listed once,
 // under its member.
@@ -196,9 +210,11 @@ func TestHubFleetSimulation(t *testing.T) {
 // BenchmarkHubFleet: the hub (`orb8 hub`, a process of its own) in front
 // of a simulated fleet of members x 100 fake agents (recorded answers of
 // 30 workloads each, on unix sockets), asked for every workload of the
-// fleet as `orb8 workloads --hub` asks: p50 and p99 of the query, and the
-// hub's peak resident memory. 50 members is the issue's fleet of 5,000
-// agents; the smaller ones show how the cost grows.
+// fleet as `orb8 workloads --hub` asks: p50 and p99 of the query, the
+// hub's peak resident memory, and its CPU time per query (which other
+// processes on the machine do not change, as they change the wall time).
+// 50 members is the issue's fleet of 5,000 agents; the smaller ones show
+// how the cost grows.
 //
 //	go test ./internal/hub -run '^$' -bench HubFleet -benchtime 50x
 func BenchmarkHubFleet(b *testing.B) {
@@ -207,6 +223,7 @@ func BenchmarkHubFleet(b *testing.B) {
 			c, cmd := startHub(b, fakeFleet(b, members, 100))
 			fleetQuery(b, c) // connections made
 			var took []time.Duration
+			cpu := hubCPU(b, cmd.Process.Pid)
 			for b.Loop() {
 				d, perMember := fleetQuery(b, c)
 				if len(perMember) != members {
@@ -214,11 +231,13 @@ func BenchmarkHubFleet(b *testing.B) {
 				}
 				took = append(took, d)
 			}
+			cpu = hubCPU(b, cmd.Process.Pid) - cpu
 			slices.Sort(took)
 			peak, _ := hubMemory(b, cmd.Process.Pid)
 			b.ReportMetric(float64(took[len(took)/2].Milliseconds()), "p50-ms")
 			b.ReportMetric(float64(took[len(took)*99/100].Milliseconds()), "p99-ms")
 			b.ReportMetric(float64(peak)/1e6, "hub-peak-MB")
+			b.ReportMetric(float64(cpu.Milliseconds())/float64(len(took)), "hub-cpu-ms/query")
 			b.ReportMetric(float64(members*100*workloadsPerAgent), "workloads")
 		})
 	}
