@@ -16,6 +16,7 @@ import (
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
 	"github.com/orb8/orb8/internal/access"
+	"github.com/orb8/orb8/internal/encoded"
 	"github.com/orb8/orb8/internal/server"
 )
 
@@ -42,8 +43,9 @@ const (
 // Listen binds addr for svc (an agent's Service, or a hub). Callers of a unix socket (mode 0600, in a
 // directory only its owner may enter) are root. A TCP address needs TLS, and
 // its callers show a client certificate signed by files.ClientCA or a bearer
-// token that d reviews; d then decides what each may see.
-func Listen(addr server.Address, svc pb.AgentServer, files server.TLSFiles, d *access.Decider) (*Server, error) {
+// token that d reviews; d then decides what each may see. extra options
+// (a hub's larger write buffer) come after the agent's own.
+func Listen(addr server.Address, svc pb.AgentServer, files server.TLSFiles, d *access.Decider, extra ...grpc.ServerOption) (*Server, error) {
 	var ln net.Listener
 	var err error
 	auth := authenticator{decider: d}
@@ -55,6 +57,9 @@ func Listen(addr server.Address, svc pb.AgentServer, files server.TLSFiles, d *a
 		grpc.MaxRecvMsgSize(maxRequestBytes),
 		grpc.ReadBufferSize(connBufferBytes),
 		grpc.WriteBufferSize(connBufferBytes),
+		// Answers a service passes on already encoded (a hub's) go out
+		// as they are; every other message as the proto codec has it.
+		grpc.ForceServerCodecV2(encoded.Codec{}),
 	}
 	if addr.Local() {
 		auth.local = true
@@ -75,8 +80,9 @@ func Listen(addr server.Address, svc pb.AgentServer, files server.TLSFiles, d *a
 		return nil, fmt.Errorf("API: listen on %s: %w", addr, err)
 	}
 	opts = append(opts, grpc.ChainUnaryInterceptor(auth.unary), grpc.ChainStreamInterceptor(auth.stream))
+	opts = append(opts, extra...)
 	srv := grpc.NewServer(opts...)
-	pb.RegisterAgentServer(srv, svc)
+	encoded.RegisterAgent(srv, svc)
 	return &Server{ln: &paced{Listener: ln, every: time.Second / acceptsPerSec, tokens: acceptBurst}, srv: srv, addr: addr}, nil
 }
 

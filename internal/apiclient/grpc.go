@@ -25,6 +25,12 @@ import (
 // maxMessage is the largest answer accepted: thousands of workloads fit.
 const maxMessage = 64 << 20
 
+// window is how much of an answer the server may send before this client
+// has read it (HTTP/2 flow control, per call and per connection): a hub's
+// answer of a whole fleet, tens of MB, then comes in without waiting for
+// window updates.
+const window = 16 << 20
+
 // TLS says how to reach an agent at a TCP address, whose API serves TLS
 // (verified with the system's roots unless CA is given); a unix socket is
 // plain text.
@@ -88,12 +94,14 @@ func Dial(ctx context.Context, addr string, t TLS, timeout time.Duration) (*Agen
 // text) and a bearer token (empty: none; it travels only over TLS).
 func dial(ctx context.Context, name, addr string, cfg *tls.Config, token string, timeout time.Duration) (*Agent, error) {
 	opts := []grpc.DialOption{
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage)),
-		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: timeout}),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage)),
+		grpc.WithInitialWindowSize(window),
+		grpc.WithInitialConnWindowSize(window),
+		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: timeout}),
 	}
 	if cfg != nil {
-		opts[2] = grpc.WithTransportCredentials(credentials.NewTLS(cfg))
+		opts[0] = grpc.WithTransportCredentials(credentials.NewTLS(cfg))
 		if token != "" {
 			opts = append(opts, grpc.WithPerRPCCredentials(bearer(token)))
 		}

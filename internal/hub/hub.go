@@ -17,6 +17,7 @@ import (
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
 	"github.com/orb8/orb8/internal/apiclient"
+	"github.com/orb8/orb8/internal/encoded"
 	"github.com/orb8/orb8/internal/tick"
 	"github.com/orb8/orb8/internal/version"
 )
@@ -174,14 +175,37 @@ func (h *Hub) GetStatus(ctx context.Context, _ *pb.GetStatusRequest) (*pb.Status
 		AddressIndex: h.addresses.status()}, err)
 }
 
-// ListWorkloads implements pb.AgentServer.
+// ListWorkloads implements pb.AgentServer: EncodedWorkloads' answer,
+// decoded, for callers in this process.
 func (h *Hub) ListWorkloads(ctx context.Context, req *pb.ListWorkloadsRequest) (*pb.ListWorkloadsResponse, error) {
+	m, err := h.EncodedWorkloads(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	resp := &pb.ListWorkloadsResponse{}
+	for _, p := range *m {
+		if err := (proto.UnmarshalOptions{Merge: true}).Unmarshal(p, resp); err != nil {
+			return nil, status.Error(codes.Internal, err.Error())
+		}
+	}
+	return resp, nil
+}
+
+// EncodedWorkloads implements encoded.WorkloadsServer, which the API
+// server calls for ListWorkloads: the agents' answers are passed on as
+// they came, each workload labelled with its member at the wire level,
+// so that the hub neither decodes nor encodes them.
+func (h *Hub) EncodedWorkloads(ctx context.Context, req *pb.ListWorkloadsRequest) (*encoded.Message, error) {
 	fleet, err := h.fleet(req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
-	ws, err := fleet.Workloads(ctx, memberRequest(req).(*pb.ListWorkloadsRequest))
-	return answer(ctx, &pb.ListWorkloadsResponse{Workloads: ws}, err)
+	parts, err := fleet.EncodedWorkloads(ctx, memberRequest(req).(*pb.ListWorkloadsRequest))
+	parts, lerr := encoded.LimitWorkloads(parts, int(req.GetLimit()))
+	if lerr != nil {
+		return nil, status.Error(codes.Internal, lerr.Error())
+	}
+	return answer(ctx, &parts, err)
 }
 
 // ListFlows implements pb.AgentServer: each flow's peers named across the

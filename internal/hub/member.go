@@ -6,6 +6,7 @@ import (
 
 	pb "github.com/orb8/orb8/api/orb8/v1"
 	"github.com/orb8/orb8/internal/apiclient"
+	"github.com/orb8/orb8/internal/encoded"
 )
 
 // connect reaches a member's agents. A member that cannot be reached now is
@@ -88,6 +89,21 @@ func (l labelled) Workloads(ctx context.Context, req *pb.ListWorkloadsRequest) (
 		l.label(w.GetWorkload())
 	}
 	return out, l.fail(err)
+}
+
+// EncodedWorkloads implements apiclient.EncodedClient: the member's
+// agents' answers as they came, each workload labelled at the wire level.
+func (l labelled) EncodedWorkloads(ctx context.Context, req *pb.ListWorkloadsRequest) (encoded.Message, error) {
+	ctx, cancel := l.call(ctx)
+	defer cancel()
+	parts, err := apiclient.EncodeWorkloads(ctx, l.Client, req)
+	for i, p := range parts {
+		var lerr error
+		if parts[i], lerr = encoded.LabelWorkloads(p, l.m.Name); lerr != nil {
+			return nil, l.fail(lerr)
+		}
+	}
+	return parts, l.fail(err)
 }
 
 func (l labelled) Flows(ctx context.Context, req *pb.ListFlowsRequest) ([]*pb.Flow, error) {

@@ -6,10 +6,17 @@ import (
 	"log/slog"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/orb8/orb8/internal/access"
 	"github.com/orb8/orb8/internal/api"
 	"github.com/orb8/orb8/internal/server"
 )
+
+// answerBufferBytes is the hub's write buffer per client connection: a
+// fleet's answer, tens of MB, goes out in writes of this size (an agent's
+// 8 KiB would make thousands of writes, each waking the client).
+const answerBufferBytes = 256 << 10
 
 // Options are orb8 hub's flags.
 type Options struct {
@@ -47,7 +54,8 @@ func Run(ctx context.Context, o Options, log *slog.Logger) error {
 	}
 	defer h.Close()
 	h.sortWindow, h.sortBuffer = o.SortWindow, o.SortBuffer
-	srv, err := api.Listen(addr, h, server.TLSFiles{Cert: o.TLSCert, Key: o.TLSKey, ClientCA: o.ClientCA}, access.NewDecider(nil, "hub"))
+	srv, err := api.Listen(addr, h, server.TLSFiles{Cert: o.TLSCert, Key: o.TLSKey, ClientCA: o.ClientCA}, access.NewDecider(nil, "hub"),
+		grpc.WriteBufferSize(answerBufferBytes))
 	if err != nil {
 		return err
 	}
