@@ -32,6 +32,9 @@ func (Codec) Marshal(v any) (mem.BufferSlice, error) {
 	if !ok {
 		return protoCodec.Marshal(v)
 	}
+	if m == nil { // an empty answer
+		return nil, nil
+	}
 	out := make(mem.BufferSlice, 0, len(*m))
 	for _, p := range *m {
 		if len(p) > 0 {
