@@ -202,7 +202,7 @@ func forward(ctx context.Context, cfg *rest.Config, core rest.Interface, p *core
 		close(stop)
 		return nil, nil, fmt.Errorf("agent %s: port forwarding: %v", name, err)
 	}
-	a, err := dial(ctx, name, fmt.Sprintf("127.0.0.1:%d", ports[0].Local), tlsCfg, token, timeout)
+	a, err := dial(ctx, name, fmt.Sprintf("127.0.0.1:%d", ports[0].Local), tlsCfg, token, timeout, fanOutWindow)
 	if err != nil {
 		close(stop)
 		return nil, nil, err

@@ -25,11 +25,19 @@ import (
 // maxMessage is the largest answer accepted: thousands of workloads fit.
 const maxMessage = 64 << 20
 
-// window is how much of an answer the server may send before this client
-// has read it (HTTP/2 flow control, per call and per connection): a hub's
-// answer of a whole fleet, tens of MB, then comes in without waiting for
-// window updates.
-const window = 16 << 20
+// HTTP/2 flow-control windows (per call and per connection): how much of
+// an answer a server may send before this client has read it. Set, they
+// also turn off grpc-go's window estimate, whose pings cost a hub one per
+// member's answer.
+const (
+	// answerWindow: a hub's answer of a whole fleet, tens of MB, comes in
+	// without waiting for window updates.
+	answerWindow = 16 << 20
+	// fanOutWindow: one of many agents (a hub's members, --all-nodes),
+	// whose answers are small: a stream whose reader stalls (a paused
+	// watch) holds at most this much per agent.
+	fanOutWindow = 64 << 10
+)
 
 // TLS says how to reach an agent at a TCP address, whose API serves TLS
 // (verified with the system's roots unless CA is given); a unix socket is
@@ -76,9 +84,19 @@ type Agent struct {
 	api  pb.AgentClient
 }
 
-// Dial connects to the agent at addr (HOST:PORT, unix:///PATH) and checks,
-// within timeout, that it answers: a wrong address fails here, at once.
+// Dial connects to the agent or hub at addr (HOST:PORT, unix:///PATH) and
+// checks, within timeout, that it answers: a wrong address fails here, at
+// once.
 func Dial(ctx context.Context, addr string, t TLS, timeout time.Duration) (*Agent, error) {
+	return dialAddr(ctx, addr, t, timeout, answerWindow)
+}
+
+// DialMember is Dial for one of many agents, a hub's member.
+func DialMember(ctx context.Context, addr string, t TLS, timeout time.Duration) (*Agent, error) {
+	return dialAddr(ctx, addr, t, timeout, fanOutWindow)
+}
+
+func dialAddr(ctx context.Context, addr string, t TLS, timeout time.Duration, window int32) (*Agent, error) {
 	var cfg *tls.Config
 	// A TCP API always speaks TLS; a unix socket never does.
 	if t.enabled() || !strings.HasPrefix(addr, "unix:") {
@@ -87,12 +105,13 @@ func Dial(ctx context.Context, addr string, t TLS, timeout time.Duration) (*Agen
 			return nil, err
 		}
 	}
-	return dial(ctx, addr, addr, cfg, t.Token, timeout)
+	return dial(ctx, addr, addr, cfg, t.Token, timeout, window)
 }
 
 // dial connects to target (named name in errors) with TLS cfg (nil: plain
-// text) and a bearer token (empty: none; it travels only over TLS).
-func dial(ctx context.Context, name, addr string, cfg *tls.Config, token string, timeout time.Duration) (*Agent, error) {
+// text), a bearer token (empty: none; it travels only over TLS) and a
+// flow-control window.
+func dial(ctx context.Context, name, addr string, cfg *tls.Config, token string, timeout time.Duration, window int32) (*Agent, error) {
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage)),

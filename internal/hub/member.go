@@ -27,7 +27,7 @@ func connect(ctx context.Context, m Member) apiclient.Client {
 		agents := make([]apiclient.Client, 0, len(m.Agents))
 		for _, addr := range m.Agents {
 			var a *apiclient.Agent
-			if a, err = apiclient.Dial(ctx, addr, tls, m.Timeout); err != nil {
+			if a, err = apiclient.DialMember(ctx, addr, tls, m.Timeout); err != nil {
 				break
 			}
 			agents = append(agents, a)
