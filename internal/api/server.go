@@ -40,14 +40,27 @@ const (
 	acceptBurst     = 50
 )
 
+// ListenOption changes how Listen serves, in ways that cannot weaken
+// its authentication or limits.
+type ListenOption func(*listenConfig)
+
+type listenConfig struct{ writeBuffer int }
+
+// WriteBuffer sets the write buffer per client connection: a hub's
+// answers are tens of MB.
+func WriteBuffer(bytes int) ListenOption { return func(c *listenConfig) { c.writeBuffer = bytes } }
+
 // Listen binds addr for svc (an agent's Service, or a hub). Callers of a unix socket (mode 0600, in a
 // directory only its owner may enter) are root. A TCP address needs TLS, and
 // its callers show a client certificate signed by files.ClientCA or a bearer
-// token that d reviews; d then decides what each may see. extra options
-// (a hub's larger write buffer) come after the agent's own.
-func Listen(addr server.Address, svc pb.AgentServer, files server.TLSFiles, d *access.Decider, extra ...grpc.ServerOption) (*Server, error) {
+// token that d reviews; d then decides what each may see.
+func Listen(addr server.Address, svc pb.AgentServer, files server.TLSFiles, d *access.Decider, options ...ListenOption) (*Server, error) {
 	var ln net.Listener
 	var err error
+	cfg := listenConfig{writeBuffer: connBufferBytes}
+	for _, o := range options {
+		o(&cfg)
+	}
 	auth := authenticator{decider: d}
 	opts := []grpc.ServerOption{
 		// Idle clients are probed so that dead ones release their stream.
@@ -56,7 +69,7 @@ func Listen(addr server.Address, svc pb.AgentServer, files server.TLSFiles, d *a
 		grpc.MaxConcurrentStreams(maxCallsPerConn),
 		grpc.MaxRecvMsgSize(maxRequestBytes),
 		grpc.ReadBufferSize(connBufferBytes),
-		grpc.WriteBufferSize(connBufferBytes),
+		grpc.WriteBufferSize(cfg.writeBuffer),
 		// Answers a service passes on already encoded (a hub's) go out
 		// as they are; every other message as the proto codec has it.
 		grpc.ForceServerCodecV2(encoded.Codec{}),
@@ -80,7 +93,6 @@ func Listen(addr server.Address, svc pb.AgentServer, files server.TLSFiles, d *a
 		return nil, fmt.Errorf("API: listen on %s: %w", addr, err)
 	}
 	opts = append(opts, grpc.ChainUnaryInterceptor(auth.unary), grpc.ChainStreamInterceptor(auth.stream))
-	opts = append(opts, extra...)
 	srv := grpc.NewServer(opts...)
 	encoded.RegisterAgent(srv, svc)
 	return &Server{ln: &paced{Listener: ln, every: time.Second / acceptsPerSec, tokens: acceptBurst}, srv: srv, addr: addr}, nil

@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"google.golang.org/grpc"
-
 	"github.com/orb8/orb8/internal/access"
 	"github.com/orb8/orb8/internal/api"
 	"github.com/orb8/orb8/internal/server"
@@ -55,7 +53,7 @@ func Run(ctx context.Context, o Options, log *slog.Logger) error {
 	defer h.Close()
 	h.sortWindow, h.sortBuffer = o.SortWindow, o.SortBuffer
 	srv, err := api.Listen(addr, h, server.TLSFiles{Cert: o.TLSCert, Key: o.TLSKey, ClientCA: o.ClientCA}, access.NewDecider(nil, "hub"),
-		grpc.WriteBufferSize(answerBufferBytes))
+		api.WriteBuffer(answerBufferBytes))
 	if err != nil {
 		return err
 	}
