@@ -3,6 +3,7 @@ package http
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -128,12 +129,30 @@ func startWith(t *testing.T, p *Probe) *fixture {
 // startBench loads the probe.
 func startBench(t testing.TB) *fixture { return startProbe(t, NewWithOptions(Options{TLS: true})) }
 
-func startProbe(t testing.TB, p *Probe) *fixture {
+func startProbe(t testing.TB, p *Probe) *fixture { return startProbeAt(t, p, "") }
+
+// startScoped starts p attached below a cgroup of the test's own, whose
+// children are the server and client cgroups: p sees their traffic alone,
+// so its counters of all it sees (the drops) are theirs. TLS is off: its
+// uprobes see every process.
+func startScoped(t *testing.T, p *Probe) *fixture {
+	t.Helper()
+	testutil.RequireRoot(t)
+	p.opts.TLS = false
+	parent := testutil.NewCgroup(t)
+	f := startProbeAt(t, p, parent.Dir)
+	f.server, f.client = parent.Child(t, "server"), parent.Child(t, "client")
+	return f
+}
+
+// startProbeAt starts p with its cgroup programs attached at root (""
+// the whole machine's).
+func startProbeAt(t testing.TB, p *Probe, root string) *fixture {
 	t.Helper()
 	testutil.RequireRoot(t)
 	res := testutil.Resolver(t)
 	f := &fixture{probe: p, reg: prometheus.NewPedanticRegistry(), bus: events.NewBus()}
-	env := probe.Env{Resolver: res, Events: f.bus, Log: slog.Default(), CgroupRoot: res.Root()}
+	env := probe.Env{Resolver: res, Events: f.bus, Log: slog.Default(), CgroupRoot: cmp.Or(root, res.Root())}
 	if err := f.probe.Start(context.Background(), env); err != nil {
 		t.Fatalf("start http probe: %v", err)
 	}
