@@ -100,6 +100,10 @@ func measureAgent(w workload, orb8, probeProgram string) (sample, error) {
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
+// bpftraceAttachTimeout bounds bpftrace's start: compiling and loading a
+// script takes a few seconds.
+const bpftraceAttachTimeout = 60 * time.Second
+
 // measureBpftrace runs the workload under bpftrace doing the same counting.
 func measureBpftrace(w workload) (sample, error) {
 	cmd := exec.Command("bpftrace", "-e", w.bpftrace)
@@ -115,16 +119,31 @@ func measureBpftrace(w workload) (sample, error) {
 		cmd.Process.Signal(os.Interrupt)
 		cmd.Wait()
 	}()
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "Attaching") {
-			break
-		}
-	}
+	// bpftrace says "Attaching" once its probes are on; a bpftrace that
+	// never does (it exited, or hangs) fails the run instead of the
+	// harness waiting for good.
+	attached := make(chan bool, 1)
 	go func() {
+		sc := bufio.NewScanner(stdout)
+		said := false
 		for sc.Scan() {
+			if !said && strings.HasPrefix(sc.Text(), "Attaching") {
+				said = true
+				attached <- true
+			}
+		}
+		if !said {
+			attached <- false
 		}
 	}()
+	select {
+	case ok := <-attached:
+		if !ok {
+			return sample{}, fmt.Errorf("bpftrace exited before attaching")
+		}
+	case <-time.After(bpftraceAttachTimeout):
+		return sample{}, fmt.Errorf("bpftrace did not attach within %v", bpftraceAttachTimeout)
+	}
 	time.Sleep(500 * time.Millisecond)
 	pid := cmd.Process.Pid
 	cpu0, bpf0, begin := processCPUSeconds(pid), bpfKernelSeconds(), time.Now()
