@@ -10,12 +10,12 @@ import (
 // hold far fewer entries, so the kernel never answers ENOSPC.
 const batchSize = 256
 
-// forEachPerCPU calls fn with every key of a per-CPU map and its per-CPU
+// ForEachPerCPU calls fn with every key of a per-CPU map and its per-CPU
 // values. It reads batchSize entries per BPF_MAP_LOOKUP_BATCH syscall
 // instead of two syscalls per key (at 5,000 workloads the key-by-key walk
 // was a third of a scrape); kernels without batch lookups get the walk.
 // fn must not keep perCPU: the buffer is reused.
-func forEachPerCPU[K, V any](m *ebpf.Map, fn func(key K, perCPU []V)) error {
+func ForEachPerCPU[K, V any](m *ebpf.Map, fn func(key K, perCPU []V)) error {
 	nCPU, err := ebpf.PossibleCPU()
 	if err != nil {
 		return err
@@ -39,7 +39,7 @@ func forEachPerCPU[K, V any](m *ebpf.Map, fn func(key K, perCPU []V)) error {
 	}
 }
 
-// walkPerCPU is forEachPerCPU key by key.
+// walkPerCPU is ForEachPerCPU key by key.
 func walkPerCPU[K, V any](m *ebpf.Map, fn func(key K, perCPU []V)) error {
 	var (
 		key    K

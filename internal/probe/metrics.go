@@ -52,7 +52,7 @@ func CollectPerCPUKeyed[K comparable, V any](m *ebpf.Map, r Resolver, split func
 // ordered, in the table's.
 func collectPerCPU[K comparable, V any](m *ebpf.Map, r Resolver, split func(K) (uint64, K), add func(dst, src *V), emit func(w cgroup.Workload, rest K, v *V), ordered bool) error {
 	var rows perCPURows[K, V]
-	err := forEachPerCPU(m, func(key K, perCPU []V) {
+	err := ForEachPerCPU(m, func(key K, perCPU []V) {
 		id, rest := split(key)
 		w, ok := r.Visible(id)
 		if !ok {

@@ -94,7 +94,7 @@ func TestBatchReadMatchesWalk(t *testing.T) {
 		}
 		return got
 	}
-	batched, walked := read(forEachPerCPU[uint64, uint64]), read(walkPerCPU[uint64, uint64])
+	batched, walked := read(ForEachPerCPU[uint64, uint64]), read(walkPerCPU[uint64, uint64])
 	if len(batched) != 3*batchSize+7 || !maps.Equal(batched, walked) {
 		t.Fatalf("batched read: %d keys, walk: %d keys, equal %v", len(batched), len(walked), maps.Equal(batched, walked))
 	}

@@ -60,7 +60,7 @@ func (c *RowCache[V]) collect(rows *series.Rows, m *ebpf.Map, r namingResolver, 
 	}
 	c.gen++
 	ids := 0
-	err := forEachPerCPU(m, func(id uint64, perCPU []V) {
+	err := ForEachPerCPU(m, func(id uint64, perCPU []V) {
 		e := c.byID[id]
 		if e == nil {
 			e = c.name(r, id)
