@@ -277,6 +277,13 @@ func writeCut(c *net.TCPConn, s string, cuts []int) error {
 // splitServe answers every request on a loopback port it prints with
 // splitResponse, cut into writes.
 func splitServe() error {
+	return serveConns(func(c *net.TCPConn, _ *nethttp.Request) error { return writeCut(c, splitResponse, responseCuts) })
+}
+
+// serveConns reads the requests of every connection to a loopback port it
+// prints, each one's body to its end, and answers each with answer, until
+// the connection ends or answer fails.
+func serveConns(answer func(c *net.TCPConn, req *nethttp.Request) error) error {
 	l, err := listen()
 	if err != nil {
 		return err
@@ -290,10 +297,12 @@ func splitServe() error {
 			defer c.Close()
 			r := bufio.NewReader(c)
 			for {
-				if _, err := nethttp.ReadRequest(r); err != nil {
+				req, err := nethttp.ReadRequest(r)
+				if err != nil {
 					return
 				}
-				if writeCut(c, splitResponse, responseCuts) != nil {
+				io.Copy(io.Discard, req.Body)
+				if answer(c, req) != nil {
 					return
 				}
 			}
@@ -322,16 +331,25 @@ func splitClient(args []string) error {
 		if err := writeCut(c, splitRequest, requestCuts); err != nil {
 			return err
 		}
-		resp, err := nethttp.ReadResponse(r, nil)
-		if err != nil {
+		if err := readResponse(r, nethttp.MethodGet, nethttp.StatusOK); err != nil {
 			return err
-		}
-		io.Copy(io.Discard, resp.Body)
-		if resp.StatusCode != nethttp.StatusOK {
-			return fmt.Errorf("status %d", resp.StatusCode)
 		}
 	}
 	fmt.Println("done")
+	return nil
+}
+
+// readResponse reads the response to a request of method, its body to the
+// end, and fails unless its status is want.
+func readResponse(r *bufio.Reader, method string, want int) error {
+	resp, err := nethttp.ReadResponse(r, &nethttp.Request{Method: method})
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != want {
+		return fmt.Errorf("status %d, want %d", resp.StatusCode, want)
+	}
 	return nil
 }
 

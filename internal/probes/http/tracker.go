@@ -205,15 +205,7 @@ func (t *tracker) packetLocked(p *packet) {
 		t.h2Locked(p)
 		return
 	}
-	c, ok := t.conns.Get(p.cookie)
-	if ok {
-		t.conns.Touch(p.cookie)
-	} else {
-		if _, old, evicted := t.conns.Put(p.cookie, conn{cgroup: p.cgroup}); evicted {
-			t.dropped[dropEvicted] += uint64(len(old.waiting))
-		}
-		c, _ = t.conns.Get(p.cookie)
-	}
+	c := t.connLocked(p)
 	if c.upgraded {
 		return
 	}
@@ -246,6 +238,21 @@ func (t *tracker) packetLocked(p *packet) {
 		s.partial = nil
 	}
 	t.messagesLocked(c, s, p, p.data, p.seq, p.length, p.bootNs)
+}
+
+// connLocked is the socket end of p, made most recently used; a new one
+// may take the place of the least recently used (its waiting requests
+// counted as evicted).
+func (t *tracker) connLocked(p *packet) *conn {
+	if c, ok := t.conns.Get(p.cookie); ok {
+		t.conns.Touch(p.cookie)
+		return c
+	}
+	if _, old, evicted := t.conns.Put(p.cookie, conn{cgroup: p.cgroup}); evicted {
+		t.dropped[dropEvicted] += uint64(len(old.waiting))
+	}
+	c, _ := t.conns.Get(p.cookie)
+	return c
 }
 
 func direction(egress bool) int {
