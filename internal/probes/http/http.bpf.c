@@ -20,6 +20,7 @@
  */
 #include "orb8_skb.h"
 #include "orb8_mmap.h"
+#include "orb8_hist.h"
 
 /*
  * Payload bytes copied per packet: a request line with a long path, the
@@ -48,6 +49,8 @@ enum segment : __u8 {
 	SEG_HEAD = 0,         /* the payload starts like a head */
 	SEG_CONTINUATION = 1, /* the next bytes of a head that did not end */
 	SEG_H2 = 2,           /* items of HTTP/2 frames (h2.bpf.h) */
+	SEG_H1_DONE = 3,      /* a notable request matched in the kernel: a struct h1_request (h1.bpf.h) */
+	SEG_H1_HANDOVER = 4,  /* the socket's HTTP/1.x state, given to user space: a struct h1_request */
 };
 
 /* What user space learns about the packet; the payload's first bytes follow it. */
@@ -94,14 +97,42 @@ struct {
 	 (__u64)(f) << 40 | (__u64)(g) << 48 | (__u64)(h) << 56)
 #define MASK(n) ((n) == 8 ? ~0ULL : (1ULL << ((n) * 8)) - 1)
 
+struct headers {
+	union {
+		struct {
+			struct iphdr ip;
+			struct tcphdr tcp;
+		} v4;
+		struct {
+			struct ipv6hdr ip;
+			struct tcphdr tcp;
+		} v6;
+	};
+};
+
+/* Fills what user space learns about a packet sent on, but its sequence, length and direction. */
+static __always_inline void describe(struct __sk_buff *skb, struct http_header *hdr, struct headers *h,
+				     const struct tcphdr *tcp, enum segment seg)
+{
+	hdr->boot_ns = bpf_ktime_get_boot_ns();
+	hdr->cgroup_id = bpf_skb_cgroup_id(skb);
+	hdr->cookie = bpf_get_socket_cookie(skb);
+	hdr->sport = bpf_ntohs(tcp->source);
+	hdr->dport = bpf_ntohs(tcp->dest);
+	hdr->segment = seg;
+	hdr->family = orb8_skb_addrs(skb, &h->v4.ip, &h->v6.ip, hdr->saddr, hdr->daddr);
+}
+
 #include "tls_record.bpf.h"
 #include "h2.bpf.h"
+#include "h1.bpf.h"
 
 /*
  * What is followed of a socket per direction: where a head that did not end
  * in its packet continues, and HTTP/2 frames.
  */
 struct followed {
+	struct h1_request h1;
 	__u32 next_seq[2];
 	__u8 left[2]; /* continuation packets still followed */
 	struct h2_direction h2[2];
@@ -119,19 +150,6 @@ struct {
 	__type(key, int);
 	__type(value, struct followed);
 } followed_socks SEC(".maps");
-
-struct headers {
-	union {
-		struct {
-			struct iphdr ip;
-			struct tcphdr tcp;
-		} v4;
-		struct {
-			struct ipv6hdr ip;
-			struct tcphdr tcp;
-		} v6;
-	};
-};
 
 static __always_inline bool upper(__u8 c) { return c >= 'A' && c <= 'Z'; }
 
@@ -190,19 +208,6 @@ static __always_inline bool ends_head(struct __sk_buff *skb, __u32 off, __u32 le
 	if (len < 4 || bpf_skb_load_bytes(skb, off + len - 4, &tail, sizeof(tail)))
 		return false;
 	return tail == PREFIX('\r', '\n', '\r', '\n', 0, 0, 0, 0);
-}
-
-/* Fills what user space learns about a packet sent on, but its sequence, length and direction. */
-static __always_inline void describe(struct __sk_buff *skb, struct http_header *hdr, struct headers *h,
-				     const struct tcphdr *tcp, enum segment seg)
-{
-	hdr->boot_ns = bpf_ktime_get_boot_ns();
-	hdr->cgroup_id = bpf_skb_cgroup_id(skb);
-	hdr->cookie = bpf_get_socket_cookie(skb);
-	hdr->sport = bpf_ntohs(tcp->source);
-	hdr->dport = bpf_ntohs(tcp->dest);
-	hdr->segment = seg;
-	hdr->family = orb8_skb_addrs(skb, &h->v4.ip, &h->v6.ip, hdr->saddr, hdr->daddr);
 }
 
 /* Whether the 16 bytes after a payload's "PRI * HT" end the client preface. */
@@ -304,8 +309,20 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir, const bool 
 		h2_follow(skb, d, &hdr, off, len, seq, preface ? H2_PREFACE : H2_STARTS);
 		return;
 	}
+	bool head = len >= 8 && starts_head(prefix);
+	if (h2 && head && sk) {
+		if (!f)
+			f = bpf_sk_storage_get(&followed_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (f) {
+			enum h1_verdict v = h1_follow(skb, &f->h1, prefix, off, len, dir, &hdr, &h, tcp);
+			if (v != H1_SEND)
+				return;
+		} else {
+			orb8_count(ORB8_MAP_FULL);
+		}
+	}
 	enum segment seg = SEG_HEAD;
-	if (len < 8 || !starts_head(prefix)) {
+	if (!head) {
 		if (!f || !f->left[dir & 1] || f->next_seq[dir & 1] != seq)
 			return;
 		seg = SEG_CONTINUATION;

@@ -6,11 +6,16 @@
 // byte to the response's first byte, and streamed one request at a time
 // (method, path without the query string, status, latency, peer) as events.
 //
-// The kernel side (http.bpf.c) copies the first bytes of every TCP segment
-// that starts an HTTP/1.x head (and of the segments that continue a head
-// split over several) into a ring buffer, with the socket's cgroup and
+// The kernel side (http.bpf.c) follows plaintext HTTP/1.x itself (h1.bpf.h):
+// a connection whose heads each fit one packet has its requests parsed,
+// matched and counted in the kernel (kernel.go reads the counts), and only
+// a notable request sends a record. Other connections (heads over several
+// packets, pipelining, interim responses, someone listening for events)
+// are handed over: the first bytes of every TCP segment that starts or
+// continues a head go to a ring buffer, with the socket's cgroup and
 // cookie; tls.bpf.h does the same for the plaintext of SSL_write and
-// SSL_read, gotls.bpf.h for Go's (*tls.Conn).Write and Read. Parsing and matching responses to requests live here in Go.
+// SSL_read, gotls.bpf.h for Go's (*tls.Conn).Write and Read. Their parsing
+// and matching live here in Go (parse.go, tracker.go), by the same rules.
 package http
 
 import (
@@ -114,6 +119,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	p.env, p.tracker = env, newTracker(p.cfg)
+	p.tracker.slowest = p.setSlowest
 	p.nat.Log = env.Log
 	p.tracker.spans.translate = func(client, server netip.AddrPort) netip.AddrPort {
 		return p.nat.Destination(syscall.IPPROTO_TCP, client, server)
@@ -138,6 +144,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		p.degraded[h2Feature] = fmt.Errorf("HTTP/2 not followed, HTTP/1.x only: %w", refused)
 	}
 	p.objs = objs
+	probe.EmitWhile(objs, env.Events, emitKinds)
 	if err := objs.ReadRing(p.bpf.Events, p.handle); err != nil {
 		p.Close()
 		return err
@@ -170,6 +177,12 @@ func (p *Probe) handle(raw []byte) {
 		return
 	}
 	e := (*httpHttpHeader)(unsafe.Pointer(&raw[0]))
+	var kernel *httpH1Request
+	if e.Segment == httpSegmentSEG_H1DONE || e.Segment == httpSegmentSEG_H1HANDOVER {
+		if kernel = kernelRequest(raw[headerSize:]); kernel == nil {
+			return
+		}
+	}
 	data := recordData(raw[headerSize:], e.Captured, e.PayloadLen, e.Segment)
 	txs := p.tracker.packet(&packet{
 		bootNs:       e.BootNs,
@@ -184,6 +197,8 @@ func (p *Probe) handle(raw []byte) {
 		length:       int(e.PayloadLen),
 		data:         data,
 		heard:        p.env.Hears(events.KindHTTP),
+		kernel:       kernel,
+		handOver:     e.Segment == httpSegmentSEG_H1HANDOVER,
 	})
 	p.publish(txs)
 }
@@ -241,5 +256,6 @@ func bootNow() (uint64, bool) {
 func (p *Probe) Forget(ids []uint64) {
 	if p.tracker != nil {
 		p.tracker.forget(ids)
+		p.forgetKernel(ids)
 	}
 }

@@ -22,6 +22,7 @@ const (
 
 type httpFollowed struct {
 	_       structs.HostLayout
+	H1      httpH1Request
 	NextSeq [2]uint32
 	Left    [2]uint8
 	_       [2]byte
@@ -37,6 +38,7 @@ type httpFollowed struct {
 		Responses uint8
 		_         [1]byte
 	}
+	_ [4]byte
 }
 
 type httpGoTlsRead struct {
@@ -51,6 +53,101 @@ type httpGoTlsReadKey struct {
 	Tgid uint32
 	Pad  uint32
 }
+
+type httpH1DurationKey struct {
+	_        structs.HostLayout
+	CgroupId uint64
+	Server   uint64
+}
+
+type httpH1EventKind uint32
+
+const (
+	httpH1EventKindH1EVENT_HTTP httpH1EventKind = 0
+)
+
+type httpH1Method uint8
+
+const (
+	httpH1MethodH1OTHER   httpH1Method = 0
+	httpH1MethodH1GET     httpH1Method = 1
+	httpH1MethodH1HEAD    httpH1Method = 2
+	httpH1MethodH1POST    httpH1Method = 3
+	httpH1MethodH1PUT     httpH1Method = 4
+	httpH1MethodH1DELETE  httpH1Method = 5
+	httpH1MethodH1CONNECT httpH1Method = 6
+	httpH1MethodH1OPTIONS httpH1Method = 7
+	httpH1MethodH1TRACE   httpH1Method = 8
+	httpH1MethodH1PATCH   httpH1Method = 9
+)
+
+type httpH1Request struct {
+	_        structs.HostLayout
+	ReqNs    uint64
+	BodyEnd  [2]uint32
+	NextSeq  [2]uint32
+	Status   uint16
+	Method   httpH1Method
+	State    httpH1State
+	Server   uint8
+	Version  uint8
+	Body     [2]uint8
+	Seen     [2]uint8
+	LineLen  uint8
+	LineFull uint8
+	Line     [128]uint8
+	_        [4]byte
+}
+
+type httpH1RequestKey struct {
+	_        structs.HostLayout
+	CgroupId uint64
+	Status   uint16
+	Server   uint8
+	Method   httpH1Method
+	Pad      uint32
+}
+
+type httpH1Scratch struct {
+	_ structs.HostLayout
+	H struct {
+		_         structs.HostLayout
+		N         uint32
+		Pos       uint32
+		Length    int64
+		Size      uint16
+		Status    uint16
+		Request   uint8
+		Chunked   uint8
+		_         [2]byte
+		Start     uint32
+		End       uint32
+		Colon     uint32
+		Value     uint32
+		ValueEnd  uint32
+		Bad       uint8
+		Punt      uint8
+		LineEnd   uint8
+		Method    httpH1Method
+		MethodLen uint8
+		_         [7]byte
+	}
+	B [264]uint8
+}
+
+type httpH1Slowest struct {
+	_         structs.HostLayout
+	Window    uint64
+	LatencyNs uint64
+}
+
+type httpH1State uint8
+
+const (
+	httpH1StateH1IDLE    httpH1State = 0
+	httpH1StateH1WAITING httpH1State = 1
+	httpH1StateH1USER    httpH1State = 2
+)
 
 type httpH2Record struct {
 	_    structs.HostLayout
@@ -81,12 +178,20 @@ type httpHttpHeader struct {
 	Pad        [7]uint8
 }
 
+type httpOrb8Log2Hist struct {
+	_     structs.HostLayout
+	Slots [27]uint64
+	SumNs uint64
+}
+
 type httpSegment uint8
 
 const (
 	httpSegmentSEG_HEAD         httpSegment = 0
 	httpSegmentSEG_CONTINUATION httpSegment = 1
 	httpSegmentSEG_H2           httpSegment = 2
+	httpSegmentSEG_H1DONE       httpSegment = 3
+	httpSegmentSEG_H1HANDOVER   httpSegment = 4
 )
 
 type httpTlsCall struct {
@@ -157,6 +262,10 @@ const (
 	httpMapEvents             = "events"
 	httpMapFollowedSocks      = "followed_socks"
 	httpMapGoTlsReads         = "go_tls_reads"
+	httpMapH1Durations        = "h1_durations"
+	httpMapH1Heads            = "h1_heads"
+	httpMapH1Notable          = "h1_notable"
+	httpMapH1Requests         = "h1_requests"
 	httpMapH2Scratch          = "h2_scratch"
 	httpMapOrb8Counters       = "orb8_counters"
 	httpMapOrb8Emit           = "orb8_emit"
@@ -181,6 +290,7 @@ const (
 	httpProgTlsReturnH1       = "tls_return_h1"
 	httpProgTlsWatchMmap      = "tls_watch_mmap"
 	httpVarOrb8CgroupV1       = "orb8_cgroup_v1"
+	httpVarUnusedH1EventKind  = "unused_h1_event_kind"
 	httpVarUnusedTlsCookie    = "unused_tls_cookie"
 )
 
@@ -250,6 +360,10 @@ type httpMapSpecs struct {
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	FollowedSocks   *ebpf.MapSpec `ebpf:"followed_socks"`
 	GoTlsReads      *ebpf.MapSpec `ebpf:"go_tls_reads"`
+	H1Durations     *ebpf.MapSpec `ebpf:"h1_durations"`
+	H1Heads         *ebpf.MapSpec `ebpf:"h1_heads"`
+	H1Notable       *ebpf.MapSpec `ebpf:"h1_notable"`
+	H1Requests      *ebpf.MapSpec `ebpf:"h1_requests"`
 	H2Scratch       *ebpf.MapSpec `ebpf:"h2_scratch"`
 	Orb8Counters    *ebpf.MapSpec `ebpf:"orb8_counters"`
 	Orb8Emit        *ebpf.MapSpec `ebpf:"orb8_emit"`
@@ -264,8 +378,9 @@ type httpMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type httpVariableSpecs struct {
-	Orb8CgroupV1    *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
-	UnusedTlsCookie *ebpf.VariableSpec `ebpf:"unused_tls_cookie"`
+	Orb8CgroupV1      *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
+	UnusedH1EventKind *ebpf.VariableSpec `ebpf:"unused_h1_event_kind"`
+	UnusedTlsCookie   *ebpf.VariableSpec `ebpf:"unused_tls_cookie"`
 }
 
 // httpObjects contains all objects after they have been loaded into the kernel.
@@ -291,6 +406,10 @@ type httpMaps struct {
 	Events          *ebpf.Map `ebpf:"events"`
 	FollowedSocks   *ebpf.Map `ebpf:"followed_socks"`
 	GoTlsReads      *ebpf.Map `ebpf:"go_tls_reads"`
+	H1Durations     *ebpf.Map `ebpf:"h1_durations"`
+	H1Heads         *ebpf.Map `ebpf:"h1_heads"`
+	H1Notable       *ebpf.Map `ebpf:"h1_notable"`
+	H1Requests      *ebpf.Map `ebpf:"h1_requests"`
 	H2Scratch       *ebpf.Map `ebpf:"h2_scratch"`
 	Orb8Counters    *ebpf.Map `ebpf:"orb8_counters"`
 	Orb8Emit        *ebpf.Map `ebpf:"orb8_emit"`
@@ -306,6 +425,10 @@ func (m *httpMaps) Close() error {
 		m.Events,
 		m.FollowedSocks,
 		m.GoTlsReads,
+		m.H1Durations,
+		m.H1Heads,
+		m.H1Notable,
+		m.H1Requests,
 		m.H2Scratch,
 		m.Orb8Counters,
 		m.Orb8Emit,
@@ -321,8 +444,9 @@ func (m *httpMaps) Close() error {
 //
 // It can be passed to loadHttpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type httpVariables struct {
-	Orb8CgroupV1    *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
-	UnusedTlsCookie *ebpf.Variable `ebpf:"unused_tls_cookie"`
+	Orb8CgroupV1      *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
+	UnusedH1EventKind *ebpf.Variable `ebpf:"unused_h1_event_kind"`
+	UnusedTlsCookie   *ebpf.Variable `ebpf:"unused_tls_cookie"`
 }
 
 // httpPrograms contains all programs after they have been loaded into the kernel.

@@ -46,6 +46,9 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 		return nil
 	}
 	stats, dropped := p.tracker.snapshot()
+	if err := p.kernelCounts(stats); err != nil {
+		return err
+	}
 	folded := probe.FoldVisible(stats, p.env.Resolver, (*workloadStats).add)
 	for w, ws := range folded {
 		row := series.NewRow(w)

@@ -78,6 +78,7 @@ type headSpan struct {
 // allocates nothing once grown.
 func (c *conn) keepHead(req *request, h *head) {
 	path, truncated := requestPath(h.target)
+	truncated = truncated || h.targetCut
 	start := len(c.heads)
 	c.heads = append(c.heads, h.token...)
 	tokenEnd := len(c.heads)
@@ -152,8 +153,9 @@ func (t *tracker) keepNotableLocked(cgroup, startNs, endNs uint64, failing bool,
 		return
 	}
 	if !ok {
-		if _, old, evicted := t.notable.Put(cgroup, notable{}); evicted {
+		if gone, old, evicted := t.notable.Put(cgroup, notable{}); evicted {
 			t.dropped[dropNotableEvicted] += uint64(old.kept())
+			t.slowest(gone, 0, 0, true)
 		}
 		n, _ = t.notable.Get(cgroup)
 		slow = &n.slow[window%2]
@@ -173,6 +175,9 @@ func (t *tracker) keepNotableLocked(cgroup, startNs, endNs uint64, failing bool,
 		})
 		slow.reqs = slices.Insert(slow.reqs, i, f)
 		slow.reqs = slow.reqs[:min(len(slow.reqs), notableKeep)]
+		if len(slow.reqs) == notableKeep {
+			t.slowest(cgroup, window, uint64(slow.reqs[notableKeep-1].detail.Latency), false)
+		}
 	}
 	if failing {
 		if len(n.failing) < notableKeep {

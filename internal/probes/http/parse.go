@@ -27,6 +27,8 @@ type head struct {
 	traceparent []byte
 	// size is the head's bytes, its final empty line included.
 	size int
+	// targetCut: the target goes on past the bytes at hand.
+	targetCut bool
 }
 
 var (

@@ -67,6 +67,10 @@ type packet struct {
 	// heard: someone listens for http events, so finished requests are
 	// returned with their details (else only counted).
 	heard bool
+	// kernel is a request the kernel followed (h1.bpf.h): handed over
+	// with its connection (handOver), else matched, counted and notable.
+	kernel   *httpH1Request
+	handOver bool
 }
 
 // transaction is a finished request, returned while events are heard.
@@ -179,11 +183,15 @@ type tracker struct {
 	notable *lru.Table[uint64, notable] // by cgroup
 	// notableBuilt counts the details built for notable requests.
 	notableBuilt uint64
+	// slowest is told the latency a request of cgroup must pass to make
+	// its slow list in window, once the list is full (forget: the
+	// workload's lists are gone).
+	slowest func(cgroup, window, latencyNs uint64, forget bool)
 }
 
 func newTracker(cfg Config) *tracker {
 	return &tracker{cfg: cfg, conns: lru.New[uint64, conn](cfg.MaxConnections), h2conns: lru.New[uint64, *h2conn](cfg.MaxH2Connections), stats: map[uint64]*workloadStats{}, spans: newSpanLinker(cfg),
-		notable: lru.New[uint64, notable](cfg.MaxNotableWorkloads)}
+		notable: lru.New[uint64, notable](cfg.MaxNotableWorkloads), slowest: func(uint64, uint64, uint64, bool) {}}
 }
 
 // packet accounts for p and returns the requests it finished, while
@@ -201,8 +209,15 @@ func (t *tracker) packet(p *packet) []transaction {
 }
 
 func (t *tracker) packetLocked(p *packet) {
-	if p.h2 {
+	switch {
+	case p.h2:
 		t.h2Locked(p)
+		return
+	case p.kernel != nil && p.handOver:
+		t.handOverLocked(p, p.kernel)
+		return
+	case p.kernel != nil:
+		t.kernelDoneLocked(p, p.kernel)
 		return
 	}
 	c := t.connLocked(p)

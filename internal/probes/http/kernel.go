@@ -1,0 +1,189 @@
+package http
+
+import (
+	"bytes"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/series"
+)
+
+// HTTP/1.x requests the kernel matched and counted itself (h1.bpf.h): their
+// counts and durations are read from its maps at a scrape, and only a
+// notable one, or a connection handed over to user space, reaches the
+// tracker as a record.
+
+// emitKinds are the probe's gated kernel event kinds (orb8_emit): while
+// someone listens for http events, every request goes through user space,
+// which builds their events.
+var emitKinds = map[httpH1EventKind]string{httpH1EventKindH1EVENT_HTTP: events.KindHTTP}
+
+// kernelMethods are the label values of the kernel's methods.
+var kernelMethods = map[httpH1Method]string{
+	httpH1MethodH1GET: "GET", httpH1MethodH1HEAD: "HEAD", httpH1MethodH1POST: "POST", httpH1MethodH1PUT: "PUT",
+	httpH1MethodH1DELETE: "DELETE", httpH1MethodH1CONNECT: "CONNECT", httpH1MethodH1OPTIONS: "OPTIONS",
+	httpH1MethodH1TRACE: "TRACE", httpH1MethodH1PATCH: "PATCH",
+}
+
+func methodName(m httpH1Method) string {
+	if name, ok := kernelMethods[m]; ok {
+		return name
+	}
+	return "OTHER"
+}
+
+// kernelRequest is the struct h1_request behind a record's header, nil
+// when the record is too short for one.
+func kernelRequest(data []byte) *httpH1Request {
+	if len(data) < int(unsafe.Sizeof(httpH1Request{})) {
+		return nil
+	}
+	return (*httpH1Request)(unsafe.Pointer(&data[0]))
+}
+
+// requestLine is the request line the kernel kept and whether it is whole.
+func (r *httpH1Request) requestLine() ([]byte, bool) {
+	return r.Line[:min(int(r.LineLen), len(r.Line))], r.LineFull != 0
+}
+
+// kernelHead is the head of the request the kernel kept: its method token,
+// target and version from the request line it copied.
+func kernelHead(r *httpH1Request) head {
+	line, whole := r.requestLine()
+	h := head{request: true, method: methodName(r.Method), version: r.Version}
+	token, target, _ := bytes.Cut(line, []byte(" "))
+	h.token = token
+	if whole {
+		if i := bytes.LastIndexByte(target, ' '); i >= 0 {
+			target = target[:i]
+		}
+	} else if i := bytes.IndexByte(target, ' '); i >= 0 {
+		target = target[:i]
+	} else {
+		h.targetCut = true // the path goes on past the bytes kept
+	}
+	h.target = target
+	return h
+}
+
+// handOverLocked takes up a connection the kernel followed until now, with
+// the request it had waiting and its framing state.
+func (t *tracker) handOverLocked(p *packet, r *httpH1Request) {
+	c := t.connLocked(p)
+	for d := range c.streams {
+		s := &c.streams[d]
+		s.partial = nil
+		s.accounted, s.next = r.Seen[d] != 0, r.NextSeq[d]
+		s.inBody, s.bodyEnd = r.Body[d] != 0, r.BodyEnd[d]
+	}
+	if r.State != httpH1StateH1WAITING {
+		return
+	}
+	h := kernelHead(r)
+	req := request{method: h.method, bootNs: r.ReqNs, server: r.Server != 0}
+	c.keepHead(&req, &h)
+	c.waiting = append(c.waiting, req)
+}
+
+// kernelDoneLocked keeps a request the kernel matched and counted, sent
+// because it may be notable.
+func (t *tracker) kernelDoneLocked(p *packet, r *httpH1Request) {
+	status := int(r.Status)
+	h := kernelHead(r)
+	server := r.Server != 0
+	t.keepNotableLocked(p.cgroup, r.ReqNs, p.bootNs, failingStatus(status), func() events.HTTP {
+		path, truncated := requestPath(h.target)
+		truncated = truncated || h.targetCut
+		d := events.HTTP{
+			Direction:     directionLabels[serverIndex(server)],
+			Method:        string(h.token),
+			Path:          validPath(path),
+			PathTruncated: truncated,
+			Status:        status,
+			Protocol:      "HTTP/1." + string(h.version),
+		}
+		d.Peer, d.Local = ends(p)
+		return d
+	})
+}
+
+// kernelCounts adds the kernel's counts and durations to stats.
+func (p *Probe) kernelCounts(stats map[uint64]*workloadStats) error {
+	if p.bpf.H1Requests == nil {
+		return nil
+	}
+	add := func(id uint64) *workloadStats {
+		ws := stats[id]
+		if ws == nil {
+			ws = &workloadStats{requests: map[requestKey]uint64{}, grpc: map[grpcKey]uint64{}}
+			stats[id] = ws
+		}
+		return ws
+	}
+	err := probe.ForEachPerCPU(p.bpf.H1Requests, func(k httpH1RequestKey, perCPU []uint64) {
+		var n uint64
+		for _, v := range perCPU {
+			n += v
+		}
+		add(k.CgroupId).requests[requestKey{server: k.Server != 0, method: methodName(k.Method), status: int(k.Status)}] += n
+	})
+	if err != nil {
+		return err
+	}
+	return probe.ForEachPerCPU(p.bpf.H1Durations, func(k httpH1DurationKey, perCPU []series.Log2Hist) {
+		ws := add(k.CgroupId)
+		for i := range perCPU {
+			ws.duration[serverIndex(k.Server != 0)].Add(&perCPU[i])
+		}
+	})
+}
+
+// forgetKernel deletes the kernel's entries of cgroups that are gone.
+func (p *Probe) forgetKernel(ids []uint64) {
+	if p.bpf.H1Requests == nil || len(ids) == 0 {
+		return
+	}
+	gone := make(map[uint64]bool, len(ids))
+	for _, id := range ids {
+		gone[id] = true
+		_ = p.bpf.H1Notable.Delete(id)
+	}
+	deleteWhere(p.bpf.H1Requests, func(k *httpH1RequestKey) bool { return gone[k.CgroupId] })
+	deleteWhere(p.bpf.H1Durations, func(k *httpH1DurationKey) bool { return gone[k.CgroupId] })
+}
+
+// deleteWhere deletes the keys of m that gone picks.
+func deleteWhere[K any](m *ebpf.Map, gone func(*K) bool) {
+	var (
+		key, next K
+		doom      []K
+		after     any // nil: the first key
+	)
+	for m.NextKey(after, &next) == nil {
+		if gone(&next) {
+			doom = append(doom, next)
+		}
+		key, after = next, &key
+	}
+	for i := range doom {
+		_ = m.Delete(&doom[i])
+	}
+}
+
+// setSlowest tells the kernel how slow a request of cgroup must be to make
+// its slow list in window (forget: the list is gone).
+func (p *Probe) setSlowest(cgroup, window, latencyNs uint64, forget bool) {
+	if p.bpf.H1Notable == nil {
+		return
+	}
+	if forget {
+		_ = p.bpf.H1Notable.Delete(cgroup)
+		return
+	}
+	// Full (MaxNotableWorkloads past the map's bound): the kernel sends
+	// every request of the workload, which user space sorts as before.
+	_ = p.bpf.H1Notable.Put(cgroup, httpH1Slowest{Window: window, LatencyNs: latencyNs})
+}
