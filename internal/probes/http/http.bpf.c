@@ -92,10 +92,7 @@ struct {
 	__type(value, struct http_header); /* followed by the payload's first bytes */
 } events SEC(".maps");
 
-#define PREFIX(a, b, c, d, e, f, g, h)                                                                  \
-	((__u64)(a) | (__u64)(b) << 8 | (__u64)(c) << 16 | (__u64)(d) << 24 | (__u64)(e) << 32 |         \
-	 (__u64)(f) << 40 | (__u64)(g) << 48 | (__u64)(h) << 56)
-#define MASK(n) ((n) == 8 ? ~0ULL : (1ULL << ((n) * 8)) - 1)
+#include "prefix.bpf.h"
 
 struct headers {
 	union {
@@ -125,6 +122,7 @@ static __always_inline void describe(struct __sk_buff *skb, struct http_header *
 
 #include "tls_record.bpf.h"
 #include "h2.bpf.h"
+#include "h1_parse.bpf.h"
 #include "h1.bpf.h"
 
 /*

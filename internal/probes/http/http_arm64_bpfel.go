@@ -82,21 +82,21 @@ const (
 )
 
 type httpH1Request struct {
-	_        structs.HostLayout
-	ReqNs    uint64
-	BodyEnd  [2]uint32
-	NextSeq  [2]uint32
-	Status   uint16
-	Method   httpH1Method
-	State    httpH1State
-	Server   uint8
-	Version  uint8
-	Body     [2]uint8
-	Seen     [2]uint8
-	LineLen  uint8
-	LineFull uint8
-	Line     [128]uint8
-	_        [4]byte
+	_       structs.HostLayout
+	ReqNs   uint64
+	State   httpH1State
+	BodyEnd [2]uint32
+	NextSeq [2]uint32
+	Status  uint16
+	Method  httpH1Method
+	Server  uint8
+	Version uint8
+	Body    [2]uint8
+	Seen    [2]uint8
+	LineLen uint8
+	LineEnd uint8
+	Pad     [5]uint8
+	Line    [128]uint8
 }
 
 type httpH1RequestKey struct {
@@ -141,7 +141,7 @@ type httpH1Slowest struct {
 	LatencyNs uint64
 }
 
-type httpH1State uint8
+type httpH1State uint64
 
 const (
 	httpH1StateH1IDLE    httpH1State = 0

@@ -44,26 +44,20 @@ func kernelRequest(data []byte) *httpH1Request {
 	return (*httpH1Request)(unsafe.Pointer(&data[0]))
 }
 
-// requestLine is the request line the kernel kept and whether it is whole.
-func (r *httpH1Request) requestLine() ([]byte, bool) {
-	return r.Line[:min(int(r.LineLen), len(r.Line))], r.LineFull != 0
-}
-
 // kernelHead is the head of the request the kernel kept: its method token,
-// target and version from the request line it copied.
+// target and version from the first bytes of its request line (method SP
+// target SP "HTTP/1." DIGIT, LineEnd bytes in all).
 func kernelHead(r *httpH1Request) head {
-	line, whole := r.requestLine()
+	kept := r.Line[:min(int(r.LineLen), len(r.Line))]
 	h := head{request: true, method: methodName(r.Method), version: r.Version}
-	token, target, _ := bytes.Cut(line, []byte(" "))
+	token, target, _ := bytes.Cut(kept, []byte(" "))
 	h.token = token
-	if whole {
-		if i := bytes.LastIndexByte(target, ' '); i >= 0 {
-			target = target[:i]
-		}
-	} else if i := bytes.IndexByte(target, ' '); i >= 0 {
-		target = target[:i]
-	} else {
-		h.targetCut = true // the path goes on past the bytes kept
+	// The target ends before " HTTP/1.x", which may be past what was kept.
+	end := int(r.LineEnd) - len(" HTTP/1.1") - len(token) - 1
+	if end < len(target) {
+		target = target[:max(end, 0)]
+	} else if end > len(target) {
+		h.targetCut = true
 	}
 	h.target = target
 	return h
@@ -112,7 +106,7 @@ func (t *tracker) kernelDoneLocked(p *packet, r *httpH1Request) {
 
 // kernelCounts adds the kernel's counts and durations to stats.
 func (p *Probe) kernelCounts(stats map[uint64]*workloadStats) error {
-	if p.bpf.H1Requests == nil {
+	if p.objs == nil || p.bpf.H1Requests == nil { // closed
 		return nil
 	}
 	add := func(id uint64) *workloadStats {

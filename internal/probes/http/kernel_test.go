@@ -195,29 +195,27 @@ func pipelineClient(args []string) error {
 }
 
 // The request line the kernel keeps gives a notable request's method and
-// path, whole or cut.
+// path, whole or cut, with spaces in the target as parse.go reads them.
 func TestKernelHead(t *testing.T) {
 	for _, c := range []struct {
-		line      string
-		whole     bool
+		kept      string
+		line      int // the whole line's length
 		token     string
 		target    string
 		targetCut bool
 	}{
-		{"GET /a/b?q=1 HTTP/1.1", true, "GET", "/a/b?q=1", false},
-		{"GET /a b HTTP/1.1", true, "GET", "/a b", false},
-		{"POST /long/path/cut/her", false, "POST", "/long/path/cut/her", true},
-		{"POST /done HTTP/1.", false, "POST", "/done", false},
+		{"GET /a/b?q=1 HTTP/1.1", 21, "GET", "/a/b?q=1", false},
+		{"GET /a b HTTP/1.1", 17, "GET", "/a b", false},
+		{"POST /long/path/cut/her", 200, "POST", "/long/path/cut/her", true},
+		{"POST /done", 19, "POST", "/done", false},
+		{"POST /d one HT", 20, "POST", "/d one", false},
 	} {
 		var r httpH1Request
-		r.LineLen = uint8(copy(r.Line[:], c.line))
-		if c.whole {
-			r.LineFull = 1
-		}
+		r.LineLen, r.LineEnd = uint8(copy(r.Line[:], c.kept)), uint8(c.line)
 		r.Method, r.Version = httpH1MethodH1GET, '1'
 		h := kernelHead(&r)
 		if string(h.token) != c.token || string(h.target) != c.target || h.targetCut != c.targetCut || h.version != '1' || !h.request {
-			t.Errorf("%q: token %q target %q cut %v, want %q %q %v", c.line, h.token, h.target, h.targetCut, c.token, c.target, c.targetCut)
+			t.Errorf("%q: token %q target %q cut %v, want %q %q %v", c.kept, h.token, h.target, h.targetCut, c.token, c.target, c.targetCut)
 		}
 	}
 }
@@ -228,18 +226,22 @@ func TestHandOverSeedsTracker(t *testing.T) {
 	tr := newTracker(DefaultConfig())
 	var r httpH1Request
 	r.State, r.Method, r.Server, r.Version, r.ReqNs = httpH1StateH1WAITING, httpH1MethodH1PUT, 1, '1', 1000
-	r.LineLen, r.LineFull = uint8(copy(r.Line[:], "PUT /x HTTP/1.1")), 1
+	r.LineLen = uint8(copy(r.Line[:], "PUT /x HTTP/1.1"))
+	r.LineEnd = r.LineLen
 	r.Seen[1], r.NextSeq[1] = 1, 500
 	tr.packet(&packet{cgroup: 7, cookie: 3, kernel: &r, handOver: true})
 	// A retransmission of the request the kernel saw is not a request.
 	tr.packet(&packet{cgroup: 7, cookie: 3, seq: 400, length: 40, data: []byte("PUT /x HTTP/1.1\r\nHost: a\r\n\r\n")})
 	resp := "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
 	tr.packet(&packet{cgroup: 7, cookie: 3, egress: true, bootNs: 5000, seq: 90, length: len(resp), data: []byte(resp)})
+	// Nothing else waits: a second response has no request.
+	tr.packet(&packet{cgroup: 7, cookie: 3, egress: true, bootNs: 6000, seq: 90 + uint32(len(resp)), length: len(resp), data: []byte(resp)})
 	stats, dropped := tr.snapshot()
 	ws := stats[7]
+	want := [numDropReasons]uint64{dropUnmatched: 1}
 	if ws == nil || ws.requests[requestKey{server: true, method: "PUT", status: 201}] != 1 || len(ws.requests) != 1 ||
-		ws.duration[1].SumNs != 4000 || dropped != [numDropReasons]uint64{} {
-		t.Fatalf("stats %+v, dropped %v; want one PUT 201 as server, 4 us", ws, dropped)
+		ws.duration[1].SumNs != 4000 || dropped != want {
+		t.Fatalf("stats %+v, dropped %v; want one PUT 201 as server, 4 us, one response unmatched", ws, dropped)
 	}
 }
 
@@ -258,7 +260,8 @@ func TestKernelDoneKeepsNotable(t *testing.T) {
 	for i := range notableKeep {
 		var r httpH1Request
 		r.Method, r.Server, r.Version, r.Status, r.ReqNs = httpH1MethodH1GET, 1, '1', 200, end-uint64(i+1)*1000
-		r.LineLen, r.LineFull = uint8(copy(r.Line[:], "GET /slow?id=1 HTTP/1.1")), 1
+		r.LineLen = uint8(copy(r.Line[:], "GET /slow?id=1 HTTP/1.1"))
+		r.LineEnd = r.LineLen
 		tr.packet(&packet{cgroup: 9, cookie: 1, egress: true, bootNs: end, kernel: &r})
 	}
 	if want := []told{{9, 3, 1000}}; fmt.Sprint(got) != fmt.Sprint(want) {

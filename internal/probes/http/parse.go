@@ -133,20 +133,36 @@ func (h *head) parseField(field []byte) error {
 	}
 	name, value := field[:colon], bytes.Trim(field[colon+1:], " \t")
 	switch {
-	case bytes.EqualFold(name, contentLength):
+	case asciiEqualFold(name, contentLength):
 		n, ok := parseLength(value)
 		if !ok || (h.bodyLength >= 0 && h.bodyLength != n) {
 			return errMalformed // RFC 9112 6.3: invalid or conflicting lengths
 		}
 		h.bodyLength = n
-	case bytes.EqualFold(name, transferEncoding):
+	case asciiEqualFold(name, transferEncoding):
 		// Chunked when it is the last coding (RFC 9112 6.1).
 		i := bytes.LastIndexByte(value, ',')
-		h.chunked = bytes.EqualFold(bytes.Trim(value[i+1:], " \t"), chunkedCoding)
-	case bytes.EqualFold(name, traceparentField):
+		h.chunked = asciiEqualFold(bytes.Trim(value[i+1:], " \t"), chunkedCoding)
+	case asciiEqualFold(name, traceparentField):
 		h.traceparent = value
 	}
 	return nil
+}
+
+// asciiEqualFold is bytes.EqualFold for ASCII letters only (RFC 9110 is
+// case-insensitive in ASCII): the kernel's parser (h1.bpf.h) folds no
+// other byte, as the Kelvin sign in "chun\u212aed" would be.
+func asciiEqualFold(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x != y && (x|0x20 != y|0x20 || x|0x20 < 'a' || x|0x20 > 'z') {
+			return false
+		}
+	}
+	return true
 }
 
 // parseLength parses a Content-Length value: decimal digits, at most 18 so
