@@ -5,16 +5,18 @@
  * matched per socket and counted per workload in h1_requests and
  * h1_durations, so that they cost no ring record and no user-space work.
  * Only a notable request (answered 500 or more, or slower than its
- * workload's slowest kept, h1_slowest) sends a record, for its detail.
+ * workload's slowest kept, h1_notable) sends a record, for its detail.
  *
- * A connection goes to user space (and stays there until it closes) at the
- * first head this file does not follow: a head over several packets or
- * longer than H1_SCAN, pipelining, an interim or 101 response, bytes behind
- * a message in its packet, a chunked request, or someone listening for
- * http events. The hand-over record carries the waiting request and the
- * framing state, so user space goes on where the kernel stopped. Heads that
- * are no HTTP/1.x, and responses without a waiting request, go to user space
- * one by one, which counts them as it always does (malformed, unmatched).
+ * A connection goes to user space at the first head this file does not
+ * follow: a head over several packets or longer than H1_SCAN, pipelining,
+ * an interim or 101 response, bytes behind a message in its packet, a
+ * chunked request, or someone listening for http events. The hand-over
+ * record carries the waiting request and the framing state, so user space
+ * goes on where the kernel stopped; once user space has nothing waiting
+ * and nobody listens, it gives the connection back (h1_returns). Heads
+ * that are no HTTP/1.x, and responses without a waiting request, go to
+ * user space one by one, which counts them as it always does (malformed,
+ * unmatched).
  */
 
 /* Notable requests' slow lists rotate per minute (notable.go's notableWindow). */
@@ -25,6 +27,13 @@ enum h1_event_kind : __u32 {
 };
 /* Keeps the enum in BTF for bpf2go: no record carries it. */
 const enum h1_event_kind *unused_h1_event_kind __attribute__((unused));
+
+/* Why a connection is handed over: user space gives it back but after heads the kernel does not parse. */
+enum h1_why : __u8 {
+	H1_WHY_LISTENER = 1, /* someone listens for http events */
+	H1_WHY_HEAD = 2,     /* a head the kernel does not parse: the next may be the same */
+	H1_WHY_MESSAGE = 3,  /* a message the kernel does not follow: pipelining, interim responses, ... */
+};
 
 enum h1_state : __u64 {
 	H1_IDLE = 0,    /* no request waits */
@@ -55,7 +64,8 @@ struct h1_request {
 	__u8 seen[2];
 	__u8 line_len; /* bytes of line kept */
 	__u8 line_end; /* the whole request line's bytes (at most 255) */
-	__u8 pad[5];
+	enum h1_why why; /* SEG_H1_HANDOVER: why */
+	__u8 pad[4];
 	__u8 line[H1_LINE];
 };
 
@@ -165,8 +175,8 @@ static __always_inline void h1_count(struct __sk_buff *skb, struct h1_request *r
  * Gives the socket to user space: a record with the waiting request and the
  * framing state, unless nothing is waiting or framed.
  */
-static __always_inline void h1_hand_over(struct __sk_buff *skb, struct h1_request *r, struct http_header *hdr,
-					 struct headers *hs, const struct tcphdr *tcp)
+static __always_inline void h1_hand_over(struct __sk_buff *skb, struct h1_request *r, enum h1_why why,
+					 struct http_header *hdr, struct headers *hs, const struct tcphdr *tcp)
 {
 	__u64 was = __sync_lock_test_and_set(&r->state, H1_USER);
 	if (was == H1_USER)
@@ -180,9 +190,46 @@ static __always_inline void h1_hand_over(struct __sk_buff *skb, struct h1_reques
 			e->h = *hdr;
 			e->r = *r;
 			e->r.state = was;
+			e->r.why = why;
 			orb8_submit(e);
 		}
 	}
+}
+
+/*
+ * Where user space, following a connection the kernel handed over, has
+ * nothing waiting and no listener: the kernel takes the connection back at
+ * a request that starts at seq in direction dir, the first user space has
+ * not seen (any other means a head went to user space since).
+ */
+struct h1_return {
+	__u32 seq;
+	__u32 dir;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* socket cookie */
+	__type(value, struct h1_return);
+} h1_returns SEC(".maps");
+
+/* Whether the kernel takes a socket that user space follows back, at this request. */
+static __always_inline bool h1_taken_back(struct __sk_buff *skb, struct h1_request *r, __u64 prefix, __u32 seq,
+					  __u8 d)
+{
+	if ((prefix & MASK(7)) == PREFIX('H', 'T', 'T', 'P', '/', '1', '.', 0))
+		return false;
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	struct h1_return *ret = bpf_map_lookup_elem(&h1_returns, &cookie);
+	if (!ret)
+		return false;
+	bool here = ret->seq == seq && ret->dir == d;
+	bpf_map_delete_elem(&h1_returns, &cookie);
+	if (!here || __sync_val_compare_and_swap(&r->state, H1_USER, H1_IDLE) != H1_USER)
+		return false;
+	r->seen[0] = r->seen[1] = r->body[0] = r->body[1] = false;
+	return true;
 }
 
 enum h1_verdict {
@@ -201,7 +248,7 @@ static __always_inline enum h1_verdict h1_follow(struct __sk_buff *skb, struct h
 {
 	__u32 seq = hdr->tcp_seq;
 	__u8 d = dir & 1;
-	if (r->state == H1_USER)
+	if (r->state == H1_USER && !h1_taken_back(skb, r, prefix, seq, d))
 		return H1_SEND;
 	if (r->seen[d] && (__s32)(seq - r->next_seq[d]) < 0)
 		return H1_SKIP; /* seen before: ingress runs before TCP's checks */
@@ -211,30 +258,30 @@ static __always_inline enum h1_verdict h1_follow(struct __sk_buff *skb, struct h
 		return H1_SKIP; /* a body that starts like a head */
 	}
 	if (orb8_emit_wanted(H1_EVENT_HTTP)) {
-		h1_hand_over(skb, r, hdr, hs, tcp);
+		h1_hand_over(skb, r, H1_WHY_LISTENER, hdr, hs, tcp);
 		return H1_SEND;
 	}
 	__u64 now = bpf_ktime_get_boot_ns();
 	struct h1_scratch *s = h1_parse(skb, off, len, prefix);
 	if (!s) {
-		h1_hand_over(skb, r, hdr, hs, tcp);
+		h1_hand_over(skb, r, H1_WHY_HEAD, hdr, hs, tcp);
 		return H1_SEND;
 	}
 	struct h1_head h = s->h;
 	if (h.request && h.method == H1_OTHER) { /* counted as OTHER by user space */
-		h1_hand_over(skb, r, hdr, hs, tcp);
+		h1_hand_over(skb, r, H1_WHY_HEAD, hdr, hs, tcp);
 		return H1_SEND;
 	}
 	if (h.bad)
 		return H1_SEND; /* malformed: user space counts it; the connection stays here */
 	if (!h.size || h.punt) { /* over several packets, or beyond what is parsed here */
-		h1_hand_over(skb, r, hdr, hs, tcp);
+		h1_hand_over(skb, r, H1_WHY_HEAD, hdr, hs, tcp);
 		return H1_SEND;
 	}
 	__u32 rest = len - h.size;
 	if (h.request) {
 		if (r->state == H1_WAITING || h.chunked || (h.length < 0 ? rest > 0 : rest > h.length)) {
-			h1_hand_over(skb, r, hdr, hs, tcp);
+			h1_hand_over(skb, r, H1_WHY_MESSAGE, hdr, hs, tcp);
 			return H1_SEND;
 		}
 		r->body[d] = h.length > rest;
@@ -252,12 +299,12 @@ static __always_inline enum h1_verdict h1_follow(struct __sk_buff *skb, struct h
 		if (r->state != H1_WAITING || r->server != (dir == DIR_EGRESS))
 			return H1_SEND; /* no request waits: user space counts it unmatched */
 		if (h.status < 200) { /* interim, or 101: user space takes the rest */
-			h1_hand_over(skb, r, hdr, hs, tcp);
+			h1_hand_over(skb, r, H1_WHY_MESSAGE, hdr, hs, tcp);
 			return H1_SEND;
 		}
 		__s64 body = !h1_response_body(r->method, h.status) ? 0 : h.chunked ? -1 : h.length;
 		if (body >= 0 && rest > body) { /* something behind the response */
-			h1_hand_over(skb, r, hdr, hs, tcp);
+			h1_hand_over(skb, r, H1_WHY_MESSAGE, hdr, hs, tcp);
 			return H1_SEND;
 		}
 		struct h1_waiting w = {.req_ns = r->req_ns, .method = r->method, .server = r->server};

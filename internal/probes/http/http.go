@@ -119,7 +119,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	p.env, p.tracker = env, newTracker(p.cfg)
-	p.tracker.slowest = p.setSlowest
+	p.tracker.slowest, p.tracker.giveBack = p.setSlowest, p.giveBack
 	p.nat.Log = env.Log
 	p.tracker.spans.translate = func(client, server netip.AddrPort) netip.AddrPort {
 		return p.nat.Destination(syscall.IPPROTO_TCP, client, server)

@@ -95,7 +95,8 @@ type httpH1Request struct {
 	Seen    [2]uint8
 	LineLen uint8
 	LineEnd uint8
-	Pad     [5]uint8
+	Why     httpH1Why
+	Pad     [4]uint8
 	Line    [128]uint8
 }
 
@@ -106,6 +107,12 @@ type httpH1RequestKey struct {
 	Server   uint8
 	Method   httpH1Method
 	Pad      uint32
+}
+
+type httpH1Return struct {
+	_   structs.HostLayout
+	Seq uint32
+	Dir uint32
 }
 
 type httpH1Scratch struct {
@@ -147,6 +154,14 @@ const (
 	httpH1StateH1IDLE    httpH1State = 0
 	httpH1StateH1WAITING httpH1State = 1
 	httpH1StateH1USER    httpH1State = 2
+)
+
+type httpH1Why uint8
+
+const (
+	httpH1WhyH1WHY_LISTENER httpH1Why = 1
+	httpH1WhyH1WHY_HEAD     httpH1Why = 2
+	httpH1WhyH1WHY_MESSAGE  httpH1Why = 3
 )
 
 type httpH2Record struct {
@@ -266,6 +281,7 @@ const (
 	httpMapH1Heads            = "h1_heads"
 	httpMapH1Notable          = "h1_notable"
 	httpMapH1Requests         = "h1_requests"
+	httpMapH1Returns          = "h1_returns"
 	httpMapH2Scratch          = "h2_scratch"
 	httpMapOrb8Counters       = "orb8_counters"
 	httpMapOrb8Emit           = "orb8_emit"
@@ -364,6 +380,7 @@ type httpMapSpecs struct {
 	H1Heads         *ebpf.MapSpec `ebpf:"h1_heads"`
 	H1Notable       *ebpf.MapSpec `ebpf:"h1_notable"`
 	H1Requests      *ebpf.MapSpec `ebpf:"h1_requests"`
+	H1Returns       *ebpf.MapSpec `ebpf:"h1_returns"`
 	H2Scratch       *ebpf.MapSpec `ebpf:"h2_scratch"`
 	Orb8Counters    *ebpf.MapSpec `ebpf:"orb8_counters"`
 	Orb8Emit        *ebpf.MapSpec `ebpf:"orb8_emit"`
@@ -410,6 +427,7 @@ type httpMaps struct {
 	H1Heads         *ebpf.Map `ebpf:"h1_heads"`
 	H1Notable       *ebpf.Map `ebpf:"h1_notable"`
 	H1Requests      *ebpf.Map `ebpf:"h1_requests"`
+	H1Returns       *ebpf.Map `ebpf:"h1_returns"`
 	H2Scratch       *ebpf.Map `ebpf:"h2_scratch"`
 	Orb8Counters    *ebpf.Map `ebpf:"orb8_counters"`
 	Orb8Emit        *ebpf.Map `ebpf:"orb8_emit"`
@@ -429,6 +447,7 @@ func (m *httpMaps) Close() error {
 		m.H1Heads,
 		m.H1Notable,
 		m.H1Requests,
+		m.H1Returns,
 		m.H2Scratch,
 		m.Orb8Counters,
 		m.Orb8Emit,

@@ -67,6 +67,9 @@ func kernelHead(r *httpH1Request) head {
 // the request it had waiting and its framing state.
 func (t *tracker) handOverLocked(p *packet, r *httpH1Request) {
 	c := t.connLocked(p)
+	// After a head the kernel does not parse, the next is likely the same:
+	// given back, the connection would come here again at once.
+	c.handedOver = r.Why != httpH1WhyH1WHY_HEAD
 	for d := range c.streams {
 		s := &c.streams[d]
 		s.partial = nil
@@ -80,6 +83,29 @@ func (t *tracker) handOverLocked(p *packet, r *httpH1Request) {
 	req := request{method: h.method, bootNs: r.ReqNs, server: r.Server != 0}
 	c.keepHead(&req, &h)
 	c.waiting = append(c.waiting, req)
+}
+
+// giveBackLocked offers a connection the kernel handed over back to it
+// once nothing waits and nobody listens, at the byte where the next
+// request would start: the kernel takes it only if that request is the
+// next head it sees, so that no head sent here is left unanswered. Under
+// back-to-back requests the next one has most often gone to the ring
+// before its response is read here: the connection comes back at the
+// first pause longer than the reader's delay (a millisecond or more).
+func (t *tracker) giveBackLocked(c *conn, p *packet) {
+	if !c.handedOver || p.heard || len(c.waiting) > 0 || c.upgraded {
+		return
+	}
+	d := direction(!p.egress) // the requests'
+	s := &c.streams[d]
+	if s.partial != nil || !s.accounted {
+		return
+	}
+	next := s.next
+	if s.inBody && int32(s.bodyEnd-next) > 0 {
+		next = s.bodyEnd
+	}
+	t.giveBack(p.cookie, d, next)
 }
 
 // kernelDoneLocked keeps a request the kernel matched and counted, sent
@@ -164,6 +190,14 @@ func deleteWhere[K any](m *ebpf.Map, gone func(*K) bool) {
 	}
 	for i := range doom {
 		_ = m.Delete(&doom[i])
+	}
+}
+
+// giveBack offers the kernel a connection it handed over (tracker.giveBack).
+func (p *Probe) giveBack(cookie uint64, dir int, seq uint32) {
+	if p.bpf.H1Returns != nil {
+		// Full: the least recently offered gives way, and stays here.
+		_ = p.bpf.H1Returns.Put(cookie, httpH1Return{Seq: seq, Dir: uint32(dir)})
 	}
 }
 

@@ -51,12 +51,15 @@ func TestKernelCountsWithoutRecords(t *testing.T) {
 
 // A listener takes a connection the kernel followed over: the requests
 // while it listens are its events, every request is counted once, and the
-// connection stays in user space once the listener is gone.
+// kernel takes the connection back once the listener is gone.
 func TestListenerTakesConnectionOver(t *testing.T) {
 	const before, during, after = 10, 7, 5
 	f := startScoped(t, New())
 	server := testutil.StartPiped(t, f.server.Helper(t, "serve"))
-	client := testutil.StartPiped(t, f.client.Helper(t, "batches", port(t, server), strconv.Itoa(before), strconv.Itoa(during), strconv.Itoa(after)))
+	// The last batch is paced: user space offers the connection back once
+	// it has read a response, which under back-to-back requests comes
+	// after the next request has gone to it (see giveBackLocked).
+	client := testutil.StartPiped(t, f.client.Helper(t, "batches", port(t, server), strconv.Itoa(before), strconv.Itoa(during), strconv.Itoa(after)+"p"))
 	next := func(want string) {
 		t.Helper()
 		line, err := client.Stdout.ReadString('\n')
@@ -80,6 +83,20 @@ func TestListenerTakesConnectionOver(t *testing.T) {
 	fmt.Fprintln(client.Stdin)
 	next("done")
 	f.expectBothSides(t, map[[2]string]float64{{"GET", "200"}: before + during + after})
+	// Back in the kernel from the second request after the listener left:
+	// user space offers the connection back once the first is answered.
+	kernel := map[bool]uint64{}
+	err := probe.ForEachPerCPU(f.probe.bpf.H1Requests, func(k httpH1RequestKey, perCPU []uint64) {
+		for _, n := range perCPU {
+			kernel[k.Server != 0] += n
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := uint64(before + after - 1); kernel[true] != want || kernel[false] != want {
+		t.Errorf("kernel counted %d as server and %d as client, want %d each", kernel[true], kernel[false], want)
+	}
 }
 
 // An interim response (100 Continue before the final one) hands the
@@ -116,8 +133,9 @@ func (f *fixture) runBatches(t *testing.T, port string, n int) {
 }
 
 // batches sends batches of GET /ok over one keep-alive connection to the
-// loopback port (args: port, then each batch's size): after each batch but
-// the last it prints the batch's number and waits for a line on stdin.
+// loopback port (args: port, then each batch's size, with a "p" after it
+// for 50 ms between its requests): after each batch but the last it prints
+// the batch's number and waits for a line on stdin.
 func batches(args []string) error {
 	if len(args) < 2 {
 		return errors.New("want port and batch sizes")
@@ -136,8 +154,12 @@ func batches(args []string) error {
 				return err
 			}
 		}
-		n, _ := strconv.Atoi(arg)
-		for range n {
+		size, paced := strings.CutSuffix(arg, "p")
+		n, _ := strconv.Atoi(size)
+		for i := range n {
+			if paced && i > 0 {
+				time.Sleep(50 * time.Millisecond)
+			}
 			resp, err := c.Get("http://127.0.0.1:" + args[0] + "/ok")
 			if err != nil {
 				return err
@@ -224,8 +246,11 @@ func TestKernelHead(t *testing.T) {
 // response that follows is matched to it, with the kernel's timestamp.
 func TestHandOverSeedsTracker(t *testing.T) {
 	tr := newTracker(DefaultConfig())
+	var offers []string
+	tr.giveBack = func(cookie uint64, dir int, seq uint32) { offers = append(offers, fmt.Sprint(cookie, dir, seq)) }
 	var r httpH1Request
 	r.State, r.Method, r.Server, r.Version, r.ReqNs = httpH1StateH1WAITING, httpH1MethodH1PUT, 1, '1', 1000
+	r.Why = httpH1WhyH1WHY_MESSAGE
 	r.LineLen = uint8(copy(r.Line[:], "PUT /x HTTP/1.1"))
 	r.LineEnd = r.LineLen
 	r.Seen[1], r.NextSeq[1] = 1, 500
@@ -242,6 +267,10 @@ func TestHandOverSeedsTracker(t *testing.T) {
 	if ws == nil || ws.requests[requestKey{server: true, method: "PUT", status: 201}] != 1 || len(ws.requests) != 1 ||
 		ws.duration[1].SumNs != 4000 || dropped != want {
 		t.Fatalf("stats %+v, dropped %v; want one PUT 201 as server, 4 us, one response unmatched", ws, dropped)
+	}
+	// Answered, nothing waits: offered back at the next request's byte.
+	if want := []string{"3 1 500"}; fmt.Sprint(offers) != fmt.Sprint(want) {
+		t.Errorf("offered back %v, want %v", offers, want)
 	}
 }
 
@@ -379,4 +408,25 @@ func framingClient(args []string) error {
 	}
 	fmt.Println("done")
 	return nil
+}
+
+// A connection handed over at a head the kernel does not parse is not
+// offered back: its next head is likely the same, and would bounce.
+func TestNoGiveBackAfterUnparsedHead(t *testing.T) {
+	tr := newTracker(DefaultConfig())
+	offered := 0
+	tr.giveBack = func(uint64, int, uint32) { offered++ }
+	var r httpH1Request
+	r.Why = httpH1WhyH1WHY_HEAD
+	tr.packet(&packet{cgroup: 7, cookie: 3, kernel: &r, handOver: true})
+	req := "GET /x HTTP/1.1\r\nHost: a\r\n\r\n"
+	tr.packet(&packet{cgroup: 7, cookie: 3, seq: 10, length: len(req), data: []byte(req)})
+	resp := "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+	tr.packet(&packet{cgroup: 7, cookie: 3, egress: true, seq: 20, length: len(resp), data: []byte(resp)})
+	if stats, _ := tr.snapshot(); stats[7] == nil || stats[7].requests[requestKey{server: true, method: "GET", status: 200}] != 1 {
+		t.Fatalf("stats %+v, want the request counted", stats[7])
+	}
+	if offered != 0 {
+		t.Errorf("offered back %d times, want none", offered)
+	}
 }

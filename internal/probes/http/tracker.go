@@ -132,7 +132,10 @@ type conn struct {
 	waiting  []request // FIFO: HTTP/1.x answers in order
 	streams  [2]stream // by direction: egress, ingress
 	upgraded bool      // after a 101: no longer HTTP/1.x
-	heads    []byte    // methods and paths of the waiting requests (keepHead)
+	// handedOver: the kernel followed the connection until it gave it
+	// here; it is offered back whenever nothing waits (giveBackLocked).
+	handedOver bool
+	heads      []byte // methods and paths of the waiting requests (keepHead)
 }
 
 // grpcKey labels a gRPC call's count.
@@ -183,6 +186,9 @@ type tracker struct {
 	notable *lru.Table[uint64, notable] // by cgroup
 	// notableBuilt counts the details built for notable requests.
 	notableBuilt uint64
+	// giveBack offers the kernel a connection it handed over, at the
+	// request that would start at seq in direction dir.
+	giveBack func(cookie uint64, dir int, seq uint32)
 	// slowest is told the latency a request of cgroup must pass to make
 	// its slow list in window, once the list is full (forget: the
 	// workload's lists are gone).
@@ -191,7 +197,7 @@ type tracker struct {
 
 func newTracker(cfg Config) *tracker {
 	return &tracker{cfg: cfg, conns: lru.New[uint64, conn](cfg.MaxConnections), h2conns: lru.New[uint64, *h2conn](cfg.MaxH2Connections), stats: map[uint64]*workloadStats{}, spans: newSpanLinker(cfg),
-		notable: lru.New[uint64, notable](cfg.MaxNotableWorkloads), slowest: func(uint64, uint64, uint64, bool) {}}
+		notable: lru.New[uint64, notable](cfg.MaxNotableWorkloads), slowest: func(uint64, uint64, uint64, bool) {}, giveBack: func(uint64, int, uint32) {}}
 }
 
 // packet accounts for p and returns the requests it finished, while
@@ -361,6 +367,9 @@ func (t *tracker) accountLocked(c *conn, h *head, p *packet, ns uint64) int64 {
 	if req.detail != nil {
 		req.detail.Status, req.detail.Latency = h.status, time.Duration(ns-req.bootNs)
 		t.done = append(t.done, transaction{cgroup: c.cgroup, bootNs: req.bootNs, http: *req.detail})
+	}
+	if h.status != 101 {
+		t.giveBackLocked(c, p)
 	}
 	switch {
 	case h.status == 101:
