@@ -57,15 +57,15 @@ struct h1_request {
 	__u32 body_end[2]; /* by direction: where a body ends (body) */
 	__u32 next_seq[2]; /* by direction: after the last head packet (seen) */
 	__u16 status;      /* SEG_H1_DONE: the response's */
+	__u16 line_end;    /* the whole request line's bytes */
 	enum h1_method method;
 	__u8 server;  /* the waiting request was received */
 	__u8 version; /* its minor version, a digit */
 	__u8 body[2];
 	__u8 seen[2];
-	__u8 line_len; /* bytes of line kept */
-	__u8 line_end; /* the whole request line's bytes (at most 255) */
+	__u8 line_len;   /* bytes of line kept */
 	enum h1_why why; /* SEG_H1_HANDOVER: why */
-	__u8 pad[4];
+	__u8 pad[3];
 	__u8 line[H1_LINE];
 };
 

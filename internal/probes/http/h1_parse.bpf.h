@@ -9,7 +9,7 @@
 #include "orb8.h"
 #include "prefix.bpf.h"
 
-#define H1_SCAN 256 /* head bytes parsed here; a longer head goes to user space (h1_index masks with 255) */
+#define H1_SCAN 512 /* head bytes parsed here; a longer head goes to user space (h1_index masks with 511) */
 #define H1_LINE 128 /* request line bytes kept for a notable request's detail */
 #define H1_MAX_LINES 32
 /* Longest field name checked here; a head with a longer one goes to user space. */
@@ -38,9 +38,9 @@ struct h1_head {
 	__u8 chunked;
 	__u32 start, end, colon;  /* the line at hand, its colon (h1_opaque) */
 	__u32 value, value_end;   /* its value, trimmed */
+	__u16 line_end;          /* the start line's bytes */
 	__u8 bad;                /* no HTTP/1.x head (parse.go's errMalformed) */
-	__u8 punt; /* beyond what is parsed here: user space parses it */
-	__u8 line_end;
+	__u8 punt;               /* beyond what is parsed here: user space parses it */
 	enum h1_method method;
 	__u8 method_len;
 };
@@ -90,7 +90,7 @@ static __always_inline enum h1_method h1_method(__u64 p, __u8 *len)
 static __always_inline __u64 h1_index(__u32 i)
 {
 	__u64 at = i;
-	asm volatile("%0 &= 255" : "+r"(at));
+	asm volatile("%0 &= 511" : "+r"(at));
 	return at;
 }
 
@@ -291,7 +291,7 @@ static long h1_line(__u32 i, void *unused)
 	h1_opaque(h->pos, nl + 1);
 	start = *(volatile __u32 *)&h->start;
 	if (i == 0) {
-		h->line_end = end < 255 ? end : 255;
+		h->line_end = end;
 		if (!h1_start_line(s, end, h)) {
 			h->bad = true;
 			return 1;

@@ -88,15 +88,15 @@ type httpH1Request struct {
 	BodyEnd [2]uint32
 	NextSeq [2]uint32
 	Status  uint16
+	LineEnd uint16
 	Method  httpH1Method
 	Server  uint8
 	Version uint8
 	Body    [2]uint8
 	Seen    [2]uint8
 	LineLen uint8
-	LineEnd uint8
 	Why     httpH1Why
-	Pad     [4]uint8
+	Pad     [3]uint8
 	Line    [128]uint8
 }
 
@@ -132,14 +132,14 @@ type httpH1Scratch struct {
 		Colon     uint32
 		Value     uint32
 		ValueEnd  uint32
+		LineEnd   uint16
 		Bad       uint8
 		Punt      uint8
-		LineEnd   uint8
 		Method    httpH1Method
 		MethodLen uint8
-		_         [7]byte
+		_         [6]byte
 	}
-	B [264]uint8
+	B [520]uint8
 }
 
 type httpH1Slowest struct {

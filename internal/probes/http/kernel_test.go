@@ -233,7 +233,7 @@ func TestKernelHead(t *testing.T) {
 		{"POST /d one HT", 20, "POST", "/d one", false},
 	} {
 		var r httpH1Request
-		r.LineLen, r.LineEnd = uint8(copy(r.Line[:], c.kept)), uint8(c.line)
+		r.LineLen, r.LineEnd = uint8(copy(r.Line[:], c.kept)), uint16(c.line)
 		r.Method, r.Version = httpH1MethodH1GET, '1'
 		h := kernelHead(&r)
 		if string(h.token) != c.token || string(h.target) != c.target || h.targetCut != c.targetCut || h.version != '1' || !h.request {
@@ -252,7 +252,7 @@ func TestHandOverSeedsTracker(t *testing.T) {
 	r.State, r.Method, r.Server, r.Version, r.ReqNs = httpH1StateH1WAITING, httpH1MethodH1PUT, 1, '1', 1000
 	r.Why = httpH1WhyH1WHY_MESSAGE
 	r.LineLen = uint8(copy(r.Line[:], "PUT /x HTTP/1.1"))
-	r.LineEnd = r.LineLen
+	r.LineEnd = uint16(r.LineLen)
 	r.Seen[1], r.NextSeq[1] = 1, 500
 	tr.packet(&packet{cgroup: 7, cookie: 3, kernel: &r, handOver: true})
 	// A retransmission of the request the kernel saw is not a request.
@@ -290,7 +290,7 @@ func TestKernelDoneKeepsNotable(t *testing.T) {
 		var r httpH1Request
 		r.Method, r.Server, r.Version, r.Status, r.ReqNs = httpH1MethodH1GET, 1, '1', 200, end-uint64(i+1)*1000
 		r.LineLen = uint8(copy(r.Line[:], "GET /slow?id=1 HTTP/1.1"))
-		r.LineEnd = r.LineLen
+		r.LineEnd = uint16(r.LineLen)
 		tr.packet(&packet{cgroup: 9, cookie: 1, egress: true, bootNs: end, kernel: &r})
 	}
 	if want := []told{{9, 3, 1000}}; fmt.Sprint(got) != fmt.Sprint(want) {

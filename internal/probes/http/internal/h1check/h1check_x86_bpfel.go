@@ -28,18 +28,18 @@ type h1checkH1Head struct {
 	Colon     uint32
 	Value     uint32
 	ValueEnd  uint32
+	LineEnd   uint16
 	Bad       uint8
 	Punt      uint8
-	LineEnd   uint8
 	Method    uint8
 	MethodLen uint8
-	_         [7]byte
+	_         [6]byte
 }
 
 type h1checkH1Scratch struct {
 	_ structs.HostLayout
 	H h1checkH1Head
-	B [264]uint8
+	B [520]uint8
 }
 
 // Names of all BPF objects in the ELF.
