@@ -196,6 +196,12 @@ static __always_inline void h1_hand_over(struct __sk_buff *skb, struct h1_reques
 	}
 }
 
+enum h1_verdict {
+	H1_DONE = 0, /* accounted for here */
+	H1_SEND = 1, /* the packet goes to user space as a head */
+	H1_SKIP = 2, /* nothing to do: a retransmission, or within a body */
+};
+
 /*
  * Where user space, following a connection the kernel handed over, has
  * nothing waiting and no listener: the kernel takes the connection back at
@@ -224,19 +230,29 @@ static __always_inline bool h1_taken_back(struct __sk_buff *skb, struct h1_reque
 	struct h1_return *ret = bpf_map_lookup_elem(&h1_returns, &cookie);
 	if (!ret)
 		return false;
-	bool here = ret->seq == seq && ret->dir == d;
+	/* Not a retransmission of a head sent to user space (next_seq: h1_sent). */
+	bool here = ret->seq == seq && ret->dir == d && (!r->seen[d] || (__s32)(seq - r->next_seq[d]) >= 0);
 	bpf_map_delete_elem(&h1_returns, &cookie);
 	if (!here || __sync_val_compare_and_swap(&r->state, H1_USER, H1_IDLE) != H1_USER)
 		return false;
-	r->seen[0] = r->seen[1] = r->body[0] = r->body[1] = false;
+	/* The bodies user space framed ended before this request. */
+	r->body[0] = r->body[1] = false;
 	return true;
 }
 
-enum h1_verdict {
-	H1_DONE = 0, /* accounted for here */
-	H1_SEND = 1, /* the packet goes to user space as a head */
-	H1_SKIP = 2, /* nothing to do: a retransmission, or within a body */
-};
+/*
+ * Notes a head sent to user space while it follows the socket, so that a
+ * retransmission of it is not taken for the request a connection is taken
+ * back at, nor, once it is, for a head of the kernel's own.
+ */
+static __always_inline enum h1_verdict h1_sent(struct h1_request *r, __u32 seq, __u32 len, __u8 d)
+{
+	if (!r->seen[d] || (__s32)(seq + len - r->next_seq[d]) > 0)
+		r->next_seq[d] = seq + len;
+	r->seen[d] = true;
+	return H1_SEND;
+}
+
 
 /*
  * Follows a packet of direction dir whose payload starts like a head, on a
@@ -249,7 +265,7 @@ static __always_inline enum h1_verdict h1_follow(struct __sk_buff *skb, struct h
 	__u32 seq = hdr->tcp_seq;
 	__u8 d = dir & 1;
 	if (r->state == H1_USER && !h1_taken_back(skb, r, prefix, seq, d))
-		return H1_SEND;
+		return h1_sent(r, seq, len, d);
 	if (r->seen[d] && (__s32)(seq - r->next_seq[d]) < 0)
 		return H1_SKIP; /* seen before: ingress runs before TCP's checks */
 	if (r->body[d] && (__s32)(seq - r->body_end[d]) < 0) {

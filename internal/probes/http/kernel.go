@@ -70,11 +70,15 @@ func (t *tracker) handOverLocked(p *packet, r *httpH1Request) {
 	// After a head the kernel does not parse, the next is likely the same:
 	// given back, the connection would come here again at once.
 	c.handedOver = r.Why != httpH1WhyH1WHY_HEAD
+	// The kernel's record is the connection's whole state: anything still
+	// waiting here from an earlier turn is owed no response.
+	t.dropped[dropEvicted] += uint64(len(c.waiting))
+	c.waiting, c.heads, c.owed = c.waiting[:0], c.heads[:0], false
 	for d := range c.streams {
 		s := &c.streams[d]
 		s.partial = nil
 		s.accounted, s.next = r.Seen[d] != 0, r.NextSeq[d]
-		s.inBody, s.bodyEnd = r.Body[d] != 0, r.BodyEnd[d]
+		s.inBody, s.bodyEnd, s.unframed = r.Body[d] != 0, r.BodyEnd[d], false
 	}
 	if r.State != httpH1StateH1WAITING {
 		return
@@ -93,12 +97,12 @@ func (t *tracker) handOverLocked(p *packet, r *httpH1Request) {
 // before its response is read here: the connection comes back at the
 // first pause longer than the reader's delay (a millisecond or more).
 func (t *tracker) giveBackLocked(c *conn, p *packet) {
-	if !c.handedOver || p.heard || len(c.waiting) > 0 || c.upgraded {
+	if !c.handedOver || p.heard || len(c.waiting) > 0 || c.upgraded || c.owed {
 		return
 	}
 	d := direction(!p.egress) // the requests'
 	s := &c.streams[d]
-	if s.partial != nil || !s.accounted {
+	if s.partial != nil || !s.accounted || s.unframed { // a chunked body: where it ends is unknown
 		return
 	}
 	next := s.next

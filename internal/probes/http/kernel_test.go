@@ -430,3 +430,38 @@ func TestNoGiveBackAfterUnparsedHead(t *testing.T) {
 		t.Errorf("offered back %d times, want none", offered)
 	}
 }
+
+// A connection is not offered back while the end of its last request's
+// body is unknown (chunked), nor once a request was dropped (responses
+// are owed to none), and it is once a framed request is answered.
+func TestGiveBackOnlyWhenSettled(t *testing.T) {
+	resp := "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+	for _, c := range []struct {
+		name     string
+		requests []string
+		pipeline int
+		want     int
+	}{
+		{"framed", []string{"POST /x HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"}, 32, 1},
+		{"chunked", []string{"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"}, 32, 0},
+		{"dropped", []string{"GET /a HTTP/1.1\r\n\r\n", "GET /b HTTP/1.1\r\n\r\n"}, 1, 0},
+	} {
+		cfg := DefaultConfig()
+		cfg.MaxPipelined = c.pipeline
+		tr := newTracker(cfg)
+		offered := 0
+		tr.giveBack = func(uint64, int, uint32) { offered++ }
+		var r httpH1Request
+		r.Why = httpH1WhyH1WHY_MESSAGE
+		tr.packet(&packet{cgroup: 7, cookie: 3, kernel: &r, handOver: true})
+		seq := uint32(10)
+		for _, req := range c.requests {
+			tr.packet(&packet{cgroup: 7, cookie: 3, seq: seq, length: len(req), data: []byte(req)})
+			seq += uint32(len(req))
+		}
+		tr.packet(&packet{cgroup: 7, cookie: 3, egress: true, seq: 500, length: len(resp), data: []byte(resp)})
+		if offered != c.want {
+			t.Errorf("%s: offered back %d times, want %d", c.name, offered, c.want)
+		}
+	}
+}

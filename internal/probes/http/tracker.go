@@ -121,6 +121,9 @@ type stream struct {
 	// inBody: bytes before bodyEnd are a body, even if they look like a head.
 	inBody  bool
 	bodyEnd uint32
+	// unframed: the last message's body ends where nothing says (chunked,
+	// or until the connection closes).
+	unframed bool
 	// next is the sequence number after the last head packet accounted
 	// for (once accounted): one before it is a TCP retransmission.
 	accounted bool
@@ -135,7 +138,9 @@ type conn struct {
 	// handedOver: the kernel followed the connection until it gave it
 	// here; it is offered back whenever nothing waits (giveBackLocked).
 	handedOver bool
-	heads      []byte // methods and paths of the waiting requests (keepHead)
+	// owed: a request was dropped, so responses are owed to none here.
+	owed  bool
+	heads []byte // methods and paths of the waiting requests (keepHead)
 }
 
 // grpcKey labels a gRPC call's count.
@@ -304,6 +309,7 @@ func (t *tracker) messagesLocked(c *conn, s *stream, p *packet, data []byte, seq
 			return
 		}
 		body := t.accountLocked(c, &h, p, ns)
+		s.unframed = body < 0
 		if body < 0 {
 			return // framing unknown: the next packet that starts a head starts one
 		}
@@ -335,6 +341,7 @@ func (t *tracker) accountLocked(c *conn, h *head, p *packet, ns uint64) int64 {
 	if h.request {
 		if len(c.waiting) >= t.cfg.MaxPipelined {
 			t.dropped[dropPipelineFull]++
+			c.owed = true
 		} else {
 			req := request{method: h.method, bootNs: ns, server: !egress}
 			c.keepHead(&req, h)
