@@ -30,6 +30,20 @@ func TestKernelCountsWithoutRecords(t *testing.T) {
 	f.runClient(t, port(t, server), ok, missing, "POST")
 
 	f.expectBothSides(t, map[[2]string]float64{{"GET", "200"}: ok, {"POST", "404"}: missing})
+	kernel := f.kernelRequests(t)
+	if kernel[true] != ok+missing || kernel[false] != ok+missing {
+		t.Errorf("kernel counted %d as server and %d as client, want %d each", kernel[true], kernel[false], ok+missing)
+	}
+	// Four heads per request went to user space before: 800 records.
+	t.Logf("%d ring records", f.probe.objs.EventsRead()-before)
+	if n := f.probe.objs.EventsRead() - before; n > (ok+missing)/2 {
+		t.Errorf("%d ring records for %d requests, want the notable ones only", n, ok+missing)
+	}
+}
+
+// kernelRequests are the requests the kernel counted, by side (server: true).
+func (f *fixture) kernelRequests(t *testing.T) map[bool]uint64 {
+	t.Helper()
 	kernel := map[bool]uint64{}
 	err := probe.ForEachPerCPU(f.probe.bpf.H1Requests, func(k httpH1RequestKey, perCPU []uint64) {
 		for _, n := range perCPU {
@@ -39,14 +53,7 @@ func TestKernelCountsWithoutRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if kernel[true] != ok+missing || kernel[false] != ok+missing {
-		t.Errorf("kernel counted %d as server and %d as client, want %d each", kernel[true], kernel[false], ok+missing)
-	}
-	// Four heads per request went to user space before: 800 records.
-	t.Logf("%d ring records", f.probe.objs.EventsRead()-before)
-	if n := f.probe.objs.EventsRead() - before; n > (ok+missing)/2 {
-		t.Errorf("%d ring records for %d requests, want the notable ones only", n, ok+missing)
-	}
+	return kernel
 }
 
 // A listener takes a connection the kernel followed over: the requests
@@ -85,15 +92,7 @@ func TestListenerTakesConnectionOver(t *testing.T) {
 	f.expectBothSides(t, map[[2]string]float64{{"GET", "200"}: before + during + after})
 	// Back in the kernel from the second request after the listener left:
 	// user space offers the connection back once the first is answered.
-	kernel := map[bool]uint64{}
-	err := probe.ForEachPerCPU(f.probe.bpf.H1Requests, func(k httpH1RequestKey, perCPU []uint64) {
-		for _, n := range perCPU {
-			kernel[k.Server != 0] += n
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	kernel := f.kernelRequests(t)
 	if want := uint64(before + after - 1); kernel[true] != want || kernel[false] != want {
 		t.Errorf("kernel counted %d as server and %d as client, want %d each", kernel[true], kernel[false], want)
 	}
