@@ -196,12 +196,6 @@ static __always_inline void h1_hand_over(struct __sk_buff *skb, struct h1_reques
 	}
 }
 
-enum h1_verdict {
-	H1_DONE = 0, /* accounted for here */
-	H1_SEND = 1, /* the packet goes to user space as a head */
-	H1_SKIP = 2, /* nothing to do: a retransmission, or within a body */
-};
-
 /*
  * Where user space, following a connection the kernel handed over, has
  * nothing waiting and no listener: the kernel takes the connection back at
@@ -224,7 +218,7 @@ struct {
 static __always_inline bool h1_taken_back(struct __sk_buff *skb, struct h1_request *r, __u64 prefix, __u32 seq,
 					  __u8 d)
 {
-	if ((prefix & MASK(7)) == PREFIX('H', 'T', 'T', 'P', '/', '1', '.', 0))
+	if (h1_status_start(prefix))
 		return false;
 	__u64 cookie = bpf_get_socket_cookie(skb);
 	struct h1_return *ret = bpf_map_lookup_elem(&h1_returns, &cookie);
@@ -245,60 +239,62 @@ static __always_inline bool h1_taken_back(struct __sk_buff *skb, struct h1_reque
  * retransmission of it is not taken for the request a connection is taken
  * back at, nor, once it is, for a head of the kernel's own.
  */
-static __always_inline enum h1_verdict h1_sent(struct h1_request *r, __u32 seq, __u32 len, __u8 d)
+static __always_inline void h1_sent(struct h1_request *r, __u32 seq, __u32 len, __u8 d)
 {
 	if (!r->seen[d] || (__s32)(seq + len - r->next_seq[d]) > 0)
 		r->next_seq[d] = seq + len;
 	r->seen[d] = true;
-	return H1_SEND;
 }
-
 
 /*
  * Follows a packet of direction dir whose payload starts like a head, on a
- * socket whose HTTP/1.x state is r.
+ * socket whose HTTP/1.x state is r: true when it goes to user space as a
+ * head, false when it was accounted for here (or is a retransmission, or
+ * within a body).
  */
-static __always_inline enum h1_verdict h1_follow(struct __sk_buff *skb, struct h1_request *r, __u64 prefix, __u32 off,
+static __always_inline bool h1_follow(struct __sk_buff *skb, struct h1_request *r, __u64 prefix, __u32 off,
 						 __u32 len, __u8 dir, struct http_header *hdr, struct headers *hs,
 						 const struct tcphdr *tcp)
 {
 	__u32 seq = hdr->tcp_seq;
 	__u8 d = dir & 1;
-	if (r->state == H1_USER && !h1_taken_back(skb, r, prefix, seq, d))
-		return h1_sent(r, seq, len, d);
+	if (r->state == H1_USER && !h1_taken_back(skb, r, prefix, seq, d)) {
+		h1_sent(r, seq, len, d);
+		return true;
+	}
 	if (r->seen[d] && (__s32)(seq - r->next_seq[d]) < 0)
-		return H1_SKIP; /* seen before: ingress runs before TCP's checks */
+		return false; /* seen before: ingress runs before TCP's checks */
 	if (r->body[d] && (__s32)(seq - r->body_end[d]) < 0) {
 		r->seen[d] = true;
 		r->next_seq[d] = seq + len;
-		return H1_SKIP; /* a body that starts like a head */
+		return false; /* a body that starts like a head */
 	}
 	if (orb8_emit_wanted(H1_EVENT_HTTP)) {
 		h1_hand_over(skb, r, H1_WHY_LISTENER, hdr, hs, tcp);
-		return H1_SEND;
+		return true;
 	}
 	__u64 now = bpf_ktime_get_boot_ns();
 	struct h1_scratch *s = h1_parse(skb, off, len, prefix);
 	if (!s) {
 		h1_hand_over(skb, r, H1_WHY_HEAD, hdr, hs, tcp);
-		return H1_SEND;
+		return true;
 	}
 	struct h1_head h = s->h;
 	if (h.request && h.method == H1_OTHER) { /* counted as OTHER by user space */
 		h1_hand_over(skb, r, H1_WHY_HEAD, hdr, hs, tcp);
-		return H1_SEND;
+		return true;
 	}
 	if (h.bad)
-		return H1_SEND; /* malformed: user space counts it; the connection stays here */
+		return true; /* malformed: user space counts it; the connection stays here */
 	if (!h.size || h.punt) { /* over several packets, or beyond what is parsed here */
 		h1_hand_over(skb, r, H1_WHY_HEAD, hdr, hs, tcp);
-		return H1_SEND;
+		return true;
 	}
 	__u32 rest = len - h.size;
 	if (h.request) {
 		if (r->state == H1_WAITING || h.chunked || (h.length < 0 ? rest > 0 : rest > h.length)) {
 			h1_hand_over(skb, r, H1_WHY_MESSAGE, hdr, hs, tcp);
-			return H1_SEND;
+			return true;
 		}
 		r->body[d] = h.length > rest;
 		r->body_end[d] = seq + h.size + h.length;
@@ -310,27 +306,27 @@ static __always_inline enum h1_verdict h1_follow(struct __sk_buff *skb, struct h
 		r->line_end = h.line_end;
 		__builtin_memcpy(r->line, s->b, H1_LINE);
 		if (__sync_val_compare_and_swap(&r->state, H1_IDLE, H1_WAITING) != H1_IDLE)
-			return H1_SEND; /* handed over meanwhile */
+			return true; /* handed over meanwhile */
 	} else {
 		if (r->state != H1_WAITING || r->server != (dir == DIR_EGRESS))
-			return H1_SEND; /* no request waits: user space counts it unmatched */
+			return true; /* no request waits: user space counts it unmatched */
 		if (h.status < 200) { /* interim, or 101: user space takes the rest */
 			h1_hand_over(skb, r, H1_WHY_MESSAGE, hdr, hs, tcp);
-			return H1_SEND;
+			return true;
 		}
 		__s64 body = !h1_response_body(r->method, h.status) ? 0 : h.chunked ? -1 : h.length;
 		if (body >= 0 && rest > body) { /* something behind the response */
 			h1_hand_over(skb, r, H1_WHY_MESSAGE, hdr, hs, tcp);
-			return H1_SEND;
+			return true;
 		}
 		struct h1_waiting w = {.req_ns = r->req_ns, .method = r->method, .server = r->server};
 		if (__sync_val_compare_and_swap(&r->state, H1_WAITING, H1_IDLE) != H1_WAITING)
-			return H1_SEND; /* handed over meanwhile: user space matches it */
+			return true; /* handed over meanwhile: user space matches it */
 		h1_count(skb, r, &w, h.status, now, hdr, hs, tcp);
 		r->body[d] = body > rest;
 		r->body_end[d] = seq + h.size + body;
 	}
 	r->seen[d] = true;
 	r->next_seq[d] = seq + len;
-	return H1_DONE;
+	return false;
 }

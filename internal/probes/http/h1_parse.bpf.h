@@ -14,6 +14,7 @@
 #define H1_MAX_LINES 32
 /* Longest field name checked here; a head with a longer one goes to user space. */
 #define H1_NAME 48
+
 enum h1_method : __u8 {
 	H1_OTHER = 0,
 	H1_GET = 1,
@@ -62,6 +63,9 @@ struct {
 	__type(key, __u32);
 	__type(value, struct h1_scratch);
 } h1_heads SEC(".maps");
+
+/* Whether a payload's first 8 bytes (little-endian) start a status line: "HTTP/1.". */
+static __always_inline bool h1_status_start(__u64 p) { return (p & MASK(7)) == PREFIX('H', 'T', 'T', 'P', '/', '1', '.', 0); }
 
 static __always_inline enum h1_method h1_method(__u64 p, __u8 *len)
 {
@@ -261,7 +265,7 @@ static __always_inline bool h1_start_line(const struct h1_scratch *s, __u32 end,
 {
 	if (h->request) {
 		/* method SP target SP "HTTP/1." DIGIT, the target not empty */
-		if (end < h->method_len + 11 || end > H1_SCAN)
+		if (end < h->method_len + 11)
 			return false;
 		return h1_word(s, end - 9) == PREFIX(' ', 'H', 'T', 'T', 'P', '/', '1', '.') && h1_digit(h1_byte(s, end - 1));
 	}
@@ -322,7 +326,7 @@ static __always_inline struct h1_scratch *h1_parse(struct __sk_buff *skb, __u32 
 	struct h1_head *h = &s->h;
 	*h = (struct h1_head){.length = -1};
 	h->method = h1_method(prefix, &h->method_len);
-	h->request = (prefix & MASK(7)) != PREFIX('H', 'T', 'T', 'P', '/', '1', '.', 0);
+	h->request = !h1_status_start(prefix);
 	__u32 n = len >= H1_SCAN ? H1_SCAN : ((len - 1) & (H1_SCAN - 1)) + 1;
 	h->n = n;
 	/* A request line shorter than what is kept is followed by zeros, not another packet's bytes. */

@@ -158,7 +158,7 @@ static __always_inline bool upper(__u8 c) { return c >= 'A' && c <= 'Z'; }
  */
 static __always_inline bool starts_head(__u64 p)
 {
-	if ((p & MASK(7)) == PREFIX('H', 'T', 'T', 'P', '/', '1', '.', 0))
+	if (h1_status_start(p))
 		return true;
 	__u8 b[8];
 	__builtin_memcpy(b, &p, 8);
@@ -312,8 +312,7 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir, const bool 
 		if (!f)
 			f = bpf_sk_storage_get(&followed_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 		if (f) {
-			enum h1_verdict v = h1_follow(skb, &f->h1, prefix, off, len, dir, &hdr, &h, tcp);
-			if (v != H1_SEND)
+			if (!h1_follow(skb, &f->h1, prefix, off, len, dir, &hdr, &h, tcp))
 				return;
 		} else {
 			orb8_count(ORB8_MAP_FULL);

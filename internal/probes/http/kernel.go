@@ -119,18 +119,8 @@ func (t *tracker) kernelDoneLocked(p *packet, r *httpH1Request) {
 	h := kernelHead(r)
 	server := r.Server != 0
 	t.keepNotableLocked(p.cgroup, r.ReqNs, p.bootNs, failingStatus(status), func() events.HTTP {
-		path, truncated := requestPath(h.target)
-		truncated = truncated || h.targetCut
-		d := events.HTTP{
-			Direction:     directionLabels[serverIndex(server)],
-			Method:        string(h.token),
-			Path:          validPath(path),
-			PathTruncated: truncated,
-			Status:        status,
-			Protocol:      "HTTP/1." + string(h.version),
-		}
-		d.Peer, d.Local = ends(p)
-		return d
+		path, truncated := h.path()
+		return detail(h.token, path, truncated, h.version, server, status, p)
 	})
 }
 
@@ -142,7 +132,7 @@ func (p *Probe) kernelCounts(stats map[uint64]*workloadStats) error {
 	add := func(id uint64) *workloadStats {
 		ws := stats[id]
 		if ws == nil {
-			ws = &workloadStats{requests: map[requestKey]uint64{}, grpc: map[grpcKey]uint64{}}
+			ws = newWorkloadStats()
 			stats[id] = ws
 		}
 		return ws

@@ -77,8 +77,7 @@ type headSpan struct {
 // compactHeads keeps to about twice what the waiting requests need, so it
 // allocates nothing once grown.
 func (c *conn) keepHead(req *request, h *head) {
-	path, truncated := requestPath(h.target)
-	truncated = truncated || h.targetCut
+	path, truncated := h.path()
 	start := len(c.heads)
 	c.heads = append(c.heads, h.token...)
 	tokenEnd := len(c.heads)
@@ -105,6 +104,13 @@ func (c *conn) compactHeads() {
 		h := &c.waiting[i].head
 		h.start, h.tokenEnd, h.end = h.start-base, h.tokenEnd-base, h.end-base
 	}
+}
+
+// path is the path of the head's target without its query string, and
+// whether it was cut (at MaxHTTPPath, or before the head reached here).
+func (h *head) path() ([]byte, bool) {
+	path, truncated := requestPath(h.target)
+	return path, truncated || h.targetCut
 }
 
 // requestPath is the path of a request target without its query string,
@@ -192,17 +198,7 @@ func (t *tracker) keepNotableLocked(cgroup, startNs, endNs uint64, failing bool,
 // detail is the event of req, answered with status by the response in p.
 func (c *conn) detail(req *request, status int, p *packet) events.HTTP {
 	h := req.head
-	d := events.HTTP{
-		Direction:     directionLabels[serverIndex(req.server)],
-		Method:        string(c.heads[h.start:h.tokenEnd]),
-		Path:          validPath(c.heads[h.tokenEnd:h.end]),
-		PathTruncated: h.pathTruncated,
-		Status:        status,
-		Protocol:      "HTTP/1." + string(h.version),
-		TLS:           p.tls,
-	}
-	d.Peer, d.Local = ends(p)
-	return d
+	return detail(c.heads[h.start:h.tokenEnd], c.heads[h.tokenEnd:h.end], h.pathTruncated, h.version, req.server, status, p)
 }
 
 // keptRequest is a copy of a kept request for NotableRequests.

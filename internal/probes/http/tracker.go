@@ -164,6 +164,10 @@ type workloadStats struct {
 	grpcDur  [2]series.Log2Hist // client, server
 }
 
+func newWorkloadStats() *workloadStats {
+	return &workloadStats{requests: map[requestKey]uint64{}, grpc: map[grpcKey]uint64{}}
+}
+
 func (ws *workloadStats) add(src *workloadStats) {
 	for k, v := range src.requests {
 		ws.requests[k] += v
@@ -392,14 +396,23 @@ func (t *tracker) accountLocked(c *conn, h *head, p *packet, ns uint64) int64 {
 
 // requestDetail is the event of a request the socket of p sent or received.
 func requestDetail(h *head, p *packet) *events.HTTP {
-	path, truncated := requestPath(h.target)
-	d := &events.HTTP{
-		TLS:           p.tls,
-		Direction:     directionLabels[serverIndex(!p.egress)],
-		Method:        string(h.token),
-		Protocol:      "HTTP/1." + string(h.version),
+	path, truncated := h.path()
+	d := detail(h.token, path, truncated, h.version, !p.egress, 0, p)
+	return &d
+}
+
+// detail is the event of a request with method token and path (cut:
+// truncated) over HTTP/1.version, that the socket of p served (server) or
+// sent, answered with status (0: not yet).
+func detail(token, path []byte, truncated bool, version byte, server bool, status int, p *packet) events.HTTP {
+	d := events.HTTP{
+		Direction:     directionLabels[serverIndex(server)],
+		Method:        string(token),
 		Path:          validPath(path),
 		PathTruncated: truncated,
+		Status:        status,
+		Protocol:      "HTTP/1." + string(version),
+		TLS:           p.tls,
 	}
 	d.Peer, d.Local = ends(p)
 	return d
@@ -450,7 +463,7 @@ func (t *tracker) workloadLocked(cgroup uint64) *workloadStats {
 			t.dropped[dropWorkloadsFull]++
 			return nil
 		}
-		ws = &workloadStats{requests: map[requestKey]uint64{}, grpc: map[grpcKey]uint64{}}
+		ws = newWorkloadStats()
 		t.stats[cgroup] = ws
 	}
 	return ws
