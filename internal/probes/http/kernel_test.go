@@ -39,6 +39,17 @@ func TestKernelCountsWithoutRecords(t *testing.T) {
 	if n := f.probe.objs.EventsRead() - before; n > (ok+missing)/2 {
 		t.Errorf("%d ring records for %d requests, want the notable ones only", n, ok+missing)
 	}
+	// The records were notable requests, not heads: user space followed no connection.
+	if n := f.userConns(); n != 0 {
+		t.Errorf("user space followed %d connections, want none", n)
+	}
+}
+
+// userConns is how many socket ends user space follows.
+func (f *fixture) userConns() int {
+	f.probe.tracker.mu.Lock()
+	defer f.probe.tracker.mu.Unlock()
+	return f.probe.tracker.conns.Len()
 }
 
 // kernelRequests are the requests the kernel counted, by side (server: true).
