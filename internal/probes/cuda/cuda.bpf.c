@@ -24,7 +24,10 @@
  * one uprobe_multi link per library file and process), which user space
  * attaches in short windows and detaches in between. Each window's calls
  * are counted exactly in stats and, per process, in windows, from which
- * user space estimates the calls between windows.
+ * user space estimates the calls between windows. A window also times its
+ * threads' steps from one counted launch to the next, by the launch traps
+ * each took, less the time its programs ran: from these user space learns
+ * what a trap costs that process while the window is open.
  *
  * No double counting: a hooked call made by libcudart's own code
  * (cudaLaunchKernel reaching cuLaunchKernel, cudaMalloc reaching
@@ -132,6 +135,14 @@ struct thread {
 	__u32 alloc_model; /* the allocation in progress is a model load */
 	/* The sampling window it last trapped in. */
 	__u64 window;
+	/*
+	 * Its step in that window (see struct window): when the program that
+	 * counted its last launch started (0: none yet), the launch traps
+	 * since, and the time their programs ran.
+	 */
+	__u64 step_start;
+	__u64 step_traps;
+	__u64 step_bpf_ns;
 };
 
 struct alloc_key {
@@ -162,12 +173,23 @@ enum level {
  */
 struct window {
 	__u64 id;               /* set by user space, distinct per window */
+	__u64 step_cap;         /* set by user space: longer steps are not timed */
 	__u64 threads;          /* threads that trapped in it */
 	__u64 traps;            /* probe hits, nested or not: what the window cost */
 	__u64 launches[LEVELS]; /* counted (not nested), by level */
 	__u64 gemms;            /* counted */
 	__u64 gemm_flops;       /* of the counted GEMMs */
 	__u64 cgroup_id;        /* of the last counted call */
+	__u64 bpf_ns;           /* that sampled_entry ran in it */
+	/*
+	 * A step of a thread runs from one launch it counted to the next. By
+	 * the launch traps it took (one, or two where the driver call under a
+	 * runtime launch is hooked too): how many were timed, and their time
+	 * less that of the programs run in them. The difference of the two
+	 * means is what a trap costs in this process, now, besides its program.
+	 */
+	__u64 steps[2];
+	__u64 step_ns[2];
 };
 
 /* A process mapped a CUDA library: user space reads its maps and hooks the file. */
@@ -406,22 +428,43 @@ static __always_inline void count_window(struct window *w, __u64 *counter, __u64
 	w->cgroup_id = cg;
 }
 
+/* Ends a thread's step at a launch it counted in its window (its program started at start), and starts the next. */
+static __always_inline void time_step(struct window *w, struct thread *t, __u64 start)
+{
+	if (!t)
+		return;
+	__u64 traps = t->step_traps;
+	__u64 took = start - t->step_start;
+	if (t->step_start && traps >= 1 && traps <= 2 && took <= w->step_cap && took > t->step_bpf_ns) {
+		__sync_fetch_and_add(&w->steps[traps - 1], 1);
+		__sync_fetch_and_add(&w->step_ns[traps - 1], took - t->step_bpf_ns);
+	}
+	t->step_start = start;
+	t->step_traps = 0;
+	t->step_bpf_ns = 0;
+}
+
 /*
  * Entry of a hooked call without a return probe: launches, frees, copies and
  * GEMMs, counted here unless nested. A thread without storage
  * (none could be allocated) is counted, nested or not. w: the process's
  * open window, for a sampled call.
  */
-static __always_inline int count_call(struct pt_regs *ctx, __u64 cookie, struct window *w)
+static __always_inline int count_call(struct pt_regs *ctx, __u64 cookie, struct window *w, struct thread *t,
+				      __u64 start)
 {
-	struct thread *t = current_thread();
-	if (w && t && t->window != w->id) {
-		t->window = w->id;
-		__sync_fetch_and_add(&w->threads, 1);
+	__u32 op = cookie & COOKIE_OP;
+	if (w && t) {
+		if (t->window != w->id) {
+			t->window = w->id;
+			t->step_start = 0;
+			__sync_fetch_and_add(&w->threads, 1);
+		}
+		if (op == OP_LAUNCH)
+			t->step_traps++;
 	}
 	if (t && nested(t, ctx, cookie))
 		return 0;
-	__u32 op = cookie & COOKIE_OP;
 	__u32 runtime = runtime_of(cookie);
 	switch (op) {
 	case OP_LAUNCH:
@@ -432,8 +475,11 @@ static __always_inline int count_call(struct pt_regs *ctx, __u64 cookie, struct 
 			s->launches++;
 		if (op == OP_LAUNCH && runtime == RUNTIME_CUDA) /* kernel names are the CUDA runtime's and driver's */
 			record_launch(ctx, cookie, cg);
-		if (w)
+		if (w) {
 			count_window(w, &w->launches[(cookie & COOKIE_DRIVER) ? LEVEL_DRIVER : LEVEL_RUNTIME], cg);
+			if (op == OP_LAUNCH)
+				time_step(w, t, start);
+		}
 		break;
 	}
 	case OP_LAUNCH_REPEAT: {
@@ -478,7 +524,7 @@ static __always_inline int count_call(struct pt_regs *ctx, __u64 cookie, struct 
 SEC("uprobe")
 int BPF_KPROBE(call_entry)
 {
-	return count_call(ctx, bpf_get_attach_cookie(ctx), 0);
+	return count_call(ctx, bpf_get_attach_cookie(ctx), 0, current_thread(), 0);
 }
 
 /*
@@ -488,11 +534,20 @@ int BPF_KPROBE(call_entry)
 SEC("uprobe.multi")
 int BPF_KPROBE(sampled_entry)
 {
+	__u64 start = bpf_ktime_get_ns();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct window *w = bpf_map_lookup_elem(&windows, &tgid);
+	struct thread *t = current_thread();
 	if (w)
 		__sync_fetch_and_add(&w->traps, 1);
-	return count_call(ctx, bpf_get_attach_cookie(ctx), w);
+	count_call(ctx, bpf_get_attach_cookie(ctx), w, t, start);
+	if (w) {
+		__u64 ran = bpf_ktime_get_ns() - start;
+		__sync_fetch_and_add(&w->bpf_ns, ran);
+		if (t && t->window == w->id)
+			t->step_bpf_ns += ran;
+	}
+	return 0;
 }
 
 /*

@@ -207,17 +207,24 @@ type cudaThread struct {
 	AllocRuntime uint32
 	AllocModel   uint32
 	Window       uint64
+	StepStart    uint64
+	StepTraps    uint64
+	StepBpfNs    uint64
 }
 
 type cudaWindow struct {
 	_         structs.HostLayout
 	Id        uint64
+	StepCap   uint64
 	Threads   uint64
 	Traps     uint64
 	Launches  [2]uint64
 	Gemms     uint64
 	GemmFlops uint64
 	CgroupId  uint64
+	BpfNs     uint64
+	Steps     [2]uint64
+	StepNs    [2]uint64
 }
 
 // Names of all BPF objects in the ELF.

@@ -27,9 +27,23 @@ import (
 //
 // One trap per launch: a window that hooks both launch levels (the runtime,
 // libcudart, and the driver, libcuda, below it) learns which of them the
-// process calls itself; later windows hook only those, so a runtime launch
-// does not also trap in the driver. Every reprobe-th window hooks both again,
-// for a process that starts calling the other level.
+// process calls itself; later windows hook only those for their first and
+// last quarters, so a runtime launch does not also trap in the driver, and
+// both for their middle half, for a process that starts calling the other
+// level.
+//
+// That middle half also measures what a trap costs the process, now: where
+// its runtime launches reach the driver, a step of its launching thread
+// (from one launch to the next) takes two traps there and one around it, and
+// the difference of their mean times, less the programs' run time (timed
+// apart), is a trap's. A trap's cost is no constant: on a shared VM it moves
+// by a third from one second to the next with what runs beside, so a cost
+// measured once, or in another process, misjudges a window's load, and with
+// it the rate the gap after it is estimated from (where a trap costs more
+// than a step's own work, each 0.1 us off moves the estimate by ~2.4%).
+// Quarters on either side of the middle cancel a drift of the cost over the
+// window. The cost measured at start stands in where the process gives no
+// measure: it calls one level only, or the window timed too few steps.
 
 // samplingTiming paces the windows.
 type samplingTiming struct {
@@ -38,10 +52,30 @@ type samplingTiming struct {
 	// (its rate is checked that often).
 	exactWindow time.Duration
 	maxGap      time.Duration // the longest gap between two windows
-	reprobe     int           // every reprobe-th window hooks both launch levels
 }
 
-var defaultTiming = samplingTiming{window: 50 * time.Millisecond, exactWindow: time.Second, maxGap: 10 * time.Second, reprobe: 10}
+var defaultTiming = samplingTiming{window: 50 * time.Millisecond, exactWindow: time.Second, maxGap: 10 * time.Second}
+
+// minTimedSteps: the fewest steps of each kind (one launch trap, two) a
+// window times for their difference to be taken as a trap's cost.
+const minTimedSteps = 100
+
+// Steps longer than stepCap times the last window's mean one-trap step are
+// not timed: one in which the thread was preempted or slept would swamp a
+// mean of a few thousand. firstStepCap bounds them before a mean is known.
+const (
+	stepCap      = 8
+	firstStepCap = time.Millisecond
+)
+
+// Where a window stands. A split window hooks the launch levels the process
+// calls in its first and last quarters, and both in its middle half.
+const (
+	unsplit = iota
+	firstQuarter
+	middleHalf
+	lastQuarter
+)
 
 // maxBusy bounds the share of a thread's time its traps are taken to have
 // taken, where the cost measured for a trap exceeds what the window saw.
@@ -63,19 +97,22 @@ type sampledProcess struct {
 	files []uprobe.FileID // the hooked library files it maps
 
 	links  []link.Link   // the open window's; none in a gap
+	middle []link.Link   // those of its middle half only
 	hooked [2]bool       // launch levels the open window hooks
-	cost   time.Duration // per trap, for the open window's hooks
+	both   bool          // it hooked both levels, for all or part of it
+	part   int           // where it stands (unsplit, firstQuarter...)
+	cost   time.Duration // per trap, for the open window's hooks, as measured at start
+	step   time.Duration // mean one-trap step of its last window that timed enough (0: none yet)
 	opened time.Time     // when the open window opened
 	gap    time.Time     // when the gap began; zero while a window is open
 	next   time.Time     // when the window closes, or the gap ends
 
-	levels     [2]bool    // launch levels it calls itself, as last learned
-	last       cudaWindow // what its last window saw
-	lastHooked [2]bool    // the launch levels that window hooked
-	windows    int        // windows closed
-	rate       estimate   // per second in its last window, corrected for its traps
-	cgroup     uint64     // of its last counted call
-	exact      bool       // under budget: its windows follow each other without gap
+	levels  [2]bool    // launch levels it calls itself, as last learned
+	last    cudaWindow // what its last window saw
+	windows int        // windows closed
+	rate    estimate   // per second in its last window, corrected for its traps
+	cgroup  uint64     // of its last counted call
+	exact   bool       // under budget: its windows follow each other without gap
 }
 
 // estimate is what gaps are estimated to hold, or rates: the sampled calls
@@ -166,9 +203,14 @@ func (s *sampler) step() (next time.Time, ok bool) {
 		}
 		if !now.Before(p.next) {
 			// A process with hooks and no gap has a window open.
-			if p.gap.IsZero() && len(p.links) > 0 {
+			switch {
+			case p.gap.IsZero() && len(p.links) > 0 && p.part == firstQuarter:
+				s.widenWindow(p)
+			case p.gap.IsZero() && len(p.links) > 0 && p.part == middleHalf:
+				s.narrowWindow(p)
+			case p.gap.IsZero() && len(p.links) > 0:
 				s.closeWindow(p)
-			} else {
+			default:
 				s.openWindow(p)
 			}
 			if p.next.IsZero() { // exited
@@ -187,12 +229,12 @@ func (s *sampler) step() (next time.Time, ok bool) {
 	return next, ok
 }
 
-// nextLevels returns the launch levels the process's next window hooks:
-// both for a process under budget (its hooks then stay for good, and a
-// change of level would detach them for a moment), and for every
-// reprobe-th window.
+// nextLevels returns the launch levels the process's next window hooks
+// (in its quarters, if split): both for a process under budget (its hooks
+// then stay for good, and a change of level would detach them for a
+// moment), else those it was last seen to call.
 func (s *sampler) nextLevels(p *sampledProcess) [2]bool {
-	if p.exact || p.windows%max(s.timing.reprobe, 1) == 0 {
+	if p.exact {
 		return [2]bool{true, true}
 	}
 	return p.levels
@@ -219,8 +261,9 @@ func (s *sampler) openWindow(p *sampledProcess) {
 	s.measureCosts()
 	levels := s.nextLevels(p)
 	p.hooked, p.cost = levels, 0
+	p.both = levels == [2]bool{true, true}
 	for _, t := range s.targets(p.files) {
-		addrs, cookies, cost := sampledHooks(t, levels, s.costs)
+		addrs, cookies, cost := sampledHooks(t, levels, true, s.costs)
 		if len(addrs) > 0 {
 			l, err := attachSampled(t, s.prog, addrs, cookies, p.pid)
 			switch {
@@ -250,7 +293,7 @@ func (s *sampler) openWindow(p *sampledProcess) {
 		p.gap, p.next = now, now.Add(s.timing.maxGap)
 		return
 	}
-	if err := s.newWindow(p.pid); err != nil {
+	if err := s.newWindow(p); err != nil {
 		// Without a window the calls cannot be sampled: counted, all of them.
 		s.log.Warn("open CUDA sampling window: counting every call", "pid", p.pid, "err", err)
 		p.exact = true
@@ -259,9 +302,42 @@ func (s *sampler) openWindow(p *sampledProcess) {
 	}
 	p.opened = time.Now()
 	p.next = p.opened.Add(s.timing.window)
-	if p.exact {
+	p.part = unsplit
+	switch {
+	case p.exact:
 		p.next = p.opened.Add(s.timing.exactWindow)
+	case !p.both:
+		p.part = firstQuarter
+		p.next = p.opened.Add(s.timing.window / 4)
 	}
+}
+
+// widenWindow hooks, for the middle half of a window, the launch levels its
+// quarters leave out.
+func (s *sampler) widenWindow(p *sampledProcess) {
+	p.part, p.next, p.both = middleHalf, p.opened.Add(s.timing.window*3/4), true
+	missing := [2]bool{!p.hooked[levelRuntime], !p.hooked[levelDriver]}
+	for _, t := range s.targets(p.files) {
+		addrs, cookies, cost := sampledHooks(t, missing, false, s.costs)
+		if len(addrs) > 0 {
+			l, err := attachSampled(t, s.prog, addrs, cookies, p.pid)
+			if err == nil {
+				p.middle = append(p.middle, l)
+				p.cost = max(p.cost, cost)
+			} else {
+				s.log.Debug("attach sampled CUDA hooks", "library", t.lib.name, "pid", p.pid, "err", err)
+			}
+		}
+		t.file.Close()
+	}
+}
+
+// narrowWindow unhooks, for the last quarter of a window, what its middle
+// half added.
+func (s *sampler) narrowWindow(p *sampledProcess) {
+	p.part, p.next = lastQuarter, p.opened.Add(s.timing.window)
+	closeLinks(p.middle)
+	p.middle = nil
 }
 
 // closeWindow reads the open window, learns the process's launch levels and
@@ -284,14 +360,19 @@ func (s *sampler) closeWindow(p *sampledProcess) {
 	}
 	secs := end.Sub(p.opened).Seconds()
 	p.windows++
-	p.last, p.lastHooked = w, p.hooked
-	if p.hooked == [2]bool{true, true} && w.Launches[levelRuntime]+w.Launches[levelDriver] > 0 {
+	p.last = w
+	if p.both && w.Launches[levelRuntime]+w.Launches[levelDriver] > 0 {
 		p.levels = [2]bool{w.Launches[levelRuntime] > 0, w.Launches[levelDriver] > 0}
 	}
 	if w.CgroupId != 0 {
 		p.cgroup = w.CgroupId
 	}
-	load := float64(w.Traps) / secs * p.cost.Seconds()
+	trapTime := float64(w.Traps) * p.cost.Seconds()
+	if c, step, ok := trapCostInWindow(w); ok {
+		trapTime = float64(w.Traps)*c.Seconds() + time.Duration(w.BpfNs).Seconds()
+		p.step = step
+	}
+	load := trapTime / secs
 	// The window's traps slowed its threads down: between windows, each
 	// calls faster by the share of its time the traps took (the load, spread
 	// over the threads that trapped).
@@ -301,13 +382,14 @@ func (s *sampler) closeWindow(p *sampledProcess) {
 		p.rate[i] = seen[i] / secs / (1 - busy)
 	}
 	s.log.Debug("CUDA sampling window", "pid", p.pid, "seconds", secs, "threads", w.Threads, "traps", w.Traps,
-		"launches", w.Launches, "gemms", w.Gemms, "load", load, "rates", p.rate)
+		"launches", w.Launches, "gemms", w.Gemms, "steps", w.Steps, "step_ns", w.StepNs, "bpf_ns", w.BpfNs,
+		"load", load, "rates", p.rate)
 	wasOver := !p.exact && p.windows > 1
 	p.exact = load <= s.budget
 	if p.exact && p.hooked == s.nextLevels(p) {
 		// Under budget, and hooked as the next window would be: the hooks
 		// stay, a new window starts.
-		if err := s.newWindow(p.pid); err == nil {
+		if err := s.newWindow(p); err == nil {
 			p.opened = time.Now()
 			p.next = p.opened.Add(s.timing.exactWindow)
 			return
@@ -336,15 +418,35 @@ func (s *sampler) closeWindow(p *sampledProcess) {
 	p.next = time.Now().Add(gap)
 }
 
+// trapCostInWindow returns what a launch trap cost a process in a window,
+// besides its program, and the window's mean one-trap step, from the steps
+// it timed (ok false: too few of either kind, or no difference).
+func trapCostInWindow(w cudaWindow) (cost, step time.Duration, ok bool) {
+	if w.Steps[0] < minTimedSteps || w.Steps[1] < minTimedSteps {
+		return 0, 0, false
+	}
+	one := float64(w.StepNs[0]) / float64(w.Steps[0])
+	two := float64(w.StepNs[1]) / float64(w.Steps[1])
+	if two <= one {
+		return 0, 0, false
+	}
+	return time.Duration(two - one), time.Duration(one), true
+}
+
 // newWindow opens a process's window in the kernel.
-func (s *sampler) newWindow(pid int) error {
+func (s *sampler) newWindow(p *sampledProcess) error {
 	s.windowID++
-	return s.windows.Put(uint32(pid), cudaWindow{Id: s.windowID})
+	limit := firstStepCap
+	if p.step > 0 {
+		limit = stepCap * p.step
+	}
+	return s.windows.Put(uint32(p.pid), cudaWindow{Id: s.windowID, StepCap: uint64(limit.Nanoseconds())})
 }
 
 func (s *sampler) closeLinks(p *sampledProcess) {
 	closeLinks(p.links)
-	p.links = nil
+	closeLinks(p.middle)
+	p.links, p.middle = nil, nil
 	if err := s.windows.Delete(uint32(p.pid)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		s.log.Debug("close CUDA sampling window", "pid", p.pid, "err", err)
 	}
@@ -433,12 +535,13 @@ func (s *sampler) close() {
 }
 
 // sampledHooks lists the sampled hooks of a library file to attach for a
-// window that hooks the given launch levels, with their cookies, and what a
-// trap costs at the dearest of them.
-func sampledHooks(t sampledTarget, levels [2]bool, costs trapCosts) (addrs, cookies []uint64, cost time.Duration) {
+// window that hooks the given launch levels (and the other sampled calls,
+// GEMMs, with others), with their cookies, and what a trap costs at the
+// dearest of them.
+func sampledHooks(t sampledTarget, levels [2]bool, others bool, costs trapCosts) (addrs, cookies []uint64, cost time.Duration) {
 	for _, h := range t.lib.hooks {
 		call := h.sampled()
-		if call == "" || (call == callLaunch && !levels[levelOf(t.lib)]) {
+		if call == "" || (call == callLaunch && !levels[levelOf(t.lib)]) || (call != callLaunch && !others) {
 			continue
 		}
 		pt, ok := t.points[h.symbol]
