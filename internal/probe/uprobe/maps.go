@@ -49,6 +49,7 @@ type Mapping struct {
 	// Start and End are the mapping's addresses, Offset where it starts in
 	// the file.
 	Start, End, Offset uint64
+	Perms              string // as in maps: r-xp
 }
 
 // ParseMapsLine reads one line of /proc/<pid>/maps:
@@ -80,7 +81,7 @@ func ParseMapsLine(line string) (m Mapping, ok bool, err error) {
 	if strings.HasSuffix(path, " (deleted)") {
 		return m, false, nil
 	}
-	return Mapping{ID: id, Path: path, Start: start, End: end, Offset: offset}, true, nil
+	return Mapping{ID: id, Path: path, Start: start, End: end, Offset: offset, Perms: fields[1]}, true, nil
 }
 
 // MappedFiles lists the distinct files in a maps file whose path contains

@@ -29,12 +29,12 @@ func TestMappedLibraries(t *testing.T) {
 	}
 	want := []uprobe.Mapping{
 		{ID: uprobe.FileID{Dev: unix.Mkdev(0xfd, 1), Inode: 1837}, Path: "/usr/lib/x86_64-linux-gnu/libcuda.so.580.65.06",
-			Start: 0x7f00aa000000, End: 0x7f00aa100000},
+			Start: 0x7f00aa000000, End: 0x7f00aa100000, Perms: "r--p"},
 		{ID: uprobe.FileID{Dev: unix.Mkdev(0, 0x2a), Inode: 77}, Path: "/opt/venv/lib/python3.11/site-packages/nvidia/cuda_runtime/lib/libcudart.so.13",
-			Start: 0x7f00ab000000, End: 0x7f00ab010000},
-		{ID: uprobe.FileID{Dev: unix.Mkdev(0, 0x2a), Inode: 80}, Path: "/usr/lib/libcublas.so.13", Start: 0x7f00ae000000, End: 0x7f00ae010000},
-		{ID: uprobe.FileID{Dev: unix.Mkdev(0, 0x2a), Inode: 82}, Path: "/opt/rocm/lib/libamdhip64.so.6", Start: 0x7f00ae200000, End: 0x7f00ae210000},
-		{ID: uprobe.FileID{Dev: unix.Mkdev(0, 0x2a), Inode: 83}, Path: "/opt/aws/neuron/lib/libnrt.so.1", Start: 0x7f00ae300000, End: 0x7f00ae310000},
+			Start: 0x7f00ab000000, End: 0x7f00ab010000, Perms: "r-xp"},
+		{ID: uprobe.FileID{Dev: unix.Mkdev(0, 0x2a), Inode: 80}, Path: "/usr/lib/libcublas.so.13", Start: 0x7f00ae000000, End: 0x7f00ae010000, Perms: "r-xp"},
+		{ID: uprobe.FileID{Dev: unix.Mkdev(0, 0x2a), Inode: 82}, Path: "/opt/rocm/lib/libamdhip64.so.6", Start: 0x7f00ae200000, End: 0x7f00ae210000, Perms: "r-xp"},
+		{ID: uprobe.FileID{Dev: unix.Mkdev(0, 0x2a), Inode: 83}, Path: "/opt/aws/neuron/lib/libnrt.so.1", Start: 0x7f00ae300000, End: 0x7f00ae310000, Perms: "r-xp"},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %+v, want %+v", got, want)
