@@ -18,4 +18,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
 go build -o bin/orb8 ./cmd/orb8
+# Clean, as a deployed binary's page cache is: the agent pages out what it
+# touched only at start, and dirty pages cannot be paged out.
+sync bin/orb8
 exec go run ./hack/bench -orb8 bin/orb8 "$@"

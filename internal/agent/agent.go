@@ -26,6 +26,7 @@ import (
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/config"
 	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/exemap"
 	"github.com/orb8/orb8/internal/export"
 	"github.com/orb8/orb8/internal/kube"
 	"github.com/orb8/orb8/internal/probe"
@@ -250,7 +251,13 @@ func (a *Agent) Start(ctx context.Context) {
 	}
 	// Loading the probes (kernel BTF, ELF objects) is the heap's peak, never
 	// reached again: give its pages back now rather than keep them resident.
+	// So is the share of the executable that starting touched.
 	debug.FreeOSMemory()
+	if n, err := exemap.Release(); err != nil {
+		a.log.Warn("unmap the executable's start-up pages", "err", err)
+	} else {
+		a.log.Debug("unmapped the executable's read-only pages until used", "bytes", n)
+	}
 	a.ready.Store(true)
 }
 
