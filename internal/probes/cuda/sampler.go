@@ -42,8 +42,12 @@ import (
 // it the rate the gap after it is estimated from (where a trap costs more
 // than a step's own work, each 0.1 us off moves the estimate by ~2.4%).
 // Quarters on either side of the middle cancel a drift of the cost over the
-// window. The cost measured at start stands in where the process gives no
-// measure: it calls one level only, or the window timed too few steps.
+// window. Where a window gives no measure (its process's launches never trap
+// twice: it calls the driver itself, or calls both levels; it timed too few
+// steps of either kind; a hook it attached is single-stepped, dearer than the
+// launch traps measured; or the measure is off by more than a factor of
+// three from the cost measured at start), the process's last measure stands
+// in, else the cost measured at start.
 
 // samplingTiming paces the windows.
 type samplingTiming struct {
@@ -59,6 +63,11 @@ var defaultTiming = samplingTiming{window: 50 * time.Millisecond, exactWindow: t
 // minTimedSteps: the fewest steps of each kind (one launch trap, two) a
 // window times for their difference to be taken as a trap's cost.
 const minTimedSteps = 100
+
+// maxCostRatio bounds a trap cost measured in a window, against the cost
+// measured at start: a step that changes between quarters and middle half
+// (a workload in phases) can give a difference that is no trap's.
+const maxCostRatio = 3
 
 // Steps longer than stepCap times the last window's mean one-trap step are
 // not timed: one in which the thread was preempted or slept would swamp a
@@ -102,17 +111,19 @@ type sampledProcess struct {
 	both   bool          // it hooked both levels, for all or part of it
 	part   int           // where it stands (unsplit, firstQuarter...)
 	cost   time.Duration // per trap, for the open window's hooks, as measured at start
-	step   time.Duration // mean one-trap step of its last window that timed enough (0: none yet)
-	opened time.Time     // when the open window opened
-	gap    time.Time     // when the gap began; zero while a window is open
-	next   time.Time     // when the window closes, or the gap ends
+	step   time.Duration // mean one-trap step of its last measuring window (0: none yet)
+	// trapCost is what a launch trap cost it, besides its program, in its
+	// last window that measured it (0: none yet).
+	trapCost time.Duration
+	opened   time.Time // when the open window opened
+	gap      time.Time // when the gap began; zero while a window is open
+	next     time.Time // when the window closes, or the gap ends
 
-	levels  [2]bool    // launch levels it calls itself, as last learned
-	last    cudaWindow // what its last window saw
-	windows int        // windows closed
-	rate    estimate   // per second in its last window, corrected for its traps
-	cgroup  uint64     // of its last counted call
-	exact   bool       // under budget: its windows follow each other without gap
+	levels  [2]bool  // launch levels it calls itself, as last learned
+	windows int      // windows closed
+	rate    estimate // per second in its last window, corrected for its traps
+	cgroup  uint64   // of its last counted call
+	exact   bool     // under budget: its windows follow each other without gap
 }
 
 // estimate is what gaps are estimated to hold, or rates: the sampled calls
@@ -315,7 +326,7 @@ func (s *sampler) openWindow(p *sampledProcess) {
 // widenWindow hooks, for the middle half of a window, the launch levels its
 // quarters leave out.
 func (s *sampler) widenWindow(p *sampledProcess) {
-	p.part, p.next, p.both = middleHalf, p.opened.Add(s.timing.window*3/4), true
+	p.part, p.next = middleHalf, p.opened.Add(s.timing.window*3/4)
 	missing := [2]bool{!p.hooked[levelRuntime], !p.hooked[levelDriver]}
 	for _, t := range s.targets(p.files) {
 		addrs, cookies, cost := sampledHooks(t, missing, false, s.costs)
@@ -324,6 +335,7 @@ func (s *sampler) widenWindow(p *sampledProcess) {
 			if err == nil {
 				p.middle = append(p.middle, l)
 				p.cost = max(p.cost, cost)
+				p.both = true
 			} else {
 				s.log.Debug("attach sampled CUDA hooks", "library", t.lib.name, "pid", p.pid, "err", err)
 			}
@@ -360,17 +372,16 @@ func (s *sampler) closeWindow(p *sampledProcess) {
 	}
 	secs := end.Sub(p.opened).Seconds()
 	p.windows++
-	p.last = w
 	if p.both && w.Launches[levelRuntime]+w.Launches[levelDriver] > 0 {
 		p.levels = [2]bool{w.Launches[levelRuntime] > 0, w.Launches[levelDriver] > 0}
 	}
 	if w.CgroupId != 0 {
 		p.cgroup = w.CgroupId
 	}
+	s.measureInWindow(p, w)
 	trapTime := float64(w.Traps) * p.cost.Seconds()
-	if c, step, ok := trapCostInWindow(w); ok {
-		trapTime = float64(w.Traps)*c.Seconds() + time.Duration(w.BpfNs).Seconds()
-		p.step = step
+	if p.trapCost > 0 && p.cost <= s.costs.emulated {
+		trapTime = float64(w.Traps)*p.trapCost.Seconds() + time.Duration(w.BpfNs).Seconds()
 	}
 	load := trapTime / secs
 	// The window's traps slowed its threads down: between windows, each
@@ -383,10 +394,10 @@ func (s *sampler) closeWindow(p *sampledProcess) {
 	}
 	s.log.Debug("CUDA sampling window", "pid", p.pid, "seconds", secs, "threads", w.Threads, "traps", w.Traps,
 		"launches", w.Launches, "gemms", w.Gemms, "steps", w.Steps, "step_ns", w.StepNs, "bpf_ns", w.BpfNs,
-		"load", load, "rates", p.rate)
+		"trap_cost", p.trapCost, "load", load, "rates", p.rate)
 	wasOver := !p.exact && p.windows > 1
 	p.exact = load <= s.budget
-	if p.exact && p.hooked == s.nextLevels(p) {
+	if p.exact && p.hooked == s.nextLevels(p) && s.alive(p.pid) {
 		// Under budget, and hooked as the next window would be: the hooks
 		// stay, a new window starts.
 		if err := s.newWindow(p); err == nil {
@@ -416,6 +427,27 @@ func (s *sampler) closeWindow(p *sampledProcess) {
 		gap = min(gap, s.timing.window)
 	}
 	p.next = time.Now().Add(gap)
+}
+
+// measureInWindow takes what a launch trap cost the process from a window
+// split in quarters and a middle half, where it is plausible; a window that
+// timed too few steps also drops the step cap it was timed with, which may
+// have left out every step of a process whose steps grew.
+func (s *sampler) measureInWindow(p *sampledProcess, w cudaWindow) {
+	if p.part != lastQuarter {
+		return
+	}
+	c, step, ok := trapCostInWindow(w)
+	if !ok {
+		if w.Steps[0] < minTimedSteps {
+			p.step = 0
+		}
+		return
+	}
+	if c < s.costs.emulated/maxCostRatio || c > s.costs.emulated*maxCostRatio {
+		return
+	}
+	p.trapCost, p.step = c, step
 }
 
 // trapCostInWindow returns what a launch trap cost a process in a window,
