@@ -253,10 +253,15 @@ func (a *Agent) Start(ctx context.Context) {
 	// reached again: give its pages back now rather than keep them resident.
 	// So is the share of the executable that starting touched.
 	debug.FreeOSMemory()
-	if n, err := exemap.Release(); err != nil {
-		a.log.Warn("unmap the executable's start-up pages", "err", err)
-	} else {
-		a.log.Debug("unmapped the executable's read-only pages until used", "bytes", n)
+	switch n, err := exemap.Release(); {
+	case errors.Is(err, exemap.ErrUnsupported):
+		a.log.Info("the executable's start-up pages stay resident", "err", err)
+	case err != nil:
+		a.log.Warn("page out the executable's start-up pages", "err", err)
+	case n == 0:
+		a.log.Info("the executable's start-up pages stay resident: no read-only mapping of it found")
+	default:
+		a.log.Debug("paged out the executable's read-only mappings", "span_bytes", n)
 	}
 	a.ready.Store(true)
 }

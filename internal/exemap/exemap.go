@@ -3,21 +3,25 @@
 //
 // Start-up (package inits, parsing the embedded BPF objects) touches much of
 // the agent's binary once, and this kernel keeps an executable's page cache
-// in large folios (up to 2 MiB) and maps a whole folio, by PTEs or by a PMD,
-// on the first touch of any of its pages: an idle agent kept 30-36 MB of its
-// text and read-only data resident, of which it uses ~16 MB afterwards.
-// Dropping only the page table entries does not help: the next touch maps
-// the whole folio again. Release pages the mappings out instead (where no
-// other process maps them, they leave memory, and the agent's cgroup is no
-// longer charged for them), and marks them not to be mapped by PMDs; what
-// runs afterwards is read back in, in smaller folios.
+// in large folios (read back from disk for an exec mapping, up to 2 MiB) and
+// maps a whole folio, by PTEs or by a PMD, on the first touch of any of its
+// pages: an idle agent kept 30-36 MB of its text and read-only data
+// resident, of which it uses ~16 MB afterwards. Dropping only the page table
+// entries does not help: the next touch maps the whole folio again. Release
+// pages the mappings out instead: the kernel unmaps them, splits their large
+// folios and reclaims what it can (a clean page no other process maps, if
+// this process may write the file or holds CAP_FOWNER), and the mappings are
+// marked not to be mapped by PMDs from then on. What runs afterwards is
+// mapped back a few pages at a time.
 package exemap
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -25,35 +29,44 @@ import (
 	"github.com/orb8/orb8/internal/probe/uprobe"
 )
 
-// Release pages out the calling process's read-only mappings of its
-// executable, and returns how many bytes they spanned. A mapping with a
-// page of its own (a private copy, written once) is left as it is.
+// ErrUnsupported: the kernel cannot page mappings out (MADV_PAGEOUT, Linux
+// 5.4), or a sandbox refuses it.
+var ErrUnsupported = errors.New("paging out is not supported here")
+
+// Release pages out the read-only mappings of the calling process's
+// executable (the file its code runs from) that hold no page of their own
+// (a private copy, written once), and returns how many bytes they span.
 func Release() (int, error) {
-	var exe unix.Stat_t
-	if err := unix.Stat("/proc/self/exe", &exe); err != nil {
-		return 0, err
-	}
 	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
-	spans, err := readOnlySpans(f, uprobe.FileID{Dev: exe.Dev, Inode: exe.Ino})
+	// Found by an address of its code, not by the executable's stat: on
+	// overlayfs, kernels before 6.8 show the lower file in maps.
+	spans, err := readOnlySpans(f, uint64(reflect.ValueOf(Release).Pointer()))
 	if err != nil {
 		return 0, err
 	}
 	released := 0
+	var errs []error
 	for _, m := range spans {
 		size := uintptr(m.End - m.Start)
-		if err := madvise(uintptr(m.Start), size, unix.MADV_NOHUGEPAGE); err != nil {
-			return released, err
+		// EINVAL: a kernel without transparent huge pages maps none.
+		if err := madvise(uintptr(m.Start), size, unix.MADV_NOHUGEPAGE); err != nil && !errors.Is(err, unix.EINVAL) {
+			errs = append(errs, err)
 		}
-		if err := madvise(uintptr(m.Start), size, unix.MADV_PAGEOUT); err != nil {
-			return released, err
+		err := madvise(uintptr(m.Start), size, unix.MADV_PAGEOUT)
+		switch {
+		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.EPERM), errors.Is(err, unix.ENOSYS):
+			return released, fmt.Errorf("%w: %v", ErrUnsupported, err)
+		case err != nil:
+			errs = append(errs, err)
+		default:
+			released += int(size)
 		}
-		released += int(size)
 	}
-	return released, nil
+	return released, errors.Join(errs...)
 }
 
 func madvise(addr, size uintptr, advice int) error {
@@ -64,36 +77,53 @@ func madvise(addr, size uintptr, advice int) error {
 	return nil
 }
 
+// smapsRecord is a file mapping of an smaps file, and whether its
+// Anonymous line read 0 kB.
+type smapsRecord struct {
+	uprobe.Mapping
+	noAnonymous bool
+}
+
 // readOnlySpans reads an smaps file and returns the read-only private
-// mappings of the file id that hold no anonymous page.
-func readOnlySpans(r io.Reader, id uprobe.FileID) ([]uprobe.Mapping, error) {
-	var out []uprobe.Mapping
-	var cur uprobe.Mapping
-	keep := false
-	flush := func() {
-		if keep {
-			out = append(out, cur)
-		}
-		keep = false
-	}
+// mappings of the file mapped at pc that hold no anonymous page.
+func readOnlySpans(r io.Reader, pc uint64) ([]uprobe.Mapping, error) {
+	var records []smapsRecord
+	cur := -1 // index in records of the mapping whose attributes follow
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		key, value, attribute := strings.Cut(line, ":")
-		if attribute && !strings.Contains(key, " ") && !strings.Contains(key, "-") {
-			if key == "Anonymous" && strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(value), "kB")) != "0" {
-				keep = false
+		if key, value, ok := strings.Cut(line, ":"); ok && !strings.ContainsAny(key, " -") {
+			if key == "Anonymous" && cur >= 0 {
+				kb := strings.Fields(value)
+				records[cur].noAnonymous = len(kb) > 0 && kb[0] == "0"
 			}
 			continue
 		}
-		flush()
 		m, ok, err := uprobe.ParseMapsLine(line)
 		if err != nil {
 			return nil, err
 		}
-		cur, keep = m, ok && m.ID == id && (m.Perms == "r-xp" || m.Perms == "r--p")
+		cur = -1
+		if ok {
+			records = append(records, smapsRecord{Mapping: m})
+			cur = len(records) - 1
+		}
 	}
-	flush()
-	return out, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	var out []uprobe.Mapping
+	for _, code := range records {
+		if pc < code.Start || pc >= code.End {
+			continue
+		}
+		for _, m := range records {
+			if m.ID == code.ID && m.noAnonymous && (m.Perms == "r-xp" || m.Perms == "r--p") {
+				out = append(out, m.Mapping)
+			}
+		}
+		break
+	}
+	return out, nil
 }
