@@ -273,24 +273,27 @@ func (s *sampler) openWindow(p *sampledProcess) {
 	levels := s.nextLevels(p)
 	p.hooked, p.cost = levels, 0
 	p.both = levels == [2]bool{true, true}
+	died := false
 	for _, t := range s.targets(p.files) {
 		addrs, cookies, cost := sampledHooks(t, levels, true, s.costs)
-		if len(addrs) > 0 {
+		if len(addrs) > 0 && !died {
 			l, err := attachSampled(t, s.prog, addrs, cookies, p.pid)
 			switch {
 			case err == nil:
 				p.links = append(p.links, l)
 				p.cost = max(p.cost, cost)
 			case !s.alive(p.pid):
-				t.file.Close()
-				s.closeLinks(p)
-				p.next = time.Time{}
-				return
+				died = true
 			default:
 				s.log.Debug("attach sampled CUDA hooks", "library", t.lib.name, "pid", p.pid, "err", err)
 			}
 		}
-		t.file.Close()
+		t.file.Close() // every target's: each came with a descriptor of its own
+	}
+	if died {
+		s.closeLinks(p)
+		p.next = time.Time{}
+		return
 	}
 	// The gap ends once the hooks are in (a launch while they go in is
 	// counted, and estimated, twice: a millisecond's worth at most).
