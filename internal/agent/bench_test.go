@@ -27,12 +27,14 @@ func BenchmarkAgentIdleRSS(b *testing.B) {
 	}
 	// A deployed binary's page cache is clean. A freshly written one's stays
 	// dirty for up to 30 s, and the agent cannot page dirty pages out.
-	if f, err := os.Open(bin); err != nil {
+	f, err := os.Open(bin)
+	if err != nil {
 		b.Fatal(err)
-	} else if err := f.Sync(); err != nil {
+	}
+	err = f.Sync()
+	f.Close()
+	if err != nil {
 		b.Fatal(err)
-	} else {
-		f.Close()
 	}
 	cmd := exec.Command(bin, "agent", "--metrics-addr", "127.0.0.1:0")
 	stderr, err := cmd.StderrPipe()

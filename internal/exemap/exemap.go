@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -77,16 +78,15 @@ func madvise(addr, size uintptr, advice int) error {
 	return nil
 }
 
-// smapsRecord is a file mapping of an smaps file, and whether its
-// Anonymous line read 0 kB.
+// smapsRecord is a file mapping of an smaps file, with its attributes
+// counted in kB (Rss, Anonymous...).
 type smapsRecord struct {
 	uprobe.Mapping
-	noAnonymous bool
+	kB map[string]int
 }
 
-// readOnlySpans reads an smaps file and returns the read-only private
-// mappings of the file mapped at pc that hold no anonymous page.
-func readOnlySpans(r io.Reader, pc uint64) ([]uprobe.Mapping, error) {
+// readSmaps reads the file mappings of an smaps file.
+func readSmaps(r io.Reader) ([]smapsRecord, error) {
 	var records []smapsRecord
 	cur := -1 // index in records of the mapping whose attributes follow
 	sc := bufio.NewScanner(r)
@@ -94,9 +94,10 @@ func readOnlySpans(r io.Reader, pc uint64) ([]uprobe.Mapping, error) {
 	for sc.Scan() {
 		line := sc.Text()
 		if key, value, ok := strings.Cut(line, ":"); ok && !strings.ContainsAny(key, " -") {
-			if key == "Anonymous" && cur >= 0 {
-				kb := strings.Fields(value)
-				records[cur].noAnonymous = len(kb) > 0 && kb[0] == "0"
+			if f := strings.Fields(value); cur >= 0 && len(f) == 2 && f[1] == "kB" {
+				if n, err := strconv.Atoi(f[0]); err == nil {
+					records[cur].kB[key] = n
+				}
 			}
 			continue
 		}
@@ -106,24 +107,39 @@ func readOnlySpans(r io.Reader, pc uint64) ([]uprobe.Mapping, error) {
 		}
 		cur = -1
 		if ok {
-			records = append(records, smapsRecord{Mapping: m})
+			records = append(records, smapsRecord{Mapping: m, kB: map[string]int{}})
 			cur = len(records) - 1
 		}
 	}
-	if err := sc.Err(); err != nil {
+	return records, sc.Err()
+}
+
+// mappingAt returns the record of the mapping that holds addr.
+func mappingAt(records []smapsRecord, addr uint64) (smapsRecord, bool) {
+	for _, r := range records {
+		if addr >= r.Start && addr < r.End {
+			return r, true
+		}
+	}
+	return smapsRecord{}, false
+}
+
+// readOnlySpans reads an smaps file and returns the read-only private
+// mappings of the file mapped at pc that hold no anonymous page.
+func readOnlySpans(r io.Reader, pc uint64) ([]uprobe.Mapping, error) {
+	records, err := readSmaps(r)
+	if err != nil {
 		return nil, err
 	}
+	code, ok := mappingAt(records, pc)
+	if !ok {
+		return nil, nil
+	}
 	var out []uprobe.Mapping
-	for _, code := range records {
-		if pc < code.Start || pc >= code.End {
-			continue
+	for _, m := range records {
+		if anon, seen := m.kB["Anonymous"]; m.ID == code.ID && seen && anon == 0 && (m.Perms == "r-xp" || m.Perms == "r--p") {
+			out = append(out, m.Mapping)
 		}
-		for _, m := range records {
-			if m.ID == code.ID && m.noAnonymous && (m.Perms == "r-xp" || m.Perms == "r--p") {
-				out = append(out, m.Mapping)
-			}
-		}
-		break
 	}
 	return out, nil
 }

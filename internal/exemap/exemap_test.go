@@ -1,7 +1,6 @@
 package exemap
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -185,19 +183,24 @@ func writeClean(t *testing.T, path string, data []byte) {
 // executableText returns the test binary's text mapping: the one that
 // holds this function.
 func executableText(t *testing.T) uprobe.Mapping {
-	pc := uint64(reflect.ValueOf(executableText).Pointer())
-	b, err := os.ReadFile("/proc/self/maps")
+	m, ok := mappingAt(selfSmaps(t), uint64(reflect.ValueOf(executableText).Pointer()))
+	if !ok {
+		t.Fatal("no text mapping of the test binary")
+	}
+	return m.Mapping
+}
+
+func selfSmaps(t *testing.T) []smapsRecord {
+	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		m, ok, err := uprobe.ParseMapsLine(line)
-		if err == nil && ok && pc >= m.Start && pc < m.End {
-			return m
-		}
+	defer f.Close()
+	records, err := readSmaps(f)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no text mapping of the test binary")
-	return uprobe.Mapping{}
+	return records
 }
 
 // largeFolioPages returns how many of a mapping's resident pages belong to
@@ -259,30 +262,12 @@ func populate(t *testing.T, m uprobe.Mapping) {
 	}
 }
 
-// residentKB returns the Rss of the calling process's mapping that starts
-// at start.
-func residentKB(t *testing.T, start uint64) int {
-	f, err := os.Open("/proc/self/smaps")
-	if err != nil {
-		t.Fatal(err)
+// residentKB returns the Rss of the calling process's mapping that holds
+// addr.
+func residentKB(t *testing.T, addr uint64) int {
+	m, ok := mappingAt(selfSmaps(t), addr)
+	if !ok {
+		t.Fatalf("no mapping at %#x", addr)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	in := false
-	for sc.Scan() {
-		line := sc.Text()
-		if m, ok, err := uprobe.ParseMapsLine(line); err == nil && ok {
-			in = m.Start == start
-			continue
-		}
-		if v, found := strings.CutPrefix(line, "Rss:"); found && in {
-			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb
-		}
-	}
-	t.Fatalf("no mapping at %#x", start)
-	return 0
+	return m.kB["Rss"]
 }

@@ -214,12 +214,12 @@ func (s *sampler) step() (next time.Time, ok bool) {
 		}
 		if !now.Before(p.next) {
 			// A process with hooks and no gap has a window open.
-			switch {
-			case p.gap.IsZero() && len(p.links) > 0 && p.part == firstQuarter:
+			switch open := p.gap.IsZero() && len(p.links) > 0; {
+			case open && p.part == firstQuarter:
 				s.widenWindow(p)
-			case p.gap.IsZero() && len(p.links) > 0 && p.part == middleHalf:
+			case open && p.part == middleHalf:
 				s.narrowWindow(p)
-			case p.gap.IsZero() && len(p.links) > 0:
+			case open:
 				s.closeWindow(p)
 			default:
 				s.openWindow(p)
@@ -271,25 +271,10 @@ func (s *sampler) measureCosts() {
 func (s *sampler) openWindow(p *sampledProcess) {
 	s.measureCosts()
 	levels := s.nextLevels(p)
-	p.hooked, p.cost = levels, 0
+	p.hooked = levels
 	p.both = levels == [2]bool{true, true}
-	died := false
-	for _, t := range s.targets(p.files) {
-		addrs, cookies, cost := sampledHooks(t, levels, true, s.costs)
-		if len(addrs) > 0 && !died {
-			l, err := attachSampled(t, s.prog, addrs, cookies, p.pid)
-			switch {
-			case err == nil:
-				p.links = append(p.links, l)
-				p.cost = max(p.cost, cost)
-			case !s.alive(p.pid):
-				died = true
-			default:
-				s.log.Debug("attach sampled CUDA hooks", "library", t.lib.name, "pid", p.pid, "err", err)
-			}
-		}
-		t.file.Close() // every target's: each came with a descriptor of its own
-	}
+	links, cost, died := s.attachHooks(p, levels, true)
+	p.links, p.cost = append(p.links, links...), cost
 	if died {
 		s.closeLinks(p)
 		p.next = time.Time{}
@@ -330,21 +315,35 @@ func (s *sampler) openWindow(p *sampledProcess) {
 // quarters leave out.
 func (s *sampler) widenWindow(p *sampledProcess) {
 	p.part, p.next = middleHalf, p.opened.Add(s.timing.window*3/4)
-	missing := [2]bool{!p.hooked[levelRuntime], !p.hooked[levelDriver]}
+	// A process gone meanwhile is found out when the window closes.
+	links, cost, _ := s.attachHooks(p, [2]bool{!p.hooked[levelRuntime], !p.hooked[levelDriver]}, false)
+	if len(links) > 0 {
+		p.middle, p.cost, p.both = links, max(p.cost, cost), true
+	}
+}
+
+// attachHooks attaches a process's sampled hooks of the given launch
+// levels (and its other sampled calls, with others) and returns their
+// links and what a trap costs at the dearest of them; died: the process
+// exited meanwhile, and nothing more was attached.
+func (s *sampler) attachHooks(p *sampledProcess, levels [2]bool, others bool) (links []link.Link, cost time.Duration, died bool) {
 	for _, t := range s.targets(p.files) {
-		addrs, cookies, cost := sampledHooks(t, missing, false, s.costs)
-		if len(addrs) > 0 {
+		addrs, cookies, c := sampledHooks(t, levels, others, s.costs)
+		if len(addrs) > 0 && !died {
 			l, err := attachSampled(t, s.prog, addrs, cookies, p.pid)
-			if err == nil {
-				p.middle = append(p.middle, l)
-				p.cost = max(p.cost, cost)
-				p.both = true
-			} else {
+			switch {
+			case err == nil:
+				links = append(links, l)
+				cost = max(cost, c)
+			case !s.alive(p.pid):
+				died = true
+			default:
 				s.log.Debug("attach sampled CUDA hooks", "library", t.lib.name, "pid", p.pid, "err", err)
 			}
 		}
-		t.file.Close()
+		t.file.Close() // every target's: each came with a descriptor of its own
 	}
+	return links, cost, died
 }
 
 // narrowWindow unhooks, for the last quarter of a window, what its middle
