@@ -6,6 +6,7 @@ package series
 
 import (
 	"slices"
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -212,6 +213,14 @@ func CompareWorkloads(a, b *cgroup.Workload) int {
 		return c
 	}
 	return strings.Compare(a.Pod, b.Pod)
+}
+
+// SortByWorkload orders a table's rows by their workloads as
+// CompareWorkloads does. A probe that refreshes a table in the background
+// sorts it there, once, rather than have every scrape sort each of its
+// families (10,000 workloads: ~7 ms per family).
+func SortByWorkload[T any](rows []T, workload func(*T) *cgroup.Workload) {
+	sort.Slice(rows, func(i, j int) bool { return CompareWorkloads(workload(&rows[i]), workload(&rows[j])) < 0 })
 }
 
 // sample is one Metric or Histogram series as collected. The text

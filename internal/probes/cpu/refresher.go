@@ -83,6 +83,7 @@ func (r *refresher) refresh(time.Time) {
 		}
 		table = append(table, f)
 	}
+	series.SortByWorkload(table, func(f *figures) *cgroup.Workload { return &f.w })
 	r.table.Set(table)
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/series"
 	"github.com/orb8/orb8/internal/trend"
 )
 
@@ -84,6 +85,7 @@ func (s *scanner) scan(now time.Time) error {
 			delete(s.trends, id)
 		}
 	}
+	series.SortByWorkload(table, func(f *workloadFDs) *cgroup.Workload { return &f.w })
 	s.mu.Lock()
 	s.table = table
 	s.mu.Unlock()
