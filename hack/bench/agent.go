@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -108,13 +110,18 @@ func (a *agentProc) scrape() (selfMetrics, error) {
 		return m, err
 	}
 	defer resp.Body.Close()
-	counter := &countingReader{r: resp.Body}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(counter)
+	// Timed: the agent's part of a scrape, the request and the whole body
+	// (gzip: the transport asks for it and inflates it), not this parser's.
+	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return m, err
 	}
-	m.scrape, m.bytes = time.Since(begin), counter.n
+	m.scrape, m.bytes = time.Since(begin), len(body)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		return m, err
+	}
 	sum := func(name string, by map[string]float64) float64 {
 		total := 0.0
 		for _, s := range families[name].GetMetric() {
@@ -135,15 +142,4 @@ func (a *agentProc) scrape() (selfMetrics, error) {
 	m.bpfSeconds = sum("orb8_bpf_program_run_seconds_total", m.bpfSecondsByProbe)
 	m.bpfRuns = sum("orb8_bpf_program_runs_total", m.bpfRunsByProbe)
 	return m, nil
-}
-
-type countingReader struct {
-	r interface{ Read([]byte) (int, error) }
-	n int
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += n
-	return n, err
 }
