@@ -14,7 +14,7 @@ import (
 
 // pollInterval matches ORB8_WAKEUP_NS in orb8.h: while records flow, the
 // kernel wakes the reader at most this often, so the reader polls at it.
-const pollInterval = time.Millisecond
+const pollInterval = 4 * time.Millisecond
 
 // ring is one ring buffer map being read on its own goroutine.
 //

@@ -149,13 +149,17 @@ static __always_inline int orb8_emit_wanted(__u32 kind)
 
 /*
  * Ring buffer wakeups are throttled: waking the reader is an irq_work
- * self-IPI, which costs ~10 us in a VM (20x the rest of an exec probe). A
- * submit wakes the reader at most once per ORB8_WAKEUP_NS; records in between
- * are picked up by the reader, which polls at that interval while records
- * flow (probe.ReadRing) and blocks without polling when idle. The first
- * record after a quiet spell always wakes it, so idle latency stays low.
+ * self-IPI, which costs ~10 us in a VM (20x the rest of an exec probe), and
+ * each wakeup costs the agent a goroutine switch or more. A submit wakes the
+ * reader at most once per ORB8_WAKEUP_NS; records in between are picked up
+ * by the reader, which polls at that interval while records flow
+ * (probe.ReadRing) and blocks without polling when idle. The first record
+ * after a quiet spell always wakes it, so idle latency stays low. 4 ms:
+ * events streamed to a client wait as long for their batch anyway (api), and
+ * the smallest ring carrying a stream of records (1 MiB) holds 4 ms of 256
+ * MB/s of them.
  */
-#define ORB8_WAKEUP_NS 1000000ULL
+#define ORB8_WAKEUP_NS 4000000ULL
 
 static __u64 orb8_last_wakeup_ns;
 
