@@ -74,6 +74,7 @@ func MetricsHandler(collectors func() []prometheus.Collector, c *SeriesCap, clus
 			gz.Reset(w)
 			defer func() {
 				_ = gz.Close()
+				gz.Reset(io.Discard) // the pool keeps no response writer
 				gzipWriters.Put(gz)
 			}()
 			out = gz
