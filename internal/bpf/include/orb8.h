@@ -154,26 +154,40 @@ static __always_inline int orb8_emit_wanted(__u32 kind)
  * reader at most once per ORB8_WAKEUP_NS; records in between are picked up
  * by the reader, which polls at that interval while records flow
  * (probe.ReadRing) and blocks without polling when idle. The first record
- * after a quiet spell always wakes it, so idle latency stays low. 4 ms:
- * events streamed to a client wait as long for their batch anyway (api), and
- * the smallest ring carrying a stream of records (1 MiB) holds 4 ms of 256
- * MB/s of them.
+ * after a quiet spell always wakes it, so idle latency stays low. 4 ms: a
+ * streamed event waits up to as long again for its batch (api), and the
+ * smallest ring (256 KiB) holds 4 ms of 64 MB/s of records.
  */
 #define ORB8_WAKEUP_NS 4000000ULL
 
+/*
+ * The last forced wakeup of the object's ring. An object with several rings
+ * keeps one such time per other ring (orb8_submit_to): the reader of a ring
+ * goes idle trusting its ring's next record to wake it, which a busy sibling
+ * ring's wakeups must not prevent.
+ */
 static __u64 orb8_last_wakeup_ns;
+
+/* The flags of a submit to the ring whose last forced wakeup is *last. */
+static __always_inline __u64 orb8_wakeup_flags(__u64 *last)
+{
+	__u64 now = bpf_ktime_get_ns();
+	if (now - *last < ORB8_WAKEUP_NS)
+		return BPF_RB_NO_WAKEUP;
+	*last = now; /* a racing CPU may wake once more: harmless */
+	/* Forced: the default wakes only a consumer that has read every
+	 * earlier record, which un-woken records prevent. */
+	return BPF_RB_FORCE_WAKEUP;
+}
+
+static __always_inline void orb8_submit_to(void *e, __u64 *last)
+{
+	bpf_ringbuf_submit(e, orb8_wakeup_flags(last));
+}
 
 static __always_inline void orb8_submit(void *e)
 {
-	__u64 now = bpf_ktime_get_ns();
-	__u64 flags = BPF_RB_NO_WAKEUP;
-	if (now - orb8_last_wakeup_ns >= ORB8_WAKEUP_NS) {
-		orb8_last_wakeup_ns = now; /* a racing CPU may wake once more: harmless */
-		/* Forced: the default wakes only a consumer that has read every
-		 * earlier record, which un-woken records prevent. */
-		flags = BPF_RB_FORCE_WAKEUP;
-	}
-	bpf_ringbuf_submit(e, flags);
+	orb8_submit_to(e, &orb8_last_wakeup_ns);
 }
 
 /*

@@ -96,6 +96,6 @@ int BPF_PROG(go_tls_watch_exec, struct task_struct *p)
 	if (!e)
 		return 0;
 	e->tgid = p->tgid;
-	orb8_submit(e);
+	orb8_submit_to(e, &tls_mmaps_last_wakeup_ns);
 	return 0;
 }

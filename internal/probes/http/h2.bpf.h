@@ -126,12 +126,7 @@ static __always_inline bool h2_flush(struct h2_walk *w, const bool tls)
 	if (!w->n)
 		return true;
 	__u32 n = w->n & (2 * H2_CAPTURE - 1);
-	__u64 now = bpf_ktime_get_ns();
-	__u64 flags = BPF_RB_NO_WAKEUP;
-	if (now - orb8_last_wakeup_ns >= ORB8_WAKEUP_NS) { /* as orb8_submit */
-		orb8_last_wakeup_ns = now;
-		flags = BPF_RB_FORCE_WAKEUP;
-	}
+	__u64 flags = orb8_wakeup_flags(tls ? &tls_events_last_wakeup_ns : &orb8_last_wakeup_ns);
 	w->n = 0;
 	long err;
 	if (tls) {

@@ -87,7 +87,7 @@ static __always_inline void tls_submit(struct tls_header *e, const struct tls_he
 {
 	*e = *hdr;
 	e->captured = bpf_probe_read_user(data, n, buf) ? 0 : n;
-	orb8_submit(e);
+	orb8_submit_to(e, &tls_events_last_wakeup_ns);
 }
 
 static __always_inline void tls_send(struct tls_header *hdr, const void *buf)
@@ -284,6 +284,8 @@ struct {
 	__type(value, struct tls_mmap_event);
 } tls_mmaps SEC(".maps");
 
+static __u64 tls_mmaps_last_wakeup_ns; /* orb8_submit_to */
+
 /* A process maps libssl.so*: report it. */
 SEC("tp_btf/vm_unmapped_area")
 int BPF_PROG(tls_watch_mmap, unsigned long addr, struct vm_unmapped_area_info *info)
@@ -303,6 +305,6 @@ int BPF_PROG(tls_watch_mmap, unsigned long addr, struct vm_unmapped_area_info *i
 	if (!e)
 		return 0;
 	e->tgid = tgid;
-	orb8_submit(e);
+	orb8_submit_to(e, &tls_mmaps_last_wakeup_ns);
 	return 0;
 }

@@ -22,3 +22,6 @@ struct {
 	__type(value, struct tls_header);
 } tls_events SEC(".maps");
 
+/* Its own wakeup time: the TCP ring is another (orb8_submit_to). */
+static __u64 tls_events_last_wakeup_ns;
+
