@@ -218,7 +218,7 @@ func CompareWorkloads(a, b *cgroup.Workload) int {
 // SortByWorkload orders a table's rows by their workloads as
 // CompareWorkloads does. A probe that refreshes a table in the background
 // sorts it there, once, rather than have every scrape sort each of its
-// families (10,000 workloads: ~7 ms per family).
+// families (10,000 workloads: ~4 ms per family).
 func SortByWorkload[T any](rows []T, workload func(*T) *cgroup.Workload) {
 	sort.Slice(rows, func(i, j int) bool { return CompareWorkloads(workload(&rows[i]), workload(&rows[j])) < 0 })
 }
