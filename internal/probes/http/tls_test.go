@@ -74,7 +74,39 @@ func selfSigned(t testing.TB) (cert, key string) {
 // own), is hooked from the mmap report, well before the 30 s full scan,
 // and its requests are counted.
 func TestTLSLibraryMappedLater(t *testing.T) {
+	mapLibSSLLater(t, startTLS(t))
+}
+
+// The same while the probe's TCP ring is busy (every plaintext head goes
+// through it while someone listens): the mmap report, in another ring of
+// the same object, still wakes its reader, as each ring keeps its own
+// wakeup time (with one for the object, the report waited for the 30 s
+// full scan).
+func TestTLSLibraryMappedLaterBesideBusyRing(t *testing.T) {
 	f := startTLS(t)
+	loadServer, loadClient := testutil.NewCgroup(t), testutil.NewCgroup(t)
+	sub := f.bus.Subscribe(256, nil, func(e *events.Event) bool {
+		return e.Kind == events.KindHTTP && e.Workload.Path == loadServer.Path
+	})
+	t.Cleanup(func() { f.bus.Unsubscribe(sub) })
+	server := testutil.StartPiped(t, loadServer.Helper(t, "serve"))
+	load := f.helper(t, loadClient, "load", "http", port(t, server), "1000000000")
+	if err := load.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		load.Process.Kill()
+		load.Wait()
+	})
+	busy := func() bool { return sub.Dropped() > 1000 } // past the subscription's 256
+	testutil.Eventually(t, 10*time.Second, busy, "no plaintext heads streamed")
+	mapLibSSLLater(t, f)
+}
+
+// mapLibSSLLater starts a TLS server on a copy of the system's libssl and
+// counts its requests.
+func mapLibSSLLater(t *testing.T, f *fixture) {
+	t.Helper()
 	dir := t.TempDir()
 	system, err := os.ReadFile("/usr/lib/x86_64-linux-gnu/libssl.so.3")
 	if err != nil {
