@@ -20,19 +20,42 @@ func ForEachPerCPU[K, V any](m *ebpf.Map, fn func(key K, perCPU []V)) error {
 	if err != nil {
 		return err
 	}
+	return forEachBatch(m, nCPU, fn, func() error { return walkPerCPU(m, fn) })
+}
+
+// ForEach is ForEachPerCPU for a map with one value per key; value points
+// into a reused buffer, valid during the call only.
+func ForEach[K, V any](m *ebpf.Map, fn func(key K, value *V)) error {
+	one := func(key K, values []V) { fn(key, &values[0]) }
+	return forEachBatch(m, 1, one, func() error {
+		var (
+			key   K
+			value V
+		)
+		it := m.Iterate()
+		for it.Next(&key, &value) {
+			fn(key, &value)
+		}
+		return it.Err()
+	})
+}
+
+// forEachBatch reads m in batches of width values per key; walk reads it
+// key by key where the kernel has no batch lookups.
+func forEachBatch[K, V any](m *ebpf.Map, width int, fn func(key K, values []V), walk func() error) error {
 	keys := make([]K, batchSize)
-	values := make([]V, batchSize*nCPU)
+	values := make([]V, batchSize*width)
 	var cursor ebpf.MapBatchCursor
 	for first := true; ; first = false {
 		n, err := m.BatchLookup(&cursor, keys, values, nil)
 		for i := range n {
-			fn(keys[i], values[i*nCPU:(i+1)*nCPU])
+			fn(keys[i], values[i*width:(i+1)*width])
 		}
 		switch {
 		case errors.Is(err, ebpf.ErrKeyNotExist):
 			return nil
 		case err != nil && first && n == 0:
-			return walkPerCPU(m, fn)
+			return walk()
 		case err != nil:
 			return err
 		}

@@ -248,19 +248,25 @@ func (o *Objects) Counters() (Counters, error) {
 // in orb8.h: bit k for the kernel's kind k) on while bus has a subscriber
 // for its kind on the bus, and off otherwise.
 func EmitWhile[K ~uint32](o *Objects, bus *events.Bus, kinds map[K]string) {
-	m := o.maps[emitMap]
-	if m == nil || bus == nil {
-		return
-	}
-	bus.OnChange(func() {
+	EmitBits(o, bus, func() uint32 {
 		on := uint32(0)
 		for bit, k := range kinds {
 			if bus.Wants(k) {
 				on |= 1 << bit
 			}
 		}
-		_ = m.Put(uint32(0), on)
+		return on
 	})
+}
+
+// EmitBits sets the probe's orb8_emit bits to what bits returns, now and
+// whenever bus's subscribers change: for gates that are not one per kind.
+func EmitBits(o *Objects, bus *events.Bus, bits func() uint32) {
+	m := o.maps[emitMap]
+	if m == nil || bus == nil {
+		return
+	}
+	bus.OnChange(func() { _ = m.Put(uint32(0), bits()) })
 }
 
 // Programs are the programs that loaded, by name, for their run-time
