@@ -12,12 +12,14 @@ type Bus struct {
 	mu   sync.RWMutex
 	subs map[*Subscription]struct{}
 	// wanted counts subscribers per kind ("" for those that take every kind),
-	// so producers can skip building events nobody asked for.
-	wanted map[string]int
-	// listened is the kinds with a subscriber, rebuilt from wanted on every
-	// change: Wants runs per event and reads it without a lock (an RLock is
-	// a write to a cache line that every CPU producing events shares).
-	listened atomic.Pointer[map[string]bool]
+	// so producers can skip building events nobody asked for; wantedAll
+	// counts those of them that are not content with a sample.
+	wanted, wantedAll map[string]int
+	// listened and listenedAll are the kinds with a subscriber in wanted and
+	// wantedAll, rebuilt on every change: Wants runs per event and reads
+	// them without a lock (an RLock is a write to a cache line that every
+	// CPU producing events shares).
+	listened, listenedAll atomic.Pointer[map[string]bool]
 	// onChange are told when the set of subscribers changed.
 	onChange []func()
 }
@@ -27,6 +29,7 @@ type Subscription struct {
 	C       chan Event
 	kinds   []string // nil: every kind
 	filter  func(*Event) bool
+	sample  bool // content with a sample of busy kinds (SubscribeSample)
 	dropped atomic.Uint64
 }
 
@@ -35,15 +38,27 @@ func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
 
 // NewBus returns an empty bus.
 func NewBus() *Bus {
-	b := &Bus{subs: make(map[*Subscription]struct{}), wanted: map[string]int{}}
+	b := &Bus{subs: make(map[*Subscription]struct{}), wanted: map[string]int{}, wantedAll: map[string]int{}}
 	b.listened.Store(&map[string]bool{})
+	b.listenedAll.Store(&map[string]bool{})
 	return b
 }
 
 // Subscribe registers a subscriber with a buffer of size events, for the
 // given kinds (none: every kind); a nil filter accepts every event of them.
 func (b *Bus) Subscribe(size int, kinds []string, filter func(*Event) bool) *Subscription {
-	s := &Subscription{C: make(chan Event, size), kinds: kinds, filter: filter}
+	return b.subscribe(&Subscription{C: make(chan Event, size), kinds: kinds, filter: filter})
+}
+
+// SubscribeSample registers a subscriber content with a sample of the kinds
+// it names, such as a log of recent events: a producer whose events come
+// faster than anyone reads them may send it a bounded share while no
+// subscriber wants them all (WantsAll).
+func (b *Bus) SubscribeSample(size int, kinds []string) *Subscription {
+	return b.subscribe(&Subscription{C: make(chan Event, size), kinds: kinds, sample: true})
+}
+
+func (b *Bus) subscribe(s *Subscription) *Subscription {
 	b.mu.Lock()
 	b.subs[s] = struct{}{}
 	b.count(s, 1)
@@ -72,19 +87,28 @@ func (b *Bus) changed() {
 }
 
 func (b *Bus) count(s *Subscription, delta int) {
-	if len(s.kinds) == 0 {
-		b.wanted[""] += delta
+	count(b.wanted, &b.listened, s.kinds, delta)
+	if !s.sample {
+		count(b.wantedAll, &b.listenedAll, s.kinds, delta)
 	}
-	for _, k := range s.kinds {
-		b.wanted[k] += delta
+}
+
+// count adds delta subscribers of kinds (none: every kind) to wanted and
+// stores the kinds it then has a subscriber for in listened.
+func count(wanted map[string]int, listened *atomic.Pointer[map[string]bool], kinds []string, delta int) {
+	if len(kinds) == 0 {
+		wanted[""] += delta
 	}
-	listened := map[string]bool{}
-	for k, n := range b.wanted {
+	for _, k := range kinds {
+		wanted[k] += delta
+	}
+	l := map[string]bool{}
+	for k, n := range wanted {
 		if n > 0 {
-			listened[k] = true
+			l[k] = true
 		}
 	}
-	b.listened.Store(&listened)
+	listened.Store(&l)
 }
 
 // Unsubscribe removes a subscriber and closes its channel.
@@ -104,10 +128,13 @@ func (b *Bus) Unsubscribe(s *Subscription) {
 
 // Wants reports whether anyone listens for events of kind, so producers skip
 // decoding and naming events nobody asked for.
-func (b *Bus) Wants(kind string) bool {
-	m := *b.listened.Load()
-	return len(m) > 0 && (m[""] || m[kind])
-}
+func (b *Bus) Wants(kind string) bool { return listens(*b.listened.Load(), kind) }
+
+// WantsAll reports whether a subscriber wants every event of kind, not
+// only a sample of them (SubscribeSample).
+func (b *Bus) WantsAll(kind string) bool { return listens(*b.listenedAll.Load(), kind) }
+
+func listens(m map[string]bool, kind string) bool { return len(m) > 0 && (m[""] || m[kind]) }
 
 // Publish delivers e to every subscriber that wants it. Probes publish no
 // events of workloads the agent's filters hide (cgroup.Resolver.Visible).

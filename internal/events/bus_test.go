@@ -45,3 +45,28 @@ func drain(c chan Event) chan Event {
 	}
 	return c
 }
+
+// A sample subscriber makes its kinds wanted, but not wanted in full.
+func TestSampleSubscriber(t *testing.T) {
+	b := NewBus()
+	log := b.SubscribeSample(4, []string{KindDNS})
+	if !b.Wants(KindDNS) || b.WantsAll(KindDNS) {
+		t.Fatalf("with a sample subscriber: wants %v, wants all %v; want true, false", b.Wants(KindDNS), b.WantsAll(KindDNS))
+	}
+	b.Publish(Event{Kind: KindDNS})
+	if len(log.C) != 1 {
+		t.Fatalf("sample subscriber got %d events, want 1", len(log.C))
+	}
+	every := b.Subscribe(4, nil, nil)
+	if !b.WantsAll(KindDNS) {
+		t.Fatal("a subscriber of every kind does not make DNS wanted in full")
+	}
+	b.Unsubscribe(every)
+	if b.WantsAll(KindDNS) || !b.Wants(KindDNS) {
+		t.Fatalf("after the full subscriber left: wants %v, wants all %v", b.Wants(KindDNS), b.WantsAll(KindDNS))
+	}
+	b.Unsubscribe(log)
+	if b.Wants(KindDNS) {
+		t.Fatal("DNS still wanted after every subscriber left")
+	}
+}
