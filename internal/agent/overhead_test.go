@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,14 +84,17 @@ func serveDNS(c net.PacketConn) {
 	}
 }
 
-// TestOverheadBudgetShedsDNSRecords: a DNS storm drives the agent (its own
-// process) past --max-overhead; it samples DNS messages until its cost is
-// back under the budget while the storm goes on, counts the storm's queries
-// from the sampled ones (each standing for the rate it was kept at), and
-// handles every message again once the storm is over.
+// TestOverheadBudgetShedsDNSRecords: a DNS storm, every lookup of which a
+// client streams (orb8 trace dns), drives the agent (its own process) past
+// --max-overhead; it samples the DNS messages it handles until its cost is
+// back under the budget while the storm goes on, handles every message again
+// once the storm is over, and counts every query meanwhile (the kernel
+// counts them).
 func TestOverheadBudgetShedsDNSRecords(t *testing.T) {
 	testutil.RequireRoot(t)
-	const budget = 0.005
+	// 4% of a CPU: streaming to the client costs ~2.4% of one in the storm
+	// (docs/benchmarks.md), which no sampling of DNS messages sheds.
+	budget := 0.04 / float64(runtime.NumCPU())
 	server, err := net.ListenPacket("udp", "127.0.0.9:53")
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +105,13 @@ func TestOverheadBudgetShedsDNSRecords(t *testing.T) {
 	// node (other tests' DNS traffic) would be its work too.
 	root := testutil.NewCgroup(t)
 	cg := root.Child(t, "storm")
-	url := runAgent(t, "--probes", "dns", "--cgroup-root", root.Dir, "--max-overhead", strconv.FormatFloat(budget, 'f', -1, 64))
+	url, api := testutil.RunAgent(t, "--probes", "dns", "--cgroup-root", root.Dir, "--max-overhead", strconv.FormatFloat(budget, 'f', -1, 64))
+	trace := exec.Command(testutil.Binary(t), "trace", "dns", "--agent", api, "-o", "json")
+	if err := trace.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { trace.Process.Kill(); trace.Wait() })
+	testutil.Eventually(t, 20*time.Second, func() bool { return apiStreams(t, api) == 1 }, "orb8 trace dns never subscribed")
 	value := func(name string, labels map[string]string) float64 {
 		v, _ := testutil.Sample(t, scrape(t, url), name, labels)
 		return v
@@ -149,10 +160,11 @@ func TestOverheadBudgetShedsDNSRecords(t *testing.T) {
 	}
 	t.Logf("per second after the storm: sampling %v", after)
 	counted := value("orb8_dns_queries_total", map[string]string{"cgroup": "/storm", "qtype": "A"})
-	if errRatio := counted/sent - 1; errRatio < -0.25 || errRatio > 0.25 {
-		t.Errorf("queries counted %g for %g answered ones: %+.1f%%, want within 25%%", counted, sent, 100*errRatio)
+	// Queries the responder got no chance to answer (the storm's last) are counted, not answered.
+	if counted < sent || counted > sent+100 {
+		t.Errorf("queries counted %g for %g answered ones, want them all", counted, sent)
 	}
-	t.Logf("storm: %g queries answered, %g counted (%+.1f%%)", sent, counted, 100*(counted/sent-1))
+	t.Logf("storm: %g queries answered, %g counted", sent, counted)
 }
 
 func TestNextRate(t *testing.T) {

@@ -7,7 +7,9 @@ import (
 )
 
 // DNSLog is a DNSSource fed by the DNS probe's events on the bus: it keeps
-// the most recent lookups in a fixed ring, so its memory is bounded.
+// the most recent lookups in a fixed ring, so its memory is bounded. It
+// takes a sample (SubscribeSample): while nobody streams every lookup, the
+// probe sends it at most 256 UDP lookups a second.
 type DNSLog struct {
 	bus *events.Bus
 	sub *events.Subscription
@@ -20,7 +22,9 @@ type DNSLog struct {
 // NewDNSLog keeps the last size DNS lookups published on bus until Close.
 func NewDNSLog(bus *events.Bus, size int) *DNSLog {
 	l := &DNSLog{bus: bus, ring: newRing[DNSQuery](size)}
-	l.sub = bus.Subscribe(1024, []string{events.KindDNS}, nil)
+	// A sample is enough: under a storm the last size lookups span
+	// milliseconds, and the probe need not send every lookup to user space.
+	l.sub = bus.SubscribeSample(1024, []string{events.KindDNS})
 	l.wg.Add(1)
 	go l.run()
 	return l

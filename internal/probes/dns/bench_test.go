@@ -11,6 +11,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 	"golang.org/x/sys/unix"
 
+	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
@@ -23,19 +24,25 @@ const floodWorkers = 8
 // rate. It reports the rate the client reached, the
 // probe's BPF time per packet and, for port 53, how many queries and
 // responses were not counted, ring buffer losses and the probe's own drops.
-// Run with a fixed count, e.g. -benchtime=300000x.
+// "streamed": someone listens for every lookup, so every message also goes
+// to user space; "sampled": only a sample subscriber listens, as the agent's
+// API log does. Run with a fixed count, e.g. -benchtime=300000x.
 func BenchmarkDNSQueries(b *testing.B) {
+	const off, all, sample = 0, 1, 2 // who listens
 	for _, c := range []struct {
-		name  string
-		probe bool
-		port  string
-		rate  int // queries/s, 0: as fast as the client goes
+		name   string
+		probe  bool
+		listen int
+		port   string
+		rate   int // queries/s, 0: as fast as the client goes
 	}{
-		{"probe=off", false, "53", 0},
-		{"probe=on", true, "53", 0},
-		{"probe=on/rate=20000", true, "53", 20000},
+		{"probe=off", false, off, "53", 0},
+		{"probe=on", true, off, "53", 0},
+		{"probe=on/sampled", true, sample, "53", 0},
+		{"probe=on/streamed", true, all, "53", 0},
+		{"probe=on/streamed/rate=20000", true, all, "53", 20000},
 		// The same traffic on another port: what every other packet pays.
-		{"probe=on/port=" + otherPort, true, otherPort, 0},
+		{"probe=on/port=" + otherPort, true, off, otherPort, 0},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			f := newScene(b, "127.0.0.1")
@@ -46,6 +53,13 @@ func BenchmarkDNSQueries(b *testing.B) {
 				}
 				defer stats.Close()
 				f.startProbe(b, DefaultConfig())
+				switch c.listen {
+				case all:
+					f.listen(b)
+				case sample:
+					sub := f.bus.SubscribeSample(256, []string{events.KindDNS})
+					b.Cleanup(func() { f.bus.Unsubscribe(sub) })
+				}
 			}
 			cmd := helper(b, f.client, f.ns, "flood", "ORB8_DNS_SERVER=127.0.0.1:"+c.port,
 				"ORB8_DNS_COUNT="+strconv.Itoa(b.N), "ORB8_DNS_WORKERS="+strconv.Itoa(floodWorkers), "ORB8_DNS_RATE="+strconv.Itoa(c.rate))
@@ -101,7 +115,10 @@ func reportLoss(b *testing.B, f *fixture) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	_, dropped := f.probe.tracker.snapshot()
+	_, dropped, err := f.probe.snapshot()
+	if err != nil {
+		b.Fatal(err)
+	}
 	var drops uint64
 	for _, n := range dropped {
 		drops += n

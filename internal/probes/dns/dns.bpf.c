@@ -1,11 +1,13 @@
 //go:build ignore
 
 /*
- * DNS messages of the workloads' own lookups: for every packet a socket
- * sends to port 53 (a query) or receives from port 53 (a response), over UDP
- * or TCP, IPv4 or IPv6, the head of the DNS message, the 5-tuple and the
- * socket's cgroup go to user space, which parses and counts them. Nothing else
- * leaves the kernel: every other packet costs a header load and a compare.
+ * DNS messages of the workloads' own lookups: every packet a socket sends to
+ * port 53 (a query) or receives from port 53 (a response), over UDP or TCP,
+ * IPv4 or IPv6. UDP lookups are matched and counted here (bpf/lookups.h);
+ * their messages go to user space, which names them, only while someone
+ * listens. TCP messages always go there, to be matched and counted. A record
+ * is the head of the DNS message, the 5-tuple and the socket's cgroup. Every
+ * other packet costs a header load and a compare.
  *
  * The programs attach to the cgroup2 root, so they run for every socket; the
  * socket is the one the packet belongs to, also on ingress in softirq, so the
@@ -47,9 +49,12 @@ struct dns_header {
 	__u8 family;       /* 4 or 6 */
 	__u8 protocol;     /* IPPROTO_UDP or IPPROTO_TCP */
 	enum direction direction;
-	__u8 pad[3];
+	__u8 counted; /* matched and counted here (UDP): user space only names it */
+	__u8 pad[2];
 	__u32 sample_rate; /* messages this one stands for (orb8_sample.h) */
 };
+
+#include "bpf/lookups.h"
 
 struct dns_small {
 	struct dns_header h;
@@ -150,8 +155,9 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 	/* Only the workload's side as a DNS client: queries out, responses in. */
 	if ((dir == DIR_EGRESS ? dport : sport) != DNS_PORT)
 		return;
+	__u16 client_port = dir == DIR_EGRESS ? sport : dport;
 	__u32 rate = orb8_sample_rate();
-	if (orb8_sampled_out(dir == DIR_EGRESS ? sport : dport, rate))
+	if (protocol == IPPROTO_TCP && orb8_sampled_out(client_port, rate))
 		return;
 
 	__u32 payload_off = l4_off + sizeof(struct udphdr);
@@ -179,6 +185,12 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 		.sample_rate = rate,
 	};
 	hdr.family = orb8_skb_addrs(skb, &h.v4.ip, &h.v6.ip, hdr.saddr, hdr.daddr);
+	if (protocol == IPPROTO_UDP) {
+		struct udp_message m = {.hdr = &hdr, .off = payload_off, .sample_port = client_port, .rate = rate};
+		if (!count_udp(skb, &m))
+			return;
+		hdr.counted = 1;
+	}
 	/* n is 1..capacity, written so that the verifier sees the bounds. */
 	if (payload_len <= DNS_CAPTURE_SMALL) {
 		struct dns_small *e = orb8_reserve(&events, sizeof(*e));

@@ -3,9 +3,11 @@
 // query type and response code with the query-to-response latency, and
 // streamed one lookup at a time (query name, answers, server) as events.
 //
-// The kernel side (dns.bpf.c) only copies the head of port-53 packets of the
-// workload's side as a client into a ring buffer; DNS is rare next to other
-// traffic, so parsing and matching live here in Go.
+// The kernel side (dns.bpf.c) matches and counts UDP lookups itself, and
+// copies the head of a port-53 packet of the workload's side as a client into
+// a ring buffer when user space needs it: every TCP message (matched and
+// counted here), and the UDP messages of lookups someone listens for, which
+// are named here (the query name, the answers).
 package dns
 
 import (
@@ -31,8 +33,9 @@ var Programs = probe.Programs{Required: []string{dnsProgDnsEgress, dnsProgDnsIng
 
 // Probe is the DNS probe.
 type Probe struct {
-	// Sampling sheds messages under load: a message kept at rate N counts
-	// as N queries or responses (its sample_rate).
+	// Sampling sheds messages under load: a TCP message kept at rate N
+	// counts as N queries or responses (its sample_rate); UDP lookups are
+	// counted in the kernel, whatever the rate.
 	probe.Sampling
 	cfg     Config
 	objs    *probe.Objects
@@ -40,6 +43,8 @@ type Probe struct {
 	env     probe.Env
 	tracker *tracker
 	stop    func() // ends the expiry loop
+	// expireFailing: the last walk of the kernel's waiting queries failed.
+	expireFailing bool
 }
 
 // New returns an unstarted DNS probe with the default configuration.
@@ -60,16 +65,24 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if err != nil {
 		return err
 	}
+	if err := spec.Variables[dnsVarDnsKnownTypes].Set(knownTypes()); err != nil {
+		return err
+	}
+	if err := spec.Variables[dnsVarDnsTimeoutNs].Set(uint64(p.cfg.Timeout)); err != nil {
+		return err
+	}
 	p.env, p.tracker = env, newTracker(p.cfg)
 	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
 		Programs:   Programs,
 		CgroupPath: env.CgroupRoot,
+		PerCgroup:  []string{dnsMapDnsCounts, dnsMapDnsStats},
 	})
 	if err != nil {
 		return err
 	}
 	p.objs = objs
 	p.Use(p.bpf.Orb8SampleEvery)
+	probe.EmitBits(objs, env.Events, func() uint32 { return emitBits(env.Events) })
 	if err := objs.ReadRing(p.bpf.Events, p.handle); err != nil {
 		p.Close()
 		return err
@@ -78,13 +91,21 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	return nil
 }
 
-// expire ends unanswered queries also while no packets arrive.
+// expire ends unanswered queries, the kernel's and the tracker's, also
+// while no packets arrive.
 func (p *Probe) expire(time.Time) {
 	var now unix.Timespec
-	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &now) == nil {
-		if txs := p.tracker.expire(uint64(now.Nano())); p.heard() {
-			p.publish(txs)
-		}
+	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &now) != nil {
+		return
+	}
+	// Logged when it starts failing, not on every tick.
+	err := p.expireKernel(uint64(now.Nano()))
+	if err != nil && !p.expireFailing {
+		p.env.Log.Warn("dns: unanswered queries not counted", "err", err)
+	}
+	p.expireFailing = err != nil
+	if txs := p.tracker.expire(uint64(now.Nano())); p.heard() {
+		p.publish(txs)
 	}
 }
 
@@ -110,6 +131,7 @@ func (p *Probe) handle(raw []byte) {
 		data:    data[:min(int(e.Captured), len(data), int(e.PayloadLen))],
 		weight:  uint64(e.SampleRate),
 		unheard: !p.heard(),
+		counted: e.Counted != 0,
 	}
 	if txs := p.tracker.packet(&pkt); !pkt.unheard {
 		p.publish(txs)

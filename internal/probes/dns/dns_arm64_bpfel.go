@@ -13,6 +13,22 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type dnsCountKey struct {
+	_        structs.HostLayout
+	CgroupId uint64
+	Qtype    uint16
+	Rcode    uint8
+	Kind     dnsCountKind
+	Pad      uint32
+}
+
+type dnsCountKind uint8
+
+const (
+	dnsCountKindCOUNT_QUERY    dnsCountKind = 0
+	dnsCountKindCOUNT_RESPONSE dnsCountKind = 1
+)
+
 type dnsDirection uint8
 
 const (
@@ -34,21 +50,77 @@ type dnsDnsHeader struct {
 	Family     uint8
 	Protocol   uint8
 	Direction  dnsDirection
-	Pad        [3]uint8
+	Counted    uint8
+	Pad        [2]uint8
 	SampleRate uint32
+}
+
+type dnsDropReason uint32
+
+const (
+	dnsDropReasonDROP_MALFORMED      dnsDropReason = 0
+	dnsDropReasonDROP_WORKLOADS_FULL dnsDropReason = 1
+	dnsDropReasonDROP_PENDING_FULL   dnsDropReason = 2
+	dnsDropReasonDROP_REASONS        dnsDropReason = 4
+)
+
+type dnsEmit uint32
+
+const (
+	dnsEmitEMIT_ALL    dnsEmit = 0
+	dnsEmitEMIT_SAMPLE dnsEmit = 1
+)
+
+type dnsLookupStats struct {
+	_            structs.HostLayout
+	Latency      [19]uint64
+	LatencySumNs uint64
+	Unmatched    uint64
+}
+
+type dnsPendingKey struct {
+	_          structs.HostLayout
+	Cookie     uint64
+	Server     [16]uint8
+	ServerPort uint16
+	Id         uint16
+	Pad        uint32
+}
+
+type dnsPendingQuery struct {
+	_        structs.HostLayout
+	BootNs   uint64
+	CgroupId uint64
+	Qtype    uint16
+	Emitted  uint8
+	Pad      [5]uint8
+}
+
+type dnsQuestionBuf struct {
+	_ structs.HostLayout
+	B [512]uint8
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	dnsMapEvents          = "events"
-	dnsMapOrb8Counters    = "orb8_counters"
-	dnsMapOrb8Emit        = "orb8_emit"
-	dnsProgDnsEgress      = "dns_egress"
-	dnsProgDnsIngress     = "dns_ingress"
-	dnsVarOrb8CgroupV1    = "orb8_cgroup_v1"
-	dnsVarOrb8SampleEvery = "orb8_sample_every"
+	dnsMapDnsCounts        = "dns_counts"
+	dnsMapDnsDrops         = "dns_drops"
+	dnsMapDnsPending       = "dns_pending"
+	dnsMapDnsQuestion      = "dns_question"
+	dnsMapDnsStats         = "dns_stats"
+	dnsMapEvents           = "events"
+	dnsMapOrb8Counters     = "orb8_counters"
+	dnsMapOrb8Emit         = "orb8_emit"
+	dnsProgDnsEgress       = "dns_egress"
+	dnsProgDnsIngress      = "dns_ingress"
+	dnsVarDnsKnownTypes    = "dns_known_types"
+	dnsVarDnsTimeoutNs     = "dns_timeout_ns"
+	dnsVarOrb8CgroupV1     = "orb8_cgroup_v1"
+	dnsVarOrb8SampleEvery  = "orb8_sample_every"
+	dnsVarUnusedDropReason = "unused_drop_reason"
+	dnsVarUnusedEmit       = "unused_emit"
 )
 
 // loadDns returns the embedded CollectionSpec for dns.
@@ -101,6 +173,11 @@ type dnsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dnsMapSpecs struct {
+	DnsCounts    *ebpf.MapSpec `ebpf:"dns_counts"`
+	DnsDrops     *ebpf.MapSpec `ebpf:"dns_drops"`
+	DnsPending   *ebpf.MapSpec `ebpf:"dns_pending"`
+	DnsQuestion  *ebpf.MapSpec `ebpf:"dns_question"`
+	DnsStats     *ebpf.MapSpec `ebpf:"dns_stats"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	Orb8Counters *ebpf.MapSpec `ebpf:"orb8_counters"`
 	Orb8Emit     *ebpf.MapSpec `ebpf:"orb8_emit"`
@@ -110,8 +187,12 @@ type dnsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dnsVariableSpecs struct {
-	Orb8CgroupV1    *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
-	Orb8SampleEvery *ebpf.VariableSpec `ebpf:"orb8_sample_every"`
+	DnsKnownTypes    *ebpf.VariableSpec `ebpf:"dns_known_types"`
+	DnsTimeoutNs     *ebpf.VariableSpec `ebpf:"dns_timeout_ns"`
+	Orb8CgroupV1     *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
+	Orb8SampleEvery  *ebpf.VariableSpec `ebpf:"orb8_sample_every"`
+	UnusedDropReason *ebpf.VariableSpec `ebpf:"unused_drop_reason"`
+	UnusedEmit       *ebpf.VariableSpec `ebpf:"unused_emit"`
 }
 
 // dnsObjects contains all objects after they have been loaded into the kernel.
@@ -134,6 +215,11 @@ func (o *dnsObjects) Close() error {
 //
 // It can be passed to loadDnsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dnsMaps struct {
+	DnsCounts    *ebpf.Map `ebpf:"dns_counts"`
+	DnsDrops     *ebpf.Map `ebpf:"dns_drops"`
+	DnsPending   *ebpf.Map `ebpf:"dns_pending"`
+	DnsQuestion  *ebpf.Map `ebpf:"dns_question"`
+	DnsStats     *ebpf.Map `ebpf:"dns_stats"`
 	Events       *ebpf.Map `ebpf:"events"`
 	Orb8Counters *ebpf.Map `ebpf:"orb8_counters"`
 	Orb8Emit     *ebpf.Map `ebpf:"orb8_emit"`
@@ -141,6 +227,11 @@ type dnsMaps struct {
 
 func (m *dnsMaps) Close() error {
 	return _DnsClose(
+		m.DnsCounts,
+		m.DnsDrops,
+		m.DnsPending,
+		m.DnsQuestion,
+		m.DnsStats,
 		m.Events,
 		m.Orb8Counters,
 		m.Orb8Emit,
@@ -151,8 +242,12 @@ func (m *dnsMaps) Close() error {
 //
 // It can be passed to loadDnsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dnsVariables struct {
-	Orb8CgroupV1    *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
-	Orb8SampleEvery *ebpf.Variable `ebpf:"orb8_sample_every"`
+	DnsKnownTypes    *ebpf.Variable `ebpf:"dns_known_types"`
+	DnsTimeoutNs     *ebpf.Variable `ebpf:"dns_timeout_ns"`
+	Orb8CgroupV1     *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
+	Orb8SampleEvery  *ebpf.Variable `ebpf:"orb8_sample_every"`
+	UnusedDropReason *ebpf.Variable `ebpf:"unused_drop_reason"`
+	UnusedEmit       *ebpf.Variable `ebpf:"unused_emit"`
 }
 
 // dnsPrograms contains all programs after they have been loaded into the kernel.

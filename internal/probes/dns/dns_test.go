@@ -34,11 +34,16 @@ func start(t testing.TB, cfg Config, addr string) *fixture {
 	t.Helper()
 	f := newScene(t, addr)
 	f.startProbe(t, cfg)
+	f.listen(t)
+	return f
+}
+
+// listen subscribes lookupsSub to every lookup of the client's cgroup.
+func (f *fixture) listen(t testing.TB) {
 	f.lookupsSub = f.bus.Subscribe(256, nil, func(e *events.Event) bool {
 		return e.Kind == events.KindDNS && e.Workload.Path == f.client.Path
 	})
 	t.Cleanup(func() { f.bus.Unsubscribe(f.lookupsSub) })
-	return f
 }
 
 // newScene prepares the namespace, the responder and the client's cgroup.

@@ -3,6 +3,7 @@ package dns
 import (
 	"bufio"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -36,7 +37,7 @@ const (
 
 func TestMain(m *testing.M) {
 	helpers := map[string]func([]string) error{}
-	for _, mode := range []string{"serve", "query", "flood"} {
+	for _, mode := range []string{"serve", "query", "flood", "raw"} {
 		helpers[mode] = func([]string) error { return runHelper(mode) }
 	}
 	testutil.Helpers(m, helpers)
@@ -59,6 +60,8 @@ func runHelper(mode string) error {
 		workers, _ := strconv.Atoi(os.Getenv("ORB8_DNS_WORKERS"))
 		rate, _ := strconv.Atoi(os.Getenv("ORB8_DNS_RATE"))
 		return flood(os.Getenv("ORB8_DNS_SERVER"), n, workers, rate)
+	case "raw":
+		return sendRaw(os.Getenv("ORB8_DNS_SERVER"), strings.Split(os.Getenv("ORB8_DNS_RAW"), ","))
 	}
 	return fmt.Errorf("unknown mode %q", mode)
 }
@@ -380,4 +383,29 @@ func flood(server string, n, workers, rate int) error {
 	wg.Wait()
 	fmt.Println(time.Since(start).Nanoseconds())
 	return errors.Join(errs...)
+}
+
+// sendRaw sends each hex-encoded payload from one UDP socket and waits up to
+// 300 ms for a response to each: for messages the responder may not answer.
+func sendRaw(server string, payloads []string) error {
+	c, err := net.Dial("udp", server)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	buf := make([]byte, 1500)
+	for _, p := range payloads {
+		msg, err := hex.DecodeString(p)
+		if err != nil {
+			return err
+		}
+		if _, err := c.Write(msg); err != nil {
+			return err
+		}
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		if _, err := c.Read(buf); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+	}
+	return nil
 }

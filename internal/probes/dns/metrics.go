@@ -19,6 +19,14 @@ var (
 	droppedDesc    = metrics.Plain("orb8_dns_dropped_total", "DNS messages or queries the probe could not account for, by reason.", "reason")
 )
 
+// snapshot is a copy of the counts by cgroup, the kernel's (UDP) and the
+// tracker's (TCP, and the unanswered queries of both) together.
+func (p *Probe) snapshot() (map[uint64]*workloadStats, [numDropReasons]uint64, error) {
+	stats, dropped := p.tracker.snapshot()
+	err := p.kernelStats(stats, &dropped)
+	return stats, dropped, err
+}
+
 // Describe implements probe.Probe.
 func (p *Probe) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
 
@@ -28,7 +36,10 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) error {
 	if p.tracker == nil {
 		return nil
 	}
-	stats, dropped := p.tracker.snapshot()
+	stats, dropped, err := p.snapshot()
+	if err != nil {
+		return err
+	}
 	folded := probe.FoldVisible(stats, p.env.Resolver, (*workloadStats).add)
 	for w, ws := range folded {
 		row := series.NewRow(w)

@@ -14,8 +14,10 @@ import (
 type Config struct {
 	// Timeout after which a query without a response counts as unanswered.
 	Timeout time.Duration
-	// MaxPending bounds the queries waiting for their response; when full the
-	// oldest gives way (counted as dropped, reason pending_full).
+	// MaxPending bounds the queries waiting for their response in user space
+	// (TCP, and the UDP lookups being named; the kernel holds UDP queries
+	// for their counts); when full the oldest gives way (counted as
+	// dropped, reason pending_full).
 	MaxPending int
 	// MaxStreams bounds the TCP connections whose message boundaries are
 	// followed; when full the least recently used is forgotten.
@@ -45,6 +47,9 @@ type packet struct {
 	// unheard: nobody listens for DNS events, so the answered lookups are
 	// counted but not returned (the unanswered, rare, still are).
 	unheard bool
+	// counted: the kernel matched and counted the message (UDP,
+	// bpf/lookups.h); the tracker only names the lookup.
+	counted bool
 }
 
 // queryKey matches a response to its query: the socket's cgroup, the
@@ -57,10 +62,11 @@ type queryKey struct {
 }
 
 type pendingQuery struct {
-	bootNs uint64
-	qname  string
-	qtype  string
-	weight uint64 // the query's packet.weight
+	bootNs  uint64
+	qname   string
+	qtype   string
+	weight  uint64 // the query's packet.weight
+	counted bool   // the kernel counts it unanswered (packet.counted)
 }
 
 // transaction is a finished lookup: answered, unanswered, or a response whose
@@ -133,7 +139,7 @@ func (t *tracker) expireLocked(nowNs uint64) []transaction {
 	before := nowNs - timeout
 	var out []transaction
 	t.pending.ExpireWhile(func(q *pendingQuery) bool { return q.bootNs <= before }, func(k queryKey, q pendingQuery) {
-		if ws := t.stats[k.cgroup]; ws != nil {
+		if ws := t.stats[k.cgroup]; ws != nil && !q.counted {
 			ws.unanswered[q.qtype] += q.weight
 		}
 		out = append(out, transaction{cgroup: k.cgroup, bootNs: q.bootNs, dns: events.DNS{
@@ -144,11 +150,12 @@ func (t *tracker) expireLocked(nowNs uint64) []transaction {
 	return out
 }
 
-// messageLocked accounts one DNS message of packet p.
+// messageLocked accounts one DNS message of packet p: counts it unless the
+// kernel did, and returns the lookup it finished.
 func (t *tracker) messageLocked(p *packet, b []byte, out []transaction) []transaction {
 	m, err := Parse(b)
 	if len(b) < headerLen || m.Response == p.egress { // a workload sends queries and receives responses
-		t.dropped[dropMalformed]++
+		t.dropLocked(p, dropMalformed)
 		return out
 	}
 	questionOK := err == nil || errors.Is(err, ErrNoQuestion)
@@ -157,21 +164,26 @@ func (t *tracker) messageLocked(p *packet, b []byte, out []transaction) []transa
 		qtype = TypeName(m.Question.Type)
 	}
 	if !questionOK && !m.Response {
-		t.dropped[dropMalformed]++
+		t.dropLocked(p, dropMalformed)
 		return out
 	}
-	ws := t.workloadLocked(p.cgroup)
-	if ws == nil {
-		return out
+	var ws *workloadStats // nil when the kernel counted the message
+	if !p.counted {
+		if ws = t.workloadLocked(p.cgroup); ws == nil {
+			return out
+		}
 	}
 	if !m.Response {
-		ws.queries[qtype] += p.weight
+		if ws != nil {
+			ws.queries[qtype] += p.weight
+		}
 		key := queryKey{cgroup: p.cgroup, tcp: p.tcp, client: p.src, server: p.dst, id: m.ID}
 		if _, resent := t.pending.Get(key); resent {
 			return out // a retry of a waiting query keeps the first send time
 		}
-		if _, _, evicted := t.pending.Put(key, pendingQuery{bootNs: p.bootNs, qname: qname, qtype: qtype, weight: p.weight}); evicted {
-			t.dropped[dropPendingFull]++
+		q := pendingQuery{bootNs: p.bootNs, qname: qname, qtype: qtype, weight: p.weight, counted: p.counted}
+		if _, _, evicted := t.pending.Put(key, q); evicted {
+			t.dropLocked(p, dropPendingFull)
 		}
 		return out
 	}
@@ -180,20 +192,24 @@ func (t *tracker) messageLocked(p *packet, b []byte, out []transaction) []transa
 	q, matched := t.pending.Get(key)
 	if !questionOK { // a response cut short still counts when its query is known
 		if !matched {
-			t.dropped[dropMalformed]++
+			t.dropLocked(p, dropMalformed)
 			return out
 		}
 		qname, qtype = q.qname, q.qtype
 	}
 	rcode := RCodeName(m.RCode)
-	ws.responses[responseKey{qtype: qtype, rcode: rcode}] += p.weight
 	var latency time.Duration
 	if matched {
 		latency = time.Duration(p.bootNs - q.bootNs)
-		ws.latency.observe(latency.Seconds(), p.weight)
-		t.pending.Delete(key) // last: q is the entry's own
-	} else {
-		ws.unmatched += p.weight
+		t.pending.Delete(key) // q is the entry's own: copy what is needed first
+	}
+	if ws != nil {
+		ws.responses[responseKey{qtype: qtype, rcode: rcode}] += p.weight
+		if matched {
+			ws.latency.observe(latency.Seconds(), p.weight)
+		} else {
+			ws.unmatched += p.weight
+		}
 	}
 	if p.unheard {
 		return out
@@ -208,6 +224,24 @@ func (t *tracker) messageLocked(p *packet, b []byte, out []transaction) []transa
 		}
 	}
 	return append(out, transaction{cgroup: p.cgroup, bootNs: p.bootNs, dns: d})
+}
+
+// dropLocked counts a message of p not accounted for, unless the kernel
+// counted p: then only the naming of its lookup is lost.
+func (t *tracker) dropLocked(p *packet, reason int) {
+	if !p.counted {
+		t.dropped[reason]++
+	}
+}
+
+// unanswered counts n queries of cgroup of type qtype that the kernel found
+// unanswered (bpf/lookups.h).
+func (t *tracker) unanswered(cgroup uint64, qtype string, n uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ws := t.workloadLocked(cgroup); ws != nil {
+		ws.unanswered[qtype] += n
+	}
 }
 
 func (t *tracker) workloadLocked(cgroup uint64) *workloadStats {

@@ -258,3 +258,24 @@ func TestTrackerWeighsSampledMessages(t *testing.T) {
 		t.Fatalf("counts = %+v, latency %+v", ws, ws.latency)
 	}
 }
+
+// Messages the kernel counted (UDP) are named, never counted again: not as
+// queries, responses, unanswered queries or drops.
+func TestTrackerNamesCountedMessagesOnly(t *testing.T) {
+	tr := newTracker(testConfig())
+	counted := func(p *packet) *packet { p.counted = true; return p }
+	tr.packet(counted(query(t, 0, 1, "a.example.")))
+	txs := tr.packet(counted(reply(t, time.Millisecond, 1, "a.example.", dnsmessage.RCodeSuccess)))
+	if len(txs) != 1 || txs[0].dns.QName != "a.example." || txs[0].dns.Latency != time.Millisecond {
+		t.Fatalf("transactions = %+v", txs)
+	}
+	tr.packet(counted(query(t, 2*time.Millisecond, 2, "lost.example.")))
+	if txs := tr.expire(uint64(2*time.Millisecond + 2*time.Second)); len(txs) != 1 || txs[0].dns.Answered {
+		t.Fatalf("expired = %+v", txs)
+	}
+	tr.packet(counted(&packet{egress: true, cgroup: testCgroup, data: []byte{1, 2, 3}}))
+	stats, dropped := tr.snapshot()
+	if len(stats) != 0 || dropped != [numDropReasons]uint64{} {
+		t.Fatalf("counted messages counted again: %+v, dropped %v", stats, dropped)
+	}
+}
