@@ -68,9 +68,17 @@ func dnsMessage(q *DNSQuery, node string) *pb.DNSQuery {
 	}
 }
 
-// commonEventFields are the JSON keys of events.Event that every kind has;
-// the rest of a kind without a typed detail goes into attributes.
-var commonEventFields = []string{"time", "kind", "workload", "process"}
+// attributesOf is an event without the fields every kind has, which the
+// message carries typed: of events.Event's JSON, only the kind's detail.
+// A shallower field hides the embedded one of the same JSON name, and a nil
+// one is left out, so the workload and process are never encoded.
+type attributesOf struct {
+	*events.Event
+	Time     *struct{} `json:"time,omitempty"`
+	Kind     *struct{} `json:"kind,omitempty"`
+	Workload *struct{} `json:"workload,omitempty"`
+	Process  *struct{} `json:"process,omitempty"`
+}
 
 // eventMessage converts a bus event. Exec and exit have typed details; other
 // kinds (added to internal/events by their probes) travel as JSON attributes,
@@ -94,18 +102,12 @@ func eventMessage(e *events.Event, node string) *pb.Event {
 }
 
 func eventAttributes(e *events.Event) *structpb.Struct {
-	raw, err := json.Marshal(e)
+	raw, err := json.Marshal(attributesOf{Event: e})
 	if err != nil {
 		return nil
 	}
 	var fields map[string]any
-	if json.Unmarshal(raw, &fields) != nil {
-		return nil
-	}
-	for _, k := range commonEventFields {
-		delete(fields, k)
-	}
-	if len(fields) == 0 {
+	if json.Unmarshal(raw, &fields) != nil || len(fields) == 0 {
 		return nil
 	}
 	s, err := structpb.NewStruct(fields)
