@@ -20,24 +20,16 @@ func ForEachPerCPU[K, V any](m *ebpf.Map, fn func(key K, perCPU []V)) error {
 	if err != nil {
 		return err
 	}
-	return forEachBatch(m, nCPU, fn, func() error { return walkPerCPU(m, fn) })
+	return forEachBatch(m, nCPU, fn, func() error {
+		return walk(m, func(key K, perCPU *[]V) { fn(key, *perCPU) })
+	})
 }
 
 // ForEach is ForEachPerCPU for a map with one value per key; value points
 // into a reused buffer, valid during the call only.
 func ForEach[K, V any](m *ebpf.Map, fn func(key K, value *V)) error {
 	one := func(key K, values []V) { fn(key, &values[0]) }
-	return forEachBatch(m, 1, one, func() error {
-		var (
-			key   K
-			value V
-		)
-		it := m.Iterate()
-		for it.Next(&key, &value) {
-			fn(key, &value)
-		}
-		return it.Err()
-	})
+	return forEachBatch(m, 1, one, func() error { return walk(m, fn) })
 }
 
 // forEachBatch reads m in batches of width values per key; walk reads it
@@ -62,15 +54,16 @@ func forEachBatch[K, V any](m *ebpf.Map, width int, fn func(key K, values []V), 
 	}
 }
 
-// walkPerCPU is ForEachPerCPU key by key.
-func walkPerCPU[K, V any](m *ebpf.Map, fn func(key K, perCPU []V)) error {
+// walk calls fn with every key of m and its value, key by key: the batch
+// walks' fallback.
+func walk[K, V any](m *ebpf.Map, fn func(key K, value *V)) error {
 	var (
-		key    K
-		perCPU []V
+		key   K
+		value V
 	)
 	it := m.Iterate()
-	for it.Next(&key, &perCPU) {
-		fn(key, perCPU)
+	for it.Next(&key, &value) {
+		fn(key, &value)
 	}
 	return it.Err()
 }

@@ -94,7 +94,10 @@ func TestBatchReadMatchesWalk(t *testing.T) {
 		}
 		return got
 	}
-	batched, walked := read(ForEachPerCPU[uint64, uint64]), read(walkPerCPU[uint64, uint64])
+	walkPerCPU := func(m *ebpf.Map, fn func(uint64, []uint64)) error {
+		return walk(m, func(k uint64, v *[]uint64) { fn(k, *v) })
+	}
+	batched, walked := read(ForEachPerCPU[uint64, uint64]), read(walkPerCPU)
 	if len(batched) != 3*batchSize+7 || !maps.Equal(batched, walked) {
 		t.Fatalf("batched read: %d keys, walk: %d keys, equal %v", len(batched), len(walked), maps.Equal(batched, walked))
 	}

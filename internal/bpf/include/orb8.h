@@ -49,11 +49,17 @@ struct {
 	__type(value, __u64);
 } orb8_counters SEC(".maps");
 
-static __always_inline void orb8_count(__u32 slot)
+/* Adds one to slot of a per-CPU array of __u64 counters. */
+static __always_inline void orb8_count_in(void *counters, __u32 slot)
 {
-	__u64 *v = bpf_map_lookup_elem(&orb8_counters, &slot);
+	__u64 *v = bpf_map_lookup_elem(counters, &slot);
 	if (v)
 		(*v)++;
+}
+
+static __always_inline void orb8_count(__u32 slot)
+{
+	orb8_count_in(&orb8_counters, slot);
 }
 
 /*

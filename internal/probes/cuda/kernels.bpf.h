@@ -156,9 +156,7 @@ struct {
 
 static __always_inline void kernel_drop(__u32 slot)
 {
-	__u64 *n = bpf_map_lookup_elem(&kernel_drops, &slot);
-	if (n)
-		*n += 1;
+	orb8_count_in(&kernel_drops, slot);
 }
 
 /*

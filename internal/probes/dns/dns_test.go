@@ -57,9 +57,16 @@ func newScene(t testing.TB, addr string) *fixture {
 
 func (f *fixture) startProbe(t testing.TB, cfg Config) {
 	t.Helper()
+	f.startProbeAt(t, cfg, testutil.Resolver(t).Root())
+}
+
+// startProbeAt attaches the probe's programs to the cgroup at dir: the
+// sockets below it only.
+func (f *fixture) startProbeAt(t testing.TB, cfg Config, dir string) {
+	t.Helper()
 	res := testutil.Resolver(t)
 	f.probe, f.reg, f.bus = NewWithConfig(cfg), prometheus.NewPedanticRegistry(), events.NewBus()
-	env := probe.Env{Resolver: res, Events: f.bus, Log: slog.Default(), CgroupRoot: res.Root()}
+	env := probe.Env{Resolver: res, Events: f.bus, Log: slog.Default(), CgroupRoot: dir}
 	if err := f.probe.Start(context.Background(), env); err != nil {
 		t.Fatalf("start dns probe: %v", err)
 	}

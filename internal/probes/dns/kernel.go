@@ -124,7 +124,7 @@ func (p *Probe) expireKernel(nowNs uint64) error {
 	// what this delete removed is unanswered.
 	for _, e := range expired {
 		if derr := p.bpf.DnsPending.Delete(&e.key); derr == nil {
-			p.tracker.unanswered(e.query.CgroupId, qtypeLabel(e.query.Qtype), 1)
+			p.tracker.unanswered(e.query.CgroupId, qtypeLabel(e.query.Qtype))
 		} else if !errors.Is(derr, ebpf.ErrKeyNotExist) {
 			err = errors.Join(err, derr)
 		}

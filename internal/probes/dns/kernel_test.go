@@ -77,13 +77,14 @@ func TestKernelReadsQuestions(t *testing.T) {
 	testutil.Eventually(t, 3*time.Second, func() bool { return malformed() == 2 }, "malformed messages %v, want 2", malformed())
 }
 
-// A log of recent lookups (a sample subscriber) gets at most
-// DNS_SAMPLE_PER_SEC lookups a second while nobody wants them all, and the
-// counts stay exact.
+// A log of recent lookups (a sample subscriber) gets DNS_SAMPLE_PER_SEC
+// lookups a second while nobody wants them all, and the counts stay exact.
+// The probe sees the client's sockets only, so no other traffic of the node
+// takes from the budget.
 func TestSampleSubscriberGetsABoundedShare(t *testing.T) {
 	const n, perSecond = 4000, 256
 	f := newScene(t, "127.0.0.1")
-	f.startProbe(t, DefaultConfig())
+	f.startProbeAt(t, DefaultConfig(), f.client.Dir)
 	sub := f.bus.SubscribeSample(n, []string{events.KindDNS})
 	t.Cleanup(func() { f.bus.Unsubscribe(sub) })
 
@@ -113,8 +114,9 @@ func TestSampleSubscriberGetsABoundedShare(t *testing.T) {
 	// at most d+2 of them, and CPUs racing for its last lookup may each take one.
 	windows := int(elapsed.Seconds()) + 2
 	most := (perSecond + runtime.NumCPU()) * windows
-	if got == 0 || got > most {
-		t.Fatalf("%d lookups of %d in %v reached the sample subscriber, want 1..%d", got, n, elapsed, most)
+	// The first second the flood touches has a whole budget: n is far more.
+	if got < perSecond || got > most {
+		t.Fatalf("%d lookups of %d in %v reached the sample subscriber, want %d..%d", got, n, elapsed, perSecond, most)
 	}
 	t.Logf("%d lookups of %d in %v reached the sample subscriber", got, n, elapsed)
 }

@@ -234,13 +234,13 @@ func (t *tracker) dropLocked(p *packet, reason int) {
 	}
 }
 
-// unanswered counts n queries of cgroup of type qtype that the kernel found
-// unanswered (bpf/lookups.h).
-func (t *tracker) unanswered(cgroup uint64, qtype string, n uint64) {
+// unanswered counts a query of cgroup of type qtype that the kernel held
+// past the timeout (bpf/lookups.h).
+func (t *tracker) unanswered(cgroup uint64, qtype string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if ws := t.workloadLocked(cgroup); ws != nil {
-		ws.unanswered[qtype] += n
+		ws.unanswered[qtype]++
 	}
 }
 

@@ -164,9 +164,7 @@ struct udp_message {
 
 static __always_inline void drop(__u32 reason)
 {
-	__u64 *v = bpf_map_lookup_elem(&dns_drops, &reason);
-	if (v)
-		(*v)++;
+	orb8_count_in(&dns_drops, reason);
 }
 
 /* Byte i of the question, masked where the verifier sees it. */
