@@ -12,6 +12,7 @@ package dns
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -45,6 +46,8 @@ type Probe struct {
 	stop    func() // ends the expiry loop
 	// expireFailing: the last walk of the kernel's waiting queries failed.
 	expireFailing bool
+	// expired: the kernel's waiting queries the walk has freed.
+	expired atomic.Uint64
 }
 
 // New returns an unstarted DNS probe with the default configuration.

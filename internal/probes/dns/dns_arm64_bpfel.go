@@ -78,22 +78,37 @@ type dnsLookupStats struct {
 	Unmatched    uint64
 }
 
-type dnsPendingKey struct {
-	_          structs.HostLayout
-	Cookie     uint64
-	Server     [16]uint8
-	ServerPort uint16
-	Id         uint16
-	Pad        uint32
-}
+type dnsPendingCount uint32
 
-type dnsPendingQuery struct {
-	_        structs.HostLayout
-	BootNs   uint64
-	CgroupId uint64
-	Qtype    uint16
-	Emitted  uint8
-	Pad      [5]uint8
+const (
+	dnsPendingCountPENDING_HELD   dnsPendingCount = 0
+	dnsPendingCountPENDING_TAKEN  dnsPendingCount = 1
+	dnsPendingCountPENDING_COUNTS dnsPendingCount = 2
+)
+
+type dnsPendingSlot struct {
+	_    structs.HostLayout
+	Lock struct {
+		_   structs.HostLayout
+		Val uint32
+	}
+	Pad uint32
+	Q   struct {
+		_   structs.HostLayout
+		Key struct {
+			_          structs.HostLayout
+			Cookie     uint64
+			Server     [16]uint8
+			ServerPort uint16
+			Id         uint16
+			Pad        uint32
+		}
+		BootNs   uint64
+		CgroupId uint64
+		Qtype    uint16
+		Emitted  uint8
+		Pad      [5]uint8
+	}
 }
 
 type dnsQuestionBuf struct {
@@ -105,22 +120,24 @@ type dnsQuestionBuf struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	dnsMapDnsCounts        = "dns_counts"
-	dnsMapDnsDrops         = "dns_drops"
-	dnsMapDnsPending       = "dns_pending"
-	dnsMapDnsQuestion      = "dns_question"
-	dnsMapDnsStats         = "dns_stats"
-	dnsMapEvents           = "events"
-	dnsMapOrb8Counters     = "orb8_counters"
-	dnsMapOrb8Emit         = "orb8_emit"
-	dnsProgDnsEgress       = "dns_egress"
-	dnsProgDnsIngress      = "dns_ingress"
-	dnsVarDnsKnownTypes    = "dns_known_types"
-	dnsVarDnsTimeoutNs     = "dns_timeout_ns"
-	dnsVarOrb8CgroupV1     = "orb8_cgroup_v1"
-	dnsVarOrb8SampleEvery  = "orb8_sample_every"
-	dnsVarUnusedDropReason = "unused_drop_reason"
-	dnsVarUnusedEmit       = "unused_emit"
+	dnsMapDnsCounts          = "dns_counts"
+	dnsMapDnsDrops           = "dns_drops"
+	dnsMapDnsPending         = "dns_pending"
+	dnsMapDnsPendingCounts   = "dns_pending_counts"
+	dnsMapDnsQuestion        = "dns_question"
+	dnsMapDnsStats           = "dns_stats"
+	dnsMapEvents             = "events"
+	dnsMapOrb8Counters       = "orb8_counters"
+	dnsMapOrb8Emit           = "orb8_emit"
+	dnsProgDnsEgress         = "dns_egress"
+	dnsProgDnsIngress        = "dns_ingress"
+	dnsVarDnsKnownTypes      = "dns_known_types"
+	dnsVarDnsTimeoutNs       = "dns_timeout_ns"
+	dnsVarOrb8CgroupV1       = "orb8_cgroup_v1"
+	dnsVarOrb8SampleEvery    = "orb8_sample_every"
+	dnsVarUnusedDropReason   = "unused_drop_reason"
+	dnsVarUnusedEmit         = "unused_emit"
+	dnsVarUnusedPendingCount = "unused_pending_count"
 )
 
 // loadDns returns the embedded CollectionSpec for dns.
@@ -173,26 +190,28 @@ type dnsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dnsMapSpecs struct {
-	DnsCounts    *ebpf.MapSpec `ebpf:"dns_counts"`
-	DnsDrops     *ebpf.MapSpec `ebpf:"dns_drops"`
-	DnsPending   *ebpf.MapSpec `ebpf:"dns_pending"`
-	DnsQuestion  *ebpf.MapSpec `ebpf:"dns_question"`
-	DnsStats     *ebpf.MapSpec `ebpf:"dns_stats"`
-	Events       *ebpf.MapSpec `ebpf:"events"`
-	Orb8Counters *ebpf.MapSpec `ebpf:"orb8_counters"`
-	Orb8Emit     *ebpf.MapSpec `ebpf:"orb8_emit"`
+	DnsCounts        *ebpf.MapSpec `ebpf:"dns_counts"`
+	DnsDrops         *ebpf.MapSpec `ebpf:"dns_drops"`
+	DnsPending       *ebpf.MapSpec `ebpf:"dns_pending"`
+	DnsPendingCounts *ebpf.MapSpec `ebpf:"dns_pending_counts"`
+	DnsQuestion      *ebpf.MapSpec `ebpf:"dns_question"`
+	DnsStats         *ebpf.MapSpec `ebpf:"dns_stats"`
+	Events           *ebpf.MapSpec `ebpf:"events"`
+	Orb8Counters     *ebpf.MapSpec `ebpf:"orb8_counters"`
+	Orb8Emit         *ebpf.MapSpec `ebpf:"orb8_emit"`
 }
 
 // dnsVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dnsVariableSpecs struct {
-	DnsKnownTypes    *ebpf.VariableSpec `ebpf:"dns_known_types"`
-	DnsTimeoutNs     *ebpf.VariableSpec `ebpf:"dns_timeout_ns"`
-	Orb8CgroupV1     *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
-	Orb8SampleEvery  *ebpf.VariableSpec `ebpf:"orb8_sample_every"`
-	UnusedDropReason *ebpf.VariableSpec `ebpf:"unused_drop_reason"`
-	UnusedEmit       *ebpf.VariableSpec `ebpf:"unused_emit"`
+	DnsKnownTypes      *ebpf.VariableSpec `ebpf:"dns_known_types"`
+	DnsTimeoutNs       *ebpf.VariableSpec `ebpf:"dns_timeout_ns"`
+	Orb8CgroupV1       *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
+	Orb8SampleEvery    *ebpf.VariableSpec `ebpf:"orb8_sample_every"`
+	UnusedDropReason   *ebpf.VariableSpec `ebpf:"unused_drop_reason"`
+	UnusedEmit         *ebpf.VariableSpec `ebpf:"unused_emit"`
+	UnusedPendingCount *ebpf.VariableSpec `ebpf:"unused_pending_count"`
 }
 
 // dnsObjects contains all objects after they have been loaded into the kernel.
@@ -215,14 +234,15 @@ func (o *dnsObjects) Close() error {
 //
 // It can be passed to loadDnsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dnsMaps struct {
-	DnsCounts    *ebpf.Map `ebpf:"dns_counts"`
-	DnsDrops     *ebpf.Map `ebpf:"dns_drops"`
-	DnsPending   *ebpf.Map `ebpf:"dns_pending"`
-	DnsQuestion  *ebpf.Map `ebpf:"dns_question"`
-	DnsStats     *ebpf.Map `ebpf:"dns_stats"`
-	Events       *ebpf.Map `ebpf:"events"`
-	Orb8Counters *ebpf.Map `ebpf:"orb8_counters"`
-	Orb8Emit     *ebpf.Map `ebpf:"orb8_emit"`
+	DnsCounts        *ebpf.Map `ebpf:"dns_counts"`
+	DnsDrops         *ebpf.Map `ebpf:"dns_drops"`
+	DnsPending       *ebpf.Map `ebpf:"dns_pending"`
+	DnsPendingCounts *ebpf.Map `ebpf:"dns_pending_counts"`
+	DnsQuestion      *ebpf.Map `ebpf:"dns_question"`
+	DnsStats         *ebpf.Map `ebpf:"dns_stats"`
+	Events           *ebpf.Map `ebpf:"events"`
+	Orb8Counters     *ebpf.Map `ebpf:"orb8_counters"`
+	Orb8Emit         *ebpf.Map `ebpf:"orb8_emit"`
 }
 
 func (m *dnsMaps) Close() error {
@@ -230,6 +250,7 @@ func (m *dnsMaps) Close() error {
 		m.DnsCounts,
 		m.DnsDrops,
 		m.DnsPending,
+		m.DnsPendingCounts,
 		m.DnsQuestion,
 		m.DnsStats,
 		m.Events,
@@ -242,12 +263,13 @@ func (m *dnsMaps) Close() error {
 //
 // It can be passed to loadDnsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dnsVariables struct {
-	DnsKnownTypes    *ebpf.Variable `ebpf:"dns_known_types"`
-	DnsTimeoutNs     *ebpf.Variable `ebpf:"dns_timeout_ns"`
-	Orb8CgroupV1     *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
-	Orb8SampleEvery  *ebpf.Variable `ebpf:"orb8_sample_every"`
-	UnusedDropReason *ebpf.Variable `ebpf:"unused_drop_reason"`
-	UnusedEmit       *ebpf.Variable `ebpf:"unused_emit"`
+	DnsKnownTypes      *ebpf.Variable `ebpf:"dns_known_types"`
+	DnsTimeoutNs       *ebpf.Variable `ebpf:"dns_timeout_ns"`
+	Orb8CgroupV1       *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
+	Orb8SampleEvery    *ebpf.Variable `ebpf:"orb8_sample_every"`
+	UnusedDropReason   *ebpf.Variable `ebpf:"unused_drop_reason"`
+	UnusedEmit         *ebpf.Variable `ebpf:"unused_emit"`
+	UnusedPendingCount *ebpf.Variable `ebpf:"unused_pending_count"`
 }
 
 // dnsPrograms contains all programs after they have been loaded into the kernel.

@@ -37,7 +37,7 @@ const (
 
 func TestMain(m *testing.M) {
 	helpers := map[string]func([]string) error{}
-	for _, mode := range []string{"serve", "query", "flood", "raw"} {
+	for _, mode := range []string{"serve", "query", "flood", "spray", "raw"} {
 		helpers[mode] = func([]string) error { return runHelper(mode) }
 	}
 	testutil.Helpers(m, helpers)
@@ -60,8 +60,11 @@ func runHelper(mode string) error {
 		workers, _ := strconv.Atoi(os.Getenv("ORB8_DNS_WORKERS"))
 		rate, _ := strconv.Atoi(os.Getenv("ORB8_DNS_RATE"))
 		return flood(os.Getenv("ORB8_DNS_SERVER"), n, workers, rate)
+	case "spray":
+		n, _ := strconv.Atoi(os.Getenv("ORB8_DNS_COUNT"))
+		return spray(os.Getenv("ORB8_DNS_SERVER"), n)
 	case "raw":
-		return sendRaw(os.Getenv("ORB8_DNS_SERVER"), strings.Split(os.Getenv("ORB8_DNS_RAW"), ","))
+		return sendRaw(os.Getenv("ORB8_DNS_SERVER"), strings.Split(os.Getenv("ORB8_DNS_RAW"), ","), os.Getenv("ORB8_DNS_UNCONNECTED") != "")
 	}
 	return fmt.Errorf("unknown mode %q", mode)
 }
@@ -385,10 +388,38 @@ func flood(server string, n, workers, rate int) error {
 	return errors.Join(errs...)
 }
 
+// spray sends n queries the responder never answers from one UDP socket,
+// ids 0..n-1, without waiting.
+func spray(server string, n int) error {
+	c, err := net.Dial("udp", server)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	q := newQuery(0, dropPrefix+"spray.example.", dnsmessage.TypeA)
+	for i := range n {
+		binary.BigEndian.PutUint16(q, uint16(i))
+		if _, err := c.Write(q); err != nil {
+			return fmt.Errorf("query %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
 // sendRaw sends each hex-encoded payload from one UDP socket and waits up to
 // 300 ms for a response to each: for messages the responder may not answer.
-func sendRaw(server string, payloads []string) error {
-	c, err := net.Dial("udp", server)
+// The socket is connected, unless unconnected (sendto, as some resolvers do).
+func sendRaw(server string, payloads []string, unconnected bool) error {
+	to, err := net.ResolveUDPAddr("udp", server)
+	if err != nil {
+		return err
+	}
+	var c *net.UDPConn
+	if unconnected {
+		c, err = net.ListenUDP("udp", nil)
+	} else {
+		c, err = net.DialUDP("udp", nil, to)
+	}
 	if err != nil {
 		return err
 	}
@@ -399,11 +430,16 @@ func sendRaw(server string, payloads []string) error {
 		if err != nil {
 			return err
 		}
-		if _, err := c.Write(msg); err != nil {
+		if unconnected {
+			_, err = c.WriteToUDP(msg, to)
+		} else {
+			_, err = c.Write(msg)
+		}
+		if err != nil {
 			return err
 		}
 		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-		if _, err := c.Read(buf); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		if _, _, err := c.ReadFromUDP(buf); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			return err
 		}
 	}

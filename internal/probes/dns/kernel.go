@@ -1,7 +1,7 @@
 package dns
 
 import (
-	"errors"
+	"time"
 
 	"github.com/cilium/ebpf"
 
@@ -103,31 +103,63 @@ func (p *Probe) kernelStats(stats map[uint64]*workloadStats, dropped *[numDropRe
 	return nil
 }
 
-// expireKernel deletes the queries the kernel holds that are older than
-// the timeout at boot time nowNs, and counts them unanswered.
+// expireMargin is how much longer than the timeout a query waits before
+// user space counts it: a response whose program read the clock just
+// before the timeout may still be about to take it.
+const expireMargin = 100 * time.Millisecond
+
+// expireKernel counts the queries the kernel holds that waited longer than
+// the timeout (and the margin) at boot time nowNs as unanswered, and frees
+// their slots. The kernel does not take such a query (its response is
+// unmatched) and writes a slot only when it is free, so an expired query's
+// slot is written by this free alone: it reads whole without the slot's
+// lock, and the free races with nothing.
 func (p *Probe) expireKernel(nowNs uint64) error {
-	timeout := uint64(p.cfg.Timeout)
-	if nowNs < timeout {
+	limit := uint64(p.cfg.Timeout + expireMargin)
+	if nowNs < limit {
 		return nil
 	}
+	if waiting, err := p.kernelWaiting(); err != nil || waiting == 0 {
+		return err
+	}
 	type entry struct {
-		key   dnsPendingKey
-		query dnsPendingQuery
+		slot     uint32
+		cgroupID uint64
+		qtype    uint16
 	}
 	var expired []entry
-	err := probe.ForEach(p.bpf.DnsPending, func(k dnsPendingKey, q *dnsPendingQuery) {
-		if q.BootNs <= nowNs-timeout {
-			expired = append(expired, entry{k, *q})
+	err := probe.ForEach(p.bpf.DnsPending, func(slot uint32, s *dnsPendingSlot) {
+		if s.Q.BootNs != 0 && s.Q.BootNs <= nowNs-limit {
+			expired = append(expired, entry{slot, s.Q.CgroupId, s.Q.Qtype})
 		}
 	})
-	// A response may take a query between the walk and its delete: only
-	// what this delete removed is unanswered.
+	var free dnsPendingSlot
 	for _, e := range expired {
-		if derr := p.bpf.DnsPending.Delete(&e.key); derr == nil {
-			p.tracker.unanswered(e.query.CgroupId, qtypeLabel(e.query.Qtype))
-		} else if !errors.Is(derr, ebpf.ErrKeyNotExist) {
-			err = errors.Join(err, derr)
+		if uerr := p.bpf.DnsPending.Update(e.slot, &free, ebpf.UpdateLock); uerr != nil {
+			if err == nil {
+				err = uerr // the next walk tries again; one error says why
+			}
+			continue
 		}
+		p.expired.Add(1)
+		p.tracker.unanswered(e.cgroupID, qtypeLabel(e.qtype))
 	}
 	return err
+}
+
+// kernelWaiting is how many queries the kernel holds: those it held less
+// those responses took and the walk freed. Taken is read first, so a race
+// with the programs overstates it.
+func (p *Probe) kernelWaiting() (uint64, error) {
+	var n [dnsPendingCountPENDING_COUNTS]uint64
+	for _, c := range []dnsPendingCount{dnsPendingCountPENDING_TAKEN, dnsPendingCountPENDING_HELD} {
+		var perCPU []uint64
+		if err := p.bpf.DnsPendingCounts.Lookup(uint32(c), &perCPU); err != nil {
+			return 0, err
+		}
+		for _, v := range perCPU {
+			n[c] += v
+		}
+	}
+	return n[dnsPendingCountPENDING_HELD] - n[dnsPendingCountPENDING_TAKEN] - p.expired.Load(), nil
 }

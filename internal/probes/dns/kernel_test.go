@@ -3,6 +3,7 @@ package dns
 import (
 	"encoding/hex"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/orb8/orb8/internal/events"
+	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
@@ -75,6 +77,95 @@ func TestKernelReadsQuestions(t *testing.T) {
 		return v
 	}
 	testutil.Eventually(t, 3*time.Second, func() bool { return malformed() == 2 }, "malformed messages %v, want 2", malformed())
+}
+
+// A socket that sends its queries with sendto, unconnected, as some
+// resolvers do, has its lookups counted the same.
+func TestUnconnectedSocketQueries(t *testing.T) {
+	f := newScene(t, "127.0.0.1")
+	f.startProbe(t, DefaultConfig())
+	var raw []string
+	for id := range uint16(3) {
+		raw = append(raw, hex.EncodeToString(newQuery(id, "ok-unconnected.orb8.test.", dnsmessage.TypeAAAA)))
+	}
+	if err := helper(t, f.client, f.ns, "raw", "ORB8_DNS_SERVER=127.0.0.1:53", "ORB8_DNS_UNCONNECTED=1",
+		"ORB8_DNS_RAW="+strings.Join(raw, ",")).Run(); err != nil {
+		t.Fatalf("raw client: %v", err)
+	}
+	f.waitFor(t, "orb8_dns_queries_total", map[string]string{"qtype": "AAAA"}, 3)
+	f.waitFor(t, "orb8_dns_responses_total", map[string]string{"qtype": "AAAA", "rcode": "NOERROR"}, 3)
+	f.waitFor(t, "orb8_dns_latency_seconds", nil, 3)
+}
+
+// A retry of a waiting query (same socket, server and id) is the same
+// lookup: counted as a query, unanswered once.
+func TestRetryJoinsItsWaitingQuery(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Timeout = time.Second // past the 300 ms the raw client waits between the two
+	f := newScene(t, "127.0.0.1")
+	f.startProbe(t, cfg)
+	q := hex.EncodeToString(newQuery(7, dropPrefix+"retry.orb8.test.", dnsmessage.TypeA))
+	if err := helper(t, f.client, f.ns, "raw", "ORB8_DNS_SERVER=127.0.0.1:53", "ORB8_DNS_RAW="+q+","+q).Run(); err != nil {
+		t.Fatalf("raw client: %v", err)
+	}
+	f.waitFor(t, "orb8_dns_queries_total", map[string]string{"qtype": "A"}, 2)
+	f.waitFor(t, "orb8_dns_unanswered_total", map[string]string{"qtype": "A"}, 1)
+	time.Sleep(cfg.Timeout) // a second unanswered lookup would have expired by now
+	f.waitFor(t, "orb8_dns_unanswered_total", map[string]string{"qtype": "A"}, 1)
+}
+
+// The kernel holds waiting queries in buckets of 4 slots: of 40,000
+// unanswered queries from one socket each is either held (and then counted
+// unanswered once, its slot freed) or counted as not followed
+// (pending_full), and some are each.
+func TestWaitingQueriesBeyondTheTableAreCounted(t *testing.T) {
+	const n = 40000
+	cfg := DefaultConfig()
+	cfg.Timeout = 3 * time.Second // the spray (~1 s) ends before the first query expires
+	f := newScene(t, "127.0.0.1")
+	f.startProbe(t, cfg)
+	begin := time.Now()
+	if err := helper(t, f.client, f.ns, "spray", "ORB8_DNS_SERVER=127.0.0.1:53", "ORB8_DNS_COUNT="+strconv.Itoa(n)).Run(); err != nil {
+		t.Fatalf("spray: %v", err)
+	}
+	sample := func(name string, labels map[string]string) float64 {
+		v, _ := testutil.Sample(t, f.reg, name, labels)
+		return v
+	}
+	full := func() float64 { return sample("orb8_dns_dropped_total", map[string]string{"reason": "pending_full"}) }
+	unanswered := func() float64 { return sample("orb8_dns_unanswered_total", map[string]string{"qtype": "A"}) }
+	waiting := func() (n float64) {
+		err := probe.ForEach(f.probe.bpf.DnsPending, func(_ uint32, s *dnsPendingSlot) {
+			if s.Q.BootNs != 0 {
+				n++
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	f.waitFor(t, "orb8_dns_queries_total", map[string]string{"qtype": "A"}, n)
+	held, notFollowed := waiting(), full()
+	if time.Since(begin) >= cfg.Timeout {
+		t.Skipf("the spray took %v, past the %v timeout: expiry began", time.Since(begin), cfg.Timeout)
+	}
+	if held+notFollowed != n || held == 0 || notFollowed == 0 {
+		t.Fatalf("%v held + %v not followed, want %d, both some", held, notFollowed, n)
+	}
+	if w, err := f.probe.kernelWaiting(); err != nil || float64(w) != held {
+		t.Fatalf("the kernel's count of waiting queries: %d (%v), want %v", w, err, held)
+	}
+	testutil.Eventually(t, 2*cfg.Timeout, func() bool { return unanswered() == held },
+		"unanswered %v, want the %v held", unanswered(), held)
+	time.Sleep(cfg.Timeout / 2) // two more walks count nothing again
+	if u, w := unanswered(), waiting(); u != held || w != 0 {
+		t.Fatalf("after more walks: unanswered %v (want %v), %v slots still held", u, held, w)
+	}
+	if w, err := f.probe.kernelWaiting(); err != nil || w != 0 { // so the walk reads nothing
+		t.Fatalf("the kernel's count of waiting queries: %d (%v), want 0", w, err)
+	}
+	t.Logf("of %d queries %v were held, %v not followed", n, held, notFollowed)
 }
 
 // A log of recent lookups (a sample subscriber) gets DNS_SAMPLE_PER_SEC

@@ -6,8 +6,8 @@
  * matched and counted from their records in user space (tracker.go).
  *
  * A query waits in dns_pending until its response, keyed by the socket, the
- * server and the DNS id; user space walks dns_pending every quarter of the
- * timeout and counts what waited longer as unanswered.
+ * server and the DNS id; user space reads dns_pending every quarter of the
+ * timeout, counts what waited longer as unanswered and frees those slots.
  */
 #pragma once
 
@@ -94,26 +94,57 @@ struct pending_key {
 };
 
 struct pending_query {
-	__u64 boot_ns;
+	struct pending_key key;
+	__u64 boot_ns; /* 0: the slot is free */
 	__u64 cgroup_id;
 	__u16 qtype;
 	__u8 emitted; /* its record went to user space: so does its response's */
 	__u8 pad[5];
 };
 
+/* 64 bytes: a query and the lock that claims and frees its slot. */
+struct pending_slot {
+	struct bpf_spin_lock lock;
+	__u32 pad;
+	struct pending_query q;
+};
+
 /*
- * Preallocated (1.7 MB): an entry from a per-CPU free list costs a third of
- * what an allocation does, per query and per response. 16,384 holds the
- * queries of ~2,600 unanswered lookups a second (each waits up to 1.25 times
- * the 5 s timeout for user space's walk); past that a query is counted but
- * not followed (pending_full).
+ * Waiting queries, in buckets of DNS_PENDING_WAYS consecutive slots chosen by
+ * a hash of the key: an array, because a hash table's update, lookup and
+ * delete (bucket locks, a free list, entries moving between the CPU that
+ * sends a query and the one its response arrives on) were half of what a
+ * lookup cost here. A query waits until its response or until user space
+ * counts it unanswered (1 to 1.25 timeouts: 5-6.3 s); a query whose bucket
+ * is full is counted but not followed (pending_full). 16,384 slots (1 MiB):
+ * about 1% of queries are not followed at 630 unanswered lookups a second.
  */
+#define DNS_PENDING_WAYS 4
+#define DNS_PENDING_SLOTS 16384
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct pending_key);
-	__type(value, struct pending_query);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, DNS_PENDING_SLOTS);
+	__type(key, __u32);
+	__type(value, struct pending_slot);
 } dns_pending SEC(".maps");
+
+/*
+ * Queries held and taken by responses, per CPU: user space, which frees the
+ * rest, reads the table only while some wait (a read of every slot costs
+ * ~1.5 ms).
+ */
+enum pending_count : __u32 {
+	PENDING_HELD = 0,
+	PENDING_TAKEN = 1,
+	PENDING_COUNTS = 2,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PENDING_COUNTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} dns_pending_counts SEC(".maps");
 
 /* Reasons of orb8_dns_dropped_total, the tracker's numbering. */
 enum drop_reason : __u32 {
@@ -126,6 +157,7 @@ enum drop_reason : __u32 {
 /* For bpf2go: enums only constants use. */
 const enum emit *unused_emit __attribute__((unused));
 const enum drop_reason *unused_drop_reason __attribute__((unused));
+const enum pending_count *unused_pending_count __attribute__((unused));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -277,6 +309,104 @@ static __always_inline bool wanted(const struct udp_message *m, bool query, bool
 	return sample_taken < DNS_SAMPLE_PER_SEC;
 }
 
+/* The first slot of the key's bucket. */
+static __always_inline __u32 pending_bucket(const struct pending_key *k)
+{
+	const __u64 *w = (const __u64 *)k;
+	__u64 h = w[0] ^ w[1] * 0x9e3779b97f4a7c15ULL ^ w[2] * 0xc2b2ae3d27d4eb4fULL ^ w[3] * 0x165667b19e3779f9ULL;
+
+	h ^= h >> 32;
+	h *= 0x9e3779b97f4a7c15ULL;
+	return (__u32)(h >> 32) & (DNS_PENDING_SLOTS - DNS_PENDING_WAYS);
+}
+
+static __always_inline bool same_key(const struct pending_key *a, const struct pending_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
+}
+
+enum hold_result {
+	HELD,
+	RETRY, /* the key waits already: a retry keeps the first send's time and fate */
+	BUCKET_FULL,
+};
+
+/*
+ * Holds a query until its response takes it or user space counts it
+ * unanswered. Slots are read without their lock to find the key; the lock
+ * is taken only to claim a free slot, which another CPU may claim first.
+ * (Two CPUs sending the same key at once could both hold it: a socket
+ * does not send one DNS id to one server from two CPUs at once.)
+ */
+static __always_inline enum hold_result hold(const struct pending_query *q, __u8 *first_emitted)
+{
+	__u32 base = pending_bucket(&q->key);
+
+	for (int w = 0; w < DNS_PENDING_WAYS; w++) {
+		__u32 i = base + w;
+		struct pending_slot *s = bpf_map_lookup_elem(&dns_pending, &i);
+		if (!s)
+			return BUCKET_FULL;
+		if (s->q.boot_ns && same_key(&s->q.key, &q->key)) {
+			*first_emitted = s->q.emitted;
+			return RETRY;
+		}
+	}
+	for (int w = 0; w < DNS_PENDING_WAYS; w++) {
+		__u32 i = base + w;
+		struct pending_slot *s = bpf_map_lookup_elem(&dns_pending, &i);
+		if (!s || s->q.boot_ns)
+			continue;
+		bool held = false;
+		bpf_spin_lock(&s->lock);
+		if (!s->q.boot_ns) {
+			s->q = *q;
+			held = true;
+		}
+		bpf_spin_unlock(&s->lock);
+		if (held) {
+			orb8_count_in(&dns_pending_counts, PENDING_HELD);
+			return HELD;
+		}
+	}
+	return BUCKET_FULL;
+}
+
+/*
+ * Takes the key's query into *q if it waits, unless it waited longer than
+ * the timeout at now: that one is left for user space to count unanswered.
+ * Taking it under the slot's lock decides a duplicate response on another
+ * CPU.
+ */
+static __always_inline bool take(const struct pending_key *key, __u64 now, struct pending_query *q)
+{
+	__u32 base = pending_bucket(key);
+
+	for (int w = 0; w < DNS_PENDING_WAYS; w++) {
+		__u32 i = base + w;
+		struct pending_slot *s = bpf_map_lookup_elem(&dns_pending, &i);
+		if (!s)
+			return false;
+		if (!s->q.boot_ns || !same_key(&s->q.key, key))
+			continue;
+		bool taken = false;
+		bpf_spin_lock(&s->lock);
+		/* Signed: the query's clock, another CPU's, may be ahead. */
+		if (s->q.boot_ns && same_key(&s->q.key, key) && (__s64)(now - s->q.boot_ns) <= (__s64)dns_timeout_ns) {
+			*q = s->q;
+			s->q.boot_ns = 0;
+			taken = true;
+		}
+		bpf_spin_unlock(&s->lock);
+		if (taken)
+			orb8_count_in(&dns_pending_counts, PENDING_TAKEN);
+		return taken;
+	}
+	return false;
+}
+
 /* Accounts a query the workload sent; returns whether its record goes to user space. */
 static __always_inline bool count_query(struct __sk_buff *skb, const struct udp_message *m, __u16 id, __u16 qdcount)
 {
@@ -287,20 +417,25 @@ static __always_inline bool count_query(struct __sk_buff *skb, const struct udp_
 		return false;
 	}
 	count(hdr->cgroup_id, qtype, 0, COUNT_QUERY);
-	struct pending_key key = {.cookie = bpf_get_socket_cookie(skb), .server_port = hdr->dport, .id = id};
-	__builtin_memcpy(key.server, hdr->daddr, sizeof(key.server));
+	struct pending_query q = {
+		.key = {.cookie = bpf_get_socket_cookie(skb), .server_port = hdr->dport, .id = id},
+		.boot_ns = hdr->boot_ns,
+		.cgroup_id = hdr->cgroup_id,
+		.qtype = qtype,
+	};
+	__builtin_memcpy(q.key.server, hdr->daddr, sizeof(q.key.server));
 	bool sample;
-	struct pending_query q = {.boot_ns = hdr->boot_ns, .cgroup_id = hdr->cgroup_id, .qtype = qtype};
 	q.emitted = wanted(m, true, &sample);
-	long err = bpf_map_update_elem(&dns_pending, &key, &q, BPF_NOEXIST);
-	if (err == -EEXIST) { /* a retry of a waiting query keeps the first send time, and its fate */
-		struct pending_query *first = bpf_map_lookup_elem(&dns_pending, &key);
-		return first && first->emitted;
-	}
-	if (err) {
+	__u8 first_emitted = 0;
+	switch (hold(&q, &first_emitted)) {
+	case RETRY:
+		return first_emitted;
+	case BUCKET_FULL:
 		/* Not followed: its response will be unmatched, which only a watcher of every lookup is sent. */
 		drop(DROP_PENDING_FULL);
 		return q.emitted && !sample;
+	case HELD:
+		break;
 	}
 	if (q.emitted && sample)
 		__sync_fetch_and_add(&sample_taken, 1);
@@ -314,20 +449,9 @@ static __always_inline bool count_response(struct __sk_buff *skb, const struct u
 	const struct dns_header *hdr = m->hdr;
 	struct pending_key key = {.cookie = bpf_get_socket_cookie(skb), .server_port = hdr->sport, .id = id};
 	__builtin_memcpy(key.server, hdr->saddr, sizeof(key.server));
-	struct pending_query *p = bpf_map_lookup_elem(&dns_pending, &key);
 	struct pending_query q;
-	/*
-	 * The delete claims the query: one that user space expired meanwhile,
-	 * or a duplicate response on another CPU, got it first. A query older
-	 * than the timeout is left to user space, which counts it unanswered.
-	 */
-	if (p) {
-		q = *p;
-		if (hdr->boot_ns - q.boot_ns > dns_timeout_ns || bpf_map_delete_elem(&dns_pending, &key))
-			p = 0;
-	}
 	struct lookup_stats *s;
-	if (!p) {
+	if (!take(&key, hdr->boot_ns, &q)) {
 		int qtype = qdcount ? question_type(skb, m->off, hdr->payload_len) : DNS_QTYPE_NONE;
 		if (qtype < 0) {
 			drop(DROP_MALFORMED);
