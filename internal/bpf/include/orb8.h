@@ -49,12 +49,16 @@ struct {
 	__type(value, __u64);
 } orb8_counters SEC(".maps");
 
-/* Adds one to slot of a per-CPU array of __u64 counters. */
+/*
+ * Adds one to slot of a per-CPU array of __u64 counters. Atomically: programs
+ * nest on a CPU (a softirq's cgroup_skb ingress over a task's egress, a
+ * tracepoint in an interrupt), and a plain add could lose one.
+ */
 static __always_inline void orb8_count_in(void *counters, __u32 slot)
 {
 	__u64 *v = bpf_map_lookup_elem(counters, &slot);
 	if (v)
-		(*v)++;
+		__sync_fetch_and_add(v, 1);
 }
 
 static __always_inline void orb8_count(__u32 slot)

@@ -131,7 +131,8 @@ struct {
 /*
  * Queries held and taken by responses, per CPU: user space, which frees the
  * rest, reads the table only while some wait (a read of every slot costs
- * ~1.5 ms).
+ * ~1.5 ms). A lost count could let it skip a waiting query: orb8_count_in
+ * adds atomically.
  */
 enum pending_count : __u32 {
 	PENDING_HELD = 0,
@@ -327,19 +328,6 @@ static __always_inline bool same_key(const struct pending_key *a, const struct p
 	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
 }
 
-/*
- * Adds one to a count of dns_pending_counts atomically: programs nest on a
- * CPU (ingress in softirq over an egress in a task), and a lost hold would
- * let user space skip the walk while a query waits.
- */
-static __always_inline void count_pending(enum pending_count c)
-{
-	__u32 key = c;
-	__u64 *v = bpf_map_lookup_elem(&dns_pending_counts, &key);
-	if (v)
-		__sync_fetch_and_add(v, 1);
-}
-
 enum hold_result {
 	HELD,
 	RETRY, /* the key waits already: a retry keeps the first send's time and fate */
@@ -380,7 +368,7 @@ static __always_inline enum hold_result hold(const struct pending_query *q, __u8
 		}
 		bpf_spin_unlock(&s->lock);
 		if (held) {
-			count_pending(PENDING_HELD);
+			orb8_count_in(&dns_pending_counts, PENDING_HELD);
 			return HELD;
 		}
 	}
@@ -414,7 +402,7 @@ static __always_inline bool take(const struct pending_key *key, __u64 now, struc
 		}
 		bpf_spin_unlock(&s->lock);
 		if (taken)
-			count_pending(PENDING_TAKEN);
+			orb8_count_in(&dns_pending_counts, PENDING_TAKEN);
 		return taken;
 	}
 	return false;
