@@ -124,7 +124,6 @@ func TestWaitingQueriesBeyondTheTableAreCounted(t *testing.T) {
 	cfg.Timeout = 3 * time.Second // the spray (~1 s) ends before the first query expires
 	f := newScene(t, "127.0.0.1")
 	f.startProbe(t, cfg)
-	begin := time.Now()
 	if err := helper(t, f.client, f.ns, "spray", "ORB8_DNS_SERVER=127.0.0.1:53", "ORB8_DNS_COUNT="+strconv.Itoa(n)).Run(); err != nil {
 		t.Fatalf("spray: %v", err)
 	}
@@ -146,15 +145,26 @@ func TestWaitingQueriesBeyondTheTableAreCounted(t *testing.T) {
 		return n
 	}
 	f.waitFor(t, "orb8_dns_queries_total", map[string]string{"qtype": "A"}, n)
-	held, notFollowed := waiting(), full()
-	if time.Since(begin) >= cfg.Timeout {
-		t.Skipf("the spray took %v, past the %v timeout: expiry began", time.Since(begin), cfg.Timeout)
+	// Each query waits, was counted unanswered (its slot freed), or was not
+	// followed; the kernel's count of waiting queries is the slots in use.
+	// Read between two equal readings of unanswered, so that no walk freed
+	// a slot meanwhile (none has yet unless the spray outlasted the timeout).
+	var r struct { // a pointer to it prints what the last try read
+		Waiting, Unanswered, NotFollowed float64
+		KernelCount                      uint64
+		KernelErr                        error
 	}
-	if held+notFollowed != n || held == 0 || notFollowed == 0 {
-		t.Fatalf("%v held + %v not followed, want %d, both some", held, notFollowed, n)
-	}
-	if w, err := f.probe.kernelWaiting(); err != nil || float64(w) != held {
-		t.Fatalf("the kernel's count of waiting queries: %d (%v), want %v", w, err, held)
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		before := unanswered()
+		r.Waiting, r.NotFollowed = waiting(), full()
+		r.KernelCount, r.KernelErr = f.probe.kernelWaiting()
+		r.Unanswered = unanswered()
+		return before == r.Unanswered && r.KernelErr == nil && float64(r.KernelCount) == r.Waiting &&
+			r.Waiting+r.Unanswered+r.NotFollowed == n
+	}, "%+v: want the kernel's count of waiting queries equal to those waiting, and %d in all", &r, n)
+	held, notFollowed := r.Waiting+r.Unanswered, r.NotFollowed
+	if held == 0 || notFollowed == 0 {
+		t.Fatalf("%v held, %v not followed: want some of each", held, notFollowed)
 	}
 	testutil.Eventually(t, 2*cfg.Timeout, func() bool { return unanswered() == held },
 		"unanswered %v, want the %v held", unanswered(), held)
