@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/cilium/ebpf"
@@ -266,7 +267,14 @@ func EmitBits(o *Objects, bus *events.Bus, bits func() uint32) {
 	if m == nil || bus == nil {
 		return
 	}
-	bus.OnChange(func() { _ = m.Put(uint32(0), bits()) })
+	// Changes run their callbacks concurrently: one at a time, each reads
+	// the subscribers as they are then, so the last write is never stale.
+	var mu sync.Mutex
+	bus.OnChange(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		_ = m.Put(uint32(0), bits())
+	})
 }
 
 // Programs are the programs that loaded, by name, for their run-time

@@ -3,11 +3,14 @@ package probe
 import (
 	"errors"
 	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 
+	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
@@ -131,5 +134,46 @@ func TestLoadEitherLoadsProgramsOrFallbacks(t *testing.T) {
 	}
 	if len(programs.Required) != 2 || programs.Required[0] != "main" {
 		t.Errorf("LoadEither changed the caller's programs: %v", programs.Required)
+	}
+}
+
+// TestEmitGateFollowsTheLastChange: a watcher that subscribes while the
+// last one leaves finds its kind's gate open, however the two changes'
+// updates of the gate interleave (bits here returns a while after it read
+// the subscribers, so that a stale update can land last).
+func TestEmitGateFollowsTheLastChange(t *testing.T) {
+	testutil.RequireRoot(t)
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	bus := events.NewBus()
+	EmitBits(&Objects{maps: map[string]*ebpf.Map{emitMap: m}}, bus, func() uint32 {
+		watched := bus.Wants(events.KindExec)
+		time.Sleep(50 * time.Microsecond) // widens the gap between reading and writing
+		if watched {
+			return 1 << 1
+		}
+		return 0
+	})
+	last := bus.Subscribe(1, []string{events.KindExec}, nil)
+	for round := range 500 {
+		var (
+			wg   sync.WaitGroup
+			next *events.Subscription
+		)
+		wg.Add(2)
+		go func() { defer wg.Done(); bus.Unsubscribe(last) }()
+		go func() { defer wg.Done(); next = bus.Subscribe(1, []string{events.KindExec}, nil) }()
+		wg.Wait()
+		var gate uint32
+		if err := m.Lookup(uint32(0), &gate); err != nil {
+			t.Fatal(err)
+		}
+		if gate != 1<<1 {
+			t.Fatalf("round %d: one watcher left as another came, gate %#x, want %#x", round, gate, 1<<1)
+		}
+		last = next
 	}
 }
