@@ -18,9 +18,10 @@ import (
 // without a chance to save loses.
 const saveEvery = 2 * time.Second
 
-// profiledKinds are the events profiles learn from. The probes build them
-// anyway for the API and streams (exec with its paths, tcp per connection,
-// dns per lookup); the kernel does no more work for profiles.
+// profiledKinds are the events profiles learn from, as the API's streams
+// get them (exec with its paths, tcp per connection, dns per lookup): while
+// profiles run, the kernel sends the exec and tcp open records it gates off
+// while nobody watches.
 var profiledKinds = []string{events.KindExec, events.KindTCP, events.KindDNS}
 
 // profiler learns the behaviour profile of each workload identity from the

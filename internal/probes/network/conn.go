@@ -134,8 +134,8 @@ func (p *Probe) handle(raw []byte) {
 		return
 	}
 	// A record load shedding dropped but the kernel kept as the first to
-	// its peer (LearnPeers) is an event only: its connection's other
-	// records are shed, so the flow table would never see it close.
+	// its peer (LearnPeers) is an event only: its close record is shed
+	// too, so the flow table would never see it close.
 	if e.Shed == 0 {
 		p.flows.put(&f)
 	}

@@ -109,6 +109,15 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	p.objs = objs
 	p.Use(p.bpf.Orb8SampleEvery)
 	p.iters = p.attachFlowIters()
+	// Open records go to user space only for watchers of tcp events, or
+	// where no flow walk lists open connections (bpf/events.h).
+	walked := len(p.iters) > 0
+	probe.EmitBits(objs, env.Events, func() uint32 {
+		if !walked || env.Events.Wants(events.KindTCP) {
+			return 1 << networkEventKindEVENT_OPEN
+		}
+		return 0
+	})
 	return nil
 }
 

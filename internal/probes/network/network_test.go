@@ -323,6 +323,71 @@ func TestTCPRefusedAndAccepted(t *testing.T) {
 	f.waitFor(t, "orb8_tcp_connections_total", server, 1, "direction", "inbound", "result", "ok")
 }
 
+// TestOpenRecordsOnlyWhileWatched: a connection's open record reaches user
+// space only while someone watches tcp events; the flow walk lists the
+// open connection, and its close record ends it in the flow table.
+func TestOpenRecordsOnlyWhileWatched(t *testing.T) {
+	f := start(t)
+	server, client := testutil.NewCgroup(t), testutil.NewCgroup(t)
+	connect := func() (srv, cli *peer, local string) {
+		srv = startPeer(t, server, "", "stream", "127.0.0.1:0", "copy", "0", "0")
+		cli = startPeer(t, client, "", "stream", fmt.Sprintf("127.0.0.1:%d", srv.port()), "copy", "0", "0")
+		r := cli.report()
+		srv.report()
+		return srv, cli, r.Local
+	}
+	// What the ring put into the flow table: no scrape or listing (which
+	// walk the open sockets) before it is read.
+	recorded := func() (locals []string) {
+		for _, fl := range selectFlows(f.probe.flows.list(), client.Path, "") {
+			locals = append(locals, fl.Local.String())
+		}
+		return locals
+	}
+	gate := func() uint32 {
+		var on uint32
+		if err := f.probe.bpf.Orb8Emit.Lookup(uint32(0), &on); err != nil {
+			t.Fatal(err)
+		}
+		return on
+	}
+	const open = 1 << networkEventKindEVENT_OPEN
+
+	if g := gate(); g != 0 {
+		t.Errorf("nobody watching: gate %#x", g)
+	}
+	srvA, cliA, a := connect() // its handshake is done once the helpers report
+	watch := f.subscribe(t, client)
+	if g := gate(); g != open {
+		t.Errorf("tcp events watched: gate %#x, want %#x", g, open)
+	}
+	srvB, cliB, b := connect()
+	// Records are read in order: once B's open event is here, an open
+	// record of A would have been read before it.
+	if e := nextTCP(t, watch, "open"); e.Local.String() != b {
+		t.Fatalf("first open event %+v, want the one of %s (the watched connection)", e, b)
+	}
+	if got := recorded(); len(got) != 1 || got[0] != b {
+		t.Errorf("flows from records: %v, want only %s (%s opened while nobody watched)", got, b, a)
+	}
+	listed, err := f.flowsOf(client.Path, "ESTABLISHED")
+	if err != nil || len(listed) != 2 {
+		t.Fatalf("open flows after the walk: %+v, %v; want %s and %s", listed, err, a, b)
+	}
+	f.bus.Unsubscribe(watch)
+	if g := gate(); g != 0 {
+		t.Errorf("the watcher left: gate %#x", g)
+	}
+	for _, p := range []*peer{cliA, srvA, cliB, srvB} {
+		p.stdin.Close()
+		p.wait()
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		closed, _ := f.flowsOf(client.Path, "CLOSE")
+		return len(closed) == 2
+	}, "both connections closed in the flow table")
+}
+
 // Payload is counted while connections are open, not only when they close:
 // a scrape walks the open sockets and takes what they moved, whether
 // through write(2), sendfile(2), read(2) or splice(2).

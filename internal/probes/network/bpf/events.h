@@ -76,8 +76,18 @@ static __always_inline bool first_of_peer(const struct sock *sk, const struct co
 	return bpf_map_update_elem(&peers_seen, &key, &one, BPF_NOEXIST) == 0;
 }
 
+/*
+ * Open records are for watchers (orb8_emit: set while someone streams tcp
+ * events, and where no flow walk lists open connections): the close record
+ * carries all the flow table needs, and the walk lists open connections
+ * with live counts. Half the records of a short connection, and the agent's
+ * work on them, go while the gate is closed; with it open, a first of its
+ * peer still passes load shedding.
+ */
 static __always_inline void emit(const struct sock *sk, const struct conn *c, enum event_kind kind, __u8 state)
 {
+	if (kind == EVENT_OPEN && !orb8_emit_wanted(EVENT_OPEN))
+		return;
 	__u64 cookie = c ? c->cookie : bpf_get_socket_cookie((struct sock *)sk);
 	bool shed = orb8_sampled_out(cookie, orb8_sample_rate());
 	bool first = first_of_peer(sk, c, kind);

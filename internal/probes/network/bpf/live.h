@@ -26,8 +26,9 @@ static __always_inline void write_live(struct seq_file *seq, struct sock *sk, st
  * would see only the reader's), with no map iterator, which some kernel
  * builds refuse (docs/design.md). A socket held by several processes is
  * written once by each; user space merges records by cookie. Sockets no
- * process holds (orphans closing, connections not yet accepted) are not
- * visited: their events keep the flow table current. The socket pointer is
+ * process holds (orphans closing, connections not yet accepted, kernel
+ * sockets, io_uring fixed files) are not visited: their close record, and
+ * their open record while tcp events are watched, reach the flow table. The socket pointer is
  * untrusted here, so its cookie is read, never generated: a tracked socket
  * has one since its entry was made.
  */
