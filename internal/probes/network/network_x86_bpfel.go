@@ -112,6 +112,7 @@ const (
 	networkMapEvents              = "events"
 	networkMapOrb8Counters        = "orb8_counters"
 	networkMapOrb8Emit            = "orb8_emit"
+	networkMapOwnedLast           = "owned_last"
 	networkMapPeersSeen           = "peers_seen"
 	networkMapStats               = "stats"
 	networkProgDumpFlowsByFile    = "dump_flows_by_file"
@@ -185,6 +186,7 @@ type networkMapSpecs struct {
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	Orb8Counters *ebpf.MapSpec `ebpf:"orb8_counters"`
 	Orb8Emit     *ebpf.MapSpec `ebpf:"orb8_emit"`
+	OwnedLast    *ebpf.MapSpec `ebpf:"owned_last"`
 	PeersSeen    *ebpf.MapSpec `ebpf:"peers_seen"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 }
@@ -222,6 +224,7 @@ type networkMaps struct {
 	Events       *ebpf.Map `ebpf:"events"`
 	Orb8Counters *ebpf.Map `ebpf:"orb8_counters"`
 	Orb8Emit     *ebpf.Map `ebpf:"orb8_emit"`
+	OwnedLast    *ebpf.Map `ebpf:"owned_last"`
 	PeersSeen    *ebpf.Map `ebpf:"peers_seen"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 }
@@ -232,6 +235,7 @@ func (m *networkMaps) Close() error {
 		m.Events,
 		m.Orb8Counters,
 		m.Orb8Emit,
+		m.OwnedLast,
 		m.PeersSeen,
 		m.Stats,
 	)

@@ -137,15 +137,22 @@ static __always_inline void flush(struct conn *c, const struct tcp_sock *tp, int
  * Remembers a process that uses the socket: the first one seen in process
  * context (connect, sendmsg, recvmsg) that belongs to the socket's own
  * workload, which rules out kernel threads and, in softirq, an unrelated
- * interrupted task.
+ * interrupted task. Once the socket has its process, this CPU notes it in
+ * owned_last.
  */
 static __always_inline void own(struct conn *c)
 {
-	if (c->pid || (bpf_get_current_task_btf()->flags & PF_KTHREAD) ||
-	    bpf_get_current_cgroup_id() != c->cgroup_id)
+	if (!c->pid && !(bpf_get_current_task_btf()->flags & PF_KTHREAD) &&
+	    bpf_get_current_cgroup_id() == c->cgroup_id) {
+		c->pid = bpf_get_current_pid_tgid() >> 32;
+		bpf_get_current_comm(c->comm, sizeof(c->comm));
+	}
+	if (!c->pid)
 		return;
-	c->pid = bpf_get_current_pid_tgid() >> 32;
-	bpf_get_current_comm(c->comm, sizeof(c->comm));
+	__u32 zero = 0;
+	__u64 *last = bpf_map_lookup_elem(&owned_last, &zero);
+	if (last)
+		*last = c->cookie;
 }
 
 /* A new entry for a socket that has none; a failed creation (a full table) is counted. */
@@ -208,6 +215,11 @@ static __always_inline int start_counting(struct conn *c, const struct tcp_sock 
 static __always_inline void used(const struct sock *sk)
 {
 	__u64 cookie = cookie_of(sk);
+	__u32 zero = 0;
+	__u64 *last = bpf_map_lookup_elem(&owned_last, &zero);
+
+	if (last && *last == cookie)
+		return; /* owned, and used on this CPU last: nothing to note */
 	struct conn *c = conn_lookup(cookie);
 
 	if (c) {

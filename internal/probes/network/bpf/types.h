@@ -134,6 +134,18 @@ struct {
 } conns SEC(".maps");
 
 /*
+ * The cookie of the socket whose owner this CPU noted last (see used): a
+ * process's sends and receives on one connection, once it is owned, skip
+ * the table. Cookies are never reused; 0 is no socket.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} owned_last SEC(".maps");
+
+/*
  * A workload's peer as behaviour profiles know it: the remote address and
  * port of an outbound connection, the local port of an inbound one.
  */
