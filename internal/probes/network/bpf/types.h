@@ -136,7 +136,9 @@ struct {
 /*
  * The cookie of the socket whose owner this CPU noted last (see used): a
  * process's sends and receives on one connection, once it is owned, skip
- * the table. Cookies are never reused; 0 is no socket.
+ * the table. A note is right for as long as its socket can be used: cookies
+ * are never reused (0 is no socket), a pid once noted stays, and an entry
+ * goes only when its socket is destroyed (destroy).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
