@@ -28,9 +28,9 @@ static __always_inline void write_live(struct seq_file *seq, struct sock *sk, st
  * written once by each; user space merges records by cookie. Sockets no
  * process holds (orphans closing, connections not yet accepted, kernel
  * sockets, io_uring fixed files) are not visited: their close record, and
- * their open record while tcp events are watched, reach the flow table. The socket pointer is
- * untrusted here, so its cookie is read, never generated: a tracked socket
- * has one since its entry was made.
+ * their open record while tcp events are watched, reach the flow table.
+ * The socket pointer is untrusted here, so its cookie is read, never
+ * generated: a tracked socket has one since its entry was made.
  */
 static __always_inline int dump_by_file(struct bpf_iter__task_file *ctx)
 {
