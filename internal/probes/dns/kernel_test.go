@@ -166,8 +166,9 @@ func TestWaitingQueriesBeyondTheTableAreCounted(t *testing.T) {
 	if held == 0 || notFollowed == 0 {
 		t.Fatalf("%v held, %v not followed: want some of each", held, notFollowed)
 	}
-	testutil.Eventually(t, 2*cfg.Timeout, func() bool { return unanswered() == held },
-		"unanswered %v, want the %v held", unanswered(), held)
+	var counted struct{ Unanswered float64 } // a pointer to it prints the last reading
+	testutil.Eventually(t, 2*cfg.Timeout, func() bool { counted.Unanswered = unanswered(); return counted.Unanswered == held },
+		"%+v: want the %v held", &counted, held)
 	time.Sleep(cfg.Timeout / 2) // two more walks count nothing again
 	if u, w := unanswered(), waiting(); u != held || w != 0 {
 		t.Fatalf("after more walks: unanswered %v (want %v), %v slots still held", u, held, w)
