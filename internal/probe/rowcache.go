@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -11,10 +12,11 @@ import (
 
 // RowCache is what the collections of one per-CPU table keyed by cgroup id
 // named its ids, kept while the resolver's names stay (cgroup.NamesStamp):
-// when rows go whole to a shaper, a collection finds each id's workload
-// labels, made and hashed once, by one map lookup on the id, and folds the
-// ids of one workload by them, with no naming, copying or hashing of
-// strings per id (at owner level those were half a 10,000-pod scrape).
+// a collection finds each id's workload labels, made and hashed once, by
+// one map lookup on the id, and folds the ids of one workload by them, with
+// no naming, copying or hashing of strings per id (at owner level those
+// were half a 10,000-pod scrape). For rows sent in label order it keeps
+// the last collection's order, so only workloads new since are sorted.
 // A probe keeps one per table; the zero value is ready. Collections that
 // use it run one at a time.
 type RowCache[V any] struct {
@@ -29,6 +31,8 @@ type RowCache[V any] struct {
 	// summed over CPUs and ids.
 	values    []V
 	workloads []*cachedWorkload
+	// sorted are the last ordered collection's workloads in label order.
+	sorted []*cachedWorkload
 }
 
 // cachedID is an id as its last collection found it; workload nil: hidden.
@@ -41,6 +45,7 @@ type cachedWorkload struct {
 	labels *series.WorkloadLabels
 	seen   uint64 // the collection that last read one of its ids
 	row    int    // its row in that collection
+	sorted bool   // in RowCache.sorted
 }
 
 // namingResolver is a Resolver that says while its names stay
@@ -50,13 +55,16 @@ type namingResolver interface {
 	VisibleNamed(id uint64) (w cgroup.Workload, ok, named bool)
 }
 
-// collect reads m as collectPerCPU does, the workloads of one cgroup path
-// folded, and sends one row per workload in the table's order.
-func (c *RowCache[V]) collect(rows *series.Rows, m *ebpf.Map, r namingResolver, stamp cgroup.NamesStamp, add func(dst, src *V), fill func(row *series.Row, v *V)) error {
+// collect reads m as collectPerCPU does, the workloads of one label set
+// folded, and sends one row per workload, in label order if ordered, else
+// in the table's.
+func (c *RowCache[V]) collect(rows *series.Rows, m *ebpf.Map, r namingResolver, stamp cgroup.NamesStamp, add func(dst, src *V), fill func(row *series.Row, v *V), ordered bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.byID == nil || c.stamp != stamp {
 		c.byID, c.byLabels, c.stamp = map[uint64]*cachedID{}, map[[4]string]*cachedWorkload{}, stamp
+		clear(c.sorted)
+		c.sorted = c.sorted[:0]
 	}
 	c.gen++
 	ids := 0
@@ -84,9 +92,13 @@ func (c *RowCache[V]) collect(rows *series.Rows, m *ebpf.Map, r namingResolver, 
 			add(v, &perCPU[i])
 		}
 	})
-	for i, cw := range c.workloads {
+	emit := c.workloads
+	if ordered {
+		emit = c.inLabelOrder()
+	}
+	for _, cw := range emit {
 		row := rows.RowOf(cw.labels)
-		fill(row, &c.values[i])
+		fill(row, &c.values[cw.row])
 		row.Done()
 	}
 	if ids < len(c.byID) {
@@ -95,6 +107,44 @@ func (c *RowCache[V]) collect(rows *series.Rows, m *ebpf.Map, r namingResolver, 
 	clear(c.workloads) // for the collector
 	c.values, c.workloads = c.values[:0], c.workloads[:0]
 	return err
+}
+
+// inLabelOrder returns the collection's workloads in label order: those
+// of the last ordered collection still read, in the order kept, merged
+// with the others, sorted.
+func (c *RowCache[V]) inLabelOrder() []*cachedWorkload {
+	kept := c.sorted[:0]
+	for _, cw := range c.sorted {
+		if cw.seen == c.gen {
+			kept = append(kept, cw)
+		} else {
+			cw.sorted = false
+		}
+	}
+	clear(c.sorted[len(kept):])
+	var added []*cachedWorkload
+	for _, cw := range c.workloads {
+		if !cw.sorted {
+			cw.sorted = true
+			added = append(added, cw)
+		}
+	}
+	if len(added) == 0 {
+		c.sorted = kept
+		return kept
+	}
+	compare := func(a, b *cachedWorkload) int { return series.CompareWorkloadLabels(a.labels, b.labels) }
+	slices.SortFunc(added, compare)
+	merged := make([]*cachedWorkload, 0, len(kept)+len(added))
+	for len(kept) > 0 && len(added) > 0 {
+		if compare(kept[0], added[0]) < 0 {
+			merged, kept = append(merged, kept[0]), kept[1:]
+		} else {
+			merged, added = append(merged, added[0]), added[1:]
+		}
+	}
+	c.sorted = append(append(merged, kept...), added...)
+	return c.sorted
 }
 
 // name names an id the cache does not know; an id the resolver could not

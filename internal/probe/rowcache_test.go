@@ -3,8 +3,10 @@ package probe
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -72,7 +74,7 @@ func TestRowCacheNamesEachIDOncePerStamp(t *testing.T) {
 		ch := make(chan prometheus.Metric, 64)
 		stamp, _ := r.NamesStamp()
 		if err := cache.collect(series.RowsTo(ch), m, r, stamp, func(dst, src *uint64) { *dst += *src },
-			func(row *series.Row, v *uint64) { row.Send(cachedDesc, prometheus.CounterValue, float64(*v)) }); err != nil {
+			func(row *series.Row, v *uint64) { row.Send(cachedDesc, prometheus.CounterValue, float64(*v)) }, false); err != nil {
 			t.Fatal(err)
 		}
 		close(ch)
@@ -128,4 +130,77 @@ func TestRowCacheNamesEachIDOncePerStamp(t *testing.T) {
 	if len(cache.byID) != 2 || len(cache.byLabels) != 2 {
 		t.Fatalf("cache keeps %d ids and %d workloads, want 2 and 2", len(cache.byID), len(cache.byLabels))
 	}
+}
+
+// TestRowCacheSendsInLabelOrder: rows sent in label order stay in it, with
+// every workload once and its value, as the table loses ids, gains new
+// ones that sort among the kept, and the names change.
+func TestRowCacheSendsInLabelOrder(t *testing.T) {
+	values := map[uint64]uint64{}
+	for id := uint64(6); id < 206; id++ {
+		values[id] = id
+	}
+	m := perCPUMap(t, 512, values)
+	stamps, err := cgroup.NewResolver(t.TempDir(), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stamps.Close()
+	r := &namingCounter{stamps: stamps, asked: map[uint64]int{}}
+	var cache RowCache[uint64]
+	check := func(when string) {
+		t.Helper()
+		ch := make(chan prometheus.Metric, 1024)
+		stamp, _ := r.NamesStamp()
+		if err := cache.collect(series.RowsTo(ch), m, r, stamp, func(dst, src *uint64) { *dst += *src },
+			func(row *series.Row, v *uint64) { row.Send(cachedDesc, prometheus.CounterValue, float64(*v)) }, true); err != nil {
+			t.Fatal(err)
+		}
+		close(ch)
+		var paths []string
+		got := map[string]float64{}
+		for s := range ch {
+			var out dto.Metric
+			if err := s.Write(&out); err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range out.Label {
+				if l.GetName() == "cgroup" {
+					paths = append(paths, l.GetValue())
+					got[l.GetValue()] = out.Counter.GetValue()
+				}
+			}
+		}
+		want := map[string]float64{}
+		for id, v := range values {
+			want[fmt.Sprintf("/w%d", id)] = float64(v)
+		}
+		if !slices.IsSorted(paths) || len(paths) != len(want) || !maps.Equal(got, want) {
+			t.Fatalf("%s: %d rows, sorted %v, equal %v: %v", when, len(paths), slices.IsSorted(paths), maps.Equal(got, want), paths)
+		}
+	}
+	check("first")
+	check("again")
+	for id := uint64(6); id < 206; id += 3 {
+		if err := m.Delete(id); err != nil {
+			t.Fatal(err)
+		}
+		delete(values, id)
+	}
+	perCPU := make([]uint64, ebpf.MustPossibleCPU())
+	for id := uint64(1000); id < 1050; id++ { // "/w1000".. sort among "/w100".."/w199"
+		perCPU[0], values[id] = id, id
+		if err := m.Put(id, perCPU); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("after deletes and adds")
+	values[7]++
+	perCPU[0] = values[7]
+	if err := m.Put(uint64(7), perCPU); err != nil {
+		t.Fatal(err)
+	}
+	check("after an update")
+	r.rename()
+	check("after a change of names")
 }

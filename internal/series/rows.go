@@ -2,6 +2,7 @@ package series
 
 import (
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -85,6 +86,19 @@ func NewWorkloadLabels(w cgroup.Workload) *WorkloadLabels {
 	l.valid = validUTF8(l.values)
 	l.cgroupHash, l.namesHash = workloadHashes(l.values)
 	return l
+}
+
+// CompareWorkloadLabels orders workload labels as CompareWorkloads orders
+// their workloads.
+func CompareWorkloadLabels(a, b *WorkloadLabels) int {
+	// values are namespace, pod, container, cgroup; label name order is
+	// cgroup, container, namespace, pod.
+	for _, i := range [...]int{3, 2, 0, 1} {
+		if c := strings.Compare(a.values[i], b.values[i]); c != 0 {
+			return c
+		}
+	}
+	return 0
 }
 
 // Relabel is l when it holds w's label values, or w's made anew: for a
