@@ -32,6 +32,9 @@ var (
 	wUTF8  = cgroup.Workload{Namespace: "ns", Pod: "p", Container: "ü", Path: "/ü/x"}
 	wBare  = cgroup.Workload{Path: "/z"}
 	wA     = cgroup.Workload{Path: "/a"}
+	// Values of 32 bytes and more, searched by another path.
+	wLong = cgroup.Workload{Namespace: "ns", Pod: `pod-with-a-long-name-and-a-"quote"`, Container: `container\with-a-backslash-after-32-bytes`,
+		Path: "/kubepods.slice/kubepods-pod1234.slice/cri-containerd-0123.scope\n"}
 )
 
 // point is one series of a test collector.
@@ -126,7 +129,7 @@ func testCollectors(fast bool) []prometheus.Collector {
 	last.Add(3)
 	return []prometheus.Collector{
 		&emitter{fast: fast, descs: []*prometheus.Desc{exitTestDesc.Desc, bytesTestDesc.Desc}, points: []point{
-			c(3, wBare, "signal"), c(1, wQuote, "exit"), c(0, wQuote, "signal"), c(12345678901, wUTF8, "exit"), c(1, wA, "exit"),
+			c(3, wBare, "signal"), c(1, wQuote, "exit"), c(0, wQuote, "signal"), c(12345678901, wUTF8, "exit"), c(1, wA, "exit"), c(2, wLong, "exit"),
 			g(0, wA, "rx"), g(math.Copysign(0, -1), wA, "tx"), g(-1, wBare, "rx"), g(1.5, wBare, "tx"), g(1e21, wUTF8, "rx"),
 			g(math.NaN(), wQuote, "rx"), g(math.Inf(1), wQuote, "tx"), g(math.Inf(-1), wUTF8, "tx"),
 		}},
@@ -205,7 +208,7 @@ func testExpositionText(t *testing.T, collectors []prometheus.Collector) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, series := range map[string]int{"orb8_test_exit_total": 5, "orb8_test_bytes": 8, "orb8_test_latency_seconds": 3,
+	for name, series := range map[string]int{"orb8_test_exit_total": 6, "orb8_test_bytes": 8, "orb8_test_latency_seconds": 3,
 		"orb8_test_untyped": 1, "orb8_test_unchecked": 1, "orb8_test_c_plain": 1, "aaa_first": 1, "zzz_last_total": 1} {
 		if n := len(families[name].GetMetric()); n != series {
 			t.Errorf("%s: %d series, want %d", name, n, series)
@@ -232,7 +235,7 @@ func TestExpositionCapKeepsRegistryOrder(t *testing.T) {
 	if err := e.WriteText(&got, textFormat); err != nil {
 		t.Fatal(err)
 	}
-	if capped["orb8_test_exit_total"] != 5 || capped["orb8_test_bytes"] != 8 {
+	if capped["orb8_test_exit_total"] != 6 || capped["orb8_test_bytes"] != 8 {
 		t.Errorf("cap saw %v", capped)
 	}
 	var lines []string

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/common/expfmt"
 )
@@ -119,8 +120,12 @@ func appendFloat(buf []byte, v float64) []byte {
 }
 
 // appendEscaped escapes as the text encoder does: backslash and newline,
-// and the double quote inside a label value.
+// and the double quote inside a label value. Most values need none and
+// are copied whole.
 func appendEscaped(buf []byte, s string, quoted bool) []byte {
+	if !needsEscape(s, quoted) {
+		return append(buf, s...)
+	}
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c == '\\':
@@ -134,4 +139,19 @@ func appendEscaped(buf []byte, s string, quoted bool) []byte {
 		}
 	}
 	return buf
+}
+
+// needsEscape reports whether appendEscaped changes s: byte by byte for
+// short values, by the vectorized byte search for long ones (a Kubernetes
+// cgroup path is ~150 bytes).
+func needsEscape(s string, quoted bool) bool {
+	if len(s) >= 32 {
+		return strings.IndexByte(s, '\\') >= 0 || strings.IndexByte(s, '\n') >= 0 || quoted && strings.IndexByte(s, '"') >= 0
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '\\' || c == '\n' || c == '"' && quoted {
+			return true
+		}
+	}
+	return false
 }
