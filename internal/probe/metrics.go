@@ -27,14 +27,14 @@ func CollectPerCPU[V any](m *ebpf.Map, r Resolver, add func(dst, src *V), emit f
 func CollectPerCPURows[V any](rows *series.Rows, cache *RowCache[V], m *ebpf.Map, r Resolver, add func(dst, src *V), fill func(row *series.Row, v *V)) error {
 	if nr, ok := r.(namingResolver); ok {
 		if stamp, ok := nr.NamesStamp(); ok {
-			return cache.collect(rows, m, nr, stamp, add, fill, !rows.Whole())
+			return cache.collect(rows, m, nr, stamp, add, fill, rows.InLabelOrder())
 		}
 	}
 	return collectPerCPU(m, r, cgroupKey, add, func(w cgroup.Workload, _ uint64, v *V) {
 		row := rows.Row(w)
 		fill(row, v)
 		row.Done()
-	}, !rows.Whole())
+	}, rows.InLabelOrder())
 }
 
 func cgroupKey(id uint64) (uint64, uint64) { return id, 0 }

@@ -134,7 +134,7 @@ func (d *diverter) Collect(ch chan<- prometheus.Metric) {
 // and each row sent through Rows to rows (if not nil), in the collector's.
 // A panic of the collector is raised again here, where the registry
 // recovers and reports it.
-func collectEach(c prometheus.Collector, rows func(*Row), f func(prometheus.Metric)) {
+func collectEach(c prometheus.Collector, rows *rowSink, f func(prometheus.Metric)) {
 	in := make(chan prometheus.Metric, 256)
 	if rows != nil {
 		key := (chan<- prometheus.Metric)(in)

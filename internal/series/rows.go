@@ -18,27 +18,35 @@ import (
 // goroutine: it reuses one Row.
 type Rows struct {
 	ch   chan<- prometheus.Metric
-	sink func(*Row)
+	sink *rowSink
 	row  Row      // the row being made for sink, reused
 	buf  []string // its label values when made from a workload, reused
 }
 
-// rowSinks are the channels whose collector a shaper is collecting, each
-// with the function that takes their rows whole.
-var rowSinks sync.Map // chan<- prometheus.Metric -> func(*Row)
+// rowSink takes a collection's rows whole, in the collector's goroutine.
+type rowSink struct {
+	take func(*Row)
+	// unordered: the sink orders what it exports itself (a shaper), so
+	// rows need not come in label order.
+	unordered bool
+}
+
+// rowSinks are the channels whose collector a sink is collecting.
+var rowSinks sync.Map // chan<- prometheus.Metric -> *rowSink
 
 // RowsTo returns the rows of a collection sending on ch.
 func RowsTo(ch chan<- prometheus.Metric) *Rows {
 	rs := &Rows{ch: ch}
 	if sink, ok := rowSinks.Load(ch); ok {
-		rs.sink = sink.(func(*Row))
+		rs.sink = sink.(*rowSink)
 	}
 	return rs
 }
 
-// Whole reports whether rows go whole to a shaper, which orders what it
-// exports itself: a collection need not send them in label order.
-func (rs *Rows) Whole() bool { return rs.sink != nil }
+// InLabelOrder reports whether rows must come in label order
+// (CompareWorkloads), as the registry sorts series; not when they go whole
+// to a shaper, which orders what it exports itself.
+func (rs *Rows) InLabelOrder() bool { return rs.sink == nil || !rs.sink.unordered }
 
 // Row starts the row of w. Send its series, then call Done.
 func (rs *Rows) Row(w cgroup.Workload) *Row {
@@ -67,7 +75,7 @@ func (rs *Rows) RowOf(l *WorkloadLabels) *Row {
 func (rs *Rows) start(labels []string, hashed bool) *Row {
 	r := &rs.row
 	r.labels, r.hashed = labels, hashed
-	r.sent, r.extras, r.sink = r.sent[:0], r.extras[:0], rs.sink
+	r.sent, r.extras, r.sink = r.sent[:0], r.extras[:0], rs.sink.take
 	return r
 }
 

@@ -177,7 +177,7 @@ func (w *shaped) Collect(ch chan<- prometheus.Metric) {
 	for _, f := range w.families { // after a collection that panicked, start over
 		f.next, f.cursor, f.gaugesSeen = f.next[:0], 0, 0
 	}
-	collectEach(w.c, func(r *Row) { w.takeRow(r, c, ch) }, func(m prometheus.Metric) {
+	collectEach(w.c, &rowSink{take: func(r *Row) { w.takeRow(r, c, ch) }, unordered: true}, func(m prometheus.Metric) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		switch p := w.plans[m.Desc()]; {
