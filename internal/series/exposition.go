@@ -119,15 +119,20 @@ func (d *diverter) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect implements prometheus.Collector.
+// Collect implements prometheus.Collector. Rows come whole, in the
+// collector's goroutine, without a channel send per series.
 func (d *diverter) Collect(ch chan<- prometheus.Metric) {
-	collectEach(d.Collector, nil, func(m prometheus.Metric) {
-		if s, ok := m.(*sample); ok && d.described[s.d.Desc] {
+	keep := func(s *sample) bool { return d.described[s.d.Desc] }
+	var fromRows []*sample
+	take := func(r *Row) { fromRows = r.appendSamples(fromRows, keep, ch) }
+	collectEach(d.Collector, &rowSink{take: take}, func(m prometheus.Metric) {
+		if s, ok := m.(*sample); ok && keep(s) {
 			d.samples = append(d.samples, s)
 			return
 		}
 		ch <- m
 	})
+	d.samples = append(d.samples, fromRows...)
 }
 
 // collectEach collects c and hands each metric to f, in this goroutine,

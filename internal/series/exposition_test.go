@@ -3,7 +3,6 @@ package series
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"math"
 	"net/http"
 	"strings"
@@ -71,8 +70,9 @@ type emitter struct {
 	points     []point
 	fast       bool
 	panicAfter int
-	// rows makes fast points through one Row per workload, as probes do.
-	rows bool
+	// rows makes fast points through one Row per workload, as probes do;
+	// sent sends them on the rows of RowsTo, a workload's points together.
+	rows, sent bool
 }
 
 func (e *emitter) Describe(ch chan<- *prometheus.Desc) {
@@ -82,6 +82,10 @@ func (e *emitter) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (e *emitter) Collect(ch chan<- prometheus.Metric) {
+	if e.sent {
+		e.send(ch)
+		return
+	}
 	rows := map[cgroup.Workload]*Row{}
 	for i, p := range e.points {
 		if i == e.panicAfter && i > 0 {
@@ -101,6 +105,35 @@ func (e *emitter) Collect(ch chan<- prometheus.Metric) {
 		} else {
 			ch <- r.Metric(p.desc, p.kind, p.value, p.extra...)
 		}
+	}
+}
+
+// send sends the fast points as probes send rows: RowsTo, a row per
+// workload, Send and SendHistogram, Done.
+func (e *emitter) send(ch chan<- prometheus.Metric) {
+	var order []cgroup.Workload
+	byWorkload := map[cgroup.Workload][]point{}
+	for _, p := range e.points {
+		if !e.fast || p.asConst {
+			ch <- p.metric(e.fast && !p.asConst)
+			continue
+		}
+		if byWorkload[p.w] == nil {
+			order = append(order, p.w)
+		}
+		byWorkload[p.w] = append(byWorkload[p.w], p)
+	}
+	rs := RowsTo(ch)
+	for _, w := range order {
+		r := rs.Row(w)
+		for _, p := range byWorkload[w] {
+			if p.hist != nil {
+				r.SendHistogram(p.desc, p.hist, p.extra...)
+			} else {
+				r.Send(p.desc, p.kind, p.value, p.extra...)
+			}
+		}
+		r.Done()
 	}
 }
 
@@ -173,17 +206,18 @@ func gathererText(t *testing.T, g prometheus.Gatherer) []byte {
 
 // TestExpositionWritesWhatTheRegistryWrites: the same series as client_golang
 // const metrics through a registry and the text encoder, and as collected
-// samples (made by Metric and Histogram, or by rows) through the
-// exposition, come out byte for byte the same.
+// samples (made by Metric and Histogram, by a Row, or sent on rows, which
+// the exposition takes whole) through the exposition, come out byte for
+// byte the same.
 func TestExpositionWritesWhatTheRegistryWrites(t *testing.T) {
-	for _, rows := range []bool{false, true} {
+	for _, via := range []string{"metric", "row", "sent"} {
 		collectors := testCollectors(true)
 		for _, c := range collectors {
 			if e, ok := c.(*emitter); ok {
-				e.rows = rows
+				e.rows, e.sent = via == "row", via == "sent"
 			}
 		}
-		t.Run(fmt.Sprintf("rows=%v", rows), func(t *testing.T) { testExpositionText(t, collectors) })
+		t.Run(via, func(t *testing.T) { testExpositionText(t, collectors) })
 	}
 }
 

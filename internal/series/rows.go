@@ -163,6 +163,43 @@ func (r *Row) Done() {
 	}
 }
 
+// appendSamples appends the row's series, taken by a sink, to out as the
+// samples Metric and Histogram make, in one allocation and sharing one
+// copy of the row's label values among the series without extra labels;
+// a series that keep refuses, or that the text exposition cannot write,
+// goes to other as collected.
+func (r *Row) appendSamples(out []*sample, keep func(*sample) bool, other chan<- prometheus.Metric) []*sample {
+	labels := r.labels
+	if !r.hashed { // the Rows' buffer, reused for the next row
+		labels = slices.Clone(labels)
+		r.valid = validUTF8(labels)
+	}
+	batch := make([]sample, len(r.sent))
+	for i := range r.sent {
+		s := &r.sent[i]
+		extra := r.extras[s.from:s.to]
+		if !r.valid || !s.d.text || s.d.numLabels != len(labels)+len(extra) || !validUTF8(extra) || (s.hist == nil && !plainValue(s.kind)) {
+			other <- r.metric(s)
+			continue
+		}
+		sm := &batch[i]
+		*sm = sample{d: s.d, kind: s.kind, value: s.value, labels: labels}
+		if len(extra) > 0 {
+			sm.labels = append(append(make([]string, 0, len(labels)+len(extra)), labels...), extra...)
+		}
+		if s.hist != nil {
+			kept := *s.hist
+			sm.hist = &kept
+		}
+		if keep(sm) {
+			out = append(out, sm)
+		} else {
+			other <- sm
+		}
+	}
+	return out
+}
+
 // metric is a series sent to a sink as the sample Metric or Histogram
 // makes of it, for a sink that passes it on as collected.
 func (r *Row) metric(s *sent) prometheus.Metric {
