@@ -2,11 +2,13 @@ package uprobe
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -86,18 +88,21 @@ func ParseMapsLine(line string) (m Mapping, ok bool, err error) {
 
 // MappedFiles lists the distinct files in a maps file whose path contains
 // one of prefixes (a cheap filter first: a PyTorch process maps thousands of
-// files) and that match accepts.
+// files) and that match accepts. Lines are filtered as read, in a pooled
+// buffer: a scan of every process of a node reads thousands of maps files,
+// mostly of lines it skips.
 func MappedFiles(r io.Reader, prefixes []string, match func(path string) bool) ([]Mapping, error) {
+	buf := scanBuffers.Get().(*[]byte)
+	defer scanBuffers.Put(buf)
 	seen := map[FileID]bool{}
 	var out []Mapping
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	sc.Buffer((*buf)[:0], 1<<20)
 	for sc.Scan() {
-		line := sc.Text()
-		if !mentions(line, prefixes) {
+		if !mentions(sc.Bytes(), prefixes) {
 			continue
 		}
-		m, ok, err := ParseMapsLine(line)
+		m, ok, err := ParseMapsLine(sc.Text())
 		if err != nil {
 			return nil, err
 		}
@@ -112,9 +117,15 @@ func MappedFiles(r io.Reader, prefixes []string, match func(path string) bool) (
 	return out, sc.Err()
 }
 
-func mentions(line string, prefixes []string) bool {
+// scanBuffers are MappedFiles' read buffers (a maps line is read whole).
+var scanBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, 64<<10)
+	return &b
+}}
+
+func mentions(line []byte, prefixes []string) bool {
 	for _, p := range prefixes {
-		if strings.Contains(line, p) {
+		if bytes.Contains(line, []byte(p)) {
 			return true
 		}
 	}

@@ -1,6 +1,7 @@
 package uprobe
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -37,4 +38,33 @@ func FuzzParseMapsLine(f *testing.F) {
 			t.Fatalf("ParseMapsLine(%q) = %+v", line, m)
 		}
 	})
+}
+
+// TestMappedFilesSkipsLinesWithoutAllocating: a maps file of lines no
+// prefix mentions costs no allocation per line or per file (a full scan
+// reads every process's maps file; it allocated ~64 KiB per process), and
+// the line that matches is still found.
+func TestMappedFilesSkipsLinesWithoutAllocating(t *testing.T) {
+	var text strings.Builder
+	for i := range 2000 {
+		fmt.Fprintf(&text, "7f%010x-7f%010x r-xp 00000000 fd:01 %d /usr/lib/x86_64-linux-gnu/libother-%d.so\n", i<<12, (i+1)<<12, 1000+i, i)
+	}
+	text.WriteString("7f1c2a000000-7f1c2a021000 r-xp 00001000 fd:01 1837 /usr/lib/x86_64-linux-gnu/libcuda.so.1\n")
+	maps := text.String()
+	found := 0
+	var r strings.Reader
+	allocs := testing.AllocsPerRun(20, func() {
+		r.Reset(maps)
+		got, err := MappedFiles(&r, []string{"libcu"}, func(string) bool { return true })
+		if err != nil {
+			t.Fatal(err)
+		}
+		found = len(got)
+	})
+	if found != 1 {
+		t.Fatalf("found %d mappings, want 1", found)
+	}
+	if allocs > 20 {
+		t.Fatalf("%.0f allocations per maps file of 2,001 lines, want at most 20", allocs)
+	}
 }
