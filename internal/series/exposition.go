@@ -70,17 +70,27 @@ func Gather(collectors []prometheus.Collector) (*Exposition, error) {
 		}); found {
 			return nil, fmt.Errorf("%w: %s also has client_golang metrics", ErrUseRegistry, cf.d.name)
 		}
-		// Collectors that emit in CompareWorkloads order make this one pass.
-		if !slices.IsSortedFunc(cf.samples, compareSamples) {
+		if !sortedUnique(cf.samples) {
 			slices.SortFunc(cf.samples, compareSamples)
-		}
-		for i := 1; i < len(cf.samples); i++ {
-			if compareSamples(cf.samples[i-1], cf.samples[i]) == 0 {
-				return nil, fmt.Errorf("%w: %s has two series with the same labels", ErrUseRegistry, cf.d.name)
+			for i := 1; i < len(cf.samples); i++ {
+				if compareSamples(cf.samples[i-1], cf.samples[i]) == 0 {
+					return nil, fmt.Errorf("%w: %s has two series with the same labels", ErrUseRegistry, cf.d.name)
+				}
 			}
 		}
 	}
 	return e, err
+}
+
+// sortedUnique reports whether samples are in registry order with no two
+// alike: one pass for collectors that emit in CompareWorkloads order.
+func sortedUnique(samples []*sample) bool {
+	for i := 1; i < len(samples); i++ {
+		if compareSamples(samples[i-1], samples[i]) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Empty reports whether the collection has no metric at all.
