@@ -66,6 +66,10 @@ func (c *RowCache[V]) collect(rows *series.Rows, m *ebpf.Map, r namingResolver, 
 		clear(c.sorted)
 		c.sorted = c.sorted[:0]
 	}
+	defer func() { // also after a fill that panicked (an invalid label value)
+		clear(c.workloads) // for the collector
+		c.values, c.workloads = c.values[:0], c.workloads[:0]
+	}()
 	c.gen++
 	ids := 0
 	err := ForEachPerCPU(m, func(id uint64, perCPU []V) {
@@ -104,8 +108,6 @@ func (c *RowCache[V]) collect(rows *series.Rows, m *ebpf.Map, r namingResolver, 
 	if ids < len(c.byID) {
 		c.forgetUnseen()
 	}
-	clear(c.workloads) // for the collector
-	c.values, c.workloads = c.values[:0], c.workloads[:0]
 	return err
 }
 

@@ -204,3 +204,78 @@ func TestRowCacheSendsInLabelOrder(t *testing.T) {
 	r.rename()
 	check("after a change of names")
 }
+
+// TestRowCacheRecoversFromAPanickingFill: a fill that panics (as Metric
+// does on a label value that is not UTF-8; the registry recovers) leaves
+// nothing behind: the next collection sends exactly what the table holds,
+// each workload once.
+func TestRowCacheRecoversFromAPanickingFill(t *testing.T) {
+	m := perCPUMap(t, 64, map[uint64]uint64{6: 60, 7: 70, 8: 80})
+	stamps, err := cgroup.NewResolver(t.TempDir(), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stamps.Close()
+	r := &namingCounter{stamps: stamps, asked: map[uint64]int{}}
+	var cache RowCache[uint64]
+	collect := func(ordered bool, panicAt uint64) (rows []string, panicked any) {
+		defer func() { panicked = recover() }()
+		ch := make(chan prometheus.Metric, 64)
+		stamp, _ := r.NamesStamp()
+		err := cache.collect(series.RowsTo(ch), m, r, stamp, func(dst, src *uint64) { *dst += *src }, func(row *series.Row, v *uint64) {
+			if *v == panicAt {
+				panic("fill broke")
+			}
+			row.Send(cachedDesc, prometheus.CounterValue, float64(*v))
+		}, ordered)
+		if err != nil {
+			t.Fatal(err)
+		}
+		close(ch)
+		for s := range ch {
+			var out dto.Metric
+			if err := s.Write(&out); err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range out.Label {
+				if l.GetName() == "cgroup" {
+					rows = append(rows, fmt.Sprintf("%s=%g", l.GetValue(), out.Counter.GetValue()))
+				}
+			}
+		}
+		slices.Sort(rows)
+		return rows, nil
+	}
+	for _, ordered := range []bool{true, false} {
+		t.Run(fmt.Sprintf("ordered=%v", ordered), func(t *testing.T) {
+			if _, p := collect(ordered, 80); p == nil {
+				t.Fatal("fill did not panic")
+			}
+			if got, want := must(collect(ordered, 0)), []string{"/w6=60", "/w7=70", "/w8=80"}; !slices.Equal(got, want) {
+				t.Fatalf("after a panic: got %v, want %v", got, want)
+			}
+			if _, p := collect(ordered, 80); p == nil {
+				t.Fatal("fill did not panic")
+			}
+			if err := m.Delete(uint64(6)); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := must(collect(ordered, 0)), []string{"/w7=70", "/w8=80"}; !slices.Equal(got, want) {
+				t.Fatalf("after a panic and a delete: got %v, want %v", got, want)
+			}
+			perCPU := make([]uint64, ebpf.MustPossibleCPU())
+			perCPU[0] = 60
+			if err := m.Put(uint64(6), perCPU); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// must is a collection's rows, which did not panic.
+func must(rows []string, panicked any) []string {
+	if panicked != nil {
+		panic(panicked)
+	}
+	return rows
+}
