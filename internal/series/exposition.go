@@ -135,6 +135,9 @@ func (d *diverter) Collect(ch chan<- prometheus.Metric) {
 	keep := func(s *sample) bool { return d.described[s.d.Desc] }
 	var fromRows []*sample
 	take := func(r *Row) { fromRows = r.appendSamples(fromRows, keep, ch) }
+	// Kept also when the collector panics, as the registry keeps what it
+	// sent before.
+	defer func() { d.samples = append(d.samples, fromRows...) }()
 	collectEach(d.Collector, &rowSink{take: take}, func(m prometheus.Metric) {
 		if s, ok := m.(*sample); ok && keep(s) {
 			d.samples = append(d.samples, s)
@@ -142,7 +145,6 @@ func (d *diverter) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- m
 	})
-	d.samples = append(d.samples, fromRows...)
 }
 
 // collectEach collects c and hands each metric to f, in this goroutine,

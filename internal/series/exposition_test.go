@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -308,6 +309,40 @@ func TestExpositionLeavesToTheRegistry(t *testing.T) {
 	e, err := Gather([]prometheus.Collector{broken, prometheus.NewGauge(prometheus.GaugeOpts{Name: "ok", Help: "h"})})
 	if err == nil || errors.Is(err, ErrUseRegistry) || !strings.Contains(err.Error(), "collector broke") || len(e.Rest) != 1 {
 		t.Errorf("panicking collector: error %v, %d other families", err, len(e.Rest))
+	}
+}
+
+// rowThenPanic sends one row, then panics.
+type rowThenPanic struct{}
+
+func (rowThenPanic) Describe(ch chan<- *prometheus.Desc) { ch <- exitTestDesc.Desc }
+
+func (rowThenPanic) Collect(ch chan<- prometheus.Metric) {
+	r := RowsTo(ch).Row(wA)
+	r.Send(exitTestDesc, prometheus.CounterValue, 1, "exit")
+	r.Done()
+	panic("collector broke")
+}
+
+// TestExpositionKeepsRowsOfAPanickingCollector: what a collector sent as
+// rows before it panicked is written, as the registry keeps it.
+func TestExpositionKeepsRowsOfAPanickingCollector(t *testing.T) {
+	want := gathererText(t, prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(rowThenPanic{})
+		families, _ := reg.Gather() // reports the panic, keeps the row
+		return families, nil
+	}))
+	e, err := Gather([]prometheus.Collector{rowThenPanic{}})
+	if err == nil || !strings.Contains(err.Error(), "collector broke") {
+		t.Fatalf("Gather error %v, want the panic", err)
+	}
+	var got bytes.Buffer
+	if err := e.WriteText(&got, textFormat); err != nil {
+		t.Fatal(err)
+	}
+	if len(want) == 0 || !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("exposition:\n%s\nregistry:\n%s", got.Bytes(), want)
 	}
 }
 
