@@ -55,45 +55,98 @@ func (r *namingCounter) VisibleNamed(id uint64) (cgroup.Workload, bool, bool) {
 	return cgroup.Workload{ID: id, Path: fmt.Sprintf("/w%d", id), Pod: fmt.Sprintf("v%d", r.version)}, true, true
 }
 
+// cachedTable is a per-CPU table of test values, named by a namingCounter
+// and collected through a RowCache.
+type cachedTable struct {
+	m     *ebpf.Map
+	r     *namingCounter
+	cache RowCache[uint64]
+}
+
+func newCachedTable(t *testing.T, values map[uint64]uint64) *cachedTable {
+	t.Helper()
+	m := perCPUMap(t, 512, values)
+	stamps, err := cgroup.NewResolver(t.TempDir(), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stamps.Close() })
+	return &cachedTable{m: m, r: &namingCounter{stamps: stamps, asked: map[uint64]int{}}}
+}
+
+// put sets id's value (on the first CPU).
+func (c *cachedTable) put(t *testing.T, id, v uint64) {
+	t.Helper()
+	perCPU := make([]uint64, ebpf.MustPossibleCPU())
+	perCPU[0] = v
+	if err := c.m.Put(id, perCPU); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sentRow is a row a collection sent: its cgroup and pod labels, value.
+type sentRow struct {
+	path, pod string
+	value     float64
+}
+
+// collect collects the table once, each workload's value sent as a
+// counter unless it is panicAt, at which the fill panics (and so does
+// collect); it returns the rows in the order sent.
+func (c *cachedTable) collect(t *testing.T, ordered bool, panicAt uint64) []sentRow {
+	t.Helper()
+	ch := make(chan prometheus.Metric, 1024)
+	stamp, _ := c.r.NamesStamp()
+	err := c.cache.collect(series.RowsTo(ch), c.m, c.r, stamp, func(dst, src *uint64) { *dst += *src }, func(row *series.Row, v *uint64) {
+		if *v == panicAt {
+			panic("fill broke")
+		}
+		row.Send(cachedDesc, prometheus.CounterValue, float64(*v))
+	}, ordered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(ch)
+	var rows []sentRow
+	for s := range ch {
+		var out dto.Metric
+		if err := s.Write(&out); err != nil {
+			t.Fatal(err)
+		}
+		row := sentRow{value: out.Counter.GetValue()}
+		for _, l := range out.Label {
+			switch l.GetName() {
+			case "cgroup":
+				row.path = l.GetValue()
+			case "pod":
+				row.pod = l.GetValue()
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
 // TestRowCacheNamesEachIDOncePerStamp: a table collected through its
 // RowCache sends one row per workload with the ids of one path summed, no
 // row for a hidden id, and names each id once while the resolver's names
 // stay (an id it could not name, every time); new names once they change;
 // and it keeps no id the table no longer holds.
 func TestRowCacheNamesEachIDOncePerStamp(t *testing.T) {
-	m := perCPUMap(t, 64, map[uint64]uint64{1: 10, 2: 20, 3: 30, 4: 40, 5: 50, 6: 60})
-	stamps, err := cgroup.NewResolver(t.TempDir(), 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stamps.Close()
-	r := &namingCounter{stamps: stamps, asked: map[uint64]int{}}
-	var cache RowCache[uint64]
+	c := newCachedTable(t, map[uint64]uint64{1: 10, 2: 20, 3: 30, 4: 40, 5: 50, 6: 60})
+	r := c.r
 	collect := func() map[string]float64 {
 		t.Helper()
-		ch := make(chan prometheus.Metric, 64)
-		stamp, _ := r.NamesStamp()
-		if err := cache.collect(series.RowsTo(ch), m, r, stamp, func(dst, src *uint64) { *dst += *src },
-			func(row *series.Row, v *uint64) { row.Send(cachedDesc, prometheus.CounterValue, float64(*v)) }, false); err != nil {
-			t.Fatal(err)
-		}
-		close(ch)
 		got := map[string]float64{}
-		for s := range ch {
-			var out dto.Metric
-			if err := s.Write(&out); err != nil {
-				t.Fatal(err)
-			}
-			key := ""
-			for _, l := range out.Label {
-				if l.GetName() == "cgroup" || l.GetName() == "pod" && l.GetValue() != "" {
-					key += l.GetValue() + " "
-				}
+		for _, row := range c.collect(t, false, 0) {
+			key := row.path + " "
+			if row.pod != "" {
+				key += row.pod + " "
 			}
 			if _, dup := got[key]; dup {
 				t.Errorf("two rows of %q", key)
 			}
-			got[key] = out.Counter.GetValue()
+			got[key] = row.value
 		}
 		return got
 	}
@@ -119,7 +172,7 @@ func TestRowCacheNamesEachIDOncePerStamp(t *testing.T) {
 
 	// Ids gone from the table are gone from the cache.
 	for _, id := range []uint64{2, 3, 4, 5} {
-		if err := m.Delete(id); err != nil {
+		if err := c.m.Delete(id); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -127,8 +180,8 @@ func TestRowCacheNamesEachIDOncePerStamp(t *testing.T) {
 	if want := map[string]float64{"/same ": 10, "/w6 v1 ": 60}; !maps.Equal(got, want) {
 		t.Fatalf("after deletes: got %v, want %v", got, want)
 	}
-	if len(cache.byID) != 2 || len(cache.byLabels) != 2 {
-		t.Fatalf("cache keeps %d ids and %d workloads, want 2 and 2", len(cache.byID), len(cache.byLabels))
+	if len(c.cache.byID) != 2 || len(c.cache.byLabels) != 2 {
+		t.Fatalf("cache keeps %d ids and %d workloads, want 2 and 2", len(c.cache.byID), len(c.cache.byLabels))
 	}
 }
 
@@ -140,36 +193,14 @@ func TestRowCacheSendsInLabelOrder(t *testing.T) {
 	for id := uint64(6); id < 206; id++ {
 		values[id] = id
 	}
-	m := perCPUMap(t, 512, values)
-	stamps, err := cgroup.NewResolver(t.TempDir(), 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stamps.Close()
-	r := &namingCounter{stamps: stamps, asked: map[uint64]int{}}
-	var cache RowCache[uint64]
+	c := newCachedTable(t, values)
 	check := func(when string) {
 		t.Helper()
-		ch := make(chan prometheus.Metric, 1024)
-		stamp, _ := r.NamesStamp()
-		if err := cache.collect(series.RowsTo(ch), m, r, stamp, func(dst, src *uint64) { *dst += *src },
-			func(row *series.Row, v *uint64) { row.Send(cachedDesc, prometheus.CounterValue, float64(*v)) }, true); err != nil {
-			t.Fatal(err)
-		}
-		close(ch)
 		var paths []string
 		got := map[string]float64{}
-		for s := range ch {
-			var out dto.Metric
-			if err := s.Write(&out); err != nil {
-				t.Fatal(err)
-			}
-			for _, l := range out.Label {
-				if l.GetName() == "cgroup" {
-					paths = append(paths, l.GetValue())
-					got[l.GetValue()] = out.Counter.GetValue()
-				}
-			}
+		for _, row := range c.collect(t, true, 0) {
+			paths = append(paths, row.path)
+			got[row.path] = row.value
 		}
 		want := map[string]float64{}
 		for id, v := range values {
@@ -182,26 +213,20 @@ func TestRowCacheSendsInLabelOrder(t *testing.T) {
 	check("first")
 	check("again")
 	for id := uint64(6); id < 206; id += 3 {
-		if err := m.Delete(id); err != nil {
+		if err := c.m.Delete(id); err != nil {
 			t.Fatal(err)
 		}
 		delete(values, id)
 	}
-	perCPU := make([]uint64, ebpf.MustPossibleCPU())
 	for id := uint64(1000); id < 1050; id++ { // "/w1000".. sort among "/w100".."/w199"
-		perCPU[0], values[id] = id, id
-		if err := m.Put(id, perCPU); err != nil {
-			t.Fatal(err)
-		}
+		values[id] = id
+		c.put(t, id, id)
 	}
 	check("after deletes and adds")
 	values[7]++
-	perCPU[0] = values[7]
-	if err := m.Put(uint64(7), perCPU); err != nil {
-		t.Fatal(err)
-	}
+	c.put(t, 7, values[7])
 	check("after an update")
-	r.rename()
+	c.r.rename()
 	check("after a change of names")
 }
 
@@ -210,72 +235,32 @@ func TestRowCacheSendsInLabelOrder(t *testing.T) {
 // nothing behind: the next collection sends exactly what the table holds,
 // each workload once.
 func TestRowCacheRecoversFromAPanickingFill(t *testing.T) {
-	m := perCPUMap(t, 64, map[uint64]uint64{6: 60, 7: 70, 8: 80})
-	stamps, err := cgroup.NewResolver(t.TempDir(), 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stamps.Close()
-	r := &namingCounter{stamps: stamps, asked: map[uint64]int{}}
-	var cache RowCache[uint64]
-	collect := func(ordered bool, panicAt uint64) (rows []string, panicked any) {
-		defer func() { panicked = recover() }()
-		ch := make(chan prometheus.Metric, 64)
-		stamp, _ := r.NamesStamp()
-		err := cache.collect(series.RowsTo(ch), m, r, stamp, func(dst, src *uint64) { *dst += *src }, func(row *series.Row, v *uint64) {
-			if *v == panicAt {
-				panic("fill broke")
-			}
-			row.Send(cachedDesc, prometheus.CounterValue, float64(*v))
-		}, ordered)
-		if err != nil {
-			t.Fatal(err)
-		}
-		close(ch)
-		for s := range ch {
-			var out dto.Metric
-			if err := s.Write(&out); err != nil {
-				t.Fatal(err)
-			}
-			for _, l := range out.Label {
-				if l.GetName() == "cgroup" {
-					rows = append(rows, fmt.Sprintf("%s=%g", l.GetValue(), out.Counter.GetValue()))
-				}
-			}
-		}
-		slices.Sort(rows)
-		return rows, nil
-	}
 	for _, ordered := range []bool{true, false} {
 		t.Run(fmt.Sprintf("ordered=%v", ordered), func(t *testing.T) {
-			if _, p := collect(ordered, 80); p == nil {
+			c := newCachedTable(t, map[uint64]uint64{6: 60, 7: 70, 8: 80})
+			collect := func(panicAt uint64) (rows []string, panicked any) {
+				defer func() { panicked = recover() }()
+				for _, row := range c.collect(t, ordered, panicAt) {
+					rows = append(rows, fmt.Sprintf("%s=%g", row.path, row.value))
+				}
+				slices.Sort(rows)
+				return rows, nil
+			}
+			if _, p := collect(80); p == nil {
 				t.Fatal("fill did not panic")
 			}
-			if got, want := must(collect(ordered, 0)), []string{"/w6=60", "/w7=70", "/w8=80"}; !slices.Equal(got, want) {
-				t.Fatalf("after a panic: got %v, want %v", got, want)
+			if got, p := collect(0); p != nil || !slices.Equal(got, []string{"/w6=60", "/w7=70", "/w8=80"}) {
+				t.Fatalf("after a panic: got %v (panic %v)", got, p)
 			}
-			if _, p := collect(ordered, 80); p == nil {
+			if _, p := collect(80); p == nil {
 				t.Fatal("fill did not panic")
 			}
-			if err := m.Delete(uint64(6)); err != nil {
+			if err := c.m.Delete(uint64(6)); err != nil {
 				t.Fatal(err)
 			}
-			if got, want := must(collect(ordered, 0)), []string{"/w7=70", "/w8=80"}; !slices.Equal(got, want) {
-				t.Fatalf("after a panic and a delete: got %v, want %v", got, want)
-			}
-			perCPU := make([]uint64, ebpf.MustPossibleCPU())
-			perCPU[0] = 60
-			if err := m.Put(uint64(6), perCPU); err != nil {
-				t.Fatal(err)
+			if got, p := collect(0); p != nil || !slices.Equal(got, []string{"/w7=70", "/w8=80"}) {
+				t.Fatalf("after a panic and a delete: got %v (panic %v)", got, p)
 			}
 		})
 	}
-}
-
-// must is a collection's rows, which did not panic.
-func must(rows []string, panicked any) []string {
-	if panicked != nil {
-		panic(panicked)
-	}
-	return rows
 }
