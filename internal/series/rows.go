@@ -11,10 +11,11 @@ import (
 )
 
 // Rows is where a collection sends its per-workload rows: as samples on
-// its channel, or, when a Shaper collects from that channel, whole to the
-// shaper, which aggregates a row's series without a sample or a channel
-// send per series (at owner level a scrape of 10,000 pods was mostly
-// those). Make one per collection with RowsTo, and use it from one
+// its channel, or, when a sink collects from that channel, whole to the
+// sink: a Shaper, which aggregates a row's series without a sample or a
+// channel send per series (at owner level a scrape of 10,000 pods was
+// mostly those), or the text exposition, which makes a row's samples at
+// once. Make one per collection with RowsTo, and use it from one
 // goroutine: it reuses one Row.
 type Rows struct {
 	ch   chan<- prometheus.Metric
