@@ -40,7 +40,7 @@ func NewRow(w cgroup.Workload) *Row {
 // Metric is Metric(d, t, v, w, extra...) for the row's workload w.
 func (r *Row) Metric(d *Desc, t prometheus.ValueType, v float64, extra ...string) prometheus.Metric {
 	labels := r.with(extra)
-	if !r.fast(d, labels, extra) || !plainValue(t) {
+	if !r.fast(d, extra) || !plainValue(t) {
 		return valueSample(d, t, v, labels)
 	}
 	s := r.sample()
@@ -51,7 +51,7 @@ func (r *Row) Metric(d *Desc, t prometheus.ValueType, v float64, extra ...string
 // Histogram is Histogram(d, h, w, extra...) for the row's workload w.
 func (r *Row) Histogram(d *Desc, h *Log2Hist, extra ...string) prometheus.Metric {
 	labels := r.with(extra)
-	if !r.fast(d, labels, extra) {
+	if !r.fast(d, extra) {
 		return histogramSample(d, h, labels)
 	}
 	kept := *h
@@ -69,10 +69,10 @@ func (r *Row) with(extra []string) []string {
 	return append(append(make([]string, 0, len(r.labels)+len(extra)), r.labels...), extra...)
 }
 
-// fast reports whether a sample takes the text path (Desc.textable), with
-// the row's own labels checked once.
-func (r *Row) fast(d *Desc, labels, extra []string) bool {
-	return d.text && len(labels) == d.numLabels && r.valid && validUTF8(extra)
+// fast reports whether a sample with these extra labels takes the text
+// path (Desc.textable), with the row's own labels checked once.
+func (r *Row) fast(d *Desc, extra []string) bool {
+	return d.text && len(r.labels)+len(extra) == d.numLabels && r.valid && validUTF8(extra)
 }
 
 func (r *Row) sample() *sample {

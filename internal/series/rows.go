@@ -170,24 +170,19 @@ func (r *Row) Done() {
 // a series that keep refuses, or that the text exposition cannot write,
 // goes to other as collected.
 func (r *Row) appendSamples(out []*sample, keep func(*sample) bool, other chan<- prometheus.Metric) []*sample {
-	labels := r.labels
 	if !r.hashed { // the Rows' buffer, reused for the next row
-		labels = slices.Clone(labels)
-		r.valid = validUTF8(labels)
+		r.labels = slices.Clone(r.labels)
+		r.valid = validUTF8(r.labels)
 	}
 	batch := make([]sample, len(r.sent))
 	for i := range r.sent {
 		s := &r.sent[i]
-		extra := r.extras[s.from:s.to]
-		if !r.valid || !s.d.text || s.d.numLabels != len(labels)+len(extra) || !validUTF8(extra) || (s.hist == nil && !plainValue(s.kind)) {
+		if !r.sentFast(s) {
 			other <- r.metric(s)
 			continue
 		}
 		sm := &batch[i]
-		*sm = sample{d: s.d, kind: s.kind, value: s.value, labels: labels}
-		if len(extra) > 0 {
-			sm.labels = append(append(make([]string, 0, len(labels)+len(extra)), labels...), extra...)
-		}
+		*sm = sample{d: s.d, kind: s.kind, value: s.value, labels: r.with(r.extras[s.from:s.to])}
 		if s.hist != nil {
 			kept := *s.hist
 			sm.hist = &kept
@@ -199,6 +194,12 @@ func (r *Row) appendSamples(out []*sample, keep func(*sample) bool, other chan<-
 		}
 	}
 	return out
+}
+
+// sentFast reports whether a series sent to a sink takes the text path, as
+// Metric or Histogram decide; r.valid must be set.
+func (r *Row) sentFast(s *sent) bool {
+	return r.fast(s.d, r.extras[s.from:s.to]) && (s.hist != nil || plainValue(s.kind))
 }
 
 // metric is a series sent to a sink as the sample Metric or Histogram

@@ -353,7 +353,6 @@ func (w *shaped) takeRow(r *Row, c *collection, ch chan<- prometheus.Metric) {
 	if c.version != 0 || c.sh.owners == nil {
 		named = maphash.Comparable(hashSeed, [2]uint64{r.namesHash, c.version}) | 1
 	}
-	valid := r.valid
 	for i := range r.sent {
 		s := &r.sent[i]
 		p := c.plan(w, i, s.d)
@@ -364,7 +363,7 @@ func (w *shaped) takeRow(r *Row, c *collection, ch chan<- prometheus.Metric) {
 			continue
 		case p.family == nil:
 			continue
-		case !valid || !s.d.text || s.d.numLabels != len(r.labels)+len(extra) || !validUTF8(extra) || (s.hist == nil && !plainValue(s.kind)):
+		case !r.sentFast(s):
 			// As a sample, which client_golang makes (and rejects) as it
 			// always did.
 			p.family.add(r.metric(s), c)
