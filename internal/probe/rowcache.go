@@ -63,8 +63,6 @@ func (c *RowCache[V]) collect(rows *series.Rows, m *ebpf.Map, r namingResolver, 
 	defer c.mu.Unlock()
 	if c.byID == nil || c.stamp != stamp {
 		c.byID, c.byLabels, c.stamp = map[uint64]*cachedID{}, map[[4]string]*cachedWorkload{}, stamp
-		clear(c.sorted)
-		c.sorted = c.sorted[:0]
 	}
 	defer func() { // also after a fill that panicked (an invalid label value)
 		clear(c.workloads) // for the collector
