@@ -90,30 +90,15 @@ func benchShape(b *testing.B, rows bool) {
 		}
 		held := heapBytes() - before
 		b.Run(level, func(b *testing.B) {
-			cpu := processCPU(b)
-			for b.Loop() {
-				e, err := Gather([]prometheus.Collector{w})
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := e.WriteText(io.Discard, expfmt.NewFormat(expfmt.TypeTextPlain)); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(processCPU(b)-cpu)/float64(b.N)/1e6, "cpu-ms/op")
+			benchText(b, w)
 			b.ReportMetric(float64(held)/1e6, "state-MB")
 		})
 	}
 }
 
-// BenchmarkText10000PodsRows is a text scrape of those pods' series with
-// no shaper, sent through Rows as the probes send them: collection,
-// gathering and the text, no compression. Like the probes it sends them
-// in label order.
-func BenchmarkText10000PodsRows(b *testing.B) {
-	ws, _ := benchPods(10000)
-	slices.SortFunc(ws, func(a, b shapeWorkload) int { return CompareWorkloads(&a.w, &b.w) })
-	c := &processLike{workloads: ws, rows: true}
+// benchText times text scrapes of c (collection, gathering, the text; no
+// compression) and reports their CPU time.
+func benchText(b *testing.B, c prometheus.Collector) {
 	cpu := processCPU(b)
 	for b.Loop() {
 		e, err := Gather([]prometheus.Collector{c})
@@ -125,6 +110,16 @@ func BenchmarkText10000PodsRows(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(processCPU(b)-cpu)/float64(b.N)/1e6, "cpu-ms/op")
+}
+
+// BenchmarkText10000PodsRows is a text scrape of those pods' series with
+// no shaper, sent through Rows as the probes send them: collection,
+// gathering and the text, no compression. Like the probes it sends them
+// in label order.
+func BenchmarkText10000PodsRows(b *testing.B) {
+	ws, _ := benchPods(10000)
+	slices.SortFunc(ws, func(a, b shapeWorkload) int { return CompareWorkloads(&a.w, &b.w) })
+	benchText(b, &processLike{workloads: ws, rows: true})
 }
 
 // BenchmarkCollect10000PodsDiscarded is the floor under any shaping of
