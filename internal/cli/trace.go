@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -54,7 +55,8 @@ Kinds: ` + strings.Join(eventKinds, ", "),
 				return err
 			}
 			defer client.Close()
-			p := newPrinter(c.OutOrStdout(), o.output, nil, nil)
+			out := newLagWriter(c.OutOrStdout(), streamLag)
+			p := newPrinter(out, o.output, nil, nil)
 			printed := 0
 			req := &pb.WatchEventsRequest{Kinds: kinds, Filter: o.filter()}
 			err = client.Watch(c.Context(), req, func(msg *pb.WatchEventsResponse) error {
@@ -62,7 +64,7 @@ Kinds: ` + strings.Join(eventKinds, ", "),
 					fmt.Fprintf(c.ErrOrStderr(), "orb8: %d events dropped so far: this client reads too slowly\n", d.GetTotal())
 					return nil
 				}
-				if err := printEvent(p, c, msg.GetEvent()); err != nil {
+				if err := printEvent(p, out, msg.GetEvent()); err != nil {
 					return err
 				}
 				printed++
@@ -72,9 +74,9 @@ Kinds: ` + strings.Join(eventKinds, ", "),
 				return nil
 			})
 			if errors.Is(err, errStop) {
-				return nil
+				err = nil
 			}
-			return err
+			return errors.Join(err, out.Flush())
 		},
 	}
 	o.bind(cmd.Flags(), defaultAgent)
@@ -98,15 +100,15 @@ func traceKinds(args []string) ([]string, error) {
 	return kinds, nil
 }
 
-// printEvent writes an event; a table row is printed at once (streaming),
-// in fixed-width columns.
-func printEvent(p *printer[proto.Message], c *cobra.Command, e *pb.Event) error {
+// printEvent writes an event to out; a table row is one line of its own
+// (streaming), in fixed-width columns.
+func printEvent(p *printer[proto.Message], out io.Writer, e *pb.Event) error {
 	if p.format != "table" {
 		return p.print(e)
 	}
 	w := e.GetWorkload()
 	cells := safeCells([]string{humanize.Dash(w.GetNamespace()), humanize.Dash(w.GetPod()), humanize.Dash(w.GetContainer()), e.GetProcess().GetComm(), eventDetail(e)})
-	_, err := fmt.Fprintf(c.OutOrStdout(), "%s %-5s %-16s %-30s %-12s %7d %-16s %s\n",
+	_, err := fmt.Fprintf(out, "%s %-5s %-16s %-30s %-12s %7d %-16s %s\n",
 		e.GetTime().AsTime().Local().Format("15:04:05.000"), e.GetKind(), cells[0], cells[1], cells[2], e.GetProcess().GetPid(), cells[3], cells[4])
 	return err
 }

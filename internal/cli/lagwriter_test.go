@@ -1,0 +1,95 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// countingWriter records what reaches it and in how many writes.
+type countingWriter struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	writes int
+	err    error
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return 0, w.err
+	}
+	w.writes++
+	return w.buf.Write(p)
+}
+
+func (w *countingWriter) state() (string, int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String(), w.writes
+}
+
+// A burst of lines waits in the buffer and goes out in one write.
+func TestLagWriterWritesABurstOnce(t *testing.T) {
+	under := &countingWriter{}
+	l := newLagWriter(under, time.Hour)
+	var want strings.Builder
+	for i := range 1000 {
+		line := strings.Repeat("x", i%40) + "\n"
+		want.WriteString(line)
+		if _, err := l.Write([]byte(line)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, writes := under.state(); writes != 0 {
+		t.Fatalf("%d writes (%d bytes) before the lag, want none", writes, len(got))
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got, writes := under.state(); got != want.String() || writes != 1 {
+		t.Fatalf("after Flush: %d writes of %d bytes, want 1 of %d", writes, len(got), want.Len())
+	}
+}
+
+// A line reaches the output after the lag without a Flush, and so does
+// the next one, which waits a lag of its own.
+func TestLagWriterWritesAfterTheLag(t *testing.T) {
+	under := &countingWriter{}
+	l := newLagWriter(under, 20*time.Millisecond)
+	want := ""
+	for _, line := range []string{"first\n", "second\n"} {
+		if _, err := l.Write([]byte(line)); err != nil {
+			t.Fatal(err)
+		}
+		want += line
+		deadline := time.Now().Add(5 * time.Second)
+		for got, _ := under.state(); got != want; got, _ = under.state() {
+			if time.Now().After(deadline) {
+				t.Fatalf("5 s after writing %q the output holds %q", line, got)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// Once the output fails (a closed pipe), every Write says so, and the
+// stream that prints ends.
+func TestLagWriterReportsAFailedWrite(t *testing.T) {
+	broken := errors.New("broken pipe")
+	under := &countingWriter{err: broken}
+	l := newLagWriter(under, time.Hour)
+	if _, err := l.Write([]byte("line\n")); err != nil {
+		t.Fatalf("buffered write: %v", err)
+	}
+	if err := l.Flush(); !errors.Is(err, broken) {
+		t.Fatalf("Flush = %v, want %v", err, broken)
+	}
+	if _, err := l.Write([]byte("more\n")); !errors.Is(err, broken) {
+		t.Fatalf("Write after a failed flush = %v, want %v", err, broken)
+	}
+}
