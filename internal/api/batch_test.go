@@ -18,51 +18,16 @@ import (
 // messages than events while they come in runs; one that does not ask (an
 // older client) gets one event a message, as before.
 func TestBatchedStreamsCarryEveryEventInOrder(t *testing.T) {
-	b := backend(t)
-	svc := api.NewService(b)
-	conn, err := grpc.NewClient(listenLocal(t, svc), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	svc, b, conn := batchService(t)
 	const bursts, perBurst = 20, 50
 	for _, batch := range []bool{true, false} {
-		ctx, cancel := context.WithCancel(context.Background())
-		st, err := pb.NewAgentClient(conn).WatchEvents(ctx, &pb.WatchEventsRequest{Kinds: []string{events.KindExec}, Batch: batch})
-		if err != nil {
-			t.Fatal(err)
-		}
-		testutil.Eventually(t, 5*time.Second, func() bool { open, _, _ := svc.StreamStats(); return open == 1 }, "the stream never opened")
-		go func() {
-			for i := range bursts * perBurst {
-				b.Events.Publish(events.Event{Kind: events.KindExec, Workload: web, Process: events.Process{PID: uint32(i)}, Exec: &events.Exec{Filename: "/bin/true"}})
-				if i%perBurst == perBurst-1 {
-					time.Sleep(5 * time.Millisecond) // runs, not more than the stream buffer holds
-				}
-			}
-		}()
-		var got, messages, batches int
-		for got < bursts*perBurst {
-			msg, err := st.Recv()
-			if err != nil {
-				t.Fatalf("batch %v: after %d events: %v", batch, got, err)
-			}
-			messages++
-			evs := []*pb.Event{msg.GetEvent()}
-			if bt := msg.GetBatch(); bt != nil {
-				batches++
-				evs = bt.GetEvents()
-			}
-			for _, e := range evs {
-				if e.GetProcess().GetPid() != uint32(got) || e.GetExec().GetFilename() != "/bin/true" {
-					t.Fatalf("batch %v: event %d is pid %d (%q)", batch, got, e.GetProcess().GetPid(), e.GetExec().GetFilename())
-				}
-				got++
-			}
-		}
+		st, cancel := watchExecs(t, svc, conn, batch)
+		go publishRuns(b, bursts, perBurst) // runs, not more than the stream buffer holds
+		messages, batches := receiveInOrder(t, st, bursts*perBurst)
 		if _, dropped, _ := svc.StreamStats(); dropped != 0 {
 			t.Errorf("batch %v: %d events dropped", batch, dropped)
 		}
+		got := bursts * perBurst
 		switch {
 		case batch && (batches != messages || messages >= got/2):
 			t.Errorf("batched: %d events in %d messages (%d batches)", got, messages, batches)
@@ -73,4 +38,63 @@ func TestBatchedStreamsCarryEveryEventInOrder(t *testing.T) {
 		cancel()
 		testutil.Eventually(t, 5*time.Second, func() bool { open, _, _ := svc.StreamStats(); return open == 0 }, "the stream never closed")
 	}
+}
+
+func batchService(t *testing.T) (*api.Service, *events.Bus, *grpc.ClientConn) {
+	b := backend(t)
+	svc := api.NewService(b)
+	conn, err := grpc.NewClient(listenLocal(t, svc), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return svc, b.Events, conn
+}
+
+// watchExecs opens a stream of exec events and waits until the agent has it.
+func watchExecs(t *testing.T, svc *api.Service, conn *grpc.ClientConn, batch bool) (grpc.ServerStreamingClient[pb.WatchEventsResponse], context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := pb.NewAgentClient(conn).WatchEvents(ctx, &pb.WatchEventsRequest{Kinds: []string{events.KindExec}, Batch: batch})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool { open, _, _ := svc.StreamStats(); return open == 1 }, "the stream never opened")
+	return st, cancel
+}
+
+// publishRuns publishes exec events of pids 0, 1, ... in bursts of
+// perBurst, 5 ms apart.
+func publishRuns(bus *events.Bus, bursts, perBurst int) {
+	for i := range bursts * perBurst {
+		bus.Publish(events.Event{Kind: events.KindExec, Workload: web, Process: events.Process{PID: uint32(i)}, Exec: &events.Exec{Filename: "/bin/true"}})
+		if i%perBurst == perBurst-1 {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// receiveInOrder reads n events, failing unless they are pids 0..n-1 in
+// order, and says in how many messages and batches they came.
+func receiveInOrder(t *testing.T, st grpc.ServerStreamingClient[pb.WatchEventsResponse], n int) (messages, batches int) {
+	t.Helper()
+	for got := 0; got < n; {
+		msg, err := st.Recv()
+		if err != nil {
+			t.Fatalf("after %d events: %v", got, err)
+		}
+		messages++
+		evs := []*pb.Event{msg.GetEvent()}
+		if bt := msg.GetBatch(); bt != nil {
+			batches++
+			evs = bt.GetEvents()
+		}
+		for _, e := range evs {
+			if e.GetProcess().GetPid() != uint32(got) || e.GetExec().GetFilename() != "/bin/true" {
+				t.Fatalf("event %d is pid %d (%q)", got, e.GetProcess().GetPid(), e.GetExec().GetFilename())
+			}
+			got++
+		}
+	}
+	return messages, batches
 }
