@@ -40,6 +40,25 @@ func TestBatchedStreamsCarryEveryEventInOrder(t *testing.T) {
 	}
 }
 
+// While a run lasts, batches gather longer: 10 events every 5 ms for a
+// second (2,000 a second, as an exec storm on a small node) go in fewer
+// than 100 messages, where a fixed 4 ms linger sends one per burst (~200).
+func TestBatchesGrowWhileARunLasts(t *testing.T) {
+	svc, b, conn := batchService(t)
+	const bursts, perBurst = 200, 10
+	st, cancel := watchExecs(t, svc, conn, true)
+	defer cancel()
+	go publishRuns(b, bursts, perBurst)
+	messages, _ := receiveInOrder(t, st, bursts*perBurst)
+	if _, dropped, _ := svc.StreamStats(); dropped != 0 {
+		t.Errorf("%d events dropped", dropped)
+	}
+	if messages >= 100 {
+		t.Errorf("%d events in %d messages, want fewer than 100", bursts*perBurst, messages)
+	}
+	t.Logf("%d events in %d messages", bursts*perBurst, messages)
+}
+
 func batchService(t *testing.T) (*api.Service, *events.Bus, *grpc.ClientConn) {
 	b := backend(t)
 	svc := api.NewService(b)

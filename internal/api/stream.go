@@ -31,10 +31,14 @@ const (
 	// maxBatch bounds the events of one message of a batched stream
 	// (~250 bytes each on the wire for an exec): 128 KiB.
 	maxBatch = 512
-	// batchLinger is how long a batched stream lets events gather while
-	// they come in a run: an event waits at most this long for company.
-	// streamBuffer holds 4 ms of 125,000 events a second.
+	// batchLinger is how long a batched stream first lets events gather
+	// while they come in a run: an event waits at most this long for
+	// company. streamBuffer holds 4 ms of 125,000 events a second.
 	batchLinger = 4 * time.Millisecond
+	// maxLinger bounds the linger of a run that lasts (nextLinger): each
+	// message costs the agent and the client a few thread wakeups, which
+	// on a VM cost more than the events they carry.
+	maxLinger = 20 * time.Millisecond
 	// quietAfter is the gap after which an event counts as the first of a
 	// run and is sent at once, so an idle node's events are not delayed.
 	quietAfter = 10 * time.Millisecond
@@ -164,7 +168,7 @@ func (s *Service) streamSyscalls(keep *matcher) (stop func(), err error) {
 // pump sends the subscription's events until the client leaves, and reports
 // the running total of drops whenever it grew. A batched stream sends the
 // first event after a quiet spell at once; while events keep coming it lets
-// them gather for batchLinger and sends them together, so a storm costs a
+// them gather (nextLinger) and sends them together, so a storm costs a
 // message (and a wakeup of this goroutine, the transport's writer and the
 // client) per batch, not per event.
 func (s *Service) pump(ctx context.Context, sub *events.Subscription, batch bool, send func(*pb.WatchEventsResponse) error) error {
@@ -173,6 +177,8 @@ func (s *Service) pump(ctx context.Context, sub *events.Subscription, batch bool
 	var (
 		reported uint64
 		lastSent time.Time
+		linger   time.Duration // the run's last linger; 0 after a quiet spell
+		lastSize int           // events of the last message
 	)
 	for {
 		select {
@@ -189,7 +195,10 @@ func (s *Service) pump(ctx context.Context, sub *events.Subscription, batch bool
 				continue
 			}
 			if time.Since(lastSent) < quietAfter {
-				time.Sleep(batchLinger)
+				linger = nextLinger(linger, lastSize)
+				time.Sleep(linger)
+			} else {
+				linger = 0
 			}
 			b := &pb.EventBatch{Events: make([]*pb.Event, 1, min(len(sub.C)+1, maxBatch))}
 			b.Events[0] = eventMessage(&e, s.b.Node)
@@ -197,7 +206,7 @@ func (s *Service) pump(ctx context.Context, sub *events.Subscription, batch bool
 				b.Events = append(b.Events, eventMessage(e, s.b.Node))
 				return len(b.Events) < maxBatch
 			})
-			lastSent = time.Now()
+			lastSent, lastSize = time.Now(), len(b.Events)
 			if err := send(&pb.WatchEventsResponse{Item: &pb.WatchEventsResponse_Batch{Batch: b}}); err != nil || !open {
 				return err
 			}
@@ -211,6 +220,22 @@ func (s *Service) pump(ctx context.Context, sub *events.Subscription, batch bool
 			}
 		}
 	}
+}
+
+// nextLinger is how long a run's next batch gathers after a linger of prev
+// (0: the run's first) whose message carried n events: batchLinger first,
+// then twice as long per message up to maxLinger, so a short burst waits
+// as little as before and a storm sends ~50 messages a second; halved
+// while a message takes more than a quarter of the stream buffer, which
+// must hold what comes during a linger.
+func nextLinger(prev time.Duration, n int) time.Duration {
+	switch {
+	case prev == 0:
+		return batchLinger
+	case n > streamBuffer/4:
+		return max(prev/2, batchLinger)
+	}
+	return min(2*prev, maxLinger)
 }
 
 // drain hands add the events queued on c, without waiting, until add
