@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -55,12 +56,15 @@ Kinds: ` + strings.Join(eventKinds, ", "),
 				return err
 			}
 			defer client.Close()
-			out := newLagWriter(c.OutOrStdout(), streamLag)
+			ctx, cancel := context.WithCancel(c.Context())
+			defer cancel()
+			out := newLagWriter(c.OutOrStdout(), streamLag, cancel)
 			p := newPrinter(out, o.output, nil, nil)
 			printed := 0
 			req := &pb.WatchEventsRequest{Kinds: kinds, Filter: o.filter()}
-			err = client.Watch(c.Context(), req, func(msg *pb.WatchEventsResponse) error {
+			err = client.Watch(ctx, req, func(msg *pb.WatchEventsResponse) error {
 				if d := msg.GetDrops(); d != nil {
+					out.Flush() // the events before the notice first
 					fmt.Fprintf(c.ErrOrStderr(), "orb8: %d events dropped so far: this client reads too slowly\n", d.GetTotal())
 					return nil
 				}
@@ -76,7 +80,10 @@ Kinds: ` + strings.Join(eventKinds, ", "),
 			if errors.Is(err, errStop) {
 				err = nil
 			}
-			return errors.Join(err, out.Flush())
+			if ferr := out.Flush(); err == nil { // a failed write is also Watch's error
+				err = ferr
+			}
+			return err
 		},
 	}
 	o.bind(cmd.Flags(), defaultAgent)
