@@ -33,7 +33,8 @@ const (
 	maxBatch = 512
 	// batchLinger is how long a batched stream first lets events gather
 	// while they come in a run: an event waits at most this long for
-	// company. streamBuffer holds 4 ms of 125,000 events a second.
+	// company. A linger ends early once the stream buffer is a quarter
+	// full (events.Subscription.Gather), so a burst does not overflow it.
 	batchLinger = 4 * time.Millisecond
 	// maxLinger bounds the linger of a run that lasts (nextLinger): each
 	// message costs the agent and the client a few thread wakeups, which
@@ -196,7 +197,7 @@ func (s *Service) pump(ctx context.Context, sub *events.Subscription, batch bool
 			}
 			if time.Since(lastSent) < quietAfter {
 				linger = nextLinger(linger, lastSize)
-				time.Sleep(linger)
+				sub.Gather(linger)
 			} else {
 				linger = 0
 			}
@@ -225,9 +226,9 @@ func (s *Service) pump(ctx context.Context, sub *events.Subscription, batch bool
 // nextLinger is how long a run's next batch gathers after a linger of prev
 // (0: the run's first) whose message carried n events: batchLinger first,
 // then twice as long per message up to maxLinger, so a short burst waits
-// as little as before and a storm sends ~50 messages a second; halved
-// while a message takes more than a quarter of the stream buffer, which
-// must hold what comes during a linger.
+// as little as before and a storm of a few thousand events a second sends
+// ~50 messages a second; halved after a message of more than a quarter of
+// the stream buffer, whose linger the filling buffer cut short.
 func nextLinger(prev time.Duration, n int) time.Duration {
 	switch {
 	case prev == 0:

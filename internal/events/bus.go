@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Bus fans events out to subscribers. Publish never blocks: a subscriber whose
@@ -31,6 +32,26 @@ type Subscription struct {
 	filter  func(*Event) bool
 	sample  bool // content with a sample of busy kinds (SubscribeSample)
 	dropped atomic.Uint64
+	filling chan struct{} // signalled by a publish that leaves C a quarter full
+}
+
+// Gather waits d for events to gather in the buffer, or less: until a
+// publish leaves it a quarter full, so that a reader that lingers to batch
+// what it reads does not let a sudden burst overflow it.
+func (s *Subscription) Gather(d time.Duration) {
+	select {
+	case <-s.filling: // a mark from before this wait
+	default:
+	}
+	if len(s.C) >= cap(s.C)/4 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.filling:
+	}
 }
 
 // Dropped is the number of events this subscriber lost to a full buffer.
@@ -59,6 +80,7 @@ func (b *Bus) SubscribeSample(size int, kinds []string) *Subscription {
 }
 
 func (b *Bus) subscribe(s *Subscription) *Subscription {
+	s.filling = make(chan struct{}, 1)
 	b.mu.Lock()
 	b.subs[s] = struct{}{}
 	b.count(s, 1)
@@ -147,6 +169,12 @@ func (b *Bus) Publish(e Event) {
 		}
 		select {
 		case s.C <- e:
+			if len(s.C) >= cap(s.C)/4 {
+				select {
+				case s.filling <- struct{}{}:
+				default:
+				}
+			}
 		default:
 			s.dropped.Add(1)
 		}

@@ -1,6 +1,9 @@
 package events
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestSlowSubscriberLosesEventsButNeverBlocks(t *testing.T) {
 	b := NewBus()
@@ -68,5 +71,45 @@ func TestSampleSubscriber(t *testing.T) {
 	b.Unsubscribe(log)
 	if b.Wants(KindDNS) {
 		t.Fatal("DNS still wanted after every subscriber left")
+	}
+}
+
+// Gather waits out its time while the buffer has room, and ends as soon as
+// a publish leaves the buffer a quarter full: a lingering reader is not
+// caught by a burst. A mark left from an earlier fill does not end it.
+func TestGatherEndsWhenTheBufferFills(t *testing.T) {
+	b := NewBus()
+	sub := b.Subscribe(512, nil, nil)
+	defer b.Unsubscribe(sub)
+	start := time.Now()
+	sub.Gather(20 * time.Millisecond)
+	if waited := time.Since(start); waited < 20*time.Millisecond {
+		t.Fatalf("Gather on an empty buffer returned after %v, want 20ms", waited)
+	}
+	publish := func(n int) {
+		for range n {
+			b.Publish(Event{Kind: KindExec})
+		}
+	}
+	publish(128) // a quarter: marks the buffer, then read empty
+	for len(sub.C) > 0 {
+		<-sub.C
+	}
+	done := make(chan struct{})
+	go func() {
+		sub.Gather(time.Hour)
+		close(done)
+	}()
+	publish(127)
+	select {
+	case <-done:
+		t.Fatalf("Gather ended with %d of %d events buffered", len(sub.C), cap(sub.C))
+	case <-time.After(50 * time.Millisecond):
+	}
+	publish(1)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("Gather still waits with %d of %d events buffered", len(sub.C), cap(sub.C))
 	}
 }
