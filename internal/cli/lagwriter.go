@@ -50,7 +50,7 @@ func (l *lagWriter) Write(p []byte) (int, error) {
 	if !l.armed && l.w.Buffered() > 0 {
 		l.armed = true
 		time.AfterFunc(l.lag, func() {
-			if l.Flush() != nil {
+			if l.Flush() != nil && l.failed != nil {
 				l.failed()
 			}
 		})

@@ -64,7 +64,9 @@ Kinds: ` + strings.Join(eventKinds, ", "),
 			req := &pb.WatchEventsRequest{Kinds: kinds, Filter: o.filter()}
 			err = client.Watch(ctx, req, func(msg *pb.WatchEventsResponse) error {
 				if d := msg.GetDrops(); d != nil {
-					out.Flush() // the events before the notice first
+					if err := out.Flush(); err != nil { // the events before the notice first
+						return err
+					}
 					fmt.Fprintf(c.ErrOrStderr(), "orb8: %d events dropped so far: this client reads too slowly\n", d.GetTotal())
 					return nil
 				}
@@ -80,8 +82,8 @@ Kinds: ` + strings.Join(eventKinds, ", "),
 			if errors.Is(err, errStop) {
 				err = nil
 			}
-			if ferr := out.Flush(); err == nil { // a failed write is also Watch's error
-				err = ferr
+			if ferr := out.Flush(); ferr != nil && !errors.Is(err, ferr) { // a failed write may be Watch's error too
+				err = errors.Join(err, ferr)
 			}
 			return err
 		},
