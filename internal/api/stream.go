@@ -28,9 +28,9 @@ const (
 	maxStreams = 64
 	// maxSyscallCgroups bounds the cgroups one syscall stream follows.
 	maxSyscallCgroups = 256
-	// maxBatch bounds the events of one message of a batched stream
+	// MaxBatch bounds the events of one message of a batched stream
 	// (~250 bytes each on the wire for an exec): 128 KiB.
-	maxBatch = 512
+	MaxBatch = 512
 	// batchLinger is how long a batched stream first lets events gather
 	// while they come in a run: an event waits at most this long for
 	// company. A linger ends early once the stream buffer is a quarter
@@ -201,11 +201,11 @@ func (s *Service) pump(ctx context.Context, sub *events.Subscription, batch bool
 			} else {
 				linger = 0
 			}
-			b := &pb.EventBatch{Events: make([]*pb.Event, 1, min(len(sub.C)+1, maxBatch))}
+			b := &pb.EventBatch{Events: make([]*pb.Event, 1, min(len(sub.C)+1, MaxBatch))}
 			b.Events[0] = eventMessage(&e, s.b.Node)
 			open := drain(sub.C, func(e *events.Event) bool {
 				b.Events = append(b.Events, eventMessage(e, s.b.Node))
-				return len(b.Events) < maxBatch
+				return len(b.Events) < MaxBatch
 			})
 			lastSent, lastSize = time.Now(), len(b.Events)
 			if err := send(&pb.WatchEventsResponse{Item: &pb.WatchEventsResponse_Batch{Batch: b}}); err != nil || !open {
