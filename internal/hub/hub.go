@@ -278,13 +278,28 @@ func (h *Hub) ListGPUs(ctx context.Context, _ *pb.ListGPUsRequest) (*pb.ListGPUs
 }
 
 // WatchEvents implements pb.AgentServer: every agent's stream, merged in
-// the order events happened (within the sort window).
+// the order events happened (within the sort window), in batches when the
+// client asks for them.
 func (h *Hub) WatchEvents(req *pb.WatchEventsRequest, srv grpc.ServerStreamingServer[pb.WatchEventsResponse]) error {
 	fleet, err := h.fleet(req.GetFilter())
 	if err != nil {
 		return err
 	}
-	err = fleet.Watch(srv.Context(), memberRequest(req).(*pb.WatchEventsRequest), srv.Send)
+	ctx, cancel := context.WithCancel(srv.Context())
+	defer cancel()
+	send := srv.Send
+	var batches *batcher
+	if req.GetBatch() {
+		batches = newBatcher(srv.Send, batchLag, cancel)
+		send = batches.add
+	}
+	err = fleet.Watch(ctx, memberRequest(req).(*pb.WatchEventsRequest), send)
+	if batches != nil {
+		// A failed send is Watch's error too; a client gone needs no word.
+		if cerr := batches.close(); err == nil && srv.Context().Err() == nil {
+			err = cerr
+		}
+	}
 	_, err = answer(srv.Context(), struct{}{}, err)
 	return err
 }
