@@ -80,13 +80,9 @@ func writeConfig(t *testing.T, path string, members map[string]string) {
 // follows its configuration file when it changes.
 func TestHubAnswersForEveryMember(t *testing.T) {
 	testutil.RequireRoot(t)
-	sockA, _ := startAgent(t)
-	sockB, stopB := startAgent(t)
-	cfg := filepath.Join(t.TempDir(), "hub.yaml")
-	writeConfig(t, cfg, map[string]string{"a": sockA, "b": sockB})
-
+	f := startFleet(t)
+	sockA, stopB, cfg, hubAddr, c := f.sockA, f.stopB, f.config, f.hubAddr, f.client
 	ctx := t.Context()
-	hubAddr, c := serveHub(t, cfg)
 
 	cg := testutil.NewCgroup(t)
 	const execs = 3
@@ -151,6 +147,25 @@ func TestHubAnswersForEveryMember(t *testing.T) {
 	if got, _ = counts("a"); got["a"] != execs {
 		t.Errorf("after a broken file: %v; want the fleet unchanged", got)
 	}
+}
+
+// testFleet is a hub in the test's process whose members a and b are
+// standalone agents (startAgent).
+type testFleet struct {
+	sockA, config, hubAddr string
+	stopB                  func()
+	client                 *apiclient.Agent // of the hub
+}
+
+func startFleet(t *testing.T) testFleet {
+	t.Helper()
+	f := testFleet{config: filepath.Join(t.TempDir(), "hub.yaml")}
+	var sockB string
+	f.sockA, _ = startAgent(t)
+	sockB, f.stopB = startAgent(t)
+	writeConfig(t, f.config, map[string]string{"a": f.sockA, "b": sockB})
+	f.hubAddr, f.client = serveHub(t, f.config)
+	return f
 }
 
 // writeHubConfig writes and renames, so the hub never reads half a file.

@@ -2,7 +2,6 @@ package hub_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,12 +17,7 @@ import (
 // Both see the test cgroup's execs from each member.
 func TestHubStreamsEventsInBatchesWhenAsked(t *testing.T) {
 	testutil.RequireRoot(t)
-	sockA, _ := startAgent(t)
-	sockB, _ := startAgent(t)
-	cfg := filepath.Join(t.TempDir(), "hub.yaml")
-	writeConfig(t, cfg, map[string]string{"a": sockA, "b": sockB})
-	hubAddr, _ := serveHub(t, cfg)
-	conn, err := grpc.NewClient(hubAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(startFleet(t).hubAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
