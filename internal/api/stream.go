@@ -179,7 +179,6 @@ func (s *Service) pump(ctx context.Context, sub *events.Subscription, batch bool
 		reported uint64
 		lastSent time.Time
 		linger   time.Duration // the run's last linger; 0 after a quiet spell
-		lastSize int           // events of the last message
 	)
 	for {
 		select {
@@ -196,7 +195,7 @@ func (s *Service) pump(ctx context.Context, sub *events.Subscription, batch bool
 				continue
 			}
 			if time.Since(lastSent) < quietAfter {
-				linger = nextLinger(linger, lastSize)
+				linger = nextLinger(linger)
 				sub.Gather(linger)
 			} else {
 				linger = 0
@@ -207,7 +206,7 @@ func (s *Service) pump(ctx context.Context, sub *events.Subscription, batch bool
 				b.Events = append(b.Events, eventMessage(e, s.b.Node))
 				return len(b.Events) < MaxBatch
 			})
-			lastSent, lastSize = time.Now(), len(b.Events)
+			lastSent = time.Now()
 			if err := send(&pb.WatchEventsResponse{Item: &pb.WatchEventsResponse_Batch{Batch: b}}); err != nil || !open {
 				return err
 			}
@@ -224,17 +223,13 @@ func (s *Service) pump(ctx context.Context, sub *events.Subscription, batch bool
 }
 
 // nextLinger is how long a run's next batch gathers after a linger of prev
-// (0: the run's first) whose message carried n events: batchLinger first,
-// then twice as long per message up to maxLinger, so a short burst waits
-// as little as before and a storm of a few thousand events a second sends
-// ~50 messages a second; halved after a message of more than a quarter of
-// the stream buffer, whose linger the filling buffer cut short.
-func nextLinger(prev time.Duration, n int) time.Duration {
-	switch {
-	case prev == 0:
+// (0: the run's first): batchLinger first, then twice as long per message
+// up to maxLinger, so a short burst waits as little as before and a storm
+// of a few thousand events a second sends ~50 messages a second. A fast
+// run needs no shorter linger: Gather ends it once the buffer fills.
+func nextLinger(prev time.Duration) time.Duration {
+	if prev == 0 {
 		return batchLinger
-	case n > streamBuffer/4:
-		return max(prev/2, batchLinger)
 	}
 	return min(2*prev, maxLinger)
 }
