@@ -122,9 +122,9 @@ func podCgroupExists(t *testing.T, uid string) bool {
 // TestClusterOwnerAggregation: an agent with --aggregation owner exports
 // one orb8_process_exec_total series for a Deployment of two replicas,
 // labelled with the Deployment, holding exactly the sum of the execs it
-// counted in both pods' cgroups (and the DaemonSet agent counts each
-// container's scripted execs exactly); the count stays once one replica is
-// deleted and forgotten.
+// counted in both pods' cgroups (each container's scripted execs counted
+// exactly, by it and by the DaemonSet agent); the count stays once one
+// replica is deleted and forgotten.
 func TestClusterOwnerAggregation(t *testing.T) {
 	c := newCluster(t)
 	ns := c.namespace()
@@ -170,24 +170,14 @@ func TestClusterOwnerAggregation(t *testing.T) {
 		}
 		return len(pods) == 2
 	})
-	// Each container runs its execs once released; the cgroup-level agent
-	// counts them exactly.
-	for i := range pods {
-		container := map[string]string{"namespace": ns, "pod": pods[i].Name, "container": "app"}
-		want := c.release(&pods[i], container) + execs
-		c.eventually(time.Minute, fmt.Sprintf("%v execs of %s", want, pods[i].Name), func() bool {
-			v, _ := testutil.Sample(t, c.metrics(), "orb8_process_exec_total", container)
-			return v == want
-		})
-	}
-	// Every cgroup of each pod (the pause container's too), as the owner
-	// agent itself counts them before shaping (its API), read anew at each
-	// try. The execs runc makes in a cgroup while it moves into it are not
-	// the test's to know, and two agents can differ by one: each agent's
-	// program reads the task's cgroup as it runs (an agent loaded after the
-	// DaemonSet's counted 2 in a sandbox's cgroup where that one counted 1).
-	ownCgroups := func() (sum float64, apps int, perCgroup []string) {
-		list, err := ownerAPI.Workloads(t.Context(), &pb.ListWorkloadsRequest{Filter: &pb.WorkloadFilter{Namespace: ns}})
+	// The owner agent's own counts before shaping (its API), per cgroup
+	// of the namespace or of one pod. The execs runc makes in a cgroup
+	// while it moves into it are not the test's to know, and two agents
+	// can differ by such execs: each agent's program reads the task's
+	// cgroup as it runs (an agent loaded after the DaemonSet's counted 2 in
+	// a sandbox's cgroup where that one counted 1).
+	ownCgroups := func(pod string) (sum float64, apps int, perCgroup []string) {
+		list, err := ownerAPI.Workloads(t.Context(), &pb.ListWorkloadsRequest{Filter: &pb.WorkloadFilter{Namespace: ns, Pod: pod}})
 		if err != nil {
 			t.Logf("owner agent's workloads: %v", err)
 			return -1, 0, nil
@@ -201,6 +191,24 @@ func TestClusterOwnerAggregation(t *testing.T) {
 			perCgroup = append(perCgroup, fmt.Sprintf("%s/%s (%s) %v", w.GetPod(), w.GetContainer(), w.GetCgroup(), f.GetExecTotal()))
 		}
 		return sum, apps, perCgroup
+	}
+	// Each container runs its execs once released: both agents count them
+	// exactly.
+	for i := range pods {
+		container := map[string]string{"namespace": ns, "pod": pods[i].Name, "container": "app"}
+		before, open := c.atGate(&pods[i], container)
+		ownBefore := -1.0
+		c.eventually(time.Minute, pods[i].Name+" named by the owner agent", func() bool {
+			sum, apps, _ := ownCgroups(pods[i].Name)
+			ownBefore = sum
+			return apps == 1
+		})
+		open()
+		c.eventually(time.Minute, fmt.Sprintf("%v execs of %s, %v of its cgroups on the owner agent", before+execs, pods[i].Name, ownBefore+execs), func() bool {
+			v, _ := testutil.Sample(t, c.metrics(), "orb8_process_exec_total", container)
+			own, _, _ := ownCgroups(pods[i].Name)
+			return v == before+execs && own == ownBefore+execs
+		})
 	}
 	deployment := func() float64 {
 		series := seriesIn(t, scrapeURL(t, owner), "orb8_process_exec_total", ns)
@@ -220,7 +228,7 @@ func TestClusterOwnerAggregation(t *testing.T) {
 	var last struct{ owner, cgroups float64 }
 	c.eventually(time.Minute, "one Deployment series with the execs of both pods' cgroups", func() bool {
 		owner := deployment()
-		sum, apps, perCgroup := ownCgroups()
+		sum, apps, perCgroup := ownCgroups("")
 		if owner != last.owner || sum != last.cgroups {
 			t.Logf("owner level %v, its cgroups %v: %v", owner, sum, perCgroup)
 		}
@@ -240,19 +248,33 @@ func TestClusterOwnerAggregation(t *testing.T) {
 	if _, err := c.client.AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	var gone string
+	var gone corev1.Pod
 	c.eventually(2*time.Minute, "one replica deleted and its cgroups removed", func() bool {
 		for _, p := range pods {
 			_, err := c.client.CoreV1().Pods(ns).Get(t.Context(), p.Name, metav1.GetOptions{})
 			if err != nil && !podCgroupExists(t, string(p.UID)) {
-				gone = p.Name
+				gone = p
 				return true
 			}
 		}
 		return false
 	})
-	time.Sleep(2*grace + 2*time.Second) // past the grace period and the next forget tick
+	// Past the grace period the owner agent forgets the pod's cgroups:
+	// their series go (by path: the pod's name may go first).
+	c.eventually(time.Minute, "the owner agent forgot "+gone.Name+"'s cgroups", func() bool {
+		list, err := ownerAPI.Workloads(t.Context(), &pb.ListWorkloadsRequest{})
+		if err != nil {
+			return false
+		}
+		uid := string(gone.UID)
+		for _, f := range list {
+			if path := f.GetWorkload().GetCgroup(); strings.Contains(path, uid) || strings.Contains(path, strings.ReplaceAll(uid, "-", "_")) {
+				return false
+			}
+		}
+		return true
+	})
 	if got := deployment(); got != want {
-		t.Errorf("after %s went away the Deployment's series holds %v execs, want %v", gone, got, want)
+		t.Errorf("after %s went away the Deployment's series holds %v execs, want %v", gone.Name, got, want)
 	}
 }
