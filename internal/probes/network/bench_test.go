@@ -326,7 +326,8 @@ func BenchmarkLoopback(b *testing.B) {
 
 // BenchmarkLiveFlows lists the live flows of a node holding 1,000 open
 // connections (2,000 tracked sockets) and 15,000 other open files through
-// the flow walk, which visits every open file of the node.
+// the flow walk, which visits the connection table, not the files (the walk
+// it replaced visited every open file of the node).
 //
 //	go test -run '^$' -bench LiveFlows ./internal/probes/network/
 func BenchmarkLiveFlows(b *testing.B) {

@@ -73,6 +73,28 @@ func decode(raw []byte) (e *networkConnEvent, ok bool) {
 	return (*networkConnEvent)(unsafe.Pointer(&raw[0])), true
 }
 
+// liveRecord is the record of a connection the flow walk stamped, as the
+// kernel fills a connection event from the socket and its entry
+// (bpf/events.h): what moved is the entry's marks less their base, its
+// last activity the record's time.
+func liveRecord(c *networkConn) networkConnEvent {
+	l := &c.Live
+	e := networkConnEvent{
+		BootNs: c.LastNs, StartNs: c.StartNs, CgroupId: c.CgroupId, Cookie: c.Cookie,
+		Saddr: l.Saddr, Daddr: l.Daddr, Netns: l.Netns, Sport: l.Sport, Dport: l.Dport, Family: l.Family,
+		Err: c.Err, Kind: networkEventKindRECORD_LIVE, Direction: c.Direction, State: l.State,
+		Retransmits: l.Retransmits, SrttUs: l.SrttUs, Pid: c.Pid, Comm: c.Comm,
+	}
+	for i := range 2 {
+		e.Bytes[i] = c.Mark[i] - c.Base[i]       // BYTES_TX, BYTES_RX
+		e.Packets[i] = c.Mark[2+i] - c.Base[2+i] // SEGS_TX, SEGS_RX
+	}
+	if e.Sport == 0 {
+		e.Sport = c.Sport // a closed socket gave its port back
+	}
+	return e
+}
+
 // flowOf turns a record into a flow of the table; ok is false for a
 // workload the agent does not report on, whose flows are not kept.
 func (p *Probe) flowOf(e *networkConnEvent, comms *probe.Comms) (f Flow, ok bool) {

@@ -3,12 +3,10 @@ package network
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/cilium/ebpf/link"
 
@@ -178,27 +176,35 @@ func (p *Probe) refresh() error {
 	return err
 }
 
-// readLive runs a flow iterator: a flow per record, one per tracked socket
-// (or per process holding it, from the file walk). Callers hold p.mu.
+// readLive runs the flow walk, which takes what every tracked socket
+// moved into its workload's counters and stamps its entry with what the
+// socket says now, then lists the stamped entries' flows. An entry this walk
+// did not stamp is a socket freed since its last use, whose close record is
+// on its way. Callers hold p.mu.
 func (p *Probe) readLive(it *link.Iter) ([]Flow, error) {
-	rd, err := it.Open()
-	if err != nil {
-		return nil, fmt.Errorf("read flows: %w", err)
+	if err := probe.RunIter(it); err != nil {
+		return nil, fmt.Errorf("walk flows: %w", err)
 	}
-	defer rd.Close()
-	raw, err := io.ReadAll(rd)
-	if err != nil {
-		return nil, fmt.Errorf("read flows: %w", err)
+	var walk, walked uint64
+	if err := errors.Join(p.bpf.Walks.Get(&walk), p.bpf.Walked.Get(&walked)); err != nil {
+		return nil, fmt.Errorf("walk flows: %w", err)
 	}
-	size := int(unsafe.Sizeof(networkConnEvent{}))
+	if walk == 0 {
+		return nil, fmt.Errorf("walk flows: the walk did not run") // every entry would look stamped
+	}
 	var comms probe.Comms // the ring reader's is its own
-	live := make([]Flow, 0, len(raw)/size)
-	for off := 0; off+size <= len(raw); off += size {
-		if e, ok := decode(raw[off : off+size]); ok {
-			if f, ok := p.flowOf(e, &comms); ok {
-				live = append(live, f)
-			}
+	live := make([]Flow, 0, walked)
+	err := probe.ForEach(p.bpf.Conns, func(_ uint64, c *networkConn) {
+		if c.Live.Walk != walk {
+			return
 		}
+		e := liveRecord(c)
+		if f, ok := p.flowOf(&e, &comms); ok {
+			live = append(live, f)
+		}
+	})
+	if err != nil {
+		return live, fmt.Errorf("read flows: %w", err)
 	}
 	return live, nil
 }

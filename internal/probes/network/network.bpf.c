@@ -19,7 +19,7 @@
  * kernel keeps those sequence numbers: nothing runs per send or receive to
  * count them. Their advance is taken ("flushed") when a connection enters
  * CLOSE, when its socket is destroyed, and by the flow walk over every
- * socket file (dump_flows_by_file), which the agent runs on every scrape and
+ * tracked socket (walk_flows), which the agent runs on every scrape and
  * flow listing: counters are exact as of the scrape. Data that arrived before
  * the connection closed can still be read in TCP_CLOSE, so a connection's
  * close event is sent when its socket is destroyed.
@@ -40,7 +40,7 @@
 /*
  * Each hook hands its arguments to the header of its concern: bpf/state.h
  * (state changes, destruction), bpf/payload.h (sendmsg, recvmsg),
- * bpf/retransmit.h, bpf/live.h (the flow iterator).
+ * bpf/retransmit.h, bpf/live.h (the flow walk).
  * bpf/counting.h holds the sequence-space counting they share, bpf/events.h
  * the records, bpf/types.h the state, records and maps.
  */
@@ -81,9 +81,9 @@ int BPF_PROG(on_retransmit_synack, const struct sock *sk, const struct request_s
 	return synack_retransmitted(sk);
 }
 
-/* Every tracked socket some process holds, in any network namespace. */
-SEC("iter/task_file")
-int dump_flows_by_file(struct bpf_iter__task_file *ctx)
+/* Every tracked socket: what it moved, and its flow (bpf/live.h). */
+SEC("iter/bpf_map")
+int walk_flows(struct bpf_iter__bpf_map *ctx)
 {
-	return dump_by_file(ctx);
+	return walk_conns(ctx);
 }

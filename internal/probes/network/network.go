@@ -55,19 +55,20 @@ type flowIter struct {
 
 // Programs: byte counting (and RTT, sampled at its flushes) needs the
 // required ones. Live flows, and counts of open connections as of a scrape
-// rather than as of their close, come from the walk over every open file of
-// the node, which needs no map iterator (some kernel builds refuse those).
+// rather than as of their close, come from the walk over the connection
+// table, which needs no map-element iterator (some kernel builds refuse
+// those).
 var Programs = probe.Programs{
 	Required: []string{networkProgOnSetState, networkProgOnSend, networkProgOnRecv, networkProgOnDestroy},
 	Optional: map[string]string{
 		networkProgOnRetransmit:       "retransmitted segments",
 		networkProgOnRetransmitSynack: "retransmitted SYN-ACKs",
-		networkProgDumpFlowsByFile:    "live flows and live counts of open connections",
+		networkProgWalkFlows:          "live flows and live counts of open connections",
 	},
 }
 
 // flowIterProgs are the programs that list live sockets.
-var flowIterProgs = []string{networkProgDumpFlowsByFile}
+var flowIterProgs = []string{networkProgWalkFlows}
 
 // New returns an unstarted network probe whose flow table keeps up to
 // flowTableSize flows.
@@ -137,15 +138,15 @@ func (p *Probe) LearnPeers() error {
 
 // attachFlowIters attaches the flow iterator if the kernel loaded it.
 func (p *Probe) attachFlowIters() []flowIter {
-	if p.bpf.DumpFlowsByFile == nil {
+	if p.bpf.WalkFlows == nil {
 		return nil
 	}
-	l, err := link.AttachIter(link.IterOptions{Program: p.bpf.DumpFlowsByFile})
+	l, err := link.AttachIter(link.IterOptions{Program: p.bpf.WalkFlows})
 	if err != nil {
-		p.objs.Failed[networkProgDumpFlowsByFile] = probe.Explain(ebpf.Tracing, fmt.Errorf("attach flow iterator: %w", err))
+		p.objs.Failed[networkProgWalkFlows] = probe.Explain(ebpf.Tracing, fmt.Errorf("attach flow iterator: %w", err))
 		return nil
 	}
-	return []flowIter{{networkProgDumpFlowsByFile, l}}
+	return []flowIter{{networkProgWalkFlows, l}}
 }
 
 // Close implements probe.Probe.

@@ -51,13 +51,14 @@ func start(t *testing.T) *fixture {
 
 // eachFlowIter runs check on the live flows of cg in state as each attached
 // flow iterator lists them on its own, not merged into the flow table with
-// what events said. The file walk must be among them: it needs no map
-// iterator, and it loads on every kernel build met so far (docs/design.md).
+// what events said. The walk over the connection table must be among them:
+// it needs no map-element iterator, and it loads on every kernel build met
+// so far (docs/design.md).
 func (f *fixture) eachFlowIter(t *testing.T, cg *testutil.Cgroup, state string, check func(t *testing.T, flows []Flow)) {
 	t.Helper()
 	var walked bool
 	for _, it := range f.probe.iters {
-		walked = walked || it.prog == networkProgDumpFlowsByFile
+		walked = walked || it.prog == networkProgWalkFlows
 		t.Run(it.prog, func(t *testing.T) {
 			f.probe.mu.Lock()
 			live, err := f.probe.readLive(it.link)
@@ -69,7 +70,7 @@ func (f *fixture) eachFlowIter(t *testing.T, cg *testutil.Cgroup, state string, 
 		})
 	}
 	if !walked {
-		t.Errorf("flow iterators attached: %v; the file walk is missing", f.probe.iters)
+		t.Errorf("flow iterators attached: %v; the walk is missing", f.probe.iters)
 	}
 }
 

@@ -33,6 +33,21 @@ type networkConn struct {
 	RttJiffies  uint32
 	_           [4]byte
 	LastJiffies uint64
+	Sk          uint64
+	Live        struct {
+		_           structs.HostLayout
+		Walk        uint64
+		Saddr       [16]uint8
+		Daddr       [16]uint8
+		Netns       uint32
+		SrttUs      uint32
+		Retransmits uint32
+		Sport       uint16
+		Dport       uint16
+		Family      uint16
+		State       uint8
+		Pad         [5]uint8
+	}
 }
 
 type networkConnEvent struct {
@@ -115,16 +130,18 @@ const (
 	networkMapOwnedLast           = "owned_last"
 	networkMapPeersSeen           = "peers_seen"
 	networkMapStats               = "stats"
-	networkProgDumpFlowsByFile    = "dump_flows_by_file"
 	networkProgOnDestroy          = "on_destroy"
 	networkProgOnRecv             = "on_recv"
 	networkProgOnRetransmit       = "on_retransmit"
 	networkProgOnRetransmitSynack = "on_retransmit_synack"
 	networkProgOnSend             = "on_send"
 	networkProgOnSetState         = "on_set_state"
+	networkProgWalkFlows          = "walk_flows"
 	networkVarFirstPeers          = "first_peers"
 	networkVarOrb8CgroupV1        = "orb8_cgroup_v1"
 	networkVarOrb8SampleEvery     = "orb8_sample_every"
+	networkVarWalked              = "walked"
+	networkVarWalks               = "walks"
 )
 
 // loadNetwork returns the embedded CollectionSpec for network.
@@ -169,13 +186,13 @@ type networkSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type networkProgramSpecs struct {
-	DumpFlowsByFile    *ebpf.ProgramSpec `ebpf:"dump_flows_by_file"`
 	OnDestroy          *ebpf.ProgramSpec `ebpf:"on_destroy"`
 	OnRecv             *ebpf.ProgramSpec `ebpf:"on_recv"`
 	OnRetransmit       *ebpf.ProgramSpec `ebpf:"on_retransmit"`
 	OnRetransmitSynack *ebpf.ProgramSpec `ebpf:"on_retransmit_synack"`
 	OnSend             *ebpf.ProgramSpec `ebpf:"on_send"`
 	OnSetState         *ebpf.ProgramSpec `ebpf:"on_set_state"`
+	WalkFlows          *ebpf.ProgramSpec `ebpf:"walk_flows"`
 }
 
 // networkMapSpecs contains maps before they are loaded into the kernel.
@@ -198,6 +215,8 @@ type networkVariableSpecs struct {
 	FirstPeers      *ebpf.VariableSpec `ebpf:"first_peers"`
 	Orb8CgroupV1    *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
 	Orb8SampleEvery *ebpf.VariableSpec `ebpf:"orb8_sample_every"`
+	Walked          *ebpf.VariableSpec `ebpf:"walked"`
+	Walks           *ebpf.VariableSpec `ebpf:"walks"`
 }
 
 // networkObjects contains all objects after they have been loaded into the kernel.
@@ -248,30 +267,32 @@ type networkVariables struct {
 	FirstPeers      *ebpf.Variable `ebpf:"first_peers"`
 	Orb8CgroupV1    *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
 	Orb8SampleEvery *ebpf.Variable `ebpf:"orb8_sample_every"`
+	Walked          *ebpf.Variable `ebpf:"walked"`
+	Walks           *ebpf.Variable `ebpf:"walks"`
 }
 
 // networkPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadNetworkObjects or ebpf.CollectionSpec.LoadAndAssign.
 type networkPrograms struct {
-	DumpFlowsByFile    *ebpf.Program `ebpf:"dump_flows_by_file"`
 	OnDestroy          *ebpf.Program `ebpf:"on_destroy"`
 	OnRecv             *ebpf.Program `ebpf:"on_recv"`
 	OnRetransmit       *ebpf.Program `ebpf:"on_retransmit"`
 	OnRetransmitSynack *ebpf.Program `ebpf:"on_retransmit_synack"`
 	OnSend             *ebpf.Program `ebpf:"on_send"`
 	OnSetState         *ebpf.Program `ebpf:"on_set_state"`
+	WalkFlows          *ebpf.Program `ebpf:"walk_flows"`
 }
 
 func (p *networkPrograms) Close() error {
 	return _NetworkClose(
-		p.DumpFlowsByFile,
 		p.OnDestroy,
 		p.OnRecv,
 		p.OnRetransmit,
 		p.OnRetransmitSynack,
 		p.OnSend,
 		p.OnSetState,
+		p.WalkFlows,
 	)
 }
 

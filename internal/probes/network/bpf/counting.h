@@ -87,36 +87,38 @@ static __always_inline void touch(struct conn *c, __u64 j)
 }
 
 /*
- * Samples the smoothed RTT once per jiffy of a connection that sends: the
- * ACKs of what it sends keep the estimate current. A per-ACK sockops
- * callback cost ~150 ns on every ACK; this costs a compare per flush.
+ * Samples the smoothed RTT (srtt_us) once per jiffy of a connection that
+ * sends: the ACKs of what it sends keep the estimate current. A per-ACK
+ * sockops callback cost ~150 ns on every ACK; this costs a compare per flush.
  */
-static __always_inline void sample_rtt(struct conn *c, const struct tcp_sock *tp, struct net_stats *s, __u64 j)
+static __always_inline void sample_rtt(struct conn *c, __u32 srtt_us, struct net_stats *s, __u64 j)
 {
-	__u32 srtt = tp->srtt_us >> 3; /* stored as 8x microseconds */
-
-	if (c->rtt_jiffies == (__u32)j || !srtt)
+	if (c->rtt_jiffies == (__u32)j || !srtt_us)
 		return;
 	c->rtt_jiffies = j;
-	orb8_hist_add(&s->rtt, (__u64)srtt * 1000);
+	orb8_hist_add(&s->rtt, (__u64)srtt_us * 1000);
+}
+
+/* The smoothed RTT in microseconds (the kernel keeps 8 times it). */
+static __always_inline __u32 srtt_of(const struct tcp_sock *tp)
+{
+	return tp->srtt_us >> 3;
 }
 
 /*
- * Counts what the connection moved since the last flush into s, its
- * workload's counters (looked up here, only if something moved, when 0).
+ * Counts what the connection moved since the last count into s, its
+ * workload's counters (looked up here, only if something moved, when 0):
+ * m and srtt_us as read from its socket in state.
  */
-static __always_inline void flush(struct conn *c, const struct tcp_sock *tp, int state, struct net_stats *s)
+static __always_inline void count_marks(struct conn *c, const struct marks *m, int state, __u32 srtt_us,
+					struct net_stats *s)
 {
-	struct marks m;
 	__u32 d[MARKS];
 
-	if (c->tracking != COUNTING || !counting_state(state))
-		return;
-	read_marks(tp, state, &m);
-	d[BYTES_TX] = open_state(state) ? take(&c->mark[BYTES_TX], m.v[BYTES_TX]) : 0;
-	d[BYTES_RX] = take(&c->mark[BYTES_RX], m.v[BYTES_RX]);
-	d[SEGS_TX] = take(&c->mark[SEGS_TX], m.v[SEGS_TX]);
-	d[SEGS_RX] = take(&c->mark[SEGS_RX], m.v[SEGS_RX]);
+	d[BYTES_TX] = open_state(state) ? take(&c->mark[BYTES_TX], m->v[BYTES_TX]) : 0;
+	d[BYTES_RX] = take(&c->mark[BYTES_RX], m->v[BYTES_RX]);
+	d[SEGS_TX] = take(&c->mark[SEGS_TX], m->v[SEGS_TX]);
+	d[SEGS_RX] = take(&c->mark[SEGS_RX], m->v[SEGS_RX]);
 	if (!(d[BYTES_TX] | d[BYTES_RX] | d[SEGS_TX] | d[SEGS_RX]))
 		return;
 	__u64 j = bpf_jiffies64();
@@ -130,7 +132,24 @@ static __always_inline void flush(struct conn *c, const struct tcp_sock *tp, int
 	s->tcp_packets[TX] += d[SEGS_TX];
 	s->tcp_packets[RX] += d[SEGS_RX];
 	if (d[BYTES_TX] | d[SEGS_TX])
-		sample_rtt(c, tp, s, j);
+		sample_rtt(c, srtt_us, s, j);
+}
+
+/* Whether a count of the connection in state can move anything. */
+static __always_inline int countable(const struct conn *c, int state)
+{
+	return c->tracking == COUNTING && counting_state(state);
+}
+
+/* Counts what the connection moved since the last count (see count_marks). */
+static __always_inline void flush(struct conn *c, const struct tcp_sock *tp, int state, struct net_stats *s)
+{
+	struct marks m;
+
+	if (!countable(c, state))
+		return;
+	read_marks(tp, state, &m);
+	count_marks(c, &m, state, srtt_of(tp), s);
 }
 
 /*
@@ -163,6 +182,7 @@ static __always_inline struct conn *conn_new(const struct sock *sk, __u64 cookie
 		.cgroup_id = sock_cgroup_id(sk),
 		.start_ns = bpf_ktime_get_boot_ns(),
 		.direction = DIRECTION_UNKNOWN,
+		.sk = (__u64)sk,
 	};
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
 	if (tp)

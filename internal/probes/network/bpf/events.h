@@ -1,4 +1,4 @@
-/* Connection records: what the ring buffer carries and the flow iterators write. */
+/* Connection records: what the ring buffer carries. */
 #pragma once
 
 #include "types.h"
@@ -27,7 +27,7 @@ static __always_inline void fill_event(struct conn_event *e, const struct sock *
 	}
 	if (tp) {
 		e->retransmits = tp->total_retrans;
-		e->srtt_us = tp->srtt_us >> 3;
+		e->srtt_us = srtt_of(tp);
 	}
 	if (c) {
 		e->pid = c->pid;

@@ -1,52 +1,87 @@
-/* Live connections for the flow table: the flow iterator's records. */
+/* Live connections for the flow table: the flow walk over the connection table. */
 #pragma once
 
 #include "counting.h"
-#include "events.h"
+#include "orb8_sample.h"
+#include <bpf/bpf_endian.h>
+
+/* Walks so far: each stamps the entries whose socket it read (conn_live.walk). */
+__u64 walks = 0;
+/* Entries the last walk stamped: what user space lists of it, at most. */
+__u64 walked = 0;
 
 /*
- * Takes what a tracked socket moved since the last count into its
- * workload's counters, and writes its record for the flow table. sk and tp
- * are untrusted pointers (the file walk's): plain loads only, no helper that
- * takes a socket.
+ * Reads walks with a fully ordered atomic (one that fetches): the loads
+ * before it are done before the loads after it, on every architecture.
  */
-static __always_inline void write_live(struct seq_file *seq, struct sock *sk, struct tcp_sock *tp, struct conn *c)
+static __always_inline __u64 ordered_walks(void)
 {
-	struct conn_event r;
-	int state = sk->__sk_common.skc_state;
-
-	flush(c, tp, state, 0);
-	fill_event(&r, sk, tp, c, RECORD_LIVE, state);
-	r.boot_ns = c->last_ns; /* a live record's time is the flow's last activity */
-	bpf_seq_write(seq, &r, sizeof(r));
+	return __sync_fetch_and_add(&walks, 0);
 }
 
 /*
- * Every socket file of every process, in any network namespace (iter/tcp
- * would see only the reader's), with no map iterator, which some kernel
- * builds refuse (docs/design.md). A socket held by several processes is
- * written once by each; user space merges records by cookie. Sockets no
- * process holds (orphans closing, connections not yet accepted, kernel
- * sockets, io_uring fixed files) are not visited: their close record, and
- * their open record while tcp events are watched, reach the flow table.
- * The socket pointer is untrusted here, so its cookie is read, never
- * generated: a tracked socket has one since its entry was made.
+ * Takes what a tracked socket moved since the last count into its
+ * workload's counters and stamps its entry with what its record needs
+ * from the socket. The socket's address is untrusted here: nothing holds
+ * the socket, which may be freed meanwhile and its memory reused for
+ * another (TCP sockets' memory stays a socket while the walk runs, under
+ * RCU, but not the same one). So plain loads only, no helper that takes a
+ * socket, and what was read counts only if the socket's cookie, read after
+ * it, is still the entry's: a reused socket's cookie is cleared first, and
+ * cookies are never reused.
  */
-static __always_inline int dump_by_file(struct bpf_iter__task_file *ctx)
+static long walk_conn(struct bpf_map *map, __u64 *cookie, struct conn *c, __u64 *walk)
 {
-	struct file *file = ctx->file;
+	struct sock *sk = orb8_core_cast((void *)c->sk, struct sock);
+	struct tcp_sock *tp = orb8_core_cast(sk, struct tcp_sock);
+	struct conn_live l = {.walk = *walk};
+	struct marks m;
 
-	if (!file)
+	if (!c->sk)
 		return 0;
-	struct socket *sock = bpf_sock_from_file(file);
-	if (!sock)
+	int state = sk->__sk_common.skc_state;
+	__u16 family = sk->__sk_common.skc_family;
+
+	read_marks(tp, state, &m);
+	l.state = state;
+	l.family = family;
+	l.sport = sk->__sk_common.skc_num;
+	l.dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	l.netns = sk->__sk_common.skc_net.net->ns.inum;
+	if (family == AF_INET) {
+		__builtin_memcpy(l.saddr, &sk->__sk_common.skc_rcv_saddr, 4);
+		__builtin_memcpy(l.daddr, &sk->__sk_common.skc_daddr, 4);
+	} else {
+		bpf_probe_read_kernel(l.saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_probe_read_kernel(l.daddr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+	l.retransmits = tp->total_retrans;
+	l.srtt_us = srtt_of(tp);
+	if (ordered_walks() != *walk || BPF_CORE_READ(sk, __sk_common.skc_cookie.counter) != *cookie)
 		return 0;
-	struct sock *sk = sock->sk;
-	if (!sk || sk->sk_protocol != IPPROTO_TCP)
-		return 0;
-	__u64 cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
-	struct conn *c = cookie ? conn_lookup(cookie) : 0;
-	if (c)
-		write_live(ctx->meta->seq, sk, orb8_core_cast(sk, struct tcp_sock), c);
+	if (countable(c, state))
+		count_marks(c, &m, state, l.srtt_us, 0);
+	if (orb8_sampled_out(*cookie, orb8_sample_rate()))
+		return 0; /* counted; its record is shed, as its events are (bpf/events.h) */
+	c->live = l;
+	walked++;
+	return 0;
+}
+
+/*
+ * Every tracked socket, in any network namespace, held by a process or
+ * not (orphans closing, connections not yet accepted), with no map-element
+ * iterator, which some kernel builds refuse (docs/design.md): the program
+ * runs on a map iterator and walks the table at its first map. User space
+ * then reads the table and lists the entries this walk stamped.
+ */
+static __always_inline int walk_conns(struct bpf_iter__bpf_map *ctx)
+{
+	if (ctx->meta->seq_num || !ctx->map)
+		return 0; /* once per run */
+	__u64 walk = ++walks;
+
+	walked = 0;
+	bpf_for_each_map_elem(&conns, walk_conn, &walk, 0);
 	return 0;
 }

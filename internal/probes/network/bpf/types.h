@@ -34,7 +34,7 @@ enum event_kind : __u8 {
 	EVENT_OPEN = 1,   /* handshake completed */
 	EVENT_CLOSE = 2,  /* an open connection closed */
 	EVENT_FAILED = 3, /* a handshake that never completed */
-	RECORD_LIVE = 4,  /* a live connection, from the flow iterator */
+	RECORD_LIVE = 4,  /* a live connection, from the flow walk (user space makes these) */
 };
 
 /* conn.tracking: whether the sequence baselines are set. */
@@ -54,6 +54,24 @@ struct net_stats {
 	__u64 retransmits;
 	__u64 transitions[STATE_SLOTS];
 	struct orb8_log2_hist rtt;
+};
+
+/*
+ * What the flow walk (live.h) last read from a connection's socket: with the
+ * entry's own fields, the connection's record for the flow table.
+ */
+struct conn_live {
+	__u64 walk; /* the walk that read it; an older one: the socket was gone */
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u32 netns;
+	__u32 srtt_us;
+	__u32 retransmits;
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u8 state;
+	__u8 pad[5];
 };
 
 /*
@@ -87,9 +105,15 @@ struct conn {
 	__u32 retrans;      /* tcp_sock.total_retrans already counted */
 	__u32 rtt_jiffies;  /* low bits of the jiffy of the last RTT sample */
 	__u64 last_jiffies; /* of last_ns */
+	/*
+	 * The socket's address, for the flow walk, which reads it untrusted
+	 * and only where the socket's cookie is still this entry's.
+	 */
+	__u64 sk;
+	struct conn_live live;
 };
 
-/* A connection event, and the record the flow iterator writes. */
+/* A connection event; user space makes live records alike from the flow walk's entries. */
 struct conn_event {
 	__u64 boot_ns;
 	__u64 start_ns;
