@@ -25,20 +25,25 @@ import (
 	"github.com/orb8/orb8/internal/testutil"
 )
 
-// kprobeOnly is a probe whose one required hook is a kprobe: on kernels
-// without kprobes (this one) it must report down and harm nothing else.
-type kprobeOnly struct{ objs *probe.Objects }
+// programsOnly is the part of a test probe that loads programs (its Start)
+// and exports no series of its own.
+type programsOnly struct{ objs *probe.Objects }
 
-func (p *kprobeOnly) Name() string                           { return "kprobe_upgrade" }
-func (p *kprobeOnly) Objects() *probe.Objects                { return p.objs }
-func (p *kprobeOnly) Describe(chan<- *prometheus.Desc)       {}
-func (p *kprobeOnly) Collect(chan<- prometheus.Metric) error { return nil }
-func (p *kprobeOnly) Close() error {
+func (p *programsOnly) Objects() *probe.Objects                { return p.objs }
+func (p *programsOnly) Describe(chan<- *prometheus.Desc)       {}
+func (p *programsOnly) Collect(chan<- prometheus.Metric) error { return nil }
+func (p *programsOnly) Close() error {
 	if p.objs != nil {
 		return p.objs.Close()
 	}
 	return nil
 }
+
+// kprobeOnly is a probe whose one required hook is a kprobe: on kernels
+// without kprobes (this one) it must report down and harm nothing else.
+type kprobeOnly struct{ programsOnly }
+
+func (p *kprobeOnly) Name() string { return "kprobe_upgrade" }
 func (p *kprobeOnly) Start(context.Context, probe.Env) error {
 	spec := &ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{"on_exit": {
 		Name: "on_exit", Type: ebpf.Kprobe, SectionName: "kprobe/do_exit", License: "GPL",
