@@ -14,6 +14,7 @@ var (
 	mapFullDesc     = prometheus.NewDesc("orb8_bpf_map_full_total", "Entries a probe could not track because a bounded BPF map was full.", []string{"probe"}, nil)
 	runtimeDesc     = prometheus.NewDesc("orb8_bpf_program_run_seconds_total", "Time the kernel spent running the probe's BPF programs (kernel BPF stats).", []string{"probe"}, nil)
 	runCountDesc    = prometheus.NewDesc("orb8_bpf_program_runs_total", "Times the probe's BPF programs ran.", []string{"probe"}, nil)
+	recursionDesc   = prometheus.NewDesc("orb8_bpf_program_recursion_misses_total", "Runs of the probe's BPF programs the kernel skipped because the same program was already running on that CPU (an interrupt arriving during a run): what those runs would have counted is missing.", []string{"probe"}, nil)
 	workloadsDesc   = prometheus.NewDesc("orb8_tracked_workloads", "Cgroups the resolver tracks.", nil, nil)
 	untrackedDesc   = prometheus.NewDesc("orb8_workloads_untracked_total", "Cgroups not tracked because the resolver's table was full.", nil, nil)
 	buildInfoDesc   = prometheus.NewDesc("orb8_build_info", "Build of the running agent, and the cgroup hierarchy it names workloads by (unified or v1-memory).", []string{"version", "cgroup_hierarchy"}, nil)
@@ -23,7 +24,7 @@ var (
 	overheadDesc    = prometheus.NewDesc("orb8_overhead_ratio", "Share of the node's CPU the agent cost over the last second: its own CPU time, and its BPF programs' run time with --bpf-stats. Above --max-overhead, probes shed records (orb8_sampling_ratio).", nil, nil)
 	samplingDesc    = prometheus.NewDesc("orb8_sampling_ratio", "Share of the probe's records (DNS messages, connection records) user space handles while the agent sheds load to stay under --max-overhead; each kept record counts for the shed ones. 1: all.", []string{"probe"}, nil)
 	spansMissedDesc = prometheus.NewDesc("orb8_spans_missed_total", "Spans of HTTP requests (--otlp-traces-endpoint) that did not reach the receiver: the agent's event buffer or span queue was full, or the export failed.", nil, nil)
-	selfDescriptors = []*prometheus.Desc{probeUpDesc, eventsDesc, lostDesc, collectErrDesc, mapFullDesc, runtimeDesc, runCountDesc, workloadsDesc, untrackedDesc, buildInfoDesc, exportErrDesc, auditMissedDesc, podEventsDesc, overheadDesc, samplingDesc, spansMissedDesc}
+	selfDescriptors = []*prometheus.Desc{probeUpDesc, eventsDesc, lostDesc, collectErrDesc, mapFullDesc, runtimeDesc, runCountDesc, recursionDesc, workloadsDesc, untrackedDesc, buildInfoDesc, exportErrDesc, auditMissedDesc, podEventsDesc, overheadDesc, samplingDesc, spansMissedDesc}
 )
 
 // selfCollector exports the agent's own health: which probes run, what they
@@ -62,13 +63,15 @@ func (c *selfCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(lostDesc, prometheus.CounterValue, float64(counters.RingbufLost), p.Name())
 			ch <- prometheus.MustNewConstMetric(mapFullDesc, prometheus.CounterValue, float64(counters.MapFull), p.Name())
 		}
-		var seconds, runs float64
+		var seconds, runs, misses float64
 		for _, prog := range objs.Programs() {
 			if st, err := prog.Stats(); err == nil {
 				seconds += st.Runtime.Seconds()
 				runs += float64(st.RunCount)
+				misses += float64(st.RecursionMisses)
 			}
 		}
+		ch <- prometheus.MustNewConstMetric(recursionDesc, prometheus.CounterValue, misses, p.Name())
 		// The kernel counts runs only while its statistics are on (--bpf-stats,
 		// or anything else on the node): no runs means no figures, not zero.
 		if runs > 0 {
