@@ -148,7 +148,7 @@ func (p *Probe) flowOf(e *networkConnEvent, comms *probe.Comms) (f Flow, ok bool
 func (p *Probe) handle(raw []byte) {
 	p.Took()
 	e, ok := decode(raw)
-	if !ok || e.Kind == networkEventKindRECORD_LIVE {
+	if !ok {
 		return
 	}
 	f, ok := p.flowOf(e, &p.comms)

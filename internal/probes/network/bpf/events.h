@@ -1,7 +1,7 @@
 /* Connection records: what the ring buffer carries. */
 #pragma once
 
-#include "types.h"
+#include "counting.h"
 #include "orb8_sample.h"
 #include <bpf/bpf_endian.h>
 
