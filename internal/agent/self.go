@@ -14,7 +14,7 @@ var (
 	mapFullDesc     = prometheus.NewDesc("orb8_bpf_map_full_total", "Entries a probe could not track because a bounded BPF map was full.", []string{"probe"}, nil)
 	runtimeDesc     = prometheus.NewDesc("orb8_bpf_program_run_seconds_total", "Time the kernel spent running the probe's BPF programs (kernel BPF stats).", []string{"probe"}, nil)
 	runCountDesc    = prometheus.NewDesc("orb8_bpf_program_runs_total", "Times the probe's BPF programs ran.", []string{"probe"}, nil)
-	recursionDesc   = prometheus.NewDesc("orb8_bpf_program_recursion_misses_total", "Runs of the probe's BPF programs the kernel skipped because the same program was already running on that CPU (an interrupt arriving during a run): what those runs would have counted is missing.", []string{"probe"}, nil)
+	recursionDesc   = prometheus.NewDesc("orb8_bpf_program_recursion_misses_total", "Runs of the probe's BPF programs the kernel skipped because a program was already running on that CPU (an interrupt arriving during a run; for tp_btf and fentry programs the same one, for kprobes, uprobes and tracepoints any, Linux 6.7+): what those runs would have counted is missing.", []string{"probe"}, nil)
 	workloadsDesc   = prometheus.NewDesc("orb8_tracked_workloads", "Cgroups the resolver tracks.", nil, nil)
 	untrackedDesc   = prometheus.NewDesc("orb8_workloads_untracked_total", "Cgroups not tracked because the resolver's table was full.", nil, nil)
 	buildInfoDesc   = prometheus.NewDesc("orb8_build_info", "Build of the running agent, and the cgroup hierarchy it names workloads by (unified or v1-memory).", []string{"version", "cgroup_hierarchy"}, nil)

@@ -25,8 +25,8 @@ static __always_inline __u64 ordered_walks(void)
  * from the socket. The socket's address is untrusted here: nothing holds
  * the socket, which may be freed meanwhile and its memory reused for
  * another (TCP sockets' memory stays a socket while the walk runs, under
- * RCU, but not the same one). So plain loads only, no helper that takes a
- * socket, and what was read counts only if the socket's cookie, read after
+ * RCU, but not the same one). So loads that cannot fault only, no helper
+ * that takes a socket, and what was read counts only if the socket's cookie, read after
  * it, is still the entry's: a reused socket's cookie is cleared first, and
  * cookies are never reused.
  */
@@ -72,7 +72,7 @@ static long walk_conn(struct bpf_map *map, __u64 *cookie, struct conn *c, __u64 
  * Every tracked socket, in any network namespace, held by a process or
  * not (orphans closing, connections not yet accepted), with no map-element
  * iterator, which some kernel builds refuse (docs/design.md): the program
- * runs on a map iterator and walks the table at its first map. User space
+ * is called once per BPF map of the node and walks the table at the first. User space
  * then reads the table and lists the entries this walk stamped.
  */
 static __always_inline int walk_conns(struct bpf_iter__bpf_map *ctx)
