@@ -8,23 +8,11 @@
 static __always_inline void fill_event(struct conn_event *e, const struct sock *sk, const struct tcp_sock *tp,
 				       const struct conn *c, enum event_kind kind, __u8 state)
 {
-	__u16 family = sk->__sk_common.skc_family;
-
 	__builtin_memset(e, 0, sizeof(*e));
 	e->boot_ns = bpf_ktime_get_boot_ns();
 	e->kind = kind;
 	e->state = state;
-	e->family = family;
-	e->sport = sk->__sk_common.skc_num;
-	e->dport = bpf_ntohs(sk->__sk_common.skc_dport);
-	e->netns = sk->__sk_common.skc_net.net->ns.inum;
-	if (family == AF_INET) {
-		__builtin_memcpy(e->saddr, &sk->__sk_common.skc_rcv_saddr, 4);
-		__builtin_memcpy(e->daddr, &sk->__sk_common.skc_daddr, 4);
-	} else {
-		bpf_probe_read_kernel(e->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-		bpf_probe_read_kernel(e->daddr, 16, &sk->__sk_common.skc_v6_daddr);
-	}
+	e->family = read_ends(sk, e->saddr, e->daddr, &e->sport, &e->dport, &e->netns);
 	if (tp) {
 		e->retransmits = tp->total_retrans;
 		e->srtt_us = srtt_of(tp);

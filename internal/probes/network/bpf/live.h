@@ -3,7 +3,6 @@
 
 #include "counting.h"
 #include "orb8_sample.h"
-#include <bpf/bpf_endian.h>
 
 /* Walks so far: each stamps the entries whose socket it read (conn_live.walk). */
 __u64 walks = 0;
@@ -26,9 +25,9 @@ static __always_inline __u64 ordered_walks(void)
  * the socket, which may be freed meanwhile and its memory reused for
  * another (TCP sockets' memory stays a socket while the walk runs, under
  * RCU, but not the same one). So loads that cannot fault only, no helper
- * that takes a socket, and what was read counts only if the socket's cookie, read after
- * it, is still the entry's: a reused socket's cookie is cleared first, and
- * cookies are never reused.
+ * that takes a socket, and what was read counts only if the socket's
+ * cookie, read after it, is still the entry's: a reused socket's cookie is
+ * cleared first, and cookies are never reused.
  */
 static long walk_conn(struct bpf_map *map, __u64 *cookie, struct conn *c, __u64 *walk)
 {
@@ -40,21 +39,10 @@ static long walk_conn(struct bpf_map *map, __u64 *cookie, struct conn *c, __u64 
 	if (!c->sk)
 		return 0;
 	int state = sk->__sk_common.skc_state;
-	__u16 family = sk->__sk_common.skc_family;
 
 	read_marks(tp, state, &m);
 	l.state = state;
-	l.family = family;
-	l.sport = sk->__sk_common.skc_num;
-	l.dport = bpf_ntohs(sk->__sk_common.skc_dport);
-	l.netns = sk->__sk_common.skc_net.net->ns.inum;
-	if (family == AF_INET) {
-		__builtin_memcpy(l.saddr, &sk->__sk_common.skc_rcv_saddr, 4);
-		__builtin_memcpy(l.daddr, &sk->__sk_common.skc_daddr, 4);
-	} else {
-		bpf_probe_read_kernel(l.saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-		bpf_probe_read_kernel(l.daddr, 16, &sk->__sk_common.skc_v6_daddr);
-	}
+	l.family = read_ends(sk, l.saddr, l.daddr, &l.sport, &l.dport, &l.netns);
 	l.retransmits = tp->total_retrans;
 	l.srtt_us = srtt_of(tp);
 	if (ordered_walks() != *walk || BPF_CORE_READ(sk, __sk_common.skc_cookie.counter) != *cookie)
@@ -72,8 +60,9 @@ static long walk_conn(struct bpf_map *map, __u64 *cookie, struct conn *c, __u64 
  * Every tracked socket, in any network namespace, held by a process or
  * not (orphans closing, connections not yet accepted), with no map-element
  * iterator, which some kernel builds refuse (docs/design.md): the program
- * is called once per BPF map of the node and walks the table at the first. User space
- * then reads the table and lists the entries this walk stamped.
+ * is called once per BPF map of the node and walks the table at the
+ * first. User space then reads the table and lists the entries this walk
+ * stamped.
  */
 static __always_inline int walk_conns(struct bpf_iter__bpf_map *ctx)
 {

@@ -3,6 +3,7 @@
 
 #include "orb8.h"
 #include "orb8_hist.h"
+#include <bpf/bpf_endian.h>
 
 #define AF_INET 2   /* include/linux/socket.h */
 #define AF_INET6 10
@@ -221,6 +222,29 @@ static __always_inline __u64 sock_cgroup_id(const struct sock *sk)
 static __always_inline __u64 cookie_of(const struct sock *sk)
 {
 	return bpf_get_socket_cookie((struct sock *)sk);
+}
+
+/*
+ * Reads the socket's addresses, ports and network namespace into the
+ * record fields given; returns its family. The events and the flow walk
+ * both name a connection by these.
+ */
+static __always_inline __u16 read_ends(const struct sock *sk, __u8 saddr[16], __u8 daddr[16], __u16 *sport,
+				       __u16 *dport, __u32 *netns)
+{
+	__u16 family = sk->__sk_common.skc_family;
+
+	*sport = sk->__sk_common.skc_num;
+	*dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	*netns = sk->__sk_common.skc_net.net->ns.inum;
+	if (family == AF_INET) {
+		__builtin_memcpy(saddr, &sk->__sk_common.skc_rcv_saddr, 4);
+		__builtin_memcpy(daddr, &sk->__sk_common.skc_daddr, 4);
+	} else {
+		bpf_probe_read_kernel(saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_probe_read_kernel(daddr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+	return family;
 }
 
 /* The socket's state, 0 if it has none. */
