@@ -110,6 +110,11 @@ type networkNetStats struct {
 	}
 }
 
+type networkOwnedNotes struct {
+	_      structs.HostLayout
+	Cookie [512]uint64
+}
+
 type networkPeerKey struct {
 	_         structs.HostLayout
 	CgroupId  uint64
@@ -127,7 +132,7 @@ const (
 	networkMapEvents              = "events"
 	networkMapOrb8Counters        = "orb8_counters"
 	networkMapOrb8Emit            = "orb8_emit"
-	networkMapOwnedLast           = "owned_last"
+	networkMapOwned               = "owned"
 	networkMapPeersSeen           = "peers_seen"
 	networkMapStats               = "stats"
 	networkProgOnDestroy          = "on_destroy"
@@ -203,7 +208,7 @@ type networkMapSpecs struct {
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	Orb8Counters *ebpf.MapSpec `ebpf:"orb8_counters"`
 	Orb8Emit     *ebpf.MapSpec `ebpf:"orb8_emit"`
-	OwnedLast    *ebpf.MapSpec `ebpf:"owned_last"`
+	Owned        *ebpf.MapSpec `ebpf:"owned"`
 	PeersSeen    *ebpf.MapSpec `ebpf:"peers_seen"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 }
@@ -243,7 +248,7 @@ type networkMaps struct {
 	Events       *ebpf.Map `ebpf:"events"`
 	Orb8Counters *ebpf.Map `ebpf:"orb8_counters"`
 	Orb8Emit     *ebpf.Map `ebpf:"orb8_emit"`
-	OwnedLast    *ebpf.Map `ebpf:"owned_last"`
+	Owned        *ebpf.Map `ebpf:"owned"`
 	PeersSeen    *ebpf.Map `ebpf:"peers_seen"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 }
@@ -254,7 +259,7 @@ func (m *networkMaps) Close() error {
 		m.Events,
 		m.Orb8Counters,
 		m.Orb8Emit,
-		m.OwnedLast,
+		m.Owned,
 		m.PeersSeen,
 		m.Stats,
 	)

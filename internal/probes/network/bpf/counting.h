@@ -156,8 +156,8 @@ static __always_inline void flush(struct conn *c, const struct tcp_sock *tp, int
  * Remembers a process that uses the socket: the first one seen in process
  * context (connect, sendmsg, recvmsg) that belongs to the socket's own
  * workload, which rules out kernel threads and, in softirq, an unrelated
- * interrupted task. Once the socket has its process, this CPU notes it in
- * owned_last.
+ * interrupted task. Once the socket has its process, this CPU notes it
+ * (owned).
  */
 static __always_inline void own(struct conn *c)
 {
@@ -168,10 +168,9 @@ static __always_inline void own(struct conn *c)
 	}
 	if (!c->pid)
 		return;
-	__u32 zero = 0;
-	__u64 *last = bpf_map_lookup_elem(&owned_last, &zero);
-	if (last)
-		*last = c->cookie;
+	__u64 *note = owned_note(c->cookie);
+	if (note)
+		*note = c->cookie;
 }
 
 /* A new entry for a socket that has none; a failed creation (a full table) is counted. */
@@ -235,11 +234,10 @@ static __always_inline int start_counting(struct conn *c, const struct tcp_sock 
 static __always_inline void used(const struct sock *sk)
 {
 	__u64 cookie = cookie_of(sk);
-	__u32 zero = 0;
-	__u64 *last = bpf_map_lookup_elem(&owned_last, &zero);
+	__u64 *note = owned_note(cookie);
 
-	if (last && *last == cookie)
-		return; /* owned, and used on this CPU last: nothing to note */
+	if (note && *note == cookie)
+		return; /* owned, and noted by this CPU: nothing to note */
 	struct conn *c = conn_lookup(cookie);
 
 	if (c) {

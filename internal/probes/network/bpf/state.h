@@ -146,6 +146,6 @@ static __always_inline int destroy(struct sock *sk)
 		inactive(c, 0);
 		emit(sk, c, EVENT_CLOSE, TCP_CLOSE);
 	}
-	bpf_map_delete_elem(&conns, &cookie); /* the only delete: owned_last relies on it */
+	bpf_map_delete_elem(&conns, &cookie); /* the only delete: owned notes rely on it */
 	return 0;
 }

@@ -159,18 +159,36 @@ struct {
 } conns SEC(".maps");
 
 /*
- * The cookie of the socket whose owner this CPU noted last (see used): a
- * process's sends and receives on one connection, once it is owned, skip
- * the table. A note is right for as long as its socket can be used: cookies
- * are never reused (0 is no socket), a pid once noted stays, and an entry
- * goes only when its socket is destroyed (destroy).
+ * Sockets whose owner this CPU has noted (see used), one per slot: a
+ * cookie's slot is its low bits. A process's sends and receives on an
+ * owned connection skip the table, also when one thread serves many
+ * connections (the kernel hands out cookies in per-CPU runs, so the sockets
+ * a CPU sees land in different slots). A note is right for as long as its
+ * socket can be used: cookies are never reused (0 is no socket), a pid once
+ * noted stays, and an entry goes only when its socket is destroyed
+ * (destroy). 4 KiB per CPU.
  */
+#define OWNED_SLOTS 512
+
+struct owned_notes {
+	__u64 cookie[OWNED_SLOTS];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
-} owned_last SEC(".maps");
+	__type(value, struct owned_notes);
+} owned SEC(".maps");
+
+/* The note of this CPU the socket with this cookie goes in; 0 if none. */
+static __always_inline __u64 *owned_note(__u64 cookie)
+{
+	__u32 zero = 0;
+	struct owned_notes *n = bpf_map_lookup_elem(&owned, &zero);
+
+	return n ? &n->cookie[cookie & (OWNED_SLOTS - 1)] : 0;
+}
 
 /*
  * A workload's peer as behaviour profiles know it: the remote address and
