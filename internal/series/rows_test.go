@@ -1,6 +1,8 @@
 package series
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -57,5 +59,35 @@ func TestSortByWorkloadIsRegistryOrder(t *testing.T) {
 	}
 	if got := []string{table[0].w.Path, table[4].w.Path}; !slices.Equal(got, []string{"/a", "/b"}) {
 		t.Errorf("first and last paths %q", got)
+	}
+}
+
+// TestSortSamplesIsRegistryOrder: rows in label order whose own series are
+// not (the insertion sort), and series in no order at all (past its budget,
+// the general sort), come out as the registry orders them.
+func TestSortSamplesIsRegistryOrder(t *testing.T) {
+	var set Set
+	d := set.Workload("orb8_test_sort_total", "test", "direction", "protocol")
+	var rows []*sample
+	for i := range 200 {
+		w := cgroup.Workload{Path: fmt.Sprintf("/w%03d", i)}
+		for _, dir := range []string{"tx", "rx"} {
+			for _, proto := range []string{"udp", "tcp"} {
+				rows = append(rows, Metric(d, prometheus.CounterValue, 1, w, dir, proto).(*sample))
+			}
+		}
+	}
+	want := slices.Clone(rows)
+	slices.SortFunc(want, compareSamples)
+	shuffled := slices.Clone(rows)
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	reversed := slices.Clone(want)
+	slices.Reverse(reversed)
+	for name, in := range map[string][]*sample{"rows out of order": rows, "shuffled": shuffled, "reversed": reversed} {
+		got := slices.Clone(in)
+		sortSamples(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: not in registry order", name)
+		}
 	}
 }
