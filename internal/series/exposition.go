@@ -98,19 +98,23 @@ func sortedUnique(samples []*sample) bool {
 // state machine's states in their enum's order): those samples are out of
 // place only within their row, and an insertion sort puts them back with a
 // few moves each, where a general sort compares every workload's labels
-// n log n times. Past a budget of moves the disorder is not local, and the
-// general sort takes over.
-func sortSamples(samples []*sample) {
+// n log n times. A sample that moves farther than a row holds, or more
+// moves than 4 per sample in all, say the disorder is not local (a
+// shaper's unordered pass-through): the general sort takes over. It
+// reports whether it did.
+func sortSamples(samples []*sample) (general bool) {
+	const rowReach = 32
 	budget := 4 * len(samples)
 	for i := 1; i < len(samples); i++ {
 		for j := i; j > 0 && compareSamples(samples[j-1], samples[j]) > 0; j-- {
-			if budget--; budget < 0 {
+			if budget--; budget < 0 || i-j >= rowReach {
 				slices.SortFunc(samples, compareSamples)
-				return
+				return true
 			}
 			samples[j-1], samples[j] = samples[j], samples[j-1]
 		}
 	}
+	return false
 }
 
 // Empty reports whether the collection has no metric at all.
