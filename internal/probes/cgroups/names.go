@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
-	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -26,57 +24,13 @@ type idNamer struct {
 	buf bytes.Buffer // the iterator's output, reused
 }
 
-// iterCgroupInfo is the cgroup member of union bpf_iter_link_info
-// (include/uapi/linux/bpf.h, Linux 6.1).
-type iterCgroupInfo struct {
-	Order    uint32
-	CgroupFD uint32
-	CgroupID uint64
-}
-
-// linkCreateIterAttr is union bpf_attr for BPF_LINK_CREATE of an iterator.
-// cilium/ebpf's link.AttachIter passes only a map, not a cgroup. IterInfo is
-// a pointer, not a uintptr, so that the garbage collector keeps it current.
-type linkCreateIterAttr struct {
-	ProgFD      uint32
-	TargetFD    uint32
-	AttachType  uint32
-	Flags       uint32
-	IterInfo    unsafe.Pointer
-	IterInfoLen uint32
-	_           uint32
-}
-
-type iterCreateAttr struct {
-	LinkFD uint32
-	Flags  uint32
-}
-
-func bpfFD(cmd uintptr, attr unsafe.Pointer, size uintptr) (int, error) {
-	fd, _, errno := unix.Syscall(unix.SYS_BPF, cmd, uintptr(attr), size)
-	if errno != 0 {
-		return -1, errno
-	}
-	return int(fd), nil
-}
-
 // Path returns the path, relative to the cgroup2 root, of the live cgroup
 // with this id: "/" for the root. A removed cgroup's id is an error.
 func (n *idNamer) Path(id uint64) (string, error) {
-	info := iterCgroupInfo{Order: unix.BPF_CGROUP_ITER_ANCESTORS_UP, CgroupID: id}
-	link := linkCreateIterAttr{ProgFD: uint32(n.prog.FD()), AttachType: unix.BPF_TRACE_ITER,
-		IterInfo: unsafe.Pointer(&info), IterInfoLen: uint32(unsafe.Sizeof(info))}
-	linkFD, err := bpfFD(unix.BPF_LINK_CREATE, unsafe.Pointer(&link), unsafe.Sizeof(link))
+	f, err := probe.OpenCgroupIter(n.prog, unix.BPF_CGROUP_ITER_ANCESTORS_UP, id)
 	if err != nil {
-		return "", fmt.Errorf("attach cgroup iterator to cgroup %d: %w", id, err)
+		return "", err
 	}
-	it := iterCreateAttr{LinkFD: uint32(linkFD)}
-	iterFD, err := bpfFD(unix.BPF_ITER_CREATE, unsafe.Pointer(&it), unsafe.Sizeof(it))
-	unix.Close(linkFD) // the iterator holds the link
-	if err != nil {
-		return "", fmt.Errorf("create cgroup iterator: %w", err)
-	}
-	f := os.NewFile(uintptr(iterFD), "bpf_iter")
 	defer f.Close()
 	n.mu.Lock()
 	defer n.mu.Unlock()
