@@ -50,12 +50,29 @@ func bpfFD(cmd uintptr, attr unsafe.Pointer, size uintptr) (int, error) {
 // must fit one read (or go to maps), as a second read of an unfinished
 // walk fails with EOPNOTSUPP.
 func OpenCgroupIter(prog *ebpf.Program, order uint32, id uint64) (*os.File, error) {
-	info := iterCgroupInfo{Order: order, CgroupID: id}
+	f, err := openCgroupIter(prog, iterCgroupInfo{Order: order, CgroupID: id})
+	if err != nil {
+		return nil, fmt.Errorf("cgroup %d: %w", id, err)
+	}
+	return f, nil
+}
+
+// OpenCgroupIterAt is OpenCgroupIter from the cgroup of dir, an open
+// cgroup directory of any hierarchy, v1 ones included.
+func OpenCgroupIterAt(prog *ebpf.Program, order uint32, dir *os.File) (*os.File, error) {
+	f, err := openCgroupIter(prog, iterCgroupInfo{Order: order, CgroupFD: uint32(dir.Fd())})
+	if err != nil {
+		return nil, fmt.Errorf("cgroup %s: %w", dir.Name(), err)
+	}
+	return f, nil
+}
+
+func openCgroupIter(prog *ebpf.Program, info iterCgroupInfo) (*os.File, error) {
 	link := linkCreateIterAttr{ProgFD: uint32(prog.FD()), AttachType: unix.BPF_TRACE_ITER,
 		IterInfo: unsafe.Pointer(&info), IterInfoLen: uint32(unsafe.Sizeof(info))}
 	linkFD, err := bpfFD(unix.BPF_LINK_CREATE, unsafe.Pointer(&link), unsafe.Sizeof(link))
 	if err != nil {
-		return nil, fmt.Errorf("attach cgroup iterator to cgroup %d: %w", id, err)
+		return nil, fmt.Errorf("attach cgroup iterator: %w", err)
 	}
 	it := iterCreateAttr{LinkFD: uint32(linkFD)}
 	iterFD, err := bpfFD(unix.BPF_ITER_CREATE, unsafe.Pointer(&it), unsafe.Sizeof(it))
