@@ -72,7 +72,7 @@ var catalog = []probeKind{
 	{memory.Name, true, memory.EventKinds, memory.Programs, func(c *Config) options { return &c.Memory },
 		func(_ *cgroup.Resolver, c *Config) probe.Probe { return memory.New(c.Memory) }},
 	{fds.Name, true, nil, fds.Programs, nil, func(*cgroup.Resolver, *Config) probe.Probe { return fds.New() }},
-	{cpu.Name, true, nil, probe.Programs{}, nil, func(*cgroup.Resolver, *Config) probe.Probe { return cpu.New() }},
+	{cpu.Name, true, nil, cpu.Programs, nil, func(*cgroup.Resolver, *Config) probe.Probe { return cpu.New() }},
 	// Runs with --policy-dir only (enabledProbes).
 	{enforce.Name, false, enforce.EventKinds, enforce.Programs, nil, func(*cgroup.Resolver, *Config) probe.Probe { return enforce.New() }},
 }

@@ -1,12 +1,16 @@
-// Package cpu is the CPU probe: CPU time and CPU throttling per workload,
-// from the counters the kernel keeps per cgroup (cgroup2 cpu.stat, or the
-// v1 cpuacct and cpu controllers on hybrid hosts). It loads no BPF: the
-// scheduler already sums every task's runtime into its cgroups.
+// Package cpu is the CPU probe: CPU time, CPU pressure and CPU throttling
+// per workload, from the counters the kernel keeps per cgroup (cgroup2
+// cpu.stat and cpu.pressure, or the v1 cpuacct and cpu controllers on
+// hybrid hosts): the scheduler already sums every task's runtime into its
+// cgroups. Where the workloads are cgroup2's, one walk of the cgroup tree
+// by a BPF iterator reads them all (cpu.bpf.c); else, or where the kernel
+// refuses it, each cgroup's files are read.
 package cpu
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +33,11 @@ const (
 	rescanEvery = 2
 )
 
+// Programs: the one iterator is optional; without it each cgroup's files are read.
+var Programs = probe.Programs{Optional: map[string]string{
+	cpuProgCgroupCpu: "one walk of the cgroup tree per refresh (each cgroup's files are read instead)",
+}}
+
 // metrics are the series the probe exports: what Describe sends.
 var metrics series.Set
 
@@ -43,6 +52,10 @@ var (
 type Probe struct {
 	interval time.Duration // fixed before Start
 
+	objs    *probe.Objects // nil without the walk's BPF
+	bpf     cpuObjects
+	loadErr error // why the walk's BPF did not load, where the workloads are cgroup2's
+
 	figures *refresher
 	stop    func()
 }
@@ -53,8 +66,8 @@ func New() *Probe { return &Probe{interval: defaultInterval} }
 // Name implements probe.Probe.
 func (p *Probe) Name() string { return Name }
 
-// Objects implements probe.Probe: the probe loads no BPF objects.
-func (p *Probe) Objects() *probe.Objects { return nil }
+// Objects implements probe.Probe.
+func (p *Probe) Objects() *probe.Objects { return p.objs }
 
 // Start implements probe.Probe. It fails when the host keeps CPU time in
 // no cgroup file the probe knows.
@@ -64,20 +77,56 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	p.figures = newRefresher(src, env.CgroupRoot, env.Resolver)
+	if src.walkable(env.CgroupRoot) {
+		p.figures.walker, p.loadErr = p.load(env.CgroupRoot)
+	}
 	p.figures.refresh(time.Now())
 	p.stop = tick.Every(ctx, p.interval, p.figures.refresh)
 	return nil
 }
 
+// load loads the walk's program, to walk the tree under root; a nil
+// walker without an error is a program the kernel refused (in
+// Objects().Failed).
+func (p *Probe) load(root string) (*walker, error) {
+	spec, err := loadCpu()
+	if err != nil {
+		return nil, err
+	}
+	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{Programs: Programs, Manual: []string{cpuProgCgroupCpu}})
+	if err != nil {
+		return nil, err
+	}
+	p.objs = objs
+	if p.bpf.CgroupCpu == nil {
+		return nil, nil
+	}
+	w, err := newWalker(&p.bpf, root)
+	if err != nil {
+		probe.Release(&p.objs)
+	}
+	return w, err
+}
+
 // errNoPressure: the kernel keeps no pressure stall information.
 var errNoPressure = errors.New("no CPU pressure per workload: the kernel keeps no pressure stall information (PSI: CONFIG_PSI, and psi=1 on the kernel command line where CONFIG_PSI_DEFAULT_DISABLED)")
 
-// Degraded implements probe.Degrader: CPU pressure, where PSI is off.
+// Degraded implements probe.Degrader: CPU pressure, where PSI is off; the
+// walk, where its BPF did not load or its last run failed.
 func (p *Probe) Degraded() map[string]error {
-	if p.figures == nil || p.figures.src.pressure {
+	out := map[string]error{}
+	if p.figures != nil && !p.figures.src.pressure {
+		out[pressureFile] = errNoPressure
+	}
+	if p.loadErr != nil {
+		out[cpuProgCgroupCpu] = fmt.Errorf("each cgroup's files are read instead: %w", p.loadErr)
+	} else if err := p.figures.walkError(); err != nil {
+		out[cpuProgCgroupCpu] = fmt.Errorf("the last walk failed, each cgroup's files were read: %w", err)
+	}
+	if len(out) == 0 {
 		return nil
 	}
-	return map[string]error{pressureFile: errNoPressure}
+	return out
 }
 
 // Close implements probe.Probe.
@@ -87,7 +136,7 @@ func (p *Probe) Close() error {
 		p.stop = nil
 		p.figures.close() // its files, now that no refresh runs
 	}
-	return nil
+	return probe.Release(&p.objs)
 }
 
 // Describe implements probe.Probe.

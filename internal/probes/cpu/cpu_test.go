@@ -13,7 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
+	"github.com/cilium/ebpf"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
@@ -238,6 +240,15 @@ func TestThrottledTimeUnderAQuota(t *testing.T) {
 	if f.throttled != kernel {
 		t.Errorf("throttled = %v s, kernel's cpu.stat says %v s", f.throttled, kernel)
 	}
+	if src.walkable(filepath.Dir(cg.Dir)) { // the walk reads usage; throttling as the files do
+		w := newTestRefresher(t, src)
+		w.walker = newTestWalker(t)
+		w.refresh(time.Now())
+		if fw, ok := find(w, cg.Path); !ok || fw.hasThrottle != f.hasThrottle || fw.throttled != f.throttled {
+			t.Errorf("with the walk: %+v, %v; without: throttled %v s", fw, ok, f.throttled)
+		}
+		checkWalked(t, w)
+	}
 	// At 10% of a CPU, a run of c seconds of CPU takes ~10c wall seconds,
 	// throttled for much of the rest; how much depends on what else wants
 	// the CPUs (waiting for one is not throttled time), so the bounds are
@@ -271,7 +282,10 @@ func TestProbeExportsPerWorkloadAndHidesFiltered(t *testing.T) {
 	cg, hidden := testutil.NewCgroup(t), testutil.NewCgroup(t)
 	res := testutil.Resolver(t)
 	res.SetEnricher(testutil.Hide{hidden.Path})
-	_, reg := startProbe(t, res)
+	p, reg := startProbe(t, res)
+	if p.figures.walker == nil && p.Degraded()[cpuProgCgroupCpu] == nil && (p.objs == nil || p.objs.Failed[cpuProgCgroupCpu] == nil) {
+		t.Fatal("no walk, and nothing says why")
+	}
 
 	truth := startBurner(t, cg, burnLoops/4).run(t)
 	startBurner(t, hidden, 1000).run(t)
@@ -365,5 +379,271 @@ func TestDegradedWithoutPressure(t *testing.T) {
 	p := &Probe{figures: &refresher{src: sources{}}}
 	if d := p.Degraded(); d[pressureFile] == nil {
 		t.Fatalf("no PSI, yet not degraded: %v", d)
+	}
+}
+
+// newTestWalker loads the walk's program, which this kernel must take, to
+// walk the host's cgroup2 tree.
+func newTestWalker(t testing.TB) *walker {
+	t.Helper()
+	root, err := cgroup.FindMount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := New()
+	w, err := p.load(root)
+	t.Cleanup(func() {
+		w.close()
+		p.Close()
+	})
+	if err != nil || w == nil {
+		t.Fatalf("the walk did not load: %v (refused: %v)", err, p.objs.Failed)
+	}
+	return w
+}
+
+// TestWalkReadsWhatTheFilesSay: after a burner's run in a fresh cgroup, the
+// walk's CPU time and CPU pressure of it are its files', to the
+// microsecond they print, and the walk opened none of its files; every
+// cgroup the files have, the walk has.
+func TestWalkReadsWhatTheFilesSay(t *testing.T) {
+	testutil.RequireRoot(t)
+	if _, err := os.ReadFile("/proc/pressure/cpu"); err != nil {
+		t.Skipf("PSI off on this kernel: %v", err)
+	}
+	cg := testutil.NewCgroup(t)
+	root := filepath.Dir(cg.Dir)
+	src, err := findSources(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !src.walkable(root) {
+		t.Fatalf("cgroup2 at %s: usage from %+v, not walkable", root, src.usage)
+	}
+	// Two burners on one CPU: one waits while the other runs, which PSI
+	// counts as the cgroup's CPU pressure.
+	bs := []*burner{startBurner(t, cg, burnLoops/4), startBurner(t, cg, burnLoops/4)}
+	var cpu1 unix.CPUSet
+	cpu1.Set(1)
+	for _, b := range bs {
+		if err := unix.SchedSetaffinity(b.cmd.Process.Pid, &cpu1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(b.stdin, "go\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var truth float64
+	for _, b := range bs {
+		if err := b.cmd.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		truth += (b.cmd.ProcessState.UserTime() + b.cmd.ProcessState.SystemTime()).Seconds()
+	}
+	// Reading cpu.pressure folds PSI's per-CPU times into the totals the
+	// walk reads (the kernel also does every 2 s while the group is busy).
+	pressure := cpuPressure(t, cg)
+	if pressure.Some == 0 || pressure.Full == 0 {
+		t.Fatalf("two burners on one CPU, yet no CPU pressure: %+v", pressure)
+	}
+
+	files, walked := newTestRefresher(t, src), newTestRefresher(t, src)
+	walked.walker = newTestWalker(t)
+	files.refresh(time.Now())
+	walked.refresh(time.Now())
+	if err := walked.walkError(); err != nil {
+		t.Fatal(err)
+	}
+	ff, ok := find(files, cg.Path)
+	fw, ok2 := find(walked, cg.Path)
+	if !ok || !ok2 {
+		t.Fatalf("cgroup %s in the files' table %v, the walk's %v", cg.Path, ok, ok2)
+	}
+	checkNear(t, "walked usage", fw.usage, truth)
+	t.Logf("pressure %+v", fw.pressure)
+	if fw.usage != ff.usage {
+		t.Errorf("walked usage %.6f s, cpu.stat %.6f s", fw.usage, ff.usage)
+	}
+	if !fw.hasPressure || fw.pressure != pressure || ff.pressure != pressure {
+		t.Errorf("walked pressure %+v (%v), files %+v, cpu.pressure %+v", fw.pressure, fw.hasPressure, ff.pressure, pressure)
+	}
+	if fw.hasThrottle != ff.hasThrottle || fw.throttled != ff.throttled {
+		t.Errorf("walked throttling %v %v, files %v %v", fw.hasThrottle, fw.throttled, ff.hasThrottle, ff.throttled)
+	}
+	checkWalked(t, walked)
+}
+
+// checkWalked fails unless the walk had every cgroup r tracks but the
+// host's root: none has its files open.
+func checkWalked(t *testing.T, r *refresher) {
+	t.Helper()
+	if err := r.walkError(); err != nil {
+		t.Fatalf("the walk failed: %v", err)
+	}
+	for _, c := range r.cgroups {
+		if c.path != "/" && (c.usage != nil || c.pressure != nil) {
+			t.Errorf("cgroup %s was read from its files, not the walk", c.path)
+		}
+	}
+}
+
+// TestWalkReadsCFSThrottling runs the walk's program on a v1 cpu cgroup
+// whose quota throttled a burner (the v1 cpu controller has the same
+// task_group as cgroup2's): the throttled time it reads is the cgroup's
+// cpu.stat throttled_time, in ns. Hosts whose cgroup2 has the cpu
+// controller take throttling from the walk this way.
+func TestWalkReadsCFSThrottling(t *testing.T) {
+	testutil.RequireRoot(t)
+	cpuRoot, err := cgroup.FindV1Mount("cpu")
+	if err != nil {
+		t.Skipf("no v1 cpu hierarchy on this host: %v", err)
+	}
+	cg := testutil.NewCgroup(t)
+	b := startBurner(t, cg, burnLoops/6)
+	dir := v1Twin(t, cpuRoot, cg, b)
+	for f, v := range map[string]string{"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": "10000"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(v), 0); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	b.run(t)
+	raw, err := os.ReadFile(filepath.Join(dir, "cpu.stat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kernel, ok := cgroup.StatValue(raw, "throttled_time")
+	if !ok || kernel == 0 {
+		t.Fatalf("cpu.stat of %s: %q, want throttled_time > 0", dir, raw)
+	}
+
+	w := newTestWalker(t)
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	it, err := probe.OpenCgroupIterAt(w.prog, unix.BPF_CGROUP_ITER_SELF_ONLY, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.Copy(io.Discard, it)
+	it.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got cpuCgroupFigures
+	if _, err := w.mem.ReadAt(unsafe.Slice((*byte)(unsafe.Pointer(&got)), unsafe.Sizeof(got)), 0); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if got.Id != st.Ino || got.Flags&uint32(cpuFigureFlagHAS_THROTTLE) == 0 || got.ThrottledNs != kernel {
+		t.Fatalf("walk of %s (id %d): %+v; want its throttled_time %d ns", dir, st.Ino, got, kernel)
+	}
+	t.Logf("throttled %d ns", got.ThrottledNs)
+}
+
+// TestWalkSkipsDyingCgroups: a removed cgroup whose zombie process keeps it
+// listed (the kernel skips it in walks) is not in the walk, and the
+// cgroups after it keep their own figures: slots are the walk's own count,
+// not its position in the tree, so no slot keeps a walk before's figures.
+func TestWalkSkipsDyingCgroups(t *testing.T) {
+	testutil.RequireRoot(t)
+	dying, after := testutil.NewCgroup(t), testutil.NewCgroup(t)
+	zombie := dying.Command(t, "/bin/true")
+	if err := zombie.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { zombie.Wait() })
+	// Not reaped until the test ends: its exit leaves the cgroup empty but listed.
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		s, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", zombie.Process.Pid))
+		return err == nil && strings.Contains(string(s), ") Z ")
+	}, "process %d never became a zombie", zombie.Process.Pid)
+	truth := startBurner(t, after, burnLoops/8).run(t)
+
+	w := newTestWalker(t)
+	if err := w.walk(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := w.figures(dying.ID); !ok {
+		t.Fatalf("cgroup %s not in the walk while live", dying.Path)
+	}
+	if err := os.Remove(dying.Dir); err != nil {
+		t.Fatalf("remove %s with only a zombie in it: %v", dying.Dir, err)
+	}
+	if err := w.walk(); err != nil {
+		t.Fatal(err)
+	}
+	if g, ok := w.figures(dying.ID); ok {
+		t.Errorf("removed cgroup %s in the walk: %+v", dying.Path, g)
+	}
+	g, ok := w.figures(after.ID)
+	if !ok {
+		t.Fatalf("cgroup %s not in the walk", after.Path)
+	}
+	checkNear(t, "walked usage after a dying cgroup", microseconds(g.UsageNs), truth)
+}
+
+// TestWalkedFiguresAreTheFiles: the walk's nanoseconds become what the
+// files print, whole microseconds, and throttling comes from the walk
+// where cpu.stat has it (cgroup2 with the cpu controller).
+func TestWalkedFiguresAreTheFiles(t *testing.T) {
+	v2 := counter{root: "/r", file: "cpu.stat", key: "usage_usec", unit: 1e-6}
+	r := &refresher{src: sources{usage: v2, throttle: counter{root: "/r", file: "cpu.stat", key: "throttled_usec", unit: 1e-6}, hasThrottle: true, pressure: true}}
+	g := &cpuCgroupFigures{UsageNs: 1_234_567_890, SomeNs: 5_919_185, FullNs: 5_164_362, ThrottledNs: 92_951_614,
+		Flags: uint32(cpuFigureFlagHAS_PRESSURE | cpuFigureFlagHAS_THROTTLE)}
+	f := r.walked(&tracked{}, g)
+	usec := func(n uint64) float64 { return float64(n) * v2.unit } // as counter.value computes the files'
+	want := figures{usage: usec(1234567), throttled: usec(92951), hasThrottle: true,
+		pressure: cgroup.Pressure{Some: 5919, Full: 5164, HasFull: true}, hasPressure: true}
+	if f.usage != want.usage || f.throttled != want.throttled || !f.hasThrottle || f.pressure != want.pressure || !f.hasPressure {
+		t.Errorf("walked %+v, want %+v", f, want)
+	}
+	g.Flags = 0 // no cpu controller there, PSI off for it
+	if f := r.walked(&tracked{}, g); f.hasThrottle || f.hasPressure {
+		t.Errorf("walked without flags: %+v", f)
+	}
+}
+
+// TestWalkFailureFallsBackToFiles: a round whose walk fails reads each
+// cgroup's files and says why in Degraded; the next walk that works closes
+// them again.
+func TestWalkFailureFallsBackToFiles(t *testing.T) {
+	testutil.RequireRoot(t)
+	cg := testutil.NewCgroup(t)
+	truth := startBurner(t, cg, burnLoops/8).run(t)
+	res := testutil.Resolver(t)
+	src, err := findSources(res.Root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newTestRefresher(t, src)
+	r.walker = newTestWalker(t)
+	p := &Probe{figures: r}
+	good := r.walker.prog
+	bad, err := good.Clone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad.Close()
+	for round, prog := range []*ebpf.Program{bad, good} {
+		r.walker.prog = prog
+		r.refresh(time.Now())
+		f, ok := find(r, cg.Path)
+		if !ok {
+			t.Fatalf("round %d: cgroup %s not in the table", round, cg.Path)
+		}
+		checkNear(t, fmt.Sprintf("round %d usage", round), f.usage, truth)
+		opened := false
+		for _, c := range r.cgroups {
+			opened = opened || c.path == cg.Path && c.usage != nil
+		}
+		failed := p.Degraded()[cpuProgCgroupCpu] != nil
+		if want := prog == bad; failed != want || opened != want {
+			t.Errorf("round %d (walk fails: %v): degraded %v, %s's files open %v", round, want, failed, cg.Path, opened)
+		}
 	}
 }

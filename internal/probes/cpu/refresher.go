@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -24,18 +25,38 @@ type figures struct {
 }
 
 // tracked is a cgroup the refresher reads. Its files stay open while the
-// budget of held files allows (cgroup.File).
+// budget of held files allows (cgroup.File). Where the walk reads it, only
+// a v1 throttling file is opened, and the others once the walk misses it.
 type tracked struct {
 	w        cgroup.Workload
 	labels   *series.WorkloadLabels // w's, made again when w changes
 	visible  bool                   // not hidden by the agent's filters
-	usage    *cgroup.File
-	throttle *cgroup.File // nil without a throttling file; == usage when one file has both
-	pressure *cgroup.File // nil without cpu.pressure
+	path     string                 // relative to the cgroup root
+	usage    *cgroup.File           // nil until opened
+	throttle *cgroup.File           // nil without a throttling file; == usage when one file has both
+	pressure *cgroup.File           // nil without cpu.pressure
+}
+
+// closeWalked closes the files the walk reads for the cgroup, which a
+// round without it opened: they count against the budget of held files.
+func (c *tracked) closeWalked() {
+	if c.usage != nil {
+		if c.throttle == c.usage {
+			c.throttle = nil
+		}
+		c.usage.Close()
+		c.usage = nil
+	}
+	if c.pressure != nil {
+		c.pressure.Close()
+		c.pressure = nil
+	}
 }
 
 func (c *tracked) close() {
-	c.usage.Close()
+	if c.usage != nil {
+		c.usage.Close()
+	}
 	if c.throttle != nil && c.throttle != c.usage {
 		c.throttle.Close()
 	}
@@ -54,9 +75,12 @@ type refresher struct {
 	table cgroup.Table[figures]
 
 	// Owned by the refreshing goroutine.
+	walker  *walker // nil: each cgroup's files are read
 	cgroups map[uint64]*tracked
 	rounds  int
 	buf     []byte
+
+	walkErr atomic.Pointer[error] // the last walk's, nil after one that worked
 }
 
 func newRefresher(src sources, v2Root string, r probe.Resolver) *refresher {
@@ -70,12 +94,19 @@ func (r *refresher) refresh(time.Time) {
 		r.rescan(r.rounds / rescanEvery)
 	}
 	r.rounds++
+	if r.walker != nil {
+		if err := r.walker.walk(); err != nil {
+			r.walkErr.Store(&err)
+		} else {
+			r.walkErr.Store(nil)
+		}
+	}
 	table := make([]figures, 0, len(r.cgroups))
 	for id, c := range r.cgroups {
 		if !c.visible { // filtered out by the agent's namespace/selector filters
 			continue
 		}
-		f, err := r.read(c)
+		f, err := r.read(id, c)
 		if err != nil { // removed (ENODEV)
 			c.close()
 			delete(r.cgroups, id)
@@ -87,9 +118,29 @@ func (r *refresher) refresh(time.Time) {
 	r.table.Set(table)
 }
 
-// read reads one cgroup's counters; an error means the cgroup is gone.
-func (r *refresher) read(c *tracked) (figures, error) {
+// walkError is why the last walk failed; nil after one that worked, or
+// without a walk.
+func (r *refresher) walkError() error {
+	if r == nil {
+		return nil
+	}
+	if err := r.walkErr.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// read reads one cgroup's counters, from the walk where it has them, else
+// from its files; an error means the cgroup is gone.
+func (r *refresher) read(id uint64, c *tracked) (figures, error) {
+	if g, ok := r.walker.figures(id); ok {
+		c.closeWalked()
+		return r.walked(c, g), nil
+	}
 	f := figures{w: c.w, labels: c.labels}
+	if c.usage == nil && !r.open(c) {
+		return f, unix.ENOENT
+	}
 	b, err := c.usage.Read(r.buf)
 	if err != nil {
 		return f, err
@@ -114,6 +165,31 @@ func (r *refresher) read(c *tracked) (figures, error) {
 	return f, nil
 }
 
+// walked are a cgroup's counters from the walk's figures g, in the files'
+// units: whole microseconds, as cpu.stat and cpu.pressure print them, so
+// that a counter read from the files the next round never goes back.
+func (r *refresher) walked(c *tracked, g *cpuCgroupFigures) figures {
+	f := figures{w: c.w, labels: c.labels, usage: microseconds(g.UsageNs)}
+	if r.src.pressure && g.Flags&uint32(cpuFigureFlagHAS_PRESSURE) != 0 {
+		f.pressure = cgroup.Pressure{Some: g.SomeNs / 1000, Full: g.FullNs / 1000, HasFull: true}
+		f.hasPressure = true
+	}
+	switch {
+	case r.src.throttleWithUsage():
+		if g.Flags&uint32(cpuFigureFlagHAS_THROTTLE) != 0 {
+			f.throttled, f.hasThrottle = microseconds(g.ThrottledNs), true
+		}
+	case c.throttle != nil: // a v1 twin's
+		if b, err := c.throttle.Read(r.buf); err == nil {
+			f.throttled, f.hasThrottle = r.src.throttle.value(b)
+		}
+	}
+	return f
+}
+
+// microseconds is ns in seconds, truncated to whole microseconds.
+func microseconds(ns uint64) float64 { return float64(ns/1000) * 1e-6 }
+
 // rescan number n lists the cgroups (cgroup.Retrack): it tracks new
 // cgroups, forgets removed ones, and re-reads every workload identity.
 func (r *refresher) rescan(n int) {
@@ -123,26 +199,18 @@ func (r *refresher) rescan(n int) {
 // track starts or updates tracking one cgroup; false when it has no CPU
 // usage file (a cgroup2 cgroup without a v1 twin on a host whose cgroup2
 // tree keeps no usage: its processes' v1 cgroup may hold others, so it is
-// not borrowed).
+// not borrowed). Where the walk reads usage, only a v1 throttling file is
+// opened now.
 func (r *refresher) track(id uint64, path string) bool {
 	c := r.cgroups[id]
 	if c == nil {
-		usage, err := cgroup.OpenFile(r.src.usage.path(path))
-		if err != nil {
-			return false
-		}
-		c = &tracked{usage: usage}
-		if r.src.hasThrottle {
-			if tp := r.src.throttle.path(path); tp == r.src.usage.path(path) {
-				c.throttle = usage
-			} else if f, err := cgroup.OpenFile(tp); err == nil {
-				c.throttle = f
+		c = &tracked{path: path}
+		if r.walker == nil {
+			if !r.open(c) {
+				return false
 			}
-		}
-		if r.src.pressure {
-			if f, err := cgroup.OpenFile(filepath.Join(r.v2Root, path, pressureFile)); err == nil {
-				c.pressure = f
-			}
+		} else if r.src.hasThrottle && !r.src.throttleWithUsage() {
+			c.throttle, _ = cgroup.OpenFile(r.src.throttle.path(path))
 		}
 		r.cgroups[id] = c
 	}
@@ -152,8 +220,33 @@ func (r *refresher) track(id uint64, path string) bool {
 	return true
 }
 
+// open opens the cgroup's files; false without a usage file.
+func (r *refresher) open(c *tracked) bool {
+	usage, err := cgroup.OpenFile(r.src.usage.path(c.path))
+	if err != nil {
+		return false
+	}
+	c.usage = usage
+	if r.src.hasThrottle && c.throttle == nil {
+		if tp := r.src.throttle.path(c.path); tp == r.src.usage.path(c.path) {
+			c.throttle = usage
+		} else if f, err := cgroup.OpenFile(tp); err == nil {
+			c.throttle = f
+		}
+	}
+	if r.src.pressure {
+		if f, err := cgroup.OpenFile(filepath.Join(r.v2Root, c.path, pressureFile)); err == nil {
+			c.pressure = f
+		}
+	}
+	return true
+}
+
 // snapshot returns the table of the last refresh; callers must not modify it.
 func (r *refresher) snapshot() []figures { return r.table.Rows() }
 
 // close closes every file the refresher holds open.
-func (r *refresher) close() { cgroup.Untrack(r.cgroups, (*tracked).close) }
+func (r *refresher) close() {
+	cgroup.Untrack(r.cgroups, (*tracked).close)
+	r.walker.close()
+}

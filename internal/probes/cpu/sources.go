@@ -3,6 +3,8 @@ package cpu
 import (
 	"path/filepath"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/orb8/orb8/internal/cgroup"
 )
 
@@ -78,4 +80,22 @@ func findSources(v2Root string) (sources, error) {
 		s.throttle, s.hasThrottle = counter{root: root, file: "cpu.stat", key: "throttled_time", unit: 1e-9}, true
 	}
 	return s, nil
+}
+
+// walkable reports whether the walk (cpu.bpf.c) can serve these sources:
+// CPU time is cgroup2's cpu.stat under root, and root is a cgroup2 mount,
+// whose cgroup ids are the ones the walk reports.
+func (s sources) walkable(root string) bool {
+	if s.usage.file != "cpu.stat" || s.usage.root != root {
+		return false
+	}
+	var st unix.Statfs_t
+	return unix.Statfs(root, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
+}
+
+// throttleWithUsage reports whether throttling is in the file usage is
+// read from (cgroup2's cpu.stat with the cpu controller), which the walk
+// reads too; else it is a v1 cpu cgroup's file, read on its own.
+func (s sources) throttleWithUsage() bool {
+	return s.hasThrottle && s.throttle.root == s.usage.root && s.throttle.file == s.usage.file
 }
