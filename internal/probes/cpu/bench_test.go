@@ -1,10 +1,9 @@
 package cpu
 
 import (
+	"os"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/orb8/orb8/internal/testutil"
 )
@@ -46,22 +45,13 @@ func BenchmarkRefresh(b *testing.B) {
 				r.walker = newTestWalker(b)
 			}
 			r.refresh(time.Now()) // lists the cgroups and opens what it holds open
-			cpu := processCPU(b)
+			cpu := testutil.ProcessCPUTime(b, os.Getpid())
 			for b.Loop() {
 				r.rounds = 1 // no rescan
 				r.refresh(time.Now())
 			}
-			b.ReportMetric(float64(processCPU(b)-cpu)/float64(b.N)/1e6, "cpu-ms/op")
+			b.ReportMetric(float64(testutil.ProcessCPUTime(b, os.Getpid())-cpu)/float64(b.N)/1e6, "cpu-ms/op")
 			b.ReportMetric(float64(len(r.snapshot())), "cgroups")
 		})
 	}
-}
-
-// processCPU is the CPU time of this process so far, user and kernel.
-func processCPU(b *testing.B) time.Duration {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -302,6 +302,39 @@ func TestProbeExportsPerWorkloadAndHidesFiltered(t *testing.T) {
 	}
 }
 
+// contending starts two burners in cg pinned to one CPU: while they run,
+// one waits for the other, which PSI counts as the cgroup's CPU pressure.
+func contending(t *testing.T, cg *testutil.Cgroup, loops int) []*burner {
+	t.Helper()
+	bs := []*burner{startBurner(t, cg, loops), startBurner(t, cg, loops)}
+	var cpu1 unix.CPUSet
+	cpu1.Set(1)
+	for _, b := range bs {
+		if err := unix.SchedSetaffinity(b.cmd.Process.Pid, &cpu1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return bs
+}
+
+// runAll lets the burners go together and returns their CPU time (s).
+func runAll(t *testing.T, bs []*burner) float64 {
+	t.Helper()
+	for _, b := range bs {
+		if _, err := io.WriteString(b.stdin, "go\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var total float64
+	for _, b := range bs {
+		if err := b.cmd.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		total += (b.cmd.ProcessState.UserTime() + b.cmd.ProcessState.SystemTime()).Seconds()
+	}
+	return total
+}
+
 // cpuPressure is cg's cpu.pressure.
 func cpuPressure(t *testing.T, cg *testutil.Cgroup) cgroup.Pressure {
 	t.Helper()
@@ -333,28 +366,12 @@ func TestCPUPressureOfContendingBurners(t *testing.T) {
 		t.Fatalf("PSI is on, yet the probe is degraded: %v", d)
 	}
 
-	bs := []*burner{startBurner(t, cg, burnLoops), startBurner(t, cg, burnLoops)}
-	var cpu1 unix.CPUSet
-	cpu1.Set(1)
-	for _, b := range bs {
-		if err := unix.SchedSetaffinity(b.cmd.Process.Pid, &cpu1); err != nil {
-			t.Fatal(err)
-		}
-	}
+	bs := contending(t, cg, burnLoops)
 	// Starting the burners may have waited for a CPU already (a loaded
 	// machine): the bounds below are on what the run itself added.
 	start := cpuPressure(t, cg)
 	t0 := time.Now()
-	for _, b := range bs {
-		if _, err := io.WriteString(b.stdin, "go\n"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, b := range bs {
-		if err := b.cmd.Wait(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	runAll(t, bs)
 	wall := time.Since(t0).Seconds()
 
 	truth := cpuPressure(t, cg)
@@ -420,26 +437,7 @@ func TestWalkReadsWhatTheFilesSay(t *testing.T) {
 	if !src.walkable(root) {
 		t.Fatalf("cgroup2 at %s: usage from %+v, not walkable", root, src.usage)
 	}
-	// Two burners on one CPU: one waits while the other runs, which PSI
-	// counts as the cgroup's CPU pressure.
-	bs := []*burner{startBurner(t, cg, burnLoops/4), startBurner(t, cg, burnLoops/4)}
-	var cpu1 unix.CPUSet
-	cpu1.Set(1)
-	for _, b := range bs {
-		if err := unix.SchedSetaffinity(b.cmd.Process.Pid, &cpu1); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.WriteString(b.stdin, "go\n"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var truth float64
-	for _, b := range bs {
-		if err := b.cmd.Wait(); err != nil {
-			t.Fatal(err)
-		}
-		truth += (b.cmd.ProcessState.UserTime() + b.cmd.ProcessState.SystemTime()).Seconds()
-	}
+	truth := runAll(t, contending(t, cg, burnLoops/4))
 	// Reading cpu.pressure folds PSI's per-CPU times into the totals the
 	// walk reads (the kernel also does every 2 s while the group is busy).
 	pressure := cpuPressure(t, cg)
