@@ -3,10 +3,8 @@ package cuda
 import (
 	"errors"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 
@@ -20,11 +18,6 @@ import (
 // maxLibraries bounds the library files hooked at once (each container image
 // brings its own copy).
 const maxLibraries = 256
-
-// readAllEvery: every this many periodic rescans read every process's
-// mappings even when no report was lost, for a mapping the hook cannot
-// see (10 min at uprobe.FullScanEvery).
-const readAllEvery = 20
 
 // programs are the BPF programs hooks attach.
 type programs struct {
@@ -72,26 +65,15 @@ type attacher struct {
 	mu   sync.Mutex
 	libs map[uprobe.FileID]*hookedLibrary
 	full bool // the table was found full (said once in the log)
-
-	// lost counts the reports of mappings that never reached the
-	// attacher (a full ring or queue), or fails.
-	lost func() (uint64, error)
-
-	// Owned by the scanning goroutine.
-	mappers  map[int]bool // processes whose last scan found hooked files
-	rescans  int          // rescans so far
-	lostSeen uint64       // lost at the last rescan that read every process
 }
 
 func newAttacher(p programs, exact bool, log *slog.Logger) *attacher {
-	return &attacher{progs: p, exact: exact, log: log, proc: "/proc", libs: map[uprobe.FileID]*hookedLibrary{},
-		lost: func() (uint64, error) { return 0, nil }, mappers: map[int]bool{}}
+	return &attacher{progs: p, exact: exact, log: log, proc: "/proc", libs: map[uprobe.FileID]*hookedLibrary{}}
 }
 
 // scanPID hooks the CUDA libraries a process maps. It returns what it found,
 // hooked before or now.
 func (a *attacher) scanPID(pid int) []uprobe.FileID {
-	delete(a.mappers, pid)
 	f, err := os.Open(filepath.Join(a.proc, strconv.Itoa(pid), "maps"))
 	if err != nil {
 		return nil // exited
@@ -114,36 +96,16 @@ func (a *attacher) scanPID(pid int) []uprobe.FileID {
 	if a.onProcess != nil && len(sampled) > 0 {
 		a.onProcess(pid, sampled)
 	}
-	if len(ids) > 0 {
-		a.mappers[pid] = true
-	}
 	return ids
 }
 
-// scanAll rescans processes. The hook on mmap reports every process that
-// maps a hooked library, so a rescan reads only the processes that mapped
-// one at their last scan (which may have let go of it, or ended), and every
-// process when reports may have gone missing: the first rescan, after
-// reports were lost, and every readAllEvery rescans. Only a rescan that
-// read every process unhooks the library files none maps: a process whose
-// report went missing may map one. Reading every process's maps costs
-// ~60 us a process here.
+// scanAll scans every process, then unhooks library files no process maps.
 func (a *attacher) scanAll() {
-	lost, err := a.lost()
-	all := err != nil || lost != a.lostSeen || a.rescans%readAllEvery == 0
-	a.rescans++
-	if !all {
-		for _, pid := range slices.Collect(maps.Keys(a.mappers)) { // scanPID updates mappers
-			a.scanPID(pid)
-		}
-		return
-	}
 	mapped, err := uprobe.MappedByAll(a.proc, a.scanPID)
 	if err != nil {
 		a.log.Warn("list processes", "err", err)
 		return
 	}
-	a.lostSeen = lost
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for id, h := range a.libs {

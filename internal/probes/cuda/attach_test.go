@@ -1,17 +1,13 @@
 package cuda
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/orb8/orb8/internal/probe/uprobe"
 )
@@ -109,61 +105,4 @@ func within(t *testing.T, what string, fn func()) {
 	case <-time.After(2 * time.Second):
 		t.Fatalf("%s blocked", what)
 	}
-}
-
-// A periodic rescan reads only the processes that mapped a hooked library
-// at their last scan, unless the hook's reports were lost since the last
-// rescan that read every process, or readAllEvery rescans passed; only a
-// rescan that read every process unhooks the files none maps.
-func TestRescansReadEveryProcessOnlyWhenReportsMayBeMissing(t *testing.T) {
-	proc := t.TempDir()
-	a := newAttacher(programs{}, false, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	a.proc = proc
-	var lost uint64
-	a.lost = func() (uint64, error) { return lost, nil }
-	has := func(id uprobe.FileID) bool {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		return a.libs[id] != nil
-	}
-	first := mapLibrary(t, proc, 1, "/usr/lib/libcuda.so.1")
-	writeFile(t, filepath.Join(proc, "2", "maps"), "")
-	a.scanAll() // the first: every process
-	if !has(first) || !a.mappers[1] || a.mappers[2] {
-		t.Fatalf("first rescan: hooked %v, mappers %v", has(first), a.mappers)
-	}
-	missed := mapLibrary(t, proc, 3, "/usr/lib/libcudart.so.12") // its report never came
-	a.scanAll()
-	if has(missed) {
-		t.Fatal("a rescan with no report lost read a process that mapped nothing before")
-	}
-	lost++
-	a.scanAll()
-	if !has(missed) || !a.mappers[3] {
-		t.Fatal("a rescan after a lost report did not read every process")
-	}
-	// Process 1 lets go of its library: a rescan of the mappers sees it,
-	// but the file stays hooked until a rescan reads every process.
-	writeFile(t, filepath.Join(proc, "1", "maps"), "")
-	a.scanAll()
-	if a.mappers[1] || !has(first) {
-		t.Fatalf("after process 1 unmapped: mappers %v, still hooked %v", a.mappers, has(first))
-	}
-	for a.rescans%readAllEvery != 0 {
-		a.scanAll()
-	}
-	a.scanAll()
-	if has(first) || !has(missed) {
-		t.Fatalf("after a rescan of every process: hooked %v (none maps it), %v (process 3 does)", has(first), has(missed))
-	}
-}
-
-// mapLibrary makes process pid of a stand-in /proc map a library file at
-// path (no ELF file) and returns the file's identity.
-func mapLibrary(t *testing.T, proc string, pid int, path string) uprobe.FileID {
-	t.Helper()
-	id := writeFile(t, filepath.Join(proc, strconv.Itoa(pid), "root", path), "not an ELF file")
-	line := fmt.Sprintf("7f00aa100000-7f00aa900000 r-xp 00000000 %02x:%02x %d %s\n", unix.Major(id.Dev), unix.Minor(id.Dev), id.Inode, path)
-	writeFile(t, filepath.Join(proc, strconv.Itoa(pid), "maps"), line)
-	return id
 }

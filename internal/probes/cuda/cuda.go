@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -70,11 +69,9 @@ type Probe struct {
 	wg        sync.WaitGroup
 	stopLeaks func()
 	rescan    chan int
-	// rescansDropped counts mmap reports the full rescan queue dropped.
-	rescansDropped atomic.Uint64
-	kernels        *kernelNames // launches by kernel name (kernels.go)
-	comms          probe.Comms  // of the launch events' reader
-	stopNames      func()
+	kernels   *kernelNames // launches by kernel name (kernels.go)
+	comms     probe.Comms  // of the launch events' reader
+	stopNames func()
 }
 
 // New returns an unstarted CUDA probe with opts.
@@ -115,10 +112,6 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 			p.opts.samplingTiming(), env.Log)
 		p.attacher.onProcess = p.sampler.track
 	}
-	p.attacher.lost = func() (uint64, error) {
-		c, err := objs.Counters()
-		return c.RingbufLost + p.rescansDropped.Load(), err
-	}
 	p.leaks = newLeakDetector[runtimeWorkload]()
 	p.rescan = make(chan int, 1024)
 	if err := objs.ReadRing(p.bpf.Mmaps, p.handleMmap); err != nil {
@@ -156,8 +149,7 @@ func (p *Probe) handleMmap(raw []byte) {
 	e := (*cudaMmapEvent)(unsafe.Pointer(&raw[0]))
 	select {
 	case p.rescan <- int(e.Tgid):
-	default: // the next periodic rescan reads every process
-		p.rescansDropped.Add(1)
+	default: // the periodic full scan catches up
 	}
 }
 
