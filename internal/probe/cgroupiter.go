@@ -46,9 +46,9 @@ func bpfFD(cmd uintptr, attr unsafe.Pointer, size uintptr) (int, error) {
 // OpenCgroupIter runs prog, an iter/cgroup program, over the cgroups that
 // order (unix.BPF_CGROUP_ITER_*) takes from the cgroup2 cgroup with this
 // id (0: the root of the caller's cgroup namespace), which must be in the
-// caller's cgroup namespace: reading the file runs it. The kernel walks a tree in one read only: its output
-// must fit one read (or go to maps), as a second read of an unfinished
-// walk fails with EOPNOTSUPP.
+// caller's cgroup namespace: reading the file runs it. The kernel walks a
+// tree in one read only: its output must fit one read (or go to maps), as
+// a second read of an unfinished walk fails with EOPNOTSUPP.
 func OpenCgroupIter(prog *ebpf.Program, order uint32, id uint64) (*os.File, error) {
 	f, err := openCgroupIter(prog, iterCgroupInfo{Order: order, CgroupID: id})
 	if err != nil {

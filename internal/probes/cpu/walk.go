@@ -1,7 +1,6 @@
 package cpu
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -30,9 +29,6 @@ type walker struct {
 // from its directory, not by cgroup id, which the kernel resolves in the
 // agent's cgroup namespace, a subtree where the mount is the host's.
 func newWalker(objs *cpuObjects, root string) (*walker, error) {
-	if objs.CgroupCpu == nil {
-		return nil, errors.New("no cgroup_cpu program")
-	}
 	mem, err := objs.Figures.Memory()
 	if err != nil {
 		return nil, fmt.Errorf("map the figures array: %w", err)

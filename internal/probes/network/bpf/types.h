@@ -165,10 +165,10 @@ struct {
  * connections: the kernel hands out cookies in per-CPU runs, so sockets
  * made on one CPU near in time land in different slots (sockets of other
  * runs can share a slot and evict each other's note: past a few hundred
- * sockets a CPU, more calls look the table up). A note is right for as long as its
- * socket can be used: cookies are never reused (0 is no socket), a pid once
- * noted stays, and an entry goes only when its socket is destroyed
- * (destroy). 4 KiB per CPU.
+ * sockets a CPU, more calls look the table up). A note is right for as
+ * long as its socket can be used: cookies are never reused (0 is no
+ * socket), a pid once noted stays, and an entry goes only when its socket
+ * is destroyed (destroy). 4 KiB per CPU.
  */
 #define OWNED_SLOTS 512
 
