@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -47,6 +48,10 @@ type Objects struct {
 	links     []link.Link
 	readers   []*ring
 	read      atomic.Uint64
+	prompt    func() bool // RelaxWakeups; nil: always prompt
+
+	paceMu sync.Mutex    // guards readers, their poll intervals and wakeup
+	wakeup time.Duration // what orb8_wakeup_ns was last set to; 0: its initial ORB8_WAKEUP_NS
 }
 
 // Load creates the collection's maps, then loads and attaches each program on
@@ -301,6 +306,9 @@ func (o *Objects) Close() error {
 	for _, r := range o.readers {
 		errs = append(errs, r.Close())
 	}
+	o.paceMu.Lock() // Sync may read them meanwhile
+	o.readers = nil
+	o.paceMu.Unlock()
 	for _, l := range o.links {
 		errs = append(errs, l.Close())
 	}
@@ -313,7 +321,7 @@ func (o *Objects) Close() error {
 	if o.typed.IsValid() {
 		o.typed.SetZero()
 	}
-	o.readers, o.links, o.programs, o.maps, o.perCgroup, o.vars = nil, nil, nil, nil, nil, nil
+	o.links, o.programs, o.maps, o.perCgroup, o.vars = nil, nil, nil, nil, nil
 	return errors.Join(errs...)
 }
 

@@ -161,14 +161,19 @@ static __always_inline int orb8_emit_wanted(__u32 kind)
  * Ring buffer wakeups are throttled: waking the reader is an irq_work
  * self-IPI, which costs ~10 us in a VM (20x the rest of an exec probe), and
  * each wakeup costs the agent a goroutine switch or more. A submit wakes the
- * reader at most once per ORB8_WAKEUP_NS; records in between are picked up
- * by the reader, which polls at that interval while records flow
- * (probe.ReadRing) and blocks without polling when idle. The first record
- * after a quiet spell always wakes it, so idle latency stays low. 4 ms: a
- * streamed event waits up to as long again for its batch (api), and the
- * smallest ring (256 KiB) holds 4 ms of 64 MB/s of records.
+ * reader at most once per orb8_wakeup_ns; records in between are picked up
+ * by the reader, which polls at that interval or a longer one while records
+ * flow (probe.ReadRing) and blocks without polling when idle. The first
+ * record after a quiet spell always wakes it, so idle latency stays low.
+ * ORB8_WAKEUP_NS, 4 ms: a streamed event waits up to as long again for its
+ * batch (api), and the smallest ring (256 KiB) holds 4 ms of 64 MB/s of
+ * records. User space raises orb8_wakeup_ns, never above its readers' own
+ * poll interval, for an object whose records nobody waits for
+ * (probe.Objects.RelaxWakeups).
  */
 #define ORB8_WAKEUP_NS 4000000ULL
+
+volatile __u64 orb8_wakeup_ns = ORB8_WAKEUP_NS;
 
 /*
  * The last forced wakeup of the object's ring. An object with several rings
@@ -182,7 +187,7 @@ static __u64 orb8_last_wakeup_ns;
 static __always_inline __u64 orb8_wakeup_flags(__u64 *last)
 {
 	__u64 now = bpf_ktime_get_ns();
-	if (now - *last < ORB8_WAKEUP_NS)
+	if (now - *last < orb8_wakeup_ns)
 		return BPF_RB_NO_WAKEUP;
 	*last = now; /* a racing CPU may wake once more: harmless */
 	/* Forced: the default wakes only a consumer that has read every

@@ -47,6 +47,7 @@ const (
 	cgroupsProgHandleMkdir     = "handle_mkdir"
 	cgroupsProgHandleRmdir     = "handle_rmdir"
 	cgroupsVarOrb8CgroupV1     = "orb8_cgroup_v1"
+	cgroupsVarOrb8WakeupNs     = "orb8_wakeup_ns"
 	cgroupsVarUnusedCgroupName = "unused_cgroup_name"
 )
 
@@ -111,6 +112,7 @@ type cgroupsMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type cgroupsVariableSpecs struct {
 	Orb8CgroupV1     *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
+	Orb8WakeupNs     *ebpf.VariableSpec `ebpf:"orb8_wakeup_ns"`
 	UnusedCgroupName *ebpf.VariableSpec `ebpf:"unused_cgroup_name"`
 }
 
@@ -152,6 +154,7 @@ func (m *cgroupsMaps) Close() error {
 // It can be passed to loadCgroupsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cgroupsVariables struct {
 	Orb8CgroupV1     *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
+	Orb8WakeupNs     *ebpf.Variable `ebpf:"orb8_wakeup_ns"`
 	UnusedCgroupName *ebpf.Variable `ebpf:"unused_cgroup_name"`
 }
 

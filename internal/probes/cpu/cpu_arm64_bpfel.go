@@ -40,6 +40,7 @@ const (
 	cpuMapOrb8Emit         = "orb8_emit"
 	cpuProgCgroupCpu       = "cgroup_cpu"
 	cpuVarOrb8CgroupV1     = "orb8_cgroup_v1"
+	cpuVarOrb8WakeupNs     = "orb8_wakeup_ns"
 	cpuVarUnusedFigureFlag = "unused_figure_flag"
 	cpuVarWalked           = "walked"
 )
@@ -103,6 +104,7 @@ type cpuMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type cpuVariableSpecs struct {
 	Orb8CgroupV1     *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
+	Orb8WakeupNs     *ebpf.VariableSpec `ebpf:"orb8_wakeup_ns"`
 	UnusedFigureFlag *ebpf.VariableSpec `ebpf:"unused_figure_flag"`
 	Walked           *ebpf.VariableSpec `ebpf:"walked"`
 }
@@ -145,6 +147,7 @@ func (m *cpuMaps) Close() error {
 // It can be passed to loadCpuObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cpuVariables struct {
 	Orb8CgroupV1     *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
+	Orb8WakeupNs     *ebpf.Variable `ebpf:"orb8_wakeup_ns"`
 	UnusedFigureFlag *ebpf.Variable `ebpf:"unused_figure_flag"`
 	Walked           *ebpf.Variable `ebpf:"walked"`
 }

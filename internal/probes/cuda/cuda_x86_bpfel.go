@@ -256,6 +256,7 @@ const (
 	cudaProgSampledEntry       = "sampled_entry"
 	cudaProgWatchMmap          = "watch_mmap"
 	cudaVarOrb8CgroupV1        = "orb8_cgroup_v1"
+	cudaVarOrb8WakeupNs        = "orb8_wakeup_ns"
 	cudaVarUnusedCookie        = "unused_cookie"
 	cudaVarUnusedCudaEventKind = "unused_cuda_event_kind"
 	cudaVarUnusedKernelDrop    = "unused_kernel_drop"
@@ -347,6 +348,7 @@ type cudaMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type cudaVariableSpecs struct {
 	Orb8CgroupV1        *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
+	Orb8WakeupNs        *ebpf.VariableSpec `ebpf:"orb8_wakeup_ns"`
 	UnusedCookie        *ebpf.VariableSpec `ebpf:"unused_cookie"`
 	UnusedCudaEventKind *ebpf.VariableSpec `ebpf:"unused_cuda_event_kind"`
 	UnusedKernelDrop    *ebpf.VariableSpec `ebpf:"unused_kernel_drop"`
@@ -423,6 +425,7 @@ func (m *cudaMaps) Close() error {
 // It can be passed to loadCudaObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cudaVariables struct {
 	Orb8CgroupV1        *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
+	Orb8WakeupNs        *ebpf.Variable `ebpf:"orb8_wakeup_ns"`
 	UnusedCookie        *ebpf.Variable `ebpf:"unused_cookie"`
 	UnusedCudaEventKind *ebpf.Variable `ebpf:"unused_cuda_event_kind"`
 	UnusedKernelDrop    *ebpf.Variable `ebpf:"unused_kernel_drop"`

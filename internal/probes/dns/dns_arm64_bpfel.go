@@ -135,6 +135,7 @@ const (
 	dnsVarDnsTimeoutNs       = "dns_timeout_ns"
 	dnsVarOrb8CgroupV1       = "orb8_cgroup_v1"
 	dnsVarOrb8SampleEvery    = "orb8_sample_every"
+	dnsVarOrb8WakeupNs       = "orb8_wakeup_ns"
 	dnsVarUnusedDropReason   = "unused_drop_reason"
 	dnsVarUnusedEmit         = "unused_emit"
 	dnsVarUnusedPendingCount = "unused_pending_count"
@@ -209,6 +210,7 @@ type dnsVariableSpecs struct {
 	DnsTimeoutNs       *ebpf.VariableSpec `ebpf:"dns_timeout_ns"`
 	Orb8CgroupV1       *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
 	Orb8SampleEvery    *ebpf.VariableSpec `ebpf:"orb8_sample_every"`
+	Orb8WakeupNs       *ebpf.VariableSpec `ebpf:"orb8_wakeup_ns"`
 	UnusedDropReason   *ebpf.VariableSpec `ebpf:"unused_drop_reason"`
 	UnusedEmit         *ebpf.VariableSpec `ebpf:"unused_emit"`
 	UnusedPendingCount *ebpf.VariableSpec `ebpf:"unused_pending_count"`
@@ -267,6 +269,7 @@ type dnsVariables struct {
 	DnsTimeoutNs       *ebpf.Variable `ebpf:"dns_timeout_ns"`
 	Orb8CgroupV1       *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
 	Orb8SampleEvery    *ebpf.Variable `ebpf:"orb8_sample_every"`
+	Orb8WakeupNs       *ebpf.Variable `ebpf:"orb8_wakeup_ns"`
 	UnusedDropReason   *ebpf.Variable `ebpf:"unused_drop_reason"`
 	UnusedEmit         *ebpf.Variable `ebpf:"unused_emit"`
 	UnusedPendingCount *ebpf.Variable `ebpf:"unused_pending_count"`

@@ -150,6 +150,7 @@ const (
 	enforceProgCheckSendmsgV4 = "check_sendmsg_v4"
 	enforceProgCheckSendmsgV6 = "check_sendmsg_v6"
 	enforceVarOrb8CgroupV1    = "orb8_cgroup_v1"
+	enforceVarOrb8WakeupNs    = "orb8_wakeup_ns"
 )
 
 // loadEnforce returns the embedded CollectionSpec for enforce.
@@ -222,6 +223,7 @@ type enforceMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type enforceVariableSpecs struct {
 	Orb8CgroupV1 *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
+	Orb8WakeupNs *ebpf.VariableSpec `ebpf:"orb8_wakeup_ns"`
 }
 
 // enforceObjects contains all objects after they have been loaded into the kernel.
@@ -276,6 +278,7 @@ func (m *enforceMaps) Close() error {
 // It can be passed to loadEnforceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type enforceVariables struct {
 	Orb8CgroupV1 *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
+	Orb8WakeupNs *ebpf.Variable `ebpf:"orb8_wakeup_ns"`
 }
 
 // enforcePrograms contains all programs after they have been loaded into the kernel.

@@ -29,6 +29,7 @@ const (
 	fdsMapOrb8Emit     = "orb8_emit"
 	fdsProgCountFds    = "count_fds"
 	fdsVarOrb8CgroupV1 = "orb8_cgroup_v1"
+	fdsVarOrb8WakeupNs = "orb8_wakeup_ns"
 )
 
 // loadFds returns the embedded CollectionSpec for fds.
@@ -89,6 +90,7 @@ type fdsMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type fdsVariableSpecs struct {
 	Orb8CgroupV1 *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
+	Orb8WakeupNs *ebpf.VariableSpec `ebpf:"orb8_wakeup_ns"`
 }
 
 // fdsObjects contains all objects after they have been loaded into the kernel.
@@ -127,6 +129,7 @@ func (m *fdsMaps) Close() error {
 // It can be passed to loadFdsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fdsVariables struct {
 	Orb8CgroupV1 *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
+	Orb8WakeupNs *ebpf.Variable `ebpf:"orb8_wakeup_ns"`
 }
 
 // fdsPrograms contains all programs after they have been loaded into the kernel.

@@ -306,6 +306,7 @@ const (
 	httpProgTlsReturnH1       = "tls_return_h1"
 	httpProgTlsWatchMmap      = "tls_watch_mmap"
 	httpVarOrb8CgroupV1       = "orb8_cgroup_v1"
+	httpVarOrb8WakeupNs       = "orb8_wakeup_ns"
 	httpVarUnusedH1EventKind  = "unused_h1_event_kind"
 	httpVarUnusedTlsCookie    = "unused_tls_cookie"
 )
@@ -396,6 +397,7 @@ type httpMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type httpVariableSpecs struct {
 	Orb8CgroupV1      *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
+	Orb8WakeupNs      *ebpf.VariableSpec `ebpf:"orb8_wakeup_ns"`
 	UnusedH1EventKind *ebpf.VariableSpec `ebpf:"unused_h1_event_kind"`
 	UnusedTlsCookie   *ebpf.VariableSpec `ebpf:"unused_tls_cookie"`
 }
@@ -464,6 +466,7 @@ func (m *httpMaps) Close() error {
 // It can be passed to loadHttpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type httpVariables struct {
 	Orb8CgroupV1      *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
+	Orb8WakeupNs      *ebpf.Variable `ebpf:"orb8_wakeup_ns"`
 	UnusedH1EventKind *ebpf.Variable `ebpf:"unused_h1_event_kind"`
 	UnusedTlsCookie   *ebpf.Variable `ebpf:"unused_tls_cookie"`
 }

@@ -66,6 +66,7 @@ const (
 	memoryProgListAllocators  = "list_allocators"
 	memoryVarLoadedAtNs       = "loaded_at_ns"
 	memoryVarOrb8CgroupV1     = "orb8_cgroup_v1"
+	memoryVarOrb8WakeupNs     = "orb8_wakeup_ns"
 )
 
 // loadMemory returns the embedded CollectionSpec for memory.
@@ -135,6 +136,7 @@ type memoryMapSpecs struct {
 type memoryVariableSpecs struct {
 	LoadedAtNs   *ebpf.VariableSpec `ebpf:"loaded_at_ns"`
 	Orb8CgroupV1 *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
+	Orb8WakeupNs *ebpf.VariableSpec `ebpf:"orb8_wakeup_ns"`
 }
 
 // memoryObjects contains all objects after they have been loaded into the kernel.
@@ -182,6 +184,7 @@ func (m *memoryMaps) Close() error {
 type memoryVariables struct {
 	LoadedAtNs   *ebpf.Variable `ebpf:"loaded_at_ns"`
 	Orb8CgroupV1 *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
+	Orb8WakeupNs *ebpf.Variable `ebpf:"orb8_wakeup_ns"`
 }
 
 // memoryPrograms contains all programs after they have been loaded into the kernel.

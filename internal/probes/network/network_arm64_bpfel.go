@@ -145,6 +145,7 @@ const (
 	networkVarFirstPeers          = "first_peers"
 	networkVarOrb8CgroupV1        = "orb8_cgroup_v1"
 	networkVarOrb8SampleEvery     = "orb8_sample_every"
+	networkVarOrb8WakeupNs        = "orb8_wakeup_ns"
 	networkVarWalked              = "walked"
 	networkVarWalks               = "walks"
 )
@@ -220,6 +221,7 @@ type networkVariableSpecs struct {
 	FirstPeers      *ebpf.VariableSpec `ebpf:"first_peers"`
 	Orb8CgroupV1    *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
 	Orb8SampleEvery *ebpf.VariableSpec `ebpf:"orb8_sample_every"`
+	Orb8WakeupNs    *ebpf.VariableSpec `ebpf:"orb8_wakeup_ns"`
 	Walked          *ebpf.VariableSpec `ebpf:"walked"`
 	Walks           *ebpf.VariableSpec `ebpf:"walks"`
 }
@@ -272,6 +274,7 @@ type networkVariables struct {
 	FirstPeers      *ebpf.Variable `ebpf:"first_peers"`
 	Orb8CgroupV1    *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
 	Orb8SampleEvery *ebpf.Variable `ebpf:"orb8_sample_every"`
+	Orb8WakeupNs    *ebpf.Variable `ebpf:"orb8_wakeup_ns"`
 	Walked          *ebpf.Variable `ebpf:"walked"`
 	Walks           *ebpf.Variable `ebpf:"walks"`
 }

@@ -84,6 +84,7 @@ const (
 	processProgHandleFork           = "handle_fork"
 	processProgSeedProcesses        = "seed_processes"
 	processVarOrb8CgroupV1          = "orb8_cgroup_v1"
+	processVarOrb8WakeupNs          = "orb8_wakeup_ns"
 )
 
 // loadProcess returns the embedded CollectionSpec for process.
@@ -153,6 +154,7 @@ type processMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type processVariableSpecs struct {
 	Orb8CgroupV1 *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
+	Orb8WakeupNs *ebpf.VariableSpec `ebpf:"orb8_wakeup_ns"`
 }
 
 // processObjects contains all objects after they have been loaded into the kernel.
@@ -199,6 +201,7 @@ func (m *processMaps) Close() error {
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processVariables struct {
 	Orb8CgroupV1 *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
+	Orb8WakeupNs *ebpf.Variable `ebpf:"orb8_wakeup_ns"`
 }
 
 // processPrograms contains all programs after they have been loaded into the kernel.

@@ -44,6 +44,7 @@ const (
 	schedProgHandleSwitch      = "handle_switch"
 	schedVarLoadedAtNs         = "loaded_at_ns"
 	schedVarOrb8CgroupV1       = "orb8_cgroup_v1"
+	schedVarOrb8WakeupNs       = "orb8_wakeup_ns"
 )
 
 // loadSched returns the embedded CollectionSpec for sched.
@@ -115,6 +116,7 @@ type schedMapSpecs struct {
 type schedVariableSpecs struct {
 	LoadedAtNs   *ebpf.VariableSpec `ebpf:"loaded_at_ns"`
 	Orb8CgroupV1 *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
+	Orb8WakeupNs *ebpf.VariableSpec `ebpf:"orb8_wakeup_ns"`
 }
 
 // schedObjects contains all objects after they have been loaded into the kernel.
@@ -164,6 +166,7 @@ func (m *schedMaps) Close() error {
 type schedVariables struct {
 	LoadedAtNs   *ebpf.Variable `ebpf:"loaded_at_ns"`
 	Orb8CgroupV1 *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
+	Orb8WakeupNs *ebpf.Variable `ebpf:"orb8_wakeup_ns"`
 }
 
 // schedPrograms contains all programs after they have been loaded into the kernel.

@@ -82,6 +82,7 @@ const (
 	syscallsProgSysEnter    = "sys_enter"
 	syscallsProgSysExit     = "sys_exit"
 	syscallsVarOrb8CgroupV1 = "orb8_cgroup_v1"
+	syscallsVarOrb8WakeupNs = "orb8_wakeup_ns"
 )
 
 // loadSyscalls returns the embedded CollectionSpec for syscalls.
@@ -150,6 +151,7 @@ type syscallsMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type syscallsVariableSpecs struct {
 	Orb8CgroupV1 *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
+	Orb8WakeupNs *ebpf.VariableSpec `ebpf:"orb8_wakeup_ns"`
 }
 
 // syscallsObjects contains all objects after they have been loaded into the kernel.
@@ -202,6 +204,7 @@ func (m *syscallsMaps) Close() error {
 // It can be passed to loadSyscallsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type syscallsVariables struct {
 	Orb8CgroupV1 *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
+	Orb8WakeupNs *ebpf.Variable `ebpf:"orb8_wakeup_ns"`
 }
 
 // syscallsPrograms contains all programs after they have been loaded into the kernel.

@@ -52,6 +52,7 @@ const (
 	h1checkMapOrb8Emit     = "orb8_emit"
 	h1checkProgParse       = "parse"
 	h1checkVarOrb8CgroupV1 = "orb8_cgroup_v1"
+	h1checkVarOrb8WakeupNs = "orb8_wakeup_ns"
 )
 
 // loadH1check returns the embedded CollectionSpec for h1check.
@@ -114,6 +115,7 @@ type h1checkMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type h1checkVariableSpecs struct {
 	Orb8CgroupV1 *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
+	Orb8WakeupNs *ebpf.VariableSpec `ebpf:"orb8_wakeup_ns"`
 }
 
 // h1checkObjects contains all objects after they have been loaded into the kernel.
@@ -156,6 +158,7 @@ func (m *h1checkMaps) Close() error {
 // It can be passed to loadH1checkObjects or ebpf.CollectionSpec.LoadAndAssign.
 type h1checkVariables struct {
 	Orb8CgroupV1 *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
+	Orb8WakeupNs *ebpf.Variable `ebpf:"orb8_wakeup_ns"`
 }
 
 // h1checkPrograms contains all programs after they have been loaded into the kernel.
