@@ -129,9 +129,10 @@ func (t *flowTable) stats() (flows int, evictions uint64) {
 	return t.flows.Len(), t.evictions
 }
 
-// Flows returns every flow of the table, most recently active first. Open
-// connections are read from the kernel first, so their counts are as of the
-// call; if that fails, the error comes with the table as it was.
+// Flows returns every flow of the table, most recently active first. The
+// records in the ring are read and open connections are read from the
+// kernel first, so the table and their counts are as of the call; if that
+// fails, the error comes with the table as it was.
 //
 // Backend is set for connections to a translated address: one that
 // translated says NAT replaces with an endpoint (a Service's ClusterIP,
@@ -140,6 +141,9 @@ func (t *flowTable) stats() (flows int, evictions uint64) {
 // the node's conntrack table once and kept with the flow: its NAT never
 // changes.
 func (p *Probe) Flows(translated func(netip.Addr) bool) ([]Flow, error) {
+	if objs := p.Objects(); objs != nil {
+		objs.Sync() // records wait up to 32 ms while nobody watches tcp events (Start)
+	}
 	err := p.refresh()
 	flows := p.flows.list()
 	if translated == nil {

@@ -101,6 +101,9 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	}
 	p.env = env
 	p.nat.Log = env.Log
+	// Close records feed the flow table, which Flows brings up to date
+	// first: only watchers of tcp events need them at once.
+	objs.RelaxWakeups(func() bool { return env.Events.Wants(events.KindTCP) })
 	if err := objs.ReadRing(p.bpf.Events, p.handle); err != nil {
 		objs.Close()
 		return err
