@@ -119,8 +119,8 @@ func (o *Objects) ReadRing(m *ebpf.Map, handle func(raw []byte)) error {
 			// Clock reads: before an empty drain, after one with records,
 			// so that going idle is safe (below).
 			start := time.Now()
-			if n := r.drain(&rec, handle, &o.read); n > 0 {
-				poll = time.Now().Add(o.pace(r, n, start.Sub(lastDrain)))
+			if bytes := r.drain(&rec, handle, &o.read); bytes > 0 {
+				poll = time.Now().Add(o.pace(r, bytes, start.Sub(lastDrain)))
 			} else if !poll.IsZero() && start.After(poll) {
 				// Nothing for a poll interval after the last records, so
 				// since the last wakeup (the kernel's interval is never
@@ -185,16 +185,7 @@ func (o *Objects) RelaxWakeups(prompt func() bool) { o.prompt = prompt }
 func (o *Objects) pace(r *ring, bytes int, since time.Duration) time.Duration {
 	want := pollInterval
 	if o.prompt != nil && !o.prompt() {
-		want = relaxedPollMax
-		// The rate over at least a poll interval: a drain right after
-		// another would see a few records as a burst.
-		since = min(max(since, pollInterval), time.Second)
-		if fill := time.Duration(float64(since) * float64(r.size/4) / float64(bytes)); fill < want {
-			want = pollInterval
-			for want*2 <= fill { // few distinct values: few kernel updates
-				want *= 2
-			}
-		}
+		want = relaxedPoll(bytes, since, r.size)
 	}
 	o.paceMu.Lock()
 	defer o.paceMu.Unlock()
@@ -214,6 +205,25 @@ func (o *Objects) pace(r *ring, bytes int, since time.Duration) time.Duration {
 		o.wakeup = kernel
 	}
 	return want
+}
+
+// relaxedPoll is a relaxed reader's poll interval after a drain of bytes
+// that gathered over since, from a ring of size bytes: relaxedPollMax, or
+// the power of two times pollInterval under it that fills no more than a
+// quarter of the ring at that rate.
+func relaxedPoll(bytes int, since time.Duration, size int) time.Duration {
+	// The rate over at least a poll interval: a drain right after another
+	// would see a few records as a burst.
+	since = min(max(since, pollInterval), time.Second)
+	fill := time.Duration(float64(since) * float64(size/4) / float64(bytes))
+	if fill >= relaxedPollMax {
+		return relaxedPollMax
+	}
+	poll := pollInterval
+	for poll*2 <= fill { // few distinct values: few kernel updates
+		poll *= 2
+	}
+	return poll
 }
 
 // Sync has the reader of each of the object's rings drain its ring and
