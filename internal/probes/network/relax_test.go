@@ -50,9 +50,12 @@ func TestRelaxedWakeupsWhileNobodyWatches(t *testing.T) {
 		t.Errorf("kernel wakeup interval after %d connections nobody watched: %v, want more than 4ms", conns, w)
 	}
 
-	// A quiet spell, then one connection: its close record alone must wake
-	// the reader (no listing reads the ring for it here).
-	time.Sleep(100 * time.Millisecond)
+	// A quiet spell just over the longest relaxed poll (32 ms), so that the
+	// reader has gone idle, then one connection: its close record alone must
+	// wake the reader (no listing reads the ring for it here). A kernel
+	// interval longer than the gap (the spell and the helper's start, tens
+	// of ms) would leave it in the ring.
+	time.Sleep(40 * time.Millisecond)
 	if err := client.Helper(t, "connect-many", addr.String(), "1").Run(); err != nil {
 		t.Fatal(err)
 	}
