@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
@@ -26,6 +27,7 @@ const maxOverlapExamples = 5
 // kubeconfig, so that a flow's remote address is named after the member
 // that owns it.
 type addressBook struct {
+	log     *slog.Logger // members' API server outages
 	mu      sync.RWMutex
 	members map[string]*memberAddresses // by member name
 
@@ -56,7 +58,7 @@ func (b *addressBook) update(ctx context.Context, members []Member) {
 			next[m.Name] = old
 			continue
 		}
-		next[m.Name] = watchAddresses(ctx, m)
+		next[m.Name] = watchAddresses(ctx, m, b.log.With("cluster", m.Name))
 	}
 	b.mu.RUnlock()
 	b.mu.Lock()
@@ -70,11 +72,11 @@ func (b *addressBook) update(ctx context.Context, members []Member) {
 	}
 }
 
-func watchAddresses(ctx context.Context, m Member) *memberAddresses {
+func watchAddresses(ctx context.Context, m Member, log *slog.Logger) *memberAddresses {
 	ma := &memberAddresses{source: sourceOf(m)}
 	cfg, err := apiclient.KubeRESTConfig(m.Kubeconfig, m.Context)
 	if err == nil {
-		ma.watcher, err = kube.NewAddressWatcher(cfg, maxMemberAddresses)
+		ma.watcher, err = kube.NewAddressWatcher(cfg, maxMemberAddresses, log)
 	}
 	if err != nil {
 		ma.err = err

@@ -60,7 +60,7 @@ func stampOf(path string) (fileStamp, error) {
 // is an error here, while a member that cannot be reached is named in the
 // answers that lack it.
 func New(ctx context.Context, path string, log *slog.Logger) (*Hub, error) {
-	h := &Hub{path: path, log: log, started: time.Now()}
+	h := &Hub{path: path, log: log, started: time.Now(), addresses: addressBook{log: log}}
 	if err := h.reload(ctx); err != nil {
 		return nil, err
 	}

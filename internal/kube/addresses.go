@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"sync"
@@ -133,23 +134,28 @@ type AddressWatcher struct {
 	wg        sync.WaitGroup
 }
 
-// NewAddressWatcher watches the cluster cfg reaches, once started.
-func NewAddressWatcher(cfg *rest.Config, max int) (*AddressWatcher, error) {
+// NewAddressWatcher watches the cluster cfg reaches, once started, and
+// logs its API server's outages to log.
+func NewAddressWatcher(cfg *rest.Config, max int, log *slog.Logger) (*AddressWatcher, error) {
 	cfg = agentConfig(cfg, 30*time.Second)
 	cfg.UserAgent = "orb8-hub"
 	cr, err := RESTClient(cfg, corev1.SchemeGroupVersion)
 	if err != nil {
 		return nil, err
 	}
+	g, err := newAPIGate(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	w := &AddressWatcher{AddressIndex: NewAddressIndex(max)}
 	all := func(*metav1.ListOptions) {}
 	handlers := map[cache.SharedIndexInformer]func(obj any, deleted bool){
-		newInformer(cr, "pods", &corev1.Pod{}, all): func(obj any, deleted bool) {
+		newInformer(cr, g, "pods", &corev1.Pod{}, all): func(obj any, deleted bool) {
 			if p, ok := obj.(*corev1.Pod); ok {
 				w.set(Owner{KindPod, p.Namespace, p.Name}, unlessDeleted(podAddresses(p), deleted))
 			}
 		},
-		newInformer(cr, "services", &corev1.Service{}, all): func(obj any, deleted bool) {
+		newInformer(cr, g, "services", &corev1.Service{}, all): func(obj any, deleted bool) {
 			if s, ok := obj.(*corev1.Service); ok {
 				w.set(Owner{KindService, s.Namespace, s.Name}, unlessDeleted(serviceAddresses(s), deleted))
 			}

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"log/slog"
 	"net/netip"
 	"runtime"
 	"strconv"
@@ -55,7 +56,7 @@ func TestAddressWatcherIndexesTheCluster(t *testing.T) {
 	f.SetStatus(host, "10.251.9.9", nil, nil)
 	svc := f.Service(ns, "cart", "")
 
-	w, err := NewAddressWatcher(kubetest.Shared.Config(), 1000)
+	w, err := NewAddressWatcher(kubetest.Shared.Config(), 1000, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,8 @@
 // filters, and exports the node's and the containers' resources.
 //
 // The API server is not needed to keep collecting: informers keep their last
-// state while it is away and resume (relist or rewatch) when it returns.
+// state while it is away and resume (relist or rewatch) as soon as it serves
+// again (apiGate).
 package kube
 
 import (
@@ -24,7 +25,6 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
@@ -105,6 +105,10 @@ func New(cfg *rest.Config, opts Options, log *slog.Logger) (*Watcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	g, err := newAPIGate(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	// client-go logs through klog: route it into the agent's log.
 	klog.SetSlogLogger(log.With("component", "client-go"))
 	w := &Watcher{
@@ -122,14 +126,14 @@ func New(cfg *rest.Config, opts Options, log *slog.Logger) (*Watcher, error) {
 	}
 	all := func(*metav1.ListOptions) {}
 	w.informers = map[string]cache.SharedIndexInformer{
-		"pods":           newInformer(cr, "pods", &corev1.Pod{}, onNode),
-		"namespaces":     newInformer(cr, "namespaces", &corev1.Namespace{}, all),
-		"nodes":          newInformer(cr, "nodes", &corev1.Node{}, onName),
-		"services":       newInformer(cr, "services", &corev1.Service{}, all),
-		"endpointslices": newInformer(dr, "endpointslices", &discoveryv1.EndpointSlice{}, all),
+		"pods":           newInformer(cr, g, "pods", &corev1.Pod{}, onNode),
+		"namespaces":     newInformer(cr, g, "namespaces", &corev1.Namespace{}, all),
+		"nodes":          newInformer(cr, g, "nodes", &corev1.Node{}, onName),
+		"services":       newInformer(cr, g, "services", &corev1.Service{}, all),
+		"endpointslices": newInformer(dr, g, "endpointslices", &discoveryv1.EndpointSlice{}, all),
 		// Owners of pods, for the workload series (Deployment, CronJob).
-		"replicasets": newMetadataInformer(mc, schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "replicasets"}),
-		"jobs":        newMetadataInformer(mc, schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "jobs"}),
+		"replicasets": newMetadataInformer(mc, g, schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "replicasets"}),
+		"jobs":        newMetadataInformer(mc, g, schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "jobs"}),
 	}
 	w.nodes = w.informers["nodes"].GetStore()
 	handlers := map[string]func(obj any, deleted bool){
@@ -218,30 +222,19 @@ func runInformers(ctx context.Context, wg *sync.WaitGroup, informers iter.Seq[ca
 	}
 }
 
-func newInformer(c rest.Interface, resource string, obj runtime.Object, tweak func(*metav1.ListOptions)) cache.SharedIndexInformer {
+func newInformer(c rest.Interface, g *apiGate, resource string, obj runtime.Object, tweak func(*metav1.ListOptions)) cache.SharedIndexInformer {
 	lw := cache.NewFilteredListWatchFromClient(c, resource, "", tweak)
-	inf := cache.NewSharedIndexInformer(lw, obj, 0, cache.Indexers{})
+	inf := cache.NewSharedIndexInformer(heldListWatch(g, lw.ListWithContext, lw.WatchWithContext), obj, 0, cache.Indexers{})
 	_ = inf.SetTransform(trim) // only fails once the informer runs
 	return inf
 }
 
 // newMetadataInformer watches the metadata of every object of a resource.
-func newMetadataInformer(c metadata.Interface, gvr schema.GroupVersionResource) cache.SharedIndexInformer {
+func newMetadataInformer(c metadata.Interface, g *apiGate, gvr schema.GroupVersionResource) cache.SharedIndexInformer {
 	r := c.Resource(gvr)
-	inf := cache.NewSharedIndexInformer(listWatchOf(r.List, r.Watch), &metav1.PartialObjectMetadata{}, 0, cache.Indexers{})
+	inf := cache.NewSharedIndexInformer(heldListWatch(g, r.List, r.Watch), &metav1.PartialObjectMetadata{}, 0, cache.Indexers{})
 	_ = inf.SetTransform(trim) // only fails once the informer runs
 	return inf
-}
-
-// listWatchOf is the ListWatch of a client's List and Watch.
-func listWatchOf[L runtime.Object](list func(context.Context, metav1.ListOptions) (L, error),
-	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) *cache.ListWatch {
-	return &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return list(ctx, o)
-		},
-		WatchFuncWithContext: watchFn,
-	}
 }
 
 // agentConfig is cfg as the agent's clients use it: named orb8-agent, each

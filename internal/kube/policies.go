@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -41,6 +42,7 @@ type PolicyWatcher struct {
 	objects map[string]policyObject
 	// listErrs is why a kind's objects could not be listed, until they are.
 	listErrs map[string]error
+	gate     *apiGate // holds lists the API server refuses: Refusal says why
 	status   *statusWriter
 }
 
@@ -56,7 +58,12 @@ func (o policyObject) key() string { return o.kind + " " + o.namespace + "/" + o
 // NewPolicyWatcher builds a watcher of the policies of the API server cfg
 // points at, writing the status of node; nothing runs before Run.
 func NewPolicyWatcher(cfg *rest.Config, node string, log *slog.Logger) (*PolicyWatcher, error) {
-	client, err := dynamic.NewForConfig(agentConfig(cfg, 30*time.Second))
+	cfg = agentConfig(cfg, 30*time.Second)
+	client, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g, err := newAPIGate(cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -66,10 +73,11 @@ func NewPolicyWatcher(cfg *rest.Config, node string, log *slog.Logger) (*PolicyW
 		changed:   make(chan struct{}, 1),
 		objects:   map[string]policyObject{},
 		listErrs:  map[string]error{},
+		gate:      g,
 	}
 	w.status = newStatusWriter(client, node, log)
 	for kind, gvr := range policyResources {
-		inf := newDynamicInformer(client.Resource(gvr))
+		inf := newDynamicInformer(client.Resource(gvr), g)
 		if _, err := inf.AddEventHandler(eventHandler(func(any, bool) { w.signal() })); err != nil {
 			return nil, err
 		}
@@ -87,8 +95,8 @@ func NewPolicyWatcher(cfg *rest.Config, node string, log *slog.Logger) (*PolicyW
 	return w, nil
 }
 
-func newDynamicInformer(r dynamic.NamespaceableResourceInterface) cache.SharedIndexInformer {
-	inf := cache.NewSharedIndexInformer(listWatchOf(r.List, r.Watch), &unstructured.Unstructured{}, 0, cache.Indexers{})
+func newDynamicInformer(r dynamic.NamespaceableResourceInterface, g *apiGate) cache.SharedIndexInformer {
+	inf := cache.NewSharedIndexInformer(heldListWatch(g, r.List, r.Watch), &unstructured.Unstructured{}, 0, cache.Indexers{})
 	_ = inf.SetTransform(func(obj any) (any, error) { // only fails once the informer runs
 		if u, ok := obj.(*unstructured.Unstructured); ok {
 			u.SetManagedFields(nil)
@@ -146,7 +154,7 @@ func (w *PolicyWatcher) read() ([]policy.Policy, map[string]error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for kind, inf := range w.informers {
-		if err := w.listErrs[kind]; err != nil {
+		if err := cmp.Or(w.listErrs[kind], w.gate.Refusal()); err != nil {
 			if !inf.HasSynced() {
 				bad["kubernetes "+kind] = fmt.Errorf("cannot list %s (are the chart's CRDs installed?): %w", policyResources[kind].Resource, err)
 				continue

@@ -340,3 +340,38 @@ func TestPodLabelsByName(t *testing.T) {
 	}
 	eventually(t, "labels of a deleted pod gone", func() bool { return w.PodLabels(ns, "web") == nil })
 }
+
+// TestWatcherResumesWhenAPIServerReturns: informers list again as soon as
+// a restarted API server serves, not on client-go's backoff, which after an
+// outage this long (15 s down, then its start: ~30 s here) retries every
+// 13-60 s.
+func TestWatcherResumesWhenAPIServerReturns(t *testing.T) {
+	f := newFixture(t)
+	node := uniq("node")
+	ns := f.Namespace(nil)
+	first, second := containerID(), containerID()
+	before := f.Pod(ns, "before", node, nil, "", map[string]string{"app": first})
+	w := f.watcher(node, Filter{})
+	eventually(t, "pod 'before' named", func() bool { return enriched(w, workload(before, first)).Pod == "before" })
+
+	kubetest.Shared.StopAPIServer()
+	restarted := false
+	t.Cleanup(func() {
+		if !restarted {
+			_ = kubetest.Shared.StartAPIServer()
+		}
+	})
+	time.Sleep(15 * time.Second)
+	if err := kubetest.Shared.StartAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	restarted = true
+	back := time.Now()
+	after := f.Pod(ns, "after", node, nil, "", map[string]string{"app": second})
+	testutil.Eventually(t, 10*time.Second, func() bool { return enriched(w, workload(after, second)).Pod == "after" },
+		"pod 'after', created once the API server was back, named")
+	t.Logf("named %v after the API server was ready", time.Since(back).Round(time.Millisecond))
+	if got := enriched(w, workload(before, first)); got.Pod != "before" {
+		t.Errorf("pod 'before' after the outage: %+v", got)
+	}
+}
