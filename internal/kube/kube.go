@@ -54,6 +54,7 @@ type Watcher struct {
 	grace     time.Duration
 	timeout   time.Duration
 	informers map[string]cache.SharedIndexInformer
+	gate      *apiGate
 	nodes     cache.Store
 	// synced says each informer's first list reached the Index: the
 	// handlers' registrations, whose sync waits for the handler to have
@@ -117,6 +118,7 @@ func New(cfg *rest.Config, opts Options, log *slog.Logger) (*Watcher, error) {
 		node:    opts.NodeName,
 		grace:   opts.Grace,
 		timeout: opts.SyncTimeout,
+		gate:    g,
 	}
 	onNode := func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", opts.NodeName).String()

@@ -12,6 +12,7 @@ var (
 	nodeLabelDesc       = prometheus.NewDesc("orb8_node_label", "One series per node label (always 1).", []string{"node", "key", "value"}, nil)
 	kubeSyncedDesc      = prometheus.NewDesc("orb8_kube_synced", "1 once the informer of a resource has listed it from the API server.", []string{"resource"}, nil)
 	kubePodsDesc        = prometheus.NewDesc("orb8_kube_pods", "Pods the agent knows on this node (deleted ones in their grace period included).", nil, nil)
+	kubeRefusingDesc    = prometheus.NewDesc("orb8_kube_api_refusing", "1 while the API server refuses the agent's connections and its informers wait for it (pods started meanwhile are named when it answers), else 0.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -19,13 +20,14 @@ func (w *Watcher) Describe(ch chan<- *prometheus.Desc) { DescribeNode(ch) }
 
 // DescribeNode sends the descriptors of what a Watcher exports.
 func DescribeNode(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{nodeCapacityDesc, nodeAllocatableDesc, nodeInfoDesc, nodeLabelDesc, kubeSyncedDesc, kubePodsDesc} {
+	for _, d := range []*prometheus.Desc{nodeCapacityDesc, nodeAllocatableDesc, nodeInfoDesc, nodeLabelDesc, kubeSyncedDesc, kubePodsDesc, kubeRefusingDesc} {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector: the node's resources and labels as
-// last seen, and whether each informer has synced.
+// last seen, whether each informer has synced, and whether the API server
+// refuses connections now.
 func (w *Watcher) Collect(ch chan<- prometheus.Metric) {
 	for name, inf := range w.informers {
 		synced := 0.0
@@ -35,6 +37,11 @@ func (w *Watcher) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(kubeSyncedDesc, prometheus.GaugeValue, synced, name)
 	}
 	ch <- prometheus.MustNewConstMetric(kubePodsDesc, prometheus.GaugeValue, float64(w.Pods()))
+	refusing := 0.0
+	if w.gate.Refusal() != nil {
+		refusing = 1
+	}
+	ch <- prometheus.MustNewConstMetric(kubeRefusingDesc, prometheus.GaugeValue, refusing)
 	obj, ok, _ := w.nodes.GetByKey(w.node)
 	if !ok {
 		return

@@ -354,6 +354,16 @@ func TestWatcherResumesWhenAPIServerReturns(t *testing.T) {
 	w := f.watcher(node, Filter{})
 	eventually(t, "pod 'before' named", func() bool { return enriched(w, workload(before, first)).Pod == "before" })
 
+	reg := prometheusRegistry(t, w)
+	refusing := func() float64 {
+		if v, ok := testutil.Sample(t, reg, "orb8_kube_api_refusing", nil); ok {
+			return v
+		}
+		return -1
+	}
+	if v := refusing(); v != 0 {
+		t.Fatalf("orb8_kube_api_refusing = %v with the API server up", v)
+	}
 	kubetest.Shared.StopAPIServer()
 	restarted := false
 	t.Cleanup(func() {
@@ -361,6 +371,7 @@ func TestWatcherResumesWhenAPIServerReturns(t *testing.T) {
 			_ = kubetest.Shared.StartAPIServer()
 		}
 	})
+	eventually(t, "orb8_kube_api_refusing 1 with the API server down", func() bool { return refusing() == 1 })
 	time.Sleep(15 * time.Second)
 	if err := kubetest.Shared.StartAPIServer(); err != nil {
 		t.Fatal(err)
@@ -371,6 +382,9 @@ func TestWatcherResumesWhenAPIServerReturns(t *testing.T) {
 	testutil.Eventually(t, 10*time.Second, func() bool { return enriched(w, workload(after, second)).Pod == "after" },
 		"pod 'after', created once the API server was back, named")
 	t.Logf("named %v after the API server was ready", time.Since(back).Round(time.Millisecond))
+	if v := refusing(); v != 0 {
+		t.Errorf("orb8_kube_api_refusing = %v once the informers listed again", v)
+	}
 	if got := enriched(w, workload(before, first)); got.Pod != "before" {
 		t.Errorf("pod 'before' after the outage: %+v", got)
 	}
