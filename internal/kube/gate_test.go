@@ -28,15 +28,16 @@ var errRefused = &url.Error{Op: "Get", URL: "https://127.0.0.1:6443/api/v1/pods"
 // gate's probe, one for all of them, and go through once it finds the
 // server serving.
 func TestHeldCallsShareOneProbe(t *testing.T) {
+	const held5 = 5
 	var up atomic.Bool
-	var probes atomic.Int32
+	var probes, calls atomic.Int32
 	g := &apiGate{log: discard, serving: func(context.Context) bool {
-		if probes.Add(1) == 3 {
+		// Up at the third probe, once every call was refused.
+		if probes.Add(1) >= 3 && calls.Load() >= held5 {
 			up.Store(true)
 		}
 		return up.Load()
 	}}
-	var calls atomic.Int32
 	call := held(g, func(context.Context, metav1.ListOptions) (int, error) {
 		calls.Add(1)
 		if !up.Load() {
@@ -45,7 +46,7 @@ func TestHeldCallsShareOneProbe(t *testing.T) {
 		return 1, nil
 	})
 	var wg sync.WaitGroup
-	for range 5 {
+	for range held5 {
 		wg.Go(func() {
 			if v, err := call(t.Context(), metav1.ListOptions{}); v != 1 || err != nil {
 				t.Errorf("held call: %v, %v", v, err)
@@ -53,11 +54,13 @@ func TestHeldCallsShareOneProbe(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := probes.Load(); n != 3 {
+	// 3 unless a call was scheduled seconds late (then one outage more);
+	// a probe per held call would make 15.
+	if n := probes.Load(); n < 3 || n > 5 {
 		t.Errorf("%d probes, want 3: one probe at a time for all the held calls", n)
 	}
-	if n := calls.Load(); n != 10 {
-		t.Errorf("%d calls, want 10: each refused once, then through", n)
+	if n := calls.Load(); n != 2*held5 {
+		t.Errorf("%d calls, want %d: each refused once, then through", n, 2*held5)
 	}
 }
 
