@@ -28,25 +28,29 @@ var errRefused = &url.Error{Op: "Get", URL: "https://127.0.0.1:6443/api/v1/pods"
 // gate's probe, one for all of them, and go through once it finds the
 // server serving.
 func TestHeldCallsShareOneProbe(t *testing.T) {
-	const held5 = 5
+	const n = 5
 	var up atomic.Bool
 	var probes, calls atomic.Int32
 	g := &apiGate{log: discard, serving: func(context.Context) bool {
-		// Up at the third probe, once every call was refused.
-		if probes.Add(1) >= 3 && calls.Load() >= held5 {
+		if probes.Add(1) == 3 {
 			up.Store(true)
 		}
 		return up.Load()
 	}}
+	// The first n calls are refused together, so that all wait in one
+	// outage: its first probe comes 250 ms or more after them.
+	var refused sync.WaitGroup
+	refused.Add(n)
 	call := held(g, func(context.Context, metav1.ListOptions) (int, error) {
-		calls.Add(1)
-		if !up.Load() {
+		if calls.Add(1) <= n {
+			refused.Done()
+			refused.Wait()
 			return 0, errRefused
 		}
 		return 1, nil
 	})
 	var wg sync.WaitGroup
-	for range held5 {
+	for range n {
 		wg.Go(func() {
 			if v, err := call(t.Context(), metav1.ListOptions{}); v != 1 || err != nil {
 				t.Errorf("held call: %v, %v", v, err)
@@ -54,13 +58,11 @@ func TestHeldCallsShareOneProbe(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	// 3 unless a call was scheduled seconds late (then one outage more);
-	// a probe per held call would make 15.
-	if n := probes.Load(); n < 3 || n > 5 {
-		t.Errorf("%d probes, want 3: one probe at a time for all the held calls", n)
+	if got := probes.Load(); got != 3 {
+		t.Errorf("%d probes, want 3: one probe at a time for all the held calls", got)
 	}
-	if n := calls.Load(); n != 2*held5 {
-		t.Errorf("%d calls, want %d: each refused once, then through", n, 2*held5)
+	if got := calls.Load(); got != 2*n {
+		t.Errorf("%d calls, want %d: each refused once, then through", got, 2*n)
 	}
 }
 
