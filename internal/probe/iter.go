@@ -2,11 +2,13 @@ package probe
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"unsafe"
 
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 )
 
 // IterRecords runs a BPF iterator once and returns its output as records of
@@ -26,7 +28,7 @@ func IterRecords[T any](it *link.Iter, buf *bytes.Buffer) ([]T, error) {
 func ReadRecords[T any](rd io.Reader, buf *bytes.Buffer) ([]T, error) {
 	buf.Reset()
 	buf.Grow(64 * 1024) // few reads: buf keeps its size from run to run
-	if _, err := buf.ReadFrom(rd); err != nil {
+	if err := readAll(rd, buf); err != nil {
 		return nil, fmt.Errorf("read iterator: %w", err)
 	}
 	size := int(unsafe.Sizeof(*new(T)))
@@ -49,8 +51,21 @@ func RunIter(it *link.Iter) error {
 		return fmt.Errorf("run iterator: %w", err)
 	}
 	defer rd.Close()
-	if _, err := io.Copy(io.Discard, rd); err != nil {
+	if err := readAll(rd, io.Discard); err != nil {
 		return fmt.Errorf("read iterator: %w", err)
 	}
 	return nil
+}
+
+// readAll copies an iterator's output to w. A read that visits a million
+// objects without output (a walk of many memory mappings, most of them not
+// wanted) ends with EAGAIN where it stopped: the next read goes on from
+// there.
+func readAll(rd io.Reader, w io.Writer) error {
+	for {
+		_, err := io.Copy(w, rd)
+		if !errors.Is(err, unix.EAGAIN) {
+			return err
+		}
+	}
 }
