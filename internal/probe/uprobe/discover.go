@@ -65,19 +65,36 @@ func Discover(ctx context.Context, rescan <-chan int, scanPID func(pid int), sca
 // returns the files any of them maps, as scan reports them: what a caller
 // that hooks files keeps, unhooking the others.
 func MappedByAll(proc string, scan func(pid int) []FileID) (map[FileID]bool, error) {
+	pids, err := PIDs(proc)
+	if err != nil {
+		return nil, err
+	}
+	return MappedBy(pids, scan), nil
+}
+
+// PIDs lists the processes of a procfs mount (/proc).
+func PIDs(proc string) ([]int, error) {
 	entries, err := os.ReadDir(proc)
 	if err != nil {
 		return nil, err
 	}
-	mapped := map[FileID]bool{}
+	var pids []int
 	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			pids = append(pids, pid)
 		}
+	}
+	return pids, nil
+}
+
+// MappedBy is MappedByAll for the processes pids only: where the kernel
+// has already said which processes can map a hooked file.
+func MappedBy(pids []int, scan func(pid int) []FileID) map[FileID]bool {
+	mapped := map[FileID]bool{}
+	for _, pid := range pids {
 		for _, id := range scan(pid) {
 			mapped[id] = true
 		}
 	}
-	return mapped, nil
+	return mapped
 }

@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"bytes"
 	"errors"
 	"log/slog"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/probe/uprobe"
 )
 
@@ -62,10 +64,28 @@ type attacher struct {
 	// files with sampled hooks (the sampler's track).
 	onProcess func(pid int, files []uprobe.FileID)
 
+	// mappers, when the kernel runs find_mappers, names the processes that
+	// map a file with a hooked library's name, for full scans that read
+	// only their maps files (scanTargets). mappersOut is its reused output;
+	// scans counts full scans; fellBack: the fallback to reading every
+	// process was logged. Used by one goroutine at a time (Start's scan,
+	// then Discover's).
+	mappers    *link.Iter
+	mappersOut bytes.Buffer
+	scans      int
+	fellBack   bool
+
 	mu   sync.Mutex
 	libs map[uprobe.FileID]*hookedLibrary
 	full bool // the table was found full (said once in the log)
 }
+
+// everyProcessScans: one full scan in this many reads every process's
+// maps, for mappings find_mappers cannot name (it goes by the mapped
+// file's own name, which a bind mount or a file renamed in an overlayfs
+// layer may hide; the mmap hook's filter is the same), and only such a
+// scan can tell that no process maps a file any more.
+const everyProcessScans = 10
 
 func newAttacher(p programs, exact bool, log *slog.Logger) *attacher {
 	return &attacher{progs: p, exact: exact, log: log, proc: "/proc", libs: map[uprobe.FileID]*hookedLibrary{}}
@@ -99,11 +119,24 @@ func (a *attacher) scanPID(pid int) []uprobe.FileID {
 	return ids
 }
 
-// scanAll scans every process, then unhooks library files no process maps.
+// scanAll scans the processes of scanTargets and, when they are every
+// process, unhooks library files none of them maps. Full scans run at start
+// and every uprobe.FullScanEvery, for the mappings no report names
+// (docs/design.md, CUDA: Discovery).
 func (a *attacher) scanAll() {
-	mapped, err := uprobe.MappedByAll(a.proc, a.scanPID)
+	pids, every, err := a.scanTargets()
 	if err != nil {
 		a.log.Warn("list processes", "err", err)
+		return
+	}
+	a.scan(pids, every)
+}
+
+// scan scans processes pids and, when they are every process, unhooks
+// library files none of them maps.
+func (a *attacher) scan(pids []int, every bool) {
+	mapped := uprobe.MappedBy(pids, a.scanPID)
+	if !every {
 		return
 	}
 	a.mu.Lock()
@@ -294,7 +327,47 @@ func (a *attacher) sampledTargets(ids []uprobe.FileID) []sampledTarget {
 	return out
 }
 
+// scanTargets are the processes a full scan reads, and whether they are
+// every process: those find_mappers names; every process at every
+// everyProcessScans-th scan (the first included), and where the kernel
+// does not run find_mappers.
+func (a *attacher) scanTargets() (pids []int, every bool, err error) {
+	a.scans++
+	if a.mappers != nil && a.scans%everyProcessScans != 1 {
+		if pids, err = a.mapperPIDs(); err == nil {
+			return pids, false, nil
+		}
+		if !a.fellBack {
+			a.fellBack = true
+			a.log.Warn("find processes that map runtime libraries in the kernel: reading every process's maps instead", "err", err)
+		}
+	}
+	pids, err = uprobe.PIDs(a.proc)
+	return pids, true, err
+}
+
+// mapperPIDs runs find_mappers: each process with a file mapping of a
+// hooked library's name, once.
+func (a *attacher) mapperPIDs() ([]int, error) {
+	records, err := probe.IterRecords[cudaMapperRecord](a.mappers, &a.mappersOut)
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[uint32]bool, len(records))
+	pids := make([]int, 0, len(records))
+	for _, r := range records {
+		if !seen[r.Tgid] {
+			seen[r.Tgid] = true
+			pids = append(pids, int(r.Tgid))
+		}
+	}
+	return pids, nil
+}
+
 func (a *attacher) close() {
+	if a.mappers != nil {
+		a.mappers.Close()
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for id, h := range a.libs {

@@ -106,3 +106,18 @@ func within(t *testing.T, what string, fn func()) {
 		t.Fatalf("%s blocked", what)
 	}
 }
+
+// Only a scan of every process unhooks a library file no process maps: one
+// that read some may have missed the one that maps it.
+func TestOnlyAScanOfEveryProcessUnhooks(t *testing.T) {
+	a, m := notELFMapped(t)
+	a.ensure(1, m)
+	a.scan(nil, false)
+	if a.libs[m.ID] == nil {
+		t.Fatal("a scan of some processes, none mapping the library, unhooked it")
+	}
+	a.scan(nil, true)
+	if a.libs[m.ID] != nil {
+		t.Fatal("a scan of every process, none mapping the library, kept it hooked")
+	}
+}

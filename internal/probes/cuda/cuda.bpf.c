@@ -635,19 +635,25 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 	return 0;
 }
 
+/*
+ * Whether a file name (its first 8 bytes) is a hooked library's: every one
+ * starts so: libcu (libcudart, libcuda, libcublas...), libamdh, libnrt.
+ */
+static __always_inline bool hooked_library_name(const char *name)
+{
+	if (name[0] != 'l' || name[1] != 'i' || name[2] != 'b')
+		return false;
+	return (name[3] == 'c' && name[4] == 'u') || (name[3] == 'a' && name[4] == 'm' && name[5] == 'd' && name[6] == 'h') ||
+	       (name[3] == 'n' && name[4] == 'r' && name[5] == 't');
+}
+
 /* A process maps a CUDA library (its loader, at exec or dlopen): report the process. */
 SEC("tp_btf/vm_unmapped_area")
 int BPF_PROG(watch_mmap, unsigned long addr, struct vm_unmapped_area_info *info)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	/* Every hooked library's file name starts so: libcu (libcudart, libcuda, libcublas...), libamdh, libnrt. */
 	char name[8] = {};
-	if (!orb8_mmap_file_name(task, name, sizeof(name)))
-		return 0;
-	if (name[0] != 'l' || name[1] != 'i' || name[2] != 'b')
-		return 0;
-	if (!(name[3] == 'c' && name[4] == 'u') && !(name[3] == 'a' && name[4] == 'm' && name[5] == 'd' && name[6] == 'h') &&
-	    !(name[3] == 'n' && name[4] == 'r' && name[5] == 't'))
+	if (!orb8_mmap_file_name(task, name, sizeof(name)) || !hooked_library_name(name))
 		return 0;
 	__u32 tgid = task->tgid;
 	if (!orb8_mmap_report_due(&mmap_reported, tgid))
@@ -657,5 +663,36 @@ int BPF_PROG(watch_mmap, unsigned long addr, struct vm_unmapped_area_info *info)
 		return 0;
 	e->tgid = tgid;
 	orb8_submit_to(e, &mmaps_last_wakeup_ns);
+	return 0;
+}
+
+struct mapper_record {
+	__u32 tgid;
+};
+
+ORB8_ITER_RECORD(mapper_record)
+
+/*
+ * The periodic full scan's first pass (the agent's attacher.scanAll): one
+ * record for each file mapping of a hooked library's name, so that only
+ * the processes these name have their maps file read. A process makes a
+ * record per mapping; the agent keeps each process once.
+ */
+SEC("iter/task_vma")
+int find_mappers(struct bpf_iter__task_vma *ctx)
+{
+	struct vm_area_struct *vma = ctx->vma;
+	struct task_struct *task = ctx->task;
+	if (!vma || !task)
+		return 0;
+	struct file *f = vma->vm_file;
+	if (!f)
+		return 0;
+	char name[8] = {};
+	if (bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(f, f_path.dentry, d_name.name)) <= 0 ||
+	    !hooked_library_name(name))
+		return 0;
+	struct mapper_record r = { .tgid = task->tgid };
+	write_mapper_record(ctx->meta->seq, &r);
 	return 0;
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orb8/orb8/internal/cgroup"
@@ -30,7 +32,10 @@ const Name = "cuda"
 var Programs = probe.Programs{
 	Required: []string{cudaProgCallEntry, cudaProgAllocEnter, cudaProgAllocReturn, cudaProgHandleExit, cudaProgWatchMmap,
 		cudaProgNameEnter, cudaProgNameReturn},
-	Optional: map[string]string{cudaProgSampledEntry: "CUDA launch and GEMM sampling within --max-overhead (every call is counted instead)"},
+	Optional: map[string]string{
+		cudaProgSampledEntry: "CUDA launch and GEMM sampling within --max-overhead (every call is counted instead)",
+		cudaProgFindMappers:  "finding the processes that map runtime libraries in the kernel (the scan every 30 s reads every process's maps file instead)",
+	},
 }
 
 // copyKinds are the kind label values, indexed like enum copy_kind.
@@ -91,8 +96,9 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return err
 	}
 	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
-		Programs:  Programs,
-		Manual:    []string{cudaProgCallEntry, cudaProgSampledEntry, cudaProgAllocEnter, cudaProgAllocReturn, cudaProgNameEnter, cudaProgNameReturn},
+		Programs: Programs,
+		Manual: []string{cudaProgCallEntry, cudaProgSampledEntry, cudaProgAllocEnter, cudaProgAllocReturn, cudaProgNameEnter, cudaProgNameReturn,
+			cudaProgFindMappers},
 		PerCgroup: []string{cudaMapStats},
 	})
 	if err != nil {
@@ -107,6 +113,11 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		nameEnter:   p.bpf.NameEnter,
 		nameReturn:  p.bpf.NameReturn,
 	}, exact, env.Log)
+	if p.bpf.FindMappers != nil {
+		if p.attacher.mappers, err = link.AttachIter(link.IterOptions{Program: p.bpf.FindMappers}); err != nil {
+			objs.Failed[cudaProgFindMappers] = probe.Explain(ebpf.Tracing, err)
+		}
+	}
 	if !exact {
 		p.sampler = newSampler(p.bpf.SampledEntry, p.bpf.Windows, p.attacher.sampledTargets, env.Budget(),
 			p.opts.samplingTiming(), env.Log)

@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -80,6 +81,55 @@ func TestHooksLibrariesMappedBeforeStart(t *testing.T) {
 	a.proceed(t)
 	a.expect(t, "done")
 	f.checkKnownCalls(t, cg, 1)
+}
+
+// A full scan reads the maps files of the processes find_mappers names: the
+// app that maps the stand-in libraries, not a process that maps none; every
+// everyProcessScans-th scan (the one at start included) reads every
+// process's. The test calls scanTargets beside Discover's goroutine, whose
+// first full scan comes uprobe.FullScanEvery after the start.
+func TestFullScanReadsProcessesThatMapLibraries(t *testing.T) {
+	f := start(t, time.Minute)
+	if err := f.probe.objs.Failed[cudaProgFindMappers]; err != nil {
+		t.Skipf("this kernel does not run find_mappers (every full scan reads every process): %v", err)
+	}
+	dir := buildStandins(t)
+	cg := testutil.NewCgroup(t)
+	a := startApp(t, cg, dir, "calls", "1")
+	app := a.Cmd.Process.Pid
+	sleep := func() int {
+		c := cg.Command(t, "sleep", "60")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+		return c.Process.Pid
+	}
+	other := sleep()
+
+	pids, err := f.probe.attacher.mapperPIDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(pids, app) || slices.Contains(pids, other) {
+		t.Fatalf("find_mappers named %v: want the app %d among them, not %d, which maps no runtime library", pids, app, other)
+	}
+	if len(pids) != len(slices.Compact(slices.Sorted(slices.Values(pids)))) {
+		t.Fatalf("find_mappers named a process twice: %v", pids)
+	}
+
+	// Scan 1 ran at start; scans 2 to 10 go by find_mappers, 11 reads all.
+	for scan := 2; scan <= everyProcessScans+1; scan++ {
+		targets, every, err := f.probe.attacher.scanTargets()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := scan == everyProcessScans+1
+		if every != want || !slices.Contains(targets, app) || slices.Contains(targets, other) != want {
+			t.Fatalf("scan %d reads %v (every process: %v): want the app %d, and the other %d only at every process", scan, targets,
+				every, app, other)
+		}
+	}
 }
 
 // mapKeys lists the allocations the kernel tracks.

@@ -142,6 +142,11 @@ const (
 	cudaLevelLEVELS        cudaLevel = 2
 )
 
+type cudaMapperRecord struct {
+	_    structs.HostLayout
+	Tgid uint32
+}
+
 type cudaMmapEvent struct {
 	_    structs.HostLayout
 	Tgid uint32
@@ -250,6 +255,7 @@ const (
 	cudaProgAllocEnter         = "alloc_enter"
 	cudaProgAllocReturn        = "alloc_return"
 	cudaProgCallEntry          = "call_entry"
+	cudaProgFindMappers        = "find_mappers"
 	cudaProgHandleExit         = "handle_exit"
 	cudaProgNameEnter          = "name_enter"
 	cudaProgNameReturn         = "name_return"
@@ -314,6 +320,7 @@ type cudaProgramSpecs struct {
 	AllocEnter   *ebpf.ProgramSpec `ebpf:"alloc_enter"`
 	AllocReturn  *ebpf.ProgramSpec `ebpf:"alloc_return"`
 	CallEntry    *ebpf.ProgramSpec `ebpf:"call_entry"`
+	FindMappers  *ebpf.ProgramSpec `ebpf:"find_mappers"`
 	HandleExit   *ebpf.ProgramSpec `ebpf:"handle_exit"`
 	NameEnter    *ebpf.ProgramSpec `ebpf:"name_enter"`
 	NameReturn   *ebpf.ProgramSpec `ebpf:"name_return"`
@@ -445,6 +452,7 @@ type cudaPrograms struct {
 	AllocEnter   *ebpf.Program `ebpf:"alloc_enter"`
 	AllocReturn  *ebpf.Program `ebpf:"alloc_return"`
 	CallEntry    *ebpf.Program `ebpf:"call_entry"`
+	FindMappers  *ebpf.Program `ebpf:"find_mappers"`
 	HandleExit   *ebpf.Program `ebpf:"handle_exit"`
 	NameEnter    *ebpf.Program `ebpf:"name_enter"`
 	NameReturn   *ebpf.Program `ebpf:"name_return"`
@@ -457,6 +465,7 @@ func (p *cudaPrograms) Close() error {
 		p.AllocEnter,
 		p.AllocReturn,
 		p.CallEntry,
+		p.FindMappers,
 		p.HandleExit,
 		p.NameEnter,
 		p.NameReturn,
