@@ -88,8 +88,10 @@ func renderMarkdown(r Results) string {
 	}
 	if s := r.Scale; s != nil {
 		fmt.Fprintf(&b, "\nScale: %d cgroups, each with a sleeping process. Agent RSS %s MB without them, %s MB with them "+
-			"(%s MB extra); start-up %s s; scrape %s ms, %d bytes.\n", s.Workloads, f(s.BaseRSSMB), f(s.RSSMB), f(s.ExtraRSSMB),
-			f(s.StartSeconds), spread(&Stat{s.Scrape.Median * 1000, s.Scrape.Min * 1000, s.Scrape.Max * 1000}), s.ScrapeBytes)
+			"(%s MB extra); start-up %s s; scrape %s ms, %d bytes; at rest %s%% of a core (%s s from %s s after the scrapes).\n",
+			s.Workloads, f(s.BaseRSSMB), f(s.RSSMB), f(s.ExtraRSSMB), f(s.StartSeconds),
+			spread(&Stat{s.Scrape.Median * 1000, s.Scrape.Min * 1000, s.Scrape.Max * 1000}), s.ScrapeBytes, f(s.IdleCPUPct),
+			f(scaleIdle.Seconds()), f(scaleSettle.Seconds()))
 	}
 	fmt.Fprintf(&b, "\n| target | measured | limit | met |\n|---|---|---|---|\n")
 	for _, t := range r.Targets {
@@ -158,5 +160,6 @@ func printComparison(w io.Writer, old, cur Results) {
 	if old.Scale != nil && cur.Scale != nil {
 		line("scale", "orb8", "extra RSS MB", &Stat{Median: old.Scale.ExtraRSSMB}, &Stat{Median: cur.Scale.ExtraRSSMB})
 		line("scale", "orb8", "scrape s", &old.Scale.Scrape, &cur.Scale.Scrape)
+		line("scale", "orb8", "CPU % at rest", &Stat{Median: old.Scale.IdleCPUPct}, &Stat{Median: cur.Scale.IdleCPUPct})
 	}
 }

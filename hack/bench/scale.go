@@ -19,7 +19,17 @@ type ScaleResult struct {
 	StartSeconds float64 `json:"startSeconds"`
 	Scrape       Stat    `json:"scrapeSeconds"`
 	ScrapeBytes  int     `json:"scrapeBytes"`
+	// IdleCPUPct is the agent's CPU at rest beside them, after the scrapes.
+	IdleCPUPct float64 `json:"idleCpuPct"`
 }
+
+// The agent's CPU at rest beside the workloads is taken over scaleIdle (a
+// CUDA full scan and six fd scans fall in it), scaleSettle after the
+// scrapes: the start-up's work on them and the scrapes' garbage are past.
+const (
+	scaleSettle = 20 * time.Second
+	scaleIdle   = 30 * time.Second
+)
 
 // measureScale puts one sleeping process in each of n fresh cgroups and
 // compares the agent's memory and scrape cost with and without them.
@@ -88,5 +98,9 @@ func measureScale(orb8 string, t tools, dir string, n int) (*ScaleResult, error)
 	r.Scrape = stat(scrapes)
 	r.RSSMB = a.rssMB()
 	r.ExtraRSSMB = r.RSSMB - r.BaseRSSMB
+	time.Sleep(scaleSettle)
+	cpu := a.cpuSeconds()
+	time.Sleep(scaleIdle)
+	r.IdleCPUPct = 100 * (a.cpuSeconds() - cpu) / scaleIdle.Seconds()
 	return r, nil
 }
