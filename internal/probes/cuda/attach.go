@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -347,21 +348,18 @@ func (a *attacher) scanTargets() (pids []int, every bool, err error) {
 }
 
 // mapperPIDs runs find_mappers: each process with a file mapping of a
-// hooked library's name, once.
+// hooked library's name, once, in pid order.
 func (a *attacher) mapperPIDs() ([]int, error) {
 	records, err := probe.IterRecords[cudaMapperRecord](a.mappers, &a.mappersOut)
 	if err != nil {
 		return nil, err
 	}
-	seen := make(map[uint32]bool, len(records))
-	pids := make([]int, 0, len(records))
-	for _, r := range records {
-		if !seen[r.Tgid] {
-			seen[r.Tgid] = true
-			pids = append(pids, int(r.Tgid))
-		}
+	pids := make([]int, len(records))
+	for i, r := range records {
+		pids[i] = int(r.Tgid)
 	}
-	return pids, nil
+	slices.Sort(pids)
+	return slices.Compact(pids), nil
 }
 
 func (a *attacher) close() {
