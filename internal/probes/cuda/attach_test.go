@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -119,5 +120,17 @@ func TestOnlyAScanOfEveryProcessUnhooks(t *testing.T) {
 	a.scan(nil, true)
 	if a.libs[m.ID] != nil {
 		t.Fatal("a scan of every process, none mapping the library, kept it hooked")
+	}
+}
+
+// Where the kernel runs no find_mappers, every full scan reads every
+// process: the stand-in /proc's process 1, at each of eleven scans.
+func TestFullScansReadEveryProcessWithoutFindMappers(t *testing.T) {
+	a, _ := notELFMapped(t)
+	for scan := 1; scan <= everyProcessScans+1; scan++ {
+		pids, every, err := a.scanTargets()
+		if err != nil || !every || !slices.Equal(pids, []int{1}) {
+			t.Fatalf("scan %d reads %v (every process: %v), err %v; want [1], every process", scan, pids, every, err)
+		}
 	}
 }
