@@ -7,10 +7,14 @@ import "time"
 
 // Window keeps the latest samples of one gauge, oldest first.
 type Window struct {
-	t    []float64 // seconds since the first sample ever added
-	v    []float64
+	p    []point
 	size int
 	t0   time.Time
+}
+
+type point struct {
+	t float64 // seconds since the first sample ever added
+	v float64
 }
 
 // NewWindow returns a window of at most size samples (at least 2).
@@ -23,21 +27,26 @@ func (w *Window) Add(at time.Time, v float64) {
 	if w.t0.IsZero() {
 		w.t0 = at
 	}
-	if len(w.v) == w.size {
-		w.t = append(w.t[:0], w.t[1:]...)
-		w.v = append(w.v[:0], w.v[1:]...)
+	switch {
+	case len(w.p) == w.size:
+		w.p = append(w.p[:0], w.p[1:]...)
+	case len(w.p) == cap(w.p):
+		// Grown as append grows, but never past size: a probe keeps a
+		// window per workload, and room past size was half of a full one.
+		grown := make([]point, len(w.p), min(max(2*cap(w.p), 4), w.size))
+		copy(grown, w.p)
+		w.p = grown
 	}
-	w.t = append(w.t, at.Sub(w.t0).Seconds())
-	w.v = append(w.v, v)
+	w.p = append(w.p, point{t: at.Sub(w.t0).Seconds(), v: v})
 }
 
 // Reset forgets every sample, e.g. after a limit changed.
 func (w *Window) Reset() {
-	w.t, w.v, w.t0 = w.t[:0], w.v[:0], time.Time{}
+	w.p, w.t0 = w.p[:0], time.Time{}
 }
 
 // Len is the number of samples held.
-func (w *Window) Len() int { return len(w.v) }
+func (w *Window) Len() int { return len(w.p) }
 
 // Cap is the most samples the window holds.
 func (w *Window) Cap() int { return w.size }
@@ -54,28 +63,28 @@ type Fit struct {
 }
 
 // Fit fits the line through every sample held.
-func (w *Window) Fit() Fit { return w.FitLatest(len(w.v)) }
+func (w *Window) Fit() Fit { return w.FitLatest(len(w.p)) }
 
 // FitLatest fits the line through the newest n samples (all when fewer are
 // held). With fewer than two samples, or all at one time, the fit is the
 // zero Fit plus N.
 func (w *Window) FitLatest(n int) Fit {
-	n = min(n, len(w.v))
-	ts, vs := w.t[len(w.t)-n:], w.v[len(w.v)-n:]
+	n = min(n, len(w.p))
+	ps := w.p[len(w.p)-n:]
 	f := Fit{N: n}
 	if n < 2 {
 		return f
 	}
 	var mt, mv float64
-	for i := range n {
-		mt += ts[i]
-		mv += vs[i]
+	for _, p := range ps {
+		mt += p.t
+		mv += p.v
 	}
 	mt /= float64(n)
 	mv /= float64(n)
 	var stt, svv, stv float64
-	for i := range n {
-		dt, dv := ts[i]-mt, vs[i]-mv
+	for _, p := range ps {
+		dt, dv := p.t-mt, p.v-mv
 		stt += dt * dt
 		svv += dv * dv
 		stv += dt * dv
@@ -87,14 +96,14 @@ func (w *Window) FitLatest(n int) Fit {
 	if svv > 0 {
 		f.R2 = stv * stv / (stt * svv)
 	}
-	f.Last = mv + f.Slope*(ts[n-1]-mt)
+	f.Last = mv + f.Slope*(ps[n-1].t-mt)
 	return f
 }
 
 // Span is the time between the oldest and the newest sample.
 func (w *Window) Span() time.Duration {
-	if len(w.t) < 2 {
+	if len(w.p) < 2 {
 		return 0
 	}
-	return time.Duration((w.t[len(w.t)-1] - w.t[0]) * float64(time.Second))
+	return time.Duration((w.p[len(w.p)-1].t - w.p[0].t) * float64(time.Second))
 }

@@ -73,3 +73,18 @@ func TestFitLatestSeesAKink(t *testing.T) {
 		t.Fatalf("whole window slope %v (want < 8: it mixes the flat part), latest half %v (want 10)", whole.Slope, latest.Slope)
 	}
 }
+
+// A probe keeps a window per workload: a full one holds no room past its size.
+func TestWindowHoldsNoRoomPastItsSize(t *testing.T) {
+	w := NewWindow(36)
+	start := time.Unix(0, 0)
+	for i := range 100 {
+		w.Add(start.Add(time.Duration(i)*time.Second), float64(i))
+		if want := min(i+1, 36); w.Len() != want || cap(w.p) > 36 {
+			t.Fatalf("after %d samples: len %d (want %d), room %d (want at most 36)", i+1, w.Len(), want, cap(w.p))
+		}
+	}
+	if f := w.Fit(); f.N != 36 || math.Abs(f.Slope-1) > 1e-9 || math.Abs(f.Last-99) > 1e-9 {
+		t.Fatalf("fit = %+v, want the latest 36 samples of v = t", f)
+	}
+}
