@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/orb8/orb8/internal/testutil"
 	"github.com/prometheus/common/expfmt"
@@ -24,6 +25,10 @@ type agentProc struct {
 	cmd     *exec.Cmd
 	addr    string // metrics
 	apiAddr string // gRPC API
+	// body is what the last scrape read, kept for the next one as
+	// Prometheus keeps a buffer of the size of a target's last scrape.
+	body bytes.Buffer
+	gz   *gzip.Reader
 }
 
 var runningRE = regexp.MustCompile(`msg="agent running" metrics=(\S+)`)
@@ -93,32 +98,66 @@ func processRSSMB(pid int) float64 {
 	return 0
 }
 
+// readBody reads resp's body into a.body, inflated.
+func (a *agentProc) readBody(resp *http.Response) error {
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("scrape: %s", resp.Status)
+	}
+	if resp.Header.Get("Content-Encoding") != "gzip" {
+		_, err := a.body.ReadFrom(resp.Body)
+		return err
+	}
+	var err error
+	if a.gz == nil {
+		a.gz, err = gzip.NewReader(resp.Body)
+	} else {
+		err = a.gz.Reset(resp.Body)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = a.body.ReadFrom(a.gz)
+	return err
+}
+
 // selfMetrics are the agent's own counters, summed over probes.
 type selfMetrics struct {
 	events, lost, bpfSeconds, bpfRuns float64
 	bpfSecondsByProbe                 map[string]float64
 	bpfRunsByProbe                    map[string]float64
-	bytes                             int
 	scrape                            time.Duration
 }
 
+// prometheusAccept is what Prometheus 3 asks a target for by default.
+const prometheusAccept = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6," +
+	"application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4," +
+	"text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+
+// scrape reads /metrics as Prometheus's scrape loop does (scrape.go,
+// readResponse): its Accept header, gzip inflated with klauspost/compress,
+// into the buffer of the last scrape. Timed: the request and the whole
+// body, not the parse that Prometheus's scrape_duration_seconds also holds.
 func (a *agentProc) scrape() (selfMetrics, error) {
 	m := selfMetrics{bpfSecondsByProbe: map[string]float64{}, bpfRunsByProbe: map[string]float64{}}
+	req, err := http.NewRequest(http.MethodGet, "http://"+a.addr+"/metrics", nil)
+	if err != nil {
+		return m, err
+	}
+	req.Header.Set("Accept", prometheusAccept)
+	req.Header.Set("Accept-Encoding", "gzip") // set here, so the transport leaves the body compressed
 	begin := time.Now()
-	resp, err := http.Get("http://" + a.addr + "/metrics")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return m, err
 	}
 	defer resp.Body.Close()
-	// Timed: the agent's part of a scrape, the request and the whole body
-	// (gzip: the transport asks for it and inflates it), not this parser's.
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
+	a.body.Reset()
+	if err := a.readBody(resp); err != nil {
 		return m, err
 	}
-	m.scrape, m.bytes = time.Since(begin), len(body)
+	m.scrape = time.Since(begin)
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(a.body.Bytes()))
 	if err != nil {
 		return m, err
 	}

@@ -87,11 +87,15 @@ func renderMarkdown(r Results) string {
 			strings.Join(byProbe, ", "), btCPU, btBPF, btRSS)
 	}
 	if s := r.Scale; s != nil {
+		ms := func(s Stat) string { return spread(&Stat{s.Median * 1000, s.Min * 1000, s.Max * 1000}) }
 		fmt.Fprintf(&b, "\nScale: %d cgroups, each with a sleeping process. Agent RSS %s MB without them, %s MB with them "+
-			"(%s MB extra); start-up %s s; scrape %s ms, %d bytes; at rest %s%% of a core (%s s from %s s after the scrapes).\n",
-			s.Workloads, f(s.BaseRSSMB), f(s.RSSMB), f(s.ExtraRSSMB), f(s.StartSeconds),
-			spread(&Stat{s.Scrape.Median * 1000, s.Scrape.Min * 1000, s.Scrape.Max * 1000}), s.ScrapeBytes, f(s.IdleCPUPct),
-			f(scaleIdle.Seconds()), f(scaleSettle.Seconds()))
+			"(%s MB extra, after %d scrapes back to back from 3 s after start, which took %s ms); start-up %s s; "+
+			"at rest %s%% of a core (%s s from %s s after those scrapes); then a scrape every %s s: %s ms, %d bytes "+
+			"(read as Prometheus reads a scrape: its Accept header, gzip, a buffer kept from the last scrape; "+
+			"the figures leave out the parse that Prometheus's scrape_duration_seconds holds too).\n",
+			s.Workloads, f(s.BaseRSSMB), f(s.RSSMB), f(s.ExtraRSSMB), scrapes, ms(s.ScrapeAfterStart), f(s.StartSeconds),
+			f(s.IdleCPUPct), f(scaleIdle.Seconds()), f(scaleSettle.Seconds()), f(scrapeInterval.Seconds()), ms(s.Scrape),
+			s.ScrapeBytes)
 	}
 	fmt.Fprintf(&b, "\n| target | measured | limit | met |\n|---|---|---|---|\n")
 	for _, t := range r.Targets {
@@ -159,7 +163,8 @@ func printComparison(w io.Writer, old, cur Results) {
 	}
 	if old.Scale != nil && cur.Scale != nil {
 		line("scale", "orb8", "extra RSS MB", &Stat{Median: old.Scale.ExtraRSSMB}, &Stat{Median: cur.Scale.ExtraRSSMB})
-		line("scale", "orb8", "scrape s", &old.Scale.Scrape, &cur.Scale.Scrape)
+		line("scale", "orb8", "scrape at interval s", &old.Scale.Scrape, &cur.Scale.Scrape)
+		line("scale", "orb8", "scrape after start s", &old.Scale.ScrapeAfterStart, &cur.Scale.ScrapeAfterStart)
 		line("scale", "orb8", "CPU % at rest", &Stat{Median: old.Scale.IdleCPUPct}, &Stat{Median: cur.Scale.IdleCPUPct})
 	}
 }

@@ -177,7 +177,8 @@ func evaluateTargets(r Results) []Target {
 	}
 	if r.Scale != nil {
 		below("extra RSS with scale workloads", r.Scale.ExtraRSSMB, 50, "MB", "")
-		below("scrape time with scale workloads", r.Scale.Scrape.Median*1000, 100, "ms", "")
+		below("scrape time with scale workloads", r.Scale.Scrape.Median*1000, 100, "ms",
+			fmt.Sprintf("a scrape every %.0f s at rest, as Prometheus scrapes", scrapeInterval.Seconds()))
 		below("agent CPU at rest with scale workloads", r.Scale.IdleCPUPct, 1, "% of a core", "")
 	}
 	return ts
