@@ -122,19 +122,10 @@ type Known interface {
 	Live(root string, fn func(id uint64, path string)) bool
 }
 
-// walkEvery is how often a refresher that lists cgroups from a resolver
-// walks the tree all the same: a mkdir the watcher lost (its ring full) is
-// found within walkEvery rescans.
-const walkEvery = 12
-
-// KnownOrWalk is where a refresher's rescan number n (counted from 0)
-// lists cgroups from: known, when it is a Known, but for every walkEvery-th
-// rescan, for which it is nil (walk the tree).
-func KnownOrWalk(known any, n int) Known {
-	k, ok := known.(Known)
-	if !ok || n%walkEvery == 0 {
-		return nil
-	}
+// KnownOrWalk is where a refresher's rescan lists cgroups from: known,
+// when it is a Known, else nil (walk the tree).
+func KnownOrWalk(known any) Known {
+	k, _ := known.(Known)
 	return k
 }
 

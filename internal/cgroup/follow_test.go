@@ -1,9 +1,13 @@
 package cgroup
 
 import (
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -31,7 +35,7 @@ func TestResolverLive(t *testing.T) {
 	if _, ok := live(root); ok {
 		t.Fatal("Live answered before Follow")
 	}
-	if err := r.Follow(); err != nil {
+	if err := r.Follow(&countingWatcher{countable: true}); err != nil {
 		t.Fatal(err)
 	}
 	got, ok := live(root)
@@ -51,6 +55,155 @@ func TestResolverLive(t *testing.T) {
 	}
 }
 
+// countingWatcher is a Watcher that says what it is told.
+type countingWatcher struct {
+	lost      uint64
+	countable bool
+	syncs     int
+}
+
+func (w *countingWatcher) Lost() (uint64, bool) { return w.lost, w.countable }
+func (w *countingWatcher) Sync()                { w.syncs++ }
+
+// TestResolverResyncsAfterLostEvents: once the watcher says it lost events,
+// the next listing has the watcher hand over what it holds, then walks the
+// tree again: it has the cgroups whose mkdir was lost and not those whose
+// rmdir was; a cgroup the watcher removed stays removed; later listings
+// walk no more until the next loss. A watcher that cannot count its losses
+// gets no listing, and neither does a walk that fails.
+func TestResolverResyncsAfterLostEvents(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"kept", "rmdir-lost", "rmdir-seen"} {
+		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := NewResolver(root, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w := &countingWatcher{lost: 7, countable: true}
+	if err := r.Follow(w); err != nil {
+		t.Fatal(err)
+	}
+	ids := walkDirIDs(t, root)
+	// Events the watcher lost: a mkdir and an rmdir; one it saw: an rmdir
+	// whose directory the walk below still finds (removed meanwhile).
+	if err := os.Mkdir(filepath.Join(root, "mkdir-lost"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(root, "rmdir-lost")); err != nil {
+		t.Fatal(err)
+	}
+	r.Remove(ids["/rmdir-seen"], time.Now())
+	live := func() []string {
+		var got []string
+		if !r.Live(root, func(_ uint64, path string) { got = append(got, path) }) {
+			return nil
+		}
+		slices.Sort(got)
+		return got
+	}
+	if got, want := live(), []string{"/", "/kept", "/rmdir-lost"}; !slices.Equal(got, want) || w.syncs != 0 {
+		t.Fatalf("before the losses are counted: %v (%d syncs), want %v", got, w.syncs, want)
+	}
+	w.lost = 9
+	if got, want := live(), []string{"/", "/kept", "/mkdir-lost"}; !slices.Equal(got, want) || w.syncs != 1 {
+		t.Fatalf("after the losses: %v (%d syncs), want %v after 1", got, w.syncs, want)
+	}
+	if !r.Removed(ids["/rmdir-lost"]) || !r.Removed(ids["/rmdir-seen"]) {
+		t.Error("a removed cgroup is not marked removed")
+	}
+	// Renamed behind the resolver's back (a plain directory allows it,
+	// cgroupfs does not): only a walk would see the new name.
+	if err := os.Rename(filepath.Join(root, "kept"), filepath.Join(root, "renamed")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := live(), []string{"/", "/kept", "/mkdir-lost"}; !slices.Equal(got, want) || w.syncs != 1 {
+		t.Fatalf("with no new loss: %v (%d syncs), want %v and no walk", got, w.syncs, want)
+	}
+	w.countable = false
+	if got := live(); got != nil {
+		t.Errorf("listed %v while the watcher cannot count its losses", got)
+	}
+	w.countable, w.lost = true, 10
+	if err := os.Rename(root, root+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if got := live(); got != nil {
+		t.Errorf("listed %v after a walk that failed", got)
+	}
+	if err := os.Rename(root+".away", root); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := live(), []string{"/", "/mkdir-lost", "/renamed"}; !slices.Equal(got, want) {
+		t.Errorf("after the walk could be done: %v, want %v", got, want)
+	}
+}
+
+// TestResolverResyncsWhileEventsCome: listings from two goroutines while
+// events arrive and the watcher keeps losing some (run under -race).
+func TestResolverResyncsWhileEventsCome(t *testing.T) {
+	root, trash := t.TempDir(), t.TempDir()
+	r, err := NewResolver(root, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var lost atomic.Uint64
+	if err := r.Follow(watcherFunc(func() (uint64, bool) { return lost.Load(), true })); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+					r.Live(root, func(uint64, string) {})
+				}
+			}
+		})
+	}
+	for i := range 200 {
+		dir := filepath.Join(root, fmt.Sprint(i))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		id := walkDirIDs(t, dir)["/"]
+		r.Add(id, "/"+fmt.Sprint(i))
+		if i%3 == 0 {
+			// Moved out, not removed: a removed directory's inode number,
+			// its id here, could come back with the next mkdir (a cgroup's
+			// id never does).
+			if err := os.Rename(dir, filepath.Join(trash, fmt.Sprint(i))); err != nil {
+				t.Fatal(err)
+			}
+			r.Remove(id, time.Now())
+		}
+		if i%10 == 0 {
+			lost.Add(1)
+		}
+	}
+	close(done)
+	wg.Wait()
+	lost.Add(1)
+	n := 0
+	if !r.Live(root, func(uint64, string) { n++ }) || n != 1+200-67 {
+		t.Errorf("listed %d cgroups, want %d", n, 1+200-67)
+	}
+}
+
+// watcherFunc is a Watcher with nothing to hand over.
+type watcherFunc func() (uint64, bool)
+
+func (f watcherFunc) Lost() (uint64, bool) { return f() }
+func (watcherFunc) Sync()                  {}
+
 // knownList is a Known that lists fixed cgroups.
 type knownList map[uint64]string
 
@@ -62,8 +215,7 @@ func (k knownList) Live(_ string, fn func(uint64, string)) bool {
 }
 
 // TestRetrackFromKnown: with a Known, Retrack tracks what it lists, without
-// walking (the root here does not exist), and forgets the rest; every
-// walkEvery-th rescan walks instead.
+// walking (the root here does not exist), and forgets the rest.
 func TestRetrackFromKnown(t *testing.T) {
 	tracked := map[uint64]string{1: "/a", 9: "/gone"}
 	var closed []string
@@ -74,13 +226,10 @@ func TestRetrackFromKnown(t *testing.T) {
 	if want := map[uint64]string{1: "/a", 2: "/b"}; !maps.Equal(tracked, want) || len(closed) != 1 || closed[0] != "/gone" {
 		t.Fatalf("tracked %v, closed %v", tracked, closed)
 	}
-	k := knownList{}
-	for n, want := range map[int]bool{0: false, 1: true, walkEvery - 1: true, walkEvery: false, walkEvery + 1: true} {
-		if got := KnownOrWalk(k, n) != nil; got != want {
-			t.Errorf("rescan %d lists from the resolver: %v, want %v", n, got, want)
-		}
+	if KnownOrWalk(knownList{}) == nil {
+		t.Error("a resolver that can list was not used")
 	}
-	if KnownOrWalk(struct{}{}, 1) != nil {
+	if KnownOrWalk(struct{}{}) != nil {
 		t.Error("a resolver that cannot list was used")
 	}
 }

@@ -72,6 +72,12 @@ type Resolver struct {
 	dropped   uint64
 	// following: a watcher feeds every mkdir and rmdir (Follow).
 	following bool
+	// watcher feeds the events; lostSeen is its count of lost events
+	// that the table has been walked again for (resync).
+	watcher  Watcher
+	lostSeen uint64
+	// resyncMu makes concurrent listings walk once for a new count.
+	resyncMu sync.Mutex
 	// generation counts changes of what Matching can return.
 	generation uint64
 	// renamed counts changes of what Lookup answers for an id it knew
@@ -94,16 +100,27 @@ func NewResolver(root string, maxEntries int) (*Resolver, error) {
 	return r, nil
 }
 
+// Watcher feeds a resolver every mkdir and rmdir of its tree (Follow).
+type Watcher interface {
+	// Lost is how many events it has lost so far (its ring was full); ok
+	// is false when it cannot tell, or no longer feeds the resolver.
+	Lost() (n uint64, ok bool)
+	// Sync returns once the resolver has had every event the watcher holds.
+	Sync()
+}
+
 // Follow is called by a watcher that from now on feeds the resolver every
 // mkdir and rmdir as they happen (the cgroup probe, once attached): the
 // tree is walked again for what was made since the resolver's first walk,
-// and from then on the resolver knows every cgroup (Live).
-func (r *Resolver) Follow() error {
-	if err := Walk(r.root, r.Add); err != nil {
+// and from then on the resolver knows every cgroup (Live), walking the
+// tree again only after the watcher lost events.
+func (r *Resolver) Follow(w Watcher) error {
+	n, _ := w.Lost() // while it cannot tell, Live does not answer
+	if err := Walk(r.root, r.addNew); err != nil {
 		return err
 	}
 	r.mu.Lock()
-	r.following = true
+	r.following, r.watcher, r.lostSeen = true, w, n
 	r.mu.Unlock()
 	return nil
 }
@@ -111,23 +128,100 @@ func (r *Resolver) Follow() error {
 // Unfollow is called by the watcher when it stops.
 func (r *Resolver) Unfollow() {
 	r.mu.Lock()
-	r.following = false
+	r.following, r.watcher = false, nil
 	r.mu.Unlock()
 }
 
+// complete reports whether the table holds every cgroup under root: the
+// resolver follows that tree, its table dropped none, and it has been
+// walked again since the watcher last lost an event.
+func (r *Resolver) complete(root string) bool {
+	r.mu.RLock()
+	following, w, seen := r.following && r.dropped == 0 && root == r.root, r.watcher, r.lostSeen
+	r.mu.RUnlock()
+	if !following {
+		return false
+	}
+	n, ok := w.Lost()
+	if !ok {
+		return false
+	}
+	return n <= seen || r.resync(w, n)
+}
+
+// resync walks the tree again after the watcher lost events (n so far):
+// it adds the cgroups whose mkdir was lost and removes the listed ones
+// whose rmdir was. The watcher's pending events are handled first, so that
+// none undoes the walk; a cgroup removed once stays removed (ids are never
+// reused), and one made during the walk is not removed for being missed.
+func (r *Resolver) resync(w Watcher, n uint64) bool {
+	r.resyncMu.Lock()
+	defer r.resyncMu.Unlock()
+	w.Sync()
+	r.mu.RLock()
+	done := r.lostSeen >= n // by another caller meanwhile
+	before := make(map[uint64]bool, len(r.byID))
+	for id, e := range r.byID {
+		if e.removedAt.IsZero() {
+			before[id] = true
+		}
+	}
+	r.mu.RUnlock()
+	if done {
+		return true
+	}
+	found := make(map[uint64]bool, len(before))
+	err := Walk(r.root, func(id uint64, path string) {
+		found[id] = true
+		r.addNew(id, path)
+	})
+	if err != nil {
+		return false
+	}
+	now := time.Now()
+	for id := range before {
+		if !found[id] {
+			r.Remove(id, now)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lostSeen = max(r.lostSeen, n)
+	return r.dropped == 0
+}
+
+// addNew is Add for a cgroup found by a walk: one the table lists under
+// that path stays as it is, and one it was told is removed stays removed
+// (the walk may have read its directory before the rmdir).
+func (r *Resolver) addNew(id uint64, path string) {
+	r.mu.RLock()
+	known := r.walkedKnown(id, path)
+	r.mu.RUnlock()
+	if !known {
+		r.add(id, path, true)
+	}
+}
+
+// walkedKnown reports whether a walk that found id at path tells the table
+// nothing new; r.mu must be held.
+func (r *Resolver) walkedKnown(id uint64, path string) bool {
+	e, ok := r.byID[id]
+	return ok && (!e.removedAt.IsZero() || e.w.Path == path)
+}
+
 // Live calls fn with every existing cgroup under root, when the resolver
-// knows them all: it follows that tree (Follow) and its table dropped
-// none. It returns false, without calling fn, when it does not.
+// knows them all: it follows that tree (Follow), its table dropped none,
+// and it walked the tree again if the watcher lost events (resync). It
+// returns false, without calling fn, when it does not.
 func (r *Resolver) Live(root string, fn func(id uint64, path string)) bool {
 	type cgroup struct {
 		id   uint64
 		path string
 	}
-	r.mu.RLock()
-	if !r.following || r.dropped > 0 || root != r.root {
-		r.mu.RUnlock()
+	if !r.complete(root) {
 		return false
 	}
+	r.mu.RLock()
 	live := make([]cgroup, 0, len(r.byID))
 	for id, e := range r.byID {
 		if e.removedAt.IsZero() {
@@ -171,10 +265,15 @@ func relative(root, p string) string {
 }
 
 // Add records a cgroup that exists. The path is relative to the mount.
-func (r *Resolver) Add(id uint64, path string) {
+func (r *Resolver) Add(id uint64, path string) { r.add(id, path, false) }
+
+func (r *Resolver) add(id uint64, path string, walked bool) {
 	w := newWorkload(id, path)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if walked && r.walkedKnown(id, path) {
+		return
+	}
 	if _, ok := r.byID[id]; !ok && len(r.byID) >= r.maxEntries {
 		r.dropped++
 		return

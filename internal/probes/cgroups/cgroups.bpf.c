@@ -2,8 +2,9 @@
 
 /*
  * Cgroup watcher: tells the resolver about cgroup2 directories as they are
- * created and removed, so it never rescans the tree; and names a cgroup it
- * has not seen from its id (cgroup_names), without open_by_handle_at.
+ * created and removed, so it rescans the tree only after the ring refused
+ * events (orb8_counters); and names a cgroup it has not seen from its id
+ * (cgroup_names), without open_by_handle_at.
  */
 #include "orb8.h"
 

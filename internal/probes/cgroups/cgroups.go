@@ -7,6 +7,7 @@ package cgroups
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -31,7 +32,9 @@ const rootID = 1
 
 // Probe is the cgroup watcher.
 type Probe struct {
-	resolver  *cgroup.Resolver
+	resolver *cgroup.Resolver
+	// mu guards objs against the resolver's calls of lost during Close.
+	mu        sync.Mutex
 	objs      *probe.Objects
 	bpf       cgroupsObjects
 	following bool // the resolver follows the tree through this probe
@@ -56,7 +59,9 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	if err != nil {
 		return err
 	}
+	p.mu.Lock()
 	p.objs = objs
+	p.mu.Unlock()
 	if err := objs.ReadRing(p.bpf.Events, p.handle); err != nil {
 		p.Close()
 		return err
@@ -64,9 +69,10 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	p.nameUnseenIDs(env)
 	if !probe.CgroupV1() {
 		// The resolver now hears of every unified cgroup: refreshers list
-		// them from it instead of walking the tree. (In v1 mode the events
-		// are unified cgroups, the resolver's are v1 memory cgroups.)
-		if err := p.resolver.Follow(); err != nil {
+		// them from it instead of walking the tree, which it walks again
+		// itself after the ring lost events. (In v1 mode the events are
+		// unified cgroups, the resolver's are v1 memory cgroups.)
+		if err := p.resolver.Follow(ringWatcher{p}); err != nil {
 			p.Close()
 			return err
 		}
@@ -92,6 +98,30 @@ func (p *Probe) nameUnseenIDs(env probe.Env) {
 	p.resolver.SetPathFinder(namer.Path)
 }
 
+// ringWatcher is the probe as the resolver's cgroup.Watcher.
+type ringWatcher struct{ p *Probe }
+
+// Lost counts the events the kernel could not put in the ring (full); it
+// cannot tell once the ring's reader stopped.
+func (w ringWatcher) Lost() (uint64, bool) {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	if w.p.objs == nil || w.p.objs.Stopped() != nil {
+		return 0, false
+	}
+	c, err := w.p.objs.Counters()
+	return c.RingbufLost, err == nil
+}
+
+// Sync hands the resolver the events in the ring.
+func (w ringWatcher) Sync() {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	if w.p.objs != nil {
+		w.p.objs.Sync()
+	}
+}
+
 func (p *Probe) handle(raw []byte) {
 	if len(raw) < int(unsafe.Sizeof(cgroupsEvent{})) {
 		return
@@ -99,7 +129,12 @@ func (p *Probe) handle(raw []byte) {
 	e := (*cgroupsEvent)(unsafe.Pointer(&raw[0]))
 	switch e.Op {
 	case cgroupsOpOP_MKDIR:
-		p.resolver.Add(e.Id, probe.CString(e.Path[:]))
+		path := probe.CString(e.Path[:])
+		if len(path) == len(e.Path)-1 { // maybe cut: named from its id instead
+			p.resolver.Lookup(e.Id)
+			return
+		}
+		p.resolver.Add(e.Id, path)
 	case cgroupsOpOP_RMDIR:
 		p.resolver.Remove(e.Id, time.Now())
 	}
@@ -114,6 +149,8 @@ func (p *Probe) Close() error {
 	if p.bpf.CgroupNames != nil {
 		p.resolver.SetPathFinder(nil)
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	return probe.Release(&p.objs)
 }
 

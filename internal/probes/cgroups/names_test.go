@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/orb8/orb8/internal/cgroup"
@@ -17,16 +20,15 @@ import (
 	"github.com/orb8/orb8/internal/testutil"
 )
 
-// startWithFullTable starts the watcher on a resolver that tracks nothing,
-// so that every Lookup names its id afresh.
-func startWithFullTable(t testing.TB) (*Probe, *cgroup.Resolver) {
+// start starts the watcher on a resolver of a table of maxEntries.
+func start(t testing.TB, maxEntries int) (*Probe, *cgroup.Resolver, string) {
 	t.Helper()
 	testutil.RequireRoot(t)
 	root, err := cgroup.FindMount()
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := cgroup.NewResolver(root, 0)
+	res, err := cgroup.NewResolver(root, maxEntries)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,6 +38,14 @@ func startWithFullTable(t testing.TB) (*Probe, *cgroup.Resolver) {
 		t.Fatalf("start cgroup probe: %v", err)
 	}
 	t.Cleanup(func() { p.Close() })
+	return p, res, root
+}
+
+// startWithFullTable starts the watcher on a resolver that tracks nothing,
+// so that every Lookup names its id afresh.
+func startWithFullTable(t testing.TB) (*Probe, *cgroup.Resolver) {
+	t.Helper()
+	p, res, _ := start(t, 0)
 	if err := p.Objects().Failed[cgroupsProgCgroupNames]; err != nil {
 		t.Fatalf("cgroup iterator: %v", err)
 	}
@@ -164,4 +174,86 @@ func BenchmarkNameUnseenID(b *testing.B) {
 			}
 		}
 	})
+}
+
+// startFollowing starts the watcher on a resolver that follows the tree.
+func startFollowing(t *testing.T) (*Probe, *cgroup.Resolver, string) {
+	t.Helper()
+	if probe.CgroupV1() {
+		t.Skip("in cgroup v1 mode the resolver does not follow the watcher")
+	}
+	return start(t, 1<<20)
+}
+
+// listedAs is the path the resolver lists id under, "" if none.
+func listedAs(t *testing.T, res *cgroup.Resolver, root string, id uint64) string {
+	t.Helper()
+	path := ""
+	if !res.Live(root, func(got uint64, p string) {
+		if got == id {
+			path = p
+		}
+	}) {
+		t.Fatal("the resolver does not list")
+	}
+	return path
+}
+
+// TestResolverFollowsTheRingsLosses: the watcher counts its losses from the
+// kernel's counter of records its ring refused, and the resolver's next
+// listing after a loss walks the tree: a cgroup it has forgotten (as if its
+// mkdir had been lost) is listed again, not before.
+func TestResolverFollowsTheRingsLosses(t *testing.T) {
+	p, res, root := startFollowing(t)
+	cg := testutil.NewCgroup(t)
+	p.objs.Sync()
+	if got := listedAs(t, res, root, cg.ID); got != cg.Path {
+		t.Fatalf("cgroup %d listed as %q, want %s", cg.ID, got, cg.Path)
+	}
+	res.Remove(cg.ID, time.Now().Add(-time.Hour))
+	res.Forget(time.Now())
+	if got := listedAs(t, res, root, cg.ID); got != "" {
+		t.Fatalf("a forgotten cgroup is listed as %q before a loss", got)
+	}
+	w := ringWatcher{p}
+	before, ok := w.Lost()
+	if !ok {
+		t.Fatal("the watcher cannot count its losses")
+	}
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	perCPU := make([]uint64, cpus)
+	for i := range perCPU {
+		perCPU[i] = 3
+	}
+	// A loss as the kernel counts it: slot 0 of orb8_counters (ORB8_RINGBUF_LOST).
+	if err := p.bpf.Orb8Counters.Update(uint32(0), perCPU, ebpf.UpdateExist); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := w.Lost(); !ok || n != uint64(3*cpus) {
+		t.Fatalf("lost = %d, %v after the counter was set to 3 on %d CPUs (%d before)", n, ok, cpus, before)
+	}
+	if got := listedAs(t, res, root, cg.ID); got != cg.Path {
+		t.Fatalf("after the loss cgroup %d is listed as %q, want %s", cg.ID, got, cg.Path)
+	}
+}
+
+// TestLongPathNamedFromItsID: a mkdir whose path fills the event's buffer
+// (maybe cut) is named from its id, with its whole path.
+func TestLongPathNamedFromItsID(t *testing.T) {
+	p, res, root := startFollowing(t)
+	if p.bpf.CgroupNames == nil {
+		t.Skip("no cgroup iterator: open_by_handle_at names it")
+	}
+	cg := testutil.NewCgroup(t)
+	long := cg.Child(t, strings.Repeat("a", 200)+"/"+strings.Repeat("b", 200)+"/"+strings.Repeat("c", 200))
+	if len(long.Path) < len(cgroupsEvent{}.Path) {
+		t.Fatalf("path of %d bytes fits the event", len(long.Path))
+	}
+	p.objs.Sync()
+	if got := listedAs(t, res, root, long.ID); got != long.Path {
+		t.Fatalf("cgroup %d listed as %q, want %s", long.ID, got, long.Path)
+	}
 }

@@ -28,8 +28,8 @@ const (
 	// interval (15 s and up) do not need them fresher, and each read of
 	// cpu.stat flushes the cgroup's per-CPU statistics.
 	defaultInterval = 5 * time.Second
-	// rescanEvery is how many refreshes pass between walks of the cgroup
-	// tree (new and removed cgroups, workload names).
+	// rescanEvery is how many refreshes pass between rescans (new and
+	// removed cgroups, workload names).
 	rescanEvery = 2
 )
 

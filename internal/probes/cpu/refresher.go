@@ -87,11 +87,11 @@ func newRefresher(src sources, v2Root string, r probe.Resolver) *refresher {
 	return &refresher{src: src, v2Root: v2Root, resolver: r, cgroups: map[uint64]*tracked{}, buf: make([]byte, 4096)}
 }
 
-// refresh reads the counters of every tracked cgroup, walking the tree first
+// refresh reads the counters of every tracked cgroup, rescanning first
 // every rescanEvery rounds.
 func (r *refresher) refresh(time.Time) {
 	if r.rounds%rescanEvery == 0 {
-		r.rescan(r.rounds / rescanEvery)
+		r.rescan()
 	}
 	r.rounds++
 	if r.walker != nil {
@@ -190,10 +190,10 @@ func (r *refresher) walked(c *tracked, g *cpuCgroupFigures) figures {
 // microseconds is ns in seconds, truncated to whole microseconds.
 func microseconds(ns uint64) float64 { return float64(ns/1000) * 1e-6 }
 
-// rescan number n lists the cgroups (cgroup.Retrack): it tracks new
+// rescan lists the cgroups (cgroup.Retrack): it tracks new
 // cgroups, forgets removed ones, and re-reads every workload identity.
-func (r *refresher) rescan(n int) {
-	cgroup.Retrack(r.v2Root, cgroup.KnownOrWalk(r.resolver, n), r.cgroups, r.track, (*tracked).close)
+func (r *refresher) rescan() {
+	cgroup.Retrack(r.v2Root, cgroup.KnownOrWalk(r.resolver), r.cgroups, r.track, (*tracked).close)
 }
 
 // track starts or updates tracking one cgroup; false when it has no CPU

@@ -66,17 +66,26 @@ func BenchmarkRefresh(b *testing.B) {
 	defer res.Close()
 	r := newRefresher(files, filepath.Dir(parent.Dir), res, defaultWindow)
 	defer r.close()
-	if err := res.Follow(); err != nil {
+	if err := res.Follow(noLosses{}); err != nil {
 		b.Fatal(err)
 	}
-	r.rescan(0)
+	r.rescan()
+	// A resolver that follows no watcher: its refresher walks the tree.
+	walkRes, err := cgroup.NewResolver(filepath.Dir(parent.Dir), 1<<16)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer walkRes.Close()
+	walking := newRefresher(files, filepath.Dir(parent.Dir), walkRes, defaultWindow)
+	defer walking.close()
+	walking.rescan()
 	// A refresh re-reads open files; a rescan (every rescanEvery
 	// refreshes) lists the cgroups from the resolver that follows the tree,
-	// and walks the tree every walkEvery-th time.
+	// or walks the tree where none does.
 	for _, c := range []struct {
 		name string
 		run  func()
-	}{{"read", func() { r.rounds = 1; r.refresh(time.Now()) }}, {"rescan-walk", func() { r.rescan(0) }}, {"rescan-known", func() { r.rescan(1) }}} {
+	}{{"read", func() { r.rounds = 1; r.refresh(time.Now()) }}, {"rescan-walk", walking.rescan}, {"rescan-known", r.rescan}} {
 		b.Run(c.name, func(b *testing.B) {
 			cpu := cpuTime(b)
 			for b.Loop() {
@@ -163,3 +172,9 @@ func cpuTime(b *testing.B) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// noLosses is a cgroup watcher that lost no event.
+type noLosses struct{}
+
+func (noLosses) Lost() (uint64, bool) { return 0, true }
+func (noLosses) Sync()                {}

@@ -10,8 +10,8 @@ import (
 	"github.com/orb8/orb8/internal/trend"
 )
 
-// rescanEvery is how many refreshes pass between walks of the cgroup tree
-// (which find new and removed cgroups and re-read limits).
+// rescanEvery is how many refreshes pass between rescans (which find new
+// and removed cgroups and re-read limits).
 const rescanEvery = 10
 
 // figures are one cgroup's memory figures at the last refresh.
@@ -71,11 +71,11 @@ func newRefresher(files hierarchy, v2Root string, r probe.Resolver, window int) 
 	}
 }
 
-// refresh reads the usage of every tracked cgroup, walking the tree first
+// refresh reads the usage of every tracked cgroup, rescanning first
 // every rescanEvery rounds.
 func (r *refresher) refresh(now time.Time) {
 	if r.rounds%rescanEvery == 0 {
-		r.rescan(r.rounds / rescanEvery)
+		r.rescan()
 	}
 	r.rounds++
 	table := make([]figures, 0, len(r.cgroups))
@@ -97,11 +97,11 @@ func (r *refresher) refresh(now time.Time) {
 	r.table.Set(table)
 }
 
-// rescan number n lists the cgroups (cgroup.Retrack): it tracks new
+// rescan lists the cgroups (cgroup.Retrack): it tracks new
 // cgroups, forgets removed ones, and re-reads every limit and workload
 // identity.
-func (r *refresher) rescan(n int) {
-	cgroup.Retrack(r.v2Root, cgroup.KnownOrWalk(r.resolver, n), r.cgroups, func(id uint64, path string) bool {
+func (r *refresher) rescan() {
+	cgroup.Retrack(r.v2Root, cgroup.KnownOrWalk(r.resolver), r.cgroups, func(id uint64, path string) bool {
 		return r.track(id, filepath.Join(r.files.root, path))
 	}, (*tracked).close)
 }
