@@ -127,7 +127,13 @@ func TestResolverResyncsAfterLostEvents(t *testing.T) {
 	if got := live(); got != nil {
 		t.Errorf("listed %v while the watcher cannot count its losses", got)
 	}
+	// A loss within resyncEvery of the last walk waits for it to pass.
 	w.countable, w.lost = true, 10
+	if got, want := live(), []string{"/", "/kept", "/mkdir-lost"}; !slices.Equal(got, want) || w.syncs != 1 {
+		t.Fatalf("a loss right after a walk: %v (%d syncs), want %v and no walk", got, w.syncs, want)
+	}
+	defer func(every time.Duration) { resyncEvery = every }(resyncEvery)
+	resyncEvery = 0
 	if err := os.Rename(root, root+".away"); err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +145,45 @@ func TestResolverResyncsAfterLostEvents(t *testing.T) {
 	}
 	if got, want := live(), []string{"/", "/mkdir-lost", "/renamed"}; !slices.Equal(got, want) {
 		t.Errorf("after the walk could be done: %v, want %v", got, want)
+	}
+}
+
+// TestRemovedDuringAWalkStaysRemoved: an rmdir the resolver hears while it
+// walks, of a cgroup whose mkdir it never heard, keeps the walk from
+// adding that cgroup if it read the directory before it went.
+func TestRemovedDuringAWalkStaysRemoved(t *testing.T) {
+	root := t.TempDir()
+	r, err := NewResolver(root, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := os.Mkdir(filepath.Join(root, "unheard"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	id := walkDirIDs(t, root)["/unheard"]
+	w := &countingWatcher{countable: true}
+	// The rmdir arrives while Follow's walk runs: here, when the walk
+	// hands over its first cgroup.
+	r.mu.Lock()
+	r.removedUnknown = map[uint64]bool{}
+	r.mu.Unlock()
+	r.Remove(id, time.Now())
+	r.mu.RLock()
+	heard := r.removedUnknown[id]
+	r.mu.RUnlock()
+	if !heard {
+		t.Fatal("the removal of an unknown id during a walk was not kept")
+	}
+	r.addNew(id, "/unheard")
+	if _, ok := r.byID[id]; ok {
+		t.Fatal("a walk added a cgroup removed while it ran")
+	}
+	if err := r.Follow(w); err != nil {
+		t.Fatal(err)
+	}
+	if r.removedUnknown != nil {
+		t.Error("removals are still kept after the walk")
 	}
 }
 
@@ -169,6 +214,9 @@ func TestResolverResyncsWhileEventsCome(t *testing.T) {
 			}
 		})
 	}
+	defer func(every time.Duration) { resyncEvery = every }(resyncEvery)
+	resyncEvery = 0
+	var moved []uint64
 	for i := range 200 {
 		dir := filepath.Join(root, fmt.Sprint(i))
 		if err := os.Mkdir(dir, 0o755); err != nil {
@@ -184,6 +232,7 @@ func TestResolverResyncsWhileEventsCome(t *testing.T) {
 				t.Fatal(err)
 			}
 			r.Remove(id, time.Now())
+			moved = append(moved, id)
 		}
 		if i%10 == 0 {
 			lost.Add(1)
@@ -191,6 +240,11 @@ func TestResolverResyncsWhileEventsCome(t *testing.T) {
 	}
 	close(done)
 	wg.Wait()
+	for _, id := range moved {
+		if !r.Removed(id) {
+			t.Fatalf("cgroup %d came back after it was removed", id)
+		}
+	}
 	lost.Add(1)
 	n := 0
 	if !r.Live(root, func(uint64, string) { n++ }) || n != 1+200-67 {

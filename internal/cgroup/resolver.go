@@ -76,6 +76,10 @@ type Resolver struct {
 	// that the table has been walked again for (resync).
 	watcher  Watcher
 	lostSeen uint64
+	resynced time.Time // when the table was last walked after lost events
+	// removedUnknown: ids removed during a walk that the table lacked
+	// (their mkdir lost), which the walk must not add; nil between walks.
+	removedUnknown map[uint64]bool
 	// resyncMu makes concurrent listings walk once for a new count.
 	resyncMu sync.Mutex
 	// generation counts changes of what Matching can return.
@@ -109,18 +113,26 @@ type Watcher interface {
 	Sync()
 }
 
+// resyncEvery is the least time between two walks after lost events: in
+// a storm of losses the table may miss cgroups that long, where each
+// refresher's every rescan would otherwise walk the tree. (A variable for
+// tests.)
+var resyncEvery = time.Minute
+
 // Follow is called by a watcher that from now on feeds the resolver every
 // mkdir and rmdir as they happen (the cgroup probe, once attached): the
-// tree is walked again for what was made since the resolver's first walk,
-// and from then on the resolver knows every cgroup (Live), walking the
-// tree again only after the watcher lost events.
+// tree is walked again for what was made or removed since the resolver's
+// first walk, and from then on the resolver knows every cgroup (Live),
+// walking the tree again only after the watcher lost events.
 func (r *Resolver) Follow(w Watcher) error {
+	r.resyncMu.Lock()
+	defer r.resyncMu.Unlock()
 	n, _ := w.Lost() // while it cannot tell, Live does not answer
-	if err := Walk(r.root, r.addNew); err != nil {
+	if err := r.reconcile(); err != nil {
 		return err
 	}
 	r.mu.Lock()
-	r.following, r.watcher, r.lostSeen = true, w, n
+	r.following, r.watcher, r.lostSeen, r.resynced = true, w, n, time.Time{}
 	r.mu.Unlock()
 	return nil
 }
@@ -134,10 +146,11 @@ func (r *Resolver) Unfollow() {
 
 // complete reports whether the table holds every cgroup under root: the
 // resolver follows that tree, its table dropped none, and it has been
-// walked again since the watcher last lost an event.
+// walked again since the watcher last lost an event (or did so less than
+// resyncEvery ago).
 func (r *Resolver) complete(root string) bool {
 	r.mu.RLock()
-	following, w, seen := r.following && r.dropped == 0 && root == r.root, r.watcher, r.lostSeen
+	following, w, seen, resynced := r.following && r.dropped == 0 && root == r.root, r.watcher, r.lostSeen, r.resynced
 	r.mu.RUnlock()
 	if !following {
 		return false
@@ -146,37 +159,58 @@ func (r *Resolver) complete(root string) bool {
 	if !ok {
 		return false
 	}
-	return n <= seen || r.resync(w, n)
+	return n <= seen || time.Since(resynced) < resyncEvery || r.resync(w, n)
 }
 
-// resync walks the tree again after the watcher lost events (n so far):
-// it adds the cgroups whose mkdir was lost and removes the listed ones
-// whose rmdir was. The watcher's pending events are handled first, so that
-// none undoes the walk; a cgroup removed once stays removed (ids are never
-// reused), and one made during the walk is not removed for being missed.
+// resync walks the tree again after the watcher lost events (n so far).
+// The watcher's pending events are handled first, so that none undoes
+// the walk.
 func (r *Resolver) resync(w Watcher, n uint64) bool {
 	r.resyncMu.Lock()
 	defer r.resyncMu.Unlock()
 	w.Sync()
 	r.mu.RLock()
 	done := r.lostSeen >= n // by another caller meanwhile
+	r.mu.RUnlock()
+	if done {
+		return true
+	}
+	if err := r.reconcile(); err != nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lostSeen, r.resynced = max(r.lostSeen, n), time.Now()
+	return r.dropped == 0
+}
+
+// reconcile walks the tree: it adds the cgroups the table lacks and
+// removes the ones it lists that are gone. A cgroup removed once stays
+// removed (ids are never reused), one removed during the walk too, even
+// if the table never had it, and one made during the walk is not removed
+// for being missed.
+func (r *Resolver) reconcile() error {
+	r.mu.Lock()
 	before := make(map[uint64]bool, len(r.byID))
 	for id, e := range r.byID {
 		if e.removedAt.IsZero() {
 			before[id] = true
 		}
 	}
-	r.mu.RUnlock()
-	if done {
-		return true
-	}
+	r.removedUnknown = map[uint64]bool{}
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.removedUnknown = nil
+		r.mu.Unlock()
+	}()
 	found := make(map[uint64]bool, len(before))
 	err := Walk(r.root, func(id uint64, path string) {
 		found[id] = true
 		r.addNew(id, path)
 	})
 	if err != nil {
-		return false
+		return err
 	}
 	now := time.Now()
 	for id := range before {
@@ -184,10 +218,7 @@ func (r *Resolver) resync(w Watcher, n uint64) bool {
 			r.Remove(id, now)
 		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.lostSeen = max(r.lostSeen, n)
-	return r.dropped == 0
+	return nil
 }
 
 // addNew is Add for a cgroup found by a walk: one the table lists under
@@ -206,7 +237,7 @@ func (r *Resolver) addNew(id uint64, path string) {
 // nothing new; r.mu must be held.
 func (r *Resolver) walkedKnown(id uint64, path string) bool {
 	e, ok := r.byID[id]
-	return ok && (!e.removedAt.IsZero() || e.w.Path == path)
+	return ok && (!e.removedAt.IsZero() || e.w.Path == path) || r.removedUnknown[id]
 }
 
 // Live calls fn with every existing cgroup under root, when the resolver
@@ -309,6 +340,8 @@ func (r *Resolver) Remove(id uint64, now time.Time) {
 	if e, ok := r.byID[id]; ok && e.removedAt.IsZero() {
 		e.removedAt = now
 		r.generation++
+	} else if !ok && r.removedUnknown != nil {
+		r.removedUnknown[id] = true
 	}
 	r.mu.Unlock()
 }

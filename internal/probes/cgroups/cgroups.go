@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -33,9 +34,11 @@ const rootID = 1
 // Probe is the cgroup watcher.
 type Probe struct {
 	resolver *cgroup.Resolver
-	// mu guards objs against the resolver's calls of lost during Close.
-	mu        sync.Mutex
-	objs      *probe.Objects
+	// mu guards objs against the resolver's calls of its Watcher during Close.
+	mu   sync.Mutex
+	objs *probe.Objects
+	// unnamed counts mkdirs whose cut path no other way named: lost too.
+	unnamed   atomic.Uint64
 	bpf       cgroupsObjects
 	following bool // the resolver follows the tree through this probe
 }
@@ -101,8 +104,9 @@ func (p *Probe) nameUnseenIDs(env probe.Env) {
 // ringWatcher is the probe as the resolver's cgroup.Watcher.
 type ringWatcher struct{ p *Probe }
 
-// Lost counts the events the kernel could not put in the ring (full); it
-// cannot tell once the ring's reader stopped.
+// Lost counts the events the kernel could not put in the ring (full) and
+// the ones that could not be named; it cannot tell once the ring's reader
+// stopped.
 func (w ringWatcher) Lost() (uint64, bool) {
 	w.p.mu.Lock()
 	defer w.p.mu.Unlock()
@@ -110,7 +114,7 @@ func (w ringWatcher) Lost() (uint64, bool) {
 		return 0, false
 	}
 	c, err := w.p.objs.Counters()
-	return c.RingbufLost, err == nil
+	return c.RingbufLost + w.p.unnamed.Load(), err == nil
 }
 
 // Sync hands the resolver the events in the ring.
@@ -131,7 +135,9 @@ func (p *Probe) handle(raw []byte) {
 	case cgroupsOpOP_MKDIR:
 		path := probe.CString(e.Path[:])
 		if len(path) == len(e.Path)-1 { // maybe cut: named from its id instead
-			p.resolver.Lookup(e.Id)
+			if _, _, named := p.resolver.VisibleNamed(e.Id); !named {
+				p.unnamed.Add(1) // as if lost: the resolver's next listing walks the tree
+			}
 			return
 		}
 		p.resolver.Add(e.Id, path)

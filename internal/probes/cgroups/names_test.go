@@ -257,3 +257,25 @@ func TestLongPathNamedFromItsID(t *testing.T) {
 		t.Fatalf("cgroup %d listed as %q, want %s", long.ID, got, long.Path)
 	}
 }
+
+// TestUnnamedLongPathCountsAsLost: a mkdir whose path fills the event's
+// buffer and that nothing else names counts as a lost event, so the
+// resolver's next listing walks the tree and finds it whole.
+func TestUnnamedLongPathCountsAsLost(t *testing.T) {
+	p, res, root := startFollowing(t)
+	res.SetPathFinder(func(uint64) (string, error) { return "", errors.New("no name here") })
+	w := ringWatcher{p}
+	before, ok := w.Lost()
+	if !ok {
+		t.Fatal("the watcher cannot count its losses")
+	}
+	cg := testutil.NewCgroup(t)
+	long := cg.Child(t, strings.Repeat("a", 200)+"/"+strings.Repeat("b", 200)+"/"+strings.Repeat("c", 200))
+	p.objs.Sync()
+	if n, _ := w.Lost(); n != before+1 {
+		t.Fatalf("lost %d, want %d: the unnamed mkdir of %s", n, before+1, long.Path)
+	}
+	if got := listedAs(t, res, root, long.ID); got != long.Path {
+		t.Fatalf("cgroup %d listed as %q, want %s", long.ID, got, long.Path)
+	}
+}
