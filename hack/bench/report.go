@@ -87,7 +87,7 @@ func renderMarkdown(r Results) string {
 			strings.Join(byProbe, ", "), btCPU, btBPF, btRSS)
 	}
 	if s := r.Scale; s != nil {
-		ms := func(s Stat) string { return spread(&Stat{s.Median * 1000, s.Min * 1000, s.Max * 1000}) }
+		ms := func(st Stat) string { return spread(&Stat{st.Median * 1000, st.Min * 1000, st.Max * 1000}) }
 		fmt.Fprintf(&b, "\nScale: %d cgroups, each with a sleeping process. Agent RSS %s MB without them, %s MB with them "+
 			"(%s MB extra, after %d scrapes back to back from 3 s after start, which took %s ms); start-up %s s; "+
 			"at rest %s%% of a core (%s s from %s s after those scrapes); then a scrape every %s s: %s ms, %d bytes "+

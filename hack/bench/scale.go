@@ -18,7 +18,7 @@ type ScaleResult struct {
 	ExtraRSSMB   float64 `json:"extraRssMB"`
 	StartSeconds float64 `json:"startSeconds"`
 	// Scrape is a scrape every scrapeInterval once the agent runs at rest,
-	// as Prometheus scrapes it; ScrapeAfterStart five scrapes back to back
+	// as Prometheus scrapes it; ScrapeAfterStart as many back to back
 	// from 3 s after it started, where the first ones build what later ones
 	// reuse. Both time the request and the inflated body, not the parse.
 	Scrape           Stat `json:"scrapeAtIntervalSeconds"`

@@ -122,13 +122,6 @@ type Known interface {
 	Live(root string, fn func(id uint64, path string)) bool
 }
 
-// KnownOrWalk is where a refresher's rescan lists cgroups from: known,
-// when it is a Known, else nil (walk the tree).
-func KnownOrWalk(known any) Known {
-	k, _ := known.(Known)
-	return k
-}
-
 // Retrack lists the cgroups under the cgroup2 root for a refresher that
 // keeps files open per cgroup, from known when it knows them all and else
 // by walking the tree (reading every cgroup directory costs ~50 us, ~0.5 s

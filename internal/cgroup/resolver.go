@@ -51,10 +51,11 @@ type enrichedWorkload struct {
 // cgroup2 mount, "/" for the root.
 type PathFinder func(id uint64) (string, error)
 
-// Resolver maps cgroup ids to workloads. It learns the tree once at start,
-// then follows mkdir/rmdir notifications (Add, Remove); an id it has not seen
-// is named by its PathFinder, by default through the id's file handle
-// (open_by_handle_at), never by rescanning the tree.
+// Resolver maps cgroup ids to workloads. It learns the tree at start, then
+// follows mkdir/rmdir notifications (Add, Remove), walking the tree again
+// only when its watcher attaches or lost some (Follow); an id it has not
+// seen is named by its PathFinder, by default through the id's file handle
+// (open_by_handle_at).
 type Resolver struct {
 	root       string
 	mountFD    int

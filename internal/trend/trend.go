@@ -32,7 +32,7 @@ func (w *Window) Add(at time.Time, v float64) {
 		w.p = append(w.p[:0], w.p[1:]...)
 	case len(w.p) == cap(w.p):
 		// Grown as append grows, but never past size: a probe keeps a
-		// window per workload, and room past size was half of a full one.
+		// window per workload, so room past size is waste.
 		grown := make([]point, len(w.p), min(max(2*cap(w.p), 4), w.size))
 		copy(grown, w.p)
 		w.p = grown

@@ -240,6 +240,16 @@ func TestResolverFollowsTheRingsLosses(t *testing.T) {
 	}
 }
 
+// longPathCgroup makes a test cgroup whose path does not fit a mkdir event.
+func longPathCgroup(t *testing.T) *testutil.Cgroup {
+	t.Helper()
+	long := testutil.NewCgroup(t).Child(t, strings.Repeat("a", 200)+"/"+strings.Repeat("b", 200)+"/"+strings.Repeat("c", 200))
+	if len(long.Path) < len(cgroupsEvent{}.Path) {
+		t.Fatalf("path of %d bytes fits the event", len(long.Path))
+	}
+	return long
+}
+
 // TestLongPathNamedFromItsID: a mkdir whose path fills the event's buffer
 // (maybe cut) is named from its id, with its whole path.
 func TestLongPathNamedFromItsID(t *testing.T) {
@@ -247,12 +257,13 @@ func TestLongPathNamedFromItsID(t *testing.T) {
 	if p.bpf.CgroupNames == nil {
 		t.Skip("no cgroup iterator: open_by_handle_at names it")
 	}
-	cg := testutil.NewCgroup(t)
-	long := cg.Child(t, strings.Repeat("a", 200)+"/"+strings.Repeat("b", 200)+"/"+strings.Repeat("c", 200))
-	if len(long.Path) < len(cgroupsEvent{}.Path) {
-		t.Fatalf("path of %d bytes fits the event", len(long.Path))
-	}
+	w := ringWatcher{p}
+	before, _ := w.Lost()
+	long := longPathCgroup(t)
 	p.objs.Sync()
+	if n, _ := w.Lost(); n != before {
+		t.Fatalf("lost %d, want %d: the iterator did not name %s", n, before, long.Path)
+	}
 	if got := listedAs(t, res, root, long.ID); got != long.Path {
 		t.Fatalf("cgroup %d listed as %q, want %s", long.ID, got, long.Path)
 	}
@@ -269,8 +280,7 @@ func TestUnnamedLongPathCountsAsLost(t *testing.T) {
 	if !ok {
 		t.Fatal("the watcher cannot count its losses")
 	}
-	cg := testutil.NewCgroup(t)
-	long := cg.Child(t, strings.Repeat("a", 200)+"/"+strings.Repeat("b", 200)+"/"+strings.Repeat("c", 200))
+	long := longPathCgroup(t)
 	p.objs.Sync()
 	if n, _ := w.Lost(); n != before+1 {
 		t.Fatalf("lost %d, want %d: the unnamed mkdir of %s", n, before+1, long.Path)

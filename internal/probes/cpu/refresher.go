@@ -193,7 +193,8 @@ func microseconds(ns uint64) float64 { return float64(ns/1000) * 1e-6 }
 // rescan lists the cgroups (cgroup.Retrack): it tracks new
 // cgroups, forgets removed ones, and re-reads every workload identity.
 func (r *refresher) rescan() {
-	cgroup.Retrack(r.v2Root, cgroup.KnownOrWalk(r.resolver), r.cgroups, r.track, (*tracked).close)
+	known, _ := r.resolver.(cgroup.Known) // nil: Retrack walks the tree
+	cgroup.Retrack(r.v2Root, known, r.cgroups, r.track, (*tracked).close)
 }
 
 // track starts or updates tracking one cgroup; false when it has no CPU

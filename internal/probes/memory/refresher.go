@@ -101,7 +101,8 @@ func (r *refresher) refresh(now time.Time) {
 // cgroups, forgets removed ones, and re-reads every limit and workload
 // identity.
 func (r *refresher) rescan() {
-	cgroup.Retrack(r.v2Root, cgroup.KnownOrWalk(r.resolver), r.cgroups, func(id uint64, path string) bool {
+	known, _ := r.resolver.(cgroup.Known) // nil: Retrack walks the tree
+	cgroup.Retrack(r.v2Root, known, r.cgroups, func(id uint64, path string) bool {
 		return r.track(id, filepath.Join(r.files.root, path))
 	}, (*tracked).close)
 }
