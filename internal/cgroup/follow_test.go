@@ -19,11 +19,7 @@ func TestResolverLive(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(root, "before"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	r, err := NewResolver(root, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := resolverAt(t, root, 100)
 	if err := os.Mkdir(filepath.Join(root, "after"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -78,11 +74,7 @@ func TestResolverResyncsAfterLostEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r, err := NewResolver(root, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := resolverAt(t, root, 100)
 	w := &countingWatcher{lost: 7, countable: true}
 	if err := r.Follow(w); err != nil {
 		t.Fatal(err)
@@ -153,11 +145,7 @@ func TestResolverResyncsAfterLostEvents(t *testing.T) {
 // walk's addNew then leaves that cgroup out; the next walk starts afresh.
 func TestWalkKeepsRemovalsOfUnknownIDs(t *testing.T) {
 	root := t.TempDir()
-	r, err := NewResolver(root, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := resolverAt(t, root, 100)
 	if err := os.Mkdir(filepath.Join(root, "unheard"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -194,11 +182,7 @@ func TestWalkKeepsRemovalsOfUnknownIDs(t *testing.T) {
 // events arrive and the watcher keeps losing some (run under -race).
 func TestResolverResyncsWhileEventsCome(t *testing.T) {
 	root, trash := t.TempDir(), t.TempDir()
-	r, err := NewResolver(root, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := resolverAt(t, root, 1000)
 	var lost atomic.Uint64
 	if err := r.Follow(watcherFunc(func() (uint64, bool) { return lost.Load(), true })); err != nil {
 		t.Fatal(err)

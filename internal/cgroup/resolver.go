@@ -81,7 +81,8 @@ type Resolver struct {
 	// removedUnknown: ids removed during a walk that the table lacked
 	// (their mkdir lost), which the walk must not add; nil between walks.
 	removedUnknown map[uint64]bool
-	// resyncMu makes concurrent listings walk once for a new count.
+	// resyncMu runs one walk at a time: Follow's, or one per new count
+	// for concurrent listings.
 	resyncMu sync.Mutex
 	// generation counts changes of what Matching can return.
 	generation uint64

@@ -267,6 +267,13 @@ func newResolver(t *testing.T, max int) *Resolver {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resolverAt(t, root, max)
+}
+
+// resolverAt scans the tree at root into a resolver of max entries,
+// closed when the test ends.
+func resolverAt(t *testing.T, root string, max int) *Resolver {
+	t.Helper()
 	r, err := NewResolver(root, max)
 	if err != nil {
 		t.Fatal(err)

@@ -59,26 +59,26 @@ func BenchmarkRefresh(b *testing.B) {
 			os.Remove(dirs[1])
 		}
 	})
-	res, err := cgroup.NewResolver(filepath.Dir(parent.Dir), 1<<16)
-	if err != nil {
-		b.Fatal(err)
+	// Two refreshers of the tree: one whose resolver follows a watcher
+	// (it lists the cgroups), one whose resolver follows none (its
+	// refresher walks the tree).
+	refresherOf := func(follow bool) *refresher {
+		res, err := cgroup.NewResolver(filepath.Dir(parent.Dir), 1<<16)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { res.Close() })
+		if follow {
+			if err := res.Follow(noLosses{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		r := newRefresher(files, filepath.Dir(parent.Dir), res, defaultWindow)
+		b.Cleanup(r.close)
+		r.rescan()
+		return r
 	}
-	defer res.Close()
-	r := newRefresher(files, filepath.Dir(parent.Dir), res, defaultWindow)
-	defer r.close()
-	if err := res.Follow(noLosses{}); err != nil {
-		b.Fatal(err)
-	}
-	r.rescan()
-	// A resolver that follows no watcher: its refresher walks the tree.
-	walkRes, err := cgroup.NewResolver(filepath.Dir(parent.Dir), 1<<16)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer walkRes.Close()
-	walking := newRefresher(files, filepath.Dir(parent.Dir), walkRes, defaultWindow)
-	defer walking.close()
-	walking.rescan()
+	r, walking := refresherOf(true), refresherOf(false)
 	// A refresh re-reads open files; a rescan (every rescanEvery
 	// refreshes) lists the cgroups from the resolver that follows the tree,
 	// or walks the tree where none does.
