@@ -180,7 +180,9 @@ func (c *cluster) namespace() string {
 	return ns
 }
 
-// createNamespace makes namespace ns, deleted when the test ends.
+// createNamespace makes namespace ns, deleted when the test ends, and
+// waits for its default service account: the controller manager makes it
+// a moment later, and the API server refuses pods without it.
 func (c *cluster) createNamespace(ns string) {
 	c.t.Helper()
 	if _, err := c.client.CoreV1().Namespaces().Create(c.t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
@@ -188,6 +190,10 @@ func (c *cluster) createNamespace(ns string) {
 	}
 	c.t.Cleanup(func() {
 		_ = c.client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+	})
+	c.eventually(time.Minute, "the default service account of "+ns, func() bool {
+		_, err := c.client.CoreV1().ServiceAccounts(ns).Get(c.t.Context(), "default", metav1.GetOptions{})
+		return err == nil
 	})
 }
 
