@@ -17,8 +17,9 @@ import (
 var ErrUseRegistry = errors.New("collection needs the registry's checks")
 
 // Exposition is one collection of a set of collectors for a text scrape.
-// Per-workload series (Metric and Histogram samples) stay as collected and
-// are written as text directly: through a registry and the text encoder
+// Per-workload series (Metric and Histogram samples, and rows) are kept as
+// points of their family and written as text directly: through a registry
+// and the text encoder
 // each cost ~4.5 us and 21 allocations, and 5,000 workloads make tens of
 // thousands. Every other metric goes through a prometheus.Registry, with
 // all its checks.
@@ -30,10 +31,14 @@ type Exposition struct {
 	label *constLabel
 }
 
-// collectedFamily is one per-workload metric's samples, in registry order.
+// collectedFamily is one per-workload metric's series, in registry order
+// once gathered.
 type collectedFamily struct {
-	d       *Desc
-	samples []*sample
+	d         *Desc
+	kind      prometheus.ValueType // unused for histograms
+	histogram bool
+	mixed     bool // it got series of two types
+	points    []point
 }
 
 // Gather collects every collector once. Like Registry.Gather it returns
@@ -49,18 +54,22 @@ func Gather(collectors []prometheus.Collector) (*Exposition, error) {
 	}
 	rest, err := reg.Gather()
 	e := &Exposition{Rest: rest}
-	byName := map[string]*collectedFamily{}
-	for _, d := range diverters {
-		for _, s := range d.samples {
-			cf := byName[s.d.name]
-			if cf == nil {
-				cf = &collectedFamily{d: s.d}
-				byName[s.d.name] = cf
-				e.workload = append(e.workload, cf)
-			} else if cf.d != s.d || cf.samples[0].typeName() != s.typeName() {
-				return nil, fmt.Errorf("%w: %s has two descriptors or types", ErrUseRegistry, s.d.name)
+	byName := map[string]bool{}
+	for _, dv := range diverters {
+		for _, parts := range dv.families {
+			cf := parts.merged()
+			if cf.mixed {
+				return nil, fmt.Errorf("%w: %s has series of two types", ErrUseRegistry, cf.d.name)
 			}
-			cf.samples = append(cf.samples, s)
+			if len(cf.points) == 0 {
+				continue
+			}
+			if byName[cf.d.name] {
+				return nil, fmt.Errorf("%w: %s has two descriptors", ErrUseRegistry, cf.d.name)
+			}
+			byName[cf.d.name] = true
+			cf.d.lastPoints.Store(int64(len(cf.points)))
+			e.workload = append(e.workload, cf)
 		}
 	}
 	slices.SortFunc(e.workload, func(a, b *collectedFamily) int { return strings.Compare(a.d.name, b.d.name) })
@@ -70,10 +79,10 @@ func Gather(collectors []prometheus.Collector) (*Exposition, error) {
 		}); found {
 			return nil, fmt.Errorf("%w: %s also has client_golang metrics", ErrUseRegistry, cf.d.name)
 		}
-		if !sortedUnique(cf.samples) {
-			sortSamples(cf.samples)
-			for i := 1; i < len(cf.samples); i++ {
-				if compareSamples(cf.samples[i-1], cf.samples[i]) == 0 {
+		if !sortedUnique(cf.d, cf.points) {
+			sortPoints(cf.d, cf.points)
+			for i := 1; i < len(cf.points); i++ {
+				if cf.d.comparePoints(cf.points[i-1], cf.points[i]) == 0 {
 					return nil, fmt.Errorf("%w: %s has two series with the same labels", ErrUseRegistry, cf.d.name)
 				}
 			}
@@ -82,36 +91,36 @@ func Gather(collectors []prometheus.Collector) (*Exposition, error) {
 	return e, err
 }
 
-// sortedUnique reports whether samples are in registry order with no two
-// alike: one pass for collectors that emit in CompareWorkloads order.
-func sortedUnique(samples []*sample) bool {
-	for i := 1; i < len(samples); i++ {
-		if compareSamples(samples[i-1], samples[i]) >= 0 {
+// sortedUnique reports whether points of d are in registry order with no
+// two alike: one pass for collectors that emit in CompareWorkloads order.
+func sortedUnique(d *Desc, points []point) bool {
+	for i := 1; i < len(points); i++ {
+		if d.comparePoints(points[i-1], points[i]) >= 0 {
 			return false
 		}
 	}
 	return true
 }
 
-// sortSamples sorts samples in registry order. Probes send workloads in
+// sortPoints sorts points of d in registry order. Probes send workloads in
 // label order, but a row's own series often are not (tx before rx, a
-// state machine's states in their enum's order): those samples are out of
+// state machine's states in their enum's order): those points are out of
 // place only within their row, and an insertion sort puts them back with a
 // few moves each, where a general sort compares every workload's labels
-// n log n times. A sample that moves farther than a row holds, or more
-// moves than 4 per sample in all, say the disorder is not local (a
+// n log n times. A point that moves farther than a row holds, or more
+// moves than 4 per point in all, say the disorder is not local (a
 // shaper's unordered pass-through): the general sort takes over. It
 // reports whether it did.
-func sortSamples(samples []*sample) (general bool) {
+func sortPoints(d *Desc, points []point) (general bool) {
 	const rowReach = 32
-	budget := 4 * len(samples)
-	for i := 1; i < len(samples); i++ {
-		for j := i; j > 0 && compareSamples(samples[j-1], samples[j]) > 0; j-- {
+	budget := 4 * len(points)
+	for i := 1; i < len(points); i++ {
+		for j := i; j > 0 && d.comparePoints(points[j-1], points[j]) > 0; j-- {
 			if budget--; budget < 0 || i-j >= rowReach {
-				slices.SortFunc(samples, compareSamples)
+				slices.SortFunc(points, d.comparePoints)
 				return true
 			}
-			samples[j-1], samples[j] = samples[j], samples[j-1]
+			points[j-1], points[j] = points[j], points[j-1]
 		}
 	}
 	return false
@@ -124,24 +133,44 @@ func (e *Exposition) Empty() bool { return len(e.workload) == 0 && len(e.Rest) =
 // many of a metric's n series (in registry order) to keep.
 func (e *Exposition) Cap(keep func(name string, n int) int) {
 	for _, cf := range e.workload {
-		cf.samples = cf.samples[:keep(cf.d.name, len(cf.samples))]
+		cf.points = cf.points[:keep(cf.d.name, len(cf.points))]
 	}
 }
 
 // diverter passes a collector's metrics on to the registry but for the
-// samples of descs the collector describes (a registry checks those
-// against them), which it keeps for the text exposition.
+// series of descs the collector describes (a registry checks those
+// against them), which it keeps as points for the text exposition.
 type diverter struct {
 	prometheus.Collector
-	descs     []*prometheus.Desc
-	described map[*prometheus.Desc]bool
-	samples   []*sample
+	descs []*prometheus.Desc
+	// families are the described ones; the map does not change while the
+	// collector runs, so both goroutines of a collection read it.
+	families map[*prometheus.Desc]*familyParts
+}
+
+// familyParts are a family's series as they come: in rows, taken in the
+// collector's goroutine, and as samples on the channel, taken in the
+// diverter's.
+type familyParts struct{ rows, sent collectedFamily }
+
+// merged is the family's series, those sent on the channel after the rows'.
+func (fp *familyParts) merged() *collectedFamily {
+	rows, sent := &fp.rows, &fp.sent
+	switch {
+	case len(sent.points) == 0:
+		return rows
+	case len(rows.points) == 0:
+		return sent
+	}
+	rows.mixed = rows.mixed || sent.mixed || rows.histogram != sent.histogram || !rows.histogram && rows.kind != sent.kind
+	rows.points = append(rows.points, sent.points...)
+	return rows
 }
 
 func newDiverter(c prometheus.Collector) *diverter {
-	d := &diverter{Collector: c, descs: Describe(c), described: map[*prometheus.Desc]bool{}}
+	d := &diverter{Collector: c, descs: Describe(c), families: map[*prometheus.Desc]*familyParts{}}
 	for _, desc := range d.descs {
-		d.described[desc] = true
+		d.families[desc] = &familyParts{}
 	}
 	return d
 }
@@ -154,21 +183,40 @@ func (d *diverter) Describe(ch chan<- *prometheus.Desc) {
 }
 
 // Collect implements prometheus.Collector. Rows come whole, in the
-// collector's goroutine, without a channel send per series.
+// collector's goroutine, without a channel send per series. What it kept
+// before a panic of the collector stays, as the registry keeps what it
+// sent before.
 func (d *diverter) Collect(ch chan<- prometheus.Metric) {
-	keep := func(s *sample) bool { return d.described[s.d.Desc] }
-	var fromRows []*sample
-	take := func(r *Row) { fromRows = r.appendSamples(fromRows, keep, ch) }
-	// Kept also when the collector panics, as the registry keeps what it
-	// sent before.
-	defer func() { d.samples = append(d.samples, fromRows...) }()
-	collectEach(d.Collector, &rowSink{take: take}, func(m prometheus.Metric) {
-		if s, ok := m.(*sample); ok && keep(s) {
-			d.samples = append(d.samples, s)
-			return
+	takeRow := func(desc *Desc, kind prometheus.ValueType, p point) bool {
+		if parts := d.families[desc.Desc]; parts != nil {
+			parts.rows.add(desc, kind, p)
+			return true
+		}
+		return false
+	}
+	collectEach(d.Collector, &rowSink{take: func(r *Row) { r.divert(takeRow, ch) }}, func(m prometheus.Metric) {
+		if s, ok := m.(*sample); ok {
+			if parts := d.families[s.d.Desc]; parts != nil {
+				parts.sent.add(s.d, s.kind, point{labels: s.labels, value: s.value, hist: s.hist})
+				return
+			}
 		}
 		ch <- m
 	})
+}
+
+// add adds p, a series of desc of type kind (unused for a histogram).
+func (cf *collectedFamily) add(desc *Desc, kind prometheus.ValueType, p point) {
+	switch {
+	case len(cf.points) == 0:
+		cf.d, cf.kind, cf.histogram = desc, kind, p.hist != nil
+		if n := desc.lastPoints.Load(); n > 0 {
+			cf.points = make([]point, 0, n+n/16) // room for some new workloads
+		}
+	case cf.histogram != (p.hist != nil) || !cf.histogram && cf.kind != kind:
+		cf.mixed = true
+	}
+	cf.points = append(cf.points, p)
 }
 
 // collectEach collects c and hands each metric to f, in this goroutine,

@@ -37,8 +37,8 @@ var (
 		Path: "/kubepods.slice/kubepods-pod1234.slice/cri-containerd-0123.scope\n"}
 )
 
-// point is one series of a test collector.
-type point struct {
+// emitted is one series of a test collector.
+type emitted struct {
 	desc  *Desc
 	kind  prometheus.ValueType // zero for a histogram
 	value float64
@@ -49,9 +49,9 @@ type point struct {
 	asConst bool
 }
 
-// metric is the point as a probe sends it (fast) or as the client_golang
+// metric is the series as a probe sends it (fast) or as the client_golang
 // const metric it stands for.
-func (p point) metric(fast bool) prometheus.Metric {
+func (p emitted) metric(fast bool) prometheus.Metric {
 	labels := append(p.w.LabelValues(), p.extra...)
 	switch {
 	case fast && p.hist != nil:
@@ -68,12 +68,14 @@ func (p point) metric(fast bool) prometheus.Metric {
 // emitter is a collector of points; panicAfter > 0 panics after that many.
 type emitter struct {
 	descs      []*prometheus.Desc
-	points     []point
+	points     []emitted
 	fast       bool
 	panicAfter int
 	// rows makes fast points through one Row per workload, as probes do;
-	// sent sends them on the rows of RowsTo, a workload's points together.
-	rows, sent bool
+	// sent sends them on the rows of RowsTo, a workload's points together;
+	// split sends every other one of a row's points on the channel
+	// instead, as a sample, while the rows go on.
+	rows, sent, split bool
 }
 
 func (e *emitter) Describe(ch chan<- *prometheus.Desc) {
@@ -113,7 +115,7 @@ func (e *emitter) Collect(ch chan<- prometheus.Metric) {
 // workload, Send and SendHistogram, Done.
 func (e *emitter) send(ch chan<- prometheus.Metric) {
 	var order []cgroup.Workload
-	byWorkload := map[cgroup.Workload][]point{}
+	byWorkload := map[cgroup.Workload][]emitted{}
 	for _, p := range e.points {
 		if !e.fast || p.asConst {
 			ch <- p.metric(e.fast && !p.asConst)
@@ -127,7 +129,11 @@ func (e *emitter) send(ch chan<- prometheus.Metric) {
 	rs := RowsTo(ch)
 	for _, w := range order {
 		r := rs.Row(w)
-		for _, p := range byWorkload[w] {
+		for i, p := range byWorkload[w] {
+			if e.split && i%2 == 1 {
+				ch <- p.metric(true)
+				continue
+			}
 			if p.hist != nil {
 				r.SendHistogram(p.desc, p.hist, p.extra...)
 			} else {
@@ -149,31 +155,31 @@ func hist(slots map[int]uint64, sumNs uint64) *Log2Hist {
 // testCollectors are per-workload metrics of every type, emitted out of
 // order, with client_golang metrics whose names sort between them.
 func testCollectors(fast bool) []prometheus.Collector {
-	c := func(v float64, w cgroup.Workload, reason string) point {
-		return point{desc: exitTestDesc, kind: prometheus.CounterValue, value: v, w: w, extra: []string{reason}}
+	c := func(v float64, w cgroup.Workload, reason string) emitted {
+		return emitted{desc: exitTestDesc, kind: prometheus.CounterValue, value: v, w: w, extra: []string{reason}}
 	}
-	g := func(v float64, w cgroup.Workload, dir string) point {
-		return point{desc: bytesTestDesc, kind: prometheus.GaugeValue, value: v, w: w, extra: []string{dir}}
+	g := func(v float64, w cgroup.Workload, dir string) emitted {
+		return emitted{desc: bytesTestDesc, kind: prometheus.GaugeValue, value: v, w: w, extra: []string{dir}}
 	}
-	h := func(hh *Log2Hist, w cgroup.Workload) point { return point{desc: latTestDesc, hist: hh, w: w} }
+	h := func(hh *Log2Hist, w cgroup.Workload) emitted { return emitted{desc: latTestDesc, hist: hh, w: w} }
 	plain := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orb8_test_c_plain", Help: "Between the workload metrics."}, []string{"probe"})
 	plain.WithLabelValues("x").Set(2)
 	first := prometheus.NewGauge(prometheus.GaugeOpts{Name: "aaa_first", Help: "Before them."})
 	last := prometheus.NewCounter(prometheus.CounterOpts{Name: "zzz_last_total", Help: "After them."})
 	last.Add(3)
 	return []prometheus.Collector{
-		&emitter{fast: fast, descs: []*prometheus.Desc{exitTestDesc.Desc, bytesTestDesc.Desc}, points: []point{
+		&emitter{fast: fast, descs: []*prometheus.Desc{exitTestDesc.Desc, bytesTestDesc.Desc}, points: []emitted{
 			c(3, wBare, "signal"), c(1, wQuote, "exit"), c(0, wQuote, "signal"), c(12345678901, wUTF8, "exit"), c(1, wA, "exit"), c(2, wLong, "exit"),
 			g(0, wA, "rx"), g(math.Copysign(0, -1), wA, "tx"), g(-1, wBare, "rx"), g(1.5, wBare, "tx"), g(1e21, wUTF8, "rx"),
 			g(math.NaN(), wQuote, "rx"), g(math.Inf(1), wQuote, "tx"), g(math.Inf(-1), wUTF8, "tx"),
 		}},
-		&emitter{fast: fast, descs: []*prometheus.Desc{latTestDesc.Desc, untypedDesc.Desc}, points: []point{
+		&emitter{fast: fast, descs: []*prometheus.Desc{latTestDesc.Desc, untypedDesc.Desc}, points: []emitted{
 			h(hist(map[int]uint64{0: 3, 10: 2, Log2Slots - 1: 1}, 5_001_500_000), wUTF8),
 			h(hist(nil, 0), wA),
 			h(hist(map[int]uint64{5: 1 << 40}, 123), wQuote),
 			{desc: untypedDesc, kind: prometheus.UntypedValue, value: 7, w: wA},
 		}},
-		&emitter{fast: fast, points: []point{{desc: uncheckedDesc, kind: prometheus.GaugeValue, value: 4, w: wA}}},
+		&emitter{fast: fast, points: []emitted{{desc: uncheckedDesc, kind: prometheus.GaugeValue, value: 4, w: wA}}},
 		plain, first, last,
 	}
 }
@@ -208,14 +214,15 @@ func gathererText(t *testing.T, g prometheus.Gatherer) []byte {
 // TestExpositionWritesWhatTheRegistryWrites: the same series as client_golang
 // const metrics through a registry and the text encoder, and as collected
 // samples (made by Metric and Histogram, by a Row, or sent on rows, which
-// the exposition takes whole) through the exposition, come out byte for
-// byte the same.
+// the exposition takes whole, or some sent on rows and the others on the
+// channel at the same time) through the exposition, come out byte for byte
+// the same.
 func TestExpositionWritesWhatTheRegistryWrites(t *testing.T) {
-	for _, via := range []string{"metric", "row", "sent"} {
+	for _, via := range []string{"metric", "row", "sent", "split"} {
 		collectors := testCollectors(true)
 		for _, c := range collectors {
 			if e, ok := c.(*emitter); ok {
-				e.rows, e.sent = via == "row", via == "sent"
+				e.rows, e.sent, e.split = via == "row", via == "sent" || via == "split", via == "split"
 			}
 		}
 		t.Run(via, func(t *testing.T) { testExpositionText(t, collectors) })
@@ -291,21 +298,23 @@ func TestExpositionCapKeepsRegistryOrder(t *testing.T) {
 
 // TestExpositionLeavesToTheRegistry: what the exposition cannot reproduce
 // (two series with the same labels, a metric also sent as a client_golang
-// metric) goes back to the registry, which reports it; a collector's panic
-// is reported as the registry reports it.
+// metric, a metric of two types) goes back to the registry, which reports
+// it; a collector's panic is reported as the registry reports it.
 func TestExpositionLeavesToTheRegistry(t *testing.T) {
-	dup := point{desc: exitTestDesc, kind: prometheus.CounterValue, value: 1, w: wA, extra: []string{"exit"}}
+	dup := emitted{desc: exitTestDesc, kind: prometheus.CounterValue, value: 1, w: wA, extra: []string{"exit"}}
 	descs := []*prometheus.Desc{exitTestDesc.Desc}
 	for name, c := range map[string]prometheus.Collector{
-		"duplicate series": &emitter{fast: true, descs: descs, points: []point{dup, dup}},
-		"mixed metric": &emitter{fast: true, descs: descs, points: []point{
+		"duplicate series": &emitter{fast: true, descs: descs, points: []emitted{dup, dup}},
+		"mixed metric": &emitter{fast: true, descs: descs, points: []emitted{
 			dup, {desc: exitTestDesc, kind: prometheus.CounterValue, w: wBare, extra: []string{"exit"}, asConst: true}}},
+		"two types": &emitter{fast: true, descs: descs, points: []emitted{
+			dup, {desc: exitTestDesc, kind: prometheus.GaugeValue, w: wBare, extra: []string{"exit"}}}},
 	} {
 		if _, err := Gather([]prometheus.Collector{c}); !errors.Is(err, ErrUseRegistry) {
 			t.Errorf("%s: Gather error %v, want ErrUseRegistry", name, err)
 		}
 	}
-	broken := &emitter{fast: true, descs: descs, panicAfter: 1, points: []point{dup, dup}}
+	broken := &emitter{fast: true, descs: descs, panicAfter: 1, points: []emitted{dup, dup}}
 	e, err := Gather([]prometheus.Collector{broken, prometheus.NewGauge(prometheus.GaugeOpts{Name: "ok", Help: "h"})})
 	if err == nil || errors.Is(err, ErrUseRegistry) || !strings.Contains(err.Error(), "collector broke") || len(e.Rest) != 1 {
 		t.Errorf("panicking collector: error %v, %d other families", err, len(e.Rest))

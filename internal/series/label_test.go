@@ -49,7 +49,7 @@ func TestAddLabelLeavesOutClashingMetrics(t *testing.T) {
 	own := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orb8_test_own_cluster", Help: "h"}, []string{"cluster"})
 	own.WithLabelValues("x").Set(1)
 	collectors := append(testCollectors(true), own, &emitter{fast: true, descs: []*prometheus.Desc{clashTestDesc.Desc},
-		points: []point{{desc: clashTestDesc, kind: prometheus.CounterValue, value: 1, w: wA, extra: []string{"y"}}}})
+		points: []emitted{{desc: clashTestDesc, kind: prometheus.CounterValue, value: 1, w: wA, extra: []string{"y"}}}})
 	e, err := Gather(collectors)
 	if err != nil {
 		t.Fatal(err)

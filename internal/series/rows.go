@@ -14,8 +14,8 @@ import (
 // its channel, or, when a sink collects from that channel, whole to the
 // sink: a Shaper, which aggregates a row's series without a sample or a
 // channel send per series (at owner level a scrape of 10,000 pods was
-// mostly those), or the text exposition, which makes a row's samples at
-// once. Make one per collection with RowsTo, and use it from one
+// mostly those), or the text exposition, which keeps a row's series as
+// points of their families. Make one per collection with RowsTo, and use it from one
 // goroutine: it reuses one Row.
 type Rows struct {
 	ch   chan<- prometheus.Metric
@@ -164,36 +164,47 @@ func (r *Row) Done() {
 	}
 }
 
-// appendSamples appends the row's series, taken by a sink, to out as the
-// samples Metric and Histogram make, in one allocation and sharing one
-// copy of the row's label values among the series without extra labels;
-// a series that keep refuses, or that the text exposition cannot write,
-// goes to other as collected.
-func (r *Row) appendSamples(out []*sample, keep func(*sample) bool, other chan<- prometheus.Metric) []*sample {
+// divert hands the row's series, taken by a sink, to take as the points
+// of the text exposition; they share one copy of the row's label values,
+// and those with extra labels, and the histograms, one allocation each.
+// A series that take refuses, or that the text exposition cannot write,
+// goes to other as Metric or Histogram makes it.
+func (r *Row) divert(take func(*Desc, prometheus.ValueType, point) bool, other chan<- prometheus.Metric) {
 	if !r.hashed { // the Rows' buffer, reused for the next row
 		r.labels = slices.Clone(r.labels)
 		r.valid = validUTF8(r.labels)
 	}
-	batch := make([]sample, len(r.sent))
+	var labelled, hists int
+	for i := range r.sent {
+		if s := &r.sent[i]; s.to > s.from {
+			labelled += len(r.labels) + s.to - s.from
+		}
+		if r.sent[i].hist != nil {
+			hists++
+		}
+	}
+	labels := make([]string, 0, labelled)
+	kept := make([]Log2Hist, 0, hists)
 	for i := range r.sent {
 		s := &r.sent[i]
 		if !r.sentFast(s) {
 			other <- r.metric(s)
 			continue
 		}
-		sm := &batch[i]
-		*sm = sample{d: s.d, kind: s.kind, value: s.value, labels: r.with(r.extras[s.from:s.to])}
-		if s.hist != nil {
-			kept := *s.hist
-			sm.hist = &kept
+		p := point{labels: r.labels, value: s.value}
+		if s.to > s.from {
+			at := len(labels)
+			labels = append(append(labels, r.labels...), r.extras[s.from:s.to]...)
+			p.labels = labels[at:len(labels):len(labels)]
 		}
-		if keep(sm) {
-			out = append(out, sm)
-		} else {
-			other <- sm
+		if s.hist != nil {
+			kept = append(kept, *s.hist)
+			p.hist = &kept[len(kept)-1]
+		}
+		if !take(s.d, s.kind, p) {
+			other <- &sample{d: s.d, kind: s.kind, value: p.value, hist: p.hist, labels: p.labels}
 		}
 	}
-	return out
 }
 
 // sentFast reports whether a series sent to a sink takes the text path, as

@@ -47,13 +47,13 @@ func TestSortByWorkloadIsRegistryOrder(t *testing.T) {
 	SortByWorkload(table, func(r *row) *cgroup.Workload { return &r.w })
 	var set Set
 	d := set.Workload("orb8_test_sorted", "test")
-	var samples []*sample
+	var points []point
 	for _, r := range table {
-		samples = append(samples, Metric(d, prometheus.GaugeValue, r.v, r.w).(*sample))
+		points = append(points, point{labels: Metric(d, prometheus.GaugeValue, r.v, r.w).(*sample).labels})
 	}
-	if !slices.IsSortedFunc(samples, compareSamples) {
-		for _, s := range samples {
-			t.Log(s.labels)
+	if !slices.IsSortedFunc(points, d.comparePoints) {
+		for _, p := range points {
+			t.Log(p.labels)
 		}
 		t.Fatal("sorted table not in registry order")
 	}
@@ -62,37 +62,37 @@ func TestSortByWorkloadIsRegistryOrder(t *testing.T) {
 	}
 }
 
-// TestSortSamplesIsRegistryOrder: rows in label order whose own series are
+// TestSortPointsIsRegistryOrder: rows in label order whose own series are
 // not (the insertion sort), and series in no order at all (past its budget,
 // the general sort), come out as the registry orders them.
-func TestSortSamplesIsRegistryOrder(t *testing.T) {
+func TestSortPointsIsRegistryOrder(t *testing.T) {
 	var set Set
 	d := set.Workload("orb8_test_sort_total", "test", "direction", "protocol")
-	var rows []*sample
+	var rows []point
 	for i := range 200 {
 		w := cgroup.Workload{Path: fmt.Sprintf("/w%03d", i)}
 		for _, dir := range []string{"tx", "rx"} {
 			for _, proto := range []string{"udp", "tcp"} {
-				rows = append(rows, Metric(d, prometheus.CounterValue, 1, w, dir, proto).(*sample))
+				rows = append(rows, point{labels: Metric(d, prometheus.CounterValue, 1, w, dir, proto).(*sample).labels})
 			}
 		}
 	}
 	want := slices.Clone(rows)
-	slices.SortFunc(want, compareSamples)
+	slices.SortFunc(want, d.comparePoints)
 	shuffled := slices.Clone(rows)
 	rand.New(rand.NewPCG(1, 2)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
 	reversed := slices.Clone(want)
 	slices.Reverse(reversed)
 	for _, c := range []struct {
 		name    string
-		in      []*sample
+		in      []point
 		general bool
 	}{{"rows out of order", rows, false}, {"shuffled", shuffled, true}, {"reversed", reversed, true}} {
 		got := slices.Clone(c.in)
-		if general := sortSamples(got); general != c.general {
+		if general := sortPoints(d, got); general != c.general {
 			t.Errorf("%s: general sort %v, want %v", c.name, general, c.general)
 		}
-		if !slices.Equal(got, want) {
+		if !slices.EqualFunc(got, want, func(a, b point) bool { return slices.Equal(a.labels, b.labels) }) {
 			t.Errorf("%s: not in registry order", c.name)
 		}
 	}

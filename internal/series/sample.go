@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -97,6 +98,11 @@ type Desc struct {
 	// false for a name needing quotes or an invalid desc, whose samples
 	// are client_golang const metrics.
 	text bool
+	// lastPoints is how many series of d the last text collection had:
+	// the room the next one starts with, so that a family of 40,000 series
+	// is allocated once, not grown a quarter at a time (five times its
+	// size in all).
+	lastPoints atomic.Int64
 }
 
 func newDesc(name, help string, labels []string) *Desc {
@@ -224,7 +230,7 @@ func SortByWorkload[T any](rows []T, workload func(*T) *cgroup.Workload) {
 }
 
 // sample is one Metric or Histogram series as collected. The text
-// exposition writes it as it is; for a registry (OTLP, protobuf scrapes,
+// exposition keeps it as a point; for a registry (OTLP, protobuf scrapes,
 // tests) Write makes the very dto.Metric client_golang's const metric
 // makes, by making one.
 type sample struct {
@@ -254,23 +260,33 @@ func (s *sample) Write(out *dto.Metric) error {
 	return prometheus.MustNewConstMetric(s.d.Desc, s.kind, s.value, s.labels...).Write(out)
 }
 
-// typeName is the sample's TYPE in the text format.
-func (s *sample) typeName() string {
+// point is one series of a family as the text exposition keeps it: the
+// family keeps the descriptor and the type once, so a point is 40 bytes
+// where a sample is 64 (a scrape of 10,000 workloads holds 130,000).
+type point struct {
+	labels []string // in desc order
+	value  float64
+	hist   *Log2Hist // set for a histogram
+}
+
+// typeName is the TYPE in the text format of a family of kind, or of
+// histograms.
+func typeName(kind prometheus.ValueType, histogram bool) string {
 	switch {
-	case s.hist != nil:
+	case histogram:
 		return "histogram"
-	case s.kind == prometheus.CounterValue:
+	case kind == prometheus.CounterValue:
 		return "counter"
-	case s.kind == prometheus.GaugeValue:
+	case kind == prometheus.GaugeValue:
 		return "gauge"
 	}
 	return "untyped"
 }
 
-// compareSamples orders a metric's samples as the registry does: by label
-// values, labels in name order.
-func compareSamples(a, b *sample) int {
-	for _, i := range a.d.order {
+// comparePoints orders a family's points as the registry orders its
+// series: by label values, labels in name order.
+func (d *Desc) comparePoints(a, b point) int {
+	for _, i := range d.order {
 		if c := strings.Compare(a.labels[i], b.labels[i]); c != 0 {
 			return c
 		}

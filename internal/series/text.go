@@ -54,13 +54,13 @@ func (cf *collectedFamily) writeText(w io.Writer, buf []byte, f *lineFormat) ([]
 	d := cf.d
 	buf = append(append(append(buf, "# HELP "...), d.name...), ' ')
 	buf = appendEscaped(buf, d.help, false)
-	buf = append(append(append(append(buf, "\n# TYPE "...), d.name...), ' '), cf.samples[0].typeName()...)
+	buf = append(append(append(append(buf, "\n# TYPE "...), d.name...), ' '), typeName(cf.kind, cf.histogram)...)
 	buf = append(buf, '\n')
-	for _, s := range cf.samples {
-		if s.hist == nil {
-			buf = s.appendLine(buf, f, "", "", s.value)
+	for i := range cf.points {
+		if p := &cf.points[i]; p.hist == nil {
+			buf = p.appendLine(buf, d.name, f, "", "", p.value)
 		} else {
-			buf = s.appendHistogram(buf, f)
+			buf = p.appendHistogram(buf, d.name, f)
 		}
 		if len(buf) >= flushAt {
 			if _, err := w.Write(buf); err != nil {
@@ -73,28 +73,29 @@ func (cf *collectedFamily) writeText(w io.Writer, buf []byte, f *lineFormat) ([]
 	return buf[:0], err
 }
 
-// appendHistogram appends a histogram's bucket, sum and count lines.
-func (s *sample) appendHistogram(buf []byte, f *lineFormat) []byte {
+// appendHistogram appends the bucket, sum and count lines of a histogram
+// of the metric name.
+func (p *point) appendHistogram(buf []byte, name string, f *lineFormat) []byte {
 	var count uint64
-	for i, v := range s.hist.Slots {
+	for i, v := range p.hist.Slots {
 		count += v
 		if i < len(leValues) {
-			buf = s.appendLine(buf, f, "_bucket", leValues[i], float64(count))
+			buf = p.appendLine(buf, name, f, "_bucket", leValues[i], float64(count))
 		}
 	}
-	buf = s.appendLine(buf, f, "_bucket", "+Inf", float64(count))
-	buf = s.appendLine(buf, f, "_sum", "", s.hist.Seconds())
-	return s.appendLine(buf, f, "_count", "", float64(count))
+	buf = p.appendLine(buf, name, f, "_bucket", "+Inf", float64(count))
+	buf = p.appendLine(buf, name, f, "_sum", "", p.hist.Seconds())
+	return p.appendLine(buf, name, f, "_count", "", float64(count))
 }
 
-// appendLine appends one sample line: name and suffix, the labels as f
-// orders them, an le label if given, the value.
-func (s *sample) appendLine(buf []byte, f *lineFormat, suffix, le string, v float64) []byte {
-	buf = append(append(buf, s.d.name...), suffix...)
+// appendLine appends one sample line: the metric name and suffix, the
+// labels as f orders them, an le label if given, the value.
+func (p *point) appendLine(buf []byte, name string, f *lineFormat, suffix, le string, v float64) []byte {
+	buf = append(append(buf, name...), suffix...)
 	for i, at := range f.order {
 		value := f.constValue
 		if at != constIndex {
-			value = s.labels[at]
+			value = p.labels[at]
 		}
 		buf = appendEscaped(append(buf, f.openers[i]...), value, true)
 	}
