@@ -31,11 +31,11 @@ func BenchmarkRefresh(b *testing.B) {
 	b.Run("walk-only", func(b *testing.B) {
 		w := newTestWalker(b)
 		for b.Loop() {
-			if err := w.walk(); err != nil {
+			if err := w.Walk(); err != nil {
 				b.Fatal(err)
 			}
 		}
-		b.ReportMetric(float64(len(w.byID)), "cgroups")
+		b.ReportMetric(float64(w.Len()), "cgroups")
 	})
 	for _, mode := range []string{"walk", "files"} {
 		b.Run(mode, func(b *testing.B) {

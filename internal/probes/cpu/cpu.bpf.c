@@ -14,13 +14,9 @@
  * folds the per-CPU times in every 2 s while the group is busy, and reading
  * the file folds them at once: the walk's figures may trail the file's by
  * up to 2 s); throttled_usec is the cpu controller's CFS bandwidth total.
- *
- * Records go to an array user space maps, not to the iterator's output:
- * the kernel does not resume a cgroup walk over two reads, and a walk's
- * output of more than one read buffer (~800 records) would fail. A walk
- * runs in one read, under cgroup_mutex: two never interleave.
  */
 #include "orb8.h"
+#include "orb8_cgroup_walk.h"
 
 extern void css_rstat_flush(struct cgroup_subsys_state *css) __ksym;
 
@@ -41,20 +37,7 @@ struct cgroup_figures {
 
 const enum figure_flag *unused_figure_flag __attribute__((unused));
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, ORB8_MAX_CGROUPS);
-	__type(key, __u32);
-	__type(value, struct cgroup_figures);
-} figures SEC(".maps");
-
-/*
- * Slots the last walk filled, from 0: one per live cgroup it visited but
- * the host's root (dead cgroups, still listed until released, the kernel
- * skips without a call), past ORB8_MAX_CGROUPS counted but not written.
- */
-volatile __u32 walked = 0;
+ORB8_CGROUP_WALK(cgroup_figures)
 
 /*
  * The CPU pressure totals of psi: total[NR_PSI_AGGREGATORS][NR_PSI_STATES - 1],
@@ -93,21 +76,13 @@ SEC("iter.s/cgroup")
 int cgroup_cpu(struct bpf_iter__cgroup *ctx)
 {
 	struct cgroup *cgrp = ctx->cgroup;
+	struct bpf_iter_meta *meta = ctx->meta;
 
-	if (!cgrp)
-		return 0; /* the walk's end */
-	if (ctx->meta->seq_num == 0) { /* where the walk starts, first */
+	if (cgrp && meta->seq_num == 0) /* where the walk starts, first */
 		css_rstat_flush(&cgrp->self); /* the whole tree's base statistics */
-		walked = 0;
-	}
-	if (cgrp->level == 0)
-		return 0; /* the host's root: its cpu.stat is the host's, not its bstat */
-	__u32 slot = walked;
-	walked = slot + 1;
-	struct cgroup_figures *f = bpf_map_lookup_elem(&figures, &slot);
+	struct cgroup_figures *f = walk_slot(meta, cgrp);
 	if (!f)
 		return 0;
-	f->id = cgrp->kn->id;
 	f->usage_ns = cgrp->bstat.cputime.sum_exec_runtime;
 	f->flags = 0;
 	f->some_ns = f->full_ns = f->throttled_ns = 0;

@@ -88,7 +88,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 // load loads the walk's program, to walk the tree under root; a nil
 // walker without an error is a program the kernel refused (in
 // Objects().Failed).
-func (p *Probe) load(root string) (*walker, error) {
+func (p *Probe) load(root string) (*probe.CgroupWalk[cpuCgroupFigures], error) {
 	spec, err := loadCpu()
 	if err != nil {
 		return nil, err
@@ -101,7 +101,7 @@ func (p *Probe) load(root string) (*walker, error) {
 	if p.bpf.CgroupCpu == nil {
 		return nil, nil
 	}
-	w, err := newWalker(&p.bpf, root)
+	w, err := probe.NewCgroupWalk[cpuCgroupFigures](p.bpf.CgroupCpu, p.bpf.Figures, p.bpf.Walked, root)
 	if err != nil {
 		probe.Release(&p.objs)
 	}

@@ -13,9 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
-	"github.com/cilium/ebpf"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
@@ -401,7 +399,13 @@ func TestDegradedWithoutPressure(t *testing.T) {
 
 // newTestWalker loads the walk's program, which this kernel must take, to
 // walk the host's cgroup2 tree.
-func newTestWalker(t testing.TB) *walker {
+func newTestWalker(t testing.TB) *probe.CgroupWalk[cpuCgroupFigures] {
+	_, w := loadTestWalk(t)
+	return w
+}
+
+// loadTestWalk is newTestWalker with the probe whose objects it uses.
+func loadTestWalk(t testing.TB) (*Probe, *probe.CgroupWalk[cpuCgroupFigures]) {
 	t.Helper()
 	root, err := cgroup.FindMount()
 	if err != nil {
@@ -410,13 +414,13 @@ func newTestWalker(t testing.TB) *walker {
 	p := New()
 	w, err := p.load(root)
 	t.Cleanup(func() {
-		w.close()
+		w.Close()
 		p.Close()
 	})
 	if err != nil || w == nil {
 		t.Fatalf("the walk did not load: %v (refused: %v)", err, p.objs.Failed)
 	}
-	return w
+	return p, w
 }
 
 // TestWalkReadsWhatTheFilesSay: after a burner's run in a fresh cgroup, the
@@ -514,28 +518,22 @@ func TestWalkReadsCFSThrottling(t *testing.T) {
 		t.Fatalf("cpu.stat of %s: %q, want throttled_time > 0", dir, raw)
 	}
 
-	w := newTestWalker(t)
-	d, err := os.Open(dir)
+	loaded, _ := loadTestWalk(t)
+	w, err := probe.NewCgroupWalk[cpuCgroupFigures](loaded.bpf.CgroupCpu, loaded.bpf.Figures, loaded.bpf.Walked, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
-	it, err := probe.OpenCgroupIterAt(w.prog, unix.BPF_CGROUP_ITER_SELF_ONLY, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = io.Copy(io.Discard, it)
-	it.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got cpuCgroupFigures
-	if _, err := w.mem.ReadAt(unsafe.Slice((*byte)(unsafe.Pointer(&got)), unsafe.Sizeof(got)), 0); err != nil {
+	t.Cleanup(w.Close)
+	if err := w.Walk(); err != nil {
 		t.Fatal(err)
 	}
 	var st unix.Stat_t
 	if err := unix.Stat(dir, &st); err != nil {
 		t.Fatal(err)
+	}
+	got, ok := w.Figures(st.Ino)
+	if !ok {
+		t.Fatalf("walk of %s (id %d): no figures", dir, st.Ino)
 	}
 	if got.Id != st.Ino || got.Flags&uint32(cpuFigureFlagHAS_THROTTLE) == 0 || got.ThrottledNs != kernel {
 		t.Fatalf("walk of %s (id %d): %+v; want its throttled_time %d ns", dir, st.Ino, got, kernel)
@@ -563,22 +561,22 @@ func TestWalkSkipsDyingCgroups(t *testing.T) {
 	truth := startBurner(t, after, burnLoops/8).run(t)
 
 	w := newTestWalker(t)
-	if err := w.walk(); err != nil {
+	if err := w.Walk(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := w.figures(dying.ID); !ok {
+	if _, ok := w.Figures(dying.ID); !ok {
 		t.Fatalf("cgroup %s not in the walk while live", dying.Path)
 	}
 	if err := os.Remove(dying.Dir); err != nil {
 		t.Fatalf("remove %s with only a zombie in it: %v", dying.Dir, err)
 	}
-	if err := w.walk(); err != nil {
+	if err := w.Walk(); err != nil {
 		t.Fatal(err)
 	}
-	if g, ok := w.figures(dying.ID); ok {
+	if g, ok := w.Figures(dying.ID); ok {
 		t.Errorf("removed cgroup %s in the walk: %+v", dying.Path, g)
 	}
-	g, ok := w.figures(after.ID)
+	g, ok := w.Figures(after.ID)
 	if !ok {
 		t.Fatalf("cgroup %s not in the walk", after.Path)
 	}
@@ -619,16 +617,20 @@ func TestWalkFailureFallsBackToFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newTestRefresher(t, src)
-	r.walker = newTestWalker(t)
-	p := &Probe{figures: r}
-	good := r.walker.prog
-	bad, err := good.Clone()
+	loaded, good := loadTestWalk(t)
+	closed, err := loaded.bpf.CgroupCpu.Clone()
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad.Close()
-	for round, prog := range []*ebpf.Program{bad, good} {
-		r.walker.prog = prog
+	closed.Close()
+	bad, err := probe.NewCgroupWalk[cpuCgroupFigures](closed, loaded.bpf.Figures, loaded.bpf.Walked, res.Root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bad.Close)
+	p := &Probe{figures: r}
+	for round, walk := range []*probe.CgroupWalk[cpuCgroupFigures]{bad, good} {
+		r.walker = walk
 		r.refresh(time.Now())
 		f, ok := find(r, cg.Path)
 		if !ok {
@@ -640,7 +642,7 @@ func TestWalkFailureFallsBackToFiles(t *testing.T) {
 			opened = opened || c.path == cg.Path && c.usage != nil
 		}
 		failed := p.Degraded()[cpuProgCgroupCpu] != nil
-		if want := prog == bad; failed != want || opened != want {
+		if want := walk == bad; failed != want || opened != want {
 			t.Errorf("round %d (walk fails: %v): degraded %v, %s's files open %v", round, want, failed, cg.Path, opened)
 		}
 	}

@@ -75,7 +75,7 @@ type refresher struct {
 	table cgroup.Table[figures]
 
 	// Owned by the refreshing goroutine.
-	walker  *walker // nil: each cgroup's files are read
+	walker  *probe.CgroupWalk[cpuCgroupFigures] // nil: each cgroup's files are read
 	cgroups map[uint64]*tracked
 	rounds  int
 	buf     []byte
@@ -95,7 +95,7 @@ func (r *refresher) refresh(time.Time) {
 	}
 	r.rounds++
 	if r.walker != nil {
-		if err := r.walker.walk(); err != nil {
+		if err := r.walker.Walk(); err != nil {
 			r.walkErr.Store(&err)
 		} else {
 			r.walkErr.Store(nil)
@@ -133,7 +133,7 @@ func (r *refresher) walkError() error {
 // read reads one cgroup's counters, from the walk where it has them, else
 // from its files; an error means the cgroup is gone.
 func (r *refresher) read(id uint64, c *tracked) (figures, error) {
-	if g, ok := r.walker.figures(id); ok {
+	if g, ok := r.walker.Figures(id); ok {
 		c.closeWalked()
 		return r.walked(c, g), nil
 	}
@@ -249,5 +249,5 @@ func (r *refresher) snapshot() []figures { return r.table.Rows() }
 // close closes every file the refresher holds open.
 func (r *refresher) close() {
 	cgroup.Untrack(r.cgroups, (*tracked).close)
-	r.walker.close()
+	r.walker.Close()
 }

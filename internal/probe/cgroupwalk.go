@@ -1,0 +1,105 @@
+package probe
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// CgroupWalk reads every cgroup's figures in one walk of a cgroup tree by
+// a program of orb8_cgroup_walk.h: a read of the iterator runs it, the
+// program writes the figures array, which the agent maps and copies. T is
+// the program's record, whose first field is the cgroup's id.
+type CgroupWalk[T any] struct {
+	prog   *ebpf.Program
+	walked *ebpf.Variable
+	mem    *ebpf.Memory
+	root   *os.File // the tree's root directory, where walks start
+
+	buf  []T
+	byID map[uint64]*T // the last walk's, into buf
+}
+
+// NewCgroupWalk walks the tree under root (a cgroup2 mount, or a v1
+// hierarchy's) with prog, which fills figures and counts in walked: from
+// root's directory, not by cgroup id, which the kernel resolves in the
+// agent's cgroup namespace, a subtree where the mount is the host's.
+func NewCgroupWalk[T any](prog *ebpf.Program, figures *ebpf.Map, walked *ebpf.Variable, root string) (*CgroupWalk[T], error) {
+	mem, err := figures.Memory()
+	if err != nil {
+		return nil, fmt.Errorf("map the figures array: %w", err)
+	}
+	dir, err := os.Open(root)
+	if err != nil {
+		return nil, err
+	}
+	return &CgroupWalk[T]{prog: prog, walked: walked, mem: mem, root: dir, byID: map[uint64]*T{}}, nil
+}
+
+// Close closes the root's directory; nil is a no-op.
+func (w *CgroupWalk[T]) Close() {
+	if w != nil {
+		w.root.Close()
+	}
+}
+
+// Walk runs the program over the whole tree and keeps its figures; on an
+// error it keeps none.
+func (w *CgroupWalk[T]) Walk() error {
+	clear(w.byID)
+	f, err := OpenCgroupIterAt(w.prog, unix.BPF_CGROUP_ITER_DESCENDANTS_PRE, w.root)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, f) // the program writes no output: one read walks the tree
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("walk the cgroup tree: %w", err)
+	}
+	var walked uint32
+	if err := w.walked.Get(&walked); err != nil {
+		return err
+	}
+	var zero T
+	size := int(unsafe.Sizeof(zero))
+	n := min(int(walked), int(w.mem.Size())/size) // past the array's end: no figures
+	if n == 0 {
+		return nil
+	}
+	if cap(w.buf) < n {
+		w.buf = make([]T, n)
+	}
+	w.buf = w.buf[:n]
+	if _, err := w.mem.ReadAt(unsafe.Slice((*byte)(unsafe.Pointer(&w.buf[0])), n*size), 0); err != nil {
+		return fmt.Errorf("read the figures array: %w", err)
+	}
+	// The walk fills every slot below walked: an empty or repeated one
+	// would be a program out of step with this code.
+	for i := range w.buf {
+		f := &w.buf[i]
+		id := *(*uint64)(unsafe.Pointer(f))
+		if _, twice := w.byID[id]; twice || id == 0 {
+			clear(w.byID)
+			return fmt.Errorf("the walk wrote cgroup %d twice, or an empty slot", id)
+		}
+		w.byID[id] = f
+	}
+	return nil
+}
+
+// Figures are the last walk's figures of the cgroup with this id, if it
+// had them (a nil walk has none).
+func (w *CgroupWalk[T]) Figures(id uint64) (*T, bool) {
+	if w == nil {
+		return nil, false
+	}
+	f, ok := w.byID[id]
+	return f, ok
+}
+
+// Len is how many cgroups the last walk has figures of.
+func (w *CgroupWalk[T]) Len() int { return len(w.byID) }
