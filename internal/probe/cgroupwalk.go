@@ -22,6 +22,7 @@ type CgroupWalk[T any] struct {
 
 	buf  []T
 	byID map[uint64]*T // the last walk's, into buf
+	past int           // cgroups the last walk found past the array's end
 }
 
 // NewCgroupWalk walks the tree under root (a cgroup2 mount, or a v1
@@ -51,6 +52,7 @@ func (w *CgroupWalk[T]) Close() {
 // error it keeps none.
 func (w *CgroupWalk[T]) Walk() error {
 	clear(w.byID)
+	w.past = 0
 	f, err := OpenCgroupIterAt(w.prog, unix.BPF_CGROUP_ITER_DESCENDANTS_PRE, w.root)
 	if err != nil {
 		return err
@@ -67,6 +69,7 @@ func (w *CgroupWalk[T]) Walk() error {
 	var zero T
 	size := int(unsafe.Sizeof(zero))
 	n := min(int(walked), int(w.mem.Size())/size) // past the array's end: no figures
+	w.past = int(walked) - n
 	if n == 0 {
 		return nil
 	}
@@ -103,3 +106,12 @@ func (w *CgroupWalk[T]) Figures(id uint64) (*T, bool) {
 
 // Len is how many cgroups the last walk has figures of.
 func (w *CgroupWalk[T]) Len() int { return len(w.byID) }
+
+// Past is how many cgroups the last walk found past the array's end,
+// without figures; 0 for a nil walk.
+func (w *CgroupWalk[T]) Past() int {
+	if w == nil {
+		return 0
+	}
+	return w.past
+}

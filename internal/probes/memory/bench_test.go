@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/orb8/orb8/internal/cgroup"
+	"github.com/orb8/orb8/internal/probe"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
@@ -62,7 +63,7 @@ func BenchmarkRefresh(b *testing.B) {
 	// Two refreshers of the tree: one whose resolver follows a watcher
 	// (it lists the cgroups), one whose resolver follows none (its
 	// refresher walks the tree).
-	refresherOf := func(follow bool) *refresher {
+	refresherOf := func(follow bool, walk *probe.CgroupWalk[memoryCgroupMemory]) *refresher {
 		res, err := cgroup.NewResolver(filepath.Dir(parent.Dir), 1<<16)
 		if err != nil {
 			b.Fatal(err)
@@ -74,18 +75,30 @@ func BenchmarkRefresh(b *testing.B) {
 			}
 		}
 		r := newRefresher(files, filepath.Dir(parent.Dir), res, defaultWindow)
-		b.Cleanup(r.close)
+		r.walk = walk
+		b.Cleanup(func() {
+			r.walk = nil // the probe's
+			r.close()
+		})
+		r.walkTree()
 		r.rescan()
 		return r
 	}
-	r, walking := refresherOf(true), refresherOf(false)
-	// A refresh re-reads open files; a rescan (every rescanEvery
-	// refreshes) lists the cgroups from the resolver that follows the tree,
-	// or walks the tree where none does.
+	r, walking := refresherOf(true, nil), refresherOf(false, nil)
+	walked := refresherOf(true, quietProbe(b).figures.walk)
+	// A refresh re-reads open files, or reads the walk of the memory
+	// hierarchy; a rescan (every rescanEvery refreshes) lists the cgroups
+	// from the resolver that follows the tree, or walks the tree where none
+	// does.
 	for _, c := range []struct {
 		name string
 		run  func()
-	}{{"read", func() { r.rounds = 1; r.refresh(time.Now()) }}, {"rescan-walk", walking.rescan}, {"rescan-known", r.rescan}} {
+	}{
+		{"read", func() { r.rounds = 1; r.refresh(time.Now()) }},
+		{"read-walk", func() { walked.rounds = 1; walked.refresh(time.Now()) }},
+		{"rescan-walk", walking.rescan},
+		{"rescan-known", r.rescan},
+	} {
 		b.Run(c.name, func(b *testing.B) {
 			cpu := cpuTime(b)
 			for b.Loop() {

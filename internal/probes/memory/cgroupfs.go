@@ -45,6 +45,15 @@ func findHierarchy(v2Root string) (hierarchy, error) {
 	return h, nil
 }
 
+// limitOfPages is a limit of the walk, a page counter's max in pages
+// (PAGE_COUNTER_MAX without a limit), as parseLimit reads the file.
+func limitOfPages(pages, pageSize uint64) (limit uint64, limited bool) {
+	if pages >= unlimitedFrom/pageSize {
+		return 0, false
+	}
+	return pages * pageSize, true
+}
+
 // parseLimit reads memory.max ("max" or bytes) or memory.limit_in_bytes;
 // limited is false when there is no limit.
 func parseLimit(b []byte) (limit uint64, limited bool, err error) {

@@ -10,8 +10,14 @@
  * node ~220 ns (+15% of a fault here). A task iterator the agent runs every
  * 5 s, and each thread's exit, move what a thread faulted since its last
  * move to its cgroup's counter.
+ *
+ * Usage and limits: one walk of the memory controller's cgroup tree reads
+ * every cgroup's page counter, where reading memory.current (or
+ * memory.usage_in_bytes) cost ~4.5 us a cgroup every second in a PTI guest
+ * (4.5% of a core beside 10,000 cgroups).
  */
 #include "orb8.h"
+#include "orb8_cgroup_walk.h"
 
 #define PAGE_SIZE 4096
 /*
@@ -256,5 +262,47 @@ int list_allocators(struct bpf_iter__task *ctx)
 		__builtin_memcpy(r.comm, t->comm, sizeof(r.comm)); /* the process's name, not a thread's */
 	}
 	write_proc_record(ctx->meta->seq, &r);
+	return 0;
+}
+
+/*
+ * A cgroup's memory controller figures, in pages: memory.current (cgroup
+ * v1: memory.usage_in_bytes) is the usage of its page counter, memory.max
+ * (memory.limit_in_bytes) the counter's max (PAGE_COUNTER_MAX: none). A
+ * cgroup2 cgroup whose parent does not enable the controller has none, nor
+ * files: where another controller needs it (io), its memcg is there but
+ * hidden (the kernel's css_visible).
+ */
+struct cgroup_memory {
+	__u64 id;
+	__u64 usage_pages;
+	__u64 max_pages;
+	__u32 has_memory;
+	__u32 pad;
+};
+
+ORB8_CGROUP_WALK(cgroup_memory)
+
+/* The agent runs it every second, over the tree of the hierarchy that has the memory controller. */
+SEC("iter/cgroup")
+int walk_memory(struct bpf_iter__cgroup *ctx)
+{
+	struct cgroup *cgrp = ctx->cgroup;
+	struct cgroup_memory *m = walk_slot(ctx->meta, cgrp);
+	if (!m)
+		return 0;
+	m->usage_pages = m->max_pages = 0;
+	m->has_memory = 0;
+	if (!bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id))
+		return 0;
+	__u32 ssid = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+	struct cgroup_subsys_state *css = BPF_CORE_READ(cgrp, subsys[ssid]);
+	if (!css || !(BPF_CORE_READ(cgrp, self.parent, cgroup, subtree_control) & (1 << ssid)))
+		return 0;
+	/* mem_cgroup begins with its css */
+	struct mem_cgroup *memcg = (struct mem_cgroup *)css;
+	m->usage_pages = BPF_CORE_READ(memcg, memory.usage.counter);
+	m->max_pages = BPF_CORE_READ(memcg, memory.max);
+	m->has_memory = 1;
 	return 0;
 }

@@ -34,6 +34,7 @@ var Programs = probe.Programs{
 		memoryProgHandlePageAlloc: "page allocations per workload (--memory-page-allocations)",
 		memoryProgListAllocators:  "top allocating processes",
 		memoryProgHandleExit:      "faults of threads since their last flush when they exit",
+		memoryProgWalkMemory:      "usage and limits in one walk of the cgroup tree (else each cgroup's files are read)",
 	},
 }
 
@@ -98,7 +99,7 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 	}
 	objs, err := probe.Load(spec, &p.bpf, probe.LoadOptions{
 		Programs:  Programs,
-		Manual:    []string{memoryProgHandlePageAlloc, memoryProgListAllocators, memoryProgFlushAllFaults},
+		Manual:    []string{memoryProgHandlePageAlloc, memoryProgListAllocators, memoryProgFlushAllFaults, memoryProgWalkMemory},
 		PerCgroup: []string{memoryMapStats},
 	})
 	if err != nil {
@@ -130,6 +131,12 @@ func (p *Probe) Start(ctx context.Context, env probe.Env) error {
 		return nil
 	}
 	p.figures = newRefresher(files, env.CgroupRoot, env.Resolver, p.window)
+	if prog := p.bpf.WalkMemory; prog != nil {
+		p.figures.walk, err = probe.NewCgroupWalk[memoryCgroupMemory](prog, p.bpf.Figures, p.bpf.Walked, files.root)
+		if err != nil {
+			objs.Failed[memoryProgWalkMemory] = err
+		}
+	}
 	p.figures.refresh(time.Now())
 	p.stop = tick.Every(ctx, p.interval, p.figures.refresh)
 	return nil
@@ -189,6 +196,19 @@ func (p *Probe) Close() error {
 		p.list = nil
 	}
 	return probe.Release(&p.objs)
+}
+
+// Degraded implements probe.Degrader: the walk, where its last run failed
+// or found more cgroups than it has room for (a program the kernel refused
+// is in Objects().Failed).
+func (p *Probe) Degraded() map[string]error {
+	if p.figures == nil {
+		return nil
+	}
+	if err := p.figures.walkError(); err != nil {
+		return map[string]error{memoryProgWalkMemory: err}
+	}
+	return nil
 }
 
 // Describe implements probe.Probe.

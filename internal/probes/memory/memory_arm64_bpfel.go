@@ -13,6 +13,15 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type memoryCgroupMemory struct {
+	_          structs.HostLayout
+	Id         uint64
+	UsagePages uint64
+	MaxPages   uint64
+	HasMemory  uint32
+	Pad        uint32
+}
+
 type memoryMemStats struct {
 	_              structs.HostLayout
 	OomKills       uint64
@@ -55,6 +64,7 @@ type memoryProcRecord struct {
 const (
 	memoryMapEvents           = "events"
 	memoryMapFaultsFlushed    = "faults_flushed"
+	memoryMapFigures          = "figures"
 	memoryMapOrb8Counters     = "orb8_counters"
 	memoryMapOrb8Emit         = "orb8_emit"
 	memoryMapProcs            = "procs"
@@ -64,9 +74,11 @@ const (
 	memoryProgHandleOomVictim = "handle_oom_victim"
 	memoryProgHandlePageAlloc = "handle_page_alloc"
 	memoryProgListAllocators  = "list_allocators"
+	memoryProgWalkMemory      = "walk_memory"
 	memoryVarLoadedAtNs       = "loaded_at_ns"
 	memoryVarOrb8CgroupV1     = "orb8_cgroup_v1"
 	memoryVarOrb8WakeupNs     = "orb8_wakeup_ns"
+	memoryVarWalked           = "walked"
 )
 
 // loadMemory returns the embedded CollectionSpec for memory.
@@ -116,6 +128,7 @@ type memoryProgramSpecs struct {
 	HandleOomVictim *ebpf.ProgramSpec `ebpf:"handle_oom_victim"`
 	HandlePageAlloc *ebpf.ProgramSpec `ebpf:"handle_page_alloc"`
 	ListAllocators  *ebpf.ProgramSpec `ebpf:"list_allocators"`
+	WalkMemory      *ebpf.ProgramSpec `ebpf:"walk_memory"`
 }
 
 // memoryMapSpecs contains maps before they are loaded into the kernel.
@@ -124,6 +137,7 @@ type memoryProgramSpecs struct {
 type memoryMapSpecs struct {
 	Events        *ebpf.MapSpec `ebpf:"events"`
 	FaultsFlushed *ebpf.MapSpec `ebpf:"faults_flushed"`
+	Figures       *ebpf.MapSpec `ebpf:"figures"`
 	Orb8Counters  *ebpf.MapSpec `ebpf:"orb8_counters"`
 	Orb8Emit      *ebpf.MapSpec `ebpf:"orb8_emit"`
 	Procs         *ebpf.MapSpec `ebpf:"procs"`
@@ -137,6 +151,7 @@ type memoryVariableSpecs struct {
 	LoadedAtNs   *ebpf.VariableSpec `ebpf:"loaded_at_ns"`
 	Orb8CgroupV1 *ebpf.VariableSpec `ebpf:"orb8_cgroup_v1"`
 	Orb8WakeupNs *ebpf.VariableSpec `ebpf:"orb8_wakeup_ns"`
+	Walked       *ebpf.VariableSpec `ebpf:"walked"`
 }
 
 // memoryObjects contains all objects after they have been loaded into the kernel.
@@ -161,6 +176,7 @@ func (o *memoryObjects) Close() error {
 type memoryMaps struct {
 	Events        *ebpf.Map `ebpf:"events"`
 	FaultsFlushed *ebpf.Map `ebpf:"faults_flushed"`
+	Figures       *ebpf.Map `ebpf:"figures"`
 	Orb8Counters  *ebpf.Map `ebpf:"orb8_counters"`
 	Orb8Emit      *ebpf.Map `ebpf:"orb8_emit"`
 	Procs         *ebpf.Map `ebpf:"procs"`
@@ -171,6 +187,7 @@ func (m *memoryMaps) Close() error {
 	return _MemoryClose(
 		m.Events,
 		m.FaultsFlushed,
+		m.Figures,
 		m.Orb8Counters,
 		m.Orb8Emit,
 		m.Procs,
@@ -185,6 +202,7 @@ type memoryVariables struct {
 	LoadedAtNs   *ebpf.Variable `ebpf:"loaded_at_ns"`
 	Orb8CgroupV1 *ebpf.Variable `ebpf:"orb8_cgroup_v1"`
 	Orb8WakeupNs *ebpf.Variable `ebpf:"orb8_wakeup_ns"`
+	Walked       *ebpf.Variable `ebpf:"walked"`
 }
 
 // memoryPrograms contains all programs after they have been loaded into the kernel.
@@ -196,6 +214,7 @@ type memoryPrograms struct {
 	HandleOomVictim *ebpf.Program `ebpf:"handle_oom_victim"`
 	HandlePageAlloc *ebpf.Program `ebpf:"handle_page_alloc"`
 	ListAllocators  *ebpf.Program `ebpf:"list_allocators"`
+	WalkMemory      *ebpf.Program `ebpf:"walk_memory"`
 }
 
 func (p *memoryPrograms) Close() error {
@@ -205,6 +224,7 @@ func (p *memoryPrograms) Close() error {
 		p.HandleOomVictim,
 		p.HandlePageAlloc,
 		p.ListAllocators,
+		p.WalkMemory,
 	)
 }
 

@@ -251,7 +251,16 @@ func TestPageAllocationsWhenTracked(t *testing.T) {
 	})
 }
 
+// TestRefresherDropsRemovedCgroup: a cgroup removed between rescans leaves
+// the table at the next refresh, read from its open usage file or, where
+// the walk runs, missing from the walk.
 func TestRefresherDropsRemovedCgroup(t *testing.T) {
+	for _, walk := range []bool{false, true} {
+		t.Run(fmt.Sprintf("walk=%v", walk), func(t *testing.T) { testRefresherDropsRemovedCgroup(t, walk) })
+	}
+}
+
+func testRefresherDropsRemovedCgroup(t *testing.T, walk bool) {
 	testutil.RequireRoot(t)
 	mc := newMemCgroup(t, testLimit)
 	root := filepath.Dir(mc.Dir)
@@ -265,31 +274,163 @@ func TestRefresherDropsRemovedCgroup(t *testing.T) {
 	}
 	defer res.Close()
 	r := newRefresher(files, root, res, defaultWindow)
-	defer r.close()
-	find := func() (figures, bool) {
-		for _, f := range r.snapshot() {
-			if f.w.Path == mc.Path {
-				return f, true
-			}
-		}
-		return figures{}, false
+	if walk {
+		r.walk = quietProbe(t).figures.walk
 	}
+	defer func() {
+		r.walk = nil // the probe's
+		r.close()
+	}()
 	r.refresh(time.Now()) // the first refresh walks the tree
-	if f, ok := find(); !ok || !f.limited || f.limit != testLimit {
+	if f, ok := findFigures(r, mc.Path); !ok || !f.limited || f.limit != testLimit {
 		t.Fatalf("test cgroup in the table: %+v, %v; want limited to %d", f, ok, testLimit)
 	}
-	// Removed between walks: the next read of its open usage file fails
-	// and drops it, without waiting for the next walk.
 	for _, d := range []string{mc.memDir, mc.Dir} {
 		if err := os.Remove(d); err != nil && !os.IsNotExist(err) {
 			t.Fatal(err)
 		}
 	}
 	r.refresh(time.Now())
-	if f, ok := find(); ok {
+	if f, ok := findFigures(r, mc.Path); ok {
 		t.Fatalf("removed cgroup still in the table: %+v", f)
 	}
 	if _, ok := r.cgroups[mc.ID]; ok {
 		t.Fatal("removed cgroup still tracked (its files open)")
+	}
+}
+
+// findFigures is the row of the cgroup at path in the refresher's table.
+func findFigures(r *refresher, path string) (figures, bool) {
+	for _, f := range r.snapshot() {
+		if f.w.Path == path {
+			return f, true
+		}
+	}
+	return figures{}, false
+}
+
+// quietProbe is a started probe whose walk loaded (this kernel must take
+// it) and whose refreshes have stopped: the test refreshes.
+func quietProbe(t testing.TB) *Probe {
+	t.Helper()
+	p := start(t, New(DefaultOptions())).probe
+	p.stop()
+	if p.figures == nil || p.figures.walk == nil {
+		t.Fatalf("the walk did not load: %v", p.objs.Failed[memoryProgWalkMemory])
+	}
+	return p
+}
+
+// idleHelper starts a helper in mc that touches that many fresh pages and
+// holds them, so that mc's usage holds still.
+func idleHelper(t *testing.T, mc *memCgroup, pages int) {
+	t.Helper()
+	h := mc.start(t, "touch", strconv.Itoa(pages), "process")
+	h.goAhead(t)
+	if line, err := h.Stdout.ReadString('\n'); err != nil || line != "done\n" {
+		t.Fatalf("helper said %q, %v", line, err)
+	}
+}
+
+// refreshStill refreshes r until mc's usage file reads the same before and
+// after the refresh, and returns mc's row and that usage.
+func refreshStill(t *testing.T, r *refresher, mc *memCgroup) (figures, uint64) {
+	t.Helper()
+	read := func() uint64 {
+		b, err := os.ReadFile(filepath.Join(mc.memDir, r.files.usage))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := cgroup.ParseCount(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	var f figures
+	var before, after uint64
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		before = read()
+		r.refresh(time.Now())
+		after = read()
+		var ok bool
+		f, ok = findFigures(r, mc.Path)
+		return ok && before == after
+	}, "usage of %s did not hold still (%d, %d) or not in the table", mc.Path, before, after)
+	return f, after
+}
+
+// TestWalkReadsWhatTheFilesSay: a refresh reads a cgroup's usage and limit
+// from the walk, the very figures of its files, without holding its usage
+// file open; a limit changed is read at the next refresh, not at the next
+// rescan.
+func TestWalkReadsWhatTheFilesSay(t *testing.T) {
+	r := quietProbe(t).figures
+	mc := newMemCgroup(t, testLimit)
+	const pages = 2000
+	idleHelper(t, mc, pages)
+	r.rounds = 0 // a rescan, which tracks the new cgroup
+	f, usage := refreshStill(t, r, mc)
+	if f.usage != usage || usage < pages*pageSize || !f.limited || f.limit != testLimit {
+		t.Fatalf("walk: usage %d, limit %d (limited %v); files: usage %d (at least %d), limit %d",
+			f.usage, f.limit, f.limited, usage, pages*pageSize, testLimit)
+	}
+	if c := r.cgroups[mc.ID]; c == nil || c.usage != nil {
+		t.Fatalf("tracked %+v: want it read from the walk, no usage file held", c)
+	}
+	if err := os.WriteFile(filepath.Join(mc.memDir, r.files.limit), []byte(strconv.Itoa(2*testLimit)), 0); err != nil {
+		t.Fatal(err)
+	}
+	r.rounds = 1 // no rescan
+	r.refresh(time.Now())
+	if f, _ := findFigures(r, mc.Path); f.limit != 2*testLimit {
+		t.Fatalf("limit after it changed: %d, want %d", f.limit, 2*testLimit)
+	}
+}
+
+// TestWalkFailureFallsBackToFiles: a round whose walk fails reads each
+// cgroup's usage file, held open, and says why in Degraded; a round whose
+// walk works reads the walk again, and closes the file. A limit changed is
+// read at once from a walk, and not from the files until the next rescan.
+func TestWalkFailureFallsBackToFiles(t *testing.T) {
+	p := quietProbe(t)
+	r := p.figures
+	mc := newMemCgroup(t, testLimit)
+	idleHelper(t, mc, 500)
+	closed, err := p.bpf.WalkMemory.Clone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	bad, err := probe.NewCgroupWalk[memoryCgroupMemory](closed, p.bpf.Figures, p.bpf.Walked, r.files.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bad.Close)
+	good := r.walk
+	t.Cleanup(func() { r.walk = good }) // closed with the probe
+	// A rescan tracks the new cgroup from its files.
+	r.walk, r.rounds = bad, 0
+	if f, _ := refreshStill(t, r, mc); f.limit != testLimit {
+		t.Fatalf("limit %d after the first round, want %d", f.limit, testLimit)
+	}
+	want := uint64(testLimit)
+	for round, walk := range []*probe.CgroupWalk[memoryCgroupMemory]{bad, good, bad} {
+		r.walk = walk
+		limit := uint64(testLimit + (round+1)<<20)
+		if err := os.WriteFile(filepath.Join(mc.memDir, r.files.limit), []byte(strconv.FormatUint(limit, 10)), 0); err != nil {
+			t.Fatal(err)
+		}
+		if walk == good {
+			want = limit
+		}
+		r.rounds = 1 // no rescan
+		f, usage := refreshStill(t, r, mc)
+		failed := p.Degraded()[memoryProgWalkMemory] != nil
+		held := r.cgroups[mc.ID].usage != nil
+		if fails := walk == bad; failed != fails || held != fails || f.usage != usage || f.limit != want {
+			t.Errorf("round %d (walk fails: %v): degraded %v, usage file held %v, usage %d (file %d), limit %d (want %d)",
+				round, fails, failed, held, f.usage, usage, f.limit, want)
+		}
 	}
 }

@@ -1,8 +1,13 @@
 package memory
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/probe"
@@ -11,7 +16,7 @@ import (
 )
 
 // rescanEvery is how many refreshes pass between rescans (which find new
-// and removed cgroups and re-read limits).
+// and removed cgroups, and re-read the limits the walk does not read).
 const rescanEvery = 10
 
 // figures are one cgroup's memory figures at the last refresh.
@@ -25,30 +30,36 @@ type figures struct {
 	hasETA  bool
 }
 
-// tracked is a cgroup the refresher reads. Its usage file (and memory.stat
-// when limited) stay open while the budget of held files allows
-// (cgroup.File): re-reading an open cgroup file from offset 0 costs a
-// seventh of opening, reading and closing it.
+// tracked is a cgroup the refresher reads: from the walk where it has the
+// cgroup, else from its usage file. That file (and memory.stat when
+// limited) stay open while the budget of held files allows (cgroup.File):
+// re-reading an open cgroup file from offset 0 costs a seventh of opening,
+// reading and closing it.
 type tracked struct {
 	w       cgroup.Workload
 	labels  *series.WorkloadLabels // w's, made again when w changes
 	visible bool                   // reported: the agent's filters do not hide it
-	usage   *cgroup.File
-	stat    *cgroup.File // nil unless limited
+	path    string                 // relative to the hierarchy's root
+	walkID  uint64                 // its id in the walked hierarchy (v1: its twin's)
+	usage   *cgroup.File           // nil while the walk reads it
+	stat    *cgroup.File           // nil unless limited
 	limit   uint64
 	limited bool
 	trend   *trend.Window // working set samples while limited
 }
 
 func (c *tracked) close() {
-	c.usage.Close()
+	if c.usage != nil {
+		c.usage.Close()
+	}
 	if c.stat != nil {
 		c.stat.Close()
 	}
 }
 
-// refresher reads every cgroup's memory files at a fixed interval into a
-// table that scrapes read: a scrape never touches cgroupfs.
+// refresher reads every cgroup's memory figures (one walk of the tree, or
+// their files) at a fixed interval into a table that scrapes read: a
+// scrape never touches cgroupfs.
 type refresher struct {
 	files    hierarchy
 	v2Root   string
@@ -59,29 +70,34 @@ type refresher struct {
 	table cgroup.Table[figures]
 
 	// Owned by the refreshing goroutine.
-	cgroups map[uint64]*tracked
-	rounds  int
-	buf     []byte
+	walk     *probe.CgroupWalk[memoryCgroupMemory] // nil: each cgroup's files are read
+	pageSize uint64
+	cgroups  map[uint64]*tracked
+	rounds   int
+	buf      []byte
+
+	walkErr atomic.Pointer[error] // the last walk's, nil after one that worked
 }
 
 func newRefresher(files hierarchy, v2Root string, r probe.Resolver, window int) *refresher {
 	return &refresher{
 		files: files, v2Root: v2Root, resolver: r, window: window, rule: defaultETA,
-		cgroups: map[uint64]*tracked{}, buf: make([]byte, 16*1024),
+		pageSize: uint64(os.Getpagesize()), cgroups: map[uint64]*tracked{}, buf: make([]byte, 16*1024),
 	}
 }
 
 // refresh reads the usage of every tracked cgroup, rescanning first
 // every rescanEvery rounds.
 func (r *refresher) refresh(now time.Time) {
+	r.walkTree()
 	if r.rounds%rescanEvery == 0 {
 		r.rescan()
 	}
 	r.rounds++
 	table := make([]figures, 0, len(r.cgroups))
 	for id, c := range r.cgroups {
-		usage, err := r.readBytes(c.usage)
-		if err != nil { // removed (ENODEV)
+		usage, err := r.read(c)
+		if err != nil { // removed (ENODEV, ENOENT)
 			c.close()
 			delete(r.cgroups, id)
 			continue
@@ -97,46 +113,135 @@ func (r *refresher) refresh(now time.Time) {
 	r.table.Set(table)
 }
 
-// rescan lists the cgroups (cgroup.Retrack): it tracks new
-// cgroups, forgets removed ones, and re-reads every limit and workload
-// identity.
+// walkTree runs the walk, if any; after one that failed it has no
+// figures, and each cgroup's files are read.
+func (r *refresher) walkTree() {
+	if r.walk == nil {
+		return
+	}
+	var err error
+	if werr := r.walk.Walk(); werr != nil {
+		err = fmt.Errorf("the last walk failed, each cgroup's files were read: %w", werr)
+	} else if past := r.walk.Past(); past > 0 {
+		err = fmt.Errorf("the walk has room for %d cgroups: the files of %d more are read", r.walk.Len(), past)
+	}
+	if err != nil {
+		r.walkErr.Store(&err)
+	} else {
+		r.walkErr.Store(nil)
+	}
+}
+
+// walkError is why the last walk failed or left cgroups out; nil after
+// one that read them all, or without a walk.
+func (r *refresher) walkError() error {
+	if err := r.walkErr.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// read reads a cgroup's usage, and its limit too where the walk has the
+// cgroup; else the usage file, opened if the walk read it before, and held
+// (past the walk's slots, a walk that failed, no walk); an error means the
+// cgroup is gone.
+func (r *refresher) read(c *tracked) (uint64, error) {
+	if m, ok := r.fromWalk(c.walkID); ok {
+		if c.usage != nil { // it counts against the budget of held files
+			c.usage.Close()
+			c.usage = nil
+		}
+		limit, limited := limitOfPages(m.MaxPages, r.pageSize)
+		r.setLimit(c, limit, limited)
+		return m.UsagePages * r.pageSize, nil
+	}
+	if c.usage == nil {
+		f, err := cgroup.OpenFile(filepath.Join(r.files.root, c.path, r.files.usage))
+		if err != nil {
+			return 0, err
+		}
+		c.usage = f
+	}
+	return r.readBytes(c.usage)
+}
+
+// rescan lists the cgroups (cgroup.Retrack): it tracks new cgroups,
+// forgets removed ones, and re-reads every workload identity, and every
+// limit the walk does not read.
 func (r *refresher) rescan() {
 	known, _ := r.resolver.(cgroup.Known) // nil: Retrack walks the tree
-	cgroup.Retrack(r.v2Root, known, r.cgroups, func(id uint64, path string) bool {
-		return r.track(id, filepath.Join(r.files.root, path))
-	}, (*tracked).close)
+	cgroup.Retrack(r.v2Root, known, r.cgroups, r.track, (*tracked).close)
 }
 
 // track starts or updates tracking one cgroup; false when it has no memory
 // figures (no v1 memory cgroup of that path, no memory controller there).
-func (r *refresher) track(id uint64, dir string) bool {
+func (r *refresher) track(id uint64, path string) bool {
+	dir := filepath.Join(r.files.root, path)
 	c := r.cgroups[id]
 	if c == nil {
-		usage, err := cgroup.OpenFile(filepath.Join(dir, r.files.usage))
-		if err != nil {
+		c = &tracked{path: path, walkID: id}
+		if !r.startTracking(c, dir) {
 			return false
 		}
-		c = &tracked{usage: usage}
 		r.cgroups[id] = c
 	}
 	c.w, c.visible = r.resolver.Visible(id)
 	c.w.ID = 0
 	c.labels = series.Relabel(c.labels, c.w)
-	c.limit, c.limited = 0, false
-	if b, err := cgroup.ReadInto(filepath.Join(dir, r.files.limit), r.buf); err == nil {
-		c.limit, c.limited, _ = parseLimit(b)
+	if _, ok := r.fromWalk(c.walkID); ok {
+		return true // its limit is read at every refresh
 	}
+	limit, limited := uint64(0), false
+	if b, err := cgroup.ReadInto(filepath.Join(dir, r.files.limit), r.buf); err == nil {
+		limit, limited, _ = parseLimit(b)
+	}
+	r.setLimit(c, limit, limited)
+	return true
+}
+
+// startTracking finds a new cgroup's figures: on cgroup v1, its twin's id
+// in the walked hierarchy; the walk tells whether it has any, else (not in
+// the walk: past its slots, made since, a walk that failed, no walk) its
+// usage file, which is opened and held. False when it has none.
+func (r *refresher) startTracking(c *tracked, dir string) bool {
+	if r.walk != nil && r.files.root != r.v2Root {
+		var st unix.Stat_t
+		if err := unix.Stat(dir, &st); err != nil {
+			return false // no v1 twin
+		}
+		c.walkID = st.Ino
+	}
+	if m, ok := r.walk.Figures(c.walkID); ok {
+		return m.HasMemory != 0
+	}
+	usage, err := cgroup.OpenFile(filepath.Join(dir, r.files.usage))
+	c.usage = usage
+	return err == nil
+}
+
+// fromWalk is the memory figures of the cgroup of walkID in the last walk,
+// if it has them (none after a walk that failed).
+func (r *refresher) fromWalk(walkID uint64) (*memoryCgroupMemory, bool) {
+	m, ok := r.walk.Figures(walkID)
+	return m, ok && m.HasMemory != 0
+}
+
+// setLimit sets a cgroup's limit, and starts or ends what a limited one
+// keeps: its memory.stat, open, and the trend of its working set.
+func (r *refresher) setLimit(c *tracked, limit uint64, limited bool) {
+	c.limit, c.limited = limit, limited
 	switch {
-	case c.limited && c.stat == nil:
-		if f, err := cgroup.OpenFile(filepath.Join(dir, "memory.stat")); err == nil {
+	case c.limited && c.trend == nil:
+		if f, err := cgroup.OpenFile(filepath.Join(r.files.root, c.path, "memory.stat")); err == nil {
 			c.stat = f
 		}
 		c.trend = trend.NewWindow(r.window)
-	case !c.limited && c.stat != nil:
-		c.stat.Close()
+	case !c.limited && c.trend != nil:
+		if c.stat != nil {
+			c.stat.Close()
+		}
 		c.stat, c.trend = nil, nil
 	}
-	return true
 }
 
 // predict adds a working set sample of a limited cgroup and returns its OOM ETA.
@@ -168,4 +273,7 @@ func (r *refresher) readBytes(f *cgroup.File) (uint64, error) {
 func (r *refresher) snapshot() []figures { return r.table.Rows() }
 
 // close closes every file the refresher holds open.
-func (r *refresher) close() { cgroup.Untrack(r.cgroups, (*tracked).close) }
+func (r *refresher) close() {
+	cgroup.Untrack(r.cgroups, (*tracked).close)
+	r.walk.Close()
+}
