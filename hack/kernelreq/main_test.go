@@ -33,11 +33,13 @@ func TestPageIsCurrent(t *testing.T) {
 	}
 }
 
-// Every helper a probe's C source calls, and every kfunc it reaches (by
+// Every helper a probe's C source calls (itself, or in the body of a
+// macro of the shared headers it uses), and every kfunc it reaches (by
 // name, or through a macro of the shared headers), is in the probe's table.
 func TestTablesListWhatTheCSourceCalls(t *testing.T) {
 	v := readTestVersions(t)
 	kfuncMacros := kfuncsBehindMacros(t)
+	bodies := macroBodies(t)
 	called := regexp.MustCompile(`\b((?:bpf|orb8)_\w+)\s*\(`)
 	for _, p := range agent.ProbeFamilies() {
 		f, err := read(repo, p, v)
@@ -68,7 +70,13 @@ func TestTablesListWhatTheCSourceCalls(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, m := range called.FindAllStringSubmatch(string(src), -1) {
+			text := string(src)
+			for name, body := range bodies {
+				if strings.Contains(text, name+"(") {
+					text += "\n" + body
+				}
+			}
+			for _, m := range called.FindAllStringSubmatch(text, -1) {
 				name := m[1]
 				if _, err := v.first(kindHelper, name); err == nil && strings.HasPrefix(name, "bpf_") {
 					checked++
@@ -87,6 +95,24 @@ func TestTablesListWhatTheCSourceCalls(t *testing.T) {
 			t.Errorf("%s: no helper call found in its C source", p.Name)
 		}
 	}
+}
+
+// macroBodies maps each function-like macro of the shared headers to its
+// body, continuation lines joined.
+func macroBodies(t *testing.T) map[string]string {
+	headers, _ := filepath.Glob(filepath.Join(repo, "internal", "bpf", "include", "orb8*.h"))
+	define := regexp.MustCompile(`(?m)^#define (\w+)\((?:.*\\\n)*.*$`)
+	out := map[string]string{}
+	for _, path := range headers {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range define.FindAllStringSubmatch(string(src), -1) {
+			out[d[1]] = d[0]
+		}
+	}
+	return out
 }
 
 // kfuncsBehindMacros maps each macro of the shared headers to the kfuncs
