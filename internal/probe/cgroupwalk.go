@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -13,16 +14,19 @@ import (
 // CgroupWalk reads every cgroup's figures in one walk of a cgroup tree by
 // a program of orb8_cgroup_walk.h: a read of the iterator runs it, the
 // program writes the figures array, which the agent maps and copies. T is
-// the program's record, whose first field is the cgroup's id.
+// the program's record, whose first field is the cgroup's id. Cgroups it
+// has no figures of are the caller's to read from their files.
 type CgroupWalk[T any] struct {
 	prog   *ebpf.Program
 	walked *ebpf.Variable
 	mem    *ebpf.Memory
 	root   *os.File // the tree's root directory, where walks start
 
-	buf  []T
-	byID map[uint64]*T // the last walk's, into buf
-	past int           // cgroups the last walk found past the array's end
+	buf     []T
+	byID    map[uint64]*T // the last walk's, into buf
+	visited int           // cgroups the last walk visited, figures or not
+
+	err atomic.Pointer[error] // what Err returns
 }
 
 // NewCgroupWalk walks the tree under root (a cgroup2 mount, or a v1
@@ -49,10 +53,39 @@ func (w *CgroupWalk[T]) Close() {
 }
 
 // Walk runs the program over the whole tree and keeps its figures; on an
-// error it keeps none.
+// error it keeps none. Err tells why from any goroutine.
 func (w *CgroupWalk[T]) Walk() error {
+	err := w.walk()
+	switch past := w.past(); {
+	case err != nil:
+		err = fmt.Errorf("the last walk failed, each cgroup's files were read: %w", err)
+	case past > 0:
+		err = fmt.Errorf("the walk has room for %d cgroups: the files of %d more are read", len(w.byID), past)
+	}
+	if err != nil {
+		w.err.Store(&err)
+	} else {
+		w.err.Store(nil)
+	}
+	return err
+}
+
+// Err is why the last walk failed or left cgroups to their files (past
+// the array's end); nil after one that had them all, before the first,
+// and for a nil walk.
+func (w *CgroupWalk[T]) Err() error {
+	if w == nil {
+		return nil
+	}
+	if err := w.err.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+func (w *CgroupWalk[T]) walk() error {
 	clear(w.byID)
-	w.past = 0
+	w.visited = 0
 	f, err := OpenCgroupIterAt(w.prog, unix.BPF_CGROUP_ITER_DESCENDANTS_PRE, w.root)
 	if err != nil {
 		return err
@@ -66,10 +99,10 @@ func (w *CgroupWalk[T]) Walk() error {
 	if err := w.walked.Get(&walked); err != nil {
 		return err
 	}
+	w.visited = int(walked)
 	var zero T
 	size := int(unsafe.Sizeof(zero))
 	n := min(int(walked), int(w.mem.Size())/size) // past the array's end: no figures
-	w.past = int(walked) - n
 	if n == 0 {
 		return nil
 	}
@@ -107,11 +140,6 @@ func (w *CgroupWalk[T]) Figures(id uint64) (*T, bool) {
 // Len is how many cgroups the last walk has figures of.
 func (w *CgroupWalk[T]) Len() int { return len(w.byID) }
 
-// Past is how many cgroups the last walk found past the array's end,
-// without figures; 0 for a nil walk.
-func (w *CgroupWalk[T]) Past() int {
-	if w == nil {
-		return 0
-	}
-	return w.past
-}
+// past is how many cgroups the last walk found past the array's end,
+// without figures.
+func (w *CgroupWalk[T]) past() int { return max(w.visited-len(w.byID), 0) }

@@ -112,7 +112,8 @@ func (p *Probe) load(root string) (*probe.CgroupWalk[cpuCgroupFigures], error) {
 var errNoPressure = errors.New("no CPU pressure per workload: the kernel keeps no pressure stall information (PSI: CONFIG_PSI, and psi=1 on the kernel command line where CONFIG_PSI_DEFAULT_DISABLED)")
 
 // Degraded implements probe.Degrader: CPU pressure, where PSI is off; the
-// walk, where its BPF did not load or its last run failed.
+// walk, where its BPF did not load, or its last run failed or left cgroups
+// out.
 func (p *Probe) Degraded() map[string]error {
 	out := map[string]error{}
 	if p.figures != nil && !p.figures.src.pressure {
@@ -120,8 +121,10 @@ func (p *Probe) Degraded() map[string]error {
 	}
 	if p.loadErr != nil {
 		out[cpuProgCgroupCpu] = fmt.Errorf("each cgroup's files are read instead: %w", p.loadErr)
-	} else if err := p.figures.walkError(); err != nil {
-		out[cpuProgCgroupCpu] = fmt.Errorf("the last walk failed, each cgroup's files were read: %w", err)
+	} else if p.figures != nil {
+		if err := p.figures.walker.Err(); err != nil {
+			out[cpuProgCgroupCpu] = err
+		}
 	}
 	if len(out) == 0 {
 		return nil

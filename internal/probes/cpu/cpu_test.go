@@ -453,7 +453,7 @@ func TestWalkReadsWhatTheFilesSay(t *testing.T) {
 	walked.walker = newTestWalker(t)
 	files.refresh(time.Now())
 	walked.refresh(time.Now())
-	if err := walked.walkError(); err != nil {
+	if err := walked.walker.Err(); err != nil {
 		t.Fatal(err)
 	}
 	ff, ok := find(files, cg.Path)
@@ -479,7 +479,7 @@ func TestWalkReadsWhatTheFilesSay(t *testing.T) {
 // host's root: none has its files open.
 func checkWalked(t *testing.T, r *refresher) {
 	t.Helper()
-	if err := r.walkError(); err != nil {
+	if err := r.walker.Err(); err != nil {
 		t.Fatalf("the walk failed: %v", err)
 	}
 	for _, c := range r.cgroups {

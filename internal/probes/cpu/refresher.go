@@ -2,7 +2,6 @@ package cpu
 
 import (
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -79,8 +78,6 @@ type refresher struct {
 	cgroups map[uint64]*tracked
 	rounds  int
 	buf     []byte
-
-	walkErr atomic.Pointer[error] // the last walk's, nil after one that worked
 }
 
 func newRefresher(src sources, v2Root string, r probe.Resolver) *refresher {
@@ -95,11 +92,7 @@ func (r *refresher) refresh(time.Time) {
 	}
 	r.rounds++
 	if r.walker != nil {
-		if err := r.walker.Walk(); err != nil {
-			r.walkErr.Store(&err)
-		} else {
-			r.walkErr.Store(nil)
-		}
+		_ = r.walker.Walk() // on an error, the files; Degraded says why
 	}
 	table := make([]figures, 0, len(r.cgroups))
 	for id, c := range r.cgroups {
@@ -116,18 +109,6 @@ func (r *refresher) refresh(time.Time) {
 	}
 	series.SortByWorkload(table, func(f *figures) *cgroup.Workload { return &f.w })
 	r.table.Set(table)
-}
-
-// walkError is why the last walk failed; nil after one that worked, or
-// without a walk.
-func (r *refresher) walkError() error {
-	if r == nil {
-		return nil
-	}
-	if err := r.walkErr.Load(); err != nil {
-		return *err
-	}
-	return nil
 }
 
 // read reads one cgroup's counters, from the walk where it has them, else

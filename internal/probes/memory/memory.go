@@ -205,7 +205,7 @@ func (p *Probe) Degraded() map[string]error {
 	if p.figures == nil {
 		return nil
 	}
-	if err := p.figures.walkError(); err != nil {
+	if err := p.figures.walk.Err(); err != nil {
 		return map[string]error{memoryProgWalkMemory: err}
 	}
 	return nil

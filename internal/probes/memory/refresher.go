@@ -1,10 +1,8 @@
 package memory
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -75,8 +73,6 @@ type refresher struct {
 	cgroups  map[uint64]*tracked
 	rounds   int
 	buf      []byte
-
-	walkErr atomic.Pointer[error] // the last walk's, nil after one that worked
 }
 
 func newRefresher(files hierarchy, v2Root string, r probe.Resolver, window int) *refresher {
@@ -114,31 +110,11 @@ func (r *refresher) refresh(now time.Time) {
 }
 
 // walkTree runs the walk, if any; after one that failed it has no
-// figures, and each cgroup's files are read.
+// figures, and each cgroup's files are read (Degraded says why).
 func (r *refresher) walkTree() {
-	if r.walk == nil {
-		return
+	if r.walk != nil {
+		_ = r.walk.Walk()
 	}
-	var err error
-	if werr := r.walk.Walk(); werr != nil {
-		err = fmt.Errorf("the last walk failed, each cgroup's files were read: %w", werr)
-	} else if past := r.walk.Past(); past > 0 {
-		err = fmt.Errorf("the walk has room for %d cgroups: the files of %d more are read", r.walk.Len(), past)
-	}
-	if err != nil {
-		r.walkErr.Store(&err)
-	} else {
-		r.walkErr.Store(nil)
-	}
-}
-
-// walkError is why the last walk failed or left cgroups out; nil after
-// one that read them all, or without a walk.
-func (r *refresher) walkError() error {
-	if err := r.walkErr.Load(); err != nil {
-		return *err
-	}
-	return nil
 }
 
 // read reads a cgroup's usage, and its limit too where the walk has the
