@@ -152,11 +152,10 @@ func (r *refresher) rescan() {
 // track starts or updates tracking one cgroup; false when it has no memory
 // figures (no v1 memory cgroup of that path, no memory controller there).
 func (r *refresher) track(id uint64, path string) bool {
-	dir := filepath.Join(r.files.root, path)
 	c := r.cgroups[id]
 	if c == nil {
 		c = &tracked{path: path, walkID: id}
-		if !r.startTracking(c, dir) {
+		if !r.startTracking(c, filepath.Join(r.files.root, path)) {
 			return false
 		}
 		r.cgroups[id] = c
@@ -168,7 +167,7 @@ func (r *refresher) track(id uint64, path string) bool {
 		return true // its limit is read at every refresh
 	}
 	limit, limited := uint64(0), false
-	if b, err := cgroup.ReadInto(filepath.Join(dir, r.files.limit), r.buf); err == nil {
+	if b, err := cgroup.ReadInto(filepath.Join(r.files.root, path, r.files.limit), r.buf); err == nil {
 		limit, limited, _ = parseLimit(b)
 	}
 	r.setLimit(c, limit, limited)
