@@ -25,6 +25,8 @@ type CgroupWalk[T any] struct {
 	buf     []T
 	byID    map[uint64]*T // the last walk's, into buf
 	visited int           // cgroups the last walk visited, figures or not
+	newest  uint64        // the largest id of the last walk's figures
+	whole   bool          // the last walk had every cgroup of the tree
 
 	err atomic.Pointer[error] // what Err returns
 }
@@ -56,6 +58,7 @@ func (w *CgroupWalk[T]) Close() {
 // error it keeps none. Err tells why from any goroutine.
 func (w *CgroupWalk[T]) Walk() error {
 	err := w.walk()
+	w.whole = err == nil && w.past() == 0
 	switch past := w.past(); {
 	case err != nil:
 		err = fmt.Errorf("the last walk failed, each cgroup's files were read: %w", err)
@@ -85,7 +88,7 @@ func (w *CgroupWalk[T]) Err() error {
 
 func (w *CgroupWalk[T]) walk() error {
 	clear(w.byID)
-	w.visited = 0
+	w.visited, w.newest = 0, 0
 	f, err := OpenCgroupIterAt(w.prog, unix.BPF_CGROUP_ITER_DESCENDANTS_PRE, w.root)
 	if err != nil {
 		return err
@@ -123,6 +126,7 @@ func (w *CgroupWalk[T]) walk() error {
 			return fmt.Errorf("the walk wrote cgroup %d twice, or an empty slot", id)
 		}
 		w.byID[id] = f
+		w.newest = max(w.newest, id)
 	}
 	return nil
 }
@@ -135,6 +139,18 @@ func (w *CgroupWalk[T]) Figures(id uint64) (*T, bool) {
 	}
 	f, ok := w.byID[id]
 	return f, ok
+}
+
+// Newest is the largest cgroup id of the last walk, if it had every
+// cgroup of the tree; false after one that failed or fell short, and
+// before the first. A hierarchy's ids only grow (kernfs allocates them
+// cyclically and counts the wraps in the high bits), so a newest id no
+// larger than one read before says that no cgroup was made since.
+func (w *CgroupWalk[T]) Newest() (uint64, bool) {
+	if w == nil || !w.whole {
+		return 0, false
+	}
+	return w.newest, true
 }
 
 // Len is how many cgroups the last walk has figures of.

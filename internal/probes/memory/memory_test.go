@@ -397,16 +397,7 @@ func TestWalkFailureFallsBackToFiles(t *testing.T) {
 	r := p.figures
 	mc := newMemCgroup(t, testLimit)
 	idleHelper(t, mc, 500)
-	closed, err := p.bpf.WalkMemory.Clone()
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed.Close()
-	bad, err := probe.NewCgroupWalk[memoryCgroupMemory](closed, p.bpf.Figures, p.bpf.Walked, r.files.root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bad.Close)
+	bad := failingWalk(t, p)
 	good := r.walk
 	t.Cleanup(func() { r.walk = good }) // closed with the probe
 	// A rescan tracks the new cgroup from its files.
@@ -433,4 +424,102 @@ func TestWalkFailureFallsBackToFiles(t *testing.T) {
 				round, fails, failed, held, f.usage, usage, f.limit, want)
 		}
 	}
+}
+
+// TestTwinLookedForOnlyAfterNewCgroups: on cgroup v1, a cgroup2 cgroup
+// without a memory twin is not looked up again until a whole walk finds a
+// cgroup newer than the last look, then its twin is found and tracked; a
+// walk that fails records nothing and skips nothing; a removed cgroup is
+// forgotten.
+func TestTwinLookedForOnlyAfterNewCgroups(t *testing.T) {
+	p := quietProbe(t)
+	r := p.figures
+	if r.files.root == r.v2Root {
+		t.Skip("the memory controller is on cgroup2: every cgroup has its files")
+	}
+	good, bad := r.walk, failingWalk(t, p)
+	t.Cleanup(func() { r.walk = good }) // closed with the probe
+	cg := testutil.NewCgroup(t)
+	rescan := func(walk *probe.CgroupWalk[memoryCgroupMemory]) {
+		r.walk, r.rounds = walk, 0
+		r.refresh(time.Now())
+	}
+	rescan(good)
+	newest, whole := good.Newest()
+	if last, ok := r.noTwin[cg.ID]; !whole || !ok || last != newest {
+		t.Fatalf("after a rescan without a twin: noTwin %d, %v; want the walk's newest %d (whole %v)", last, ok, newest, whole)
+	}
+	if _, ok := r.cgroups[cg.ID]; ok {
+		t.Fatal("tracked without a twin")
+	}
+	rescan(bad)
+	if _, ok := r.noTwin[cg.ID]; ok {
+		t.Fatal("recorded without a twin after a walk that failed")
+	}
+
+	twin := filepath.Join(r.files.root, cg.Path)
+	if err := os.Mkdir(twin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { removeDir(t, twin) })
+	if err := good.Walk(); err != nil {
+		t.Fatal(err)
+	}
+	withTwin, _ := good.Newest()
+	if withTwin <= newest {
+		t.Fatalf("the walk's newest id %d after the twin was made, %d before", withTwin, newest)
+	}
+	r.noTwin[cg.ID] = withTwin // as if the last look came after the twin was made
+	rescan(good)
+	if _, ok := r.cgroups[cg.ID]; ok || r.noTwin[cg.ID] != withTwin {
+		t.Fatalf("looked up while no newer cgroup was walked: tracked %v, noTwin %d", ok, r.noTwin[cg.ID])
+	}
+	rescan(bad)
+	if _, ok := r.cgroups[cg.ID]; !ok {
+		t.Fatal("not looked up after a walk that failed")
+	}
+	r.noTwin[cg.ID] = newest
+	r.cgroups[cg.ID].close()
+	delete(r.cgroups, cg.ID)
+	rescan(good)
+	c, ok := r.cgroups[cg.ID]
+	if !ok {
+		t.Fatal("twin made since the last look not tracked")
+	}
+	if _, still := r.noTwin[cg.ID]; still {
+		t.Fatal("tracked cgroup still in noTwin")
+	}
+	if m, ok := r.fromWalk(c.walkID); !ok || c.walkID == cg.ID {
+		t.Fatalf("tracked twin %d (cgroup2 id %d) not read from the walk: %+v, %v", c.walkID, cg.ID, m, ok)
+	}
+
+	gone := testutil.NewCgroup(t)
+	rescan(good)
+	if _, ok := r.noTwin[gone.ID]; !ok {
+		t.Fatal("second cgroup without a twin not in noTwin")
+	}
+	if err := os.Remove(gone.Dir); err != nil {
+		t.Fatal(err)
+	}
+	rescan(good)
+	if _, ok := r.noTwin[gone.ID]; ok {
+		t.Fatal("removed cgroup still in noTwin")
+	}
+}
+
+// failingWalk is a walk of p's tree whose program is closed: every walk
+// fails.
+func failingWalk(t *testing.T, p *Probe) *probe.CgroupWalk[memoryCgroupMemory] {
+	t.Helper()
+	closed, err := p.bpf.WalkMemory.Clone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	bad, err := probe.NewCgroupWalk[memoryCgroupMemory](closed, p.bpf.Figures, p.bpf.Walked, p.figures.files.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bad.Close)
+	return bad
 }

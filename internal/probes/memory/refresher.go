@@ -71,14 +71,19 @@ type refresher struct {
 	walk     *probe.CgroupWalk[memoryCgroupMemory] // nil: each cgroup's files are read
 	pageSize uint64
 	cgroups  map[uint64]*tracked
-	rounds   int
-	buf      []byte
+	// noTwin holds the cgroup2 cgroups that had no v1 memory twin at the
+	// last look, each with the walk's newest id then: until a whole walk
+	// finds a newer cgroup, none of them has one, and none is looked up.
+	noTwin, noTwinNext map[uint64]uint64
+	rounds             int
+	buf                []byte
 }
 
 func newRefresher(files hierarchy, v2Root string, r probe.Resolver, window int) *refresher {
 	return &refresher{
 		files: files, v2Root: v2Root, resolver: r, window: window, rule: defaultETA,
-		pageSize: uint64(os.Getpagesize()), cgroups: map[uint64]*tracked{}, buf: make([]byte, 16*1024),
+		pageSize: uint64(os.Getpagesize()), cgroups: map[uint64]*tracked{},
+		noTwin: map[uint64]uint64{}, noTwinNext: map[uint64]uint64{}, buf: make([]byte, 16*1024),
 	}
 }
 
@@ -147,6 +152,9 @@ func (r *refresher) read(c *tracked) (uint64, error) {
 func (r *refresher) rescan() {
 	known, _ := r.resolver.(cgroup.Known) // nil: Retrack walks the tree
 	cgroup.Retrack(r.v2Root, known, r.cgroups, r.track, (*tracked).close)
+	// Cgroups removed since drop out.
+	r.noTwin, r.noTwinNext = r.noTwinNext, r.noTwin
+	clear(r.noTwinNext)
 }
 
 // track starts or updates tracking one cgroup; false when it has no memory
@@ -155,7 +163,7 @@ func (r *refresher) track(id uint64, path string) bool {
 	c := r.cgroups[id]
 	if c == nil {
 		c = &tracked{path: path, walkID: id}
-		if !r.startTracking(c, filepath.Join(r.files.root, path)) {
+		if !r.startTracking(id, c, filepath.Join(r.files.root, path)) {
 			return false
 		}
 		r.cgroups[id] = c
@@ -174,14 +182,24 @@ func (r *refresher) track(id uint64, path string) bool {
 	return true
 }
 
-// startTracking finds a new cgroup's figures: on cgroup v1, its twin's id
-// in the walked hierarchy; the walk tells whether it has any, else (not in
-// the walk: past its slots, made since, a walk that failed, no walk) its
-// usage file, which is opened and held. False when it has none.
-func (r *refresher) startTracking(c *tracked, dir string) bool {
+// startTracking finds the figures of the new cgroup2 cgroup id: on cgroup
+// v1, its twin's id in the walked hierarchy (not looked for again until a
+// whole walk finds a cgroup newer than the last look: noTwin); the walk
+// tells whether it has any, else (not in the walk: past its slots, made
+// since, a walk that failed, no walk) its usage file, which is opened and
+// held. False when it has none.
+func (r *refresher) startTracking(id uint64, c *tracked, dir string) bool {
 	if r.walk != nil && r.files.root != r.v2Root {
+		newest, complete := r.walk.Newest()
+		if last, ok := r.noTwin[id]; ok && complete && newest <= last {
+			r.noTwinNext[id] = last
+			return false // no v1 cgroup made since the last look
+		}
 		var st unix.Stat_t
 		if err := unix.Stat(dir, &st); err != nil {
+			if complete {
+				r.noTwinNext[id] = newest
+			}
 			return false // no v1 twin
 		}
 		c.walkID = st.Ino
