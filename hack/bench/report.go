@@ -88,7 +88,7 @@ func renderMarkdown(r Results) string {
 	}
 	if s := r.Scale; s != nil {
 		ms := func(st Stat) string { return spread(&Stat{st.Median * 1000, st.Min * 1000, st.Max * 1000}) }
-		fmt.Fprintf(&b, "\nScale: %d cgroups, each with a sleeping process. Agent RSS %s MB without them, %s MB with them "+
+		fmt.Fprintf(&b, "\nScale: %d cgroups, each with a sleeping process and the memory controller, as a pod has them (on hybrid hosts a v1 memory twin). Agent RSS %s MB without them, %s MB with them "+
 			"(%s MB extra, after %d scrapes back to back from 3 s after start, which took %s ms); start-up %s s; "+
 			"at rest %s%% of a core (%s s from %s s after those scrapes); then a scrape every %s s: %s ms, %d bytes "+
 			"(read as Prometheus reads a scrape: its Accept header, gzip, a buffer kept from the last scrape; "+

@@ -6,8 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"time"
-
-	"github.com/orb8/orb8/internal/cgroup"
 )
 
 // ScaleResult is the agent with many workloads on the node.
@@ -54,31 +52,22 @@ func measureScale(orb8 string, t tools, dir string, n int) (*ScaleResult, error)
 	r.BaseRSSMB = base.rssMB()
 	base.stop()
 
-	root, err := cgroup.FindMount()
+	tree, err := newScaleTree(fmt.Sprintf("orb8-bench-scale-%d", os.Getpid()))
 	if err != nil {
-		return nil, err
-	}
-	parent := filepath.Join(root, fmt.Sprintf("orb8-bench-scale-%d", os.Getpid()))
-	if err := os.Mkdir(parent, 0o755); err != nil {
 		return nil, err
 	}
 	var procs []*exec.Cmd
 	defer func() {
-		for i := range n {
-			os.WriteFile(filepath.Join(parent, fmt.Sprintf("w%05d", i), "cgroup.kill"), []byte("1"), 0)
-		}
+		tree.kill(n)
 		for _, c := range procs {
 			c.Wait()
 		}
-		for i := range n {
-			os.Remove(filepath.Join(parent, fmt.Sprintf("w%05d", i)))
-		}
-		os.Remove(parent)
+		tree.remove(n)
 	}()
 	sleeper := filepath.Join(dir, "sleeper")
 	for i := range n {
-		cg := filepath.Join(parent, fmt.Sprintf("w%05d", i))
-		if err := os.Mkdir(cg, 0o755); err != nil {
+		cg, err := tree.add(i)
+		if err != nil {
 			return nil, err
 		}
 		c := exec.Command(sleeper)
@@ -86,6 +75,9 @@ func measureScale(orb8 string, t tools, dir string, n int) (*ScaleResult, error)
 			return nil, fmt.Errorf("start sleeper %d: %w", i, err)
 		}
 		procs = append(procs, c)
+		if err := tree.joinMemory(i, c.Process.Pid); err != nil {
+			return nil, err
+		}
 	}
 
 	begin := time.Now()
