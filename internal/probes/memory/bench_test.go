@@ -94,8 +94,9 @@ func BenchmarkRefresh(b *testing.B) {
 		name string
 		run  func()
 	}{
-		{"read", func() { r.rounds = 1; r.refresh(time.Now()) }},
-		{"read-walk", func() { walked.rounds = 1; walked.refresh(time.Now()) }},
+		{"read", func() { r.rounds = walkEvery; r.refresh(time.Now()) }},
+		{"read-walk", func() { walked.rounds = walkEvery; walked.refresh(time.Now()) }},
+		{"read-between-walks", func() { walked.rounds = 1; walked.refresh(time.Now()) }},
 		{"rescan-walk", walking.rescan},
 		{"rescan-known", r.rescan},
 	} {

@@ -332,9 +332,10 @@ func idleHelper(t *testing.T, mc *memCgroup, pages int) {
 	}
 }
 
-// refreshStill refreshes r until mc's usage file reads the same before and
-// after the refresh, and returns mc's row and that usage.
-func refreshStill(t *testing.T, r *refresher, mc *memCgroup) (figures, uint64) {
+// refreshStill refreshes r in round (mod rescanEvery) until mc's usage
+// file reads the same before and after the refresh, and returns mc's row
+// and that usage.
+func refreshStill(t *testing.T, r *refresher, mc *memCgroup, round int) (figures, uint64) {
 	t.Helper()
 	read := func() uint64 {
 		b, err := os.ReadFile(filepath.Join(mc.memDir, r.files.usage))
@@ -351,6 +352,7 @@ func refreshStill(t *testing.T, r *refresher, mc *memCgroup) (figures, uint64) {
 	var before, after uint64
 	testutil.Eventually(t, 5*time.Second, func() bool {
 		before = read()
+		r.rounds = round
 		r.refresh(time.Now())
 		after = read()
 		var ok bool
@@ -360,38 +362,56 @@ func refreshStill(t *testing.T, r *refresher, mc *memCgroup) (figures, uint64) {
 	return f, after
 }
 
-// TestWalkReadsWhatTheFilesSay: a refresh reads a cgroup's usage and limit
-// from the walk, the very figures of its files, without holding its usage
-// file open; a limit changed is read at the next refresh, not at the next
-// rescan.
+// TestWalkReadsWhatTheFilesSay: a walk's round reads a cgroup's usage and
+// limit from the walk, the very figures of its files; between walks a
+// limited cgroup's usage is read from its file, held open, and its limit
+// waits for the next walk, and an unlimited one keeps the last walk's
+// usage without a file.
 func TestWalkReadsWhatTheFilesSay(t *testing.T) {
 	r := quietProbe(t).figures
 	mc := newMemCgroup(t, testLimit)
 	const pages = 2000
 	idleHelper(t, mc, pages)
-	r.rounds = 0 // a rescan, which tracks the new cgroup
-	f, usage := refreshStill(t, r, mc)
+	f, usage := refreshStill(t, r, mc, 0) // a rescan, which tracks the new cgroup
 	if f.usage != usage || usage < pages*pageSize || !f.limited || f.limit != testLimit {
 		t.Fatalf("walk: usage %d, limit %d (limited %v); files: usage %d (at least %d), limit %d",
 			f.usage, f.limit, f.limited, usage, pages*pageSize, testLimit)
 	}
-	if c := r.cgroups[mc.ID]; c == nil || c.usage != nil {
-		t.Fatalf("tracked %+v: want it read from the walk, no usage file held", c)
+	c := r.cgroups[mc.ID]
+	if c == nil || !c.walked {
+		t.Fatalf("tracked %+v: want it read from the walk", c)
 	}
-	if err := os.WriteFile(filepath.Join(mc.memDir, r.files.limit), []byte(strconv.Itoa(2*testLimit)), 0); err != nil {
+	setLimit(t, r, mc, 2*testLimit)
+	if f, usage := refreshStill(t, r, mc, 1); f.usage != usage || f.limit != testLimit || c.usage == nil {
+		t.Fatalf("between walks: usage %d (file %d), limit %d (want the walk's %d), usage file held %v",
+			f.usage, usage, f.limit, testLimit, c.usage != nil)
+	}
+	if f, _ := refreshStill(t, r, mc, walkEvery); f.limit != 2*testLimit {
+		t.Fatalf("limit at the walk after it changed: %d, want %d", f.limit, 2*testLimit)
+	}
+
+	setLimit(t, r, mc, math.MaxInt64) // no limit
+	if f, _ := refreshStill(t, r, mc, walkEvery); f.limited || c.usage != nil {
+		t.Fatalf("after the limit was lifted: %+v, usage file held %v; want unlimited, no file", f, c.usage != nil)
+	}
+	if f, usage := refreshStill(t, r, mc, 1); f.usage != usage || c.usage != nil {
+		t.Fatalf("unlimited between walks: usage %d (file %d), usage file held %v; want the walk's, no file",
+			f.usage, usage, c.usage != nil)
+	}
+}
+
+// setLimit sets mc's memory limit.
+func setLimit(t *testing.T, r *refresher, mc *memCgroup, limit uint64) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(mc.memDir, r.files.limit), []byte(strconv.FormatUint(limit, 10)), 0); err != nil {
 		t.Fatal(err)
-	}
-	r.rounds = 1 // no rescan
-	r.refresh(time.Now())
-	if f, _ := findFigures(r, mc.Path); f.limit != 2*testLimit {
-		t.Fatalf("limit after it changed: %d, want %d", f.limit, 2*testLimit)
 	}
 }
 
 // TestWalkFailureFallsBackToFiles: a round whose walk fails reads each
-// cgroup's usage file, held open, and says why in Degraded; a round whose
-// walk works reads the walk again, and closes the file. A limit changed is
-// read at once from a walk, and not from the files until the next rescan.
+// cgroup's usage file and says why in Degraded; a round whose walk works
+// reads the walk again. A limit changed is read at once from a walk, and
+// not from the files until the next rescan.
 func TestWalkFailureFallsBackToFiles(t *testing.T) {
 	p := quietProbe(t)
 	r := p.figures
@@ -402,26 +422,23 @@ func TestWalkFailureFallsBackToFiles(t *testing.T) {
 	t.Cleanup(func() { r.walk = good }) // closed with the probe
 	// A rescan tracks the new cgroup from its files.
 	r.walk, r.rounds = bad, 0
-	if f, _ := refreshStill(t, r, mc); f.limit != testLimit {
+	if f, _ := refreshStill(t, r, mc, 0); f.limit != testLimit {
 		t.Fatalf("limit %d after the first round, want %d", f.limit, testLimit)
 	}
 	want := uint64(testLimit)
 	for round, walk := range []*probe.CgroupWalk[memoryCgroupMemory]{bad, good, bad} {
 		r.walk = walk
 		limit := uint64(testLimit + (round+1)<<20)
-		if err := os.WriteFile(filepath.Join(mc.memDir, r.files.limit), []byte(strconv.FormatUint(limit, 10)), 0); err != nil {
-			t.Fatal(err)
-		}
+		setLimit(t, r, mc, limit)
 		if walk == good {
 			want = limit
 		}
-		r.rounds = 1 // no rescan
-		f, usage := refreshStill(t, r, mc)
+		f, usage := refreshStill(t, r, mc, walkEvery) // a walk's round, no rescan
 		failed := p.Degraded()[memoryProgWalkMemory] != nil
-		held := r.cgroups[mc.ID].usage != nil
-		if fails := walk == bad; failed != fails || held != fails || f.usage != usage || f.limit != want {
-			t.Errorf("round %d (walk fails: %v): degraded %v, usage file held %v, usage %d (file %d), limit %d (want %d)",
-				round, fails, failed, held, f.usage, usage, f.limit, want)
+		walked := r.cgroups[mc.ID].walked
+		if fails := walk == bad; failed != fails || walked == fails || f.usage != usage || f.limit != want {
+			t.Errorf("round %d (walk fails: %v): degraded %v, read from the walk %v, usage %d (file %d), limit %d (want %d)",
+				round, fails, failed, walked, f.usage, usage, f.limit, want)
 		}
 	}
 }

@@ -13,9 +13,15 @@ import (
 	"github.com/orb8/orb8/internal/trend"
 )
 
-// rescanEvery is how many refreshes pass between rescans (which find new
-// and removed cgroups, and re-read the limits the walk does not read).
-const rescanEvery = 10
+// Refreshes (every second) read the limited cgroups, whose working set the
+// OOM ETA follows; every walkEvery-th walks the tree for every cgroup's
+// usage and limit, and every rescanEvery-th (a walk's round, whose walk it
+// reads) rescans, which finds new and removed cgroups and re-reads the
+// limits no walk reads.
+const (
+	walkEvery   = 5
+	rescanEvery = 2 * walkEvery
+)
 
 // figures are one cgroup's memory figures at the last refresh.
 type figures struct {
@@ -39,11 +45,15 @@ type tracked struct {
 	visible bool                   // reported: the agent's filters do not hide it
 	path    string                 // relative to the hierarchy's root
 	walkID  uint64                 // its id in the walked hierarchy (v1: its twin's)
-	usage   *cgroup.File           // nil while the walk reads it
-	stat    *cgroup.File           // nil unless limited
-	limit   uint64
-	limited bool
-	trend   *trend.Window // working set samples while limited
+	walked  bool                   // the last walk read it
+	// usage is nil while walks read it, unless it is limited (read between
+	// walks too).
+	usage     *cgroup.File
+	lastUsage uint64
+	stat      *cgroup.File // nil unless limited
+	limit     uint64
+	limited   bool
+	trend     *trend.Window // working set samples while limited
 }
 
 func (c *tracked) close() {
@@ -87,17 +97,20 @@ func newRefresher(files hierarchy, v2Root string, r probe.Resolver, window int) 
 	}
 }
 
-// refresh reads the usage of every tracked cgroup, rescanning first
-// every rescanEvery rounds.
+// refresh reads the usage of every tracked cgroup (walking the tree every
+// walkEvery rounds), rescanning first every rescanEvery rounds.
 func (r *refresher) refresh(now time.Time) {
-	r.walkTree()
+	walked := r.rounds%walkEvery == 0
+	if walked {
+		r.walkTree()
+	}
 	if r.rounds%rescanEvery == 0 {
 		r.rescan()
 	}
 	r.rounds++
 	table := make([]figures, 0, len(r.cgroups))
 	for id, c := range r.cgroups {
-		usage, err := r.read(c)
+		usage, err := r.read(c, walked)
 		if err != nil { // removed (ENODEV, ENOENT)
 			c.close()
 			delete(r.cgroups, id)
@@ -122,19 +135,27 @@ func (r *refresher) walkTree() {
 	}
 }
 
-// read reads a cgroup's usage, and its limit too where the walk has the
-// cgroup; else the usage file, opened if the walk read it before, and held
-// (past the walk's slots, a walk that failed, no walk); an error means the
-// cgroup is gone.
-func (r *refresher) read(c *tracked) (uint64, error) {
-	if m, ok := r.fromWalk(c.walkID); ok {
-		if c.usage != nil { // it counts against the budget of held files
-			c.usage.Close()
-			c.usage = nil
+// read reads a cgroup's usage. In a walk's round, from the walk where it
+// has the cgroup, and its limit too; between walks, an unlimited cgroup the
+// last walk read keeps that walk's usage. Else from its usage file, opened
+// if need be and held (a limited cgroup between walks; past the walk's
+// slots, a walk that failed, no walk). An error means the cgroup is gone.
+func (r *refresher) read(c *tracked, walked bool) (uint64, error) {
+	if walked {
+		m, ok := r.fromWalk(c.walkID)
+		c.walked = ok
+		if ok {
+			limit, limited := limitOfPages(m.MaxPages, r.pageSize)
+			r.setLimit(c, limit, limited)
+			if !c.limited && c.usage != nil { // it counts against the budget of held files
+				c.usage.Close()
+				c.usage = nil
+			}
+			c.lastUsage = m.UsagePages * r.pageSize
+			return c.lastUsage, nil
 		}
-		limit, limited := limitOfPages(m.MaxPages, r.pageSize)
-		r.setLimit(c, limit, limited)
-		return m.UsagePages * r.pageSize, nil
+	} else if c.walked && !c.limited {
+		return c.lastUsage, nil
 	}
 	if c.usage == nil {
 		f, err := cgroup.OpenFile(filepath.Join(r.files.root, c.path, r.files.usage))
@@ -172,7 +193,7 @@ func (r *refresher) track(id uint64, path string) bool {
 	c.w.ID = 0
 	c.labels = series.Relabel(c.labels, c.w)
 	if _, ok := r.fromWalk(c.walkID); ok {
-		return true // its limit is read at every refresh
+		return true // its limit is read at every walk
 	}
 	limit, limited := uint64(0), false
 	if b, err := cgroup.ReadInto(filepath.Join(r.files.root, path, r.files.limit), r.buf); err == nil {
