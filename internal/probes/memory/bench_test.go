@@ -80,8 +80,7 @@ func BenchmarkRefresh(b *testing.B) {
 			r.walk = nil // the probe's
 			r.close()
 		})
-		r.walkTree()
-		r.rescan()
+		r.refresh(time.Now()) // a walk's round and a rescan: limits and walked cgroups known
 		return r
 	}
 	r, walking := refresherOf(true, nil), refresherOf(false, nil)

@@ -283,7 +283,7 @@ struct cgroup_memory {
 
 ORB8_CGROUP_WALK(cgroup_memory)
 
-/* The agent runs it every second, over the tree of the hierarchy that has the memory controller. */
+/* The agent runs it every 5 s, over the tree of the hierarchy that has the memory controller. */
 SEC("iter/cgroup")
 int walk_memory(struct bpf_iter__cgroup *ctx)
 {
