@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/series"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
@@ -646,4 +648,44 @@ func TestWalkFailureFallsBackToFiles(t *testing.T) {
 			t.Errorf("round %d (walk fails: %v): degraded %v, %s's files open %v", round, want, failed, cg.Path, opened)
 		}
 	}
+}
+
+// TestTableInWorkloadOrder: the table comes out in the order scrapes
+// want, as cgroups come and go, without a sort of its own.
+func TestTableInWorkloadOrder(t *testing.T) {
+	testutil.RequireRoot(t)
+	first := testutil.NewCgroup(t)
+	src, err := findSources(filepath.Dir(first.Dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newTestRefresher(t, src)
+	for range 7 { // with the host's, enough that map order is never sorted by chance
+		testutil.NewCgroup(t)
+	}
+	check := func(when string, in, out *testutil.Cgroup) {
+		t.Helper()
+		r.rounds = 0 // a rescan
+		r.refresh(time.Now())
+		rows := r.snapshot()
+		if !slices.IsSortedFunc(rows, func(a, b figures) int { return series.CompareWorkloads(&a.w, &b.w) }) {
+			t.Fatalf("%s: table of %d rows not in workload order", when, len(rows))
+		}
+		if _, ok := find(r, in.Path); !ok {
+			t.Fatalf("%s: %s not in the table", when, in.Path)
+		}
+		if out == nil {
+			return
+		}
+		if _, ok := find(r, out.Path); ok {
+			t.Fatalf("%s: removed %s still in the table", when, out.Path)
+		}
+	}
+	check("first refresh", first, nil)
+	second := testutil.NewCgroup(t)
+	check("a cgroup added", second, nil)
+	if err := os.Remove(first.Dir); err != nil {
+		t.Fatal(err)
+	}
+	check("a cgroup removed", second, first)
 }

@@ -27,6 +27,7 @@ type figures struct {
 // budget of held files allows (cgroup.File). Where the walk reads it, only
 // a v1 throttling file is opened, and the others once the walk misses it.
 type tracked struct {
+	id       uint64
 	w        cgroup.Workload
 	labels   *series.WorkloadLabels // w's, made again when w changes
 	visible  bool                   // not hidden by the agent's filters
@@ -76,12 +77,16 @@ type refresher struct {
 	// Owned by the refreshing goroutine.
 	walker  *probe.CgroupWalk[cpuCgroupFigures] // nil: each cgroup's files are read
 	cgroups map[uint64]*tracked
+	order   *series.Ordered[tracked] // cgroups', which tables keep
 	rounds  int
 	buf     []byte
 }
 
 func newRefresher(src sources, v2Root string, r probe.Resolver) *refresher {
-	return &refresher{src: src, v2Root: v2Root, resolver: r, cgroups: map[uint64]*tracked{}, buf: make([]byte, 4096)}
+	return &refresher{
+		src: src, v2Root: v2Root, resolver: r, cgroups: map[uint64]*tracked{}, buf: make([]byte, 4096),
+		order: series.NewOrdered(func(c *tracked) *cgroup.Workload { return &c.w }),
+	}
 }
 
 // refresh reads the counters of every tracked cgroup, rescanning first
@@ -95,19 +100,18 @@ func (r *refresher) refresh(time.Time) {
 		_ = r.walker.Walk() // on an error, the files; Degraded says why
 	}
 	table := make([]figures, 0, len(r.cgroups))
-	for id, c := range r.cgroups {
+	for _, c := range r.order.Rows(r.cgroups) {
 		if !c.visible { // filtered out by the agent's namespace/selector filters
 			continue
 		}
-		f, err := r.read(id, c)
+		f, err := r.read(c.id, c)
 		if err != nil { // removed (ENODEV)
 			c.close()
-			delete(r.cgroups, id)
+			delete(r.cgroups, c.id)
 			continue
 		}
 		table = append(table, f)
 	}
-	series.SortByWorkload(table, func(f *figures) *cgroup.Workload { return &f.w })
 	r.table.Set(table)
 }
 
@@ -186,7 +190,7 @@ func (r *refresher) rescan() {
 func (r *refresher) track(id uint64, path string) bool {
 	c := r.cgroups[id]
 	if c == nil {
-		c = &tracked{path: path}
+		c = &tracked{id: id, path: path}
 		if r.walker == nil {
 			if !r.open(c) {
 				return false
@@ -195,10 +199,14 @@ func (r *refresher) track(id uint64, path string) bool {
 			c.throttle, _ = cgroup.OpenFile(r.src.throttle.path(path))
 		}
 		r.cgroups[id] = c
+		r.order.Changed()
 	}
 	c.w, c.visible = r.resolver.Visible(id)
 	c.w.ID = 0
-	c.labels = series.Relabel(c.labels, c.w)
+	if labels := series.Relabel(c.labels, c.w); labels != c.labels {
+		c.labels = labels
+		r.order.Changed()
+	}
 	return true
 }
 

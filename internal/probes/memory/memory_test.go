@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 	"github.com/orb8/orb8/internal/cgroup"
 	"github.com/orb8/orb8/internal/events"
 	"github.com/orb8/orb8/internal/probe"
+	"github.com/orb8/orb8/internal/series"
 	"github.com/orb8/orb8/internal/testutil"
 )
 
@@ -541,4 +543,20 @@ func failingWalk(t *testing.T, p *Probe) *probe.CgroupWalk[memoryCgroupMemory] {
 	}
 	t.Cleanup(bad.Close)
 	return bad
+}
+
+// TestTableInWorkloadOrder: the table comes out in the order scrapes
+// want, without a sort of its own.
+func TestTableInWorkloadOrder(t *testing.T) {
+	r := quietProbe(t).figures
+	const n = 8
+	for range n {
+		newMemCgroup(t, testLimit)
+	}
+	r.rounds = 0 // a rescan
+	r.refresh(time.Now())
+	rows := r.snapshot()
+	if len(rows) < n || !slices.IsSortedFunc(rows, func(a, b figures) int { return series.CompareWorkloads(&a.w, &b.w) }) {
+		t.Fatalf("table of %d rows (at least %d) not in workload order", len(rows), n)
+	}
 }

@@ -40,6 +40,7 @@ type figures struct {
 // re-reading an open cgroup file from offset 0 costs a seventh of opening,
 // reading and closing it.
 type tracked struct {
+	id      uint64 // in the cgroup2 tree
 	w       cgroup.Workload
 	labels  *series.WorkloadLabels // w's, made again when w changes
 	visible bool                   // reported: the agent's filters do not hide it
@@ -81,6 +82,7 @@ type refresher struct {
 	walk     *probe.CgroupWalk[memoryCgroupMemory] // nil: each cgroup's files are read
 	pageSize uint64
 	cgroups  map[uint64]*tracked
+	order    *series.Ordered[tracked] // cgroups', which tables keep
 	// noTwin holds the cgroup2 cgroups that had no v1 memory twin at the
 	// last look, each with the walk's newest id then: until a whole walk
 	// finds a newer cgroup, none of them has one, and none is looked up.
@@ -93,6 +95,7 @@ func newRefresher(files hierarchy, v2Root string, r probe.Resolver, window int) 
 	return &refresher{
 		files: files, v2Root: v2Root, resolver: r, window: window, rule: defaultETA,
 		pageSize: uint64(os.Getpagesize()), cgroups: map[uint64]*tracked{},
+		order:  series.NewOrdered(func(c *tracked) *cgroup.Workload { return &c.w }),
 		noTwin: map[uint64]uint64{}, noTwinNext: map[uint64]uint64{}, buf: make([]byte, 16*1024),
 	}
 }
@@ -109,11 +112,11 @@ func (r *refresher) refresh(now time.Time) {
 	}
 	r.rounds++
 	table := make([]figures, 0, len(r.cgroups))
-	for id, c := range r.cgroups {
+	for _, c := range r.order.Rows(r.cgroups) {
 		usage, err := r.read(c, walked)
 		if err != nil { // removed (ENODEV, ENOENT)
 			c.close()
-			delete(r.cgroups, id)
+			delete(r.cgroups, c.id)
 			continue
 		}
 		f := figures{w: c.w, labels: c.labels, usage: usage, limit: c.limit, limited: c.limited}
@@ -183,15 +186,19 @@ func (r *refresher) rescan() {
 func (r *refresher) track(id uint64, path string) bool {
 	c := r.cgroups[id]
 	if c == nil {
-		c = &tracked{path: path, walkID: id}
+		c = &tracked{id: id, path: path, walkID: id}
 		if !r.startTracking(id, c, filepath.Join(r.files.root, path)) {
 			return false
 		}
 		r.cgroups[id] = c
+		r.order.Changed()
 	}
 	c.w, c.visible = r.resolver.Visible(id)
 	c.w.ID = 0
-	c.labels = series.Relabel(c.labels, c.w)
+	if labels := series.Relabel(c.labels, c.w); labels != c.labels {
+		c.labels = labels
+		r.order.Changed()
+	}
 	if _, ok := r.fromWalk(c.walkID); ok {
 		return true // its limit is read at every walk
 	}
