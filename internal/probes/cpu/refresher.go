@@ -27,7 +27,7 @@ type figures struct {
 // budget of held files allows (cgroup.File). Where the walk reads it, only
 // a v1 throttling file is opened, and the others once the walk misses it.
 type tracked struct {
-	id       uint64
+	id       uint64 // in the cgroup2 tree
 	w        cgroup.Workload
 	labels   *series.WorkloadLabels // w's, made again when w changes
 	visible  bool                   // not hidden by the agent's filters
@@ -77,7 +77,7 @@ type refresher struct {
 	// Owned by the refreshing goroutine.
 	walker  *probe.CgroupWalk[cpuCgroupFigures] // nil: each cgroup's files are read
 	cgroups map[uint64]*tracked
-	order   *series.Ordered[tracked] // cgroups', which tables keep
+	order   *series.Ordered[tracked] // cgroups in CompareWorkloads order
 	rounds  int
 	buf     []byte
 }

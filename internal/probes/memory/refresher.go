@@ -82,7 +82,7 @@ type refresher struct {
 	walk     *probe.CgroupWalk[memoryCgroupMemory] // nil: each cgroup's files are read
 	pageSize uint64
 	cgroups  map[uint64]*tracked
-	order    *series.Ordered[tracked] // cgroups', which tables keep
+	order    *series.Ordered[tracked] // cgroups in CompareWorkloads order
 	// noTwin holds the cgroup2 cgroups that had no v1 memory twin at the
 	// last look, each with the walk's newest id then: until a whole walk
 	// finds a newer cgroup, none of them has one, and none is looked up.
