@@ -104,6 +104,28 @@ func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 // script takes a few seconds.
 const bpftraceAttachTimeout = 60 * time.Second
 
+// bpftraceExitTimeout is how long bpftrace gets to exit on SIGINT before
+// it is killed: one that had warned it could not raise RLIMIT_MEMLOCK once
+// ignored it, and the suite waited for good.
+const bpftraceExitTimeout = 10 * time.Second
+
+// stopBpftrace interrupts bpftrace, and kills it if it does not exit.
+func stopBpftrace(cmd *exec.Cmd) {
+	cmd.Process.Signal(os.Interrupt)
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	select {
+	case <-exited:
+	case <-time.After(bpftraceExitTimeout):
+		fmt.Fprintf(os.Stderr, "bpftrace did not exit within %v of SIGINT: killed\n", bpftraceExitTimeout)
+		cmd.Process.Kill()
+		<-exited
+	}
+}
+
 // measureBpftrace runs the workload under bpftrace doing the same counting.
 func measureBpftrace(w workload) (sample, error) {
 	cmd := exec.Command("bpftrace", "-e", w.bpftrace)
@@ -115,10 +137,7 @@ func measureBpftrace(w workload) (sample, error) {
 	if err := cmd.Start(); err != nil {
 		return sample{}, err
 	}
-	defer func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-	}()
+	defer stopBpftrace(cmd)
 	// bpftrace says "Attaching" once its probes are on; a bpftrace that
 	// never does (it exited, or hangs) fails the run instead of the
 	// harness waiting for good.
