@@ -187,7 +187,7 @@ func (r *refresher) track(id uint64, path string) bool {
 	c := r.cgroups[id]
 	if c == nil {
 		c = &tracked{id: id, path: path, walkID: id}
-		if !r.startTracking(id, c, filepath.Join(r.files.root, path)) {
+		if !r.startTracking(c, filepath.Join(r.files.root, path)) {
 			return false
 		}
 		r.cgroups[id] = c
@@ -210,23 +210,23 @@ func (r *refresher) track(id uint64, path string) bool {
 	return true
 }
 
-// startTracking finds the figures of the new cgroup2 cgroup id: on cgroup
-// v1, its twin's id in the walked hierarchy (not looked for again until a
-// whole walk finds a cgroup newer than the last look: noTwin); the walk
-// tells whether it has any, else (not in the walk: past its slots, made
-// since, a walk that failed, no walk) its usage file, which is opened and
-// held. False when it has none.
-func (r *refresher) startTracking(id uint64, c *tracked, dir string) bool {
+// startTracking finds the figures of the new cgroup c: on cgroup v1, its
+// twin's id in the walked hierarchy (not looked for again until a whole
+// walk finds a cgroup newer than the last look: noTwin); the walk tells
+// whether it has any, else (not in the walk: past its slots, made since, a
+// walk that failed, no walk) its usage file, which is opened and held.
+// False when it has none.
+func (r *refresher) startTracking(c *tracked, dir string) bool {
 	if r.walk != nil && r.files.root != r.v2Root {
 		newest, complete := r.walk.Newest()
-		if last, ok := r.noTwin[id]; ok && complete && newest <= last {
-			r.noTwinNext[id] = last
+		if last, ok := r.noTwin[c.id]; ok && complete && newest <= last {
+			r.noTwinNext[c.id] = last
 			return false // no v1 cgroup made since the last look
 		}
 		var st unix.Stat_t
 		if err := unix.Stat(dir, &st); err != nil {
 			if complete {
-				r.noTwinNext[id] = newest
+				r.noTwinNext[c.id] = newest
 			}
 			return false // no v1 twin
 		}
